@@ -1,0 +1,4 @@
+//! One module per verb; each exposes `XxxArgs` (clap) and `run(args) -> anyhow::Result<u8>`.
+
+pub mod rewrite;
+pub mod template;

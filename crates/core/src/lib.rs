@@ -1,0 +1,1 @@
+//! acr-relocate core.

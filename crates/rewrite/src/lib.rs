@@ -1,0 +1,1 @@
+//! Finds and rewrites image references in deployment files, editing spans only.
