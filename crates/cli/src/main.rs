@@ -3,8 +3,10 @@
 //! Thin by design: clap parses, each verb lives in `commands/<verb>.rs`, and the exit code is chosen
 //! in one place ([`exit`]).
 
+mod args;
 mod commands;
 mod exit;
+mod progress;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +20,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Copy every repository and tag from SOURCE to TARGET, digests preserved.
+    Copy(commands::copy::CopyArgs),
+    /// List what a registry or layout holds: repositories, tags, digests, kinds, sizes.
+    Inventory(commands::inventory::InventoryArgs),
+    /// Check that TARGET holds every tag of SOURCE with the same digest (exit 1 on any gap).
+    Verify(commands::verify::VerifyArgs),
     /// Rewrite an exported ARM template for the target registry name and region.
     Template(commands::template::TemplateArgs),
     /// Point image references in manifests, charts and pipelines at the new registry.
@@ -27,8 +35,16 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Copy(args) => commands::copy::run(args),
+        Command::Inventory(args) => commands::inventory::run(args),
+        Command::Verify(args) => commands::verify::run(args),
         Command::Template(args) => commands::template::run(args),
         Command::Rewrite(args) => commands::rewrite::run(args),
     };
     exit::finish(result)
+}
+
+/// The async runtime the network verbs run on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

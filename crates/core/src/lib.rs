@@ -1,1 +1,28 @@
-//! acr-relocate core.
+//! The domain of acr-relocate: moving the content of a container registry somewhere else with
+//! nothing lost.
+//!
+//! - [`endpoint`]: what the user names as a source or target (`host[:port][/prefix]`, `http://…`,
+//!   `oci:DIR`).
+//! - [`digest`] and [`manifest`]: content addresses and raw manifests (bytes travel untouched; parsed
+//!   views are only for reading).
+//! - [`transport`]: where content lives, behind the [`transport::Source`] and
+//!   [`transport::Destination`] traits: an OCI Distribution registry over HTTP, or an OCI image layout
+//!   on disk.
+//! - [`walk`]: listing with filters and prefixes, shared by copy, inventory and verify.
+//! - [`copy`], [`inventory`], [`verify`]: the jobs.
+
+#![warn(missing_docs)]
+
+pub mod copy;
+pub mod digest;
+pub mod endpoint;
+pub mod error;
+pub mod graph;
+pub mod inventory;
+pub mod manifest;
+pub mod secret;
+pub mod transport;
+pub mod verify;
+pub mod walk;
+
+pub use error::{Error, Result};

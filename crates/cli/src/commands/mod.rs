@@ -1,4 +1,7 @@
 //! One module per verb; each exposes `XxxArgs` (clap) and `run(args) -> anyhow::Result<u8>`.
 
+pub mod copy;
+pub mod inventory;
 pub mod rewrite;
 pub mod template;
+pub mod verify;

@@ -1,0 +1,151 @@
+//! Options shared by several verbs, resolved once into library settings.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use acr_relocate::endpoint::Endpoint;
+use acr_relocate::secret::Secret;
+use acr_relocate::transport::registry::Credentials;
+use acr_relocate::transport::ConnectOptions;
+use acr_relocate::walk::{Matcher, Selection};
+use anyhow::{bail, Context};
+
+/// How to reach the source and the target.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ConnectArgs {
+    /// Source credentials: `USER:PASSWORD`, or `USER` with the password in $ACR_RELOCATE_SRC_PASSWORD
+    /// or on stdin (--src-password-stdin).
+    #[arg(long, value_name = "USER[:PASSWORD]", env = "ACR_RELOCATE_SRC_CREDS", hide_env_values = true)]
+    pub src_creds: Option<String>,
+    /// Target credentials, as --src-creds ($ACR_RELOCATE_DST_PASSWORD, --dst-password-stdin).
+    #[arg(long, value_name = "USER[:PASSWORD]", env = "ACR_RELOCATE_DST_CREDS", hide_env_values = true)]
+    pub dst_creds: Option<String>,
+    /// Read the source password from stdin.
+    #[arg(long)]
+    pub src_password_stdin: bool,
+    /// Read the target password from stdin.
+    #[arg(long)]
+    pub dst_password_stdin: bool,
+    /// Extra CA certificate (PEM) trusted for the source.
+    #[arg(long, value_name = "FILE")]
+    pub src_ca_cert: Option<PathBuf>,
+    /// Extra CA certificate (PEM) trusted for the target.
+    #[arg(long, value_name = "FILE")]
+    pub dst_ca_cert: Option<PathBuf>,
+    /// Skip TLS certificate verification for this host (repeatable; names the host explicitly).
+    #[arg(long, value_name = "HOST")]
+    pub insecure: Vec<String>,
+}
+
+/// Which side credentials are for.
+#[derive(Clone, Copy)]
+pub enum Side {
+    /// The source.
+    Source,
+    /// The target.
+    Target,
+}
+
+impl ConnectArgs {
+    /// Connection settings for one side.
+    pub fn options(&self, side: Side) -> anyhow::Result<ConnectOptions> {
+        let (creds, stdin, ca, flag, env) = match side {
+            Side::Source => (&self.src_creds, self.src_password_stdin, &self.src_ca_cert, "--src-creds", "ACR_RELOCATE_SRC_PASSWORD"),
+            Side::Target => (&self.dst_creds, self.dst_password_stdin, &self.dst_ca_cert, "--dst-creds", "ACR_RELOCATE_DST_PASSWORD"),
+        };
+        let credentials = match creds {
+            None => None,
+            Some(text) => Some(match text.split_once(':') {
+                Some((user, password)) => Credentials {
+                    username: user.to_string(),
+                    password: Secret::new(password),
+                    origin: flag.to_string(),
+                },
+                None => {
+                    let password = if stdin {
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line).with_context(|| format!("{flag}: cannot read the password from stdin"))?;
+                        line.trim_end_matches(['\r', '\n']).to_string()
+                    } else if let Ok(p) = std::env::var(env) {
+                        p
+                    } else {
+                        bail!("{flag} `{text}` has no password: write USER:PASSWORD, set ${env}, or pass --{}-password-stdin", if matches!(side, Side::Source) { "src" } else { "dst" });
+                    };
+                    Credentials {
+                        username: text.clone(),
+                        password: Secret::new(password),
+                        origin: flag.to_string(),
+                    }
+                }
+            }),
+        };
+        Ok(ConnectOptions {
+            credentials,
+            ca_cert: ca.clone(),
+            insecure_hosts: self.insecure.clone(),
+        })
+    }
+}
+
+/// Which repositories and tags a job covers.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct FilterArgs {
+    /// Only repositories matching this glob (repeatable). `*` stays within one path level, `**`
+    /// crosses levels.
+    #[arg(long = "repo", value_name = "GLOB")]
+    pub repos: Vec<String>,
+    /// Leave out repositories matching this glob (repeatable).
+    #[arg(long = "exclude-repo", value_name = "GLOB")]
+    pub exclude_repos: Vec<String>,
+    /// Only tags matching this regular expression (the whole tag must match).
+    #[arg(long, value_name = "REGEX")]
+    pub tag: Option<String>,
+    /// Take only shard K of N of the repositories (K from 0 to N-1): N workers cover everything once.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(u32, u32)>,
+}
+
+fn parse_shard(text: &str) -> Result<(u32, u32), String> {
+    let err = || format!("`{text}` is not K/N (for example 0/3)");
+    let (k, n) = text.split_once('/').ok_or_else(err)?;
+    let k: u32 = k.trim().parse().map_err(|_| err())?;
+    let n: u32 = n.trim().parse().map_err(|_| err())?;
+    if n == 0 || k >= n {
+        return Err(format!("`{text}`: N must be > 0 and K from 0 to N-1"));
+    }
+    Ok((k, n))
+}
+
+/// Parses an endpoint argument, naming the argument on error.
+pub fn endpoint(text: &str, what: &str) -> anyhow::Result<Endpoint> {
+    text.parse::<Endpoint>().with_context(|| format!("{what}"))
+}
+
+fn prefix(e: &Endpoint) -> Option<String> {
+    match e {
+        Endpoint::Registry(r) => r.prefix.clone(),
+        Endpoint::Layout(_) => None,
+    }
+}
+
+impl FilterArgs {
+    /// The matcher for a job from `source` to `target` (prefixes come from the endpoints).
+    pub fn matcher(&self, source: &Endpoint, target: Option<&Endpoint>) -> anyhow::Result<Matcher> {
+        Ok(Matcher::new(Selection {
+            source_prefix: prefix(source),
+            target_prefix: target.and_then(prefix),
+            include: self.repos.clone(),
+            exclude: self.exclude_repos.clone(),
+            tag_pattern: self.tag.clone(),
+            shard: self.shard,
+        })?)
+    }
+}
+
+/// Default number of concurrent blob transfers.
+pub const DEFAULT_JOBS: usize = 8;
+
+/// True when stderr is a terminal (progress bars instead of lines).
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}

@@ -1,0 +1,133 @@
+//! `acr-relocate inventory SOURCE`: what the source holds.
+
+use acr_relocate::inventory::{self, Inventory};
+use acr_relocate::transport::{self, Access, Source};
+
+use crate::args::{self, ConnectArgs, FilterArgs, Side};
+use crate::exit;
+use crate::progress::human_bytes;
+
+/// Arguments of `acr-relocate inventory`.
+#[derive(clap::Args, Debug)]
+pub struct InventoryArgs {
+    /// The registry (`HOST[:PORT][/PREFIX]`, `http://…`) or layout (`oci:DIR`) to inventory.
+    pub source: String,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Requests at a time (times four).
+    #[arg(long, short = 'j', default_value_t = args::DEFAULT_JOBS)]
+    pub jobs: usize,
+    /// JSON on stdout (schema: docs/inventory.md).
+    #[arg(long, conflicts_with = "markdown")]
+    pub json: bool,
+    /// Markdown on stdout, for a change ticket.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+/// Runs `acr-relocate inventory`.
+pub fn run(args: InventoryArgs) -> anyhow::Result<u8> {
+    crate::runtime()?.block_on(async {
+        let ep = args::endpoint(&args.source, "SOURCE")?;
+        let matcher = args.filters.matcher(&ep, None)?;
+        let store = transport::open(&ep, Access::Read, &args.connect.options(Side::Source)?).await?;
+        let source: std::sync::Arc<dyn Source> = store;
+        let inv = inventory::inventory(source, &ep.to_string(), &matcher, args.jobs).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&inv)?);
+        } else if args.markdown {
+            print!("{}", markdown(&inv));
+        } else {
+            print!("{}", table(&inv));
+        }
+        Ok(if inv.failed.is_empty() { exit::SUCCESS } else { exit::FAILURES })
+    })
+}
+
+fn short(d: &acr_relocate::digest::Digest) -> String {
+    format!("sha256:{}", &d.hex()[..12])
+}
+
+fn table(inv: &Inventory) -> String {
+    let mut rows = vec![[
+        "REPOSITORY".to_string(),
+        "TAG".into(),
+        "DIGEST".into(),
+        "KIND".into(),
+        "PLATFORMS".into(),
+        "SIZE".into(),
+        "UNIQUE".into(),
+    ]];
+    for r in &inv.repositories {
+        for t in &r.tags {
+            rows.push([
+                r.name.clone(),
+                t.tag.clone(),
+                short(&t.digest),
+                serde_json::to_value(t.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                t.platforms.join(","),
+                human_bytes(t.size),
+                human_bytes(t.unique_size),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..7).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out.push_str(&totals_line(inv));
+    for p in &inv.failed {
+        out.push_str(&format!("FAILED {}: {}\n", p.item, p.reason));
+    }
+    out
+}
+
+fn totals_line(inv: &Inventory) -> String {
+    let t = &inv.totals;
+    format!(
+        "{} repositories, {} tags, {} manifests, {} unique blobs, {} unique ({} bytes), {} shared across repositories; {:.1} s\n",
+        t.repositories,
+        t.tags,
+        t.manifests,
+        t.unique_blobs,
+        human_bytes(t.unique_bytes),
+        t.unique_bytes,
+        human_bytes(t.shared_bytes),
+        inv.seconds
+    )
+}
+
+fn markdown(inv: &Inventory) -> String {
+    let t = &inv.totals;
+    let mut out = format!(
+        "# Inventory of `{}`\n\n| repositories | tags | manifests | unique blobs | unique bytes | shared bytes |\n|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} |\n\n",
+        inv.source, t.repositories, t.tags, t.manifests, t.unique_blobs, human_bytes(t.unique_bytes), human_bytes(t.shared_bytes)
+    );
+    out.push_str("| repository | tag | digest | kind | platforms | size | unique |\n|---|---|---|---|---|---:|---:|\n");
+    for r in &inv.repositories {
+        for tag in &r.tags {
+            out.push_str(&format!(
+                "| `{}` | `{}` | `{}` | {} | {} | {} | {} |\n",
+                r.name,
+                tag.tag,
+                short(&tag.digest),
+                serde_json::to_value(tag.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                tag.platforms.join(", "),
+                human_bytes(tag.size),
+                human_bytes(tag.unique_size)
+            ));
+        }
+    }
+    if !inv.failed.is_empty() {
+        out.push_str("\n## Not readable\n\n");
+        for p in &inv.failed {
+            out.push_str(&format!("- `{}`: {}\n", p.item, p.reason));
+        }
+    }
+    out
+}

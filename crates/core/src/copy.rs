@@ -1,0 +1,496 @@
+//! The copy engine: every selected repository and tag of a source into a destination, digests
+//! preserved byte for byte.
+//!
+//! Order is what keeps the destination consistent at every moment: blobs first, then child
+//! manifests (by digest), then the manifest itself, the tag last. A blob moves once per run:
+//! already present (HEAD) → nothing; held by another destination repository → cross-repository
+//! mount; being uploaded by another task → wait, then mount; else streamed from the source while
+//! its SHA-256 is checked ([`crate::digest::VerifyingStream`]).
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::{try_join_all, BoxFuture};
+use futures::{FutureExt, StreamExt};
+use serde::Serialize;
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::digest::{Digest, VerifyingStream};
+use crate::error::{Error, Result};
+use crate::manifest::{ManifestView, RawManifest, Reference, MAX_INDEX_DEPTH};
+use crate::transport::Store;
+use crate::walk::{self, Matcher, RepoPair};
+
+/// How a copy runs.
+#[derive(Clone)]
+pub struct CopyOptions {
+    /// Blob transfers at once. Manifests and tags run at four times this.
+    pub jobs: usize,
+    /// Only list what would be copied; write nothing.
+    pub dry_run: bool,
+    /// Also copy the referrers (OCI 1.1 API) of every copied manifest.
+    pub referrers: bool,
+    /// What is copied where.
+    pub matcher: Matcher,
+    /// Receives progress.
+    pub progress: Arc<dyn Progress>,
+}
+
+/// Progress callbacks; all have empty defaults.
+pub trait Progress: Send + Sync {
+    /// The tags to copy are known.
+    fn planned(&self, _repositories: usize, _tags: usize) {}
+    /// One tag is done (copied, up to date, skipped or failed).
+    fn tag_done(&self, _repository: &str, _tag: &str) {}
+    /// Bytes of blob content moved.
+    fn bytes(&self, _n: u64) {}
+}
+
+/// A progress sink that ignores everything.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// One item that was not copied, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Problem {
+    /// `REPOSITORY:TAG` or `REPOSITORY@DIGEST` (target names), or a repository.
+    pub item: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a copy did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    /// Repositories selected.
+    pub repositories: u64,
+    /// Tags selected.
+    pub tags: u64,
+    /// Tags written to the target.
+    pub tags_copied: u64,
+    /// Tags that already pointed at the same digest.
+    pub tags_up_to_date: u64,
+    /// Manifests pushed (tagged and by digest).
+    pub manifests_pushed: u64,
+    /// Blobs uploaded.
+    pub blobs_copied: u64,
+    /// Blobs the target repository already had.
+    pub blobs_present: u64,
+    /// Blobs mounted from another target repository.
+    pub blobs_mounted: u64,
+    /// Bytes uploaded.
+    pub bytes_copied: u64,
+    /// Referrers copied.
+    pub referrers_copied: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// True when nothing was written (`--dry-run`).
+    pub dry_run: bool,
+    /// Items that failed.
+    pub failed: Vec<Problem>,
+    /// Items skipped on purpose (schema 1, refused by the target).
+    pub skipped: Vec<Problem>,
+}
+
+#[derive(Default)]
+struct Counters {
+    tags_copied: AtomicU64,
+    tags_up_to_date: AtomicU64,
+    manifests_pushed: AtomicU64,
+    blobs_copied: AtomicU64,
+    blobs_present: AtomicU64,
+    blobs_mounted: AtomicU64,
+    bytes_copied: AtomicU64,
+    referrers_copied: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A map of keys to run-once cells: concurrent callers of one key share one run.
+struct OnceMap<K, V> {
+    cells: Mutex<HashMap<K, Arc<OnceCell<V>>>>,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> OnceMap<K, V> {
+    fn new() -> Self {
+        OnceMap {
+            cells: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cell(&self, key: &K) -> Arc<OnceCell<V>> {
+        self.cells
+            .lock()
+            .expect("once map lock")
+            .entry(key.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// Runs `init` once for `key` (again if an earlier run failed) and returns its value.
+    async fn run<F, Fut>(&self, key: &K, init: F) -> Result<V>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V>>,
+    {
+        self.cell(key).get_or_try_init(init).await.cloned()
+    }
+}
+
+struct Engine {
+    source: Arc<dyn Store>,
+    target: Arc<dyn Store>,
+    options: CopyOptions,
+    blob_permits: Semaphore,
+    counters: Counters,
+    /// (target repo, digest) → the blob is in that repository.
+    blobs: OnceMap<(String, Digest), ()>,
+    /// digest → the target repository an upload of it went to.
+    uploads: OnceMap<Digest, String>,
+    /// digest → a target repository known to hold it (mount source).
+    homes: Mutex<HashMap<Digest, String>>,
+    /// (target repo, digest) → everything the manifest references is in place.
+    graphs: OnceMap<(String, Digest), ()>,
+    /// (target repo, digest) → the manifest itself is in place (pushed by digest).
+    manifests: OnceMap<(String, Digest), ()>,
+    skipped: Mutex<Vec<Problem>>,
+}
+
+/// Copies everything `options.matcher` selects from `source` to `target`.
+///
+/// Listing errors of the whole source (catalog) are returned as `Err`; per-repository and per-tag
+/// errors are collected in [`Summary::failed`] and the copy goes on.
+pub async fn copy(source: Arc<dyn Store>, target: Arc<dyn Store>, options: CopyOptions) -> Result<Summary> {
+    let started = Instant::now();
+    let jobs = options.jobs.max(1);
+    let engine = Arc::new(Engine {
+        source,
+        target,
+        blob_permits: Semaphore::new(jobs),
+        options,
+        counters: Counters::default(),
+        blobs: OnceMap::new(),
+        uploads: OnceMap::new(),
+        homes: Mutex::new(HashMap::new()),
+        graphs: OnceMap::new(),
+        manifests: OnceMap::new(),
+        skipped: Mutex::new(Vec::new()),
+    });
+    let pairs = walk::repositories(engine.source.as_ref(), &engine.options.matcher).await?;
+    let source: Arc<dyn crate::transport::Source> = engine.source.clone();
+    let listed = walk::tags(source, &engine.options.matcher, pairs, jobs * 2).await;
+    let mut failed = Vec::new();
+    let mut work: Vec<(RepoPair, String)> = Vec::new();
+    let repositories = listed.len() as u64;
+    for (pair, tags) in listed {
+        match tags {
+            Ok(tags) => work.extend(tags.into_iter().map(|t| (pair.clone(), t))),
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => failed.push(Problem {
+                item: pair.target.clone(),
+                reason: format!("cannot list tags: {e}"),
+            }),
+        }
+    }
+    engine.options.progress.planned(repositories as usize, work.len());
+    let tags = work.len() as u64;
+    // Interleave repositories so concurrent tasks spread over them (and their blobs).
+    work.sort_by_key(|(p, t)| (t.clone(), p.clone()));
+    let results: Vec<(RepoPair, String, Result<()>)> = futures::stream::iter(work)
+        .map(|(pair, tag)| {
+            let engine = engine.clone();
+            async move {
+                let result = tokio::spawn({
+                    let engine = engine.clone();
+                    let pair = pair.clone();
+                    let tag = tag.clone();
+                    async move { engine.copy_tag(&pair, &tag).await }
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    Err(Error::invalid("copy task", format!("stopped unexpectedly: {e}")))
+                });
+                engine.options.progress.tag_done(&pair.target, &tag);
+                (pair, tag, result)
+            }
+        })
+        .buffer_unordered(jobs * 4)
+        .collect()
+        .await;
+    let mut fatal = None;
+    for (pair, tag, result) in results {
+        if let Err(e) = result {
+            if e.is_fatal() && fatal.is_none() {
+                fatal = Some(e);
+                continue;
+            }
+            let item = format!("{}:{tag}", pair.target);
+            if matches!(e, Error::Unsupported { .. }) {
+                engine.skipped.lock().expect("skipped lock").push(Problem {
+                    item,
+                    reason: e.to_string(),
+                });
+            } else {
+                failed.push(Problem {
+                    item,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    if !engine.options.dry_run {
+        engine.target.finish().await?;
+    }
+    failed.sort_by(|a, b| a.item.cmp(&b.item));
+    let mut skipped = std::mem::take(&mut *engine.skipped.lock().expect("skipped lock"));
+    skipped.sort_by(|a, b| a.item.cmp(&b.item));
+    let c = &engine.counters;
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    Ok(Summary {
+        repositories,
+        tags,
+        tags_copied: get(&c.tags_copied),
+        tags_up_to_date: get(&c.tags_up_to_date),
+        manifests_pushed: get(&c.manifests_pushed),
+        blobs_copied: get(&c.blobs_copied),
+        blobs_present: get(&c.blobs_present),
+        blobs_mounted: get(&c.blobs_mounted),
+        bytes_copied: get(&c.bytes_copied),
+        referrers_copied: get(&c.referrers_copied),
+        seconds: started.elapsed().as_secs_f64(),
+        dry_run: engine.options.dry_run,
+        failed,
+        skipped,
+    })
+}
+
+/// Transfers of one blob are tried this many times (each re-reads the source).
+const BLOB_ATTEMPTS: u32 = 4;
+
+impl Engine {
+    async fn copy_tag(self: &Arc<Self>, pair: &RepoPair, tag: &str) -> Result<()> {
+        let (src, dst) = futures::join!(
+            self.source.manifest_digest(&pair.source, tag),
+            self.target.current_digest(&pair.target, tag)
+        );
+        let src = src?;
+        let dst = dst?;
+        let Some(src_digest) = src else {
+            return Err(Error::invalid(
+                format!("{}:{tag}", pair.source),
+                "listed by the source but not found when read (deleted meanwhile?)",
+            ));
+        };
+        if dst.as_ref() == Some(&src_digest) {
+            bump(&self.counters.tags_up_to_date);
+            return Ok(());
+        }
+        let manifest = self.source.manifest(&pair.source, tag).await?;
+        self.graph(pair, &manifest, 0).await?;
+        if !self.options.dry_run {
+            self.target
+                .put_manifest(&pair.target, Some(tag), &manifest)
+                .await
+                .map_err(|e| refused(e, &format!("{}:{tag}", pair.target)))?;
+            bump(&self.counters.manifests_pushed);
+        }
+        bump(&self.counters.tags_copied);
+        self.referrers(pair, &manifest.digest, 0).await
+    }
+
+    /// Puts everything a manifest references in place (once per target repository and digest).
+    fn graph<'a>(self: &'a Arc<Self>, pair: &'a RepoPair, manifest: &'a RawManifest, depth: usize) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let key = (pair.target.clone(), manifest.digest.clone());
+            self.graphs
+                .run(&key, || async {
+                    match manifest.view()? {
+                        ManifestView::Index { manifests, .. } => {
+                            if depth >= MAX_INDEX_DEPTH {
+                                return Err(Error::invalid(
+                                    format!("index {}", manifest.digest),
+                                    format!("indexes nest deeper than {MAX_INDEX_DEPTH} levels"),
+                                ));
+                            }
+                            try_join_all(manifests.iter().map(|child| self.child(pair, child, depth + 1))).await?;
+                        }
+                        view @ ManifestView::Image { .. } => {
+                            try_join_all(view.blobs().into_iter().filter(|b| !b.foreign).map(|b| self.blob(pair, b))).await?;
+                        }
+                    }
+                    Ok(())
+                })
+                .await
+        }
+        .boxed()
+    }
+
+    /// Puts a manifest referenced by digest (index child, referrer) in place.
+    fn child<'a>(self: &'a Arc<Self>, pair: &'a RepoPair, child: &'a Reference, depth: usize) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let key = (pair.target.clone(), child.digest.clone());
+            self.manifests
+                .run(&key, || async {
+                    if self
+                        .target
+                        .current_digest(&pair.target, child.digest.as_str())
+                        .await?
+                        .is_some()
+                    {
+                        return Ok(());
+                    }
+                    let manifest = self.source.manifest(&pair.source, child.digest.as_str()).await?;
+                    self.graph(pair, &manifest, depth).await?;
+                    if !self.options.dry_run {
+                        self.target
+                            .put_manifest(&pair.target, None, &manifest)
+                            .await
+                            .map_err(|e| refused(e, &format!("{}@{}", pair.target, child.digest)))?;
+                        bump(&self.counters.manifests_pushed);
+                    }
+                    self.referrers(pair, &manifest.digest, depth).await
+                })
+                .await
+        }
+        .boxed()
+    }
+
+    /// Copies the referrers of a manifest (signatures, SBOMs, attestations), when asked and when the
+    /// source can list them.
+    async fn referrers(self: &Arc<Self>, pair: &RepoPair, digest: &Digest, depth: usize) -> Result<()> {
+        if !self.options.referrers || depth >= MAX_INDEX_DEPTH {
+            return Ok(());
+        }
+        let Some(list) = self.source.referrers(&pair.source, digest).await? else {
+            return Ok(());
+        };
+        for r in &list {
+            self.child(pair, r, depth + 1).await?;
+            bump(&self.counters.referrers_copied);
+        }
+        Ok(())
+    }
+
+    fn home(&self, digest: &Digest) -> Option<String> {
+        self.homes.lock().expect("homes lock").get(digest).cloned()
+    }
+
+    fn set_home(&self, digest: &Digest, repository: &str) {
+        self.homes
+            .lock()
+            .expect("homes lock")
+            .entry(digest.clone())
+            .or_insert_with(|| repository.to_string());
+    }
+
+    /// Puts one blob in a target repository (once per run).
+    async fn blob(self: &Arc<Self>, pair: &RepoPair, blob: &Reference) -> Result<()> {
+        let key = (pair.target.clone(), blob.digest.clone());
+        self.blobs
+            .run(&key, || async {
+                // Held by another target repository: mount it.
+                if let Some(home) = self.home(&blob.digest).filter(|h| h != &pair.target) {
+                    if self.mount(&pair.target, &home, &blob.digest).await? {
+                        return Ok(());
+                    }
+                    return self.transfer(pair, blob).await;
+                }
+                if self.target.blob_size(&pair.target, &blob.digest).await?.is_some() {
+                    bump(&self.counters.blobs_present);
+                    self.set_home(&blob.digest, &pair.target);
+                    return Ok(());
+                }
+                // One upload per digest; other repositories wait for it and mount.
+                let origin = self
+                    .uploads
+                    .run(&blob.digest, || async {
+                        self.transfer(pair, blob).await?;
+                        Ok(pair.target.clone())
+                    })
+                    .await?;
+                if origin != pair.target && !self.mount(&pair.target, &origin, &blob.digest).await? {
+                    self.transfer(pair, blob).await?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn mount(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool> {
+        if self.options.dry_run {
+            bump(&self.counters.blobs_mounted);
+            return Ok(true);
+        }
+        let mounted = self.target.mount_blob(repository, from, digest).await?;
+        if mounted {
+            bump(&self.counters.blobs_mounted);
+        }
+        Ok(mounted)
+    }
+
+    /// Streams a blob from the source into the target, verifying it on the way; retried a few times
+    /// on transient failures, each time from the start.
+    async fn transfer(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+        if self.options.dry_run {
+            bump(&self.counters.blobs_copied);
+            self.counters.bytes_copied.fetch_add(blob.size, Ordering::Relaxed);
+            self.set_home(&blob.digest, &pair.target);
+            return Ok(());
+        }
+        let _permit = self.blob_permits.acquire().await.expect("semaphore open");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let what = format!("blob {} of {}", blob.digest, pair.source);
+            let result = async {
+                let stream = self.source.blob(&pair.source, blob).await?;
+                let progress = self.options.progress.clone();
+                let counted = stream.inspect(move |chunk| {
+                    if let Ok(c) = chunk {
+                        progress.bytes(c.len() as u64);
+                    }
+                });
+                let verified = VerifyingStream::new(Box::pin(counted), blob.digest.clone(), Some(blob.size), what.clone());
+                self.target.put_blob(&pair.target, blob, Box::pin(verified)).await
+            }
+            .await;
+            match result {
+                Ok(()) => {
+                    bump(&self.counters.blobs_copied);
+                    self.counters.bytes_copied.fetch_add(blob.size, Ordering::Relaxed);
+                    self.set_home(&blob.digest, &pair.target);
+                    return Ok(());
+                }
+                // Wrong bytes at the source are not transient: retrying would read them again.
+                Err(e @ Error::DigestMismatch { .. }) => return Err(e),
+                Err(e) if e.is_transient() && attempt < BLOB_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(200 * (1 << attempt))).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// A manifest the target refuses is reported as skipped with its reason (not converted).
+fn refused(e: Error, item: &str) -> Error {
+    match e {
+        Error::Status { status: 400 | 415, code, message, .. } => Error::Unsupported {
+            what: item.to_string(),
+            reason: format!(
+                "the target refused the manifest ({}{})",
+                code.unwrap_or_else(|| "HTTP 400".into()),
+                message.map(|m| format!(": {m}")).unwrap_or_default()
+            ),
+        },
+        other => other,
+    }
+}

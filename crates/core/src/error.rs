@@ -1,0 +1,156 @@
+//! The library's error type: one enum, each variant carrying what was being done and on what.
+
+use std::path::PathBuf;
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong talking to registries and layouts.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The user named a source or target that cannot be parsed.
+    #[error("invalid endpoint `{input}`: {reason}")]
+    InvalidEndpoint {
+        /// What the user wrote.
+        input: String,
+        /// What is wrong and what to write instead.
+        reason: String,
+    },
+    /// A request could not be sent or its response could not be read.
+    #[error("{method} {url}: {reason}")]
+    Connection {
+        /// HTTP method.
+        method: String,
+        /// The URL, without query secrets.
+        url: String,
+        /// What failed (connect, TLS, timeout, reset).
+        reason: String,
+    },
+    /// The server answered with an unexpected HTTP status.
+    #[error("{method} {url}: HTTP {status}{}", fmt_registry_error(code, message))]
+    Status {
+        /// HTTP method.
+        method: String,
+        /// The URL, without query secrets.
+        url: String,
+        /// HTTP status code.
+        status: u16,
+        /// First OCI error code of the error envelope, if any (`MANIFEST_UNKNOWN`, `DENIED`, ...).
+        code: Option<String>,
+        /// Message of the error envelope, if any.
+        message: Option<String>,
+    },
+    /// Signing in to a registry failed.
+    #[error("{registry}: authentication failed ({source_tried}): {reason}")]
+    Auth {
+        /// The registry host.
+        registry: String,
+        /// Which credential source was tried (never the credential itself).
+        source_tried: String,
+        /// What the registry or token service said.
+        reason: String,
+    },
+    /// Bytes did not hash to the digest they were fetched by.
+    #[error("{what}: content does not match its digest {expected} (got {actual})")]
+    DigestMismatch {
+        /// What was being read (blob or manifest, and where).
+        what: String,
+        /// The digest it should have.
+        expected: String,
+        /// The digest it has.
+        actual: String,
+    },
+    /// Bytes did not have the size their descriptor announces.
+    #[error("{what}: expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        /// What was being read.
+        what: String,
+        /// Announced size.
+        expected: u64,
+        /// Actual size.
+        actual: u64,
+    },
+    /// A manifest, catalog or tag list that cannot be understood.
+    #[error("{what}: {reason}")]
+    Invalid {
+        /// What was being parsed.
+        what: String,
+        /// What was expected.
+        reason: String,
+    },
+    /// Content that this tool does not copy on purpose (Docker schema 1, for example).
+    #[error("{what}: {reason}")]
+    Unsupported {
+        /// What was met.
+        what: String,
+        /// Why it is not copied and what to do.
+        reason: String,
+    },
+    /// An OCI image layout problem.
+    #[error("{}: {reason}", path.display())]
+    Layout {
+        /// The layout path or file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file system error.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+fn fmt_registry_error(code: &Option<String>, message: &Option<String>) -> String {
+    match (code, message) {
+        (Some(c), Some(m)) if !m.is_empty() => format!(" {c}: {m}"),
+        (Some(c), _) => format!(" {c}"),
+        (None, Some(m)) if !m.is_empty() => format!(": {m}"),
+        _ => String::new(),
+    }
+}
+
+impl Error {
+    /// True when the server said the thing does not exist (HTTP 404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Status { status: 404, .. })
+    }
+
+    /// True for failures that may pass if tried again: connection problems, 5xx, 429.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Connection { .. } => true,
+            Error::Status { status, .. } => *status == 429 || *status == 408 || *status >= 500,
+            // A corrupted transfer may come from a broken connection; the retry re-reads the source.
+            Error::SizeMismatch { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// True when the job cannot go on at all (wrong endpoint, no access, unreachable host): the CLI
+    /// exits with code 2 instead of listing per-item failures.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidEndpoint { .. } | Error::Auth { .. } | Error::Layout { .. }
+        )
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,517 @@
+//! The OCI image layout transport: a whole registry in one directory.
+//!
+//! Blobs (layers, configs and manifests) are stored once in `blobs/sha256/<hex>` whatever the
+//! repositories that use them. `index.json` lists every manifest the registry had: tagged ones with
+//! `org.opencontainers.image.ref.name` = `REPOSITORY:TAG` (so `skopeo copy oci:DIR:REPOSITORY:TAG`
+//! reads them), untagged ones (index children, referrers) with [`REPOSITORY_ANNOTATION`] only.
+//!
+//! Writes are safe to interrupt: a blob is written to `.partial/`, checked against its digest, then
+//! renamed into place; `index.json` is replaced atomically (written beside, then renamed).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{Destination, Source};
+use crate::digest::{ByteStream, Digest};
+use crate::error::{Error, Result};
+use crate::manifest::{RawManifest, Reference, MAX_MANIFEST_BYTES, OCI_INDEX};
+
+/// The annotation that names a tagged manifest: `REPOSITORY:TAG`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The annotation that names the repository of every entry this tool writes.
+pub const REPOSITORY_ANNOTATION: &str = "io.github.acr-relocate.repository";
+
+const LAYOUT_FILE: &str = "oci-layout";
+const INDEX_FILE: &str = "index.json";
+const PARTIAL_DIR: &str = ".partial";
+/// `index.json` is rewritten after this many new entries, so an interrupted run loses little.
+const FLUSH_EVERY: usize = 256;
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct IndexDescriptor {
+    #[serde(rename = "mediaType")]
+    media_type: String,
+    digest: String,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none", rename = "artifactType")]
+    artifact_type: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: BTreeMap<String, String>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IndexFile {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
+    media_type: Option<String>,
+    manifests: Vec<IndexDescriptor>,
+}
+
+/// Entries of `index.json`, keyed for lookups.
+#[derive(Default)]
+struct Entries {
+    /// (repository, tag) → descriptor.
+    tagged: BTreeMap<(String, String), IndexDescriptor>,
+    /// (repository, digest) → descriptor, for untagged manifests.
+    untagged: BTreeMap<(String, String), IndexDescriptor>,
+    /// Entries that name no repository (written by other tools): kept as they were.
+    other: Vec<IndexDescriptor>,
+    unsaved: usize,
+}
+
+/// An OCI image layout holding a whole registry.
+pub struct Layout {
+    root: PathBuf,
+    entries: Mutex<Entries>,
+    counter: AtomicU64,
+    referrers: tokio::sync::OnceCell<HashMap<(String, Digest), Vec<Reference>>>,
+}
+
+fn layout_error(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Layout {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+impl Layout {
+    /// Opens an existing layout for reading (and writing more into it).
+    pub fn open(root: &Path) -> Result<Self> {
+        if !root.is_dir() {
+            return Err(layout_error(root, "not a directory: expected an OCI image layout (with `oci-layout` and `index.json`)"));
+        }
+        let marker = root.join(LAYOUT_FILE);
+        let text = std::fs::read_to_string(&marker).map_err(|_| {
+            layout_error(root, "not an OCI image layout: `oci-layout` is missing")
+        })?;
+        let version: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| layout_error(&marker, format!("not valid JSON: {e}")))?;
+        match version.get("imageLayoutVersion").and_then(|v| v.as_str()) {
+            Some("1.0.0") => {}
+            Some(other) => {
+                return Err(layout_error(
+                    &marker,
+                    format!("image layout version `{}` is not supported (expected 1.0.0)", crate::digest::truncate(other)),
+                ))
+            }
+            None => return Err(layout_error(&marker, "no `imageLayoutVersion`")),
+        }
+        let index_path = root.join(INDEX_FILE);
+        let text = std::fs::read(&index_path)
+            .map_err(|_| layout_error(root, "not an OCI image layout: `index.json` is missing"))?;
+        let index: IndexFile = serde_json::from_slice(&text)
+            .map_err(|e| layout_error(&index_path, format!("not a valid image index: {e}")))?;
+        let mut entries = Entries::default();
+        for d in index.manifests {
+            if d.digest.parse::<Digest>().is_err() {
+                return Err(layout_error(&index_path, format!("entry with unusable digest `{}`", crate::digest::truncate(&d.digest))));
+            }
+            let repo_annotation = d.annotations.get(REPOSITORY_ANNOTATION).cloned();
+            let ref_name = d.annotations.get(REF_NAME).cloned();
+            match (ref_name.as_deref().and_then(split_ref_name), repo_annotation) {
+                (Some((repo, tag)), _) => {
+                    entries.tagged.insert((repo, tag), d);
+                }
+                (None, Some(repo)) => {
+                    entries.untagged.insert((repo, d.digest.clone()), d);
+                }
+                (None, None) => entries.other.push(d),
+            }
+        }
+        Ok(Layout {
+            root: root.to_path_buf(),
+            entries: Mutex::new(entries),
+            counter: AtomicU64::new(0),
+            referrers: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Opens a layout to write into: creates it when the directory is missing or empty, continues
+    /// an existing layout, and refuses a directory that holds anything else.
+    pub fn create(root: &Path) -> Result<Self> {
+        if root.exists() {
+            if !root.is_dir() {
+                return Err(layout_error(root, "exists and is not a directory"));
+            }
+            let empty = std::fs::read_dir(root)
+                .map_err(|e| Error::io(root, e))?
+                .next()
+                .is_none();
+            if !empty {
+                if !root.join(LAYOUT_FILE).exists() {
+                    return Err(layout_error(
+                        root,
+                        "is not empty and is not an OCI image layout: choose a new or empty directory",
+                    ));
+                }
+                let layout = Self::open(root)?;
+                let _ = std::fs::remove_dir_all(root.join(PARTIAL_DIR));
+                return Ok(layout);
+            }
+        }
+        std::fs::create_dir_all(root.join("blobs").join("sha256")).map_err(|e| Error::io(root, e))?;
+        write_atomic(&root.join(INDEX_FILE), br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)?;
+        // `oci-layout` last: its presence marks a usable layout.
+        write_atomic(&root.join(LAYOUT_FILE), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        Self::open(root)
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs").join("sha256").join(digest.hex())
+    }
+
+    fn partial_path(&self, digest: &Digest) -> Result<PathBuf> {
+        let dir = self.root.join(PARTIAL_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        Ok(dir.join(format!("{}-{}-{n}", digest.hex(), std::process::id())))
+    }
+
+    async fn read_small(&self, digest: &Digest) -> Result<Bytes> {
+        let path = self.blob_path(digest);
+        let mut file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|_| missing(digest))?;
+        let mut bytes = Vec::new();
+        (&mut file)
+            .take(MAX_MANIFEST_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| Error::io(&path, e))?;
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(layout_error(&path, "manifest larger than 4 MiB"));
+        }
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(Error::DigestMismatch {
+                what: path.display().to_string(),
+                expected: digest.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(Bytes::from(bytes))
+    }
+
+    fn lookup(&self, repository: &str, reference: &str) -> Option<IndexDescriptor> {
+        let entries = self.entries.lock().expect("layout lock");
+        if reference.starts_with("sha256:") {
+            entries
+                .untagged
+                .get(&(repository.to_string(), reference.to_string()))
+                .cloned()
+                .or_else(|| {
+                    entries
+                        .tagged
+                        .iter()
+                        .find(|((r, _), d)| r == repository && d.digest == reference)
+                        .map(|(_, d)| d.clone())
+                })
+        } else {
+            entries
+                .tagged
+                .get(&(repository.to_string(), reference.to_string()))
+                .cloned()
+        }
+    }
+
+    /// Writes `index.json` if entries changed since the last write.
+    fn save_index(&self, force: bool) -> Result<()> {
+        let mut entries = self.entries.lock().expect("layout lock");
+        if entries.unsaved == 0 || (!force && entries.unsaved < FLUSH_EVERY) {
+            return Ok(());
+        }
+        let manifests: Vec<IndexDescriptor> = entries
+            .tagged
+            .values()
+            .chain(entries.untagged.values())
+            .chain(entries.other.iter())
+            .cloned()
+            .collect();
+        let index = IndexFile {
+            schema_version: 2,
+            media_type: Some(OCI_INDEX.to_string()),
+            manifests,
+        };
+        let bytes = serde_json::to_vec_pretty(&index).expect("index serialises");
+        write_atomic(&self.root.join(INDEX_FILE), &bytes)?;
+        entries.unsaved = 0;
+        Ok(())
+    }
+
+    async fn build_referrers(&self) -> Result<HashMap<(String, Digest), Vec<Reference>>> {
+        let all: Vec<(String, IndexDescriptor)> = {
+            let entries = self.entries.lock().expect("layout lock");
+            entries
+                .untagged
+                .iter()
+                .map(|((r, _), d)| (r.clone(), d.clone()))
+                .chain(entries.tagged.iter().map(|((r, _), d)| (r.clone(), d.clone())))
+                .collect()
+        };
+        let mut map: HashMap<(String, Digest), Vec<Reference>> = HashMap::new();
+        let mut seen = BTreeSet::new();
+        for (repo, d) in all {
+            if !seen.insert((repo.clone(), d.digest.clone())) {
+                continue;
+            }
+            let digest: Digest = d.digest.parse()?;
+            let bytes = self.read_small(&digest).await?;
+            let manifest = RawManifest::new(bytes, Some(&d.media_type))?;
+            let Ok(view) = manifest.view() else { continue };
+            if let Some(subject) = view.subject() {
+                map.entry((repo.clone(), subject.digest.clone()))
+                    .or_default()
+                    .push(Reference {
+                        digest,
+                        size: d.size,
+                        media_type: d.media_type.clone(),
+                        foreign: false,
+                        platform: None,
+                        artifact_type: d.artifact_type.clone(),
+                    });
+            }
+        }
+        Ok(map)
+    }
+}
+
+fn missing(digest: &Digest) -> Error {
+    Error::Status {
+        method: "GET".into(),
+        url: format!("blob {digest}"),
+        status: 404,
+        code: Some("BLOB_UNKNOWN".into()),
+        message: Some("not in the layout".into()),
+    }
+}
+
+fn split_ref_name(name: &str) -> Option<(String, String)> {
+    let (repo, tag) = name.rsplit_once(':')?;
+    if repo.is_empty() || tag.is_empty() || tag.contains('/') {
+        return None;
+    }
+    Some((repo.to_string(), tag.to_string()))
+}
+
+/// Writes a small file atomically: beside it first, synced, then renamed over it.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+#[async_trait]
+impl Source for Layout {
+    async fn repositories(&self) -> Result<Vec<String>> {
+        let entries = self.entries.lock().expect("layout lock");
+        let repos: BTreeSet<String> = entries
+            .tagged
+            .keys()
+            .map(|(r, _)| r.clone())
+            .chain(entries.untagged.keys().map(|(r, _)| r.clone()))
+            .collect();
+        Ok(repos.into_iter().collect())
+    }
+
+    async fn tags(&self, repository: &str) -> Result<Vec<String>> {
+        let entries = self.entries.lock().expect("layout lock");
+        Ok(entries
+            .tagged
+            .keys()
+            .filter(|(r, _)| r == repository)
+            .map(|(_, t)| t.clone())
+            .collect())
+    }
+
+    async fn manifest(&self, repository: &str, reference: &str) -> Result<RawManifest> {
+        let entry = self.lookup(repository, reference);
+        let digest: Digest = match (&entry, reference.parse::<Digest>()) {
+            (Some(e), _) => e.digest.parse()?,
+            (None, Ok(d)) => d,
+            (None, Err(_)) => {
+                return Err(Error::Status {
+                    method: "GET".into(),
+                    url: format!("{}: {repository}:{reference}", self.root.display()),
+                    status: 404,
+                    code: Some("MANIFEST_UNKNOWN".into()),
+                    message: Some("no such tag in the layout".into()),
+                })
+            }
+        };
+        let bytes = self.read_small(&digest).await?;
+        RawManifest::new(bytes, entry.as_ref().map(|e| e.media_type.as_str()))
+    }
+
+    async fn manifest_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
+        if let Some(e) = self.lookup(repository, reference) {
+            return Ok(Some(e.digest.parse()?));
+        }
+        match reference.parse::<Digest>() {
+            Ok(d) if self.blob_path(&d).exists() => Ok(Some(d)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn blob(&self, _repository: &str, blob: &Reference) -> Result<ByteStream> {
+        let path = self.blob_path(&blob.digest);
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|_| missing(&blob.digest))?;
+        let stream = futures::stream::unfold((file, path), |(mut file, path)| async move {
+            let mut buf = vec![0u8; 256 * 1024];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(Bytes::from(buf)), (file, path)))
+                }
+                Err(e) => Some((Err(Error::io(&path, e)), (file, path))),
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+
+    async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>> {
+        let map = self
+            .referrers
+            .get_or_try_init(|| self.build_referrers())
+            .await?;
+        Ok(Some(
+            map.get(&(repository.to_string(), digest.clone()))
+                .cloned()
+                .unwrap_or_default(),
+        ))
+    }
+}
+
+#[async_trait]
+impl Destination for Layout {
+    async fn current_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
+        Source::manifest_digest(self, repository, reference).await
+    }
+
+    async fn blob_size(&self, _repository: &str, digest: &Digest) -> Result<Option<u64>> {
+        match tokio::fs::metadata(self.blob_path(digest)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(_) => Ok(None),
+        }
+    }
+
+    async fn mount_blob(&self, _repository: &str, _from: &str, digest: &Digest) -> Result<bool> {
+        // Blobs are shared by every repository of a layout.
+        Ok(self.blob_path(digest).exists())
+    }
+
+    async fn put_blob(&self, _repository: &str, blob: &Reference, mut content: ByteStream) -> Result<()> {
+        let final_path = self.blob_path(&blob.digest);
+        if final_path.exists() {
+            return Ok(());
+        }
+        let tmp = self.partial_path(&blob.digest)?;
+        let result: Result<()> = async {
+            let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| Error::io(&tmp, e))?;
+            let mut hasher = Sha256::new();
+            let mut size = 0u64;
+            while let Some(chunk) = content.next().await {
+                let chunk = chunk?;
+                hasher.update(&chunk);
+                size += chunk.len() as u64;
+                file.write_all(&chunk).await.map_err(|e| Error::io(&tmp, e))?;
+            }
+            file.flush().await.map_err(|e| Error::io(&tmp, e))?;
+            drop(file);
+            if size != blob.size {
+                return Err(Error::SizeMismatch {
+                    what: format!("blob {}", blob.digest),
+                    expected: blob.size,
+                    actual: size,
+                });
+            }
+            let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+            if actual != blob.digest.as_str() {
+                return Err(Error::DigestMismatch {
+                    what: format!("blob {}", blob.digest),
+                    expected: blob.digest.to_string(),
+                    actual,
+                });
+            }
+            tokio::fs::rename(&tmp, &final_path)
+                .await
+                .map_err(|e| Error::io(&final_path, e))
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        result
+    }
+
+    async fn put_manifest(&self, repository: &str, tag: Option<&str>, manifest: &RawManifest) -> Result<()> {
+        let final_path = self.blob_path(&manifest.digest);
+        if !final_path.exists() {
+            let tmp = self.partial_path(&manifest.digest)?;
+            tokio::fs::write(&tmp, &manifest.bytes)
+                .await
+                .map_err(|e| Error::io(&tmp, e))?;
+            tokio::fs::rename(&tmp, &final_path)
+                .await
+                .map_err(|e| Error::io(&final_path, e))?;
+        }
+        let artifact_type = manifest.view().ok().and_then(|v| match v {
+            crate::manifest::ManifestView::Image { artifact_type, .. }
+            | crate::manifest::ManifestView::Index { artifact_type, .. } => artifact_type,
+        });
+        let mut annotations = BTreeMap::new();
+        annotations.insert(REPOSITORY_ANNOTATION.to_string(), repository.to_string());
+        if let Some(tag) = tag {
+            annotations.insert(REF_NAME.to_string(), format!("{repository}:{tag}"));
+        }
+        let descriptor = IndexDescriptor {
+            media_type: manifest.media_type.clone(),
+            digest: manifest.digest.to_string(),
+            size: manifest.bytes.len() as u64,
+            artifact_type,
+            annotations,
+            rest: Default::default(),
+        };
+        {
+            let mut entries = self.entries.lock().expect("layout lock");
+            match tag {
+                Some(tag) => {
+                    entries
+                        .tagged
+                        .insert((repository.to_string(), tag.to_string()), descriptor);
+                }
+                None => {
+                    entries
+                        .untagged
+                        .insert((repository.to_string(), manifest.digest.to_string()), descriptor);
+                }
+            }
+            entries.unsaved += 1;
+        }
+        self.save_index(false)
+    }
+
+    async fn finish(&self) -> Result<()> {
+        self.save_index(true)?;
+        let _ = std::fs::remove_dir(self.root.join(PARTIAL_DIR));
+        Ok(())
+    }
+}

@@ -1,0 +1,101 @@
+//! Where content lives. A copy reads from a [`Source`] and writes to a [`Destination`]; an OCI
+//! Distribution registry ([`registry::Registry`]) and an OCI image layout on disk
+//! ([`layout::Layout`]) implement both, so every command works on either.
+
+pub mod layout;
+pub mod registry;
+
+use async_trait::async_trait;
+
+use crate::digest::{ByteStream, Digest};
+use crate::endpoint::Endpoint;
+use crate::error::Result;
+use crate::manifest::{RawManifest, Reference};
+
+/// Reads registry content.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// Every repository, in the order listed (all pages).
+    async fn repositories(&self) -> Result<Vec<String>>;
+    /// Every tag of a repository (all pages).
+    async fn tags(&self, repository: &str) -> Result<Vec<String>>;
+    /// A manifest by tag or digest, exactly as stored.
+    async fn manifest(&self, repository: &str, reference: &str) -> Result<RawManifest>;
+    /// The digest a tag points at, or `None` when the tag does not exist.
+    async fn manifest_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>>;
+    /// The bytes of a blob. Callers verify them against the digest.
+    async fn blob(&self, repository: &str, blob: &Reference) -> Result<ByteStream>;
+    /// The referrers of a manifest (OCI 1.1), or `None` when the source cannot list them.
+    async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>>;
+}
+
+/// Writes registry content. Implementations must accept blobs before manifests that need them, and
+/// child manifests before their index; the copy engine guarantees that order.
+#[async_trait]
+pub trait Destination: Send + Sync {
+    /// The digest a tag (or digest) resolves to in the destination, or `None`.
+    async fn current_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>>;
+    /// Whether the repository already holds a blob (its size when it does).
+    async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<Option<u64>>;
+    /// Makes a blob that `from` holds available in `repository` without moving its bytes.
+    /// Returns false when the destination could not (the caller then uploads).
+    async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool>;
+    /// Stores a blob from a stream. The stream ends with an error if its bytes do not match the
+    /// digest; the destination then must not keep anything under that digest.
+    async fn put_blob(
+        &self,
+        repository: &str,
+        blob: &Reference,
+        content: ByteStream,
+    ) -> Result<()>;
+    /// Stores a manifest under a tag, or by digest when `tag` is `None`.
+    async fn put_manifest(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        manifest: &RawManifest,
+    ) -> Result<()>;
+    /// Flushes what must be written at the end (a layout's `index.json`).
+    async fn finish(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Connection settings that apply to registry endpoints.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    /// Credentials for this endpoint.
+    pub credentials: Option<registry::Credentials>,
+    /// Extra CA certificate (PEM) to trust for this endpoint.
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Hosts for which TLS verification is skipped (named explicitly by the user).
+    pub insecure_hosts: Vec<String>,
+}
+
+/// An opened endpoint: something that is both a source and a destination.
+pub trait Store: Source + Destination {}
+impl<T: Source + Destination> Store for T {}
+
+/// What an endpoint is opened for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Reading: a layout must exist.
+    Read,
+    /// Writing: a missing or empty layout directory is created.
+    Write,
+}
+
+/// Opens an endpoint.
+pub async fn open(
+    endpoint: &Endpoint,
+    access: Access,
+    options: &ConnectOptions,
+) -> Result<std::sync::Arc<dyn Store>> {
+    Ok(match endpoint {
+        Endpoint::Registry(r) => std::sync::Arc::new(registry::Registry::connect(r, options).await?),
+        Endpoint::Layout(path) => std::sync::Arc::new(match access {
+            Access::Read => layout::Layout::open(path)?,
+            Access::Write => layout::Layout::create(path)?,
+        }),
+    })
+}

@@ -1,0 +1,905 @@
+//! The OCI Distribution transport: a registry over HTTP(S).
+//!
+//! One [`reqwest::Client`] per registry keeps connections alive; every request goes through
+//! [`Registry::send`], which signs it ([`auth`]), retries connection errors, 5xx and 429 with
+//! jittered exponential backoff (honouring `Retry-After`), and follows redirects by hand so that
+//! credentials are only ever sent to the registry's own origin.
+
+pub mod auth;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+
+pub use auth::{Challenge, Credentials, Scope};
+use auth::{Token, TokenCache};
+
+use super::{ConnectOptions, Destination, Source};
+use crate::digest::{ByteStream, Digest};
+use crate::endpoint::RegistryEndpoint;
+use crate::error::{Error, Result};
+use crate::manifest::{RawManifest, Reference, ACCEPT as MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, OCI_INDEX};
+use crate::secret::{redact_url, Secret};
+
+/// How requests are retried.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// First backoff.
+    pub base_delay: Duration,
+    /// Longest single wait (also caps `Retry-After`).
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 6,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt` (1-based retries), with jitter, or the server's
+    /// `Retry-After` when it gave one.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(r) = retry_after {
+            return r.min(self.max_delay);
+        }
+        let exp = self.base_delay.saturating_mul(1 << attempt.min(16));
+        let capped = exp.min(self.max_delay);
+        let jitter = rand::random::<f64>() * 0.5 + 0.75;
+        capped.mul_f64(jitter)
+    }
+}
+
+/// A registry endpoint opened for use.
+pub struct Registry {
+    host: String,
+    base_url: String,
+    http: reqwest::Client,
+    /// Client for redirect targets on other hosts: never carries credentials.
+    foreign: reqwest::Client,
+    credentials: Option<Credentials>,
+    challenge: Mutex<Challenge>,
+    tokens: TokenCache,
+    retry: RetryPolicy,
+    referrers_api: AtomicBool,
+    /// Upload sessions opened by a mount that fell back to an upload, kept for `put_blob`.
+    sessions: Mutex<std::collections::HashMap<(String, Digest), String>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("base_url", &self.base_url).finish()
+    }
+}
+
+fn connection_error(method: &Method, url: &str, e: &reqwest::Error) -> Error {
+    let mut reason = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    // The innermost causes say what really happened (refused, certificate, reset).
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !reason.contains(&text) {
+            if !reason.is_empty() {
+                reason.push_str(": ");
+            }
+            reason.push_str(&text);
+        }
+        source = s.source();
+    }
+    let reason = reason.replace(url, "").replace(&redact_url(url), "");
+    Error::Connection {
+        method: method.to_string(),
+        url: redact_url(url),
+        reason: if e.is_timeout() {
+            format!("timed out ({})", reason.trim_matches([' ', ':', '(', ')']))
+        } else {
+            reason.trim_matches([' ', ':', '(', ')']).to_string()
+        },
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorEnvelope {
+    errors: Vec<ErrorEntry>,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorEntry {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+/// Turns an unexpected response into an error, reading the OCI error envelope when there is one.
+async fn status_error(method: &Method, url: &str, response: Response) -> Error {
+    let status = response.status().as_u16();
+    let body = response.bytes().await.unwrap_or_default();
+    let (code, message) = match serde_json::from_slice::<ErrorEnvelope>(&body) {
+        Ok(env) if !env.errors.is_empty() => (
+            env.errors[0].code.clone(),
+            env.errors[0].message.as_deref().map(crate::digest::truncate),
+        ),
+        _ => (None, None),
+    };
+    Error::Status {
+        method: method.to_string(),
+        url: redact_url(url),
+        status,
+        code,
+        message,
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get("retry-after")?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    token: Option<String>,
+    access_token: Option<String>,
+    expires_in: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+struct Catalog {
+    repositories: Option<Vec<String>>,
+}
+
+#[derive(serde::Deserialize)]
+struct TagList {
+    tags: Option<Vec<String>>,
+}
+
+/// The `rel="next"` target of a `Link` header.
+pub fn next_link(headers: &HeaderMap) -> Option<String> {
+    for value in headers.get_all("link") {
+        let Ok(value) = value.to_str() else { continue };
+        for part in value.split(',') {
+            let part = part.trim();
+            if let (Some(start), Some(end)) = (part.find('<'), part.find('>')) {
+                let params = &part[end + 1..];
+                if params.contains("rel=\"next\"") || params.contains("rel=next") {
+                    return Some(part[start + 1..end].to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+impl Registry {
+    /// Opens a registry: builds the HTTP client and asks `/v2/` how to sign in.
+    pub async fn connect(endpoint: &RegistryEndpoint, options: &ConnectOptions) -> Result<Self> {
+        let insecure = options
+            .insecure_hosts
+            .iter()
+            .any(|h| h == &endpoint.host || h == endpoint.hostname());
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(120))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .user_agent(concat!("acr-relocate/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &options.ca_cert {
+            let pem = std::fs::read(ca).map_err(|e| Error::io(ca, e))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| Error::InvalidEndpoint {
+                input: ca.display().to_string(),
+                reason: format!("not a PEM certificate file: {e}"),
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder.build().map_err(|e| Error::InvalidEndpoint {
+            input: endpoint.host.clone(),
+            reason: format!("cannot set up HTTP client: {e}"),
+        })?;
+        let foreign = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| Error::InvalidEndpoint {
+                input: endpoint.host.clone(),
+                reason: format!("cannot set up HTTP client: {e}"),
+            })?;
+        let registry = Registry {
+            host: endpoint.host.clone(),
+            base_url: endpoint.base_url(),
+            http,
+            foreign,
+            credentials: options.credentials.clone(),
+            challenge: Mutex::new(Challenge::None),
+            tokens: TokenCache::default(),
+            retry: RetryPolicy::default(),
+            referrers_api: AtomicBool::new(true),
+            sessions: Mutex::new(Default::default()),
+        };
+        registry.ping().await?;
+        Ok(registry)
+    }
+
+    /// The registry host (`host[:port]`).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `GET /v2/`: learns the challenge, and checks the credentials once so a wrong password fails
+    /// the run at once with one clear line.
+    async fn ping(&self) -> Result<()> {
+        let url = format!("{}/v2/", self.base_url);
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| connection_error(&Method::GET, &url, &e))?;
+        match response.status() {
+            s if s.is_success() => Ok(()),
+            StatusCode::UNAUTHORIZED => {
+                self.learn_challenge(response.headers());
+                // Fetch a registry-level token (or check Basic credentials) right away.
+                let probe = self.send(Scope::Registry, || self.http.get(&url)).await?;
+                if probe.status().is_success() || probe.status() == StatusCode::NOT_FOUND {
+                    Ok(())
+                } else {
+                    Err(self.auth_error(format!("`/v2/` answered HTTP {}", probe.status().as_u16())))
+                }
+            }
+            StatusCode::NOT_FOUND => Err(Error::InvalidEndpoint {
+                input: self.host.clone(),
+                reason: "`/v2/` answered 404: not an OCI Distribution registry".into(),
+            }),
+            _ => Err(status_error(&Method::GET, &url, response).await),
+        }
+    }
+
+    fn auth_error(&self, reason: impl Into<String>) -> Error {
+        Error::Auth {
+            registry: self.host.clone(),
+            source_tried: self
+                .credentials
+                .as_ref()
+                .map(|c| c.origin.clone())
+                .unwrap_or_else(|| "anonymous".into()),
+            reason: reason.into(),
+        }
+    }
+
+    fn learn_challenge(&self, headers: &HeaderMap) -> Option<String> {
+        let header = headers.get("www-authenticate")?.to_str().ok()?;
+        let (challenge, scope) = Challenge::parse(header)?;
+        *self.challenge.lock().expect("challenge lock") = challenge;
+        scope
+    }
+
+    /// Adds the `Authorization` header the registry wants for `scope`.
+    async fn authorize(&self, request: RequestBuilder, scope: &Scope, renew: bool) -> Result<RequestBuilder> {
+        let challenge = self.challenge.lock().expect("challenge lock").clone();
+        match challenge {
+            Challenge::None => Ok(request),
+            Challenge::Basic => match &self.credentials {
+                Some(c) => Ok(request.basic_auth(&c.username, Some(c.password.expose()))),
+                None => Ok(request),
+            },
+            Challenge::Bearer { realm, service } => {
+                if !renew {
+                    if let Some(t) = self.tokens.fresh(scope) {
+                        return Ok(request.bearer_auth(t.expose()));
+                    }
+                }
+                let slot = self.tokens.slot(scope);
+                let mut guard = slot.lock().await;
+                if let Some(t) = guard.as_ref().filter(|t| t.is_fresh() && !renew) {
+                    return Ok(request.bearer_auth(t.value.expose()));
+                }
+                let token = self.fetch_token(&realm, service.as_deref(), scope).await?;
+                let value = token.value.clone();
+                *guard = Some(token);
+                Ok(request.bearer_auth(value.expose()))
+            }
+        }
+    }
+
+    /// The docker token flow: `GET realm?service=&scope=` with Basic credentials, or the OAuth2
+    /// refresh-token grant for identity tokens. Retried like any request.
+    async fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &Scope) -> Result<Token> {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(s) = service {
+            query.push(("service", s.to_string()));
+        }
+        for s in scope.params() {
+            query.push(("scope", s));
+        }
+        let refresh = self.credentials.as_ref().filter(|c| c.is_refresh_token());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request = match refresh {
+                Some(c) => {
+                    let mut form = query.clone();
+                    form.push(("grant_type", "refresh_token".into()));
+                    form.push(("refresh_token", c.password.expose().to_string()));
+                    form.push(("client_id", "acr-relocate".into()));
+                    self.http.post(realm).form(&form)
+                }
+                None => {
+                    let r = self.http.get(realm).query(&query);
+                    match &self.credentials {
+                        Some(c) => r.basic_auth(&c.username, Some(c.password.expose())),
+                        None => r,
+                    }
+                }
+            };
+            let outcome = request.send().await;
+            let (transient, wait, err) = match outcome {
+                Err(e) => (true, None, self.auth_error(format!("token endpoint {}: {}", redact_url(realm), connection_error(&Method::GET, realm, &e)))),
+                Ok(response) if response.status().is_success() => {
+                    let body: TokenResponse = response.json().await.map_err(|e| {
+                        self.auth_error(format!("token endpoint answered something that is not a token: {e}"))
+                    })?;
+                    let value = body.token.or(body.access_token).ok_or_else(|| {
+                        self.auth_error("token endpoint answered without a token")
+                    })?;
+                    let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60).max(1));
+                    return Ok(Token::new(Secret::new(value), lifetime));
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    let wait = retry_after(response.headers());
+                    let transient = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                    let reason = match status {
+                        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                            "the token endpoint refused the credentials".to_string()
+                        }
+                        s => format!("token endpoint answered HTTP {}", s.as_u16()),
+                    };
+                    (transient, wait, self.auth_error(reason))
+                }
+            };
+            if !transient || attempt >= self.retry.attempts {
+                return Err(err);
+            }
+            tokio::time::sleep(self.retry.delay(attempt, wait)).await;
+        }
+    }
+
+    /// Sends a request built by `build` (called again for each attempt), signed for `scope`, with
+    /// retries and same-origin-only credentials. Returns any final response, success or not.
+    pub async fn send(&self, scope: Scope, build: impl Fn() -> RequestBuilder) -> Result<Response> {
+        let mut attempt = 0u32;
+        let mut renewed = false;
+        loop {
+            attempt += 1;
+            let request = self.authorize(build(), &scope, false).await?.build().map_err(|e| {
+                Error::Connection {
+                    method: "?".into(),
+                    url: self.host.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            let method = request.method().clone();
+            let url = request.url().to_string();
+            let outcome = self.http.execute(request).await;
+            let response = match outcome {
+                Err(e) => {
+                    let err = connection_error(&method, &url, &e);
+                    if attempt >= self.retry.attempts || e.is_builder() {
+                        return Err(err);
+                    }
+                    tokio::time::sleep(self.retry.delay(attempt, None)).await;
+                    continue;
+                }
+                Ok(r) => r,
+            };
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED {
+                let had_challenge = *self.challenge.lock().expect("challenge lock") != Challenge::None;
+                self.learn_challenge(response.headers());
+                let has_challenge = *self.challenge.lock().expect("challenge lock") != Challenge::None;
+                if !renewed && has_challenge {
+                    renewed = true;
+                    if matches!(*self.challenge.lock().expect("challenge lock"), Challenge::Bearer { .. }) {
+                        // Drop the cached token of this scope: it expired early or lacks a right.
+                        let slot = self.tokens.slot(&scope);
+                        *slot.lock().await = None;
+                    }
+                    let _ = had_challenge;
+                    attempt -= 1;
+                    continue;
+                }
+                return Err(self.auth_error(match &self.credentials {
+                    Some(_) => format!("{} {} was refused (HTTP 401): check the user name and password or token", method, redact_url(&url)),
+                    None => format!("{} {} needs credentials (HTTP 401): pass --src-creds/--dst-creds or sign in with docker login", method, redact_url(&url)),
+                }));
+            }
+            if status.is_redirection() {
+                if let Some(location) = response.headers().get(LOCATION).and_then(|l| l.to_str().ok()) {
+                    return self.follow_redirect(&method, &url, location).await;
+                }
+            }
+            if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
+                && attempt < self.retry.attempts
+            {
+                let wait = retry_after(response.headers());
+                drop(response);
+                tokio::time::sleep(self.retry.delay(attempt, wait)).await;
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
+    /// Follows a redirect: with credentials only when it stays on the registry's own origin.
+    async fn follow_redirect(&self, method: &Method, from: &str, location: &str) -> Result<Response> {
+        let base = url::Url::parse(from).map_err(|e| Error::invalid("redirect", e.to_string()))?;
+        let target = base
+            .join(location)
+            .map_err(|e| Error::invalid("redirect", format!("bad Location: {e}")))?;
+        let same_origin = target.origin() == base.origin();
+        let target_str = target.to_string();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = if same_origin {
+                // Same origin: the registry's own client and credentials (`send` re-signs it).
+                return Box::pin(self.send(Scope::Registry, || self.http.request(method.clone(), target_str.as_str()))).await;
+            } else {
+                self.foreign.request(method.clone(), target.clone()).send().await
+            };
+            match result {
+                Ok(r) if (r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS) && attempt < self.retry.attempts => {
+                    let wait = retry_after(r.headers());
+                    tokio::time::sleep(self.retry.delay(attempt, wait)).await;
+                }
+                Ok(r) => return Ok(r),
+                Err(e) if attempt < self.retry.attempts => {
+                    let _ = e;
+                    tokio::time::sleep(self.retry.delay(attempt, None)).await;
+                }
+                Err(e) => return Err(connection_error(method, &target_str, &e)),
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// Lists a paginated resource, following `Link` headers.
+    async fn paginate<T, F>(&self, scope: Scope, first: String, mut extract: F) -> Result<Vec<String>>
+    where
+        T: serde::de::DeserializeOwned,
+        F: FnMut(T) -> Vec<String>,
+    {
+        let mut out = Vec::new();
+        let mut next = Some(first);
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            pages += 1;
+            if pages > 100_000 {
+                return Err(Error::invalid(redact_url(&url), "more than 100,000 pages: the registry's Link headers loop"));
+            }
+            let response = self.send(scope.clone(), || self.http.get(&url)).await?;
+            if !response.status().is_success() {
+                return Err(status_error(&Method::GET, &url, response).await);
+            }
+            let link = next_link(response.headers());
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| connection_error(&Method::GET, &url, &e))?;
+            let page: T = serde_json::from_slice(&body).map_err(|e| {
+                Error::invalid(
+                    format!("GET {}", redact_url(&url)),
+                    format!("not a valid listing: {e}"),
+                )
+            })?;
+            let items = extract(page);
+            let empty = items.is_empty();
+            out.extend(items);
+            if let Some(link) = link {
+                if empty {
+                    break;
+                }
+                let base = url::Url::parse(&url).map_err(|e| Error::invalid("link", e.to_string()))?;
+                let joined = base
+                    .join(&link)
+                    .map_err(|e| Error::invalid("Link header", e.to_string()))?;
+                if joined.origin() != base.origin() {
+                    return Err(Error::invalid("Link header", "points to another host; refusing to follow"));
+                }
+                next = Some(joined.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn head_manifest(&self, scope: Scope, repository: &str, reference: &str) -> Result<Option<Digest>> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let response = self
+            .send(scope.clone(), || self.http.head(&url).header(ACCEPT, MANIFEST_ACCEPT))
+            .await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                let header = response
+                    .headers()
+                    .get("docker-content-digest")
+                    .and_then(|h| h.to_str().ok())
+                    .and_then(|h| h.parse::<Digest>().ok());
+                match header {
+                    Some(d) => Ok(Some(d)),
+                    // No digest header: hash the manifest itself.
+                    None => Ok(Some(self.get_manifest(scope, repository, reference).await?.digest)),
+                }
+            }
+            _ => Err(status_error(&Method::HEAD, &url, response).await),
+        }
+    }
+
+    async fn get_manifest(&self, scope: Scope, repository: &str, reference: &str) -> Result<RawManifest> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let response = self
+            .send(scope, || self.http.get(&url).header(ACCEPT, MANIFEST_ACCEPT))
+            .await?;
+        if !response.status().is_success() {
+            return Err(status_error(&Method::GET, &url, response).await);
+        }
+        if response
+            .content_length()
+            .is_some_and(|l| l > MAX_MANIFEST_BYTES as u64)
+        {
+            return Err(Error::invalid(
+                format!("manifest {repository}:{reference}"),
+                format!("larger than {MAX_MANIFEST_BYTES} bytes"),
+            ));
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|c| c.to_str().ok())
+            .map(str::to_string);
+        let bytes = read_limited(response, MAX_MANIFEST_BYTES, &url).await?;
+        let manifest = RawManifest::new(bytes, content_type.as_deref()).map_err(|e| match e {
+            Error::Invalid { reason, .. } => Error::invalid(format!("manifest {repository}:{reference}"), reason),
+            other => other,
+        })?;
+        if let Ok(expected) = reference.parse::<Digest>() {
+            if expected != manifest.digest {
+                return Err(Error::DigestMismatch {
+                    what: format!("manifest {repository}@{reference}"),
+                    expected: expected.to_string(),
+                    actual: manifest.digest.to_string(),
+                });
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// Opens an upload session; returns its absolute URL.
+    async fn start_upload(&self, repository: &str, query: &str, scope: Scope) -> Result<(StatusCode, Option<String>)> {
+        let url = self.url(&format!("/v2/{repository}/blobs/uploads/{query}"));
+        let response = self
+            .send(scope, || self.http.post(&url).header(CONTENT_LENGTH, "0"))
+            .await?;
+        let status = response.status();
+        if status != StatusCode::ACCEPTED && status != StatusCode::CREATED {
+            return Err(status_error(&Method::POST, &url, response).await);
+        }
+        let location = match response.headers().get(LOCATION).and_then(|l| l.to_str().ok()) {
+            Some(l) => Some(
+                url::Url::parse(&url)
+                    .and_then(|base| base.join(l))
+                    .map_err(|e| Error::invalid("upload Location", e.to_string()))?
+                    .to_string(),
+            ),
+            None => None,
+        };
+        Ok((status, location))
+    }
+
+    /// Deletes a manifest by digest (used by `delete-source`).
+    pub async fn delete_manifest(&self, repository: &str, digest: &Digest) -> Result<()> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{digest}"));
+        let response = self
+            .send(Scope::Delete(repository.to_string()), || self.http.delete(&url))
+            .await?;
+        match response.status() {
+            s if s.is_success() => Ok(()),
+            StatusCode::NOT_FOUND => Ok(()),
+            _ => Err(status_error(&Method::DELETE, &url, response).await),
+        }
+    }
+}
+
+async fn read_limited(response: Response, limit: usize, url: &str) -> Result<Bytes> {
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| connection_error(&Method::GET, url, &e))?;
+        if body.len() + chunk.len() > limit {
+            return Err(Error::invalid(redact_url(url), format!("body larger than {limit} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
+}
+
+#[derive(serde::Deserialize)]
+struct ReferrersIndex {
+    manifests: Option<Vec<serde_json::Value>>,
+}
+
+#[async_trait]
+impl Source for Registry {
+    async fn repositories(&self) -> Result<Vec<String>> {
+        self.paginate::<Catalog, _>(
+            Scope::Catalog,
+            self.url("/v2/_catalog?n=1000"),
+            |c| c.repositories.unwrap_or_default(),
+        )
+        .await
+    }
+
+    async fn tags(&self, repository: &str) -> Result<Vec<String>> {
+        let result = self
+            .paginate::<TagList, _>(
+                Scope::Pull(repository.to_string()),
+                self.url(&format!("/v2/{repository}/tags/list?n=1000")),
+                |t| t.tags.unwrap_or_default(),
+            )
+            .await;
+        match result {
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    async fn manifest(&self, repository: &str, reference: &str) -> Result<RawManifest> {
+        self.get_manifest(Scope::Pull(repository.to_string()), repository, reference)
+            .await
+    }
+
+    async fn manifest_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
+        self.head_manifest(Scope::Pull(repository.to_string()), repository, reference)
+            .await
+    }
+
+    async fn blob(&self, repository: &str, blob: &Reference) -> Result<ByteStream> {
+        let url = self.url(&format!("/v2/{repository}/blobs/{}", blob.digest));
+        let response = self
+            .send(Scope::Pull(repository.to_string()), || self.http.get(&url))
+            .await?;
+        if !response.status().is_success() {
+            return Err(status_error(&Method::GET, &url, response).await);
+        }
+        let shown = redact_url(&url);
+        Ok(Box::pin(response.bytes_stream().map_err(move |e| Error::Connection {
+            method: "GET".into(),
+            url: shown.clone(),
+            reason: format!("body interrupted: {e}"),
+        })))
+    }
+
+    async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>> {
+        if !self.referrers_api.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let url = self.url(&format!("/v2/{repository}/referrers/{digest}"));
+        let response = self
+            .send(Scope::Pull(repository.to_string()), || self.http.get(&url).header(ACCEPT, OCI_INDEX))
+            .await?;
+        let is_index = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|c| c.to_str().ok())
+            .is_some_and(|c| c.starts_with(OCI_INDEX));
+        if !response.status().is_success() || !is_index {
+            // A registry without the referrers API answers 404 (or something that is not an
+            // index); remember it and stop asking.
+            if response.status() == StatusCode::NOT_FOUND || response.status().is_success() || response.status() == StatusCode::METHOD_NOT_ALLOWED {
+                self.referrers_api.store(false, Ordering::Relaxed);
+                return Ok(None);
+            }
+            return Err(status_error(&Method::GET, &url, response).await);
+        }
+        let body = read_limited(response, MAX_MANIFEST_BYTES, &url).await?;
+        let index: ReferrersIndex = serde_json::from_slice(&body)
+            .map_err(|e| Error::invalid(format!("referrers of {digest}"), e.to_string()))?;
+        let mut out = Vec::new();
+        for m in index.manifests.unwrap_or_default() {
+            let d: oci_spec::image::Descriptor = serde_json::from_value(m)
+                .map_err(|e| Error::invalid(format!("referrers of {digest}"), e.to_string()))?;
+            let digest: Digest = d.digest().to_string().parse()?;
+            out.push(Reference {
+                digest,
+                size: d.size(),
+                media_type: d.media_type().to_string(),
+                foreign: false,
+                platform: None,
+                artifact_type: d.artifact_type().as_ref().map(|a| a.to_string()),
+            });
+        }
+        Ok(Some(out))
+    }
+}
+
+#[async_trait]
+impl Destination for Registry {
+    async fn current_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
+        self.head_manifest(Scope::Push(repository.to_string()), repository, reference)
+            .await
+    }
+
+    async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<Option<u64>> {
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
+        let response = self
+            .send(Scope::Push(repository.to_string()), || self.http.head(&url))
+            .await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(response.content_length().unwrap_or(0))),
+            _ => Err(status_error(&Method::HEAD, &url, response).await),
+        }
+    }
+
+    async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool> {
+        let scope = Scope::Mount {
+            repository: repository.to_string(),
+            from: from.to_string(),
+        };
+        let (status, location) = self
+            .start_upload(repository, &format!("?mount={digest}&from={from}"), scope)
+            .await?;
+        if status == StatusCode::CREATED {
+            return Ok(true);
+        }
+        // 202: the registry opened an upload session instead; keep it for the upload.
+        if let Some(location) = location {
+            self.sessions
+                .lock()
+                .expect("sessions lock")
+                .insert((repository.to_string(), digest.clone()), location);
+        }
+        Ok(false)
+    }
+
+    async fn put_blob(&self, repository: &str, blob: &Reference, content: ByteStream) -> Result<()> {
+        let scope = Scope::Push(repository.to_string());
+        let session = self
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .remove(&(repository.to_string(), blob.digest.clone()));
+        let location = match session {
+            Some(l) => l,
+            None => self
+                .start_upload(repository, "", scope.clone())
+                .await?
+                .1
+                .ok_or_else(|| Error::invalid(format!("upload to {repository}"), "the registry gave no upload Location"))?,
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={}", blob.digest);
+        // The body is a one-shot stream: sign first, then send once (no retry here; the copy
+        // engine retries the whole blob from the source).
+        let body = reqwest::Body::wrap_stream(content);
+        let request = self
+            .authorize(
+                self.http
+                    .put(&url)
+                    .header(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))
+                    .header(CONTENT_LENGTH, blob.size)
+                    .body(body),
+                &scope,
+                false,
+            )
+            .await?;
+        let response = request.send().await.map_err(|e| {
+            // A stream error (digest mismatch) surfaces as a body error; report the real cause.
+            let mut source: Option<&dyn std::error::Error> = Some(&e);
+            while let Some(s) = source {
+                if let Some(inner) = s.downcast_ref::<Error>() {
+                    return match inner {
+                        Error::DigestMismatch { what, expected, actual } => Error::DigestMismatch {
+                            what: what.clone(),
+                            expected: expected.clone(),
+                            actual: actual.clone(),
+                        },
+                        Error::SizeMismatch { what, expected, actual } => Error::SizeMismatch {
+                            what: what.clone(),
+                            expected: *expected,
+                            actual: *actual,
+                        },
+                        other => Error::Connection {
+                            method: "PUT".into(),
+                            url: redact_url(&url),
+                            reason: other.to_string(),
+                        },
+                    };
+                }
+                source = s.source();
+            }
+            connection_error(&Method::PUT, &url, &e)
+        })?;
+        if response.status() != StatusCode::CREATED && !response.status().is_success() {
+            return Err(status_error(&Method::PUT, &url, response).await);
+        }
+        Ok(())
+    }
+
+    async fn put_manifest(&self, repository: &str, tag: Option<&str>, manifest: &RawManifest) -> Result<()> {
+        let reference = tag.map(str::to_string).unwrap_or_else(|| manifest.digest.to_string());
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let response = self
+            .send(Scope::Push(repository.to_string()), || {
+                self.http
+                    .put(&url)
+                    .header(CONTENT_TYPE, manifest.media_type.as_str())
+                    .body(manifest.bytes.clone())
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(status_error(&Method::PUT, &url, response).await);
+        }
+        if let Some(d) = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.parse::<Digest>().ok())
+        {
+            if d != manifest.digest {
+                return Err(Error::DigestMismatch {
+                    what: format!("manifest pushed to {repository}:{reference}"),
+                    expected: manifest.digest.to_string(),
+                    actual: d.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_headers_give_the_next_page() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "link",
+            HeaderValue::from_static("</v2/_catalog?last=b&n=2>; rel=\"next\""),
+        );
+        assert_eq!(next_link(&h).as_deref(), Some("/v2/_catalog?last=b&n=2"));
+        assert_eq!(next_link(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        assert!(p.delay(1, None) < Duration::from_secs(1));
+        assert!(p.delay(30, None) <= p.max_delay.mul_f64(1.25));
+        assert_eq!(p.delay(1, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(p.delay(1, Some(Duration::from_secs(999))), p.max_delay);
+    }
+}

@@ -1,0 +1,292 @@
+//! Proves that a target holds what a source holds: tag by tag, the same digest on both sides;
+//! with `deep`, every manifest, child manifest, config and layer reachable from the target's tags
+//! exists in the target with the right size and digest, and every referrer of a source manifest is
+//! in the target too.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::copy::Problem;
+use crate::digest::Digest;
+use crate::error::Result;
+use crate::graph::Walker;
+use crate::transport::Store;
+use crate::walk::{self, Matcher, RepoPair, Selection};
+
+/// How a verify runs.
+#[derive(Clone)]
+pub struct VerifyOptions {
+    /// What is compared, and the name mapping.
+    pub matcher: Matcher,
+    /// Also walk the target's graphs and check every blob and child manifest, and referrers.
+    pub deep: bool,
+    /// Requests at a time.
+    pub jobs: usize,
+}
+
+/// The verdict.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// Repositories compared.
+    pub repositories: u64,
+    /// Source tags compared.
+    pub tags: u64,
+    /// Tags with the same digest on both sides.
+    pub tags_ok: u64,
+    /// Tags (or repositories) of the source that the target lacks.
+    pub missing: Vec<Problem>,
+    /// Tags that point at another digest in the target.
+    pub different: Vec<Problem>,
+    /// Tags and repositories the target has in addition (not a failure).
+    pub extra: Vec<Problem>,
+    /// Deep check: manifests checked in the target.
+    pub manifests_checked: u64,
+    /// Deep check: blobs checked in the target.
+    pub blobs_checked: u64,
+    /// Deep check: referrers checked.
+    pub referrers_checked: u64,
+    /// Deep check: broken content in the target (missing child, blob, wrong size, referrer).
+    pub broken: Vec<Problem>,
+    /// Errors that kept something from being compared.
+    pub errors: Vec<Problem>,
+    /// True when the deep check ran.
+    pub deep: bool,
+    /// Seconds taken.
+    pub seconds: f64,
+}
+
+impl Report {
+    /// True when the target holds everything the source holds.
+    pub fn passed(&self) -> bool {
+        self.missing.is_empty() && self.different.is_empty() && self.broken.is_empty() && self.errors.is_empty()
+    }
+}
+
+enum TagVerdict {
+    Ok(Digest),
+    Missing,
+    Different(Digest, Digest),
+    Error(String),
+}
+
+/// Compares `target` with `source`.
+pub async fn verify(source: Arc<dyn Store>, target: Arc<dyn Store>, options: &VerifyOptions) -> Result<Report> {
+    let started = std::time::Instant::now();
+    let jobs = options.jobs.max(1);
+    let matcher = &options.matcher;
+    let pairs = walk::repositories(source.as_ref(), matcher).await?;
+    // The target seen through the same filters, with its own prefix.
+    let reverse = Matcher::new(Selection {
+        source_prefix: matcher.selection().target_prefix.clone(),
+        target_prefix: None,
+        ..matcher.selection().clone()
+    })?;
+    let target_pairs = walk::repositories(target.as_ref(), &reverse).await?;
+    let target_names: BTreeSet<String> = target_pairs.iter().map(|p| p.name.clone()).collect();
+    let source_names: BTreeSet<String> = pairs.iter().map(|p| p.name.clone()).collect();
+
+    let mut report = Report {
+        repositories: pairs.len() as u64,
+        deep: options.deep,
+        ..Default::default()
+    };
+    for extra in target_names.difference(&source_names) {
+        report.extra.push(Problem {
+            item: matcher.target_name(extra),
+            reason: "repository only in the target".into(),
+        });
+    }
+    let src_listed = walk::tags(source.clone(), matcher, pairs.clone(), jobs).await;
+    let dst_listed = walk::tags(
+        target.clone(),
+        &reverse,
+        pairs.iter().filter(|p| target_names.contains(&p.name)).map(|p| RepoPair {
+            source: p.target.clone(),
+            target: p.target.clone(),
+            name: p.name.clone(),
+        }).collect(),
+        jobs,
+    )
+    .await;
+    let dst_tags: BTreeMap<String, BTreeSet<String>> = dst_listed
+        .into_iter()
+        .map(|(p, t)| (p.name, t.unwrap_or_default().into_iter().collect()))
+        .collect();
+
+    let mut work = Vec::new();
+    for (pair, tags) in src_listed {
+        match tags {
+            Ok(tags) => {
+                if let Some(in_target) = dst_tags.get(&pair.name) {
+                    let src_set: BTreeSet<&String> = tags.iter().collect();
+                    for extra in in_target.iter().filter(|t| !src_set.contains(t)) {
+                        report.extra.push(Problem {
+                            item: format!("{}:{extra}", pair.target),
+                            reason: "tag only in the target".into(),
+                        });
+                    }
+                }
+                work.extend(tags.into_iter().map(|t| (pair.clone(), t)));
+            }
+            Err(e) => report.errors.push(Problem {
+                item: pair.source.clone(),
+                reason: format!("cannot list tags in the source: {e}"),
+            }),
+        }
+    }
+    report.tags = work.len() as u64;
+
+    let verdicts: Vec<(RepoPair, String, TagVerdict)> = futures::stream::iter(work)
+        .map(|(pair, tag)| {
+            let source = source.clone();
+            let target = target.clone();
+            async move {
+                let (s, d) = futures::join!(
+                    source.manifest_digest(&pair.source, &tag),
+                    crate::transport::Source::manifest_digest(target.as_ref(), &pair.target, &tag)
+                );
+                let verdict = match (s, d) {
+                    (Err(e), _) => TagVerdict::Error(format!("source: {e}")),
+                    (_, Err(e)) => TagVerdict::Error(format!("target: {e}")),
+                    (Ok(None), _) => TagVerdict::Error("listed by the source but not found when read".into()),
+                    (Ok(Some(_)), Ok(None)) => TagVerdict::Missing,
+                    (Ok(Some(a)), Ok(Some(b))) if a == b => TagVerdict::Ok(a),
+                    (Ok(Some(a)), Ok(Some(b))) => TagVerdict::Different(a, b),
+                };
+                (pair, tag, verdict)
+            }
+        })
+        .buffer_unordered(jobs * 4)
+        .collect()
+        .await;
+
+    let mut deep_roots: Vec<(RepoPair, Digest)> = Vec::new();
+    for (pair, tag, verdict) in verdicts {
+        let item = format!("{}:{tag}", pair.target);
+        match verdict {
+            TagVerdict::Ok(digest) => {
+                report.tags_ok += 1;
+                deep_roots.push((pair, digest));
+            }
+            TagVerdict::Missing => report.missing.push(Problem { item, reason: "tag missing in the target".into() }),
+            TagVerdict::Different(a, b) => report.different.push(Problem {
+                item,
+                reason: format!("source has {a}, target has {b}"),
+            }),
+            TagVerdict::Error(reason) => report.errors.push(Problem { item, reason }),
+        }
+    }
+
+    if options.deep {
+        deep_roots.sort();
+        deep_roots.dedup();
+        deep_check(source, target, deep_roots, jobs, &mut report).await;
+    }
+    for list in [&mut report.missing, &mut report.different, &mut report.extra, &mut report.broken, &mut report.errors] {
+        list.sort_by(|a, b| a.item.cmp(&b.item));
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+async fn deep_check(source: Arc<dyn Store>, target: Arc<dyn Store>, roots: Vec<(RepoPair, Digest)>, jobs: usize, report: &mut Report) {
+    let target_source: Arc<dyn crate::transport::Source> = target.clone();
+    let walker = Arc::new(Walker::new(target_source));
+    // 1. Every graph reachable from a verified tag, walked in the target (digests re-checked on read).
+    let nodes: Vec<_> = futures::stream::iter(roots.clone())
+        .map(|(pair, digest)| {
+            let walker = walker.clone();
+            async move {
+                let node = walker.digest(&pair.target, &digest, 0).await;
+                (pair, digest, node)
+            }
+        })
+        .buffer_unordered(jobs * 4)
+        .collect()
+        .await;
+    let mut blobs: BTreeMap<(String, Digest), u64> = BTreeMap::new();
+    let mut manifests: BTreeSet<(String, Digest)> = BTreeSet::new();
+    for (pair, digest, node) in nodes {
+        match node {
+            Ok(node) => {
+                for m in node.manifests() {
+                    manifests.insert((pair.target.clone(), m));
+                }
+                for (d, b) in node.blobs() {
+                    blobs.insert((pair.target.clone(), d), b.size);
+                }
+            }
+            Err(e) => report.broken.push(Problem {
+                item: format!("{}@{digest}", pair.target),
+                reason: format!("manifest graph incomplete in the target: {e}"),
+            }),
+        }
+    }
+    report.manifests_checked = manifests.len() as u64;
+    report.blobs_checked = blobs.len() as u64;
+    // 2. Every blob present with the size its descriptor gives.
+    let blob_results: Vec<_> = futures::stream::iter(blobs)
+        .map(|((repo, digest), size)| {
+            let target = target.clone();
+            async move {
+                let found = target.blob_size(&repo, &digest).await;
+                (repo, digest, size, found)
+            }
+        })
+        .buffer_unordered(jobs * 4)
+        .collect()
+        .await;
+    for (repo, digest, size, found) in blob_results {
+        let item = format!("{repo}@{digest}");
+        match found {
+            Ok(Some(s)) if s == size || s == 0 => {}
+            Ok(Some(s)) => report.broken.push(Problem { item, reason: format!("blob has {s} bytes, its descriptor says {size}") }),
+            Ok(None) => report.broken.push(Problem { item, reason: "blob missing in the target".into() }),
+            Err(e) => report.errors.push(Problem { item, reason: e.to_string() }),
+        }
+    }
+    // 3. Referrers of each source manifest present in the target.
+    let referrer_results: Vec<_> = futures::stream::iter(roots)
+        .map(|(pair, digest)| {
+            let source = source.clone();
+            let target = target.clone();
+            async move {
+                let mut problems = Vec::new();
+                let mut checked = 0u64;
+                match source.referrers(&pair.source, &digest).await {
+                    Ok(Some(list)) => {
+                        for r in list {
+                            checked += 1;
+                            match target.current_digest(&pair.target, r.digest.as_str()).await {
+                                Ok(Some(_)) => {}
+                                Ok(None) => problems.push(Problem {
+                                    item: format!("{}@{}", pair.target, r.digest),
+                                    reason: format!("referrer of {digest} missing in the target"),
+                                }),
+                                Err(e) => problems.push(Problem {
+                                    item: format!("{}@{}", pair.target, r.digest),
+                                    reason: e.to_string(),
+                                }),
+                            }
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => problems.push(Problem {
+                        item: format!("{}@{digest}", pair.source),
+                        reason: format!("cannot list referrers in the source: {e}"),
+                    }),
+                }
+                (checked, problems)
+            }
+        })
+        .buffer_unordered(jobs * 4)
+        .collect()
+        .await;
+    for (checked, problems) in referrer_results {
+        report.referrers_checked += checked;
+        report.broken.extend(problems);
+    }
+}

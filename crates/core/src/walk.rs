@@ -1,0 +1,275 @@
+//! Listing what a job covers: repositories under a prefix, filtered by globs, and their tags,
+//! filtered by a regular expression. `copy`, `inventory` and `verify` all list through here.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use regex::Regex;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::transport::Source;
+
+/// Which repositories and tags a job covers, and where they go.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Only repositories under this prefix of the source are taken; the prefix is removed from
+    /// their names.
+    pub source_prefix: Option<String>,
+    /// Names in the target are put under this prefix.
+    pub target_prefix: Option<String>,
+    /// Repository globs to include (all when empty). `*` stays within one path level, `**` crosses
+    /// levels: `team/*` matches `team/a` but not `team/a/b`.
+    pub include: Vec<String>,
+    /// Repository globs to exclude.
+    pub exclude: Vec<String>,
+    /// Tags to take: a regular expression that must match the whole tag.
+    pub tag_pattern: Option<String>,
+    /// `(k, n)`: take only the repositories of shard `k` of `n`.
+    pub shard: Option<(u32, u32)>,
+}
+
+/// A [`Selection`] compiled for matching.
+#[derive(Clone, Debug)]
+pub struct Matcher {
+    selection: Selection,
+    include: Option<GlobSet>,
+    exclude: Option<GlobSet>,
+    tag: Option<Regex>,
+}
+
+/// A repository in the source and the name it gets in the target.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct RepoPair {
+    /// Full name in the source.
+    pub source: String,
+    /// Full name in the target.
+    pub target: String,
+    /// Name relative to both prefixes (what the user sees and filters on).
+    pub name: String,
+}
+
+fn globset(patterns: &[String], flag: &str) -> Result<Option<GlobSet>> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = GlobSetBuilder::new();
+    for p in patterns {
+        let glob = globset::GlobBuilder::new(p)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| Error::invalid(format!("{flag} `{p}`"), format!("not a valid glob: {e}")))?;
+        builder.add(glob);
+    }
+    let _ = Glob::new; // the builder above is the glob constructor we use
+    Ok(Some(builder.build().map_err(|e| Error::invalid(flag, e.to_string()))?))
+}
+
+impl Matcher {
+    /// Compiles the globs and the tag expression; a bad one is an error naming the flag.
+    pub fn new(selection: Selection) -> Result<Self> {
+        let include = globset(&selection.include, "--repo")?;
+        let exclude = globset(&selection.exclude, "--exclude-repo")?;
+        let tag = match &selection.tag_pattern {
+            Some(p) => Some(Regex::new(&format!("^(?:{p})$")).map_err(|e| {
+                Error::invalid(format!("--tag `{p}`"), format!("not a valid regular expression: {}", e.to_string().lines().last().unwrap_or("")))
+            })?),
+            None => None,
+        };
+        if let Some((k, n)) = selection.shard {
+            if n == 0 || k >= n {
+                return Err(Error::invalid(
+                    format!("--shard {k}/{n}"),
+                    "expected K/N with N > 0 and K from 0 to N-1",
+                ));
+            }
+        }
+        Ok(Matcher {
+            selection,
+            include,
+            exclude,
+            tag,
+        })
+    }
+
+    /// The selection this matcher was built from.
+    pub fn selection(&self) -> &Selection {
+        &self.selection
+    }
+
+    /// Maps a source repository to its pair, or `None` when the selection leaves it out.
+    pub fn repository(&self, source_name: &str) -> Option<RepoPair> {
+        let name = match &self.selection.source_prefix {
+            Some(prefix) => source_name.strip_prefix(prefix.as_str())?.strip_prefix('/')?,
+            None => source_name,
+        };
+        if let Some(inc) = &self.include {
+            if !inc.is_match(name) {
+                return None;
+            }
+        }
+        if let Some(exc) = &self.exclude {
+            if exc.is_match(name) {
+                return None;
+            }
+        }
+        if let Some((k, n)) = self.selection.shard {
+            if shard_of(name, n) != k {
+                return None;
+            }
+        }
+        Some(RepoPair {
+            source: source_name.to_string(),
+            target: self.target_name(name),
+            name: name.to_string(),
+        })
+    }
+
+    /// The target name of a repository name relative to the prefixes.
+    pub fn target_name(&self, name: &str) -> String {
+        match &self.selection.target_prefix {
+            Some(p) => format!("{p}/{name}"),
+            None => name.to_string(),
+        }
+    }
+
+    /// True when the tag is selected.
+    pub fn tag(&self, tag: &str) -> bool {
+        self.tag.as_ref().is_none_or(|r| r.is_match(tag))
+    }
+}
+
+/// The shard (0..n) a repository belongs to: FNV-1a of its name, stable across runs and machines.
+pub fn shard_of(name: &str, n: u32) -> u32 {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for b in name.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x100000001b3);
+    }
+    (hash % u64::from(n)) as u32
+}
+
+/// Lists the selected repositories of a source, sorted by name.
+pub async fn repositories(source: &dyn Source, matcher: &Matcher) -> Result<Vec<RepoPair>> {
+    let mut pairs: Vec<RepoPair> = source
+        .repositories()
+        .await?
+        .iter()
+        .filter_map(|r| matcher.repository(r))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    Ok(pairs)
+}
+
+/// A repository with its selected tags.
+#[derive(Clone, Debug)]
+pub struct RepoTags {
+    /// The repository.
+    pub pair: RepoPair,
+    /// Its selected tags, sorted.
+    pub tags: Vec<String>,
+}
+
+/// Lists the selected tags of every selected repository, `concurrency` repositories at a time.
+/// A repository whose tags cannot be listed is returned as an error in its place.
+pub async fn tags(
+    source: Arc<dyn Source>,
+    matcher: &Matcher,
+    pairs: Vec<RepoPair>,
+    concurrency: usize,
+) -> Vec<(RepoPair, Result<Vec<String>>)> {
+    futures::stream::iter(pairs)
+        .map(|pair| {
+            let source = source.clone();
+            async move {
+                let result = source.tags(&pair.source).await.map(|tags| {
+                    let mut t: Vec<String> = tags.into_iter().filter(|t| matcher.tag(t)).collect();
+                    t.sort();
+                    t.dedup();
+                    t
+                });
+                (pair, result)
+            }
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matcher(f: impl FnOnce(&mut Selection)) -> Matcher {
+        let mut s = Selection::default();
+        f(&mut s);
+        Matcher::new(s).unwrap()
+    }
+
+    #[test]
+    fn prefixes_are_removed_and_added() {
+        let m = matcher(|s| {
+            s.source_prefix = Some("mirror".into());
+            s.target_prefix = Some("moved/here".into());
+        });
+        let p = m.repository("mirror/team/app").unwrap();
+        assert_eq!(p.name, "team/app");
+        assert_eq!(p.target, "moved/here/team/app");
+        assert!(m.repository("mirrorx/app").is_none());
+        assert!(m.repository("other/app").is_none());
+    }
+
+    #[test]
+    fn globs_stay_within_a_level_unless_double_star() {
+        let m = matcher(|s| s.include = vec!["team/*".into()]);
+        assert!(m.repository("team/a").is_some());
+        assert!(m.repository("team/a/b").is_none());
+        let m = matcher(|s| {
+            s.include = vec!["team/**".into()];
+            s.exclude = vec!["team/secret*".into()];
+        });
+        assert!(m.repository("team/a/b").is_some());
+        assert!(m.repository("team/secret-x").is_none());
+    }
+
+    #[test]
+    fn tag_patterns_match_whole_tags() {
+        let m = matcher(|s| s.tag_pattern = Some(r"v1\.\d+".into()));
+        assert!(m.tag("v1.2"));
+        assert!(!m.tag("v1.2-rc"));
+        assert!(!m.tag("xv1.2"));
+    }
+
+    #[test]
+    fn bad_filters_name_the_flag() {
+        let e = Matcher::new(Selection {
+            tag_pattern: Some("(".into()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--tag"), "{e}");
+        let e = Matcher::new(Selection {
+            shard: Some((3, 3)),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--shard"), "{e}");
+    }
+
+    #[test]
+    fn shards_partition_names() {
+        let names: Vec<String> = (0..500).map(|i| format!("team/svc-{i}")).collect();
+        for n in [1u32, 3, 7] {
+            let mut counts = vec![0; n as usize];
+            for name in &names {
+                counts[shard_of(name, n) as usize] += 1;
+            }
+            assert_eq!(counts.iter().sum::<usize>(), names.len());
+            assert!(counts.iter().all(|&c| c > 0));
+        }
+    }
+}
