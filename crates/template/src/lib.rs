@@ -1,3 +1,295 @@
 //! Rewrites an exported ARM template of an Azure Container Registry for its new home.
 //!
-//! Pure: text in, text and findings out. No network.
+//! Pure: text in, text and findings out. No network, no file system (the CLI reads and writes).
+//!
+//! # What it does
+//!
+//! [`rewrite_template`] takes a template (the portal's "Export template" `template.json`, with
+//! its `parameters.json` if any, the body of the resource-group `exportTemplate` API, or a
+//! hand-written template; see [`TemplateInput::from_bytes`] for the `.zip`) and:
+//!
+//! - finds the one `Microsoft.ContainerRegistry/registries` resource (top level, nested, in a
+//!   symbolic-name `resources` object, or in the inline template of a nested deployment; `--only`
+//!   picks one of several) and its children, top level or nested;
+//! - sets the new name where it is defined (literal, parameter `defaultValue` or value in the
+//!   parameters file, variable; a computed name becomes the literal) and replaces the old name
+//!   wherever else it occurs as a whole word (child names, `resourceId(...)`, `concat(...)`,
+//!   `dependsOn`, `scope`, parameter names such as `registries_<name>_name`, login servers);
+//! - sets literal locations of the registry and its children (not replications) to the target
+//!   region; expressions such as `[resourceGroup().location]` are kept and reported;
+//! - removes the replication in the new home region, replications given with
+//!   `--drop-replication`, adds those given with `--replication`; removes private endpoint
+//!   connections and system scope maps (names starting with `_`), and `dependsOn` entries that
+//!   pointed at anything removed;
+//! - writes `--subnet` rules into `networkRuleSet.virtualNetworkRules` in the shape of the
+//!   resource's apiVersion (`{action, id}` for 2017-10-01 to 2021-12-01-preview,
+//!   `{action, virtualNetworkSubnetResourceId}` for 2026-03-01-preview; the other versions have no
+//!   such property). No ACR schema version has `ignoreMissingVnetServiceEndpoint`, so the missing
+//!   service endpoint is always a blocking finding naming the subnet;
+//! - makes a literal CMK key URI and a literal user-assigned identity parameters
+//!   (`encryptionKeyUri`, `encryptionIdentityId`) with `--key-uri` / `--identity` as defaults.
+//!
+//! Everything else keeps its bytes: edits are span replacements located by a JSON parser that
+//! accepts comments ([`jsonc`]), so key order, indentation, line endings and comments of untouched
+//! parts are preserved.
+//!
+//! # Rule ids
+//!
+//! | rule id | severity | when |
+//! |---|---|---|
+//! | `premium-required` | blocking (warning if the SKU is an expression) | private endpoints, network rules, replications, CMK, dedicated data endpoint or zone redundancy on a non-Premium SKU |
+//! | `cmk-creation-only` | warning | customer-managed key encryption: only at creation |
+//! | `cmk-key-from-source` | warning | a literal key URI or identity of the source kept as a parameter default (no `--key-uri` / `--identity`) |
+//! | `private-endpoint-recreate` | warning | private endpoint connections removed; endpoint and `privatelink.azurecr.io` DNS (data-endpoint records per region) to recreate |
+//! | `service-endpoint-required` | blocking | per `--subnet`: the subnet needs the `Microsoft.ContainerRegistry` service endpoint first |
+//! | `vnet-rules-source-subnet` | blocking | virtual network rules point at source subnets and no `--subnet` was given |
+//! | `vnet-rules-unsupported` | blocking | `--subnet` given but the apiVersion has no `virtualNetworkRules` |
+//! | `vnet-rules-set` | info | a `networkRuleSet` was added for `--subnet` |
+//! | `public-access-no-bypass` | blocking | public network access disabled and `networkRuleBypassOptions` `None`: server-side import refused |
+//! | `retention-policy-enabled` | warning | untagged manifests purged during import |
+//! | `soft-delete-with-replication` | blocking | soft delete enabled with geo-replication |
+//! | `admin-user-enabled` | warning | admin user enabled |
+//! | `anonymous-pull-enabled` | warning | anonymous pull enabled |
+//! | `name-invalid` | blocking | the new name is not 5-50 letters and digits |
+//! | `name-expression-replaced` | info | the name was computed by an expression and became the literal |
+//! | `ip-rules-carried` | warning | IP rules carried as they were |
+//! | `api-version-preview` | warning | a preview apiVersion on the registry or a child |
+//! | `api-version-retired` | blocking | the Classic registry apiVersions 2016-06-27-preview, 2017-03-01 |
+//! | `sku-classic` | blocking | the retired Classic SKU |
+//! | `location-expression-kept` | warning | a location given by an expression, kept |
+//! | `replication-home-removed` | info | the replication in the new home region removed |
+//! | `replication-dropped` | info | a replication removed by `--drop-replication` |
+//! | `replication-added` | info (warning if ignored) | a replication added by `--replication` |
+//! | `replication-location-unknown` | warning | a replication's region is an expression |
+//! | `system-scope-map-removed` | info | a system scope map (`_...`) removed |
+//! | `expression-not-inspected` | warning | a whole block (properties, networkRuleSet, policies, encryption, identity, sku) is one expression |
+//! | `nested-deployment` | info | the registry sits in a nested deployment |
+//! | `diagnostic-settings-kept` | info | diagnostic settings of the registry kept with their destinations |
+//! | `zone-redundancy` | info | zone redundancy needs availability zones in the target region |
+
+pub mod edit;
+pub mod error;
+pub mod findings;
+pub mod jsonc;
+pub mod model;
+mod rewrite;
+pub mod zip;
+
+pub use error::TemplateError;
+pub use findings::{has_blocking, to_markdown, to_table, Finding, Severity};
+pub use rewrite::{name_is_valid, norm_region};
+
+/// The stable rule ids, one constant each (see the table in the crate documentation).
+pub mod rules {
+    /// Premium features on a lower SKU.
+    pub const PREMIUM_REQUIRED: &str = "premium-required";
+    /// CMK can only be set at creation.
+    pub const CMK_CREATION_ONLY: &str = "cmk-creation-only";
+    /// CMK key or identity of the source kept.
+    pub const CMK_KEY_FROM_SOURCE: &str = "cmk-key-from-source";
+    /// Private endpoint and DNS to recreate.
+    pub const PRIVATE_ENDPOINT_RECREATE: &str = "private-endpoint-recreate";
+    /// Target subnet needs the service endpoint.
+    pub const SERVICE_ENDPOINT_REQUIRED: &str = "service-endpoint-required";
+    /// Virtual network rules still point at source subnets.
+    pub const VNET_RULES_SOURCE_SUBNET: &str = "vnet-rules-source-subnet";
+    /// The apiVersion cannot express virtual network rules.
+    pub const VNET_RULES_UNSUPPORTED: &str = "vnet-rules-unsupported";
+    /// A network rule set was added.
+    pub const VNET_RULES_SET: &str = "vnet-rules-set";
+    /// Public access disabled without trusted services.
+    pub const PUBLIC_ACCESS_NO_BYPASS: &str = "public-access-no-bypass";
+    /// Retention policy purges untagged manifests.
+    pub const RETENTION_POLICY_ENABLED: &str = "retention-policy-enabled";
+    /// Soft delete with geo-replication.
+    pub const SOFT_DELETE_WITH_REPLICATION: &str = "soft-delete-with-replication";
+    /// Admin user enabled.
+    pub const ADMIN_USER_ENABLED: &str = "admin-user-enabled";
+    /// Anonymous pull enabled.
+    pub const ANONYMOUS_PULL_ENABLED: &str = "anonymous-pull-enabled";
+    /// New name not valid.
+    pub const NAME_INVALID: &str = "name-invalid";
+    /// Computed name replaced by the literal.
+    pub const NAME_EXPRESSION_REPLACED: &str = "name-expression-replaced";
+    /// IP rules carried over.
+    pub const IP_RULES_CARRIED: &str = "ip-rules-carried";
+    /// Preview apiVersion.
+    pub const API_VERSION_PREVIEW: &str = "api-version-preview";
+    /// Retired apiVersion.
+    pub const API_VERSION_RETIRED: &str = "api-version-retired";
+    /// Classic SKU.
+    pub const SKU_CLASSIC: &str = "sku-classic";
+    /// Location expression kept.
+    pub const LOCATION_EXPRESSION_KEPT: &str = "location-expression-kept";
+    /// Replication in the new home region removed.
+    pub const REPLICATION_HOME_REMOVED: &str = "replication-home-removed";
+    /// Replication removed on request.
+    pub const REPLICATION_DROPPED: &str = "replication-dropped";
+    /// Replication added on request.
+    pub const REPLICATION_ADDED: &str = "replication-added";
+    /// Replication region unknown.
+    pub const REPLICATION_LOCATION_UNKNOWN: &str = "replication-location-unknown";
+    /// System scope map removed.
+    pub const SYSTEM_SCOPE_MAP_REMOVED: &str = "system-scope-map-removed";
+    /// A block is one expression.
+    pub const EXPRESSION_NOT_INSPECTED: &str = "expression-not-inspected";
+    /// Registry in a nested deployment.
+    pub const NESTED_DEPLOYMENT: &str = "nested-deployment";
+    /// Diagnostic settings kept.
+    pub const DIAGNOSTIC_SETTINGS_KEPT: &str = "diagnostic-settings-kept";
+    /// Zone redundancy needs zones.
+    pub const ZONE_REDUNDANCY: &str = "zone-redundancy";
+
+    /// Every rule id.
+    pub const ALL: &[&str] = &[
+        PREMIUM_REQUIRED,
+        CMK_CREATION_ONLY,
+        CMK_KEY_FROM_SOURCE,
+        PRIVATE_ENDPOINT_RECREATE,
+        SERVICE_ENDPOINT_REQUIRED,
+        VNET_RULES_SOURCE_SUBNET,
+        VNET_RULES_UNSUPPORTED,
+        VNET_RULES_SET,
+        PUBLIC_ACCESS_NO_BYPASS,
+        RETENTION_POLICY_ENABLED,
+        SOFT_DELETE_WITH_REPLICATION,
+        ADMIN_USER_ENABLED,
+        ANONYMOUS_PULL_ENABLED,
+        NAME_INVALID,
+        NAME_EXPRESSION_REPLACED,
+        IP_RULES_CARRIED,
+        API_VERSION_PREVIEW,
+        API_VERSION_RETIRED,
+        SKU_CLASSIC,
+        LOCATION_EXPRESSION_KEPT,
+        REPLICATION_HOME_REMOVED,
+        REPLICATION_DROPPED,
+        REPLICATION_ADDED,
+        REPLICATION_LOCATION_UNKNOWN,
+        SYSTEM_SCOPE_MAP_REMOVED,
+        EXPRESSION_NOT_INSPECTED,
+        NESTED_DEPLOYMENT,
+        DIAGNOSTIC_SETTINGS_KEPT,
+        ZONE_REDUNDANCY,
+    ];
+}
+
+/// The template to rewrite, as text.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateInput {
+    /// A label for messages (usually the file name).
+    pub name: String,
+    /// The template text (or exportTemplate response).
+    pub template: String,
+    /// The parameters file text, if any.
+    pub parameters: Option<String>,
+    /// A label for the parameters file.
+    pub parameters_name: Option<String>,
+}
+
+impl TemplateInput {
+    /// A template given as text, without parameters file.
+    pub fn new(name: impl Into<String>, template: impl Into<String>) -> Self {
+        TemplateInput {
+            name: name.into(),
+            template: template.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Reads the input file's bytes: a `.zip` (its `template.json` and `parameters.json`, in any
+    /// folder) or the text of a template.
+    pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<Self, TemplateError> {
+        let text = |label: &str, b: &[u8]| {
+            String::from_utf8(b.to_vec()).map_err(|_| TemplateError::NotJson {
+                source_name: label.to_string(),
+                detail: "not UTF-8 text".into(),
+            })
+        };
+        if !zip::is_zip(bytes) {
+            return Ok(TemplateInput::new(name, text(name, bytes)?));
+        }
+        let entries = zip::read_entries(bytes).map_err(|detail| TemplateError::BadZip {
+            source_name: name.to_string(),
+            detail,
+        })?;
+        let find = |file: &str| {
+            entries.iter().find(|(n, _)| {
+                n.rsplit('/')
+                    .next()
+                    .is_some_and(|b| b.eq_ignore_ascii_case(file))
+            })
+        };
+        let Some((tname, tbytes)) = find("template.json") else {
+            return Err(TemplateError::BadZip {
+                source_name: name.to_string(),
+                detail: "the archive holds no template.json".into(),
+            });
+        };
+        let mut input = TemplateInput::new(format!("{name}:{tname}"), text(tname, tbytes)?);
+        if let Some((pname, pbytes)) = find("parameters.json") {
+            input.parameters = Some(text(pname, pbytes)?);
+            input.parameters_name = Some(format!("{name}:{pname}"));
+        }
+        Ok(input)
+    }
+
+    /// Adds a parameters file.
+    pub fn with_parameters(mut self, name: impl Into<String>, text: impl Into<String>) -> Self {
+        self.parameters = Some(text.into());
+        self.parameters_name = Some(name.into());
+        self
+    }
+}
+
+/// What to rewrite the registry to.
+#[derive(Debug, Clone, Default)]
+pub struct RewriteOptions {
+    /// The new registry name (5-50 letters and digits).
+    pub name: String,
+    /// The target region, e.g. `westeurope`.
+    pub location: String,
+    /// Target subnet resource ids for `networkRuleSet.virtualNetworkRules`.
+    pub subnets: Vec<String>,
+    /// Regions to add replications in.
+    pub add_replications: Vec<String>,
+    /// Regions whose replications are removed.
+    pub drop_replications: Vec<String>,
+    /// Key Vault key URI for CMK in the target.
+    pub key_uri: Option<String>,
+    /// Resource id of the user-assigned identity for CMK in the target.
+    pub identity: Option<String>,
+    /// Which registry, when the template has several (name, or name parameter).
+    pub only: Option<String>,
+}
+
+/// The result of a rewrite.
+#[derive(Debug, Clone)]
+pub struct Rewritten {
+    /// The rewritten template (for an exportTemplate response: the template inside it).
+    pub template: String,
+    /// The rewritten parameters file, when one was given.
+    pub parameters: Option<String>,
+    /// Findings, blocking first.
+    pub findings: Vec<Finding>,
+    /// The old registry name, when the template states it (literal, default or given value).
+    pub old_name: Option<String>,
+}
+
+impl Rewritten {
+    /// True when a blocking finding remains (exit code 1).
+    pub fn has_blocking(&self) -> bool {
+        has_blocking(&self.findings)
+    }
+}
+
+/// Rewrites `input` for the registry's new name and region; see the crate documentation.
+///
+/// Errors are input the rewriter cannot use: not JSON, not a template, no registry, several
+/// registries without [`RewriteOptions::only`], a bad option.
+pub fn rewrite_template(
+    input: &TemplateInput,
+    options: &RewriteOptions,
+) -> Result<Rewritten, TemplateError> {
+    rewrite::run(input, options)
+}

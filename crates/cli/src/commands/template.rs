@@ -1,10 +1,144 @@
-//! `acr-relocate template` (stub, being written).
+//! `acr-relocate template`: rewrites an exported ARM template for the new registry name and region.
+//!
+//! Reads the input (template, exportTemplate response or the portal's `.zip`), calls the pure
+//! rewriter in `acr_template`, writes the output files atomically, and prints the findings (table
+//! on stderr, `--json` on stdout, `--report` as Markdown). Exit code 1 when a blocking finding
+//! remains; unusable input is an `Err` (exit code 2) and no file is written.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 /// Arguments of `acr-relocate template`.
-#[derive(clap::Args)]
-pub struct TemplateArgs {}
+#[derive(clap::Args, Debug)]
+pub struct TemplateArgs {
+    /// The exported template: template.json, the portal's .zip, or an exportTemplate response.
+    pub input: PathBuf,
+    /// The new registry name (5-50 letters and digits, globally unique).
+    #[arg(long)]
+    pub name: String,
+    /// The target region, e.g. westeurope.
+    #[arg(long)]
+    pub location: String,
+    /// Where to write the rewritten template.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// The parameters.json beside the template (taken from the .zip when not given).
+    #[arg(long, value_name = "FILE")]
+    pub parameters: Option<PathBuf>,
+    /// Where to write the rewritten parameters file (default: OUTPUT with .parameters.json).
+    #[arg(long, value_name = "FILE")]
+    pub parameters_output: Option<PathBuf>,
+    /// Target subnet resource id for the network rules (repeatable).
+    #[arg(long = "subnet", value_name = "ID")]
+    pub subnets: Vec<String>,
+    /// Add a replication in REGION (repeatable).
+    #[arg(long = "replication", value_name = "REGION")]
+    pub replications: Vec<String>,
+    /// Remove the replication in REGION (repeatable).
+    #[arg(long = "drop-replication", value_name = "REGION")]
+    pub drop_replications: Vec<String>,
+    /// Key Vault key URI for customer-managed-key encryption in the target.
+    #[arg(long, value_name = "URI")]
+    pub key_uri: Option<String>,
+    /// Resource id of the user-assigned identity that reads the key.
+    #[arg(long, value_name = "ID")]
+    pub identity: Option<String>,
+    /// Which registry to relocate when the template defines several.
+    #[arg(long, value_name = "NAME")]
+    pub only: Option<String>,
+    /// Print the findings as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the findings as a Markdown report.
+    #[arg(long, value_name = "FILE.md")]
+    pub report: Option<PathBuf>,
+}
 
 /// Runs `acr-relocate template`.
-pub fn run(_args: TemplateArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("template is not built yet")
+pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
+    let label = args.input.display().to_string();
+    let bytes = fs::read(&args.input).with_context(|| format!("cannot read {label}"))?;
+    let mut input = acr_template::TemplateInput::from_bytes(&label, &bytes)?;
+    if let Some(p) = &args.parameters {
+        let text = fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+        input = input.with_parameters(p.display().to_string(), text);
+    }
+    let options = acr_template::RewriteOptions {
+        name: args.name.clone(),
+        location: args.location.clone(),
+        subnets: args.subnets.clone(),
+        add_replications: args.replications.clone(),
+        drop_replications: args.drop_replications.clone(),
+        key_uri: args.key_uri.clone(),
+        identity: args.identity.clone(),
+        only: args.only.clone(),
+    };
+    let out = acr_template::rewrite_template(&input, &options)?;
+
+    write_atomic(&args.output, out.template.as_bytes())?;
+    let params_path = match (&out.parameters, &args.parameters_output) {
+        (Some(_), Some(p)) => Some(p.clone()),
+        (Some(_), None) => Some(beside(&args.output, "parameters.json")),
+        _ => None,
+    };
+    if let (Some(text), Some(path)) = (&out.parameters, &params_path) {
+        write_atomic(path, text.as_bytes())?;
+    }
+    if let Some(report) = &args.report {
+        let title = format!("acr-relocate template: {label} → {} in {}", args.name, args.location);
+        write_atomic(report, acr_template::to_markdown(&title, &out.findings).as_bytes())?;
+    }
+    eprint!("{}", acr_template::to_table(&out.findings));
+    if args.json {
+        let doc = serde_json::json!({
+            "input": label,
+            "output": args.output.display().to_string(),
+            "parameters_output": params_path.map(|p| p.display().to_string()),
+            "old_name": out.old_name,
+            "name": args.name,
+            "location": args.location,
+            "blocking": out.has_blocking(),
+            "findings": out.findings,
+        });
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut stdout, &doc)?;
+        writeln!(stdout)?;
+    }
+    Ok(if out.has_blocking() { 1 } else { 0 })
+}
+
+/// `dir/out.json` → `dir/out.<suffix>`.
+fn beside(output: &Path, suffix: &str) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "template".into());
+    output.with_file_name(format!("{stem}.{suffix}"))
+}
+
+/// Writes through a temporary file in the same directory, then renames it into place.
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
 }

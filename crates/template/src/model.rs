@@ -1,0 +1,317 @@
+//! A read-only view of a template: where its resources are, what type each one has, and how a
+//! value written as `[parameters('x')]` or `[variables('y')]` resolves.
+//!
+//! Resources are gathered from the `resources` array or the symbolic-name object (languageVersion
+//! 2.0), from nested `resources`, and from the inline templates of nested deployments.
+
+use crate::jsonc::{Member, Node};
+
+/// Where a resource sits in its container (for removal and for insertion beside it).
+#[derive(Debug, Clone)]
+pub struct Slot<'a> {
+    /// The `resources` array or symbolic-name object.
+    pub container: &'a Node,
+    /// Index within it.
+    pub index: usize,
+    /// The symbolic name, when the container is an object.
+    pub symbol: Option<String>,
+}
+
+/// One resource found in the template.
+#[derive(Debug, Clone)]
+pub struct Resource<'a> {
+    /// The resource object.
+    pub node: &'a Node,
+    /// JSON Pointer of the resource.
+    pub path: String,
+    /// Full resource type, lower case, without trailing slash (nested types are prefixed by
+    /// their parent's type).
+    pub full_type: String,
+    /// Where it sits.
+    pub slot: Slot<'a>,
+    /// The template that holds it (the root or the inline template of a nested deployment).
+    pub template: &'a Node,
+    /// The nested deployment resource that holds `template`, if any.
+    pub deployment: Option<&'a Node>,
+    /// Index (in the resource list) of the resource it is nested in.
+    pub parent: Option<usize>,
+}
+
+impl Resource<'_> {
+    /// The `apiVersion` as written (empty when missing).
+    pub fn api_version(&self) -> &str {
+        self.node.get_str("apiVersion").unwrap_or("")
+    }
+}
+
+/// Escapes a key for a JSON Pointer.
+pub fn pointer_key(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// Collects every resource of the template `template` (and of nested inline templates).
+pub fn collect<'a>(
+    template: &'a Node,
+    path: &str,
+    deployment: Option<&'a Node>,
+    out: &mut Vec<Resource<'a>>,
+) {
+    if let Some(resources) = template.get("resources") {
+        collect_list(
+            template,
+            resources,
+            &format!("{path}/resources"),
+            deployment,
+            None,
+            out,
+        );
+    }
+}
+
+fn collect_list<'a>(
+    template: &'a Node,
+    container: &'a Node,
+    path: &str,
+    deployment: Option<&'a Node>,
+    parent: Option<usize>,
+    out: &mut Vec<Resource<'a>>,
+) {
+    let entries: Vec<(usize, Option<String>, &Node)> =
+        match (container.items(), container.members()) {
+            (Some(items), _) => items
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i, None, n))
+                .collect(),
+            (_, Some(members)) => members
+                .iter()
+                .enumerate()
+                .map(|(i, m): (usize, &Member)| (i, Some(m.key.clone()), &m.value))
+                .collect(),
+            _ => return,
+        };
+    for (index, symbol, node) in entries {
+        if node.members().is_none() {
+            continue;
+        }
+        let rpath = match &symbol {
+            Some(s) => format!("{path}/{}", pointer_key(s)),
+            None => format!("{path}/{index}"),
+        };
+        let raw = node
+            .get_str("type")
+            .unwrap_or("")
+            .trim()
+            .trim_end_matches('/')
+            .to_ascii_lowercase();
+        let full_type = match parent {
+            Some(p) if !raw.contains('.') || raw.starts_with("providers/") => {
+                format!("{}/{raw}", out[p].full_type)
+            }
+            _ => raw,
+        };
+        let me = out.len();
+        out.push(Resource {
+            node,
+            path: rpath.clone(),
+            full_type: full_type.clone(),
+            slot: Slot {
+                container,
+                index,
+                symbol,
+            },
+            template,
+            deployment,
+            parent,
+        });
+        if let Some(children) = node.get("resources") {
+            collect_list(
+                template,
+                children,
+                &format!("{rpath}/resources"),
+                deployment,
+                Some(me),
+                out,
+            );
+        }
+        if full_type == "microsoft.resources/deployments" {
+            if let Some(inner) = node.at(&["properties", "template"]) {
+                if inner.members().is_some() {
+                    collect(
+                        inner,
+                        &format!("{rpath}/properties/template"),
+                        Some(node),
+                        out,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// True when a string is an ARM expression (`[...]`, but not the `[[` escape).
+pub fn is_expression(s: &str) -> bool {
+    let t = s.trim();
+    t.starts_with('[') && !t.starts_with("[[") && t.ends_with(']')
+}
+
+/// The inside of an expression, without the brackets.
+pub fn expression_body(s: &str) -> &str {
+    let t = s.trim();
+    t[1..t.len() - 1].trim()
+}
+
+/// If `s` is exactly `[func('arg')]` (function name case-insensitive), the argument.
+pub fn single_call<'s>(s: &'s str, func: &str) -> Option<&'s str> {
+    if !is_expression(s) {
+        return None;
+    }
+    let body = expression_body(s);
+    let open = body.find('(')?;
+    if !body[..open].trim().eq_ignore_ascii_case(func) || !body.ends_with(')') {
+        return None;
+    }
+    let arg = body[open + 1..body.len() - 1].trim();
+    let inner = arg.strip_prefix('\'')?.strip_suffix('\'')?;
+    (!inner.contains('\'')).then_some(inner)
+}
+
+/// How a value (a name, a location) is defined.
+#[derive(Debug, Clone)]
+pub enum Source<'a> {
+    /// Written in place.
+    Literal(&'a Node),
+    /// `[parameters('name')]`.
+    Parameter {
+        /// Parameter name.
+        name: String,
+        /// The declaration in the template's `parameters`.
+        decl: Option<&'a Node>,
+        /// The value given for it: parameters file (top level) or the nested deployment's
+        /// `parameters.<name>.value`.
+        value: Option<&'a Node>,
+    },
+    /// `[variables('name')]`.
+    Variable {
+        /// Variable name.
+        name: String,
+        /// Its value node.
+        node: &'a Node,
+    },
+    /// Any other expression.
+    Expression(&'a Node),
+}
+
+impl<'a> Source<'a> {
+    /// The node that decides the value (given value, default, variable, literal), if any.
+    pub fn effective(&self) -> Option<&'a Node> {
+        match self {
+            Source::Literal(n) | Source::Expression(n) => Some(n),
+            Source::Parameter { decl, value, .. } => {
+                value.or_else(|| decl.and_then(|d| d.get("defaultValue")))
+            }
+            Source::Variable { node, .. } => Some(node),
+        }
+    }
+
+    /// The literal string value, when it is one.
+    pub fn literal(&self) -> Option<&'a str> {
+        let s = self.effective()?.as_str()?;
+        (!is_expression(s)).then_some(s)
+    }
+}
+
+/// Resolves `node` (a value inside `template`) one step: literal, parameter, variable or other.
+/// `params_file` is the parameters file's `parameters` object, used for the root template only.
+pub fn resolve<'a>(
+    node: &'a Node,
+    template: &'a Node,
+    deployment: Option<&'a Node>,
+    params_file: Option<&'a Node>,
+) -> Source<'a> {
+    let Some(s) = node.as_str() else {
+        return Source::Literal(node);
+    };
+    if !is_expression(s) {
+        return Source::Literal(node);
+    }
+    if let Some(p) = single_call(s, "parameters") {
+        let decl = template.get("parameters").and_then(|ps| ps.get(p));
+        let given = match deployment {
+            Some(d) => d.at(&["properties", "parameters", p, "value"]),
+            None => params_file.and_then(|f| f.at(&[p, "value"])),
+        };
+        return Source::Parameter {
+            name: p.to_string(),
+            decl,
+            value: given,
+        };
+    }
+    if let Some(v) = single_call(s, "variables") {
+        if let Some(vnode) = template.get("variables").and_then(|vs| vs.get(v)) {
+            if vnode.as_str().is_some() {
+                return Source::Variable {
+                    name: v.to_string(),
+                    node: vnode,
+                };
+            }
+        }
+    }
+    Source::Expression(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jsonc::parse;
+
+    #[test]
+    fn single_calls_are_recognised() {
+        assert_eq!(
+            single_call("[parameters('a_b')]", "parameters"),
+            Some("a_b")
+        );
+        assert_eq!(
+            single_call("[ Parameters( 'x' ) ]", "parameters"),
+            Some("x")
+        );
+        assert_eq!(
+            single_call("[concat(parameters('a'), 'b')]", "parameters"),
+            None
+        );
+        assert_eq!(single_call("[[parameters('a')]", "parameters"), None);
+    }
+
+    #[test]
+    fn nested_and_symbolic_resources_are_collected() {
+        let t = parse(
+            r#"{"resources": {"acr": {"type": "Microsoft.ContainerRegistry/registries", "resources": [
+                {"type": "replications/"}]},
+              "d": {"type": "Microsoft.Resources/deployments", "properties": {"template": {
+                "resources": [{"type": "Microsoft.ContainerRegistry/registries/webhooks"}]}}}}}"#,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        collect(&t, "", None, &mut out);
+        let types: Vec<_> = out
+            .iter()
+            .map(|r| (r.path.as_str(), r.full_type.as_str()))
+            .collect();
+        assert_eq!(
+            types,
+            vec![
+                ("/resources/acr", "microsoft.containerregistry/registries"),
+                (
+                    "/resources/acr/resources/0",
+                    "microsoft.containerregistry/registries/replications"
+                ),
+                ("/resources/d", "microsoft.resources/deployments"),
+                (
+                    "/resources/d/properties/template/resources/0",
+                    "microsoft.containerregistry/registries/webhooks"
+                ),
+            ]
+        );
+        assert!(out[3].deployment.is_some());
+    }
+}

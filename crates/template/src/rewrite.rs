@@ -1,0 +1,1461 @@
+//! The rewrite itself: locate the registry and its children, record span edits, raise findings.
+//!
+//! Order matters only in one place: resource removals and targeted edits are recorded first, the
+//! blanket replacement of the old registry name inside every string runs last and skips anything
+//! already edited or removed.
+
+use std::collections::HashSet;
+
+use serde_json::json;
+
+use crate::edit::{self, Edits, Layout};
+use crate::error::TemplateError;
+use crate::findings::{Finding, Severity};
+use crate::jsonc::{self, Node};
+use crate::model::{self, expression_body, is_expression, pointer_key, resolve, Resource, Source};
+use crate::rules;
+use crate::{RewriteOptions, Rewritten, TemplateInput};
+
+const REGISTRY: &str = "microsoft.containerregistry/registries";
+const CHILD_PREFIX: &str = "microsoft.containerregistry/registries/";
+
+/// API versions whose `VirtualNetworkRule` is `{action, id}` (checked against the official
+/// schemas in `specs/arm-schemas/<version>/Microsoft.ContainerRegistry.json`).
+const VNET_ACTION_ID: &[&str] = &[
+    "2017-10-01",
+    "2019-05-01",
+    "2019-12-01-preview",
+    "2020-11-01-preview",
+    "2021-06-01-preview",
+    "2021-08-01-preview",
+    "2021-12-01-preview",
+];
+/// API versions whose `VirtualNetworkRule` is `{action, virtualNetworkSubnetResourceId}`.
+const VNET_ACTION_SUBNET_ID: &[&str] = &["2026-03-01-preview"];
+/// API versions of the Classic (storage-account backed) registry; Classic registries can no
+/// longer be created.
+const RETIRED: &[&str] = &["2016-06-27-preview", "2017-03-01"];
+
+/// Normalises a region name for comparison (`West Europe` = `westeurope`).
+pub fn norm_region(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// True for a name Azure accepts for a registry: 5 to 50 ASCII letters and digits.
+pub fn name_is_valid(name: &str) -> bool {
+    (5..=50).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+struct Doc<'a> {
+    text: &'a str,
+    edits: Edits,
+    layout: Layout,
+}
+
+impl Doc<'_> {
+    fn set_string(&mut self, node: &Node, value: &str) -> bool {
+        self.edits.replace(node.span.clone(), json_str(value))
+    }
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+struct Ctx<'a> {
+    opts: &'a RewriteOptions,
+    tpl: Doc<'a>,
+    params: Option<(Doc<'a>, &'a Node)>,
+    params_obj: Option<&'a Node>,
+    findings: Vec<Finding>,
+    seen: HashSet<(&'static str, String, String)>,
+    api_versions: HashSet<String>,
+    edited_locations: HashSet<usize>,
+}
+
+impl Ctx<'_> {
+    fn find(
+        &mut self,
+        severity: Severity,
+        rule: &'static str,
+        path: &str,
+        message: String,
+        fix: String,
+    ) {
+        if self.seen.insert((rule, path.to_string(), message.clone())) {
+            self.findings.push(Finding {
+                severity,
+                rule_id: rule,
+                path: path.to_string(),
+                message,
+                fix,
+            });
+        }
+    }
+
+    /// Edits a value node that lives either in the template or in the parameters file.
+    fn set_value(&mut self, node: &Node, value: &str) -> bool {
+        match &mut self.params {
+            Some((doc, root)) if in_doc(root, node) => doc.set_string(node, value),
+            _ => self.tpl.set_string(node, value),
+        }
+    }
+}
+
+/// True when `node` is (by identity of address) inside the tree `root`.
+fn in_doc(root: &Node, node: &Node) -> bool {
+    let mut stack = vec![root];
+    while let Some(n) = stack.pop() {
+        if std::ptr::eq(n, node) {
+            return true;
+        }
+        if let Some(ms) = n.members() {
+            stack.extend(ms.iter().map(|m| &m.value));
+        } else if let Some(items) = n.items() {
+            stack.extend(items.iter());
+        }
+    }
+    false
+}
+
+/// Finds the template object in the parsed input: the root itself, or the `template` member of
+/// an exportTemplate response or of a deployment body.
+fn find_template<'a>(root: &'a Node, name: &str) -> Result<(&'a Node, String), TemplateError> {
+    let looks = |n: &Node| {
+        n.members().is_some()
+            && (n
+                .get("resources")
+                .is_some_and(|r| r.items().is_some() || r.members().is_some()))
+            && (n.get("$schema").is_some()
+                || n.get("contentVersion").is_some()
+                || n.get("parameters").is_some())
+    };
+    if root.members().is_none() {
+        return Err(TemplateError::NotTemplate {
+            source_name: name.into(),
+            detail: "the top level is not an object".into(),
+        });
+    }
+    if looks(root) {
+        return Ok((root, String::new()));
+    }
+    for path in [&["template"][..], &["properties", "template"][..]] {
+        if let Some(t) = root.at(path) {
+            if looks(t) {
+                return Ok((t, path.iter().map(|p| format!("/{p}")).collect()));
+            }
+        }
+    }
+    Err(TemplateError::NotTemplate {
+        source_name: name.into(),
+        detail: "no \"resources\" with \"$schema\" or \"contentVersion\" at the top level or under \"template\"".into(),
+    })
+}
+
+/// Runs the whole rewrite. See [`crate::rewrite_template`].
+pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, TemplateError> {
+    if opts.location.trim().is_empty() || opts.location.contains(['[', '\'', '"']) {
+        return Err(TemplateError::BadOption {
+            option: "--location",
+            detail: format!(
+                "{:?} is not a region name such as westeurope",
+                opts.location
+            ),
+        });
+    }
+    if opts.name.is_empty() {
+        return Err(TemplateError::BadOption {
+            option: "--name",
+            detail: "the new registry name is empty".into(),
+        });
+    }
+    let root = jsonc::parse(&input.template).map_err(|e| TemplateError::NotJson {
+        source_name: input.name.clone(),
+        detail: e.to_string(),
+    })?;
+    let (template, base_path) = find_template(&root, &input.name)?;
+    let params_root = match &input.parameters {
+        Some(p) => {
+            let pname = input
+                .parameters_name
+                .clone()
+                .unwrap_or_else(|| "parameters file".into());
+            let node = jsonc::parse(p).map_err(|e| TemplateError::NotJson {
+                source_name: pname.clone(),
+                detail: e.to_string(),
+            })?;
+            if node.get("parameters").and_then(|p| p.members()).is_none() {
+                return Err(TemplateError::BadParameters {
+                    source_name: pname,
+                    detail: "no \"parameters\" object".into(),
+                });
+            }
+            Some(node)
+        }
+        None => None,
+    };
+
+    let mut resources = Vec::new();
+    model::collect(template, "", None, &mut resources);
+    // `"existing": true` (languageVersion 2.0) only references a registry deployed elsewhere.
+    let registries: Vec<usize> = (0..resources.len())
+        .filter(|&i| {
+            resources[i].full_type == REGISTRY
+                && resources[i].node.get("existing").and_then(Node::as_bool) != Some(true)
+        })
+        .collect();
+    let params_obj = params_root.as_ref().and_then(|p| p.get("parameters"));
+    let describe = |i: usize| -> (String, Option<String>) {
+        let r = &resources[i];
+        let raw = r.node.get_str("name").unwrap_or("?").to_string();
+        let resolved = r.node.get("name").and_then(|n| {
+            resolve(
+                n,
+                r.template,
+                r.deployment,
+                if r.deployment.is_none() {
+                    params_obj
+                } else {
+                    None
+                },
+            )
+            .literal()
+            .map(str::to_string)
+        });
+        (raw, resolved)
+    };
+    let chosen = match registries.len() {
+        0 => {
+            let children = resources
+                .iter()
+                .filter(|r| r.full_type.starts_with(CHILD_PREFIX))
+                .count();
+            let detail = if children > 0 {
+                format!(" (only {children} child resource(s) of an existing registry)")
+            } else {
+                String::new()
+            };
+            return Err(TemplateError::NoRegistry {
+                source_name: input.name.clone(),
+                detail,
+            });
+        }
+        _ => {
+            let names: Vec<(String, Option<String>)> =
+                registries.iter().map(|&i| describe(i)).collect();
+            let list = names
+                .iter()
+                .map(|(raw, res)| res.clone().unwrap_or_else(|| raw.clone()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            match &opts.only {
+                Some(want) => {
+                    let hit = registries.iter().zip(&names).find(|(_, (raw, res))| {
+                        raw.eq_ignore_ascii_case(want)
+                            || res.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(want))
+                            || model::single_call(raw, "parameters")
+                                .is_some_and(|p| p.eq_ignore_ascii_case(want))
+                    });
+                    match hit {
+                        Some((&i, _)) => i,
+                        None => {
+                            return Err(TemplateError::OnlyNotFound {
+                                source_name: input.name.clone(),
+                                wanted: want.clone(),
+                                names: list,
+                            })
+                        }
+                    }
+                }
+                None if registries.len() == 1 => registries[0],
+                None => {
+                    return Err(TemplateError::SeveralRegistries {
+                        source_name: input.name.clone(),
+                        count: registries.len(),
+                        names: list,
+                    })
+                }
+            }
+        }
+    };
+
+    let mut ctx = Ctx {
+        opts,
+        tpl: Doc {
+            text: &input.template,
+            edits: Edits::default(),
+            layout: Layout::detect(&input.template),
+        },
+        params: match (&input.parameters, &params_root) {
+            (Some(text), Some(root)) => Some((
+                Doc {
+                    text,
+                    edits: Edits::default(),
+                    layout: Layout::detect(text),
+                },
+                root,
+            )),
+            _ => None,
+        },
+        params_obj,
+        findings: Vec::new(),
+        seen: HashSet::new(),
+        api_versions: HashSet::new(),
+        edited_locations: HashSet::new(),
+    };
+    let old_name = relocate(&mut ctx, &resources, chosen, registries.len());
+
+    // Last: the old name anywhere else (references, parameter names, login servers).
+    if let Some(old) = &old_name {
+        if !old.eq_ignore_ascii_case(&opts.name) {
+            // Inserted text (new replications, parameters) may quote the old name too.
+            ctx.tpl
+                .edits
+                .map_texts(|t| replace_word(t, old, &opts.name));
+            replace_everywhere(&mut ctx.tpl, template, old, &opts.name);
+            if let Some((doc, root)) = &mut ctx.params {
+                replace_everywhere(doc, root, old, &opts.name);
+            }
+        }
+    }
+
+    let slice = &input.template[template.span.clone()];
+    let mut out = ctx.tpl.edits.apply(slice, template.span.start);
+    if base_path.is_empty() {
+        // Keep what surrounds the root (BOM, leading comments, final newline).
+        out = format!(
+            "{}{}{}",
+            &input.template[..template.span.start],
+            out,
+            &input.template[template.span.end..]
+        );
+    } else if !out.ends_with('\n') {
+        out.push_str(ctx.tpl.layout.newline);
+    }
+    let parameters = ctx
+        .params
+        .as_ref()
+        .map(|(doc, _)| doc.edits.apply(doc.text, 0));
+    let mut findings = ctx.findings;
+    findings.sort_by_key(|f| f.severity);
+    for f in &mut findings {
+        f.path = format!("{base_path}{}", f.path);
+    }
+    Ok(Rewritten {
+        template: out,
+        parameters,
+        findings,
+        old_name,
+    })
+}
+
+/// Replaces `old` (case-insensitively, as a whole alphanumeric word) in every string and key.
+fn replace_everywhere(doc: &mut Doc<'_>, root: &Node, old: &str, new: &str) {
+    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut strings = Vec::new();
+    root.walk_strings(&mut strings);
+    spans.extend(strings.iter().map(|n| n.span.clone()));
+    let mut members = Vec::new();
+    root.walk_members(&mut members);
+    spans.extend(members.iter().map(|m| m.key_span.clone()));
+    for span in spans {
+        let raw = &doc.text[span.clone()];
+        if let Some(replaced) = replace_word(raw, old, new) {
+            doc.edits.replace(span, replaced);
+        }
+    }
+}
+
+/// `text` with every whole-word, case-insensitive occurrence of `old` replaced, or None.
+pub fn replace_word(text: &str, old: &str, new: &str) -> Option<String> {
+    if old.is_empty() {
+        return None;
+    }
+    let lower = text.to_ascii_lowercase();
+    let needle = old.to_ascii_lowercase();
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut pos = 0;
+    let mut from = 0;
+    let mut hit = false;
+    while let Some(i) = lower[from..].find(&needle).map(|i| i + from) {
+        let end = i + needle.len();
+        let before_ok = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        let after_ok = end == bytes.len() || !bytes[end].is_ascii_alphanumeric();
+        if before_ok && after_ok {
+            out.push_str(&text[pos..i]);
+            out.push_str(new);
+            pos = end;
+            hit = true;
+        }
+        from = end;
+    }
+    hit.then(|| {
+        out.push_str(&text[pos..]);
+        out
+    })
+}
+
+fn str_ci_eq(n: Option<&Node>, want: &str) -> bool {
+    n.and_then(Node::as_str)
+        .is_some_and(|s| s.eq_ignore_ascii_case(want))
+}
+
+/// The last segment of a child resource name (`reg/westus` → `westus`), best effort for
+/// expressions (`concat(parameters('r'), '/_x')` → `_x`).
+fn last_segment(name: &str) -> Option<String> {
+    if !is_expression(name) {
+        return name.rsplit('/').next().map(str::to_string);
+    }
+    let body = expression_body(name);
+    let parts: Vec<&str> = body.split('\'').collect();
+    // Odd indexes are inside quotes.
+    let quoted: Vec<&&str> = parts.iter().skip(1).step_by(2).collect();
+    let lit = quoted.last()?;
+    let seg = lit.rsplit('/').next()?;
+    (!seg.is_empty() && !seg.contains('{')).then(|| seg.to_string())
+}
+
+fn remove_resource(ctx: &mut Ctx<'_>, removed: &mut Vec<Removed>, r: &Resource<'_>) {
+    let idx = [r.slot.index];
+    if r.slot.symbol.is_some() {
+        edit::remove_members(&mut ctx.tpl.edits, r.slot.container, &idx);
+    } else {
+        edit::remove_items(&mut ctx.tpl.edits, r.slot.container, &idx);
+    }
+    removed.push(Removed {
+        path: r.path.clone(),
+        short_type: r.full_type.rsplit('/').next().unwrap_or("").to_string(),
+        segment: r.node.get_str("name").and_then(last_segment),
+        symbol: r.slot.symbol.clone(),
+    });
+}
+
+struct Removed {
+    path: String,
+    short_type: String,
+    segment: Option<String>,
+    symbol: Option<String>,
+}
+
+/// Does all the work on the chosen registry; returns the old name when it is known.
+fn relocate(
+    ctx: &mut Ctx<'_>,
+    res: &[Resource<'_>],
+    reg_i: usize,
+    registry_count: usize,
+) -> Option<String> {
+    let opts = ctx.opts;
+    let reg = &res[reg_i];
+    let rp = reg.path.clone();
+    let api = reg.api_version().to_string();
+    let params_obj = ctx.params_obj;
+    let pfile = |r: &Resource<'_>| {
+        if r.deployment.is_none() {
+            params_obj
+        } else {
+            None
+        }
+    };
+
+    if reg.deployment.is_some() {
+        ctx.find(
+            Severity::Info,
+            rules::NESTED_DEPLOYMENT,
+            &rp,
+            "the registry is defined inside a nested deployment; it was rewritten in place".into(),
+            "check the nested deployment's parameters and scope (resource group, subscription) for the target".into(),
+        );
+    }
+
+    // --- Name -------------------------------------------------------------------------------
+    let name_node = reg.node.get("name");
+    let mut old_name = None;
+    let mut name_expr_for_children = format!("'{}'", opts.name);
+    if let Some(name_node) = name_node {
+        let source = resolve(name_node, reg.template, reg.deployment, pfile(reg));
+        old_name = source
+            .literal()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        match &source {
+            Source::Literal(n) => {
+                ctx.tpl.set_string(n, &opts.name);
+            }
+            Source::Parameter { name, decl, value } => {
+                name_expr_for_children = format!("parameters('{name}')");
+                let mut done = false;
+                if let Some(v) = value {
+                    done |= ctx.set_value(v, &opts.name);
+                }
+                if let Some(d) = decl {
+                    match d.get("defaultValue") {
+                        Some(dv) => {
+                            if dv.as_str().is_some_and(is_expression) {
+                                ctx.find(
+                                    Severity::Info,
+                                    rules::NAME_EXPRESSION_REPLACED,
+                                    &format!("/parameters/{}/defaultValue", pointer_key(name)),
+                                    format!(
+                                        "the registry name was computed by {}; its default is now the literal {}",
+                                        dv.as_str().unwrap_or(""),
+                                        opts.name
+                                    ),
+                                    "keep the literal name: the relocated registry must have a known name".into(),
+                                );
+                            }
+                            ctx.tpl.set_string(dv, &opts.name);
+                        }
+                        None if !done => {
+                            let layout = ctx.tpl.layout.clone();
+                            edit::insert_member(
+                                &mut ctx.tpl.edits,
+                                ctx.tpl.text,
+                                &layout,
+                                d,
+                                "defaultValue",
+                                &json!(opts.name),
+                            );
+                        }
+                        None => {}
+                    }
+                }
+            }
+            Source::Variable { name, node } => {
+                name_expr_for_children = format!("variables('{name}')");
+                if node.as_str().is_some_and(is_expression) {
+                    ctx.find(
+                        Severity::Info,
+                        rules::NAME_EXPRESSION_REPLACED,
+                        &format!("/variables/{}", pointer_key(name)),
+                        format!(
+                            "the registry name was computed by {}; the variable is now the literal {}",
+                            node.as_str().unwrap_or(""),
+                            opts.name
+                        ),
+                        "keep the literal name: the relocated registry must have a known name".into(),
+                    );
+                }
+                ctx.tpl.set_string(node, &opts.name);
+            }
+            Source::Expression(n) => {
+                let expr = expression_body(n.as_str().unwrap_or("[]")).to_string();
+                ctx.tpl.set_string(n, &opts.name);
+                ctx.find(
+                    Severity::Info,
+                    rules::NAME_EXPRESSION_REPLACED,
+                    &format!("{rp}/name"),
+                    format!(
+                        "the registry name was computed by [{expr}]; it is now the literal {}",
+                        opts.name
+                    ),
+                    "check that every reference to the registry now uses the new name".into(),
+                );
+                // The same expression used elsewhere (child names, resourceId) becomes the literal.
+                let mut strings = Vec::new();
+                reg.template.walk_strings(&mut strings);
+                let lit = format!("'{}'", opts.name);
+                for s in strings {
+                    let raw = &ctx.tpl.text[s.span.clone()];
+                    if raw.contains(&expr) && !std::ptr::eq(s, *n) {
+                        ctx.tpl
+                            .edits
+                            .replace(s.span.clone(), raw.replace(&expr, &lit));
+                    }
+                }
+            }
+        }
+    }
+    if !name_is_valid(&opts.name) {
+        ctx.find(
+            Severity::Blocking,
+            rules::NAME_INVALID,
+            &format!("{rp}/name"),
+            format!(
+                "the new name {:?} is not a valid registry name (5-50 letters and digits)",
+                opts.name
+            ),
+            "choose a globally unique name of 5 to 50 letters and digits, no dashes".into(),
+        );
+    }
+
+    // --- Which resources belong to this registry --------------------------------------------
+    let name_key = name_node.and_then(Node::as_str).map(|s| {
+        model::single_call(s, "parameters")
+            .or_else(|| model::single_call(s, "variables"))
+            .map(str::to_string)
+            .unwrap_or_else(|| s.to_string())
+            .to_ascii_lowercase()
+    });
+    let belongs = |i: usize| -> bool {
+        let r = &res[i];
+        let mut p = r.parent;
+        while let Some(pi) = p {
+            if res[pi].full_type == REGISTRY {
+                return pi == reg_i;
+            }
+            p = res[pi].parent;
+        }
+        if registry_count == 1 {
+            return true;
+        }
+        let name = r.node.get_str("name").unwrap_or("").to_ascii_lowercase();
+        match (&name_key, &old_name) {
+            (Some(k), _) if name.contains(k.as_str()) => true,
+            (_, Some(o)) => name.contains(&o.to_ascii_lowercase()),
+            _ => false,
+        }
+    };
+    let children: Vec<usize> = (0..res.len())
+        .filter(|&i| res[i].full_type.starts_with(CHILD_PREFIX) && belongs(i))
+        .collect();
+
+    let mut removed: Vec<Removed> = Vec::new();
+
+    check_api_version(ctx, reg);
+
+    // --- Location -----------------------------------------------------------------------------
+    let old_location = reg.node.get("location").and_then(|n| {
+        resolve(n, reg.template, reg.deployment, pfile(reg))
+            .literal()
+            .map(str::to_string)
+    });
+    set_location(ctx, reg, &rp);
+
+    // --- Replications, private endpoint connections, system scope maps ----------------------
+    let target = norm_region(&opts.location);
+    let drops: HashSet<String> = opts
+        .drop_replications
+        .iter()
+        .map(|r| norm_region(r))
+        .collect();
+    let mut kept_replications: Vec<String> = Vec::new();
+    let mut replication_count = 0;
+    for &ci in &children {
+        let c = &res[ci];
+        let short = c.full_type.trim_start_matches(CHILD_PREFIX);
+        let cpath = c.path.clone();
+        match short {
+            "replications" => {
+                let loc = c.node.get("location").and_then(|n| {
+                    resolve(n, c.template, c.deployment, pfile(c))
+                        .literal()
+                        .map(norm_region)
+                });
+                match loc {
+                    Some(l) if l == target => {
+                        remove_resource(ctx, &mut removed, c);
+                        ctx.find(
+                            Severity::Info,
+                            rules::REPLICATION_HOME_REMOVED,
+                            &cpath,
+                            format!("replication in {l} removed: it is the new home region"),
+                            "nothing to do: the home region holds the registry itself".into(),
+                        );
+                    }
+                    Some(l) if drops.contains(&l) => {
+                        remove_resource(ctx, &mut removed, c);
+                        ctx.find(
+                            Severity::Info,
+                            rules::REPLICATION_DROPPED,
+                            &cpath,
+                            format!("replication in {l} removed (--drop-replication)"),
+                            "nothing to do".into(),
+                        );
+                    }
+                    Some(l) => {
+                        kept_replications.push(l);
+                        replication_count += 1;
+                    }
+                    None => {
+                        // Possibly none (a copy loop over an empty array): not counted.
+                        ctx.find(
+                            Severity::Warning,
+                            rules::REPLICATION_LOCATION_UNKNOWN,
+                            &format!("{cpath}/location"),
+                            "the replication's region is an expression the rewriter cannot evaluate".into(),
+                            format!(
+                                "make sure it is not {} (the new home region): a replication there fails the deployment",
+                                opts.location
+                            ),
+                        );
+                    }
+                }
+            }
+            "privateendpointconnections" => {
+                remove_resource(ctx, &mut removed, c);
+                ctx.find(
+                    Severity::Warning,
+                    rules::PRIVATE_ENDPOINT_RECREATE,
+                    &cpath,
+                    "private endpoint connection removed: it belongs to the source registry's private endpoint".into(),
+                    private_endpoint_fix(opts),
+                );
+            }
+            "scopemaps" => {
+                let seg = c.node.get_str("name").and_then(last_segment);
+                if seg.as_deref().is_some_and(|s| s.starts_with('_')) {
+                    remove_resource(ctx, &mut removed, c);
+                    ctx.find(
+                        Severity::Info,
+                        rules::SYSTEM_SCOPE_MAP_REMOVED,
+                        &cpath,
+                        format!(
+                            "system scope map {} removed: every registry gets it automatically and it cannot be deployed",
+                            seg.unwrap_or_default()
+                        ),
+                        "nothing to do; tokens that use it keep working".into(),
+                    );
+                } else {
+                    set_location(ctx, c, &cpath);
+                }
+            }
+            _ => {
+                if c.node.get("location").is_some() {
+                    set_location(ctx, c, &cpath);
+                }
+            }
+        }
+        if !removed.iter().any(|r| r.path == cpath) {
+            check_api_version(ctx, c);
+        }
+    }
+
+    // --- Added replications --------------------------------------------------------------
+    let mut seen_add = HashSet::new();
+    for region in &opts.add_replications {
+        let n = norm_region(region);
+        if n == target {
+            ctx.find(
+                Severity::Warning,
+                rules::REPLICATION_ADDED,
+                &rp,
+                format!("--replication {region} ignored: it is the new home region"),
+                "leave the home region out of --replication".into(),
+            );
+            continue;
+        }
+        if kept_replications.contains(&n) || !seen_add.insert(n.clone()) {
+            continue;
+        }
+        let new_res = json!({
+            "type": "Microsoft.ContainerRegistry/registries/replications",
+            "apiVersion": api,
+            "name": format!("[concat({name_expr_for_children}, '/{n}')]"),
+            "location": n,
+            "properties": {},
+            "dependsOn": [match &reg.slot.symbol {
+                Some(s) => s.clone(),
+                None => format!("[resourceId('Microsoft.ContainerRegistry/registries', {name_expr_for_children})]"),
+            }],
+        });
+        let layout = ctx.tpl.layout.clone();
+        match reg.slot.symbol {
+            Some(_) => edit::insert_member(
+                &mut ctx.tpl.edits,
+                ctx.tpl.text,
+                &layout,
+                reg.slot.container,
+                &format!("replication_{n}"),
+                &new_res,
+            ),
+            None => edit::append_item(
+                &mut ctx.tpl.edits,
+                ctx.tpl.text,
+                &layout,
+                reg.slot.container,
+                &new_res,
+            ),
+        }
+        replication_count += 1;
+        ctx.find(
+            Severity::Info,
+            rules::REPLICATION_ADDED,
+            &rp,
+            format!("replication in {n} added (--replication)"),
+            "nothing to do".into(),
+        );
+    }
+
+    // --- dependsOn entries that point at removed resources -------------------------------------
+    if !removed.is_empty() {
+        for r in res {
+            let Some(deps) = r.node.get("dependsOn") else {
+                continue;
+            };
+            let Some(items) = deps.items() else { continue };
+            let gone: Vec<usize> = items
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| {
+                    let s = d.as_str().unwrap_or("").to_ascii_lowercase();
+                    removed.iter().any(|rm| {
+                        rm.symbol
+                            .as_deref()
+                            .is_some_and(|sym| sym.eq_ignore_ascii_case(&s))
+                            || (s.contains(&rm.short_type)
+                                && rm.segment.as_ref().is_some_and(|seg| {
+                                    let seg = seg.to_ascii_lowercase();
+                                    s.contains(&format!("'{seg}'"))
+                                        || s.contains(&format!("/{seg}'"))
+                                }))
+                    })
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if !gone.is_empty() {
+                edit::remove_items(&mut ctx.tpl.edits, deps, &gone);
+            }
+        }
+    }
+
+    // --- Registry properties -------------------------------------------------------------------
+    let props = reg.node.get("properties");
+    if let Some(p) = props {
+        if p.as_str().is_some() {
+            ctx.find(
+                Severity::Warning,
+                rules::EXPRESSION_NOT_INSPECTED,
+                &format!("{rp}/properties"),
+                "the registry's properties are one expression; network rules, policies and encryption were not inspected".into(),
+                "review the expression by hand for the target region".into(),
+            );
+        }
+    }
+    for key in ["identity", "sku"] {
+        if reg.node.get(key).and_then(Node::as_str).is_some() {
+            ctx.find(
+                Severity::Warning,
+                rules::EXPRESSION_NOT_INSPECTED,
+                &format!("{rp}/{key}"),
+                format!("the registry's {key} is one expression and was not inspected"),
+                "review the expression by hand for the target region".into(),
+            );
+        }
+    }
+    let prop = |k: &str| props.and_then(|p| p.get(k));
+    for (k, sub) in [
+        ("networkRuleSet", None),
+        ("policies", None),
+        ("encryption", None),
+    ] {
+        let _: Option<()> = sub;
+        if prop(k).and_then(Node::as_str).is_some() {
+            ctx.find(
+                Severity::Warning,
+                rules::EXPRESSION_NOT_INSPECTED,
+                &format!("{rp}/properties/{k}"),
+                format!("properties.{k} is one expression and was not inspected"),
+                "review the expression by hand for the target region".into(),
+            );
+        }
+    }
+
+    let mut premium: Vec<&str> = Vec::new();
+    if replication_count > 0 {
+        premium.push("geo-replication");
+    }
+
+    // Private endpoint connections inline.
+    if let (Some(p), Some(pec)) = (props, prop("privateEndpointConnections")) {
+        let has = pec.items().is_some_and(|i| !i.is_empty());
+        if let Some(idx) = p.members().and_then(|ms| {
+            ms.iter()
+                .position(|m| m.key.eq_ignore_ascii_case("privateEndpointConnections"))
+        }) {
+            edit::remove_members(&mut ctx.tpl.edits, p, &[idx]);
+        }
+        if has {
+            premium.push("private endpoints");
+            ctx.find(
+                Severity::Warning,
+                rules::PRIVATE_ENDPOINT_RECREATE,
+                &format!("{rp}/properties/privateEndpointConnections"),
+                "private endpoint connections removed: they belong to the source registry's private endpoints".into(),
+                private_endpoint_fix(opts),
+            );
+        }
+    }
+    if children
+        .iter()
+        .any(|&c| res[c].full_type.ends_with("/privateendpointconnections"))
+    {
+        premium.push("private endpoints");
+    }
+
+    // Public access and bypass.
+    let public_disabled = str_ci_eq(prop("publicNetworkAccess"), "Disabled");
+    let bypass = prop("networkRuleBypassOptions").and_then(Node::as_str);
+    if public_disabled && bypass.is_some_and(|b| b.eq_ignore_ascii_case("None")) {
+        ctx.find(
+            Severity::Blocking,
+            rules::PUBLIC_ACCESS_NO_BYPASS,
+            &format!("{rp}/properties/networkRuleBypassOptions"),
+            "public network access is disabled and trusted Azure services are not allowed: server-side import (az acr import) into the new registry will be refused".into(),
+            "set networkRuleBypassOptions to AzureServices at least until the import is done".into(),
+        );
+    }
+
+    // Network rules.
+    network_rules(ctx, reg, prop("networkRuleSet"), &api, &mut premium);
+
+    // Data endpoint, zone redundancy.
+    if prop("dataEndpointEnabled").and_then(Node::as_bool) == Some(true) {
+        premium.push("dedicated data endpoint");
+    }
+    if str_ci_eq(prop("zoneRedundancy"), "Enabled") {
+        premium.push("zone redundancy");
+        ctx.find(
+            Severity::Info,
+            rules::ZONE_REDUNDANCY,
+            &format!("{rp}/properties/zoneRedundancy"),
+            format!("zone redundancy is enabled; it is set at creation and needs availability zones in {}", opts.location),
+            format!("check that {} has availability zones, or set zoneRedundancy to Disabled", opts.location),
+        );
+    }
+
+    // Policies.
+    let pol = |k: &str| prop("policies").and_then(|p| p.get(k));
+    if str_ci_eq(
+        pol("retentionPolicy").and_then(|r| r.get("status")),
+        "enabled",
+    ) {
+        ctx.find(
+            Severity::Warning,
+            rules::RETENTION_POLICY_ENABLED,
+            &format!("{rp}/properties/policies/retentionPolicy"),
+            "the retention policy is enabled: untagged manifests copied during the import are purged after the retention period".into(),
+            "import tagged images only, or disable the retention policy until the copy is verified".into(),
+        );
+    }
+    if str_ci_eq(
+        pol("softDeletePolicy").and_then(|r| r.get("status")),
+        "enabled",
+    ) && replication_count > 0
+    {
+        ctx.find(
+            Severity::Blocking,
+            rules::SOFT_DELETE_WITH_REPLICATION,
+            &format!("{rp}/properties/policies/softDeletePolicy"),
+            "soft delete is enabled on a geo-replicated registry; the two cannot be combined"
+                .into(),
+            "disable softDeletePolicy or drop the replications (--drop-replication)".into(),
+        );
+    }
+    if prop("adminUserEnabled").and_then(Node::as_bool) == Some(true) {
+        ctx.find(
+            Severity::Warning,
+            rules::ADMIN_USER_ENABLED,
+            &format!("{rp}/properties/adminUserEnabled"),
+            "the admin user is enabled; the new registry gets new admin passwords".into(),
+            "prefer Microsoft Entra identities; if kept, update every client with the new credentials".into(),
+        );
+    }
+    if prop("anonymousPullEnabled").and_then(Node::as_bool) == Some(true) {
+        ctx.find(
+            Severity::Warning,
+            rules::ANONYMOUS_PULL_ENABLED,
+            &format!("{rp}/properties/anonymousPullEnabled"),
+            "anonymous pull is enabled: anyone can pull from the new registry".into(),
+            "confirm that this is wanted, or set anonymousPullEnabled to false".into(),
+        );
+    }
+
+    // Encryption (CMK).
+    encryption(ctx, reg, prop("encryption"), &mut premium);
+
+    // Diagnostic settings and other resources scoped to the registry.
+    for (i, r) in res.iter().enumerate() {
+        let is_diag = r.full_type.ends_with("diagnosticsettings")
+            && (r.full_type.starts_with(CHILD_PREFIX)
+                || r.node
+                    .get_str("scope")
+                    .is_some_and(|s| s.to_ascii_lowercase().contains("registries")));
+        if is_diag && (registry_count == 1 || belongs(i)) {
+            ctx.find(
+                Severity::Info,
+                rules::DIAGNOSTIC_SETTINGS_KEPT,
+                &r.path,
+                "diagnostic settings of the registry kept; their destinations (workspace, storage, event hub) are unchanged".into(),
+                format!("point them at destinations in {} if data must stay in the region", opts.location),
+            );
+        }
+    }
+
+    // SKU.
+    let sku = reg
+        .node
+        .at(&["sku", "name"])
+        .map(|n| resolve(n, reg.template, reg.deployment, pfile(reg)));
+    let sku_lit = sku.as_ref().and_then(Source::literal).map(str::to_string);
+    if sku_lit
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("Classic"))
+    {
+        ctx.find(
+            Severity::Blocking,
+            rules::SKU_CLASSIC,
+            &format!("{rp}/sku/name"),
+            "the Classic SKU is retired: no new Classic registry can be created".into(),
+            "use Basic, Standard or Premium with a current apiVersion".into(),
+        );
+    }
+    premium.dedup();
+    if !premium.is_empty() {
+        let list = premium.join(", ");
+        match &sku_lit {
+            Some(s) if s.eq_ignore_ascii_case("Premium") => {}
+            Some(s) => ctx.find(
+                Severity::Blocking,
+                rules::PREMIUM_REQUIRED,
+                &format!("{rp}/sku/name"),
+                format!("SKU {s} does not support: {list}"),
+                "set sku.name to Premium".into(),
+            ),
+            None => ctx.find(
+                Severity::Warning,
+                rules::PREMIUM_REQUIRED,
+                &format!("{rp}/sku"),
+                format!("the SKU is not a literal; these features need Premium: {list}"),
+                "make sure the SKU resolves to Premium".into(),
+            ),
+        }
+    }
+    let _ = old_location;
+    old_name
+}
+
+fn private_endpoint_fix(opts: &RewriteOptions) -> String {
+    format!(
+        "create a private endpoint for the new registry in a {loc} subnet (group id 'registry'), link the privatelink.azurecr.io private DNS zone and add its records: {name}.azurecr.io and, per region (home and each replica), {name}.<region>.data.azurecr.io",
+        loc = opts.location,
+        name = opts.name
+    )
+}
+
+/// Sets a resource's `location` to the target region when it is a literal (or a parameter or
+/// variable with a literal value); reports expressions, which are kept.
+fn set_location(ctx: &mut Ctx<'_>, r: &Resource<'_>, rpath: &str) {
+    let Some(node) = r.node.get("location") else {
+        return;
+    };
+    let pfile = if r.deployment.is_none() {
+        ctx.params_obj
+    } else {
+        None
+    };
+    let source = resolve(node, r.template, r.deployment, pfile);
+    let target = ctx.opts.location.clone();
+    let lpath = format!("{rpath}/location");
+    let expression_kept = |ctx: &mut Ctx<'_>, expr: &str, path: &str| {
+        ctx.find(
+            Severity::Warning,
+            rules::LOCATION_EXPRESSION_KEPT,
+            path,
+            format!("the location is the expression {expr}, kept as it is"),
+            format!("deploy into a resource group in {target}, or set the location to {target}"),
+        );
+    };
+    match &source {
+        Source::Literal(n) => {
+            if let Some(s) = n.as_str() {
+                if norm_region(s) != norm_region(&target)
+                    && ctx.edited_locations.insert(n.span.start)
+                {
+                    ctx.tpl.set_string(n, &target);
+                }
+            }
+        }
+        Source::Expression(n) => expression_kept(ctx, n.as_str().unwrap_or(""), &lpath),
+        Source::Variable { name, node } => {
+            let s = node.as_str().unwrap_or("");
+            if is_expression(s) {
+                expression_kept(ctx, s, &format!("/variables/{}", pointer_key(name)));
+            } else if norm_region(s) != norm_region(&target)
+                && ctx.edited_locations.insert(node.span.start)
+            {
+                ctx.tpl.set_string(node, &target);
+            }
+        }
+        Source::Parameter { name, decl, value } => {
+            let mut handled = false;
+            if let Some(v) = value {
+                let s = v.as_str().unwrap_or("");
+                if is_expression(s) {
+                    expression_kept(ctx, s, &lpath);
+                } else if ctx.edited_locations.insert(v.span.start) {
+                    ctx.set_value(v, &target);
+                }
+                handled = true;
+            }
+            match decl.and_then(|d| d.get("defaultValue")) {
+                Some(dv) => {
+                    let s = dv.as_str().unwrap_or("");
+                    if is_expression(s) {
+                        if !handled {
+                            expression_kept(
+                                ctx,
+                                s,
+                                &format!("/parameters/{}/defaultValue", pointer_key(name)),
+                            );
+                        }
+                    } else if norm_region(s) != norm_region(&target)
+                        && ctx.edited_locations.insert(dv.span.start)
+                    {
+                        ctx.tpl.set_string(dv, &target);
+                    }
+                }
+                None if !handled => {
+                    if let Some(d) = decl {
+                        if ctx.edited_locations.insert(d.span.start) {
+                            let layout = ctx.tpl.layout.clone();
+                            edit::insert_member(
+                                &mut ctx.tpl.edits,
+                                ctx.tpl.text,
+                                &layout,
+                                d,
+                                "defaultValue",
+                                &json!(target),
+                            );
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+fn check_api_version(ctx: &mut Ctx<'_>, r: &Resource<'_>) {
+    let api = r.api_version().to_string();
+    let path = format!("{}/apiVersion", r.path);
+    // One finding per apiVersion, at its first use.
+    if !ctx.api_versions.insert(api.to_ascii_lowercase()) {
+        return;
+    }
+    if RETIRED.contains(&api.as_str()) {
+        ctx.find(
+            Severity::Blocking,
+            rules::API_VERSION_RETIRED,
+            &path,
+            format!("apiVersion {api} is the Classic registry API (storage-account backed), which can no longer create registries"),
+            "move to apiVersion 2023-07-01 (or later stable) and a Basic, Standard or Premium SKU".into(),
+        );
+    } else if api.to_ascii_lowercase().contains("preview") {
+        ctx.find(
+            Severity::Warning,
+            rules::API_VERSION_PREVIEW,
+            &path,
+            format!("apiVersion {api} is a preview version; preview versions are retired without notice"),
+            "use the newest stable apiVersion that has the properties you need (e.g. 2023-07-01 or 2025-04-01)".into(),
+        );
+    }
+}
+
+fn network_rules(
+    ctx: &mut Ctx<'_>,
+    reg: &Resource<'_>,
+    nrs: Option<&Node>,
+    api: &str,
+    premium: &mut Vec<&str>,
+) {
+    let rp = &reg.path;
+    let opts = ctx.opts;
+    let nrs_obj = nrs.filter(|n| n.members().is_some());
+    if let Some(n) = nrs_obj {
+        if let Some(ip) = n.get("ipRules").and_then(Node::items) {
+            if !ip.is_empty() {
+                premium.push("network rules");
+                let list: Vec<&str> = ip.iter().filter_map(|r| r.get_str("value")).collect();
+                ctx.find(
+                    Severity::Warning,
+                    rules::IP_RULES_CARRIED,
+                    &format!("{rp}/properties/networkRuleSet/ipRules"),
+                    format!("IP rules carried over as they were: {}", list.join(", ")),
+                    "check that these addresses are still the clients of the new registry (new egress IPs in the target region?)".into(),
+                );
+            }
+        }
+        if str_ci_eq(n.get("defaultAction"), "Deny") {
+            premium.push("network rules");
+        }
+    }
+    let old_rules = nrs_obj.and_then(|n| n.get("virtualNetworkRules"));
+    let old_nonempty = old_rules
+        .and_then(Node::items)
+        .is_some_and(|i| !i.is_empty());
+    let shape = if VNET_ACTION_ID.contains(&api) {
+        Some("id")
+    } else if VNET_ACTION_SUBNET_ID.contains(&api) {
+        Some("virtualNetworkSubnetResourceId")
+    } else {
+        None
+    };
+    if opts.subnets.is_empty() {
+        if old_nonempty {
+            premium.push("network rules");
+            let ids: Vec<String> = old_rules
+                .and_then(Node::items)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(|r| {
+                    r.get_str("id")
+                        .or_else(|| r.get_str("virtualNetworkSubnetResourceId"))
+                        .or_else(|| r.get_str("virtualNetworkResourceId"))
+                })
+                .map(str::to_string)
+                .collect();
+            ctx.find(
+                Severity::Blocking,
+                rules::VNET_RULES_SOURCE_SUBNET,
+                &format!("{rp}/properties/networkRuleSet/virtualNetworkRules"),
+                format!(
+                    "virtual network rules still point at the source subnets: {}",
+                    ids.join(", ")
+                ),
+                "give the target subnet(s) with --subnet ID".into(),
+            );
+        }
+        return;
+    }
+    premium.push("network rules");
+    let Some(field) = shape else {
+        ctx.find(
+            Severity::Blocking,
+            rules::VNET_RULES_UNSUPPORTED,
+            &format!("{rp}/apiVersion"),
+            format!("apiVersion {api} has no networkRuleSet.virtualNetworkRules; the --subnet rules cannot be expressed"),
+            "use a private endpoint in the target subnet instead, or an apiVersion that has virtualNetworkRules (2021-12-01-preview, 2026-03-01-preview)".into(),
+        );
+        return;
+    };
+    let new_rules: Vec<serde_json::Value> = opts
+        .subnets
+        .iter()
+        .map(|s| {
+            let mut m = serde_json::Map::new();
+            m.insert("action".into(), json!("Allow"));
+            m.insert(field.into(), json!(s));
+            serde_json::Value::Object(m)
+        })
+        .collect();
+    let layout = ctx.tpl.layout.clone();
+    let text = ctx.tpl.text;
+    match (nrs, old_rules) {
+        (_, Some(old)) => {
+            let indent = edit::indent_at(text, old.span.start);
+            ctx.tpl.edits.replace(
+                old.span.clone(),
+                edit::render(&json!(new_rules), &indent, &layout),
+            );
+        }
+        (Some(n), None) if n.members().is_some() => {
+            edit::insert_member(
+                &mut ctx.tpl.edits,
+                text,
+                &layout,
+                n,
+                "virtualNetworkRules",
+                &json!(new_rules),
+            );
+        }
+        (Some(_), None) => {}
+        (None, None) => {
+            if let Some(p) = reg.node.get("properties").filter(|p| p.members().is_some()) {
+                edit::insert_member(
+                    &mut ctx.tpl.edits,
+                    text,
+                    &layout,
+                    p,
+                    "networkRuleSet",
+                    &json!({"defaultAction": "Deny", "virtualNetworkRules": new_rules}),
+                );
+                ctx.find(
+                    Severity::Info,
+                    rules::VNET_RULES_SET,
+                    &format!("{rp}/properties/networkRuleSet"),
+                    "networkRuleSet added with defaultAction Deny and the --subnet rules".into(),
+                    "nothing to do".into(),
+                );
+            }
+        }
+    }
+    for s in &opts.subnets {
+        // No ACR schema version has ignoreMissingVnetServiceEndpoint (checked 2017-10-01 to
+        // 2026-03-01-preview), so the risk is always reported.
+        ctx.find(
+            Severity::Blocking,
+            rules::SERVICE_ENDPOINT_REQUIRED,
+            &format!("{rp}/properties/networkRuleSet/virtualNetworkRules"),
+            format!("subnet {s} must have the Microsoft.ContainerRegistry service endpoint; apiVersion {api} has no ignoreMissingVnetServiceEndpoint to make the deployment check it"),
+            format!("az network vnet subnet update --ids {s} --service-endpoints Microsoft.ContainerRegistry (before deploying)"),
+        );
+    }
+}
+
+fn encryption(ctx: &mut Ctx<'_>, reg: &Resource<'_>, enc: Option<&Node>, premium: &mut Vec<&str>) {
+    let rp = reg.path.clone();
+    let Some(enc) = enc.filter(|e| e.members().is_some()) else {
+        return;
+    };
+    let kvp = enc.get("keyVaultProperties");
+    let key = kvp.and_then(|k| k.member("keyIdentifier"));
+    let enabled = str_ci_eq(enc.get("status"), "enabled")
+        || key.is_some_and(|k| k.value.as_str().is_some_and(|s| !s.is_empty()));
+    if !enabled {
+        return;
+    }
+    premium.push("customer-managed keys");
+    let epath = format!("{rp}/properties/encryption");
+    ctx.find(
+        Severity::Warning,
+        rules::CMK_CREATION_ONLY,
+        &epath,
+        "customer-managed key encryption can only be enabled when the registry is created".into(),
+        "deploy this template to create the registry (do not create it first without encryption); the identity must already have get, wrapKey and unwrapKey on the key".into(),
+    );
+    let opts = ctx.opts;
+    let layout = ctx.tpl.layout.clone();
+    let text = ctx.tpl.text;
+    let mut new_params: Vec<(String, serde_json::Value)> = Vec::new();
+    let existing_params: Vec<String> = reg
+        .template
+        .get("parameters")
+        .and_then(Node::members)
+        .map(|m| m.iter().map(|m| m.key.to_ascii_lowercase()).collect())
+        .unwrap_or_default();
+    let pname = |base: &str| {
+        let mut n = base.to_string();
+        let mut i = 2;
+        while existing_params.contains(&n.to_ascii_lowercase()) {
+            n = format!("{base}{i}");
+            i += 1;
+        }
+        n
+    };
+    if let Some(k) = key {
+        if let Some(v) = k.value.as_str().filter(|s| !is_expression(s)) {
+            let p = pname("encryptionKeyUri");
+            ctx.tpl
+                .set_string(&k.value, &format!("[parameters('{p}')]"));
+            new_params.push((p.clone(), json!({"type": "string", "defaultValue": opts.key_uri.clone().unwrap_or_else(|| v.to_string()), "metadata": {"description": "Key Vault key URI for the registry's customer-managed key"}})));
+            if opts.key_uri.is_none() {
+                ctx.find(
+                    Severity::Warning,
+                    rules::CMK_KEY_FROM_SOURCE,
+                    &format!("{epath}/keyVaultProperties/{}", k.key),
+                    format!("the key {v} is the source registry's; it is now parameter {p} with that default"),
+                    "give the key to use in the target region with --key-uri (or set the parameter at deployment)".into(),
+                );
+            }
+        }
+    }
+    // User-assigned identity given as a literal resource id.
+    let ua = reg.node.at(&["identity", "userAssignedIdentities"]);
+    let literal_ids: Vec<&crate::jsonc::Member> = ua
+        .and_then(Node::members)
+        .map(|ms| ms.iter().filter(|m| !is_expression(&m.key)).collect())
+        .unwrap_or_default();
+    if literal_ids.len() == 1 {
+        let m = literal_ids[0];
+        let p = pname("encryptionIdentityId");
+        ctx.tpl.edits.replace(
+            m.key_span.clone(),
+            json_str(&format!("[parameters('{p}')]")),
+        );
+        if let Some(id) = kvp.and_then(|k| k.get("identity")) {
+            if id.as_str().is_some_and(|s| !is_expression(s)) {
+                ctx.tpl.set_string(
+                    id,
+                    &format!("[reference(parameters('{p}'), '2023-01-31').clientId]"),
+                );
+            }
+        }
+        new_params.push((p.clone(), json!({"type": "string", "defaultValue": opts.identity.clone().unwrap_or_else(|| m.key.clone()), "metadata": {"description": "Resource id of the user-assigned identity that reads the customer-managed key"}})));
+        if opts.identity.is_none() {
+            ctx.find(
+                Severity::Warning,
+                rules::CMK_KEY_FROM_SOURCE,
+                &format!("{rp}/identity/userAssignedIdentities"),
+                format!("the identity {} is the source registry's; it is now parameter {p} with that default", m.key),
+                "give the user-assigned identity to use with --identity (resource id)".into(),
+            );
+        }
+    } else if let Some(id) = opts.identity.as_ref() {
+        let _ = id;
+        ctx.find(
+            Severity::Warning,
+            rules::CMK_KEY_FROM_SOURCE,
+            &format!("{rp}/identity"),
+            "--identity was given but the template has no single literal user-assigned identity to replace".into(),
+            "set the registry's identity and encryption.keyVaultProperties.identity by hand".into(),
+        );
+    }
+    if new_params.is_empty() {
+        return;
+    }
+    match reg
+        .template
+        .get("parameters")
+        .filter(|p| p.members().is_some())
+    {
+        Some(params) => {
+            for (name, value) in new_params {
+                edit::insert_member(&mut ctx.tpl.edits, text, &layout, params, &name, &value);
+            }
+        }
+        None => {
+            let obj: serde_json::Map<String, serde_json::Value> = new_params.into_iter().collect();
+            edit::insert_member(
+                &mut ctx.tpl.edits,
+                text,
+                &layout,
+                reg.template,
+                "parameters",
+                &serde_json::Value::Object(obj),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_words_only() {
+        assert_eq!(
+            replace_word("[parameters('registries_Old1_name')]", "old1", "new2").unwrap(),
+            "[parameters('registries_new2_name')]"
+        );
+        assert_eq!(
+            replace_word("old1.azurecr.io old1x", "OLD1", "n"),
+            Some("n.azurecr.io old1x".into())
+        );
+        assert_eq!(replace_word("bold1", "old1", "n"), None);
+    }
+
+    #[test]
+    fn last_segments() {
+        assert_eq!(last_segment("reg/westus").as_deref(), Some("westus"));
+        assert_eq!(
+            last_segment("[concat(parameters('r'), '/_repositories_pull')]").as_deref(),
+            Some("_repositories_pull")
+        );
+        // The last quoted text of an expression: here the parameter that names the child.
+        assert_eq!(
+            last_segment("[format('{0}/{1}', parameters('r'), parameters('l'))]").as_deref(),
+            Some("l")
+        );
+        assert_eq!(last_segment("[format('{0}/{1}', 'a', 'b/{2}')]"), None);
+    }
+
+    #[test]
+    fn names_and_regions() {
+        assert!(name_is_valid("abcde1") && !name_is_valid("ab") && !name_is_valid("my-registry"));
+        assert_eq!(norm_region("West Europe"), "westeurope");
+    }
+}

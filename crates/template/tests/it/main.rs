@@ -1,0 +1,7 @@
+//! Integration tests of `acr_template`, one binary: specifications on our fixtures, bad input,
+//! and the golden/schema tests on the shared corpus (extra tier, `--ignored`).
+
+mod bad_input;
+mod corpus;
+mod rules;
+mod util;

@@ -1,0 +1,334 @@
+//! The rewrite, rule by rule, on fixtures written for it.
+
+use crate::util::*;
+use acr_template::{rules, RewriteOptions, Severity};
+
+#[test]
+fn name_is_set_where_defined_and_every_reference_follows() {
+    let out = rewrite("premium-features-on-standard.json", &opts());
+    assert_eq!(out.old_name.as_deref(), Some("oldacr01"));
+    assert!(
+        !contains_word(&out.template, "oldacr01"),
+        "{}",
+        out.template
+    );
+    assert!(out
+        .template
+        .contains("\"registries_newacr01_name\": {\n      \"defaultValue\": \"newacr01\""));
+    assert!(out.template.contains("\"name\": \"newacr01/hook1\""));
+    assert!(out
+        .template
+        .contains("resourceId('Microsoft.ContainerRegistry/registries', 'newacr01')"));
+}
+
+#[test]
+fn untouched_text_keeps_its_bytes_including_comments() {
+    let src = fixture("premium-features-on-standard.json");
+    let out = rewrite("premium-features-on-standard.json", &opts());
+    assert!(out
+        .template
+        .starts_with("{\n  // Hand-written: every risky feature at once, on a Standard SKU.\n"));
+    assert!(out.template.contains("        /* source network */\n"));
+    // The first 300 bytes differ only by the parameter rename.
+    assert_eq!(src[..180], out.template[..180]);
+}
+
+#[test]
+fn literal_locations_of_registry_and_children_become_the_target() {
+    let out = rewrite("premium-features-on-standard.json", &opts());
+    let locs = registry_locations(&json(&out.template));
+    assert_eq!(locs, vec!["westeurope", "westeurope"]);
+}
+
+#[test]
+fn replication_in_the_new_home_region_is_removed_and_its_dependants_follow() {
+    let out = rewrite("premium-features-on-standard.json", &opts());
+    let v = json(&out.template);
+    let reps: Vec<_> = v["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"].as_str().unwrap().ends_with("replications"))
+        .collect();
+    assert_eq!(reps.len(), 1);
+    assert_eq!(reps[0]["location"], "northeurope");
+    assert_eq!(reps[0]["dependsOn"].as_array().unwrap().len(), 1);
+    assert_eq!(with_rule(&out, rules::REPLICATION_HOME_REMOVED).len(), 1);
+}
+
+#[test]
+fn replications_can_be_added_and_dropped() {
+    let mut o = opts();
+    o.add_replications = vec!["Japan East".into(), "westeurope".into()];
+    o.drop_replications = vec!["northeurope".into()];
+    let out = rewrite("premium-features-on-standard.json", &o);
+    let v = json(&out.template);
+    let reps: Vec<_> = v["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"].as_str().unwrap().ends_with("replications"))
+        .collect();
+    assert_eq!(reps.len(), 1);
+    assert_eq!(reps[0]["location"], "japaneast");
+    assert_eq!(
+        reps[0]["name"],
+        "[concat(parameters('registries_newacr01_name'), '/japaneast')]"
+    );
+    assert_eq!(with_rule(&out, rules::REPLICATION_DROPPED).len(), 1);
+    assert!(with_rule(&out, rules::REPLICATION_ADDED)
+        .iter()
+        .any(|f| f.severity == Severity::Warning));
+}
+
+#[test]
+fn private_endpoint_connections_are_removed_with_a_dns_reminder() {
+    let out = rewrite("premium-features-on-standard.json", &opts());
+    assert!(!out.template.contains("privateEndpointConnections"));
+    let f = with_rule(&out, rules::PRIVATE_ENDPOINT_RECREATE);
+    assert_eq!(f.len(), 2);
+    assert!(
+        f[0].fix.contains("privatelink.azurecr.io")
+            && f[0].fix.contains("newacr01.<region>.data.azurecr.io")
+    );
+}
+
+#[test]
+fn premium_features_on_standard_block() {
+    let out = rewrite("premium-features-on-standard.json", &opts());
+    let f = with_rule(&out, rules::PREMIUM_REQUIRED);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Blocking);
+    for feature in [
+        "geo-replication",
+        "private endpoints",
+        "network rules",
+        "dedicated data endpoint",
+        "zone redundancy",
+        "customer-managed keys",
+    ] {
+        assert!(
+            f[0].message.contains(feature),
+            "{feature} missing in {}",
+            f[0].message
+        );
+    }
+    assert!(out.has_blocking());
+}
+
+#[test]
+fn every_policy_risk_is_reported() {
+    let out = rewrite("premium-features-on-standard.json", &opts());
+    let expect = [
+        (rules::PUBLIC_ACCESS_NO_BYPASS, Severity::Blocking),
+        (rules::RETENTION_POLICY_ENABLED, Severity::Warning),
+        (rules::SOFT_DELETE_WITH_REPLICATION, Severity::Blocking),
+        (rules::ADMIN_USER_ENABLED, Severity::Warning),
+        (rules::ANONYMOUS_PULL_ENABLED, Severity::Warning),
+        (rules::IP_RULES_CARRIED, Severity::Warning),
+        (rules::VNET_RULES_SOURCE_SUBNET, Severity::Blocking),
+        (rules::API_VERSION_PREVIEW, Severity::Warning),
+        (rules::CMK_CREATION_ONLY, Severity::Warning),
+        (rules::ZONE_REDUNDANCY, Severity::Info),
+    ];
+    for (rule, sev) in expect {
+        let f = with_rule(&out, rule);
+        assert_eq!(f.len(), 1, "{rule}");
+        assert_eq!(f[0].severity, sev, "{rule}");
+        assert!(
+            f[0].path.starts_with("/resources/0"),
+            "{rule}: {}",
+            f[0].path
+        );
+        assert!(!f[0].fix.is_empty());
+    }
+    // Findings are sorted: blocking first.
+    assert!(out
+        .findings
+        .windows(2)
+        .all(|w| w[0].severity <= w[1].severity));
+}
+
+#[test]
+fn subnets_are_written_in_the_shape_of_the_api_version_and_the_service_endpoint_blocks() {
+    let mut o = opts();
+    let subnet = "/subscriptions/s/resourceGroups/t/providers/Microsoft.Network/virtualNetworks/v/subnets/acr";
+    o.subnets = vec![subnet.into()];
+    let out = rewrite("premium-features-on-standard.json", &o);
+    let v = json(&out.template);
+    assert_eq!(
+        v.pointer("/resources/0/properties/networkRuleSet/virtualNetworkRules")
+            .unwrap(),
+        &serde_json::json!([{"action": "Allow", "id": subnet}])
+    );
+    assert!(with_rule(&out, rules::VNET_RULES_SOURCE_SUBNET).is_empty());
+    let f = with_rule(&out, rules::SERVICE_ENDPOINT_REQUIRED);
+    assert_eq!(f.len(), 1);
+    assert!(f[0].message.contains(subnet) && f[0].message.contains("Microsoft.ContainerRegistry"));
+    assert_eq!(f[0].severity, Severity::Blocking);
+}
+
+#[test]
+fn api_versions_without_virtual_network_rules_cannot_take_subnets() {
+    let mut o = opts();
+    o.subnets = vec!["/subscriptions/s/x/subnets/a".into()];
+    let out = rewrite("symbolic-names.json", &o);
+    assert_eq!(with_rule(&out, rules::VNET_RULES_UNSUPPORTED).len(), 1);
+    assert!(!out.template.contains("virtualNetworkRules"));
+}
+
+#[test]
+fn cmk_key_and_identity_become_parameters() {
+    let mut o = opts();
+    o.key_uri = Some("https://new-kv.vault.azure.net/keys/acr".into());
+    o.identity = Some("/subscriptions/s/resourceGroups/t/providers/Microsoft.ManagedIdentity/userAssignedIdentities/new-id".into());
+    let out = rewrite("premium-features-on-standard.json", &o);
+    let v = json(&out.template);
+    assert_eq!(
+        v["parameters"]["encryptionKeyUri"]["defaultValue"],
+        "https://new-kv.vault.azure.net/keys/acr"
+    );
+    assert_eq!(
+        v.pointer("/resources/0/properties/encryption/keyVaultProperties/keyIdentifier")
+            .unwrap(),
+        "[parameters('encryptionKeyUri')]"
+    );
+    assert_eq!(
+        v.pointer("/resources/0/properties/encryption/keyVaultProperties/identity")
+            .unwrap(),
+        "[reference(parameters('encryptionIdentityId'), '2023-01-31').clientId]"
+    );
+    assert!(v
+        .pointer("/resources/0/identity/userAssignedIdentities")
+        .unwrap()
+        .get("[parameters('encryptionIdentityId')]")
+        .is_some());
+    assert!(with_rule(&out, rules::CMK_KEY_FROM_SOURCE).is_empty());
+    // Without the options the source's values stay as defaults, with a warning each.
+    let out = rewrite("premium-features-on-standard.json", &opts());
+    assert_eq!(with_rule(&out, rules::CMK_KEY_FROM_SOURCE).len(), 2);
+}
+
+#[test]
+fn symbolic_names_variables_and_location_expressions() {
+    let out = rewrite("symbolic-names.json", &opts());
+    let v = json(&out.template);
+    assert_eq!(v["variables"]["acrName"], "newacr01");
+    assert!(
+        v["resources"].get("home").is_none(),
+        "home-region replication removed"
+    );
+    assert_eq!(
+        v["resources"]["hook"]["dependsOn"],
+        serde_json::json!(["acr"])
+    );
+    let f = with_rule(&out, rules::LOCATION_EXPRESSION_KEPT);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].path, "/parameters/location/defaultValue");
+    assert!(!out.has_blocking());
+}
+
+#[test]
+fn registries_inside_nested_deployments_are_rewritten() {
+    let out = rewrite("nested-deployment.json", &opts());
+    assert!(!contains_word(&out.template, "nestedacr01"));
+    let v = json(&out.template);
+    assert_eq!(registry_locations(&v), vec!["westeurope", "westeurope"]);
+    assert_eq!(v["outputs"]["loginServer"]["value"], "newacr01.azurecr.io");
+    assert_eq!(with_rule(&out, rules::NESTED_DEPLOYMENT).len(), 1);
+}
+
+#[test]
+fn only_picks_one_of_several_registries() {
+    let mut o = opts();
+    o.only = Some("secondacr01".into());
+    let out = rewrite("two-registries.json", &o);
+    let v = json(&out.template);
+    assert_eq!(v["resources"][0]["name"], "firstacr01");
+    assert_eq!(
+        v["resources"][0]["location"], "eastus",
+        "the other registry is untouched"
+    );
+    assert_eq!(v["resources"][1]["name"], "newacr01");
+    assert_eq!(v["resources"][2]["name"], "newacr01/hook");
+    assert_eq!(v["resources"][2]["location"], "westeurope");
+}
+
+#[test]
+fn classic_registries_computed_names_and_expression_blocks() {
+    let out = rewrite("classic-expression-blocks.json", &opts());
+    for rule in [rules::API_VERSION_RETIRED, rules::SKU_CLASSIC] {
+        assert_eq!(
+            with_rule(&out, rule)[0].severity,
+            Severity::Blocking,
+            "{rule}"
+        );
+    }
+    assert_eq!(
+        with_rule(&out, rules::EXPRESSION_NOT_INSPECTED)[0].path,
+        "/resources/0/properties"
+    );
+    assert_eq!(with_rule(&out, rules::NAME_EXPRESSION_REPLACED).len(), 1);
+    let v = json(&out.template);
+    assert_eq!(v["resources"][0]["name"], "newacr01");
+    assert_eq!(
+        v["outputs"]["server"]["value"],
+        "[reference(resourceId('Microsoft.ContainerRegistry/registries', 'newacr01')).loginServer]"
+    );
+}
+
+#[test]
+fn an_invalid_new_name_is_blocking() {
+    let o = RewriteOptions {
+        name: "new-acr".into(),
+        ..opts()
+    };
+    let out = rewrite("symbolic-names.json", &o);
+    assert_eq!(
+        with_rule(&out, rules::NAME_INVALID)[0].severity,
+        Severity::Blocking
+    );
+}
+
+#[test]
+fn the_portal_zip_and_its_parameters_file() {
+    let bytes = std::fs::read(fixture_path("portal-export.zip")).unwrap();
+    let input = acr_template::TemplateInput::from_bytes("portal-export.zip", &bytes).unwrap();
+    let out = acr_template::rewrite_template(&input, &opts()).unwrap();
+    assert_eq!(out.old_name.as_deref(), Some("zipacr01"));
+    let params = json(out.parameters.as_deref().unwrap());
+    assert_eq!(
+        params["parameters"]["registries_newacr01_name"]["value"],
+        "newacr01"
+    );
+    assert!(out
+        .template
+        .contains("\"registries_newacr01_name\": {\n            \"type\": \"String\"\n        }"));
+    assert!(!out.findings.iter().any(|f| f.severity != Severity::Info));
+}
+
+#[test]
+fn an_export_template_response_yields_the_template_inside() {
+    let inner = fixture("two-registries.json");
+    let wrapped = format!("{{\"template\": {inner}, \"error\": null}}");
+    let mut o = opts();
+    o.only = Some("firstacr01".into());
+    let out =
+        acr_template::rewrite_template(&acr_template::TemplateInput::new("resp.json", wrapped), &o)
+            .unwrap();
+    let v = json(&out.template);
+    assert!(v.get("error").is_none() && v["resources"][0]["name"] == "newacr01");
+}
+
+#[test]
+fn every_rule_id_is_documented_and_unique() {
+    let doc = include_str!("../../src/lib.rs");
+    let mut seen = std::collections::HashSet::new();
+    for r in rules::ALL {
+        assert!(seen.insert(r), "{r} twice");
+        assert!(
+            doc.contains(&format!("| `{r}` |")),
+            "{r} not in the crate docs"
+        );
+    }
+}
