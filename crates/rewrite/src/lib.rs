@@ -1,1 +1,50 @@
-//! Finds and rewrites image references in deployment files, editing spans only.
+//! Finds and rewrites container image references in deployment files when a registry moves.
+//!
+//! `acr-relocate rewrite` points every image reference in Kubernetes manifests, Helm values and
+//! `Chart.yaml` dependencies, Kustomize `images:`, Dockerfiles, docker-compose files and
+//! Azure Pipelines / GitHub Actions workflows at the new registry. Only the registry part of a
+//! reference changes: the files are edited at the byte spans of the references, never
+//! re-serialised, so comments, quoting, key order and indentation stay as they were.
+//!
+//! The pieces:
+//! - [`Registry`] decides whether a reference names the old registry (exact host and port).
+//! - [`classify`] tells the file kind from its name; [`discover`] walks directories honouring
+//!   `.gitignore`.
+//! - [`Rewriter::scan`] finds [`Reference`]s (rewritten) and [`Mention`]s (left alone, counted by
+//!   `--check`) with their lines; a YAML file is read by a small span-keeping reader.
+//! - [`Rewriter::plan`] builds a [`Plan`]: every reference resolved against the target through a
+//!   [`TargetResolver`] before anything is written; [`Plan::write`] writes atomically,
+//!   [`Plan::diff`] shows a unified diff.
+//!
+//! ```
+//! use acr_rewrite::{FileKind, Options, Registry, Rewriter};
+//! use std::path::Path;
+//!
+//! let rewriter = Rewriter::new(Options {
+//!     from: Registry::parse("myreg.azurecr.io").unwrap(),
+//!     to: Registry::parse("newreg.azurecr.io").unwrap(),
+//!     pin_digests: false,
+//! });
+//! let text = "image: myreg.azurecr.io/app:1.0 # pinned\n";
+//! let plan = rewriter.rewrite_text(Path::new("values.yaml"), FileKind::HelmValues, text).unwrap();
+//! assert_eq!(plan.rewritten, "image: newreg.azurecr.io/app:1.0 # pinned\n");
+//! ```
+
+mod classify;
+mod diff;
+mod dockerfile;
+mod error;
+mod extract;
+mod fsio;
+mod model;
+mod plan;
+mod registry;
+mod yaml;
+
+pub use classify::{classify, FileKind};
+pub use diff::unified_diff;
+pub use error::Error;
+pub use fsio::{discover, write_atomically};
+pub use model::{Findings, Mention, MentionPlace, Reference, ReferenceKind};
+pub use plan::{FilePlan, Issue, Options, Plan, Problem, Rewriter, TargetResolver, WriteSummary};
+pub use registry::Registry;

@@ -1,10 +1,186 @@
-//! `acr-relocate rewrite` (stub, being written).
+//! `acr-relocate rewrite`: points image references in deployment files at the new registry.
+//!
+//! The work is done by the `acr_rewrite` library; this module turns flags into a mode, prints
+//! what was found and chooses the exit code: 0 done, 1 `--check` found references to the old
+//! registry (or the target cannot serve some reference), 2 when any file failed.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use acr_rewrite::{Options, Plan, Registry, Rewriter};
+use anyhow::Context;
+
+const MODES: &str = "\
+Modes:
+  (default)        rewrite the files in place and print a summary
+  --check          change nothing; list every remaining reference to the old registry as
+                   FILE:LINE and exit 1 when there is any (for CI)
+  --diff           print a unified diff and change nothing (a preview);
+                   add --write to also write the files
+  --dry-run        print the summary of what would change and change nothing
+
+Only the registry part of a reference changes; comments, quoting, key order and indentation
+are kept byte for byte. Files read: Kubernetes manifests and other YAML (`image:`), Helm values
+(`image:` strings and registry/repository/tag maps, `*Registry:` values), Chart.yaml `oci://`
+dependencies, chart templates (`image:` lines), Kustomize `images:` name/newName, Dockerfiles
+(FROM, COPY --from, ARG defaults), docker-compose files, Azure Pipelines and GitHub Actions
+(`container:`, `image:`, `uses: docker://`). Directories are walked honouring .gitignore.
+
+Mentions of the old registry that are not image fields (block scalars, commands, environment
+values) are listed and left alone; --check counts them too. Docker Hub short names (`nginx`)
+never match. A file that cannot be parsed is named with its line and left untouched; the others
+are still processed and the exit code is 2.
+
+Exit codes: 0 done; 1 --check found references; 2 a file failed or the invocation is unusable.";
 
 /// Arguments of `acr-relocate rewrite`.
-#[derive(clap::Args)]
-pub struct RewriteArgs {}
+#[derive(clap::Args, Debug)]
+#[command(after_long_help = MODES)]
+pub struct RewriteArgs {
+    /// Files or directories to rewrite (directories are walked, honouring .gitignore).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// The login server the references point at now, e.g. myreg.azurecr.io.
+    #[arg(long, value_name = "OLD_LOGIN_SERVER")]
+    pub from: String,
+
+    /// The login server they should point at, e.g. newreg.azurecr.io.
+    #[arg(long, value_name = "NEW_LOGIN_SERVER")]
+    pub to: String,
+
+    /// Change nothing; exit 1 when references to the old registry remain (for CI).
+    #[arg(long, conflicts_with_all = ["write", "dry_run"])]
+    pub check: bool,
+
+    /// Print a unified diff of the changes; nothing is written unless --write is given too.
+    #[arg(long)]
+    pub diff: bool,
+
+    /// With --diff: write the files as well as printing the diff.
+    #[arg(long, requires = "diff")]
+    pub write: bool,
+
+    /// Print what would change and change nothing.
+    #[arg(long, conflicts_with = "write")]
+    pub dry_run: bool,
+}
 
 /// Runs `acr-relocate rewrite`.
-pub fn run(_args: RewriteArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("rewrite is not built yet")
+pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
+    let from = Registry::parse(&args.from).context("--from")?;
+    let to = Registry::parse(&args.to).context("--to")?;
+    if from == to {
+        anyhow::bail!("--from and --to are the same registry ({from}); nothing to rewrite");
+    }
+    let rewriter = Rewriter::new(Options {
+        from: from.clone(),
+        to: to.clone(),
+        pin_digests: false,
+    });
+    let plan = rewriter.plan(&args.paths)?;
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for failure in &plan.failures {
+        eprintln!("error: {failure}");
+    }
+    let failed = !plan.failures.is_empty();
+
+    if args.diff {
+        out.write_all(plan.diff().as_bytes())?;
+    }
+
+    if args.check {
+        report_remaining(&mut out, &plan, &from)?;
+        let code = if failed {
+            2
+        } else if plan.remaining() > 0 {
+            1
+        } else {
+            0
+        };
+        return Ok(code);
+    }
+
+    if plan.is_blocked() {
+        for (path, problem) in plan.problems() {
+            eprintln!("error: {}:{}: {problem}", path.display(), problem.line);
+        }
+        eprintln!("error: nothing was written");
+        return Ok(if failed { 2 } else { 1 });
+    }
+
+    let writing = !args.dry_run && (!args.diff || args.write);
+    let changed: Vec<_> = plan.files.iter().filter(|f| f.is_changed()).collect();
+    let references: usize = changed.iter().map(|f| f.references.len()).sum();
+    let mut write_failed = false;
+    if writing {
+        let summary = plan.write()?;
+        for error in &summary.errors {
+            eprintln!("error: {error}");
+        }
+        write_failed = !summary.errors.is_empty();
+        writeln!(
+            out,
+            "rewrote {} reference(s) in {} file(s): {from} -> {to}",
+            summary.references_rewritten, summary.files_written
+        )?;
+    } else if !args.diff || args.dry_run {
+        writeln!(out, "would rewrite {references} reference(s) in {} file(s): {from} -> {to} (nothing written)", changed.len())?;
+    }
+    if !args.diff || args.dry_run {
+        for file in &changed {
+            writeln!(out, "  {}: {}", file.path.display(), file.references.len())?;
+        }
+    }
+    let mentions: Vec<_> = plan
+        .files
+        .iter()
+        .flat_map(|f| f.mentions.iter().map(move |m| (f, m)))
+        .collect();
+    if !mentions.is_empty() {
+        writeln!(
+            out,
+            "left alone ({} mention(s) of {from} that are not image fields; check them by hand):",
+            mentions.len()
+        )?;
+        for (file, mention) in mentions {
+            writeln!(
+                out,
+                "  {}:{}: {}",
+                file.path.display(),
+                mention.line,
+                mention.text
+            )?;
+        }
+    }
+    Ok(if failed || write_failed { 2 } else { 0 })
+}
+
+/// Lists every reference and mention of the old registry as `FILE:LINE: ...`.
+fn report_remaining(out: &mut impl Write, plan: &Plan, from: &Registry) -> std::io::Result<()> {
+    for file in &plan.files {
+        let mut lines: Vec<(usize, String)> = file
+            .references
+            .iter()
+            .map(|r| (r.line, format!("{}: {}", r.kind.describe(), r.original)))
+            .chain(
+                file.mentions
+                    .iter()
+                    .map(|m| (m.line, format!("mention (not rewritten): {}", m.text))),
+            )
+            .collect();
+        lines.sort();
+        for (line, what) in lines {
+            writeln!(out, "{}:{line}: {what}", file.path.display())?;
+        }
+    }
+    let remaining = plan.remaining();
+    if remaining == 0 {
+        writeln!(out, "no references to {from} remain")?;
+    } else {
+        writeln!(out, "{remaining} reference(s) to {from} remain")?;
+    }
+    Ok(())
 }

@@ -1,0 +1,410 @@
+//! Finds image references in Dockerfiles: `FROM` (with `--platform` and stage names),
+//! `COPY`/`ADD --from=`, and `ARG` defaults that hold an image.
+//!
+//! Lines are joined on the escape character (`\`, or the one a `# escape=` directive sets),
+//! comment lines inside continuations are dropped as Docker drops them, and heredoc bodies are
+//! skipped. A stage name used as an image (`FROM build AS test`) is not a reference. Unknown
+//! instructions, a `FROM` without an image and an unterminated heredoc are errors, as in Docker.
+
+use std::collections::HashSet;
+
+use crate::extract::string_reference;
+use crate::model::{Findings, Lines, MentionPlace, ReferenceKind};
+use crate::Registry;
+
+/// Why a Dockerfile could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DockerfileError {
+    /// 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+const INSTRUCTIONS: &[&str] = &[
+    "FROM",
+    "RUN",
+    "CMD",
+    "LABEL",
+    "MAINTAINER",
+    "EXPOSE",
+    "ENV",
+    "ADD",
+    "COPY",
+    "ENTRYPOINT",
+    "VOLUME",
+    "USER",
+    "WORKDIR",
+    "ARG",
+    "ONBUILD",
+    "STOPSIGNAL",
+    "HEALTHCHECK",
+    "SHELL",
+];
+
+/// A word of an instruction with the byte offset of its first character.
+#[derive(Debug)]
+struct Word {
+    start: usize,
+    text: String,
+    /// The word's bytes are contiguous in the file (no continuation inside it).
+    contiguous: bool,
+}
+
+/// Scans a Dockerfile.
+pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, DockerfileError> {
+    let lines = Lines::new(text);
+    let physical: Vec<(usize, &str)> = {
+        let mut offset = 0;
+        text.split_inclusive('\n')
+            .map(|l| {
+                let start = offset;
+                offset += l.len();
+                (start, l)
+            })
+            .collect()
+    };
+    let escape = escape_directive(&physical);
+    let err = |line: usize, message: String| DockerfileError { line, message };
+    let mut out = Findings::default();
+    let mut stages: HashSet<String> = HashSet::new();
+    let mut seen_from = false;
+    let mut i = 0;
+    while i < physical.len() {
+        let (_, line) = physical[i];
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            i += 1;
+            continue;
+        }
+        // Join continuation lines; keep (file offset, char) pairs for the words.
+        let first_line = i + 1;
+        let mut chars: Vec<(usize, char)> = Vec::new();
+        let mut spans = Vec::new();
+        loop {
+            let (start, line) = physical[i];
+            let body = line.trim_end_matches(['\n', '\r']);
+            let content = body.trim_end();
+            i += 1;
+            if chars.is_empty() || !content.trim_start().starts_with('#') {
+                spans.push(start..start + body.len());
+                let continued = content.ends_with(escape);
+                let kept = if continued {
+                    &content[..content.len() - escape.len_utf8()]
+                } else {
+                    body
+                };
+                chars.extend(kept.char_indices().map(|(o, c)| (start + o, c)));
+                if !continued {
+                    break;
+                }
+                chars.push((start + content.len(), ' '));
+            }
+            if i >= physical.len() {
+                break;
+            }
+        }
+        let words = split_words(&chars);
+        let Some(keyword) = words.first() else {
+            continue;
+        };
+        let instruction = keyword.text.to_ascii_uppercase();
+        if !INSTRUCTIONS.contains(&instruction.as_str()) {
+            return Err(err(
+                first_line,
+                format!("unknown instruction `{}`", keyword.text),
+            ));
+        }
+        if !seen_from && instruction != "FROM" && instruction != "ARG" {
+            return Err(err(
+                first_line,
+                format!("`{instruction}` before the first FROM"),
+            ));
+        }
+        let args = &words[1..];
+        match instruction.as_str() {
+            "FROM" => {
+                seen_from = true;
+                let rest: Vec<&Word> = args
+                    .iter()
+                    .skip_while(|w| w.text.starts_with("--"))
+                    .collect();
+                let Some(image) = rest.first() else {
+                    return Err(err(first_line, "FROM needs an image".to_owned()));
+                };
+                let is_stage = stages.contains(&image.text.to_ascii_lowercase());
+                match &rest[1..] {
+                    [] => {}
+                    [as_, name] if as_.text.eq_ignore_ascii_case("as") => {
+                        stages.insert(name.text.to_ascii_lowercase());
+                    }
+                    _ => {
+                        return Err(err(
+                            first_line,
+                            "FROM takes an image and an optional `AS name`".to_owned(),
+                        ))
+                    }
+                }
+                if !is_stage {
+                    reference(
+                        text,
+                        image,
+                        registry,
+                        ReferenceKind::DockerfileFrom,
+                        &lines,
+                        &mut out,
+                    );
+                }
+            }
+            "COPY" | "ADD" => {
+                for w in args.iter().take_while(|w| w.text.starts_with("--")) {
+                    if let Some(value) = w.text.strip_prefix("--from=") {
+                        if stages.contains(&value.to_ascii_lowercase())
+                            || value.bytes().all(|b| b.is_ascii_digit())
+                        {
+                            continue;
+                        }
+                        let image = Word {
+                            start: w.start + 7,
+                            text: value.to_owned(),
+                            contiguous: w.contiguous,
+                        };
+                        reference(
+                            text,
+                            &image,
+                            registry,
+                            ReferenceKind::DockerfileCopyFrom,
+                            &lines,
+                            &mut out,
+                        );
+                    }
+                }
+                skip_heredocs(&physical, &mut i, &words, &err)?;
+            }
+            "ARG" => {
+                for w in args {
+                    let Some((name, value)) = w.text.split_once('=') else {
+                        continue;
+                    };
+                    let offset = w.start + name.len() + 1;
+                    let (offset, value) = match value.as_bytes().first() {
+                        Some(q @ (b'"' | b'\''))
+                            if value.len() >= 2 && value.ends_with(*q as char) =>
+                        {
+                            (offset + 1, &value[1..value.len() - 1])
+                        }
+                        _ => (offset, value),
+                    };
+                    let image = Word {
+                        start: offset,
+                        text: value.to_owned(),
+                        contiguous: w.contiguous,
+                    };
+                    reference(
+                        text,
+                        &image,
+                        registry,
+                        ReferenceKind::DockerfileArg,
+                        &lines,
+                        &mut out,
+                    );
+                }
+            }
+            "RUN" => skip_heredocs(&physical, &mut i, &words, &err)?,
+            _ => {}
+        }
+        for span in spans {
+            out.mention(text, &lines, span, registry, MentionPlace::Instruction);
+        }
+    }
+    if !seen_from {
+        return Err(err(physical.len().max(1), "no FROM instruction".to_owned()));
+    }
+    out.references.sort_by_key(|r| r.registry_span.start);
+    out.mentions.sort_by_key(|m| m.line);
+    Ok(out)
+}
+
+/// Records a reference for `word` when it names the registry.
+fn reference(
+    text: &str,
+    word: &Word,
+    registry: &Registry,
+    kind: ReferenceKind,
+    lines: &Lines<'_>,
+    out: &mut Findings,
+) {
+    if !word.contiguous {
+        return;
+    }
+    let raw = word.start..word.start + word.text.len();
+    if let Some(mut r) = string_reference(text, raw, &word.text, registry, kind, lines) {
+        if word.text.contains('$') {
+            r.checkable = false;
+        }
+        out.references.push(r);
+    }
+}
+
+/// Splits joined instruction text into whitespace-separated words (quotes keep spaces).
+fn split_words(chars: &[(usize, char)]) -> Vec<Word> {
+    let mut words = Vec::new();
+    let mut current: Option<Word> = None;
+    let mut last_offset = 0;
+    let mut quote: Option<char> = None;
+    for &(offset, c) in chars {
+        if quote.is_none() && c.is_whitespace() {
+            if let Some(w) = current.take() {
+                words.push(w);
+            }
+            continue;
+        }
+        match quote {
+            Some(q) if q == c => quote = None,
+            None if c == '"' || c == '\'' => quote = Some(c),
+            _ => {}
+        }
+        match &mut current {
+            Some(w) => {
+                if offset != last_offset + 1 {
+                    w.contiguous = false;
+                }
+                w.text.push(c);
+            }
+            None => {
+                current = Some(Word {
+                    start: offset,
+                    text: c.to_string(),
+                    contiguous: true,
+                })
+            }
+        }
+        last_offset = offset + c.len_utf8() - 1;
+    }
+    words.extend(current);
+    words
+}
+
+/// Reads a `# escape=` parser directive from the top of the file.
+fn escape_directive(physical: &[(usize, &str)]) -> char {
+    for (_, line) in physical {
+        let Some(directive) = line.trim().strip_prefix('#') else {
+            break;
+        };
+        let Some((key, value)) = directive.split_once('=') else {
+            break;
+        };
+        if key.trim().eq_ignore_ascii_case("escape") {
+            if let Some(c) = value.trim().chars().next() {
+                return c;
+            }
+        }
+    }
+    '\\'
+}
+
+/// Skips the bodies of heredocs opened on an instruction (`RUN <<EOF`, `COPY <<-EOT /x`).
+fn skip_heredocs(
+    physical: &[(usize, &str)],
+    i: &mut usize,
+    words: &[Word],
+    err: &impl Fn(usize, String) -> DockerfileError,
+) -> Result<(), DockerfileError> {
+    for w in words {
+        let Some(rest) = w.text.strip_prefix("<<") else {
+            continue;
+        };
+        let (strip_tabs, rest) = match rest.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
+        let delimiter = rest.trim_matches(['"', '\'']);
+        if delimiter.is_empty() || !delimiter.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let opened = *i;
+        loop {
+            let Some((_, line)) = physical.get(*i) else {
+                return Err(err(
+                    opened,
+                    format!("heredoc `{delimiter}` is never closed"),
+                ));
+            };
+            *i += 1;
+            let line = line.trim_end_matches(['\n', '\r']);
+            let line = if strip_tabs {
+                line.trim_start_matches('\t')
+            } else {
+                line
+            };
+            if line == delimiter {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg() -> Registry {
+        Registry::parse("myreg.azurecr.io").unwrap()
+    }
+
+    fn originals(text: &str) -> Vec<(usize, ReferenceKind, String)> {
+        scan(text, &reg())
+            .unwrap()
+            .references
+            .into_iter()
+            .map(|r| (r.line, r.kind, r.original))
+            .collect()
+    }
+
+    #[test]
+    fn from_lines_with_platform_and_stages() {
+        let text = "# syntax=docker/dockerfile:1\nARG BASE=myreg.azurecr.io/base:1\nFROM --platform=$BUILDPLATFORM myreg.azurecr.io/sdk:8.0 AS build\nRUN make\nFROM build AS test\nFROM myreg2.azurecr.io/x:1\nFROM nginx:1.25\nCOPY --from=build /out /app\nCOPY --from=myreg.azurecr.io/tools:2 /bin/t /bin/t\n";
+        assert_eq!(
+            originals(text),
+            vec![
+                (
+                    2,
+                    ReferenceKind::DockerfileArg,
+                    "myreg.azurecr.io/base:1".into()
+                ),
+                (
+                    3,
+                    ReferenceKind::DockerfileFrom,
+                    "myreg.azurecr.io/sdk:8.0".into()
+                ),
+                (
+                    9,
+                    ReferenceKind::DockerfileCopyFrom,
+                    "myreg.azurecr.io/tools:2".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn continuations_comments_and_heredocs() {
+        let text = "FROM \\\n  myreg.azurecr.io/a:1 \\\n# a comment inside\n  AS a\nRUN <<EOF\nFROM myreg.azurecr.io/not-an-instruction\nEOF\nRUN echo myreg.azurecr.io/in-a-command\n";
+        let f = scan(text, &reg()).unwrap();
+        assert_eq!(f.references.len(), 1);
+        assert_eq!(f.references[0].line, 2);
+        assert_eq!(f.mentions.len(), 1);
+        assert_eq!(f.mentions[0].line, 8);
+    }
+
+    #[test]
+    fn broken_dockerfiles_name_the_line() {
+        let line = |t: &str| scan(t, &reg()).unwrap_err().line;
+        assert_eq!(line("FROM a\nFORM b\n"), 2);
+        assert_eq!(line("FROM --platform=linux/amd64\n"), 1);
+        assert_eq!(line("RUN x\n"), 1);
+        assert_eq!(line("FROM a\nRUN <<EOF\nx\n"), 2);
+        assert_eq!(line("# only a comment\n"), 1);
+        assert_eq!(line("FROM a AS\n"), 1);
+    }
+}

@@ -1,0 +1,79 @@
+//! The error type of the rewrite library: one enum, each variant carrying the file or value it is about.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while finding, planning or writing rewrites.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `--from` or `--to` is not a registry login server (`host` or `host:port`).
+    #[error("`{value}` is not a registry login server: {reason}")]
+    InvalidRegistry {
+        /// The value as given.
+        value: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A file could not be parsed; it is left untouched.
+    #[error("{}:{line}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// What is wrong there.
+        message: String,
+    },
+    /// A file or directory could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A file is not UTF-8 text.
+    #[error("{} is not UTF-8 text", path.display())]
+    NotText {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A directory walk failed (permissions, a broken `.gitignore`, a symlink loop).
+    #[error("cannot walk {}: {message}", path.display())]
+    Walk {
+        /// Where the walk failed.
+        path: PathBuf,
+        /// What the walker said.
+        message: String,
+    },
+    /// A path given on the command line is neither a supported file nor a directory.
+    #[error("{}: not a Kubernetes, Helm, Kustomize, compose, pipeline YAML file or Dockerfile", path.display())]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A rewritten file could not be written back.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Digest pinning was asked for without a resolver to read digests from.
+    #[error("pinning digests needs a target registry to read them from")]
+    PinWithoutResolver,
+    /// Some references could not be resolved in the target, so nothing was written.
+    #[error("{count} reference(s) are missing from the target or could not be checked; nothing was written")]
+    Blocked {
+        /// How many references are in trouble.
+        count: usize,
+    },
+}
+
+impl Error {
+    /// True when the error is about the content of a file (the file is named with a line).
+    pub fn is_parse(&self) -> bool {
+        matches!(self, Error::Parse { .. })
+    }
+}

@@ -1,0 +1,99 @@
+//! The file system side: walking paths (honouring `.gitignore`) and writing files atomically.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::classify::classify;
+use crate::{Error, FileKind};
+
+/// The files below `paths` that the rewrite reads, sorted and without duplicates, plus the
+/// paths that could not be walked. Directories are walked honouring `.gitignore`, `.ignore` and
+/// `.git/info/exclude` (also outside a Git work tree); hidden directories such as
+/// `.github/workflows` are walked, `.git` is not. A file named explicitly is read even when
+/// ignored, and is an error when its kind is not understood.
+pub fn discover(paths: &[PathBuf]) -> (Vec<(PathBuf, FileKind)>, Vec<Error>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        match fs::metadata(path) {
+            Err(source) => errors.push(Error::Read {
+                path: path.clone(),
+                source,
+            }),
+            Ok(meta) if meta.is_file() => match classify(path) {
+                Some(kind) => files.push((path.clone(), kind)),
+                None => errors.push(Error::Unsupported { path: path.clone() }),
+            },
+            Ok(_) => {
+                let walker = ignore::WalkBuilder::new(path)
+                    .hidden(false)
+                    .require_git(false)
+                    .filter_entry(|entry| entry.file_name() != ".git")
+                    .build();
+                for entry in walker {
+                    match entry {
+                        Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => {
+                            if let Some(kind) = classify(entry.path()) {
+                                files.push((entry.path().to_path_buf(), kind));
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => errors.push(Error::Walk {
+                            path: path.clone(),
+                            message: e.to_string(),
+                        }),
+                    }
+                }
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    (files, errors)
+}
+
+/// Replaces the content of `path` atomically: a temporary file in the same directory, synced,
+/// given the original's permissions, then renamed over it. A symbolic link is followed, so the
+/// file it points to is replaced and the link stays.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let fail = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let target = fs::canonicalize(path).map_err(fail)?;
+    let permissions = fs::metadata(&target).map_err(fail)?.permissions();
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("file");
+    let (tmp, mut file) = loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(
+            ".{name}.acr-relocate-{}-{n}.tmp",
+            std::process::id()
+        ));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(file) => break (tmp, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(fail(e)),
+        }
+    };
+    let result = file
+        .write_all(contents)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| fs::set_permissions(&tmp, permissions))
+        .and_then(|()| fs::rename(&tmp, &target));
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(fail(e));
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! What a scan finds: references to the old registry (rewritable, with their byte spans) and
+//! mentions of it that are left alone but still count for `--check`.
+
+use std::ops::Range;
+
+use serde::Serialize;
+
+/// Where a reference was found, which decides how it is rewritten and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ReferenceKind {
+    /// `image:` of a container, init container or ephemeral container in a Kubernetes manifest.
+    KubernetesImage,
+    /// `image: registry/repo:tag` as a string in a Helm values file.
+    HelmImage,
+    /// A Helm values map `image: {registry:, repository:, tag:}`; the registry (or the registry
+    /// part of `repository`) is rewritten.
+    HelmImageMap,
+    /// A Helm value that holds only a registry, such as `global.imageRegistry`.
+    HelmRegistry,
+    /// A `Chart.yaml` dependency whose `repository:` is `oci://registry/path`.
+    ChartDependency,
+    /// `name:` of a Kustomize `images:` entry (the image to replace in the resources).
+    KustomizeName,
+    /// `newName:` of a Kustomize `images:` entry.
+    KustomizeNewName,
+    /// The image of a Dockerfile `FROM` line.
+    DockerfileFrom,
+    /// The image of a Dockerfile `COPY --from=` (or `ADD --from=`).
+    DockerfileCopyFrom,
+    /// The default value of a Dockerfile `ARG` that holds an image.
+    DockerfileArg,
+    /// `image:` of a docker-compose service.
+    ComposeImage,
+    /// `container:` or `image:` of an Azure Pipelines or GitHub Actions job, service or
+    /// container resource, or `uses: docker://` of a GitHub Actions step.
+    PipelineImage,
+    /// `image:` in a Helm chart template (found line by line, templates are not YAML).
+    HelmTemplateImage,
+    /// `image:` in any other YAML file.
+    YamlImage,
+}
+
+impl ReferenceKind {
+    /// A short human name.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ReferenceKind::KubernetesImage => "Kubernetes container image",
+            ReferenceKind::HelmImage => "Helm image string",
+            ReferenceKind::HelmImageMap => "Helm image map",
+            ReferenceKind::HelmRegistry => "Helm registry value",
+            ReferenceKind::ChartDependency => "chart dependency oci://",
+            ReferenceKind::KustomizeName => "Kustomize images name",
+            ReferenceKind::KustomizeNewName => "Kustomize images newName",
+            ReferenceKind::DockerfileFrom => "Dockerfile FROM",
+            ReferenceKind::DockerfileCopyFrom => "Dockerfile COPY --from",
+            ReferenceKind::DockerfileArg => "Dockerfile ARG default",
+            ReferenceKind::ComposeImage => "compose service image",
+            ReferenceKind::PipelineImage => "pipeline container",
+            ReferenceKind::HelmTemplateImage => "Helm template image",
+            ReferenceKind::YamlImage => "YAML image",
+        }
+    }
+}
+
+/// A reference to the old registry that the rewrite changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reference {
+    /// 1-based line of the registry text.
+    pub line: usize,
+    /// Where it was found.
+    pub kind: ReferenceKind,
+    /// The reference as the file states it (for maps, assembled from the map's values).
+    pub original: String,
+    /// The repository inside the registry (`team/app`); for a chart dependency
+    /// `path/chart-name`; empty when the file names only a registry.
+    pub repository: String,
+    /// The tag, when stated.
+    pub tag: Option<String>,
+    /// The digest (`sha256:…`), when stated.
+    pub digest: Option<String>,
+    /// The digest the tag was pinned to, when `--pin-digests` replaced the tag.
+    pub pinned: Option<String>,
+    /// Bytes holding the registry name, replaced by the new login server.
+    #[serde(skip)]
+    pub(crate) registry_span: Range<usize>,
+    /// Bytes holding `:tag`, replaced by `@digest` when pinning; `None` when the file shape
+    /// does not allow it (maps, Kustomize entries, escaped strings).
+    #[serde(skip)]
+    pub(crate) tag_span: Option<Range<usize>>,
+    /// Repository and tag are plain values that a registry can be asked about.
+    #[serde(skip)]
+    pub(crate) checkable: bool,
+}
+
+impl Reference {
+    /// True when repository and tag (or digest) are literal, so the target can be asked about
+    /// them; templated references (`$VAR`, `{{ }}`) and registry-only values are not checked.
+    pub fn is_checkable(&self) -> bool {
+        self.checkable
+    }
+
+    /// True when `--pin-digests` can replace the tag in place.
+    pub fn is_pinnable(&self) -> bool {
+        self.tag_span.is_some() && self.digest.is_none()
+    }
+}
+
+/// Where a mention that is not rewritten sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum MentionPlace {
+    /// Inside a `|` or `>` block scalar (scripts, embedded config).
+    BlockScalar,
+    /// In a YAML value that is not an image field (environment values, arguments).
+    Value,
+    /// In a Dockerfile instruction other than `FROM`, `COPY --from` or `ARG`.
+    Instruction,
+    /// In a line of a Helm template that is not an `image:` line.
+    TemplateLine,
+}
+
+/// The old registry named somewhere the rewrite does not touch; listed so that a human looks,
+/// and counted by `--check`. Comments are not scanned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mention {
+    /// 1-based line.
+    pub line: usize,
+    /// Where it sits.
+    pub place: MentionPlace,
+    /// The line, trimmed.
+    pub text: String,
+}
+
+/// What one scan of one text found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Findings {
+    /// References that the rewrite changes, in file order.
+    pub references: Vec<Reference>,
+    /// Mentions left alone.
+    pub mentions: Vec<Mention>,
+}
+
+/// Maps byte offsets to 1-based line numbers and line text.
+pub(crate) struct Lines<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Lines { text, starts }
+    }
+
+    /// 1-based line of a byte offset.
+    pub fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset)
+    }
+
+    /// The trimmed text of the line holding `offset`.
+    pub fn text(&self, offset: usize) -> String {
+        let line = self.line(offset);
+        let start = self.starts[line - 1];
+        let end = self.starts.get(line).map_or(self.text.len(), |&e| e);
+        self.text[start..end].trim().to_owned()
+    }
+}
+
+impl Findings {
+    /// Records the mentions of `registry` inside `range` of `text`, skipping bytes already
+    /// covered by a reference.
+    pub(crate) fn mention(
+        &mut self,
+        text: &str,
+        lines: &Lines<'_>,
+        range: Range<usize>,
+        registry: &crate::Registry,
+        place: MentionPlace,
+    ) {
+        for offset in registry.mentions(&text[range.clone()]) {
+            let at = range.start + offset;
+            if self.references.iter().any(|r| r.registry_span.start == at) {
+                continue;
+            }
+            let line = lines.line(at);
+            if self.mentions.iter().any(|m| m.line == line) {
+                continue;
+            }
+            self.mentions.push(Mention {
+                line,
+                place,
+                text: lines.text(at),
+            });
+        }
+    }
+}

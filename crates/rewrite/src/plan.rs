@@ -1,0 +1,359 @@
+//! Planning and applying a rewrite: scan every file, resolve every reference against the target
+//! (before anything is written), compute the new texts, then write them or show a diff.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::model::{Findings, Mention, Reference};
+use crate::{diff, dockerfile, extract, fsio, Error, FileKind, Registry};
+
+/// Looks references up in the target registry. The library calls it for every checkable
+/// reference before anything is written; a tag the target lacks blocks the whole rewrite.
+pub trait TargetResolver {
+    /// Resolves `repository:tag` in the target: `Ok(Some(digest))` when present (the digest is
+    /// used by `pin_digests`), `Ok(None)` when the target does not have it, `Err(message)` when
+    /// the lookup itself failed.
+    fn resolve(&self, repository: &str, tag: &str) -> Result<Option<String>, String>;
+
+    /// Whether the target holds `repository@digest`. Defaults to `Ok(true)` (not checked).
+    fn has_digest(&self, repository: &str, digest: &str) -> Result<bool, String> {
+        let _ = (repository, digest);
+        Ok(true)
+    }
+}
+
+/// What to rewrite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The registry references point at now.
+    pub from: Registry,
+    /// The registry they should point at.
+    pub to: Registry,
+    /// Replace `:tag` by `@digest` (read from the resolver) where the file shape allows.
+    pub pin_digests: bool,
+}
+
+/// Why a reference cannot be rewritten safely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Issue {
+    /// The target has no such tag.
+    MissingTag,
+    /// The target has no such digest.
+    MissingDigest,
+    /// The lookup failed.
+    Lookup(String),
+}
+
+/// A reference that blocks the rewrite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line.
+    pub line: usize,
+    /// The reference as it would read in the target, e.g. `newreg.azurecr.io/app:1.2`.
+    pub target_reference: String,
+    /// What is wrong.
+    pub issue: Issue,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.issue {
+            Issue::MissingTag => write!(f, "{}: the target has no such tag", self.target_reference),
+            Issue::MissingDigest => write!(
+                f,
+                "{}: the target has no such digest",
+                self.target_reference
+            ),
+            Issue::Lookup(message) => write!(
+                f,
+                "{}: cannot check the target: {message}",
+                self.target_reference
+            ),
+        }
+    }
+}
+
+/// The rewrite of one file, computed but not yet written.
+#[derive(Debug, Clone)]
+pub struct FilePlan {
+    /// The file.
+    pub path: PathBuf,
+    /// Its kind.
+    pub kind: FileKind,
+    /// Its text now.
+    pub original: String,
+    /// Its text after the rewrite (equal to `original` when nothing changes).
+    pub rewritten: String,
+    /// References to the old registry, rewritten in `rewritten`.
+    pub references: Vec<Reference>,
+    /// Mentions of the old registry left alone (block scalars, commands, other values).
+    pub mentions: Vec<Mention>,
+    /// References the target cannot serve; while any exists nothing is written.
+    pub problems: Vec<Problem>,
+}
+
+impl FilePlan {
+    /// True when the rewrite changes the file.
+    pub fn is_changed(&self) -> bool {
+        self.original != self.rewritten
+    }
+
+    /// The unified diff of the change, empty when none.
+    pub fn diff(&self) -> String {
+        diff::unified_diff(
+            &self.path.to_string_lossy(),
+            &self.original,
+            &self.rewritten,
+        )
+    }
+}
+
+/// The rewrite of a set of paths.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Files that were read and scanned, in path order (including those with nothing to change).
+    pub files: Vec<FilePlan>,
+    /// Files and paths that failed (unparseable, unreadable, unsupported); they are not touched.
+    pub failures: Vec<Error>,
+}
+
+/// What [`Plan::write`] did.
+#[derive(Debug, Default)]
+pub struct WriteSummary {
+    /// Files written.
+    pub files_written: usize,
+    /// References rewritten in them.
+    pub references_rewritten: usize,
+    /// Files that could not be written.
+    pub errors: Vec<Error>,
+}
+
+impl Plan {
+    /// Every blocking problem with its file.
+    pub fn problems(&self) -> impl Iterator<Item = (&Path, &Problem)> {
+        self.files
+            .iter()
+            .flat_map(|f| f.problems.iter().map(move |p| (f.path.as_path(), p)))
+    }
+
+    /// True when some reference cannot be served by the target: [`Plan::write`] refuses.
+    pub fn is_blocked(&self) -> bool {
+        self.problems().next().is_some()
+    }
+
+    /// How many references and mentions of the old registry the files hold (what `--check`
+    /// counts).
+    pub fn remaining(&self) -> usize {
+        self.files
+            .iter()
+            .map(|f| f.references.len() + f.mentions.len())
+            .sum()
+    }
+
+    /// The unified diff of every changed file.
+    pub fn diff(&self) -> String {
+        self.files.iter().map(FilePlan::diff).collect()
+    }
+
+    /// Writes every changed file atomically. Refuses to write anything when the plan is
+    /// blocked; otherwise writes what it can and lists the files it could not write.
+    pub fn write(&self) -> Result<WriteSummary, Error> {
+        let blocked = self.problems().count();
+        if blocked > 0 {
+            return Err(Error::Blocked { count: blocked });
+        }
+        let mut summary = WriteSummary::default();
+        for file in self.files.iter().filter(|f| f.is_changed()) {
+            match fsio::write_atomically(&file.path, file.rewritten.as_bytes()) {
+                Ok(()) => {
+                    summary.files_written += 1;
+                    summary.references_rewritten += file.references.len();
+                }
+                Err(e) => summary.errors.push(e),
+            }
+        }
+        Ok(summary)
+    }
+}
+
+type Cache = HashMap<(String, String, bool), Result<Option<String>, String>>;
+
+/// Plans rewrites from one registry to another, optionally checking against the target.
+pub struct Rewriter<'r> {
+    options: Options,
+    resolver: Option<&'r dyn TargetResolver>,
+    cache: RefCell<Cache>,
+}
+
+impl<'r> Rewriter<'r> {
+    /// A rewriter that does not check the target.
+    pub fn new(options: Options) -> Self {
+        Rewriter {
+            options,
+            resolver: None,
+            cache: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Checks every reference against the target (and reads digests for pinning) through
+    /// `resolver`. Lookups are cached per repository and tag.
+    pub fn with_resolver(mut self, resolver: &'r dyn TargetResolver) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// The options.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Finds references and mentions of the old registry in `text`; no resolution, no edit.
+    /// Fails with the 1-based line and a message when the text cannot be parsed.
+    pub fn scan(&self, kind: FileKind, text: &str) -> Result<Findings, (usize, String)> {
+        let from = &self.options.from;
+        match kind {
+            FileKind::Dockerfile => dockerfile::scan(text, from).map_err(|e| (e.line, e.message)),
+            FileKind::HelmTemplate => Ok(extract::scan_template(text, from)),
+            _ => extract::scan_yaml(text, kind, from).map_err(|e| (e.line, e.message)),
+        }
+    }
+
+    /// Plans the rewrite of one text: scan, resolve against the target, edit the spans.
+    /// `path` names the file in errors and diffs.
+    pub fn rewrite_text(&self, path: &Path, kind: FileKind, text: &str) -> Result<FilePlan, Error> {
+        if self.options.pin_digests && self.resolver.is_none() {
+            return Err(Error::PinWithoutResolver);
+        }
+        let findings = self
+            .scan(kind, text)
+            .map_err(|(line, message)| Error::Parse {
+                path: path.to_path_buf(),
+                line,
+                message,
+            })?;
+        let mut references = findings.references;
+        let mut problems = Vec::new();
+        let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+        for reference in &mut references {
+            edits.push((
+                reference.registry_span.clone(),
+                self.options.to.as_str().to_owned(),
+            ));
+            if let Some(problem) = self.resolve(reference) {
+                problems.push(problem);
+            }
+            if let (Some(digest), Some(span)) = (&reference.pinned, &reference.tag_span) {
+                edits.push((span.clone(), format!("@{digest}")));
+            }
+        }
+        edits.sort_by_key(|(span, _)| span.start);
+        edits.dedup_by_key(|(span, _)| span.start);
+        let mut rewritten = String::with_capacity(text.len());
+        let mut at = 0;
+        for (span, replacement) in &edits {
+            if span.start < at {
+                continue;
+            }
+            rewritten.push_str(&text[at..span.start]);
+            rewritten.push_str(replacement);
+            at = span.end;
+        }
+        rewritten.push_str(&text[at..]);
+        Ok(FilePlan {
+            path: path.to_path_buf(),
+            kind,
+            original: text.to_owned(),
+            rewritten,
+            references,
+            mentions: findings.mentions,
+            problems,
+        })
+    }
+
+    /// Checks one reference against the target and records the pinned digest.
+    fn resolve(&self, reference: &mut Reference) -> Option<Problem> {
+        let resolver = self.resolver?;
+        if !reference.checkable {
+            return None;
+        }
+        let repository = reference.repository.clone();
+        let mut target = format!("{}/{}", self.options.to, repository);
+        let (key, by_digest) = match (&reference.digest, &reference.tag) {
+            (Some(digest), _) => {
+                target = format!("{target}@{digest}");
+                (digest.clone(), true)
+            }
+            (None, tag) => {
+                let tag = tag.clone().unwrap_or_else(|| "latest".to_owned());
+                target = format!("{target}:{tag}");
+                (tag, false)
+            }
+        };
+        let answer = self
+            .cache
+            .borrow_mut()
+            .entry((repository.clone(), key.clone(), by_digest))
+            .or_insert_with(|| {
+                if by_digest {
+                    resolver
+                        .has_digest(&repository, &key)
+                        .map(|found| found.then(|| key.clone()))
+                } else {
+                    resolver.resolve(&repository, &key)
+                }
+            })
+            .clone();
+        let issue = match answer {
+            Ok(Some(digest)) => {
+                if self.options.pin_digests && !by_digest && reference.is_pinnable() {
+                    reference.pinned = Some(digest);
+                }
+                return None;
+            }
+            Ok(None) if by_digest => Issue::MissingDigest,
+            Ok(None) => Issue::MissingTag,
+            Err(message) => Issue::Lookup(message),
+        };
+        Some(Problem {
+            line: reference.line,
+            target_reference: target,
+            issue,
+        })
+    }
+
+    /// Walks `paths`, reads and plans every supported file. Unreadable or unparseable files go
+    /// to [`Plan::failures`] and are left alone; the others are planned. Every reference is
+    /// resolved here, so [`Plan::write`] knows before writing whether the target can serve them.
+    pub fn plan(&self, paths: &[PathBuf]) -> Result<Plan, Error> {
+        if self.options.pin_digests && self.resolver.is_none() {
+            return Err(Error::PinWithoutResolver);
+        }
+        let (files, mut failures) = fsio::discover(paths);
+        let mut plan = Plan::default();
+        for (path, kind) in files {
+            let text = match std::fs::read(&path) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => text,
+                    Err(_) => {
+                        failures.push(Error::NotText { path });
+                        continue;
+                    }
+                },
+                Err(source) => {
+                    failures.push(Error::Read { path, source });
+                    continue;
+                }
+            };
+            match self.rewrite_text(&path, kind, &text) {
+                Ok(file) => plan.files.push(file),
+                Err(e) => failures.push(e),
+            }
+        }
+        plan.failures = failures;
+        Ok(plan)
+    }
+}

@@ -1,0 +1,272 @@
+//! The plan: resolution against the target before any write, digest pinning, `--check`
+//! counting, atomic writes that keep permissions, and the `.gitignore`-aware walk.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use acr_rewrite::{Error, FileKind, Issue, Options, Rewriter};
+
+use crate::util::{options, MemoryTarget};
+
+const DIGEST: &str = "sha256:abababababababababababababababababababababababababababababababab";
+
+fn pinning() -> Options {
+    Options {
+        pin_digests: true,
+        ..options("myreg.azurecr.io", "newreg.azurecr.io")
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_tag_missing_from_the_target_blocks_every_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let present = write(
+        dir.path(),
+        "a/deploy.yaml",
+        "kind: Pod\napiVersion: v1\nspec:\n  containers:\n  - image: myreg.azurecr.io/app:1.0\n",
+    );
+    let missing = write(dir.path(), "b/Dockerfile", "FROM myreg.azurecr.io/base:9\n");
+    let target = MemoryTarget::with(&[("app", "1.0", DIGEST)]);
+    let rewriter =
+        Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io")).with_resolver(&target);
+    let plan = rewriter.plan(&[dir.path().to_path_buf()]).unwrap();
+
+    assert!(plan.is_blocked());
+    let problems: Vec<_> = plan
+        .problems()
+        .map(|(p, problem)| (p.to_path_buf(), problem.clone()))
+        .collect();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].0, missing);
+    assert_eq!(problems[0].1.issue, Issue::MissingTag);
+    assert_eq!(problems[0].1.target_reference, "newreg.azurecr.io/base:9");
+    assert!(matches!(plan.write(), Err(Error::Blocked { count: 1 })));
+    assert!(
+        fs::read_to_string(&present)
+            .unwrap()
+            .contains("myreg.azurecr.io/app:1.0"),
+        "nothing may be written"
+    );
+}
+
+#[test]
+fn lookups_are_cached_and_failures_block_too() {
+    let target = MemoryTarget {
+        failing: Some("401 unauthorized".into()),
+        ..Default::default()
+    };
+    let rewriter =
+        Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io")).with_resolver(&target);
+    let text = "a:\n  image: myreg.azurecr.io/app:1\nb:\n  image: myreg.azurecr.io/app:1\n";
+    let file = rewriter
+        .rewrite_text(Path::new("x.yaml"), FileKind::Yaml, text)
+        .unwrap();
+    assert_eq!(file.problems.len(), 2);
+    assert_eq!(
+        file.problems[0].issue,
+        Issue::Lookup("401 unauthorized".into())
+    );
+    assert_eq!(target.lookups.borrow().len(), 1);
+}
+
+#[test]
+fn untagged_references_are_checked_as_latest_and_templated_ones_are_not_checked() {
+    let target = MemoryTarget::with(&[("app", "latest", DIGEST)]);
+    let rewriter =
+        Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io")).with_resolver(&target);
+    let text = "FROM myreg.azurecr.io/app\nFROM myreg.azurecr.io/app:${TAG}\n";
+    let file = rewriter
+        .rewrite_text(Path::new("Dockerfile"), FileKind::Dockerfile, text)
+        .unwrap();
+    assert!(file.problems.is_empty(), "{:?}", file.problems);
+    assert_eq!(*target.lookups.borrow(), vec!["app:latest".to_string()]);
+}
+
+#[test]
+fn digests_are_checked_with_has_digest() {
+    let target = MemoryTarget::with(&[("app", "1", DIGEST)]);
+    let rewriter =
+        Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io")).with_resolver(&target);
+    let text = format!(
+        "image: myreg.azurecr.io/app@{DIGEST}\nother: {{image: myreg.azurecr.io/app@sha256:{}}}\n",
+        "c".repeat(64)
+    );
+    let file = rewriter
+        .rewrite_text(Path::new("x.yaml"), FileKind::Yaml, &text)
+        .unwrap();
+    assert_eq!(file.problems.len(), 1);
+    assert_eq!(file.problems[0].issue, Issue::MissingDigest);
+    assert_eq!(file.problems[0].line, 2);
+}
+
+#[test]
+fn pinning_replaces_tags_with_digests_where_the_shape_allows() {
+    let target = MemoryTarget::with(&[
+        ("app", "1.0", DIGEST),
+        ("web", "2", DIGEST),
+        ("base", "3", DIGEST),
+    ]);
+    let rewriter = Rewriter::new(pinning()).with_resolver(&target);
+    let yaml = "image: \"myreg.azurecr.io/app:1.0\" # keep\nweb:\n  image:\n    registry: myreg.azurecr.io\n    repository: web\n    tag: \"2\"\n";
+    let file = rewriter
+        .rewrite_text(Path::new("values.yaml"), FileKind::HelmValues, yaml)
+        .unwrap();
+    assert_eq!(
+        file.rewritten,
+        format!("image: \"newreg.azurecr.io/app@{DIGEST}\" # keep\nweb:\n  image:\n    registry: newreg.azurecr.io\n    repository: web\n    tag: \"2\"\n")
+    );
+    assert_eq!(file.references[0].pinned.as_deref(), Some(DIGEST));
+    assert_eq!(file.references[1].pinned, None, "maps keep their tag");
+
+    let docker = "FROM --platform=linux/amd64 myreg.azurecr.io/base:3 AS b\n";
+    let file = rewriter
+        .rewrite_text(Path::new("Dockerfile"), FileKind::Dockerfile, docker)
+        .unwrap();
+    assert_eq!(
+        file.rewritten,
+        format!("FROM --platform=linux/amd64 newreg.azurecr.io/base@{DIGEST} AS b\n")
+    );
+}
+
+#[test]
+fn pinning_without_a_resolver_is_refused() {
+    let rewriter = Rewriter::new(pinning());
+    assert!(matches!(
+        rewriter.plan(&[PathBuf::from(".")]),
+        Err(Error::PinWithoutResolver)
+    ));
+}
+
+#[test]
+fn check_counts_references_and_mentions_but_not_comments() {
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    let text = "# myreg.azurecr.io in a comment\nimage: myreg.azurecr.io/a:1\nscript: |\n  docker pull myreg.azurecr.io/b:1\n";
+    let f = rewriter
+        .rewrite_text(Path::new("x.yaml"), FileKind::Yaml, text)
+        .unwrap();
+    assert_eq!(f.references.len(), 1);
+    assert_eq!(f.mentions.len(), 1);
+    assert_eq!(f.mentions[0].line, 4);
+    assert!(
+        f.rewritten.contains("docker pull myreg.azurecr.io/b:1"),
+        "block scalars are not rewritten"
+    );
+    let clean = rewriter
+        .rewrite_text(Path::new("x.yaml"), FileKind::Yaml, &f.rewritten)
+        .unwrap();
+    assert_eq!(clean.references.len(), 0);
+    assert_eq!(clean.mentions.len(), 1);
+}
+
+#[test]
+fn only_the_registry_changes_byte_for_byte() {
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    let text = "base: &b\n  image:   'myreg.azurecr.io/x:1'  # c\n\nlist: [ \"myreg.azurecr.io/y\" ]\nderived:\n  <<: *b\n";
+    let f = rewriter
+        .rewrite_text(Path::new("x.yaml"), FileKind::Yaml, text)
+        .unwrap();
+    assert_eq!(
+        f.rewritten,
+        text.replacen("myreg.azurecr.io/x", "newreg.azurecr.io/x", 1)
+    );
+    assert_eq!(f.mentions.len(), 1, "a string in a list is a mention");
+}
+
+#[test]
+fn writes_are_atomic_and_keep_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "docker-compose.yml",
+        "services:\n  a:\n    image: myreg.azurecr.io/a:1\n",
+    );
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    let plan = rewriter.plan(&[dir.path().to_path_buf()]).unwrap();
+    let summary = plan.write().unwrap();
+    assert_eq!(
+        (summary.files_written, summary.references_rewritten),
+        (1, 1)
+    );
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "services:\n  a:\n    image: newreg.azurecr.io/a:1\n"
+    );
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+}
+
+#[test]
+fn the_walk_honours_gitignore_and_reads_hidden_workflow_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), ".gitignore", "generated/\n");
+    write(
+        dir.path(),
+        "generated/deploy.yaml",
+        "image: myreg.azurecr.io/a:1\n",
+    );
+    write(
+        dir.path(),
+        ".github/workflows/ci.yml",
+        "jobs:\n  a:\n    container: myreg.azurecr.io/ci:1\n",
+    );
+    write(
+        dir.path(),
+        ".git/config.yaml",
+        "image: myreg.azurecr.io/a:1\n",
+    );
+    write(dir.path(), "README.md", "myreg.azurecr.io/a:1\n");
+    let (files, errors) = acr_rewrite::discover(&[dir.path().to_path_buf()]);
+    assert!(errors.is_empty());
+    let names: Vec<_> = files
+        .iter()
+        .map(|(p, k)| (p.strip_prefix(dir.path()).unwrap().to_path_buf(), *k))
+        .collect();
+    assert_eq!(
+        names,
+        vec![(
+            PathBuf::from(".github/workflows/ci.yml"),
+            FileKind::Pipeline
+        )]
+    );
+}
+
+#[test]
+fn explicit_paths_that_are_missing_or_unsupported_fail_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "Dockerfile", "FROM myreg.azurecr.io/a:1\n");
+    let readme = write(dir.path(), "README.md", "x\n");
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    let plan = rewriter
+        .plan(&[good, readme, dir.path().join("nope")])
+        .unwrap();
+    assert_eq!(plan.files.len(), 1);
+    assert_eq!(plan.failures.len(), 2);
+    assert!(matches!(plan.failures[0], Error::Unsupported { .. }));
+    assert!(matches!(plan.failures[1], Error::Read { .. }));
+}
+
+#[test]
+fn the_diff_shows_only_the_registry_lines() {
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    let f = rewriter
+        .rewrite_text(
+            Path::new("k/app.yaml"),
+            FileKind::Yaml,
+            "a: 1\nimage: myreg.azurecr.io/a:1\n",
+        )
+        .unwrap();
+    assert_eq!(f.diff(), "--- a/k/app.yaml\n+++ b/k/app.yaml\n@@ -1,2 +1,2 @@\n a: 1\n-image: myreg.azurecr.io/a:1\n+image: newreg.azurecr.io/a:1\n");
+}

@@ -1,0 +1,6 @@
+//! Integration tests of `acr_rewrite`, one binary: golden pairs, the plan/write/resolver
+//! behaviour, and the directory walk.
+
+mod golden;
+mod plan;
+mod util;
