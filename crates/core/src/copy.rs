@@ -277,23 +277,16 @@ const BLOB_ATTEMPTS: u32 = 4;
 
 impl Engine {
     async fn copy_tag(self: &Arc<Self>, pair: &RepoPair, tag: &str) -> Result<()> {
-        let (src, dst) = futures::join!(
-            self.source.manifest_digest(&pair.source, tag),
+        // One GET gives the source digest and bytes; the target is asked at the same time.
+        let (manifest, dst) = futures::join!(
+            self.source.manifest(&pair.source, tag),
             self.target.current_digest(&pair.target, tag)
         );
-        let src = src?;
-        let dst = dst?;
-        let Some(src_digest) = src else {
-            return Err(Error::invalid(
-                format!("{}:{tag}", pair.source),
-                "listed by the source but not found when read (deleted meanwhile?)",
-            ));
-        };
-        if dst.as_ref() == Some(&src_digest) {
+        let manifest = manifest?;
+        if dst?.as_ref() == Some(&manifest.digest) {
             bump(&self.counters.tags_up_to_date);
             return Ok(());
         }
-        let manifest = self.source.manifest(&pair.source, tag).await?;
         self.graph(pair, &manifest, 0).await?;
         if !self.options.dry_run {
             self.target
@@ -392,20 +385,22 @@ impl Engine {
     }
 
     /// Puts one blob in a target repository (once per run).
+    ///
+    /// The first request is a mount: from a repository known to hold the blob, else from the
+    /// target repository itself, which answers "already here" (201) or opens the upload session
+    /// (202) that the upload then uses: one request instead of a HEAD and a POST.
     async fn blob(self: &Arc<Self>, pair: &RepoPair, blob: &Reference) -> Result<()> {
         let key = (pair.target.clone(), blob.digest.clone());
         self.blobs
             .run(&key, || async {
-                // Held by another target repository: mount it.
-                if let Some(home) = self.home(&blob.digest).filter(|h| h != &pair.target) {
-                    if self.mount(&pair.target, &home, &blob.digest).await? {
-                        return Ok(());
+                let from = self.home(&blob.digest).unwrap_or_else(|| pair.target.clone());
+                if self.mount(&pair.target, &from, &blob.digest).await? {
+                    if from == pair.target {
+                        bump(&self.counters.blobs_present);
+                        self.set_home(&blob.digest, &pair.target);
+                    } else {
+                        bump(&self.counters.blobs_mounted);
                     }
-                    return self.transfer(pair, blob).await;
-                }
-                if self.target.blob_size(&pair.target, &blob.digest).await?.is_some() {
-                    bump(&self.counters.blobs_present);
-                    self.set_home(&blob.digest, &pair.target);
                     return Ok(());
                 }
                 // One upload per digest; other repositories wait for it and mount.
@@ -416,24 +411,25 @@ impl Engine {
                         Ok(pair.target.clone())
                     })
                     .await?;
-                if origin != pair.target && !self.mount(&pair.target, &origin, &blob.digest).await? {
-                    self.transfer(pair, blob).await?;
+                if origin != pair.target {
+                    if self.mount(&pair.target, &origin, &blob.digest).await? {
+                        bump(&self.counters.blobs_mounted);
+                    } else {
+                        self.transfer(pair, blob).await?;
+                    }
                 }
                 Ok(())
             })
             .await
     }
 
+    /// Asks the target to mount a blob (`from` may be `repository` itself: an existence check).
     async fn mount(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool> {
         if self.options.dry_run {
-            bump(&self.counters.blobs_mounted);
-            return Ok(true);
+            // Read-only: a HEAD tells whether the blob is there; a mount from elsewhere would work.
+            return Ok(from != repository || self.target.blob_size(repository, digest).await?.is_some());
         }
-        let mounted = self.target.mount_blob(repository, from, digest).await?;
-        if mounted {
-            bump(&self.counters.blobs_mounted);
-        }
-        Ok(mounted)
+        self.target.mount_blob(repository, from, digest).await
     }
 
     /// Streams a blob from the source into the target, verifying it on the way; retried a few times

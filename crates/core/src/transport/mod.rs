@@ -37,8 +37,12 @@ pub trait Destination: Send + Sync {
     async fn current_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>>;
     /// Whether the repository already holds a blob (its size when it does).
     async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<Option<u64>>;
-    /// Makes a blob that `from` holds available in `repository` without moving its bytes.
-    /// Returns false when the destination could not (the caller then uploads).
+    /// Makes a blob that `from` holds available in `repository` without moving its bytes, and
+    /// returns true; false when it could not (the caller then uploads with [`put_blob`]).
+    /// `from == repository` asks whether the repository already holds the blob; a registry may
+    /// open the upload session `put_blob` will use in the same request.
+    ///
+    /// [`put_blob`]: Destination::put_blob
     async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool>;
     /// Stores a blob from a stream. The stream ends with an error if its bytes do not match the
     /// digest; the destination then must not keep anything under that digest.
