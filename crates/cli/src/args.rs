@@ -35,6 +35,9 @@ pub struct ConnectArgs {
     /// Skip TLS certificate verification for this host (repeatable; names the host explicitly).
     #[arg(long, value_name = "HOST")]
     pub insecure: Vec<String>,
+    /// Entries per page asked for in catalog and tag listings (Link headers are always followed).
+    #[arg(long, default_value_t = 1000, hide = true)]
+    pub page_size: usize,
 }
 
 /// Which side credentials are for.
@@ -83,6 +86,7 @@ impl ConnectArgs {
             credentials,
             ca_cert: ca.clone(),
             insecure_hosts: self.insecure.clone(),
+            page_size: self.page_size,
         })
     }
 }

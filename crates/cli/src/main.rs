@@ -26,6 +26,8 @@ enum Command {
     Inventory(commands::inventory::InventoryArgs),
     /// Check that TARGET holds every tag of SOURCE with the same digest (exit 1 on any gap).
     Verify(commands::verify::VerifyArgs),
+    /// Write deterministic sample content (for demos and tests) to a registry or layout.
+    Sample(commands::sample::SampleArgs),
     /// Rewrite an exported ARM template for the target registry name and region.
     Template(commands::template::TemplateArgs),
     /// Point image references in manifests, charts and pipelines at the new registry.
@@ -38,6 +40,7 @@ fn main() -> std::process::ExitCode {
         Command::Copy(args) => commands::copy::run(args),
         Command::Inventory(args) => commands::inventory::run(args),
         Command::Verify(args) => commands::verify::run(args),
+        Command::Sample(args) => commands::sample::run(args),
         Command::Template(args) => commands::template::run(args),
         Command::Rewrite(args) => commands::rewrite::run(args),
     };

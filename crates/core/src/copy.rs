@@ -158,6 +158,8 @@ struct Engine {
     graphs: OnceMap<(String, Digest), ()>,
     /// (target repo, digest) → the manifest itself is in place (pushed by digest).
     manifests: OnceMap<(String, Digest), ()>,
+    /// (target repo, digest) → the referrers of the manifest are in place.
+    referrer_walks: OnceMap<(String, Digest), ()>,
     skipped: Mutex<Vec<Problem>>,
 }
 
@@ -179,6 +181,7 @@ pub async fn copy(source: Arc<dyn Store>, target: Arc<dyn Store>, options: CopyO
         homes: Mutex::new(HashMap::new()),
         graphs: OnceMap::new(),
         manifests: OnceMap::new(),
+        referrer_walks: OnceMap::new(),
         skipped: Mutex::new(Vec::new()),
     });
     let pairs = walk::repositories(engine.source.as_ref(), &engine.options.matcher).await?;
@@ -362,14 +365,19 @@ impl Engine {
         if !self.options.referrers || depth >= MAX_INDEX_DEPTH {
             return Ok(());
         }
-        let Some(list) = self.source.referrers(&pair.source, digest).await? else {
-            return Ok(());
-        };
-        for r in &list {
-            self.child(pair, r, depth + 1).await?;
-            bump(&self.counters.referrers_copied);
-        }
-        Ok(())
+        let key = (pair.target.clone(), digest.clone());
+        self.referrer_walks
+            .run(&key, || async {
+                let Some(list) = self.source.referrers(&pair.source, digest).await? else {
+                    return Ok(());
+                };
+                for r in &list {
+                    self.child(pair, r, depth + 1).await?;
+                    bump(&self.counters.referrers_copied);
+                }
+                Ok(())
+            })
+            .await
     }
 
     fn home(&self, digest: &Digest) -> Option<String> {

@@ -20,6 +20,7 @@ pub mod error;
 pub mod graph;
 pub mod inventory;
 pub mod manifest;
+pub mod sample;
 pub mod secret;
 pub mod transport;
 pub mod verify;

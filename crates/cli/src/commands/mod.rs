@@ -3,5 +3,6 @@
 pub mod copy;
 pub mod inventory;
 pub mod rewrite;
+pub mod sample;
 pub mod template;
 pub mod verify;

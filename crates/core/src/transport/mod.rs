@@ -74,6 +74,9 @@ pub struct ConnectOptions {
     pub ca_cert: Option<std::path::PathBuf>,
     /// Hosts for which TLS verification is skipped (named explicitly by the user).
     pub insecure_hosts: Vec<String>,
+    /// Entries asked for per page of catalog and tag listings (0: the default, 1000). Registries
+    /// may return fewer (ACR caps pages at 100); `Link` headers are always followed.
+    pub page_size: usize,
 }
 
 /// An opened endpoint: something that is both a source and a destination.

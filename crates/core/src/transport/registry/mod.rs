@@ -74,6 +74,7 @@ pub struct Registry {
     tokens: TokenCache,
     retry: RetryPolicy,
     referrers_api: AtomicBool,
+    page_size: usize,
     /// Upload sessions opened by a mount that fell back to an upload, kept for `put_blob`.
     sessions: Mutex<std::collections::HashMap<(String, Digest), String>>,
 }
@@ -231,6 +232,7 @@ impl Registry {
             tokens: TokenCache::default(),
             retry: RetryPolicy::default(),
             referrers_api: AtomicBool::new(true),
+            page_size: if options.page_size == 0 { 1000 } else { options.page_size },
             sessions: Mutex::new(Default::default()),
         };
         registry.ping().await?;
@@ -654,7 +656,7 @@ impl Source for Registry {
     async fn repositories(&self) -> Result<Vec<String>> {
         self.paginate::<Catalog, _>(
             Scope::Catalog,
-            self.url("/v2/_catalog?n=1000"),
+            self.url(&format!("/v2/_catalog?n={}", self.page_size)),
             |c| c.repositories.unwrap_or_default(),
         )
         .await
@@ -664,7 +666,7 @@ impl Source for Registry {
         let result = self
             .paginate::<TagList, _>(
                 Scope::Pull(repository.to_string()),
-                self.url(&format!("/v2/{repository}/tags/list?n=1000")),
+                self.url(&format!("/v2/{repository}/tags/list?n={}", self.page_size)),
                 |t| t.tags.unwrap_or_default(),
             )
             .await;

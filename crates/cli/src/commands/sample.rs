@@ -1,0 +1,40 @@
+//! `acr-relocate sample TARGET`: writes deterministic demo content (the committed sample layout
+//! is made with it; see `scripts/make-sample.sh`).
+
+use acr_relocate::transport::{self, Access, Destination};
+
+use crate::args::{self, ConnectArgs, Side};
+use crate::exit;
+
+/// Arguments of `acr-relocate sample`.
+#[derive(clap::Args, Debug)]
+pub struct SampleArgs {
+    /// Where to write: a registry or `oci:DIR`.
+    pub target: String,
+    /// Image repositories to create (two chart repositories come on top).
+    #[arg(long, default_value_t = 12)]
+    pub repos: usize,
+    /// Seed: the same seed gives the same digests.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// Runs `acr-relocate sample`.
+pub fn run(args: SampleArgs) -> anyhow::Result<u8> {
+    crate::runtime()?.block_on(async {
+        let ep = args::endpoint(&args.target, "TARGET")?;
+        let store = transport::open(&ep, Access::Write, &args.connect.options(Side::Target)?).await?;
+        let target: &dyn Destination = store.as_ref();
+        let expected = acr_relocate::sample::write(target, args.repos, args.seed).await?;
+        println!(
+            "sample: {} repositories, {} tags, {} blobs ({} bytes) written to {ep}",
+            expected.tags.len(),
+            expected.tag_count(),
+            expected.blobs.len(),
+            expected.unique_bytes()
+        );
+        Ok(exit::SUCCESS)
+    })
+}

@@ -1,0 +1,198 @@
+//! The test harness: registries, sample content, and a command runner.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use acr_relocate::digest::Digest;
+use acr_relocate::endpoint::Endpoint;
+use acr_relocate::sample::Expected;
+use acr_relocate::transport::{self, Access, ConnectOptions, Store};
+
+/// A Distribution registry process with its own storage, stopped on drop.
+pub struct Registry {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+fn registry_binary() -> String {
+    std::env::var("ACR_RELOCATE_REGISTRY_BIN").unwrap_or_else(|_| "docker-registry".into())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Registry {
+    /// Starts a plain-HTTP anonymous registry with delete enabled.
+    pub fn start() -> Self {
+        for _ in 0..5 {
+            if let Some(r) = Self::try_start() {
+                return r;
+            }
+        }
+        panic!("could not start {} (install it: apt-get install -y docker-registry)", registry_binary());
+    }
+
+    fn try_start() -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n",
+            dir.path().join("data").display()
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new(registry_binary())
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e} (apt-get install -y docker-registry)", registry_binary()));
+        let mut registry = Registry { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = registry.child.try_wait() {
+                return None; // port taken meanwhile: try another
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(registry);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = registry.child.kill();
+        None
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Where the registry stores a blob's bytes.
+    pub fn blob_data(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+
+    /// Where the registry keeps a repository.
+    pub fn repository_dir(&self, repository: &str) -> PathBuf {
+        self.dir.path().join("data/docker/registry/v2/repositories").join(repository)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs async code on a fresh runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Opens an endpoint through the library (for checks independent of the CLI's code paths).
+pub fn open(endpoint: &str) -> Arc<dyn Store> {
+    let ep: Endpoint = endpoint.parse().unwrap();
+    block_on(transport::open(&ep, Access::Read, &ConnectOptions::default())).unwrap()
+}
+
+/// Writes the sample content into a new layout; returns it with what it holds.
+pub fn sample_layout(repositories: usize, seed: u64) -> (tempfile::TempDir, Expected) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sample");
+    let layout = acr_relocate::transport::layout::Layout::create(&path).unwrap();
+    let expected = block_on(acr_relocate::sample::write(&layout, repositories, seed)).unwrap();
+    (dir, expected)
+}
+
+/// `oci:` endpoint of a sample layout directory.
+pub fn oci(dir: &Path) -> String {
+    format!("oci:{}", dir.join("sample").display())
+}
+
+/// A registry filled with the sample content (through a layout and our copy).
+pub fn sample_registry(repositories: usize) -> (Registry, Expected) {
+    let registry = Registry::start();
+    let (dir, expected) = sample_layout(repositories, 7);
+    let out = run(&["copy", "-q", &oci(dir.path()), &registry.url()]);
+    assert_success(&out);
+    (registry, expected)
+}
+
+/// Runs the binary.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Asserts exit code 0, showing the output otherwise.
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Stdout as a string.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stderr as a string.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The stdout of a `--json` run, parsed.
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(out), stderr(out)))
+}
+
+/// Every tag of `expected` resolves, in `store` (names under `prefix`), to the expected digest.
+/// Reads through `HEAD /v2/<name>/manifests/<tag>`, so it checks what the registry itself says.
+pub fn assert_holds(store: &Arc<dyn Store>, expected: &BTreeMap<String, BTreeMap<String, Digest>>, prefix: Option<&str>) {
+    block_on(async {
+        for (repo, tags) in expected {
+            let name = match prefix {
+                Some(p) => format!("{p}/{repo}"),
+                None => repo.clone(),
+            };
+            for (tag, digest) in tags {
+                let got = store.manifest_digest(&name, tag).await.unwrap();
+                assert_eq!(got.as_ref(), Some(digest), "{name}:{tag}");
+            }
+        }
+    });
+}
+
+/// Every repository the store lists.
+pub fn repositories(store: &Arc<dyn Store>) -> Vec<String> {
+    block_on(store.repositories()).unwrap()
+}
