@@ -15,10 +15,20 @@ use anyhow::{bail, Context};
 pub struct ConnectArgs {
     /// Source credentials: `USER:PASSWORD`, or `USER` with the password in $ACR_RELOCATE_SRC_PASSWORD
     /// or on stdin (--src-password-stdin).
-    #[arg(long, value_name = "USER[:PASSWORD]", env = "ACR_RELOCATE_SRC_CREDS", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "USER[:PASSWORD]",
+        env = "ACR_RELOCATE_SRC_CREDS",
+        hide_env_values = true
+    )]
     pub src_creds: Option<String>,
     /// Target credentials, as --src-creds ($ACR_RELOCATE_DST_PASSWORD, --dst-password-stdin).
-    #[arg(long, value_name = "USER[:PASSWORD]", env = "ACR_RELOCATE_DST_CREDS", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "USER[:PASSWORD]",
+        env = "ACR_RELOCATE_DST_CREDS",
+        hide_env_values = true
+    )]
     pub dst_creds: Option<String>,
     /// Read the source password from stdin.
     #[arg(long)]
@@ -53,8 +63,20 @@ impl ConnectArgs {
     /// Connection settings for one side.
     pub fn options(&self, side: Side) -> anyhow::Result<ConnectOptions> {
         let (creds, stdin, ca, flag, env) = match side {
-            Side::Source => (&self.src_creds, self.src_password_stdin, &self.src_ca_cert, "--src-creds", "ACR_RELOCATE_SRC_PASSWORD"),
-            Side::Target => (&self.dst_creds, self.dst_password_stdin, &self.dst_ca_cert, "--dst-creds", "ACR_RELOCATE_DST_PASSWORD"),
+            Side::Source => (
+                &self.src_creds,
+                self.src_password_stdin,
+                &self.src_ca_cert,
+                "--src-creds",
+                "ACR_RELOCATE_SRC_PASSWORD",
+            ),
+            Side::Target => (
+                &self.dst_creds,
+                self.dst_password_stdin,
+                &self.dst_ca_cert,
+                "--dst-creds",
+                "ACR_RELOCATE_DST_PASSWORD",
+            ),
         };
         let credentials = match creds {
             None => None,
@@ -67,7 +89,9 @@ impl ConnectArgs {
                 None => {
                     let password = if stdin {
                         let mut line = String::new();
-                        std::io::stdin().read_line(&mut line).with_context(|| format!("{flag}: cannot read the password from stdin"))?;
+                        std::io::stdin().read_line(&mut line).with_context(|| {
+                            format!("{flag}: cannot read the password from stdin")
+                        })?;
                         line.trim_end_matches(['\r', '\n']).to_string()
                     } else if let Ok(p) = std::env::var(env) {
                         p
@@ -122,7 +146,7 @@ fn parse_shard(text: &str) -> Result<(u32, u32), String> {
 
 /// Parses an endpoint argument, naming the argument on error.
 pub fn endpoint(text: &str, what: &str) -> anyhow::Result<Endpoint> {
-    text.parse::<Endpoint>().with_context(|| format!("{what}"))
+    text.parse::<Endpoint>().with_context(|| what.to_string())
 }
 
 fn prefix(e: &Endpoint) -> Option<String> {

@@ -49,5 +49,7 @@ fn main() -> std::process::ExitCode {
 
 /// The async runtime the network verbs run on.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

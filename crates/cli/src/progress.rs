@@ -21,9 +21,11 @@ impl Reporter {
         let bar = (!quiet && crate::args::stderr_is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} tags {msg} {elapsed}")
-                    .expect("template")
-                    .progress_chars("=> "),
+                indicatif::ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} tags {msg} {elapsed}",
+                )
+                .expect("template")
+                .progress_chars("=> "),
             );
             bar.set_prefix(label);
             bar

@@ -167,7 +167,11 @@ struct Engine {
 ///
 /// Listing errors of the whole source (catalog) are returned as `Err`; per-repository and per-tag
 /// errors are collected in [`Summary::failed`] and the copy goes on.
-pub async fn copy(source: Arc<dyn Store>, target: Arc<dyn Store>, options: CopyOptions) -> Result<Summary> {
+pub async fn copy(
+    source: Arc<dyn Store>,
+    target: Arc<dyn Store>,
+    options: CopyOptions,
+) -> Result<Summary> {
     let started = Instant::now();
     let jobs = options.jobs.max(1);
     let engine = Arc::new(Engine {
@@ -200,7 +204,10 @@ pub async fn copy(source: Arc<dyn Store>, target: Arc<dyn Store>, options: CopyO
             }),
         }
     }
-    engine.options.progress.planned(repositories as usize, work.len());
+    engine
+        .options
+        .progress
+        .planned(repositories as usize, work.len());
     let tags = work.len() as u64;
     // Interleave repositories so concurrent tasks spread over them (and their blobs).
     work.sort_by_key(|(p, t)| (t.clone(), p.clone()));
@@ -216,7 +223,10 @@ pub async fn copy(source: Arc<dyn Store>, target: Arc<dyn Store>, options: CopyO
                 })
                 .await
                 .unwrap_or_else(|e| {
-                    Err(Error::invalid("copy task", format!("stopped unexpectedly: {e}")))
+                    Err(Error::invalid(
+                        "copy task",
+                        format!("stopped unexpectedly: {e}"),
+                    ))
                 });
                 engine.options.progress.tag_done(&pair.target, &tag);
                 (pair, tag, result)
@@ -303,7 +313,12 @@ impl Engine {
     }
 
     /// Puts everything a manifest references in place (once per target repository and digest).
-    fn graph<'a>(self: &'a Arc<Self>, pair: &'a RepoPair, manifest: &'a RawManifest, depth: usize) -> BoxFuture<'a, Result<()>> {
+    fn graph<'a>(
+        self: &'a Arc<Self>,
+        pair: &'a RepoPair,
+        manifest: &'a RawManifest,
+        depth: usize,
+    ) -> BoxFuture<'a, Result<()>> {
         async move {
             let key = (pair.target.clone(), manifest.digest.clone());
             self.graphs
@@ -316,10 +331,21 @@ impl Engine {
                                     format!("indexes nest deeper than {MAX_INDEX_DEPTH} levels"),
                                 ));
                             }
-                            try_join_all(manifests.iter().map(|child| self.child(pair, child, depth + 1))).await?;
+                            try_join_all(
+                                manifests
+                                    .iter()
+                                    .map(|child| self.child(pair, child, depth + 1)),
+                            )
+                            .await?;
                         }
                         view @ ManifestView::Image { .. } => {
-                            try_join_all(view.blobs().into_iter().filter(|b| !b.foreign).map(|b| self.blob(pair, b))).await?;
+                            try_join_all(
+                                view.blobs()
+                                    .into_iter()
+                                    .filter(|b| !b.foreign)
+                                    .map(|b| self.blob(pair, b)),
+                            )
+                            .await?;
                         }
                     }
                     Ok(())
@@ -330,7 +356,12 @@ impl Engine {
     }
 
     /// Puts a manifest referenced by digest (index child, referrer) in place.
-    fn child<'a>(self: &'a Arc<Self>, pair: &'a RepoPair, child: &'a Reference, depth: usize) -> BoxFuture<'a, Result<()>> {
+    fn child<'a>(
+        self: &'a Arc<Self>,
+        pair: &'a RepoPair,
+        child: &'a Reference,
+        depth: usize,
+    ) -> BoxFuture<'a, Result<()>> {
         async move {
             let key = (pair.target.clone(), child.digest.clone());
             self.manifests
@@ -343,13 +374,18 @@ impl Engine {
                     {
                         return Ok(());
                     }
-                    let manifest = self.source.manifest(&pair.source, child.digest.as_str()).await?;
+                    let manifest = self
+                        .source
+                        .manifest(&pair.source, child.digest.as_str())
+                        .await?;
                     self.graph(pair, &manifest, depth).await?;
                     if !self.options.dry_run {
                         self.target
                             .put_manifest(&pair.target, None, &manifest)
                             .await
-                            .map_err(|e| refused(e, &format!("{}@{}", pair.target, child.digest)))?;
+                            .map_err(|e| {
+                                refused(e, &format!("{}@{}", pair.target, child.digest))
+                            })?;
                         bump(&self.counters.manifests_pushed);
                     }
                     self.referrers(pair, &manifest.digest, depth).await
@@ -361,7 +397,12 @@ impl Engine {
 
     /// Copies the referrers of a manifest (signatures, SBOMs, attestations), when asked and when the
     /// source can list them.
-    async fn referrers(self: &Arc<Self>, pair: &RepoPair, digest: &Digest, depth: usize) -> Result<()> {
+    async fn referrers(
+        self: &Arc<Self>,
+        pair: &RepoPair,
+        digest: &Digest,
+        depth: usize,
+    ) -> Result<()> {
         if !self.options.referrers || depth >= MAX_INDEX_DEPTH {
             return Ok(());
         }
@@ -401,7 +442,9 @@ impl Engine {
         let key = (pair.target.clone(), blob.digest.clone());
         self.blobs
             .run(&key, || async {
-                let from = self.home(&blob.digest).unwrap_or_else(|| pair.target.clone());
+                let from = self
+                    .home(&blob.digest)
+                    .unwrap_or_else(|| pair.target.clone());
                 if self.mount(&pair.target, &from, &blob.digest).await? {
                     if from == pair.target {
                         bump(&self.counters.blobs_present);
@@ -435,7 +478,9 @@ impl Engine {
     async fn mount(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool> {
         if self.options.dry_run {
             // Read-only: a HEAD tells whether the blob is there; a mount from elsewhere would work.
-            return Ok(from != repository || self.target.blob_size(repository, digest).await?.is_some());
+            return Ok(
+                from != repository || self.target.blob_size(repository, digest).await?.is_some()
+            );
         }
         self.target.mount_blob(repository, from, digest).await
     }
@@ -445,7 +490,9 @@ impl Engine {
     async fn transfer(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
         if self.options.dry_run {
             bump(&self.counters.blobs_copied);
-            self.counters.bytes_copied.fetch_add(blob.size, Ordering::Relaxed);
+            self.counters
+                .bytes_copied
+                .fetch_add(blob.size, Ordering::Relaxed);
             self.set_home(&blob.digest, &pair.target);
             return Ok(());
         }
@@ -462,14 +509,23 @@ impl Engine {
                         progress.bytes(c.len() as u64);
                     }
                 });
-                let verified = VerifyingStream::new(Box::pin(counted), blob.digest.clone(), Some(blob.size), what.clone());
-                self.target.put_blob(&pair.target, blob, Box::pin(verified)).await
+                let verified = VerifyingStream::new(
+                    Box::pin(counted),
+                    blob.digest.clone(),
+                    Some(blob.size),
+                    what.clone(),
+                );
+                self.target
+                    .put_blob(&pair.target, blob, Box::pin(verified))
+                    .await
             }
             .await;
             match result {
                 Ok(()) => {
                     bump(&self.counters.blobs_copied);
-                    self.counters.bytes_copied.fetch_add(blob.size, Ordering::Relaxed);
+                    self.counters
+                        .bytes_copied
+                        .fetch_add(blob.size, Ordering::Relaxed);
                     self.set_home(&blob.digest, &pair.target);
                     return Ok(());
                 }
@@ -487,7 +543,12 @@ impl Engine {
 /// A manifest the target refuses is reported as skipped with its reason (not converted).
 fn refused(e: Error, item: &str) -> Error {
     match e {
-        Error::Status { status: 400 | 415, code, message, .. } => Error::Unsupported {
+        Error::Status {
+            status: 400 | 415,
+            code,
+            message,
+            ..
+        } => Error::Unsupported {
             what: item.to_string(),
             reason: format!(
                 "the target refused the manifest ({}{})",

@@ -44,7 +44,11 @@ impl FromStr for Digest {
                 "expected `sha256:` followed by 64 lowercase hex digits",
             )
         })?;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(Error::invalid(
                 format!("digest `{}`", truncate(s)),
                 "expected `sha256:` followed by 64 lowercase hex digits",
@@ -222,10 +226,7 @@ mod tests {
         let d = Digest::of(b"hello world");
         let s = VerifyingStream::new(chunks(&[b"hello", b" ", b"world"]), d, Some(11), "t".into());
         let out: Vec<_> = s.collect().await;
-        let joined: Vec<u8> = out
-            .into_iter()
-            .flat_map(|c| c.unwrap().to_vec())
-            .collect();
+        let joined: Vec<u8> = out.into_iter().flat_map(|c| c.unwrap().to_vec()).collect();
         assert_eq!(joined, b"hello world");
     }
 
@@ -234,7 +235,11 @@ mod tests {
         let d = Digest::of(b"hello world");
         let s = VerifyingStream::new(chunks(&[b"hello", b" ", b"WORLD"]), d, Some(11), "t".into());
         let out: Vec<_> = s.collect().await;
-        assert_eq!(out.len(), 3, "two good chunks, then the error instead of the last");
+        assert_eq!(
+            out.len(),
+            3,
+            "two good chunks, then the error instead of the last"
+        );
         assert!(matches!(out[2], Err(Error::DigestMismatch { .. })));
     }
 
@@ -243,6 +248,9 @@ mod tests {
         let d = Digest::of(b"hello world");
         let s = VerifyingStream::new(chunks(&[b"hello"]), d, Some(11), "t".into());
         let out: Vec<_> = s.collect().await;
-        assert!(matches!(out.last().unwrap(), Err(Error::SizeMismatch { .. })));
+        assert!(matches!(
+            out.last().unwrap(),
+            Err(Error::SizeMismatch { .. })
+        ));
     }
 }

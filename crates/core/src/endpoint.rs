@@ -130,7 +130,10 @@ pub fn parse(input: &str) -> Result<Endpoint, Error> {
 
 fn validate_host(input: &str, host: &str) -> Result<(), Error> {
     if host.is_empty() {
-        return Err(bad(input, "the registry host is missing, as in `myregistry.azurecr.io`"));
+        return Err(bad(
+            input,
+            "the registry host is missing, as in `myregistry.azurecr.io`",
+        ));
     }
     let (name, port) = if host.starts_with('[') {
         match host.find(']') {
@@ -145,7 +148,10 @@ fn validate_host(input: &str, host: &str) -> Result<(), Error> {
     };
     if let Some(port) = port {
         if port.parse::<u16>().map(|p| p == 0).unwrap_or(true) {
-            return Err(bad(input, format!("`{port}` is not a port number (1-65535)")));
+            return Err(bad(
+                input,
+                format!("`{port}` is not a port number (1-65535)"),
+            ));
         }
     }
     let ok = name.starts_with('[')
@@ -171,7 +177,9 @@ pub fn validate_repository(name: &str) -> Result<(), String> {
         let valid = !bytes.is_empty()
             && alnum(bytes[0])
             && alnum(bytes[bytes.len() - 1])
-            && bytes.iter().all(|&b| alnum(b) || b == b'.' || b == b'_' || b == b'-')
+            && bytes
+                .iter()
+                .all(|&b| alnum(b) || b == b'.' || b == b'_' || b == b'-')
             && !component.contains("..")
             && !component.contains("___")
             && !component.contains("._")
@@ -196,7 +204,8 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
     let ok = !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-');
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-');
     if ok {
         Ok(())
     } else {

@@ -77,7 +77,12 @@ impl Walker {
     }
 
     /// Walks the graph of a manifest by digest.
-    pub fn digest<'a>(&'a self, repository: &'a str, digest: &'a Digest, depth: usize) -> BoxFuture<'a, Result<Arc<Node>>> {
+    pub fn digest<'a>(
+        &'a self,
+        repository: &'a str,
+        digest: &'a Digest,
+        depth: usize,
+    ) -> BoxFuture<'a, Result<Arc<Node>>> {
         async move {
             let cell = self.cell(repository, digest);
             cell.get_or_try_init(|| async {
@@ -99,14 +104,24 @@ impl Walker {
             .clone()
     }
 
-    async fn node(&self, repository: &str, manifest: RawManifest, depth: usize) -> Result<Arc<Node>> {
+    async fn node(
+        &self,
+        repository: &str,
+        manifest: RawManifest,
+        depth: usize,
+    ) -> Result<Arc<Node>> {
         let cell = self.cell(repository, &manifest.digest);
         cell.get_or_try_init(|| self.build(repository, manifest, depth))
             .await
             .cloned()
     }
 
-    async fn build(&self, repository: &str, manifest: RawManifest, depth: usize) -> Result<Arc<Node>> {
+    async fn build(
+        &self,
+        repository: &str,
+        manifest: RawManifest,
+        depth: usize,
+    ) -> Result<Arc<Node>> {
         let view = manifest.view()?;
         if !view.children().is_empty() && depth >= MAX_INDEX_DEPTH {
             return Err(Error::invalid(

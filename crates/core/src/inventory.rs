@@ -88,7 +88,12 @@ pub struct Inventory {
 }
 
 /// Inventories everything `matcher` selects, `jobs` requests at a time.
-pub async fn inventory(source: Arc<dyn Source>, source_name: &str, matcher: &Matcher, jobs: usize) -> Result<Inventory> {
+pub async fn inventory(
+    source: Arc<dyn Source>,
+    source_name: &str,
+    matcher: &Matcher,
+    jobs: usize,
+) -> Result<Inventory> {
     let started = std::time::Instant::now();
     let jobs = jobs.max(1);
     let pairs = walk::repositories(source.as_ref(), matcher).await?;
@@ -99,7 +104,12 @@ pub async fn inventory(source: Arc<dyn Source>, source_name: &str, matcher: &Mat
     for (pair, tags) in &listed {
         match tags {
             Ok(tags) => work.extend(tags.iter().map(|t| (pair.clone(), t.clone()))),
-            Err(e) if e.is_fatal() => return Err(crate::error::Error::invalid(pair.source.clone(), e.to_string())),
+            Err(e) if e.is_fatal() => {
+                return Err(crate::error::Error::invalid(
+                    pair.source.clone(),
+                    e.to_string(),
+                ))
+            }
             Err(e) => failed.push(Problem {
                 item: pair.name.clone(),
                 reason: format!("cannot list tags: {e}"),
@@ -136,7 +146,9 @@ pub async fn inventory(source: Arc<dyn Source>, source_name: &str, matcher: &Mat
         match node {
             Ok(node) => {
                 for (d, b) in node.blobs() {
-                    let e = users.entry(d).or_insert((b.size, BTreeSet::new(), BTreeSet::new()));
+                    let e = users
+                        .entry(d)
+                        .or_insert((b.size, BTreeSet::new(), BTreeSet::new()));
                     e.1.insert(node.manifest.digest.clone());
                     e.2.insert(pair.name.clone());
                 }
@@ -170,9 +182,15 @@ pub async fn inventory(source: Arc<dyn Source>, source_name: &str, matcher: &Mat
             .filter_map(|c| c.platform.clone())
             .collect();
         let artifact_type = match node.view.as_ref() {
-            crate::manifest::ManifestView::Image { artifact_type, config, .. } => artifact_type
-                .clone()
-                .or_else(|| (!config.media_type.contains("image.config") && !config.media_type.contains("container.image")).then(|| config.media_type.clone())),
+            crate::manifest::ManifestView::Image {
+                artifact_type,
+                config,
+                ..
+            } => artifact_type.clone().or_else(|| {
+                (!config.media_type.contains("image.config")
+                    && !config.media_type.contains("container.image"))
+                .then(|| config.media_type.clone())
+            }),
             crate::manifest::ManifestView::Index { artifact_type, .. } => artifact_type.clone(),
         };
         repos.entry(repo).or_default().push(TagEntry {

@@ -83,7 +83,12 @@ impl RawManifest {
 pub fn is_manifest_media_type(media_type: &str) -> bool {
     matches!(
         media_type,
-        OCI_MANIFEST | OCI_INDEX | DOCKER_MANIFEST | DOCKER_LIST | DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED
+        OCI_MANIFEST
+            | OCI_INDEX
+            | DOCKER_MANIFEST
+            | DOCKER_LIST
+            | DOCKER_SCHEMA1
+            | DOCKER_SCHEMA1_SIGNED
     )
 }
 
@@ -300,16 +305,28 @@ impl ArtifactKind {
     pub fn classify(view: &ManifestView, tag: Option<&str>) -> Self {
         let tag = tag.unwrap_or("");
         let (artifact_type, config_type, first_layer) = match view {
-            ManifestView::Index { artifact_type, manifests, .. } => {
+            ManifestView::Index {
+                artifact_type,
+                manifests,
+                ..
+            } => {
                 if artifact_type.is_none() && manifests.iter().any(|m| m.platform.is_some()) {
                     return ArtifactKind::MultiArchIndex;
                 }
                 (artifact_type.clone(), String::new(), String::new())
             }
-            ManifestView::Image { artifact_type, config, layers, .. } => (
+            ManifestView::Image {
+                artifact_type,
+                config,
+                layers,
+                ..
+            } => (
                 artifact_type.clone(),
                 config.media_type.clone(),
-                layers.first().map(|l| l.media_type.clone()).unwrap_or_default(),
+                layers
+                    .first()
+                    .map(|l| l.media_type.clone())
+                    .unwrap_or_default(),
             ),
         };
         let all = format!(
@@ -322,7 +339,11 @@ impl ArtifactKind {
             ArtifactKind::HelmChart
         } else if tag.ends_with(".sig") || all.contains("signature") || all.contains("notary") {
             ArtifactKind::Signature
-        } else if tag.ends_with(".sbom") || all.contains("spdx") || all.contains("cyclonedx") || all.contains("sbom") {
+        } else if tag.ends_with(".sbom")
+            || all.contains("spdx")
+            || all.contains("cyclonedx")
+            || all.contains("sbom")
+        {
             ArtifactKind::Sbom
         } else if tag.ends_with(".att") || all.contains("in-toto") || all.contains("dsse") {
             ArtifactKind::Attestation
@@ -360,7 +381,11 @@ mod tests {
 
     #[test]
     fn a_generic_content_type_falls_back_to_the_document() {
-        let m = RawManifest::new(Bytes::from_static(IMAGE.as_bytes()), Some("application/json")).unwrap();
+        let m = RawManifest::new(
+            Bytes::from_static(IMAGE.as_bytes()),
+            Some("application/json"),
+        )
+        .unwrap();
         assert_eq!(m.media_type, OCI_MANIFEST);
     }
 

@@ -15,7 +15,9 @@ use serde_json::json;
 
 use crate::digest::Digest;
 use crate::error::Result;
-use crate::manifest::{RawManifest, Reference, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+use crate::manifest::{
+    RawManifest, Reference, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST,
+};
 use crate::transport::Destination;
 
 /// What was written: every tag with its manifest digest, and every blob.
@@ -53,7 +55,12 @@ const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 
 impl Writer<'_> {
-    async fn blob(&mut self, repository: &str, bytes: Vec<u8>, media_type: &str) -> Result<serde_json::Value> {
+    async fn blob(
+        &mut self,
+        repository: &str,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> Result<serde_json::Value> {
         let digest = Digest::of(&bytes);
         let size = bytes.len() as u64;
         let reference = Reference {
@@ -64,8 +71,11 @@ impl Writer<'_> {
             platform: None,
             artifact_type: None,
         };
-        let content: crate::digest::ByteStream = Box::pin(futures::stream::once(async move { Ok(Bytes::from(bytes)) }));
-        self.target.put_blob(repository, &reference, content).await?;
+        let content: crate::digest::ByteStream =
+            Box::pin(futures::stream::once(async move { Ok(Bytes::from(bytes)) }));
+        self.target
+            .put_blob(repository, &reference, content)
+            .await?;
         self.expected.blobs.insert(digest.clone(), size);
         Ok(json!({"mediaType": media_type, "digest": digest.to_string(), "size": size}))
     }
@@ -76,7 +86,13 @@ impl Writer<'_> {
         v
     }
 
-    async fn manifest(&mut self, repository: &str, tag: Option<&str>, body: serde_json::Value, media_type: &str) -> Result<RawManifest> {
+    async fn manifest(
+        &mut self,
+        repository: &str,
+        tag: Option<&str>,
+        body: serde_json::Value,
+        media_type: &str,
+    ) -> Result<RawManifest> {
         let bytes = Bytes::from(serde_json::to_vec(&body).expect("json"));
         let manifest = RawManifest::new(bytes, Some(media_type))?;
         self.target.put_manifest(repository, tag, &manifest).await?;
@@ -91,7 +107,15 @@ impl Writer<'_> {
     }
 
     /// One single-platform image; returns its manifest.
-    async fn image(&mut self, repository: &str, tag: Option<&str>, arch: &str, base: &[Vec<u8>], docker: bool, salt: &str) -> Result<RawManifest> {
+    async fn image(
+        &mut self,
+        repository: &str,
+        tag: Option<&str>,
+        arch: &str,
+        base: &[Vec<u8>],
+        docker: bool,
+        salt: &str,
+    ) -> Result<RawManifest> {
         let (layer_type, config_type, manifest_type) = if docker {
             (DOCKER_LAYER, DOCKER_CONFIG, DOCKER_MANIFEST)
         } else {
@@ -104,14 +128,23 @@ impl Writer<'_> {
         let len = self.rng.gen_range(512..4096);
         let own = self.random(len);
         layers.push(self.blob(repository, own, layer_type).await?);
-        let diff_ids: Vec<String> = layers.iter().map(|l| l["digest"].as_str().unwrap_or_default().to_string()).collect();
+        let diff_ids: Vec<String> = layers
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap_or_default().to_string())
+            .collect();
         let config = json!({
             "architecture": arch, "os": "linux",
             "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin"], "Cmd": ["/app"], "Labels": {"sample": salt}},
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
             "history": [{"created_by": "acr-relocate sample"}]
         });
-        let config = self.blob(repository, serde_json::to_vec(&config).expect("json"), config_type).await?;
+        let config = self
+            .blob(
+                repository,
+                serde_json::to_vec(&config).expect("json"),
+                config_type,
+            )
+            .await?;
         let body = json!({"schemaVersion": 2, "mediaType": manifest_type, "config": config, "layers": layers});
         self.manifest(repository, tag, body, manifest_type).await
     }
@@ -156,25 +189,36 @@ pub async fn write(target: &dyn Destination, repositories: usize, seed: u64) -> 
                     children.push(json!({"mediaType": m.media_type, "digest": m.digest.to_string(), "size": m.bytes.len(), "platform": platform}));
                 }
                 let index_type = if docker { DOCKER_LIST } else { OCI_INDEX };
-                let body = json!({"schemaVersion": 2, "mediaType": index_type, "manifests": children});
+                let body =
+                    json!({"schemaVersion": 2, "mediaType": index_type, "manifests": children});
                 w.manifest(&repo, Some(version), body, index_type).await?
             } else {
                 let base = bases["amd64"][..1 + v % 2].to_vec();
-                w.image(&repo, Some(version), "amd64", &base, docker, &salt).await?
+                w.image(&repo, Some(version), "amd64", &base, docker, &salt)
+                    .await?
             };
             last = Some(manifest);
         }
         let last = last.expect("at least one version");
         // Aliases: the same digest under another tag.
         for alias in ["latest", "stable"].iter().take(1 + i % 2) {
-            w.manifest(&repo, Some(alias), serde_json::from_slice(&last.bytes).expect("json"), &last.media_type.clone())
-                .await?;
+            w.manifest(
+                &repo,
+                Some(alias),
+                serde_json::from_slice(&last.bytes).expect("json"),
+                &last.media_type.clone(),
+            )
+            .await?;
         }
         // A cosign-style signature tag on every third repository.
         if i % 3 == 0 {
             let payload = json!({"critical": {"image": {"docker-manifest-digest": last.digest.to_string()}, "type": "cosign container image signature"}});
             let layer = w
-                .blob(&repo, serde_json::to_vec(&payload).expect("json"), "application/vnd.dev.cosign.simplesigning.v1+json")
+                .blob(
+                    &repo,
+                    serde_json::to_vec(&payload).expect("json"),
+                    "application/vnd.dev.cosign.simplesigning.v1+json",
+                )
                 .await?;
             let config = w.blob(&repo, b"{}".to_vec(), OCI_CONFIG).await?;
             let body = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": [layer]});
@@ -189,29 +233,46 @@ pub async fn write(target: &dyn Destination, repositories: usize, seed: u64) -> 
     if let Some((repo, subject)) = first_image {
         let sbom = json!({"spdxVersion": "SPDX-2.3", "name": repo});
         let layer = w
-            .blob(&repo, serde_json::to_vec(&sbom).expect("json"), "application/spdx+json")
+            .blob(
+                &repo,
+                serde_json::to_vec(&sbom).expect("json"),
+                "application/spdx+json",
+            )
             .await?;
-        let config = w.blob(&repo, b"{}".to_vec(), "application/vnd.oci.empty.v1+json").await?;
+        let config = w
+            .blob(&repo, b"{}".to_vec(), "application/vnd.oci.empty.v1+json")
+            .await?;
         let body = json!({
             "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/spdx+json",
             "config": config, "layers": [layer],
             "subject": {"mediaType": subject.media_type, "digest": subject.digest.to_string(), "size": subject.bytes.len()}
         });
         let referrer = w.manifest(&repo, None, body, OCI_MANIFEST).await?;
-        w.expected.referrers.push((repo, subject.digest.clone(), referrer.digest));
+        w.expected
+            .referrers
+            .push((repo, subject.digest.clone(), referrer.digest));
     }
     // Helm charts.
     for c in 0..2 {
         let repo = format!("charts/chart{c}");
         for version in ["0.1.0", "0.2.0"] {
-            let chart_config = json!({"name": format!("chart{c}"), "version": version, "apiVersion": "v2"});
+            let chart_config =
+                json!({"name": format!("chart{c}"), "version": version, "apiVersion": "v2"});
             let config = w
-                .blob(&repo, serde_json::to_vec(&chart_config).expect("json"), "application/vnd.cncf.helm.config.v1+json")
+                .blob(
+                    &repo,
+                    serde_json::to_vec(&chart_config).expect("json"),
+                    "application/vnd.cncf.helm.config.v1+json",
+                )
                 .await?;
             let len = w.rng.gen_range(1024..3072);
             let content = w.random(len);
             let layer = w
-                .blob(&repo, content, "application/vnd.cncf.helm.chart.content.v1.tar+gzip")
+                .blob(
+                    &repo,
+                    content,
+                    "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                )
                 .await?;
             let body = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": [layer],
                 "annotations": {"org.opencontainers.image.title": format!("chart{c}"), "org.opencontainers.image.version": version}});

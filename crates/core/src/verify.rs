@@ -61,7 +61,10 @@ pub struct Report {
 impl Report {
     /// True when the target holds everything the source holds.
     pub fn passed(&self) -> bool {
-        self.missing.is_empty() && self.different.is_empty() && self.broken.is_empty() && self.errors.is_empty()
+        self.missing.is_empty()
+            && self.different.is_empty()
+            && self.broken.is_empty()
+            && self.errors.is_empty()
     }
 }
 
@@ -73,7 +76,11 @@ enum TagVerdict {
 }
 
 /// Compares `target` with `source`.
-pub async fn verify(source: Arc<dyn Store>, target: Arc<dyn Store>, options: &VerifyOptions) -> Result<Report> {
+pub async fn verify(
+    source: Arc<dyn Store>,
+    target: Arc<dyn Store>,
+    options: &VerifyOptions,
+) -> Result<Report> {
     let started = std::time::Instant::now();
     let jobs = options.jobs.max(1);
     let matcher = &options.matcher;
@@ -103,11 +110,15 @@ pub async fn verify(source: Arc<dyn Store>, target: Arc<dyn Store>, options: &Ve
     let dst_listed = walk::tags(
         target.clone(),
         &reverse,
-        pairs.iter().filter(|p| target_names.contains(&p.name)).map(|p| RepoPair {
-            source: p.target.clone(),
-            target: p.target.clone(),
-            name: p.name.clone(),
-        }).collect(),
+        pairs
+            .iter()
+            .filter(|p| target_names.contains(&p.name))
+            .map(|p| RepoPair {
+                source: p.target.clone(),
+                target: p.target.clone(),
+                name: p.name.clone(),
+            })
+            .collect(),
         jobs,
     )
     .await;
@@ -151,7 +162,9 @@ pub async fn verify(source: Arc<dyn Store>, target: Arc<dyn Store>, options: &Ve
                 let verdict = match (s, d) {
                     (Err(e), _) => TagVerdict::Error(format!("source: {e}")),
                     (_, Err(e)) => TagVerdict::Error(format!("target: {e}")),
-                    (Ok(None), _) => TagVerdict::Error("listed by the source but not found when read".into()),
+                    (Ok(None), _) => {
+                        TagVerdict::Error("listed by the source but not found when read".into())
+                    }
                     (Ok(Some(_)), Ok(None)) => TagVerdict::Missing,
                     (Ok(Some(a)), Ok(Some(b))) if a == b => TagVerdict::Ok(a),
                     (Ok(Some(a)), Ok(Some(b))) => TagVerdict::Different(a, b),
@@ -171,7 +184,10 @@ pub async fn verify(source: Arc<dyn Store>, target: Arc<dyn Store>, options: &Ve
                 report.tags_ok += 1;
                 deep_roots.push((pair, digest));
             }
-            TagVerdict::Missing => report.missing.push(Problem { item, reason: "tag missing in the target".into() }),
+            TagVerdict::Missing => report.missing.push(Problem {
+                item,
+                reason: "tag missing in the target".into(),
+            }),
             TagVerdict::Different(a, b) => report.different.push(Problem {
                 item,
                 reason: format!("source has {a}, target has {b}"),
@@ -185,14 +201,26 @@ pub async fn verify(source: Arc<dyn Store>, target: Arc<dyn Store>, options: &Ve
         deep_roots.dedup();
         deep_check(source, target, deep_roots, jobs, &mut report).await;
     }
-    for list in [&mut report.missing, &mut report.different, &mut report.extra, &mut report.broken, &mut report.errors] {
+    for list in [
+        &mut report.missing,
+        &mut report.different,
+        &mut report.extra,
+        &mut report.broken,
+        &mut report.errors,
+    ] {
         list.sort_by(|a, b| a.item.cmp(&b.item));
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-async fn deep_check(source: Arc<dyn Store>, target: Arc<dyn Store>, roots: Vec<(RepoPair, Digest)>, jobs: usize, report: &mut Report) {
+async fn deep_check(
+    source: Arc<dyn Store>,
+    target: Arc<dyn Store>,
+    roots: Vec<(RepoPair, Digest)>,
+    jobs: usize,
+    report: &mut Report,
+) {
     let target_source: Arc<dyn crate::transport::Source> = target.clone();
     let walker = Arc::new(Walker::new(target_source));
     // 1. Every graph reachable from a verified tag, walked in the target (digests re-checked on read).
@@ -243,9 +271,18 @@ async fn deep_check(source: Arc<dyn Store>, target: Arc<dyn Store>, roots: Vec<(
         let item = format!("{repo}@{digest}");
         match found {
             Ok(Some(s)) if s == size || s == 0 => {}
-            Ok(Some(s)) => report.broken.push(Problem { item, reason: format!("blob has {s} bytes, its descriptor says {size}") }),
-            Ok(None) => report.broken.push(Problem { item, reason: "blob missing in the target".into() }),
-            Err(e) => report.errors.push(Problem { item, reason: e.to_string() }),
+            Ok(Some(s)) => report.broken.push(Problem {
+                item,
+                reason: format!("blob has {s} bytes, its descriptor says {size}"),
+            }),
+            Ok(None) => report.broken.push(Problem {
+                item,
+                reason: "blob missing in the target".into(),
+            }),
+            Err(e) => report.errors.push(Problem {
+                item,
+                reason: e.to_string(),
+            }),
         }
     }
     // 3. Referrers of each source manifest present in the target.

@@ -59,11 +59,17 @@ fn globset(patterns: &[String], flag: &str) -> Result<Option<GlobSet>> {
         let glob = globset::GlobBuilder::new(p)
             .literal_separator(true)
             .build()
-            .map_err(|e| Error::invalid(format!("{flag} `{p}`"), format!("not a valid glob: {e}")))?;
+            .map_err(|e| {
+                Error::invalid(format!("{flag} `{p}`"), format!("not a valid glob: {e}"))
+            })?;
         builder.add(glob);
     }
     let _ = Glob::new; // the builder above is the glob constructor we use
-    Ok(Some(builder.build().map_err(|e| Error::invalid(flag, e.to_string()))?))
+    Ok(Some(
+        builder
+            .build()
+            .map_err(|e| Error::invalid(flag, e.to_string()))?,
+    ))
 }
 
 impl Matcher {
@@ -73,7 +79,13 @@ impl Matcher {
         let exclude = globset(&selection.exclude, "--exclude-repo")?;
         let tag = match &selection.tag_pattern {
             Some(p) => Some(Regex::new(&format!("^(?:{p})$")).map_err(|e| {
-                Error::invalid(format!("--tag `{p}`"), format!("not a valid regular expression: {}", e.to_string().lines().last().unwrap_or("")))
+                Error::invalid(
+                    format!("--tag `{p}`"),
+                    format!(
+                        "not a valid regular expression: {}",
+                        e.to_string().lines().last().unwrap_or("")
+                    ),
+                )
             })?),
             None => None,
         };
@@ -101,7 +113,9 @@ impl Matcher {
     /// Maps a source repository to its pair, or `None` when the selection leaves it out.
     pub fn repository(&self, source_name: &str) -> Option<RepoPair> {
         let name = match &self.selection.source_prefix {
-            Some(prefix) => source_name.strip_prefix(prefix.as_str())?.strip_prefix('/')?,
+            Some(prefix) => source_name
+                .strip_prefix(prefix.as_str())?
+                .strip_prefix('/')?,
             None => source_name,
         };
         if let Some(inc) = &self.include {

@@ -46,19 +46,36 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.target, "TARGET")?;
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
-    let source = transport::open(&source_ep, Access::Read, &args.connect.options(Side::Source)?).await?;
-    let target_access = if args.dry_run { Access::Read } else { Access::Write };
+    let source = transport::open(
+        &source_ep,
+        Access::Read,
+        &args.connect.options(Side::Source)?,
+    )
+    .await?;
+    let target_access = if args.dry_run {
+        Access::Read
+    } else {
+        Access::Write
+    };
     // A dry run into a layout that does not exist yet compares against an empty one.
     let mut _empty_layout = None;
     let target = match (&target_ep, args.dry_run) {
         (acr_relocate::endpoint::Endpoint::Layout(path), true) if !path.exists() => {
             let dir = tempfile::tempdir()?;
-            let layout: Arc<dyn transport::Store> =
-                Arc::new(acr_relocate::transport::layout::Layout::create(&dir.path().join("empty"))?);
+            let layout: Arc<dyn transport::Store> = Arc::new(
+                acr_relocate::transport::layout::Layout::create(&dir.path().join("empty"))?,
+            );
             _empty_layout = Some(dir);
             layout
         }
-        _ => transport::open(&target_ep, target_access, &args.connect.options(Side::Target)?).await?,
+        _ => {
+            transport::open(
+                &target_ep,
+                target_access,
+                &args.connect.options(Side::Target)?,
+            )
+            .await?
+        }
     };
     let reporter = Reporter::new("copy", args.quiet || args.json);
     let options = CopyOptions {
@@ -83,7 +100,11 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     } else {
         print_summary(&summary);
     }
-    Ok(if summary.failed.is_empty() { exit::SUCCESS } else { exit::FAILURES })
+    Ok(if summary.failed.is_empty() {
+        exit::SUCCESS
+    } else {
+        exit::FAILURES
+    })
 }
 
 fn print_summary(s: &Summary) {
@@ -108,6 +129,9 @@ fn print_summary(s: &Summary) {
         println!("FAILED {}: {}", p.item, p.reason);
     }
     if !s.failed.is_empty() {
-        println!("{} items failed: run the same command again to retry them", s.failed.len());
+        println!(
+            "{} items failed: run the same command again to retry them",
+            s.failed.len()
+        );
     }
 }

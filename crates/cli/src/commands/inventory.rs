@@ -32,7 +32,8 @@ pub fn run(args: InventoryArgs) -> anyhow::Result<u8> {
     crate::runtime()?.block_on(async {
         let ep = args::endpoint(&args.source, "SOURCE")?;
         let matcher = args.filters.matcher(&ep, None)?;
-        let store = transport::open(&ep, Access::Read, &args.connect.options(Side::Source)?).await?;
+        let store =
+            transport::open(&ep, Access::Read, &args.connect.options(Side::Source)?).await?;
         let source: std::sync::Arc<dyn Source> = store;
         let inv = inventory::inventory(source, &ep.to_string(), &matcher, args.jobs).await?;
         if args.json {
@@ -42,7 +43,11 @@ pub fn run(args: InventoryArgs) -> anyhow::Result<u8> {
         } else {
             print!("{}", table(&inv));
         }
-        Ok(if inv.failed.is_empty() { exit::SUCCESS } else { exit::FAILURES })
+        Ok(if inv.failed.is_empty() {
+            exit::SUCCESS
+        } else {
+            exit::FAILURES
+        })
     })
 }
 
@@ -66,17 +71,26 @@ fn table(inv: &Inventory) -> String {
                 r.name.clone(),
                 t.tag.clone(),
                 short(&t.digest),
-                serde_json::to_value(t.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                serde_json::to_value(t.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
                 t.platforms.join(","),
                 human_bytes(t.size),
                 human_bytes(t.unique_size),
             ]);
         }
     }
-    let widths: Vec<usize> = (0..7).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..7)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for r in rows {
-        let line: Vec<String> = r.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
@@ -116,7 +130,10 @@ fn markdown(inv: &Inventory) -> String {
                 r.name,
                 tag.tag,
                 short(&tag.digest),
-                serde_json::to_value(tag.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                serde_json::to_value(tag.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
                 tag.platforms.join(", "),
                 human_bytes(tag.size),
                 human_bytes(tag.unique_size)

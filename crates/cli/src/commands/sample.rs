@@ -25,7 +25,8 @@ pub struct SampleArgs {
 pub fn run(args: SampleArgs) -> anyhow::Result<u8> {
     crate::runtime()?.block_on(async {
         let ep = args::endpoint(&args.target, "TARGET")?;
-        let store = transport::open(&ep, Access::Write, &args.connect.options(Side::Target)?).await?;
+        let store =
+            transport::open(&ep, Access::Write, &args.connect.options(Side::Target)?).await?;
         let target: &dyn Destination = store.as_ref();
         let expected = acr_relocate::sample::write(target, args.repos, args.seed).await?;
         println!(

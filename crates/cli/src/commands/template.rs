@@ -88,8 +88,14 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
         write_atomic(path, text.as_bytes())?;
     }
     if let Some(report) = &args.report {
-        let title = format!("acr-relocate template: {label} → {} in {}", args.name, args.location);
-        write_atomic(report, acr_template::to_markdown(&title, &out.findings).as_bytes())?;
+        let title = format!(
+            "acr-relocate template: {label} → {} in {}",
+            args.name, args.location
+        );
+        write_atomic(
+            report,
+            acr_template::to_markdown(&title, &out.findings).as_bytes(),
+        )?;
     }
     eprint!("{}", acr_template::to_table(&out.findings));
     if args.json {

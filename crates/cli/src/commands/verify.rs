@@ -42,7 +42,11 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
         } else {
             print!("{}", text(&report));
         }
-        Ok(if report.passed() { exit::SUCCESS } else { exit::FAILURES })
+        Ok(if report.passed() {
+            exit::SUCCESS
+        } else {
+            exit::FAILURES
+        })
     })
 }
 
@@ -51,9 +55,28 @@ pub async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.target, "TARGET")?;
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
-    let source = transport::open(&source_ep, Access::Read, &args.connect.options(Side::Source)?).await?;
-    let target = transport::open(&target_ep, Access::Read, &args.connect.options(Side::Target)?).await?;
-    Ok(verify::verify(source, target, &VerifyOptions { matcher, deep: args.deep, jobs: args.jobs }).await?)
+    let source = transport::open(
+        &source_ep,
+        Access::Read,
+        &args.connect.options(Side::Source)?,
+    )
+    .await?;
+    let target = transport::open(
+        &target_ep,
+        Access::Read,
+        &args.connect.options(Side::Target)?,
+    )
+    .await?;
+    Ok(verify::verify(
+        source,
+        target,
+        &VerifyOptions {
+            matcher,
+            deep: args.deep,
+            jobs: args.jobs,
+        },
+    )
+    .await?)
 }
 
 fn verdict(r: &Report) -> &'static str {
@@ -67,7 +90,12 @@ fn verdict(r: &Report) -> &'static str {
 /// The one-line verdict and every problem, for humans.
 pub fn text(r: &Report) -> String {
     let mut out = String::new();
-    for (label, list) in [("missing", &r.missing), ("different", &r.different), ("broken", &r.broken), ("error", &r.errors)] {
+    for (label, list) in [
+        ("missing", &r.missing),
+        ("different", &r.different),
+        ("broken", &r.broken),
+        ("error", &r.errors),
+    ] {
         for p in list {
             out.push_str(&format!("{label} {}: {}\n", p.item, p.reason));
         }
@@ -116,7 +144,13 @@ fn markdown(r: &Report, source: &str, target: &str) -> String {
             r.manifests_checked, r.blobs_checked, r.referrers_checked
         ));
     }
-    for (label, list) in [("Missing", &r.missing), ("Different", &r.different), ("Broken", &r.broken), ("Errors", &r.errors), ("Extra in the target", &r.extra)] {
+    for (label, list) in [
+        ("Missing", &r.missing),
+        ("Different", &r.different),
+        ("Broken", &r.broken),
+        ("Errors", &r.errors),
+        ("Extra in the target", &r.extra),
+    ] {
         if !list.is_empty() {
             out.push_str(&format!("\n## {label}\n\n"));
             for p in list {

@@ -7,14 +7,28 @@ fn a_whole_registry_copy_preserves_every_digest_across_catalog_pages() {
     let (src, expected) = sample_registry(110);
     let dst = Registry::start();
     // Pages of 50 repositories and tags: every Link header must be followed.
-    let out = run(&["copy", "-q", "--json", "--page-size", "50", &src.url(), &dst.url()]);
+    let out = run(&[
+        "copy",
+        "-q",
+        "--json",
+        "--page-size",
+        "50",
+        &src.url(),
+        &dst.url(),
+    ]);
     assert_success(&out);
     let summary = json(&out);
     assert_eq!(summary["tags"], expected.tag_count() as u64);
     assert_eq!(summary["failed"].as_array().unwrap().len(), 0);
     // Each blob crossed once: the rest were mounted or found.
-    assert_eq!(summary["blobs_copied"].as_u64().unwrap() as usize, expected_tagged_blobs(&expected));
-    assert!(summary["blobs_mounted"].as_u64().unwrap() > 0, "shared base layers are mounted");
+    assert_eq!(
+        summary["blobs_copied"].as_u64().unwrap() as usize,
+        expected_tagged_blobs(&expected)
+    );
+    assert!(
+        summary["blobs_mounted"].as_u64().unwrap() > 0,
+        "shared base layers are mounted"
+    );
     let dst_store = open(&dst.url());
     assert_eq!(repositories(&dst_store).len(), expected.tags.len());
     assert_holds(&dst_store, &expected.tags, None);
@@ -33,7 +47,9 @@ fn a_prefix_target_puts_every_repository_under_it() {
     let target = format!("{}/mirror/eu", dst.url());
     assert_success(&run(&["copy", "-q", &src.url(), &target]));
     let dst_store = open(&dst.url());
-    assert!(repositories(&dst_store).iter().all(|r| r.starts_with("mirror/eu/")));
+    assert!(repositories(&dst_store)
+        .iter()
+        .all(|r| r.starts_with("mirror/eu/")));
     assert_holds(&dst_store, &expected.tags, Some("mirror/eu"));
     // And back from the prefix: a source prefix is stripped.
     let back = Registry::start();
@@ -60,7 +76,16 @@ fn filters_select_repositories_and_tags() {
     let (src, expected) = sample_registry(9);
     let dst = Registry::start();
     assert_success(&run(&[
-        "copy", "-q", "--repo", "team/*", "--exclude-repo", "team/svc-4", "--tag", r"v1\..*", &src.url(), &dst.url(),
+        "copy",
+        "-q",
+        "--repo",
+        "team/*",
+        "--exclude-repo",
+        "team/svc-4",
+        "--tag",
+        r"v1\..*",
+        &src.url(),
+        &dst.url(),
     ]));
     let dst_store = open(&dst.url());
     let mut repos = repositories(&dst_store);
@@ -68,14 +93,19 @@ fn filters_select_repositories_and_tags() {
     let mut want: Vec<String> = expected
         .tags
         .keys()
-        .filter(|r| r.starts_with("team/") && r.matches('/').count() == 1 && r.as_str() != "team/svc-4")
+        .filter(|r| {
+            r.starts_with("team/") && r.matches('/').count() == 1 && r.as_str() != "team/svc-4"
+        })
         .cloned()
         .collect();
     want.sort();
     assert_eq!(repos, want);
     for repo in &repos {
         let tags = block_on(dst_store.tags(repo)).unwrap();
-        assert!(tags.iter().all(|t| t.starts_with("v1.")), "{repo}: {tags:?}");
+        assert!(
+            tags.iter().all(|t| t.starts_with("v1.")),
+            "{repo}: {tags:?}"
+        );
     }
 }
 
@@ -89,7 +119,10 @@ fn a_dry_run_reports_and_writes_nothing() {
     assert_eq!(s["dry_run"], true);
     assert_eq!(s["tags_copied"], expected.tag_count() as u64);
     assert!(s["bytes_copied"].as_u64().unwrap() > 0);
-    assert!(repositories(&open(&dst.url())).is_empty(), "nothing written");
+    assert!(
+        repositories(&open(&dst.url())).is_empty(),
+        "nothing written"
+    );
 }
 
 #[test]
@@ -107,14 +140,28 @@ fn a_source_blob_with_wrong_bytes_is_refused_and_its_manifest_not_pushed() {
 
     let dst = Registry::start();
     let out = run(&["copy", "-q", &src.url(), &dst.url()]);
-    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let text = stdout(&out);
     assert!(text.contains("does not match its digest"), "{text}");
     let dst_store = open(&dst.url());
-    for tag in ["v1.0.0"] {
-        assert_eq!(block_on(dst_store.manifest_digest("svc2", tag)).unwrap(), None, "no manifest pushed over a missing blob");
-    }
-    assert!(block_on(acr_relocate::transport::Destination::blob_size(dst_store.as_ref(), "svc2", &layer)).unwrap().is_none());
+    assert_eq!(
+        block_on(dst_store.manifest_digest("svc2", "v1.0.0")).unwrap(),
+        None,
+        "no manifest pushed over a missing blob"
+    );
+    assert!(block_on(acr_relocate::transport::Destination::blob_size(
+        dst_store.as_ref(),
+        "svc2",
+        &layer
+    ))
+    .unwrap()
+    .is_none());
     // Everything else arrived.
     let mut rest = expected.tags.clone();
     rest.remove("svc2");

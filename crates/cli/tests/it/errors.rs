@@ -21,10 +21,17 @@ fn bad_endpoints_exit_2_with_one_line() {
 #[test]
 fn an_unreachable_registry_exits_2() {
     // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
     let target = format!("oci:{}", dir.path().join("out").display());
-    assert_usage_error(&["copy", &format!("http://127.0.0.1:{port}"), &target], "127.0.0.1");
+    assert_usage_error(
+        &["copy", &format!("http://127.0.0.1:{port}"), &target],
+        "127.0.0.1",
+    );
 }
 
 #[test]

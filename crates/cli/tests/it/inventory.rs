@@ -13,12 +13,21 @@ fn inventory_totals_match_what_was_written() {
     assert_eq!(inv["totals"]["tags"], expected.tag_count() as u64);
     // The sample's untagged SBOM referrer (two blobs, one shared) is not reachable from tags.
     let referrer_only = 1;
-    assert_eq!(inv["totals"]["unique_blobs"].as_u64().unwrap() as usize, expected.blobs.len() - referrer_only);
+    assert_eq!(
+        inv["totals"]["unique_blobs"].as_u64().unwrap() as usize,
+        expected.blobs.len() - referrer_only
+    );
     let kinds: Vec<&str> = inv["repositories"]
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|r| r["tags"].as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap()))
+        .flat_map(|r| {
+            r["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["kind"].as_str().unwrap())
+        })
         .collect();
     for kind in ["image", "multi-arch-index", "helm-chart", "signature"] {
         assert!(kinds.contains(&kind), "{kind} in {kinds:?}");

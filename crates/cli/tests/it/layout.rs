@@ -11,8 +11,13 @@ fn registry_to_layout_to_registry_keeps_every_digest() {
     let layout = format!("oci:{}", carry.path().join("export").display());
     assert_success(&run(&["copy", "-q", &src.url(), &layout]));
     // Blobs are stored once for all repositories.
-    let blob_files = std::fs::read_dir(carry.path().join("export/blobs/sha256")).unwrap().count();
-    assert!(blob_files < expected.blobs.len() + 200, "{blob_files} files");
+    let blob_files = std::fs::read_dir(carry.path().join("export/blobs/sha256"))
+        .unwrap()
+        .count();
+    assert!(
+        blob_files < expected.blobs.len() + 200,
+        "{blob_files} files"
+    );
     let other = Registry::start();
     assert_success(&run(&["copy", "-q", &layout, &other.url()]));
     assert_holds(&open(&other.url()), &expected.tags, None);
@@ -27,10 +32,15 @@ fn layout_to_layout_copies_referrers_too() {
     let target = format!("oci:{}", out_dir.path().join("copy").display());
     let out = run(&["copy", "-q", "--json", &oci(dir.path()), &target]);
     assert_success(&out);
-    assert_eq!(json(&out)["referrers_copied"], expected.referrers.len() as u64);
+    assert_eq!(
+        json(&out)["referrers_copied"],
+        expected.referrers.len() as u64
+    );
     let store = open(&target);
     for (repo, _subject, referrer) in &expected.referrers {
-        assert!(block_on(store.manifest_digest(repo, referrer.as_str())).unwrap().is_some());
+        assert!(block_on(store.manifest_digest(repo, referrer.as_str()))
+            .unwrap()
+            .is_some());
     }
     assert_holds(&store, &expected.tags, None);
     assert_success(&run(&["verify", "--deep", &oci(dir.path()), &target]));
@@ -43,18 +53,38 @@ fn skopeo() -> Command {
 #[test]
 fn skopeo_reads_an_image_of_our_layout() {
     let (dir, expected) = sample_layout(3, 5);
-    let (repo, tags) = expected.tags.iter().find(|(r, _)| r.starts_with("team/svc")).unwrap();
+    let (repo, tags) = expected
+        .tags
+        .iter()
+        .find(|(r, _)| r.starts_with("team/svc"))
+        .unwrap();
     let (tag, digest) = tags.iter().next().unwrap();
     let reference = format!("oci:{}:{repo}:{tag}", dir.path().join("sample").display());
-    let out = skopeo().args(["inspect", "--raw", &reference]).output().expect("skopeo installed (apt-get install -y skopeo)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = skopeo()
+        .args(["inspect", "--raw", &reference])
+        .output()
+        .expect("skopeo installed (apt-get install -y skopeo)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(&acr_relocate::digest::Digest::of(&out.stdout), digest);
     let copy_dir = tempfile::tempdir().unwrap();
     let out = skopeo()
-        .args(["copy", "--preserve-digests", &reference, &format!("dir:{}", copy_dir.path().display())])
+        .args([
+            "copy",
+            "--preserve-digests",
+            &reference,
+            &format!("dir:{}", copy_dir.path().display()),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -66,16 +96,33 @@ fn we_read_a_layout_that_skopeo_wrote() {
     let layout = dir.path().join("skopeo");
     let out = skopeo()
         .args([
-            "copy", "--src-tls-verify=false", "--preserve-digests", "--all",
+            "copy",
+            "--src-tls-verify=false",
+            "--preserve-digests",
+            "--all",
             &format!("docker://127.0.0.1:{}/{repo}:{tag}", src.port),
             &format!("oci:{}:{repo}:{tag}", layout.display()),
         ])
         .output()
         .expect("skopeo installed");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dst = Registry::start();
-    assert_success(&run(&["copy", "-q", &format!("oci:{}", layout.display()), &dst.url()]));
-    assert_eq!(block_on(open(&dst.url()).manifest_digest(repo, tag)).unwrap().as_ref(), Some(digest));
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        &format!("oci:{}", layout.display()),
+        &dst.url(),
+    ]));
+    assert_eq!(
+        block_on(open(&dst.url()).manifest_digest(repo, tag))
+            .unwrap()
+            .as_ref(),
+        Some(digest)
+    );
 }
 
 fn assert_layout_error(source: &str, needle: &str) {
@@ -90,11 +137,25 @@ fn assert_layout_error(source: &str, needle: &str) {
 #[test]
 fn not_a_layout_is_refused_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
-    assert_layout_error(&format!("oci:{}", dir.path().display()), "`oci-layout` is missing");
-    std::fs::write(dir.path().join("oci-layout"), r#"{"imageLayoutVersion":"2.0.0"}"#).unwrap();
+    assert_layout_error(
+        &format!("oci:{}", dir.path().display()),
+        "`oci-layout` is missing",
+    );
+    std::fs::write(
+        dir.path().join("oci-layout"),
+        r#"{"imageLayoutVersion":"2.0.0"}"#,
+    )
+    .unwrap();
     assert_layout_error(&format!("oci:{}", dir.path().display()), "not supported");
-    std::fs::write(dir.path().join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    assert_layout_error(&format!("oci:{}", dir.path().display()), "`index.json` is missing");
+    std::fs::write(
+        dir.path().join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    assert_layout_error(
+        &format!("oci:{}", dir.path().display()),
+        "`index.json` is missing",
+    );
     std::fs::write(dir.path().join("index.json"), "{not json").unwrap();
     assert_layout_error(&format!("oci:{}", dir.path().display()), "index.json");
 }
@@ -102,20 +163,39 @@ fn not_a_layout_is_refused_with_its_path() {
 #[test]
 fn a_corrupted_layout_blob_fails_its_tag_and_nothing_is_half_written() {
     let (dir, expected) = sample_layout(3, 9);
-    let (repo, tags) = expected.tags.iter().find(|(r, _)| r.as_str() == "svc2").unwrap();
+    let (repo, tags) = expected
+        .tags
+        .iter()
+        .find(|(r, _)| r.as_str() == "svc2")
+        .unwrap();
     let store = open(&oci(dir.path()));
     let manifest = block_on(store.manifest(repo, tags.keys().next().unwrap())).unwrap();
-    let layer = manifest.view().unwrap().blobs().last().unwrap().digest.clone();
+    let layer = manifest
+        .view()
+        .unwrap()
+        .blobs()
+        .last()
+        .unwrap()
+        .digest
+        .clone();
     let path = dir.path().join("sample/blobs/sha256").join(layer.hex());
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[3] ^= 1;
     std::fs::write(&path, bytes).unwrap();
     let out_dir = tempfile::tempdir().unwrap();
     let target = out_dir.path().join("t");
-    let out = run(&["copy", "-q", &oci(dir.path()), &format!("oci:{}", target.display())]);
+    let out = run(&[
+        "copy",
+        "-q",
+        &oci(dir.path()),
+        &format!("oci:{}", target.display()),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("does not match its digest"));
-    assert!(!target.join("blobs/sha256").join(layer.hex()).exists(), "no blob under a wrong digest");
+    assert!(
+        !target.join("blobs/sha256").join(layer.hex()).exists(),
+        "no blob under a wrong digest"
+    );
     assert!(!target.join(".partial").exists(), "no partial files left");
 }
 
@@ -124,8 +204,17 @@ fn a_target_directory_with_other_files_is_refused() {
     let (dir, _) = sample_layout(1, 1);
     let out_dir = tempfile::tempdir().unwrap();
     std::fs::write(out_dir.path().join("notes.txt"), "mine").unwrap();
-    let out = run(&["copy", "-q", &oci(dir.path()), &format!("oci:{}", out_dir.path().display())]);
+    let out = run(&[
+        "copy",
+        "-q",
+        &oci(dir.path()),
+        &format!("oci:{}", out_dir.path().display()),
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not empty and is not an OCI image layout"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not empty and is not an OCI image layout"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 1);
 }

@@ -6,5 +6,6 @@ mod copy;
 mod errors;
 mod inventory;
 mod layout;
+mod shared_tier;
 mod util;
 mod verify;

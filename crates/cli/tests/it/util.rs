@@ -27,7 +27,11 @@ fn registry_binary() -> String {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Registry {
@@ -38,7 +42,10 @@ impl Registry {
                 return r;
             }
         }
-        panic!("could not start {} (install it: apt-get install -y docker-registry)", registry_binary());
+        panic!(
+            "could not start {} (install it: apt-get install -y docker-registry)",
+            registry_binary()
+        );
     }
 
     fn try_start() -> Option<Self> {
@@ -57,7 +64,12 @@ impl Registry {
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e} (apt-get install -y docker-registry)", registry_binary()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {}: {e} (apt-get install -y docker-registry)",
+                    registry_binary()
+                )
+            });
         let mut registry = Registry { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -91,7 +103,10 @@ impl Registry {
 
     /// Where the registry keeps a repository.
     pub fn repository_dir(&self, repository: &str) -> PathBuf {
-        self.dir.path().join("data/docker/registry/v2/repositories").join(repository)
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/repositories")
+            .join(repository)
     }
 }
 
@@ -114,7 +129,12 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// Opens an endpoint through the library (for checks independent of the CLI's code paths).
 pub fn open(endpoint: &str) -> Arc<dyn Store> {
     let ep: Endpoint = endpoint.parse().unwrap();
-    block_on(transport::open(&ep, Access::Read, &ConnectOptions::default())).unwrap()
+    block_on(transport::open(
+        &ep,
+        Access::Read,
+        &ConnectOptions::default(),
+    ))
+    .unwrap()
 }
 
 /// Writes the sample content into a new layout; returns it with what it holds.
@@ -172,12 +192,17 @@ pub fn stderr(out: &Output) -> String {
 
 /// The stdout of a `--json` run, parsed.
 pub fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(out), stderr(out)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(out), stderr(out)))
 }
 
 /// Every tag of `expected` resolves, in `store` (names under `prefix`), to the expected digest.
 /// Reads through `HEAD /v2/<name>/manifests/<tag>`, so it checks what the registry itself says.
-pub fn assert_holds(store: &Arc<dyn Store>, expected: &BTreeMap<String, BTreeMap<String, Digest>>, prefix: Option<&str>) {
+pub fn assert_holds(
+    store: &Arc<dyn Store>,
+    expected: &BTreeMap<String, BTreeMap<String, Digest>>,
+    prefix: Option<&str>,
+) {
     block_on(async {
         for (repo, tags) in expected {
             let name = match prefix {

@@ -41,7 +41,10 @@ fn a_tag_deleted_in_the_target_is_missing() {
     block_on(client(&dst).delete_manifest("svc2", digest)).unwrap();
     let (code, report) = verify(&src, &dst);
     assert_eq!(code, Some(1));
-    assert!(report["missing"].to_string().contains("svc2:v1.0.0"), "{report}");
+    assert!(
+        report["missing"].to_string().contains("svc2:v1.0.0"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -50,10 +53,19 @@ fn a_tag_pointing_at_another_digest_differs() {
     // Re-point svc2:v1.0.0 at the manifest of svc2:v1.1.0.
     let store = open(&dst.url());
     let other = block_on(store.manifest("svc2", "v1.1.0")).unwrap();
-    block_on(acr_relocate::transport::Destination::put_manifest(store.as_ref(), "svc2", Some("v1.0.0"), &other)).unwrap();
+    block_on(acr_relocate::transport::Destination::put_manifest(
+        store.as_ref(),
+        "svc2",
+        Some("v1.0.0"),
+        &other,
+    ))
+    .unwrap();
     let (code, report) = verify(&src, &dst);
     assert_eq!(code, Some(1));
-    assert!(report["different"].to_string().contains("svc2:v1.0.0"), "{report}");
+    assert!(
+        report["different"].to_string().contains("svc2:v1.0.0"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -65,7 +77,10 @@ fn a_blob_deleted_from_target_storage_is_broken() {
     std::fs::remove_file(dst.blob_data(&layer)).unwrap();
     let (code, report) = verify(&src, &dst);
     assert_eq!(code, Some(1));
-    assert!(report["broken"].to_string().contains(layer.as_str()), "{report}");
+    assert!(
+        report["broken"].to_string().contains(layer.as_str()),
+        "{report}"
+    );
 }
 
 #[test]
@@ -76,20 +91,35 @@ fn a_missing_index_child_is_broken() {
     let index = block_on(store.manifest("team/svc-1", "v1.0.0")).unwrap();
     let child = index.view().unwrap().children()[0].digest.clone();
     // Remove the child's revision link so the registry no longer serves it.
-    let link = dst.repository_dir("team/svc-1").join("_manifests/revisions/sha256").join(child.hex());
+    let link = dst
+        .repository_dir("team/svc-1")
+        .join("_manifests/revisions/sha256")
+        .join(child.hex());
     std::fs::remove_dir_all(&link).unwrap();
     let (code, report) = verify(&src, &dst);
     assert_eq!(code, Some(1));
-    assert!(report["broken"].to_string().contains("team/svc-1"), "{report}");
+    assert!(
+        report["broken"].to_string().contains("team/svc-1"),
+        "{report}"
+    );
 }
 
 #[test]
 fn a_missing_signature_tag_is_missing() {
     let (src, dst, expected) = copied();
-    let (tag, _) = expected.tags["team/app/svc-0"].iter().find(|(t, _)| t.ends_with(".sig")).unwrap();
-    let tag_dir = dst.repository_dir("team/app/svc-0").join("_manifests/tags").join(tag);
+    let (tag, _) = expected.tags["team/app/svc-0"]
+        .iter()
+        .find(|(t, _)| t.ends_with(".sig"))
+        .unwrap();
+    let tag_dir = dst
+        .repository_dir("team/app/svc-0")
+        .join("_manifests/tags")
+        .join(tag);
     std::fs::remove_dir_all(tag_dir).unwrap();
     let (code, report) = verify(&src, &dst);
     assert_eq!(code, Some(1));
-    assert!(report["missing"].to_string().contains(tag.as_str()), "{report}");
+    assert!(
+        report["missing"].to_string().contains(tag.as_str()),
+        "{report}"
+    );
 }

@@ -94,9 +94,8 @@ impl Layout {
             return Err(layout_error(root, "not a directory: expected an OCI image layout (with `oci-layout` and `index.json`)"));
         }
         let marker = root.join(LAYOUT_FILE);
-        let text = std::fs::read_to_string(&marker).map_err(|_| {
-            layout_error(root, "not an OCI image layout: `oci-layout` is missing")
-        })?;
+        let text = std::fs::read_to_string(&marker)
+            .map_err(|_| layout_error(root, "not an OCI image layout: `oci-layout` is missing"))?;
         let version: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| layout_error(&marker, format!("not valid JSON: {e}")))?;
         match version.get("imageLayoutVersion").and_then(|v| v.as_str()) {
@@ -104,7 +103,10 @@ impl Layout {
             Some(other) => {
                 return Err(layout_error(
                     &marker,
-                    format!("image layout version `{}` is not supported (expected 1.0.0)", crate::digest::truncate(other)),
+                    format!(
+                        "image layout version `{}` is not supported (expected 1.0.0)",
+                        crate::digest::truncate(other)
+                    ),
                 ))
             }
             None => return Err(layout_error(&marker, "no `imageLayoutVersion`")),
@@ -117,11 +119,20 @@ impl Layout {
         let mut entries = Entries::default();
         for d in index.manifests {
             if d.digest.parse::<Digest>().is_err() {
-                return Err(layout_error(&index_path, format!("entry with unusable digest `{}`", crate::digest::truncate(&d.digest))));
+                return Err(layout_error(
+                    &index_path,
+                    format!(
+                        "entry with unusable digest `{}`",
+                        crate::digest::truncate(&d.digest)
+                    ),
+                ));
             }
             let repo_annotation = d.annotations.get(REPOSITORY_ANNOTATION).cloned();
             let ref_name = d.annotations.get(REF_NAME).cloned();
-            match (ref_name.as_deref().and_then(split_ref_name), repo_annotation) {
+            match (
+                ref_name.as_deref().and_then(split_ref_name),
+                repo_annotation,
+            ) {
                 (Some((repo, tag)), _) => {
                     entries.tagged.insert((repo, tag), d);
                 }
@@ -162,10 +173,14 @@ impl Layout {
                 return Ok(layout);
             }
         }
-        std::fs::create_dir_all(root.join("blobs").join("sha256")).map_err(|e| Error::io(root, e))?;
+        std::fs::create_dir_all(root.join("blobs").join("sha256"))
+            .map_err(|e| Error::io(root, e))?;
         write_atomic(&root.join(INDEX_FILE), br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)?;
         // `oci-layout` last: its presence marks a usable layout.
-        write_atomic(&root.join(LAYOUT_FILE), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        write_atomic(
+            &root.join(LAYOUT_FILE),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )?;
         Self::open(root)
     }
 
@@ -258,7 +273,12 @@ impl Layout {
                 .untagged
                 .iter()
                 .map(|((r, _), d)| (r.clone(), d.clone()))
-                .chain(entries.tagged.iter().map(|((r, _), d)| (r.clone(), d.clone())))
+                .chain(
+                    entries
+                        .tagged
+                        .iter()
+                        .map(|((r, _), d)| (r.clone(), d.clone())),
+                )
                 .collect()
         };
         let mut map: HashMap<(String, Digest), Vec<Reference>> = HashMap::new();
@@ -418,21 +438,30 @@ impl Destination for Layout {
         Ok(self.blob_path(digest).exists())
     }
 
-    async fn put_blob(&self, _repository: &str, blob: &Reference, mut content: ByteStream) -> Result<()> {
+    async fn put_blob(
+        &self,
+        _repository: &str,
+        blob: &Reference,
+        mut content: ByteStream,
+    ) -> Result<()> {
         let final_path = self.blob_path(&blob.digest);
         if final_path.exists() {
             return Ok(());
         }
         let tmp = self.partial_path(&blob.digest)?;
         let result: Result<()> = async {
-            let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| Error::io(&tmp, e))?;
+            let mut file = tokio::fs::File::create(&tmp)
+                .await
+                .map_err(|e| Error::io(&tmp, e))?;
             let mut hasher = Sha256::new();
             let mut size = 0u64;
             while let Some(chunk) = content.next().await {
                 let chunk = chunk?;
                 hasher.update(&chunk);
                 size += chunk.len() as u64;
-                file.write_all(&chunk).await.map_err(|e| Error::io(&tmp, e))?;
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| Error::io(&tmp, e))?;
             }
             file.flush().await.map_err(|e| Error::io(&tmp, e))?;
             drop(file);
@@ -462,7 +491,12 @@ impl Destination for Layout {
         result
     }
 
-    async fn put_manifest(&self, repository: &str, tag: Option<&str>, manifest: &RawManifest) -> Result<()> {
+    async fn put_manifest(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        manifest: &RawManifest,
+    ) -> Result<()> {
         let final_path = self.blob_path(&manifest.digest);
         if !final_path.exists() {
             let tmp = self.partial_path(&manifest.digest)?;
@@ -499,9 +533,10 @@ impl Destination for Layout {
                         .insert((repository.to_string(), tag.to_string()), descriptor);
                 }
                 None => {
-                    entries
-                        .untagged
-                        .insert((repository.to_string(), manifest.digest.to_string()), descriptor);
+                    entries.untagged.insert(
+                        (repository.to_string(), manifest.digest.to_string()),
+                        descriptor,
+                    );
                 }
             }
             entries.unsaved += 1;

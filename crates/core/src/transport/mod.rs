@@ -46,12 +46,8 @@ pub trait Destination: Send + Sync {
     async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool>;
     /// Stores a blob from a stream. The stream ends with an error if its bytes do not match the
     /// digest; the destination then must not keep anything under that digest.
-    async fn put_blob(
-        &self,
-        repository: &str,
-        blob: &Reference,
-        content: ByteStream,
-    ) -> Result<()>;
+    async fn put_blob(&self, repository: &str, blob: &Reference, content: ByteStream)
+        -> Result<()>;
     /// Stores a manifest under a tag, or by digest when `tag` is `None`.
     async fn put_manifest(
         &self,
@@ -99,7 +95,9 @@ pub async fn open(
     options: &ConnectOptions,
 ) -> Result<std::sync::Arc<dyn Store>> {
     Ok(match endpoint {
-        Endpoint::Registry(r) => std::sync::Arc::new(registry::Registry::connect(r, options).await?),
+        Endpoint::Registry(r) => {
+            std::sync::Arc::new(registry::Registry::connect(r, options).await?)
+        }
         Endpoint::Layout(path) => std::sync::Arc::new(match access {
             Access::Read => layout::Layout::open(path)?,
             Access::Write => layout::Layout::create(path)?,

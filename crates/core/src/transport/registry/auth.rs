@@ -85,7 +85,11 @@ fn parse_params(text: &str) -> HashMap<String, String> {
     let mut rest = text.trim();
     while !rest.is_empty() {
         let Some(eq) = rest.find('=') else { break };
-        let key = rest[..eq].trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = rest[..eq]
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         rest = &rest[eq + 1..];
         let value;
         if let Some(stripped) = rest.strip_prefix('"') {
@@ -170,7 +174,9 @@ pub struct Token {
 impl Token {
     /// A token valid for `lifetime`, renewed at 90% of it (at least 5 s early, when it can be).
     pub fn new(value: Secret, lifetime: Duration) -> Self {
-        let margin = (lifetime / 10).max(Duration::from_secs(5)).min(lifetime / 2);
+        let margin = (lifetime / 10)
+            .max(Duration::from_secs(5))
+            .min(lifetime / 2);
         Token {
             value,
             renew_at: Instant::now() + lifetime - margin,
@@ -204,7 +210,10 @@ impl TokenCache {
     pub fn fresh(&self, scope: &Scope) -> Option<Secret> {
         let slot = self.slot(scope);
         let guard = slot.try_lock().ok()?;
-        guard.as_ref().filter(|t| t.is_fresh()).map(|t| t.value.clone())
+        guard
+            .as_ref()
+            .filter(|t| t.is_fresh())
+            .map(|t| t.value.clone())
     }
 }
 
@@ -230,9 +239,15 @@ mod tests {
 
     #[test]
     fn basic_and_unknown_schemes() {
-        assert_eq!(Challenge::parse("Basic realm=\"x\"").unwrap().0, Challenge::Basic);
+        assert_eq!(
+            Challenge::parse("Basic realm=\"x\"").unwrap().0,
+            Challenge::Basic
+        );
         assert!(Challenge::parse("Negotiate").is_none());
-        assert!(Challenge::parse("Bearer service=\"x\"").is_none(), "bearer needs a realm");
+        assert!(
+            Challenge::parse("Bearer service=\"x\"").is_none(),
+            "bearer needs a realm"
+        );
     }
 
     #[test]
@@ -241,7 +256,10 @@ mod tests {
             repository: "t/x".into(),
             from: "t/y".into(),
         };
-        assert_eq!(m.params(), ["repository:t/x:pull,push", "repository:t/y:pull"]);
+        assert_eq!(
+            m.params(),
+            ["repository:t/x:pull,push", "repository:t/y:pull"]
+        );
         assert_eq!(Scope::Catalog.params(), ["registry:catalog:*"]);
     }
 

@@ -24,7 +24,9 @@ use super::{ConnectOptions, Destination, Source};
 use crate::digest::{ByteStream, Digest};
 use crate::endpoint::RegistryEndpoint;
 use crate::error::{Error, Result};
-use crate::manifest::{RawManifest, Reference, ACCEPT as MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, OCI_INDEX};
+use crate::manifest::{
+    RawManifest, Reference, ACCEPT as MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, OCI_INDEX,
+};
 use crate::secret::{redact_url, Secret};
 
 /// How requests are retried.
@@ -81,7 +83,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("base_url", &self.base_url).finish()
+        f.debug_struct("Registry")
+            .field("base_url", &self.base_url)
+            .finish()
     }
 }
 
@@ -129,7 +133,10 @@ async fn status_error(method: &Method, url: &str, response: Response) -> Error {
     let (code, message) = match serde_json::from_slice::<ErrorEnvelope>(&body) {
         Ok(env) if !env.errors.is_empty() => (
             env.errors[0].code.clone(),
-            env.errors[0].message.as_deref().map(crate::digest::truncate),
+            env.errors[0]
+                .message
+                .as_deref()
+                .map(crate::digest::truncate),
         ),
         _ => (None, None),
     };
@@ -198,9 +205,11 @@ impl Registry {
             .user_agent(concat!("acr-relocate/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &options.ca_cert {
             let pem = std::fs::read(ca).map_err(|e| Error::io(ca, e))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| Error::InvalidEndpoint {
-                input: ca.display().to_string(),
-                reason: format!("not a PEM certificate file: {e}"),
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::InvalidEndpoint {
+                    input: ca.display().to_string(),
+                    reason: format!("not a PEM certificate file: {e}"),
+                }
             })?;
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
@@ -232,7 +241,11 @@ impl Registry {
             tokens: TokenCache::default(),
             retry: RetryPolicy::default(),
             referrers_api: AtomicBool::new(true),
-            page_size: if options.page_size == 0 { 1000 } else { options.page_size },
+            page_size: if options.page_size == 0 {
+                1000
+            } else {
+                options.page_size
+            },
             sessions: Mutex::new(Default::default()),
         };
         registry.ping().await?;
@@ -263,7 +276,8 @@ impl Registry {
                 if probe.status().is_success() || probe.status() == StatusCode::NOT_FOUND {
                     Ok(())
                 } else {
-                    Err(self.auth_error(format!("`/v2/` answered HTTP {}", probe.status().as_u16())))
+                    Err(self
+                        .auth_error(format!("`/v2/` answered HTTP {}", probe.status().as_u16())))
                 }
             }
             StatusCode::NOT_FOUND => Err(Error::InvalidEndpoint {
@@ -294,7 +308,12 @@ impl Registry {
     }
 
     /// Adds the `Authorization` header the registry wants for `scope`.
-    async fn authorize(&self, request: RequestBuilder, scope: &Scope, renew: bool) -> Result<RequestBuilder> {
+    async fn authorize(
+        &self,
+        request: RequestBuilder,
+        scope: &Scope,
+        renew: bool,
+    ) -> Result<RequestBuilder> {
         let challenge = self.challenge.lock().expect("challenge lock").clone();
         match challenge {
             Challenge::None => Ok(request),
@@ -323,7 +342,12 @@ impl Registry {
 
     /// The docker token flow: `GET realm?service=&scope=` with Basic credentials, or the OAuth2
     /// refresh-token grant for identity tokens. Retried like any request.
-    async fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &Scope) -> Result<Token> {
+    async fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &Scope,
+    ) -> Result<Token> {
         let mut query: Vec<(&str, String)> = Vec::new();
         if let Some(s) = service {
             query.push(("service", s.to_string()));
@@ -353,10 +377,20 @@ impl Registry {
             };
             let outcome = request.send().await;
             let (transient, wait, err) = match outcome {
-                Err(e) => (true, None, self.auth_error(format!("token endpoint {}: {}", redact_url(realm), connection_error(&Method::GET, realm, &e)))),
+                Err(e) => (
+                    true,
+                    None,
+                    self.auth_error(format!(
+                        "token endpoint {}: {}",
+                        redact_url(realm),
+                        connection_error(&Method::GET, realm, &e)
+                    )),
+                ),
                 Ok(response) if response.status().is_success() => {
                     let body: TokenResponse = response.json().await.map_err(|e| {
-                        self.auth_error(format!("token endpoint answered something that is not a token: {e}"))
+                        self.auth_error(format!(
+                            "token endpoint answered something that is not a token: {e}"
+                        ))
                     })?;
                     let value = body.token.or(body.access_token).ok_or_else(|| {
                         self.auth_error("token endpoint answered without a token")
@@ -367,7 +401,8 @@ impl Registry {
                 Ok(response) => {
                     let status = response.status();
                     let wait = retry_after(response.headers());
-                    let transient = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                    let transient =
+                        status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
                     let reason = match status {
                         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                             "the token endpoint refused the credentials".to_string()
@@ -391,13 +426,15 @@ impl Registry {
         let mut renewed = false;
         loop {
             attempt += 1;
-            let request = self.authorize(build(), &scope, false).await?.build().map_err(|e| {
-                Error::Connection {
+            let request = self
+                .authorize(build(), &scope, false)
+                .await?
+                .build()
+                .map_err(|e| Error::Connection {
                     method: "?".into(),
                     url: self.host.clone(),
                     reason: e.to_string(),
-                }
-            })?;
+                })?;
             let method = request.method().clone();
             let url = request.url().to_string();
             let outcome = self.http.execute(request).await;
@@ -414,12 +451,17 @@ impl Registry {
             };
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED {
-                let had_challenge = *self.challenge.lock().expect("challenge lock") != Challenge::None;
+                let had_challenge =
+                    *self.challenge.lock().expect("challenge lock") != Challenge::None;
                 self.learn_challenge(response.headers());
-                let has_challenge = *self.challenge.lock().expect("challenge lock") != Challenge::None;
+                let has_challenge =
+                    *self.challenge.lock().expect("challenge lock") != Challenge::None;
                 if !renewed && has_challenge {
                     renewed = true;
-                    if matches!(*self.challenge.lock().expect("challenge lock"), Challenge::Bearer { .. }) {
+                    if matches!(
+                        *self.challenge.lock().expect("challenge lock"),
+                        Challenge::Bearer { .. }
+                    ) {
                         // Drop the cached token of this scope: it expired early or lacks a right.
                         let slot = self.tokens.slot(&scope);
                         *slot.lock().await = None;
@@ -434,7 +476,11 @@ impl Registry {
                 }));
             }
             if status.is_redirection() {
-                if let Some(location) = response.headers().get(LOCATION).and_then(|l| l.to_str().ok()) {
+                if let Some(location) = response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                {
                     return self.follow_redirect(&method, &url, location).await;
                 }
             }
@@ -451,7 +497,12 @@ impl Registry {
     }
 
     /// Follows a redirect: with credentials only when it stays on the registry's own origin.
-    async fn follow_redirect(&self, method: &Method, from: &str, location: &str) -> Result<Response> {
+    async fn follow_redirect(
+        &self,
+        method: &Method,
+        from: &str,
+        location: &str,
+    ) -> Result<Response> {
         let base = url::Url::parse(from).map_err(|e| Error::invalid("redirect", e.to_string()))?;
         let target = base
             .join(location)
@@ -463,12 +514,22 @@ impl Registry {
             attempt += 1;
             let result = if same_origin {
                 // Same origin: the registry's own client and credentials (`send` re-signs it).
-                return Box::pin(self.send(Scope::Registry, || self.http.request(method.clone(), target_str.as_str()))).await;
+                return Box::pin(self.send(Scope::Registry, || {
+                    self.http.request(method.clone(), target_str.as_str())
+                }))
+                .await;
             } else {
-                self.foreign.request(method.clone(), target.clone()).send().await
+                self.foreign
+                    .request(method.clone(), target.clone())
+                    .send()
+                    .await
             };
             match result {
-                Ok(r) if (r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS) && attempt < self.retry.attempts => {
+                Ok(r)
+                    if (r.status().is_server_error()
+                        || r.status() == StatusCode::TOO_MANY_REQUESTS)
+                        && attempt < self.retry.attempts =>
+                {
                     let wait = retry_after(r.headers());
                     tokio::time::sleep(self.retry.delay(attempt, wait)).await;
                 }
@@ -487,7 +548,12 @@ impl Registry {
     }
 
     /// Lists a paginated resource, following `Link` headers.
-    async fn paginate<T, F>(&self, scope: Scope, first: String, mut extract: F) -> Result<Vec<String>>
+    async fn paginate<T, F>(
+        &self,
+        scope: Scope,
+        first: String,
+        mut extract: F,
+    ) -> Result<Vec<String>>
     where
         T: serde::de::DeserializeOwned,
         F: FnMut(T) -> Vec<String>,
@@ -498,7 +564,10 @@ impl Registry {
         while let Some(url) = next.take() {
             pages += 1;
             if pages > 100_000 {
-                return Err(Error::invalid(redact_url(&url), "more than 100,000 pages: the registry's Link headers loop"));
+                return Err(Error::invalid(
+                    redact_url(&url),
+                    "more than 100,000 pages: the registry's Link headers loop",
+                ));
             }
             let response = self.send(scope.clone(), || self.http.get(&url)).await?;
             if !response.status().is_success() {
@@ -522,12 +591,16 @@ impl Registry {
                 if empty {
                     break;
                 }
-                let base = url::Url::parse(&url).map_err(|e| Error::invalid("link", e.to_string()))?;
+                let base =
+                    url::Url::parse(&url).map_err(|e| Error::invalid("link", e.to_string()))?;
                 let joined = base
                     .join(&link)
                     .map_err(|e| Error::invalid("Link header", e.to_string()))?;
                 if joined.origin() != base.origin() {
-                    return Err(Error::invalid("Link header", "points to another host; refusing to follow"));
+                    return Err(Error::invalid(
+                        "Link header",
+                        "points to another host; refusing to follow",
+                    ));
                 }
                 next = Some(joined.to_string());
             }
@@ -535,10 +608,17 @@ impl Registry {
         Ok(out)
     }
 
-    async fn head_manifest(&self, scope: Scope, repository: &str, reference: &str) -> Result<Option<Digest>> {
+    async fn head_manifest(
+        &self,
+        scope: Scope,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<Digest>> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let response = self
-            .send(scope.clone(), || self.http.head(&url).header(ACCEPT, MANIFEST_ACCEPT))
+            .send(scope.clone(), || {
+                self.http.head(&url).header(ACCEPT, MANIFEST_ACCEPT)
+            })
             .await?;
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
@@ -551,17 +631,28 @@ impl Registry {
                 match header {
                     Some(d) => Ok(Some(d)),
                     // No digest header: hash the manifest itself.
-                    None => Ok(Some(self.get_manifest(scope, repository, reference).await?.digest)),
+                    None => Ok(Some(
+                        self.get_manifest(scope, repository, reference)
+                            .await?
+                            .digest,
+                    )),
                 }
             }
             _ => Err(status_error(&Method::HEAD, &url, response).await),
         }
     }
 
-    async fn get_manifest(&self, scope: Scope, repository: &str, reference: &str) -> Result<RawManifest> {
+    async fn get_manifest(
+        &self,
+        scope: Scope,
+        repository: &str,
+        reference: &str,
+    ) -> Result<RawManifest> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let response = self
-            .send(scope, || self.http.get(&url).header(ACCEPT, MANIFEST_ACCEPT))
+            .send(scope, || {
+                self.http.get(&url).header(ACCEPT, MANIFEST_ACCEPT)
+            })
             .await?;
         if !response.status().is_success() {
             return Err(status_error(&Method::GET, &url, response).await);
@@ -582,7 +673,9 @@ impl Registry {
             .map(str::to_string);
         let bytes = read_limited(response, MAX_MANIFEST_BYTES, &url).await?;
         let manifest = RawManifest::new(bytes, content_type.as_deref()).map_err(|e| match e {
-            Error::Invalid { reason, .. } => Error::invalid(format!("manifest {repository}:{reference}"), reason),
+            Error::Invalid { reason, .. } => {
+                Error::invalid(format!("manifest {repository}:{reference}"), reason)
+            }
             other => other,
         })?;
         if let Ok(expected) = reference.parse::<Digest>() {
@@ -598,7 +691,12 @@ impl Registry {
     }
 
     /// Opens an upload session; returns its absolute URL.
-    async fn start_upload(&self, repository: &str, query: &str, scope: Scope) -> Result<(StatusCode, Option<String>)> {
+    async fn start_upload(
+        &self,
+        repository: &str,
+        query: &str,
+        scope: Scope,
+    ) -> Result<(StatusCode, Option<String>)> {
         let url = self.url(&format!("/v2/{repository}/blobs/uploads/{query}"));
         let response = self
             .send(scope, || self.http.post(&url).header(CONTENT_LENGTH, "0"))
@@ -607,7 +705,11 @@ impl Registry {
         if status != StatusCode::ACCEPTED && status != StatusCode::CREATED {
             return Err(status_error(&Method::POST, &url, response).await);
         }
-        let location = match response.headers().get(LOCATION).and_then(|l| l.to_str().ok()) {
+        let location = match response
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+        {
             Some(l) => Some(
                 url::Url::parse(&url)
                     .and_then(|base| base.join(l))
@@ -623,7 +725,9 @@ impl Registry {
     pub async fn delete_manifest(&self, repository: &str, digest: &Digest) -> Result<()> {
         let url = self.url(&format!("/v2/{repository}/manifests/{digest}"));
         let response = self
-            .send(Scope::Delete(repository.to_string()), || self.http.delete(&url))
+            .send(Scope::Delete(repository.to_string()), || {
+                self.http.delete(&url)
+            })
             .await?;
         match response.status() {
             s if s.is_success() => Ok(()),
@@ -639,7 +743,10 @@ async fn read_limited(response: Response, limit: usize, url: &str) -> Result<Byt
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| connection_error(&Method::GET, url, &e))?;
         if body.len() + chunk.len() > limit {
-            return Err(Error::invalid(redact_url(url), format!("body larger than {limit} bytes")));
+            return Err(Error::invalid(
+                redact_url(url),
+                format!("body larger than {limit} bytes"),
+            ));
         }
         body.extend_from_slice(&chunk);
     }
@@ -695,10 +802,12 @@ impl Source for Registry {
             return Err(status_error(&Method::GET, &url, response).await);
         }
         let shown = redact_url(&url);
-        Ok(Box::pin(response.bytes_stream().map_err(move |e| Error::Connection {
-            method: "GET".into(),
-            url: shown.clone(),
-            reason: format!("body interrupted: {e}"),
+        Ok(Box::pin(response.bytes_stream().map_err(move |e| {
+            Error::Connection {
+                method: "GET".into(),
+                url: shown.clone(),
+                reason: format!("body interrupted: {e}"),
+            }
         })))
     }
 
@@ -708,7 +817,9 @@ impl Source for Registry {
         }
         let url = self.url(&format!("/v2/{repository}/referrers/{digest}"));
         let response = self
-            .send(Scope::Pull(repository.to_string()), || self.http.get(&url).header(ACCEPT, OCI_INDEX))
+            .send(Scope::Pull(repository.to_string()), || {
+                self.http.get(&url).header(ACCEPT, OCI_INDEX)
+            })
             .await?;
         let is_index = response
             .headers()
@@ -718,7 +829,10 @@ impl Source for Registry {
         if !response.status().is_success() || !is_index {
             // A registry without the referrers API answers 404 (or something that is not an
             // index); remember it and stop asking.
-            if response.status() == StatusCode::NOT_FOUND || response.status().is_success() || response.status() == StatusCode::METHOD_NOT_ALLOWED {
+            if response.status() == StatusCode::NOT_FOUND
+                || response.status().is_success()
+                || response.status() == StatusCode::METHOD_NOT_ALLOWED
+            {
                 self.referrers_api.store(false, Ordering::Relaxed);
                 return Ok(None);
             }
@@ -785,7 +899,12 @@ impl Destination for Registry {
         Ok(false)
     }
 
-    async fn put_blob(&self, repository: &str, blob: &Reference, content: ByteStream) -> Result<()> {
+    async fn put_blob(
+        &self,
+        repository: &str,
+        blob: &Reference,
+        content: ByteStream,
+    ) -> Result<()> {
         let scope = Scope::Push(repository.to_string());
         let session = self
             .sessions
@@ -798,7 +917,12 @@ impl Destination for Registry {
                 .start_upload(repository, "", scope.clone())
                 .await?
                 .1
-                .ok_or_else(|| Error::invalid(format!("upload to {repository}"), "the registry gave no upload Location"))?,
+                .ok_or_else(|| {
+                    Error::invalid(
+                        format!("upload to {repository}"),
+                        "the registry gave no upload Location",
+                    )
+                })?,
         };
         let separator = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{separator}digest={}", blob.digest);
@@ -809,7 +933,10 @@ impl Destination for Registry {
             .authorize(
                 self.http
                     .put(&url)
-                    .header(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))
+                    .header(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("application/octet-stream"),
+                    )
                     .header(CONTENT_LENGTH, blob.size)
                     .body(body),
                 &scope,
@@ -822,12 +949,20 @@ impl Destination for Registry {
             while let Some(s) = source {
                 if let Some(inner) = s.downcast_ref::<Error>() {
                     return match inner {
-                        Error::DigestMismatch { what, expected, actual } => Error::DigestMismatch {
+                        Error::DigestMismatch {
+                            what,
+                            expected,
+                            actual,
+                        } => Error::DigestMismatch {
                             what: what.clone(),
                             expected: expected.clone(),
                             actual: actual.clone(),
                         },
-                        Error::SizeMismatch { what, expected, actual } => Error::SizeMismatch {
+                        Error::SizeMismatch {
+                            what,
+                            expected,
+                            actual,
+                        } => Error::SizeMismatch {
                             what: what.clone(),
                             expected: *expected,
                             actual: *actual,
@@ -849,8 +984,15 @@ impl Destination for Registry {
         Ok(())
     }
 
-    async fn put_manifest(&self, repository: &str, tag: Option<&str>, manifest: &RawManifest) -> Result<()> {
-        let reference = tag.map(str::to_string).unwrap_or_else(|| manifest.digest.to_string());
+    async fn put_manifest(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        manifest: &RawManifest,
+    ) -> Result<()> {
+        let reference = tag
+            .map(str::to_string)
+            .unwrap_or_else(|| manifest.digest.to_string());
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let response = self
             .send(Scope::Push(repository.to_string()), || {
@@ -901,7 +1043,10 @@ mod tests {
         let p = RetryPolicy::default();
         assert!(p.delay(1, None) < Duration::from_secs(1));
         assert!(p.delay(30, None) <= p.max_delay.mul_f64(1.25));
-        assert_eq!(p.delay(1, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
         assert_eq!(p.delay(1, Some(Duration::from_secs(999))), p.max_delay);
     }
 }
