@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use acr_relocate::credentials::CredentialSource;
 use acr_relocate::endpoint::Endpoint;
 use acr_relocate::secret::Secret;
 use acr_relocate::transport::registry::Credentials;
@@ -14,7 +15,9 @@ use anyhow::{bail, Context};
 #[derive(clap::Args, Clone, Debug)]
 pub struct ConnectArgs {
     /// Source credentials: `USER:PASSWORD`, or `USER` with the password in $ACR_RELOCATE_SRC_PASSWORD
-    /// or on stdin (--src-password-stdin).
+    /// or on stdin (--src-password-stdin). User `00000000-0000-0000-0000-000000000000` takes an ACR
+    /// refresh token. Without it: docker's config.json ($DOCKER_CONFIG or ~/.docker: credHelpers,
+    /// credsStore, auths), then $REGISTRY_AUTH_FILE, then anonymous.
     #[arg(
         long,
         value_name = "USER[:PASSWORD]",
@@ -106,11 +109,23 @@ impl ConnectArgs {
                 }
             }),
         };
+        // First match wins: the flag (above), docker's config.json (credHelpers, credsStore, auths),
+        // the containers auth.json, then anonymous. Looked up by the endpoint's registry host when
+        // the registry is opened.
+        let credential_sources = [
+            CredentialSource::docker_config_from_env(),
+            CredentialSource::auth_file_from_env(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         Ok(ConnectOptions {
             credentials,
+            credential_sources,
             ca_cert: ca.clone(),
             insecure_hosts: self.insecure.clone(),
             page_size: self.page_size,
+            ..Default::default()
         })
     }
 }

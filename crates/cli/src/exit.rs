@@ -18,7 +18,6 @@ pub const FAILURES: u8 = 1;
 /// Usage, input or connection error.
 pub const ERROR: u8 = 2;
 /// Interrupted by the user.
-#[allow(dead_code)]
 pub const INTERRUPTED: u8 = 130;
 
 /// Turns a command's outcome into the process exit code, printing an error as one line on stderr.

@@ -32,6 +32,12 @@ enum Command {
     Template(commands::template::TemplateArgs),
     /// Point image references in manifests, charts and pipelines at the new registry.
     Rewrite(commands::rewrite::RewriteArgs),
+    /// Delete the source's manifests and tags once a deep verify against the target passes.
+    DeleteSource(commands::delete_source::DeleteSourceArgs),
+    /// Turn a relocation config into a reviewed plan (nothing is written to either registry).
+    Plan(commands::plan::PlanArgs),
+    /// Run a plan's steps in order, with a journal to resume from.
+    Apply(commands::apply::ApplyArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +49,9 @@ fn main() -> std::process::ExitCode {
         Command::Sample(args) => commands::sample::run(args),
         Command::Template(args) => commands::template::run(args),
         Command::Rewrite(args) => commands::rewrite::run(args),
+        Command::DeleteSource(args) => commands::delete_source::run(args),
+        Command::Plan(args) => commands::plan::run(args),
+        Command::Apply(args) => commands::apply::run(args),
     };
     exit::finish(result)
 }

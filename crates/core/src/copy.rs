@@ -37,6 +37,37 @@ pub struct CopyOptions {
     pub matcher: Matcher,
     /// Receives progress.
     pub progress: Arc<dyn Progress>,
+    /// When triggered, the copy stops: tasks in flight are aborted and the summary is returned
+    /// with `interrupted` set.
+    pub interrupt: Interrupt,
+}
+
+/// A one-shot stop signal, cheap to clone.
+#[derive(Clone, Default)]
+pub struct Interrupt(Arc<(std::sync::atomic::AtomicBool, tokio::sync::Notify)>);
+
+impl Interrupt {
+    /// Triggers the stop.
+    pub fn trigger(&self) {
+        self.0 .0.store(true, Ordering::SeqCst);
+        self.0 .1.notify_waiters();
+    }
+
+    /// True once triggered.
+    pub fn is_triggered(&self) -> bool {
+        self.0 .0.load(Ordering::SeqCst)
+    }
+
+    /// Waits until triggered.
+    pub async fn wait(self) {
+        loop {
+            let notified = self.0 .1.notified();
+            if self.is_triggered() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// Progress callbacks; all have empty defaults.
@@ -89,6 +120,8 @@ pub struct Summary {
     pub seconds: f64,
     /// True when nothing was written (`--dry-run`).
     pub dry_run: bool,
+    /// True when the run was interrupted before every tag was done.
+    pub interrupted: bool,
     /// Items that failed.
     pub failed: Vec<Problem>,
     /// Items skipped on purpose (schema 1, refused by the target).
@@ -160,6 +193,8 @@ struct Engine {
     manifests: OnceMap<(String, Digest), ()>,
     /// (target repo, digest) → the referrers of the manifest are in place.
     referrer_walks: OnceMap<(String, Digest), ()>,
+    /// Target repository → its tags when the run started (absent: unknown, ask per tag).
+    target_tags: std::sync::OnceLock<HashMap<String, std::collections::HashSet<String>>>,
     skipped: Mutex<Vec<Problem>>,
 }
 
@@ -186,11 +221,31 @@ pub async fn copy(
         graphs: OnceMap::new(),
         manifests: OnceMap::new(),
         referrer_walks: OnceMap::new(),
+        target_tags: std::sync::OnceLock::new(),
         skipped: Mutex::new(Vec::new()),
     });
     let pairs = walk::repositories(engine.source.as_ref(), &engine.options.matcher).await?;
     let source: Arc<dyn crate::transport::Source> = engine.source.clone();
-    let listed = walk::tags(source, &engine.options.matcher, pairs, jobs * 2).await;
+    // The target's tags, listed once per repository: a tag it lacks needs no request of its own,
+    // and a repository that had no tags needs no existence check for index children.
+    let target_pairs: Vec<RepoPair> = pairs
+        .iter()
+        .map(|p| RepoPair {
+            source: p.target.clone(),
+            target: p.target.clone(),
+            name: p.name.clone(),
+        })
+        .collect();
+    let target_source: Arc<dyn crate::transport::Source> = engine.target.clone();
+    let (listed, target_listed) = futures::join!(
+        walk::tags(source, &engine.options.matcher, pairs, jobs * 2),
+        walk::tags(target_source, &engine.options.matcher, target_pairs, jobs * 2)
+    );
+    let known: HashMap<String, std::collections::HashSet<String>> = target_listed
+        .into_iter()
+        .filter_map(|(p, tags)| tags.ok().map(|t| (p.target, t.into_iter().collect())))
+        .collect();
+    let _ = engine.target_tags.set(known);
     let mut failed = Vec::new();
     let mut work: Vec<(RepoPair, String)> = Vec::new();
     let repositories = listed.len() as u64;
@@ -211,30 +266,40 @@ pub async fn copy(
     let tags = work.len() as u64;
     // Interleave repositories so concurrent tasks spread over them (and their blobs).
     work.sort_by_key(|(p, t)| (t.clone(), p.clone()));
-    let results: Vec<(RepoPair, String, Result<()>)> = futures::stream::iter(work)
-        .map(|(pair, tag)| {
+    // Each tag is its own task, `jobs * 4` at a time; an interruption aborts the tasks in flight
+    // (their uploads are dropped unfinished, so nothing half-written is committed).
+    let mut results: Vec<(RepoPair, String, Result<()>)> = Vec::new();
+    let mut pending = work.into_iter();
+    let mut running = tokio::task::JoinSet::new();
+    let mut interrupted = false;
+    let mut stop = std::pin::pin!(engine.options.interrupt.clone().wait());
+    loop {
+        while running.len() < jobs * 4 {
+            let Some((pair, tag)) = pending.next() else { break };
             let engine = engine.clone();
-            async move {
-                let result = tokio::spawn({
-                    let engine = engine.clone();
-                    let pair = pair.clone();
-                    let tag = tag.clone();
-                    async move { engine.copy_tag(&pair, &tag).await }
-                })
-                .await
-                .unwrap_or_else(|e| {
-                    Err(Error::invalid(
-                        "copy task",
-                        format!("stopped unexpectedly: {e}"),
-                    ))
-                });
+            running.spawn(async move {
+                let result = engine.copy_tag(&pair, &tag).await;
                 engine.options.progress.tag_done(&pair.target, &tag);
                 (pair, tag, result)
+            });
+        }
+        tokio::select! {
+            next = running.join_next() => match next {
+                None => break,
+                Some(Ok(done)) => results.push(done),
+                Some(Err(e)) => failed.push(Problem {
+                    item: "copy task".into(),
+                    reason: format!("stopped unexpectedly: {e}"),
+                }),
+            },
+            _ = &mut stop => {
+                running.abort_all();
+                while running.join_next().await.is_some() {}
+                interrupted = true;
+                break;
             }
-        })
-        .buffer_unordered(jobs * 4)
-        .collect()
-        .await;
+        }
+    }
     let mut fatal = None;
     for (pair, tag, result) in results {
         if let Err(e) = result {
@@ -260,6 +325,7 @@ pub async fn copy(
         return Err(e);
     }
     if !engine.options.dry_run {
+        // Even after an interruption: a layout's index then lists every tag that was completed.
         engine.target.finish().await?;
     }
     failed.sort_by(|a, b| a.item.cmp(&b.item));
@@ -280,21 +346,28 @@ pub async fn copy(
         referrers_copied: get(&c.referrers_copied),
         seconds: started.elapsed().as_secs_f64(),
         dry_run: engine.options.dry_run,
+        interrupted,
         failed,
         skipped,
     })
 }
 
 /// Transfers of one blob are tried this many times (each re-reads the source).
-const BLOB_ATTEMPTS: u32 = 4;
+const BLOB_ATTEMPTS: u32 = 6;
 
 impl Engine {
     async fn copy_tag(self: &Arc<Self>, pair: &RepoPair, tag: &str) -> Result<()> {
-        // One GET gives the source digest and bytes; the target is asked at the same time.
-        let (manifest, dst) = futures::join!(
-            self.source.manifest(&pair.source, tag),
-            self.target.current_digest(&pair.target, tag)
-        );
+        // One GET gives the source digest and bytes; the target is asked at the same time, unless
+        // its listing already said it lacks the tag.
+        let listed = self.target_tags.get().and_then(|m| m.get(&pair.target));
+        let absent = listed.is_some_and(|tags| !tags.contains(tag));
+        let (manifest, dst) = futures::join!(self.source.manifest(&pair.source, tag), async {
+            if absent {
+                Ok(None)
+            } else {
+                self.target.current_digest(&pair.target, tag).await
+            }
+        });
         let manifest = manifest?;
         if dst?.as_ref() == Some(&manifest.digest) {
             bump(&self.counters.tags_up_to_date);
@@ -366,11 +439,19 @@ impl Engine {
             let key = (pair.target.clone(), child.digest.clone());
             self.manifests
                 .run(&key, || async {
-                    if self
-                        .target
-                        .current_digest(&pair.target, child.digest.as_str())
-                        .await?
-                        .is_some()
+                    // A repository that had no tags when the run started may still hold children
+                    // of an interrupted run; pushing one again is harmless and cheaper than asking.
+                    let fresh = self
+                        .target_tags
+                        .get()
+                        .and_then(|m| m.get(&pair.target))
+                        .is_some_and(|tags| tags.is_empty());
+                    if !fresh
+                        && self
+                            .target
+                            .current_digest(&pair.target, child.digest.as_str())
+                            .await?
+                            .is_some()
                     {
                         return Ok(());
                     }
@@ -529,10 +610,12 @@ impl Engine {
                     self.set_home(&blob.digest, &pair.target);
                     return Ok(());
                 }
-                // Wrong bytes at the source are not transient: retrying would read them again.
-                Err(e @ Error::DigestMismatch { .. }) => return Err(e),
-                Err(e) if e.is_transient() && attempt < BLOB_ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(200 * (1 << attempt))).await;
+                // Wrong bytes may come from the way (a proxy, a broken connection): read again; a
+                // source that really holds wrong bytes fails every attempt and is reported.
+                Err(e) if (e.is_transient() || matches!(e, Error::DigestMismatch { .. }))
+                    && attempt < BLOB_ATTEMPTS =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100 * (1 << attempt.min(5)))).await;
                 }
                 Err(e) => return Err(e),
             }

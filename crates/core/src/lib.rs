@@ -14,12 +14,14 @@
 #![warn(missing_docs)]
 
 pub mod copy;
+pub mod credentials;
 pub mod digest;
 pub mod endpoint;
 pub mod error;
 pub mod graph;
 pub mod inventory;
 pub mod manifest;
+pub mod relocation;
 pub mod sample;
 pub mod secret;
 pub mod transport;

@@ -35,6 +35,21 @@ pub struct CopyArgs {
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Seconds to wait for a connection.
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    pub connect_timeout: u64,
+    /// Seconds a response may stay silent (headers or body) before the request is retried.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub read_timeout: u64,
+}
+
+impl CopyArgs {
+    fn connect_options(&self, side: Side) -> anyhow::Result<transport::ConnectOptions> {
+        let mut options = self.connect.options(side)?;
+        options.connect_timeout = Some(std::time::Duration::from_secs(self.connect_timeout.max(1)));
+        options.read_timeout = Some(std::time::Duration::from_secs(self.read_timeout.max(1)));
+        Ok(options)
+    }
 }
 
 /// Runs `acr-relocate copy`.
@@ -49,7 +64,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     let source = transport::open(
         &source_ep,
         Access::Read,
-        &args.connect.options(Side::Source)?,
+        &args.connect_options(Side::Source)?,
     )
     .await?;
     let target_access = if args.dry_run {
@@ -72,29 +87,38 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
             transport::open(
                 &target_ep,
                 target_access,
-                &args.connect.options(Side::Target)?,
+                &args.connect_options(Side::Target)?,
             )
             .await?
         }
     };
     let reporter = Reporter::new("copy", args.quiet || args.json);
+    let interrupt = copy::Interrupt::default();
     let options = CopyOptions {
         jobs: args.jobs,
         dry_run: args.dry_run,
         referrers: !args.no_referrers,
         matcher,
         progress: reporter.clone(),
+        interrupt: interrupt.clone(),
     };
-    let outcome = tokio::select! {
-        result = copy::copy(source, target, options) => result,
-        _ = tokio::signal::ctrl_c() => {
-            reporter.finish();
-            eprintln!("copy: interrupted; what is in the target is complete up to here (no tag points at missing content): run the same command again to finish");
-            return Ok(exit::INTERRUPTED);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            interrupt.trigger();
         }
-    };
+    });
+    let outcome = copy::copy(source, target, options).await;
     reporter.finish();
     let summary = outcome?;
+    if summary.interrupted {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else {
+            print_summary(&summary);
+        }
+        eprintln!("copy: interrupted; every tag in the target points at complete content: run the same command again to finish");
+        return Ok(exit::INTERRUPTED);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

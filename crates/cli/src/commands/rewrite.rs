@@ -7,8 +7,14 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use acr_rewrite::{Options, Plan, Registry, Rewriter};
+use std::sync::Arc;
+
+use acr_relocate::endpoint::Endpoint;
+use acr_relocate::transport::{self, Access, Store};
+use acr_rewrite::{Options, Plan, Registry, Rewriter, TargetResolver};
 use anyhow::Context;
+
+use crate::args::{ConnectArgs, Side};
 
 const MODES: &str = "\
 Modes:
@@ -31,7 +37,13 @@ values) are listed and left alone; --check counts them too. Docker Hub short nam
 never match. A file that cannot be parsed is named with its line and left untouched; the others
 are still processed and the exit code is 2.
 
-Exit codes: 0 done; 1 --check found references; 2 a file failed or the invocation is unusable.";
+Target check: --target-check (or --pin-digests, or --target ENDPOINT) looks every rewritten
+reference up in the target registry (`https://` + --to unless --target names it) before anything
+is written; a tag or digest the target lacks is listed with its line and nothing is written
+(exit 1). --pin-digests also replaces `:tag` by `@digest` where the file shape allows.
+
+Exit codes: 0 done; 1 --check found references, or the target lacks a reference (nothing
+written); 2 a file failed or the invocation is unusable.";
 
 /// Arguments of `acr-relocate rewrite`.
 #[derive(clap::Args, Debug)]
@@ -64,6 +76,91 @@ pub struct RewriteArgs {
     /// Print what would change and change nothing.
     #[arg(long, conflicts_with = "write")]
     pub dry_run: bool,
+
+    /// Check every rewritten reference against the target registry first: a tag or digest it
+    /// lacks blocks the rewrite and nothing is written.
+    #[arg(long)]
+    pub target_check: bool,
+
+    /// Replace `:tag` by `@digest`, the digest read from the target registry (implies
+    /// --target-check).
+    #[arg(long)]
+    pub pin_digests: bool,
+
+    /// The registry to check, when it is not `https://` + --to (e.g. `http://127.0.0.1:5000` for
+    /// a test registry). Implies --target-check. Credentials: --dst-creds.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub target: Option<String>,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// Looks references up in the target registry for `acr_rewrite`. The library calls it
+/// synchronously; each lookup runs on this command's runtime (the rewriter caches answers per
+/// repository and tag, so each is asked once).
+pub struct TargetLookup {
+    /// Runs the lookups; from a thread that is not inside the runtime (the rewrite command's
+    /// thread, or a `spawn_blocking` thread of `apply`).
+    handle: tokio::runtime::Handle,
+    /// The runtime when this lookup owns it.
+    _runtime: Option<tokio::runtime::Runtime>,
+    store: Arc<dyn Store>,
+}
+
+impl TargetLookup {
+    fn connect(args: &RewriteArgs) -> anyhow::Result<Option<Self>> {
+        if !(args.target_check || args.pin_digests || args.target.is_some()) {
+            return Ok(None);
+        }
+        let text = args.target.clone().unwrap_or_else(|| args.to.clone());
+        let endpoint = crate::args::endpoint(&text, "--target")?;
+        match &endpoint {
+            Endpoint::Registry(r) if r.prefix.is_some() => anyhow::bail!(
+                "--target `{text}`: name the registry only (no repository prefix); references keep their repositories"
+            ),
+            Endpoint::Registry(_) => {}
+            Endpoint::Layout(_) => anyhow::bail!(
+                "--target `{text}`: references are checked against a registry, not an OCI layout"
+            ),
+        }
+        let runtime = crate::runtime()?;
+        let options = args.connect.options(Side::Target)?;
+        let store = runtime
+            .block_on(transport::open(&endpoint, Access::Read, &options))
+            .with_context(|| format!("--target {text}"))?;
+        Ok(Some(TargetLookup {
+            handle: runtime.handle().clone(),
+            _runtime: Some(runtime),
+            store,
+        }))
+    }
+
+    /// A lookup in `store` through a runtime that already runs (used by `apply`).
+    pub fn with_store(handle: tokio::runtime::Handle, store: Arc<dyn Store>) -> Self {
+        TargetLookup {
+            handle,
+            _runtime: None,
+            store,
+        }
+    }
+
+    fn digest(&self, repository: &str, reference: &str) -> Result<Option<String>, String> {
+        self.handle
+            .block_on(self.store.manifest_digest(repository, reference))
+            .map(|d| d.map(|d| d.to_string()))
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl TargetResolver for TargetLookup {
+    fn resolve(&self, repository: &str, tag: &str) -> Result<Option<String>, String> {
+        self.digest(repository, tag)
+    }
+
+    fn has_digest(&self, repository: &str, digest: &str) -> Result<bool, String> {
+        Ok(self.digest(repository, digest)?.is_some())
+    }
 }
 
 /// Runs `acr-relocate rewrite`.
@@ -73,11 +170,15 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
     if from == to {
         anyhow::bail!("--from and --to are the same registry ({from}); nothing to rewrite");
     }
-    let rewriter = Rewriter::new(Options {
+    let lookup = TargetLookup::connect(&args)?;
+    let mut rewriter = Rewriter::new(Options {
         from: from.clone(),
         to: to.clone(),
-        pin_digests: false,
+        pin_digests: args.pin_digests,
     });
+    if let Some(lookup) = &lookup {
+        rewriter = rewriter.with_resolver(lookup);
+    }
     let plan = rewriter.plan(&args.paths)?;
 
     let stdout = std::io::stdout();

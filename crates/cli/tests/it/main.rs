@@ -2,10 +2,18 @@
 //! (`docker-registry`, one per test on 127.0.0.1 and an ephemeral port, with its own storage) and
 //! OCI layouts on disk.
 
+mod auth;
 mod copy;
+mod delete_source;
 mod errors;
+mod fault_proxy;
+mod faults;
+mod hostile;
 mod inventory;
 mod layout;
+mod plan;
+mod shards;
 mod shared_tier;
+mod support;
 mod util;
 mod verify;

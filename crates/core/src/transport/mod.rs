@@ -66,6 +66,8 @@ pub trait Destination: Send + Sync {
 pub struct ConnectOptions {
     /// Credentials for this endpoint.
     pub credentials: Option<registry::Credentials>,
+    /// Where to look for credentials by registry host when `credentials` is `None`, in order.
+    pub credential_sources: Vec<crate::credentials::CredentialSource>,
     /// Extra CA certificate (PEM) to trust for this endpoint.
     pub ca_cert: Option<std::path::PathBuf>,
     /// Hosts for which TLS verification is skipped (named explicitly by the user).
@@ -73,6 +75,11 @@ pub struct ConnectOptions {
     /// Entries asked for per page of catalog and tag listings (0: the default, 1000). Registries
     /// may return fewer (ACR caps pages at 100); `Link` headers are always followed.
     pub page_size: usize,
+    /// Longest wait for a connection (default 15 s).
+    pub connect_timeout: Option<std::time::Duration>,
+    /// Longest wait for the next bytes of a response, headers included (default 120 s: an idle
+    /// stream, not a whole multi-GB transfer, is bounded).
+    pub read_timeout: Option<std::time::Duration>,
 }
 
 /// An opened endpoint: something that is both a source and a destination.

@@ -195,10 +195,12 @@ impl Registry {
             .insecure_hosts
             .iter()
             .any(|h| h == &endpoint.host || h == endpoint.hostname());
+        let connect_timeout = options.connect_timeout.unwrap_or(Duration::from_secs(15));
+        let read_timeout = options.read_timeout.unwrap_or(Duration::from_secs(120));
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(15))
-            .read_timeout(Duration::from_secs(120))
+            .connect_timeout(connect_timeout)
+            .read_timeout(read_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
@@ -224,8 +226,8 @@ impl Registry {
         })?;
         let foreign = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::limited(5))
-            .connect_timeout(Duration::from_secs(15))
-            .read_timeout(Duration::from_secs(120))
+            .connect_timeout(connect_timeout)
+            .read_timeout(read_timeout)
             .build()
             .map_err(|e| Error::InvalidEndpoint {
                 input: endpoint.host.clone(),
@@ -236,7 +238,23 @@ impl Registry {
             base_url: endpoint.base_url(),
             http,
             foreign,
-            credentials: options.credentials.clone(),
+            credentials: match &options.credentials {
+                Some(c) => Some(c.clone()),
+                None => {
+                    // Config files and credential helpers: blocking reads and processes.
+                    let host = endpoint.host.clone();
+                    let sources = options.credential_sources.clone();
+                    tokio::task::spawn_blocking(move || {
+                        crate::credentials::resolve(&host, &sources)
+                    })
+                    .await
+                    .map_err(|e| Error::Auth {
+                        registry: endpoint.host.clone(),
+                        source_tried: "credential lookup".into(),
+                        reason: e.to_string(),
+                    })??
+                }
+            },
             challenge: Mutex::new(Challenge::None),
             tokens: TokenCache::default(),
             retry: RetryPolicy::default(),
@@ -361,7 +379,16 @@ impl Registry {
             attempt += 1;
             let request = match refresh {
                 Some(c) => {
-                    let mut form = query.clone();
+                    // OAuth2 form: one `scope` field, space-separated (docker and ACR).
+                    let mut form: Vec<(&str, String)> = query
+                        .iter()
+                        .filter(|(k, _)| *k != "scope")
+                        .cloned()
+                        .collect();
+                    let scopes = scope.params();
+                    if !scopes.is_empty() {
+                        form.push(("scope", scopes.join(" ")));
+                    }
                     form.push(("grant_type", "refresh_token".into()));
                     form.push(("refresh_token", c.password.expose().to_string()));
                     form.push(("client_id", "acr-relocate".into()));
@@ -404,9 +431,20 @@ impl Registry {
                     let transient =
                         status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
                     let reason = match status {
-                        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                            "the token endpoint refused the credentials".to_string()
-                        }
+                        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => match refresh {
+                            Some(_) => format!(
+                                "the token endpoint refused the refresh token (HTTP {}): it may have expired",
+                                status.as_u16()
+                            ),
+                            None if self.credentials.is_some() => format!(
+                                "the token endpoint refused the credentials (HTTP {}): check the user name and password",
+                                status.as_u16()
+                            ),
+                            None => format!(
+                                "the token endpoint refused anonymous access (HTTP {}): pass --src-creds/--dst-creds or sign in with docker login",
+                                status.as_u16()
+                            ),
+                        },
                         s => format!("token endpoint answered HTTP {}", s.as_u16()),
                     };
                     (transient, wait, self.auth_error(reason))
@@ -481,7 +519,7 @@ impl Registry {
                     .get(LOCATION)
                     .and_then(|l| l.to_str().ok())
                 {
-                    return self.follow_redirect(&method, &url, location).await;
+                    return self.follow_redirect(&scope, &method, &url, location).await;
                 }
             }
             if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
@@ -499,6 +537,7 @@ impl Registry {
     /// Follows a redirect: with credentials only when it stays on the registry's own origin.
     async fn follow_redirect(
         &self,
+        scope: &Scope,
         method: &Method,
         from: &str,
         location: &str,
@@ -514,7 +553,7 @@ impl Registry {
             attempt += 1;
             let result = if same_origin {
                 // Same origin: the registry's own client and credentials (`send` re-signs it).
-                return Box::pin(self.send(Scope::Registry, || {
+                return Box::pin(self.send(scope.clone(), || {
                     self.http.request(method.clone(), target_str.as_str())
                 }))
                 .await;
@@ -539,6 +578,42 @@ impl Registry {
                     tokio::time::sleep(self.retry.delay(attempt, None)).await;
                 }
                 Err(e) => return Err(connection_error(method, &target_str, &e)),
+            }
+        }
+    }
+
+    /// GETs a small document (manifest, listing) whole: a body cut off in the middle is retried
+    /// like a failed request. Returns the final status, headers and body.
+    async fn fetch_small(
+        &self,
+        scope: Scope,
+        build: impl Fn() -> RequestBuilder,
+        url: &str,
+    ) -> Result<(StatusCode, HeaderMap, Bytes)> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let response = self.send(scope.clone(), &build).await?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            if !status.is_success() {
+                return Err(status_error(&Method::GET, url, response).await);
+            }
+            if response
+                .content_length()
+                .is_some_and(|l| l > MAX_MANIFEST_BYTES as u64)
+            {
+                return Err(Error::invalid(
+                    redact_url(url),
+                    format!("larger than {MAX_MANIFEST_BYTES} bytes"),
+                ));
+            }
+            match read_limited(response, MAX_MANIFEST_BYTES, url).await {
+                Ok(body) => return Ok((status, headers, body)),
+                Err(e) if e.is_transient() && attempt < self.retry.attempts => {
+                    tokio::time::sleep(self.retry.delay(attempt, None)).await;
+                }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -569,15 +644,10 @@ impl Registry {
                     "more than 100,000 pages: the registry's Link headers loop",
                 ));
             }
-            let response = self.send(scope.clone(), || self.http.get(&url)).await?;
-            if !response.status().is_success() {
-                return Err(status_error(&Method::GET, &url, response).await);
-            }
-            let link = next_link(response.headers());
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| connection_error(&Method::GET, &url, &e))?;
+            let (_, headers, body) = self
+                .fetch_small(scope.clone(), || self.http.get(&url), &url)
+                .await?;
+            let link = next_link(&headers);
             let page: T = serde_json::from_slice(&body).map_err(|e| {
                 Error::invalid(
                     format!("GET {}", redact_url(&url)),
@@ -649,29 +719,13 @@ impl Registry {
         reference: &str,
     ) -> Result<RawManifest> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
-        let response = self
-            .send(scope, || {
-                self.http.get(&url).header(ACCEPT, MANIFEST_ACCEPT)
-            })
+        let (_, headers, bytes) = self
+            .fetch_small(scope, || self.http.get(&url).header(ACCEPT, MANIFEST_ACCEPT), &url)
             .await?;
-        if !response.status().is_success() {
-            return Err(status_error(&Method::GET, &url, response).await);
-        }
-        if response
-            .content_length()
-            .is_some_and(|l| l > MAX_MANIFEST_BYTES as u64)
-        {
-            return Err(Error::invalid(
-                format!("manifest {repository}:{reference}"),
-                format!("larger than {MAX_MANIFEST_BYTES} bytes"),
-            ));
-        }
-        let content_type = response
-            .headers()
+        let content_type = headers
             .get(CONTENT_TYPE)
             .and_then(|c| c.to_str().ok())
             .map(str::to_string);
-        let bytes = read_limited(response, MAX_MANIFEST_BYTES, &url).await?;
         let manifest = RawManifest::new(bytes, content_type.as_deref()).map_err(|e| match e {
             Error::Invalid { reason, .. } => {
                 Error::invalid(format!("manifest {repository}:{reference}"), reason)
@@ -978,6 +1032,17 @@ impl Destination for Registry {
             }
             connection_error(&Method::PUT, &url, &e)
         })?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            // The token was refused (expired early, revoked) and the body is spent: forget the
+            // token and fail as transient, so the copy engine sends the blob again with a new one.
+            self.learn_challenge(response.headers());
+            *self.tokens.slot(&scope).lock().await = None;
+            return Err(Error::Connection {
+                method: "PUT".into(),
+                url: redact_url(&url),
+                reason: "the registry refused the token during the upload (HTTP 401)".into(),
+            });
+        }
         if response.status() != StatusCode::CREATED && !response.status().is_success() {
             return Err(status_error(&Method::PUT, &url, response).await);
         }

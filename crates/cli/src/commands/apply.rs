@@ -1,0 +1,709 @@
+//! `acr-relocate apply plan.json`: runs a plan's steps in order, with a journal beside the plan.
+//!
+//! Each step, and each repository of the copy, is recorded in the journal once done (JSON lines,
+//! fsync'd). A re-run after any interruption skips what is recorded, re-copies the repositories
+//! that were in flight (the copy skips what the target already holds, so this re-checks them) and
+//! goes on. A plan file that changed since the journal began is refused unless `--replan`.
+//!
+//! `--shard K/N` runs the copy and the verify for this worker's share of the plan's repositories
+//! (balanced by size, the same on every worker); the other steps belong to the unsharded run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use acr_relocate::copy::{self, CopyOptions, Interrupt, Progress};
+use acr_relocate::endpoint::Endpoint;
+use acr_relocate::relocation::journal::{plan_digest, Journal, Record};
+use acr_relocate::relocation::plan::{Plan, Step, StepKind};
+use acr_relocate::relocation::scope::Scoped;
+use acr_relocate::relocation::shard;
+use acr_relocate::transport::{self, Access, Store};
+use acr_relocate::verify::{self, VerifyOptions};
+use acr_relocate::walk::Matcher;
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::args::{self, ConnectArgs, FilterArgs, Side};
+use crate::exit;
+use crate::progress::human_bytes;
+
+/// Arguments of `acr-relocate apply`.
+#[derive(clap::Args, Debug)]
+pub struct ApplyArgs {
+    /// The plan written by `acr-relocate plan`.
+    pub plan: PathBuf,
+    /// The journal file (default: PLAN.journal beside the plan, PLAN.shard-K-of-N.journal with
+    /// --shard).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Accept a plan that changed since the journal began (steps and repositories recorded as
+    /// done under the same step id stay done).
+    #[arg(long)]
+    pub replan: bool,
+    /// Run this worker's share K of N of the repositories (copy and verify only).
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(u32, u32)>,
+    /// Run only the steps of this kind (repeatable): `inventory`, `template`, `copy`, `rewrite`,
+    /// `verify`, `delete_source`. The Kubernetes final Job runs `--step verify`.
+    #[arg(long = "step", value_name = "KIND")]
+    pub steps: Vec<String>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// The closing summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+fn parse_shard(text: &str) -> Result<(u32, u32), String> {
+    let err = || format!("`{text}` is not K/N with K from 0 to N-1 (for example 0/3)");
+    let (k, n) = text.split_once('/').ok_or_else(err)?;
+    let k: u32 = k.trim().parse().map_err(|_| err())?;
+    let n: u32 = n.trim().parse().map_err(|_| err())?;
+    if n == 0 || k >= n {
+        return Err(err());
+    }
+    Ok((k, n))
+}
+
+/// How one step ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepOutcome {
+    /// Step id.
+    pub step: String,
+    /// `done`, `already done`, `skipped`, `failed`, `interrupted` or `not run`.
+    pub status: String,
+    /// What happened.
+    pub detail: String,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// The closing summary.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// The plan file.
+    pub plan: PathBuf,
+    /// The journal file.
+    pub journal: PathBuf,
+    /// `K/N` when sharded.
+    pub shard: Option<String>,
+    /// This worker's repositories (names relative to the prefixes).
+    pub share: Vec<String>,
+    /// Repositories copied in this run (in flight or not done before).
+    pub copied: Vec<String>,
+    /// Every step.
+    pub steps: Vec<StepOutcome>,
+}
+
+/// Runs `acr-relocate apply`.
+pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
+    let bytes =
+        std::fs::read(&args.plan).with_context(|| format!("PLAN {}", args.plan.display()))?;
+    let plan = Plan::parse(&bytes).with_context(|| format!("PLAN {}", args.plan.display()))?;
+    let digest = plan_digest(&bytes);
+    const KINDS: [&str; 7] = [
+        "inventory",
+        "template",
+        "deploy",
+        "copy",
+        "rewrite",
+        "verify",
+        "delete_source",
+    ];
+    if let Some(k) = args.steps.iter().find(|k| !KINDS.contains(&k.as_str())) {
+        anyhow::bail!("--step `{k}`: expected one of {}", KINDS.join(", "));
+    }
+    let unavailable: Vec<&Step> = plan.steps.iter().filter(|s| !s.available).collect();
+    if !unavailable.is_empty() {
+        for s in &unavailable {
+            eprintln!("error: step {}: {}", s.id, s.changes);
+        }
+        eprintln!(
+            "error: the plan names steps this build cannot run: nothing was done (change the config and plan again)"
+        );
+        return Ok(exit::ERROR);
+    }
+    let journal_path = args.journal.clone().unwrap_or_else(|| {
+        let name = args
+            .plan
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "plan".into());
+        let suffix = match args.shard {
+            Some((k, n)) => format!(".shard-{k}-of-{n}.journal"),
+            None => ".journal".into(),
+        };
+        args.plan.with_file_name(format!("{name}{suffix}"))
+    });
+    if let Some(state) = Journal::read(&journal_path)? {
+        if let Some(previous) = &state.plan {
+            if previous != &digest && !args.replan {
+                eprintln!(
+                    "error: {} changed since apply started (journal {} records {previous}, the plan is now {digest}): nothing was done; apply the original plan, or pass --replan to continue with this one",
+                    args.plan.display(),
+                    journal_path.display()
+                );
+                return Ok(exit::ERROR);
+            }
+        }
+    }
+    let journal = Journal::open(&journal_path, &digest, args.replan)?;
+    crate::runtime()?.block_on(run_plan(&args, plan, journal))
+}
+
+struct Run<'a> {
+    args: &'a ApplyArgs,
+    plan: Plan,
+    source_ep: Endpoint,
+    target_ep: Endpoint,
+    matcher: Matcher,
+    journal: Journal,
+    share: Vec<String>,
+    copied: Vec<String>,
+    interrupt: Interrupt,
+}
+
+async fn run_plan(args: &ApplyArgs, plan: Plan, journal: Journal) -> anyhow::Result<u8> {
+    let source_ep = args::endpoint(&plan.source, "the plan's source")?;
+    let target_ep = args::endpoint(&plan.target, "the plan's target")?;
+    let matcher = super::plan::matcher(&plan.scope, &source_ep, &target_ep, None)?;
+    let share: Vec<String> = match args.shard {
+        None => plan.repositories.iter().map(|r| r.name.clone()).collect(),
+        Some((k, n)) => {
+            let assigned = shard::assign(
+                plan.repositories
+                    .iter()
+                    .map(|r| (r.name.as_str(), r.bytes)),
+                n,
+            );
+            plan.repositories
+                .iter()
+                .filter(|r| assigned.get(&r.name) == Some(&k))
+                .map(|r| r.name.clone())
+                .collect()
+        }
+    };
+    let interrupt = Interrupt::default();
+    tokio::spawn({
+        let interrupt = interrupt.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupt.trigger();
+            }
+        }
+    });
+    let mut run = Run {
+        args,
+        plan,
+        source_ep,
+        target_ep,
+        matcher,
+        journal,
+        share,
+        copied: Vec::new(),
+        interrupt,
+    };
+    let total = run.plan.steps.len();
+    let mut outcomes = Vec::new();
+    let mut code = exit::SUCCESS;
+    for (i, step) in run.plan.steps.clone().into_iter().enumerate() {
+        let started = Instant::now();
+        let label = format!("[{}/{total}] {}", i + 1, step.kind.name());
+        let (status, detail) = if code != exit::SUCCESS {
+            ("not run", "an earlier step did not finish".to_string())
+        } else if run.journal.state().steps_done.contains(&step.id) {
+            ("already done", "recorded in the journal".to_string())
+        } else if !args.steps.is_empty() && !args.steps.iter().any(|k| k == step.kind.name()) {
+            ("skipped", "not asked for (--step)".to_string())
+        } else if args.shard.is_some() && !step.kind.per_repository() {
+            (
+                "skipped",
+                "runs in the unsharded apply (after every worker is done)".to_string(),
+            )
+        } else {
+            if !args.quiet {
+                eprintln!("{label}: {}", step.changes);
+            }
+            match run.step(&step).await {
+                Ok(StepEnd::Done(detail)) => {
+                    run.journal.record(Record::StepDone {
+                        step: step.id.clone(),
+                    })?;
+                    ("done", detail)
+                }
+                Ok(StepEnd::Failed(detail)) => {
+                    code = exit::FAILURES;
+                    ("failed", detail)
+                }
+                Ok(StepEnd::Interrupted(detail)) => {
+                    code = exit::INTERRUPTED;
+                    ("interrupted", detail)
+                }
+                Err(e) => {
+                    code = exit::ERROR;
+                    ("failed", format!("{e:#}"))
+                }
+            }
+        };
+        if !args.quiet {
+            eprintln!("{label}: {status}: {detail}");
+        }
+        outcomes.push(StepOutcome {
+            step: step.id.clone(),
+            status: status.to_string(),
+            detail,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+    let summary = Summary {
+        plan: args.plan.clone(),
+        journal: run.journal.path().to_path_buf(),
+        shard: args.shard.map(|(k, n)| format!("{k}/{n}")),
+        share: run.share.clone(),
+        copied: run.copied.clone(),
+        steps: outcomes,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        for s in &summary.steps {
+            println!("{:<18} {:<13} {:>7.1} s  {}", s.step, s.status, s.seconds, s.detail);
+        }
+        println!(
+            "apply: {}; journal {}",
+            match code {
+                exit::SUCCESS => "done",
+                exit::INTERRUPTED => "interrupted: run the same command again to continue",
+                _ => "stopped: fix what is listed and run the same command again",
+            },
+            summary.journal.display()
+        );
+    }
+    Ok(code)
+}
+
+enum StepEnd {
+    Done(String),
+    Failed(String),
+    Interrupted(String),
+}
+
+/// Repositories copied together: one catalog of their own, blobs shared within a batch move once.
+const BATCH: usize = 16;
+
+impl Run<'_> {
+    fn full_name(prefix: Option<&str>, name: &str) -> String {
+        match prefix {
+            Some(p) => format!("{p}/{name}"),
+            None => name.to_string(),
+        }
+    }
+
+    fn source_names(&self, names: &[String]) -> Vec<String> {
+        let prefix = self.matcher.selection().source_prefix.as_deref();
+        names.iter().map(|n| Self::full_name(prefix, n)).collect()
+    }
+
+    fn target_names(&self, names: &[String]) -> Vec<String> {
+        names.iter().map(|n| self.matcher.target_name(n)).collect()
+    }
+
+    async fn open(&self, write: bool) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn Store>)> {
+        let source = transport::open(
+            &self.source_ep,
+            Access::Read,
+            &self.args.connect.options(Side::Source)?,
+        )
+        .await
+        .context("the plan's source")?;
+        let target = transport::open(
+            &self.target_ep,
+            if write { Access::Write } else { Access::Read },
+            &self.args.connect.options(Side::Target)?,
+        )
+        .await
+        .context("the plan's target")?;
+        Ok((source, target))
+    }
+
+    async fn step(&mut self, step: &Step) -> anyhow::Result<StepEnd> {
+        match &step.kind {
+            StepKind::Inventory => self.inventory().await,
+            StepKind::Template {
+                input,
+                parameters,
+                name,
+                location,
+                output,
+                ..
+            } => template(input, parameters.as_deref(), name, location, output),
+            StepKind::Copy { jobs, referrers, .. } => self.copy(step, *jobs, *referrers).await,
+            StepKind::Rewrite {
+                paths,
+                from,
+                to,
+                check_against,
+                pin_digests,
+                ..
+            } => {
+                self.rewrite(paths, from, to, check_against, *pin_digests)
+                    .await
+            }
+            StepKind::Verify { .. } => self.verify().await,
+            StepKind::DeleteSource { confirm } => self.delete_source(confirm).await,
+            StepKind::Deploy { .. } => Ok(StepEnd::Failed(
+                "not available in this build".to_string(),
+            )),
+        }
+    }
+
+    async fn inventory(&self) -> anyhow::Result<StepEnd> {
+        let (source, _) = self.open(false).await?;
+        let scoped = Scoped::new(source, self.source_names(&self.share));
+        let inv =
+            acr_relocate::inventory::inventory(scoped, &self.plan.source, &self.matcher, 8).await?;
+        let path = self
+            .journal
+            .path()
+            .with_extension("inventory.json");
+        super::plan::write_atomically(&path, serde_json::to_string_pretty(&inv)?.as_bytes())?;
+        Ok(StepEnd::Done(format!(
+            "{} repositories, {} tags, {} unique now (planned: {} repositories, {} tags); written to {}",
+            inv.totals.repositories,
+            inv.totals.tags,
+            human_bytes(inv.totals.unique_bytes),
+            self.plan.totals.repositories,
+            self.plan.totals.tags,
+            path.display()
+        )))
+    }
+
+    async fn copy(&mut self, step: &Step, jobs: usize, referrers: bool) -> anyhow::Result<StepEnd> {
+        let (source, target) = self.open(true).await?;
+        let state = self.journal.state().clone();
+        let in_flight: BTreeSet<String> = state.in_flight.get(&step.id).cloned().unwrap_or_default();
+        let todo: Vec<String> = self
+            .share
+            .iter()
+            .filter(|r| !state.repository_done(&step.id, r))
+            .cloned()
+            .collect();
+        let already = self.share.len() - todo.len();
+        let rechecked = todo.iter().filter(|r| in_flight.contains(*r)).count();
+        if !self.args.quiet && (already > 0 || rechecked > 0) {
+            eprintln!(
+                "copy: {already} repositories done in an earlier run; {rechecked} in flight when it stopped are checked again"
+            );
+        }
+        let progress = StepProgress::new(todo.len() as u64, self.args.quiet);
+        let mut failed: Vec<String> = Vec::new();
+        let mut bytes = 0u64;
+        for batch in todo.chunks(BATCH) {
+            for name in batch {
+                self.journal.record(Record::RepositoryStarted {
+                    step: step.id.clone(),
+                    repository: name.clone(),
+                })?;
+            }
+            let options = CopyOptions {
+                jobs,
+                dry_run: false,
+                referrers,
+                matcher: self.matcher.clone(),
+                progress: progress.clone(),
+                interrupt: self.interrupt.clone(),
+            };
+            let summary = copy::copy(
+                Scoped::new(source.clone(), self.source_names(batch)),
+                target.clone(),
+                options,
+            )
+            .await?;
+            bytes += summary.bytes_copied;
+            let targets: BTreeMap<String, &String> = self
+                .target_names(batch)
+                .into_iter()
+                .zip(batch.iter())
+                .collect();
+            let mut reasons: BTreeMap<&String, String> = BTreeMap::new();
+            for p in &summary.failed {
+                let repo = p
+                    .item
+                    .split(['@', ':'])
+                    .next()
+                    .unwrap_or(&p.item)
+                    .to_string();
+                if let Some(name) = targets.get(&repo) {
+                    reasons
+                        .entry(name)
+                        .or_insert_with(|| format!("{}: {}", p.item, p.reason));
+                }
+            }
+            if summary.interrupted {
+                progress.finish();
+                return Ok(StepEnd::Interrupted(format!(
+                    "{} repositories of this batch were in flight: the next run checks them again",
+                    batch.len()
+                )));
+            }
+            for name in batch {
+                match reasons.get(name) {
+                    Some(reason) => {
+                        failed.push(format!("{name} ({reason})"));
+                        self.journal.record(Record::RepositoryFailed {
+                            step: step.id.clone(),
+                            repository: name.clone(),
+                            reason: reason.clone(),
+                        })?;
+                    }
+                    None => {
+                        self.journal.record(Record::RepositoryDone {
+                            step: step.id.clone(),
+                            repository: name.clone(),
+                        })?;
+                        self.copied.push(name.clone());
+                    }
+                }
+            }
+            progress.repositories(batch.len() as u64);
+        }
+        progress.finish();
+        let detail = format!(
+            "{} repositories copied or checked in this run ({}), {already} done before",
+            todo.len() - failed.len(),
+            human_bytes(bytes)
+        );
+        Ok(if failed.is_empty() {
+            StepEnd::Done(detail)
+        } else {
+            StepEnd::Failed(format!("{detail}; failed: {}", failed.join("; ")))
+        })
+    }
+
+    async fn verify(&self) -> anyhow::Result<StepEnd> {
+        let (source, target) = self.open(false).await?;
+        let report = verify::verify(
+            Scoped::new(source, self.source_names(&self.share)),
+            Scoped::new(target, self.target_names(&self.share)),
+            &VerifyOptions {
+                matcher: self.matcher.clone(),
+                deep: true,
+                jobs: args::DEFAULT_JOBS,
+            },
+        )
+        .await?;
+        let text = super::verify::text(&report);
+        if report.passed() {
+            Ok(StepEnd::Done(text.lines().last().unwrap_or("").to_string()))
+        } else {
+            if !self.args.quiet {
+                eprint!("{text}");
+            }
+            Ok(StepEnd::Failed(text.lines().last().unwrap_or("").to_string()))
+        }
+    }
+
+    async fn rewrite(
+        &self,
+        paths: &[PathBuf],
+        from: &str,
+        to: &str,
+        check_against: &str,
+        pin_digests: bool,
+    ) -> anyhow::Result<StepEnd> {
+        let endpoint = args::endpoint(check_against, "[rewrite] check_against")?;
+        let store = transport::open(
+            &endpoint,
+            Access::Read,
+            &self.args.connect.options(Side::Target)?,
+        )
+        .await?;
+        let handle = tokio::runtime::Handle::current();
+        let (paths, from, to) = (paths.to_vec(), from.to_string(), to.to_string());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<StepEnd> {
+            let lookup = super::rewrite::TargetLookup::with_store(handle, store);
+            let rewriter = acr_rewrite::Rewriter::new(acr_rewrite::Options {
+                from: acr_rewrite::Registry::parse(&from)?,
+                to: acr_rewrite::Registry::parse(&to)?,
+                pin_digests,
+            })
+            .with_resolver(&lookup);
+            let plan = rewriter.plan(&paths)?;
+            let mut problems: Vec<String> = plan
+                .failures
+                .iter()
+                .map(|f| f.to_string())
+                .collect();
+            problems.extend(
+                plan.problems()
+                    .map(|(path, p)| format!("{}:{}: {p}", path.display(), p.line)),
+            );
+            if !problems.is_empty() {
+                return Ok(StepEnd::Failed(format!(
+                    "nothing written: {}",
+                    problems.join("; ")
+                )));
+            }
+            let written = plan.write()?;
+            if !written.errors.is_empty() {
+                return Ok(StepEnd::Failed(
+                    written
+                        .errors
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ));
+            }
+            Ok(StepEnd::Done(format!(
+                "rewrote {} references in {} files",
+                written.references_rewritten, written.files_written
+            )))
+        })
+        .await?
+    }
+
+    async fn delete_source(&self, confirm: &str) -> anyhow::Result<StepEnd> {
+        let args = super::delete_source::DeleteSourceArgs {
+            source: self.plan.source.clone(),
+            verified_against: self.plan.target.clone(),
+            confirm: Some(confirm.to_string()),
+            filters: FilterArgs {
+                repos: self.plan.scope.repos.clone(),
+                exclude_repos: self.plan.scope.exclude_repos.clone(),
+                tag: self.plan.scope.tag.clone(),
+                shard: None,
+            },
+            connect: self.args.connect.clone(),
+            jobs: args::DEFAULT_JOBS,
+            dry_run: false,
+            json: false,
+        };
+        Ok(match super::delete_source::run_async(args).await? {
+            exit::SUCCESS => StepEnd::Done("source content deleted (see above)".into()),
+            code => StepEnd::Failed(format!("delete-source refused or failed (exit {code})")),
+        })
+    }
+}
+
+/// Reads and rewrites an exported template (shared with `plan`, which shows the findings).
+pub fn rewrite_template(
+    input: &Path,
+    parameters: Option<&Path>,
+    name: &str,
+    location: &str,
+) -> anyhow::Result<acr_template::Rewritten> {
+    let bytes = std::fs::read(input).with_context(|| format!("template {}", input.display()))?;
+    let mut template =
+        acr_template::TemplateInput::from_bytes(&input.display().to_string(), &bytes)?;
+    if let Some(p) = parameters {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("parameters {}", p.display()))?;
+        template = template.with_parameters(p.display().to_string(), text);
+    }
+    Ok(acr_template::rewrite_template(
+        &template,
+        &acr_template::RewriteOptions {
+            name: name.to_string(),
+            location: location.to_string(),
+            ..Default::default()
+        },
+    )?)
+}
+
+fn template(
+    input: &Path,
+    parameters: Option<&Path>,
+    name: &str,
+    location: &str,
+    output: &Path,
+) -> anyhow::Result<StepEnd> {
+    let rewritten = rewrite_template(input, parameters, name, location)?;
+    let blocking: Vec<String> = rewritten
+        .findings
+        .iter()
+        .filter(|f| f.severity == acr_template::Severity::Blocking)
+        .map(|f| format!("{}: {}", f.rule_id, f.message))
+        .collect();
+    if !blocking.is_empty() {
+        return Ok(StepEnd::Failed(format!(
+            "blocking findings, nothing written: {}",
+            blocking.join("; ")
+        )));
+    }
+    super::plan::write_atomically(output, rewritten.template.as_bytes())?;
+    if let Some(p) = &rewritten.parameters {
+        super::plan::write_atomically(&output.with_extension("parameters.json"), p.as_bytes())?;
+    }
+    Ok(StepEnd::Done(format!(
+        "wrote {} ({} findings, none blocking)",
+        output.display(),
+        rewritten.findings.len()
+    )))
+}
+
+/// Progress of a step over repositories, with the bytes the copy moves.
+struct StepProgress {
+    bar: Option<indicatif::ProgressBar>,
+    total: u64,
+    done: AtomicU64,
+    bytes: AtomicU64,
+    quiet: bool,
+}
+
+impl StepProgress {
+    fn new(total: u64, quiet: bool) -> Arc<Self> {
+        let bar = (!quiet && args::stderr_is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "copy [{bar:30}] {pos}/{len} repositories {msg} {elapsed}",
+                )
+                .expect("template")
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        Arc::new(StepProgress {
+            bar,
+            total,
+            done: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            quiet,
+        })
+    }
+
+    fn repositories(&self, n: u64) {
+        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        match &self.bar {
+            Some(bar) => bar.set_position(done),
+            None if !self.quiet => eprintln!(
+                "copy: {done}/{} repositories, {}",
+                self.total,
+                human_bytes(self.bytes.load(Ordering::Relaxed))
+            ),
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for StepProgress {
+    fn bytes(&self, n: u64) {
+        let total = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
+        if let Some(bar) = &self.bar {
+            bar.set_message(human_bytes(total));
+        }
+    }
+}

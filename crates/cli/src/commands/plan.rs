@@ -1,0 +1,480 @@
+//! `acr-relocate plan --config relocation.toml -o plan.json`: turns a relocation config into a
+//! reviewed plan. Reads the source (inventory, a timed blob read for the rate), scans the template
+//! and the deployment files; writes nothing to either registry. `--markdown` prints the review
+//! document. The config format is in `docs/relocate.md`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use acr_relocate::endpoint::Endpoint;
+use acr_relocate::inventory;
+use acr_relocate::manifest::ManifestView;
+use acr_relocate::relocation::plan::{
+    Config, CopyMode, Plan, PlanFinding, PlanRepository, Scope, Step, StepKind, Totals,
+    PLAN_SCHEMA_VERSION,
+};
+use acr_relocate::transport::{self, Access, Source};
+use acr_relocate::walk::{Matcher, Selection};
+use anyhow::Context;
+use futures::StreamExt;
+
+use crate::args::{self, ConnectArgs, Side};
+use crate::exit;
+use crate::progress::human_bytes;
+
+/// Arguments of `acr-relocate plan`.
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// The relocation config (TOML; see docs/relocate.md).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+    /// Where to write the plan (JSON), the input of `apply`.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+    /// Also print the plan as a Markdown review document on stdout.
+    #[arg(long)]
+    pub markdown: bool,
+    /// Requests at a time while taking the inventory.
+    #[arg(long, short = 'j', default_value_t = args::DEFAULT_JOBS)]
+    pub jobs: usize,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// Runs `acr-relocate plan`.
+pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
+    let text = std::fs::read_to_string(&args.config)
+        .with_context(|| format!("--config {}", args.config.display()))?;
+    let config: Config =
+        toml::from_str(&text).with_context(|| format!("--config {}", args.config.display()))?;
+    let base = args
+        .config
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let plan = crate::runtime()?.block_on(make_plan(&args, &config, &base))?;
+    let json = serde_json::to_string_pretty(&plan)? + "\n";
+    write_atomically(&args.output, json.as_bytes())
+        .with_context(|| format!("-o {}", args.output.display()))?;
+    if args.markdown {
+        print!("{}", markdown(&plan));
+    } else {
+        println!(
+            "plan: {} steps, {} repositories, {} tags, {} unique{}; written to {}",
+            plan.steps.len(),
+            plan.totals.repositories,
+            plan.totals.tags,
+            human_bytes(plan.totals.unique_bytes),
+            plan.totals
+                .estimated_seconds
+                .map(|s| format!(", about {} at the measured rate", duration(s)))
+                .unwrap_or_default(),
+            args.output.display()
+        );
+        for step in &plan.steps {
+            println!(
+                "  {}{}: {}",
+                step.id,
+                if step.available {
+                    ""
+                } else {
+                    " (not available in this build)"
+                },
+                step.changes
+            );
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// Writes a file through a temporary file beside it and a rename.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The matcher a plan's scope gives, prefixes taken from the endpoints.
+pub fn matcher(
+    scope: &Scope,
+    source: &Endpoint,
+    target: &Endpoint,
+    shard: Option<(u32, u32)>,
+) -> anyhow::Result<Matcher> {
+    let prefix = |e: &Endpoint| match e {
+        Endpoint::Registry(r) => r.prefix.clone(),
+        Endpoint::Layout(_) => None,
+    };
+    Ok(Matcher::new(Selection {
+        source_prefix: prefix(source),
+        target_prefix: prefix(target),
+        include: scope.repos.clone(),
+        exclude: scope.exclude_repos.clone(),
+        tag_pattern: scope.tag.clone(),
+        shard,
+    })?)
+}
+
+fn host(endpoint: &Endpoint) -> Option<String> {
+    match endpoint {
+        Endpoint::Registry(r) => Some(r.host.clone()),
+        Endpoint::Layout(_) => None,
+    }
+}
+
+async fn make_plan(args: &PlanArgs, config: &Config, base: &Path) -> anyhow::Result<Plan> {
+    let source_text = config.source.endpoint("source")?;
+    let target_text = config.target.endpoint("target")?;
+    let source_ep = args::endpoint(&source_text, "[source]")?;
+    let target_ep = args::endpoint(&target_text, "[target]")?;
+    let matcher = matcher(&config.scope, &source_ep, &target_ep, None)?;
+    let source = transport::open(
+        &source_ep,
+        Access::Read,
+        &args.connect.options(Side::Source)?,
+    )
+    .await
+    .context("[source]")?;
+    let source: Arc<dyn Source> = source;
+    let inv = inventory::inventory(source.clone(), &source_text, &matcher, args.jobs).await?;
+    let (rate, measured_on) = measure_rate(&source, &matcher, &inv).await;
+    let repositories: Vec<PlanRepository> = inv
+        .repositories
+        .iter()
+        .map(|r| {
+            let mut seen = std::collections::BTreeSet::new();
+            PlanRepository {
+                name: r.name.clone(),
+                tags: r.tags.len() as u64,
+                bytes: r
+                    .tags
+                    .iter()
+                    .filter(|t| seen.insert(t.digest.clone()))
+                    .map(|t| t.size)
+                    .sum(),
+            }
+        })
+        .collect();
+    let totals = Totals {
+        repositories: inv.totals.repositories,
+        tags: inv.totals.tags,
+        unique_bytes: inv.totals.unique_bytes,
+        shared_bytes: inv.totals.shared_bytes,
+        measured_bytes_per_second: rate,
+        measured_on_bytes: measured_on,
+        estimated_seconds: rate.map(|r| inv.totals.unique_bytes as f64 / r),
+    };
+    let abs = |p: &Path| -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    let mut steps: Vec<(StepKind, bool, String)> = vec![(
+        StepKind::Inventory,
+        true,
+        "nothing: re-reads the source's inventory and writes it next to the journal".into(),
+    )];
+    if let Some(t) = &config.template {
+        let input = abs(&t.input);
+        let parameters = t.parameters.as_deref().map(abs);
+        let output = abs(&t.output);
+        let rewritten = super::apply::rewrite_template(
+            &input,
+            parameters.as_deref(),
+            &t.name,
+            &t.location,
+        )?;
+        let findings: Vec<PlanFinding> = rewritten
+            .findings
+            .iter()
+            .map(|f| PlanFinding {
+                severity: f.severity.as_str().to_string(),
+                rule_id: f.rule_id.to_string(),
+                message: format!("{} {}", f.message, f.fix),
+            })
+            .collect();
+        let blocking = findings.iter().filter(|f| f.severity == "blocking").count();
+        steps.push((
+            StepKind::Template {
+                input,
+                parameters,
+                name: t.name.clone(),
+                location: t.location.clone(),
+                output: output.clone(),
+                findings,
+            },
+            true,
+            format!(
+                "writes {} for registry `{}` in {}; {} findings, {blocking} blocking (apply stops on a blocking one)",
+                output.display(),
+                t.name,
+                t.location,
+                rewritten.findings.len()
+            ),
+        ));
+    }
+    if let Some(d) = &config.deploy {
+        steps.push((
+            StepKind::Deploy {
+                resource_group: d.resource_group.clone(),
+            },
+            false,
+            "would deploy the rewritten template to Azure: not available in this build (deploy it yourself, then remove [deploy])".into(),
+        ));
+    }
+    let copy_available = config.copy.mode == CopyMode::Client;
+    steps.push((
+        StepKind::Copy {
+            mode: config.copy.mode,
+            jobs: config.copy.jobs,
+            referrers: config.copy.referrers,
+        },
+        copy_available,
+        if copy_available {
+            format!(
+                "writes {} tags of {} repositories ({} unique) into {target_text}; tags already there with the same digest are left alone, tags with another digest are overwritten",
+                inv.totals.tags,
+                inv.totals.repositories,
+                human_bytes(inv.totals.unique_bytes)
+            )
+        } else {
+            "ACR server-side import: not available in this build (set [copy] mode = \"client\")"
+                .into()
+        },
+    ));
+    if let Some(r) = &config.rewrite {
+        let from = r
+            .from
+            .clone()
+            .or_else(|| host(&source_ep))
+            .context("[rewrite] needs `from` when the source is not a registry")?;
+        let to = r
+            .to
+            .clone()
+            .or_else(|| host(&target_ep))
+            .context("[rewrite] needs `to` when the target is not a registry")?;
+        let paths: Vec<PathBuf> = r.paths.iter().map(|p| abs(p)).collect();
+        let rewriter = acr_rewrite::Rewriter::new(acr_rewrite::Options {
+            from: acr_rewrite::Registry::parse(&from).context("[rewrite] from")?,
+            to: acr_rewrite::Registry::parse(&to).context("[rewrite] to")?,
+            pin_digests: false,
+        });
+        let scanned = rewriter.plan(&paths)?;
+        let changed: Vec<_> = scanned.files.iter().filter(|f| f.is_changed()).collect();
+        let references: usize = changed.iter().map(|f| f.references.len()).sum();
+        let check_against = r.check_against.clone().unwrap_or_else(|| target_text.clone());
+        steps.push((
+            StepKind::Rewrite {
+                paths,
+                from: from.clone(),
+                to: to.clone(),
+                check_against: check_against.clone(),
+                pin_digests: r.pin_digests,
+                files: changed.len(),
+                references,
+            },
+            true,
+            format!(
+                "rewrites {references} image references in {} files from {from} to {to}{}; every reference is checked in {check_against} first and nothing is written if one is missing",
+                changed.len(),
+                if r.pin_digests { ", tags pinned to digests" } else { "" }
+            ),
+        ));
+    }
+    steps.push((
+        StepKind::Verify { deep: true },
+        true,
+        "nothing: reads both sides; every tag, manifest, blob and referrer of the plan's repositories must be in the target".into(),
+    ));
+    if let Some(d) = &config.delete_source {
+        steps.push((
+            StepKind::DeleteSource {
+                confirm: d.confirm.clone(),
+            },
+            true,
+            format!(
+                "deletes the selected manifests and tags of {source_text}, only after its own fresh deep verify passes and if `confirm` repeats the source exactly; blobs are left to the registry's garbage collection"
+            ),
+        ));
+    }
+    Ok(Plan {
+        schema_version: PLAN_SCHEMA_VERSION,
+        created_by: concat!("acr-relocate ", env!("CARGO_PKG_VERSION")).into(),
+        config: args.config.clone(),
+        source: source_text,
+        target: target_text,
+        scope: config.scope.clone(),
+        totals,
+        repositories,
+        steps: steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, (kind, available, changes))| Step {
+                id: format!("{}-{}", i + 1, kind.name()),
+                kind,
+                available,
+                changes,
+            })
+            .collect(),
+        warnings: inv
+            .failed
+            .iter()
+            .map(|p| format!("{}: {}", p.item, p.reason))
+            .collect(),
+    })
+}
+
+/// Reads blobs of the first images of the selection for up to about three seconds (64 MB at
+/// most) and returns the rate in bytes per second, with the bytes it was measured on.
+async fn measure_rate(
+    source: &Arc<dyn Source>,
+    matcher: &Matcher,
+    inv: &inventory::Inventory,
+) -> (Option<f64>, u64) {
+    const BUDGET: Duration = Duration::from_secs(3);
+    const MAX_BYTES: u64 = 64 << 20;
+    let started = Instant::now();
+    let mut bytes = 0u64;
+    let mut reading = Duration::ZERO;
+    'repos: for repo in &inv.repositories {
+        let name = match &matcher.selection().source_prefix {
+            Some(p) => format!("{p}/{}", repo.name),
+            None => repo.name.clone(),
+        };
+        for tag in repo.tags.iter().take(1) {
+            let Ok(mut manifest) = source.manifest(&name, tag.digest.as_str()).await else {
+                continue;
+            };
+            if let Ok(ManifestView::Index { manifests, .. }) = manifest.view() {
+                let Some(child) = manifests.first() else { continue };
+                match source.manifest(&name, child.digest.as_str()).await {
+                    Ok(m) => manifest = m,
+                    Err(_) => continue,
+                }
+            }
+            let Ok(view) = manifest.view() else { continue };
+            for blob in view.blobs() {
+                if blob.foreign {
+                    continue;
+                }
+                let t = Instant::now();
+                let Ok(mut stream) = source.blob(&name, blob).await else {
+                    continue;
+                };
+                while let Some(Ok(chunk)) = stream.next().await {
+                    bytes += chunk.len() as u64;
+                    if bytes >= MAX_BYTES {
+                        break;
+                    }
+                }
+                reading += t.elapsed();
+                if bytes >= MAX_BYTES || started.elapsed() >= BUDGET {
+                    break 'repos;
+                }
+            }
+        }
+    }
+    if bytes == 0 || reading.is_zero() {
+        return (None, 0);
+    }
+    (Some(bytes as f64 / reading.as_secs_f64()), bytes)
+}
+
+/// `1 h 20 min`-style durations.
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The plan as a review document.
+pub fn markdown(plan: &Plan) -> String {
+    let t = &plan.totals;
+    let mut out = format!(
+        "# Relocation plan: `{}` → `{}`\n\nMade by {} from `{}`. Nothing has been written to either registry.\n\n",
+        plan.source,
+        plan.target,
+        plan.created_by,
+        plan.config.display()
+    );
+    out.push_str("## Scope\n\n");
+    out.push_str(&format!(
+        "- repositories: {}\n- excluded: {}\n- tags: {}\n\n",
+        if plan.scope.repos.is_empty() {
+            "all".to_string()
+        } else {
+            plan.scope.repos.join(", ")
+        },
+        if plan.scope.exclude_repos.is_empty() {
+            "none".to_string()
+        } else {
+            plan.scope.exclude_repos.join(", ")
+        },
+        plan.scope.tag.as_deref().unwrap_or("all")
+    ));
+    out.push_str("## Inventory\n\n| repositories | tags | unique bytes | shared bytes | measured rate | estimated time |\n|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str(&format!(
+        "| {} | {} | {} | {} | {} | {} |\n\n",
+        t.repositories,
+        t.tags,
+        human_bytes(t.unique_bytes),
+        human_bytes(t.shared_bytes),
+        t.measured_bytes_per_second
+            .map(|r| format!("{}/s (on {})", human_bytes(r as u64), human_bytes(t.measured_on_bytes)))
+            .unwrap_or_else(|| "not measured".into()),
+        t.estimated_seconds
+            .map(duration)
+            .unwrap_or_else(|| "unknown".into())
+    ));
+    out.push_str("## Steps\n\n| # | step | available | what it changes |\n|---|---|---|---|\n");
+    for step in &plan.steps {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            step.id,
+            step.kind.name(),
+            if step.available { "yes" } else { "**no**" },
+            step.changes.replace('|', "\\|")
+        ));
+    }
+    for step in &plan.steps {
+        if let StepKind::Template { findings, .. } = &step.kind {
+            out.push_str("\n## Template findings\n\n");
+            if findings.is_empty() {
+                out.push_str("None.\n");
+            }
+            for f in findings {
+                out.push_str(&format!("- **{}** `{}`: {}\n", f.severity, f.rule_id, f.message));
+            }
+        }
+    }
+    if plan.steps.iter().any(|s| !s.available) {
+        out.push_str("\n**`apply` refuses this plan**: it names steps this build cannot run.\n");
+    }
+    if !plan.warnings.is_empty() {
+        out.push_str("\n## Could not be read\n\n");
+        for w in &plan.warnings {
+            out.push_str(&format!("- {w}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "\n## Repositories\n\n| repository | tags | bytes |\n|---|---:|---:|\n{}",
+        plan.repositories
+            .iter()
+            .map(|r| format!("| `{}` | {} | {} |\n", r.name, r.tags, human_bytes(r.bytes)))
+            .collect::<String>()
+    ));
+    out
+}

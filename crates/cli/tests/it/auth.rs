@@ -1,0 +1,562 @@
+//! Sign-in: credential sources (flags, docker config, credential helpers, auth.json, ACR refresh
+//! tokens), the token flow against a real token-auth Distribution registry fed by our issuer, TLS
+//! with a CA made for the test, redirects that never carry credentials, and secrets that never show.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::support::issuer::{self, Issuer, Policy};
+use crate::support::pki::Tls;
+use crate::support::redirect::{self, RedirectingRegistry};
+use crate::support::registry::{htpasswd, Auth, AuthRegistry};
+use crate::support::*;
+use crate::util::{oci, sample_layout};
+
+const USER: &str = "relocator";
+const PASSWORD: &str = "pw-Zq8xKp3vNs";
+const ACR_USER: &str = "00000000-0000-0000-0000-000000000000";
+
+fn sample() -> (tempfile::TempDir, acr_relocate::sample::Expected) {
+    sample_layout(2, 11)
+}
+
+/// Checks a layout holds every tag of `expected` (through the library, not the CLI).
+fn assert_layout_holds(dir: &Path, expected: &acr_relocate::sample::Expected) {
+    let store = crate::util::open(&format!("oci:{}", dir.display()));
+    crate::util::assert_holds(&store, &expected.tags, None);
+}
+
+fn htpasswd_registry(dir: &Path) -> (AuthRegistry, Tls) {
+    let tls = Tls::generate(&dir.join("tls"));
+    let file = htpasswd(dir, USER, PASSWORD);
+    (AuthRegistry::start(&Auth::Htpasswd(file), Some(&tls)), tls)
+}
+
+fn token_registry(dir: &Path, policy: Policy) -> (AuthRegistry, Issuer) {
+    let issuer = Issuer::start(dir, policy);
+    let registry = AuthRegistry::start(
+        &Auth::Token {
+            realm: issuer.realm(),
+            service: issuer::SERVICE.into(),
+            issuer: issuer::ISSUER.into(),
+            bundle: issuer.bundle.clone(),
+        },
+        None,
+    );
+    (registry, issuer)
+}
+
+fn users() -> HashMap<String, String> {
+    HashMap::from([(USER.to_string(), PASSWORD.to_string())])
+}
+
+#[test]
+fn htpasswd_over_tls_with_flags_config_and_helpers() {
+    let home = tempfile::tempdir().unwrap();
+    let (registry, tls) = htpasswd_registry(home.path());
+    let (src, expected) = sample();
+    let ca = tls.ca.to_str().unwrap();
+    let target = registry.endpoint();
+
+    // --dst-creds USER with the password on stdin, the test CA for the target only.
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "-q",
+            "--dst-creds",
+            USER,
+            "--dst-password-stdin",
+            "--dst-ca-cert",
+            ca,
+            &oci(src.path()),
+            &target,
+        ],
+        &[],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    crate::util::assert_success(&out);
+
+    // docker config `auths` (base64 user:password) for the source side.
+    docker_config(
+        home.path(),
+        &json!({"auths": {registry.host(): {"auth": basic_auth(USER, PASSWORD)}}}),
+    );
+    let back = home.path().join("back");
+    let back_ep = format!("oci:{}", back.display());
+    let out = run_in(
+        home.path(),
+        &["copy", "-q", "--src-ca-cert", ca, &target, &back_ep],
+        &[],
+        None,
+    );
+    crate::util::assert_success(&out);
+    assert_layout_holds(&back, &expected);
+
+    // A credential helper named in credHelpers wins over auths; verify reads through it.
+    credential_helper(home.path(), "acrtest", &registry.host(), USER, PASSWORD);
+    docker_config(
+        home.path(),
+        &json!({
+            "auths": {registry.host(): {"auth": basic_auth(USER, "not-the-password")}},
+            "credHelpers": {registry.host(): "acrtest"},
+        }),
+    );
+    let out = run_in(
+        home.path(),
+        &["verify", "--dst-ca-cert", ca, &oci(src.path()), &target],
+        &[],
+        None,
+    );
+    crate::util::assert_success(&out);
+
+    // credsStore that does not know the host falls through to auths; the containers auth.json
+    // ($REGISTRY_AUTH_FILE) serves when docker's config has nothing.
+    credential_helper(home.path(), "otherstore", "elsewhere.example", "x", "y");
+    docker_config(
+        home.path(),
+        &json!({
+            "credsStore": "otherstore",
+            "auths": {format!("https://{}/v1/", registry.host()): {"auth": basic_auth(USER, PASSWORD)}},
+        }),
+    );
+    let out = run_in(
+        home.path(),
+        &["inventory", "--src-ca-cert", ca, &target],
+        &[],
+        None,
+    );
+    crate::util::assert_success(&out);
+    docker_config(home.path(), &json!({}));
+    let auth_file = home.path().join("auth.json");
+    std::fs::write(
+        &auth_file,
+        json!({"auths": {registry.host(): {"auth": basic_auth(USER, PASSWORD)}}}).to_string(),
+    )
+    .unwrap();
+    let out = run_in(
+        home.path(),
+        &["inventory", "--src-ca-cert", ca, &target],
+        &[("REGISTRY_AUTH_FILE", auth_file.to_str().unwrap())],
+        None,
+    );
+    crate::util::assert_success(&out);
+
+    // --insecure HOST names the host: no CA needed then.
+    let out = run_in(
+        home.path(),
+        &[
+            "inventory",
+            "--insecure",
+            "127.0.0.1",
+            "--src-creds",
+            &format!("{USER}:{PASSWORD}"),
+            &target,
+        ],
+        &[],
+        None,
+    );
+    crate::util::assert_success(&out);
+}
+
+#[test]
+fn bad_credentials_tls_and_config_fail_in_one_line_naming_registry_and_source() {
+    let home = tempfile::tempdir().unwrap();
+    let (registry, tls) = htpasswd_registry(home.path());
+    let ca = tls.ca.to_str().unwrap();
+    let target = registry.endpoint();
+    let host = registry.host();
+    let secrets = [PASSWORD.to_string(), "wrong-Pw-9f2k".to_string()];
+    let out_dir = home.path().join("out");
+    let out_ep = format!("oci:{}", out_dir.display());
+
+    // Wrong password.
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "--src-ca-cert",
+            ca,
+            "--src-creds",
+            &format!("{USER}:wrong-Pw-9f2k"),
+            &target,
+            &out_ep,
+        ],
+        &[],
+        None,
+    );
+    assert_one_line_error(&out, &[&host, "--src-creds", "authentication failed"]);
+    assert_no_secret(&out, &secrets);
+
+    // No credentials at all.
+    let out = run_in(
+        home.path(),
+        &["copy", "--src-ca-cert", ca, &target, &out_ep],
+        &[],
+        None,
+    );
+    assert_one_line_error(&out, &[&host, "anonymous"]);
+
+    // Unknown CA (no --src-ca-cert): the registry named, exit 2.
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "--src-creds",
+            &format!("{USER}:{PASSWORD}"),
+            &target,
+            &out_ep,
+        ],
+        &[],
+        None,
+    );
+    assert_one_line_error(&out, &[&host]);
+    assert_no_secret(&out, &secrets);
+
+    // Wrong password from docker config: the file is named.
+    let config = docker_config(
+        home.path(),
+        &json!({"auths": {host.clone(): {"auth": basic_auth(USER, "wrong-Pw-9f2k")}}}),
+    );
+    let out = run_in(
+        home.path(),
+        &["copy", "--src-ca-cert", ca, &target, &out_ep],
+        &[],
+        None,
+    );
+    assert_one_line_error(&out, &[&host, config.to_str().unwrap()]);
+    assert_no_secret(
+        &out,
+        &[secrets[1].clone(), basic_auth(USER, "wrong-Pw-9f2k")],
+    );
+
+    // Malformed config.json.
+    std::fs::write(
+        &config,
+        format!(
+            "{{\"auths\": {{\"{host}\": {{\"auth\": \"{}\"",
+            basic_auth(USER, PASSWORD)
+        ),
+    )
+    .unwrap();
+    let out = run_in(
+        home.path(),
+        &["copy", "--src-ca-cert", ca, &target, &out_ep],
+        &[],
+        None,
+    );
+    assert_one_line_error(&out, &[&host, config.to_str().unwrap(), "not valid JSON"]);
+    assert_no_secret(&out, &[basic_auth(USER, PASSWORD)]);
+
+    // A helper that fails, and one that is missing.
+    failing_helper(home.path(), "broken");
+    docker_config(
+        home.path(),
+        &json!({"credHelpers": {host.clone(): "broken"}}),
+    );
+    let out = run_in(
+        home.path(),
+        &["copy", "--src-ca-cert", ca, &target, &out_ep],
+        &[],
+        None,
+    );
+    assert_one_line_error(&out, &[&host, "docker-credential-broken", "exit 3"]);
+    docker_config(home.path(), &json!({"credsStore": "nowhere-to-be-found"}));
+    let out = run_in(
+        home.path(),
+        &["copy", "--src-ca-cert", ca, &target, &out_ep],
+        &[],
+        None,
+    );
+    assert_one_line_error(
+        &out,
+        &[
+            &host,
+            "docker-credential-nowhere-to-be-found",
+            "not installed",
+        ],
+    );
+    assert!(!out_dir.join("index.json").exists(), "nothing written");
+}
+
+#[test]
+fn token_auth_with_basic_credentials_refreshes_expired_tokens_mid_copy() {
+    let home = tempfile::tempdir().unwrap();
+    let (registry, issuer) = token_registry(
+        home.path(),
+        Policy {
+            users: users(),
+            lifetime: 2,
+            stale_first: true,
+            unavailable_first: 2,
+            ..Policy::default()
+        },
+    );
+    let (src, expected) = sample();
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "-q",
+            "--dst-creds",
+            USER,
+            &oci(src.path()),
+            &registry.endpoint(),
+        ],
+        &[("ACR_RELOCATE_DST_PASSWORD", PASSWORD)],
+        None,
+    );
+    crate::util::assert_success(&out);
+    // Every repository scope's first token was already expired for the registry: the copy got a
+    // 401, fetched a new token and went on.
+    let issued = issuer.issued();
+    let refreshed: Vec<_> = issued
+        .iter()
+        .filter(|(scope, n)| scope.starts_with("repository:") && **n >= 2)
+        .collect();
+    assert!(!refreshed.is_empty(), "no token was refreshed: {issued:?}");
+    // Short lifetimes renew before expiry: wait past one and read everything back.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let back = home.path().join("back");
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "-q",
+            "--src-creds",
+            &format!("{USER}:{PASSWORD}"),
+            &registry.endpoint(),
+            &format!("oci:{}", back.display()),
+        ],
+        &[],
+        None,
+    );
+    crate::util::assert_success(&out);
+    assert_layout_holds(&back, &expected);
+    // The token endpoint's 503 and 429 were retried; everything else was the docker protocol.
+    let log = issuer.log();
+    assert_eq!(
+        log.iter().filter(|l| *l == "unavailable").count(),
+        2,
+        "{log:?}"
+    );
+    assert!(
+        log.iter().all(|l| l == "GET basic" || l == "unavailable"),
+        "{log:?}"
+    );
+
+    // Anonymous callers of a registry that wants sign-in: one line, exit 2.
+    let out = run_in(home.path(), &["inventory", &registry.endpoint()], &[], None);
+    assert_one_line_error(&out, &[&registry.host(), "anonymous"]);
+    // A wrong password, refused by the token endpoint.
+    let out = run_in(
+        home.path(),
+        &[
+            "inventory",
+            "--src-creds",
+            &format!("{USER}:nope-Wr0ng"),
+            &registry.endpoint(),
+        ],
+        &[],
+        None,
+    );
+    assert_one_line_error(&out, &[&registry.host(), "--src-creds", "token endpoint"]);
+    assert_no_secret(&out, &["nope-Wr0ng".to_string()]);
+}
+
+#[test]
+fn acr_refresh_tokens_from_the_exchange_flags_and_identity_tokens() {
+    let home = tempfile::tempdir().unwrap();
+    let aad = "aad-access-token-Xy7Wq2";
+    let (registry, issuer) = token_registry(
+        home.path(),
+        Policy {
+            aad_tokens: HashSet::from([aad.to_string()]),
+            expired_refresh_tokens: HashSet::from(["old-refresh-Tk9".to_string()]),
+            lifetime: 60,
+            ..Policy::default()
+        },
+    );
+    assert!(issuer.exchange("not-an-aad-token").is_err());
+    let refresh = issuer.exchange(aad).unwrap();
+    let (src, expected) = sample();
+
+    // The documented ACR user name with a refresh token.
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "-q",
+            "--dst-creds",
+            &format!("{ACR_USER}:{refresh}"),
+            &oci(src.path()),
+            &registry.endpoint(),
+        ],
+        &[],
+        None,
+    );
+    crate::util::assert_success(&out);
+    assert!(
+        issuer
+            .log()
+            .iter()
+            .all(|l| l == "POST refresh_token" || l == "POST exchange"),
+        "{:?}",
+        issuer.log()
+    );
+
+    // docker's `identitytoken` (what `az acr login` writes).
+    docker_config(
+        home.path(),
+        &json!({"auths": {registry.host(): {"auth": basic_auth(ACR_USER, ""), "identitytoken": refresh}}}),
+    );
+    let back = home.path().join("back");
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "-q",
+            &registry.endpoint(),
+            &format!("oci:{}", back.display()),
+        ],
+        &[],
+        None,
+    );
+    crate::util::assert_success(&out);
+    assert_layout_holds(&back, &expected);
+
+    // An expired refresh token: one line naming the registry and the source, no token shown.
+    let out = run_in(
+        home.path(),
+        &[
+            "inventory",
+            "--src-creds",
+            &format!("{ACR_USER}:old-refresh-Tk9"),
+            &registry.endpoint(),
+        ],
+        &[],
+        None,
+    );
+    assert_one_line_error(&out, &[&registry.host(), "--src-creds", "refresh token"]);
+    assert_no_secret(&out, &["old-refresh-Tk9".to_string(), refresh.clone()]);
+}
+
+#[test]
+fn redirected_blobs_never_carry_credentials_or_cookies() {
+    let home = tempfile::tempdir().unwrap();
+    let (src, expected) = sample();
+    let fake = RedirectingRegistry::start(&src.path().join("sample"), USER, PASSWORD);
+    let back = home.path().join("back");
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "-q",
+            "--src-creds",
+            &format!("{USER}:{PASSWORD}"),
+            &fake.endpoint(),
+            &format!("oci:{}", back.display()),
+        ],
+        &[],
+        None,
+    );
+    crate::util::assert_success(&out);
+    assert_no_secret(&out, &[PASSWORD.to_string(), redirect::SAS_SIG.to_string()]);
+    assert!(
+        fake.leaks.lock().unwrap().is_empty(),
+        "{:?}",
+        fake.leaks.lock().unwrap()
+    );
+    assert!(
+        *fake.served.lock().unwrap() > 0,
+        "no blob went through the storage host"
+    );
+    assert_layout_holds(&back, &expected);
+}
+
+#[test]
+fn no_secret_shows_in_output_or_report_of_a_full_copy() {
+    let home = tempfile::tempdir().unwrap();
+    let (src, _expected) = sample();
+    let aad = "aad-access-token-Mn4Lk8";
+    // Source: blobs redirected to a SAS URL, Basic credentials from docker config.
+    let fake = RedirectingRegistry::start(&src.path().join("sample"), USER, PASSWORD);
+    // Middle: a token registry signed in with an ACR refresh token from a credential helper.
+    let (token_reg, issuer) = token_registry(
+        home.path(),
+        Policy {
+            aad_tokens: HashSet::from([aad.to_string()]),
+            lifetime: 2,
+            stale_first: true,
+            ..Policy::default()
+        },
+    );
+    let refresh = issuer.exchange(aad).unwrap();
+    // Target: htpasswd over TLS, password on stdin.
+    let tls_home = home.path().join("tls");
+    std::fs::create_dir_all(&tls_home).unwrap();
+    let (tls_reg, tls) = htpasswd_registry(&tls_home);
+    let fake_host = fake.endpoint().trim_start_matches("http://").to_string();
+    credential_helper(
+        home.path(),
+        "acrtest",
+        &token_reg.host(),
+        ACR_USER,
+        &refresh,
+    );
+    docker_config(
+        home.path(),
+        &json!({
+            "auths": {fake_host: {"auth": basic_auth(USER, PASSWORD)}},
+            "credHelpers": {token_reg.host(): "acrtest"},
+        }),
+    );
+    let mut runs = Vec::new();
+    for json_flag in ["--json", "--no-referrers"] {
+        runs.push(run_in(
+            home.path(),
+            &["copy", json_flag, &fake.endpoint(), &token_reg.endpoint()],
+            &[],
+            None,
+        ));
+        runs.push(run_in(
+            home.path(),
+            &[
+                "copy",
+                json_flag,
+                "--dst-creds",
+                USER,
+                "--dst-password-stdin",
+                "--dst-ca-cert",
+                tls.ca.to_str().unwrap(),
+                &token_reg.endpoint(),
+                &tls_reg.endpoint(),
+            ],
+            &[],
+            Some(&format!("{PASSWORD}\n")),
+        ));
+    }
+    for out in &runs {
+        crate::util::assert_success(out);
+    }
+    let mut secrets = vec![
+        PASSWORD.to_string(),
+        refresh.clone(),
+        aad.to_string(),
+        redirect::SAS_SIG.to_string(),
+        redirect::COOKIE.to_string(),
+        basic_auth(USER, PASSWORD),
+    ];
+    // Every access token, and its signature part alone.
+    for t in issuer.tokens() {
+        secrets.push(t.rsplit('.').next().unwrap().to_string());
+        secrets.push(t);
+    }
+    assert!(secrets.len() > 6, "the issuer handed out tokens");
+    for out in &runs {
+        assert_no_secret(out, &secrets);
+    }
+    assert!(fake.leaks.lock().unwrap().is_empty());
+}

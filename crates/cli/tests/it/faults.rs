@@ -1,0 +1,65 @@
+//! Faults, kills and resumption: a relocation that never loses or corrupts anything.
+
+use std::time::Duration;
+
+use crate::fault_proxy::{FaultProxy, Schedule};
+use crate::util::*;
+
+#[test]
+fn a_copy_through_hundreds_of_faults_finishes_verified() {
+    let (src, expected) = sample_registry(60);
+    let dst = Registry::start();
+    let schedule = |seed| Schedule {
+        seed,
+        status_permille: 80,
+        reset_permille: 35,
+        stall_permille: 5,
+        stall: Duration::from_millis(2500),
+        max_stalls: 4,
+        corrupt_permille: 20,
+    };
+    let src_proxy = FaultProxy::start(src.port, schedule(11));
+    let dst_proxy = FaultProxy::start(dst.port, schedule(12));
+    let out = run(&["copy", "-q", "--json", "--read-timeout", "2", &src_proxy.url(), &dst_proxy.url()]);
+    let faults = src_proxy.counts.faults() + dst_proxy.counts.faults();
+    eprintln!("faults injected: src {:?}, dst {:?}", src_proxy.counts, dst_proxy.counts);
+    assert_success(&out);
+    assert!(faults >= 200, "only {faults} faults injected");
+    // Checked directly against the registries, without the proxies.
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+    assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
+}
+
+/// After any kill, every tag in the target points at complete content (the deep verify finds
+/// nothing broken, only missing tags), and a re-run finishes the copy.
+#[test]
+fn a_copy_killed_at_random_points_never_leaves_a_broken_tag_and_resumes() {
+    use rand::{Rng, SeedableRng};
+    let (src, expected) = sample_registry(40);
+    let dst = Registry::start();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2024);
+    let mut kills = 0;
+    for _ in 0..12 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+            .args(["copy", "-q", "-j", "4", &src.url(), &dst.url()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.gen_range(50..600)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+        let report = json(&run(&["verify", "--deep", "--json", &src.url(), &dst.url()]));
+        assert_eq!(report["broken"].as_array().unwrap().len(), 0, "after a kill: {report}");
+        assert_eq!(report["different"].as_array().unwrap().len(), 0, "after a kill: {report}");
+    }
+    eprintln!("kills survived: {kills}");
+    assert!(kills >= 10, "only {kills} runs were killed in flight");
+    let out = run(&["copy", "-q", "--json", &src.url(), &dst.url()]);
+    assert_success(&out);
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+    assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
+}

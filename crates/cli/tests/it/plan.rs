@@ -1,0 +1,201 @@
+//! `plan` and `apply` against real registries: a reviewed plan, a journal that survives kills, a
+//! changed plan refused.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::util::*;
+
+/// Writes `relocation.toml` in `dir`.
+pub fn config(dir: &Path, source: &str, target: &str, extra: &str) -> PathBuf {
+    let path = dir.join("relocation.toml");
+    std::fs::write(
+        &path,
+        format!("[source]\nregistry = \"{source}\"\n\n[target]\nregistry = \"{target}\"\n\n{extra}"),
+    )
+    .unwrap();
+    path
+}
+
+/// Runs `plan` and returns the plan file.
+pub fn plan(dir: &Path, config: &Path) -> PathBuf {
+    let out_path = dir.join("plan.json");
+    let out = run(&[
+        "plan",
+        "--config",
+        config.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_success(&out);
+    out_path
+}
+
+fn step_kinds(plan: &Path) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(plan).unwrap()).unwrap();
+    v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn plan_writes_nothing_then_apply_relocates_rewrites_and_verifies() {
+    let (src, expected) = sample_registry(6);
+    let dst = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = expected
+        .tags
+        .iter()
+        .find(|(_, t)| t.contains_key("v1.0.0"))
+        .map(|(r, _)| r.clone())
+        .unwrap();
+    let src_host = format!("127.0.0.1:{}", src.port);
+    let dst_host = format!("127.0.0.1:{}", dst.port);
+    std::fs::create_dir(dir.path().join("deploy")).unwrap();
+    let manifest = dir.path().join("deploy/app.yaml");
+    std::fs::write(&manifest, format!("image: {src_host}/{repo}:v1.0.0\n")).unwrap();
+    let cfg = config(
+        dir.path(),
+        &src.url(),
+        &dst.url(),
+        "[rewrite]\npaths = [\"deploy\"]\n",
+    );
+    let plan_path = dir.path().join("plan.json");
+    let out = run(&[
+        "plan",
+        "--config",
+        cfg.to_str().unwrap(),
+        "-o",
+        plan_path.to_str().unwrap(),
+        "--markdown",
+    ]);
+    assert_success(&out);
+    let md = stdout(&out);
+    assert!(md.starts_with("# Relocation plan"), "{md}");
+    assert!(md.contains("| repositories | tags |"), "{md}");
+    assert_eq!(step_kinds(&plan_path), ["inventory", "copy", "rewrite", "verify"]);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    assert_eq!(v["totals"]["tags"], expected.tag_count() as u64);
+    assert_eq!(v["totals"]["repositories"], expected.tags.len() as u64);
+    assert!(v["totals"]["estimated_seconds"].as_f64().is_some());
+    assert!(repositories(&open(&dst.url())).is_empty(), "plan wrote nothing");
+    assert_eq!(
+        std::fs::read_to_string(&manifest).unwrap(),
+        format!("image: {src_host}/{repo}:v1.0.0\n")
+    );
+
+    let out = run(&["apply", "-q", "--json", plan_path.to_str().unwrap()]);
+    assert_success(&out);
+    let s = json(&out);
+    assert!(s["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|st| st["status"] == "done"), "{s}");
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+    assert_eq!(
+        std::fs::read_to_string(&manifest).unwrap(),
+        format!("image: {dst_host}/{repo}:v1.0.0\n")
+    );
+    // A second apply finds everything done in the journal.
+    let out = run(&["apply", "-q", "--json", plan_path.to_str().unwrap()]);
+    assert_success(&out);
+    let s = json(&out);
+    assert!(s["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|st| st["status"] == "already done"), "{s}");
+}
+
+#[test]
+fn a_plan_naming_steps_this_build_cannot_run_is_refused_by_apply() {
+    let (src, _) = sample_registry(2);
+    let dst = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &src.url(),
+        &dst.url(),
+        "[copy]\nmode = \"import\"\n\n[deploy]\nresource_group = \"rg-target\"\n",
+    );
+    let plan_path = plan(dir.path(), &cfg);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    let unavailable: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["available"] == false)
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(unavailable, ["deploy", "copy"]);
+    assert_eq!(step_kinds(&plan_path).last().unwrap(), "verify");
+    let out = run(&["apply", plan_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not available in this build"), "{}", stderr(&out));
+    assert!(repositories(&open(&dst.url())).is_empty());
+}
+
+#[test]
+fn a_changed_plan_is_refused_unless_replan() {
+    let (src, expected) = sample_registry(3);
+    let dst = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &src.url(), &dst.url(), "[scope]\nrepos = [\"team/**\"]\n");
+    let plan_path = plan(dir.path(), &cfg);
+    assert_success(&run(&["apply", "-q", plan_path.to_str().unwrap()]));
+    // Plan again with a wider scope: the plan file changes under the journal.
+    let cfg = config(dir.path(), &src.url(), &dst.url(), "");
+    plan(dir.path(), &cfg);
+    let out = run(&["apply", "-q", plan_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("changed since apply started"), "{}", stderr(&out));
+    let out = run(&["apply", "-q", "--replan", plan_path.to_str().unwrap()]);
+    assert_success(&out);
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+}
+
+#[test]
+fn apply_killed_at_random_points_resumes_from_the_journal_to_a_verified_target() {
+    let (src, expected) = sample_registry(40);
+    let dst = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &src.url(), &dst.url(), "[copy]\njobs = 2\n");
+    let plan_path = plan(dir.path(), &cfg);
+    // Kill points spread over the run (a fixed pseudo-random sequence, so failures replay).
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut kills = 0;
+    for _ in 0..6 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = 40 + seed % 400;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+            .args(["apply", "-q", plan_path.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    let journal = std::fs::read_to_string(dir.path().join("plan.json.journal")).unwrap();
+    assert!(journal.lines().filter(|l| l.contains("\"start\"")).count() >= 6);
+    let out = run(&["apply", "-q", "--json", plan_path.to_str().unwrap()]);
+    assert_success(&out);
+    let s = json(&out);
+    assert_eq!(s["steps"].as_array().unwrap().last().unwrap()["status"], "done", "{s}");
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+    let out = run(&["verify", "--deep", &src.url(), &dst.url()]);
+    assert_success(&out);
+    eprintln!("{kills} runs killed before the last");
+}

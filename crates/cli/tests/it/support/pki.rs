@@ -1,0 +1,109 @@
+//! Certificates made for one test: a CA and a server certificate for 127.0.0.1 and localhost, and
+//! the ES256 key and certificate the token issuer signs with.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
+
+/// PEM files of a test CA and a server certificate it signed.
+pub struct Tls {
+    /// The CA certificate (PEM): what `--src-ca-cert` takes.
+    pub ca: PathBuf,
+    /// The server certificate (PEM).
+    pub cert: PathBuf,
+    /// The server key (PEM, PKCS#8).
+    pub key: PathBuf,
+}
+
+impl Tls {
+    /// Writes a fresh CA and server certificate into `dir`.
+    pub fn generate(dir: &Path) -> Self {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "acr-relocate test CA");
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = params.self_signed(&ca_key).unwrap();
+
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
+        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+
+        std::fs::create_dir_all(dir).unwrap();
+        let tls = Tls {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server-key.pem"),
+        };
+        std::fs::write(&tls.ca, ca.pem()).unwrap();
+        std::fs::write(&tls.cert, cert.pem()).unwrap();
+        std::fs::write(&tls.key, key.serialize_pem()).unwrap();
+        tls
+    }
+}
+
+/// The token signer: an ECDSA P-256 key and its self-signed certificate (the registry's
+/// `rootcertbundle`; tokens carry it in their `x5c` header).
+pub struct Signer {
+    key: ring::signature::EcdsaKeyPair,
+    /// DER of the certificate.
+    pub cert_der: Vec<u8>,
+    /// The certificate bundle file.
+    pub bundle: PathBuf,
+}
+
+impl Signer {
+    /// A fresh signer whose bundle is written into `dir`.
+    pub fn generate(dir: &Path) -> Self {
+        let key_pair = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "acr-relocate test token signer");
+        let cert = params.self_signed(&key_pair).unwrap();
+        let rng = ring::rand::SystemRandom::new();
+        let key = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &key_pair.serialize_der(),
+            &rng,
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        let bundle = dir.join("token-signer.pem");
+        std::fs::write(&bundle, cert.pem()).unwrap();
+        Signer {
+            key,
+            cert_der: cert.der().to_vec(),
+            bundle,
+        }
+    }
+
+    /// A compact JWS (ES256) of `claims`, with the certificate in `x5c`.
+    pub fn sign(&self, claims: &serde_json::Value) -> String {
+        use base64::Engine;
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let std = base64::engine::general_purpose::STANDARD;
+        let header = serde_json::json!({
+            "typ": "JWT",
+            "alg": "ES256",
+            "x5c": [std.encode(&self.cert_der)],
+        });
+        let input = format!(
+            "{}.{}",
+            url.encode(header.to_string()),
+            url.encode(claims.to_string())
+        );
+        let rng = ring::rand::SystemRandom::new();
+        let signature = self.key.sign(&rng, input.as_bytes()).unwrap();
+        format!("{input}.{}", url.encode(signature.as_ref()))
+    }
+}

@@ -1,0 +1,424 @@
+//! Where registry credentials come from when none are given on the command line: docker's
+//! `config.json` (`auths`, `credHelpers`, `credsStore` through the `docker-credential-<name>`
+//! protocol) and the containers `auth.json`. The caller lists the sources in the order to try; the
+//! first one that knows the registry wins, and none means anonymous.
+//!
+//! Nothing read here is ever shown: errors name the file or helper and the registry, and report
+//! JSON syntax errors by position only (serde's messages may quote values).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use base64::Engine;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::transport::registry::Credentials;
+
+/// A place credentials may be found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// A docker `config.json`: `credHelpers`, then `credsStore`, then `auths`. A missing file is
+    /// skipped.
+    DockerConfig(PathBuf),
+    /// A containers `auth.json` (`$REGISTRY_AUTH_FILE`): `auths` keyed by host. A missing file is
+    /// skipped.
+    AuthFile(PathBuf),
+}
+
+impl CredentialSource {
+    /// The docker config of this environment: `$DOCKER_CONFIG/config.json`, else
+    /// `$HOME/.docker/config.json`.
+    pub fn docker_config_from_env() -> Option<Self> {
+        let dir = match std::env::var_os("DOCKER_CONFIG") {
+            Some(d) if !d.is_empty() => PathBuf::from(d),
+            _ => PathBuf::from(std::env::var_os("HOME")?).join(".docker"),
+        };
+        Some(CredentialSource::DockerConfig(dir.join("config.json")))
+    }
+
+    /// The containers auth file named by `$REGISTRY_AUTH_FILE`, if set.
+    pub fn auth_file_from_env() -> Option<Self> {
+        match std::env::var_os("REGISTRY_AUTH_FILE") {
+            Some(p) if !p.is_empty() => Some(CredentialSource::AuthFile(PathBuf::from(p))),
+            _ => None,
+        }
+    }
+
+    /// Credentials this source holds for `host` (`host[:port]`), `None` when it has none.
+    pub fn lookup(&self, host: &str) -> Result<Option<Credentials>> {
+        let (path, docker) = match self {
+            CredentialSource::DockerConfig(p) => (p, true),
+            CredentialSource::AuthFile(p) => (p, false),
+        };
+        let origin = if docker {
+            format!("docker config {}", path.display())
+        } else {
+            format!("auth file {}", path.display())
+        };
+        let fail = |reason: String| Error::Auth {
+            registry: host.to_string(),
+            source_tried: origin.clone(),
+            reason,
+        };
+        let text = match std::fs::read(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(fail(format!("cannot read it: {e}"))),
+        };
+        let config: Value = serde_json::from_slice(&text).map_err(|e| {
+            fail(format!(
+                "not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let Value::Object(config) = config else {
+            return Err(fail("not a JSON object".into()));
+        };
+        if docker {
+            let helper = match config.get("credHelpers") {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(helpers)) => match find(helpers, host) {
+                    Some(Value::String(name)) => Some((name.clone(), "credHelpers")),
+                    Some(_) => {
+                        return Err(fail(format!(
+                            "credHelpers entry for {host} is not a string"
+                        )))
+                    }
+                    None => None,
+                },
+                Some(_) => return Err(fail("credHelpers is not an object".into())),
+            };
+            let helper = helper.or_else(|| match config.get("credsStore") {
+                Some(Value::String(name)) if !name.is_empty() => Some((name.clone(), "credsStore")),
+                _ => None,
+            });
+            if let Some((name, key)) = helper {
+                let origin = format!("docker-credential-{name} ({key} in {})", path.display());
+                if let Some(c) = run_helper(&name, host, &origin)? {
+                    return Ok(Some(c));
+                }
+            }
+        }
+        match config.get("auths") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(auths)) => match find(auths, host) {
+                None => Ok(None),
+                Some(Value::Object(entry)) => entry_credentials(entry, &origin)
+                    .map_err(|reason| fail(format!("auths entry for {host}: {reason}"))),
+                Some(_) => Err(fail(format!("auths entry for {host} is not an object"))),
+            },
+            Some(_) => Err(fail("auths is not an object".into())),
+        }
+    }
+}
+
+/// Tries each source in turn; the first that knows `host` wins. `None`: anonymous.
+pub fn resolve(host: &str, sources: &[CredentialSource]) -> Result<Option<Credentials>> {
+    for source in sources {
+        if let Some(c) = source.lookup(host)? {
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
+}
+
+/// The registry host a config key names: `https://host/v1/` and `host` both name `host`. Keys with
+/// a path and no scheme (containers' per-namespace entries) name no whole registry.
+fn key_host(key: &str) -> Option<String> {
+    let (rest, had_scheme) = match key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+    {
+        Some(r) => (r, true),
+        None => (key, false),
+    };
+    let host = match rest.split_once('/') {
+        Some((h, path)) if had_scheme || path.is_empty() => h,
+        Some(_) => return None,
+        None => rest,
+    };
+    Some(canonical_host(host))
+}
+
+/// Docker Hub has several names; the others are themselves.
+fn canonical_host(host: &str) -> String {
+    let host = host.to_ascii_lowercase();
+    match host.as_str() {
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            "docker.io".into()
+        }
+        _ => host,
+    }
+}
+
+fn find<'a>(map: &'a serde_json::Map<String, Value>, host: &str) -> Option<&'a Value> {
+    let wanted = canonical_host(host);
+    // An exact key first, then any key naming the same host.
+    map.get(host).or_else(|| {
+        map.iter()
+            .find(|(k, _)| key_host(k).as_deref() == Some(wanted.as_str()))
+            .map(|(_, v)| v)
+    })
+}
+
+/// Credentials of an `auths` entry: `identitytoken`, else `auth` (base64 `user:password`), else
+/// `username` and `password`. An entry with none of them is skipped.
+fn entry_credentials(
+    entry: &serde_json::Map<String, Value>,
+    origin: &str,
+) -> std::result::Result<Option<Credentials>, String> {
+    let field = |name: &str| -> std::result::Result<Option<&str>, String> {
+        match entry.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(format!("`{name}` is not a string")),
+        }
+    };
+    if let Some(token) = field("identitytoken")? {
+        return Ok(Some(Credentials {
+            username: "<token>".into(),
+            password: Secret::new(token),
+            origin: origin.to_string(),
+        }));
+    }
+    if let Some(auth) = field("auth")? {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .map_err(|_| "`auth` is not base64".to_string())?;
+        let text = String::from_utf8(decoded).map_err(|_| "`auth` is not UTF-8".to_string())?;
+        return match Credentials::parse(&text, origin) {
+            Some(c) => Ok(Some(c)),
+            None => Err("`auth` is not base64 of USER:PASSWORD".into()),
+        };
+    }
+    match (field("username")?, field("password")?) {
+        (Some(u), Some(p)) => Ok(Some(Credentials {
+            username: u.to_string(),
+            password: Secret::new(p),
+            origin: origin.to_string(),
+        })),
+        _ => Ok(None),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct HelperAnswer {
+    #[serde(rename = "Username")]
+    username: Option<String>,
+    #[serde(rename = "Secret")]
+    secret: Option<String>,
+}
+
+/// `docker-credential-<name> get` with the host on stdin. `None` when the helper does not know it.
+fn run_helper(name: &str, host: &str, origin: &str) -> Result<Option<Credentials>> {
+    let fail = |reason: String| Error::Auth {
+        registry: host.to_string(),
+        source_tried: origin.to_string(),
+        reason,
+    };
+    if name.contains(['/', '\\']) || name.is_empty() {
+        return Err(fail("the helper name must be a plain name".into()));
+    }
+    let program = format!("docker-credential-{name}");
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                fail(format!("{program} is not installed (not found on PATH)"))
+            } else {
+                fail(format!("cannot run {program}: {e}"))
+            }
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading gives a broken pipe: its exit status says more.
+        let _ = stdin.write_all(host.as_bytes());
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| fail(format!("{program} did not finish: {e}")))?;
+    if !output.status.success() {
+        let said = first_line(&output.stdout, &output.stderr);
+        if said.to_ascii_lowercase().contains("credentials not found") {
+            return Ok(None);
+        }
+        return Err(fail(format!(
+            "{program} failed ({}){}",
+            output
+                .status
+                .code()
+                .map(|c| format!("exit {c}"))
+                .unwrap_or_else(|| "killed".into()),
+            if said.is_empty() {
+                String::new()
+            } else {
+                format!(": {said}")
+            }
+        )));
+    }
+    let answer: HelperAnswer = serde_json::from_slice(&output.stdout)
+        .map_err(|_| fail(format!("{program} answered something that is not its JSON")))?;
+    match (answer.username, answer.secret) {
+        (_, None) => Ok(None),
+        (_, Some(s)) if s.is_empty() => Ok(None),
+        (user, Some(secret)) => Ok(Some(Credentials {
+            username: user
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| "<token>".into()),
+            password: Secret::new(secret),
+            origin: origin.to_string(),
+        })),
+    }
+}
+
+/// The first non-empty line a failing helper printed, shortened (helpers print one-line reasons).
+fn first_line(stdout: &[u8], stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(if stderr.iter().any(|b| !b.is_ascii_whitespace()) {
+        stderr
+    } else {
+        stdout
+    })
+    .into_owned();
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty());
+    crate::digest::truncate(line.unwrap_or(""))
+}
+
+/// Where the containers tools keep their auth file by default, for messages.
+pub fn describe(path: &Path) -> String {
+    path.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("config.json");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn keys_name_hosts_in_every_docker_spelling() {
+        assert_eq!(
+            key_host("reg.example:5000").as_deref(),
+            Some("reg.example:5000")
+        );
+        assert_eq!(
+            key_host("https://reg.example/v1/").as_deref(),
+            Some("reg.example")
+        );
+        assert_eq!(
+            key_host("https://index.docker.io/v1/").as_deref(),
+            Some("docker.io")
+        );
+        assert_eq!(key_host("reg.example/team"), None);
+    }
+
+    #[test]
+    fn auths_give_basic_credentials_or_identity_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cr:et");
+        let p = write(
+            dir.path(),
+            &format!(
+                r#"{{"auths":{{"https://a.example/v1/":{{"auth":"{auth}"}},"b.example":{{"auth":"MDA6","identitytoken":"refresh"}}}}}}"#
+            ),
+        );
+        let source = CredentialSource::DockerConfig(p.clone());
+        let a = source.lookup("a.example").unwrap().unwrap();
+        assert_eq!(
+            (a.username.as_str(), a.password.expose()),
+            ("alice", "s3cr:et")
+        );
+        assert!(a.origin.contains(&p.display().to_string()));
+        let b = source.lookup("b.example").unwrap().unwrap();
+        assert!(b.is_refresh_token());
+        assert_eq!(b.password.expose(), "refresh");
+        assert!(source.lookup("c.example").unwrap().is_none());
+    }
+
+    #[test]
+    fn missing_files_are_skipped_and_malformed_ones_named_without_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = CredentialSource::DockerConfig(dir.path().join("none.json"));
+        assert!(missing.lookup("a.example").unwrap().is_none());
+        let p = write(dir.path(), r#"{"auths":{"a.example":{"auth":"topsecret"#);
+        let err = CredentialSource::AuthFile(p)
+            .lookup("a.example")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("a.example") && err.contains("auth file"),
+            "{err}"
+        );
+        assert!(!err.contains("topsecret"), "{err}");
+        let p = write(
+            dir.path(),
+            r#"{"auths":{"a.example":{"auth":"!!topsecret"}}}"#,
+        );
+        let err = CredentialSource::AuthFile(p)
+            .lookup("a.example")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not base64") && !err.contains("topsecret"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_helper_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            r#"{"credHelpers":{"a.example":"acr-relocate-test-none"}}"#,
+        );
+        let err = CredentialSource::DockerConfig(p)
+            .lookup("a.example")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("docker-credential-acr-relocate-test-none") && err.contains("a.example"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_first_source_that_knows_the_host_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first.json");
+        std::fs::write(
+            &first,
+            r#"{"auths":{"b.example":{"username":"u1","password":"p1"}}}"#,
+        )
+        .unwrap();
+        let second = dir.path().join("second.json");
+        std::fs::write(
+            &second,
+            r#"{"auths":{"a.example":{"username":"u2","password":"p2"},"b.example":{"username":"u3","password":"p3"}}}"#,
+        )
+        .unwrap();
+        let sources = [
+            CredentialSource::DockerConfig(first),
+            CredentialSource::AuthFile(second),
+        ];
+        assert_eq!(
+            resolve("a.example", &sources).unwrap().unwrap().username,
+            "u2"
+        );
+        assert_eq!(
+            resolve("b.example", &sources).unwrap().unwrap().username,
+            "u1"
+        );
+        assert!(resolve("c.example", &sources).unwrap().is_none());
+    }
+}

@@ -1,0 +1,422 @@
+//! The relocation config (what the user asks for, `relocation.toml`) and the plan (what `apply`
+//! will do, `plan.json`): steps in order with their inputs, the inventory totals and what each
+//! step changes. The format is described in `docs/relocate.md`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Version of the plan's JSON schema; `apply` refuses other versions.
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
+
+/// `relocation.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the content is now.
+    pub source: Side,
+    /// Where it goes.
+    pub target: Side,
+    /// Which repositories and tags.
+    #[serde(default)]
+    pub scope: Scope,
+    /// How content is copied.
+    #[serde(default)]
+    pub copy: CopyConfig,
+    /// Rewrite the exported ARM template for the target (optional).
+    pub template: Option<TemplateConfig>,
+    /// Deploy the target registry from the template (optional; needs Azure).
+    pub deploy: Option<DeployConfig>,
+    /// Point deployment files at the target (optional).
+    pub rewrite: Option<RewriteConfig>,
+    /// Delete the source's content after the final verify (optional; keeps its own guard).
+    pub delete_source: Option<DeleteSourceConfig>,
+}
+
+/// A registry, named as an endpoint or as an Azure resource ID.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Side {
+    /// An endpoint as the CLI takes it: `myreg.azurecr.io`, `http://127.0.0.1:5000/prefix`,
+    /// `oci:DIR`.
+    pub registry: Option<String>,
+    /// `/subscriptions/…/resourceGroups/…/providers/Microsoft.ContainerRegistry/registries/NAME`:
+    /// the endpoint is `NAME.azurecr.io`.
+    pub azure_resource_id: Option<String>,
+}
+
+impl Side {
+    /// The endpoint text this side names.
+    pub fn endpoint(&self, what: &str) -> Result<String> {
+        match (&self.registry, &self.azure_resource_id) {
+            (Some(r), None) => Ok(r.clone()),
+            (None, Some(id)) => login_server(id),
+            (Some(_), Some(_)) => Err(Error::Invalid {
+                what: format!("[{what}]"),
+                reason: "give `registry` or `azure_resource_id`, not both".into(),
+            }),
+            (None, None) => Err(Error::Invalid {
+                what: format!("[{what}]"),
+                reason: "needs `registry` (an endpoint) or `azure_resource_id`".into(),
+            }),
+        }
+    }
+}
+
+/// The login server of an Azure Container Registry resource ID.
+pub fn login_server(resource_id: &str) -> Result<String> {
+    let parts: Vec<&str> = resource_id.trim_matches('/').split('/').collect();
+    let bad = || Error::Invalid {
+        what: format!("azure_resource_id `{}`", crate::digest::truncate(resource_id)),
+        reason: "expected /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.ContainerRegistry/registries/NAME".into(),
+    };
+    match parts.as_slice() {
+        [s, _, g, _, p, ns, r, name]
+            if s.eq_ignore_ascii_case("subscriptions")
+                && g.eq_ignore_ascii_case("resourceGroups")
+                && p.eq_ignore_ascii_case("providers")
+                && ns.eq_ignore_ascii_case("Microsoft.ContainerRegistry")
+                && r.eq_ignore_ascii_case("registries")
+                && !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            Ok(format!("{}.azurecr.io", name.to_ascii_lowercase()))
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// Repository and tag filters, as `--repo`, `--exclude-repo` and `--tag`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    /// Repository globs to include (all when empty).
+    #[serde(default)]
+    pub repos: Vec<String>,
+    /// Repository globs to leave out.
+    #[serde(default)]
+    pub exclude_repos: Vec<String>,
+    /// A regular expression every copied tag matches whole.
+    pub tag: Option<String>,
+}
+
+/// How content moves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyMode {
+    /// This tool copies blobs and manifests (available).
+    #[default]
+    Client,
+    /// ACR server-side import (`az acr import`): needs Azure, not available in this build.
+    Import,
+}
+
+/// `[copy]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyConfig {
+    /// `client` (default) or `import`.
+    #[serde(default)]
+    pub mode: CopyMode,
+    /// Blob transfers at once.
+    #[serde(default = "default_jobs")]
+    pub jobs: usize,
+    /// Copy OCI 1.1 referrers.
+    #[serde(default = "yes")]
+    pub referrers: bool,
+}
+
+impl Default for CopyConfig {
+    fn default() -> Self {
+        CopyConfig {
+            mode: CopyMode::Client,
+            jobs: default_jobs(),
+            referrers: true,
+        }
+    }
+}
+
+fn default_jobs() -> usize {
+    8
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[template]`: paths are relative to the config file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateConfig {
+    /// The exported template (template.json, the portal's .zip, or an exportTemplate response).
+    pub input: PathBuf,
+    /// Its parameters file, if separate.
+    pub parameters: Option<PathBuf>,
+    /// The new registry name.
+    pub name: String,
+    /// The target region.
+    pub location: String,
+    /// Where the rewritten template is written.
+    pub output: PathBuf,
+}
+
+/// `[deploy]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployConfig {
+    /// The resource group to deploy the template into.
+    pub resource_group: Option<String>,
+    /// The subscription.
+    pub subscription: Option<String>,
+}
+
+/// `[rewrite]`: paths are relative to the config file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewriteConfig {
+    /// Files and directories to rewrite.
+    pub paths: Vec<PathBuf>,
+    /// The login server references point at now (default: the source's host).
+    pub from: Option<String>,
+    /// The login server they should point at (default: the target's host).
+    pub to: Option<String>,
+    /// The registry references are checked against (default: the target endpoint).
+    pub check_against: Option<String>,
+    /// Replace tags by the target's digests.
+    #[serde(default)]
+    pub pin_digests: bool,
+}
+
+/// `[delete_source]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteSourceConfig {
+    /// The source endpoint, repeated exactly (as `delete-source --confirm`).
+    pub confirm: String,
+}
+
+/// `plan.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`PLAN_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The tool and version that wrote it.
+    pub created_by: String,
+    /// The config it was made from.
+    pub config: PathBuf,
+    /// Source endpoint.
+    pub source: String,
+    /// Target endpoint.
+    pub target: String,
+    /// Filters.
+    pub scope: Scope,
+    /// Inventory totals and the time estimate.
+    pub totals: Totals,
+    /// Every selected repository with its size (shards are balanced on these).
+    pub repositories: Vec<PlanRepository>,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// What the inventory could not read.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// Inventory totals of the selection.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Totals {
+    /// Repositories.
+    pub repositories: u64,
+    /// Tags.
+    pub tags: u64,
+    /// Bytes of distinct blobs.
+    pub unique_bytes: u64,
+    /// Bytes of blobs shared by several repositories (counted once).
+    pub shared_bytes: u64,
+    /// Read rate from the source measured while planning, bytes per second.
+    pub measured_bytes_per_second: Option<f64>,
+    /// Bytes the rate was measured on.
+    pub measured_on_bytes: u64,
+    /// `unique_bytes` at the measured rate, seconds.
+    pub estimated_seconds: Option<f64>,
+}
+
+/// A repository of the plan.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlanRepository {
+    /// Name relative to the prefixes.
+    pub name: String,
+    /// Selected tags.
+    pub tags: u64,
+    /// Bytes of its blobs (shared ones included).
+    pub bytes: u64,
+}
+
+/// One step of a plan.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Step {
+    /// `INDEX-KIND`, the key of the journal's records.
+    pub id: String,
+    /// What it does, with its inputs.
+    #[serde(flatten)]
+    pub kind: StepKind,
+    /// False when this build cannot run it (`apply` refuses the plan).
+    pub available: bool,
+    /// What it will change, in a sentence.
+    pub changes: String,
+}
+
+/// A template finding, as planned.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlanFinding {
+    /// `blocking`, `warning`, `info`.
+    pub severity: String,
+    /// Rule id.
+    pub rule_id: String,
+    /// What is the matter and what to do.
+    pub message: String,
+}
+
+/// The kinds of steps.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepKind {
+    /// Re-read the source's inventory (written next to the plan).
+    Inventory,
+    /// Rewrite the exported ARM template.
+    Template {
+        /// Input (absolute).
+        input: PathBuf,
+        /// Parameters file (absolute).
+        parameters: Option<PathBuf>,
+        /// New name.
+        name: String,
+        /// Region.
+        location: String,
+        /// Output (absolute).
+        output: PathBuf,
+        /// Findings at planning time.
+        findings: Vec<PlanFinding>,
+    },
+    /// Deploy the rewritten template (needs Azure).
+    Deploy {
+        /// Resource group.
+        resource_group: Option<String>,
+    },
+    /// Copy every selected repository.
+    Copy {
+        /// Client copy or server-side import.
+        mode: CopyMode,
+        /// Blob transfers at once.
+        jobs: usize,
+        /// Copy referrers.
+        referrers: bool,
+    },
+    /// Rewrite image references in deployment files.
+    Rewrite {
+        /// Files and directories (absolute).
+        paths: Vec<PathBuf>,
+        /// Old login server.
+        from: String,
+        /// New login server.
+        to: String,
+        /// Registry the references are checked against.
+        check_against: String,
+        /// Pin digests.
+        pin_digests: bool,
+        /// Files that will change (as scanned while planning).
+        files: usize,
+        /// References that will change.
+        references: usize,
+    },
+    /// Deep verify of the target against the source.
+    Verify {
+        /// Always true in a plan.
+        deep: bool,
+    },
+    /// Delete the source's content (only when the config asks; keeps its own guard).
+    DeleteSource {
+        /// The confirmation, as `--confirm`.
+        confirm: String,
+    },
+}
+
+impl StepKind {
+    /// The short name (`copy`, `verify`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::Inventory => "inventory",
+            StepKind::Template { .. } => "template",
+            StepKind::Deploy { .. } => "deploy",
+            StepKind::Copy { .. } => "copy",
+            StepKind::Rewrite { .. } => "rewrite",
+            StepKind::Verify { .. } => "verify",
+            StepKind::DeleteSource { .. } => "delete_source",
+        }
+    }
+
+    /// True for steps that work repository by repository (split by `--shard`); the others run
+    /// once, in the unsharded run.
+    pub fn per_repository(&self) -> bool {
+        matches!(self, StepKind::Copy { .. } | StepKind::Verify { .. })
+    }
+}
+
+impl Plan {
+    /// Reads a plan file's text, refusing other schema versions.
+    pub fn parse(text: &[u8]) -> Result<Plan> {
+        let plan: Plan = serde_json::from_slice(text).map_err(|e| Error::Invalid {
+            what: "plan".into(),
+            reason: format!("not a plan written by `acr-relocate plan`: {e}"),
+        })?;
+        if plan.schema_version != PLAN_SCHEMA_VERSION {
+            return Err(Error::Invalid {
+                what: "plan".into(),
+                reason: format!(
+                    "schema version {} (this build reads {PLAN_SCHEMA_VERSION}): plan again",
+                    plan.schema_version
+                ),
+            });
+        }
+        Ok(plan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_ids_name_their_login_server() {
+        assert_eq!(
+            login_server("/subscriptions/0000/resourceGroups/rg-1/providers/Microsoft.ContainerRegistry/registries/MyReg").unwrap(),
+            "myreg.azurecr.io"
+        );
+        assert!(login_server("/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/x").is_err());
+    }
+
+    #[test]
+    fn a_plan_round_trips_through_json() {
+        let plan = Plan {
+            schema_version: PLAN_SCHEMA_VERSION,
+            created_by: "test".into(),
+            config: "relocation.toml".into(),
+            source: "a.example.com".into(),
+            target: "b.example.com".into(),
+            scope: Scope::default(),
+            totals: Totals::default(),
+            repositories: vec![],
+            steps: vec![Step {
+                id: "1-verify".into(),
+                kind: StepKind::Verify { deep: true },
+                available: true,
+                changes: "nothing".into(),
+            }],
+            warnings: vec![],
+        };
+        let text = serde_json::to_vec(&plan).unwrap();
+        let back = Plan::parse(&text).unwrap();
+        assert_eq!(back.steps[0].kind.name(), "verify");
+    }
+}
