@@ -239,7 +239,12 @@ pub async fn copy(
     let target_source: Arc<dyn crate::transport::Source> = engine.target.clone();
     let (listed, target_listed) = futures::join!(
         walk::tags(source, &engine.options.matcher, pairs, jobs * 2),
-        walk::tags(target_source, &engine.options.matcher, target_pairs, jobs * 2)
+        walk::tags(
+            target_source,
+            &engine.options.matcher,
+            target_pairs,
+            jobs * 2
+        )
     );
     let known: HashMap<String, std::collections::HashSet<String>> = target_listed
         .into_iter()
@@ -275,7 +280,9 @@ pub async fn copy(
     let mut stop = std::pin::pin!(engine.options.interrupt.clone().wait());
     loop {
         while running.len() < jobs * 4 {
-            let Some((pair, tag)) = pending.next() else { break };
+            let Some((pair, tag)) = pending.next() else {
+                break;
+            };
             let engine = engine.clone();
             running.spawn(async move {
                 let result = engine.copy_tag(&pair, &tag).await;
@@ -612,8 +619,9 @@ impl Engine {
                 }
                 // Wrong bytes may come from the way (a proxy, a broken connection): read again; a
                 // source that really holds wrong bytes fails every attempt and is reported.
-                Err(e) if (e.is_transient() || matches!(e, Error::DigestMismatch { .. }))
-                    && attempt < BLOB_ATTEMPTS =>
+                Err(e)
+                    if (e.is_transient() || matches!(e, Error::DigestMismatch { .. }))
+                        && attempt < BLOB_ATTEMPTS =>
                 {
                     tokio::time::sleep(Duration::from_millis(100 * (1 << attempt.min(5)))).await;
                 }

@@ -147,7 +147,8 @@ fn read_body(reader: &mut impl BufRead, head: &[String]) -> std::io::Result<Vec<
         loop {
             let mut size = String::new();
             reader.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
             let mut chunk = vec![0; n + 2];
             reader.read_exact(&mut chunk)?;
             if n == 0 {
@@ -159,10 +160,18 @@ fn read_body(reader: &mut impl BufRead, head: &[String]) -> std::io::Result<Vec<
     Ok(Vec::new())
 }
 
-fn serve(client: TcpStream, upstream: u16, schedule: &Schedule, rng: &Mutex<rand::rngs::StdRng>, counts: &Counts) -> std::io::Result<()> {
+fn serve(
+    client: TcpStream,
+    upstream: u16,
+    schedule: &Schedule,
+    rng: &Mutex<rand::rngs::StdRng>,
+    counts: &Counts,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
-    let Some(head) = read_head(&mut reader)? else { return Ok(()) };
+    let Some(head) = read_head(&mut reader)? else {
+        return Ok(());
+    };
     let body = read_body(&mut reader, &head)?;
     counts.requests.fetch_add(1, Ordering::Relaxed);
     let request_line = head[0].clone();
@@ -182,7 +191,9 @@ fn serve(client: TcpStream, upstream: u16, schedule: &Schedule, rng: &Mutex<rand
             && counts.stalls.load(Ordering::Relaxed) < s.max_stalls
         {
             Fault::Stall
-        } else if is_blob_get && roll < s.status_permille + s.reset_permille + s.stall_permille + s.corrupt_permille {
+        } else if is_blob_get
+            && roll < s.status_permille + s.reset_permille + s.stall_permille + s.corrupt_permille
+        {
             Fault::Corrupt
         } else {
             Fault::None
@@ -191,8 +202,15 @@ fn serve(client: TcpStream, upstream: u16, schedule: &Schedule, rng: &Mutex<rand
     match fault {
         Fault::Status(code) => {
             counts.statuses.fetch_add(1, Ordering::Relaxed);
-            let extra = if code == 429 { "Retry-After: 0\r\n" } else { "" };
-            write!(client, "HTTP/1.1 {code} Injected\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n")?;
+            let extra = if code == 429 {
+                "Retry-After: 0\r\n"
+            } else {
+                ""
+            };
+            write!(
+                client,
+                "HTTP/1.1 {code} Injected\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
+            )?;
             return Ok(());
         }
         Fault::Stall => {
@@ -209,22 +227,34 @@ fn serve(client: TcpStream, upstream: u16, schedule: &Schedule, rng: &Mutex<rand
     out.push_str(&request_line);
     out.push_str("\r\n");
     for line in head.iter().skip(1) {
-        let name = line.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if name == "connection" || name == "transfer-encoding" || name == "content-length" {
             continue;
         }
         out.push_str(line);
         out.push_str("\r\n");
     }
-    out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    out.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
     up.write_all(out.as_bytes())?;
     up.write_all(&body)?;
     let mut up_reader = BufReader::new(up);
-    let Some(response_head) = read_head(&mut up_reader)? else { return Ok(()) };
+    let Some(response_head) = read_head(&mut up_reader)? else {
+        return Ok(());
+    };
     let is_head = request_line.starts_with("HEAD ");
     let mut response_body = Vec::new();
     if !is_head {
-        if header(&response_head, "content-length").is_some() || header(&response_head, "transfer-encoding").is_some() {
+        if header(&response_head, "content-length").is_some()
+            || header(&response_head, "transfer-encoding").is_some()
+        {
             response_body = read_body(&mut up_reader, &response_head)?;
         } else {
             up_reader.read_to_end(&mut response_body)?;
@@ -234,8 +264,16 @@ fn serve(client: TcpStream, upstream: u16, schedule: &Schedule, rng: &Mutex<rand
     head_out.push_str(&response_head[0]);
     head_out.push_str("\r\n");
     for line in response_head.iter().skip(1) {
-        let name = line.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
-        if name == "connection" || name == "transfer-encoding" || (name == "content-length" && !is_head) {
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if name == "connection"
+            || name == "transfer-encoding"
+            || (name == "content-length" && !is_head)
+        {
             continue;
         }
         head_out.push_str(line);

@@ -20,9 +20,20 @@ fn a_copy_through_hundreds_of_faults_finishes_verified() {
     };
     let src_proxy = FaultProxy::start(src.port, schedule(11));
     let dst_proxy = FaultProxy::start(dst.port, schedule(12));
-    let out = run(&["copy", "-q", "--json", "--read-timeout", "2", &src_proxy.url(), &dst_proxy.url()]);
+    let out = run(&[
+        "copy",
+        "-q",
+        "--json",
+        "--read-timeout",
+        "2",
+        &src_proxy.url(),
+        &dst_proxy.url(),
+    ]);
     let faults = src_proxy.counts.faults() + dst_proxy.counts.faults();
-    eprintln!("faults injected: src {:?}, dst {:?}", src_proxy.counts, dst_proxy.counts);
+    eprintln!(
+        "faults injected: src {:?}, dst {:?}",
+        src_proxy.counts, dst_proxy.counts
+    );
     assert_success(&out);
     assert!(faults >= 200, "only {faults} faults injected");
     // Checked directly against the registries, without the proxies.
@@ -52,9 +63,23 @@ fn a_copy_killed_at_random_points_never_leaves_a_broken_tag_and_resumes() {
             kills += 1;
         }
         child.wait().unwrap();
-        let report = json(&run(&["verify", "--deep", "--json", &src.url(), &dst.url()]));
-        assert_eq!(report["broken"].as_array().unwrap().len(), 0, "after a kill: {report}");
-        assert_eq!(report["different"].as_array().unwrap().len(), 0, "after a kill: {report}");
+        let report = json(&run(&[
+            "verify",
+            "--deep",
+            "--json",
+            &src.url(),
+            &dst.url(),
+        ]));
+        assert_eq!(
+            report["broken"].as_array().unwrap().len(),
+            0,
+            "after a kill: {report}"
+        );
+        assert_eq!(
+            report["different"].as_array().unwrap().len(),
+            0,
+            "after a kill: {report}"
+        );
     }
     eprintln!("kills survived: {kills}");
     assert!(kills >= 10, "only {kills} runs were killed in flight");

@@ -51,7 +51,13 @@ fn serve(routes: HashMap<String, Canned>) -> u16 {
                 }
                 let mut parts = first.split_whitespace();
                 let method = parts.next().unwrap_or("").to_string();
-                let path = parts.next().unwrap_or("").split('?').next().unwrap_or("").to_string();
+                let path = parts
+                    .next()
+                    .unwrap_or("")
+                    .split('?')
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
                 let canned = routes.get(&path).cloned().unwrap_or(Canned {
                     status: 404,
                     content_type: "application/json".into(),
@@ -81,8 +87,14 @@ fn serve(routes: HashMap<String, Canned>) -> u16 {
 fn registry_with(extra: &[(&str, Canned)]) -> String {
     let mut routes: HashMap<String, Canned> = HashMap::new();
     routes.insert("/v2/".into(), ok("application/json", "{}"));
-    routes.insert("/v2/_catalog".into(), ok("application/json", r#"{"repositories":["app"]}"#));
-    routes.insert("/v2/app/tags/list".into(), ok("application/json", r#"{"name":"app","tags":["v1"]}"#));
+    routes.insert(
+        "/v2/_catalog".into(),
+        ok("application/json", r#"{"repositories":["app"]}"#),
+    );
+    routes.insert(
+        "/v2/app/tags/list".into(),
+        ok("application/json", r#"{"name":"app","tags":["v1"]}"#),
+    );
     for (path, canned) in extra {
         routes.insert(path.to_string(), canned.clone());
     }
@@ -107,7 +119,10 @@ fn a_catalog_that_is_not_json_is_a_one_line_error() {
 
 #[test]
 fn a_broken_tag_list_fails_that_repository_only() {
-    let src = registry_with(&[("/v2/app/tags/list", ok("application/json", r#"{"tags": 42}"#))]);
+    let src = registry_with(&[(
+        "/v2/app/tags/list",
+        ok("application/json", r#"{"tags": 42}"#),
+    )]);
     let (code, out, _) = copy_from(&src);
     assert_eq!(code, Some(1));
     assert!(out.contains("FAILED app: cannot list tags"), "{out}");
@@ -116,22 +131,40 @@ fn a_broken_tag_list_fails_that_repository_only() {
 #[test]
 fn malformed_manifests_fail_their_tag_with_the_reason() {
     for (body, content_type, needle) in [
-        ("not json", "application/vnd.oci.image.manifest.v1+json", "not a valid manifest"),
+        (
+            "not json",
+            "application/vnd.oci.image.manifest.v1+json",
+            "not a valid manifest",
+        ),
         ("{}", "application/json", "neither `manifests` nor `config`"),
-        (r#"{"schemaVersion":2,"config":{"digest":"md5:00","size":1,"mediaType":"x"},"layers":[]}"#, "application/vnd.oci.image.manifest.v1+json", "digest"),
-        (r#"{"schemaVersion":2,"mediaType":"application/vnd.example.thing+json"}"#, "text/plain", "neither"),
+        (
+            r#"{"schemaVersion":2,"config":{"digest":"md5:00","size":1,"mediaType":"x"},"layers":[]}"#,
+            "application/vnd.oci.image.manifest.v1+json",
+            "digest",
+        ),
+        (
+            r#"{"schemaVersion":2,"mediaType":"application/vnd.example.thing+json"}"#,
+            "text/plain",
+            "neither",
+        ),
     ] {
         let src = registry_with(&[("/v2/app/manifests/v1", ok(content_type, body))]);
         let (code, out, err) = copy_from(&src);
         assert_eq!(code, Some(1), "{body}: {out}{err}");
-        assert!(out.contains("FAILED app:v1") && out.contains(needle), "{body}: {out}");
+        assert!(
+            out.contains("FAILED app:v1") && out.contains(needle),
+            "{body}: {out}"
+        );
     }
 }
 
 #[test]
 fn an_absurdly_large_manifest_is_refused() {
     let huge = vec![b' '; 5 * 1024 * 1024];
-    let src = registry_with(&[("/v2/app/manifests/v1", ok("application/vnd.oci.image.manifest.v1+json", huge))]);
+    let src = registry_with(&[(
+        "/v2/app/manifests/v1",
+        ok("application/vnd.oci.image.manifest.v1+json", huge),
+    )]);
     let (code, out, _) = copy_from(&src);
     assert_eq!(code, Some(1));
     assert!(out.contains("larger than"), "{out}");
@@ -140,10 +173,19 @@ fn an_absurdly_large_manifest_is_refused() {
 #[test]
 fn a_schema1_manifest_is_skipped_with_its_reason() {
     let s1 = r#"{"schemaVersion":1,"name":"app","tag":"v1","fsLayers":[],"history":[]}"#;
-    let src = registry_with(&[("/v2/app/manifests/v1", ok("application/vnd.docker.distribution.manifest.v1+prettyjws", s1))]);
+    let src = registry_with(&[(
+        "/v2/app/manifests/v1",
+        ok(
+            "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            s1,
+        ),
+    )]);
     let (code, out, _) = copy_from(&src);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("skipped app:v1") && out.contains("schema 1"), "{out}");
+    assert!(
+        out.contains("skipped app:v1") && out.contains("schema 1"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -155,13 +197,31 @@ fn indexes_nested_too_deep_are_refused() {
     let mut body = leaf;
     for _ in 0..12 {
         let digest = Digest::of(body.as_bytes());
-        routes.push((format!("/v2/app/manifests/{digest}"), ok(if child.is_none() { "application/vnd.oci.image.manifest.v1+json" } else { "application/vnd.oci.image.index.v1+json" }, body.clone())));
+        routes.push((
+            format!("/v2/app/manifests/{digest}"),
+            ok(
+                if child.is_none() {
+                    "application/vnd.oci.image.manifest.v1+json"
+                } else {
+                    "application/vnd.oci.image.index.v1+json"
+                },
+                body.clone(),
+            ),
+        ));
         child = Some((digest.clone(), body.len()));
         let (d, size) = child.clone().unwrap();
-        body = format!(r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{d}","size":{size}}}]}}"#);
+        body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{d}","size":{size}}}]}}"#
+        );
     }
-    routes.push(("/v2/app/manifests/v1".into(), ok("application/vnd.oci.image.index.v1+json", body)));
-    let refs: Vec<(&str, Canned)> = routes.iter().map(|(p, c)| (p.as_str(), c.clone())).collect();
+    routes.push((
+        "/v2/app/manifests/v1".into(),
+        ok("application/vnd.oci.image.index.v1+json", body),
+    ));
+    let refs: Vec<(&str, Canned)> = routes
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.clone()))
+        .collect();
     let src = registry_with(&refs);
     let (code, out, _) = copy_from(&src);
     assert_eq!(code, Some(1), "{out}");
@@ -172,11 +232,20 @@ fn indexes_nested_too_deep_are_refused() {
 fn a_child_served_with_other_bytes_is_a_digest_mismatch() {
     let wrong = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
     let claimed = Digest::of(b"something else");
-    let index = format!(r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{claimed}","size":{}}}]}}"#, wrong.len());
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{claimed}","size":{}}}]}}"#,
+        wrong.len()
+    );
     let child_path = format!("/v2/app/manifests/{claimed}");
     let src = registry_with(&[
-        ("/v2/app/manifests/v1", ok("application/vnd.oci.image.index.v1+json", index)),
-        (child_path.as_str(), ok("application/vnd.oci.image.manifest.v1+json", wrong)),
+        (
+            "/v2/app/manifests/v1",
+            ok("application/vnd.oci.image.index.v1+json", index),
+        ),
+        (
+            child_path.as_str(),
+            ok("application/vnd.oci.image.manifest.v1+json", wrong),
+        ),
     ]);
     let (code, out, _) = copy_from(&src);
     assert_eq!(code, Some(1), "{out}");
@@ -192,5 +261,8 @@ fn error_envelopes_are_shown_with_their_code() {
     })]);
     let (code, out, _) = copy_from(&src);
     assert_eq!(code, Some(1));
-    assert!(out.contains("HTTP 403 DENIED: requested access to the resource is denied"), "{out}");
+    assert!(
+        out.contains("HTTP 403 DENIED: requested access to the resource is denied"),
+        "{out}"
+    );
 }

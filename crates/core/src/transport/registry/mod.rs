@@ -173,15 +173,24 @@ struct TagList {
 
 /// The `rel="next"` target of a `Link` header.
 pub fn next_link(headers: &HeaderMap) -> Option<String> {
-    for value in headers.get_all("link") {
-        let Ok(value) = value.to_str() else { continue };
-        for part in value.split(',') {
-            let part = part.trim();
-            if let (Some(start), Some(end)) = (part.find('<'), part.find('>')) {
-                let params = &part[end + 1..];
-                if params.contains("rel=\"next\"") || params.contains("rel=next") {
-                    return Some(part[start + 1..end].to_string());
-                }
+    headers
+        .get_all("link")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(parse_link_value)
+}
+
+/// The `rel="next"` target in one `Link` header value (`<url>; rel="next", ...`).
+pub fn parse_link_value(value: &str) -> Option<String> {
+    for part in value.split(',') {
+        let part = part.trim();
+        if let (Some(start), Some(end)) = (part.find('<'), part.find('>')) {
+            if start >= end {
+                continue;
+            }
+            let params = &part[end + 1..];
+            if params.contains("rel=\"next\"") || params.contains("rel=next") {
+                return Some(part[start + 1..end].to_string());
             }
         }
     }
@@ -720,7 +729,11 @@ impl Registry {
     ) -> Result<RawManifest> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let (_, headers, bytes) = self
-            .fetch_small(scope, || self.http.get(&url).header(ACCEPT, MANIFEST_ACCEPT), &url)
+            .fetch_small(
+                scope,
+                || self.http.get(&url).header(ACCEPT, MANIFEST_ACCEPT),
+                &url,
+            )
             .await?;
         let content_type = headers
             .get(CONTENT_TYPE)
