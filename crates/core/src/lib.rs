@@ -10,6 +10,7 @@
 //!   on disk.
 //! - [`walk`]: listing with filters and prefixes, shared by copy, inventory and verify.
 //! - [`copy`], [`inventory`], [`verify`]: the jobs.
+//! - [`relocation`]: plans, the journal of `apply`, and shards.
 
 #![warn(missing_docs)]
 

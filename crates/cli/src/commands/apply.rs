@@ -3,7 +3,8 @@
 //! Each step, and each repository of the copy, is recorded in the journal once done (JSON lines,
 //! fsync'd). A re-run after any interruption skips what is recorded, re-copies the repositories
 //! that were in flight (the copy skips what the target already holds, so this re-checks them) and
-//! goes on. A plan file that changed since the journal began is refused unless `--replan`.
+//! goes on. A plan file that changed since the journal began is refused unless `--replan` (which
+//! starts the steps over; the copy still skips what the target holds).
 //!
 //! `--shard K/N` runs the copy and the verify for this worker's share of the plan's repositories
 //! (balanced by size, the same on every worker); the other steps belong to the unsharded run.
@@ -39,8 +40,8 @@ pub struct ApplyArgs {
     /// --shard).
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
-    /// Accept a plan that changed since the journal began (steps and repositories recorded as
-    /// done under the same step id stay done).
+    /// Accept a plan that changed since the journal began: every step runs again (the copy skips
+    /// what the target already holds).
     #[arg(long)]
     pub replan: bool,
     /// Run this worker's share K of N of the repositories (copy and verify only).
@@ -177,9 +178,7 @@ async fn run_plan(args: &ApplyArgs, plan: Plan, journal: Journal) -> anyhow::Res
         None => plan.repositories.iter().map(|r| r.name.clone()).collect(),
         Some((k, n)) => {
             let assigned = shard::assign(
-                plan.repositories
-                    .iter()
-                    .map(|r| (r.name.as_str(), r.bytes)),
+                plan.repositories.iter().map(|r| (r.name.as_str(), r.bytes)),
                 n,
             );
             plan.repositories
@@ -273,7 +272,10 @@ async fn run_plan(args: &ApplyArgs, plan: Plan, journal: Journal) -> anyhow::Res
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         for s in &summary.steps {
-            println!("{:<18} {:<13} {:>7.1} s  {}", s.step, s.status, s.seconds, s.detail);
+            println!(
+                "{:<18} {:<13} {:>7.1} s  {}",
+                s.step, s.status, s.seconds, s.detail
+            );
         }
         println!(
             "apply: {}; journal {}",
@@ -314,14 +316,18 @@ impl Run<'_> {
         names.iter().map(|n| self.matcher.target_name(n)).collect()
     }
 
-    async fn open(&self, write: bool) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn Store>)> {
-        let source = transport::open(
+    async fn open_source(&self) -> anyhow::Result<Arc<dyn Store>> {
+        transport::open(
             &self.source_ep,
             Access::Read,
             &self.args.connect.options(Side::Source)?,
         )
         .await
-        .context("the plan's source")?;
+        .context("the plan's source")
+    }
+
+    async fn open(&self, write: bool) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn Store>)> {
+        let source = self.open_source().await?;
         let target = transport::open(
             &self.target_ep,
             if write { Access::Write } else { Access::Read },
@@ -343,7 +349,9 @@ impl Run<'_> {
                 output,
                 ..
             } => template(input, parameters.as_deref(), name, location, output),
-            StepKind::Copy { jobs, referrers, .. } => self.copy(step, *jobs, *referrers).await,
+            StepKind::Copy {
+                jobs, referrers, ..
+            } => self.copy(step, *jobs, *referrers).await,
             StepKind::Rewrite {
                 paths,
                 from,
@@ -357,21 +365,18 @@ impl Run<'_> {
             }
             StepKind::Verify { .. } => self.verify().await,
             StepKind::DeleteSource { confirm } => self.delete_source(confirm).await,
-            StepKind::Deploy { .. } => Ok(StepEnd::Failed(
-                "not available in this build".to_string(),
-            )),
+            StepKind::Deploy { .. } => {
+                Ok(StepEnd::Failed("not available in this build".to_string()))
+            }
         }
     }
 
     async fn inventory(&self) -> anyhow::Result<StepEnd> {
-        let (source, _) = self.open(false).await?;
-        let scoped = Scoped::new(source, self.source_names(&self.share));
+        let source = self.open_source().await?;
+        let scoped = Scoped::store(source, self.source_names(&self.share));
         let inv =
             acr_relocate::inventory::inventory(scoped, &self.plan.source, &self.matcher, 8).await?;
-        let path = self
-            .journal
-            .path()
-            .with_extension("inventory.json");
+        let path = self.journal.path().with_extension("inventory.json");
         super::plan::write_atomically(&path, serde_json::to_string_pretty(&inv)?.as_bytes())?;
         Ok(StepEnd::Done(format!(
             "{} repositories, {} tags, {} unique now (planned: {} repositories, {} tags); written to {}",
@@ -387,7 +392,8 @@ impl Run<'_> {
     async fn copy(&mut self, step: &Step, jobs: usize, referrers: bool) -> anyhow::Result<StepEnd> {
         let (source, target) = self.open(true).await?;
         let state = self.journal.state().clone();
-        let in_flight: BTreeSet<String> = state.in_flight.get(&step.id).cloned().unwrap_or_default();
+        let in_flight: BTreeSet<String> =
+            state.in_flight.get(&step.id).cloned().unwrap_or_default();
         let todo: Vec<String> = self
             .share
             .iter()
@@ -420,7 +426,7 @@ impl Run<'_> {
                 interrupt: self.interrupt.clone(),
             };
             let summary = copy::copy(
-                Scoped::new(source.clone(), self.source_names(batch)),
+                Scoped::store(source.clone(), self.source_names(batch)),
                 target.clone(),
                 options,
             )
@@ -489,8 +495,8 @@ impl Run<'_> {
     async fn verify(&self) -> anyhow::Result<StepEnd> {
         let (source, target) = self.open(false).await?;
         let report = verify::verify(
-            Scoped::new(source, self.source_names(&self.share)),
-            Scoped::new(target, self.target_names(&self.share)),
+            Scoped::store(source, self.source_names(&self.share)),
+            Scoped::store(target, self.target_names(&self.share)),
             &VerifyOptions {
                 matcher: self.matcher.clone(),
                 deep: true,
@@ -505,7 +511,9 @@ impl Run<'_> {
             if !self.args.quiet {
                 eprint!("{text}");
             }
-            Ok(StepEnd::Failed(text.lines().last().unwrap_or("").to_string()))
+            Ok(StepEnd::Failed(
+                text.lines().last().unwrap_or("").to_string(),
+            ))
         }
     }
 
@@ -535,11 +543,7 @@ impl Run<'_> {
             })
             .with_resolver(&lookup);
             let plan = rewriter.plan(&paths)?;
-            let mut problems: Vec<String> = plan
-                .failures
-                .iter()
-                .map(|f| f.to_string())
-                .collect();
+            let mut problems: Vec<String> = plan.failures.iter().map(|f| f.to_string()).collect();
             problems.extend(
                 plan.problems()
                     .map(|(path, p)| format!("{}:{}: {p}", path.display(), p.line)),

@@ -188,12 +188,8 @@ async fn make_plan(args: &PlanArgs, config: &Config, base: &Path) -> anyhow::Res
         let input = abs(&t.input);
         let parameters = t.parameters.as_deref().map(abs);
         let output = abs(&t.output);
-        let rewritten = super::apply::rewrite_template(
-            &input,
-            parameters.as_deref(),
-            &t.name,
-            &t.location,
-        )?;
+        let rewritten =
+            super::apply::rewrite_template(&input, parameters.as_deref(), &t.name, &t.location)?;
         let findings: Vec<PlanFinding> = rewritten
             .findings
             .iter()
@@ -258,11 +254,10 @@ async fn make_plan(args: &PlanArgs, config: &Config, base: &Path) -> anyhow::Res
             .clone()
             .or_else(|| host(&source_ep))
             .context("[rewrite] needs `from` when the source is not a registry")?;
-        let to = r
-            .to
-            .clone()
-            .or_else(|| host(&target_ep))
-            .context("[rewrite] needs `to` when the target is not a registry")?;
+        let to =
+            r.to.clone()
+                .or_else(|| host(&target_ep))
+                .context("[rewrite] needs `to` when the target is not a registry")?;
         let paths: Vec<PathBuf> = r.paths.iter().map(|p| abs(p)).collect();
         let rewriter = acr_rewrite::Rewriter::new(acr_rewrite::Options {
             from: acr_rewrite::Registry::parse(&from).context("[rewrite] from")?,
@@ -272,7 +267,10 @@ async fn make_plan(args: &PlanArgs, config: &Config, base: &Path) -> anyhow::Res
         let scanned = rewriter.plan(&paths)?;
         let changed: Vec<_> = scanned.files.iter().filter(|f| f.is_changed()).collect();
         let references: usize = changed.iter().map(|f| f.references.len()).sum();
-        let check_against = r.check_against.clone().unwrap_or_else(|| target_text.clone());
+        let check_against = r
+            .check_against
+            .clone()
+            .unwrap_or_else(|| target_text.clone());
         steps.push((
             StepKind::Rewrite {
                 paths,
@@ -356,7 +354,9 @@ async fn measure_rate(
                 continue;
             };
             if let Ok(ManifestView::Index { manifests, .. }) = manifest.view() {
-                let Some(child) = manifests.first() else { continue };
+                let Some(child) = manifests.first() else {
+                    continue;
+                };
                 match source.manifest(&name, child.digest.as_str()).await {
                     Ok(m) => manifest = m,
                     Err(_) => continue,
@@ -433,7 +433,11 @@ pub fn markdown(plan: &Plan) -> String {
         human_bytes(t.unique_bytes),
         human_bytes(t.shared_bytes),
         t.measured_bytes_per_second
-            .map(|r| format!("{}/s (on {})", human_bytes(r as u64), human_bytes(t.measured_on_bytes)))
+            .map(|r| format!(
+                "{}/s (on {})",
+                human_bytes(r as u64),
+                human_bytes(t.measured_on_bytes)
+            ))
             .unwrap_or_else(|| "not measured".into()),
         t.estimated_seconds
             .map(duration)
@@ -456,7 +460,10 @@ pub fn markdown(plan: &Plan) -> String {
                 out.push_str("None.\n");
             }
             for f in findings {
-                out.push_str(&format!("- **{}** `{}`: {}\n", f.severity, f.rule_id, f.message));
+                out.push_str(&format!(
+                    "- **{}** `{}`: {}\n",
+                    f.severity, f.rule_id, f.message
+                ));
             }
         }
     }

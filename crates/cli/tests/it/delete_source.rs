@@ -12,7 +12,14 @@ fn source_intact(src: &Registry, expected: &acr_relocate::sample::Expected) {
 fn a_partial_target_is_refused_and_nothing_is_deleted() {
     let (src, expected) = sample_registry(4);
     let dst = Registry::start();
-    assert_success(&run(&["copy", "-q", "--repo", "team/**", &src.url(), &dst.url()]));
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        "--repo",
+        "team/**",
+        &src.url(),
+        &dst.url(),
+    ]));
     let out = run(&[
         "delete-source",
         &src.url(),
@@ -21,7 +28,13 @@ fn a_partial_target_is_refused_and_nothing_is_deleted() {
         "--confirm",
         &src.url(),
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert!(stdout(&out).contains("missing"), "{}", stdout(&out));
     assert!(stderr(&out).contains("nothing deleted"), "{}", stderr(&out));
     source_intact(&src, &expected);

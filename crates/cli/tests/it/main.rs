@@ -12,6 +12,7 @@ mod hostile;
 mod inventory;
 mod layout;
 mod plan;
+mod rewrite_target;
 mod shards;
 mod shared_tier;
 mod support;

@@ -59,12 +59,23 @@ fn apply_shards_of_1_3_and_7_cover_every_repository_once_and_verify() {
             seen.extend(share);
         }
         let unique: BTreeSet<String> = seen.iter().cloned().collect();
-        assert_eq!(unique.len(), seen.len(), "{n} shards: a repository taken twice");
+        assert_eq!(
+            unique.len(),
+            seen.len(),
+            "{n} shards: a repository taken twice"
+        );
         assert_eq!(unique, all, "{n} shards: every repository taken");
         assert_holds(&open(&dst.url()), &expected.tags, None);
         assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
         // The final verify of the Kubernetes layout: only the plan's verify step.
-        let out = run(&["apply", "-q", "--json", "--step", "verify", plan_path.to_str().unwrap()]);
+        let out = run(&[
+            "apply",
+            "-q",
+            "--json",
+            "--step",
+            "verify",
+            plan_path.to_str().unwrap(),
+        ]);
         assert_success(&out);
     }
 }
@@ -76,7 +87,14 @@ fn copy_shards_as_separate_processes_make_a_verified_target() {
     let children: Vec<_> = (0..3)
         .map(|k| {
             Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
-                .args(["copy", "-q", "--shard", &format!("{k}/3"), &src.url(), &dst.url()])
+                .args([
+                    "copy",
+                    "-q",
+                    "--shard",
+                    &format!("{k}/3"),
+                    &src.url(),
+                    &dst.url(),
+                ])
                 .stdin(Stdio::null())
                 .output()
         })
@@ -98,7 +116,10 @@ fn get<'a>(v: &'a serde_yaml::Value, path: &[&str]) -> &'a serde_yaml::Value {
 #[test]
 fn the_kubernetes_job_is_an_indexed_job_of_sharded_workers_and_a_final_verify() {
     use serde::Deserialize;
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/kubernetes/relocate-job.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/kubernetes/relocate-job.yaml"
+    );
     let text = std::fs::read_to_string(path).unwrap();
     let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
         .map(|d| serde_yaml::Value::deserialize(d).unwrap())
@@ -110,10 +131,15 @@ fn the_kubernetes_job_is_an_indexed_job_of_sharded_workers_and_a_final_verify() 
         }
         let name = get(d, &["metadata", "name"]).as_str().unwrap();
         assert!(
-            name.len() <= 63 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            name.len() <= 63
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
             "{name} is not a DNS label"
         );
-        let step = get(d, &["metadata", "labels", "acr-relocate/step"]).as_str().unwrap();
+        let step = get(d, &["metadata", "labels", "acr-relocate/step"])
+            .as_str()
+            .unwrap();
         assert!(["workers", "verify"].contains(&step));
     }
     let jobs: Vec<&serde_yaml::Value> = docs.iter().filter(|d| d["kind"] == "Job").collect();
@@ -141,7 +167,16 @@ fn the_kubernetes_job_is_an_indexed_job_of_sharded_workers_and_a_final_verify() 
             assert!(e["valueFrom"]["secretKeyRef"]["name"].as_str().is_some());
         }
         assert_eq!(
-            get(job, &["spec", "template", "metadata", "labels", "azure.workload.identity/use"]),
+            get(
+                job,
+                &[
+                    "spec",
+                    "template",
+                    "metadata",
+                    "labels",
+                    "azure.workload.identity/use"
+                ]
+            ),
             "true"
         );
     }
@@ -181,7 +216,10 @@ fn the_kubernetes_job_is_an_indexed_job_of_sharded_workers_and_a_final_verify() 
         .iter()
         .map(|a| a.as_str().unwrap())
         .collect();
-    assert!(args.windows(2).any(|w| w == ["--step", "verify"]), "{args:?}");
+    assert!(
+        args.windows(2).any(|w| w == ["--step", "verify"]),
+        "{args:?}"
+    );
     assert!(!args.contains(&"--shard"));
     // The arguments parse as the real binary's `apply` (the plan file aside).
     let out = run(&["apply", "--help"]);

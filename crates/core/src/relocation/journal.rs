@@ -84,6 +84,14 @@ impl State {
     fn apply(&mut self, record: &Record) {
         match record {
             Record::Start { plan, .. } => {
+                // A run on another plan (`--replan`) starts over: what was done under the old
+                // plan is not taken as done under the new one (the copy still skips what the
+                // target holds).
+                if self.plan.as_ref().is_some_and(|p| p != plan) {
+                    self.steps_done.clear();
+                    self.repositories_done.clear();
+                    self.in_flight.clear();
+                }
                 self.plan = Some(plan.clone());
                 self.runs += 1;
             }
@@ -223,8 +231,8 @@ impl Journal {
 
     /// Appends a record and waits until it is on disk.
     pub fn record(&mut self, record: Record) -> Result<()> {
-        let mut line = serde_json::to_vec(&record)
-            .map_err(|e| journal_error(&self.path, e.to_string()))?;
+        let mut line =
+            serde_json::to_vec(&record).map_err(|e| journal_error(&self.path, e.to_string()))?;
         line.push(b'\n');
         self.file
             .write_all(&line)
@@ -281,7 +289,9 @@ mod tests {
         assert_eq!(j.state().runs, 2);
         drop(j);
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.lines().all(|l| serde_json::from_str::<Record>(l).is_ok()));
+        assert!(text
+            .lines()
+            .all(|l| serde_json::from_str::<Record>(l).is_ok()));
     }
 
     #[test]
@@ -291,9 +301,18 @@ mod tests {
         drop(Journal::open(&path, "sha256:a", false).unwrap());
         let e = Journal::open(&path, "sha256:b", false).err().unwrap();
         assert!(e.to_string().contains("plan changed"), "{e}");
-        let j = Journal::open(&path, "sha256:b", true).unwrap();
+        let mut j = Journal::open(&path, "sha256:b", true).unwrap();
         assert_eq!(j.state().plan.as_deref(), Some("sha256:b"));
+        j.record(Record::StepDone {
+            step: "1-copy".into(),
+        })
+        .unwrap();
         drop(j);
-        assert!(Journal::open(&path, "sha256:b", false).is_ok());
+        let j = Journal::open(&path, "sha256:b", false).unwrap();
+        assert!(j.state().steps_done.contains("1-copy"));
+        drop(j);
+        // Back to the first plan: nothing recorded under `b` counts.
+        let j = Journal::open(&path, "sha256:a", true).unwrap();
+        assert!(j.state().steps_done.is_empty());
     }
 }

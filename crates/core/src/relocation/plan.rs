@@ -68,9 +68,11 @@ impl Side {
 /// The login server of an Azure Container Registry resource ID.
 pub fn login_server(resource_id: &str) -> Result<String> {
     let parts: Vec<&str> = resource_id.trim_matches('/').split('/').collect();
-    let bad = || Error::Invalid {
+    let bad = || {
+        Error::Invalid {
         what: format!("azure_resource_id `{}`", crate::digest::truncate(resource_id)),
         reason: "expected /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.ContainerRegistry/registries/NAME".into(),
+    }
     };
     match parts.as_slice() {
         [s, _, g, _, p, ns, r, name]
@@ -393,7 +395,10 @@ mod tests {
             login_server("/subscriptions/0000/resourceGroups/rg-1/providers/Microsoft.ContainerRegistry/registries/MyReg").unwrap(),
             "myreg.azurecr.io"
         );
-        assert!(login_server("/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/x").is_err());
+        assert!(login_server(
+            "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/x"
+        )
+        .is_err());
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub struct Scoped {
 
 impl Scoped {
     /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn Store>, repositories: Vec<String>) -> Arc<dyn Store> {
+    pub fn store(inner: Arc<dyn Store>, repositories: Vec<String>) -> Arc<dyn Store> {
         Arc::new(Scoped {
             inner,
             repositories,

@@ -21,7 +21,10 @@ pub struct Shard {
 }
 
 /// Assigns each repository (name, weight) to a shard of `n`, balancing the weights.
-pub fn assign<'a>(repositories: impl IntoIterator<Item = (&'a str, u64)>, n: u32) -> BTreeMap<String, u32> {
+pub fn assign<'a>(
+    repositories: impl IntoIterator<Item = (&'a str, u64)>,
+    n: u32,
+) -> BTreeMap<String, u32> {
     let n = n.max(1);
     let mut order: Vec<(&str, u64)> = repositories.into_iter().collect();
     // Largest first; the hash spreads equal sizes, the name makes the order total.
