@@ -33,6 +33,8 @@ pub struct CopyOptions {
     pub dry_run: bool,
     /// Also copy the referrers (OCI 1.1 API) of every copied manifest.
     pub referrers: bool,
+    /// Also copy manifests that no tag points at, where the source can list them.
+    pub untagged: bool,
     /// What is copied where.
     pub matcher: Matcher,
     /// Receives progress.
@@ -116,6 +118,8 @@ pub struct Summary {
     pub bytes_copied: u64,
     /// Referrers copied.
     pub referrers_copied: u64,
+    /// Untagged manifests handled (copied or found in place).
+    pub untagged: u64,
     /// Wall time.
     pub seconds: f64,
     /// True when nothing was written (`--dry-run`).
@@ -138,6 +142,7 @@ struct Counters {
     blobs_mounted: AtomicU64,
     bytes_copied: AtomicU64,
     referrers_copied: AtomicU64,
+    untagged_copied: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -252,11 +257,11 @@ pub async fn copy(
         .collect();
     let _ = engine.target_tags.set(known);
     let mut failed = Vec::new();
-    let mut work: Vec<(RepoPair, String)> = Vec::new();
     let repositories = listed.len() as u64;
+    let mut listed_ok = Vec::new();
     for (pair, tags) in listed {
         match tags {
-            Ok(tags) => work.extend(tags.into_iter().map(|t| (pair.clone(), t))),
+            Ok(tags) => listed_ok.push((pair, tags)),
             Err(e) if e.is_fatal() => return Err(e),
             Err(e) => failed.push(Problem {
                 item: pair.target.clone(),
@@ -264,13 +269,65 @@ pub async fn copy(
             }),
         }
     }
+    // Sources that list digests with tags (ACR, layouts) spare a request per up-to-date tag;
+    // sources that list every manifest give the untagged ones too.
+    let extras: Vec<_> = futures::stream::iter(listed_ok)
+        .map(|(pair, tags)| {
+            let engine = engine.clone();
+            async move {
+                let digests = engine.source.tag_digests(&pair.source).await;
+                let all = if engine.options.untagged {
+                    engine.source.all_manifests(&pair.source).await
+                } else {
+                    Ok(None)
+                };
+                (pair, tags, digests, all)
+            }
+        })
+        .buffered(jobs * 2)
+        .collect()
+        .await;
+    let mut work: Vec<(RepoPair, Work)> = Vec::new();
+    for (pair, tags, digests, all) in extras {
+        let digests: HashMap<String, Digest> = match digests {
+            Ok(Some(list)) => list.into_iter().collect(),
+            Ok(None) => HashMap::new(),
+            Err(e) => {
+                failed.push(Problem {
+                    item: pair.target.clone(),
+                    reason: format!("cannot list tag digests: {e}"),
+                });
+                continue;
+            }
+        };
+        match all {
+            Ok(Some(all)) => {
+                let tagged: std::collections::HashSet<&Digest> = digests.values().collect();
+                for d in all.into_iter().filter(|d| !tagged.contains(d)) {
+                    work.push((pair.clone(), Work::Untagged(d)));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => failed.push(Problem {
+                item: pair.target.clone(),
+                reason: format!("cannot list untagged manifests: {e}"),
+            }),
+        }
+        for tag in tags {
+            let known = digests.get(&tag).cloned();
+            work.push((pair.clone(), Work::Tag(tag, known)));
+        }
+    }
+    let tags = work
+        .iter()
+        .filter(|(_, w)| matches!(w, Work::Tag(..)))
+        .count() as u64;
     engine
         .options
         .progress
         .planned(repositories as usize, work.len());
-    let tags = work.len() as u64;
     // Interleave repositories so concurrent tasks spread over them (and their blobs).
-    work.sort_by_key(|(p, t)| (t.clone(), p.clone()));
+    work.sort_by(|(pa, wa), (pb, wb)| (wa.key(), pa).cmp(&(wb.key(), pb)));
     // Each tag is its own task, `jobs * 4` at a time; an interruption aborts the tasks in flight
     // (their uploads are dropped unfinished, so nothing half-written is committed).
     let mut results: Vec<(RepoPair, String, Result<()>)> = Vec::new();
@@ -280,14 +337,23 @@ pub async fn copy(
     let mut stop = std::pin::pin!(engine.options.interrupt.clone().wait());
     loop {
         while running.len() < jobs * 4 {
-            let Some((pair, tag)) = pending.next() else {
+            let Some((pair, work)) = pending.next() else {
                 break;
             };
             let engine = engine.clone();
             running.spawn(async move {
-                let result = engine.copy_tag(&pair, &tag).await;
-                engine.options.progress.tag_done(&pair.target, &tag);
-                (pair, tag, result)
+                let (label, result) = match work {
+                    Work::Tag(tag, known) => {
+                        let result = engine.copy_tag(&pair, &tag, known).await;
+                        (format!(":{tag}"), result)
+                    }
+                    Work::Untagged(digest) => {
+                        let result = engine.copy_untagged(&pair, &digest).await;
+                        (format!("@{digest}"), result)
+                    }
+                };
+                engine.options.progress.tag_done(&pair.target, &label);
+                (pair, label, result)
             });
         }
         tokio::select! {
@@ -314,7 +380,7 @@ pub async fn copy(
                 fatal = Some(e);
                 continue;
             }
-            let item = format!("{}:{tag}", pair.target);
+            let item = format!("{}{tag}", pair.target);
             if matches!(e, Error::Unsupported { .. }) {
                 engine.skipped.lock().expect("skipped lock").push(Problem {
                     item,
@@ -351,6 +417,7 @@ pub async fn copy(
         blobs_mounted: get(&c.blobs_mounted),
         bytes_copied: get(&c.bytes_copied),
         referrers_copied: get(&c.referrers_copied),
+        untagged: get(&c.untagged_copied),
         seconds: started.elapsed().as_secs_f64(),
         dry_run: engine.options.dry_run,
         interrupted,
@@ -359,15 +426,66 @@ pub async fn copy(
     })
 }
 
+/// One unit of work: a tag (with its source digest when a listing gave it), or an untagged manifest.
+enum Work {
+    Tag(String, Option<Digest>),
+    Untagged(Digest),
+}
+
+impl Work {
+    fn key(&self) -> String {
+        match self {
+            Work::Tag(t, _) => t.clone(),
+            Work::Untagged(d) => d.to_string(),
+        }
+    }
+}
+
 /// Transfers of one blob are tried this many times (each re-reads the source).
 const BLOB_ATTEMPTS: u32 = 6;
 
 impl Engine {
-    async fn copy_tag(self: &Arc<Self>, pair: &RepoPair, tag: &str) -> Result<()> {
+    /// Copies a manifest the source holds without a tag (ACR untagged manifests, layout entries).
+    async fn copy_untagged(self: &Arc<Self>, pair: &RepoPair, digest: &Digest) -> Result<()> {
+        let reference = Reference {
+            digest: digest.clone(),
+            size: 0,
+            media_type: String::new(),
+            foreign: false,
+            platform: None,
+            artifact_type: None,
+        };
+        self.child(pair, &reference, 0).await?;
+        bump(&self.counters.untagged_copied);
+        Ok(())
+    }
+
+    /// Copies one tag. `known` is the source digest when a listing already gave it.
+    async fn copy_tag(
+        self: &Arc<Self>,
+        pair: &RepoPair,
+        tag: &str,
+        known: Option<Digest>,
+    ) -> Result<()> {
         // One GET gives the source digest and bytes; the target is asked at the same time, unless
         // its listing already said it lacks the tag.
         let listed = self.target_tags.get().and_then(|m| m.get(&pair.target));
         let absent = listed.is_some_and(|tags| !tags.contains(tag));
+        if let Some(known) = &known {
+            // The source digest is known: ask the target first, and read the source only when
+            // the tag must be copied.
+            if !absent
+                && self
+                    .target
+                    .current_digest(&pair.target, tag)
+                    .await?
+                    .as_ref()
+                    == Some(known)
+            {
+                bump(&self.counters.tags_up_to_date);
+                return Ok(());
+            }
+        }
         let (manifest, dst) = futures::join!(self.source.manifest(&pair.source, tag), async {
             if absent {
                 Ok(None)

@@ -421,6 +421,7 @@ impl Run<'_> {
                 jobs,
                 dry_run: false,
                 referrers,
+                untagged: true,
                 matcher: self.matcher.clone(),
                 progress: progress.clone(),
                 interrupt: self.interrupt.clone(),

@@ -29,6 +29,10 @@ pub struct CopyArgs {
     /// Do not copy OCI 1.1 referrers (signatures, SBOMs attached by `subject`).
     #[arg(long)]
     pub no_referrers: bool,
+    /// Copy only what tags point at: leave out the untagged manifests that ACR registries and
+    /// layouts can list.
+    #[arg(long)]
+    pub tagged_only: bool,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -98,6 +102,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         jobs: args.jobs,
         dry_run: args.dry_run,
         referrers: !args.no_referrers,
+        untagged: !args.tagged_only,
         matcher,
         progress: reporter.clone(),
         interrupt: interrupt.clone(),
@@ -138,12 +143,13 @@ fn print_summary(s: &Summary) {
         s.tags_copied, s.tags, s.repositories, s.tags_up_to_date, s.manifests_pushed
     );
     println!(
-        "blobs: {} {verb} ({}), {} already present, {} mounted; {} referrers; {:.1} s",
+        "blobs: {} {verb} ({}), {} already present, {} mounted; {} referrers, {} untagged manifests; {:.1} s",
         s.blobs_copied,
         human_bytes(s.bytes_copied),
         s.blobs_present,
         s.blobs_mounted,
         s.referrers_copied,
+        s.untagged,
         s.seconds
     );
     for p in &s.skipped {

@@ -218,3 +218,37 @@ fn a_target_directory_with_other_files_is_refused() {
     );
     assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 1);
 }
+
+#[test]
+fn untagged_manifests_of_a_layout_reach_a_registry() {
+    let (dir, expected) = sample_layout(4, 4);
+    let dst = Registry::start();
+    let out = run(&["copy", "-q", "--json", &oci(dir.path()), &dst.url()]);
+    assert_success(&out);
+    assert!(json(&out)["untagged"].as_u64().unwrap() >= expected.referrers.len() as u64);
+    let store = open(&dst.url());
+    for (repo, _, referrer) in &expected.referrers {
+        assert!(
+            block_on(store.manifest_digest(repo, referrer.as_str()))
+                .unwrap()
+                .is_some(),
+            "{repo}@{referrer}"
+        );
+    }
+    // --tagged-only leaves them out.
+    let other = Registry::start();
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        "--tagged-only",
+        "--no-referrers",
+        &oci(dir.path()),
+        &other.url(),
+    ]));
+    let store = open(&other.url());
+    for (repo, _, referrer) in &expected.referrers {
+        assert!(block_on(store.manifest_digest(repo, referrer.as_str()))
+            .unwrap()
+            .is_none());
+    }
+}

@@ -47,6 +47,12 @@ impl Source for Scoped {
     async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>> {
         self.inner.referrers(repository, digest).await
     }
+    async fn tag_digests(&self, repository: &str) -> Result<Option<Vec<(String, Digest)>>> {
+        self.inner.tag_digests(repository).await
+    }
+    async fn all_manifests(&self, repository: &str) -> Result<Option<Vec<Digest>>> {
+        self.inner.all_manifests(repository).await
+    }
 }
 
 #[async_trait]

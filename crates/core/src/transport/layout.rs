@@ -407,6 +407,30 @@ impl Source for Layout {
         Ok(Box::pin(stream))
     }
 
+    async fn tag_digests(&self, repository: &str) -> Result<Option<Vec<(String, Digest)>>> {
+        let entries = self.entries.lock().expect("layout lock");
+        let mut out = Vec::new();
+        for ((r, tag), d) in &entries.tagged {
+            if r == repository {
+                out.push((tag.clone(), d.digest.parse()?));
+            }
+        }
+        Ok(Some(out))
+    }
+
+    async fn all_manifests(&self, repository: &str) -> Result<Option<Vec<Digest>>> {
+        let entries = self.entries.lock().expect("layout lock");
+        let mut out: Vec<Digest> = Vec::new();
+        for ((r, _), d) in entries.tagged.iter().chain(entries.untagged.iter()) {
+            if r == repository {
+                out.push(d.digest.parse()?);
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(Some(out))
+    }
+
     async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>> {
         let map = self
             .referrers

@@ -27,6 +27,16 @@ pub trait Source: Send + Sync {
     async fn blob(&self, repository: &str, blob: &Reference) -> Result<ByteStream>;
     /// The referrers of a manifest (OCI 1.1), or `None` when the source cannot list them.
     async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>>;
+    /// Every tag with its digest in one listing (ACR's `/acr/v1/{repository}/_tags`), or `None`
+    /// when the source cannot say without a request per tag.
+    async fn tag_digests(&self, _repository: &str) -> Result<Option<Vec<(String, Digest)>>> {
+        Ok(None)
+    }
+    /// Every manifest the repository holds, tagged or not (ACR's `_manifests`, a layout's entries),
+    /// or `None` when the source can only list tags.
+    async fn all_manifests(&self, _repository: &str) -> Result<Option<Vec<Digest>>> {
+        Ok(None)
+    }
 }
 
 /// Writes registry content. Implementations must accept blobs before manifests that need them, and
