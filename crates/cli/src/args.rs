@@ -167,7 +167,7 @@ pub fn endpoint(text: &str, what: &str) -> anyhow::Result<Endpoint> {
 fn prefix(e: &Endpoint) -> Option<String> {
     match e {
         Endpoint::Registry(r) => r.prefix.clone(),
-        Endpoint::Layout(_) => None,
+        Endpoint::Layout(_) | Endpoint::Archive(_) => None,
     }
 }
 

@@ -3,7 +3,8 @@
 //! - `myregistry.azurecr.io`, `127.0.0.1:5000/mirror`: a registry over HTTPS, with an optional
 //!   repository prefix;
 //! - `http://127.0.0.1:5000`: plain HTTP, only when written out;
-//! - `oci:DIR`: an OCI image layout on disk holding a whole registry.
+//! - `oci:DIR`: an OCI image layout on disk holding a whole registry;
+//! - `oci-archive:FILE.tar[.gz]`: the same layout in one (optionally gzip-compressed) tar file.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -17,6 +18,8 @@ pub enum Endpoint {
     Registry(RegistryEndpoint),
     /// An OCI image layout directory.
     Layout(PathBuf),
+    /// An OCI layout in a tar file (`.tar`, or gzip-compressed `.tar.gz` / `.tgz`).
+    Archive(PathBuf),
 }
 
 /// A registry host and an optional repository prefix.
@@ -53,6 +56,7 @@ impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Endpoint::Layout(p) => write!(f, "oci:{}", p.display()),
+            Endpoint::Archive(p) => write!(f, "oci-archive:{}", p.display()),
             Endpoint::Registry(r) => {
                 if r.plain_http {
                     f.write_str("http://")?;
@@ -84,6 +88,15 @@ fn bad(input: &str, reason: impl Into<String>) -> Error {
 
 /// Parses an endpoint as the CLI accepts it.
 pub fn parse(input: &str) -> Result<Endpoint, Error> {
+    if let Some(path) = input.strip_prefix("oci-archive:") {
+        if path.is_empty() {
+            return Err(bad(
+                input,
+                "`oci-archive:` needs a file, as in `oci-archive:./export.tar.gz`",
+            ));
+        }
+        return Ok(Endpoint::Archive(PathBuf::from(path)));
+    }
     if let Some(path) = input.strip_prefix("oci:") {
         if path.is_empty() {
             return Err(bad(input, "`oci:` needs a directory, as in `oci:./export`"));

@@ -79,7 +79,11 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     // A dry run into a layout that does not exist yet compares against an empty one.
     let mut _empty_layout = None;
     let target = match (&target_ep, args.dry_run) {
-        (acr_relocate::endpoint::Endpoint::Layout(path), true) if !path.exists() => {
+        (
+            acr_relocate::endpoint::Endpoint::Layout(path)
+            | acr_relocate::endpoint::Endpoint::Archive(path),
+            true,
+        ) if !path.exists() => {
             let dir = tempfile::tempdir()?;
             let layout: Arc<dyn transport::Store> = Arc::new(
                 acr_relocate::transport::layout::Layout::create(&dir.path().join("empty"))?,

@@ -111,7 +111,7 @@ pub fn matcher(
 ) -> anyhow::Result<Matcher> {
     let prefix = |e: &Endpoint| match e {
         Endpoint::Registry(r) => r.prefix.clone(),
-        Endpoint::Layout(_) => None,
+        Endpoint::Layout(_) | Endpoint::Archive(_) => None,
     };
     Ok(Matcher::new(Selection {
         source_prefix: prefix(source),
@@ -126,7 +126,7 @@ pub fn matcher(
 fn host(endpoint: &Endpoint) -> Option<String> {
     match endpoint {
         Endpoint::Registry(r) => Some(r.host.clone()),
-        Endpoint::Layout(_) => None,
+        Endpoint::Layout(_) | Endpoint::Archive(_) => None,
     }
 }
 

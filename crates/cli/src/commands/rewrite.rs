@@ -120,7 +120,7 @@ impl TargetLookup {
                 "--target `{text}`: name the registry only (no repository prefix); references keep their repositories"
             ),
             Endpoint::Registry(_) => {}
-            Endpoint::Layout(_) => anyhow::bail!(
+            Endpoint::Layout(_) | Endpoint::Archive(_) => anyhow::bail!(
                 "--target `{text}`: references are checked against a registry, not an OCI layout"
             ),
         }

@@ -252,3 +252,73 @@ fn untagged_manifests_of_a_layout_reach_a_registry() {
             .is_none());
     }
 }
+
+#[test]
+fn an_archive_carries_a_registry_with_every_digest() {
+    let (src, expected) = sample_registry(6);
+    let carry = tempfile::tempdir().unwrap();
+    for name in ["registry.tar", "registry.tar.gz"] {
+        let archive = format!("oci-archive:{}", carry.path().join(name).display());
+        assert_success(&run(&["copy", "-q", &src.url(), &archive]));
+        assert!(!std::fs::read_dir(carry.path()).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("partial")));
+        let dst = Registry::start();
+        assert_success(&run(&["copy", "-q", &archive, &dst.url()]));
+        assert_holds(&open(&dst.url()), &expected.tags, None);
+        assert_success(&run(&["verify", "--deep", &archive, &dst.url()]));
+    }
+    // skopeo reads one image of it.
+    let (repo, tags) = expected.tags.iter().next().unwrap();
+    let (tag, digest) = tags.iter().next().unwrap();
+    let reference = format!(
+        "oci-archive:{}:{repo}:{tag}",
+        carry.path().join("registry.tar").display()
+    );
+    let out = skopeo()
+        .args(["inspect", "--raw", &reference])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(&acr_relocate::digest::Digest::of(&out.stdout), digest);
+}
+
+#[test]
+fn a_truncated_or_hostile_archive_is_refused() {
+    let (dir, _) = sample_layout(2, 2);
+    let carry = tempfile::tempdir().unwrap();
+    let path = carry.path().join("x.tar");
+    let archive = format!("oci-archive:{}", path.display());
+    assert_success(&run(&["copy", "-q", &oci(dir.path()), &archive]));
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let out = run(&["inventory", &archive]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("x.tar"), "{}", stderr(&out));
+    // An entry outside the layout.
+    let hostile = carry.path().join("h.tar");
+    {
+        let mut builder = tar::Builder::new(std::fs::File::create(&hostile).unwrap());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(1);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, "etc/cron.d/evil", &b"x"[..])
+            .unwrap();
+        builder.finish().unwrap();
+    }
+    let out = run(&["inventory", &format!("oci-archive:{}", hostile.display())]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unexpected entry"),
+        "{}",
+        stderr(&out)
+    );
+}

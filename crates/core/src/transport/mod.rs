@@ -2,6 +2,7 @@
 //! Distribution registry ([`registry::Registry`]) and an OCI image layout on disk
 //! ([`layout::Layout`]) implement both, so every command works on either.
 
+pub mod archive;
 pub mod layout;
 pub mod registry;
 
@@ -119,5 +120,15 @@ pub async fn open(
             Access::Read => layout::Layout::open(path)?,
             Access::Write => layout::Layout::create(path)?,
         }),
+        Endpoint::Archive(path) => {
+            let path = path.clone();
+            let archive = tokio::task::spawn_blocking(move || match access {
+                Access::Read => archive::Archive::open(&path),
+                Access::Write => archive::Archive::create(&path),
+            })
+            .await
+            .map_err(|e| crate::error::Error::invalid("oci-archive", e.to_string()))??;
+            std::sync::Arc::new(archive)
+        }
     })
 }
