@@ -499,15 +499,28 @@ impl Engine {
             return Ok(());
         }
         self.graph(pair, &manifest, 0).await?;
-        if !self.options.dry_run {
-            self.target
-                .put_manifest(&pair.target, Some(tag), &manifest)
-                .await
-                .map_err(|e| refused(e, &format!("{}:{tag}", pair.target)))?;
-            bump(&self.counters.manifests_pushed);
-        }
+        self.push(pair, Some(tag), &manifest).await?;
         bump(&self.counters.tags_copied);
         self.referrers(pair, &manifest.digest, 0).await
+    }
+
+    /// Pushes a manifest (under a tag, or by digest) once everything it references is in place.
+    async fn push(&self, pair: &RepoPair, tag: Option<&str>, manifest: &RawManifest) -> Result<()> {
+        if self.options.dry_run {
+            return Ok(());
+        }
+        self.target
+            .put_manifest(&pair.target, tag, manifest)
+            .await
+            .map_err(|e| {
+                let item = match tag {
+                    Some(tag) => format!("{}:{tag}", pair.target),
+                    None => format!("{}@{}", pair.target, manifest.digest),
+                };
+                refused(e, &item)
+            })?;
+        bump(&self.counters.manifests_pushed);
+        Ok(())
     }
 
     /// Puts everything a manifest references in place (once per target repository and digest).
@@ -585,15 +598,7 @@ impl Engine {
                         .manifest(&pair.source, child.digest.as_str())
                         .await?;
                     self.graph(pair, &manifest, depth).await?;
-                    if !self.options.dry_run {
-                        self.target
-                            .put_manifest(&pair.target, None, &manifest)
-                            .await
-                            .map_err(|e| {
-                                refused(e, &format!("{}@{}", pair.target, child.digest))
-                            })?;
-                        bump(&self.counters.manifests_pushed);
-                    }
+                    self.push(pair, None, &manifest).await?;
                     self.referrers(pair, &manifest.digest, depth).await
                 })
                 .await
