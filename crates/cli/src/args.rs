@@ -51,6 +51,22 @@ pub struct ConnectArgs {
     /// Entries per page asked for in catalog and tag listings (Link headers are always followed).
     #[arg(long, default_value_t = 1000, hide = true)]
     pub page_size: usize,
+    /// Treat registries as Azure Container Registries (the `/acr/v1/` API: untagged manifests, tag
+    /// digests, lock attributes) even when their host does not end with `.azurecr.io`: `--acr`
+    /// for both sides, `--acr source` or `--acr target` for one.
+    #[arg(long, value_name = "SIDE", num_args = 0..=1, default_missing_value = "both")]
+    pub acr: Option<AcrSide>,
+}
+
+/// Which side `--acr` forces.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcrSide {
+    /// Source and target.
+    Both,
+    /// The source only.
+    Source,
+    /// The target only.
+    Target,
 }
 
 /// Which side credentials are for.
@@ -125,6 +141,12 @@ impl ConnectArgs {
             ca_cert: ca.clone(),
             insecure_hosts: self.insecure.clone(),
             page_size: self.page_size,
+            acr: matches!(
+                (self.acr, side),
+                (Some(AcrSide::Both), _)
+                    | (Some(AcrSide::Source), Side::Source)
+                    | (Some(AcrSide::Target), Side::Target)
+            ),
             ..Default::default()
         })
     }

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use acr_relocate::copy::{self, CopyOptions, Summary};
+use acr_relocate::endpoint::Endpoint;
+use acr_relocate::transport::registry::{acr, Registry};
 use acr_relocate::transport::{self, Access};
 
 use crate::args::{self, ConnectArgs, FilterArgs, Side};
@@ -33,6 +35,10 @@ pub struct CopyArgs {
     /// layouts can list.
     #[arg(long)]
     pub tagged_only: bool,
+    /// Between two ACRs, leave the lock attributes (write, delete, read, list) of repositories,
+    /// tags and manifests as the target has them; by default they are made the source's.
+    #[arg(long)]
+    pub no_locks: bool,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -65,12 +71,9 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.target, "TARGET")?;
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
-    let source = transport::open(
-        &source_ep,
-        Access::Read,
-        &args.connect_options(Side::Source)?,
-    )
-    .await?;
+    let source_options = args.connect_options(Side::Source)?;
+    let target_options = args.connect_options(Side::Target)?;
+    let source = transport::open(&source_ep, Access::Read, &source_options).await?;
     let target_access = if args.dry_run {
         Access::Read
     } else {
@@ -79,11 +82,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     // A dry run into a layout that does not exist yet compares against an empty one.
     let mut _empty_layout = None;
     let target = match (&target_ep, args.dry_run) {
-        (
-            acr_relocate::endpoint::Endpoint::Layout(path)
-            | acr_relocate::endpoint::Endpoint::Archive(path),
-            true,
-        ) if !path.exists() => {
+        (Endpoint::Layout(path) | Endpoint::Archive(path), true) if !path.exists() => {
             let dir = tempfile::tempdir()?;
             let layout: Arc<dyn transport::Store> = Arc::new(
                 acr_relocate::transport::layout::Layout::create(&dir.path().join("empty"))?,
@@ -91,14 +90,38 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
             _empty_layout = Some(dir);
             layout
         }
-        _ => {
-            transport::open(
-                &target_ep,
-                target_access,
-                &args.connect_options(Side::Target)?,
-            )
-            .await?
+        _ => transport::open(&target_ep, target_access, &target_options).await?,
+    };
+    let acr_target = acr_registry(&target_ep, &target_options);
+    if acr_target.is_some() && !args.tagged_only && !args.quiet {
+        // Sources that list untagged manifests: ACRs, layouts and archives.
+        let lists_untagged = match &source_ep {
+            Endpoint::Registry(r) => acr::is_acr(r, &source_options),
+            _ => true,
+        };
+        if lists_untagged {
+            eprintln!("copy: {}", acr::RETENTION_WARNING);
         }
+    }
+    // Between two ACRs, lock attributes follow the content: unlocks first, locks after.
+    let locks = match (acr_registry(&source_ep, &source_options), acr_target) {
+        (Some(s), Some(t)) if !args.no_locks => {
+            let s = Registry::connect(s, &source_options).await?;
+            let t = Registry::connect(t, &target_options).await?;
+            let pairs = acr_relocate::walk::repositories(&s, &matcher).await?;
+            let sync = acr::LockSync::prepare(
+                &s,
+                &t,
+                &pairs,
+                &matcher,
+                !args.tagged_only,
+                args.jobs,
+                args.dry_run,
+            )
+            .await;
+            Some((t, sync))
+        }
+        _ => None,
     };
     let reporter = Reporter::new("copy", args.quiet || args.json);
     let interrupt = copy::Interrupt::default();
@@ -119,6 +142,26 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     let outcome = copy::copy(source, target, options).await;
     reporter.finish();
     let summary = outcome?;
+    let lock_report = match locks {
+        Some((t, sync)) if !args.dry_run && !summary.interrupted => {
+            Some(sync.finish(&t, args.jobs).await)
+        }
+        Some((_, sync)) => {
+            let verb = if args.dry_run {
+                "would unlock"
+            } else {
+                "unlocked"
+            };
+            for p in &sync.unlocked {
+                eprintln!("locks: {verb} {p} for the copy");
+            }
+            for (item, reason) in &sync.failed {
+                eprintln!("locks: {item}: {reason}");
+            }
+            None
+        }
+        None => None,
+    };
     if summary.interrupted {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -133,11 +176,51 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     } else {
         print_summary(&summary);
     }
-    Ok(if summary.failed.is_empty() {
+    if let Some(report) = &lock_report {
+        print_locks(report, args.json);
+    }
+    let locks_failed = lock_report.as_ref().is_some_and(|r| !r.failed.is_empty());
+    Ok(if summary.failed.is_empty() && !locks_failed {
         exit::SUCCESS
     } else {
         exit::FAILURES
     })
+}
+
+/// The registry endpoint, when it is an ACR.
+fn acr_registry<'a>(
+    endpoint: &'a Endpoint,
+    options: &transport::ConnectOptions,
+) -> Option<&'a acr_relocate::endpoint::RegistryEndpoint> {
+    match endpoint {
+        Endpoint::Registry(r) if acr::is_acr(r, options) => Some(r),
+        _ => None,
+    }
+}
+
+/// The lock steps, one line per PATCH (stderr with `--json`, whose stdout is the summary).
+fn print_locks(r: &acr::LockReport, json: bool) {
+    let mut out = String::new();
+    for p in &r.unlocked {
+        out.push_str(&format!("locks: unlocked {p} for the copy\n"));
+    }
+    for p in &r.applied {
+        out.push_str(&format!("locks: set {p}\n"));
+    }
+    for (item, reason) in &r.failed {
+        out.push_str(&format!("FAILED locks {item}: {reason}\n"));
+    }
+    out.push_str(&format!(
+        "locks: {} unlocked for the copy, {} attribute changes applied, {} failed\n",
+        r.unlocked.len(),
+        r.applied.len(),
+        r.failed.len()
+    ));
+    if json {
+        eprint!("{out}");
+    } else {
+        print!("{out}");
+    }
 }
 
 fn print_summary(s: &Summary) {

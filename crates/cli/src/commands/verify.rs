@@ -1,5 +1,8 @@
 //! `acr-relocate verify SOURCE TARGET`: the target holds what the source holds.
 
+use acr_relocate::copy::Problem;
+use acr_relocate::endpoint::Endpoint;
+use acr_relocate::transport::registry::{acr, Registry};
 use acr_relocate::transport::{self, Access};
 use acr_relocate::verify::{self, Report, VerifyOptions};
 
@@ -20,6 +23,13 @@ pub struct VerifyArgs {
     /// Also check every child manifest, config, layer and referrer in the target.
     #[arg(long)]
     pub deep: bool,
+    /// Between two ACRs, do not ask for the source's untagged manifests in the target (as after a
+    /// `copy --tagged-only`).
+    #[arg(long)]
+    pub tagged_only: bool,
+    /// Between two ACRs, do not compare lock attributes.
+    #[arg(long)]
+    pub no_locks: bool,
     /// Requests at a time (times four).
     #[arg(long, short = 'j', default_value_t = args::DEFAULT_JOBS)]
     pub jobs: usize,
@@ -55,28 +65,46 @@ pub async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.target, "TARGET")?;
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
-    let source = transport::open(
-        &source_ep,
-        Access::Read,
-        &args.connect.options(Side::Source)?,
-    )
-    .await?;
-    let target = transport::open(
-        &target_ep,
-        Access::Read,
-        &args.connect.options(Side::Target)?,
-    )
-    .await?;
-    Ok(verify::verify(
+    let source_options = args.connect.options(Side::Source)?;
+    let target_options = args.connect.options(Side::Target)?;
+    let source = transport::open(&source_ep, Access::Read, &source_options).await?;
+    let target = transport::open(&target_ep, Access::Read, &target_options).await?;
+    let mut report = verify::verify(
         source,
         target,
         &VerifyOptions {
-            matcher,
+            matcher: matcher.clone(),
             deep: args.deep,
             jobs: args.jobs,
         },
     )
-    .await?)
+    .await?;
+    // Between two ACRs: untagged manifests and lock attributes too.
+    if let (Endpoint::Registry(s), Endpoint::Registry(t)) = (&source_ep, &target_ep) {
+        if acr::is_acr(s, &source_options) && acr::is_acr(t, &target_options) {
+            let s = Registry::connect(s, &source_options).await?;
+            let t = Registry::connect(t, &target_options).await?;
+            let pairs = acr_relocate::walk::repositories(&s, &matcher).await?;
+            let differences =
+                acr::compare_registries(&s, &t, &pairs, &matcher, !args.tagged_only, args.jobs)
+                    .await;
+            for d in differences {
+                let problem = Problem {
+                    item: d.item,
+                    reason: d.reason,
+                };
+                match d.kind {
+                    acr::DifferenceKind::Missing => report.missing.push(problem),
+                    acr::DifferenceKind::Error => report.errors.push(problem),
+                    acr::DifferenceKind::Attributes if !args.no_locks => {
+                        report.different.push(problem)
+                    }
+                    acr::DifferenceKind::Attributes => {}
+                }
+            }
+        }
+    }
+    Ok(report)
 }
 
 fn verdict(r: &Report) -> &'static str {

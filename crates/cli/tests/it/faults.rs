@@ -88,3 +88,45 @@ fn a_copy_killed_at_random_points_never_leaves_a_broken_tag_and_resumes() {
     assert_holds(&open(&dst.url()), &expected.tags, None);
     assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
 }
+
+/// Ctrl-C stops cleanly: exit 130, a summary of what was done, and nothing broken in the target.
+#[test]
+fn ctrl_c_stops_cleanly_with_a_summary_and_exit_130() {
+    let (src, expected) = sample_registry(40);
+    let dst = Registry::start();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .args(["copy", "-q", "-j", "2", &src.url(), &dst.url()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(0) {
+        // The copy finished before the signal arrived: nothing to check but completeness.
+        assert_holds(&open(&dst.url()), &expected.tags, None);
+        return;
+    }
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("tags"),
+        "a summary is printed"
+    );
+    let report = json(&run(&[
+        "verify",
+        "--deep",
+        "--json",
+        &src.url(),
+        &dst.url(),
+    ]));
+    assert_eq!(report["broken"].as_array().unwrap().len(), 0, "{report}");
+    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+}

@@ -2,6 +2,7 @@
 //! (`docker-registry`, one per test on 127.0.0.1 and an ephemeral port, with its own storage) and
 //! OCI layouts on disk.
 
+mod acr;
 mod auth;
 mod copy;
 mod delete_source;

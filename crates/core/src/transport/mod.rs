@@ -91,6 +91,9 @@ pub struct ConnectOptions {
     /// Longest wait for the next bytes of a response, headers included (default 120 s: an idle
     /// stream, not a whole multi-GB transfer, is bounded).
     pub read_timeout: Option<std::time::Duration>,
+    /// Treat the registry as an Azure Container Registry (its data-plane API `/acr/v1/…`) even
+    /// when its host does not end with `.azurecr.io` (`--acr`).
+    pub acr: bool,
 }
 
 /// An opened endpoint: something that is both a source and a destination.

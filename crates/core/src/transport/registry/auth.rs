@@ -143,6 +143,10 @@ pub enum Scope {
     },
     /// Deleting from a repository.
     Delete(String),
+    /// Reading ACR's metadata of a repository (`/acr/v1/…` listings and attributes).
+    Metadata(String),
+    /// Reading and changing ACR's metadata of a repository (PATCH of lock attributes).
+    MetadataWrite(String),
 }
 
 impl Scope {
@@ -158,6 +162,10 @@ impl Scope {
                 format!("repository:{from}:pull"),
             ],
             Scope::Delete(r) => vec![format!("repository:{r}:delete,pull")],
+            Scope::Metadata(r) => vec![format!("repository:{r}:metadata_read")],
+            Scope::MetadataWrite(r) => {
+                vec![format!("repository:{r}:metadata_read,metadata_write")]
+            }
         }
     }
 }
@@ -261,6 +269,10 @@ mod tests {
             ["repository:t/x:pull,push", "repository:t/y:pull"]
         );
         assert_eq!(Scope::Catalog.params(), ["registry:catalog:*"]);
+        assert_eq!(
+            Scope::Metadata("a/b".into()).params(),
+            ["repository:a/b:metadata_read"]
+        );
     }
 
     #[test]
