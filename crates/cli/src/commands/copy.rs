@@ -51,6 +51,9 @@ pub struct CopyArgs {
     /// Seconds a response may stay silent (headers or body) before the request is retried.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub read_timeout: u64,
+    /// Upload blobs larger than this many bytes in chunks of this size (0: always in one request).
+    #[arg(long, value_name = "BYTES", default_value_t = acr_relocate::transport::registry::DEFAULT_CHUNK_SIZE)]
+    pub chunk_size: u64,
 }
 
 impl CopyArgs {
@@ -58,6 +61,7 @@ impl CopyArgs {
         let mut options = self.connect.options(side)?;
         options.connect_timeout = Some(std::time::Duration::from_secs(self.connect_timeout.max(1)));
         options.read_timeout = Some(std::time::Duration::from_secs(self.read_timeout.max(1)));
+        options.chunk_size = Some(self.chunk_size);
         Ok(options)
     }
 }

@@ -167,3 +167,58 @@ fn a_source_blob_with_wrong_bytes_is_refused_and_its_manifest_not_pushed() {
     rest.remove("svc2");
     assert_holds(&dst_store, &rest, None);
 }
+
+#[test]
+fn big_blobs_go_up_in_chunks_with_every_digest_kept() {
+    let (src, expected) = sample_registry(4);
+    let dst = Registry::start();
+    // 1000-byte chunks: every layer of the sample is cut into several PATCH requests.
+    let out = run(&[
+        "copy",
+        "-q",
+        "--json",
+        "--chunk-size",
+        "1000",
+        &src.url(),
+        &dst.url(),
+    ]);
+    assert_success(&out);
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+    assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
+}
+
+#[test]
+fn a_chunked_upload_of_wrong_bytes_is_never_completed() {
+    let (src, _) = sample_registry(3);
+    let src_store = open(&src.url());
+    let manifest = block_on(src_store.manifest("svc2", "v1.0.0")).unwrap();
+    let layer = manifest
+        .view()
+        .unwrap()
+        .blobs()
+        .last()
+        .unwrap()
+        .digest
+        .clone();
+    let path = src.blob_data(&layer);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let dst = Registry::start();
+    let out = run(&["copy", "-q", "--chunk-size", "700", &src.url(), &dst.url()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("does not match its digest"),
+        "{}",
+        stdout(&out)
+    );
+    let dst_store = open(&dst.url());
+    assert!(block_on(acr_relocate::transport::Destination::blob_size(
+        dst_store.as_ref(),
+        "svc2",
+        &layer
+    ))
+    .unwrap()
+    .is_none());
+}

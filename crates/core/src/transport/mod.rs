@@ -91,6 +91,9 @@ pub struct ConnectOptions {
     /// Longest wait for the next bytes of a response, headers included (default 120 s: an idle
     /// stream, not a whole multi-GB transfer, is bounded).
     pub read_timeout: Option<std::time::Duration>,
+    /// Blobs larger than this are uploaded in chunks (PATCH) of this size; `Some(0)` uploads every
+    /// blob in one request; `None`: 512 MiB.
+    pub chunk_size: Option<u64>,
     /// Treat the registry as an Azure Container Registry (its data-plane API `/acr/v1/…`) even
     /// when its host does not end with `.azurecr.io` (`--acr`).
     pub acr: bool,

@@ -9,7 +9,7 @@ pub mod acr;
 pub mod auth;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,6 +29,10 @@ use crate::manifest::{
     RawManifest, Reference, ACCEPT as MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, OCI_INDEX,
 };
 use crate::secret::{redact_url, Secret};
+
+/// Blobs above this size are uploaded in chunks of it: some proxies and registries cap the size of
+/// one request body, and a chunk is what a failed request costs.
+pub const DEFAULT_CHUNK_SIZE: u64 = 512 * 1024 * 1024;
 
 /// How requests are retried.
 #[derive(Clone, Debug)]
@@ -78,6 +82,8 @@ pub struct Registry {
     retry: RetryPolicy,
     referrers_api: AtomicBool,
     page_size: usize,
+    /// Blobs larger than this go up in chunks of this size (0: always in one request).
+    chunk_size: u64,
     /// True for an Azure Container Registry: `/acr/v1/…` listings back `tag_digests` and
     /// `all_manifests` ([`acr`]).
     acr: bool,
@@ -277,6 +283,7 @@ impl Registry {
             } else {
                 options.page_size
             },
+            chunk_size: options.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),
             sessions: Mutex::new(Default::default()),
             acr: acr::is_acr(endpoint, options),
         };
@@ -645,6 +652,63 @@ impl Registry {
         }
     }
 
+    /// Signs and sends a request whose body is a one-shot stream. A stream error (wrong digest,
+    /// short content) is reported as itself; a 401 forgets the token and fails as transient, so
+    /// the copy engine sends the blob again with a new one.
+    async fn send_once(
+        &self,
+        request: RequestBuilder,
+        scope: &Scope,
+        method: Method,
+        url: &str,
+    ) -> Result<Response> {
+        let request = self.authorize(request, scope, false).await?;
+        let response = request.send().await.map_err(|e| {
+            let mut source: Option<&dyn std::error::Error> = Some(&e);
+            while let Some(s) = source {
+                if let Some(inner) = s.downcast_ref::<Error>() {
+                    return match inner {
+                        Error::DigestMismatch {
+                            what,
+                            expected,
+                            actual,
+                        } => Error::DigestMismatch {
+                            what: what.clone(),
+                            expected: expected.clone(),
+                            actual: actual.clone(),
+                        },
+                        Error::SizeMismatch {
+                            what,
+                            expected,
+                            actual,
+                        } => Error::SizeMismatch {
+                            what: what.clone(),
+                            expected: *expected,
+                            actual: *actual,
+                        },
+                        other => Error::Connection {
+                            method: method.to_string(),
+                            url: redact_url(url),
+                            reason: other.to_string(),
+                        },
+                    };
+                }
+                source = s.source();
+            }
+            connection_error(&method, url, &e)
+        })?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            self.learn_challenge(response.headers());
+            *self.tokens.slot(scope).lock().await = None;
+            return Err(Error::Connection {
+                method: method.to_string(),
+                url: redact_url(url),
+                reason: "the registry refused the token during the upload (HTTP 401)".into(),
+            });
+        }
+        Ok(response)
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
     }
@@ -838,6 +902,49 @@ async fn read_limited(response: Response, limit: usize, url: &str) -> Result<Byt
     Ok(Bytes::from(body))
 }
 
+/// A stream of exactly `len` bytes taken from a shared content stream (for one chunk of a chunked
+/// upload); what overhangs the chunk is kept for the next one.
+fn take(
+    content: Arc<tokio::sync::Mutex<(ByteStream, Option<Bytes>)>>,
+    len: u64,
+    blob: &Reference,
+) -> impl futures::Stream<Item = Result<Bytes>> + Send + 'static {
+    let what = format!("blob {}", blob.digest);
+    let size = blob.size;
+    futures::stream::unfold((content, len), move |(content, remaining)| {
+        let what = what.clone();
+        async move {
+            if remaining == 0 {
+                return None;
+            }
+            let mut guard = content.lock().await;
+            let mut chunk = match guard.1.take() {
+                Some(b) => b,
+                None => match guard.0.next().await {
+                    Some(Ok(b)) => b,
+                    Some(Err(e)) => return Some((Err(e), (content.clone(), 0))),
+                    None => {
+                        return Some((
+                            Err(Error::SizeMismatch {
+                                what,
+                                expected: size,
+                                actual: size - remaining,
+                            }),
+                            (content.clone(), 0),
+                        ))
+                    }
+                },
+            };
+            if chunk.len() as u64 > remaining {
+                guard.1 = Some(chunk.split_off(remaining as usize));
+            }
+            let n = chunk.len() as u64;
+            drop(guard);
+            Some((Ok(chunk), (content, remaining - n)))
+        }
+    })
+}
+
 #[derive(serde::Deserialize)]
 struct ReferrersIndex {
     manifests: Option<Vec<serde_json::Value>>,
@@ -1019,7 +1126,7 @@ impl Destination for Registry {
             .lock()
             .expect("sessions lock")
             .remove(&(repository.to_string(), blob.digest.clone()));
-        let location = match session {
+        let mut location = match session {
             Some(l) => l,
             None => self
                 .start_upload(repository, "", scope.clone())
@@ -1032,71 +1139,69 @@ impl Destination for Registry {
                     )
                 })?,
         };
+        // Bodies are one-shot streams: each request is signed first and sent once (the copy engine
+        // retries the whole blob from the source).
+        let (body, length) = if self.chunk_size > 0 && blob.size > self.chunk_size {
+            // Chunked: PATCH after PATCH, each streaming its share of the content; the content's
+            // digest is checked before its last bytes leave, then an empty PUT closes the upload.
+            let content = Arc::new(tokio::sync::Mutex::new((content, None::<Bytes>)));
+            let mut offset = 0u64;
+            while offset < blob.size {
+                let len = self.chunk_size.min(blob.size - offset);
+                let part = take(content.clone(), len, blob);
+                let response = self
+                    .send_once(
+                        self.http
+                            .patch(&location)
+                            .header(
+                                CONTENT_TYPE,
+                                HeaderValue::from_static("application/octet-stream"),
+                            )
+                            .header(CONTENT_LENGTH, len)
+                            .header("content-range", format!("{offset}-{}", offset + len - 1))
+                            .body(reqwest::Body::wrap_stream(part)),
+                        &scope,
+                        Method::PATCH,
+                        &location,
+                    )
+                    .await?;
+                if response.status() != StatusCode::ACCEPTED && !response.status().is_success() {
+                    return Err(status_error(&Method::PATCH, &location, response).await);
+                }
+                location = match response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                {
+                    Some(l) => url::Url::parse(&location)
+                        .and_then(|base| base.join(l))
+                        .map_err(|e| Error::invalid("upload Location", e.to_string()))?
+                        .to_string(),
+                    None => location,
+                };
+                offset += len;
+            }
+            (reqwest::Body::from(Vec::new()), 0)
+        } else {
+            (reqwest::Body::wrap_stream(content), blob.size)
+        };
         let separator = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{separator}digest={}", blob.digest);
-        // The body is a one-shot stream: sign first, then send once (no retry here; the copy
-        // engine retries the whole blob from the source).
-        let body = reqwest::Body::wrap_stream(content);
-        let request = self
-            .authorize(
+        let response = self
+            .send_once(
                 self.http
                     .put(&url)
                     .header(
                         CONTENT_TYPE,
                         HeaderValue::from_static("application/octet-stream"),
                     )
-                    .header(CONTENT_LENGTH, blob.size)
+                    .header(CONTENT_LENGTH, length)
                     .body(body),
                 &scope,
-                false,
+                Method::PUT,
+                &url,
             )
             .await?;
-        let response = request.send().await.map_err(|e| {
-            // A stream error (digest mismatch) surfaces as a body error; report the real cause.
-            let mut source: Option<&dyn std::error::Error> = Some(&e);
-            while let Some(s) = source {
-                if let Some(inner) = s.downcast_ref::<Error>() {
-                    return match inner {
-                        Error::DigestMismatch {
-                            what,
-                            expected,
-                            actual,
-                        } => Error::DigestMismatch {
-                            what: what.clone(),
-                            expected: expected.clone(),
-                            actual: actual.clone(),
-                        },
-                        Error::SizeMismatch {
-                            what,
-                            expected,
-                            actual,
-                        } => Error::SizeMismatch {
-                            what: what.clone(),
-                            expected: *expected,
-                            actual: *actual,
-                        },
-                        other => Error::Connection {
-                            method: "PUT".into(),
-                            url: redact_url(&url),
-                            reason: other.to_string(),
-                        },
-                    };
-                }
-                source = s.source();
-            }
-            connection_error(&Method::PUT, &url, &e)
-        })?;
-        if response.status() == StatusCode::UNAUTHORIZED {
-            // The token was refused (expired early, revoked) and the body is spent: forget the
-            // token and fail as transient, so the copy engine sends the blob again with a new one.
-            self.learn_challenge(response.headers());
-            *self.tokens.slot(&scope).lock().await = None;
-            return Err(Error::Connection {
-                method: "PUT".into(),
-                url: redact_url(&url),
-                reason: "the registry refused the token during the upload (HTTP 401)".into(),
-            });
-        }
         if response.status() != StatusCode::CREATED && !response.status().is_success() {
             return Err(status_error(&Method::PUT, &url, response).await);
         }

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh results (TSV of RESULT lines) into a Markdown table of medians and ratios,
+and a PNG plot of wall time per scenario when matplotlib is available.
+
+Usage: bench/report.py RESULTS.tsv OUT_DIR
+"""
+import re, statistics, sys, collections
+tsv, out = sys.argv[1], sys.argv[2]
+rows = collections.defaultdict(list)
+for line in open(tsv):
+    scenario, result = line.rstrip("\n").split("\t", 1)
+    f = dict(re.findall(r"(\w+)=(\S+)", result))
+    if f.get("verify") != "ok":
+        continue
+    tool = "acr-relocate" if f["tool"].startswith("acr-relocate") else "skopeo"
+    rows[(scenario, f["kind"], tool)].append((float(f["wall_s"]), int(f["peak_rss_kb"])))
+lines = ["| scenario | run | acr-relocate (s) | skopeo (s) | ratio | acr-relocate peak RSS (KB) |", "|---|---|---:|---:|---:|---:|"]
+plot = []
+for (scenario, kind) in sorted({(s, k) for s, k, _ in rows}):
+    a = rows.get((scenario, kind, "acr-relocate"), [])
+    b = rows.get((scenario, kind, "skopeo"), [])
+    if not a or not b:
+        continue
+    ma, mb = statistics.median(x[0] for x in a), statistics.median(x[0] for x in b)
+    rss = max(x[1] for x in a)
+    lines.append(f"| {scenario} | {kind} | {ma:.2f} | {mb:.2f} | {ma / mb:.3f} | {rss} |")
+    plot.append((f"{scenario}\n{kind}", ma, mb))
+open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 4))
+    xs = range(len(plot))
+    ax.bar([x - 0.2 for x in xs], [p[1] for p in plot], 0.4, label="acr-relocate")
+    ax.bar([x + 0.2 for x in xs], [p[2] for p in plot], 0.4, label="skopeo")
+    ax.set_xticks(list(xs)); ax.set_xticklabels([p[0] for p in plot], fontsize=8)
+    ax.set_ylabel("wall time (s, median)"); ax.legend(); fig.tight_layout()
+    fig.savefig(f"{out}/wall.png", dpi=100)
+except ImportError:
+    print("bench: no matplotlib: no plot", file=sys.stderr)
