@@ -51,6 +51,10 @@ pub struct RepositoryEntry {
     pub name: String,
     /// Its tags, sorted.
     pub tags: Vec<TagEntry>,
+    /// Manifests no tag points at (ACR `_manifests`, layout entries), where the source lists them;
+    /// index children and referrers appear here too. Omitted when the source cannot list them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub untagged: Option<Vec<Digest>>,
 }
 
 /// Totals over the whole selection.
@@ -68,6 +72,8 @@ pub struct Totals {
     pub unique_bytes: u64,
     /// Bytes of blobs used by more than one repository (counted once).
     pub shared_bytes: u64,
+    /// Untagged manifests, where the source lists them.
+    pub untagged_manifests: u64,
 }
 
 /// An inventory of a source.
@@ -205,11 +211,49 @@ pub async fn inventory(
             referrers,
         });
     }
+    // Untagged manifests, where the source can list every manifest.
+    let sources: BTreeMap<String, String> = listed
+        .iter()
+        .map(|(p, _)| (p.name.clone(), p.source.clone()))
+        .collect();
+    let untagged: BTreeMap<String, Option<Vec<Digest>>> =
+        futures::stream::iter(repos.keys().map(|name| {
+            // Reachable from a tag (the tag's manifest, an index's children) is not "untagged".
+            let tagged: BTreeSet<Digest> = manifests
+                .iter()
+                .filter(|(r, _)| r == name)
+                .map(|(_, d)| d.clone())
+                .collect();
+            (
+                name.clone(),
+                sources.get(name).cloned().unwrap_or_default(),
+                tagged,
+            )
+        }))
+        .map(|(name, source_name, tagged)| {
+            let source = source.clone();
+            async move {
+                let all = source.all_manifests(&source_name).await.ok().flatten();
+                (
+                    name,
+                    all.map(|all| all.into_iter().filter(|d| !tagged.contains(d)).collect()),
+                )
+            }
+        })
+        .buffered(jobs)
+        .collect()
+        .await;
+    let mut untagged = untagged;
     let repositories: Vec<RepositoryEntry> = repos
         .into_iter()
         .map(|(name, mut tags)| {
             tags.sort_by(|a, b| a.tag.cmp(&b.tag));
-            RepositoryEntry { name, tags }
+            let untagged = untagged.remove(&name).flatten();
+            RepositoryEntry {
+                name,
+                tags,
+                untagged,
+            }
         })
         .collect();
     let totals = Totals {
@@ -219,6 +263,10 @@ pub async fn inventory(
         unique_blobs: users.len() as u64,
         unique_bytes: users.values().map(|u| u.0).sum(),
         shared_bytes: users.values().filter(|u| u.2.len() > 1).map(|u| u.0).sum(),
+        untagged_manifests: repositories
+            .iter()
+            .map(|r| r.untagged.as_ref().map_or(0, |u| u.len() as u64))
+            .sum(),
     };
     failed.sort_by(|a, b| a.item.cmp(&b.item));
     Ok(Inventory {

@@ -104,10 +104,11 @@ fn table(inv: &Inventory) -> String {
 fn totals_line(inv: &Inventory) -> String {
     let t = &inv.totals;
     format!(
-        "{} repositories, {} tags, {} manifests, {} unique blobs, {} unique ({} bytes), {} shared across repositories; {:.1} s\n",
+        "{} repositories, {} tags, {} manifests ({} untagged), {} unique blobs, {} unique ({} bytes), {} shared across repositories; {:.1} s\n",
         t.repositories,
         t.tags,
         t.manifests,
+        t.untagged_manifests,
         t.unique_blobs,
         human_bytes(t.unique_bytes),
         t.unique_bytes,

@@ -36,3 +36,21 @@ fn inventory_totals_match_what_was_written() {
     assert_success(&md);
     assert!(stdout(&md).starts_with("# Inventory of"));
 }
+
+#[test]
+fn inventory_of_a_layout_lists_untagged_manifests() {
+    let (dir, expected) = sample_layout(5, 6);
+    let inv = json(&run(&["inventory", "--json", &oci(dir.path())]));
+    assert_eq!(
+        inv["totals"]["untagged_manifests"],
+        expected.referrers.len() as u64
+    );
+    let (repo, _, referrer) = &expected.referrers[0];
+    let entry = inv["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == repo.as_str())
+        .unwrap();
+    assert_eq!(entry["untagged"], serde_json::json!([referrer.to_string()]));
+}
