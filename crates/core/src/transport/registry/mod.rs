@@ -7,6 +7,7 @@
 
 pub mod acr;
 pub mod auth;
+pub mod throttle;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -84,6 +85,8 @@ pub struct Registry {
     page_size: usize,
     /// Blobs larger than this go up in chunks of this size (0: always in one request).
     chunk_size: u64,
+    /// Requests in flight to this host, fewer while it answers 429.
+    throttle: throttle::Throttle,
     /// True for an Azure Container Registry: `/acr/v1/…` listings back `tag_digests` and
     /// `all_manifests` ([`acr`]).
     acr: bool,
@@ -284,6 +287,7 @@ impl Registry {
                 options.page_size
             },
             chunk_size: options.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),
+            throttle: throttle::Throttle::new(2, 128),
             sessions: Mutex::new(Default::default()),
             acr: acr::is_acr(endpoint, options),
         };
@@ -509,7 +513,11 @@ impl Registry {
                 })?;
             let method = request.method().clone();
             let url = request.url().to_string();
-            let outcome = self.http.execute(request).await;
+            let outcome = {
+                // One permit per request in flight: fewer while the host throttles.
+                let _permit = self.throttle.acquire().await;
+                self.http.execute(request).await
+            };
             let response = match outcome {
                 Err(e) => {
                     let err = connection_error(&method, &url, &e);
@@ -522,6 +530,11 @@ impl Registry {
                 Ok(r) => r,
             };
             let status = response.status();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                self.throttle.throttled();
+            } else if status.is_success() {
+                self.throttle.succeeded();
+            }
             if status == StatusCode::UNAUTHORIZED {
                 let had_challenge =
                     *self.challenge.lock().expect("challenge lock") != Challenge::None;

@@ -1,0 +1,137 @@
+//! Per-host concurrency that backs off while the host throttles: every request holds a permit; a
+//! 429 halves the number of permits (down to a floor), and each run of successes gives one back
+//! (up to the ceiling). Additive increase, multiplicative decrease, as TCP does with its window.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Successes needed to grow the limit by one permit.
+const GROWTH_STREAK: usize = 16;
+
+/// The concurrency limiter of one host.
+#[derive(Debug)]
+pub struct Throttle {
+    permits: Arc<Semaphore>,
+    limit: AtomicUsize,
+    floor: usize,
+    ceiling: usize,
+    streak: AtomicUsize,
+}
+
+impl Throttle {
+    /// A limiter starting (and capped) at `ceiling` requests at once, never below `floor`.
+    pub fn new(floor: usize, ceiling: usize) -> Self {
+        let floor = floor.max(1);
+        let ceiling = ceiling.max(floor);
+        Throttle {
+            permits: Arc::new(Semaphore::new(ceiling)),
+            limit: AtomicUsize::new(ceiling),
+            floor,
+            ceiling,
+            streak: AtomicUsize::new(0),
+        }
+    }
+
+    /// Waits for a permit; hold it for the length of the request.
+    pub async fn acquire(&self) -> OwnedSemaphorePermit {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("throttle semaphore is never closed")
+    }
+
+    /// The current limit.
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// The host answered 429: halve the limit.
+    pub fn throttled(&self) {
+        self.streak.store(0, Ordering::Relaxed);
+        let mut current = self.limit.load(Ordering::Relaxed);
+        loop {
+            let target = (current / 2).max(self.floor);
+            if target == current {
+                return;
+            }
+            match self
+                .limit
+                .compare_exchange(current, target, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    // Take the difference out of circulation as permits come back.
+                    let permits = self.permits.clone();
+                    let remove = (current - target) as u32;
+                    tokio::spawn(async move {
+                        if let Ok(p) = permits.acquire_many_owned(remove).await {
+                            p.forget();
+                        }
+                    });
+                    return;
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// A request succeeded: after a streak, grow the limit by one.
+    pub fn succeeded(&self) {
+        if self.limit.load(Ordering::Relaxed) >= self.ceiling {
+            return;
+        }
+        if self.streak.fetch_add(1, Ordering::Relaxed) + 1 >= GROWTH_STREAK {
+            self.streak.store(0, Ordering::Relaxed);
+            let grown = self
+                .limit
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| {
+                    (l < self.ceiling).then_some(l + 1)
+                })
+                .is_ok();
+            if grown {
+                self.permits.add_permits(1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn throttling_halves_and_successes_grow_back() {
+        let t = Throttle::new(2, 64);
+        assert_eq!(t.limit(), 64);
+        t.throttled();
+        assert_eq!(t.limit(), 32);
+        for _ in 0..10 {
+            t.throttled();
+        }
+        assert_eq!(t.limit(), 2, "never below the floor");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(t.permits.available_permits(), 2, "permits follow the limit");
+        for _ in 0..GROWTH_STREAK * 3 {
+            t.succeeded();
+        }
+        assert_eq!(t.limit(), 5);
+        assert_eq!(t.permits.available_permits(), 5);
+    }
+
+    #[tokio::test]
+    async fn requests_wait_for_a_permit() {
+        let t = Throttle::new(1, 1);
+        let held = t.acquire().await;
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), t.acquire()).await;
+        assert!(
+            waiting.is_err(),
+            "a second request waits while the only permit is held"
+        );
+        drop(held);
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(50), t.acquire())
+            .await
+            .expect("free again");
+    }
+}
