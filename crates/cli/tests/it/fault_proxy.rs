@@ -24,6 +24,8 @@ pub struct Counts {
     pub stalls: AtomicU64,
     /// Blob bodies with a flipped byte.
     pub corruptions: AtomicU64,
+    /// Requests that asked for a byte range (a resumed download).
+    pub ranges: AtomicU64,
 }
 
 impl Counts {
@@ -174,6 +176,9 @@ fn serve(
     };
     let body = read_body(&mut reader, &head)?;
     counts.requests.fetch_add(1, Ordering::Relaxed);
+    if header(&head, "range").is_some() {
+        counts.ranges.fetch_add(1, Ordering::Relaxed);
+    }
     let request_line = head[0].clone();
     let is_ping = request_line.split_whitespace().nth(1) == Some("/v2/");
     let is_blob_get = request_line.starts_with("GET ") && request_line.contains("/blobs/sha256:");

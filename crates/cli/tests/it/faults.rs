@@ -130,3 +130,31 @@ fn ctrl_c_stops_cleanly_with_a_summary_and_exit_130() {
     assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
     assert_holds(&open(&dst.url()), &expected.tags, None);
 }
+
+/// A blob download cut off in the middle goes on from where it stopped (`Range`), instead of
+/// starting the blob again.
+#[test]
+fn interrupted_downloads_resume_with_a_range_request() {
+    let (src, expected) = sample_registry(12);
+    let dst = Registry::start();
+    let proxy = FaultProxy::start(
+        src.port,
+        Schedule {
+            seed: 5,
+            status_permille: 0,
+            reset_permille: 300,
+            stall_permille: 0,
+            stall: Duration::from_millis(0),
+            max_stalls: 0,
+            corrupt_permille: 0,
+        },
+    );
+    let out = run(&["copy", "-q", &proxy.url(), &dst.url()]);
+    assert_success(&out);
+    let ranges = proxy
+        .counts
+        .ranges
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(ranges > 0, "no download was resumed: {:?}", proxy.counts);
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+}

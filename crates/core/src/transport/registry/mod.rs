@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
@@ -70,8 +70,21 @@ impl RetryPolicy {
     }
 }
 
-/// A registry endpoint opened for use.
-pub struct Registry {
+/// A registry endpoint opened for use. Cheap to clone: clones share connections, tokens and
+/// state (a blob stream keeps one to resume itself).
+#[derive(Clone)]
+pub struct Registry(Arc<Inner>);
+
+impl std::ops::Deref for Registry {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// The state behind a [`Registry`].
+pub struct Inner {
     host: String,
     base_url: String,
     http: reqwest::Client,
@@ -255,7 +268,7 @@ impl Registry {
                 input: endpoint.host.clone(),
                 reason: format!("cannot set up HTTP client: {e}"),
             })?;
-        let registry = Registry {
+        let registry = Registry(Arc::new(Inner {
             host: endpoint.host.clone(),
             base_url: endpoint.base_url(),
             http,
@@ -290,11 +303,13 @@ impl Registry {
             throttle: throttle::Throttle::new(2, 128),
             sessions: Mutex::new(Default::default()),
             acr: acr::is_acr(endpoint, options),
-        };
+        }));
         registry.ping().await?;
         Ok(registry)
     }
+}
 
+impl Inner {
     /// The registry host (`host[:port]`).
     pub fn host(&self) -> &str {
         &self.host
@@ -958,6 +973,99 @@ fn take(
     })
 }
 
+/// How many times one blob download is resumed after its body broke off.
+const BODY_RESUMES: u32 = 5;
+
+/// A blob body that, when the connection breaks off, asks again from the byte where it stopped
+/// (`Range: bytes=N-`); a server that ignores ranges answers the whole blob again and the bytes
+/// already passed on are skipped. The consumer sees one uninterrupted stream.
+fn resuming_body(
+    registry: Registry,
+    scope: Scope,
+    url: String,
+    response: Response,
+) -> impl futures::Stream<Item = Result<Bytes>> + Send + 'static {
+    struct State {
+        registry: Registry,
+        scope: Scope,
+        url: String,
+        body: Option<futures::stream::BoxStream<'static, reqwest::Result<Bytes>>>,
+        offset: u64,
+        skip: u64,
+        resumes: u32,
+    }
+    let state = State {
+        registry,
+        scope,
+        url,
+        body: Some(response.bytes_stream().boxed()),
+        offset: 0,
+        skip: 0,
+        resumes: 0,
+    };
+    futures::stream::unfold(state, |mut st| async move {
+        loop {
+            let next = st.body.as_mut()?.next().await;
+            match next {
+                None => return None,
+                Some(Ok(mut chunk)) => {
+                    if st.skip > 0 {
+                        let n = st.skip.min(chunk.len() as u64);
+                        st.skip -= n;
+                        chunk = chunk.slice(n as usize..);
+                        if chunk.is_empty() {
+                            continue;
+                        }
+                    }
+                    st.offset += chunk.len() as u64;
+                    return Some((Ok(chunk), st));
+                }
+                Some(Err(e)) => {
+                    let interrupted = Error::Connection {
+                        method: "GET".into(),
+                        url: redact_url(&st.url),
+                        reason: format!("body interrupted after {} bytes: {e}", st.offset),
+                    };
+                    if st.resumes >= BODY_RESUMES {
+                        st.body = None;
+                        return Some((Err(interrupted), st));
+                    }
+                    st.resumes += 1;
+                    let registry = st.registry.clone();
+                    let url = st.url.clone();
+                    let range = format!("bytes={}-", st.offset);
+                    let resumed = registry
+                        .send(st.scope.clone(), || {
+                            registry
+                                .http
+                                .get(&url)
+                                .header(reqwest::header::RANGE, range.as_str())
+                        })
+                        .await;
+                    match resumed {
+                        Ok(r) if r.status() == StatusCode::PARTIAL_CONTENT => {
+                            st.body = Some(r.bytes_stream().boxed());
+                        }
+                        Ok(r) if r.status().is_success() => {
+                            st.skip = st.offset;
+                            st.body = Some(r.bytes_stream().boxed());
+                        }
+                        Ok(r) => {
+                            let e = status_error(&Method::GET, &st.url, r).await;
+                            st.body = None;
+                            return Some((Err(e), st));
+                        }
+                        Err(e) => {
+                            st.body = None;
+                            return Some((Err(e), st));
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
 #[derive(serde::Deserialize)]
 struct ReferrersIndex {
     manifests: Option<Vec<serde_json::Value>>,
@@ -1000,20 +1108,12 @@ impl Source for Registry {
 
     async fn blob(&self, repository: &str, blob: &Reference) -> Result<ByteStream> {
         let url = self.url(&format!("/v2/{repository}/blobs/{}", blob.digest));
-        let response = self
-            .send(Scope::Pull(repository.to_string()), || self.http.get(&url))
-            .await?;
+        let scope = Scope::Pull(repository.to_string());
+        let response = self.send(scope.clone(), || self.http.get(&url)).await?;
         if !response.status().is_success() {
             return Err(status_error(&Method::GET, &url, response).await);
         }
-        let shown = redact_url(&url);
-        Ok(Box::pin(response.bytes_stream().map_err(move |e| {
-            Error::Connection {
-                method: "GET".into(),
-                url: shown.clone(),
-                reason: format!("body interrupted: {e}"),
-            }
-        })))
+        Ok(Box::pin(resuming_body(self.clone(), scope, url, response)))
     }
 
     async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>> {
