@@ -14,6 +14,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "acr-relocate", version, about, long_about = None)]
 struct Cli {
+    /// Show more on stderr: -v each tag and every retry, -vv every request (secrets never shown).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,6 +45,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    acr_relocate::log::set_verbosity(cli.verbose);
     let result = match cli.command {
         Command::Copy(args) => commands::copy::run(args),
         Command::Inventory(args) => commands::inventory::run(args),

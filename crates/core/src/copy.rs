@@ -501,6 +501,9 @@ impl Engine {
         self.graph(pair, &manifest, 0).await?;
         self.push(pair, Some(tag), &manifest).await?;
         bump(&self.counters.tags_copied);
+        crate::log::emit(1, || {
+            format!("copied {}:{tag} ({})", pair.target, manifest.digest)
+        });
         self.referrers(pair, &manifest.digest, 0).await
     }
 

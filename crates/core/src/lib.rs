@@ -21,6 +21,7 @@ pub mod endpoint;
 pub mod error;
 pub mod graph;
 pub mod inventory;
+pub mod log;
 pub mod manifest;
 pub mod relocation;
 pub mod sample;

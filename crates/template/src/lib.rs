@@ -27,7 +27,14 @@
 //!   such property). No ACR schema version has `ignoreMissingVnetServiceEndpoint`, so the missing
 //!   service endpoint is always a blocking finding naming the subnet;
 //! - makes a literal CMK key URI and a literal user-assigned identity parameters
-//!   (`encryptionKeyUri`, `encryptionIdentityId`) with `--key-uri` / `--identity` as defaults.
+//!   (`encryptionKeyUri`, `encryptionIdentityId`) with `--key-uri` / `--identity` as defaults;
+//!   a literal `keyVaultProperties.identity` client id with no literal identity to tie it to
+//!   becomes parameter `encryptionIdentityClientId` (reported).
+//!
+//! Scalar settings written as `[parameters('x')]` or `[variables('y')]` (admin user, anonymous
+//! pull, policy statuses, public access, bypass, data endpoint, zone redundancy) are judged by the
+//! value the deployment would use: the parameters file's value, else the default. A portal
+//! parameter `registries_<name>_name` without any value still states the old name.
 //!
 //! Everything else keeps its bytes: edits are span replacements located by a JSON parser that
 //! accepts comments ([`jsonc`]), so key order, indentation, line endings and comments of untouched

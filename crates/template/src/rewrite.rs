@@ -442,9 +442,9 @@ struct Removed {
 }
 
 /// Does all the work on the chosen registry; returns the old name when it is known.
-fn relocate(
+fn relocate<'r>(
     ctx: &mut Ctx<'_>,
-    res: &[Resource<'_>],
+    res: &[Resource<'r>],
     reg_i: usize,
     registry_count: usize,
 ) -> Option<String> {
@@ -476,98 +476,8 @@ fn relocate(
     let mut old_name = None;
     let mut name_expr_for_children = format!("'{}'", opts.name);
     if let Some(name_node) = name_node {
-        let source = resolve(name_node, reg.template, reg.deployment, pfile(reg));
-        old_name = source
-            .literal()
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
-        match &source {
-            Source::Literal(n) => {
-                ctx.tpl.set_string(n, &opts.name);
-            }
-            Source::Parameter { name, decl, value } => {
-                name_expr_for_children = format!("parameters('{name}')");
-                let mut done = false;
-                if let Some(v) = value {
-                    done |= ctx.set_value(v, &opts.name);
-                }
-                if let Some(d) = decl {
-                    match d.get("defaultValue") {
-                        Some(dv) => {
-                            if dv.as_str().is_some_and(is_expression) {
-                                ctx.find(
-                                    Severity::Info,
-                                    rules::NAME_EXPRESSION_REPLACED,
-                                    &format!("/parameters/{}/defaultValue", pointer_key(name)),
-                                    format!(
-                                        "the registry name was computed by {}; its default is now the literal {}",
-                                        dv.as_str().unwrap_or(""),
-                                        opts.name
-                                    ),
-                                    "keep the literal name: the relocated registry must have a known name".into(),
-                                );
-                            }
-                            ctx.tpl.set_string(dv, &opts.name);
-                        }
-                        None if !done => {
-                            let layout = ctx.tpl.layout.clone();
-                            edit::insert_member(
-                                &mut ctx.tpl.edits,
-                                ctx.tpl.text,
-                                &layout,
-                                d,
-                                "defaultValue",
-                                &json!(opts.name),
-                            );
-                        }
-                        None => {}
-                    }
-                }
-            }
-            Source::Variable { name, node } => {
-                name_expr_for_children = format!("variables('{name}')");
-                if node.as_str().is_some_and(is_expression) {
-                    ctx.find(
-                        Severity::Info,
-                        rules::NAME_EXPRESSION_REPLACED,
-                        &format!("/variables/{}", pointer_key(name)),
-                        format!(
-                            "the registry name was computed by {}; the variable is now the literal {}",
-                            node.as_str().unwrap_or(""),
-                            opts.name
-                        ),
-                        "keep the literal name: the relocated registry must have a known name".into(),
-                    );
-                }
-                ctx.tpl.set_string(node, &opts.name);
-            }
-            Source::Expression(n) => {
-                let expr = expression_body(n.as_str().unwrap_or("[]")).to_string();
-                ctx.tpl.set_string(n, &opts.name);
-                ctx.find(
-                    Severity::Info,
-                    rules::NAME_EXPRESSION_REPLACED,
-                    &format!("{rp}/name"),
-                    format!(
-                        "the registry name was computed by [{expr}]; it is now the literal {}",
-                        opts.name
-                    ),
-                    "check that every reference to the registry now uses the new name".into(),
-                );
-                // The same expression used elsewhere (child names, resourceId) becomes the literal.
-                let mut strings = Vec::new();
-                reg.template.walk_strings(&mut strings);
-                let lit = format!("'{}'", opts.name);
-                for s in strings {
-                    let raw = &ctx.tpl.text[s.span.clone()];
-                    if raw.contains(&expr) && !std::ptr::eq(s, *n) {
-                        ctx.tpl
-                            .edits
-                            .replace(s.span.clone(), raw.replace(&expr, &lit));
-                    }
-                }
-            }
-        }
+        (old_name, name_expr_for_children) =
+            apply_name(ctx, name_node, reg.template, reg.deployment, &rp);
     }
     if !name_is_valid(&opts.name) {
         ctx.find(
@@ -627,102 +537,8 @@ fn relocate(
 
     // --- Replications, private endpoint connections, system scope maps ----------------------
     let target = norm_region(&opts.location);
-    let drops: HashSet<String> = opts
-        .drop_replications
-        .iter()
-        .map(|r| norm_region(r))
-        .collect();
-    let mut kept_replications: Vec<String> = Vec::new();
-    let mut replication_count = 0;
-    for &ci in &children {
-        let c = &res[ci];
-        let short = c.full_type.trim_start_matches(CHILD_PREFIX);
-        let cpath = c.path.clone();
-        match short {
-            "replications" => {
-                let loc = c.node.get("location").and_then(|n| {
-                    resolve(n, c.template, c.deployment, pfile(c))
-                        .literal()
-                        .map(norm_region)
-                });
-                match loc {
-                    Some(l) if l == target => {
-                        remove_resource(ctx, &mut removed, c);
-                        ctx.find(
-                            Severity::Info,
-                            rules::REPLICATION_HOME_REMOVED,
-                            &cpath,
-                            format!("replication in {l} removed: it is the new home region"),
-                            "nothing to do: the home region holds the registry itself".into(),
-                        );
-                    }
-                    Some(l) if drops.contains(&l) => {
-                        remove_resource(ctx, &mut removed, c);
-                        ctx.find(
-                            Severity::Info,
-                            rules::REPLICATION_DROPPED,
-                            &cpath,
-                            format!("replication in {l} removed (--drop-replication)"),
-                            "nothing to do".into(),
-                        );
-                    }
-                    Some(l) => {
-                        kept_replications.push(l);
-                        replication_count += 1;
-                    }
-                    None => {
-                        // Possibly none (a copy loop over an empty array): not counted.
-                        ctx.find(
-                            Severity::Warning,
-                            rules::REPLICATION_LOCATION_UNKNOWN,
-                            &format!("{cpath}/location"),
-                            "the replication's region is an expression the rewriter cannot evaluate".into(),
-                            format!(
-                                "make sure it is not {} (the new home region): a replication there fails the deployment",
-                                opts.location
-                            ),
-                        );
-                    }
-                }
-            }
-            "privateendpointconnections" => {
-                remove_resource(ctx, &mut removed, c);
-                ctx.find(
-                    Severity::Warning,
-                    rules::PRIVATE_ENDPOINT_RECREATE,
-                    &cpath,
-                    "private endpoint connection removed: it belongs to the source registry's private endpoint".into(),
-                    private_endpoint_fix(opts),
-                );
-            }
-            "scopemaps" => {
-                let seg = c.node.get_str("name").and_then(last_segment);
-                if seg.as_deref().is_some_and(|s| s.starts_with('_')) {
-                    remove_resource(ctx, &mut removed, c);
-                    ctx.find(
-                        Severity::Info,
-                        rules::SYSTEM_SCOPE_MAP_REMOVED,
-                        &cpath,
-                        format!(
-                            "system scope map {} removed: every registry gets it automatically and it cannot be deployed",
-                            seg.unwrap_or_default()
-                        ),
-                        "nothing to do; tokens that use it keep working".into(),
-                    );
-                } else {
-                    set_location(ctx, c, &cpath);
-                }
-            }
-            _ => {
-                if c.node.get("location").is_some() {
-                    set_location(ctx, c, &cpath);
-                }
-            }
-        }
-        if !removed.iter().any(|r| r.path == cpath) {
-            check_api_version(ctx, c);
-        }
-    }
+    let (kept_replications, mut replication_count) =
+        children_pass(ctx, res, &children, &mut removed);
 
     // --- Added replications --------------------------------------------------------------
     let mut seen_add = HashSet::new();
@@ -781,36 +597,7 @@ fn relocate(
     }
 
     // --- dependsOn entries that point at removed resources -------------------------------------
-    if !removed.is_empty() {
-        for r in res {
-            let Some(deps) = r.node.get("dependsOn") else {
-                continue;
-            };
-            let Some(items) = deps.items() else { continue };
-            let gone: Vec<usize> = items
-                .iter()
-                .enumerate()
-                .filter(|(_, d)| {
-                    let s = d.as_str().unwrap_or("").to_ascii_lowercase();
-                    removed.iter().any(|rm| {
-                        rm.symbol
-                            .as_deref()
-                            .is_some_and(|sym| sym.eq_ignore_ascii_case(&s))
-                            || (s.contains(&rm.short_type)
-                                && rm.segment.as_ref().is_some_and(|seg| {
-                                    let seg = seg.to_ascii_lowercase();
-                                    s.contains(&format!("'{seg}'"))
-                                        || s.contains(&format!("/{seg}'"))
-                                }))
-                    })
-                })
-                .map(|(i, _)| i)
-                .collect();
-            if !gone.is_empty() {
-                edit::remove_items(&mut ctx.tpl.edits, deps, &gone);
-            }
-        }
-    }
+    drop_dangling_depends(ctx, res, &removed);
 
     // --- Registry properties -------------------------------------------------------------------
     let props = reg.node.get("properties");
@@ -837,6 +624,14 @@ fn relocate(
         }
     }
     let prop = |k: &str| props.and_then(|p| p.get(k));
+    // A scalar setting written as `[parameters('x')]` or `[variables('y')]` counts with the
+    // value the deployment would use (given value or default), like the SKU.
+    let pf = if reg.deployment.is_none() {
+        params_obj
+    } else {
+        None
+    };
+    let val = |n: Option<&'r Node>| n.and_then(|n| scalar_value(n, reg, pf));
     for (k, sub) in [
         ("networkRuleSet", None),
         ("policies", None),
@@ -887,8 +682,8 @@ fn relocate(
     }
 
     // Public access and bypass.
-    let public_disabled = str_ci_eq(prop("publicNetworkAccess"), "Disabled");
-    let bypass = prop("networkRuleBypassOptions").and_then(Node::as_str);
+    let public_disabled = str_ci_eq(val(prop("publicNetworkAccess")), "Disabled");
+    let bypass = val(prop("networkRuleBypassOptions")).and_then(Node::as_str);
     if public_disabled && bypass.is_some_and(|b| b.eq_ignore_ascii_case("None")) {
         ctx.find(
             Severity::Blocking,
@@ -903,10 +698,10 @@ fn relocate(
     network_rules(ctx, reg, prop("networkRuleSet"), &api, &mut premium);
 
     // Data endpoint, zone redundancy.
-    if prop("dataEndpointEnabled").and_then(Node::as_bool) == Some(true) {
+    if val(prop("dataEndpointEnabled")).and_then(Node::as_bool) == Some(true) {
         premium.push("dedicated data endpoint");
     }
-    if str_ci_eq(prop("zoneRedundancy"), "Enabled") {
+    if str_ci_eq(val(prop("zoneRedundancy")), "Enabled") {
         premium.push("zone redundancy");
         ctx.find(
             Severity::Info,
@@ -920,7 +715,7 @@ fn relocate(
     // Policies.
     let pol = |k: &str| prop("policies").and_then(|p| p.get(k));
     if str_ci_eq(
-        pol("retentionPolicy").and_then(|r| r.get("status")),
+        val(pol("retentionPolicy").and_then(|r| r.get("status"))),
         "enabled",
     ) {
         ctx.find(
@@ -932,7 +727,7 @@ fn relocate(
         );
     }
     if str_ci_eq(
-        pol("softDeletePolicy").and_then(|r| r.get("status")),
+        val(pol("softDeletePolicy").and_then(|r| r.get("status"))),
         "enabled",
     ) && replication_count > 0
     {
@@ -945,7 +740,7 @@ fn relocate(
             "disable softDeletePolicy or drop the replications (--drop-replication)".into(),
         );
     }
-    if prop("adminUserEnabled").and_then(Node::as_bool) == Some(true) {
+    if val(prop("adminUserEnabled")).and_then(Node::as_bool) == Some(true) {
         ctx.find(
             Severity::Warning,
             rules::ADMIN_USER_ENABLED,
@@ -954,7 +749,7 @@ fn relocate(
             "prefer Microsoft Entra identities; if kept, update every client with the new credentials".into(),
         );
     }
-    if prop("anonymousPullEnabled").and_then(Node::as_bool) == Some(true) {
+    if val(prop("anonymousPullEnabled")).and_then(Node::as_bool) == Some(true) {
         ctx.find(
             Severity::Warning,
             rules::ANONYMOUS_PULL_ENABLED,
@@ -1026,6 +821,306 @@ fn relocate(
     }
     let _ = old_location;
     old_name
+}
+
+/// The value a scalar setting takes: the literal itself, or the given value, default or variable
+/// behind `[parameters('x')]` / `[variables('y')]` when that is not an expression.
+fn scalar_value<'a>(
+    node: &'a Node,
+    r: &Resource<'a>,
+    params_file: Option<&'a Node>,
+) -> Option<&'a Node> {
+    let s = match node.as_str() {
+        Some(s) if is_expression(s) => s,
+        _ => return Some(node),
+    };
+    let found = if model::single_call(s, "parameters").is_some() {
+        resolve(node, r.template, r.deployment, params_file).effective()
+    } else if let Some(v) = model::single_call(s, "variables") {
+        r.template.get("variables").and_then(|vs| vs.get(v))
+    } else {
+        None
+    };
+    found.filter(|n| !n.as_str().is_some_and(is_expression))
+}
+
+/// The registry name in a portal export's parameter name `registries_<name>_name`.
+fn portal_parameter_name(param: &str) -> Option<String> {
+    let lower = param.to_ascii_lowercase();
+    if !lower.starts_with("registries_") || !lower.ends_with("_name") {
+        return None;
+    }
+    let inner = param.get("registries_".len()..param.len() - "_name".len())?;
+    name_is_valid(inner).then(|| inner.to_string())
+}
+
+/// Sets the new registry name where `name_node` (the registry's `name`, or the parent name of
+/// child resources) is defined; returns the old name when known and the expression children use.
+fn apply_name<'n>(
+    ctx: &mut Ctx<'_>,
+    name_node: &'n Node,
+    template: &'n Node,
+    deployment: Option<&'n Node>,
+    rp: &str,
+) -> (Option<String>, String) {
+    let opts = ctx.opts;
+    let pf = if deployment.is_none() {
+        ctx.params_obj
+    } else {
+        None
+    };
+    let mut name_expr_for_children = format!("'{}'", opts.name);
+    let source = resolve(name_node, template, deployment, pf);
+    let mut old_name = source
+        .literal()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    if let (None, Source::Parameter { name, .. }) = (&old_name, &source) {
+        // The portal names the parameter `registries_<name>_name`: without a value, that is
+        // where the old name is stated (and the parameter name must follow the new one).
+        old_name = portal_parameter_name(name);
+    }
+    match &source {
+        Source::Literal(n) => {
+            ctx.tpl.set_string(n, &opts.name);
+        }
+        Source::Parameter { name, decl, value } => {
+            name_expr_for_children = format!("parameters('{name}')");
+            let mut done = false;
+            if let Some(v) = value {
+                done |= ctx.set_value(v, &opts.name);
+            }
+            if let Some(d) = decl {
+                match d.get("defaultValue") {
+                    Some(dv) => {
+                        if dv.as_str().is_some_and(is_expression) {
+                            ctx.find(
+                                Severity::Info,
+                                rules::NAME_EXPRESSION_REPLACED,
+                                &format!("/parameters/{}/defaultValue", pointer_key(name)),
+                                format!(
+                                    "the registry name was computed by {}; its default is now the literal {}",
+                                    dv.as_str().unwrap_or(""),
+                                    opts.name
+                                ),
+                                "keep the literal name: the relocated registry must have a known name".into(),
+                            );
+                        }
+                        ctx.tpl.set_string(dv, &opts.name);
+                    }
+                    None if !done => {
+                        let layout = ctx.tpl.layout.clone();
+                        edit::insert_member(
+                            &mut ctx.tpl.edits,
+                            ctx.tpl.text,
+                            &layout,
+                            d,
+                            "defaultValue",
+                            &json!(opts.name),
+                        );
+                    }
+                    None => {}
+                }
+            }
+        }
+        Source::Variable { name, node } => {
+            name_expr_for_children = format!("variables('{name}')");
+            if node.as_str().is_some_and(is_expression) {
+                ctx.find(
+                    Severity::Info,
+                    rules::NAME_EXPRESSION_REPLACED,
+                    &format!("/variables/{}", pointer_key(name)),
+                    format!(
+                        "the registry name was computed by {}; the variable is now the literal {}",
+                        node.as_str().unwrap_or(""),
+                        opts.name
+                    ),
+                    "keep the literal name: the relocated registry must have a known name".into(),
+                );
+            }
+            ctx.tpl.set_string(node, &opts.name);
+        }
+        Source::Expression(n) => {
+            let expr = expression_body(n.as_str().unwrap_or("[]")).to_string();
+            ctx.tpl.set_string(n, &opts.name);
+            ctx.find(
+                Severity::Info,
+                rules::NAME_EXPRESSION_REPLACED,
+                &format!("{rp}/name"),
+                format!(
+                    "the registry name was computed by [{expr}]; it is now the literal {}",
+                    opts.name
+                ),
+                "check that every reference to the registry now uses the new name".into(),
+            );
+            // The same expression used elsewhere (child names, resourceId) becomes the literal.
+            let mut strings = Vec::new();
+            template.walk_strings(&mut strings);
+            let lit = format!("'{}'", opts.name);
+            for s in strings {
+                let raw = &ctx.tpl.text[s.span.clone()];
+                if raw.contains(&expr) && !std::ptr::eq(s, *n) {
+                    ctx.tpl
+                        .edits
+                        .replace(s.span.clone(), raw.replace(&expr, &lit));
+                }
+            }
+        }
+    }
+    (old_name, name_expr_for_children)
+}
+
+/// Replications (home region removed, dropped ones removed, the rest counted), private endpoint
+/// connections and system scope maps removed, locations and apiVersions of the other children.
+/// Returns the regions of the replications kept and their count.
+fn children_pass(
+    ctx: &mut Ctx<'_>,
+    res: &[Resource<'_>],
+    children: &[usize],
+    removed: &mut Vec<Removed>,
+) -> (Vec<String>, usize) {
+    let opts = ctx.opts;
+    let params_obj = ctx.params_obj;
+    let pf = |r: &Resource<'_>| {
+        if r.deployment.is_none() {
+            params_obj
+        } else {
+            None
+        }
+    };
+    let target = norm_region(&opts.location);
+    let drops: HashSet<String> = opts
+        .drop_replications
+        .iter()
+        .map(|r| norm_region(r))
+        .collect();
+    let mut kept_replications: Vec<String> = Vec::new();
+    let mut replication_count = 0;
+    for &ci in children {
+        let c = &res[ci];
+        let short = c.full_type.trim_start_matches(CHILD_PREFIX);
+        let cpath = c.path.clone();
+        match short {
+            "replications" => {
+                let loc = c.node.get("location").and_then(|n| {
+                    resolve(n, c.template, c.deployment, pf(c))
+                        .literal()
+                        .map(norm_region)
+                });
+                match loc {
+                    Some(l) if l == target => {
+                        remove_resource(ctx, removed, c);
+                        ctx.find(
+                            Severity::Info,
+                            rules::REPLICATION_HOME_REMOVED,
+                            &cpath,
+                            format!("replication in {l} removed: it is the new home region"),
+                            "nothing to do: the home region holds the registry itself".into(),
+                        );
+                    }
+                    Some(l) if drops.contains(&l) => {
+                        remove_resource(ctx, removed, c);
+                        ctx.find(
+                            Severity::Info,
+                            rules::REPLICATION_DROPPED,
+                            &cpath,
+                            format!("replication in {l} removed (--drop-replication)"),
+                            "nothing to do".into(),
+                        );
+                    }
+                    Some(l) => {
+                        kept_replications.push(l);
+                        replication_count += 1;
+                    }
+                    None => {
+                        // Possibly none (a copy loop over an empty array): not counted.
+                        ctx.find(
+                            Severity::Warning,
+                            rules::REPLICATION_LOCATION_UNKNOWN,
+                            &format!("{cpath}/location"),
+                            "the replication's region is an expression the rewriter cannot evaluate".into(),
+                            format!(
+                                "make sure it is not {} (the new home region): a replication there fails the deployment",
+                                opts.location
+                            ),
+                        );
+                    }
+                }
+            }
+            "privateendpointconnections" => {
+                remove_resource(ctx, removed, c);
+                ctx.find(
+                    Severity::Warning,
+                    rules::PRIVATE_ENDPOINT_RECREATE,
+                    &cpath,
+                    "private endpoint connection removed: it belongs to the source registry's private endpoint".into(),
+                    private_endpoint_fix(opts),
+                );
+            }
+            "scopemaps" => {
+                let seg = c.node.get_str("name").and_then(last_segment);
+                if seg.as_deref().is_some_and(|s| s.starts_with('_')) {
+                    remove_resource(ctx, removed, c);
+                    ctx.find(
+                        Severity::Info,
+                        rules::SYSTEM_SCOPE_MAP_REMOVED,
+                        &cpath,
+                        format!(
+                            "system scope map {} removed: every registry gets it automatically and it cannot be deployed",
+                            seg.unwrap_or_default()
+                        ),
+                        "nothing to do; tokens that use it keep working".into(),
+                    );
+                } else {
+                    set_location(ctx, c, &cpath);
+                }
+            }
+            _ => {
+                if c.node.get("location").is_some() {
+                    set_location(ctx, c, &cpath);
+                }
+            }
+        }
+        if !removed.iter().any(|r| r.path == cpath) {
+            check_api_version(ctx, c);
+        }
+    }
+
+    (kept_replications, replication_count)
+}
+
+/// Removes `dependsOn` entries that point at removed resources.
+fn drop_dangling_depends(ctx: &mut Ctx<'_>, res: &[Resource<'_>], removed: &[Removed]) {
+    if !removed.is_empty() {
+        for r in res {
+            let Some(deps) = r.node.get("dependsOn") else {
+                continue;
+            };
+            let Some(items) = deps.items() else { continue };
+            let gone: Vec<usize> = items
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| {
+                    let s = d.as_str().unwrap_or("").to_ascii_lowercase();
+                    removed.iter().any(|rm| {
+                        rm.symbol
+                            .as_deref()
+                            .is_some_and(|sym| sym.eq_ignore_ascii_case(&s))
+                            || (s.contains(&rm.short_type)
+                                && rm.segment.as_ref().is_some_and(|seg| {
+                                    let seg = seg.to_ascii_lowercase();
+                                    s.contains(&format!("'{seg}'"))
+                                        || s.contains(&format!("/{seg}'"))
+                                }))
+                    })
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if !gone.is_empty() {
+                edit::remove_items(&mut ctx.tpl.edits, deps, &gone);
+            }
+        }
+    }
 }
 
 fn private_endpoint_fix(opts: &RewriteOptions) -> String {
@@ -1384,6 +1479,24 @@ fn encryption(ctx: &mut Ctx<'_>, reg: &Resource<'_>, enc: Option<&Node>, premium
                 "give the user-assigned identity to use with --identity (resource id)".into(),
             );
         }
+    } else if let Some(id) = kvp.and_then(|k| k.member("identity")).filter(|m| {
+        m.value
+            .as_str()
+            .is_some_and(|s| !s.is_empty() && !is_expression(s))
+    }) {
+        // A literal client id with no literal identity to tie it to: still the source's.
+        let v = id.value.as_str().unwrap_or_default().to_string();
+        let p = pname("encryptionIdentityClientId");
+        ctx.tpl
+            .set_string(&id.value, &format!("[parameters('{p}')]"));
+        new_params.push((p.clone(), json!({"type": "string", "defaultValue": v, "metadata": {"description": "Client id of the user-assigned identity that reads the customer-managed key"}})));
+        ctx.find(
+            Severity::Warning,
+            rules::CMK_KEY_FROM_SOURCE,
+            &format!("{epath}/keyVaultProperties/{}", id.key),
+            format!("the identity client id {v} is the source registry's; it is now parameter {p} with that default"),
+            "set the parameter to the client id of the user-assigned identity that reads the key in the target, and add that identity to the registry's identity.userAssignedIdentities".into(),
+        );
     } else if let Some(id) = opts.identity.as_ref() {
         let _ = id;
         ctx.find(
@@ -1451,6 +1564,16 @@ mod tests {
             Some("l")
         );
         assert_eq!(last_segment("[format('{0}/{1}', 'a', 'b/{2}')]"), None);
+    }
+
+    #[test]
+    fn portal_parameter_names_state_the_old_name() {
+        assert_eq!(
+            portal_parameter_name("registries_Mrr78soft_name").as_deref(),
+            Some("Mrr78soft")
+        );
+        assert_eq!(portal_parameter_name("registryName"), None);
+        assert_eq!(portal_parameter_name("registries__name"), None);
     }
 
     #[test]

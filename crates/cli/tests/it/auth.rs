@@ -517,7 +517,13 @@ fn no_secret_shows_in_output_or_report_of_a_full_copy() {
     for json_flag in ["--json", "--no-referrers"] {
         runs.push(run_in(
             home.path(),
-            &["copy", json_flag, &fake.endpoint(), &token_reg.endpoint()],
+            &[
+                "copy",
+                "-vv",
+                json_flag,
+                &fake.endpoint(),
+                &token_reg.endpoint(),
+            ],
             &[],
             None,
         ));
@@ -525,6 +531,7 @@ fn no_secret_shows_in_output_or_report_of_a_full_copy() {
             home.path(),
             &[
                 "copy",
+                "-vv",
                 json_flag,
                 "--dst-creds",
                 USER,

@@ -332,3 +332,63 @@ fn every_rule_id_is_documented_and_unique() {
         );
     }
 }
+
+#[test]
+fn a_portal_name_parameter_without_value_still_states_the_old_name() {
+    let out = rewrite("portal-export-no-default.json", &opts());
+    assert_eq!(out.old_name.as_deref(), Some("oldacr77"));
+    assert!(
+        !contains_word(&out.template, "oldacr77"),
+        "{}",
+        out.template
+    );
+    let v = json(&out.template);
+    assert_eq!(
+        v["parameters"]["registries_newacr01_name"]["defaultValue"],
+        "newacr01"
+    );
+    assert_eq!(
+        v["resources"][1]["name"],
+        "[concat(parameters('registries_newacr01_name'), '/hook1')]"
+    );
+}
+
+#[test]
+fn settings_given_by_parameters_or_variables_are_judged_by_their_values() {
+    let out = rewrite("portal-export-no-default.json", &opts());
+    assert_eq!(with_rule(&out, rules::ADMIN_USER_ENABLED).len(), 1);
+    assert_eq!(with_rule(&out, rules::ANONYMOUS_PULL_ENABLED).len(), 1);
+    assert_eq!(with_rule(&out, rules::RETENTION_POLICY_ENABLED).len(), 1);
+    // A value given in the parameters file wins over the default.
+    let input = acr_template::TemplateInput::new(
+        "t.json",
+        fixture("portal-export-no-default.json"),
+    )
+    .with_parameters(
+        "p.json",
+        r#"{"parameters": {"adminUser": {"value": false}, "retention": {"value": "disabled"}}}"#,
+    );
+    let out = acr_template::rewrite_template(&input, &opts()).unwrap();
+    assert!(with_rule(&out, rules::ADMIN_USER_ENABLED).is_empty());
+    assert!(with_rule(&out, rules::RETENTION_POLICY_ENABLED).is_empty());
+}
+
+#[test]
+fn a_literal_cmk_client_id_without_identity_block_becomes_a_parameter() {
+    let out = rewrite("cmk-client-id-only.json", &opts());
+    let v = json(&out.template);
+    assert_eq!(
+        v.pointer("/resources/0/properties/encryption/keyVaultProperties/identity")
+            .unwrap(),
+        "[parameters('encryptionIdentityClientId')]"
+    );
+    assert_eq!(
+        v["parameters"]["encryptionIdentityClientId"]["defaultValue"],
+        "00000000-1111-2222-3333-444444444444"
+    );
+    let f = with_rule(&out, rules::CMK_KEY_FROM_SOURCE);
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert!(f
+        .iter()
+        .any(|f| f.path == "/resources/0/properties/encryption/keyVaultProperties/identity"));
+}

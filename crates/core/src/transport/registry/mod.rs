@@ -539,12 +539,16 @@ impl Inner {
                     if attempt >= self.retry.attempts || e.is_builder() {
                         return Err(err);
                     }
+                    crate::log::emit(1, || format!("retrying after: {err} (attempt {attempt})"));
                     tokio::time::sleep(self.retry.delay(attempt, None)).await;
                     continue;
                 }
                 Ok(r) => r,
             };
             let status = response.status();
+            crate::log::emit(2, || {
+                format!("{method} {} -> {}", redact_url(&url), status.as_u16())
+            });
             if status == StatusCode::TOO_MANY_REQUESTS {
                 self.throttle.throttled();
             } else if status.is_success() {
@@ -589,7 +593,16 @@ impl Inner {
             {
                 let wait = retry_after(response.headers());
                 drop(response);
-                tokio::time::sleep(self.retry.delay(attempt, wait)).await;
+                let delay = self.retry.delay(attempt, wait);
+                crate::log::emit(1, || {
+                    format!(
+                        "{method} {}: HTTP {}, retrying in {:.1} s (attempt {attempt})",
+                        redact_url(&url),
+                        status.as_u16(),
+                        delay.as_secs_f64()
+                    )
+                });
+                tokio::time::sleep(delay).await;
                 continue;
             }
             return Ok(response);
