@@ -35,7 +35,7 @@ pub enum TemplateError {
     NoRegistry {
         /// File or label of the input.
         source_name: String,
-        /// Extra context (for example child resources of an existing registry were found).
+        /// Extra context, if any.
         detail: String,
     },
     /// More than one registry and no choice made.

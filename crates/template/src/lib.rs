@@ -11,6 +11,11 @@
 //! - finds the one `Microsoft.ContainerRegistry/registries` resource (top level, nested, in a
 //!   symbolic-name `resources` object, or in the inline template of a nested deployment; `--only`
 //!   picks one of several) and its children, top level or nested;
+//! - a template with only children of an existing registry (a module for webhooks or scope maps,
+//!   import pipelines, task runs; an `"existing": true` registry at most) is rewritten too: the
+//!   parent's name is set where it is defined (the `existing` resource's name, else the parameter
+//!   or variable the first child's name starts with, else a literal `old/child`), the children
+//!   are treated as below, and `children-only` says to deploy the relocated registry first;
 //! - sets the new name where it is defined (literal, parameter `defaultValue` or value in the
 //!   parameters file, variable; a computed name becomes the literal) and replaces the old name
 //!   wherever else it occurs as a whole word (child names, `resourceId(...)`, `concat(...)`,
@@ -73,6 +78,7 @@
 //! | `nested-deployment` | info | the registry sits in a nested deployment |
 //! | `diagnostic-settings-kept` | info | diagnostic settings of the registry kept with their destinations |
 //! | `zone-redundancy` | info | zone redundancy needs availability zones in the target region |
+//! | `children-only` | warning | the template holds only children of an existing registry: pointed at the new one, to deploy after it |
 
 pub mod edit;
 pub mod error;
@@ -146,6 +152,8 @@ pub mod rules {
     pub const DIAGNOSTIC_SETTINGS_KEPT: &str = "diagnostic-settings-kept";
     /// Zone redundancy needs zones.
     pub const ZONE_REDUNDANCY: &str = "zone-redundancy";
+    /// Only children of an existing registry.
+    pub const CHILDREN_ONLY: &str = "children-only";
 
     /// Every rule id.
     pub const ALL: &[&str] = &[
@@ -178,6 +186,7 @@ pub mod rules {
         NESTED_DEPLOYMENT,
         DIAGNOSTIC_SETTINGS_KEPT,
         ZONE_REDUNDANCY,
+        CHILDREN_ONLY,
     ];
 }
 

@@ -228,19 +228,18 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         (raw, resolved)
     };
     let chosen = match registries.len() {
+        // Only children of an existing registry (modules, pipelines, task runs): they are
+        // pointed at the new registry (see `relocate_children`).
+        0 if resources
+            .iter()
+            .any(|r| r.full_type.starts_with(CHILD_PREFIX)) =>
+        {
+            None
+        }
         0 => {
-            let children = resources
-                .iter()
-                .filter(|r| r.full_type.starts_with(CHILD_PREFIX))
-                .count();
-            let detail = if children > 0 {
-                format!(" (only {children} child resource(s) of an existing registry)")
-            } else {
-                String::new()
-            };
             return Err(TemplateError::NoRegistry {
                 source_name: input.name.clone(),
-                detail,
+                detail: String::new(),
             });
         }
         _ => {
@@ -260,7 +259,7 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
                                 .is_some_and(|p| p.eq_ignore_ascii_case(want))
                     });
                     match hit {
-                        Some((&i, _)) => i,
+                        Some((&i, _)) => Some(i),
                         None => {
                             return Err(TemplateError::OnlyNotFound {
                                 source_name: input.name.clone(),
@@ -270,7 +269,7 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
                         }
                     }
                 }
-                None if registries.len() == 1 => registries[0],
+                None if registries.len() == 1 => Some(registries[0]),
                 None => {
                     return Err(TemplateError::SeveralRegistries {
                         source_name: input.name.clone(),
@@ -306,7 +305,10 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         api_versions: HashSet::new(),
         edited_locations: HashSet::new(),
     };
-    let old_name = relocate(&mut ctx, &resources, chosen, registries.len());
+    let old_name = match chosen {
+        Some(i) => relocate(&mut ctx, &resources, i, registries.len()),
+        None => relocate_children(&mut ctx, &resources),
+    };
 
     // Last: the old name anywhere else (references, parameter names, login servers).
     if let Some(old) = &old_name {
@@ -476,8 +478,8 @@ fn relocate<'r>(
     let mut old_name = None;
     let mut name_expr_for_children = format!("'{}'", opts.name);
     if let Some(name_node) = name_node {
-        (old_name, name_expr_for_children) =
-            apply_name(ctx, name_node, reg.template, reg.deployment, &rp);
+        let source = resolve(name_node, reg.template, reg.deployment, pfile(reg));
+        (old_name, name_expr_for_children) = apply_name(ctx, source, reg.template, &rp);
     }
     if !name_is_valid(&opts.name) {
         ctx.find(
@@ -856,21 +858,14 @@ fn portal_parameter_name(param: &str) -> Option<String> {
 
 /// Sets the new registry name where `name_node` (the registry's `name`, or the parent name of
 /// child resources) is defined; returns the old name when known and the expression children use.
-fn apply_name<'n>(
+fn apply_name(
     ctx: &mut Ctx<'_>,
-    name_node: &'n Node,
-    template: &'n Node,
-    deployment: Option<&'n Node>,
+    source: Source<'_>,
+    template: &Node,
     rp: &str,
 ) -> (Option<String>, String) {
     let opts = ctx.opts;
-    let pf = if deployment.is_none() {
-        ctx.params_obj
-    } else {
-        None
-    };
     let mut name_expr_for_children = format!("'{}'", opts.name);
-    let source = resolve(name_node, template, deployment, pf);
     let mut old_name = source
         .literal()
         .filter(|s| !s.is_empty())
@@ -1121,6 +1116,166 @@ fn drop_dangling_depends(ctx: &mut Ctx<'_>, res: &[Resource<'_>], removed: &[Rem
             }
         }
     }
+}
+
+/// A template that holds only children of an existing registry (no registry resource, or one
+/// with `"existing": true`): the parent's name is set to the new name where it is defined (the
+/// `existing` resource's name, else the parameter or variable that the first child's name starts
+/// with), and the children get the same treatment as beside a registry.
+fn relocate_children(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) -> Option<String> {
+    let opts = ctx.opts;
+    let children: Vec<usize> = (0..res.len())
+        .filter(|&i| res[i].full_type.starts_with(CHILD_PREFIX))
+        .collect();
+    let first = &res[children[0]];
+    let pf = |r: &Resource<'_>| {
+        if r.deployment.is_none() {
+            ctx.params_obj
+        } else {
+            None
+        }
+    };
+    let existing = res.iter().find(|r| r.full_type == REGISTRY);
+    // Where the parent's name is defined.
+    let (source, template, rp) = match existing.and_then(|r| r.node.get("name").map(|n| (r, n))) {
+        Some((r, n)) => (
+            Some(resolve(n, r.template, r.deployment, pf(r))),
+            r.template,
+            r.path.clone(),
+        ),
+        None => {
+            let name = first.node.get_str("name").unwrap_or("");
+            let source = if is_expression(name) {
+                parent_reference(name).and_then(|(func, arg)| {
+                    if func == "parameters" {
+                        let value = match first.deployment {
+                            Some(d) => d.at(&["properties", "parameters", arg, "value"]),
+                            None => pf(first).and_then(|f| f.at(&[arg, "value"])),
+                        };
+                        Some(Source::Parameter {
+                            name: arg.to_string(),
+                            decl: first.template.get("parameters").and_then(|ps| ps.get(arg)),
+                            value,
+                        })
+                    } else {
+                        first
+                            .template
+                            .get("variables")
+                            .and_then(|vs| vs.get(arg))
+                            .filter(|v| v.as_str().is_some())
+                            .map(|node| Source::Variable {
+                                name: arg.to_string(),
+                                node,
+                            })
+                    }
+                })
+            } else {
+                None
+            };
+            (source, first.template, first.path.clone())
+        }
+    };
+    let mut old_name = None;
+    let found = source.is_some();
+    match source {
+        Some(source) => old_name = apply_name(ctx, source, template, &rp).0,
+        None => {
+            // A literal `old/child` name: the old name is its first segment, replaced with every
+            // other occurrence at the end.
+            let name = first.node.get_str("name").unwrap_or("");
+            if !is_expression(name) {
+                old_name = name
+                    .split('/')
+                    .next()
+                    .filter(|s| name_is_valid(s))
+                    .map(str::to_string);
+            }
+        }
+    }
+    let mut ignored: Vec<&str> = Vec::new();
+    if !opts.subnets.is_empty() {
+        ignored.push("--subnet");
+    }
+    if !opts.add_replications.is_empty() {
+        ignored.push("--replication");
+    }
+    if opts.key_uri.is_some() {
+        ignored.push("--key-uri");
+    }
+    if opts.identity.is_some() {
+        ignored.push("--identity");
+    }
+    let mut message = format!(
+        "the template holds only child resources of an existing registry ({}); they now point at {}",
+        children
+            .iter()
+            .map(|&i| res[i].full_type.trim_start_matches(CHILD_PREFIX))
+            .collect::<Vec<_>>()
+            .join(", "),
+        opts.name
+    );
+    if !ignored.is_empty() {
+        message.push_str(&format!(
+            "; {} ignored: they apply to the registry itself",
+            ignored.join(", ")
+        ));
+    }
+    if !found && old_name.is_none() {
+        message.push_str(&format!(
+            "; the parent's name was not found defined in the template: check that it resolves to {}",
+            opts.name
+        ));
+    } else if old_name.is_none() {
+        message.push_str(
+            "; the parent's name had no value in the template and now defaults to the new name (a value given at deployment still wins)",
+        );
+    }
+    ctx.find(
+        Severity::Warning,
+        rules::CHILDREN_ONLY,
+        &rp,
+        message,
+        format!(
+            "deploy the relocated registry {} first (from its own rewritten template), then this template into its resource group",
+            opts.name
+        ),
+    );
+    if !name_is_valid(&opts.name) {
+        ctx.find(
+            Severity::Blocking,
+            rules::NAME_INVALID,
+            &rp,
+            format!(
+                "the new name {:?} is not a valid registry name (5-50 letters and digits)",
+                opts.name
+            ),
+            "choose a globally unique name of 5 to 50 letters and digits, no dashes".into(),
+        );
+    }
+    let mut removed = Vec::new();
+    children_pass(ctx, res, &children, &mut removed);
+    drop_dangling_depends(ctx, res, &removed);
+    old_name
+}
+
+/// The `parameters('x')` or `variables('x')` that names the parent in a child name expression
+/// such as `[concat(parameters('r'), '/', ...)]` or `[format('{0}/{1}', parameters('r'), ...)]`:
+/// the first such call.
+fn parent_reference(name: &str) -> Option<(&'static str, &str)> {
+    let body = expression_body(name);
+    let lower = body.to_ascii_lowercase();
+    let hit = ["parameters('", "variables('"]
+        .iter()
+        .filter_map(|f| lower.find(f).map(|i| (i, *f)))
+        .min()?;
+    let start = hit.0 + hit.1.len();
+    let end = start + body[start..].find('\'')?;
+    let func = if hit.1.starts_with('p') {
+        "parameters"
+    } else {
+        "variables"
+    };
+    Some((func, &body[start..end]))
 }
 
 fn private_endpoint_fix(opts: &RewriteOptions) -> String {

@@ -26,10 +26,12 @@ fn json_that_is_not_a_template() {
 #[test]
 fn a_template_without_a_registry() {
     let e = err(
-        r#"{"$schema": "x", "resources": [{"type": "Microsoft.ContainerRegistry/registries/webhooks", "name": "a/b"}]}"#,
+        r#"{"$schema": "x", "resources": [{"type": "Microsoft.Storage/storageAccounts", "name": "a"}]}"#,
     );
     assert!(matches!(e, TemplateError::NoRegistry { .. }));
-    assert!(e.to_string().contains("only 1 child resource"));
+    assert!(e
+        .to_string()
+        .contains("give the template that creates the registry"));
 }
 
 #[test]

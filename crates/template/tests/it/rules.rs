@@ -392,3 +392,41 @@ fn a_literal_cmk_client_id_without_identity_block_becomes_a_parameter() {
         .iter()
         .any(|f| f.path == "/resources/0/properties/encryption/keyVaultProperties/identity"));
 }
+
+#[test]
+fn children_of_an_existing_registry_are_pointed_at_the_new_one() {
+    let out = rewrite("children-only.json", &opts());
+    let v = json(&out.template);
+    assert_eq!(v["parameters"]["registryName"]["defaultValue"], "newacr01");
+    assert_eq!(v["parameters"]["location"]["defaultValue"], "westeurope");
+    let types: Vec<_> = v["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        vec!["Microsoft.ContainerRegistry/registries/webhooks"]
+    );
+    let f = with_rule(&out, rules::CHILDREN_ONLY);
+    assert_eq!(f.len(), 1);
+    assert!(f[0]
+        .fix
+        .contains("deploy the relocated registry newacr01 first"));
+    assert_eq!(with_rule(&out, rules::REPLICATION_HOME_REMOVED).len(), 1);
+    assert_eq!(with_rule(&out, rules::SYSTEM_SCOPE_MAP_REMOVED).len(), 1);
+    assert!(!out.has_blocking());
+    // A literal parent name is replaced everywhere; `existing` registries (languageVersion 2.0)
+    // are the parent too.
+    let t = r#"{"$schema": "x", "languageVersion": "2.0", "resources": {
+        "registry": {"existing": true, "type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "oldacr01"},
+        "hook": {"type": "Microsoft.ContainerRegistry/registries/webhooks", "apiVersion": "2023-07-01", "name": "oldacr01/hook", "location": "eastus", "dependsOn": ["registry"], "properties": {}}}}"#;
+    let out =
+        acr_template::rewrite_template(&acr_template::TemplateInput::new("t", t), &opts()).unwrap();
+    assert_eq!(out.old_name.as_deref(), Some("oldacr01"));
+    let v = json(&out.template);
+    assert_eq!(v["resources"]["registry"]["name"], "newacr01");
+    assert_eq!(v["resources"]["hook"]["name"], "newacr01/hook");
+    assert_eq!(v["resources"]["hook"]["location"], "westeurope");
+}
