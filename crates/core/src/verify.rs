@@ -25,6 +25,9 @@ pub struct VerifyOptions {
     pub deep: bool,
     /// Requests at a time.
     pub jobs: usize,
+    /// Also require the manifests no tag points at, where the source can list them (layouts,
+    /// ACR): each must exist in the target by digest.
+    pub untagged: bool,
 }
 
 /// The verdict.
@@ -48,6 +51,8 @@ pub struct Report {
     pub blobs_checked: u64,
     /// Deep check: referrers checked.
     pub referrers_checked: u64,
+    /// Untagged manifests of the source checked in the target (where the source lists them).
+    pub untagged_checked: u64,
     /// Deep check: broken content in the target (missing child, blob, wrong size, referrer).
     pub broken: Vec<Problem>,
     /// Errors that kept something from being compared.
@@ -196,6 +201,9 @@ pub async fn verify(
         }
     }
 
+    if options.untagged {
+        untagged_check(&source, &target, &pairs, jobs, &mut report).await;
+    }
     if options.deep {
         deep_roots.sort();
         deep_roots.dedup();
@@ -212,6 +220,66 @@ pub async fn verify(
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Every manifest the source lists beyond its tags (untagged ones, index children, referrers) must be
+/// in the target by digest.
+async fn untagged_check(
+    source: &Arc<dyn Store>,
+    target: &Arc<dyn Store>,
+    pairs: &[RepoPair],
+    jobs: usize,
+    report: &mut Report,
+) {
+    let results: Vec<(u64, Vec<Problem>, Vec<Problem>)> = futures::stream::iter(pairs.to_vec())
+        .map(|pair| {
+            let source = source.clone();
+            let target = target.clone();
+            async move {
+                let mut missing = Vec::new();
+                let mut errors = Vec::new();
+                let all = match source.all_manifests(&pair.source).await {
+                    Ok(Some(all)) => all,
+                    Ok(None) => return (0, missing, errors),
+                    Err(e) => {
+                        errors.push(Problem {
+                            item: pair.source.clone(),
+                            reason: format!("cannot list manifests in the source: {e}"),
+                        });
+                        return (0, missing, errors);
+                    }
+                };
+                let tagged: BTreeSet<Digest> = match source.tag_digests(&pair.source).await {
+                    Ok(Some(list)) => list.into_iter().map(|(_, d)| d).collect(),
+                    _ => BTreeSet::new(),
+                };
+                let mut checked = 0;
+                for digest in all.into_iter().filter(|d| !tagged.contains(d)) {
+                    checked += 1;
+                    let item = format!("{}@{digest}", pair.target);
+                    match target.current_digest(&pair.target, digest.as_str()).await {
+                        Ok(Some(_)) => {}
+                        Ok(None) => missing.push(Problem {
+                            item,
+                            reason: "untagged manifest missing in the target".into(),
+                        }),
+                        Err(e) => errors.push(Problem {
+                            item,
+                            reason: e.to_string(),
+                        }),
+                    }
+                }
+                (checked, missing, errors)
+            }
+        })
+        .buffer_unordered(jobs)
+        .collect()
+        .await;
+    for (checked, missing, errors) in results {
+        report.untagged_checked += checked;
+        report.missing.extend(missing);
+        report.errors.extend(errors);
+    }
 }
 
 async fn deep_check(

@@ -502,6 +502,7 @@ impl Run<'_> {
                 matcher: self.matcher.clone(),
                 deep: true,
                 jobs: args::DEFAULT_JOBS,
+                untagged: true,
             },
         )
         .await?;

@@ -152,6 +152,7 @@ pub async fn run_async(args: DeleteSourceArgs) -> anyhow::Result<u8> {
                 matcher: matcher.clone(),
                 deep: true,
                 jobs: args.jobs,
+                untagged: true,
             },
         )
         .await?;

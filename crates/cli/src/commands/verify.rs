@@ -23,8 +23,8 @@ pub struct VerifyArgs {
     /// Also check every child manifest, config, layer and referrer in the target.
     #[arg(long)]
     pub deep: bool,
-    /// Between two ACRs, do not ask for the source's untagged manifests in the target (as after a
-    /// `copy --tagged-only`).
+    /// Do not require in the target the untagged manifests that the source lists (layouts, ACR), as
+    /// after a `copy --tagged-only`.
     #[arg(long)]
     pub tagged_only: bool,
     /// Between two ACRs, do not compare lock attributes.
@@ -69,6 +69,9 @@ pub async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
     let target_options = args.connect.options(Side::Target)?;
     let source = transport::open(&source_ep, Access::Read, &source_options).await?;
     let target = transport::open(&target_ep, Access::Read, &target_options).await?;
+    // Between two ACRs the data-plane comparison below checks untagged manifests (and locks).
+    let both_acr = matches!((&source_ep, &target_ep), (Endpoint::Registry(s), Endpoint::Registry(t))
+        if acr::is_acr(s, &source_options) && acr::is_acr(t, &target_options));
     let mut report = verify::verify(
         source,
         target,
@@ -76,6 +79,7 @@ pub async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
             matcher: matcher.clone(),
             deep: args.deep,
             jobs: args.jobs,
+            untagged: !args.tagged_only && !both_acr,
         },
     )
     .await?;
@@ -146,6 +150,12 @@ pub fn text(r: &Report) -> String {
             r.blobs_checked,
             r.referrers_checked,
             r.broken.len()
+        ));
+    }
+    if r.untagged_checked > 0 {
+        out.push_str(&format!(
+            "; {} untagged manifests checked",
+            r.untagged_checked
         ));
     }
     if !r.errors.is_empty() {

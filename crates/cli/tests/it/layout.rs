@@ -235,7 +235,8 @@ fn untagged_manifests_of_a_layout_reach_a_registry() {
             "{repo}@{referrer}"
         );
     }
-    // --tagged-only leaves them out.
+    assert_success(&run(&["verify", &oci(dir.path()), &dst.url()]));
+    // --tagged-only leaves them out, and verify notices unless told the same.
     let other = Registry::start();
     assert_success(&run(&[
         "copy",
