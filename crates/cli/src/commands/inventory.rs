@@ -55,6 +55,17 @@ fn short(d: &acr_relocate::digest::Digest) -> String {
     format!("sha256:{}", &d.hex()[..12])
 }
 
+/// Long tags (`sha256-<hex>.sig`) shortened for the table: the JSON and Markdown keep them whole.
+fn shorten(tag: &str) -> String {
+    let chars: Vec<char> = tag.chars().collect();
+    if chars.len() <= 32 {
+        return tag.to_string();
+    }
+    let head: String = chars[..16].iter().collect();
+    let tail: String = chars[chars.len() - 10..].iter().collect();
+    format!("{head}…{tail}")
+}
+
 fn table(inv: &Inventory) -> String {
     let mut rows = vec![[
         "REPOSITORY".to_string(),
@@ -69,7 +80,7 @@ fn table(inv: &Inventory) -> String {
         for t in &r.tags {
             rows.push([
                 r.name.clone(),
-                t.tag.clone(),
+                shorten(&t.tag),
                 short(&t.digest),
                 serde_json::to_value(t.kind)
                     .ok()

@@ -69,7 +69,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             human_bytes(plan.totals.unique_bytes),
             plan.totals
                 .estimated_seconds
-                .map(|s| format!(", about {} at the measured rate", duration(s)))
+                .map(|s| format!(", at least {} at the measured read rate", duration(s)))
                 .unwrap_or_default(),
             args.output.display()
         );
@@ -440,9 +440,14 @@ pub fn markdown(plan: &Plan) -> String {
             ))
             .unwrap_or_else(|| "not measured".into()),
         t.estimated_seconds
-            .map(duration)
+            .map(|s| format!("{} or more", duration(s)))
             .unwrap_or_else(|| "unknown".into())
     ));
+    out.push_str(
+        "The estimate is the time to read every unique blob once at the measured read rate of the \
+         source: a lower bound. Writing is usually slower (the target hashes and stores every \
+         byte), and each blob upload costs a few round trips on top.\n\n",
+    );
     out.push_str("## Steps\n\n| # | step | available | what it changes |\n|---|---|---|---|\n");
     for step in &plan.steps {
         out.push_str(&format!(
