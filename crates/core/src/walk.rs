@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{GlobSet, GlobSetBuilder};
 use regex::Regex;
 use serde::Serialize;
 
@@ -64,7 +64,6 @@ fn globset(patterns: &[String], flag: &str) -> Result<Option<GlobSet>> {
             })?;
         builder.add(glob);
     }
-    let _ = Glob::new; // the builder above is the glob constructor we use
     Ok(Some(
         builder
             .build()

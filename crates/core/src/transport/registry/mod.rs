@@ -555,8 +555,6 @@ impl Inner {
                 self.throttle.succeeded();
             }
             if status == StatusCode::UNAUTHORIZED {
-                let had_challenge =
-                    *self.challenge.lock().expect("challenge lock") != Challenge::None;
                 self.learn_challenge(response.headers());
                 let has_challenge =
                     *self.challenge.lock().expect("challenge lock") != Challenge::None;
@@ -570,7 +568,6 @@ impl Inner {
                         let slot = self.tokens.slot(&scope);
                         *slot.lock().await = None;
                     }
-                    let _ = had_challenge;
                     attempt -= 1;
                     continue;
                 }
