@@ -41,6 +41,8 @@ enum Command {
     Plan(commands::plan::PlanArgs),
     /// Run a plan's steps in order, with a journal to resume from.
     Apply(commands::apply::ApplyArgs),
+    /// Azure Resource Manager steps: export, deploy, settings, attach-aks, delete.
+    Azure(commands::azure::AzureArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +58,7 @@ fn main() -> std::process::ExitCode {
         Command::DeleteSource(args) => commands::delete_source::run(args),
         Command::Plan(args) => commands::plan::run(args),
         Command::Apply(args) => commands::apply::run(args),
+        Command::Azure(args) => commands::azure::run(args),
     };
     exit::finish(result)
 }

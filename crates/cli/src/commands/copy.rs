@@ -54,6 +54,21 @@ pub struct CopyArgs {
     /// Upload blobs larger than this many bytes in chunks of this size (0: always in one request).
     #[arg(long, value_name = "BYTES", default_value_t = acr_relocate::transport::registry::DEFAULT_CHUNK_SIZE)]
     pub chunk_size: u64,
+    /// `stream`: bytes flow through this machine (any registry or layout). `import`: the target
+    /// ACR pulls each image itself through ARM's importImage (needs --target-id).
+    #[arg(long, value_enum, default_value_t = CopyMode::Stream)]
+    pub mode: CopyMode,
+    #[command(flatten)]
+    pub import: crate::commands::azure::ImportArgs,
+}
+
+/// How `copy` moves content.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyMode {
+    /// Through this machine, blob by blob (each shared blob once).
+    Stream,
+    /// Server-side, by the target ACR's importImage action.
+    Import,
 }
 
 impl CopyArgs {
@@ -72,6 +87,9 @@ pub fn run(args: CopyArgs) -> anyhow::Result<u8> {
 }
 
 async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
+    if args.mode == CopyMode::Import {
+        return crate::commands::azure::copy_by_import(&args).await;
+    }
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.target, "TARGET")?;
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;

@@ -1,0 +1,456 @@
+//! The Azure Resource Manager client: every call carries `api-version` and a bearer token, is
+//! retried on 429 and 5xx (honouring `Retry-After`) like the registry client's requests, turns
+//! ARM's error envelope into [`AzureError::Arm`], and follows long-running operations
+//! (`Azure-AsyncOperation` or `Location`, with `Retry-After`) to their end.
+//!
+//! Written on reqwest rather than on azure_core's pipeline: the calls here are a dozen plain JSON
+//! requests, and the polling rules (which URL to poll, when the token may be sent) are the part
+//! that matters and is kept visible here.
+
+use std::time::{Duration, Instant};
+
+use acr_relocate::log;
+use acr_relocate::transport::registry::RetryPolicy;
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use url::Url;
+
+use crate::credential::{AzureSignIn, ARM_SCOPE};
+use crate::error::{AzureError, Result};
+use crate::http::describe;
+
+/// The public cloud's ARM endpoint.
+pub const DEFAULT_ENDPOINT: &str = "https://management.azure.com";
+
+/// A response from ARM, whole (ARM bodies are small JSON documents).
+#[derive(Debug)]
+pub struct ArmResponse {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body bytes.
+    pub body: Bytes,
+}
+
+impl ArmResponse {
+    /// The body as JSON (`Null` when empty).
+    pub fn json(&self, operation: &str) -> Result<Value> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&self.body).map_err(|e| AzureError::Protocol {
+            operation: operation.into(),
+            message: format!("the body is not JSON: {e}"),
+        })
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// A client for one ARM endpoint.
+#[derive(Clone, Debug)]
+pub struct ArmClient {
+    http: reqwest::Client,
+    base: Url,
+    sign_in: AzureSignIn,
+    retry: RetryPolicy,
+    /// Wait between polls of a long-running operation that sends no `Retry-After`.
+    pub poll_interval: Duration,
+    /// Longest a long-running operation is waited for.
+    pub operation_timeout: Duration,
+}
+
+impl ArmClient {
+    /// A client for `endpoint` (`https://management.azure.com`, a sovereign cloud's, or a test
+    /// server's). Plain `http://` only when written explicitly.
+    pub fn new(endpoint: &str, sign_in: AzureSignIn, http: reqwest::Client) -> Result<Self> {
+        let base = Url::parse(endpoint.trim_end_matches('/')).map_err(|e| {
+            AzureError::Invalid(format!(
+                "--arm-endpoint {endpoint:?} is not a URL ({e}); expected for example {DEFAULT_ENDPOINT}"
+            ))
+        })?;
+        if !matches!(base.scheme(), "https" | "http") || base.host_str().is_none() {
+            return Err(AzureError::Invalid(format!(
+                "--arm-endpoint {endpoint:?} must be an https:// URL such as {DEFAULT_ENDPOINT}"
+            )));
+        }
+        Ok(ArmClient {
+            http,
+            base,
+            sign_in,
+            retry: RetryPolicy::default(),
+            poll_interval: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(4 * 3600),
+        })
+    }
+
+    /// The URL of `path` (starting with `/`, already in the spec's casing) with `api-version` and
+    /// `query` (values percent-encoded, spaces as `%20` as OData filters want).
+    pub fn url(&self, path: &str, api_version: &str, query: &[(&str, &str)]) -> Url {
+        let mut text = format!(
+            "{}{}?api-version={}",
+            self.base.as_str().trim_end_matches('/'),
+            path,
+            encode(api_version)
+        );
+        for (k, v) in query {
+            text.push('&');
+            text.push_str(k);
+            text.push('=');
+            text.push_str(&encode(v));
+        }
+        Url::parse(&text).expect("a path of checked segments makes a URL")
+    }
+
+    /// Sends one call (with retries) and returns ARM's answer when it is a success.
+    pub async fn call(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        operation: &str,
+    ) -> Result<ArmResponse> {
+        let response = self.send(method, url, body, operation).await?;
+        if response.status.is_success() {
+            Ok(response)
+        } else {
+            Err(error_of(&response, operation))
+        }
+    }
+
+    /// Sends one call (with retries on 429, 5xx and connection failures) and returns whatever ARM
+    /// finally answered, success or not.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        operation: &str,
+    ) -> Result<ArmResponse> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut request = self.http.request(method.clone(), url.clone());
+            if self.same_origin(&url) {
+                let token = self.sign_in.token(ARM_SCOPE).await?;
+                request = request.bearer_auth(token.expose());
+            }
+            if let Some(b) = body {
+                request = request.json(b);
+            }
+            let outcome = request.send().await;
+            let (retry, wait, error) = match outcome {
+                Ok(response) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    log::emit(2, || {
+                        format!("ARM {method} {} -> {}", url.path(), status.as_u16())
+                    });
+                    match response.bytes().await {
+                        Ok(body) => {
+                            let answer = ArmResponse {
+                                status,
+                                headers,
+                                body,
+                            };
+                            let transient =
+                                status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                            if !transient {
+                                return Ok(answer);
+                            }
+                            let wait = retry_after(&answer.headers);
+                            (true, wait, error_of(&answer, operation))
+                        }
+                        Err(e) => (true, None, connection(operation, &e)),
+                    }
+                }
+                Err(e) => (true, None, connection(operation, &e)),
+            };
+            if !retry || attempt >= self.retry.attempts {
+                return Err(error);
+            }
+            let delay = self.retry.delay(attempt, wait);
+            log::emit(1, || {
+                format!("retrying ARM {operation} in {delay:?}: {error}")
+            });
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// GET a resource as JSON; `None` when ARM answers 404.
+    pub async fn get_optional(&self, url: Url, operation: &str) -> Result<Option<Value>> {
+        let response = self.send(Method::GET, url, None, operation).await?;
+        if response.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status.is_success() {
+            return Err(error_of(&response, operation));
+        }
+        response.json(operation).map(Some)
+    }
+
+    /// GET a resource as JSON.
+    pub async fn get(&self, url: Url, operation: &str) -> Result<Value> {
+        self.call(Method::GET, url, None, operation)
+            .await?
+            .json(operation)
+    }
+
+    /// Follows a long-running operation started by `initial` to its end and returns its result:
+    /// for a PUT, the resource read again at `resource` once the operation succeeded; for a POST,
+    /// the body of the final `Location` (or the first answer's body when it finished at once).
+    pub async fn complete(
+        &self,
+        initial: ArmResponse,
+        resource: Option<&Url>,
+        operation: &str,
+    ) -> Result<Value> {
+        let started = Instant::now();
+        let async_operation = initial.header("azure-asyncoperation").map(str::to_string);
+        let location = initial.header("location").map(str::to_string);
+        let pending = initial.status == StatusCode::ACCEPTED
+            || (async_operation.is_some() && !is_terminal(&provisioning_state(&initial)));
+        if !pending {
+            return initial.json(operation);
+        }
+        let mut wait = retry_after(&initial.headers);
+        if let Some(status_url) = async_operation {
+            let status_url = self.resolve(&status_url, operation)?;
+            loop {
+                self.pause(&mut wait, started, operation).await?;
+                let answer = self
+                    .call(Method::GET, status_url.clone(), None, operation)
+                    .await?;
+                wait = retry_after(&answer.headers);
+                let body = answer.json(operation)?;
+                let status = body["status"].as_str().unwrap_or("").to_string();
+                log::emit(1, || format!("{operation}: {status}"));
+                match status.to_ascii_lowercase().as_str() {
+                    "succeeded" => break,
+                    "failed" | "canceled" | "cancelled" => {
+                        return Err(AzureError::OperationFailed {
+                            operation: operation.into(),
+                            status,
+                            code: body["error"]["code"].as_str().unwrap_or("Unknown").into(),
+                            message: body["error"]["message"]
+                                .as_str()
+                                .unwrap_or("no message")
+                                .into(),
+                        });
+                    }
+                    _ => continue,
+                }
+            }
+            return match (resource, location) {
+                (Some(url), _) => self.get(url.clone(), operation).await,
+                (None, Some(loc)) => {
+                    let url = self.resolve(&loc, operation)?;
+                    self.poll_location(url, started, None, operation).await
+                }
+                (None, None) => Ok(Value::Null),
+            };
+        }
+        let Some(loc) = location else {
+            // 202 without anything to poll: accepted, nothing more to learn.
+            return initial.json(operation);
+        };
+        let url = self.resolve(&loc, operation)?;
+        self.poll_location(url, started, wait, operation).await
+    }
+
+    async fn poll_location(
+        &self,
+        url: Url,
+        started: Instant,
+        mut wait: Option<Duration>,
+        operation: &str,
+    ) -> Result<Value> {
+        loop {
+            self.pause(&mut wait, started, operation).await?;
+            let answer = self.call(Method::GET, url.clone(), None, operation).await?;
+            if answer.status == StatusCode::ACCEPTED {
+                log::emit(1, || format!("{operation}: still running"));
+                wait = retry_after(&answer.headers);
+                continue;
+            }
+            return answer.json(operation);
+        }
+    }
+
+    async fn pause(
+        &self,
+        wait: &mut Option<Duration>,
+        started: Instant,
+        operation: &str,
+    ) -> Result<()> {
+        if started.elapsed() > self.operation_timeout {
+            return Err(AzureError::Connection {
+                operation: operation.into(),
+                message: format!(
+                    "still running after {} minutes; it goes on in Azure: check the portal or run the command again",
+                    self.operation_timeout.as_secs() / 60
+                ),
+            });
+        }
+        let delay = wait
+            .take()
+            .unwrap_or(self.poll_interval)
+            .min(Duration::from_secs(60));
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+
+    /// A polling URL, absolute or relative to the endpoint.
+    fn resolve(&self, text: &str, operation: &str) -> Result<Url> {
+        self.base.join(text).map_err(|e| AzureError::Protocol {
+            operation: operation.into(),
+            message: format!("polling URL {text:?} is not a URL: {e}"),
+        })
+    }
+
+    /// The token is only sent to the ARM endpoint itself: a polling URL on another origin is
+    /// fetched without it.
+    fn same_origin(&self, url: &Url) -> bool {
+        url.scheme() == self.base.scheme()
+            && url.host_str() == self.base.host_str()
+            && url.port_or_known_default() == self.base.port_or_known_default()
+    }
+}
+
+fn provisioning_state(response: &ArmResponse) -> String {
+    serde_json::from_slice::<Value>(&response.body)
+        .ok()
+        .and_then(|v| {
+            v["properties"]["provisioningState"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
+fn is_terminal(state: &str) -> bool {
+    matches!(
+        state.to_ascii_lowercase().as_str(),
+        "succeeded" | "failed" | "canceled"
+    )
+}
+
+/// ARM's error envelope as an error: `{"error":{"code","message"}}` (also the bare
+/// `{"code","message"}` some operations send).
+pub fn error_of(response: &ArmResponse, operation: &str) -> AzureError {
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let envelope = if body["error"].is_object() {
+        &body["error"]
+    } else {
+        &body
+    };
+    let code = envelope["code"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            response
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .replace(' ', "")
+        });
+    let mut message = envelope["message"]
+        .as_str()
+        .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "no message".into());
+    // Deployment errors put the cause in `details`.
+    if let Some(detail) = envelope["details"].as_array().and_then(|d| d.first()) {
+        if let (Some(c), Some(m)) = (detail["code"].as_str(), detail["message"].as_str()) {
+            message.push_str(&format!(
+                " [{c}: {}]",
+                m.split_whitespace().collect::<Vec<_>>().join(" ")
+            ));
+        }
+    }
+    AzureError::Arm {
+        operation: operation.into(),
+        status: response.status.as_u16(),
+        code,
+        message,
+    }
+}
+
+fn connection(operation: &str, error: &reqwest::Error) -> AzureError {
+    AzureError::Connection {
+        operation: operation.into(),
+        message: describe(error),
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get("retry-after")?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters kept; space as `%20`).
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, body: &str) -> ArmResponse {
+        ArmResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: Bytes::from(body.to_string()),
+        }
+    }
+
+    #[test]
+    fn error_envelopes_become_one_line_with_code_and_message() {
+        let e = error_of(
+            &response(
+                403,
+                r#"{"error":{"code":"AuthorizationFailed","message":"The client 'x' does not have\nauthorization"}}"#,
+            ),
+            "GET registry",
+        );
+        assert_eq!(
+            e.to_string(),
+            "ARM GET registry: AuthorizationFailed: The client 'x' does not have authorization (HTTP 403)"
+        );
+        let e = error_of(
+            &response(
+                400,
+                r#"{"error":{"code":"InvalidTemplateDeployment","message":"failed","details":[{"code":"AlreadyInUse","message":"taken"}]}}"#,
+            ),
+            "deploy",
+        );
+        assert!(e.to_string().contains("failed [AlreadyInUse: taken]"));
+        let e = error_of(&response(502, "<html>"), "x");
+        assert!(e.to_string().contains("BadGateway"));
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded_with_spaces_as_20() {
+        assert_eq!(
+            encode("principalId eq 'a-b'"),
+            "principalId%20eq%20%27a-b%27"
+        );
+    }
+}

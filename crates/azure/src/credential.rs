@@ -1,0 +1,190 @@
+//! Azure AD sign-in through the official `azure_identity` crate, the way users already sign in:
+//! a service principal from the environment, workload identity (AKS), managed identity, or the
+//! Azure CLI's `az login`.
+
+use std::sync::Arc;
+
+use acr_relocate::secret::Secret;
+use azure_core::credentials::{Secret as AzSecret, TokenCredential};
+use azure_core::http::{ClientOptions, Transport};
+use azure_identity::{
+    AzureCliCredential, AzureCliCredentialOptions, ClientAssertionCredentialOptions,
+    ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
+    WorkloadIdentityCredentialOptions,
+};
+
+use crate::error::{AzureError, Result};
+use crate::http::AzureCoreClient;
+
+/// The scope of an ARM token.
+pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
+
+/// Which credential to sign in with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CredentialKind {
+    /// The first that is configured: a service principal in the environment
+    /// (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`), workload identity
+    /// (`AZURE_FEDERATED_TOKEN_FILE`), managed identity on App Service / Functions
+    /// (`IDENTITY_ENDPOINT`), then the Azure CLI (`az` on PATH).
+    #[default]
+    Auto,
+    /// A service principal with a client secret from the environment.
+    Environment,
+    /// AKS workload identity (a federated token file from the environment).
+    WorkloadIdentity,
+    /// The managed identity of the VM, AKS node or App Service (`AZURE_CLIENT_ID` picks a
+    /// user-assigned one).
+    ManagedIdentity,
+    /// The account `az login` signed in.
+    AzureCli,
+}
+
+impl CredentialKind {
+    /// How the credential is named in messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CredentialKind::Auto => "automatic credential selection",
+            CredentialKind::Environment => {
+                "the service principal in AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET"
+            }
+            CredentialKind::WorkloadIdentity => "workload identity (AZURE_FEDERATED_TOKEN_FILE)",
+            CredentialKind::ManagedIdentity => "managed identity",
+            CredentialKind::AzureCli => "the Azure CLI (az login)",
+        }
+    }
+
+    /// The credential `Auto` settles on in the current environment, if any.
+    pub fn detect() -> Option<CredentialKind> {
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        if set("AZURE_CLIENT_SECRET") && set("AZURE_TENANT_ID") && set("AZURE_CLIENT_ID") {
+            Some(CredentialKind::Environment)
+        } else if set("AZURE_FEDERATED_TOKEN_FILE") {
+            Some(CredentialKind::WorkloadIdentity)
+        } else if set("IDENTITY_ENDPOINT") || set("MSI_ENDPOINT") {
+            Some(CredentialKind::ManagedIdentity)
+        } else if on_path("az") {
+            Some(CredentialKind::AzureCli)
+        } else {
+            None
+        }
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// A signed-in Azure AD identity that hands out access tokens for a scope. Tokens are cached and
+/// refreshed by azure_identity before they expire.
+#[derive(Clone)]
+pub struct AzureSignIn {
+    credential: Arc<dyn TokenCredential>,
+    kind: CredentialKind,
+}
+
+impl std::fmt::Debug for AzureSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureSignIn")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AzureSignIn {
+    /// Prepares the credential (no request is sent until a token is asked for).
+    pub fn new(kind: CredentialKind, http: reqwest::Client) -> Result<Self> {
+        let resolved = match kind {
+            CredentialKind::Auto => CredentialKind::detect().ok_or_else(|| AzureError::SignIn {
+                credential: kind.describe().into(),
+                message: "no Azure credential found: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, run `az login`, or pass --azure-credential managed-identity".into(),
+            })?,
+            k => k,
+        };
+        let client_options = || ClientOptions {
+            transport: Some(Transport::new(AzureCoreClient::new(http.clone()))),
+            ..Default::default()
+        };
+        let failed = |e: azure_core::Error| AzureError::SignIn {
+            credential: resolved.describe().into(),
+            message: one_line(&e.to_string()),
+        };
+        let env = |name: &str| -> Result<String> {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| AzureError::SignIn {
+                    credential: resolved.describe().into(),
+                    message: format!("{name} is not set"),
+                })
+        };
+        let credential: Arc<dyn TokenCredential> = match resolved {
+            CredentialKind::Environment => ClientSecretCredential::new(
+                &env("AZURE_TENANT_ID")?,
+                env("AZURE_CLIENT_ID")?,
+                AzSecret::new(env("AZURE_CLIENT_SECRET")?),
+                Some(ClientSecretCredentialOptions {
+                    client_options: client_options(),
+                }),
+            )
+            .map_err(failed)?,
+            CredentialKind::WorkloadIdentity => {
+                WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
+                    credential_options: ClientAssertionCredentialOptions {
+                        client_options: client_options(),
+                    },
+                    ..Default::default()
+                }))
+                .map_err(failed)?
+            }
+            CredentialKind::ManagedIdentity => {
+                let user_assigned_id = std::env::var("AZURE_CLIENT_ID")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .map(UserAssignedId::ClientId);
+                ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+                    user_assigned_id,
+                    client_options: client_options(),
+                }))
+                .map_err(failed)?
+            }
+            CredentialKind::AzureCli => {
+                AzureCliCredential::new(Some(AzureCliCredentialOptions::default()))
+                    .map_err(failed)?
+            }
+            CredentialKind::Auto => unreachable!("resolved above"),
+        };
+        Ok(AzureSignIn {
+            credential,
+            kind: resolved,
+        })
+    }
+
+    /// The credential in use.
+    pub fn kind(&self) -> CredentialKind {
+        self.kind
+    }
+
+    /// An access token for `scope` (for example [`ARM_SCOPE`]).
+    pub async fn token(&self, scope: &str) -> Result<Secret> {
+        let token = self
+            .credential
+            .get_token(&[scope], None)
+            .await
+            .map_err(|e| AzureError::SignIn {
+                credential: self.kind.describe().into(),
+                message: one_line(&e.to_string()),
+            })?;
+        Ok(Secret::new(token.token.secret()))
+    }
+}
+
+/// azure_identity's messages span lines (a troubleshooting link on the last); keep one line.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("To troubleshoot"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,514 @@
+//! `acr-relocate azure …`: the steps of a relocation that touch Azure Resource Manager: export the
+//! registry's template, deploy the rewritten one, compare settings, attach AKS, and delete the
+//! source registry once a deep verify passed. `copy --mode import` (server-side import) is here too.
+//!
+//! Sign-in: the official azure_identity crate (see `acr_azure::credential`); ARM at
+//! `--arm-endpoint`.
+
+use std::path::PathBuf;
+
+use acr_azure::arm::DEFAULT_ENDPOINT;
+use acr_azure::import::{self, ImportOptions, ImportSource};
+use acr_azure::{
+    aks, deploy, export, registry, settings, ArmClient, AzureSignIn, CredentialKind, ResourceId,
+};
+use acr_relocate::secret::Secret;
+use acr_relocate::transport::{self, Access};
+use acr_relocate::verify::{self, VerifyOptions};
+use anyhow::{bail, Context};
+
+use crate::args::{self, ConnectArgs, FilterArgs, Side};
+use crate::exit;
+
+/// How to reach Azure Resource Manager.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ArmArgs {
+    /// Azure Resource Manager endpoint (sovereign clouds; tests).
+    #[arg(long, value_name = "URL", env = "ACR_RELOCATE_ARM_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
+    pub arm_endpoint: String,
+    /// How to sign in to Azure AD. `auto` takes the first configured of: a service principal in
+    /// AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, workload identity
+    /// (AZURE_FEDERATED_TOKEN_FILE), App Service managed identity, the Azure CLI (`az login`).
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = Credential::Auto)]
+    pub azure_credential: Credential,
+}
+
+/// `--azure-credential` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// The first one configured.
+    Auto,
+    /// Service principal with a client secret from the environment.
+    Environment,
+    /// AKS workload identity.
+    WorkloadIdentity,
+    /// Managed identity (AZURE_CLIENT_ID picks a user-assigned one).
+    ManagedIdentity,
+    /// The Azure CLI's signed-in account.
+    AzureCli,
+}
+
+impl ArmArgs {
+    /// Signs in (lazily) and returns the ARM client.
+    pub fn client(&self) -> anyhow::Result<ArmClient> {
+        let kind = match self.azure_credential {
+            Credential::Auto => CredentialKind::Auto,
+            Credential::Environment => CredentialKind::Environment,
+            Credential::WorkloadIdentity => CredentialKind::WorkloadIdentity,
+            Credential::ManagedIdentity => CredentialKind::ManagedIdentity,
+            Credential::AzureCli => CredentialKind::AzureCli,
+        };
+        let http = acr_azure::http::client();
+        let sign_in = AzureSignIn::new(kind, http.clone())?;
+        let mut client = ArmClient::new(&self.arm_endpoint, sign_in, http)?;
+        if let Some(secs) = std::env::var("ACR_RELOCATE_ARM_POLL_SECONDS")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            client.poll_interval = std::time::Duration::from_secs(secs);
+        }
+        Ok(client)
+    }
+}
+
+/// Arguments of `acr-relocate azure`.
+#[derive(clap::Args, Debug)]
+pub struct AzureArgs {
+    #[command(subcommand)]
+    command: AzureCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum AzureCommand {
+    /// Export a registry and its child resources (replications, webhooks, scope maps, tokens) as
+    /// an ARM template, ready for `acr-relocate template`.
+    Export(ExportArgs),
+    /// Create the resource group if missing, validate, deploy a template and wait for the end.
+    Deploy(DeployArgs),
+    /// Compare two registries' settings (SKU, network, policies, encryption, replications...).
+    Settings(SettingsArgs),
+    /// Give an AKS cluster's kubelet identity AcrPull on a registry (idempotent).
+    AttachAks(AttachAksArgs),
+    /// Delete a registry resource, only after a deep verify against its copy passes in this run.
+    Delete(DeleteArgs),
+}
+
+/// `azure export`.
+#[derive(clap::Args, Debug)]
+struct ExportArgs {
+    /// The registry's resource ID.
+    registry_id: String,
+    /// Where to write the template (written whole or not at all).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: PathBuf,
+    #[command(flatten)]
+    arm: ArmArgs,
+}
+
+/// `azure deploy`.
+#[derive(clap::Args, Debug)]
+struct DeployArgs {
+    /// The ARM template (for example the output of `acr-relocate template`).
+    template: PathBuf,
+    /// Resource group to deploy into (created when missing).
+    #[arg(long, value_name = "NAME")]
+    resource_group: String,
+    /// Region of the resource group when it must be created.
+    #[arg(long, value_name = "REGION")]
+    location: String,
+    /// Subscription ID (default: $AZURE_SUBSCRIPTION_ID).
+    #[arg(long, value_name = "ID", env = "AZURE_SUBSCRIPTION_ID")]
+    subscription: String,
+    /// Parameter values: an ARM parameters file.
+    #[arg(long, value_name = "FILE")]
+    parameters: Option<PathBuf>,
+    /// Deployment name.
+    #[arg(long, value_name = "NAME", default_value = "acr-relocate")]
+    name: String,
+    #[command(flatten)]
+    arm: ArmArgs,
+}
+
+/// `azure settings`.
+#[derive(clap::Args, Debug)]
+struct SettingsArgs {
+    /// The source registry's resource ID.
+    source_id: String,
+    /// The target registry's resource ID.
+    target_id: String,
+    /// A setting allowed to differ (repeatable), for example `sku` or `replications`.
+    #[arg(long, value_name = "SETTING")]
+    expect: Vec<String>,
+    /// The comparison as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    arm: ArmArgs,
+}
+
+/// `azure attach-aks`.
+#[derive(clap::Args, Debug)]
+struct AttachAksArgs {
+    /// The AKS cluster's resource ID.
+    cluster_id: String,
+    /// The registry's resource ID.
+    #[arg(long, value_name = "REGISTRY_ID")]
+    registry: String,
+    #[command(flatten)]
+    arm: ArmArgs,
+}
+
+/// `azure delete`.
+#[derive(clap::Args, Debug)]
+struct DeleteArgs {
+    /// The resource ID of the registry to delete.
+    registry_id: String,
+    /// The registry that must hold all of its content (deep verify in this run), as for `verify`.
+    #[arg(long, value_name = "TARGET")]
+    verified_against: String,
+    /// Repeat the registry's name.
+    #[arg(long, value_name = "NAME")]
+    confirm: String,
+    /// The data-plane endpoint of the registry to delete (default: its login server).
+    #[arg(long, value_name = "ENDPOINT")]
+    source_endpoint: Option<String>,
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Requests at a time for the verify.
+    #[arg(long, short = 'j', default_value_t = args::DEFAULT_JOBS)]
+    jobs: usize,
+    #[command(flatten)]
+    arm: ArmArgs,
+}
+
+/// Runs `acr-relocate azure …`.
+pub fn run(args: AzureArgs) -> anyhow::Result<u8> {
+    crate::runtime()?.block_on(async move {
+        match args.command {
+            AzureCommand::Export(a) => run_export(a).await,
+            AzureCommand::Deploy(a) => run_deploy(a).await,
+            AzureCommand::Settings(a) => run_settings(a).await,
+            AzureCommand::AttachAks(a) => run_attach(a).await,
+            AzureCommand::Delete(a) => run_delete(a).await,
+        }
+    })
+}
+
+async fn run_export(args: ExportArgs) -> anyhow::Result<u8> {
+    let id = ResourceId::registry(&args.registry_id)?;
+    let arm = args.arm.client()?;
+    let exported = export::export(&arm, &id).await?;
+    let text = serde_json::to_string_pretty(&exported.template)? + "\n";
+    write_atomically(&args.output, text.as_bytes())?;
+    eprintln!(
+        "export: {} resources of {} written to {} (next: acr-relocate template {} --name NEW --location REGION)",
+        exported.resources.len(),
+        id.name,
+        args.output.display(),
+        args.output.display()
+    );
+    for w in &exported.warnings {
+        eprintln!("export: warning: {w}");
+    }
+    Ok(exit::SUCCESS)
+}
+
+async fn run_deploy(args: DeployArgs) -> anyhow::Result<u8> {
+    let read = |path: &PathBuf, what: &str| -> anyhow::Result<serde_json::Value> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{what} {}: cannot read it", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{what} {}: not JSON", path.display()))
+    };
+    let template = read(&args.template, "template")?;
+    if !template.is_object() || template.get("resources").is_none() {
+        bail!(
+            "template {}: not an ARM template (no \"resources\"); give the file `acr-relocate template` wrote",
+            args.template.display()
+        );
+    }
+    let parameters = match &args.parameters {
+        Some(p) => deploy::parameters_from(&read(p, "parameters file")?)?,
+        None => serde_json::json!({}),
+    };
+    let arm = args.arm.client()?;
+    let deployment = deploy::Deployment {
+        subscription: args.subscription.clone(),
+        resource_group: args.resource_group.clone(),
+        location: args.location.clone(),
+        name: args.name.clone(),
+        template,
+        parameters,
+    };
+    let done = deploy::deploy(&arm, &deployment, |step| eprintln!("deploy: {step}")).await?;
+    eprintln!(
+        "deploy: {} {} in resource group {}{}",
+        args.name,
+        done.provisioning_state,
+        args.resource_group,
+        if done.created_resource_group {
+            " (created)"
+        } else {
+            ""
+        }
+    );
+    if done.outputs.is_object() {
+        println!("{}", serde_json::to_string_pretty(&done.outputs)?);
+    }
+    Ok(exit::SUCCESS)
+}
+
+async fn run_settings(args: SettingsArgs) -> anyhow::Result<u8> {
+    let source = ResourceId::registry(&args.source_id)?;
+    let target = ResourceId::registry(&args.target_id)?;
+    let arm = args.arm.client()?;
+    let rows = settings::compare(&arm, &source, &target, &args.expect).await?;
+    let differs = rows.iter().filter(|r| r.verdict == "differs").count();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "source": source.to_string(),
+                "target": target.to_string(),
+                "settings": rows,
+                "differences": differs,
+            }))?
+        );
+    } else {
+        let width = rows
+            .iter()
+            .map(|r| r.setting.len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        let sw = rows
+            .iter()
+            .map(|r| r.source.len())
+            .max()
+            .unwrap_or(6)
+            .clamp(6, 40);
+        println!(
+            "{:width$}  {:sw$}  {:40}  verdict",
+            "setting", source.name, target.name
+        );
+        for r in &rows {
+            println!(
+                "{:width$}  {:sw$}  {:40}  {}",
+                r.setting, r.source, r.target, r.verdict
+            );
+        }
+    }
+    if differs > 0 {
+        let names: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.verdict == "differs")
+            .map(|r| r.setting)
+            .collect();
+        eprintln!(
+            "settings: {differs} difference(s) not expected: {} (pass --expect SETTING for a planned change)",
+            names.join(", ")
+        );
+        return Ok(exit::FAILURES);
+    }
+    Ok(exit::SUCCESS)
+}
+
+async fn run_attach(args: AttachAksArgs) -> anyhow::Result<u8> {
+    let cluster = ResourceId::cluster(&args.cluster_id)?;
+    let registry = ResourceId::registry(&args.registry)?;
+    let arm = args.arm.client()?;
+    match aks::attach(&arm, &cluster, &registry).await? {
+        aks::Attached::Created(name) => println!(
+            "attach-aks: {} can now pull from {} (AcrPull role assignment {name} created)",
+            cluster.name, registry.name
+        ),
+        aks::Attached::AlreadyAssigned(name) => println!(
+            "attach-aks: {} already had AcrPull on {} (role assignment {name}); nothing changed",
+            cluster.name, registry.name
+        ),
+    }
+    Ok(exit::SUCCESS)
+}
+
+async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
+    let id = ResourceId::registry(&args.registry_id)?;
+    if args.confirm != id.name {
+        bail!(
+            "--confirm {:?} does not repeat the registry name {:?}: nothing deleted",
+            args.confirm,
+            id.name
+        );
+    }
+    let arm = args.arm.client()?;
+    let resource = registry::get(&arm, &id).await?;
+    let source_text = match &args.source_endpoint {
+        Some(e) => e.clone(),
+        None => registry::login_server(&resource)
+            .map(str::to_string)
+            .with_context(|| {
+                format!(
+                    "registry {} has no loginServer: pass --source-endpoint",
+                    id.name
+                )
+            })?,
+    };
+    let source_ep = args::endpoint(&source_text, "--source-endpoint")?;
+    let target_ep = args::endpoint(&args.verified_against, "--verified-against")?;
+    let matcher = FilterArgs::default().matcher(&source_ep, Some(&target_ep))?;
+    let source = transport::open(
+        &source_ep,
+        Access::Read,
+        &args.connect.options(Side::Source)?,
+    )
+    .await?;
+    let target = transport::open(
+        &target_ep,
+        Access::Read,
+        &args.connect.options(Side::Target)?,
+    )
+    .await?;
+    let report = verify::verify(
+        source,
+        target,
+        &VerifyOptions {
+            matcher,
+            deep: true,
+            jobs: args.jobs * 4,
+            untagged: true,
+        },
+    )
+    .await?;
+    if !report.passed() {
+        eprintln!(
+            "delete: refused, nothing deleted: the deep verify of {} against {} found {} missing, {} different, {} broken, {} errors (run `acr-relocate verify --deep` for the list)",
+            source_text,
+            args.verified_against,
+            report.missing.len(),
+            report.different.len(),
+            report.broken.len(),
+            report.errors.len()
+        );
+        return Ok(exit::FAILURES);
+    }
+    eprintln!(
+        "delete: deep verify passed ({} tags, {} manifests, {} blobs); deleting {}",
+        report.tags, report.manifests_checked, report.blobs_checked, id
+    );
+    registry::delete(&arm, &id).await?;
+    println!("delete: registry {} deleted", id.name);
+    Ok(exit::SUCCESS)
+}
+
+/// `copy --mode import`: server-side import into the target registry.
+pub async fn copy_by_import(args: &crate::commands::copy::CopyArgs) -> anyhow::Result<u8> {
+    let (source_text, target_text, filters, connect) =
+        (&args.source, &args.target, &args.filters, &args.connect);
+    let (import_args, jobs, dry_run, json) = (&args.import, args.jobs, args.dry_run, args.json);
+    let target_id = import_args
+        .target_id
+        .as_deref()
+        .context("--mode import needs --target-id, the target registry's resource ID")?;
+    let target_id = ResourceId::registry(target_id)?;
+    let source_ep = args::endpoint(source_text, "SOURCE")?;
+    let target_ep = args::endpoint(target_text, "TARGET")?;
+    let acr_relocate::endpoint::Endpoint::Registry(source_registry) = &source_ep else {
+        bail!("--mode import reads from a registry, not a layout: use the default streaming copy");
+    };
+    let matcher = filters.matcher(&source_ep, Some(&target_ep))?;
+    let source_options = connect.options(Side::Source)?;
+    let import_source = match &import_args.source_id {
+        Some(text) => ImportSource::Registry(ResourceId::registry(text)?),
+        None => ImportSource::Uri {
+            host: source_registry.host.clone(),
+            credentials: source_options
+                .credentials
+                .as_ref()
+                .map(|c| (c.username.clone(), Secret::new(c.password.expose()))),
+        },
+    };
+    let arm = import_args.arm.client()?;
+    let source = transport::open(&source_ep, Access::Read, &source_options).await?;
+    let target = transport::open(&target_ep, Access::Read, &connect.options(Side::Target)?).await?;
+    let started = std::time::Instant::now();
+    let (planned, errors) = import::plan(source, target, &matcher, jobs * 4).await?;
+    let options = ImportOptions {
+        force: import_args.force,
+        jobs,
+        dry_run,
+    };
+    let progress = |item: &import::ImportItem, error: Option<&str>| match error {
+        None => acr_relocate::log::emit(1, || format!("imported {}", item.describe())),
+        Some(e) => eprintln!("import: {}: {e}", item.describe()),
+    };
+    let mut report = import::run(
+        &arm,
+        &target_id,
+        &import_source,
+        planned,
+        &options,
+        &progress,
+    )
+    .await;
+    report.errors.extend(errors);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    for (item, digest) in &report.conflicts {
+        eprintln!(
+            "import: {} is {} in the target, not {}: left alone (--force overwrites)",
+            item.describe(),
+            digest,
+            item.digest
+        );
+    }
+    for e in &report.errors {
+        eprintln!("import: {e}");
+    }
+    eprintln!(
+        "import: {} {} into {}, {} already there, {} conflicts, {} failed, in {:.1} s",
+        report.imported.len(),
+        if dry_run { "to import" } else { "imported" },
+        target_id.name,
+        report.present,
+        report.conflicts.len(),
+        report.failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if report.passed() {
+        exit::SUCCESS
+    } else {
+        exit::FAILURES
+    })
+}
+
+/// The options of `copy --mode import`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ImportArgs {
+    /// With `--mode import`: the target registry's resource ID (it runs `importImage`).
+    #[arg(long, value_name = "REGISTRY_ID")]
+    pub target_id: Option<String>,
+    /// With `--mode import`: the source registry's resource ID (an ACR the caller can read; no
+    /// credentials are sent). Without it, the source is named by its host, with --src-creds.
+    #[arg(long, value_name = "REGISTRY_ID")]
+    pub source_id: Option<String>,
+    /// With `--mode import`: overwrite target tags that point at another digest.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub arm: ArmArgs,
+}
+
+/// Writes a file through a temporary sibling and a rename: whole or not at all.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("{}: cannot write in {}", path.display(), dir.display()))?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path)
+        .with_context(|| format!("{}: cannot write it", path.display()))?;
+    Ok(())
+}
