@@ -188,3 +188,49 @@ fn one_line(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// The sign-in used for registries' data planes: AAD tokens for ACR's `/oauth2/exchange`.
+#[derive(Debug, Clone)]
+pub struct RegistrySignIn {
+    sign_in: AzureSignIn,
+    every_registry: bool,
+}
+
+impl RegistrySignIn {
+    /// Wraps a sign-in; `every_registry` makes it apply to hosts other than `*.azurecr.io`.
+    pub fn new(sign_in: AzureSignIn, every_registry: bool) -> Self {
+        RegistrySignIn {
+            sign_in,
+            every_registry,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl acr_relocate::azure_ad::AzureAdTokens for RegistrySignIn {
+    async fn access_token(&self) -> acr_relocate::Result<Secret> {
+        // `az acr login` exchanges an ARM-audience token; ACR accepts it in every cloud setup.
+        self.sign_in
+            .token(ARM_SCOPE)
+            .await
+            .map_err(|e| acr_relocate::Error::Auth {
+                registry: "Azure AD".into(),
+                source_tried: self.describe(),
+                reason: e.to_string(),
+            })
+    }
+
+    fn tenant(&self) -> Option<String> {
+        std::env::var("AZURE_TENANT_ID")
+            .ok()
+            .filter(|t| !t.is_empty())
+    }
+
+    fn describe(&self) -> String {
+        format!("Azure AD ({})", self.sign_in.kind().describe())
+    }
+
+    fn for_every_registry(&self) -> bool {
+        self.every_registry
+    }
+}

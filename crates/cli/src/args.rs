@@ -56,6 +56,46 @@ pub struct ConnectArgs {
     /// for both sides, `--acr source` or `--acr target` for one.
     #[arg(long, value_name = "SIDE", num_args = 0..=1, default_missing_value = "both")]
     pub acr: Option<AcrSide>,
+    /// Sign in to registries with Azure AD (the token is exchanged at the registry's
+    /// /oauth2/exchange for an ACR refresh token) even when their host does not end with
+    /// `.azurecr.io`. For `*.azurecr.io` this is the fallback whenever no credentials are given or
+    /// found and an Azure credential is configured.
+    #[arg(long)]
+    pub azure: bool,
+    /// How to sign in to Azure AD. `auto` takes the first configured of: a service principal in
+    /// AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, workload identity
+    /// (AZURE_FEDERATED_TOKEN_FILE), App Service managed identity, the Azure CLI (`az login`).
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = Credential::Auto)]
+    pub azure_credential: Credential,
+}
+
+/// `--azure-credential` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// The first one configured.
+    Auto,
+    /// Service principal with a client secret from the environment.
+    Environment,
+    /// AKS workload identity.
+    WorkloadIdentity,
+    /// Managed identity (AZURE_CLIENT_ID picks a user-assigned one).
+    ManagedIdentity,
+    /// The Azure CLI's signed-in account.
+    AzureCli,
+}
+
+impl Credential {
+    /// The library's credential kind.
+    pub fn kind(self) -> acr_azure::CredentialKind {
+        use acr_azure::CredentialKind as K;
+        match self {
+            Credential::Auto => K::Auto,
+            Credential::Environment => K::Environment,
+            Credential::WorkloadIdentity => K::WorkloadIdentity,
+            Credential::ManagedIdentity => K::ManagedIdentity,
+            Credential::AzureCli => K::AzureCli,
+        }
+    }
 }
 
 /// Which side `--acr` forces.
@@ -147,8 +187,26 @@ impl ConnectArgs {
                     | (Some(AcrSide::Source), Side::Source)
                     | (Some(AcrSide::Target), Side::Target)
             ),
+            azure_ad: self.azure_ad()?,
             ..Default::default()
         })
+    }
+
+    /// The Azure AD identity for registries: always with `--azure` (an error if none is
+    /// configured), otherwise only when one is configured (then used for `*.azurecr.io` hosts that
+    /// have no other credentials).
+    fn azure_ad(&self) -> anyhow::Result<Option<acr_relocate::azure_ad::SharedAzureAd>> {
+        let kind = self.azure_credential.kind();
+        if !self.azure
+            && kind == acr_azure::CredentialKind::Auto
+            && acr_azure::CredentialKind::detect().is_none()
+        {
+            return Ok(None);
+        }
+        let sign_in = acr_azure::AzureSignIn::new(kind, acr_azure::http::client())?;
+        Ok(Some(std::sync::Arc::new(
+            acr_azure::credential::RegistrySignIn::new(sign_in, self.azure),
+        )))
     }
 }
 

@@ -18,7 +18,7 @@ use futures::{FutureExt, StreamExt};
 use serde::Serialize;
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::digest::{Digest, VerifyingStream};
+use crate::digest::{BlobContent, ByteStream, Digest, Reopen};
 use crate::error::{Error, Result};
 use crate::manifest::{ManifestView, RawManifest, Reference, MAX_INDEX_DEPTH};
 use crate::transport::Store;
@@ -700,7 +700,8 @@ impl Engine {
     }
 
     /// Streams a blob from the source into the target, verifying it on the way; retried a few times
-    /// on transient failures, each time from the start.
+    /// on transient failures, each time from the start (an interrupted chunked upload first
+    /// resumes where the target stands, reading the source again from there).
     async fn transfer(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
         if self.options.dry_run {
             bump(&self.counters.blobs_copied);
@@ -716,21 +717,35 @@ impl Engine {
             attempt += 1;
             let what = format!("blob {} of {}", blob.digest, pair.source);
             let result = async {
-                let stream = self.source.blob(&pair.source, blob).await?;
                 let progress = self.options.progress.clone();
-                let counted = stream.inspect(move |chunk| {
-                    if let Ok(c) = chunk {
-                        progress.bytes(c.len() as u64);
-                    }
-                });
-                let verified = VerifyingStream::new(
-                    Box::pin(counted),
+                let stream = self.source.blob(&pair.source, blob).await?;
+                // An interrupted chunked upload reopens the source where the target stands; the
+                // content's check goes on across the reopening (`BlobContent`).
+                let reopen: Reopen = {
+                    let source = self.source.clone();
+                    let repository = pair.source.clone();
+                    let blob = blob.clone();
+                    let progress = progress.clone();
+                    Arc::new(move |offset| {
+                        let source = source.clone();
+                        let repository = repository.clone();
+                        let blob = blob.clone();
+                        let progress = progress.clone();
+                        Box::pin(async move {
+                            let stream = source.blob_from(&repository, &blob, offset).await?;
+                            Ok(counted(stream, progress))
+                        })
+                    })
+                };
+                let content = BlobContent::verified(
+                    counted(stream, progress),
                     blob.digest.clone(),
-                    Some(blob.size),
+                    blob.size,
                     what.clone(),
+                    Some(reopen),
                 );
                 self.target
-                    .put_blob(&pair.target, blob, Box::pin(verified))
+                    .put_blob_resumable(&pair.target, blob, content)
                     .await
             }
             .await;
@@ -755,6 +770,15 @@ impl Engine {
             }
         }
     }
+}
+
+/// `stream`, reporting the bytes that pass to `progress`.
+fn counted(stream: ByteStream, progress: Arc<dyn Progress>) -> ByteStream {
+    Box::pin(stream.inspect(move |chunk| {
+        if let Ok(c) = chunk {
+            progress.bytes(c.len() as u64);
+        }
+    }))
 }
 
 /// A manifest the target refuses is reported as skipped with its reason (not converted).

@@ -11,9 +11,11 @@
 //! - [`walk`]: listing with filters and prefixes, shared by copy, inventory and verify.
 //! - [`copy`], [`inventory`], [`verify`]: the jobs.
 //! - [`relocation`]: plans, the journal of `apply`, and shards.
+//! - [`azure_ad`]: signing in to ACR with an Azure AD identity (the token source is plugged in).
 
 #![warn(missing_docs)]
 
+pub mod azure_ad;
 pub mod copy;
 pub mod credentials;
 pub mod digest;

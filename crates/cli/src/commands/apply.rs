@@ -53,6 +53,8 @@ pub struct ApplyArgs {
     pub steps: Vec<String>,
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub arm: super::azure::ArmArgs,
     /// The closing summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -126,7 +128,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             eprintln!("error: step {}: {}", s.id, s.changes);
         }
         eprintln!(
-            "error: the plan names steps this build cannot run: nothing was done (change the config and plan again)"
+            "error: the plan names steps that lack what they need: nothing was done (complete the config and plan again)"
         );
         return Ok(exit::ERROR);
     }
@@ -350,6 +352,16 @@ impl Run<'_> {
                 ..
             } => template(input, parameters.as_deref(), name, location, output),
             StepKind::Copy {
+                mode: acr_relocate::relocation::plan::CopyMode::Import,
+                target_id,
+                source_id,
+                jobs,
+                ..
+            } => {
+                self.import(target_id.as_deref(), source_id.as_deref(), *jobs)
+                    .await
+            }
+            StepKind::Copy {
                 jobs, referrers, ..
             } => self.copy(step, *jobs, *referrers).await,
             StepKind::Rewrite {
@@ -365,10 +377,150 @@ impl Run<'_> {
             }
             StepKind::Verify { .. } => self.verify().await,
             StepKind::DeleteSource { confirm } => self.delete_source(confirm).await,
-            StepKind::Deploy { .. } => {
-                Ok(StepEnd::Failed("not available in this build".to_string()))
+            StepKind::Deploy {
+                resource_group,
+                subscription,
+                location,
+                template,
+                parameters,
+                name,
+            } => {
+                let (Some(resource_group), Some(subscription), Some(location), Some(template)) =
+                    (resource_group, subscription, location, template)
+                else {
+                    return Ok(StepEnd::Failed(
+                        "[deploy] lacks a resource group, subscription, location or template: plan again".into(),
+                    ));
+                };
+                self.deploy(
+                    resource_group,
+                    subscription,
+                    location,
+                    template,
+                    parameters.as_deref(),
+                    name.as_deref().unwrap_or("acr-relocate"),
+                )
+                .await
             }
         }
+    }
+
+    async fn deploy(
+        &self,
+        resource_group: &str,
+        subscription: &str,
+        location: &str,
+        template: &Path,
+        parameters: Option<&Path>,
+        name: &str,
+    ) -> anyhow::Result<StepEnd> {
+        let read = |path: &Path| -> anyhow::Result<serde_json::Value> {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("{}: cannot read it", path.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))
+        };
+        let parameters = match parameters {
+            Some(p) => acr_azure::deploy::parameters_from(&read(p)?)?,
+            None => serde_json::json!({}),
+        };
+        let arm = self.args.arm.client(self.args.connect.azure_credential)?;
+        let deployment = acr_azure::deploy::Deployment {
+            subscription: subscription.into(),
+            resource_group: resource_group.into(),
+            location: location.into(),
+            name: name.into(),
+            template: read(template)?,
+            parameters,
+        };
+        let quiet = self.args.quiet;
+        match acr_azure::deploy::deploy(&arm, &deployment, |step| {
+            if !quiet {
+                eprintln!("deploy: {step}");
+            }
+        })
+        .await
+        {
+            Ok(done) => Ok(StepEnd::Done(format!(
+                "{name} {} in resource group {resource_group}{}",
+                done.provisioning_state,
+                if done.created_resource_group {
+                    " (created)"
+                } else {
+                    ""
+                }
+            ))),
+            Err(e) => Ok(StepEnd::Failed(e.to_string())),
+        }
+    }
+
+    async fn import(
+        &self,
+        target_id: Option<&str>,
+        source_id: Option<&str>,
+        jobs: usize,
+    ) -> anyhow::Result<StepEnd> {
+        use acr_azure::import::{self, ImportOptions, ImportSource};
+        let Some(target_id) = target_id else {
+            return Ok(StepEnd::Failed(
+                "import needs [target] azure_resource_id: plan again".into(),
+            ));
+        };
+        let target_id = acr_azure::ResourceId::registry(target_id)?;
+        let import_source = match (source_id, &self.source_ep) {
+            (Some(id), _) => ImportSource::Registry(acr_azure::ResourceId::registry(id)?),
+            (None, Endpoint::Registry(r)) => ImportSource::Uri {
+                host: r.host.clone(),
+                credentials: self
+                    .args
+                    .connect
+                    .options(Side::Source)?
+                    .credentials
+                    .map(|c| (c.username, c.password)),
+            },
+            (None, _) => {
+                return Ok(StepEnd::Failed(
+                    "import reads from a registry, not a layout: set [copy] mode = \"client\""
+                        .into(),
+                ))
+            }
+        };
+        let arm = self.args.arm.client(self.args.connect.azure_credential)?;
+        let (source, target) = self.open(false).await?;
+        let source = Scoped::store(source, self.source_names(&self.share));
+        let (planned, errors) = import::plan(source, target, &self.matcher, jobs * 4).await?;
+        let options = ImportOptions {
+            force: false,
+            jobs,
+            dry_run: false,
+        };
+        let quiet = self.args.quiet;
+        let progress = |item: &import::ImportItem, error: Option<&str>| {
+            if let (Some(e), false) = (error, quiet) {
+                eprintln!("import: {}: {e}", item.describe());
+            }
+        };
+        let mut report = import::run(
+            &arm,
+            &target_id,
+            &import_source,
+            planned,
+            &options,
+            &progress,
+        )
+        .await;
+        report.errors.extend(errors);
+        let detail = format!(
+            "{} imported, {} already there, {} conflicts, {} failed",
+            report.imported.len(),
+            report.present,
+            report.conflicts.len(),
+            report.failed.len() + report.errors.len()
+        );
+        Ok(if report.passed() {
+            StepEnd::Done(detail)
+        } else {
+            StepEnd::Failed(detail)
+        })
     }
 
     async fn inventory(&self) -> anyhow::Result<StepEnd> {

@@ -9,15 +9,13 @@ use std::path::PathBuf;
 
 use acr_azure::arm::DEFAULT_ENDPOINT;
 use acr_azure::import::{self, ImportOptions, ImportSource};
-use acr_azure::{
-    aks, deploy, export, registry, settings, ArmClient, AzureSignIn, CredentialKind, ResourceId,
-};
+use acr_azure::{aks, deploy, export, registry, settings, ArmClient, AzureSignIn, ResourceId};
 use acr_relocate::secret::Secret;
 use acr_relocate::transport::{self, Access};
 use acr_relocate::verify::{self, VerifyOptions};
 use anyhow::{bail, Context};
 
-use crate::args::{self, ConnectArgs, FilterArgs, Side};
+use crate::args::{self, ConnectArgs, Credential, FilterArgs, Side};
 use crate::exit;
 
 /// How to reach Azure Resource Manager.
@@ -26,40 +24,13 @@ pub struct ArmArgs {
     /// Azure Resource Manager endpoint (sovereign clouds; tests).
     #[arg(long, value_name = "URL", env = "ACR_RELOCATE_ARM_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
     pub arm_endpoint: String,
-    /// How to sign in to Azure AD. `auto` takes the first configured of: a service principal in
-    /// AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, workload identity
-    /// (AZURE_FEDERATED_TOKEN_FILE), App Service managed identity, the Azure CLI (`az login`).
-    #[arg(long, value_enum, value_name = "KIND", default_value_t = Credential::Auto)]
-    pub azure_credential: Credential,
-}
-
-/// `--azure-credential` values.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Credential {
-    /// The first one configured.
-    Auto,
-    /// Service principal with a client secret from the environment.
-    Environment,
-    /// AKS workload identity.
-    WorkloadIdentity,
-    /// Managed identity (AZURE_CLIENT_ID picks a user-assigned one).
-    ManagedIdentity,
-    /// The Azure CLI's signed-in account.
-    AzureCli,
 }
 
 impl ArmArgs {
     /// Signs in (lazily) and returns the ARM client.
-    pub fn client(&self) -> anyhow::Result<ArmClient> {
-        let kind = match self.azure_credential {
-            Credential::Auto => CredentialKind::Auto,
-            Credential::Environment => CredentialKind::Environment,
-            Credential::WorkloadIdentity => CredentialKind::WorkloadIdentity,
-            Credential::ManagedIdentity => CredentialKind::ManagedIdentity,
-            Credential::AzureCli => CredentialKind::AzureCli,
-        };
+    pub fn client(&self, credential: Credential) -> anyhow::Result<ArmClient> {
         let http = acr_azure::http::client();
-        let sign_in = AzureSignIn::new(kind, http.clone())?;
+        let sign_in = AzureSignIn::new(credential.kind(), http.clone())?;
         let mut client = ArmClient::new(&self.arm_endpoint, sign_in, http)?;
         if let Some(secs) = std::env::var("ACR_RELOCATE_ARM_POLL_SECONDS")
             .ok()
@@ -69,6 +40,16 @@ impl ArmArgs {
         }
         Ok(client)
     }
+}
+
+/// `--azure-credential` for the commands that only talk to ARM.
+#[derive(clap::Args, Clone, Debug)]
+struct CredentialArgs {
+    /// How to sign in to Azure AD. `auto` takes the first configured of: a service principal in
+    /// AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, workload identity
+    /// (AZURE_FEDERATED_TOKEN_FILE), App Service managed identity, the Azure CLI (`az login`).
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = Credential::Auto)]
+    azure_credential: Credential,
 }
 
 /// Arguments of `acr-relocate azure`.
@@ -103,6 +84,8 @@ struct ExportArgs {
     output: PathBuf,
     #[command(flatten)]
     arm: ArmArgs,
+    #[command(flatten)]
+    credential: CredentialArgs,
 }
 
 /// `azure deploy`.
@@ -127,6 +110,8 @@ struct DeployArgs {
     name: String,
     #[command(flatten)]
     arm: ArmArgs,
+    #[command(flatten)]
+    credential: CredentialArgs,
 }
 
 /// `azure settings`.
@@ -144,6 +129,8 @@ struct SettingsArgs {
     json: bool,
     #[command(flatten)]
     arm: ArmArgs,
+    #[command(flatten)]
+    credential: CredentialArgs,
 }
 
 /// `azure attach-aks`.
@@ -156,6 +143,8 @@ struct AttachAksArgs {
     registry: String,
     #[command(flatten)]
     arm: ArmArgs,
+    #[command(flatten)]
+    credential: CredentialArgs,
 }
 
 /// `azure delete`.
@@ -196,7 +185,7 @@ pub fn run(args: AzureArgs) -> anyhow::Result<u8> {
 
 async fn run_export(args: ExportArgs) -> anyhow::Result<u8> {
     let id = ResourceId::registry(&args.registry_id)?;
-    let arm = args.arm.client()?;
+    let arm = args.arm.client(args.credential.azure_credential)?;
     let exported = export::export(&arm, &id).await?;
     let text = serde_json::to_string_pretty(&exported.template)? + "\n";
     write_atomically(&args.output, text.as_bytes())?;
@@ -230,7 +219,7 @@ async fn run_deploy(args: DeployArgs) -> anyhow::Result<u8> {
         Some(p) => deploy::parameters_from(&read(p, "parameters file")?)?,
         None => serde_json::json!({}),
     };
-    let arm = args.arm.client()?;
+    let arm = args.arm.client(args.credential.azure_credential)?;
     let deployment = deploy::Deployment {
         subscription: args.subscription.clone(),
         resource_group: args.resource_group.clone(),
@@ -260,7 +249,7 @@ async fn run_deploy(args: DeployArgs) -> anyhow::Result<u8> {
 async fn run_settings(args: SettingsArgs) -> anyhow::Result<u8> {
     let source = ResourceId::registry(&args.source_id)?;
     let target = ResourceId::registry(&args.target_id)?;
-    let arm = args.arm.client()?;
+    let arm = args.arm.client(args.credential.azure_credential)?;
     let rows = settings::compare(&arm, &source, &target, &args.expect).await?;
     let differs = rows.iter().filter(|r| r.verdict == "differs").count();
     if args.json {
@@ -315,7 +304,7 @@ async fn run_settings(args: SettingsArgs) -> anyhow::Result<u8> {
 async fn run_attach(args: AttachAksArgs) -> anyhow::Result<u8> {
     let cluster = ResourceId::cluster(&args.cluster_id)?;
     let registry = ResourceId::registry(&args.registry)?;
-    let arm = args.arm.client()?;
+    let arm = args.arm.client(args.credential.azure_credential)?;
     match aks::attach(&arm, &cluster, &registry).await? {
         aks::Attached::Created(name) => println!(
             "attach-aks: {} can now pull from {} (AcrPull role assignment {name} created)",
@@ -338,7 +327,7 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
             id.name
         );
     }
-    let arm = args.arm.client()?;
+    let arm = args.arm.client(args.connect.azure_credential)?;
     let resource = registry::get(&arm, &id).await?;
     let source_text = match &args.source_endpoint {
         Some(e) => e.clone(),
@@ -425,7 +414,7 @@ pub async fn copy_by_import(args: &crate::commands::copy::CopyArgs) -> anyhow::R
                 .map(|c| (c.username.clone(), Secret::new(c.password.expose()))),
         },
     };
-    let arm = import_args.arm.client()?;
+    let arm = import_args.arm.client(connect.azure_credential)?;
     let source = transport::open(&source_ep, Access::Read, &source_options).await?;
     let target = transport::open(&target_ep, Access::Read, &connect.options(Side::Target)?).await?;
     let started = std::time::Instant::now();

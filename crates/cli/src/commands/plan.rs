@@ -80,7 +80,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
                 if step.available {
                     ""
                 } else {
-                    " (not available in this build)"
+                    " (cannot run: see why)"
                 },
                 step.changes
             );
@@ -219,24 +219,83 @@ async fn make_plan(args: &PlanArgs, config: &Config, base: &Path) -> anyhow::Res
             ),
         ));
     }
+    let target_id = config.target.azure_resource_id.clone();
     if let Some(d) = &config.deploy {
+        let template = d
+            .template
+            .as_deref()
+            .map(abs)
+            .or_else(|| config.template.as_ref().map(|t| abs(&t.output)));
+        let location = d
+            .location
+            .clone()
+            .or_else(|| config.template.as_ref().map(|t| t.location.clone()));
+        let subscription = d.subscription.clone().or_else(|| {
+            target_id
+                .as_deref()
+                .and_then(|id| acr_azure::ResourceId::registry(id).ok())
+                .map(|id| id.subscription)
+        });
+        let missing: Vec<&str> = [
+            ("resource_group", d.resource_group.is_none()),
+            (
+                "subscription (or [target] azure_resource_id)",
+                subscription.is_none(),
+            ),
+            ("location (or [template])", location.is_none()),
+            ("template (or [template])", template.is_none()),
+        ]
+        .iter()
+        .filter(|(_, m)| *m)
+        .map(|(n, _)| *n)
+        .collect();
+        let available = missing.is_empty();
+        let changes = if available {
+            format!(
+                "deploys {} into resource group {} of subscription {} (created in {} when missing), after ARM validates it",
+                template.as_ref().map(|t| t.display().to_string()).unwrap_or_default(),
+                d.resource_group.as_deref().unwrap_or(""),
+                subscription.as_deref().unwrap_or(""),
+                location.as_deref().unwrap_or("")
+            )
+        } else {
+            format!("[deploy] needs {}", missing.join(", "))
+        };
         steps.push((
             StepKind::Deploy {
                 resource_group: d.resource_group.clone(),
+                subscription,
+                location,
+                template,
+                parameters: d.parameters.as_deref().map(abs),
+                name: d.name.clone(),
             },
-            false,
-            "would deploy the rewritten template to Azure: not available in this build (deploy it yourself, then remove [deploy])".into(),
+            available,
+            changes,
         ));
     }
-    let copy_available = config.copy.mode == CopyMode::Client;
+    let copy_available = config.copy.mode == CopyMode::Client || target_id.is_some();
     steps.push((
         StepKind::Copy {
             mode: config.copy.mode,
+            target_id: target_id.clone().filter(|_| config.copy.mode == CopyMode::Import),
+            source_id: config
+                .source
+                .azure_resource_id
+                .clone()
+                .filter(|_| config.copy.mode == CopyMode::Import),
             jobs: config.copy.jobs,
             referrers: config.copy.referrers,
         },
         copy_available,
-        if copy_available {
+        if config.copy.mode == CopyMode::Import && copy_available {
+            format!(
+                "the target ACR imports {} tags of {} repositories ({} unique) from {source_text} server-side (importImage, NoForce: tags already there are left alone)",
+                inv.totals.tags,
+                inv.totals.repositories,
+                human_bytes(inv.totals.unique_bytes)
+            )
+        } else if copy_available {
             format!(
                 "writes {} tags of {} repositories ({} unique) into {target_text}; tags already there with the same digest are left alone, tags with another digest are overwritten",
                 inv.totals.tags,
@@ -244,7 +303,7 @@ async fn make_plan(args: &PlanArgs, config: &Config, base: &Path) -> anyhow::Res
                 human_bytes(inv.totals.unique_bytes)
             )
         } else {
-            "ACR server-side import: not available in this build (set [copy] mode = \"client\")"
+            "ACR server-side import needs [target] azure_resource_id (the registry that runs importImage)"
                 .into()
         },
     ));
@@ -473,7 +532,7 @@ pub fn markdown(plan: &Plan) -> String {
         }
     }
     if plan.steps.iter().any(|s| !s.available) {
-        out.push_str("\n**`apply` refuses this plan**: it names steps this build cannot run.\n");
+        out.push_str("\n**`apply` refuses this plan**: it names steps that lack what they need (see each step).\n");
     }
     if !plan.warnings.is_empty() {
         out.push_str("\n## Could not be read\n\n");

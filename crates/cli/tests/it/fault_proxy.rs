@@ -2,7 +2,16 @@
 //! seeded schedule, answers 500/502/503 or 429 (with `Retry-After`) instead of forwarding, resets
 //! the connection in the middle of a response body, stalls past the client's read timeout, or
 //! flips a byte of a blob. Every response closes its connection (the client reconnects).
+//!
+//! Uploads: it can cut a PATCH in the middle of its body (the part read so far reaches the
+//! registry, then the connection is reset without an answer), and flip a byte of every ranged
+//! blob response (a source that serves other bytes when read again). Distribution signs the
+//! offset of an upload into its URL (`_state`), so after a cut the client's URL would be refused;
+//! the proxy keeps each upload's latest state and rewrites the client's URLs to it, which makes
+//! the registry behave like one whose upload URLs stay valid (ACR, zot): its status answer then
+//! says how many bytes of the cut PATCH it kept.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,6 +35,16 @@ pub struct Counts {
     pub corruptions: AtomicU64,
     /// Requests that asked for a byte range (a resumed download).
     pub ranges: AtomicU64,
+    /// PATCH requests cut in the middle of their body.
+    pub cuts: AtomicU64,
+    /// Bytes of PATCH bodies that reached the registry.
+    pub patch_bytes: AtomicU64,
+    /// Upload status requests (`GET` on an upload location).
+    pub status_gets: AtomicU64,
+    /// PATCH requests that followed a status request of their upload (resumed uploads).
+    pub resumed_patches: AtomicU64,
+    /// The first byte of each resumed PATCH.
+    pub resume_offsets: Mutex<Vec<u64>>,
 }
 
 impl Counts {
@@ -39,7 +58,7 @@ impl Counts {
 }
 
 /// How often each fault strikes (per request, out of 1000), and how long a stall lasts.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Schedule {
     /// Seed of the schedule.
     pub seed: u64,
@@ -55,6 +74,30 @@ pub struct Schedule {
     pub max_stalls: u64,
     /// Flipped byte in a blob body.
     pub corrupt_permille: u32,
+    /// PATCH requests cut at a random byte of their body (after the other faults are rolled).
+    pub cut_permille: u32,
+    /// Only PATCH requests whose `Content-Range` starts at or after this byte are cut.
+    pub cut_from: u64,
+    /// At most this many cuts per upload session (0: no limit).
+    pub max_cuts_per_upload: u32,
+    /// At most this many cuts in all (0: no limit).
+    pub max_cuts: u64,
+    /// Leave the client's upload URLs as they are: a plain Distribution, which refuses the URL of
+    /// an upload that was cut after some of its bytes arrived (the session is then lost).
+    pub stale_upload_urls: bool,
+    /// Flip a byte in the middle of every `206 Partial Content` body.
+    pub corrupt_ranges: bool,
+}
+
+/// What the proxy knows of the upload sessions going through it.
+#[derive(Default)]
+struct Uploads {
+    /// Upload UUID → its latest `_state` query parameter, as the registry last gave it.
+    states: HashMap<String, String>,
+    /// Upload UUID → cuts made.
+    cuts: HashMap<String, u32>,
+    /// Upload UUIDs whose status was asked since their last PATCH.
+    asked: std::collections::HashSet<String>,
 }
 
 /// A running proxy; stops accepting when dropped.
@@ -89,6 +132,7 @@ impl FaultProxy {
         let counts = Arc::new(Counts::default());
         let stop = Arc::new(AtomicBool::new(false));
         let rng = Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(schedule.seed)));
+        let uploads = Arc::new(Mutex::new(Uploads::default()));
         {
             let counts = counts.clone();
             let stop = stop.clone();
@@ -100,9 +144,10 @@ impl FaultProxy {
                     let Ok(conn) = conn else { continue };
                     let counts = counts.clone();
                     let rng = rng.clone();
+                    let uploads = uploads.clone();
                     let schedule = schedule.clone();
                     std::thread::spawn(move || {
-                        let _ = serve(conn, upstream, &schedule, &rng, &counts);
+                        let _ = serve(conn, upstream, &schedule, &rng, &uploads, &counts);
                     });
                 }
             });
@@ -162,22 +207,131 @@ fn read_body(reader: &mut impl BufRead, head: &[String]) -> std::io::Result<Vec<
     Ok(Vec::new())
 }
 
+/// The upload UUID a request target or `Location` names (`…/blobs/uploads/<uuid>[?…]`).
+fn upload_uuid(target: &str) -> Option<String> {
+    let rest = target.split_once("/blobs/uploads/")?.1;
+    let uuid = rest.split(['?', '#']).next().unwrap_or("");
+    (!uuid.is_empty()).then(|| uuid.to_string())
+}
+
+/// The `_state=…` parameter of a URL or request target.
+fn state_param(target: &str) -> Option<String> {
+    let query = target.split_once('?')?.1;
+    query
+        .split('&')
+        .find(|p| p.starts_with("_state="))
+        .map(str::to_string)
+}
+
+/// `target` with its `_state` parameter replaced by `state`.
+fn with_state(target: &str, state: &str) -> String {
+    let Some((path, query)) = target.split_once('?') else {
+        return target.to_string();
+    };
+    let params: Vec<&str> = query
+        .split('&')
+        .map(|p| if p.starts_with("_state=") { state } else { p })
+        .collect();
+    format!("{path}?{}", params.join("&"))
+}
+
+/// The first byte of a `Content-Range: <start>-<end>` request header.
+fn range_start(head: &[String]) -> Option<u64> {
+    header(head, "content-range")?
+        .trim_start_matches("bytes")
+        .trim()
+        .split('-')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 fn serve(
     client: TcpStream,
     upstream: u16,
     schedule: &Schedule,
     rng: &Mutex<rand::rngs::StdRng>,
+    uploads: &Mutex<Uploads>,
     counts: &Counts,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
-    let Some(head) = read_head(&mut reader)? else {
+    let Some(mut head) = read_head(&mut reader)? else {
         return Ok(());
     };
-    let body = read_body(&mut reader, &head)?;
+    let is_patch = head[0].starts_with("PATCH ");
+    let uuid = head[0].split_whitespace().nth(1).and_then(upload_uuid);
+    let length = header(&head, "content-length").and_then(|l| l.parse::<usize>().ok());
+    // A PATCH to cut: read part of its body only.
+    let cut = match (is_patch, &uuid, length) {
+        (true, Some(uuid), Some(len)) if schedule.cut_permille > 0 && len > 0 => {
+            let start = range_start(&head).unwrap_or(0);
+            let mut uploads = uploads.lock().unwrap();
+            let made = uploads.cuts.get(uuid).copied().unwrap_or(0);
+            let mut rng = rng.lock().unwrap();
+            let strike = rng.gen_range(0..1000) < schedule.cut_permille
+                && start >= schedule.cut_from
+                && (schedule.max_cuts_per_upload == 0 || made < schedule.max_cuts_per_upload)
+                && (schedule.max_cuts == 0
+                    || counts.cuts.load(Ordering::Relaxed) < schedule.max_cuts);
+            strike.then(|| {
+                uploads.cuts.insert(uuid.clone(), made + 1);
+                counts.cuts.fetch_add(1, Ordering::Relaxed);
+                rng.gen_range(0..len)
+            })
+        }
+        _ => None,
+    };
+    let body = match cut {
+        Some(n) => {
+            let mut body = vec![0; n];
+            reader.read_exact(&mut body)?;
+            body
+        }
+        None => read_body(&mut reader, &head)?,
+    };
     counts.requests.fetch_add(1, Ordering::Relaxed);
     if header(&head, "range").is_some() {
         counts.ranges.fetch_add(1, Ordering::Relaxed);
+    }
+    if let Some(uuid) = &uuid {
+        // Requests on an upload go to its latest state; resumed uploads are counted.
+        let mut uploads = uploads.lock().unwrap();
+        let mut parts: Vec<String> = head[0].split(' ').map(str::to_string).collect();
+        if let (Some(state), Some(target), false) = (
+            uploads.states.get(uuid),
+            parts.get_mut(1),
+            schedule.stale_upload_urls,
+        ) {
+            *target = with_state(target, state);
+        }
+        head[0] = parts.join(" ");
+        if head[0].starts_with("GET ") {
+            counts.status_gets.fetch_add(1, Ordering::Relaxed);
+            uploads.asked.insert(uuid.clone());
+        } else if is_patch && uploads.asked.remove(uuid) {
+            counts.resumed_patches.fetch_add(1, Ordering::Relaxed);
+            counts
+                .resume_offsets
+                .lock()
+                .unwrap()
+                .push(range_start(&head).unwrap_or(0));
+        }
+    }
+    if let Some(n) = cut {
+        if n > 0 {
+            // What was read so far reaches the registry as a PATCH of its own.
+            let start = range_start(&head).unwrap_or(0);
+            for line in head.iter_mut().skip(1) {
+                if line.to_ascii_lowercase().starts_with("content-range:") {
+                    *line = format!("Content-Range: {start}-{}", start + n as u64 - 1);
+                }
+            }
+            let _ = forward(upstream, &head, &body, uploads, counts);
+        }
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
     }
     let request_line = head[0].clone();
     let is_ping = request_line.split_whitespace().nth(1) == Some("/v2/");
@@ -226,45 +380,12 @@ fn serve(
         }
         _ => {}
     }
-    // Forward, with a fresh upstream connection closed after the response.
-    let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
-    let mut out = String::new();
-    out.push_str(&request_line);
-    out.push_str("\r\n");
-    for line in head.iter().skip(1) {
-        let name = line
-            .split(':')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if name == "connection" || name == "transfer-encoding" || name == "content-length" {
-            continue;
-        }
-        out.push_str(line);
-        out.push_str("\r\n");
-    }
-    out.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    ));
-    up.write_all(out.as_bytes())?;
-    up.write_all(&body)?;
-    let mut up_reader = BufReader::new(up);
-    let Some(response_head) = read_head(&mut up_reader)? else {
+    let Some((response_head, mut response_body)) =
+        forward(upstream, &head, &body, uploads, counts)?
+    else {
         return Ok(());
     };
     let is_head = request_line.starts_with("HEAD ");
-    let mut response_body = Vec::new();
-    if !is_head {
-        if header(&response_head, "content-length").is_some()
-            || header(&response_head, "transfer-encoding").is_some()
-        {
-            response_body = read_body(&mut up_reader, &response_head)?;
-        } else {
-            up_reader.read_to_end(&mut response_body)?;
-        }
-    }
     let mut head_out = String::new();
     head_out.push_str(&response_head[0]);
     head_out.push_str("\r\n");
@@ -289,6 +410,11 @@ fn serve(
     }
     head_out.push_str("Connection: close\r\n\r\n");
     let ok = response_head[0].contains(" 200 ");
+    if schedule.corrupt_ranges && response_head[0].contains(" 206 ") && !response_body.is_empty() {
+        counts.corruptions.fetch_add(1, Ordering::Relaxed);
+        let i = response_body.len() / 2;
+        response_body[i] ^= 0x55;
+    }
     match fault {
         Fault::Reset if response_body.len() > 1 => {
             counts.resets.fetch_add(1, Ordering::Relaxed);
@@ -311,4 +437,68 @@ fn serve(
     }
     client.flush()?;
     Ok(())
+}
+
+/// A response: its head lines and its body.
+type Answer = (Vec<String>, Vec<u8>);
+
+/// Sends a request to the registry on a fresh connection (closed after the response) and reads
+/// its answer; records the upload state a `Location` gives.
+fn forward(
+    upstream: u16,
+    head: &[String],
+    body: &[u8],
+    uploads: &Mutex<Uploads>,
+    counts: &Counts,
+) -> std::io::Result<Option<Answer>> {
+    let request_line = &head[0];
+    let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+    let mut out = String::new();
+    out.push_str(request_line);
+    out.push_str("\r\n");
+    for line in head.iter().skip(1) {
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if name == "connection" || name == "transfer-encoding" || name == "content-length" {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    up.write_all(out.as_bytes())?;
+    up.write_all(body)?;
+    if request_line.starts_with("PATCH ") {
+        counts
+            .patch_bytes
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
+    }
+    let mut up_reader = BufReader::new(up);
+    let Some(response_head) = read_head(&mut up_reader)? else {
+        return Ok(None);
+    };
+    if let Some(location) = header(&response_head, "location") {
+        if let (Some(uuid), Some(state)) = (upload_uuid(location), state_param(location)) {
+            uploads.lock().unwrap().states.insert(uuid, state);
+        }
+    }
+    let is_head = request_line.starts_with("HEAD ");
+    let mut response_body = Vec::new();
+    if !is_head {
+        if header(&response_head, "content-length").is_some()
+            || header(&response_head, "transfer-encoding").is_some()
+        {
+            response_body = read_body(&mut up_reader, &response_head)?;
+        } else {
+            up_reader.read_to_end(&mut response_body)?;
+        }
+    }
+    Ok(Some((response_head, response_body)))
 }

@@ -1,6 +1,12 @@
 //! Faults, kills and resumption: a relocation that never loses or corrupts anything.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+use acr_relocate::digest::Digest;
+use acr_relocate::manifest::{RawManifest, OCI_MANIFEST};
+use acr_relocate::transport::{layout::Layout, Destination};
 
 use crate::fault_proxy::{FaultProxy, Schedule};
 use crate::util::*;
@@ -17,6 +23,7 @@ fn a_copy_through_hundreds_of_faults_finishes_verified() {
         stall: Duration::from_millis(2500),
         max_stalls: 4,
         corrupt_permille: 20,
+        ..Default::default()
     };
     let src_proxy = FaultProxy::start(src.port, schedule(11));
     let dst_proxy = FaultProxy::start(dst.port, schedule(12));
@@ -147,6 +154,7 @@ fn interrupted_downloads_resume_with_a_range_request() {
             stall: Duration::from_millis(0),
             max_stalls: 0,
             corrupt_permille: 0,
+            ..Default::default()
         },
     );
     let out = run(&["copy", "-q", &proxy.url(), &dst.url()]);
@@ -157,4 +165,209 @@ fn interrupted_downloads_resume_with_a_range_request() {
         .load(std::sync::atomic::Ordering::Relaxed);
     assert!(ranges > 0, "no download was resumed: {:?}", proxy.counts);
     assert_holds(&open(&dst.url()), &expected.tags, None);
+}
+
+/// Repository → tag → manifest digest.
+type Tags = BTreeMap<String, BTreeMap<String, Digest>>;
+
+/// Chunk size of the upload tests: blobs of about 1 MiB go up in 16 or 17 PATCH requests.
+const CHUNK: u64 = 64 * 1024;
+
+/// A registry holding `images` images (`big/app-N:v1`) of `layers` random layers of a little more
+/// than 1 MiB each. Returns it, its tags, and the layers (digest and size).
+fn big_blob_registry(
+    images: usize,
+    layers: usize,
+    seed: u64,
+) -> (Registry, Tags, Vec<(Digest, u64)>) {
+    use rand::{Rng, RngCore, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("layout");
+    let layout = Layout::create(&root).unwrap();
+    let mut tags = BTreeMap::new();
+    let mut all_layers = Vec::new();
+    // Blobs are written where a layout keeps them; manifests through the library.
+    let write_blob = |bytes: &[u8]| {
+        let digest = Digest::of(bytes);
+        std::fs::write(root.join("blobs/sha256").join(digest.hex()), bytes).unwrap();
+        serde_json::json!({"digest": digest.to_string(), "size": bytes.len()})
+    };
+    for i in 0..images {
+        let mut descriptors = Vec::new();
+        for _ in 0..layers {
+            let mut bytes = vec![0u8; 1024 * 1024 + rng.gen_range(1..50_000)];
+            rng.fill_bytes(&mut bytes);
+            let mut d = write_blob(&bytes);
+            all_layers.push((Digest::of(&bytes), bytes.len() as u64));
+            d["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip".into();
+            descriptors.push(d);
+        }
+        let config = serde_json::json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}, "history": [{"created_by": format!("image {i}")}]});
+        let mut config = write_blob(&serde_json::to_vec(&config).unwrap());
+        config["mediaType"] = "application/vnd.oci.image.config.v1+json".into();
+        let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": descriptors});
+        let manifest = RawManifest::new(
+            serde_json::to_vec(&manifest).unwrap().into(),
+            Some(OCI_MANIFEST),
+        )
+        .unwrap();
+        let repository = format!("big/app-{i}");
+        block_on(layout.put_manifest(&repository, Some("v1"), &manifest)).unwrap();
+        tags.insert(
+            repository,
+            BTreeMap::from([("v1".to_string(), manifest.digest)]),
+        );
+    }
+    block_on(layout.finish()).unwrap();
+    let registry = Registry::start();
+    let layout_endpoint = format!("oci:{}", root.display());
+    assert_success(&run(&["copy", "-q", &layout_endpoint, &registry.url()]));
+    (registry, tags, all_layers)
+}
+
+/// Chunked uploads cut in the middle of a PATCH go on from the byte the registry says it holds: no
+/// byte reaches the registry twice, and the copy verifies.
+#[test]
+fn interrupted_chunked_uploads_resume_where_the_registry_stands() {
+    let (src, tags, layers) = big_blob_registry(3, 2, 31);
+    let layer_bytes: u64 = layers.iter().map(|(_, size)| size).sum();
+    let dst = Registry::start();
+    let proxy = FaultProxy::start(
+        dst.port,
+        Schedule {
+            seed: 21,
+            cut_permille: 150,
+            ..Default::default()
+        },
+    );
+    let chunk = CHUNK.to_string();
+    let out = run(&[
+        "copy",
+        "-q",
+        "--chunk-size",
+        &chunk,
+        &src.url(),
+        &proxy.url(),
+    ]);
+    assert_success(&out);
+    let c = &proxy.counts;
+    let cuts = c.cuts.load(Ordering::Relaxed);
+    let resumed = c.resumed_patches.load(Ordering::Relaxed);
+    let sent = c.patch_bytes.load(Ordering::Relaxed);
+    let offsets = c.resume_offsets.lock().unwrap().clone();
+    let mid_chunk = offsets.iter().filter(|o| *o % CHUNK != 0).count();
+    eprintln!(
+        "{} layers, {layer_bytes} bytes; PATCH bytes that reached the registry: {sent}; cuts: {cuts}; \
+         status requests: {}; resumed PATCHes: {resumed} ({mid_chunk} in the middle of a chunk)",
+        layers.len(),
+        c.status_gets.load(Ordering::Relaxed)
+    );
+    assert!(cuts >= 3, "only {cuts} uploads were cut");
+    assert!(
+        resumed >= cuts,
+        "{cuts} cuts but only {resumed} resumed PATCH requests"
+    );
+    assert!(mid_chunk > 0, "no upload resumed in the middle of a chunk");
+    // Starting over would send the bytes before each cut again.
+    assert!(
+        sent < layer_bytes + layer_bytes / 10,
+        "{sent} PATCH bytes for {layer_bytes} bytes of layers"
+    );
+    assert_holds(&open(&dst.url()), &tags, None);
+    assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
+}
+
+/// A source that serves other bytes when read again from the resume point: the resumed upload
+/// ends in a digest error and the registry never holds anything under that digest.
+#[test]
+fn a_resumed_upload_of_changed_source_bytes_is_never_completed() {
+    let (src, _, layers) = big_blob_registry(1, 1, 32);
+    let (layer, _) = layers[0].clone();
+    let src_proxy = FaultProxy::start(
+        src.port,
+        Schedule {
+            seed: 1,
+            corrupt_ranges: true,
+            ..Default::default()
+        },
+    );
+    let dst = Registry::start();
+    // Every upload is cut once, from its third chunk on: the source is then read again from the
+    // last checkpoint with a `Range` request, whose bytes the source proxy changes.
+    let dst_proxy = FaultProxy::start(
+        dst.port,
+        Schedule {
+            seed: 2,
+            cut_permille: 1000,
+            cut_from: 2 * CHUNK,
+            max_cuts_per_upload: 1,
+            ..Default::default()
+        },
+    );
+    let chunk = CHUNK.to_string();
+    let out = run(&[
+        "copy",
+        "-q",
+        "--chunk-size",
+        &chunk,
+        &src_proxy.url(),
+        &dst_proxy.url(),
+    ]);
+    eprintln!(
+        "source: {:?}\ntarget: {:?}",
+        src_proxy.counts, dst_proxy.counts
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("does not match its digest"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(dst_proxy.counts.resumed_patches.load(Ordering::Relaxed) > 0);
+    assert!(src_proxy.counts.corruptions.load(Ordering::Relaxed) > 0);
+    let dst_store = open(&dst.url());
+    assert!(block_on(dst_store.blob_size("big/app-0", &layer))
+        .unwrap()
+        .is_none());
+}
+
+/// A registry that refuses the URL of an upload cut after some of its bytes arrived (plain
+/// Distribution signs the offset into it): the session is lost, so the blob starts over from byte
+/// 0, as it did before uploads could resume, and the copy still verifies.
+#[test]
+fn a_lost_upload_session_starts_the_blob_over() {
+    let (src, tags, _) = big_blob_registry(1, 1, 33);
+    let dst = Registry::start();
+    let proxy = FaultProxy::start(
+        dst.port,
+        Schedule {
+            seed: 3,
+            cut_permille: 1000,
+            cut_from: CHUNK,
+            max_cuts: 1,
+            stale_upload_urls: true,
+            ..Default::default()
+        },
+    );
+    let chunk = CHUNK.to_string();
+    let out = run(&[
+        "copy",
+        "-q",
+        "--chunk-size",
+        &chunk,
+        &src.url(),
+        &proxy.url(),
+    ]);
+    assert_success(&out);
+    let c = &proxy.counts;
+    assert_eq!(c.cuts.load(Ordering::Relaxed), 1);
+    assert_eq!(c.status_gets.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        c.resumed_patches.load(Ordering::Relaxed),
+        0,
+        "the refused session was not resumed"
+    );
+    assert_holds(&open(&dst.url()), &tags, None);
+    assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
 }

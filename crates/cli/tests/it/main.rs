@@ -4,7 +4,11 @@
 
 mod acr;
 mod auth;
+mod azure_cp;
+mod azure_live;
+mod azure_signin;
 mod copy;
+mod cross_auth;
 mod delete_source;
 mod errors;
 mod fault_proxy;

@@ -111,7 +111,8 @@ pub enum CopyMode {
     /// This tool copies blobs and manifests (available).
     #[default]
     Client,
-    /// ACR server-side import (`az acr import`): needs Azure, not available in this build.
+    /// ACR server-side import: the target's `importImage` action (needs the target's
+    /// `azure_resource_id`).
     Import,
 }
 
@@ -168,10 +169,18 @@ pub struct TemplateConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeployConfig {
-    /// The resource group to deploy the template into.
+    /// The resource group to deploy the template into (created when missing).
     pub resource_group: Option<String>,
-    /// The subscription.
+    /// The subscription (default: the target's `azure_resource_id`'s).
     pub subscription: Option<String>,
+    /// Region of a new resource group (default: `[template] location`).
+    pub location: Option<String>,
+    /// The template to deploy (default: `[template] output`), relative to the config file.
+    pub template: Option<PathBuf>,
+    /// An ARM parameters file, relative to the config file.
+    pub parameters: Option<PathBuf>,
+    /// Deployment name (default `acr-relocate`).
+    pub name: Option<String>,
 }
 
 /// `[rewrite]`: paths are relative to the config file.
@@ -301,15 +310,36 @@ pub enum StepKind {
         /// Findings at planning time.
         findings: Vec<PlanFinding>,
     },
-    /// Deploy the rewritten template (needs Azure).
+    /// Deploy the rewritten template through Azure Resource Manager.
     Deploy {
         /// Resource group.
         resource_group: Option<String>,
+        /// Subscription.
+        #[serde(default)]
+        subscription: Option<String>,
+        /// Region of a new resource group.
+        #[serde(default)]
+        location: Option<String>,
+        /// The template (absolute).
+        #[serde(default)]
+        template: Option<PathBuf>,
+        /// Parameters file (absolute).
+        #[serde(default)]
+        parameters: Option<PathBuf>,
+        /// Deployment name.
+        #[serde(default)]
+        name: Option<String>,
     },
     /// Copy every selected repository.
     Copy {
         /// Client copy or server-side import.
         mode: CopyMode,
+        /// For import: the target registry's resource ID.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target_id: Option<String>,
+        /// For import: the source registry's resource ID (else it is named by its host).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source_id: Option<String>,
         /// Blob transfers at once.
         jobs: usize,
         /// Copy referrers.

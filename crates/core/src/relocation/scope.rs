@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::digest::{ByteStream, Digest};
+use crate::digest::{BlobContent, ByteStream, Digest};
 use crate::error::Result;
 use crate::manifest::{RawManifest, Reference};
 use crate::transport::{Destination, Source, Store};
@@ -44,6 +44,14 @@ impl Source for Scoped {
     async fn blob(&self, repository: &str, blob: &Reference) -> Result<ByteStream> {
         self.inner.blob(repository, blob).await
     }
+    async fn blob_from(
+        &self,
+        repository: &str,
+        blob: &Reference,
+        offset: u64,
+    ) -> Result<ByteStream> {
+        self.inner.blob_from(repository, blob, offset).await
+    }
     async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>> {
         self.inner.referrers(repository, digest).await
     }
@@ -73,6 +81,16 @@ impl Destination for Scoped {
         content: ByteStream,
     ) -> Result<()> {
         self.inner.put_blob(repository, blob, content).await
+    }
+    async fn put_blob_resumable(
+        &self,
+        repository: &str,
+        blob: &Reference,
+        content: BlobContent,
+    ) -> Result<()> {
+        self.inner
+            .put_blob_resumable(repository, blob, content)
+            .await
     }
     async fn put_manifest(
         &self,

@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::layout::Layout;
 use super::{Destination, Source};
-use crate::digest::{ByteStream, Digest};
+use crate::digest::{BlobContent, ByteStream, Digest};
 use crate::error::{Error, Result};
 use crate::manifest::{RawManifest, Reference};
 
@@ -286,6 +286,14 @@ impl Source for Archive {
     async fn blob(&self, repository: &str, blob: &Reference) -> Result<ByteStream> {
         self.layout.blob(repository, blob).await
     }
+    async fn blob_from(
+        &self,
+        repository: &str,
+        blob: &Reference,
+        offset: u64,
+    ) -> Result<ByteStream> {
+        self.layout.blob_from(repository, blob, offset).await
+    }
     async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>> {
         self.layout.referrers(repository, digest).await
     }
@@ -315,6 +323,16 @@ impl Destination for Archive {
         content: ByteStream,
     ) -> Result<()> {
         self.layout.put_blob(repository, blob, content).await
+    }
+    async fn put_blob_resumable(
+        &self,
+        repository: &str,
+        blob: &Reference,
+        content: BlobContent,
+    ) -> Result<()> {
+        self.layout
+            .put_blob_resumable(repository, blob, content)
+            .await
     }
     async fn put_manifest(
         &self,

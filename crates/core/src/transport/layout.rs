@@ -19,7 +19,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{Destination, Source};
 use crate::digest::{ByteStream, Digest};
@@ -388,11 +388,25 @@ impl Source for Layout {
         }
     }
 
-    async fn blob(&self, _repository: &str, blob: &Reference) -> Result<ByteStream> {
+    async fn blob(&self, repository: &str, blob: &Reference) -> Result<ByteStream> {
+        self.blob_from(repository, blob, 0).await
+    }
+
+    async fn blob_from(
+        &self,
+        _repository: &str,
+        blob: &Reference,
+        offset: u64,
+    ) -> Result<ByteStream> {
         let path = self.blob_path(&blob.digest);
-        let file = tokio::fs::File::open(&path)
+        let mut file = tokio::fs::File::open(&path)
             .await
             .map_err(|_| missing(&blob.digest))?;
+        if offset > 0 {
+            file.seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(|e| Error::io(&path, e))?;
+        }
         let stream = futures::stream::unfold((file, path), |(mut file, path)| async move {
             let mut buf = vec![0u8; 256 * 1024];
             match file.read(&mut buf).await {
@@ -572,5 +586,32 @@ impl Destination for Layout {
         self.save_index(true)?;
         let _ = std::fs::remove_dir(self.root.join(PARTIAL_DIR));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_blob_reopens_at_an_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(&dir.path().join("l")).unwrap();
+        let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let digest = Digest::of(&bytes);
+        std::fs::write(layout.blob_path(&digest), &bytes).unwrap();
+        let blob = Reference {
+            digest,
+            size: bytes.len() as u64,
+            media_type: String::new(),
+            foreign: false,
+            platform: None,
+            artifact_type: None,
+        };
+        for offset in [0u64, 1, 262_144, 299_999, 300_000] {
+            let stream = layout.blob_from("r", &blob, offset).await.unwrap();
+            let read: Vec<u8> = stream.map(|c| c.unwrap().to_vec()).concat().await;
+            assert_eq!(read, bytes[offset as usize..], "from {offset}");
+        }
     }
 }

@@ -8,7 +8,7 @@ pub mod registry;
 
 use async_trait::async_trait;
 
-use crate::digest::{ByteStream, Digest};
+use crate::digest::{BlobContent, ByteStream, Digest};
 use crate::endpoint::Endpoint;
 use crate::error::Result;
 use crate::manifest::{RawManifest, Reference};
@@ -26,6 +26,18 @@ pub trait Source: Send + Sync {
     async fn manifest_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>>;
     /// The bytes of a blob. Callers verify them against the digest.
     async fn blob(&self, repository: &str, blob: &Reference) -> Result<ByteStream>;
+    /// The bytes of a blob from byte `offset` on, to resume a transfer that broke off. Callers
+    /// verify them. The default reads the blob from its start and drops the first `offset` bytes;
+    /// sources that can seek (a `Range` request, a file) start where asked.
+    async fn blob_from(
+        &self,
+        repository: &str,
+        blob: &Reference,
+        offset: u64,
+    ) -> Result<ByteStream> {
+        let stream = self.blob(repository, blob).await?;
+        Ok(skip_bytes(stream, offset))
+    }
     /// The referrers of a manifest (OCI 1.1), or `None` when the source cannot list them.
     async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>>;
     /// Every tag with its digest in one listing (ACR's `/acr/v1/{repository}/_tags`), or `None`
@@ -59,6 +71,20 @@ pub trait Destination: Send + Sync {
     /// digest; the destination then must not keep anything under that digest.
     async fn put_blob(&self, repository: &str, blob: &Reference, content: ByteStream)
         -> Result<()>;
+    /// Stores a blob whose content is checked as it streams and may be resumable (see
+    /// [`BlobContent`]). A destination that sends a blob in parts (a registry's chunked upload)
+    /// uses its [`Resumer`](crate::digest::Resumer) to go on from where an interrupted upload
+    /// stands instead of starting over; the default stores the stream with [`put_blob`].
+    ///
+    /// [`put_blob`]: Destination::put_blob
+    async fn put_blob_resumable(
+        &self,
+        repository: &str,
+        blob: &Reference,
+        content: BlobContent,
+    ) -> Result<()> {
+        self.put_blob(repository, blob, content.into_stream()).await
+    }
     /// Stores a manifest under a tag, or by digest when `tag` is `None`.
     async fn put_manifest(
         &self,
@@ -70,6 +96,29 @@ pub trait Destination: Send + Sync {
     async fn finish(&self) -> Result<()> {
         Ok(())
     }
+}
+
+/// `stream` without its first `n` bytes.
+fn skip_bytes(stream: ByteStream, n: u64) -> ByteStream {
+    if n == 0 {
+        return stream;
+    }
+    Box::pin(futures::stream::unfold(
+        (stream, n),
+        |(mut stream, mut left)| async move {
+            use futures::StreamExt;
+            loop {
+                match stream.next().await? {
+                    Ok(chunk) if left >= chunk.len() as u64 => left -= chunk.len() as u64,
+                    Ok(chunk) => {
+                        let rest = chunk.slice(left as usize..);
+                        return Some((Ok(rest), (stream, 0)));
+                    }
+                    Err(e) => return Some((Err(e), (stream, left))),
+                }
+            }
+        },
+    ))
 }
 
 /// Connection settings that apply to registry endpoints.
@@ -97,6 +146,9 @@ pub struct ConnectOptions {
     /// Treat the registry as an Azure Container Registry (its data-plane API `/acr/v1/…`) even
     /// when its host does not end with `.azurecr.io` (`--acr`).
     pub acr: bool,
+    /// Sign in with this Azure AD identity (exchanged at the registry's `/oauth2/exchange`) when no
+    /// other credentials were given or found for the registry.
+    pub azure_ad: Option<crate::azure_ad::SharedAzureAd>,
 }
 
 /// An opened endpoint: something that is both a source and a destination.
@@ -137,4 +189,32 @@ pub async fn open(
             std::sync::Arc::new(archive)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    #[tokio::test]
+    async fn skipping_drops_exactly_the_first_bytes() {
+        for (n, rest) in [
+            (0, "abcdefg"),
+            (2, "cdefg"),
+            (3, "defg"),
+            (5, "fg"),
+            (7, ""),
+        ] {
+            let parts: Vec<Result<bytes::Bytes>> = vec![
+                Ok(bytes::Bytes::from_static(b"abc")),
+                Ok(bytes::Bytes::from_static(b"defg")),
+            ];
+            let stream: ByteStream = Box::pin(futures::stream::iter(parts));
+            let out: Vec<u8> = skip_bytes(stream, n)
+                .map(|c| c.unwrap().to_vec())
+                .concat()
+                .await;
+            assert_eq!(out, rest.as_bytes(), "skip {n}");
+        }
+    }
 }

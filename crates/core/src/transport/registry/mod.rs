@@ -4,6 +4,11 @@
 //! [`Registry::send`], which signs it ([`auth`]), retries connection errors, 5xx and 429 with
 //! jittered exponential backoff (honouring `Retry-After`), and follows redirects by hand so that
 //! credentials are only ever sent to the registry's own origin.
+//!
+//! Blob transfers survive interruptions by byte: a download that breaks off asks again with
+//! `Range`, and a chunked upload whose PATCH fails asks the registry where the upload stands and
+//! goes on from there, with the source reopened at that offset and the digest check carried across
+//! (see [`crate::digest::BlobContent`]).
 
 pub mod acr;
 pub mod auth;
@@ -23,7 +28,7 @@ pub use auth::{Challenge, Credentials, Scope};
 use auth::{Token, TokenCache};
 
 use super::{ConnectOptions, Destination, Source};
-use crate::digest::{ByteStream, Digest};
+use crate::digest::{BlobContent, ByteStream, Digest, Resumer};
 use crate::endpoint::RegistryEndpoint;
 use crate::error::{Error, Result};
 use crate::manifest::{
@@ -91,6 +96,10 @@ pub struct Inner {
     /// Client for redirect targets on other hosts: never carries credentials.
     foreign: reqwest::Client,
     credentials: Option<Credentials>,
+    /// Azure AD sign-in, when no credentials were given or found and it applies to this host.
+    azure_ad: Option<crate::azure_ad::SharedAzureAd>,
+    /// The ACR refresh token the last `/oauth2/exchange` gave.
+    exchanged: tokio::sync::Mutex<Option<crate::azure_ad::Exchanged>>,
     challenge: Mutex<Challenge>,
     tokens: TokenCache,
     retry: RetryPolicy,
@@ -268,28 +277,33 @@ impl Registry {
                 input: endpoint.host.clone(),
                 reason: format!("cannot set up HTTP client: {e}"),
             })?;
-        let registry = Registry(Arc::new(Inner {
-            host: endpoint.host.clone(),
-            base_url: endpoint.base_url(),
-            http,
-            foreign,
-            credentials: match &options.credentials {
-                Some(c) => Some(c.clone()),
-                None => {
-                    // Config files and credential helpers: blocking reads and processes.
-                    let host = endpoint.host.clone();
-                    let sources = options.credential_sources.clone();
-                    tokio::task::spawn_blocking(move || {
-                        crate::credentials::resolve(&host, &sources)
-                    })
+        let credentials = match &options.credentials {
+            Some(c) => Some(c.clone()),
+            None => {
+                // Config files and credential helpers: blocking reads and processes.
+                let host = endpoint.host.clone();
+                let sources = options.credential_sources.clone();
+                tokio::task::spawn_blocking(move || crate::credentials::resolve(&host, &sources))
                     .await
                     .map_err(|e| Error::Auth {
                         registry: endpoint.host.clone(),
                         source_tried: "credential lookup".into(),
                         reason: e.to_string(),
                     })??
-                }
-            },
+            }
+        };
+        let hostname = endpoint.host.split(':').next().unwrap_or("");
+        let azure_ad = options.azure_ad.clone().filter(|a| {
+            credentials.is_none() && (a.for_every_registry() || acr::is_acr_host(hostname))
+        });
+        let registry = Registry(Arc::new(Inner {
+            host: endpoint.host.clone(),
+            base_url: endpoint.base_url(),
+            http,
+            foreign,
+            credentials,
+            azure_ad,
+            exchanged: tokio::sync::Mutex::new(None),
             challenge: Mutex::new(Challenge::None),
             tokens: TokenCache::default(),
             retry: RetryPolicy::default(),
@@ -362,11 +376,11 @@ impl Inner {
     fn auth_error(&self, reason: impl Into<String>) -> Error {
         Error::Auth {
             registry: self.host.clone(),
-            source_tried: self
-                .credentials
-                .as_ref()
-                .map(|c| c.origin.clone())
-                .unwrap_or_else(|| "anonymous".into()),
+            source_tried: match (&self.credentials, &self.azure_ad) {
+                (Some(c), _) => c.origin.clone(),
+                (None, Some(a)) => a.describe(),
+                (None, None) => "anonymous".into(),
+            },
             reason: reason.into(),
         }
     }
@@ -426,7 +440,12 @@ impl Inner {
         for s in scope.params() {
             query.push(("scope", s));
         }
-        let refresh = self.credentials.as_ref().filter(|c| c.is_refresh_token());
+        let refresh: Option<Secret> = match (&self.credentials, &self.azure_ad) {
+            (Some(c), _) if c.is_refresh_token() => Some(c.password.clone()),
+            (None, Some(aad)) => Some(self.azure_refresh_token(aad, realm, service).await?),
+            _ => None,
+        };
+        let refresh = refresh.as_ref();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -443,7 +462,7 @@ impl Inner {
                         form.push(("scope", scopes.join(" ")));
                     }
                     form.push(("grant_type", "refresh_token".into()));
-                    form.push(("refresh_token", c.password.expose().to_string()));
+                    form.push(("refresh_token", c.expose().to_string()));
                     form.push(("client_id", "acr-relocate".into()));
                     self.http.post(realm).form(&form)
                 }
@@ -483,6 +502,12 @@ impl Inner {
                     let wait = retry_after(response.headers());
                     let transient =
                         status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+                        && self.credentials.is_none()
+                    {
+                        // An exchanged refresh token that stopped working: exchange anew next time.
+                        self.exchanged.lock().await.take();
+                    }
                     let reason = match status {
                         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => match refresh {
                             Some(_) => format!(
@@ -510,6 +535,106 @@ impl Inner {
         }
     }
 
+    /// An ACR refresh token for the Azure AD identity: `POST /oauth2/exchange` beside the token
+    /// realm, reused for [`crate::azure_ad::REFRESH_TOKEN_REUSE`]. The AAD token is only ever sent
+    /// to the registry's own host name. Retried like any request.
+    async fn azure_refresh_token(
+        &self,
+        aad: &crate::azure_ad::SharedAzureAd,
+        realm: &str,
+        service: Option<&str>,
+    ) -> Result<Secret> {
+        let mut cached = self.exchanged.lock().await;
+        if let Some(e) = cached.as_ref().filter(|e| e.is_fresh()) {
+            return Ok(e.token.clone());
+        }
+        let url = crate::azure_ad::exchange_url(realm).ok_or_else(|| {
+            self.auth_error(format!("token realm {} is not a URL", redact_url(realm)))
+        })?;
+        let realm_host = url::Url::parse(&url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string));
+        let own_host = self
+            .host
+            .rsplit_once(':')
+            .map_or(self.host.as_str(), |(h, p)| {
+                if p.chars().all(|c| c.is_ascii_digit()) {
+                    h
+                } else {
+                    self.host.as_str()
+                }
+            });
+        if realm_host.as_deref() != Some(own_host.trim_matches(['[', ']'])) {
+            return Err(self.auth_error(format!(
+                "the token realm {} is on another host: an Azure AD token is only sent to the registry itself",
+                redact_url(realm)
+            )));
+        }
+        let access = aad.access_token().await?;
+        let mut form: Vec<(&str, String)> = vec![
+            ("grant_type", "access_token".into()),
+            ("access_token", access.expose().to_string()),
+        ];
+        if let Some(s) = service {
+            form.push(("service", s.to_string()));
+        }
+        if let Some(t) = aad.tenant() {
+            form.push(("tenant", t));
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = self.http.post(&url).form(&form).send().await;
+            let (transient, wait, err) = match outcome {
+                Err(e) => (
+                    true,
+                    None,
+                    self.auth_error(format!(
+                        "exchange endpoint {}: {}",
+                        redact_url(&url),
+                        connection_error(&Method::POST, &url, &e)
+                    )),
+                ),
+                Ok(response) if response.status().is_success() => {
+                    #[derive(serde::Deserialize)]
+                    struct Exchange {
+                        refresh_token: Option<String>,
+                    }
+                    let body: Exchange = response.json().await.map_err(|e| {
+                        self.auth_error(format!(
+                            "/oauth2/exchange answered something that is not a refresh token: {e}"
+                        ))
+                    })?;
+                    let token = Secret::new(body.refresh_token.ok_or_else(|| {
+                        self.auth_error("/oauth2/exchange answered without a refresh_token")
+                    })?);
+                    *cached = Some(crate::azure_ad::Exchanged {
+                        token: token.clone(),
+                        at: std::time::Instant::now(),
+                    });
+                    return Ok(token);
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    let transient =
+                        status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                    (
+                        transient,
+                        retry_after(response.headers()),
+                        self.auth_error(format!(
+                            "the registry refused the Azure AD token at /oauth2/exchange (HTTP {}): the identity needs a role on the registry (AcrPull to read, AcrPush to write)",
+                            status.as_u16()
+                        )),
+                    )
+                }
+            };
+            if !transient || attempt >= self.retry.attempts {
+                return Err(err);
+            }
+            tokio::time::sleep(self.retry.delay(attempt, wait)).await;
+        }
+    }
+
     /// Sends a request built by `build` (called again for each attempt), signed for `scope`, with
     /// retries and same-origin-only credentials. Returns any final response, success or not.
     pub async fn send(&self, scope: Scope, build: impl Fn() -> RequestBuilder) -> Result<Response> {
@@ -528,6 +653,8 @@ impl Inner {
                 })?;
             let method = request.method().clone();
             let url = request.url().to_string();
+            // A byte range asked of a blob is asked of its redirect target too.
+            let range = request.headers().get(reqwest::header::RANGE).cloned();
             let outcome = {
                 // One permit per request in flight: fewer while the host throttles.
                 let _permit = self.throttle.acquire().await;
@@ -582,7 +709,9 @@ impl Inner {
                     .get(LOCATION)
                     .and_then(|l| l.to_str().ok())
                 {
-                    return self.follow_redirect(&scope, &method, &url, location).await;
+                    return self
+                        .follow_redirect(&scope, &method, &url, location, range.as_ref())
+                        .await;
                 }
             }
             if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
@@ -613,6 +742,7 @@ impl Inner {
         method: &Method,
         from: &str,
         location: &str,
+        range: Option<&HeaderValue>,
     ) -> Result<Response> {
         let base = url::Url::parse(from).map_err(|e| Error::invalid("redirect", e.to_string()))?;
         let target = base
@@ -626,14 +756,21 @@ impl Inner {
             let result = if same_origin {
                 // Same origin: the registry's own client and credentials (`send` re-signs it).
                 return Box::pin(self.send(scope.clone(), || {
-                    self.http.request(method.clone(), target_str.as_str())
+                    let request = self.http.request(method.clone(), target_str.as_str());
+                    match range {
+                        Some(r) => request.header(reqwest::header::RANGE, r.clone()),
+                        None => request,
+                    }
                 }))
                 .await;
             } else {
-                self.foreign
-                    .request(method.clone(), target.clone())
-                    .send()
-                    .await
+                let request = self.foreign.request(method.clone(), target.clone());
+                match range {
+                    Some(r) => request.header(reqwest::header::RANGE, r.clone()),
+                    None => request,
+                }
+                .send()
+                .await
             };
             match result {
                 Ok(r)
@@ -877,6 +1014,160 @@ impl Inner {
         Ok(manifest)
     }
 
+    /// Sends `content` in PATCH requests of at most `chunk_size` bytes, each ending on a multiple of
+    /// it, and returns the upload's location for the closing PUT. The content's digest is checked
+    /// before its last bytes leave. When a PATCH fails in a way that may pass (connection, 5xx,
+    /// 429, 416) and `resumer` is given, the registry is asked where the upload stands and the
+    /// content goes on from there; a session that is gone or an offset that cannot be used
+    /// returns the error, and the copy engine starts the blob over.
+    async fn upload_chunks(
+        &self,
+        mut location: String,
+        scope: &Scope,
+        blob: &Reference,
+        content: ByteStream,
+        resumer: Option<Resumer>,
+    ) -> Result<String> {
+        let chunk = self.chunk_size;
+        if let Some(r) = &resumer {
+            r.checkpoint_every(chunk);
+        }
+        let feed = Arc::new(tokio::sync::Mutex::new(Feed {
+            stream: content,
+            overhang: None,
+            generation: 0,
+        }));
+        let mut offset = 0u64;
+        let mut failures = 0u32;
+        while offset < blob.size {
+            let end = ((offset / chunk + 1) * chunk).min(blob.size);
+            let len = end - offset;
+            let generation = feed.lock().await.generation;
+            let part = take(feed.clone(), generation, len, blob);
+            let outcome = self
+                .send_once(
+                    self.http
+                        .patch(&location)
+                        .header(
+                            CONTENT_TYPE,
+                            HeaderValue::from_static("application/octet-stream"),
+                        )
+                        .header(CONTENT_LENGTH, len)
+                        .header("content-range", format!("{offset}-{}", end - 1))
+                        .body(reqwest::Body::wrap_stream(part)),
+                    scope,
+                    Method::PATCH,
+                    &location,
+                )
+                .await;
+            let error = match outcome {
+                Ok(response)
+                    if response.status() == StatusCode::ACCEPTED
+                        || response.status().is_success() =>
+                {
+                    location = upload_location(&location, response.headers())?;
+                    offset = end;
+                    failures = 0;
+                    if let Some(r) = &resumer {
+                        r.acknowledged(offset);
+                    }
+                    continue;
+                }
+                Ok(response) => status_error(&Method::PATCH, &location, response).await,
+                Err(e) => e,
+            };
+            let Some(resumer) = resumer.as_ref().filter(|_| resumable(&error)) else {
+                return Err(error);
+            };
+            failures += 1;
+            if failures >= self.retry.attempts {
+                return Err(error);
+            }
+            tokio::time::sleep(self.retry.delay(failures, None)).await;
+            let Some((stands, status_location)) = self.upload_status(&location, scope).await?
+            else {
+                crate::log::emit(1, || {
+                    format!(
+                        "upload of blob {} broke off ({error}) and its session is gone: starting over",
+                        blob.digest
+                    )
+                });
+                return Err(error);
+            };
+            let Some((stream, rehashed)) = resumer.from_offset(stands).await? else {
+                crate::log::emit(1, || {
+                    format!(
+                        "upload of blob {} broke off ({error}); the registry holds {stands} bytes, which cannot be resumed: starting over",
+                        blob.digest
+                    )
+                });
+                return Err(error);
+            };
+            crate::log::emit(1, || {
+                format!(
+                    "upload of blob {} broke off ({error}): resuming at byte {stands} of {} ({rehashed} bytes re-read to check the digest)",
+                    blob.digest, blob.size
+                )
+            });
+            {
+                let mut f = feed.lock().await;
+                f.stream = stream;
+                f.overhang = None;
+                f.generation += 1;
+            }
+            offset = stands;
+            location = status_location;
+        }
+        // The whole content must have been read and checked: a resumed content that the registry
+        // already held to its end is checked here.
+        let mut f = feed.lock().await;
+        let mut extra = f.overhang.take().map_or(0, |b| b.len() as u64);
+        while let Some(next) = f.stream.next().await {
+            extra += next?.len() as u64;
+        }
+        if extra > 0 {
+            return Err(Error::SizeMismatch {
+                what: format!("blob {}", blob.digest),
+                expected: blob.size,
+                actual: blob.size + extra,
+            });
+        }
+        Ok(location)
+    }
+
+    /// Asks where an upload stands (`GET` on its location: `204` with `Range: 0-<last byte>`).
+    /// Returns the bytes the registry holds and the location to go on with, or `None` when the
+    /// session is gone (404) or the answer gives no usable offset.
+    async fn upload_status(&self, location: &str, scope: &Scope) -> Result<Option<(u64, String)>> {
+        let response = self.send(scope.clone(), || self.http.get(location)).await?;
+        let status = response.status();
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(status_error(&Method::GET, location, response).await);
+        }
+        if !status.is_success() {
+            crate::log::emit(2, || {
+                format!(
+                    "upload status {}: HTTP {}",
+                    redact_url(location),
+                    status.as_u16()
+                )
+            });
+            return Ok(None);
+        }
+        let Some(stands) = response
+            .headers()
+            .get("range")
+            .and_then(|r| r.to_str().ok())
+            .and_then(parse_upload_range)
+        else {
+            return Ok(None);
+        };
+        Ok(Some((
+            stands,
+            upload_location(location, response.headers())?,
+        )))
+    }
+
     /// Opens an upload session; returns its absolute URL.
     async fn start_upload(
         &self,
@@ -940,10 +1231,20 @@ async fn read_limited(response: Response, limit: usize, url: &str) -> Result<Byt
     Ok(Bytes::from(body))
 }
 
+/// The content of a chunked upload, shared by the PATCH bodies that take their share of it in turn.
+struct Feed {
+    stream: ByteStream,
+    /// What the last share read beyond its end, for the next one.
+    overhang: Option<Bytes>,
+    /// Bumped when the content is reopened: bodies of the abandoned requests take nothing more.
+    generation: u64,
+}
+
 /// A stream of exactly `len` bytes taken from a shared content stream (for one chunk of a chunked
 /// upload); what overhangs the chunk is kept for the next one.
 fn take(
-    content: Arc<tokio::sync::Mutex<(ByteStream, Option<Bytes>)>>,
+    content: Arc<tokio::sync::Mutex<Feed>>,
+    generation: u64,
     len: u64,
     blob: &Reference,
 ) -> impl futures::Stream<Item = Result<Bytes>> + Send + 'static {
@@ -956,9 +1257,12 @@ fn take(
                 return None;
             }
             let mut guard = content.lock().await;
-            let mut chunk = match guard.1.take() {
+            if guard.generation != generation {
+                return None;
+            }
+            let mut chunk = match guard.overhang.take() {
                 Some(b) => b,
-                None => match guard.0.next().await {
+                None => match guard.stream.next().await {
                     Some(Ok(b)) => b,
                     Some(Err(e)) => return Some((Err(e), (content.clone(), 0))),
                     None => {
@@ -974,7 +1278,7 @@ fn take(
                 },
             };
             if chunk.len() as u64 > remaining {
-                guard.1 = Some(chunk.split_off(remaining as usize));
+                guard.overhang = Some(chunk.split_off(remaining as usize));
             }
             let n = chunk.len() as u64;
             drop(guard);
@@ -983,17 +1287,57 @@ fn take(
     })
 }
 
+/// Failures of a PATCH after which asking the registry where the upload stands is worth it.
+fn resumable(error: &Error) -> bool {
+    match error {
+        Error::Connection { .. } => true,
+        Error::Status { status, .. } => {
+            *status == 416 || *status == 429 || *status == 408 || *status >= 500
+        }
+        _ => false,
+    }
+}
+
+/// The bytes an upload holds by its status `Range` (`0-<last byte>`; Distribution says `0-0` for
+/// an empty upload, some registries `0--1`).
+fn parse_upload_range(value: &str) -> Option<u64> {
+    let value = value.trim();
+    let value = value.strip_prefix("bytes=").unwrap_or(value);
+    let last = value.strip_prefix("0-")?.trim();
+    match last.parse::<i64>().ok()? {
+        -1 | 0 => Some(0),
+        n if n > 0 => Some(n as u64 + 1),
+        _ => None,
+    }
+}
+
+/// The upload location a response gives (relative to the current one), or the current one.
+fn upload_location(current: &str, headers: &HeaderMap) -> Result<String> {
+    match headers.get(LOCATION).and_then(|l| l.to_str().ok()) {
+        Some(l) => Ok(url::Url::parse(current)
+            .and_then(|base| base.join(l))
+            .map_err(|e| Error::invalid("upload Location", e.to_string()))?
+            .to_string()),
+        None => Ok(current.to_string()),
+    }
+}
+
 /// How many times one blob download is resumed after its body broke off.
 const BODY_RESUMES: u32 = 5;
 
 /// A blob body that, when the connection breaks off, asks again from the byte where it stopped
 /// (`Range: bytes=N-`); a server that ignores ranges answers the whole blob again and the bytes
 /// already passed on are skipped. The consumer sees one uninterrupted stream.
+///
+/// `start` is the byte of the blob the response begins with, and `skip` how many of its first
+/// bytes to drop (a server that answered a `Range` request with the whole blob).
 fn resuming_body(
     registry: Registry,
     scope: Scope,
     url: String,
     response: Response,
+    start: u64,
+    skip: u64,
 ) -> impl futures::Stream<Item = Result<Bytes>> + Send + 'static {
     struct State {
         registry: Registry,
@@ -1009,8 +1353,8 @@ fn resuming_body(
         scope,
         url,
         body: Some(response.bytes_stream().boxed()),
-        offset: 0,
-        skip: 0,
+        offset: start,
+        skip,
         resumes: 0,
     };
     futures::stream::unfold(state, |mut st| async move {
@@ -1123,7 +1467,67 @@ impl Source for Registry {
         if !response.status().is_success() {
             return Err(status_error(&Method::GET, &url, response).await);
         }
-        Ok(Box::pin(resuming_body(self.clone(), scope, url, response)))
+        Ok(Box::pin(resuming_body(
+            self.clone(),
+            scope,
+            url,
+            response,
+            0,
+            0,
+        )))
+    }
+
+    async fn blob_from(
+        &self,
+        repository: &str,
+        blob: &Reference,
+        offset: u64,
+    ) -> Result<ByteStream> {
+        if offset == 0 {
+            return self.blob(repository, blob).await;
+        }
+        if offset >= blob.size {
+            return Ok(Box::pin(futures::stream::empty()));
+        }
+        let url = self.url(&format!("/v2/{repository}/blobs/{}", blob.digest));
+        let scope = Scope::Pull(repository.to_string());
+        let range = format!("bytes={offset}-");
+        let response = self
+            .send(scope.clone(), || {
+                self.http
+                    .get(&url)
+                    .header(reqwest::header::RANGE, range.as_str())
+            })
+            .await?;
+        let skip = match response.status() {
+            StatusCode::PARTIAL_CONTENT => {
+                let starts_at = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().strip_prefix("bytes "))
+                    .and_then(|v| v.split('-').next())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                if starts_at.is_some_and(|s| s != offset) {
+                    return Err(Error::invalid(
+                        format!("GET {}", redact_url(&url)),
+                        format!("asked for bytes from {offset}, the answer starts elsewhere"),
+                    ));
+                }
+                0
+            }
+            // The whole blob: drop what comes before the offset.
+            s if s.is_success() => offset,
+            _ => return Err(status_error(&Method::GET, &url, response).await),
+        };
+        Ok(Box::pin(resuming_body(
+            self.clone(),
+            scope,
+            url,
+            response,
+            offset,
+            skip,
+        )))
     }
 
     async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>> {
@@ -1243,13 +1647,23 @@ impl Destination for Registry {
         blob: &Reference,
         content: ByteStream,
     ) -> Result<()> {
+        self.put_blob_resumable(repository, blob, BlobContent::from_stream(content))
+            .await
+    }
+
+    async fn put_blob_resumable(
+        &self,
+        repository: &str,
+        blob: &Reference,
+        content: BlobContent,
+    ) -> Result<()> {
         let scope = Scope::Push(repository.to_string());
         let session = self
             .sessions
             .lock()
             .expect("sessions lock")
             .remove(&(repository.to_string(), blob.digest.clone()));
-        let mut location = match session {
+        let location = match session {
             Some(l) => l,
             None => self
                 .start_upload(repository, "", scope.clone())
@@ -1262,51 +1676,17 @@ impl Destination for Registry {
                     )
                 })?,
         };
-        // Bodies are one-shot streams: each request is signed first and sent once (the copy engine
-        // retries the whole blob from the source).
-        let (body, length) = if self.chunk_size > 0 && blob.size > self.chunk_size {
-            // Chunked: PATCH after PATCH, each streaming its share of the content; the content's
-            // digest is checked before its last bytes leave, then an empty PUT closes the upload.
-            let content = Arc::new(tokio::sync::Mutex::new((content, None::<Bytes>)));
-            let mut offset = 0u64;
-            while offset < blob.size {
-                let len = self.chunk_size.min(blob.size - offset);
-                let part = take(content.clone(), len, blob);
-                let response = self
-                    .send_once(
-                        self.http
-                            .patch(&location)
-                            .header(
-                                CONTENT_TYPE,
-                                HeaderValue::from_static("application/octet-stream"),
-                            )
-                            .header(CONTENT_LENGTH, len)
-                            .header("content-range", format!("{offset}-{}", offset + len - 1))
-                            .body(reqwest::Body::wrap_stream(part)),
-                        &scope,
-                        Method::PATCH,
-                        &location,
-                    )
-                    .await?;
-                if response.status() != StatusCode::ACCEPTED && !response.status().is_success() {
-                    return Err(status_error(&Method::PATCH, &location, response).await);
-                }
-                location = match response
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                {
-                    Some(l) => url::Url::parse(&location)
-                        .and_then(|base| base.join(l))
-                        .map_err(|e| Error::invalid("upload Location", e.to_string()))?
-                        .to_string(),
-                    None => location,
-                };
-                offset += len;
-            }
-            (reqwest::Body::from(Vec::new()), 0)
+        let (content, resumer) = content.into_parts();
+        // Bodies are one-shot streams: each request is signed first and sent once. A chunked
+        // upload that breaks off resumes where the registry stands (when the content can be read
+        // again); anything else is retried by the copy engine from the start.
+        let (location, body, length) = if self.chunk_size > 0 && blob.size > self.chunk_size {
+            let location = self
+                .upload_chunks(location, &scope, blob, content, resumer)
+                .await?;
+            (location, reqwest::Body::from(Vec::new()), 0)
         } else {
-            (reqwest::Body::wrap_stream(content), blob.size)
+            (location, reqwest::Body::wrap_stream(content), blob.size)
         };
         let separator = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{separator}digest={}", blob.digest);
@@ -1326,7 +1706,19 @@ impl Destination for Registry {
             )
             .await?;
         if response.status() != StatusCode::CREATED && !response.status().is_success() {
-            return Err(status_error(&Method::PUT, &url, response).await);
+            let error = status_error(&Method::PUT, &url, response).await;
+            return Err(match error {
+                // The bytes the registry holds do not hash to the digest (a resumed upload whose
+                // re-read bytes differ from those sent first): the copy engine starts over.
+                Error::Status {
+                    code: Some(code), ..
+                } if code == "DIGEST_INVALID" => Error::DigestMismatch {
+                    what: format!("blob {} as uploaded to {repository}", blob.digest),
+                    expected: blob.digest.to_string(),
+                    actual: "other content (the registry answered DIGEST_INVALID)".into(),
+                },
+                other => other,
+            });
         }
         Ok(())
     }
@@ -1383,6 +1775,16 @@ mod tests {
         );
         assert_eq!(next_link(&h).as_deref(), Some("/v2/_catalog?last=b&n=2"));
         assert_eq!(next_link(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn upload_status_ranges_give_the_bytes_held() {
+        assert_eq!(parse_upload_range("0-65535"), Some(65536));
+        assert_eq!(parse_upload_range("bytes=0-9"), Some(10));
+        assert_eq!(parse_upload_range("0-0"), Some(0));
+        assert_eq!(parse_upload_range("0--1"), Some(0));
+        assert_eq!(parse_upload_range("5-9"), None);
+        assert_eq!(parse_upload_range("garbage"), None);
     }
 
     #[test]

@@ -1,0 +1,212 @@
+//! `copy --mode import`: the target pulls each missing tag through ARM's importImage. Source and
+//! target data planes are real registries; the fake performs each import between them, so a
+//! second run sees what the first imported.
+
+use serde_json::json;
+
+use super::fake::{registry_id, Recorded};
+use super::harness::{show, AzureEnv};
+use crate::util::{assert_holds, assert_success, oci, open, run, sample_layout, Registry};
+
+const REPO: &str = "team/app/svc-0";
+
+fn imports(requests: &[Recorded]) -> Vec<Recorded> {
+    requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/importImage"))
+        .cloned()
+        .collect()
+}
+
+#[test]
+#[ignore = "extra tier: needs Prism and ../shared/specs"]
+fn import_mode_imports_missing_tags_skips_equal_ones_and_stops_at_conflicts() {
+    // Source: one image repository of the sample; target: one of its tags already (same digest)
+    // and `latest` pointing at another image.
+    let (layout, expected) = sample_layout(1, 7);
+    let (other, _) = sample_layout(1, 8);
+    let (src, dst) = (Registry::start(), Registry::start());
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        "--repo",
+        REPO,
+        &oci(layout.path()),
+        &src.url(),
+    ]));
+    let only = |tag: &str, from: &str| {
+        assert_success(&run(&[
+            "copy",
+            "-q",
+            "--no-referrers",
+            "--repo",
+            REPO,
+            "--tag",
+            tag,
+            from,
+            &dst.url(),
+        ]));
+    };
+    only("^v1\\.0\\.0$", &src.url());
+    only("^latest$", &oci(other.path()));
+    let tags = expected.tags[REPO].clone();
+    let missing: Vec<String> = tags
+        .keys()
+        .filter(|t| *t != "v1.0.0" && *t != "latest")
+        .map(|t| format!("{REPO}:{t}"))
+        .collect();
+    assert!(!missing.is_empty());
+
+    let env = AzureEnv::start();
+    let source_id = env
+        .fake
+        .add_registry("sourceGroup", "sourceRegistry", |_| {});
+    let target_id = env.fake.add_registry("targetGroup", "targetRegistry", |r| {
+        r["location"] = json!("eastus");
+    });
+    assert_eq!(target_id, registry_id("targetGroup", "targetRegistry"));
+    env.fake.data_plane(&source_id, &src.url());
+    env.fake.data_plane(&target_id, &dst.url());
+    env.fake.knobs(|k| k.running_polls = 1);
+
+    // First run: the missing tags are imported (NoForce), v1.0.0 is skipped, latest is reported.
+    let args = [
+        "copy",
+        &src.url(),
+        &dst.url(),
+        "--mode",
+        "import",
+        "--target-id",
+        &target_id,
+        "--source-id",
+        &source_id,
+        "--repo",
+        REPO,
+    ];
+    let out = env.run(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("latest"),
+        "the conflict is named: {}",
+        show(&out)
+    );
+    let requests = env.fake.requests();
+    let first = imports(&requests);
+    let mut imported: Vec<String> = first
+        .iter()
+        .map(|r| r.body["targetTags"][0].as_str().unwrap().to_string())
+        .collect();
+    imported.sort();
+    assert_eq!(imported, missing, "{first:#?}");
+    for r in &first {
+        assert_eq!(
+            r.body["targetTags"].as_array().unwrap().len(),
+            1,
+            "{}",
+            r.body
+        );
+        assert_eq!(
+            r.path.to_ascii_lowercase(),
+            format!("{target_id}/importImage").to_ascii_lowercase()
+        );
+        assert_eq!(r.param("api-version").as_deref(), Some("2023-07-01"));
+        assert_eq!(r.body["mode"], "NoForce", "{}", r.body);
+        assert_eq!(r.body["source"]["resourceId"], source_id.as_str());
+    }
+    let polls = requests.iter().filter(|r| r.is_poll()).count();
+    assert_eq!(polls, 2 * first.len(), "each import polled to its end");
+
+    // With --force: only `latest` is imported, with mode Force; the others are there now.
+    let before = env.fake.requests().len();
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let out = env.run(&forced);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let second = imports(&env.fake.requests()[before..]);
+    assert_eq!(second.len(), 1, "{second:#?}");
+    assert_eq!(
+        second[0].body["targetTags"],
+        json!([format!("{REPO}:latest")])
+    );
+    assert_eq!(second[0].body["mode"], "Force");
+
+    // The target now holds every tag of the source, digests kept.
+    let mut wanted = std::collections::BTreeMap::new();
+    wanted.insert(REPO.to_string(), tags);
+    assert_holds(&open(&dst.url()), &wanted, None);
+
+    // A third run has nothing to do.
+    let before = env.fake.requests().len();
+    let out = env.run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(imports(&env.fake.requests()[before..]).is_empty());
+    env.finish();
+
+    // Each tag is imported pinned to the digest the source tag had when listed
+    // (`"sourceImage": "repo@sha256:..."`, the spec's ImportImageByManifestDigest shape), so a tag
+    // moved in the source meanwhile cannot slip a different image in; the target tag is the
+    // source's.
+    for r in imports(&env.fake.requests()) {
+        let image = r.body["source"]["sourceImage"].as_str().unwrap();
+        let target = r.body["targetTags"][0].as_str().unwrap();
+        let (repo, digest) = image.split_once('@').expect("sourceImage by digest");
+        assert!(digest.starts_with("sha256:"), "{}", r.body);
+        assert_eq!(
+            Some(repo),
+            target.split_once(':').map(|(r, _)| r),
+            "{}",
+            r.body
+        );
+    }
+}
+
+#[test]
+#[ignore = "extra tier: needs Prism and ../shared/specs"]
+fn import_mode_without_a_source_id_names_the_source_by_host() {
+    let (layout, expected) = sample_layout(1, 7);
+    let (src, dst) = (Registry::start(), Registry::start());
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        "--repo",
+        REPO,
+        &oci(layout.path()),
+        &src.url(),
+    ]));
+    let env = AzureEnv::start();
+    let target_id = env
+        .fake
+        .add_registry("targetGroup", "targetRegistry", |_| {});
+    let host = src.url().trim_start_matches("http://").to_string();
+    env.fake.data_plane(&host, &src.url());
+    env.fake.data_plane(&target_id, &dst.url());
+    env.fake.knobs(|k| k.import_async = false);
+    let out = env.run(&[
+        "copy",
+        &src.url(),
+        &dst.url(),
+        "--mode",
+        "import",
+        "--target-id",
+        &target_id,
+        "--repo",
+        REPO,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let done = imports(&env.fake.requests());
+    assert_eq!(done.len(), expected.tags[REPO].len(), "{done:#?}");
+    for r in &done {
+        assert_eq!(r.body["source"]["registryUri"], host.as_str(), "{}", r.body);
+        assert!(r.body["source"].get("resourceId").is_none(), "{}", r.body);
+        assert_eq!(r.body["mode"], "NoForce");
+    }
+    let mut wanted = std::collections::BTreeMap::new();
+    wanted.insert(REPO.to_string(), expected.tags[REPO].clone());
+    assert_holds(&open(&dst.url()), &wanted, None);
+    env.finish();
+}

@@ -1,0 +1,185 @@
+//! `azure settings`, `azure attach-aks` and `azure delete` against the ACR, AKS and role
+//! assignment specs.
+
+use serde_json::{json, Value};
+
+use super::aad::random_guid;
+use super::fake::{ACR_PULL, RG, SUB};
+use super::harness::{show, AzureEnv};
+use crate::util::{assert_success, oci, run, sample_layout, Registry};
+
+#[test]
+#[ignore = "extra tier: needs Prism and ../shared/specs"]
+fn settings_names_each_difference_and_passes_identical_registries() {
+    let env = AzureEnv::start();
+    let source = env.fake.add_registry(RG, "myRegistry", |_| {});
+    let different = env.fake.add_registry("targetGroup", "otherRegistry", |r| {
+        r["sku"] = json!({"name": "Premium", "tier": "Premium"});
+        r["properties"]["publicNetworkAccess"] = json!("Disabled");
+        r["properties"]["zoneRedundancy"] = json!("Enabled");
+    });
+    let same = env.fake.add_registry("targetGroup", "sameRegistry", |_| {});
+
+    let out = env.run(&["azure", "settings", &source, &different]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let table = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    for name in ["sku", "publicnetworkaccess", "zoneredundancy"] {
+        assert!(table.contains(name), "{name} not named: {}", show(&out));
+    }
+    for id in [&source, &different] {
+        for suffix in ["", "/replications"] {
+            let found = env.fake.find("GET", &format!("{id}{suffix}"));
+            assert!(!found.is_empty(), "no GET {id}{suffix}");
+            assert_eq!(found[0].param("api-version").as_deref(), Some("2023-07-01"));
+        }
+    }
+
+    let out = env.run(&["azure", "settings", &source, &different, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let parsed: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&out)));
+    let text = parsed.to_string().to_ascii_lowercase();
+    assert!(text.contains("zoneredundancy"), "{parsed}");
+
+    let out = env.run(&["azure", "settings", &source, &same]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    env.finish();
+}
+
+#[test]
+#[ignore = "extra tier: needs Prism and ../shared/specs"]
+fn attach_aks_grants_acr_pull_once() {
+    let env = AzureEnv::start();
+    let registry = env.fake.add_registry(RG, "myRegistry", |_| {});
+    let kubelet = random_guid();
+    let cluster = env.fake.add_cluster("aksGroup", "myCluster", &kubelet);
+    let assignments = format!("{registry}/providers/Microsoft.Authorization/roleAssignments");
+
+    let out = env.run(&["azure", "attach-aks", &cluster, "--registry", &registry]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let read = env.fake.find("GET", &cluster);
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].param("api-version").as_deref(), Some("2024-02-01"));
+    let listed = env.fake.find("GET", &assignments);
+    assert_eq!(listed.len(), 1, "{:#?}", env.fake.requests());
+    assert_eq!(
+        listed[0].param("api-version").as_deref(),
+        Some("2022-04-01")
+    );
+    assert_eq!(
+        listed[0].param("$filter"),
+        Some(format!("principalId eq '{kubelet}'"))
+    );
+    let puts: Vec<_> = env
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "PUT"
+                && r.path
+                    .to_ascii_lowercase()
+                    .starts_with(&format!("{assignments}/").to_ascii_lowercase())
+        })
+        .collect();
+    assert_eq!(puts.len(), 1, "{:#?}", env.fake.requests());
+    let properties = &puts[0].body["properties"];
+    assert_eq!(
+        properties["roleDefinitionId"],
+        format!(
+            "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{ACR_PULL}"
+        )
+    );
+    assert_eq!(properties["principalId"], kubelet.as_str());
+    assert_eq!(properties["principalType"], "ServicePrincipal");
+    assert_eq!(puts[0].param("api-version").as_deref(), Some("2022-04-01"));
+    assert_eq!(env.fake.with(|s| s.role_assignments.len()), 1);
+
+    // Second run: the listing shows the assignment, nothing is written.
+    let out = env.run(&["azure", "attach-aks", &cluster, "--registry", &registry]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(env.fake.find("GET", &assignments).len(), 2);
+    assert_eq!(
+        env.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT")
+            .count(),
+        1
+    );
+
+    // Third run with a listing that lags behind: the PUT meets 409 RoleAssignmentExists, which
+    // means done.
+    env.fake.knobs(|k| k.stale_role_list = true);
+    let out = env.run(&["azure", "attach-aks", &cluster, "--registry", &registry]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        env.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT")
+            .count(),
+        2
+    );
+    assert_eq!(env.fake.with(|s| s.role_assignments.len()), 1);
+    env.finish();
+}
+
+#[test]
+#[ignore = "extra tier: needs Prism and ../shared/specs"]
+fn delete_needs_the_name_and_a_verified_copy() {
+    let (layout, _) = sample_layout(1, 7);
+    let (src, dst) = (Registry::start(), Registry::start());
+    assert_success(&run(&["copy", "-q", &oci(layout.path()), &src.url()]));
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        "--repo",
+        "team/**",
+        &src.url(),
+        &dst.url(),
+    ]));
+    let env = AzureEnv::start();
+    let registry = env.fake.add_registry(RG, "myRegistry", |_| {});
+    env.fake.knobs(|k| k.running_polls = 2);
+    let delete = |confirm: &str| {
+        env.run(&[
+            "azure",
+            "delete",
+            &registry,
+            "--verified-against",
+            &dst.url(),
+            "--confirm",
+            confirm,
+            "--source-endpoint",
+            &src.url(),
+        ])
+    };
+    let deletes = || env.fake.find("DELETE", &registry).len();
+
+    // The wrong name: refused.
+    let out = delete("myRegistry2");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert_eq!(deletes(), 0);
+
+    // The target lacks the chart repositories: refused, nothing deleted.
+    let out = delete("myRegistry");
+    assert!(
+        matches!(out.status.code(), Some(1) | Some(2)),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(deletes(), 0, "{}", show(&out));
+    assert!(env.fake.with(|s| !s.registries.is_empty()));
+
+    // After a full copy: deleted, and the operation polled to its end.
+    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    let out = delete("myRegistry");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let done = env.fake.find("DELETE", &registry);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].param("api-version").as_deref(), Some("2023-07-01"));
+    let polls = env.fake.requests().iter().filter(|r| r.is_poll()).count();
+    assert_eq!(polls, 3, "two 202s then 200");
+    assert!(env.fake.with(|s| s.registries.is_empty()));
+    env.finish();
+}

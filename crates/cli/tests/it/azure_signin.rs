@@ -1,0 +1,177 @@
+//! Azure AD sign-in to a registry's data plane, as `az acr login` does: the tool gets an AAD token
+//! from `azure_identity` (a service principal from the environment, against our HTTPS token
+//! endpoint), exchanges it at the registry's `/oauth2/exchange` for an ACR refresh token, and
+//! buys access tokens with it, renewed as they expire through a copy. Real parts: a Distribution
+//! registry with `auth: token` and our token issuer (support/issuer.rs).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::azure_cp::aad::{random_guid, random_hex, server_config};
+use crate::azure_cp::wire::WireServer;
+use crate::support::http::{Request, Response};
+use crate::support::issuer::{self, Issuer, Policy};
+use crate::support::pki::Tls;
+use crate::support::registry::{Auth, AuthRegistry};
+use crate::support::{assert_no_secret, assert_one_line_error, run_in};
+use crate::util::sample_layout;
+
+/// An Azure AD token endpoint that gives `token` to the service principal `client_id`/`secret`.
+struct Directory {
+    server: WireServer,
+    tenant: String,
+    client_id: String,
+    secret: String,
+    token: String,
+}
+
+impl Directory {
+    fn start(tls: &Tls) -> Self {
+        let (tenant, client_id) = (random_guid(), random_guid());
+        let secret = format!("sp~{}", random_hex(16));
+        let token = format!("aad.{}", random_hex(24));
+        let (t, c, s, k) = (
+            tenant.clone(),
+            client_id.clone(),
+            secret.clone(),
+            token.clone(),
+        );
+        let server = WireServer::start_tls(server_config(tls), move |r: &Request| {
+            let form = r.form();
+            let field = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+            if r.path != format!("/{t}/oauth2/v2.0/token")
+                || field("grant_type") != Some("client_credentials")
+            {
+                return Response::json(400, &json!({"error": "invalid_request"}));
+            }
+            if field("client_id") != Some(c.as_str()) || field("client_secret") != Some(s.as_str())
+            {
+                return Response::json(
+                    401,
+                    &json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."}),
+                );
+            }
+            Response::json(
+                200,
+                &json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": k}),
+            )
+        });
+        Directory {
+            server,
+            tenant,
+            client_id,
+            secret,
+            token,
+        }
+    }
+
+    fn env<'a>(&'a self, tls: &'a Tls, secret: &'a str) -> Vec<(&'a str, String)> {
+        vec![
+            ("AZURE_TENANT_ID", self.tenant.clone()),
+            ("AZURE_CLIENT_ID", self.client_id.clone()),
+            ("AZURE_CLIENT_SECRET", secret.to_string()),
+            (
+                "AZURE_AUTHORITY_HOST",
+                format!("https://127.0.0.1:{}", self.server.port),
+            ),
+            ("SSL_CERT_FILE", tls.ca.display().to_string()),
+        ]
+    }
+}
+
+fn token_registry(dir: &Path, aad_token: &str) -> (AuthRegistry, Issuer) {
+    let issuer = Issuer::start(
+        dir,
+        Policy {
+            aad_tokens: HashSet::from([aad_token.to_string()]),
+            // Access tokens expire every two seconds: the copy must keep renewing them.
+            lifetime: 2,
+            stale_first: true,
+            ..Policy::default()
+        },
+    );
+    let registry = AuthRegistry::start(
+        &Auth::Token {
+            realm: issuer.realm(),
+            service: issuer::SERVICE.into(),
+            issuer: issuer::ISSUER.into(),
+            bundle: issuer.bundle.clone(),
+        },
+        None,
+    );
+    (registry, issuer)
+}
+
+#[test]
+fn a_copy_signs_in_with_azure_ad_through_the_acr_exchange_and_leaks_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let tls = Tls::generate(&home.path().join("tls"));
+    let aad = Directory::start(&tls);
+    let (registry, issuer) = token_registry(home.path(), &aad.token);
+    let (src, expected) = sample_layout(3, 5);
+    let tags: usize = expected.tags.values().map(|t| t.len()).sum();
+    let source = format!("oci:{}", src.path().join("sample").display());
+    let env = aad.env(&tls, &aad.secret);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "-vv",
+            "--azure",
+            "--azure-credential",
+            "environment",
+            &source,
+            &registry.endpoint(),
+        ],
+        &env,
+        None,
+    );
+    crate::util::assert_success(&out);
+    // Exchanged once (the refresh token is reused), access tokens bought with it.
+    let log = issuer.log();
+    assert_eq!(
+        log.iter().filter(|l| *l == "POST exchange").count(),
+        1,
+        "{log:?}"
+    );
+    assert!(log.iter().any(|l| l == "POST refresh_token"), "{log:?}");
+    // verify signs in the same way.
+    let out = run_in(
+        home.path(),
+        &["verify", "--deep", "--azure", &source, &registry.endpoint()],
+        &env,
+        None,
+    );
+    crate::util::assert_success(&out);
+    assert!(
+        crate::util::stdout(&out).contains(&format!("{tags} tags")),
+        "{}",
+        crate::util::stdout(&out)
+    );
+    let mut secrets = vec![aad.secret.clone(), aad.token.clone()];
+    secrets.extend(issuer.tokens());
+    assert_no_secret(&out, &secrets);
+}
+
+#[test]
+fn a_wrong_client_secret_is_one_line_naming_azure_ad_and_no_secret() {
+    let home = tempfile::tempdir().unwrap();
+    let tls = Tls::generate(&home.path().join("tls"));
+    let aad = Directory::start(&tls);
+    let (registry, _issuer) = token_registry(home.path(), &aad.token);
+    let wrong = "sp~wrong-secret-0000";
+    let env = aad.env(&tls, wrong);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = run_in(
+        home.path(),
+        &["inventory", "--azure", &registry.endpoint()],
+        &env,
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_one_line_error(&out, &["Azure AD", "Invalid client secret"]);
+    assert_no_secret(&out, &[wrong.to_string(), aad.secret.clone()]);
+}
