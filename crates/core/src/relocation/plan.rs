@@ -35,7 +35,8 @@ pub struct Config {
     pub delete_source: Option<DeleteSourceConfig>,
 }
 
-/// A registry, named as an endpoint or as an Azure resource ID.
+/// A registry, named as an endpoint, as an Azure resource ID, or both (the endpoint then names the
+/// data plane, the ID the resource for the Azure steps).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Side {
@@ -53,10 +54,12 @@ impl Side {
         match (&self.registry, &self.azure_resource_id) {
             (Some(r), None) => Ok(r.clone()),
             (None, Some(id)) => login_server(id),
-            (Some(_), Some(_)) => Err(Error::Invalid {
-                what: format!("[{what}]"),
-                reason: "give `registry` or `azure_resource_id`, not both".into(),
-            }),
+            // Both: the resource ID is for Azure (deploy, import), `registry` names the data
+            // plane (a private endpoint's name, a proxy) instead of `NAME.azurecr.io`.
+            (Some(r), Some(id)) => {
+                login_server(id)?;
+                Ok(r.clone())
+            }
             (None, None) => Err(Error::Invalid {
                 what: format!("[{what}]"),
                 reason: "needs `registry` (an endpoint) or `azure_resource_id`".into(),

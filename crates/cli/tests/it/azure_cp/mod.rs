@@ -26,4 +26,5 @@ mod export_deploy;
 mod import;
 mod input;
 mod registries;
+mod relocation;
 mod selftest;

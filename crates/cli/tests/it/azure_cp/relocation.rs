@@ -1,0 +1,144 @@
+//! `plan` + `apply` with the Azure steps (issue #11 with #9): `[deploy]` deploys the template
+//! through ARM and `[copy] mode = "import"` has the target ACR import server-side; the final
+//! deep verify runs on the real data planes.
+
+use serde_json::json;
+
+use super::fake::Recorded;
+use super::harness::{show, AzureEnv};
+use crate::util::{assert_success, oci, run, sample_layout, Registry};
+
+fn count(requests: &[Recorded], method: &str, suffix: &str) -> usize {
+    requests
+        .iter()
+        .filter(|r| r.method == method && r.path.ends_with(suffix))
+        .count()
+}
+
+#[test]
+#[ignore = "extra tier: needs Prism and ../shared/specs"]
+fn apply_runs_the_deploy_and_import_steps_and_resumes_from_its_journal() {
+    let (layout, expected) = sample_layout(2, 21);
+    let (src, dst) = (Registry::start(), Registry::start());
+    assert_success(&run(&["copy", "-q", &oci(layout.path()), &src.url()]));
+
+    let env = AzureEnv::start();
+    env.fake.knobs(|k| k.running_polls = 1);
+    let source_id = env
+        .fake
+        .add_registry("sourceGroup", "sourceRegistry", |_| {});
+    let target_id = env.fake.add_registry("targetGroup", "targetRegistry", |r| {
+        r["location"] = json!("eastus");
+    });
+    env.fake.data_plane(&source_id, &src.url());
+    env.fake.data_plane(&target_id, &dst.url());
+
+    let template = env.path("target.json");
+    std::fs::write(
+        &template,
+        serde_json::to_vec_pretty(&json!({
+            "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+            "contentVersion": "1.0.0.0",
+            "resources": [{
+                "type": "Microsoft.ContainerRegistry/registries",
+                "apiVersion": "2023-07-01",
+                "name": "targetRegistry",
+                "location": "eastus",
+                "sku": {"name": "Premium"},
+                "properties": {"adminUserEnabled": false}
+            }]
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let config = env.path("relocation.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[source]\nregistry = \"{}\"\nazure_resource_id = \"{source_id}\"\n\n\
+             [target]\nregistry = \"{}\"\nazure_resource_id = \"{target_id}\"\n\n\
+             [copy]\nmode = \"import\"\n\n\
+             [deploy]\nresource_group = \"targetGroup\"\nlocation = \"eastus\"\ntemplate = \"target.json\"\n",
+            src.url(),
+            dst.url()
+        ),
+    )
+    .unwrap();
+    let plan = env.path("plan.json");
+    let out = env.run_with(
+        &[
+            "plan",
+            "--config",
+            config.to_str().unwrap(),
+            "-o",
+            plan.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    let kinds: Vec<(&str, bool)> = written["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["kind"].as_str().unwrap(),
+                s["available"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("inventory", true),
+            ("deploy", true),
+            ("copy", true),
+            ("verify", true)
+        ],
+        "{written:#}"
+    );
+    // Nothing was asked of ARM while planning.
+    assert!(env
+        .fake
+        .requests()
+        .iter()
+        .all(|r| r.method == "GET" || r.method == "HEAD" || r.is_poll()));
+
+    let out = env.run(&["apply", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let requests = env.fake.requests();
+    assert_eq!(
+        count(&requests, "POST", "/deployments/acr-relocate/validate"),
+        1,
+        "{requests:#?}"
+    );
+    assert_eq!(count(&requests, "PUT", "/deployments/acr-relocate"), 1);
+    let tags: usize = expected.tags.values().map(|t| t.len()).sum();
+    let imports = count(&requests, "POST", "/importImage");
+    assert!(imports >= tags, "{imports} imports for {tags} tags");
+    // The imports really happened (the fake performs them): the deep verify of the plan passed,
+    // and our own verify agrees.
+    assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
+
+    // A second apply continues from the journal: every step is already done, nothing is sent.
+    let before = env.fake.requests().len();
+    let out = env.run(&["apply", plan.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        summary["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "already done"),
+        "{summary:#}"
+    );
+    let after = &env.fake.requests()[before..];
+    assert_eq!(
+        count(after, "POST", "/importImage") + count(after, "PUT", "/deployments/acr-relocate"),
+        0
+    );
+    env.finish();
+}
