@@ -249,6 +249,26 @@ pub async fn import_one(
     Ok(())
 }
 
+/// Plans and runs an import of everything `matcher` selects from `source` into `target` (the
+/// stores are the two data planes; `target_id` the registry that runs `importImage`). Listing
+/// errors are reported in the result, next to the imports' own.
+#[allow(clippy::too_many_arguments)]
+pub async fn import_all(
+    arm: &ArmClient,
+    target_id: &ResourceId,
+    import_source: &ImportSource,
+    stores: (Arc<dyn Store>, Arc<dyn Store>),
+    matcher: &Matcher,
+    options: &ImportOptions,
+    progress: &(dyn Fn(&ImportItem, Option<&str>) + Sync),
+) -> Result<ImportReport> {
+    let (source, target) = stores;
+    let (planned, errors) = plan(source, target, matcher, options.jobs * 4).await?;
+    let mut report = run(arm, target_id, import_source, planned, options, progress).await;
+    report.errors.extend(errors);
+    Ok(report)
+}
+
 /// Runs the imports a plan calls for, `options.jobs` at a time; `progress` hears each one.
 pub async fn run(
     arm: &ArmClient,

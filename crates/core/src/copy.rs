@@ -1,26 +1,32 @@
 //! The copy engine: every selected repository and tag of a source into a destination, digests
 //! preserved byte for byte.
 //!
+//! The traversal is the shared [`Walker`] of [`crate::graph`] over the source; the engine is its
+//! [`Visitor`]: `enter` prunes a manifest the target already holds (a repository that had no tags
+//! is not asked), `blob` puts a blob in place, `leave` pushes the manifest (by digest, or under
+//! its tag for a root), and referrers are followed when asked.
+//!
 //! Order is what keeps the destination consistent at every moment: blobs first, then child
-//! manifests (by digest), then the manifest itself, the tag last. A blob moves once per run:
+//! manifests (by digest), then the manifest itself, the tag last; the walker calls `leave` only
+//! once everything below a manifest is done. A blob moves once per run:
 //! already present (HEAD) → nothing; held by another destination repository → cross-repository
 //! mount; being uploaded by another task → wait, then mount; else streamed from the source while
 //! its SHA-256 is checked ([`crate::digest::VerifyingStream`]).
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::future::{try_join_all, BoxFuture};
-use futures::{FutureExt, StreamExt};
+use async_trait::async_trait;
+use futures::StreamExt;
 use serde::Serialize;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::digest::{BlobContent, ByteStream, Digest, Reopen};
 use crate::error::{Error, Result};
-use crate::manifest::{ManifestView, RawManifest, Reference, MAX_INDEX_DEPTH};
+use crate::graph::{OnceMap, Step, Visitor, Walker};
+use crate::manifest::{RawManifest, Reference};
 use crate::transport::Store;
 use crate::walk::{self, Matcher, RepoPair};
 
@@ -149,55 +155,18 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-/// A map of keys to run-once cells: concurrent callers of one key share one run.
-struct OnceMap<K, V> {
-    cells: Mutex<HashMap<K, Arc<OnceCell<V>>>>,
-}
-
-impl<K: Eq + Hash + Clone, V: Clone> OnceMap<K, V> {
-    fn new() -> Self {
-        OnceMap {
-            cells: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn cell(&self, key: &K) -> Arc<OnceCell<V>> {
-        self.cells
-            .lock()
-            .expect("once map lock")
-            .entry(key.clone())
-            .or_default()
-            .clone()
-    }
-
-    /// Runs `init` once for `key` (again if an earlier run failed) and returns its value.
-    async fn run<F, Fut>(&self, key: &K, init: F) -> Result<V>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<V>>,
-    {
-        self.cell(key).get_or_try_init(init).await.cloned()
-    }
-}
-
 struct Engine {
     source: Arc<dyn Store>,
     target: Arc<dyn Store>,
     options: CopyOptions,
     blob_permits: Semaphore,
     counters: Counters,
-    /// (target repo, digest) → the blob is in that repository.
-    blobs: OnceMap<(String, Digest), ()>,
+    /// The walk of the source's graphs, memoised per repository and digest.
+    walker: Walker,
     /// digest → the target repository an upload of it went to.
     uploads: OnceMap<Digest, String>,
     /// digest → a target repository known to hold it (mount source).
     homes: Mutex<HashMap<Digest, String>>,
-    /// (target repo, digest) → everything the manifest references is in place.
-    graphs: OnceMap<(String, Digest), ()>,
-    /// (target repo, digest) → the manifest itself is in place (pushed by digest).
-    manifests: OnceMap<(String, Digest), ()>,
-    /// (target repo, digest) → the referrers of the manifest are in place.
-    referrer_walks: OnceMap<(String, Digest), ()>,
     /// Target repository → its tags when the run started (absent: unknown, ask per tag).
     target_tags: std::sync::OnceLock<HashMap<String, std::collections::HashSet<String>>>,
     skipped: Mutex<Vec<Problem>>,
@@ -215,17 +184,14 @@ pub async fn copy(
     let started = Instant::now();
     let jobs = options.jobs.max(1);
     let engine = Arc::new(Engine {
+        walker: Walker::without_graphs(source.clone()),
         source,
         target,
         blob_permits: Semaphore::new(jobs),
         options,
         counters: Counters::default(),
-        blobs: OnceMap::new(),
         uploads: OnceMap::new(),
         homes: Mutex::new(HashMap::new()),
-        graphs: OnceMap::new(),
-        manifests: OnceMap::new(),
-        referrer_walks: OnceMap::new(),
         target_tags: std::sync::OnceLock::new(),
         skipped: Mutex::new(Vec::new()),
     });
@@ -446,27 +412,14 @@ const BLOB_ATTEMPTS: u32 = 6;
 
 impl Engine {
     /// Copies a manifest the source holds without a tag (ACR untagged manifests, layout entries).
-    async fn copy_untagged(self: &Arc<Self>, pair: &RepoPair, digest: &Digest) -> Result<()> {
-        let reference = Reference {
-            digest: digest.clone(),
-            size: 0,
-            media_type: String::new(),
-            foreign: false,
-            platform: None,
-            artifact_type: None,
-        };
-        self.child(pair, &reference, 0).await?;
+    async fn copy_untagged(&self, pair: &RepoPair, digest: &Digest) -> Result<()> {
+        self.walker.digest(self, pair, digest).await?;
         bump(&self.counters.untagged_copied);
         Ok(())
     }
 
     /// Copies one tag. `known` is the source digest when a listing already gave it.
-    async fn copy_tag(
-        self: &Arc<Self>,
-        pair: &RepoPair,
-        tag: &str,
-        known: Option<Digest>,
-    ) -> Result<()> {
+    async fn copy_tag(&self, pair: &RepoPair, tag: &str, known: Option<Digest>) -> Result<()> {
         // One GET gives the source digest and bytes; the target is asked at the same time, unless
         // its listing already said it lacks the tag.
         let listed = self.target_tags.get().and_then(|m| m.get(&pair.target));
@@ -498,13 +451,7 @@ impl Engine {
             bump(&self.counters.tags_up_to_date);
             return Ok(());
         }
-        self.graph(pair, &manifest, 0).await?;
-        self.push(pair, Some(tag), &manifest).await?;
-        bump(&self.counters.tags_copied);
-        crate::log::emit(1, || {
-            format!("copied {}:{tag} ({})", pair.target, manifest.digest)
-        });
-        self.referrers(pair, &manifest.digest, 0).await
+        self.walker.root(self, pair, tag, &manifest).await.map(drop)
     }
 
     /// Pushes a manifest (under a tag, or by digest) once everything it references is in place.
@@ -526,115 +473,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Puts everything a manifest references in place (once per target repository and digest).
-    fn graph<'a>(
-        self: &'a Arc<Self>,
-        pair: &'a RepoPair,
-        manifest: &'a RawManifest,
-        depth: usize,
-    ) -> BoxFuture<'a, Result<()>> {
-        async move {
-            let key = (pair.target.clone(), manifest.digest.clone());
-            self.graphs
-                .run(&key, || async {
-                    match manifest.view()? {
-                        ManifestView::Index { manifests, .. } => {
-                            if depth >= MAX_INDEX_DEPTH {
-                                return Err(Error::invalid(
-                                    format!("index {}", manifest.digest),
-                                    format!("indexes nest deeper than {MAX_INDEX_DEPTH} levels"),
-                                ));
-                            }
-                            try_join_all(
-                                manifests
-                                    .iter()
-                                    .map(|child| self.child(pair, child, depth + 1)),
-                            )
-                            .await?;
-                        }
-                        view @ ManifestView::Image { .. } => {
-                            try_join_all(
-                                view.blobs()
-                                    .into_iter()
-                                    .filter(|b| !b.foreign)
-                                    .map(|b| self.blob(pair, b)),
-                            )
-                            .await?;
-                        }
-                    }
-                    Ok(())
-                })
-                .await
-        }
-        .boxed()
-    }
-
-    /// Puts a manifest referenced by digest (index child, referrer) in place.
-    fn child<'a>(
-        self: &'a Arc<Self>,
-        pair: &'a RepoPair,
-        child: &'a Reference,
-        depth: usize,
-    ) -> BoxFuture<'a, Result<()>> {
-        async move {
-            let key = (pair.target.clone(), child.digest.clone());
-            self.manifests
-                .run(&key, || async {
-                    // A repository that had no tags when the run started may still hold children
-                    // of an interrupted run; pushing one again is harmless and cheaper than asking.
-                    let fresh = self
-                        .target_tags
-                        .get()
-                        .and_then(|m| m.get(&pair.target))
-                        .is_some_and(|tags| tags.is_empty());
-                    if !fresh
-                        && self
-                            .target
-                            .current_digest(&pair.target, child.digest.as_str())
-                            .await?
-                            .is_some()
-                    {
-                        return Ok(());
-                    }
-                    let manifest = self
-                        .source
-                        .manifest(&pair.source, child.digest.as_str())
-                        .await?;
-                    self.graph(pair, &manifest, depth).await?;
-                    self.push(pair, None, &manifest).await?;
-                    self.referrers(pair, &manifest.digest, depth).await
-                })
-                .await
-        }
-        .boxed()
-    }
-
-    /// Copies the referrers of a manifest (signatures, SBOMs, attestations), when asked and when the
-    /// source can list them.
-    async fn referrers(
-        self: &Arc<Self>,
-        pair: &RepoPair,
-        digest: &Digest,
-        depth: usize,
-    ) -> Result<()> {
-        if !self.options.referrers || depth >= MAX_INDEX_DEPTH {
-            return Ok(());
-        }
-        let key = (pair.target.clone(), digest.clone());
-        self.referrer_walks
-            .run(&key, || async {
-                let Some(list) = self.source.referrers(&pair.source, digest).await? else {
-                    return Ok(());
-                };
-                for r in &list {
-                    self.child(pair, r, depth + 1).await?;
-                    bump(&self.counters.referrers_copied);
-                }
-                Ok(())
-            })
-            .await
-    }
-
     fn home(&self, digest: &Digest) -> Option<String> {
         self.homes.lock().expect("homes lock").get(digest).cloned()
     }
@@ -647,45 +485,59 @@ impl Engine {
             .or_insert_with(|| repository.to_string());
     }
 
-    /// Puts one blob in a target repository (once per run).
+    /// Puts one blob in a target repository (the walker asks once per repository and digest).
     ///
     /// The first request is a mount: from a repository known to hold the blob, else from the
     /// target repository itself, which answers "already here" (201) or opens the upload session
     /// (202) that the upload then uses: one request instead of a HEAD and a POST.
-    async fn blob(self: &Arc<Self>, pair: &RepoPair, blob: &Reference) -> Result<()> {
-        let key = (pair.target.clone(), blob.digest.clone());
-        self.blobs
-            .run(&key, || async {
-                let from = self
-                    .home(&blob.digest)
-                    .unwrap_or_else(|| pair.target.clone());
-                if self.mount(&pair.target, &from, &blob.digest).await? {
-                    if from == pair.target {
-                        bump(&self.counters.blobs_present);
-                        self.set_home(&blob.digest, &pair.target);
-                    } else {
-                        bump(&self.counters.blobs_mounted);
-                    }
-                    return Ok(());
-                }
-                // One upload per digest; other repositories wait for it and mount.
-                let origin = self
-                    .uploads
-                    .run(&blob.digest, || async {
-                        self.transfer(pair, blob).await?;
-                        Ok(pair.target.clone())
-                    })
-                    .await?;
-                if origin != pair.target {
-                    if self.mount(&pair.target, &origin, &blob.digest).await? {
-                        bump(&self.counters.blobs_mounted);
-                    } else {
-                        self.transfer(pair, blob).await?;
-                    }
-                }
-                Ok(())
+    async fn put_blob(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+        let from = self
+            .home(&blob.digest)
+            .unwrap_or_else(|| pair.target.clone());
+        if self.mount(&pair.target, &from, &blob.digest).await? {
+            if from == pair.target {
+                bump(&self.counters.blobs_present);
+                self.set_home(&blob.digest, &pair.target);
+            } else {
+                bump(&self.counters.blobs_mounted);
+            }
+            return Ok(());
+        }
+        // One upload per digest; other repositories wait for it and mount.
+        let origin = self
+            .uploads
+            .run(&blob.digest, || async {
+                self.transfer(pair, blob).await?;
+                Ok(pair.target.clone())
             })
-            .await
+            .await?;
+        if origin != pair.target {
+            if self.mount(&pair.target, &origin, &blob.digest).await? {
+                bump(&self.counters.blobs_mounted);
+            } else {
+                self.transfer(pair, blob).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// True when the target holds a manifest by digest. A repository that had no tags when the
+    /// run started may still hold children of an interrupted run; pushing one again is harmless
+    /// and cheaper than asking, so it is not asked.
+    async fn target_has(&self, pair: &RepoPair, digest: &Digest) -> Result<bool> {
+        let fresh = self
+            .target_tags
+            .get()
+            .and_then(|m| m.get(&pair.target))
+            .is_some_and(|tags| tags.is_empty());
+        if fresh {
+            return Ok(false);
+        }
+        Ok(self
+            .target
+            .current_digest(&pair.target, digest.as_str())
+            .await?
+            .is_some())
     }
 
     /// Asks the target to mount a blob (`from` may be `repository` itself: an existence check).
@@ -769,6 +621,54 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// The copy's hooks in the shared walk of the source.
+#[async_trait]
+impl Visitor for Engine {
+    /// A manifest the target already holds is pruned, with everything below it.
+    async fn enter(&self, pair: &RepoPair, reference: &Reference) -> Result<Step> {
+        if self.target_has(pair, &reference.digest).await? {
+            Ok(Step::Prune)
+        } else {
+            Ok(Step::Descend)
+        }
+    }
+
+    async fn blob(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+        self.put_blob(pair, blob).await
+    }
+
+    /// Everything below is in place: the manifest is pushed (under its tag for a root).
+    async fn leave(
+        &self,
+        pair: &RepoPair,
+        manifest: &RawManifest,
+        tag: Option<&str>,
+    ) -> Result<()> {
+        self.push(pair, tag, manifest).await?;
+        if let Some(tag) = tag {
+            bump(&self.counters.tags_copied);
+            crate::log::emit(1, || {
+                format!("copied {}:{tag} ({})", pair.target, manifest.digest)
+            });
+        }
+        Ok(())
+    }
+
+    fn referrers(&self) -> bool {
+        self.options.referrers
+    }
+
+    async fn referrer(
+        &self,
+        _pair: &RepoPair,
+        _subject: &Digest,
+        _referrer: &Reference,
+    ) -> Result<()> {
+        bump(&self.counters.referrers_copied);
+        Ok(())
     }
 }
 

@@ -1,9 +1,32 @@
-//! Walking manifest graphs: a tag's manifest, its children, their blobs. Each manifest is fetched
-//! once per repository and digest, shared by every tag that reaches it. Used by inventory and verify.
+//! Walking manifest graphs: a manifest, its child manifests, their blobs and, when asked, the
+//! referrers of each. The one traversal behind `copy`, `inventory` and `verify`.
+//!
+//! A [`Walker`] reads manifests from one source and owns the walk: fetching by digest, parsing, the
+//! index depth limit ([`MAX_INDEX_DEPTH`]), memoisation (each manifest, each blob and each
+//! referrer listing is handled once per repository and digest, however many tags reach it;
+//! concurrent callers share one run and a failed run is tried again by the next caller), children
+//! and blobs walked concurrently, referrers one after another. A [`Visitor`] decides what happens:
+//!
+//! - [`Visitor::enter`], before a manifest reached by digest is fetched: descend or prune;
+//! - [`Visitor::blob`], once per distributable blob (config or layer);
+//! - [`Visitor::leave`], once every blob and child below a manifest is done: what a visitor does
+//!   there comes after everything the manifest references, the order a copy needs (blobs →
+//!   children → manifest → tag);
+//! - [`Visitor::referrers`], whether referrers are followed; [`Visitor::referrer`] after each
+//!   (walked or pruned).
+//!
+//! Users: `copy` walks the source with a visitor that prunes what the target already holds, moves
+//! blobs and pushes manifests on `leave` ([`Walker::without_graphs`], nothing kept). `inventory`
+//! walks the source and `verify --deep` the target with [`Walker::graph_of_tag`] and
+//! [`Walker::graph_of_digest`], which keep the graphs as [`Node`]s; `verify --deep` also walks the
+//! referrers of the source with a visitor that prunes each one and checks it in the target.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use futures::future::{try_join_all, BoxFuture};
 use futures::FutureExt;
 use tokio::sync::OnceCell;
@@ -12,6 +35,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{ManifestView, RawManifest, Reference, MAX_INDEX_DEPTH};
 use crate::transport::Source;
+use crate::walk::RepoPair;
 
 /// A manifest with everything below it.
 #[derive(Clone, Debug)]
@@ -20,7 +44,7 @@ pub struct Node {
     pub manifest: RawManifest,
     /// What it references.
     pub view: Arc<ManifestView>,
-    /// Its child manifests (index entries), walked.
+    /// Its child manifests (index entries), walked; those a visitor pruned are absent.
     pub children: Vec<Arc<Node>>,
 }
 
@@ -53,92 +77,474 @@ impl Node {
     }
 }
 
-type Cell = Arc<OnceCell<Arc<Node>>>;
-
-/// Fetches and walks manifest graphs from one source, memoised by repository and digest.
-pub struct Walker {
-    source: Arc<dyn Source>,
-    nodes: Mutex<BTreeMap<(String, Digest), Cell>>,
+/// What a walk does with a manifest reached by digest, decided before it is fetched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Fetch it and walk everything below it.
+    Descend,
+    /// Leave it alone: no fetch, no blobs, no children, no `leave`, no referrers.
+    Prune,
 }
 
-impl Walker {
-    /// A walker over `source`.
-    pub fn new(source: Arc<dyn Source>) -> Self {
-        Walker {
-            source,
-            nodes: Mutex::new(BTreeMap::new()),
+/// The hooks of a walk. Every hook has a default: descend everywhere, do nothing, follow no
+/// referrers.
+#[async_trait]
+pub trait Visitor: Send + Sync {
+    /// Before a manifest reached by digest (index entry, referrer, root by digest) is fetched;
+    /// called once per repository and digest.
+    async fn enter(&self, _pair: &RepoPair, _reference: &Reference) -> Result<Step> {
+        Ok(Step::Descend)
+    }
+
+    /// A distributable blob (config or layer); called once per repository and digest.
+    async fn blob(&self, _pair: &RepoPair, _blob: &Reference) -> Result<()> {
+        Ok(())
+    }
+
+    /// A manifest whose blobs and children are all done. `tag` is set for the root of a tag,
+    /// absent for a manifest reached by digest.
+    async fn leave(
+        &self,
+        _pair: &RepoPair,
+        _manifest: &RawManifest,
+        _tag: Option<&str>,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// True to walk the referrers of every manifest after `leave`.
+    fn referrers(&self) -> bool {
+        false
+    }
+
+    /// A referrer of `subject` is done (walked or pruned); called for each one the source lists.
+    async fn referrer(
+        &self,
+        _pair: &RepoPair,
+        _subject: &Digest,
+        _referrer: &Reference,
+    ) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A visitor that descends everywhere and does nothing: for walks that want only the graph.
+struct GraphOnly;
+
+impl Visitor for GraphOnly {}
+
+/// A map of keys to run-once cells: concurrent callers of one key share one run; a failed run is
+/// tried again by the next caller.
+pub(crate) struct OnceMap<K, V> {
+    cells: Mutex<HashMap<K, Arc<OnceCell<V>>>>,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> OnceMap<K, V> {
+    /// An empty map.
+    pub(crate) fn new() -> Self {
+        OnceMap {
+            cells: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Walks the graph of a tag.
-    pub async fn tag(&self, repository: &str, tag: &str) -> Result<Arc<Node>> {
-        let manifest = self.source.manifest(repository, tag).await?;
-        self.node(repository, manifest, 0).await
-    }
-
-    /// Walks the graph of a manifest by digest.
-    pub fn digest<'a>(
-        &'a self,
-        repository: &'a str,
-        digest: &'a Digest,
-        depth: usize,
-    ) -> BoxFuture<'a, Result<Arc<Node>>> {
-        async move {
-            let cell = self.cell(repository, digest);
-            cell.get_or_try_init(|| async {
-                let manifest = self.source.manifest(repository, digest.as_str()).await?;
-                self.build(repository, manifest, depth).await
-            })
-            .await
-            .cloned()
-        }
-        .boxed()
-    }
-
-    fn cell(&self, repository: &str, digest: &Digest) -> Cell {
-        self.nodes
+    fn cell(&self, key: &K) -> Arc<OnceCell<V>> {
+        self.cells
             .lock()
-            .expect("walker lock")
-            .entry((repository.to_string(), digest.clone()))
+            .expect("once map lock")
+            .entry(key.clone())
             .or_default()
             .clone()
     }
 
-    async fn node(
-        &self,
-        repository: &str,
-        manifest: RawManifest,
-        depth: usize,
-    ) -> Result<Arc<Node>> {
-        let cell = self.cell(repository, &manifest.digest);
-        cell.get_or_try_init(|| self.build(repository, manifest, depth))
-            .await
-            .cloned()
+    /// Runs `init` once for `key` (again if an earlier run failed) and returns its value.
+    pub(crate) async fn run<F, Fut>(&self, key: &K, init: F) -> Result<V>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V>>,
+    {
+        self.cell(key).get_or_try_init(init).await.cloned()
+    }
+}
+
+/// A repository of the source and a digest.
+type Key = (String, Digest);
+
+/// What a walk gives back: the graph, or `None` when the visitor pruned it or the walker keeps no
+/// graphs ([`Walker::without_graphs`]).
+pub type Walked = Option<Arc<Node>>;
+
+/// Walks manifest graphs of one source, memoised by repository and digest.
+pub struct Walker {
+    source: Arc<dyn Source>,
+    keep_graphs: bool,
+    /// Everything below a manifest is done.
+    graphs: OnceMap<Key, Walked>,
+    /// A manifest reached by digest is entered, walked and left (or pruned).
+    manifests: OnceMap<Key, Walked>,
+    /// A blob was visited.
+    blobs: OnceMap<Key, ()>,
+    /// The referrers of a manifest are done.
+    referrer_walks: OnceMap<Key, ()>,
+}
+
+impl Walker {
+    /// A walker over `source` that keeps the graphs it walks as [`Node`]s.
+    pub fn new(source: Arc<dyn Source>) -> Self {
+        Self::build(source, true)
     }
 
-    async fn build(
-        &self,
-        repository: &str,
-        manifest: RawManifest,
-        depth: usize,
-    ) -> Result<Arc<Node>> {
-        let view = manifest.view()?;
-        if !view.children().is_empty() && depth >= MAX_INDEX_DEPTH {
-            return Err(Error::invalid(
-                format!("index {}", manifest.digest),
-                format!("indexes nest deeper than {MAX_INDEX_DEPTH} levels"),
-            ));
+    /// A walker over `source` that remembers only which manifests are done, not their content:
+    /// for walks whose work is in the visitor (a copy of a large registry holds no manifests).
+    pub fn without_graphs(source: Arc<dyn Source>) -> Self {
+        Self::build(source, false)
+    }
+
+    fn build(source: Arc<dyn Source>, keep_graphs: bool) -> Self {
+        Walker {
+            source,
+            keep_graphs,
+            graphs: OnceMap::new(),
+            manifests: OnceMap::new(),
+            blobs: OnceMap::new(),
+            referrer_walks: OnceMap::new(),
         }
-        let children = try_join_all(
-            view.children()
+    }
+
+    /// The graph of a tag of `pair.source`, kept.
+    pub async fn graph_of_tag(&self, pair: &RepoPair, tag: &str) -> Result<Arc<Node>> {
+        let walked = self.tag(&GraphOnly, pair, tag).await?;
+        self.kept(walked, pair, tag)
+    }
+
+    /// The graph of a manifest of `pair.source` by digest, kept.
+    pub async fn graph_of_digest(&self, pair: &RepoPair, digest: &Digest) -> Result<Arc<Node>> {
+        let walked = self.digest(&GraphOnly, pair, digest).await?;
+        self.kept(walked, pair, digest.as_str())
+    }
+
+    fn kept(&self, walked: Walked, pair: &RepoPair, reference: &str) -> Result<Arc<Node>> {
+        walked.ok_or_else(|| {
+            Error::invalid(
+                format!("{}:{reference}", pair.source),
+                "this walker keeps no graphs",
+            )
+        })
+    }
+
+    /// Fetches a tag of `pair.source` and walks it as a root ([`Walker::root`]).
+    pub async fn tag(&self, visitor: &dyn Visitor, pair: &RepoPair, tag: &str) -> Result<Walked> {
+        let manifest = self.source.manifest(&pair.source, tag).await?;
+        self.root(visitor, pair, tag, &manifest).await
+    }
+
+    /// Walks a manifest fetched by tag: everything below it, then `leave` with the tag, then its
+    /// referrers.
+    pub async fn root(
+        &self,
+        visitor: &dyn Visitor,
+        pair: &RepoPair,
+        tag: &str,
+        manifest: &RawManifest,
+    ) -> Result<Walked> {
+        let walked = self.graph(visitor, pair, manifest, 0).await?;
+        visitor.leave(pair, manifest, Some(tag)).await?;
+        self.referrers_at(visitor, pair, &manifest.digest, 0)
+            .await?;
+        Ok(walked)
+    }
+
+    /// Walks a manifest of `pair.source` by digest (a root no tag points at): `enter`, then
+    /// everything below it, `leave`, its referrers.
+    pub async fn digest(
+        &self,
+        visitor: &dyn Visitor,
+        pair: &RepoPair,
+        digest: &Digest,
+    ) -> Result<Walked> {
+        self.child(visitor, pair, &bare_reference(digest), 0).await
+    }
+
+    /// Walks the referrers of a manifest of `pair.source` (when the visitor follows referrers and
+    /// the source can list them), each as a manifest reached by digest.
+    pub async fn referrers(
+        &self,
+        visitor: &dyn Visitor,
+        pair: &RepoPair,
+        digest: &Digest,
+    ) -> Result<()> {
+        self.referrers_at(visitor, pair, digest, 0).await
+    }
+
+    /// A manifest reached by digest at `depth`, once per repository and digest.
+    fn child<'a>(
+        &'a self,
+        visitor: &'a dyn Visitor,
+        pair: &'a RepoPair,
+        reference: &'a Reference,
+        depth: usize,
+    ) -> BoxFuture<'a, Result<Walked>> {
+        async move {
+            let key = (pair.source.clone(), reference.digest.clone());
+            self.manifests
+                .run(&key, || async {
+                    if visitor.enter(pair, reference).await? == Step::Prune {
+                        return Ok(None);
+                    }
+                    let manifest = self
+                        .source
+                        .manifest(&pair.source, reference.digest.as_str())
+                        .await?;
+                    let walked = self.graph(visitor, pair, &manifest, depth).await?;
+                    visitor.leave(pair, &manifest, None).await?;
+                    self.referrers_at(visitor, pair, &manifest.digest, depth)
+                        .await?;
+                    Ok(walked)
+                })
+                .await
+        }
+        .boxed()
+    }
+
+    /// Everything below a manifest: its children and blobs, concurrently; once per repository and
+    /// digest.
+    async fn graph(
+        &self,
+        visitor: &dyn Visitor,
+        pair: &RepoPair,
+        manifest: &RawManifest,
+        depth: usize,
+    ) -> Result<Walked> {
+        let key = (pair.source.clone(), manifest.digest.clone());
+        self.graphs
+            .run(&key, || self.below(visitor, pair, manifest, depth))
+            .await
+    }
+
+    /// Walks the children and blobs of a manifest, then builds its node when graphs are kept.
+    async fn below(
+        &self,
+        visitor: &dyn Visitor,
+        pair: &RepoPair,
+        manifest: &RawManifest,
+        depth: usize,
+    ) -> Result<Walked> {
+        let view = manifest.view()?;
+        check_depth(manifest, &view, depth)?;
+        let children = {
+            let children = view
+                .children()
                 .iter()
-                .map(|c| self.digest(repository, &c.digest, depth + 1)),
-        )
-        .await?;
-        Ok(Arc::new(Node {
-            manifest,
-            view: Arc::new(view),
-            children,
+                .map(|c| self.child(visitor, pair, c, depth + 1));
+            let blobs = view
+                .blobs()
+                .into_iter()
+                .filter(|b| !b.foreign)
+                .map(|b| self.blob(visitor, pair, b));
+            let (children, _) = futures::try_join!(try_join_all(children), try_join_all(blobs))?;
+            children
+        };
+        Ok(self.keep_graphs.then(|| {
+            Arc::new(Node {
+                manifest: manifest.clone(),
+                view: Arc::new(view),
+                children: children.into_iter().flatten().collect(),
+            })
         }))
+    }
+
+    /// A blob, once per repository and digest.
+    async fn blob(&self, visitor: &dyn Visitor, pair: &RepoPair, blob: &Reference) -> Result<()> {
+        let key = (pair.source.clone(), blob.digest.clone());
+        self.blobs.run(&key, || visitor.blob(pair, blob)).await
+    }
+
+    /// The referrers of a manifest at `depth`, once per repository and digest.
+    async fn referrers_at(
+        &self,
+        visitor: &dyn Visitor,
+        pair: &RepoPair,
+        digest: &Digest,
+        depth: usize,
+    ) -> Result<()> {
+        if !visitor.referrers() || depth >= MAX_INDEX_DEPTH {
+            return Ok(());
+        }
+        let key = (pair.source.clone(), digest.clone());
+        self.referrer_walks
+            .run(&key, || async {
+                let Some(list) = self.source.referrers(&pair.source, digest).await? else {
+                    return Ok(());
+                };
+                for r in &list {
+                    self.child(visitor, pair, r, depth + 1).await?;
+                    visitor.referrer(pair, digest, r).await?;
+                }
+                Ok(())
+            })
+            .await
+    }
+}
+
+/// An index nested [`MAX_INDEX_DEPTH`] levels deep is refused.
+fn check_depth(manifest: &RawManifest, view: &ManifestView, depth: usize) -> Result<()> {
+    if matches!(view, ManifestView::Index { .. }) && depth >= MAX_INDEX_DEPTH {
+        return Err(Error::invalid(
+            format!("index {}", manifest.digest),
+            format!("indexes nest deeper than {MAX_INDEX_DEPTH} levels"),
+        ));
+    }
+    Ok(())
+}
+
+/// A reference that gives only a digest (a root no descriptor announces).
+fn bare_reference(digest: &Digest) -> Reference {
+    Reference {
+        digest: digest.clone(),
+        size: 0,
+        media_type: String::new(),
+        foreign: false,
+        platform: None,
+        artifact_type: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::transport::layout::Layout;
+    use crate::transport::Destination;
+
+    /// Records what a walk does and checks, on `leave`, that everything below is already done.
+    #[derive(Default)]
+    struct Recorder {
+        prune_children: bool,
+        done: Mutex<HashSet<(String, Digest)>>,
+        blob_visits: Mutex<Vec<(String, Digest)>>,
+        referrers: Mutex<Vec<Digest>>,
+        out_of_order: Mutex<Vec<String>>,
+    }
+
+    impl Recorder {
+        fn mark(&self, pair: &RepoPair, digest: &Digest) {
+            let key = (pair.source.clone(), digest.clone());
+            self.done.lock().unwrap().insert(key);
+        }
+    }
+
+    #[async_trait]
+    impl Visitor for Recorder {
+        async fn enter(&self, pair: &RepoPair, reference: &Reference) -> Result<Step> {
+            if self.prune_children {
+                self.mark(pair, &reference.digest);
+                return Ok(Step::Prune);
+            }
+            Ok(Step::Descend)
+        }
+
+        async fn blob(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+            let key = (pair.source.clone(), blob.digest.clone());
+            self.blob_visits.lock().unwrap().push(key);
+            self.mark(pair, &blob.digest);
+            Ok(())
+        }
+
+        async fn leave(
+            &self,
+            pair: &RepoPair,
+            manifest: &RawManifest,
+            _: Option<&str>,
+        ) -> Result<()> {
+            let view = manifest.view()?;
+            let below = view.children().iter().chain(view.blobs());
+            for r in below.filter(|r| !r.foreign) {
+                let key = (pair.source.clone(), r.digest.clone());
+                if !self.done.lock().unwrap().contains(&key) {
+                    let what = format!("{} left before {}", manifest.digest, r.digest);
+                    self.out_of_order.lock().unwrap().push(what);
+                }
+            }
+            self.mark(pair, &manifest.digest);
+            Ok(())
+        }
+
+        fn referrers(&self) -> bool {
+            true
+        }
+
+        async fn referrer(&self, _: &RepoPair, _: &Digest, referrer: &Reference) -> Result<()> {
+            self.referrers.lock().unwrap().push(referrer.digest.clone());
+            Ok(())
+        }
+    }
+
+    async fn sample_layout(dir: &std::path::Path) -> (Arc<Layout>, crate::sample::Expected) {
+        let layout = Layout::create(&dir.join("l")).unwrap();
+        let expected = crate::sample::write(&layout, 4, 7).await.unwrap();
+        layout.finish().await.unwrap();
+        (Arc::new(Layout::open(&dir.join("l")).unwrap()), expected)
+    }
+
+    async fn walk_every_tag(walker: &Walker, visitor: &dyn Visitor, layout: &Layout) {
+        for repo in layout.repositories().await.unwrap() {
+            let pair = RepoPair {
+                source: repo.clone(),
+                target: repo.clone(),
+                name: repo.clone(),
+            };
+            for tag in layout.tags(&repo).await.unwrap() {
+                walker.tag(visitor, &pair, &tag).await.unwrap();
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn leave_comes_after_everything_below_and_each_blob_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (layout, expected) = sample_layout(dir.path()).await;
+        let walker = Walker::without_graphs(layout.clone());
+        let recorder = Recorder::default();
+        walk_every_tag(&walker, &recorder, &layout).await;
+        assert!(recorder.out_of_order.lock().unwrap().is_empty());
+        let visits = recorder.blob_visits.into_inner().unwrap();
+        let distinct: HashSet<_> = visits.iter().collect();
+        assert_eq!(visits.len(), distinct.len(), "a blob visited twice");
+        let walked: HashSet<_> = recorder
+            .referrers
+            .into_inner()
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert!(!visits.is_empty() && !expected.referrers.is_empty());
+        for (_, _, referrer) in &expected.referrers {
+            assert!(walked.contains(referrer), "referrer {referrer} not walked");
+        }
+    }
+
+    #[tokio::test]
+    async fn pruned_children_are_not_fetched_nor_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (layout, _) = sample_layout(dir.path()).await;
+        let walker = Walker::new(layout.clone());
+        let recorder = Recorder {
+            prune_children: true,
+            ..Default::default()
+        };
+        let mut indexes = 0;
+        for repo in layout.repositories().await.unwrap() {
+            let pair = RepoPair {
+                source: repo.clone(),
+                target: repo.clone(),
+                name: repo.clone(),
+            };
+            for tag in layout.tags(&repo).await.unwrap() {
+                let node = walker.tag(&recorder, &pair, &tag).await.unwrap().unwrap();
+                assert!(node.children.is_empty(), "{repo}:{tag}");
+                indexes += usize::from(!node.view.children().is_empty());
+            }
+        }
+        assert!(indexes > 0, "the sample has indexes");
+        assert!(recorder.out_of_order.lock().unwrap().is_empty());
     }
 }

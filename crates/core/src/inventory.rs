@@ -1,5 +1,9 @@
 //! What a source holds: every repository and tag with its digest, kind, platforms and sizes, and
 //! totals over the whole registry (blobs shared across repositories counted once).
+//!
+//! Repositories and tags are listed through [`crate::walk`]; each tag's graph is walked by the
+//! [`Walker`] of [`crate::graph`] that `copy` and `verify` use too, keeping the graphs: a manifest
+//! reached from several tags of a repository is fetched once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -127,7 +131,7 @@ pub async fn inventory(
             let walker = walker.clone();
             let source = source.clone();
             async move {
-                let node = walker.tag(&pair.source, &tag).await;
+                let node = walker.graph_of_tag(&pair, &tag).await;
                 let referrers = match &node {
                     Ok(n) => source
                         .referrers(&pair.source, &n.manifest.digest)

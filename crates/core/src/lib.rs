@@ -9,6 +9,7 @@
 //!   [`transport::Destination`] traits: an OCI Distribution registry over HTTP, or an OCI image layout
 //!   on disk.
 //! - [`walk`]: listing with filters and prefixes, shared by copy, inventory and verify.
+//! - [`graph`]: the one manifest-graph walker (visitor hooks) shared by copy, inventory and verify.
 //! - [`copy`], [`inventory`], [`verify`]: the jobs.
 //! - [`relocation`]: plans, the journal of `apply`, and shards.
 //! - [`azure_ad`]: signing in to ACR with an Azure AD identity (the token source is plugged in).

@@ -2,17 +2,25 @@
 //! with `deep`, every manifest, child manifest, config and layer reachable from the target's tags
 //! exists in the target with the right size and digest, and every referrer of a source manifest is
 //! in the target too.
+//!
+//! Repositories and tags are listed through [`crate::walk`]. The deep check walks graphs with the
+//! [`Walker`] of [`crate::graph`] that `copy` and `inventory` use: over the target, keeping the
+//! graphs, to check every manifest and blob; and over the source's referrers, with a visitor that
+//! prunes each referrer and looks it up in the target.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use futures::StreamExt;
 use serde::Serialize;
 
 use crate::copy::Problem;
 use crate::digest::Digest;
 use crate::error::Result;
-use crate::graph::Walker;
+use crate::graph::{Step, Visitor, Walker};
+use crate::manifest::Reference;
 use crate::transport::Store;
 use crate::walk::{self, Matcher, RepoPair, Selection};
 
@@ -282,6 +290,8 @@ async fn untagged_check(
     }
 }
 
+/// The deep check: every graph reachable from a verified tag complete in the target, every blob
+/// there with its size, every referrer of the source there.
 async fn deep_check(
     source: Arc<dyn Store>,
     target: Arc<dyn Store>,
@@ -296,7 +306,7 @@ async fn deep_check(
         .map(|(pair, digest)| {
             let walker = walker.clone();
             async move {
-                let node = walker.digest(&pair.target, &digest, 0).await;
+                let node = walker.graph_of_digest(&in_target(&pair), &digest).await;
                 (pair, digest, node)
             }
         })
@@ -354,44 +364,94 @@ async fn deep_check(
         }
     }
     // 3. Referrers of each source manifest present in the target.
-    let referrer_results: Vec<_> = futures::stream::iter(roots)
+    referrer_check(source, target, roots, jobs, report).await;
+}
+
+/// The same repository, read in the target.
+fn in_target(pair: &RepoPair) -> RepoPair {
+    RepoPair {
+        source: pair.target.clone(),
+        target: pair.target.clone(),
+        name: pair.name.clone(),
+    }
+}
+
+/// Every referrer the source lists for a root must be in the target by digest.
+async fn referrer_check(
+    source: Arc<dyn Store>,
+    target: Arc<dyn Store>,
+    roots: Vec<(RepoPair, Digest)>,
+    jobs: usize,
+    report: &mut Report,
+) {
+    let source: Arc<dyn crate::transport::Source> = source;
+    let walker = Walker::without_graphs(source);
+    let check = ReferrerCheck {
+        target,
+        checked: AtomicU64::new(0),
+        broken: Mutex::new(Vec::new()),
+    };
+    let listing_errors: Vec<Problem> = futures::stream::iter(roots)
         .map(|(pair, digest)| {
-            let source = source.clone();
-            let target = target.clone();
+            let (walker, check) = (&walker, &check);
             async move {
-                let mut problems = Vec::new();
-                let mut checked = 0u64;
-                match source.referrers(&pair.source, &digest).await {
-                    Ok(Some(list)) => {
-                        for r in list {
-                            checked += 1;
-                            match target.current_digest(&pair.target, r.digest.as_str()).await {
-                                Ok(Some(_)) => {}
-                                Ok(None) => problems.push(Problem {
-                                    item: format!("{}@{}", pair.target, r.digest),
-                                    reason: format!("referrer of {digest} missing in the target"),
-                                }),
-                                Err(e) => problems.push(Problem {
-                                    item: format!("{}@{}", pair.target, r.digest),
-                                    reason: e.to_string(),
-                                }),
-                            }
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => problems.push(Problem {
-                        item: format!("{}@{digest}", pair.source),
-                        reason: format!("cannot list referrers in the source: {e}"),
-                    }),
-                }
-                (checked, problems)
+                let result = walker.referrers(check, &pair, &digest).await;
+                result.err().map(|e| Problem {
+                    item: format!("{}@{digest}", pair.source),
+                    reason: format!("cannot list referrers in the source: {e}"),
+                })
             }
         })
         .buffer_unordered(jobs * 4)
+        .filter_map(|p| async move { p })
         .collect()
         .await;
-    for (checked, problems) in referrer_results {
-        report.referrers_checked += checked;
-        report.broken.extend(problems);
+    report.referrers_checked += check.checked.load(Ordering::Relaxed);
+    report
+        .broken
+        .extend(check.broken.into_inner().expect("referrer check lock"));
+    report.broken.extend(listing_errors);
+}
+
+/// The verify hooks in a walk of the source's referrers: each referrer is pruned (not fetched)
+/// and looked up in the target by digest.
+struct ReferrerCheck {
+    target: Arc<dyn Store>,
+    checked: AtomicU64,
+    broken: Mutex<Vec<Problem>>,
+}
+
+#[async_trait]
+impl Visitor for ReferrerCheck {
+    async fn enter(&self, _pair: &RepoPair, _reference: &Reference) -> Result<Step> {
+        Ok(Step::Prune)
+    }
+
+    fn referrers(&self) -> bool {
+        true
+    }
+
+    async fn referrer(
+        &self,
+        pair: &RepoPair,
+        subject: &Digest,
+        referrer: &Reference,
+    ) -> Result<()> {
+        self.checked.fetch_add(1, Ordering::Relaxed);
+        let item = format!("{}@{}", pair.target, referrer.digest);
+        let reason = match self
+            .target
+            .current_digest(&pair.target, referrer.digest.as_str())
+            .await
+        {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => format!("referrer of {subject} missing in the target"),
+            Err(e) => e.to_string(),
+        };
+        self.broken
+            .lock()
+            .expect("referrer check lock")
+            .push(Problem { item, reason });
+        Ok(())
     }
 }

@@ -487,7 +487,6 @@ impl Run<'_> {
         let arm = self.args.arm.client(self.args.connect.azure_credential)?;
         let (source, target) = self.open(false).await?;
         let source = Scoped::store(source, self.source_names(&self.share));
-        let (planned, errors) = import::plan(source, target, &self.matcher, jobs * 4).await?;
         let options = ImportOptions {
             force: false,
             jobs,
@@ -499,16 +498,16 @@ impl Run<'_> {
                 eprintln!("import: {}: {e}", item.describe());
             }
         };
-        let mut report = import::run(
+        let report = import::import_all(
             &arm,
             &target_id,
             &import_source,
-            planned,
+            (source, target),
+            &self.matcher,
             &options,
             &progress,
         )
-        .await;
-        report.errors.extend(errors);
+        .await?;
         let detail = format!(
             "{} imported, {} already there, {} conflicts, {} failed",
             report.imported.len(),

@@ -228,7 +228,15 @@ async fn run_deploy(args: DeployArgs) -> anyhow::Result<u8> {
         template,
         parameters,
     };
-    let done = deploy::deploy(&arm, &deployment, |step| eprintln!("deploy: {step}")).await?;
+    // Steps are shown on a terminal (a deployment takes minutes) or with -v; in a pipeline an
+    // error stays the one line on stderr.
+    let show_steps = args::stderr_is_terminal() || acr_relocate::log::enabled(1);
+    let done = deploy::deploy(&arm, &deployment, |step| {
+        if show_steps {
+            eprintln!("deploy: {step}");
+        }
+    })
+    .await?;
     eprintln!(
         "deploy: {} {} in resource group {}{}",
         args.name,
@@ -418,7 +426,6 @@ pub async fn copy_by_import(args: &crate::commands::copy::CopyArgs) -> anyhow::R
     let source = transport::open(&source_ep, Access::Read, &source_options).await?;
     let target = transport::open(&target_ep, Access::Read, &connect.options(Side::Target)?).await?;
     let started = std::time::Instant::now();
-    let (planned, errors) = import::plan(source, target, &matcher, jobs * 4).await?;
     let options = ImportOptions {
         force: import_args.force,
         jobs,
@@ -428,16 +435,16 @@ pub async fn copy_by_import(args: &crate::commands::copy::CopyArgs) -> anyhow::R
         None => acr_relocate::log::emit(1, || format!("imported {}", item.describe())),
         Some(e) => eprintln!("import: {}: {e}", item.describe()),
     };
-    let mut report = import::run(
+    let report = import::import_all(
         &arm,
         &target_id,
         &import_source,
-        planned,
+        (source, target),
+        &matcher,
         &options,
         &progress,
     )
-    .await;
-    report.errors.extend(errors);
+    .await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
