@@ -17,7 +17,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use url::Url;
 
-use crate::credential::{AzureSignIn, ARM_SCOPE};
+use crate::credential::{arm_scope, AzureSignIn};
 use crate::error::{AzureError, Result};
 use crate::http::describe;
 
@@ -62,6 +62,8 @@ pub struct ArmClient {
     http: reqwest::Client,
     base: Url,
     sign_in: AzureSignIn,
+    /// The token scope that goes with the endpoint (`https://management.azure.com/.default`).
+    scope: String,
     retry: RetryPolicy,
     /// Wait between polls of a long-running operation that sends no `Retry-After`.
     pub poll_interval: Duration,
@@ -78,13 +80,17 @@ impl ArmClient {
                 "--arm-endpoint {endpoint:?} is not a URL ({e}); expected for example {DEFAULT_ENDPOINT}"
             ))
         })?;
-        if !matches!(base.scheme(), "https" | "http") || base.host_str().is_none() {
+        let loopback = matches!(base.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if !(base.scheme() == "https" || (base.scheme() == "http" && loopback))
+            || base.host_str().is_none()
+        {
             return Err(AzureError::Invalid(format!(
-                "--arm-endpoint {endpoint:?} must be an https:// URL such as {DEFAULT_ENDPOINT}"
+                "--arm-endpoint {endpoint:?} must be an https:// URL such as {DEFAULT_ENDPOINT} (plain http only on this machine's loopback)"
             )));
         }
         Ok(ArmClient {
             http,
+            scope: arm_scope(&base),
             base,
             sign_in,
             retry: RetryPolicy::default(),
@@ -141,7 +147,7 @@ impl ArmClient {
             attempt += 1;
             let mut request = self.http.request(method.clone(), url.clone());
             if self.same_origin(&url) {
-                let token = self.sign_in.token(ARM_SCOPE).await?;
+                let token = self.sign_in.token(&self.scope).await?;
                 request = request.bearer_auth(token.expose());
             }
             if let Some(b) = body {
@@ -217,8 +223,10 @@ impl ArmClient {
         let started = Instant::now();
         let async_operation = initial.header("azure-asyncoperation").map(str::to_string);
         let location = initial.header("location").map(str::to_string);
+        let state = provisioning_state(&initial);
         let pending = initial.status == StatusCode::ACCEPTED
-            || (async_operation.is_some() && !is_terminal(&provisioning_state(&initial)));
+            || (async_operation.is_some() && !is_terminal(&state))
+            || (!state.is_empty() && !is_terminal(&state));
         if !pending {
             return initial.json(operation);
         }
@@ -259,12 +267,56 @@ impl ArmClient {
                 (None, None) => Ok(Value::Null),
             };
         }
-        let Some(loc) = location else {
-            // 202 without anything to poll: accepted, nothing more to learn.
-            return initial.json(operation);
-        };
-        let url = self.resolve(&loc, operation)?;
-        self.poll_location(url, started, wait, operation).await
+        match (location, resource) {
+            (Some(loc), resource) => {
+                let url = self.resolve(&loc, operation)?;
+                let result = self.poll_location(url, started, wait, operation).await?;
+                match resource {
+                    // A PUT ends with the resource as it now is.
+                    Some(url) => self.get(url.clone(), operation).await,
+                    None => Ok(result),
+                }
+            }
+            // A PUT answered with a running provisioningState and nothing to poll: poll the
+            // resource itself.
+            (None, Some(url)) => self.poll_resource(url, started, wait, operation).await,
+            // Accepted with nothing to poll: nothing more to learn.
+            (None, None) => initial.json(operation),
+        }
+    }
+
+    async fn poll_resource(
+        &self,
+        url: &Url,
+        started: Instant,
+        mut wait: Option<Duration>,
+        operation: &str,
+    ) -> Result<Value> {
+        loop {
+            self.pause(&mut wait, started, operation).await?;
+            let answer = self.call(Method::GET, url.clone(), None, operation).await?;
+            wait = retry_after(&answer.headers);
+            let state = provisioning_state(&answer);
+            let body = answer.json(operation)?;
+            match state.to_ascii_lowercase().as_str() {
+                "failed" | "canceled" => {
+                    return Err(AzureError::OperationFailed {
+                        operation: operation.into(),
+                        status: state,
+                        code: body["properties"]["error"]["code"]
+                            .as_str()
+                            .unwrap_or("Unknown")
+                            .into(),
+                        message: body["properties"]["error"]["message"]
+                            .as_str()
+                            .unwrap_or("no message")
+                            .into(),
+                    })
+                }
+                "succeeded" | "" => return Ok(body),
+                _ => continue,
+            }
+        }
     }
 
     async fn poll_location(

@@ -17,8 +17,26 @@ use azure_identity::{
 use crate::error::{AzureError, Result};
 use crate::http::AzureCoreClient;
 
-/// The scope of an ARM token.
+/// The scope of an ARM token in the public cloud.
 pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
+
+/// The scope of a token for an ACR's `/oauth2/exchange`: the registry audience, which every
+/// registry accepts (an ARM-audience token is refused where `azureADAuthenticationAsArmPolicy` is
+/// disabled, and would be a token for the whole subscription in the registry's hands).
+pub const ACR_SCOPE: &str = "https://containerregistry.azure.net/.default";
+
+/// The token scope for an ARM endpoint: the sovereign clouds' own management hosts, else the
+/// public cloud's (a test server stands in for it).
+pub fn arm_scope(endpoint: &url::Url) -> String {
+    match endpoint.host_str() {
+        Some(host @ ("management.usgovcloudapi.net" | "management.chinacloudapi.cn"))
+            if endpoint.scheme() == "https" =>
+        {
+            format!("https://{host}/.default")
+        }
+        _ => ARM_SCOPE.to_string(),
+    }
+}
 
 /// Which credential to sign in with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -76,13 +94,18 @@ fn on_path(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
-/// A signed-in Azure AD identity that hands out access tokens for a scope. Tokens are cached and
-/// refreshed by azure_identity before they expire.
+/// A signed-in Azure AD identity that hands out access tokens for a scope. Tokens are cached here
+/// until five minutes before they expire (azure_identity's Azure CLI credential does not cache, and
+/// would start `az` for every request), one sign-in at a time per scope.
 #[derive(Clone)]
 pub struct AzureSignIn {
     credential: Arc<dyn TokenCredential>,
     kind: CredentialKind,
+    cache: Arc<tokio::sync::Mutex<std::collections::HashMap<String, (Secret, std::time::Instant)>>>,
 }
+
+/// Tokens are renewed this long before they expire.
+const RENEW_BEFORE: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl std::fmt::Debug for AzureSignIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -158,6 +181,7 @@ impl AzureSignIn {
         Ok(AzureSignIn {
             credential,
             kind: resolved,
+            cache: Default::default(),
         })
     }
 
@@ -168,6 +192,12 @@ impl AzureSignIn {
 
     /// An access token for `scope` (for example [`ARM_SCOPE`]).
     pub async fn token(&self, scope: &str) -> Result<Secret> {
+        let mut cache = self.cache.lock().await;
+        if let Some((token, renew_at)) = cache.get(scope) {
+            if std::time::Instant::now() < *renew_at {
+                return Ok(token.clone());
+            }
+        }
         let token = self
             .credential
             .get_token(&[scope], None)
@@ -176,7 +206,16 @@ impl AzureSignIn {
                 credential: self.kind.describe().into(),
                 message: one_line(&e.to_string()),
             })?;
-        Ok(Secret::new(token.token.secret()))
+        let lifetime = (token.expires_on - azure_core::time::OffsetDateTime::now_utc())
+            .whole_seconds()
+            .max(0) as u64;
+        let renew_in = std::time::Duration::from_secs(lifetime).saturating_sub(RENEW_BEFORE);
+        let secret = Secret::new(token.token.secret());
+        cache.insert(
+            scope.to_string(),
+            (secret.clone(), std::time::Instant::now() + renew_in),
+        );
+        Ok(secret)
     }
 }
 
@@ -209,9 +248,8 @@ impl RegistrySignIn {
 #[async_trait::async_trait]
 impl acr_relocate::azure_ad::AzureAdTokens for RegistrySignIn {
     async fn access_token(&self) -> acr_relocate::Result<Secret> {
-        // `az acr login` exchanges an ARM-audience token; ACR accepts it in every cloud setup.
         self.sign_in
-            .token(ARM_SCOPE)
+            .token(ACR_SCOPE)
             .await
             .map_err(|e| acr_relocate::Error::Auth {
                 registry: "Azure AD".into(),
@@ -232,5 +270,25 @@ impl acr_relocate::azure_ad::AzureAdTokens for RegistrySignIn {
 
     fn for_every_registry(&self) -> bool {
         self.every_registry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sovereign_clouds_get_their_own_arm_audience() {
+        let scope = |u: &str| arm_scope(&url::Url::parse(u).unwrap());
+        assert_eq!(scope("https://management.azure.com"), ARM_SCOPE);
+        assert_eq!(
+            scope("https://management.usgovcloudapi.net"),
+            "https://management.usgovcloudapi.net/.default"
+        );
+        assert_eq!(
+            scope("https://management.chinacloudapi.cn/"),
+            "https://management.chinacloudapi.cn/.default"
+        );
+        assert_eq!(scope("http://127.0.0.1:4010"), ARM_SCOPE);
     }
 }

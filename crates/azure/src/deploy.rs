@@ -62,6 +62,9 @@ pub async fn deploy(
     deployment: &Deployment,
     progress: impl Fn(&str),
 ) -> Result<Deployed> {
+    crate::resource_id::check_name("subscription", &deployment.subscription)?;
+    crate::resource_id::check_name("resource group", &deployment.resource_group)?;
+    crate::resource_id::check_name("deployment name", &deployment.name)?;
     let group = resource_group_path(&deployment.subscription, &deployment.resource_group);
     let group_url = arm.url(&group, api::RESOURCES, &[]);
     let exists = arm

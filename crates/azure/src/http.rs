@@ -15,14 +15,19 @@ use azure_core::http::{AsyncRawResponse, Body, HttpClient, Method, Request, Stat
 
 /// Builds the reqwest client: TLS verified against the system roots (and `SSL_CERT_FILE`), HTTP/2
 /// when offered, no redirects (ARM does not redirect; a redirect is never followed with a token).
-pub fn client() -> reqwest::Client {
+pub fn client() -> crate::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(15))
         .read_timeout(Duration::from_secs(120))
         .user_agent(concat!("acr-relocate/", env!("CARGO_PKG_VERSION")))
         .build()
-        .expect("a TLS client with the system roots can be built")
+        .map_err(|e| {
+            crate::AzureError::Invalid(format!(
+                "cannot set up TLS for Azure: {}; check SSL_CERT_FILE / SSL_CERT_DIR",
+                describe(&e)
+            ))
+        })
 }
 
 /// azure_core's transport, served by our reqwest client.

@@ -101,6 +101,8 @@ pub struct ImportOptions {
     pub jobs: usize,
     /// Plan only.
     pub dry_run: bool,
+    /// Also import the manifests no tag points at (where the source lists them).
+    pub untagged: bool,
 }
 
 /// Decides, for every selected tag and untagged manifest of `source`, whether to import it.
@@ -109,6 +111,7 @@ pub async fn plan(
     target: Arc<dyn Store>,
     matcher: &Matcher,
     jobs: usize,
+    untagged: bool,
 ) -> Result<(Vec<(ImportItem, Decision)>, Vec<String>)> {
     let pairs = walk::repositories(source.as_ref(), matcher).await?;
     let listed = walk::tags(source.clone(), matcher, pairs, jobs).await;
@@ -123,7 +126,7 @@ pub async fn plan(
     let per_repo = futures::stream::iter(work)
         .map(|(pair, tags)| {
             let (source, target) = (source.clone(), target.clone());
-            async move { plan_repository(source, target, pair, tags).await }
+            async move { plan_repository(source, target, pair, tags, untagged).await }
         })
         .buffer_unordered(jobs.max(1))
         .collect::<Vec<_>>()
@@ -144,6 +147,7 @@ async fn plan_repository(
     target: Arc<dyn Store>,
     pair: RepoPair,
     tags: Vec<String>,
+    untagged: bool,
 ) -> Result<Vec<(ImportItem, Decision)>> {
     let listed = source.tag_digests(&pair.source).await?;
     let mut tagged: Vec<(String, Digest)> = Vec::new();
@@ -178,9 +182,17 @@ async fn plan_repository(
             decision,
         ));
     }
+    if !untagged {
+        return Ok(out);
+    }
+    // Untagged: what no tag points at, selected by the filter or not (a tag left out by `--tag`
+    // does not make its manifest untagged).
+    let mut tag_digests: std::collections::HashSet<Digest> =
+        tagged.iter().map(|(_, d)| d.clone()).collect();
+    tag_digests.extend(listed.into_iter().flatten().map(|(_, d)| d));
     if let Some(all) = source.all_manifests(&pair.source).await? {
         for digest in all {
-            if tagged.iter().any(|(_, d)| *d == digest) {
+            if tag_digests.contains(&digest) {
                 continue;
             }
             let present = target
@@ -263,9 +275,40 @@ pub async fn import_all(
     progress: &(dyn Fn(&ImportItem, Option<&str>) + Sync),
 ) -> Result<ImportReport> {
     let (source, target) = stores;
-    let (planned, errors) = plan(source, target, matcher, options.jobs * 4).await?;
-    let mut report = run(arm, target_id, import_source, planned, options, progress).await;
+    let (planned, errors) = plan(
+        source,
+        target.clone(),
+        matcher,
+        options.jobs * 4,
+        options.untagged,
+    )
+    .await?;
+    let (tagged, untagged): (Vec<_>, Vec<_>) = planned
+        .into_iter()
+        .partition(|(item, _)| item.tag.is_some());
+    let mut report = run(arm, target_id, import_source, tagged, options, progress).await;
     report.errors.extend(errors);
+    // Untagged manifests after the tags: the platform manifests of an imported index arrived with
+    // it, so each is asked for again and only what is still missing is imported.
+    let mut rest = Vec::new();
+    for (item, decision) in untagged {
+        let still_missing = matches!(decision, Decision::Import)
+            && (options.dry_run
+                || target
+                    .current_digest(&item.repository.target, &item.digest)
+                    .await?
+                    .is_none());
+        if still_missing {
+            rest.push((item, decision));
+        } else {
+            report.present += 1;
+        }
+    }
+    let second = run(arm, target_id, import_source, rest, options, progress).await;
+    report.imported.extend(second.imported);
+    report.present += second.present;
+    report.conflicts.extend(second.conflicts);
+    report.failed.extend(second.failed);
     Ok(report)
 }
 

@@ -111,11 +111,7 @@ impl ResourceId {
         if let Some(empty) = [1, 3, 5, 6, 7].into_iter().find(|&i| parts[i].is_empty()) {
             return Err(bad(&format!("segment {} is empty", empty + 1)));
         }
-        let safe = |s: &str| {
-            s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.()".contains(c))
-        };
-        if let Some(part) = parts.iter().find(|p| !safe(p)) {
+        if let Some(part) = parts.iter().find(|p| check_name("segment", p).is_err()) {
             return Err(bad(&format!(
                 "{part:?} holds characters ARM does not allow"
             )));
@@ -133,6 +129,20 @@ impl ResourceId {
     pub fn resource_group_path(&self) -> String {
         resource_group_path(&self.subscription, &self.resource_group)
     }
+}
+
+/// Checks a name that goes into an ARM path (subscription, resource group, deployment): letters,
+/// digits, `-_.()`, not empty, not `.` or `..`.
+pub fn check_name(what: &str, name: &str) -> Result<()> {
+    let allowed = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.()".contains(c));
+    if name.is_empty() || name == "." || name == ".." || !allowed {
+        return Err(AzureError::Invalid(format!(
+            "{what} {name:?} is not a valid Azure name: use letters, digits and - _ . ( )"
+        )));
+    }
+    Ok(())
 }
 
 /// `/subscriptions/{sub}/resourcegroups/{group}`, the Resources provider's casing.
@@ -188,5 +198,9 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("AKS cluster"));
+        for bad in ["", ".", "..", "rg/..", "a?b", "a#b"] {
+            assert!(check_name("resource group", bad).is_err(), "{bad}");
+        }
+        check_name("resource group", "rg-east_1.(prod)").unwrap();
     }
 }

@@ -26,7 +26,7 @@ pub struct Row {
 const ALWAYS_EXPECTED: [&str; 1] = ["location"];
 
 /// What is compared: name and a JSON pointer into the registry resource.
-const FIELDS: [(&str, &str); 15] = [
+const FIELDS: [(&str, &str); 16] = [
     ("location", "/location"),
     ("sku", "/sku/name"),
     ("adminUserEnabled", "/properties/adminUserEnabled"),
@@ -55,9 +55,14 @@ const FIELDS: [(&str, &str); 15] = [
         "policies.trustPolicy",
         "/properties/policies/trustPolicy/status",
     ),
+    // Status and days only: `lastUpdatedTime` is read-only and differs between any two registries.
     (
         "policies.retentionPolicy",
-        "/properties/policies/retentionPolicy",
+        "/properties/policies/retentionPolicy/status",
+    ),
+    (
+        "policies.retentionPolicy.days",
+        "/properties/policies/retentionPolicy/days",
     ),
     (
         "policies.exportPolicy",

@@ -56,12 +56,13 @@ pub struct ConnectArgs {
     /// for both sides, `--acr source` or `--acr target` for one.
     #[arg(long, value_name = "SIDE", num_args = 0..=1, default_missing_value = "both")]
     pub acr: Option<AcrSide>,
-    /// Sign in to registries with Azure AD (the token is exchanged at the registry's
+    /// Sign in to registries with Azure AD (a registry-audience token exchanged at the registry's
     /// /oauth2/exchange for an ACR refresh token) even when their host does not end with
-    /// `.azurecr.io`. For `*.azurecr.io` this is the fallback whenever no credentials are given or
-    /// found and an Azure credential is configured.
-    #[arg(long)]
-    pub azure: bool,
+    /// `.azurecr.io` (a private DNS name, a proxy): `--azure` for both sides, `--azure source` or
+    /// `--azure target` for one. For `*.azurecr.io` this is the fallback whenever no credentials
+    /// are given or found and an Azure credential is configured.
+    #[arg(long, value_name = "SIDE", num_args = 0..=1, default_missing_value = "both")]
+    pub azure: Option<AcrSide>,
     /// How to sign in to Azure AD. `auto` takes the first configured of: a service principal in
     /// AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, workload identity
     /// (AZURE_FEDERATED_TOKEN_FILE), App Service managed identity, the Azure CLI (`az login`).
@@ -187,7 +188,7 @@ impl ConnectArgs {
                     | (Some(AcrSide::Source), Side::Source)
                     | (Some(AcrSide::Target), Side::Target)
             ),
-            azure_ad: self.azure_ad()?,
+            azure_ad: self.azure_ad(side)?,
             ..Default::default()
         })
     }
@@ -195,17 +196,26 @@ impl ConnectArgs {
     /// The Azure AD identity for registries: always with `--azure` (an error if none is
     /// configured), otherwise only when one is configured (then used for `*.azurecr.io` hosts that
     /// have no other credentials).
-    fn azure_ad(&self) -> anyhow::Result<Option<acr_relocate::azure_ad::SharedAzureAd>> {
+    fn azure_ad(
+        &self,
+        side: Side,
+    ) -> anyhow::Result<Option<acr_relocate::azure_ad::SharedAzureAd>> {
         let kind = self.azure_credential.kind();
-        if !self.azure
+        let forced = matches!(
+            (self.azure, side),
+            (Some(AcrSide::Both), _)
+                | (Some(AcrSide::Source), Side::Source)
+                | (Some(AcrSide::Target), Side::Target)
+        );
+        if !forced
             && kind == acr_azure::CredentialKind::Auto
             && acr_azure::CredentialKind::detect().is_none()
         {
             return Ok(None);
         }
-        let sign_in = acr_azure::AzureSignIn::new(kind, acr_azure::http::client())?;
+        let sign_in = acr_azure::AzureSignIn::new(kind, acr_azure::http::client()?)?;
         Ok(Some(std::sync::Arc::new(
-            acr_azure::credential::RegistrySignIn::new(sign_in, self.azure),
+            acr_azure::credential::RegistrySignIn::new(sign_in, forced),
         )))
     }
 }

@@ -574,7 +574,12 @@ impl Engine {
         }
         // A large blob first waits for a large-blob slot, holding no general one meanwhile.
         let _large = if blob.size >= LARGE_BLOB {
-            Some(self.large_blob_permits.acquire().await.expect("semaphore open"))
+            Some(
+                self.large_blob_permits
+                    .acquire()
+                    .await
+                    .expect("semaphore open"),
+            )
         } else {
             None
         };

@@ -491,6 +491,7 @@ impl Run<'_> {
             force: false,
             jobs,
             dry_run: false,
+            untagged: true,
         };
         let quiet = self.args.quiet;
         let progress = |item: &import::ImportItem, error: Option<&str>| {

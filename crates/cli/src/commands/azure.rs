@@ -29,7 +29,7 @@ pub struct ArmArgs {
 impl ArmArgs {
     /// Signs in (lazily) and returns the ARM client.
     pub fn client(&self, credential: Credential) -> anyhow::Result<ArmClient> {
-        let http = acr_azure::http::client();
+        let http = acr_azure::http::client()?;
         let sign_in = AzureSignIn::new(credential.kind(), http.clone())?;
         let mut client = ArmClient::new(&self.arm_endpoint, sign_in, http)?;
         if let Some(secs) = std::env::var("ACR_RELOCATE_ARM_POLL_SECONDS")
@@ -350,6 +350,20 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
     };
     let source_ep = args::endpoint(&source_text, "--source-endpoint")?;
     let target_ep = args::endpoint(&args.verified_against, "--verified-against")?;
+    // A registry verified against itself proves nothing.
+    let host = |e: &acr_relocate::endpoint::Endpoint| match e {
+        acr_relocate::endpoint::Endpoint::Registry(r) => Some(r.host.to_ascii_lowercase()),
+        _ => None,
+    };
+    let login = registry::login_server(&resource).map(str::to_ascii_lowercase);
+    if let Some(target_host) = host(&target_ep) {
+        if Some(&target_host) == host(&source_ep).as_ref() || Some(&target_host) == login.as_ref() {
+            bail!(
+                "--verified-against {} is the registry to delete: name its copy; nothing deleted",
+                args.verified_against
+            );
+        }
+    }
     let matcher = FilterArgs::default().matcher(&source_ep, Some(&target_ep))?;
     let source = transport::open(
         &source_ep,
@@ -430,6 +444,7 @@ pub async fn copy_by_import(args: &crate::commands::copy::CopyArgs) -> anyhow::R
         force: import_args.force,
         jobs,
         dry_run,
+        untagged: !args.tagged_only,
     };
     let progress = |item: &import::ImportItem, error: Option<&str>| match error {
         None => acr_relocate::log::emit(1, || format!("imported {}", item.describe())),

@@ -121,6 +121,7 @@ fn a_copy_signs_in_with_azure_ad_through_the_acr_exchange_and_leaks_nothing() {
             "copy",
             "-vv",
             "--azure",
+            "target",
             "--azure-credential",
             "environment",
             &source,
@@ -141,7 +142,13 @@ fn a_copy_signs_in_with_azure_ad_through_the_acr_exchange_and_leaks_nothing() {
     // verify signs in the same way.
     let out = run_in(
         home.path(),
-        &["verify", "--deep", "--azure", &source, &registry.endpoint()],
+        &[
+            "verify",
+            "--deep",
+            "--azure=target",
+            &source,
+            &registry.endpoint(),
+        ],
         &env,
         None,
     );
@@ -167,7 +174,7 @@ fn a_wrong_client_secret_is_one_line_naming_azure_ad_and_no_secret() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let out = run_in(
         home.path(),
-        &["inventory", "--azure", &registry.endpoint()],
+        &["inventory", "--azure=source", &registry.endpoint()],
         &env,
         None,
     );

@@ -16,10 +16,9 @@ use async_trait::async_trait;
 use sha2::{Digest as _, Sha256};
 
 use super::layout::Layout;
-use super::{Destination, Source};
-use crate::digest::{BlobContent, ByteStream, Digest};
+use super::{Destination, Forward, Store};
+use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::manifest::{RawManifest, Reference};
 
 /// An archive opened as a layout.
 pub struct Archive {
@@ -270,77 +269,9 @@ pub fn pack(root: &Path, archive: &Path) -> Result<()> {
 }
 
 #[async_trait]
-impl Source for Archive {
-    async fn repositories(&self) -> Result<Vec<String>> {
-        self.layout.repositories().await
-    }
-    async fn tags(&self, repository: &str) -> Result<Vec<String>> {
-        self.layout.tags(repository).await
-    }
-    async fn manifest(&self, repository: &str, reference: &str) -> Result<RawManifest> {
-        self.layout.manifest(repository, reference).await
-    }
-    async fn manifest_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
-        Source::manifest_digest(&self.layout, repository, reference).await
-    }
-    async fn blob(&self, repository: &str, blob: &Reference) -> Result<ByteStream> {
-        self.layout.blob(repository, blob).await
-    }
-    async fn blob_from(
-        &self,
-        repository: &str,
-        blob: &Reference,
-        offset: u64,
-    ) -> Result<ByteStream> {
-        self.layout.blob_from(repository, blob, offset).await
-    }
-    async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>> {
-        self.layout.referrers(repository, digest).await
-    }
-    async fn tag_digests(&self, repository: &str) -> Result<Option<Vec<(String, Digest)>>> {
-        self.layout.tag_digests(repository).await
-    }
-    async fn all_manifests(&self, repository: &str) -> Result<Option<Vec<Digest>>> {
-        self.layout.all_manifests(repository).await
-    }
-}
-
-#[async_trait]
-impl Destination for Archive {
-    async fn current_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
-        self.layout.current_digest(repository, reference).await
-    }
-    async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<Option<u64>> {
-        self.layout.blob_size(repository, digest).await
-    }
-    async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool> {
-        self.layout.mount_blob(repository, from, digest).await
-    }
-    async fn put_blob(
-        &self,
-        repository: &str,
-        blob: &Reference,
-        content: ByteStream,
-    ) -> Result<()> {
-        self.layout.put_blob(repository, blob, content).await
-    }
-    async fn put_blob_resumable(
-        &self,
-        repository: &str,
-        blob: &Reference,
-        content: BlobContent,
-    ) -> Result<()> {
-        self.layout
-            .put_blob_resumable(repository, blob, content)
-            .await
-    }
-    async fn put_manifest(
-        &self,
-        repository: &str,
-        tag: Option<&str>,
-        manifest: &RawManifest,
-    ) -> Result<()> {
-        self.layout.put_manifest(repository, tag, manifest).await
+impl Forward for Archive {
+    fn inner(&self) -> &dyn Store {
+        &self.layout
     }
     async fn finish(&self) -> Result<()> {
         self.layout.finish().await?;

@@ -109,16 +109,25 @@ fn skip_bytes(stream: ByteStream, n: u64) -> ByteStream {
             use futures::StreamExt;
             loop {
                 match stream.next().await? {
-                    Ok(chunk) if left >= chunk.len() as u64 => left -= chunk.len() as u64,
                     Ok(chunk) => {
-                        let rest = chunk.slice(left as usize..);
-                        return Some((Ok(rest), (stream, 0)));
+                        if let Some(rest) = drop_front(chunk, &mut left) {
+                            return Some((Ok(rest), (stream, left)));
+                        }
                     }
                     Err(e) => return Some((Err(e), (stream, left))),
                 }
             }
         },
     ))
+}
+
+/// `chunk` without its first `*left` bytes (all of it when it is shorter), counting what it drops
+/// off `left`; `None` when nothing of it remains.
+pub(crate) fn drop_front(chunk: bytes::Bytes, left: &mut u64) -> Option<bytes::Bytes> {
+    let n = (*left).min(chunk.len() as u64);
+    *left -= n;
+    let rest = chunk.slice(n as usize..);
+    (!rest.is_empty()).then_some(rest)
 }
 
 /// Connection settings that apply to registry endpoints.
@@ -154,6 +163,103 @@ pub struct ConnectOptions {
 /// An opened endpoint: something that is both a source and a destination.
 pub trait Store: Source + Destination {}
 impl<T: Source + Destination> Store for T {}
+
+/// A store that hands every call on to another one: a view of it (a
+/// [`Scoped`](crate::relocation::scope::Scoped) store), or a file that holds a layout
+/// ([`archive::Archive`]). Implementing it implements [`Source`] and [`Destination`], each method
+/// going unchanged to [`inner`](Forward::inner) except those the wrapper overrides here. A wrapper
+/// that must change another method adds a default method for it here.
+#[async_trait]
+pub trait Forward: Send + Sync {
+    /// The store the calls go to.
+    fn inner(&self) -> &dyn Store;
+    /// [`Source::repositories`]; by default the inner store's.
+    async fn repositories(&self) -> Result<Vec<String>> {
+        self.inner().repositories().await
+    }
+    /// [`Destination::finish`]; by default the inner store's.
+    async fn finish(&self) -> Result<()> {
+        self.inner().finish().await
+    }
+}
+
+#[async_trait]
+impl<T: Forward> Source for T {
+    async fn repositories(&self) -> Result<Vec<String>> {
+        Forward::repositories(self).await
+    }
+    async fn tags(&self, repository: &str) -> Result<Vec<String>> {
+        self.inner().tags(repository).await
+    }
+    async fn manifest(&self, repository: &str, reference: &str) -> Result<RawManifest> {
+        self.inner().manifest(repository, reference).await
+    }
+    async fn manifest_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
+        self.inner().manifest_digest(repository, reference).await
+    }
+    async fn blob(&self, repository: &str, blob: &Reference) -> Result<ByteStream> {
+        self.inner().blob(repository, blob).await
+    }
+    async fn blob_from(
+        &self,
+        repository: &str,
+        blob: &Reference,
+        offset: u64,
+    ) -> Result<ByteStream> {
+        self.inner().blob_from(repository, blob, offset).await
+    }
+    async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>> {
+        self.inner().referrers(repository, digest).await
+    }
+    async fn tag_digests(&self, repository: &str) -> Result<Option<Vec<(String, Digest)>>> {
+        self.inner().tag_digests(repository).await
+    }
+    async fn all_manifests(&self, repository: &str) -> Result<Option<Vec<Digest>>> {
+        self.inner().all_manifests(repository).await
+    }
+}
+
+#[async_trait]
+impl<T: Forward> Destination for T {
+    async fn current_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
+        self.inner().current_digest(repository, reference).await
+    }
+    async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<Option<u64>> {
+        self.inner().blob_size(repository, digest).await
+    }
+    async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool> {
+        self.inner().mount_blob(repository, from, digest).await
+    }
+    async fn put_blob(
+        &self,
+        repository: &str,
+        blob: &Reference,
+        content: ByteStream,
+    ) -> Result<()> {
+        self.inner().put_blob(repository, blob, content).await
+    }
+    async fn put_blob_resumable(
+        &self,
+        repository: &str,
+        blob: &Reference,
+        content: BlobContent,
+    ) -> Result<()> {
+        self.inner()
+            .put_blob_resumable(repository, blob, content)
+            .await
+    }
+    async fn put_manifest(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        manifest: &RawManifest,
+    ) -> Result<()> {
+        self.inner().put_manifest(repository, tag, manifest).await
+    }
+    async fn finish(&self) -> Result<()> {
+        Forward::finish(self).await
+    }
+}
 
 /// What an endpoint is opened for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -161,6 +161,22 @@ fn delete_needs_the_name_and_a_verified_copy() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert_eq!(deletes(), 0);
 
+    // Verified against itself: refused, whatever the verify would say.
+    let out = env.run(&[
+        "azure",
+        "delete",
+        &registry,
+        "--verified-against",
+        &src.url(),
+        "--confirm",
+        "myRegistry",
+        "--source-endpoint",
+        &src.url(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is the registry to delete"));
+    assert_eq!(deletes(), 0);
+
     // The target lacks the chart repositories: refused, nothing deleted.
     let out = delete("myRegistry");
     assert!(

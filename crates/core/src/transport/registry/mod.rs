@@ -440,16 +440,16 @@ impl Inner {
         for s in scope.params() {
             query.push(("scope", s));
         }
-        let refresh: Option<Secret> = match (&self.credentials, &self.azure_ad) {
+        let mut exchanged_anew = false;
+        let mut refresh: Option<Secret> = match (&self.credentials, &self.azure_ad) {
             (Some(c), _) if c.is_refresh_token() => Some(c.password.clone()),
             (None, Some(aad)) => Some(self.azure_refresh_token(aad, realm, service).await?),
             _ => None,
         };
-        let refresh = refresh.as_ref();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let request = match refresh {
+            let request = match refresh.as_ref() {
                 Some(c) => {
                     // OAuth2 form: one `scope` field, space-separated (docker and ACR).
                     let mut form: Vec<(&str, String)> = query
@@ -502,11 +502,19 @@ impl Inner {
                     let wait = retry_after(response.headers());
                     let transient =
                         status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-                    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
-                        && self.credentials.is_none()
-                    {
-                        // An exchanged refresh token that stopped working: exchange anew next time.
+                    if let (true, None, Some(aad)) = (
+                        matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN),
+                        &self.credentials,
+                        &self.azure_ad,
+                    ) {
+                        // An exchanged refresh token that stopped working: exchange anew, once.
                         self.exchanged.lock().await.take();
+                        if !exchanged_anew {
+                            exchanged_anew = true;
+                            refresh = Some(self.azure_refresh_token(aad, realm, service).await?);
+                            attempt -= 1;
+                            continue;
+                        }
                     }
                     let reason = match status {
                         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => match refresh {
@@ -564,9 +572,10 @@ impl Inner {
                     self.host.as_str()
                 }
             });
-        if realm_host.as_deref() != Some(own_host.trim_matches(['[', ']'])) {
+        let downgrade = self.base_url.starts_with("https://") && !url.starts_with("https://");
+        if downgrade || realm_host.as_deref() != Some(own_host.trim_matches(['[', ']'])) {
             return Err(self.auth_error(format!(
-                "the token realm {} is on another host: an Azure AD token is only sent to the registry itself",
+                "the token realm {} is on another host or not on https: an Azure AD token is only sent to the registry itself, encrypted",
                 redact_url(realm)
             )));
         }
@@ -1364,11 +1373,9 @@ fn resuming_body(
                 None => return None,
                 Some(Ok(mut chunk)) => {
                     if st.skip > 0 {
-                        let n = st.skip.min(chunk.len() as u64);
-                        st.skip -= n;
-                        chunk = chunk.slice(n as usize..);
-                        if chunk.is_empty() {
-                            continue;
+                        match super::drop_front(chunk, &mut st.skip) {
+                            Some(rest) => chunk = rest,
+                            None => continue,
                         }
                     }
                     st.offset += chunk.len() as u64;
