@@ -358,8 +358,13 @@ impl Run<'_> {
                 jobs,
                 ..
             } => {
-                self.import(target_id.as_deref(), source_id.as_deref(), *jobs)
-                    .await
+                let interrupt = self.interrupt.clone();
+                tokio::select! {
+                    end = self.import(target_id.as_deref(), source_id.as_deref(), *jobs) => end,
+                    _ = interrupt.wait() => Ok(StepEnd::Interrupted(
+                        "imports already started go on in Azure; run apply again: what arrived is skipped".into(),
+                    )),
+                }
             }
             StepKind::Copy {
                 jobs, referrers, ..
@@ -392,15 +397,20 @@ impl Run<'_> {
                         "[deploy] lacks a resource group, subscription, location or template: plan again".into(),
                     ));
                 };
-                self.deploy(
-                    resource_group,
-                    subscription,
-                    location,
-                    template,
-                    parameters.as_deref(),
-                    name.as_deref().unwrap_or("acr-relocate"),
-                )
-                .await
+                let interrupt = self.interrupt.clone();
+                tokio::select! {
+                    end = self.deploy(
+                        resource_group,
+                        subscription,
+                        location,
+                        template,
+                        parameters.as_deref(),
+                        name.as_deref().unwrap_or("acr-relocate"),
+                    ) => end,
+                    _ = interrupt.wait() => Ok(StepEnd::Interrupted(
+                        "the deployment goes on in Azure; run apply again to follow it to its end".into(),
+                    )),
+                }
             }
         }
     }
@@ -466,15 +476,15 @@ impl Run<'_> {
             ));
         };
         let target_id = acr_azure::ResourceId::registry(target_id)?;
+        // The source's settings once: a password from stdin can be read only once.
+        let source_options = self.args.connect.options(Side::Source)?;
         let import_source = match (source_id, &self.source_ep) {
             (Some(id), _) => ImportSource::Registry(acr_azure::ResourceId::registry(id)?),
             (None, Endpoint::Registry(r)) => ImportSource::Uri {
                 host: r.host.clone(),
-                credentials: self
-                    .args
-                    .connect
-                    .options(Side::Source)?
+                credentials: source_options
                     .credentials
+                    .clone()
                     .map(|c| (c.username, c.password)),
             },
             (None, _) => {
@@ -485,7 +495,16 @@ impl Run<'_> {
             }
         };
         let arm = self.args.arm.client(self.args.connect.azure_credential)?;
-        let (source, target) = self.open(false).await?;
+        let source = transport::open(&self.source_ep, Access::Read, &source_options)
+            .await
+            .context("the plan's source")?;
+        let target = transport::open(
+            &self.target_ep,
+            Access::Read,
+            &self.args.connect.options(Side::Target)?,
+        )
+        .await
+        .context("the plan's target")?;
         let source = Scoped::store(source, self.source_names(&self.share));
         let options = ImportOptions {
             force: false,
