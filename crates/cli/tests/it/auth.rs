@@ -34,7 +34,8 @@ fn htpasswd_registry(dir: &Path) -> (AuthRegistry, Tls) {
     (AuthRegistry::start(&Auth::Htpasswd(file), Some(&tls)), tls)
 }
 
-fn token_registry(dir: &Path, policy: Policy) -> (AuthRegistry, Issuer) {
+/// A Distribution registry with `auth: token` whose tokens come from our issuer with `policy`.
+pub(crate) fn token_registry(dir: &Path, policy: Policy) -> (AuthRegistry, Issuer) {
     let issuer = Issuer::start(dir, policy);
     let registry = AuthRegistry::start(
         &Auth::Token {

@@ -12,9 +12,9 @@ use serde_json::json;
 use crate::azure_cp::aad::{random_guid, random_hex, server_config};
 use crate::azure_cp::wire::WireServer;
 use crate::support::http::{Request, Response};
-use crate::support::issuer::{self, Issuer, Policy};
+use crate::support::issuer::{Issuer, Policy};
 use crate::support::pki::Tls;
-use crate::support::registry::{Auth, AuthRegistry};
+use crate::support::registry::AuthRegistry;
 use crate::support::{assert_no_secret, assert_one_line_error, run_in};
 use crate::util::sample_layout;
 
@@ -82,7 +82,7 @@ impl Directory {
 }
 
 fn token_registry(dir: &Path, aad_token: &str) -> (AuthRegistry, Issuer) {
-    let issuer = Issuer::start(
+    crate::auth::token_registry(
         dir,
         Policy {
             aad_tokens: HashSet::from([aad_token.to_string()]),
@@ -91,17 +91,7 @@ fn token_registry(dir: &Path, aad_token: &str) -> (AuthRegistry, Issuer) {
             stale_first: true,
             ..Policy::default()
         },
-    );
-    let registry = AuthRegistry::start(
-        &Auth::Token {
-            realm: issuer.realm(),
-            service: issuer::SERVICE.into(),
-            issuer: issuer::ISSUER.into(),
-            bundle: issuer.bundle.clone(),
-        },
-        None,
-    );
-    (registry, issuer)
+    )
 }
 
 #[test]
