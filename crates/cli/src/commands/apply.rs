@@ -495,6 +495,24 @@ impl Run<'_> {
             }
         };
         let arm = self.args.arm.client(self.args.connect.azure_credential)?;
+        super::azure::check_login_server(
+            &arm,
+            &target_id,
+            &self.target_ep,
+            "[target] azure_resource_id",
+            "[target] registry",
+        )
+        .await?;
+        if let ImportSource::Registry(id) = &import_source {
+            super::azure::check_login_server(
+                &arm,
+                id,
+                &self.source_ep,
+                "[source] azure_resource_id",
+                "[source] registry",
+            )
+            .await?;
+        }
         let source = transport::open(&self.source_ep, Access::Read, &source_options)
             .await
             .context("the plan's source")?;

@@ -32,10 +32,10 @@ impl ArmArgs {
         let http = acr_azure::http::client()?;
         let sign_in = AzureSignIn::new(credential.kind(), http.clone())?;
         let mut client = ArmClient::new(&self.arm_endpoint, sign_in, http)?;
-        if let Some(secs) = std::env::var("ACR_RELOCATE_ARM_POLL_SECONDS")
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-        {
+        if let Ok(text) = std::env::var("ACR_RELOCATE_ARM_POLL_SECONDS") {
+            let secs = text.trim().parse::<u64>().ok().filter(|s| *s > 0).with_context(|| {
+                format!("ACR_RELOCATE_ARM_POLL_SECONDS={text:?}: expected a whole number of seconds, 1 or more")
+            })?;
             client.poll_interval = std::time::Duration::from_secs(secs);
         }
         Ok(client)
@@ -437,6 +437,10 @@ pub async fn copy_by_import(args: &crate::commands::copy::CopyArgs) -> anyhow::R
         },
     };
     let arm = import_args.arm.client(connect.azure_credential)?;
+    check_login_server(&arm, &target_id, &target_ep, "--target-id", "TARGET").await?;
+    if let ImportSource::Registry(source_id) = &import_source {
+        check_login_server(&arm, source_id, &source_ep, "--source-id", "SOURCE").await?;
+    }
     let source = transport::open(&source_ep, Access::Read, &source_options).await?;
     let target = transport::open(&target_ep, Access::Read, &connect.options(Side::Target)?).await?;
     let started = std::time::Instant::now();
@@ -489,6 +493,33 @@ pub async fn copy_by_import(args: &crate::commands::copy::CopyArgs) -> anyhow::R
     } else {
         exit::FAILURES
     })
+}
+
+/// Refuses a resource ID whose registry is not the one an ACR endpoint names: the plan reads one
+/// registry's data plane and would import into (or from) another. Endpoints that are not
+/// `*.azurecr.io` (a private DNS name, a proxy, a test registry) cannot be compared and pass.
+pub(crate) async fn check_login_server(
+    arm: &ArmClient,
+    id: &ResourceId,
+    endpoint: &acr_relocate::endpoint::Endpoint,
+    flag: &str,
+    side: &str,
+) -> anyhow::Result<()> {
+    let acr_relocate::endpoint::Endpoint::Registry(r) = endpoint else {
+        return Ok(());
+    };
+    let host = r.host.to_ascii_lowercase();
+    if !host.ends_with(".azurecr.io") {
+        return Ok(());
+    }
+    let resource = registry::get(arm, id).await?;
+    let login = registry::login_server(&resource)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if login != host {
+        bail!("{flag} names registry {} (login server {login}), but {side} is {host}: give the resource ID of the registry at {host}", id.name);
+    }
+    Ok(())
 }
 
 /// The options of `copy --mode import`.
