@@ -97,6 +97,9 @@ pub struct Knobs {
     /// Role assignment listings come back empty (as right after a write elsewhere, before ARM's
     /// caches catch up): a PUT then meets 409 `RoleAssignmentExists`.
     pub stale_role_list: bool,
+    /// importImage performs the import, then answers 409 as a re-sent NoForce import meets the tag
+    /// its first, lost, attempt wrote.
+    pub import_then_conflict: bool,
 }
 
 impl Default for Knobs {
@@ -111,6 +114,7 @@ impl Default for Knobs {
             deployment_error: None,
             forbidden: false,
             stale_role_list: false,
+            import_then_conflict: false,
         }
     }
 }
@@ -937,6 +941,13 @@ fn registries(
         ("POST", ["importimage"]) => {
             if let Err(message) = import(state, id, body) {
                 return arm_error(400, "InvalidParameters", &message);
+            }
+            if state.knobs.import_then_conflict {
+                return arm_error(
+                    409,
+                    "Conflict",
+                    "Tag already exists in the target registry and mode is NoForce.",
+                );
             }
             if state.knobs.import_async {
                 let at = format!(

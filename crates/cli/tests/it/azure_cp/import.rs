@@ -210,3 +210,50 @@ fn import_mode_without_a_source_id_names_the_source_by_host() {
     assert_holds(&open(&dst.url()), &wanted, None);
     env.finish();
 }
+
+#[test]
+#[ignore = "extra tier: needs Prism and ../shared/specs"]
+fn an_import_reported_failed_but_present_in_the_target_counts_as_imported() {
+    // ARM answers 409 "tag exists" to every import after performing it, as a re-sent NoForce
+    // import does when the first attempt's answer was lost: the target holds the planned digest,
+    // so the copy succeeds.
+    let (layout, expected) = sample_layout(1, 9);
+    let (src, dst) = (Registry::start(), Registry::start());
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        "--repo",
+        REPO,
+        &oci(layout.path()),
+        &src.url(),
+    ]));
+    let env = AzureEnv::start();
+    let target_id = env
+        .fake
+        .add_registry("targetGroup", "targetRegistry", |_| {});
+    let host = src.url().trim_start_matches("http://").to_string();
+    env.fake.data_plane(&host, &src.url());
+    env.fake.data_plane(&target_id, &dst.url());
+    env.fake.knobs(|k| {
+        k.import_async = false;
+        k.import_then_conflict = true;
+    });
+    let out = env.run(&[
+        "copy",
+        &src.url(),
+        &dst.url(),
+        "--mode",
+        "import",
+        "--target-id",
+        &target_id,
+        "--repo",
+        REPO,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("0 failed"), "{stderr}");
+    let mut wanted = std::collections::BTreeMap::new();
+    wanted.insert(REPO.to_string(), expected.tags[REPO].clone());
+    assert_holds(&open(&dst.url()), &wanted, None);
+    env.finish();
+}
