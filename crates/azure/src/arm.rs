@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use acr_relocate::log;
-use acr_relocate::transport::registry::RetryPolicy;
+use acr_relocate::transport::registry::{retry_after, RetryPolicy};
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -441,11 +441,6 @@ fn connection(operation: &str, error: &reqwest::Error) -> AzureError {
         operation: operation.into(),
         message: describe(error),
     }
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get("retry-after")?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters kept; space as `%20`).

@@ -38,6 +38,33 @@ pub struct Deployed {
     pub outputs: Value,
 }
 
+/// Reads a template file and an optional ARM parameters file: the template and the parameter
+/// values, or a one-line error naming the file and what is wrong with it.
+pub fn read_inputs(
+    template: &std::path::Path,
+    parameters: Option<&std::path::Path>,
+) -> Result<(Value, Value)> {
+    let read = |path: &std::path::Path, what: &str| -> Result<Value> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            AzureError::Invalid(format!("{what} {}: cannot read it: {e}", path.display()))
+        })?;
+        serde_json::from_str(&text)
+            .map_err(|e| AzureError::Invalid(format!("{what} {}: not JSON: {e}", path.display())))
+    };
+    let document = read(template, "template")?;
+    if !document.is_object() || document.get("resources").is_none() {
+        return Err(AzureError::Invalid(format!(
+            "template {}: not an ARM template (no \"resources\"); give the file `acr-relocate template` wrote",
+            template.display()
+        )));
+    }
+    let values = match parameters {
+        Some(p) => parameters_from(&read(p, "parameters file")?)?,
+        None => Value::Object(Default::default()),
+    };
+    Ok((document, values))
+}
+
 /// Parameter values from an ARM parameters file (`{"parameters": {...}}`) or a plain object.
 pub fn parameters_from(document: &Value) -> Result<Value> {
     let parameters = match document.get("parameters") {

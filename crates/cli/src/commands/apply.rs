@@ -424,22 +424,14 @@ impl Run<'_> {
         parameters: Option<&Path>,
         name: &str,
     ) -> anyhow::Result<StepEnd> {
-        let read = |path: &Path| -> anyhow::Result<serde_json::Value> {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("{}: cannot read it", path.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))
-        };
-        let parameters = match parameters {
-            Some(p) => acr_azure::deploy::parameters_from(&read(p)?)?,
-            None => serde_json::json!({}),
-        };
+        let (template, parameters) = acr_azure::deploy::read_inputs(template, parameters)?;
         let arm = self.args.arm.client(self.args.connect.azure_credential)?;
         let deployment = acr_azure::deploy::Deployment {
             subscription: subscription.into(),
             resource_group: resource_group.into(),
             location: location.into(),
             name: name.into(),
-            template: read(template)?,
+            template,
             parameters,
         };
         let quiet = self.args.quiet;

@@ -188,7 +188,8 @@ async fn run_export(args: ExportArgs) -> anyhow::Result<u8> {
     let arm = args.arm.client(args.credential.azure_credential)?;
     let exported = export::export(&arm, &id).await?;
     let text = serde_json::to_string_pretty(&exported.template)? + "\n";
-    write_atomically(&args.output, text.as_bytes())?;
+    super::plan::write_atomically(&args.output, text.as_bytes())
+        .with_context(|| format!("-o {}: cannot write it", args.output.display()))?;
     eprintln!(
         "export: {} resources of {} written to {} (next: acr-relocate template {} --name NEW --location REGION)",
         exported.resources.len(),
@@ -203,22 +204,7 @@ async fn run_export(args: ExportArgs) -> anyhow::Result<u8> {
 }
 
 async fn run_deploy(args: DeployArgs) -> anyhow::Result<u8> {
-    let read = |path: &PathBuf, what: &str| -> anyhow::Result<serde_json::Value> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{what} {}: cannot read it", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{what} {}: not JSON", path.display()))
-    };
-    let template = read(&args.template, "template")?;
-    if !template.is_object() || template.get("resources").is_none() {
-        bail!(
-            "template {}: not an ARM template (no \"resources\"); give the file `acr-relocate template` wrote",
-            args.template.display()
-        );
-    }
-    let parameters = match &args.parameters {
-        Some(p) => deploy::parameters_from(&read(p, "parameters file")?)?,
-        None => serde_json::json!({}),
-    };
+    let (template, parameters) = deploy::read_inputs(&args.template, args.parameters.as_deref())?;
     let arm = args.arm.client(args.credential.azure_credential)?;
     let deployment = deploy::Deployment {
         subscription: args.subscription.clone(),
@@ -537,20 +523,4 @@ pub struct ImportArgs {
     pub force: bool,
     #[command(flatten)]
     pub arm: ArmArgs,
-}
-
-/// Writes a file through a temporary sibling and a rename: whole or not at all.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("{}: cannot write in {}", path.display(), dir.display()))?;
-    file.write_all(bytes)?;
-    file.as_file().sync_all()?;
-    file.persist(path)
-        .with_context(|| format!("{}: cannot write it", path.display()))?;
-    Ok(())
 }

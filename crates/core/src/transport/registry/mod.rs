@@ -184,7 +184,8 @@ async fn status_error(method: &Method, url: &str, response: Response) -> Error {
     }
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+/// The wait a `Retry-After` header asks for, in seconds (an HTTP date is not honoured).
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get("retry-after")?.to_str().ok()?;
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
@@ -559,21 +560,14 @@ impl Inner {
         let url = crate::azure_ad::exchange_url(realm).ok_or_else(|| {
             self.auth_error(format!("token realm {} is not a URL", redact_url(realm)))
         })?;
-        let realm_host = url::Url::parse(&url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string));
-        let own_host = self
-            .host
-            .rsplit_once(':')
-            .map_or(self.host.as_str(), |(h, p)| {
-                if p.chars().all(|c| c.is_ascii_digit()) {
-                    h
-                } else {
-                    self.host.as_str()
-                }
-            });
+        let host_of = |u: &str| {
+            url::Url::parse(u)
+                .ok()?
+                .host_str()
+                .map(str::to_ascii_lowercase)
+        };
         let downgrade = self.base_url.starts_with("https://") && !url.starts_with("https://");
-        if downgrade || realm_host.as_deref() != Some(own_host.trim_matches(['[', ']'])) {
+        if downgrade || host_of(&url).is_none() || host_of(&url) != host_of(&self.base_url) {
             return Err(self.auth_error(format!(
                 "the token realm {} is on another host or not on https: an Azure AD token is only sent to the registry itself, encrypted",
                 redact_url(realm)
