@@ -68,6 +68,37 @@ pub struct ConnectArgs {
     /// (AZURE_FEDERATED_TOKEN_FILE), App Service managed identity, the Azure CLI (`az login`).
     #[arg(long, value_enum, value_name = "KIND", default_value_t = Credential::Auto)]
     pub azure_credential: Credential,
+    /// HTTP versions for registries over TLS. `auto`: HTTP/2 where offered for manifests,
+    /// listings and tokens, HTTP/1.1 connections for blob transfers (one HTTP/2 connection holds
+    /// every upload to the server's flow-control window: several times slower over long links);
+    /// `1.1`: HTTP/1.1 only (proxies that mishandle HTTP/2); `2`: HTTP/2 for everything.
+    #[arg(long, value_enum, value_name = "VERSIONS", default_value_t = Http::Auto)]
+    pub http: Http,
+}
+
+/// `--http` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Http {
+    /// HTTP/2 for small requests, HTTP/1.1 for blob transfers.
+    Auto,
+    /// HTTP/1.1 only.
+    #[value(name = "1.1")]
+    Http1,
+    /// HTTP/2 wherever the registry offers it.
+    #[value(name = "2")]
+    Http2,
+}
+
+impl Http {
+    /// The library's setting.
+    pub fn versions(self) -> acr_relocate::transport::HttpVersions {
+        use acr_relocate::transport::HttpVersions as V;
+        match self {
+            Http::Auto => V::Auto,
+            Http::Http1 => V::Http1,
+            Http::Http2 => V::Http2,
+        }
+    }
 }
 
 /// `--azure-credential` values.
@@ -189,6 +220,7 @@ impl ConnectArgs {
                     | (Some(AcrSide::Target), Side::Target)
             ),
             azure_ad: self.azure_ad(side)?,
+            http: self.http.versions(),
             ..Default::default()
         })
     }

@@ -14,6 +14,7 @@ mod errors;
 mod fault_proxy;
 mod faults;
 mod hostile;
+mod http_versions;
 mod inventory;
 mod layout;
 mod plan;

@@ -158,6 +158,23 @@ pub struct ConnectOptions {
     /// Sign in with this Azure AD identity (exchanged at the registry's `/oauth2/exchange`) when no
     /// other credentials were given or found for the registry.
     pub azure_ad: Option<crate::azure_ad::SharedAzureAd>,
+    /// Which HTTP versions requests to a registry may use (`--http`).
+    pub http: HttpVersions,
+}
+
+/// Which HTTP versions requests to a registry use. Over plain HTTP every request is HTTP/1.1;
+/// over TLS, HTTP/2 is used where the registry offers it (ALPN) and this allows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpVersions {
+    /// HTTP/2 for requests without a blob body (manifests, listings, upload sessions, tokens),
+    /// HTTP/1.1 for blob transfers: each on its own connection, so uploads are not held to one
+    /// connection's flow-control window.
+    #[default]
+    Auto,
+    /// HTTP/1.1 for every request (for proxies that mishandle HTTP/2).
+    Http1,
+    /// HTTP/2 for every request the registry offers it for, blob transfers included.
+    Http2,
 }
 
 /// An opened endpoint: something that is both a source and a destination.
