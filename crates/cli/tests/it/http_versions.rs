@@ -68,10 +68,10 @@ fn blob_bodies_go_over_http1_and_the_rest_over_http2_unless_one_version_is_asked
     let (layout, _expected) = sample_layout(2, 17);
     let ca = tls.ca.to_str().unwrap();
     let creds = format!("{USER}:{PASSWORD}");
-    let copy = |from: &str, to: &str, extra: &[&str]| {
+    // `verb` with both sides' credentials and the test CA, then `extra`, then the endpoints.
+    let run = |verb: &str, from: &str, to: &str, extra: &[&str]| {
         let mut args = vec![
-            "copy",
-            "-vv",
+            verb,
             "--src-creds",
             &creds,
             "--dst-creds",
@@ -86,6 +86,11 @@ fn blob_bodies_go_over_http1_and_the_rest_over_http2_unless_one_version_is_asked
         let out = run_in(home.path(), &args, &[], None);
         assert_success(&out);
         stderr(&out)
+    };
+    let copy = |from: &str, to: &str, extra: &[&str]| {
+        let mut args = vec!["-vv"];
+        args.extend_from_slice(extra);
+        run("copy", from, to, &args)
     };
     let http1 = vec!["HTTP/1.1".to_string()];
     let http2 = vec!["HTTP/2.0".to_string()];
@@ -106,28 +111,9 @@ fn blob_bodies_go_over_http1_and_the_rest_over_http2_unless_one_version_is_asked
         (http1.clone(), http2.clone()),
         "{copied}"
     );
-    let out = run_in(
-        home.path(),
-        &[
-            "verify",
-            "--deep",
-            "--src-creds",
-            &creds,
-            "--dst-creds",
-            &creds,
-            "--src-ca-cert",
-            ca,
-            "--dst-ca-cert",
-            ca,
-            &first.endpoint(),
-            &second.endpoint(),
-        ],
-        &[],
-        None,
-    );
-    assert_success(&out);
+    run("verify", &first.endpoint(), &second.endpoint(), &["--deep"]);
 
-    // One version when asked: the layout again into the second registry's new repositories.
+    // One version when asked: the first registry again, each time into a fresh one.
     let third = AuthRegistry::start(
         &Auth::Htpasswd(htpasswd(home.path(), USER, PASSWORD)),
         Some(&tls),
