@@ -4,12 +4,9 @@
 //! official example data. Prism runs with `--errors`: a request that breaks the spec gets 422 and
 //! the call fails; at the end of each test its log must hold no violation.
 //!
-//! Prism is found through `$ACR_RELOCATE_PRISM` (the `prism` executable; `.ci/run` installs it
-//! with npm and exports it), else `${TMPDIR:-/tmp}/prism/node_modules/.bin/prism`.
+//! Prism is started by [`crate::support::prism`], which says where it is found.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use acr_relocate::digest::Digest;
 use acr_relocate::endpoint::RegistryEndpoint;
@@ -18,6 +15,7 @@ use acr_relocate::transport::registry::{Credentials, Registry};
 use acr_relocate::transport::{ConnectOptions, Source};
 use acr_relocate::walk::{Matcher, RepoPair, Selection};
 
+use crate::support::prism::{self, specs, Mode};
 use crate::util::block_on;
 
 const NANOSERVER_1803_0905: &str =
@@ -25,22 +23,9 @@ const NANOSERVER_1803_0905: &str =
 const NANOSERVER_1803_0906: &str =
     "sha256:7af5cd1dde3e8f5c2c9103860afa4ca871a6075373b6564b0e7b1b47866dab52";
 
-fn specs() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs")
-}
-
-fn prism_binary() -> PathBuf {
-    match std::env::var_os("ACR_RELOCATE_PRISM") {
-        Some(p) => PathBuf::from(p),
-        None => std::env::temp_dir().join("prism/node_modules/.bin/prism"),
-    }
-}
-
 /// A Prism mock of ACR's data plane with the official examples, stopped on drop.
 struct Prism {
-    child: Child,
-    port: u16,
-    log: PathBuf,
+    process: prism::Prism,
     /// Log bytes written before the client signed in (its anonymous `GET /v2/` probe, which
     /// learns how to sign in, is refused by design).
     signed_in_at: std::cell::Cell<usize>,
@@ -66,71 +51,22 @@ impl Prism {
             "inline_examples.py: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        for attempt in 0..5 {
-            let log = dir.path().join(format!("prism-{attempt}.log"));
-            if let Some((child, port)) = Self::try_start(&spec, &log) {
-                return Prism {
-                    child,
-                    port,
-                    log,
-                    signed_in_at: std::cell::Cell::new(0),
-                    _dir: dir,
-                };
-            }
+        Prism {
+            process: prism::Prism::start(Mode::Mock, &spec, "data-plane", dir.path()),
+            signed_in_at: std::cell::Cell::new(0),
+            _dir: dir,
         }
-        panic!(
-            "could not start Prism ({}): npm install --prefix \"${{TMPDIR:-/tmp}}/prism\" @stoplight/prism-cli, or set ACR_RELOCATE_PRISM",
-            prism_binary().display()
-        );
-    }
-
-    /// Starts Prism on a free port; waits for `Prism is listening on`.
-    fn try_start(spec: &std::path::Path, log: &std::path::Path) -> Option<(Child, u16)> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let file = std::fs::File::create(log).unwrap();
-        let mut child = Command::new(prism_binary())
-            .args([
-                "mock",
-                "--errors",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .arg(spec)
-            .stdout(Stdio::from(file.try_clone().unwrap()))
-            .stderr(Stdio::from(file))
-            .spawn()
-            .ok()?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return None; // port taken meanwhile: try another
-            }
-            let text = std::fs::read_to_string(log).unwrap_or_default();
-            if text.contains("Prism is listening on") {
-                return Some((child, port));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log()
     }
 
     /// The data-plane client, signed in with Basic credentials (what the spec's security asks).
     fn registry(&self) -> Registry {
         let endpoint = RegistryEndpoint {
             plain_http: true,
-            host: format!("127.0.0.1:{}", self.port),
+            host: format!("127.0.0.1:{}", self.process.port),
             prefix: None,
         };
         let options = ConnectOptions {
@@ -161,13 +97,6 @@ impl Prism {
             "requests broke the spec:\n{}",
             bad.join("\n")
         );
-    }
-}
-
-impl Drop for Prism {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

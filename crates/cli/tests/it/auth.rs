@@ -3,11 +3,12 @@
 //! with a CA made for the test, redirects that never carry credentials, and secrets that never show.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use serde_json::json;
 
-use crate::support::issuer::{self, Issuer, Policy};
+use crate::support::issuer::{token_registry, Policy};
 use crate::support::pki::Tls;
 use crate::support::redirect::{self, RedirectingRegistry};
 use crate::support::registry::{htpasswd, Auth, AuthRegistry};
@@ -28,25 +29,23 @@ fn assert_layout_holds(dir: &Path, expected: &acr_relocate::sample::Expected) {
     crate::util::assert_holds(&store, &expected.tags, None);
 }
 
+/// Copies `endpoint` (`options` before it) into a new layout `home/back`, with no extra
+/// environment and nothing on stdin; asserts success and returns the run and the layout.
+fn copy_into_back(home: &Path, options: &[&str], endpoint: &str) -> (Output, PathBuf) {
+    let back = home.join("back");
+    let back_ep = format!("oci:{}", back.display());
+    let mut args = vec!["copy", "-q"];
+    args.extend_from_slice(options);
+    args.extend([endpoint, &back_ep]);
+    let out = run_in(home, &args, &[], None);
+    crate::util::assert_success(&out);
+    (out, back)
+}
+
 fn htpasswd_registry(dir: &Path) -> (AuthRegistry, Tls) {
     let tls = Tls::generate(&dir.join("tls"));
     let file = htpasswd(dir, USER, PASSWORD);
     (AuthRegistry::start(&Auth::Htpasswd(file), Some(&tls)), tls)
-}
-
-/// A Distribution registry with `auth: token` whose tokens come from our issuer with `policy`.
-pub(crate) fn token_registry(dir: &Path, policy: Policy) -> (AuthRegistry, Issuer) {
-    let issuer = Issuer::start(dir, policy);
-    let registry = AuthRegistry::start(
-        &Auth::Token {
-            realm: issuer.realm(),
-            service: issuer::SERVICE.into(),
-            issuer: issuer::ISSUER.into(),
-            bundle: issuer.bundle.clone(),
-        },
-        None,
-    );
-    (registry, issuer)
 }
 
 fn users() -> HashMap<String, String> {
@@ -85,15 +84,7 @@ fn htpasswd_over_tls_with_flags_config_and_helpers() {
         home.path(),
         &json!({"auths": {registry.host(): {"auth": basic_auth(USER, PASSWORD)}}}),
     );
-    let back = home.path().join("back");
-    let back_ep = format!("oci:{}", back.display());
-    let out = run_in(
-        home.path(),
-        &["copy", "-q", "--src-ca-cert", ca, &target, &back_ep],
-        &[],
-        None,
-    );
-    crate::util::assert_success(&out);
+    let (_, back) = copy_into_back(home.path(), &["--src-ca-cert", ca], &target);
     assert_layout_holds(&back, &expected);
 
     // A credential helper named in credHelpers wins over auths; verify reads through it.
@@ -172,6 +163,15 @@ fn bad_credentials_tls_and_config_fail_in_one_line_naming_registry_and_source() 
     let secrets = [PASSWORD.to_string(), "wrong-Pw-9f2k".to_string()];
     let out_dir = home.path().join("out");
     let out_ep = format!("oci:{}", out_dir.display());
+    // A copy with the test CA and whatever credentials the tool finds by itself.
+    let copy_with_found_credentials = || {
+        run_in(
+            home.path(),
+            &["copy", "--src-ca-cert", ca, &target, &out_ep],
+            &[],
+            None,
+        )
+    };
 
     // Wrong password.
     let out = run_in(
@@ -192,12 +192,7 @@ fn bad_credentials_tls_and_config_fail_in_one_line_naming_registry_and_source() 
     assert_no_secret(&out, &secrets);
 
     // No credentials at all.
-    let out = run_in(
-        home.path(),
-        &["copy", "--src-ca-cert", ca, &target, &out_ep],
-        &[],
-        None,
-    );
+    let out = copy_with_found_credentials();
     assert_one_line_error(&out, &[&host, "anonymous"]);
 
     // Unknown CA (no --src-ca-cert): the registry named, exit 2.
@@ -221,12 +216,7 @@ fn bad_credentials_tls_and_config_fail_in_one_line_naming_registry_and_source() 
         home.path(),
         &json!({"auths": {host.clone(): {"auth": basic_auth(USER, "wrong-Pw-9f2k")}}}),
     );
-    let out = run_in(
-        home.path(),
-        &["copy", "--src-ca-cert", ca, &target, &out_ep],
-        &[],
-        None,
-    );
+    let out = copy_with_found_credentials();
     assert_one_line_error(&out, &[&host, config.to_str().unwrap()]);
     assert_no_secret(
         &out,
@@ -242,12 +232,7 @@ fn bad_credentials_tls_and_config_fail_in_one_line_naming_registry_and_source() 
         ),
     )
     .unwrap();
-    let out = run_in(
-        home.path(),
-        &["copy", "--src-ca-cert", ca, &target, &out_ep],
-        &[],
-        None,
-    );
+    let out = copy_with_found_credentials();
     assert_one_line_error(&out, &[&host, config.to_str().unwrap(), "not valid JSON"]);
     assert_no_secret(&out, &[basic_auth(USER, PASSWORD)]);
 
@@ -257,20 +242,10 @@ fn bad_credentials_tls_and_config_fail_in_one_line_naming_registry_and_source() 
         home.path(),
         &json!({"credHelpers": {host.clone(): "broken"}}),
     );
-    let out = run_in(
-        home.path(),
-        &["copy", "--src-ca-cert", ca, &target, &out_ep],
-        &[],
-        None,
-    );
+    let out = copy_with_found_credentials();
     assert_one_line_error(&out, &[&host, "docker-credential-broken", "exit 3"]);
     docker_config(home.path(), &json!({"credsStore": "nowhere-to-be-found"}));
-    let out = run_in(
-        home.path(),
-        &["copy", "--src-ca-cert", ca, &target, &out_ep],
-        &[],
-        None,
-    );
+    let out = copy_with_found_credentials();
     assert_one_line_error(
         &out,
         &[
@@ -320,21 +295,11 @@ fn token_auth_with_basic_credentials_refreshes_expired_tokens_mid_copy() {
     assert!(!refreshed.is_empty(), "no token was refreshed: {issued:?}");
     // Short lifetimes renew before expiry: wait past one and read everything back.
     std::thread::sleep(std::time::Duration::from_millis(2100));
-    let back = home.path().join("back");
-    let out = run_in(
+    let (_, back) = copy_into_back(
         home.path(),
-        &[
-            "copy",
-            "-q",
-            "--src-creds",
-            &format!("{USER}:{PASSWORD}"),
-            &registry.endpoint(),
-            &format!("oci:{}", back.display()),
-        ],
-        &[],
-        None,
+        &["--src-creds", &format!("{USER}:{PASSWORD}")],
+        &registry.endpoint(),
     );
-    crate::util::assert_success(&out);
     assert_layout_holds(&back, &expected);
     // The token endpoint's 503 and 429 were retried; everything else was the docker protocol.
     let log = issuer.log();
@@ -413,19 +378,7 @@ fn acr_refresh_tokens_from_the_exchange_flags_and_identity_tokens() {
         home.path(),
         &json!({"auths": {registry.host(): {"auth": basic_auth(ACR_USER, ""), "identitytoken": refresh}}}),
     );
-    let back = home.path().join("back");
-    let out = run_in(
-        home.path(),
-        &[
-            "copy",
-            "-q",
-            &registry.endpoint(),
-            &format!("oci:{}", back.display()),
-        ],
-        &[],
-        None,
-    );
-    crate::util::assert_success(&out);
+    let (_, back) = copy_into_back(home.path(), &[], &registry.endpoint());
     assert_layout_holds(&back, &expected);
 
     // An expired refresh token: one line naming the registry and the source, no token shown.
@@ -449,21 +402,11 @@ fn redirected_blobs_never_carry_credentials_or_cookies() {
     let home = tempfile::tempdir().unwrap();
     let (src, expected) = sample();
     let fake = RedirectingRegistry::start(&src.path().join("sample"), USER, PASSWORD);
-    let back = home.path().join("back");
-    let out = run_in(
+    let (out, back) = copy_into_back(
         home.path(),
-        &[
-            "copy",
-            "-q",
-            "--src-creds",
-            &format!("{USER}:{PASSWORD}"),
-            &fake.endpoint(),
-            &format!("oci:{}", back.display()),
-        ],
-        &[],
-        None,
+        &["--src-creds", &format!("{USER}:{PASSWORD}")],
+        &fake.endpoint(),
     );
-    crate::util::assert_success(&out);
     assert_no_secret(&out, &[PASSWORD.to_string(), redirect::SAS_SIG.to_string()]);
     assert!(
         fake.leaks.lock().unwrap().is_empty(),

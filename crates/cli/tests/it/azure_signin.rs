@@ -10,8 +10,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::azure_cp::aad::{random_guid, random_hex, server_config};
-use crate::azure_cp::wire::WireServer;
-use crate::support::http::{Request, Response};
+use crate::support::http::{Request, Response, Server};
 use crate::support::issuer::{Issuer, Policy};
 use crate::support::pki::Tls;
 use crate::support::registry::AuthRegistry;
@@ -20,7 +19,7 @@ use crate::util::sample_layout;
 
 /// An Azure AD token endpoint that gives `token` to the service principal `client_id`/`secret`.
 struct Directory {
-    server: WireServer,
+    server: Server,
     tenant: String,
     client_id: String,
     secret: String,
@@ -38,7 +37,7 @@ impl Directory {
             secret.clone(),
             token.clone(),
         );
-        let server = WireServer::start_tls(server_config(tls), move |r: &Request| {
+        let server = Server::start_tls(server_config(tls), move |r: &Request| {
             let form = r.form();
             let field = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
             if r.path != format!("/{t}/oauth2/v2.0/token")
@@ -82,7 +81,7 @@ impl Directory {
 }
 
 fn token_registry(dir: &Path, aad_token: &str) -> (AuthRegistry, Issuer) {
-    crate::auth::token_registry(
+    crate::support::issuer::token_registry(
         dir,
         Policy {
             aad_tokens: HashSet::from([aad_token.to_string()]),

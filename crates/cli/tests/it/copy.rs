@@ -1,6 +1,41 @@
 //! `copy` between real registries.
 
+use std::sync::Arc;
+
+use acr_relocate::digest::Digest;
+use acr_relocate::transport::{Destination, Store};
+
 use crate::util::*;
+
+/// Flips one byte (the one `pick` chooses from the layer's bytes) of the last layer of
+/// `svc2:v1.0.0` in `src`'s storage, keeping its size; returns that layer's digest.
+fn corrupt_a_layer_of_svc2(src: &Registry, pick: impl FnOnce(&[u8]) -> usize) -> Digest {
+    let src_store = open(&src.url());
+    let manifest = block_on(src_store.manifest("svc2", "v1.0.0")).unwrap();
+    let layer = manifest
+        .view()
+        .unwrap()
+        .blobs()
+        .last()
+        .unwrap()
+        .digest
+        .clone();
+    let path = src.blob_data(&layer);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = pick(&bytes);
+    bytes[at] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    layer
+}
+
+/// Asserts that `store` holds no blob `digest` in `svc2`.
+fn assert_no_svc2_blob(store: &Arc<dyn Store>, digest: &Digest) {
+    assert!(
+        block_on(Destination::blob_size(store.as_ref(), "svc2", digest))
+            .unwrap()
+            .is_none()
+    );
+}
 
 #[test]
 fn a_whole_registry_copy_preserves_every_digest_across_catalog_pages() {
@@ -129,24 +164,11 @@ fn a_dry_run_reports_and_writes_nothing() {
 fn a_source_blob_with_wrong_bytes_is_refused_and_its_manifest_not_pushed() {
     let (src, expected) = sample_registry(3);
     // Corrupt one layer of svc2:v1.0.0 in the source's storage (same size, other bytes).
-    let src_store = open(&src.url());
-    let manifest = block_on(src_store.manifest("svc2", "v1.0.0")).unwrap();
-    let view = manifest.view().unwrap();
-    let layer = view.blobs().last().unwrap().digest.clone();
-    let path = src.blob_data(&layer);
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[0] ^= 0xff;
-    std::fs::write(&path, bytes).unwrap();
+    let layer = corrupt_a_layer_of_svc2(&src, |_| 0);
 
     let dst = Registry::start();
     let out = run(&["copy", "-q", &src.url(), &dst.url()]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_exit_code(&out, 1);
     let text = stdout(&out);
     assert!(text.contains("does not match its digest"), "{text}");
     let dst_store = open(&dst.url());
@@ -155,13 +177,7 @@ fn a_source_blob_with_wrong_bytes_is_refused_and_its_manifest_not_pushed() {
         None,
         "no manifest pushed over a missing blob"
     );
-    assert!(block_on(acr_relocate::transport::Destination::blob_size(
-        dst_store.as_ref(),
-        "svc2",
-        &layer
-    ))
-    .unwrap()
-    .is_none());
+    assert_no_svc2_blob(&dst_store, &layer);
     // Everything else arrived.
     let mut rest = expected.tags.clone();
     rest.remove("svc2");
@@ -190,21 +206,8 @@ fn big_blobs_go_up_in_chunks_with_every_digest_kept() {
 #[test]
 fn a_chunked_upload_of_wrong_bytes_is_never_completed() {
     let (src, _) = sample_registry(3);
-    let src_store = open(&src.url());
-    let manifest = block_on(src_store.manifest("svc2", "v1.0.0")).unwrap();
-    let layer = manifest
-        .view()
-        .unwrap()
-        .blobs()
-        .last()
-        .unwrap()
-        .digest
-        .clone();
-    let path = src.blob_data(&layer);
-    let mut bytes = std::fs::read(&path).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(&path, bytes).unwrap();
+    // Corrupt the last byte of one layer of svc2:v1.0.0: only the end of the upload differs.
+    let layer = corrupt_a_layer_of_svc2(&src, |bytes| bytes.len() - 1);
     let dst = Registry::start();
     let out = run(&["copy", "-q", "--chunk-size", "700", &src.url(), &dst.url()]);
     assert_eq!(out.status.code(), Some(1));
@@ -214,11 +217,5 @@ fn a_chunked_upload_of_wrong_bytes_is_never_completed() {
         stdout(&out)
     );
     let dst_store = open(&dst.url());
-    assert!(block_on(acr_relocate::transport::Destination::blob_size(
-        dst_store.as_ref(),
-        "svc2",
-        &layer
-    ))
-    .unwrap()
-    .is_none());
+    assert_no_svc2_blob(&dst_store, &layer);
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
-use crate::support::issuer::{self, Issuer, Policy};
+use crate::support::issuer::{token_registry, Policy};
 use crate::support::pki::Tls;
 use crate::support::registry::{htpasswd, Auth, AuthRegistry};
 use crate::support::{assert_no_secret, basic_auth, run_in};
@@ -76,22 +76,13 @@ fn htpasswd_tls_source_to_token_target_verifies_with_bench_verify_py() {
 
     // Target: token auth, tokens from our issuer for DST_USER only.
     let issuer_dir = work.join("issuer");
-    let issuer = Issuer::start(
+    let (dst, issuer) = token_registry(
         &issuer_dir,
         Policy {
             users: HashMap::from([(DST_USER.to_string(), DST_PASSWORD.to_string())]),
             lifetime: 600,
             ..Policy::default()
         },
-    );
-    let dst = AuthRegistry::start(
-        &Auth::Token {
-            realm: issuer.realm(),
-            service: issuer::SERVICE.into(),
-            issuer: issuer::ISSUER.into(),
-            bundle: issuer.bundle.clone(),
-        },
-        None,
     );
     let dst_url = dst.endpoint(); // http://127.0.0.1:PORT
 
@@ -128,23 +119,23 @@ fn htpasswd_tls_source_to_token_target_verifies_with_bench_verify_py() {
     // The copy, at -vv, creds and CA on the command line.
     let src_creds = format!("{SRC_USER}:{SRC_PASSWORD}");
     let dst_creds = format!("{DST_USER}:{DST_PASSWORD}");
-    let copy = run_in(
-        work,
-        &[
-            "copy",
-            "-vv",
+    let src_endpoint = src.endpoint();
+    // Runs `COMMAND... SRC DST` with both sides' credentials and the source's CA as flags.
+    let run_with_both_creds = |command: &[&str]| {
+        let mut args = command.to_vec();
+        args.extend([
             "--src-creds",
             &src_creds,
             "--src-ca-cert",
             ca,
             "--dst-creds",
             &dst_creds,
-            &src.endpoint(),
+            &src_endpoint,
             &dst_url,
-        ],
-        &[],
-        None,
-    );
+        ]);
+        run_in(work, &args, &[], None)
+    };
+    let copy = run_with_both_creds(&["copy", "-vv"]);
     assert_success(&copy);
     let tokens_after_copy = issuer.tokens().len();
     assert!(
@@ -220,23 +211,7 @@ fn htpasswd_tls_source_to_token_target_verifies_with_bench_verify_py() {
     assert_eq!(wrong.status.code(), Some(2), "verify.py: {}", text(&wrong));
 
     // Our own deep verify agrees.
-    let ours = run_in(
-        work,
-        &[
-            "verify",
-            "--deep",
-            "--src-creds",
-            &src_creds,
-            "--src-ca-cert",
-            ca,
-            "--dst-creds",
-            &dst_creds,
-            &src.endpoint(),
-            &dst_url,
-        ],
-        &[],
-        None,
-    );
+    let ours = run_with_both_creds(&["verify", "--deep"]);
     assert_success(&ours);
 
     // No password, Basic header value or token anywhere in any output.

@@ -3,6 +3,25 @@
 
 use crate::util::*;
 
+/// A sample registry of `repositories` repositories and a target holding a full copy of it.
+fn source_and_full_copy(
+    repositories: usize,
+) -> (Registry, Registry, acr_relocate::sample::Expected) {
+    let (src, expected) = sample_registry(repositories);
+    let dst = Registry::start();
+    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    (src, dst, expected)
+}
+
+/// Runs `delete-source` of `src`, verified against `dst` and confirmed, with `options` first.
+fn delete_confirmed(src: &Registry, dst: &Registry, options: &[&str]) -> std::process::Output {
+    let (src, dst) = (src.url(), dst.url());
+    let mut args = vec!["delete-source"];
+    args.extend_from_slice(options);
+    args.extend([src.as_str(), "--verified-against", &dst, "--confirm", &src]);
+    run(&args)
+}
+
 /// Every expected tag of the source still resolves (nothing was deleted).
 fn source_intact(src: &Registry, expected: &acr_relocate::sample::Expected) {
     assert_holds(&open(&src.url()), &expected.tags, None);
@@ -20,21 +39,8 @@ fn a_partial_target_is_refused_and_nothing_is_deleted() {
         &src.url(),
         &dst.url(),
     ]));
-    let out = run(&[
-        "delete-source",
-        &src.url(),
-        "--verified-against",
-        &dst.url(),
-        "--confirm",
-        &src.url(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let out = delete_confirmed(&src, &dst, &[]);
+    assert_exit_code(&out, 1);
     assert!(stdout(&out).contains("missing"), "{}", stdout(&out));
     assert!(stderr(&out).contains("nothing deleted"), "{}", stderr(&out));
     source_intact(&src, &expected);
@@ -42,18 +48,8 @@ fn a_partial_target_is_refused_and_nothing_is_deleted() {
 
 #[test]
 fn a_verified_target_lets_every_selected_manifest_go() {
-    let (src, expected) = sample_registry(4);
-    let dst = Registry::start();
-    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
-    let out = run(&[
-        "delete-source",
-        "--json",
-        &src.url(),
-        "--verified-against",
-        &dst.url(),
-        "--confirm",
-        &src.url(),
-    ]);
+    let (src, dst, expected) = source_and_full_copy(4);
+    let out = delete_confirmed(&src, &dst, &["--json"]);
     assert_success(&out);
     let o = json(&out);
     assert_eq!(o["failed"], 0);
@@ -77,9 +73,7 @@ fn a_verified_target_lets_every_selected_manifest_go() {
 
 #[test]
 fn a_dry_run_lists_and_deletes_nothing() {
-    let (src, expected) = sample_registry(3);
-    let dst = Registry::start();
-    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    let (src, dst, expected) = source_and_full_copy(3);
     let out = run(&[
         "delete-source",
         "--dry-run",
@@ -95,9 +89,7 @@ fn a_dry_run_lists_and_deletes_nothing() {
 
 #[test]
 fn a_wrong_or_missing_confirm_is_refused_before_anything_runs() {
-    let (src, expected) = sample_registry(2);
-    let dst = Registry::start();
-    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    let (src, dst, expected) = source_and_full_copy(2);
     for confirm in [Some("127.0.0.1"), Some("other.example.com"), None] {
         let mut args = vec!["delete-source", src.url().leak(), "--verified-against"];
         args.push(dst.url().leak());
@@ -113,21 +105,9 @@ fn a_wrong_or_missing_confirm_is_refused_before_anything_runs() {
 
 #[test]
 fn a_tag_filter_keeps_manifests_that_unselected_tags_share() {
-    let (src, expected) = sample_registry(3);
-    let dst = Registry::start();
-    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    let (src, dst, expected) = source_and_full_copy(3);
     // `latest` and `stable` alias version tags: deleting their digest would take them too.
-    let out = run(&[
-        "delete-source",
-        "--json",
-        "--tag",
-        r"v.*",
-        &src.url(),
-        "--verified-against",
-        &dst.url(),
-        "--confirm",
-        &src.url(),
-    ]);
+    let out = delete_confirmed(&src, &dst, &["--json", "--tag", r"v.*"]);
     assert_success(&out);
     let o = json(&out);
     assert!(o["kept"].as_u64().unwrap() > 0, "{o}");

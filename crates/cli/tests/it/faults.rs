@@ -11,6 +11,22 @@ use acr_relocate::transport::{layout::Layout, Destination};
 use crate::fault_proxy::{FaultProxy, Schedule};
 use crate::util::*;
 
+/// The `verify --deep --json` report of `dst` against `src`.
+fn deep_verify_report(src: &Registry, dst: &Registry) -> serde_json::Value {
+    json(&run(&[
+        "verify",
+        "--deep",
+        "--json",
+        &src.url(),
+        &dst.url(),
+    ]))
+}
+
+/// Asserts that `verify --deep` of `dst` against `src` passes.
+fn assert_deep_verify_passes(src: &Registry, dst: &Registry) {
+    assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
+}
+
 #[test]
 fn a_copy_through_hundreds_of_faults_finishes_verified() {
     let (src, expected) = sample_registry(60);
@@ -45,7 +61,7 @@ fn a_copy_through_hundreds_of_faults_finishes_verified() {
     assert!(faults >= 200, "only {faults} faults injected");
     // Checked directly against the registries, without the proxies.
     assert_holds(&open(&dst.url()), &expected.tags, None);
-    assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
+    assert_deep_verify_passes(&src, &dst);
 }
 
 /// After any kill, every tag in the target points at complete content (the deep verify finds
@@ -70,13 +86,7 @@ fn a_copy_killed_at_random_points_never_leaves_a_broken_tag_and_resumes() {
             kills += 1;
         }
         child.wait().unwrap();
-        let report = json(&run(&[
-            "verify",
-            "--deep",
-            "--json",
-            &src.url(),
-            &dst.url(),
-        ]));
+        let report = deep_verify_report(&src, &dst);
         assert_eq!(
             report["broken"].as_array().unwrap().len(),
             0,
@@ -93,7 +103,7 @@ fn a_copy_killed_at_random_points_never_leaves_a_broken_tag_and_resumes() {
     let out = run(&["copy", "-q", "--json", &src.url(), &dst.url()]);
     assert_success(&out);
     assert_holds(&open(&dst.url()), &expected.tags, None);
-    assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
+    assert_deep_verify_passes(&src, &dst);
 }
 
 /// Ctrl-C stops cleanly: exit 130, a summary of what was done, and nothing broken in the target.
@@ -126,13 +136,7 @@ fn ctrl_c_stops_cleanly_with_a_summary_and_exit_130() {
         String::from_utf8_lossy(&out.stdout).contains("tags"),
         "a summary is printed"
     );
-    let report = json(&run(&[
-        "verify",
-        "--deep",
-        "--json",
-        &src.url(),
-        &dst.url(),
-    ]));
+    let report = deep_verify_report(&src, &dst);
     assert_eq!(report["broken"].as_array().unwrap().len(), 0, "{report}");
     assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
     assert_holds(&open(&dst.url()), &expected.tags, None);
@@ -172,6 +176,12 @@ type Tags = BTreeMap<String, BTreeMap<String, Digest>>;
 
 /// Chunk size of the upload tests: blobs of about 1 MiB go up in 16 or 17 PATCH requests.
 const CHUNK: u64 = 64 * 1024;
+
+/// Runs `copy -q --chunk-size CHUNK SRC DST` (endpoints).
+fn copy_in_chunks(src: &str, dst: &str) -> std::process::Output {
+    let chunk = CHUNK.to_string();
+    run(&["copy", "-q", "--chunk-size", &chunk, src, dst])
+}
 
 /// A registry holding `images` images (`big/app-N:v1`) of `layers` random layers of a little more
 /// than 1 MiB each. Returns it, its tags, and the layers (digest and size).
@@ -241,15 +251,7 @@ fn interrupted_chunked_uploads_resume_where_the_registry_stands() {
             ..Default::default()
         },
     );
-    let chunk = CHUNK.to_string();
-    let out = run(&[
-        "copy",
-        "-q",
-        "--chunk-size",
-        &chunk,
-        &src.url(),
-        &proxy.url(),
-    ]);
+    let out = copy_in_chunks(&src.url(), &proxy.url());
     assert_success(&out);
     let c = &proxy.counts;
     let cuts = c.cuts.load(Ordering::Relaxed);
@@ -275,7 +277,7 @@ fn interrupted_chunked_uploads_resume_where_the_registry_stands() {
         "{sent} PATCH bytes for {layer_bytes} bytes of layers"
     );
     assert_holds(&open(&dst.url()), &tags, None);
-    assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
+    assert_deep_verify_passes(&src, &dst);
 }
 
 /// A source that serves other bytes when read again from the resume point: the resumed upload
@@ -305,15 +307,7 @@ fn a_resumed_upload_of_changed_source_bytes_is_never_completed() {
             ..Default::default()
         },
     );
-    let chunk = CHUNK.to_string();
-    let out = run(&[
-        "copy",
-        "-q",
-        "--chunk-size",
-        &chunk,
-        &src_proxy.url(),
-        &dst_proxy.url(),
-    ]);
+    let out = copy_in_chunks(&src_proxy.url(), &dst_proxy.url());
     eprintln!(
         "source: {:?}\ntarget: {:?}",
         src_proxy.counts, dst_proxy.counts
@@ -350,15 +344,7 @@ fn a_lost_upload_session_starts_the_blob_over() {
             ..Default::default()
         },
     );
-    let chunk = CHUNK.to_string();
-    let out = run(&[
-        "copy",
-        "-q",
-        "--chunk-size",
-        &chunk,
-        &src.url(),
-        &proxy.url(),
-    ]);
+    let out = copy_in_chunks(&src.url(), &proxy.url());
     assert_success(&out);
     let c = &proxy.counts;
     assert_eq!(c.cuts.load(Ordering::Relaxed), 1);
@@ -369,5 +355,5 @@ fn a_lost_upload_session_starts_the_blob_over() {
         "the refused session was not resumed"
     );
     assert_holds(&open(&dst.url()), &tags, None);
-    assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
+    assert_deep_verify_passes(&src, &dst);
 }

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use acr_relocate::sample::Expected;
+
 use crate::util::*;
 
 /// Writes `relocation.toml` in `dir`.
@@ -34,9 +36,45 @@ pub fn plan(dir: &Path, config: &Path) -> PathBuf {
     out_path
 }
 
+/// A sample registry of `repositories` repositories, an empty target registry, and a scratch
+/// directory holding `relocation.toml` from one to the other with `extra` appended.
+fn registries_and_config(
+    repositories: usize,
+    extra: &str,
+) -> (Registry, Expected, Registry, tempfile::TempDir, PathBuf) {
+    let (src, expected) = sample_registry(repositories);
+    let dst = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &src.url(), &dst.url(), extra);
+    (src, expected, dst, dir, cfg)
+}
+
+/// The plan file, parsed.
+fn read_plan(plan: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(plan).unwrap()).unwrap()
+}
+
+/// Runs `apply -q --json PLAN`, asserts it succeeds, and returns its summary.
+fn apply_json(plan: &Path) -> serde_json::Value {
+    let out = run(&["apply", "-q", "--json", plan.to_str().unwrap()]);
+    assert_success(&out);
+    json(&out)
+}
+
+/// Asserts that every step of an `apply --json` summary has `status`.
+fn assert_every_step(summary: &serde_json::Value, status: &str) {
+    assert!(
+        summary["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|st| st["status"] == status),
+        "{summary}"
+    );
+}
+
 fn step_kinds(plan: &Path) -> Vec<String> {
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(plan).unwrap()).unwrap();
-    v["steps"]
+    read_plan(plan)["steps"]
         .as_array()
         .unwrap()
         .iter()
@@ -46,9 +84,8 @@ fn step_kinds(plan: &Path) -> Vec<String> {
 
 #[test]
 fn plan_writes_nothing_then_apply_relocates_rewrites_and_verifies() {
-    let (src, expected) = sample_registry(6);
-    let dst = Registry::start();
-    let dir = tempfile::tempdir().unwrap();
+    let (src, expected, dst, dir, cfg) =
+        registries_and_config(6, "[rewrite]\npaths = [\"deploy\"]\n");
     let repo = expected
         .tags
         .iter()
@@ -60,12 +97,6 @@ fn plan_writes_nothing_then_apply_relocates_rewrites_and_verifies() {
     std::fs::create_dir(dir.path().join("deploy")).unwrap();
     let manifest = dir.path().join("deploy/app.yaml");
     std::fs::write(&manifest, format!("image: {src_host}/{repo}:v1.0.0\n")).unwrap();
-    let cfg = config(
-        dir.path(),
-        &src.url(),
-        &dst.url(),
-        "[rewrite]\npaths = [\"deploy\"]\n",
-    );
     let plan_path = dir.path().join("plan.json");
     let out = run(&[
         "plan",
@@ -83,7 +114,7 @@ fn plan_writes_nothing_then_apply_relocates_rewrites_and_verifies() {
         step_kinds(&plan_path),
         ["inventory", "copy", "rewrite", "verify"]
     );
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    let v = read_plan(&plan_path);
     assert_eq!(v["totals"]["tags"], expected.tag_count() as u64);
     assert_eq!(v["totals"]["repositories"], expected.tags.len() as u64);
     assert!(v["totals"]["estimated_seconds"].as_f64().is_some());
@@ -96,49 +127,24 @@ fn plan_writes_nothing_then_apply_relocates_rewrites_and_verifies() {
         format!("image: {src_host}/{repo}:v1.0.0\n")
     );
 
-    let out = run(&["apply", "-q", "--json", plan_path.to_str().unwrap()]);
-    assert_success(&out);
-    let s = json(&out);
-    assert!(
-        s["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|st| st["status"] == "done"),
-        "{s}"
-    );
+    assert_every_step(&apply_json(&plan_path), "done");
     assert_holds(&open(&dst.url()), &expected.tags, None);
     assert_eq!(
         std::fs::read_to_string(&manifest).unwrap(),
         format!("image: {dst_host}/{repo}:v1.0.0\n")
     );
     // A second apply finds everything done in the journal.
-    let out = run(&["apply", "-q", "--json", plan_path.to_str().unwrap()]);
-    assert_success(&out);
-    let s = json(&out);
-    assert!(
-        s["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|st| st["status"] == "already done"),
-        "{s}"
-    );
+    assert_every_step(&apply_json(&plan_path), "already done");
 }
 
 #[test]
 fn a_plan_whose_azure_steps_lack_their_inputs_is_refused_by_apply() {
-    let (src, _) = sample_registry(2);
-    let dst = Registry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        &src.url(),
-        &dst.url(),
+    let (_src, _, dst, dir, cfg) = registries_and_config(
+        2,
         "[copy]\nmode = \"import\"\n\n[deploy]\nresource_group = \"rg-target\"\n",
     );
     let plan_path = plan(dir.path(), &cfg);
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    let v = read_plan(&plan_path);
     let unavailable: Vec<&str> = v["steps"]
         .as_array()
         .unwrap()
@@ -162,15 +168,8 @@ fn a_plan_whose_azure_steps_lack_their_inputs_is_refused_by_apply() {
 
 #[test]
 fn a_changed_plan_is_refused_unless_replan() {
-    let (src, expected) = sample_registry(3);
-    let dst = Registry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        &src.url(),
-        &dst.url(),
-        "[scope]\nrepos = [\"team/**\"]\n",
-    );
+    let (src, expected, dst, dir, cfg) =
+        registries_and_config(3, "[scope]\nrepos = [\"team/**\"]\n");
     let plan_path = plan(dir.path(), &cfg);
     assert_success(&run(&["apply", "-q", plan_path.to_str().unwrap()]));
     // Plan again with a wider scope: the plan file changes under the journal.
@@ -190,10 +189,7 @@ fn a_changed_plan_is_refused_unless_replan() {
 
 #[test]
 fn apply_killed_at_random_points_resumes_from_the_journal_to_a_verified_target() {
-    let (src, expected) = sample_registry(40);
-    let dst = Registry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &src.url(), &dst.url(), "[copy]\njobs = 2\n");
+    let (src, expected, dst, dir, cfg) = registries_and_config(40, "[copy]\njobs = 2\n");
     let plan_path = plan(dir.path(), &cfg);
     // Kill points spread over the run (a fixed pseudo-random sequence, so failures replay): each
     // run is killed once the journal has grown by a few records, a few milliseconds later.
@@ -243,9 +239,7 @@ fn apply_killed_at_random_points_resumes_from_the_journal_to_a_verified_target()
         journal.contains("\"repository_started\""),
         "no run got as far as the copy: {journal}"
     );
-    let out = run(&["apply", "-q", "--json", plan_path.to_str().unwrap()]);
-    assert_success(&out);
-    let s = json(&out);
+    let s = apply_json(&plan_path);
     let last = &s["steps"].as_array().unwrap().last().unwrap()["status"];
     assert!(last == "done" || last == "already done", "{s}");
     assert_holds(&open(&dst.url()), &expected.tags, None);

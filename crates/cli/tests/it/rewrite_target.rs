@@ -22,6 +22,29 @@ fn host(registry: &Registry) -> String {
     format!("127.0.0.1:{}", registry.port)
 }
 
+/// Runs `rewrite PATH --from old.example.com --to DST --target DST` with `options` after it,
+/// `DST` being the registry `dst`.
+fn rewrite_checked_against(
+    path: &std::path::Path,
+    dst: &Registry,
+    options: &[&str],
+) -> std::process::Output {
+    let to = host(dst);
+    let target = dst.url();
+    let mut args = vec![
+        "rewrite",
+        path.to_str().unwrap(),
+        "--from",
+        "old.example.com",
+        "--to",
+        &to,
+        "--target",
+        &target,
+    ];
+    args.extend_from_slice(options);
+    run(&args)
+}
+
 #[test]
 fn a_tag_missing_in_the_target_blocks_the_rewrite_and_nothing_is_written() {
     let (dst, expected) = sample_registry(2);
@@ -29,23 +52,8 @@ fn a_tag_missing_in_the_target_blocks_the_rewrite_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let text = &format!("spec:\n  containers:\n    - image: old.example.com/{repo}:v1.0.0\n    - image: old.example.com/{repo}:not-there\n");
     let path = manifests(dir.path(), text);
-    let out = run(&[
-        "rewrite",
-        path.to_str().unwrap(),
-        "--from",
-        "old.example.com",
-        "--to",
-        &host(&dst),
-        "--target",
-        &dst.url(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let out = rewrite_checked_against(&path, &dst, &[]);
+    assert_exit_code(&out, 1);
     let err = stderr(&out);
     assert!(err.contains(&format!("{repo}:not-there")), "{err}");
     assert!(err.contains("nothing was written"), "{err}");
@@ -61,17 +69,7 @@ fn pin_digests_replaces_tags_with_the_targets_digests() {
         dir.path(),
         &format!("spec:\n  containers:\n    - image: old.example.com/{repo}:v1.0.0 # app\n    - image: old.example.com/{repo}:latest\n"),
     );
-    let out = run(&[
-        "rewrite",
-        path.to_str().unwrap(),
-        "--from",
-        "old.example.com",
-        "--to",
-        &host(&dst),
-        "--target",
-        &dst.url(),
-        "--pin-digests",
-    ]);
+    let out = rewrite_checked_against(&path, &dst, &["--pin-digests"]);
     assert_success(&out);
     let v1 = &expected.tags[&repo]["v1.0.0"];
     let latest = &expected.tags[&repo]["latest"];
@@ -93,16 +91,7 @@ fn a_present_tag_passes_the_check_and_is_rewritten_without_pinning() {
         dir.path(),
         &format!("image: old.example.com/{repo}:v1.0.0\n"),
     );
-    let out = run(&[
-        "rewrite",
-        path.to_str().unwrap(),
-        "--from",
-        "old.example.com",
-        "--to",
-        &host(&dst),
-        "--target",
-        &dst.url(),
-    ]);
+    let out = rewrite_checked_against(&path, &dst, &[]);
     assert_success(&out);
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),

@@ -180,6 +180,17 @@ pub fn assert_success(out: &Output) {
     );
 }
 
+/// Asserts exit code `code`, showing stdout and stderr otherwise.
+pub fn assert_exit_code(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}{}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
 /// Stdout as a string.
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -10,8 +10,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
 
-use super::wire::WireServer;
-use crate::support::http::{Request, Response};
+use crate::support::http::{Request, Response, Server};
 use crate::support::pki::Tls;
 
 /// A token handed out: the token and the scope it was asked for.
@@ -32,7 +31,7 @@ struct State {
 
 /// The token endpoint, serving on `https://127.0.0.1:PORT` until dropped.
 pub struct Aad {
-    server: WireServer,
+    server: Server,
     state: Arc<Mutex<State>>,
     /// The tenant it serves.
     pub tenant: String,
@@ -94,7 +93,7 @@ impl Aad {
             client_id.clone(),
             client_secret.clone(),
         );
-        let server = WireServer::start_tls(server_config(tls), move |r| handle(r, &s, &t, &c, &k));
+        let server = Server::start_tls(server_config(tls), move |r| handle(r, &s, &t, &c, &k));
         Aad {
             server,
             state,

@@ -21,9 +21,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use super::prism::specs;
-use super::wire::{decode_path, WireServer};
-use crate::support::http::{Request, Response};
+use crate::support::http::{decode_path, Request, Response, Server};
+use crate::support::prism::specs;
 
 /// The subscription of the official examples.
 pub const SUB: &str = "00000000-0000-0000-0000-000000000000";
@@ -203,7 +202,7 @@ pub struct ArmState {
 
 /// The fake, serving plain HTTP on 127.0.0.1 until dropped.
 pub struct FakeArm {
-    server: WireServer,
+    server: Server,
     state: Arc<Mutex<ArmState>>,
 }
 
@@ -215,7 +214,7 @@ impl FakeArm {
         let state = Arc::new(Mutex::new(ArmState::default()));
         let s = state.clone();
         let check: Arc<TokenCheck> = Arc::new(valid_token);
-        let server = WireServer::start(move |r| handle(r, &s, &*check));
+        let server = Server::start_raw(move |r| handle(r, &s, &*check));
         state.lock().unwrap().base = server.url();
         FakeArm { server, state }
     }

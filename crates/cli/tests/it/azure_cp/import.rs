@@ -2,6 +2,10 @@
 //! target data planes are real registries; the fake performs each import between them, so a
 //! second run sees what the first imported.
 
+use std::collections::BTreeMap;
+use std::process::Output;
+
+use acr_relocate::digest::Digest;
 use serde_json::json;
 
 use super::fake::{registry_id, Recorded};
@@ -9,6 +13,66 @@ use super::harness::{show, AzureEnv};
 use crate::util::{assert_holds, assert_success, oci, open, run, sample_layout, Registry};
 
 const REPO: &str = "team/app/svc-0";
+
+/// A source registry holding [`REPO`] of the sample content made with `seed`, and an empty
+/// target; returns them with the tags of [`REPO`].
+fn source_with_repo_and_empty_target(seed: u64) -> (Registry, Registry, BTreeMap<String, Digest>) {
+    let (layout, expected) = sample_layout(1, seed);
+    let (src, dst) = (Registry::start(), Registry::start());
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        "--repo",
+        REPO,
+        &oci(layout.path()),
+        &src.url(),
+    ]));
+    (src, dst, expected.tags[REPO].clone())
+}
+
+/// Registers the target registry (`targetGroup/targetRegistry`) with the fake, and the data
+/// planes of `dst` under its ID and of `src` under its host name (no source resource ID); returns
+/// the target's ID and the source's host.
+fn target_by_id_and_source_by_host(
+    env: &AzureEnv,
+    src: &Registry,
+    dst: &Registry,
+) -> (String, String) {
+    let target_id = env
+        .fake
+        .add_registry("targetGroup", "targetRegistry", |_| {});
+    let host = src.url().trim_start_matches("http://").to_string();
+    env.fake.data_plane(&host, &src.url());
+    env.fake.data_plane(&target_id, &dst.url());
+    (target_id, host)
+}
+
+/// `copy --mode import` of [`REPO`] from `src` to the target `target_id`, without `--source-id`.
+fn import_without_source_id(
+    env: &AzureEnv,
+    src: &Registry,
+    dst: &Registry,
+    target_id: &str,
+) -> Output {
+    env.run(&[
+        "copy",
+        &src.url(),
+        &dst.url(),
+        "--mode",
+        "import",
+        "--target-id",
+        target_id,
+        "--repo",
+        REPO,
+    ])
+}
+
+/// Asserts that `dst` holds `tags` under [`REPO`], digests kept.
+fn assert_target_holds(dst: &Registry, tags: BTreeMap<String, Digest>) {
+    let mut wanted = BTreeMap::new();
+    wanted.insert(REPO.to_string(), tags);
+    assert_holds(&open(&dst.url()), &wanted, None);
+}
 
 fn imports(requests: &[Recorded]) -> Vec<Recorded> {
     requests
@@ -23,17 +87,8 @@ fn imports(requests: &[Recorded]) -> Vec<Recorded> {
 fn import_mode_imports_missing_tags_skips_equal_ones_and_stops_at_conflicts() {
     // Source: one image repository of the sample; target: one of its tags already (same digest)
     // and `latest` pointing at another image.
-    let (layout, expected) = sample_layout(1, 7);
+    let (src, dst, tags) = source_with_repo_and_empty_target(7);
     let (other, _) = sample_layout(1, 8);
-    let (src, dst) = (Registry::start(), Registry::start());
-    assert_success(&run(&[
-        "copy",
-        "-q",
-        "--repo",
-        REPO,
-        &oci(layout.path()),
-        &src.url(),
-    ]));
     let only = |tag: &str, from: &str| {
         assert_success(&run(&[
             "copy",
@@ -49,7 +104,6 @@ fn import_mode_imports_missing_tags_skips_equal_ones_and_stops_at_conflicts() {
     };
     only("^v1\\.0\\.0$", &src.url());
     only("^latest$", &oci(other.path()));
-    let tags = expected.tags[REPO].clone();
     let missing: Vec<String> = tags
         .keys()
         .filter(|t| *t != "v1.0.0" && *t != "latest")
@@ -136,9 +190,7 @@ fn import_mode_imports_missing_tags_skips_equal_ones_and_stops_at_conflicts() {
     assert_eq!(second[0].body["mode"], "Force");
 
     // The target now holds every tag of the source, digests kept.
-    let mut wanted = std::collections::BTreeMap::new();
-    wanted.insert(REPO.to_string(), tags);
-    assert_holds(&open(&dst.url()), &wanted, None);
+    assert_target_holds(&dst, tags);
 
     // A third run has nothing to do.
     let before = env.fake.requests().len();
@@ -168,46 +220,20 @@ fn import_mode_imports_missing_tags_skips_equal_ones_and_stops_at_conflicts() {
 #[test]
 #[ignore = "extra tier: needs Prism and ../shared/specs"]
 fn import_mode_without_a_source_id_names_the_source_by_host() {
-    let (layout, expected) = sample_layout(1, 7);
-    let (src, dst) = (Registry::start(), Registry::start());
-    assert_success(&run(&[
-        "copy",
-        "-q",
-        "--repo",
-        REPO,
-        &oci(layout.path()),
-        &src.url(),
-    ]));
+    let (src, dst, tags) = source_with_repo_and_empty_target(7);
     let env = AzureEnv::start();
-    let target_id = env
-        .fake
-        .add_registry("targetGroup", "targetRegistry", |_| {});
-    let host = src.url().trim_start_matches("http://").to_string();
-    env.fake.data_plane(&host, &src.url());
-    env.fake.data_plane(&target_id, &dst.url());
+    let (target_id, host) = target_by_id_and_source_by_host(&env, &src, &dst);
     env.fake.knobs(|k| k.import_async = false);
-    let out = env.run(&[
-        "copy",
-        &src.url(),
-        &dst.url(),
-        "--mode",
-        "import",
-        "--target-id",
-        &target_id,
-        "--repo",
-        REPO,
-    ]);
+    let out = import_without_source_id(&env, &src, &dst, &target_id);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let done = imports(&env.fake.requests());
-    assert_eq!(done.len(), expected.tags[REPO].len(), "{done:#?}");
+    assert_eq!(done.len(), tags.len(), "{done:#?}");
     for r in &done {
         assert_eq!(r.body["source"]["registryUri"], host.as_str(), "{}", r.body);
         assert!(r.body["source"].get("resourceId").is_none(), "{}", r.body);
         assert_eq!(r.body["mode"], "NoForce");
     }
-    let mut wanted = std::collections::BTreeMap::new();
-    wanted.insert(REPO.to_string(), expected.tags[REPO].clone());
-    assert_holds(&open(&dst.url()), &wanted, None);
+    assert_target_holds(&dst, tags);
     env.finish();
 }
 
@@ -217,43 +243,17 @@ fn an_import_reported_failed_but_present_in_the_target_counts_as_imported() {
     // ARM answers 409 "tag exists" to every import after performing it, as a re-sent NoForce
     // import does when the first attempt's answer was lost: the target holds the planned digest,
     // so the copy succeeds.
-    let (layout, expected) = sample_layout(1, 9);
-    let (src, dst) = (Registry::start(), Registry::start());
-    assert_success(&run(&[
-        "copy",
-        "-q",
-        "--repo",
-        REPO,
-        &oci(layout.path()),
-        &src.url(),
-    ]));
+    let (src, dst, tags) = source_with_repo_and_empty_target(9);
     let env = AzureEnv::start();
-    let target_id = env
-        .fake
-        .add_registry("targetGroup", "targetRegistry", |_| {});
-    let host = src.url().trim_start_matches("http://").to_string();
-    env.fake.data_plane(&host, &src.url());
-    env.fake.data_plane(&target_id, &dst.url());
+    let (target_id, _) = target_by_id_and_source_by_host(&env, &src, &dst);
     env.fake.knobs(|k| {
         k.import_async = false;
         k.import_then_conflict = true;
     });
-    let out = env.run(&[
-        "copy",
-        &src.url(),
-        &dst.url(),
-        "--mode",
-        "import",
-        "--target-id",
-        &target_id,
-        "--repo",
-        REPO,
-    ]);
+    let out = import_without_source_id(&env, &src, &dst, &target_id);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("0 failed"), "{stderr}");
-    let mut wanted = std::collections::BTreeMap::new();
-    wanted.insert(REPO.to_string(), expected.tags[REPO].clone());
-    assert_holds(&open(&dst.url()), &wanted, None);
+    assert_target_holds(&dst, tags);
     env.finish();
 }

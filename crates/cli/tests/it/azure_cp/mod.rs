@@ -20,7 +20,6 @@ pub mod fake;
 pub mod harness;
 pub mod prism;
 pub mod router;
-pub mod wire;
 
 mod export_deploy;
 mod import;

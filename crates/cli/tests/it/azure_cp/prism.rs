@@ -3,24 +3,11 @@
 //! and the fake's answer is checked too (500 when it breaks the spec). Violations are also
 //! logged (`[VALIDATOR] ✖ error Violation: ...`), and [`Prism::violations`] finds them.
 //!
-//! Prism is found through `$ACR_RELOCATE_PRISM`, else `${TMPDIR:-/tmp}/prism/node_modules/.bin/prism`.
+//! The process itself is started by [`crate::support::prism`].
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-/// The root of `../shared/specs`.
-pub fn specs() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs")
-}
-
-/// The Prism executable.
-pub fn prism_binary() -> PathBuf {
-    match std::env::var_os("ACR_RELOCATE_PRISM") {
-        Some(p) => PathBuf::from(p),
-        None => std::env::temp_dir().join("prism/node_modules/.bin/prism"),
-    }
-}
+use crate::support::prism::{self, specs, Mode};
 
 /// The four specs of the control plane, each served by its own Prism.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,19 +52,18 @@ impl Spec {
     }
 }
 
-/// One `prism proxy` process, stopped on drop.
+/// One `prism proxy` for one spec, stopped on drop.
 pub struct Prism {
     /// Which spec it validates against.
     pub spec: Spec,
     /// Its port on 127.0.0.1.
     pub port: u16,
-    child: Child,
-    log: PathBuf,
+    process: prism::Prism,
 }
 
 impl Prism {
     /// Starts `prism proxy --errors` for `spec` in front of `upstream` (`http://127.0.0.1:PORT`),
-    /// its log in `dir`; retries on another port when the one picked was taken meanwhile.
+    /// its log in `dir`.
     pub fn start(spec: Spec, upstream: &str, dir: &Path) -> Self {
         let file = specs().join("azure").join(spec.file());
         assert!(
@@ -85,27 +71,17 @@ impl Prism {
             "{} missing: the extra tier needs ../shared/specs",
             file.display()
         );
-        for attempt in 0..5 {
-            let log = dir.join(format!("prism-{}-{attempt}.log", spec.name()));
-            if let Some((child, port)) = try_start(&file, upstream, &log) {
-                return Prism {
-                    spec,
-                    port,
-                    child,
-                    log,
-                };
-            }
+        let process = prism::Prism::start(Mode::Proxy(upstream), &file, spec.name(), dir);
+        Prism {
+            spec,
+            port: process.port,
+            process,
         }
-        panic!(
-            "could not start Prism ({}) for {}: npm install --prefix \"${{TMPDIR:-/tmp}}/prism\" @stoplight/prism-cli, or set ACR_RELOCATE_PRISM",
-            prism_binary().display(),
-            spec.name()
-        );
     }
 
     /// The whole log.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log()
     }
 
     /// Lines of the log that report a violation of the spec (by a request or a response).
@@ -130,57 +106,6 @@ impl Prism {
         }
         found
     }
-}
-
-impl Drop for Prism {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts Prism on a free port and waits (bounded) for `Prism is listening on`.
-fn try_start(spec: &Path, upstream: &str, log: &Path) -> Option<(Child, u16)> {
-    let port = free_port();
-    let file = std::fs::File::create(log).unwrap();
-    let mut child = Command::new(prism_binary())
-        .args([
-            "proxy",
-            "--errors",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .arg(spec)
-        .arg(upstream)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(file.try_clone().unwrap()))
-        .stderr(Stdio::from(file))
-        .spawn()
-        .ok()?;
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return None; // port taken meanwhile: try another
-        }
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if text.contains("Prism is listening on") {
-            return Some((child, port));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
 }
 
 /// Starts one Prism per spec, concurrently.

@@ -18,8 +18,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::prism::{Prism, Spec};
-use super::wire::{self, WireServer};
-use crate::support::http::{Request, Response};
+use crate::support::http::{self, Request, Response, Server};
 
 /// One forwarded request: what came in and where it went.
 #[derive(Clone, Debug)]
@@ -36,7 +35,7 @@ pub struct Routed {
 
 /// The router, serving on `http://127.0.0.1:PORT` until dropped.
 pub struct Router {
-    server: WireServer,
+    server: Server,
     log: Arc<Mutex<Vec<Routed>>>,
 }
 
@@ -92,7 +91,7 @@ impl Router {
         let ports: Vec<(Spec, u16)> = prisms.iter().map(|p| (p.spec, p.port)).collect();
         let log = Arc::new(Mutex::new(Vec::new()));
         let l = log.clone();
-        let server = WireServer::start(move |r| forward(r, &ports, fake_port, &l));
+        let server = Server::start_raw(move |r| forward(r, &ports, fake_port, &l));
         Router { server, log }
     }
 
@@ -144,7 +143,7 @@ fn forward(
     } else {
         format!("{}?{}", request.path, request.query)
     };
-    match wire::send(port, &request.method, &target, &headers, &request.body) {
+    match http::send(port, &request.method, &target, &headers, &request.body) {
         Ok(reply) => {
             log.lock().unwrap().push(Routed {
                 method: request.method.clone(),

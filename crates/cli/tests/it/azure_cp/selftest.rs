@@ -11,7 +11,7 @@ use super::fake::{registry_id, ACR_PULL, RG, SUB};
 use super::harness::AzureEnv;
 use super::prism::Spec;
 use super::router::{encode_scope, route};
-use super::wire::{self, Reply};
+use crate::support::http::{self, Reply};
 
 /// `POST` a form to our AAD over TLS, trusting only the test CA.
 fn token_request(env: &AzureEnv, secret: &str) -> (u16, Value) {
@@ -67,7 +67,17 @@ fn call(env: &AzureEnv, token: &str, method: &str, target: &str, body: Option<Va
         }
         None => Vec::new(),
     };
-    wire::send(port, method, target, &headers, &bytes).unwrap()
+    http::send(port, method, target, &headers, &bytes).unwrap()
+}
+
+/// Asserts the status of a reply, showing its body otherwise.
+fn assert_status(reply: &Reply, status: u16) {
+    assert_eq!(
+        reply.status,
+        status,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
 }
 
 #[test]
@@ -132,12 +142,7 @@ fn harness_round_trips_through_prism_to_the_fake() {
 
     // ACR: the registry and a child list.
     let reply = call(&env, &token, "GET", &format!("{registry}?{acr}"), None);
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_status(&reply, 200);
     assert_eq!(reply.json()["id"], registry.as_str());
     let reply = call(
         &env,
@@ -146,12 +151,7 @@ fn harness_round_trips_through_prism_to_the_fake() {
         &format!("{registry}/replications?{acr}"),
         None,
     );
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_status(&reply, 200);
     assert_eq!(reply.json()["value"][0]["name"], "myReplication");
 
     // Without a token of ours the fake refuses, in ARM's words.
@@ -171,12 +171,7 @@ fn harness_round_trips_through_prism_to_the_fake() {
         &format!("{group}?{res}"),
         Some(json!({"location": "eastus"})),
     );
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_status(&reply, 201);
     assert_eq!(
         call(&env, &token, "HEAD", &format!("{group}?{res}"), None).status,
         204
@@ -190,12 +185,7 @@ fn harness_round_trips_through_prism_to_the_fake() {
         &format!("/subscriptions/{SUB}/resourcegroups/{RG}/exportTemplate?{res}"),
         Some(json!({"resources": [registry], "options": "IncludeParameterDefaultValue"})),
     );
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_status(&reply, 200);
     assert_eq!(
         reply.json()["template"]["resources"][0]["type"],
         "Microsoft.ContainerRegistry/registries"
@@ -210,12 +200,7 @@ fn harness_round_trips_through_prism_to_the_fake() {
         &format!("{deployment}?{res}"),
         Some(json!({"properties": {"mode": "Incremental", "template": {}, "parameters": {}}})),
     );
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_status(&reply, 201);
     let operation = reply.header("azure-asyncoperation").unwrap().to_string();
     let path = operation.split_once(&env.router.url()).unwrap().1;
     let first = call(&env, &token, "GET", path, None);
@@ -234,12 +219,7 @@ fn harness_round_trips_through_prism_to_the_fake() {
         &format!("{cluster}?api-version=2024-02-01"),
         None,
     );
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_status(&reply, 200);
     let auth_api = "api-version=2022-04-01";
     let body = json!({"properties": {
         "roleDefinitionId": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{ACR_PULL}"),
@@ -250,20 +230,10 @@ fn harness_round_trips_through_prism_to_the_fake() {
         "{registry}/providers/Microsoft.Authorization/roleAssignments/0b5fe924-9a61-425c-96af-cfe6e287ca2d?{auth_api}"
     );
     let reply = call(&env, &token, "PUT", &by_name, Some(body.clone()));
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_status(&reply, 201);
     let other = by_name.replace("0b5fe924", "1b5fe924");
     let reply = call(&env, &token, "PUT", &other, Some(body));
-    assert_eq!(
-        reply.status,
-        409,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_status(&reply, 409);
     assert_eq!(reply.json()["error"]["code"], "RoleAssignmentExists");
     let reply = call(
         &env,
@@ -274,12 +244,7 @@ fn harness_round_trips_through_prism_to_the_fake() {
         ),
         None,
     );
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_status(&reply, 200);
     assert_eq!(reply.json()["value"].as_array().unwrap().len(), 1);
 
     env.finish();
@@ -292,12 +257,7 @@ fn harness_round_trips_through_prism_to_the_fake() {
         &format!("{registry}/importImage?{acr}"),
         Some(json!({"targetTags": "x", "mode": "Sometimes"})),
     );
-    assert_eq!(
-        reply.status,
-        422,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_status(&reply, 422);
     // Prism writes its log after answering: give it a moment (bounded).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while env.violations().is_empty() && std::time::Instant::now() < deadline {

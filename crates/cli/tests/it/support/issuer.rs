@@ -12,11 +12,28 @@ use serde_json::{json, Value};
 
 use super::http::{Request, Response, Server};
 use super::pki::Signer;
+use super::registry::{Auth, AuthRegistry};
 
 /// `service` of the test registry (the token audience).
 pub const SERVICE: &str = "acr-relocate-test-registry";
 /// `iss` of the tokens.
 pub const ISSUER: &str = "acr-relocate-test-issuer";
+
+/// A Distribution registry with `auth: token` (plain HTTP) whose tokens come from our issuer
+/// with `policy`, its files in `dir`.
+pub fn token_registry(dir: &Path, policy: Policy) -> (AuthRegistry, Issuer) {
+    let issuer = Issuer::start(dir, policy);
+    let registry = AuthRegistry::start(
+        &Auth::Token {
+            realm: issuer.realm(),
+            service: SERVICE.into(),
+            issuer: ISSUER.into(),
+            bundle: issuer.bundle.clone(),
+        },
+        None,
+    );
+    (registry, issuer)
+}
 
 /// What the issuer accepts and how it answers.
 #[derive(Clone, Default)]

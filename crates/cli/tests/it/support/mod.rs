@@ -1,9 +1,12 @@
 //! Helpers of the auth tests: registries with sign-in, our token issuer, a redirecting registry,
-//! certificates, credential files and helpers, and a command runner with a controlled environment.
+//! certificates, credential files and helpers, and a command runner with a controlled environment;
+//! and, shared with the Azure tiers, the small HTTP server and client (`http`) and the Prism
+//! launcher (`prism`).
 
 pub mod http;
 pub mod issuer;
 pub mod pki;
+pub mod prism;
 pub mod redirect;
 pub mod registry;
 
