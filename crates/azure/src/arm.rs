@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use acr_relocate::log;
-use acr_relocate::transport::registry::{retry_after, RetryPolicy};
+use acr_relocate::transport::registry::{is_transient_status, retry_after, RetryPolicy};
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -23,6 +23,11 @@ use crate::http::describe;
 
 /// The public cloud's ARM endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://management.azure.com";
+
+/// Most pages of one ARM listing that are read: a listing whose page [`MAX_LIST_PAGES`] still has a
+/// `nextLink` is an error (the link loops, or the collection is beyond what this tool handles),
+/// never a silently partial list.
+pub const MAX_LIST_PAGES: usize = 1000;
 
 /// A response from ARM, whole (ARM bodies are small JSON documents).
 #[derive(Debug)]
@@ -168,9 +173,7 @@ impl ArmClient {
                                 headers,
                                 body,
                             };
-                            let transient =
-                                status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-                            if !transient {
+                            if !is_transient_status(status) {
                                 return Ok(answer);
                             }
                             let wait = retry_after(&answer.headers);
@@ -211,6 +214,56 @@ impl ArmClient {
             .json(operation)
     }
 
+    /// Every item of an ARM listing (`{"value": [...], "nextLink": ...}`), all pages: `nextLink` is
+    /// followed while it stays on this client's endpoint, for at most [`MAX_LIST_PAGES`] pages.
+    pub async fn list(&self, first: Url, operation: &str) -> Result<Vec<Value>> {
+        let mut items = Vec::new();
+        let mut url = first;
+        let mut pages_read = 0;
+        loop {
+            let page = self.get(url, operation).await?;
+            pages_read += 1;
+            items.extend(page["value"].as_array().cloned().unwrap_or_default());
+            match self.next_page(&page, pages_read, items.len(), operation)? {
+                Some(next) => url = next,
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// The page to read after `page`, the `pages_read`th of a listing that has given
+    /// `items_read` items so far: `None` at the end. A `nextLink` that is not a URL, leaves the
+    /// endpoint's origin, or comes after [`MAX_LIST_PAGES`] pages is an error.
+    fn next_page(
+        &self,
+        page: &Value,
+        pages_read: usize,
+        items_read: usize,
+        operation: &str,
+    ) -> Result<Option<Url>> {
+        let Some(link) = page["nextLink"].as_str().filter(|l| !l.is_empty()) else {
+            return Ok(None);
+        };
+        let protocol = |message: String| AzureError::Protocol {
+            operation: operation.into(),
+            message,
+        };
+        let next = Url::parse(link).map_err(|e| protocol(format!("nextLink is not a URL: {e}")))?;
+        if !self.same_origin(&next) {
+            return Err(protocol(format!(
+                "nextLink leads to {}, not to {}: not followed, so the list would be incomplete",
+                next.origin().ascii_serialization(),
+                self.base.origin().ascii_serialization()
+            )));
+        }
+        if pages_read >= MAX_LIST_PAGES {
+            return Err(protocol(format!(
+                "still a nextLink after {pages_read} pages ({items_read} items): stopped rather than go on with a partial list"
+            )));
+        }
+        Ok(Some(next))
+    }
+
     /// Follows a long-running operation started by `initial` to its end and returns its result:
     /// for a PUT, the resource read again at `resource` once the operation succeeded; for a POST,
     /// the body of the final `Location` (or the first answer's body when it finished at once).
@@ -234,9 +287,8 @@ impl ArmClient {
         if let Some(status_url) = async_operation {
             let status_url = self.resolve(&status_url, operation)?;
             loop {
-                self.pause(&mut wait, started, operation).await?;
                 let answer = self
-                    .call(Method::GET, status_url.clone(), None, operation)
+                    .poll_once(&status_url, &mut wait, started, operation)
                     .await?;
                 wait = retry_after(&answer.headers);
                 let body = answer.json(operation)?;
@@ -245,15 +297,7 @@ impl ArmClient {
                 match status.to_ascii_lowercase().as_str() {
                     "succeeded" => break,
                     "failed" | "canceled" | "cancelled" => {
-                        return Err(AzureError::OperationFailed {
-                            operation: operation.into(),
-                            status,
-                            code: body["error"]["code"].as_str().unwrap_or("Unknown").into(),
-                            message: body["error"]["message"]
-                                .as_str()
-                                .unwrap_or("no message")
-                                .into(),
-                        });
+                        return Err(operation_failed(operation, status, &body["error"]));
                     }
                     _ => continue,
                 }
@@ -293,25 +337,17 @@ impl ArmClient {
         operation: &str,
     ) -> Result<Value> {
         loop {
-            self.pause(&mut wait, started, operation).await?;
-            let answer = self.call(Method::GET, url.clone(), None, operation).await?;
+            let answer = self.poll_once(url, &mut wait, started, operation).await?;
             wait = retry_after(&answer.headers);
             let state = provisioning_state(&answer);
             let body = answer.json(operation)?;
             match state.to_ascii_lowercase().as_str() {
                 "failed" | "canceled" => {
-                    return Err(AzureError::OperationFailed {
-                        operation: operation.into(),
-                        status: state,
-                        code: body["properties"]["error"]["code"]
-                            .as_str()
-                            .unwrap_or("Unknown")
-                            .into(),
-                        message: body["properties"]["error"]["message"]
-                            .as_str()
-                            .unwrap_or("no message")
-                            .into(),
-                    })
+                    return Err(operation_failed(
+                        operation,
+                        state,
+                        &body["properties"]["error"],
+                    ))
                 }
                 "succeeded" | "" => return Ok(body),
                 _ => continue,
@@ -327,8 +363,7 @@ impl ArmClient {
         operation: &str,
     ) -> Result<Value> {
         loop {
-            self.pause(&mut wait, started, operation).await?;
-            let answer = self.call(Method::GET, url.clone(), None, operation).await?;
+            let answer = self.poll_once(&url, &mut wait, started, operation).await?;
             if answer.status == StatusCode::ACCEPTED {
                 log::emit(1, || format!("{operation}: still running"));
                 wait = retry_after(&answer.headers);
@@ -338,6 +373,20 @@ impl ArmClient {
         }
     }
 
+    /// One poll of a long-running operation: waits as [`Self::pause`] says, then GETs `url`.
+    async fn poll_once(
+        &self,
+        url: &Url,
+        wait: &mut Option<Duration>,
+        started: Instant,
+        operation: &str,
+    ) -> Result<ArmResponse> {
+        self.pause(wait, started, operation).await?;
+        self.call(Method::GET, url.clone(), None, operation).await
+    }
+
+    /// Waits `wait` (the last `Retry-After`, taken) or the poll interval, at most a minute; an
+    /// error once the operation has run longer than the operation timeout.
     async fn pause(
         &self,
         wait: &mut Option<Duration>,
@@ -375,6 +424,17 @@ impl ArmClient {
         url.scheme() == self.base.scheme()
             && url.host_str() == self.base.host_str()
             && url.port_or_known_default() == self.base.port_or_known_default()
+    }
+}
+
+/// A long-running operation that ended `status` (`Failed`, `Canceled`), with the code and message
+/// of its `error` object.
+fn operation_failed(operation: &str, status: String, error: &Value) -> AzureError {
+    AzureError::OperationFailed {
+        operation: operation.into(),
+        status,
+        code: error["code"].as_str().unwrap_or("Unknown").into(),
+        message: error["message"].as_str().unwrap_or("no message").into(),
     }
 }
 
@@ -491,6 +551,61 @@ mod tests {
         assert!(e.to_string().contains("failed [AlreadyInUse: taken]"));
         let e = error_of(&response(502, "<html>"), "x");
         assert!(e.to_string().contains("BadGateway"));
+    }
+
+    /// A client for `endpoint` that never signs in (no request is sent by these tests).
+    fn client(endpoint: &str) -> ArmClient {
+        let http = reqwest::Client::new();
+        let sign_in =
+            AzureSignIn::new(crate::credential::CredentialKind::AzureCli, http.clone()).unwrap();
+        ArmClient::new(endpoint, sign_in, http).unwrap()
+    }
+
+    #[test]
+    fn a_listing_follows_next_links_on_its_own_endpoint_only() {
+        let arm = client("https://management.azure.com");
+        let next = |page: Value| arm.next_page(&page, 1, 1, "list webhooks of r");
+        assert_eq!(next(serde_json::json!({"value": [1]})).unwrap(), None);
+        assert_eq!(
+            next(serde_json::json!({"value": [1], "nextLink": ""})).unwrap(),
+            None
+        );
+        let link = "https://management.azure.com/subscriptions/s/x?api-version=1&$skiptoken=2";
+        assert_eq!(
+            next(serde_json::json!({"nextLink": link})).unwrap(),
+            Some(Url::parse(link).unwrap())
+        );
+        let elsewhere = next(serde_json::json!({"nextLink": "https://evil.example/x"}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            elsewhere.contains("list webhooks of r")
+                && elsewhere.contains("https://evil.example")
+                && elsewhere.contains("not followed"),
+            "{elsewhere}"
+        );
+        assert!(next(serde_json::json!({"nextLink": "/relative"})).is_err());
+    }
+
+    #[test]
+    fn a_listing_longer_than_the_bound_is_an_error_not_a_partial_list() {
+        let arm = client("https://management.azure.com");
+        let page = serde_json::json!({"nextLink": "https://management.azure.com/next"});
+        assert!(arm
+            .next_page(&page, MAX_LIST_PAGES - 1, 10, "list tokens of r")
+            .unwrap()
+            .is_some());
+        let error = arm
+            .next_page(&page, MAX_LIST_PAGES, 12_345, "list tokens of r")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("list tokens of r")
+                && error.contains(&format!("after {MAX_LIST_PAGES} pages"))
+                && error.contains("12345 items")
+                && error.contains("partial list"),
+            "{error}"
+        );
     }
 
     #[test]

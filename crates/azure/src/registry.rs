@@ -29,25 +29,12 @@ pub fn login_server(registry: &Value) -> Option<&str> {
     registry["properties"]["loginServer"].as_str()
 }
 
-/// The members of one child collection (`replications`, ...), as ARM lists them (all pages).
+/// The members of one child collection (`replications`, ...), as ARM lists them (all pages; an
+/// error rather than a partial list past [`crate::arm::MAX_LIST_PAGES`] pages).
 pub async fn children(arm: &ArmClient, id: &ResourceId, collection: &str) -> Result<Vec<Value>> {
     let operation = format!("list {collection} of {}", id.name);
-    let mut url = arm.url(&format!("{id}/{collection}"), api::CONTAINER_REGISTRY, &[]);
-    let mut out = Vec::new();
-    for _page in 0..1000 {
-        let page = arm.get(url.clone(), &operation).await?;
-        out.extend(page["value"].as_array().cloned().unwrap_or_default());
-        match page["nextLink"].as_str().filter(|l| !l.is_empty()) {
-            Some(next) => {
-                url = url::Url::parse(next).map_err(|e| AzureError::Protocol {
-                    operation: operation.clone(),
-                    message: format!("nextLink is not a URL: {e}"),
-                })?
-            }
-            None => return Ok(out),
-        }
-    }
-    Ok(out)
+    let url = arm.url(&format!("{id}/{collection}"), api::CONTAINER_REGISTRY, &[]);
+    arm.list(url, &operation).await
 }
 
 /// Deletes the registry resource and waits until ARM says it is gone.

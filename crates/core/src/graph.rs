@@ -486,7 +486,9 @@ mod tests {
         (Arc::new(Layout::open(&dir.join("l")).unwrap()), expected)
     }
 
-    async fn walk_every_tag(walker: &Walker, visitor: &dyn Visitor, layout: &Layout) {
+    /// Every tag of the layout with its repository, copied under the same name.
+    async fn every_tag(layout: &Layout) -> Vec<(RepoPair, String)> {
+        let mut out = Vec::new();
         for repo in layout.repositories().await.unwrap() {
             let pair = RepoPair {
                 source: repo.clone(),
@@ -494,8 +496,15 @@ mod tests {
                 name: repo.clone(),
             };
             for tag in layout.tags(&repo).await.unwrap() {
-                walker.tag(visitor, &pair, &tag).await.unwrap();
+                out.push((pair.clone(), tag));
             }
+        }
+        out
+    }
+
+    async fn walk_every_tag(walker: &Walker, visitor: &dyn Visitor, layout: &Layout) {
+        for (pair, tag) in every_tag(layout).await {
+            walker.tag(visitor, &pair, &tag).await.unwrap();
         }
     }
 
@@ -532,17 +541,10 @@ mod tests {
             ..Default::default()
         };
         let mut indexes = 0;
-        for repo in layout.repositories().await.unwrap() {
-            let pair = RepoPair {
-                source: repo.clone(),
-                target: repo.clone(),
-                name: repo.clone(),
-            };
-            for tag in layout.tags(&repo).await.unwrap() {
-                let node = walker.tag(&recorder, &pair, &tag).await.unwrap().unwrap();
-                assert!(node.children.is_empty(), "{repo}:{tag}");
-                indexes += usize::from(!node.view.children().is_empty());
-            }
+        for (pair, tag) in every_tag(&layout).await {
+            let node = walker.tag(&recorder, &pair, &tag).await.unwrap().unwrap();
+            assert!(node.children.is_empty(), "{}:{tag}", pair.source);
+            indexes += usize::from(!node.view.children().is_empty());
         }
         assert!(indexes > 0, "the sample has indexes");
         assert!(recorder.out_of_order.lock().unwrap().is_empty());

@@ -59,6 +59,11 @@ impl Doc<'_> {
     fn set_string(&mut self, node: &Node, value: &str) -> bool {
         self.edits.replace(node.span.clone(), json_str(value))
     }
+
+    /// Adds the member `key: value` to the object `object`, in the document's own layout.
+    fn insert_member(&mut self, object: &Node, key: &str, value: &serde_json::Value) {
+        edit::insert_member(&mut self.edits, self.text, &self.layout, object, key, value);
+    }
 }
 
 fn json_str(s: &str) -> String {
@@ -856,6 +861,44 @@ fn portal_parameter_name(param: &str) -> Option<String> {
     name_is_valid(inner).then(|| inner.to_string())
 }
 
+/// Reports (rule `NAME_EXPRESSION_REPLACED`) that the registry name at `path`, computed by
+/// `expression`, is now the literal new name; `what` names the thing that changed ("it", "the
+/// variable").
+fn report_name_expression_replaced(
+    ctx: &mut Ctx<'_>,
+    path: &str,
+    expression: &str,
+    what: &str,
+    fix: &str,
+) {
+    let message = format!(
+        "the registry name was computed by {expression}; {what} is now the literal {}",
+        ctx.opts.name
+    );
+    ctx.find(
+        Severity::Info,
+        rules::NAME_EXPRESSION_REPLACED,
+        path,
+        message,
+        fix.into(),
+    );
+}
+
+/// Writes the new registry name as a literal into `node` (a parameter's default or a variable, at
+/// `path`, named `what` in the finding), reporting when it replaces an expression.
+fn set_literal_name(ctx: &mut Ctx<'_>, node: &Node, path: &str, what: &str) {
+    if let Some(expression) = node.as_str().filter(|s| is_expression(s)) {
+        report_name_expression_replaced(
+            ctx,
+            path,
+            expression,
+            what,
+            "keep the literal name: the relocated registry must have a known name",
+        );
+    }
+    ctx.tpl.set_string(node, &ctx.opts.name);
+}
+
 /// Sets the new registry name where `name_node` (the registry's `name`, or the parent name of
 /// child resources) is defined; returns the old name when known and the expression children use.
 fn apply_name(
@@ -887,66 +930,35 @@ fn apply_name(
             }
             if let Some(d) = decl {
                 match d.get("defaultValue") {
-                    Some(dv) => {
-                        if dv.as_str().is_some_and(is_expression) {
-                            ctx.find(
-                                Severity::Info,
-                                rules::NAME_EXPRESSION_REPLACED,
-                                &format!("/parameters/{}/defaultValue", pointer_key(name)),
-                                format!(
-                                    "the registry name was computed by {}; its default is now the literal {}",
-                                    dv.as_str().unwrap_or(""),
-                                    opts.name
-                                ),
-                                "keep the literal name: the relocated registry must have a known name".into(),
-                            );
-                        }
-                        ctx.tpl.set_string(dv, &opts.name);
-                    }
-                    None if !done => {
-                        let layout = ctx.tpl.layout.clone();
-                        edit::insert_member(
-                            &mut ctx.tpl.edits,
-                            ctx.tpl.text,
-                            &layout,
-                            d,
-                            "defaultValue",
-                            &json!(opts.name),
-                        );
-                    }
+                    Some(dv) => set_literal_name(
+                        ctx,
+                        dv,
+                        &format!("/parameters/{}/defaultValue", pointer_key(name)),
+                        "its default",
+                    ),
+                    None if !done => ctx.tpl.insert_member(d, "defaultValue", &json!(opts.name)),
                     None => {}
                 }
             }
         }
         Source::Variable { name, node } => {
             name_expr_for_children = format!("variables('{name}')");
-            if node.as_str().is_some_and(is_expression) {
-                ctx.find(
-                    Severity::Info,
-                    rules::NAME_EXPRESSION_REPLACED,
-                    &format!("/variables/{}", pointer_key(name)),
-                    format!(
-                        "the registry name was computed by {}; the variable is now the literal {}",
-                        node.as_str().unwrap_or(""),
-                        opts.name
-                    ),
-                    "keep the literal name: the relocated registry must have a known name".into(),
-                );
-            }
-            ctx.tpl.set_string(node, &opts.name);
+            set_literal_name(
+                ctx,
+                node,
+                &format!("/variables/{}", pointer_key(name)),
+                "the variable",
+            );
         }
         Source::Expression(n) => {
             let expr = expression_body(n.as_str().unwrap_or("[]")).to_string();
             ctx.tpl.set_string(n, &opts.name);
-            ctx.find(
-                Severity::Info,
-                rules::NAME_EXPRESSION_REPLACED,
+            report_name_expression_replaced(
+                ctx,
                 &format!("{rp}/name"),
-                format!(
-                    "the registry name was computed by [{expr}]; it is now the literal {}",
-                    opts.name
-                ),
-                "check that every reference to the registry now uses the new name".into(),
+                &format!("[{expr}]"),
+                "it",
+                "check that every reference to the registry now uses the new name",
             );
             // The same expression used elsewhere (child names, resourceId) becomes the literal.
             let mut strings = Vec::new();
@@ -1361,15 +1373,7 @@ fn set_location(ctx: &mut Ctx<'_>, r: &Resource<'_>, rpath: &str) {
                 None if !handled => {
                     if let Some(d) = decl {
                         if ctx.edited_locations.insert(d.span.start) {
-                            let layout = ctx.tpl.layout.clone();
-                            edit::insert_member(
-                                &mut ctx.tpl.edits,
-                                ctx.tpl.text,
-                                &layout,
-                                d,
-                                "defaultValue",
-                                &json!(target),
-                            );
+                            ctx.tpl.insert_member(d, "defaultValue", &json!(target));
                         }
                     }
                 }

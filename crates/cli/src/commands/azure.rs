@@ -12,10 +12,10 @@ use acr_azure::import::{self, ImportOptions, ImportSource};
 use acr_azure::{aks, deploy, export, registry, settings, ArmClient, AzureSignIn, ResourceId};
 use acr_relocate::secret::Secret;
 use acr_relocate::transport::{self, Access};
-use acr_relocate::verify::{self, VerifyOptions};
 use anyhow::{bail, Context};
 
 use crate::args::{self, ConnectArgs, Credential, FilterArgs, Side};
+use crate::commands::delete_source::deep_verify_against;
 use crate::exit;
 
 /// How to reach Azure Resource Manager.
@@ -308,6 +308,10 @@ async fn run_attach(args: AttachAksArgs) -> anyhow::Result<u8> {
             "attach-aks: {} already had AcrPull on {} (role assignment {name}); nothing changed",
             cluster.name, registry.name
         ),
+        aks::Attached::EquivalentExists => println!(
+            "attach-aks: {} already had AcrPull on {} (ARM reports an equivalent role assignment without naming it); nothing changed",
+            cluster.name, registry.name
+        ),
     }
     Ok(exit::SUCCESS)
 }
@@ -357,23 +361,8 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
         &args.connect.options(Side::Source)?,
     )
     .await?;
-    let target = transport::open(
-        &target_ep,
-        Access::Read,
-        &args.connect.options(Side::Target)?,
-    )
-    .await?;
-    let report = verify::verify(
-        source,
-        target,
-        &VerifyOptions {
-            matcher,
-            deep: true,
-            jobs: args.jobs * 4,
-            untagged: true,
-        },
-    )
-    .await?;
+    let (_, report) =
+        deep_verify_against(source, &target_ep, &args.connect, matcher, args.jobs * 4).await?;
     if !report.passed() {
         eprintln!(
             "delete: refused, nothing deleted: the deep verify of {} against {} found {} missing, {} different, {} broken, {} errors (run `acr-relocate verify --deep` for the list)",

@@ -139,21 +139,12 @@ pub async fn run_async(args: DeleteSourceArgs) -> anyhow::Result<u8> {
             Registry::connect(source_registry, &args.connect.options(Side::Source)?).await?,
         );
         let source: Arc<dyn Store> = registry.clone();
-        let target = transport::open(
+        let (target, report) = deep_verify_against(
+            source,
             &target_ep,
-            Access::Read,
-            &args.connect.options(Side::Target)?,
-        )
-        .await?;
-        let report = verify::verify(
-            source.clone(),
-            target.clone(),
-            &VerifyOptions {
-                matcher: matcher.clone(),
-                deep: true,
-                jobs: args.jobs,
-                untagged: true,
-            },
+            &args.connect,
+            matcher.clone(),
+            args.jobs,
         )
         .await?;
         if !report.passed() {
@@ -185,6 +176,31 @@ pub async fn run_async(args: DeleteSourceArgs) -> anyhow::Result<u8> {
             exit::FAILURES
         })
     }
+}
+
+/// Opens `target` for reading and runs the check every deletion must pass first: a deep verify of
+/// the `matcher` selection of `source`, untagged manifests included, against it. Returns the
+/// opened target with the report.
+pub(crate) async fn deep_verify_against(
+    source: Arc<dyn Store>,
+    target: &Endpoint,
+    connect: &ConnectArgs,
+    matcher: Matcher,
+    jobs: usize,
+) -> anyhow::Result<(Arc<dyn Store>, verify::Report)> {
+    let target = transport::open(target, Access::Read, &connect.options(Side::Target)?).await?;
+    let report = verify::verify(
+        source,
+        target.clone(),
+        &VerifyOptions {
+            matcher,
+            deep: true,
+            jobs,
+            untagged: true,
+        },
+    )
+    .await?;
+    Ok((target, report))
 }
 
 /// Lists the selected tags with their digests, groups them by manifest and deletes each manifest

@@ -26,7 +26,9 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{next_link, status_error, Registry, Scope};
+use super::{
+    next_link, next_page_url, status_error, too_many_pages, Registry, Scope, MAX_LISTING_PAGES,
+};
 use crate::digest::Digest;
 use crate::endpoint::RegistryEndpoint;
 use crate::error::{Error, Result};
@@ -261,9 +263,6 @@ fn path(repository: &str, rest: &str) -> String {
     format!("/acr/v1/{}{rest}", encode_name(repository))
 }
 
-/// Longest run of listing pages before the `Link` headers are taken to loop.
-const MAX_PAGES: usize = 100_000;
-
 /// GETs every page of a `_tags` or `_manifests` listing (`n`, then the `Link` headers). A missing
 /// repository gives an empty list.
 async fn list<P, I>(
@@ -285,11 +284,8 @@ where
     let mut pages = 0;
     while let Some(url) = next.take() {
         pages += 1;
-        if pages > MAX_PAGES {
-            return Err(Error::invalid(
-                redact_url(&url),
-                "more than 100,000 pages: the registry's Link headers loop",
-            ));
+        if pages > MAX_LISTING_PAGES {
+            return Err(too_many_pages(&url));
         }
         let fetched = registry
             .fetch_small(scope.clone(), || registry.http.get(&url), &url)
@@ -308,17 +304,7 @@ where
         let empty = page.is_empty();
         out.extend(page);
         if let (Some(link), false) = (next_link(&headers), empty) {
-            let base = url::Url::parse(&url).map_err(|e| Error::invalid("link", e.to_string()))?;
-            let joined = base
-                .join(&link)
-                .map_err(|e| Error::invalid("Link header", e.to_string()))?;
-            if joined.origin() != base.origin() {
-                return Err(Error::invalid(
-                    "Link header",
-                    "points to another host; refusing to follow",
-                ));
-            }
-            next = Some(joined.to_string());
+            next = Some(next_page_url(&url, &link)?);
         }
     }
     Ok(out)
@@ -903,11 +889,20 @@ mod tests {
         }
     }
 
-    fn locked() -> Attributes {
+    /// What locking sends: writes and deletes off, nothing else.
+    fn lock_patch() -> Attributes {
         Attributes {
             write_enabled: Some(false),
             delete_enabled: Some(false),
-            ..open()
+            ..Default::default()
+        }
+    }
+
+    fn locked() -> Attributes {
+        Attributes {
+            read_enabled: Some(true),
+            list_enabled: Some(true),
+            ..lock_patch()
         }
     }
 
@@ -930,14 +925,7 @@ mod tests {
     #[test]
     fn only_changed_fields_are_sent_and_missing_means_true() {
         assert_eq!(open().changes_from(&Attributes::default()), None);
-        assert_eq!(
-            locked().changes_from(&open()),
-            Some(Attributes {
-                write_enabled: Some(false),
-                delete_enabled: Some(false),
-                ..Default::default()
-            })
-        );
+        assert_eq!(locked().changes_from(&open()), Some(lock_patch()));
         assert_eq!(
             serde_json::to_string(&Attributes::write(false)).unwrap(),
             r#"{"writeEnabled":false}"#
@@ -1003,14 +991,7 @@ mod tests {
             ],
             "manifests, then tags, the repository last"
         );
-        assert_eq!(
-            locks[2].attributes,
-            Attributes {
-                write_enabled: Some(false),
-                delete_enabled: Some(false),
-                ..Default::default()
-            }
-        );
+        assert_eq!(locks[2].attributes, lock_patch());
     }
 
     #[test]
@@ -1038,14 +1019,7 @@ mod tests {
         after.tags.get_mut("v1").unwrap().1 = open();
         let locks = locks_after_copy(&source, &before, &after, &all);
         assert_eq!(locks.len(), 1);
-        assert_eq!(
-            locks[0].attributes,
-            Attributes {
-                write_enabled: Some(false),
-                delete_enabled: Some(false),
-                ..Default::default()
-            }
-        );
+        assert_eq!(locks[0].attributes, lock_patch());
     }
 
     #[test]

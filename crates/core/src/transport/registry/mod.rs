@@ -191,6 +191,11 @@ async fn status_error(method: &Method, url: &str, response: Response) -> Error {
     }
 }
 
+/// True for the answers worth asking again: 429 (throttled) and 5xx.
+pub fn is_transient_status(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
 /// The wait a `Retry-After` header asks for, in seconds (an HTTP date is not honoured).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get("retry-after")?.to_str().ok()?;
@@ -221,6 +226,33 @@ pub fn next_link(headers: &HeaderMap) -> Option<String> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find_map(parse_link_value)
+}
+
+/// Longest run of listing pages before the `Link` headers are taken to loop.
+const MAX_LISTING_PAGES: usize = 100_000;
+
+/// The error of a listing that went on past [`MAX_LISTING_PAGES`] pages, at `url`.
+fn too_many_pages(url: &str) -> Error {
+    Error::invalid(
+        redact_url(url),
+        "more than 100,000 pages: the registry's Link headers loop",
+    )
+}
+
+/// The URL of a listing's next page: the `Link` target `link` of the page at `current`, resolved
+/// against it. A target on another origin is refused, since credentials would follow it.
+pub fn next_page_url(current: &str, link: &str) -> Result<String> {
+    let base = url::Url::parse(current).map_err(|e| Error::invalid("link", e.to_string()))?;
+    let joined = base
+        .join(link)
+        .map_err(|e| Error::invalid("Link header", e.to_string()))?;
+    if joined.origin() != base.origin() {
+        return Err(Error::invalid(
+            "Link header",
+            "points to another host; refusing to follow",
+        ));
+    }
+    Ok(joined.to_string())
 }
 
 /// The `rel="next"` target in one `Link` header value (`<url>; rel="next", ...`).
@@ -475,8 +507,7 @@ impl Inner {
         };
         let mut attempt = 0;
         loop {
-            attempt += 1;
-            let request = match refresh.as_ref() {
+            let build = || match refresh.as_ref() {
                 Some(c) => {
                     // OAuth2 form: one `scope` field, space-separated (docker and ACR).
                     let mut form: Vec<(&str, String)> = query
@@ -501,72 +532,55 @@ impl Inner {
                     }
                 }
             };
-            let outcome = request.send().await;
-            let (transient, wait, err) = match outcome {
-                Err(e) => (
-                    true,
-                    None,
+            let response = self
+                .send_to_token_endpoint("token endpoint", &Method::GET, realm, &mut attempt, build)
+                .await?;
+            let status = response.status();
+            if status.is_success() {
+                let body: TokenResponse = response.json().await.map_err(|e| {
                     self.auth_error(format!(
-                        "token endpoint {}: {}",
-                        redact_url(realm),
-                        connection_error(&Method::GET, realm, &e)
-                    )),
-                ),
-                Ok(response) if response.status().is_success() => {
-                    let body: TokenResponse = response.json().await.map_err(|e| {
-                        self.auth_error(format!(
-                            "token endpoint answered something that is not a token: {e}"
-                        ))
-                    })?;
-                    let value = body.token.or(body.access_token).ok_or_else(|| {
-                        self.auth_error("token endpoint answered without a token")
-                    })?;
-                    let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60).max(1));
-                    return Ok(Token::new(Secret::new(value), lifetime));
-                }
-                Ok(response) => {
-                    let status = response.status();
-                    let wait = retry_after(response.headers());
-                    let transient =
-                        status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-                    if let (true, None, Some(aad)) = (
-                        matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN),
-                        &self.credentials,
-                        &self.azure_ad,
-                    ) {
-                        // An exchanged refresh token that stopped working: exchange anew, once.
-                        self.exchanged.lock().await.take();
-                        if !exchanged_anew {
-                            exchanged_anew = true;
-                            refresh = Some(self.azure_refresh_token(aad, realm, service).await?);
-                            attempt -= 1;
-                            continue;
-                        }
-                    }
-                    let reason = match status {
-                        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => match refresh {
-                            Some(_) => format!(
-                                "the token endpoint refused the refresh token (HTTP {}): it may have expired",
-                                status.as_u16()
-                            ),
-                            None if self.credentials.is_some() => format!(
-                                "the token endpoint refused the credentials (HTTP {}): check the user name and password",
-                                status.as_u16()
-                            ),
-                            None => format!(
-                                "the token endpoint refused anonymous access (HTTP {}): pass --src-creds/--dst-creds or sign in with docker login",
-                                status.as_u16()
-                            ),
-                        },
-                        s => format!("token endpoint answered HTTP {}", s.as_u16()),
-                    };
-                    (transient, wait, self.auth_error(reason))
-                }
-            };
-            if !transient || attempt >= self.retry.attempts {
-                return Err(err);
+                        "token endpoint answered something that is not a token: {e}"
+                    ))
+                })?;
+                let value = body
+                    .token
+                    .or(body.access_token)
+                    .ok_or_else(|| self.auth_error("token endpoint answered without a token"))?;
+                let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60).max(1));
+                return Ok(Token::new(Secret::new(value), lifetime));
             }
-            tokio::time::sleep(self.retry.delay(attempt, wait)).await;
+            if let (true, None, Some(aad)) = (
+                matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN),
+                &self.credentials,
+                &self.azure_ad,
+            ) {
+                // An exchanged refresh token that stopped working: exchange anew, once.
+                self.exchanged.lock().await.take();
+                if !exchanged_anew {
+                    exchanged_anew = true;
+                    refresh = Some(self.azure_refresh_token(aad, realm, service).await?);
+                    attempt -= 1;
+                    continue;
+                }
+            }
+            let reason = match status {
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => match refresh {
+                    Some(_) => format!(
+                        "the token endpoint refused the refresh token (HTTP {}): it may have expired",
+                        status.as_u16()
+                    ),
+                    None if self.credentials.is_some() => format!(
+                        "the token endpoint refused the credentials (HTTP {}): check the user name and password",
+                        status.as_u16()
+                    ),
+                    None => format!(
+                        "the token endpoint refused anonymous access (HTTP {}): pass --src-creds/--dst-creds or sign in with docker login",
+                        status.as_u16()
+                    ),
+                },
+                s => format!("token endpoint answered HTTP {}", s.as_u16()),
+            };
+            return Err(self.auth_error(reason));
         }
     }
 
@@ -610,57 +624,69 @@ impl Inner {
         if let Some(t) = aad.tenant() {
             form.push(("tenant", t));
         }
-        let mut attempt = 0;
+        let response = self
+            .send_to_token_endpoint("exchange endpoint", &Method::POST, &url, &mut 0, || {
+                self.http.post(&url).form(&form)
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(self.auth_error(format!(
+                "the registry refused the Azure AD token at /oauth2/exchange (HTTP {}): the identity needs a role on the registry (AcrPull to read, AcrPush to write)",
+                response.status().as_u16()
+            )));
+        }
+        #[derive(serde::Deserialize)]
+        struct Exchange {
+            refresh_token: Option<String>,
+        }
+        let body: Exchange = response.json().await.map_err(|e| {
+            self.auth_error(format!(
+                "/oauth2/exchange answered something that is not a refresh token: {e}"
+            ))
+        })?;
+        let token =
+            Secret::new(body.refresh_token.ok_or_else(|| {
+                self.auth_error("/oauth2/exchange answered without a refresh_token")
+            })?);
+        *cached = Some(crate::azure_ad::Exchanged {
+            token: token.clone(),
+            at: std::time::Instant::now(),
+        });
+        Ok(token)
+    }
+
+    /// Sends a request built by `build` to a token endpoint (the docker realm, or ACR's
+    /// `/oauth2/exchange`), retrying connection errors, 429 and 5xx (honouring `Retry-After`)
+    /// until the retry policy's attempts are spent. `attempt` counts the tries made so far, so a
+    /// caller that asks again with other credentials stays within one budget. Returns the last
+    /// answer, success or not; a connection that fails on the last try is an auth error naming
+    /// `endpoint` ("token endpoint").
+    async fn send_to_token_endpoint(
+        &self,
+        endpoint: &str,
+        method: &Method,
+        url: &str,
+        attempt: &mut u32,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response> {
         loop {
-            attempt += 1;
-            let outcome = self.http.post(&url).form(&form).send().await;
-            let (transient, wait, err) = match outcome {
-                Err(e) => (
-                    true,
-                    None,
-                    self.auth_error(format!(
-                        "exchange endpoint {}: {}",
-                        redact_url(&url),
-                        connection_error(&Method::POST, &url, &e)
-                    )),
-                ),
-                Ok(response) if response.status().is_success() => {
-                    #[derive(serde::Deserialize)]
-                    struct Exchange {
-                        refresh_token: Option<String>,
-                    }
-                    let body: Exchange = response.json().await.map_err(|e| {
-                        self.auth_error(format!(
-                            "/oauth2/exchange answered something that is not a refresh token: {e}"
-                        ))
-                    })?;
-                    let token = Secret::new(body.refresh_token.ok_or_else(|| {
-                        self.auth_error("/oauth2/exchange answered without a refresh_token")
-                    })?);
-                    *cached = Some(crate::azure_ad::Exchanged {
-                        token: token.clone(),
-                        at: std::time::Instant::now(),
-                    });
-                    return Ok(token);
+            *attempt += 1;
+            let last = *attempt >= self.retry.attempts;
+            let wait = match build().send().await {
+                Ok(response) if last || !is_transient_status(response.status()) => {
+                    return Ok(response)
                 }
-                Ok(response) => {
-                    let status = response.status();
-                    let transient =
-                        status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-                    (
-                        transient,
-                        retry_after(response.headers()),
-                        self.auth_error(format!(
-                            "the registry refused the Azure AD token at /oauth2/exchange (HTTP {}): the identity needs a role on the registry (AcrPull to read, AcrPush to write)",
-                            status.as_u16()
-                        )),
-                    )
+                Ok(response) => retry_after(response.headers()),
+                Err(e) if last => {
+                    return Err(self.auth_error(format!(
+                        "{endpoint} {}: {}",
+                        redact_url(url),
+                        connection_error(method, url, &e)
+                    )))
                 }
+                Err(_) => None,
             };
-            if !transient || attempt >= self.retry.attempts {
-                return Err(err);
-            }
-            tokio::time::sleep(self.retry.delay(attempt, wait)).await;
+            tokio::time::sleep(self.retry.delay(*attempt, wait)).await;
         }
     }
 
@@ -746,9 +772,7 @@ impl Inner {
                         .await;
                 }
             }
-            if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
-                && attempt < self.retry.attempts
-            {
+            if is_transient_status(status) && attempt < self.retry.attempts {
                 let wait = retry_after(response.headers());
                 drop(response);
                 let delay = self.retry.delay(attempt, wait);
@@ -805,11 +829,7 @@ impl Inner {
                 .await
             };
             match result {
-                Ok(r)
-                    if (r.status().is_server_error()
-                        || r.status() == StatusCode::TOO_MANY_REQUESTS)
-                        && attempt < self.retry.attempts =>
-                {
+                Ok(r) if is_transient_status(r.status()) && attempt < self.retry.attempts => {
                     let wait = retry_after(r.headers());
                     tokio::time::sleep(self.retry.delay(attempt, wait)).await;
                 }
@@ -944,11 +964,8 @@ impl Inner {
         let mut pages = 0;
         while let Some(url) = next.take() {
             pages += 1;
-            if pages > 100_000 {
-                return Err(Error::invalid(
-                    redact_url(&url),
-                    "more than 100,000 pages: the registry's Link headers loop",
-                ));
+            if pages > MAX_LISTING_PAGES {
+                return Err(too_many_pages(&url));
             }
             let (_, headers, body) = self
                 .fetch_small(scope.clone(), || self.http.get(&url), &url)
@@ -967,18 +984,7 @@ impl Inner {
                 if empty {
                     break;
                 }
-                let base =
-                    url::Url::parse(&url).map_err(|e| Error::invalid("link", e.to_string()))?;
-                let joined = base
-                    .join(&link)
-                    .map_err(|e| Error::invalid("Link header", e.to_string()))?;
-                if joined.origin() != base.origin() {
-                    return Err(Error::invalid(
-                        "Link header",
-                        "points to another host; refusing to follow",
-                    ));
-                }
-                next = Some(joined.to_string());
+                next = Some(next_page_url(&url, &link)?);
             }
         }
         Ok(out)
@@ -1181,7 +1187,7 @@ impl Inner {
     async fn upload_status(&self, location: &str, scope: &Scope) -> Result<Option<(u64, String)>> {
         let response = self.send(scope.clone(), || self.http.get(location)).await?;
         let status = response.status();
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        if is_transient_status(status) {
             return Err(status_error(&Method::GET, location, response).await);
         }
         if !status.is_success() {
