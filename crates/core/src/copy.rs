@@ -296,11 +296,25 @@ pub async fn copy(
         .options
         .progress
         .planned(repositories as usize, work.len());
-    // Interleave repositories so concurrent tasks spread over them (and their blobs).
-    work.sort_by(|(pa, wa), (pb, wb)| (wa.key(), pa).cmp(&(wb.key(), pb)));
+    // Interleave repositories so concurrent tasks spread over them (and their blobs), a window
+    // of them at a time: a repository is then done long before the run ends, and its walk state
+    // is forgotten (memory holds the windows in progress, not the registry).
+    let mut names: Vec<&String> = work.iter().map(|(p, _)| &p.source).collect();
+    names.sort();
+    names.dedup();
+    let window: HashMap<String, usize> = names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| (name.clone(), i / REPOSITORY_WINDOW))
+        .collect();
+    work.sort_by_cached_key(|(p, w)| (window[&p.source], w.key(), p.clone()));
+    let mut outstanding: HashMap<String, usize> = HashMap::new();
+    for (pair, _) in &work {
+        *outstanding.entry(pair.source.clone()).or_default() += 1;
+    }
     // Each tag is its own task, `jobs * 4` at a time; an interruption aborts the tasks in flight
     // (their uploads are dropped unfinished, so nothing half-written is committed).
-    let mut results: Vec<(RepoPair, String, Result<()>)> = Vec::new();
+    let mut fatal = None;
     let mut pending = work.into_iter();
     let mut running = tokio::task::JoinSet::new();
     let mut interrupted = false;
@@ -329,7 +343,20 @@ pub async fn copy(
         tokio::select! {
             next = running.join_next() => match next {
                 None => break,
-                Some(Ok(done)) => results.push(done),
+                Some(Ok((pair, tag, result))) => {
+                    if let Err(e) = result {
+                        if e.is_fatal() && fatal.is_none() {
+                            fatal = Some(e);
+                        } else {
+                            engine.failure(&pair, &tag, e, &mut failed);
+                        }
+                    }
+                    let left = outstanding.get_mut(&pair.source).expect("counted above");
+                    *left -= 1;
+                    if *left == 0 {
+                        engine.walker.forget_repository(&pair.source);
+                    }
+                }
                 Some(Err(e)) => failed.push(Problem {
                     item: "copy task".into(),
                     reason: format!("stopped unexpectedly: {e}"),
@@ -340,27 +367,6 @@ pub async fn copy(
                 while running.join_next().await.is_some() {}
                 interrupted = true;
                 break;
-            }
-        }
-    }
-    let mut fatal = None;
-    for (pair, tag, result) in results {
-        if let Err(e) = result {
-            if e.is_fatal() && fatal.is_none() {
-                fatal = Some(e);
-                continue;
-            }
-            let item = format!("{}{tag}", pair.target);
-            if matches!(e, Error::Unsupported { .. }) {
-                engine.skipped.lock().expect("skipped lock").push(Problem {
-                    item,
-                    reason: e.to_string(),
-                });
-            } else {
-                failed.push(Problem {
-                    item,
-                    reason: e.to_string(),
-                });
             }
         }
     }
@@ -396,6 +402,9 @@ pub async fn copy(
     })
 }
 
+/// Repositories whose tags are interleaved at a time (see `copy`).
+const REPOSITORY_WINDOW: usize = 64;
+
 /// One unit of work: a tag (with its source digest when a listing gave it), or an untagged manifest.
 enum Work {
     Tag(String, Option<Digest>),
@@ -420,6 +429,19 @@ const LARGE_BLOB: u64 = 32 * 1024 * 1024;
 const BLOB_ATTEMPTS: u32 = 6;
 
 impl Engine {
+    /// Records a tag's (or untagged manifest's) error: skipped when unsupported, failed otherwise.
+    fn failure(&self, pair: &RepoPair, label: &str, e: Error, failed: &mut Vec<Problem>) {
+        let problem = Problem {
+            item: format!("{}{label}", pair.target),
+            reason: e.to_string(),
+        };
+        if matches!(e, Error::Unsupported { .. }) {
+            self.skipped.lock().expect("skipped lock").push(problem);
+        } else {
+            failed.push(problem);
+        }
+    }
+
     /// Copies a manifest the source holds without a tag (ACR untagged manifests, layout entries).
     async fn copy_untagged(&self, pair: &RepoPair, digest: &Digest) -> Result<()> {
         self.walker.digest(self, pair, digest).await?;

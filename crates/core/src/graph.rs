@@ -156,6 +156,14 @@ impl<K: Eq + Hash + Clone, V: Clone> OnceMap<K, V> {
             .clone()
     }
 
+    /// Forgets every key `drop` picks.
+    fn forget(&self, drop: impl Fn(&K) -> bool) {
+        self.cells
+            .lock()
+            .expect("once map lock")
+            .retain(|k, _| !drop(k));
+    }
+
     /// Runs `init` once for `key` (again if an earlier run failed) and returns its value.
     pub(crate) async fn run<F, Fut>(&self, key: &K, init: F) -> Result<V>
     where
@@ -208,6 +216,17 @@ impl Walker {
             blobs: OnceMap::new(),
             referrer_walks: OnceMap::new(),
         }
+    }
+
+    /// Forgets what was walked in `repository` of the source (graphs and done marks), once no
+    /// walk there is in flight: a walk of a registry, repository after repository, then holds
+    /// the graphs of the repositories in progress only. A later walk there starts afresh.
+    pub fn forget_repository(&self, repository: &str) {
+        let here = |key: &Key| key.0 == repository;
+        self.graphs.forget(here);
+        self.manifests.forget(here);
+        self.blobs.forget(here);
+        self.referrer_walks.forget(here);
     }
 
     /// The graph of a tag of `pair.source`, kept.

@@ -5,7 +5,7 @@
 //! [`Walker`] of [`crate::graph`] that `copy` and `verify` use too, keeping the graphs: a manifest
 //! reached from several tags of a repository is fetched once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -16,6 +16,7 @@ use crate::digest::Digest;
 use crate::error::Result;
 use crate::graph::{Node, Walker};
 use crate::manifest::ArtifactKind;
+use crate::manifest::Reference;
 use crate::transport::Source;
 use crate::walk::{self, Matcher};
 
@@ -126,7 +127,13 @@ pub async fn inventory(
             }),
         }
     }
-    let results: Vec<_> = futures::stream::iter(work)
+    // Tags still to walk per repository: when a repository's count reaches zero its graphs are
+    // forgotten, so memory holds the repositories in progress, not the registry.
+    let mut outstanding: HashMap<String, usize> = HashMap::new();
+    for (pair, _) in &work {
+        *outstanding.entry(pair.source.clone()).or_default() += 1;
+    }
+    let mut walked = futures::stream::iter(work)
         .map(|(pair, tag)| {
             let walker = walker.clone();
             let source = source.clone();
@@ -144,77 +151,57 @@ pub async fn inventory(
                 (pair, tag, node, referrers)
             }
         })
-        .buffer_unordered(jobs * 4)
-        .collect()
-        .await;
+        .buffer_unordered(jobs * 4);
 
-    // Which top-level manifests and repositories use each blob.
-    let mut users: BTreeMap<Digest, (u64, BTreeSet<Digest>, BTreeSet<String>)> = BTreeMap::new();
-    let mut manifests: BTreeSet<(String, Digest)> = BTreeSet::new();
-    let mut ok: Vec<(String, String, Arc<Node>, Option<usize>)> = Vec::new();
-    for (pair, tag, node, referrers) in results {
+    let mut usage = BlobUsage::default();
+    // Manifests reachable from a tag, per repository (never "untagged").
+    let mut tagged: BTreeMap<String, BTreeSet<Digest>> = BTreeMap::new();
+    // Each tag's entry and the blobs below it (indexes into `usage`).
+    let mut entries: Vec<(String, TagEntry, Vec<u32>)> = Vec::new();
+    while let Some((pair, tag, node, referrers)) = walked.next().await {
         match node {
             Ok(node) => {
-                for (d, b) in node.blobs() {
-                    let e = users
-                        .entry(d)
-                        .or_insert((b.size, BTreeSet::new(), BTreeSet::new()));
-                    e.1.insert(node.manifest.digest.clone());
-                    e.2.insert(pair.name.clone());
-                }
-                for m in node.manifests() {
-                    manifests.insert((pair.name.clone(), m));
-                }
-                ok.push((pair.name.clone(), tag, node, referrers));
+                let blobs = node.blobs();
+                let ids = blobs
+                    .iter()
+                    .map(|(d, b)| usage.used(d, b.size, &node.manifest.digest, &pair.name))
+                    .collect();
+                tagged
+                    .entry(pair.name.clone())
+                    .or_default()
+                    .extend(node.manifests());
+                entries.push((
+                    pair.name.clone(),
+                    tag_entry(tag, &node, &blobs, referrers),
+                    ids,
+                ));
             }
             Err(e) => failed.push(Problem {
                 item: format!("{}:{tag}", pair.name),
                 reason: e.to_string(),
             }),
         }
+        let left = outstanding.get_mut(&pair.source).expect("counted above");
+        *left -= 1;
+        if *left == 0 {
+            walker.forget_repository(&pair.source);
+        }
     }
+    drop(walked);
     let mut repos: BTreeMap<String, Vec<TagEntry>> = BTreeMap::new();
     for (pair, _) in &listed {
         repos.entry(pair.name.clone()).or_default();
     }
-    for (repo, tag, node, referrers) in ok {
-        let blobs = node.blobs();
-        let size = blobs.values().map(|b| b.size).sum();
-        let unique_size = blobs
-            .keys()
-            .filter(|d| users.get(*d).is_some_and(|u| u.1.len() == 1))
-            .map(|d| blobs[d].size)
-            .sum();
-        let platforms = node
-            .view
-            .children()
+    for (repo, mut entry, ids) in entries {
+        entry.unique_size = ids
             .iter()
-            .filter_map(|c| c.platform.clone())
-            .collect();
-        let artifact_type = match node.view.as_ref() {
-            crate::manifest::ManifestView::Image {
-                artifact_type,
-                config,
-                ..
-            } => artifact_type.clone().or_else(|| {
-                (!config.media_type.contains("image.config")
-                    && !config.media_type.contains("container.image"))
-                .then(|| config.media_type.clone())
-            }),
-            crate::manifest::ManifestView::Index { artifact_type, .. } => artifact_type.clone(),
-        };
-        repos.entry(repo).or_default().push(TagEntry {
-            kind: ArtifactKind::classify(&node.view, Some(&tag)),
-            tag,
-            digest: node.manifest.digest.clone(),
-            media_type: node.manifest.media_type.clone(),
-            artifact_type,
-            platforms,
-            size,
-            unique_size,
-            referrers,
-        });
+            .map(|&id| &usage.blobs[id as usize])
+            .filter(|b| !b.many_manifests)
+            .map(|b| b.size)
+            .sum();
+        repos.entry(repo).or_default().push(entry);
     }
+    let manifests = tagged.values().map(|m| m.len() as u64).sum();
     // Untagged manifests, where the source can list every manifest.
     let sources: BTreeMap<String, String> = listed
         .iter()
@@ -223,15 +210,10 @@ pub async fn inventory(
     let untagged: BTreeMap<String, Option<Vec<Digest>>> =
         futures::stream::iter(repos.keys().map(|name| {
             // Reachable from a tag (the tag's manifest, an index's children) is not "untagged".
-            let tagged: BTreeSet<Digest> = manifests
-                .iter()
-                .filter(|(r, _)| r == name)
-                .map(|(_, d)| d.clone())
-                .collect();
             (
                 name.clone(),
                 sources.get(name).cloned().unwrap_or_default(),
-                tagged,
+                tagged.remove(name).unwrap_or_default(),
             )
         }))
         .map(|(name, source_name, tagged)| {
@@ -263,10 +245,15 @@ pub async fn inventory(
     let totals = Totals {
         repositories: repositories.len() as u64,
         tags: repositories.iter().map(|r| r.tags.len() as u64).sum(),
-        manifests: manifests.len() as u64,
-        unique_blobs: users.len() as u64,
-        unique_bytes: users.values().map(|u| u.0).sum(),
-        shared_bytes: users.values().filter(|u| u.2.len() > 1).map(|u| u.0).sum(),
+        manifests,
+        unique_blobs: usage.blobs.len() as u64,
+        unique_bytes: usage.blobs.iter().map(|b| b.size).sum(),
+        shared_bytes: usage
+            .blobs
+            .iter()
+            .filter(|b| b.many_repositories)
+            .map(|b| b.size)
+            .sum(),
         untagged_manifests: repositories
             .iter()
             .map(|r| r.untagged.as_ref().map_or(0, |u| u.len() as u64))
@@ -281,4 +268,99 @@ pub async fn inventory(
         failed,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Who uses each blob of the registry, in a few bytes a blob: enough to tell blobs of one manifest
+/// (a tag's unique size) and blobs shared across repositories, without keeping every graph.
+#[derive(Default)]
+struct BlobUsage {
+    index: HashMap<Digest, u32>,
+    blobs: Vec<BlobUse>,
+    repositories: HashMap<String, u32>,
+}
+
+/// One blob's users, as far as the totals need them.
+struct BlobUse {
+    size: u64,
+    /// The first top-level manifest seen using it.
+    manifest: Digest,
+    /// Another top-level manifest uses it too.
+    many_manifests: bool,
+    /// The first repository seen using it (an index into `BlobUsage::repositories`).
+    repository: u32,
+    /// Another repository uses it too.
+    many_repositories: bool,
+}
+
+impl BlobUsage {
+    /// Records that the tag manifest `manifest` of `repository` uses blob `digest`; returns the
+    /// blob's index.
+    fn used(&mut self, digest: &Digest, size: u64, manifest: &Digest, repository: &str) -> u32 {
+        let next = self.repositories.len() as u32;
+        let repository = match self.repositories.get(repository) {
+            Some(&id) => id,
+            None => *self
+                .repositories
+                .entry(repository.to_string())
+                .or_insert(next),
+        };
+        match self.index.get(digest) {
+            Some(&id) => {
+                let blob = &mut self.blobs[id as usize];
+                blob.many_manifests |= blob.manifest != *manifest;
+                blob.many_repositories |= blob.repository != repository;
+                id
+            }
+            None => {
+                let id = self.blobs.len() as u32;
+                self.index.insert(digest.clone(), id);
+                self.blobs.push(BlobUse {
+                    size,
+                    manifest: manifest.clone(),
+                    many_manifests: false,
+                    repository,
+                    many_repositories: false,
+                });
+                id
+            }
+        }
+    }
+}
+
+/// A tag's row (its unique size is filled in once every tag is walked).
+fn tag_entry(
+    tag: String,
+    node: &Node,
+    blobs: &BTreeMap<Digest, Reference>,
+    referrers: Option<usize>,
+) -> TagEntry {
+    let platforms = node
+        .view
+        .children()
+        .iter()
+        .filter_map(|c| c.platform.clone())
+        .collect();
+    let artifact_type = match node.view.as_ref() {
+        crate::manifest::ManifestView::Image {
+            artifact_type,
+            config,
+            ..
+        } => artifact_type.clone().or_else(|| {
+            (!config.media_type.contains("image.config")
+                && !config.media_type.contains("container.image"))
+            .then(|| config.media_type.clone())
+        }),
+        crate::manifest::ManifestView::Index { artifact_type, .. } => artifact_type.clone(),
+    };
+    TagEntry {
+        kind: ArtifactKind::classify(&node.view, Some(&tag)),
+        tag,
+        digest: node.manifest.digest.clone(),
+        media_type: node.manifest.media_type.clone(),
+        artifact_type,
+        platforms,
+        size: blobs.values().map(|b| b.size).sum(),
+        unique_size: 0,
+        referrers,
+    }
 }

@@ -302,7 +302,15 @@ async fn deep_check(
     let target_source: Arc<dyn crate::transport::Source> = target.clone();
     let walker = Arc::new(Walker::new(target_source));
     // 1. Every graph reachable from a verified tag, walked in the target (digests re-checked on read).
-    let nodes: Vec<_> = futures::stream::iter(roots.clone())
+    // Roots still to walk per repository: a repository's graphs are forgotten once its last root
+    // is checked, so memory holds the repositories in progress only.
+    let mut roots = roots;
+    roots.sort_by(|a, b| a.0.target.cmp(&b.0.target));
+    let mut outstanding: std::collections::HashMap<String, usize> = Default::default();
+    for (pair, _) in &roots {
+        *outstanding.entry(pair.target.clone()).or_default() += 1;
+    }
+    let mut walked = futures::stream::iter(roots.clone())
         .map(|(pair, digest)| {
             let walker = walker.clone();
             async move {
@@ -310,12 +318,10 @@ async fn deep_check(
                 (pair, digest, node)
             }
         })
-        .buffer_unordered(jobs * 4)
-        .collect()
-        .await;
+        .buffer_unordered(jobs * 4);
     let mut blobs: BTreeMap<(String, Digest), u64> = BTreeMap::new();
     let mut manifests: BTreeSet<(String, Digest)> = BTreeSet::new();
-    for (pair, digest, node) in nodes {
+    while let Some((pair, digest, node)) = walked.next().await {
         match node {
             Ok(node) => {
                 for m in node.manifests() {
@@ -330,7 +336,13 @@ async fn deep_check(
                 reason: format!("manifest graph incomplete in the target: {e}"),
             }),
         }
+        let left = outstanding.get_mut(&pair.target).expect("counted above");
+        *left -= 1;
+        if *left == 0 {
+            walker.forget_repository(&pair.target);
+        }
     }
+    drop(walked);
     report.manifests_checked = manifests.len() as u64;
     report.blobs_checked = blobs.len() as u64;
     // 2. Every blob present with the size its descriptor gives.
