@@ -10,16 +10,7 @@ use crate::util::*;
 /// Flips one byte (the one `pick` chooses from the layer's bytes) of the last layer of
 /// `svc2:v1.0.0` in `src`'s storage, keeping its size; returns that layer's digest.
 fn corrupt_a_layer_of_svc2(src: &Registry, pick: impl FnOnce(&[u8]) -> usize) -> Digest {
-    let src_store = open(&src.url());
-    let manifest = block_on(src_store.manifest("svc2", "v1.0.0")).unwrap();
-    let layer = manifest
-        .view()
-        .unwrap()
-        .blobs()
-        .last()
-        .unwrap()
-        .digest
-        .clone();
+    let layer = last_layer(&open(&src.url()), "svc2", "v1.0.0");
     let path = src.blob_data(&layer);
     let mut bytes = std::fs::read(&path).unwrap();
     let at = pick(&bytes);

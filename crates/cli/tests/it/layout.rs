@@ -168,16 +168,7 @@ fn a_corrupted_layout_blob_fails_its_tag_and_nothing_is_half_written() {
         .iter()
         .find(|(r, _)| r.as_str() == "svc2")
         .unwrap();
-    let store = open(&oci(dir.path()));
-    let manifest = block_on(store.manifest(repo, tags.keys().next().unwrap())).unwrap();
-    let layer = manifest
-        .view()
-        .unwrap()
-        .blobs()
-        .last()
-        .unwrap()
-        .digest
-        .clone();
+    let layer = last_layer(&open(&oci(dir.path())), repo, tags.keys().next().unwrap());
     let path = dir.path().join("sample/blobs/sha256").join(layer.hex());
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[3] ^= 1;

@@ -126,6 +126,13 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// The digest of the last layer of `repository:tag` in `store`.
+pub fn last_layer(store: &Arc<dyn Store>, repository: &str, tag: &str) -> Digest {
+    let manifest = block_on(store.manifest(repository, tag)).unwrap();
+    let view = manifest.view().unwrap();
+    view.blobs().last().unwrap().digest.clone()
+}
+
 /// Opens an endpoint through the library (for checks independent of the CLI's code paths).
 pub fn open(endpoint: &str) -> Arc<dyn Store> {
     let ep: Endpoint = endpoint.parse().unwrap();
