@@ -99,6 +99,9 @@ pub struct Knobs {
     /// importImage performs the import, then answers 409 as a re-sent NoForce import meets the tag
     /// its first, lost, attempt wrote.
     pub import_then_conflict: bool,
+    /// Role assignment listings answer this many entries a page, with a `nextLink` (`$skipToken`)
+    /// to the rest (0: one page).
+    pub role_page_size: usize,
 }
 
 impl Default for Knobs {
@@ -114,6 +117,7 @@ impl Default for Knobs {
             forbidden: false,
             stale_role_list: false,
             import_then_conflict: false,
+            role_page_size: 0,
         }
     }
 }
@@ -1034,10 +1038,12 @@ fn role_assignments(
             if state.knobs.stale_role_list {
                 return Response::json(200, &json!({"value": []}));
             }
-            let filter = crate::support::http::parse_form(query)
-                .into_iter()
-                .find(|(k, _)| k == "$filter")
-                .map(|(_, v)| v);
+            let form = crate::support::http::parse_form(query);
+            let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            let filter = param("$filter");
+            let skip: usize = param("$skipToken")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             let principal = filter.as_deref().and_then(|f| {
                 f.strip_prefix("principalId eq '")
                     .and_then(|rest| rest.split('\'').next())
@@ -1053,7 +1059,32 @@ fn role_assignments(
                 })
                 .cloned()
                 .collect();
-            Response::json(200, &json!({"value": value}))
+            let page = match state.knobs.role_page_size {
+                0 => value.len(),
+                n => n,
+            };
+            let rest = value.len().saturating_sub(skip);
+            let mut answer =
+                json!({"value": value.into_iter().skip(skip).take(page).collect::<Vec<_>>()});
+            if rest > page {
+                let filter: String = filter
+                    .as_deref()
+                    .unwrap_or("")
+                    .bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                            (b as char).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect();
+                answer["nextLink"] = json!(format!(
+                    "{}{scope}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&$filter={filter}&$skipToken={}",
+                    state.base,
+                    skip + page
+                ));
+            }
+            Response::json(200, &answer)
         }
         ("PUT", name) => {
             let props = &body["properties"];
@@ -1071,10 +1102,14 @@ fn role_assignments(
             };
             if let Some(existing) = state.role_assignments.iter().find(|a| same(a)) {
                 if existing["name"].as_str() != Some(name) {
+                    // ARM names the assignment that exists, as 32 hex digits.
+                    let id = existing["name"].as_str().unwrap_or("").replace('-', "");
                     return arm_error(
                         409,
                         "RoleAssignmentExists",
-                        "The role assignment already exists.",
+                        &format!(
+                            "The role assignment already exists. The ID of the existing role assignment is {id}."
+                        ),
                     );
                 }
                 return Response::json(200, existing);

@@ -107,11 +107,21 @@ fn attach_aks_grants_acr_pull_once() {
         1
     );
 
-    // Third run with a listing that lags behind: the PUT meets 409 RoleAssignmentExists, which
-    // means done.
+    // Third run with a listing that lags behind, and the assignment made by another tool (under
+    // another name): the PUT meets 409 RoleAssignmentExists, which means done, and the report
+    // names the assignment ARM says exists.
+    let elsewhere = random_guid();
+    env.fake
+        .with(|s| s.role_assignments[0]["name"] = serde_json::json!(elsewhere.clone()));
     env.fake.knobs(|k| k.stale_role_list = true);
     let out = env.run(&["azure", "attach-aks", &cluster, "--registry", &registry]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("already had AcrPull") && said.contains(&elsewhere),
+        "{}",
+        show(&out)
+    );
     assert_eq!(
         env.fake
             .requests()
@@ -121,6 +131,40 @@ fn attach_aks_grants_acr_pull_once() {
         2
     );
     assert_eq!(env.fake.with(|s| s.role_assignments.len()), 1);
+
+    // Fourth run with one assignment a page and another role of the kubelet listed first: the
+    // AcrPull one is on the second page, which is read (nextLink), and nothing is written.
+    env.fake.knobs(|k| {
+        k.stale_role_list = false;
+        k.role_page_size = 1;
+    });
+    env.fake.with(|s| {
+        let mut reader = s.role_assignments[0].clone();
+        reader["name"] = serde_json::json!(random_guid());
+        reader["properties"]["roleDefinitionId"] = serde_json::json!(format!(
+            "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"
+        ));
+        s.role_assignments.insert(0, reader);
+    });
+    let listed_before = env.fake.find("GET", &assignments).len();
+    let out = env.run(&["azure", "attach-aks", &cluster, "--registry", &registry]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let pages: Vec<_> = env.fake.find("GET", &assignments)[listed_before..].to_vec();
+    assert_eq!(pages.len(), 2, "{:#?}", env.fake.requests());
+    assert_eq!(pages[1].param("$skipToken").as_deref(), Some("1"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&elsewhere),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        env.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT")
+            .count(),
+        2
+    );
     env.finish();
 }
 
