@@ -54,6 +54,13 @@ fn attach_aks_grants_acr_pull_once() {
     let kubelet = random_guid();
     let cluster = env.fake.add_cluster("aksGroup", "myCluster", &kubelet);
     let assignments = format!("{registry}/providers/Microsoft.Authorization/roleAssignments");
+    let put_count = || {
+        env.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT")
+            .count()
+    };
 
     let out = env.run(&["azure", "attach-aks", &cluster, "--registry", &registry]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -98,14 +105,7 @@ fn attach_aks_grants_acr_pull_once() {
     let out = env.run(&["azure", "attach-aks", &cluster, "--registry", &registry]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(env.fake.find("GET", &assignments).len(), 2);
-    assert_eq!(
-        env.fake
-            .requests()
-            .iter()
-            .filter(|r| r.method == "PUT")
-            .count(),
-        1
-    );
+    assert_eq!(put_count(), 1);
 
     // Third run with a listing that lags behind, and the assignment made by another tool (under
     // another name): the PUT meets 409 RoleAssignmentExists, which means done, and the report
@@ -122,14 +122,7 @@ fn attach_aks_grants_acr_pull_once() {
         "{}",
         show(&out)
     );
-    assert_eq!(
-        env.fake
-            .requests()
-            .iter()
-            .filter(|r| r.method == "PUT")
-            .count(),
-        2
-    );
+    assert_eq!(put_count(), 2);
     assert_eq!(env.fake.with(|s| s.role_assignments.len()), 1);
 
     // Fourth run with one assignment a page and another role of the kubelet listed first: the
@@ -157,14 +150,7 @@ fn attach_aks_grants_acr_pull_once() {
         "{}",
         show(&out)
     );
-    assert_eq!(
-        env.fake
-            .requests()
-            .iter()
-            .filter(|r| r.method == "PUT")
-            .count(),
-        2
-    );
+    assert_eq!(put_count(), 2);
     env.finish();
 }
 
