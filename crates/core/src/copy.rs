@@ -25,7 +25,7 @@ use tokio::sync::Semaphore;
 
 use crate::digest::{BlobContent, ByteStream, Digest, Reopen};
 use crate::error::{Error, Result};
-use crate::graph::{OnceMap, Step, Visitor, Walker};
+use crate::graph::{OnceMap, RepositoryCountdown, Step, Visitor, Walker};
 use crate::manifest::{RawManifest, Reference};
 use crate::transport::Store;
 use crate::walk::{self, Matcher, RepoPair};
@@ -308,10 +308,7 @@ pub async fn copy(
         .map(|(i, name)| (name.clone(), i / REPOSITORY_WINDOW))
         .collect();
     work.sort_by_cached_key(|(p, w)| (window[&p.source], w.key(), p.clone()));
-    let mut outstanding: HashMap<String, usize> = HashMap::new();
-    for (pair, _) in &work {
-        *outstanding.entry(pair.source.clone()).or_default() += 1;
-    }
+    let mut countdown = RepositoryCountdown::new(work.iter().map(|(p, _)| p.source.as_str()));
     // Each tag is its own task, `jobs * 4` at a time; an interruption aborts the tasks in flight
     // (their uploads are dropped unfinished, so nothing half-written is committed).
     let mut fatal = None;
@@ -351,11 +348,7 @@ pub async fn copy(
                             engine.failure(&pair, &tag, e, &mut failed);
                         }
                     }
-                    let left = outstanding.get_mut(&pair.source).expect("counted above");
-                    *left -= 1;
-                    if *left == 0 {
-                        engine.walker.forget_repository(&pair.source);
-                    }
+                    countdown.finished(&engine.walker, &pair.source);
                 }
                 Some(Err(e)) => failed.push(Problem {
                     item: "copy task".into(),

@@ -404,6 +404,35 @@ impl Walker {
     }
 }
 
+/// Walks still to finish per repository of the source, for a caller that walks a registry
+/// repository after repository: after a repository's last walk its state in the [`Walker`] is
+/// forgotten ([`Walker::forget_repository`]), so memory holds the repositories in progress.
+pub struct RepositoryCountdown(HashMap<String, usize>);
+
+impl RepositoryCountdown {
+    /// Counts one walk for each repository named (a repository named twice has two walks).
+    pub fn new<'a>(repositories: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut left = HashMap::new();
+        for repository in repositories {
+            *left.entry(repository.to_string()).or_default() += 1;
+        }
+        RepositoryCountdown(left)
+    }
+
+    /// One walk in `repository` is finished; after its last, `walker` forgets the repository.
+    pub fn finished(&mut self, walker: &Walker, repository: &str) {
+        let left = self
+            .0
+            .get_mut(repository)
+            .expect("a repository counted when the walks were listed");
+        *left -= 1;
+        if *left == 0 {
+            self.0.remove(repository);
+            walker.forget_repository(repository);
+        }
+    }
+}
+
 /// An index nested [`MAX_INDEX_DEPTH`] levels deep is refused.
 fn check_depth(manifest: &RawManifest, view: &ManifestView, depth: usize) -> Result<()> {
     if matches!(view, ManifestView::Index { .. }) && depth >= MAX_INDEX_DEPTH {

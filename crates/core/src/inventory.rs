@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::copy::Problem;
 use crate::digest::Digest;
 use crate::error::Result;
-use crate::graph::{Node, Walker};
+use crate::graph::{Node, RepositoryCountdown, Walker};
 use crate::manifest::ArtifactKind;
 use crate::manifest::Reference;
 use crate::transport::Source;
@@ -127,12 +127,9 @@ pub async fn inventory(
             }),
         }
     }
-    // Tags still to walk per repository: when a repository's count reaches zero its graphs are
-    // forgotten, so memory holds the repositories in progress, not the registry.
-    let mut outstanding: HashMap<String, usize> = HashMap::new();
-    for (pair, _) in &work {
-        *outstanding.entry(pair.source.clone()).or_default() += 1;
-    }
+    // A repository's graphs are forgotten after its last tag: memory holds the repositories in
+    // progress, not the registry.
+    let mut countdown = RepositoryCountdown::new(work.iter().map(|(p, _)| p.source.as_str()));
     let mut walked = futures::stream::iter(work)
         .map(|(pair, tag)| {
             let walker = walker.clone();
@@ -181,11 +178,7 @@ pub async fn inventory(
                 reason: e.to_string(),
             }),
         }
-        let left = outstanding.get_mut(&pair.source).expect("counted above");
-        *left -= 1;
-        if *left == 0 {
-            walker.forget_repository(&pair.source);
-        }
+        countdown.finished(&walker, &pair.source);
     }
     drop(walked);
     let mut repos: BTreeMap<String, Vec<TagEntry>> = BTreeMap::new();

@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::copy::Problem;
 use crate::digest::Digest;
 use crate::error::Result;
-use crate::graph::{Step, Visitor, Walker};
+use crate::graph::{RepositoryCountdown, Step, Visitor, Walker};
 use crate::manifest::Reference;
 use crate::transport::Store;
 use crate::walk::{self, Matcher, RepoPair, Selection};
@@ -302,14 +302,9 @@ async fn deep_check(
     let target_source: Arc<dyn crate::transport::Source> = target.clone();
     let walker = Arc::new(Walker::new(target_source));
     // 1. Every graph reachable from a verified tag, walked in the target (digests re-checked on read).
-    // Roots still to walk per repository: a repository's graphs are forgotten once its last root
-    // is checked, so memory holds the repositories in progress only.
-    let mut roots = roots;
-    roots.sort_by(|a, b| a.0.target.cmp(&b.0.target));
-    let mut outstanding: std::collections::HashMap<String, usize> = Default::default();
-    for (pair, _) in &roots {
-        *outstanding.entry(pair.target.clone()).or_default() += 1;
-    }
+    // A repository's graphs are forgotten after its last root (the roots come sorted, so one
+    // repository after another): memory holds the repositories in progress only.
+    let mut countdown = RepositoryCountdown::new(roots.iter().map(|(p, _)| p.target.as_str()));
     let mut walked = futures::stream::iter(roots.clone())
         .map(|(pair, digest)| {
             let walker = walker.clone();
@@ -336,11 +331,7 @@ async fn deep_check(
                 reason: format!("manifest graph incomplete in the target: {e}"),
             }),
         }
-        let left = outstanding.get_mut(&pair.target).expect("counted above");
-        *left -= 1;
-        if *left == 0 {
-            walker.forget_repository(&pair.target);
-        }
+        countdown.finished(&walker, &pair.target);
     }
     drop(walked);
     report.manifests_checked = manifests.len() as u64;

@@ -191,6 +191,18 @@ async fn status_error(method: &Method, url: &str, response: Response) -> Error {
     }
 }
 
+/// Logs an answer at `-vv`: `METHOD URL -> STATUS (HTTP version)`, the URL without secrets.
+fn log_response(method: &Method, url: &str, response: &Response) {
+    crate::log::emit(2, || {
+        format!(
+            "{method} {} -> {} ({:?})",
+            redact_url(url),
+            response.status().as_u16(),
+            response.version()
+        )
+    });
+}
+
 /// True for the answers worth asking again: 429 (throttled) and 5xx.
 pub fn is_transient_status(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
@@ -726,14 +738,7 @@ impl Inner {
                 Ok(r) => r,
             };
             let status = response.status();
-            let version = response.version();
-            crate::log::emit(2, || {
-                format!(
-                    "{method} {} -> {} ({version:?})",
-                    redact_url(&url),
-                    status.as_u16()
-                )
-            });
+            log_response(&method, &url, &response);
             if status == StatusCode::TOO_MANY_REQUESTS {
                 self.throttle.throttled();
             } else if status.is_success() {
@@ -924,14 +929,7 @@ impl Inner {
             }
             connection_error(&method, url, &e)
         })?;
-        crate::log::emit(2, || {
-            format!(
-                "{method} {} -> {} ({:?})",
-                redact_url(url),
-                response.status().as_u16(),
-                response.version()
-            )
-        });
+        log_response(&method, url, &response);
         if response.status() == StatusCode::UNAUTHORIZED {
             self.learn_challenge(response.headers());
             *self.tokens.slot(scope).lock().await = None;
