@@ -10,9 +10,9 @@ cargo build --release --quiet
 bin="$PWD/target/release/acr-relocate"
 out=bench/results; mkdir -p "$out"; tsv="$out/jobs.tsv"; : > "$tsv"
 for j in "${jobs[@]}"; do
-  "$harness" large --runs 1 --name "j$j" --tool "$bin copy -q -j $j {SRC_URL} {DST_URL}" \
+  "$harness" large --runs 1 --name "j$j" --tool "$bin copy -q -j $j --max-jobs $j {SRC_URL} {DST_URL}" \
     | grep '^RESULT' | sed "s/^/large\t$j\t/" >> "$tsv"
   "$harness" small --repos 8 --many-tags 20 --delay-ms 10 --runs 1 --name "j$j" \
-    --tool "$bin copy -q -j $j {SRC_URL} {DST_URL}" | grep '^RESULT' | sed "s/^/latency\t$j\t/" >> "$tsv"
+    --tool "$bin copy -q -j $j --max-jobs $j {SRC_URL} {DST_URL}" | grep '^RESULT' | sed "s/^/latency\t$j\t/" >> "$tsv"
 done
 python3 bench/jobs_report.py "$tsv" "$out"

@@ -12,8 +12,13 @@
 //! already present (HEAD) → nothing; held by another destination repository → cross-repository
 //! mount; being uploaded by another task → wait, then mount; else streamed from the source while
 //! its SHA-256 is checked ([`crate::digest::VerifyingStream`]).
+//!
+//! Blob transfers run `jobs` at a time, more on slow links: the round trips of the requests to
+//! each side are recorded, and while they stay steady the number grows towards `max_jobs`
+//! ([`crate::limit::LatencyLimit`]); tags in flight follow at four times it.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,6 +31,7 @@ use tokio::sync::Semaphore;
 use crate::digest::{BlobContent, ByteStream, Digest, Reopen};
 use crate::error::{Error, Result};
 use crate::graph::{OnceMap, RepositoryCountdown, Step, Visitor, Walker};
+use crate::limit::LatencyLimit;
 use crate::manifest::{RawManifest, Reference};
 use crate::transport::Store;
 use crate::walk::{self, Matcher, RepoPair};
@@ -33,8 +39,13 @@ use crate::walk::{self, Matcher, RepoPair};
 /// How a copy runs.
 #[derive(Clone)]
 pub struct CopyOptions {
-    /// Blob transfers at once. Manifests and tags run at four times this.
+    /// Blob transfers at once to start with, and at least. Tags run at four times the current
+    /// number.
     pub jobs: usize,
+    /// Most blob transfers at once: the number grows from `jobs` towards this while the round
+    /// trips to both sides stay steady (a distant registry), and falls back when they stretch
+    /// (a busy one); see [`crate::limit::LatencyLimit`]. `jobs` or less keeps it fixed.
+    pub max_jobs: usize,
     /// Only list what would be copied; write nothing.
     pub dry_run: bool,
     /// Also copy the referrers (OCI 1.1 API) of every copied manifest.
@@ -126,6 +137,8 @@ pub struct Summary {
     pub referrers_copied: u64,
     /// Untagged manifests handled (copied or found in place).
     pub untagged: u64,
+    /// Most blob transfers allowed at once during the run (`jobs`, or more on slow links).
+    pub peak_transfers: usize,
     /// Wall time.
     pub seconds: f64,
     /// True when nothing was written (`--dry-run`).
@@ -159,7 +172,8 @@ struct Engine {
     source: Arc<dyn Store>,
     target: Arc<dyn Store>,
     options: CopyOptions,
-    blob_permits: Semaphore,
+    /// Blob transfers at once, following the round trips to the source and the target.
+    blob_permits: LatencyLimit,
     /// Transfers of large blobs at once: half the jobs, so that the bytes in flight (and the
     /// buffers behind them) stay bounded when every transfer is a big layer.
     large_blob_permits: Semaphore,
@@ -190,7 +204,7 @@ pub async fn copy(
         walker: Walker::without_graphs(source.clone()),
         source,
         target,
-        blob_permits: Semaphore::new(jobs),
+        blob_permits: LatencyLimit::new(jobs, options.max_jobs, PATHS),
         large_blob_permits: Semaphore::new(jobs.div_ceil(2)),
         options,
         counters: Counters::default(),
@@ -317,7 +331,7 @@ pub async fn copy(
     let mut interrupted = false;
     let mut stop = std::pin::pin!(engine.options.interrupt.clone().wait());
     loop {
-        while running.len() < jobs * 4 {
+        while running.len() < engine.blob_permits.size() * 4 {
             let Some((pair, work)) = pending.next() else {
                 break;
             };
@@ -387,6 +401,7 @@ pub async fn copy(
         bytes_copied: get(&c.bytes_copied),
         referrers_copied: get(&c.referrers_copied),
         untagged: get(&c.untagged_copied),
+        peak_transfers: engine.blob_permits.peak(),
         seconds: started.elapsed().as_secs_f64(),
         dry_run: engine.options.dry_run,
         interrupted,
@@ -394,6 +409,14 @@ pub async fn copy(
         skipped,
     })
 }
+
+/// How far `--jobs` may grow by default on slow links ([`CopyOptions::max_jobs`]).
+pub const JOBS_GROWTH: usize = 4;
+
+/// The latency paths of the transfer limit: requests to the source, and to the target.
+const PATHS: usize = 2;
+const SOURCE_PATH: usize = 0;
+const TARGET_PATH: usize = 1;
 
 /// Repositories whose tags are interleaved at a time (see `copy`).
 const REPOSITORY_WINDOW: usize = 64;
@@ -453,8 +476,7 @@ impl Engine {
             // the tag must be copied.
             if !absent
                 && self
-                    .target
-                    .current_digest(&pair.target, tag)
+                    .timed(TARGET_PATH, self.target.current_digest(&pair.target, tag))
                     .await?
                     .as_ref()
                     == Some(known)
@@ -463,13 +485,17 @@ impl Engine {
                 return Ok(());
             }
         }
-        let (manifest, dst) = futures::join!(self.source.manifest(&pair.source, tag), async {
-            if absent {
-                Ok(None)
-            } else {
-                self.target.current_digest(&pair.target, tag).await
+        let (manifest, dst) = futures::join!(
+            self.timed(SOURCE_PATH, self.source.manifest(&pair.source, tag)),
+            async {
+                if absent {
+                    Ok(None)
+                } else {
+                    self.timed(TARGET_PATH, self.target.current_digest(&pair.target, tag))
+                        .await
+                }
             }
-        });
+        );
         let manifest = manifest?;
         if dst?.as_ref() == Some(&manifest.digest) {
             bump(&self.counters.tags_up_to_date);
@@ -572,7 +598,22 @@ impl Engine {
                 from != repository || self.target.blob_size(repository, digest).await?.is_some()
             );
         }
-        self.target.mount_blob(repository, from, digest).await
+        self.timed(
+            TARGET_PATH,
+            self.target.mount_blob(repository, from, digest),
+        )
+        .await
+    }
+
+    /// Runs a request and records its round trip on `path` for the transfer limit (failures
+    /// are left out: their time says nothing of the way).
+    async fn timed<T>(&self, path: usize, request: impl Future<Output = Result<T>>) -> Result<T> {
+        let started = Instant::now();
+        let outcome = request.await;
+        if outcome.is_ok() {
+            self.blob_permits.record(path, started.elapsed());
+        }
+        outcome
     }
 
     /// Streams a blob from the source into the target, verifying it on the way; retried a few times
@@ -598,14 +639,16 @@ impl Engine {
         } else {
             None
         };
-        let _permit = self.blob_permits.acquire().await.expect("semaphore open");
+        let _permit = self.blob_permits.acquire().await;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let what = format!("blob {} of {}", blob.digest, pair.source);
             let result = async {
                 let progress = self.options.progress.clone();
-                let stream = self.source.blob(&pair.source, blob).await?;
+                let stream = self
+                    .timed(SOURCE_PATH, self.source.blob(&pair.source, blob))
+                    .await?;
                 // An interrupted chunked upload reopens the source where the target stands; the
                 // content's check goes on across the reopening (`BlobContent`).
                 let reopen: Reopen = {

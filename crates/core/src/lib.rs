@@ -11,6 +11,7 @@
 //! - [`walk`]: listing with filters and prefixes, shared by copy, inventory and verify.
 //! - [`graph`]: the one manifest-graph walker (visitor hooks) shared by copy, inventory and verify.
 //! - [`copy`], [`inventory`], [`verify`]: the jobs.
+//! - [`limit`]: concurrency limits that adapt while a run goes on (to round trips, to throttling).
 //! - [`relocation`]: plans, the journal of `apply`, and shards.
 //! - [`azure_ad`]: signing in to ACR with an Azure AD identity (the token source is plugged in).
 
@@ -24,6 +25,7 @@ pub mod endpoint;
 pub mod error;
 pub mod graph;
 pub mod inventory;
+pub mod limit;
 pub mod log;
 pub mod manifest;
 pub mod relocation;

@@ -600,6 +600,7 @@ impl Run<'_> {
             }
             let options = CopyOptions {
                 jobs,
+                max_jobs: jobs * copy::JOBS_GROWTH,
                 dry_run: false,
                 referrers,
                 untagged: true,

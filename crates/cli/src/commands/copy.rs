@@ -22,9 +22,14 @@ pub struct CopyArgs {
     pub filters: FilterArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Blob transfers at once (manifests and tags run at four times this).
+    /// Blob transfers at once to start with (tags run at four times the current number).
     #[arg(long, short = 'j', default_value_t = args::DEFAULT_JOBS)]
     pub jobs: usize,
+    /// Most blob transfers at once: from --jobs the number grows towards this while the round
+    /// trips to both registries stay steady (a distant registry), and falls back when they
+    /// stretch. Default: four times --jobs; equal to --jobs keeps the number fixed.
+    #[arg(long, value_name = "N")]
+    pub max_jobs: Option<usize>,
     /// Show what would be copied (repositories, tags, blobs, bytes) and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -93,6 +98,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.target, "TARGET")?;
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
+    let max_jobs = max_jobs(args.jobs, args.max_jobs)?;
     let source_options = args.connect_options(Side::Source)?;
     let target_options = args.connect_options(Side::Target)?;
     let source = transport::open(&source_ep, Access::Read, &source_options).await?;
@@ -149,6 +155,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     let interrupt = copy::Interrupt::default();
     let options = CopyOptions {
         jobs: args.jobs,
+        max_jobs,
         dry_run: args.dry_run,
         referrers: !args.no_referrers,
         untagged: !args.tagged_only,
@@ -245,6 +252,18 @@ fn print_locks(r: &acr::LockReport, json: bool) {
     }
 }
 
+/// `--max-jobs`, or its default; never below `--jobs`.
+pub fn max_jobs(jobs: usize, max_jobs: Option<usize>) -> anyhow::Result<usize> {
+    let jobs = jobs.max(1);
+    match max_jobs {
+        None => Ok(jobs * copy::JOBS_GROWTH),
+        Some(max) if max < jobs => anyhow::bail!(
+            "--max-jobs {max} is below --jobs {jobs}: give --max-jobs at least --jobs (equal keeps the number of transfers fixed)"
+        ),
+        Some(max) => Ok(max),
+    }
+}
+
 fn print_summary(s: &Summary) {
     let verb = if s.dry_run { "would copy" } else { "copied" };
     println!(
@@ -252,14 +271,15 @@ fn print_summary(s: &Summary) {
         s.tags_copied, s.tags, s.repositories, s.tags_up_to_date, s.manifests_pushed
     );
     println!(
-        "blobs: {} {verb} ({}), {} already present, {} mounted; {} referrers, {} untagged manifests; {:.1} s",
+        "blobs: {} {verb} ({}), {} already present, {} mounted; {} referrers, {} untagged manifests; {:.1} s, up to {} transfers at once",
         s.blobs_copied,
         human_bytes(s.bytes_copied),
         s.blobs_present,
         s.blobs_mounted,
         s.referrers_copied,
         s.untagged,
-        s.seconds
+        s.seconds,
+        s.peak_transfers
     );
     for p in &s.skipped {
         println!("skipped {}: {}", p.item, p.reason);

@@ -210,3 +210,43 @@ fn a_chunked_upload_of_wrong_bytes_is_never_completed() {
     let dst_store = open(&dst.url());
     assert_no_svc2_blob(&dst_store, &layer);
 }
+
+/// The copy's `--json` summary: most blob transfers allowed at once.
+fn peak_transfers(out: &std::process::Output) -> u64 {
+    json(out)["peak_transfers"]
+        .as_u64()
+        .expect("peak_transfers in the summary")
+}
+
+/// A distant registry (100 ms more per request, both ways, the registries themselves idle): the
+/// round trips stay steady as transfers are added, so more run at once than `--jobs`, up to four
+/// times it; `--max-jobs` equal to `--jobs` keeps the number fixed. Content is whole either way.
+#[test]
+fn over_a_slow_link_transfers_at_once_grow_past_jobs_unless_max_jobs_pins_them() {
+    use crate::fault_proxy::{FaultProxy, Schedule};
+    let (src, expected) = sample_registry(8);
+    let distant = Schedule {
+        round_trip: std::time::Duration::from_millis(100),
+        ..Default::default()
+    };
+    let src_proxy = FaultProxy::start(src.port, distant.clone());
+    let copy_over_the_link = |extra: &[&str]| {
+        let dst = Registry::start();
+        let dst_proxy = FaultProxy::start(dst.port, distant.clone());
+        let (from, to) = (src_proxy.url(), dst_proxy.url());
+        let mut args = vec!["copy", "-q", "--json", "-j", "2"];
+        args.extend_from_slice(extra);
+        args.extend([from.as_str(), to.as_str()]);
+        let out = run(&args);
+        assert_success(&out);
+        assert_holds(&open(&dst.url()), &expected.tags, None);
+        peak_transfers(&out)
+    };
+    let grown = copy_over_the_link(&[]);
+    eprintln!("transfers at once: up to {grown}");
+    assert!(
+        (3..=8).contains(&grown),
+        "from 2 towards 4 × 2 transfers at once, got {grown}"
+    );
+    assert_eq!(copy_over_the_link(&["--max-jobs", "2"]), 2);
+}

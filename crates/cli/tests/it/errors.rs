@@ -19,6 +19,16 @@ fn bad_endpoints_exit_2_with_one_line() {
 }
 
 #[test]
+fn a_transfer_ceiling_below_the_start_names_both_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!("oci:{}", dir.path().display());
+    assert_usage_error(
+        &["copy", "-j", "8", "--max-jobs", "2", &src, "oci:/tmp/x"],
+        "--max-jobs 2 is below --jobs 8",
+    );
+}
+
+#[test]
 fn an_unreachable_registry_exits_2() {
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -87,6 +87,8 @@ pub struct Schedule {
     pub stale_upload_urls: bool,
     /// Flip a byte in the middle of every `206 Partial Content` body.
     pub corrupt_ranges: bool,
+    /// Added to every request's round trip before it is forwarded: a distant registry.
+    pub round_trip: Duration,
 }
 
 /// What the proxy knows of the upload sessions going through it.
@@ -260,6 +262,7 @@ fn serve(
     let Some(mut head) = read_head(&mut reader)? else {
         return Ok(());
     };
+    std::thread::sleep(schedule.round_trip);
     let is_patch = head[0].starts_with("PATCH ");
     let uuid = head[0].split_whitespace().nth(1).and_then(upload_uuid);
     let length = header(&head, "content-length").and_then(|l| l.parse::<usize>().ok());

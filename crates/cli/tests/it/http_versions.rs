@@ -17,12 +17,13 @@ struct Logged {
     version: String,
 }
 
-/// The requests logged at `-vv` (`METHOD URL -> STATUS (VERSION)`).
+/// The requests logged at `-vv` (`METHOD URL -> STATUS (VERSION, TIME)`).
 fn requests(log: &str) -> Vec<Logged> {
     log.lines()
         .filter_map(|line| {
             let (request, answer) = line.split_once(" -> ")?;
-            let version = answer.split_once('(')?.1.strip_suffix(')')?.to_string();
+            let inside = answer.split_once('(')?.1.strip_suffix(')')?;
+            let version = inside.split(',').next()?.to_string();
             let mut words = request.split_whitespace().rev();
             let url = words.next()?.to_string();
             let method = words.next()?.to_string();

@@ -16,7 +16,7 @@ pub mod throttle;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -191,14 +191,16 @@ async fn status_error(method: &Method, url: &str, response: Response) -> Error {
     }
 }
 
-/// Logs an answer at `-vv`: `METHOD URL -> STATUS (HTTP version)`, the URL without secrets.
-fn log_response(method: &Method, url: &str, response: &Response) {
+/// Logs an answer at `-vv`: `METHOD URL -> STATUS (HTTP version, time to the headers)`, the URL
+/// without secrets.
+fn log_response(method: &Method, url: &str, response: &Response, started: Instant) {
     crate::log::emit(2, || {
         format!(
-            "{method} {} -> {} ({:?})",
+            "{method} {} -> {} ({:?}, {:.1} ms)",
             redact_url(url),
             response.status().as_u16(),
-            response.version()
+            response.version(),
+            started.elapsed().as_secs_f64() * 1000.0
         )
     });
 }
@@ -662,7 +664,7 @@ impl Inner {
             })?);
         *cached = Some(crate::azure_ad::Exchanged {
             token: token.clone(),
-            at: std::time::Instant::now(),
+            at: Instant::now(),
         });
         Ok(token)
     }
@@ -720,11 +722,11 @@ impl Inner {
             let url = request.url().to_string();
             // A byte range asked of a blob is asked of its redirect target too.
             let range = request.headers().get(reqwest::header::RANGE).cloned();
-            let outcome = {
-                // One permit per request in flight: fewer while the host throttles.
-                let _permit = self.throttle.acquire().await;
-                client.execute(request).await
-            };
+            // One permit per request in flight: fewer while the host throttles.
+            let permit = self.throttle.acquire().await;
+            let started = Instant::now();
+            let outcome = client.execute(request).await;
+            drop(permit);
             let response = match outcome {
                 Err(e) => {
                     let err = connection_error(&method, &url, &e);
@@ -738,7 +740,7 @@ impl Inner {
                 Ok(r) => r,
             };
             let status = response.status();
-            log_response(&method, &url, &response);
+            log_response(&method, &url, &response, started);
             if status == StatusCode::TOO_MANY_REQUESTS {
                 self.throttle.throttled();
             } else if status.is_success() {
@@ -895,6 +897,7 @@ impl Inner {
         url: &str,
     ) -> Result<Response> {
         let request = self.authorize(request, scope, false).await?;
+        let started = Instant::now();
         let response = request.send().await.map_err(|e| {
             let mut source: Option<&dyn std::error::Error> = Some(&e);
             while let Some(s) = source {
@@ -929,7 +932,7 @@ impl Inner {
             }
             connection_error(&method, url, &e)
         })?;
-        log_response(&method, url, &response);
+        log_response(&method, url, &response, started);
         if response.status() == StatusCode::UNAUTHORIZED {
             self.learn_challenge(response.headers());
             *self.tokens.slot(scope).lock().await = None;

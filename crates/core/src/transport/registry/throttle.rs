@@ -3,9 +3,10 @@
 //! (up to the ceiling). Additive increase, multiplicative decrease, as TCP does with its window.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::limit::Limit;
 
 /// Successes needed to grow the limit by one permit.
 const GROWTH_STREAK: usize = 16;
@@ -13,8 +14,7 @@ const GROWTH_STREAK: usize = 16;
 /// The concurrency limiter of one host.
 #[derive(Debug)]
 pub struct Throttle {
-    permits: Arc<Semaphore>,
-    limit: AtomicUsize,
+    limit: Limit,
     floor: usize,
     ceiling: usize,
     streak: AtomicUsize,
@@ -26,8 +26,7 @@ impl Throttle {
         let floor = floor.max(1);
         let ceiling = ceiling.max(floor);
         Throttle {
-            permits: Arc::new(Semaphore::new(ceiling)),
-            limit: AtomicUsize::new(ceiling),
+            limit: Limit::new(ceiling),
             floor,
             ceiling,
             streak: AtomicUsize::new(0),
@@ -36,63 +35,30 @@ impl Throttle {
 
     /// Waits for a permit; hold it for the length of the request.
     pub async fn acquire(&self) -> OwnedSemaphorePermit {
-        self.permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("throttle semaphore is never closed")
+        self.limit.acquire().await
     }
 
     /// The current limit.
     pub fn limit(&self) -> usize {
-        self.limit.load(Ordering::Relaxed)
+        self.limit.size()
     }
 
     /// The host answered 429: halve the limit.
     pub fn throttled(&self) {
         self.streak.store(0, Ordering::Relaxed);
-        let mut current = self.limit.load(Ordering::Relaxed);
-        loop {
-            let target = (current / 2).max(self.floor);
-            if target == current {
-                return;
-            }
-            match self
-                .limit
-                .compare_exchange(current, target, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => {
-                    // Take the difference out of circulation as permits come back.
-                    let permits = self.permits.clone();
-                    let remove = (current - target) as u32;
-                    tokio::spawn(async move {
-                        if let Ok(p) = permits.acquire_many_owned(remove).await {
-                            p.forget();
-                        }
-                    });
-                    return;
-                }
-                Err(actual) => current = actual,
-            }
-        }
+        let floor = self.floor;
+        self.limit.update(|size| (size / 2).max(floor));
     }
 
     /// A request succeeded: after a streak, grow the limit by one.
     pub fn succeeded(&self) {
-        if self.limit.load(Ordering::Relaxed) >= self.ceiling {
+        if self.limit.size() >= self.ceiling {
             return;
         }
         if self.streak.fetch_add(1, Ordering::Relaxed) + 1 >= GROWTH_STREAK {
             self.streak.store(0, Ordering::Relaxed);
-            let grown = self
-                .limit
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| {
-                    (l < self.ceiling).then_some(l + 1)
-                })
-                .is_ok();
-            if grown {
-                self.permits.add_permits(1);
-            }
+            let ceiling = self.ceiling;
+            self.limit.update(|size| (size + 1).min(ceiling));
         }
     }
 }
@@ -112,12 +78,12 @@ mod tests {
         }
         assert_eq!(t.limit(), 2, "never below the floor");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        assert_eq!(t.permits.available_permits(), 2, "permits follow the limit");
+        assert_eq!(t.limit.available(), 2, "permits follow the limit");
         for _ in 0..GROWTH_STREAK * 3 {
             t.succeeded();
         }
         assert_eq!(t.limit(), 5);
-        assert_eq!(t.permits.available_permits(), 5);
+        assert_eq!(t.limit.available(), 5);
     }
 
     #[tokio::test]
