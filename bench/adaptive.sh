@@ -13,11 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-2}"; shift || true
 delays=("$@"); ((${#delays[@]})) || delays=(0 10 40)
-harness="$(cd .. && pwd)/shared/bench/bench.sh"
-[[ -x "$harness" ]] || { echo "bench: $harness not found (../shared/bench)" >&2; exit 2; }
-cargo build --release --quiet
-bin="$PWD/target/release/acr-relocate"
-out=bench/results; mkdir -p "$out"
+source bench/lib.sh
+release_binary
+out=bench/results
 tsv="$out/adaptive.tsv"; : > "$tsv"
 summary="$(mktemp)"; trap 'rm -f "$summary"' EXIT
 declare -A settings=([adaptive]="-j 8" [fixed-8]="-j 8 --max-jobs 8" [fixed-16]="-j 16 --max-jobs 16")

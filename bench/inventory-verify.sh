@@ -11,10 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-mixed}"; shift || true
-harness="$(cd .. && pwd)/shared/bench/bench.sh"
-[[ -x "$harness" ]] || { echo "inventory-verify: $harness not found (../shared/bench)" >&2; exit 2; }
-cargo build --release --quiet
-bin="$PWD/target/release/acr-relocate"
+source bench/lib.sh
+release_binary
 out="$PWD/bench/results/inventory-verify-$profile"; rm -rf "$out"; mkdir -p "$out"
 timed() { local name="$1"; shift; echo "/usr/bin/time -f '$name wall_s=%e peak_rss_kb=%M cpu_s=%U+%S' -o '$out/$name.time' $*"; }
 tool="$bin copy -q {SRC_URL} {DST_URL} \

@@ -5,10 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=("$@"); ((${#jobs[@]})) || jobs=(1 2 4 8 16 32)
-harness="$(cd .. && pwd)/shared/bench/bench.sh"
-cargo build --release --quiet
-bin="$PWD/target/release/acr-relocate"
-out=bench/results; mkdir -p "$out"; tsv="$out/jobs.tsv"; : > "$tsv"
+source bench/lib.sh
+release_binary
+out=bench/results; tsv="$out/jobs.tsv"; : > "$tsv"
 for j in "${jobs[@]}"; do
   "$harness" large --runs 1 --name "j$j" --tool "$bin copy -q -j $j --max-jobs $j {SRC_URL} {DST_URL}" \
     | grep '^RESULT' | sed "s/^/large\t$j\t/" >> "$tsv"

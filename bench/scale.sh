@@ -13,13 +13,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repos="${1:?number of repositories}"; phase="${2:-all}"
-bench="$(cd .. && pwd)/shared/bench"
-[[ -x "$bench/registry.sh" ]] || { echo "scale.sh: $bench not found (../shared/bench)" >&2; exit 2; }
+source bench/lib.sh
 work="${SCALE_WORK:-${TMPDIR:-/tmp}/acr-scale}"
 export BENCH_WORK="$work"
 out="bench/results/scale-$repos.txt"
-mkdir -p bench/results
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 if [[ $phase == all || $phase == populate ]]; then
   "$bench/registry.sh" stop-all >/dev/null 2>&1 || true
@@ -30,8 +27,7 @@ if [[ $phase == all || $phase == populate ]]; then
     --seed 1 --repos "$repos" --jobs 4 --out "$work/expected.json" 2>&1 | grep '^populate: p'
 fi
 if [[ $phase == all || $phase == measure ]]; then
-  cargo build --release --quiet
-  bin="$PWD/target/release/acr-relocate"
+  release_binary
   src="$("$bench/registry.sh" url src)"; dst="$("$bench/registry.sh" url dst)"
   : > "$out"
   step() {

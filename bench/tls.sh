@@ -12,10 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:?profile}"; delay="${2:?delay in ms}"; runs="${3:-2}"; shift 3 || shift $#
-bench="$(cd .. && pwd)/shared/bench"
-[[ -x "$bench/registry.sh" ]] || { echo "tls.sh: $bench not found (../shared/bench)" >&2; exit 2; }
-cargo build --release --quiet
-bin="$PWD/target/release/acr-relocate"
+source bench/lib.sh
+release_binary
 work="$(mktemp -d "${TMPDIR:-/tmp}/acr-tls.XXXXXX")"
 export BENCH_WORK="$work"
 proxies=()
@@ -25,7 +23,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 src_port=$(freeport); dst_port=$(freeport)
 "$bench/registry.sh" start src "$src_port" --tls >/dev/null
 "$bench/registry.sh" start dst "$dst_port" --tls >/dev/null 2>&1

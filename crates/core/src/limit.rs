@@ -75,6 +75,31 @@ impl Limit {
     }
 }
 
+/// The range a changing limit moves in: at least one, the ceiling never below the floor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// The least permits.
+    pub floor: usize,
+    /// The most permits.
+    pub ceiling: usize,
+}
+
+impl Bounds {
+    /// `floor..=ceiling`, made sane (a floor of at least one, a ceiling of at least the floor).
+    pub fn new(floor: usize, ceiling: usize) -> Self {
+        let floor = floor.max(1);
+        Bounds {
+            floor,
+            ceiling: ceiling.max(floor),
+        }
+    }
+
+    /// `size` brought within the bounds.
+    pub fn clamp(&self, size: usize) -> usize {
+        size.clamp(self.floor, self.ceiling)
+    }
+}
+
 /// Growth while round trips stay within this factor of the fastest seen: up to 25 % longer is
 /// noise of the way (a busy host answers several times slower).
 const GROW_BELOW: f64 = 1.25;
@@ -111,8 +136,7 @@ impl PathRecord {
 #[derive(Debug)]
 pub struct LatencyLimit {
     limit: Limit,
-    floor: usize,
-    ceiling: usize,
+    bounds: Bounds,
     paths: Mutex<(Vec<PathRecord>, usize)>,
     peak: AtomicUsize,
 }
@@ -121,14 +145,12 @@ impl LatencyLimit {
     /// Starts at `floor` permits, never below it nor above `ceiling`, with `paths` latency
     /// records (numbered from 0).
     pub fn new(floor: usize, ceiling: usize, paths: usize) -> Self {
-        let floor = floor.max(1);
-        let ceiling = ceiling.max(floor);
+        let bounds = Bounds::new(floor, ceiling);
         LatencyLimit {
-            limit: Limit::new(floor),
-            floor,
-            ceiling,
+            limit: Limit::new(bounds.floor),
+            bounds,
             paths: Mutex::new(((0..paths).map(|_| PathRecord::default()).collect(), 0)),
-            peak: AtomicUsize::new(floor),
+            peak: AtomicUsize::new(bounds.floor),
         }
     }
 
@@ -151,7 +173,7 @@ impl LatencyLimit {
     /// left out). Every round of samples, the most stretched path decides: grow by a quarter,
     /// shrink by one, or hold.
     pub fn record(&self, path: usize, round_trip: Duration) {
-        if self.floor == self.ceiling {
+        if self.bounds.floor == self.bounds.ceiling {
             return;
         }
         let mut guard = self.paths.lock().expect("latency lock");
@@ -177,12 +199,13 @@ impl LatencyLimit {
         }
         drop(guard);
         let Some(worst) = worst else { return };
-        let (floor, ceiling) = (self.floor, self.ceiling);
+        let bounds = self.bounds;
         let size = if worst < GROW_BELOW {
             self.limit
-                .update(|size| (size + size.div_ceil(4)).min(ceiling))
+                .update(|size| bounds.clamp(size + size.div_ceil(4)))
         } else if worst > SHRINK_ABOVE {
-            self.limit.update(|size| size.saturating_sub(1).max(floor))
+            self.limit
+                .update(|size| bounds.clamp(size.saturating_sub(1)))
         } else {
             return;
         };

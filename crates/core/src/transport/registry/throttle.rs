@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::limit::Limit;
+use crate::limit::{Bounds, Limit};
 
 /// Successes needed to grow the limit by one permit.
 const GROWTH_STREAK: usize = 16;
@@ -15,20 +15,17 @@ const GROWTH_STREAK: usize = 16;
 #[derive(Debug)]
 pub struct Throttle {
     limit: Limit,
-    floor: usize,
-    ceiling: usize,
+    bounds: Bounds,
     streak: AtomicUsize,
 }
 
 impl Throttle {
     /// A limiter starting (and capped) at `ceiling` requests at once, never below `floor`.
     pub fn new(floor: usize, ceiling: usize) -> Self {
-        let floor = floor.max(1);
-        let ceiling = ceiling.max(floor);
+        let bounds = Bounds::new(floor, ceiling);
         Throttle {
-            limit: Limit::new(ceiling),
-            floor,
-            ceiling,
+            limit: Limit::new(bounds.ceiling),
+            bounds,
             streak: AtomicUsize::new(0),
         }
     }
@@ -46,19 +43,19 @@ impl Throttle {
     /// The host answered 429: halve the limit.
     pub fn throttled(&self) {
         self.streak.store(0, Ordering::Relaxed);
-        let floor = self.floor;
-        self.limit.update(|size| (size / 2).max(floor));
+        let bounds = self.bounds;
+        self.limit.update(|size| bounds.clamp(size / 2));
     }
 
     /// A request succeeded: after a streak, grow the limit by one.
     pub fn succeeded(&self) {
-        if self.limit.size() >= self.ceiling {
+        if self.limit.size() >= self.bounds.ceiling {
             return;
         }
         if self.streak.fetch_add(1, Ordering::Relaxed) + 1 >= GROWTH_STREAK {
             self.streak.store(0, Ordering::Relaxed);
-            let ceiling = self.ceiling;
-            self.limit.update(|size| (size + 1).min(ceiling));
+            let bounds = self.bounds;
+            self.limit.update(|size| bounds.clamp(size + 1));
         }
     }
 }
