@@ -250,3 +250,60 @@ fn over_a_slow_link_transfers_at_once_grow_past_jobs_unless_max_jobs_pins_them()
     );
     assert_eq!(copy_over_the_link(&["--max-jobs", "2"]), 2);
 }
+
+/// Mount probes a copy sent through `proxy`: upload POSTs that ask a repository for a blob with
+/// `mount=…&from=` that same repository.
+fn self_mount_probes(proxy: &crate::fault_proxy::FaultProxy) -> usize {
+    let lines = proxy.counts.lines.lock().unwrap();
+    lines
+        .iter()
+        .filter_map(|line| {
+            let target = line.strip_prefix("POST ")?.split(' ').next()?;
+            let (path, query) = target.split_once("/blobs/uploads/?")?;
+            let repository = path.strip_prefix("/v2/")?;
+            let from = query.split('&').find_map(|p| p.strip_prefix("from="))?;
+            (from == repository).then_some(())
+        })
+        .count()
+}
+
+/// Into a repository that had no tags, a small blob goes straight to an upload: no probe asks the
+/// repository whether it holds it. A leftover of an interrupted run (a blob there without a tag)
+/// is simply sent again. A later run into the now tagged repositories asks before uploading.
+#[test]
+fn small_blobs_new_to_an_untagged_repository_are_uploaded_without_asking_first() {
+    use crate::fault_proxy::{FaultProxy, Schedule};
+    let (src, expected) = sample_registry(3);
+    let dst = Registry::start();
+    // A leftover in the target: one layer of a tag, uploaded, no tag pushed.
+    let (repository, tags) = expected.tags.iter().next().unwrap();
+    let source = open(&src.url());
+    let manifest = block_on(source.manifest(repository, tags.keys().next().unwrap())).unwrap();
+    let view = manifest.view().unwrap();
+    let layer = view.blobs().last().unwrap().clone();
+    let target = open(&dst.url());
+    block_on(async {
+        let bytes = source.blob(repository, &layer).await?;
+        target.put_blob(repository, &layer, bytes).await
+    })
+    .unwrap();
+
+    let first = FaultProxy::start(dst.port, Schedule::default());
+    let out = run(&["copy", "-q", "--tag", "v1.0.0", &src.url(), &first.url()]);
+    assert_success(&out);
+    assert_eq!(
+        self_mount_probes(&first),
+        0,
+        "no probe into untagged repositories"
+    );
+
+    let second = FaultProxy::start(dst.port, Schedule::default());
+    let out = run(&["copy", "-q", &src.url(), &second.url()]);
+    assert_success(&out);
+    assert!(
+        self_mount_probes(&second) > 0,
+        "repositories with tags are asked before an upload"
+    );
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+    assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
+}

@@ -45,6 +45,8 @@ pub struct Counts {
     pub resumed_patches: AtomicU64,
     /// The first byte of each resumed PATCH.
     pub resume_offsets: Mutex<Vec<u64>>,
+    /// Every request line as the client sent it (`METHOD TARGET HTTP/1.1`).
+    pub lines: Mutex<Vec<String>>,
 }
 
 impl Counts {
@@ -295,6 +297,7 @@ fn serve(
         None => read_body(&mut reader, &head)?,
     };
     counts.requests.fetch_add(1, Ordering::Relaxed);
+    counts.lines.lock().unwrap().push(head[0].clone());
     if header(&head, "range").is_some() {
         counts.ranges.fetch_add(1, Ordering::Relaxed);
     }
