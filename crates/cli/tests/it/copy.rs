@@ -280,11 +280,11 @@ fn small_blobs_new_to_an_untagged_repository_are_uploaded_without_asking_first()
     let source = open(&src.url());
     let manifest = block_on(source.manifest(repository, tags.keys().next().unwrap())).unwrap();
     let view = manifest.view().unwrap();
-    let layer = view.blobs().last().unwrap().clone();
+    let layer = *view.blobs().last().unwrap();
     let target = open(&dst.url());
     block_on(async {
-        let bytes = source.blob(repository, &layer).await?;
-        target.put_blob(repository, &layer, bytes).await
+        let bytes = source.blob(repository, layer).await?;
+        target.put_blob(repository, layer, bytes).await
     })
     .unwrap();
 
