@@ -570,6 +570,11 @@ impl Engine {
         let origin = self
             .uploads
             .run(&blob.digest, || async {
+                if unasked {
+                    // The plain upload session, timed as the probe it replaces would have been.
+                    let open = self.target.open_upload(&pair.target, &blob.digest);
+                    self.timed(TARGET_PATH, open).await?;
+                }
                 self.transfer(pair, blob).await?;
                 Ok(pair.target.clone())
             })

@@ -67,6 +67,14 @@ pub trait Destination: Send + Sync {
     ///
     /// [`put_blob`]: Destination::put_blob
     async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool>;
+    /// Opens the upload of a blob the caller knows `repository` lacks, where the destination has
+    /// such a step (a registry's upload session, used by the next [`put_blob`] of that digest);
+    /// by default nothing.
+    ///
+    /// [`put_blob`]: Destination::put_blob
+    async fn open_upload(&self, _repository: &str, _digest: &Digest) -> Result<()> {
+        Ok(())
+    }
     /// Stores a blob from a stream. The stream ends with an error if its bytes do not match the
     /// digest; the destination then must not keep anything under that digest.
     async fn put_blob(&self, repository: &str, blob: &Reference, content: ByteStream)
@@ -246,6 +254,9 @@ impl<T: Forward> Destination for T {
     }
     async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool> {
         self.inner().mount_blob(repository, from, digest).await
+    }
+    async fn open_upload(&self, repository: &str, digest: &Digest) -> Result<()> {
+        self.inner().open_upload(repository, digest).await
     }
     async fn put_blob(
         &self,

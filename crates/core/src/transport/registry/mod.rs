@@ -1215,6 +1215,16 @@ impl Inner {
         )))
     }
 
+    /// Keeps an upload session opened for `digest` until `put_blob` takes it.
+    fn keep_session(&self, repository: &str, digest: &Digest, location: Option<String>) {
+        if let Some(location) = location {
+            self.sessions
+                .lock()
+                .expect("sessions lock")
+                .insert((repository.to_string(), digest.clone()), location);
+        }
+    }
+
     /// Opens an upload session; returns its absolute URL.
     async fn start_upload(
         &self,
@@ -1677,13 +1687,15 @@ impl Destination for Registry {
             return Ok(true);
         }
         // 202: the registry opened an upload session instead; keep it for the upload.
-        if let Some(location) = location {
-            self.sessions
-                .lock()
-                .expect("sessions lock")
-                .insert((repository.to_string(), digest.clone()), location);
-        }
+        self.keep_session(repository, digest, location);
         Ok(false)
+    }
+
+    async fn open_upload(&self, repository: &str, digest: &Digest) -> Result<()> {
+        let scope = Scope::Push(repository.to_string());
+        let (_, location) = self.start_upload(repository, "", scope).await?;
+        self.keep_session(repository, digest, location);
+        Ok(())
     }
 
     async fn put_blob(
