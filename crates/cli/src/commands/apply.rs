@@ -367,8 +367,11 @@ impl Run<'_> {
                 }
             }
             StepKind::Copy {
-                jobs, referrers, ..
-            } => self.copy(step, *jobs, *referrers).await,
+                jobs,
+                max_jobs,
+                referrers,
+                ..
+            } => self.copy(step, *jobs, *max_jobs, *referrers).await,
             StepKind::Rewrite {
                 paths,
                 from,
@@ -570,7 +573,13 @@ impl Run<'_> {
         )))
     }
 
-    async fn copy(&mut self, step: &Step, jobs: usize, referrers: bool) -> anyhow::Result<StepEnd> {
+    async fn copy(
+        &mut self,
+        step: &Step,
+        jobs: usize,
+        max_jobs: Option<usize>,
+        referrers: bool,
+    ) -> anyhow::Result<StepEnd> {
         let (source, target) = self.open(true).await?;
         let state = self.journal.state().clone();
         let in_flight: BTreeSet<String> =
@@ -600,7 +609,7 @@ impl Run<'_> {
             }
             let options = CopyOptions {
                 jobs,
-                max_jobs: jobs * copy::JOBS_GROWTH,
+                max_jobs: max_jobs.unwrap_or(jobs * copy::JOBS_GROWTH),
                 dry_run: false,
                 referrers,
                 untagged: true,

@@ -48,6 +48,13 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         .with_context(|| format!("--config {}", args.config.display()))?;
     let config: Config =
         toml::from_str(&text).with_context(|| format!("--config {}", args.config.display()))?;
+    if let Some(max) = config.copy.max_jobs.filter(|max| *max < config.copy.jobs) {
+        anyhow::bail!(
+            "--config {}: [copy] max_jobs {max} is below jobs {}: give max_jobs at least jobs (equal keeps the number of transfers fixed)",
+            args.config.display(),
+            config.copy.jobs
+        );
+    }
     let base = args
         .config
         .canonicalize()
@@ -285,6 +292,7 @@ async fn make_plan(args: &PlanArgs, config: &Config, base: &Path) -> anyhow::Res
                 .clone()
                 .filter(|_| config.copy.mode == CopyMode::Import),
             jobs: config.copy.jobs,
+            max_jobs: config.copy.max_jobs,
             referrers: config.copy.referrers,
         },
         copy_available,

@@ -281,3 +281,42 @@ fn a_layout_to_layout_plan_with_a_template_runs_every_step() {
     assert_holds(&open(&target), &expected.tags, None);
     assert!(dir.path().join("plan.json.inventory.json").exists());
 }
+
+/// `[copy] max_jobs` travels into the plan's copy step (absent when not given, so older plans
+/// read the same); one below `jobs` is refused before anything is planned, naming both keys.
+#[test]
+fn the_transfer_ceiling_of_the_copy_step_is_planned_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = sample_layout(1, 3).0;
+    let source = oci(layout.path());
+    let target = oci(&dir.path().join("target"));
+    let copy_step = |extra: &str| {
+        let cfg = config(dir.path(), &source, &target, extra);
+        let plan = read_plan(&plan(dir.path(), &cfg));
+        plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["kind"]["copy"].is_object() || s["kind"] == "copy")
+            .cloned()
+            .unwrap_or_else(|| panic!("no copy step in {plan:#}"))
+    };
+    let pinned = copy_step("[copy]\njobs = 2\nmax_jobs = 2\n");
+    assert!(pinned.to_string().contains("\"max_jobs\":2"), "{pinned:#}");
+    let default = copy_step("[copy]\njobs = 2\n");
+    assert!(!default.to_string().contains("max_jobs"), "{default:#}");
+
+    let cfg = config(
+        dir.path(),
+        &source,
+        &target,
+        "[copy]\njobs = 8\nmax_jobs = 4\n",
+    );
+    let out = run(&["plan", "--config", cfg.to_str().unwrap(), "-o", "/dev/null"]);
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains("[copy] max_jobs 4 is below jobs 8"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -126,9 +126,12 @@ pub struct CopyConfig {
     /// `client` (default) or `import`.
     #[serde(default)]
     pub mode: CopyMode,
-    /// Blob transfers at once.
+    /// Blob transfers at once to start with.
     #[serde(default = "default_jobs")]
     pub jobs: usize,
+    /// Most blob transfers at once on slow links (default four times `jobs`; equal pins it).
+    #[serde(default)]
+    pub max_jobs: Option<usize>,
     /// Copy OCI 1.1 referrers.
     #[serde(default = "yes")]
     pub referrers: bool,
@@ -139,6 +142,7 @@ impl Default for CopyConfig {
         CopyConfig {
             mode: CopyMode::Client,
             jobs: default_jobs(),
+            max_jobs: None,
             referrers: true,
         }
     }
@@ -343,8 +347,11 @@ pub enum StepKind {
         /// For import: the source registry's resource ID (else it is named by its host).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source_id: Option<String>,
-        /// Blob transfers at once.
+        /// Blob transfers at once to start with.
         jobs: usize,
+        /// Most blob transfers at once (absent: four times `jobs`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_jobs: Option<usize>,
         /// Copy referrers.
         referrers: bool,
     },
