@@ -200,19 +200,24 @@ impl LatencyLimit {
         drop(guard);
         let Some(worst) = worst else { return };
         let bounds = self.bounds;
-        let size = if worst < GROW_BELOW {
-            self.limit
-                .update(|size| bounds.clamp(size + size.div_ceil(4)))
+        let step: fn(usize) -> usize = if worst < GROW_BELOW {
+            |size| size + size.div_ceil(4)
         } else if worst > SHRINK_ABOVE {
-            self.limit
-                .update(|size| bounds.clamp(size.saturating_sub(1)))
+            |size| size.saturating_sub(1)
         } else {
             return;
         };
-        self.peak.fetch_max(size, Ordering::Relaxed);
-        crate::log::emit(2, || {
-            format!("transfers at once: {size} (round trips {worst:.2} × the fastest)")
+        let mut before = 0;
+        let size = self.limit.update(|size| {
+            before = size;
+            bounds.clamp(step(size))
         });
+        if size != before {
+            self.peak.fetch_max(size, Ordering::Relaxed);
+            crate::log::emit(2, || {
+                format!("transfers at once: {size} (round trips {worst:.2} × the fastest)")
+            });
+        }
     }
 }
 
