@@ -47,24 +47,29 @@ fn target_by_id_and_source_by_host(
     (target_id, host)
 }
 
-/// `copy --mode import` of [`REPO`] from `src` to the target `target_id`, without `--source-id`.
-fn import_without_source_id(
+/// `copy --mode import` of [`REPO`] from `src` to the target `target_id`, with `extra` arguments
+/// (`--source-id`, `--force`; without `--source-id` the source is named by its host).
+fn import(
     env: &AzureEnv,
     src: &Registry,
     dst: &Registry,
     target_id: &str,
+    extra: &[&str],
 ) -> Output {
-    env.run(&[
+    let (src, dst) = (src.url(), dst.url());
+    let mut args = vec![
         "copy",
-        &src.url(),
-        &dst.url(),
+        &src,
+        &dst,
         "--mode",
         "import",
         "--target-id",
         target_id,
         "--repo",
         REPO,
-    ])
+    ];
+    args.extend_from_slice(extra);
+    env.run(&args)
 }
 
 /// Asserts that `dst` holds `tags` under [`REPO`], digests kept.
@@ -124,20 +129,8 @@ fn import_mode_imports_missing_tags_skips_equal_ones_and_stops_at_conflicts() {
     env.fake.knobs(|k| k.running_polls = 1);
 
     // First run: the missing tags are imported (NoForce), v1.0.0 is skipped, latest is reported.
-    let args = [
-        "copy",
-        &src.url(),
-        &dst.url(),
-        "--mode",
-        "import",
-        "--target-id",
-        &target_id,
-        "--source-id",
-        &source_id,
-        "--repo",
-        REPO,
-    ];
-    let out = env.run(&args);
+    let by_id = ["--source-id", source_id.as_str()];
+    let out = import(&env, &src, &dst, &target_id, &by_id);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let text = format!(
         "{}{}",
@@ -177,9 +170,8 @@ fn import_mode_imports_missing_tags_skips_equal_ones_and_stops_at_conflicts() {
 
     // With --force: only `latest` is imported, with mode Force; the others are there now.
     let before = env.fake.requests().len();
-    let mut forced = args.to_vec();
-    forced.push("--force");
-    let out = env.run(&forced);
+    let forced = [by_id[0], by_id[1], "--force"];
+    let out = import(&env, &src, &dst, &target_id, &forced);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let second = imports(&env.fake.requests()[before..]);
     assert_eq!(second.len(), 1, "{second:#?}");
@@ -194,7 +186,7 @@ fn import_mode_imports_missing_tags_skips_equal_ones_and_stops_at_conflicts() {
 
     // A third run has nothing to do.
     let before = env.fake.requests().len();
-    let out = env.run(&args);
+    let out = import(&env, &src, &dst, &target_id, &by_id);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(imports(&env.fake.requests()[before..]).is_empty());
     env.finish();
@@ -224,7 +216,7 @@ fn import_mode_without_a_source_id_names_the_source_by_host() {
     let env = AzureEnv::start();
     let (target_id, host) = target_by_id_and_source_by_host(&env, &src, &dst);
     env.fake.knobs(|k| k.import_async = false);
-    let out = import_without_source_id(&env, &src, &dst, &target_id);
+    let out = import(&env, &src, &dst, &target_id, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let done = imports(&env.fake.requests());
     assert_eq!(done.len(), tags.len(), "{done:#?}");
@@ -250,7 +242,7 @@ fn an_import_reported_failed_but_present_in_the_target_counts_as_imported() {
         k.import_async = false;
         k.import_then_conflict = true;
     });
-    let out = import_without_source_id(&env, &src, &dst, &target_id);
+    let out = import(&env, &src, &dst, &target_id, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("0 failed"), "{stderr}");
