@@ -44,8 +44,9 @@ pub struct CopyOptions {
     pub jobs: usize,
     /// Most blob transfers at once: the number grows from `jobs` towards this while the round
     /// trips to both sides stay steady (a distant registry), and falls back when they stretch
-    /// (a busy one); see [`crate::limit::LatencyLimit`]. `jobs` or less keeps it fixed.
-    pub max_jobs: usize,
+    /// (a busy one); see [`crate::limit::LatencyLimit`]. `jobs` or less keeps it fixed; absent,
+    /// four times `jobs`.
+    pub max_jobs: Option<usize>,
     /// Only list what would be copied; write nothing.
     pub dry_run: bool,
     /// Also copy the referrers (OCI 1.1 API) of every copied manifest.
@@ -204,7 +205,11 @@ pub async fn copy(
         walker: Walker::without_graphs(source.clone()),
         source,
         target,
-        blob_permits: LatencyLimit::new(jobs, options.max_jobs, PATHS),
+        blob_permits: LatencyLimit::new(
+            jobs,
+            options.max_jobs.unwrap_or(jobs * JOBS_GROWTH),
+            PATHS,
+        ),
         large_blob_permits: Semaphore::new(jobs.div_ceil(2)),
         options,
         counters: Counters::default(),
@@ -410,8 +415,8 @@ pub async fn copy(
     })
 }
 
-/// How far `--jobs` may grow by default on slow links ([`CopyOptions::max_jobs`]).
-pub const JOBS_GROWTH: usize = 4;
+/// How far `jobs` may grow by default on slow links ([`CopyOptions::max_jobs`]).
+const JOBS_GROWTH: usize = 4;
 
 /// The latency paths of the transfer limit: requests to the source, and to the target.
 const PATHS: usize = 2;

@@ -609,7 +609,7 @@ impl Run<'_> {
             }
             let options = CopyOptions {
                 jobs,
-                max_jobs: max_jobs.unwrap_or(jobs * copy::JOBS_GROWTH),
+                max_jobs,
                 dry_run: false,
                 referrers,
                 untagged: true,

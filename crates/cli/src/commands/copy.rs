@@ -98,7 +98,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.target, "TARGET")?;
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
-    let max_jobs = max_jobs(args.jobs, args.max_jobs)?;
+    check_max_jobs(args.jobs, args.max_jobs)?;
     let source_options = args.connect_options(Side::Source)?;
     let target_options = args.connect_options(Side::Target)?;
     let source = transport::open(&source_ep, Access::Read, &source_options).await?;
@@ -155,7 +155,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     let interrupt = copy::Interrupt::default();
     let options = CopyOptions {
         jobs: args.jobs,
-        max_jobs,
+        max_jobs: args.max_jobs,
         dry_run: args.dry_run,
         referrers: !args.no_referrers,
         untagged: !args.tagged_only,
@@ -252,16 +252,15 @@ fn print_locks(r: &acr::LockReport, json: bool) {
     }
 }
 
-/// `--max-jobs`, or its default; never below `--jobs`.
-pub fn max_jobs(jobs: usize, max_jobs: Option<usize>) -> anyhow::Result<usize> {
+/// Refuses `--max-jobs` below `--jobs` (absent, the copy's default applies).
+fn check_max_jobs(jobs: usize, max_jobs: Option<usize>) -> anyhow::Result<()> {
     let jobs = jobs.max(1);
-    match max_jobs {
-        None => Ok(jobs * copy::JOBS_GROWTH),
-        Some(max) if max < jobs => anyhow::bail!(
+    if let Some(max) = max_jobs.filter(|max| *max < jobs) {
+        anyhow::bail!(
             "--max-jobs {max} is below --jobs {jobs}: give --max-jobs at least --jobs (equal keeps the number of transfers fixed)"
-        ),
-        Some(max) => Ok(max),
+        );
     }
+    Ok(())
 }
 
 fn print_summary(s: &Summary) {
