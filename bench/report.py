@@ -2,10 +2,13 @@
 """Turns bench/run.sh results (TSV of RESULT lines) into a Markdown table of medians and ratios,
 and a PNG plot of wall time per scenario when matplotlib is available.
 
-Usage: bench/report.py RESULTS.tsv OUT_DIR
+Usage: bench/report.py RESULTS.tsv OUT_DIR [STORAGE]
+
+STORAGE, when given, is a line saying where the registries kept their data.
 """
 import re, statistics, sys, collections
 tsv, out = sys.argv[1], sys.argv[2]
+storage = sys.argv[3] if len(sys.argv) > 3 else None
 rows = collections.defaultdict(list)
 for line in open(tsv):
     scenario, result = line.rstrip("\n").split("\t", 1)
@@ -25,6 +28,8 @@ for (scenario, kind) in sorted({(s, k) for s, k, _ in rows}):
     rss = max(x[1] for x in a)
     lines.append(f"| {scenario} | {kind} | {ma:.2f} | {mb:.2f} | {ma / mb:.3f} | {rss} |")
     plot.append((f"{scenario}\n{kind}", ma, mb))
+if storage:
+    lines = [storage, ""] + lines
 open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 try:

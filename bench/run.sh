@@ -9,13 +9,20 @@
 # time per scenario (bench/results/wall.png). Scenarios: small mixed mixed130 large latency
 # (default: all); `mixed` is the harness's profile as it comes (23 repositories, 303 tags), `mixed130`
 # the same with --repos 130 (1,055 tags, catalog pages).
+#
+# The registries keep their storage under BENCH_ROOT (bench.sh's variable; default $TMPDIR or
+# /tmp). `BENCH_ROOT=/dev/shm bench/run.sh` keeps it in memory, taking the VM disk's fsyncs and
+# inode allocation out of both tools' times; those results go to bench/results/shm/ instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-2}"; shift || true
 scenarios=("$@"); ((${#scenarios[@]})) || scenarios=(small mixed mixed130 large latency)
 source bench/lib.sh
 release_binary
+storage="${BENCH_ROOT:-${TMPDIR:-/tmp}}"
 out=bench/results
+[[ "$(stat -f -c %T "$storage")" == tmpfs ]] && out=bench/results/shm
+mkdir -p "$out"
 tsv="$out/results.tsv"; : > "$tsv"
 
 args_of() {
@@ -39,4 +46,4 @@ for scenario in "${scenarios[@]}"; do
   done
 done
 
-python3 bench/report.py "$tsv" "$out"
+python3 bench/report.py "$tsv" "$out" "registries stored in $storage ($(stat -f -c %T "$storage"))"

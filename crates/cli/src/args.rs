@@ -310,6 +310,42 @@ impl FilterArgs {
 /// Default number of concurrent blob transfers.
 pub const DEFAULT_JOBS: usize = 8;
 
+/// How much runs at once: `--jobs` to start with, growing towards `--max-jobs` over slow links.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct JobsArgs {
+    /// Work at once to start with, and at least: blob transfers in a copy (tags at four times
+    /// that), four requests each when listing and verifying.
+    #[arg(long, short = 'j', default_value_t = DEFAULT_JOBS)]
+    pub jobs: usize,
+    /// The most at once: from --jobs the number grows towards this while the round trips to the
+    /// registries stay steady (a distant registry), and falls back when they stretch. Default:
+    /// four times --jobs; equal to --jobs keeps the number fixed.
+    #[arg(long, value_name = "N")]
+    pub max_jobs: Option<usize>,
+}
+
+impl Default for JobsArgs {
+    fn default() -> Self {
+        JobsArgs {
+            jobs: DEFAULT_JOBS,
+            max_jobs: None,
+        }
+    }
+}
+
+impl JobsArgs {
+    /// Refuses `--max-jobs` below `--jobs` (absent, the default applies).
+    pub fn check(&self) -> anyhow::Result<()> {
+        let jobs = self.jobs.max(1);
+        if let Some(max) = self.max_jobs.filter(|max| *max < jobs) {
+            anyhow::bail!(
+                "--max-jobs {max} is below --jobs {jobs}: give --max-jobs at least --jobs (equal keeps the number fixed)"
+            );
+        }
+        Ok(())
+    }
+}
+
 /// True when stderr is a terminal (progress bars instead of lines).
 pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()

@@ -205,11 +205,7 @@ pub async fn copy(
         walker: Walker::without_graphs(source.clone()),
         source,
         target,
-        blob_permits: LatencyLimit::new(
-            jobs,
-            options.max_jobs.unwrap_or(jobs * JOBS_GROWTH),
-            PATHS,
-        ),
+        blob_permits: LatencyLimit::new(jobs, crate::limit::ceiling(jobs, options.max_jobs), PATHS),
         large_blob_permits: Semaphore::new(jobs.div_ceil(2)),
         options,
         counters: Counters::default(),
@@ -414,9 +410,6 @@ pub async fn copy(
         skipped,
     })
 }
-
-/// How far `jobs` may grow by default on slow links ([`CopyOptions::max_jobs`]).
-const JOBS_GROWTH: usize = 4;
 
 /// The latency paths of the transfer limit: requests to the source, and to the target.
 const PATHS: usize = 2;

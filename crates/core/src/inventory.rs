@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::graph::{Node, RepositoryCountdown, Walker};
 use crate::manifest::ArtifactKind;
 use crate::manifest::Reference;
-use crate::transport::Source;
+use crate::transport::{paced, Source, Store};
 use crate::walk::{self, Matcher};
 
 /// Version of the JSON schema of [`Inventory`]; bumped on any incompatible change.
@@ -94,21 +94,28 @@ pub struct Inventory {
     pub totals: Totals,
     /// What could not be read.
     pub failed: Vec<Problem>,
+    /// The most requests that ran at once (they grow over a slow link, see [`inventory`]).
+    pub peak_requests: usize,
     /// Seconds taken.
     pub seconds: f64,
 }
 
-/// Inventories everything `matcher` selects, `jobs` requests at a time.
+/// Inventories everything `matcher` selects, four requests per job at once to start with,
+/// growing towards four per `max_jobs` (absent: four times `jobs`) while the source answers
+/// steadily (see [`crate::transport::paced`]).
 pub async fn inventory(
-    source: Arc<dyn Source>,
+    source: Arc<dyn Store>,
     source_name: &str,
     matcher: &Matcher,
     jobs: usize,
+    max_jobs: Option<usize>,
 ) -> Result<Inventory> {
     let started = std::time::Instant::now();
-    let jobs = jobs.max(1);
+    let (source, limit) = paced::single(source, jobs, max_jobs);
+    let at_once = limit.ceiling();
+    let source: Arc<dyn Source> = source;
     let pairs = walk::repositories(source.as_ref(), matcher).await?;
-    let listed = walk::tags(source.clone(), matcher, pairs, jobs).await;
+    let listed = walk::tags(source.clone(), matcher, pairs, at_once).await;
     let walker = Arc::new(Walker::new(source.clone()));
     let mut failed = Vec::new();
     let mut work = Vec::new();
@@ -148,7 +155,7 @@ pub async fn inventory(
                 (pair, tag, node, referrers)
             }
         })
-        .buffer_unordered(jobs * 4);
+        .buffer_unordered(at_once);
 
     let mut usage = BlobUsage::default();
     // Manifests reachable from a tag, per repository (never "untagged").
@@ -219,7 +226,7 @@ pub async fn inventory(
                 )
             }
         })
-        .buffered(jobs)
+        .buffered(at_once)
         .collect()
         .await;
     let mut untagged = untagged;
@@ -259,6 +266,7 @@ pub async fn inventory(
         repositories,
         totals,
         failed,
+        peak_requests: limit.peak(),
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -100,6 +100,15 @@ impl Bounds {
     }
 }
 
+/// How far a run's work at once may grow by default over slow links: this many times `--jobs`.
+pub const DEFAULT_GROWTH: usize = 4;
+
+/// The most work at once for a run that starts at `jobs`: `max_jobs` when given, else
+/// [`DEFAULT_GROWTH`] × `jobs`.
+pub fn ceiling(jobs: usize, max_jobs: Option<usize>) -> usize {
+    max_jobs.unwrap_or(jobs.max(1) * DEFAULT_GROWTH)
+}
+
 /// Growth while round trips stay within this factor of the fastest seen: up to 25 % longer is
 /// noise of the way (a busy host answers several times slower).
 const GROW_BELOW: f64 = 1.25;
@@ -139,6 +148,7 @@ pub struct LatencyLimit {
     bounds: Bounds,
     paths: Mutex<(Vec<PathRecord>, usize)>,
     peak: AtomicUsize,
+    unit: &'static str,
 }
 
 impl LatencyLimit {
@@ -151,7 +161,19 @@ impl LatencyLimit {
             bounds,
             paths: Mutex::new(((0..paths).map(|_| PathRecord::default()).collect(), 0)),
             peak: AtomicUsize::new(bounds.floor),
+            unit: "transfers",
         }
+    }
+
+    /// Names what is counted in the `-vv` log line of each change (default: "transfers").
+    pub fn counting(mut self, unit: &'static str) -> Self {
+        self.unit = unit;
+        self
+    }
+
+    /// The most permits it may grow to.
+    pub fn ceiling(&self) -> usize {
+        self.bounds.ceiling
     }
 
     /// Waits for a permit.
@@ -214,8 +236,9 @@ impl LatencyLimit {
         });
         if size != before {
             self.peak.fetch_max(size, Ordering::Relaxed);
+            let unit = self.unit;
             crate::log::emit(2, || {
-                format!("transfers at once: {size} (round trips {worst:.2} × the fastest)")
+                format!("{unit} at once: {size} (round trips {worst:.2} × the fastest)")
             });
         }
     }

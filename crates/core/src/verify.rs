@@ -21,7 +21,7 @@ use crate::digest::Digest;
 use crate::error::Result;
 use crate::graph::{RepositoryCountdown, Step, Visitor, Walker};
 use crate::manifest::Reference;
-use crate::transport::Store;
+use crate::transport::{paced, Store};
 use crate::walk::{self, Matcher, RepoPair, Selection};
 
 /// How a verify runs.
@@ -31,8 +31,12 @@ pub struct VerifyOptions {
     pub matcher: Matcher,
     /// Also walk the target's graphs and check every blob and child manifest, and referrers.
     pub deep: bool,
-    /// Requests at a time.
+    /// Requests at once to start with, and at least: four per job.
     pub jobs: usize,
+    /// Most requests at once: four per `max_jobs`, reached while the round trips to both sides
+    /// stay steady (a distant registry); see [`crate::limit::LatencyLimit`]. `jobs` or less keeps
+    /// the number fixed; absent, four times `jobs`.
+    pub max_jobs: Option<usize>,
     /// Also require the manifests no tag points at, where the source can list them (layouts,
     /// ACR): each must exist in the target by digest.
     pub untagged: bool,
@@ -67,6 +71,9 @@ pub struct Report {
     pub errors: Vec<Problem>,
     /// True when the deep check ran.
     pub deep: bool,
+    /// The most requests that ran at once (they grow over a slow link, see
+    /// [`VerifyOptions::max_jobs`]).
+    pub peak_requests: usize,
     /// Seconds taken.
     pub seconds: f64,
 }
@@ -95,7 +102,8 @@ pub async fn verify(
     options: &VerifyOptions,
 ) -> Result<Report> {
     let started = std::time::Instant::now();
-    let jobs = options.jobs.max(1);
+    let (source, target, limit) = paced::pair(source, target, options.jobs, options.max_jobs);
+    let at_once = limit.ceiling();
     let matcher = &options.matcher;
     let pairs = walk::repositories(source.as_ref(), matcher).await?;
     // The target seen through the same filters, with its own prefix.
@@ -119,7 +127,7 @@ pub async fn verify(
             reason: "repository only in the target".into(),
         });
     }
-    let src_listed = walk::tags(source.clone(), matcher, pairs.clone(), jobs).await;
+    let src_listed = walk::tags(source.clone(), matcher, pairs.clone(), at_once).await;
     let dst_listed = walk::tags(
         target.clone(),
         &reverse,
@@ -132,7 +140,7 @@ pub async fn verify(
                 name: p.name.clone(),
             })
             .collect(),
-        jobs,
+        at_once,
     )
     .await;
     let dst_tags: BTreeMap<String, BTreeSet<String>> = dst_listed
@@ -185,7 +193,7 @@ pub async fn verify(
                 (pair, tag, verdict)
             }
         })
-        .buffer_unordered(jobs * 4)
+        .buffer_unordered(at_once)
         .collect()
         .await;
 
@@ -210,12 +218,12 @@ pub async fn verify(
     }
 
     if options.untagged {
-        untagged_check(&source, &target, &pairs, jobs, &mut report).await;
+        untagged_check(&source, &target, &pairs, at_once, &mut report).await;
     }
     if options.deep {
         deep_roots.sort();
         deep_roots.dedup();
-        deep_check(source, target, deep_roots, jobs, &mut report).await;
+        deep_check(source, target, deep_roots, at_once, &mut report).await;
     }
     for list in [
         &mut report.missing,
@@ -226,6 +234,7 @@ pub async fn verify(
     ] {
         list.sort_by(|a, b| a.item.cmp(&b.item));
     }
+    report.peak_requests = limit.peak();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -236,7 +245,7 @@ async fn untagged_check(
     source: &Arc<dyn Store>,
     target: &Arc<dyn Store>,
     pairs: &[RepoPair],
-    jobs: usize,
+    at_once: usize,
     report: &mut Report,
 ) {
     let results: Vec<(u64, Vec<Problem>, Vec<Problem>)> = futures::stream::iter(pairs.to_vec())
@@ -280,7 +289,7 @@ async fn untagged_check(
                 (checked, missing, errors)
             }
         })
-        .buffer_unordered(jobs)
+        .buffer_unordered(at_once)
         .collect()
         .await;
     for (checked, missing, errors) in results {
@@ -296,7 +305,7 @@ async fn deep_check(
     source: Arc<dyn Store>,
     target: Arc<dyn Store>,
     roots: Vec<(RepoPair, Digest)>,
-    jobs: usize,
+    at_once: usize,
     report: &mut Report,
 ) {
     let target_source: Arc<dyn crate::transport::Source> = target.clone();
@@ -313,7 +322,7 @@ async fn deep_check(
                 (pair, digest, node)
             }
         })
-        .buffer_unordered(jobs * 4);
+        .buffer_unordered(at_once);
     let mut blobs: BTreeMap<(String, Digest), u64> = BTreeMap::new();
     let mut manifests: BTreeSet<(String, Digest)> = BTreeSet::new();
     while let Some((pair, digest, node)) = walked.next().await {
@@ -345,7 +354,7 @@ async fn deep_check(
                 (repo, digest, size, found)
             }
         })
-        .buffer_unordered(jobs * 4)
+        .buffer_unordered(at_once)
         .collect()
         .await;
     for (repo, digest, size, found) in blob_results {
@@ -367,7 +376,7 @@ async fn deep_check(
         }
     }
     // 3. Referrers of each source manifest present in the target.
-    referrer_check(source, target, roots, jobs, report).await;
+    referrer_check(source, target, roots, at_once, report).await;
 }
 
 /// The same repository, read in the target.
@@ -384,7 +393,7 @@ async fn referrer_check(
     source: Arc<dyn Store>,
     target: Arc<dyn Store>,
     roots: Vec<(RepoPair, Digest)>,
-    jobs: usize,
+    at_once: usize,
     report: &mut Report,
 ) {
     let source: Arc<dyn crate::transport::Source> = source;
@@ -405,7 +414,7 @@ async fn referrer_check(
                 })
             }
         })
-        .buffer_unordered(jobs * 4)
+        .buffer_unordered(at_once)
         .filter_map(|p| async move { p })
         .collect()
         .await;

@@ -558,8 +558,14 @@ impl Run<'_> {
     async fn inventory(&self) -> anyhow::Result<StepEnd> {
         let source = self.open_source().await?;
         let scoped = Scoped::store(source, self.source_names(&self.share));
-        let inv =
-            acr_relocate::inventory::inventory(scoped, &self.plan.source, &self.matcher, 8).await?;
+        let inv = acr_relocate::inventory::inventory(
+            scoped,
+            &self.plan.source,
+            &self.matcher,
+            args::DEFAULT_JOBS,
+            None,
+        )
+        .await?;
         let path = self.journal.path().with_extension("inventory.json");
         super::plan::write_atomically(&path, serde_json::to_string_pretty(&inv)?.as_bytes())?;
         Ok(StepEnd::Done(format!(
@@ -693,6 +699,7 @@ impl Run<'_> {
                 matcher: self.matcher.clone(),
                 deep: true,
                 jobs: args::DEFAULT_JOBS,
+                max_jobs: None,
                 untagged: true,
             },
         )
@@ -778,7 +785,7 @@ impl Run<'_> {
                 shard: None,
             },
             connect: self.args.connect.clone(),
-            jobs: args::DEFAULT_JOBS,
+            jobs: args::JobsArgs::default(),
             dry_run: false,
             json: false,
         };

@@ -163,9 +163,8 @@ struct DeleteArgs {
     source_endpoint: Option<String>,
     #[command(flatten)]
     connect: ConnectArgs,
-    /// Requests at a time for the verify.
-    #[arg(long, short = 'j', default_value_t = args::DEFAULT_JOBS)]
-    jobs: usize,
+    #[command(flatten)]
+    jobs: args::JobsArgs,
     #[command(flatten)]
     arm: ArmArgs,
 }
@@ -362,7 +361,7 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
     )
     .await?;
     let (_, report) =
-        deep_verify_against(source, &target_ep, &args.connect, matcher, args.jobs * 4).await?;
+        deep_verify_against(source, &target_ep, &args.connect, matcher, args.jobs).await?;
     if !report.passed() {
         eprintln!(
             "delete: refused, nothing deleted: the deep verify of {} against {} found {} missing, {} different, {} broken, {} errors (run `acr-relocate verify --deep` for the list)",
@@ -388,7 +387,8 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
 pub async fn copy_by_import(args: &crate::commands::copy::CopyArgs) -> anyhow::Result<u8> {
     let (source_text, target_text, filters, connect) =
         (&args.source, &args.target, &args.filters, &args.connect);
-    let (import_args, jobs, dry_run, json) = (&args.import, args.jobs, args.dry_run, args.json);
+    let (import_args, jobs, dry_run, json) =
+        (&args.import, args.jobs.jobs, args.dry_run, args.json);
     let target_id = import_args
         .target_id
         .as_deref()

@@ -22,14 +22,8 @@ pub struct CopyArgs {
     pub filters: FilterArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Blob transfers at once to start with (tags run at four times the current number).
-    #[arg(long, short = 'j', default_value_t = args::DEFAULT_JOBS)]
-    pub jobs: usize,
-    /// Most blob transfers at once: from --jobs the number grows towards this while the round
-    /// trips to both registries stay steady (a distant registry), and falls back when they
-    /// stretch. Default: four times --jobs; equal to --jobs keeps the number fixed.
-    #[arg(long, value_name = "N")]
-    pub max_jobs: Option<usize>,
+    #[command(flatten)]
+    pub jobs: args::JobsArgs,
     /// Show what would be copied (repositories, tags, blobs, bytes) and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -98,7 +92,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.target, "TARGET")?;
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
-    check_max_jobs(args.jobs, args.max_jobs)?;
+    args.jobs.check()?;
     let source_options = args.connect_options(Side::Source)?;
     let target_options = args.connect_options(Side::Target)?;
     let source = transport::open(&source_ep, Access::Read, &source_options).await?;
@@ -143,7 +137,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
                 &pairs,
                 &matcher,
                 !args.tagged_only,
-                args.jobs,
+                args.jobs.jobs,
                 args.dry_run,
             )
             .await;
@@ -154,8 +148,8 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     let reporter = Reporter::new("copy", args.quiet || args.json);
     let interrupt = copy::Interrupt::default();
     let options = CopyOptions {
-        jobs: args.jobs,
-        max_jobs: args.max_jobs,
+        jobs: args.jobs.jobs,
+        max_jobs: args.jobs.max_jobs,
         dry_run: args.dry_run,
         referrers: !args.no_referrers,
         untagged: !args.tagged_only,
@@ -173,7 +167,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     let summary = outcome?;
     let lock_report = match locks {
         Some((t, sync)) if !args.dry_run && !summary.interrupted => {
-            Some(sync.finish(&t, args.jobs).await)
+            Some(sync.finish(&t, args.jobs.jobs).await)
         }
         Some((_, sync)) => {
             let verb = if args.dry_run {
@@ -250,17 +244,6 @@ fn print_locks(r: &acr::LockReport, json: bool) {
     } else {
         print!("{out}");
     }
-}
-
-/// Refuses `--max-jobs` below `--jobs` (absent, the copy's default applies).
-fn check_max_jobs(jobs: usize, max_jobs: Option<usize>) -> anyhow::Result<()> {
-    let jobs = jobs.max(1);
-    if let Some(max) = max_jobs.filter(|max| *max < jobs) {
-        anyhow::bail!(
-            "--max-jobs {max} is below --jobs {jobs}: give --max-jobs at least --jobs (equal keeps the number of transfers fixed)"
-        );
-    }
-    Ok(())
 }
 
 fn print_summary(s: &Summary) {

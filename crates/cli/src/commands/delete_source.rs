@@ -45,9 +45,8 @@ pub struct DeleteSourceArgs {
     pub filters: FilterArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Requests at a time (verify runs four times this).
-    #[arg(long, short = 'j', default_value_t = args::DEFAULT_JOBS)]
-    pub jobs: usize,
+    #[command(flatten)]
+    pub jobs: args::JobsArgs,
     /// Verify, then list what would be deleted; delete nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -107,6 +106,7 @@ pub fn run(args: DeleteSourceArgs) -> anyhow::Result<u8> {
 
 /// The guarded deletion (also the `delete_source` step of `apply`).
 pub async fn run_async(args: DeleteSourceArgs) -> anyhow::Result<u8> {
+    args.jobs.check()?;
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.verified_against, "--verified-against")?;
     let Endpoint::Registry(source_registry) = &source_ep else {
@@ -163,7 +163,8 @@ pub async fn run_async(args: DeleteSourceArgs) -> anyhow::Result<u8> {
             );
             return Ok(exit::FAILURES);
         }
-        let mut outcome = delete(&registry, &target, &matcher, args.jobs, args.dry_run).await?;
+        let mut outcome =
+            delete(&registry, &target, &matcher, args.jobs.jobs, args.dry_run).await?;
         outcome.verify = Some(report);
         if args.json {
             println!("{}", serde_json::to_string_pretty(&outcome)?);
@@ -186,7 +187,7 @@ pub(crate) async fn deep_verify_against(
     target: &Endpoint,
     connect: &ConnectArgs,
     matcher: Matcher,
-    jobs: usize,
+    jobs: args::JobsArgs,
 ) -> anyhow::Result<(Arc<dyn Store>, verify::Report)> {
     let target = transport::open(target, Access::Read, &connect.options(Side::Target)?).await?;
     let report = verify::verify(
@@ -195,7 +196,8 @@ pub(crate) async fn deep_verify_against(
         &VerifyOptions {
             matcher,
             deep: true,
-            jobs,
+            jobs: jobs.jobs,
+            max_jobs: jobs.max_jobs,
             untagged: true,
         },
     )

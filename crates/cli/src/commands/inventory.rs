@@ -1,7 +1,7 @@
 //! `acr-relocate inventory SOURCE`: what the source holds.
 
 use acr_relocate::inventory::{self, Inventory};
-use acr_relocate::transport::{self, Access, Source};
+use acr_relocate::transport::{self, Access};
 
 use crate::args::{self, ConnectArgs, FilterArgs, Side};
 use crate::exit;
@@ -16,9 +16,8 @@ pub struct InventoryArgs {
     pub filters: FilterArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Requests at a time (times four).
-    #[arg(long, short = 'j', default_value_t = args::DEFAULT_JOBS)]
-    pub jobs: usize,
+    #[command(flatten)]
+    pub jobs: args::JobsArgs,
     /// JSON on stdout (schema: docs/inventory.md).
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
@@ -30,12 +29,13 @@ pub struct InventoryArgs {
 /// Runs `acr-relocate inventory`.
 pub fn run(args: InventoryArgs) -> anyhow::Result<u8> {
     crate::runtime()?.block_on(async {
+        args.jobs.check()?;
         let ep = args::endpoint(&args.source, "SOURCE")?;
         let matcher = args.filters.matcher(&ep, None)?;
         let store =
             transport::open(&ep, Access::Read, &args.connect.options(Side::Source)?).await?;
-        let source: std::sync::Arc<dyn Source> = store;
-        let inv = inventory::inventory(source, &ep.to_string(), &matcher, args.jobs).await?;
+        let (jobs, max_jobs) = (args.jobs.jobs, args.jobs.max_jobs);
+        let inv = inventory::inventory(store, &ep.to_string(), &matcher, jobs, max_jobs).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&inv)?);
         } else if args.markdown {

@@ -35,15 +35,15 @@ pub struct PlanArgs {
     /// Also print the plan as a Markdown review document on stdout.
     #[arg(long)]
     pub markdown: bool,
-    /// Requests at a time while taking the inventory.
-    #[arg(long, short = 'j', default_value_t = args::DEFAULT_JOBS)]
-    pub jobs: usize,
+    #[command(flatten)]
+    pub jobs: args::JobsArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
 
 /// Runs `acr-relocate plan`.
 pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
+    args.jobs.check()?;
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("--config {}", args.config.display()))?;
     let config: Config =
@@ -150,8 +150,9 @@ async fn make_plan(args: &PlanArgs, config: &Config, base: &Path) -> anyhow::Res
     )
     .await
     .context("[source]")?;
+    let (jobs, max_jobs) = (args.jobs.jobs, args.jobs.max_jobs);
+    let inv = inventory::inventory(source.clone(), &source_text, &matcher, jobs, max_jobs).await?;
     let source: Arc<dyn Source> = source;
-    let inv = inventory::inventory(source.clone(), &source_text, &matcher, args.jobs).await?;
     let (rate, measured_on) = measure_rate(&source, &matcher, &inv).await;
     let repositories: Vec<PlanRepository> = inv
         .repositories

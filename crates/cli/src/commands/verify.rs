@@ -30,9 +30,8 @@ pub struct VerifyArgs {
     /// Between two ACRs, do not compare lock attributes.
     #[arg(long)]
     pub no_locks: bool,
-    /// Requests at a time (times four).
-    #[arg(long, short = 'j', default_value_t = args::DEFAULT_JOBS)]
-    pub jobs: usize,
+    #[command(flatten)]
+    pub jobs: args::JobsArgs,
     /// The report as JSON on stdout.
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
@@ -62,6 +61,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
 
 /// Runs a verify and returns its report (also used by `delete-source`).
 pub async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
+    args.jobs.check()?;
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.target, "TARGET")?;
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
@@ -78,7 +78,8 @@ pub async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
         &VerifyOptions {
             matcher: matcher.clone(),
             deep: args.deep,
-            jobs: args.jobs,
+            jobs: args.jobs.jobs,
+            max_jobs: args.jobs.max_jobs,
             untagged: !args.tagged_only && !both_acr,
         },
     )
@@ -89,9 +90,15 @@ pub async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
             let s = Registry::connect(s, &source_options).await?;
             let t = Registry::connect(t, &target_options).await?;
             let pairs = acr_relocate::walk::repositories(&s, &matcher).await?;
-            let differences =
-                acr::compare_registries(&s, &t, &pairs, &matcher, !args.tagged_only, args.jobs)
-                    .await;
+            let differences = acr::compare_registries(
+                &s,
+                &t,
+                &pairs,
+                &matcher,
+                !args.tagged_only,
+                args.jobs.jobs,
+            )
+            .await;
             for d in differences {
                 let problem = Problem {
                     item: d.item,

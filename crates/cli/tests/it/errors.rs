@@ -26,6 +26,15 @@ fn a_transfer_ceiling_below_the_start_names_both_flags() {
         &["copy", "-j", "8", "--max-jobs", "2", &src, "oci:/tmp/x"],
         "--max-jobs 2 is below --jobs 8",
     );
+    // The same for the reading commands, whose requests at once grow the same way.
+    assert_usage_error(
+        &["verify", "-j", "4", "--max-jobs", "3", &src, "oci:/tmp/x"],
+        "--max-jobs 3 is below --jobs 4",
+    );
+    assert_usage_error(
+        &["inventory", "--jobs", "4", "--max-jobs", "1", &src],
+        "--max-jobs 1 is below --jobs 4",
+    );
 }
 
 #[test]

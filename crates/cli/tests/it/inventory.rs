@@ -54,3 +54,39 @@ fn inventory_of_a_layout_lists_untagged_manifests() {
         .unwrap();
     assert_eq!(entry["untagged"], serde_json::json!([referrer.to_string()]));
 }
+
+/// Over a distant link (100 ms more per request) the inventory's requests at once grow past the
+/// four per job it starts with, and `--max-jobs` equal to `--jobs` pins them; the totals are the
+/// same either way.
+#[test]
+fn over_a_slow_link_inventory_requests_at_once_grow_unless_max_jobs_pins_them() {
+    use crate::fault_proxy::{FaultProxy, Schedule};
+    let (src, expected) = sample_registry(8);
+    let proxy = FaultProxy::start(
+        src.port,
+        Schedule {
+            round_trip: std::time::Duration::from_millis(100),
+            ..Default::default()
+        },
+    );
+    let inventory_over_the_link = |extra: &[&str]| {
+        let url = proxy.url();
+        let mut args = vec!["inventory", "--json", "-j", "1"];
+        args.extend_from_slice(extra);
+        args.push(url.as_str());
+        let out = run(&args);
+        assert_success(&out);
+        let inv = json(&out);
+        assert_eq!(inv["totals"]["tags"], expected.tag_count() as u64);
+        inv["peak_requests"]
+            .as_u64()
+            .expect("peak_requests in the inventory")
+    };
+    let grown = inventory_over_the_link(&[]);
+    eprintln!("requests at once: up to {grown}");
+    assert!(
+        (5..=16).contains(&grown),
+        "from 4 towards 4 × 4 requests at once, got {grown}"
+    );
+    assert_eq!(inventory_over_the_link(&["--max-jobs", "1"]), 4);
+}

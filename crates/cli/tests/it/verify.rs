@@ -123,3 +123,39 @@ fn a_missing_signature_tag_is_missing() {
         "{report}"
     );
 }
+
+/// A distant source and target (100 ms more per request, the registries themselves idle): the
+/// round trips stay steady as requests are added, so more run at once than the four per job it
+/// starts with, up to four per `--max-jobs`; `--max-jobs` equal to `--jobs` keeps the number
+/// fixed. The verdict is the same either way.
+#[test]
+fn over_a_slow_link_requests_at_once_grow_unless_max_jobs_pins_them() {
+    use crate::fault_proxy::{FaultProxy, Schedule};
+    let (src, dst, expected) = copied();
+    let distant = Schedule {
+        round_trip: std::time::Duration::from_millis(100),
+        ..Default::default()
+    };
+    let src_proxy = FaultProxy::start(src.port, distant.clone());
+    let dst_proxy = FaultProxy::start(dst.port, distant);
+    let verify_over_the_link = |extra: &[&str]| {
+        let (from, to) = (src_proxy.url(), dst_proxy.url());
+        let mut args = vec!["verify", "--deep", "--json", "-j", "1"];
+        args.extend_from_slice(extra);
+        args.extend([from.as_str(), to.as_str()]);
+        let out = run(&args);
+        assert_success(&out);
+        let report = json(&out);
+        assert_eq!(report["tags_ok"], expected.tag_count() as u64);
+        report["peak_requests"]
+            .as_u64()
+            .expect("peak_requests in the report")
+    };
+    let grown = verify_over_the_link(&[]);
+    eprintln!("requests at once: up to {grown}");
+    assert!(
+        (5..=16).contains(&grown),
+        "from 4 towards 4 × 4 requests at once, got {grown}"
+    );
+    assert_eq!(verify_over_the_link(&["--max-jobs", "1"]), 4);
+}

@@ -4,9 +4,11 @@
 
 pub mod archive;
 pub mod layout;
+pub mod paced;
 pub mod registry;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 
 use crate::digest::{BlobContent, ByteStream, Digest};
 use crate::endpoint::Endpoint;
@@ -191,13 +193,23 @@ impl<T: Source + Destination> Store for T {}
 
 /// A store that hands every call on to another one: a view of it (a
 /// [`Scoped`](crate::relocation::scope::Scoped) store), or a file that holds a layout
-/// ([`archive::Archive`]). Implementing it implements [`Source`] and [`Destination`], each method
-/// going unchanged to [`inner`](Forward::inner) except those the wrapper overrides here. A wrapper
-/// that must change another method adds a default method for it here.
+/// ([`archive::Archive`]), or requests paced by a limit ([`paced::Paced`]). Implementing it
+/// implements [`Source`] and [`Destination`], each method going unchanged to
+/// [`inner`](Forward::inner) except those the wrapper overrides here. A wrapper that must change
+/// another method adds a default method for it here.
 #[async_trait]
 pub trait Forward: Send + Sync {
     /// The store the calls go to.
     fn inner(&self) -> &dyn Store;
+    /// Every request with a small answer (listings, manifests, existence checks, mounts) goes
+    /// through here on its way to the inner store; blob transfers and pushes do not. By default
+    /// the request itself.
+    fn request<'a, T: Send + 'a>(
+        &'a self,
+        request: BoxFuture<'a, Result<T>>,
+    ) -> BoxFuture<'a, Result<T>> {
+        request
+    }
     /// [`Source::repositories`]; by default the inner store's.
     async fn repositories(&self) -> Result<Vec<String>> {
         self.inner().repositories().await
@@ -211,16 +223,18 @@ pub trait Forward: Send + Sync {
 #[async_trait]
 impl<T: Forward> Source for T {
     async fn repositories(&self) -> Result<Vec<String>> {
-        Forward::repositories(self).await
+        self.request(Forward::repositories(self)).await
     }
     async fn tags(&self, repository: &str) -> Result<Vec<String>> {
-        self.inner().tags(repository).await
+        self.request(self.inner().tags(repository)).await
     }
     async fn manifest(&self, repository: &str, reference: &str) -> Result<RawManifest> {
-        self.inner().manifest(repository, reference).await
+        self.request(self.inner().manifest(repository, reference))
+            .await
     }
     async fn manifest_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
-        self.inner().manifest_digest(repository, reference).await
+        self.request(self.inner().manifest_digest(repository, reference))
+            .await
     }
     async fn blob(&self, repository: &str, blob: &Reference) -> Result<ByteStream> {
         self.inner().blob(repository, blob).await
@@ -234,29 +248,34 @@ impl<T: Forward> Source for T {
         self.inner().blob_from(repository, blob, offset).await
     }
     async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>> {
-        self.inner().referrers(repository, digest).await
+        self.request(self.inner().referrers(repository, digest))
+            .await
     }
     async fn tag_digests(&self, repository: &str) -> Result<Option<Vec<(String, Digest)>>> {
-        self.inner().tag_digests(repository).await
+        self.request(self.inner().tag_digests(repository)).await
     }
     async fn all_manifests(&self, repository: &str) -> Result<Option<Vec<Digest>>> {
-        self.inner().all_manifests(repository).await
+        self.request(self.inner().all_manifests(repository)).await
     }
 }
 
 #[async_trait]
 impl<T: Forward> Destination for T {
     async fn current_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
-        self.inner().current_digest(repository, reference).await
+        self.request(self.inner().current_digest(repository, reference))
+            .await
     }
     async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<Option<u64>> {
-        self.inner().blob_size(repository, digest).await
+        self.request(self.inner().blob_size(repository, digest))
+            .await
     }
     async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool> {
-        self.inner().mount_blob(repository, from, digest).await
+        self.request(self.inner().mount_blob(repository, from, digest))
+            .await
     }
     async fn open_upload(&self, repository: &str, digest: &Digest) -> Result<()> {
-        self.inner().open_upload(repository, digest).await
+        self.request(self.inner().open_upload(repository, digest))
+            .await
     }
     async fn put_blob(
         &self,
