@@ -21,7 +21,8 @@ source bench/lib.sh
 release_binary
 storage="${BENCH_ROOT:-${TMPDIR:-/tmp}}"
 out=bench/results
-[[ "$(stat -f -c %T "$storage")" == tmpfs ]] && out=bench/results/shm
+fstype="$(df --output=fstype "$storage" | tail -1)"
+[[ "$fstype" == tmpfs ]] && out=bench/results/shm
 mkdir -p "$out"
 tsv="$out/results.tsv"; : > "$tsv"
 
@@ -46,4 +47,4 @@ for scenario in "${scenarios[@]}"; do
   done
 done
 
-python3 bench/report.py "$tsv" "$out" "registries stored in $storage ($(stat -f -c %T "$storage"))"
+python3 bench/report.py "$tsv" "$out" "registries stored in $storage ($fstype)"
