@@ -225,10 +225,7 @@ fn peak_transfers(out: &std::process::Output) -> u64 {
 fn over_a_slow_link_transfers_at_once_grow_past_jobs_unless_max_jobs_pins_them() {
     use crate::fault_proxy::{FaultProxy, Schedule};
     let (src, expected) = sample_registry(8);
-    let distant = Schedule {
-        round_trip: std::time::Duration::from_millis(100),
-        ..Default::default()
-    };
+    let distant = Schedule::distant();
     let src_proxy = FaultProxy::start(src.port, distant.clone());
     let copy_over_the_link = |extra: &[&str]| {
         let dst = Registry::start();
@@ -242,13 +239,7 @@ fn over_a_slow_link_transfers_at_once_grow_past_jobs_unless_max_jobs_pins_them()
         assert_holds(&open(&dst.url()), &expected.tags, None);
         peak_transfers(&out)
     };
-    let grown = copy_over_the_link(&[]);
-    eprintln!("transfers at once: up to {grown}");
-    assert!(
-        (3..=8).contains(&grown),
-        "from 2 towards 4 × 2 transfers at once, got {grown}"
-    );
-    assert_eq!(copy_over_the_link(&["--max-jobs", "2"]), 2);
+    assert_grows_unless_pinned(2, 8, &["--max-jobs", "2"], copy_over_the_link);
 }
 
 /// Mount probes a copy sent through `proxy`: upload POSTs that ask a repository for a blob with

@@ -239,3 +239,21 @@ pub fn assert_holds(
 pub fn repositories(store: &Arc<dyn Store>) -> Vec<String> {
     block_on(store.repositories()).unwrap()
 }
+
+/// Over a slow link, the number of things at once a run reports (`measure`, given extra
+/// arguments) grows from `floor` towards `ceiling` by default, and `--max-jobs` equal to `--jobs`
+/// (`pinned`) keeps it at `floor`.
+pub fn assert_grows_unless_pinned(
+    floor: u64,
+    ceiling: u64,
+    pinned: &[&str],
+    measure: impl Fn(&[&str]) -> u64,
+) {
+    let grown = measure(&[]);
+    eprintln!("at once: up to {grown}");
+    assert!(
+        (floor + 1..=ceiling).contains(&grown),
+        "from {floor} towards {ceiling} at once, got {grown}"
+    );
+    assert_eq!(measure(pinned), floor);
+}

@@ -132,10 +132,7 @@ fn a_missing_signature_tag_is_missing() {
 fn over_a_slow_link_requests_at_once_grow_unless_max_jobs_pins_them() {
     use crate::fault_proxy::{FaultProxy, Schedule};
     let (src, dst, expected) = copied();
-    let distant = Schedule {
-        round_trip: std::time::Duration::from_millis(100),
-        ..Default::default()
-    };
+    let distant = Schedule::distant();
     let src_proxy = FaultProxy::start(src.port, distant.clone());
     let dst_proxy = FaultProxy::start(dst.port, distant);
     let verify_over_the_link = |extra: &[&str]| {
@@ -151,11 +148,5 @@ fn over_a_slow_link_requests_at_once_grow_unless_max_jobs_pins_them() {
             .as_u64()
             .expect("peak_requests in the report")
     };
-    let grown = verify_over_the_link(&[]);
-    eprintln!("requests at once: up to {grown}");
-    assert!(
-        (5..=16).contains(&grown),
-        "from 4 towards 4 × 4 requests at once, got {grown}"
-    );
-    assert_eq!(verify_over_the_link(&["--max-jobs", "1"]), 4);
+    assert_grows_unless_pinned(4, 16, &["--max-jobs", "1"], verify_over_the_link);
 }
