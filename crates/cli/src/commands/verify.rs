@@ -168,7 +168,12 @@ pub fn text(r: &Report) -> String {
     if !r.errors.is_empty() {
         out.push_str(&format!("; {} errors", r.errors.len()));
     }
-    out.push_str(&format!("; {:.1} s {}\n", r.seconds, verdict(r)));
+    out.push_str(&format!(
+        "; {:.1} s, up to {} requests at once: {}\n",
+        r.seconds,
+        r.peak_requests,
+        verdict(r)
+    ));
     out
 }
 
