@@ -18,7 +18,6 @@
 //! ([`crate::limit::LatencyLimit`]); tags in flight follow at four times it.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -481,6 +480,7 @@ impl Engine {
             // the tag must be copied.
             if !absent
                 && self
+                    .blob_permits
                     .timed(TARGET_PATH, self.target.current_digest(&pair.target, tag))
                     .await?
                     .as_ref()
@@ -491,12 +491,14 @@ impl Engine {
             }
         }
         let (manifest, dst) = futures::join!(
-            self.timed(SOURCE_PATH, self.source.manifest(&pair.source, tag)),
+            self.blob_permits
+                .timed(SOURCE_PATH, self.source.manifest(&pair.source, tag)),
             async {
                 if absent {
                     Ok(None)
                 } else {
-                    self.timed(TARGET_PATH, self.target.current_digest(&pair.target, tag))
+                    self.blob_permits
+                        .timed(TARGET_PATH, self.target.current_digest(&pair.target, tag))
                         .await
                 }
             }
@@ -571,7 +573,7 @@ impl Engine {
                 if unasked {
                     // The plain upload session, timed as the probe it replaces would have been.
                     let open = self.target.open_upload(&pair.target, &blob.digest);
-                    self.timed(TARGET_PATH, open).await?;
+                    self.blob_permits.timed(TARGET_PATH, open).await?;
                 }
                 self.transfer(pair, blob).await?;
                 Ok(pair.target.clone())
@@ -617,22 +619,12 @@ impl Engine {
                 from != repository || self.target.blob_size(repository, digest).await?.is_some()
             );
         }
-        self.timed(
-            TARGET_PATH,
-            self.target.mount_blob(repository, from, digest),
-        )
-        .await
-    }
-
-    /// Runs a request and records its round trip on `path` for the transfer limit (failures
-    /// are left out: their time says nothing of the way).
-    async fn timed<T>(&self, path: usize, request: impl Future<Output = Result<T>>) -> Result<T> {
-        let started = Instant::now();
-        let outcome = request.await;
-        if outcome.is_ok() {
-            self.blob_permits.record(path, started.elapsed());
-        }
-        outcome
+        self.blob_permits
+            .timed(
+                TARGET_PATH,
+                self.target.mount_blob(repository, from, digest),
+            )
+            .await
     }
 
     /// Streams a blob from the source into the target, verifying it on the way; retried a few times
@@ -666,6 +658,7 @@ impl Engine {
             let result = async {
                 let progress = self.options.progress.clone();
                 let stream = self
+                    .blob_permits
                     .timed(SOURCE_PATH, self.source.blob(&pair.source, blob))
                     .await?;
                 // An interrupted chunked upload reopens the source where the target stands; the

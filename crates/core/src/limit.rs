@@ -191,6 +191,22 @@ impl LatencyLimit {
         self.peak.load(Ordering::Relaxed)
     }
 
+    /// Runs `request` and records its round trip on `path` (see [`record`](Self::record));
+    /// failures are left out, their time says nothing of the way (a refused connection answers at
+    /// once).
+    pub async fn timed<T, E>(
+        &self,
+        path: usize,
+        request: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let started = std::time::Instant::now();
+        let outcome = request.await;
+        if outcome.is_ok() {
+            self.record(path, started.elapsed());
+        }
+        outcome
+    }
+
     /// Records the round trip of a request on `path` (the time to its answer's headers, bodies
     /// left out). Every round of samples, the most stretched path decides: grow by a quarter,
     /// shrink by one, or hold.

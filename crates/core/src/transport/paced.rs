@@ -3,7 +3,6 @@
 //! registry answers as fast as it did alone (a distant registry), as a copy's blob transfers do.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use futures::future::BoxFuture;
 
@@ -38,13 +37,7 @@ impl Forward for Paced {
     ) -> BoxFuture<'a, Result<T>> {
         Box::pin(async move {
             let _permit = self.limit.acquire().await;
-            let started = Instant::now();
-            let outcome = request.await;
-            // A failure's time says nothing of the way (a refused connection answers at once).
-            if outcome.is_ok() {
-                self.limit.record(self.path, started.elapsed());
-            }
-            outcome
+            self.limit.timed(self.path, request).await
         })
     }
 }
@@ -82,7 +75,7 @@ const REQUESTS_PER_JOB: usize = 4;
 
 fn limit_for(jobs: usize, max_jobs: Option<usize>, paths: usize) -> Arc<LatencyLimit> {
     let jobs = jobs.max(1);
-    let ceiling = crate::limit::ceiling(jobs, max_jobs).max(jobs);
+    let ceiling = crate::limit::ceiling(jobs, max_jobs);
     Arc::new(
         LatencyLimit::new(jobs * REQUESTS_PER_JOB, ceiling * REQUESTS_PER_JOB, paths)
             .counting("requests"),

@@ -304,6 +304,16 @@ fn system_roots() -> &'static [reqwest::Certificate] {
     })
 }
 
+/// `builder` trusting [`system_roots`] instead of loading the store itself (unchanged when none
+/// is usable).
+fn with_system_roots(mut builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    let roots = system_roots();
+    for cert in roots {
+        builder = builder.add_root_certificate(cert.clone());
+    }
+    builder.tls_built_in_root_certs(roots.is_empty())
+}
+
 impl Registry {
     /// Opens a registry: builds the HTTP client and asks `/v2/` how to sign in.
     pub async fn connect(endpoint: &RegistryEndpoint, options: &ConnectOptions) -> Result<Self> {
@@ -324,7 +334,7 @@ impl Registry {
             None => Vec::new(),
         };
         let client = |http1_only: bool| {
-            let mut builder = reqwest::Client::builder()
+            let mut builder = with_system_roots(reqwest::Client::builder())
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(connect_timeout)
                 .read_timeout(read_timeout)
@@ -332,11 +342,8 @@ impl Registry {
                 .pool_max_idle_per_host(256)
                 .tcp_nodelay(true)
                 .user_agent(concat!("acr-relocate/", env!("CARGO_PKG_VERSION")));
-            for cert in system_roots().iter().chain(&extra_roots) {
+            for cert in &extra_roots {
                 builder = builder.add_root_certificate(cert.clone());
-            }
-            if !system_roots().is_empty() {
-                builder = builder.tls_built_in_root_certs(false);
             }
             if insecure {
                 builder = builder.danger_accept_invalid_certs(true);
@@ -360,12 +367,7 @@ impl Registry {
                 (one.clone(), one)
             }
         };
-        let mut foreign = reqwest::Client::builder();
-        for cert in system_roots() {
-            foreign = foreign.add_root_certificate(cert.clone());
-        }
-        let foreign = foreign
-            .tls_built_in_root_certs(system_roots().is_empty())
+        let foreign = with_system_roots(reqwest::Client::builder())
             .redirect(reqwest::redirect::Policy::limited(5))
             .http1_only()
             .connect_timeout(connect_timeout)
