@@ -185,8 +185,24 @@ pub struct RepoTags {
     pub tags: Vec<String>,
 }
 
+/// Checks the names a source listed before any of them goes into a request path: a catalog,
+/// tag list or layout `index.json` naming `x/../../prod/app` or a tag `a/b` would otherwise reach
+/// URLs outside the repository (and the target prefix) the job was given.
+fn check_names(pair: &RepoPair) -> Result<()> {
+    for name in [&pair.source, &pair.target] {
+        crate::endpoint::validate_repository(name).map_err(|reason| {
+            Error::invalid(
+                format!("repository `{}`", crate::digest::truncate(name)),
+                format!("{reason}; the source lists a name no registry accepts: rename it there or leave it out with --exclude-repo"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// Lists the selected tags of every selected repository, `concurrency` repositories at a time.
-/// A repository whose tags cannot be listed is returned as an error in its place.
+/// A repository whose tags cannot be listed, whose name is not a valid repository name, or that
+/// lists a selected tag that is not a valid tag is returned as an error in its place.
 pub async fn tags(
     source: Arc<dyn Source>,
     matcher: &Matcher,
@@ -197,11 +213,27 @@ pub async fn tags(
         .map(|pair| {
             let source = source.clone();
             async move {
-                let result = source.tags(&pair.source).await.map(|tags| {
+                if let Err(e) = check_names(&pair) {
+                    return (pair, Err(e));
+                }
+                let result = source.tags(&pair.source).await.and_then(|tags| {
                     let mut t: Vec<String> = tags.into_iter().filter(|t| matcher.tag(t)).collect();
                     t.sort();
                     t.dedup();
-                    t
+                    if let Some((bad, reason)) = t
+                        .iter()
+                        .find_map(|tag| crate::endpoint::validate_tag(tag).err().map(|r| (tag, r)))
+                    {
+                        return Err(Error::invalid(
+                            format!(
+                                "tag `{}` of `{}`",
+                                crate::digest::truncate(bad),
+                                pair.source
+                            ),
+                            format!("{reason}; rename it at the source or leave it out with --tag"),
+                        ));
+                    }
+                    Ok(t)
                 });
                 (pair, result)
             }

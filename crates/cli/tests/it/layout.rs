@@ -314,3 +314,73 @@ fn a_truncated_or_hostile_archive_is_refused() {
         stderr(&out)
     );
 }
+
+#[test]
+fn names_a_layout_lists_are_checked_before_they_reach_a_request() {
+    // An untrusted archive or layout could name a repository `x/../../escaped/app` or a tag `..`:
+    // put into `/v2/<prefix>/<name>/…` they would reach outside the prefix the user chose.
+    let (dir, expected) = sample_layout(3, 5);
+    let index_path = dir.path().join("sample/index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let mut retagged = false;
+    for entry in index["manifests"].as_array_mut().unwrap() {
+        let annotations = entry["annotations"].as_object_mut().unwrap();
+        let repo = annotations["io.github.acr-relocate.repository"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let ref_name = annotations
+            .get("org.opencontainers.image.ref.name")
+            .and_then(|r| r.as_str())
+            .map(str::to_string);
+        if repo == "team/svc-1" {
+            annotations.insert(
+                "io.github.acr-relocate.repository".into(),
+                "x/../../escaped/app".into(),
+            );
+            if let Some(r) = ref_name {
+                let tag = r.rsplit_once(':').unwrap().1.to_string();
+                annotations.insert(
+                    "org.opencontainers.image.ref.name".into(),
+                    format!("x/../../escaped/app:{tag}").into(),
+                );
+            }
+        } else if repo == "svc2" && ref_name.is_some() && !retagged {
+            annotations.insert("org.opencontainers.image.ref.name".into(), "svc2:..".into());
+            retagged = true;
+        }
+    }
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let dst = Registry::start();
+    let target = format!("{}/quarantine", dst.url());
+    let out = run(&["copy", "-q", &oci(dir.path()), &target]);
+    assert_exit_code(&out, 1);
+    let report = stdout(&out);
+    assert!(
+        report.contains("x/../../escaped/app") && report.contains("--exclude-repo"),
+        "{report}"
+    );
+    assert!(
+        report.contains("tag `..`") && report.contains("--tag"),
+        "{report}"
+    );
+    // Only the valid repository arrived, under the prefix; nothing escaped it.
+    let mut valid = expected.tags.clone();
+    valid.retain(|r, _| r != "team/svc-1" && r != "svc2");
+    let arrived: Vec<String> = valid.keys().map(|r| format!("quarantine/{r}")).collect();
+    assert_eq!(repositories(&open(&dst.url())), arrived);
+    assert_holds(&open(&dst.url()), &valid, Some("quarantine"));
+    // Leaving them out makes the same layout copy cleanly.
+    let out = run(&[
+        "copy",
+        "-q",
+        "--exclude-repo",
+        "x/**",
+        "--tag",
+        "[^.].*",
+        &oci(dir.path()),
+        &target,
+    ]);
+    assert_success(&out);
+}
