@@ -333,6 +333,51 @@ fn token_auth_with_basic_credentials_refreshes_expired_tokens_mid_copy() {
 }
 
 #[test]
+fn credentials_are_not_sent_to_a_plain_http_token_realm_of_an_https_registry() {
+    // A registry on HTTPS whose token realm is plain HTTP (a proxy that terminates TLS and a
+    // realm written for the inside): the password would cross the network in clear text.
+    let home = tempfile::tempdir().unwrap();
+    let issuer = crate::support::issuer::Issuer::start(
+        home.path(),
+        Policy {
+            users: users(),
+            lifetime: 60,
+            ..Policy::default()
+        },
+    );
+    let tls = Tls::generate(&home.path().join("tls"));
+    let registry = AuthRegistry::start(
+        &Auth::Token {
+            realm: issuer.realm(),
+            service: crate::support::issuer::SERVICE.into(),
+            issuer: crate::support::issuer::ISSUER.into(),
+            bundle: issuer.bundle.clone(),
+        },
+        Some(&tls),
+    );
+    let out = run_in(
+        home.path(),
+        &[
+            "inventory",
+            "--src-ca-cert",
+            tls.ca.to_str().unwrap(),
+            "--src-creds",
+            &format!("{USER}:{PASSWORD}"),
+            &registry.endpoint(),
+        ],
+        &[],
+        None,
+    );
+    assert_one_line_error(&out, &[&registry.host(), "not on https", "realm"]);
+    assert_no_secret(&out, &[PASSWORD.to_string()]);
+    assert!(
+        issuer.log().is_empty(),
+        "the realm was asked: {:?}",
+        issuer.log()
+    );
+}
+
+#[test]
 fn acr_refresh_tokens_from_the_exchange_flags_and_identity_tokens() {
     let home = tempfile::tempdir().unwrap();
     let aad = "aad-access-token-Xy7Wq2";

@@ -102,6 +102,11 @@ pub struct Inner {
     bulk: reqwest::Client,
     /// Client for redirect targets on other hosts: never carries credentials.
     foreign: reqwest::Client,
+    /// With `--insecure` for this registry: a client that still verifies certificates, for token
+    /// endpoints on hosts the user did not name (they receive the password or refresh token).
+    verified: Option<reqwest::Client>,
+    /// The hosts the user named with `--insecure`.
+    insecure_hosts: Vec<String>,
     credentials: Option<Credentials>,
     /// Azure AD sign-in, when no credentials were given or found and it applies to this host.
     azure_ad: Option<crate::azure_ad::SharedAzureAd>,
@@ -242,6 +247,9 @@ pub fn next_link(headers: &HeaderMap) -> Option<String> {
         .find_map(parse_link_value)
 }
 
+/// Longest run of same-origin redirects followed for one request.
+const MAX_REDIRECTS: u32 = 10;
+
 /// Longest run of listing pages before the `Link` headers are taken to loop.
 const MAX_LISTING_PAGES: usize = 100_000;
 
@@ -256,14 +264,35 @@ fn too_many_pages(url: &str) -> Error {
 /// The URL of a listing's next page: the `Link` target `link` of the page at `current`, resolved
 /// against it. A target on another origin is refused, since credentials would follow it.
 pub fn next_page_url(current: &str, link: &str) -> Result<String> {
-    let base = url::Url::parse(current).map_err(|e| Error::invalid("link", e.to_string()))?;
-    let joined = base
-        .join(link)
-        .map_err(|e| Error::invalid("Link header", e.to_string()))?;
+    same_origin_url(current, link, "Link header")
+}
+
+/// `target` (a header's URL, `what`) resolved against `current`; an error when it leaves
+/// `current`'s origin (scheme, host and port), where the registry's credentials must not go.
+///
+/// One exception: `http://` on port 80 of the same host, from an HTTPS registry, is taken as the
+/// registry's own address seen through a TLS-terminating proxy that did not say it terminated
+/// TLS (Distribution without `relativeurls` or `X-Forwarded-Proto`), and is asked over HTTPS.
+fn same_origin_url(current: &str, target: &str, what: &str) -> Result<String> {
+    let base = url::Url::parse(current).map_err(|e| Error::invalid(what, e.to_string()))?;
+    let mut joined = base
+        .join(target)
+        .map_err(|e| Error::invalid(what, e.to_string()))?;
+    if base.scheme() == "https"
+        && joined.scheme() == "http"
+        && joined.port_or_known_default() == Some(80)
+        && joined.host() == base.host()
+    {
+        let _ = joined.set_scheme("https");
+        let _ = joined.set_port(base.port());
+    }
     if joined.origin() != base.origin() {
         return Err(Error::invalid(
-            "Link header",
-            "points to another host; refusing to follow",
+            what,
+            format!(
+                "points to another origin ({}); refusing to send the registry's credentials there: configure the registry (or its proxy) to answer with its own address",
+                redact_url(&joined[..url::Position::BeforePath])
+            ),
         ));
     }
     Ok(joined.to_string())
@@ -333,7 +362,7 @@ impl Registry {
             }
             None => Vec::new(),
         };
-        let client = |http1_only: bool| {
+        let client = |http1_only: bool, insecure: bool| {
             let mut builder = with_system_roots(reqwest::Client::builder())
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(connect_timeout)
@@ -357,26 +386,35 @@ impl Registry {
             })
         };
         let (http, bulk) = match options.http {
-            super::HttpVersions::Auto => (client(false)?, client(true)?),
+            super::HttpVersions::Auto => (client(false, insecure)?, client(true, insecure)?),
             super::HttpVersions::Http1 => {
-                let one = client(true)?;
+                let one = client(true, insecure)?;
                 (one.clone(), one)
             }
             super::HttpVersions::Http2 => {
-                let one = client(false)?;
+                let one = client(false, insecure)?;
                 (one.clone(), one)
             }
         };
-        let foreign = with_system_roots(reqwest::Client::builder())
+        let verified = match insecure {
+            true => Some(client(true, false)?),
+            false => None,
+        };
+        // Storage behind the same private CA as the registry is trusted too; `--insecure` never
+        // reaches this client, and it sends no `Referer` (a signed URL's query would go along).
+        let mut foreign = with_system_roots(reqwest::Client::builder())
             .redirect(reqwest::redirect::Policy::limited(5))
+            .referer(false)
             .http1_only()
             .connect_timeout(connect_timeout)
-            .read_timeout(read_timeout)
-            .build()
-            .map_err(|e| Error::InvalidEndpoint {
-                input: endpoint.host.clone(),
-                reason: format!("cannot set up HTTP client: {e}"),
-            })?;
+            .read_timeout(read_timeout);
+        for cert in &extra_roots {
+            foreign = foreign.add_root_certificate(cert.clone());
+        }
+        let foreign = foreign.build().map_err(|e| Error::InvalidEndpoint {
+            input: endpoint.host.clone(),
+            reason: format!("cannot set up HTTP client: {e}"),
+        })?;
         let credentials = match &options.credentials {
             Some(c) => Some(c.clone()),
             None => {
@@ -402,6 +440,8 @@ impl Registry {
             http,
             bulk,
             foreign,
+            verified,
+            insecure_hosts: options.insecure_hosts.clone(),
             credentials,
             azure_ad,
             exchanged: tokio::sync::Mutex::new(None),
@@ -526,14 +566,46 @@ impl Inner {
         }
     }
 
+    /// The client for a token endpoint at `url`: the registry's own, unless `--insecure` named
+    /// the registry and the endpoint is on a host it did not name, which is then verified.
+    fn token_client(&self, url: &str) -> &reqwest::Client {
+        let Some(verified) = &self.verified else {
+            return &self.http;
+        };
+        let named = url::Url::parse(url).ok().is_some_and(|u| {
+            let host = u.host_str().unwrap_or("").to_ascii_lowercase();
+            let with_port = match u.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host.clone(),
+            };
+            self.insecure_hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(&host) || h.eq_ignore_ascii_case(&with_port))
+        });
+        if named {
+            &self.http
+        } else {
+            verified
+        }
+    }
+
     /// The docker token flow: `GET realm?service=&scope=` with Basic credentials, or the OAuth2
-    /// refresh-token grant for identity tokens. Retried like any request.
+    /// refresh-token grant for identity tokens. Retried like any request. Credentials are not
+    /// sent to a plain-HTTP realm of an HTTPS registry.
     async fn fetch_token(
         &self,
         realm: &str,
         service: Option<&str>,
         scope: &Scope,
     ) -> Result<Token> {
+        let signs_in = self.credentials.is_some() || self.azure_ad.is_some();
+        if signs_in && self.base_url.starts_with("https://") && !realm.starts_with("https://") {
+            return Err(self.auth_error(format!(
+                "the registry's token realm {} is not on https: the credentials are not sent unencrypted; fix the realm the registry (or its proxy) announces",
+                redact_url(realm)
+            )));
+        }
+        let http = self.token_client(realm);
         let mut query: Vec<(&str, String)> = Vec::new();
         if let Some(s) = service {
             query.push(("service", s.to_string()));
@@ -564,10 +636,10 @@ impl Inner {
                     form.push(("grant_type", "refresh_token".into()));
                     form.push(("refresh_token", c.expose().to_string()));
                     form.push(("client_id", "acr-relocate".into()));
-                    self.http.post(realm).form(&form)
+                    http.post(realm).form(&form)
                 }
                 None => {
-                    let r = self.http.get(realm).query(&query);
+                    let r = http.get(realm).query(&query);
                     match &self.credentials {
                         Some(c) => r.basic_auth(&c.username, Some(c.password.expose())),
                         None => r,
@@ -588,7 +660,9 @@ impl Inner {
                     .token
                     .or(body.access_token)
                     .ok_or_else(|| self.auth_error("token endpoint answered without a token"))?;
-                let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60).max(1));
+                // A day at most: a token endpoint's number is not trusted to fit an Instant.
+                let lifetime =
+                    Duration::from_secs(body.expires_in.unwrap_or(60).clamp(1, 24 * 3600));
                 return Ok(Token::new(Secret::new(value), lifetime));
             }
             if let (true, None, Some(aad)) = (
@@ -668,7 +742,7 @@ impl Inner {
         }
         let response = self
             .send_to_token_endpoint("exchange endpoint", &Method::POST, &url, &mut 0, || {
-                self.http.post(&url).form(&form)
+                self.token_client(&url).post(&url).form(&form)
             })
             .await?;
         if !response.status().is_success() {
@@ -735,6 +809,16 @@ impl Inner {
     /// Sends a request built by `build` (called again for each attempt), signed for `scope`, with
     /// retries and same-origin-only credentials. Returns any final response, success or not.
     pub async fn send(&self, scope: Scope, build: impl Fn() -> RequestBuilder) -> Result<Response> {
+        self.send_after(scope, build, 0).await
+    }
+
+    /// [`Self::send`] for a request reached through `hops` same-origin redirects.
+    async fn send_after(
+        &self,
+        scope: Scope,
+        build: impl Fn() -> RequestBuilder,
+        hops: u32,
+    ) -> Result<Response> {
         let mut attempt = 0u32;
         let mut renewed = false;
         loop {
@@ -803,7 +887,7 @@ impl Inner {
                     .and_then(|l| l.to_str().ok())
                 {
                     return self
-                        .follow_redirect(&scope, &method, &url, location, range.as_ref())
+                        .follow_redirect(&scope, &method, &url, location, range.as_ref(), hops)
                         .await;
                 }
             }
@@ -826,7 +910,8 @@ impl Inner {
         }
     }
 
-    /// Follows a redirect: with credentials only when it stays on the registry's own origin.
+    /// Follows a redirect: with credentials only when it stays on the registry's own origin, and
+    /// at most [`MAX_REDIRECTS`] in a row.
     async fn follow_redirect(
         &self,
         scope: &Scope,
@@ -834,7 +919,16 @@ impl Inner {
         from: &str,
         location: &str,
         range: Option<&HeaderValue>,
+        hops: u32,
     ) -> Result<Response> {
+        if hops >= MAX_REDIRECTS {
+            return Err(Error::invalid(
+                redact_url(from),
+                format!(
+                    "more than {MAX_REDIRECTS} redirects in a row: the registry's redirects loop"
+                ),
+            ));
+        }
         let base = url::Url::parse(from).map_err(|e| Error::invalid("redirect", e.to_string()))?;
         let target = base
             .join(location)
@@ -846,13 +940,17 @@ impl Inner {
             attempt += 1;
             let result = if same_origin {
                 // Same origin: the registry's own client and credentials (`send` re-signs it).
-                return Box::pin(self.send(scope.clone(), || {
-                    let request = self.bulk.request(method.clone(), target_str.as_str());
-                    match range {
-                        Some(r) => request.header(reqwest::header::RANGE, r.clone()),
-                        None => request,
-                    }
-                }))
+                return Box::pin(self.send_after(
+                    scope.clone(),
+                    || {
+                        let request = self.bulk.request(method.clone(), target_str.as_str());
+                        match range {
+                            Some(r) => request.header(reqwest::header::RANGE, r.clone()),
+                            None => request,
+                        }
+                    },
+                    hops + 1,
+                ))
                 .await;
             } else {
                 let request = self.foreign.request(method.clone(), target.clone());
@@ -1273,12 +1371,7 @@ impl Inner {
             .get(LOCATION)
             .and_then(|l| l.to_str().ok())
         {
-            Some(l) => Some(
-                url::Url::parse(&url)
-                    .and_then(|base| base.join(l))
-                    .map_err(|e| Error::invalid("upload Location", e.to_string()))?
-                    .to_string(),
-            ),
+            Some(l) => Some(same_origin_url(&url, l, "upload Location")?),
             None => None,
         };
         Ok((status, location))
@@ -1399,10 +1492,7 @@ fn parse_upload_range(value: &str) -> Option<u64> {
 /// The upload location a response gives (relative to the current one), or the current one.
 fn upload_location(current: &str, headers: &HeaderMap) -> Result<String> {
     match headers.get(LOCATION).and_then(|l| l.to_str().ok()) {
-        Some(l) => Ok(url::Url::parse(current)
-            .and_then(|base| base.join(l))
-            .map_err(|e| Error::invalid("upload Location", e.to_string()))?
-            .to_string()),
+        Some(l) => same_origin_url(current, l, "upload Location"),
         None => Ok(current.to_string()),
     }
 }
@@ -1860,6 +1950,34 @@ mod tests {
         );
         assert_eq!(next_link(&h).as_deref(), Some("/v2/_catalog?last=b&n=2"));
         assert_eq!(next_link(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn header_urls_stay_on_the_registry_origin() {
+        let here = "https://reg.example:8443/v2/a/blobs/uploads/";
+        assert_eq!(
+            same_origin_url(here, "/v2/a/blobs/uploads/1?_state=x", "upload Location").unwrap(),
+            "https://reg.example:8443/v2/a/blobs/uploads/1?_state=x"
+        );
+        for elsewhere in [
+            "https://evil.example/v2/a/blobs/uploads/1",
+            "https://reg.example:9443/v2/a/blobs/uploads/1",
+            "http://reg.example:8080/v2/a/blobs/uploads/1",
+        ] {
+            let e = same_origin_url(here, elsewhere, "upload Location").unwrap_err();
+            assert!(e.to_string().contains("another origin"), "{e}");
+        }
+        // Behind a TLS-terminating proxy that did not say so, the registry names itself on
+        // plain HTTP: asked over HTTPS, credentials stay encrypted.
+        assert_eq!(
+            same_origin_url(
+                "https://reg.example/v2/_catalog",
+                "http://reg.example/v2/_catalog?last=x",
+                "Link header"
+            )
+            .unwrap(),
+            "https://reg.example/v2/_catalog?last=x"
+        );
     }
 
     #[test]
