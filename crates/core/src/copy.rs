@@ -186,6 +186,9 @@ struct Engine {
     homes: Mutex<HashMap<Digest, String>>,
     /// Target repository → its tags when the run started (absent: unknown, ask per tag).
     target_tags: std::sync::OnceLock<HashMap<String, std::collections::HashSet<String>>>,
+    /// Source repositories whose every manifest was listed (ACR, layouts): their referrers are
+    /// among the untagged work already.
+    every_manifest_listed: Mutex<std::collections::HashSet<String>>,
     skipped: Mutex<Vec<Problem>>,
 }
 
@@ -211,6 +214,7 @@ pub async fn copy(
         uploads: OnceMap::new(),
         homes: Mutex::new(HashMap::new()),
         target_tags: std::sync::OnceLock::new(),
+        every_manifest_listed: Mutex::new(Default::default()),
         skipped: Mutex::new(Vec::new()),
     });
     let pairs = walk::repositories(engine.source.as_ref(), &engine.options.matcher).await?;
@@ -286,6 +290,11 @@ pub async fn copy(
         };
         match all {
             Ok(Some(all)) => {
+                engine
+                    .every_manifest_listed
+                    .lock()
+                    .expect("listed lock")
+                    .insert(pair.source.clone());
                 let tagged: std::collections::HashSet<&Digest> = digests.values().collect();
                 for d in all.into_iter().filter(|d| !tagged.contains(d)) {
                     work.push((pair.clone(), Work::Untagged(d)));
@@ -487,7 +496,7 @@ impl Engine {
                     == Some(known)
             {
                 bump(&self.counters.tags_up_to_date);
-                return Ok(());
+                return self.referrers_of_up_to_date(pair, known).await;
             }
         }
         let (manifest, dst) = futures::join!(
@@ -506,9 +515,24 @@ impl Engine {
         let manifest = manifest?;
         if dst?.as_ref() == Some(&manifest.digest) {
             bump(&self.counters.tags_up_to_date);
-            return Ok(());
+            return self.referrers_of_up_to_date(pair, &manifest.digest).await;
         }
         self.walker.root(self, pair, tag, &manifest).await.map(drop)
+    }
+
+    /// The referrers of a tag the target already holds: a signature or SBOM added to an unchanged
+    /// image since the last run (or one whose copy failed then) still goes over. Skipped where the
+    /// repository's untagged listing already brought every referrer.
+    async fn referrers_of_up_to_date(&self, pair: &RepoPair, digest: &Digest) -> Result<()> {
+        let listed = self
+            .every_manifest_listed
+            .lock()
+            .expect("listed lock")
+            .contains(&pair.source);
+        if !self.options.referrers || listed {
+            return Ok(());
+        }
+        self.walker.referrers(self, pair, digest).await
     }
 
     /// Pushes a manifest (under a tag, or by digest) once everything it references is in place.
@@ -771,22 +795,59 @@ fn counted(stream: ByteStream, progress: Arc<dyn Progress>) -> ByteStream {
     }))
 }
 
-/// A manifest the target refuses is reported as skipped with its reason (not converted).
+/// A manifest the target refuses (400, 415) fails its item, naming the target's reason: a tag
+/// that did not arrive is a gap however the target words it (`MANIFEST_BLOB_UNKNOWN`, a media
+/// type it does not take, foreign layer URLs it does not allow), never a skip that exits 0.
 fn refused(e: Error, item: &str) -> Error {
     match e {
         Error::Status {
-            status: 400 | 415,
+            status: status @ (400 | 415),
             code,
             message,
             ..
-        } => Error::Unsupported {
-            what: item.to_string(),
-            reason: format!(
+        } => Error::invalid(
+            item,
+            format!(
                 "the target refused the manifest ({}{})",
-                code.unwrap_or_else(|| "HTTP 400".into()),
+                code.unwrap_or_else(|| format!("HTTP {status}")),
                 message.map(|m| format!(": {m}")).unwrap_or_default()
             ),
-        },
+        ),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16, code: &str) -> Error {
+        Error::Status {
+            method: "PUT".into(),
+            url: "https://reg.example/v2/a/manifests/v1".into(),
+            status,
+            code: Some(code.into()),
+            message: Some("blob unknown to registry".into()),
+        }
+    }
+
+    #[test]
+    fn a_manifest_the_target_refuses_fails_its_tag_with_the_reason() {
+        for (code, http) in [
+            ("MANIFEST_BLOB_UNKNOWN", 400),
+            ("MANIFEST_INVALID", 400),
+            ("UNSUPPORTED", 415),
+        ] {
+            let e = refused(status(http, code), "a:v1");
+            assert!(!matches!(e, Error::Unsupported { .. }), "{e}");
+            assert!(!e.is_transient() && !e.is_fatal(), "{e}");
+            let text = e.to_string();
+            assert!(
+                text.starts_with("a:v1: the target refused the manifest") && text.contains(code),
+                "{text}"
+            );
+        }
+        // Other answers keep their own meaning (a 500 is retried, a 404 is a 404).
+        assert!(refused(status(503, "UNAVAILABLE"), "a:v1").is_transient());
     }
 }

@@ -384,3 +384,65 @@ fn names_a_layout_lists_are_checked_before_they_reach_a_request() {
     ]);
     assert_success(&out);
 }
+
+#[test]
+fn a_signature_added_to_an_unchanged_image_goes_over_on_the_next_run() {
+    // Run 1 sees the images without their referrers (signatures, SBOMs); they are added to the
+    // source afterwards, the images themselves unchanged. Run 2 finds every tag up to date and
+    // must still bring the referrers, also when only tags are listed (`--tagged-only`).
+    let (dir, expected) = sample_layout(4, 21);
+    assert!(!expected.referrers.is_empty());
+    let index_path = dir.path().join("sample/index.json");
+    let full = std::fs::read(&index_path).unwrap();
+    let mut index: serde_json::Value = serde_json::from_slice(&full).unwrap();
+    let referrers: Vec<String> = expected
+        .referrers
+        .iter()
+        .map(|(_, _, r)| r.to_string())
+        .collect();
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| !referrers.contains(&m["digest"].as_str().unwrap().to_string()));
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let dst = Registry::start();
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        "--tagged-only",
+        &oci(dir.path()),
+        &dst.url(),
+    ]));
+    let store = open(&dst.url());
+    let present = |store: &std::sync::Arc<dyn acr_relocate::transport::Store>| {
+        expected
+            .referrers
+            .iter()
+            .filter(|(repo, _, r)| {
+                block_on(store.manifest_digest(repo, r.as_str()))
+                    .unwrap()
+                    .is_some()
+            })
+            .count()
+    };
+    assert_eq!(present(&store), 0);
+
+    std::fs::write(&index_path, &full).unwrap();
+    let out = run(&[
+        "copy",
+        "-q",
+        "--json",
+        "--tagged-only",
+        &oci(dir.path()),
+        &dst.url(),
+    ]);
+    assert_success(&out);
+    let report = json(&out);
+    assert_eq!(report["tags_copied"], 0, "{report}");
+    assert_eq!(
+        report["referrers_copied"],
+        expected.referrers.len() as u64,
+        "{report}"
+    );
+    assert_eq!(present(&store), expected.referrers.len());
+}

@@ -60,7 +60,8 @@ pub trait Source: Send + Sync {
 pub trait Destination: Send + Sync {
     /// The digest a tag (or digest) resolves to in the destination, or `None`.
     async fn current_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>>;
-    /// Whether the repository already holds a blob (its size when it does).
+    /// Whether the repository already holds a blob (its size when it does; 0 when a registry
+    /// does not say).
     async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<Option<u64>>;
     /// Makes a blob that `from` holds available in `repository` without moving its bytes, and
     /// returns true; false when it could not (the caller then uploads with [`put_blob`]).

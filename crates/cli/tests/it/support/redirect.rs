@@ -201,8 +201,27 @@ fn route(r: &Request, content: &Content, storage_port: u16) -> Response {
             .header("Docker-Content-Digest", digest);
     }
     if let Some((repo, digest)) = rest.rsplit_once("/referrers/") {
-        return Response::new(200, content.referrers(repo, digest).to_string())
+        // One referrer per page, the next page named by a `Link` header, as the spec allows.
+        let mut index = content.referrers(repo, digest);
+        let all = index["manifests"].as_array().unwrap().clone();
+        let page: usize = r
+            .query
+            .strip_prefix("page=")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        index["manifests"] = json!(all.get(page).into_iter().collect::<Vec<_>>());
+        let response = Response::new(200, index.to_string())
             .header("Content-Type", "application/vnd.oci.image.index.v1+json");
+        return match page + 1 < all.len() {
+            true => response.header(
+                "Link",
+                format!(
+                    "</v2/{repo}/referrers/{digest}?page={}>; rel=\"next\"",
+                    page + 1
+                ),
+            ),
+            false => response,
+        };
     }
     if let Some((_repo, digest)) = rest.rsplit_once("/blobs/") {
         if content.blob(digest).is_none() {

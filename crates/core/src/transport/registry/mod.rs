@@ -1075,11 +1075,13 @@ impl Inner {
         format!("{}{}", self.base_url, path)
     }
 
-    /// Lists a paginated resource, following `Link` headers.
+    /// Lists a paginated resource, following `Link` headers; with `missing_is_empty`, a 404 on the
+    /// first page is an empty list.
     async fn paginate<T, F>(
         &self,
         scope: Scope,
         first: String,
+        missing_is_empty: bool,
         mut extract: F,
     ) -> Result<Vec<String>>
     where
@@ -1094,9 +1096,17 @@ impl Inner {
             if pages > MAX_LISTING_PAGES {
                 return Err(too_many_pages(&url));
             }
-            let (_, headers, body) = self
+            let fetched = self
                 .fetch_small(scope.clone(), || self.http.get(&url), &url)
-                .await?;
+                .await;
+            // A repository without tags may answer 404 at once; a 404 on a later page is an
+            // error, not the end of the list (a cursor the registry no longer knows).
+            let (_, headers, body) = match fetched {
+                Err(e) if e.is_not_found() && pages == 1 && missing_is_empty => {
+                    return Ok(Vec::new())
+                }
+                other => other?,
+            };
             let link = next_link(&headers);
             let page: T = serde_json::from_slice(&body).map_err(|e| {
                 Error::invalid(
@@ -1604,23 +1614,20 @@ impl Source for Registry {
         self.paginate::<Catalog, _>(
             Scope::Catalog,
             self.url(&format!("/v2/_catalog?n={}", self.page_size)),
+            false,
             |c| c.repositories.unwrap_or_default(),
         )
         .await
     }
 
     async fn tags(&self, repository: &str) -> Result<Vec<String>> {
-        let result = self
-            .paginate::<TagList, _>(
-                Scope::Pull(repository.to_string()),
-                self.url(&format!("/v2/{repository}/tags/list?n={}", self.page_size)),
-                |t| t.tags.unwrap_or_default(),
-            )
-            .await;
-        match result {
-            Err(e) if e.is_not_found() => Ok(Vec::new()),
-            other => other,
-        }
+        self.paginate::<TagList, _>(
+            Scope::Pull(repository.to_string()),
+            self.url(&format!("/v2/{repository}/tags/list?n={}", self.page_size)),
+            true,
+            |t| t.tags.unwrap_or_default(),
+        )
+        .await
     }
 
     async fn manifest(&self, repository: &str, reference: &str) -> Result<RawManifest> {
@@ -1707,45 +1714,71 @@ impl Source for Registry {
         if !self.referrers_api.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        let url = self.url(&format!("/v2/{repository}/referrers/{digest}"));
-        let response = self
-            .send(Scope::Pull(repository.to_string()), || {
-                self.http.get(&url).header(ACCEPT, OCI_INDEX)
-            })
-            .await?;
-        let is_index = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|c| c.to_str().ok())
-            .is_some_and(|c| c.starts_with(OCI_INDEX));
-        if !response.status().is_success() || !is_index {
-            // A registry without the referrers API answers 404 (or something that is not an
-            // index); remember it and stop asking.
-            if response.status() == StatusCode::NOT_FOUND
-                || response.status().is_success()
-                || response.status() == StatusCode::METHOD_NOT_ALLOWED
-            {
-                self.referrers_api.store(false, Ordering::Relaxed);
-                return Ok(None);
-            }
-            return Err(status_error(&Method::GET, &url, response).await);
-        }
-        let body = read_limited(response, MAX_MANIFEST_BYTES, &url).await?;
-        let index: ReferrersIndex = serde_json::from_slice(&body)
-            .map_err(|e| Error::invalid(format!("referrers of {digest}"), e.to_string()))?;
         let mut out = Vec::new();
-        for m in index.manifests.unwrap_or_default() {
-            let d: oci_spec::image::Descriptor = serde_json::from_value(m)
+        let mut next = Some(self.url(&format!("/v2/{repository}/referrers/{digest}")));
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            pages += 1;
+            if pages > MAX_LISTING_PAGES {
+                return Err(too_many_pages(&url));
+            }
+            let response = self
+                .send(Scope::Pull(repository.to_string()), || {
+                    self.http.get(&url).header(ACCEPT, OCI_INDEX)
+                })
+                .await?;
+            let status = response.status();
+            let is_index = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|c| c.to_str().ok())
+                .is_some_and(|c| c.starts_with(OCI_INDEX));
+            if !status.is_success() || !is_index {
+                let error = status_error(&Method::GET, &url, response).await;
+                let answered = matches!(&error, Error::Status { code: Some(c), .. }
+                    if c == "NAME_UNKNOWN" || c == "MANIFEST_UNKNOWN");
+                if status == StatusCode::NOT_FOUND && answered {
+                    // The API answered for this repository or subject (NAME_UNKNOWN,
+                    // MANIFEST_UNKNOWN): nothing refers to it here.
+                    return Ok(Some(out));
+                }
+                if pages == 1
+                    && (status == StatusCode::NOT_FOUND
+                        || status.is_success()
+                        || status == StatusCode::METHOD_NOT_ALLOWED)
+                {
+                    // No referrers API (a bare 404 from an unknown route, or something that is
+                    // not an index): remember it and stop asking this registry.
+                    self.referrers_api.store(false, Ordering::Relaxed);
+                    crate::log::emit(1, || {
+                        format!("{}: no referrers API (HTTP {})", self.host, status.as_u16())
+                    });
+                    return Ok(None);
+                }
+                return Err(error);
+            }
+            let link = next_link(response.headers());
+            let body = read_limited(response, MAX_MANIFEST_BYTES, &url).await?;
+            let index: ReferrersIndex = serde_json::from_slice(&body)
                 .map_err(|e| Error::invalid(format!("referrers of {digest}"), e.to_string()))?;
-            let digest: Digest = d.digest().to_string().parse()?;
-            out.push(Reference {
-                digest,
-                size: d.size(),
-                media_type: d.media_type().to_string(),
-                foreign: false,
-                platform: None,
-                artifact_type: d.artifact_type().as_ref().map(|a| a.to_string()),
-            });
+            let page = index.manifests.unwrap_or_default();
+            let empty = page.is_empty();
+            for m in page {
+                let d: oci_spec::image::Descriptor = serde_json::from_value(m)
+                    .map_err(|e| Error::invalid(format!("referrers of {digest}"), e.to_string()))?;
+                let digest: Digest = d.digest().to_string().parse()?;
+                out.push(Reference {
+                    digest,
+                    size: d.size(),
+                    media_type: d.media_type().to_string(),
+                    foreign: false,
+                    platform: None,
+                    artifact_type: d.artifact_type().as_ref().map(|a| a.to_string()),
+                });
+            }
+            if let (Some(link), false) = (link, empty) {
+                next = Some(next_page_url(&url, &link)?);
+            }
         }
         Ok(Some(out))
     }
@@ -1788,7 +1821,14 @@ impl Destination for Registry {
             .await?;
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => Ok(Some(response.content_length().unwrap_or(0))),
+            // The header itself: for a HEAD, hyper reports the (empty) body's length as 0.
+            s if s.is_success() => Ok(Some(
+                response
+                    .headers()
+                    .get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.trim().parse().ok())
+                    .unwrap_or(0),
+            )),
             _ => Err(status_error(&Method::HEAD, &url, response).await),
         }
     }
