@@ -333,6 +333,69 @@ fn token_auth_with_basic_credentials_refreshes_expired_tokens_mid_copy() {
 }
 
 #[test]
+fn a_repository_the_token_does_not_cover_fails_alone() {
+    // Signed in, but the token service grants nothing on one repository (an ACR scope map or a
+    // Harbor robot account that leaves it out): that repository fails with the reason, the rest
+    // of the registry is copied.
+    let home = tempfile::tempdir().unwrap();
+    let (registry, _issuer) = token_registry(
+        home.path(),
+        Policy {
+            users: HashMap::from([
+                (USER.to_string(), PASSWORD.to_string()),
+                ("reader".to_string(), "reader-Pw7".to_string()),
+            ]),
+            lifetime: 60,
+            denied: HashSet::from([("reader".to_string(), "team/svc-1".to_string())]),
+            ..Policy::default()
+        },
+    );
+    let (src, expected) = sample();
+    crate::util::assert_success(&run_in(
+        home.path(),
+        &[
+            "copy",
+            "-q",
+            "--dst-creds",
+            &format!("{USER}:{PASSWORD}"),
+            &oci(src.path()),
+            &registry.endpoint(),
+        ],
+        &[],
+        None,
+    ));
+    let back = home.path().join("back");
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "-q",
+            "--src-creds",
+            "reader:reader-Pw7",
+            &registry.endpoint(),
+            &format!("oci:{}", back.display()),
+        ],
+        &[],
+        None,
+    );
+    crate::util::assert_exit_code(&out, 1);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("team/svc-1")
+            && report.contains("give no access")
+            && report.contains("--exclude-repo"),
+        "{report}"
+    );
+    let mut granted = expected.tags.clone();
+    granted.retain(|r, _| r != "team/svc-1");
+    crate::util::assert_holds(
+        &crate::util::open(&format!("oci:{}", back.display())),
+        &granted,
+        None,
+    );
+}
+
+#[test]
 fn credentials_are_not_sent_to_a_plain_http_token_realm_of_an_https_registry() {
     // A registry on HTTPS whose token realm is plain HTTP (a proxy that terminates TLS and a
     // realm written for the inside): the password would cross the network in clear text.

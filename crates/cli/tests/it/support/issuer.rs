@@ -56,6 +56,9 @@ pub struct Policy {
     pub stale_first: bool,
     /// Answer this many token requests with 503 (then 429) before serving: clients must retry.
     pub unavailable_first: u32,
+    /// (user, repository): the user's tokens grant nothing on that repository (a scope map that
+    /// leaves it out); the registry answers 401 `insufficient_scope` for it.
+    pub denied: HashSet<(String, String)>,
 }
 
 #[derive(Default)]
@@ -272,7 +275,14 @@ fn handle(request: &Request, signer: &Signer, state: &Mutex<State>, policy: &Pol
                     }
                 }
             };
-            let mut granted: Vec<Value> = scopes.iter().filter_map(|s| access(s)).collect();
+            let mut granted: Vec<Value> = scopes
+                .iter()
+                .filter_map(|s| access(s))
+                .filter(|g| {
+                    let name = g["name"].as_str().unwrap_or("").to_string();
+                    !policy.denied.contains(&(subject.clone(), name))
+                })
+                .collect();
             if subject.is_empty() {
                 for g in &mut granted {
                     g["actions"] = json!(["pull"]);

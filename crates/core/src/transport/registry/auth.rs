@@ -150,6 +150,19 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The repository a scope is about (`None` for the registry and its catalog).
+    pub fn repository(&self) -> Option<&str> {
+        match self {
+            Scope::Registry | Scope::Catalog => None,
+            Scope::Pull(r)
+            | Scope::Push(r)
+            | Scope::Delete(r)
+            | Scope::Metadata(r)
+            | Scope::MetadataWrite(r) => Some(r),
+            Scope::Mount { repository, .. } => Some(repository),
+        }
+    }
+
     /// The `scope` parameters of the token request.
     pub fn params(&self) -> Vec<String> {
         match self {

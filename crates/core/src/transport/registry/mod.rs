@@ -121,6 +121,9 @@ pub struct Inner {
     chunk_size: u64,
     /// Requests in flight to this host, fewer while it answers 429.
     throttle: throttle::Throttle,
+    /// Set once `/v2/` accepted the credentials (or anonymous access): a later 401 about one
+    /// repository is then that repository's refusal, not wrong credentials.
+    signed_in: AtomicBool,
     /// True for an Azure Container Registry: `/acr/v1/…` listings back `tag_digests` and
     /// `all_manifests` ([`acr`]).
     acr: bool,
@@ -456,10 +459,12 @@ impl Registry {
             },
             chunk_size: options.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),
             throttle: throttle::Throttle::new(2, 128),
+            signed_in: AtomicBool::new(false),
             sessions: Mutex::new(Default::default()),
             acr: acr::is_acr(endpoint, options),
         }));
         registry.ping().await?;
+        registry.signed_in.store(true, Ordering::Relaxed);
         Ok(registry)
     }
 }
@@ -511,6 +516,44 @@ impl Inner {
                 reason: "`/v2/` answered 404: not an OCI Distribution registry".into(),
             }),
             _ => Err(status_error(&Method::GET, &url, response).await),
+        }
+    }
+
+    /// The error of a repository the registry refuses (401) to credentials it accepted at
+    /// `/v2/`: that repository's failure, not the run's.
+    fn repository_refused(
+        &self,
+        method: &Method,
+        url: &str,
+        repository: &str,
+        response: &Response,
+    ) -> Error {
+        let challenge_error = response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| {
+                let at = h.find("error=\"")? + 7;
+                let end = h[at..].find('"')?;
+                Some(h[at..at + end].to_string())
+            });
+        let who = match (&self.credentials, &self.azure_ad) {
+            (Some(c), _) => format!("the credentials ({})", c.origin),
+            (None, Some(a)) => format!("the identity ({})", a.describe()),
+            (None, None) => "anonymous access".into(),
+        };
+        Error::Status {
+            method: method.to_string(),
+            url: redact_url(url),
+            status: 401,
+            code: Some(
+                challenge_error
+                    .map(|e| e.to_ascii_uppercase())
+                    .unwrap_or_else(|| "UNAUTHORIZED".into()),
+            ),
+            message: Some(format!(
+                "{who} give no access to `{repository}` here: grant them access to it, or leave it out with --exclude-repo"
+            )),
         }
     }
 
@@ -874,6 +917,13 @@ impl Inner {
                     }
                     attempt -= 1;
                     continue;
+                }
+                if let (true, Some(repository)) =
+                    (self.signed_in.load(Ordering::Relaxed), scope.repository())
+                {
+                    // Signed in, yet refused for this repository (a token or scope map without
+                    // rights on it: Docker Hub, Harbor and ACR answer 401 insufficient_scope).
+                    return Err(self.repository_refused(&method, &url, repository, &response));
                 }
                 return Err(self.auth_error(match &self.credentials {
                     Some(_) => format!("{} {} was refused (HTTP 401): check the user name and password or token", method, redact_url(&url)),
