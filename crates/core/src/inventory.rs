@@ -347,9 +347,13 @@ fn tag_entry(
             config,
             ..
         } => artifact_type.clone().or_else(|| {
-            (!config.media_type.contains("image.config")
-                && !config.media_type.contains("container.image"))
-            .then(|| config.media_type.clone())
+            config
+                .as_ref()
+                .filter(|c| {
+                    !c.media_type.contains("image.config")
+                        && !c.media_type.contains("container.image")
+                })
+                .map(|c| c.media_type.clone())
         }),
         crate::manifest::ManifestView::Index { artifact_type, .. } => artifact_type.clone(),
     };

@@ -23,9 +23,13 @@ pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 /// Docker schema 1 (unsigned): recognised only to be refused.
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
+/// The OCI artifact manifest of image-spec 1.1's release candidates (withdrawn from the final
+/// spec, yet held by ACR and zot for what ORAS and notation pushed then): `blobs` and a
+/// `subject`, no config. Copied as it is.
+pub const OCI_ARTIFACT_MANIFEST: &str = "application/vnd.oci.artifact.manifest.v1+json";
 
 /// The `Accept` header that asks for every manifest type this tool copies.
-pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.v1+prettyjws;q=0.5, application/vnd.docker.distribution.manifest.v1+json;q=0.5";
+pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.artifact.manifest.v1+json, application/vnd.docker.distribution.manifest.v1+prettyjws;q=0.5, application/vnd.docker.distribution.manifest.v1+json;q=0.5";
 
 /// The largest manifest accepted (registries commonly refuse more than 4 MiB).
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
@@ -45,8 +49,10 @@ pub struct RawManifest {
 }
 
 impl RawManifest {
-    /// Wraps bytes, hashing them and settling the media type: the `Content-Type` the server gave when
-    /// it names a manifest type, else the document's own `mediaType`, else guessed from its shape.
+    /// Wraps bytes, hashing them and settling the media type: the document's own `mediaType` when
+    /// it names a manifest type (a registry may serve an OCI manifest under a Docker
+    /// `Content-Type`, and the target checks the two agree), else the `Content-Type` the server
+    /// gave, else guessed from the document's shape.
     pub fn new(bytes: Bytes, content_type: Option<&str>) -> Result<Self, Error> {
         if bytes.len() > MAX_MANIFEST_BYTES {
             return Err(Error::invalid(
@@ -62,9 +68,9 @@ impl RawManifest {
         let declared = content_type
             .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
             .filter(|c| is_manifest_media_type(c));
-        let media_type = match declared {
-            Some(m) => m,
-            None => sniff_media_type(&bytes)?,
+        let media_type = match (own_media_type(&bytes), declared) {
+            (Some(m), _) | (None, Some(m)) => m,
+            (None, None) => sniff_media_type(&bytes)?,
         };
         Ok(RawManifest {
             bytes,
@@ -87,6 +93,7 @@ pub fn is_manifest_media_type(media_type: &str) -> bool {
             | OCI_INDEX
             | DOCKER_MANIFEST
             | DOCKER_LIST
+            | OCI_ARTIFACT_MANIFEST
             | DOCKER_SCHEMA1
             | DOCKER_SCHEMA1_SIGNED
     )
@@ -107,6 +114,19 @@ struct Shape {
     config: Option<serde_json::Value>,
     #[serde(rename = "fsLayers")]
     fs_layers: Option<serde_json::Value>,
+}
+
+/// The document's own `mediaType`, when it is one of a manifest.
+fn own_media_type(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Own {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<Own>(bytes)
+        .ok()?
+        .media_type
+        .filter(|m| is_manifest_media_type(m))
 }
 
 fn sniff_media_type(bytes: &[u8]) -> Result<String, Error> {
@@ -178,8 +198,8 @@ impl Reference {
 pub enum ManifestView {
     /// An image or artifact manifest.
     Image {
-        /// The config blob.
-        config: Reference,
+        /// The config blob (none in an [`OCI_ARTIFACT_MANIFEST`]).
+        config: Option<Reference>,
         /// The layers, in order.
         layers: Vec<Reference>,
         /// The manifest this one refers to (signatures, SBOMs, attestations).
@@ -208,7 +228,7 @@ impl ManifestView {
                 })?;
                 let what = "image manifest";
                 Ok(ManifestView::Image {
-                    config: Reference::from_descriptor(m.config(), what)?,
+                    config: Some(Reference::from_descriptor(m.config(), what)?),
                     layers: m
                         .layers()
                         .iter()
@@ -241,6 +261,34 @@ impl ManifestView {
                     artifact_type: i.artifact_type().as_ref().map(|a| a.to_string()),
                 })
             }
+            OCI_ARTIFACT_MANIFEST => {
+                #[derive(serde::Deserialize)]
+                struct ArtifactManifest {
+                    #[serde(rename = "artifactType")]
+                    artifact_type: Option<String>,
+                    #[serde(default)]
+                    blobs: Vec<Descriptor>,
+                    subject: Option<Descriptor>,
+                }
+                let what = "artifact manifest";
+                let m: ArtifactManifest = serde_json::from_slice(bytes).map_err(|e| {
+                    Error::invalid(what, format!("not a valid artifact manifest: {e}"))
+                })?;
+                Ok(ManifestView::Image {
+                    config: None,
+                    layers: m
+                        .blobs
+                        .iter()
+                        .map(|d| Reference::from_descriptor(d, what))
+                        .collect::<Result<_, _>>()?,
+                    subject: m
+                        .subject
+                        .as_ref()
+                        .map(|d| Reference::from_descriptor(d, what))
+                        .transpose()?,
+                    artifact_type: m.artifact_type,
+                })
+            }
             DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => Err(Error::Unsupported {
                 what: "Docker schema 1 manifest".into(),
                 reason: "schema 1 is deprecated and cannot be copied without changing its digest; rebuild or convert the image at the source".into(),
@@ -256,7 +304,7 @@ impl ManifestView {
     pub fn blobs(&self) -> Vec<&Reference> {
         match self {
             ManifestView::Image { config, layers, .. } => {
-                std::iter::once(config).chain(layers.iter()).collect()
+                config.iter().chain(layers.iter()).collect()
             }
             ManifestView::Index { .. } => Vec::new(),
         }
@@ -322,7 +370,10 @@ impl ArtifactKind {
                 ..
             } => (
                 artifact_type.clone(),
-                config.media_type.clone(),
+                config
+                    .as_ref()
+                    .map(|c| c.media_type.clone())
+                    .unwrap_or_default(),
                 layers
                     .first()
                     .map(|l| l.media_type.clone())
@@ -373,10 +424,35 @@ mod tests {
                 {"mediaType":"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip","digest":"sha256:486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7","size":5,"urls":["https://example.com/l"]}]}"#;
 
     #[test]
-    fn content_type_wins_when_it_names_a_manifest() {
+    fn the_documents_own_media_type_wins_over_the_content_type() {
         let m = RawManifest::new(Bytes::from_static(IMAGE.as_bytes()), Some(OCI_MANIFEST)).unwrap();
         assert_eq!(m.media_type, OCI_MANIFEST);
         assert_eq!(m.digest, Digest::of(IMAGE.as_bytes()));
+        // A registry serving an OCI manifest under a Docker type: pushed as what it says it is.
+        let m =
+            RawManifest::new(Bytes::from_static(IMAGE.as_bytes()), Some(DOCKER_MANIFEST)).unwrap();
+        assert_eq!(m.media_type, OCI_MANIFEST);
+        // Without a `mediaType` of its own, the Content-Type decides.
+        let bare = IMAGE.replace(
+            r#""mediaType":"application/vnd.oci.image.manifest.v1+json","#,
+            "",
+        );
+        let m = RawManifest::new(Bytes::from(bare), Some(DOCKER_MANIFEST)).unwrap();
+        assert_eq!(m.media_type, DOCKER_MANIFEST);
+    }
+
+    #[test]
+    fn an_oci_artifact_manifest_lists_its_blobs_and_subject() {
+        let doc = r#"{"mediaType":"application/vnd.oci.artifact.manifest.v1+json",
+          "artifactType":"application/vnd.cncf.notary.signature",
+          "blobs":[{"mediaType":"application/jose+json","digest":"sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824","size":5}],
+          "subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}}"#;
+        let m = RawManifest::new(Bytes::from_static(doc.as_bytes()), None).unwrap();
+        assert_eq!(m.media_type, OCI_ARTIFACT_MANIFEST);
+        let v = m.view().unwrap();
+        assert_eq!(v.blobs().len(), 1);
+        assert_eq!(v.subject().unwrap().size, 2);
+        assert_eq!(ArtifactKind::classify(&v, None), ArtifactKind::Signature);
     }
 
     #[test]

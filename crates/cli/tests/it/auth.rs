@@ -505,53 +505,12 @@ fn acr_refresh_tokens_from_the_exchange_flags_and_identity_tokens() {
     assert_no_secret(&out, &["old-refresh-Tk9".to_string(), refresh.clone()]);
 }
 
-/// Adds a cosign-style signature of `subject` (a second referrer beside the sample's SBOM) to
-/// the layout at `root`, untagged in `repo`.
-fn add_signature(root: &Path, repo: &str, subject: &acr_relocate::digest::Digest) {
-    use acr_relocate::digest::Digest;
-    let write = |bytes: &[u8]| {
-        let d = Digest::of(bytes);
-        std::fs::write(root.join("blobs/sha256").join(d.hex()), bytes).unwrap();
-        d
-    };
-    let index_path = root.join("index.json");
-    let mut index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
-    let subject_entry = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["digest"] == subject.as_str())
-        .unwrap()
-        .clone();
-    let config = write(b"{}");
-    let payload_bytes = br#"{"critical":{"image":{"docker-manifest-digest":"sha256:0"}}}"#;
-    let payload = write(payload_bytes);
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config.as_str(), "size": 2},
-        "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": payload.as_str(), "size": payload_bytes.len()}],
-        "subject": {"mediaType": subject_entry["mediaType"], "digest": subject.as_str(), "size": subject_entry["size"]},
-    }))
-    .unwrap();
-    let digest = write(&manifest);
-    index["manifests"].as_array_mut().unwrap().push(json!({
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": digest.as_str(),
-        "size": manifest.len(),
-        "annotations": {acr_relocate::transport::layout::REPOSITORY_ANNOTATION: repo},
-    }));
-    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
-}
-
 #[test]
 fn redirected_blobs_never_carry_credentials_or_cookies() {
     let home = tempfile::tempdir().unwrap();
     let (src, expected) = sample();
     let (repo, subject, _) = &expected.referrers[0];
-    add_signature(&src.path().join("sample"), repo, subject);
+    crate::util::add_signature(&src.path().join("sample"), repo, subject, false);
     let fake = RedirectingRegistry::start(&src.path().join("sample"), USER, PASSWORD);
     let (out, back) = copy_into_back(
         home.path(),

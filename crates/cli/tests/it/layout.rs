@@ -446,3 +446,44 @@ fn a_signature_added_to_an_unchanged_image_goes_over_on_the_next_run() {
     );
     assert_eq!(present(&store), expected.referrers.len());
 }
+
+#[test]
+fn an_oci_artifact_manifest_referrer_is_copied_as_it_is() {
+    // Notation release candidates pushed signatures as `application/vnd.oci.artifact.manifest.v1+json`
+    // (no config, `blobs`); ACR still holds them. They travel byte for byte with their blobs.
+    let (dir, expected) = sample_layout(2, 13);
+    let (repo, subject, _) = &expected.referrers[0];
+    let signature = add_signature(&dir.path().join("sample"), repo, subject, true);
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", out_dir.path().join("copy").display());
+    let out = run(&["copy", "-q", "--json", &oci(dir.path()), &target]);
+    assert_success(&out);
+    assert_eq!(
+        json(&out)["referrers_copied"],
+        expected.referrers.len() as u64 + 1
+    );
+    let store = open(&target);
+    let copied = block_on(store.manifest(repo, signature.as_str())).unwrap();
+    assert_eq!(copied.digest, signature);
+    assert_eq!(
+        copied.media_type,
+        "application/vnd.oci.artifact.manifest.v1+json"
+    );
+    assert_success(&run(&["verify", "--deep", &oci(dir.path()), &target]));
+    // inventory counts it beside the SBOM, on every tag of its subject.
+    let out = run(&["inventory", "--json", &target]);
+    assert_success(&out);
+    let report = json(&out);
+    let counts: Vec<u64> = report["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["tags"].as_array().unwrap().iter())
+        .filter(|t| t["digest"] == subject.as_str())
+        .map(|t| t["referrers"].as_u64().unwrap())
+        .collect();
+    assert!(
+        !counts.is_empty() && counts.iter().all(|&c| c == 2),
+        "{counts:?}"
+    );
+}

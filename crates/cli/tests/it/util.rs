@@ -257,3 +257,62 @@ pub fn assert_grows_unless_pinned(
     );
     assert_eq!(measure(pinned), floor);
 }
+
+/// Adds a signature of `subject` (a second referrer beside the sample's SBOM) to the layout at
+/// `root`, untagged in `repo`: cosign-style as an image manifest with an empty config, or, with
+/// `artifact_manifest`, notation-style as an OCI 1.1-rc artifact manifest (no config).
+pub fn add_signature(root: &Path, repo: &str, subject: &Digest, artifact_manifest: bool) -> Digest {
+    let write = |bytes: &[u8]| {
+        let d = Digest::of(bytes);
+        std::fs::write(root.join("blobs/sha256").join(d.hex()), bytes).unwrap();
+        d
+    };
+    let index_path = root.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let subject_entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["digest"] == subject.as_str())
+        .unwrap()
+        .clone();
+    let subject_desc = serde_json::json!({"mediaType": subject_entry["mediaType"], "digest": subject.as_str(), "size": subject_entry["size"]});
+    let payload_bytes = br#"{"critical":{"image":{"docker-manifest-digest":"sha256:0"}}}"#;
+    let payload = write(payload_bytes);
+    let (media_type, manifest) = if artifact_manifest {
+        let media_type = "application/vnd.oci.artifact.manifest.v1+json";
+        let doc = serde_json::json!({
+            "mediaType": media_type,
+            "artifactType": "application/vnd.cncf.notary.signature",
+            "blobs": [{"mediaType": "application/jose+json", "digest": payload.as_str(), "size": payload_bytes.len()}],
+            "subject": subject_desc,
+        });
+        (media_type, doc)
+    } else {
+        let config = write(b"{}");
+        let media_type = "application/vnd.oci.image.manifest.v1+json";
+        let doc = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type,
+            "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config.as_str(), "size": 2},
+            "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": payload.as_str(), "size": payload_bytes.len()}],
+            "subject": subject_desc,
+        });
+        (media_type, doc)
+    };
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let digest = write(&manifest);
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": media_type,
+            "digest": digest.as_str(),
+            "size": manifest.len(),
+            "annotations": {acr_relocate::transport::layout::REPOSITORY_ANNOTATION: repo},
+        }));
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    digest
+}
