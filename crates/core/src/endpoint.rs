@@ -43,6 +43,31 @@ impl RegistryEndpoint {
         )
     }
 
+    /// The registry this endpoint names, spelled one way: the host in lower case, without the
+    /// scheme's default port (`REG.io:443` and `reg.io` are one registry).
+    pub fn registry_key(&self) -> String {
+        let host = self.host.to_ascii_lowercase();
+        let default_port = if self.plain_http { ":80" } else { ":443" };
+        match host.strip_suffix(default_port) {
+            Some(bare) => bare.to_string(),
+            None => host,
+        }
+    }
+
+    /// True when both endpoints name repositories in common: the same registry, and one's
+    /// prefix lies within the other's (no prefix is the whole registry).
+    pub fn overlaps(&self, other: &RegistryEndpoint) -> bool {
+        if self.registry_key() != other.registry_key() {
+            return false;
+        }
+        let within =
+            |inner: &str, outer: &str| inner == outer || inner.starts_with(&format!("{outer}/"));
+        match (&self.prefix, &other.prefix) {
+            (Some(a), Some(b)) => within(a, b) || within(b, a),
+            _ => true,
+        }
+    }
+
     /// The host without its port.
     pub fn hostname(&self) -> &str {
         if self.host.starts_with('[') {
@@ -232,6 +257,17 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_registry_spelled_two_ways_overlaps_itself() {
+        assert!(reg("REG.io:443/team").overlaps(&reg("reg.io/team")));
+        assert!(reg("reg.io").overlaps(&reg("reg.io/team/app")));
+        assert!(reg("reg.io/team").overlaps(&reg("reg.io/team/app")));
+        assert!(!reg("reg.io/team").overlaps(&reg("reg.io/teams")));
+        assert!(!reg("reg.io/a").overlaps(&reg("reg.io/b")));
+        assert!(!reg("reg.io:5000").overlaps(&reg("reg.io")));
+        assert!(!reg("other.io").overlaps(&reg("reg.io")));
+    }
 
     fn reg(input: &str) -> RegistryEndpoint {
         match parse(input).unwrap() {

@@ -161,6 +161,10 @@ struct DeleteArgs {
     /// The data-plane endpoint of the registry to delete (default: its login server).
     #[arg(long, value_name = "ENDPOINT")]
     source_endpoint: Option<String>,
+    /// Delete even when the verify finds no tag at all in the registry (without it, an empty
+    /// verify is taken for a wrong --source-endpoint and nothing is deleted).
+    #[arg(long)]
+    allow_empty: bool,
     #[command(flatten)]
     connect: ConnectArgs,
     #[command(flatten)]
@@ -341,7 +345,7 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
     let target_ep = args::endpoint(&args.verified_against, "--verified-against")?;
     // A registry verified against itself proves nothing.
     let host = |e: &acr_relocate::endpoint::Endpoint| match e {
-        acr_relocate::endpoint::Endpoint::Registry(r) => Some(r.host.to_ascii_lowercase()),
+        acr_relocate::endpoint::Endpoint::Registry(r) => Some(r.registry_key()),
         _ => None,
     };
     let login = registry::login_server(&resource).map(str::to_ascii_lowercase);
@@ -371,6 +375,12 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
             report.different.len(),
             report.broken.len(),
             report.errors.len()
+        );
+        return Ok(exit::FAILURES);
+    }
+    if report.tags == 0 && !args.allow_empty {
+        eprintln!(
+            "delete: refused, nothing deleted: the deep verify found no tag in {source_text}; if the registry is really empty pass --allow-empty, otherwise check --source-endpoint"
         );
         return Ok(exit::FAILURES);
     }

@@ -130,8 +130,10 @@ pub async fn run_async(args: DeleteSourceArgs) -> anyhow::Result<u8> {
             return Ok(exit::ERROR);
         }
     }
-    if source_ep == target_ep {
-        bail!("SOURCE and --verified-against are the same endpoint: nothing deleted");
+    if let (Endpoint::Registry(s), Endpoint::Registry(t)) = (&source_ep, &target_ep) {
+        if s.overlaps(t) {
+            bail!("SOURCE and --verified-against name the same repositories of one registry (a registry verified against itself proves nothing): nothing deleted");
+        }
     }
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
     {

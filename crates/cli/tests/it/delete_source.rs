@@ -142,3 +142,32 @@ fn an_oci_layout_source_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("OCI layout"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_registry_spelled_two_ways_is_not_verified_against_itself() {
+    // `http://LOCALHOST:PORT/team` and `http://localhost:PORT` are one registry: a verify of
+    // it against itself would pass and let everything go.
+    let (src, expected) = sample_registry(3);
+    let port = src.url().rsplit(':').next().unwrap().to_string();
+    let source = format!("http://localhost:{port}");
+    for target in [
+        format!("http://LOCALHOST:{port}/team"),
+        format!("http://localhost:{port}"),
+    ] {
+        let out = run(&[
+            "delete-source",
+            &source,
+            "--verified-against",
+            &target,
+            "--confirm",
+            &source,
+        ]);
+        assert_exit_code(&out, 2);
+        assert!(
+            stderr(&out).contains("same repositories of one registry"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    source_intact(&src, &expected);
+}

@@ -207,6 +207,24 @@ fn delete_needs_the_name_and_a_verified_copy() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is the registry to delete"));
     assert_eq!(deletes(), 0);
 
+    // A --source-endpoint that names some other, empty registry: its verify passes with no tag
+    // at all, which proves nothing about the registry to delete.
+    let empty = Registry::start();
+    let out = env.run(&[
+        "azure",
+        "delete",
+        &registry,
+        "--verified-against",
+        &dst.url(),
+        "--confirm",
+        "myRegistry",
+        "--source-endpoint",
+        &empty.url(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-empty"));
+    assert_eq!(deletes(), 0);
+
     // The target lacks the chart repositories: refused, nothing deleted.
     let out = delete("myRegistry");
     assert!(

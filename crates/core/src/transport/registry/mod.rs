@@ -875,8 +875,12 @@ impl Inner {
             })?;
             let method = request.method().clone();
             let url = request.url().to_string();
-            // A byte range asked of a blob is asked of its redirect target too.
-            let range = request.headers().get(reqwest::header::RANGE).cloned();
+            // A byte range asked of a blob, and the manifest types accepted, are asked of a
+            // redirect target too.
+            let carried: HeaderMap = [reqwest::header::RANGE, ACCEPT]
+                .into_iter()
+                .filter_map(|h| Some((h.clone(), request.headers().get(&h)?.clone())))
+                .collect();
             // One permit per request in flight: fewer while the host throttles.
             let permit = self.throttle.acquire().await;
             let started = Instant::now();
@@ -937,7 +941,7 @@ impl Inner {
                     .and_then(|l| l.to_str().ok())
                 {
                     return self
-                        .follow_redirect(&scope, &method, &url, location, range.as_ref(), hops)
+                        .follow_redirect(&scope, &method, &url, location, &carried, hops)
                         .await;
                 }
             }
@@ -968,7 +972,7 @@ impl Inner {
         method: &Method,
         from: &str,
         location: &str,
-        range: Option<&HeaderValue>,
+        carried: &HeaderMap,
         hops: u32,
     ) -> Result<Response> {
         if hops >= MAX_REDIRECTS {
@@ -993,23 +997,19 @@ impl Inner {
                 return Box::pin(self.send_after(
                     scope.clone(),
                     || {
-                        let request = self.bulk.request(method.clone(), target_str.as_str());
-                        match range {
-                            Some(r) => request.header(reqwest::header::RANGE, r.clone()),
-                            None => request,
-                        }
+                        self.bulk
+                            .request(method.clone(), target_str.as_str())
+                            .headers(carried.clone())
                     },
                     hops + 1,
                 ))
                 .await;
             } else {
-                let request = self.foreign.request(method.clone(), target.clone());
-                match range {
-                    Some(r) => request.header(reqwest::header::RANGE, r.clone()),
-                    None => request,
-                }
-                .send()
-                .await
+                self.foreign
+                    .request(method.clone(), target.clone())
+                    .headers(carried.clone())
+                    .send()
+                    .await
             };
             match result {
                 Ok(r) if is_transient_status(r.status()) && attempt < self.retry.attempts => {
