@@ -164,19 +164,14 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     });
     let outcome = copy::copy(source, target, options).await;
     reporter.finish();
-    let summary = outcome?;
+    // The locks are set after the content moved, and also when the copy failed or was
+    // interrupted: tags it brought over get the source's attributes, tags it could not bring
+    // get back what they had, so nothing protected stays unlocked.
     let lock_report = match locks {
-        Some((t, sync)) if !args.dry_run && !summary.interrupted => {
-            Some(sync.finish(&t, args.jobs.jobs).await)
-        }
+        Some((t, sync)) if !args.dry_run => Some(sync.finish(&t, args.jobs.jobs).await),
         Some((_, sync)) => {
-            let verb = if args.dry_run {
-                "would unlock"
-            } else {
-                "unlocked"
-            };
             for p in &sync.unlocked {
-                eprintln!("locks: {verb} {p} for the copy");
+                eprintln!("locks: would unlock {p} for the copy");
             }
             for (item, reason) in &sync.failed {
                 eprintln!("locks: {item}: {reason}");
@@ -185,11 +180,23 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         }
         None => None,
     };
+    let summary = match outcome {
+        Ok(summary) => summary,
+        Err(e) => {
+            if let Some(report) = &lock_report {
+                print_locks(report, true);
+            }
+            return Err(e.into());
+        }
+    };
     if summary.interrupted {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&summary)?);
         } else {
             print_summary(&summary);
+        }
+        if let Some(report) = &lock_report {
+            print_locks(report, args.json);
         }
         eprintln!("copy: interrupted; every tag in the target points at complete content: run the same command again to finish");
         return Ok(exit::INTERRUPTED);
