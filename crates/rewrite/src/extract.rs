@@ -11,9 +11,11 @@ use crate::{FileKind, Registry};
 
 /// Builds a reference from a string value whose raw text is `text[raw]`.
 ///
-/// `value` is the decoded value. A `docker://` or `oci://` prefix is allowed. Returns `None`
-/// when the value does not name `registry`, or when its raw text does not spell the registry
-/// literally (escapes), in which case the caller's mention scan reports it.
+/// `value` is the decoded value. A `docker://` or `oci://` prefix is allowed, and so is a shell
+/// default expansion in front (`${REG:-myreg.azurecr.io}/app:1`, `${IMAGE:-myreg.azurecr.io/app:1}`,
+/// as compose and Dockerfiles use): its default is the reference, and is what is rewritten.
+/// Returns `None` when the value does not name `registry`, or when its raw text does not spell
+/// the registry literally (escapes), in which case the caller's mention scan reports it.
 pub(crate) fn string_reference(
     text: &str,
     raw: Range<usize>,
@@ -23,15 +25,21 @@ pub(crate) fn string_reference(
     lines: &Lines<'_>,
 ) -> Option<Reference> {
     let v = value.trim();
-    let prefix_len = ["docker://", "oci://"]
-        .iter()
-        .find(|p| v.len() >= p.len() && v[..p.len()].eq_ignore_ascii_case(p))
-        .map_or(0, |p| p.len());
-    let after = &v[prefix_len..];
+    let (skip, after, expanded) = match shell_default(v) {
+        Some((skip, effective)) => (skip, effective, true),
+        None => {
+            let prefix_len = ["docker://", "oci://"]
+                .iter()
+                .find(|p| v.len() >= p.len() && v[..p.len()].eq_ignore_ascii_case(p))
+                .map_or(0, |p| p.len());
+            (prefix_len, v[prefix_len..].to_owned(), false)
+        }
+    };
+    let after = after.as_str();
     let component = match after.split_once('/') {
         Some((component, _)) => component,
         // A chart repository may be the registry alone: `oci://myreg.azurecr.io`.
-        None if v[..prefix_len].eq_ignore_ascii_case("oci://") => after,
+        None if v[..skip].eq_ignore_ascii_case("oci://") => after,
         None => return None,
     };
     if !registry.matches(component) {
@@ -39,12 +47,12 @@ pub(crate) fn string_reference(
     }
     let raw_text = &text[raw.clone()];
     let raw_off = raw_text.len() - raw_text.trim_start().len();
-    let head = prefix_len + component.len();
+    let head = skip + component.len();
     let literal_head = raw_text[raw_off..].get(..head)?;
     if !literal_head.eq_ignore_ascii_case(&v[..head]) {
         return None;
     }
-    let start = raw.start + raw_off + prefix_len;
+    let start = raw.start + raw_off + skip;
     let parts = if component.len() == after.len() {
         ImageRef {
             registry: Some(after),
@@ -56,7 +64,7 @@ pub(crate) fn string_reference(
         ImageRef::split(after)
     };
     let tag_span = match parts.tag {
-        Some(tag) if parts.digest.is_none() && raw_text[raw_off..].starts_with(v) => {
+        Some(tag) if !expanded && parts.digest.is_none() && raw_text[raw_off..].starts_with(v) => {
             let name_len = after.split_once('@').map_or(after.len(), |(n, _)| n.len());
             let tag_start = start + name_len - tag.len() - 1;
             Some(tag_start..tag_start + 1 + tag.len())
@@ -75,6 +83,30 @@ pub(crate) fn string_reference(
         tag_span,
         checkable: parts.is_literal(),
     })
+}
+
+/// A value that starts with a shell default expansion, `${NAME:-default}rest` (also `-`, `:=`,
+/// `=`): the offset of the default in `value` and the reference it stands for when `NAME` is
+/// unset, `default` followed by `rest`.
+fn shell_default(value: &str) -> Option<(usize, String)> {
+    let inner = value.strip_prefix("${")?;
+    let name_len = inner
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
+    if name_len == 0 {
+        return None;
+    }
+    let operator = [":-", ":=", "-", "="]
+        .into_iter()
+        .find(|op| inner[name_len..].starts_with(op))?;
+    let skip = 2 + name_len + operator.len();
+    let close = value[skip..].find('}')? + skip;
+    let default = &value[skip..close];
+    if default.is_empty() || default.contains(['$', '{']) {
+        return None;
+    }
+    Some((skip, format!("{default}{}", &value[close + 1..])))
 }
 
 /// Scans a YAML file of the given kind.

@@ -161,3 +161,8 @@ fn registry_with_a_port() {
 fn broken_files_are_reported_and_left_untouched() {
     run_case("broken");
 }
+
+#[test]
+fn the_default_https_port_and_shell_defaults_name_the_old_registry() {
+    run_case("shell_defaults");
+}
