@@ -46,12 +46,6 @@ pub enum Error {
         /// What the walker said.
         message: String,
     },
-    /// A path given on the command line is neither a supported file nor a directory.
-    #[error("{}: not a Kubernetes, Helm, Kustomize, compose, pipeline YAML file or Dockerfile", path.display())]
-    Unsupported {
-        /// The file.
-        path: PathBuf,
-    },
     /// A rewritten file could not be written back.
     #[error("cannot write {}: {source}", path.display())]
     Write {

@@ -533,3 +533,17 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
     }
     out
 }
+
+/// Scans a file of no understood kind: every mention of the registry, line by line.
+pub(crate) fn scan_text(text: &str, registry: &Registry) -> Findings {
+    let lines = Lines::new(text);
+    let mut out = Findings::default();
+    out.mention(
+        text,
+        &lines,
+        0..text.len(),
+        registry,
+        MentionPlace::OtherFile,
+    );
+    out
+}

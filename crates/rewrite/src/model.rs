@@ -120,6 +120,9 @@ pub enum MentionPlace {
     Instruction,
     /// In a line of a Helm template that is not an `image:` line.
     TemplateLine,
+    /// In a file whose kind the rewrite does not understand (scripts, `.env`, Terraform, docs):
+    /// every line is scanned, comments included.
+    OtherFile,
 }
 
 /// The old registry named somewhere the rewrite does not touch; listed so that a human looks,

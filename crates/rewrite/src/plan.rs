@@ -218,6 +218,9 @@ impl<'r> Rewriter<'r> {
         match kind {
             FileKind::Dockerfile => dockerfile::scan(text, from).map_err(|e| (e.line, e.message)),
             FileKind::HelmTemplate => Ok(extract::scan_template(text, from)),
+            FileKind::Text => Ok(extract::scan_text(text, from)),
+            FileKind::Json => Ok(extract::scan_yaml(text, kind, from)
+                .unwrap_or_else(|_| extract::scan_text(text, from))),
             _ => extract::scan_yaml(text, kind, from).map_err(|e| (e.line, e.message)),
         }
     }
@@ -336,6 +339,13 @@ impl<'r> Rewriter<'r> {
         let mut plan = Plan::default();
         for (path, kind) in files {
             let text = match std::fs::read(&path) {
+                Ok(bytes) if kind == FileKind::Text => {
+                    if is_binary(&bytes) {
+                        continue;
+                    }
+                    // Only mentions are looked for, never written: any 8-bit text will do.
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(text) => text,
                     Err(_) => {
@@ -356,4 +366,9 @@ impl<'r> Rewriter<'r> {
         plan.failures = failures;
         Ok(plan)
     }
+}
+
+/// True for content that is not text: a NUL byte in the first 8 KiB, as Git decides.
+fn is_binary(bytes: &[u8]) -> bool {
+    bytes[..bytes.len().min(8192)].contains(&0)
 }

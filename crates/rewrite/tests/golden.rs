@@ -166,3 +166,8 @@ fn broken_files_are_reported_and_left_untouched() {
 fn the_default_https_port_and_shell_defaults_name_the_old_registry() {
     run_case("shell_defaults");
 }
+
+#[test]
+fn json_manifests_are_rewritten_and_other_text_files_are_scanned() {
+    run_case("other_files");
+}

@@ -236,26 +236,86 @@ fn the_walk_honours_gitignore_and_reads_hidden_workflow_directories() {
         .collect();
     assert_eq!(
         names,
-        vec![(
-            PathBuf::from(".github/workflows/ci.yml"),
-            FileKind::Pipeline
-        )]
+        vec![
+            (
+                PathBuf::from(".github/workflows/ci.yml"),
+                FileKind::Pipeline
+            ),
+            (PathBuf::from(".gitignore"), FileKind::Text),
+            (PathBuf::from("README.md"), FileKind::Text),
+        ]
     );
 }
 
 #[test]
-fn explicit_paths_that_are_missing_or_unsupported_fail_alone() {
+fn every_text_file_of_the_walk_is_scanned_for_mentions_and_binary_files_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "deploy.sh",
+        "#!/bin/sh\ndocker pull myreg.azurecr.io/app:1\n",
+    );
+    write(dir.path(), ".env", "REGISTRY=myreg.azurecr.io\n");
+    write(
+        dir.path(),
+        "infra/main.tf",
+        "resource \"x\" \"y\" {\n  login_server = \"myreg.azurecr.io\"\n}\n",
+    );
+    fs::write(
+        dir.path().join("logo.png"),
+        b"\x89PNG\0\0myreg.azurecr.io/app:1",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("latin1.txt"),
+        b"caf\xe9 myreg.azurecr.io/app:1\n",
+    )
+    .unwrap();
+    write(dir.path(), "unrelated.txt", "nothing here\n");
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    let plan = rewriter.plan(&[dir.path().to_path_buf()]).unwrap();
+    assert!(plan.failures.is_empty(), "{:?}", plan.failures);
+    let found: Vec<_> = plan
+        .files
+        .iter()
+        .filter(|f| !f.mentions.is_empty())
+        .map(|f| {
+            let name = f.path.strip_prefix(dir.path()).unwrap().to_path_buf();
+            (name, f.kind, f.mentions[0].line, f.mentions[0].place)
+        })
+        .collect();
+    let other = acr_rewrite::MentionPlace::OtherFile;
+    assert_eq!(
+        found,
+        vec![
+            (PathBuf::from(".env"), FileKind::Text, 1, other),
+            (PathBuf::from("deploy.sh"), FileKind::Text, 2, other),
+            (PathBuf::from("infra/main.tf"), FileKind::Text, 2, other),
+            (PathBuf::from("latin1.txt"), FileKind::Text, 1, other),
+        ]
+    );
+    assert!(plan.files.iter().all(|f| !f.path.ends_with("logo.png")));
+    assert_eq!(plan.remaining(), 4, "--check fails on them");
+    assert!(
+        plan.files.iter().all(|f| !f.is_changed()),
+        "none is rewritten"
+    );
+}
+
+#[test]
+fn explicit_paths_that_are_missing_fail_alone_and_other_kinds_are_scanned() {
     let dir = tempfile::tempdir().unwrap();
     let good = write(dir.path(), "Dockerfile", "FROM myreg.azurecr.io/a:1\n");
-    let readme = write(dir.path(), "README.md", "x\n");
+    let readme = write(dir.path(), "README.md", "pull myreg.azurecr.io/a:1\n");
     let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
     let plan = rewriter
         .plan(&[good, readme, dir.path().join("nope")])
         .unwrap();
-    assert_eq!(plan.files.len(), 1);
-    assert_eq!(plan.failures.len(), 2);
-    assert!(matches!(plan.failures[0], Error::Unsupported { .. }));
-    assert!(matches!(plan.failures[1], Error::Read { .. }));
+    assert_eq!(plan.files.len(), 2);
+    assert_eq!(plan.files[1].kind, FileKind::Text);
+    assert_eq!(plan.files[1].mentions.len(), 1);
+    assert_eq!(plan.failures.len(), 1);
+    assert!(matches!(plan.failures[0], Error::Read { .. }));
 }
 
 #[test]
@@ -269,4 +329,28 @@ fn the_diff_shows_only_the_registry_lines() {
         )
         .unwrap();
     assert_eq!(f.diff(), "--- a/k/app.yaml\n+++ b/k/app.yaml\n@@ -1,2 +1,2 @@\n a: 1\n-image: myreg.azurecr.io/a:1\n+image: newreg.azurecr.io/a:1\n");
+}
+
+#[test]
+fn a_file_reached_twice_is_planned_once_and_dot_slash_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "k8s/a.yaml", "image: myreg.azurecr.io/a:1\n");
+    let dotted = dir.path().join("./k8s/./a.yaml");
+    let (files, errors) = acr_rewrite::discover(&[
+        dir.path().join("k8s"),
+        path.clone(),
+        dotted,
+        dir.path().join("k8s/../k8s/a.yaml"),
+    ]);
+    assert!(errors.is_empty());
+    assert_eq!(files, vec![(path, FileKind::Yaml)]);
+
+    let cwd = std::env::current_dir().unwrap();
+    let relative = PathBuf::from("./tests/fixtures/port/input/deployment.yaml");
+    assert!(cwd.join(&relative).is_file());
+    let (files, _) = acr_rewrite::discover(&[relative]);
+    assert_eq!(
+        files[0].0,
+        PathBuf::from("tests/fixtures/port/input/deployment.yaml")
+    );
 }
