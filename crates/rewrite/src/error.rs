@@ -46,6 +46,13 @@ pub enum Error {
         /// What the walker said.
         message: String,
     },
+    /// A file to rewrite is read-only (no write permission, or none for this user); it is left
+    /// as it is rather than replaced behind its permissions.
+    #[error("{} is read-only: not rewritten (make it writable and run again)", path.display())]
+    ReadOnly {
+        /// The file.
+        path: PathBuf,
+    },
     /// A rewritten file could not be written back.
     #[error("cannot write {}: {source}", path.display())]
     Write {

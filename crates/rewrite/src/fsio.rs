@@ -72,7 +72,9 @@ fn clean(path: &Path) -> PathBuf {
 
 /// Replaces the content of `path` atomically: a temporary file in the same directory, synced,
 /// given the original's permissions, then renamed over it. A symbolic link is followed, so the
-/// file it points to is replaced and the link stays.
+/// file it points to is replaced and the link stays. A read-only file (no write permission
+/// bit, or one this user cannot open for writing) is refused with [`Error::ReadOnly`] instead
+/// of being replaced behind its permissions.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let fail = |source| Error::Write {
@@ -81,6 +83,19 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
     };
     let target = fs::canonicalize(path).map_err(fail)?;
     let permissions = fs::metadata(&target).map_err(fail)?.permissions();
+    let read_only = || Error::ReadOnly {
+        path: path.to_path_buf(),
+    };
+    if permissions.readonly() {
+        return Err(read_only());
+    }
+    // Opening for writing without truncating changes nothing and asks the OS whether this user
+    // may write the file.
+    match fs::OpenOptions::new().write(true).open(&target) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(read_only()),
+        Err(e) => return Err(fail(e)),
+    }
     let dir = target.parent().unwrap_or(Path::new("."));
     let name = target
         .file_name()

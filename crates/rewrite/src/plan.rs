@@ -124,6 +124,8 @@ pub struct Plan {
 /// What [`Plan::write`] did.
 #[derive(Debug, Default)]
 pub struct WriteSummary {
+    /// Each file written, with the number of references rewritten in it, in plan order.
+    pub written: Vec<(PathBuf, usize)>,
     /// Files written.
     pub files_written: usize,
     /// References rewritten in them.
@@ -172,6 +174,9 @@ impl Plan {
                 Ok(()) => {
                     summary.files_written += 1;
                     summary.references_rewritten += file.references.len();
+                    summary
+                        .written
+                        .push((file.path.clone(), file.references.len()));
                 }
                 Err(e) => summary.errors.push(e),
             }

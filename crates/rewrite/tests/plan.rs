@@ -354,3 +354,40 @@ fn a_file_reached_twice_is_planned_once_and_dot_slash_is_dropped() {
         PathBuf::from("tests/fixtures/port/input/deployment.yaml")
     );
 }
+
+#[test]
+fn a_read_only_file_is_refused_and_the_summary_lists_only_what_was_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let text = "image: myreg.azurecr.io/a:1\n";
+    let locked = write(dir.path(), "a/locked.yaml", text);
+    let open = write(dir.path(), "b/open.yaml", text);
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o444)).unwrap();
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    let plan = rewriter.plan(&[dir.path().to_path_buf()]).unwrap();
+    let summary = plan.write().unwrap();
+
+    assert_eq!(summary.written, vec![(open.clone(), 1)]);
+    assert_eq!(
+        (summary.files_written, summary.references_rewritten),
+        (1, 1)
+    );
+    assert_eq!(summary.errors.len(), 1);
+    assert!(matches!(&summary.errors[0], Error::ReadOnly { path } if *path == locked));
+    assert_eq!(
+        summary.errors[0].to_string(),
+        format!(
+            "{} is read-only: not rewritten (make it writable and run again)",
+            locked.display()
+        )
+    );
+    assert_eq!(fs::read_to_string(&locked).unwrap(), text);
+    assert_eq!(
+        fs::metadata(&locked).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
+    assert_eq!(
+        fs::read_to_string(&open).unwrap(),
+        "image: newreg.azurecr.io/a:1\n"
+    );
+}
