@@ -240,6 +240,21 @@ impl<'a> YamlScan<'a> {
             "uses" if self.kind == FileKind::Pipeline && scalar.value.starts_with("docker://") => {
                 ReferenceKind::PipelineImage
             }
+            "url"
+                if scalar
+                    .value
+                    .trim()
+                    .to_ascii_lowercase()
+                    .starts_with("oci://") =>
+            {
+                if let Some(mut reference) = self.string_ref(scalar, ReferenceKind::OciUrl) {
+                    // A repository or a prefix of them; the tag is set elsewhere (`ref.tag`).
+                    reference.checkable = false;
+                    reference.tag_span = None;
+                    self.push(reference);
+                }
+                return;
+            }
             k if self.kind == FileKind::HelmValues
                 && k.to_ascii_lowercase().ends_with("registry") =>
             {

@@ -29,13 +29,19 @@ pub enum ReferenceKind {
     DockerfileFrom,
     /// The image of a Dockerfile `COPY --from=` (or `ADD --from=`).
     DockerfileCopyFrom,
-    /// The default value of a Dockerfile `ARG` that holds an image.
+    /// The default value of a Dockerfile `ARG` that holds an image, or only the registry when an
+    /// image starts with that argument (`FROM $REG/app`).
     DockerfileArg,
+    /// The `from=` image of a Dockerfile `RUN --mount=type=…,from=`.
+    DockerfileRunMount,
     /// `image:` of a docker-compose service.
     ComposeImage,
     /// `container:` or `image:` of an Azure Pipelines or GitHub Actions job, service or
     /// container resource, or `uses: docker://` of a GitHub Actions step.
     PipelineImage,
+    /// `url: oci://registry/path` of a Flux `OCIRepository` or `HelmRepository` (any YAML
+    /// `url:` holding an `oci://` address).
+    OciUrl,
     /// `image:` in a Helm chart template (found line by line, templates are not YAML).
     HelmTemplateImage,
     /// `image:` in any other YAML file.
@@ -56,6 +62,8 @@ impl ReferenceKind {
             ReferenceKind::DockerfileFrom => "Dockerfile FROM",
             ReferenceKind::DockerfileCopyFrom => "Dockerfile COPY --from",
             ReferenceKind::DockerfileArg => "Dockerfile ARG default",
+            ReferenceKind::DockerfileRunMount => "Dockerfile RUN --mount from",
+            ReferenceKind::OciUrl => "oci:// url",
             ReferenceKind::ComposeImage => "compose service image",
             ReferenceKind::PipelineImage => "pipeline container",
             ReferenceKind::HelmTemplateImage => "Helm template image",

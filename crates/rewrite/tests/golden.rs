@@ -171,3 +171,8 @@ fn the_default_https_port_and_shell_defaults_name_the_old_registry() {
 fn json_manifests_are_rewritten_and_other_text_files_are_scanned() {
     run_case("other_files");
 }
+
+#[test]
+fn flux_oci_sources() {
+    run_case("flux");
+}
