@@ -284,6 +284,7 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
             registry_span: arg.span.clone(),
             tag_span: None,
             checkable: false,
+            insertion: None,
         });
         for span in &arg.instruction {
             out.mention(

@@ -21,7 +21,10 @@ pub enum ReferenceKind {
     HelmRegistry,
     /// A `Chart.yaml` dependency whose `repository:` is `oci://registry/path`.
     ChartDependency,
-    /// `name:` of a Kustomize `images:` entry (the image to replace in the resources).
+    /// `name:` of a Kustomize `images:` entry (the image to replace in the resources). The name
+    /// is the key matched against the resources, so it stays and a `newName:` naming the new
+    /// registry is added under it; it is rewritten itself only when the resources it matches are
+    /// rewritten in the same run (so that it keeps matching them).
     KustomizeName,
     /// `newName:` of a Kustomize `images:` entry.
     KustomizeNewName,
@@ -100,6 +103,21 @@ pub struct Reference {
     /// Repository and tag are plain values that a registry can be asked about.
     #[serde(skip)]
     pub(crate) checkable: bool,
+    /// Text to insert instead of replacing `registry_span` (a Kustomize `newName:` added under
+    /// `name:`).
+    #[serde(skip)]
+    pub(crate) insertion: Option<Insertion>,
+}
+
+/// Text inserted at a byte offset: `before`, the new login server, `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Insertion {
+    /// Where the text goes.
+    pub at: usize,
+    /// What comes before the login server.
+    pub before: String,
+    /// What comes after it.
+    pub after: String,
 }
 
 impl Reference {

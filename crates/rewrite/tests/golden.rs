@@ -176,3 +176,8 @@ fn json_manifests_are_rewritten_and_other_text_files_are_scanned() {
 fn flux_oci_sources() {
     run_case("flux");
 }
+
+#[test]
+fn kustomize_names_matching_resources_outside_the_run_get_a_new_name() {
+    run_case("kustomize_remote");
+}

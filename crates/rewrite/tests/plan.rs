@@ -391,3 +391,48 @@ fn a_read_only_file_is_refused_and_the_summary_lists_only_what_was_written() {
         "image: newreg.azurecr.io/a:1\n"
     );
 }
+
+#[test]
+fn a_kustomize_name_keeps_matching_its_resources_and_check_passes_after_the_rewrite() {
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    let overlay = "images:\n- name: myreg.azurecr.io/web # key\n  newTag: \"2\"\n";
+    let alone = rewriter
+        .rewrite_text(
+            Path::new("kustomization.yaml"),
+            FileKind::Kustomization,
+            overlay,
+        )
+        .unwrap();
+    assert_eq!(
+        alone.rewritten,
+        "images:\n- name: myreg.azurecr.io/web # key\n  newName: newreg.azurecr.io/web\n  newTag: \"2\"\n",
+        "the base is not rewritten: the name stays and newName is added"
+    );
+    let again = rewriter
+        .rewrite_text(
+            Path::new("kustomization.yaml"),
+            FileKind::Kustomization,
+            &alone.rewritten,
+        )
+        .unwrap();
+    assert_eq!(
+        (again.references.len(), again.mentions.len()),
+        (0, 0),
+        "the name left as the match key is not a remaining reference"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "base/deploy.yaml",
+        "kind: Pod\napiVersion: v1\nspec:\n  containers:\n  - image: myreg.azurecr.io/web:1\n",
+    );
+    let kustomization = write(dir.path(), "overlay/kustomization.yaml", overlay);
+    let plan = rewriter.plan(&[dir.path().to_path_buf()]).unwrap();
+    let file = plan.files.iter().find(|f| f.path == kustomization).unwrap();
+    assert_eq!(
+        file.rewritten,
+        overlay.replace("myreg.azurecr.io", "newreg.azurecr.io"),
+        "the base is rewritten in the same run: the name follows it"
+    );
+}

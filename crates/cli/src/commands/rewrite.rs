@@ -29,9 +29,10 @@ Only the registry part of a reference changes; comments, quoting, key order and 
 are kept byte for byte. Files read: Kubernetes manifests and other YAML (`image:`), JSON
 manifests (`\"image\":`), Helm values (`image:` strings and registry/repository/tag maps,
 `*Registry:` values), Chart.yaml `oci://` dependencies, chart templates and helpers (`image:`
-lines), Kustomize `images:` newName, Dockerfiles (FROM, COPY --from, RUN --mount from=,
-ARG defaults, also a bare registry used as `FROM $REG/...`), Flux `url: oci://`,
-docker-compose files, Azure Pipelines and GitHub Actions (`container:`, `image:`,
+lines), Kustomize `images:` (newName; a name is the key matched against the resources, so
+it is rewritten only with the resources it matches and otherwise stays and gets a newName),
+Dockerfiles (FROM, COPY --from, RUN --mount from=, ARG defaults, also a bare registry used as
+`FROM $REG/...`), Flux `url: oci://`, docker-compose files, Azure Pipelines and GitHub Actions (`container:`, `image:`,
 `uses: docker://`). `OLD:443` is OLD (443 is the HTTPS default) and becomes NEW; a shell default
 such as `${REG:-OLD}/app:1` has its default rewritten. Directories are walked honouring
 .gitignore; a file reached twice is read once.
