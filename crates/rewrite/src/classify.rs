@@ -26,20 +26,36 @@ pub enum FileKind {
     Pipeline,
     /// A Dockerfile or Containerfile.
     Dockerfile,
+    /// A JSON file: read as YAML (JSON is flow YAML), so `"image": "…"` values are rewritten;
+    /// when it cannot be read that way it is scanned as [`FileKind::Text`].
+    Json,
+    /// Any other text file (scripts, `.env`, Terraform, docs): not rewritten, but every mention
+    /// of the old registry is listed, so `--check` sees it.
+    Text,
 }
 
 impl FileKind {
     /// True for the kinds read by the YAML scanner.
     pub fn is_yaml(self) -> bool {
-        !matches!(self, FileKind::Dockerfile | FileKind::HelmTemplate)
+        !matches!(
+            self,
+            FileKind::Dockerfile | FileKind::HelmTemplate | FileKind::Text
+        )
     }
 }
 
-/// Classifies a file by its name and the directories above it; `None` for files the rewrite
-/// does not read.
+/// Classifies a file by its name and the directories above it; `None` for files whose kind the
+/// rewrite does not understand (the walk scans those as [`FileKind::Text`]).
 pub fn classify(path: &Path) -> Option<FileKind> {
     let name = path.file_name()?.to_str()?;
     let lower = name.to_ascii_lowercase();
+    if in_chart_templates(path) {
+        // `_helpers.tpl`, `NOTES.txt` and the manifests alike are Go templates.
+        return Some(FileKind::HelmTemplate);
+    }
+    if lower.ends_with(".json") {
+        return Some(FileKind::Json);
+    }
     if lower == "dockerfile"
         || lower == "containerfile"
         || lower.starts_with("dockerfile.")
@@ -58,9 +74,6 @@ pub fn classify(path: &Path) -> Option<FileKind> {
             .filter_map(|a| a.file_name().and_then(|n| n.to_str()))
             .any(|n| n == dir)
     };
-    if in_chart_templates(path) {
-        return Some(FileKind::HelmTemplate);
-    }
     let kind = if stem == "chart" && name.starts_with('C') {
         FileKind::HelmChart
     } else if stem == "kustomization" {
@@ -121,6 +134,7 @@ mod tests {
         assert_eq!(k("azure-pipelines.yml"), Some(FileKind::Pipeline));
         assert_eq!(k(".github/workflows/ci.yml"), Some(FileKind::Pipeline));
         assert_eq!(k("k8s/deployment.yaml"), Some(FileKind::Yaml));
+        assert_eq!(k("misc/pod.json"), Some(FileKind::Json));
         assert_eq!(k("README.md"), None);
         assert_eq!(k("main.rs"), None);
     }

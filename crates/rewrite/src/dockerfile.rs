@@ -1,5 +1,7 @@
 //! Finds image references in Dockerfiles: `FROM` (with `--platform` and stage names),
-//! `COPY`/`ADD --from=`, and `ARG` defaults that hold an image.
+//! `COPY`/`ADD --from=` (also after `ONBUILD`), `RUN --mount=…,from=`, `ARG` defaults that hold
+//! an image, and `ARG` defaults that hold only the registry when an image starts with that
+//! argument (`ARG REG=myreg.azurecr.io` … `FROM $REG/app:1`).
 //!
 //! Lines are joined on the escape character (`\`, or the one a `# escape=` directive sets),
 //! comment lines inside continuations are dropped as Docker drops them, and heredoc bodies are
@@ -7,9 +9,10 @@
 //! instructions, a `FROM` without an image and an unterminated heredoc are errors, as in Docker.
 
 use std::collections::HashSet;
+use std::ops::Range;
 
 use crate::extract::string_reference;
-use crate::model::{Findings, Lines, MentionPlace, ReferenceKind};
+use crate::model::{Findings, Lines, MentionPlace, Reference, ReferenceKind};
 use crate::Registry;
 
 /// Why a Dockerfile could not be read.
@@ -68,6 +71,7 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
     let err = |line: usize, message: String| DockerfileError { line, message };
     let mut out = Findings::default();
     let mut stages: HashSet<String> = HashSet::new();
+    let mut registry_args = RegistryArgs::default();
     let mut seen_from = false;
     let mut i = 0;
     while i < physical.len() {
@@ -121,7 +125,14 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
                 format!("`{instruction}` before the first FROM"),
             ));
         }
-        let args = &words[1..];
+        let mut args = &words[1..];
+        let mut instruction = instruction;
+        if instruction == "ONBUILD" {
+            if let Some((inner, rest)) = args.split_first() {
+                instruction = inner.text.to_ascii_uppercase();
+                args = rest;
+            }
+        }
         match instruction.as_str() {
             "FROM" => {
                 seen_from = true;
@@ -146,6 +157,7 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
                     }
                 }
                 if !is_stage {
+                    registry_args.note_use(&image.text);
                     reference(
                         text,
                         image,
@@ -164,6 +176,7 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
                         {
                             continue;
                         }
+                        registry_args.note_use(value);
                         let image = Word {
                             start: w.start + 7,
                             text: value.to_owned(),
@@ -174,6 +187,39 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
                             &image,
                             registry,
                             ReferenceKind::DockerfileCopyFrom,
+                            &lines,
+                            &mut out,
+                        );
+                    }
+                }
+                skip_heredocs(&physical, &mut i, &words, &err)?;
+            }
+            "RUN" => {
+                for w in args.iter().take_while(|w| w.text.starts_with("--")) {
+                    let Some(mount) = w.text.strip_prefix("--mount=") else {
+                        continue;
+                    };
+                    let mut at = w.start + "--mount=".len();
+                    for option in mount.split(',') {
+                        let option_start = at;
+                        at += option.len() + 1;
+                        let Some(value) = option.strip_prefix("from=") else {
+                            continue;
+                        };
+                        if stages.contains(&value.to_ascii_lowercase()) {
+                            continue;
+                        }
+                        registry_args.note_use(value);
+                        let image = Word {
+                            start: option_start + "from=".len(),
+                            text: value.to_owned(),
+                            contiguous: w.contiguous,
+                        };
+                        reference(
+                            text,
+                            &image,
+                            registry,
+                            ReferenceKind::DockerfileRunMount,
                             &lines,
                             &mut out,
                         );
@@ -195,6 +241,15 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
                         }
                         _ => (offset, value),
                     };
+                    if registry.matches(value) && w.contiguous {
+                        registry_args.defaults.push(RegistryArg {
+                            name: name.to_owned(),
+                            span: offset..offset + value.len(),
+                            line: lines.line(offset),
+                            instruction: spans.clone(),
+                        });
+                        continue;
+                    }
                     let image = Word {
                         start: offset,
                         text: value.to_owned(),
@@ -210,11 +265,35 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
                     );
                 }
             }
-            "RUN" => skip_heredocs(&physical, &mut i, &words, &err)?,
             _ => {}
         }
         for span in spans {
             out.mention(text, &lines, span, registry, MentionPlace::Instruction);
+        }
+    }
+    for arg in registry_args.used() {
+        out.mentions.retain(|m| m.line != arg.line);
+        out.references.push(Reference {
+            line: arg.line,
+            kind: ReferenceKind::DockerfileArg,
+            original: text[arg.span.clone()].to_owned(),
+            repository: String::new(),
+            tag: None,
+            digest: None,
+            pinned: None,
+            registry_span: arg.span.clone(),
+            tag_span: None,
+            checkable: false,
+            insertion: None,
+        });
+        for span in &arg.instruction {
+            out.mention(
+                text,
+                &lines,
+                span.clone(),
+                registry,
+                MentionPlace::Instruction,
+            );
         }
     }
     if !seen_from {
@@ -223,6 +302,53 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
     out.references.sort_by_key(|r| r.registry_span.start);
     out.mentions.sort_by_key(|m| m.line);
     Ok(out)
+}
+
+/// `ARG` defaults that hold only the old registry, and the arguments images start with.
+#[derive(Default)]
+struct RegistryArgs {
+    defaults: Vec<RegistryArg>,
+    used: HashSet<String>,
+}
+
+/// `ARG NAME=myreg.azurecr.io`: rewritten when an image starts with `$NAME/` or `${NAME}/`.
+struct RegistryArg {
+    name: String,
+    /// The registry text.
+    span: Range<usize>,
+    line: usize,
+    /// The lines of the instruction, to scan again for mentions once this is a reference.
+    instruction: Vec<Range<usize>>,
+}
+
+impl RegistryArgs {
+    /// Notes the argument an image starts with (`$REG/app`, `${REG}/app`).
+    fn note_use(&mut self, image: &str) {
+        let Some(rest) = image.strip_prefix('$') else {
+            return;
+        };
+        let (name, after) = match rest.strip_prefix('{') {
+            Some(braced) => match braced.split_once('}') {
+                Some((name, after)) => (name, after),
+                None => return,
+            },
+            None => {
+                let len = rest
+                    .bytes()
+                    .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                    .count();
+                (&rest[..len], &rest[len..])
+            }
+        };
+        if after.starts_with('/') && !name.is_empty() {
+            self.used.insert(name.to_owned());
+        }
+    }
+
+    /// The registry defaults some image starts with.
+    fn used(&self) -> impl Iterator<Item = &RegistryArg> {
+        self.defaults.iter().filter(|a| self.used.contains(&a.name))
+    }
 }
 
 /// Records a reference for `word` when it names the registry.
@@ -406,5 +532,40 @@ mod tests {
         assert_eq!(line("FROM a\nRUN <<EOF\nx\n"), 2);
         assert_eq!(line("# only a comment\n"), 1);
         assert_eq!(line("FROM a AS\n"), 1);
+    }
+
+    #[test]
+    fn run_mounts_onbuild_copies_and_registry_args_are_references() {
+        let text = "ARG REG=myreg.azurecr.io\nARG UNUSED=myreg.azurecr.io\nARG QUOTED=\"myreg.azurecr.io\"\nFROM $REG/app:1 AS build\nRUN --mount=type=bind,from=myreg.azurecr.io/tools:2,source=/t,target=/t make\nRUN --mount=type=cache,target=/c --mount=from=build,target=/b true\nONBUILD COPY --from=myreg.azurecr.io/x:3 /a /b\nCOPY --from=${QUOTED}/y:4 /a /b\n";
+        assert_eq!(
+            originals(text),
+            vec![
+                (1, ReferenceKind::DockerfileArg, "myreg.azurecr.io".into()),
+                (3, ReferenceKind::DockerfileArg, "myreg.azurecr.io".into()),
+                (
+                    5,
+                    ReferenceKind::DockerfileRunMount,
+                    "myreg.azurecr.io/tools:2".into()
+                ),
+                (
+                    7,
+                    ReferenceKind::DockerfileCopyFrom,
+                    "myreg.azurecr.io/x:3".into()
+                ),
+            ]
+        );
+        let f = scan(text, &reg()).unwrap();
+        let mentioned: Vec<usize> = f.mentions.iter().map(|m| m.line).collect();
+        assert_eq!(
+            mentioned,
+            vec![2],
+            "an ARG no image starts with stays a mention"
+        );
+        let spans: Vec<&str> = f
+            .references
+            .iter()
+            .map(|r| &text[r.registry_span.clone()])
+            .collect();
+        assert!(spans.iter().all(|s| *s == "myreg.azurecr.io"));
     }
 }

@@ -46,9 +46,10 @@ pub enum Error {
         /// What the walker said.
         message: String,
     },
-    /// A path given on the command line is neither a supported file nor a directory.
-    #[error("{}: not a Kubernetes, Helm, Kustomize, compose, pipeline YAML file or Dockerfile", path.display())]
-    Unsupported {
+    /// A file to rewrite is read-only (no write permission, or none for this user); it is left
+    /// as it is rather than replaced behind its permissions.
+    #[error("{} is read-only: not rewritten (make it writable and run again)", path.display())]
+    ReadOnly {
         /// The file.
         path: PathBuf,
     },

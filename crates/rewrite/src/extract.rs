@@ -1,19 +1,21 @@
 //! Finds the references in YAML files (by walking the span-keeping tree of [`crate::yaml`]) and in
 //! Helm templates (line by line), and the mentions of the old registry elsewhere in them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use crate::model::{Findings, Lines, MentionPlace, Reference, ReferenceKind};
+use crate::model::{Findings, Insertion, Lines, MentionPlace, Reference, ReferenceKind};
 use crate::registry::{is_tag, ImageRef};
 use crate::yaml::{self, Node, Scalar, Style};
 use crate::{FileKind, Registry};
 
 /// Builds a reference from a string value whose raw text is `text[raw]`.
 ///
-/// `value` is the decoded value. A `docker://` or `oci://` prefix is allowed. Returns `None`
-/// when the value does not name `registry`, or when its raw text does not spell the registry
-/// literally (escapes), in which case the caller's mention scan reports it.
+/// `value` is the decoded value. A `docker://` or `oci://` prefix is allowed, and so is a shell
+/// default expansion in front (`${REG:-myreg.azurecr.io}/app:1`, `${IMAGE:-myreg.azurecr.io/app:1}`,
+/// as compose and Dockerfiles use): its default is the reference, and is what is rewritten.
+/// Returns `None` when the value does not name `registry`, or when its raw text does not spell
+/// the registry literally (escapes), in which case the caller's mention scan reports it.
 pub(crate) fn string_reference(
     text: &str,
     raw: Range<usize>,
@@ -23,15 +25,21 @@ pub(crate) fn string_reference(
     lines: &Lines<'_>,
 ) -> Option<Reference> {
     let v = value.trim();
-    let prefix_len = ["docker://", "oci://"]
-        .iter()
-        .find(|p| v.len() >= p.len() && v[..p.len()].eq_ignore_ascii_case(p))
-        .map_or(0, |p| p.len());
-    let after = &v[prefix_len..];
+    let (skip, after, expanded) = match shell_default(v) {
+        Some((skip, effective)) => (skip, effective, true),
+        None => {
+            let prefix_len = ["docker://", "oci://"]
+                .iter()
+                .find(|p| v.len() >= p.len() && v[..p.len()].eq_ignore_ascii_case(p))
+                .map_or(0, |p| p.len());
+            (prefix_len, v[prefix_len..].to_owned(), false)
+        }
+    };
+    let after = after.as_str();
     let component = match after.split_once('/') {
         Some((component, _)) => component,
         // A chart repository may be the registry alone: `oci://myreg.azurecr.io`.
-        None if v[..prefix_len].eq_ignore_ascii_case("oci://") => after,
+        None if v[..skip].eq_ignore_ascii_case("oci://") => after,
         None => return None,
     };
     if !registry.matches(component) {
@@ -39,12 +47,12 @@ pub(crate) fn string_reference(
     }
     let raw_text = &text[raw.clone()];
     let raw_off = raw_text.len() - raw_text.trim_start().len();
-    let head = prefix_len + component.len();
+    let head = skip + component.len();
     let literal_head = raw_text[raw_off..].get(..head)?;
     if !literal_head.eq_ignore_ascii_case(&v[..head]) {
         return None;
     }
-    let start = raw.start + raw_off + prefix_len;
+    let start = raw.start + raw_off + skip;
     let parts = if component.len() == after.len() {
         ImageRef {
             registry: Some(after),
@@ -56,7 +64,7 @@ pub(crate) fn string_reference(
         ImageRef::split(after)
     };
     let tag_span = match parts.tag {
-        Some(tag) if parts.digest.is_none() && raw_text[raw_off..].starts_with(v) => {
+        Some(tag) if !expanded && parts.digest.is_none() && raw_text[raw_off..].starts_with(v) => {
             let name_len = after.split_once('@').map_or(after.len(), |(n, _)| n.len());
             let tag_start = start + name_len - tag.len() - 1;
             Some(tag_start..tag_start + 1 + tag.len())
@@ -74,14 +82,44 @@ pub(crate) fn string_reference(
         registry_span: start..start + component.len(),
         tag_span,
         checkable: parts.is_literal(),
+        insertion: None,
     })
 }
 
+/// A value that starts with a shell default expansion, `${NAME:-default}rest` (also `-`, `:=`,
+/// `=`): the offset of the default in `value` and the reference it stands for when `NAME` is
+/// unset, `default` followed by `rest`.
+fn shell_default(value: &str) -> Option<(usize, String)> {
+    let inner = value.strip_prefix("${")?;
+    let name_len = inner
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
+    if name_len == 0 {
+        return None;
+    }
+    let operator = [":-", ":=", "-", "="]
+        .into_iter()
+        .find(|op| inner[name_len..].starts_with(op))?;
+    let skip = 2 + name_len + operator.len();
+    let close = value[skip..].find('}')? + skip;
+    let default = &value[skip..close];
+    if default.is_empty() || default.contains(['$', '{']) {
+        return None;
+    }
+    Some((skip, format!("{default}{}", &value[close + 1..])))
+}
+
 /// Scans a YAML file of the given kind.
+///
+/// `bases` are the repositories of the old registry that other files of the run rewrite: a
+/// Kustomize `images:` name naming one of them is rewritten so that it keeps matching; any
+/// other name stays (it matches resources outside the run) and gets a `newName:`.
 pub(crate) fn scan_yaml(
     text: &str,
     kind: FileKind,
     registry: &Registry,
+    bases: &HashSet<String>,
 ) -> Result<Findings, yaml::YamlError> {
     let docs = yaml::parse(text)?;
     let lines = Lines::new(text);
@@ -92,6 +130,8 @@ pub(crate) fn scan_yaml(
         kind,
         k8s: false,
         anchors: &HashMap::new(),
+        bases,
+        keys: Vec::new(),
         out: Findings::default(),
     };
     for doc in &docs {
@@ -116,6 +156,10 @@ struct YamlScan<'a> {
     kind: FileKind,
     k8s: bool,
     anchors: &'a HashMap<String, Scalar>,
+    bases: &'a HashSet<String>,
+    /// Scalars that name the old registry as a match key only (Kustomize `name:` with a
+    /// `newName:`): neither references nor mentions.
+    keys: Vec<Range<usize>>,
     out: Findings,
 }
 
@@ -208,6 +252,21 @@ impl<'a> YamlScan<'a> {
             "uses" if self.kind == FileKind::Pipeline && scalar.value.starts_with("docker://") => {
                 ReferenceKind::PipelineImage
             }
+            "url"
+                if scalar
+                    .value
+                    .trim()
+                    .to_ascii_lowercase()
+                    .starts_with("oci://") =>
+            {
+                if let Some(mut reference) = self.string_ref(scalar, ReferenceKind::OciUrl) {
+                    // A repository or a prefix of them; the tag is set elsewhere (`ref.tag`).
+                    reference.checkable = false;
+                    reference.tag_span = None;
+                    self.push(reference);
+                }
+                return;
+            }
             k if self.kind == FileKind::HelmValues
                 && k.to_ascii_lowercase().ends_with("registry") =>
             {
@@ -273,6 +332,7 @@ impl<'a> YamlScan<'a> {
             registry_span: start..start + value.len(),
             tag_span: None,
             checkable,
+            insertion: None,
         });
     }
 
@@ -325,8 +385,10 @@ impl<'a> YamlScan<'a> {
         }
     }
 
-    /// Kustomize `images:` entries: `name` and `newName` are rewritten; the effective image
-    /// (`newName` or `name` with `newTag`/`digest`) is the one checked.
+    /// Kustomize `images:` entries. `newName` is rewritten. `name` is the key matched against
+    /// the resources: it is rewritten when this run rewrites the resources it names (`bases`);
+    /// otherwise it stays, and when there is no `newName` one is added under it. The effective
+    /// image (`newName` or `name` with `newTag`/`digest`) is the one checked.
     fn kustomize(&mut self, images: &Node) {
         let Node::Sequence(items) = images else {
             return;
@@ -340,21 +402,8 @@ impl<'a> YamlScan<'a> {
             let digest = get("digest")
                 .map(|s| s.value.trim().to_owned())
                 .filter(|v| !v.is_empty());
-            let effective = if get("newName").is_some() {
-                "newName"
-            } else {
-                "name"
-            };
-            for (key, kind) in [
-                ("name", ReferenceKind::KustomizeName),
-                ("newName", ReferenceKind::KustomizeNewName),
-            ] {
-                let Some(scalar) = get(key) else { continue };
-                let Some(mut reference) = self.string_ref(scalar, kind) else {
-                    continue;
-                };
-                reference.tag_span = None;
-                if key == effective && reference.tag.is_none() && reference.digest.is_none() {
+            let effective = |reference: &mut Reference| {
+                if reference.tag.is_none() && reference.digest.is_none() {
                     reference.tag = tag.clone();
                     reference.digest = digest.clone();
                     reference.checkable = reference.checkable
@@ -363,10 +412,96 @@ impl<'a> YamlScan<'a> {
                 } else {
                     reference.checkable = false;
                 }
+            };
+            let new_name =
+                get("newName").and_then(|s| self.string_ref(s, ReferenceKind::KustomizeNewName));
+            let has_new_name = get("newName").is_some();
+            if let Some(mut reference) = new_name {
+                reference.tag_span = None;
+                effective(&mut reference);
                 found.push(reference);
+            }
+            let Some(name) = get("name") else { continue };
+            let Some(mut reference) = self.string_ref(name, ReferenceKind::KustomizeName) else {
+                continue;
+            };
+            reference.tag_span = None;
+            if self.bases.contains(&reference.repository) {
+                // The resources are rewritten too: the name follows them.
+                if has_new_name {
+                    reference.checkable = false;
+                } else {
+                    effective(&mut reference);
+                }
+                found.push(reference);
+            } else if has_new_name {
+                self.keys.push(name.body.clone());
+            } else if let Some(insertion) = self.new_name_after(item, name, &reference) {
+                effective(&mut reference);
+                reference.insertion = Some(insertion);
+                found.push(reference);
+            } else {
+                // A layout the insertion cannot follow: left as a mention.
             }
         }
         found.into_iter().for_each(|r| self.push(r));
+    }
+
+    /// The `newName:` to add after the `name:` of a Kustomize entry: on the next line at the
+    /// key's column (block style), or after the value (flow style).
+    fn new_name_after(
+        &self,
+        item: &Node,
+        name: &Scalar,
+        reference: &Reference,
+    ) -> Option<Insertion> {
+        let Node::Mapping(entries) = item else {
+            return None;
+        };
+        let key = entries.iter().find_map(|(k, _)| match k {
+            Node::Scalar(k) if k.value == "name" => Some(k),
+            _ => None,
+        })?;
+        let path = reference.original.get(reference.registry_span.len()..)?;
+        let bytes = self.text.as_bytes();
+        let key_start = match bytes.get(key.body.start.checked_sub(1)?) {
+            Some(b'"' | b'\'') => key.body.start - 1,
+            _ => key.body.start,
+        };
+        let line_start = self.text[..key_start].rfind('\n').map_or(0, |i| i + 1);
+        let before_key = self.text[line_start..key_start].trim_end_matches([' ', '\t']);
+        if before_key.ends_with(['{', ',']) {
+            let end = match bytes.get(name.body.end) {
+                Some(b'"' | b'\'') if name.style != Style::Plain => name.body.end + 1,
+                _ => name.body.end,
+            };
+            return Some(Insertion {
+                at: end,
+                before: ", newName: ".to_owned(),
+                after: path.to_owned(),
+            });
+        }
+        if !before_key.trim_start_matches([' ', '-']).is_empty() || name.style == Style::Block {
+            return None;
+        }
+        let indent = " ".repeat(key_start - line_start);
+        let after_value = name.body.end;
+        Some(match self.text[after_value..].find('\n') {
+            Some(i) => {
+                let crlf = self.text[..after_value + i].ends_with('\r');
+                let eol = if crlf { "\r\n" } else { "\n" };
+                Insertion {
+                    at: after_value + i + 1,
+                    before: format!("{indent}newName: "),
+                    after: format!("{path}{eol}"),
+                }
+            }
+            None => Insertion {
+                at: self.text.len(),
+                before: format!("\n{indent}newName: "),
+                after: path.to_owned(),
+            },
+        })
     }
 
     /// `Chart.yaml` dependencies with `repository: oci://registry/path`.
@@ -417,6 +552,7 @@ impl<'a> YamlScan<'a> {
     /// Reports every scalar that mentions the old registry and was not taken as a reference.
     fn mentions(&mut self, node: &Node) {
         match node {
+            Node::Scalar(s) if self.keys.contains(&s.body) => {}
             Node::Scalar(s) => {
                 let place = if s.style == Style::Block {
                     MentionPlace::BlockScalar
@@ -499,5 +635,19 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
             MentionPlace::TemplateLine,
         );
     }
+    out
+}
+
+/// Scans a file of no understood kind: every mention of the registry, line by line.
+pub(crate) fn scan_text(text: &str, registry: &Registry) -> Findings {
+    let lines = Lines::new(text);
+    let mut out = Findings::default();
+    out.mention(
+        text,
+        &lines,
+        0..text.len(),
+        registry,
+        MentionPlace::OtherFile,
+    );
     out
 }

@@ -1,8 +1,9 @@
 //! The file system side: walking paths (honouring `.gitignore`) and writing files atomically.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::classify::classify;
@@ -12,7 +13,9 @@ use crate::{Error, FileKind};
 /// paths that could not be walked. Directories are walked honouring `.gitignore`, `.ignore` and
 /// `.git/info/exclude` (also outside a Git work tree); hidden directories such as
 /// `.github/workflows` are walked, `.git` is not. A file named explicitly is read even when
-/// ignored, and is an error when its kind is not understood.
+/// ignored. A file whose kind is not understood is [`FileKind::Text`]: scanned for mentions
+/// only (binary files are left out when read). A file reached twice (`k8s` and `./k8s/a.yaml`,
+/// or through a symbolic link) is listed once, under the first name it was reached by, and a leading `./` is dropped from the names.
 pub fn discover(paths: &[PathBuf]) -> (Vec<(PathBuf, FileKind)>, Vec<Error>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
@@ -22,10 +25,9 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<(PathBuf, FileKind)>, Vec<Error>) {
                 path: path.clone(),
                 source,
             }),
-            Ok(meta) if meta.is_file() => match classify(path) {
-                Some(kind) => files.push((path.clone(), kind)),
-                None => errors.push(Error::Unsupported { path: path.clone() }),
-            },
+            Ok(meta) if meta.is_file() => {
+                files.push((clean(path), classify(path).unwrap_or(FileKind::Text)));
+            }
             Ok(_) => {
                 let walker = ignore::WalkBuilder::new(path)
                     .hidden(false)
@@ -35,9 +37,8 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<(PathBuf, FileKind)>, Vec<Error>) {
                 for entry in walker {
                     match entry {
                         Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => {
-                            if let Some(kind) = classify(entry.path()) {
-                                files.push((entry.path().to_path_buf(), kind));
-                            }
+                            let kind = classify(entry.path()).unwrap_or(FileKind::Text);
+                            files.push((clean(entry.path()), kind));
                         }
                         Ok(_) => {}
                         Err(e) => errors.push(Error::Walk {
@@ -49,14 +50,31 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<(PathBuf, FileKind)>, Vec<Error>) {
             }
         }
     }
+    // The first name given for a file wins; then path order.
+    let mut seen = HashSet::new();
+    files.retain(|(path, _)| seen.insert(fs::canonicalize(path).unwrap_or_else(|_| path.clone())));
     files.sort();
-    files.dedup();
     (files, errors)
+}
+
+/// `path` without `.` components (`./k8s/a.yaml` is `k8s/a.yaml`); `.` stays `.`.
+fn clean(path: &Path) -> PathBuf {
+    let cleaned: PathBuf = path
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect();
+    if cleaned.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        cleaned
+    }
 }
 
 /// Replaces the content of `path` atomically: a temporary file in the same directory, synced,
 /// given the original's permissions, then renamed over it. A symbolic link is followed, so the
-/// file it points to is replaced and the link stays.
+/// file it points to is replaced and the link stays. A read-only file (no write permission
+/// bit, or one this user cannot open for writing) is refused with [`Error::ReadOnly`] instead
+/// of being replaced behind its permissions.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let fail = |source| Error::Write {
@@ -65,6 +83,19 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
     };
     let target = fs::canonicalize(path).map_err(fail)?;
     let permissions = fs::metadata(&target).map_err(fail)?.permissions();
+    let read_only = || Error::ReadOnly {
+        path: path.to_path_buf(),
+    };
+    if permissions.readonly() {
+        return Err(read_only());
+    }
+    // Opening for writing without truncating changes nothing and asks the OS whether this user
+    // may write the file.
+    match fs::OpenOptions::new().write(true).open(&target) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(read_only()),
+        Err(e) => return Err(fail(e)),
+    }
     let dir = target.parent().unwrap_or(Path::new("."));
     let name = target
         .file_name()

@@ -1,15 +1,17 @@
 //! Finds and rewrites container image references in deployment files when a registry moves.
 //!
-//! `acr-relocate rewrite` points every image reference in Kubernetes manifests, Helm values and
-//! `Chart.yaml` dependencies, Kustomize `images:`, Dockerfiles, docker-compose files and
-//! Azure Pipelines / GitHub Actions workflows at the new registry. Only the registry part of a
+//! `acr-relocate rewrite` points every image reference in Kubernetes manifests (YAML or JSON),
+//! Helm values and `Chart.yaml` dependencies, Kustomize `images:`, Flux `oci://` sources,
+//! Dockerfiles, docker-compose files and Azure Pipelines / GitHub Actions workflows at the new
+//! registry; every other text file is scanned for mentions of the old one. Only the registry part of a
 //! reference changes: the files are edited at the byte spans of the references, never
 //! re-serialised, so comments, quoting, key order and indentation stay as they were.
 //!
 //! The pieces:
-//! - [`Registry`] decides whether a reference names the old registry (exact host and port).
+//! - [`Registry`] decides whether a reference names the old registry (exact host and port,
+//!   `:443` being no port).
 //! - [`classify`] tells the file kind from its name; [`discover`] walks directories honouring
-//!   `.gitignore`.
+//!   `.gitignore`, other files being [`FileKind::Text`].
 //! - [`Rewriter::scan`] finds [`Reference`]s (rewritten) and [`Mention`]s (left alone, counted by
 //!   `--check`) with their lines; a YAML file is read by a small span-keeping reader.
 //! - [`Rewriter::plan`] builds a [`Plan`]: every reference resolved against the target through a

@@ -21,7 +21,10 @@ pub enum ReferenceKind {
     HelmRegistry,
     /// A `Chart.yaml` dependency whose `repository:` is `oci://registry/path`.
     ChartDependency,
-    /// `name:` of a Kustomize `images:` entry (the image to replace in the resources).
+    /// `name:` of a Kustomize `images:` entry (the image to replace in the resources). The name
+    /// is the key matched against the resources, so it stays and a `newName:` naming the new
+    /// registry is added under it; it is rewritten itself only when the resources it matches are
+    /// rewritten in the same run (so that it keeps matching them).
     KustomizeName,
     /// `newName:` of a Kustomize `images:` entry.
     KustomizeNewName,
@@ -29,13 +32,19 @@ pub enum ReferenceKind {
     DockerfileFrom,
     /// The image of a Dockerfile `COPY --from=` (or `ADD --from=`).
     DockerfileCopyFrom,
-    /// The default value of a Dockerfile `ARG` that holds an image.
+    /// The default value of a Dockerfile `ARG` that holds an image, or only the registry when an
+    /// image starts with that argument (`FROM $REG/app`).
     DockerfileArg,
+    /// The `from=` image of a Dockerfile `RUN --mount=type=…,from=`.
+    DockerfileRunMount,
     /// `image:` of a docker-compose service.
     ComposeImage,
     /// `container:` or `image:` of an Azure Pipelines or GitHub Actions job, service or
     /// container resource, or `uses: docker://` of a GitHub Actions step.
     PipelineImage,
+    /// `url: oci://registry/path` of a Flux `OCIRepository` or `HelmRepository` (any YAML
+    /// `url:` holding an `oci://` address).
+    OciUrl,
     /// `image:` in a Helm chart template (found line by line, templates are not YAML).
     HelmTemplateImage,
     /// `image:` in any other YAML file.
@@ -56,6 +65,8 @@ impl ReferenceKind {
             ReferenceKind::DockerfileFrom => "Dockerfile FROM",
             ReferenceKind::DockerfileCopyFrom => "Dockerfile COPY --from",
             ReferenceKind::DockerfileArg => "Dockerfile ARG default",
+            ReferenceKind::DockerfileRunMount => "Dockerfile RUN --mount from",
+            ReferenceKind::OciUrl => "oci:// url",
             ReferenceKind::ComposeImage => "compose service image",
             ReferenceKind::PipelineImage => "pipeline container",
             ReferenceKind::HelmTemplateImage => "Helm template image",
@@ -92,6 +103,21 @@ pub struct Reference {
     /// Repository and tag are plain values that a registry can be asked about.
     #[serde(skip)]
     pub(crate) checkable: bool,
+    /// Text to insert instead of replacing `registry_span` (a Kustomize `newName:` added under
+    /// `name:`).
+    #[serde(skip)]
+    pub(crate) insertion: Option<Insertion>,
+}
+
+/// Text inserted at a byte offset: `before`, the new login server, `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Insertion {
+    /// Where the text goes.
+    pub at: usize,
+    /// What comes before the login server.
+    pub before: String,
+    /// What comes after it.
+    pub after: String,
 }
 
 impl Reference {
@@ -120,6 +146,9 @@ pub enum MentionPlace {
     Instruction,
     /// In a line of a Helm template that is not an `image:` line.
     TemplateLine,
+    /// In a file whose kind the rewrite does not understand (scripts, `.env`, Terraform, docs):
+    /// every line is scanned, comments included.
+    OtherFile,
 }
 
 /// The old registry named somewhere the rewrite does not touch; listed so that a human looks,

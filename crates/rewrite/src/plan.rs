@@ -2,7 +2,7 @@
 //! (before anything is written), compute the new texts, then write them or show a diff.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -124,6 +124,8 @@ pub struct Plan {
 /// What [`Plan::write`] did.
 #[derive(Debug, Default)]
 pub struct WriteSummary {
+    /// Each file written, with the number of references rewritten in it, in plan order.
+    pub written: Vec<(PathBuf, usize)>,
     /// Files written.
     pub files_written: usize,
     /// References rewritten in them.
@@ -172,6 +174,9 @@ impl Plan {
                 Ok(()) => {
                     summary.files_written += 1;
                     summary.references_rewritten += file.references.len();
+                    summary
+                        .written
+                        .push((file.path.clone(), file.references.len()));
                 }
                 Err(e) => summary.errors.push(e),
             }
@@ -214,22 +219,49 @@ impl<'r> Rewriter<'r> {
     /// Finds references and mentions of the old registry in `text`; no resolution, no edit.
     /// Fails with the 1-based line and a message when the text cannot be parsed.
     pub fn scan(&self, kind: FileKind, text: &str) -> Result<Findings, (usize, String)> {
+        self.scan_with(kind, text, &HashSet::new())
+    }
+
+    /// [`Rewriter::scan`] knowing the repositories of the old registry that other files of the
+    /// run rewrite (`bases`), which decides how a Kustomize `images:` name is handled.
+    fn scan_with(
+        &self,
+        kind: FileKind,
+        text: &str,
+        bases: &HashSet<String>,
+    ) -> Result<Findings, (usize, String)> {
         let from = &self.options.from;
         match kind {
             FileKind::Dockerfile => dockerfile::scan(text, from).map_err(|e| (e.line, e.message)),
             FileKind::HelmTemplate => Ok(extract::scan_template(text, from)),
-            _ => extract::scan_yaml(text, kind, from).map_err(|e| (e.line, e.message)),
+            FileKind::Text => Ok(extract::scan_text(text, from)),
+            FileKind::Json => Ok(extract::scan_yaml(text, kind, from, bases)
+                .unwrap_or_else(|_| extract::scan_text(text, from))),
+            _ => extract::scan_yaml(text, kind, from, bases).map_err(|e| (e.line, e.message)),
         }
     }
 
     /// Plans the rewrite of one text: scan, resolve against the target, edit the spans.
-    /// `path` names the file in errors and diffs.
+    /// `path` names the file in errors and diffs. Alone, a Kustomize file's `images:` names are
+    /// taken to match resources that are not rewritten (see [`ReferenceKind::KustomizeName`]).
+    ///
+    /// [`ReferenceKind::KustomizeName`]: crate::ReferenceKind::KustomizeName
     pub fn rewrite_text(&self, path: &Path, kind: FileKind, text: &str) -> Result<FilePlan, Error> {
+        self.rewrite_text_with(path, kind, text, &HashSet::new())
+    }
+
+    fn rewrite_text_with(
+        &self,
+        path: &Path,
+        kind: FileKind,
+        text: &str,
+        bases: &HashSet<String>,
+    ) -> Result<FilePlan, Error> {
         if self.options.pin_digests && self.resolver.is_none() {
             return Err(Error::PinWithoutResolver);
         }
         let findings = self
-            .scan(kind, text)
+            .scan_with(kind, text, bases)
             .map_err(|(line, message)| Error::Parse {
                 path: path.to_path_buf(),
                 line,
@@ -239,10 +271,16 @@ impl<'r> Rewriter<'r> {
         let mut problems = Vec::new();
         let mut edits: Vec<(Range<usize>, String)> = Vec::new();
         for reference in &mut references {
-            edits.push((
-                reference.registry_span.clone(),
-                self.options.to.as_str().to_owned(),
-            ));
+            edits.push(match &reference.insertion {
+                Some(insertion) => (
+                    insertion.at..insertion.at,
+                    format!("{}{}{}", insertion.before, self.options.to, insertion.after),
+                ),
+                None => (
+                    reference.registry_span.clone(),
+                    self.options.to.as_str().to_owned(),
+                ),
+            });
             if let Some(problem) = self.resolve(reference) {
                 problems.push(problem);
             }
@@ -334,8 +372,16 @@ impl<'r> Rewriter<'r> {
         }
         let (files, mut failures) = fsio::discover(paths);
         let mut plan = Plan::default();
+        let mut texts = Vec::new();
         for (path, kind) in files {
             let text = match std::fs::read(&path) {
+                Ok(bytes) if kind == FileKind::Text => {
+                    if is_binary(&bytes) {
+                        continue;
+                    }
+                    // Only mentions are looked for, never written: any 8-bit text will do.
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(text) => text,
                     Err(_) => {
@@ -348,12 +394,32 @@ impl<'r> Rewriter<'r> {
                     continue;
                 }
             };
-            match self.rewrite_text(&path, kind, &text) {
-                Ok(file) => plan.files.push(file),
+            texts.push((path, kind, text));
+        }
+        // Kustomize files last: whether an `images:` name keeps matching depends on whether
+        // the resources it names are rewritten by this run.
+        let (kustomizations, others): (Vec<_>, Vec<_>) = texts
+            .into_iter()
+            .partition(|(_, kind, _)| *kind == FileKind::Kustomization);
+        let mut bases = HashSet::new();
+        for (path, kind, text) in others.into_iter().chain(kustomizations) {
+            match self.rewrite_text_with(&path, kind, &text, &bases) {
+                Ok(file) => {
+                    if kind != FileKind::Kustomization {
+                        bases.extend(file.references.iter().map(|r| r.repository.clone()));
+                    }
+                    plan.files.push(file);
+                }
                 Err(e) => failures.push(e),
             }
         }
+        plan.files.sort_by(|a, b| a.path.cmp(&b.path));
         plan.failures = failures;
         Ok(plan)
     }
+}
+
+/// True for content that is not text: a NUL byte in the first 8 KiB, as Git decides.
+fn is_binary(bytes: &[u8]) -> bool {
+    bytes[..bytes.len().min(8192)].contains(&0)
 }

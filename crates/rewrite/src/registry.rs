@@ -4,15 +4,35 @@
 //! The rules follow Docker's: the first path component of a reference is a registry host only when
 //! the reference has a `/` and that component contains a `.` or a `:` or is `localhost`. So
 //! `nginx:1.25` and `library/nginx` name Docker Hub implicitly and never match a `--from`, and a
-//! port is part of the registry (`host:5000` is not `host`). Hosts compare case-insensitively and
+//! port is part of the registry (`host:5000` is not `host`), except the HTTPS default: `host:443`
+//! is the same registry as `host`, so a reference spelled `myreg.azurecr.io:443/app` is rewritten
+//! too (to `--to` as given; the redundant `:443` goes). Hosts compare case-insensitively and
 //! exactly: `myreg.azurecr.io` matches neither `myreg2.azurecr.io` nor `myreg.azurecr.io.evil`.
+//!
+//! Mentions (what `--check` counts besides references) are wider on purpose: every occurrence of
+//! the host bounded by characters that cannot be part of a host name, whatever port follows it.
 
 use crate::Error;
 
-/// A registry login server, `host` or `host:port`, stored in lower case.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A registry login server, `host` or `host:port`, stored in lower case. `host:443` and `host`
+/// are equal (443 is the HTTPS default port).
+#[derive(Debug, Clone)]
 pub struct Registry {
     host: String,
+}
+
+impl PartialEq for Registry {
+    fn eq(&self, other: &Self) -> bool {
+        self.canonical() == other.canonical()
+    }
+}
+
+impl Eq for Registry {}
+
+impl std::hash::Hash for Registry {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.canonical().hash(state);
+    }
 }
 
 impl Registry {
@@ -77,22 +97,41 @@ impl Registry {
         &self.host
     }
 
-    /// True when `component` (the registry part of a reference) names this registry.
+    /// True when `component` (the registry part of a reference) names this registry;
+    /// `host:443` and `host` name the same one.
     pub fn matches(&self, component: &str) -> bool {
-        component.eq_ignore_ascii_case(&self.host)
+        let component = strip_default_port(component);
+        component.eq_ignore_ascii_case(self.canonical())
     }
 
-    fn has_port(&self) -> bool {
-        self.host.contains(':')
+    /// The login server without a `:443` suffix.
+    fn canonical(&self) -> &str {
+        strip_default_port(&self.host)
     }
 
-    /// Byte offsets in `text` where this registry is mentioned as a whole host name.
+    /// The explicit port, unless it is the HTTPS default.
+    fn port(&self) -> Option<&str> {
+        self.canonical().split_once(':').map(|(_, port)| port)
+    }
+
+    /// The host name, without any port.
+    fn hostname(&self) -> &str {
+        self.host
+            .split_once(':')
+            .map_or(&self.host, |(host, _)| host)
+    }
+
+    /// Byte offsets in `text` where this registry's host is mentioned as a whole host name.
     ///
     /// Used to report references that are not rewritten (block scalars, environment values,
-    /// shell commands) so that `--check` still sees them.
+    /// shell commands, files of other kinds) so that `--check` still sees them. The host must be
+    /// bounded by bytes that cannot continue a host name; a `-` in front counts as a boundary
+    /// when it cannot belong to a label (`${REG:-myreg.azurecr.io}`). Any port may follow
+    /// (`host:5000` still names the old machine), unless this registry has a port of its own:
+    /// then that port must follow.
     pub fn mentions(&self, text: &str) -> Vec<usize> {
         let hay = text.as_bytes();
-        let needle = self.host.as_bytes();
+        let needle = self.hostname().as_bytes();
         let mut found = Vec::new();
         if needle.len() > hay.len() {
             return found;
@@ -102,22 +141,34 @@ impl Registry {
             if !hay[start..start + needle.len()].eq_ignore_ascii_case(needle) {
                 continue;
             }
-            if start > 0 && host_byte(hay[start - 1]) {
+            let mut before = start;
+            while before > 0 && hay[before - 1] == b'-' {
+                before -= 1;
+            }
+            if before > 0 && host_byte(hay[before - 1]) {
                 continue;
             }
             let end = start + needle.len();
-            match hay.get(end) {
-                Some(&b) if host_byte(b) => continue,
-                Some(b':')
-                    if !self.has_port() && hay.get(end + 1).is_some_and(u8::is_ascii_digit) =>
-                {
-                    continue
-                }
-                _ => found.push(start),
+            if hay.get(end).is_some_and(|&b| host_byte(b)) {
+                continue;
             }
+            if let Some(port) = self.port() {
+                let port_end = end + 1 + port.len();
+                let spelled = hay.get(end) == Some(&b':')
+                    && hay.get(end + 1..port_end) == Some(port.as_bytes());
+                if !spelled || hay.get(port_end).is_some_and(u8::is_ascii_digit) {
+                    continue;
+                }
+            }
+            found.push(start);
         }
         found
     }
+}
+
+/// `host:443` without its default port; anything else as it is.
+fn strip_default_port(login_server: &str) -> &str {
+    login_server.strip_suffix(":443").unwrap_or(login_server)
 }
 
 impl std::fmt::Display for Registry {
@@ -281,10 +332,35 @@ mod tests {
         assert!(r.mentions("myreg2.azurecr.io/a").is_empty());
         assert!(r.mentions("xmyreg.azurecr.io/a").is_empty());
         assert!(r.mentions("myreg.azurecr.io.evil/a").is_empty());
-        assert!(r.mentions("myreg.azurecr.io:5000/a").is_empty());
+        assert!(r.mentions("myreg.azurecr.io-mirror/a").is_empty());
+        assert!(r.mentions("a-myreg.azurecr.io/a").is_empty());
         assert_eq!(r.mentions("MYREG.azurecr.io"), vec![0]);
         assert_eq!(
-            reg("host:5000").mentions("host:5000/a host:50001/b"),
+            reg("host.io:5000").mentions("host.io:5000/a host.io:50001/b host.io/c"),
+            vec![0]
+        );
+    }
+
+    #[test]
+    fn mentions_include_other_ports_and_shell_defaults() {
+        let r = reg("myreg.azurecr.io");
+        assert_eq!(r.mentions("myreg.azurecr.io:443/a"), vec![0]);
+        assert_eq!(r.mentions("myreg.azurecr.io:5000/a"), vec![0]);
+        assert_eq!(r.mentions("${REG:-myreg.azurecr.io}/y:1"), vec![7]);
+        assert_eq!(r.mentions("\"image\":\"myreg.azurecr.io/x\""), vec![9]);
+    }
+
+    #[test]
+    fn the_https_default_port_names_the_same_registry() {
+        let r = reg("myreg.azurecr.io");
+        assert!(r.matches("myreg.azurecr.io:443"));
+        assert!(r.matches("MYREG.azurecr.io"));
+        assert!(!r.matches("myreg.azurecr.io:5000"));
+        assert!(reg("myreg.azurecr.io:443").matches("myreg.azurecr.io"));
+        assert_eq!(r, reg("myreg.azurecr.io:443"));
+        assert_ne!(r, reg("myreg.azurecr.io:5000"));
+        assert_eq!(
+            reg("myreg.azurecr.io:443").mentions("myreg.azurecr.io/a"),
             vec![0]
         );
     }

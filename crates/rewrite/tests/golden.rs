@@ -161,3 +161,23 @@ fn registry_with_a_port() {
 fn broken_files_are_reported_and_left_untouched() {
     run_case("broken");
 }
+
+#[test]
+fn the_default_https_port_and_shell_defaults_name_the_old_registry() {
+    run_case("shell_defaults");
+}
+
+#[test]
+fn json_manifests_are_rewritten_and_other_text_files_are_scanned() {
+    run_case("other_files");
+}
+
+#[test]
+fn flux_oci_sources() {
+    run_case("flux");
+}
+
+#[test]
+fn kustomize_names_matching_resources_outside_the_run_get_a_new_name() {
+    run_case("kustomize_remote");
+}

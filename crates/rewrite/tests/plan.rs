@@ -236,26 +236,86 @@ fn the_walk_honours_gitignore_and_reads_hidden_workflow_directories() {
         .collect();
     assert_eq!(
         names,
-        vec![(
-            PathBuf::from(".github/workflows/ci.yml"),
-            FileKind::Pipeline
-        )]
+        vec![
+            (
+                PathBuf::from(".github/workflows/ci.yml"),
+                FileKind::Pipeline
+            ),
+            (PathBuf::from(".gitignore"), FileKind::Text),
+            (PathBuf::from("README.md"), FileKind::Text),
+        ]
     );
 }
 
 #[test]
-fn explicit_paths_that_are_missing_or_unsupported_fail_alone() {
+fn every_text_file_of_the_walk_is_scanned_for_mentions_and_binary_files_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "deploy.sh",
+        "#!/bin/sh\ndocker pull myreg.azurecr.io/app:1\n",
+    );
+    write(dir.path(), ".env", "REGISTRY=myreg.azurecr.io\n");
+    write(
+        dir.path(),
+        "infra/main.tf",
+        "resource \"x\" \"y\" {\n  login_server = \"myreg.azurecr.io\"\n}\n",
+    );
+    fs::write(
+        dir.path().join("logo.png"),
+        b"\x89PNG\0\0myreg.azurecr.io/app:1",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("latin1.txt"),
+        b"caf\xe9 myreg.azurecr.io/app:1\n",
+    )
+    .unwrap();
+    write(dir.path(), "unrelated.txt", "nothing here\n");
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    let plan = rewriter.plan(&[dir.path().to_path_buf()]).unwrap();
+    assert!(plan.failures.is_empty(), "{:?}", plan.failures);
+    let found: Vec<_> = plan
+        .files
+        .iter()
+        .filter(|f| !f.mentions.is_empty())
+        .map(|f| {
+            let name = f.path.strip_prefix(dir.path()).unwrap().to_path_buf();
+            (name, f.kind, f.mentions[0].line, f.mentions[0].place)
+        })
+        .collect();
+    let other = acr_rewrite::MentionPlace::OtherFile;
+    assert_eq!(
+        found,
+        vec![
+            (PathBuf::from(".env"), FileKind::Text, 1, other),
+            (PathBuf::from("deploy.sh"), FileKind::Text, 2, other),
+            (PathBuf::from("infra/main.tf"), FileKind::Text, 2, other),
+            (PathBuf::from("latin1.txt"), FileKind::Text, 1, other),
+        ]
+    );
+    assert!(plan.files.iter().all(|f| !f.path.ends_with("logo.png")));
+    assert_eq!(plan.remaining(), 4, "--check fails on them");
+    assert!(
+        plan.files.iter().all(|f| !f.is_changed()),
+        "none is rewritten"
+    );
+}
+
+#[test]
+fn explicit_paths_that_are_missing_fail_alone_and_other_kinds_are_scanned() {
     let dir = tempfile::tempdir().unwrap();
     let good = write(dir.path(), "Dockerfile", "FROM myreg.azurecr.io/a:1\n");
-    let readme = write(dir.path(), "README.md", "x\n");
+    let readme = write(dir.path(), "README.md", "pull myreg.azurecr.io/a:1\n");
     let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
     let plan = rewriter
         .plan(&[good, readme, dir.path().join("nope")])
         .unwrap();
-    assert_eq!(plan.files.len(), 1);
-    assert_eq!(plan.failures.len(), 2);
-    assert!(matches!(plan.failures[0], Error::Unsupported { .. }));
-    assert!(matches!(plan.failures[1], Error::Read { .. }));
+    assert_eq!(plan.files.len(), 2);
+    assert_eq!(plan.files[1].kind, FileKind::Text);
+    assert_eq!(plan.files[1].mentions.len(), 1);
+    assert_eq!(plan.failures.len(), 1);
+    assert!(matches!(plan.failures[0], Error::Read { .. }));
 }
 
 #[test]
@@ -269,4 +329,110 @@ fn the_diff_shows_only_the_registry_lines() {
         )
         .unwrap();
     assert_eq!(f.diff(), "--- a/k/app.yaml\n+++ b/k/app.yaml\n@@ -1,2 +1,2 @@\n a: 1\n-image: myreg.azurecr.io/a:1\n+image: newreg.azurecr.io/a:1\n");
+}
+
+#[test]
+fn a_file_reached_twice_is_planned_once_and_dot_slash_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "k8s/a.yaml", "image: myreg.azurecr.io/a:1\n");
+    let dotted = dir.path().join("./k8s/./a.yaml");
+    let (files, errors) = acr_rewrite::discover(&[
+        dir.path().join("k8s"),
+        path.clone(),
+        dotted,
+        dir.path().join("k8s/../k8s/a.yaml"),
+    ]);
+    assert!(errors.is_empty());
+    assert_eq!(files, vec![(path, FileKind::Yaml)]);
+
+    let cwd = std::env::current_dir().unwrap();
+    let relative = PathBuf::from("./tests/fixtures/port/input/deployment.yaml");
+    assert!(cwd.join(&relative).is_file());
+    let (files, _) = acr_rewrite::discover(&[relative]);
+    assert_eq!(
+        files[0].0,
+        PathBuf::from("tests/fixtures/port/input/deployment.yaml")
+    );
+}
+
+#[test]
+fn a_read_only_file_is_refused_and_the_summary_lists_only_what_was_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let text = "image: myreg.azurecr.io/a:1\n";
+    let locked = write(dir.path(), "a/locked.yaml", text);
+    let open = write(dir.path(), "b/open.yaml", text);
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o444)).unwrap();
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    let plan = rewriter.plan(&[dir.path().to_path_buf()]).unwrap();
+    let summary = plan.write().unwrap();
+
+    assert_eq!(summary.written, vec![(open.clone(), 1)]);
+    assert_eq!(
+        (summary.files_written, summary.references_rewritten),
+        (1, 1)
+    );
+    assert_eq!(summary.errors.len(), 1);
+    assert!(matches!(&summary.errors[0], Error::ReadOnly { path } if *path == locked));
+    assert_eq!(
+        summary.errors[0].to_string(),
+        format!(
+            "{} is read-only: not rewritten (make it writable and run again)",
+            locked.display()
+        )
+    );
+    assert_eq!(fs::read_to_string(&locked).unwrap(), text);
+    assert_eq!(
+        fs::metadata(&locked).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
+    assert_eq!(
+        fs::read_to_string(&open).unwrap(),
+        "image: newreg.azurecr.io/a:1\n"
+    );
+}
+
+#[test]
+fn a_kustomize_name_keeps_matching_its_resources_and_check_passes_after_the_rewrite() {
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    let overlay = "images:\n- name: myreg.azurecr.io/web # key\n  newTag: \"2\"\n";
+    let alone = rewriter
+        .rewrite_text(
+            Path::new("kustomization.yaml"),
+            FileKind::Kustomization,
+            overlay,
+        )
+        .unwrap();
+    assert_eq!(
+        alone.rewritten,
+        "images:\n- name: myreg.azurecr.io/web # key\n  newName: newreg.azurecr.io/web\n  newTag: \"2\"\n",
+        "the base is not rewritten: the name stays and newName is added"
+    );
+    let again = rewriter
+        .rewrite_text(
+            Path::new("kustomization.yaml"),
+            FileKind::Kustomization,
+            &alone.rewritten,
+        )
+        .unwrap();
+    assert_eq!(
+        (again.references.len(), again.mentions.len()),
+        (0, 0),
+        "the name left as the match key is not a remaining reference"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "base/deploy.yaml",
+        "kind: Pod\napiVersion: v1\nspec:\n  containers:\n  - image: myreg.azurecr.io/web:1\n",
+    );
+    let kustomization = write(dir.path(), "overlay/kustomization.yaml", overlay);
+    let plan = rewriter.plan(&[dir.path().to_path_buf()]).unwrap();
+    let file = plan.files.iter().find(|f| f.path == kustomization).unwrap();
+    assert_eq!(
+        file.rewritten,
+        overlay.replace("myreg.azurecr.io", "newreg.azurecr.io"),
+        "the base is rewritten in the same run: the name follows it"
+    );
 }

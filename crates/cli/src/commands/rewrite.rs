@@ -26,16 +26,23 @@ Modes:
   --dry-run        print the summary of what would change and change nothing
 
 Only the registry part of a reference changes; comments, quoting, key order and indentation
-are kept byte for byte. Files read: Kubernetes manifests and other YAML (`image:`), Helm values
-(`image:` strings and registry/repository/tag maps, `*Registry:` values), Chart.yaml `oci://`
-dependencies, chart templates (`image:` lines), Kustomize `images:` name/newName, Dockerfiles
-(FROM, COPY --from, ARG defaults), docker-compose files, Azure Pipelines and GitHub Actions
-(`container:`, `image:`, `uses: docker://`). Directories are walked honouring .gitignore.
+are kept byte for byte. Files read: Kubernetes manifests and other YAML (`image:`), JSON
+manifests (`\"image\":`), Helm values (`image:` strings and registry/repository/tag maps,
+`*Registry:` values), Chart.yaml `oci://` dependencies, chart templates and helpers (`image:`
+lines), Kustomize `images:` (newName; a name is the key matched against the resources, so
+it is rewritten only with the resources it matches and otherwise stays and gets a newName),
+Dockerfiles (FROM, COPY --from, RUN --mount from=, ARG defaults, also a bare registry used as
+`FROM $REG/...`), Flux `url: oci://`, docker-compose files, Azure Pipelines and GitHub Actions (`container:`, `image:`,
+`uses: docker://`). `OLD:443` is OLD (443 is the HTTPS default) and becomes NEW; a shell default
+such as `${REG:-OLD}/app:1` has its default rewritten. Directories are walked honouring
+.gitignore; a file reached twice is read once.
 
-Mentions of the old registry that are not image fields (block scalars, commands, environment
-values) are listed and left alone; --check counts them too. Docker Hub short names (`nginx`)
-never match. A file that cannot be parsed is named with its line and left untouched; the others
-are still processed and the exit code is 2.
+Every other text file of the walk (scripts, .env, Terraform, docs) is scanned too: its mentions
+of the old registry are listed and left alone, as are mentions in YAML that are not image fields
+(block scalars, commands, environment values); --check counts them all. Docker Hub short names
+(`nginx`) never match. A file that cannot be parsed is named with its line and left untouched;
+the others are still processed and the exit code is 2. A read-only file is not replaced: it is
+named and the exit code is 2.
 
 Target check: --target-check (or --pin-digests, or --target ENDPOINT) looks every rewritten
 reference up in the target registry (`https://` + --to unless --target names it) before anything
@@ -128,6 +135,7 @@ impl TargetLookup {
         let options = args.connect.options(Side::Target)?;
         let store = runtime
             .block_on(transport::open(&endpoint, Access::Read, &options))
+            .map_err(tidy_connection_error)
             .with_context(|| format!("--target {text}"))?;
         Ok(Some(TargetLookup {
             handle: runtime.handle().clone(),
@@ -187,6 +195,10 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
         eprintln!("error: {failure}");
     }
     let failed = !plan.failures.is_empty();
+    if failed && plan.files.is_empty() {
+        // Nothing was read: a summary ("0 references") would only hide the errors.
+        return Ok(2);
+    }
 
     if args.diff {
         out.write_all(plan.diff().as_bytes())?;
@@ -215,22 +227,22 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
     let writing = !args.dry_run && (!args.diff || args.write);
     let changed: Vec<_> = plan.files.iter().filter(|f| f.is_changed()).collect();
     let references: usize = changed.iter().map(|f| f.references.len()).sum();
-    let mut write_failed = false;
+    let mut write_errors = Vec::new();
     if writing {
         let summary = plan.write()?;
-        for error in &summary.errors {
-            eprintln!("error: {error}");
-        }
-        write_failed = !summary.errors.is_empty();
         writeln!(
             out,
             "rewrote {} reference(s) in {} file(s): {from} -> {to}",
             summary.references_rewritten, summary.files_written
         )?;
+        if !args.diff {
+            for (path, count) in &summary.written {
+                writeln!(out, "  {}: {count}", path.display())?;
+            }
+        }
+        write_errors = summary.errors;
     } else if !args.diff || args.dry_run {
         writeln!(out, "would rewrite {references} reference(s) in {} file(s): {from} -> {to} (nothing written)", changed.len())?;
-    }
-    if !args.diff || args.dry_run {
         for file in &changed {
             writeln!(out, "  {}: {}", file.path.display(), file.references.len())?;
         }
@@ -256,7 +268,42 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
             )?;
         }
     }
-    Ok(if failed || write_failed { 2 } else { 0 })
+    if !write_errors.is_empty() {
+        out.flush()?;
+        eprintln!(
+            "error: {} file(s) not written, left as they were:",
+            write_errors.len()
+        );
+        for error in &write_errors {
+            eprintln!("error: {error}");
+        }
+    }
+    Ok(if failed || !write_errors.is_empty() {
+        2
+    } else {
+        0
+    })
+}
+
+/// A connection error of the target without the empty `for url ()` the transport leaves once
+/// it has taken the URL out of reqwest's text, and with the parenthesis its trimming cut.
+fn tidy_connection_error(error: acr_relocate::Error) -> anyhow::Error {
+    match error {
+        acr_relocate::Error::Connection {
+            method,
+            url,
+            reason,
+        } => {
+            let mut reason = reason.replace(" for url ()", "");
+            let open = reason.matches('(').count();
+            let close = reason.matches(')').count();
+            for _ in close..open {
+                reason.push(')');
+            }
+            anyhow::anyhow!("{method} {url}: {reason}")
+        }
+        other => other.into(),
+    }
 }
 
 /// Lists every reference and mention of the old registry as `FILE:LINE: ...`.

@@ -98,3 +98,105 @@ fn a_present_tag_passes_the_check_and_is_rewritten_without_pinning() {
         format!("image: {}/{repo}:v1.0.0\n", host(&dst))
     );
 }
+
+/// Runs `rewrite ARGS... --from old.example.com --to new.example.com` in `dir`.
+fn rewrite_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .arg("rewrite")
+        .args(args)
+        .args(["--from", "old.example.com", "--to", "new.example.com"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn after_a_partial_write_failure_the_summary_lists_only_the_files_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let text = "image: old.example.com/app:1\n";
+    std::fs::create_dir_all(dir.path().join("k8s")).unwrap();
+    std::fs::write(dir.path().join("k8s/locked.yaml"), text).unwrap();
+    std::fs::write(dir.path().join("k8s/open.yaml"), text).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("k8s/locked.yaml"),
+        std::fs::Permissions::from_mode(0o444),
+    )
+    .unwrap();
+    let out = rewrite_in(dir.path(), &["."]);
+    assert_exit_code(&out, 2);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 1 reference(s) in 1 file(s): old.example.com -> new.example.com\n  k8s/open.yaml: 1\n"
+    );
+    assert_eq!(
+        stderr(&out),
+        "error: 1 file(s) not written, left as they were:\nerror: k8s/locked.yaml is read-only: not rewritten (make it writable and run again)\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("k8s/locked.yaml")).unwrap(),
+        text
+    );
+}
+
+#[test]
+fn paths_given_twice_are_read_once_and_named_without_dot_slash() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("k8s")).unwrap();
+    std::fs::write(
+        dir.path().join("k8s/a.yaml"),
+        "image: old.example.com/app:1\n",
+    )
+    .unwrap();
+    let out = rewrite_in(dir.path(), &[".", "k8s/a.yaml", "./k8s/a.yaml", "--diff"]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "--- a/k8s/a.yaml\n+++ b/k8s/a.yaml\n@@ -1 +1 @@\n-image: old.example.com/app:1\n+image: new.example.com/app:1\n"
+    );
+}
+
+#[test]
+fn a_missing_path_is_an_error_without_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    for mode in [&["nope"][..], &["nope", "--check"][..]] {
+        let out = rewrite_in(dir.path(), mode);
+        assert_exit_code(&out, 2);
+        assert_eq!(stdout(&out), "", "{mode:?}");
+        assert!(
+            stderr(&out).starts_with("error: cannot read nope: "),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn check_fails_on_mentions_in_files_of_other_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "REGISTRY=old.example.com\n").unwrap();
+    std::fs::write(
+        dir.path().join("pod.json"),
+        "{\"spec\": {\"containers\": [{\"image\": \"old.example.com/app:1\"}]}}\n",
+    )
+    .unwrap();
+    let out = rewrite_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stdout(&out),
+        ".env:1: mention (not rewritten): REGISTRY=old.example.com\npod.json:1: YAML image: old.example.com/app:1\n2 reference(s) to old.example.com remain\n"
+    );
+}
+
+#[test]
+fn an_unreachable_target_is_named_with_its_url_and_the_whole_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yaml"), "image: old.example.com/app:1\n").unwrap();
+    let out = rewrite_in(dir.path(), &["a.yaml", "--target", "http://127.0.0.1:9"]);
+    assert_exit_code(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("GET http://127.0.0.1:9/v2/: "), "{err}");
+    assert!(!err.contains("url ()"), "{err}");
+    assert_eq!(err.matches('(').count(), err.matches(')').count(), "{err}");
+}
