@@ -135,7 +135,7 @@ impl TargetLookup {
         let options = args.connect.options(Side::Target)?;
         let store = runtime
             .block_on(transport::open(&endpoint, Access::Read, &options))
-            .map_err(tidy_connection_error)
+            .map_err(anyhow::Error::from)
             .with_context(|| format!("--target {text}"))?;
         Ok(Some(TargetLookup {
             handle: runtime.handle().clone(),
@@ -283,27 +283,6 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
     } else {
         0
     })
-}
-
-/// A connection error of the target without the empty `for url ()` the transport leaves once
-/// it has taken the URL out of reqwest's text, and with the parenthesis its trimming cut.
-fn tidy_connection_error(error: acr_relocate::Error) -> anyhow::Error {
-    match error {
-        acr_relocate::Error::Connection {
-            method,
-            url,
-            reason,
-        } => {
-            let mut reason = reason.replace(" for url ()", "");
-            let open = reason.matches('(').count();
-            let close = reason.matches(')').count();
-            for _ in close..open {
-                reason.push(')');
-            }
-            anyhow::anyhow!("{method} {url}: {reason}")
-        }
-        other => other.into(),
-    }
 }
 
 /// Lists every reference and mention of the old registry as `FILE:LINE: ...`.

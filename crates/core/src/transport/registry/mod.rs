@@ -153,14 +153,23 @@ fn connection_error(method: &Method, url: &str, e: &reqwest::Error) -> Error {
         }
         source = s.source();
     }
-    let reason = reason.replace(url, "").replace(&redact_url(url), "");
+    // The URL is named once, beside the method, without its query: take reqwest's
+    // "for url (...)" out whole, and any other copy of the URL.
+    let redacted = redact_url(url);
+    let reason = reason
+        .replace(&format!(" for url ({url})"), "")
+        .replace(&format!(" for url ({redacted})"), "")
+        .replace(url, "")
+        .replace(&redacted, "")
+        .replace(" for url ()", "");
+    let reason = reason.trim_matches([' ', ':']);
     Error::Connection {
         method: method.to_string(),
-        url: redact_url(url),
+        url: redacted,
         reason: if e.is_timeout() {
-            format!("timed out ({})", reason.trim_matches([' ', ':', '(', ')']))
+            format!("timed out ({reason})")
         } else {
-            reason.trim_matches([' ', ':', '(', ')']).to_string()
+            reason.to_string()
         },
     }
 }
