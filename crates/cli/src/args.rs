@@ -24,7 +24,7 @@ pub struct ConnectArgs {
         env = "ACR_RELOCATE_SRC_CREDS",
         hide_env_values = true
     )]
-    pub src_creds: Option<String>,
+    pub src_creds: Option<Secret>,
     /// Target credentials, as --src-creds ($ACR_RELOCATE_DST_PASSWORD, --dst-password-stdin).
     #[arg(
         long,
@@ -32,7 +32,7 @@ pub struct ConnectArgs {
         env = "ACR_RELOCATE_DST_CREDS",
         hide_env_values = true
     )]
-    pub dst_creds: Option<String>,
+    pub dst_creds: Option<Secret>,
     /// Read the source password from stdin.
     #[arg(long)]
     pub src_password_stdin: bool,
@@ -171,7 +171,7 @@ impl ConnectArgs {
         };
         let credentials = match creds {
             None => None,
-            Some(text) => Some(match text.split_once(':') {
+            Some(text) => Some(match text.expose().split_once(':') {
                 Some((user, password)) => Credentials {
                     username: user.to_string(),
                     password: Secret::new(password),
@@ -187,10 +187,12 @@ impl ConnectArgs {
                     } else if let Ok(p) = std::env::var(env) {
                         p
                     } else {
-                        bail!("{flag} `{text}` has no password: write USER:PASSWORD, set ${env}, or pass --{}-password-stdin", if matches!(side, Side::Source) { "src" } else { "dst" });
+                        // No colon: the text is the user name alone.
+                        let user = text.expose();
+                        bail!("{flag} `{user}` has no password: write USER:PASSWORD, set ${env}, or pass --{}-password-stdin", if matches!(side, Side::Source) { "src" } else { "dst" });
                     };
                     Credentials {
-                        username: text.clone(),
+                        username: text.expose().to_string(),
                         password: Secret::new(password),
                         origin: flag.to_string(),
                     }

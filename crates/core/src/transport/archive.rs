@@ -216,7 +216,8 @@ pub fn unpack(archive: &Path, root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Streams a layout directory into an archive file, atomically.
+/// Streams a layout directory into an archive file, atomically: written beside it (a new file),
+/// finished (the gzip trailer too: its errors are not left to a drop), synced, then renamed.
 pub fn pack(root: &Path, archive: &Path) -> Result<()> {
     let tmp = archive.with_file_name(format!(
         "{}.partial-{}",
@@ -227,45 +228,55 @@ pub fn pack(root: &Path, archive: &Path) -> Result<()> {
         std::process::id()
     ));
     let result = (|| -> Result<()> {
-        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let writer: Box<dyn Write> = if compressed(archive) {
-            Box::new(flate2::write::GzEncoder::new(
-                BufWriter::new(file),
-                flate2::Compression::fast(),
-            ))
-        } else {
-            Box::new(BufWriter::new(file))
-        };
-        let mut tar = tar::Builder::new(writer);
         let io = |e: std::io::Error| Error::io(&tmp, e);
-        tar.append_path_with_name(root.join("oci-layout"), "oci-layout")
+        let _ = std::fs::remove_file(&tmp);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
             .map_err(io)?;
-        tar.append_path_with_name(root.join("index.json"), "index.json")
-            .map_err(io)?;
-        let mut blobs: Vec<_> = std::fs::read_dir(root.join("blobs/sha256"))
-            .map_err(io)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.len() == 64)
-            .collect();
-        blobs.sort();
-        for hex in blobs {
-            tar.append_path_with_name(
-                root.join("blobs/sha256").join(&hex),
-                format!("blobs/sha256/{hex}"),
-            )
-            .map_err(io)?;
-        }
-        let mut writer = tar.into_inner().map_err(io)?;
-        writer.flush().map_err(io)?;
-        drop(writer);
-        File::open(&tmp).and_then(|f| f.sync_all()).map_err(io)?;
+        let buffered = if compressed(archive) {
+            let gz =
+                flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::fast());
+            write_tar(root, gz, &tmp)?.finish().map_err(io)?
+        } else {
+            write_tar(root, BufWriter::new(file), &tmp)?
+        };
+        let file = buffered.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        drop(file);
         std::fs::rename(&tmp, archive).map_err(|e| Error::io(archive, e))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// The layout at `root` as a tar stream into `writer` (errors named after `tmp`); returns the
+/// writer, for the caller to finish.
+fn write_tar<W: Write>(root: &Path, writer: W, tmp: &Path) -> Result<W> {
+    let io = |e: std::io::Error| Error::io(tmp, e);
+    let mut tar = tar::Builder::new(writer);
+    tar.append_path_with_name(root.join("oci-layout"), "oci-layout")
+        .map_err(io)?;
+    tar.append_path_with_name(root.join("index.json"), "index.json")
+        .map_err(io)?;
+    let mut blobs: Vec<_> = std::fs::read_dir(root.join("blobs/sha256"))
+        .map_err(io)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.len() == 64)
+        .collect();
+    blobs.sort();
+    for hex in blobs {
+        tar.append_path_with_name(
+            root.join("blobs/sha256").join(&hex),
+            format!("blobs/sha256/{hex}"),
+        )
+        .map_err(io)?;
+    }
+    tar.into_inner().map_err(io)
 }
 
 #[async_trait]

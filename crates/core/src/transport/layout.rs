@@ -326,10 +326,16 @@ fn split_ref_name(name: &str) -> Option<(String, String)> {
     Some((repo.to_string(), tag.to_string()))
 }
 
-/// Writes a small file atomically: beside it first, synced, then renamed over it.
+/// Writes a small file atomically: beside it first (a new file: an existing one or a link
+/// planted under the name is refused), synced, then renamed over it.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| Error::io(&tmp, e))?;
     f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
     f.sync_all().map_err(|e| Error::io(&tmp, e))?;
     drop(f);
@@ -483,7 +489,12 @@ impl Destination for Layout {
         mut content: ByteStream,
     ) -> Result<()> {
         let final_path = self.blob_path(&blob.digest);
-        if final_path.exists() {
+        // Written whole by an earlier run (synced before its rename); a file of another size
+        // under the name (copied by other means, cut short) is written anew.
+        if tokio::fs::metadata(&final_path)
+            .await
+            .is_ok_and(|m| m.len() == blob.size)
+        {
             return Ok(());
         }
         let tmp = self.partial_path(&blob.digest)?;
@@ -502,7 +513,6 @@ impl Destination for Layout {
                     .map_err(|e| Error::io(&tmp, e))?;
             }
             file.flush().await.map_err(|e| Error::io(&tmp, e))?;
-            drop(file);
             if size != blob.size {
                 return Err(Error::SizeMismatch {
                     what: format!("blob {}", blob.digest),
@@ -518,6 +528,9 @@ impl Destination for Layout {
                     actual,
                 });
             }
+            // On disk before it gets its name: after a power loss a blob is whole or absent.
+            file.sync_all().await.map_err(|e| Error::io(&tmp, e))?;
+            drop(file);
             tokio::fs::rename(&tmp, &final_path)
                 .await
                 .map_err(|e| Error::io(&final_path, e))
@@ -536,11 +549,19 @@ impl Destination for Layout {
         manifest: &RawManifest,
     ) -> Result<()> {
         let final_path = self.blob_path(&manifest.digest);
-        if !final_path.exists() {
+        let whole = tokio::fs::metadata(&final_path)
+            .await
+            .is_ok_and(|m| m.len() == manifest.bytes.len() as u64);
+        if !whole {
             let tmp = self.partial_path(&manifest.digest)?;
-            tokio::fs::write(&tmp, &manifest.bytes)
+            let mut file = tokio::fs::File::create(&tmp)
                 .await
                 .map_err(|e| Error::io(&tmp, e))?;
+            file.write_all(&manifest.bytes)
+                .await
+                .map_err(|e| Error::io(&tmp, e))?;
+            file.sync_all().await.map_err(|e| Error::io(&tmp, e))?;
+            drop(file);
             tokio::fs::rename(&tmp, &final_path)
                 .await
                 .map_err(|e| Error::io(&final_path, e))?;
