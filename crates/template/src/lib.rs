@@ -18,8 +18,12 @@
 //!   are treated as below, and `children-only` says to deploy the relocated registry first;
 //! - sets the new name where it is defined (literal, parameter `defaultValue` or value in the
 //!   parameters file, variable; a computed name becomes the literal) and replaces the old name
-//!   wherever else it occurs as a whole word (child names, `resourceId(...)`, `concat(...)`,
-//!   `dependsOn`, `scope`, parameter names such as `registries_<name>_name`, login servers);
+//!   where it names the registry or its children: `registries/<old>` segments of ids and
+//!   scopes, child names `<old>/child`, `'<old>'` arguments of `resourceId(...)`,
+//!   `reference(...)`, `concat(...)`, `format(...)`, `dependsOn` entries, the portal's
+//!   `registries_<old>_name` parameter and login servers `<old>.azurecr.io`. Other values that
+//!   contain the old name (Key Vault URIs, identities, workspaces, tags) and values from the
+//!   options are never renamed; the first are listed in one `old-name-kept` finding;
 //! - sets literal locations of the registry and its children (not replications) to the target
 //!   region; expressions such as `[resourceGroup().location]` are kept and reported;
 //! - removes the replication in the new home region, replications given with
@@ -79,12 +83,15 @@
 //! | `diagnostic-settings-kept` | info | diagnostic settings of the registry kept with their destinations |
 //! | `zone-redundancy` | info | zone redundancy needs availability zones in the target region |
 //! | `children-only` | warning | the template holds only children of an existing registry: pointed at the new one, to deploy after it |
+//! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
+//! | `old-name-kept` | info | the old name still occurs in values that do not name the registry (key vaults, identities, workspaces, tags): listed, kept |
 
 pub mod edit;
 pub mod error;
 pub mod findings;
 pub mod jsonc;
 pub mod model;
+mod rename;
 mod rewrite;
 pub mod zip;
 
@@ -154,6 +161,10 @@ pub mod rules {
     pub const ZONE_REDUNDANCY: &str = "zone-redundancy";
     /// Only children of an existing registry.
     pub const CHILDREN_ONLY: &str = "children-only";
+    /// The new name is the source registry's.
+    pub const NAME_UNCHANGED: &str = "name-unchanged";
+    /// The old name left in values that do not name the registry.
+    pub const OLD_NAME_KEPT: &str = "old-name-kept";
 
     /// Every rule id.
     pub const ALL: &[&str] = &[
@@ -187,6 +198,8 @@ pub mod rules {
         DIAGNOSTIC_SETTINGS_KEPT,
         ZONE_REDUNDANCY,
         CHILDREN_ONLY,
+        NAME_UNCHANGED,
+        OLD_NAME_KEPT,
     ];
 }
 

@@ -13,6 +13,7 @@ use crate::error::TemplateError;
 use crate::findings::{Finding, Severity};
 use crate::jsonc::{self, Node};
 use crate::model::{self, expression_body, is_expression, pointer_key, resolve, Resource, Source};
+use crate::rename;
 use crate::rules;
 use crate::{RewriteOptions, Rewritten, TemplateInput};
 
@@ -79,6 +80,8 @@ struct Ctx<'a> {
     seen: HashSet<(&'static str, String, String)>,
     api_versions: HashSet<String>,
     edited_locations: HashSet<usize>,
+    /// Span starts of strings that name the registry or a child as a whole (`old`, `old/child`).
+    whole_names: HashSet<usize>,
 }
 
 impl Ctx<'_> {
@@ -309,22 +312,52 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         seen: HashSet::new(),
         api_versions: HashSet::new(),
         edited_locations: HashSet::new(),
+        whole_names: HashSet::new(),
     };
     let old_name = match chosen {
         Some(i) => relocate(&mut ctx, &resources, i, registries.len()),
         None => relocate_children(&mut ctx, &resources),
     };
 
-    // Last: the old name anywhere else (references, parameter names, login servers).
+    // Last: the old name where it names the registry or its children (references, the portal's
+    // name parameter, login servers). Inserted text (option values, source values kept as
+    // parameter defaults) is never renamed.
     if let Some(old) = &old_name {
-        if !old.eq_ignore_ascii_case(&opts.name) {
-            // Inserted text (new replications, parameters) may quote the old name too.
-            ctx.tpl
-                .edits
-                .map_texts(|t| replace_word(t, old, &opts.name));
-            replace_everywhere(&mut ctx.tpl, template, old, &opts.name);
+        if old.eq_ignore_ascii_case(&opts.name) {
+            ctx.find(
+                Severity::Warning,
+                rules::NAME_UNCHANGED,
+                "",
+                format!("the new name {} is the source registry's name; registry names are global, so the deployment fails (AlreadyInUse) while the source registry exists", opts.name),
+                "choose another name, or delete the source registry first (after its images are copied elsewhere)".into(),
+            );
+        } else {
+            for r in &resources {
+                if let Some(items) = r.node.get("dependsOn").and_then(Node::items) {
+                    ctx.whole_names.extend(items.iter().map(|n| n.span.start));
+                }
+            }
+            let kept = rename_everywhere(&mut ctx.tpl, template, old, &opts.name, &ctx.whole_names);
             if let Some((doc, root)) = &mut ctx.params {
-                replace_everywhere(doc, root, old, &opts.name);
+                rename_everywhere(doc, root, old, &opts.name, &HashSet::new());
+            }
+            if !kept.is_empty() {
+                let shown: Vec<&str> = kept.iter().take(12).map(String::as_str).collect();
+                let more = if kept.len() > shown.len() {
+                    format!(" and {} more", kept.len() - shown.len())
+                } else {
+                    String::new()
+                };
+                ctx.find(
+                    Severity::Info,
+                    rules::OLD_NAME_KEPT,
+                    &kept[0],
+                    format!(
+                        "{old} also occurs in values that do not name the registry, kept as they were: {}{more}",
+                        shown.join(", ")
+                    ),
+                    "check whether these resources (key vaults, identities, workspaces, tags) should change for the new registry".into(),
+                );
             }
         }
     }
@@ -359,51 +392,58 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
     })
 }
 
-/// Replaces `old` (case-insensitively, as a whole alphanumeric word) in every string and key.
-fn replace_everywhere(doc: &mut Doc<'_>, root: &Node, old: &str, new: &str) {
-    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut strings = Vec::new();
-    root.walk_strings(&mut strings);
-    spans.extend(strings.iter().map(|n| n.span.clone()));
-    let mut members = Vec::new();
-    root.walk_members(&mut members);
-    spans.extend(members.iter().map(|m| m.key_span.clone()));
-    for span in spans {
+/// Renames `old` where a string or key names the registry or its children (see
+/// [`rename::rename_refs`]); `whole` holds the span starts of resource names and `dependsOn`
+/// entries that may be the bare name. Returns the pointers of strings that still contain the
+/// old name as a word (someone else's resources), in document order.
+fn rename_everywhere(
+    doc: &mut Doc<'_>,
+    root: &Node,
+    old: &str,
+    new: &str,
+    whole: &HashSet<usize>,
+) -> Vec<String> {
+    let mut found: Vec<(String, std::ops::Range<usize>, bool)> = Vec::new();
+    walk_with_paths(root, "", &mut found);
+    let mut kept = Vec::new();
+    for (path, span, is_key) in found {
         let raw = &doc.text[span.clone()];
-        if let Some(replaced) = replace_word(raw, old, new) {
-            doc.edits.replace(span, replaced);
+        if !rename::contains_word(raw, old) || doc.edits.overlaps(&span) {
+            continue;
+        }
+        let renamed = rename::rename_refs(raw, old, new, !is_key && whole.contains(&span.start));
+        let still = renamed
+            .as_deref()
+            .map_or(true, |t| rename::contains_word(t, old));
+        if let Some(t) = renamed {
+            doc.edits.replace(span, t);
+        }
+        if still {
+            kept.push(path);
         }
     }
+    kept
 }
 
-/// `text` with every whole-word, case-insensitive occurrence of `old` replaced, or None.
-pub fn replace_word(text: &str, old: &str, new: &str) -> Option<String> {
-    if old.is_empty() {
-        return None;
-    }
-    let lower = text.to_ascii_lowercase();
-    let needle = old.to_ascii_lowercase();
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    let mut pos = 0;
-    let mut from = 0;
-    let mut hit = false;
-    while let Some(i) = lower[from..].find(&needle).map(|i| i + from) {
-        let end = i + needle.len();
-        let before_ok = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
-        let after_ok = end == bytes.len() || !bytes[end].is_ascii_alphanumeric();
-        if before_ok && after_ok {
-            out.push_str(&text[pos..i]);
-            out.push_str(new);
-            pos = end;
-            hit = true;
+/// Every string value and object key below `node`, with its JSON pointer (for a key: the
+/// member's pointer) and whether it is a key.
+fn walk_with_paths(node: &Node, path: &str, out: &mut Vec<(String, std::ops::Range<usize>, bool)>) {
+    match &node.value {
+        jsonc::Value::String(_) => out.push((path.to_string(), node.span.clone(), false)),
+        jsonc::Value::Object(ms) => {
+            for m in ms {
+                let p = format!("{path}/{}", pointer_key(&m.key));
+                out.push((p.clone(), m.key_span.clone(), true));
+                walk_with_paths(&m.value, &p, out);
+            }
         }
-        from = end;
+        jsonc::Value::Array(items) => {
+            for (i, n) in items.iter().enumerate() {
+                walk_with_paths(n, &format!("{path}/{i}"), out);
+            }
+        }
+        _ => {}
     }
-    hit.then(|| {
-        out.push_str(&text[pos..]);
-        out
-    })
 }
 
 fn str_ci_eq(n: Option<&Node>, want: &str) -> bool {
@@ -529,6 +569,11 @@ fn relocate<'r>(
     let children: Vec<usize> = (0..res.len())
         .filter(|&i| res[i].full_type.starts_with(CHILD_PREFIX) && belongs(i))
         .collect();
+    for &i in children.iter().chain([&reg_i]) {
+        if let Some(n) = res[i].node.get("name") {
+            ctx.whole_names.insert(n.span.start);
+        }
+    }
 
     let mut removed: Vec<Removed> = Vec::new();
 
@@ -923,7 +968,12 @@ fn apply_name(
             ctx.tpl.set_string(n, &opts.name);
         }
         Source::Parameter { name, decl, value } => {
-            name_expr_for_children = format!("parameters('{name}')");
+            // The portal's `registries_<old>_name` is renamed with every reference to it.
+            let renamed = match &old_name {
+                Some(old) => rename::rename_portal_parameter(name, old, &opts.name),
+                None => name.clone(),
+            };
+            name_expr_for_children = format!("parameters('{renamed}')");
             let mut done = false;
             if let Some(v) = value {
                 done |= ctx.set_value(v, &opts.name);
@@ -1139,6 +1189,11 @@ fn relocate_children(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) -> Option<String> 
     let children: Vec<usize> = (0..res.len())
         .filter(|&i| res[i].full_type.starts_with(CHILD_PREFIX))
         .collect();
+    for &i in &children {
+        if let Some(n) = res[i].node.get("name") {
+            ctx.whole_names.insert(n.span.start);
+        }
+    }
     let first = &res[children[0]];
     let pf = |r: &Resource<'_>| {
         if r.deployment.is_none() {
@@ -1696,19 +1751,6 @@ fn encryption(ctx: &mut Ctx<'_>, reg: &Resource<'_>, enc: Option<&Node>, premium
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn whole_words_only() {
-        assert_eq!(
-            replace_word("[parameters('registries_Old1_name')]", "old1", "new2").unwrap(),
-            "[parameters('registries_new2_name')]"
-        );
-        assert_eq!(
-            replace_word("old1.azurecr.io old1x", "OLD1", "n"),
-            Some("n.azurecr.io old1x".into())
-        );
-        assert_eq!(replace_word("bold1", "old1", "n"), None);
-    }
 
     #[test]
     fn last_segments() {

@@ -1,0 +1,138 @@
+//! What the rename touches: the registry and its children, nothing that only shares the name.
+
+use crate::util::*;
+use acr_template::{rewrite_template, rules, RewriteOptions, TemplateInput};
+
+fn east() -> RewriteOptions {
+    RewriteOptions {
+        name: "contosoeast01".into(),
+        location: "eastus".into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn only_values_that_name_the_registry_or_its_children_are_renamed() {
+    let out = rewrite("shared-name.json", &east());
+    let v = json(&out.template);
+    // The registry, its children and its login server follow the new name.
+    assert_eq!(
+        v["parameters"]["registries_contosoeast01_name"]["defaultValue"],
+        "contosoeast01"
+    );
+    assert_eq!(
+        v["resources"][1]["name"],
+        "[concat(parameters('registries_contosoeast01_name'), '/ci-push')]"
+    );
+    assert_eq!(
+        v["outputs"]["loginServer"]["value"],
+        "contosoeast01.azurecr.io"
+    );
+    // Key vault, identity, workspace, credentials and tags are other resources: untouched.
+    for kept in [
+        "https://contosowest-kv.vault.azure.net/keys/acrkey/0123456789abcdef",
+        "https://contosowest-kv.vault.azure.net/secrets/hub-password",
+        "/subscriptions/1111/resourceGroups/rg-west/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-contosowest",
+        "/subscriptions/1111/resourceGroups/rg-west/providers/Microsoft.OperationalInsights/workspaces/law-contosowest",
+        "\"workspaces_law_contosowest_externalid\"",
+        "\"team-contosowest\"",
+    ] {
+        assert!(out.template.contains(kept), "{kept} changed:\n{}", out.template);
+    }
+    assert!(
+        !out.template.contains("contosoeast01-kv") && !out.template.contains("id-contosoeast01")
+    );
+    // One finding lists where the old name is left.
+    let f = with_rule(&out, rules::OLD_NAME_KEPT);
+    assert_eq!(f.len(), 1, "{:?}", out.findings);
+    for p in [
+        "/resources/0/tags/owner",
+        "/resources/2/properties/authCredentials/0/passwordSecretIdentifier",
+        "/resources/3/properties/workspaceId",
+    ] {
+        assert!(f[0].message.contains(p), "{p} not in {}", f[0].message);
+    }
+}
+
+#[test]
+fn findings_describe_what_the_file_contains() {
+    let out = rewrite("shared-name.json", &east());
+    let v = json(&out.template);
+    let key = "https://contosowest-kv.vault.azure.net/keys/acrkey/0123456789abcdef";
+    assert_eq!(v["parameters"]["encryptionKeyUri"]["defaultValue"], key);
+    let f = with_rule(&out, rules::CMK_KEY_FROM_SOURCE);
+    assert!(f.iter().any(|f| f.message.contains(key)), "{f:?}");
+    let id = "/subscriptions/1111/resourceGroups/rg-west/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-contosowest";
+    assert_eq!(v["parameters"]["encryptionIdentityId"]["defaultValue"], id);
+    assert!(f.iter().any(|f| f.message.contains(id)), "{f:?}");
+}
+
+#[test]
+fn option_values_are_written_as_given() {
+    let mut o = east();
+    o.key_uri = Some("https://contosowest-east-kv.vault.azure.net/keys/acrkey".into());
+    o.identity = Some(
+        "/subscriptions/2222/resourceGroups/rg-contosowest-east/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-contosowest-east".into(),
+    );
+    o.add_replications = vec!["westus".into()];
+    let out = rewrite("shared-name.json", &o);
+    let v = json(&out.template);
+    assert_eq!(
+        v["parameters"]["encryptionKeyUri"]["defaultValue"],
+        o.key_uri.as_deref().unwrap()
+    );
+    assert_eq!(
+        v["parameters"]["encryptionIdentityId"]["defaultValue"],
+        o.identity.as_deref().unwrap()
+    );
+    // The added replication follows the renamed name parameter.
+    let rep = v["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"].as_str().unwrap().ends_with("replications"))
+        .unwrap();
+    assert_eq!(
+        rep["name"],
+        "[concat(parameters('registries_contosoeast01_name'), '/westus')]"
+    );
+}
+
+#[test]
+fn subnets_given_as_options_are_written_as_given() {
+    let mut o = east();
+    let subnet = "/subscriptions/2222/resourceGroups/rg-contosowest-east/providers/Microsoft.Network/virtualNetworks/v/subnets/contosowest";
+    o.subnets = vec![subnet.into()];
+    let out = rewrite_template(
+        &TemplateInput::new(
+            "t.json",
+            fixture("premium-features-on-standard.json").replace("oldacr01", "contosowest"),
+        ),
+        &o,
+    )
+    .unwrap();
+    let v = json(&out.template);
+    assert_eq!(
+        v.pointer("/resources/0/properties/networkRuleSet/virtualNetworkRules/0/id")
+            .unwrap(),
+        subnet
+    );
+}
+
+#[test]
+fn a_registry_named_like_its_sku_keeps_its_sku() {
+    let t = r#"{"$schema": "x", "resources": [
+        {"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "premium",
+         "location": "westus", "sku": {"name": "Premium", "tier": "Premium"}, "properties": {}},
+        {"type": "Microsoft.ContainerRegistry/registries/webhooks", "apiVersion": "2023-07-01", "name": "premium/hook",
+         "location": "westus", "dependsOn": ["premium"], "properties": {"serviceUri": "https://h", "actions": ["push"]}}]}"#;
+    let out = rewrite_template(&TemplateInput::new("t", t), &east()).unwrap();
+    let v = json(&out.template);
+    assert_eq!(v["resources"][0]["name"], "contosoeast01");
+    assert_eq!(
+        v["resources"][0]["sku"],
+        serde_json::json!({"name": "Premium", "tier": "Premium"})
+    );
+    assert_eq!(v["resources"][1]["name"], "contosoeast01/hook");
+    assert_eq!(v["resources"][1]["dependsOn"][0], "contosoeast01");
+}
