@@ -84,6 +84,7 @@
 //! | `zone-redundancy` | info | zone redundancy needs availability zones in the target region |
 //! | `children-only` | warning | the template holds only children of an existing registry: pointed at the new one, to deploy after it |
 //! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
+//! | `other-registries-kept` | warning | `--only` chose one of several registries; the others and their children are left as they were |
 //! | `old-name-kept` | info | the old name still occurs in values that do not name the registry (key vaults, identities, workspaces, tags): listed, kept |
 
 pub mod edit;
@@ -165,6 +166,8 @@ pub mod rules {
     pub const NAME_UNCHANGED: &str = "name-unchanged";
     /// The old name left in values that do not name the registry.
     pub const OLD_NAME_KEPT: &str = "old-name-kept";
+    /// Other registries of the template left as they were.
+    pub const OTHER_REGISTRIES_KEPT: &str = "other-registries-kept";
 
     /// Every rule id.
     pub const ALL: &[&str] = &[
@@ -200,6 +203,7 @@ pub mod rules {
         CHILDREN_ONLY,
         NAME_UNCHANGED,
         OLD_NAME_KEPT,
+        OTHER_REGISTRIES_KEPT,
     ];
 }
 

@@ -314,6 +314,28 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         edited_locations: HashSet::new(),
         whole_names: HashSet::new(),
     };
+    if let Some(c) = chosen {
+        let others: Vec<String> = registries
+            .iter()
+            .filter(|&&i| i != c)
+            .map(|&i| {
+                let (raw, res) = describe(i);
+                res.unwrap_or(raw)
+            })
+            .collect();
+        if !others.is_empty() {
+            ctx.find(
+                Severity::Warning,
+                rules::OTHER_REGISTRIES_KEPT,
+                &resources[c].path,
+                format!(
+                    "the template also defines {}, left as they were with their children (name and region unchanged)",
+                    others.join(", ")
+                ),
+                "remove them from this template before deploying it, or relocate each with its own --only run: deploying them as they are fails while they exist (registry names are global)".into(),
+            );
+        }
+    }
     let old_name = match chosen {
         Some(i) => relocate(&mut ctx, &resources, i, registries.len()),
         None => relocate_children(&mut ctx, &resources),
@@ -559,12 +581,15 @@ fn relocate<'r>(
         if registry_count == 1 {
             return true;
         }
-        let name = r.node.get_str("name").unwrap_or("").to_ascii_lowercase();
-        match (&name_key, &old_name) {
-            (Some(k), _) if name.contains(k.as_str()) => true,
-            (_, Some(o)) => name.contains(&o.to_ascii_lowercase()),
-            _ => false,
-        }
+        // The parent named by the child's first name segment, compared exactly: `acrone01` is
+        // not the parent of `acrone01dev/eastus`.
+        let Some(parent) = r.node.get_str("name").and_then(parent_key) else {
+            return false;
+        };
+        name_key.as_deref() == Some(parent.as_str())
+            || old_name
+                .as_deref()
+                .is_some_and(|o| o.eq_ignore_ascii_case(&parent))
     };
     let children: Vec<usize> = (0..res.len())
         .filter(|&i| res[i].full_type.starts_with(CHILD_PREFIX) && belongs(i))
@@ -1323,6 +1348,23 @@ fn relocate_children(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) -> Option<String> 
     children_pass(ctx, res, &children, &mut removed);
     drop_dangling_depends(ctx, res, &removed);
     old_name
+}
+
+/// What names the parent in a child's name, lower case: the first segment of a literal
+/// (`reg/hook` → `reg`), else the parameter or variable of the expression
+/// (`[concat(parameters('r'), '/hook')]` → `r`), else the first segment of its first quoted text
+/// (`[concat('reg', '/hook')]` → `reg`).
+fn parent_key(name: &str) -> Option<String> {
+    if !is_expression(name) {
+        return name.split('/').next().map(str::to_ascii_lowercase);
+    }
+    if let Some((_, arg)) = parent_reference(name) {
+        return Some(arg.to_ascii_lowercase());
+    }
+    let body = expression_body(name);
+    let first = body.split('\'').nth(1)?;
+    let seg = first.split('/').next()?;
+    (!seg.is_empty() && !seg.contains('{')).then(|| seg.to_ascii_lowercase())
 }
 
 /// The `parameters('x')` or `variables('x')` that names the parent in a child name expression

@@ -136,3 +136,31 @@ fn a_registry_named_like_its_sku_keeps_its_sku() {
     assert_eq!(v["resources"][1]["name"], "contosoeast01/hook");
     assert_eq!(v["resources"][1]["dependsOn"][0], "contosoeast01");
 }
+
+#[test]
+fn only_compares_the_registry_segment_of_child_names_exactly() {
+    let mut o = east();
+    o.only = Some("acrone01".into());
+    let out = rewrite("prefix-registries.json", &o);
+    let v = json(&out.template);
+    let res = v["resources"].as_array().unwrap();
+    assert_eq!(res.len(), 5, "acrone01dev's replication is kept");
+    assert_eq!(res[0]["name"], "contosoeast01");
+    assert_eq!(res[0]["location"], "eastus");
+    // acrone01dev and its children are untouched.
+    assert_eq!(res[1]["name"], "acrone01dev");
+    assert_eq!(res[1]["location"], "westus");
+    assert_eq!(res[2]["name"], "acrone01dev/eastus");
+    assert_eq!(res[3]["location"], "westus");
+    assert_eq!(
+        res[3]["dependsOn"][0],
+        "[resourceId('Microsoft.ContainerRegistry/registries', 'acrone01dev')]"
+    );
+    // acrone01's own webhook follows it.
+    assert_eq!(res[4]["name"], "contosoeast01/hook");
+    assert_eq!(res[4]["location"], "eastus");
+    assert!(with_rule(&out, rules::REPLICATION_HOME_REMOVED).is_empty());
+    let f = with_rule(&out, rules::OTHER_REGISTRIES_KEPT);
+    assert_eq!(f.len(), 1);
+    assert!(f[0].message.contains("acrone01dev"));
+}
