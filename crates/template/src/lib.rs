@@ -84,6 +84,8 @@
 //! | `zone-redundancy` | info | zone redundancy needs availability zones in the target region |
 //! | `children-only` | warning | the template holds only children of an existing registry: pointed at the new one, to deploy after it |
 //! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
+//! | `resource-id-literal` | info (blocking if not converted) | a literal id `/subscriptions/../resourceGroups/../registries/<old>[/child]` became `resourceId(...)` (a symbolic name in a 2.0 `dependsOn`); extension ids and parameters file values are blocking |
+//! | `role-assignment-name-literal` | blocking | a role assignment on the registry is named by a literal GUID: a new `guid()` is needed |
 //! | `other-registries-kept` | warning | `--only` chose one of several registries; the others and their children are left as they were |
 //! | `old-name-kept` | info | the old name still occurs in values that do not name the registry (key vaults, identities, workspaces, tags): listed, kept |
 
@@ -166,6 +168,10 @@ pub mod rules {
     pub const NAME_UNCHANGED: &str = "name-unchanged";
     /// The old name left in values that do not name the registry.
     pub const OLD_NAME_KEPT: &str = "old-name-kept";
+    /// A literal resource id of the source registry.
+    pub const RESOURCE_ID_LITERAL: &str = "resource-id-literal";
+    /// A role assignment on the registry with a literal GUID name.
+    pub const ROLE_ASSIGNMENT_NAME_LITERAL: &str = "role-assignment-name-literal";
     /// Other registries of the template left as they were.
     pub const OTHER_REGISTRIES_KEPT: &str = "other-registries-kept";
 
@@ -204,6 +210,8 @@ pub mod rules {
         NAME_UNCHANGED,
         OLD_NAME_KEPT,
         OTHER_REGISTRIES_KEPT,
+        RESOURCE_ID_LITERAL,
+        ROLE_ASSIGNMENT_NAME_LITERAL,
     ];
 }
 

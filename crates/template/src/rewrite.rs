@@ -58,7 +58,11 @@ struct Doc<'a> {
 
 impl Doc<'_> {
     fn set_string(&mut self, node: &Node, value: &str) -> bool {
-        self.edits.replace(node.span.clone(), json_str(value))
+        self.set_string_at(node.span.clone(), value)
+    }
+
+    fn set_string_at(&mut self, span: std::ops::Range<usize>, value: &str) -> bool {
+        self.edits.replace(span, json_str(value))
     }
 
     /// Adds the member `key: value` to the object `object`, in the document's own layout.
@@ -337,7 +341,7 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         }
     }
     let old_name = match chosen {
-        Some(i) => relocate(&mut ctx, &resources, i, registries.len()),
+        Some(i) => relocate(&mut ctx, template, &resources, i, registries.len()),
         None => relocate_children(&mut ctx, &resources),
     };
 
@@ -513,6 +517,7 @@ struct Removed {
 /// Does all the work on the chosen registry; returns the old name when it is known.
 fn relocate<'r>(
     ctx: &mut Ctx<'_>,
+    root: &'r Node,
     res: &[Resource<'r>],
     reg_i: usize,
     registry_count: usize,
@@ -897,7 +902,195 @@ fn relocate<'r>(
         }
     }
     let _ = old_location;
+    if let Some(old) = &old_name {
+        literal_ids(ctx, root, res, reg, old, &name_expr_for_children);
+    }
+    role_assignments(ctx, res, reg, old_name.as_deref());
     old_name
+}
+
+/// A literal resource id of the source registry or of one of its children, split up: the
+/// segments after `registries/<old>` as (type, name) pairs, or None when the rest is not a
+/// chain of ACR children (an extension resource under `/providers/`).
+struct LiteralId {
+    children: Option<Vec<(String, String)>>,
+}
+
+/// Parses `/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.ContainerRegistry/registries/{old}...`.
+fn parse_literal_id(s: &str, old: &str) -> Option<LiteralId> {
+    let segs: Vec<&str> = s.strip_prefix('/')?.split('/').collect();
+    let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    if segs.len() < 8
+        || !eq(segs[0], "subscriptions")
+        || !eq(segs[2], "resourceGroups")
+        || !eq(segs[4], "providers")
+        || !eq(segs[5], "Microsoft.ContainerRegistry")
+        || !eq(segs[6], "registries")
+        || !eq(segs[7], old)
+    {
+        return None;
+    }
+    let rest = &segs[8..];
+    let children = (rest.len() % 2 == 0
+        && rest
+            .chunks(2)
+            .all(|c| !c[0].is_empty() && !c[1].is_empty() && !eq(c[0], "providers")))
+    .then(|| {
+        rest.chunks(2)
+            .map(|c| (c[0].to_string(), c[1].to_string()))
+            .collect()
+    });
+    Some(LiteralId { children })
+}
+
+/// Literal resource ids that name the source registry (its subscription and resource group) or
+/// its children become `resourceId(...)` expressions of the relocated registry (in a
+/// languageVersion 2.0 `dependsOn`, the registry's symbolic name); those that cannot (extension
+/// resources, parameters file values) are blocking findings.
+fn literal_ids(
+    ctx: &mut Ctx<'_>,
+    root: &Node,
+    res: &[Resource<'_>],
+    reg: &Resource<'_>,
+    old: &str,
+    name_expr: &str,
+) {
+    let new = ctx.opts.name.clone();
+    // Each template (the root, inline templates of nested deployments) by span: an id inside a
+    // nested template cannot use the outer template's parameters.
+    let mut templates: Vec<&Node> = vec![root];
+    templates.extend(res.iter().map(|r| r.template));
+    let depends: HashSet<usize> = res
+        .iter()
+        .filter_map(|r| r.node.get("dependsOn").and_then(Node::items))
+        .flat_map(|items| items.iter().map(|n| n.span.start))
+        .collect();
+    let mut found = Vec::new();
+    walk_with_paths(root, "", &mut found);
+    for (path, span, is_key) in found {
+        if is_key || ctx.tpl.edits.overlaps(&span) {
+            continue;
+        }
+        let raw = &ctx.tpl.text[span.clone()];
+        let Ok(value) = serde_json::from_str::<String>(raw) else {
+            continue;
+        };
+        let Some(id) = parse_literal_id(&value, old) else {
+            continue;
+        };
+        let Some(children) = id.children else {
+            // Kept as the source's id (not half renamed), so that it matches the finding.
+            ctx.tpl.edits.replace(span, raw.to_string());
+            ctx.find(
+                Severity::Blocking,
+                rules::RESOURCE_ID_LITERAL,
+                &path,
+                format!("{value} names the source registry in its source resource group and subscription"),
+                format!("write it as an expression of the new registry, e.g. [extensionResourceId(resourceId('Microsoft.ContainerRegistry/registries', '{new}'), ...)], deployed in the target resource group"),
+            );
+            continue;
+        };
+        let home = templates
+            .iter()
+            .filter(|t| t.span.start <= span.start && span.end <= t.span.end)
+            .min_by_key(|t| t.span.len())
+            .copied();
+        let same_template = home.is_some_and(|t| std::ptr::eq(t, reg.template));
+        let expr = if same_template {
+            name_expr.to_string()
+        } else {
+            format!("'{new}'")
+        };
+        let replacement = match (&reg.slot.symbol, children.is_empty()) {
+            (Some(sym), true) if same_template && depends.contains(&span.start) => sym.clone(),
+            _ => {
+                let mut ty = String::from("Microsoft.ContainerRegistry/registries");
+                let mut args = vec![expr];
+                for (t, n) in &children {
+                    ty.push('/');
+                    ty.push_str(t);
+                    args.push(format!("'{}'", n.replace('\'', "''")));
+                }
+                format!("[resourceId('{ty}', {})]", args.join(", "))
+            }
+        };
+        if ctx.tpl.set_string_at(span, &replacement) {
+            ctx.find(
+                Severity::Info,
+                rules::RESOURCE_ID_LITERAL,
+                &path,
+                format!("the literal id {value} named the source registry in its source resource group; it is now {replacement}"),
+                "nothing to do: the id now follows the registry into the target resource group".into(),
+            );
+        }
+    }
+    // Values of the parameters file cannot be expressions: reported.
+    if let Some((doc, proot)) = &ctx.params {
+        let mut found = Vec::new();
+        walk_with_paths(proot, "", &mut found);
+        let hits: Vec<(String, String)> = found
+            .into_iter()
+            .filter(|(_, _, is_key)| !is_key)
+            .filter_map(|(path, span, _)| {
+                let value = serde_json::from_str::<String>(&doc.text[span]).ok()?;
+                parse_literal_id(&value, old).map(|_| (path, value))
+            })
+            .collect();
+        for (path, value) in hits {
+            ctx.find(
+                Severity::Blocking,
+                rules::RESOURCE_ID_LITERAL,
+                &format!("(parameters file){path}"),
+                format!("{value} names the source registry in its source resource group and subscription"),
+                "give the id of the relocated registry (target subscription and resource group) in the parameters file".into(),
+            );
+        }
+    }
+}
+
+/// True for a GUID written out (`8-4-4-4-12` hex digits).
+fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Role assignments on the registry whose name is a literal GUID: the source's assignment keeps
+/// that name, so the new one needs a new `guid()`.
+fn role_assignments(
+    ctx: &mut Ctx<'_>,
+    res: &[Resource<'_>],
+    reg: &Resource<'_>,
+    old: Option<&str>,
+) {
+    for r in res {
+        if !r.full_type.ends_with("/roleassignments") {
+            continue;
+        }
+        let on_registry = r.full_type.starts_with(CHILD_PREFIX)
+            || r.node.get_str("scope").is_some_and(|s| {
+                let l = s.to_ascii_lowercase();
+                l.contains("registries")
+                    || reg.slot.symbol.as_deref().is_some_and(|y| s == y)
+                    || old.is_some_and(|o| rename::contains_word(s, o))
+            });
+        let Some(name) = r.node.get_str("name").filter(|n| !is_expression(n)) else {
+            continue;
+        };
+        let last = name.rsplit('/').next().unwrap_or(name);
+        if on_registry && is_guid(last) {
+            ctx.find(
+                Severity::Blocking,
+                rules::ROLE_ASSIGNMENT_NAME_LITERAL,
+                &format!("{}/name", r.path),
+                format!("the role assignment's name is the literal GUID {last} of the source's assignment; a role assignment name cannot be reused for another scope (RoleAssignmentUpdateNotPermitted)"),
+                format!("name it with a new GUID derived from the new scope, e.g. [guid(resourceId('Microsoft.ContainerRegistry/registries', '{}'), <principal id>, <role definition id>)]", ctx.opts.name),
+            );
+        }
+    }
 }
 
 /// The value a scalar setting takes: the literal itself, or the given value, default or variable
@@ -1193,6 +1386,7 @@ fn drop_dangling_depends(ctx: &mut Ctx<'_>, res: &[Resource<'_>], removed: &[Rem
                                     let seg = seg.to_ascii_lowercase();
                                     s.contains(&format!("'{seg}'"))
                                         || s.contains(&format!("/{seg}'"))
+                                        || s.ends_with(&format!("/{seg}"))
                                 }))
                     })
                 })

@@ -1,7 +1,7 @@
 //! What the rename touches: the registry and its children, nothing that only shares the name.
 
 use crate::util::*;
-use acr_template::{rewrite_template, rules, RewriteOptions, TemplateInput};
+use acr_template::{rewrite_template, rules, RewriteOptions, Severity, TemplateInput};
 
 fn east() -> RewriteOptions {
     RewriteOptions {
@@ -163,4 +163,55 @@ fn only_compares_the_registry_segment_of_child_names_exactly() {
     let f = with_rule(&out, rules::OTHER_REGISTRIES_KEPT);
     assert_eq!(f.len(), 1);
     assert!(f[0].message.contains("acrone01dev"));
+}
+
+#[test]
+fn literal_ids_of_the_source_registry_become_resource_id_expressions() {
+    let out = rewrite("literal-ids.json", &east());
+    let v = json(&out.template);
+    let reg = "[resourceId('Microsoft.ContainerRegistry/registries', 'contosoeast01')]";
+    let map = "[resourceId('Microsoft.ContainerRegistry/registries/scopeMaps', 'contosoeast01', 'ci-push')]";
+    assert_eq!(v["resources"][1]["dependsOn"][0], reg);
+    assert_eq!(v["resources"][2]["dependsOn"][0], map);
+    assert_eq!(v["resources"][2]["properties"]["scopeMapId"], map);
+    assert_eq!(v["resources"][3]["scope"], reg);
+    assert!(!out
+        .template
+        .contains("rg-west/providers/Microsoft.ContainerRegistry/registries/contosoeast01"));
+    let f = with_rule(&out, rules::RESOURCE_ID_LITERAL);
+    let info: Vec<_> = f.iter().filter(|f| f.severity == Severity::Info).collect();
+    assert_eq!(info.len(), 4, "{f:?}");
+    assert!(info.iter().any(|f| f.path == "/resources/3/scope"));
+    // An extension resource's id cannot be converted: blocking, with its pointer.
+    let blocking: Vec<_> = f
+        .iter()
+        .filter(|f| f.severity == Severity::Blocking)
+        .collect();
+    assert_eq!(blocking.len(), 1);
+    assert_eq!(blocking[0].path, "/outputs/diagnostics/value");
+}
+
+#[test]
+fn a_role_assignment_named_by_a_literal_guid_needs_a_new_one() {
+    let out = rewrite("literal-ids.json", &east());
+    let f = with_rule(&out, rules::ROLE_ASSIGNMENT_NAME_LITERAL);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Blocking);
+    assert_eq!(f[0].path, "/resources/3/name");
+    assert!(f[0].fix.contains("guid("));
+}
+
+#[test]
+fn literal_ids_in_a_symbolic_depends_on_become_the_symbolic_name() {
+    let t = r#"{"$schema": "x", "languageVersion": "2.0", "resources": {
+        "acr": {"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "contosowest", "location": "westus", "sku": {"name": "Basic"}, "properties": {}},
+        "map": {"type": "Microsoft.ContainerRegistry/registries/scopeMaps", "apiVersion": "2023-07-01", "name": "contosowest/m",
+          "dependsOn": ["/subscriptions/1/resourceGroups/g/providers/Microsoft.ContainerRegistry/registries/contosowest"], "properties": {"actions": []}}}}"#;
+    let out = rewrite_template(&TemplateInput::new("t", t), &east()).unwrap();
+    let v = json(&out.template);
+    assert_eq!(
+        v["resources"]["map"]["dependsOn"],
+        serde_json::json!(["acr"])
+    );
+    assert_eq!(v["resources"]["map"]["name"], "contosoeast01/m");
 }
