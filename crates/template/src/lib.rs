@@ -86,6 +86,7 @@
 //! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
 //! | `resource-id-literal` | info (blocking if not converted) | a literal id `/subscriptions/../resourceGroups/../registries/<old>[/child]` became `resourceId(...)` (a symbolic name in a 2.0 `dependsOn`); extension ids and parameters file values are blocking |
 //! | `role-assignment-name-literal` | blocking | a role assignment on the registry is named by a literal GUID: a new `guid()` is needed |
+//! | `removed-resource-referenced` | warning (blocking outside outputs) | an output reading a removed replication or private endpoint connection was removed; any other reference to one is blocking |
 //! | `other-registries-kept` | warning | `--only` chose one of several registries; the others and their children are left as they were |
 //! | `old-name-kept` | info | the old name still occurs in values that do not name the registry (key vaults, identities, workspaces, tags): listed, kept |
 
@@ -172,6 +173,8 @@ pub mod rules {
     pub const RESOURCE_ID_LITERAL: &str = "resource-id-literal";
     /// A role assignment on the registry with a literal GUID name.
     pub const ROLE_ASSIGNMENT_NAME_LITERAL: &str = "role-assignment-name-literal";
+    /// A removed resource still referenced outside dependsOn.
+    pub const REMOVED_RESOURCE_REFERENCED: &str = "removed-resource-referenced";
     /// Other registries of the template left as they were.
     pub const OTHER_REGISTRIES_KEPT: &str = "other-registries-kept";
 
@@ -210,6 +213,7 @@ pub mod rules {
         NAME_UNCHANGED,
         OLD_NAME_KEPT,
         OTHER_REGISTRIES_KEPT,
+        REMOVED_RESOURCE_REFERENCED,
         RESOURCE_ID_LITERAL,
         ROLE_ASSIGNMENT_NAME_LITERAL,
     ];

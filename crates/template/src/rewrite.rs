@@ -342,7 +342,7 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
     }
     let old_name = match chosen {
         Some(i) => relocate(&mut ctx, template, &resources, i, registries.len()),
-        None => relocate_children(&mut ctx, &resources),
+        None => relocate_children(&mut ctx, template, &resources),
     };
 
     // Last: the old name where it names the registry or its children (references, the portal's
@@ -680,6 +680,7 @@ fn relocate<'r>(
 
     // --- dependsOn entries that point at removed resources -------------------------------------
     drop_dangling_depends(ctx, res, &removed);
+    removed_references(ctx, root, res, &removed);
 
     // --- Registry properties -------------------------------------------------------------------
     let props = reg.node.get("properties");
@@ -1364,6 +1365,111 @@ fn children_pass(
     (kept_replications, replication_count)
 }
 
+/// True when the string `s` (lower case) refers to the removed resource `rm`: its symbolic name
+/// quoted in an expression, or its type with its last name segment (`resourceId(...,
+/// 'eastus')`, `.../replications/eastus`).
+fn refers_to(s: &str, rm: &Removed) -> bool {
+    rm.symbol.as_deref().is_some_and(|sym| {
+        is_expression(s) && s.contains(&format!("'{}'", sym.to_ascii_lowercase()))
+    }) || (s.contains(&rm.short_type)
+        && rm.segment.as_ref().is_some_and(|seg| {
+            let seg = seg.to_ascii_lowercase();
+            s.contains(&format!("'{seg}'"))
+                || s.contains(&format!("/{seg}'"))
+                || s.ends_with(&format!("/{seg}"))
+        }))
+}
+
+/// References to removed replications and private endpoint connections outside `dependsOn`: an
+/// output that reads one is removed (warning), any other reference is blocking.
+fn removed_references(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>], removed: &[Removed]) {
+    let removed: Vec<&Removed> = removed
+        .iter()
+        .filter(|r| r.short_type == "replications" || r.short_type == "privateendpointconnections")
+        .collect();
+    if removed.is_empty() {
+        return;
+    }
+    let hit = |raw: &str| {
+        let s = raw.to_ascii_lowercase();
+        removed.iter().copied().find(|rm| refers_to(&s, rm))
+    };
+    let describe = |rm: &Removed| {
+        format!(
+            "{} {}",
+            rm.short_type.trim_end_matches('s'),
+            rm.symbol
+                .clone()
+                .or_else(|| rm.segment.clone())
+                .unwrap_or_default()
+        )
+    };
+    // Outputs (of the root and of nested templates) that read a removed resource.
+    let mut templates: Vec<(&Node, String)> = vec![(root, String::new())];
+    for r in res {
+        if r.full_type == "microsoft.resources/deployments" {
+            if let Some(t) = r.node.at(&["properties", "template"]) {
+                templates.push((t, format!("{}/properties/template", r.path)));
+            }
+        }
+    }
+    for (t, tpath) in templates {
+        let Some(outputs) = t.get("outputs") else {
+            continue;
+        };
+        let Some(members) = outputs.members() else {
+            continue;
+        };
+        let mut gone = Vec::new();
+        for (i, m) in members.iter().enumerate() {
+            let mut strings = Vec::new();
+            m.value.walk_strings(&mut strings);
+            if let Some(rm) = strings.iter().find_map(|n| n.as_str().and_then(hit)) {
+                gone.push(i);
+                ctx.find(
+                    Severity::Warning,
+                    rules::REMOVED_RESOURCE_REFERENCED,
+                    &format!("{tpath}/outputs/{}", pointer_key(&m.key)),
+                    format!(
+                        "output {} removed: it read the removed {}",
+                        m.key,
+                        describe(rm)
+                    ),
+                    "update whatever consumed this output (pipelines, parent templates)".into(),
+                );
+            }
+        }
+        if !gone.is_empty() {
+            edit::remove_items_or_members(&mut ctx.tpl.edits, outputs, &gone);
+        }
+    }
+    // Anything else (properties, names, conditions): blocking.
+    let depends: HashSet<usize> = res
+        .iter()
+        .filter_map(|r| r.node.get("dependsOn").and_then(Node::items))
+        .flat_map(|items| items.iter().map(|n| n.span.start))
+        .collect();
+    let mut found = Vec::new();
+    walk_with_paths(root, "", &mut found);
+    for (path, span, is_key) in found {
+        if is_key || depends.contains(&span.start) || ctx.tpl.edits.overlaps(&span) {
+            continue;
+        }
+        let Ok(value) = serde_json::from_str::<String>(&ctx.tpl.text[span]) else {
+            continue;
+        };
+        if let Some(rm) = hit(&value) {
+            ctx.find(
+                Severity::Blocking,
+                rules::REMOVED_RESOURCE_REFERENCED,
+                &path,
+                format!("{value} refers to the removed {}", describe(rm)),
+                "remove the reference, or point it at the registry itself (its home region is the removed replication's)".into(),
+            );
+        }
+    }
+}
+
 /// Removes `dependsOn` entries that point at removed resources.
 fn drop_dangling_depends(ctx: &mut Ctx<'_>, res: &[Resource<'_>], removed: &[Removed]) {
     if !removed.is_empty() {
@@ -1403,7 +1509,7 @@ fn drop_dangling_depends(ctx: &mut Ctx<'_>, res: &[Resource<'_>], removed: &[Rem
 /// with `"existing": true`): the parent's name is set to the new name where it is defined (the
 /// `existing` resource's name, else the parameter or variable that the first child's name starts
 /// with), and the children get the same treatment as beside a registry.
-fn relocate_children(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) -> Option<String> {
+fn relocate_children(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>]) -> Option<String> {
     let opts = ctx.opts;
     let children: Vec<usize> = (0..res.len())
         .filter(|&i| res[i].full_type.starts_with(CHILD_PREFIX))
@@ -1541,6 +1647,7 @@ fn relocate_children(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) -> Option<String> 
     let mut removed = Vec::new();
     children_pass(ctx, res, &children, &mut removed);
     drop_dangling_depends(ctx, res, &removed);
+    removed_references(ctx, root, res, &removed);
     old_name
 }
 

@@ -215,3 +215,35 @@ fn literal_ids_in_a_symbolic_depends_on_become_the_symbolic_name() {
     );
     assert_eq!(v["resources"]["map"]["name"], "contosoeast01/m");
 }
+
+#[test]
+fn outputs_reading_a_removed_replication_are_removed_and_other_references_block() {
+    let out = rewrite("removed-references.json", &east());
+    let v = json(&out.template);
+    assert_eq!(v["resources"].as_array().unwrap().len(), 2);
+    assert_eq!(v["resources"][1]["dependsOn"], serde_json::json!([]));
+    assert!(v["outputs"].get("eastState").is_none());
+    assert!(v["outputs"].get("loginServer").is_some());
+    let f = with_rule(&out, rules::REMOVED_RESOURCE_REFERENCED);
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert_eq!(f[0].severity, Severity::Blocking);
+    assert_eq!(f[0].path, "/resources/2/tags/replica");
+    assert_eq!(f[1].severity, Severity::Warning);
+    assert_eq!(f[1].path, "/outputs/eastState");
+}
+
+#[test]
+fn symbolic_references_to_a_removed_replication_are_found() {
+    let t = r#"{"$schema": "x", "languageVersion": "2.0", "resources": {
+        "acr": {"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "contosowest", "location": "westus", "sku": {"name": "Premium"}, "properties": {}},
+        "repEast": {"type": "Microsoft.ContainerRegistry/registries/replications", "apiVersion": "2023-07-01", "name": "contosowest/eastus", "location": "eastus", "dependsOn": ["acr"], "properties": {}}},
+      "outputs": {"eastEndpoint": {"type": "string", "value": "[reference('repEast').provisioningState]"}}}"#;
+    let out = rewrite_template(&TemplateInput::new("t", t), &east()).unwrap();
+    let v = json(&out.template);
+    assert!(v["resources"].get("repEast").is_none());
+    assert_eq!(v["outputs"], serde_json::json!({}));
+    assert_eq!(
+        with_rule(&out, rules::REMOVED_RESOURCE_REFERENCED)[0].path,
+        "/outputs/eastEndpoint"
+    );
+}
