@@ -53,7 +53,7 @@
 //!
 //! | rule id | severity | when |
 //! |---|---|---|
-//! | `premium-required` | blocking (warning if the SKU is an expression) | private endpoints, network rules, replications, CMK, dedicated data endpoint or zone redundancy on a non-Premium SKU |
+//! | `premium-required` | blocking (warning if the SKU is an expression) | private endpoints, network rules, replications, CMK, dedicated data endpoint, zone redundancy, retention policy, content trust, disabled export policy, disabled public network access or connected registries on a non-Premium SKU |
 //! | `cmk-creation-only` | warning | customer-managed key encryption: only at creation |
 //! | `cmk-key-from-source` | warning | a literal key URI or identity of the source kept as a parameter default (no `--key-uri` / `--identity`) |
 //! | `private-endpoint-recreate` | warning | private endpoint connections removed; endpoint and `privatelink.azurecr.io` DNS (data-endpoint records per region) to recreate |
@@ -86,6 +86,10 @@
 //! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
 //! | `resource-id-literal` | info (blocking if not converted) | a literal id `/subscriptions/../resourceGroups/../registries/<old>[/child]` became `resourceId(...)` (a symbolic name in a 2.0 `dependsOn`); extension ids and parameters file values are blocking |
 //! | `role-assignment-name-literal` | blocking | a role assignment on the registry is named by a literal GUID: a new `guid()` is needed |
+//! | `webhook-service-uri` | blocking | a webhook without `serviceUri` (an export never has it; creation needs it) |
+//! | `token-passwords` | info | tokens are created without passwords: regenerate them, update clients |
+//! | `credential-set-access` | warning | a credential set's new identity needs access to its Key Vault secrets |
+//! | `connected-registry-resync` | warning | a connected registry needs a new connection string and re-sync |
 //! | `removed-resource-referenced` | warning (blocking outside outputs) | an output reading a removed replication or private endpoint connection was removed; any other reference to one is blocking |
 //! | `other-registries-kept` | warning | `--only` chose one of several registries; the others and their children are left as they were |
 //! | `old-name-kept` | info | the old name still occurs in values that do not name the registry (key vaults, identities, workspaces, tags): listed, kept |
@@ -175,6 +179,14 @@ pub mod rules {
     pub const ROLE_ASSIGNMENT_NAME_LITERAL: &str = "role-assignment-name-literal";
     /// A removed resource still referenced outside dependsOn.
     pub const REMOVED_RESOURCE_REFERENCED: &str = "removed-resource-referenced";
+    /// A webhook without serviceUri.
+    pub const WEBHOOK_SERVICE_URI: &str = "webhook-service-uri";
+    /// Token passwords are not carried.
+    pub const TOKEN_PASSWORDS: &str = "token-passwords";
+    /// A credential set's new identity needs Key Vault access.
+    pub const CREDENTIAL_SET_ACCESS: &str = "credential-set-access";
+    /// A connected registry needs a new connection string.
+    pub const CONNECTED_REGISTRY_RESYNC: &str = "connected-registry-resync";
     /// Other registries of the template left as they were.
     pub const OTHER_REGISTRIES_KEPT: &str = "other-registries-kept";
 
@@ -213,6 +225,10 @@ pub mod rules {
         NAME_UNCHANGED,
         OLD_NAME_KEPT,
         OTHER_REGISTRIES_KEPT,
+        WEBHOOK_SERVICE_URI,
+        TOKEN_PASSWORDS,
+        CREDENTIAL_SET_ACCESS,
+        CONNECTED_REGISTRY_RESYNC,
         REMOVED_RESOURCE_REFERENCED,
         RESOURCE_ID_LITERAL,
         ROLE_ASSIGNMENT_NAME_LITERAL,

@@ -764,8 +764,18 @@ fn relocate<'r>(
         premium.push("private endpoints");
     }
 
+    if children
+        .iter()
+        .any(|&c| res[c].full_type.ends_with("/connectedregistries"))
+    {
+        premium.push("connected registries");
+    }
+
     // Public access and bypass.
     let public_disabled = str_ci_eq(val(prop("publicNetworkAccess")), "Disabled");
+    if public_disabled {
+        premium.push("disabled public network access");
+    }
     let bypass = val(prop("networkRuleBypassOptions")).and_then(Node::as_str);
     if public_disabled && bypass.is_some_and(|b| b.eq_ignore_ascii_case("None")) {
         ctx.find(
@@ -798,9 +808,22 @@ fn relocate<'r>(
     // Policies.
     let pol = |k: &str| prop("policies").and_then(|p| p.get(k));
     if str_ci_eq(
+        val(pol("trustPolicy").and_then(|r| r.get("status"))),
+        "enabled",
+    ) {
+        premium.push("content trust");
+    }
+    if str_ci_eq(
+        val(pol("exportPolicy").and_then(|r| r.get("status"))),
+        "disabled",
+    ) {
+        premium.push("disabled export policy");
+    }
+    if str_ci_eq(
         val(pol("retentionPolicy").and_then(|r| r.get("status"))),
         "enabled",
     ) {
+        premium.push("retention policy");
         ctx.find(
             Severity::Warning,
             rules::RETENTION_POLICY_ENABLED,
@@ -1272,10 +1295,12 @@ fn children_pass(
         .collect();
     let mut kept_replications: Vec<String> = Vec::new();
     let mut replication_count = 0;
+    let mut tokens: Vec<(String, String)> = Vec::new();
     for &ci in children {
         let c = &res[ci];
         let short = c.full_type.trim_start_matches(CHILD_PREFIX);
         let cpath = c.path.clone();
+        what_an_export_cannot_carry(ctx, c, short, &mut tokens);
         match short {
             "replications" => {
                 let loc = c.node.get("location").and_then(|n| {
@@ -1362,7 +1387,92 @@ fn children_pass(
         }
     }
 
+    if let Some((first, _)) = tokens.first() {
+        let names: Vec<&str> = tokens.iter().map(|(_, n)| n.as_str()).collect();
+        ctx.find(
+            Severity::Info,
+            rules::TOKEN_PASSWORDS,
+            first,
+            format!(
+                "tokens {} are created without passwords: a token's passwords are never exported",
+                names.join(", ")
+            ),
+            format!(
+                "after the deployment, generate passwords (az acr token credential generate --registry {} --name <token>) and update every client that uses them",
+                ctx.opts.name
+            ),
+        );
+    }
     (kept_replications, replication_count)
+}
+
+/// Children whose export lacks what they need: webhooks without `serviceUri` (never returned by
+/// ARM), tokens without passwords (collected in `tokens`: path, name), credential sets whose new
+/// identity must read the Key Vault secrets, connected registries to reactivate.
+fn what_an_export_cannot_carry(
+    ctx: &mut Ctx<'_>,
+    c: &Resource<'_>,
+    short: &str,
+    tokens: &mut Vec<(String, String)>,
+) {
+    let cpath = &c.path;
+    let child = c
+        .node
+        .get_str("name")
+        .and_then(last_segment)
+        .unwrap_or_else(|| "?".into());
+    let props = c.node.get("properties");
+    match short {
+        "webhooks" => {
+            let missing = match props {
+                None => true,
+                Some(p) => p.members().is_some() && p.get("serviceUri").is_none(),
+            };
+            if missing {
+                ctx.find(
+                    Severity::Blocking,
+                    rules::WEBHOOK_SERVICE_URI,
+                    &format!("{cpath}/properties"),
+                    format!("webhook {child} has no serviceUri: an export never returns it (it may hold a secret), and a webhook cannot be created without it"),
+                    "add properties.serviceUri, preferably from a secureString parameter (az acr webhook get-config shows the source's)".into(),
+                );
+            }
+        }
+        "tokens" => tokens.push((cpath.clone(), child)),
+        "credentialsets" => {
+            let mut strings = Vec::new();
+            if let Some(p) = props {
+                p.walk_strings(&mut strings);
+            }
+            let secrets: Vec<&str> = strings
+                .iter()
+                .filter_map(|n| n.as_str())
+                .filter(|s| s.to_ascii_lowercase().contains("/secrets/"))
+                .collect();
+            ctx.find(
+                Severity::Warning,
+                rules::CREDENTIAL_SET_ACCESS,
+                cpath,
+                format!(
+                    "credential set {child} gets a new system-assigned identity in the new registry; it cannot read its Key Vault secrets{}",
+                    if secrets.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", secrets.join(", "))
+                    }
+                ),
+                "after the deployment, grant the credential set's identity (az acr credential-set show --query identity.principalId) the Key Vault Secrets User role or get permission on those secrets".into(),
+            );
+        }
+        "connectedregistries" => ctx.find(
+            Severity::Warning,
+            rules::CONNECTED_REGISTRY_RESYNC,
+            cpath,
+            format!("connected registry {child} is created anew: its on-premises instance still talks to the source registry"),
+            format!("after the deployment, generate a new connection string (az acr connected-registry get-settings --registry {} --name {child} --generate-password 1) and redeploy the on-premises instance with it; it re-syncs from the new registry", ctx.opts.name),
+        ),
+        _ => {}
+    }
 }
 
 /// True when the string `s` (lower case) refers to the removed resource `rm`: its symbolic name

@@ -432,3 +432,56 @@ fn children_of_an_existing_registry_are_pointed_at_the_new_one() {
     assert_eq!(v["resources"]["hook"]["name"], "newacr01/hook");
     assert_eq!(v["resources"]["hook"]["location"], "westeurope");
 }
+
+#[test]
+fn what_an_export_cannot_carry_is_reported() {
+    let out = rewrite("standard-export.json", &opts());
+    let f = with_rule(&out, rules::WEBHOOK_SERVICE_URI);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Blocking);
+    assert_eq!(f[0].path, "/resources/1/properties");
+    assert!(f[0].message.contains("deployhook") && f[0].fix.contains("serviceUri"));
+    let f = with_rule(&out, rules::TOKEN_PASSWORDS);
+    assert_eq!(f.len(), 1, "one line for all tokens");
+    assert_eq!(f[0].severity, Severity::Info);
+    assert!(f[0].message.contains("ci-token, edge-token"));
+    assert!(f[0].fix.contains("--registry newacr01"));
+    let f = with_rule(&out, rules::CREDENTIAL_SET_ACCESS);
+    assert_eq!(f.len(), 1);
+    assert!(f[0]
+        .message
+        .contains("https://stdkv.vault.azure.net/secrets/hub-password"));
+    let f = with_rule(&out, rules::CONNECTED_REGISTRY_RESYNC);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].path, "/resources/5");
+    // A webhook that has its serviceUri is fine.
+    let out = rewrite(
+        "two-registries.json",
+        &RewriteOptions {
+            only: Some("secondacr01".into()),
+            ..opts()
+        },
+    );
+    assert!(with_rule(&out, rules::WEBHOOK_SERVICE_URI).is_empty());
+}
+
+#[test]
+fn premium_only_policies_and_connected_registries_on_standard_block() {
+    let out = rewrite("standard-export.json", &opts());
+    let f = with_rule(&out, rules::PREMIUM_REQUIRED);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Blocking);
+    for feature in [
+        "retention policy",
+        "content trust",
+        "disabled export policy",
+        "disabled public network access",
+        "connected registries",
+    ] {
+        assert!(
+            f[0].message.contains(feature),
+            "{feature} missing in {}",
+            f[0].message
+        );
+    }
+}
