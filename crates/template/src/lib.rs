@@ -86,6 +86,10 @@
 //! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
 //! | `resource-id-literal` | info (blocking if not converted) | a literal id `/subscriptions/../resourceGroups/../registries/<old>[/child]` became `resourceId(...)` (a symbolic name in a 2.0 `dependsOn`); extension ids and parameters file values are blocking |
 //! | `role-assignment-name-literal` | blocking | a role assignment on the registry is named by a literal GUID: a new `guid()` is needed |
+//! | `option-ignored` | warning | `--key-uri` with no key to put it in; `--drop-replication` of a region the template has no replication in |
+//! | `key-uri-set` | info | the key was a parameter or variable: `--key-uri` is now its value |
+//! | `location-unknown` | warning | `--location` or `--replication` is not a public Azure region name this version knows (closest one suggested) |
+//! | `old-region-not-served` | info | the source's home region keeps no replication: `--replication <old region>` keeps an endpoint there |
 //! | `webhook-service-uri` | blocking | a webhook without `serviceUri` (an export never has it; creation needs it) |
 //! | `token-passwords` | info | tokens are created without passwords: regenerate them, update clients |
 //! | `credential-set-access` | warning | a credential set's new identity needs access to its Key Vault secrets |
@@ -99,6 +103,7 @@ pub mod error;
 pub mod findings;
 pub mod jsonc;
 pub mod model;
+mod regions;
 mod rename;
 mod rewrite;
 pub mod zip;
@@ -187,6 +192,14 @@ pub mod rules {
     pub const CREDENTIAL_SET_ACCESS: &str = "credential-set-access";
     /// A connected registry needs a new connection string.
     pub const CONNECTED_REGISTRY_RESYNC: &str = "connected-registry-resync";
+    /// An option that had nothing to apply to.
+    pub const OPTION_IGNORED: &str = "option-ignored";
+    /// `--key-uri` written into the parameter or variable of the key.
+    pub const KEY_URI_SET: &str = "key-uri-set";
+    /// A region name not in the embedded list.
+    pub const LOCATION_UNKNOWN: &str = "location-unknown";
+    /// The source's home region loses its endpoint.
+    pub const OLD_REGION_NOT_SERVED: &str = "old-region-not-served";
     /// Other registries of the template left as they were.
     pub const OTHER_REGISTRIES_KEPT: &str = "other-registries-kept";
 
@@ -225,6 +238,10 @@ pub mod rules {
         NAME_UNCHANGED,
         OLD_NAME_KEPT,
         OTHER_REGISTRIES_KEPT,
+        OPTION_IGNORED,
+        KEY_URI_SET,
+        LOCATION_UNKNOWN,
+        OLD_REGION_NOT_SERVED,
         WEBHOOK_SERVICE_URI,
         TOKEN_PASSWORDS,
         CREDENTIAL_SET_ACCESS,

@@ -13,6 +13,7 @@ use crate::error::TemplateError;
 use crate::findings::{Finding, Severity};
 use crate::jsonc::{self, Node};
 use crate::model::{self, expression_body, is_expression, pointer_key, resolve, Resource, Source};
+use crate::regions;
 use crate::rename;
 use crate::rules;
 use crate::{RewriteOptions, Rewritten, TemplateInput};
@@ -86,6 +87,8 @@ struct Ctx<'a> {
     edited_locations: HashSet<usize>,
     /// Span starts of strings that name the registry or a child as a whole (`old`, `old/child`).
     whole_names: HashSet<usize>,
+    /// `--key-uri` was written somewhere.
+    key_uri_used: bool,
 }
 
 impl Ctx<'_> {
@@ -317,7 +320,22 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         api_versions: HashSet::new(),
         edited_locations: HashSet::new(),
         whole_names: HashSet::new(),
+        key_uri_used: false,
     };
+    for (option, region) in std::iter::once(("--location", &opts.location))
+        .chain(opts.add_replications.iter().map(|r| ("--replication", r)))
+    {
+        let n = norm_region(region);
+        if !regions::is_known(&n) {
+            ctx.find(
+                Severity::Warning,
+                rules::LOCATION_UNKNOWN,
+                "",
+                format!("{option} {region} is not an Azure region name this version knows; did you mean {}?", regions::closest(&n)),
+                "check the name with az account list-locations -o table (a misspelt region fails the deployment, and a replication in the real home region would be kept)".into(),
+            );
+        }
+    }
     if let Some(c) = chosen {
         let others: Vec<String> = registries
             .iter()
@@ -867,6 +885,30 @@ fn relocate<'r>(
 
     // Encryption (CMK).
     encryption(ctx, reg, prop("encryption"), &mut premium);
+    if let (Some(uri), false) = (&opts.key_uri, ctx.key_uri_used) {
+        ctx.find(
+            Severity::Warning,
+            rules::OPTION_IGNORED,
+            &format!("{rp}/properties/encryption"),
+            format!("--key-uri {uri} was not applied: the registry has no customer-managed key given by a literal, parameter or variable"),
+            "set properties.encryption by hand if the new registry must use that key (CMK can only be set at creation)".into(),
+        );
+    }
+
+    // The old home region: clients there lose their regional endpoint.
+    if let Some(old) = old_location.as_deref().filter(|l| !is_expression(l)) {
+        let o = norm_region(old);
+        let added = opts.add_replications.iter().any(|r| norm_region(r) == o);
+        if o != target && !kept_replications.contains(&o) && !added {
+            ctx.find(
+                Severity::Info,
+                rules::OLD_REGION_NOT_SERVED,
+                &format!("{rp}/location"),
+                format!("{o} (the source's home region) is no longer served by the registry: clients there pull across regions"),
+                format!("add --replication {o} to keep a regional endpoint there (Premium)"),
+            );
+        }
+    }
 
     // Diagnostic settings and other resources scoped to the registry.
     for (i, r) in res.iter().enumerate() {
@@ -1296,6 +1338,8 @@ fn children_pass(
     let mut kept_replications: Vec<String> = Vec::new();
     let mut replication_count = 0;
     let mut tokens: Vec<(String, String)> = Vec::new();
+    // Replication regions seen, and whether one was an expression.
+    let mut seen_locations: (HashSet<String>, bool) = (HashSet::new(), false);
     for &ci in children {
         let c = &res[ci];
         let short = c.full_type.trim_start_matches(CHILD_PREFIX);
@@ -1308,6 +1352,12 @@ fn children_pass(
                         .literal()
                         .map(norm_region)
                 });
+                match &loc {
+                    Some(l) => {
+                        seen_locations.0.insert(l.clone());
+                    }
+                    None => seen_locations.1 = true,
+                }
                 match loc {
                     Some(l) if l == target => {
                         remove_resource(ctx, removed, c);
@@ -1387,6 +1437,21 @@ fn children_pass(
         }
     }
 
+    if !seen_locations.1 {
+        for d in &opts.drop_replications {
+            let n = norm_region(d);
+            if !seen_locations.0.contains(&n) {
+                ctx.find(
+                    Severity::Warning,
+                    rules::OPTION_IGNORED,
+                    "",
+                    format!("--drop-replication {d}: the template has no replication in {n}"),
+                    "check the region name (the replications' regions are their location values)"
+                        .into(),
+                );
+            }
+        }
+    }
     if let Some((first, _)) = tokens.first() {
         let names: Vec<&str> = tokens.iter().map(|(_, n)| n.as_str()).collect();
         ctx.find(
@@ -2111,6 +2176,55 @@ fn encryption(ctx: &mut Ctx<'_>, reg: &Resource<'_>, enc: Option<&Node>, premium
                     &format!("{epath}/keyVaultProperties/{}", k.key),
                     format!("the key {v} is the source registry's; it is now parameter {p} with that default"),
                     "give the key to use in the target region with --key-uri (or set the parameter at deployment)".into(),
+                );
+            } else {
+                ctx.key_uri_used = true;
+            }
+        } else if let Some(uri) = &opts.key_uri {
+            // The key is a parameter or variable already: --key-uri becomes its value.
+            let pf = if reg.deployment.is_none() {
+                ctx.params_obj
+            } else {
+                None
+            };
+            let mut set_at = None;
+            match resolve(&k.value, reg.template, reg.deployment, pf) {
+                Source::Parameter { name, decl, value } => {
+                    if let Some(v) = value {
+                        ctx.set_value(v, uri);
+                    }
+                    if let Some(d) = decl {
+                        match d.get("defaultValue") {
+                            Some(dv) => {
+                                ctx.tpl.set_string(dv, uri);
+                            }
+                            None => ctx.tpl.insert_member(d, "defaultValue", &json!(uri)),
+                        }
+                    }
+                    if value.is_some() || decl.is_some() {
+                        set_at = Some((
+                            format!("/parameters/{}", pointer_key(&name)),
+                            format!("parameter {name}"),
+                        ));
+                    }
+                }
+                Source::Variable { name, node } if !node.as_str().is_some_and(is_expression) => {
+                    ctx.tpl.set_string(node, uri);
+                    set_at = Some((
+                        format!("/variables/{}", pointer_key(&name)),
+                        format!("variable {name}"),
+                    ));
+                }
+                _ => {}
+            }
+            if let Some((path, what)) = set_at {
+                ctx.key_uri_used = true;
+                ctx.find(
+                    Severity::Info,
+                    rules::KEY_URI_SET,
+                    &path,
+                    format!("the key is given by {what}; it now has the --key-uri value {uri}"),
+                    "nothing to do (a value given at deployment still wins)".into(),
                 );
             }
         }

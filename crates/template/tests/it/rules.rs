@@ -485,3 +485,98 @@ fn premium_only_policies_and_connected_registries_on_standard_block() {
         );
     }
 }
+
+const CMK_BY_PARAMETER: &str = r#"{"$schema": "x", "parameters": {
+    "kek_id": {"type": "string", "defaultValue": "https://old-kv.vault.azure.net/keys/k"},
+    "uai": {"type": "string"}},
+  "resources": [{"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "cmkacr01",
+    "location": "westus", "sku": {"name": "Premium"},
+    "identity": {"type": "UserAssigned", "userAssignedIdentities": {"[parameters('uai')]": {}}},
+    "properties": {"encryption": {"status": "enabled", "keyVaultProperties": {"keyIdentifier": "[parameters('kek_id')]"}}}}]}"#;
+
+#[test]
+fn key_uri_becomes_the_value_of_the_key_parameter() {
+    let mut o = opts();
+    o.key_uri = Some("https://new-kv.vault.azure.net/keys/k".into());
+    let input = acr_template::TemplateInput::new("t.json", CMK_BY_PARAMETER).with_parameters(
+        "p.json",
+        r#"{"parameters": {"kek_id": {"value": "https://old-kv.vault.azure.net/keys/k"}}}"#,
+    );
+    let out = acr_template::rewrite_template(&input, &o).unwrap();
+    let v = json(&out.template);
+    assert_eq!(
+        v["parameters"]["kek_id"]["defaultValue"],
+        "https://new-kv.vault.azure.net/keys/k"
+    );
+    let p = json(out.parameters.as_deref().unwrap());
+    assert_eq!(
+        p["parameters"]["kek_id"]["value"],
+        "https://new-kv.vault.azure.net/keys/k"
+    );
+    let f = with_rule(&out, rules::KEY_URI_SET);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].path, "/parameters/kek_id");
+    assert!(with_rule(&out, rules::OPTION_IGNORED).is_empty());
+    // A registry without customer-managed key: --key-uri has nowhere to go.
+    let out = rewrite("symbolic-names.json", &o);
+    let f = with_rule(&out, rules::OPTION_IGNORED);
+    assert_eq!(f.len(), 1);
+    assert!(f[0].message.contains("--key-uri"));
+}
+
+#[test]
+fn a_drop_replication_region_without_replication_is_reported() {
+    let mut o = opts();
+    o.drop_replications = vec!["northpole".into(), "North Europe".into()];
+    let out = rewrite("premium-features-on-standard.json", &o);
+    let f = with_rule(&out, rules::OPTION_IGNORED);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].message.contains("--drop-replication northpole"));
+    assert_eq!(with_rule(&out, rules::REPLICATION_DROPPED).len(), 1);
+}
+
+#[test]
+fn an_unknown_region_gets_the_closest_known_one() {
+    let mut o = opts();
+    o.location = "eastsus".into();
+    o.add_replications = vec!["japaneast".into(), "westeurop".into()];
+    let out = rewrite("symbolic-names.json", &o);
+    let f = with_rule(&out, rules::LOCATION_UNKNOWN);
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert!(f[0].message.contains("--location eastsus") && f[0].message.contains("eastus?"));
+    assert!(
+        f[1].message.contains("--replication westeurop") && f[1].message.contains("westeurope?")
+    );
+    // Display names are known too.
+    o.location = "West Europe".into();
+    o.add_replications.clear();
+    assert!(with_rule(&rewrite("symbolic-names.json", &o), rules::LOCATION_UNKNOWN).is_empty());
+}
+
+#[test]
+fn the_source_name_as_new_name_is_a_warning() {
+    let o = RewriteOptions {
+        name: "oldacr01".into(),
+        ..opts()
+    };
+    let out = rewrite("premium-features-on-standard.json", &o);
+    let f = with_rule(&out, rules::NAME_UNCHANGED);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert!(f[0].message.contains("AlreadyInUse"));
+}
+
+#[test]
+fn the_old_home_region_is_offered_as_a_replication() {
+    let out = rewrite("standard-export.json", &opts());
+    let f = with_rule(&out, rules::OLD_REGION_NOT_SERVED);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Info);
+    assert!(f[0].fix.contains("--replication westus"));
+    // Not when it is kept or added as a replication.
+    let mut o = opts();
+    o.add_replications = vec!["westus".into()];
+    let out = rewrite("standard-export.json", &o);
+    assert!(with_rule(&out, rules::OLD_REGION_NOT_SERVED).is_empty());
+}
