@@ -86,6 +86,7 @@
 //! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
 //! | `resource-id-literal` | info (blocking if not converted) | a literal id `/subscriptions/../resourceGroups/../registries/<old>[/child]` became `resourceId(...)` (a symbolic name in a 2.0 `dependsOn`); extension ids and parameters file values are blocking |
 //! | `role-assignment-name-literal` | blocking | a role assignment on the registry is named by a literal GUID: a new `guid()` is needed |
+//! | `export-incomplete` | warning | per `error.details[]` entry of an exportTemplate response: that resource is missing from the template |
 //! | `option-ignored` | warning | `--key-uri` with no key to put it in; `--drop-replication` of a region the template has no replication in |
 //! | `key-uri-set` | info | the key was a parameter or variable: `--key-uri` is now its value |
 //! | `location-unknown` | warning | `--location` or `--replication` is not a public Azure region name this version knows (closest one suggested) |
@@ -200,6 +201,8 @@ pub mod rules {
     pub const LOCATION_UNKNOWN: &str = "location-unknown";
     /// The source's home region loses its endpoint.
     pub const OLD_REGION_NOT_SERVED: &str = "old-region-not-served";
+    /// The exportTemplate response reports resources it could not export.
+    pub const EXPORT_INCOMPLETE: &str = "export-incomplete";
     /// Other registries of the template left as they were.
     pub const OTHER_REGISTRIES_KEPT: &str = "other-registries-kept";
 
@@ -238,6 +241,7 @@ pub mod rules {
         NAME_UNCHANGED,
         OLD_NAME_KEPT,
         OTHER_REGISTRIES_KEPT,
+        EXPORT_INCOMPLETE,
         OPTION_IGNORED,
         KEY_URI_SET,
         LOCATION_UNKNOWN,

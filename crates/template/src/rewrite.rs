@@ -428,12 +428,68 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
     for f in &mut findings {
         f.path = format!("{base_path}{}", f.path);
     }
+    if !base_path.is_empty() {
+        findings.extend(export_errors(&root));
+        findings.sort_by_key(|f| f.severity);
+    }
     Ok(Rewritten {
         template: out,
         parameters,
         findings,
         old_name,
     })
+}
+
+/// The `error` of an exportTemplate response (`ExportTemplateCompletedWithErrors`): one warning
+/// per detail, naming what is missing from the template.
+fn export_errors(root: &Node) -> Vec<Finding> {
+    let Some(error) = root.get("error").filter(|e| e.members().is_some()) else {
+        return Vec::new();
+    };
+    let text = |n: &Node, k: &str| n.get_str(k).unwrap_or("").to_string();
+    let fix = "add the missing resources to the template by hand (az resource show --ids <id> gives their properties), or recreate them after the deployment".to_string();
+    let details: Vec<&Node> = error
+        .get("details")
+        .and_then(Node::items)
+        .unwrap_or(&[])
+        .iter()
+        .collect();
+    if details.is_empty() {
+        return vec![Finding {
+            severity: Severity::Warning,
+            rule_id: rules::EXPORT_INCOMPLETE,
+            path: "/error".into(),
+            message: format!(
+                "the export completed with errors ({}: {}): some resources may be missing from the template",
+                text(error, "code"),
+                text(error, "message")
+            ),
+            fix,
+        }];
+    }
+    details
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let target = text(d, "target");
+            Finding {
+                severity: Severity::Warning,
+                rule_id: rules::EXPORT_INCOMPLETE,
+                path: format!("/error/details/{i}"),
+                message: format!(
+                    "{} is missing from the template: the export reported {}: {}",
+                    if target.is_empty() {
+                        "a resource".to_string()
+                    } else {
+                        target
+                    },
+                    text(d, "code"),
+                    text(d, "message")
+                ),
+                fix: fix.clone(),
+            }
+        })
+        .collect()
 }
 
 /// Renames `old` where a string or key names the registry or its children (see

@@ -580,3 +580,38 @@ fn the_old_home_region_is_offered_as_a_replication() {
     let out = rewrite("standard-export.json", &o);
     assert!(with_rule(&out, rules::OLD_REGION_NOT_SERVED).is_empty());
 }
+
+#[test]
+fn errors_of_an_export_template_response_name_what_is_missing() {
+    let inner = fixture("symbolic-names.json");
+    let wrapped = format!(
+        r#"{{"template": {inner}, "error": {{"code": "ExportTemplateCompletedWithErrors", "message": "Export template operation completed with errors.",
+        "details": [
+          {{"code": "ExportTemplateProviderError", "target": "Microsoft.ContainerRegistry/registries/tokens", "message": "Could not get resources of the type 'Microsoft.ContainerRegistry/registries/tokens'."}},
+          {{"code": "ExportTemplateProviderError", "target": "/subscriptions/1/resourceGroups/g/providers/Microsoft.ContainerRegistry/registries/symacr01/cacheRules/hub", "message": "Resource could not be exported."}}]}}}}"#
+    );
+    let out = acr_template::rewrite_template(
+        &acr_template::TemplateInput::new("resp.json", wrapped),
+        &opts(),
+    )
+    .unwrap();
+    let f = with_rule(&out, rules::EXPORT_INCOMPLETE);
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert_eq!(f[0].path, "/error/details/0");
+    assert!(f[0]
+        .message
+        .starts_with("Microsoft.ContainerRegistry/registries/tokens is missing from the template"));
+    assert!(f[1].message.contains("cacheRules/hub"));
+    // The response without error: nothing.
+    let wrapped = format!(
+        "{{\"template\": {}, \"error\": null}}",
+        fixture("symbolic-names.json")
+    );
+    let out = acr_template::rewrite_template(
+        &acr_template::TemplateInput::new("resp.json", wrapped),
+        &opts(),
+    )
+    .unwrap();
+    assert!(with_rule(&out, rules::EXPORT_INCOMPLETE).is_empty());
+}
