@@ -514,7 +514,7 @@ fn rename_everywhere(
         let renamed = rename::rename_refs(raw, old, new, !is_key && whole.contains(&span.start));
         let still = renamed
             .as_deref()
-            .map_or(true, |t| rename::contains_word(t, old));
+            .is_none_or(|t| rename::contains_word(t, old));
         if let Some(t) = renamed {
             doc.edits.replace(span, t);
         }
@@ -1053,7 +1053,7 @@ fn parse_literal_id(s: &str, old: &str) -> Option<LiteralId> {
         return None;
     }
     let rest = &segs[8..];
-    let children = (rest.len() % 2 == 0
+    let children = (rest.len().is_multiple_of(2)
         && rest
             .chunks(2)
             .all(|c| !c[0].is_empty() && !c[1].is_empty() && !eq(c[0], "providers")))
