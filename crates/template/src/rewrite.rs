@@ -512,9 +512,11 @@ fn rename_everywhere(
             continue;
         }
         let renamed = rename::rename_refs(raw, old, new, !is_key && whole.contains(&span.start));
-        let still = renamed
-            .as_deref()
-            .is_none_or(|t| rename::contains_word(t, old));
+        // Still there after the rename (or not renamed at all): someone else's value.
+        let still = match renamed.as_deref() {
+            Some(t) => rename::contains_word(t, old),
+            None => true,
+        };
         if let Some(t) = renamed {
             doc.edits.replace(span, t);
         }
@@ -1053,7 +1055,7 @@ fn parse_literal_id(s: &str, old: &str) -> Option<LiteralId> {
         return None;
     }
     let rest = &segs[8..];
-    let children = (rest.len().is_multiple_of(2)
+    let children = (rest.chunks_exact(2).remainder().is_empty()
         && rest
             .chunks(2)
             .all(|c| !c[0].is_empty() && !c[1].is_empty() && !eq(c[0], "providers")))
