@@ -33,8 +33,8 @@
 //! - writes `--subnet` rules into `networkRuleSet.virtualNetworkRules` in the shape of the
 //!   resource's apiVersion (`{action, id}` for 2017-10-01 to 2021-12-01-preview,
 //!   `{action, virtualNetworkSubnetResourceId}` for 2026-03-01-preview; the other versions have no
-//!   such property). No ACR schema version has `ignoreMissingVnetServiceEndpoint`, so the missing
-//!   service endpoint is always a blocking finding naming the subnet;
+//!   such property). No ACR schema version has `ignoreMissingVnetServiceEndpoint`, so the
+//!   service endpoint the subnet needs is always a warning naming the subnet;
 //! - makes a literal CMK key URI and a literal user-assigned identity parameters
 //!   (`encryptionKeyUri`, `encryptionIdentityId`) with `--key-uri` / `--identity` as defaults;
 //!   a literal `keyVaultProperties.identity` client id with no literal identity to tie it to
@@ -57,7 +57,7 @@
 //! | `cmk-creation-only` | warning | customer-managed key encryption: only at creation |
 //! | `cmk-key-from-source` | warning | a literal key URI or identity of the source kept as a parameter default (no `--key-uri` / `--identity`) |
 //! | `private-endpoint-recreate` | warning | private endpoint connections removed; endpoint and `privatelink.azurecr.io` DNS (data-endpoint records per region) to recreate |
-//! | `service-endpoint-required` | blocking | per `--subnet`: the subnet needs the `Microsoft.ContainerRegistry` service endpoint first |
+//! | `service-endpoint-required` | warning | per `--subnet`: the subnet needs the `Microsoft.ContainerRegistry` service endpoint first |
 //! | `vnet-rules-source-subnet` | blocking | virtual network rules point at source subnets and no `--subnet` was given |
 //! | `vnet-rules-unsupported` | blocking | `--subnet` given but the apiVersion has no `virtualNetworkRules` |
 //! | `vnet-rules-set` | info | a `networkRuleSet` was added for `--subnet` |
@@ -77,7 +77,7 @@
 //! | `replication-dropped` | info | a replication removed by `--drop-replication` |
 //! | `replication-added` | info (warning if ignored) | a replication added by `--replication` |
 //! | `replication-location-unknown` | warning | a replication's region is an expression |
-//! | `system-scope-map-removed` | info | a system scope map (`_...`) removed |
+//! | `system-scope-map-removed` | info | the system scope maps (`_...`) removed (one line for all) |
 //! | `expression-not-inspected` | warning | a whole block (properties, networkRuleSet, policies, encryption, identity, sku) is one expression |
 //! | `nested-deployment` | info | the registry sits in a nested deployment |
 //! | `diagnostic-settings-kept` | info | diagnostic settings of the registry kept with their destinations |

@@ -1396,6 +1396,7 @@ fn children_pass(
     let mut kept_replications: Vec<String> = Vec::new();
     let mut replication_count = 0;
     let mut tokens: Vec<(String, String)> = Vec::new();
+    let mut system_maps: Vec<(String, String)> = Vec::new();
     // Replication regions seen, and whether one was an expression.
     let mut seen_locations: (HashSet<String>, bool) = (HashSet::new(), false);
     for &ci in children {
@@ -1470,16 +1471,7 @@ fn children_pass(
                 let seg = c.node.get_str("name").and_then(last_segment);
                 if seg.as_deref().is_some_and(|s| s.starts_with('_')) {
                     remove_resource(ctx, removed, c);
-                    ctx.find(
-                        Severity::Info,
-                        rules::SYSTEM_SCOPE_MAP_REMOVED,
-                        &cpath,
-                        format!(
-                            "system scope map {} removed: every registry gets it automatically and it cannot be deployed",
-                            seg.unwrap_or_default()
-                        ),
-                        "nothing to do; tokens that use it keep working".into(),
-                    );
+                    system_maps.push((cpath.clone(), seg.unwrap_or_default()));
                 } else {
                     set_location(ctx, c, &cpath);
                 }
@@ -1509,6 +1501,19 @@ fn children_pass(
                 );
             }
         }
+    }
+    if let Some((first, _)) = system_maps.first() {
+        let names: Vec<&str> = system_maps.iter().map(|(_, n)| n.as_str()).collect();
+        ctx.find(
+            Severity::Info,
+            rules::SYSTEM_SCOPE_MAP_REMOVED,
+            first,
+            format!(
+                "system scope maps {} removed: every registry gets them automatically and they cannot be deployed",
+                names.join(", ")
+            ),
+            "nothing to do; tokens that use them keep working".into(),
+        );
     }
     if let Some((first, _)) = tokens.first() {
         let names: Vec<&str> = tokens.iter().map(|(_, n)| n.as_str()).collect();
@@ -2017,8 +2022,15 @@ fn set_location(ctx: &mut Ctx<'_>, r: &Resource<'_>, rpath: &str) {
 fn check_api_version(ctx: &mut Ctx<'_>, r: &Resource<'_>) {
     let api = r.api_version().to_string();
     let path = format!("{}/apiVersion", r.path);
-    // One finding per apiVersion, at its first use.
-    if !ctx.api_versions.insert(api.to_ascii_lowercase()) {
+    // ACR's versions are suggested for ACR's resources only (diagnostic settings and role
+    // assignments have versions of their own).
+    let acr = r.full_type.starts_with("microsoft.containerregistry/")
+        && !r.full_type.contains("/providers/");
+    // One finding per apiVersion (and provider kind), at its first use.
+    if !ctx
+        .api_versions
+        .insert(format!("{acr}:{}", api.to_ascii_lowercase()))
+    {
         return;
     }
     if RETIRED.contains(&api.as_str()) {
@@ -2035,7 +2047,11 @@ fn check_api_version(ctx: &mut Ctx<'_>, r: &Resource<'_>) {
             rules::API_VERSION_PREVIEW,
             &path,
             format!("apiVersion {api} is a preview version; preview versions are retired without notice"),
-            "use the newest stable apiVersion that has the properties you need (e.g. 2023-07-01 or 2025-04-01)".into(),
+            if acr {
+                "use the newest stable apiVersion that has the properties you need (e.g. 2023-07-01 or 2025-04-01)".into()
+            } else {
+                format!("use the newest stable apiVersion of {} that has the properties you need", r.node.get_str("type").unwrap_or("this resource type"))
+            },
         );
     }
 }
@@ -2170,9 +2186,10 @@ fn network_rules(
     }
     for s in &opts.subnets {
         // No ACR schema version has ignoreMissingVnetServiceEndpoint (checked 2017-10-01 to
-        // 2026-03-01-preview), so the risk is always reported.
+        // 2026-03-01-preview), so the risk is always reported: a warning, since the subnet may
+        // have the endpoint already.
         ctx.find(
-            Severity::Blocking,
+            Severity::Warning,
             rules::SERVICE_ENDPOINT_REQUIRED,
             &format!("{rp}/properties/networkRuleSet/virtualNetworkRules"),
             format!("subnet {s} must have the Microsoft.ContainerRegistry service endpoint; apiVersion {api} has no ignoreMissingVnetServiceEndpoint to make the deployment check it"),

@@ -152,7 +152,7 @@ fn every_policy_risk_is_reported() {
 }
 
 #[test]
-fn subnets_are_written_in_the_shape_of_the_api_version_and_the_service_endpoint_blocks() {
+fn subnets_are_written_in_the_shape_of_the_api_version_and_the_service_endpoint_is_a_warning() {
     let mut o = opts();
     let subnet = "/subscriptions/s/resourceGroups/t/providers/Microsoft.Network/virtualNetworks/v/subnets/acr";
     o.subnets = vec![subnet.into()];
@@ -167,7 +167,8 @@ fn subnets_are_written_in_the_shape_of_the_api_version_and_the_service_endpoint_
     let f = with_rule(&out, rules::SERVICE_ENDPOINT_REQUIRED);
     assert_eq!(f.len(), 1);
     assert!(f[0].message.contains(subnet) && f[0].message.contains("Microsoft.ContainerRegistry"));
-    assert_eq!(f[0].severity, Severity::Blocking);
+    // A warning: the subnet may have the endpoint already, and `template --subnet` can exit 0.
+    assert_eq!(f[0].severity, Severity::Warning);
 }
 
 #[test]
@@ -614,4 +615,38 @@ fn errors_of_an_export_template_response_name_what_is_missing() {
     )
     .unwrap();
     assert!(with_rule(&out, rules::EXPORT_INCOMPLETE).is_empty());
+}
+
+#[test]
+fn api_version_advice_names_the_resource_type_outside_acr() {
+    let out = rewrite("shared-name.json", &opts());
+    let f = with_rule(&out, rules::API_VERSION_PREVIEW);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].path, "/resources/3/apiVersion");
+    assert!(!f[0].fix.contains("2023-07-01"), "{}", f[0].fix);
+    assert!(f[0]
+        .fix
+        .contains("Microsoft.ContainerRegistry/registries/providers/diagnosticSettings"));
+}
+
+#[test]
+fn system_scope_maps_are_reported_in_one_line() {
+    let t = r#"{"$schema": "x", "resources": [
+        {"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "sysacr01", "location": "westus", "sku": {"name": "Basic"}, "properties": {}},
+        {"type": "Microsoft.ContainerRegistry/registries/scopeMaps", "apiVersion": "2023-07-01", "name": "sysacr01/_repositories_admin", "properties": {"actions": []}},
+        {"type": "Microsoft.ContainerRegistry/registries/scopeMaps", "apiVersion": "2023-07-01", "name": "sysacr01/_repositories_pull", "properties": {"actions": []}},
+        {"type": "Microsoft.ContainerRegistry/registries/scopeMaps", "apiVersion": "2023-07-01", "name": "sysacr01/_repositories_push", "properties": {"actions": []}},
+        {"type": "Microsoft.ContainerRegistry/registries/scopeMaps", "apiVersion": "2023-07-01", "name": "sysacr01/ci", "properties": {"actions": []}}]}"#;
+    let out =
+        acr_template::rewrite_template(&acr_template::TemplateInput::new("t", t), &opts()).unwrap();
+    let f = with_rule(&out, rules::SYSTEM_SCOPE_MAP_REMOVED);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].path, "/resources/1");
+    assert!(f[0]
+        .message
+        .contains("_repositories_admin, _repositories_pull, _repositories_push"));
+    assert_eq!(
+        json(&out.template)["resources"].as_array().unwrap().len(),
+        2
+    );
 }
