@@ -193,6 +193,15 @@ pub fn remove_members(edits: &mut Edits, object: &Node, indexes: &[usize]) {
 }
 
 /// From the key's opening quote to the end of the value.
+/// Removes the members at `indexes` of an object, or the items of an array.
+pub fn remove_items_or_members(edits: &mut Edits, container: &Node, indexes: &[usize]) {
+    if container.members().is_some() {
+        remove_members(edits, container, indexes);
+    } else {
+        remove_items(edits, container, indexes);
+    }
+}
+
 pub fn member_span(m: &Member) -> Range<usize> {
     m.key_span.start..m.value.span.end
 }

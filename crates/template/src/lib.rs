@@ -18,8 +18,12 @@
 //!   are treated as below, and `children-only` says to deploy the relocated registry first;
 //! - sets the new name where it is defined (literal, parameter `defaultValue` or value in the
 //!   parameters file, variable; a computed name becomes the literal) and replaces the old name
-//!   wherever else it occurs as a whole word (child names, `resourceId(...)`, `concat(...)`,
-//!   `dependsOn`, `scope`, parameter names such as `registries_<name>_name`, login servers);
+//!   where it names the registry or its children: `registries/<old>` segments of ids and
+//!   scopes, child names `<old>/child`, `'<old>'` arguments of `resourceId(...)`,
+//!   `reference(...)`, `concat(...)`, `format(...)`, `dependsOn` entries, the portal's
+//!   `registries_<old>_name` parameter and login servers `<old>.azurecr.io`. Other values that
+//!   contain the old name (Key Vault URIs, identities, workspaces, tags) and values from the
+//!   options are never renamed; the first are listed in one `old-name-kept` finding;
 //! - sets literal locations of the registry and its children (not replications) to the target
 //!   region; expressions such as `[resourceGroup().location]` are kept and reported;
 //! - removes the replication in the new home region, replications given with
@@ -29,8 +33,8 @@
 //! - writes `--subnet` rules into `networkRuleSet.virtualNetworkRules` in the shape of the
 //!   resource's apiVersion (`{action, id}` for 2017-10-01 to 2021-12-01-preview,
 //!   `{action, virtualNetworkSubnetResourceId}` for 2026-03-01-preview; the other versions have no
-//!   such property). No ACR schema version has `ignoreMissingVnetServiceEndpoint`, so the missing
-//!   service endpoint is always a blocking finding naming the subnet;
+//!   such property). No ACR schema version has `ignoreMissingVnetServiceEndpoint`, so the
+//!   service endpoint the subnet needs is always a warning naming the subnet;
 //! - makes a literal CMK key URI and a literal user-assigned identity parameters
 //!   (`encryptionKeyUri`, `encryptionIdentityId`) with `--key-uri` / `--identity` as defaults;
 //!   a literal `keyVaultProperties.identity` client id with no literal identity to tie it to
@@ -49,11 +53,11 @@
 //!
 //! | rule id | severity | when |
 //! |---|---|---|
-//! | `premium-required` | blocking (warning if the SKU is an expression) | private endpoints, network rules, replications, CMK, dedicated data endpoint or zone redundancy on a non-Premium SKU |
+//! | `premium-required` | blocking (warning if the SKU is an expression) | private endpoints, network rules, replications, CMK, dedicated data endpoint, zone redundancy, retention policy, content trust, disabled export policy, disabled public network access or connected registries on a non-Premium SKU |
 //! | `cmk-creation-only` | warning | customer-managed key encryption: only at creation |
 //! | `cmk-key-from-source` | warning | a literal key URI or identity of the source kept as a parameter default (no `--key-uri` / `--identity`) |
 //! | `private-endpoint-recreate` | warning | private endpoint connections removed; endpoint and `privatelink.azurecr.io` DNS (data-endpoint records per region) to recreate |
-//! | `service-endpoint-required` | blocking | per `--subnet`: the subnet needs the `Microsoft.ContainerRegistry` service endpoint first |
+//! | `service-endpoint-required` | warning | per `--subnet`: the subnet needs the `Microsoft.ContainerRegistry` service endpoint first |
 //! | `vnet-rules-source-subnet` | blocking | virtual network rules point at source subnets and no `--subnet` was given |
 //! | `vnet-rules-unsupported` | blocking | `--subnet` given but the apiVersion has no `virtualNetworkRules` |
 //! | `vnet-rules-set` | info | a `networkRuleSet` was added for `--subnet` |
@@ -73,18 +77,35 @@
 //! | `replication-dropped` | info | a replication removed by `--drop-replication` |
 //! | `replication-added` | info (warning if ignored) | a replication added by `--replication` |
 //! | `replication-location-unknown` | warning | a replication's region is an expression |
-//! | `system-scope-map-removed` | info | a system scope map (`_...`) removed |
+//! | `system-scope-map-removed` | info | the system scope maps (`_...`) removed (one line for all) |
 //! | `expression-not-inspected` | warning | a whole block (properties, networkRuleSet, policies, encryption, identity, sku) is one expression |
 //! | `nested-deployment` | info | the registry sits in a nested deployment |
 //! | `diagnostic-settings-kept` | info | diagnostic settings of the registry kept with their destinations |
 //! | `zone-redundancy` | info | zone redundancy needs availability zones in the target region |
 //! | `children-only` | warning | the template holds only children of an existing registry: pointed at the new one, to deploy after it |
+//! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
+//! | `resource-id-literal` | info (blocking if not converted) | a literal id `/subscriptions/../resourceGroups/../registries/<old>[/child]` became `resourceId(...)` (a symbolic name in a 2.0 `dependsOn`); extension ids and parameters file values are blocking |
+//! | `role-assignment-name-literal` | blocking | a role assignment on the registry is named by a literal GUID: a new `guid()` is needed |
+//! | `export-incomplete` | warning | per `error.details[]` entry of an exportTemplate response: that resource is missing from the template |
+//! | `option-ignored` | warning | `--key-uri` with no key to put it in; `--drop-replication` of a region the template has no replication in |
+//! | `key-uri-set` | info | the key was a parameter or variable: `--key-uri` is now its value |
+//! | `location-unknown` | warning | `--location` or `--replication` is not a public Azure region name this version knows (closest one suggested) |
+//! | `old-region-not-served` | info | the source's home region keeps no replication: `--replication <old region>` keeps an endpoint there |
+//! | `webhook-service-uri` | blocking | a webhook without `serviceUri` (an export never has it; creation needs it) |
+//! | `token-passwords` | info | tokens are created without passwords: regenerate them, update clients |
+//! | `credential-set-access` | warning | a credential set's new identity needs access to its Key Vault secrets |
+//! | `connected-registry-resync` | warning | a connected registry needs a new connection string and re-sync |
+//! | `removed-resource-referenced` | warning (blocking outside outputs) | an output reading a removed replication or private endpoint connection was removed; any other reference to one is blocking |
+//! | `other-registries-kept` | warning | `--only` chose one of several registries; the others and their children are left as they were |
+//! | `old-name-kept` | info | the old name still occurs in values that do not name the registry (key vaults, identities, workspaces, tags): listed, kept |
 
 pub mod edit;
 pub mod error;
 pub mod findings;
 pub mod jsonc;
 pub mod model;
+mod regions;
+mod rename;
 mod rewrite;
 pub mod zip;
 
@@ -154,6 +175,36 @@ pub mod rules {
     pub const ZONE_REDUNDANCY: &str = "zone-redundancy";
     /// Only children of an existing registry.
     pub const CHILDREN_ONLY: &str = "children-only";
+    /// The new name is the source registry's.
+    pub const NAME_UNCHANGED: &str = "name-unchanged";
+    /// The old name left in values that do not name the registry.
+    pub const OLD_NAME_KEPT: &str = "old-name-kept";
+    /// A literal resource id of the source registry.
+    pub const RESOURCE_ID_LITERAL: &str = "resource-id-literal";
+    /// A role assignment on the registry with a literal GUID name.
+    pub const ROLE_ASSIGNMENT_NAME_LITERAL: &str = "role-assignment-name-literal";
+    /// A removed resource still referenced outside dependsOn.
+    pub const REMOVED_RESOURCE_REFERENCED: &str = "removed-resource-referenced";
+    /// A webhook without serviceUri.
+    pub const WEBHOOK_SERVICE_URI: &str = "webhook-service-uri";
+    /// Token passwords are not carried.
+    pub const TOKEN_PASSWORDS: &str = "token-passwords";
+    /// A credential set's new identity needs Key Vault access.
+    pub const CREDENTIAL_SET_ACCESS: &str = "credential-set-access";
+    /// A connected registry needs a new connection string.
+    pub const CONNECTED_REGISTRY_RESYNC: &str = "connected-registry-resync";
+    /// An option that had nothing to apply to.
+    pub const OPTION_IGNORED: &str = "option-ignored";
+    /// `--key-uri` written into the parameter or variable of the key.
+    pub const KEY_URI_SET: &str = "key-uri-set";
+    /// A region name not in the embedded list.
+    pub const LOCATION_UNKNOWN: &str = "location-unknown";
+    /// The source's home region loses its endpoint.
+    pub const OLD_REGION_NOT_SERVED: &str = "old-region-not-served";
+    /// The exportTemplate response reports resources it could not export.
+    pub const EXPORT_INCOMPLETE: &str = "export-incomplete";
+    /// Other registries of the template left as they were.
+    pub const OTHER_REGISTRIES_KEPT: &str = "other-registries-kept";
 
     /// Every rule id.
     pub const ALL: &[&str] = &[
@@ -187,6 +238,21 @@ pub mod rules {
         DIAGNOSTIC_SETTINGS_KEPT,
         ZONE_REDUNDANCY,
         CHILDREN_ONLY,
+        NAME_UNCHANGED,
+        OLD_NAME_KEPT,
+        OTHER_REGISTRIES_KEPT,
+        EXPORT_INCOMPLETE,
+        OPTION_IGNORED,
+        KEY_URI_SET,
+        LOCATION_UNKNOWN,
+        OLD_REGION_NOT_SERVED,
+        WEBHOOK_SERVICE_URI,
+        TOKEN_PASSWORDS,
+        CREDENTIAL_SET_ACCESS,
+        CONNECTED_REGISTRY_RESYNC,
+        REMOVED_RESOURCE_REFERENCED,
+        RESOURCE_ID_LITERAL,
+        ROLE_ASSIGNMENT_NAME_LITERAL,
     ];
 }
 

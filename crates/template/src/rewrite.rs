@@ -13,6 +13,8 @@ use crate::error::TemplateError;
 use crate::findings::{Finding, Severity};
 use crate::jsonc::{self, Node};
 use crate::model::{self, expression_body, is_expression, pointer_key, resolve, Resource, Source};
+use crate::regions;
+use crate::rename;
 use crate::rules;
 use crate::{RewriteOptions, Rewritten, TemplateInput};
 
@@ -57,7 +59,11 @@ struct Doc<'a> {
 
 impl Doc<'_> {
     fn set_string(&mut self, node: &Node, value: &str) -> bool {
-        self.edits.replace(node.span.clone(), json_str(value))
+        self.set_string_at(node.span.clone(), value)
+    }
+
+    fn set_string_at(&mut self, span: std::ops::Range<usize>, value: &str) -> bool {
+        self.edits.replace(span, json_str(value))
     }
 
     /// Adds the member `key: value` to the object `object`, in the document's own layout.
@@ -79,6 +85,10 @@ struct Ctx<'a> {
     seen: HashSet<(&'static str, String, String)>,
     api_versions: HashSet<String>,
     edited_locations: HashSet<usize>,
+    /// Span starts of strings that name the registry or a child as a whole (`old`, `old/child`).
+    whole_names: HashSet<usize>,
+    /// `--key-uri` was written somewhere.
+    key_uri_used: bool,
 }
 
 impl Ctx<'_> {
@@ -309,22 +319,89 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         seen: HashSet::new(),
         api_versions: HashSet::new(),
         edited_locations: HashSet::new(),
+        whole_names: HashSet::new(),
+        key_uri_used: false,
     };
+    for (option, region) in std::iter::once(("--location", &opts.location))
+        .chain(opts.add_replications.iter().map(|r| ("--replication", r)))
+    {
+        let n = norm_region(region);
+        if !regions::is_known(&n) {
+            ctx.find(
+                Severity::Warning,
+                rules::LOCATION_UNKNOWN,
+                "",
+                format!("{option} {region} is not an Azure region name this version knows; did you mean {}?", regions::closest(&n)),
+                "check the name with az account list-locations -o table (a misspelt region fails the deployment, and a replication in the real home region would be kept)".into(),
+            );
+        }
+    }
+    if let Some(c) = chosen {
+        let others: Vec<String> = registries
+            .iter()
+            .filter(|&&i| i != c)
+            .map(|&i| {
+                let (raw, res) = describe(i);
+                res.unwrap_or(raw)
+            })
+            .collect();
+        if !others.is_empty() {
+            ctx.find(
+                Severity::Warning,
+                rules::OTHER_REGISTRIES_KEPT,
+                &resources[c].path,
+                format!(
+                    "the template also defines {}, left as they were with their children (name and region unchanged)",
+                    others.join(", ")
+                ),
+                "remove them from this template before deploying it, or relocate each with its own --only run: deploying them as they are fails while they exist (registry names are global)".into(),
+            );
+        }
+    }
     let old_name = match chosen {
-        Some(i) => relocate(&mut ctx, &resources, i, registries.len()),
-        None => relocate_children(&mut ctx, &resources),
+        Some(i) => relocate(&mut ctx, template, &resources, i, registries.len()),
+        None => relocate_children(&mut ctx, template, &resources),
     };
 
-    // Last: the old name anywhere else (references, parameter names, login servers).
+    // Last: the old name where it names the registry or its children (references, the portal's
+    // name parameter, login servers). Inserted text (option values, source values kept as
+    // parameter defaults) is never renamed.
     if let Some(old) = &old_name {
-        if !old.eq_ignore_ascii_case(&opts.name) {
-            // Inserted text (new replications, parameters) may quote the old name too.
-            ctx.tpl
-                .edits
-                .map_texts(|t| replace_word(t, old, &opts.name));
-            replace_everywhere(&mut ctx.tpl, template, old, &opts.name);
+        if old.eq_ignore_ascii_case(&opts.name) {
+            ctx.find(
+                Severity::Warning,
+                rules::NAME_UNCHANGED,
+                "",
+                format!("the new name {} is the source registry's name; registry names are global, so the deployment fails (AlreadyInUse) while the source registry exists", opts.name),
+                "choose another name, or delete the source registry first (after its images are copied elsewhere)".into(),
+            );
+        } else {
+            for r in &resources {
+                if let Some(items) = r.node.get("dependsOn").and_then(Node::items) {
+                    ctx.whole_names.extend(items.iter().map(|n| n.span.start));
+                }
+            }
+            let kept = rename_everywhere(&mut ctx.tpl, template, old, &opts.name, &ctx.whole_names);
             if let Some((doc, root)) = &mut ctx.params {
-                replace_everywhere(doc, root, old, &opts.name);
+                rename_everywhere(doc, root, old, &opts.name, &HashSet::new());
+            }
+            if !kept.is_empty() {
+                let shown: Vec<&str> = kept.iter().take(12).map(String::as_str).collect();
+                let more = if kept.len() > shown.len() {
+                    format!(" and {} more", kept.len() - shown.len())
+                } else {
+                    String::new()
+                };
+                ctx.find(
+                    Severity::Info,
+                    rules::OLD_NAME_KEPT,
+                    &kept[0],
+                    format!(
+                        "{old} also occurs in values that do not name the registry, kept as they were: {}{more}",
+                        shown.join(", ")
+                    ),
+                    "check whether these resources (key vaults, identities, workspaces, tags) should change for the new registry".into(),
+                );
             }
         }
     }
@@ -351,6 +428,10 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
     for f in &mut findings {
         f.path = format!("{base_path}{}", f.path);
     }
+    if !base_path.is_empty() {
+        findings.extend(export_errors(&root));
+        findings.sort_by_key(|f| f.severity);
+    }
     Ok(Rewritten {
         template: out,
         parameters,
@@ -359,51 +440,112 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
     })
 }
 
-/// Replaces `old` (case-insensitively, as a whole alphanumeric word) in every string and key.
-fn replace_everywhere(doc: &mut Doc<'_>, root: &Node, old: &str, new: &str) {
-    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut strings = Vec::new();
-    root.walk_strings(&mut strings);
-    spans.extend(strings.iter().map(|n| n.span.clone()));
-    let mut members = Vec::new();
-    root.walk_members(&mut members);
-    spans.extend(members.iter().map(|m| m.key_span.clone()));
-    for span in spans {
-        let raw = &doc.text[span.clone()];
-        if let Some(replaced) = replace_word(raw, old, new) {
-            doc.edits.replace(span, replaced);
-        }
+/// The `error` of an exportTemplate response (`ExportTemplateCompletedWithErrors`): one warning
+/// per detail, naming what is missing from the template.
+fn export_errors(root: &Node) -> Vec<Finding> {
+    let Some(error) = root.get("error").filter(|e| e.members().is_some()) else {
+        return Vec::new();
+    };
+    let text = |n: &Node, k: &str| n.get_str(k).unwrap_or("").to_string();
+    let fix = "add the missing resources to the template by hand (az resource show --ids <id> gives their properties), or recreate them after the deployment".to_string();
+    let details: Vec<&Node> = error
+        .get("details")
+        .and_then(Node::items)
+        .unwrap_or(&[])
+        .iter()
+        .collect();
+    if details.is_empty() {
+        return vec![Finding {
+            severity: Severity::Warning,
+            rule_id: rules::EXPORT_INCOMPLETE,
+            path: "/error".into(),
+            message: format!(
+                "the export completed with errors ({}: {}): some resources may be missing from the template",
+                text(error, "code"),
+                text(error, "message")
+            ),
+            fix,
+        }];
     }
+    details
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let target = text(d, "target");
+            Finding {
+                severity: Severity::Warning,
+                rule_id: rules::EXPORT_INCOMPLETE,
+                path: format!("/error/details/{i}"),
+                message: format!(
+                    "{} is missing from the template: the export reported {}: {}",
+                    if target.is_empty() {
+                        "a resource".to_string()
+                    } else {
+                        target
+                    },
+                    text(d, "code"),
+                    text(d, "message")
+                ),
+                fix: fix.clone(),
+            }
+        })
+        .collect()
 }
 
-/// `text` with every whole-word, case-insensitive occurrence of `old` replaced, or None.
-pub fn replace_word(text: &str, old: &str, new: &str) -> Option<String> {
-    if old.is_empty() {
-        return None;
-    }
-    let lower = text.to_ascii_lowercase();
-    let needle = old.to_ascii_lowercase();
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    let mut pos = 0;
-    let mut from = 0;
-    let mut hit = false;
-    while let Some(i) = lower[from..].find(&needle).map(|i| i + from) {
-        let end = i + needle.len();
-        let before_ok = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
-        let after_ok = end == bytes.len() || !bytes[end].is_ascii_alphanumeric();
-        if before_ok && after_ok {
-            out.push_str(&text[pos..i]);
-            out.push_str(new);
-            pos = end;
-            hit = true;
+/// Renames `old` where a string or key names the registry or its children (see
+/// [`rename::rename_refs`]); `whole` holds the span starts of resource names and `dependsOn`
+/// entries that may be the bare name. Returns the pointers of strings that still contain the
+/// old name as a word (someone else's resources), in document order.
+fn rename_everywhere(
+    doc: &mut Doc<'_>,
+    root: &Node,
+    old: &str,
+    new: &str,
+    whole: &HashSet<usize>,
+) -> Vec<String> {
+    let mut found: Vec<(String, std::ops::Range<usize>, bool)> = Vec::new();
+    walk_with_paths(root, "", &mut found);
+    let mut kept = Vec::new();
+    for (path, span, is_key) in found {
+        let raw = &doc.text[span.clone()];
+        if !rename::contains_word(raw, old) || doc.edits.overlaps(&span) {
+            continue;
         }
-        from = end;
+        let renamed = rename::rename_refs(raw, old, new, !is_key && whole.contains(&span.start));
+        // Still there after the rename (or not renamed at all): someone else's value.
+        let still = match renamed.as_deref() {
+            Some(t) => rename::contains_word(t, old),
+            None => true,
+        };
+        if let Some(t) = renamed {
+            doc.edits.replace(span, t);
+        }
+        if still {
+            kept.push(path);
+        }
     }
-    hit.then(|| {
-        out.push_str(&text[pos..]);
-        out
-    })
+    kept
+}
+
+/// Every string value and object key below `node`, with its JSON pointer (for a key: the
+/// member's pointer) and whether it is a key.
+fn walk_with_paths(node: &Node, path: &str, out: &mut Vec<(String, std::ops::Range<usize>, bool)>) {
+    match &node.value {
+        jsonc::Value::String(_) => out.push((path.to_string(), node.span.clone(), false)),
+        jsonc::Value::Object(ms) => {
+            for m in ms {
+                let p = format!("{path}/{}", pointer_key(&m.key));
+                out.push((p.clone(), m.key_span.clone(), true));
+                walk_with_paths(&m.value, &p, out);
+            }
+        }
+        jsonc::Value::Array(items) => {
+            for (i, n) in items.iter().enumerate() {
+                walk_with_paths(n, &format!("{path}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn str_ci_eq(n: Option<&Node>, want: &str) -> bool {
@@ -451,6 +593,7 @@ struct Removed {
 /// Does all the work on the chosen registry; returns the old name when it is known.
 fn relocate<'r>(
     ctx: &mut Ctx<'_>,
+    root: &'r Node,
     res: &[Resource<'r>],
     reg_i: usize,
     registry_count: usize,
@@ -519,16 +662,24 @@ fn relocate<'r>(
         if registry_count == 1 {
             return true;
         }
-        let name = r.node.get_str("name").unwrap_or("").to_ascii_lowercase();
-        match (&name_key, &old_name) {
-            (Some(k), _) if name.contains(k.as_str()) => true,
-            (_, Some(o)) => name.contains(&o.to_ascii_lowercase()),
-            _ => false,
-        }
+        // The parent named by the child's first name segment, compared exactly: `acrone01` is
+        // not the parent of `acrone01dev/eastus`.
+        let Some(parent) = r.node.get_str("name").and_then(parent_key) else {
+            return false;
+        };
+        name_key.as_deref() == Some(parent.as_str())
+            || old_name
+                .as_deref()
+                .is_some_and(|o| o.eq_ignore_ascii_case(&parent))
     };
     let children: Vec<usize> = (0..res.len())
         .filter(|&i| res[i].full_type.starts_with(CHILD_PREFIX) && belongs(i))
         .collect();
+    for &i in children.iter().chain([&reg_i]) {
+        if let Some(n) = res[i].node.get("name") {
+            ctx.whole_names.insert(n.span.start);
+        }
+    }
 
     let mut removed: Vec<Removed> = Vec::new();
 
@@ -605,6 +756,7 @@ fn relocate<'r>(
 
     // --- dependsOn entries that point at removed resources -------------------------------------
     drop_dangling_depends(ctx, res, &removed);
+    removed_references(ctx, root, res, &removed);
 
     // --- Registry properties -------------------------------------------------------------------
     let props = reg.node.get("properties");
@@ -688,8 +840,18 @@ fn relocate<'r>(
         premium.push("private endpoints");
     }
 
+    if children
+        .iter()
+        .any(|&c| res[c].full_type.ends_with("/connectedregistries"))
+    {
+        premium.push("connected registries");
+    }
+
     // Public access and bypass.
     let public_disabled = str_ci_eq(val(prop("publicNetworkAccess")), "Disabled");
+    if public_disabled {
+        premium.push("disabled public network access");
+    }
     let bypass = val(prop("networkRuleBypassOptions")).and_then(Node::as_str);
     if public_disabled && bypass.is_some_and(|b| b.eq_ignore_ascii_case("None")) {
         ctx.find(
@@ -722,9 +884,22 @@ fn relocate<'r>(
     // Policies.
     let pol = |k: &str| prop("policies").and_then(|p| p.get(k));
     if str_ci_eq(
+        val(pol("trustPolicy").and_then(|r| r.get("status"))),
+        "enabled",
+    ) {
+        premium.push("content trust");
+    }
+    if str_ci_eq(
+        val(pol("exportPolicy").and_then(|r| r.get("status"))),
+        "disabled",
+    ) {
+        premium.push("disabled export policy");
+    }
+    if str_ci_eq(
         val(pol("retentionPolicy").and_then(|r| r.get("status"))),
         "enabled",
     ) {
+        premium.push("retention policy");
         ctx.find(
             Severity::Warning,
             rules::RETENTION_POLICY_ENABLED,
@@ -768,6 +943,30 @@ fn relocate<'r>(
 
     // Encryption (CMK).
     encryption(ctx, reg, prop("encryption"), &mut premium);
+    if let (Some(uri), false) = (&opts.key_uri, ctx.key_uri_used) {
+        ctx.find(
+            Severity::Warning,
+            rules::OPTION_IGNORED,
+            &format!("{rp}/properties/encryption"),
+            format!("--key-uri {uri} was not applied: the registry has no customer-managed key given by a literal, parameter or variable"),
+            "set properties.encryption by hand if the new registry must use that key (CMK can only be set at creation)".into(),
+        );
+    }
+
+    // The old home region: clients there lose their regional endpoint.
+    if let Some(old) = old_location.as_deref().filter(|l| !is_expression(l)) {
+        let o = norm_region(old);
+        let added = opts.add_replications.iter().any(|r| norm_region(r) == o);
+        if o != target && !kept_replications.contains(&o) && !added {
+            ctx.find(
+                Severity::Info,
+                rules::OLD_REGION_NOT_SERVED,
+                &format!("{rp}/location"),
+                format!("{o} (the source's home region) is no longer served by the registry: clients there pull across regions"),
+                format!("add --replication {o} to keep a regional endpoint there (Premium)"),
+            );
+        }
+    }
 
     // Diagnostic settings and other resources scoped to the registry.
     for (i, r) in res.iter().enumerate() {
@@ -827,7 +1026,195 @@ fn relocate<'r>(
         }
     }
     let _ = old_location;
+    if let Some(old) = &old_name {
+        literal_ids(ctx, root, res, reg, old, &name_expr_for_children);
+    }
+    role_assignments(ctx, res, reg, old_name.as_deref());
     old_name
+}
+
+/// A literal resource id of the source registry or of one of its children, split up: the
+/// segments after `registries/<old>` as (type, name) pairs, or None when the rest is not a
+/// chain of ACR children (an extension resource under `/providers/`).
+struct LiteralId {
+    children: Option<Vec<(String, String)>>,
+}
+
+/// Parses `/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.ContainerRegistry/registries/{old}...`.
+fn parse_literal_id(s: &str, old: &str) -> Option<LiteralId> {
+    let segs: Vec<&str> = s.strip_prefix('/')?.split('/').collect();
+    let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    if segs.len() < 8
+        || !eq(segs[0], "subscriptions")
+        || !eq(segs[2], "resourceGroups")
+        || !eq(segs[4], "providers")
+        || !eq(segs[5], "Microsoft.ContainerRegistry")
+        || !eq(segs[6], "registries")
+        || !eq(segs[7], old)
+    {
+        return None;
+    }
+    let rest = &segs[8..];
+    let children = (rest.chunks_exact(2).remainder().is_empty()
+        && rest
+            .chunks(2)
+            .all(|c| !c[0].is_empty() && !c[1].is_empty() && !eq(c[0], "providers")))
+    .then(|| {
+        rest.chunks(2)
+            .map(|c| (c[0].to_string(), c[1].to_string()))
+            .collect()
+    });
+    Some(LiteralId { children })
+}
+
+/// Literal resource ids that name the source registry (its subscription and resource group) or
+/// its children become `resourceId(...)` expressions of the relocated registry (in a
+/// languageVersion 2.0 `dependsOn`, the registry's symbolic name); those that cannot (extension
+/// resources, parameters file values) are blocking findings.
+fn literal_ids(
+    ctx: &mut Ctx<'_>,
+    root: &Node,
+    res: &[Resource<'_>],
+    reg: &Resource<'_>,
+    old: &str,
+    name_expr: &str,
+) {
+    let new = ctx.opts.name.clone();
+    // Each template (the root, inline templates of nested deployments) by span: an id inside a
+    // nested template cannot use the outer template's parameters.
+    let mut templates: Vec<&Node> = vec![root];
+    templates.extend(res.iter().map(|r| r.template));
+    let depends: HashSet<usize> = res
+        .iter()
+        .filter_map(|r| r.node.get("dependsOn").and_then(Node::items))
+        .flat_map(|items| items.iter().map(|n| n.span.start))
+        .collect();
+    let mut found = Vec::new();
+    walk_with_paths(root, "", &mut found);
+    for (path, span, is_key) in found {
+        if is_key || ctx.tpl.edits.overlaps(&span) {
+            continue;
+        }
+        let raw = &ctx.tpl.text[span.clone()];
+        let Ok(value) = serde_json::from_str::<String>(raw) else {
+            continue;
+        };
+        let Some(id) = parse_literal_id(&value, old) else {
+            continue;
+        };
+        let Some(children) = id.children else {
+            // Kept as the source's id (not half renamed), so that it matches the finding.
+            ctx.tpl.edits.replace(span, raw.to_string());
+            ctx.find(
+                Severity::Blocking,
+                rules::RESOURCE_ID_LITERAL,
+                &path,
+                format!("{value} names the source registry in its source resource group and subscription"),
+                format!("write it as an expression of the new registry, e.g. [extensionResourceId(resourceId('Microsoft.ContainerRegistry/registries', '{new}'), ...)], deployed in the target resource group"),
+            );
+            continue;
+        };
+        let home = templates
+            .iter()
+            .filter(|t| t.span.start <= span.start && span.end <= t.span.end)
+            .min_by_key(|t| t.span.len())
+            .copied();
+        let same_template = home.is_some_and(|t| std::ptr::eq(t, reg.template));
+        let expr = if same_template {
+            name_expr.to_string()
+        } else {
+            format!("'{new}'")
+        };
+        let replacement = match (&reg.slot.symbol, children.is_empty()) {
+            (Some(sym), true) if same_template && depends.contains(&span.start) => sym.clone(),
+            _ => {
+                let mut ty = String::from("Microsoft.ContainerRegistry/registries");
+                let mut args = vec![expr];
+                for (t, n) in &children {
+                    ty.push('/');
+                    ty.push_str(t);
+                    args.push(format!("'{}'", n.replace('\'', "''")));
+                }
+                format!("[resourceId('{ty}', {})]", args.join(", "))
+            }
+        };
+        if ctx.tpl.set_string_at(span, &replacement) {
+            ctx.find(
+                Severity::Info,
+                rules::RESOURCE_ID_LITERAL,
+                &path,
+                format!("the literal id {value} named the source registry in its source resource group; it is now {replacement}"),
+                "nothing to do: the id now follows the registry into the target resource group".into(),
+            );
+        }
+    }
+    // Values of the parameters file cannot be expressions: reported.
+    if let Some((doc, proot)) = &ctx.params {
+        let mut found = Vec::new();
+        walk_with_paths(proot, "", &mut found);
+        let hits: Vec<(String, String)> = found
+            .into_iter()
+            .filter(|(_, _, is_key)| !is_key)
+            .filter_map(|(path, span, _)| {
+                let value = serde_json::from_str::<String>(&doc.text[span]).ok()?;
+                parse_literal_id(&value, old).map(|_| (path, value))
+            })
+            .collect();
+        for (path, value) in hits {
+            ctx.find(
+                Severity::Blocking,
+                rules::RESOURCE_ID_LITERAL,
+                &format!("(parameters file){path}"),
+                format!("{value} names the source registry in its source resource group and subscription"),
+                "give the id of the relocated registry (target subscription and resource group) in the parameters file".into(),
+            );
+        }
+    }
+}
+
+/// True for a GUID written out (`8-4-4-4-12` hex digits).
+fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Role assignments on the registry whose name is a literal GUID: the source's assignment keeps
+/// that name, so the new one needs a new `guid()`.
+fn role_assignments(
+    ctx: &mut Ctx<'_>,
+    res: &[Resource<'_>],
+    reg: &Resource<'_>,
+    old: Option<&str>,
+) {
+    for r in res {
+        if !r.full_type.ends_with("/roleassignments") {
+            continue;
+        }
+        let on_registry = r.full_type.starts_with(CHILD_PREFIX)
+            || r.node.get_str("scope").is_some_and(|s| {
+                let l = s.to_ascii_lowercase();
+                l.contains("registries")
+                    || reg.slot.symbol.as_deref().is_some_and(|y| s == y)
+                    || old.is_some_and(|o| rename::contains_word(s, o))
+            });
+        let Some(name) = r.node.get_str("name").filter(|n| !is_expression(n)) else {
+            continue;
+        };
+        let last = name.rsplit('/').next().unwrap_or(name);
+        if on_registry && is_guid(last) {
+            ctx.find(
+                Severity::Blocking,
+                rules::ROLE_ASSIGNMENT_NAME_LITERAL,
+                &format!("{}/name", r.path),
+                format!("the role assignment's name is the literal GUID {last} of the source's assignment; a role assignment name cannot be reused for another scope (RoleAssignmentUpdateNotPermitted)"),
+                format!("name it with a new GUID derived from the new scope, e.g. [guid(resourceId('Microsoft.ContainerRegistry/registries', '{}'), <principal id>, <role definition id>)]", ctx.opts.name),
+            );
+        }
+    }
 }
 
 /// The value a scalar setting takes: the literal itself, or the given value, default or variable
@@ -923,7 +1310,12 @@ fn apply_name(
             ctx.tpl.set_string(n, &opts.name);
         }
         Source::Parameter { name, decl, value } => {
-            name_expr_for_children = format!("parameters('{name}')");
+            // The portal's `registries_<old>_name` is renamed with every reference to it.
+            let renamed = match &old_name {
+                Some(old) => rename::rename_portal_parameter(name, old, &opts.name),
+                None => name.clone(),
+            };
+            name_expr_for_children = format!("parameters('{renamed}')");
             let mut done = false;
             if let Some(v) = value {
                 done |= ctx.set_value(v, &opts.name);
@@ -1003,10 +1395,15 @@ fn children_pass(
         .collect();
     let mut kept_replications: Vec<String> = Vec::new();
     let mut replication_count = 0;
+    let mut tokens: Vec<(String, String)> = Vec::new();
+    let mut system_maps: Vec<(String, String)> = Vec::new();
+    // Replication regions seen, and whether one was an expression.
+    let mut seen_locations: (HashSet<String>, bool) = (HashSet::new(), false);
     for &ci in children {
         let c = &res[ci];
         let short = c.full_type.trim_start_matches(CHILD_PREFIX);
         let cpath = c.path.clone();
+        what_an_export_cannot_carry(ctx, c, short, &mut tokens);
         match short {
             "replications" => {
                 let loc = c.node.get("location").and_then(|n| {
@@ -1014,6 +1411,12 @@ fn children_pass(
                         .literal()
                         .map(norm_region)
                 });
+                match &loc {
+                    Some(l) => {
+                        seen_locations.0.insert(l.clone());
+                    }
+                    None => seen_locations.1 = true,
+                }
                 match loc {
                     Some(l) if l == target => {
                         remove_resource(ctx, removed, c);
@@ -1068,16 +1471,7 @@ fn children_pass(
                 let seg = c.node.get_str("name").and_then(last_segment);
                 if seg.as_deref().is_some_and(|s| s.starts_with('_')) {
                     remove_resource(ctx, removed, c);
-                    ctx.find(
-                        Severity::Info,
-                        rules::SYSTEM_SCOPE_MAP_REMOVED,
-                        &cpath,
-                        format!(
-                            "system scope map {} removed: every registry gets it automatically and it cannot be deployed",
-                            seg.unwrap_or_default()
-                        ),
-                        "nothing to do; tokens that use it keep working".into(),
-                    );
+                    system_maps.push((cpath.clone(), seg.unwrap_or_default()));
                 } else {
                     set_location(ctx, c, &cpath);
                 }
@@ -1093,7 +1487,225 @@ fn children_pass(
         }
     }
 
+    if !seen_locations.1 {
+        for d in &opts.drop_replications {
+            let n = norm_region(d);
+            if !seen_locations.0.contains(&n) {
+                ctx.find(
+                    Severity::Warning,
+                    rules::OPTION_IGNORED,
+                    "",
+                    format!("--drop-replication {d}: the template has no replication in {n}"),
+                    "check the region name (the replications' regions are their location values)"
+                        .into(),
+                );
+            }
+        }
+    }
+    if let Some((first, _)) = system_maps.first() {
+        let names: Vec<&str> = system_maps.iter().map(|(_, n)| n.as_str()).collect();
+        ctx.find(
+            Severity::Info,
+            rules::SYSTEM_SCOPE_MAP_REMOVED,
+            first,
+            format!(
+                "system scope maps {} removed: every registry gets them automatically and they cannot be deployed",
+                names.join(", ")
+            ),
+            "nothing to do; tokens that use them keep working".into(),
+        );
+    }
+    if let Some((first, _)) = tokens.first() {
+        let names: Vec<&str> = tokens.iter().map(|(_, n)| n.as_str()).collect();
+        ctx.find(
+            Severity::Info,
+            rules::TOKEN_PASSWORDS,
+            first,
+            format!(
+                "tokens {} are created without passwords: a token's passwords are never exported",
+                names.join(", ")
+            ),
+            format!(
+                "after the deployment, generate passwords (az acr token credential generate --registry {} --name <token>) and update every client that uses them",
+                ctx.opts.name
+            ),
+        );
+    }
     (kept_replications, replication_count)
+}
+
+/// Children whose export lacks what they need: webhooks without `serviceUri` (never returned by
+/// ARM), tokens without passwords (collected in `tokens`: path, name), credential sets whose new
+/// identity must read the Key Vault secrets, connected registries to reactivate.
+fn what_an_export_cannot_carry(
+    ctx: &mut Ctx<'_>,
+    c: &Resource<'_>,
+    short: &str,
+    tokens: &mut Vec<(String, String)>,
+) {
+    let cpath = &c.path;
+    let child = c
+        .node
+        .get_str("name")
+        .and_then(last_segment)
+        .unwrap_or_else(|| "?".into());
+    let props = c.node.get("properties");
+    match short {
+        "webhooks" => {
+            let missing = match props {
+                None => true,
+                Some(p) => p.members().is_some() && p.get("serviceUri").is_none(),
+            };
+            if missing {
+                ctx.find(
+                    Severity::Blocking,
+                    rules::WEBHOOK_SERVICE_URI,
+                    &format!("{cpath}/properties"),
+                    format!("webhook {child} has no serviceUri: an export never returns it (it may hold a secret), and a webhook cannot be created without it"),
+                    "add properties.serviceUri, preferably from a secureString parameter (az acr webhook get-config shows the source's)".into(),
+                );
+            }
+        }
+        "tokens" => tokens.push((cpath.clone(), child)),
+        "credentialsets" => {
+            let mut strings = Vec::new();
+            if let Some(p) = props {
+                p.walk_strings(&mut strings);
+            }
+            let secrets: Vec<&str> = strings
+                .iter()
+                .filter_map(|n| n.as_str())
+                .filter(|s| s.to_ascii_lowercase().contains("/secrets/"))
+                .collect();
+            ctx.find(
+                Severity::Warning,
+                rules::CREDENTIAL_SET_ACCESS,
+                cpath,
+                format!(
+                    "credential set {child} gets a new system-assigned identity in the new registry; it cannot read its Key Vault secrets{}",
+                    if secrets.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", secrets.join(", "))
+                    }
+                ),
+                "after the deployment, grant the credential set's identity (az acr credential-set show --query identity.principalId) the Key Vault Secrets User role or get permission on those secrets".into(),
+            );
+        }
+        "connectedregistries" => ctx.find(
+            Severity::Warning,
+            rules::CONNECTED_REGISTRY_RESYNC,
+            cpath,
+            format!("connected registry {child} is created anew: its on-premises instance still talks to the source registry"),
+            format!("after the deployment, generate a new connection string (az acr connected-registry get-settings --registry {} --name {child} --generate-password 1) and redeploy the on-premises instance with it; it re-syncs from the new registry", ctx.opts.name),
+        ),
+        _ => {}
+    }
+}
+
+/// True when the string `s` (lower case) refers to the removed resource `rm`: its symbolic name
+/// quoted in an expression, or its type with its last name segment (`resourceId(...,
+/// 'eastus')`, `.../replications/eastus`).
+fn refers_to(s: &str, rm: &Removed) -> bool {
+    rm.symbol.as_deref().is_some_and(|sym| {
+        is_expression(s) && s.contains(&format!("'{}'", sym.to_ascii_lowercase()))
+    }) || (s.contains(&rm.short_type)
+        && rm.segment.as_ref().is_some_and(|seg| {
+            let seg = seg.to_ascii_lowercase();
+            s.contains(&format!("'{seg}'"))
+                || s.contains(&format!("/{seg}'"))
+                || s.ends_with(&format!("/{seg}"))
+        }))
+}
+
+/// References to removed replications and private endpoint connections outside `dependsOn`: an
+/// output that reads one is removed (warning), any other reference is blocking.
+fn removed_references(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>], removed: &[Removed]) {
+    let removed: Vec<&Removed> = removed
+        .iter()
+        .filter(|r| r.short_type == "replications" || r.short_type == "privateendpointconnections")
+        .collect();
+    if removed.is_empty() {
+        return;
+    }
+    let hit = |raw: &str| {
+        let s = raw.to_ascii_lowercase();
+        removed.iter().copied().find(|rm| refers_to(&s, rm))
+    };
+    let describe = |rm: &Removed| {
+        format!(
+            "{} {}",
+            rm.short_type.trim_end_matches('s'),
+            rm.symbol
+                .clone()
+                .or_else(|| rm.segment.clone())
+                .unwrap_or_default()
+        )
+    };
+    // Outputs (of the root and of nested templates) that read a removed resource.
+    let mut templates: Vec<(&Node, String)> = vec![(root, String::new())];
+    for r in res {
+        if r.full_type == "microsoft.resources/deployments" {
+            if let Some(t) = r.node.at(&["properties", "template"]) {
+                templates.push((t, format!("{}/properties/template", r.path)));
+            }
+        }
+    }
+    for (t, tpath) in templates {
+        let Some(outputs) = t.get("outputs") else {
+            continue;
+        };
+        let Some(members) = outputs.members() else {
+            continue;
+        };
+        let mut gone = Vec::new();
+        for (i, m) in members.iter().enumerate() {
+            let mut strings = Vec::new();
+            m.value.walk_strings(&mut strings);
+            if let Some(rm) = strings.iter().find_map(|n| n.as_str().and_then(hit)) {
+                gone.push(i);
+                ctx.find(
+                    Severity::Warning,
+                    rules::REMOVED_RESOURCE_REFERENCED,
+                    &format!("{tpath}/outputs/{}", pointer_key(&m.key)),
+                    format!(
+                        "output {} removed: it read the removed {}",
+                        m.key,
+                        describe(rm)
+                    ),
+                    "update whatever consumed this output (pipelines, parent templates)".into(),
+                );
+            }
+        }
+        if !gone.is_empty() {
+            edit::remove_items_or_members(&mut ctx.tpl.edits, outputs, &gone);
+        }
+    }
+    // Anything else (properties, names, conditions): blocking.
+    let depends: HashSet<usize> = res
+        .iter()
+        .filter_map(|r| r.node.get("dependsOn").and_then(Node::items))
+        .flat_map(|items| items.iter().map(|n| n.span.start))
+        .collect();
+    let mut found = Vec::new();
+    walk_with_paths(root, "", &mut found);
+    for (path, span, is_key) in found {
+        if is_key || depends.contains(&span.start) || ctx.tpl.edits.overlaps(&span) {
+            continue;
+        }
+        let Ok(value) = serde_json::from_str::<String>(&ctx.tpl.text[span]) else {
+            continue;
+        };
+        if let Some(rm) = hit(&value) {
+            ctx.find(
+                Severity::Blocking,
+                rules::REMOVED_RESOURCE_REFERENCED,
+                &path,
+                format!("{value} refers to the removed {}", describe(rm)),
+                "remove the reference, or point it at the registry itself (its home region is the removed replication's)".into(),
+            );
+        }
+    }
 }
 
 /// Removes `dependsOn` entries that point at removed resources.
@@ -1118,6 +1730,7 @@ fn drop_dangling_depends(ctx: &mut Ctx<'_>, res: &[Resource<'_>], removed: &[Rem
                                     let seg = seg.to_ascii_lowercase();
                                     s.contains(&format!("'{seg}'"))
                                         || s.contains(&format!("/{seg}'"))
+                                        || s.ends_with(&format!("/{seg}"))
                                 }))
                     })
                 })
@@ -1134,11 +1747,16 @@ fn drop_dangling_depends(ctx: &mut Ctx<'_>, res: &[Resource<'_>], removed: &[Rem
 /// with `"existing": true`): the parent's name is set to the new name where it is defined (the
 /// `existing` resource's name, else the parameter or variable that the first child's name starts
 /// with), and the children get the same treatment as beside a registry.
-fn relocate_children(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) -> Option<String> {
+fn relocate_children(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>]) -> Option<String> {
     let opts = ctx.opts;
     let children: Vec<usize> = (0..res.len())
         .filter(|&i| res[i].full_type.starts_with(CHILD_PREFIX))
         .collect();
+    for &i in &children {
+        if let Some(n) = res[i].node.get("name") {
+            ctx.whole_names.insert(n.span.start);
+        }
+    }
     let first = &res[children[0]];
     let pf = |r: &Resource<'_>| {
         if r.deployment.is_none() {
@@ -1267,7 +1885,25 @@ fn relocate_children(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) -> Option<String> 
     let mut removed = Vec::new();
     children_pass(ctx, res, &children, &mut removed);
     drop_dangling_depends(ctx, res, &removed);
+    removed_references(ctx, root, res, &removed);
     old_name
+}
+
+/// What names the parent in a child's name, lower case: the first segment of a literal
+/// (`reg/hook` → `reg`), else the parameter or variable of the expression
+/// (`[concat(parameters('r'), '/hook')]` → `r`), else the first segment of its first quoted text
+/// (`[concat('reg', '/hook')]` → `reg`).
+fn parent_key(name: &str) -> Option<String> {
+    if !is_expression(name) {
+        return name.split('/').next().map(str::to_ascii_lowercase);
+    }
+    if let Some((_, arg)) = parent_reference(name) {
+        return Some(arg.to_ascii_lowercase());
+    }
+    let body = expression_body(name);
+    let first = body.split('\'').nth(1)?;
+    let seg = first.split('/').next()?;
+    (!seg.is_empty() && !seg.contains('{')).then(|| seg.to_ascii_lowercase())
 }
 
 /// The `parameters('x')` or `variables('x')` that names the parent in a child name expression
@@ -1386,8 +2022,15 @@ fn set_location(ctx: &mut Ctx<'_>, r: &Resource<'_>, rpath: &str) {
 fn check_api_version(ctx: &mut Ctx<'_>, r: &Resource<'_>) {
     let api = r.api_version().to_string();
     let path = format!("{}/apiVersion", r.path);
-    // One finding per apiVersion, at its first use.
-    if !ctx.api_versions.insert(api.to_ascii_lowercase()) {
+    // ACR's versions are suggested for ACR's resources only (diagnostic settings and role
+    // assignments have versions of their own).
+    let acr = r.full_type.starts_with("microsoft.containerregistry/")
+        && !r.full_type.contains("/providers/");
+    // One finding per apiVersion (and provider kind), at its first use.
+    if !ctx
+        .api_versions
+        .insert(format!("{acr}:{}", api.to_ascii_lowercase()))
+    {
         return;
     }
     if RETIRED.contains(&api.as_str()) {
@@ -1404,7 +2047,11 @@ fn check_api_version(ctx: &mut Ctx<'_>, r: &Resource<'_>) {
             rules::API_VERSION_PREVIEW,
             &path,
             format!("apiVersion {api} is a preview version; preview versions are retired without notice"),
-            "use the newest stable apiVersion that has the properties you need (e.g. 2023-07-01 or 2025-04-01)".into(),
+            if acr {
+                "use the newest stable apiVersion that has the properties you need (e.g. 2023-07-01 or 2025-04-01)".into()
+            } else {
+                format!("use the newest stable apiVersion of {} that has the properties you need", r.node.get_str("type").unwrap_or("this resource type"))
+            },
         );
     }
 }
@@ -1539,9 +2186,10 @@ fn network_rules(
     }
     for s in &opts.subnets {
         // No ACR schema version has ignoreMissingVnetServiceEndpoint (checked 2017-10-01 to
-        // 2026-03-01-preview), so the risk is always reported.
+        // 2026-03-01-preview), so the risk is always reported: a warning, since the subnet may
+        // have the endpoint already.
         ctx.find(
-            Severity::Blocking,
+            Severity::Warning,
             rules::SERVICE_ENDPOINT_REQUIRED,
             &format!("{rp}/properties/networkRuleSet/virtualNetworkRules"),
             format!("subnet {s} must have the Microsoft.ContainerRegistry service endpoint; apiVersion {api} has no ignoreMissingVnetServiceEndpoint to make the deployment check it"),
@@ -1603,6 +2251,55 @@ fn encryption(ctx: &mut Ctx<'_>, reg: &Resource<'_>, enc: Option<&Node>, premium
                     &format!("{epath}/keyVaultProperties/{}", k.key),
                     format!("the key {v} is the source registry's; it is now parameter {p} with that default"),
                     "give the key to use in the target region with --key-uri (or set the parameter at deployment)".into(),
+                );
+            } else {
+                ctx.key_uri_used = true;
+            }
+        } else if let Some(uri) = &opts.key_uri {
+            // The key is a parameter or variable already: --key-uri becomes its value.
+            let pf = if reg.deployment.is_none() {
+                ctx.params_obj
+            } else {
+                None
+            };
+            let mut set_at = None;
+            match resolve(&k.value, reg.template, reg.deployment, pf) {
+                Source::Parameter { name, decl, value } => {
+                    if let Some(v) = value {
+                        ctx.set_value(v, uri);
+                    }
+                    if let Some(d) = decl {
+                        match d.get("defaultValue") {
+                            Some(dv) => {
+                                ctx.tpl.set_string(dv, uri);
+                            }
+                            None => ctx.tpl.insert_member(d, "defaultValue", &json!(uri)),
+                        }
+                    }
+                    if value.is_some() || decl.is_some() {
+                        set_at = Some((
+                            format!("/parameters/{}", pointer_key(&name)),
+                            format!("parameter {name}"),
+                        ));
+                    }
+                }
+                Source::Variable { name, node } if !node.as_str().is_some_and(is_expression) => {
+                    ctx.tpl.set_string(node, uri);
+                    set_at = Some((
+                        format!("/variables/{}", pointer_key(&name)),
+                        format!("variable {name}"),
+                    ));
+                }
+                _ => {}
+            }
+            if let Some((path, what)) = set_at {
+                ctx.key_uri_used = true;
+                ctx.find(
+                    Severity::Info,
+                    rules::KEY_URI_SET,
+                    &path,
+                    format!("the key is given by {what}; it now has the --key-uri value {uri}"),
+                    "nothing to do (a value given at deployment still wins)".into(),
                 );
             }
         }
@@ -1696,19 +2393,6 @@ fn encryption(ctx: &mut Ctx<'_>, reg: &Resource<'_>, enc: Option<&Node>, premium
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn whole_words_only() {
-        assert_eq!(
-            replace_word("[parameters('registries_Old1_name')]", "old1", "new2").unwrap(),
-            "[parameters('registries_new2_name')]"
-        );
-        assert_eq!(
-            replace_word("old1.azurecr.io old1x", "OLD1", "n"),
-            Some("n.azurecr.io old1x".into())
-        );
-        assert_eq!(replace_word("bold1", "old1", "n"), None);
-    }
 
     #[test]
     fn last_segments() {

@@ -22,7 +22,8 @@ pub struct TemplateArgs {
     /// The target region, e.g. westeurope.
     #[arg(long)]
     pub location: String,
-    /// Where to write the rewritten template.
+    /// Where to write the rewritten template (`-` for stdout). It is written even when a
+    /// blocking finding remains (exit code 1), for review.
     #[arg(short, long)]
     pub output: PathBuf,
     /// The parameters.json beside the template (taken from the .zip when not given).
@@ -76,11 +77,25 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
         identity: args.identity.clone(),
         only: args.only.clone(),
     };
+    let to_stdout = args.output.as_os_str() == "-";
+    if to_stdout && args.json {
+        anyhow::bail!("-o - and --json both write to stdout; write the template to a file or use --report for the findings");
+    }
     let out = acr_template::rewrite_template(&input, &options)?;
 
-    write_atomic(&args.output, out.template.as_bytes())?;
+    if to_stdout {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(out.template.as_bytes())?;
+        stdout.flush()?;
+    } else {
+        write_atomic(&args.output, out.template.as_bytes())?;
+    }
     let params_path = match (&out.parameters, &args.parameters_output) {
         (Some(_), Some(p)) => Some(p.clone()),
+        (Some(_), None) if to_stdout => {
+            eprintln!("note: the rewritten parameters file is not written: give --parameters-output FILE with -o -");
+            None
+        }
         (Some(_), None) => Some(beside(&args.output, "parameters.json")),
         _ => None,
     };
@@ -147,4 +162,46 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(dir: &Path, output: &str, json: bool) -> TemplateArgs {
+        let input = dir.join("t.json");
+        fs::write(
+            &input,
+            r#"{"$schema": "x", "resources": [{"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "oldacr01", "location": "westus", "sku": {"name": "Basic"}, "properties": {}}]}"#,
+        )
+        .unwrap();
+        TemplateArgs {
+            input,
+            name: "newacr01".into(),
+            location: "westeurope".into(),
+            output: PathBuf::from(output),
+            parameters: None,
+            parameters_output: None,
+            subnets: vec![],
+            replications: vec![],
+            drop_replications: vec![],
+            key_uri: None,
+            identity: None,
+            only: None,
+            json,
+            report: None,
+        }
+    }
+
+    #[test]
+    fn dash_as_output_writes_no_file_named_dash() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd_dash = PathBuf::from("-");
+        assert!(!cwd_dash.exists());
+        assert_eq!(run(args(dir.path(), "-", false)).unwrap(), 0);
+        assert!(!cwd_dash.exists(), "a file named - was created");
+        // Both on stdout would mix: refused.
+        let err = run(args(dir.path(), "-", true)).unwrap_err();
+        assert!(err.to_string().contains("-o - and --json"));
+    }
 }

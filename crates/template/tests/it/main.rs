@@ -3,5 +3,6 @@
 
 mod bad_input;
 mod corpus;
+mod names;
 mod rules;
 mod util;

@@ -7,8 +7,10 @@ use acr_template::{rules, RewriteOptions, Severity};
 fn name_is_set_where_defined_and_every_reference_follows() {
     let out = rewrite("premium-features-on-standard.json", &opts());
     assert_eq!(out.old_name.as_deref(), Some("oldacr01"));
+    // The identity oldacr01-id is another resource: kept (as the encryption parameter's default).
+    let without_identity = out.template.replace("/oldacr01-id", "/x");
     assert!(
-        !contains_word(&out.template, "oldacr01"),
+        !contains_word(&without_identity, "oldacr01"),
         "{}",
         out.template
     );
@@ -150,7 +152,7 @@ fn every_policy_risk_is_reported() {
 }
 
 #[test]
-fn subnets_are_written_in_the_shape_of_the_api_version_and_the_service_endpoint_blocks() {
+fn subnets_are_written_in_the_shape_of_the_api_version_and_the_service_endpoint_is_a_warning() {
     let mut o = opts();
     let subnet = "/subscriptions/s/resourceGroups/t/providers/Microsoft.Network/virtualNetworks/v/subnets/acr";
     o.subnets = vec![subnet.into()];
@@ -165,7 +167,8 @@ fn subnets_are_written_in_the_shape_of_the_api_version_and_the_service_endpoint_
     let f = with_rule(&out, rules::SERVICE_ENDPOINT_REQUIRED);
     assert_eq!(f.len(), 1);
     assert!(f[0].message.contains(subnet) && f[0].message.contains("Microsoft.ContainerRegistry"));
-    assert_eq!(f[0].severity, Severity::Blocking);
+    // A warning: the subnet may have the endpoint already, and `template --subnet` can exit 0.
+    assert_eq!(f[0].severity, Severity::Warning);
 }
 
 #[test]
@@ -429,4 +432,221 @@ fn children_of_an_existing_registry_are_pointed_at_the_new_one() {
     assert_eq!(v["resources"]["registry"]["name"], "newacr01");
     assert_eq!(v["resources"]["hook"]["name"], "newacr01/hook");
     assert_eq!(v["resources"]["hook"]["location"], "westeurope");
+}
+
+#[test]
+fn what_an_export_cannot_carry_is_reported() {
+    let out = rewrite("standard-export.json", &opts());
+    let f = with_rule(&out, rules::WEBHOOK_SERVICE_URI);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Blocking);
+    assert_eq!(f[0].path, "/resources/1/properties");
+    assert!(f[0].message.contains("deployhook") && f[0].fix.contains("serviceUri"));
+    let f = with_rule(&out, rules::TOKEN_PASSWORDS);
+    assert_eq!(f.len(), 1, "one line for all tokens");
+    assert_eq!(f[0].severity, Severity::Info);
+    assert!(f[0].message.contains("ci-token, edge-token"));
+    assert!(f[0].fix.contains("--registry newacr01"));
+    let f = with_rule(&out, rules::CREDENTIAL_SET_ACCESS);
+    assert_eq!(f.len(), 1);
+    assert!(f[0]
+        .message
+        .contains("https://stdkv.vault.azure.net/secrets/hub-password"));
+    let f = with_rule(&out, rules::CONNECTED_REGISTRY_RESYNC);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].path, "/resources/5");
+    // A webhook that has its serviceUri is fine.
+    let out = rewrite(
+        "two-registries.json",
+        &RewriteOptions {
+            only: Some("secondacr01".into()),
+            ..opts()
+        },
+    );
+    assert!(with_rule(&out, rules::WEBHOOK_SERVICE_URI).is_empty());
+}
+
+#[test]
+fn premium_only_policies_and_connected_registries_on_standard_block() {
+    let out = rewrite("standard-export.json", &opts());
+    let f = with_rule(&out, rules::PREMIUM_REQUIRED);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Blocking);
+    for feature in [
+        "retention policy",
+        "content trust",
+        "disabled export policy",
+        "disabled public network access",
+        "connected registries",
+    ] {
+        assert!(
+            f[0].message.contains(feature),
+            "{feature} missing in {}",
+            f[0].message
+        );
+    }
+}
+
+const CMK_BY_PARAMETER: &str = r#"{"$schema": "x", "parameters": {
+    "kek_id": {"type": "string", "defaultValue": "https://old-kv.vault.azure.net/keys/k"},
+    "uai": {"type": "string"}},
+  "resources": [{"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "cmkacr01",
+    "location": "westus", "sku": {"name": "Premium"},
+    "identity": {"type": "UserAssigned", "userAssignedIdentities": {"[parameters('uai')]": {}}},
+    "properties": {"encryption": {"status": "enabled", "keyVaultProperties": {"keyIdentifier": "[parameters('kek_id')]"}}}}]}"#;
+
+#[test]
+fn key_uri_becomes_the_value_of_the_key_parameter() {
+    let mut o = opts();
+    o.key_uri = Some("https://new-kv.vault.azure.net/keys/k".into());
+    let input = acr_template::TemplateInput::new("t.json", CMK_BY_PARAMETER).with_parameters(
+        "p.json",
+        r#"{"parameters": {"kek_id": {"value": "https://old-kv.vault.azure.net/keys/k"}}}"#,
+    );
+    let out = acr_template::rewrite_template(&input, &o).unwrap();
+    let v = json(&out.template);
+    assert_eq!(
+        v["parameters"]["kek_id"]["defaultValue"],
+        "https://new-kv.vault.azure.net/keys/k"
+    );
+    let p = json(out.parameters.as_deref().unwrap());
+    assert_eq!(
+        p["parameters"]["kek_id"]["value"],
+        "https://new-kv.vault.azure.net/keys/k"
+    );
+    let f = with_rule(&out, rules::KEY_URI_SET);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].path, "/parameters/kek_id");
+    assert!(with_rule(&out, rules::OPTION_IGNORED).is_empty());
+    // A registry without customer-managed key: --key-uri has nowhere to go.
+    let out = rewrite("symbolic-names.json", &o);
+    let f = with_rule(&out, rules::OPTION_IGNORED);
+    assert_eq!(f.len(), 1);
+    assert!(f[0].message.contains("--key-uri"));
+}
+
+#[test]
+fn a_drop_replication_region_without_replication_is_reported() {
+    let mut o = opts();
+    o.drop_replications = vec!["northpole".into(), "North Europe".into()];
+    let out = rewrite("premium-features-on-standard.json", &o);
+    let f = with_rule(&out, rules::OPTION_IGNORED);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].message.contains("--drop-replication northpole"));
+    assert_eq!(with_rule(&out, rules::REPLICATION_DROPPED).len(), 1);
+}
+
+#[test]
+fn an_unknown_region_gets_the_closest_known_one() {
+    let mut o = opts();
+    o.location = "eastsus".into();
+    o.add_replications = vec!["japaneast".into(), "westeurop".into()];
+    let out = rewrite("symbolic-names.json", &o);
+    let f = with_rule(&out, rules::LOCATION_UNKNOWN);
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert!(f[0].message.contains("--location eastsus") && f[0].message.contains("eastus?"));
+    assert!(
+        f[1].message.contains("--replication westeurop") && f[1].message.contains("westeurope?")
+    );
+    // Display names are known too.
+    o.location = "West Europe".into();
+    o.add_replications.clear();
+    assert!(with_rule(&rewrite("symbolic-names.json", &o), rules::LOCATION_UNKNOWN).is_empty());
+}
+
+#[test]
+fn the_source_name_as_new_name_is_a_warning() {
+    let o = RewriteOptions {
+        name: "oldacr01".into(),
+        ..opts()
+    };
+    let out = rewrite("premium-features-on-standard.json", &o);
+    let f = with_rule(&out, rules::NAME_UNCHANGED);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert!(f[0].message.contains("AlreadyInUse"));
+}
+
+#[test]
+fn the_old_home_region_is_offered_as_a_replication() {
+    let out = rewrite("standard-export.json", &opts());
+    let f = with_rule(&out, rules::OLD_REGION_NOT_SERVED);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Info);
+    assert!(f[0].fix.contains("--replication westus"));
+    // Not when it is kept or added as a replication.
+    let mut o = opts();
+    o.add_replications = vec!["westus".into()];
+    let out = rewrite("standard-export.json", &o);
+    assert!(with_rule(&out, rules::OLD_REGION_NOT_SERVED).is_empty());
+}
+
+#[test]
+fn errors_of_an_export_template_response_name_what_is_missing() {
+    let inner = fixture("symbolic-names.json");
+    let wrapped = format!(
+        r#"{{"template": {inner}, "error": {{"code": "ExportTemplateCompletedWithErrors", "message": "Export template operation completed with errors.",
+        "details": [
+          {{"code": "ExportTemplateProviderError", "target": "Microsoft.ContainerRegistry/registries/tokens", "message": "Could not get resources of the type 'Microsoft.ContainerRegistry/registries/tokens'."}},
+          {{"code": "ExportTemplateProviderError", "target": "/subscriptions/1/resourceGroups/g/providers/Microsoft.ContainerRegistry/registries/symacr01/cacheRules/hub", "message": "Resource could not be exported."}}]}}}}"#
+    );
+    let out = acr_template::rewrite_template(
+        &acr_template::TemplateInput::new("resp.json", wrapped),
+        &opts(),
+    )
+    .unwrap();
+    let f = with_rule(&out, rules::EXPORT_INCOMPLETE);
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert_eq!(f[0].path, "/error/details/0");
+    assert!(f[0]
+        .message
+        .starts_with("Microsoft.ContainerRegistry/registries/tokens is missing from the template"));
+    assert!(f[1].message.contains("cacheRules/hub"));
+    // The response without error: nothing.
+    let wrapped = format!(
+        "{{\"template\": {}, \"error\": null}}",
+        fixture("symbolic-names.json")
+    );
+    let out = acr_template::rewrite_template(
+        &acr_template::TemplateInput::new("resp.json", wrapped),
+        &opts(),
+    )
+    .unwrap();
+    assert!(with_rule(&out, rules::EXPORT_INCOMPLETE).is_empty());
+}
+
+#[test]
+fn api_version_advice_names_the_resource_type_outside_acr() {
+    let out = rewrite("shared-name.json", &opts());
+    let f = with_rule(&out, rules::API_VERSION_PREVIEW);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].path, "/resources/3/apiVersion");
+    assert!(!f[0].fix.contains("2023-07-01"), "{}", f[0].fix);
+    assert!(f[0]
+        .fix
+        .contains("Microsoft.ContainerRegistry/registries/providers/diagnosticSettings"));
+}
+
+#[test]
+fn system_scope_maps_are_reported_in_one_line() {
+    let t = r#"{"$schema": "x", "resources": [
+        {"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "sysacr01", "location": "westus", "sku": {"name": "Basic"}, "properties": {}},
+        {"type": "Microsoft.ContainerRegistry/registries/scopeMaps", "apiVersion": "2023-07-01", "name": "sysacr01/_repositories_admin", "properties": {"actions": []}},
+        {"type": "Microsoft.ContainerRegistry/registries/scopeMaps", "apiVersion": "2023-07-01", "name": "sysacr01/_repositories_pull", "properties": {"actions": []}},
+        {"type": "Microsoft.ContainerRegistry/registries/scopeMaps", "apiVersion": "2023-07-01", "name": "sysacr01/_repositories_push", "properties": {"actions": []}},
+        {"type": "Microsoft.ContainerRegistry/registries/scopeMaps", "apiVersion": "2023-07-01", "name": "sysacr01/ci", "properties": {"actions": []}}]}"#;
+    let out =
+        acr_template::rewrite_template(&acr_template::TemplateInput::new("t", t), &opts()).unwrap();
+    let f = with_rule(&out, rules::SYSTEM_SCOPE_MAP_REMOVED);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].path, "/resources/1");
+    assert!(f[0]
+        .message
+        .contains("_repositories_admin, _repositories_pull, _repositories_push"));
+    assert_eq!(
+        json(&out.template)["resources"].as_array().unwrap().len(),
+        2
+    );
 }
