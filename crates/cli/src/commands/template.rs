@@ -153,7 +153,12 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .into_owned();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
+        // A new file: an existing one (or a link planted under the name) is not written through.
+        let _ = fs::remove_file(&tmp);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)
