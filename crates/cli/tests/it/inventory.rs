@@ -11,11 +11,24 @@ fn inventory_totals_match_what_was_written() {
     assert_eq!(inv["schema_version"], 1);
     assert_eq!(inv["totals"]["repositories"], expected.tags.len() as u64);
     assert_eq!(inv["totals"]["tags"], expected.tag_count() as u64);
-    // The sample's untagged SBOM referrer (two blobs, one shared) is not reachable from tags.
-    let referrer_only = 1;
+    // Every blob, the SBOM referrer's too: it is listed under its subject's fallback tag.
     assert_eq!(
         inv["totals"]["unique_blobs"].as_u64().unwrap() as usize,
-        expected.blobs.len() - referrer_only
+        expected.blobs.len()
+    );
+    // ... and counted as a referrer of its subject's tags (Distribution has no referrers API).
+    let subject = expected.referrers[0].1.as_str();
+    let counted: Vec<u64> = inv["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["tags"].as_array().unwrap().iter())
+        .filter(|t| t["digest"] == subject)
+        .map(|t| t["referrers"].as_u64().unwrap_or(0))
+        .collect();
+    assert!(
+        !counted.is_empty() && counted.iter().all(|&c| c == 1),
+        "{counted:?}"
     );
     let kinds: Vec<&str> = inv["repositories"]
         .as_array()

@@ -487,3 +487,45 @@ fn an_oci_artifact_manifest_referrer_is_copied_as_it_is() {
         "{counts:?}"
     );
 }
+
+#[test]
+fn referrers_reach_a_registry_without_the_referrers_api_through_the_fallback_tag() {
+    // Distribution 2.8 has no referrers API: clients (cosign, notation, oras, and we) find the
+    // referrers of a manifest in the index tagged `sha256-<hex of the subject>`.
+    let (dir, expected) = sample_layout(2, 17);
+    let (repo, subject, sbom) = expected.referrers[0].clone();
+    let signature = add_signature(&dir.path().join("sample"), &repo, &subject, false);
+    let dst = Registry::start();
+    assert_success(&run(&["copy", "-q", &oci(dir.path()), &dst.url()]));
+    let store = open(&dst.url());
+    let fallback = subject.as_str().replacen(':', "-", 1);
+    let index = block_on(store.manifest(&repo, &fallback)).unwrap();
+    let listed: std::collections::BTreeSet<_> = index
+        .view()
+        .unwrap()
+        .children()
+        .iter()
+        .map(|c| c.digest.clone())
+        .collect();
+    assert_eq!(
+        listed,
+        [sbom.clone(), signature.clone()].into_iter().collect()
+    );
+    // A second run changes nothing.
+    let out = run(&["copy", "-q", "--json", &oci(dir.path()), &dst.url()]);
+    assert_success(&out);
+    assert_eq!(json(&out)["manifests_pushed"], 0, "{}", stdout(&out));
+    // Read back with the fallback tag itself left out by --tag: the referrers still come along.
+    let back = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", back.path().join("back").display());
+    assert_success(&run(&["copy", "-q", "--tag", "v.*", &dst.url(), &target]));
+    let copied = open(&target);
+    for r in [&sbom, &signature] {
+        assert!(
+            block_on(copied.manifest_digest(&repo, r.as_str()))
+                .unwrap()
+                .is_some(),
+            "{r}"
+        );
+    }
+}

@@ -129,6 +129,11 @@ pub struct Inner {
     acr: bool,
     /// Upload sessions opened by a mount that fell back to an upload, kept for `put_blob`.
     sessions: Mutex<std::collections::HashMap<(String, Digest), String>>,
+    /// Repository → its referrers fallback tags (`sha256-<hex>`), from its tag listing: where
+    /// the registry has no referrers API, the referrers of a manifest are read from them.
+    fallback_listed: Mutex<std::collections::HashMap<String, std::collections::HashSet<String>>>,
+    /// One update at a time of each referrers fallback tag (repository, tag).
+    fallback_tags: Mutex<std::collections::HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -310,6 +315,12 @@ fn same_origin_url(current: &str, target: &str, what: &str) -> Result<String> {
     Ok(joined.to_string())
 }
 
+/// True for a tag of the referrers tag schema: `sha256-` and 64 hexadecimal digits.
+fn is_fallback_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// The `rel="next"` target in one `Link` header value (`<url>; rel="next", ...`).
 pub fn parse_link_value(value: &str) -> Option<String> {
     for part in value.split(',') {
@@ -470,6 +481,8 @@ impl Registry {
             throttle: throttle::Throttle::new(2, 128),
             signed_in: AtomicBool::new(false),
             sessions: Mutex::new(Default::default()),
+            fallback_tags: Mutex::new(Default::default()),
+            fallback_listed: Mutex::new(Default::default()),
             acr: acr::is_acr(endpoint, options),
         }));
         registry.ping().await?;
@@ -1680,13 +1693,24 @@ impl Source for Registry {
     }
 
     async fn tags(&self, repository: &str) -> Result<Vec<String>> {
-        self.paginate::<TagList, _>(
-            Scope::Pull(repository.to_string()),
-            self.url(&format!("/v2/{repository}/tags/list?n={}", self.page_size)),
-            true,
-            |t| t.tags.unwrap_or_default(),
-        )
-        .await
+        let tags = self
+            .paginate::<TagList, _>(
+                Scope::Pull(repository.to_string()),
+                self.url(&format!("/v2/{repository}/tags/list?n={}", self.page_size)),
+                true,
+                |t| t.tags.unwrap_or_default(),
+            )
+            .await?;
+        let fallback = tags
+            .iter()
+            .filter(|t| is_fallback_tag(t))
+            .cloned()
+            .collect();
+        self.fallback_listed
+            .lock()
+            .expect("fallback lock")
+            .insert(repository.to_string(), fallback);
+        Ok(tags)
     }
 
     async fn manifest(&self, repository: &str, reference: &str) -> Result<RawManifest> {
@@ -1771,7 +1795,7 @@ impl Source for Registry {
 
     async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>> {
         if !self.referrers_api.load(Ordering::Relaxed) {
-            return Ok(None);
+            return self.fallback_referrers(repository, digest).await;
         }
         let mut out = Vec::new();
         let mut next = Some(self.url(&format!("/v2/{repository}/referrers/{digest}")));
@@ -1812,7 +1836,7 @@ impl Source for Registry {
                     crate::log::emit(1, || {
                         format!("{}: no referrers API (HTTP {})", self.host, status.as_u16())
                     });
-                    return Ok(None);
+                    return self.fallback_referrers(repository, digest).await;
                 }
                 return Err(error);
             }
@@ -2006,6 +2030,28 @@ impl Destination for Registry {
         let reference = tag
             .map(str::to_string)
             .unwrap_or_else(|| manifest.digest.to_string());
+        let headers = self.push_manifest(repository, &reference, manifest).await?;
+        // A registry with the referrers API says it took the subject in (`OCI-Subject`); one
+        // without it finds referrers only through the fallback tag the client keeps.
+        if !headers.contains_key("oci-subject") {
+            if let Some(subject) = manifest.view().ok().and_then(|v| v.subject().cloned()) {
+                self.list_in_fallback_tag(repository, &subject.digest, manifest)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// PUTs a manifest under `reference` (a tag or its digest) and checks the digest the registry
+    /// computed; returns the answer's headers.
+    async fn push_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        manifest: &RawManifest,
+    ) -> Result<HeaderMap> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let response = self
             .send(Scope::Push(repository.to_string()), || {
@@ -2032,7 +2078,119 @@ impl Destination for Registry {
                 });
             }
         }
-        Ok(())
+        Ok(response.headers().clone())
+    }
+
+    /// The referrers of `digest` on a registry without the referrers API: the index under its
+    /// fallback tag, when the repository's listing had that tag (none when it had not); `None`
+    /// when the repository's tags were not listed.
+    async fn fallback_referrers(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<Vec<Reference>>> {
+        let tag = digest.as_str().replacen(':', "-", 1);
+        let listed = match self
+            .fallback_listed
+            .lock()
+            .expect("fallback lock")
+            .get(repository)
+        {
+            Some(tags) => tags.contains(&tag),
+            None => return Ok(None),
+        };
+        if !listed {
+            return Ok(Some(Vec::new()));
+        }
+        let index = self
+            .get_manifest(Scope::Pull(repository.to_string()), repository, &tag)
+            .await?;
+        if index.media_type != OCI_INDEX {
+            return Ok(Some(Vec::new()));
+        }
+        Ok(Some(index.view()?.children().to_vec()))
+    }
+
+    /// Lists `referrer` in the referrers fallback tag of `subject` (`sha256-<hex>`, an OCI index
+    /// of the subject's referrers, OCI distribution spec 1.1), as clients of a registry without
+    /// the referrers API look them up. Read, extended and written back one writer at a time; a
+    /// referrer already listed (the source's own fallback index, copied as a tag) changes nothing.
+    async fn list_in_fallback_tag(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        referrer: &RawManifest,
+    ) -> Result<()> {
+        let tag = subject.as_str().replacen(':', "-", 1);
+        let lock = self
+            .fallback_tags
+            .lock()
+            .expect("fallback lock")
+            .entry((repository.to_string(), tag.clone()))
+            .or_default()
+            .clone();
+        let _one_writer = lock.lock().await;
+        let what = || format!("referrers fallback tag {repository}:{tag}");
+        let current = match self
+            .get_manifest(Scope::Push(repository.to_string()), repository, &tag)
+            .await
+        {
+            Ok(m) if m.media_type == OCI_INDEX => Some(m),
+            Ok(m) => {
+                return Err(Error::invalid(
+                    what(),
+                    format!("holds a `{}`, not an OCI index: clients without the referrers API would not find this referrer; move that tag aside", m.media_type),
+                ))
+            }
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
+        let mut index: serde_json::Value = match &current {
+            Some(m) => serde_json::from_slice(&m.bytes)
+                .map_err(|e| Error::invalid(what(), e.to_string()))?,
+            None => {
+                serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []})
+            }
+        };
+        let digest = referrer.digest.to_string();
+        let Some(entries) = index["manifests"].as_array_mut() else {
+            return Err(Error::invalid(what(), "an index without `manifests`"));
+        };
+        if entries.iter().any(|e| e["digest"] == digest.as_str()) {
+            return Ok(());
+        }
+        #[derive(serde::Deserialize)]
+        struct Described {
+            #[serde(rename = "artifactType")]
+            artifact_type: Option<String>,
+            config: Option<serde_json::Value>,
+            annotations: Option<serde_json::Value>,
+        }
+        let described: Described = serde_json::from_slice(&referrer.bytes)
+            .map_err(|e| Error::invalid(what(), e.to_string()))?;
+        let mut entry = serde_json::json!({
+            "mediaType": referrer.media_type,
+            "digest": digest,
+            "size": referrer.bytes.len(),
+        });
+        // The artifact type, or else the config's media type (image-spec 1.1, referrers).
+        if let Some(t) = described.artifact_type.or_else(|| {
+            described
+                .config
+                .and_then(|c| c["mediaType"].as_str().map(str::to_string))
+        }) {
+            entry["artifactType"] = t.into();
+        }
+        if let Some(a) = described.annotations {
+            entry["annotations"] = a;
+        }
+        entries.push(entry);
+        let bytes =
+            serde_json::to_vec(&index).map_err(|e| Error::invalid(what(), e.to_string()))?;
+        let updated = RawManifest::new(Bytes::from(bytes), Some(OCI_INDEX))?;
+        self.push_manifest(repository, &tag, &updated)
+            .await
+            .map(drop)
     }
 }
 
