@@ -88,6 +88,9 @@ impl std::ops::Deref for Registry {
     }
 }
 
+/// Held by the one writer of something that must not be written by two at once.
+type WriterLock = Arc<tokio::sync::Mutex<()>>;
+
 /// The state behind a [`Registry`].
 pub struct Inner {
     host: String,
@@ -133,7 +136,7 @@ pub struct Inner {
     /// the registry has no referrers API, the referrers of a manifest are read from them.
     fallback_listed: Mutex<std::collections::HashMap<String, std::collections::HashSet<String>>>,
     /// One update at a time of each referrers fallback tag (repository, tag).
-    fallback_tags: Mutex<std::collections::HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    fallback_tags: Mutex<std::collections::HashMap<(String, String), WriterLock>>,
 }
 
 impl std::fmt::Debug for Registry {
