@@ -301,6 +301,12 @@ pub async fn copy(
                 }
             }
             Ok(None) => {}
+            Err(e @ Error::Unsupported { .. }) => {
+                engine.skipped.lock().expect("skipped lock").push(Problem {
+                    item: pair.target.clone(),
+                    reason: e.to_string(),
+                })
+            }
             Err(e) => failed.push(Problem {
                 item: pair.target.clone(),
                 reason: format!("cannot list untagged manifests: {e}"),

@@ -1887,7 +1887,12 @@ impl Source for Registry {
         }
         match acr::list_manifests(self, repository).await {
             Ok(manifests) => Ok(Some(manifests.into_iter().map(|m| m.digest).collect())),
-            Err(e) if acr::lacks_metadata_access(&e) => Ok(None),
+            // Unlike tag digests (which the OCI listing replaces), untagged manifests have no
+            // other listing: say so, rather than leave them out unseen.
+            Err(e) if acr::lacks_metadata_access(&e) => Err(Error::Unsupported {
+                what: format!("untagged manifests of {repository}"),
+                reason: "the credentials may not read this ACR repository's metadata (/acr/v1 listings), so its untagged manifests (referrers, digest-pinned images) cannot be listed: grant metadata read, or pass --tagged-only".into(),
+            }),
             Err(e) => Err(e),
         }
     }
