@@ -112,7 +112,13 @@ pub async fn verify(
         target_prefix: None,
         ..matcher.selection().clone()
     })?;
-    let target_pairs = walk::repositories(target.as_ref(), &reverse).await?;
+    // A target that does not list its repositories (GHCR, Docker Hub) is asked about the
+    // source's, tag by tag; only its extra repositories then go unreported.
+    let target_pairs = match walk::repositories(target.as_ref(), &reverse).await {
+        Ok(pairs) => pairs,
+        Err(e) if walk::is_catalog_unavailable(&e) => Vec::new(),
+        Err(e) => return Err(e),
+    };
     let target_names: BTreeSet<String> = target_pairs.iter().map(|p| p.name.clone()).collect();
     let source_names: BTreeSet<String> = pairs.iter().map(|p| p.name.clone()).collect();
 

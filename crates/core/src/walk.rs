@@ -163,17 +163,58 @@ pub fn shard_of(name: &str, n: u32) -> u32 {
     (hash % u64::from(n)) as u32
 }
 
-/// Lists the selected repositories of a source, sorted by name.
+/// True for the answer of a registry that does not list its repositories to these credentials
+/// (`/v2/_catalog` refused or absent: Docker Hub, GHCR, registries that turn it off).
+pub fn is_catalog_unavailable(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Status {
+            status: 401 | 403 | 404 | 405,
+            ..
+        }
+    ) || matches!(e, Error::Unsupported { .. })
+}
+
+/// Lists the selected repositories of a source, sorted by name. A source that does not list its
+/// repositories is read by the names `--repo` gives, when every one is a plain name (no
+/// wildcard); otherwise that is an error saying so.
 pub async fn repositories(source: &dyn Source, matcher: &Matcher) -> Result<Vec<RepoPair>> {
-    let mut pairs: Vec<RepoPair> = source
-        .repositories()
-        .await?
+    let listed = match source.repositories().await {
+        Ok(listed) => listed,
+        Err(e) if is_catalog_unavailable(&e) => {
+            named_repositories(matcher).ok_or_else(|| Error::Unsupported {
+                what: "listing repositories".into(),
+                reason: format!("the registry does not list its repositories ({e}): name each one with --repo NAME (repeatable, without wildcards)"),
+            })?
+        }
+        Err(e) => return Err(e),
+    };
+    let mut pairs: Vec<RepoPair> = listed
         .iter()
         .filter_map(|r| matcher.repository(r))
         .collect();
     pairs.sort();
     pairs.dedup();
     Ok(pairs)
+}
+
+/// The full source names of the repositories `--repo` names, when every pattern is a plain name.
+fn named_repositories(matcher: &Matcher) -> Option<Vec<String>> {
+    let selection = matcher.selection();
+    let plain = |p: &String| !p.contains(['*', '?', '[', ']', '{', '}', '\\']);
+    if selection.include.is_empty() || !selection.include.iter().all(plain) {
+        return None;
+    }
+    Some(
+        selection
+            .include
+            .iter()
+            .map(|name| match &selection.source_prefix {
+                Some(prefix) => format!("{prefix}/{name}"),
+                None => name.clone(),
+            })
+            .collect(),
+    )
 }
 
 /// A repository with its selected tags.

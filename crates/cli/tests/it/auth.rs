@@ -396,6 +396,76 @@ fn a_repository_the_token_does_not_cover_fails_alone() {
 }
 
 #[test]
+fn a_registry_that_lists_no_repositories_is_read_by_the_names_given() {
+    // Docker Hub and GHCR serve no catalog: their repositories are named with --repo.
+    let home = tempfile::tempdir().unwrap();
+    let (registry, _issuer) = token_registry(
+        home.path(),
+        Policy {
+            users: users(),
+            lifetime: 60,
+            no_catalog: true,
+            ..Policy::default()
+        },
+    );
+    let (src, expected) = sample();
+    let creds = format!("{USER}:{PASSWORD}");
+    crate::util::assert_success(&run_in(
+        home.path(),
+        &[
+            "copy",
+            "-q",
+            "--dst-creds",
+            &creds,
+            &oci(src.path()),
+            &registry.endpoint(),
+        ],
+        &[],
+        None,
+    ));
+    // verify against it: the target's repositories are asked for by name.
+    crate::util::assert_success(&run_in(
+        home.path(),
+        &[
+            "verify",
+            "--dst-creds",
+            &creds,
+            &oci(src.path()),
+            &registry.endpoint(),
+        ],
+        &[],
+        None,
+    ));
+    let back = home.path().join("back");
+    let back_ep = format!("oci:{}", back.display());
+    // Without names: one line saying what to do.
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "-q",
+            "--src-creds",
+            &creds,
+            &registry.endpoint(),
+            &back_ep,
+        ],
+        &[],
+        None,
+    );
+    assert_one_line_error(&out, &["does not list its repositories", "--repo NAME"]);
+    // With names: those repositories.
+    let mut args = vec!["copy", "-q", "--src-creds", &creds];
+    let names: Vec<String> = expected.tags.keys().cloned().collect();
+    for name in &names {
+        args.extend(["--repo", name.as_str()]);
+    }
+    let endpoint = registry.endpoint();
+    args.extend([endpoint.as_str(), back_ep.as_str()]);
+    crate::util::assert_success(&run_in(home.path(), &args, &[], None));
+    assert_layout_holds(&back, &expected);
+}
+
+#[test]
 fn credentials_are_not_sent_to_a_plain_http_token_realm_of_an_https_registry() {
     // A registry on HTTPS whose token realm is plain HTTP (a proxy that terminates TLS and a
     // realm written for the inside): the password would cross the network in clear text.

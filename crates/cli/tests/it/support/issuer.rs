@@ -59,6 +59,9 @@ pub struct Policy {
     /// (user, repository): the user's tokens grant nothing on that repository (a scope map that
     /// leaves it out); the registry answers 401 `insufficient_scope` for it.
     pub denied: HashSet<(String, String)>,
+    /// Grant no `registry:catalog:*`: the registry then lists no repositories (as Docker Hub and
+    /// GHCR).
+    pub no_catalog: bool,
 }
 
 #[derive(Default)]
@@ -281,6 +284,7 @@ fn handle(request: &Request, signer: &Signer, state: &Mutex<State>, policy: &Pol
                 .filter(|g| {
                     let name = g["name"].as_str().unwrap_or("").to_string();
                     !policy.denied.contains(&(subject.clone(), name))
+                        && !(policy.no_catalog && g["type"] == "registry")
                 })
                 .collect();
             if subject.is_empty() {

@@ -544,13 +544,13 @@ impl Inner {
         }
     }
 
-    /// The error of a repository the registry refuses (401) to credentials it accepted at
-    /// `/v2/`: that repository's failure, not the run's.
-    fn repository_refused(
+    /// The error of a repository (or the catalog) the registry refuses (401) to credentials it
+    /// accepted at `/v2/`: that repository's failure, not the run's.
+    fn scope_refused(
         &self,
         method: &Method,
         url: &str,
-        repository: &str,
+        scope: &Scope,
         response: &Response,
     ) -> Error {
         let challenge_error = response
@@ -576,9 +576,12 @@ impl Inner {
                     .map(|e| e.to_ascii_uppercase())
                     .unwrap_or_else(|| "UNAUTHORIZED".into()),
             ),
-            message: Some(format!(
-                "{who} give no access to `{repository}` here: grant them access to it, or leave it out with --exclude-repo"
-            )),
+            message: Some(match scope.repository() {
+                Some(repository) => format!(
+                    "{who} give no access to `{repository}` here: grant them access to it, or leave it out with --exclude-repo"
+                ),
+                None => format!("{who} may not list the registry's repositories"),
+            }),
         }
     }
 
@@ -947,12 +950,11 @@ impl Inner {
                     attempt -= 1;
                     continue;
                 }
-                if let (true, Some(repository)) =
-                    (self.signed_in.load(Ordering::Relaxed), scope.repository())
-                {
+                if self.signed_in.load(Ordering::Relaxed) && scope != Scope::Registry {
                     // Signed in, yet refused for this repository (a token or scope map without
-                    // rights on it: Docker Hub, Harbor and ACR answer 401 insufficient_scope).
-                    return Err(self.repository_refused(&method, &url, repository, &response));
+                    // rights on it: Docker Hub, Harbor and ACR answer 401 insufficient_scope), or
+                    // for the catalog (Docker Hub, GHCR).
+                    return Err(self.scope_refused(&method, &url, &scope, &response));
                 }
                 return Err(self.auth_error(match &self.credentials {
                     Some(_) => format!("{} {} was refused (HTTP 401): check the user name and password or token", method, redact_url(&url)),
