@@ -283,8 +283,9 @@ fn handle(request: &Request, signer: &Signer, state: &Mutex<State>, policy: &Pol
                 .filter_map(|s| access(s))
                 .filter(|g| {
                     let name = g["name"].as_str().unwrap_or("").to_string();
-                    !policy.denied.contains(&(subject.clone(), name))
-                        && !(policy.no_catalog && g["type"] == "registry")
+                    let denied = policy.denied.contains(&(subject.clone(), name));
+                    let catalog = policy.no_catalog && g["type"] == "registry";
+                    !denied && !catalog
                 })
                 .collect();
             if subject.is_empty() {
