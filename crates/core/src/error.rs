@@ -124,7 +124,9 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Connection { .. } => true,
-            Error::Status { status, .. } => *status == 429 || *status == 408 || *status >= 500,
+            Error::Status { status, .. } => {
+                matches!(*status, 408 | 429) || (*status >= 500 && !matches!(*status, 501 | 505))
+            }
             // A corrupted transfer may come from a broken connection; the retry re-reads the source.
             Error::SizeMismatch { .. } => true,
             _ => false,

@@ -122,6 +122,8 @@ pub struct Inner {
     page_size: usize,
     /// Blobs larger than this go up in chunks of this size (0: always in one request).
     chunk_size: u64,
+    /// The smallest chunk the registry takes (`OCI-Chunk-Min-Length` of its upload sessions).
+    chunk_min: std::sync::atomic::AtomicU64,
     /// Requests in flight to this host, fewer while it answers 429.
     throttle: throttle::Throttle,
     /// Set once `/v2/` accepted the credentials (or anonymous access): a later 401 about one
@@ -232,13 +234,58 @@ fn log_response(method: &Method, url: &str, response: &Response, started: Instan
 
 /// True for the answers worth asking again: 429 (throttled) and 5xx.
 pub fn is_transient_status(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+    status == StatusCode::TOO_MANY_REQUESTS
+        || (status.is_server_error()
+            && status != StatusCode::NOT_IMPLEMENTED
+            && status != StatusCode::HTTP_VERSION_NOT_SUPPORTED)
 }
 
-/// The wait a `Retry-After` header asks for, in seconds (an HTTP date is not honoured).
+/// The wait a `Retry-After` header asks for: seconds, or an HTTP date (then the time until it).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get("retry-after")?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let v = headers.get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(seconds) = v.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = http_date(v)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now)))
+}
+
+/// Seconds since the epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the one form
+/// RFC 9110 asks senders to use. Written here rather than taken from a crate: it is one fixed
+/// format, read in one place.
+fn http_date(text: &str) -> Option<u64> {
+    let rest = text.split_once(", ")?.1;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
+    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
+    let hms: Vec<u64> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, sec] = hms.as_slice() else {
+        return None;
+    };
+    // Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days)
+        .ok()
+        .map(|d| d * 86_400 + h * 3600 + m * 60 + sec)
 }
 
 #[derive(serde::Deserialize)]
@@ -481,6 +528,7 @@ impl Registry {
                 options.page_size
             },
             chunk_size: options.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),
+            chunk_min: Default::default(),
             throttle: throttle::Throttle::new(2, 128),
             signed_in: AtomicBool::new(false),
             sessions: Mutex::new(Default::default()),
@@ -1288,7 +1336,8 @@ impl Inner {
         content: ByteStream,
         resumer: Option<Resumer>,
     ) -> Result<String> {
-        let chunk = self.chunk_size;
+        // Never below what the registry said it takes (ECR: 5 MiB parts).
+        let chunk = self.chunk_size.max(self.chunk_min.load(Ordering::Relaxed));
         if let Some(r) = &resumer {
             r.checkpoint_every(chunk);
         }
@@ -1452,6 +1501,13 @@ impl Inner {
         let status = response.status();
         if status != StatusCode::ACCEPTED && status != StatusCode::CREATED {
             return Err(status_error(&Method::POST, &url, response).await);
+        }
+        if let Some(min) = response
+            .headers()
+            .get("oci-chunk-min-length")
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+        {
+            self.chunk_min.fetch_max(min, Ordering::Relaxed);
         }
         let location = match response
             .headers()
@@ -2245,6 +2301,30 @@ mod tests {
             .unwrap(),
             "https://reg.example/v2/_catalog?last=x"
         );
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        assert_eq!(
+            http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+        );
+        assert_eq!(
+            retry_after(&h),
+            Some(Duration::ZERO),
+            "a date past is no wait"
+        );
+        assert!(!is_transient_status(StatusCode::NOT_IMPLEMENTED));
+        assert!(is_transient_status(StatusCode::BAD_GATEWAY));
     }
 
     #[test]
