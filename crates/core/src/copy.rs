@@ -781,6 +781,12 @@ impl Visitor for Engine {
         self.options.referrers
     }
 
+    /// A tag is pushed last: after its manifest's referrers, so no run, however it stops, leaves
+    /// a tag whose signatures have not arrived.
+    fn referrers_before_tag(&self) -> bool {
+        true
+    }
+
     async fn referrer(
         &self,
         _pair: &RepoPair,

@@ -117,6 +117,13 @@ pub trait Visitor: Send + Sync {
         false
     }
 
+    /// True to have the referrers of a tag's manifest done before the tag itself: the manifest
+    /// is left by digest, its referrers walked, then it is left again with its tag (a copy's
+    /// target then never shows a tag whose signatures have not arrived yet).
+    fn referrers_before_tag(&self) -> bool {
+        false
+    }
+
     /// A referrer of `subject` is done (walked or pruned); called for each one the source lists.
     async fn referrer(
         &self,
@@ -257,7 +264,8 @@ impl Walker {
     }
 
     /// Walks a manifest fetched by tag: everything below it, then `leave` with the tag, then its
-    /// referrers.
+    /// referrers (for a visitor that wants [`Visitor::referrers_before_tag`] and a manifest that
+    /// has referrers: `leave` by digest, the referrers, then `leave` with the tag).
     pub async fn root(
         &self,
         visitor: &dyn Visitor,
@@ -266,6 +274,21 @@ impl Walker {
         manifest: &RawManifest,
     ) -> Result<Walked> {
         let walked = self.graph(visitor, pair, manifest, 0).await?;
+        if visitor.referrers() && visitor.referrers_before_tag() {
+            let listed = self
+                .source
+                .referrers(&pair.source, &manifest.digest)
+                .await?;
+            if listed.as_ref().is_some_and(|l| !l.is_empty()) {
+                visitor.leave(pair, manifest, None).await?;
+                self.referrers_listed(visitor, pair, &manifest.digest, 0, Some(listed))
+                    .await?;
+                visitor.leave(pair, manifest, Some(tag)).await?;
+            } else {
+                visitor.leave(pair, manifest, Some(tag)).await?;
+            }
+            return Ok(walked);
+        }
         visitor.leave(pair, manifest, Some(tag)).await?;
         self.referrers_at(visitor, pair, &manifest.digest, 0)
             .await?;
@@ -385,13 +408,30 @@ impl Walker {
         digest: &Digest,
         depth: usize,
     ) -> Result<()> {
+        self.referrers_listed(visitor, pair, digest, depth, None)
+            .await
+    }
+
+    /// [`Self::referrers_at`], with the source's list of them when it was already asked.
+    async fn referrers_listed(
+        &self,
+        visitor: &dyn Visitor,
+        pair: &RepoPair,
+        digest: &Digest,
+        depth: usize,
+        listed: Option<Option<Vec<Reference>>>,
+    ) -> Result<()> {
         if !visitor.referrers() || depth >= MAX_INDEX_DEPTH {
             return Ok(());
         }
         let key = (pair.source.clone(), digest.clone());
         self.referrer_walks
             .run(&key, || async {
-                let Some(list) = self.source.referrers(&pair.source, digest).await? else {
+                let listed = match listed {
+                    Some(listed) => listed,
+                    None => self.source.referrers(&pair.source, digest).await?,
+                };
+                let Some(list) = listed else {
                     return Ok(());
                 };
                 for r in &list {
