@@ -1067,6 +1067,15 @@ fn parse_literal_id(s: &str, old: &str) -> Option<LiteralId> {
     Some(LiteralId { children })
 }
 
+/// Where each `dependsOn` entry of the resources starts (byte offsets): references there are
+/// handled by the dependsOn rules, not by the ones for other places.
+fn depends_on_starts(res: &[Resource<'_>]) -> HashSet<usize> {
+    res.iter()
+        .filter_map(|r| r.node.get("dependsOn").and_then(Node::items))
+        .flat_map(|items| items.iter().map(|n| n.span.start))
+        .collect()
+}
+
 /// Literal resource ids that name the source registry (its subscription and resource group) or
 /// its children become `resourceId(...)` expressions of the relocated registry (in a
 /// languageVersion 2.0 `dependsOn`, the registry's symbolic name); those that cannot (extension
@@ -1084,11 +1093,7 @@ fn literal_ids(
     // nested template cannot use the outer template's parameters.
     let mut templates: Vec<&Node> = vec![root];
     templates.extend(res.iter().map(|r| r.template));
-    let depends: HashSet<usize> = res
-        .iter()
-        .filter_map(|r| r.node.get("dependsOn").and_then(Node::items))
-        .flat_map(|items| items.iter().map(|n| n.span.start))
-        .collect();
+    let depends = depends_on_starts(res);
     let mut found = Vec::new();
     walk_with_paths(root, "", &mut found);
     for (path, span, is_key) in found {
@@ -1682,11 +1687,7 @@ fn removed_references(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>], remo
         }
     }
     // Anything else (properties, names, conditions): blocking.
-    let depends: HashSet<usize> = res
-        .iter()
-        .filter_map(|r| r.node.get("dependsOn").and_then(Node::items))
-        .flat_map(|items| items.iter().map(|n| n.span.start))
-        .collect();
+    let depends = depends_on_starts(res);
     let mut found = Vec::new();
     walk_with_paths(root, "", &mut found);
     for (path, span, is_key) in found {
