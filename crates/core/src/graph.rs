@@ -124,6 +124,12 @@ pub trait Visitor: Send + Sync {
         false
     }
 
+    /// True to walk the referrers of a manifest `enter` pruned too (a check of referrers at
+    /// every depth: signatures of signatures, SBOMs of attestations).
+    fn referrers_of_pruned(&self) -> bool {
+        false
+    }
+
     /// A referrer of `subject` is done (walked or pruned); called for each one the source lists.
     async fn referrer(
         &self,
@@ -330,6 +336,10 @@ impl Walker {
             self.manifests
                 .run(&key, || async {
                     if visitor.enter(pair, reference).await? == Step::Prune {
+                        if visitor.referrers_of_pruned() {
+                            self.referrers_at(visitor, pair, &reference.digest, depth)
+                                .await?;
+                        }
                         return Ok(None);
                     }
                     let manifest = self

@@ -381,8 +381,17 @@ async fn deep_check(
             }),
         }
     }
-    // 3. Referrers of each source manifest present in the target.
-    referrer_check(source, target, roots, at_once, report).await;
+    // 3. Referrers of every manifest reached (tags, index children: per-platform signatures),
+    // and their own referrers, present in the target.
+    let pairs: BTreeMap<String, RepoPair> = roots
+        .into_iter()
+        .map(|(pair, _)| (pair.target.clone(), pair))
+        .collect();
+    let subjects = manifests
+        .into_iter()
+        .filter_map(|(repo, digest)| Some((pairs.get(&repo)?.clone(), digest)))
+        .collect();
+    referrer_check(source, target, subjects, at_once, report).await;
 }
 
 /// The same repository, read in the target.
@@ -446,6 +455,10 @@ impl Visitor for ReferrerCheck {
     }
 
     fn referrers(&self) -> bool {
+        true
+    }
+
+    fn referrers_of_pruned(&self) -> bool {
         true
     }
 

@@ -529,3 +529,52 @@ fn referrers_reach_a_registry_without_the_referrers_api_through_the_fallback_tag
         );
     }
 }
+
+#[test]
+fn verify_deep_checks_referrers_of_platform_manifests_and_of_referrers() {
+    // A signature of one platform of a multi-arch image, and a signature of an SBOM: both are
+    // reached only below a tag's manifest, and both must be in the target before the source may
+    // go (the untagged listing is left out here, so the referrer check alone must find them).
+    let (dir, expected) = sample_layout(2, 23);
+    let root = dir.path().join("sample");
+    let source = open(&oci(dir.path()));
+    let multi = "team/svc-1";
+    let index = block_on(source.manifest(multi, "v1.0.0")).unwrap();
+    let platform = index.view().unwrap().children()[0].digest.clone();
+    let platform_signature = add_signature(&root, multi, &platform, false);
+    let (repo, _, sbom) = expected.referrers[0].clone();
+    let sbom_signature = add_signature(&root, &repo, &sbom, false);
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", out_dir.path().join("copy").display());
+    assert_success(&run(&["copy", "-q", &oci(dir.path()), &target]));
+    let verify = || {
+        run(&[
+            "verify",
+            "--deep",
+            "--tagged-only",
+            "--json",
+            &oci(dir.path()),
+            &target,
+        ])
+    };
+    assert_success(&verify());
+    // Both leave the target.
+    let target_index = out_dir.path().join("copy/index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&target_index).unwrap()).unwrap();
+    let gone = [platform_signature.to_string(), sbom_signature.to_string()];
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| !gone.contains(&m["digest"].as_str().unwrap().to_string()));
+    std::fs::write(&target_index, serde_json::to_vec(&index).unwrap()).unwrap();
+    for d in [&platform_signature, &sbom_signature] {
+        std::fs::remove_file(out_dir.path().join("copy/blobs/sha256").join(d.hex())).unwrap();
+    }
+    let out = verify();
+    assert_exit_code(&out, 1);
+    let broken = json(&out)["broken"].to_string();
+    for d in &gone {
+        assert!(broken.contains(d.as_str()), "{d} not in {broken}");
+    }
+}
