@@ -52,6 +52,9 @@ pub struct CopyOptions {
     pub referrers: bool,
     /// Also copy manifests that no tag points at, where the source can list them.
     pub untagged: bool,
+    /// Also copy non-distributable layers (descriptors with `urls`, such as Windows base
+    /// layers) that the source holds; by default they are left to their URLs.
+    pub nondistributable: bool,
     /// What is copied where.
     pub matcher: Matcher,
     /// Receives progress.
@@ -785,6 +788,10 @@ impl Visitor for Engine {
     /// a tag whose signatures have not arrived.
     fn referrers_before_tag(&self) -> bool {
         true
+    }
+
+    fn nondistributable(&self) -> bool {
+        self.options.nondistributable
     }
 
     async fn referrer(

@@ -51,19 +51,25 @@ pub struct Node {
 impl Node {
     /// Every distributable blob below this node (configs and layers), by digest.
     pub fn blobs(&self) -> BTreeMap<Digest, Reference> {
+        self.blobs_with(false)
+    }
+
+    /// Every blob below this node, non-distributable layers (with `urls`) too when
+    /// `nondistributable`.
+    pub fn blobs_with(&self, nondistributable: bool) -> BTreeMap<Digest, Reference> {
         let mut out = BTreeMap::new();
-        self.collect_blobs(&mut out);
+        self.collect_blobs(&mut out, nondistributable);
         out
     }
 
-    fn collect_blobs(&self, out: &mut BTreeMap<Digest, Reference>) {
+    fn collect_blobs(&self, out: &mut BTreeMap<Digest, Reference>, nondistributable: bool) {
         for b in self.view.blobs() {
-            if !b.foreign {
+            if nondistributable || !b.foreign {
                 out.entry(b.digest.clone()).or_insert_with(|| b.clone());
             }
         }
         for c in &self.children {
-            c.collect_blobs(out);
+            c.collect_blobs(out, nondistributable);
         }
     }
 
@@ -127,6 +133,12 @@ pub trait Visitor: Send + Sync {
     /// True to walk the referrers of a manifest `enter` pruned too (a check of referrers at
     /// every depth: signatures of signatures, SBOMs of attestations).
     fn referrers_of_pruned(&self) -> bool {
+        false
+    }
+
+    /// True to visit non-distributable layers (descriptors with `urls`, such as Windows base
+    /// layers) like any blob; by default they are left to their URLs.
+    fn nondistributable(&self) -> bool {
         false
     }
 
@@ -390,7 +402,7 @@ impl Walker {
             let blobs = view
                 .blobs()
                 .into_iter()
-                .filter(|b| !b.foreign)
+                .filter(|b| !b.foreign || visitor.nondistributable())
                 .map(|b| self.blob(visitor, pair, b));
             let (children, _) = futures::try_join!(try_join_all(children), try_join_all(blobs))?;
             children

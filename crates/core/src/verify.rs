@@ -40,6 +40,9 @@ pub struct VerifyOptions {
     /// Also require the manifests no tag points at, where the source can list them (layouts,
     /// ACR): each must exist in the target by digest.
     pub untagged: bool,
+    /// With `deep`, also require non-distributable layers (descriptors with `urls`) in the
+    /// target, as a copy with the same option brings them.
+    pub nondistributable: bool,
 }
 
 /// The verdict.
@@ -229,7 +232,15 @@ pub async fn verify(
     if options.deep {
         deep_roots.sort();
         deep_roots.dedup();
-        deep_check(source, target, deep_roots, at_once, &mut report).await;
+        deep_check(
+            source,
+            target,
+            deep_roots,
+            at_once,
+            options.nondistributable,
+            &mut report,
+        )
+        .await;
     }
     for list in [
         &mut report.missing,
@@ -312,6 +323,7 @@ async fn deep_check(
     target: Arc<dyn Store>,
     roots: Vec<(RepoPair, Digest)>,
     at_once: usize,
+    nondistributable: bool,
     report: &mut Report,
 ) {
     let target_source: Arc<dyn crate::transport::Source> = target.clone();
@@ -337,7 +349,7 @@ async fn deep_check(
                 for m in node.manifests() {
                     manifests.insert((pair.target.clone(), m));
                 }
-                for (d, b) in node.blobs() {
+                for (d, b) in node.blobs_with(nondistributable) {
                     blobs.insert((pair.target.clone(), d), b.size);
                 }
             }

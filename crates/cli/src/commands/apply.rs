@@ -619,6 +619,7 @@ impl Run<'_> {
                 dry_run: false,
                 referrers,
                 untagged: true,
+                nondistributable: false,
                 matcher: self.matcher.clone(),
                 progress: progress.clone(),
                 interrupt: self.interrupt.clone(),
@@ -701,6 +702,7 @@ impl Run<'_> {
                 jobs: args::DEFAULT_JOBS,
                 max_jobs: None,
                 untagged: true,
+                nondistributable: false,
             },
         )
         .await?;

@@ -34,6 +34,10 @@ pub struct CopyArgs {
     /// layouts can list.
     #[arg(long)]
     pub tagged_only: bool,
+    /// Also copy non-distributable layers (layers with `urls`, such as Windows base layers) when
+    /// the source holds them, as an air-gapped copy needs; by default they are left to their URLs.
+    #[arg(long)]
+    pub include_nondistributable: bool,
     /// Between two ACRs, leave the lock attributes (write, delete, read, list) of repositories,
     /// tags and manifests as the target has them; by default they are made the source's.
     #[arg(long)]
@@ -153,6 +157,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         dry_run: args.dry_run,
         referrers: !args.no_referrers,
         untagged: !args.tagged_only,
+        nondistributable: args.include_nondistributable,
         matcher,
         progress: reporter.clone(),
         interrupt: interrupt.clone(),

@@ -201,6 +201,7 @@ pub(crate) async fn deep_verify_against(
             jobs: jobs.jobs,
             max_jobs: jobs.max_jobs,
             untagged: true,
+            nondistributable: false,
         },
     )
     .await?;

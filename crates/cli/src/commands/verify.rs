@@ -27,6 +27,10 @@ pub struct VerifyArgs {
     /// after a `copy --tagged-only`.
     #[arg(long)]
     pub tagged_only: bool,
+    /// With --deep, also require the non-distributable layers (layers with `urls`) in the
+    /// target, as after a `copy --include-nondistributable`.
+    #[arg(long)]
+    pub include_nondistributable: bool,
     /// Between two ACRs, do not compare lock attributes.
     #[arg(long)]
     pub no_locks: bool,
@@ -81,6 +85,7 @@ pub async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
             jobs: args.jobs.jobs,
             max_jobs: args.jobs.max_jobs,
             untagged: !args.tagged_only && !both_acr,
+            nondistributable: args.include_nondistributable,
         },
     )
     .await?;

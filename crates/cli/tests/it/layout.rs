@@ -578,3 +578,92 @@ fn verify_deep_checks_referrers_of_platform_manifests_and_of_referrers() {
         assert!(broken.contains(d.as_str()), "{d} not in {broken}");
     }
 }
+
+#[test]
+fn non_distributable_layers_travel_only_when_asked() {
+    // A Windows-style image whose base layer carries `urls` (non-distributable): registries that
+    // allow it hold the layer too. By default it is left to its URLs; an air-gapped copy asks
+    // for it with --include-nondistributable.
+    use acr_relocate::digest::Digest;
+    let (dir, _) = sample_layout(1, 29);
+    let root = dir.path().join("sample");
+    let write = |bytes: &[u8]| {
+        let d = Digest::of(bytes);
+        std::fs::write(root.join("blobs/sha256").join(d.hex()), bytes).unwrap();
+        d
+    };
+    let config =
+        br#"{"architecture":"amd64","os":"windows","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let base = b"windows base layer bytes".to_vec();
+    let (config_digest, base_digest) = (write(config), write(&base));
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.as_str(), "size": config.len()},
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            "digest": base_digest.as_str(), "size": base.len(),
+            "urls": [format!("https://mcr.microsoft.com/v2/windows/servercore/blobs/{base_digest}")],
+        }],
+    }))
+    .unwrap();
+    let manifest_digest = write(&manifest);
+    let index_path = root.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest.as_str(),
+            "size": manifest.len(),
+            "annotations": {
+                "io.github.acr-relocate.repository": "win/app",
+                "org.opencontainers.image.ref.name": "win/app:ltsc2022",
+            },
+        }));
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let has_base = |name: &str| {
+        out_dir
+            .path()
+            .join(name)
+            .join("blobs/sha256")
+            .join(base_digest.hex())
+            .exists()
+    };
+    let source = oci(dir.path());
+    let by_default = format!("oci:{}", out_dir.path().join("default").display());
+    assert_success(&run(&["copy", "-q", &source, &by_default]));
+    assert!(!has_base("default"), "left to its URLs");
+    assert_success(&run(&["verify", "--deep", &source, &by_default]));
+    let out = run(&[
+        "verify",
+        "--deep",
+        "--include-nondistributable",
+        "--json",
+        &source,
+        &by_default,
+    ]);
+    assert_exit_code(&out, 1);
+    assert!(json(&out)["broken"]
+        .to_string()
+        .contains(base_digest.as_str()));
+    let asked = format!("oci:{}", out_dir.path().join("asked").display());
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        "--include-nondistributable",
+        &source,
+        &asked,
+    ]));
+    assert!(has_base("asked"));
+    assert_success(&run(&[
+        "verify",
+        "--deep",
+        "--include-nondistributable",
+        &source,
+        &asked,
+    ]));
+}
