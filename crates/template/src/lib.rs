@@ -80,6 +80,7 @@
 //! | `system-scope-map-removed` | info | the system scope maps (`_...`) removed (one line for all) |
 //! | `expression-not-inspected` | warning | a whole block (properties, networkRuleSet, policies, encryption, identity, sku) is one expression |
 //! | `nested-deployment` | info | the registry sits in a nested deployment |
+//! | `nested-deployment-scope` | warning | a nested deployment holding the registry pins a literal `resourceGroup` or `subscriptionId`: the new registry would be created there (the source's) |
 //! | `diagnostic-settings-kept` | info | diagnostic settings of the registry kept with their destinations |
 //! | `zone-redundancy` | info | zone redundancy needs availability zones in the target region |
 //! | `children-only` | warning | the template holds only children of an existing registry: pointed at the new one, to deploy after it |
@@ -169,6 +170,8 @@ pub mod rules {
     pub const EXPRESSION_NOT_INSPECTED: &str = "expression-not-inspected";
     /// Registry in a nested deployment.
     pub const NESTED_DEPLOYMENT: &str = "nested-deployment";
+    /// A nested deployment holding the registry pins a literal resource group or subscription.
+    pub const NESTED_DEPLOYMENT_SCOPE: &str = "nested-deployment-scope";
     /// Diagnostic settings kept.
     pub const DIAGNOSTIC_SETTINGS_KEPT: &str = "diagnostic-settings-kept";
     /// Zone redundancy needs zones.
@@ -235,6 +238,7 @@ pub mod rules {
         SYSTEM_SCOPE_MAP_REMOVED,
         EXPRESSION_NOT_INSPECTED,
         NESTED_DEPLOYMENT,
+        NESTED_DEPLOYMENT_SCOPE,
         DIAGNOSTIC_SETTINGS_KEPT,
         ZONE_REDUNDANCY,
         CHILDREN_ONLY,

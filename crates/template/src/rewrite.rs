@@ -619,6 +619,7 @@ fn relocate<'r>(
             "the registry is defined inside a nested deployment; it was rewritten in place".into(),
             "check the nested deployment's parameters and scope (resource group, subscription) for the target".into(),
         );
+        nested_deployment_scope(ctx, res, reg);
     }
 
     // --- Name -------------------------------------------------------------------------------
@@ -1031,6 +1032,45 @@ fn relocate<'r>(
     }
     role_assignments(ctx, res, reg, old_name.as_deref());
     old_name
+}
+
+/// Every nested deployment around the registry (innermost first) that pins a literal
+/// `resourceGroup` or `subscriptionId`: deployed as is, the new registry lands there.
+fn nested_deployment_scope(ctx: &mut Ctx<'_>, res: &[Resource<'_>], reg: &Resource<'_>) {
+    let mut around = reg.deployment;
+    while let Some(dep) = around {
+        let Some(d) = res.iter().find(|r| std::ptr::eq(r.node, dep)) else {
+            break;
+        };
+        let name = d.node.get_str("name").unwrap_or("?");
+        for (key, what, fix) in [
+            (
+                "resourceGroup",
+                "resource group",
+                "point it at the target resource group, e.g. \"[resourceGroup().name]\" or a parameter, or remove it to deploy into the resource group of the deployment",
+            ),
+            (
+                "subscriptionId",
+                "subscription",
+                "point it at the target subscription, e.g. \"[subscription().subscriptionId]\" or a parameter, or remove it to deploy into the subscription of the deployment",
+            ),
+        ] {
+            let Some(m) = d.node.member(key) else {
+                continue;
+            };
+            let Some(v) = m.value.as_str().filter(|v| !is_expression(v)) else {
+                continue;
+            };
+            ctx.find(
+                Severity::Warning,
+                rules::NESTED_DEPLOYMENT_SCOPE,
+                &format!("{}/{}", d.path, pointer_key(&m.key)),
+                format!("the nested deployment {name} holding the registry pins {key} {v}: the new registry would be created in that {what} (the source's)"),
+                fix.into(),
+            );
+        }
+        around = d.deployment;
+    }
 }
 
 /// A literal resource id of the source registry or of one of its children, split up: the

@@ -242,6 +242,33 @@ fn registries_inside_nested_deployments_are_rewritten() {
 }
 
 #[test]
+fn a_nested_deployment_pinning_a_literal_resource_group_or_subscription_is_a_warning() {
+    let out = rewrite("nested-deployment-scope.json", &opts());
+    let f = with_rule(&out, rules::NESTED_DEPLOYMENT_SCOPE);
+    let at: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+    // Innermost deployment first; its resourceGroup is an expression and is not flagged.
+    assert_eq!(
+        at,
+        vec![
+            "/resources/0/properties/template/resources/0/subscriptionId",
+            "/resources/0/resourceGroup",
+            "/resources/0/subscriptionId",
+        ]
+    );
+    assert!(f.iter().all(|f| f.severity == Severity::Warning));
+    assert!(f[1].message.contains("acr-in-source-rg") && f[1].message.contains("src-rg"));
+    assert!(f[0].message.contains("acr-inner"));
+    assert!(f[1].fix.contains("[resourceGroup().name]"));
+    // The literal is the user's decision: left as it was.
+    assert!(out.template.contains("\"resourceGroup\": \"src-rg\""));
+    assert!(with_rule(
+        &rewrite("nested-deployment.json", &opts()),
+        rules::NESTED_DEPLOYMENT_SCOPE
+    )
+    .is_empty());
+}
+
+#[test]
 fn only_picks_one_of_several_registries() {
     let mut o = opts();
     o.only = Some("secondacr01".into());
