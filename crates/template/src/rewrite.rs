@@ -1010,13 +1010,22 @@ fn relocate<'r>(
         let list = premium.join(", ");
         match &sku_lit {
             Some(s) if s.eq_ignore_ascii_case("Premium") => {}
-            Some(s) => ctx.find(
-                Severity::Blocking,
-                rules::PREMIUM_REQUIRED,
-                &format!("{rp}/sku/name"),
-                format!("SKU {s} does not support: {list}"),
-                "set sku.name to Premium".into(),
-            ),
+            Some(s) => {
+                let (path, fix) = sku
+                    .as_ref()
+                    .and_then(|src| where_set(ctx, res, reg, src))
+                    .map(|(path, what)| (path, format!("set {what} to Premium")))
+                    .unwrap_or_else(|| {
+                        (format!("{rp}/sku/name"), "set sku.name to Premium".into())
+                    });
+                ctx.find(
+                    Severity::Blocking,
+                    rules::PREMIUM_REQUIRED,
+                    &path,
+                    format!("SKU {s} does not support: {list}"),
+                    fix,
+                );
+            }
             None => ctx.find(
                 Severity::Warning,
                 rules::PREMIUM_REQUIRED,
@@ -1032,6 +1041,42 @@ fn relocate<'r>(
     }
     role_assignments(ctx, res, reg, old_name.as_deref());
     old_name
+}
+
+/// Where the value of `src` (a setting of `reg` given by a parameter or variable) is set, and
+/// what to call it: the parameters file's or the nested deployment's value, else the default.
+fn where_set(
+    ctx: &Ctx<'_>,
+    res: &[Resource<'_>],
+    reg: &Resource<'_>,
+    src: &Source<'_>,
+) -> Option<(String, String)> {
+    let dep_path = reg
+        .deployment
+        .and_then(|d| res.iter().find(|r| std::ptr::eq(r.node, d)))
+        .map(|d| d.path.as_str());
+    let template_path = dep_path.map_or(String::new(), |p| format!("{p}/properties/template"));
+    match src {
+        Source::Parameter { name, decl, value } => {
+            let key = pointer_key(name);
+            let path = match (value, dep_path) {
+                (Some(_), Some(dp)) => format!("{dp}/properties/parameters/{key}/value"),
+                (Some(v), None) if ctx.params.as_ref().is_some_and(|(_, r)| in_doc(r, v)) => {
+                    format!("(parameters file)/parameters/{key}/value")
+                }
+                _ => {
+                    decl.and_then(|d| d.get("defaultValue"))?;
+                    format!("{template_path}/parameters/{key}/defaultValue")
+                }
+            };
+            Some((path, format!("parameter {name}")))
+        }
+        Source::Variable { name, .. } => Some((
+            format!("{template_path}/variables/{}", pointer_key(name)),
+            format!("variable {name}"),
+        )),
+        _ => None,
+    }
 }
 
 /// Every nested deployment around the registry (innermost first) that pins a literal

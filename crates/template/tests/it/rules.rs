@@ -119,6 +119,34 @@ fn premium_features_on_standard_block() {
 }
 
 #[test]
+fn a_sku_given_by_a_parameter_is_raised_where_the_parameter_is_set() {
+    let out = rewrite("sku-parameter.json", &opts());
+    let f = with_rule(&out, rules::PREMIUM_REQUIRED);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Blocking);
+    assert_eq!(f[0].path, "/parameters/acrSku/defaultValue");
+    assert!(f[0]
+        .message
+        .starts_with("SKU Standard does not support: dedicated data endpoint"));
+    assert_eq!(f[0].fix, "set parameter acrSku to Premium");
+    // A value in the parameters file wins over the default: the finding points at it.
+    let with_value = |sku: &str| {
+        let input = acr_template::TemplateInput::new("t.json", fixture("sku-parameter.json"))
+            .with_parameters(
+                "p.json",
+                format!(r#"{{"parameters": {{"acrSku": {{"value": "{sku}"}}}}}}"#),
+            );
+        acr_template::rewrite_template(&input, &opts()).unwrap()
+    };
+    let out = with_value("Basic");
+    let f = with_rule(&out, rules::PREMIUM_REQUIRED);
+    assert_eq!(f[0].path, "(parameters file)/parameters/acrSku/value");
+    assert!(f[0].message.starts_with("SKU Basic does not support"));
+    assert_eq!(f[0].fix, "set parameter acrSku to Premium");
+    assert!(with_rule(&with_value("Premium"), rules::PREMIUM_REQUIRED).is_empty());
+}
+
+#[test]
 fn every_policy_risk_is_reported() {
     let out = rewrite("premium-features-on-standard.json", &opts());
     let expect = [
