@@ -68,6 +68,7 @@
 //! | `anonymous-pull-enabled` | warning | anonymous pull enabled |
 //! | `name-invalid` | blocking | the new name is not 5-50 letters and digits |
 //! | `name-expression-replaced` | info | the name was computed by an expression and became the literal |
+//! | `name-parameter-renamed` | info | the portal's name parameter `registries_<old>_name` is now `registries_<new>_name`: callers passing the old one must follow |
 //! | `ip-rules-carried` | warning | IP rules carried as they were |
 //! | `api-version-preview` | warning | a preview apiVersion on the registry or a child |
 //! | `api-version-retired` | blocking | the Classic registry apiVersions 2016-06-27-preview, 2017-03-01 |
@@ -170,6 +171,8 @@ pub mod rules {
     pub const EXPRESSION_NOT_INSPECTED: &str = "expression-not-inspected";
     /// Registry in a nested deployment.
     pub const NESTED_DEPLOYMENT: &str = "nested-deployment";
+    /// The portal's name parameter renamed after the new name.
+    pub const NAME_PARAMETER_RENAMED: &str = "name-parameter-renamed";
     /// A nested deployment holding the registry pins a literal resource group or subscription.
     pub const NESTED_DEPLOYMENT_SCOPE: &str = "nested-deployment-scope";
     /// Diagnostic settings kept.
@@ -226,6 +229,7 @@ pub mod rules {
         ANONYMOUS_PULL_ENABLED,
         NAME_INVALID,
         NAME_EXPRESSION_REPLACED,
+        NAME_PARAMETER_RENAMED,
         IP_RULES_CARRIED,
         API_VERSION_PREVIEW,
         API_VERSION_RETIRED,

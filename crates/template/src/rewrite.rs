@@ -1405,6 +1405,21 @@ fn apply_name(
                 Some(old) => rename::rename_portal_parameter(name, old, &opts.name),
                 None => name.clone(),
             };
+            if !renamed.eq_ignore_ascii_case(name) {
+                // The template's own parameter: `rp` less its last `/resources/..` step.
+                let tpath = rp.rfind("/resources/").map_or("", |i| &rp[..i]);
+                let path = match decl {
+                    Some(_) => format!("{tpath}/parameters/{}", pointer_key(name)),
+                    None => format!("{rp}/name"),
+                };
+                ctx.find(
+                    Severity::Info,
+                    rules::NAME_PARAMETER_RENAMED,
+                    &path,
+                    format!("the name parameter {name} is now {renamed}, after the new name"),
+                    format!("pipelines and scripts that pass {name} (--parameters {name}=..., parameters files) must pass {renamed} instead"),
+                );
+            }
             name_expr_for_children = format!("parameters('{renamed}')");
             let mut done = false;
             if let Some(v) = value {

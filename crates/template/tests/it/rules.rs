@@ -412,6 +412,25 @@ fn a_portal_name_parameter_without_value_still_states_the_old_name() {
 }
 
 #[test]
+fn the_renamed_portal_name_parameter_is_reported_for_its_callers() {
+    let out = rewrite("premium-features-on-standard.json", &opts());
+    let f = with_rule(&out, rules::NAME_PARAMETER_RENAMED);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Info);
+    assert_eq!(f[0].path, "/parameters/registries_oldacr01_name");
+    assert!(f[0]
+        .message
+        .contains("registries_oldacr01_name is now registries_newacr01_name"));
+    assert!(f[0].fix.contains("--parameters registries_oldacr01_name="));
+    // A name parameter that does not state the old name keeps its name: nothing to report.
+    assert!(with_rule(
+        &rewrite("sku-parameter.json", &opts()),
+        rules::NAME_PARAMETER_RENAMED
+    )
+    .is_empty());
+}
+
+#[test]
 fn settings_given_by_parameters_or_variables_are_judged_by_their_values() {
     let out = rewrite("portal-export-no-default.json", &opts());
     assert_eq!(with_rule(&out, rules::ADMIN_USER_ENABLED).len(), 1);
