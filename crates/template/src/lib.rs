@@ -53,7 +53,7 @@
 //!
 //! | rule id | severity | when |
 //! |---|---|---|
-//! | `premium-required` | blocking (warning if the SKU is an expression) | private endpoints, network rules, replications, CMK, dedicated data endpoint, zone redundancy, retention policy, content trust, disabled export policy, disabled public network access or connected registries on a non-Premium SKU |
+//! | `premium-required` | blocking (warning if the SKU is an expression) | private endpoints, network rules, replications, CMK, dedicated data endpoint, zone redundancy, retention policy, content trust, disabled export policy, disabled public network access or connected registries on a non-Premium SKU (pointing at the parameter value or variable that sets the SKU, if one does) |
 //! | `cmk-creation-only` | warning | customer-managed key encryption: only at creation |
 //! | `cmk-key-from-source` | warning | a literal key URI or identity of the source kept as a parameter default (no `--key-uri` / `--identity`) |
 //! | `private-endpoint-recreate` | warning | private endpoint connections removed; endpoint and `privatelink.azurecr.io` DNS (data-endpoint records per region) to recreate |
@@ -68,6 +68,7 @@
 //! | `anonymous-pull-enabled` | warning | anonymous pull enabled |
 //! | `name-invalid` | blocking | the new name is not 5-50 letters and digits |
 //! | `name-expression-replaced` | info | the name was computed by an expression and became the literal |
+//! | `name-parameter-renamed` | info | the portal's name parameter `registries_<old>_name` is now `registries_<new>_name`: callers passing the old one must follow |
 //! | `ip-rules-carried` | warning | IP rules carried as they were |
 //! | `api-version-preview` | warning | a preview apiVersion on the registry or a child |
 //! | `api-version-retired` | blocking | the Classic registry apiVersions 2016-06-27-preview, 2017-03-01 |
@@ -80,6 +81,7 @@
 //! | `system-scope-map-removed` | info | the system scope maps (`_...`) removed (one line for all) |
 //! | `expression-not-inspected` | warning | a whole block (properties, networkRuleSet, policies, encryption, identity, sku) is one expression |
 //! | `nested-deployment` | info | the registry sits in a nested deployment |
+//! | `nested-deployment-scope` | warning | a nested deployment holding the registry pins a literal `resourceGroup` or `subscriptionId`: the new registry would be created there (the source's) |
 //! | `diagnostic-settings-kept` | info | diagnostic settings of the registry kept with their destinations |
 //! | `zone-redundancy` | info | zone redundancy needs availability zones in the target region |
 //! | `children-only` | warning | the template holds only children of an existing registry: pointed at the new one, to deploy after it |
@@ -169,6 +171,10 @@ pub mod rules {
     pub const EXPRESSION_NOT_INSPECTED: &str = "expression-not-inspected";
     /// Registry in a nested deployment.
     pub const NESTED_DEPLOYMENT: &str = "nested-deployment";
+    /// The portal's name parameter renamed after the new name.
+    pub const NAME_PARAMETER_RENAMED: &str = "name-parameter-renamed";
+    /// A nested deployment holding the registry pins a literal resource group or subscription.
+    pub const NESTED_DEPLOYMENT_SCOPE: &str = "nested-deployment-scope";
     /// Diagnostic settings kept.
     pub const DIAGNOSTIC_SETTINGS_KEPT: &str = "diagnostic-settings-kept";
     /// Zone redundancy needs zones.
@@ -223,6 +229,7 @@ pub mod rules {
         ANONYMOUS_PULL_ENABLED,
         NAME_INVALID,
         NAME_EXPRESSION_REPLACED,
+        NAME_PARAMETER_RENAMED,
         IP_RULES_CARRIED,
         API_VERSION_PREVIEW,
         API_VERSION_RETIRED,
@@ -235,6 +242,7 @@ pub mod rules {
         SYSTEM_SCOPE_MAP_REMOVED,
         EXPRESSION_NOT_INSPECTED,
         NESTED_DEPLOYMENT,
+        NESTED_DEPLOYMENT_SCOPE,
         DIAGNOSTIC_SETTINGS_KEPT,
         ZONE_REDUNDANCY,
         CHILDREN_ONLY,

@@ -619,6 +619,7 @@ fn relocate<'r>(
             "the registry is defined inside a nested deployment; it was rewritten in place".into(),
             "check the nested deployment's parameters and scope (resource group, subscription) for the target".into(),
         );
+        nested_deployment_scope(ctx, res, reg);
     }
 
     // --- Name -------------------------------------------------------------------------------
@@ -1009,13 +1010,22 @@ fn relocate<'r>(
         let list = premium.join(", ");
         match &sku_lit {
             Some(s) if s.eq_ignore_ascii_case("Premium") => {}
-            Some(s) => ctx.find(
-                Severity::Blocking,
-                rules::PREMIUM_REQUIRED,
-                &format!("{rp}/sku/name"),
-                format!("SKU {s} does not support: {list}"),
-                "set sku.name to Premium".into(),
-            ),
+            Some(s) => {
+                let (path, fix) = sku
+                    .as_ref()
+                    .and_then(|src| where_set(ctx, res, reg, src))
+                    .map(|(path, what)| (path, format!("set {what} to Premium")))
+                    .unwrap_or_else(|| {
+                        (format!("{rp}/sku/name"), "set sku.name to Premium".into())
+                    });
+                ctx.find(
+                    Severity::Blocking,
+                    rules::PREMIUM_REQUIRED,
+                    &path,
+                    format!("SKU {s} does not support: {list}"),
+                    fix,
+                );
+            }
             None => ctx.find(
                 Severity::Warning,
                 rules::PREMIUM_REQUIRED,
@@ -1031,6 +1041,81 @@ fn relocate<'r>(
     }
     role_assignments(ctx, res, reg, old_name.as_deref());
     old_name
+}
+
+/// Where the value of `src` (a setting of `reg` given by a parameter or variable) is set, and
+/// what to call it: the parameters file's or the nested deployment's value, else the default.
+fn where_set(
+    ctx: &Ctx<'_>,
+    res: &[Resource<'_>],
+    reg: &Resource<'_>,
+    src: &Source<'_>,
+) -> Option<(String, String)> {
+    let dep_path = reg
+        .deployment
+        .and_then(|d| res.iter().find(|r| std::ptr::eq(r.node, d)))
+        .map(|d| d.path.as_str());
+    let template_path = dep_path.map_or(String::new(), |p| format!("{p}/properties/template"));
+    match src {
+        Source::Parameter { name, decl, value } => {
+            let key = pointer_key(name);
+            let path = match (value, dep_path) {
+                (Some(_), Some(dp)) => format!("{dp}/properties/parameters/{key}/value"),
+                (Some(v), None) if ctx.params.as_ref().is_some_and(|(_, r)| in_doc(r, v)) => {
+                    format!("(parameters file)/parameters/{key}/value")
+                }
+                _ => {
+                    decl.and_then(|d| d.get("defaultValue"))?;
+                    format!("{template_path}/parameters/{key}/defaultValue")
+                }
+            };
+            Some((path, format!("parameter {name}")))
+        }
+        Source::Variable { name, .. } => Some((
+            format!("{template_path}/variables/{}", pointer_key(name)),
+            format!("variable {name}"),
+        )),
+        _ => None,
+    }
+}
+
+/// Every nested deployment around the registry (innermost first) that pins a literal
+/// `resourceGroup` or `subscriptionId`: deployed as is, the new registry lands there.
+fn nested_deployment_scope(ctx: &mut Ctx<'_>, res: &[Resource<'_>], reg: &Resource<'_>) {
+    let mut around = reg.deployment;
+    while let Some(dep) = around {
+        let Some(d) = res.iter().find(|r| std::ptr::eq(r.node, dep)) else {
+            break;
+        };
+        let name = d.node.get_str("name").unwrap_or("?");
+        for (key, what, fix) in [
+            (
+                "resourceGroup",
+                "resource group",
+                "point it at the target resource group, e.g. \"[resourceGroup().name]\" or a parameter, or remove it to deploy into the resource group of the deployment",
+            ),
+            (
+                "subscriptionId",
+                "subscription",
+                "point it at the target subscription, e.g. \"[subscription().subscriptionId]\" or a parameter, or remove it to deploy into the subscription of the deployment",
+            ),
+        ] {
+            let Some(m) = d.node.member(key) else {
+                continue;
+            };
+            let Some(v) = m.value.as_str().filter(|v| !is_expression(v)) else {
+                continue;
+            };
+            ctx.find(
+                Severity::Warning,
+                rules::NESTED_DEPLOYMENT_SCOPE,
+                &format!("{}/{}", d.path, pointer_key(&m.key)),
+                format!("the nested deployment {name} holding the registry pins {key} {v}: the new registry would be created in that {what} (the source's)"),
+                fix.into(),
+            );
+        }
+        around = d.deployment;
+    }
 }
 
 /// A literal resource id of the source registry or of one of its children, split up: the
@@ -1320,6 +1405,21 @@ fn apply_name(
                 Some(old) => rename::rename_portal_parameter(name, old, &opts.name),
                 None => name.clone(),
             };
+            if !renamed.eq_ignore_ascii_case(name) {
+                // The template's own parameter: `rp` less its last `/resources/..` step.
+                let tpath = rp.rfind("/resources/").map_or("", |i| &rp[..i]);
+                let path = match decl {
+                    Some(_) => format!("{tpath}/parameters/{}", pointer_key(name)),
+                    None => format!("{rp}/name"),
+                };
+                ctx.find(
+                    Severity::Info,
+                    rules::NAME_PARAMETER_RENAMED,
+                    &path,
+                    format!("the name parameter {name} is now {renamed}, after the new name"),
+                    format!("pipelines and scripts that pass {name} (--parameters {name}=..., parameters files) must pass {renamed} instead"),
+                );
+            }
             name_expr_for_children = format!("parameters('{renamed}')");
             let mut done = false;
             if let Some(v) = value {

@@ -119,6 +119,34 @@ fn premium_features_on_standard_block() {
 }
 
 #[test]
+fn a_sku_given_by_a_parameter_is_raised_where_the_parameter_is_set() {
+    let out = rewrite("sku-parameter.json", &opts());
+    let f = with_rule(&out, rules::PREMIUM_REQUIRED);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Blocking);
+    assert_eq!(f[0].path, "/parameters/acrSku/defaultValue");
+    assert!(f[0]
+        .message
+        .starts_with("SKU Standard does not support: dedicated data endpoint"));
+    assert_eq!(f[0].fix, "set parameter acrSku to Premium");
+    // A value in the parameters file wins over the default: the finding points at it.
+    let with_value = |sku: &str| {
+        let input = acr_template::TemplateInput::new("t.json", fixture("sku-parameter.json"))
+            .with_parameters(
+                "p.json",
+                format!(r#"{{"parameters": {{"acrSku": {{"value": "{sku}"}}}}}}"#),
+            );
+        acr_template::rewrite_template(&input, &opts()).unwrap()
+    };
+    let out = with_value("Basic");
+    let f = with_rule(&out, rules::PREMIUM_REQUIRED);
+    assert_eq!(f[0].path, "(parameters file)/parameters/acrSku/value");
+    assert!(f[0].message.starts_with("SKU Basic does not support"));
+    assert_eq!(f[0].fix, "set parameter acrSku to Premium");
+    assert!(with_rule(&with_value("Premium"), rules::PREMIUM_REQUIRED).is_empty());
+}
+
+#[test]
 fn every_policy_risk_is_reported() {
     let out = rewrite("premium-features-on-standard.json", &opts());
     let expect = [
@@ -242,6 +270,33 @@ fn registries_inside_nested_deployments_are_rewritten() {
 }
 
 #[test]
+fn a_nested_deployment_pinning_a_literal_resource_group_or_subscription_is_a_warning() {
+    let out = rewrite("nested-deployment-scope.json", &opts());
+    let f = with_rule(&out, rules::NESTED_DEPLOYMENT_SCOPE);
+    let at: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+    // Innermost deployment first; its resourceGroup is an expression and is not flagged.
+    assert_eq!(
+        at,
+        vec![
+            "/resources/0/properties/template/resources/0/subscriptionId",
+            "/resources/0/resourceGroup",
+            "/resources/0/subscriptionId",
+        ]
+    );
+    assert!(f.iter().all(|f| f.severity == Severity::Warning));
+    assert!(f[1].message.contains("acr-in-source-rg") && f[1].message.contains("src-rg"));
+    assert!(f[0].message.contains("acr-inner"));
+    assert!(f[1].fix.contains("[resourceGroup().name]"));
+    // The literal is the user's decision: left as it was.
+    assert!(out.template.contains("\"resourceGroup\": \"src-rg\""));
+    assert!(with_rule(
+        &rewrite("nested-deployment.json", &opts()),
+        rules::NESTED_DEPLOYMENT_SCOPE
+    )
+    .is_empty());
+}
+
+#[test]
 fn only_picks_one_of_several_registries() {
     let mut o = opts();
     o.only = Some("secondacr01".into());
@@ -354,6 +409,25 @@ fn a_portal_name_parameter_without_value_still_states_the_old_name() {
         v["resources"][1]["name"],
         "[concat(parameters('registries_newacr01_name'), '/hook1')]"
     );
+}
+
+#[test]
+fn the_renamed_portal_name_parameter_is_reported_for_its_callers() {
+    let out = rewrite("premium-features-on-standard.json", &opts());
+    let f = with_rule(&out, rules::NAME_PARAMETER_RENAMED);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Info);
+    assert_eq!(f[0].path, "/parameters/registries_oldacr01_name");
+    assert!(f[0]
+        .message
+        .contains("registries_oldacr01_name is now registries_newacr01_name"));
+    assert!(f[0].fix.contains("--parameters registries_oldacr01_name="));
+    // A name parameter that does not state the old name keeps its name: nothing to report.
+    assert!(with_rule(
+        &rewrite("sku-parameter.json", &opts()),
+        rules::NAME_PARAMETER_RENAMED
+    )
+    .is_empty());
 }
 
 #[test]
