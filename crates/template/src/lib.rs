@@ -113,6 +113,7 @@ pub mod zip;
 
 pub use error::TemplateError;
 pub use findings::{has_blocking, to_markdown, to_table, Finding, Severity};
+pub use rename::contains_word;
 pub use rewrite::{name_is_valid, norm_region};
 
 /// The stable rule ids, one constant each (see the table in the crate documentation).

@@ -76,17 +76,8 @@ fn strip_comments(text: &str) -> String {
     out
 }
 
-/// True when `old` occurs in `text` as a whole word, ignoring case.
-pub fn contains_word(text: &str, old: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    let needle = old.to_ascii_lowercase();
-    let b = lower.as_bytes();
-    lower.match_indices(&needle).any(|(i, _)| {
-        let end = i + needle.len();
-        (i == 0 || !b[i - 1].is_ascii_alphanumeric())
-            && (end == b.len() || !b[end].is_ascii_alphanumeric())
-    })
-}
+/// True when `old` occurs in `text` as a whole word, ignoring case (the crate's own rule).
+pub use acr_template::contains_word;
 
 /// Every `location` of the registry and its (non-replication) children, as literal strings.
 pub fn registry_locations(template: &serde_json::Value) -> Vec<String> {
