@@ -292,7 +292,8 @@ impl Walker {
         manifest: &RawManifest,
     ) -> Result<Walked> {
         let walked = self.graph(visitor, pair, manifest, 0).await?;
-        if visitor.referrers() && visitor.referrers_before_tag() {
+        let referrers_first = visitor.referrers() && visitor.referrers_before_tag();
+        if referrers_first {
             let listed = self
                 .source
                 .referrers(&pair.source, &manifest.digest)
@@ -301,15 +302,13 @@ impl Walker {
                 visitor.leave(pair, manifest, None).await?;
                 self.referrers_listed(visitor, pair, &manifest.digest, 0, Some(listed))
                     .await?;
-                visitor.leave(pair, manifest, Some(tag)).await?;
-            } else {
-                visitor.leave(pair, manifest, Some(tag)).await?;
             }
-            return Ok(walked);
         }
         visitor.leave(pair, manifest, Some(tag)).await?;
-        self.referrers_at(visitor, pair, &manifest.digest, 0)
-            .await?;
+        if !referrers_first {
+            self.referrers_at(visitor, pair, &manifest.digest, 0)
+                .await?;
+        }
         Ok(walked)
     }
 

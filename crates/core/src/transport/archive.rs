@@ -229,12 +229,7 @@ pub fn pack(root: &Path, archive: &Path) -> Result<()> {
     ));
     let result = (|| -> Result<()> {
         let io = |e: std::io::Error| Error::io(&tmp, e);
-        let _ = std::fs::remove_file(&tmp);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(io)?;
+        let file = super::layout::create_fresh(&tmp).map_err(io)?;
         let buffered = if compressed(archive) {
             let gz =
                 flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::fast());

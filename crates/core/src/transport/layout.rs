@@ -326,16 +326,28 @@ fn split_ref_name(name: &str) -> Option<(String, String)> {
     Some((repo.to_string(), tag.to_string()))
 }
 
-/// Writes a small file atomically: beside it first (a new file: an existing one or a link
-/// planted under the name is refused), synced, then renamed over it.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
+/// A new file at `path`, for writing: what a run that died left under the name (or a link
+/// planted there) is removed first, never written through.
+pub(super) fn create_fresh(path: &Path) -> std::io::Result<std::fs::File> {
+    let _ = std::fs::remove_file(path);
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(&tmp)
-        .map_err(|e| Error::io(&tmp, e))?;
+        .open(path)
+}
+
+/// True when `path` holds a file of `len` bytes: written whole by an earlier run (synced before
+/// its rename); a file of another size under the name (copied by other means, cut short) is not.
+async fn holds(path: &Path, len: u64) -> bool {
+    tokio::fs::metadata(path)
+        .await
+        .is_ok_and(|m| m.len() == len)
+}
+
+/// Writes a small file atomically: beside it first (a new file), synced, then renamed over it.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut f = create_fresh(&tmp).map_err(|e| Error::io(&tmp, e))?;
     f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
     f.sync_all().map_err(|e| Error::io(&tmp, e))?;
     drop(f);
@@ -489,12 +501,7 @@ impl Destination for Layout {
         mut content: ByteStream,
     ) -> Result<()> {
         let final_path = self.blob_path(&blob.digest);
-        // Written whole by an earlier run (synced before its rename); a file of another size
-        // under the name (copied by other means, cut short) is written anew.
-        if tokio::fs::metadata(&final_path)
-            .await
-            .is_ok_and(|m| m.len() == blob.size)
-        {
+        if holds(&final_path, blob.size).await {
             return Ok(());
         }
         let tmp = self.partial_path(&blob.digest)?;
@@ -549,10 +556,7 @@ impl Destination for Layout {
         manifest: &RawManifest,
     ) -> Result<()> {
         let final_path = self.blob_path(&manifest.digest);
-        let whole = tokio::fs::metadata(&final_path)
-            .await
-            .is_ok_and(|m| m.len() == manifest.bytes.len() as u64);
-        if !whole {
+        if !holds(&final_path, manifest.bytes.len() as u64).await {
             let tmp = self.partial_path(&manifest.digest)?;
             let mut file = tokio::fs::File::create(&tmp)
                 .await

@@ -77,6 +77,13 @@ impl Challenge {
             _ => None,
         }
     }
+
+    /// The `error` parameter of a `WWW-Authenticate` header value (`insufficient_scope`,
+    /// `invalid_token`), when it has one.
+    pub fn error_of(header: &str) -> Option<String> {
+        let rest = header.trim().split_once(' ')?.1;
+        parse_params(rest).remove("error")
+    }
 }
 
 /// Parses `key="value", key2=value2` (values may hold commas inside quotes).

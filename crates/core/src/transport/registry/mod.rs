@@ -365,6 +365,11 @@ fn same_origin_url(current: &str, target: &str, what: &str) -> Result<String> {
     Ok(joined.to_string())
 }
 
+/// The referrers fallback tag of `subject` (the referrers tag schema): `sha256-<hex>`.
+fn fallback_tag(subject: &Digest) -> String {
+    subject.as_str().replacen(':', "-", 1)
+}
+
 /// True for a tag of the referrers tag schema: `sha256-` and 64 hexadecimal digits.
 fn is_fallback_tag(tag: &str) -> bool {
     tag.strip_prefix("sha256-")
@@ -605,11 +610,7 @@ impl Inner {
             .headers()
             .get("www-authenticate")
             .and_then(|v| v.to_str().ok())
-            .and_then(|h| {
-                let at = h.find("error=\"")? + 7;
-                let end = h[at..].find('"')?;
-                Some(h[at..at + end].to_string())
-            });
+            .and_then(Challenge::error_of);
         let who = match (&self.credentials, &self.azure_ad) {
             (Some(c), _) => format!("the credentials ({})", c.origin),
             (None, Some(a)) => format!("the identity ({})", a.describe()),
@@ -2155,7 +2156,7 @@ impl Inner {
         repository: &str,
         digest: &Digest,
     ) -> Result<Option<Vec<Reference>>> {
-        let tag = digest.as_str().replacen(':', "-", 1);
+        let tag = fallback_tag(digest);
         let listed = match self
             .fallback_listed
             .lock()
@@ -2187,7 +2188,7 @@ impl Inner {
         subject: &Digest,
         referrer: &RawManifest,
     ) -> Result<()> {
-        let tag = subject.as_str().replacen(':', "-", 1);
+        let tag = fallback_tag(subject);
         let lock = self
             .fallback_tags
             .lock()
