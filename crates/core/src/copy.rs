@@ -771,7 +771,7 @@ impl Engine {
     fn mount_refused(&self, pair: &RepoPair, from: &str, digest: &Digest) {
         let evidence = || {
             format!(
-                "asked to mount {digest} into {} from {from}, which holds it, it opened an upload instead",
+                "a mount of {digest} into {} from {from}, which holds it, opened an upload instead",
                 pair.target
             )
         };
@@ -808,7 +808,7 @@ impl Engine {
         }
         if self.mounts.ignored_seen() {
             announce_ignored_mounts(&format!(
-                "it offered an upload of {} into {}, which holds it",
+                "a probe for {} in {}, which holds it, opened an upload instead",
                 blob.digest, pair.target
             ));
         }
@@ -1050,6 +1050,33 @@ mod tests {
             code: Some(code.into()),
             message: Some("blob unknown to registry".into()),
         }
+    }
+
+    #[test]
+    fn a_mount_honoured_first_makes_a_later_refusal_one_refused_mount_not_ignored_mounts() {
+        let mounts = MountSupport::default();
+        mounts.honoured_seen();
+        assert!(!mounts.ignored_seen());
+        assert!(!mounts.ignored());
+        assert!(!mounts.take_check(), "nothing left to check once settled");
+    }
+
+    #[test]
+    fn ignored_mounts_are_settled_once_and_stay_settled() {
+        let mounts = MountSupport::default();
+        assert!(mounts.ignored_seen(), "the first proof settles it");
+        assert!(!mounts.ignored_seen(), "and is the only one announced");
+        mounts.honoured_seen();
+        assert!(mounts.ignored());
+    }
+
+    #[test]
+    fn probe_answers_are_checked_a_bounded_number_of_times_a_run() {
+        let mounts = MountSupport::default();
+        let checks = (0..3 * MOUNT_CHECKS)
+            .filter(|_| mounts.take_check())
+            .count();
+        assert_eq!(checks, MOUNT_CHECKS);
     }
 
     #[test]
