@@ -13,12 +13,19 @@
 //! mount; being uploaded by another task → wait, then mount; else streamed from the source while
 //! its SHA-256 is checked ([`crate::digest::VerifyingStream`]).
 //!
+//! A registry may ignore the `mount` of an upload request and open an upload session instead (the
+//! distribution spec allows it; older ECR, some Artifactory and Nexus setups and proxies that drop
+//! the query do). A 202 to a mount of a blob the run knows the `from` repository holds proves it
+//! (`MountSupport`); from then on existence is checked with a `HEAD` and a blob another
+//! repository holds is uploaded again (counted in [`Summary::blobs_copied_again`]). The upload
+//! session such a mount opened is used by the upload that follows, or cancelled.
+//!
 //! Blob transfers run `jobs` at a time, more on slow links: the round trips of the requests to
 //! each side are recorded, and while they stay steady the number grows towards `max_jobs`
 //! ([`crate::limit::LatencyLimit`]); tags in flight follow at four times it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -134,6 +141,12 @@ pub struct Summary {
     pub blobs_present: u64,
     /// Blobs mounted from another target repository.
     pub blobs_mounted: u64,
+    /// Blobs among `blobs_copied` that another target repository was known to hold already: the
+    /// target ignores cross-repository mounts (see `mounts_ignored`), or refused one mount.
+    pub blobs_copied_again: u64,
+    /// True when the target showed that it ignores cross-repository mounts: shared blobs were
+    /// uploaded once per repository, and existence was checked with `HEAD` requests.
+    pub mounts_ignored: bool,
     /// Bytes uploaded.
     pub bytes_copied: u64,
     /// Referrers copied.
@@ -162,6 +175,7 @@ struct Counters {
     blobs_copied: AtomicU64,
     blobs_present: AtomicU64,
     blobs_mounted: AtomicU64,
+    blobs_copied_again: AtomicU64,
     bytes_copied: AtomicU64,
     referrers_copied: AtomicU64,
     untagged_copied: AtomicU64,
@@ -187,6 +201,8 @@ struct Engine {
     uploads: OnceMap<Digest, String>,
     /// digest → a target repository known to hold it (mount source).
     homes: Mutex<HashMap<Digest, String>>,
+    /// Whether the target honours mounts, as far as the run has seen.
+    mounts: MountSupport,
     /// Target repository → its tags when the run started (absent: unknown, ask per tag).
     target_tags: std::sync::OnceLock<HashMap<String, std::collections::HashSet<String>>>,
     /// Source repositories whose every manifest was listed (ACR, layouts): their referrers are
@@ -216,6 +232,7 @@ pub async fn copy(
         counters: Counters::default(),
         uploads: OnceMap::new(),
         homes: Mutex::new(HashMap::new()),
+        mounts: MountSupport::default(),
         target_tags: std::sync::OnceLock::new(),
         every_manifest_listed: Mutex::new(Default::default()),
         skipped: Mutex::new(Vec::new()),
@@ -416,6 +433,8 @@ pub async fn copy(
         blobs_copied: get(&c.blobs_copied),
         blobs_present: get(&c.blobs_present),
         blobs_mounted: get(&c.blobs_mounted),
+        blobs_copied_again: get(&c.blobs_copied_again),
+        mounts_ignored: engine.mounts.ignored(),
         bytes_copied: get(&c.bytes_copied),
         referrers_copied: get(&c.referrers_copied),
         untagged: get(&c.untagged_copied),
@@ -465,6 +484,85 @@ const UNASKED_UPLOAD_MAX: u64 = 1024 * 1024;
 
 /// Transfers of one blob are tried this many times (each re-reads the source).
 const BLOB_ATTEMPTS: u32 = 6;
+
+/// `HEAD` requests a run may spend checking a "not here, upload" answer to a probe while it does
+/// not know whether the target honours mounts (see `Engine::held_despite_the_probe`): enough for
+/// the blobs of a first image, and all a registry that honours mounts ever gets, only in a run
+/// that writes into repositories with tags before any mount has answered.
+const MOUNT_CHECKS: usize = 8;
+
+/// What a run has learnt of the target's mounts. A registry that ignores `mount` never answers
+/// 201 to an upload request, so one 201 settles that it honours them; a 202 to a mount of a blob
+/// the run knows the `from` repository holds (or to a probe of a repository for a blob it holds)
+/// settles, unless a 201 came first, that it ignores them. Settled once for the run.
+struct MountSupport {
+    /// [`MOUNTS_UNKNOWN`], [`MOUNTS_HONOURED`] or [`MOUNTS_IGNORED`].
+    state: AtomicU8,
+    /// Checks of a probe's answer left (see [`MOUNT_CHECKS`]).
+    checks_left: AtomicUsize,
+}
+
+const MOUNTS_UNKNOWN: u8 = 0;
+const MOUNTS_HONOURED: u8 = 1;
+const MOUNTS_IGNORED: u8 = 2;
+
+impl Default for MountSupport {
+    fn default() -> Self {
+        MountSupport {
+            state: AtomicU8::new(MOUNTS_UNKNOWN),
+            checks_left: AtomicUsize::new(MOUNT_CHECKS),
+        }
+    }
+}
+
+impl MountSupport {
+    /// A mount answered 201.
+    fn honoured_seen(&self) {
+        let _ = self.state.compare_exchange(
+            MOUNTS_UNKNOWN,
+            MOUNTS_HONOURED,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
+
+    /// A mount of a blob known to be there answered 202; true when this settled that the target
+    /// ignores mounts (false when it was known already, or a mount was honoured before).
+    fn ignored_seen(&self) -> bool {
+        self.state
+            .compare_exchange(
+                MOUNTS_UNKNOWN,
+                MOUNTS_IGNORED,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .is_ok()
+    }
+
+    /// True once the target is known to ignore mounts.
+    fn ignored(&self) -> bool {
+        self.state.load(Ordering::SeqCst) == MOUNTS_IGNORED
+    }
+
+    /// True when a probe's answer may be checked: nothing is settled and checks are left (one is
+    /// used).
+    fn take_check(&self) -> bool {
+        self.state.load(Ordering::SeqCst) == MOUNTS_UNKNOWN
+            && self
+                .checks_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+    }
+}
+
+/// Says, once a run at `-v`, that the target ignores mounts and what follows.
+fn announce_ignored_mounts(evidence: &str) {
+    crate::log::emit(1, || {
+        format!(
+            "the target registry ignores cross-repository blob mounts ({evidence}): blobs are now looked for with HEAD before an upload, and a blob another repository holds is uploaded again"
+        )
+    });
+}
 
 impl Engine {
     /// Records a tag's (or untagged manifest's) error: skipped when unsupported, failed otherwise.
@@ -567,12 +665,14 @@ impl Engine {
         self.homes.lock().expect("homes lock").get(digest).cloned()
     }
 
-    fn set_home(&self, digest: &Digest, repository: &str) {
-        self.homes
-            .lock()
-            .expect("homes lock")
+    /// Records that `repository` holds a blob; true when another repository was known to hold it
+    /// already.
+    fn set_home(&self, digest: &Digest, repository: &str) -> bool {
+        let mut homes = self.homes.lock().expect("homes lock");
+        let home = homes
             .entry(digest.clone())
             .or_insert_with(|| repository.to_string());
+        home != repository
     }
 
     /// Puts one blob in a target repository (the walker asks once per repository and digest).
@@ -581,7 +681,12 @@ impl Engine {
     /// target repository itself, which answers "already here" (201) or opens the upload session
     /// (202) that the upload then uses: one request instead of a HEAD and a POST. A small blob new
     /// to a repository that had no tags goes straight to a plain upload ([`UNASKED_UPLOAD_MAX`]).
+    /// Once the target has shown that it ignores mounts, [`Self::put_blob_unmounted`] does the
+    /// work.
     async fn put_blob(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+        if self.mounts.ignored() && !self.options.dry_run {
+            return self.put_blob_unmounted(pair, blob).await;
+        }
         let from = self
             .home(&blob.digest)
             .unwrap_or_else(|| pair.target.clone());
@@ -590,14 +695,25 @@ impl Engine {
             && blob.size < UNASKED_UPLOAD_MAX
             && !self.options.dry_run
             && self.is_fresh(pair);
-        if !unasked && self.mount(&pair.target, &from, &blob.digest).await? {
-            if from == pair.target {
-                bump(&self.counters.blobs_present);
-                self.set_home(&blob.digest, &pair.target);
-            } else {
-                bump(&self.counters.blobs_mounted);
+        if !unasked {
+            if self.mount(&pair.target, &from, &blob.digest).await? {
+                if from == pair.target {
+                    bump(&self.counters.blobs_present);
+                    self.set_home(&blob.digest, &pair.target);
+                } else {
+                    bump(&self.counters.blobs_mounted);
+                }
+                return Ok(());
             }
-            return Ok(());
+            if from != pair.target {
+                // `from` holds the blob, yet the target opened an upload session: it goes up
+                // again, through that session.
+                self.mount_refused(pair, &from, &blob.digest);
+                return self.transfer(pair, blob).await;
+            }
+            if self.held_despite_the_probe(pair, blob).await? {
+                return Ok(());
+            }
         }
         // One upload per digest; other repositories wait for it and mount.
         let origin = self
@@ -613,13 +729,92 @@ impl Engine {
             })
             .await?;
         if origin != pair.target {
-            if self.mount(&pair.target, &origin, &blob.digest).await? {
+            if self.mounts.ignored() {
+                // Learnt while this upload waited: no mount is asked any more.
+                self.transfer(pair, blob).await?;
+            } else if self.mount(&pair.target, &origin, &blob.digest).await? {
                 bump(&self.counters.blobs_mounted);
             } else {
+                self.mount_refused(pair, &origin, &blob.digest);
                 self.transfer(pair, blob).await?;
             }
         }
         Ok(())
+    }
+
+    /// Puts one blob in a target repository of a registry that ignores mounts: a `HEAD` asks
+    /// whether the repository holds it (except for a small blob new to a repository that had no
+    /// tags, uploaded without asking as with mounts), and a blob it lacks is uploaded, even one
+    /// that another repository holds.
+    async fn put_blob_unmounted(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+        let unasked = blob.size < UNASKED_UPLOAD_MAX && self.is_fresh(pair);
+        if !unasked {
+            let held = self
+                .blob_permits
+                .timed(
+                    TARGET_PATH,
+                    self.target.blob_size(&pair.target, &blob.digest),
+                )
+                .await?;
+            if held.is_some() {
+                bump(&self.counters.blobs_present);
+                self.set_home(&blob.digest, &pair.target);
+                return Ok(());
+            }
+        }
+        self.transfer(pair, blob).await
+    }
+
+    /// A mount from `from`, which holds the blob, was answered with an upload session. Unless a
+    /// mount was honoured before (then only this one was refused, say for want of pull access to
+    /// `from`), the target ignores mounts: said once, at `-v`.
+    fn mount_refused(&self, pair: &RepoPair, from: &str, digest: &Digest) {
+        let evidence = || {
+            format!(
+                "a mount of {digest} into {} from {from}, which holds it, opened an upload instead",
+                pair.target
+            )
+        };
+        if !self.mounts.ignored_seen() {
+            crate::log::emit(2, || format!("mount refused ({})", evidence()));
+            return;
+        }
+        announce_ignored_mounts(&evidence());
+    }
+
+    /// After a probe of the target repository itself answered 202 ("not here, upload"), in a
+    /// repository that had tags (where the blob may well be): while the run has not seen the
+    /// target honour a mount, a `HEAD` checks the answer, a few times a run at most
+    /// ([`MOUNT_CHECKS`]); once the target is known to ignore mounts (learnt while the probe was
+    /// on its way), the answer means nothing and the `HEAD` is the check. A blob that is there is
+    /// counted present, the upload session the probe opened is cancelled, and, if not known yet,
+    /// the target is known to ignore mounts.
+    async fn held_despite_the_probe(&self, pair: &RepoPair, blob: &Reference) -> Result<bool> {
+        if self.options.dry_run || self.is_fresh(pair) {
+            return Ok(false);
+        }
+        if !self.mounts.ignored() && !self.mounts.take_check() {
+            return Ok(false);
+        }
+        let held = self
+            .blob_permits
+            .timed(
+                TARGET_PATH,
+                self.target.blob_size(&pair.target, &blob.digest),
+            )
+            .await?;
+        if held.is_none() {
+            return Ok(false);
+        }
+        if self.mounts.ignored_seen() {
+            announce_ignored_mounts(&format!(
+                "a probe for {} in {}, which holds it, opened an upload instead",
+                blob.digest, pair.target
+            ));
+        }
+        bump(&self.counters.blobs_present);
+        self.set_home(&blob.digest, &pair.target);
+        Ok(true)
     }
 
     /// True when the target repository had no tags when the run started (or did not exist).
@@ -652,12 +847,17 @@ impl Engine {
                 from != repository || self.target.blob_size(repository, digest).await?.is_some()
             );
         }
-        self.blob_permits
+        let mounted = self
+            .blob_permits
             .timed(
                 TARGET_PATH,
                 self.target.mount_blob(repository, from, digest),
             )
-            .await
+            .await?;
+        if mounted {
+            self.mounts.honoured_seen();
+        }
+        Ok(mounted)
     }
 
     /// Streams a blob from the source into the target, verifying it on the way; retried a few times
@@ -730,7 +930,9 @@ impl Engine {
                     self.counters
                         .bytes_copied
                         .fetch_add(blob.size, Ordering::Relaxed);
-                    self.set_home(&blob.digest, &pair.target);
+                    if self.set_home(&blob.digest, &pair.target) {
+                        bump(&self.counters.blobs_copied_again);
+                    }
                     return Ok(());
                 }
                 // Wrong bytes may come from the way (a proxy, a broken connection): read again; a
@@ -848,6 +1050,33 @@ mod tests {
             code: Some(code.into()),
             message: Some("blob unknown to registry".into()),
         }
+    }
+
+    #[test]
+    fn a_mount_honoured_first_makes_a_later_refusal_one_refused_mount_not_ignored_mounts() {
+        let mounts = MountSupport::default();
+        mounts.honoured_seen();
+        assert!(!mounts.ignored_seen());
+        assert!(!mounts.ignored());
+        assert!(!mounts.take_check(), "nothing left to check once settled");
+    }
+
+    #[test]
+    fn ignored_mounts_are_settled_once_and_stay_settled() {
+        let mounts = MountSupport::default();
+        assert!(mounts.ignored_seen(), "the first proof settles it");
+        assert!(!mounts.ignored_seen(), "and is the only one announced");
+        mounts.honoured_seen();
+        assert!(mounts.ignored());
+    }
+
+    #[test]
+    fn probe_answers_are_checked_a_bounded_number_of_times_a_run() {
+        let mounts = MountSupport::default();
+        let checks = (0..3 * MOUNT_CHECKS)
+            .filter(|_| mounts.take_check())
+            .count();
+        assert_eq!(checks, MOUNT_CHECKS);
     }
 
     #[test]

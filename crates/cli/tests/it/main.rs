@@ -17,6 +17,7 @@ mod hostile;
 mod http_versions;
 mod inventory;
 mod layout;
+mod mount_ignored;
 mod plan;
 mod readme;
 mod rewrite_target;

@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod issuer;
+pub mod mount_proxy;
 pub mod pki;
 pub mod prism;
 pub mod redirect;

@@ -1478,14 +1478,52 @@ impl Inner {
         )))
     }
 
-    /// Keeps an upload session opened for `digest` until `put_blob` takes it.
-    fn keep_session(&self, repository: &str, digest: &Digest, location: Option<String>) {
-        if let Some(location) = location {
-            self.sessions
-                .lock()
-                .expect("sessions lock")
-                .insert((repository.to_string(), digest.clone()), location);
+    /// Keeps an upload session opened for `digest` until `put_blob` takes it. A session it
+    /// replaces (two mounts of the same blob into the same repository both answered 202, as on
+    /// a registry that ignores mounts) would never be used: it is cancelled.
+    async fn keep_session(&self, repository: &str, digest: &Digest, location: Option<String>) {
+        let Some(location) = location else {
+            return;
+        };
+        let replaced = self
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .insert((repository.to_string(), digest.clone()), location);
+        if let Some(replaced) = replaced {
+            self.cancel_upload(repository, &replaced).await;
         }
+    }
+
+    /// Cancels the upload session kept for `digest` in `repository`, if there is one: the blob
+    /// turned out to be there, so no upload will use it.
+    async fn drop_session(&self, repository: &str, digest: &Digest) {
+        let kept = self
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .remove(&(repository.to_string(), digest.clone()));
+        if let Some(location) = kept {
+            self.cancel_upload(repository, &location).await;
+        }
+    }
+
+    /// Cancels an upload session (`DELETE` on its location), best effort: a registry that keeps
+    /// it anyway purges it later, so a failure is only logged (`-vv`).
+    async fn cancel_upload(&self, repository: &str, location: &str) {
+        let scope = Scope::Push(repository.to_string());
+        let outcome = self.send(scope, || self.http.delete(location)).await;
+        let status = match &outcome {
+            Ok(response) if response.status().is_success() => return,
+            Ok(response) => format!("HTTP {}", response.status().as_u16()),
+            Err(e) => e.to_string(),
+        };
+        crate::log::emit(2, || {
+            format!(
+                "could not cancel the unused upload session {} ({status}); the registry purges it later",
+                redact_url(location)
+            )
+        });
     }
 
     /// Opens an upload session; returns its absolute URL.
@@ -1964,6 +2002,8 @@ impl Destination for Registry {
             .await
     }
 
+    /// A blob the repository holds needs no upload: an upload session a mount opened for it
+    /// (a registry that ignores mounts answers 202 even for a blob it holds) is cancelled.
     async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<Option<u64>> {
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
         let response = self
@@ -1971,14 +2011,16 @@ impl Destination for Registry {
             .await?;
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
-            // The header itself: for a HEAD, hyper reports the (empty) body's length as 0.
-            s if s.is_success() => Ok(Some(
-                response
+            s if s.is_success() => {
+                // The header itself: for a HEAD, hyper reports the (empty) body's length as 0.
+                let size = response
                     .headers()
                     .get(CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok()?.trim().parse().ok())
-                    .unwrap_or(0),
-            )),
+                    .unwrap_or(0);
+                self.drop_session(repository, digest).await;
+                Ok(Some(size))
+            }
             _ => Err(status_error(&Method::HEAD, &url, response).await),
         }
     }
@@ -1995,14 +2037,14 @@ impl Destination for Registry {
             return Ok(true);
         }
         // 202: the registry opened an upload session instead; keep it for the upload.
-        self.keep_session(repository, digest, location);
+        self.keep_session(repository, digest, location).await;
         Ok(false)
     }
 
     async fn open_upload(&self, repository: &str, digest: &Digest) -> Result<()> {
         let scope = Scope::Push(repository.to_string());
         let (_, location) = self.start_upload(repository, "", scope).await?;
-        self.keep_session(repository, digest, location);
+        self.keep_session(repository, digest, location).await;
         Ok(())
     }
 
