@@ -15,8 +15,9 @@
 //! - [`Rewriter::scan`] finds [`Reference`]s (rewritten) and [`Mention`]s (left alone, counted by
 //!   `--check`) with their lines; a YAML file is read by a small span-keeping reader.
 //! - [`Rewriter::plan`] builds a [`Plan`]: every reference resolved against the target through a
-//!   [`TargetResolver`] before anything is written; [`Plan::write`] writes atomically,
-//!   [`Plan::diff`] shows a unified diff.
+//!   [`TargetResolver`] before anything is written; [`Plan::write`] writes atomically
+//!   (refusing, before writing anything, files with several hard links, which
+//!   [`Plan::write_with`] can write in place), [`Plan::diff`] shows a unified diff.
 //!
 //! ```
 //! use acr_rewrite::{FileKind, Options, Registry, Rewriter};
@@ -46,7 +47,9 @@ mod yaml;
 pub use classify::{classify, FileKind};
 pub use diff::unified_diff;
 pub use error::Error;
-pub use fsio::{discover, write_atomically};
+pub use fsio::{discover, hard_links, write_atomically, write_in_place};
 pub use model::{Findings, Mention, MentionPlace, Reference, ReferenceKind};
-pub use plan::{FilePlan, Issue, Options, Plan, Problem, Rewriter, TargetResolver, WriteSummary};
+pub use plan::{
+    FilePlan, Issue, Options, Plan, Problem, Rewriter, TargetResolver, WriteOptions, WriteSummary,
+};
 pub use registry::Registry;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use acr_relocate::endpoint::Endpoint;
 use acr_relocate::transport::{self, Access, Store};
-use acr_rewrite::{Options, Plan, Registry, Rewriter, TargetResolver};
+use acr_rewrite::{Options, Plan, Registry, Rewriter, TargetResolver, WriteOptions};
 use anyhow::Context;
 
 use crate::args::{ConnectArgs, Side};
@@ -42,7 +42,11 @@ of the old registry are listed and left alone, as are mentions in YAML that are 
 (block scalars, commands, environment values); --check counts them all. Docker Hub short names
 (`nginx`) never match. A file that cannot be parsed is named with its line and left untouched;
 the others are still processed and the exit code is 2. A read-only file is not replaced: it is
-named and the exit code is 2.
+named and the exit code is 2. A file with several hard links is refused before anything is
+written (a rename would leave its other names with the old content; exit 2) unless
+--in-place-hard-links writes it in place. A symbolic link named on the command line is
+followed: the file it points to is rewritten and the link stays; links met in a directory walk
+are not followed.
 
 Target check: --target-check (or --pin-digests, or --target ENDPOINT) looks every rewritten
 reference up in the target registry (`https://` + --to unless --target names it) before anything
@@ -93,6 +97,13 @@ pub struct RewriteArgs {
     /// --target-check).
     #[arg(long)]
     pub pin_digests: bool,
+
+    /// Write a file that has several hard links in place (through its name, so every name sees
+    /// the rewrite) instead of refusing it. Such a file cannot be replaced atomically: a rename
+    /// would give this name a new file and leave the others with the old content; written in
+    /// place, a crash mid-write can leave it partly written.
+    #[arg(long, conflicts_with_all = ["check", "dry_run"])]
+    pub in_place_hard_links: bool,
 
     /// The registry to check, when it is not `https://` + --to (e.g. `http://127.0.0.1:5000` for
     /// a test registry). Implies --target-check. Credentials: --dst-creds.
@@ -225,11 +236,25 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
     }
 
     let writing = !args.dry_run && (!args.diff || args.write);
+    let write_options = WriteOptions {
+        in_place_hard_links: args.in_place_hard_links,
+    };
+    if writing {
+        // Checked for every file before any is written: nothing is half done across files.
+        let refused = plan.refusals(write_options);
+        if !refused.is_empty() {
+            out.flush()?;
+            for error in &refused {
+                eprintln!("error: {error}");
+            }
+            return Ok(2);
+        }
+    }
     let changed: Vec<_> = plan.files.iter().filter(|f| f.is_changed()).collect();
     let references: usize = changed.iter().map(|f| f.references.len()).sum();
     let mut write_errors = Vec::new();
     if writing {
-        let summary = plan.write()?;
+        let summary = plan.write_with(write_options)?;
         writeln!(
             out,
             "rewrote {} reference(s) in {} file(s): {from} -> {to}",
@@ -237,7 +262,12 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
         )?;
         if !args.diff {
             for (path, count) in &summary.written {
-                writeln!(out, "  {}: {count}", path.display())?;
+                let how = if summary.written_in_place.contains(path) {
+                    " (written in place: it has other hard links)"
+                } else {
+                    ""
+                };
+                writeln!(out, "  {}: {count}{how}", path.display())?;
             }
         }
         write_errors = summary.errors;

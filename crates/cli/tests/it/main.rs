@@ -18,6 +18,7 @@ mod http_versions;
 mod inventory;
 mod layout;
 mod plan;
+mod rewrite_files;
 mod rewrite_target;
 mod shards;
 mod shared_tier;

@@ -1,0 +1,113 @@
+//! `rewrite` and the file system: hard-linked files (refused, or written in place on request),
+//! symbolic links (the file pointed to is rewritten, the link stays), and what the summary says.
+
+use std::fs;
+use std::path::Path;
+
+use crate::util::*;
+
+/// Runs `rewrite ARGS... --from old.example.com --to new.example.com` in `dir`.
+fn rewrite_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .arg("rewrite")
+        .args(args)
+        .args(["--from", "old.example.com", "--to", "new.example.com"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+const OLD: &str = "image: old.example.com/app:1\n";
+const NEW: &str = "image: new.example.com/app:1\n";
+
+#[test]
+fn a_hard_linked_file_is_refused_by_name_and_no_file_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "k8s/a.yaml", OLD);
+    write(dir.path(), "k8s/b.yaml", OLD);
+    fs::hard_link(
+        dir.path().join("k8s/b.yaml"),
+        dir.path().join("b-copy.yaml"),
+    )
+    .unwrap();
+    let out = rewrite_in(dir.path(), &["k8s"]);
+    assert_exit_code(&out, 2);
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stderr(&out),
+        "error: k8s/b.yaml has 2 hard links: replacing it would leave its other names with the old content; nothing was written (rerun with --in-place-hard-links to write it in place, or break the link with `cp` first)\n"
+    );
+    for name in ["k8s/a.yaml", "k8s/b.yaml", "b-copy.yaml"] {
+        assert_eq!(
+            fs::read_to_string(dir.path().join(name)).unwrap(),
+            OLD,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn in_place_hard_links_writes_through_every_name_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "k8s/a.yaml", OLD);
+    write(dir.path(), "k8s/b.yaml", OLD);
+    fs::hard_link(
+        dir.path().join("k8s/b.yaml"),
+        dir.path().join("b-copy.yaml"),
+    )
+    .unwrap();
+    let out = rewrite_in(dir.path(), &["k8s", "--in-place-hard-links"]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 2 reference(s) in 2 file(s): old.example.com -> new.example.com\n  k8s/a.yaml: 1\n  k8s/b.yaml: 1 (written in place: it has other hard links)\n"
+    );
+    for name in ["k8s/a.yaml", "k8s/b.yaml", "b-copy.yaml"] {
+        assert_eq!(
+            fs::read_to_string(dir.path().join(name)).unwrap(),
+            NEW,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn check_and_dry_run_report_hard_linked_files_like_any_other() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", OLD);
+    fs::hard_link(dir.path().join("a.yaml"), dir.path().join("b.yaml")).unwrap();
+    let out = rewrite_in(dir.path(), &["a.yaml", "--dry-run"]);
+    assert_success(&out);
+    assert!(stdout(&out).starts_with("would rewrite 1 reference(s) in 1 file(s)"));
+    let out = rewrite_in(dir.path(), &["a.yaml", "--check"]);
+    assert_exit_code(&out, 1);
+}
+
+#[test]
+fn a_symbolic_link_given_as_a_path_rewrites_its_target_and_stays_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "shared/deploy.yaml", OLD);
+    std::os::unix::fs::symlink("shared/deploy.yaml", dir.path().join("deploy.yaml")).unwrap();
+    let out = rewrite_in(dir.path(), &["deploy.yaml"]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 1 reference(s) in 1 file(s): old.example.com -> new.example.com\n  deploy.yaml: 1\n"
+    );
+    let link = fs::symlink_metadata(dir.path().join("deploy.yaml")).unwrap();
+    assert!(
+        link.file_type().is_symlink(),
+        "the link is not replaced by a file"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("shared/deploy.yaml")).unwrap(),
+        NEW
+    );
+}
