@@ -298,6 +298,7 @@ impl<'r> Rewriter<'r> {
             FileKind::Dockerfile => dockerfile::scan(text, from).map_err(|e| (e.line, e.message)),
             FileKind::HelmTemplate => Ok(extract::scan_template(text, from)),
             FileKind::Text => Ok(extract::scan_text(text, from)),
+            FileKind::DotEnv => Ok(extract::scan_dotenv(text, from)),
             FileKind::Json => Ok(extract::scan_yaml(text, kind, from, bases)
                 .unwrap_or_else(|_| extract::scan_text(text, from))),
             _ => extract::scan_yaml(text, kind, from, bases).map_err(|e| (e.line, e.message)),
@@ -436,8 +437,13 @@ impl<'r> Rewriter<'r> {
         let (files, mut failures) = fsio::discover(paths);
         let mut plan = Plan::default();
         let mut texts = Vec::new();
-        for (path, kind) in files {
+        for (path, mut kind) in files {
             let text = match std::fs::read(&path) {
+                Ok(bytes) if kind == FileKind::DotEnv && std::str::from_utf8(&bytes).is_err() => {
+                    // Not UTF-8: scanned for mentions only, like any other text file.
+                    kind = FileKind::Text;
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
                 Ok(bytes) if kind == FileKind::Text => {
                     if is_binary(&bytes) {
                         continue;

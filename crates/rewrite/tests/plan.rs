@@ -255,7 +255,8 @@ fn every_text_file_of_the_walk_is_scanned_for_mentions_and_binary_files_are_skip
         "deploy.sh",
         "#!/bin/sh\ndocker pull myreg.azurecr.io/app:1\n",
     );
-    write(dir.path(), ".env", "REGISTRY=myreg.azurecr.io\n");
+    // Not a registry setting (those are rewritten): a mention.
+    write(dir.path(), ".env", "MIRROR=myreg.azurecr.io\n");
     write(
         dir.path(),
         "infra/main.tf",
@@ -288,7 +289,7 @@ fn every_text_file_of_the_walk_is_scanned_for_mentions_and_binary_files_are_skip
     assert_eq!(
         found,
         vec![
-            (PathBuf::from(".env"), FileKind::Text, 1, other),
+            (PathBuf::from(".env"), FileKind::DotEnv, 1, other),
             (PathBuf::from("deploy.sh"), FileKind::Text, 2, other),
             (PathBuf::from("infra/main.tf"), FileKind::Text, 2, other),
             (PathBuf::from("latin1.txt"), FileKind::Text, 1, other),

@@ -1,5 +1,6 @@
-//! `rewrite` and the file system: hard-linked files (refused, or written in place on request),
-//! symbolic links (the file pointed to is rewritten, the link stays), and what the summary says.
+//! `rewrite` end to end on files: hard-linked files (refused, or written in place on request),
+//! symbolic links (the file pointed to is rewritten, the link stays), pipeline registry
+//! settings (rewritten and listed in the summary), and what `--check` says about them.
 
 use std::fs;
 use std::path::Path;
@@ -109,5 +110,77 @@ fn a_symbolic_link_given_as_a_path_rewrites_its_target_and_stays_a_link() {
     assert_eq!(
         fs::read_to_string(dir.path().join("shared/deploy.yaml")).unwrap(),
         NEW
+    );
+}
+
+const WORKFLOW: &str = "env:\n  REGISTRY: old.example.com # pushes go here\n  SOURCE_REGISTRY: old.example.com\njobs:\n  push:\n    steps:\n      - uses: docker/login-action@v3\n        with:\n          registry: \"old.example.com\"\n      - run: docker push ${{ env.REGISTRY }}/app:1\n";
+
+#[test]
+fn pipeline_registry_settings_are_rewritten_and_named_in_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), ".github/workflows/release.yml", WORKFLOW);
+    write(dir.path(), ".env", "REGISTRY=old.example.com\n");
+    write(
+        dir.path(),
+        "azure-pipelines.yml",
+        "variables:\n  dockerRegistryServiceConnection: old.example.com\n",
+    );
+    let out = rewrite_in(dir.path(), &["."]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 4 reference(s) in 3 file(s): old.example.com -> new.example.com
+  .env: 1
+  .github/workflows/release.yml: 2
+  azure-pipelines.yml: 1
+registry settings rewritten (4 variable(s) or input(s); pipelines now log in and push to new.example.com):
+  .env:1: REGISTRY
+  .github/workflows/release.yml:2: REGISTRY
+  .github/workflows/release.yml:9: registry
+  azure-pipelines.yml:2: dockerRegistryServiceConnection (a service connection named new.example.com must exist)
+left alone (1 mention(s) of old.example.com that are not image fields; check them by hand):
+  .github/workflows/release.yml:3: SOURCE_REGISTRY: old.example.com
+"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join(".github/workflows/release.yml")).unwrap(),
+        WORKFLOW
+            .replacen(
+                "REGISTRY: old.example.com #",
+                "REGISTRY: new.example.com #",
+                1
+            )
+            .replace("\"old.example.com\"", "\"new.example.com\"")
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join(".env")).unwrap(),
+        "REGISTRY=new.example.com\n"
+    );
+}
+
+#[test]
+fn dry_run_and_check_name_the_registry_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), ".github/workflows/release.yml", WORKFLOW);
+    let out = rewrite_in(dir.path(), &[".", "--dry-run"]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("registry settings to rewrite (2 variable(s) or input(s); pipelines would log in and push to new.example.com):\n  .github/workflows/release.yml:2: REGISTRY\n"),
+        "{}",
+        stdout(&out)
+    );
+    let out = rewrite_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stdout(&out),
+        ".github/workflows/release.yml:2: registry setting REGISTRY: old.example.com
+.github/workflows/release.yml:3: mention (not rewritten): SOURCE_REGISTRY: old.example.com
+.github/workflows/release.yml:9: registry setting registry: old.example.com
+3 reference(s) to old.example.com remain
+"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join(".github/workflows/release.yml")).unwrap(),
+        WORKFLOW
     );
 }
