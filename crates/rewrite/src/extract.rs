@@ -292,6 +292,7 @@ pub(crate) fn scan_yaml(
         registry,
         kind,
         k8s: false,
+        argo: false,
         anchors: &HashMap::new(),
         bases,
         keys: Vec::new(),
@@ -299,6 +300,7 @@ pub(crate) fn scan_yaml(
     };
     for doc in &docs {
         scan.k8s = doc.root.get("apiVersion").is_some() && doc.root.get("kind").is_some();
+        scan.argo = is_argo_application(&doc.root);
         scan.anchors = &doc.anchors;
         let mut path = Vec::new();
         scan.visit(&doc.root, &mut path);
@@ -318,6 +320,8 @@ struct YamlScan<'a> {
     registry: &'a Registry,
     kind: FileKind,
     k8s: bool,
+    /// The document is an Argo CD `Application` or `ApplicationSet`.
+    argo: bool,
     anchors: &'a HashMap<String, Scalar>,
     bases: &'a HashSet<String>,
     /// Scalars that name the old registry as a match key only (Kustomize `name:` with a
@@ -379,8 +383,15 @@ impl<'a> YamlScan<'a> {
         match node {
             Node::Mapping(entries) => {
                 self.image_map(node, path);
+                if self.argo && is_argo_source(path) {
+                    self.argo_chart(node);
+                }
                 for (key, value) in entries {
                     let key = key.as_str().unwrap_or("").to_owned();
+                    if self.argo && key == "helm" && is_argo_source(path) {
+                        self.argo_helm(value);
+                        continue;
+                    }
                     self.entry(&key, value, path);
                     path.push(key);
                     self.visit(value, path);
@@ -442,6 +453,107 @@ impl<'a> YamlScan<'a> {
             _ => return,
         };
         if let Some(reference) = self.string_ref(scalar, kind) {
+            self.push(reference);
+        }
+    }
+
+    /// The `helm:` of an Argo CD application source: the Helm values it passes are read as a
+    /// values file. `values` is a YAML document inside a `|` block scalar: it is scanned as
+    /// one, with its references mapped back into the block (indentation and formatting stay);
+    /// a folded (`>`) or unreadable one is left as mentions. `valuesObject` is a values
+    /// mapping. `parameters` are `--set` pairs: a name ending in `registry` holding the old
+    /// registry, or one ending in `image` or `.repository` holding an image of it, is a
+    /// reference.
+    fn argo_helm(&mut self, helm: &Node) {
+        if let Some(values) = helm.get("values").and_then(|n| self.scalar(n)) {
+            if values.style == Style::Literal {
+                self.embedded_values(values);
+            }
+        }
+        if let Some(object) = helm.get("valuesObject") {
+            let outer = (self.kind, self.k8s);
+            (self.kind, self.k8s) = (FileKind::HelmValues, false);
+            self.visit(object, &mut Vec::new());
+            (self.kind, self.k8s) = outer;
+        }
+        let Some(Node::Sequence(parameters)) = helm.get("parameters") else {
+            return;
+        };
+        let mut found = Vec::new();
+        for parameter in parameters {
+            let get = |key: &str| parameter.get(key).and_then(|n| self.scalar(n));
+            let (Some(name), Some(value)) = (get("name"), get("value")) else {
+                continue;
+            };
+            let last = name
+                .value
+                .rsplit('.')
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if last.ends_with("registry") {
+                self.registry_value(value, ReferenceKind::HelmRegistry, None);
+            } else if last == "repository" || last.ends_with("image") {
+                if let Some(mut reference) = self.string_ref(value, ReferenceKind::HelmImage) {
+                    // The tag, if any, is another parameter: not checked as `latest`.
+                    reference.checkable &= reference.tag.is_some() || reference.digest.is_some();
+                    found.push(reference);
+                }
+            }
+        }
+        found.into_iter().for_each(|r| self.push(r));
+    }
+
+    /// The chart of an Argo CD Helm source kept in an OCI registry: `repoURL: OLD/path` (or
+    /// `oci://OLD/path`, or the registry alone) with `chart:` and `targetRevision:`. Git and
+    /// HTTP sources have no `chart:` or are not registries, and are left alone.
+    fn argo_chart(&mut self, source: &Node) {
+        let get = |key: &str| source.get(key).and_then(|n| self.scalar(n));
+        let (Some(url), Some(chart)) = (get("repoURL"), get("chart")) else {
+            return;
+        };
+        let chart = chart.value.trim().to_owned();
+        let version = get("targetRevision").map(|s| s.value.trim().to_owned());
+        let exact = version.as_deref().is_some_and(is_exact_version) && !chart.is_empty();
+        // Helm stores `1.2.3+build` under the tag `1.2.3_build`.
+        let tag = version.filter(|_| exact).map(|v| v.replace('+', "_"));
+        let Some(mut reference) = self.string_ref(url, ReferenceKind::ArgoChart) else {
+            let rest = (chart, tag, None);
+            return self.registry_value(url, ReferenceKind::ArgoChart, Some(rest));
+        };
+        let path = reference.repository.trim_end_matches('/');
+        reference.repository = if path.is_empty() {
+            chart
+        } else {
+            format!("{path}/{chart}")
+        };
+        reference.checkable = reference.checkable && reference.tag.is_none() && exact;
+        reference.tag = tag;
+        reference.tag_span = None;
+        self.push(reference);
+    }
+
+    /// Scans a `|` block scalar holding a Helm values document and takes its references, their
+    /// spans moved from the document to the block's bytes.
+    fn embedded_values(&mut self, block: &Scalar) {
+        let (document, origins) = unindent(self.text, block.body.clone());
+        let Ok(found) = scan_yaml(&document, FileKind::HelmValues, self.registry, self.bases)
+        else {
+            // Not a YAML document: its mentions of the old registry are listed.
+            return;
+        };
+        let outer = |offset: usize| {
+            let i = origins.partition_point(|&(inner, _)| inner <= offset) - 1;
+            origins[i].1 + (offset - origins[i].0)
+        };
+        let moved = |span: &Range<usize>| outer(span.start)..outer(span.start) + span.len();
+        for mut reference in found.references {
+            if reference.insertion.is_some() {
+                continue;
+            }
+            reference.registry_span = moved(&reference.registry_span);
+            reference.tag_span = reference.tag_span.as_ref().map(moved);
+            reference.line = self.lines.line(reference.registry_span.start);
             self.push(reference);
         }
     }
@@ -828,6 +940,53 @@ impl<'a> YamlScan<'a> {
             Node::Alias(_) | Node::Null => {}
         }
     }
+}
+
+/// True for an Argo CD `Application` or `ApplicationSet` document.
+fn is_argo_application(root: &Node) -> bool {
+    root.get("apiVersion")
+        .and_then(Node::as_str)
+        .is_some_and(|v| v.trim().starts_with("argoproj.io/"))
+        && root
+            .get("kind")
+            .and_then(Node::as_str)
+            .is_some_and(|k| matches!(k.trim(), "Application" | "ApplicationSet"))
+}
+
+/// True when `path` (keys from the document root, `[]` for a sequence item) is an Argo CD
+/// application source: `spec.source`, `spec.sources[]`, or the same under an
+/// `ApplicationSet`'s `spec.template`.
+fn is_argo_source(path: &[String]) -> bool {
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    let source = match path.as_slice() {
+        ["spec", "template", rest @ ..] => rest,
+        rest => rest,
+    };
+    matches!(source, ["spec", "source"] | ["spec", "sources", "[]"])
+}
+
+/// The text of a block scalar whose content is `text[body]`, its indentation removed (as YAML
+/// reads it), and for each of its lines where that line starts in the document and in `text`.
+fn unindent(text: &str, body: Range<usize>) -> (String, Vec<(usize, usize)>) {
+    let line_start = text[..body.start].rfind('\n').map_or(0, |i| i + 1);
+    let indent = body.start - line_start;
+    let mut document = String::with_capacity(body.len() + 1);
+    let mut origins = Vec::new();
+    let mut at = body.start;
+    for (i, line) in text[body.clone()].split_inclusive('\n').enumerate() {
+        let spaces = if i == 0 {
+            0
+        } else {
+            line.bytes().take(indent).take_while(|&b| b == b' ').count()
+        };
+        origins.push((document.len(), at + spaces));
+        document.push_str(&line[spaces..]);
+        at += line.len();
+    }
+    if !document.ends_with('\n') {
+        document.push('\n');
+    }
+    (document, origins)
 }
 
 /// True for an exact chart version (`1.2.3`, `v1.2.3-rc.1+build`), not a range (`2.x.x`, `^1.2`).

@@ -2,8 +2,10 @@
 //!
 //! `acr-relocate rewrite` points every image reference in Kubernetes manifests (YAML or JSON),
 //! Helm values and `Chart.yaml` dependencies, Kustomize `images:`, Flux `oci://` sources,
-//! Dockerfiles, docker-compose files and Azure Pipelines / GitHub Actions workflows at the new
-//! registry; every other text file is scanned for mentions of the old one. Only the registry part of a
+//! Argo CD applications (Helm values, also inside the `helm.values` string, and OCI chart
+//! sources), Dockerfiles, docker-compose files and Azure Pipelines / GitHub Actions / GitLab CI
+//! pipelines at the new registry, including the pipeline variables and `.env` entries that name
+//! the registry itself; every other text file is scanned for mentions of the old one. Only the registry part of a
 //! reference changes: the files are edited at the byte spans of the references, never
 //! re-serialised, so comments, quoting, key order and indentation stay as they were.
 //!

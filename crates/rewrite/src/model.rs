@@ -49,6 +49,9 @@ pub enum ReferenceKind {
     HelmTemplateImage,
     /// `image:` in any other YAML file.
     YamlImage,
+    /// `repoURL:` of an Argo CD application source that takes a Helm chart (`chart:`) from an
+    /// OCI registry: `OLD/path`, `oci://OLD/path` or the registry alone.
+    ArgoChart,
     /// A pipeline variable or input, or a `.env` entry, that holds only the registry (or the
     /// registry and a repository prefix): GitHub Actions `env: REGISTRY:` (workflow, job or
     /// step) and `with: registry:` / `login-server:` of a login action, Azure Pipelines and
@@ -82,6 +85,7 @@ impl ReferenceKind {
             ReferenceKind::PipelineImage => "pipeline container",
             ReferenceKind::HelmTemplateImage => "Helm template image",
             ReferenceKind::YamlImage => "YAML image",
+            ReferenceKind::ArgoChart => "Argo CD chart source",
             ReferenceKind::RegistrySetting => "registry setting",
             ReferenceKind::ServiceConnection => "registry service connection",
         }

@@ -183,6 +183,11 @@ fn pipeline_registry_settings_and_env_files() {
 }
 
 #[test]
+fn argo_cd_application_helm_values_and_parameters() {
+    run_case("argocd");
+}
+
+#[test]
 fn flux_oci_sources() {
     run_case("flux");
 }

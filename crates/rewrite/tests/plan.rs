@@ -576,3 +576,28 @@ fn symbolic_links_met_in_a_walk_are_not_followed_and_stay_links() {
         assert!(meta.file_type().is_symlink(), "{link} stays a link");
     }
 }
+
+#[test]
+fn images_in_argo_cd_helm_values_are_checked_and_pinned_inside_the_block_scalar() {
+    let target = MemoryTarget::with(&[("app", "1.0", DIGEST), ("web", "2", DIGEST)]);
+    let rewriter = Rewriter::new(pinning()).with_resolver(&target);
+    let text = "apiVersion: argoproj.io/v1alpha1\r\nkind: Application\r\nspec:\r\n  source:\r\n    chart: web\r\n    helm:\r\n      values: |\r\n        # app\r\n        image: myreg.azurecr.io/app:1.0\r\n        web:\r\n          image:\r\n            repository: myreg.azurecr.io/web\r\n            tag: \"2\"\r\n";
+    let file = rewriter
+        .rewrite_text(Path::new("app.yaml"), FileKind::Yaml, text)
+        .unwrap();
+    assert!(file.problems.is_empty(), "{:?}", file.problems);
+    assert_eq!(
+        file.rewritten,
+        text.replace(
+            "myreg.azurecr.io/app:1.0",
+            &format!("newreg.azurecr.io/app@{DIGEST}")
+        )
+        .replace("myreg.azurecr.io/web", "newreg.azurecr.io/web")
+    );
+    let lines: Vec<_> = file.references.iter().map(|r| r.line).collect();
+    assert_eq!(lines, vec![9, 12]);
+    assert_eq!(
+        *target.lookups.borrow(),
+        vec!["app:1.0".to_string(), "web:2".to_string()]
+    );
+}

@@ -34,7 +34,10 @@ manifests (`\"image\":`), Helm values (`image:` strings and registry/repository/
 lines), Kustomize `images:` (newName; a name is the key matched against the resources, so
 it is rewritten only with the resources it matches and otherwise stays and gets a newName),
 Dockerfiles (FROM, COPY --from, RUN --mount from=, ARG defaults, also a bare registry used as
-`FROM $REG/...`), Flux `url: oci://`, docker-compose files, Azure Pipelines, GitHub Actions
+`FROM $REG/...`), Flux `url: oci://`, Argo CD Applications and ApplicationSets (the Helm
+values of `spec.source(s)`: the `helm.values` block string read as a values file, its
+formatting kept, `valuesObject`, `parameters` naming an image or registry, and an OCI chart
+`repoURL`), docker-compose files, Azure Pipelines, GitHub Actions
 and GitLab CI (`container:`, `image:`, `uses: docker://`).
 
 Registry settings: in a pipeline, a variable or input whose name says it holds the registry

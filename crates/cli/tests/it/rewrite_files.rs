@@ -184,3 +184,20 @@ fn dry_run_and_check_name_the_registry_settings() {
         WORKFLOW
     );
 }
+
+#[test]
+fn an_argo_cd_application_has_the_images_in_its_helm_values_string_rewritten_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nspec:\n  sources:\n    - repoURL: https://github.com/example/charts.git\n      path: web\n      helm:\n        values: |\n          image:\n            repository: old.example.com/web  # CI bumps this\n            tag: \"1.2\"\n        parameters:\n          - name: global.imageRegistry\n            value: old.example.com\n";
+    write(dir.path(), "apps/web.yaml", app);
+    let out = rewrite_in(dir.path(), &["apps"]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 2 reference(s) in 1 file(s): old.example.com -> new.example.com\n  apps/web.yaml: 2\n"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("apps/web.yaml")).unwrap(),
+        app.replace("old.example.com", "new.example.com")
+    );
+}
