@@ -22,13 +22,16 @@ pub enum FileKind {
     Kustomization,
     /// A docker-compose file.
     Compose,
-    /// An Azure Pipelines or GitHub Actions workflow.
+    /// An Azure Pipelines, GitHub Actions or GitLab CI pipeline.
     Pipeline,
     /// A Dockerfile or Containerfile.
     Dockerfile,
     /// A JSON file: read as YAML (JSON is flow YAML), so `"image": "…"` values are rewritten;
     /// when it cannot be read that way it is scanned as [`FileKind::Text`].
     Json,
+    /// A `.env` file (`KEY=VALUE` lines): a registry setting such as `REGISTRY=OLD` is
+    /// rewritten, every other mention of the old registry is listed.
+    DotEnv,
     /// Any other text file (scripts, `.env`, Terraform, docs): not rewritten, but every mention
     /// of the old registry is listed, so `--check` sees it.
     Text,
@@ -39,7 +42,7 @@ impl FileKind {
     pub fn is_yaml(self) -> bool {
         !matches!(
             self,
-            FileKind::Dockerfile | FileKind::HelmTemplate | FileKind::Text
+            FileKind::Dockerfile | FileKind::HelmTemplate | FileKind::DotEnv | FileKind::Text
         )
     }
 }
@@ -52,6 +55,9 @@ pub fn classify(path: &Path) -> Option<FileKind> {
     if in_chart_templates(path) {
         // `_helpers.tpl`, `NOTES.txt` and the manifests alike are Go templates.
         return Some(FileKind::HelmTemplate);
+    }
+    if lower == ".env" || lower.starts_with(".env.") || lower.ends_with(".env") {
+        return Some(FileKind::DotEnv);
     }
     if lower.ends_with(".json") {
         return Some(FileKind::Json);
@@ -85,6 +91,9 @@ pub fn classify(path: &Path) -> Option<FileKind> {
     {
         FileKind::Compose
     } else if stem.starts_with("azure-pipelines")
+        || stem == ".gitlab-ci"
+        || stem.ends_with(".gitlab-ci")
+        || in_dir(".gitlab")
         || (in_dir("workflows") && in_dir(".github"))
         || in_dir(".azure-pipelines")
         || in_dir(".pipelines")
@@ -133,6 +142,12 @@ mod tests {
         assert_eq!(k("compose.yaml"), Some(FileKind::Compose));
         assert_eq!(k("azure-pipelines.yml"), Some(FileKind::Pipeline));
         assert_eq!(k(".github/workflows/ci.yml"), Some(FileKind::Pipeline));
+        assert_eq!(k(".gitlab-ci.yml"), Some(FileKind::Pipeline));
+        assert_eq!(k(".gitlab/ci/build.yml"), Some(FileKind::Pipeline));
+        assert_eq!(k("app/.env"), Some(FileKind::DotEnv));
+        assert_eq!(k(".env.production"), Some(FileKind::DotEnv));
+        assert_eq!(k("docker/registry.env"), Some(FileKind::DotEnv));
+        assert_eq!(k(".envrc"), None);
         assert_eq!(k("k8s/deployment.yaml"), Some(FileKind::Yaml));
         assert_eq!(k("misc/pod.json"), Some(FileKind::Json));
         assert_eq!(k("README.md"), None);

@@ -281,6 +281,7 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
             tag: None,
             digest: None,
             pinned: None,
+            setting: None,
             registry_span: arg.span.clone(),
             tag_span: None,
             checkable: false,

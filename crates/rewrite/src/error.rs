@@ -53,6 +53,22 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// A file to rewrite has other names (hard links). Replacing it atomically would give this
+    /// name a new file and leave the other names with the old content, so it is refused, and
+    /// nothing is written, unless hard-linked files are written in place.
+    #[error("{} has {links} hard links: replacing it would leave its other names with the old content; nothing was written (rerun with --in-place-hard-links to write it in place, or break the link with `cp` first)", path.display())]
+    HardLinked {
+        /// The file.
+        path: PathBuf,
+        /// How many names it has.
+        links: u64,
+    },
+    /// Some files cannot be written safely (see [`Error::HardLinked`]), so nothing was written.
+    #[error("{}", refused.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Refused {
+        /// Why each file is refused.
+        refused: Vec<Error>,
+    },
     /// A rewritten file could not be written back.
     #[error("cannot write {}: {source}", path.display())]
     Write {

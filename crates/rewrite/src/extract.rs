@@ -79,6 +79,7 @@ pub(crate) fn string_reference(
         tag: parts.tag.map(str::to_owned),
         digest: parts.digest.map(str::to_owned),
         pinned: None,
+        setting: None,
         registry_span: start..start + component.len(),
         tag_span,
         checkable: parts.is_literal(),
@@ -110,6 +111,168 @@ fn shell_default(value: &str) -> Option<(usize, String)> {
     Some((skip, format!("{default}{}", &value[close + 1..])))
 }
 
+/// What a pipeline variable or input named `key` holds when its value is the old registry:
+/// [`ReferenceKind::RegistrySetting`] for the registry logged in to and pushed to,
+/// [`ReferenceKind::ServiceConnection`] for a registry service connection, `None` for a name
+/// that says neither (its mentions stay listed).
+///
+/// The name is compared without case and separators (`CONTAINER_REGISTRY`, `containerRegistry`
+/// and `container-registry` are one name). It must end with `registry`, `loginserver`,
+/// `registryserver`, `registryhost` or `registryname`; a name that says the registry is the
+/// origin of a copy (`SOURCE_REGISTRY`, `OLD_REGISTRY`, `MIRROR_REGISTRY`, ...) is left alone,
+/// since pointing it at the new registry would change what it means.
+pub(crate) fn setting_kind(key: &str) -> Option<ReferenceKind> {
+    let name: String = key
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    const ORIGINS: [&str; 11] = [
+        "source", "src", "from", "old", "origin", "upstream", "mirror", "legacy", "backup",
+        "previous", "cache",
+    ];
+    if ORIGINS.iter().any(|o| name.starts_with(o)) {
+        return None;
+    }
+    if name.contains("registry") && (name.ends_with("connection") || name.ends_with("endpoint")) {
+        return Some(ReferenceKind::ServiceConnection);
+    }
+    const ENDINGS: [&str; 5] = [
+        "registry",
+        "loginserver",
+        "registryserver",
+        "registryhost",
+        "registryname",
+    ];
+    ENDINGS
+        .iter()
+        .any(|e| name.ends_with(e))
+        .then_some(ReferenceKind::RegistrySetting)
+}
+
+/// A registry setting: the value `text[raw]` (decoded `value`) is the old registry alone,
+/// `OLD/` or (for [`ReferenceKind::RegistrySetting`]) `OLD/prefix`, a repository prefix the
+/// pipeline pushes below. Only the registry is rewritten. `None` when the value is anything
+/// else or does not spell the registry literally (escapes).
+pub(crate) fn setting_reference(
+    text: &str,
+    raw: Range<usize>,
+    value: &str,
+    setting: (&str, ReferenceKind),
+    registry: &Registry,
+    lines: &Lines<'_>,
+) -> Option<Reference> {
+    let (key, kind) = setting;
+    let value = value.trim().trim_end_matches('/');
+    let (host, prefix) = value.split_once('/').unwrap_or((value, ""));
+    if !registry.matches(host) {
+        return None;
+    }
+    let prefix_ok = prefix.split('/').all(|segment| {
+        !segment.is_empty()
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    });
+    if !prefix.is_empty() && (kind != ReferenceKind::RegistrySetting || !prefix_ok) {
+        return None;
+    }
+    let raw_text = &text[raw.clone()];
+    let off = raw_text.len() - raw_text.trim_start().len();
+    if !raw_text[off..]
+        .get(..value.len())
+        .is_some_and(|r| r.eq_ignore_ascii_case(value))
+    {
+        return None;
+    }
+    let start = raw.start + off;
+    Some(Reference {
+        line: lines.line(start),
+        kind,
+        original: value.to_owned(),
+        repository: prefix.to_owned(),
+        tag: None,
+        digest: None,
+        pinned: None,
+        setting: Some(key.to_owned()),
+        registry_span: start..start + host.len(),
+        tag_span: None,
+        checkable: false,
+        insertion: None,
+    })
+}
+
+/// Scans a `.env` file: `KEY=VALUE` lines (an `export ` in front, spaces around `=`, quoted or
+/// plain values with a ` #` comment after them) whose key names a registry setting
+/// ([`setting_kind`]) and whose value is the old registry are references; every other mention
+/// of it, comments included, is listed.
+pub(crate) fn scan_dotenv(text: &str, registry: &Registry) -> Findings {
+    let lines = Lines::new(text);
+    let mut out = Findings::default();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        if let Some(reference) = dotenv_setting(text, start, line, registry, &lines) {
+            out.references.push(reference);
+        }
+    }
+    out.mention(
+        text,
+        &lines,
+        0..text.len(),
+        registry,
+        MentionPlace::OtherFile,
+    );
+    out
+}
+
+/// The registry setting on one `.env` line starting at byte `start` of `text`, if any.
+fn dotenv_setting(
+    text: &str,
+    start: usize,
+    line: &str,
+    registry: &Registry,
+    lines: &Lines<'_>,
+) -> Option<Reference> {
+    let body = line.trim_end_matches(['\n', '\r']);
+    let trimmed = body.trim_start();
+    let trimmed = trimmed.strip_prefix("export ").unwrap_or(trimmed);
+    let (key, rest) = trimmed.split_once('=')?;
+    let key = key.trim_end();
+    let key_ok = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !key_ok || key.starts_with('#') {
+        return None;
+    }
+    let kind = setting_kind(key).filter(|k| *k == ReferenceKind::RegistrySetting)?;
+    let value_at = body.len() - rest.len();
+    let value = rest.trim_start();
+    let value_at = start + value_at + (rest.len() - value.len());
+    let (raw, decoded) = match value.as_bytes().first() {
+        Some(q @ (b'"' | b'\'')) => {
+            let inner = &value[1..];
+            let end = inner.find(*q as char)?;
+            let after = inner[end + 1..].trim_start();
+            if !(after.is_empty() || after.starts_with('#')) {
+                return None;
+            }
+            (value_at + 1..value_at + 1 + end, &inner[..end])
+        }
+        _ => {
+            let end = value.find(" #").unwrap_or(value.len());
+            let plain = value[..end].trim_end();
+            if plain.contains(char::is_whitespace) {
+                return None;
+            }
+            (value_at..value_at + plain.len(), plain)
+        }
+    };
+    setting_reference(text, raw, decoded, (key, kind), registry, lines)
+}
+
 /// Scans a YAML file of the given kind.
 ///
 /// `bases` are the repositories of the old registry that other files of the run rewrite: a
@@ -129,6 +292,7 @@ pub(crate) fn scan_yaml(
         registry,
         kind,
         k8s: false,
+        argo: false,
         anchors: &HashMap::new(),
         bases,
         keys: Vec::new(),
@@ -136,6 +300,7 @@ pub(crate) fn scan_yaml(
     };
     for doc in &docs {
         scan.k8s = doc.root.get("apiVersion").is_some() && doc.root.get("kind").is_some();
+        scan.argo = is_argo_application(&doc.root);
         scan.anchors = &doc.anchors;
         let mut path = Vec::new();
         scan.visit(&doc.root, &mut path);
@@ -155,6 +320,8 @@ struct YamlScan<'a> {
     registry: &'a Registry,
     kind: FileKind,
     k8s: bool,
+    /// The document is an Argo CD `Application` or `ApplicationSet`.
+    argo: bool,
     anchors: &'a HashMap<String, Scalar>,
     bases: &'a HashSet<String>,
     /// Scalars that name the old registry as a match key only (Kustomize `name:` with a
@@ -189,7 +356,7 @@ impl<'a> YamlScan<'a> {
     }
 
     fn string_ref(&self, scalar: &Scalar, kind: ReferenceKind) -> Option<Reference> {
-        if scalar.style == Style::Block && scalar.value.trim().contains('\n') {
+        if scalar.style.is_block() && scalar.value.trim().contains('\n') {
             return None;
         }
         string_reference(
@@ -216,8 +383,15 @@ impl<'a> YamlScan<'a> {
         match node {
             Node::Mapping(entries) => {
                 self.image_map(node, path);
+                if self.argo && is_argo_source(path) {
+                    self.argo_chart(node);
+                }
                 for (key, value) in entries {
                     let key = key.as_str().unwrap_or("").to_owned();
+                    if self.argo && key == "helm" && is_argo_source(path) {
+                        self.argo_helm(value);
+                        continue;
+                    }
                     self.entry(&key, value, path);
                     path.push(key);
                     self.visit(value, path);
@@ -241,6 +415,10 @@ impl<'a> YamlScan<'a> {
             (FileKind::Kustomization, "images") if at_root => return self.kustomize(value),
             (FileKind::HelmChart, "dependencies") if at_root => return self.chart(value),
             (FileKind::HelmChart | FileKind::Kustomization, _) => return,
+            (FileKind::Pipeline, "env" | "variables" | "with" | "inputs") => {
+                return self.settings(key, value)
+            }
+            (FileKind::Pipeline, "parameters") => return self.parameters(value),
             _ => {}
         }
         let Some(scalar) = self.scalar(value) else {
@@ -279,6 +457,195 @@ impl<'a> YamlScan<'a> {
         }
     }
 
+    /// The `helm:` of an Argo CD application source: the Helm values it passes are read as a
+    /// values file. `values` is a YAML document inside a `|` block scalar: it is scanned as
+    /// one, with its references mapped back into the block (indentation and formatting stay);
+    /// a folded (`>`) or unreadable one is left as mentions. `valuesObject` is a values
+    /// mapping. `parameters` are `--set` pairs: a name ending in `registry` holding the old
+    /// registry, or one ending in `image` or `.repository` holding an image of it, is a
+    /// reference.
+    fn argo_helm(&mut self, helm: &Node) {
+        if let Some(values) = helm.get("values").and_then(|n| self.scalar(n)) {
+            if values.style == Style::Literal {
+                self.embedded_values(values);
+            }
+        }
+        if let Some(object) = helm.get("valuesObject") {
+            let outer = (self.kind, self.k8s);
+            (self.kind, self.k8s) = (FileKind::HelmValues, false);
+            self.visit(object, &mut Vec::new());
+            (self.kind, self.k8s) = outer;
+        }
+        let Some(Node::Sequence(parameters)) = helm.get("parameters") else {
+            return;
+        };
+        let mut found = Vec::new();
+        for parameter in parameters {
+            let get = |key: &str| parameter.get(key).and_then(|n| self.scalar(n));
+            let (Some(name), Some(value)) = (get("name"), get("value")) else {
+                continue;
+            };
+            let last = name
+                .value
+                .rsplit('.')
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if last.ends_with("registry") {
+                self.registry_value(value, ReferenceKind::HelmRegistry, None);
+            } else if last == "repository" || last.ends_with("image") {
+                if let Some(mut reference) = self.string_ref(value, ReferenceKind::HelmImage) {
+                    // The tag, if any, is another parameter: not checked as `latest`.
+                    reference.checkable &= reference.tag.is_some() || reference.digest.is_some();
+                    found.push(reference);
+                }
+            }
+        }
+        found.into_iter().for_each(|r| self.push(r));
+    }
+
+    /// The chart of an Argo CD Helm source kept in an OCI registry: `repoURL: OLD/path` (or
+    /// `oci://OLD/path`, or the registry alone) with `chart:` and `targetRevision:`. Git and
+    /// HTTP sources have no `chart:` or are not registries, and are left alone.
+    fn argo_chart(&mut self, source: &Node) {
+        let get = |key: &str| source.get(key).and_then(|n| self.scalar(n));
+        let (Some(url), Some(chart)) = (get("repoURL"), get("chart")) else {
+            return;
+        };
+        let chart = chart.value.trim().to_owned();
+        let version = get("targetRevision").map(|s| s.value.trim().to_owned());
+        let exact = version.as_deref().is_some_and(is_exact_version) && !chart.is_empty();
+        // Helm stores `1.2.3+build` under the tag `1.2.3_build`.
+        let tag = version.filter(|_| exact).map(|v| v.replace('+', "_"));
+        let Some(mut reference) = self.string_ref(url, ReferenceKind::ArgoChart) else {
+            let rest = (chart, tag, None);
+            return self.registry_value(url, ReferenceKind::ArgoChart, Some(rest));
+        };
+        let path = reference.repository.trim_end_matches('/');
+        reference.repository = if path.is_empty() {
+            chart
+        } else {
+            format!("{path}/{chart}")
+        };
+        reference.checkable = reference.checkable && reference.tag.is_none() && exact;
+        reference.tag = tag;
+        reference.tag_span = None;
+        self.push(reference);
+    }
+
+    /// Scans a `|` block scalar holding a Helm values document and takes its references, their
+    /// spans moved from the document to the block's bytes.
+    fn embedded_values(&mut self, block: &Scalar) {
+        let (document, origins) = unindent(self.text, block.body.clone());
+        let Ok(found) = scan_yaml(&document, FileKind::HelmValues, self.registry, self.bases)
+        else {
+            // Not a YAML document: its mentions of the old registry are listed.
+            return;
+        };
+        let outer = |offset: usize| {
+            let i = origins.partition_point(|&(inner, _)| inner <= offset) - 1;
+            origins[i].1 + (offset - origins[i].0)
+        };
+        let moved = |span: &Range<usize>| outer(span.start)..outer(span.start) + span.len();
+        for mut reference in found.references {
+            if reference.insertion.is_some() {
+                continue;
+            }
+            reference.registry_span = moved(&reference.registry_span);
+            reference.tag_span = reference.tag_span.as_ref().map(moved);
+            reference.line = self.lines.line(reference.registry_span.start);
+            self.push(reference);
+        }
+    }
+
+    /// The variables or inputs of a pipeline (`env:`, `variables:`, `with:`, `inputs:`): a
+    /// mapping `NAME: value` (GitLab also `NAME: {value: ...}`) or an Azure Pipelines list of
+    /// `- name: NAME` / `value:` entries. A registry setting ([`setting_kind`]) whose value is
+    /// the old registry is a reference. In a task's `inputs:`, `containerRegistry` names a
+    /// service connection (as `Docker@2` takes it).
+    fn settings(&mut self, container: &str, node: &Node) {
+        let mut found = Vec::new();
+        let mut consider = |this: &Self, name: &str, value: Option<&Node>| {
+            let Some(scalar) = value.and_then(|v| this.scalar(v)) else {
+                return;
+            };
+            let kind = match setting_kind(name) {
+                Some(ReferenceKind::RegistrySetting)
+                    if container == "inputs" && name.eq_ignore_ascii_case("containerRegistry") =>
+                {
+                    ReferenceKind::ServiceConnection
+                }
+                Some(kind) => kind,
+                None => return,
+            };
+            if scalar.style.is_block() {
+                return;
+            }
+            found.extend(setting_reference(
+                this.text,
+                scalar.body.clone(),
+                &scalar.value,
+                (name, kind),
+                this.registry,
+                this.lines,
+            ));
+        };
+        match node {
+            Node::Mapping(entries) => {
+                for (key, value) in entries {
+                    let Some(name) = key.as_str() else { continue };
+                    // GitLab `NAME: {value: ...}`; a reusable workflow's input `default:`.
+                    let value = match value {
+                        Node::Mapping(_) => value.get("value").or_else(|| value.get("default")),
+                        other => Some(other),
+                    };
+                    consider(self, name, value);
+                }
+            }
+            Node::Sequence(items) => {
+                for item in items {
+                    if let Some(name) = item.get("name").and_then(|n| self.scalar(n)) {
+                        consider(self, &name.value.clone(), item.get("value"));
+                    }
+                }
+            }
+            _ => {}
+        }
+        found.into_iter().for_each(|r| self.push(r));
+    }
+
+    /// Azure Pipelines template `parameters:` (`- name: containerRegistry` / `default: OLD`):
+    /// a registry setting's default is a reference.
+    fn parameters(&mut self, node: &Node) {
+        let Node::Sequence(items) = node else {
+            return;
+        };
+        let mut found = Vec::new();
+        for item in items {
+            let (Some(name), Some(default)) = (
+                item.get("name").and_then(|n| self.scalar(n)),
+                item.get("default").and_then(|n| self.scalar(n)),
+            ) else {
+                continue;
+            };
+            let Some(kind) = setting_kind(&name.value) else {
+                continue;
+            };
+            if default.style.is_block() {
+                continue;
+            }
+            found.extend(setting_reference(
+                self.text,
+                default.body.clone(),
+                &default.value,
+                (&name.value, kind),
+                self.registry,
+                self.lines,
+            ));
+        }
+        found.into_iter().for_each(|r| self.push(r));
+    }
+
     /// A value that holds only a registry (`registry: myreg.azurecr.io`).
     fn registry_value(
         &mut self,
@@ -287,7 +654,7 @@ impl<'a> YamlScan<'a> {
         rest: Option<(String, Option<String>, Option<String>)>,
     ) {
         let value = scalar.value.trim().trim_end_matches('/');
-        if !self.registry.matches(value) || scalar.style == Style::Block {
+        if !self.registry.matches(value) || scalar.style.is_block() {
             return;
         }
         let raw = &self.text[scalar.body.clone()];
@@ -329,6 +696,7 @@ impl<'a> YamlScan<'a> {
             tag,
             digest,
             pinned: None,
+            setting: None,
             registry_span: start..start + value.len(),
             tag_span: None,
             checkable,
@@ -481,7 +849,7 @@ impl<'a> YamlScan<'a> {
                 after: path.to_owned(),
             });
         }
-        if !before_key.trim_start_matches([' ', '-']).is_empty() || name.style == Style::Block {
+        if !before_key.trim_start_matches([' ', '-']).is_empty() || name.style.is_block() {
             return None;
         }
         let indent = " ".repeat(key_start - line_start);
@@ -554,7 +922,7 @@ impl<'a> YamlScan<'a> {
         match node {
             Node::Scalar(s) if self.keys.contains(&s.body) => {}
             Node::Scalar(s) => {
-                let place = if s.style == Style::Block {
+                let place = if s.style.is_block() {
                     MentionPlace::BlockScalar
                 } else {
                     MentionPlace::Value
@@ -572,6 +940,53 @@ impl<'a> YamlScan<'a> {
             Node::Alias(_) | Node::Null => {}
         }
     }
+}
+
+/// True for an Argo CD `Application` or `ApplicationSet` document.
+fn is_argo_application(root: &Node) -> bool {
+    root.get("apiVersion")
+        .and_then(Node::as_str)
+        .is_some_and(|v| v.trim().starts_with("argoproj.io/"))
+        && root
+            .get("kind")
+            .and_then(Node::as_str)
+            .is_some_and(|k| matches!(k.trim(), "Application" | "ApplicationSet"))
+}
+
+/// True when `path` (keys from the document root, `[]` for a sequence item) is an Argo CD
+/// application source: `spec.source`, `spec.sources[]`, or the same under an
+/// `ApplicationSet`'s `spec.template`.
+fn is_argo_source(path: &[String]) -> bool {
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    let source = match path.as_slice() {
+        ["spec", "template", rest @ ..] => rest,
+        rest => rest,
+    };
+    matches!(source, ["spec", "source"] | ["spec", "sources", "[]"])
+}
+
+/// The text of a block scalar whose content is `text[body]`, its indentation removed (as YAML
+/// reads it), and for each of its lines where that line starts in the document and in `text`.
+fn unindent(text: &str, body: Range<usize>) -> (String, Vec<(usize, usize)>) {
+    let line_start = text[..body.start].rfind('\n').map_or(0, |i| i + 1);
+    let indent = body.start - line_start;
+    let mut document = String::with_capacity(body.len() + 1);
+    let mut origins = Vec::new();
+    let mut at = body.start;
+    for (i, line) in text[body.clone()].split_inclusive('\n').enumerate() {
+        let spaces = if i == 0 {
+            0
+        } else {
+            line.bytes().take(indent).take_while(|&b| b == b' ').count()
+        };
+        origins.push((document.len(), at + spaces));
+        document.push_str(&line[spaces..]);
+        at += line.len();
+    }
+    if !document.ends_with('\n') {
+        document.push('\n');
+    }
+    (document, origins)
 }
 
 /// True for an exact chart version (`1.2.3`, `v1.2.3-rc.1+build`), not a range (`2.x.x`, `^1.2`).
@@ -650,4 +1065,67 @@ pub(crate) fn scan_text(text: &str, registry: &Registry) -> Findings {
         MentionPlace::OtherFile,
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_settings_are_named_like_a_registry_and_not_like_an_origin() {
+        let setting = Some(ReferenceKind::RegistrySetting);
+        for name in [
+            "REGISTRY",
+            "registry",
+            "CONTAINER_REGISTRY",
+            "containerRegistry",
+            "login-server",
+            "ACR_LOGIN_SERVER",
+            "REGISTRY_HOST",
+            "docker.registry",
+        ] {
+            assert_eq!(setting_kind(name), setting, "{name}");
+        }
+        for name in ["dockerRegistryServiceConnection", "REGISTRY_ENDPOINT"] {
+            assert_eq!(
+                setting_kind(name),
+                Some(ReferenceKind::ServiceConnection),
+                "{name}"
+            );
+        }
+        for name in [
+            "SOURCE_REGISTRY",
+            "srcRegistry",
+            "OLD_REGISTRY",
+            "MIRROR_REGISTRY",
+            "IMAGE",
+            "IMAGE_PREFIX",
+            "REGISTRY_URL",
+            "registry-url",
+            "NOTE",
+        ] {
+            assert_eq!(setting_kind(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn env_lines_keep_their_quoting_and_comments() {
+        let registry = Registry::parse("old.io").unwrap();
+        let text = "A_REGISTRY='old.io' # c\nB_REGISTRY=old.io/team\nC_REGISTRY=old.io x\n#REGISTRY=old.io\nD_REGISTRY=\"old.io\" tail\n";
+        let found = scan_dotenv(text, &registry);
+        let spans: Vec<_> = found
+            .references
+            .iter()
+            .map(|r| {
+                (
+                    r.line,
+                    &text[r.registry_span.clone()],
+                    r.repository.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(spans, vec![(1, "old.io", ""), (2, "old.io", "team")]);
+        let mentioned: Vec<_> = found.mentions.iter().map(|m| m.line).collect();
+        assert_eq!(mentioned, vec![3, 4, 5]);
+    }
 }

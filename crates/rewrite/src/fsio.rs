@@ -1,8 +1,10 @@
-//! The file system side: walking paths (honouring `.gitignore`) and writing files atomically.
+//! The file system side: walking paths (honouring `.gitignore`) and writing files back,
+//! atomically (temporary file and rename) or, for a file with several hard links, in place.
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::Write;
+use std::io::{Seek, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -74,7 +76,11 @@ fn clean(path: &Path) -> PathBuf {
 /// given the original's permissions, then renamed over it. A symbolic link is followed, so the
 /// file it points to is replaced and the link stays. A read-only file (no write permission
 /// bit, or one this user cannot open for writing) is refused with [`Error::ReadOnly`] instead
-/// of being replaced behind its permissions.
+/// of being replaced behind its permissions. The rename gives the name a new inode, so a file
+/// with several hard links would leave its other names with the old content: [`Plan::write`]
+/// refuses those, or writes them with [`write_in_place`].
+///
+/// [`Plan::write`]: crate::Plan::write
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let fail = |source| Error::Write {
@@ -82,20 +88,7 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
         source,
     };
     let target = fs::canonicalize(path).map_err(fail)?;
-    let permissions = fs::metadata(&target).map_err(fail)?.permissions();
-    let read_only = || Error::ReadOnly {
-        path: path.to_path_buf(),
-    };
-    if permissions.readonly() {
-        return Err(read_only());
-    }
-    // Opening for writing without truncating changes nothing and asks the OS whether this user
-    // may write the file.
-    match fs::OpenOptions::new().write(true).open(&target) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(read_only()),
-        Err(e) => return Err(fail(e)),
-    }
+    let permissions = writable(path, &target)?;
     let dir = target.parent().unwrap_or(Path::new("."));
     let name = target
         .file_name()
@@ -127,4 +120,64 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
         return Err(fail(e));
     }
     Ok(())
+}
+
+/// The permissions of `target` (the file `path` names, links followed) when this user may write
+/// it; [`Error::ReadOnly`] when it has no write permission bit or cannot be opened for writing.
+fn writable(path: &Path, target: &Path) -> Result<fs::Permissions, Error> {
+    let fail = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let permissions = fs::metadata(target).map_err(fail)?.permissions();
+    let read_only = || Error::ReadOnly {
+        path: path.to_path_buf(),
+    };
+    if permissions.readonly() {
+        return Err(read_only());
+    }
+    // Opening for writing without truncating changes nothing and asks the OS whether this user
+    // may write the file.
+    match fs::OpenOptions::new().write(true).open(target) {
+        Ok(_) => Ok(permissions),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(read_only()),
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// How many names (hard links) the file `path` names has, symbolic links followed. A file with
+/// more than one cannot be replaced atomically without detaching `path` from the others.
+pub fn hard_links(path: &Path) -> Result<u64, Error> {
+    fs::metadata(path)
+        .map(|meta| meta.nlink())
+        .map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Overwrites the content of `path` in place: the file is opened through `path` (a symbolic link
+/// is followed), `contents` written from the start, the file cut to their length and synced.
+///
+/// This is for files with several hard links. [`write_atomically`] renames a new file over the
+/// name, which gives that name a new inode: the other names would keep the old content. An
+/// atomic replace is impossible there, because a rename changes one name, not an inode's
+/// content; writing into the inode itself is the only way every name sees the rewrite. The
+/// cost: a crash during the write can leave the file partly written. Read-only files are
+/// refused with [`Error::ReadOnly`], as by [`write_atomically`].
+pub fn write_in_place(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    let fail = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    writable(path, path)?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(fail)?;
+    file.rewind()
+        .and_then(|()| file.write_all(contents))
+        .and_then(|()| file.set_len(contents.len() as u64))
+        .and_then(|()| file.sync_all())
+        .map_err(fail)
 }

@@ -2,8 +2,10 @@
 //!
 //! `acr-relocate rewrite` points every image reference in Kubernetes manifests (YAML or JSON),
 //! Helm values and `Chart.yaml` dependencies, Kustomize `images:`, Flux `oci://` sources,
-//! Dockerfiles, docker-compose files and Azure Pipelines / GitHub Actions workflows at the new
-//! registry; every other text file is scanned for mentions of the old one. Only the registry part of a
+//! Argo CD applications (Helm values, also inside the `helm.values` string, and OCI chart
+//! sources), Dockerfiles, docker-compose files and Azure Pipelines / GitHub Actions / GitLab CI
+//! pipelines at the new registry, including the pipeline variables and `.env` entries that name
+//! the registry itself; every other text file is scanned for mentions of the old one. Only the registry part of a
 //! reference changes: the files are edited at the byte spans of the references, never
 //! re-serialised, so comments, quoting, key order and indentation stay as they were.
 //!
@@ -15,8 +17,9 @@
 //! - [`Rewriter::scan`] finds [`Reference`]s (rewritten) and [`Mention`]s (left alone, counted by
 //!   `--check`) with their lines; a YAML file is read by a small span-keeping reader.
 //! - [`Rewriter::plan`] builds a [`Plan`]: every reference resolved against the target through a
-//!   [`TargetResolver`] before anything is written; [`Plan::write`] writes atomically,
-//!   [`Plan::diff`] shows a unified diff.
+//!   [`TargetResolver`] before anything is written; [`Plan::write`] writes atomically
+//!   (refusing, before writing anything, files with several hard links, which
+//!   [`Plan::write_with`] can write in place), [`Plan::diff`] shows a unified diff.
 //!
 //! ```
 //! use acr_rewrite::{FileKind, Options, Registry, Rewriter};
@@ -46,7 +49,9 @@ mod yaml;
 pub use classify::{classify, FileKind};
 pub use diff::unified_diff;
 pub use error::Error;
-pub use fsio::{discover, write_atomically};
+pub use fsio::{discover, hard_links, write_atomically, write_in_place};
 pub use model::{Findings, Mention, MentionPlace, Reference, ReferenceKind};
-pub use plan::{FilePlan, Issue, Options, Plan, Problem, Rewriter, TargetResolver, WriteSummary};
+pub use plan::{
+    FilePlan, Issue, Options, Plan, Problem, Rewriter, TargetResolver, WriteOptions, WriteSummary,
+};
 pub use registry::Registry;

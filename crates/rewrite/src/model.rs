@@ -49,6 +49,20 @@ pub enum ReferenceKind {
     HelmTemplateImage,
     /// `image:` in any other YAML file.
     YamlImage,
+    /// `repoURL:` of an Argo CD application source that takes a Helm chart (`chart:`) from an
+    /// OCI registry: `OLD/path`, `oci://OLD/path` or the registry alone.
+    ArgoChart,
+    /// A pipeline variable or input, or a `.env` entry, that holds only the registry (or the
+    /// registry and a repository prefix): GitHub Actions `env: REGISTRY:` (workflow, job or
+    /// step) and `with: registry:` / `login-server:` of a login action, Azure Pipelines and
+    /// GitLab CI `variables:`, template `parameters:` defaults, `.env` `REGISTRY=`. It names the
+    /// registry the pipeline logs in to and pushes to; references built from it
+    /// (`${{ env.REGISTRY }}/app:1`) follow it.
+    RegistrySetting,
+    /// An Azure Pipelines registry service connection named after the registry
+    /// (`dockerRegistryServiceConnection: OLD`, `containerRegistry:` of a `Docker@2` task). It
+    /// is renamed to the new login server, so a service connection of that name must exist.
+    ServiceConnection,
 }
 
 impl ReferenceKind {
@@ -71,7 +85,19 @@ impl ReferenceKind {
             ReferenceKind::PipelineImage => "pipeline container",
             ReferenceKind::HelmTemplateImage => "Helm template image",
             ReferenceKind::YamlImage => "YAML image",
+            ReferenceKind::ArgoChart => "Argo CD chart source",
+            ReferenceKind::RegistrySetting => "registry setting",
+            ReferenceKind::ServiceConnection => "registry service connection",
         }
+    }
+
+    /// True for the kinds that name where a pipeline logs in and pushes (a registry setting or
+    /// a service connection) rather than an image; the summary lists them.
+    pub fn is_setting(self) -> bool {
+        matches!(
+            self,
+            ReferenceKind::RegistrySetting | ReferenceKind::ServiceConnection
+        )
     }
 }
 
@@ -93,6 +119,9 @@ pub struct Reference {
     pub digest: Option<String>,
     /// The digest the tag was pinned to, when `--pin-digests` replaced the tag.
     pub pinned: Option<String>,
+    /// For a registry setting or service connection: the variable or input that holds it
+    /// (`REGISTRY`, `registry`, `dockerRegistryServiceConnection`).
+    pub setting: Option<String>,
     /// Bytes holding the registry name, replaced by the new login server.
     #[serde(skip)]
     pub(crate) registry_span: Range<usize>,

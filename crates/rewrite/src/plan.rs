@@ -121,11 +121,22 @@ pub struct Plan {
     pub failures: Vec<Error>,
 }
 
+/// How [`Plan::write_with`] writes files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Write a file that has several hard links in place (see [`fsio::write_in_place`]) so
+    /// that every name sees the rewrite, instead of refusing it. Other files are still replaced
+    /// atomically.
+    pub in_place_hard_links: bool,
+}
+
 /// What [`Plan::write`] did.
 #[derive(Debug, Default)]
 pub struct WriteSummary {
     /// Each file written, with the number of references rewritten in it, in plan order.
     pub written: Vec<(PathBuf, usize)>,
+    /// Files written in place because they have several hard links (also in `written`).
+    pub written_in_place: Vec<PathBuf>,
     /// Files written.
     pub files_written: usize,
     /// References rewritten in them.
@@ -161,22 +172,74 @@ impl Plan {
         self.files.iter().map(FilePlan::diff).collect()
     }
 
-    /// Writes every changed file atomically. Refuses to write anything when the plan is
-    /// blocked; otherwise writes what it can and lists the files it could not write.
+    /// Writes every changed file atomically, refusing files with several hard links
+    /// ([`Plan::write_with`] with the default options).
     pub fn write(&self) -> Result<WriteSummary, Error> {
+        self.write_with(WriteOptions::default())
+    }
+
+    /// The files that [`Plan::write_with`] would refuse before writing anything: changed files
+    /// with several hard links, unless `options` writes them in place.
+    pub fn refusals(&self, options: WriteOptions) -> Vec<Error> {
+        if options.in_place_hard_links {
+            return Vec::new();
+        }
+        self.files
+            .iter()
+            .filter(|f| f.is_changed())
+            .filter_map(|f| match fsio::hard_links(&f.path) {
+                Ok(links) if links > 1 => Some(Error::HardLinked {
+                    path: f.path.clone(),
+                    links,
+                }),
+                // A file that cannot be looked at now fails when it is written.
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Writes every changed file. Refuses to write anything when the plan is blocked
+    /// ([`Error::Blocked`]) or when some file would be refused ([`Plan::refusals`],
+    /// [`Error::Refused`]); otherwise writes what it can and lists the files it could not
+    /// write (read-only ones among them). Files are replaced atomically; a file with several
+    /// hard links is written in place when `options` says so.
+    pub fn write_with(&self, options: WriteOptions) -> Result<WriteSummary, Error> {
         let blocked = self.problems().count();
         if blocked > 0 {
             return Err(Error::Blocked { count: blocked });
         }
+        let refused = self.refusals(options);
+        if !refused.is_empty() {
+            return Err(Error::Refused { refused });
+        }
         let mut summary = WriteSummary::default();
         for file in self.files.iter().filter(|f| f.is_changed()) {
-            match fsio::write_atomically(&file.path, file.rewritten.as_bytes()) {
+            let contents = file.rewritten.as_bytes();
+            let linked = match fsio::hard_links(&file.path) {
+                Ok(links) if links > 1 => Some(links),
+                _ => None,
+            };
+            let result = match linked {
+                Some(_) if options.in_place_hard_links => {
+                    fsio::write_in_place(&file.path, contents)
+                }
+                // Linked since the check: refused as it would have been then.
+                Some(links) => Err(Error::HardLinked {
+                    path: file.path.clone(),
+                    links,
+                }),
+                None => fsio::write_atomically(&file.path, contents),
+            };
+            match result {
                 Ok(()) => {
                     summary.files_written += 1;
                     summary.references_rewritten += file.references.len();
                     summary
                         .written
                         .push((file.path.clone(), file.references.len()));
+                    if linked.is_some() {
+                        summary.written_in_place.push(file.path.clone());
+                    }
                 }
                 Err(e) => summary.errors.push(e),
             }
@@ -235,6 +298,7 @@ impl<'r> Rewriter<'r> {
             FileKind::Dockerfile => dockerfile::scan(text, from).map_err(|e| (e.line, e.message)),
             FileKind::HelmTemplate => Ok(extract::scan_template(text, from)),
             FileKind::Text => Ok(extract::scan_text(text, from)),
+            FileKind::DotEnv => Ok(extract::scan_dotenv(text, from)),
             FileKind::Json => Ok(extract::scan_yaml(text, kind, from, bases)
                 .unwrap_or_else(|_| extract::scan_text(text, from))),
             _ => extract::scan_yaml(text, kind, from, bases).map_err(|e| (e.line, e.message)),
@@ -373,8 +437,13 @@ impl<'r> Rewriter<'r> {
         let (files, mut failures) = fsio::discover(paths);
         let mut plan = Plan::default();
         let mut texts = Vec::new();
-        for (path, kind) in files {
+        for (path, mut kind) in files {
             let text = match std::fs::read(&path) {
+                Ok(bytes) if kind == FileKind::DotEnv && std::str::from_utf8(&bytes).is_err() => {
+                    // Not UTF-8: scanned for mentions only, like any other text file.
+                    kind = FileKind::Text;
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
                 Ok(bytes) if kind == FileKind::Text => {
                     if is_binary(&bytes) {
                         continue;

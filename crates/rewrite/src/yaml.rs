@@ -21,8 +21,17 @@ pub(crate) enum Style {
     Single,
     /// `"double quoted"`.
     Double,
-    /// A `|` or `>` block scalar.
-    Block,
+    /// A `|` literal block scalar.
+    Literal,
+    /// A `>` folded block scalar.
+    Folded,
+}
+
+impl Style {
+    /// True for block scalars (`|` or `>`).
+    pub fn is_block(self) -> bool {
+        matches!(self, Style::Literal | Style::Folded)
+    }
 }
 
 /// A scalar with its place in the source.
@@ -727,7 +736,11 @@ impl<'a> Parser<'a> {
         Ok(Node::Scalar(Scalar {
             value,
             body: first.min(end)..end,
-            style: Style::Block,
+            style: if folded {
+                Style::Folded
+            } else {
+                Style::Literal
+            },
         }))
     }
 

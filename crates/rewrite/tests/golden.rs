@@ -59,9 +59,14 @@ fn run_case(name: &str) {
                 .map(|d| format!(" digest={d}"))
                 .unwrap_or_default();
             let check = if r.is_checkable() { "" } else { " unchecked" };
+            let setting = r
+                .setting
+                .as_deref()
+                .map(|s| format!(" setting={s}"))
+                .unwrap_or_default();
             writeln!(
                 report,
-                "  {:>3} {:?} {} repo={}{tag}{digest}{check}",
+                "  {:>3} {:?} {} repo={}{tag}{digest}{check}{setting}",
                 r.line, r.kind, r.original, r.repository
             )
             .unwrap();
@@ -170,6 +175,16 @@ fn the_default_https_port_and_shell_defaults_name_the_old_registry() {
 #[test]
 fn json_manifests_are_rewritten_and_other_text_files_are_scanned() {
     run_case("other_files");
+}
+
+#[test]
+fn pipeline_registry_settings_and_env_files() {
+    run_case("pipeline_settings");
+}
+
+#[test]
+fn argo_cd_application_helm_values_and_parameters() {
+    run_case("argocd");
 }
 
 #[test]

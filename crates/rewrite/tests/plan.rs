@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use acr_rewrite::{Error, FileKind, Issue, Options, Rewriter};
+use acr_rewrite::{Error, FileKind, Issue, Options, Rewriter, WriteOptions};
 
 use crate::util::{options, MemoryTarget};
 
@@ -255,7 +255,8 @@ fn every_text_file_of_the_walk_is_scanned_for_mentions_and_binary_files_are_skip
         "deploy.sh",
         "#!/bin/sh\ndocker pull myreg.azurecr.io/app:1\n",
     );
-    write(dir.path(), ".env", "REGISTRY=myreg.azurecr.io\n");
+    // Not a registry setting (those are rewritten): a mention.
+    write(dir.path(), ".env", "MIRROR=myreg.azurecr.io\n");
     write(
         dir.path(),
         "infra/main.tf",
@@ -288,7 +289,7 @@ fn every_text_file_of_the_walk_is_scanned_for_mentions_and_binary_files_are_skip
     assert_eq!(
         found,
         vec![
-            (PathBuf::from(".env"), FileKind::Text, 1, other),
+            (PathBuf::from(".env"), FileKind::DotEnv, 1, other),
             (PathBuf::from("deploy.sh"), FileKind::Text, 2, other),
             (PathBuf::from("infra/main.tf"), FileKind::Text, 2, other),
             (PathBuf::from("latin1.txt"), FileKind::Text, 1, other),
@@ -434,5 +435,169 @@ fn a_kustomize_name_keeps_matching_its_resources_and_check_passes_after_the_rewr
         file.rewritten,
         overlay.replace("myreg.azurecr.io", "newreg.azurecr.io"),
         "the base is rewritten in the same run: the name follows it"
+    );
+}
+
+#[test]
+fn a_file_with_several_hard_links_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "image: myreg.azurecr.io/a:1\n";
+    let first = write(dir.path(), "a/first.yaml", text);
+    let linked = write(dir.path(), "b/linked.yaml", text);
+    let other_name = dir.path().join("elsewhere.txt");
+    fs::hard_link(&linked, &other_name).unwrap();
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    let plan = rewriter
+        .plan(&[dir.path().join("a"), dir.path().join("b")])
+        .unwrap();
+
+    let refusals = plan.refusals(WriteOptions::default());
+    assert_eq!(refusals.len(), 1);
+    assert!(matches!(&refusals[0], Error::HardLinked { path, links: 2 } if *path == linked));
+    assert_eq!(
+        refusals[0].to_string(),
+        format!(
+            "{} has 2 hard links: replacing it would leave its other names with the old content; nothing was written (rerun with --in-place-hard-links to write it in place, or break the link with `cp` first)",
+            linked.display()
+        )
+    );
+    assert!(matches!(plan.write(), Err(Error::Refused { refused }) if refused.len() == 1));
+    assert_eq!(
+        fs::read_to_string(&first).unwrap(),
+        text,
+        "nothing is written"
+    );
+    assert_eq!(fs::read_to_string(&linked).unwrap(), text);
+    assert_eq!(
+        acr_rewrite::hard_links(&linked).unwrap(),
+        2,
+        "the link holds"
+    );
+}
+
+#[test]
+fn hard_linked_files_are_written_in_place_when_asked_so_every_name_sees_the_rewrite() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let text = "image: myreg.azurecr.io/a:1 # a long comment that makes the old text longer\n";
+    let linked = write(dir.path(), "k8s/linked.yaml", text);
+    fs::set_permissions(&linked, fs::Permissions::from_mode(0o640)).unwrap();
+    let plain = write(dir.path(), "k8s/plain.yaml", text);
+    let other_name = dir.path().join("other-name.yaml");
+    fs::hard_link(&linked, &other_name).unwrap();
+    let inode = fs::metadata(&linked).unwrap().ino();
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "new.io"));
+    let plan = rewriter.plan(&[dir.path().join("k8s")]).unwrap();
+    let summary = plan
+        .write_with(WriteOptions {
+            in_place_hard_links: true,
+        })
+        .unwrap();
+
+    let expected = "image: new.io/a:1 # a long comment that makes the old text longer\n";
+    assert_eq!(summary.files_written, 2);
+    assert_eq!(summary.written_in_place, vec![linked.clone()]);
+    assert_eq!(fs::read_to_string(&linked).unwrap(), expected);
+    assert_eq!(
+        fs::read_to_string(&other_name).unwrap(),
+        expected,
+        "the other name sees the rewrite, cut to the new length"
+    );
+    let meta = fs::metadata(&linked).unwrap();
+    assert_eq!(
+        (meta.ino(), meta.nlink()),
+        (inode, 2),
+        "same file, both names"
+    );
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    assert_eq!(fs::read_to_string(&plain).unwrap(), expected);
+}
+
+#[test]
+fn a_symbolic_link_named_explicitly_has_the_file_it_points_to_rewritten_and_stays_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "image: myreg.azurecr.io/a:1\n";
+    let real = write(dir.path(), "shared/values.yaml", text);
+    let link = dir.path().join("app/values.yaml");
+    fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink("../shared/values.yaml", &link).unwrap();
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    let plan = rewriter.plan(std::slice::from_ref(&link)).unwrap();
+    assert_eq!(plan.files.len(), 1);
+    assert_eq!(plan.files[0].path, link, "named as given");
+    plan.write().unwrap();
+
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        fs::read_link(&link).unwrap(),
+        PathBuf::from("../shared/values.yaml")
+    );
+    assert_eq!(
+        fs::read_to_string(&real).unwrap(),
+        "image: newreg.azurecr.io/a:1\n"
+    );
+    let leftovers: Vec<_> = fs::read_dir(dir.path().join("app")).unwrap().collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "no temporary file is left next to the link"
+    );
+}
+
+#[test]
+fn symbolic_links_met_in_a_walk_are_not_followed_and_stay_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "image: myreg.azurecr.io/a:1\n";
+    let outside = tempfile::tempdir().unwrap();
+    let target = write(outside.path(), "values.yaml", text);
+    let real = write(dir.path(), "k8s/deploy.yaml", text);
+    std::os::unix::fs::symlink(&target, dir.path().join("k8s/outside.yaml")).unwrap();
+    std::os::unix::fs::symlink("deploy.yaml", dir.path().join("k8s/alias.yaml")).unwrap();
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    let plan = rewriter.plan(&[dir.path().to_path_buf()]).unwrap();
+    let names: Vec<_> = plan.files.iter().map(|f| f.path.clone()).collect();
+    assert_eq!(names, vec![real.clone()]);
+    plan.write().unwrap();
+
+    assert_eq!(
+        fs::read_to_string(&real).unwrap(),
+        "image: newreg.azurecr.io/a:1\n"
+    );
+    assert_eq!(
+        fs::read_to_string(&target).unwrap(),
+        text,
+        "outside the walk"
+    );
+    for link in ["k8s/outside.yaml", "k8s/alias.yaml"] {
+        let meta = fs::symlink_metadata(dir.path().join(link)).unwrap();
+        assert!(meta.file_type().is_symlink(), "{link} stays a link");
+    }
+}
+
+#[test]
+fn images_in_argo_cd_helm_values_are_checked_and_pinned_inside_the_block_scalar() {
+    let target = MemoryTarget::with(&[("app", "1.0", DIGEST), ("web", "2", DIGEST)]);
+    let rewriter = Rewriter::new(pinning()).with_resolver(&target);
+    let text = "apiVersion: argoproj.io/v1alpha1\r\nkind: Application\r\nspec:\r\n  source:\r\n    chart: web\r\n    helm:\r\n      values: |\r\n        # app\r\n        image: myreg.azurecr.io/app:1.0\r\n        web:\r\n          image:\r\n            repository: myreg.azurecr.io/web\r\n            tag: \"2\"\r\n";
+    let file = rewriter
+        .rewrite_text(Path::new("app.yaml"), FileKind::Yaml, text)
+        .unwrap();
+    assert!(file.problems.is_empty(), "{:?}", file.problems);
+    assert_eq!(
+        file.rewritten,
+        text.replace(
+            "myreg.azurecr.io/app:1.0",
+            &format!("newreg.azurecr.io/app@{DIGEST}")
+        )
+        .replace("myreg.azurecr.io/web", "newreg.azurecr.io/web")
+    );
+    let lines: Vec<_> = file.references.iter().map(|r| r.line).collect();
+    assert_eq!(lines, vec![9, 12]);
+    assert_eq!(
+        *target.lookups.borrow(),
+        vec!["app:1.0".to_string(), "web:2".to_string()]
     );
 }

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use acr_relocate::endpoint::Endpoint;
 use acr_relocate::transport::{self, Access, Store};
-use acr_rewrite::{Options, Plan, Registry, Rewriter, TargetResolver};
+use acr_rewrite::{
+    FilePlan, Options, Plan, ReferenceKind, Registry, Rewriter, TargetResolver, WriteOptions,
+};
 use anyhow::Context;
 
 use crate::args::{ConnectArgs, Side};
@@ -32,17 +34,33 @@ manifests (`\"image\":`), Helm values (`image:` strings and registry/repository/
 lines), Kustomize `images:` (newName; a name is the key matched against the resources, so
 it is rewritten only with the resources it matches and otherwise stays and gets a newName),
 Dockerfiles (FROM, COPY --from, RUN --mount from=, ARG defaults, also a bare registry used as
-`FROM $REG/...`), Flux `url: oci://`, docker-compose files, Azure Pipelines and GitHub Actions (`container:`, `image:`,
-`uses: docker://`). `OLD:443` is OLD (443 is the HTTPS default) and becomes NEW; a shell default
+`FROM $REG/...`), Flux `url: oci://`, Argo CD Applications and ApplicationSets (the Helm
+values of `spec.source(s)`: the `helm.values` block string read as a values file, its
+formatting kept, `valuesObject`, `parameters` naming an image or registry, and an OCI chart
+`repoURL`), docker-compose files, Azure Pipelines, GitHub Actions
+and GitLab CI (`container:`, `image:`, `uses: docker://`).
+
+Registry settings: in a pipeline, a variable or input whose name says it holds the registry
+(`REGISTRY`, `CONTAINER_REGISTRY`, `containerRegistry`, `ACR_LOGIN_SERVER`, `login-server`, ...,
+but not `SOURCE_/OLD_/MIRROR_...REGISTRY`) and whose value is OLD (or OLD/prefix) is rewritten:
+GitHub Actions `env:` and `with: registry:` of a login action, Azure Pipelines and GitLab CI
+`variables:`, template `parameters:` defaults, and `REGISTRY=OLD` in `.env` files. The summary
+lists them, since they change where pipelines log in and push. An Azure Pipelines registry
+service connection named OLD (`dockerRegistryServiceConnection`, `containerRegistry:` of a
+Docker@2 task) is renamed to NEW: create a service connection of that name. `OLD:443` is OLD (443 is the HTTPS default) and becomes NEW; a shell default
 such as `${REG:-OLD}/app:1` has its default rewritten. Directories are walked honouring
 .gitignore; a file reached twice is read once.
 
-Every other text file of the walk (scripts, .env, Terraform, docs) is scanned too: its mentions
+Every other text file of the walk (scripts, the rest of .env files, Terraform, docs) is scanned too: its mentions
 of the old registry are listed and left alone, as are mentions in YAML that are not image fields
 (block scalars, commands, environment values); --check counts them all. Docker Hub short names
 (`nginx`) never match. A file that cannot be parsed is named with its line and left untouched;
 the others are still processed and the exit code is 2. A read-only file is not replaced: it is
-named and the exit code is 2.
+named and the exit code is 2. A file with several hard links is refused before anything is
+written (a rename would leave its other names with the old content; exit 2) unless
+--in-place-hard-links writes it in place. A symbolic link named on the command line is
+followed: the file it points to is rewritten and the link stays; links met in a directory walk
+are not followed.
 
 Target check: --target-check (or --pin-digests, or --target ENDPOINT) looks every rewritten
 reference up in the target registry (`https://` + --to unless --target names it) before anything
@@ -93,6 +111,13 @@ pub struct RewriteArgs {
     /// --target-check).
     #[arg(long)]
     pub pin_digests: bool,
+
+    /// Write a file that has several hard links in place (through its name, so every name sees
+    /// the rewrite) instead of refusing it. Such a file cannot be replaced atomically: a rename
+    /// would give this name a new file and leave the others with the old content; written in
+    /// place, a crash mid-write can leave it partly written.
+    #[arg(long, conflicts_with_all = ["check", "dry_run"])]
+    pub in_place_hard_links: bool,
 
     /// The registry to check, when it is not `https://` + --to (e.g. `http://127.0.0.1:5000` for
     /// a test registry). Implies --target-check. Credentials: --dst-creds.
@@ -225,11 +250,25 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
     }
 
     let writing = !args.dry_run && (!args.diff || args.write);
+    let write_options = WriteOptions {
+        in_place_hard_links: args.in_place_hard_links,
+    };
+    if writing {
+        // Checked for every file before any is written: nothing is half done across files.
+        let refused = plan.refusals(write_options);
+        if !refused.is_empty() {
+            out.flush()?;
+            for error in &refused {
+                eprintln!("error: {error}");
+            }
+            return Ok(2);
+        }
+    }
     let changed: Vec<_> = plan.files.iter().filter(|f| f.is_changed()).collect();
     let references: usize = changed.iter().map(|f| f.references.len()).sum();
     let mut write_errors = Vec::new();
     if writing {
-        let summary = plan.write()?;
+        let summary = plan.write_with(write_options)?;
         writeln!(
             out,
             "rewrote {} reference(s) in {} file(s): {from} -> {to}",
@@ -237,15 +276,27 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
         )?;
         if !args.diff {
             for (path, count) in &summary.written {
-                writeln!(out, "  {}: {count}", path.display())?;
+                let how = if summary.written_in_place.contains(path) {
+                    " (written in place: it has other hard links)"
+                } else {
+                    ""
+                };
+                writeln!(out, "  {}: {count}{how}", path.display())?;
             }
         }
+        let written: Vec<_> = changed
+            .iter()
+            .filter(|f| summary.written.iter().any(|(path, _)| *path == f.path))
+            .copied()
+            .collect();
+        report_settings(&mut out, &written, &to, true)?;
         write_errors = summary.errors;
     } else if !args.diff || args.dry_run {
         writeln!(out, "would rewrite {references} reference(s) in {} file(s): {from} -> {to} (nothing written)", changed.len())?;
         for file in &changed {
             writeln!(out, "  {}: {}", file.path.display(), file.references.len())?;
         }
+        report_settings(&mut out, &changed, &to, false)?;
     }
     let mentions: Vec<_> = plan
         .files
@@ -285,13 +336,62 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
     })
 }
 
+/// Lists the registry settings among the rewritten references (pipeline variables and inputs,
+/// `.env` entries): they change where pipelines log in and push, which the user should know.
+fn report_settings(
+    out: &mut impl Write,
+    files: &[&FilePlan],
+    to: &Registry,
+    written: bool,
+) -> std::io::Result<()> {
+    let settings: Vec<_> = files
+        .iter()
+        .flat_map(|f| f.references.iter().map(move |r| (f, r)))
+        .filter(|(_, r)| r.kind.is_setting())
+        .collect();
+    if settings.is_empty() {
+        return Ok(());
+    }
+    let (were, push) = if written {
+        ("rewritten", "now log in and push to")
+    } else {
+        ("to rewrite", "would log in and push to")
+    };
+    writeln!(
+        out,
+        "registry settings {were} ({} variable(s) or input(s); pipelines {push} {to}):",
+        settings.len()
+    )?;
+    for (file, reference) in settings {
+        let name = reference.setting.as_deref().unwrap_or("");
+        let note = if reference.kind == ReferenceKind::ServiceConnection {
+            format!(" (a service connection named {to} must exist)")
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "  {}:{}: {name}{note}",
+            file.path.display(),
+            reference.line
+        )?;
+    }
+    Ok(())
+}
+
 /// Lists every reference and mention of the old registry as `FILE:LINE: ...`.
 fn report_remaining(out: &mut impl Write, plan: &Plan, from: &Registry) -> std::io::Result<()> {
     for file in &plan.files {
         let mut lines: Vec<(usize, String)> = file
             .references
             .iter()
-            .map(|r| (r.line, format!("{}: {}", r.kind.describe(), r.original)))
+            .map(|r| {
+                let what = match &r.setting {
+                    Some(setting) => format!("{} {setting}", r.kind.describe()),
+                    None => r.kind.describe().to_owned(),
+                };
+                (r.line, format!("{what}: {}", r.original))
+            })
             .chain(
                 file.mentions
                     .iter()

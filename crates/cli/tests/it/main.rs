@@ -20,6 +20,7 @@ mod layout;
 mod mount_ignored;
 mod plan;
 mod readme;
+mod rewrite_files;
 mod rewrite_target;
 mod shards;
 mod shared_tier;

@@ -175,7 +175,8 @@ fn a_missing_path_is_an_error_without_a_summary() {
 #[test]
 fn check_fails_on_mentions_in_files_of_other_kinds() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".env"), "REGISTRY=old.example.com\n").unwrap();
+    // Not a registry setting (`REGISTRY=` is rewritten): a mention.
+    std::fs::write(dir.path().join(".env"), "MIRROR=old.example.com\n").unwrap();
     std::fs::write(
         dir.path().join("pod.json"),
         "{\"spec\": {\"containers\": [{\"image\": \"old.example.com/app:1\"}]}}\n",
@@ -185,7 +186,7 @@ fn check_fails_on_mentions_in_files_of_other_kinds() {
     assert_exit_code(&out, 1);
     assert_eq!(
         stdout(&out),
-        ".env:1: mention (not rewritten): REGISTRY=old.example.com\npod.json:1: YAML image: old.example.com/app:1\n2 reference(s) to old.example.com remain\n"
+        ".env:1: mention (not rewritten): MIRROR=old.example.com\npod.json:1: YAML image: old.example.com/app:1\n2 reference(s) to old.example.com remain\n"
     );
 }
 

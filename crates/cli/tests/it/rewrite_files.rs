@@ -1,0 +1,203 @@
+//! `rewrite` end to end on files: hard-linked files (refused, or written in place on request),
+//! symbolic links (the file pointed to is rewritten, the link stays), pipeline registry
+//! settings (rewritten and listed in the summary), and what `--check` says about them.
+
+use std::fs;
+use std::path::Path;
+
+use crate::util::*;
+
+/// Runs `rewrite ARGS... --from old.example.com --to new.example.com` in `dir`.
+fn rewrite_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .arg("rewrite")
+        .args(args)
+        .args(["--from", "old.example.com", "--to", "new.example.com"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+const OLD: &str = "image: old.example.com/app:1\n";
+const NEW: &str = "image: new.example.com/app:1\n";
+
+#[test]
+fn a_hard_linked_file_is_refused_by_name_and_no_file_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "k8s/a.yaml", OLD);
+    write(dir.path(), "k8s/b.yaml", OLD);
+    fs::hard_link(
+        dir.path().join("k8s/b.yaml"),
+        dir.path().join("b-copy.yaml"),
+    )
+    .unwrap();
+    let out = rewrite_in(dir.path(), &["k8s"]);
+    assert_exit_code(&out, 2);
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stderr(&out),
+        "error: k8s/b.yaml has 2 hard links: replacing it would leave its other names with the old content; nothing was written (rerun with --in-place-hard-links to write it in place, or break the link with `cp` first)\n"
+    );
+    for name in ["k8s/a.yaml", "k8s/b.yaml", "b-copy.yaml"] {
+        assert_eq!(
+            fs::read_to_string(dir.path().join(name)).unwrap(),
+            OLD,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn in_place_hard_links_writes_through_every_name_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "k8s/a.yaml", OLD);
+    write(dir.path(), "k8s/b.yaml", OLD);
+    fs::hard_link(
+        dir.path().join("k8s/b.yaml"),
+        dir.path().join("b-copy.yaml"),
+    )
+    .unwrap();
+    let out = rewrite_in(dir.path(), &["k8s", "--in-place-hard-links"]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 2 reference(s) in 2 file(s): old.example.com -> new.example.com\n  k8s/a.yaml: 1\n  k8s/b.yaml: 1 (written in place: it has other hard links)\n"
+    );
+    for name in ["k8s/a.yaml", "k8s/b.yaml", "b-copy.yaml"] {
+        assert_eq!(
+            fs::read_to_string(dir.path().join(name)).unwrap(),
+            NEW,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn check_and_dry_run_report_hard_linked_files_like_any_other() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", OLD);
+    fs::hard_link(dir.path().join("a.yaml"), dir.path().join("b.yaml")).unwrap();
+    let out = rewrite_in(dir.path(), &["a.yaml", "--dry-run"]);
+    assert_success(&out);
+    assert!(stdout(&out).starts_with("would rewrite 1 reference(s) in 1 file(s)"));
+    let out = rewrite_in(dir.path(), &["a.yaml", "--check"]);
+    assert_exit_code(&out, 1);
+}
+
+#[test]
+fn a_symbolic_link_given_as_a_path_rewrites_its_target_and_stays_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "shared/deploy.yaml", OLD);
+    std::os::unix::fs::symlink("shared/deploy.yaml", dir.path().join("deploy.yaml")).unwrap();
+    let out = rewrite_in(dir.path(), &["deploy.yaml"]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 1 reference(s) in 1 file(s): old.example.com -> new.example.com\n  deploy.yaml: 1\n"
+    );
+    let link = fs::symlink_metadata(dir.path().join("deploy.yaml")).unwrap();
+    assert!(
+        link.file_type().is_symlink(),
+        "the link is not replaced by a file"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("shared/deploy.yaml")).unwrap(),
+        NEW
+    );
+}
+
+const WORKFLOW: &str = "env:\n  REGISTRY: old.example.com # pushes go here\n  SOURCE_REGISTRY: old.example.com\njobs:\n  push:\n    steps:\n      - uses: docker/login-action@v3\n        with:\n          registry: \"old.example.com\"\n      - run: docker push ${{ env.REGISTRY }}/app:1\n";
+
+#[test]
+fn pipeline_registry_settings_are_rewritten_and_named_in_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), ".github/workflows/release.yml", WORKFLOW);
+    write(dir.path(), ".env", "REGISTRY=old.example.com\n");
+    write(
+        dir.path(),
+        "azure-pipelines.yml",
+        "variables:\n  dockerRegistryServiceConnection: old.example.com\n",
+    );
+    let out = rewrite_in(dir.path(), &["."]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 4 reference(s) in 3 file(s): old.example.com -> new.example.com
+  .env: 1
+  .github/workflows/release.yml: 2
+  azure-pipelines.yml: 1
+registry settings rewritten (4 variable(s) or input(s); pipelines now log in and push to new.example.com):
+  .env:1: REGISTRY
+  .github/workflows/release.yml:2: REGISTRY
+  .github/workflows/release.yml:9: registry
+  azure-pipelines.yml:2: dockerRegistryServiceConnection (a service connection named new.example.com must exist)
+left alone (1 mention(s) of old.example.com that are not image fields; check them by hand):
+  .github/workflows/release.yml:3: SOURCE_REGISTRY: old.example.com
+"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join(".github/workflows/release.yml")).unwrap(),
+        WORKFLOW
+            .replacen(
+                "REGISTRY: old.example.com #",
+                "REGISTRY: new.example.com #",
+                1
+            )
+            .replace("\"old.example.com\"", "\"new.example.com\"")
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join(".env")).unwrap(),
+        "REGISTRY=new.example.com\n"
+    );
+}
+
+#[test]
+fn dry_run_and_check_name_the_registry_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), ".github/workflows/release.yml", WORKFLOW);
+    let out = rewrite_in(dir.path(), &[".", "--dry-run"]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("registry settings to rewrite (2 variable(s) or input(s); pipelines would log in and push to new.example.com):\n  .github/workflows/release.yml:2: REGISTRY\n"),
+        "{}",
+        stdout(&out)
+    );
+    let out = rewrite_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stdout(&out),
+        ".github/workflows/release.yml:2: registry setting REGISTRY: old.example.com
+.github/workflows/release.yml:3: mention (not rewritten): SOURCE_REGISTRY: old.example.com
+.github/workflows/release.yml:9: registry setting registry: old.example.com
+3 reference(s) to old.example.com remain
+"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join(".github/workflows/release.yml")).unwrap(),
+        WORKFLOW
+    );
+}
+
+#[test]
+fn an_argo_cd_application_has_the_images_in_its_helm_values_string_rewritten_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nspec:\n  sources:\n    - repoURL: https://github.com/example/charts.git\n      path: web\n      helm:\n        values: |\n          image:\n            repository: old.example.com/web  # CI bumps this\n            tag: \"1.2\"\n        parameters:\n          - name: global.imageRegistry\n            value: old.example.com\n";
+    write(dir.path(), "apps/web.yaml", app);
+    let out = rewrite_in(dir.path(), &["apps"]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 2 reference(s) in 1 file(s): old.example.com -> new.example.com\n  apps/web.yaml: 2\n"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("apps/web.yaml")).unwrap(),
+        app.replace("old.example.com", "new.example.com")
+    );
+}
