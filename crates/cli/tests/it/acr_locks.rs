@@ -186,12 +186,9 @@ fn a_copy_that_fails_midway_sets_every_lock_it_removed_again() {
     );
 }
 
-#[test]
-fn an_interrupted_copy_sets_every_lock_it_removed_again() {
-    let (source, _) = sample_front(3, 7);
-    let (target, _) = sample_front(3, 8);
-    let (repo, before) = locked_failing_repository(&target);
-    target.hold_uploads(repo);
+/// Runs `copy --acr=both -q SOURCE TARGET`, waits until `target` holds a request, sends Ctrl-C
+/// (SIGINT), lets the held requests through and waits for the exit (every wait bounded).
+fn interrupt_copy(source: &AcrFront, target: &AcrFront) -> Output {
     let child = Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
         .args(["copy", "--acr=both", "-q", &source.url(), &target.url()])
         .stdin(Stdio::null())
@@ -204,24 +201,36 @@ fn an_interrupted_copy_sets_every_lock_it_removed_again() {
     std::thread::spawn(move || {
         let _ = done.send(child.wait_with_output());
     });
-    let held = target.wait_until_held(PATIENCE);
-    if !held {
+    let kill = || {
         let _ = Command::new("kill").args(["-KILL", &pid]).status();
+    };
+    if !target.wait_until_held(PATIENCE) {
+        kill();
+        panic!(
+            "no request held within {PATIENCE:?}: {:#?}",
+            target.events()
+        );
     }
-    assert!(held, "no upload into {repo} within {PATIENCE:?}");
-    // The copy is now in the middle of `repo`, after the unlocks.
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let out = match exited.recv_timeout(PATIENCE) {
+    let signalled = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(signalled.success());
+    target.release();
+    match exited.recv_timeout(PATIENCE) {
         Ok(out) => out.unwrap(),
         Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            kill();
             panic!("the copy did not stop within {PATIENCE:?} of Ctrl-C");
         }
-    };
+    }
+}
+
+#[test]
+fn an_interrupted_copy_sets_every_lock_it_removed_again() {
+    let (source, _) = sample_front(3, 7);
+    let (target, _) = sample_front(3, 8);
+    let (repo, before) = locked_failing_repository(&target);
+    // Ctrl-C comes while the copy is in the middle of `repo`, after the unlocks.
+    target.hold_uploads(repo);
+    let out = interrupt_copy(&source, &target);
     assert_exit_code(&out, 130);
     assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
     position(
@@ -230,6 +239,21 @@ fn an_interrupted_copy_sets_every_lock_it_removed_again() {
         &format!("PATCH {repo} "),
         "writeEnabled=true",
     );
+    assert_kept(&before, &target.attributes_of(repo), &out);
+}
+
+#[test]
+fn ctrl_c_between_two_unlocks_stops_the_copy_and_sets_the_locks_again() {
+    let (source, _) = sample_front(3, 7);
+    let (target, _) = sample_front(3, 8);
+    let (repo, before) = locked_failing_repository(&target);
+    // The repository is unlocked; Ctrl-C comes while its first tag is being unlocked.
+    target.hold_patches(1);
+    let out = interrupt_copy(&source, &target);
+    assert_exit_code(&out, 130);
+    let events = target.events();
+    let unlocked = position(&events, 0, &format!("PATCH {repo} "), "writeEnabled=true");
+    position(&events, unlocked, "HELD PATCH", "_tags");
     assert_kept(&before, &target.attributes_of(repo), &out);
 }
 

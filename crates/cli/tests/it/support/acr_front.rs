@@ -17,8 +17,8 @@
 //!
 //! Knobs: refuse every metadata request (`401`, ACR's answer to a token without `metadata_read`,
 //! or `403`); answer `500` to a repository's blob uploads after the first N; hold a repository's
-//! blob uploads until released (to interrupt a copy at a known point). Reads and list flags
-//! (`readEnabled`, `listEnabled`) are stored and reported, not enforced.
+//! blob uploads, or attribute PATCHes, until released (to interrupt a copy at a known point).
+//! Read and list flags (`readEnabled`, `listEnabled`) are stored and reported, not enforced.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufReader, Write};
@@ -123,10 +123,20 @@ struct FailUploads {
     seen: usize,
 }
 
-/// Uploads of one repository held until released.
+/// Which requests are held until released.
+#[derive(Clone, PartialEq, Eq)]
+enum Held {
+    /// Blob uploads into this repository.
+    Uploads(String),
+    /// `PATCH`es of attributes.
+    Patches,
+}
+
+/// Requests held until released: those `what` names, after the first `skip`.
 #[derive(Default)]
 struct Hold {
-    repository: Option<String>,
+    what: Option<Held>,
+    skip: usize,
     held: usize,
     released: bool,
 }
@@ -294,14 +304,23 @@ impl AcrFront {
 
     /// Holds every blob upload into `repository` until [`Self::release`] (at most a minute).
     pub fn hold_uploads(&self, repository: &str) {
-        let mut hold = self.state.hold.lock().unwrap();
-        *hold = Hold {
-            repository: Some(repository.into()),
+        *self.state.hold.lock().unwrap() = Hold {
+            what: Some(Held::Uploads(repository.into())),
             ..Default::default()
         };
     }
 
-    /// Waits up to `limit` for an upload to be held; true when one is.
+    /// Holds every attribute `PATCH` after the first `after` until [`Self::release`] (at most a
+    /// minute).
+    pub fn hold_patches(&self, after: usize) {
+        *self.state.hold.lock().unwrap() = Hold {
+            what: Some(Held::Patches),
+            skip: after,
+            ..Default::default()
+        };
+    }
+
+    /// Waits up to `limit` for a request to be held; true when one is.
     pub fn wait_until_held(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         let mut hold = self.state.hold.lock().unwrap();
@@ -315,7 +334,7 @@ impl AcrFront {
         true
     }
 
-    /// Lets held uploads (and later ones) through.
+    /// Lets held requests (and later ones) through.
     pub fn release(&self) {
         self.state.hold.lock().unwrap().released = true;
         self.state.hold_changed.notify_all();
@@ -385,6 +404,9 @@ impl Front {
                         "requested access to the resource is denied",
                     ),
                 });
+            }
+            if r.method == "PATCH" {
+                self.wait_if_held(&Held::Patches, &format!("PATCH {rest}"));
             }
             return Outcome::Answer(self.metadata(r, rest));
         }
@@ -542,23 +564,36 @@ impl Front {
                 f.seen += 1;
             }
         }
-        let mut hold = self.hold.lock().unwrap();
-        if hold.repository.as_deref() == Some(repository) && !hold.released {
-            hold.held += 1;
-            drop(hold);
-            self.event(format!("HELD POST {repository} upload"));
-            self.hold_changed.notify_all();
-            let deadline = Instant::now() + HOLD_LIMIT;
-            let mut hold = self.hold.lock().unwrap();
-            while !hold.released {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                hold = self.hold_changed.wait_timeout(hold, left).unwrap().0;
-            }
-        }
+        self.wait_if_held(
+            &Held::Uploads(repository.into()),
+            &format!("POST {repository} upload"),
+        );
         None
+    }
+
+    /// Waits (at most [`HOLD_LIMIT`]) while requests like `what` are held.
+    fn wait_if_held(&self, what: &Held, label: &str) {
+        let mut hold = self.hold.lock().unwrap();
+        if hold.what.as_ref() != Some(what) || hold.released {
+            return;
+        }
+        if hold.skip > 0 {
+            hold.skip -= 1;
+            return;
+        }
+        hold.held += 1;
+        drop(hold);
+        self.event(format!("HELD {label}"));
+        self.hold_changed.notify_all();
+        let deadline = Instant::now() + HOLD_LIMIT;
+        let mut hold = self.hold.lock().unwrap();
+        while !hold.released {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            hold = self.hold_changed.wait_timeout(hold, left).unwrap().0;
+        }
     }
 
     // --- What the registry holds, read from its storage ---
