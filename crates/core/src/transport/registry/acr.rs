@@ -264,6 +264,20 @@ pub fn lacks_metadata_access(e: &Error) -> bool {
     )
 }
 
+/// Why one side's attributes could not be read, with what to do: credentials without metadata
+/// read are told to get it or to pass `way_out` (the flags that do without the metadata).
+fn unreadable(side: &str, e: &Error, way_out: &str) -> String {
+    match e {
+        Error::Status {
+            status: status @ (401 | 403),
+            ..
+        } => format!(
+            "the {side}'s credentials may not read its ACR metadata (HTTP {status} from /acr/v1): grant them metadata read, or pass {way_out}"
+        ),
+        _ => format!("in the {side}: {e}"),
+    }
+}
+
 /// A repository name as one path segment (`a/b` → `a%2Fb`). Repository names hold only
 /// `[a-z0-9._/-]`, so the slash is the only character to encode.
 pub fn encode_name(name: &str) -> String {
@@ -790,12 +804,18 @@ impl LockSync {
             failed: Vec::new(),
         };
         for (pair, s, t) in states {
-            match (s, t) {
-                (Ok(s), Ok(t)) => sync.repos.push((s, t)),
-                (Err(e), _) | (_, Err(e)) => sync
-                    .failed
-                    .push((pair.target.clone(), format!("cannot read attributes: {e}"))),
-            }
+            let why = match (s, t) {
+                (Ok(s), Ok(t)) => {
+                    sync.repos.push((s, t));
+                    continue;
+                }
+                (Err(e), _) => unreadable("source", &e, "--no-locks"),
+                (_, Err(e)) => unreadable("target", &e, "--no-locks"),
+            };
+            sync.failed.push((
+                pair.target.clone(),
+                format!("cannot read attributes: {why}"),
+            ));
         }
         let plan: Vec<Patch> = sync
             .repos
@@ -876,14 +896,17 @@ pub async fn compare_registries(
         .map(|pair| async move {
             let s = read_state(source, &pair.source).await;
             let t = read_state(target, &pair.target).await;
-            match (s, t) {
-                (Ok(s), Ok(t)) => compare(&s, &t, &|tag| matcher.tag(tag), untagged),
-                (Err(e), _) | (_, Err(e)) => vec![Difference {
-                    item: pair.target.clone(),
-                    reason: format!("cannot read ACR attributes: {e}"),
-                    kind: DifferenceKind::Error,
-                }],
-            }
+            let way_out = "--no-locks --tagged-only";
+            let why = match (s, t) {
+                (Ok(s), Ok(t)) => return compare(&s, &t, &|tag| matcher.tag(tag), untagged),
+                (Err(e), _) => unreadable("source", &e, way_out),
+                (_, Err(e)) => unreadable("target", &e, way_out),
+            };
+            vec![Difference {
+                item: pair.target.clone(),
+                reason: format!("cannot read ACR attributes: {why}"),
+                kind: DifferenceKind::Error,
+            }]
         })
         .buffered(jobs.max(1))
         .collect()
