@@ -293,7 +293,10 @@ fn a_copy_between_acrs_whose_source_refuses_metadata_reads_reports_the_locks_it_
         assert!(
             text.lines()
                 .any(|l| l.starts_with(&format!("FAILED locks {repo}:"))
-                    && l.contains("cannot read attributes")),
+                    && l.contains(
+                        "the source's credentials may not read its ACR metadata (HTTP 401"
+                    )
+                    && l.ends_with("grant them metadata read, or pass --no-locks")),
             "{repo}:\n{text}"
         );
     }
@@ -319,7 +322,10 @@ fn verify_reports_an_error_when_the_source_refuses_metadata_reads() {
     // Between two ACRs the lock comparison cannot read the source; with only the source an ACR,
     // the check of its untagged manifests cannot list them.
     for (side, says) in [
-        ("both", "cannot read ACR attributes"),
+        (
+            "both",
+            "source's credentials may not read its ACR metadata (HTTP 401 from /acr/v1): grant them metadata read, or pass --no-locks --tagged-only",
+        ),
         ("source", "may not read this ACR repository's metadata"),
     ] {
         let acr = format!("--acr={side}");
@@ -332,4 +338,14 @@ fn verify_reports_an_error_when_the_source_refuses_metadata_reads() {
             "{acr}:\n{text}"
         );
     }
+    // Without untagged manifests and locks, nothing needs the metadata.
+    let out = run(&[
+        "verify",
+        "--acr=both",
+        "--no-locks",
+        "--tagged-only",
+        &source.url(),
+        &target.url(),
+    ]);
+    assert_success(&out);
 }
