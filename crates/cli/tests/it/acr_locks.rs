@@ -349,3 +349,58 @@ fn verify_reports_an_error_when_the_source_refuses_metadata_reads() {
     ]);
     assert_success(&out);
 }
+
+#[test]
+fn a_dry_run_between_acrs_says_what_it_would_unlock_and_changes_nothing() {
+    let (source, _) = sample_front(1, 7);
+    let (target, _) = sample_front(1, 8);
+    let (repo, tag) = ("team/app/svc-0", "v1.0.0");
+    target.set_tag(repo, tag, Attrs::LOCKED);
+    let before = target.attributes();
+    let seen = target.events().len();
+    let out = copy_between(&source, &target, &["--dry-run"]);
+    assert_success(&out);
+    assert!(
+        stderr(&out).contains(&format!(
+            "locks: would unlock {repo}:{tag} writeEnabled=true for the copy"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(target.events()[seen..], [] as [String; 0]);
+    assert_eq!(target.attributes(), before);
+}
+
+#[test]
+fn delete_source_leaves_a_delete_locked_tag_and_reports_it() {
+    let (source, _) = sample_front(1, 7);
+    let target = AcrFront::start();
+    assert_success(&copy_between(&source, &target, &[]));
+    let (repo, tag) = ("team/app/svc-0", "v1.0.0");
+    let locked = source.tag_digest(repo, tag).unwrap();
+    source.set_tag(repo, tag, Attrs::NO_DELETE);
+    let (s, t) = (source.url(), target.url());
+    let out = run(&[
+        "delete-source",
+        "--acr=both",
+        &s,
+        "--verified-against",
+        &t,
+        "--confirm",
+        &s,
+    ]);
+    assert_exit_code(&out, 1);
+    let refused = format!("failed {repo}@{locked} ({tag}): ");
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.starts_with(&refused) && l.contains("405")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(source
+        .events()
+        .contains(&format!("REFUSED DELETE {repo}:{locked}")));
+    assert_eq!(source.tag_digest(repo, tag), Some(locked));
+    assert_eq!(source.tag_digest(repo, "v1.1.0"), None, "the others went");
+}
