@@ -129,6 +129,17 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
             eprintln!("copy: {}", acr::RETENTION_WARNING);
         }
     }
+    // Ctrl-C is caught from here on, before any lock is removed: it stops the copy, and the
+    // locks are set again below.
+    let interrupt = copy::Interrupt::default();
+    {
+        let interrupt = interrupt.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupt.trigger();
+            }
+        });
+    }
     // Between two ACRs, lock attributes follow the content: unlocks first, locks after.
     let locks = match (acr_registry(&source_ep, &source_options), acr_target) {
         (Some(s), Some(t)) if !args.no_locks => {
@@ -150,7 +161,6 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         _ => None,
     };
     let reporter = Reporter::new("copy", args.quiet || args.json);
-    let interrupt = copy::Interrupt::default();
     let options = CopyOptions {
         jobs: args.jobs.jobs,
         max_jobs: args.jobs.max_jobs,
@@ -160,13 +170,8 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         nondistributable: args.include_nondistributable,
         matcher,
         progress: reporter.clone(),
-        interrupt: interrupt.clone(),
+        interrupt,
     };
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            interrupt.trigger();
-        }
-    });
     let outcome = copy::copy(source, target, options).await;
     reporter.finish();
     // The locks are set after the content moved, and also when the copy failed or was

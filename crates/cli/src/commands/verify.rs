@@ -89,9 +89,11 @@ pub async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
         },
     )
     .await?;
-    // Between two ACRs: untagged manifests and lock attributes too.
+    // Between two ACRs: untagged manifests and lock attributes too (neither with `--tagged-only
+    // --no-locks`, which then needs no metadata access).
+    let metadata_checks = !(args.tagged_only && args.no_locks);
     if let (Endpoint::Registry(s), Endpoint::Registry(t)) = (&source_ep, &target_ep) {
-        if acr::is_acr(s, &source_options) && acr::is_acr(t, &target_options) {
+        if metadata_checks && acr::is_acr(s, &source_options) && acr::is_acr(t, &target_options) {
             let s = Registry::connect(s, &source_options).await?;
             let t = Registry::connect(t, &target_options).await?;
             let pairs = acr_relocate::walk::repositories(&s, &matcher).await?;

@@ -3,6 +3,7 @@
 //! OCI layouts on disk.
 
 mod acr;
+mod acr_locks;
 mod auth;
 mod azure_cp;
 mod azure_live;

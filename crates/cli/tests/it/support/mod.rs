@@ -3,6 +3,7 @@
 //! and, shared with the Azure tiers, the small HTTP server and client (`http`) and the Prism
 //! launcher (`prism`).
 
+pub mod acr_front;
 pub mod http;
 pub mod issuer;
 pub mod mount_proxy;

@@ -92,6 +92,17 @@ impl Attributes {
         self.write_enabled == Some(false)
     }
 
+    /// Each field refused when either side refuses it (missing counts as `true`).
+    pub fn strictest_with(&self, other: &Attributes) -> Attributes {
+        let both = |a: Option<bool>, b: Option<bool>| Some(a.unwrap_or(true) && b.unwrap_or(true));
+        Attributes {
+            delete_enabled: both(self.delete_enabled, other.delete_enabled),
+            write_enabled: both(self.write_enabled, other.write_enabled),
+            read_enabled: both(self.read_enabled, other.read_enabled),
+            list_enabled: both(self.list_enabled, other.list_enabled),
+        }
+    }
+
     /// The fields of `self` (the wanted state) that `current` does not have yet, or `None` when
     /// nothing differs. A field missing on either side counts as ACR's default, `true`.
     pub fn changes_from(&self, current: &Attributes) -> Option<Attributes> {
@@ -251,6 +262,20 @@ pub fn lacks_metadata_access(e: &Error) -> bool {
                 ..
             }
     )
+}
+
+/// Why one side's attributes could not be read, with what to do: credentials without metadata
+/// read are told to get it or to pass `way_out` (the flags that do without the metadata).
+fn unreadable(side: &str, e: &Error, way_out: &str) -> String {
+    match e {
+        Error::Status {
+            status: status @ (401 | 403),
+            ..
+        } => format!(
+            "the {side}'s credentials may not read its ACR metadata (HTTP {status} from /acr/v1): grant them metadata read, or pass {way_out}"
+        ),
+        _ => format!("in the {side}: {e}"),
+    }
 }
 
 /// A repository name as one path segment (`a/b` → `a%2Fb`). Repository names hold only
@@ -591,7 +616,8 @@ pub fn unlocks_before_copy(
 /// 2. selected tags that point at the source's digest in the target, to the source's attributes;
 ///    tags the copy could not bring over get back the attributes they had `before` (an unlock of
 ///    [`unlocks_before_copy`] is undone);
-/// 3. the repository, to the source's attributes.
+/// 3. the repository, to the source's attributes; when the copy left it incomplete (a selected tag
+///    not at the source's digest), to the stricter of those and what it had `before`.
 ///
 /// `after` is the target as read once the copy has finished; only fields that differ are sent.
 pub fn locks_after_copy(
@@ -634,7 +660,19 @@ pub fn locks_after_copy(
             });
         }
     }
+    // A repository the copy left incomplete (a selected tag not at the source's digest: the copy
+    // failed or was interrupted) also keeps every lock it had before, so what the copy unlocked
+    // is locked again; a later run unlocks it for what is left.
+    let incomplete = source
+        .tags
+        .iter()
+        .filter(|(t, _)| selected(t))
+        .any(|(t, (digest, _))| after.tags.get(t).map(|(d, _)| d) != Some(digest));
     if let (Some(want), Some(have)) = (source.repository, after.repository) {
+        let want = match (incomplete, before.repository) {
+            (true, Some(old)) => want.strictest_with(&old),
+            _ => want,
+        };
         if let Some(change) = want.changes_from(&have) {
             out.push(Patch {
                 repository: name.clone(),
@@ -766,12 +804,18 @@ impl LockSync {
             failed: Vec::new(),
         };
         for (pair, s, t) in states {
-            match (s, t) {
-                (Ok(s), Ok(t)) => sync.repos.push((s, t)),
-                (Err(e), _) | (_, Err(e)) => sync
-                    .failed
-                    .push((pair.target.clone(), format!("cannot read attributes: {e}"))),
-            }
+            let why = match (s, t) {
+                (Ok(s), Ok(t)) => {
+                    sync.repos.push((s, t));
+                    continue;
+                }
+                (Err(e), _) => unreadable("source", &e, "--no-locks"),
+                (_, Err(e)) => unreadable("target", &e, "--no-locks"),
+            };
+            sync.failed.push((
+                pair.target.clone(),
+                format!("cannot read attributes: {why}"),
+            ));
         }
         let plan: Vec<Patch> = sync
             .repos
@@ -852,14 +896,17 @@ pub async fn compare_registries(
         .map(|pair| async move {
             let s = read_state(source, &pair.source).await;
             let t = read_state(target, &pair.target).await;
-            match (s, t) {
-                (Ok(s), Ok(t)) => compare(&s, &t, &|tag| matcher.tag(tag), untagged),
-                (Err(e), _) | (_, Err(e)) => vec![Difference {
-                    item: pair.target.clone(),
-                    reason: format!("cannot read ACR attributes: {e}"),
-                    kind: DifferenceKind::Error,
-                }],
-            }
+            let way_out = "--no-locks --tagged-only";
+            let why = match (s, t) {
+                (Ok(s), Ok(t)) => return compare(&s, &t, &|tag| matcher.tag(tag), untagged),
+                (Err(e), _) => unreadable("source", &e, way_out),
+                (_, Err(e)) => unreadable("target", &e, way_out),
+            };
+            vec![Difference {
+                item: pair.target.clone(),
+                reason: format!("cannot read ACR attributes: {why}"),
+                kind: DifferenceKind::Error,
+            }]
         })
         .buffered(jobs.max(1))
         .collect()
@@ -1020,6 +1067,39 @@ mod tests {
         let locks = locks_after_copy(&source, &before, &after, &all);
         assert_eq!(locks.len(), 1);
         assert_eq!(locks[0].attributes, lock_patch());
+    }
+
+    #[test]
+    fn a_repository_the_copy_left_incomplete_gets_back_the_lock_it_had() {
+        let source = state("s", open(), &[("v1", 2, open()), ("v2", 3, open())]);
+        let before = state("t", locked(), &[("v1", 1, open())]);
+        assert_eq!(
+            unlocks_before_copy(&source, &before, &all, true)[0].item,
+            Item::Repository
+        );
+        // v1 was copied, v2 was not: the repository is locked again, as it was.
+        let mut unlocked = locked();
+        unlocked.write_enabled = Some(true);
+        let after = state("t", unlocked, &[("v1", 2, open())]);
+        let locks = locks_after_copy(&source, &before, &after, &all);
+        assert_eq!(
+            locks,
+            [Patch {
+                repository: "t".into(),
+                item: Item::Repository,
+                attributes: Attributes::write(false),
+            }]
+        );
+        // Complete: the source's attributes.
+        let after = state("t", unlocked, &[("v1", 2, open()), ("v2", 3, open())]);
+        let locks = locks_after_copy(&source, &before, &after, &all);
+        assert_eq!(
+            locks[0].attributes,
+            Attributes {
+                delete_enabled: Some(true),
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
