@@ -280,6 +280,17 @@ fn print_summary(s: &Summary) {
         s.seconds,
         s.peak_transfers
     );
+    if s.mounts_ignored || s.blobs_copied_again > 0 {
+        let why = if s.mounts_ignored {
+            "the target ignores cross-repository mounts"
+        } else {
+            "the target refused a mount"
+        };
+        println!(
+            "{why}: {} blobs another repository holds were uploaded again",
+            s.blobs_copied_again
+        );
+    }
     for p in &s.skipped {
         println!("skipped {}: {}", p.item, p.reason);
     }

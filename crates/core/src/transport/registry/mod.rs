@@ -611,10 +611,11 @@ impl Inner {
             .get("www-authenticate")
             .and_then(|v| v.to_str().ok())
             .and_then(Challenge::error_of);
-        let who = match (&self.credentials, &self.azure_ad) {
-            (Some(c), _) => format!("the credentials ({})", c.origin),
-            (None, Some(a)) => format!("the identity ({})", a.describe()),
-            (None, None) => "anonymous access".into(),
+        // Subject and verb agree: "the credentials … give", "the identity … gives".
+        let (who, gives) = match (&self.credentials, &self.azure_ad) {
+            (Some(c), _) => (format!("the credentials ({})", c.origin), "give"),
+            (None, Some(a)) => (format!("the identity ({})", a.describe()), "gives"),
+            (None, None) => ("anonymous access".into(), "gives"),
         };
         Error::Status {
             method: method.to_string(),
@@ -627,7 +628,7 @@ impl Inner {
             ),
             message: Some(match scope.repository() {
                 Some(repository) => format!(
-                    "{who} give no access to `{repository}` here: grant them access to it, or leave it out with --exclude-repo"
+                    "{who} {gives} no access to `{repository}` here: grant access to it, or leave it out with --exclude-repo"
                 ),
                 None => format!("{who} may not list the registry's repositories"),
             }),
