@@ -114,6 +114,9 @@ impl Error {
     /// True for a file refused because it or its directory is read-only ([`Error::ReadOnly`],
     /// [`Error::ReadOnlyDirectory`]): making them writable is the remedy.
     pub fn is_read_only(&self) -> bool {
-        matches!(self, Error::ReadOnly { .. } | Error::ReadOnlyDirectory { .. })
+        matches!(
+            self,
+            Error::ReadOnly { .. } | Error::ReadOnlyDirectory { .. }
+        )
     }
 }

@@ -58,7 +58,11 @@ fn a_file_in_a_read_only_directory_is_refused_before_anything_is_written() {
     let written = plan.write();
     set_mode(&locked_dir, 0o755);
     assert!(matches!(written, Err(Error::Refused { refused }) if refused.len() == 1));
-    assert_eq!(fs::read_to_string(&open).unwrap(), OLD, "nothing is written");
+    assert_eq!(
+        fs::read_to_string(&open).unwrap(),
+        OLD,
+        "nothing is written"
+    );
     assert_eq!(fs::read_to_string(&locked).unwrap(), OLD);
     assert_eq!(
         fs::read_dir(&locked_dir).unwrap().count(),
@@ -132,6 +136,6 @@ fn a_hard_linked_file_in_a_read_only_directory_is_written_in_place_when_asked() 
     assert!(refusals.is_empty(), "{refusals:?}");
     assert_eq!(written_in_place, [linked.as_path()]);
     let summary = summary.unwrap();
-    assert_eq!(summary.written_in_place, [linked.clone()]);
+    assert_eq!(summary.written_in_place, [linked]);
     assert_eq!(fs::read_to_string(&other_name).unwrap(), NEW);
 }

@@ -346,11 +346,13 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
             eprintln!("error: {error}");
         }
     }
-    Ok(if failed || !write_errors.is_empty() || !refused.is_empty() {
-        2
-    } else {
-        0
-    })
+    Ok(
+        if failed || !write_errors.is_empty() || !refused.is_empty() {
+            2
+        } else {
+            0
+        },
+    )
 }
 
 /// Names each refused file on its own `error:` line (after flushing `out`, so the lines follow
@@ -388,7 +390,11 @@ fn report_refusals(
 /// What to do about `refused` files: `in_place` names the setting that writes hard-linked files
 /// in place for the command that ran (`rewrite` has a flag, `apply` a config key), `again` how
 /// to run it again once read-only files and directories are made writable.
-pub(crate) fn refusal_remedy(refused: &[acr_rewrite::Error], in_place: &str, again: &str) -> String {
+pub(crate) fn refusal_remedy(
+    refused: &[acr_rewrite::Error],
+    in_place: &str,
+    again: &str,
+) -> String {
     let mut remedies = Vec::new();
     if refused.iter().any(acr_rewrite::Error::is_read_only) {
         remedies.push(format!(

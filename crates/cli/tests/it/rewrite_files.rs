@@ -115,7 +115,10 @@ fn check_and_dry_run_with_in_place_hard_links_preview_a_run_that_writes_it_in_pl
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a.yaml", OLD);
     fs::hard_link(dir.path().join("a.yaml"), dir.path().join("b.yaml")).unwrap();
-    let out = rewrite_in(dir.path(), &["a.yaml", "--dry-run", "--in-place-hard-links"]);
+    let out = rewrite_in(
+        dir.path(),
+        &["a.yaml", "--dry-run", "--in-place-hard-links"],
+    );
     assert_success(&out);
     assert_eq!(
         stdout(&out),
@@ -124,7 +127,11 @@ fn check_and_dry_run_with_in_place_hard_links_preview_a_run_that_writes_it_in_pl
     assert_eq!(stderr(&out), "");
     let out = rewrite_in(dir.path(), &["a.yaml", "--check", "--in-place-hard-links"]);
     assert_exit_code(&out, 1);
-    assert_eq!(stderr(&out), "", "references remain, nothing would be refused");
+    assert_eq!(
+        stderr(&out),
+        "",
+        "references remain, nothing would be refused"
+    );
     assert_eq!(fs::read_to_string(dir.path().join("a.yaml")).unwrap(), OLD);
 }
 
@@ -166,7 +173,11 @@ fn read_only_and_hard_linked_files_are_each_named_with_one_line_saying_what_to_d
         fs::Permissions::from_mode(0o444),
     )
     .unwrap();
-    fs::hard_link(dir.path().join("k8s/c.yaml"), dir.path().join("c-copy.yaml")).unwrap();
+    fs::hard_link(
+        dir.path().join("k8s/c.yaml"),
+        dir.path().join("c-copy.yaml"),
+    )
+    .unwrap();
     let expected = "error: k8s/b.yaml is read-only: not rewritten (make it writable and run again)\nerror: k8s/c.yaml has 2 hard links: replacing it would leave its other names with the old content\nerror: nothing was written: 2 file(s) cannot be written safely; make the read-only files and directories writable and run again; pass --in-place-hard-links to write hard-linked files in place (or break their links with `cp` first)\n";
     let out = rewrite_in(dir.path(), &["k8s"]);
     assert_exit_code(&out, 2);
