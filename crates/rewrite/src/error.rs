@@ -53,18 +53,29 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// A file to rewrite is in a read-only directory (no write permission, or none for this
+    /// user): the temporary file of an atomic replace cannot be created beside it.
+    #[error("{} is in a read-only directory ({}): the rewritten file cannot be put in its place", path.display(), directory.display())]
+    ReadOnlyDirectory {
+        /// The file.
+        path: PathBuf,
+        /// Its directory (symbolic links followed).
+        directory: PathBuf,
+    },
     /// A file to rewrite has other names (hard links). Replacing it atomically would give this
     /// name a new file and leave the other names with the old content, so it is refused, and
-    /// nothing is written, unless hard-linked files are written in place.
-    #[error("{} has {links} hard links: replacing it would leave its other names with the old content; nothing was written (rerun with --in-place-hard-links to write it in place, or break the link with `cp` first)", path.display())]
+    /// nothing is written, unless hard-linked files are written in place. The message names no
+    /// remedy: the setting that writes them in place depends on the command.
+    #[error("{} has {links} hard links: replacing it would leave its other names with the old content", path.display())]
     HardLinked {
         /// The file.
         path: PathBuf,
         /// How many names it has.
         links: u64,
     },
-    /// Some files cannot be written safely (see [`Error::HardLinked`]), so nothing was written.
-    #[error("{}", refused.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    /// Some files cannot be written ([`Error::HardLinked`], [`Error::ReadOnly`],
+    /// [`Error::ReadOnlyDirectory`]), so nothing was written.
+    #[error("nothing was written: {}", refused.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Refused {
         /// Why each file is refused.
         refused: Vec<Error>,
@@ -92,5 +103,20 @@ impl Error {
     /// True when the error is about the content of a file (the file is named with a line).
     pub fn is_parse(&self) -> bool {
         matches!(self, Error::Parse { .. })
+    }
+
+    /// True for a file refused because it has several hard links ([`Error::HardLinked`]):
+    /// writing it in place is the remedy.
+    pub fn is_hard_linked(&self) -> bool {
+        matches!(self, Error::HardLinked { .. })
+    }
+
+    /// True for a file refused because it or its directory is read-only ([`Error::ReadOnly`],
+    /// [`Error::ReadOnlyDirectory`]): making them writable is the remedy.
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Error::ReadOnly { .. } | Error::ReadOnlyDirectory { .. }
+        )
     }
 }

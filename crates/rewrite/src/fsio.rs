@@ -75,12 +75,15 @@ fn clean(path: &Path) -> PathBuf {
 /// Replaces the content of `path` atomically: a temporary file in the same directory, synced,
 /// given the original's permissions, then renamed over it. A symbolic link is followed, so the
 /// file it points to is replaced and the link stays. A read-only file (no write permission
-/// bit, or one this user cannot open for writing) is refused with [`Error::ReadOnly`] instead
-/// of being replaced behind its permissions. The rename gives the name a new inode, so a file
-/// with several hard links would leave its other names with the old content: [`Plan::write`]
-/// refuses those, or writes them with [`write_in_place`].
+/// bit, or one this user cannot open for writing) is refused with [`Error::ReadOnly`], and a
+/// file in a read-only directory (where the temporary file cannot be created) with
+/// [`Error::ReadOnlyDirectory`], instead of being replaced behind their permissions. The rename
+/// gives the name a new inode, so a file with several hard links would leave its other names
+/// with the old content: [`Plan::write`] refuses those, or writes them with [`write_in_place`].
+/// [`Plan::refusals`] makes the same checks for every file before any is written.
 ///
 /// [`Plan::write`]: crate::Plan::write
+/// [`Plan::refusals`]: crate::Plan::refusals
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let fail = |source| Error::Write {
@@ -90,6 +93,7 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
     let target = fs::canonicalize(path).map_err(fail)?;
     let permissions = writable(path, &target)?;
     let dir = target.parent().unwrap_or(Path::new("."));
+    directory_writable(path, dir)?;
     let name = target
         .file_name()
         .and_then(|n| n.to_str())
@@ -107,6 +111,12 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
         {
             Ok(file) => break (tmp, file),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) if is_denied(&e) => {
+                return Err(Error::ReadOnlyDirectory {
+                    path: path.to_path_buf(),
+                    directory: shown_directory(path, dir),
+                })
+            }
             Err(e) => return Err(fail(e)),
         }
     };
@@ -140,9 +150,76 @@ fn writable(path: &Path, target: &Path) -> Result<fs::Permissions, Error> {
     // may write the file.
     match fs::OpenOptions::new().write(true).open(target) {
         Ok(_) => Ok(permissions),
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(read_only()),
+        Err(e) if is_denied(&e) => Err(read_only()),
         Err(e) => Err(fail(e)),
     }
+}
+
+/// Whether the directory `dir`, where the temporary file for `path` is created, can take it:
+/// [`Error::ReadOnlyDirectory`] when it has no write permission bit (refused even for root, as a
+/// read-only file is) or this user may not create files in it (or its file system is mounted
+/// read-only). Asked of the OS without creating anything; a directory that cannot be looked at
+/// is left for the write to report.
+fn directory_writable(path: &Path, dir: &Path) -> Result<(), Error> {
+    let read_only = || Error::ReadOnlyDirectory {
+        path: path.to_path_buf(),
+        directory: shown_directory(path, dir),
+    };
+    match fs::metadata(dir) {
+        Ok(meta) if meta.permissions().readonly() => return Err(read_only()),
+        Ok(_) => {}
+        Err(_) => return Ok(()),
+    }
+    // AT_EACCESS asks with the effective user and group, the ones a write would use.
+    match rustix::fs::accessat(
+        rustix::fs::CWD,
+        dir,
+        rustix::fs::Access::WRITE_OK,
+        rustix::fs::AtFlags::EACCESS,
+    ) {
+        Err(errno) if is_denied(&std::io::Error::from(errno)) => Err(read_only()),
+        _ => Ok(()),
+    }
+}
+
+/// The directory to name for `path` whose file (links followed) is in `dir`: the directory as
+/// the user named it (`k8s` for `k8s/a.yaml`, `.` for `a.yaml`), or `dir` when `path` is itself
+/// a symbolic link (the file it points to is the one replaced).
+fn shown_directory(path: &Path, dir: &Path) -> PathBuf {
+    let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    match path.parent() {
+        _ if is_link => dir.to_path_buf(),
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// True for the errors that mean "not allowed to write here": permission denied (EACCES, EPERM)
+/// or a read-only file system (EROFS).
+fn is_denied(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    )
+}
+
+/// Why `path` cannot be written as [`Plan::write_with`] would write it, before anything is
+/// written: [`Error::ReadOnly`] for a read-only file and, when it is to be replaced atomically
+/// (`in_place` false), [`Error::ReadOnlyDirectory`] for a read-only directory. `None` when it can
+/// be written, or when it cannot be looked at now (the write reports that).
+///
+/// [`Plan::write_with`]: crate::Plan::write_with
+pub(crate) fn write_refusal(path: &Path, in_place: bool) -> Option<Error> {
+    let target = fs::canonicalize(path).ok()?;
+    match writable(path, &target) {
+        Err(e @ Error::ReadOnly { .. }) => return Some(e),
+        Err(_) => return None,
+        Ok(_) => {}
+    }
+    if in_place {
+        return None;
+    }
+    directory_writable(path, target.parent().unwrap_or(Path::new("."))).err()
 }
 
 /// How many names (hard links) the file `path` names has, symbolic links followed. A file with

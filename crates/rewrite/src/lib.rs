@@ -18,8 +18,9 @@
 //!   `--check`) with their lines; a YAML file is read by a small span-keeping reader.
 //! - [`Rewriter::plan`] builds a [`Plan`]: every reference resolved against the target through a
 //!   [`TargetResolver`] before anything is written; [`Plan::write`] writes atomically
-//!   (refusing, before writing anything, files with several hard links, which
-//!   [`Plan::write_with`] can write in place), [`Plan::diff`] shows a unified diff.
+//!   (refusing, before writing anything, read-only files, files in read-only directories and
+//!   files with several hard links, which [`Plan::write_with`] can write in place; see
+//!   [`Plan::refusals`]), [`Plan::diff`] shows a unified diff.
 //!
 //! ```
 //! use acr_rewrite::{FileKind, Options, Registry, Rewriter};

@@ -178,31 +178,53 @@ impl Plan {
         self.write_with(WriteOptions::default())
     }
 
-    /// The files that [`Plan::write_with`] would refuse before writing anything: changed files
-    /// with several hard links, unless `options` writes them in place.
+    /// The files that [`Plan::write_with`] would refuse before writing anything, in plan order,
+    /// one error each: a changed file that is read-only ([`Error::ReadOnly`]), that has several
+    /// hard links unless `options` writes them in place ([`Error::HardLinked`]), or that is
+    /// replaced atomically in a read-only directory ([`Error::ReadOnlyDirectory`]). Nothing is
+    /// written; previews (`--dry-run`, `--check`) call it to say what a real run would refuse.
     pub fn refusals(&self, options: WriteOptions) -> Vec<Error> {
-        if options.in_place_hard_links {
+        self.files
+            .iter()
+            .filter(|f| f.is_changed())
+            .filter_map(|f| {
+                // A file that cannot be looked at now fails when it is written.
+                let links = fsio::hard_links(&f.path).unwrap_or(1);
+                let in_place = links > 1 && options.in_place_hard_links;
+                if let Some(e @ Error::ReadOnly { .. }) = fsio::write_refusal(&f.path, true) {
+                    return Some(e);
+                }
+                if links > 1 && !in_place {
+                    return Some(Error::HardLinked {
+                        path: f.path.clone(),
+                        links,
+                    });
+                }
+                fsio::write_refusal(&f.path, in_place)
+            })
+            .collect()
+    }
+
+    /// The changed files that [`Plan::write_with`] writes in place under `options` (those with
+    /// several hard links, when `options` says so); the others are replaced atomically.
+    pub fn written_in_place(&self, options: WriteOptions) -> Vec<&Path> {
+        if !options.in_place_hard_links {
             return Vec::new();
         }
         self.files
             .iter()
             .filter(|f| f.is_changed())
-            .filter_map(|f| match fsio::hard_links(&f.path) {
-                Ok(links) if links > 1 => Some(Error::HardLinked {
-                    path: f.path.clone(),
-                    links,
-                }),
-                // A file that cannot be looked at now fails when it is written.
-                _ => None,
-            })
+            .filter(|f| fsio::hard_links(&f.path).is_ok_and(|links| links > 1))
+            .map(|f| f.path.as_path())
             .collect()
     }
 
     /// Writes every changed file. Refuses to write anything when the plan is blocked
-    /// ([`Error::Blocked`]) or when some file would be refused ([`Plan::refusals`],
-    /// [`Error::Refused`]); otherwise writes what it can and lists the files it could not
-    /// write (read-only ones among them). Files are replaced atomically; a file with several
-    /// hard links is written in place when `options` says so.
+    /// ([`Error::Blocked`]) or when some file would be refused ([`Plan::refusals`]: read-only
+    /// files and directories, hard-linked files; [`Error::Refused`]). Otherwise writes every
+    /// file it can and lists those it could not (a file changed since the check, a full disk).
+    /// Files are replaced atomically; a file with several hard links is written in place when
+    /// `options` says so.
     pub fn write_with(&self, options: WriteOptions) -> Result<WriteSummary, Error> {
         let blocked = self.problems().count();
         if blocked > 0 {

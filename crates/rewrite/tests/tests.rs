@@ -3,4 +3,5 @@
 
 mod golden;
 mod plan;
+mod refusals;
 mod util;

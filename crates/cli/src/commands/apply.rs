@@ -378,9 +378,13 @@ impl Run<'_> {
                 to,
                 check_against,
                 pin_digests,
+                in_place_hard_links,
                 ..
             } => {
-                self.rewrite(paths, from, to, check_against, *pin_digests)
+                let write = acr_rewrite::WriteOptions {
+                    in_place_hard_links: *in_place_hard_links,
+                };
+                self.rewrite(paths, from, to, check_against, *pin_digests, write)
                     .await
             }
             StepKind::Verify { .. } => self.verify().await,
@@ -726,6 +730,7 @@ impl Run<'_> {
         to: &str,
         check_against: &str,
         pin_digests: bool,
+        write: acr_rewrite::WriteOptions,
     ) -> anyhow::Result<StepEnd> {
         let endpoint = args::endpoint(check_against, "[rewrite] check_against")?;
         let store = transport::open(
@@ -736,6 +741,7 @@ impl Run<'_> {
         .await?;
         let handle = tokio::runtime::Handle::current();
         let (paths, from, to) = (paths.to_vec(), from.to_string(), to.to_string());
+        let config = self.plan.config.display().to_string();
         tokio::task::spawn_blocking(move || -> anyhow::Result<StepEnd> {
             let lookup = super::rewrite::TargetLookup::with_store(handle, store);
             let rewriter = acr_rewrite::Rewriter::new(acr_rewrite::Options {
@@ -756,7 +762,11 @@ impl Run<'_> {
                     problems.join("; ")
                 )));
             }
-            let written = plan.write()?;
+            // Every changed file is checked before any is written, as `rewrite` does.
+            if let Some(refused) = rewrite_refusal(&plan, write.in_place_hard_links, &config) {
+                return Ok(StepEnd::Failed(format!("nothing written: {refused}")));
+            }
+            let written = plan.write_with(write)?;
             if !written.errors.is_empty() {
                 return Ok(StepEnd::Failed(
                     written
@@ -767,8 +777,12 @@ impl Run<'_> {
                         .join("; "),
                 ));
             }
+            let in_place = match written.written_in_place.len() {
+                0 => String::new(),
+                n => format!(" ({n} written in place: they have other hard links)"),
+            };
             Ok(StepEnd::Done(format!(
-                "rewrote {} references in {} files",
+                "rewrote {} references in {} files{in_place}",
                 written.references_rewritten, written.files_written
             )))
         })
@@ -796,6 +810,33 @@ impl Run<'_> {
             code => StepEnd::Failed(format!("delete-source refused or failed (exit {code})")),
         })
     }
+}
+
+/// The files the rewrite step would refuse to write (read-only, in a read-only directory,
+/// hard-linked unless `in_place_hard_links`), each named, then what to do, naming the key of
+/// the `[rewrite]` section of `config` (the relocation config) that writes hard-linked files in
+/// place; `None` when every changed file can be written. Shared with `plan`, which shows it.
+pub fn rewrite_refusal(
+    plan: &acr_rewrite::Plan,
+    in_place_hard_links: bool,
+    config: &str,
+) -> Option<String> {
+    let refused = plan.refusals(acr_rewrite::WriteOptions {
+        in_place_hard_links,
+    });
+    if refused.is_empty() {
+        return None;
+    }
+    let files: Vec<String> = refused.iter().map(ToString::to_string).collect();
+    Some(format!(
+        "{}; {}",
+        files.join("; "),
+        super::rewrite::refusal_remedy(
+            &refused,
+            &format!("set `in_place_hard_links = true` under [rewrite] in {config}, plan again and apply with --replan to write hard-linked files in place"),
+            "run apply again"
+        )
+    ))
 }
 
 /// Reads and rewrites an exported template (shared with `plan`, which shows the findings).

@@ -335,6 +335,11 @@ async fn make_plan(args: &PlanArgs, config: &Config, base: &Path) -> anyhow::Res
         let scanned = rewriter.plan(&paths)?;
         let changed: Vec<_> = scanned.files.iter().filter(|f| f.is_changed()).collect();
         let references: usize = changed.iter().map(|f| f.references.len()).sum();
+        let refused = super::apply::rewrite_refusal(
+            &scanned,
+            r.in_place_hard_links,
+            &args.config.display().to_string(),
+        );
         let check_against = r
             .check_against
             .clone()
@@ -346,14 +351,17 @@ async fn make_plan(args: &PlanArgs, config: &Config, base: &Path) -> anyhow::Res
                 to: to.clone(),
                 check_against: check_against.clone(),
                 pin_digests: r.pin_digests,
+                in_place_hard_links: r.in_place_hard_links,
                 files: changed.len(),
                 references,
             },
             true,
             format!(
-                "rewrites {references} image references in {} files from {from} to {to}{}; every reference is checked in {check_against} first and nothing is written if one is missing",
+                "rewrites {references} image references in {} files from {from} to {to}{}{}; every reference is checked in {check_against} first and nothing is written if one is missing{}",
                 changed.len(),
-                if r.pin_digests { ", tags pinned to digests" } else { "" }
+                if r.pin_digests { ", tags pinned to digests" } else { "" },
+                if r.in_place_hard_links { ", hard-linked files written in place" } else { "" },
+                refused.map(|r| format!(" (as the files are now, apply would refuse them: {r})")).unwrap_or_default()
             ),
         ));
     }

@@ -2,7 +2,8 @@
 //!
 //! The work is done by the `acr_rewrite` library; this module turns flags into a mode, prints
 //! what was found and chooses the exit code: 0 done, 1 `--check` found references to the old
-//! registry (or the target cannot serve some reference), 2 when any file failed.
+//! registry (or the target cannot serve some reference), 2 when any file failed or would be
+//! refused (read-only, in a read-only directory, hard-linked), in the previews too.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -55,12 +56,14 @@ Every other text file of the walk (scripts, the rest of .env files, Terraform, d
 of the old registry are listed and left alone, as are mentions in YAML that are not image fields
 (block scalars, commands, environment values); --check counts them all. Docker Hub short names
 (`nginx`) never match. A file that cannot be parsed is named with its line and left untouched;
-the others are still processed and the exit code is 2. A read-only file is not replaced: it is
-named and the exit code is 2. A file with several hard links is refused before anything is
-written (a rename would leave its other names with the old content; exit 2) unless
---in-place-hard-links writes it in place. A symbolic link named on the command line is
-followed: the file it points to is rewritten and the link stays; links met in a directory walk
-are not followed.
+the others are still processed and the exit code is 2. Every changed file is checked before
+any is written: a read-only file, a file in a read-only directory (the atomic replace needs a
+temporary file beside it) and a file with several hard links (a rename would leave its other
+names with the old content) are each named, and nothing is written (exit 2).
+--in-place-hard-links writes hard-linked files in place instead. --check, --dry-run and a --diff
+preview name the files a real run would refuse and exit 2 too (give them --in-place-hard-links
+to preview a run with it). A symbolic link named on the command line is followed: the file it
+points to is rewritten and the link stays; links met in a directory walk are not followed.
 
 Target check: --target-check (or --pin-digests, or --target ENDPOINT) looks every rewritten
 reference up in the target registry (`https://` + --to unless --target names it) before anything
@@ -68,7 +71,8 @@ is written; a tag or digest the target lacks is listed with its line and nothing
 (exit 1). --pin-digests also replaces `:tag` by `@digest` where the file shape allows.
 
 Exit codes: 0 done; 1 --check found references, or the target lacks a reference (nothing
-written); 2 a file failed or the invocation is unusable.";
+written); 2 a file failed, a file would be refused (also in --check and --dry-run) or the
+invocation is unusable.";
 
 /// Arguments of `acr-relocate rewrite`.
 #[derive(clap::Args, Debug)]
@@ -115,8 +119,9 @@ pub struct RewriteArgs {
     /// Write a file that has several hard links in place (through its name, so every name sees
     /// the rewrite) instead of refusing it. Such a file cannot be replaced atomically: a rename
     /// would give this name a new file and leave the others with the old content; written in
-    /// place, a crash mid-write can leave it partly written.
-    #[arg(long, conflicts_with_all = ["check", "dry_run"])]
+    /// place, a crash mid-write can leave it partly written. With --check or --dry-run: preview
+    /// a run with it (hard-linked files are not counted as refused).
+    #[arg(long)]
     pub in_place_hard_links: bool,
 
     /// The registry to check, when it is not `https://` + --to (e.g. `http://127.0.0.1:5000` for
@@ -229,9 +234,17 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
         out.write_all(plan.diff().as_bytes())?;
     }
 
+    let write_options = WriteOptions {
+        in_place_hard_links: args.in_place_hard_links,
+    };
+    // Checked for every changed file before any is written, so nothing is half done across
+    // files; the previews (--check, --dry-run, --diff) say what a real run would refuse.
+    let refused = plan.refusals(write_options);
+
     if args.check {
         report_remaining(&mut out, &plan, &from)?;
-        let code = if failed {
+        report_refusals(&mut out, &refused, false)?;
+        let code = if failed || !refused.is_empty() {
             2
         } else if plan.remaining() > 0 {
             1
@@ -250,19 +263,9 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
     }
 
     let writing = !args.dry_run && (!args.diff || args.write);
-    let write_options = WriteOptions {
-        in_place_hard_links: args.in_place_hard_links,
-    };
-    if writing {
-        // Checked for every file before any is written: nothing is half done across files.
-        let refused = plan.refusals(write_options);
-        if !refused.is_empty() {
-            out.flush()?;
-            for error in &refused {
-                eprintln!("error: {error}");
-            }
-            return Ok(2);
-        }
+    if writing && !refused.is_empty() {
+        report_refusals(&mut out, &refused, true)?;
+        return Ok(2);
     }
     let changed: Vec<_> = plan.files.iter().filter(|f| f.is_changed()).collect();
     let references: usize = changed.iter().map(|f| f.references.len()).sum();
@@ -293,8 +296,19 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
         write_errors = summary.errors;
     } else if !args.diff || args.dry_run {
         writeln!(out, "would rewrite {references} reference(s) in {} file(s): {from} -> {to} (nothing written)", changed.len())?;
+        let in_place = plan.written_in_place(write_options);
         for file in &changed {
-            writeln!(out, "  {}: {}", file.path.display(), file.references.len())?;
+            let how = if in_place.contains(&file.path.as_path()) {
+                " (would be written in place: it has other hard links)"
+            } else {
+                ""
+            };
+            writeln!(
+                out,
+                "  {}: {}{how}",
+                file.path.display(),
+                file.references.len()
+            )?;
         }
         report_settings(&mut out, &changed, &to, false)?;
     }
@@ -319,6 +333,9 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
             )?;
         }
     }
+    if !writing {
+        report_refusals(&mut out, &refused, false)?;
+    }
     if !write_errors.is_empty() {
         out.flush()?;
         eprintln!(
@@ -329,11 +346,65 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
             eprintln!("error: {error}");
         }
     }
-    Ok(if failed || !write_errors.is_empty() {
-        2
+    Ok(
+        if failed || !write_errors.is_empty() || !refused.is_empty() {
+            2
+        } else {
+            0
+        },
+    )
+}
+
+/// Names each refused file on its own `error:` line (after flushing `out`, so the lines follow
+/// what was printed), then one line saying that nothing was written (`written` true) or that a
+/// real run would write nothing, and what to do.
+fn report_refusals(
+    out: &mut impl Write,
+    refused: &[acr_rewrite::Error],
+    written: bool,
+) -> std::io::Result<()> {
+    if refused.is_empty() {
+        return Ok(());
+    }
+    out.flush()?;
+    for error in refused {
+        eprintln!("error: {error}");
+    }
+    let what = if written {
+        "nothing was written"
     } else {
-        0
-    })
+        "a real run would write nothing"
+    };
+    eprintln!(
+        "error: {what}: {} file(s) cannot be written safely; {}",
+        refused.len(),
+        refusal_remedy(
+            refused,
+            "pass --in-place-hard-links to write hard-linked files in place",
+            "run again"
+        )
+    );
+    Ok(())
+}
+
+/// What to do about `refused` files: `in_place` names the setting that writes hard-linked files
+/// in place for the command that ran (`rewrite` has a flag, `apply` a config key), `again` how
+/// to run it again once read-only files and directories are made writable.
+pub(crate) fn refusal_remedy(
+    refused: &[acr_rewrite::Error],
+    in_place: &str,
+    again: &str,
+) -> String {
+    let mut remedies = Vec::new();
+    if refused.iter().any(acr_rewrite::Error::is_read_only) {
+        remedies.push(format!(
+            "make the read-only files and directories writable and {again}"
+        ));
+    }
+    if refused.iter().any(acr_rewrite::Error::is_hard_linked) {
+        remedies.push(format!("{in_place} (or break their links with `cp` first)"));
+    }
+    remedies.join("; ")
 }
 
 /// Lists the registry settings among the rewritten references (pipeline variables and inputs,

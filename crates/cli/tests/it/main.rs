@@ -20,6 +20,7 @@ mod inventory;
 mod layout;
 mod mount_ignored;
 mod plan;
+mod plan_rewrite;
 mod readme;
 mod rewrite_files;
 mod rewrite_target;

@@ -1,4 +1,6 @@
-//! `rewrite` end to end on files: hard-linked files (refused, or written in place on request),
+//! `rewrite` end to end on files: files a write would refuse (read-only, in a read-only
+//! directory, hard-linked unless written in place on request), named before anything is written
+//! and by the previews,
 //! symbolic links (the file pointed to is rewritten, the link stays), pipeline registry
 //! settings (rewritten and listed in the summary), and what `--check` says about them.
 
@@ -43,7 +45,7 @@ fn a_hard_linked_file_is_refused_by_name_and_no_file_is_written() {
     assert_eq!(stdout(&out), "");
     assert_eq!(
         stderr(&out),
-        "error: k8s/b.yaml has 2 hard links: replacing it would leave its other names with the old content; nothing was written (rerun with --in-place-hard-links to write it in place, or break the link with `cp` first)\n"
+        "error: k8s/b.yaml has 2 hard links: replacing it would leave its other names with the old content\nerror: nothing was written: 1 file(s) cannot be written safely; pass --in-place-hard-links to write hard-linked files in place (or break their links with `cp` first)\n"
     );
     for name in ["k8s/a.yaml", "k8s/b.yaml", "b-copy.yaml"] {
         assert_eq!(
@@ -80,15 +82,117 @@ fn in_place_hard_links_writes_through_every_name_and_says_so() {
 }
 
 #[test]
-fn check_and_dry_run_report_hard_linked_files_like_any_other() {
+fn check_and_dry_run_name_a_hard_linked_file_a_real_run_would_refuse_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a.yaml", OLD);
     fs::hard_link(dir.path().join("a.yaml"), dir.path().join("b.yaml")).unwrap();
+    let refused = "error: a.yaml has 2 hard links: replacing it would leave its other names with the old content\nerror: a real run would write nothing: 1 file(s) cannot be written safely; pass --in-place-hard-links to write hard-linked files in place (or break their links with `cp` first)\n";
+
     let out = rewrite_in(dir.path(), &["a.yaml", "--dry-run"]);
-    assert_success(&out);
-    assert!(stdout(&out).starts_with("would rewrite 1 reference(s) in 1 file(s)"));
+    assert_exit_code(&out, 2);
+    assert_eq!(
+        stdout(&out),
+        "would rewrite 1 reference(s) in 1 file(s): old.example.com -> new.example.com (nothing written)\n  a.yaml: 1\n"
+    );
+    assert_eq!(stderr(&out), refused);
+
     let out = rewrite_in(dir.path(), &["a.yaml", "--check"]);
+    assert_exit_code(&out, 2);
+    assert_eq!(
+        stdout(&out),
+        "a.yaml:1: YAML image: old.example.com/app:1\n1 reference(s) to old.example.com remain\n"
+    );
+    assert_eq!(stderr(&out), refused);
+
+    let out = rewrite_in(dir.path(), &["a.yaml", "--diff"]);
+    assert_exit_code(&out, 2);
+    assert_eq!(stderr(&out), refused, "a --diff preview says so too");
+    assert_eq!(fs::read_to_string(dir.path().join("a.yaml")).unwrap(), OLD);
+}
+
+#[test]
+fn check_and_dry_run_with_in_place_hard_links_preview_a_run_that_writes_it_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", OLD);
+    fs::hard_link(dir.path().join("a.yaml"), dir.path().join("b.yaml")).unwrap();
+    let out = rewrite_in(
+        dir.path(),
+        &["a.yaml", "--dry-run", "--in-place-hard-links"],
+    );
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "would rewrite 1 reference(s) in 1 file(s): old.example.com -> new.example.com (nothing written)\n  a.yaml: 1 (would be written in place: it has other hard links)\n"
+    );
+    assert_eq!(stderr(&out), "");
+    let out = rewrite_in(dir.path(), &["a.yaml", "--check", "--in-place-hard-links"]);
     assert_exit_code(&out, 1);
+    assert_eq!(
+        stderr(&out),
+        "",
+        "references remain, nothing would be refused"
+    );
+    assert_eq!(fs::read_to_string(dir.path().join("a.yaml")).unwrap(), OLD);
+}
+
+#[test]
+fn a_file_in_a_read_only_directory_is_named_and_nothing_is_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "k8s/a.yaml", OLD);
+    write(dir.path(), "locked/b.yaml", OLD);
+    let locked = dir.path().join("locked");
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o555)).unwrap();
+    let out = rewrite_in(dir.path(), &["."]);
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
+    assert_exit_code(&out, 2);
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stderr(&out),
+        "error: locked/b.yaml is in a read-only directory (locked): the rewritten file cannot be put in its place\nerror: nothing was written: 1 file(s) cannot be written safely; make the read-only files and directories writable and run again\n"
+    );
+    for name in ["k8s/a.yaml", "locked/b.yaml"] {
+        assert_eq!(
+            fs::read_to_string(dir.path().join(name)).unwrap(),
+            OLD,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn read_only_and_hard_linked_files_are_each_named_with_one_line_saying_what_to_do() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "k8s/a.yaml", OLD);
+    write(dir.path(), "k8s/b.yaml", OLD);
+    write(dir.path(), "k8s/c.yaml", OLD);
+    write(dir.path(), "k8s/d.yaml", OLD);
+    fs::set_permissions(
+        dir.path().join("k8s/b.yaml"),
+        fs::Permissions::from_mode(0o444),
+    )
+    .unwrap();
+    fs::hard_link(
+        dir.path().join("k8s/c.yaml"),
+        dir.path().join("c-copy.yaml"),
+    )
+    .unwrap();
+    let expected = "error: k8s/b.yaml is read-only: not rewritten (make it writable and run again)\nerror: k8s/c.yaml has 2 hard links: replacing it would leave its other names with the old content\nerror: nothing was written: 2 file(s) cannot be written safely; make the read-only files and directories writable and run again; pass --in-place-hard-links to write hard-linked files in place (or break their links with `cp` first)\n";
+    let out = rewrite_in(dir.path(), &["k8s"]);
+    assert_exit_code(&out, 2);
+    assert_eq!(stdout(&out), "");
+    assert_eq!(stderr(&out), expected);
+    let out = rewrite_in(dir.path(), &["k8s", "--diff", "--write"]);
+    assert_exit_code(&out, 2);
+    assert_eq!(stderr(&out), expected, "--diff --write refuses the same");
+    for name in ["k8s/a.yaml", "k8s/b.yaml", "k8s/c.yaml", "k8s/d.yaml"] {
+        assert_eq!(
+            fs::read_to_string(dir.path().join(name)).unwrap(),
+            OLD,
+            "{name}"
+        );
+    }
 }
 
 #[test]

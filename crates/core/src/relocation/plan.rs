@@ -205,6 +205,10 @@ pub struct RewriteConfig {
     /// Replace tags by the target's digests.
     #[serde(default)]
     pub pin_digests: bool,
+    /// Write files with several hard links in place (so every name sees the rewrite) instead of
+    /// refusing them, as `rewrite --in-place-hard-links` does.
+    #[serde(default)]
+    pub in_place_hard_links: bool,
 }
 
 /// `[delete_source]`.
@@ -367,6 +371,10 @@ pub enum StepKind {
         check_against: String,
         /// Pin digests.
         pin_digests: bool,
+        /// Write files with several hard links in place instead of refusing them (absent in
+        /// plans written before the key existed: refused).
+        #[serde(default)]
+        in_place_hard_links: bool,
         /// Files that will change (as scanned while planning).
         files: usize,
         /// References that will change.
@@ -463,5 +471,20 @@ mod tests {
         let text = serde_json::to_vec(&plan).unwrap();
         let back = Plan::parse(&text).unwrap();
         assert_eq!(back.steps[0].kind.name(), "verify");
+    }
+
+    #[test]
+    fn a_rewrite_step_planned_before_in_place_hard_links_existed_refuses_hard_linked_files() {
+        let step: Step = serde_json::from_str(
+            r#"{"id":"3-rewrite","kind":"rewrite","paths":["/d"],"from":"a.io","to":"b.io","check_against":"b.io","pin_digests":false,"files":1,"references":1,"available":true,"changes":"x"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            step.kind,
+            StepKind::Rewrite {
+                in_place_hard_links: false,
+                ..
+            }
+        ));
     }
 }
