@@ -87,7 +87,8 @@
 //! | `children-only` | warning | the template holds only children of an existing registry: pointed at the new one, to deploy after it |
 //! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
 //! | `resource-id-literal` | info (blocking if not converted) | a literal id `/subscriptions/../resourceGroups/../registries/<old>[/child]` became `resourceId(...)` (a symbolic name in a 2.0 `dependsOn`); extension ids and parameters file values are blocking |
-//! | `role-assignment-name-literal` | blocking | a role assignment on the registry is named by a literal GUID: a new `guid()` is needed |
+//! | `role-assignment-name-literal` | info (blocking if not converted) | a role assignment on the registry named by a literal GUID (the source's; names are unique in the tenant) is now `guid(<new registry id>, <principal>, <role>)`; blocking when its scope is a child of the registry or its principal or role cannot enter a name |
+//! | `role-assignment-principal-recreated` | warning | a role assignment on the registry gives a literal principalId that is (or may be) a managed identity this deployment creates anew (new object id) |
 //! | `export-incomplete` | warning | per `error.details[]` entry of an exportTemplate response: that resource is missing from the template |
 //! | `option-ignored` | warning | `--key-uri` with no key to put it in; `--drop-replication` of a region the template has no replication in |
 //! | `key-uri-set` | info | the key was a parameter or variable: `--key-uri` is now its value |
@@ -190,6 +191,8 @@ pub mod rules {
     pub const RESOURCE_ID_LITERAL: &str = "resource-id-literal";
     /// A role assignment on the registry with a literal GUID name.
     pub const ROLE_ASSIGNMENT_NAME_LITERAL: &str = "role-assignment-name-literal";
+    /// A role assignment on the registry whose literal principal is a recreated managed identity.
+    pub const ROLE_ASSIGNMENT_PRINCIPAL_RECREATED: &str = "role-assignment-principal-recreated";
     /// A removed resource still referenced outside dependsOn.
     pub const REMOVED_RESOURCE_REFERENCED: &str = "removed-resource-referenced";
     /// A webhook without serviceUri.
@@ -262,6 +265,7 @@ pub mod rules {
         REMOVED_RESOURCE_REFERENCED,
         RESOURCE_ID_LITERAL,
         ROLE_ASSIGNMENT_NAME_LITERAL,
+        ROLE_ASSIGNMENT_PRINCIPAL_RECREATED,
     ];
 }
 

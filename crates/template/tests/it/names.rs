@@ -192,13 +192,20 @@ fn literal_ids_of_the_source_registry_become_resource_id_expressions() {
 }
 
 #[test]
-fn a_role_assignment_named_by_a_literal_guid_needs_a_new_one() {
+fn a_role_assignment_scoped_by_a_literal_id_gets_a_guid_of_the_new_registry() {
     let out = rewrite("literal-ids.json", &east());
+    let v = json(&out.template);
+    assert_eq!(
+        v["resources"][3]["name"],
+        "[guid(resourceId('Microsoft.ContainerRegistry/registries', 'contosoeast01'), '99999999-8888-7777-6666-555555555555', '/subscriptions/1111/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d')]"
+    );
     let f = with_rule(&out, rules::ROLE_ASSIGNMENT_NAME_LITERAL);
     assert_eq!(f.len(), 1);
-    assert_eq!(f[0].severity, Severity::Blocking);
+    assert_eq!(f[0].severity, Severity::Info);
     assert_eq!(f[0].path, "/resources/3/name");
-    assert!(f[0].fix.contains("guid("));
+    assert!(f[0]
+        .message
+        .contains("3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"));
 }
 
 #[test]
