@@ -18,11 +18,11 @@
 
 use std::ptr;
 
-use super::{is_guid, Ctx, CHILD_PREFIX};
+use super::{is_guid, json_str, Ctx, CHILD_PREFIX};
 use crate::findings::Severity;
 use crate::jsonc::Node;
 use crate::model::{expression_body, is_expression, resolve, single_call, Resource};
-use crate::rules;
+use crate::{rename, rules};
 
 /// What the role assignments need to know about the relocated registry.
 pub(super) struct Target<'a> {
@@ -72,6 +72,9 @@ pub(super) fn role_assignments(
         }
         principal_recreated(ctx, r, target, &identities);
         let Some((guid, prefix, from)) = literal_guid_name(ctx, r) else {
+            if scope == Scope::Registry {
+                unscoped_guid(ctx, r, target);
+            }
             continue;
         };
         let path = format!("{}/name", r.path);
@@ -91,7 +94,7 @@ pub(super) fn role_assignments(
         };
         let name_node = r.node.get("name").expect("the name was read above");
         let raw = name_node.as_str().unwrap_or("");
-        if ctx.tpl.set_string(name_node, &new_name) {
+        if set_name(ctx, name_node, &new_name, target) {
             let unused = single_call(raw, "parameters")
                 .map(|p| format!("; parameter {p} no longer names it"))
                 .unwrap_or_default();
@@ -218,6 +221,102 @@ fn literal_guid_name(ctx: &Ctx<'_>, r: &Resource<'_>) -> Option<(String, String,
         None => (String::new(), value.clone()),
     };
     is_guid(&last).then_some((last, prefix, from))
+}
+
+/// A name computed by `guid(...)` from values that do not name the registry (the resource
+/// group, the role): deployed where the source's assignment was made, it is the source's name
+/// again. The new registry's id becomes the first argument of that `guid()`.
+fn unscoped_guid(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>) {
+    let Some(node) = r.node.get("name") else {
+        return;
+    };
+    let Some(raw) = node.as_str().filter(|s| is_expression(s)) else {
+        return;
+    };
+    let lower = raw.to_ascii_lowercase();
+    let Some(at) = lower.find("guid(") else {
+        return;
+    };
+    let open = at + "guid".len();
+    let Some(close) = closing_paren(raw, open) else {
+        return;
+    };
+    let args = compact(&raw[open + 1..close]);
+    if runtime_only(raw) || args.is_empty() {
+        return;
+    }
+    // What names the registry here: its name reference, its old name, and the parameters and
+    // variables of the scope or of the name's `<registry>/` part.
+    let mut needles = vec!["registries".to_string()];
+    needles.extend(target.name_ref.clone());
+    if let Some(old) = &target.old {
+        needles.push(format!("'{}'", old.to_ascii_lowercase()));
+    }
+    if let Some(sym) = &target.symbol {
+        needles.push(format!("('{}')", sym.to_ascii_lowercase()));
+    }
+    needles.extend(calls(&compact(&raw[..at])));
+    needles.extend(
+        r.node
+            .get_str("scope")
+            .map(|s| calls(&compact(s)))
+            .unwrap_or_default(),
+    );
+    if needles.iter().any(|n| args.contains(n.as_str())) {
+        return;
+    }
+    let registry = format!(
+        "resourceId('Microsoft.ContainerRegistry/registries', {})",
+        registry_name_expr(r, target)
+    );
+    let renamed = format!("{}{registry}, {}", &raw[..open + 1], &raw[open + 1..]);
+    if set_name(ctx, node, &renamed, target) {
+        ctx.find(
+            Severity::Info,
+            rules::ROLE_ASSIGNMENT_NAME_UNSCOPED,
+            &format!("{}/name", r.path),
+            format!("the role assignment's name is a guid() of values that do not name the registry ({}): deployed in the source's resource group it is the name of the source's assignment, which cannot move to the new registry (RoleAssignmentUpdateNotPermitted); the new registry's id is now its first argument", raw[open + 1..close].trim()),
+            "nothing to do: the name stays the same on every deployment of this template".into(),
+        );
+    }
+}
+
+/// Writes a new name; the old registry name inside it (copied from the template: the
+/// `<registry>/` part, a principal read from the registry) is renamed like everywhere else,
+/// since the renaming pass skips what is already edited.
+fn set_name(ctx: &mut Ctx<'_>, node: &Node, value: &str, target: &Target<'_>) -> bool {
+    let mut text = json_str(value);
+    if let Some(old) = &target.old {
+        if let Some(renamed) = rename::rename_refs(&text, old, &ctx.opts.name, false) {
+            text = renamed;
+        }
+    }
+    ctx.tpl.edits.replace(node.span.clone(), text)
+}
+
+/// The text lower case without white space (to compare expressions).
+fn compact(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// The `parameters('x')` and `variables('y')` calls in a compact expression.
+fn calls(compact: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for func in ["parameters('", "variables('"] {
+        let mut rest = compact;
+        while let Some(at) = rest.find(func) {
+            let tail = &rest[at + func.len()..];
+            let Some(end) = tail.find("')") else {
+                break;
+            };
+            out.push(format!("{func}{}')", &tail[..end]));
+            rest = &tail[end..];
+        }
+    }
+    out
 }
 
 /// A literal GUID written as the last argument of a `concat(...)` or `format(...)` name, such as

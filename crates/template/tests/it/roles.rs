@@ -212,7 +212,7 @@ fn a_literal_service_principal_may_be_an_identity_the_template_creates() {
     let t = template(
         REGISTRY,
         r#"{"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2023-01-31", "name": "ci-builder", "location": "westus"},
-           {"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01", "name": "[guid('fixed')]",
+           {"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01", "name": "[guid(resourceId('Microsoft.ContainerRegistry/registries', 'contosowest'), 'pull')]",
             "scope": "Microsoft.ContainerRegistry/registries/contosowest",
             "properties": {"roleDefinitionId": "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d')]",
               "principalId": "12345678-1234-1234-1234-123456789abc", "principalType": "ServicePrincipal"}}"#,
@@ -230,12 +230,13 @@ fn a_literal_service_principal_may_be_an_identity_the_template_creates() {
         "{}",
         f.message
     );
-    // A computed name is not the source's literal: kept.
+    // A name computed from the registry is not the source's literal: only renamed.
     assert_eq!(
         json(&out.template)["resources"][2]["name"],
-        "[guid('fixed')]"
+        "[guid(resourceId('Microsoft.ContainerRegistry/registries', 'newacr01'), 'pull')]"
     );
     assert!(with_rule(&out, rules::ROLE_ASSIGNMENT_NAME_LITERAL).is_empty());
+    assert!(with_rule(&out, rules::ROLE_ASSIGNMENT_NAME_UNSCOPED).is_empty());
 }
 
 #[test]
@@ -363,4 +364,58 @@ fn a_rewritten_template_rewritten_again_keeps_its_guid_names() {
     assert!(with_rule(&second, rules::ROLE_ASSIGNMENT_NAME_LITERAL)
         .iter()
         .all(|f| f.severity == Severity::Blocking));
+}
+
+#[test]
+fn a_guid_name_of_values_that_do_not_name_the_registry_gets_the_new_registry_id() {
+    // In the source's resource group, guid(resourceGroup().id, role) is the source's name again.
+    let t = template(
+        REGISTRY,
+        r#"{"type": "Microsoft.ContainerRegistry/registries/providers/roleAssignments", "apiVersion": "2022-04-01",
+            "name": "[concat('contosowest', '/Microsoft.Authorization/', guid(concat(resourceGroup().id), 'acrpull'))]",
+            "properties": {"roleDefinitionId": "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d')]",
+              "principalId": "[reference(resourceId('Microsoft.ContainerService/managedClusters', 'aks'), '2024-02-01').identityProfile.kubeletidentity.objectId]"}}"#,
+    );
+    let out = rewrite_text(&t, &opts());
+    assert_eq!(
+        json(&out.template)["resources"][1]["name"],
+        "[concat('newacr01', '/Microsoft.Authorization/', guid(resourceId('Microsoft.ContainerRegistry/registries', 'newacr01'), concat(resourceGroup().id), 'acrpull'))]"
+    );
+    let f = finding_at(
+        &out,
+        rules::ROLE_ASSIGNMENT_NAME_UNSCOPED,
+        "/resources/1/name",
+    );
+    assert_eq!(f.severity, Severity::Info);
+    assert!(
+        f.message.contains("RoleAssignmentUpdateNotPermitted"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn a_guid_name_that_already_names_the_registry_is_kept() {
+    let role = r#""properties": {"roleDefinitionId": "[variables('role')]", "principalId": "[parameters('principalId')]"}"#;
+    let t = format!(
+        r#"{{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+          "parameters": {{"acrName": {{"type": "string", "defaultValue": "contosowest"}}, "principalId": {{"type": "string"}}}},
+          "variables": {{"role": "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d')]"}},
+          "resources": [
+            {{"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "[parameters('acrName')]", "location": "westus", "sku": {{"name": "Standard"}}, "properties": {{}}}},
+            {{"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01", "scope": "[format('Microsoft.ContainerRegistry/registries/{{0}}', parameters('acrName'))]",
+              "name": "[guid(resourceId('Microsoft.ContainerRegistry/registries', parameters('acrName')), parameters('principalId'), variables('role'))]", {role}}},
+            {{"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01", "scope": "[format('Microsoft.ContainerRegistry/registries/{{0}}', parameters('acrName'))]",
+              "name": "[guid(parameters('acrName'), 'push')]", {role}}},
+            {{"type": "Microsoft.ContainerRegistry/registries/providers/roleAssignments", "apiVersion": "2022-04-01",
+              "name": "[concat(parameters('acrName'), '/Microsoft.Authorization/', guid(parameters( 'acrName' ), 'pull'))]", {role}}}
+          ]}}"#
+    );
+    let out = rewrite_text(&t, &opts());
+    let src = json(&t);
+    let v = json(&out.template);
+    for i in 1..4 {
+        assert_eq!(v["resources"][i]["name"], src["resources"][i]["name"]);
+    }
+    assert!(with_rule(&out, rules::ROLE_ASSIGNMENT_NAME_UNSCOPED).is_empty());
 }
