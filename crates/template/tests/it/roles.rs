@@ -419,3 +419,52 @@ fn a_guid_name_that_already_names_the_registry_is_kept() {
     }
     assert!(with_rule(&out, rules::ROLE_ASSIGNMENT_NAME_UNSCOPED).is_empty());
 }
+
+#[test]
+fn a_name_given_in_the_parameters_file_or_by_a_variable_is_replaced_too() {
+    let t = r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+      "parameters": {"assignmentName": {"type": "string"}},
+      "variables": {"pushAssignment": "0e6f2a7b-9c4d-4b8e-8f3a-2d1c0b9a8e7f"},
+      "resources": [
+        {"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "contosowest", "location": "westus", "sku": {"name": "Standard"}, "properties": {}},
+        {"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01", "name": "[parameters('assignmentName')]",
+         "scope": "Microsoft.ContainerRegistry/registries/contosowest",
+         "properties": {"roleDefinitionId": "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d')]", "principalId": "99999999-8888-7777-6666-555555555555"}},
+        {"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01", "name": "[variables('pushAssignment')]",
+         "scope": "Microsoft.ContainerRegistry/registries/contosowest",
+         "properties": {"roleDefinitionId": "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '8311e382-0749-4cb8-b61a-304f252e45ec')]", "principalId": "99999999-8888-7777-6666-555555555555"}}]}"#;
+    let p = r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#", "contentVersion": "1.0.0.0",
+      "parameters": {"assignmentName": {"value": "3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"}}}"#;
+    let input = TemplateInput::new("t.json", t).with_parameters("p.json", p);
+    let out = rewrite_template(&input, &opts()).unwrap();
+    let v = json(&out.template);
+    for (i, role) in [(1, "7f951dda"), (2, "8311e382")] {
+        let name = v["resources"][i]["name"].as_str().unwrap();
+        assert!(name.starts_with("[guid(resourceId('Microsoft.ContainerRegistry/registries', 'newacr01'), '99999999-8888-7777-6666-555555555555', subscriptionResourceId("), "{name}");
+        assert!(name.contains(role), "{name}");
+    }
+    let f = finding_at(
+        &out,
+        rules::ROLE_ASSIGNMENT_NAME_LITERAL,
+        "/resources/1/name",
+    );
+    assert!(
+        f.message.contains(
+            "3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b (the value of parameter assignmentName)"
+        ),
+        "{}",
+        f.message
+    );
+    let f = finding_at(
+        &out,
+        rules::ROLE_ASSIGNMENT_NAME_LITERAL,
+        "/resources/2/name",
+    );
+    assert!(
+        f.message.contains("(the value of variable pushAssignment)"),
+        "{}",
+        f.message
+    );
+    // The parameters file still declares a value for the (still declared) parameter: valid.
+    assert_eq!(out.parameters.as_deref(), Some(p));
+}
