@@ -87,6 +87,7 @@
 //! | `children-only` | warning | the template holds only children of an existing registry: pointed at the new one, to deploy after it |
 //! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
 //! | `resource-id-literal` | info (blocking if not converted) | a literal id `/subscriptions/../resourceGroups/../registries/<old>[/child]` became `resourceId(...)` (a symbolic name in a 2.0 `dependsOn`); extension ids and parameters file values are blocking |
+//! | `registry-parameter-set` | info | a parameter that names the registry in a `Microsoft.ContainerRegistry/registries` expression (a scope, an AKS attachment) held the old name as its default or parameters-file value: set to the new name; without any value: pass the new name |
 //! | `role-assignment-name-literal` | info (blocking if not converted) | a role assignment on the registry named by a literal GUID (the source's; names are unique in the tenant) is now `guid(<new registry id>, <principal>, <role>)`; blocking when its scope is a child of the registry or its principal or role cannot enter a name |
 //! | `role-assignment-name-unscoped` | info | a role assignment on the registry named by a `guid()` of values that do not name the registry (resource group, role): the new registry's id is now its first argument, so it cannot be the source's name |
 //! | `role-assignment-principal-recreated` | warning | a role assignment on the registry gives a literal principalId that is (or may be) a managed identity this deployment creates anew (new object id) |
@@ -192,6 +193,8 @@ pub mod rules {
     pub const RESOURCE_ID_LITERAL: &str = "resource-id-literal";
     /// A role assignment on the registry with a literal GUID name.
     pub const ROLE_ASSIGNMENT_NAME_LITERAL: &str = "role-assignment-name-literal";
+    /// A parameter naming the registry in an expression held the old name.
+    pub const REGISTRY_PARAMETER_SET: &str = "registry-parameter-set";
     /// A role assignment on the registry named by a guid() that does not involve the registry.
     pub const ROLE_ASSIGNMENT_NAME_UNSCOPED: &str = "role-assignment-name-unscoped";
     /// A role assignment on the registry whose literal principal is a recreated managed identity.
@@ -268,6 +271,7 @@ pub mod rules {
         REMOVED_RESOURCE_REFERENCED,
         RESOURCE_ID_LITERAL,
         ROLE_ASSIGNMENT_NAME_LITERAL,
+        REGISTRY_PARAMETER_SET,
         ROLE_ASSIGNMENT_NAME_UNSCOPED,
         ROLE_ASSIGNMENT_PRINCIPAL_RECREATED,
     ];

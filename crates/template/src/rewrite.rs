@@ -20,6 +20,7 @@ use crate::rename;
 use crate::rules;
 use crate::{RewriteOptions, Rewritten, TemplateInput};
 
+mod references;
 mod roles;
 
 const REGISTRY: &str = "microsoft.containerregistry/registries";
@@ -366,6 +367,12 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         Some(i) => relocate(&mut ctx, template, &resources, i, registries.len()),
         None => relocate_children(&mut ctx, template, &resources),
     };
+    if let Some(old) = old_name
+        .as_deref()
+        .filter(|o| !o.eq_ignore_ascii_case(&opts.name))
+    {
+        references::registry_parameters(&mut ctx, template, &resources, old);
+    }
 
     // Last: the old name where it names the registry or its children (references, the portal's
     // name parameter, login servers). Inserted text (option values, source values kept as
