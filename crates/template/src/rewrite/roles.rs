@@ -166,18 +166,24 @@ fn classify_scope(scope: &str, target: &Target<'_>) -> Scope {
         };
     }
     let compact: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
-    let named = target.only_one
-        || target
-            .name_ref
-            .as_deref()
-            .is_some_and(|n| compact.contains(n))
+    let by_name = target
+        .name_ref
+        .as_deref()
+        .is_some_and(|n| compact.contains(n))
         || target.old.as_deref().is_some_and(|o| {
             let o = o.to_ascii_lowercase();
             [format!("'{o}'"), format!("/{o}'"), format!("/{o}/")]
                 .iter()
                 .any(|p| compact.contains(p.as_str()))
         });
-    if !named {
+    // `'sharedacr'` in `[resourceId('Microsoft.ContainerRegistry/registries', 'sharedacr')]`:
+    // some other registry, named by a literal.
+    let other_literal = compact
+        .split('\'')
+        .skip(1)
+        .step_by(2)
+        .any(super::name_is_valid);
+    if !by_name && (other_literal || !target.only_one) {
         return Scope::Other;
     }
     // `registries/scopeMaps`, `registries/replications`...: a child type follows.
@@ -636,6 +642,21 @@ mod tests {
             ("[resourceId('Microsoft.ContainerRegistry/registries/scopeMaps', 'contosowest', 'm')]", Scope::UnderRegistry),
             ("[resourceId('Microsoft.ContainerRegistry/registries', parameters('otherName'))]", Scope::Other),
             ("[resourceId('Microsoft.KeyVault/vaults', 'contosowest')]", Scope::Other),
+        ];
+        for (scope, want) in cases {
+            assert_eq!(classify_scope(scope, &t), want, "{scope}");
+        }
+        // With one registry in the template, a registry named by an unknown parameter is this
+        // one; one named by another literal is not.
+        let t = Target {
+            only_one: true,
+            ..target("contosowest")
+        };
+        let cases = [
+            ("[resourceId('Microsoft.ContainerRegistry/registries', parameters('acr'))]", Scope::Registry),
+            ("[resourceId('sharedrg', 'Microsoft.ContainerRegistry/registries', parameters('acr'))]", Scope::Other),
+            ("[resourceId('Microsoft.ContainerRegistry/registries', 'sharedacr')]", Scope::Other),
+            ("[resourceId('shared-rg', 'Microsoft.ContainerRegistry/registries', 'contosowest')]", Scope::Registry),
         ];
         for (scope, want) in cases {
             assert_eq!(classify_scope(scope, &t), want, "{scope}");
