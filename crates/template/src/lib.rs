@@ -38,7 +38,12 @@
 //! - makes a literal CMK key URI and a literal user-assigned identity parameters
 //!   (`encryptionKeyUri`, `encryptionIdentityId`) with `--key-uri` / `--identity` as defaults;
 //!   a literal `keyVaultProperties.identity` client id with no literal identity to tie it to
-//!   becomes parameter `encryptionIdentityClientId` (reported).
+//!   becomes parameter `encryptionIdentityClientId` (reported);
+//! - names role assignments on the registry anew: a literal GUID name (the source's assignment;
+//!   names are unique in the tenant) becomes `guid(<new registry id>, <principal>, <role>)`, and a
+//!   `guid()` of values that do not name the registry gets the new registry's id as first
+//!   argument; parameters that name the registry in a `registries` expression and hold the old
+//!   name get the new one (see `docs/template.md`).
 //!
 //! Scalar settings written as `[parameters('x')]` or `[variables('y')]` (admin user, anonymous
 //! pull, policy statuses, public access, bypass, data endpoint, zone redundancy) are judged by the
