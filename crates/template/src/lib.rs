@@ -38,7 +38,12 @@
 //! - makes a literal CMK key URI and a literal user-assigned identity parameters
 //!   (`encryptionKeyUri`, `encryptionIdentityId`) with `--key-uri` / `--identity` as defaults;
 //!   a literal `keyVaultProperties.identity` client id with no literal identity to tie it to
-//!   becomes parameter `encryptionIdentityClientId` (reported).
+//!   becomes parameter `encryptionIdentityClientId` (reported);
+//! - names role assignments on the registry anew: a literal GUID name (the source's assignment;
+//!   names are unique in the tenant) becomes `guid(<new registry id>, <principal>, <role>)`, and a
+//!   `guid()` of values that do not name the registry gets the new registry's id as first
+//!   argument; parameters that name the registry in a `registries` expression and hold the old
+//!   name get the new one (see `docs/template.md`).
 //!
 //! Scalar settings written as `[parameters('x')]` or `[variables('y')]` (admin user, anonymous
 //! pull, policy statuses, public access, bypass, data endpoint, zone redundancy) are judged by the
@@ -87,7 +92,10 @@
 //! | `children-only` | warning | the template holds only children of an existing registry: pointed at the new one, to deploy after it |
 //! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
 //! | `resource-id-literal` | info (blocking if not converted) | a literal id `/subscriptions/../resourceGroups/../registries/<old>[/child]` became `resourceId(...)` (a symbolic name in a 2.0 `dependsOn`); extension ids and parameters file values are blocking |
-//! | `role-assignment-name-literal` | blocking | a role assignment on the registry is named by a literal GUID: a new `guid()` is needed |
+//! | `registry-parameter-set` | info | a parameter that names the registry in a `Microsoft.ContainerRegistry/registries` expression (a scope, an AKS attachment) held the old name as its default or parameters-file value: set to the new name; without any value: pass the new name |
+//! | `role-assignment-name-literal` | info (blocking if not converted) | a role assignment on the registry named by a literal GUID (the source's; names are unique in the tenant) is now `guid(<new registry id>, <principal>, <role>)`; blocking when its scope is a child of the registry or its principal or role cannot enter a name |
+//! | `role-assignment-name-unscoped` | info | a role assignment on the registry named by a `guid()` of values that do not name the registry (resource group, role): the new registry's id is now its first argument, so it cannot be the source's name |
+//! | `role-assignment-principal-recreated` | warning | a role assignment on the registry gives a literal principalId that is (or may be) a managed identity this deployment creates anew (new object id) |
 //! | `export-incomplete` | warning | per `error.details[]` entry of an exportTemplate response: that resource is missing from the template |
 //! | `option-ignored` | warning | `--key-uri` with no key to put it in; `--drop-replication` of a region the template has no replication in |
 //! | `key-uri-set` | info | the key was a parameter or variable: `--key-uri` is now its value |
@@ -190,6 +198,12 @@ pub mod rules {
     pub const RESOURCE_ID_LITERAL: &str = "resource-id-literal";
     /// A role assignment on the registry with a literal GUID name.
     pub const ROLE_ASSIGNMENT_NAME_LITERAL: &str = "role-assignment-name-literal";
+    /// A parameter naming the registry in an expression held the old name.
+    pub const REGISTRY_PARAMETER_SET: &str = "registry-parameter-set";
+    /// A role assignment on the registry named by a guid() that does not involve the registry.
+    pub const ROLE_ASSIGNMENT_NAME_UNSCOPED: &str = "role-assignment-name-unscoped";
+    /// A role assignment on the registry whose literal principal is a recreated managed identity.
+    pub const ROLE_ASSIGNMENT_PRINCIPAL_RECREATED: &str = "role-assignment-principal-recreated";
     /// A removed resource still referenced outside dependsOn.
     pub const REMOVED_RESOURCE_REFERENCED: &str = "removed-resource-referenced";
     /// A webhook without serviceUri.
@@ -262,6 +276,9 @@ pub mod rules {
         REMOVED_RESOURCE_REFERENCED,
         RESOURCE_ID_LITERAL,
         ROLE_ASSIGNMENT_NAME_LITERAL,
+        REGISTRY_PARAMETER_SET,
+        ROLE_ASSIGNMENT_NAME_UNSCOPED,
+        ROLE_ASSIGNMENT_PRINCIPAL_RECREATED,
     ];
 }
 

@@ -12,11 +12,16 @@ use crate::edit::{self, Edits, Layout};
 use crate::error::TemplateError;
 use crate::findings::{Finding, Severity};
 use crate::jsonc::{self, Node};
-use crate::model::{self, expression_body, is_expression, pointer_key, resolve, Resource, Source};
+use crate::model::{
+    self, expression_body, is_expression, pointer_key, resolve, single_call, Resource, Source,
+};
 use crate::regions;
 use crate::rename;
 use crate::rules;
 use crate::{RewriteOptions, Rewritten, TemplateInput};
+
+mod references;
+mod roles;
 
 const REGISTRY: &str = "microsoft.containerregistry/registries";
 const CHILD_PREFIX: &str = "microsoft.containerregistry/registries/";
@@ -362,6 +367,12 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         Some(i) => relocate(&mut ctx, template, &resources, i, registries.len()),
         None => relocate_children(&mut ctx, template, &resources),
     };
+    if let Some(old) = old_name
+        .as_deref()
+        .filter(|o| !o.eq_ignore_ascii_case(&opts.name))
+    {
+        references::registry_parameters(&mut ctx, template, &resources, old);
+    }
 
     // Last: the old name where it names the registry or its children (references, the portal's
     // name parameter, login servers). Inserted text (option values, source values kept as
@@ -1039,8 +1050,25 @@ fn relocate<'r>(
     if let Some(old) = &old_name {
         literal_ids(ctx, root, res, reg, old, &name_expr_for_children);
     }
-    role_assignments(ctx, res, reg, old_name.as_deref());
+    let target = roles::Target {
+        template: Some(reg.template),
+        name_expr: name_expr_for_children,
+        name_literal: format!("'{}'", opts.name),
+        old: old_name.clone(),
+        name_ref: name_node.and_then(Node::as_str).and_then(name_reference),
+        symbol: reg.slot.symbol.clone(),
+        only_one: registry_count == 1,
+    };
+    roles::role_assignments(ctx, res, &target, &children);
     old_name
+}
+
+/// `[parameters('x')]` or `[variables('y')]` as a scope expression would refer to it: the call,
+/// lower case without spaces.
+fn name_reference(name: &str) -> Option<String> {
+    ["parameters", "variables"].iter().find_map(|f| {
+        single_call(name, f).map(|arg| format!("{f}('{}')", arg.to_ascii_lowercase()))
+    })
 }
 
 /// Where the value of `src` (a setting of `reg` given by a parameter or variable) is set, and
@@ -1270,41 +1298,6 @@ fn is_guid(s: &str) -> bool {
             .iter()
             .zip([8, 4, 4, 4, 12])
             .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
-}
-
-/// Role assignments on the registry whose name is a literal GUID: the source's assignment keeps
-/// that name, so the new one needs a new `guid()`.
-fn role_assignments(
-    ctx: &mut Ctx<'_>,
-    res: &[Resource<'_>],
-    reg: &Resource<'_>,
-    old: Option<&str>,
-) {
-    for r in res {
-        if !r.full_type.ends_with("/roleassignments") {
-            continue;
-        }
-        let on_registry = r.full_type.starts_with(CHILD_PREFIX)
-            || r.node.get_str("scope").is_some_and(|s| {
-                let l = s.to_ascii_lowercase();
-                l.contains("registries")
-                    || reg.slot.symbol.as_deref().is_some_and(|y| s == y)
-                    || old.is_some_and(|o| rename::contains_word(s, o))
-            });
-        let Some(name) = r.node.get_str("name").filter(|n| !is_expression(n)) else {
-            continue;
-        };
-        let last = name.rsplit('/').next().unwrap_or(name);
-        if on_registry && is_guid(last) {
-            ctx.find(
-                Severity::Blocking,
-                rules::ROLE_ASSIGNMENT_NAME_LITERAL,
-                &format!("{}/name", r.path),
-                format!("the role assignment's name is the literal GUID {last} of the source's assignment; a role assignment name cannot be reused for another scope (RoleAssignmentUpdateNotPermitted)"),
-                format!("name it with a new GUID derived from the new scope, e.g. [guid(resourceId('Microsoft.ContainerRegistry/registries', '{}'), <principal id>, <role definition id>)]", ctx.opts.name),
-            );
-        }
-    }
 }
 
 /// The value a scalar setting takes: the literal itself, or the given value, default or variable
@@ -1907,9 +1900,10 @@ fn relocate_children(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>]) -> Op
         }
     };
     let mut old_name = None;
+    let mut name_expr = format!("'{}'", opts.name);
     let found = source.is_some();
     match source {
-        Some(source) => old_name = apply_name(ctx, source, template, &rp).0,
+        Some(source) => (old_name, name_expr) = apply_name(ctx, source, template, &rp),
         None => {
             // A literal `old/child` name: the old name is its first segment, replaced with every
             // other occurrence at the end.
@@ -1987,6 +1981,23 @@ fn relocate_children(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>]) -> Op
     children_pass(ctx, res, &children, &mut removed);
     drop_dangling_depends(ctx, res, &removed);
     removed_references(ctx, root, res, &removed);
+    let parent_name = existing
+        .and_then(|r| r.node.get_str("name"))
+        .or_else(|| first.node.get_str("name"));
+    let target = roles::Target {
+        template: Some(template),
+        name_expr,
+        name_literal: format!("'{}'", opts.name),
+        old: old_name.clone(),
+        name_ref: parent_name.and_then(|n| {
+            name_reference(n).or_else(|| {
+                parent_reference(n).map(|(f, a)| format!("{f}('{}')", a.to_ascii_lowercase()))
+            })
+        }),
+        symbol: existing.and_then(|r| r.slot.symbol.clone()),
+        only_one: true,
+    };
+    roles::role_assignments(ctx, res, &target, &children);
     old_name
 }
 

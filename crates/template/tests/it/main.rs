@@ -4,5 +4,6 @@
 mod bad_input;
 mod corpus;
 mod names;
+mod roles;
 mod rules;
 mod util;

@@ -192,13 +192,20 @@ fn literal_ids_of_the_source_registry_become_resource_id_expressions() {
 }
 
 #[test]
-fn a_role_assignment_named_by_a_literal_guid_needs_a_new_one() {
+fn a_role_assignment_scoped_by_a_literal_id_gets_a_guid_of_the_new_registry() {
     let out = rewrite("literal-ids.json", &east());
+    let v = json(&out.template);
+    assert_eq!(
+        v["resources"][3]["name"],
+        "[guid(resourceId('Microsoft.ContainerRegistry/registries', 'contosoeast01'), '99999999-8888-7777-6666-555555555555', '/subscriptions/1111/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d')]"
+    );
     let f = with_rule(&out, rules::ROLE_ASSIGNMENT_NAME_LITERAL);
     assert_eq!(f.len(), 1);
-    assert_eq!(f[0].severity, Severity::Blocking);
+    assert_eq!(f[0].severity, Severity::Info);
     assert_eq!(f[0].path, "/resources/3/name");
-    assert!(f[0].fix.contains("guid("));
+    assert!(f[0]
+        .message
+        .contains("3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"));
 }
 
 #[test]
@@ -246,4 +253,65 @@ fn symbolic_references_to_a_removed_replication_are_found() {
         with_rule(&out, rules::REMOVED_RESOURCE_REFERENCED)[0].path,
         "/outputs/eastEndpoint"
     );
+}
+
+/// A registry `contosowest` and a role assignment on the registry named by parameter `acrName`
+/// (`acrGroup` names its resource group).
+const REFERENCED_BY_PARAMETER: &str = r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+  "parameters": {"acrName": {"type": "string", "defaultValue": "contosowest"}, "acrGroup": {"type": "string", "defaultValue": "contosowest"}, "otherAcr": {"type": "string", "defaultValue": "contosodev"}},
+  "resources": [
+    {"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "contosowest", "location": "westus", "sku": {"name": "Standard"}, "properties": {}},
+    {"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01", "name": "[guid(parameters('acrName'), 'pull')]",
+     "scope": "[resourceId(parameters('acrGroup'), 'Microsoft.ContainerRegistry/registries', parameters('acrName'))]",
+     "properties": {"roleDefinitionId": "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d')]", "principalId": "99999999-8888-7777-6666-555555555555"}},
+    {"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01", "name": "[guid(parameters('otherAcr'), 'pull')]",
+     "scope": "[format('Microsoft.ContainerRegistry/registries/{0}', parameters('otherAcr'))]",
+     "properties": {"roleDefinitionId": "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d')]", "principalId": "99999999-8888-7777-6666-555555555555"}}]}"#;
+
+#[test]
+fn a_parameter_that_names_the_registry_in_an_expression_follows_the_new_name() {
+    let out = rewrite_template(&TemplateInput::new("t", REFERENCED_BY_PARAMETER), &east()).unwrap();
+    let v = json(&out.template);
+    assert_eq!(v["parameters"]["acrName"]["defaultValue"], "contosoeast01");
+    // The resource group comes before the type: not the registry's name, kept.
+    assert_eq!(v["parameters"]["acrGroup"]["defaultValue"], "contosowest");
+    // Another registry's parameter holds another name: kept.
+    assert_eq!(v["parameters"]["otherAcr"]["defaultValue"], "contosodev");
+    let f = with_rule(&out, rules::REGISTRY_PARAMETER_SET);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].path, "/parameters/acrName/defaultValue");
+    assert!(f[0].message.contains("contosowest"), "{}", f[0].message);
+}
+
+#[test]
+fn a_parameters_file_value_that_names_the_registry_follows_the_new_name() {
+    let t = REFERENCED_BY_PARAMETER.replace(
+        r#""defaultValue": "contosowest"}, "acrGroup""#,
+        r#""metadata": {}}, "acrGroup""#,
+    );
+    let p = r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#", "contentVersion": "1.0.0.0",
+      "parameters": {"acrName": {"value": "contosowest"}}}"#;
+    let input = TemplateInput::new("t", t).with_parameters("p", p);
+    let out = rewrite_template(&input, &east()).unwrap();
+    assert_eq!(
+        json(out.parameters.as_deref().unwrap())["parameters"]["acrName"]["value"],
+        "contosoeast01"
+    );
+    let f = with_rule(&out, rules::REGISTRY_PARAMETER_SET);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].path, "(parameters file)/parameters/acrName/value");
+}
+
+#[test]
+fn a_parameter_that_names_a_registry_without_any_value_is_pointed_out() {
+    let t = REFERENCED_BY_PARAMETER.replace(
+        r#""defaultValue": "contosowest"}, "acrGroup""#,
+        r#""metadata": {}}, "acrGroup""#,
+    );
+    let out = rewrite_template(&TemplateInput::new("t", t), &east()).unwrap();
+    let f = with_rule(&out, rules::REGISTRY_PARAMETER_SET);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].severity, Severity::Info);
+    assert_eq!(f[0].path, "/parameters/acrName");
+    assert!(f[0].fix.contains("acrName = contosoeast01"), "{}", f[0].fix);
 }
