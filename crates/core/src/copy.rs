@@ -207,7 +207,7 @@ struct Engine {
     target_tags: std::sync::OnceLock<HashMap<String, std::collections::HashSet<String>>>,
     /// Source repositories whose every manifest was listed (ACR, layouts): their referrers are
     /// among the untagged work already.
-    every_manifest_listed: Mutex<std::collections::HashSet<String>>,
+    every_manifest_listed: std::sync::OnceLock<std::collections::HashSet<String>>,
     skipped: Mutex<Vec<Problem>>,
 }
 
@@ -234,7 +234,7 @@ pub async fn copy(
         homes: Mutex::new(HashMap::new()),
         mounts: MountSupport::default(),
         target_tags: std::sync::OnceLock::new(),
-        every_manifest_listed: Mutex::new(Default::default()),
+        every_manifest_listed: std::sync::OnceLock::new(),
         skipped: Mutex::new(Vec::new()),
     });
     let pairs = walk::repositories(engine.source.as_ref(), &engine.options.matcher).await?;
@@ -296,6 +296,7 @@ pub async fn copy(
         .collect()
         .await;
     let mut work: Vec<(RepoPair, Work)> = Vec::new();
+    let mut every_manifest_listed = std::collections::HashSet::new();
     for (pair, tags, digests, all) in extras {
         let digests: HashMap<String, Digest> = match digests {
             Ok(Some(list)) => list.into_iter().collect(),
@@ -310,11 +311,7 @@ pub async fn copy(
         };
         match all {
             Ok(Some(all)) => {
-                engine
-                    .every_manifest_listed
-                    .lock()
-                    .expect("listed lock")
-                    .insert(pair.source.clone());
+                every_manifest_listed.insert(pair.source.clone());
                 let tagged: std::collections::HashSet<&Digest> = digests.values().collect();
                 for d in all.into_iter().filter(|d| !tagged.contains(d)) {
                     work.push((pair.clone(), Work::Untagged(d)));
@@ -337,6 +334,10 @@ pub async fn copy(
             work.push((pair.clone(), Work::Tag(tag, known)));
         }
     }
+    engine
+        .every_manifest_listed
+        .set(every_manifest_listed)
+        .expect("set once, before the tasks start");
     let tags = work
         .iter()
         .filter(|(_, w)| matches!(w, Work::Tag(..)))
@@ -633,9 +634,8 @@ impl Engine {
     async fn referrers_of_up_to_date(&self, pair: &RepoPair, digest: &Digest) -> Result<()> {
         let listed = self
             .every_manifest_listed
-            .lock()
-            .expect("listed lock")
-            .contains(&pair.source);
+            .get()
+            .is_some_and(|listed| listed.contains(&pair.source));
         if !self.options.referrers || listed {
             return Ok(());
         }
