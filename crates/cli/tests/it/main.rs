@@ -3,6 +3,7 @@
 //! OCI layouts on disk.
 
 mod acr;
+mod apply_interrupt;
 mod auth;
 mod azure_cp;
 mod azure_live;
