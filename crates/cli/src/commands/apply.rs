@@ -796,7 +796,8 @@ impl Run<'_> {
         if reopened == 0 {
             return Ok(StepEnd::Failed(verdict));
         }
-        let copy_runs_again = self.args.steps.is_empty() || self.args.steps.iter().any(|k| k == "copy");
+        let copy_runs_again =
+            self.args.steps.is_empty() || self.args.steps.iter().any(|k| k == "copy");
         Ok(StepEnd::Failed(if copy_runs_again {
             format!("{verdict}; run the same command again: {reopened} repositories will be copied again")
         } else {

@@ -103,6 +103,9 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
+/// Told of each manifest deleted; an error stops the deletion.
+pub type OnDeleted<'a> = &'a dyn Fn(&Deletion) -> anyhow::Result<()>;
+
 /// How a caller drives the deletion: when to stop, what to hear of each manifest deleted, and
 /// whether to print.
 #[derive(Default)]
@@ -111,7 +114,7 @@ pub struct Control<'a> {
     /// before them stops.
     pub interrupt: Interrupt,
     /// Told of each manifest deleted, before the next deletion starts; an error stops the run.
-    pub on_deleted: Option<&'a dyn Fn(&Deletion) -> anyhow::Result<()>>,
+    pub on_deleted: Option<OnDeleted<'a>>,
     /// Print nothing but errors.
     pub quiet: bool,
 }

@@ -205,7 +205,11 @@ fn step_status(out: &Output, kind: &str) -> String {
     let text = stdout(out);
     let line = text
         .lines()
-        .find(|l| l.split_whitespace().next().is_some_and(|id| id.ends_with(kind)))
+        .find(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|id| id.ends_with(kind))
+        })
         .unwrap_or_else(|| panic!("no {kind} step in {text}"));
     line.get(19..32).unwrap_or_default().trim().to_string()
 }
@@ -239,7 +243,11 @@ fn ctrl_c_while_the_source_is_deleted_starts_no_further_deletion_and_the_same_co
     let (out, err) = finish(child, lines);
     assert_exit_code(&out, 130);
     assert_eq!(step_status(&out, "delete_source"), "interrupted", "{err}");
-    assert!(stdout(&out).contains("apply: interrupted"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("apply: interrupted"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(gate.arrived(), 3, "a deletion started after Ctrl-C");
     assert_eq!(gate.answered(), 3);
     let deleted = records(&journal, "manifest_deleted");
@@ -247,7 +255,10 @@ fn ctrl_c_while_the_source_is_deleted_starts_no_further_deletion_and_the_same_co
     let store = open(&src.url());
     block_on(async {
         for d in &deleted {
-            let (repo, digest) = (d["repository"].as_str().unwrap(), d["digest"].as_str().unwrap());
+            let (repo, digest) = (
+                d["repository"].as_str().unwrap(),
+                d["digest"].as_str().unwrap(),
+            );
             assert!(
                 store.current_digest(repo, digest).await.unwrap().is_none(),
                 "{repo}@{digest} recorded as deleted but still in the source"
@@ -296,11 +307,7 @@ fn ctrl_c_while_the_source_is_deleted_starts_no_further_deletion_and_the_same_co
 fn ctrl_c_during_the_verify_step_stops_it_at_once_and_the_next_run_verifies_again() {
     let (src, expected) = sample_registry(2);
     let dst = Registry::start();
-    let gate = Gate::start(
-        dst.port,
-        |r| r.path.contains("/manifests/"),
-        usize::MAX,
-    );
+    let gate = Gate::start(dst.port, |r| r.path.contains("/manifests/"), usize::MAX);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &src.url(), &gate.url(), "");
     let plan_path = plan(dir.path(), &cfg);
@@ -315,7 +322,10 @@ fn ctrl_c_during_the_verify_step_stops_it_at_once_and_the_next_run_verifies_agai
     // Every manifest read of the target is held from now on: the verify is surely under way.
     gate.hold_after(0);
     let (child, lines) = spawn_apply(&plan_path);
-    assert!(gate.wait_for_a_held_request(), "the verify never read the target");
+    assert!(
+        gate.wait_for_a_held_request(),
+        "the verify never read the target"
+    );
     ctrl_c(&child);
     // Stops without waiting for the held request.
     let (out, err) = finish(child, lines);
@@ -354,7 +364,10 @@ fn ctrl_c_during_the_inventory_step_starts_no_copy() {
     let journal = dir.path().join("plan.json.journal");
     gate.hold_after(0);
     let (child, lines) = spawn_apply(&plan_path);
-    assert!(gate.wait_for_a_held_request(), "the inventory never read the source");
+    assert!(
+        gate.wait_for_a_held_request(),
+        "the inventory never read the source"
+    );
     ctrl_c(&child);
     let (out, err) = finish(child, lines);
     assert_exit_code(&out, 130);

@@ -519,7 +519,8 @@ fn plan_and_apply_refuse_a_confirm_that_differs_and_a_source_that_is_the_target(
     assert_exit_code(&out, 2);
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("[delete_source] confirm `{host}`")) && err.contains("nothing was done"),
+        err.contains(&format!("[delete_source] confirm `{host}`"))
+            && err.contains("nothing was done"),
         "{err}"
     );
     assert!(!err.contains("--confirm"), "{err}");
@@ -550,7 +551,11 @@ fn a_journal_of_another_shard_or_without_its_start_line_is_refused() {
     assert_success(&apply(&["--shard", "1/4"]));
     let recorded = std::fs::read_to_string(&journal).unwrap();
     assert!(
-        recorded.lines().next().unwrap().contains("\"shard\":\"1/4\""),
+        recorded
+            .lines()
+            .next()
+            .unwrap()
+            .contains("\"shard\":\"1/4\""),
         "{recorded}"
     );
     for (extra, needle) in [

@@ -300,11 +300,7 @@ impl Journal {
             file,
             state,
         };
-        let replanned = journal
-            .state
-            .plan
-            .as_deref()
-            .is_some_and(|p| p != run.plan);
+        let replanned = journal.state.plan.as_deref().is_some_and(|p| p != run.plan);
         journal.record(Record::Start {
             plan: run.plan.clone(),
             at: std::time::SystemTime::now()

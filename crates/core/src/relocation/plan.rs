@@ -432,12 +432,8 @@ impl Plan {
 pub fn absolute_endpoint(endpoint: &str, base: &Path) -> String {
     let absolute = |p: &Path| normalize(&base.join(p));
     match endpoint.parse::<Endpoint>() {
-        Ok(Endpoint::Layout(p)) if p.is_relative() => {
-            Endpoint::Layout(absolute(&p)).to_string()
-        }
-        Ok(Endpoint::Archive(p)) if p.is_relative() => {
-            Endpoint::Archive(absolute(&p)).to_string()
-        }
+        Ok(Endpoint::Layout(p)) if p.is_relative() => Endpoint::Layout(absolute(&p)).to_string(),
+        Ok(Endpoint::Archive(p)) if p.is_relative() => Endpoint::Archive(absolute(&p)).to_string(),
         _ => endpoint.to_string(),
     }
 }
@@ -558,7 +554,11 @@ mod tests {
 
     #[test]
     fn sides_that_are_one_registry_or_a_confirm_that_differs_are_refused() {
-        let ok = check_sides("reg.example.com", "new.example.com", Some("reg.example.com"));
+        let ok = check_sides(
+            "reg.example.com",
+            "new.example.com",
+            Some("reg.example.com"),
+        );
         assert!(ok.is_ok(), "{ok:?}");
         assert!(check_sides("reg.example.com/a", "reg.example.com/b", None).is_ok());
         for (source, target) in [
@@ -569,9 +569,13 @@ mod tests {
             let e = check_sides(source, target, None).unwrap_err().to_string();
             assert!(e.contains("the same registry"), "{source} {target}: {e}");
         }
-        let e = check_sides("reg.example.com", "new.example.com", Some("other.example.com"))
-            .unwrap_err()
-            .to_string();
+        let e = check_sides(
+            "reg.example.com",
+            "new.example.com",
+            Some("other.example.com"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("[delete_source] confirm `other.example.com`: does not repeat the source `reg.example.com`"),
             "{e}"
