@@ -7,7 +7,16 @@
 //! starts the steps over; the copy still skips what the target holds).
 //!
 //! `--shard K/N` runs the copy and the verify for this worker's share of the plan's repositories
-//! (balanced by size, the same on every worker); the other steps belong to the unsharded run.
+//! (balanced by size, the same on every worker); the other steps belong to the unsharded run. The
+//! journal records the shard: a journal of another shard is refused.
+//!
+//! A verify that finds gaps in repositories the journal has as copied (the source changed since)
+//! records them as no longer done, so the next run copies them again.
+//!
+//! Ctrl-C stops every step: the copy aborts its transfers (every tag in the target stays
+//! complete), the read-only steps stop where they are, the deletion of the source starts no
+//! further deletion (the request in flight finishes, and each deletion is in the journal); no
+//! later step starts. Exit 130.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -17,8 +26,8 @@ use std::time::Instant;
 
 use acr_relocate::copy::{self, CopyOptions, Interrupt, Progress};
 use acr_relocate::endpoint::Endpoint;
-use acr_relocate::relocation::journal::{plan_digest, Journal, Record};
-use acr_relocate::relocation::plan::{Plan, Step, StepKind};
+use acr_relocate::relocation::journal::{plan_digest, Journal, JournalError, Record, RunIdentity};
+use acr_relocate::relocation::plan::{self as relocation_plan, Plan, Step, StepKind};
 use acr_relocate::relocation::scope::Scoped;
 use acr_relocate::relocation::shard;
 use acr_relocate::transport::{self, Access, Store};
@@ -47,8 +56,8 @@ pub struct ApplyArgs {
     /// Run this worker's share K of N of the repositories (copy and verify only).
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub shard: Option<(u32, u32)>,
-    /// Run only the steps of this kind (repeatable): `inventory`, `template`, `copy`, `rewrite`,
-    /// `verify`, `delete_source`. The Kubernetes final Job runs `--step verify`.
+    /// Run only the steps of this kind (repeatable): `inventory`, `template`, `deploy`, `copy`,
+    /// `rewrite`, `verify`, `delete_source`. The Kubernetes final Job runs `--step verify`.
     #[arg(long = "step", value_name = "KIND")]
     pub steps: Vec<String>,
     #[command(flatten)]
@@ -58,7 +67,7 @@ pub struct ApplyArgs {
     /// The closing summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// No progress output.
+    /// Print nothing but errors (a step that failed) and the closing `apply: …` line.
     #[arg(long, short = 'q')]
     pub quiet: bool,
 }
@@ -132,6 +141,17 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         );
         return Ok(exit::ERROR);
     }
+    let delete_confirm = plan.steps.iter().find_map(|s| match &s.kind {
+        StepKind::DeleteSource { confirm } => Some(confirm.as_str()),
+        _ => None,
+    });
+    if let Err(e) = relocation_plan::check_sides(&plan.source, &plan.target, delete_confirm) {
+        eprintln!(
+            "error: PLAN {}: {e}: nothing was done (fix the config and plan again)",
+            args.plan.display()
+        );
+        return Ok(exit::ERROR);
+    }
     let journal_path = args.journal.clone().unwrap_or_else(|| {
         let name = args
             .plan
@@ -144,19 +164,34 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         };
         args.plan.with_file_name(format!("{name}{suffix}"))
     });
-    if let Some(state) = Journal::read(&journal_path)? {
-        if let Some(previous) = &state.plan {
-            if previous != &digest && !args.replan {
-                eprintln!(
-                    "error: {} changed since apply started (journal {} records {previous}, the plan is now {digest}): nothing was done; apply the original plan, or pass --replan to continue with this one",
-                    args.plan.display(),
-                    journal_path.display()
-                );
-                return Ok(exit::ERROR);
-            }
-        }
+    if journal_path.is_dir() {
+        eprintln!(
+            "error: --journal {} is a directory: give a file (for example {}): nothing was done",
+            journal_path.display(),
+            journal_path.join("plan.journal").display()
+        );
+        return Ok(exit::ERROR);
     }
-    let journal = Journal::open(&journal_path, &digest, args.replan)?;
+    let identity = RunIdentity {
+        plan: digest.clone(),
+        shard: args.shard.map(|(k, n)| format!("{k}/{n}")),
+        steps: args.steps.clone(),
+    };
+    let journal = match Journal::open(&journal_path, &identity, args.replan) {
+        Ok(journal) => journal,
+        Err(JournalError::PlanChanged { recorded, .. }) => {
+            eprintln!(
+                "error: {} changed since apply started (journal {} records {recorded}, the plan is now {digest}): nothing was done; apply the original plan, or pass --replan to continue with this one",
+                args.plan.display(),
+                journal_path.display()
+            );
+            return Ok(exit::ERROR);
+        }
+        Err(e) => {
+            eprintln!("error: {e}: nothing was done");
+            return Ok(exit::ERROR);
+        }
+    };
     crate::runtime()?.block_on(run_plan(&args, plan, journal))
 }
 
@@ -193,9 +228,13 @@ async fn run_plan(args: &ApplyArgs, plan: Plan, journal: Journal) -> anyhow::Res
     let interrupt = Interrupt::default();
     tokio::spawn({
         let interrupt = interrupt.clone();
+        let quiet = args.quiet;
         async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 interrupt.trigger();
+                if !quiet {
+                    eprintln!("apply: Ctrl-C: stopping; no further step, copy or deletion starts");
+                }
             }
         }
     });
@@ -216,6 +255,9 @@ async fn run_plan(args: &ApplyArgs, plan: Plan, journal: Journal) -> anyhow::Res
     for (i, step) in run.plan.steps.clone().into_iter().enumerate() {
         let started = Instant::now();
         let label = format!("[{}/{total}] {}", i + 1, step.kind.name());
+        if code == exit::SUCCESS && run.interrupt.is_triggered() {
+            code = exit::INTERRUPTED;
+        }
         let (status, detail) = if code != exit::SUCCESS {
             ("not run", "an earlier step did not finish".to_string())
         } else if run.journal.state().steps_done.contains(&step.id) {
@@ -254,6 +296,8 @@ async fn run_plan(args: &ApplyArgs, plan: Plan, journal: Journal) -> anyhow::Res
         };
         if !args.quiet {
             eprintln!("{label}: {status}: {detail}");
+        } else if status == "failed" {
+            eprintln!("error: step {}: {detail}", step.id);
         }
         outcomes.push(StepOutcome {
             step: step.id.clone(),
@@ -273,11 +317,13 @@ async fn run_plan(args: &ApplyArgs, plan: Plan, journal: Journal) -> anyhow::Res
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        for s in &summary.steps {
-            println!(
-                "{:<18} {:<13} {:>7.1} s  {}",
-                s.step, s.status, s.seconds, s.detail
-            );
+        if !args.quiet {
+            for s in &summary.steps {
+                println!(
+                    "{:<18} {:<13} {:>7.1} s  {}",
+                    s.step, s.status, s.seconds, s.detail
+                );
+            }
         }
         println!(
             "apply: {}; journal {}",
@@ -342,7 +388,15 @@ impl Run<'_> {
 
     async fn step(&mut self, step: &Step) -> anyhow::Result<StepEnd> {
         match &step.kind {
-            StepKind::Inventory => self.inventory().await,
+            StepKind::Inventory => {
+                let interrupt = self.interrupt.clone();
+                tokio::select! {
+                    end = self.inventory() => end,
+                    _ = interrupt.wait() => Ok(StepEnd::Interrupted(
+                        "nothing was changed: the next run reads the inventory again".into(),
+                    )),
+                }
+            }
             StepKind::Template {
                 input,
                 parameters,
@@ -387,8 +441,17 @@ impl Run<'_> {
                 self.rewrite(paths, from, to, check_against, *pin_digests, write)
                     .await
             }
-            StepKind::Verify { .. } => self.verify().await,
-            StepKind::DeleteSource { confirm } => self.delete_source(confirm).await,
+            StepKind::Verify { .. } => {
+                let interrupt = self.interrupt.clone();
+                let verified = tokio::select! {
+                    verified = self.verify() => verified?,
+                    _ = interrupt.wait() => return Ok(StepEnd::Interrupted(
+                        "nothing was changed: the next run verifies again".into(),
+                    )),
+                };
+                self.after_verify(verified)
+            }
+            StepKind::DeleteSource { .. } => self.delete_source(&step.id).await,
             StepKind::Deploy {
                 resource_group,
                 subscription,
@@ -610,7 +673,15 @@ impl Run<'_> {
         let progress = StepProgress::new(todo.len() as u64, self.args.quiet);
         let mut failed: Vec<String> = Vec::new();
         let mut bytes = 0u64;
-        for batch in todo.chunks(BATCH) {
+        for (index, batch) in todo.chunks(BATCH).enumerate() {
+            if self.interrupt.is_triggered() {
+                progress.finish();
+                return Ok(StepEnd::Interrupted(format!(
+                    "{} repositories done in this run, {} left for the next run",
+                    index * BATCH - failed.len(),
+                    todo.len() - index * BATCH
+                )));
+            }
             for name in batch {
                 self.journal.record(Record::RepositoryStarted {
                     step: step.id.clone(),
@@ -695,7 +766,7 @@ impl Run<'_> {
         })
     }
 
-    async fn verify(&self) -> anyhow::Result<StepEnd> {
+    async fn verify(&self) -> anyhow::Result<verify::Report> {
         let (source, target) = self.open(false).await?;
         let report = verify::verify(
             Scoped::store(source, self.source_names(&self.share)),
@@ -710,17 +781,87 @@ impl Run<'_> {
             },
         )
         .await?;
+        Ok(report)
+    }
+
+    /// The verify's verdict. Repositories with gaps that the journal has as copied (the source
+    /// changed since, or the target lost something) are recorded as no longer done, so the next
+    /// run that runs the copy copies them again.
+    fn after_verify(&mut self, report: verify::Report) -> anyhow::Result<StepEnd> {
         let text = super::verify::text(&report);
+        let verdict = text.lines().last().unwrap_or("").to_string();
         if report.passed() {
-            Ok(StepEnd::Done(text.lines().last().unwrap_or("").to_string()))
-        } else {
-            if !self.args.quiet {
-                eprint!("{text}");
-            }
-            Ok(StepEnd::Failed(
-                text.lines().last().unwrap_or("").to_string(),
-            ))
+            return Ok(StepEnd::Done(verdict));
         }
+        if !self.args.quiet {
+            eprint!("{text}");
+        }
+        let reopened = self.reopen_gaps(&report)?;
+        if reopened == 0 {
+            return Ok(StepEnd::Failed(verdict));
+        }
+        let copy_runs_again =
+            self.args.steps.is_empty() || self.args.steps.iter().any(|k| k == "copy");
+        Ok(StepEnd::Failed(if copy_runs_again {
+            format!("{verdict}; run the same command again: {reopened} repositories will be copied again")
+        } else {
+            format!("{verdict}; {reopened} repositories will be copied again by the next apply that runs the copy step (without --step, or with --step copy)")
+        }))
+    }
+
+    /// Records as no longer done, for every copy step, the repositories of the share in which
+    /// `report` found something missing, different or broken; returns how many.
+    fn reopen_gaps(&mut self, report: &verify::Report) -> anyhow::Result<usize> {
+        let mut names: BTreeMap<String, String> = BTreeMap::new();
+        for (full, name) in self
+            .target_names(&self.share)
+            .into_iter()
+            .chain(self.source_names(&self.share))
+            .zip(self.share.iter().chain(self.share.iter()))
+        {
+            names.entry(full).or_insert_with(|| name.clone());
+        }
+        let mut gaps: BTreeMap<String, String> = BTreeMap::new();
+        for p in report
+            .missing
+            .iter()
+            .chain(&report.different)
+            .chain(&report.broken)
+        {
+            let repository = p.item.split(['@', ':']).next().unwrap_or(&p.item);
+            if let Some(name) = names.get(repository) {
+                gaps.entry(name.clone())
+                    .or_insert_with(|| format!("{}: {}", p.item, p.reason));
+            }
+        }
+        let copy_steps: Vec<String> = self
+            .plan
+            .steps
+            .iter()
+            .filter(|s| matches!(s.kind, StepKind::Copy { .. }))
+            .map(|s| s.id.clone())
+            .collect();
+        let steps_done: BTreeSet<String> = copy_steps
+            .iter()
+            .filter(|s| self.journal.state().steps_done.contains(*s))
+            .cloned()
+            .collect();
+        let mut reopened = BTreeSet::new();
+        for (repository, reason) in gaps {
+            for step in &copy_steps {
+                if steps_done.contains(step)
+                    || self.journal.state().repository_done(step, &repository)
+                {
+                    self.journal.record(Record::RepositoryReopened {
+                        step: step.clone(),
+                        repository: repository.clone(),
+                        reason: reason.clone(),
+                    })?;
+                    reopened.insert(repository.clone());
+                }
+            }
+        }
+        Ok(reopened.len())
     }
 
     async fn rewrite(
@@ -789,11 +930,14 @@ impl Run<'_> {
         .await?
     }
 
-    async fn delete_source(&self, confirm: &str) -> anyhow::Result<StepEnd> {
+    /// The guarded deletion of `delete-source`, each manifest deleted recorded in the journal;
+    /// Ctrl-C lets the deletion in flight finish and starts no other.
+    async fn delete_source(&mut self, step: &str) -> anyhow::Result<StepEnd> {
+        // Checked when the plan was read: the plan's source, as `[delete_source] confirm` repeats.
         let args = super::delete_source::DeleteSourceArgs {
             source: self.plan.source.clone(),
             verified_against: self.plan.target.clone(),
-            confirm: Some(confirm.to_string()),
+            confirm: Some(self.plan.source.clone()),
             filters: FilterArgs {
                 repos: self.plan.scope.repos.clone(),
                 exclude_repos: self.plan.scope.exclude_repos.clone(),
@@ -805,9 +949,41 @@ impl Run<'_> {
             dry_run: false,
             json: false,
         };
-        Ok(match super::delete_source::run_async(args).await? {
-            exit::SUCCESS => StepEnd::Done("source content deleted (see above)".into()),
-            code => StepEnd::Failed(format!("delete-source refused or failed (exit {code})")),
+        let journal = std::sync::Mutex::new(&mut self.journal);
+        let record = |d: &super::delete_source::Deletion| -> anyhow::Result<()> {
+            let mut journal = journal.lock().expect("journal lock");
+            journal.record(Record::ManifestDeleted {
+                step: step.to_string(),
+                repository: d.repository.clone(),
+                digest: d.digest.clone(),
+                tags: d.tags.clone(),
+            })?;
+            Ok(())
+        };
+        let control = super::delete_source::Control {
+            interrupt: self.interrupt.clone(),
+            on_deleted: Some(&record),
+            quiet: self.args.quiet,
+        };
+        let code = super::delete_source::run_controlled(args, &control).await?;
+        let deleted = journal
+            .into_inner()
+            .expect("journal lock")
+            .state()
+            .deleted
+            .get(step)
+            .map_or(0, |d| d.len());
+        Ok(match code {
+            exit::SUCCESS => StepEnd::Done(format!(
+                "{deleted} source manifests deleted in all (recorded in the journal)"
+            )),
+            exit::INTERRUPTED => StepEnd::Interrupted(format!(
+                "no deletion started after Ctrl-C; {deleted} source manifests deleted so far (recorded in the journal): run the same command again to delete the rest"
+            )),
+            exit::FAILURES => StepEnd::Failed(
+                "the source was not deleted in full: its fresh verify found gaps, or deletions failed (listed above); run the same command again once fixed".into(),
+            ),
+            code => StepEnd::Failed(format!("the source was not deleted (exit {code}, see above)")),
         })
     }
 }

@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use acr_relocate::copy::Interrupt;
 use acr_relocate::digest::Digest;
 use acr_relocate::endpoint::Endpoint;
 use acr_relocate::transport::registry::Registry;
@@ -97,15 +98,49 @@ pub struct Outcome {
     pub kept: u64,
     /// Deletions that failed.
     pub failed: u64,
+    /// True when Ctrl-C stopped the run: no deletion started after it; the rest is untouched.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
-/// Runs `acr-relocate delete-source`.
+/// Told of each manifest deleted; an error stops the deletion.
+pub type OnDeleted<'a> = &'a dyn Fn(&Deletion) -> anyhow::Result<()>;
+
+/// How a caller drives the deletion: when to stop, what to hear of each manifest deleted, and
+/// whether to print.
+#[derive(Default)]
+pub struct Control<'a> {
+    /// Once triggered, no further deletion starts (a request in flight finishes) and the verify
+    /// before them stops.
+    pub interrupt: Interrupt,
+    /// Told of each manifest deleted, before the next deletion starts; an error stops the run.
+    pub on_deleted: Option<OnDeleted<'a>>,
+    /// Print nothing but errors.
+    pub quiet: bool,
+}
+
+impl Control<'_> {
+    fn interrupted(&self) -> bool {
+        self.interrupt.is_triggered()
+    }
+}
+
+/// Runs `acr-relocate delete-source`; Ctrl-C stops it before the next deletion (exit 130).
 pub fn run(args: DeleteSourceArgs) -> anyhow::Result<u8> {
-    crate::runtime()?.block_on(run_async(args))
+    crate::runtime()?.block_on(async {
+        let control = Control::default();
+        let interrupt = control.interrupt.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupt.trigger();
+            }
+        });
+        run_controlled(args, &control).await
+    })
 }
 
-/// The guarded deletion (also the `delete_source` step of `apply`).
-pub async fn run_async(args: DeleteSourceArgs) -> anyhow::Result<u8> {
+/// The guarded deletion, driven by `control` (also the `delete_source` step of `apply`).
+pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> anyhow::Result<u8> {
     args.jobs.check()?;
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.verified_against, "--verified-against")?;
@@ -141,14 +176,20 @@ pub async fn run_async(args: DeleteSourceArgs) -> anyhow::Result<u8> {
             Registry::connect(source_registry, &args.connect.options(Side::Source)?).await?,
         );
         let source: Arc<dyn Store> = registry.clone();
-        let (target, report) = deep_verify_against(
-            source,
-            &target_ep,
-            &args.connect,
-            matcher.clone(),
-            args.jobs,
-        )
-        .await?;
+        let verified = tokio::select! {
+            verified = deep_verify_against(
+                source,
+                &target_ep,
+                &args.connect,
+                matcher.clone(),
+                args.jobs,
+            ) => verified?,
+            _ = control.interrupt.clone().wait() => {
+                eprintln!("delete-source: interrupted during the verify: nothing deleted");
+                return Ok(exit::INTERRUPTED);
+            }
+        };
+        let (target, report) = verified;
         if !report.passed() {
             if args.json {
                 let outcome = Outcome {
@@ -157,7 +198,7 @@ pub async fn run_async(args: DeleteSourceArgs) -> anyhow::Result<u8> {
                     ..Default::default()
                 };
                 println!("{}", serde_json::to_string_pretty(&outcome)?);
-            } else {
+            } else if !control.quiet {
                 print!("{}", super::verify::text(&report));
             }
             eprintln!(
@@ -165,15 +206,24 @@ pub async fn run_async(args: DeleteSourceArgs) -> anyhow::Result<u8> {
             );
             return Ok(exit::FAILURES);
         }
-        let mut outcome =
-            delete(&registry, &target, &matcher, args.jobs.jobs, args.dry_run).await?;
+        let mut outcome = delete(
+            &registry,
+            &target,
+            &matcher,
+            args.jobs.jobs,
+            args.dry_run,
+            control,
+        )
+        .await?;
         outcome.verify = Some(report);
         if args.json {
             println!("{}", serde_json::to_string_pretty(&outcome)?);
-        } else {
+        } else if !control.quiet {
             print_outcome(&outcome);
         }
-        Ok(if outcome.failed == 0 {
+        Ok(if outcome.interrupted {
+            exit::INTERRUPTED
+        } else if outcome.failed == 0 {
             exit::SUCCESS
         } else {
             exit::FAILURES
@@ -216,6 +266,7 @@ async fn delete(
     matcher: &Matcher,
     jobs: usize,
     dry_run: bool,
+    control: &Control<'_>,
 ) -> anyhow::Result<Outcome> {
     let source: Arc<dyn Source> = registry.clone();
     let pairs = walk::repositories(source.as_ref(), matcher).await?;
@@ -224,12 +275,20 @@ async fn delete(
         dry_run,
         ..Default::default()
     };
-    for (pair, tags) in listed {
+    'repositories: for (pair, tags) in listed {
         let tags = tags?;
         if tags.is_empty() {
             continue;
         }
+        if control.interrupted() {
+            outcome.interrupted = true;
+            break;
+        }
         for deletion in plan_repository(&source, target, matcher, &pair, &tags).await? {
+            if control.interrupted() {
+                outcome.interrupted = true;
+                break 'repositories;
+            }
             let deletion = if deletion.outcome == "kept" || dry_run {
                 deletion
             } else {
@@ -250,6 +309,9 @@ async fn delete(
                 "kept" => outcome.kept += 1,
                 "failed" => outcome.failed += 1,
                 _ => outcome.deleted += 1,
+            }
+            if let (Some(told), "deleted") = (control.on_deleted, deletion.outcome.as_str()) {
+                told(&deletion)?;
             }
             outcome.manifests.push(deletion);
         }
@@ -326,6 +388,9 @@ fn print_outcome(o: &Outcome) {
         }
     }
     let verb = if o.dry_run { "would delete" } else { "deleted" };
+    if o.interrupted {
+        eprintln!("delete-source: interrupted: no deletion started after Ctrl-C; what is listed above is all that was deleted: run the same command again to delete the rest");
+    }
     println!(
         "delete-source: {verb} {} manifests, kept {}, {} failed; index children, referrers and blobs are left to the registry's garbage collection",
         o.deleted, o.kept, o.failed

@@ -11,8 +11,8 @@ use acr_relocate::endpoint::Endpoint;
 use acr_relocate::inventory;
 use acr_relocate::manifest::ManifestView;
 use acr_relocate::relocation::plan::{
-    Config, CopyMode, Plan, PlanFinding, PlanRepository, Scope, Step, StepKind, Totals,
-    PLAN_SCHEMA_VERSION,
+    absolute_endpoint, check_sides, Config, CopyMode, Plan, PlanFinding, PlanRepository, Scope,
+    Step, StepKind, Totals, PLAN_SCHEMA_VERSION,
 };
 use acr_relocate::transport::{self, Access, Source};
 use acr_relocate::walk::{Matcher, Selection};
@@ -55,13 +55,30 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             config.copy.jobs
         );
     }
-    let base = args
+    let config_path = args
         .config
         .canonicalize()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .with_context(|| format!("--config {}", args.config.display()))?;
+    let base = config_path
+        .parent()
+        .map(Path::to_path_buf)
         .unwrap_or_default();
-    let plan = crate::runtime()?.block_on(make_plan(&args, &config, &base))?;
+    // Refused before anything is read: sides no run could use.
+    let source_text = absolute_endpoint(&config.source.endpoint("source")?, &base);
+    let target_text = absolute_endpoint(&config.target.endpoint("target")?, &base);
+    check_sides(
+        &source_text,
+        &target_text,
+        config.delete_source.as_ref().map(|d| d.confirm.as_str()),
+    )
+    .with_context(|| format!("--config {}", args.config.display()))?;
+    let sides = Sides {
+        config: config_path,
+        base,
+        source: source_text,
+        target: target_text,
+    };
+    let plan = crate::runtime()?.block_on(make_plan(&args, &config, &sides))?;
     let json = serde_json::to_string_pretty(&plan)? + "\n";
     write_atomically(&args.output, json.as_bytes())
         .with_context(|| format!("-o {}", args.output.display()))?;
@@ -137,9 +154,22 @@ fn host(endpoint: &Endpoint) -> Option<String> {
     }
 }
 
-async fn make_plan(args: &PlanArgs, config: &Config, base: &Path) -> anyhow::Result<Plan> {
-    let source_text = config.source.endpoint("source")?;
-    let target_text = config.target.endpoint("target")?;
+/// What `plan` resolved from the config before reading anything.
+struct Sides {
+    /// The config file, absolute.
+    config: PathBuf,
+    /// Its directory: relative paths of the config are taken from there.
+    base: PathBuf,
+    /// The source endpoint, `oci:` paths absolute.
+    source: String,
+    /// The target endpoint, `oci:` paths absolute.
+    target: String,
+}
+
+async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::Result<Plan> {
+    let base = sides.base.as_path();
+    let source_text = sides.source.clone();
+    let target_text = sides.target.clone();
     let source_ep = args::endpoint(&source_text, "[source]")?;
     let target_ep = args::endpoint(&target_text, "[target]")?;
     let matcher = matcher(&config.scope, &source_ep, &target_ep, None)?;
@@ -342,7 +372,8 @@ async fn make_plan(args: &PlanArgs, config: &Config, base: &Path) -> anyhow::Res
         );
         let check_against = r
             .check_against
-            .clone()
+            .as_deref()
+            .map(|e| absolute_endpoint(e, base))
             .unwrap_or_else(|| target_text.clone());
         steps.push((
             StepKind::Rewrite {
@@ -384,7 +415,7 @@ async fn make_plan(args: &PlanArgs, config: &Config, base: &Path) -> anyhow::Res
     Ok(Plan {
         schema_version: PLAN_SCHEMA_VERSION,
         created_by: concat!("acr-relocate ", env!("CARGO_PKG_VERSION")).into(),
-        config: args.config.clone(),
+        config: sides.config.clone(),
         source: source_text,
         target: target_text,
         scope: config.scope.clone(),

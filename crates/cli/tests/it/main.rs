@@ -4,6 +4,7 @@
 
 mod acr;
 mod acr_locks;
+mod apply_interrupt;
 mod auth;
 mod azure_cp;
 mod azure_live;

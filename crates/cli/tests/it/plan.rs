@@ -320,3 +320,302 @@ fn the_transfer_ceiling_of_the_copy_step_is_planned_and_checked() {
         stderr(&out)
     );
 }
+
+/// Points `repository:tag` of the registry on `port` at the manifest `from` points at (a retag,
+/// as a push would do); returns that manifest's digest.
+fn retag(port: u16, repository: &str, from: &str, tag: &str) -> String {
+    use crate::support::http::send;
+    let accept = (
+        "accept".to_string(),
+        [
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        ]
+        .join(", "),
+    );
+    let got = send(
+        port,
+        "GET",
+        &format!("/v2/{repository}/manifests/{from}"),
+        &[accept],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(got.status, 200);
+    let media_type = got.header("content-type").unwrap().to_string();
+    let put = send(
+        port,
+        "PUT",
+        &format!("/v2/{repository}/manifests/{tag}"),
+        &[("content-type".to_string(), media_type)],
+        &got.body,
+    )
+    .unwrap();
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    put.header("docker-content-digest").unwrap().to_string()
+}
+
+/// The reviewer's scenario: a repository recorded as copied changes in the source before the
+/// verify; the verify finds it, says so, and the same command copies it again and passes (it
+/// used to fail the same way for ever).
+#[test]
+fn a_repository_changed_in_the_source_after_its_copy_is_copied_again_by_the_same_command() {
+    let (src, mut expected, dst, dir, cfg) = registries_and_config(6, "");
+    let plan_path = plan(dir.path(), &cfg);
+    // The copy alone, as a run stopped after it leaves the journal.
+    assert_success(&run(&[
+        "apply",
+        "-q",
+        "--step",
+        "copy",
+        plan_path.to_str().unwrap(),
+    ]));
+    let (repo, tags) = expected
+        .tags
+        .iter()
+        .find(|(_, t)| {
+            t.contains_key("v1.0.0") && t.contains_key("latest") && t["v1.0.0"] != t["latest"]
+        })
+        .map(|(r, t)| (r.clone(), t.clone()))
+        .unwrap();
+    let moved = retag(src.port, &repo, "latest", "v1.0.0");
+    assert_eq!(moved, tags["latest"].as_str());
+
+    let out = run(&["apply", "-q", plan_path.to_str().unwrap()]);
+    assert_exit_code(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("run the same command again: 1 repositories will be copied again"),
+        "{err}"
+    );
+    let journal = std::fs::read_to_string(dir.path().join("plan.json.journal")).unwrap();
+    assert!(
+        journal.contains(&format!(
+            "\"event\":\"repository_reopened\",\"step\":\"2-copy\",\"repository\":\"{repo}\""
+        )),
+        "{journal}"
+    );
+
+    let summary = apply_json(&plan_path);
+    assert_eq!(summary["copied"], serde_json::json!([repo]), "{summary}");
+    let statuses: Vec<&str> = summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["already done", "done", "done"], "{summary}");
+    expected
+        .tags
+        .get_mut(&repo)
+        .unwrap()
+        .insert("v1.0.0".into(), tags["latest"].clone());
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+}
+
+/// `oci:` endpoints are stored absolute, taken from the config file's directory as every other
+/// path of the config: the plan means the same from any working directory.
+#[test]
+fn layout_paths_of_the_config_are_taken_from_its_directory_and_stored_absolute() {
+    let (layout, expected) = sample_layout(2, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::rename(layout.path().join("sample"), conf.join("src")).unwrap();
+    std::fs::write(
+        conf.join("r2.toml"),
+        "[source]\nregistry = \"oci:src\"\n\n[target]\nregistry = \"oci:out2\"\n",
+    )
+    .unwrap();
+    let in_dir = |cwd: &Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    assert_success(&in_dir(
+        dir.path(),
+        &["plan", "-c", "conf/r2.toml", "-o", "conf/p2.json"],
+    ));
+    let v = read_plan(&conf.join("p2.json"));
+    let conf_abs = conf.canonicalize().unwrap();
+    assert_eq!(
+        v["source"],
+        format!("oci:{}", conf_abs.join("src").display())
+    );
+    assert_eq!(
+        v["target"],
+        format!("oci:{}", conf_abs.join("out2").display())
+    );
+    assert_eq!(v["config"], conf_abs.join("r2.toml").display().to_string());
+    assert_success(&in_dir(&elsewhere, &["apply", "-q", "../conf/p2.json"]));
+    assert!(!elsewhere.join("out2").exists());
+    assert_holds(
+        &open(&format!("oci:{}", conf.join("out2").display())),
+        &expected.tags,
+        None,
+    );
+}
+
+/// A `[delete_source] confirm` that does not repeat the source, and a target that is the source,
+/// are refused by `plan` before anything is read or written (exit 2); a plan edited to such a
+/// confirm is refused by `apply` before any step, naming the config key (not a flag).
+#[test]
+fn plan_and_apply_refuse_a_confirm_that_differs_and_a_source_that_is_the_target() {
+    let (src, _, dst, dir, _) = registries_and_config(1, "");
+    let host = format!("127.0.0.1:{}", src.port);
+    let output = dir.path().join("refused.json");
+    for (target, extra, needle) in [
+        (
+            dst.url(),
+            format!("[delete_source]\nconfirm = \"{host}\"\n"),
+            format!(
+                "[delete_source] confirm `{host}`: does not repeat the source `{}` exactly",
+                src.url()
+            ),
+        ),
+        (
+            format!("{}/mirror", src.url()),
+            String::new(),
+            "they name the same registry".to_string(),
+        ),
+    ] {
+        let cfg = config(dir.path(), &src.url(), &target, &extra);
+        let out = run(&[
+            "plan",
+            "--config",
+            cfg.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+        ]);
+        assert_exit_code(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains(&needle), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(!output.exists(), "nothing written");
+    }
+
+    let cfg = config(
+        dir.path(),
+        &src.url(),
+        &dst.url(),
+        &format!("[delete_source]\nconfirm = \"{}\"\n", src.url()),
+    );
+    let plan_path = plan(dir.path(), &cfg);
+    let text = std::fs::read_to_string(&plan_path).unwrap();
+    let edited = text.replace(
+        &format!("\"confirm\": \"{}\"", src.url()),
+        &format!("\"confirm\": \"{host}\""),
+    );
+    assert_ne!(text, edited);
+    std::fs::write(&plan_path, edited).unwrap();
+    let out = run(&["apply", "-q", plan_path.to_str().unwrap()]);
+    assert_exit_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("[delete_source] confirm `{host}`"))
+            && err.contains("nothing was done"),
+        "{err}"
+    );
+    assert!(!err.contains("--confirm"), "{err}");
+    assert!(repositories(&open(&dst.url())).is_empty(), "no step ran");
+}
+
+/// A journal answers for one shard: another shard, or the unsharded run, is refused instead of
+/// finding everything "already done"; a journal that lost its start line is refused as damaged.
+#[test]
+fn a_journal_of_another_shard_or_without_its_start_line_is_refused() {
+    let (layout, _) = sample_layout(4, 9);
+    let dir = tempfile::tempdir().unwrap();
+    let target = oci(&dir.path().join("target"));
+    let cfg = config(dir.path(), &oci(layout.path()), &target, "");
+    let plan_path = plan(dir.path(), &cfg);
+    let journal = dir.path().join("shared.journal");
+    let apply = |extra: &[&str]| {
+        let mut args = vec![
+            "apply",
+            "-q",
+            plan_path.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    assert_success(&apply(&["--shard", "1/4"]));
+    let recorded = std::fs::read_to_string(&journal).unwrap();
+    assert!(
+        recorded
+            .lines()
+            .next()
+            .unwrap()
+            .contains("\"shard\":\"1/4\""),
+        "{recorded}"
+    );
+    for (extra, needle) in [
+        (
+            &["--shard", "2/4"][..],
+            "belongs to `apply --shard 1/4`, not to `apply --shard 2/4`",
+        ),
+        (
+            &["--step", "verify"][..],
+            "belongs to `apply --shard 1/4`, not to an unsharded `apply`",
+        ),
+    ] {
+        let out = apply(extra);
+        assert_exit_code(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains(needle), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert_eq!(std::fs::read_to_string(&journal).unwrap(), recorded);
+    }
+    let without_start: String = recorded.split_inclusive('\n').skip(1).collect();
+    std::fs::write(&journal, &without_start).unwrap();
+    let out = apply(&["--shard", "1/4"]);
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains("is damaged (its first line is not a `start` record"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `apply -q` prints the closing line and nothing else when every step passes; `--help` lists
+/// every step kind `--step` takes.
+#[test]
+fn quiet_apply_prints_only_its_closing_line_and_the_help_lists_every_step() {
+    let (layout, _) = sample_layout(1, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &oci(layout.path()),
+        &oci(&dir.path().join("target")),
+        "",
+    );
+    let plan_path = plan(dir.path(), &cfg);
+    let out = run(&["apply", "-q", plan_path.to_str().unwrap()]);
+    assert_success(&out);
+    assert_eq!(stderr(&out), "");
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("apply: done; journal "), "{text}");
+
+    let help = stdout(&run(&["apply", "--help"]));
+    for kind in [
+        "inventory",
+        "template",
+        "deploy",
+        "copy",
+        "rewrite",
+        "verify",
+        "delete_source",
+    ] {
+        assert!(help.contains(&format!("`{kind}`")), "{kind}: {help}");
+    }
+}

@@ -1,9 +1,11 @@
 //! The journal of an `apply`: append-only JSON lines, each written whole and fsync'd before the
 //! work it records is taken as done.
 //!
-//! Every run opens with a `start` record carrying the SHA-256 of the plan file; a plan that changed
-//! since the last run is refused unless the caller asks to re-plan. A line cut short by a crash
-//! (the last one only) is dropped when the journal is opened again.
+//! Every run opens with a `start` record carrying the SHA-256 of the plan file and the shard the
+//! run works on. A journal whose first line is not a `start` record is refused as damaged; one
+//! written for another shard is refused (its "done" covers other repositories); one written for
+//! another plan is refused unless the caller asks to re-plan. A line cut short by a crash (the
+//! last one only) is dropped when the journal is opened again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -13,11 +15,74 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{Error, Result};
-
 /// The SHA-256 of a plan file's bytes, `sha256:<hex>`.
 pub fn plan_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Why a journal cannot be opened or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// The file cannot be read or written.
+    #[error("journal {}: {io}", path.display())]
+    Io {
+        /// The journal file.
+        path: PathBuf,
+        /// What the file system said.
+        io: std::io::Error,
+    },
+    /// The file is not a journal this tool wrote, or lost lines.
+    #[error("journal {} is damaged ({reason}): move it away to start over (the copy skips what the target already holds)", path.display())]
+    Damaged {
+        /// The journal file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The journal was written by a run on another shard (or sharded, against an unsharded
+    /// run): what it records as done covers other repositories.
+    #[error("journal {} belongs to {}, not to {}: give each shard, and the unsharded run, its own journal (leave --journal out for the default PLAN.shard-K-of-N.journal)", path.display(), describe_shard(recorded.as_deref()), describe_shard(requested.as_deref()))]
+    OtherShard {
+        /// The journal file.
+        path: PathBuf,
+        /// The shard the journal records (`K/N`; none for an unsharded run).
+        recorded: Option<String>,
+        /// The shard of this run.
+        requested: Option<String>,
+    },
+    /// The plan file changed since the journal began.
+    #[error("journal {}: the plan changed since apply started (the journal records {recorded}, the plan file is {requested}): re-plan explicitly to continue", path.display())]
+    PlanChanged {
+        /// The journal file.
+        path: PathBuf,
+        /// The plan digest the journal records.
+        recorded: String,
+        /// The plan digest of this run.
+        requested: String,
+    },
+}
+
+fn describe_shard(shard: Option<&str>) -> String {
+    match shard {
+        Some(s) => format!("`apply --shard {s}`"),
+        None => "an unsharded `apply`".into(),
+    }
+}
+
+/// Result alias of this module.
+pub type Result<T, E = JournalError> = std::result::Result<T, E>;
+
+/// What a run is, as far as the journal's "done" is concerned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunIdentity {
+    /// [`plan_digest`] of the plan file.
+    pub plan: String,
+    /// `K/N` for a sharded run.
+    pub shard: Option<String>,
+    /// The step kinds asked for (`--step`; empty: all). Recorded for the reader only: a step
+    /// recorded done was run whole whichever steps were asked for.
+    pub steps: Vec<String>,
 }
 
 /// One line of the journal.
@@ -33,6 +98,12 @@ pub enum Record {
         /// True when the run was told to accept a changed plan.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         replan: bool,
+        /// `K/N` for a sharded run (absent: unsharded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shard: Option<String>,
+        /// The step kinds asked for (absent: all).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        steps: Vec<String>,
     },
     /// Work on a repository of a step began.
     RepositoryStarted {
@@ -57,6 +128,28 @@ pub enum Record {
         /// Why.
         reason: String,
     },
+    /// A repository recorded done for a step is no longer done (a later verify found it differs
+    /// from the source): the step runs again for it.
+    RepositoryReopened {
+        /// Step id of the step to run again (the copy).
+        step: String,
+        /// Repository name.
+        repository: String,
+        /// What the verify found.
+        reason: String,
+    },
+    /// A manifest was deleted from the source.
+    ManifestDeleted {
+        /// Step id.
+        step: String,
+        /// Repository (full name in the source).
+        repository: String,
+        /// The manifest's digest.
+        digest: String,
+        /// The tags that pointed at it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tags: Vec<String>,
+    },
     /// A whole step is done.
     StepDone {
         /// Step id.
@@ -69,6 +162,8 @@ pub enum Record {
 pub struct State {
     /// The plan digest of the last run, if any.
     pub plan: Option<String>,
+    /// The shard of the runs (`K/N`; `None` for unsharded runs).
+    pub shard: Option<String>,
     /// Steps done.
     pub steps_done: BTreeSet<String>,
     /// Step → repositories done.
@@ -76,6 +171,8 @@ pub struct State {
     /// Step → repositories started and not recorded as done or failed (in flight when a run
     /// stopped).
     pub in_flight: BTreeMap<String, BTreeSet<String>>,
+    /// Step → `REPOSITORY@DIGEST` of the manifests deleted.
+    pub deleted: BTreeMap<String, BTreeSet<String>>,
     /// Runs recorded.
     pub runs: usize,
 }
@@ -83,7 +180,7 @@ pub struct State {
 impl State {
     fn apply(&mut self, record: &Record) {
         match record {
-            Record::Start { plan, .. } => {
+            Record::Start { plan, shard, .. } => {
                 // A run on another plan (`--replan`) starts over: what was done under the old
                 // plan is not taken as done under the new one (the copy still skips what the
                 // target holds).
@@ -93,6 +190,7 @@ impl State {
                     self.in_flight.clear();
                 }
                 self.plan = Some(plan.clone());
+                self.shard = shard.clone();
                 self.runs += 1;
             }
             Record::RepositoryStarted { step, repository } => {
@@ -117,6 +215,25 @@ impl State {
                     set.remove(repository);
                 }
             }
+            Record::RepositoryReopened {
+                step, repository, ..
+            } => {
+                if let Some(set) = self.repositories_done.get_mut(step) {
+                    set.remove(repository);
+                }
+                self.steps_done.remove(step);
+            }
+            Record::ManifestDeleted {
+                step,
+                repository,
+                digest,
+                ..
+            } => {
+                self.deleted
+                    .entry(step.clone())
+                    .or_default()
+                    .insert(format!("{repository}@{digest}"));
+            }
             Record::StepDone { step } => {
                 self.steps_done.insert(step.clone());
             }
@@ -138,106 +255,76 @@ pub struct Journal {
     state: State,
 }
 
-fn journal_error(path: &Path, reason: impl Into<String>) -> Error {
-    Error::Invalid {
-        what: format!("journal {}", path.display()),
-        reason: reason.into(),
-    }
-}
-
 impl Journal {
-    /// Opens (or creates) the journal at `path` for a run of the plan with digest `plan`, and
-    /// records the start. A journal written for another plan digest is refused unless `replan`.
-    pub fn open(path: &Path, plan: &str, replan: bool) -> Result<Self> {
+    /// Opens (or creates) the journal at `path` for a run of `run`, and records the start.
+    /// Refused: a journal whose first line is not a `start` record or with an unreadable line
+    /// before the last; one of another shard; one of another plan digest unless `replan`.
+    pub fn open(path: &Path, run: &RunIdentity, replan: bool) -> Result<Self> {
+        let io = |e| JournalError::Io {
+            path: path.to_path_buf(),
+            io: e,
+        };
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(path)
-            .map_err(|e| Error::io(path, e))?;
+            .map_err(io)?;
         let mut text = String::new();
-        file.read_to_string(&mut text)
-            .map_err(|e| Error::io(path, e))?;
-        let mut state = State::default();
-        let mut good = 0usize;
-        let mut lines = text.split_inclusive('\n').peekable();
-        while let Some(line) = lines.next() {
-            let last = lines.peek().is_none();
-            match serde_json::from_str::<Record>(line.trim_end()) {
-                Ok(record) if line.ends_with('\n') => {
-                    state.apply(&record);
-                    good += line.len();
-                }
-                // The last line, cut short by a crash: dropped below.
-                _ if last => break,
-                Ok(_) | Err(_) => {
-                    return Err(journal_error(
-                        path,
-                        format!(
-                            "unreadable line at byte {good}: {}",
-                            crate::digest::truncate(line.trim_end())
-                        ),
-                    ))
-                }
+        file.read_to_string(&mut text).map_err(io)?;
+        let state = read_state(path, &text)?;
+        let good = state.1;
+        let state = state.0;
+        if state.runs > 0 && state.shard != run.shard {
+            return Err(JournalError::OtherShard {
+                path: path.to_path_buf(),
+                recorded: state.shard,
+                requested: run.shard.clone(),
+            });
+        }
+        if let Some(previous) = &state.plan {
+            if previous != &run.plan && !replan {
+                return Err(JournalError::PlanChanged {
+                    path: path.to_path_buf(),
+                    recorded: previous.clone(),
+                    requested: run.plan.clone(),
+                });
             }
         }
         if good < text.len() {
-            file.set_len(good as u64).map_err(|e| Error::io(path, e))?;
-            file.seek(SeekFrom::End(0))
-                .map_err(|e| Error::io(path, e))?;
-        }
-        if let Some(previous) = &state.plan {
-            if previous != plan && !replan {
-                return Err(journal_error(
-                    path,
-                    format!(
-                        "the plan changed since apply started (the journal records {previous}, the plan file is {plan}): re-plan explicitly to continue"
-                    ),
-                ));
-            }
+            file.set_len(good as u64).map_err(io)?;
+            file.seek(SeekFrom::End(0)).map_err(io)?;
         }
         let mut journal = Journal {
             path: path.to_path_buf(),
             file,
             state,
         };
-        let replanned = journal.state.plan.as_deref().is_some_and(|p| p != plan);
+        let replanned = journal.state.plan.as_deref().is_some_and(|p| p != run.plan);
         journal.record(Record::Start {
-            plan: plan.to_string(),
+            plan: run.plan.clone(),
             at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             replan: replanned,
+            shard: run.shard.clone(),
+            steps: run.steps.clone(),
         })?;
         Ok(journal)
     }
 
-    /// Reads what a journal records without opening it for writing (`None` when there is none).
-    pub fn read(path: &Path) -> Result<Option<State>> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(path, e)),
-        };
-        let mut state = State::default();
-        for line in text.lines() {
-            if let Ok(record) = serde_json::from_str::<Record>(line) {
-                state.apply(&record);
-            }
-        }
-        Ok(Some(state))
-    }
-
     /// Appends a record and waits until it is on disk.
     pub fn record(&mut self, record: Record) -> Result<()> {
-        let mut line =
-            serde_json::to_vec(&record).map_err(|e| journal_error(&self.path, e.to_string()))?;
+        let mut line = serde_json::to_vec(&record).expect("a journal record serialises");
         line.push(b'\n');
         self.file
             .write_all(&line)
             .and_then(|()| self.file.sync_data())
-            .map_err(|e| Error::io(&self.path, e))?;
+            .map_err(|e| JournalError::Io {
+                path: self.path.clone(),
+                io: e,
+            })?;
         self.state.apply(&record);
         Ok(())
     }
@@ -253,15 +340,65 @@ impl Journal {
     }
 }
 
+/// Replays a journal's text: the state, and the length of the part that holds whole records (a
+/// last line cut short by a crash is left out).
+fn read_state(path: &Path, text: &str) -> Result<(State, usize)> {
+    let damaged = |reason: String| JournalError::Damaged {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut state = State::default();
+    let mut good = 0usize;
+    let mut lines = text.split_inclusive('\n').peekable();
+    while let Some(line) = lines.next() {
+        let last = lines.peek().is_none();
+        match serde_json::from_str::<Record>(line.trim_end()) {
+            Ok(record) if line.ends_with('\n') => {
+                if good == 0 && !matches!(record, Record::Start { .. }) {
+                    return Err(damaged(format!(
+                        "its first line is not a `start` record: {}",
+                        crate::digest::truncate(line.trim_end())
+                    )));
+                }
+                state.apply(&record);
+                good += line.len();
+            }
+            // The last line, cut short by a crash: dropped.
+            _ if last && is_cut_record(line) => break,
+            Ok(_) | Err(_) => {
+                return Err(damaged(format!(
+                    "unreadable line at byte {good}: {}",
+                    crate::digest::truncate(line.trim_end())
+                )))
+            }
+        }
+    }
+    Ok((state, good))
+}
+
+/// True for the start of a record a crash cut short (`{"event":"repos`…).
+fn is_cut_record(line: &str) -> bool {
+    const OPENING: &str = "{\"event\":\"";
+    !line.ends_with('\n') && (line.starts_with(OPENING) || OPENING.starts_with(line))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run(plan: &str, shard: Option<&str>) -> RunIdentity {
+        RunIdentity {
+            plan: plan.into(),
+            shard: shard.map(String::from),
+            steps: vec![],
+        }
+    }
 
     #[test]
     fn records_survive_reopening_and_a_torn_last_line_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.journal");
-        let mut j = Journal::open(&path, "sha256:a", false).unwrap();
+        let mut j = Journal::open(&path, &run("sha256:a", None), false).unwrap();
         j.record(Record::RepositoryStarted {
             step: "1-copy".into(),
             repository: "x".into(),
@@ -282,7 +419,7 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(br#"{"event":"repository_do"#).unwrap();
         drop(f);
-        let j = Journal::open(&path, "sha256:a", false).unwrap();
+        let j = Journal::open(&path, &run("sha256:a", None), false).unwrap();
         assert!(j.state().repository_done("1-copy", "x"));
         assert!(!j.state().repository_done("1-copy", "y"));
         assert!(j.state().in_flight["1-copy"].contains("y"));
@@ -298,21 +435,116 @@ mod tests {
     fn a_changed_plan_is_refused_unless_replanning() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.journal");
-        drop(Journal::open(&path, "sha256:a", false).unwrap());
-        let e = Journal::open(&path, "sha256:b", false).err().unwrap();
+        drop(Journal::open(&path, &run("sha256:a", None), false).unwrap());
+        let e = Journal::open(&path, &run("sha256:b", None), false)
+            .err()
+            .unwrap();
+        assert!(matches!(e, JournalError::PlanChanged { .. }), "{e}");
         assert!(e.to_string().contains("plan changed"), "{e}");
-        let mut j = Journal::open(&path, "sha256:b", true).unwrap();
+        let mut j = Journal::open(&path, &run("sha256:b", None), true).unwrap();
         assert_eq!(j.state().plan.as_deref(), Some("sha256:b"));
         j.record(Record::StepDone {
             step: "1-copy".into(),
         })
         .unwrap();
         drop(j);
-        let j = Journal::open(&path, "sha256:b", false).unwrap();
+        let j = Journal::open(&path, &run("sha256:b", None), false).unwrap();
         assert!(j.state().steps_done.contains("1-copy"));
         drop(j);
         // Back to the first plan: nothing recorded under `b` counts.
-        let j = Journal::open(&path, "sha256:a", true).unwrap();
+        let j = Journal::open(&path, &run("sha256:a", None), true).unwrap();
         assert!(j.state().steps_done.is_empty());
+    }
+
+    #[test]
+    fn a_journal_of_another_shard_is_refused_even_when_replanning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.journal");
+        let mut j = Journal::open(&path, &run("sha256:a", Some("1/4")), false).unwrap();
+        j.record(Record::StepDone {
+            step: "2-copy".into(),
+        })
+        .unwrap();
+        drop(j);
+        for (shard, replan) in [(Some("2/4"), false), (None, false), (Some("1/3"), true)] {
+            let e = Journal::open(&path, &run("sha256:a", shard), replan)
+                .err()
+                .unwrap_or_else(|| panic!("{shard:?} accepted"));
+            assert!(matches!(e, JournalError::OtherShard { .. }), "{e}");
+            let text = e.to_string();
+            assert!(text.contains("belongs to `apply --shard 1/4`"), "{text}");
+        }
+        // The same shard goes on, and the refused runs left no trace.
+        let j = Journal::open(&path, &run("sha256:a", Some("1/4")), false).unwrap();
+        assert!(j.state().steps_done.contains("2-copy"));
+        assert_eq!(j.state().runs, 2);
+        drop(j);
+        // The other way round: an unsharded journal refuses a shard.
+        let path = dir.path().join("unsharded.journal");
+        drop(Journal::open(&path, &run("sha256:a", None), false).unwrap());
+        let e = Journal::open(&path, &run("sha256:a", Some("0/2")), false)
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string().contains("belongs to an unsharded `apply`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_journal_without_its_start_line_is_refused_as_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.journal");
+        let mut j = Journal::open(&path, &run("sha256:a", None), false).unwrap();
+        j.record(Record::StepDone {
+            step: "1-inventory".into(),
+        })
+        .unwrap();
+        drop(j);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let without_start: String = text.split_inclusive('\n').skip(1).collect();
+        std::fs::write(&path, &without_start).unwrap();
+        let e = Journal::open(&path, &run("sha256:other", None), false)
+            .err()
+            .unwrap();
+        assert!(matches!(e, JournalError::Damaged { .. }), "{e}");
+        assert!(e.to_string().contains("first line is not a `start`"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), without_start);
+        // Nor is a file that is not a journal at all cut down to nothing.
+        std::fs::write(&path, "not a journal").unwrap();
+        assert!(matches!(
+            Journal::open(&path, &run("sha256:a", None), false),
+            Err(JournalError::Damaged { .. })
+        ));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "not a journal");
+    }
+
+    #[test]
+    fn a_reopened_repository_is_no_longer_done_nor_its_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.journal");
+        let mut j = Journal::open(&path, &run("sha256:a", None), false).unwrap();
+        for repository in ["x", "y"] {
+            j.record(Record::RepositoryDone {
+                step: "2-copy".into(),
+                repository: repository.into(),
+            })
+            .unwrap();
+        }
+        j.record(Record::StepDone {
+            step: "2-copy".into(),
+        })
+        .unwrap();
+        j.record(Record::RepositoryReopened {
+            step: "2-copy".into(),
+            repository: "y".into(),
+            reason: "y:v1 source has sha256:1, target has sha256:2".into(),
+        })
+        .unwrap();
+        drop(j);
+        let j = Journal::open(&path, &run("sha256:a", None), false).unwrap();
+        assert!(j.state().repository_done("2-copy", "x"));
+        assert!(!j.state().repository_done("2-copy", "y"));
+        assert!(!j.state().steps_done.contains("2-copy"));
     }
 }

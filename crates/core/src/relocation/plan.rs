@@ -2,10 +2,11 @@
 //! will do, `plan.json`): steps in order with their inputs, the inventory totals and what each
 //! step changes. The format is described in `docs/relocate.md`.
 
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 
 /// Version of the plan's JSON schema; `apply` refuses other versions.
@@ -433,6 +434,77 @@ impl Plan {
     }
 }
 
+/// `endpoint` with a relative `oci:`/`oci-archive:` path made absolute against `base` (the config
+/// file's directory), so the plan reads the same from any working directory. Registries, and
+/// text that is not an endpoint, are returned as they are.
+pub fn absolute_endpoint(endpoint: &str, base: &Path) -> String {
+    let absolute = |p: &Path| normalize(&base.join(p));
+    match endpoint.parse::<Endpoint>() {
+        Ok(Endpoint::Layout(p)) if p.is_relative() => Endpoint::Layout(absolute(&p)).to_string(),
+        Ok(Endpoint::Archive(p)) if p.is_relative() => Endpoint::Archive(absolute(&p)).to_string(),
+        _ => endpoint.to_string(),
+    }
+}
+
+/// `path` without `.` components and with each `..` taking off the component before it.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push(component);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Refuses the sides no run of a plan can use: a source and a target that are the same registry
+/// (repositories in common, as [`crate::endpoint::RegistryEndpoint::overlaps`] says) or the same
+/// layout; and a `[delete_source]` (its `confirm`, when given) that does not repeat the source
+/// exactly or whose source is not a registry. `source` and `target` as the plan stores them.
+pub fn check_sides(source: &str, target: &str, delete_confirm: Option<&str>) -> Result<()> {
+    let source_ep: Endpoint = source.parse()?;
+    let target_ep: Endpoint = target.parse()?;
+    let same = match (&source_ep, &target_ep) {
+        (Endpoint::Registry(s), Endpoint::Registry(t)) => s.overlaps(t),
+        (Endpoint::Layout(s), Endpoint::Layout(t))
+        | (Endpoint::Archive(s), Endpoint::Archive(t)) => same_path(s, t),
+        _ => false,
+    };
+    if same {
+        return Err(Error::Invalid {
+            what: format!("[source] `{source}` and [target] `{target}`"),
+            reason: "they name the same registry (repositories in common): give the target another registry, or a prefix that does not contain the source's".into(),
+        });
+    }
+    if let Some(confirm) = delete_confirm {
+        if !matches!(source_ep, Endpoint::Registry(_)) {
+            return Err(Error::Invalid {
+                what: "[delete_source]".into(),
+                reason: format!("the source `{source}` is not a registry and only registries are deleted from: take [delete_source] out (remove the files yourself once the verify passes)"),
+            });
+        }
+        if confirm != source {
+            return Err(Error::Invalid {
+                what: format!("[delete_source] confirm `{confirm}`"),
+                reason: format!("does not repeat the source `{source}` exactly: write confirm = \"{source}\" if the source is to be deleted"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// True when both paths name the same file (or would, once created).
+fn same_path(a: &Path, b: &Path) -> bool {
+    let resolve = |p: &Path| p.canonicalize().unwrap_or_else(|_| normalize(p));
+    resolve(a) == resolve(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,5 +558,54 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn relative_layout_paths_are_made_absolute_against_the_config_directory() {
+        let base = Path::new("/work/conf");
+        assert_eq!(absolute_endpoint("oci:out2", base), "oci:/work/conf/out2");
+        assert_eq!(
+            absolute_endpoint("oci-archive:../export.tar.gz", base),
+            "oci-archive:/work/export.tar.gz"
+        );
+        assert_eq!(absolute_endpoint("oci:/data/x", base), "oci:/data/x");
+        assert_eq!(
+            absolute_endpoint("http://127.0.0.1:5000/p", base),
+            "http://127.0.0.1:5000/p"
+        );
+    }
+
+    #[test]
+    fn sides_that_are_one_registry_or_a_confirm_that_differs_are_refused() {
+        let ok = check_sides(
+            "reg.example.com",
+            "new.example.com",
+            Some("reg.example.com"),
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+        assert!(check_sides("reg.example.com/a", "reg.example.com/b", None).is_ok());
+        for (source, target) in [
+            ("reg.example.com", "reg.example.com"),
+            ("REG.example.com:443", "reg.example.com/mirror"),
+            ("oci:/data/x", "oci:/data/./x"),
+        ] {
+            let e = check_sides(source, target, None).unwrap_err().to_string();
+            assert!(e.contains("the same registry"), "{source} {target}: {e}");
+        }
+        let e = check_sides(
+            "reg.example.com",
+            "new.example.com",
+            Some("other.example.com"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("[delete_source] confirm `other.example.com`: does not repeat the source `reg.example.com`"),
+            "{e}"
+        );
+        let e = check_sides("oci:/data/x", "new.example.com", Some("oci:/data/x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a registry"), "{e}");
     }
 }

@@ -103,7 +103,7 @@ fn without_mount(query: &str) -> String {
 }
 
 /// Sends `request` on to the registry as `target`, and turns its answer into the proxy's.
-fn forward(upstream: u16, request: &Request, target: &str) -> Response {
+pub fn forward(upstream: u16, request: &Request, target: &str) -> Response {
     let headers: Vec<(String, String)> = request
         .headers
         .iter()
