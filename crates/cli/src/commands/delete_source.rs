@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use acr_relocate::digest::Digest;
-use acr_relocate::endpoint::Endpoint;
+use acr_relocate::endpoint::{self, Endpoint, RegistryEndpoint};
 use acr_relocate::transport::registry::Registry;
 use acr_relocate::transport::{self, Access, Source, Store};
 use acr_relocate::verify::{self, VerifyOptions};
@@ -130,10 +130,8 @@ pub async fn run_async(args: DeleteSourceArgs) -> anyhow::Result<u8> {
             return Ok(exit::ERROR);
         }
     }
-    if let (Endpoint::Registry(s), Endpoint::Registry(t)) = (&source_ep, &target_ep) {
-        if s.overlaps(t) {
-            bail!("SOURCE and --verified-against name the same repositories of one registry (a registry verified against itself proves nothing): nothing deleted");
-        }
+    if let Endpoint::Registry(t) = &target_ep {
+        refuse_same_registry(source_registry, t, &args.source, &args.verified_against).await?;
     }
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
     {
@@ -179,6 +177,29 @@ pub async fn run_async(args: DeleteSourceArgs) -> anyhow::Result<u8> {
             exit::FAILURES
         })
     }
+}
+
+/// Refuses a target that may be the source itself under another spelling (`127.0.0.1` and
+/// `localhost`, a default port written out, an alias of this machine): a registry verified
+/// against itself proves nothing. Disjoint prefixes of one registry are two sets of repositories.
+async fn refuse_same_registry(
+    source: &RegistryEndpoint,
+    target: &RegistryEndpoint,
+    source_text: &str,
+    target_text: &str,
+) -> anyhow::Result<()> {
+    if !source.prefixes_overlap(target) {
+        return Ok(());
+    }
+    let Some(why) = endpoint::same_registry(source, target).await else {
+        return Ok(());
+    };
+    let hint = if source.host.eq_ignore_ascii_case(&target.host) {
+        ""
+    } else {
+        "; if they really are two registries (virtual hosts behind one address or tunnel), reach the source under an address or port of its own"
+    };
+    bail!("SOURCE `{source_text}` and --verified-against `{target_text}` name the same repositories of one registry ({why}): a registry verified against itself proves nothing; nothing deleted{hint}")
 }
 
 /// Opens `target` for reading and runs the check every deletion must pass first: a deep verify of

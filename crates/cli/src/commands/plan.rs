@@ -142,6 +142,9 @@ async fn make_plan(args: &PlanArgs, config: &Config, base: &Path) -> anyhow::Res
     let target_text = config.target.endpoint("target")?;
     let source_ep = args::endpoint(&source_text, "[source]")?;
     let target_ep = args::endpoint(&target_text, "[target]")?;
+    acr_relocate::endpoint::check_distinct(&source_ep, &target_ep)
+        .await
+        .context("[target]")?;
     let matcher = matcher(&config.scope, &source_ep, &target_ep, None)?;
     let source = transport::open(
         &source_ep,

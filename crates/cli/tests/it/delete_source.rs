@@ -145,14 +145,19 @@ fn an_oci_layout_source_is_refused() {
 
 #[test]
 fn a_registry_spelled_two_ways_is_not_verified_against_itself() {
-    // `http://LOCALHOST:PORT/team` and `http://localhost:PORT` are one registry: a verify of
+    // The reviewer's command: `127.0.0.1` and `localhost` are one registry, and so are the other
+    // spellings of this machine, a prefix within the whole registry, and upper case. A verify of
     // it against itself would pass and let everything go.
     let (src, expected) = sample_registry(3);
-    let port = src.url().rsplit(':').next().unwrap().to_string();
-    let source = format!("http://localhost:{port}");
+    let port = src.port;
+    let source = format!("http://127.0.0.1:{port}");
     for target in [
-        format!("http://LOCALHOST:{port}/team"),
         format!("http://localhost:{port}"),
+        format!("http://LOCALHOST.:{port}/team"),
+        format!("http://[::1]:{port}"),
+        format!("http://0.0.0.0:{port}"),
+        format!("http://127.1:{port}"),
+        format!("http://127.0.0.1:{port}"),
     ] {
         let out = run(&[
             "delete-source",
@@ -163,11 +168,83 @@ fn a_registry_spelled_two_ways_is_not_verified_against_itself() {
             &source,
         ]);
         assert_exit_code(&out, 2);
+        let err = stderr(&out);
         assert!(
-            stderr(&out).contains("same repositories of one registry"),
-            "{}",
-            stderr(&out)
+            err.contains("same repositories of one registry"),
+            "{target}: {err}"
         );
+        assert!(
+            err.contains(&format!("`localhost:{port}`")),
+            "{target}: {err}"
+        );
+        assert!(err.contains("nothing deleted"), "{target}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
     }
     source_intact(&src, &expected);
+}
+
+#[test]
+fn disjoint_prefixes_of_one_registry_are_two_sets_of_repositories() {
+    // Moving `team/**` under `moved/` within one registry, then deleting the originals: the
+    // prefixes do not overlap, so this is allowed, whatever the spelling of the host.
+    let (src, expected) = sample_registry(3);
+    let port = src.port;
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        &format!("http://127.0.0.1:{port}/team"),
+        &format!("http://127.0.0.1:{port}/moved"),
+    ]));
+    let source = format!("http://127.0.0.1:{port}/team");
+    let out = run(&[
+        "delete-source",
+        "--json",
+        &source,
+        "--verified-against",
+        &format!("http://localhost:{port}/moved"),
+        "--confirm",
+        &source,
+    ]);
+    assert_success(&out);
+    assert!(json(&out)["deleted"].as_u64().unwrap() > 0);
+    let store = open(&src.url());
+    block_on(async {
+        for (repo, tags) in &expected.tags {
+            for (tag, digest) in tags {
+                let here = store.manifest_digest(repo, tag).await.unwrap();
+                if let Some(rest) = repo.strip_prefix("team/") {
+                    assert_eq!(here, None, "{repo}:{tag} deleted");
+                    let moved = store.manifest_digest(&format!("moved/{rest}"), tag).await;
+                    assert_eq!(moved.unwrap().as_ref(), Some(digest), "moved/{rest}:{tag}");
+                } else {
+                    assert_eq!(here.as_ref(), Some(digest), "{repo}:{tag} is outside team/");
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn a_plan_whose_target_is_the_source_spelled_otherwise_is_refused() {
+    let (src, _) = sample_registry(1);
+    let dir = tempfile::tempdir().unwrap();
+    let port = src.port;
+    let config = crate::plan::config(
+        dir.path(),
+        &format!("http://127.0.0.1:{port}"),
+        &format!("http://localhost:{port}/mirror"),
+        &format!("[delete_source]\nconfirm = \"http://127.0.0.1:{port}\"\n"),
+    );
+    let plan = dir.path().join("plan.json");
+    let out = run(&[
+        "plan",
+        "--config",
+        config.to_str().unwrap(),
+        "-o",
+        plan.to_str().unwrap(),
+    ]);
+    assert_exit_code(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("names the same repositories as the source"), "{err}");
+    assert!(!plan.exists(), "no plan written");
 }
