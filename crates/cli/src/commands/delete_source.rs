@@ -341,7 +341,10 @@ fn print_outcome(o: &Outcome) {
         print!("{}", super::verify::text(r));
     }
     for d in &o.manifests {
-        let mut about: Vec<String> = d.tags.clone();
+        let mut about: Vec<String> = Vec::new();
+        if !d.tags.is_empty() {
+            about.push(d.tags.join(", "));
+        }
         if let Some(subject) = &d.describes {
             about.push(format!("describes {subject}"));
         }
