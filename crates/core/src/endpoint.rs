@@ -7,6 +7,7 @@
 //! - `oci-archive:FILE.tar[.gz]`: the same layout in one (optionally gzip-compressed) tar file.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::error::Error;
@@ -43,23 +44,49 @@ impl RegistryEndpoint {
         )
     }
 
-    /// The registry this endpoint names, spelled one way: the host in lower case, without the
-    /// scheme's default port (`REG.io:443` and `reg.io` are one registry).
+    /// The registry this endpoint names, spelled one way, so that two spellings of one registry
+    /// compare equal (the scheme and the prefix are left out):
+    ///
+    /// - the host name in lower case, without trailing dots;
+    /// - IP addresses in their one form (`127.1`, `2130706433` and `127.0.0.1` are one address,
+    ///   as the HTTP client reads them; `[::ffff:10.0.0.1]` is `10.0.0.1`);
+    /// - every name of this machine as `localhost`: `localhost`, `*.localhost`, `127.0.0.0/8`,
+    ///   `::1`, and `0.0.0.0` and `::`, which a connection takes to this machine too;
+    /// - an Azure Container Registry by its name: `reg.azurecr.io`, `reg.privatelink.azurecr.io`,
+    ///   `reg.westeurope.geo.azurecr.io` and `reg.westeurope.data.azurecr.io` are one registry
+    ///   (likewise in the other clouds' domains); Docker Hub's names as `docker.io`;
+    /// - ports 80 and 443 left out: a web server commonly serves one site on both, so
+    ///   `http://reg.io`, `reg.io:443` and `reg.io` are taken for one registry. Any other port
+    ///   is kept: `reg.io:5000` and `reg.io:5001` are two registries.
+    ///
+    /// Two registries may still hide behind one key (virtual hosts of `localhost` served by one
+    /// tunnel): a key shared is a reason to refuse a deletion, never to merge anything.
     pub fn registry_key(&self) -> String {
-        let host = self.host.to_ascii_lowercase();
-        let default_port = if self.plain_http { ":80" } else { ":443" };
-        match host.strip_suffix(default_port) {
-            Some(bare) => bare.to_string(),
-            None => host,
+        let name = canonical_host(self.hostname());
+        match self.port() {
+            80 | 443 => name,
+            port => format!("{name}:{port}"),
         }
     }
 
-    /// True when both endpoints name repositories in common: the same registry, and one's
-    /// prefix lies within the other's (no prefix is the whole registry).
+    /// The port requests go to: the one written, or the scheme's (443, or 80 for `http://`).
+    pub fn port(&self) -> u16 {
+        let rest = &self.host[self.hostname().len()..];
+        rest.strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(if self.plain_http { 80 } else { 443 })
+    }
+
+    /// True when both endpoints name repositories in common: the same registry by
+    /// [`registry_key`](Self::registry_key), and one's prefix lies within the other's (no prefix
+    /// is the whole registry). [`same_registry`] also asks the resolver.
     pub fn overlaps(&self, other: &RegistryEndpoint) -> bool {
-        if self.registry_key() != other.registry_key() {
-            return false;
-        }
+        self.registry_key() == other.registry_key() && self.prefixes_overlap(other)
+    }
+
+    /// True when one endpoint's repository prefix lies within the other's (no prefix is the whole
+    /// registry), whatever the hosts.
+    pub fn prefixes_overlap(&self, other: &RegistryEndpoint) -> bool {
         let within =
             |inner: &str, outer: &str| inner == outer || inner.starts_with(&format!("{outer}/"));
         match (&self.prefix, &other.prefix) {
@@ -75,6 +102,162 @@ impl RegistryEndpoint {
         }
         self.host.split(':').next().unwrap_or(&self.host)
     }
+}
+
+/// Why two registry endpoints are taken for one registry (see [`same_registry`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SameRegistry {
+    /// They are spelled alike once normalised ([`RegistryEndpoint::registry_key`]).
+    Spelled {
+        /// The key both have.
+        key: String,
+    },
+    /// Both host names resolve to this machine (a loopback address, or one of its own) and the
+    /// requests go to the same port.
+    ThisMachine {
+        /// The first host name and an address of this machine it resolves to.
+        first: (String, IpAddr),
+        /// The second host name and an address of this machine it resolves to.
+        second: (String, IpAddr),
+        /// The port both use.
+        port: u16,
+    },
+}
+
+impl fmt::Display for SameRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SameRegistry::Spelled { key }
+                if key == "localhost" || key.starts_with("localhost:") =>
+            {
+                write!(f, "both are this machine, `{key}`")
+            }
+            SameRegistry::Spelled { key } => write!(f, "both name the registry `{key}`"),
+            SameRegistry::ThisMachine {
+                first,
+                second,
+                port,
+            } => write!(
+                f,
+                "`{}` ({}) and `{}` ({}) are both this machine, port {port}",
+                first.0, first.1, second.0, second.1
+            ),
+        }
+    }
+}
+
+/// Whether `a` and `b` may be one registry, and why: the same [`RegistryEndpoint::registry_key`],
+/// or else host names that both resolve to this machine with one port (an `/etc/hosts` alias of
+/// `localhost`, this machine's own address). Names of other machines that resolve to one address
+/// are not taken for one registry (one ingress serves many registries by name). A name that does
+/// not resolve proves nothing either way and is not taken for the other registry.
+///
+/// For a guard before deleting: a false "same" only refuses, a false "different" would let a
+/// registry verified against itself be deleted. Prefixes are not looked at (see
+/// [`RegistryEndpoint::prefixes_overlap`]).
+pub async fn same_registry(a: &RegistryEndpoint, b: &RegistryEndpoint) -> Option<SameRegistry> {
+    let key = a.registry_key();
+    if key == b.registry_key() {
+        return Some(SameRegistry::Spelled { key });
+    }
+    let same_port = a.port() == b.port() || (web_port(a.port()) && web_port(b.port()));
+    if !same_port {
+        return None;
+    }
+    let (first, second) = futures::join!(local_address(a), local_address(b));
+    Some(SameRegistry::ThisMachine {
+        first: (bare_host(a.hostname()).to_string(), first?),
+        second: (bare_host(b.hostname()).to_string(), second?),
+        port: a.port(),
+    })
+}
+
+/// Refuses a `target` that may name repositories of `source` (see [`same_registry`]; disjoint
+/// prefixes of one registry are allowed): a relocation onto itself copies nothing and would let
+/// its `delete_source` step empty the registry. The error says why and what to do.
+pub async fn check_distinct(source: &Endpoint, target: &Endpoint) -> Result<(), Error> {
+    let (Endpoint::Registry(s), Endpoint::Registry(t)) = (source, target) else {
+        return Ok(());
+    };
+    if !s.prefixes_overlap(t) {
+        return Ok(());
+    }
+    match same_registry(s, t).await {
+        None => Ok(()),
+        Some(why) => Err(Error::invalid(
+            format!("`{target}`"),
+            format!("names the same repositories as the source `{source}` ({why}): name another registry, or disjoint prefixes of this one"),
+        )),
+    }
+}
+
+/// Ports 80 and 443 count as one (see [`RegistryEndpoint::registry_key`]).
+fn web_port(port: u16) -> bool {
+    matches!(port, 80 | 443)
+}
+
+/// A host name without the brackets of an IPv6 address.
+fn bare_host(name: &str) -> &str {
+    name.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// The host name of `host` in one form (see [`RegistryEndpoint::registry_key`]).
+fn canonical_host(hostname: &str) -> String {
+    let name = hostname.trim_end_matches('.').to_ascii_lowercase();
+    // The URL host parser the HTTP client uses: IPv4 in its numeric forms, IPv6 compressed.
+    let ip = match url::Host::parse(&name) {
+        Ok(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+        Ok(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+        _ => None,
+    };
+    if let Some(ip) = ip {
+        let ip = ip.to_canonical();
+        if is_this_machine(ip) {
+            return "localhost".into();
+        }
+        return match ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+    }
+    if name == "localhost" || name.ends_with(".localhost") {
+        return "localhost".into();
+    }
+    for cloud in ["azurecr.io", "azurecr.cn", "azurecr.us", "azurecr.de"] {
+        if let Some(rest) = name.strip_suffix(&format!(".{cloud}")) {
+            let registry = rest.split('.').next().unwrap_or(rest);
+            return format!("{registry}.{cloud}");
+        }
+    }
+    if matches!(
+        name.as_str(),
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com"
+    ) {
+        return "docker.io".into();
+    }
+    name
+}
+
+/// True for an address a connection takes to this machine whatever its interfaces: loopback
+/// (`127.0.0.0/8`, `::1`) and unspecified (`0.0.0.0`, `::`).
+fn is_this_machine(ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    ip.is_loopback() || ip.is_unspecified()
+}
+
+/// An address of this machine that the endpoint's host resolves to, if any: loopback, or an
+/// address of one of its interfaces (one a socket can be bound to).
+async fn local_address(endpoint: &RegistryEndpoint) -> Option<IpAddr> {
+    let target = (bare_host(endpoint.hostname()).to_string(), endpoint.port());
+    tokio::task::spawn_blocking(move || {
+        let addresses = std::net::ToSocketAddrs::to_socket_addrs(&target).ok()?;
+        addresses.map(|a| a.ip()).find(|&ip| {
+            is_this_machine(ip) || std::net::UdpSocket::bind((ip.to_canonical(), 0)).is_ok()
+        })
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 impl fmt::Display for Endpoint {
@@ -267,6 +450,122 @@ mod tests {
         assert!(!reg("reg.io/a").overlaps(&reg("reg.io/b")));
         assert!(!reg("reg.io:5000").overlaps(&reg("reg.io")));
         assert!(!reg("other.io").overlaps(&reg("reg.io")));
+    }
+
+    #[test]
+    fn every_spelling_of_this_machine_is_one_registry_per_port() {
+        let spellings = [
+            "http://127.0.0.1:15004",
+            "http://localhost:15004",
+            "http://LOCALHOST.:15004",
+            "http://[::1]:15004",
+            "http://[0:0:0:0:0:0:0:1]:15004",
+            "http://[::ffff:127.0.0.1]:15004",
+            "http://0.0.0.0:15004",
+            "http://[::]:15004",
+            "http://127.1:15004",
+            "http://2130706433:15004",
+            "http://127.0.1.1:15004",
+            "https://registry.localhost:15004",
+        ];
+        for a in spellings {
+            for b in spellings {
+                assert!(reg(a).overlaps(&reg(b)), "{a} and {b}");
+            }
+            assert!(!reg(a).overlaps(&reg("http://127.0.0.1:15005")), "{a}");
+            assert_eq!(reg(a).registry_key(), "localhost:15004");
+        }
+    }
+
+    #[test]
+    fn case_trailing_dots_and_default_ports_are_one_spelling() {
+        let same = [
+            ("reg.io", "REG.IO."),
+            ("reg.io", "https://reg.io:443"),
+            ("reg.io", "http://reg.io"),
+            ("http://reg.io:80", "reg.io"),
+            ("10.0.0.1:5000", "10.0.0.1.:5000"),
+            ("[2001:DB8::1]:5000", "[2001:db8:0:0:0:0:0:1]:5000"),
+            ("myreg.azurecr.io", "MyReg.privatelink.azurecr.io"),
+            ("myreg.azurecr.io", "myreg.westeurope.geo.azurecr.io"),
+            ("myreg.azurecr.io", "myreg.westeurope.data.azurecr.io"),
+            ("docker.io", "registry-1.docker.io"),
+        ];
+        for (a, b) in same {
+            assert_eq!(reg(a).registry_key(), reg(b).registry_key(), "{a} and {b}");
+        }
+        let different = [
+            ("reg.io:5000", "reg.io:5001"),
+            ("reg.io:5000", "reg.io"),
+            ("10.0.0.1:5000", "10.0.0.2:5000"),
+            ("myreg.azurecr.io", "myreg2.azurecr.io"),
+            ("myreg.azurecr.io", "myreg.azurecr.cn"),
+            ("reg.io", "reg.io.evil.example"),
+        ];
+        for (a, b) in different {
+            assert_ne!(reg(a).registry_key(), reg(b).registry_key(), "{a} and {b}");
+        }
+    }
+
+    #[test]
+    fn the_port_is_the_written_one_or_the_schemes() {
+        assert_eq!(reg("reg.io").port(), 443);
+        assert_eq!(reg("http://reg.io").port(), 80);
+        assert_eq!(reg("reg.io:5000").port(), 5000);
+        assert_eq!(reg("[::1]:5000").port(), 5000);
+        assert_eq!(reg("http://[::1]").port(), 80);
+    }
+
+    #[tokio::test]
+    async fn same_registry_says_why() {
+        let why = same_registry(&reg("http://127.0.0.1:5000"), &reg("localhost:5000/team")).await;
+        assert_eq!(
+            why,
+            Some(SameRegistry::Spelled {
+                key: "localhost:5000".into()
+            })
+        );
+        assert_eq!(
+            same_registry(&reg("http://127.0.0.1:5000"), &reg("http://127.0.0.1:5001")).await,
+            None
+        );
+        // An address of another machine (TEST-NET-2, never assigned) is not this machine.
+        assert_eq!(
+            same_registry(&reg("198.51.100.7:5000"), &reg("localhost:5000")).await,
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_this_machine_is_taken_for_localhost() {
+        // This machine's own name: /etc/hosts usually maps it to a loopback address. Whatever the
+        // resolver says, the answer must follow it.
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if name.is_empty() || name == "localhost" {
+            return;
+        }
+        let endpoint = reg(&format!("{name}:5000"));
+        let resolved_here = local_address(&endpoint).await;
+        let why = same_registry(&endpoint, &reg("127.0.0.1:5000")).await;
+        match resolved_here {
+            Some(ip) => assert_eq!(
+                why,
+                Some(SameRegistry::ThisMachine {
+                    first: (name.clone(), ip),
+                    second: ("127.0.0.1".into(), "127.0.0.1".parse().unwrap()),
+                    port: 5000
+                })
+            ),
+            None => assert_eq!(why, None),
+        }
+        assert_eq!(
+            same_registry(&endpoint, &reg("127.0.0.1:5001")).await,
+            None,
+            "another port is another registry"
+        );
     }
 
     fn reg(input: &str) -> RegistryEndpoint {

@@ -13,6 +13,7 @@
 //! - [`copy`], [`inventory`], [`verify`]: the jobs.
 //! - [`limit`]: concurrency limits that adapt while a run goes on (to round trips, to throttling).
 //! - [`relocation`]: plans, the journal of `apply`, and shards.
+//! - [`retain`]: what a deletion of selected manifests must keep (`delete-source`).
 //! - [`azure_ad`]: signing in to ACR with an Azure AD identity (the token source is plugged in).
 
 #![warn(missing_docs)]
@@ -29,6 +30,7 @@ pub mod limit;
 pub mod log;
 pub mod manifest;
 pub mod relocation;
+pub mod retain;
 pub mod sample;
 pub mod secret;
 pub mod transport;

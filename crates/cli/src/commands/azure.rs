@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use acr_azure::arm::DEFAULT_ENDPOINT;
 use acr_azure::import::{self, ImportOptions, ImportSource};
 use acr_azure::{aks, deploy, export, registry, settings, ArmClient, AzureSignIn, ResourceId};
+use acr_relocate::endpoint::{self, Endpoint};
 use acr_relocate::secret::Secret;
 use acr_relocate::transport::{self, Access};
 use anyhow::{bail, Context};
@@ -343,18 +344,19 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
     };
     let source_ep = args::endpoint(&source_text, "--source-endpoint")?;
     let target_ep = args::endpoint(&args.verified_against, "--verified-against")?;
-    // A registry verified against itself proves nothing.
-    let host = |e: &acr_relocate::endpoint::Endpoint| match e {
-        acr_relocate::endpoint::Endpoint::Registry(r) => Some(r.registry_key()),
-        _ => None,
-    };
-    let login = registry::login_server(&resource).map(str::to_ascii_lowercase);
-    if let Some(target_host) = host(&target_ep) {
-        if Some(&target_host) == host(&source_ep).as_ref() || Some(&target_host) == login.as_ref() {
-            bail!(
-                "--verified-against {} is the registry to delete: name its copy; nothing deleted",
-                args.verified_against
-            );
+    // A registry verified against itself proves nothing, under any spelling and any prefix.
+    if let Endpoint::Registry(target) = &target_ep {
+        let login = registry::login_server(&resource).and_then(|l| l.parse::<Endpoint>().ok());
+        for deleted in [Some(&source_ep), login.as_ref()].into_iter().flatten() {
+            let Endpoint::Registry(deleted) = deleted else {
+                continue;
+            };
+            if let Some(why) = endpoint::same_registry(deleted, target).await {
+                bail!(
+                    "--verified-against {} is the registry to delete ({why}): name its copy; nothing deleted",
+                    args.verified_against
+                );
+            }
         }
     }
     let matcher = FilterArgs::default().matcher(&source_ep, Some(&target_ep))?;

@@ -4,26 +4,33 @@
 //! The guard, in order (nothing is deleted unless every step passes):
 //! 1. `--confirm` repeats SOURCE exactly as given on the command line (exit 2 otherwise; not needed
 //!    with `--dry-run`);
-//! 2. a deep verify of the same selection (same `--repo`, `--exclude-repo`, `--tag`, `--shard`)
+//! 2. TARGET is not SOURCE under another spelling (`127.0.0.1` and `localhost`, a default port
+//!    written out, a name that resolves to this machine on the same port: see
+//!    [`endpoint::same_registry`]), unless their repository prefixes are disjoint (exit 2);
+//! 3. a deep verify of the same selection (same `--repo`, `--exclude-repo`, `--tag`, `--shard`)
 //!    against TARGET passes in this run (exit 1 otherwise, with the verify report);
-//! 3. just before each deletion, the source tag still points at the digest the target's tag holds
-//!    (content pushed to the source after the verify is left alone).
+//! 4. just before a repository's deletions, each selected source tag still points at the digest
+//!    the target's tag holds (content pushed to the source after the verify is left alone).
 //!
-//! Deletion is by manifest digest (`DELETE /v2/<name>/manifests/<digest>`), which in Distribution
-//! removes every tag pointing at it. A digest that a tag left out by `--tag` also points at is kept,
-//! so the filter is honoured. Index children, referrers and blobs become unreferenced and are left
-//! to the registry's garbage collection.
+//! Deletion is by manifest digest (`DELETE /v2/<name>/manifests/<digest>`), which removes every
+//! tag pointing at it and nothing else. What must stay is worked out per repository by
+//! [`retain`]: a manifest that something staying needs (a platform of an index tagged outside the
+//! selection, the image a kept signature or SBOM describes) is kept and listed with the reason;
+//! the referrers, referrers index and selected signature tags of a deleted manifest go with it
+//! (referrers only when the target holds them), before it. Index children and blobs are left to
+//! the registry's garbage collection.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use acr_relocate::copy::Interrupt;
 use acr_relocate::digest::Digest;
-use acr_relocate::endpoint::Endpoint;
+use acr_relocate::endpoint::{self, Endpoint, RegistryEndpoint};
+use acr_relocate::retain;
 use acr_relocate::transport::registry::Registry;
 use acr_relocate::transport::{self, Access, Source, Store};
 use acr_relocate::verify::{self, VerifyOptions};
-use acr_relocate::walk::{self, Matcher, RepoPair};
+use acr_relocate::walk::{self, Matcher};
 use anyhow::bail;
 use serde::Serialize;
 
@@ -59,13 +66,21 @@ pub struct DeleteSourceArgs {
 const GUARD: &str = "\
 Nothing is deleted unless:
   1. --confirm repeats SOURCE exactly as written (exit 2 otherwise);
-  2. a deep verify of the same selection against --verified-against passes now (exit 1 otherwise);
-  3. each source tag still points, when deleted, at the digest the target's tag holds.
+  2. --verified-against is not SOURCE spelled another way (127.0.0.1, localhost, ::1, a default
+     port written out, a name of this machine on the same port), unless their prefixes are
+     disjoint (exit 2 otherwise);
+  3. a deep verify of the same selection against --verified-against passes now (exit 1 otherwise);
+  4. each selected source tag still points, when its repository is deleted from, at the digest
+     the target's tag holds.
 
-Manifests are deleted by digest, which removes every tag pointing at them. A digest that a tag left
-out by --tag also points at is kept. Index children, referrers and blobs are left to the registry's
-garbage collection (for Distribution: `registry garbage-collect`; ACR: untagged manifest retention).
-OCI layouts are not deleted from: remove the directory once verified.";
+Manifests are deleted by digest, which removes every tag pointing at them. What stays keeps what
+it needs, listed as kept with the reason: a digest that a tag left out by --tag also names; a
+platform of an index that stays; the image that a signature or SBOM left out describes. The
+referrers (signatures, SBOMs) of a deleted manifest, its `sha256-<hex>` referrers index and its
+selected `sha256-<hex>.sig` tags are deleted with it, referrers only when the target holds them.
+Index children and blobs are left to the registry's garbage collection (for Distribution:
+`registry garbage-collect`; ACR: untagged manifest retention). OCI layouts are not deleted from:
+remove the directory once verified.";
 
 /// One manifest to delete (or kept, with the reason).
 #[derive(Clone, Debug, Serialize)]
@@ -81,6 +96,10 @@ pub struct Deletion {
     /// Why it was kept or failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For a referrer, a referrers index (`sha256-<hex>` tag) or a signature tag: the manifest it
+    /// describes, which it goes with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub describes: Option<String>,
 }
 
 /// What `delete-source` did.
@@ -94,7 +113,7 @@ pub struct Outcome {
     pub manifests: Vec<Deletion>,
     /// Manifests deleted (or that would be).
     pub deleted: u64,
-    /// Manifests kept (changed since the verify, or shared with an unselected tag).
+    /// Manifests kept (changed since the verify, or needed by what stays).
     pub kept: u64,
     /// Deletions that failed.
     pub failed: u64,
@@ -165,10 +184,8 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
             return Ok(exit::ERROR);
         }
     }
-    if let (Endpoint::Registry(s), Endpoint::Registry(t)) = (&source_ep, &target_ep) {
-        if s.overlaps(t) {
-            bail!("SOURCE and --verified-against name the same repositories of one registry (a registry verified against itself proves nothing): nothing deleted");
-        }
+    if let Endpoint::Registry(t) = &target_ep {
+        refuse_same_registry(source_registry, t, &args.source, &args.verified_against).await?;
     }
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
     {
@@ -231,6 +248,29 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
     }
 }
 
+/// Refuses a target that may be the source itself under another spelling (`127.0.0.1` and
+/// `localhost`, a default port written out, an alias of this machine): a registry verified
+/// against itself proves nothing. Disjoint prefixes of one registry are two sets of repositories.
+async fn refuse_same_registry(
+    source: &RegistryEndpoint,
+    target: &RegistryEndpoint,
+    source_text: &str,
+    target_text: &str,
+) -> anyhow::Result<()> {
+    if !source.prefixes_overlap(target) {
+        return Ok(());
+    }
+    let Some(why) = endpoint::same_registry(source, target).await else {
+        return Ok(());
+    };
+    let hint = if source.host.eq_ignore_ascii_case(&target.host) {
+        ""
+    } else {
+        "; if they really are two registries (virtual hosts behind one address or tunnel), reach the source under an address or port of its own"
+    };
+    bail!("SOURCE `{source_text}` and --verified-against `{target_text}` name the same repositories of one registry ({why}): a registry verified against itself proves nothing; nothing deleted{hint}")
+}
+
 /// Opens `target` for reading and runs the check every deletion must pass first: a deep verify of
 /// the `matcher` selection of `source`, untagged manifests included, against it. Returns the
 /// opened target with the report.
@@ -258,8 +298,8 @@ pub(crate) async fn deep_verify_against(
     Ok((target, report))
 }
 
-/// Lists the selected tags with their digests, groups them by manifest and deletes each manifest
-/// that is safe to delete.
+/// Lists the selected repositories, works out per repository what may go and what must stay
+/// ([`retain`]), and deletes what may go, what describes a manifest before the manifest.
 async fn delete(
     registry: &Arc<Registry>,
     target: &Arc<dyn Store>,
@@ -284,27 +324,66 @@ async fn delete(
             outcome.interrupted = true;
             break;
         }
-        for deletion in plan_repository(&source, target, matcher, &pair, &tags).await? {
+        let decisions =
+            match retain::survey(source.clone(), target.clone(), &pair, matcher, jobs).await {
+                Ok(repo) => retain::decide(&repo),
+                Err(e) => {
+                    outcome.failed += 1;
+                    outcome.manifests.push(Deletion {
+                        repository: pair.source.clone(),
+                        digest: String::new(),
+                        tags,
+                        outcome: "failed".into(),
+                        reason: Some(format!(
+                        "cannot tell what must stay in this repository ({e}): nothing deleted there"
+                    )),
+                        describes: None,
+                    });
+                    continue;
+                }
+            };
+        // A manifest whose referrer (or signature) could not be deleted stays with it.
+        let mut blocked: BTreeMap<Digest, String> = BTreeMap::new();
+        for decision in decisions {
             if control.interrupted() {
                 outcome.interrupted = true;
                 break 'repositories;
             }
-            let deletion = if deletion.outcome == "kept" || dry_run {
-                deletion
-            } else {
-                let digest: Digest = deletion.digest.parse()?;
-                match registry.delete_manifest(&pair.source, &digest).await {
-                    Ok(()) => Deletion {
-                        outcome: "deleted".into(),
-                        ..deletion
-                    },
-                    Err(e) => Deletion {
-                        outcome: "failed".into(),
-                        reason: Some(e.to_string()),
-                        ..deletion
-                    },
-                }
+            let mut deletion = Deletion {
+                repository: pair.source.clone(),
+                digest: decision.digest.to_string(),
+                tags: decision.tags.clone(),
+                outcome: "would delete".into(),
+                reason: decision.kept.clone(),
+                describes: decision.describes.as_ref().map(|d| d.to_string()),
             };
+            if let Some(why) = blocked.get(&decision.digest) {
+                deletion.outcome = "kept".into();
+                deletion.reason = Some(why.clone());
+            } else if decision.kept.is_some() {
+                deletion.outcome = "kept".into();
+            } else if !dry_run {
+                match registry
+                    .delete_manifest(&pair.source, &decision.digest)
+                    .await
+                {
+                    Ok(()) => deletion.outcome = "deleted".into(),
+                    Err(e) => {
+                        deletion.outcome = "failed".into();
+                        deletion.reason = Some(e.to_string());
+                    }
+                }
+            }
+            if deletion.outcome == "failed" || blocked.contains_key(&decision.digest) {
+                if let Some(subject) = &decision.describes {
+                    blocked.entry(subject.clone()).or_insert_with(|| {
+                        format!(
+                            "not deleted: {}@{} that describes it could not be deleted",
+                            pair.source, decision.digest
+                        )
+                    });
+                }
+            }
             match deletion.outcome.as_str() {
                 "kept" => outcome.kept += 1,
                 "failed" => outcome.failed += 1,
@@ -319,69 +398,23 @@ async fn delete(
     Ok(outcome)
 }
 
-/// The manifests of one repository to delete: each selected tag re-read in the source and in the
-/// target (they must agree), grouped by digest; a digest an unselected tag also uses is kept.
-async fn plan_repository(
-    source: &Arc<dyn Source>,
-    target: &Arc<dyn Store>,
-    matcher: &Matcher,
-    pair: &RepoPair,
-    tags: &[String],
-) -> anyhow::Result<Vec<Deletion>> {
-    let mut by_digest: BTreeMap<String, (Vec<String>, Option<String>)> = BTreeMap::new();
-    let selected: BTreeSet<&String> = tags.iter().collect();
-    for tag in tags {
-        let (s, d) = tokio::join!(
-            source.manifest_digest(&pair.source, tag),
-            Source::manifest_digest(target.as_ref(), &pair.target, tag)
-        );
-        let Some(s) = s? else { continue };
-        let entry = by_digest.entry(s.to_string()).or_default();
-        entry.0.push(tag.clone());
-        if d?.as_ref() != Some(&s) {
-            entry.1 = Some(format!(
-                "{}:{tag} no longer matches the target (changed since the verify)",
-                pair.source
-            ));
-        }
-    }
-    // Tags left out by the filter that share a digest keep it alive.
-    if matcher.selection().tag_pattern.is_some() {
-        for tag in source.tags(&pair.source).await? {
-            if selected.contains(&tag) {
-                continue;
-            }
-            if let Some(d) = source.manifest_digest(&pair.source, &tag).await? {
-                if let Some(entry) = by_digest.get_mut(d.as_str()) {
-                    entry.1.get_or_insert_with(|| {
-                        format!("also tagged `{tag}`, which the selection leaves out")
-                    });
-                }
-            }
-        }
-    }
-    Ok(by_digest
-        .into_iter()
-        .map(|(digest, (tags, reason))| Deletion {
-            repository: pair.source.clone(),
-            digest,
-            tags,
-            outcome: if reason.is_some() {
-                "kept".into()
-            } else {
-                "would delete".into()
-            },
-            reason,
-        })
-        .collect())
-}
-
 fn print_outcome(o: &Outcome) {
     if let Some(r) = &o.verify {
         print!("{}", super::verify::text(r));
     }
     for d in &o.manifests {
-        let what = format!("{}@{} ({})", d.repository, d.digest, d.tags.join(", "));
+        let mut about: Vec<String> = Vec::new();
+        if !d.tags.is_empty() {
+            about.push(d.tags.join(", "));
+        }
+        if let Some(subject) = &d.describes {
+            about.push(format!("describes {subject}"));
+        }
+        let what = match (d.digest.is_empty(), about.is_empty()) {
+            (true, _) => format!("{} ({})", d.repository, d.tags.join(", ")),
+            (false, true) => format!("{}@{}", d.repository, d.digest),
+            (false, false) => format!("{}@{} ({})", d.repository, d.digest, about.join("; ")),
+        };
         match &d.reason {
             Some(reason) => println!("{} {what}: {reason}", d.outcome),
             None => println!("{} {what}", d.outcome),
@@ -392,7 +425,7 @@ fn print_outcome(o: &Outcome) {
         eprintln!("delete-source: interrupted: no deletion started after Ctrl-C; what is listed above is all that was deleted: run the same command again to delete the rest");
     }
     println!(
-        "delete-source: {verb} {} manifests, kept {}, {} failed; index children, referrers and blobs are left to the registry's garbage collection",
+        "delete-source: {verb} {} manifests, kept {}, {} failed; index children and blobs are left to the registry's garbage collection",
         o.deleted, o.kept, o.failed
     );
 }

@@ -172,6 +172,9 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
     let target_text = sides.target.clone();
     let source_ep = args::endpoint(&source_text, "[source]")?;
     let target_ep = args::endpoint(&target_text, "[target]")?;
+    acr_relocate::endpoint::check_distinct(&source_ep, &target_ep)
+        .await
+        .context("[target]")?;
     let matcher = matcher(&config.scope, &source_ep, &target_ep, None)?;
     let source = transport::open(
         &source_ep,

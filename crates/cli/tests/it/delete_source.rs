@@ -1,6 +1,8 @@
 //! `delete-source` against real registries: nothing is deleted unless a deep verify passes and
 //! `--confirm` repeats the source.
 
+use std::collections::BTreeMap;
+
 use crate::util::*;
 
 /// A sample registry of `repositories` repositories and a target holding a full copy of it.
@@ -145,14 +147,19 @@ fn an_oci_layout_source_is_refused() {
 
 #[test]
 fn a_registry_spelled_two_ways_is_not_verified_against_itself() {
-    // `http://LOCALHOST:PORT/team` and `http://localhost:PORT` are one registry: a verify of
+    // The reviewer's command: `127.0.0.1` and `localhost` are one registry, and so are the other
+    // spellings of this machine, a prefix within the whole registry, and upper case. A verify of
     // it against itself would pass and let everything go.
     let (src, expected) = sample_registry(3);
-    let port = src.url().rsplit(':').next().unwrap().to_string();
-    let source = format!("http://localhost:{port}");
+    let port = src.port;
+    let source = format!("http://127.0.0.1:{port}");
     for target in [
-        format!("http://LOCALHOST:{port}/team"),
         format!("http://localhost:{port}"),
+        format!("http://LOCALHOST.:{port}/team"),
+        format!("http://[::1]:{port}"),
+        format!("http://0.0.0.0:{port}"),
+        format!("http://127.1:{port}"),
+        format!("http://127.0.0.1:{port}"),
     ] {
         let out = run(&[
             "delete-source",
@@ -163,11 +170,346 @@ fn a_registry_spelled_two_ways_is_not_verified_against_itself() {
             &source,
         ]);
         assert_exit_code(&out, 2);
+        let err = stderr(&out);
         assert!(
-            stderr(&out).contains("same repositories of one registry"),
-            "{}",
-            stderr(&out)
+            err.contains("same repositories of one registry"),
+            "{target}: {err}"
         );
+        assert!(
+            err.contains(&format!("`localhost:{port}`")),
+            "{target}: {err}"
+        );
+        assert!(err.contains("nothing deleted"), "{target}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
     }
     source_intact(&src, &expected);
+}
+
+#[test]
+fn disjoint_prefixes_of_one_registry_are_two_sets_of_repositories() {
+    // Moving `team/**` under `moved/` within one registry, then deleting the originals: the
+    // prefixes do not overlap, so this is allowed, whatever the spelling of the host.
+    let (src, expected) = sample_registry(3);
+    let port = src.port;
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        &format!("http://127.0.0.1:{port}/team"),
+        &format!("http://127.0.0.1:{port}/moved"),
+    ]));
+    let source = format!("http://127.0.0.1:{port}/team");
+    let out = run(&[
+        "delete-source",
+        "--json",
+        &source,
+        "--verified-against",
+        &format!("http://localhost:{port}/moved"),
+        "--confirm",
+        &source,
+    ]);
+    assert_success(&out);
+    assert!(json(&out)["deleted"].as_u64().unwrap() > 0);
+    let store = open(&src.url());
+    block_on(async {
+        for (repo, tags) in &expected.tags {
+            for (tag, digest) in tags {
+                let here = store.manifest_digest(repo, tag).await.unwrap();
+                if let Some(rest) = repo.strip_prefix("team/") {
+                    assert_eq!(here, None, "{repo}:{tag} deleted");
+                    let moved = store.manifest_digest(&format!("moved/{rest}"), tag).await;
+                    assert_eq!(moved.unwrap().as_ref(), Some(digest), "moved/{rest}:{tag}");
+                } else {
+                    assert_eq!(here.as_ref(), Some(digest), "{repo}:{tag} is outside team/");
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn a_plan_whose_target_is_the_source_spelled_otherwise_is_refused() {
+    let (src, _) = sample_registry(1);
+    let dir = tempfile::tempdir().unwrap();
+    let port = src.port;
+    let config = crate::plan::config(
+        dir.path(),
+        &format!("http://127.0.0.1:{port}"),
+        &format!("http://localhost:{port}/mirror"),
+        &format!("[delete_source]\nconfirm = \"http://127.0.0.1:{port}\"\n"),
+    );
+    let plan = dir.path().join("plan.json");
+    let out = run(&[
+        "plan",
+        "--config",
+        config.to_str().unwrap(),
+        "-o",
+        plan.to_str().unwrap(),
+    ]);
+    assert_exit_code(&out, 2);
+    let err = stderr(&out);
+    // Refused by the spelling check before anything is read (or, for names only the resolver
+    // ties together, by the check after it): either way, one line that says why.
+    assert!(
+        err.contains("name the same registry") || err.contains("names the same repositories"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!plan.exists(), "no plan written");
+}
+
+/// Tags the first platform of the index `repo:index_tag` as `new_tag` in `store`; returns the
+/// platform's digest.
+fn tag_first_platform(
+    store: &std::sync::Arc<dyn acr_relocate::transport::Store>,
+    repo: &str,
+    index_tag: &str,
+    new_tag: &str,
+) -> acr_relocate::digest::Digest {
+    block_on(async {
+        let index = store.manifest(repo, index_tag).await.unwrap();
+        let child = index.view().unwrap().children()[0].digest.clone();
+        let platform = store.manifest(repo, child.as_str()).await.unwrap();
+        store
+            .put_manifest(repo, Some(new_tag), &platform)
+            .await
+            .unwrap();
+        child
+    })
+}
+
+/// Every manifest of `repo:tag`'s graph (the index and each platform) is in `store`: what
+/// `skopeo copy --all` needs.
+fn whole_graph_present(
+    store: &std::sync::Arc<dyn acr_relocate::transport::Store>,
+    repo: &str,
+    tag: &str,
+) {
+    block_on(async {
+        let index = store.manifest(repo, tag).await.unwrap();
+        for child in index.view().unwrap().children() {
+            assert_eq!(
+                store
+                    .manifest_digest(repo, child.digest.as_str())
+                    .await
+                    .unwrap()
+                    .as_ref(),
+                Some(&child.digest),
+                "{repo}:{tag} lost its platform {}",
+                child.digest
+            );
+        }
+    });
+}
+
+/// The manifests of a `--json` outcome: (repository, digest) → (outcome, reason).
+fn outcomes(out: &serde_json::Value) -> BTreeMap<(String, String), (String, String)> {
+    out["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                (
+                    m["repository"].as_str().unwrap().to_string(),
+                    m["digest"].as_str().unwrap().to_string(),
+                ),
+                (
+                    m["outcome"].as_str().unwrap().to_string(),
+                    m["reason"].as_str().unwrap_or("").to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_platform_of_a_multi_arch_image_that_stays_is_kept_though_a_selected_tag_names_it() {
+    // The reviewer's scenario: `amd64-only` points at a platform of `team/svc-1:latest`; deleting
+    // it by digest would leave `latest` broken for `--all` pulls.
+    let (src, _) = sample_registry(3);
+    let src_store = open(&src.url());
+    let child = tag_first_platform(&src_store, "team/svc-1", "latest", "amd64-only");
+    let dst = Registry::start();
+    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+
+    let out = delete_confirmed(&src, &dst, &["--json", "--tag", "amd64-only"]);
+    assert_success(&out);
+    let o = json(&out);
+    assert_eq!(
+        (o["deleted"].as_u64(), o["kept"].as_u64()),
+        (Some(0), Some(1)),
+        "{o}"
+    );
+    let (outcome, reason) = &outcomes(&o)[&("team/svc-1".to_string(), child.to_string())];
+    assert_eq!(outcome, "kept");
+    assert!(
+        reason.starts_with("a platform (linux/amd64) of team/svc-1:latest, which stays"),
+        "{reason}"
+    );
+    whole_graph_present(&src_store, "team/svc-1", "latest");
+    let still = block_on(src_store.manifest_digest("team/svc-1", "amd64-only")).unwrap();
+    assert_eq!(still, Some(child), "the tag stays with its manifest");
+
+    // The text says the same.
+    let out = delete_confirmed(&src, &dst, &["--tag", "amd64-only"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("kept team/svc-1@sha256:") && text.contains(": a platform (linux/amd64) of team/svc-1:latest, which stays (the selection leaves `latest` out)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn deleting_a_multi_arch_image_leaves_a_platform_another_tag_names() {
+    let (src, _) = sample_registry(3);
+    let src_store = open(&src.url());
+    let child = tag_first_platform(&src_store, "team/svc-1", "latest", "amd64-only");
+    let dst = Registry::start();
+    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    let out = delete_confirmed(
+        &src,
+        &dst,
+        &[
+            "--json",
+            "--repo",
+            "team/svc-1",
+            "--tag",
+            "v.*|latest|stable",
+        ],
+    );
+    assert_success(&out);
+    assert_eq!(json(&out)["kept"], 0, "{}", json(&out));
+    block_on(async {
+        assert_eq!(
+            src_store
+                .manifest_digest("team/svc-1", "latest")
+                .await
+                .unwrap(),
+            None
+        );
+        let still = src_store
+            .manifest_digest("team/svc-1", "amd64-only")
+            .await
+            .unwrap();
+        assert_eq!(still, Some(child), "`amd64-only` still pulls");
+    });
+}
+
+#[test]
+fn a_dry_run_lists_what_the_deletion_then_does() {
+    let (src, _) = sample_registry(4);
+    let src_store = open(&src.url());
+    tag_first_platform(&src_store, "team/svc-1", "latest", "amd64-only");
+    let dst = Registry::start();
+    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    let filter = ["--json", "--tag", "amd64-only|v1.0.0|v1.1.0"];
+    let dry = {
+        let mut args = vec!["--dry-run"];
+        args.extend(filter);
+        outcomes(&json(&delete_confirmed(&src, &dst, &args)))
+    };
+    let done = outcomes(&json(&delete_confirmed(&src, &dst, &filter)));
+    assert!(dry.values().any(|(o, _)| o == "kept"), "{dry:?}");
+    assert!(dry.values().any(|(o, _)| o == "would delete"), "{dry:?}");
+    let as_done: BTreeMap<_, _> = dry
+        .into_iter()
+        .map(|(k, (o, r))| (k, (o.replace("would delete", "deleted"), r)))
+        .collect();
+    assert_eq!(as_done, done);
+}
+
+#[test]
+fn referrers_and_signatures_go_with_the_image_they_describe() {
+    // `team/app/svc-0:latest` (= v1.1.0) has an SBOM referrer (listed under the fallback tag
+    // `sha256-<hex>` on Distribution) and a cosign-style `sha256-<hex>.sig` tag.
+    let (src, dst, expected) = source_and_full_copy(1);
+    let repo = "team/app/svc-0";
+    let (_, subject, sbom) = expected.referrers[0].clone();
+    let out = delete_confirmed(&src, &dst, &["--json"]);
+    assert_success(&out);
+    let o = json(&out);
+    let listed = outcomes(&o);
+    assert_eq!(
+        listed[&(repo.to_string(), sbom.to_string())].0,
+        "deleted",
+        "{o}"
+    );
+    let sbom_entry = o["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["digest"] == sbom.as_str())
+        .unwrap();
+    assert_eq!(sbom_entry["describes"], subject.as_str());
+    let (src_store, dst_store) = (open(&src.url()), open(&dst.url()));
+    block_on(async {
+        for (store, there) in [(&src_store, None), (&dst_store, Some(&sbom))] {
+            let found = store.manifest_digest(repo, sbom.as_str()).await.unwrap();
+            assert_eq!(found.as_ref(), there, "the SBOM by digest");
+        }
+        for tag in [
+            format!("sha256-{}", subject.hex()),
+            format!("sha256-{}.sig", subject.hex()),
+        ] {
+            assert_eq!(
+                src_store.manifest_digest(repo, &tag).await.unwrap(),
+                None,
+                "{tag}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_signature_or_referrer_the_selection_leaves_out_keeps_the_image_it_describes() {
+    let (src, expected) = sample_registry(1);
+    let repo = "team/app/svc-0";
+    let (_, subject, sbom) = expected.referrers[0].clone();
+    let dst = Registry::start();
+    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    // The SBOM also gets a tag of its own, on both sides (pushed directly: a copy of a tagged
+    // referrer races with the copy of its fallback tag, which is not what this test is about).
+    let (src_store, dst_store) = (open(&src.url()), open(&dst.url()));
+    block_on(async {
+        let m = src_store.manifest(repo, sbom.as_str()).await.unwrap();
+        for store in [&src_store, &dst_store] {
+            store.put_manifest(repo, Some("sbom"), &m).await.unwrap();
+        }
+    });
+
+    // `sbom` left out: the image it describes stays; v1.0.0 goes.
+    let out = delete_confirmed(&src, &dst, &["--json", "--tag", "v.*|latest|sha256-.*"]);
+    assert_success(&out);
+    let listed = outcomes(&json(&out));
+    let (outcome, reason) = &listed[&(repo.to_string(), subject.to_string())];
+    assert_eq!(outcome, "kept");
+    assert_eq!(
+        reason,
+        &format!("described by {repo}:sbom, which stays (the selection leaves `sbom` out)")
+    );
+    let v1 = &expected.tags[repo]["v1.0.0"];
+    assert_eq!(listed[&(repo.to_string(), v1.to_string())].0, "deleted");
+
+    // The cosign-style signature left out: the same.
+    let sig = format!("sha256-{}.sig", subject.hex());
+    let out = delete_confirmed(&src, &dst, &["--json", "--tag", "v.*|latest|sbom"]);
+    assert_success(&out);
+    let (outcome, reason) = &outcomes(&json(&out))[&(repo.to_string(), subject.to_string())];
+    assert_eq!(outcome, "kept");
+    assert!(
+        reason.contains(&format!("the selection leaves `{sig}` out")),
+        "{reason}"
+    );
+
+    // Everything taken: image, SBOM (tagged or not), signature and fallback tag go together.
+    let out = delete_confirmed(&src, &dst, &["--json"]);
+    assert_success(&out);
+    assert_eq!(json(&out)["kept"], 0, "{}", json(&out));
+    block_on(async {
+        for reference in [subject.as_str(), sbom.as_str(), "sbom", "latest", &sig] {
+            let found = src_store.manifest_digest(repo, reference).await.unwrap();
+            assert_eq!(found, None, "{reference} still in the source");
+        }
+    });
 }

@@ -191,21 +191,23 @@ fn delete_needs_the_name_and_a_verified_copy() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert_eq!(deletes(), 0);
 
-    // Verified against itself: refused, whatever the verify would say.
-    let out = env.run(&[
-        "azure",
-        "delete",
-        &registry,
-        "--verified-against",
-        &src.url(),
-        "--confirm",
-        "myRegistry",
-        "--source-endpoint",
-        &src.url(),
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is the registry to delete"));
-    assert_eq!(deletes(), 0);
+    // Verified against itself, under any spelling: refused, whatever the verify would say.
+    for itself in [src.url(), format!("http://localhost:{}/team", src.port)] {
+        let out = env.run(&[
+            "azure",
+            "delete",
+            &registry,
+            "--verified-against",
+            &itself,
+            "--confirm",
+            "myRegistry",
+            "--source-endpoint",
+            &src.url(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("is the registry to delete"));
+        assert_eq!(deletes(), 0);
+    }
 
     // A --source-endpoint that names some other, empty registry: its verify passes with no tag
     // at all, which proves nothing about the registry to delete.
