@@ -33,11 +33,11 @@ pub struct ConnectArgs {
         hide_env_values = true
     )]
     pub dst_creds: Option<Secret>,
-    /// Read the source password from stdin.
-    #[arg(long)]
+    /// Read the source password from stdin (with `--src-creds USER`).
+    #[arg(long, requires = "src_creds")]
     pub src_password_stdin: bool,
-    /// Read the target password from stdin.
-    #[arg(long)]
+    /// Read the target password from stdin (with `--dst-creds USER`).
+    #[arg(long, requires = "dst_creds")]
     pub dst_password_stdin: bool,
     /// Extra CA certificate (PEM) trusted for the source.
     #[arg(long, value_name = "FILE")]
@@ -74,6 +74,11 @@ pub struct ConnectArgs {
     /// `1.1`: HTTP/1.1 only (proxies that mishandle HTTP/2); `2`: HTTP/2 for everything.
     #[arg(long, value_enum, value_name = "VERSIONS", default_value_t = Http::Auto)]
     pub http: Http,
+    /// Give a registry up once every request to it failed (refused, reset, timed out) for this
+    /// many seconds with no answer in between: the run then stops with exit code 3 instead of
+    /// retrying each item, everything it wrote complete; the same command resumes it.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub unreachable_after: u64,
 }
 
 /// `--http` values.
@@ -172,6 +177,14 @@ impl ConnectArgs {
         let credentials = match creds {
             None => None,
             Some(text) => Some(match text.expose().split_once(':') {
+                Some(_) if stdin => {
+                    let side = if matches!(side, Side::Source) {
+                        "src"
+                    } else {
+                        "dst"
+                    };
+                    bail!("{flag} has a password and --{side}-password-stdin would read another: give {flag} USER with --{side}-password-stdin, or USER:PASSWORD alone")
+                }
                 Some((user, password)) => Credentials {
                     username: user.to_string(),
                     password: Secret::new(password),
@@ -223,6 +236,14 @@ impl ConnectArgs {
             ),
             azure_ad: self.azure_ad(side)?,
             http: self.http.versions(),
+            side: Some(
+                match side {
+                    Side::Source => "SOURCE",
+                    Side::Target => "TARGET",
+                }
+                .to_string(),
+            ),
+            unreachable_after: Some(std::time::Duration::from_secs(self.unreachable_after)),
             ..Default::default()
         })
     }

@@ -391,11 +391,16 @@ pub async fn copy(
                 None => break,
                 Some(Ok((pair, tag, result))) => {
                     if let Err(e) = result {
-                        if e.is_fatal() && fatal.is_none() {
+                        if e.is_fatal() {
+                            // The job cannot go on (a registry given up, credentials refused):
+                            // the tasks in flight stop as on an interruption, their uploads
+                            // dropped unfinished, so nothing half-written is committed.
                             fatal = Some(e);
-                        } else {
-                            engine.failure(&pair, &tag, e, &mut failed);
+                            running.abort_all();
+                            while running.join_next().await.is_some() {}
+                            break;
                         }
+                        engine.failure(&pair, &tag, e, &mut failed);
                     }
                     countdown.finished(&engine.walker, &pair.source);
                 }
@@ -413,6 +418,13 @@ pub async fn copy(
         }
     }
     if let Some(e) = fatal {
+        if !engine.options.dry_run {
+            // A layout target still lists every tag completed before the stop; its own error
+            // matters less than the one that stopped the run.
+            if let Err(finish) = engine.target.finish().await {
+                crate::log::emit(0, || format!("after the stop: {finish}"));
+            }
+        }
         return Err(e);
     }
     if !engine.options.dry_run {
