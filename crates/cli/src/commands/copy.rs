@@ -93,6 +93,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     if args.mode == CopyMode::Import {
         return crate::commands::azure::copy_by_import(&args).await;
     }
+    args::refuse_import_options(&args.import)?;
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.target, "TARGET")?;
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
@@ -216,7 +217,9 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     }
     let locks_failed = lock_report.as_ref().is_some_and(|r| !r.failed.is_empty());
     Ok(if summary.failed.is_empty() && !locks_failed {
-        exit::SUCCESS
+        args.filters
+            .nothing_selected("copy", summary.tags, summary.untagged)
+            .unwrap_or(exit::SUCCESS)
     } else {
         exit::FAILURES
     })

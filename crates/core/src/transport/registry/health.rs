@@ -192,11 +192,14 @@ impl ConnectFailure {
         } else if lower.contains("connection refused") {
             ConnectFailure::Refused
         } else if lower.contains("certificate") {
-            let detail = chain
-                .rsplit(": ")
-                .find(|part| part.to_ascii_lowercase().contains("certificate"))
-                .unwrap_or(chain);
-            ConnectFailure::Certificate(detail.trim().to_string())
+            // From the cause that names the certificate on ("invalid peer certificate:
+            // UnknownIssuer").
+            let parts: Vec<&str> = chain.split(": ").collect();
+            let first = parts
+                .iter()
+                .position(|part| part.to_ascii_lowercase().contains("certificate"))
+                .unwrap_or(0);
+            ConnectFailure::Certificate(parts[first..].join(": ").trim().to_string())
         } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
             ConnectFailure::NoSuchHost
         } else if lower.contains("reset")
