@@ -151,7 +151,8 @@ pub struct Summary {
     pub bytes_copied: u64,
     /// Referrers copied.
     pub referrers_copied: u64,
-    /// Untagged manifests handled (copied or found in place).
+    /// Manifests the source lists without a tag of their own (index children and untagged
+    /// manifests, as `inventory` counts them) handled: copied or found in place.
     pub untagged: u64,
     /// Most blob transfers allowed at once during the run (`jobs`, or more on slow links).
     pub peak_transfers: usize,

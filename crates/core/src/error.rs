@@ -168,6 +168,25 @@ impl Error {
         matches!(self, Error::Unreachable { mid_run: true, .. })
     }
 
+    /// A copy of an [`Error::Unreachable`] (errors are not `Clone`, an io error is not), for a
+    /// caller that only borrows it; `None` for any other error.
+    pub fn unreachable_copy(&self) -> Option<Error> {
+        match self {
+            Error::Unreachable {
+                side,
+                host,
+                reason,
+                mid_run,
+            } => Some(Error::Unreachable {
+                side: side.clone(),
+                host: host.clone(),
+                reason: reason.clone(),
+                mid_run: *mid_run,
+            }),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

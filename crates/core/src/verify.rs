@@ -66,7 +66,9 @@ pub struct Report {
     pub blobs_checked: u64,
     /// Deep check: referrers checked.
     pub referrers_checked: u64,
-    /// Untagged manifests of the source checked in the target (where the source lists them).
+    /// Manifests the source lists without a tag of their own (index children and untagged
+    /// manifests, as `inventory` counts them), checked in the target (where the source lists
+    /// them).
     pub untagged_checked: u64,
     /// Deep check: broken content in the target (missing child, blob, wrong size, referrer).
     pub broken: Vec<Problem>,
@@ -331,7 +333,7 @@ async fn untagged_check(
                         Ok(Some(_)) => {}
                         Ok(None) => missing.push(Problem {
                             item,
-                            reason: "untagged manifest missing in the target".into(),
+                            reason: "listed by the source without a tag of its own (an index child or an untagged manifest), missing in the target".into(),
                         }),
                         Err(e) => errors.push(Problem {
                             item,

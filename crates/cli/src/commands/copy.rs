@@ -268,7 +268,7 @@ fn print_summary(s: &Summary) {
         s.tags_copied, s.tags, s.repositories, s.tags_up_to_date, s.manifests_pushed
     );
     println!(
-        "blobs: {} {verb} ({}), {} already present, {} mounted; {} referrers, {} untagged manifests; {:.1} s, up to {} transfers at once",
+        "blobs: {} {verb} ({}), {} already present, {} mounted; {} referrers, {} manifests without a tag of their own; {:.1} s, up to {} transfers at once",
         s.blobs_copied,
         human_bytes(s.bytes_copied),
         s.blobs_present,

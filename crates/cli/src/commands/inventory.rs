@@ -116,12 +116,22 @@ fn table(inv: &Inventory) -> String {
 
 fn totals_line(inv: &Inventory) -> String {
     let t = &inv.totals;
+    // The manifests without a tag of their own are what `copy` and `verify` count as such.
+    let without_tag = if inv.repositories.iter().any(|r| r.untagged.is_some()) {
+        format!(
+            " ({} without a tag of their own: {} index children, {} untagged)",
+            t.index_children + t.untagged_manifests,
+            t.index_children,
+            t.untagged_manifests
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{} repositories, {} tags, {} manifests ({} untagged), {} unique blobs, {} unique ({} bytes), {} shared across repositories; {:.1} s\n",
+        "{} repositories, {} tags, {} manifests{without_tag}, {} unique blobs, {} unique ({} bytes), {} shared across repositories; {:.1} s\n",
         t.repositories,
         t.tags,
         t.manifests,
-        t.untagged_manifests,
         t.unique_blobs,
         human_bytes(t.unique_bytes),
         t.unique_bytes,

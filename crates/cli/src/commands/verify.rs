@@ -168,7 +168,7 @@ pub fn text(r: &Report) -> String {
     }
     if r.untagged_checked > 0 {
         out.push_str(&format!(
-            "; {} untagged manifests checked",
+            "; {} manifests without a tag of their own checked",
             r.untagged_checked
         ));
     }

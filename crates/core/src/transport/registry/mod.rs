@@ -1246,18 +1246,10 @@ impl Inner {
                 // An error of the body stream comes from the other side (the source being
                 // read): it says nothing of whether this registry answers.
                 if let Some(inner) = s.downcast_ref::<Error>() {
+                    if let Some(gone) = inner.unreachable_copy() {
+                        return gone;
+                    }
                     return match inner {
-                        Error::Unreachable {
-                            side,
-                            host,
-                            reason,
-                            mid_run,
-                        } => Error::Unreachable {
-                            side: side.clone(),
-                            host: host.clone(),
-                            reason: reason.clone(),
-                            mid_run: *mid_run,
-                        },
                         Error::DigestMismatch {
                             what,
                             expected,
