@@ -27,3 +27,4 @@ mod shared_tier;
 mod support;
 mod util;
 mod verify;
+mod wording;
