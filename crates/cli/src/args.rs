@@ -33,11 +33,11 @@ pub struct ConnectArgs {
         hide_env_values = true
     )]
     pub dst_creds: Option<Secret>,
-    /// Read the source password from stdin.
-    #[arg(long)]
+    /// Read the source password from stdin (with `--src-creds USER`).
+    #[arg(long, requires = "src_creds")]
     pub src_password_stdin: bool,
-    /// Read the target password from stdin.
-    #[arg(long)]
+    /// Read the target password from stdin (with `--dst-creds USER`).
+    #[arg(long, requires = "dst_creds")]
     pub dst_password_stdin: bool,
     /// Extra CA certificate (PEM) trusted for the source.
     #[arg(long, value_name = "FILE")]
@@ -45,12 +45,6 @@ pub struct ConnectArgs {
     /// Extra CA certificate (PEM) trusted for the target.
     #[arg(long, value_name = "FILE")]
     pub dst_ca_cert: Option<PathBuf>,
-    /// Skip TLS certificate verification for this host (repeatable; names the host explicitly).
-    #[arg(long, value_name = "HOST")]
-    pub insecure: Vec<String>,
-    /// Entries per page asked for in catalog and tag listings (Link headers are always followed).
-    #[arg(long, default_value_t = 1000, hide = true)]
-    pub page_size: usize,
     /// Treat registries as Azure Container Registries (the `/acr/v1/` API: untagged manifests, tag
     /// digests, lock attributes) even when their host does not end with `.azurecr.io`: `--acr`
     /// for both sides, `--acr source` or `--acr target` for one.
@@ -63,6 +57,155 @@ pub struct ConnectArgs {
     /// are given or found and an Azure credential is configured.
     #[arg(long, value_name = "SIDE", num_args = 0..=1, default_missing_value = "both")]
     pub azure: Option<AcrSide>,
+    #[command(flatten)]
+    pub shared: SharedConnectArgs,
+}
+
+/// Its shared settings are read as its own fields (`connect.azure_credential`).
+impl std::ops::Deref for ConnectArgs {
+    type Target = SharedConnectArgs;
+
+    fn deref(&self) -> &SharedConnectArgs {
+        &self.shared
+    }
+}
+
+/// How to reach the one registry a verb reads (`inventory`): the source options only.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SourceConnectArgs {
+    /// Credentials: `USER:PASSWORD`, or `USER` with the password in $ACR_RELOCATE_SRC_PASSWORD
+    /// or on stdin (--src-password-stdin). User `00000000-0000-0000-0000-000000000000` takes an ACR
+    /// refresh token. Without it: docker's config.json ($DOCKER_CONFIG or ~/.docker: credHelpers,
+    /// credsStore, auths), then $REGISTRY_AUTH_FILE, then anonymous.
+    #[arg(
+        long,
+        value_name = "USER[:PASSWORD]",
+        env = "ACR_RELOCATE_SRC_CREDS",
+        hide_env_values = true
+    )]
+    pub src_creds: Option<Secret>,
+    /// Read the password from stdin (with `--src-creds USER`).
+    #[arg(long, requires = "src_creds")]
+    pub src_password_stdin: bool,
+    /// Extra CA certificate (PEM) trusted for the registry.
+    #[arg(long, value_name = "FILE")]
+    pub src_ca_cert: Option<PathBuf>,
+    /// Treat the registry as an Azure Container Registry (the `/acr/v1/` API: untagged
+    /// manifests, tag digests) even when its host does not end with `.azurecr.io`.
+    #[arg(long, value_name = "SIDE", num_args = 0..=1, default_missing_value = "both", value_parser = source_side, hide_possible_values = true)]
+    pub acr: Option<AcrSide>,
+    /// Sign in to the registry with Azure AD (a registry-audience token exchanged at the
+    /// registry's /oauth2/exchange for an ACR refresh token) even when its host does not end with
+    /// `.azurecr.io` (a private DNS name, a proxy). For `*.azurecr.io` this is the fallback
+    /// whenever no credentials are given or found and an Azure credential is configured.
+    #[arg(long, value_name = "SIDE", num_args = 0..=1, default_missing_value = "both", value_parser = source_side, hide_possible_values = true)]
+    pub azure: Option<AcrSide>,
+    #[command(flatten)]
+    pub shared: SharedConnectArgs,
+}
+
+impl SourceConnectArgs {
+    /// Connection settings of the source.
+    pub fn options(&self) -> anyhow::Result<ConnectOptions> {
+        ConnectArgs {
+            src_creds: self.src_creds.clone(),
+            dst_creds: None,
+            src_password_stdin: self.src_password_stdin,
+            dst_password_stdin: false,
+            src_ca_cert: self.src_ca_cert.clone(),
+            dst_ca_cert: None,
+            acr: self.acr,
+            azure: self.azure,
+            shared: self.shared.clone(),
+        }
+        .options(Side::Source)
+    }
+}
+
+/// How to reach the one registry a verb writes (`sample`): the target options only.
+#[derive(clap::Args, Clone, Debug)]
+pub struct TargetConnectArgs {
+    /// Credentials: `USER:PASSWORD`, or `USER` with the password in $ACR_RELOCATE_DST_PASSWORD
+    /// or on stdin (--dst-password-stdin). Without it: docker's config.json, then
+    /// $REGISTRY_AUTH_FILE, then anonymous.
+    #[arg(
+        long,
+        value_name = "USER[:PASSWORD]",
+        env = "ACR_RELOCATE_DST_CREDS",
+        hide_env_values = true
+    )]
+    pub dst_creds: Option<Secret>,
+    /// Read the password from stdin (with `--dst-creds USER`).
+    #[arg(long, requires = "dst_creds")]
+    pub dst_password_stdin: bool,
+    /// Extra CA certificate (PEM) trusted for the registry.
+    #[arg(long, value_name = "FILE")]
+    pub dst_ca_cert: Option<PathBuf>,
+    /// Treat the registry as an Azure Container Registry (the `/acr/v1/` API: untagged
+    /// manifests, tag digests) even when its host does not end with `.azurecr.io`.
+    #[arg(long, value_name = "SIDE", num_args = 0..=1, default_missing_value = "both", value_parser = target_side, hide_possible_values = true)]
+    pub acr: Option<AcrSide>,
+    /// Sign in to the registry with Azure AD (a registry-audience token exchanged at the
+    /// registry's /oauth2/exchange for an ACR refresh token) even when its host does not end with
+    /// `.azurecr.io` (a private DNS name, a proxy). For `*.azurecr.io` this is the fallback
+    /// whenever no credentials are given or found and an Azure credential is configured.
+    #[arg(long, value_name = "SIDE", num_args = 0..=1, default_missing_value = "both", value_parser = target_side, hide_possible_values = true)]
+    pub azure: Option<AcrSide>,
+    #[command(flatten)]
+    pub shared: SharedConnectArgs,
+}
+
+impl TargetConnectArgs {
+    /// Connection settings of the target.
+    pub fn options(&self) -> anyhow::Result<ConnectOptions> {
+        ConnectArgs {
+            src_creds: None,
+            dst_creds: self.dst_creds.clone(),
+            src_password_stdin: false,
+            dst_password_stdin: self.dst_password_stdin,
+            src_ca_cert: None,
+            dst_ca_cert: self.dst_ca_cert.clone(),
+            acr: self.acr,
+            azure: self.azure,
+            shared: self.shared.clone(),
+        }
+        .options(Side::Target)
+    }
+}
+
+/// `--acr`/`--azure` of a verb that only reads a source: `source` (or `both`, as the bare flag).
+fn source_side(text: &str) -> Result<AcrSide, String> {
+    one_side(text, AcrSide::Source)
+}
+
+/// `--acr`/`--azure` of a verb that only writes a target: `target` (or `both`, as the bare flag).
+fn target_side(text: &str) -> Result<AcrSide, String> {
+    one_side(text, AcrSide::Target)
+}
+
+fn one_side(text: &str, side: AcrSide) -> Result<AcrSide, String> {
+    let name = match side {
+        AcrSide::Source => "source",
+        _ => "target",
+    };
+    match text {
+        "both" => Ok(AcrSide::Both),
+        t if t == name => Ok(side),
+        other => Err(format!(
+            "`{other}`: this command reaches only the {name}: write the flag alone"
+        )),
+    }
+}
+
+/// Connection settings that apply to every registry a verb reaches.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SharedConnectArgs {
+    /// Skip TLS certificate verification for this host (repeatable; names the host explicitly).
+    #[arg(long, value_name = "HOST")]
+    pub insecure: Vec<String>,
+    /// Entries per page asked for in catalog and tag listings (Link headers are always followed).
+    #[arg(long, default_value_t = 1000, hide = true)]
+    pub page_size: usize,
     /// How to sign in to Azure AD. `auto` takes the first configured of: a service principal in
     /// AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, workload identity
     /// (AZURE_FEDERATED_TOKEN_FILE), App Service managed identity, the Azure CLI (`az login`).
@@ -74,6 +217,11 @@ pub struct ConnectArgs {
     /// `1.1`: HTTP/1.1 only (proxies that mishandle HTTP/2); `2`: HTTP/2 for everything.
     #[arg(long, value_enum, value_name = "VERSIONS", default_value_t = Http::Auto)]
     pub http: Http,
+    /// Give a registry up once every request to it failed (refused, reset, timed out) for this
+    /// many seconds with no answer in between: the run then stops with exit code 3 instead of
+    /// retrying each item, everything it wrote complete; the same command resumes it.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub unreachable_after: u64,
 }
 
 /// `--http` values.
@@ -172,6 +320,14 @@ impl ConnectArgs {
         let credentials = match creds {
             None => None,
             Some(text) => Some(match text.expose().split_once(':') {
+                Some(_) if stdin => {
+                    let side = if matches!(side, Side::Source) {
+                        "src"
+                    } else {
+                        "dst"
+                    };
+                    bail!("{flag} has a password and --{side}-password-stdin would read another: give {flag} USER with --{side}-password-stdin, or USER:PASSWORD alone")
+                }
                 Some((user, password)) => Credentials {
                     username: user.to_string(),
                     password: Secret::new(password),
@@ -223,6 +379,14 @@ impl ConnectArgs {
             ),
             azure_ad: self.azure_ad(side)?,
             http: self.http.versions(),
+            side: Some(
+                match side {
+                    Side::Source => "SOURCE",
+                    Side::Target => "TARGET",
+                }
+                .to_string(),
+            ),
+            unreachable_after: Some(std::time::Duration::from_secs(self.unreachable_after)),
             ..Default::default()
         })
     }
@@ -283,6 +447,19 @@ fn parse_shard(text: &str) -> Result<(u32, u32), String> {
     Ok((k, n))
 }
 
+/// Refuses the options of `copy --mode import` in a copy that streams, which would ignore them.
+pub fn refuse_import_options(import: &crate::commands::azure::ImportArgs) -> anyhow::Result<()> {
+    let given = [
+        ("--force", import.force),
+        ("--target-id", import.target_id.is_some()),
+        ("--source-id", import.source_id.is_some()),
+    ];
+    if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+        bail!("{flag} only applies to --mode import: add --mode import (with --target-id), or leave {flag} out");
+    }
+    Ok(())
+}
+
 /// Parses an endpoint argument, naming the argument on error.
 pub fn endpoint(text: &str, what: &str) -> anyhow::Result<Endpoint> {
     text.parse::<Endpoint>().with_context(|| what.to_string())
@@ -296,6 +473,30 @@ fn prefix(e: &Endpoint) -> Option<String> {
 }
 
 impl FilterArgs {
+    /// When `--repo` or `--tag` narrowed the job to nothing (`tags` the job covered, and
+    /// `untagged` manifests, which a `--tag` does not select), warns on stderr with one line and
+    /// gives [`crate::exit::NOTHING_SELECTED`]: a relocation that moves nothing because of a
+    /// misspelt filter must not look like a success. `None` when something was selected, or when
+    /// no filter narrowed the job (an empty source is not an error).
+    pub fn nothing_selected(&self, verb: &str, tags: u64, untagged: u64) -> Option<u8> {
+        let selected = if self.tag.is_some() {
+            tags
+        } else {
+            tags + untagged
+        };
+        if selected > 0 || (self.repos.is_empty() && self.tag.is_none()) {
+            return None;
+        }
+        let mut filters: Vec<String> = self.repos.iter().map(|r| format!("--repo '{r}'")).collect();
+        filters.extend(self.tag.iter().map(|t| format!("--tag '{t}'")));
+        eprintln!(
+            "{verb}: warning: {} selected nothing in SOURCE, so nothing was done: check the spelling (`acr-relocate inventory SOURCE` lists what is there); exit code {}",
+            filters.join(" "),
+            crate::exit::NOTHING_SELECTED
+        );
+        Some(crate::exit::NOTHING_SELECTED)
+    }
+
     /// The matcher for a job from `source` to `target` (prefixes come from the endpoints).
     pub fn matcher(&self, source: &Endpoint, target: Option<&Endpoint>) -> anyhow::Result<Matcher> {
         Ok(Matcher::new(Selection {
@@ -317,13 +518,22 @@ pub const DEFAULT_JOBS: usize = 8;
 pub struct JobsArgs {
     /// Work at once to start with, and at least: blob transfers in a copy (tags at four times
     /// that), four requests each when listing and verifying.
-    #[arg(long, short = 'j', default_value_t = DEFAULT_JOBS)]
+    #[arg(long, short = 'j', default_value_t = DEFAULT_JOBS, value_parser = at_least_one)]
     pub jobs: usize,
     /// The most at once: from --jobs the number grows towards this while the round trips to the
     /// registries stay steady (a distant registry), and falls back when they stretch. Default:
     /// four times --jobs; equal to --jobs keeps the number fixed.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub max_jobs: Option<usize>,
+}
+
+/// A number of things at once: 0 would do nothing.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("0 would do nothing: give at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("`{text}` is not a number: {e}")),
+    }
 }
 
 impl Default for JobsArgs {

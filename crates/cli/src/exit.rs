@@ -1,10 +1,12 @@
-//! Exit codes, decided in one place.
+//! Exit codes, decided in one place, and the one line an error is shown as.
 //!
 //! | code | meaning |
 //! |---|---|
 //! | 0 | everything done (copied, verified, no blocking finding) |
 //! | 1 | the job ran but some items failed, differ or are blocked (each one is listed) |
 //! | 2 | usage, input or connection error: nothing useful could be done |
+//! | 3 | a registry stopped answering during the run: what was written is complete; run the same command again to resume |
+//! | 4 | `--repo`/`--tag` selected nothing: nothing was done (a misspelt filter is not a success) |
 //! | 130 | interrupted (Ctrl-C); the summary says what was done |
 
 use std::process::ExitCode;
@@ -17,6 +19,10 @@ pub const SUCCESS: u8 = 0;
 pub const FAILURES: u8 = 1;
 /// Usage, input or connection error.
 pub const ERROR: u8 = 2;
+/// A registry stopped answering mid-run; the same command resumes.
+pub const UNREACHABLE: u8 = 3;
+/// The filters selected nothing.
+pub const NOTHING_SELECTED: u8 = 4;
 /// Interrupted by the user.
 pub const INTERRUPTED: u8 = 130;
 
@@ -25,9 +31,171 @@ pub fn finish(result: anyhow::Result<u8>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            // `{:#}` prints the whole context chain on one line: "what failed: why".
-            eprintln!("error: {error:#}");
-            ExitCode::from(ERROR)
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::from(code_of(&error))
         }
+    }
+}
+
+/// The exit code of an error: [`UNREACHABLE`] for a registry that stopped answering mid-run,
+/// [`ERROR`] otherwise.
+pub fn code_of(error: &anyhow::Error) -> u8 {
+    let stopped = error.chain().any(|cause| {
+        cause
+            .downcast_ref::<acr_relocate::error::Error>()
+            .is_some_and(acr_relocate::error::Error::stopped_answering)
+    });
+    if stopped {
+        UNREACHABLE
+    } else {
+        ERROR
+    }
+}
+
+/// An error and its causes on one line, "what failed: why": each cause once (an io error whose
+/// text its wrapper already shows is not repeated, nor a subject the context names), a cause
+/// written over several lines (a TOML error's excerpt) folded, and no temporary file's path.
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = without_temporary_path(&fold(&cause.to_string()));
+        if text.is_empty() || parts.iter().any(|said| said.contains(&text)) {
+            continue;
+        }
+        let text = match parts.last() {
+            Some(context) => without_repeated_subject(context, &text).to_string(),
+            None => text,
+        };
+        parts.push(text);
+    }
+    parts.join(": ")
+}
+
+/// Text written over several lines on one: blank lines and source excerpts (`3 | jobs = "x"`,
+/// `  |   ^^^`) left out, the other lines joined with `: `.
+fn fold(text: &str) -> String {
+    let is_excerpt = |line: &str| {
+        let rest = line
+            .trim_start()
+            .trim_start_matches(|c: char| c.is_ascii_digit());
+        rest.trim_start().starts_with('|')
+    };
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !is_excerpt(line))
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// `text` without `at path "…/.tmpXXXX"`, which names a temporary file the user never sees (the
+/// context names the file they gave).
+fn without_temporary_path(text: &str) -> String {
+    let Some(at) = text.find(" at path \"") else {
+        return text.to_string();
+    };
+    let quoted = &text[at + " at path \"".len()..];
+    let Some(end) = quoted.find('"') else {
+        return text.to_string();
+    };
+    let path = std::path::Path::new(&quoted[..end]);
+    let temporary = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(".tmp"));
+    if temporary {
+        format!("{}{}", &text[..at], &quoted[end + 1..])
+    } else {
+        text.to_string()
+    }
+}
+
+/// `text` without a leading `subject: ` that `context` already names ("PLAN p.json" then
+/// "plan: not a plan…" reads "PLAN p.json: not a plan…").
+fn without_repeated_subject<'a>(context: &str, text: &'a str) -> &'a str {
+    let Some((subject, rest)) = text.split_once(": ") else {
+        return text;
+    };
+    if subject.is_empty() || subject.contains(char::is_whitespace) {
+        return text;
+    }
+    let subject = subject.to_lowercase();
+    let named = context
+        .split(|c: char| c.is_whitespace() || c == '`')
+        .any(|word| word.to_lowercase() == subject);
+    if named {
+        rest
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_inside_its_wrapper_is_said_once() {
+        let io = std::io::Error::from_raw_os_error(21);
+        let error = anyhow::Error::new(io)
+            .context(format!("jdir: {}", std::io::Error::from_raw_os_error(21)));
+        let error = error.context("--journal jdir");
+        assert_eq!(
+            one_line(&error),
+            "--journal jdir: Is a directory (os error 21)"
+        );
+    }
+
+    #[test]
+    fn a_subject_the_context_names_is_not_repeated() {
+        let error = anyhow::anyhow!("plan: not a plan written by `acr-relocate plan`")
+            .context("PLAN bad.json");
+        assert_eq!(
+            one_line(&error),
+            "PLAN bad.json: not a plan written by `acr-relocate plan`"
+        );
+    }
+
+    #[test]
+    fn a_toml_excerpt_is_folded_on_one_line() {
+        let error = anyhow::anyhow!(
+            "TOML parse error at line 6, column 8\n  |\n6 | jobs = \"x\"\n  |        ^^^\ninvalid type: string \"x\", expected usize\n"
+        )
+        .context("--config bad.toml");
+        assert_eq!(
+            one_line(&error),
+            "--config bad.toml: TOML parse error at line 6, column 8: invalid type: string \"x\", expected usize"
+        );
+    }
+
+    #[test]
+    fn a_temporary_file_is_not_named() {
+        let error = anyhow::anyhow!(
+            "No such file or directory (os error 2) at path \"/nonexistent/.tmpEAU5Py\""
+        )
+        .context("-o /nonexistent/p.json");
+        assert_eq!(
+            one_line(&error),
+            "-o /nonexistent/p.json: No such file or directory (os error 2)"
+        );
+        let kept = anyhow::anyhow!("denied at path \"/data/p.json\"");
+        assert_eq!(one_line(&kept), "denied at path \"/data/p.json\"");
+    }
+
+    #[test]
+    fn a_registry_that_stopped_answering_exits_3() {
+        let stopped = acr_relocate::error::Error::Unreachable {
+            side: "TARGET".into(),
+            host: "reg.io".into(),
+            reason: "unreachable since 10:00:00 UTC".into(),
+            mid_run: true,
+        };
+        assert_eq!(code_of(&anyhow::Error::new(stopped)), UNREACHABLE);
+        let at_start = acr_relocate::error::Error::Unreachable {
+            side: "TARGET".into(),
+            host: "reg.io".into(),
+            reason: "nothing listens on reg.io".into(),
+            mid_run: false,
+        };
+        assert_eq!(code_of(&anyhow::Error::new(at_start)), ERROR);
     }
 }

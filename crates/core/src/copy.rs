@@ -151,7 +151,8 @@ pub struct Summary {
     pub bytes_copied: u64,
     /// Referrers copied.
     pub referrers_copied: u64,
-    /// Untagged manifests handled (copied or found in place).
+    /// Manifests the source lists without a tag of their own (index children and untagged
+    /// manifests, as `inventory` counts them) handled: copied or found in place.
     pub untagged: u64,
     /// Most blob transfers allowed at once during the run (`jobs`, or more on slow links).
     pub peak_transfers: usize,
@@ -392,11 +393,16 @@ pub async fn copy(
                 None => break,
                 Some(Ok((pair, tag, result))) => {
                     if let Err(e) = result {
-                        if e.is_fatal() && fatal.is_none() {
+                        if e.is_fatal() {
+                            // The job cannot go on (a registry given up, credentials refused):
+                            // the tasks in flight stop as on an interruption, their uploads
+                            // dropped unfinished, so nothing half-written is committed.
                             fatal = Some(e);
-                        } else {
-                            engine.failure(&pair, &tag, e, &mut failed);
+                            running.abort_all();
+                            while running.join_next().await.is_some() {}
+                            break;
                         }
+                        engine.failure(&pair, &tag, e, &mut failed);
                     }
                     countdown.finished(&engine.walker, &pair.source);
                 }
@@ -414,6 +420,13 @@ pub async fn copy(
         }
     }
     if let Some(e) = fatal {
+        if !engine.options.dry_run {
+            // A layout target still lists every tag completed before the stop; its own error
+            // matters less than the one that stopped the run.
+            if let Err(finish) = engine.target.finish().await {
+                crate::log::emit(0, || format!("after the stop: {finish}"));
+            }
+        }
         return Err(e);
     }
     if !engine.options.dry_run {

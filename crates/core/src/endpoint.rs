@@ -294,6 +294,25 @@ fn bad(input: &str, reason: impl Into<String>) -> Error {
     }
 }
 
+/// The error of an endpoint with `USER[:PASSWORD]@` in it: named with the password hidden, never
+/// echoed as written.
+fn with_credentials(input: &str, user_info: &str) -> Error {
+    let (user, hidden) = match user_info.split_once(':') {
+        Some((user, _)) => (user, format!("{user}:***")),
+        None => (user_info, user_info.to_string()),
+    };
+    let shown = input.replacen(user_info, &hidden, 1);
+    let without = input.replacen(&format!("{user_info}@"), "", 1);
+    Error::InvalidEndpoint {
+        input: crate::digest::truncate(&shown),
+        reason: format!(
+            "credentials do not go in an endpoint: write `{}` and give `{}` with --src-creds/--dst-creds (the password from $ACR_RELOCATE_SRC_PASSWORD/$ACR_RELOCATE_DST_PASSWORD or --src-password-stdin/--dst-password-stdin)",
+            crate::digest::truncate(&without),
+            crate::digest::truncate(user)
+        ),
+    }
+}
+
 /// Parses an endpoint as the CLI accepts it.
 pub fn parse(input: &str) -> Result<Endpoint, Error> {
     if let Some(path) = input.strip_prefix("oci-archive:") {
@@ -324,6 +343,15 @@ pub fn parse(input: &str) -> Result<Endpoint, Error> {
         (false, input)
     };
     let rest = rest.trim_end_matches('/');
+    // `USER:PASSWORD@HOST` (a password may hold `/` and `@`), unlike `HOST/REPO@sha256:…`.
+    if let Some((user_info, after)) = rest.rsplit_once('@') {
+        let digest = after
+            .split_once(':')
+            .is_some_and(|(algorithm, _)| matches!(algorithm, "sha256" | "sha384" | "sha512"));
+        if !digest {
+            return Err(with_credentials(input, user_info));
+        }
+    }
     let (host, prefix) = match rest.split_once('/') {
         Some((h, p)) => (h, Some(p)),
         None => (rest, None),
@@ -618,6 +646,27 @@ mod tests {
             let e = parse(input).unwrap_err().to_string();
             assert!(e.contains(needle), "{input}: {e}");
         }
+    }
+
+    #[test]
+    fn credentials_in_an_endpoint_are_refused_and_never_echoed() {
+        for input in [
+            "https://alice:S3cretPassw0rdXYZ@127.0.0.1:15003",
+            "alice:S3cretPassw0rdXYZ@myregistry.azurecr.io/team",
+            "http://alice:S3cretPassw0rdXYZ@127.0.0.1:15003",
+            "https://alice:S3cret/Passw0rdXYZ@127.0.0.1:15003",
+        ] {
+            let e = parse(input).unwrap_err().to_string();
+            assert!(!e.contains("Passw0rdXYZ"), "{e}");
+            assert!(e.contains("alice:***@"), "{e}");
+            assert!(e.contains("--src-creds/--dst-creds"), "{e}");
+        }
+        let e = parse("https://alice:S3cret@127.0.0.1:15003")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("write `https://127.0.0.1:15003`"), "{e}");
+        let e = parse("alice@reg.io").unwrap_err().to_string();
+        assert!(e.contains("give `alice` with --src-creds"), "{e}");
     }
 
     #[test]

@@ -27,6 +27,21 @@ pub enum Error {
         /// What failed (connect, TLS, timeout, reset).
         reason: String,
     },
+    /// A registry that cannot be reached: when it is opened (the reason says what to check), or
+    /// one that stopped answering during a run (`mid_run`: every request failed for the give-up
+    /// window, so the rest of the work stops instead of being retried item by item).
+    #[error("{side} {host}: {reason}")]
+    Unreachable {
+        /// Which endpoint: `SOURCE`, `TARGET`, or `registry` when the caller did not say.
+        side: String,
+        /// `host[:port]`.
+        host: String,
+        /// What failed and what to do.
+        reason: String,
+        /// True when the registry answered earlier in the run and then stopped: what was done is
+        /// complete, and running the same command again resumes.
+        mid_run: bool,
+    },
     /// The server answered with an unexpected HTTP status.
     #[error("{method} {url}: HTTP {status}{}", fmt_registry_error(code, message))]
     Status {
@@ -95,13 +110,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// A file system error.
-    #[error("{}: {source}", path.display())]
+    /// A file system error. The io error's text is part of this one's (it is not also given as
+    /// the `source()`, which would print it twice in a chain of causes).
+    #[error("{}: {error}", path.display())]
     Io {
-        /// The file.
+        /// The file, as the user named it (or the file within it that failed).
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -134,18 +150,47 @@ impl Error {
     }
 
     /// True when the job cannot go on at all (wrong endpoint, no access, unreachable host): the CLI
-    /// exits with code 2 instead of listing per-item failures.
+    /// exits with code 2 (3 for a registry that stopped answering mid-run) instead of listing
+    /// per-item failures.
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            Error::InvalidEndpoint { .. } | Error::Auth { .. } | Error::Layout { .. }
+            Error::InvalidEndpoint { .. }
+                | Error::Auth { .. }
+                | Error::Layout { .. }
+                | Error::Unreachable { .. }
         )
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// True for a registry that answered earlier in the run and then stopped answering: the run
+    /// ended early with everything it wrote complete, and the same command resumes it.
+    pub fn stopped_answering(&self) -> bool {
+        matches!(self, Error::Unreachable { mid_run: true, .. })
+    }
+
+    /// A copy of an [`Error::Unreachable`] (errors are not `Clone`, an io error is not), for a
+    /// caller that only borrows it; `None` for any other error.
+    pub fn unreachable_copy(&self) -> Option<Error> {
+        match self {
+            Error::Unreachable {
+                side,
+                host,
+                reason,
+                mid_run,
+            } => Some(Error::Unreachable {
+                side: side.clone(),
+                host: host.clone(),
+                reason: reason.clone(),
+                mid_run: *mid_run,
+            }),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 

@@ -56,8 +56,9 @@ pub struct RepositoryEntry {
     pub name: String,
     /// Its tags, sorted.
     pub tags: Vec<TagEntry>,
-    /// Manifests no tag points at (ACR `_manifests`, layout entries), where the source lists them;
-    /// index children and referrers appear here too. Omitted when the source cannot list them.
+    /// Manifests no tag reaches, neither as its manifest nor as an index's child (ACR
+    /// `_manifests`, layout entries), where the source lists them; referrers appear here. Omitted
+    /// when the source cannot list them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub untagged: Option<Vec<Digest>>,
 }
@@ -77,8 +78,12 @@ pub struct Totals {
     pub unique_bytes: u64,
     /// Bytes of blobs used by more than one repository (counted once).
     pub shared_bytes: u64,
-    /// Untagged manifests, where the source lists them.
+    /// Untagged manifests (no tag reaches them; referrers count), where the source lists them.
     pub untagged_manifests: u64,
+    /// Manifests the source lists that are children of a tagged index, where the source lists
+    /// every manifest. With `untagged_manifests` they are the manifests without a tag of their
+    /// own: what `copy` and `verify` count as such.
+    pub index_children: u64,
 }
 
 /// An inventory of a source.
@@ -122,6 +127,9 @@ pub async fn inventory(
     for (pair, tags) in &listed {
         match tags {
             Ok(tags) => work.extend(tags.iter().map(|t| (pair.clone(), t.clone()))),
+            Err(e) if e.stopped_answering() => {
+                return Err(e.unreachable_copy().expect("an unreachable error"))
+            }
             Err(e) if e.is_fatal() => {
                 return Err(crate::error::Error::invalid(
                     pair.source.clone(),
@@ -158,8 +166,9 @@ pub async fn inventory(
         .buffer_unordered(at_once);
 
     let mut usage = BlobUsage::default();
-    // Manifests reachable from a tag, per repository (never "untagged").
+    // Manifests reachable from a tag, per repository (never "untagged"), and the tags' own.
     let mut tagged: BTreeMap<String, BTreeSet<Digest>> = BTreeMap::new();
+    let mut roots: BTreeMap<String, BTreeSet<Digest>> = BTreeMap::new();
     // Each tag's entry and the blobs below it (indexes into `usage`).
     let mut entries: Vec<(String, TagEntry, Vec<u32>)> = Vec::new();
     while let Some((pair, tag, node, referrers)) = walked.next().await {
@@ -174,12 +183,18 @@ pub async fn inventory(
                     .entry(pair.name.clone())
                     .or_default()
                     .extend(node.manifests());
+                roots
+                    .entry(pair.name.clone())
+                    .or_default()
+                    .insert(node.manifest.digest.clone());
                 entries.push((
                     pair.name.clone(),
                     tag_entry(tag, &node, &blobs, referrers),
                     ids,
                 ));
             }
+            // A registry given up ends the inventory with its one error.
+            Err(e) if e.stopped_answering() => return Err(e),
             Err(e) => failed.push(Problem {
                 item: format!("{}:{tag}", pair.name),
                 reason: e.to_string(),
@@ -207,29 +222,40 @@ pub async fn inventory(
         .iter()
         .map(|(p, _)| (p.name.clone(), p.source.clone()))
         .collect();
-    let untagged: BTreeMap<String, Option<Vec<Digest>>> =
+    let listed_untagged: Vec<(String, Option<Vec<Digest>>, u64)> =
         futures::stream::iter(repos.keys().map(|name| {
             // Reachable from a tag (the tag's manifest, an index's children) is not "untagged".
             (
                 name.clone(),
                 sources.get(name).cloned().unwrap_or_default(),
                 tagged.remove(name).unwrap_or_default(),
+                roots.remove(name).unwrap_or_default(),
             )
         }))
-        .map(|(name, source_name, tagged)| {
+        .map(|(name, source_name, tagged, roots)| {
             let source = source.clone();
             async move {
                 let all = source.all_manifests(&source_name).await.ok().flatten();
+                let children = all.as_ref().map_or(0, |all| {
+                    all.iter()
+                        .filter(|d| tagged.contains(d) && !roots.contains(d))
+                        .count() as u64
+                });
                 (
                     name,
                     all.map(|all| all.into_iter().filter(|d| !tagged.contains(d)).collect()),
+                    children,
                 )
             }
         })
         .buffered(at_once)
         .collect()
         .await;
-    let mut untagged = untagged;
+    let index_children = listed_untagged.iter().map(|(_, _, c)| c).sum();
+    let mut untagged: BTreeMap<String, Option<Vec<Digest>>> = listed_untagged
+        .into_iter()
+        .map(|(name, list, _)| (name, list))
+        .collect();
     let repositories: Vec<RepositoryEntry> = repos
         .into_iter()
         .map(|(name, mut tags)| {
@@ -258,6 +284,7 @@ pub async fn inventory(
             .iter()
             .map(|r| r.untagged.as_ref().map_or(0, |u| u.len() as u64))
             .sum(),
+        index_children,
     };
     failed.sort_by(|a, b| a.item.cmp(&b.item));
     Ok(Inventory {

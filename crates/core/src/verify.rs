@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::copy::Problem;
 use crate::digest::Digest;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::graph::{RepositoryCountdown, Step, Visitor, Walker};
 use crate::manifest::Reference;
 use crate::transport::{paced, Store};
@@ -66,7 +66,9 @@ pub struct Report {
     pub blobs_checked: u64,
     /// Deep check: referrers checked.
     pub referrers_checked: u64,
-    /// Untagged manifests of the source checked in the target (where the source lists them).
+    /// Manifests the source lists without a tag of their own (index children and untagged
+    /// manifests, as `inventory` counts them), checked in the target (where the source lists
+    /// them).
     pub untagged_checked: u64,
     /// Deep check: broken content in the target (missing child, blob, wrong size, referrer).
     pub broken: Vec<Problem>,
@@ -88,6 +90,31 @@ impl Report {
             && self.different.is_empty()
             && self.broken.is_empty()
             && self.errors.is_empty()
+    }
+}
+
+/// The first error of a registry given up during the verify (it stopped answering, see
+/// [`crate::transport::registry::health`]): the verify then ends with that one error instead of
+/// listing every item it could not check.
+#[derive(Default)]
+struct GivenUp(Mutex<Option<Error>>);
+
+impl GivenUp {
+    /// The text of `e` for a problem's reason, keeping `e` when it gives a registry up.
+    fn text(&self, e: Error) -> String {
+        let text = e.to_string();
+        if e.stopped_answering() {
+            self.0.lock().expect("given-up lock").get_or_insert(e);
+        }
+        text
+    }
+
+    /// `Err` with the error of a registry given up, if one was.
+    fn check(&self) -> Result<()> {
+        match self.0.lock().expect("given-up lock").take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
@@ -157,6 +184,7 @@ pub async fn verify(
         .map(|(p, t)| (p.name, t.unwrap_or_default().into_iter().collect()))
         .collect();
 
+    let given_up = Arc::new(GivenUp::default());
     let mut work = Vec::new();
     for (pair, tags) in src_listed {
         match tags {
@@ -174,24 +202,26 @@ pub async fn verify(
             }
             Err(e) => report.errors.push(Problem {
                 item: pair.source.clone(),
-                reason: format!("cannot list tags in the source: {e}"),
+                reason: format!("cannot list tags in the source: {}", given_up.text(e)),
             }),
         }
     }
+    given_up.check()?;
     report.tags = work.len() as u64;
 
     let verdicts: Vec<(RepoPair, String, TagVerdict)> = futures::stream::iter(work)
         .map(|(pair, tag)| {
             let source = source.clone();
             let target = target.clone();
+            let given_up = given_up.clone();
             async move {
                 let (s, d) = futures::join!(
                     source.manifest_digest(&pair.source, &tag),
                     crate::transport::Source::manifest_digest(target.as_ref(), &pair.target, &tag)
                 );
                 let verdict = match (s, d) {
-                    (Err(e), _) => TagVerdict::Error(format!("source: {e}")),
-                    (_, Err(e)) => TagVerdict::Error(format!("target: {e}")),
+                    (Err(e), _) => TagVerdict::Error(format!("source: {}", given_up.text(e))),
+                    (_, Err(e)) => TagVerdict::Error(format!("target: {}", given_up.text(e))),
                     (Ok(None), _) => {
                         TagVerdict::Error("listed by the source but not found when read".into())
                     }
@@ -225,9 +255,11 @@ pub async fn verify(
             TagVerdict::Error(reason) => report.errors.push(Problem { item, reason }),
         }
     }
+    given_up.check()?;
 
     if options.untagged {
-        untagged_check(&source, &target, &pairs, at_once, &mut report).await;
+        untagged_check(&source, &target, &pairs, at_once, &given_up, &mut report).await;
+        given_up.check()?;
     }
     if options.deep {
         deep_roots.sort();
@@ -238,9 +270,11 @@ pub async fn verify(
             deep_roots,
             at_once,
             options.nondistributable,
+            &given_up,
             &mut report,
         )
         .await;
+        given_up.check()?;
     }
     for list in [
         &mut report.missing,
@@ -263,6 +297,7 @@ async fn untagged_check(
     target: &Arc<dyn Store>,
     pairs: &[RepoPair],
     at_once: usize,
+    given_up: &GivenUp,
     report: &mut Report,
 ) {
     let results: Vec<(u64, Vec<Problem>, Vec<Problem>)> = futures::stream::iter(pairs.to_vec())
@@ -278,7 +313,10 @@ async fn untagged_check(
                     Err(e) => {
                         errors.push(Problem {
                             item: pair.source.clone(),
-                            reason: format!("cannot list manifests in the source: {e}"),
+                            reason: format!(
+                                "cannot list manifests in the source: {}",
+                                given_up.text(e)
+                            ),
                         });
                         return (0, missing, errors);
                     }
@@ -295,11 +333,11 @@ async fn untagged_check(
                         Ok(Some(_)) => {}
                         Ok(None) => missing.push(Problem {
                             item,
-                            reason: "untagged manifest missing in the target".into(),
+                            reason: "listed by the source without a tag of its own (an index child or an untagged manifest), missing in the target".into(),
                         }),
                         Err(e) => errors.push(Problem {
                             item,
-                            reason: e.to_string(),
+                            reason: given_up.text(e),
                         }),
                     }
                 }
@@ -324,6 +362,7 @@ async fn deep_check(
     roots: Vec<(RepoPair, Digest)>,
     at_once: usize,
     nondistributable: bool,
+    given_up: &Arc<GivenUp>,
     report: &mut Report,
 ) {
     let target_source: Arc<dyn crate::transport::Source> = target.clone();
@@ -341,7 +380,8 @@ async fn deep_check(
             }
         })
         .buffer_unordered(at_once);
-    let mut blobs: BTreeMap<(String, Digest), u64> = BTreeMap::new();
+    // (repository, blob) → its size, and the verified tag's manifest that needs it.
+    let mut blobs: BTreeMap<(String, Digest), (u64, Digest)> = BTreeMap::new();
     let mut manifests: BTreeSet<(String, Digest)> = BTreeSet::new();
     while let Some((pair, digest, node)) = walked.next().await {
         match node {
@@ -350,12 +390,17 @@ async fn deep_check(
                     manifests.insert((pair.target.clone(), m));
                 }
                 for (d, b) in node.blobs_with(nondistributable) {
-                    blobs.insert((pair.target.clone(), d), b.size);
+                    blobs
+                        .entry((pair.target.clone(), d))
+                        .or_insert_with(|| (b.size, digest.clone()));
                 }
             }
             Err(e) => report.broken.push(Problem {
                 item: format!("{}@{digest}", pair.target),
-                reason: format!("manifest graph incomplete in the target: {e}"),
+                reason: format!(
+                    "manifest graph incomplete in the target: {}",
+                    given_up.text(e)
+                ),
             }),
         }
         countdown.finished(&walker, &pair.target);
@@ -365,31 +410,34 @@ async fn deep_check(
     report.blobs_checked = blobs.len() as u64;
     // 2. Every blob present with the size its descriptor gives.
     let blob_results: Vec<_> = futures::stream::iter(blobs)
-        .map(|((repo, digest), size)| {
+        .map(|((repo, digest), (size, root))| {
             let target = target.clone();
             async move {
                 let found = target.blob_size(&repo, &digest).await;
-                (repo, digest, size, found)
+                (repo, digest, size, root, found)
             }
         })
         .buffer_unordered(at_once)
         .collect()
         .await;
-    for (repo, digest, size, found) in blob_results {
-        let item = format!("{repo}@{digest}");
+    // Named by the image that needs the blob; the reason names the blob.
+    for (repo, digest, size, root, found) in blob_results {
+        let item = format!("{repo}@{root}");
         match found {
             Ok(Some(s)) if s == size || s == 0 => {}
             Ok(Some(s)) => report.broken.push(Problem {
                 item,
-                reason: format!("blob has {s} bytes, its descriptor says {size}"),
+                reason: format!(
+                    "blob {digest} has {s} bytes in the target, its descriptor says {size}"
+                ),
             }),
             Ok(None) => report.broken.push(Problem {
                 item,
-                reason: "blob missing in the target".into(),
+                reason: format!("blob {digest} ({size} bytes) missing in the target"),
             }),
             Err(e) => report.errors.push(Problem {
                 item,
-                reason: e.to_string(),
+                reason: format!("blob {digest}: {}", given_up.text(e)),
             }),
         }
     }
@@ -403,7 +451,7 @@ async fn deep_check(
         .into_iter()
         .filter_map(|(repo, digest)| Some((pairs.get(&repo)?.clone(), digest)))
         .collect();
-    referrer_check(source, target, subjects, at_once, report).await;
+    referrer_check(source, target, subjects, at_once, given_up, report).await;
 }
 
 /// The same repository, read in the target.
@@ -421,6 +469,7 @@ async fn referrer_check(
     target: Arc<dyn Store>,
     roots: Vec<(RepoPair, Digest)>,
     at_once: usize,
+    given_up: &Arc<GivenUp>,
     report: &mut Report,
 ) {
     let source: Arc<dyn crate::transport::Source> = source;
@@ -429,6 +478,7 @@ async fn referrer_check(
         target,
         checked: AtomicU64::new(0),
         broken: Mutex::new(Vec::new()),
+        given_up: given_up.clone(),
     };
     let listing_errors: Vec<Problem> = futures::stream::iter(roots)
         .map(|(pair, digest)| {
@@ -437,7 +487,10 @@ async fn referrer_check(
                 let result = walker.referrers(check, &pair, &digest).await;
                 result.err().map(|e| Problem {
                     item: format!("{}@{digest}", pair.source),
-                    reason: format!("cannot list referrers in the source: {e}"),
+                    reason: format!(
+                        "cannot list referrers in the source: {}",
+                        check.given_up.text(e)
+                    ),
                 })
             }
         })
@@ -458,6 +511,7 @@ struct ReferrerCheck {
     target: Arc<dyn Store>,
     checked: AtomicU64,
     broken: Mutex<Vec<Problem>>,
+    given_up: Arc<GivenUp>,
 }
 
 #[async_trait]
@@ -489,7 +543,7 @@ impl Visitor for ReferrerCheck {
         {
             Ok(Some(_)) => return Ok(()),
             Ok(None) => format!("referrer of {subject} missing in the target"),
-            Err(e) => e.to_string(),
+            Err(e) => self.given_up.text(e),
         };
         self.broken
             .lock()

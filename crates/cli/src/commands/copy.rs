@@ -93,6 +93,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     if args.mode == CopyMode::Import {
         return crate::commands::azure::copy_by_import(&args).await;
     }
+    args::refuse_import_options(&args.import)?;
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.target, "TARGET")?;
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
@@ -221,7 +222,9 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     }
     let locks_failed = lock_report.as_ref().is_some_and(|r| !r.failed.is_empty());
     Ok(if summary.failed.is_empty() && !locks_failed {
-        exit::SUCCESS
+        args.filters
+            .nothing_selected("copy", summary.tags, summary.untagged)
+            .unwrap_or(exit::SUCCESS)
     } else {
         exit::FAILURES
     })
@@ -270,7 +273,7 @@ fn print_summary(s: &Summary) {
         s.tags_copied, s.tags, s.repositories, s.tags_up_to_date, s.manifests_pushed
     );
     println!(
-        "blobs: {} {verb} ({}), {} already present, {} mounted; {} referrers, {} untagged manifests; {:.1} s, up to {} transfers at once",
+        "blobs: {} {verb} ({}), {} already present, {} mounted; {} referrers, {} manifests without a tag of their own; {:.1} s, up to {} transfers at once",
         s.blobs_copied,
         human_bytes(s.bytes_copied),
         s.blobs_present,

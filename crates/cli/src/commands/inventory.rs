@@ -3,7 +3,7 @@
 use acr_relocate::inventory::{self, Inventory};
 use acr_relocate::transport::{self, Access};
 
-use crate::args::{self, ConnectArgs, FilterArgs, Side};
+use crate::args::{self, FilterArgs, SourceConnectArgs};
 use crate::exit;
 use crate::progress::human_bytes;
 
@@ -15,7 +15,7 @@ pub struct InventoryArgs {
     #[command(flatten)]
     pub filters: FilterArgs,
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub connect: SourceConnectArgs,
     #[command(flatten)]
     pub jobs: args::JobsArgs,
     /// JSON on stdout (schema: docs/inventory.md).
@@ -32,8 +32,7 @@ pub fn run(args: InventoryArgs) -> anyhow::Result<u8> {
         args.jobs.check()?;
         let ep = args::endpoint(&args.source, "SOURCE")?;
         let matcher = args.filters.matcher(&ep, None)?;
-        let store =
-            transport::open(&ep, Access::Read, &args.connect.options(Side::Source)?).await?;
+        let store = transport::open(&ep, Access::Read, &args.connect.options()?).await?;
         let (jobs, max_jobs) = (args.jobs.jobs, args.jobs.max_jobs);
         let inv = inventory::inventory(store, &ep.to_string(), &matcher, jobs, max_jobs).await?;
         if args.json {
@@ -43,8 +42,11 @@ pub fn run(args: InventoryArgs) -> anyhow::Result<u8> {
         } else {
             print!("{}", table(&inv));
         }
+        let (tags, untagged) = (inv.totals.tags, inv.totals.untagged_manifests);
         Ok(if inv.failed.is_empty() {
-            exit::SUCCESS
+            args.filters
+                .nothing_selected("inventory", tags, untagged)
+                .unwrap_or(exit::SUCCESS)
         } else {
             exit::FAILURES
         })
@@ -114,12 +116,22 @@ fn table(inv: &Inventory) -> String {
 
 fn totals_line(inv: &Inventory) -> String {
     let t = &inv.totals;
+    // The manifests without a tag of their own are what `copy` and `verify` count as such.
+    let without_tag = if inv.repositories.iter().any(|r| r.untagged.is_some()) {
+        format!(
+            " ({} without a tag of their own: {} index children, {} untagged)",
+            t.index_children + t.untagged_manifests,
+            t.index_children,
+            t.untagged_manifests
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{} repositories, {} tags, {} manifests ({} untagged), {} unique blobs, {} unique ({} bytes), {} shared across repositories; {:.1} s\n",
+        "{} repositories, {} tags, {} manifests{without_tag}, {} unique blobs, {} unique ({} bytes), {} shared across repositories; {:.1} s\n",
         t.repositories,
         t.tags,
         t.manifests,
-        t.untagged_manifests,
         t.unique_blobs,
         human_bytes(t.unique_bytes),
         t.unique_bytes,

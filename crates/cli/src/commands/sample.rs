@@ -3,7 +3,7 @@
 
 use acr_relocate::transport::{self, Access, Destination};
 
-use crate::args::{self, ConnectArgs, Side};
+use crate::args::{self, TargetConnectArgs};
 use crate::exit;
 
 /// Arguments of `acr-relocate sample`.
@@ -18,15 +18,14 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     #[command(flatten)]
-    pub connect: ConnectArgs,
+    pub connect: TargetConnectArgs,
 }
 
 /// Runs `acr-relocate sample`.
 pub fn run(args: SampleArgs) -> anyhow::Result<u8> {
     crate::runtime()?.block_on(async {
         let ep = args::endpoint(&args.target, "TARGET")?;
-        let store =
-            transport::open(&ep, Access::Write, &args.connect.options(Side::Target)?).await?;
+        let store = transport::open(&ep, Access::Write, &args.connect.options()?).await?;
         let target: &dyn Destination = store.as_ref();
         let expected = acr_relocate::sample::write(target, args.repos, args.seed).await?;
         println!(

@@ -56,7 +56,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
             print!("{}", text(&report));
         }
         Ok(if report.passed() {
-            exit::SUCCESS
+            args.filters
+                .nothing_selected("verify", report.tags, report.untagged_checked)
+                .unwrap_or(exit::SUCCESS)
         } else {
             exit::FAILURES
         })
@@ -168,7 +170,7 @@ pub fn text(r: &Report) -> String {
     }
     if r.untagged_checked > 0 {
         out.push_str(&format!(
-            "; {} untagged manifests checked",
+            "; {} manifests without a tag of their own checked",
             r.untagged_checked
         ));
     }

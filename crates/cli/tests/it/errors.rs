@@ -1,5 +1,7 @@
 //! Bad input: one line naming what is wrong, a distinct exit code, nothing written.
 
+use crate::support::pki::Tls;
+use crate::support::registry::{htpasswd, Auth, AuthRegistry};
 use crate::util::*;
 
 fn assert_usage_error(args: &[&str], needle: &str) {
@@ -49,7 +51,7 @@ fn an_unreachable_registry_exits_2() {
     let target = format!("oci:{}", dir.path().join("out").display());
     assert_usage_error(
         &["copy", &format!("http://127.0.0.1:{port}"), &target],
-        "127.0.0.1",
+        &format!("SOURCE 127.0.0.1:{port}: connection refused: nothing listens on 127.0.0.1:{port}: check the address and port"),
     );
 }
 
@@ -58,4 +60,222 @@ fn bad_filters_name_the_flag() {
     let dir = tempfile::tempdir().unwrap();
     let src = format!("oci:{}", dir.path().display());
     assert_usage_error(&["copy", "--tag", "(", &src, "oci:/tmp/x"], "--tag");
+}
+
+#[test]
+fn a_password_written_into_an_endpoint_is_refused_and_never_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!("oci:{}", dir.path().display());
+    let password = "S3cretPassw0rdXYZ";
+    for endpoint in [
+        format!("https://alice:{password}@127.0.0.1:15003"),
+        format!("alice:{password}@myregistry.azurecr.io/team"),
+    ] {
+        let out = run(&["copy", &src, &endpoint]);
+        assert_usage_error(&["copy", &src, &endpoint], "TARGET: invalid endpoint `");
+        let err = stderr(&out);
+        assert!(!err.contains(password), "the password shows: {err}");
+        assert!(err.contains("alice:***@"), "{err}");
+        assert!(err.contains("--src-creds/--dst-creds"), "{err}");
+    }
+}
+
+#[test]
+fn https_to_a_plain_http_registry_says_to_write_http() {
+    let registry = Registry::start();
+    let bare = format!("127.0.0.1:{}", registry.port);
+    let (dir, _) = sample_layout(1, 1);
+    let layout = oci(dir.path());
+    assert_usage_error(
+        &["verify", &layout, &bare],
+        &format!(
+            "TARGET {bare}: the registry answers plain HTTP, not HTTPS: write `http://{bare}`"
+        ),
+    );
+}
+
+#[test]
+fn tls_errors_name_the_side_and_the_flag_that_fixes_them() {
+    let work = tempfile::tempdir().unwrap();
+    let tls = Tls::generate(work.path());
+    let registry =
+        AuthRegistry::start(&Auth::Htpasswd(htpasswd(work.path(), "u", "p")), Some(&tls));
+    let host = registry.host();
+    let (dir, _) = sample_layout(1, 1);
+    let layout = oci(dir.path());
+    // The test CA is not trusted: the source's CA flag, or --insecure for the host.
+    assert_usage_error(
+        &["copy", &host, &layout],
+        &format!("SOURCE {host}: its TLS certificate is not trusted"),
+    );
+    assert_usage_error(&["copy", &host, &layout], "pass --src-ca-cert FILE");
+    assert_usage_error(&["copy", &layout, &host], "pass --dst-ca-cert FILE");
+    assert_usage_error(&["copy", &layout, &host], &format!("TARGET {host}: "));
+    assert_usage_error(&["copy", &host, &layout], "or --insecure 127.0.0.1 ");
+    // Plain HTTP to a TLS port.
+    assert_usage_error(
+        &["inventory", &format!("http://{host}")],
+        &format!("SOURCE {host}: the registry answers HTTPS, not plain HTTP: write `{host}`"),
+    );
+}
+
+#[test]
+fn filters_that_select_nothing_warn_in_one_line_and_exit_4() {
+    let (dir, _) = sample_layout(3, 1);
+    let src = oci(dir.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", out_dir.path().join("out").display());
+    for args in [
+        vec!["copy", "-q", "--repo", "nomatch", &src, &target],
+        vec!["copy", "-q", "--tag", "nomatch", &src, &target],
+        vec!["verify", "--repo", "nomatch", &src, &target],
+        vec!["inventory", "--tag", "v9.*", &src],
+    ] {
+        let out = run(&args);
+        assert_exit_code(&out, 4);
+        let err = stderr(&out);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("selected nothing in SOURCE"),
+            "{args:?}: {err}"
+        );
+    }
+    // No filter: an empty selection is not an error.
+    let empty = tempfile::tempdir().unwrap();
+    acr_relocate::transport::layout::Layout::create(&empty.path().join("sample")).unwrap();
+    assert_success(&run(&["inventory", &oci(empty.path())]));
+}
+
+#[test]
+fn conflicting_or_ignored_flags_are_refused() {
+    let (dir, _) = sample_layout(1, 1);
+    let src = oci(dir.path());
+    let target = "oci:/nonexistent/never-written";
+    // A password given twice, or stdin without a user to read it for.
+    assert_usage_error(
+        &[
+            "copy",
+            "--src-creds",
+            "a:b",
+            "--src-password-stdin",
+            &src,
+            target,
+        ],
+        "--src-creds has a password and --src-password-stdin would read another",
+    );
+    let out = run(&["copy", "--dst-password-stdin", &src, target]);
+    assert_exit_code(&out, 2);
+    assert!(stderr(&out).contains("--dst-creds"), "{}", stderr(&out));
+    // Options of --mode import in a streamed copy.
+    assert_usage_error(
+        &["copy", "--force", &src, target],
+        "--force only applies to --mode import",
+    );
+    // Nothing at once would do nothing.
+    let out = run(&["copy", "--jobs", "0", &src, target]);
+    assert_exit_code(&out, 2);
+    assert!(stderr(&out).contains("at least 1"), "{}", stderr(&out));
+}
+
+#[test]
+fn one_sided_commands_offer_only_their_side_options() {
+    let sample = stdout(&run(&["sample", "--help"]));
+    assert!(sample.contains("--dst-creds"), "{sample}");
+    assert!(
+        !sample.contains("--src-"),
+        "sample writes no source: {sample}"
+    );
+    let inventory = stdout(&run(&["inventory", "--help"]));
+    assert!(inventory.contains("--src-creds"), "{inventory}");
+    assert!(
+        !inventory.contains("--dst-"),
+        "inventory reads no target: {inventory}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "sample",
+        "--acr",
+        "source",
+        &format!("oci:{}", dir.path().display()),
+    ]);
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains("reaches only the target"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_io_error_is_said_once_and_names_the_file_given() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", out_dir.path().join("out").display());
+    let out = run(&["copy", "oci-archive:/nonexistent/export.tar", &target]);
+    assert_exit_code(&out, 2);
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/export.tar"), "{err}");
+}
+
+#[test]
+fn a_config_error_and_a_plan_error_are_one_line_each() {
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[source]\nregistry = \"oci:src\"\n[target]\nregistry = \"oci:out\"\n[copy]\njobs = \"x\"\n",
+    )
+    .unwrap();
+    let plan = work.path().join("p.json");
+    let (config_text, plan_text) = (config.display().to_string(), plan.display().to_string());
+    assert_usage_error(
+        &["plan", "-c", &config_text, "-o", &plan_text],
+        "TOML parse error at line 6, column 8: invalid type: string \"x\", expected usize",
+    );
+    std::fs::write(
+        &config,
+        "[source]\nregistry = \"oci:src\"\n[target]\nregistry = \"oci:out\"\n[copy]\njobs = 0\n",
+    )
+    .unwrap();
+    assert_usage_error(
+        &["plan", "-c", &config_text, "-o", &plan_text],
+        "0 would copy nothing: give at least 1",
+    );
+    std::fs::write(&plan, "{\"x\": 1}").unwrap();
+    let out = run(&["apply", &plan_text]);
+    assert_usage_error(
+        &["apply", &plan_text],
+        "not a plan written by `acr-relocate plan`",
+    );
+    assert!(
+        !stderr(&out).contains("plan: not a plan"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_missing_blob_is_named_by_its_digest() {
+    let (dir, _) = sample_layout(3, 9);
+    let src = oci(dir.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let copy_root = out_dir.path().join("sample");
+    let target = oci(out_dir.path());
+    assert_success(&run(&["copy", "-q", &src, &target]));
+    // The last layer of one image, taken out of the copy.
+    let store = open(&src);
+    let layer = last_layer(&store, "svc2", "v1.0.0");
+    std::fs::remove_file(copy_root.join("blobs/sha256").join(layer.hex())).unwrap();
+    let out = run(&["verify", "--deep", &src, &target]);
+    assert_exit_code(&out, 1);
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("broken "))
+        .unwrap_or_else(|| panic!("no broken line: {text}"));
+    assert!(
+        line.contains(&format!("blob {layer} (")) && line.contains("missing in the target"),
+        "{line}"
+    );
 }

@@ -357,3 +357,131 @@ fn a_lost_upload_session_starts_the_blob_over() {
     assert_holds(&open(&dst.url()), &tags, None);
     assert_deep_verify_passes(&src, &dst);
 }
+
+/// Waits for `child` to end, at most `seconds`; kills it and fails the test otherwise.
+fn wait_at_most(mut child: std::process::Child, seconds: u64, what: &str) -> std::process::Output {
+    for _ in 0..seconds * 10 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "{what} still running after {seconds} s:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Starts the binary with `args`, its output piped.
+fn spawn(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A target killed in the middle of a copy: the run gives it up after `--unreachable-after`
+/// (2 s here, 60 s by default) with one line naming the side, the host and since when, exit 3,
+/// instead of retrying tag after tag; every tag already in the target points at complete content,
+/// and the same command, once the registry is back, finishes the copy.
+#[test]
+fn a_target_that_dies_mid_copy_ends_the_run_with_exit_3_and_the_same_command_resumes() {
+    let (dir, expected) = sample_layout(40, 7);
+    let src = oci(dir.path());
+    let mut dst = Registry::start();
+    let dst_url = dst.url();
+    let child = spawn(&[
+        "copy",
+        "-q",
+        "-j",
+        "1",
+        "--unreachable-after",
+        "2",
+        &src,
+        &dst_url,
+    ]);
+    // Killed once the first repository has arrived.
+    let repositories = dst.repository_dir("");
+    for _ in 0..400 {
+        if std::fs::read_dir(&repositories).is_ok_and(|mut d| d.next().is_some()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    dst.kill();
+    let out = wait_at_most(child, 60, "the copy into a dead target");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: TARGET 127.0.0.1:{}: unreachable since ",
+            dst.port
+        )),
+        "{err}"
+    );
+    assert!(err.contains("connection refused on every request"), "{err}");
+    assert!(
+        err.contains("nothing half-written; run the same command again to resume"),
+        "{err}"
+    );
+    dst.restart();
+    // Nothing half-written: what the target holds is complete.
+    let report = json(&run(&["verify", "--deep", "--json", &src, &dst_url]));
+    assert_eq!(report["broken"].as_array().unwrap().len(), 0, "{report}");
+    assert_eq!(report["different"].as_array().unwrap().len(), 0, "{report}");
+    assert!(
+        !report["missing"].as_array().unwrap().is_empty(),
+        "the copy stopped before the end: {report}"
+    );
+    // The same command finishes the job.
+    assert_success(&run(&["copy", "-q", &src, &dst_url]));
+    assert_holds(&open(&dst_url), &expected.tags, None);
+}
+
+/// A source that dies in the middle of a verify ends it with exit 3 and one line naming the
+/// source, not with a report listing every item it could no longer read.
+#[test]
+fn a_source_that_dies_mid_verify_ends_it_with_exit_3_naming_the_source() {
+    let (mut src, _) = sample_registry(12);
+    let dst = Registry::start();
+    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    // 100 ms per request: the verify takes long enough to lose its source on the way.
+    let proxy = FaultProxy::start(src.port, Schedule::distant());
+    let child = spawn(&[
+        "verify",
+        "--deep",
+        "-j",
+        "1",
+        "--max-jobs",
+        "1",
+        "--unreachable-after",
+        "2",
+        &proxy.url(),
+        &dst.url(),
+    ]);
+    for _ in 0..400 {
+        if proxy.counts.requests.load(Ordering::Relaxed) >= 10 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    src.kill();
+    let out = wait_at_most(child, 60, "the verify of a dead source");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}\n{}", stdout(&out));
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: SOURCE 127.0.0.1:{}: unreachable since ",
+            proxy.port
+        )),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty(), "no report: {}", stdout(&out));
+}

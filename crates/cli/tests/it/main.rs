@@ -30,3 +30,4 @@ mod shared_tier;
 mod support;
 mod util;
 mod verify;
+mod wording;

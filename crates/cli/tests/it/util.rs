@@ -101,6 +101,32 @@ impl Registry {
             .join("data")
     }
 
+    /// Kills the registry process (as a crash would): its port refuses connections until
+    /// [`Registry::restart`].
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the registry again on the same port with the same storage.
+    pub fn restart(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("registry-restarted.log")).unwrap();
+        self.child = Command::new(registry_binary())
+            .arg("serve")
+            .arg(self.dir.path().join("config.yml"))
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the registry did not come back on port {}", self.port);
+    }
+
     /// Where the registry keeps a repository.
     pub fn repository_dir(&self, repository: &str) -> PathBuf {
         self.dir

@@ -127,8 +127,8 @@ pub struct CopyConfig {
     /// `client` (default) or `import`.
     #[serde(default)]
     pub mode: CopyMode,
-    /// Blob transfers at once to start with.
-    #[serde(default = "default_jobs")]
+    /// Blob transfers at once to start with (at least 1).
+    #[serde(default = "default_jobs", deserialize_with = "at_least_one")]
     pub jobs: usize,
     /// Most blob transfers at once on slow links (default four times `jobs`; equal pins it).
     #[serde(default)]
@@ -151,6 +151,16 @@ impl Default for CopyConfig {
 
 fn default_jobs() -> usize {
     8
+}
+
+/// `jobs = 0` would copy nothing: refused when the config is read.
+fn at_least_one<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    match <usize as Deserialize>::deserialize(deserializer)? {
+        0 => Err(serde::de::Error::custom(
+            "0 would copy nothing: give at least 1",
+        )),
+        n => Ok(n),
+    }
 }
 
 fn yes() -> bool {

@@ -171,6 +171,11 @@ pub struct ConnectOptions {
     pub azure_ad: Option<crate::azure_ad::SharedAzureAd>,
     /// Which HTTP versions requests to a registry may use (`--http`).
     pub http: HttpVersions,
+    /// How errors name this endpoint (`SOURCE`, `TARGET`); `None`: "registry".
+    pub side: Option<String>,
+    /// How long every request to the registry may fail to connect (no answer in between) before
+    /// the run gives up on it instead of retrying item by item (default 60 s).
+    pub unreachable_after: Option<std::time::Duration>,
 }
 
 /// Which HTTP versions requests to a registry use. Over plain HTTP every request is HTTP/1.1;

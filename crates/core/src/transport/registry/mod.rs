@@ -12,6 +12,7 @@
 
 pub mod acr;
 pub mod auth;
+pub mod health;
 pub mod throttle;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +27,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 pub use auth::{Challenge, Credentials, Scope};
 use auth::{Token, TokenCache};
+use health::{ConnectFailure, Health};
 
 use super::{ConnectOptions, Destination, Source};
 use crate::digest::{BlobContent, ByteStream, Digest, Resumer};
@@ -126,6 +128,9 @@ pub struct Inner {
     chunk_min: std::sync::atomic::AtomicU64,
     /// Requests in flight to this host, fewer while it answers 429.
     throttle: throttle::Throttle,
+    /// Whether the registry still answers: once every request failed for the give-up window,
+    /// requests fail at once instead of being retried ([`health`]).
+    health: Health,
     /// Set once `/v2/` accepted the credentials (or anonymous access): a later 401 about one
     /// repository is then that repository's refusal, not wrong credentials.
     signed_in: AtomicBool,
@@ -149,10 +154,15 @@ impl std::fmt::Debug for Registry {
     }
 }
 
-fn connection_error(method: &Method, url: &str, e: &reqwest::Error) -> Error {
+/// What kept a request from an answer, for [`Health`] and the errors of [`Registry::connect`].
+fn failure_of(e: &reqwest::Error) -> ConnectFailure {
+    ConnectFailure::of(&causes(e), e.is_timeout())
+}
+
+/// The texts of an error and its causes, joined by `: `, each once.
+fn causes(e: &reqwest::Error) -> String {
     let mut reason = String::new();
     let mut source: Option<&dyn std::error::Error> = Some(e);
-    // The innermost causes say what really happened (refused, certificate, reset).
     while let Some(s) = source {
         let text = s.to_string();
         if !reason.contains(&text) {
@@ -163,6 +173,17 @@ fn connection_error(method: &Method, url: &str, e: &reqwest::Error) -> Error {
         }
         source = s.source();
     }
+    reason
+}
+
+/// True for a gateway's answer that the registry behind it could not be reached (502, 504).
+fn is_gateway_failure(status: StatusCode) -> bool {
+    status == StatusCode::BAD_GATEWAY || status == StatusCode::GATEWAY_TIMEOUT
+}
+
+fn connection_error(method: &Method, url: &str, e: &reqwest::Error) -> Error {
+    // The innermost causes say what really happened (refused, certificate, reset).
+    let reason = causes(e);
     // The URL is named once, beside the method, without its query: take reqwest's
     // "for url (...)" out whole, and any other copy of the URL.
     let redacted = redact_url(url);
@@ -535,6 +556,11 @@ impl Registry {
             chunk_size: options.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),
             chunk_min: Default::default(),
             throttle: throttle::Throttle::new(2, 128),
+            health: Health::new(
+                options.side.as_deref(),
+                &endpoint.host,
+                options.unreachable_after,
+            ),
             signed_in: AtomicBool::new(false),
             sessions: Mutex::new(Default::default()),
             fallback_tags: Mutex::new(Default::default()),
@@ -567,7 +593,8 @@ impl Inner {
             .get(&url)
             .send()
             .await
-            .map_err(|e| connection_error(&Method::GET, &url, &e))?;
+            .map_err(|e| self.health.unreachable_at_start(&failure_of(&e)))?;
+        self.health.answered();
         match response.status() {
             s if s.is_success() => Ok(()),
             StatusCode::UNAUTHORIZED => {
@@ -593,6 +620,29 @@ impl Inner {
                 input: self.host.clone(),
                 reason: "`/v2/` answered 404: not an OCI Distribution registry".into(),
             }),
+            StatusCode::BAD_REQUEST if self.base_url.starts_with("http://") => {
+                // Go's TLS servers (Distribution, Harbor, Zot) answer a plain request with
+                // "Client sent an HTTP request to an HTTPS server".
+                let body = response.bytes().await.unwrap_or_default();
+                if String::from_utf8_lossy(&body).contains("HTTPS server") {
+                    return Err(Error::Unreachable {
+                        side: self.health.side().to_string(),
+                        host: self.host.clone(),
+                        reason: format!(
+                            "the registry answers HTTPS, not plain HTTP: write `{}` without `http://`",
+                            self.host
+                        ),
+                        mid_run: false,
+                    });
+                }
+                Err(Error::Status {
+                    method: "GET".into(),
+                    url: redact_url(&url),
+                    status: 400,
+                    code: None,
+                    message: None,
+                })
+            }
             _ => Err(status_error(&Method::GET, &url, response).await),
         }
     }
@@ -906,10 +956,34 @@ impl Inner {
         attempt: &mut u32,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response> {
+        // A token endpoint on the registry itself (ACR, most token servers behind one name)
+        // tells whether the registry answers.
+        let own = url.starts_with(&format!("{}/", self.base_url));
         loop {
             *attempt += 1;
             let last = *attempt >= self.retry.attempts;
-            let wait = match build().send().await {
+            if own {
+                self.health.check()?;
+            }
+            let outcome = build().send().await;
+            if own {
+                match &outcome {
+                    Ok(r) if !is_gateway_failure(r.status()) => self.health.answered(),
+                    Ok(r) => {
+                        if let Some(gone) =
+                            self.health.failed(&format!("HTTP {}", r.status().as_u16()))
+                        {
+                            return Err(gone);
+                        }
+                    }
+                    Err(e) => {
+                        if let Some(gone) = self.health.failed(&failure_of(e).short()) {
+                            return Err(gone);
+                        }
+                    }
+                }
+            }
+            let wait = match outcome {
                 Ok(response) if last || !is_transient_status(response.status()) => {
                     return Ok(response)
                 }
@@ -944,6 +1018,8 @@ impl Inner {
         let mut renewed = false;
         loop {
             attempt += 1;
+            // A registry given up for this run is not asked again.
+            self.health.check()?;
             // The request goes out on the client it was built with (`http` or `bulk`).
             let (client, request) = self.authorize(build(), &scope, false).await?.build_split();
             let request = request.map_err(|e| Error::Connection {
@@ -967,7 +1043,13 @@ impl Inner {
             let response = match outcome {
                 Err(e) => {
                     let err = connection_error(&method, &url, &e);
-                    if attempt >= self.retry.attempts || e.is_builder() {
+                    if e.is_builder() {
+                        return Err(err);
+                    }
+                    if let Some(gone) = self.health.failed(&failure_of(&e).short()) {
+                        return Err(gone);
+                    }
+                    if attempt >= self.retry.attempts {
                         return Err(err);
                     }
                     crate::log::emit(1, || format!("retrying after: {err} (attempt {attempt})"));
@@ -978,6 +1060,13 @@ impl Inner {
             };
             let status = response.status();
             log_response(&method, &url, &response, started);
+            if is_gateway_failure(status) {
+                if let Some(gone) = self.health.failed(&format!("HTTP {}", status.as_u16())) {
+                    return Err(gone);
+                }
+            } else {
+                self.health.answered();
+            }
             if status == StatusCode::TOO_MANY_REQUESTS {
                 self.throttle.throttled();
             } else if status.is_success() {
@@ -1149,12 +1238,18 @@ impl Inner {
         method: Method,
         url: &str,
     ) -> Result<Response> {
+        self.health.check()?;
         let request = self.authorize(request, scope, false).await?;
         let started = Instant::now();
         let response = request.send().await.map_err(|e| {
             let mut source: Option<&dyn std::error::Error> = Some(&e);
             while let Some(s) = source {
+                // An error of the body stream comes from the other side (the source being
+                // read): it says nothing of whether this registry answers.
                 if let Some(inner) = s.downcast_ref::<Error>() {
+                    if let Some(gone) = inner.unreachable_copy() {
+                        return gone;
+                    }
                     return match inner {
                         Error::DigestMismatch {
                             what,
@@ -1183,9 +1278,22 @@ impl Inner {
                 }
                 source = s.source();
             }
+            if let Some(gone) = self.health.failed(&failure_of(&e).short()) {
+                return gone;
+            }
             connection_error(&method, url, &e)
         })?;
         log_response(&method, url, &response, started);
+        if is_gateway_failure(response.status()) {
+            if let Some(gone) = self
+                .health
+                .failed(&format!("HTTP {}", response.status().as_u16()))
+            {
+                return Err(gone);
+            }
+        } else {
+            self.health.answered();
+        }
         if response.status() == StatusCode::UNAUTHORIZED {
             self.learn_challenge(response.headers());
             *self.tokens.slot(scope).lock().await = None;

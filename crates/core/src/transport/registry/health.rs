@@ -1,0 +1,360 @@
+//! Whether a registry still answers, and what to tell the user when it does not.
+//!
+//! Every request records its outcome in the registry's [`Health`]: any HTTP answer ends a streak
+//! of failures; a failure to connect, a reset connection or a timeout (and a gateway's 502 or 504,
+//! which say the same of the registry behind it) adds to the streak. Once a streak has lasted the
+//! give-up window (`--unreachable-after`, 60 s by default) with at least [`MIN_FAILURES`] failures
+//! and no answer in between, the registry is taken as gone for the rest of the run: every request
+//! fails at once with [`Error::Unreachable`], and a copy stops within about the window instead of
+//! retrying each of its tags with a backoff of its own.
+//!
+//! Why a time window rather than a count alone: a run has dozens of requests in flight, and a
+//! registry that restarts fails all of them within a second; a window rides out restarts and short
+//! network cuts, and the minimum count keeps one slow failure (a read timeout) from ending a run.
+//! Nothing is lost by giving up: the copy engine writes a tag only after its content, so what the
+//! run did is complete, and the same command resumes it.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::error::Error;
+
+/// The give-up window when the caller sets none.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
+
+/// Failures a streak needs, besides lasting the window, before the registry is given up.
+const MIN_FAILURES: u32 = 3;
+
+/// The record of one registry's answers over a run.
+pub(crate) struct Health {
+    /// `SOURCE`, `TARGET` or `registry`.
+    side: String,
+    /// `host[:port]`.
+    host: String,
+    window: Duration,
+    /// Failures since the last answer (a fast path for [`Health::answered`]).
+    failures: AtomicU32,
+    /// Set once the registry is given up, for the rest of the run.
+    gone: AtomicBool,
+    streak: Mutex<Streak>,
+}
+
+#[derive(Default)]
+struct Streak {
+    /// When the first failure since the last answer happened (monotonic, and wall clock).
+    since: Option<(Instant, SystemTime)>,
+    /// What the last failure was, in a few words.
+    last: String,
+}
+
+impl Health {
+    /// A record for the registry at `host`, named `side` in errors.
+    pub(crate) fn new(side: Option<&str>, host: &str, window: Option<Duration>) -> Self {
+        Health {
+            side: side.unwrap_or("registry").to_string(),
+            host: host.to_string(),
+            window: window.unwrap_or(DEFAULT_WINDOW),
+            failures: AtomicU32::new(0),
+            gone: AtomicBool::new(false),
+            streak: Mutex::new(Streak::default()),
+        }
+    }
+
+    /// `SOURCE`, `TARGET` or `registry`.
+    pub(crate) fn side(&self) -> &str {
+        &self.side
+    }
+
+    /// The registry answered (any HTTP status but a gateway's 502 or 504): the streak is over.
+    pub(crate) fn answered(&self) {
+        if self.failures.load(Ordering::Relaxed) == 0 || self.gone.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut streak = self.streak.lock().expect("health lock");
+        *streak = Streak::default();
+        self.failures.store(0, Ordering::Relaxed);
+    }
+
+    /// A request failed without an answer (`cause`: "connection refused", ...). Returns the error
+    /// to stop with when this failure makes the registry given up.
+    pub(crate) fn failed(&self, cause: &str) -> Option<Error> {
+        if self.gone.load(Ordering::Relaxed) {
+            return Some(self.gone_error());
+        }
+        let mut streak = self.streak.lock().expect("health lock");
+        let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        let (since, _) = *streak
+            .since
+            .get_or_insert_with(|| (Instant::now(), SystemTime::now()));
+        streak.last = cause.to_string();
+        if failures >= MIN_FAILURES && since.elapsed() >= self.window {
+            self.gone.store(true, Ordering::Relaxed);
+            drop(streak);
+            return Some(self.gone_error());
+        }
+        None
+    }
+
+    /// `Err` once the registry is given up: requests then fail without being sent.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.gone.load(Ordering::Relaxed) {
+            return Err(self.gone_error());
+        }
+        Ok(())
+    }
+
+    fn gone_error(&self) -> Error {
+        let streak = self.streak.lock().expect("health lock");
+        let (since, lasted) = match streak.since {
+            Some((at, wall)) => (utc_time_of_day(wall), at.elapsed().as_secs()),
+            None => ("the start".to_string(), 0),
+        };
+        Error::Unreachable {
+            side: self.side.clone(),
+            host: self.host.clone(),
+            reason: format!(
+                "unreachable since {since} ({} on every request for {lasted} s); nothing half-written; run the same command again to resume",
+                streak.last
+            ),
+            mid_run: true,
+        }
+    }
+
+    /// The error of a registry that cannot be reached when it is opened: what happened, and what
+    /// to check or write instead.
+    pub(crate) fn unreachable_at_start(&self, failure: &ConnectFailure) -> Error {
+        let host = &self.host;
+        let hostname = host_without_port(host);
+        let ca_flag = match self.side.as_str() {
+            "SOURCE" => "--src-ca-cert",
+            "TARGET" => "--dst-ca-cert",
+            _ => "--src-ca-cert/--dst-ca-cert",
+        };
+        let reason = match failure {
+            ConnectFailure::PlainHttp => {
+                format!("the registry answers plain HTTP, not HTTPS: write `http://{host}`")
+            }
+            ConnectFailure::Refused => {
+                format!("connection refused: nothing listens on {host}: check the address and port")
+            }
+            ConnectFailure::Certificate(detail) => format!(
+                "its TLS certificate is not trusted ({detail}): pass {ca_flag} FILE with the CA that signed it, or --insecure {hostname} to skip the check"
+            ),
+            ConnectFailure::TimedOut => format!(
+                "no answer in time: check the address, and any firewall or proxy between here and {host}"
+            ),
+            ConnectFailure::NoSuchHost => {
+                format!("the name `{hostname}` does not resolve: check its spelling (and DNS)")
+            }
+            ConnectFailure::Reset(detail) => format!(
+                "the connection was closed ({detail}): check that {host} is a registry, and whether it answers HTTPS or plain HTTP (`http://{host}`)"
+            ),
+            ConnectFailure::Other(detail) => format!("cannot connect: {detail}"),
+        };
+        Error::Unreachable {
+            side: self.side.clone(),
+            host: host.clone(),
+            reason,
+            mid_run: false,
+        }
+    }
+}
+
+/// What kept a request from getting an answer, read from the error's chain of causes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ConnectFailure {
+    /// A TLS handshake met a plain-HTTP answer.
+    PlainHttp,
+    /// Nothing listens on the port.
+    Refused,
+    /// The certificate is not trusted (the detail says why).
+    Certificate(String),
+    /// The connection or an answer took too long.
+    TimedOut,
+    /// The host name does not resolve.
+    NoSuchHost,
+    /// The connection was closed or reset.
+    Reset(String),
+    /// Anything else (the causes' text).
+    Other(String),
+}
+
+impl ConnectFailure {
+    /// Classifies a request error by its causes (`chain`: their texts joined) and whether it
+    /// timed out.
+    pub(crate) fn of(chain: &str, timed_out: bool) -> Self {
+        let lower = chain.to_ascii_lowercase();
+        if timed_out || lower.contains("timed out") || lower.contains("deadline has elapsed") {
+            ConnectFailure::TimedOut
+        } else if lower.contains("invalidcontenttype") || lower.contains("wrong version number") {
+            ConnectFailure::PlainHttp
+        } else if lower.contains("connection refused") {
+            ConnectFailure::Refused
+        } else if lower.contains("certificate") {
+            // From the cause that names the certificate on ("invalid peer certificate:
+            // UnknownIssuer").
+            let parts: Vec<&str> = chain.split(": ").collect();
+            let first = parts
+                .iter()
+                .position(|part| part.to_ascii_lowercase().contains("certificate"))
+                .unwrap_or(0);
+            ConnectFailure::Certificate(parts[first..].join(": ").trim().to_string())
+        } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+            ConnectFailure::NoSuchHost
+        } else if lower.contains("reset")
+            || lower.contains("closed")
+            || lower.contains("broken pipe")
+            || lower.contains("eof")
+            || lower.contains("incomplete")
+        {
+            ConnectFailure::Reset(last_cause(chain))
+        } else {
+            ConnectFailure::Other(chain.to_string())
+        }
+    }
+
+    /// A few words for a streak of failures: "connection refused", "timed out", ...
+    pub(crate) fn short(&self) -> String {
+        match self {
+            ConnectFailure::PlainHttp => "TLS handshake answered in plain HTTP".into(),
+            ConnectFailure::Refused => "connection refused".into(),
+            ConnectFailure::Certificate(_) => "certificate not trusted".into(),
+            ConnectFailure::TimedOut => "timed out".into(),
+            ConnectFailure::NoSuchHost => "host name does not resolve".into(),
+            ConnectFailure::Reset(detail) => format!("connection closed: {detail}"),
+            ConnectFailure::Other(detail) => last_cause(detail),
+        }
+    }
+}
+
+/// The innermost of `: `-joined causes, without the `(os error N)` suffix.
+fn last_cause(chain: &str) -> String {
+    let last = chain.rsplit(": ").next().unwrap_or(chain).trim();
+    match last.find(" (os error") {
+        Some(i) => last[..i].to_string(),
+        None => last.to_string(),
+    }
+}
+
+fn host_without_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    host.split(':').next().unwrap_or(host)
+}
+
+/// `HH:MM:SS UTC` of a moment.
+fn utc_time_of_day(at: SystemTime) -> String {
+    let secs = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        % 86_400;
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_told_apart_by_their_text() {
+        let of = |text: &str| ConnectFailure::of(text, false);
+        assert_eq!(
+            of("error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)"),
+            ConnectFailure::Refused
+        );
+        assert_eq!(
+            of("client error (Connect): received corrupt message of type InvalidContentType"),
+            ConnectFailure::PlainHttp
+        );
+        assert_eq!(
+            of("client error (Connect): invalid peer certificate: UnknownIssuer"),
+            ConnectFailure::Certificate("invalid peer certificate: UnknownIssuer".into())
+        );
+        assert_eq!(
+            of("client error (Connect): dns error: failed to lookup address information: Name or service not known"),
+            ConnectFailure::NoSuchHost
+        );
+        assert_eq!(
+            ConnectFailure::of("anything", true),
+            ConnectFailure::TimedOut
+        );
+        assert_eq!(
+            of("connection error: Connection reset by peer (os error 104)").short(),
+            "connection closed: Connection reset by peer"
+        );
+    }
+
+    #[test]
+    fn a_registry_is_given_up_only_after_the_window_and_enough_failures() {
+        let health = Health::new(Some("TARGET"), "127.0.0.1:5000", Some(Duration::ZERO));
+        assert!(health.failed("connection refused").is_none());
+        assert!(health.failed("connection refused").is_none());
+        // An answer ends the streak: the count starts again.
+        health.answered();
+        assert!(health.failed("connection refused").is_none());
+        assert!(health.failed("connection refused").is_none());
+        let error = health.failed("connection refused").expect("given up");
+        assert!(error.stopped_answering());
+        let text = error.to_string();
+        assert!(
+            text.starts_with("TARGET 127.0.0.1:5000: unreachable since "),
+            "{text}"
+        );
+        assert!(
+            text.contains("connection refused on every request"),
+            "{text}"
+        );
+        assert!(
+            text.contains("run the same command again to resume"),
+            "{text}"
+        );
+        // From then on, for the rest of the run, even after a late answer.
+        health.answered();
+        assert!(health.check().is_err());
+    }
+
+    #[test]
+    fn a_long_window_keeps_the_registry() {
+        let health = Health::new(None, "reg.io", None);
+        for _ in 0..100 {
+            assert!(health.failed("timed out").is_none());
+        }
+        assert!(health.check().is_ok());
+        assert_eq!(health.side(), "registry");
+    }
+
+    #[test]
+    fn opening_errors_say_what_to_do() {
+        let source = Health::new(Some("SOURCE"), "127.0.0.1:5000", None);
+        let text = source
+            .unreachable_at_start(&ConnectFailure::PlainHttp)
+            .to_string();
+        assert_eq!(
+            text,
+            "SOURCE 127.0.0.1:5000: the registry answers plain HTTP, not HTTPS: write `http://127.0.0.1:5000`"
+        );
+        let text = source
+            .unreachable_at_start(&ConnectFailure::Certificate("UnknownIssuer".into()))
+            .to_string();
+        assert!(text.contains("--src-ca-cert FILE"), "{text}");
+        assert!(text.contains("--insecure 127.0.0.1 "), "{text}");
+        let text = source
+            .unreachable_at_start(&ConnectFailure::Refused)
+            .to_string();
+        assert!(text.contains("nothing listens on 127.0.0.1:5000"), "{text}");
+    }
+
+    #[test]
+    fn times_of_day_are_utc() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(86_400 * 3 + 3600 * 14 + 63);
+        assert_eq!(utc_time_of_day(at), "14:01:03 UTC");
+    }
+}
