@@ -42,18 +42,20 @@ use crate::progress::human_bytes;
 
 /// Arguments of `acr-relocate apply`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = EXIT_CODES)]
 pub struct ApplyArgs {
     /// The plan written by `acr-relocate plan`.
     pub plan: PathBuf,
-    /// The journal file (default: PLAN.journal beside the plan, PLAN.shard-K-of-N.journal with
-    /// --shard).
+    /// The journal file, made when missing (default: PLAN.journal beside the plan,
+    /// PLAN.shard-K-of-N.journal with --shard); each shard, and the unsharded run, has its own.
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
     /// Accept a plan that changed since the journal began: every step runs again (the copy skips
     /// what the target already holds).
     #[arg(long)]
     pub replan: bool,
-    /// Run this worker's share K of N of the repositories (copy and verify only).
+    /// Run this worker's share K of N of the plan's repositories (K from 0 to N-1, balanced by
+    /// size): only the copy and verify steps, the others run in the unsharded apply.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub shard: Option<(u32, u32)>,
     /// Run only the steps of this kind (repeatable): `inventory`, `template`, `deploy`, `copy`,
@@ -64,13 +66,20 @@ pub struct ApplyArgs {
     pub connect: ConnectArgs,
     #[command(flatten)]
     pub arm: super::azure::ArmArgs,
-    /// The closing summary as JSON on stdout.
+    /// The summary as JSON on stdout, instead of the table and the closing `apply: …` line.
     #[arg(long)]
     pub json: bool,
-    /// Print nothing but errors (a step that failed) and the closing `apply: …` line.
+    /// Print nothing but errors (a step that failed, with the gaps or failed deletions that
+    /// explain it) and the closing `apply: …` line.
     #[arg(long, short = 'q')]
     pub quiet: bool,
 }
+
+const EXIT_CODES: &str = "\
+Exit codes: 0 every step done; 1 a step failed (copy failures, verify differences, a blocking
+template finding, a refused rewrite, a deletion refused or failed); 2 unusable plan, journal or
+input, nothing done; 3 a registry stopped answering (run the same command again to resume); 4 the
+plan's [scope] selects nothing, nothing done; 130 interrupted (the journal is kept).";
 
 fn parse_shard(text: &str) -> Result<(u32, u32), String> {
     let err = || format!("`{text}` is not K/N with K from 0 to N-1 (for example 0/3)");
@@ -131,13 +140,18 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     if let Some(k) = args.steps.iter().find(|k| !KINDS.contains(&k.as_str())) {
         anyhow::bail!("--step `{k}`: expected one of {}", KINDS.join(", "));
     }
-    let unavailable: Vec<&Step> = plan.steps.iter().filter(|s| !s.available).collect();
+    let unavailable: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| !s.available)
+        .map(|s| format!("step {} cannot run ({})", s.id, s.changes))
+        .collect();
     if !unavailable.is_empty() {
-        for s in &unavailable {
-            eprintln!("error: step {}: {}", s.id, s.changes);
-        }
         eprintln!(
-            "error: the plan names steps that lack what they need: nothing was done (complete the config and plan again)"
+            "error: PLAN {}: {}: nothing was done (complete {} and plan again)",
+            args.plan.display(),
+            unavailable.join("; "),
+            plan.config.display()
         );
         return Ok(exit::ERROR);
     }
@@ -152,23 +166,32 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         );
         return Ok(exit::ERROR);
     }
+    if let Some(code) = scope_selected_nothing(&plan, &args.plan) {
+        return Ok(code);
+    }
     let journal_path = args.journal.clone().unwrap_or_else(|| {
-        let name = args
-            .plan
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "plan".into());
-        let suffix = match args.shard {
-            Some((k, n)) => format!(".shard-{k}-of-{n}.journal"),
-            None => ".journal".into(),
-        };
-        args.plan.with_file_name(format!("{name}{suffix}"))
+        args.plan
+            .with_file_name(default_journal_name(&args.plan, args.shard))
     });
+    // The journal as the user knows it: the flag they gave, or the default name beside the plan.
+    let journal_named = match &args.journal {
+        Some(path) => format!("--journal {}", path.display()),
+        None => format!(
+            "the journal {} (the default beside the plan)",
+            journal_path.display()
+        ),
+    };
     if journal_path.is_dir() {
+        let example = journal_path.join(default_journal_name(&args.plan, args.shard));
         eprintln!(
-            "error: --journal {} is a directory: give a file (for example {}): nothing was done",
-            journal_path.display(),
-            journal_path.join("plan.journal").display()
+            "error: {journal_named} is a directory: {}: nothing was done",
+            match &args.journal {
+                Some(_) => format!(
+                    "give --journal the path of a file (for example {})",
+                    example.display()
+                ),
+                None => "move it away, or give --journal the path of a file".to_string(),
+            }
         );
         return Ok(exit::ERROR);
     }
@@ -187,12 +210,73 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             );
             return Ok(exit::ERROR);
         }
+        Err(JournalError::Io { io, .. }) => {
+            eprintln!(
+                "error: {journal_named}: {}: {}: nothing was done",
+                exit::one_line(&anyhow::Error::new(io)),
+                journal_remedy(&journal_path)
+            );
+            return Ok(exit::ERROR);
+        }
         Err(e) => {
             eprintln!("error: {e}: nothing was done");
             return Ok(exit::ERROR);
         }
     };
     crate::runtime()?.block_on(run_plan(&args, plan, journal))
+}
+
+/// The journal's file name when `--journal` is left out: the plan's, with `.journal` (or
+/// `.shard-K-of-N.journal`) added.
+fn default_journal_name(plan: &Path, shard: Option<(u32, u32)>) -> String {
+    let name = plan
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plan".into());
+    match shard {
+        Some((k, n)) => format!("{name}.shard-{k}-of-{n}.journal"),
+        None => format!("{name}.journal"),
+    }
+}
+
+/// What to do about a journal that cannot be opened at `path`.
+fn journal_remedy(path: &Path) -> String {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if parent.is_dir() {
+        "give --journal the path of a file in a directory this user can write".into()
+    } else {
+        format!(
+            "{} is not an existing directory: give --journal the path of a file in one",
+            parent.display()
+        )
+    }
+}
+
+/// When the plan's `[scope]` narrows the relocation (`repos`, `tag`) and selected nothing in the
+/// source, warns in one line and gives [`exit::NOTHING_SELECTED`], as `copy` does for `--repo`
+/// and `--tag`: a relocation that would move nothing because of a misspelt scope is not a
+/// success. `plan` refuses such a scope; this catches a plan written before, or edited by hand.
+fn scope_selected_nothing(plan: &Plan, plan_path: &Path) -> Option<u8> {
+    let scope = &plan.scope;
+    let selected = if scope.tag.is_some() {
+        plan.totals.tags
+    } else {
+        plan.totals.repositories
+    };
+    if selected > 0 || (scope.repos.is_empty() && scope.tag.is_none()) {
+        return None;
+    }
+    eprintln!(
+        "apply: warning: the [scope] of PLAN {} ({}) selected nothing in the source, so nothing was done: fix [scope] in {} and plan again; exit code {}",
+        plan_path.display(),
+        super::plan::describe_scope(scope),
+        plan.config.display(),
+        exit::NOTHING_SELECTED
+    );
+    Some(exit::NOTHING_SELECTED)
 }
 
 struct Run<'a> {
@@ -289,8 +373,8 @@ async fn run_plan(args: &ApplyArgs, plan: Plan, journal: Journal) -> anyhow::Res
                     ("interrupted", detail)
                 }
                 Err(e) => {
-                    code = exit::ERROR;
-                    ("failed", format!("{e:#}"))
+                    code = exit::code_of(&e);
+                    ("failed", exit::one_line(&e))
                 }
             }
         };
@@ -634,7 +718,8 @@ impl Run<'_> {
         )
         .await?;
         let path = self.journal.path().with_extension("inventory.json");
-        super::plan::write_atomically(&path, serde_json::to_string_pretty(&inv)?.as_bytes())?;
+        super::plan::write_atomically(&path, serde_json::to_string_pretty(&inv)?.as_bytes())
+            .with_context(|| format!("the inventory {}", path.display()))?;
         Ok(StepEnd::Done(format!(
             "{} repositories, {} tags, {} unique now (planned: {} repositories, {} tags); written to {}",
             inv.totals.repositories,
@@ -793,7 +878,13 @@ impl Run<'_> {
         if report.passed() {
             return Ok(StepEnd::Done(verdict));
         }
-        if !self.args.quiet {
+        if self.args.quiet {
+            // The gaps explain the failure: listed even under -q (a few, then a count).
+            eprint!(
+                "{}",
+                super::delete_source::gap_lines(&report, super::delete_source::GAPS_LISTED_QUIET)
+            );
+        } else {
             eprint!("{text}");
         }
         let reopened = self.reopen_gaps(&report)?;
@@ -983,6 +1074,14 @@ impl Run<'_> {
             exit::FAILURES => StepEnd::Failed(
                 "the source was not deleted in full: its fresh verify found gaps, or deletions failed (listed above); run the same command again once fixed".into(),
             ),
+            // Everything the scope selects is gone: deleted by an earlier run of this step that
+            // stopped before recording its end.
+            exit::NOTHING_SELECTED if deleted > 0 => StepEnd::Done(format!(
+                "nothing left to delete: {deleted} source manifests deleted in all (recorded in the journal)"
+            )),
+            exit::NOTHING_SELECTED => StepEnd::Failed(
+                "the plan's [scope] selects nothing in the source now (warned above): nothing deleted".into(),
+            ),
             code => StepEnd::Failed(format!("the source was not deleted (exit {code}, see above)")),
         })
     }
@@ -1060,9 +1159,12 @@ fn template(
             blocking.join("; ")
         )));
     }
-    super::plan::write_atomically(output, rewritten.template.as_bytes())?;
+    super::plan::write_atomically(output, rewritten.template.as_bytes())
+        .with_context(|| format!("[template] output {}", output.display()))?;
     if let Some(p) = &rewritten.parameters {
-        super::plan::write_atomically(&output.with_extension("parameters.json"), p.as_bytes())?;
+        let path = output.with_extension("parameters.json");
+        super::plan::write_atomically(&path, p.as_bytes())
+            .with_context(|| format!("the parameters of [template] output {}", path.display()))?;
     }
     Ok(StepEnd::Done(format!(
         "wrote {} ({} findings, none blocking)",

@@ -41,12 +41,14 @@ use crate::exit;
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = GUARD)]
 pub struct DeleteSourceArgs {
-    /// The registry to delete from, as for `copy` (`HOST[:PORT][/PREFIX]` or `http://…`).
+    /// The registry to delete from: `HOST[:PORT][/PREFIX]` (HTTPS) or `http://HOST[:PORT][/PREFIX]`,
+    /// as for `copy` (an OCI layout is refused: remove the directory once verified).
     pub source: String,
-    /// The target that must hold everything selected (deep verify, in this run).
+    /// Where the content went, in the forms of `copy`'s TARGET (`oci:DIR` too): a deep verify of
+    /// the selection against it must pass in this run.
     #[arg(long, value_name = "TARGET")]
     pub verified_against: String,
-    /// Repeat SOURCE exactly as written above; required unless --dry-run.
+    /// SOURCE repeated exactly as written; required unless --dry-run.
     #[arg(long, value_name = "SOURCE")]
     pub confirm: Option<String>,
     #[command(flatten)]
@@ -55,7 +57,7 @@ pub struct DeleteSourceArgs {
     pub connect: ConnectArgs,
     #[command(flatten)]
     pub jobs: args::JobsArgs,
-    /// Verify, then list what would be deleted; delete nothing.
+    /// Verify, then list what would be deleted and what kept; delete nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// The outcome as JSON on stdout.
@@ -65,7 +67,7 @@ pub struct DeleteSourceArgs {
 
 const GUARD: &str = "\
 Nothing is deleted unless:
-  1. --confirm repeats SOURCE exactly as written (exit 2 otherwise);
+  1. --confirm repeats SOURCE exactly as written (exit 2 otherwise; not needed with --dry-run);
   2. --verified-against is not SOURCE spelled another way (127.0.0.1, localhost, ::1, a default
      port written out, a name of this machine on the same port), unless their prefixes are
      disjoint (exit 2 otherwise);
@@ -80,7 +82,12 @@ referrers (signatures, SBOMs) of a deleted manifest, its `sha256-<hex>` referrer
 selected `sha256-<hex>.sig` tags are deleted with it, referrers only when the target holds them.
 Index children and blobs are left to the registry's garbage collection (for Distribution:
 `registry garbage-collect`; ACR: untagged manifest retention). OCI layouts are not deleted from:
-remove the directory once verified.";
+remove the directory once verified.
+
+Exit codes: 0 done; 1 the verify found gaps, or deletions failed (each listed); 2 usage, input or
+connection error, nothing deleted; 3 a registry stopped answering (run the same command again); 4
+--repo/--tag selected nothing, nothing deleted; 130 interrupted (what was deleted is listed; the
+same command deletes the rest after a fresh verify).";
 
 /// One manifest to delete (or kept, with the reason).
 #[derive(Clone, Debug, Serialize)]
@@ -208,6 +215,16 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
         };
         let (target, report) = verified;
         if !report.passed() {
+            let listed = if args.json {
+                "listed in the JSON output"
+            } else if control.quiet {
+                // The gaps explain the failure: listed even under -q (a few, then a count).
+                eprint!("{}", gap_lines(&report, GAPS_LISTED_QUIET));
+                "listed above"
+            } else {
+                print!("{}", super::verify::text(&report));
+                "see the verify above"
+            };
             if args.json {
                 let outcome = Outcome {
                     dry_run: args.dry_run,
@@ -215,13 +232,25 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
                     ..Default::default()
                 };
                 println!("{}", serde_json::to_string_pretty(&outcome)?);
-            } else if !control.quiet {
-                print!("{}", super::verify::text(&report));
             }
             eprintln!(
-                "delete-source: the target does not hold everything selected (see the verify above): nothing deleted"
+                "delete-source: the target does not hold everything selected ({listed}): nothing deleted"
             );
             return Ok(exit::FAILURES);
+        }
+        if let Some(code) =
+            args.filters
+                .nothing_selected("delete-source", report.tags, report.untagged_checked)
+        {
+            if args.json {
+                let outcome = Outcome {
+                    dry_run: args.dry_run,
+                    verify: Some(report),
+                    ..Default::default()
+                };
+                println!("{}", serde_json::to_string_pretty(&outcome)?);
+            }
+            return Ok(code);
         }
         let mut outcome = delete(
             &registry,
@@ -237,6 +266,11 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
             println!("{}", serde_json::to_string_pretty(&outcome)?);
         } else if !control.quiet {
             print_outcome(&outcome);
+        } else {
+            // Failed deletions explain the failure: listed even under -q.
+            for d in outcome.manifests.iter().filter(|d| d.outcome == "failed") {
+                eprintln!("{}", describe(d));
+            }
         }
         Ok(if outcome.interrupted {
             exit::INTERRUPTED
@@ -246,6 +280,34 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
             exit::FAILURES
         })
     }
+}
+
+/// Under `-q`, the gaps of a failed verify listed before the rest are only counted.
+pub(crate) const GAPS_LISTED_QUIET: usize = 20;
+
+/// The gaps of a failed verify (missing, different, broken, errors), one a line as `verify`
+/// prints them, the first `limit` of them, then how many more and how to see them all.
+pub(crate) fn gap_lines(report: &verify::Report, limit: usize) -> String {
+    let mut gaps = Vec::new();
+    for (label, list) in [
+        ("missing", &report.missing),
+        ("different", &report.different),
+        ("broken", &report.broken),
+        ("error", &report.errors),
+    ] {
+        gaps.extend(
+            list.iter()
+                .map(|p| format!("{label} {}: {}\n", p.item, p.reason)),
+        );
+    }
+    let mut out: String = gaps.iter().take(limit).map(String::as_str).collect();
+    if gaps.len() > limit {
+        out.push_str(&format!(
+            "... and {} more (run without -q to list them all)\n",
+            gaps.len() - limit
+        ));
+    }
+    out
 }
 
 /// Refuses a target that may be the source itself under another spelling (`127.0.0.1` and
@@ -398,27 +460,32 @@ async fn delete(
     Ok(outcome)
 }
 
+/// One manifest's line: `OUTCOME REPOSITORY@DIGEST (TAGS; describes SUBJECT): REASON`.
+fn describe(d: &Deletion) -> String {
+    let mut about: Vec<String> = Vec::new();
+    if !d.tags.is_empty() {
+        about.push(d.tags.join(", "));
+    }
+    if let Some(subject) = &d.describes {
+        about.push(format!("describes {subject}"));
+    }
+    let what = match (d.digest.is_empty(), about.is_empty()) {
+        (true, _) => format!("{} ({})", d.repository, d.tags.join(", ")),
+        (false, true) => format!("{}@{}", d.repository, d.digest),
+        (false, false) => format!("{}@{} ({})", d.repository, d.digest, about.join("; ")),
+    };
+    match &d.reason {
+        Some(reason) => format!("{} {what}: {reason}", d.outcome),
+        None => format!("{} {what}", d.outcome),
+    }
+}
+
 fn print_outcome(o: &Outcome) {
     if let Some(r) = &o.verify {
         print!("{}", super::verify::text(r));
     }
     for d in &o.manifests {
-        let mut about: Vec<String> = Vec::new();
-        if !d.tags.is_empty() {
-            about.push(d.tags.join(", "));
-        }
-        if let Some(subject) = &d.describes {
-            about.push(format!("describes {subject}"));
-        }
-        let what = match (d.digest.is_empty(), about.is_empty()) {
-            (true, _) => format!("{} ({})", d.repository, d.tags.join(", ")),
-            (false, true) => format!("{}@{}", d.repository, d.digest),
-            (false, false) => format!("{}@{} ({})", d.repository, d.digest, about.join("; ")),
-        };
-        match &d.reason {
-            Some(reason) => println!("{} {what}: {reason}", d.outcome),
-            None => println!("{} {what}", d.outcome),
-        }
+        println!("{}", describe(d));
     }
     let verb = if o.dry_run { "would delete" } else { "deleted" };
     if o.interrupted {

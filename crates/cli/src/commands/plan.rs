@@ -25,14 +25,19 @@ use crate::progress::human_bytes;
 
 /// Arguments of `acr-relocate plan`.
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = EXIT_CODES,
+    mut_arg("jobs", |a| a.help(JOBS_HELP).long_help(JOBS_HELP)),
+)]
 pub struct PlanArgs {
     /// The relocation config (TOML; see docs/relocate.md).
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: PathBuf,
-    /// Where to write the plan (JSON), the input of `apply`.
+    /// Where to write the plan (JSON), the input of `apply`: written whole, and only when the
+    /// plan is made.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: PathBuf,
-    /// Also print the plan as a Markdown review document on stdout.
+    /// Print the plan as a Markdown review document on stdout, instead of the summary.
     #[arg(long)]
     pub markdown: bool,
     #[command(flatten)]
@@ -40,6 +45,13 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
+
+const JOBS_HELP: &str = "Requests at once to start with while taking the inventory of the source \
+(four per job, growing as for `copy`); the copy's transfers are the config's [copy] jobs";
+
+const EXIT_CODES: &str = "\
+Exit codes: 0 plan written; 2 config, input or connection error, nothing written; 3 the source
+stopped answering, nothing written; 4 [scope] selected nothing, nothing written.";
 
 /// Runs `acr-relocate plan`.
 pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
@@ -78,7 +90,23 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         source: source_text,
         target: target_text,
     };
+    check_writable(&args.output).with_context(|| format!("-o {}", args.output.display()))?;
     let plan = crate::runtime()?.block_on(make_plan(&args, &config, &sides))?;
+    let scope = &plan.scope;
+    let selected = if scope.tag.is_some() {
+        plan.totals.tags
+    } else {
+        plan.totals.repositories
+    };
+    if selected == 0 && (!scope.repos.is_empty() || scope.tag.is_some()) {
+        eprintln!(
+            "plan: warning: [scope] {} selected nothing in the source, so no plan was written: check the spelling in --config {} (`acr-relocate inventory SOURCE` lists what is there); exit code {}",
+            describe_scope(scope),
+            args.config.display(),
+            exit::NOTHING_SELECTED
+        );
+        return Ok(exit::NOTHING_SELECTED);
+    }
     let json = serde_json::to_string_pretty(&plan)? + "\n";
     write_atomically(&args.output, json.as_bytes())
         .with_context(|| format!("-o {}", args.output.display()))?;
@@ -113,17 +141,78 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     Ok(exit::SUCCESS)
 }
 
-/// Writes a file through a temporary file beside it and a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
+/// The directory a file at `path` goes in (`.` for a bare file name).
+fn directory_of(path: &Path) -> &Path {
+    path.parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+        .unwrap_or(Path::new("."))
+}
+
+/// What the file system said, without the temporary file's path (the caller names the file the
+/// user gave), then what to do about it.
+fn write_failure(path: &Path, io: &std::io::Error) -> anyhow::Error {
+    // tempfile's errors end with ` at path "DIR/.tmpXXXXXX"`: the temporary file's name.
+    let said = io.to_string();
+    let said = match said.rfind(" at path \"") {
+        Some(at) => said[..at].to_string(),
+        None => said,
+    };
+    let dir = directory_of(path);
+    let remedy = match io.kind() {
+        _ if path.is_dir() => "it is a directory: give the path of a file".to_string(),
+        std::io::ErrorKind::NotFound => format!(
+            "the directory {} does not exist: create it, or give a path in a directory that exists",
+            dir.display()
+        ),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => format!(
+            "{} cannot be written: give a path in a directory this user can write",
+            dir.display()
+        ),
+        std::io::ErrorKind::NotADirectory => format!(
+            "{} is not a directory: give a path in a directory that exists",
+            dir.display()
+        ),
+        _ => "give a path where a file can be written".to_string(),
+    };
+    anyhow::anyhow!("{said}: {remedy}; nothing was written")
+}
+
+/// Checks, before anything is read, that [`write_atomically`] can write `path`: it is not a
+/// directory, and its directory takes a new file (one is made and removed at once).
+pub fn check_writable(path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!("it is a directory: give the path of a file; nothing was written");
+    }
+    tempfile::NamedTempFile::new_in(directory_of(path)).map_err(|e| write_failure(path, &e))?;
     Ok(())
+}
+
+/// Writes a file whole or not at all: through a temporary file beside it, then a rename. The
+/// temporary file is removed on any failure; errors say what the file system said and what to
+/// do, never the temporary file's name (the caller names `path` as the user gave it).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let fail = |e: std::io::Error| write_failure(path, &e);
+    let mut tmp = tempfile::NamedTempFile::new_in(directory_of(path)).map_err(fail)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    // On failure the temporary file comes back in the error and is removed as it drops.
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+/// A plan's `[scope]` in the words of the config (`repos = ["team/*"], tag = 'v1'`).
+pub fn describe_scope(scope: &Scope) -> String {
+    let mut keys = Vec::new();
+    if !scope.repos.is_empty() {
+        keys.push(format!("repos = {:?}", scope.repos));
+    }
+    if !scope.exclude_repos.is_empty() {
+        keys.push(format!("exclude_repos = {:?}", scope.exclude_repos));
+    }
+    if let Some(tag) = &scope.tag {
+        keys.push(format!("tag = '{tag}'"));
+    }
+    keys.join(", ")
 }
 
 /// The matcher a plan's scope gives, prefixes taken from the endpoints.
@@ -599,4 +688,48 @@ pub fn markdown(plan: &Plan) -> String {
             .collect::<String>()
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_file_that_cannot_take_the_place_of_its_path_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let in_the_way = dir.path().join("plan.json");
+        std::fs::create_dir(&in_the_way).unwrap();
+        std::fs::write(in_the_way.join("kept"), b"x").unwrap();
+        let error = write_atomically(&in_the_way, b"{}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("it is a directory: give the path of a file"),
+            "{error}"
+        );
+        assert!(error.ends_with("nothing was written"), "{error}");
+        assert!(!error.contains(".tmp"), "{error}");
+        assert_eq!(names_in(dir.path()), ["plan.json"]);
+        assert_eq!(names_in(&in_the_way), ["kept"]);
+    }
+
+    #[test]
+    fn a_file_is_written_whole_in_place_of_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        std::fs::write(&path, b"old").unwrap();
+        check_writable(&path).unwrap();
+        write_atomically(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(names_in(dir.path()), ["plan.json"]);
+    }
 }

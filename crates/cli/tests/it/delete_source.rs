@@ -513,3 +513,24 @@ fn a_signature_or_referrer_the_selection_leaves_out_keeps_the_image_it_describes
         }
     });
 }
+
+/// As `copy`, `verify` and `inventory`: a misspelt `--repo` or `--tag` is not a success.
+#[test]
+fn a_selection_that_matches_nothing_warns_in_one_line_exits_4_and_deletes_nothing() {
+    let (src, dst, expected) = source_and_full_copy(2);
+    for filter in [&["--repo", "nomatch/**"][..], &["--tag", "v9\\..*"][..]] {
+        let out = delete_confirmed(&src, &dst, filter);
+        assert_exit_code(&out, 4);
+        let err = stderr(&out);
+        assert_eq!(err.trim_end().lines().count(), 1, "{filter:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "delete-source: warning: {} '{}' selected nothing in SOURCE, so nothing was done",
+                filter[0], filter[1]
+            )),
+            "{err}"
+        );
+        assert!(!stdout(&out).contains("deleted"), "{}", stdout(&out));
+    }
+    source_intact(&src, &expected);
+}

@@ -21,6 +21,7 @@ mod inventory;
 mod layout;
 mod mount_ignored;
 mod plan;
+mod plan_errors;
 mod plan_rewrite;
 mod readme;
 mod rewrite_files;

@@ -1,0 +1,273 @@
+//! `plan`, `apply` and `delete-source` given what they cannot use: one line naming what is wrong
+//! and what to do, a distinct exit code, nothing written; and the help that says so.
+
+use std::path::Path;
+
+use crate::plan::{config, plan};
+use crate::util::*;
+
+/// The names in `dir`, sorted (to show that nothing, not even a temporary file, was left).
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A small layout, a scratch directory and a config from the layout to a layout in it.
+fn layout_and_config(extra: &str) -> (tempfile::TempDir, tempfile::TempDir, std::path::PathBuf) {
+    let (layout, _) = sample_layout(2, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let target = oci(&dir.path().join("target"));
+    let cfg = config(dir.path(), &oci(layout.path()), &target, extra);
+    (layout, dir, cfg)
+}
+
+/// Asserts exit code `code`, one line on stderr, and that it holds every needle.
+fn assert_one_line(out: &std::process::Output, code: i32, needles: &[&str]) {
+    assert_exit_code(out, code);
+    let err = stderr(out);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+}
+
+#[test]
+fn plan_names_the_output_it_cannot_write_says_what_to_give_and_leaves_no_temporary_file() {
+    let (_layout, dir, cfg) = layout_and_config("");
+    let cfg = cfg.to_str().unwrap();
+    let plan_at = |output: &Path| run(&["plan", "-c", cfg, "-o", output.to_str().unwrap()]);
+    let before = names_in(dir.path());
+
+    let out = plan_at(Path::new("/nonexistent/p.json"));
+    assert_one_line(
+        &out,
+        2,
+        &[
+            "-o /nonexistent/p.json: No such file or directory",
+            "the directory /nonexistent does not exist: create it, or give a path in a directory that exists",
+            "nothing was written",
+        ],
+    );
+    assert!(!stderr(&out).contains(".tmp"), "{}", stderr(&out));
+
+    let a_directory = dir.path().join("plans");
+    std::fs::create_dir(&a_directory).unwrap();
+    let out = plan_at(&a_directory);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            &format!("-o {}: it is a directory", a_directory.display()),
+            "give the path of a file",
+        ],
+    );
+    assert!(names_in(&a_directory).is_empty());
+
+    let under_a_file = cfg.to_string() + "/p.json";
+    let out = plan_at(Path::new(&under_a_file));
+    assert_one_line(
+        &out,
+        2,
+        &[
+            &format!("-o {under_a_file}: Not a directory"),
+            &format!("{cfg} is not a directory"),
+        ],
+    );
+    let mut after = before.clone();
+    after.push("plans".into());
+    after.sort();
+    assert_eq!(names_in(dir.path()), after, "nothing else written");
+}
+
+#[test]
+fn apply_refuses_a_plan_with_steps_that_cannot_run_in_one_line_naming_each() {
+    let (_layout, dir, cfg) = layout_and_config(
+        "[copy]\nmode = \"import\"\n\n[deploy]\nresource_group = \"rg-target\"\n",
+    );
+    let plan_path = plan(dir.path(), &cfg);
+    let out = run(&["apply", plan_path.to_str().unwrap()]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            "step 2-deploy cannot run ([deploy] needs subscription",
+            "step 3-copy cannot run (ACR server-side import needs [target] azure_resource_id",
+            "nothing was done (complete",
+            "relocation.toml and plan again)",
+        ],
+    );
+    assert!(!dir.path().join("target").exists(), "nothing copied");
+    assert!(!dir.path().join("plan.json.journal").exists());
+}
+
+#[test]
+fn a_journal_that_is_a_directory_or_has_no_directory_names_the_flag_and_what_to_give() {
+    let (_layout, dir, cfg) = layout_and_config("");
+    let plan_path = plan(dir.path(), &cfg);
+    let plan_text = plan_path.to_str().unwrap();
+    let journals = dir.path().join("journals");
+    std::fs::create_dir(&journals).unwrap();
+    let journals_text = journals.to_str().unwrap();
+
+    let out = run(&["apply", "-q", plan_text, "--journal", journals_text]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            &format!("--journal {journals_text} is a directory"),
+            &format!(
+                "give --journal the path of a file (for example {journals_text}/plan.json.journal)"
+            ),
+            "nothing was done",
+        ],
+    );
+    assert!(names_in(&journals).is_empty());
+
+    let nowhere = dir.path().join("missing/apply.journal");
+    let out = run(&[
+        "apply",
+        "-q",
+        plan_text,
+        "--journal",
+        nowhere.to_str().unwrap(),
+    ]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            &format!("--journal {}: No such file or directory", nowhere.display()),
+            &format!(
+                "{} is not an existing directory: give --journal the path of a file in one",
+                dir.path().join("missing").display()
+            ),
+        ],
+    );
+
+    // The default journal, beside the plan, in the way: named as the default, and what to do.
+    std::fs::create_dir(dir.path().join("plan.json.journal")).unwrap();
+    let out = run(&["apply", "-q", plan_text]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            "(the default beside the plan) is a directory: move it away, or give --journal the path of a file",
+        ],
+    );
+    assert!(!dir.path().join("target").exists(), "nothing copied");
+}
+
+#[test]
+fn a_scope_that_selects_nothing_is_warned_in_one_line_and_exits_4_from_plan_and_apply() {
+    let (_layout, dir, cfg) = layout_and_config("[scope]\nrepos = [\"nomatch/*\"]\n");
+    let plan_path = dir.path().join("plan.json");
+    let out = run(&[
+        "plan",
+        "-c",
+        cfg.to_str().unwrap(),
+        "-o",
+        plan_path.to_str().unwrap(),
+    ]);
+    assert_one_line(
+        &out,
+        4,
+        &[
+            "[scope] repos = [\"nomatch/*\"] selected nothing in the source, so no plan was written",
+            "check the spelling in --config",
+        ],
+    );
+    assert!(!plan_path.exists(), "no plan written");
+
+    // A plan written before plan refused such a scope (or edited by hand): apply refuses it too.
+    let (_layout, dir, cfg) = layout_and_config("");
+    let plan_path = plan(dir.path(), &cfg);
+    let mut written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    written["scope"] = serde_json::json!({ "repos": [], "tag": "v9\\..*" });
+    written["repositories"] = serde_json::json!([]);
+    written["totals"]["repositories"] = 0.into();
+    written["totals"]["tags"] = 0.into();
+    std::fs::write(&plan_path, serde_json::to_vec_pretty(&written).unwrap()).unwrap();
+    let out = run(&["apply", "-q", plan_path.to_str().unwrap()]);
+    assert_one_line(
+        &out,
+        4,
+        &[
+            "(tag = 'v9\\..*') selected nothing in the source, so nothing was done",
+            "fix [scope] in",
+        ],
+    );
+    assert!(!dir.path().join("plan.json.journal").exists(), "no journal");
+    assert!(!dir.path().join("target").exists(), "nothing copied");
+}
+
+/// The gaps that stop the deletion explain the failure: `apply -q` lists them instead of
+/// pointing at a verify it did not print.
+#[test]
+fn quiet_apply_lists_the_gaps_that_stop_the_deletion_of_the_source() {
+    let (src, expected) = sample_registry(2);
+    let dst = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &src.url(),
+        &dst.url(),
+        &format!("[delete_source]\nconfirm = \"{}\"\n", src.url()),
+    );
+    let plan_path = plan(dir.path(), &cfg);
+    // Only the deletion: nothing was copied, so its own fresh verify finds every tag missing.
+    let out = run(&[
+        "apply",
+        "-q",
+        "--step",
+        "delete_source",
+        plan_path.to_str().unwrap(),
+    ]);
+    assert_exit_code(&out, 1);
+    let err = stderr(&out);
+    let missing = err.lines().filter(|l| l.starts_with("missing ")).count();
+    assert!(missing > 0, "{err}");
+    assert!(
+        err.contains("the target does not hold everything selected (listed above)"),
+        "{err}"
+    );
+    assert!(!err.contains("see the verify above"), "{err}");
+    assert!(err.contains("error: step 4-delete_source:"), "{err}");
+    assert!(
+        stdout(&out).starts_with("apply: stopped"),
+        "{}",
+        stdout(&out)
+    );
+    assert_holds(&open(&src.url()), &expected.tags, None);
+}
+
+/// Every argument and option of `plan`, `apply` and `delete-source` says what it is for, and
+/// the help lists the exit codes.
+#[test]
+fn the_relocation_commands_describe_every_argument_and_list_their_exit_codes() {
+    for command in ["plan", "apply", "delete-source"] {
+        let help = stdout(&run(&[command, "-h"]));
+        let described = |line: &str| {
+            let entry = line.trim_start();
+            entry.contains("  ") && !entry.trim_end().ends_with("...")
+        };
+        for line in help.lines() {
+            let entry = line.trim_start();
+            if line.starts_with("  ") && (entry.starts_with('<') || entry.starts_with('-')) {
+                assert!(described(line), "{command}: `{line}` has no description");
+            }
+        }
+        let help = stdout(&run(&[command, "--help"]));
+        let words = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(words.contains("Exit codes: 0 "), "{command}: {help}");
+        assert!(words.contains("; 4 "), "{command}: {help}");
+    }
+    let help = stdout(&run(&["delete-source", "-h"]));
+    assert!(
+        help.contains("<SOURCE>  The registry to delete from"),
+        "{help}"
+    );
+}
