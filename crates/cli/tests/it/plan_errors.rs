@@ -271,3 +271,44 @@ fn the_relocation_commands_describe_every_argument_and_list_their_exit_codes() {
         "{help}"
     );
 }
+
+/// A run that deleted the whole scope but stopped before recording the step's end: the next run
+/// finds nothing left to delete, which is the step done, not a scope that selects nothing.
+#[test]
+fn a_deletion_that_left_nothing_of_its_scope_is_done_on_the_next_run() {
+    let (src, _) = sample_registry(3);
+    let dst = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &src.url(),
+        &dst.url(),
+        &format!(
+            "[scope]\nrepos = [\"team/**\"]\n\n[delete_source]\nconfirm = \"{}\"\n",
+            src.url()
+        ),
+    );
+    let plan_path = plan(dir.path(), &cfg);
+    assert_success(&run(&["apply", "-q", plan_path.to_str().unwrap()]));
+    let journal = dir.path().join("plan.json.journal");
+    let recorded = std::fs::read_to_string(&journal).unwrap();
+    assert!(recorded.contains("\"manifest_deleted\""), "{recorded}");
+    let without_end: String = recorded
+        .split_inclusive('\n')
+        .filter(|l| !l.contains("\"step_done\",\"step\":\"4-delete_source\""))
+        .collect();
+    assert_ne!(without_end, recorded, "{recorded}");
+    std::fs::write(&journal, without_end).unwrap();
+
+    let out = run(&["apply", "-q", "--json", plan_path.to_str().unwrap()]);
+    assert_success(&out);
+    let step = &json(&out)["steps"][3];
+    assert_eq!(step["status"], "done", "{step}");
+    assert!(
+        step["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("nothing left to delete"),
+        "{step}"
+    );
+}
