@@ -23,6 +23,7 @@ mod mount_ignored;
 mod plan;
 mod plan_rewrite;
 mod readme;
+mod referrer_tags;
 mod rewrite_files;
 mod rewrite_target;
 mod shards;
