@@ -150,7 +150,6 @@ fn push_fallback_index(port: u16, subject: &Digest, referrers: &[&Referrer]) -> 
 struct Source {
     registry: Registry,
     image: Digest,
-    subject: serde_json::Value,
     sbom: Digest,
     signature: Digest,
     fallback: Digest,
@@ -180,7 +179,6 @@ fn source() -> Source {
     Source {
         registry,
         image,
-        subject,
         sbom: sbom.digest,
         signature: signature.digest,
         fallback,
@@ -320,12 +318,18 @@ fn classify(request: &Request, watched: &Digest, tag: &str) -> Option<Put> {
     if reference == tag {
         return Some(Put::Rewrite);
     }
-    let index: serde_json::Value = serde_json::from_slice(&request.body).ok()?;
-    let lists = index["manifests"]
-        .as_array()?
-        .iter()
-        .any(|m| m["digest"] == watched.as_str());
-    lists.then_some(Put::Index)
+    lists(request, watched).then_some(Put::Index)
+}
+
+/// True for a request whose body is an index that lists `watched`.
+fn lists(request: &Request, watched: &Digest) -> bool {
+    serde_json::from_slice::<serde_json::Value>(&request.body)
+        .ok()
+        .and_then(|index| {
+            let entries = index["manifests"].as_array()?.clone();
+            Some(entries.iter().any(|m| m["digest"] == watched.as_str()))
+        })
+        .unwrap_or(false)
 }
 
 /// Waits (for [`HOLD`] at most) while the phase is `phase`.
@@ -471,4 +475,180 @@ fn a_source_fallback_tag_that_lists_every_referrer_arrives_byte_for_byte() {
     let again = json(&run(&["copy", "--json", &src.registry.url(), &dst.url()]));
     assert_eq!(again["tags_up_to_date"], 3, "{again}");
     assert_eq!(again["manifests_pushed"], 0, "{again}");
+}
+
+#[test]
+fn referrers_the_target_listed_before_the_copy_stay_in_its_fallback_tag() {
+    // The target already holds the image with a signature of its own (a notation signature,
+    // listed in its fallback tag). The source's fallback index, copied, must not drop it: the tag
+    // ends up listing the union, verify accepts it, and a second run has nothing to do.
+    let src = source();
+    let dst = Registry::start();
+    let (image, subject) = push_image(dst.port);
+    assert_eq!(image, src.image, "the same image on both sides");
+    let notation = push_referrer(
+        dst.port,
+        &subject,
+        "application/vnd.cncf.notary.signature",
+        br#"{"payload":"eyJ0YXJnZXRBcnRpZmFjdCI6e319"}"#,
+        serde_json::json!({"io.cncf.notary.x509chain.thumbprint#S256": "[\"ab\"]"}),
+        None,
+    );
+    push_fallback_index(dst.port, &image, &[&notation]);
+
+    let out = run(&["copy", "--json", &src.registry.url(), &dst.url()]);
+    assert_success(&out);
+    assert_eq!(
+        json(&out)["failed"],
+        serde_json::json!([]),
+        "{}",
+        stdout(&out)
+    );
+    let (_, listed) = fallback_listing(&dst.url(), &image);
+    assert_eq!(
+        listed,
+        sorted(vec![
+            src.sbom.clone(),
+            src.signature.clone(),
+            notation.digest
+        ])
+    );
+    let verify = run(&[
+        "verify",
+        "--deep",
+        "--json",
+        &src.registry.url(),
+        &dst.url(),
+    ]);
+    assert_success(&verify);
+    let report = json(&verify);
+    assert_eq!(report["different"], serde_json::json!([]), "{report}");
+    assert_eq!(report["tags_ok"], 3, "{report}");
+    let again = json(&run(&["copy", "--json", &src.registry.url(), &dst.url()]));
+    assert_eq!(again["tags_up_to_date"], 3, "{again}");
+    assert_eq!(again["manifests_pushed"], 0, "{again}");
+}
+
+#[test]
+fn a_fallback_tag_that_lacks_a_referrer_of_the_source_is_still_different() {
+    // The other way round the target is short of a referrer: verify says so.
+    let src = source();
+    let dst = Registry::start();
+    assert_success(&run(&["copy", "-q", &src.registry.url(), &dst.url()]));
+    let (image, subject) = push_image(dst.port);
+    let lone = push_referrer(
+        dst.port,
+        &subject,
+        "application/vnd.cncf.notary.signature",
+        b"another signature",
+        serde_json::json!({}),
+        None,
+    );
+    // Someone rewrote the target's fallback tag with one entry only.
+    push_fallback_index(dst.port, &image, &[&lone]);
+    let verify = run(&["verify", "--json", &src.registry.url(), &dst.url()]);
+    assert_exit_code(&verify, 1);
+    let different = json(&verify)["different"].to_string();
+    assert!(different.contains(&fallback_tag(&image)), "{different}");
+}
+
+#[test]
+fn an_index_refused_while_another_client_rewrites_a_manifest_it_lists_is_tried_again() {
+    // Another client pushes the SBOM again (Distribution empties its link, then writes it) just
+    // as the copy's index that lists it arrives: the registry answers DIGEST_INVALID once, and
+    // the copy tries again instead of failing the tag.
+    let src = source();
+    let dst = Registry::start();
+    let link = revision_link(&dst, &src.sbom);
+    let content = src.sbom.to_string();
+    let refused = Arc::new(Mutex::new(0usize));
+    let count = refused.clone();
+    let (upstream, watched) = (dst.port, src.sbom.clone());
+    let proxy = Server::start_raw(move |request: &Request| {
+        let target = if request.query.is_empty() {
+            request.path.clone()
+        } else {
+            format!("{}?{}", request.path, request.query)
+        };
+        let index_put = request.method == "PUT" && lists(request, &watched);
+        let first = index_put && {
+            let mut n = count.lock().unwrap();
+            *n += 1;
+            *n == 1
+        };
+        if !first {
+            return forward(upstream, request, &target);
+        }
+        empty_link(&link);
+        let response = forward(upstream, request, &target);
+        std::fs::write(&link, &content).unwrap();
+        assert_eq!(
+            response.status,
+            400,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        response
+    });
+    let out = run(&["copy", "--json", "-v", &src.registry.url(), &proxy.url()]);
+    assert_success(&out);
+    assert_eq!(
+        json(&out)["failed"],
+        serde_json::json!([]),
+        "{}",
+        stdout(&out)
+    );
+    assert!(*refused.lock().unwrap() >= 2, "refused once, then accepted");
+    assert!(stderr(&out).contains("DIGEST_INVALID"), "{}", stderr(&out));
+    let (digest, _) = fallback_listing(&dst.url(), &src.image);
+    assert_eq!(digest, src.fallback);
+}
+
+#[test]
+fn a_platform_image_with_a_tag_of_its_own_is_never_pushed_while_its_index_goes_up() {
+    // The same hazard without referrers: `v1` is a multi-platform index, and one of its platform
+    // images is tagged `v1-amd64` too.
+    let src = Registry::start();
+    let port = src.port;
+    let mut platforms = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let config = format!(
+            r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+        );
+        let layer = format!("the layer for {arch}");
+        let config_digest = push_blob(port, REPO, config.as_bytes());
+        let layer_digest = push_blob(port, REPO, layer.as_bytes());
+        let bytes = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, config.len()),
+            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer_digest, layer.len())],
+        }))
+        .unwrap();
+        let digest = push_manifest(port, &format!("v1-{arch}"), MANIFEST, &bytes);
+        let mut entry = descriptor(MANIFEST, &digest, bytes.len());
+        entry["platform"] = serde_json::json!({"architecture": arch, "os": "linux"});
+        platforms.push((digest, entry));
+    }
+    let entries: Vec<_> = platforms.iter().map(|(_, e)| e.clone()).collect();
+    let index = serde_json::to_vec(
+        &serde_json::json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": entries}),
+    )
+    .unwrap();
+    let index = push_manifest(port, "v1", INDEX, &index);
+    let dst = Registry::start();
+    let proxy = PairProxy::start(&dst, &platforms[0].0, "v1-amd64");
+    let out = run(&["copy", "--json", &src.url(), &proxy.url()]);
+    assert_success(&out);
+    assert_eq!(
+        proxy.holds(),
+        1,
+        "the proxy held the first write of the pair"
+    );
+    assert_eq!(proxy.overlaps(), 0, "the two writes were in flight at once");
+    let store = open(&dst.url());
+    assert_eq!(
+        block_on(store.manifest_digest(REPO, "v1")).unwrap(),
+        Some(index)
+    );
 }
