@@ -1063,14 +1063,23 @@ fn refused(e: Error, item: &str) -> Error {
             code,
             message,
             ..
-        } => Error::invalid(
-            item,
-            format!(
-                "the target refused the manifest ({}{})",
-                code.unwrap_or_else(|| format!("HTTP {status}")),
-                message.map(|m| format!(": {m}")).unwrap_or_default()
-            ),
-        ),
+        } => {
+            // Distribution's answer while another client rewrites a manifest this one lists,
+            // left after a few tries.
+            let hint = if code.as_deref() == Some("DIGEST_INVALID") {
+                "; if another client is writing this repository, run the copy again once it is done"
+            } else {
+                ""
+            };
+            Error::invalid(
+                item,
+                format!(
+                    "the target refused the manifest ({}{}){hint}",
+                    code.unwrap_or_else(|| format!("HTTP {status}")),
+                    message.map(|m| format!(": {m}")).unwrap_or_default()
+                ),
+            )
+        }
         other => other,
     }
 }
@@ -1132,6 +1141,8 @@ mod tests {
                 "{text}"
             );
         }
+        let text = refused(status(400, "DIGEST_INVALID"), "a:sha256-00").to_string();
+        assert!(text.contains("run the copy again"), "{text}");
         // Other answers keep their own meaning (a 500 is retried, a 404 is a 404).
         assert!(refused(status(503, "UNAVAILABLE"), "a:v1").is_transient());
     }
