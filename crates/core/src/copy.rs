@@ -38,7 +38,8 @@ use crate::digest::{BlobContent, ByteStream, Digest, Reopen};
 use crate::error::{Error, Result};
 use crate::graph::{OnceMap, RepositoryCountdown, Step, Visitor, Walker};
 use crate::limit::LatencyLimit;
-use crate::manifest::{RawManifest, Reference};
+use crate::manifest::{RawManifest, Reference, OCI_INDEX};
+use crate::referrers;
 use crate::transport::Store;
 use crate::walk::{self, Matcher, RepoPair};
 
@@ -634,11 +635,34 @@ impl Engine {
             }
         );
         let manifest = manifest?;
-        if dst?.as_ref() == Some(&manifest.digest) {
+        let dst = dst?;
+        if dst.as_ref() == Some(&manifest.digest)
+            || self.fallback_tag_covered(pair, tag, &manifest, dst).await?
+        {
             bump(&self.counters.tags_up_to_date);
             return self.referrers_of_up_to_date(pair, &manifest.digest).await;
         }
         self.walker.root(self, pair, tag, &manifest).await.map(drop)
+    }
+
+    /// True for a referrers fallback tag (`sha256-<hex>`) that the target holds in other bytes
+    /// listing every referrer the source's lists: the target kept referrers of its own beside
+    /// the source's ([`crate::referrers::merge`]), and the source's index has nothing to add.
+    async fn fallback_tag_covered(
+        &self,
+        pair: &RepoPair,
+        tag: &str,
+        manifest: &RawManifest,
+        dst: Option<Digest>,
+    ) -> Result<bool> {
+        if dst.is_none() || !referrers::is_fallback_tag(tag) || manifest.media_type != OCI_INDEX {
+            return Ok(false);
+        }
+        let held = self
+            .blob_permits
+            .timed(TARGET_PATH, self.target.manifest(&pair.target, tag))
+            .await?;
+        Ok(referrers::lists_all_of(&held, manifest))
     }
 
     /// The referrers of a tag the target already holds: a signature or SBOM added to an unchanged
@@ -1039,14 +1063,23 @@ fn refused(e: Error, item: &str) -> Error {
             code,
             message,
             ..
-        } => Error::invalid(
-            item,
-            format!(
-                "the target refused the manifest ({}{})",
-                code.unwrap_or_else(|| format!("HTTP {status}")),
-                message.map(|m| format!(": {m}")).unwrap_or_default()
-            ),
-        ),
+        } => {
+            // Distribution's answer while another client rewrites a manifest this one lists,
+            // left after a few tries.
+            let hint = if code.as_deref() == Some("DIGEST_INVALID") {
+                "; if another client is writing this repository, run the copy again once it is done"
+            } else {
+                ""
+            };
+            Error::invalid(
+                item,
+                format!(
+                    "the target refused the manifest ({}{}){hint}",
+                    code.unwrap_or_else(|| format!("HTTP {status}")),
+                    message.map(|m| format!(": {m}")).unwrap_or_default()
+                ),
+            )
+        }
         other => other,
     }
 }
@@ -1108,6 +1141,8 @@ mod tests {
                 "{text}"
             );
         }
+        let text = refused(status(400, "DIGEST_INVALID"), "a:sha256-00").to_string();
+        assert!(text.contains("run the copy again"), "{text}");
         // Other answers keep their own meaning (a 500 is retried, a 404 is a 404).
         assert!(refused(status(503, "UNAVAILABLE"), "a:v1").is_transient());
     }

@@ -11,6 +11,8 @@
 //! - [`walk`]: listing with filters and prefixes, shared by copy, inventory and verify.
 //! - [`graph`]: the one manifest-graph walker (visitor hooks) shared by copy, inventory and verify.
 //! - [`copy`], [`inventory`], [`verify`]: the jobs.
+//! - [`referrers`]: the referrers fallback tags (`sha256-<hex>`) of registries without the referrers
+//!   API, and how two writers of one agree.
 //! - [`limit`]: concurrency limits that adapt while a run goes on (to round trips, to throttling).
 //! - [`relocation`]: plans, the journal of `apply`, and shards.
 //! - [`retain`]: what a deletion of selected manifests must keep (`delete-source`).
@@ -29,6 +31,7 @@ pub mod inventory;
 pub mod limit;
 pub mod log;
 pub mod manifest;
+pub mod referrers;
 pub mod relocation;
 pub mod retain;
 pub mod sample;

@@ -227,7 +227,9 @@ pub async fn verify(
                     }
                     (Ok(Some(_)), Ok(None)) => TagVerdict::Missing,
                     (Ok(Some(a)), Ok(Some(b))) if a == b => TagVerdict::Ok(a),
-                    (Ok(Some(a)), Ok(Some(b))) => TagVerdict::Different(a, b),
+                    (Ok(Some(a)), Ok(Some(b))) => {
+                        fallback_verdict(&source, &target, &pair, &tag, a, b).await
+                    }
                 };
                 (pair, tag, verdict)
             }
@@ -288,6 +290,31 @@ pub async fn verify(
     report.peak_requests = limit.peak();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The verdict on a tag with another digest in the target: for a referrers fallback tag
+/// (`sha256-<hex>`) whose target index lists every referrer the source's lists, the same (the
+/// copy keeps referrers the target listed beside the source's, [`crate::referrers::merge`]);
+/// different otherwise.
+async fn fallback_verdict(
+    source: &Arc<dyn Store>,
+    target: &Arc<dyn Store>,
+    pair: &RepoPair,
+    tag: &str,
+    in_source: Digest,
+    in_target: Digest,
+) -> TagVerdict {
+    if !crate::referrers::is_fallback_tag(tag) {
+        return TagVerdict::Different(in_source, in_target);
+    }
+    let (s, t) = futures::join!(
+        source.manifest(&pair.source, in_source.as_str()),
+        crate::transport::Source::manifest(target.as_ref(), &pair.target, in_target.as_str())
+    );
+    match (s, t) {
+        (Ok(s), Ok(t)) if crate::referrers::lists_all_of(&t, &s) => TagVerdict::Ok(in_target),
+        _ => TagVerdict::Different(in_source, in_target),
+    }
 }
 
 /// Every manifest the source lists beyond its tags (untagged ones, index children, referrers) must be

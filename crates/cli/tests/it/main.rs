@@ -24,6 +24,7 @@ mod plan;
 mod plan_errors;
 mod plan_rewrite;
 mod readme;
+mod referrer_tags;
 mod rewrite_files;
 mod rewrite_target;
 mod shards;

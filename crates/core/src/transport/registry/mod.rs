@@ -13,6 +13,7 @@
 pub mod acr;
 pub mod auth;
 pub mod health;
+mod links;
 pub mod throttle;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{
     RawManifest, Reference, ACCEPT as MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, OCI_INDEX,
 };
+use crate::referrers::{fallback_tag, is_fallback_tag, Merged};
 use crate::secret::{redact_url, Secret};
 
 /// Blobs above this size are uploaded in chunks of it: some proxies and registries cap the size of
@@ -142,8 +144,12 @@ pub struct Inner {
     /// Repository → its referrers fallback tags (`sha256-<hex>`), from its tag listing: where
     /// the registry has no referrers API, the referrers of a manifest are read from them.
     fallback_listed: Mutex<std::collections::HashMap<String, std::collections::HashSet<String>>>,
-    /// One update at a time of each referrers fallback tag (repository, tag).
+    /// One update at a time of each referrers fallback tag (repository, tag): the copy's listing
+    /// of a referrer, and a source's fallback index copied as a tag.
     fallback_tags: Mutex<std::collections::HashMap<(String, String), WriterLock>>,
+    /// Manifest PUTs in flight, kept from overlapping where Distribution would refuse an index
+    /// ([`links`]).
+    manifest_puts: links::ManifestPuts,
 }
 
 impl std::fmt::Debug for Registry {
@@ -214,6 +220,17 @@ struct ErrorEnvelope {
 struct ErrorEntry {
     code: Option<String>,
     message: Option<String>,
+}
+
+/// Tries of one manifest PUT answered `DIGEST_INVALID` (see [`Inner::push_manifest`]).
+const MANIFEST_PUT_ATTEMPTS: u32 = 4;
+
+/// True for a `400 DIGEST_INVALID` answer.
+fn is_digest_invalid(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Status { status: 400, code: Some(code), .. } if code == "DIGEST_INVALID"
+    )
 }
 
 /// Turns an unexpected response into an error, reading the OCI error envelope when there is one.
@@ -386,17 +403,6 @@ fn same_origin_url(current: &str, target: &str, what: &str) -> Result<String> {
     Ok(joined.to_string())
 }
 
-/// The referrers fallback tag of `subject` (the referrers tag schema): `sha256-<hex>`.
-fn fallback_tag(subject: &Digest) -> String {
-    subject.as_str().replacen(':', "-", 1)
-}
-
-/// True for a tag of the referrers tag schema: `sha256-` and 64 hexadecimal digits.
-fn is_fallback_tag(tag: &str) -> bool {
-    tag.strip_prefix("sha256-")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 /// The `rel="next"` target in one `Link` header value (`<url>; rel="next", ...`).
 pub fn parse_link_value(value: &str) -> Option<String> {
     for part in value.split(',') {
@@ -565,6 +571,7 @@ impl Registry {
             sessions: Mutex::new(Default::default()),
             fallback_tags: Mutex::new(Default::default()),
             fallback_listed: Mutex::new(Default::default()),
+            manifest_puts: links::ManifestPuts::default(),
             acr: acr::is_acr(endpoint, options),
         }));
         registry.ping().await?;
@@ -2245,10 +2252,17 @@ impl Destination for Registry {
         tag: Option<&str>,
         manifest: &RawManifest,
     ) -> Result<()> {
-        let reference = tag
-            .map(str::to_string)
-            .unwrap_or_else(|| manifest.digest.to_string());
-        let headers = self.push_manifest(repository, &reference, manifest).await?;
+        let headers = match tag {
+            // A source's own fallback index meets the copy's listing of referrers in one tag.
+            Some(tag) if is_fallback_tag(tag) && manifest.media_type == OCI_INDEX => {
+                self.put_fallback_index(repository, tag, manifest).await?
+            }
+            Some(tag) => self.push_manifest(repository, tag, manifest).await?,
+            None => {
+                self.push_manifest(repository, manifest.digest.as_str(), manifest)
+                    .await?
+            }
+        };
         // A registry with the referrers API says it took the subject in (`OCI-Subject`); one
         // without it finds referrers only through the fallback tag the client keeps.
         if !headers.contains_key("oci-subject") {
@@ -2263,25 +2277,48 @@ impl Destination for Registry {
 
 impl Inner {
     /// PUTs a manifest under `reference` (a tag or its digest) and checks the digest the registry
-    /// computed; returns the answer's headers.
+    /// computed; returns the answer's headers. PUTs of this run that Distribution would see
+    /// overlap are kept apart ([`links`]); a `DIGEST_INVALID` answer, which Distribution also
+    /// gives while another client rewrites a manifest this index lists, is tried again a few
+    /// times.
     async fn push_manifest(
         &self,
         repository: &str,
         reference: &str,
         manifest: &RawManifest,
     ) -> Result<HeaderMap> {
+        let view = manifest.view().ok();
+        let listed = view.iter().flat_map(|v| v.children()).map(|c| &c.digest);
+        let _held = self
+            .manifest_puts
+            .hold(repository, &manifest.digest, listed)
+            .await;
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
-        let response = self
-            .send(Scope::Push(repository.to_string()), || {
-                self.http
-                    .put(&url)
-                    .header(CONTENT_TYPE, manifest.media_type.as_str())
-                    .body(manifest.bytes.clone())
-            })
-            .await?;
-        if !response.status().is_success() {
-            return Err(status_error(&Method::PUT, &url, response).await);
-        }
+        let mut attempt = 0;
+        let response = loop {
+            attempt += 1;
+            let response = self
+                .send(Scope::Push(repository.to_string()), || {
+                    self.http
+                        .put(&url)
+                        .header(CONTENT_TYPE, manifest.media_type.as_str())
+                        .body(manifest.bytes.clone())
+                })
+                .await?;
+            if response.status().is_success() {
+                break response;
+            }
+            let error = status_error(&Method::PUT, &url, response).await;
+            if attempt >= MANIFEST_PUT_ATTEMPTS || !is_digest_invalid(&error) {
+                return Err(error);
+            }
+            crate::log::emit(1, || {
+                format!(
+                    "{repository}:{reference}: the registry answered DIGEST_INVALID, as Distribution does while another client writes a manifest this one lists; trying again"
+                )
+            });
+            tokio::time::sleep(self.retry.delay(attempt, None)).await;
+        };
         if let Some(d) = response
             .headers()
             .get("docker-content-digest")
@@ -2329,6 +2366,55 @@ impl Inner {
         Ok(Some(index.view()?.children().to_vec()))
     }
 
+    /// The writer lock of the fallback tag `tag` of `repository`.
+    fn fallback_writer(&self, repository: &str, tag: &str) -> WriterLock {
+        self.fallback_tags
+            .lock()
+            .expect("fallback lock")
+            .entry((repository.to_string(), tag.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    /// What the fallback tag `tag` of `repository` holds now, if anything.
+    async fn fallback_index(&self, repository: &str, tag: &str) -> Result<Option<RawManifest>> {
+        match self
+            .get_manifest(Scope::Push(repository.to_string()), repository, tag)
+            .await
+        {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes a fallback index that comes as a tag (a source's own `sha256-<hex>`, from oras,
+    /// cosign or an earlier copy) one writer at a time with the copy's listings of referrers:
+    /// byte for byte where it lists everything the tag listed, else merged so that no referrer
+    /// the tag listed is dropped ([`crate::referrers::merge`]). Returns the answer's headers
+    /// (none when nothing had to be written).
+    async fn put_fallback_index(
+        &self,
+        repository: &str,
+        tag: &str,
+        index: &RawManifest,
+    ) -> Result<HeaderMap> {
+        let lock = self.fallback_writer(repository, tag);
+        let _one_writer = lock.lock().await;
+        let current = self.fallback_index(repository, tag).await?;
+        let what = format!("{repository}:{tag}");
+        match crate::referrers::merge(&what, index, current.as_ref())? {
+            Merged::Unchanged => Ok(HeaderMap::new()),
+            Merged::Arriving => self.push_manifest(repository, tag, index).await,
+            Merged::Union(union) => {
+                crate::log::emit(1, || {
+                    format!("{what}: the target's fallback tag lists referrers the source's does not; both kept")
+                });
+                self.push_manifest(repository, tag, &union).await
+            }
+        }
+    }
+
     /// Lists `referrer` in the referrers fallback tag of `subject` (`sha256-<hex>`, an OCI index
     /// of the subject's referrers, OCI distribution spec 1.1), as clients of a registry without
     /// the referrers API look them up. Read, extended and written back one writer at a time; a
@@ -2340,28 +2426,18 @@ impl Inner {
         referrer: &RawManifest,
     ) -> Result<()> {
         let tag = fallback_tag(subject);
-        let lock = self
-            .fallback_tags
-            .lock()
-            .expect("fallback lock")
-            .entry((repository.to_string(), tag.clone()))
-            .or_default()
-            .clone();
+        let lock = self.fallback_writer(repository, &tag);
         let _one_writer = lock.lock().await;
         let what = || format!("referrers fallback tag {repository}:{tag}");
-        let current = match self
-            .get_manifest(Scope::Push(repository.to_string()), repository, &tag)
-            .await
-        {
-            Ok(m) if m.media_type == OCI_INDEX => Some(m),
-            Ok(m) => {
+        let current = match self.fallback_index(repository, &tag).await? {
+            Some(m) if m.media_type == OCI_INDEX => Some(m),
+            Some(m) => {
                 return Err(Error::invalid(
                     what(),
                     format!("holds a `{}`, not an OCI index: clients without the referrers API would not find this referrer; move that tag aside", m.media_type),
                 ))
             }
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e),
+            None => None,
         };
         let mut index: serde_json::Value = match &current {
             Some(m) => serde_json::from_slice(&m.bytes)
