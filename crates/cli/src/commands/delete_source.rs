@@ -226,12 +226,7 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
                 "see the verify above"
             };
             if args.json {
-                let outcome = Outcome {
-                    dry_run: args.dry_run,
-                    verify: Some(report),
-                    ..Default::default()
-                };
-                println!("{}", serde_json::to_string_pretty(&outcome)?);
+                print_verify_only(args.dry_run, report)?;
             }
             eprintln!(
                 "delete-source: the target does not hold everything selected ({listed}): nothing deleted"
@@ -243,12 +238,7 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
                 .nothing_selected("delete-source", report.tags, report.untagged_checked)
         {
             if args.json {
-                let outcome = Outcome {
-                    dry_run: args.dry_run,
-                    verify: Some(report),
-                    ..Default::default()
-                };
-                println!("{}", serde_json::to_string_pretty(&outcome)?);
+                print_verify_only(args.dry_run, report)?;
             }
             return Ok(code);
         }
@@ -478,6 +468,17 @@ fn describe(d: &Deletion) -> String {
         Some(reason) => format!("{} {what}: {reason}", d.outcome),
         None => format!("{} {what}", d.outcome),
     }
+}
+
+/// The `--json` outcome of a run that stopped after its verify: the report, nothing deleted.
+fn print_verify_only(dry_run: bool, report: verify::Report) -> anyhow::Result<()> {
+    let outcome = Outcome {
+        dry_run,
+        verify: Some(report),
+        ..Default::default()
+    };
+    println!("{}", serde_json::to_string_pretty(&outcome)?);
+    Ok(())
 }
 
 fn print_outcome(o: &Outcome) {
