@@ -785,21 +785,27 @@ impl Engine {
     /// that another repository holds.
     async fn put_blob_unmounted(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
         let unasked = blob.size < UNASKED_UPLOAD_MAX && self.is_fresh(pair);
-        if !unasked {
-            let held = self
-                .blob_permits
-                .timed(
-                    TARGET_PATH,
-                    self.target.blob_size(&pair.target, &blob.digest),
-                )
-                .await?;
-            if held.is_some() {
-                bump(&self.counters.blobs_present);
-                self.set_home(&blob.digest, &pair.target);
-                return Ok(());
-            }
+        if !unasked && self.found_present(pair, blob).await? {
+            return Ok(());
         }
         self.transfer(pair, blob).await
+    }
+
+    /// Asks the target repository with a `HEAD` whether it holds `blob`; one it holds is counted
+    /// present and remembered as there.
+    async fn found_present(&self, pair: &RepoPair, blob: &Reference) -> Result<bool> {
+        let held = self
+            .blob_permits
+            .timed(
+                TARGET_PATH,
+                self.target.blob_size(&pair.target, &blob.digest),
+            )
+            .await?;
+        if held.is_some() {
+            bump(&self.counters.blobs_present);
+            self.set_home(&blob.digest, &pair.target);
+        }
+        Ok(held.is_some())
     }
 
     /// A mount from `from`, which holds the blob, was answered with an upload session. Unless a
@@ -833,14 +839,7 @@ impl Engine {
         if !self.mounts.ignored() && !self.mounts.take_check() {
             return Ok(false);
         }
-        let held = self
-            .blob_permits
-            .timed(
-                TARGET_PATH,
-                self.target.blob_size(&pair.target, &blob.digest),
-            )
-            .await?;
-        if held.is_none() {
+        if !self.found_present(pair, blob).await? {
             return Ok(false);
         }
         if self.mounts.ignored_seen() {
@@ -849,8 +848,6 @@ impl Engine {
                 blob.digest, pair.target
             ));
         }
-        bump(&self.counters.blobs_present);
-        self.set_home(&blob.digest, &pair.target);
         Ok(true)
     }
 

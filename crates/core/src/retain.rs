@@ -386,18 +386,25 @@ impl<'a> Graph<'a> {
 /// target lacks, a selected signature of a manifest that stays).
 pub fn decide(repo: &Repository) -> Vec<Decision> {
     let graph = Graph::new(repo);
+    // Tagged manifests (not followers) whose tags are all (`every`) or some verified.
+    let verified_roots = |every: bool| -> BTreeSet<Digest> {
+        let verified = |t: &&str| repo.tags[*t].standing == Standing::Verified;
+        graph
+            .tags_of
+            .iter()
+            .filter(|(d, tags)| {
+                !graph.followers.contains(**d)
+                    && if every {
+                        tags.iter().all(verified)
+                    } else {
+                        tags.iter().any(verified)
+                    }
+            })
+            .map(|(d, _)| (*d).clone())
+            .collect()
+    };
     // Manifests every tag of which the deletion may take.
-    let selected: BTreeSet<Digest> = graph
-        .tags_of
-        .iter()
-        .filter(|(d, tags)| {
-            !graph.followers.contains(**d)
-                && tags
-                    .iter()
-                    .all(|t| repo.tags[*t].standing == Standing::Verified)
-        })
-        .map(|(d, _)| (*d).clone())
-        .collect();
+    let selected = verified_roots(true);
     let mut deleted = selected.clone();
     // What earlier rounds found needed stays, with the reason found then.
     let mut pinned: BTreeMap<Digest, Because> = BTreeMap::new();
@@ -452,17 +459,7 @@ pub fn decide(repo: &Repository) -> Vec<Decision> {
         ));
     }
     // Every manifest a verified tag names, whether it goes or stays.
-    let named: BTreeSet<Digest> = graph
-        .tags_of
-        .iter()
-        .filter(|(d, tags)| {
-            !graph.followers.contains(**d)
-                && tags
-                    .iter()
-                    .any(|t| repo.tags[*t].standing == Standing::Verified)
-        })
-        .map(|(d, _)| (*d).clone())
-        .collect();
+    let named = verified_roots(false);
     let considered = named.iter().chain(
         // Selected signatures and referrers indexes of manifests that stay, referrers the target
         // lacks.
