@@ -5,6 +5,11 @@ and a PNG plot of wall time per scenario when matplotlib is available.
 Usage: bench/report.py RESULTS.tsv OUT_DIR [STORAGE]
 
 STORAGE, when given, is a line saying where the registries kept their data.
+
+Rows from bench/run.sh carry the registries' CPU during each run (bench/regcpu.sh): the table then
+gives, for acr-relocate's runs, the two registries' CPU seconds, the floor they make on this
+machine (their CPU divided by its cores: no client sending the same requests finishes sooner), that
+floor as a ratio of skopeo's time, and how busy the whole machine was.
 """
 import re, statistics, sys, collections
 tsv, out = sys.argv[1], sys.argv[2]
@@ -16,8 +21,13 @@ for line in open(tsv):
     if f.get("verify") != "ok":
         continue
     tool = "acr-relocate" if f["tool"].startswith("acr-relocate") else "skopeo"
-    rows[(scenario, f["kind"], tool)].append((float(f["wall_s"]), int(f["peak_rss_kb"])))
-lines = ["| scenario | run | acr-relocate (s) | skopeo (s) | ratio | acr-relocate peak RSS (KB) |", "|---|---|---:|---:|---:|---:|"]
+    registries = None
+    if "src_cpu_s" in f:
+        registries = (float(f["src_cpu_s"]) + float(f["dst_cpu_s"]), int(f["cores"]), float(f["machine_busy"]))
+    rows[(scenario, f["kind"], tool)].append((float(f["wall_s"]), int(f["peak_rss_kb"]), registries))
+lines = ["| scenario | run | acr-relocate (s) | skopeo (s) | ratio | acr-relocate peak RSS (KB) "
+         "| registries' CPU (s) | their floor (s) | floor ratio | machine busy | registries' CPU under skopeo (s) |",
+         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 plot = []
 for (scenario, kind) in sorted({(s, k) for s, k, _ in rows}):
     a = rows.get((scenario, kind, "acr-relocate"), [])
@@ -26,7 +36,17 @@ for (scenario, kind) in sorted({(s, k) for s, k, _ in rows}):
         continue
     ma, mb = statistics.median(x[0] for x in a), statistics.median(x[0] for x in b)
     rss = max(x[1] for x in a)
-    lines.append(f"| {scenario} | {kind} | {ma:.2f} | {mb:.2f} | {ma / mb:.3f} | {rss} |")
+    measured = [x[2] for x in a if x[2]]
+    if measured:
+        cpu = statistics.median(m[0] for m in measured)
+        floor = cpu / measured[0][1]
+        busy = statistics.median(m[2] for m in measured)
+        theirs = [x[2][0] for x in b if x[2]]
+        skopeo_cpu = f"{statistics.median(theirs):.2f}" if theirs else ""
+        extra = f" {cpu:.2f} | {floor:.2f} | {floor / mb:.3f} | {busy:.0%} | {skopeo_cpu} |"
+    else:
+        extra = " | | | | |"
+    lines.append(f"| {scenario} | {kind} | {ma:.2f} | {mb:.2f} | {ma / mb:.3f} | {rss} |{extra}")
     plot.append((f"{scenario}\n{kind}", ma, mb))
 if storage:
     lines = [storage, ""] + lines

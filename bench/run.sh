@@ -36,14 +36,23 @@ args_of() {
   esac
 }
 
+# One harness invocation (a copy, then a re-sync) with bench/regcpu.sh in front of the tool: each
+# RESULT line gains the registries' CPU during that run (`src_cpu_s=… dst_cpu_s=… machine_busy=…`).
+run_harness() { # SCENARIO HARNESS-ARG...
+  local scenario="$1"; shift
+  local cpu lines; cpu="$(mktemp)"; lines="$(mktemp)"
+  # shellcheck disable=SC2046
+  REGCPU_OUT="$cpu" BENCH_RESULTS="$tsv.raw" "$harness" $(args_of "$scenario") "$@" \
+    | grep '^RESULT' > "$lines" || true
+  paste -d' ' "$lines" <(sed 's/^REGCPU //' "$cpu") | sed "s/^/$scenario\t/" >> "$tsv"
+  rm -f "$cpu" "$lines"
+}
+
 for scenario in "${scenarios[@]}"; do
   for ((i = 1; i <= runs; i++)); do
-    # shellcheck disable=SC2046
-    BENCH_RESULTS="$tsv.raw" "$harness" $(args_of "$scenario") --name "acr-relocate" \
-      --tool "$bin copy -q {SRC_URL} {DST_URL}" | grep '^RESULT' | sed "s/^/$scenario\t/" >> "$tsv"
-    # shellcheck disable=SC2046
-    BENCH_RESULTS="$tsv.raw" "$harness" $(args_of "$scenario") --name "skopeo" \
-      | grep '^RESULT' | sed "s/^/$scenario\t/" >> "$tsv"
+    run_harness "$scenario" --name "acr-relocate" \
+      --tool "$PWD/bench/regcpu.sh $bin copy -q {SRC_URL} {DST_URL}"
+    run_harness "$scenario" --tool "$PWD/bench/regcpu.sh $bench/skopeo-sync.sh {SRC} {DST}"
   done
 done
 
