@@ -101,7 +101,8 @@ pub struct ImportOptions {
     pub jobs: usize,
     /// Plan only.
     pub dry_run: bool,
-    /// Also import the manifests no tag points at (where the source lists them).
+    /// Also import the manifests no tag points at (where the source lists them; never with a tag
+    /// expression in the matcher).
     pub untagged: bool,
 }
 
@@ -280,7 +281,7 @@ pub async fn import_all(
         target.clone(),
         matcher,
         options.jobs * 4,
-        options.untagged,
+        options.untagged && matcher.selects_untagged(),
     )
     .await?;
     let (tagged, untagged): (Vec<_>, Vec<_>) = planned

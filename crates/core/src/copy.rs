@@ -58,7 +58,8 @@ pub struct CopyOptions {
     pub dry_run: bool,
     /// Also copy the referrers (OCI 1.1 API) of every copied manifest.
     pub referrers: bool,
-    /// Also copy manifests that no tag points at, where the source can list them.
+    /// Also copy manifests that no tag points at, where the source can list them (never with a tag
+    /// expression in `matcher`: see [`Matcher::selects_untagged`]).
     pub untagged: bool,
     /// Also copy non-distributable layers (descriptors with `urls`, such as Windows base
     /// layers) that the source holds; by default they are left to their URLs.
@@ -286,7 +287,7 @@ pub async fn copy(
             let engine = engine.clone();
             async move {
                 let digests = engine.source.tag_digests(&pair.source).await;
-                let all = if engine.options.untagged {
+                let all = if engine.options.untagged && engine.options.matcher.selects_untagged() {
                     engine.source.all_manifests(&pair.source).await
                 } else {
                     Ok(None)

@@ -234,6 +234,9 @@ pub async fn inventory(
         }))
         .map(|(name, source_name, tagged, roots)| {
             let source = source.clone();
+            // A tag expression selects tags: the manifests of the tags it leaves out are not
+            // "untagged", and untagged ones are not selected (`Matcher::selects_untagged`).
+            let selects_untagged = matcher.selects_untagged();
             async move {
                 let all = source.all_manifests(&source_name).await.ok().flatten();
                 let children = all.as_ref().map_or(0, |all| {
@@ -243,7 +246,11 @@ pub async fn inventory(
                 });
                 (
                     name,
-                    all.map(|all| all.into_iter().filter(|d| !tagged.contains(d)).collect()),
+                    all.map(|all| {
+                        all.into_iter()
+                            .filter(|d| selects_untagged && !tagged.contains(d))
+                            .collect()
+                    }),
                     children,
                 )
             }

@@ -38,7 +38,7 @@ pub struct VerifyOptions {
     /// the number fixed; absent, four times `jobs`.
     pub max_jobs: Option<usize>,
     /// Also require the manifests no tag points at, where the source can list them (layouts,
-    /// ACR): each must exist in the target by digest.
+    /// ACR): each must exist in the target by digest (never with a tag expression in `matcher`).
     pub untagged: bool,
     /// With `deep`, also require non-distributable layers (descriptors with `urls`) in the
     /// target, as a copy with the same option brings them.
@@ -259,7 +259,7 @@ pub async fn verify(
     }
     given_up.check()?;
 
-    if options.untagged {
+    if options.untagged && matcher.selects_untagged() {
         untagged_check(&source, &target, &pairs, at_once, &given_up, &mut report).await;
         given_up.check()?;
     }

@@ -151,6 +151,13 @@ impl Matcher {
     pub fn tag(&self, tag: &str) -> bool {
         self.tag.as_ref().is_none_or(|r| r.is_match(tag))
     }
+
+    /// True when the selection takes manifests without a tag of their own (ACR untagged
+    /// manifests, layout entries): a tag expression selects tags, so it leaves them out. What the
+    /// selected tags point at (index children, referrers) is taken either way.
+    pub fn selects_untagged(&self) -> bool {
+        self.tag.is_none()
+    }
 }
 
 /// The shard (0..n) a repository belongs to: FNV-1a of its name, stable across runs and machines.

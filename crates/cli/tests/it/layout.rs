@@ -245,6 +245,52 @@ fn untagged_manifests_of_a_layout_reach_a_registry() {
     }
 }
 
+/// A tag expression selects tags: a manifest the source holds without a tag stays behind unless it
+/// describes a selected tag's manifest (a referrer); `verify` and `inventory` with the same
+/// selection agree, and a `--tag` that matches nothing moves nothing at all.
+#[test]
+fn a_tag_expression_leaves_untagged_manifests_behind_and_one_matching_nothing_moves_nothing() {
+    let (dir, expected) = sample_layout(4, 4);
+    let (repo, subject, referrer) = expected.referrers[0].clone();
+    let tags = &expected.tags[&repo];
+    let describes = |tag: &str| tags[tag] == subject;
+    let other_tag = ["v1.0.0", "v1.1.0"]
+        .into_iter()
+        .find(|t| !describes(t))
+        .expect("a version the referrer does not describe");
+    let described = tags
+        .keys()
+        .find(|t| describes(t))
+        .expect("the referrer's tag");
+    let src = oci(dir.path());
+    let referrer_copied = |tag: &str| {
+        let dst = Registry::start();
+        let url = dst.url();
+        for verb in ["copy", "verify"] {
+            assert_success(&run(&[verb, "--repo", &repo, "--tag", tag, &src, &url]));
+        }
+        block_on(open(&dst.url()).manifest_digest(&repo, referrer.as_str()))
+            .unwrap()
+            .is_some()
+    };
+    assert!(
+        !referrer_copied(other_tag),
+        "--tag {other_tag} took the untagged SBOM"
+    );
+    assert!(
+        referrer_copied(described),
+        "--tag {described} left its SBOM behind"
+    );
+
+    let inventory = json(&run(&["inventory", "--json", "--tag", other_tag, &src]));
+    assert_eq!(inventory["totals"]["untagged_manifests"], 0, "{inventory}");
+
+    let dst = Registry::start();
+    let out = run(&["copy", "-q", "--tag", "no-such-tag", &src, &dst.url()]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(repositories(&open(&dst.url())).is_empty());
+}
+
 #[test]
 fn an_archive_carries_a_registry_with_every_digest() {
     let (src, expected) = sample_registry(6);
