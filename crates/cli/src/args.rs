@@ -200,7 +200,8 @@ fn one_side(text: &str, side: AcrSide) -> Result<AcrSide, String> {
 /// Connection settings that apply to every registry a verb reaches.
 #[derive(clap::Args, Clone, Debug)]
 pub struct SharedConnectArgs {
-    /// Skip TLS certificate verification for this host (repeatable; names the host explicitly).
+    /// Skip TLS certificate verification for this host: a registry, or blob storage its downloads
+    /// redirect to (repeatable; names each host explicitly, as HOST or HOST:PORT).
     #[arg(long, value_name = "HOST")]
     pub insecure: Vec<String>,
     /// Entries per page asked for in catalog and tag listings (Link headers are always followed).

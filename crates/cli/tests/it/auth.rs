@@ -607,6 +607,75 @@ fn redirected_blobs_never_carry_credentials_or_cookies() {
     assert_layout_holds(&back, &expected);
 }
 
+/// Blob storage on another host whose certificate nothing here trusts (on-premises storage behind
+/// a private CA): the copy stops at once with one line naming that host and what to pass.
+/// `--insecure` naming the storage host alone, or the CA that signed it, gets every blob, and
+/// credentials still never reach the storage host.
+#[test]
+fn untrusted_blob_storage_is_named_and_insecure_for_that_host_alone_gets_the_blobs() {
+    let home = tempfile::tempdir().unwrap();
+    let (src, expected) = sample();
+    let tls = Tls::generate(&home.path().join("storage-tls"));
+    let fake = RedirectingRegistry::start_with_storage(
+        &src.path().join("sample"),
+        USER,
+        PASSWORD,
+        Some(tls.server_config()),
+    );
+    let creds = format!("{USER}:{PASSWORD}");
+    let storage = fake.storage_host();
+    let back = home.path().join("refused");
+    let refused = run_in(
+        home.path(),
+        &[
+            "copy",
+            "-q",
+            "--src-creds",
+            &creds,
+            &fake.endpoint(),
+            &format!("oci:{}", back.display()),
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "{}",
+        crate::util::stderr(&refused)
+    );
+    assert_one_line_error(
+        &refused,
+        &[
+            &storage,
+            "not trusted",
+            "--src-ca-cert",
+            &format!("--insecure {storage}"),
+        ],
+    );
+    assert_no_secret(
+        &refused,
+        &[PASSWORD.to_string(), redirect::SAS_SIG.to_string()],
+    );
+    assert_eq!(*fake.served.lock().unwrap(), 0);
+
+    let (_, back) = copy_into_back(
+        home.path(),
+        &["--src-creds", &creds, "--insecure", &storage],
+        &fake.endpoint(),
+    );
+    assert_layout_holds(&back, &expected);
+    let ca = tls.ca.to_str().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let (_, back) = copy_into_back(
+        other.path(),
+        &["--src-creds", &creds, "--src-ca-cert", ca],
+        &fake.endpoint(),
+    );
+    assert_layout_holds(&back, &expected);
+    assert!(fake.leaks.lock().unwrap().is_empty());
+}
+
 #[test]
 fn no_secret_shows_in_output_or_report_of_a_full_copy() {
     let home = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::azure_cp::aad::{random_guid, random_hex, server_config};
+use crate::azure_cp::aad::{random_guid, random_hex};
 use crate::support::http::{Request, Response, Server};
 use crate::support::issuer::{Issuer, Policy};
 use crate::support::pki::Tls;
@@ -37,7 +37,7 @@ impl Directory {
             secret.clone(),
             token.clone(),
         );
-        let server = Server::start_tls(server_config(tls), move |r: &Request| {
+        let server = Server::start_tls(tls.server_config(), move |r: &Request| {
             let form = r.form();
             let field = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
             if r.path != format!("/{t}/oauth2/v2.0/token")

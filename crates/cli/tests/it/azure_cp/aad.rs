@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::CertificateDer;
 use serde_json::json;
 
 use crate::support::http::{Request, Response, Server};
@@ -62,23 +62,6 @@ pub fn random_guid() -> String {
     )
 }
 
-/// A rustls server configuration for the certificate and key of `tls`.
-pub fn server_config(tls: &Tls) -> Arc<rustls::ServerConfig> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_file(&tls.key).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-    Arc::new(config)
-}
-
 impl Aad {
     /// Starts the endpoint for a fresh tenant, client id and secret, with a certificate signed by
     /// the CA of `tls`.
@@ -93,7 +76,7 @@ impl Aad {
             client_id.clone(),
             client_secret.clone(),
         );
-        let server = Server::start_tls(server_config(tls), move |r| handle(r, &s, &t, &c, &k));
+        let server = Server::start_tls(tls.server_config(), move |r| handle(r, &s, &t, &c, &k));
         Aad {
             server,
             state,

@@ -3,8 +3,11 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// PEM files of a test CA and a server certificate it signed.
 pub struct Tls {
@@ -17,6 +20,23 @@ pub struct Tls {
 }
 
 impl Tls {
+    /// A rustls server configuration for the server certificate and key.
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.cert)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(&self.key).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        Arc::new(config)
+    }
+
     /// Writes a fresh CA and server certificate into `dir`.
     pub fn generate(dir: &Path) -> Self {
         let ca_key = KeyPair::generate().unwrap();

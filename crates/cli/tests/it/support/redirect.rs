@@ -19,7 +19,7 @@ pub const COOKIE: &str = "registrySESSIONcookie";
 /// The fake registry and its storage host.
 pub struct RedirectingRegistry {
     registry: Server,
-    _storage: Server,
+    storage: Server,
     /// Requests to the storage host that carried credentials or cookies.
     pub leaks: Arc<Mutex<Vec<String>>>,
     /// Blob requests the storage host served.
@@ -99,12 +99,28 @@ impl Content {
 impl RedirectingRegistry {
     /// Serves the layout at `root` to `user`/`password` (Basic), blobs through the storage host.
     pub fn start(root: &Path, user: &str, password: &str) -> Self {
+        Self::start_with_storage(root, user, password, None)
+    }
+
+    /// The same, with the storage host serving HTTPS with `storage_tls` (on-premises storage
+    /// behind a private CA).
+    pub fn start_with_storage(
+        root: &Path,
+        user: &str,
+        password: &str,
+        storage_tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
         let leaks = Arc::new(Mutex::new(Vec::new()));
         let served = Arc::new(Mutex::new(0));
         let content = Arc::new(load(root));
 
         let (c, l, s) = (content.clone(), leaks.clone(), served.clone());
-        let storage = Server::start(move |r: &Request| {
+        let scheme = if storage_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let serve_storage = move |r: &Request| {
             let mut leaked = Vec::new();
             for name in ["authorization", "cookie", "proxy-authorization"] {
                 if r.header(name).is_some() {
@@ -131,8 +147,12 @@ impl RedirectingRegistry {
                 }
                 None => Response::new(404, "no such blob"),
             }
-        });
-        let storage_port = storage.port;
+        };
+        let storage = match storage_tls {
+            Some(config) => Server::start_tls(config, serve_storage),
+            None => Server::start(serve_storage),
+        };
+        let storage_at = format!("{scheme}://localhost:{}", storage.port);
 
         let expected = (user.to_string(), password.to_string());
         let registry = Server::start(move |r: &Request| {
@@ -143,12 +163,12 @@ impl RedirectingRegistry {
                 )
                 .header("WWW-Authenticate", "Basic realm=\"fake-acr\"");
             }
-            let response = route(r, &content, storage_port);
+            let response = route(r, &content, &storage_at);
             response.header("Set-Cookie", format!("session={COOKIE}; Path=/"))
         });
         RedirectingRegistry {
             registry,
-            _storage: storage,
+            storage,
             leaks,
             served,
         }
@@ -158,9 +178,14 @@ impl RedirectingRegistry {
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.registry.port)
     }
+
+    /// `localhost:PORT` of the storage host (what `--insecure` names).
+    pub fn storage_host(&self) -> String {
+        format!("localhost:{}", self.storage.port)
+    }
 }
 
-fn route(r: &Request, content: &Content, storage_port: u16) -> Response {
+fn route(r: &Request, content: &Content, storage_at: &str) -> Response {
     let path = r.path.as_str();
     if path == "/v2/" {
         return Response::json(200, &json!({}));
@@ -229,9 +254,7 @@ fn route(r: &Request, content: &Content, storage_port: u16) -> Response {
         }
         return Response::new(307, "").header(
             "Location",
-            format!(
-                "http://localhost:{storage_port}/sas/{digest}?sv=2023-01-03&se=2099-01-01&sp=r&sig={SAS_SIG}"
-            ),
+            format!("{storage_at}/sas/{digest}?sv=2023-01-03&se=2099-01-01&sp=r&sig={SAS_SIG}"),
         );
     }
     Response::new(404, "")

@@ -126,11 +126,7 @@ impl Health {
     pub(crate) fn unreachable_at_start(&self, failure: &ConnectFailure) -> Error {
         let host = &self.host;
         let hostname = host_without_port(host);
-        let ca_flag = match self.side.as_str() {
-            "SOURCE" => "--src-ca-cert",
-            "TARGET" => "--dst-ca-cert",
-            _ => "--src-ca-cert/--dst-ca-cert",
-        };
+        let ca_flag = self.ca_flag();
         let reason = match failure {
             ConnectFailure::PlainHttp => {
                 format!("the registry answers plain HTTP, not HTTPS: write `http://{host}`")
@@ -156,6 +152,32 @@ impl Health {
             side: self.side.clone(),
             host: host.clone(),
             reason,
+            mid_run: false,
+        }
+    }
+}
+
+impl Health {
+    /// The flag that adds a CA for this side.
+    fn ca_flag(&self) -> &'static str {
+        match self.side.as_str() {
+            "SOURCE" => "--src-ca-cert",
+            "TARGET" => "--dst-ca-cert",
+            _ => "--src-ca-cert/--dst-ca-cert",
+        }
+    }
+
+    /// The error of blob storage on another host (`storage`: `host[:port]`), which the registry
+    /// redirects downloads to, whose TLS certificate is not trusted: every blob would fail the
+    /// same way, so the run stops with what to pass. `--insecure` names that host alone.
+    pub(crate) fn storage_untrusted(&self, storage: &str, detail: &str) -> Error {
+        Error::Unreachable {
+            side: self.side.clone(),
+            host: self.host.clone(),
+            reason: format!(
+                "the blob storage it redirects to, {storage}, has a TLS certificate that is not trusted ({detail}): pass {} FILE with the CA that signed it, or --insecure {storage} to skip the check for that host alone",
+                self.ca_flag()
+            ),
             mid_run: false,
         }
     }

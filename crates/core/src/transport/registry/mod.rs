@@ -109,6 +109,8 @@ pub struct Inner {
     bulk: reqwest::Client,
     /// Client for redirect targets on other hosts: never carries credentials.
     foreign: reqwest::Client,
+    /// The same for storage hosts `--insecure` named: certificates not verified.
+    foreign_insecure: Option<reqwest::Client>,
     /// With `--insecure` for this registry: a client that still verifies certificates, for token
     /// endpoints on hosts the user did not name (they receive the password or refresh token).
     verified: Option<reqwest::Client>,
@@ -438,6 +440,18 @@ fn system_roots() -> &'static [reqwest::Certificate] {
     })
 }
 
+/// True when `hosts` (what `--insecure` named) holds the host of `url`, alone or with its port.
+fn names_host(hosts: &[String], url: &url::Url) -> bool {
+    let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+    let with_port = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.clone(),
+    };
+    hosts
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(&host) || h.eq_ignore_ascii_case(&with_port))
+}
+
 /// `builder` trusting [`system_roots`] instead of loading the store itself (unchanged when none
 /// is usable).
 fn with_system_roots(mut builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
@@ -505,21 +519,43 @@ impl Registry {
             true => Some(client(true, false)?),
             false => None,
         };
-        // Storage behind the same private CA as the registry is trusted too; `--insecure` never
-        // reaches this client, and it sends no `Referer` (a signed URL's query would go along).
-        let mut foreign = with_system_roots(reqwest::Client::builder())
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .referer(false)
-            .http1_only()
-            .connect_timeout(connect_timeout)
-            .read_timeout(read_timeout);
-        for cert in &extra_roots {
-            foreign = foreign.add_root_certificate(cert.clone());
-        }
-        let foreign = foreign.build().map_err(|e| Error::InvalidEndpoint {
-            input: endpoint.host.clone(),
-            reason: format!("cannot set up HTTP client: {e}"),
-        })?;
+        // Storage behind the same private CA as the registry is trusted too, and it sends no
+        // `Referer` (a signed URL's query would go along). Certificates go unverified only on a
+        // storage host `--insecure` named, and redirects from there only to another named one.
+        let foreign_client = |insecure: bool| {
+            let hosts = options.insecure_hosts.clone();
+            let policy = match insecure {
+                false => reqwest::redirect::Policy::limited(5),
+                true => reqwest::redirect::Policy::custom(move |attempt| {
+                    if attempt.previous().len() >= 5 {
+                        attempt.error("more than 5 redirects in a row")
+                    } else if names_host(&hosts, attempt.url()) {
+                        attempt.follow()
+                    } else {
+                        attempt.stop()
+                    }
+                }),
+            };
+            let mut builder = with_system_roots(reqwest::Client::builder())
+                .redirect(policy)
+                .referer(false)
+                .http1_only()
+                .connect_timeout(connect_timeout)
+                .read_timeout(read_timeout)
+                .danger_accept_invalid_certs(insecure);
+            for cert in &extra_roots {
+                builder = builder.add_root_certificate(cert.clone());
+            }
+            builder.build().map_err(|e| Error::InvalidEndpoint {
+                input: endpoint.host.clone(),
+                reason: format!("cannot set up HTTP client: {e}"),
+            })
+        };
+        let foreign = foreign_client(false)?;
+        let foreign_insecure = match options.insecure_hosts.is_empty() {
+            true => None,
+            false => Some(foreign_client(true)?),
+        };
         let credentials = match &options.credentials {
             Some(c) => Some(c.clone()),
             None => {
@@ -545,6 +581,7 @@ impl Registry {
             http,
             bulk,
             foreign,
+            foreign_insecure,
             verified,
             insecure_hosts: options.insecure_hosts.clone(),
             credentials,
@@ -750,16 +787,9 @@ impl Inner {
         let Some(verified) = &self.verified else {
             return &self.http;
         };
-        let named = url::Url::parse(url).ok().is_some_and(|u| {
-            let host = u.host_str().unwrap_or("").to_ascii_lowercase();
-            let with_port = match u.port() {
-                Some(p) => format!("{host}:{p}"),
-                None => host.clone(),
-            };
-            self.insecure_hosts
-                .iter()
-                .any(|h| h.eq_ignore_ascii_case(&host) || h.eq_ignore_ascii_case(&with_port))
-        });
+        let named = url::Url::parse(url)
+            .ok()
+            .is_some_and(|u| names_host(&self.insecure_hosts, &u));
         if named {
             &self.http
         } else {
@@ -1178,7 +1208,11 @@ impl Inner {
                 ))
                 .await;
             } else {
-                self.foreign
+                let client = match &self.foreign_insecure {
+                    Some(insecure) if names_host(&self.insecure_hosts, &target) => insecure,
+                    _ => &self.foreign,
+                };
+                client
                     .request(method.clone(), target.clone())
                     .headers(carried.clone())
                     .send()
@@ -1190,11 +1224,19 @@ impl Inner {
                     tokio::time::sleep(self.retry.delay(attempt, wait)).await;
                 }
                 Ok(r) => return Ok(r),
-                Err(e) if attempt < self.retry.attempts => {
-                    let _ = e;
+                Err(e) => {
+                    if let ConnectFailure::Certificate(detail) = failure_of(&e) {
+                        let storage = match target.port() {
+                            Some(port) => format!("{}:{port}", target.host_str().unwrap_or("")),
+                            None => target.host_str().unwrap_or("").to_string(),
+                        };
+                        return Err(self.health.storage_untrusted(&storage, &detail));
+                    }
+                    if attempt >= self.retry.attempts {
+                        return Err(connection_error(method, &target_str, &e));
+                    }
                     tokio::time::sleep(self.retry.delay(attempt, None)).await;
                 }
-                Err(e) => return Err(connection_error(method, &target_str, &e)),
             }
         }
     }
