@@ -96,6 +96,7 @@
 //! | `role-assignment-name-literal` | info (blocking if not converted) | a role assignment on the registry named by a literal GUID (the source's; names are unique in the tenant) is now `guid(<new registry id>, <principal>, <role>)`; blocking when its scope is a child of the registry or its principal or role cannot enter a name |
 //! | `role-assignment-name-unscoped` | info | a role assignment on the registry named by a `guid()` of values that do not name the registry (resource group, role): the new registry's id is now its first argument, so it cannot be the source's name |
 //! | `role-assignment-principal-recreated` | warning | a role assignment on the registry gives a literal principalId that is (or may be) a managed identity this deployment creates anew (new object id) |
+//! | `role-definition-id-literal` | info | a role assignment on the registry named its role by the literal id in the source's subscription; it is now `subscriptionResourceId()` of the same GUID |
 //! | `export-incomplete` | warning | per `error.details[]` entry of an exportTemplate response: that resource is missing from the template |
 //! | `option-ignored` | warning | `--key-uri` with no key to put it in; `--drop-replication` of a region the template has no replication in |
 //! | `key-uri-set` | info | the key was a parameter or variable: `--key-uri` is now its value |
@@ -204,6 +205,9 @@ pub mod rules {
     pub const ROLE_ASSIGNMENT_NAME_UNSCOPED: &str = "role-assignment-name-unscoped";
     /// A role assignment on the registry whose literal principal is a recreated managed identity.
     pub const ROLE_ASSIGNMENT_PRINCIPAL_RECREATED: &str = "role-assignment-principal-recreated";
+    /// A role assignment on the registry whose roleDefinitionId is a literal id in the source's
+    /// subscription.
+    pub const ROLE_DEFINITION_ID_LITERAL: &str = "role-definition-id-literal";
     /// A removed resource still referenced outside dependsOn.
     pub const REMOVED_RESOURCE_REFERENCED: &str = "removed-resource-referenced";
     /// A webhook without serviceUri.
@@ -279,6 +283,7 @@ pub mod rules {
         REGISTRY_PARAMETER_SET,
         ROLE_ASSIGNMENT_NAME_UNSCOPED,
         ROLE_ASSIGNMENT_PRINCIPAL_RECREATED,
+        ROLE_DEFINITION_ID_LITERAL,
     ];
 }
 

@@ -71,6 +71,7 @@ pub(super) fn role_assignments(
             continue;
         }
         principal_recreated(ctx, r, target, &identities);
+        role_definition_literal(ctx, r);
         let Some((guid, prefix, from)) = literal_guid_name(ctx, r) else {
             if scope == Scope::Registry {
                 unscoped_guid(ctx, r, target);
@@ -556,6 +557,54 @@ fn literal(n: Option<&Node>) -> Option<String> {
     n.and_then(Node::as_str)
         .filter(|s| !is_expression(s) && !s.is_empty())
         .map(str::to_string)
+}
+
+/// A `roleDefinitionId` written as the literal id of a role definition in the source's subscription
+/// (`/subscriptions/<id>/providers/Microsoft.Authorization/roleDefinitions/<guid>`, as exports write
+/// it) becomes `subscriptionResourceId()` of the same GUID: the same role in the subscription the
+/// template is deployed to (a built-in role has one GUID everywhere), where the literal fails in
+/// another subscription. The name built from it (see [`new_name`]) keeps the literal: it only has
+/// to be stable.
+fn role_definition_literal(ctx: &mut Ctx<'_>, r: &Resource<'_>) {
+    let Some(node) = r
+        .node
+        .get("properties")
+        .and_then(|p| p.get("roleDefinitionId"))
+    else {
+        return;
+    };
+    let Some(value) = literal(Some(node)) else {
+        return;
+    };
+    let Some(guid) = role_definition_guid(&value) else {
+        return;
+    };
+    let replacement =
+        format!("[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '{guid}')]");
+    if ctx.tpl.set_string_at(node.span.clone(), &replacement) {
+        ctx.find(
+            Severity::Info,
+            rules::ROLE_DEFINITION_ID_LITERAL,
+            &format!("{}/properties/roleDefinitionId", r.path),
+            format!("the roleDefinitionId was {value}, a role definition of the source's subscription; it is now {replacement}, the same role in the subscription the template is deployed to"),
+            "nothing to do for a built-in role; a custom role must list the target subscription among its assignableScopes".into(),
+        );
+    }
+}
+
+/// The GUID of `/subscriptions/<id>/providers/Microsoft.Authorization/roleDefinitions/<guid>`.
+fn role_definition_guid(value: &str) -> Option<&str> {
+    let segments: Vec<&str> = value.strip_prefix('/')?.split('/').collect();
+    let [subscriptions, _, providers, namespace, kind, guid] = segments[..] else {
+        return None;
+    };
+    let expected = [
+        (subscriptions, "subscriptions"),
+        (providers, "providers"),
+        (namespace, "Microsoft.Authorization"),
+        (kind, "roleDefinitions"),
+    ];
+    (expected.iter().all(|(s, e)| s.eq_ignore_ascii_case(e)) && is_guid(guid)).then_some(guid)
 }
 
 /// A literal principal id of a role assignment on the registry that is, or may be, a managed

@@ -102,6 +102,42 @@ fn a_principal_read_with_reference_enters_the_name_by_its_resource_id() {
         .contains("resourceId('Microsoft.ManagedIdentity/userAssignedIdentities', 'ci-builder')"));
 }
 
+/// Exports write `roleDefinitionId` as the literal id of the role in the source's subscription,
+/// which fails in another subscription: it becomes `subscriptionResourceId()` of the same GUID.
+#[test]
+fn a_literal_role_definition_id_of_the_source_subscription_follows_the_deployment() {
+    let out = rewrite(FIXTURE, &opts());
+    let v = json(&out.template);
+    assert_eq!(
+        v["resources"][2]["properties"]["roleDefinitionId"],
+        "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d')]"
+    );
+    let f = finding_at(
+        &out,
+        rules::ROLE_DEFINITION_ID_LITERAL,
+        "/resources/2/properties/roleDefinitionId",
+    );
+    assert_eq!(f.severity, Severity::Info);
+    assert!(f.message.contains("/subscriptions/1111/"), "{}", f.message);
+    // Already an expression, or on another resource: as written.
+    assert_eq!(
+        v["resources"][1]["properties"]["roleDefinitionId"],
+        "[variables('acrPull')]"
+    );
+    assert_eq!(with_rule(&out, rules::ROLE_DEFINITION_ID_LITERAL).len(), 1);
+    let elsewhere = template(
+        REGISTRY,
+        r#"{"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01",
+            "name": "[guid(resourceGroup().id, 'kv')]", "scope": "Microsoft.KeyVault/vaults/kv1",
+            "properties": {"roleDefinitionId": "/subscriptions/1111/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d", "principalId": "aaaaaaaa-1111-2222-3333-444444444444"}}"#,
+    );
+    let out = rewrite_text(&elsewhere, &opts());
+    assert!(with_rule(&out, rules::ROLE_DEFINITION_ID_LITERAL).is_empty());
+    assert!(out.template.contains(
+        "\"/subscriptions/1111/providers/Microsoft.Authorization/roleDefinitions/7f951dda"
+    ));
+}
+
 #[test]
 fn a_name_given_by_a_parameter_default_is_replaced_and_the_parameter_no_longer_names_it() {
     let out = rewrite(FIXTURE, &opts());
@@ -168,7 +204,7 @@ fn role_assignments_on_other_resources_are_left_as_they_are() {
 }
 
 #[test]
-fn only_the_names_change_every_other_byte_is_kept() {
+fn only_names_and_a_literal_role_id_change_every_other_byte_is_kept() {
     let src = fixture(FIXTURE);
     let out = rewrite(FIXTURE, &opts());
     let changed: Vec<(&str, &str)> = src
@@ -177,8 +213,9 @@ fn only_the_names_change_every_other_byte_is_kept() {
         .filter(|(a, b)| a != b)
         .collect();
     assert_eq!(src.lines().count(), out.template.lines().count());
-    // The registry's name default and location, five role assignment names, one scope.
-    assert_eq!(changed.len(), 8, "{changed:#?}");
+    // The registry's name default and location, five role assignment names, one scope, one
+    // literal roleDefinitionId of the source's subscription.
+    assert_eq!(changed.len(), 9, "{changed:#?}");
     for (before, after) in changed {
         let key = |l: &str| l.trim_start().split(':').next().unwrap().to_string();
         assert_eq!(key(before), key(after));
