@@ -9,7 +9,7 @@
 # registries' utime + stime from /proc/PID/stat and the whole machine's busy and idle time from
 # /proc/stat, then appends one line to REGCPU_OUT:
 #
-#   REGCPU src_cpu_s=… dst_cpu_s=… machine_busy=… cores=N
+#   REGCPU src_cpu_s=… dst_cpu_s=… machine_busy=… machine_iowait=… cores=N
 #
 # The registries' CPU is work any client sending the same requests pays for; divided by the cores
 # it is the shortest wall time those requests allow on this machine, whoever sends them. Exits with
@@ -27,20 +27,21 @@ ticks_of() {
   # Fields after the command name, which may hold spaces: utime and stime are the 12th and 13th.
   awk '{print $12 + $13}' <<<"${stat##*) }"
 }
-# Busy and total clock ticks of the whole machine.
-machine_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t}' /proc/stat; }
+# Busy, waiting-for-disk and total clock ticks of the whole machine.
+machine_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, $6, t}' /proc/stat; }
 
 src_pid="$(cat "$work/reg/src/pid")"
 dst_pid="$(cat "$work/reg/dst/pid")"
 src0="$(ticks_of "$src_pid")"; dst0="$(ticks_of "$dst_pid")"
-read -r busy0 total0 < <(machine_ticks)
+read -r busy0 wait0 total0 < <(machine_ticks)
 "$@"
 rc=$?
 src1="$(ticks_of "$src_pid")"; dst1="$(ticks_of "$dst_pid")"
-read -r busy1 total1 < <(machine_ticks)
-awk -v s0="$src0" -v s1="$src1" -v d0="$dst0" -v d1="$dst1" -v b0="$busy0" -v b1="$busy1" \
+read -r busy1 wait1 total1 < <(machine_ticks)
+awk -v s0="$src0" -v s1="$src1" -v d0="$dst0" -v d1="$dst1" -v b0="$busy0" -v b1="$busy1" -v w0="$wait0" -v w1="$wait1" \
   -v t0="$total0" -v t1="$total1" -v tick="$tick" -v cores="$(nproc)" \
-  'BEGIN { printf "REGCPU src_cpu_s=%.2f dst_cpu_s=%.2f machine_busy=%.2f cores=%d\n",
-           (s1 - s0) / tick, (d1 - d0) / tick, (t1 > t0 ? (b1 - b0) / (t1 - t0) : 0), cores }' \
+  'BEGIN { span = t1 > t0 ? t1 - t0 : 1
+           printf "REGCPU src_cpu_s=%.2f dst_cpu_s=%.2f machine_busy=%.2f machine_iowait=%.2f cores=%d\n",
+           (s1 - s0) / tick, (d1 - d0) / tick, (b1 - b0) / span, (w1 - w0) / span, cores }' \
   >> "$out"
 exit "$rc"
