@@ -339,4 +339,13 @@ fn login_servers_are_written_in_lower_case_whatever_the_case_of_the_new_name() {
         v["parameters"]["registries_ContosoEast01_name"]["defaultValue"],
         "ContosoEast01"
     );
+    // The DNS records to create for a private endpoint too.
+    let out = rewrite("premium-features-on-standard.json", &o);
+    let f = with_rule(&out, rules::PRIVATE_ENDPOINT_RECREATE);
+    assert!(
+        f[0].fix.contains("contosoeast01.azurecr.io")
+            && f[0].fix.contains("contosoeast01.<region>.data.azurecr.io"),
+        "{}",
+        f[0].fix
+    );
 }
