@@ -358,7 +358,12 @@ impl TemplateInput {
         };
         let mut input = TemplateInput::new(format!("{name}:{tname}"), text(tname, tbytes)?);
         if let Some((pname, pbytes)) = find("parameters.json") {
-            input.parameters = Some(text(pname, pbytes)?);
+            let parameters =
+                String::from_utf8(pbytes.clone()).map_err(|_| TemplateError::BadParameters {
+                    source_name: format!("{name}:{pname}"),
+                    detail: "not UTF-8 text".into(),
+                })?;
+            input.parameters = Some(parameters);
             input.parameters_name = Some(format!("{name}:{pname}"));
         }
         Ok(input)

@@ -128,3 +128,16 @@ fn a_subnet_that_is_not_a_subnet_resource_id_is_refused() {
     )
     .is_ok());
 }
+
+#[test]
+fn a_parameters_file_in_a_zip_that_is_not_text_is_named_as_the_parameters_file() {
+    let bytes = std::fs::read(fixture_path("parameters-not-utf8.zip")).unwrap();
+    let e = TemplateInput::from_bytes("export.zip", &bytes).unwrap_err();
+    assert!(matches!(e, TemplateError::BadParameters { .. }), "{e}");
+    assert!(
+        e.to_string().starts_with(
+            "export.zip:export/parameters.json is not a deployment parameters file (not UTF-8 text)"
+        ),
+        "{e}"
+    );
+}
