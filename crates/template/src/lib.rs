@@ -10,7 +10,9 @@
 //!
 //! - finds the one `Microsoft.ContainerRegistry/registries` resource (top level, nested, in a
 //!   symbolic-name `resources` object, or in the inline template of a nested deployment; `--only`
-//!   picks one of several) and its children, top level or nested;
+//!   picks one of several) and its children, top level or nested; in a nested template of the
+//!   default outer scope, `parameters()` and `variables()` are the outer template's (and the
+//!   parameters file's), as ARM evaluates them;
 //! - a template with only children of an existing registry (a module for webhooks or scope maps,
 //!   import pipelines, task runs; an `"existing": true` registry at most) is rewritten too: the
 //!   parent's name is set where it is defined (the `existing` resource's name, else the parameter
@@ -25,11 +27,14 @@
 //!   contain the old name (Key Vault URIs, identities, workspaces, tags) and values from the
 //!   options are never renamed; the first are listed in one `old-name-kept` finding;
 //! - sets literal locations of the registry and its children (not replications) to the target
-//!   region; expressions such as `[resourceGroup().location]` are kept and reported;
-//! - removes the replication in the new home region, replications given with
+//!   region; expressions such as `[resourceGroup().location]` are kept and reported; a webhook
+//!   of a replica region that stays keeps its region (it responds to that replica's events);
+//! - removes the replication in the new home region, the one in the source's home region (an
+//!   export always lists it; `--replication <old region>` keeps it), replications given with
 //!   `--drop-replication`, adds those given with `--replication`; removes private endpoint
 //!   connections and system scope maps (names starting with `_`), and `dependsOn` entries that
-//!   pointed at anything removed;
+//!   pointed at anything removed (a resource left without a dependency on the registry gets
+//!   one, as the symbolic name or `resourceId(...)`);
 //! - writes `--subnet` rules into `networkRuleSet.virtualNetworkRules` in the shape of the
 //!   resource's apiVersion (`{action, id}` for 2017-10-01 to 2021-12-01-preview,
 //!   `{action, virtualNetworkSubnetResourceId}` for 2026-03-01-preview; the other versions have no
@@ -71,7 +76,7 @@
 //! | `soft-delete-with-replication` | blocking | soft delete enabled with geo-replication |
 //! | `admin-user-enabled` | warning | admin user enabled |
 //! | `anonymous-pull-enabled` | warning | anonymous pull enabled |
-//! | `name-invalid` | blocking | the new name is not 5-50 letters and digits |
+//! | `name-not-set` | blocking | the registry's name is a parameter that neither the template whose `parameters()` it reads declares nor anything gives a value: not rewritten |
 //! | `name-expression-replaced` | info | the name was computed by an expression and became the literal |
 //! | `name-parameter-renamed` | info | the portal's name parameter `registries_<old>_name` is now `registries_<new>_name`: callers passing the old one must follow |
 //! | `ip-rules-carried` | warning | IP rules carried as they were |
@@ -80,6 +85,7 @@
 //! | `sku-classic` | blocking | the retired Classic SKU |
 //! | `location-expression-kept` | warning | a location given by an expression, kept |
 //! | `replication-home-removed` | info | the replication in the new home region removed |
+//! | `replication-old-home-removed` | info | the replication in the source's home region (an export always lists it) removed; `--replication <old region>` keeps it as a replica |
 //! | `replication-dropped` | info | a replication removed by `--drop-replication` |
 //! | `replication-added` | info (warning if ignored) | a replication added by `--replication` |
 //! | `replication-location-unknown` | warning | a replication's region is an expression |
@@ -98,15 +104,17 @@
 //! | `role-assignment-principal-recreated` | warning | a role assignment on the registry gives a literal principalId that is (or may be) a managed identity this deployment creates anew (new object id) |
 //! | `role-definition-id-literal` | info | a role assignment on the registry named its role by the literal id in the source's subscription; it is now `subscriptionResourceId()` of the same GUID |
 //! | `export-incomplete` | warning | per `error.details[]` entry of an exportTemplate response: that resource is missing from the template |
-//! | `option-ignored` | warning | `--key-uri` with no key to put it in; `--drop-replication` of a region the template has no replication in |
+//! | `option-ignored` | warning | `--key-uri` with no key to put it in; `--identity` for a registry without customer-managed key; `--drop-replication` of a region the template has no replication in |
 //! | `key-uri-set` | info | the key was a parameter or variable: `--key-uri` is now its value |
 //! | `location-unknown` | warning | `--location` or `--replication` is not a public Azure region name this version knows (closest one suggested) |
-//! | `old-region-not-served` | info | the source's home region keeps no replication: `--replication <old region>` keeps an endpoint there |
+//! | `old-region-not-served` | info | the source's home region keeps no replication (and had none in the template to remove): `--replication <old region>` keeps an endpoint there |
+//! | `webhook-region-moved` | warning | a webhook of a replica region that `--drop-replication` removes now responds to the home region's events |
 //! | `webhook-service-uri` | blocking | a webhook without `serviceUri` (an export never has it; creation needs it) |
 //! | `token-passwords` | info | tokens are created without passwords: regenerate them, update clients |
 //! | `credential-set-access` | warning | a credential set's new identity needs access to its Key Vault secrets |
 //! | `connected-registry-resync` | warning | a connected registry needs a new connection string and re-sync |
 //! | `removed-resource-referenced` | warning (blocking outside outputs) | an output reading a removed replication or private endpoint connection was removed; any other reference to one is blocking |
+//! | `shared-setting-changed` | warning | the parameter or variable that sets the registry's region or name, changed by the rewrite, is also read by other resources (storage accounts, clusters, key vaults...): named, they change with it |
 //! | `other-registries-kept` | warning | `--only` chose one of several registries; the others and their children are left as they were |
 //! | `old-name-kept` | info | the old name still occurs in values that do not name the registry (key vaults, identities, workspaces, tags): listed, kept |
 
@@ -153,8 +161,8 @@ pub mod rules {
     pub const ADMIN_USER_ENABLED: &str = "admin-user-enabled";
     /// Anonymous pull enabled.
     pub const ANONYMOUS_PULL_ENABLED: &str = "anonymous-pull-enabled";
-    /// New name not valid.
-    pub const NAME_INVALID: &str = "name-invalid";
+    /// The registry's name is a parameter nothing declares or gives: not rewritten.
+    pub const NAME_NOT_SET: &str = "name-not-set";
     /// Computed name replaced by the literal.
     pub const NAME_EXPRESSION_REPLACED: &str = "name-expression-replaced";
     /// IP rules carried over.
@@ -169,6 +177,8 @@ pub mod rules {
     pub const LOCATION_EXPRESSION_KEPT: &str = "location-expression-kept";
     /// Replication in the new home region removed.
     pub const REPLICATION_HOME_REMOVED: &str = "replication-home-removed";
+    /// Replication in the source's home region removed.
+    pub const REPLICATION_OLD_HOME_REMOVED: &str = "replication-old-home-removed";
     /// Replication removed on request.
     pub const REPLICATION_DROPPED: &str = "replication-dropped";
     /// Replication added on request.
@@ -210,6 +220,8 @@ pub mod rules {
     pub const ROLE_DEFINITION_ID_LITERAL: &str = "role-definition-id-literal";
     /// A removed resource still referenced outside dependsOn.
     pub const REMOVED_RESOURCE_REFERENCED: &str = "removed-resource-referenced";
+    /// A webhook of a dropped replica region moved to the home region.
+    pub const WEBHOOK_REGION_MOVED: &str = "webhook-region-moved";
     /// A webhook without serviceUri.
     pub const WEBHOOK_SERVICE_URI: &str = "webhook-service-uri";
     /// Token passwords are not carried.
@@ -228,6 +240,8 @@ pub mod rules {
     pub const OLD_REGION_NOT_SERVED: &str = "old-region-not-served";
     /// The exportTemplate response reports resources it could not export.
     pub const EXPORT_INCOMPLETE: &str = "export-incomplete";
+    /// A changed parameter or variable of the registry's region or name read by other resources.
+    pub const SHARED_SETTING_CHANGED: &str = "shared-setting-changed";
     /// Other registries of the template left as they were.
     pub const OTHER_REGISTRIES_KEPT: &str = "other-registries-kept";
 
@@ -246,7 +260,7 @@ pub mod rules {
         SOFT_DELETE_WITH_REPLICATION,
         ADMIN_USER_ENABLED,
         ANONYMOUS_PULL_ENABLED,
-        NAME_INVALID,
+        NAME_NOT_SET,
         NAME_EXPRESSION_REPLACED,
         NAME_PARAMETER_RENAMED,
         IP_RULES_CARRIED,
@@ -255,6 +269,7 @@ pub mod rules {
         SKU_CLASSIC,
         LOCATION_EXPRESSION_KEPT,
         REPLICATION_HOME_REMOVED,
+        REPLICATION_OLD_HOME_REMOVED,
         REPLICATION_DROPPED,
         REPLICATION_ADDED,
         REPLICATION_LOCATION_UNKNOWN,
@@ -268,11 +283,13 @@ pub mod rules {
         NAME_UNCHANGED,
         OLD_NAME_KEPT,
         OTHER_REGISTRIES_KEPT,
+        SHARED_SETTING_CHANGED,
         EXPORT_INCOMPLETE,
         OPTION_IGNORED,
         KEY_URI_SET,
         LOCATION_UNKNOWN,
         OLD_REGION_NOT_SERVED,
+        WEBHOOK_REGION_MOVED,
         WEBHOOK_SERVICE_URI,
         TOKEN_PASSWORDS,
         CREDENTIAL_SET_ACCESS,
@@ -341,7 +358,12 @@ impl TemplateInput {
         };
         let mut input = TemplateInput::new(format!("{name}:{tname}"), text(tname, tbytes)?);
         if let Some((pname, pbytes)) = find("parameters.json") {
-            input.parameters = Some(text(pname, pbytes)?);
+            let parameters =
+                String::from_utf8(pbytes.clone()).map_err(|_| TemplateError::BadParameters {
+                    source_name: format!("{name}:{pname}"),
+                    detail: "not UTF-8 text".into(),
+                })?;
+            input.parameters = Some(parameters);
             input.parameters_name = Some(format!("{name}:{pname}"));
         }
         Ok(input)

@@ -29,10 +29,17 @@ pub struct Resource<'a> {
     pub full_type: String,
     /// Where it sits.
     pub slot: Slot<'a>,
-    /// The template that holds it (the root or the inline template of a nested deployment).
+    /// The template whose `parameters()` and `variables()` its expressions read: the root, or the
+    /// inline template of a nested deployment with `"scope": "inner"` (a nested template of the
+    /// default outer scope reads those of the template around it).
     pub template: &'a Node,
-    /// The nested deployment resource that holds `template`, if any.
+    /// JSON Pointer of `template` (empty for the root).
+    pub template_path: String,
+    /// The nested deployment (inner scope) whose `parameters` give values to `template`'s
+    /// parameters; None when `template` is the root.
     pub deployment: Option<&'a Node>,
+    /// The nested deployment whose inline template holds the resource, whatever its scope.
+    pub holder: Option<&'a Node>,
     /// Index (in the resource list) of the resource it is nested in.
     pub parent: Option<usize>,
 }
@@ -49,19 +56,46 @@ pub fn pointer_key(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
-/// Collects every resource of the template `template` (and of nested inline templates).
-pub fn collect<'a>(
+/// Where the expressions of the resources being collected are evaluated.
+#[derive(Debug, Clone)]
+struct Scope<'a> {
+    template: &'a Node,
+    path: String,
+    deployment: Option<&'a Node>,
+}
+
+/// Collects every resource of the template `root` (and of nested inline templates).
+pub fn collect<'a>(root: &'a Node, out: &mut Vec<Resource<'a>>) {
+    let scope = Scope {
+        template: root,
+        path: String::new(),
+        deployment: None,
+    };
+    collect_template(root, "", &scope, None, out);
+}
+
+/// True when a nested deployment evaluates its inline template's expressions in that template's
+/// own scope (`expressionEvaluationOptions.scope` `inner`; the default is the outer scope).
+pub fn is_inner_scope(deployment: &Node) -> bool {
+    deployment
+        .at(&["properties", "expressionEvaluationOptions", "scope"])
+        .and_then(Node::as_str)
+        .is_some_and(|s| s.eq_ignore_ascii_case("inner"))
+}
+
+fn collect_template<'a>(
     template: &'a Node,
     path: &str,
-    deployment: Option<&'a Node>,
+    scope: &Scope<'a>,
+    holder: Option<&'a Node>,
     out: &mut Vec<Resource<'a>>,
 ) {
     if let Some(resources) = template.get("resources") {
         collect_list(
-            template,
             resources,
             &format!("{path}/resources"),
-            deployment,
+            scope,
+            holder,
             None,
             out,
         );
@@ -69,10 +103,10 @@ pub fn collect<'a>(
 }
 
 fn collect_list<'a>(
-    template: &'a Node,
     container: &'a Node,
     path: &str,
-    deployment: Option<&'a Node>,
+    scope: &Scope<'a>,
+    holder: Option<&'a Node>,
     parent: Option<usize>,
     out: &mut Vec<Resource<'a>>,
 ) {
@@ -120,16 +154,18 @@ fn collect_list<'a>(
                 index,
                 symbol,
             },
-            template,
-            deployment,
+            template: scope.template,
+            template_path: scope.path.clone(),
+            deployment: scope.deployment,
+            holder,
             parent,
         });
         if let Some(children) = node.get("resources") {
             collect_list(
-                template,
                 children,
                 &format!("{rpath}/resources"),
-                deployment,
+                scope,
+                holder,
                 Some(me),
                 out,
             );
@@ -137,12 +173,17 @@ fn collect_list<'a>(
         if full_type == "microsoft.resources/deployments" {
             if let Some(inner) = node.at(&["properties", "template"]) {
                 if inner.members().is_some() {
-                    collect(
-                        inner,
-                        &format!("{rpath}/properties/template"),
-                        Some(node),
-                        out,
-                    );
+                    let ipath = format!("{rpath}/properties/template");
+                    let inner_scope = if is_inner_scope(node) {
+                        Scope {
+                            template: inner,
+                            path: ipath.clone(),
+                            deployment: Some(node),
+                        }
+                    } else {
+                        scope.clone()
+                    };
+                    collect_template(inner, &ipath, &inner_scope, Some(node), out);
                 }
             }
         }
@@ -292,7 +333,7 @@ mod tests {
         )
         .unwrap();
         let mut out = Vec::new();
-        collect(&t, "", None, &mut out);
+        collect(&t, &mut out);
         let types: Vec<_> = out
             .iter()
             .map(|r| (r.path.as_str(), r.full_type.as_str()))
@@ -312,6 +353,29 @@ mod tests {
                 ),
             ]
         );
-        assert!(out[3].deployment.is_some());
+        // The default (outer) scope: the nested template reads the root's parameters.
+        assert!(out[3].holder.is_some() && out[3].deployment.is_none());
+        assert!(std::ptr::eq(out[3].template, &t) && out[3].template_path.is_empty());
+    }
+
+    #[test]
+    fn a_nested_template_of_inner_scope_reads_its_own_parameters() {
+        let t = parse(
+            r#"{"resources": [{"type": "Microsoft.Resources/deployments", "properties": {
+                "expressionEvaluationOptions": {"scope": "Inner"}, "template": {
+                "resources": [{"type": "Microsoft.ContainerRegistry/registries"}]}}}]}"#,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        collect(&t, &mut out);
+        let inner = &out[1];
+        assert!(inner.deployment.is_some() && inner.holder.is_some());
+        assert_eq!(inner.template_path, "/resources/0/properties/template");
+        assert!(std::ptr::eq(
+            inner.template,
+            t.at(&["resources"]).unwrap().items().unwrap()[0]
+                .at(&["properties", "template"])
+                .unwrap()
+        ));
     }
 }

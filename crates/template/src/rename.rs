@@ -2,7 +2,8 @@
 //!
 //! The registry's name is replaced only where a string names the registry or one of its
 //! children: a `registries/<old>` segment of a resource id or type, the login server
-//! `<old>.azurecr.io` (and data endpoints `<old>.<region>.data.azurecr.io`), the portal's name
+//! `<old>.azurecr.io` (and data endpoints `<old>.<region>.data.azurecr.io`; written in lower
+//! case, as Azure gives login servers), the portal's name
 //! parameter `registries_<old>_name`, a quoted `'<old>'` or `'<old>/child'` argument of
 //! `resourceId`, `reference`, `concat`, `format` or a `list*` function, and a whole resource
 //! name or `dependsOn` entry that is `<old>` or `<old>/child`. Anything else that merely contains
@@ -103,8 +104,9 @@ pub fn rename_refs(raw: &str, old: &str, new: &str, whole: bool) -> Option<Strin
         }
         let rest = &lower[end..];
         let next = bytes.get(end).copied();
+        let login_server = login_server_follows(rest);
         let names = lower[..i].ends_with("registries/")
-            || login_server_follows(rest)
+            || login_server
             || (lower[..i].ends_with("registries_") && rest.starts_with("_name"))
             || literals.iter().any(|(r, func)| {
                 r.start == i && (r.end == end || next == Some(b'/')) && names_resources(func)
@@ -116,7 +118,12 @@ pub fn rename_refs(raw: &str, old: &str, new: &str, whole: bool) -> Option<Strin
                 && matches!(next, Some(b'"') | Some(b'/')));
         if names {
             out.push_str(&raw[pos..i]);
-            out.push_str(new);
+            // A login server is lower case, whatever the case of the registry's name.
+            if login_server {
+                out.push_str(&new.to_ascii_lowercase());
+            } else {
+                out.push_str(new);
+            }
             pos = end;
             hit = true;
         }

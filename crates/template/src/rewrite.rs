@@ -51,6 +51,33 @@ pub fn norm_region(s: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// True for a subnet resource id:
+/// `/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>`
+/// (keywords in any case, no empty segment).
+fn is_subnet_id(id: &str) -> bool {
+    let Some(segments) = id
+        .strip_prefix('/')
+        .map(|s| s.split('/').collect::<Vec<_>>())
+    else {
+        return false;
+    };
+    let keywords = [
+        (0, "subscriptions"),
+        (2, "resourceGroups"),
+        (4, "providers"),
+        (5, "Microsoft.Network"),
+        (6, "virtualNetworks"),
+        (8, "subnets"),
+    ];
+    segments.len() == 10
+        && segments
+            .iter()
+            .all(|s| !s.is_empty() && !s.contains(char::is_whitespace))
+        && keywords
+            .iter()
+            .all(|&(i, k)| segments[i].eq_ignore_ascii_case(k))
+}
+
 /// True for a name Azure accepts for a registry: 5 to 50 ASCII letters and digits.
 pub fn name_is_valid(name: &str) -> bool {
     (5..=50).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric())
@@ -186,10 +213,21 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
             ),
         });
     }
-    if opts.name.is_empty() {
+    if !name_is_valid(&opts.name) {
         return Err(TemplateError::BadOption {
             option: "--name",
-            detail: "the new registry name is empty".into(),
+            detail: format!(
+                "{:?} is not a registry name: give a globally unique name of 5 to 50 letters and digits, no dashes",
+                opts.name
+            ),
+        });
+    }
+    if let Some(bad) = opts.subnets.iter().find(|s| !is_subnet_id(s)) {
+        return Err(TemplateError::BadOption {
+            option: "--subnet",
+            detail: format!(
+                "{bad:?} is not a subnet resource id: give /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>"
+            ),
         });
     }
     let root = jsonc::parse(&input.template).map_err(|e| TemplateError::NotJson {
@@ -203,9 +241,9 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
                 .parameters_name
                 .clone()
                 .unwrap_or_else(|| "parameters file".into());
-            let node = jsonc::parse(p).map_err(|e| TemplateError::NotJson {
+            let node = jsonc::parse(p).map_err(|e| TemplateError::BadParameters {
                 source_name: pname.clone(),
-                detail: e.to_string(),
+                detail: format!("not JSON: {e}"),
             })?;
             if node.get("parameters").and_then(|p| p.members()).is_none() {
                 return Err(TemplateError::BadParameters {
@@ -219,7 +257,7 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
     };
 
     let mut resources = Vec::new();
-    model::collect(template, "", None, &mut resources);
+    model::collect(template, &mut resources);
     // `"existing": true` (languageVersion 2.0) only references a registry deployed elsewhere.
     let registries: Vec<usize> = (0..resources.len())
         .filter(|&i| {
@@ -622,36 +660,36 @@ fn relocate<'r>(
         }
     };
 
-    if reg.deployment.is_some() {
-        ctx.find(
-            Severity::Info,
-            rules::NESTED_DEPLOYMENT,
-            &rp,
-            "the registry is defined inside a nested deployment; it was rewritten in place".into(),
-            "check the nested deployment's parameters and scope (resource group, subscription) for the target".into(),
-        );
-        nested_deployment_scope(ctx, res, reg);
-    }
-
     // --- Name -------------------------------------------------------------------------------
     let name_node = reg.node.get("name");
     let mut old_name = None;
     let mut name_expr_for_children = format!("'{}'", opts.name);
+    let mut name_set = false;
     if let Some(name_node) = name_node {
         let source = resolve(name_node, reg.template, reg.deployment, pfile(reg));
-        (old_name, name_expr_for_children) = apply_name(ctx, source, reg.template, &rp);
+        let named = apply_name(ctx, source, reg.template, &reg.template_path, &rp);
+        (old_name, name_expr_for_children, name_set) = (named.old, named.expr, named.set);
     }
-    if !name_is_valid(&opts.name) {
+
+    if let Some(holder) = reg.holder {
+        let scope = if model::is_inner_scope(holder) {
+            "inner scope: its parameters() are its own, given by the deployment's parameters"
+        } else {
+            "outer scope: its parameters() and variables() are those of the template around it"
+        };
+        let message = if name_set {
+            format!("the registry is defined inside a nested deployment ({scope}); it was rewritten in place")
+        } else {
+            format!("the registry is defined inside a nested deployment ({scope}); its name was not rewritten (see name-not-set)")
+        };
         ctx.find(
-            Severity::Blocking,
-            rules::NAME_INVALID,
-            &format!("{rp}/name"),
-            format!(
-                "the new name {:?} is not a valid registry name (5-50 letters and digits)",
-                opts.name
-            ),
-            "choose a globally unique name of 5 to 50 letters and digits, no dashes".into(),
+            Severity::Info,
+            rules::NESTED_DEPLOYMENT,
+            &rp,
+            message,
+            "check the nested deployment's parameters and scope (resource group, subscription) for the target".into(),
         );
+        nested_deployment_scope(ctx, res, reg);
     }
 
     // --- Which resources belong to this registry --------------------------------------------
@@ -707,8 +745,12 @@ fn relocate<'r>(
 
     // --- Replications, private endpoint connections, system scope maps ----------------------
     let target = norm_region(&opts.location);
+    let old_home = old_location
+        .as_deref()
+        .filter(|l| !is_expression(l))
+        .map(norm_region);
     let (kept_replications, mut replication_count) =
-        children_pass(ctx, res, &children, &mut removed);
+        children_pass(ctx, res, &children, &mut removed, old_home.as_deref());
 
     // --- Added replications --------------------------------------------------------------
     let mut seen_add = HashSet::new();
@@ -767,7 +809,14 @@ fn relocate<'r>(
     }
 
     // --- dependsOn entries that point at removed resources -------------------------------------
-    drop_dangling_depends(ctx, res, &removed);
+    let dependency = RegistryDependency {
+        index: reg_i,
+        symbol: reg.slot.symbol.clone(),
+        name_expr: name_expr_for_children.clone(),
+        template: reg.template,
+        old: old_name.clone(),
+    };
+    drop_dangling_depends(ctx, res, &removed, Some(&dependency));
     removed_references(ctx, root, res, &removed);
 
     // --- Registry properties -------------------------------------------------------------------
@@ -954,7 +1003,16 @@ fn relocate<'r>(
     }
 
     // Encryption (CMK).
-    encryption(ctx, reg, prop("encryption"), &mut premium);
+    let cmk = encryption(ctx, reg, prop("encryption"), &mut premium);
+    if let (Some(id), false) = (&opts.identity, cmk) {
+        ctx.find(
+            Severity::Warning,
+            rules::OPTION_IGNORED,
+            &format!("{rp}/properties/encryption"),
+            format!("--identity {id} was not applied: the registry has no customer-managed key for it to read"),
+            "leave out --identity, or set properties.encryption and the identity by hand if the new registry must use a customer-managed key (it can only be set at creation)".into(),
+        );
+    }
     if let (Some(uri), false) = (&opts.key_uri, ctx.key_uri_used) {
         ctx.find(
             Severity::Warning,
@@ -969,7 +1027,12 @@ fn relocate<'r>(
     if let Some(old) = old_location.as_deref().filter(|l| !is_expression(l)) {
         let o = norm_region(old);
         let added = opts.add_replications.iter().any(|r| norm_region(r) == o);
-        if o != target && !kept_replications.contains(&o) && !added {
+        // A removed replication of the old home region says the same in its own finding.
+        let said = ctx
+            .findings
+            .iter()
+            .any(|f| f.rule_id == rules::REPLICATION_OLD_HOME_REMOVED);
+        if o != target && !kept_replications.contains(&o) && !added && !said {
             ctx.find(
                 Severity::Info,
                 rules::OLD_REGION_NOT_SERVED,
@@ -1046,7 +1109,21 @@ fn relocate<'r>(
             ),
         }
     }
-    let _ = old_location;
+    // Parameters and variables the rewrite changed that other resources read as well.
+    let location_ref = reg
+        .node
+        .get_str("location")
+        .and_then(name_reference)
+        .filter(|_| old_home.as_deref().is_some_and(|o| o != target));
+    let name_ref = name_node
+        .and_then(Node::as_str)
+        .and_then(name_reference)
+        .filter(|_| name_set && old_name.as_deref() != Some(opts.name.as_str()));
+    for (reference, what) in [(location_ref, "region"), (name_ref, "name")] {
+        if let Some(reference) = reference {
+            shared_setting(ctx, res, reg_i, &children, &reference, what);
+        }
+    }
     if let Some(old) = &old_name {
         literal_ids(ctx, root, res, reg, old, &name_expr_for_children);
     }
@@ -1061,6 +1138,110 @@ fn relocate<'r>(
     };
     roles::role_assignments(ctx, res, &target, &children);
     old_name
+}
+
+/// Warns (rule `SHARED_SETTING_CHANGED`) when `reference` (`parameters('x')` or
+/// `variables('y')`, lower case), which sets the registry's `what` ("region", "name") and which
+/// the rewrite changed, is read by resources other than the registry's own: a storage account, a
+/// cluster or a key vault that reads the registry's region moves with it, one whose name is made
+/// from the registry's name is renamed. The registry's children, role assignments, diagnostic
+/// settings, extension resources scoped to it (locks) and references to the registry
+/// (`resourceId('Microsoft.ContainerRegistry/registries', ...)`) are the registry's and not
+/// counted.
+fn shared_setting(
+    ctx: &mut Ctx<'_>,
+    res: &[Resource<'_>],
+    reg_i: usize,
+    children: &[usize],
+    reference: &str,
+    what: &str,
+) {
+    let reg = &res[reg_i];
+    let reads = |s: &str| {
+        let compact: String = s
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        compact.contains(reference) && !compact.contains("microsoft.containerregistry/registries")
+    };
+    let mut users = Vec::new();
+    for (i, r) in res.iter().enumerate() {
+        let own = i == reg_i
+            || children.contains(&i)
+            || r.full_type.starts_with("microsoft.containerregistry/")
+            || r.full_type.contains("/providers/")
+            || r.full_type == "microsoft.authorization/roleassignments"
+            || r.full_type.ends_with("diagnosticsettings")
+            // An extension resource of the registry (a lock, a role assignment).
+            || r.node.get_str("scope").is_some_and(|s| {
+                s.to_ascii_lowercase()
+                    .contains("microsoft.containerregistry/registries")
+            });
+        // The deployment that holds the registry, and resources in another scope.
+        let holds_registry =
+            r.node.span.start <= reg.node.span.start && reg.node.span.end <= r.node.span.end;
+        if own || holds_registry || !std::ptr::eq(r.template, reg.template) {
+            continue;
+        }
+        let Some(members) = r.node.members() else {
+            continue;
+        };
+        let mut strings = Vec::new();
+        // A resource named after the registry is renamed with it; one that reads its region
+        // anywhere moves with it.
+        let read = members.iter().filter(|m| {
+            !m.key.eq_ignore_ascii_case("resources")
+                && (what != "name" || m.key.eq_ignore_ascii_case("name"))
+        });
+        for m in read {
+            if r.full_type == "microsoft.resources/deployments" && m.key == "properties" {
+                // Its inline template's resources are listed on their own.
+                for pm in m.value.members().unwrap_or(&[]) {
+                    if !pm.key.eq_ignore_ascii_case("template") {
+                        pm.value.walk_strings(&mut strings);
+                    }
+                }
+            } else {
+                m.value.walk_strings(&mut strings);
+            }
+        }
+        if strings.iter().any(|n| n.as_str().is_some_and(reads)) {
+            let label = r
+                .slot
+                .symbol
+                .clone()
+                .or_else(|| r.node.get_str("name").map(str::to_string))
+                .unwrap_or_else(|| "?".into());
+            users.push(format!(
+                "{label} ({})",
+                r.node.get_str("type").unwrap_or("?")
+            ));
+        }
+    }
+    if users.is_empty() {
+        return;
+    }
+    let (path, fix) = match what {
+        "region" => (
+            format!("{}/location", reg.path),
+            "if they must stay where they are, give them a parameter or variable of their own with the old region; otherwise make sure they can move (a storage account, cluster or key vault is recreated empty in the new region)",
+        ),
+        _ => (
+            format!("{}/name", reg.path),
+            "if their names must not change, give them a parameter or variable of their own with the old value",
+        ),
+    };
+    ctx.find(
+        Severity::Warning,
+        rules::SHARED_SETTING_CHANGED,
+        &path,
+        format!(
+            "{reference} sets the registry's {what}, which the rewrite changed, and is also read by {}: they change with it",
+            users.join(", ")
+        ),
+        fix.into(),
+    );
 }
 
 /// `[parameters('x')]` or `[variables('y')]` as a scope expression would refer to it: the call,
@@ -1110,7 +1291,7 @@ fn where_set(
 /// Every nested deployment around the registry (innermost first) that pins a literal
 /// `resourceGroup` or `subscriptionId`: deployed as is, the new registry lands there.
 fn nested_deployment_scope(ctx: &mut Ctx<'_>, res: &[Resource<'_>], reg: &Resource<'_>) {
-    let mut around = reg.deployment;
+    let mut around = reg.holder;
     while let Some(dep) = around {
         let Some(d) = res.iter().find(|r| std::ptr::eq(r.node, dep)) else {
             break;
@@ -1142,7 +1323,7 @@ fn nested_deployment_scope(ctx: &mut Ctx<'_>, res: &[Resource<'_>], reg: &Resour
                 fix.into(),
             );
         }
-        around = d.deployment;
+        around = d.holder;
     }
 }
 
@@ -1369,16 +1550,29 @@ fn set_literal_name(ctx: &mut Ctx<'_>, node: &Node, path: &str, what: &str) {
     ctx.tpl.set_string(node, &ctx.opts.name);
 }
 
+/// What [`apply_name`] found and did.
+struct Named {
+    /// The old name, when the template states it.
+    old: Option<String>,
+    /// The new name as children and references write it (`'new'`, `parameters('p')`...).
+    expr: String,
+    /// The new name was written where the name is defined.
+    set: bool,
+}
+
 /// Sets the new registry name where `name_node` (the registry's `name`, or the parent name of
-/// child resources) is defined; returns the old name when known and the expression children use.
+/// child resources) is defined; `template` (at `template_path`) is the template whose parameters
+/// and variables the name reads, `rp` the resource's path.
 fn apply_name(
     ctx: &mut Ctx<'_>,
     source: Source<'_>,
     template: &Node,
+    template_path: &str,
     rp: &str,
-) -> (Option<String>, String) {
+) -> Named {
     let opts = ctx.opts;
     let mut name_expr_for_children = format!("'{}'", opts.name);
+    let mut set = true;
     let mut old_name = source
         .literal()
         .filter(|s| !s.is_empty())
@@ -1399,10 +1593,8 @@ fn apply_name(
                 None => name.clone(),
             };
             if !renamed.eq_ignore_ascii_case(name) {
-                // The template's own parameter: `rp` less its last `/resources/..` step.
-                let tpath = rp.rfind("/resources/").map_or("", |i| &rp[..i]);
                 let path = match decl {
-                    Some(_) => format!("{tpath}/parameters/{}", pointer_key(name)),
+                    Some(_) => format!("{template_path}/parameters/{}", pointer_key(name)),
                     None => format!("{rp}/name"),
                 };
                 ctx.find(
@@ -1423,12 +1615,26 @@ fn apply_name(
                     Some(dv) => set_literal_name(
                         ctx,
                         dv,
-                        &format!("/parameters/{}/defaultValue", pointer_key(name)),
+                        &format!(
+                            "{template_path}/parameters/{}/defaultValue",
+                            pointer_key(name)
+                        ),
                         "its default",
                     ),
                     None if !done => ctx.tpl.insert_member(d, "defaultValue", &json!(opts.name)),
                     None => {}
                 }
+                done = true;
+            }
+            if !done {
+                set = false;
+                ctx.find(
+                    Severity::Blocking,
+                    rules::NAME_NOT_SET,
+                    &format!("{rp}/name"),
+                    format!("the registry's name is parameter {name}, which the template that holds the registry does not declare and nothing gives a value: the name was not rewritten"),
+                    format!("declare parameter {name} (\"defaultValue\": \"{}\") in the template whose parameters() the registry reads (for a nested deployment of outer scope, the template around it), or pass {name}={} when deploying", opts.name, opts.name),
+                );
             }
         }
         Source::Variable { name, node } => {
@@ -1436,7 +1642,7 @@ fn apply_name(
             set_literal_name(
                 ctx,
                 node,
-                &format!("/variables/{}", pointer_key(name)),
+                &format!("{template_path}/variables/{}", pointer_key(name)),
                 "the variable",
             );
         }
@@ -1464,17 +1670,24 @@ fn apply_name(
             }
         }
     }
-    (old_name, name_expr_for_children)
+    Named {
+        old: old_name,
+        expr: name_expr_for_children,
+        set,
+    }
 }
 
-/// Replications (home region removed, dropped ones removed, the rest counted), private endpoint
-/// connections and system scope maps removed, locations and apiVersions of the other children.
+/// Replications (new home region removed, dropped ones removed, the old home region's removed
+/// unless `--replication` keeps it, the rest counted), private endpoint connections and system
+/// scope maps removed, locations and apiVersions of the other children (a webhook of a kept
+/// replica keeps its region). `old_home` is the source's home region (normalised), when known.
 /// Returns the regions of the replications kept and their count.
 fn children_pass(
     ctx: &mut Ctx<'_>,
     res: &[Resource<'_>],
     children: &[usize],
     removed: &mut Vec<Removed>,
+    old_home: Option<&str>,
 ) -> (Vec<String>, usize) {
     let opts = ctx.opts;
     let params_obj = ctx.params_obj;
@@ -1491,7 +1704,11 @@ fn children_pass(
         .iter()
         .map(|r| norm_region(r))
         .collect();
+    let keep_old_home =
+        old_home.is_some_and(|o| opts.add_replications.iter().any(|r| norm_region(r) == o));
     let mut kept_replications: Vec<String> = Vec::new();
+    let mut dropped_regions: HashSet<String> = HashSet::new();
+    let mut webhooks: Vec<usize> = Vec::new();
     let mut replication_count = 0;
     let mut tokens: Vec<(String, String)> = Vec::new();
     let mut system_maps: Vec<(String, String)> = Vec::new();
@@ -1535,6 +1752,17 @@ fn children_pass(
                             format!("replication in {l} removed (--drop-replication)"),
                             "nothing to do".into(),
                         );
+                        dropped_regions.insert(l);
+                    }
+                    Some(l) if old_home == Some(l.as_str()) && !keep_old_home => {
+                        remove_resource(ctx, removed, c);
+                        ctx.find(
+                            Severity::Info,
+                            rules::REPLICATION_OLD_HOME_REMOVED,
+                            &cpath,
+                            format!("replication in {l} removed: it is the source's home region (an export always lists the home region as a replication), not a replica; the registry's home is now {target}, and {l} keeps no endpoint"),
+                            format!("add --replication {l} to keep a replica (a regional endpoint) in the old home region (Premium)"),
+                        );
                     }
                     Some(l) => {
                         kept_replications.push(l);
@@ -1574,6 +1802,8 @@ fn children_pass(
                     set_location(ctx, c, &cpath);
                 }
             }
+            // After the replications: a webhook may belong to one.
+            "webhooks" => webhooks.push(ci),
             _ => {
                 if c.node.get("location").is_some() {
                     set_location(ctx, c, &cpath);
@@ -1582,6 +1812,39 @@ fn children_pass(
         }
         if !removed.iter().any(|r| r.path == cpath) {
             check_api_version(ctx, c);
+        }
+    }
+    // A webhook responds to the events of one region: the home region's moves with it, a kept
+    // replica's stays, a dropped replica's falls back to the home region.
+    for ci in webhooks {
+        let c = &res[ci];
+        let loc = c.node.get("location").and_then(|n| {
+            resolve(n, c.template, c.deployment, pf(c))
+                .literal()
+                .map(norm_region)
+        });
+        match loc {
+            Some(l) if old_home != Some(l.as_str()) && kept_replications.contains(&l) => {}
+            Some(l) if dropped_regions.contains(&l) => {
+                set_location(ctx, c, &c.path);
+                let hook = c
+                    .node
+                    .get_str("name")
+                    .and_then(last_segment)
+                    .unwrap_or_else(|| "?".into());
+                ctx.find(
+                    Severity::Warning,
+                    rules::WEBHOOK_REGION_MOVED,
+                    &format!("{}/location", c.path),
+                    format!("webhook {hook} responded to events of the replica in {l}, which --drop-replication removes: it now responds to events of the home region {}", opts.location),
+                    format!("nothing to do if the home region's events are wanted; to keep the webhook on {l}'s events, keep that replica (leave out --drop-replication {l})"),
+                );
+            }
+            _ => {
+                if c.node.get("location").is_some() {
+                    set_location(ctx, c, &c.path);
+                }
+            }
         }
     }
 
@@ -1802,37 +2065,117 @@ fn removed_references(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>], remo
     }
 }
 
-/// Removes `dependsOn` entries that point at removed resources.
-fn drop_dangling_depends(ctx: &mut Ctx<'_>, res: &[Resource<'_>], removed: &[Removed]) {
-    if !removed.is_empty() {
-        for r in res {
-            let Some(deps) = r.node.get("dependsOn") else {
-                continue;
-            };
-            let Some(items) = deps.items() else { continue };
-            let gone: Vec<usize> = items
+/// The relocated registry as a `dependsOn` entry is written, for resources that lose their
+/// dependency on one of its removed children.
+struct RegistryDependency<'a> {
+    /// The registry resource's index.
+    index: usize,
+    /// Its symbolic name (languageVersion 2.0), which `dependsOn` uses.
+    symbol: Option<String>,
+    /// The new name as an argument in the registry's template (`parameters('p')`, `'new'`).
+    name_expr: String,
+    /// The template whose parameters `name_expr` reads.
+    template: &'a Node,
+    /// The old name, to recognise a literal entry naming the registry.
+    old: Option<String>,
+}
+
+impl RegistryDependency<'_> {
+    /// The entry for a resource whose expressions read `template`: the symbolic name, else
+    /// `resourceId(...)` (with the literal new name outside the registry's template).
+    fn entry(&self, template: &Node, new: &str) -> String {
+        match &self.symbol {
+            Some(sym) => sym.clone(),
+            None => {
+                let name = if std::ptr::eq(template, self.template) {
+                    self.name_expr.clone()
+                } else {
+                    format!("'{new}'")
+                };
+                format!("[resourceId('Microsoft.ContainerRegistry/registries', {name})]")
+            }
+        }
+    }
+
+    /// True when the `dependsOn` entry `entry` names the registry.
+    fn is_named_by(&self, entry: &str) -> bool {
+        let s = entry.trim().to_ascii_lowercase();
+        self.symbol
+            .as_deref()
+            .is_some_and(|sym| sym.eq_ignore_ascii_case(&s))
+            || s.contains("'microsoft.containerregistry/registries'")
+            || (!is_expression(&s)
+                && self.old.as_deref().is_some_and(|o| {
+                    let o = o.to_ascii_lowercase();
+                    s == o || s.ends_with(&format!("/registries/{o}"))
+                }))
+    }
+}
+
+/// True when `rm` is what the `dependsOn` entry `entry` (lower case) points at.
+fn depends_on_removed(entry: &str, rm: &Removed) -> bool {
+    rm.symbol
+        .as_deref()
+        .is_some_and(|sym| sym.eq_ignore_ascii_case(entry))
+        || (entry.contains(&rm.short_type)
+            && rm.segment.as_ref().is_some_and(|seg| {
+                let seg = seg.to_ascii_lowercase();
+                entry.contains(&format!("'{seg}'"))
+                    || entry.contains(&format!("/{seg}'"))
+                    || entry.ends_with(&format!("/{seg}"))
+            }))
+}
+
+/// Removes `dependsOn` entries that point at removed resources. A resource that thereby loses
+/// its only path to the registry (a webhook that waited for a replication) depends on the
+/// registry instead: the first such entry becomes the registry's, in the template's own style.
+fn drop_dangling_depends(
+    ctx: &mut Ctx<'_>,
+    res: &[Resource<'_>],
+    removed: &[Removed],
+    registry: Option<&RegistryDependency<'_>>,
+) {
+    if removed.is_empty() {
+        return;
+    }
+    for (ri, r) in res.iter().enumerate() {
+        let Some(deps) = r.node.get("dependsOn") else {
+            continue;
+        };
+        let Some(items) = deps.items() else { continue };
+        let mut gone: Vec<usize> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| {
+                let s = d.as_str().unwrap_or("").to_ascii_lowercase();
+                removed.iter().any(|rm| depends_on_removed(&s, rm))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if gone.is_empty() {
+            continue;
+        }
+        if let Some(reg) = registry {
+            // Nested in the registry, a resource depends on it already.
+            let mut nested_in_registry = false;
+            let mut p = r.parent;
+            while let Some(pi) = p {
+                nested_in_registry |= pi == reg.index;
+                p = res[pi].parent;
+            }
+            let still_named = items
                 .iter()
                 .enumerate()
-                .filter(|(_, d)| {
-                    let s = d.as_str().unwrap_or("").to_ascii_lowercase();
-                    removed.iter().any(|rm| {
-                        rm.symbol
-                            .as_deref()
-                            .is_some_and(|sym| sym.eq_ignore_ascii_case(&s))
-                            || (s.contains(&rm.short_type)
-                                && rm.segment.as_ref().is_some_and(|seg| {
-                                    let seg = seg.to_ascii_lowercase();
-                                    s.contains(&format!("'{seg}'"))
-                                        || s.contains(&format!("/{seg}'"))
-                                        || s.ends_with(&format!("/{seg}"))
-                                }))
-                    })
-                })
-                .map(|(i, _)| i)
-                .collect();
-            if !gone.is_empty() {
-                edit::remove_items(&mut ctx.tpl.edits, deps, &gone);
+                .any(|(i, d)| !gone.contains(&i) && d.as_str().is_some_and(|s| reg.is_named_by(s)));
+            if ri != reg.index && !nested_in_registry && !still_named {
+                let entry = reg.entry(r.template, &ctx.opts.name);
+                if ctx.tpl.set_string(&items[gone[0]], &entry) {
+                    gone.remove(0);
+                }
             }
+        }
+        if !gone.is_empty() {
+            edit::remove_items(&mut ctx.tpl.edits, deps, &gone);
         }
     }
 }
@@ -1861,10 +2204,10 @@ fn relocate_children(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>]) -> Op
     };
     let existing = res.iter().find(|r| r.full_type == REGISTRY);
     // Where the parent's name is defined.
-    let (source, template, rp) = match existing.and_then(|r| r.node.get("name").map(|n| (r, n))) {
+    let (source, owner, rp) = match existing.and_then(|r| r.node.get("name").map(|n| (r, n))) {
         Some((r, n)) => (
             Some(resolve(n, r.template, r.deployment, pf(r))),
-            r.template,
+            r,
             r.path.clone(),
         ),
         None => {
@@ -1896,14 +2239,19 @@ fn relocate_children(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>]) -> Op
             } else {
                 None
             };
-            (source, first.template, first.path.clone())
+            (source, first, first.path.clone())
         }
     };
+    let (template, template_path) = (owner.template, owner.template_path.as_str());
     let mut old_name = None;
     let mut name_expr = format!("'{}'", opts.name);
     let found = source.is_some();
+    let mut name_set = false;
     match source {
-        Some(source) => (old_name, name_expr) = apply_name(ctx, source, template, &rp),
+        Some(source) => {
+            let named = apply_name(ctx, source, template, template_path, &rp);
+            (old_name, name_expr, name_set) = (named.old, named.expr, named.set);
+        }
         None => {
             // A literal `old/child` name: the old name is its first segment, replaced with every
             // other occurrence at the end.
@@ -1950,7 +2298,7 @@ fn relocate_children(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>]) -> Op
             "; the parent's name was not found defined in the template: check that it resolves to {}",
             opts.name
         ));
-    } else if old_name.is_none() {
+    } else if old_name.is_none() && name_set {
         message.push_str(
             "; the parent's name had no value in the template and now defaults to the new name (a value given at deployment still wins)",
         );
@@ -1965,21 +2313,9 @@ fn relocate_children(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>]) -> Op
             opts.name
         ),
     );
-    if !name_is_valid(&opts.name) {
-        ctx.find(
-            Severity::Blocking,
-            rules::NAME_INVALID,
-            &rp,
-            format!(
-                "the new name {:?} is not a valid registry name (5-50 letters and digits)",
-                opts.name
-            ),
-            "choose a globally unique name of 5 to 50 letters and digits, no dashes".into(),
-        );
-    }
     let mut removed = Vec::new();
-    children_pass(ctx, res, &children, &mut removed);
-    drop_dangling_depends(ctx, res, &removed);
+    children_pass(ctx, res, &children, &mut removed, None);
+    drop_dangling_depends(ctx, res, &removed, None);
     removed_references(ctx, root, res, &removed);
     let parent_name = existing
         .and_then(|r| r.node.get_str("name"))
@@ -2042,7 +2378,7 @@ fn private_endpoint_fix(opts: &RewriteOptions) -> String {
     format!(
         "create a private endpoint for the new registry in a {loc} subnet (group id 'registry'), link the privatelink.azurecr.io private DNS zone and add its records: {name}.azurecr.io and, per region (home and each replica), {name}.<region>.data.azurecr.io",
         loc = opts.location,
-        name = opts.name
+        name = opts.name.to_ascii_lowercase()
     )
 }
 
@@ -2310,17 +2646,25 @@ fn network_rules(
     }
 }
 
-fn encryption(ctx: &mut Ctx<'_>, reg: &Resource<'_>, enc: Option<&Node>, premium: &mut Vec<&str>) {
+/// Customer-managed key: findings, and the key and identity as parameters (with `--key-uri` /
+/// `--identity` as values). Returns whether the registry has one (or may: an expression).
+fn encryption(
+    ctx: &mut Ctx<'_>,
+    reg: &Resource<'_>,
+    enc: Option<&Node>,
+    premium: &mut Vec<&str>,
+) -> bool {
     let rp = reg.path.clone();
     let Some(enc) = enc.filter(|e| e.members().is_some()) else {
-        return;
+        // An expression may hold a key: not known to be without one.
+        return enc.is_some_and(|e| e.as_str().is_some());
     };
     let kvp = enc.get("keyVaultProperties");
     let key = kvp.and_then(|k| k.member("keyIdentifier"));
     let enabled = str_ci_eq(enc.get("status"), "enabled")
         || key.is_some_and(|k| k.value.as_str().is_some_and(|s| !s.is_empty()));
     if !enabled {
-        return;
+        return false;
     }
     premium.push("customer-managed keys");
     let epath = format!("{rp}/properties/encryption");
@@ -2476,7 +2820,7 @@ fn encryption(ctx: &mut Ctx<'_>, reg: &Resource<'_>, enc: Option<&Node>, premium
         );
     }
     if new_params.is_empty() {
-        return;
+        return true;
     }
     match reg
         .template
@@ -2500,6 +2844,7 @@ fn encryption(ctx: &mut Ctx<'_>, reg: &Resource<'_>, enc: Option<&Node>, premium
             );
         }
     }
+    true
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! `acr-relocate template`: rewrites an exported ARM template for the new registry name and region.
 //!
 //! Reads the input (template, exportTemplate response or the portal's `.zip`), calls the pure
-//! rewriter in `acr_template`, writes the output files atomically, and prints the findings (table
-//! on stderr, `--json` on stdout, `--report` as Markdown). Exit code 1 when a blocking finding
-//! remains; unusable input is an `Err` (exit code 2) and no file is written.
+//! rewriter in `acr_template`, writes the output files together (each through a temporary file,
+//! all renamed into place only once every one is written), and prints the findings (table on
+//! stderr, `--json` on stdout, `--report` as Markdown). Exit code 1 when a blocking finding
+//! remains; unusable input or an output that cannot be written is an `Err` (exit code 2) and no
+//! file is written.
 
 use std::fs;
 use std::io::Write;
@@ -83,13 +85,8 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
     }
     let out = acr_template::rewrite_template(&input, &options)?;
 
-    if to_stdout {
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(out.template.as_bytes())?;
-        stdout.flush()?;
-    } else {
-        write_atomic(&args.output, out.template.as_bytes())?;
-    }
+    // Every output file is written to a temporary file beside it first, and renamed into place
+    // only when all of them could be written: an unwritable one leaves none behind.
     let params_path = match (&out.parameters, &args.parameters_output) {
         (Some(_), Some(p)) => Some(p.clone()),
         (Some(_), None) if to_stdout => {
@@ -99,19 +96,35 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
         (Some(_), None) => Some(beside(&args.output, "parameters.json")),
         _ => None,
     };
+    let mut files: Vec<(&Path, Vec<u8>)> = Vec::new();
+    if !to_stdout {
+        files.push((args.output.as_path(), out.template.clone().into_bytes()));
+    }
     if let (Some(text), Some(path)) = (&out.parameters, &params_path) {
-        write_atomic(path, text.as_bytes())?;
+        files.push((path.as_path(), text.clone().into_bytes()));
     }
     if let Some(report) = &args.report {
         let title = format!(
             "acr-relocate template: {label} → {} in {}",
             args.name, args.location
         );
-        write_atomic(
-            report,
-            acr_template::to_markdown(&title, &out.findings).as_bytes(),
-        )?;
+        files.push((
+            report.as_path(),
+            acr_template::to_markdown(&title, &out.findings).into_bytes(),
+        ));
     }
+    let staged = stage_all(&files)?;
+    if to_stdout {
+        let mut stdout = std::io::stdout().lock();
+        let written = stdout
+            .write_all(out.template.as_bytes())
+            .and_then(|()| stdout.flush());
+        if let Err(e) = written {
+            discard(&staged);
+            return Err(e).context("cannot write the template to stdout");
+        }
+    }
+    commit_all(staged)?;
     eprint!("{}", acr_template::to_table(&out.findings));
     if args.json {
         let doc = serde_json::json!({
@@ -140,8 +153,30 @@ fn beside(output: &Path, suffix: &str) -> PathBuf {
     output.with_file_name(format!("{stem}.{suffix}"))
 }
 
-/// Writes through a temporary file in the same directory, then renames it into place.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// An output written to a temporary file beside its destination, not yet renamed into place.
+struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+/// Writes each `(path, bytes)` to a new temporary file in the path's directory (an existing file,
+/// or a link planted under the temporary name, is not written through). When one cannot be
+/// written, the ones already written are removed and the error names that path.
+fn stage_all(files: &[(&Path, Vec<u8>)]) -> anyhow::Result<Vec<Staged>> {
+    let mut staged = Vec::new();
+    for (path, bytes) in files {
+        match stage(path, bytes) {
+            Ok(s) => staged.push(s),
+            Err(e) => {
+                discard(&staged);
+                return Err(e);
+            }
+        }
+    }
+    Ok(staged)
+}
+
+fn stage(path: &Path, bytes: &[u8]) -> anyhow::Result<Staged> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -153,20 +188,45 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .into_owned();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        // A new file: an existing one (or a link planted under the name) is not written through.
         let _ = fs::remove_file(&tmp);
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
+        f.sync_all()
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.with_context(|| format!("cannot write {}", path.display()))
+    result.with_context(|| {
+        format!(
+            "cannot write {} (no output file was written)",
+            path.display()
+        )
+    })?;
+    Ok(Staged {
+        tmp,
+        path: path.to_path_buf(),
+    })
+}
+
+/// Renames every staged file into place.
+fn commit_all(staged: Vec<Staged>) -> anyhow::Result<()> {
+    for (i, s) in staged.iter().enumerate() {
+        if let Err(e) = fs::rename(&s.tmp, &s.path) {
+            discard(&staged[i..]);
+            return Err(e).with_context(|| format!("cannot write {}", s.path.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Removes staged temporary files (best effort).
+fn discard(staged: &[Staged]) {
+    for s in staged {
+        let _ = fs::remove_file(&s.tmp);
+    }
 }
 
 #[cfg(test)]

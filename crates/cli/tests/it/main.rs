@@ -30,6 +30,7 @@ mod rewrite_target;
 mod shards;
 mod shared_tier;
 mod support;
+mod template;
 mod util;
 mod verify;
 mod wording;

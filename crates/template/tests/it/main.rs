@@ -4,6 +4,8 @@
 mod bad_input;
 mod corpus;
 mod names;
+mod replicas;
 mod roles;
 mod rules;
+mod scopes;
 mod util;

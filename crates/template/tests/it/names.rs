@@ -228,7 +228,13 @@ fn outputs_reading_a_removed_replication_are_removed_and_other_references_block(
     let out = rewrite("removed-references.json", &east());
     let v = json(&out.template);
     assert_eq!(v["resources"].as_array().unwrap().len(), 2);
-    assert_eq!(v["resources"][1]["dependsOn"], serde_json::json!([]));
+    // The webhook waited for the removed replication: it waits for the registry instead.
+    assert_eq!(
+        v["resources"][1]["dependsOn"],
+        serde_json::json!([
+            "[resourceId('Microsoft.ContainerRegistry/registries', parameters('registryName'))]"
+        ])
+    );
     assert!(v["outputs"].get("eastState").is_none());
     assert!(v["outputs"].get("loginServer").is_some());
     let f = with_rule(&out, rules::REMOVED_RESOURCE_REFERENCED);
@@ -314,4 +320,32 @@ fn a_parameter_that_names_a_registry_without_any_value_is_pointed_out() {
     assert_eq!(f[0].severity, Severity::Info);
     assert_eq!(f[0].path, "/parameters/acrName");
     assert!(f[0].fix.contains("acrName = contosoeast01"), "{}", f[0].fix);
+}
+
+#[test]
+fn login_servers_are_written_in_lower_case_whatever_the_case_of_the_new_name() {
+    let o = RewriteOptions {
+        name: "ContosoEast01".into(),
+        ..east()
+    };
+    let out = rewrite("shared-name.json", &o);
+    let v = json(&out.template);
+    assert_eq!(
+        v["outputs"]["loginServer"]["value"],
+        "contosoeast01.azurecr.io"
+    );
+    // The name itself is as given.
+    assert_eq!(
+        v["parameters"]["registries_ContosoEast01_name"]["defaultValue"],
+        "ContosoEast01"
+    );
+    // The DNS records to create for a private endpoint too.
+    let out = rewrite("premium-features-on-standard.json", &o);
+    let f = with_rule(&out, rules::PRIVATE_ENDPOINT_RECREATE);
+    assert!(
+        f[0].fix.contains("contosoeast01.azurecr.io")
+            && f[0].fix.contains("contosoeast01.<region>.data.azurecr.io"),
+        "{}",
+        f[0].fix
+    );
 }

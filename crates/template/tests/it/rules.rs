@@ -202,7 +202,10 @@ fn subnets_are_written_in_the_shape_of_the_api_version_and_the_service_endpoint_
 #[test]
 fn api_versions_without_virtual_network_rules_cannot_take_subnets() {
     let mut o = opts();
-    o.subnets = vec!["/subscriptions/s/x/subnets/a".into()];
+    o.subnets = vec![
+        "/subscriptions/s/resourceGroups/t/providers/Microsoft.Network/virtualNetworks/v/subnets/a"
+            .into(),
+    ];
     let out = rewrite("symbolic-names.json", &o);
     assert_eq!(with_rule(&out, rules::VNET_RULES_UNSUPPORTED).len(), 1);
     assert!(!out.template.contains("virtualNetworkRules"));
@@ -332,19 +335,6 @@ fn classic_registries_computed_names_and_expression_blocks() {
     assert_eq!(
         v["outputs"]["server"]["value"],
         "[reference(resourceId('Microsoft.ContainerRegistry/registries', 'newacr01')).loginServer]"
-    );
-}
-
-#[test]
-fn an_invalid_new_name_is_blocking() {
-    let o = RewriteOptions {
-        name: "new-acr".into(),
-        ..opts()
-    };
-    let out = rewrite("symbolic-names.json", &o);
-    assert_eq!(
-        with_rule(&out, rules::NAME_INVALID)[0].severity,
-        Severity::Blocking
     );
 }
 
@@ -600,6 +590,22 @@ fn key_uri_becomes_the_value_of_the_key_parameter() {
 }
 
 #[test]
+fn identity_for_a_registry_without_customer_managed_key_is_reported_as_ignored() {
+    let mut o = opts();
+    o.identity = Some("/subscriptions/s/resourceGroups/t/providers/Microsoft.ManagedIdentity/userAssignedIdentities/new-id".into());
+    let out = rewrite("symbolic-names.json", &o);
+    let f = with_rule(&out, rules::OPTION_IGNORED);
+    assert_eq!(f.len(), 1, "{:#?}", out.findings);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert!(
+        f[0].message.starts_with("--identity /subscriptions/s/"),
+        "{}",
+        f[0].message
+    );
+    assert!(!out.template.contains("new-id"));
+}
+
+#[test]
 fn a_drop_replication_region_without_replication_is_reported() {
     let mut o = opts();
     o.drop_replications = vec!["northpole".into(), "North Europe".into()];
@@ -723,4 +729,46 @@ fn system_scope_maps_are_reported_in_one_line() {
         json(&out.template)["resources"].as_array().unwrap().len(),
         2
     );
+}
+
+#[test]
+fn a_changed_region_or_name_parameter_that_other_resources_read_is_a_warning_naming_them() {
+    let o = RewriteOptions {
+        name: "fabrikameus01".into(),
+        location: "eastus".into(),
+        ..Default::default()
+    };
+    let out = rewrite("shared-settings.json", &o);
+    let f = with_rule(&out, rules::SHARED_SETTING_CHANGED);
+    assert_eq!(f.len(), 2, "{:#?}", out.findings);
+    assert!(f.iter().all(|f| f.severity == Severity::Warning));
+    let region = f
+        .iter()
+        .find(|f| f.path == "/resources/0/location")
+        .unwrap();
+    assert!(
+        region.message.starts_with("parameters('location') sets the registry's region")
+            && region.message.contains("fabrikamlogs (Microsoft.Storage/storageAccounts), aks-weu (Microsoft.ContainerService/managedClusters)")
+            && !region.message.contains("kv"),
+        "{}",
+        region.message
+    );
+    let name = f.iter().find(|f| f.path == "/resources/0/name").unwrap();
+    // Named after the registry: the key vault. The web app points at the registry (as it should)
+    // and the role assignment is the registry's.
+    assert!(
+        name.message
+            .contains("[concat(parameters('acrName'), 'kv')] (Microsoft.KeyVault/vaults)")
+            && !name.message.contains("shop-weu")
+            && !name.message.contains("roleAssignments"),
+        "{}",
+        name.message
+    );
+    // Kept when the region does not change.
+    let same = RewriteOptions {
+        location: "westeurope".into(),
+        ..o
+    };
+    let out = rewrite("shared-settings.json", &same);
+    assert_eq!(with_rule(&out, rules::SHARED_SETTING_CHANGED).len(), 1);
 }

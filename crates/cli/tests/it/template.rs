@@ -1,0 +1,160 @@
+//! `acr-relocate template`: what reaches the disk and the exit codes of unusable options.
+
+use std::path::Path;
+
+use crate::util::*;
+
+const TEMPLATE: &str = r#"{
+  "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+  "contentVersion": "1.0.0.0",
+  "parameters": { "acrName": { "type": "string" } },
+  "resources": [
+    {
+      "type": "Microsoft.ContainerRegistry/registries",
+      "apiVersion": "2023-07-01",
+      "name": "[parameters('acrName')]",
+      "location": "westeurope",
+      "sku": { "name": "Standard" },
+      "properties": {}
+    }
+  ]
+}
+"#;
+
+const PARAMETERS: &str = r#"{
+  "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#",
+  "contentVersion": "1.0.0.0",
+  "parameters": { "acrName": { "value": "contosowest01" } }
+}
+"#;
+
+/// Writes the template and its parameters file into `dir`; returns their paths as strings.
+fn inputs(dir: &Path) -> (String, String) {
+    let template = dir.join("template.json");
+    let parameters = dir.join("parameters.json");
+    std::fs::write(&template, TEMPLATE).unwrap();
+    std::fs::write(&parameters, PARAMETERS).unwrap();
+    (
+        template.display().to_string(),
+        parameters.display().to_string(),
+    )
+}
+
+/// The files in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn assert_one_line_exit_2(out: &std::process::Output, needle: &str) {
+    assert_exit_code(out, 2);
+    let err = stderr(out);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(needle), "{err}");
+}
+
+#[test]
+fn template_writes_every_output_or_none_when_one_cannot_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (template, parameters) = inputs(dir.path());
+    let output = dir.path().join("out.json").display().to_string();
+    let missing = dir.path().join("missing");
+    let unwritable_params = missing.join("x.json").display().to_string();
+    let unwritable_report = missing.join("r.md").display().to_string();
+    let base = [
+        "template",
+        template.as_str(),
+        "--name",
+        "contosoeast01",
+        "--location",
+        "eastus",
+        "--parameters",
+        parameters.as_str(),
+        "-o",
+        output.as_str(),
+    ];
+    let with = |extra: &[&str]| {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    for extra in [
+        vec!["--parameters-output", unwritable_params.as_str()],
+        vec!["--report", unwritable_report.as_str()],
+    ] {
+        let out = with(&extra);
+        assert_one_line_exit_2(&out, "(no output file was written)");
+        assert_eq!(
+            listing(dir.path()),
+            ["parameters.json", "template.json"],
+            "{extra:?} left files behind"
+        );
+    }
+    // With every directory there, all three are written.
+    let report = dir.path().join("r.md").display().to_string();
+    let out = with(&["--report", report.as_str()]);
+    assert_success(&out);
+    assert_eq!(
+        listing(dir.path()),
+        [
+            "out.json",
+            "out.parameters.json",
+            "parameters.json",
+            "r.md",
+            "template.json"
+        ]
+    );
+}
+
+#[test]
+fn template_refuses_unusable_options_with_exit_2_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (template, _) = inputs(dir.path());
+    let output = dir.path().join("out.json").display().to_string();
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "template",
+            template.as_str(),
+            "--location",
+            "eastus",
+            "-o",
+            output.as_str(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run_with = |extra: &[&str]| {
+        let a = args(extra);
+        run(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    assert_one_line_exit_2(
+        &run_with(&["--name", "contoso-east"]),
+        "invalid option --name: \"contoso-east\" is not a registry name",
+    );
+    assert_one_line_exit_2(
+        &run_with(&["--name", "contosoeast01", "--subnet", "snet-build"]),
+        "invalid option --subnet: \"snet-build\" is not a subnet resource id",
+    );
+    // A parameters file that is not JSON is named as the parameters file, with its own advice.
+    let broken = dir.path().join("broken.parameters.json");
+    std::fs::write(&broken, "{ \"parameters\": ").unwrap();
+    let broken = broken.display().to_string();
+    let out = run_with(&["--name", "contosoeast01", "--parameters", broken.as_str()]);
+    assert_one_line_exit_2(
+        &out,
+        "broken.parameters.json is not a deployment parameters file (not JSON",
+    );
+    assert!(stderr(&out).contains("give the parameters.json of the export"));
+    assert!(!stderr(&out).contains("template.json of an export"));
+    assert_eq!(
+        listing(dir.path()),
+        ["broken.parameters.json", "parameters.json", "template.json"]
+    );
+}

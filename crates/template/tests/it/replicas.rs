@@ -1,0 +1,131 @@
+//! Replications and the webhooks of replica regions when the home region moves.
+
+use crate::util::*;
+use acr_template::{rules, RewriteOptions, Severity};
+
+/// fabrikamweu01 (home westeurope; replicas westeurope, swedencentral, eastus) moves to eastus.
+fn to_east() -> RewriteOptions {
+    RewriteOptions {
+        name: "fabrikameus01".into(),
+        location: "eastus".into(),
+        ..Default::default()
+    }
+}
+
+/// The resources of a rewritten array template whose type ends with `kind`.
+fn of_kind(template: &serde_json::Value, kind: &str) -> Vec<serde_json::Value> {
+    template["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"].as_str().unwrap().ends_with(kind))
+        .cloned()
+        .collect()
+}
+
+fn hook<'a>(hooks: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    hooks
+        .iter()
+        .find(|h| h["name"].as_str().unwrap().contains(&format!("'/{name}'")))
+        .unwrap()
+}
+
+#[test]
+fn the_replication_of_the_old_home_region_is_removed_with_a_finding() {
+    let out = rewrite("replica-webhooks.json", &to_east());
+    let v = json(&out.template);
+    let regions: Vec<_> = of_kind(&v, "replications")
+        .iter()
+        .map(|r| r["location"].as_str().unwrap().to_string())
+        .collect();
+    // westeurope: the old home; eastus: the new home.
+    assert_eq!(regions, ["swedencentral"]);
+    let f = with_rule(&out, rules::REPLICATION_OLD_HOME_REMOVED);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Info);
+    assert_eq!(f[0].path, "/resources/1");
+    assert!(
+        f[0].fix.contains("--replication westeurope"),
+        "{}",
+        f[0].fix
+    );
+    // One finding says it: not also old-region-not-served.
+    assert!(with_rule(&out, rules::OLD_REGION_NOT_SERVED).is_empty());
+}
+
+#[test]
+fn replication_of_the_old_home_region_stays_a_replica_with_replication_option() {
+    let mut o = to_east();
+    o.add_replications = vec!["West Europe".into()];
+    let out = rewrite("replica-webhooks.json", &o);
+    let v = json(&out.template);
+    let reps = of_kind(&v, "replications");
+    let regions: Vec<_> = reps
+        .iter()
+        .map(|r| r["location"].as_str().unwrap())
+        .collect();
+    // Kept as it was, not added a second time.
+    assert_eq!(regions, ["westeurope", "swedencentral"]);
+    assert!(with_rule(&out, rules::REPLICATION_OLD_HOME_REMOVED).is_empty());
+    assert!(with_rule(&out, rules::OLD_REGION_NOT_SERVED).is_empty());
+    assert!(with_rule(&out, rules::REPLICATION_ADDED).is_empty());
+}
+
+#[test]
+fn webhooks_of_kept_replicas_keep_their_region_and_the_home_one_moves() {
+    let out = rewrite("replica-webhooks.json", &to_east());
+    let hooks = of_kind(&json(&out.template), "webhooks");
+    assert_eq!(hook(&hooks, "homehook")["location"], "eastus");
+    assert_eq!(hook(&hooks, "swedenhook")["location"], "swedencentral");
+    assert_eq!(hook(&hooks, "easthook")["location"], "eastus");
+    assert!(with_rule(&out, rules::WEBHOOK_REGION_MOVED).is_empty());
+    // Its replica stays: so does its dependency.
+    assert_eq!(
+        hook(&hooks, "swedenhook")["dependsOn"],
+        serde_json::json!(["[resourceId('Microsoft.ContainerRegistry/registries/replications', parameters('registries_fabrikameus01_name'), 'swedencentral')]"])
+    );
+}
+
+#[test]
+fn a_webhook_of_a_dropped_replica_moves_home_with_a_warning_and_depends_on_the_registry() {
+    let mut o = to_east();
+    o.drop_replications = vec!["swedencentral".into()];
+    let out = rewrite("replica-webhooks.json", &o);
+    let hooks = of_kind(&json(&out.template), "webhooks");
+    let sweden = hook(&hooks, "swedenhook");
+    assert_eq!(sweden["location"], "eastus");
+    assert_eq!(
+        sweden["dependsOn"],
+        serde_json::json!(["[resourceId('Microsoft.ContainerRegistry/registries', parameters('registries_fabrikameus01_name'))]"])
+    );
+    let f = with_rule(&out, rules::WEBHOOK_REGION_MOVED);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert_eq!(f[0].path, "/resources/5/location");
+    assert!(f[0].message.contains("swedenhook") && f[0].message.contains("swedencentral"));
+    // A webhook that depended on the registry as well keeps that one entry only.
+    assert_eq!(
+        hook(&hooks, "easthook")["dependsOn"],
+        serde_json::json!(["[resourceId('Microsoft.ContainerRegistry/registries', parameters('registries_fabrikameus01_name'))]"])
+    );
+}
+
+#[test]
+fn a_dependency_on_a_removed_replication_becomes_the_registry_symbol_in_language_version_2() {
+    let out = rewrite("symbolic-replica-hook.json", &to_east());
+    let v = json(&out.template);
+    assert!(v["resources"].get("eastReplica").is_none());
+    assert_eq!(
+        v["resources"]["eastHook"]["dependsOn"],
+        serde_json::json!(["registry"])
+    );
+    assert_eq!(v["resources"]["eastHook"]["location"], "eastus");
+    // Already depending on the registry: the entry is only removed.
+    assert_eq!(
+        v["resources"]["eastScopeMap"]["dependsOn"],
+        serde_json::json!(["registry"])
+    );
+    // The home replication was the new home's; the old home had none: not served any more.
+    assert_eq!(with_rule(&out, rules::REPLICATION_HOME_REMOVED).len(), 1);
+    assert_eq!(with_rule(&out, rules::OLD_REGION_NOT_SERVED).len(), 1);
+}

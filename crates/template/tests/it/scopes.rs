@@ -1,0 +1,94 @@
+//! Nested deployments: a nested template of the default (outer) scope reads the outer template's
+//! parameters, as ARM evaluates it; one of inner scope reads its own.
+
+use crate::util::*;
+use acr_template::{rules, RewriteOptions, Severity, TemplateInput};
+
+fn east() -> RewriteOptions {
+    RewriteOptions {
+        name: "fabrikameus01".into(),
+        location: "eastus".into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_registry_in_a_nested_template_of_outer_scope_is_renamed_through_the_outer_parameters() {
+    let out = rewrite("nested-outer-scope.json", &east());
+    assert_eq!(out.old_name.as_deref(), Some("fabrikamweu01"));
+    let v = json(&out.template);
+    assert_eq!(
+        v["parameters"]["registryName"]["defaultValue"],
+        "fabrikameus01"
+    );
+    assert_eq!(v["parameters"]["registryRegion"]["defaultValue"], "eastus");
+    // The nested resources keep their expressions: they read the outer parameters.
+    let inner = &v["resources"][0]["properties"]["template"]["resources"];
+    assert_eq!(inner[0]["name"], "[parameters('registryName')]");
+    assert_eq!(
+        inner[1]["name"],
+        "[concat(parameters('registryName'), '/release')]"
+    );
+    // The login server elsewhere follows.
+    assert_eq!(
+        v["resources"][1]["properties"]["DOCKER_REGISTRY_SERVER_URL"],
+        "https://fabrikameus01.azurecr.io"
+    );
+    assert!(!contains_word(&out.template, "fabrikamweu01"));
+    let nested = with_rule(&out, rules::NESTED_DEPLOYMENT);
+    assert_eq!(nested.len(), 1);
+    assert!(
+        nested[0].message.contains("outer scope")
+            && nested[0].message.contains("rewritten in place"),
+        "{}",
+        nested[0].message
+    );
+    assert!(with_rule(&out, rules::NAME_NOT_SET).is_empty());
+    assert!(!out.has_blocking(), "{:#?}", out.findings);
+}
+
+#[test]
+fn the_parameters_file_gives_the_outer_parameters_of_a_nested_template_of_outer_scope() {
+    let input = TemplateInput::new("t.json", fixture("nested-outer-scope.json")).with_parameters(
+        "p.json",
+        r#"{"parameters": {"registryName": {"value": "fabrikamweu01"}, "registryRegion": {"value": "westeurope"}}}"#,
+    );
+    let out = acr_template::rewrite_template(&input, &east()).unwrap();
+    let params = json(out.parameters.as_deref().unwrap());
+    assert_eq!(
+        params["parameters"]["registryName"]["value"],
+        "fabrikameus01"
+    );
+    assert_eq!(params["parameters"]["registryRegion"]["value"], "eastus");
+}
+
+#[test]
+fn a_name_parameter_nothing_declares_is_blocking_and_not_claimed_as_rewritten() {
+    let out = rewrite("nested-inner-undeclared.json", &east());
+    assert_eq!(out.old_name, None);
+    let f = with_rule(&out, rules::NAME_NOT_SET);
+    assert_eq!(f.len(), 1, "{:#?}", out.findings);
+    assert_eq!(f[0].severity, Severity::Blocking);
+    assert_eq!(
+        f[0].path,
+        "/resources/0/properties/template/resources/0/name"
+    );
+    assert!(
+        f[0].fix.contains("registryName=fabrikameus01"),
+        "{}",
+        f[0].fix
+    );
+    let nested = with_rule(&out, rules::NESTED_DEPLOYMENT);
+    assert!(
+        nested[0].message.contains("inner scope")
+            && nested[0].message.contains("its name was not rewritten")
+            && !nested[0].message.contains("rewritten in place"),
+        "{}",
+        nested[0].message
+    );
+    // The outer parameter of the same name is someone else's: untouched.
+    assert_eq!(
+        json(&out.template)["parameters"]["registryName"]["defaultValue"],
+        "fabrikamweu01"
+    );
+}
