@@ -66,6 +66,7 @@
 //! | `premium-required` | blocking (warning if the SKU is an expression) | private endpoints, network rules, replications, CMK, dedicated data endpoint, zone redundancy, retention policy, content trust, disabled export policy, disabled public network access or connected registries on a non-Premium SKU (pointing at the parameter value or variable that sets the SKU, if one does) |
 //! | `cmk-creation-only` | warning | customer-managed key encryption: only at creation |
 //! | `cmk-key-from-source` | warning | a literal key URI or identity of the source kept as a parameter default (no `--key-uri` / `--identity`) |
+//! | `private-endpoint-in-template` | blocking, warning | a `Microsoft.Network/privateEndpoints` resource of the template connects to the registry: it keeps its old-region subnet and name (warning when its region is an expression) |
 //! | `private-endpoint-recreate` | warning | private endpoint connections removed; endpoint and `privatelink.azurecr.io` DNS (data-endpoint records per region) to recreate |
 //! | `service-endpoint-required` | warning | per `--subnet`: the subnet needs the `Microsoft.ContainerRegistry` service endpoint first |
 //! | `vnet-rules-source-subnet` | blocking | virtual network rules point at source subnets and no `--subnet` was given |
@@ -143,6 +144,8 @@ pub mod rules {
     pub const CMK_KEY_FROM_SOURCE: &str = "cmk-key-from-source";
     /// Private endpoint and DNS to recreate.
     pub const PRIVATE_ENDPOINT_RECREATE: &str = "private-endpoint-recreate";
+    /// A private endpoint resource of the template that connects to the registry.
+    pub const PRIVATE_ENDPOINT_IN_TEMPLATE: &str = "private-endpoint-in-template";
     /// Target subnet needs the service endpoint.
     pub const SERVICE_ENDPOINT_REQUIRED: &str = "service-endpoint-required";
     /// Virtual network rules still point at source subnets.
@@ -251,6 +254,7 @@ pub mod rules {
         CMK_CREATION_ONLY,
         CMK_KEY_FROM_SOURCE,
         PRIVATE_ENDPOINT_RECREATE,
+        PRIVATE_ENDPOINT_IN_TEMPLATE,
         SERVICE_ENDPOINT_REQUIRED,
         VNET_RULES_SOURCE_SUBNET,
         VNET_RULES_UNSUPPORTED,

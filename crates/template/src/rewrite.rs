@@ -405,6 +405,7 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         Some(i) => relocate(&mut ctx, template, &resources, i, registries.len()),
         None => relocate_children(&mut ctx, template, &resources),
     };
+    private_endpoints_of_the_registry(&mut ctx, &resources);
     if let Some(old) = old_name
         .as_deref()
         .filter(|o| !o.eq_ignore_ascii_case(&opts.name))
@@ -2372,6 +2373,59 @@ fn parent_reference(name: &str) -> Option<(&'static str, &str)> {
         "variables"
     };
     Some((func, &body[start..end]))
+}
+
+/// A `Microsoft.Network/privateEndpoints` resource of the template that connects to a registry
+/// stays where it is, on its subnet in the old region, while its connection now names the new
+/// registry: deployed under its old name into the source's resource group it would move the
+/// source's live endpoint to the new registry, and a private endpoint cannot be in another region
+/// than its virtual network. Blocking when its region is written out (it needs a subnet in the
+/// target region and a new name, which the rewriter cannot choose); a warning when the region is
+/// an expression whose value the deployment gives.
+fn private_endpoints_of_the_registry(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) {
+    for r in res
+        .iter()
+        .filter(|r| r.full_type == "microsoft.network/privateendpoints")
+    {
+        let Some(props) = r.node.get("properties") else {
+            continue;
+        };
+        let connects = [
+            "privateLinkServiceConnections",
+            "manualPrivateLinkServiceConnections",
+        ]
+        .iter()
+        .filter_map(|key| props.get(key).and_then(Node::items))
+        .flatten()
+        .filter_map(|c| c.get("properties")?.get_str("privateLinkServiceId"))
+        .any(|id| {
+            id.to_ascii_lowercase()
+                .contains("microsoft.containerregistry/registries")
+        });
+        if !connects {
+            continue;
+        }
+        let name = r.node.get_str("name").unwrap_or("(unnamed)");
+        let location = r.node.get_str("location").unwrap_or("its region");
+        let written_out = !is_expression(location) && location != "its region";
+        let subnet = props
+            .get("subnet")
+            .and_then(|s| s.get_str("id"))
+            .unwrap_or("its subnet");
+        let target = &ctx.opts.location;
+        let new = ctx.opts.name.to_ascii_lowercase();
+        let (severity, stays) = match written_out {
+            true => (Severity::Blocking, "stays"),
+            false => (Severity::Warning, "is deployed"),
+        };
+        ctx.find(
+            severity,
+            rules::PRIVATE_ENDPOINT_IN_TEMPLATE,
+            &r.path,
+            format!("the private endpoint {name} connects to the registry and {stays} in {location} on {subnet}: deployed into the source's resource group under that name it would take the source's live endpoint to the new registry, and a private endpoint is always in its virtual network's region"),
+            format!("give it a new name and a subnet of a virtual network in {target}, with private DNS records for {new}.azurecr.io and {new}.<region>.data.azurecr.io (home and each replica), or remove it from the template and create it after the deployment"),
+        );
+    }
 }
 
 fn private_endpoint_fix(opts: &RewriteOptions) -> String {

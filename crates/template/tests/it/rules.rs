@@ -95,6 +95,43 @@ fn private_endpoint_connections_are_removed_with_a_dns_reminder() {
     );
 }
 
+/// A private endpoint resource of the template that connects to the registry stays on its subnet
+/// in the old region while its connection now names the new registry: blocking, with what to
+/// change; private endpoints of other services are not the registry's business.
+#[test]
+fn a_private_endpoint_resource_of_the_registry_blocks_with_its_region_and_subnet() {
+    let options = RewriteOptions {
+        location: "eastus".into(),
+        ..opts()
+    };
+    let out = rewrite("private-endpoint-resource.json", &options);
+    let f = with_rule(&out, rules::PRIVATE_ENDPOINT_IN_TEMPLATE);
+    assert_eq!(f.len(), 1, "{:#?}", out.findings);
+    assert_eq!(f[0].severity, Severity::Blocking);
+    assert_eq!(f[0].path, "/resources/1");
+    assert!(f[0].message.contains("westeurope"), "{}", f[0].message);
+    assert!(
+        f[0].message.contains("/subnets/snet-pe"),
+        "{}",
+        f[0].message
+    );
+    assert!(f[0].fix.contains("eastus") && f[0].fix.contains("newacr01.azurecr.io"));
+    // The location of the endpoint is not moved without a subnet there.
+    let v = json(&out.template);
+    assert_eq!(v["resources"][1]["location"], "westeurope");
+
+    let other = fixture("private-endpoint-resource.json").replace(
+        "Microsoft.ContainerRegistry/registries', parameters",
+        "Microsoft.KeyVault/vaults', parameters",
+    );
+    let out = acr_template::rewrite_template(
+        &acr_template::TemplateInput::new("t.json", other),
+        &options,
+    )
+    .unwrap();
+    assert!(with_rule(&out, rules::PRIVATE_ENDPOINT_IN_TEMPLATE).is_empty());
+}
+
 #[test]
 fn premium_features_on_standard_block() {
     let out = rewrite("premium-features-on-standard.json", &opts());
