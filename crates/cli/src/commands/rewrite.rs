@@ -50,7 +50,7 @@ lists them, since they change where pipelines log in and push. An Azure Pipeline
 service connection named OLD (`dockerRegistryServiceConnection`, `containerRegistry:` of a
 Docker@2 task) is renamed to NEW: create a service connection of that name. `OLD:443` is OLD (443 is the HTTPS default) and becomes NEW; a shell default
 such as `${REG:-OLD}/app:1` has its default rewritten. Directories are walked honouring
-.gitignore; a file reached twice is read once.
+.gitignore (not ripgrep's .ignore); a file reached twice is read once.
 
 Every other text file of the walk (scripts, the rest of .env files, Terraform, docs) is scanned too: its mentions
 of the old registry are listed and left alone, as are mentions in YAML that are not image fields
