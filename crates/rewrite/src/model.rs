@@ -30,6 +30,8 @@ pub enum ReferenceKind {
     KustomizeNewName,
     /// The image of a Dockerfile `FROM` line.
     DockerfileFrom,
+    /// The BuildKit frontend image of a Dockerfile `# syntax=` parser directive.
+    DockerfileSyntax,
     /// The image of a Dockerfile `COPY --from=` (or `ADD --from=`).
     DockerfileCopyFrom,
     /// The default value of a Dockerfile `ARG` that holds an image, or only the registry when an
@@ -77,6 +79,7 @@ impl ReferenceKind {
             ReferenceKind::KustomizeName => "Kustomize images name",
             ReferenceKind::KustomizeNewName => "Kustomize images newName",
             ReferenceKind::DockerfileFrom => "Dockerfile FROM",
+            ReferenceKind::DockerfileSyntax => "Dockerfile syntax directive",
             ReferenceKind::DockerfileCopyFrom => "Dockerfile COPY --from",
             ReferenceKind::DockerfileArg => "Dockerfile ARG default",
             ReferenceKind::DockerfileRunMount => "Dockerfile RUN --mount from",
@@ -173,6 +176,9 @@ pub enum MentionPlace {
     Value,
     /// In a Dockerfile instruction other than `FROM`, `COPY --from` or `ARG`.
     Instruction,
+    /// In the body of a Dockerfile heredoc (`RUN <<EOF` ... `EOF`): a script or a file's
+    /// content.
+    Heredoc,
     /// In a line of a Helm template that is not an `image:` line.
     TemplateLine,
     /// In a file whose kind the rewrite does not understand (scripts, `.env`, Terraform, docs):
