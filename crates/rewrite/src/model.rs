@@ -196,6 +196,11 @@ pub struct Mention {
     pub place: MentionPlace,
     /// The line, trimmed.
     pub text: String,
+    /// Why this mention needs a closer look, when there is more to say than its place (a
+    /// regional endpoint of the old registry, a Kustomize name that cannot match every
+    /// resource).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What one scan of one text found.
@@ -258,7 +263,45 @@ impl Findings {
                 line,
                 place,
                 text: lines.text(at),
+                note: None,
             });
+        }
+        for (offset, endpoint) in registry.regional_endpoints(&text[range.clone()]) {
+            let at = range.start + offset;
+            let line = lines.line(at);
+            let note = endpoint.note(registry);
+            match self.mentions.iter_mut().find(|m| m.line == line) {
+                Some(mention) => {
+                    mention.note.get_or_insert(note);
+                }
+                None => self.mentions.push(Mention {
+                    line,
+                    place,
+                    text: lines.text(at),
+                    note: Some(note),
+                }),
+            }
+        }
+    }
+
+    /// Records a mention of the old registry at `at` with a note saying why it is left alone
+    /// (one per line, as [`Findings::mention`] does).
+    pub(crate) fn mention_with_note(
+        &mut self,
+        lines: &Lines<'_>,
+        at: usize,
+        place: MentionPlace,
+        note: String,
+    ) {
+        let line = lines.line(at);
+        match self.mentions.iter_mut().find(|m| m.line == line) {
+            Some(mention) => mention.note = Some(note),
+            None => self.mentions.push(Mention {
+                line,
+                place,
+                text: lines.text(at),
+                note: Some(note),
+            }),
         }
     }
 }

@@ -470,7 +470,8 @@ fn a_kustomize_name_keeps_matching_its_resources_and_check_passes_after_the_rewr
         "base/deploy.yaml",
         "kind: Pod\napiVersion: v1\nspec:\n  containers:\n  - image: myreg.azurecr.io/web:1\n",
     );
-    let kustomization = write(dir.path(), "overlay/kustomization.yaml", overlay);
+    let overlay = format!("resources:\n- ../base/deploy.yaml\n{overlay}");
+    let kustomization = write(dir.path(), "overlay/kustomization.yaml", &overlay);
     let plan = rewriter.plan(&[dir.path().to_path_buf()]).unwrap();
     let file = plan.files.iter().find(|f| f.path == kustomization).unwrap();
     assert_eq!(
