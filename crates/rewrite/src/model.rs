@@ -22,9 +22,10 @@ pub enum ReferenceKind {
     /// A `Chart.yaml` dependency whose `repository:` is `oci://registry/path`.
     ChartDependency,
     /// `name:` of a Kustomize `images:` entry (the image to replace in the resources). The name
-    /// is the key matched against the resources, so it stays and a `newName:` naming the new
-    /// registry is added under it; it is rewritten itself only when the resources it matches are
-    /// rewritten in the same run (so that it keeps matching them).
+    /// is the key matched against the images of the resources that kustomization includes, so
+    /// it stays and a `newName:` naming the new registry is added under it; it is rewritten
+    /// itself only when every image it matches is at the new registry after the run (so that
+    /// it keeps matching them).
     KustomizeName,
     /// `newName:` of a Kustomize `images:` entry.
     KustomizeNewName,
