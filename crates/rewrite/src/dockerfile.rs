@@ -57,9 +57,12 @@ struct Word {
 /// Scans a Dockerfile.
 pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, DockerfileError> {
     let lines = Lines::new(text);
+    // BuildKit strips a UTF-8 byte order mark; the rewrite keeps it (edits are byte spans).
+    let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
     let physical: Vec<(usize, &str)> = {
-        let mut offset = 0;
-        text.split_inclusive('\n')
+        let mut offset = bom;
+        text[bom..]
+            .split_inclusive('\n')
             .map(|l| {
                 let start = offset;
                 offset += l.len();
@@ -70,6 +73,17 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
     let escape = escape_directive(&physical);
     let err = |line: usize, message: String| DockerfileError { line, message };
     let mut out = Findings::default();
+    if let Some(frontend) = syntax_directive(&physical) {
+        reference(
+            text,
+            &frontend,
+            registry,
+            ReferenceKind::DockerfileSyntax,
+            &lines,
+            &mut out,
+        );
+    }
+    let mut heredocs: Vec<Range<usize>> = Vec::new();
     let mut stages: HashSet<String> = HashSet::new();
     let mut registry_args = RegistryArgs::default();
     let mut seen_from = false;
@@ -192,7 +206,7 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
                         );
                     }
                 }
-                skip_heredocs(&physical, &mut i, &words, &err)?;
+                heredocs.extend(skip_heredocs(&physical, &mut i, &words, &err)?);
             }
             "RUN" => {
                 for w in args.iter().take_while(|w| w.text.starts_with("--")) {
@@ -225,7 +239,7 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
                         );
                     }
                 }
-                skip_heredocs(&physical, &mut i, &words, &err)?;
+                heredocs.extend(skip_heredocs(&physical, &mut i, &words, &err)?);
             }
             "ARG" => {
                 for w in args {
@@ -269,6 +283,9 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
         }
         for span in spans {
             out.mention(text, &lines, span, registry, MentionPlace::Instruction);
+        }
+        for span in heredocs.drain(..) {
+            out.mention(text, &lines, span, registry, MentionPlace::Heredoc);
         }
     }
     for arg in registry_args.used() {
@@ -430,13 +447,43 @@ fn escape_directive(physical: &[(usize, &str)]) -> char {
     '\\'
 }
 
-/// Skips the bodies of heredocs opened on an instruction (`RUN <<EOF`, `COPY <<-EOT /x`).
+/// The image of a `# syntax=IMAGE` parser directive (the BuildKit frontend), if the file
+/// starts with one: directives are the comment lines `# key=value` at the very top, before
+/// any other line.
+fn syntax_directive(physical: &[(usize, &str)]) -> Option<Word> {
+    for (start, line) in physical {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let directive = body.trim_start().strip_prefix('#')?;
+        let (key, value) = directive.split_once('=')?;
+        if !key.trim().eq_ignore_ascii_case("syntax") {
+            continue;
+        }
+        let value_start = body.len() - value.len();
+        let trimmed = value.trim_start();
+        let value_start = value_start + (value.len() - trimmed.len());
+        let image = trimmed.trim_end();
+        if image.is_empty() || image.contains(char::is_whitespace) {
+            return None;
+        }
+        return Some(Word {
+            start: start + value_start,
+            text: image.to_owned(),
+            contiguous: true,
+        });
+    }
+    None
+}
+
+/// Skips the bodies of heredocs opened on an instruction (`RUN <<EOF`, `COPY <<-EOT /x`) and
+/// returns the byte ranges of their lines, to be scanned for mentions (a script or a file's
+/// content: not rewritten).
 fn skip_heredocs(
     physical: &[(usize, &str)],
     i: &mut usize,
     words: &[Word],
     err: &impl Fn(usize, String) -> DockerfileError,
-) -> Result<(), DockerfileError> {
+) -> Result<Vec<Range<usize>>, DockerfileError> {
+    let mut bodies = Vec::new();
     for w in words {
         let Some(rest) = w.text.strip_prefix("<<") else {
             continue;
@@ -451,7 +498,7 @@ fn skip_heredocs(
         }
         let opened = *i;
         loop {
-            let Some((_, line)) = physical.get(*i) else {
+            let Some(&(start, line)) = physical.get(*i) else {
                 return Err(err(
                     opened,
                     format!("heredoc `{delimiter}` is never closed"),
@@ -459,17 +506,18 @@ fn skip_heredocs(
             };
             *i += 1;
             let line = line.trim_end_matches(['\n', '\r']);
-            let line = if strip_tabs {
+            let content = if strip_tabs {
                 line.trim_start_matches('\t')
             } else {
                 line
             };
-            if line == delimiter {
+            if content == delimiter {
                 break;
             }
+            bodies.push(start..start + line.len());
         }
     }
-    Ok(())
+    Ok(bodies)
 }
 
 #[cfg(test)]
@@ -520,8 +568,52 @@ mod tests {
         let f = scan(text, &reg()).unwrap();
         assert_eq!(f.references.len(), 1);
         assert_eq!(f.references[0].line, 2);
-        assert_eq!(f.mentions.len(), 1);
-        assert_eq!(f.mentions[0].line, 8);
+        let mentioned: Vec<_> = f.mentions.iter().map(|m| (m.line, m.place)).collect();
+        assert_eq!(
+            mentioned,
+            vec![(6, MentionPlace::Heredoc), (8, MentionPlace::Instruction)],
+            "a heredoc body is not an instruction, but its mentions are listed"
+        );
+    }
+
+    #[test]
+    fn the_syntax_directive_names_an_image_and_a_byte_order_mark_is_kept() {
+        let text = "\u{feff}# syntax = myreg.azurecr.io/dockerfile/frontend:1.7\nFROM myreg.azurecr.io/base:1\n";
+        let f = scan(text, &reg()).unwrap();
+        let found: Vec<_> = f
+            .references
+            .iter()
+            .map(|r| {
+                (
+                    r.line,
+                    r.kind,
+                    &text[r.registry_span.clone()],
+                    r.original.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    1,
+                    ReferenceKind::DockerfileSyntax,
+                    "myreg.azurecr.io",
+                    "myreg.azurecr.io/dockerfile/frontend:1.7"
+                ),
+                (
+                    2,
+                    ReferenceKind::DockerfileFrom,
+                    "myreg.azurecr.io",
+                    "myreg.azurecr.io/base:1"
+                ),
+            ]
+        );
+        let late = "FROM a\n# syntax=myreg.azurecr.io/frontend:1\n";
+        assert!(
+            scan(late, &reg()).unwrap().references.is_empty(),
+            "a directive after the first instruction is a comment"
+        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Finds the references in YAML files (by walking the span-keeping tree of [`crate::yaml`]) and in
 //! Helm templates (line by line), and the mentions of the old registry elsewhere in them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::Range;
 
+use crate::kustomize::KustomizeScope;
 use crate::model::{Findings, Insertion, Lines, MentionPlace, Reference, ReferenceKind};
 use crate::registry::{is_tag, ImageRef};
 use crate::yaml::{self, Node, Scalar, Style};
@@ -122,18 +123,10 @@ fn shell_default(value: &str) -> Option<(usize, String)> {
 /// origin of a copy (`SOURCE_REGISTRY`, `OLD_REGISTRY`, `MIRROR_REGISTRY`, ...) is left alone,
 /// since pointing it at the new registry would change what it means.
 pub(crate) fn setting_kind(key: &str) -> Option<ReferenceKind> {
-    let name: String = key
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    const ORIGINS: [&str; 11] = [
-        "source", "src", "from", "old", "origin", "upstream", "mirror", "legacy", "backup",
-        "previous", "cache",
-    ];
-    if ORIGINS.iter().any(|o| name.starts_with(o)) {
+    if names_an_origin(key) {
         return None;
     }
+    let name = squashed(key);
     if name.contains("registry") && (name.ends_with("connection") || name.ends_with("endpoint")) {
         return Some(ReferenceKind::ServiceConnection);
     }
@@ -148,6 +141,26 @@ pub(crate) fn setting_kind(key: &str) -> Option<ReferenceKind> {
         .iter()
         .any(|e| name.ends_with(e))
         .then_some(ReferenceKind::RegistrySetting)
+}
+
+/// `key` in lower case without separators (`CONTAINER_REGISTRY` is `containerregistry`).
+fn squashed(key: &str) -> String {
+    key.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// True for a name that says the registry it holds is the origin of a copy (`SOURCE_REGISTRY`,
+/// `srcRegistry`, `mirrorRegistry`, `OLD_REGISTRY`, ...): pointing it at the new registry
+/// would change what it means, so its value is left alone and listed.
+pub(crate) fn names_an_origin(key: &str) -> bool {
+    const ORIGINS: [&str; 11] = [
+        "source", "src", "from", "old", "origin", "upstream", "mirror", "legacy", "backup",
+        "previous", "cache",
+    ];
+    let name = squashed(key);
+    ORIGINS.iter().any(|o| name.starts_with(o))
 }
 
 /// A registry setting: the value `text[raw]` (decoded `value`) is the old registry alone,
@@ -275,14 +288,14 @@ fn dotenv_setting(
 
 /// Scans a YAML file of the given kind.
 ///
-/// `bases` are the repositories of the old registry that other files of the run rewrite: a
-/// Kustomize `images:` name naming one of them is rewritten so that it keeps matching; any
-/// other name stays (it matches resources outside the run) and gets a `newName:`.
+/// `scope` says what the resources of a Kustomize file name after the run: an `images:` name
+/// is rewritten when every image it matches will be at the new registry; otherwise it stays
+/// (it matches images still at the old registry) and gets a `newName:`.
 pub(crate) fn scan_yaml(
     text: &str,
     kind: FileKind,
     registry: &Registry,
-    bases: &HashSet<String>,
+    scope: &KustomizeScope,
 ) -> Result<Findings, yaml::YamlError> {
     let docs = yaml::parse(text)?;
     let lines = Lines::new(text);
@@ -294,7 +307,7 @@ pub(crate) fn scan_yaml(
         k8s: false,
         argo: false,
         anchors: &HashMap::new(),
-        bases,
+        scope,
         keys: Vec::new(),
         out: Findings::default(),
     };
@@ -323,7 +336,7 @@ struct YamlScan<'a> {
     /// The document is an Argo CD `Application` or `ApplicationSet`.
     argo: bool,
     anchors: &'a HashMap<String, Scalar>,
-    bases: &'a HashSet<String>,
+    scope: &'a KustomizeScope,
     /// Scalars that name the old registry as a match key only (Kustomize `name:` with a
     /// `newName:`): neither references nor mentions.
     keys: Vec<Range<usize>>,
@@ -421,6 +434,23 @@ impl<'a> YamlScan<'a> {
             (FileKind::Pipeline, "parameters") => return self.parameters(value),
             _ => {}
         }
+        if self.kind == FileKind::Pipeline {
+            match (key, value) {
+                // GitLab CI `image: {name: ...}`.
+                ("image", Node::Mapping(_)) => return self.pipeline_image(value.get("name")),
+                // GitLab CI `services:` as a list of images or `- name:` maps.
+                ("services", Node::Sequence(items)) => {
+                    for item in items {
+                        match item {
+                            Node::Mapping(_) => self.pipeline_image(item.get("name")),
+                            other => self.pipeline_image(Some(other)),
+                        }
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
         let Some(scalar) = self.scalar(value) else {
             return;
         };
@@ -445,14 +475,32 @@ impl<'a> YamlScan<'a> {
                 }
                 return;
             }
-            k if self.kind == FileKind::HelmValues
-                && k.to_ascii_lowercase().ends_with("registry") =>
-            {
-                return self.registry_value(scalar, ReferenceKind::HelmRegistry, None);
+            k if self.reads_values() && k.to_ascii_lowercase().ends_with("registry") => {
+                if !names_an_origin(k) {
+                    self.registry_value(scalar, ReferenceKind::HelmRegistry, None);
+                }
+                return;
             }
             _ => return,
         };
         if let Some(reference) = self.string_ref(scalar, kind) {
+            self.push(reference);
+        }
+    }
+
+    /// True when `*Registry:` values are read as a Helm values file's: in a values file, and
+    /// in any other YAML document that is not a Kubernetes manifest (a values file named
+    /// otherwise, such as `helm/env/prod.yaml`), as image maps are.
+    fn reads_values(&self) -> bool {
+        self.kind == FileKind::HelmValues || (self.kind == FileKind::Yaml && !self.k8s)
+    }
+
+    /// A pipeline image given as a node (`image: {name: ...}`, a `services:` entry).
+    fn pipeline_image(&mut self, node: Option<&Node>) {
+        let Some(scalar) = node.and_then(|n| self.scalar(n)) else {
+            return;
+        };
+        if let Some(reference) = self.string_ref(scalar, ReferenceKind::PipelineImage) {
             self.push(reference);
         }
     }
@@ -492,7 +540,9 @@ impl<'a> YamlScan<'a> {
                 .unwrap_or("")
                 .to_ascii_lowercase();
             if last.ends_with("registry") {
-                self.registry_value(value, ReferenceKind::HelmRegistry, None);
+                if !names_an_origin(&last) {
+                    self.registry_value(value, ReferenceKind::HelmRegistry, None);
+                }
             } else if last == "repository" || last.ends_with("image") {
                 if let Some(mut reference) = self.string_ref(value, ReferenceKind::HelmImage) {
                     // The tag, if any, is another parameter: not checked as `latest`.
@@ -537,7 +587,7 @@ impl<'a> YamlScan<'a> {
     /// spans moved from the document to the block's bytes.
     fn embedded_values(&mut self, block: &Scalar) {
         let (document, origins) = unindent(self.text, block.body.clone());
-        let Ok(found) = scan_yaml(&document, FileKind::HelmValues, self.registry, self.bases)
+        let Ok(found) = scan_yaml(&document, FileKind::HelmValues, self.registry, self.scope)
         else {
             // Not a YAML document: its mentions of the old registry are listed.
             return;
@@ -754,9 +804,11 @@ impl<'a> YamlScan<'a> {
     }
 
     /// Kustomize `images:` entries. `newName` is rewritten. `name` is the key matched against
-    /// the resources: it is rewritten when this run rewrites the resources it names (`bases`);
-    /// otherwise it stays, and when there is no `newName` one is added under it. The effective
-    /// image (`newName` or `name` with `newTag`/`digest`) is the one checked.
+    /// the resources: it is rewritten when every image it matches is at the new registry after
+    /// the run (`scope`); otherwise it stays, and when there is no `newName` one is added under
+    /// it, so `newTag`/`digest` keep applying. A name whose images end up at both registries is
+    /// also listed with a note. The effective image (`newName` or `name` with
+    /// `newTag`/`digest`) is the one checked.
     fn kustomize(&mut self, images: &Node) {
         let Node::Sequence(items) = images else {
             return;
@@ -794,8 +846,21 @@ impl<'a> YamlScan<'a> {
                 continue;
             };
             reference.tag_span = None;
-            if self.bases.contains(&reference.repository) {
-                // The resources are rewritten too: the name follows them.
+            if self.scope.is_mixed(&reference.repository) {
+                let note = format!(
+                    "some resources of this kustomization name {repo} at the new registry and others (or remote ones) may name it at {old}: one name cannot match both, so newTag/digest stop applying to some; split the entry by hand",
+                    repo = reference.repository,
+                    old = self.registry
+                );
+                self.out.mention_with_note(
+                    self.lines,
+                    reference.registry_span.start,
+                    MentionPlace::Value,
+                    note,
+                );
+            }
+            if self.scope.follows_new(&reference.repository) {
+                // Every image it matches is at the new registry: the name follows them.
                 if has_new_name {
                     reference.checkable = false;
                 } else {

@@ -12,8 +12,9 @@ use crate::classify::classify;
 use crate::{Error, FileKind};
 
 /// The files below `paths` that the rewrite reads, sorted and without duplicates, plus the
-/// paths that could not be walked. Directories are walked honouring `.gitignore`, `.ignore` and
-/// `.git/info/exclude` (also outside a Git work tree); hidden directories such as
+/// paths that could not be walked. Directories are walked honouring `.gitignore`,
+/// `.git/info/exclude` and Git's global excludes file (also outside a Git work tree), but not
+/// ripgrep's `.ignore` files; hidden directories such as
 /// `.github/workflows` are walked, `.git` is not. A file named explicitly is read even when
 /// ignored. A file whose kind is not understood is [`FileKind::Text`]: scanned for mentions
 /// only (binary files are left out when read). A file reached twice (`k8s` and `./k8s/a.yaml`,
@@ -31,8 +32,12 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<(PathBuf, FileKind)>, Vec<Error>) {
                 files.push((clean(path), classify(path).unwrap_or(FileKind::Text)));
             }
             Ok(_) => {
+                // `.gitignore` (and Git's exclude files) decide what is skipped, as for Git;
+                // ripgrep's own `.ignore` files do not: hiding a file from searches is no
+                // reason to leave a reference to the old registry in it.
                 let walker = ignore::WalkBuilder::new(path)
                     .hidden(false)
+                    .ignore(false)
                     .require_git(false)
                     .filter_entry(|entry| entry.file_name() != ".git")
                     .build();
@@ -72,9 +77,10 @@ fn clean(path: &Path) -> PathBuf {
     }
 }
 
-/// Replaces the content of `path` atomically: a temporary file in the same directory, synced,
-/// given the original's permissions, then renamed over it. A symbolic link is followed, so the
-/// file it points to is replaced and the link stays. A read-only file (no write permission
+/// Replaces the content of `path` atomically: a temporary file in the same directory, given
+/// the original's owner and group (the group alone when not run as root), synced, given the
+/// original's permissions, then renamed over it. A symbolic link is followed, so the file it
+/// points to is replaced and the link stays. A read-only file (no write permission
 /// bit, or one this user cannot open for writing) is refused with [`Error::ReadOnly`], and a
 /// file in a read-only directory (where the temporary file cannot be created) with
 /// [`Error::ReadOnlyDirectory`], instead of being replaced behind their permissions. The rename
@@ -122,6 +128,7 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
     };
     let result = file
         .write_all(contents)
+        .and_then(|()| keep_owner(&file, &target))
         .and_then(|()| file.sync_all())
         .and_then(|()| fs::set_permissions(&tmp, permissions))
         .and_then(|()| fs::rename(&tmp, &target));
@@ -130,6 +137,26 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
         return Err(fail(e));
     }
     Ok(())
+}
+
+/// Gives `file` (the temporary file replacing `target`) the owner and group of `target`, so the
+/// rename does not hand the file to the user running the rewrite. Only root may give a file
+/// away: for another user the group alone is kept when this user belongs to it, and otherwise
+/// the new file is this user's, as any editor's save would make it. Called before the
+/// permissions are set, since a change of owner clears set-user-ID bits.
+fn keep_owner(file: &fs::File, target: &Path) -> std::io::Result<()> {
+    let original = fs::metadata(target)?;
+    let current = file.metadata()?;
+    if (original.uid(), original.gid()) == (current.uid(), current.gid()) {
+        return Ok(());
+    }
+    match std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid())) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let _ = std::os::unix::fs::fchown(file, None, Some(original.gid()));
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// The permissions of `target` (the file `path` names, links followed) when this user may write

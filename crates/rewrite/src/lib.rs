@@ -42,6 +42,7 @@ mod dockerfile;
 mod error;
 mod extract;
 mod fsio;
+mod kustomize;
 mod model;
 mod plan;
 mod registry;
@@ -53,6 +54,7 @@ pub use error::Error;
 pub use fsio::{discover, hard_links, write_atomically, write_in_place};
 pub use model::{Findings, Mention, MentionPlace, Reference, ReferenceKind};
 pub use plan::{
-    FilePlan, Issue, Options, Plan, Problem, Rewriter, TargetResolver, WriteOptions, WriteSummary,
+    FilePlan, Issue, NotParsed, Options, Plan, Problem, Rewriter, TargetResolver, WriteOptions,
+    WriteSummary,
 };
 pub use registry::Registry;

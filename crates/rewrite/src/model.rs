@@ -22,14 +22,17 @@ pub enum ReferenceKind {
     /// A `Chart.yaml` dependency whose `repository:` is `oci://registry/path`.
     ChartDependency,
     /// `name:` of a Kustomize `images:` entry (the image to replace in the resources). The name
-    /// is the key matched against the resources, so it stays and a `newName:` naming the new
-    /// registry is added under it; it is rewritten itself only when the resources it matches are
-    /// rewritten in the same run (so that it keeps matching them).
+    /// is the key matched against the images of the resources that kustomization includes, so
+    /// it stays and a `newName:` naming the new registry is added under it; it is rewritten
+    /// itself only when every image it matches is at the new registry after the run (so that
+    /// it keeps matching them).
     KustomizeName,
     /// `newName:` of a Kustomize `images:` entry.
     KustomizeNewName,
     /// The image of a Dockerfile `FROM` line.
     DockerfileFrom,
+    /// The BuildKit frontend image of a Dockerfile `# syntax=` parser directive.
+    DockerfileSyntax,
     /// The image of a Dockerfile `COPY --from=` (or `ADD --from=`).
     DockerfileCopyFrom,
     /// The default value of a Dockerfile `ARG` that holds an image, or only the registry when an
@@ -77,6 +80,7 @@ impl ReferenceKind {
             ReferenceKind::KustomizeName => "Kustomize images name",
             ReferenceKind::KustomizeNewName => "Kustomize images newName",
             ReferenceKind::DockerfileFrom => "Dockerfile FROM",
+            ReferenceKind::DockerfileSyntax => "Dockerfile syntax directive",
             ReferenceKind::DockerfileCopyFrom => "Dockerfile COPY --from",
             ReferenceKind::DockerfileArg => "Dockerfile ARG default",
             ReferenceKind::DockerfileRunMount => "Dockerfile RUN --mount from",
@@ -173,6 +177,9 @@ pub enum MentionPlace {
     Value,
     /// In a Dockerfile instruction other than `FROM`, `COPY --from` or `ARG`.
     Instruction,
+    /// In the body of a Dockerfile heredoc (`RUN <<EOF` ... `EOF`): a script or a file's
+    /// content.
+    Heredoc,
     /// In a line of a Helm template that is not an `image:` line.
     TemplateLine,
     /// In a file whose kind the rewrite does not understand (scripts, `.env`, Terraform, docs):
@@ -190,6 +197,11 @@ pub struct Mention {
     pub place: MentionPlace,
     /// The line, trimmed.
     pub text: String,
+    /// Why this mention needs a closer look, when there is more to say than its place (a
+    /// regional endpoint of the old registry, a Kustomize name that cannot match every
+    /// resource).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What one scan of one text found.
@@ -252,7 +264,45 @@ impl Findings {
                 line,
                 place,
                 text: lines.text(at),
+                note: None,
             });
+        }
+        for (offset, endpoint) in registry.regional_endpoints(&text[range.clone()]) {
+            let at = range.start + offset;
+            let line = lines.line(at);
+            let note = endpoint.note(registry);
+            match self.mentions.iter_mut().find(|m| m.line == line) {
+                Some(mention) => {
+                    mention.note.get_or_insert(note);
+                }
+                None => self.mentions.push(Mention {
+                    line,
+                    place,
+                    text: lines.text(at),
+                    note: Some(note),
+                }),
+            }
+        }
+    }
+
+    /// Records a mention of the old registry at `at` with a note saying why it is left alone
+    /// (one per line, as [`Findings::mention`] does).
+    pub(crate) fn mention_with_note(
+        &mut self,
+        lines: &Lines<'_>,
+        at: usize,
+        place: MentionPlace,
+        note: String,
+    ) {
+        let line = lines.line(at);
+        match self.mentions.iter_mut().find(|m| m.line == line) {
+            Some(mention) => mention.note = Some(note),
+            None => self.mentions.push(Mention {
+                line,
+                place,
+                text: lines.text(at),
+                note: Some(note),
+            }),
         }
     }
 }

@@ -2,11 +2,12 @@
 //! (before anything is written), compute the new texts, then write them or show a diff.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::kustomize::{self, KustomizeScope};
 use crate::model::{Findings, Mention, Reference};
 use crate::{diff, dockerfile, extract, fsio, Error, FileKind, Registry};
 
@@ -94,12 +95,38 @@ pub struct FilePlan {
     pub mentions: Vec<Mention>,
     /// References the target cannot serve; while any exists nothing is written.
     pub problems: Vec<Problem>,
+    /// Set when the file should have been read as YAML but could not be: it was scanned as
+    /// plain text instead (its mentions are listed) and nothing in it is rewritten.
+    pub not_parsed: Option<NotParsed>,
+}
+
+/// Why a YAML file was scanned as plain text instead of being read as YAML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotParsed {
+    /// 1-based line of the problem, when there is one.
+    pub line: Option<usize>,
+    /// What the parser said (or `not UTF-8 text`).
+    pub reason: String,
 }
 
 impl FilePlan {
     /// True when the rewrite changes the file.
     pub fn is_changed(&self) -> bool {
         self.original != self.rewritten
+    }
+
+    /// The one-line warning for a file that was not parsed ([`FilePlan::not_parsed`]), naming
+    /// the file, the line and the parser's message: `FILE:LINE: not read as YAML (...)`.
+    pub fn not_parsed_warning(&self) -> Option<String> {
+        let not_parsed = self.not_parsed.as_ref()?;
+        let at = match not_parsed.line {
+            Some(line) => format!("{}:{line}", self.path.display()),
+            None => self.path.display().to_string(),
+        };
+        Some(format!(
+            "{at}: not read as YAML ({}): nothing in it is rewritten; its mentions of the old registry are listed as text (fix the file or edit it by hand)",
+            not_parsed.reason
+        ))
     }
 
     /// The unified diff of the change, empty when none.
@@ -117,7 +144,8 @@ impl FilePlan {
 pub struct Plan {
     /// Files that were read and scanned, in path order (including those with nothing to change).
     pub files: Vec<FilePlan>,
-    /// Files and paths that failed (unparseable, unreadable, unsupported); they are not touched.
+    /// Files and paths that failed (an unparseable Dockerfile, unreadable, not text); they are
+    /// not touched. YAML that cannot be parsed is planned instead ([`FilePlan::not_parsed`]).
     pub failures: Vec<Error>,
 }
 
@@ -304,16 +332,16 @@ impl<'r> Rewriter<'r> {
     /// Finds references and mentions of the old registry in `text`; no resolution, no edit.
     /// Fails with the 1-based line and a message when the text cannot be parsed.
     pub fn scan(&self, kind: FileKind, text: &str) -> Result<Findings, (usize, String)> {
-        self.scan_with(kind, text, &HashSet::new())
+        self.scan_with(kind, text, &KustomizeScope::unknown())
     }
 
-    /// [`Rewriter::scan`] knowing the repositories of the old registry that other files of the
-    /// run rewrite (`bases`), which decides how a Kustomize `images:` name is handled.
+    /// [`Rewriter::scan`] knowing what the resources of a Kustomize file name after the run
+    /// (`scope`), which decides how its `images:` names are handled.
     fn scan_with(
         &self,
         kind: FileKind,
         text: &str,
-        bases: &HashSet<String>,
+        bases: &KustomizeScope,
     ) -> Result<Findings, (usize, String)> {
         let from = &self.options.from;
         match kind {
@@ -332,8 +360,11 @@ impl<'r> Rewriter<'r> {
     /// taken to match resources that are not rewritten (see [`ReferenceKind::KustomizeName`]).
     ///
     /// [`ReferenceKind::KustomizeName`]: crate::ReferenceKind::KustomizeName
+    ///
+    /// A YAML file that cannot be parsed is not an error: it is scanned as plain text, its
+    /// mentions listed and nothing in it rewritten, and [`FilePlan::not_parsed`] says why.
     pub fn rewrite_text(&self, path: &Path, kind: FileKind, text: &str) -> Result<FilePlan, Error> {
-        self.rewrite_text_with(path, kind, text, &HashSet::new())
+        self.rewrite_text_with(path, kind, text, &KustomizeScope::unknown())
     }
 
     fn rewrite_text_with(
@@ -341,18 +372,28 @@ impl<'r> Rewriter<'r> {
         path: &Path,
         kind: FileKind,
         text: &str,
-        bases: &HashSet<String>,
+        scope: &KustomizeScope,
     ) -> Result<FilePlan, Error> {
         if self.options.pin_digests && self.resolver.is_none() {
             return Err(Error::PinWithoutResolver);
         }
-        let findings = self
-            .scan_with(kind, text, bases)
-            .map_err(|(line, message)| Error::Parse {
-                path: path.to_path_buf(),
-                line,
-                message,
-            })?;
+        let (findings, not_parsed) = match self.scan_with(kind, text, scope) {
+            Ok(findings) => (findings, None),
+            Err((line, message)) if kind.is_yaml() => (
+                extract::scan_text(text, &self.options.from),
+                Some(NotParsed {
+                    line: Some(line),
+                    reason: message,
+                }),
+            ),
+            Err((line, message)) => {
+                return Err(Error::Parse {
+                    path: path.to_path_buf(),
+                    line,
+                    message,
+                })
+            }
+        };
         let mut references = findings.references;
         let mut problems = Vec::new();
         let mut edits: Vec<(Range<usize>, String)> = Vec::new();
@@ -395,6 +436,7 @@ impl<'r> Rewriter<'r> {
             references,
             mentions: findings.mentions,
             problems,
+            not_parsed,
         })
     }
 
@@ -475,6 +517,25 @@ impl<'r> Rewriter<'r> {
                 }
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(text) => text,
+                    Err(e) if kind.is_yaml() => {
+                        // Scanned for mentions only, never written.
+                        let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                        let findings = extract::scan_text(&text, &self.options.from);
+                        plan.files.push(FilePlan {
+                            path,
+                            kind,
+                            original: text.clone(),
+                            rewritten: text,
+                            references: Vec::new(),
+                            mentions: findings.mentions,
+                            problems: Vec::new(),
+                            not_parsed: Some(NotParsed {
+                                line: None,
+                                reason: "not UTF-8 text".to_owned(),
+                            }),
+                        });
+                        continue;
+                    }
                     Err(_) => {
                         failures.push(Error::NotText { path });
                         continue;
@@ -487,20 +548,28 @@ impl<'r> Rewriter<'r> {
             };
             texts.push((path, kind, text));
         }
-        // Kustomize files last: whether an `images:` name keeps matching depends on whether
-        // the resources it names are rewritten by this run.
+        // Kustomize files last: whether an `images:` name keeps matching depends on what the
+        // resources it includes name once this run has rewritten them.
         let (kustomizations, others): (Vec<_>, Vec<_>) = texts
             .into_iter()
             .partition(|(_, kind, _)| *kind == FileKind::Kustomization);
-        let mut bases = HashSet::new();
-        for (path, kind, text) in others.into_iter().chain(kustomizations) {
-            match self.rewrite_text_with(&path, kind, &text, &bases) {
+        let mut after: HashMap<PathBuf, String> = HashMap::new();
+        for (path, kind, text) in others {
+            match self.rewrite_text_with(&path, kind, &text, &KustomizeScope::unknown()) {
                 Ok(file) => {
-                    if kind != FileKind::Kustomization {
-                        bases.extend(file.references.iter().map(|r| r.repository.clone()));
+                    if let Ok(canonical) = std::fs::canonicalize(&path) {
+                        after.insert(canonical, file.rewritten.clone());
                     }
                     plan.files.push(file);
                 }
+                Err(e) => failures.push(e),
+            }
+        }
+        for (path, kind, text) in kustomizations {
+            let scope =
+                kustomize::scope(&path, &text, &after, &self.options.from, &self.options.to);
+            match self.rewrite_text_with(&path, kind, &text, &scope) {
+                Ok(file) => plan.files.push(file),
                 Err(e) => failures.push(e),
             }
         }

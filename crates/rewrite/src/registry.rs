@@ -164,6 +164,93 @@ impl Registry {
         }
         found
     }
+
+    /// Byte offsets in `text` of this registry's regional endpoints, when it is an Azure
+    /// Container Registry `NAME.azurecr.io` (or a sovereign cloud's `NAME.azurecr.cn`, ...):
+    /// geo-replica login servers `NAME.REGION.geo.azurecr.io` and data endpoints
+    /// `NAME.REGION.data.azurecr.io`, whatever port follows. They name the old registry without
+    /// spelling its login server, so [`Registry::mentions`] does not see them.
+    pub(crate) fn regional_endpoints(&self, text: &str) -> Vec<(usize, RegionalEndpoint)> {
+        let mut found = Vec::new();
+        let hostname = self.hostname();
+        let Some((name, suffix)) = hostname.split_once('.') else {
+            return found;
+        };
+        if !suffix.starts_with("azurecr.") {
+            return found;
+        }
+        let hay = text.as_bytes();
+        let host_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_';
+        let lower = text.to_ascii_lowercase();
+        let prefix = format!("{name}.");
+        for (start, _) in lower.match_indices(&prefix) {
+            if start > 0 && host_byte(hay[start - 1]) {
+                continue;
+            }
+            let rest = &lower[start + prefix.len()..];
+            let region_len = rest
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-')
+                .count();
+            if region_len == 0 {
+                continue;
+            }
+            let region = &text[start + prefix.len()..start + prefix.len() + region_len];
+            let after = &rest[region_len..];
+            let (kind, tail) = if let Some(tail) = after.strip_prefix(".geo.") {
+                ("geo", tail)
+            } else if let Some(tail) = after.strip_prefix(".data.") {
+                ("data", tail)
+            } else {
+                continue;
+            };
+            let Some(end) = tail.strip_prefix(suffix) else {
+                continue;
+            };
+            if end.bytes().next().is_some_and(host_byte) {
+                continue;
+            }
+            let region = region.to_owned();
+            found.push((
+                start,
+                if kind == "geo" {
+                    RegionalEndpoint::GeoReplica { region }
+                } else {
+                    RegionalEndpoint::Data { region }
+                },
+            ));
+        }
+        found
+    }
+}
+
+/// A regional endpoint of an Azure Container Registry, named after the registry and a region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RegionalEndpoint {
+    /// `NAME.REGION.geo.azurecr.io`: the login server of one geo-replica.
+    GeoReplica {
+        /// The region, as written.
+        region: String,
+    },
+    /// `NAME.REGION.data.azurecr.io`: a dedicated data endpoint (layer downloads).
+    Data {
+        /// The region, as written.
+        region: String,
+    },
+}
+
+impl RegionalEndpoint {
+    /// Why a mention of this endpoint is left alone and what to do, for `registry` (the old one).
+    pub fn note(&self, registry: &Registry) -> String {
+        match self {
+            RegionalEndpoint::GeoReplica { region } => format!(
+                "the {region} geo-replica login server of {registry}: not rewritten (the new registry's replicas may differ); point it at the new login server or one of its replicas by hand"
+            ),
+            RegionalEndpoint::Data { region } => format!(
+                "the {region} data endpoint of {registry}: not rewritten (the new registry's data endpoints may differ); point it at the new registry's own endpoint by hand"
+            ),
+        }
+    }
 }
 
 /// `host:443` without its default port; anything else as it is.
@@ -348,6 +435,33 @@ mod tests {
         assert_eq!(r.mentions("myreg.azurecr.io:5000/a"), vec![0]);
         assert_eq!(r.mentions("${REG:-myreg.azurecr.io}/y:1"), vec![7]);
         assert_eq!(r.mentions("\"image\":\"myreg.azurecr.io/x\""), vec![9]);
+    }
+
+    #[test]
+    fn regional_endpoints_of_an_azure_registry_are_found_by_name_and_region() {
+        let r = reg("myacr.azurecr.io");
+        let text = "myacr.westeurope.geo.azurecr.io/web:1 x MYACR.eastus.data.azurecr.io:443 myacr.azurecr.io/a myacr2.eastus.geo.azurecr.io xmyacr.eastus.geo.azurecr.io myacr.eastus.geo.azurecr.io.evil";
+        let found = r.regional_endpoints(text);
+        assert_eq!(
+            found,
+            vec![
+                (
+                    0,
+                    RegionalEndpoint::GeoReplica {
+                        region: "westeurope".into()
+                    }
+                ),
+                (
+                    40,
+                    RegionalEndpoint::Data {
+                        region: "eastus".into()
+                    }
+                ),
+            ]
+        );
+        assert!(reg("registry.example.com")
+            .regional_endpoints("registry.eastus.geo.example.com")
+            .is_empty());
     }
 
     #[test]

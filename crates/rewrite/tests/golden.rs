@@ -73,6 +73,17 @@ fn run_case(name: &str) {
         }
         for m in &file.mentions {
             writeln!(report, "  {:>3} mention {:?}: {}", m.line, m.place, m.text).unwrap();
+            if let Some(note) = &m.note {
+                writeln!(report, "      note: {note}").unwrap();
+            }
+        }
+        if let Some(not_parsed) = &file.not_parsed {
+            writeln!(
+                report,
+                "  not parsed (line {:?}): {}",
+                not_parsed.line, not_parsed.reason
+            )
+            .unwrap();
         }
     }
     for failure in &plan.failures {

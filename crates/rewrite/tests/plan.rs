@@ -248,6 +248,51 @@ fn the_walk_honours_gitignore_and_reads_hidden_workflow_directories() {
 }
 
 #[test]
+fn ripgrep_ignore_files_do_not_hide_files_from_the_walk() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), ".ignore", "deploy/\n");
+    write(
+        dir.path(),
+        "deploy/app.yaml",
+        "image: myreg.azurecr.io/a:1\n",
+    );
+    let (files, errors) = acr_rewrite::discover(&[dir.path().to_path_buf()]);
+    assert!(errors.is_empty());
+    let names: Vec<_> = files
+        .iter()
+        .map(|(p, _)| p.strip_prefix(dir.path()).unwrap().to_path_buf())
+        .collect();
+    assert_eq!(
+        names,
+        [PathBuf::from(".ignore"), PathBuf::from("deploy/app.yaml")]
+    );
+}
+
+#[test]
+fn a_rewritten_file_keeps_its_owner_and_group() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "app.yaml", "image: myreg.azurecr.io/a:1\n");
+    // Only root can give a file away; as another user the test has nothing to show.
+    if std::os::unix::fs::chown(&path, Some(4321), Some(8765)).is_err() {
+        eprintln!("skipped: giving a file to another owner needs root");
+        return;
+    }
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    rewriter
+        .plan(&[dir.path().to_path_buf()])
+        .unwrap()
+        .write()
+        .unwrap();
+    let meta = fs::metadata(&path).unwrap();
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "image: newreg.azurecr.io/a:1\n"
+    );
+    assert_eq!((meta.uid(), meta.gid()), (4321, 8765));
+}
+
+#[test]
 fn every_text_file_of_the_walk_is_scanned_for_mentions_and_binary_files_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
     write(
@@ -425,7 +470,8 @@ fn a_kustomize_name_keeps_matching_its_resources_and_check_passes_after_the_rewr
         "base/deploy.yaml",
         "kind: Pod\napiVersion: v1\nspec:\n  containers:\n  - image: myreg.azurecr.io/web:1\n",
     );
-    let kustomization = write(dir.path(), "overlay/kustomization.yaml", overlay);
+    let overlay = format!("resources:\n- ../base/deploy.yaml\n{overlay}");
+    let kustomization = write(dir.path(), "overlay/kustomization.yaml", &overlay);
     let plan = rewriter.plan(&[dir.path().to_path_buf()]).unwrap();
     let file = plan.files.iter().find(|f| f.path == kustomization).unwrap();
     assert_eq!(

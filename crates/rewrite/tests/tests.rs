@@ -2,6 +2,8 @@
 //! behaviour, and the directory walk.
 
 mod golden;
+mod kustomize;
 mod plan;
 mod refusals;
+mod scanning;
 mod util;

@@ -32,14 +32,15 @@ Only the registry part of a reference changes; comments, quoting, key order and 
 are kept byte for byte. Files read: Kubernetes manifests and other YAML (`image:`), JSON
 manifests (`\"image\":`), Helm values (`image:` strings and registry/repository/tag maps,
 `*Registry:` values), Chart.yaml `oci://` dependencies, chart templates and helpers (`image:`
-lines), Kustomize `images:` (newName; a name is the key matched against the resources, so
-it is rewritten only with the resources it matches and otherwise stays and gets a newName),
-Dockerfiles (FROM, COPY --from, RUN --mount from=, ARG defaults, also a bare registry used as
-`FROM $REG/...`), Flux `url: oci://`, Argo CD Applications and ApplicationSets (the Helm
+lines), Kustomize `images:` (newName; a name is the key matched against the images of the
+resources that kustomization includes, so it is rewritten only when all of them are at the new
+registry after the run, and otherwise stays and gets a newName), Dockerfiles (FROM, COPY
+--from, RUN --mount from=, ARG defaults, also a bare registry used as `FROM $REG/...`, and the
+`# syntax=` frontend image; heredoc bodies are listed), Flux `url: oci://`, Argo CD Applications and ApplicationSets (the Helm
 values of `spec.source(s)`: the `helm.values` block string read as a values file, its
 formatting kept, `valuesObject`, `parameters` naming an image or registry, and an OCI chart
 `repoURL`), docker-compose files, Azure Pipelines, GitHub Actions
-and GitLab CI (`container:`, `image:`, `uses: docker://`).
+and GitLab CI (`container:`, `image:`, GitLab `image: {name:}` and `services:`, `uses: docker://`).
 
 Registry settings: in a pipeline, a variable or input whose name says it holds the registry
 (`REGISTRY`, `CONTAINER_REGISTRY`, `containerRegistry`, `ACR_LOGIN_SERVER`, `login-server`, ...,
@@ -50,13 +51,16 @@ lists them, since they change where pipelines log in and push. An Azure Pipeline
 service connection named OLD (`dockerRegistryServiceConnection`, `containerRegistry:` of a
 Docker@2 task) is renamed to NEW: create a service connection of that name. `OLD:443` is OLD (443 is the HTTPS default) and becomes NEW; a shell default
 such as `${REG:-OLD}/app:1` has its default rewritten. Directories are walked honouring
-.gitignore; a file reached twice is read once.
+.gitignore (not ripgrep's .ignore); a file reached twice is read once.
 
 Every other text file of the walk (scripts, the rest of .env files, Terraform, docs) is scanned too: its mentions
 of the old registry are listed and left alone, as are mentions in YAML that are not image fields
 (block scalars, commands, environment values); --check counts them all. Docker Hub short names
-(`nginx`) never match. A file that cannot be parsed is named with its line and left untouched;
-the others are still processed and the exit code is 2. Every changed file is checked before
+(`nginx`) never match. Regional endpoints of an Azure registry (NAME.REGION.geo.azurecr.io,
+NAME.REGION.data.azurecr.io) are listed with a note, not rewritten. A YAML file that cannot be
+parsed is scanned as text (its mentions listed, nothing rewritten) with one warning naming it;
+the warning alone does not change the exit code. A Dockerfile that cannot be parsed is named
+with its line and left untouched; the others are still processed and the exit code is 2. Every changed file is checked before
 any is written: a read-only file, a file in a read-only directory (the atomic replace needs a
 temporary file beside it) and a file with several hard links (a rename would leave its other
 names with the old content) are each named, and nothing is written (exit 2).
@@ -67,8 +71,9 @@ points to is rewritten and the link stays; links met in a directory walk are not
 
 Target check: --target-check (or --pin-digests, or --target ENDPOINT) looks every rewritten
 reference up in the target registry (`https://` + --to unless --target names it) before anything
-is written; a tag or digest the target lacks is listed with its line and nothing is written
-(exit 1). --pin-digests also replaces `:tag` by `@digest` where the file shape allows.
+is written; a tag or digest the target lacks is listed with its line, with what to copy first
+(`acr-relocate copy OLD NEW --repo REPO`), and nothing is written (exit 1); --check lists
+them too. --pin-digests also replaces `:tag` by `@digest` where the file shape allows.
 
 Exit codes: 0 done; 1 --check found references, or the target lacks a reference (nothing
 written); 2 a file failed, a file would be refused (also in --check and --dry-run) or the
@@ -224,6 +229,9 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
     for failure in &plan.failures {
         eprintln!("error: {failure}");
     }
+    for warning in plan.files.iter().filter_map(FilePlan::not_parsed_warning) {
+        eprintln!("warning: {warning}");
+    }
     let failed = !plan.failures.is_empty();
     if failed && plan.files.is_empty() {
         // Nothing was read: a summary ("0 references") would only hide the errors.
@@ -243,6 +251,7 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
 
     if args.check {
         report_remaining(&mut out, &plan, &from)?;
+        report_problems(&mut out, &plan, &from, &to, false)?;
         report_refusals(&mut out, &refused, false)?;
         let code = if failed || !refused.is_empty() {
             2
@@ -255,10 +264,7 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
     }
 
     if plan.is_blocked() {
-        for (path, problem) in plan.problems() {
-            eprintln!("error: {}:{}: {problem}", path.display(), problem.line);
-        }
-        eprintln!("error: nothing was written");
+        report_problems(&mut out, &plan, &from, &to, true)?;
         return Ok(if failed { 2 } else { 1 });
     }
 
@@ -326,10 +332,11 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
         for (file, mention) in mentions {
             writeln!(
                 out,
-                "  {}:{}: {}",
+                "  {}:{}: {}{}",
                 file.path.display(),
                 mention.line,
-                mention.text
+                mention.text,
+                note_of(mention)
             )?;
         }
     }
@@ -353,6 +360,69 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
             0
         },
     )
+}
+
+/// ` (NOTE)` for a mention that carries a note, else nothing.
+fn note_of(mention: &acr_rewrite::Mention) -> String {
+    mention
+        .note
+        .as_deref()
+        .map(|note| format!(" ({note})"))
+        .unwrap_or_default()
+}
+
+/// Names each reference the target cannot serve on its own `error:` line (after flushing
+/// `out`), then one line saying that nothing was written (`written` true) or that a real run
+/// would write nothing, and what to do: copy the missing images to the target first.
+fn report_problems(
+    out: &mut impl Write,
+    plan: &Plan,
+    from: &Registry,
+    to: &Registry,
+    written: bool,
+) -> std::io::Result<()> {
+    let problems: Vec<_> = plan.problems().collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    out.flush()?;
+    for (path, problem) in &problems {
+        eprintln!("error: {}:{}: {problem}", path.display(), problem.line);
+    }
+    let what = if written {
+        "nothing was written"
+    } else {
+        "a real run would write nothing"
+    };
+    let mut repositories: Vec<&str> = problems
+        .iter()
+        .filter(|(_, p)| !matches!(p.issue, acr_rewrite::Issue::Lookup(_)))
+        .filter_map(|(_, p)| {
+            let name = p
+                .target_reference
+                .strip_prefix(to.as_str())?
+                .strip_prefix('/')?;
+            Some(name.split(['@', ':']).next().unwrap_or(name))
+        })
+        .collect();
+    repositories.sort_unstable();
+    repositories.dedup();
+    let remedy = if repositories.is_empty() {
+        "check that the target answers and run again".to_owned()
+    } else {
+        let repos: String = repositories
+            .iter()
+            .map(|r| format!(" --repo {r}"))
+            .collect();
+        format!(
+            "copy the missing images to the target first (`acr-relocate copy {from} {to}{repos}`), then run again"
+        )
+    };
+    eprintln!(
+        "error: {what}: {} reference(s) are missing from the target or could not be checked; {remedy}",
+        problems.len()
+    );
+    Ok(())
 }
 
 /// Names each refused file on its own `error:` line (after flushing `out`, so the lines follow
@@ -463,11 +533,12 @@ fn report_remaining(out: &mut impl Write, plan: &Plan, from: &Registry) -> std::
                 };
                 (r.line, format!("{what}: {}", r.original))
             })
-            .chain(
-                file.mentions
-                    .iter()
-                    .map(|m| (m.line, format!("mention (not rewritten): {}", m.text))),
-            )
+            .chain(file.mentions.iter().map(|m| {
+                (
+                    m.line,
+                    format!("mention (not rewritten): {}{}", m.text, note_of(m)),
+                )
+            }))
             .collect();
         lines.sort();
         for (line, what) in lines {

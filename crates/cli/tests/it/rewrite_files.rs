@@ -305,3 +305,92 @@ fn an_argo_cd_application_has_the_images_in_its_helm_values_string_rewritten_in_
         app.replace("old.example.com", "new.example.com")
     );
 }
+
+/// Runs `rewrite ARGS... --from myacr.azurecr.io --to newacr.azurecr.io` in `dir`.
+fn rewrite_acr_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .arg("rewrite")
+        .args(args)
+        .args(["--from", "myacr.azurecr.io", "--to", "newacr.azurecr.io"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_yaml_file_that_cannot_be_parsed_is_named_once_in_a_warning_and_its_mentions_fail_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let helmfile = "releases:\n{{- range $env := list \"dev\" \"prod\" }}\n  - name: web-{{ $env }}\n    values:\n      - image:\n          registry: old.example.com\n{{- end }}\n";
+    write(dir.path(), "helmfile.yaml", helmfile);
+    write(dir.path(), "k8s/a.yaml", OLD);
+    let warning = "warning: helmfile.yaml:2: not read as YAML (expected a `key:` here): nothing in it is rewritten; its mentions of the old registry are listed as text (fix the file or edit it by hand)\n";
+
+    let out = rewrite_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(stderr(&out), warning);
+    assert_eq!(
+        stdout(&out),
+        "helmfile.yaml:6: mention (not rewritten): registry: old.example.com\nk8s/a.yaml:1: YAML image: old.example.com/app:1\n2 reference(s) to old.example.com remain\n"
+    );
+
+    let out = rewrite_in(dir.path(), &["."]);
+    assert_success(&out);
+    assert_eq!(stderr(&out), warning);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 1 reference(s) in 1 file(s): old.example.com -> new.example.com\n  k8s/a.yaml: 1\nleft alone (1 mention(s) of old.example.com that are not image fields; check them by hand):\n  helmfile.yaml:6: registry: old.example.com\n"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("helmfile.yaml")).unwrap(),
+        helmfile
+    );
+
+    let out = rewrite_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(stderr(&out), warning, "said again, once");
+}
+
+#[test]
+fn check_lists_regional_endpoints_of_the_old_registry_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "login.sh",
+        "docker login myacr.westeurope.geo.azurecr.io\n",
+    );
+    let out = rewrite_acr_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stdout(&out),
+        "login.sh:1: mention (not rewritten): docker login myacr.westeurope.geo.azurecr.io (the westeurope geo-replica login server of myacr.azurecr.io: not rewritten (the new registry's replicas may differ); point it at the new login server or one of its replicas by hand)\n1 reference(s) to myacr.azurecr.io remain\n"
+    );
+}
+
+#[test]
+fn a_kustomize_overlay_whose_base_is_outside_the_run_keeps_its_name_and_its_new_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "shared/base/deploy.yaml",
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: old.example.com/web:1.0\n",
+    );
+    write(
+        dir.path(),
+        "shared/base/kustomization.yaml",
+        "resources:\n- deploy.yaml\n",
+    );
+    let overlay = "resources:\n- ../../../shared/base\nimages:\n- name: old.example.com/web\n  newTag: \"2.0\"\n";
+    write(dir.path(), "app/deploy/prod/kustomization.yaml", overlay);
+    write(
+        dir.path(),
+        "app/docker-compose.yml",
+        "services:\n  web:\n    image: old.example.com/web:dev\n",
+    );
+    let out = rewrite_in(dir.path(), &["app"]);
+    assert_success(&out);
+    assert_eq!(
+        fs::read_to_string(dir.path().join("app/deploy/prod/kustomization.yaml")).unwrap(),
+        overlay.replace("  newTag", "  newName: new.example.com/web\n  newTag")
+    );
+}

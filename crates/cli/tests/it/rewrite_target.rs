@@ -54,10 +54,30 @@ fn a_tag_missing_in_the_target_blocks_the_rewrite_and_nothing_is_written() {
     let path = manifests(dir.path(), text);
     let out = rewrite_checked_against(&path, &dst, &[]);
     assert_exit_code(&out, 1);
-    let err = stderr(&out);
-    assert!(err.contains(&format!("{repo}:not-there")), "{err}");
-    assert!(err.contains("nothing was written"), "{err}");
+    let missing = format!(
+        "error: {p}:4: {h}/{repo}:not-there: the target has no such tag\n",
+        p = path.display(),
+        h = host(&dst)
+    );
+    let remedy = |what: &str| {
+        format!(
+            "error: {what}: 1 reference(s) are missing from the target or could not be checked; copy the missing images to the target first (`acr-relocate copy old.example.com {h} --repo {repo}`), then run again\n",
+            h = host(&dst)
+        )
+    };
+    assert_eq!(
+        stderr(&out),
+        format!("{missing}{}", remedy("nothing was written"))
+    );
     assert_eq!(&std::fs::read_to_string(&path).unwrap(), text);
+
+    let out = rewrite_checked_against(&path, &dst, &["--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stderr(&out),
+        format!("{missing}{}", remedy("a real run would write nothing")),
+        "--check names the missing tag too"
+    );
 }
 
 #[test]

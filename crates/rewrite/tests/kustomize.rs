@@ -1,0 +1,136 @@
+//! Kustomize `images:` names, decided per kustomization from the resources it includes: a name
+//! follows the new registry only when every image it matches is there after the run; otherwise
+//! it stays and gets a `newName`, so the overlay's `newTag`/`digest` keep applying.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use acr_rewrite::{Plan, Rewriter};
+
+use crate::util::options;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn plan_of(paths: &[PathBuf]) -> Plan {
+    Rewriter::new(options("myacr.azurecr.io", "newacr.azurecr.io"))
+        .plan(paths)
+        .unwrap()
+}
+
+fn rewritten(plan: &Plan, path: &Path) -> String {
+    plan.files
+        .iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("{} is not in the plan", path.display()))
+        .rewritten
+        .clone()
+}
+
+const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: myacr.azurecr.io/web:1.0\n";
+const OVERLAY: &str =
+    "resources:\n- ../../base\nimages:\n- name: myacr.azurecr.io/web\n  newTag: \"2.0\"\n";
+const OVERLAY_KEPT: &str = "resources:\n- ../../base\nimages:\n- name: myacr.azurecr.io/web\n  newName: newacr.azurecr.io/web\n  newTag: \"2.0\"\n";
+const OVERLAY_FOLLOWS: &str =
+    "resources:\n- ../../base\nimages:\n- name: newacr.azurecr.io/web\n  newTag: \"2.0\"\n";
+const COMPOSE: &str = "services:\n  web:\n    image: myacr.azurecr.io/web:dev\n";
+
+#[test]
+fn a_name_whose_base_is_outside_the_run_stays_and_gets_a_new_name_even_when_another_file_rewrites_the_repository(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "shared/base/deploy.yaml", DEPLOY);
+    write(
+        dir.path(),
+        "shared/base/kustomization.yaml",
+        "resources:\n- deploy.yaml\n",
+    );
+    let overlay = write(
+        dir.path(),
+        "app/deploy/prod/kustomization.yaml",
+        &OVERLAY.replace("../../base", "../../../shared/base"),
+    );
+    let compose = write(dir.path(), "app/docker-compose.yml", COMPOSE);
+    let plan = plan_of(&[dir.path().join("app")]);
+    assert_eq!(
+        rewritten(&plan, &overlay),
+        OVERLAY_KEPT.replace("../../base", "../../../shared/base"),
+        "the base still names myacr.azurecr.io/web: the name must keep matching it"
+    );
+    assert_eq!(
+        rewritten(&plan, &compose),
+        COMPOSE.replace("myacr", "newacr")
+    );
+}
+
+#[test]
+fn a_name_whose_resources_are_remote_stays_and_gets_a_new_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "resources:\n  - https://github.com/contoso/platform-manifests//apps/web?ref=v1.4.0\nimages:\n  - name: myacr.azurecr.io/web\n    newTag: \"1.4.2\"\n";
+    let overlay = write(dir.path(), "deploy/overlays/prod/kustomization.yaml", text);
+    write(dir.path(), "docker-compose.yml", COMPOSE);
+    let plan = plan_of(&[dir.path().to_path_buf()]);
+    assert_eq!(
+        rewritten(&plan, &overlay),
+        text.replace(
+            "    newTag",
+            "    newName: newacr.azurecr.io/web\n    newTag"
+        )
+    );
+}
+
+#[test]
+fn a_name_follows_its_base_when_the_base_is_rewritten_in_the_same_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let deploy = write(dir.path(), "base/deploy.yaml", DEPLOY);
+    write(
+        dir.path(),
+        "base/kustomization.yaml",
+        "resources:\n- deploy.yaml\n",
+    );
+    let overlay = write(dir.path(), "overlays/prod/kustomization.yaml", OVERLAY);
+    let plan = plan_of(&[dir.path().to_path_buf()]);
+    assert_eq!(rewritten(&plan, &overlay), OVERLAY_FOLLOWS);
+    assert_eq!(rewritten(&plan, &deploy), DEPLOY.replace("myacr", "newacr"));
+}
+
+#[test]
+fn a_name_follows_a_base_that_an_earlier_run_already_rewrote() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "base/deploy.yaml",
+        &DEPLOY.replace("myacr", "newacr"),
+    );
+    write(
+        dir.path(),
+        "base/kustomization.yaml",
+        "resources:\n- deploy.yaml\n",
+    );
+    let overlay = write(dir.path(), "overlays/prod/kustomization.yaml", OVERLAY);
+    let plan = plan_of(&[dir.path().join("overlays")]);
+    assert_eq!(rewritten(&plan, &overlay), OVERLAY_FOLLOWS);
+}
+
+#[test]
+fn a_name_matching_images_at_both_registries_keeps_its_old_name_and_is_listed_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "run/deploy.yaml", DEPLOY);
+    write(dir.path(), "outside/deploy.yaml", DEPLOY);
+    let text = "resources:\n- deploy.yaml\n- ../outside/deploy.yaml\nimages:\n- name: myacr.azurecr.io/web\n  newTag: \"2.0\"\n";
+    let overlay = write(dir.path(), "run/kustomization.yaml", text);
+    let plan = plan_of(&[dir.path().join("run")]);
+    let file = plan.files.iter().find(|f| f.path == overlay).unwrap();
+    assert_eq!(
+        file.rewritten,
+        text.replace("  newTag", "  newName: newacr.azurecr.io/web\n  newTag")
+    );
+    assert_eq!(file.mentions.len(), 1, "{:?}", file.mentions);
+    assert_eq!(file.mentions[0].line, 5);
+    let note = file.mentions[0].note.as_deref().unwrap_or("");
+    assert!(note.contains("one name cannot match both"), "{note}");
+}

@@ -1,0 +1,154 @@
+//! What a scan finds in particular shapes of file: Dockerfile directives, heredocs and byte
+//! order marks, regional endpoints of the old registry, YAML that cannot be parsed, Helm
+//! registry values named as an origin or kept outside `values*.yaml`, and GitLab CI images.
+
+use std::fs;
+use std::path::Path;
+
+use acr_rewrite::{FileKind, FilePlan, MentionPlace, ReferenceKind, Rewriter};
+
+use crate::util::options;
+
+fn rewriter() -> Rewriter<'static> {
+    Rewriter::new(options("myacr.azurecr.io", "newacr.azurecr.io"))
+}
+
+fn plan_text(name: &str, kind: FileKind, text: &str) -> FilePlan {
+    rewriter()
+        .rewrite_text(Path::new(name), kind, text)
+        .unwrap()
+}
+
+#[test]
+fn a_dockerfile_with_a_byte_order_mark_and_a_syntax_directive_is_rewritten_and_keeps_the_mark() {
+    let text = "\u{feff}# syntax=myacr.azurecr.io/dockerfile/frontend:1.7\nFROM myacr.azurecr.io/base:1\nRUN <<EOT\n  docker pull myacr.azurecr.io/tool:2\nEOT\n";
+    let file = plan_text("Dockerfile", FileKind::Dockerfile, text);
+    assert_eq!(file.rewritten, text.replacen("myacr", "newacr", 2));
+    assert!(file.rewritten.starts_with('\u{feff}'));
+    assert_eq!(file.references[0].kind, ReferenceKind::DockerfileSyntax);
+    let mentions: Vec<_> = file.mentions.iter().map(|m| (m.line, m.place)).collect();
+    assert_eq!(
+        mentions,
+        [(4, MentionPlace::Heredoc)],
+        "a reference in a heredoc is listed, so --check fails on it"
+    );
+}
+
+#[test]
+fn regional_endpoints_of_the_old_registry_are_listed_with_a_note_and_not_rewritten() {
+    let text = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: myacr.westeurope.geo.azurecr.io/web:1.0\n    - image: myacr.westeurope.data.azurecr.io/web:1.0\n";
+    let file = plan_text("pod.yaml", FileKind::Yaml, text);
+    assert_eq!(file.rewritten, text);
+    assert!(file.references.is_empty());
+    let notes: Vec<_> = file
+        .mentions
+        .iter()
+        .map(|m| (m.line, m.note.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert_eq!(notes[0].0, 5);
+    assert!(
+        notes[0].1.starts_with(
+            "the westeurope geo-replica login server of myacr.azurecr.io: not rewritten"
+        ),
+        "{}",
+        notes[0].1
+    );
+    assert!(
+        notes[1]
+            .1
+            .starts_with("the westeurope data endpoint of myacr.azurecr.io"),
+        "{}",
+        notes[1].1
+    );
+    for (name, kind, text) in [
+        (
+            "Dockerfile",
+            FileKind::Dockerfile,
+            "FROM myacr.eastus.geo.azurecr.io/base:1\n",
+        ),
+        (
+            "login.sh",
+            FileKind::Text,
+            "docker login myacr.eastus.geo.azurecr.io\n",
+        ),
+    ] {
+        let file = plan_text(name, kind, text);
+        assert_eq!(file.mentions.len(), 1, "{name}");
+        assert!(file.mentions[0].note.is_some(), "{name}");
+    }
+}
+
+#[test]
+fn yaml_that_cannot_be_parsed_is_scanned_as_text_with_a_warning_and_not_rewritten() {
+    let text = "releases:\n{{- range $env := list \"dev\" \"prod\" }}\n  - name: web-{{ $env }}\n    values:\n      - image:\n          registry: myacr.azurecr.io\n{{- end }}\n";
+    let file = plan_text("helmfile.yaml", FileKind::Yaml, text);
+    assert_eq!(file.rewritten, text);
+    assert!(file.references.is_empty());
+    let lines: Vec<_> = file.mentions.iter().map(|m| m.line).collect();
+    assert_eq!(lines, [6]);
+    let not_parsed = file.not_parsed.as_ref().expect("a reason");
+    assert_eq!(not_parsed.line, Some(2));
+    assert_eq!(
+        file.not_parsed_warning().unwrap(),
+        format!("helmfile.yaml:2: not read as YAML ({}): nothing in it is rewritten; its mentions of the old registry are listed as text (fix the file or edit it by hand)", not_parsed.reason)
+    );
+}
+
+#[test]
+fn a_yaml_file_that_is_not_utf8_is_listed_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pod.yaml");
+    fs::write(
+        &path,
+        b"metadata:\n  note: \"caf\xe9\"\nimage: myacr.azurecr.io/a:1\n",
+    )
+    .unwrap();
+    let plan = rewriter().plan(&[dir.path().to_path_buf()]).unwrap();
+    assert!(plan.failures.is_empty(), "{:?}", plan.failures);
+    let file = &plan.files[0];
+    assert!(!file.is_changed());
+    assert_eq!(file.mentions.len(), 1);
+    assert_eq!(
+        file.not_parsed.as_ref().map(|n| n.reason.as_str()),
+        Some("not UTF-8 text")
+    );
+}
+
+#[test]
+fn helm_registry_values_named_as_an_origin_are_left_alone_and_listed() {
+    let text = "global:\n  imageRegistry: myacr.azurecr.io\nsourceRegistry: myacr.azurecr.io\nmirrorRegistry: myacr.azurecr.io\n";
+    let file = plan_text("values.yaml", FileKind::HelmValues, text);
+    assert_eq!(
+        file.rewritten,
+        text.replacen("myacr.azurecr.io", "newacr.azurecr.io", 1)
+    );
+    let mentioned: Vec<_> = file.mentions.iter().map(|m| m.line).collect();
+    assert_eq!(mentioned, [3, 4]);
+}
+
+#[test]
+fn a_values_file_named_otherwise_has_its_registry_values_rewritten_like_its_image_maps() {
+    let text = "global:\n  imageRegistry: myacr.azurecr.io\nimage:\n  registry: myacr.azurecr.io\n  repository: web\n  tag: \"1\"\n";
+    let file = plan_text("helm/env/prod.yaml", FileKind::Yaml, text);
+    assert_eq!(file.rewritten, text.replace("myacr", "newacr"));
+    let manifest =
+        "apiVersion: v1\nkind: ConfigMap\ndata:\n  containerRegistry: myacr.azurecr.io\n";
+    let file = plan_text("cm.yaml", FileKind::Yaml, manifest);
+    assert_eq!(
+        file.rewritten, manifest,
+        "a Kubernetes manifest's data is not a values file"
+    );
+}
+
+#[test]
+fn gitlab_ci_image_maps_and_services_are_rewritten() {
+    let text = "default:\n  image: myacr.azurecr.io/ci/default:1\nservices:\n  - myacr.azurecr.io/docker:dind\ntest:\n  image:\n    name: myacr.azurecr.io/kaniko:debug\n    entrypoint: [\"\"]\n  services:\n    - name: myacr.azurecr.io/postgres:16\n      alias: db\n";
+    let file = plan_text(".gitlab-ci.yml", FileKind::Pipeline, text);
+    assert_eq!(file.rewritten, text.replace("myacr", "newacr"));
+    assert!(file.mentions.is_empty(), "{:?}", file.mentions);
+    assert!(file
+        .references
+        .iter()
+        .all(|r| r.kind == ReferenceKind::PipelineImage));
+}
