@@ -983,6 +983,16 @@ impl Run<'_> {
             })
             .with_resolver(&lookup);
             let plan = rewriter.plan(&paths)?;
+            // YAML that cannot be parsed (templating, complex keys) is left as it is: said once
+            // per file, as `rewrite` says it.
+            let not_parsed: Vec<String> = plan
+                .files
+                .iter()
+                .filter_map(acr_rewrite::FilePlan::not_parsed_warning)
+                .collect();
+            for warning in &not_parsed {
+                eprintln!("apply: rewrite: warning: {warning}");
+            }
             let mut problems: Vec<String> = plan.failures.iter().map(|f| f.to_string()).collect();
             problems.extend(
                 plan.problems()
@@ -1013,8 +1023,13 @@ impl Run<'_> {
                 0 => String::new(),
                 n => format!(" ({n} written in place: they have other hard links)"),
             };
+            let unread = match not_parsed.len() {
+                0 => String::new(),
+                1 => "; 1 file not read as YAML, left as it was (see the warning)".to_string(),
+                n => format!("; {n} files not read as YAML, left as they were (see the warnings)"),
+            };
             Ok(StepEnd::Done(format!(
-                "rewrote {} references in {} files{in_place}",
+                "rewrote {} references in {} files{in_place}{unread}",
                 written.references_rewritten, written.files_written
             )))
         })

@@ -206,6 +206,38 @@ fn a_read_only_file_fails_the_rewrite_step_with_nothing_written_and_apply_again_
     }
 }
 
+/// A YAML file that cannot be parsed (a helmfile's templating) is left as it is: the step still
+/// rewrites the others and says, once, which file it did not read.
+#[test]
+fn yaml_that_cannot_be_parsed_is_left_as_it_is_and_named_by_the_rewrite_step() {
+    let (_src, _dst, dir, cfg, _old, new) = relocation_with_deploy_files("");
+    let templated = dir.path().join("deploy/helmfile.yaml");
+    let text = "releases:\n{{- range .Values.apps }}\n  - name: x\n{{- end }}\n";
+    fs::write(&templated, text).unwrap();
+    let plan_path = plan(dir.path(), &cfg);
+
+    let out = run(&["apply", "-q", "--json", plan_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (status, detail) = step(&json(&out), "rewrite");
+    assert_eq!(status, "done");
+    assert!(detail.contains("1 file not read as YAML"), "{detail}");
+    let warnings: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| l.contains("helmfile.yaml"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("apply: rewrite: warning: "),
+        "{warnings:?}"
+    );
+    assert_eq!(fs::read_to_string(&templated).unwrap(), text);
+    assert_eq!(
+        fs::read_to_string(dir.path().join("deploy/app.yaml")).unwrap(),
+        new
+    );
+}
+
 #[test]
 fn a_misspelt_key_in_the_rewrite_section_is_refused_by_plan_naming_it() {
     let (_src, _dst, dir, cfg, _, _) = relocation_with_deploy_files("in_place_hardlinks = true\n");
