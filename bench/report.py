@@ -47,7 +47,7 @@ for (scenario, kind) in sorted({(s, k) for s, k, _ in rows}):
     else:
         extra = " | | | | |"
     lines.append(f"| {scenario} | {kind} | {ma:.2f} | {mb:.2f} | {ma / mb:.3f} | {rss} |{extra}")
-    plot.append((f"{scenario}\n{kind}", ma, mb))
+    plot.append((f"{scenario}\n{kind}", ma, mb, floor if measured else None))
 if storage:
     lines = [storage, ""] + lines
 open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
@@ -60,6 +60,10 @@ try:
     xs = range(len(plot))
     ax.bar([x - 0.2 for x in xs], [p[1] for p in plot], 0.4, label="acr-relocate")
     ax.bar([x + 0.2 for x in xs], [p[2] for p in plot], 0.4, label="skopeo")
+    floors = [(x, p[3]) for x, p in zip(xs, plot) if p[3] is not None]
+    if floors:
+        ax.hlines([f for _, f in floors], [x - 0.4 for x, _ in floors], [x for x, _ in floors],
+                  colors="black", label="registries' floor (their CPU / cores)")
     ax.set_xticks(list(xs)); ax.set_xticklabels([p[0] for p in plot], fontsize=8)
     ax.set_ylabel("wall time (s, median)"); ax.legend(); fig.tight_layout()
     fig.savefig(f"{out}/wall.png", dpi=100)
