@@ -15,7 +15,9 @@
 //! (`reference(<registry id>, <apiVersion>, 'Full').identity.principalId`): its literal GUID is
 //! the source's assignment, which gives the role to the source registry's identity and cannot
 //! take another principal. It becomes `guid(<scope>, <registry id>, '.identity.principalId',
-//! <roleDefinitionId>)`. Assignments elsewhere of any other principal keep their bytes.
+//! <roleDefinitionId>)` (the older top-level `<type>/providers/roleAssignments` keeps its
+//! `<resource>/Microsoft.Authorization/` prefix). Assignments elsewhere of any other principal
+//! keep their bytes.
 //!
 //! A name must be known when the deployment starts, so `reference()` and `list*()` cannot be
 //! used in it: a principal read with `reference(<id>).<path>` enters the GUID as `<id>` and the
@@ -205,28 +207,13 @@ fn deployment_scope(r: &Resource<'_>) -> Option<&'static str> {
 /// principal: it becomes `guid(<scope>, <registry id>, '.identity.principalId', <role>)`. A
 /// `guid()` name of values that do not name the registry gets the new registry's id.
 fn identity_elsewhere(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>, principal: &str) {
-    let Some((guid, _, from)) = literal_guid_name(ctx, r) else {
+    let Some((guid, prefix, from)) = literal_guid_name(ctx, r) else {
         unscoped_guid(ctx, r, target, Grant::ToRegistryIdentity);
         return;
     };
     let path = format!("{}/name", r.path);
     let why = "role assignment names are unique in the whole tenant and an existing assignment cannot change its principal (RoleAssignmentUpdateNotPermitted)";
-    let new_name = (r.full_type == "microsoft.authorization/roleassignments")
-        .then(|| {
-            let props = r.node.get("properties")?;
-            let role = name_argument(props.get_str("roleDefinitionId")?)?;
-            let scope = match r.node.get_str("scope") {
-                Some(s) => Some(name_argument(s)?),
-                None => deployment_scope(r).map(str::to_string),
-            };
-            let args: Vec<String> = scope
-                .into_iter()
-                .chain([principal.to_string(), role])
-                .collect();
-            Some(format!("[guid({})]", args.join(", ")))
-        })
-        .flatten();
-    let Some(new_name) = new_name else {
+    let Some(new_name) = identity_elsewhere_name(r, principal, &prefix) else {
         ctx.find(
             Severity::Blocking,
             rules::ROLE_ASSIGNMENT_NAME_LITERAL,
@@ -250,6 +237,53 @@ fn identity_elsewhere(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>, 
             format!("nothing to do{unused}; remove the source's assignment {guid} when the source registry is deleted (an assignment of a deleted identity stays, shown as Unknown)"),
         );
     }
+}
+
+/// The deterministic name of a role assignment of the registry's identity elsewhere, whose
+/// literal name ended with `<prefix>/<guid>`: `[guid(<scope>, <principal>, <role>)]` for
+/// `Microsoft.Authorization/roleAssignments`, and for the older top-level
+/// `<type>/providers/roleAssignments` named `<resource>/Microsoft.Authorization/<guid>`,
+/// `[concat('<resource>/Microsoft.Authorization/', guid(resourceId('<type>', '<resource>'),
+/// <principal>, <role>))]`. None when the scope or the role cannot enter a name.
+fn identity_elsewhere_name(r: &Resource<'_>, principal: &str, prefix: &str) -> Option<String> {
+    let role = name_argument(r.node.get("properties")?.get_str("roleDefinitionId")?)?;
+    if r.full_type == "microsoft.authorization/roleassignments" {
+        let scope = match r.node.get_str("scope") {
+            Some(s) => Some(name_argument(s)?),
+            None => deployment_scope(r).map(str::to_string),
+        };
+        let args: Vec<String> = scope
+            .into_iter()
+            .chain([principal.to_string(), role])
+            .collect();
+        return Some(format!("[guid({})]", args.join(", ")));
+    }
+    // The older form, at the top level only: nested in the resource, the name does not say
+    // which resource.
+    const PROVIDERS: &str = "/providers/roleassignments";
+    let written_type = r.node.get_str("type")?;
+    if r.parent.is_some()
+        || !r.full_type.ends_with(PROVIDERS)
+        || !written_type.eq_ignore_ascii_case(&r.full_type)
+    {
+        return None;
+    }
+    let resource_type = &written_type[..written_type.len() - PROVIDERS.len()];
+    let (resource, provider) = prefix.rsplit_once('/')?;
+    if !provider.eq_ignore_ascii_case("Microsoft.Authorization")
+        || resource.is_empty()
+        || resource.split('/').any(str::is_empty)
+        || resource.contains('\'')
+        || resource_type.contains('\'')
+    {
+        return None;
+    }
+    let segments: Vec<String> = resource.split('/').map(quote).collect();
+    Some(format!(
+        "[concat({}, guid(resourceId('{resource_type}', {}), {principal}, {role}))]",
+        quote(&format!("{prefix}/")),
+        segments.join(", ")
+    ))
 }
 
 /// Where `r` (the resource at index `i`) applies, if it is a role assignment.

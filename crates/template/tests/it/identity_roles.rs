@@ -151,23 +151,46 @@ fn assignments_elsewhere_of_other_principals_or_with_a_guid_naming_the_registry_
 }
 
 #[test]
-fn the_older_form_on_a_key_vault_for_the_registry_identity_is_blocking() {
+fn the_older_form_on_a_key_vault_keeps_its_resource_and_provider_prefix() {
     let out = rewrite(FIXTURE, &opts());
+    assert_eq!(
+        json(&out.template)["resources"][8]["name"],
+        format!("[concat('kv-west/Microsoft.Authorization/', guid(resourceId('Microsoft.KeyVault/vaults', 'kv-west'), {IDENTITY}, variables('secretsUser')))]")
+    );
     let f = finding_at(
         &out,
         rules::ROLE_ASSIGNMENT_NAME_LITERAL,
         "/resources/8/name",
     );
-    assert_eq!(f.severity, Severity::Blocking);
+    assert_eq!(f.severity, Severity::Info);
     assert!(
         f.message.contains("7e7e7e7e-0000-4000-8000-000000000008"),
         "{}",
         f.message
     );
+}
+
+#[test]
+fn the_older_form_nested_in_a_key_vault_is_blocking_with_the_guid_to_use() {
+    // `Microsoft.Authorization/<guid>` inside the vault: the name alone does not say which
+    // resource, so it is named by hand.
+    let out = rewrite(FIXTURE, &opts());
+    let f = finding_at(
+        &out,
+        rules::ROLE_ASSIGNMENT_NAME_LITERAL,
+        "/resources/9/resources/0/name",
+    );
+    assert_eq!(f.severity, Severity::Blocking);
+    assert!(
+        f.message.contains("8f8f8f8f-0000-4000-8000-000000000009")
+            && f.message.contains("the source registry's identity"),
+        "{}",
+        f.message
+    );
     assert!(f.fix.contains("'.identity.principalId'"), "{}", f.fix);
     assert_eq!(
-        json(&out.template)["resources"][8]["name"],
-        "kv-west/Microsoft.Authorization/7e7e7e7e-0000-4000-8000-000000000008"
+        json(&out.template)["resources"][9]["resources"][0]["name"],
+        "Microsoft.Authorization/8f8f8f8f-0000-4000-8000-000000000009"
     );
 }
 
@@ -181,8 +204,8 @@ fn only_the_names_change_every_other_byte_is_kept() {
         .zip(out.template.lines())
         .filter(|(a, b)| a != b)
         .collect();
-    // The registry's name default and location, four role assignment names.
-    assert_eq!(changed.len(), 6, "{changed:#?}");
+    // The registry's name default and location, five role assignment names.
+    assert_eq!(changed.len(), 7, "{changed:#?}");
     for (before, after) in changed {
         let key = |l: &str| l.trim_start().split(':').next().unwrap().to_string();
         assert_eq!(key(before), key(after));
@@ -207,7 +230,7 @@ fn a_rewritten_template_rewritten_again_keeps_its_names() {
     assert!(with_rule(&second, rules::ROLE_ASSIGNMENT_NAME_UNSCOPED).is_empty());
     assert!(with_rule(&second, rules::ROLE_ASSIGNMENT_NAME_LITERAL)
         .iter()
-        .all(|f| f.path == "/resources/8/name"));
+        .all(|f| f.severity == Severity::Blocking));
 }
 
 #[test]
