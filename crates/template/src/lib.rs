@@ -47,8 +47,12 @@
 //! - names role assignments on the registry anew: a literal GUID name (the source's assignment;
 //!   names are unique in the tenant) becomes `guid(<new registry id>, <principal>, <role>)`, and a
 //!   `guid()` of values that do not name the registry gets the new registry's id as first
-//!   argument; parameters that name the registry in a `registries` expression and hold the old
-//!   name get the new one (see `docs/template.md`).
+//!   argument; role assignments elsewhere (key vaults, storage accounts, the resource group)
+//!   whose principal is the registry's own identity
+//!   (`reference(<registry id>, ...).identity.principalId`) are named anew the same way, a
+//!   literal GUID becoming `guid(<scope>, <new registry id>, '.identity.principalId', <role>)`;
+//!   parameters that name the registry in a `registries` expression and hold the old name get
+//!   the new one (see `docs/template.md`).
 //!
 //! Scalar settings written as `[parameters('x')]` or `[variables('y')]` (admin user, anonymous
 //! pull, policy statuses, public access, bypass, data endpoint, zone redundancy) are judged by the
@@ -100,8 +104,8 @@
 //! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
 //! | `resource-id-literal` | info (blocking if not converted) | a literal id `/subscriptions/../resourceGroups/../registries/<old>[/child]` became `resourceId(...)` (a symbolic name in a 2.0 `dependsOn`); extension ids and parameters file values are blocking |
 //! | `registry-parameter-set` | info | a parameter that names the registry in a `Microsoft.ContainerRegistry/registries` expression (a scope, an AKS attachment) held the old name as its default or parameters-file value: set to the new name; without any value: pass the new name |
-//! | `role-assignment-name-literal` | info (blocking if not converted) | a role assignment on the registry named by a literal GUID (the source's; names are unique in the tenant) is now `guid(<new registry id>, <principal>, <role>)`; blocking when its scope is a child of the registry or its principal or role cannot enter a name |
-//! | `role-assignment-name-unscoped` | info | a role assignment on the registry named by a `guid()` of values that do not name the registry (resource group, role): the new registry's id is now its first argument, so it cannot be the source's name |
+//! | `role-assignment-name-literal` | info (blocking if not converted) | a role assignment on the registry named by a literal GUID (the source's; names are unique in the tenant) is now `guid(<new registry id>, <principal>, <role>)`; one elsewhere (key vault, storage account, resource group) whose principal is the registry's own identity is now `guid(<scope>, <new registry id>, '.identity.principalId', <role>)` (the source's gives the role to the source registry's identity and cannot change principal); (the older top-level `<type>/providers/roleAssignments` form keeps its `<resource>/Microsoft.Authorization/` prefix, with `resourceId(<type>, <resource>)` as scope); blocking when its scope is a child of the registry, when its principal, role or scope cannot enter a name, or for the older form nested in its resource or built with `concat` elsewhere |
+//! | `role-assignment-name-unscoped` | info | a role assignment on the registry, or of the registry's identity elsewhere, named by a `guid()` of values that do not name the registry (resource group, role): the new registry's id is now its first argument, so it cannot be the source's name |
 //! | `role-assignment-principal-recreated` | warning | a role assignment on the registry gives a literal principalId that is (or may be) a managed identity this deployment creates anew (new object id) |
 //! | `role-definition-id-literal` | info | a role assignment on the registry named its role by the literal id in the source's subscription; it is now `subscriptionResourceId()` of the same GUID |
 //! | `export-incomplete` | warning | per `error.details[]` entry of an exportTemplate response: that resource is missing from the template |
@@ -210,11 +214,13 @@ pub mod rules {
     pub const OLD_NAME_KEPT: &str = "old-name-kept";
     /// A literal resource id of the source registry.
     pub const RESOURCE_ID_LITERAL: &str = "resource-id-literal";
-    /// A role assignment on the registry with a literal GUID name.
+    /// A role assignment on the registry, or of the registry's identity elsewhere, with a literal
+    /// GUID name.
     pub const ROLE_ASSIGNMENT_NAME_LITERAL: &str = "role-assignment-name-literal";
     /// A parameter naming the registry in an expression held the old name.
     pub const REGISTRY_PARAMETER_SET: &str = "registry-parameter-set";
-    /// A role assignment on the registry named by a guid() that does not involve the registry.
+    /// A role assignment on the registry, or of the registry's identity elsewhere, named by a
+    /// guid() that does not involve the registry.
     pub const ROLE_ASSIGNMENT_NAME_UNSCOPED: &str = "role-assignment-name-unscoped";
     /// A role assignment on the registry whose literal principal is a recreated managed identity.
     pub const ROLE_ASSIGNMENT_PRINCIPAL_RECREATED: &str = "role-assignment-principal-recreated";

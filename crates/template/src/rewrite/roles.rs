@@ -1,4 +1,4 @@
-//! Role assignments on the relocated registry.
+//! Role assignments on the relocated registry, and those of its own identity elsewhere.
 //!
 //! A role assignment's name is a GUID that must be unique in the whole Microsoft Entra tenant,
 //! whatever its scope, and an existing assignment cannot change its scope or principal: deploying
@@ -9,6 +9,15 @@
 //! (`Microsoft.Authorization/roleAssignments` with a `scope`, or the older
 //! `registries/providers/roleAssignments` named `<registry>/Microsoft.Authorization/<guid>`)
 //! therefore becomes `guid(<new registry's resourceId>, <principalId>, <roleDefinitionId>)`.
+//!
+//! The same holds for an assignment on anything else (a key vault, a storage account, the
+//! resource group) whose principal is the registry's own identity
+//! (`reference(<registry id>, <apiVersion>, 'Full').identity.principalId`): its literal GUID is
+//! the source's assignment, which gives the role to the source registry's identity and cannot
+//! take another principal. It becomes `guid(<scope>, <registry id>, '.identity.principalId',
+//! <roleDefinitionId>)` (the older top-level `<type>/providers/roleAssignments` keeps its
+//! `<resource>/Microsoft.Authorization/` prefix). Assignments elsewhere of any other principal
+//! keep their bytes.
 //!
 //! A name must be known when the deployment starts, so `reference()` and `list*()` cannot be
 //! used in it: a principal read with `reference(<id>).<path>` enters the GUID as `<id>` and the
@@ -68,13 +77,16 @@ pub(super) fn role_assignments(
     for (i, r) in res.iter().enumerate() {
         let scope = scope_of(r, i, target, children);
         if scope == Scope::Other {
+            if let Some(principal) = registry_identity(r, target) {
+                identity_elsewhere(ctx, r, target, &principal);
+            }
             continue;
         }
         principal_recreated(ctx, r, target, &identities);
         role_definition_literal(ctx, r);
         let Some((guid, prefix, from)) = literal_guid_name(ctx, r) else {
             if scope == Scope::Registry {
-                unscoped_guid(ctx, r, target);
+                unscoped_guid(ctx, r, target, Grant::OnRegistry);
             }
             continue;
         };
@@ -108,6 +120,170 @@ pub(super) fn role_assignments(
             );
         }
     }
+}
+
+/// The `guid()` arguments (`<new registry's id>, '.identity.principalId'`) of a role
+/// assignment's principal when it is the relocated registry's own system-assigned identity, read
+/// with `reference(<registry id, name or symbolic name>[, <apiVersion>, 'Full'])
+/// .identity.principalId`.
+fn registry_identity(r: &Resource<'_>, target: &Target<'_>) -> Option<String> {
+    if !r.full_type.ends_with("/roleassignments") {
+        return None;
+    }
+    let value = r.node.get("properties")?.get_str("principalId")?;
+    if !is_expression(value) {
+        return None;
+    }
+    let body = expression_body(value);
+    let open = body.find('(')?;
+    if !body[..open].trim().eq_ignore_ascii_case("reference") {
+        return None;
+    }
+    let close = closing_paren(body, open)?;
+    if compact(&body[close + 1..]) != ".identity.principalid" {
+        return None;
+    }
+    let first = top_level_args(&body[open + 1..close]).into_iter().next()?;
+    if first.is_empty() || runtime_only(first) {
+        return None;
+    }
+    let literal = first
+        .strip_prefix('\'')
+        .and_then(|f| f.strip_suffix('\''))
+        .filter(|f| !f.contains('\''));
+    // A symbolic name or a plain name is not the registry's id in a `guid()`: it becomes
+    // `resourceId()`; an id (literal or built) enters as written (the renaming follows).
+    let by_name = match literal {
+        Some(text) => {
+            target.symbol.as_deref() == Some(text)
+                || target
+                    .old
+                    .as_deref()
+                    .is_some_and(|o| text.eq_ignore_ascii_case(o))
+        }
+        None => target.name_ref.as_deref() == Some(compact(first).as_str()),
+    };
+    let id = if by_name {
+        format!(
+            "resourceId('Microsoft.ContainerRegistry/registries', {})",
+            registry_name_expr(r, target)
+        )
+    } else {
+        let scope = match literal {
+            Some(text) => classify_scope(text, target),
+            None => classify_scope(&format!("[{first}]"), target),
+        };
+        if scope != Scope::Registry {
+            return None;
+        }
+        first.to_string()
+    };
+    Some(format!("{id}, '.identity.principalId'"))
+}
+
+/// The scope of a `Microsoft.Authorization/roleAssignments` without a `scope`, as a `guid()`
+/// argument: the resource group or the subscription the template is deployed to (None for a
+/// management group or tenant template).
+fn deployment_scope(r: &Resource<'_>) -> Option<&'static str> {
+    let schema = r
+        .template
+        .get_str("$schema")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if schema.contains("subscriptiondeploymenttemplate") {
+        Some("subscription().id")
+    } else if schema.contains("managementgroupdeploymenttemplate")
+        || schema.contains("tenantdeploymenttemplate")
+    {
+        None
+    } else {
+        Some("resourceGroup().id")
+    }
+}
+
+/// A role assignment on anything but the registry whose principal is the registry's own
+/// identity (`principal`: its `guid()` arguments). A literal GUID name is the source's
+/// assignment, which gives the role to the source registry's identity and cannot change its
+/// principal: it becomes `guid(<scope>, <registry id>, '.identity.principalId', <role>)`. A
+/// `guid()` name of values that do not name the registry gets the new registry's id.
+fn identity_elsewhere(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>, principal: &str) {
+    let Some((guid, prefix, from)) = literal_guid_name(ctx, r) else {
+        unscoped_guid(ctx, r, target, Grant::ToRegistryIdentity);
+        return;
+    };
+    let path = format!("{}/name", r.path);
+    let why = "role assignment names are unique in the whole tenant and an existing assignment cannot change its principal (RoleAssignmentUpdateNotPermitted)";
+    let Some(new_name) = identity_elsewhere_name(r, principal, &prefix) else {
+        ctx.find(
+            Severity::Blocking,
+            rules::ROLE_ASSIGNMENT_NAME_LITERAL,
+            &path,
+            format!("the role assignment's name is the literal GUID {guid}{from} of the source's assignment, which gives the role to the source registry's identity; {why}"),
+            "name it with a GUID derived from the new registry, e.g. [guid(<scope's resource id>, <registry's resource id>, '.identity.principalId', <role definition id>)]; its roleDefinitionId and scope must be known when the deployment starts (no reference() or list*())".into(),
+        );
+        return;
+    };
+    let name_node = r.node.get("name").expect("the name was read above");
+    let raw = name_node.as_str().unwrap_or("");
+    if set_name(ctx, name_node, &new_name, target) {
+        let unused = single_call(raw, "parameters")
+            .map(|p| format!("; parameter {p} no longer names it"))
+            .unwrap_or_default();
+        ctx.find(
+            Severity::Info,
+            rules::ROLE_ASSIGNMENT_NAME_LITERAL,
+            &path,
+            format!("the role assignment's name was the literal GUID {guid}{from} of the source's assignment, which gives the role to the source registry's identity; {why}, so it is now guid() of its scope, the new registry's identity and the role: new, and the same on every deployment of this template"),
+            format!("nothing to do{unused}; remove the source's assignment {guid} when the source registry is deleted (an assignment of a deleted identity stays, shown as Unknown)"),
+        );
+    }
+}
+
+/// The deterministic name of a role assignment of the registry's identity elsewhere, whose
+/// literal name ended with `<prefix>/<guid>`: `[guid(<scope>, <principal>, <role>)]` for
+/// `Microsoft.Authorization/roleAssignments`, and for the older top-level
+/// `<type>/providers/roleAssignments` named `<resource>/Microsoft.Authorization/<guid>`,
+/// `[concat('<resource>/Microsoft.Authorization/', guid(resourceId('<type>', '<resource>'),
+/// <principal>, <role>))]`. None when the scope or the role cannot enter a name.
+fn identity_elsewhere_name(r: &Resource<'_>, principal: &str, prefix: &str) -> Option<String> {
+    let role = name_argument(r.node.get("properties")?.get_str("roleDefinitionId")?)?;
+    if r.full_type == "microsoft.authorization/roleassignments" {
+        let scope = match r.node.get_str("scope") {
+            Some(s) => Some(name_argument(s)?),
+            None => deployment_scope(r).map(str::to_string),
+        };
+        let args: Vec<String> = scope
+            .into_iter()
+            .chain([principal.to_string(), role])
+            .collect();
+        return Some(format!("[guid({})]", args.join(", ")));
+    }
+    // The older form, at the top level only: nested in the resource, the name does not say
+    // which resource.
+    const PROVIDERS: &str = "/providers/roleassignments";
+    let written_type = r.node.get_str("type")?;
+    if r.parent.is_some()
+        || !r.full_type.ends_with(PROVIDERS)
+        || !written_type.eq_ignore_ascii_case(&r.full_type)
+    {
+        return None;
+    }
+    let resource_type = &written_type[..written_type.len() - PROVIDERS.len()];
+    let (resource, provider) = prefix.rsplit_once('/')?;
+    if !provider.eq_ignore_ascii_case("Microsoft.Authorization")
+        || resource.is_empty()
+        || resource.split('/').any(str::is_empty)
+        || resource.contains('\'')
+        || resource_type.contains('\'')
+    {
+        return None;
+    }
+    let segments: Vec<String> = resource.split('/').map(quote).collect();
+    Some(format!(
+        "[concat({}, guid(resourceId('{resource_type}', {}), {principal}, {role}))]",
+        quote(&format!("{prefix}/")),
+        segments.join(", ")
+    ))
 }
 
 /// Where `r` (the resource at index `i`) applies, if it is a role assignment.
@@ -230,10 +406,19 @@ fn literal_guid_name(ctx: &Ctx<'_>, r: &Resource<'_>) -> Option<(String, String,
     is_guid(&last).then_some((last, prefix, from))
 }
 
+/// How a role assignment involves the relocated registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grant {
+    /// It grants a role on the registry.
+    OnRegistry,
+    /// It grants the registry's own identity a role on something else.
+    ToRegistryIdentity,
+}
+
 /// A name computed by `guid(...)` from values that do not name the registry (the resource
 /// group, the role): deployed where the source's assignment was made, it is the source's name
 /// again. The new registry's id becomes the first argument of that `guid()`.
-fn unscoped_guid(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>) {
+fn unscoped_guid(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>, grant: Grant) {
     let Some(node) = r.node.get("name") else {
         return;
     };
@@ -252,8 +437,9 @@ fn unscoped_guid(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>) {
     if runtime_only(raw) || args.is_empty() {
         return;
     }
-    // What names the registry here: its name reference, its old name, and the parameters and
-    // variables of the scope or of the name's `<registry>/` part.
+    // What names the registry here: its name reference, its old name, and for an assignment on
+    // the registry the parameters and variables of the scope or of the name's `<registry>/`
+    // part (elsewhere, those name the other resource).
     let mut needles = vec!["registries".to_string()];
     needles.extend(target.name_ref.clone());
     if let Some(old) = &target.old {
@@ -262,13 +448,15 @@ fn unscoped_guid(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>) {
     if let Some(sym) = &target.symbol {
         needles.push(format!("('{}')", sym.to_ascii_lowercase()));
     }
-    needles.extend(calls(&compact(&raw[..at])));
-    needles.extend(
-        r.node
-            .get_str("scope")
-            .map(|s| calls(&compact(s)))
-            .unwrap_or_default(),
-    );
+    if grant == Grant::OnRegistry {
+        needles.extend(calls(&compact(&raw[..at])));
+        needles.extend(
+            r.node
+                .get_str("scope")
+                .map(|s| calls(&compact(s)))
+                .unwrap_or_default(),
+        );
+    }
     if needles.iter().any(|n| args.contains(n.as_str())) {
         return;
     }
@@ -277,12 +465,22 @@ fn unscoped_guid(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>) {
         registry_name_expr(r, target)
     );
     let renamed = format!("{}{registry}, {}", &raw[..open + 1], &raw[open + 1..]);
+    let (whose, cannot) = match grant {
+        Grant::OnRegistry => (
+            "the source's assignment, which",
+            "cannot move to the new registry",
+        ),
+        Grant::ToRegistryIdentity => (
+            "the source's assignment, which gives the role to the source registry's identity and",
+            "cannot change its principal to the new registry's identity",
+        ),
+    };
     if set_name(ctx, node, &renamed, target) {
         ctx.find(
             Severity::Info,
             rules::ROLE_ASSIGNMENT_NAME_UNSCOPED,
             &format!("{}/name", r.path),
-            format!("the role assignment's name is a guid() of values that do not name the registry ({}): deployed in the source's resource group it is the name of the source's assignment, which cannot move to the new registry (RoleAssignmentUpdateNotPermitted); the new registry's id is now its first argument", raw[open + 1..close].trim()),
+            format!("the role assignment's name is a guid() of values that do not name the registry ({}): deployed in the source's resource group it is the name of {whose} {cannot} (RoleAssignmentUpdateNotPermitted); the new registry's id is now its first argument", raw[open + 1..close].trim()),
             "nothing to do: the name stays the same on every deployment of this template".into(),
         );
     }

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod corpus;
+mod identity_roles;
 mod names;
 mod replicas;
 mod roles;
