@@ -80,9 +80,12 @@ pub(super) fn role_assignments(
             if let Some(principal) = registry_identity(r, target) {
                 identity_elsewhere(ctx, r, target, &principal);
             }
+            // Elsewhere too, a role given to an identity this deployment recreates goes to the
+            // old identity; only a principal known to be one is reported there.
+            principal_recreated(ctx, r, target, &identities, false);
             continue;
         }
-        principal_recreated(ctx, r, target, &identities);
+        principal_recreated(ctx, r, target, &identities, true);
         role_definition_literal(ctx, r);
         let Some((guid, prefix, from)) = literal_guid_name(ctx, r) else {
             if scope == Scope::Registry {
@@ -805,13 +808,14 @@ fn role_definition_guid(value: &str) -> Option<&str> {
     (expected.iter().all(|(s, e)| s.eq_ignore_ascii_case(e)) && is_guid(guid)).then_some(guid)
 }
 
-/// A literal principal id of a role assignment on the registry that is, or may be, a managed
-/// identity this deployment creates anew.
+/// A literal principal id of a role assignment that is a managed identity this deployment
+/// creates anew, or (`maybe_too`, for assignments on the registry) may be one.
 fn principal_recreated(
     ctx: &mut Ctx<'_>,
     r: &Resource<'_>,
     target: &Target<'_>,
     identities: &[Identity],
+    maybe_too: bool,
 ) {
     let Some(props) = r.node.get("properties") else {
         return;
@@ -845,7 +849,7 @@ fn principal_recreated(
     let service_principal = props
         .get_str("principalType")
         .is_none_or(|t| t.eq_ignore_ascii_case("ServicePrincipal") || is_expression(t));
-    if !service_principal || identities.is_empty() {
+    if !maybe_too || !service_principal || identities.is_empty() {
         return;
     }
     let list: Vec<&str> = identities.iter().map(|i| i.what.as_str()).collect();
