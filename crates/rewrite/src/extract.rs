@@ -222,8 +222,9 @@ pub(crate) fn setting_reference(
 pub(crate) fn scan_dotenv(text: &str, registry: &Registry) -> Findings {
     let lines = Lines::new(text);
     let mut out = Findings::default();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
+    let body = without_bom(text);
+    let mut offset = text.len() - body.len();
+    for line in body.split_inclusive('\n') {
         let start = offset;
         offset += line.len();
         if let Some(reference) = dotenv_setting(text, start, line, registry, &lines) {
@@ -1071,8 +1072,9 @@ fn is_exact_version(version: &str) -> bool {
 pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
     let lines = Lines::new(text);
     let mut out = Findings::default();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
+    let body = without_bom(text);
+    let mut offset = text.len() - body.len();
+    for line in body.split_inclusive('\n') {
         let start = offset;
         offset += line.len();
         let trimmed = line.trim_start();
@@ -1116,6 +1118,11 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
         );
     }
     out
+}
+
+/// `text` without a UTF-8 byte order mark at its start.
+pub(crate) fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 /// Scans a file of no understood kind: every mention of the registry, line by line.

@@ -231,12 +231,15 @@ impl<'a> Lines<'a> {
         self.starts.partition_point(|&s| s <= offset)
     }
 
-    /// The trimmed text of the line holding `offset`.
+    /// The trimmed text of the line holding `offset` (without a byte order mark).
     pub fn text(&self, offset: usize) -> String {
         let line = self.line(offset);
         let start = self.starts[line - 1];
         let end = self.starts.get(line).map_or(self.text.len(), |&e| e);
-        self.text[start..end].trim().to_owned()
+        self.text[start..end]
+            .trim_start_matches('\u{feff}')
+            .trim()
+            .to_owned()
     }
 }
 

@@ -152,3 +152,37 @@ fn gitlab_ci_image_maps_and_services_are_rewritten() {
         .iter()
         .all(|r| r.kind == ReferenceKind::PipelineImage));
 }
+
+#[test]
+fn a_kubernetes_manifest_with_a_byte_order_mark_is_read_as_one_and_keeps_the_mark() {
+    let text = "\u{feff}apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: a\n      image: myacr.azurecr.io/a:1\n";
+    let file = plan_text("pod.yaml", FileKind::Yaml, text);
+    assert_eq!(file.rewritten, text.replace("myacr", "newacr"));
+    assert!(file.rewritten.starts_with('\u{feff}'));
+    let kinds: Vec<_> = file.references.iter().map(|r| (r.line, r.kind)).collect();
+    assert_eq!(kinds, [(8, ReferenceKind::KubernetesImage)]);
+}
+
+#[test]
+fn an_env_file_and_a_chart_template_with_a_byte_order_mark_are_read_as_without_it() {
+    for (name, kind, text, expected) in [
+        (
+            ".env",
+            FileKind::DotEnv,
+            "\u{feff}REGISTRY=myacr.azurecr.io\n",
+            ReferenceKind::RegistrySetting,
+        ),
+        (
+            "chart/templates/pod.yaml",
+            FileKind::HelmTemplate,
+            "\u{feff}image: myacr.azurecr.io/a:1\n",
+            ReferenceKind::HelmTemplateImage,
+        ),
+    ] {
+        let file = plan_text(name, kind, text);
+        assert_eq!(file.rewritten, text.replace("myacr", "newacr"), "{name}");
+        let kinds: Vec<_> = file.references.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, [expected], "{name}");
+        assert!(file.mentions.is_empty(), "{name}: {:?}", file.mentions);
+    }
+}

@@ -394,3 +394,23 @@ fn a_kustomize_overlay_whose_base_is_outside_the_run_keeps_its_name_and_its_new_
         overlay.replace("  newTag", "  newName: new.example.com/web\n  newTag")
     );
 }
+
+#[test]
+fn a_manifest_starting_with_a_byte_order_mark_is_reported_as_kubernetes_and_keeps_the_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let pod = "\u{feff}apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: a\n      image: old.example.com/a:1\n";
+    write(dir.path(), "bom.yaml", pod);
+    let out = rewrite_in(dir.path(), &["bom.yaml", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stdout(&out),
+        "bom.yaml:8: Kubernetes container image: old.example.com/a:1\n1 reference(s) to old.example.com remain\n"
+    );
+    let out = rewrite_in(dir.path(), &["bom.yaml"]);
+    assert_success(&out);
+    assert_eq!(
+        fs::read(dir.path().join("bom.yaml")).unwrap(),
+        pod.replace("old.example.com", "new.example.com")
+            .into_bytes()
+    );
+}
