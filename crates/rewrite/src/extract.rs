@@ -322,6 +322,7 @@ pub(crate) fn scan_yaml(
     for doc in &docs {
         scan.mentions(&doc.root);
     }
+    scan.comments(&docs);
     let mut out = scan.out;
     out.references.sort_by_key(|r| r.registry_span.start);
     out.mentions.sort_by_key(|m| m.line);
@@ -983,6 +984,34 @@ impl<'a> YamlScan<'a> {
         found.into_iter().for_each(|r| self.push(r));
     }
 
+    /// Reports the mentions of the old registry outside every scalar of `docs`: in comments
+    /// (a host name has no other place there but a directive, tag or anchor name).
+    fn comments(&mut self, docs: &[yaml::Document]) {
+        let mut spans = Vec::new();
+        for doc in docs {
+            scalar_spans(&doc.root, &mut spans);
+        }
+        spans.sort_by_key(|span| span.start);
+        let mut at = 0;
+        let mut gaps = Vec::new();
+        for span in spans {
+            if span.start > at {
+                gaps.push(at..span.start);
+            }
+            at = at.max(span.end);
+        }
+        gaps.push(at..self.text.len());
+        for gap in gaps {
+            self.out.mention(
+                self.text,
+                self.lines,
+                gap,
+                self.registry,
+                MentionPlace::Comment,
+            );
+        }
+    }
+
     /// Reports every scalar that mentions the old registry and was not taken as a reference.
     fn mentions(&mut self, node: &Node) {
         match node {
@@ -1005,6 +1034,19 @@ impl<'a> YamlScan<'a> {
             Node::Sequence(items) => items.iter().for_each(|i| self.mentions(i)),
             Node::Alias(_) | Node::Null => {}
         }
+    }
+}
+
+/// Adds the byte spans of every scalar below `node` (keys and values) to `spans`.
+fn scalar_spans(node: &Node, spans: &mut Vec<Range<usize>>) {
+    match node {
+        Node::Scalar(s) => spans.push(s.body.clone()),
+        Node::Mapping(entries) => entries.iter().for_each(|(k, v)| {
+            scalar_spans(k, spans);
+            scalar_spans(v, spans);
+        }),
+        Node::Sequence(items) => items.iter().for_each(|i| scalar_spans(i, spans)),
+        Node::Alias(_) | Node::Null => {}
     }
 }
 
@@ -1068,7 +1110,8 @@ fn is_exact_version(version: &str) -> bool {
 }
 
 /// Scans a Helm template line by line: `image:` lines whose value starts with the registry are
-/// references; any other non-comment line naming the registry is a mention.
+/// references; any other line naming the registry is a mention, a comment line (`# ...`,
+/// `{{/* ... */}}`) too.
 pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
     let lines = Lines::new(text);
     let mut out = Findings::default();
@@ -1078,7 +1121,9 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
         let start = offset;
         offset += line.len();
         let trimmed = line.trim_start();
-        if trimmed.starts_with('#') || trimmed.starts_with("{{/*") {
+        if trimmed.starts_with('#') || trimmed.starts_with("{{/*") || trimmed.starts_with("{{- /*")
+        {
+            out.mention(text, &lines, start..offset, registry, MentionPlace::Comment);
             continue;
         }
         let item = trimmed.strip_prefix("- ").map_or(trimmed, str::trim_start);

@@ -185,10 +185,13 @@ pub enum MentionPlace {
     /// In a file whose kind the rewrite does not understand (scripts, `.env`, Terraform, docs):
     /// every line is scanned, comments included.
     OtherFile,
+    /// In a comment of a YAML file, a Dockerfile or a Helm template (`# ...`, `{{/* ... */}}`):
+    /// no tool reads it, but people do, and a commented-out line may come back.
+    Comment,
 }
 
 /// The old registry named somewhere the rewrite does not touch; listed so that a human looks,
-/// and counted by `--check`. Comments are not scanned.
+/// and counted by `--check`. Comments are scanned too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Mention {
     /// 1-based line.

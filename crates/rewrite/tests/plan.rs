@@ -145,24 +145,28 @@ fn pinning_without_a_resolver_is_refused() {
 }
 
 #[test]
-fn check_counts_references_and_mentions_but_not_comments() {
+fn check_counts_references_mentions_and_comments() {
     let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
     let text = "# myreg.azurecr.io in a comment\nimage: myreg.azurecr.io/a:1\nscript: |\n  docker pull myreg.azurecr.io/b:1\n";
     let f = rewriter
         .rewrite_text(Path::new("x.yaml"), FileKind::Yaml, text)
         .unwrap();
     assert_eq!(f.references.len(), 1);
-    assert_eq!(f.mentions.len(), 1);
-    assert_eq!(f.mentions[0].line, 4);
+    let lines: Vec<_> = f.mentions.iter().map(|m| m.line).collect();
+    assert_eq!(lines, [1, 4]);
     assert!(
         f.rewritten.contains("docker pull myreg.azurecr.io/b:1"),
         "block scalars are not rewritten"
+    );
+    assert!(
+        f.rewritten.starts_with("# myreg.azurecr.io in a comment\n"),
+        "comments are not rewritten"
     );
     let clean = rewriter
         .rewrite_text(Path::new("x.yaml"), FileKind::Yaml, &f.rewritten)
         .unwrap();
     assert_eq!(clean.references.len(), 0);
-    assert_eq!(clean.mentions.len(), 1);
+    assert_eq!(clean.mentions.len(), 2);
 }
 
 #[test]

@@ -186,3 +186,58 @@ fn an_env_file_and_a_chart_template_with_a_byte_order_mark_are_read_as_without_i
         assert!(file.mentions.is_empty(), "{name}: {:?}", file.mentions);
     }
 }
+
+/// The places of a file's mentions, by line.
+fn places(file: &FilePlan) -> Vec<(usize, MentionPlace)> {
+    file.mentions.iter().map(|m| (m.line, m.place)).collect()
+}
+
+#[test]
+fn comments_naming_the_old_registry_are_listed_in_yaml_and_left_as_they_are() {
+    let text = "# Platform workloads -- registry myacr.azurecr.io\napiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: myacr.azurecr.io/a:1 # was myacr.azurecr.io/a:0\n    # - image: myacr.azurecr.io/old:1\n    - image: nginx # not myacr.azurecr.io-mirror\n      args: [\"-c\", \"x\"] # flow, then myacr.westeurope.geo.azurecr.io\n      command: | # myacr.azurecr.io\n        # pull myacr.azurecr.io/b:1\n";
+    let file = plan_text("pod.yaml", FileKind::Yaml, text);
+    assert_eq!(
+        file.rewritten,
+        text.replacen("image: myacr", "image: newacr", 1)
+    );
+    assert_eq!(
+        places(&file),
+        [
+            (1, MentionPlace::Comment),
+            (6, MentionPlace::Comment),
+            (7, MentionPlace::Comment),
+            (9, MentionPlace::Comment),
+            (10, MentionPlace::Comment),
+            (11, MentionPlace::BlockScalar),
+        ]
+    );
+    assert!(file.mentions[3].note.is_some(), "a regional endpoint");
+}
+
+#[test]
+fn comments_naming_the_old_registry_are_listed_in_dockerfiles_and_chart_templates() {
+    let dockerfile = "# syntax=myacr.azurecr.io/frontend:1\n# base image comes from myacr.azurecr.io\nFROM alpine AS a\nRUN apk add curl \\\n# pulled from myacr.azurecr.io before\n    jq\nFROM myacr.azurecr.io/x:1\n";
+    let file = plan_text("Dockerfile", FileKind::Dockerfile, dockerfile);
+    assert_eq!(
+        file.rewritten,
+        dockerfile
+            .replacen("myacr", "newacr", 1)
+            .replace("FROM myacr", "FROM newacr")
+    );
+    assert_eq!(
+        places(&file),
+        [(2, MentionPlace::Comment), (5, MentionPlace::Comment)],
+        "the syntax directive is a reference, not a comment"
+    );
+
+    let template = "{{/* images come from myacr.azurecr.io */}}\n# image: myacr.azurecr.io/old:1\nimage: myacr.azurecr.io/a:1\n";
+    let file = plan_text("chart/templates/pod.yaml", FileKind::HelmTemplate, template);
+    assert_eq!(
+        file.rewritten,
+        template.replace("image: myacr.azurecr.io/a", "image: newacr.azurecr.io/a")
+    );
+    assert_eq!(
+        places(&file),
+        [(1, MentionPlace::Comment), (2, MentionPlace::Comment)]
+    );
+}

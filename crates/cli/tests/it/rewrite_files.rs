@@ -414,3 +414,39 @@ fn a_manifest_starting_with_a_byte_order_mark_is_reported_as_kubernetes_and_keep
             .into_bytes()
     );
 }
+
+#[test]
+fn check_lists_comments_naming_the_old_registry_in_yaml_and_dockerfiles_and_a_run_leaves_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = "# Platform workloads -- registry old.example.com\napiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: old.example.com/a:1\n";
+    let dockerfile = "# base image comes from old.example.com\nFROM old.example.com/base:1\n";
+    write(dir.path(), "k8s/app.yaml", manifest);
+    write(dir.path(), "Dockerfile", dockerfile);
+    let out = rewrite_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stdout(&out),
+        "Dockerfile:1: mention (not rewritten): # base image comes from old.example.com
+Dockerfile:2: Dockerfile FROM: old.example.com/base:1
+k8s/app.yaml:1: mention (not rewritten): # Platform workloads -- registry old.example.com
+k8s/app.yaml:6: Kubernetes container image: old.example.com/a:1
+4 reference(s) to old.example.com remain
+"
+    );
+    let out = rewrite_in(dir.path(), &["."]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 2 reference(s) in 2 file(s): old.example.com -> new.example.com
+  Dockerfile: 1
+  k8s/app.yaml: 1
+left alone (2 mention(s) of old.example.com that are not image fields; check them by hand):
+  Dockerfile:1: # base image comes from old.example.com
+  k8s/app.yaml:1: # Platform workloads -- registry old.example.com
+"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("k8s/app.yaml")).unwrap(),
+        manifest.replace("image: old", "image: new")
+    );
+}
