@@ -316,6 +316,7 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
             tag_span: None,
             checkable: false,
             insertion: None,
+            pin: crate::model::Pin::Suffix,
         });
         for span in &arg.instruction {
             out.mention(

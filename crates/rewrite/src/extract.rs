@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::kustomize::KustomizeScope;
-use crate::model::{Findings, Insertion, Lines, MentionPlace, Reference, ReferenceKind};
+use crate::model::{Findings, Insertion, Lines, MentionPlace, Pin, Reference, ReferenceKind};
 use crate::registry::{is_tag, ImageRef};
 use crate::yaml::{self, Node, Scalar, Style};
 use crate::{FileKind, Registry};
@@ -85,6 +85,7 @@ pub(crate) fn string_reference(
         tag_span,
         checkable: parts.is_literal(),
         insertion: None,
+        pin: Pin::Suffix,
     })
 }
 
@@ -212,6 +213,7 @@ pub(crate) fn setting_reference(
         tag_span: None,
         checkable: false,
         insertion: None,
+        pin: Pin::Suffix,
     })
 }
 
@@ -753,6 +755,7 @@ impl<'a> YamlScan<'a> {
             tag_span: None,
             checkable,
             insertion: None,
+            pin: Pin::Suffix,
         });
     }
 
@@ -824,6 +827,12 @@ impl<'a> YamlScan<'a> {
             let digest = get("digest")
                 .map(|s| s.value.trim().to_owned())
                 .filter(|v| !v.is_empty());
+            // With --pin-digests, `newTag: TAG` becomes `digest: DIGEST`: Kustomize would set
+            // the tag again over a digest pinned in the resources.
+            let new_tag_entry = match &digest {
+                None => self.entry_span(item, "newTag"),
+                Some(_) => None,
+            };
             let effective = |reference: &mut Reference| {
                 if reference.tag.is_none() && reference.digest.is_none() {
                     reference.tag = tag.clone();
@@ -831,6 +840,8 @@ impl<'a> YamlScan<'a> {
                     reference.checkable = reference.checkable
                         && tag.as_deref().map_or(true, is_tag)
                         && (tag.is_some() || digest.is_some());
+                    reference.tag_span = new_tag_entry.clone().filter(|_| tag.is_some());
+                    reference.pin = Pin::KustomizeDigest;
                 } else {
                     reference.checkable = false;
                 }
@@ -880,6 +891,34 @@ impl<'a> YamlScan<'a> {
             }
         }
         found.into_iter().for_each(|r| self.push(r));
+    }
+
+    /// The bytes of `key: value` in the mapping `item`, quotes included, when the value is a
+    /// one-line scalar (what `--pin-digests` replaces in a Kustomize entry).
+    fn entry_span(&self, item: &Node, key: &str) -> Option<Range<usize>> {
+        let Node::Mapping(entries) = item else {
+            return None;
+        };
+        let (Node::Scalar(k), Node::Scalar(v)) = entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(k, v)| (k, v))?
+        else {
+            return None;
+        };
+        if v.style.is_block() || self.text[v.body.clone()].contains('\n') {
+            return None;
+        }
+        let bytes = self.text.as_bytes();
+        let start = match (k.style, k.body.start.checked_sub(1)) {
+            (Style::Single | Style::Double, Some(before)) => before,
+            _ => k.body.start,
+        };
+        let end = match v.style {
+            Style::Single | Style::Double if bytes.get(v.body.end).is_some() => v.body.end + 1,
+            _ => v.body.end,
+        };
+        Some(start..end)
     }
 
     /// The `newName:` to add after the `name:` of a Kustomize entry: on the next line at the

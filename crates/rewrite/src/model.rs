@@ -129,10 +129,14 @@ pub struct Reference {
     /// Bytes holding the registry name, replaced by the new login server.
     #[serde(skip)]
     pub(crate) registry_span: Range<usize>,
-    /// Bytes holding `:tag`, replaced by `@digest` when pinning; `None` when the file shape
-    /// does not allow it (maps, Kustomize entries, escaped strings).
+    /// Bytes holding `:tag`, replaced by `@digest` when pinning (or a Kustomize entry's
+    /// `newTag: TAG`, see [`Pin`]); `None` when the file shape does not allow it (maps, escaped
+    /// strings).
     #[serde(skip)]
     pub(crate) tag_span: Option<Range<usize>>,
+    /// How a pinned digest is written over `tag_span`.
+    #[serde(skip)]
+    pub(crate) pin: Pin,
     /// Repository and tag are plain values that a registry can be asked about.
     #[serde(skip)]
     pub(crate) checkable: bool,
@@ -140,6 +144,28 @@ pub struct Reference {
     /// `name:`).
     #[serde(skip)]
     pub(crate) insertion: Option<Insertion>,
+}
+
+/// How `--pin-digests` writes a digest over a reference's `tag_span`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Pin {
+    /// `:tag` becomes `@digest`.
+    #[default]
+    Suffix,
+    /// A Kustomize `images:` entry's `newTag: TAG` becomes `digest: DIGEST`: Kustomize sets
+    /// that tag over every image the entry matches, so a digest pinned in the resource alone
+    /// would be replaced by the tag again when the kustomization is built.
+    KustomizeDigest,
+}
+
+impl Pin {
+    /// The text written over `tag_span` for `digest`.
+    pub(crate) fn text(self, digest: &str) -> String {
+        match self {
+            Pin::Suffix => format!("@{digest}"),
+            Pin::KustomizeDigest => format!("digest: {digest}"),
+        }
+    }
 }
 
 /// Text inserted at a byte offset: `before`, the new login server, `after`.

@@ -412,7 +412,7 @@ impl<'r> Rewriter<'r> {
                 problems.push(problem);
             }
             if let (Some(digest), Some(span)) = (&reference.pinned, &reference.tag_span) {
-                edits.push((span.clone(), format!("@{digest}")));
+                edits.push((span.clone(), reference.pin.text(digest)));
             }
         }
         edits.sort_by_key(|(span, _)| span.start);

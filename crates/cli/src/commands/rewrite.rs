@@ -73,7 +73,9 @@ Target check: --target-check (or --pin-digests, or --target ENDPOINT) looks ever
 reference up in the target registry (`https://` + --to unless --target names it) before anything
 is written; a tag or digest the target lacks is listed with its line, with what to copy first
 (`acr-relocate copy OLD NEW --repo REPO`), and nothing is written (exit 1); --check lists
-them too. --pin-digests also replaces `:tag` by `@digest` where the file shape allows.
+them too. --pin-digests also replaces `:tag` by `@digest` where the file shape allows, and a
+Kustomize images: entry's `newTag: TAG` by `digest: DIGEST` (else its tag would replace the
+digest pinned in the resources).
 
 Exit codes: 0 done; 1 --check found references, or the target lacks a reference (nothing
 written); 2 a file failed, a file would be refused (also in --check and --dry-run) or the
@@ -117,7 +119,7 @@ pub struct RewriteArgs {
     pub target_check: bool,
 
     /// Replace `:tag` by `@digest`, the digest read from the target registry (implies
-    /// --target-check).
+    /// --target-check); a Kustomize images: entry's `newTag` becomes `digest`.
     #[arg(long)]
     pub pin_digests: bool,
 
