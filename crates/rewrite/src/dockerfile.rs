@@ -317,6 +317,7 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
             checkable: false,
             insertion: None,
             pin: crate::model::Pin::Suffix,
+            short_name: false,
         });
         for span in &arg.instruction {
             out.mention(

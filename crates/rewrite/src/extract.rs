@@ -86,6 +86,7 @@ pub(crate) fn string_reference(
         checkable: parts.is_literal(),
         insertion: None,
         pin: Pin::Suffix,
+        short_name: false,
     })
 }
 
@@ -120,9 +121,9 @@ fn shell_default(value: &str) -> Option<(usize, String)> {
 ///
 /// The name is compared without case and separators (`CONTAINER_REGISTRY`, `containerRegistry`
 /// and `container-registry` are one name). It must end with `registry`, `loginserver`,
-/// `registryserver`, `registryhost` or `registryname`; a name that says the registry is the
-/// origin of a copy (`SOURCE_REGISTRY`, `OLD_REGISTRY`, `MIRROR_REGISTRY`, ...) is left alone,
-/// since pointing it at the new registry would change what it means.
+/// `registryserver`, `registryhost`, `registryname` or `acrname`; a name that says the registry
+/// is the origin of a copy (`SOURCE_REGISTRY`, `OLD_REGISTRY`, `MIRROR_REGISTRY`, ...) is left
+/// alone, since pointing it at the new registry would change what it means.
 pub(crate) fn setting_kind(key: &str) -> Option<ReferenceKind> {
     if names_an_origin(key) {
         return None;
@@ -131,12 +132,13 @@ pub(crate) fn setting_kind(key: &str) -> Option<ReferenceKind> {
     if name.contains("registry") && (name.ends_with("connection") || name.ends_with("endpoint")) {
         return Some(ReferenceKind::ServiceConnection);
     }
-    const ENDINGS: [&str; 5] = [
+    const ENDINGS: [&str; 6] = [
         "registry",
         "loginserver",
         "registryserver",
         "registryhost",
         "registryname",
+        "acrname",
     ];
     ENDINGS
         .iter()
@@ -166,8 +168,9 @@ pub(crate) fn names_an_origin(key: &str) -> bool {
 
 /// A registry setting: the value `text[raw]` (decoded `value`) is the old registry alone,
 /// `OLD/` or (for [`ReferenceKind::RegistrySetting`]) `OLD/prefix`, a repository prefix the
-/// pipeline pushes below. Only the registry is rewritten. `None` when the value is anything
-/// else or does not spell the registry literally (escapes).
+/// pipeline pushes below, or (also for a registry setting only) exactly the old registry's
+/// short name (`REGISTRY_NAME: myacr` for `myacr.azurecr.io`). Only the registry is rewritten.
+/// `None` when the value is anything else or does not spell the registry literally (escapes).
 pub(crate) fn setting_reference(
     text: &str,
     raw: Range<usize>,
@@ -179,7 +182,11 @@ pub(crate) fn setting_reference(
     let (key, kind) = setting;
     let value = value.trim().trim_end_matches('/');
     let (host, prefix) = value.split_once('/').unwrap_or((value, ""));
-    if !registry.matches(host) {
+    let short_name = kind == ReferenceKind::RegistrySetting
+        && registry
+            .short_name()
+            .is_some_and(|name| value.eq_ignore_ascii_case(name));
+    if !registry.matches(host) && !short_name {
         return None;
     }
     let prefix_ok = prefix.split('/').all(|segment| {
@@ -214,6 +221,7 @@ pub(crate) fn setting_reference(
         checkable: false,
         insertion: None,
         pin: Pin::Suffix,
+        short_name,
     })
 }
 
@@ -756,6 +764,7 @@ impl<'a> YamlScan<'a> {
             checkable,
             insertion: None,
             pin: Pin::Suffix,
+            short_name: false,
         });
     }
 

@@ -60,7 +60,8 @@ pub enum ReferenceKind {
     /// step) and `with: registry:` / `login-server:` of a login action, Azure Pipelines and
     /// GitLab CI `variables:`, template `parameters:` defaults, `.env` `REGISTRY=`. It names the
     /// registry the pipeline logs in to and pushes to; references built from it
-    /// (`${{ env.REGISTRY }}/app:1`) follow it.
+    /// (`${{ env.REGISTRY }}/app:1`) follow it. It may hold an Azure registry's short name
+    /// (`REGISTRY_NAME=myacr`, see [`Reference::is_short_name`]).
     RegistrySetting,
     /// An Azure Pipelines registry service connection named after the registry
     /// (`dockerRegistryServiceConnection: OLD`, `containerRegistry:` of a `Docker@2` task). It
@@ -137,6 +138,10 @@ pub struct Reference {
     /// How a pinned digest is written over `tag_span`.
     #[serde(skip)]
     pub(crate) pin: Pin,
+    /// `registry_span` holds the registry's short name (`myacr` of `myacr.azurecr.io`, in a
+    /// registry setting such as `REGISTRY_NAME`), replaced by the new registry's short name.
+    #[serde(skip)]
+    pub(crate) short_name: bool,
     /// Repository and tag are plain values that a registry can be asked about.
     #[serde(skip)]
     pub(crate) checkable: bool,
@@ -189,6 +194,12 @@ impl Reference {
     /// True when `--pin-digests` can replace the tag in place.
     pub fn is_pinnable(&self) -> bool {
         self.tag_span.is_some() && self.digest.is_none()
+    }
+
+    /// True when the reference is the registry's short name (`REGISTRY_NAME: myacr` for
+    /// `myacr.azurecr.io`), rewritten to the new registry's short name.
+    pub fn is_short_name(&self) -> bool {
+        self.short_name
     }
 }
 
@@ -274,7 +285,8 @@ impl<'a> Lines<'a> {
 
 impl Findings {
     /// Records the mentions of `registry` inside `range` of `text`, skipping bytes already
-    /// covered by a reference.
+    /// covered by a reference, one per line: its login server, and with a note its regional
+    /// endpoints and `az acr` commands that name it by its short name.
     pub(crate) fn mention(
         &mut self,
         text: &str,
@@ -299,10 +311,18 @@ impl Findings {
                 note: None,
             });
         }
-        for (offset, endpoint) in registry.regional_endpoints(&text[range.clone()]) {
+        let noted = registry
+            .regional_endpoints(&text[range.clone()])
+            .into_iter()
+            .map(|(offset, endpoint)| (offset, endpoint.note(registry)))
+            .chain(
+                crate::azcli::short_names(&text[range.clone()], registry)
+                    .into_iter()
+                    .map(|offset| (offset, crate::azcli::note(registry))),
+            );
+        for (offset, note) in noted {
             let at = range.start + offset;
             let line = lines.line(at);
-            let note = endpoint.note(registry);
             match self.mentions.iter_mut().find(|m| m.line == line) {
                 Some(mention) => {
                     mention.note.get_or_insert(note);
