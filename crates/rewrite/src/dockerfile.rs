@@ -5,8 +5,9 @@
 //!
 //! Lines are joined on the escape character (`\`, or the one a `# escape=` directive sets),
 //! comment lines inside continuations are dropped as Docker drops them, and heredoc bodies are
-//! skipped. A stage name used as an image (`FROM build AS test`) is not a reference. Unknown
-//! instructions, a `FROM` without an image and an unterminated heredoc are errors, as in Docker.
+//! skipped; mentions of the old registry in comments and heredoc bodies are listed. A stage name
+//! used as an image (`FROM build AS test`) is not a reference. Unknown instructions, a `FROM`
+//! without an image and an unterminated heredoc are errors, as in Docker.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -89,8 +90,13 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
     let mut seen_from = false;
     let mut i = 0;
     while i < physical.len() {
-        let (_, line) = physical[i];
+        let (start, line) = physical[i];
         let trimmed = line.trim();
+        if trimmed.starts_with('#') {
+            // A comment (or a parser directive, whose `syntax=` image is a reference).
+            let span = start..start + line.len();
+            out.mention(text, &lines, span, registry, MentionPlace::Comment);
+        }
         if trimmed.is_empty() || trimmed.starts_with('#') {
             i += 1;
             continue;
@@ -99,6 +105,7 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
         let first_line = i + 1;
         let mut chars: Vec<(usize, char)> = Vec::new();
         let mut spans = Vec::new();
+        let mut comments = Vec::new();
         loop {
             let (start, line) = physical[i];
             let body = line.trim_end_matches(['\n', '\r']);
@@ -117,6 +124,9 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
                     break;
                 }
                 chars.push((start + content.len(), ' '));
+            } else {
+                // A comment line inside a continuation: Docker drops it.
+                comments.push(start..start + body.len());
             }
             if i >= physical.len() {
                 break;
@@ -284,6 +294,9 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
         for span in spans {
             out.mention(text, &lines, span, registry, MentionPlace::Instruction);
         }
+        for span in comments {
+            out.mention(text, &lines, span, registry, MentionPlace::Comment);
+        }
         for span in heredocs.drain(..) {
             out.mention(text, &lines, span, registry, MentionPlace::Heredoc);
         }
@@ -303,6 +316,8 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
             tag_span: None,
             checkable: false,
             insertion: None,
+            pin: crate::model::Pin::Suffix,
+            short_name: false,
         });
         for span in &arg.instruction {
             out.mention(

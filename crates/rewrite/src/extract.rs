@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::kustomize::KustomizeScope;
-use crate::model::{Findings, Insertion, Lines, MentionPlace, Reference, ReferenceKind};
+use crate::model::{Findings, Insertion, Lines, MentionPlace, Pin, Reference, ReferenceKind};
 use crate::registry::{is_tag, ImageRef};
 use crate::yaml::{self, Node, Scalar, Style};
 use crate::{FileKind, Registry};
@@ -85,6 +85,8 @@ pub(crate) fn string_reference(
         tag_span,
         checkable: parts.is_literal(),
         insertion: None,
+        pin: Pin::Suffix,
+        short_name: false,
     })
 }
 
@@ -119,9 +121,9 @@ fn shell_default(value: &str) -> Option<(usize, String)> {
 ///
 /// The name is compared without case and separators (`CONTAINER_REGISTRY`, `containerRegistry`
 /// and `container-registry` are one name). It must end with `registry`, `loginserver`,
-/// `registryserver`, `registryhost` or `registryname`; a name that says the registry is the
-/// origin of a copy (`SOURCE_REGISTRY`, `OLD_REGISTRY`, `MIRROR_REGISTRY`, ...) is left alone,
-/// since pointing it at the new registry would change what it means.
+/// `registryserver`, `registryhost`, `registryname` or `acrname`; a name that says the registry
+/// is the origin of a copy (`SOURCE_REGISTRY`, `OLD_REGISTRY`, `MIRROR_REGISTRY`, ...) is left
+/// alone, since pointing it at the new registry would change what it means.
 pub(crate) fn setting_kind(key: &str) -> Option<ReferenceKind> {
     if names_an_origin(key) {
         return None;
@@ -130,12 +132,13 @@ pub(crate) fn setting_kind(key: &str) -> Option<ReferenceKind> {
     if name.contains("registry") && (name.ends_with("connection") || name.ends_with("endpoint")) {
         return Some(ReferenceKind::ServiceConnection);
     }
-    const ENDINGS: [&str; 5] = [
+    const ENDINGS: [&str; 6] = [
         "registry",
         "loginserver",
         "registryserver",
         "registryhost",
         "registryname",
+        "acrname",
     ];
     ENDINGS
         .iter()
@@ -165,8 +168,9 @@ pub(crate) fn names_an_origin(key: &str) -> bool {
 
 /// A registry setting: the value `text[raw]` (decoded `value`) is the old registry alone,
 /// `OLD/` or (for [`ReferenceKind::RegistrySetting`]) `OLD/prefix`, a repository prefix the
-/// pipeline pushes below. Only the registry is rewritten. `None` when the value is anything
-/// else or does not spell the registry literally (escapes).
+/// pipeline pushes below, or (also for a registry setting only) exactly the old registry's
+/// short name (`REGISTRY_NAME: myacr` for `myacr.azurecr.io`). Only the registry is rewritten.
+/// `None` when the value is anything else or does not spell the registry literally (escapes).
 pub(crate) fn setting_reference(
     text: &str,
     raw: Range<usize>,
@@ -178,7 +182,11 @@ pub(crate) fn setting_reference(
     let (key, kind) = setting;
     let value = value.trim().trim_end_matches('/');
     let (host, prefix) = value.split_once('/').unwrap_or((value, ""));
-    if !registry.matches(host) {
+    let short_name = kind == ReferenceKind::RegistrySetting
+        && registry
+            .short_name()
+            .is_some_and(|name| value.eq_ignore_ascii_case(name));
+    if !registry.matches(host) && !short_name {
         return None;
     }
     let prefix_ok = prefix.split('/').all(|segment| {
@@ -212,6 +220,8 @@ pub(crate) fn setting_reference(
         tag_span: None,
         checkable: false,
         insertion: None,
+        pin: Pin::Suffix,
+        short_name,
     })
 }
 
@@ -222,8 +232,9 @@ pub(crate) fn setting_reference(
 pub(crate) fn scan_dotenv(text: &str, registry: &Registry) -> Findings {
     let lines = Lines::new(text);
     let mut out = Findings::default();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
+    let body = without_bom(text);
+    let mut offset = text.len() - body.len();
+    for line in body.split_inclusive('\n') {
         let start = offset;
         offset += line.len();
         if let Some(reference) = dotenv_setting(text, start, line, registry, &lines) {
@@ -321,6 +332,7 @@ pub(crate) fn scan_yaml(
     for doc in &docs {
         scan.mentions(&doc.root);
     }
+    scan.comments(&docs);
     let mut out = scan.out;
     out.references.sort_by_key(|r| r.registry_span.start);
     out.mentions.sort_by_key(|m| m.line);
@@ -751,6 +763,8 @@ impl<'a> YamlScan<'a> {
             tag_span: None,
             checkable,
             insertion: None,
+            pin: Pin::Suffix,
+            short_name: false,
         });
     }
 
@@ -822,6 +836,12 @@ impl<'a> YamlScan<'a> {
             let digest = get("digest")
                 .map(|s| s.value.trim().to_owned())
                 .filter(|v| !v.is_empty());
+            // With --pin-digests, `newTag: TAG` becomes `digest: DIGEST`: Kustomize would set
+            // the tag again over a digest pinned in the resources.
+            let new_tag_entry = match &digest {
+                None => self.entry_span(item, "newTag"),
+                Some(_) => None,
+            };
             let effective = |reference: &mut Reference| {
                 if reference.tag.is_none() && reference.digest.is_none() {
                     reference.tag = tag.clone();
@@ -829,6 +849,8 @@ impl<'a> YamlScan<'a> {
                     reference.checkable = reference.checkable
                         && tag.as_deref().map_or(true, is_tag)
                         && (tag.is_some() || digest.is_some());
+                    reference.tag_span = new_tag_entry.clone().filter(|_| tag.is_some());
+                    reference.pin = Pin::KustomizeDigest;
                 } else {
                     reference.checkable = false;
                 }
@@ -878,6 +900,34 @@ impl<'a> YamlScan<'a> {
             }
         }
         found.into_iter().for_each(|r| self.push(r));
+    }
+
+    /// The bytes of `key: value` in the mapping `item`, quotes included, when the value is a
+    /// one-line scalar (what `--pin-digests` replaces in a Kustomize entry).
+    fn entry_span(&self, item: &Node, key: &str) -> Option<Range<usize>> {
+        let Node::Mapping(entries) = item else {
+            return None;
+        };
+        let (Node::Scalar(k), Node::Scalar(v)) = entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(k, v)| (k, v))?
+        else {
+            return None;
+        };
+        if v.style.is_block() || self.text[v.body.clone()].contains('\n') {
+            return None;
+        }
+        let bytes = self.text.as_bytes();
+        let start = match (k.style, k.body.start.checked_sub(1)) {
+            (Style::Single | Style::Double, Some(before)) => before,
+            _ => k.body.start,
+        };
+        let end = match v.style {
+            Style::Single | Style::Double if bytes.get(v.body.end).is_some() => v.body.end + 1,
+            _ => v.body.end,
+        };
+        Some(start..end)
     }
 
     /// The `newName:` to add after the `name:` of a Kustomize entry: on the next line at the
@@ -982,6 +1032,34 @@ impl<'a> YamlScan<'a> {
         found.into_iter().for_each(|r| self.push(r));
     }
 
+    /// Reports the mentions of the old registry outside every scalar of `docs`: in comments
+    /// (a host name has no other place there but a directive, tag or anchor name).
+    fn comments(&mut self, docs: &[yaml::Document]) {
+        let mut spans = Vec::new();
+        for doc in docs {
+            scalar_spans(&doc.root, &mut spans);
+        }
+        spans.sort_by_key(|span| span.start);
+        let mut at = 0;
+        let mut gaps = Vec::new();
+        for span in spans {
+            if span.start > at {
+                gaps.push(at..span.start);
+            }
+            at = at.max(span.end);
+        }
+        gaps.push(at..self.text.len());
+        for gap in gaps {
+            self.out.mention(
+                self.text,
+                self.lines,
+                gap,
+                self.registry,
+                MentionPlace::Comment,
+            );
+        }
+    }
+
     /// Reports every scalar that mentions the old registry and was not taken as a reference.
     fn mentions(&mut self, node: &Node) {
         match node {
@@ -1004,6 +1082,19 @@ impl<'a> YamlScan<'a> {
             Node::Sequence(items) => items.iter().for_each(|i| self.mentions(i)),
             Node::Alias(_) | Node::Null => {}
         }
+    }
+}
+
+/// Adds the byte spans of every scalar below `node` (keys and values) to `spans`.
+fn scalar_spans(node: &Node, spans: &mut Vec<Range<usize>>) {
+    match node {
+        Node::Scalar(s) => spans.push(s.body.clone()),
+        Node::Mapping(entries) => entries.iter().for_each(|(k, v)| {
+            scalar_spans(k, spans);
+            scalar_spans(v, spans);
+        }),
+        Node::Sequence(items) => items.iter().for_each(|i| scalar_spans(i, spans)),
+        Node::Alias(_) | Node::Null => {}
     }
 }
 
@@ -1067,16 +1158,20 @@ fn is_exact_version(version: &str) -> bool {
 }
 
 /// Scans a Helm template line by line: `image:` lines whose value starts with the registry are
-/// references; any other non-comment line naming the registry is a mention.
+/// references; any other line naming the registry is a mention, a comment line (`# ...`,
+/// `{{/* ... */}}`) too.
 pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
     let lines = Lines::new(text);
     let mut out = Findings::default();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
+    let body = without_bom(text);
+    let mut offset = text.len() - body.len();
+    for line in body.split_inclusive('\n') {
         let start = offset;
         offset += line.len();
         let trimmed = line.trim_start();
-        if trimmed.starts_with('#') || trimmed.starts_with("{{/*") {
+        if trimmed.starts_with('#') || trimmed.starts_with("{{/*") || trimmed.starts_with("{{- /*")
+        {
+            out.mention(text, &lines, start..offset, registry, MentionPlace::Comment);
             continue;
         }
         let item = trimmed.strip_prefix("- ").map_or(trimmed, str::trim_start);
@@ -1116,6 +1211,11 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
         );
     }
     out
+}
+
+/// `text` without a UTF-8 byte order mark at its start.
+pub(crate) fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 /// Scans a file of no understood kind: every mention of the registry, line by line.

@@ -5,7 +5,9 @@
 //! Argo CD applications (Helm values, also inside the `helm.values` string, and OCI chart
 //! sources), Dockerfiles, docker-compose files and Azure Pipelines / GitHub Actions / GitLab CI
 //! pipelines at the new registry, including the pipeline variables and `.env` entries that name
-//! the registry itself; every other text file is scanned for mentions of the old one. Only the registry part of a
+//! the registry itself (by its login server or, for an Azure registry, its short name); every
+//! other text file, every value that is not a reference and every comment is scanned for
+//! mentions of the old one (and `az acr` commands naming it). Only the registry part of a
 //! reference changes: the files are edited at the byte spans of the references, never
 //! re-serialised, so comments, quoting, key order and indentation stay as they were.
 //!
@@ -36,6 +38,7 @@
 //! assert_eq!(plan.rewritten, "image: newreg.azurecr.io/app:1.0 # pinned\n");
 //! ```
 
+mod azcli;
 mod classify;
 mod diff;
 mod dockerfile;

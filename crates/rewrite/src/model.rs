@@ -60,7 +60,8 @@ pub enum ReferenceKind {
     /// step) and `with: registry:` / `login-server:` of a login action, Azure Pipelines and
     /// GitLab CI `variables:`, template `parameters:` defaults, `.env` `REGISTRY=`. It names the
     /// registry the pipeline logs in to and pushes to; references built from it
-    /// (`${{ env.REGISTRY }}/app:1`) follow it.
+    /// (`${{ env.REGISTRY }}/app:1`) follow it. It may hold an Azure registry's short name
+    /// (`REGISTRY_NAME=myacr`, see [`Reference::is_short_name`]).
     RegistrySetting,
     /// An Azure Pipelines registry service connection named after the registry
     /// (`dockerRegistryServiceConnection: OLD`, `containerRegistry:` of a `Docker@2` task). It
@@ -129,10 +130,18 @@ pub struct Reference {
     /// Bytes holding the registry name, replaced by the new login server.
     #[serde(skip)]
     pub(crate) registry_span: Range<usize>,
-    /// Bytes holding `:tag`, replaced by `@digest` when pinning; `None` when the file shape
-    /// does not allow it (maps, Kustomize entries, escaped strings).
+    /// Bytes holding `:tag`, replaced by `@digest` when pinning (or a Kustomize entry's
+    /// `newTag: TAG`, see [`Pin`]); `None` when the file shape does not allow it (maps, escaped
+    /// strings).
     #[serde(skip)]
     pub(crate) tag_span: Option<Range<usize>>,
+    /// How a pinned digest is written over `tag_span`.
+    #[serde(skip)]
+    pub(crate) pin: Pin,
+    /// `registry_span` holds the registry's short name (`myacr` of `myacr.azurecr.io`, in a
+    /// registry setting such as `REGISTRY_NAME`), replaced by the new registry's short name.
+    #[serde(skip)]
+    pub(crate) short_name: bool,
     /// Repository and tag are plain values that a registry can be asked about.
     #[serde(skip)]
     pub(crate) checkable: bool,
@@ -140,6 +149,28 @@ pub struct Reference {
     /// `name:`).
     #[serde(skip)]
     pub(crate) insertion: Option<Insertion>,
+}
+
+/// How `--pin-digests` writes a digest over a reference's `tag_span`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Pin {
+    /// `:tag` becomes `@digest`.
+    #[default]
+    Suffix,
+    /// A Kustomize `images:` entry's `newTag: TAG` becomes `digest: DIGEST`: Kustomize sets
+    /// that tag over every image the entry matches, so a digest pinned in the resource alone
+    /// would be replaced by the tag again when the kustomization is built.
+    KustomizeDigest,
+}
+
+impl Pin {
+    /// The text written over `tag_span` for `digest`.
+    pub(crate) fn text(self, digest: &str) -> String {
+        match self {
+            Pin::Suffix => format!("@{digest}"),
+            Pin::KustomizeDigest => format!("digest: {digest}"),
+        }
+    }
 }
 
 /// Text inserted at a byte offset: `before`, the new login server, `after`.
@@ -164,6 +195,12 @@ impl Reference {
     pub fn is_pinnable(&self) -> bool {
         self.tag_span.is_some() && self.digest.is_none()
     }
+
+    /// True when the reference is the registry's short name (`REGISTRY_NAME: myacr` for
+    /// `myacr.azurecr.io`), rewritten to the new registry's short name.
+    pub fn is_short_name(&self) -> bool {
+        self.short_name
+    }
 }
 
 /// Where a mention that is not rewritten sits.
@@ -185,10 +222,13 @@ pub enum MentionPlace {
     /// In a file whose kind the rewrite does not understand (scripts, `.env`, Terraform, docs):
     /// every line is scanned, comments included.
     OtherFile,
+    /// In a comment of a YAML file, a Dockerfile or a Helm template (`# ...`, `{{/* ... */}}`):
+    /// no tool reads it, but people do, and a commented-out line may come back.
+    Comment,
 }
 
 /// The old registry named somewhere the rewrite does not touch; listed so that a human looks,
-/// and counted by `--check`. Comments are not scanned.
+/// and counted by `--check`. Comments are scanned too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Mention {
     /// 1-based line.
@@ -231,18 +271,22 @@ impl<'a> Lines<'a> {
         self.starts.partition_point(|&s| s <= offset)
     }
 
-    /// The trimmed text of the line holding `offset`.
+    /// The trimmed text of the line holding `offset` (without a byte order mark).
     pub fn text(&self, offset: usize) -> String {
         let line = self.line(offset);
         let start = self.starts[line - 1];
         let end = self.starts.get(line).map_or(self.text.len(), |&e| e);
-        self.text[start..end].trim().to_owned()
+        self.text[start..end]
+            .trim_start_matches('\u{feff}')
+            .trim()
+            .to_owned()
     }
 }
 
 impl Findings {
     /// Records the mentions of `registry` inside `range` of `text`, skipping bytes already
-    /// covered by a reference.
+    /// covered by a reference, one per line: its login server, and with a note its regional
+    /// endpoints and `az acr` commands that name it by its short name.
     pub(crate) fn mention(
         &mut self,
         text: &str,
@@ -267,10 +311,18 @@ impl Findings {
                 note: None,
             });
         }
-        for (offset, endpoint) in registry.regional_endpoints(&text[range.clone()]) {
+        let noted = registry
+            .regional_endpoints(&text[range.clone()])
+            .into_iter()
+            .map(|(offset, endpoint)| (offset, endpoint.note(registry)))
+            .chain(
+                crate::azcli::short_names(&text[range.clone()], registry)
+                    .into_iter()
+                    .map(|offset| (offset, crate::azcli::note(registry))),
+            );
+        for (offset, note) in noted {
             let at = range.start + offset;
             let line = lines.line(at);
-            let note = endpoint.note(registry);
             match self.mentions.iter_mut().find(|m| m.line == line) {
                 Some(mention) => {
                     mention.note.get_or_insert(note);

@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::kustomize::{self, KustomizeScope};
-use crate::model::{Findings, Mention, Reference};
+use crate::model::{Findings, Lines, Mention, MentionPlace, Reference};
 use crate::{diff, dockerfile, extract, fsio, Error, FileKind, Registry};
 
 /// Looks references up in the target registry. The library calls it for every checkable
@@ -394,25 +394,33 @@ impl<'r> Rewriter<'r> {
                 })
             }
         };
-        let mut references = findings.references;
+        let Findings {
+            mut references,
+            mut mentions,
+        } = findings;
+        if self.options.to.short_name().is_none() {
+            self.short_names_to_mentions(kind, text, &mut references, &mut mentions);
+        }
         let mut problems = Vec::new();
         let mut edits: Vec<(Range<usize>, String)> = Vec::new();
         for reference in &mut references {
+            let written_name = if reference.short_name {
+                self.options.to.short_name().unwrap_or_default()
+            } else {
+                self.options.to.as_str()
+            };
             edits.push(match &reference.insertion {
                 Some(insertion) => (
                     insertion.at..insertion.at,
-                    format!("{}{}{}", insertion.before, self.options.to, insertion.after),
+                    format!("{}{written_name}{}", insertion.before, insertion.after),
                 ),
-                None => (
-                    reference.registry_span.clone(),
-                    self.options.to.as_str().to_owned(),
-                ),
+                None => (reference.registry_span.clone(), written_name.to_owned()),
             });
             if let Some(problem) = self.resolve(reference) {
                 problems.push(problem);
             }
             if let (Some(digest), Some(span)) = (&reference.pinned, &reference.tag_span) {
-                edits.push((span.clone(), format!("@{digest}")));
+                edits.push((span.clone(), reference.pin.text(digest)));
             }
         }
         edits.sort_by_key(|(span, _)| span.start);
@@ -434,10 +442,49 @@ impl<'r> Rewriter<'r> {
             original: text.to_owned(),
             rewritten,
             references,
-            mentions: findings.mentions,
+            mentions,
             problems,
             not_parsed,
         })
+    }
+
+    /// Moves the registry settings that hold the old registry's short name to `mentions`, with
+    /// a note, when the new registry has no short name (it is not an Azure registry): there is
+    /// nothing to write in their place.
+    fn short_names_to_mentions(
+        &self,
+        kind: FileKind,
+        text: &str,
+        references: &mut Vec<Reference>,
+        mentions: &mut Vec<Mention>,
+    ) {
+        if !references.iter().any(|r| r.short_name) {
+            return;
+        }
+        let lines = Lines::new(text);
+        let place = match kind {
+            FileKind::DotEnv => MentionPlace::OtherFile,
+            _ => MentionPlace::Value,
+        };
+        let mut found = Findings {
+            references: Vec::new(),
+            mentions: std::mem::take(mentions),
+        };
+        references.retain(|r| {
+            if !r.short_name {
+                return true;
+            }
+            let note = format!(
+                "{} holds the short name of {}, and {} has none (it is not an Azure registry): not rewritten; set it by hand",
+                r.setting.as_deref().unwrap_or("this setting"),
+                self.options.from,
+                self.options.to
+            );
+            found.mention_with_note(&lines, r.registry_span.start, place, note);
+            false
+        });
+        found.mentions.sort_by_key(|m| m.line);
+        *mentions = found.mentions;
     }
 
     /// Checks one reference against the target and records the pinned digest.

@@ -121,6 +121,17 @@ impl Registry {
             .map_or(&self.host, |(host, _)| host)
     }
 
+    /// The short name of an Azure Container Registry `NAME.azurecr.io` (or a sovereign cloud's
+    /// `NAME.azurecr.cn`, ...): `NAME`, by which `az acr` commands and Azure resources name it.
+    /// `None` for other registries, and for one spelled with a port other than 443.
+    pub fn short_name(&self) -> Option<&str> {
+        if self.port().is_some() {
+            return None;
+        }
+        let (name, suffix) = self.hostname().split_once('.')?;
+        suffix.starts_with("azurecr.").then_some(name)
+    }
+
     /// Byte offsets in `text` where this registry's host is mentioned as a whole host name.
     ///
     /// Used to report references that are not rewritten (block scalars, environment values,
@@ -462,6 +473,15 @@ mod tests {
         assert!(reg("registry.example.com")
             .regional_endpoints("registry.eastus.geo.example.com")
             .is_empty());
+    }
+
+    #[test]
+    fn only_an_azure_registry_has_a_short_name() {
+        assert_eq!(reg("myacr.azurecr.io").short_name(), Some("myacr"));
+        assert_eq!(reg("MyAcr.azurecr.cn:443").short_name(), Some("myacr"));
+        assert_eq!(reg("myacr.azurecr.io:5000").short_name(), None);
+        assert_eq!(reg("registry.example.com").short_name(), None);
+        assert_eq!(reg("localhost:5000").short_name(), None);
     }
 
     #[test]

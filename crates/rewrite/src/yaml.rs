@@ -61,6 +61,19 @@ pub(crate) enum Node {
 }
 
 impl Node {
+    /// Moves every span of the tree `by` bytes further into the text.
+    fn shift(&mut self, by: usize) {
+        match self {
+            Node::Scalar(scalar) => scalar.shift(by),
+            Node::Mapping(entries) => entries.iter_mut().for_each(|(key, value)| {
+                key.shift(by);
+                value.shift(by);
+            }),
+            Node::Sequence(items) => items.iter_mut().for_each(|item| item.shift(by)),
+            Node::Alias(_) | Node::Null => {}
+        }
+    }
+
     /// The scalar value, if this is a scalar.
     pub fn as_str(&self) -> Option<&str> {
         match self {
@@ -78,6 +91,13 @@ impl Node {
                 .map(|(_, v)| v),
             _ => None,
         }
+    }
+}
+
+impl Scalar {
+    /// Moves the span `by` bytes further into the text.
+    fn shift(&mut self, by: usize) {
+        self.body = self.body.start + by..self.body.end + by;
     }
 }
 
@@ -100,14 +120,29 @@ pub(crate) struct YamlError {
 }
 
 /// Reads every document of a YAML stream.
+///
+/// A UTF-8 byte order mark at the start is not content (YAML allows one there, and
+/// `kubectl` and Helm read such files): it is skipped, so the first key is read as written,
+/// while every span still counts its bytes and so points into `src`.
 pub(crate) fn parse(src: &str) -> std::result::Result<Vec<Document>, YamlError> {
-    Parser {
-        s: src,
-        b: src.as_bytes(),
+    let text = src.strip_prefix('\u{feff}').unwrap_or(src);
+    let bom = src.len() - text.len();
+    let mut docs = Parser {
+        s: text,
+        b: text.as_bytes(),
         pos: 0,
         anchors: HashMap::new(),
     }
-    .stream()
+    .stream()?;
+    if bom > 0 {
+        for doc in &mut docs {
+            doc.root.shift(bom);
+            for scalar in doc.anchors.values_mut() {
+                scalar.shift(bom);
+            }
+        }
+    }
+    Ok(docs)
 }
 
 type Result<T> = std::result::Result<T, YamlError>;
@@ -1106,6 +1141,20 @@ mod tests {
     fn crlf_line_ends_are_read() {
         let root = one("a: 1\r\nb:\r\n  - x\r\n");
         assert_eq!(root.get("a").unwrap().as_str(), Some("1"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_key_and_spans_still_count_it() {
+        let src = "\u{feff}apiVersion: v1\nkind: Pod\nimage: &i r.io/a:1\nother: *i\n";
+        let docs = parse(src).unwrap();
+        let root = &docs[0].root;
+        assert_eq!(root.get("apiVersion").unwrap().as_str(), Some("v1"));
+        assert_eq!(span(src, root.get("image").unwrap()), "r.io/a:1");
+        assert_eq!(
+            span(src, &Node::Scalar(docs[0].anchors["i"].clone())),
+            "r.io/a:1"
+        );
+        assert_eq!(error_line("\u{feff}a: 1\n  b: 2\n"), 2);
     }
 
     #[test]

@@ -145,24 +145,79 @@ fn pinning_without_a_resolver_is_refused() {
 }
 
 #[test]
-fn check_counts_references_and_mentions_but_not_comments() {
+fn check_counts_references_mentions_and_comments() {
     let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
     let text = "# myreg.azurecr.io in a comment\nimage: myreg.azurecr.io/a:1\nscript: |\n  docker pull myreg.azurecr.io/b:1\n";
     let f = rewriter
         .rewrite_text(Path::new("x.yaml"), FileKind::Yaml, text)
         .unwrap();
     assert_eq!(f.references.len(), 1);
-    assert_eq!(f.mentions.len(), 1);
-    assert_eq!(f.mentions[0].line, 4);
+    let lines: Vec<_> = f.mentions.iter().map(|m| m.line).collect();
+    assert_eq!(lines, [1, 4]);
     assert!(
         f.rewritten.contains("docker pull myreg.azurecr.io/b:1"),
         "block scalars are not rewritten"
+    );
+    assert!(
+        f.rewritten.starts_with("# myreg.azurecr.io in a comment\n"),
+        "comments are not rewritten"
     );
     let clean = rewriter
         .rewrite_text(Path::new("x.yaml"), FileKind::Yaml, &f.rewritten)
         .unwrap();
     assert_eq!(clean.references.len(), 0);
-    assert_eq!(clean.mentions.len(), 1);
+    assert_eq!(clean.mentions.len(), 2);
+}
+
+#[test]
+fn pinning_turns_a_kustomize_new_tag_into_the_digest_so_that_the_build_keeps_the_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "app.yaml",
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: myreg.azurecr.io/web:1.0\n    - image: myreg.azurecr.io/api:2\n",
+    );
+    let kustomization = write(
+        dir.path(),
+        "kustomization.yaml",
+        "resources: [app.yaml]\nimages:\n  - name: myreg.azurecr.io/web\n    newTag: \"1.0\" # release\n  - {name: myreg.azurecr.io/api, 'newTag': '2'}\n",
+    );
+    let target = MemoryTarget::with(&[("web", "1.0", DIGEST), ("api", "2", DIGEST)]);
+    let plan = Rewriter::new(pinning())
+        .with_resolver(&target)
+        .plan(&[dir.path().to_path_buf()])
+        .unwrap();
+    let file = plan.files.iter().find(|f| f.path == kustomization).unwrap();
+    assert_eq!(
+        file.rewritten,
+        format!("resources: [app.yaml]\nimages:\n  - name: newreg.azurecr.io/web\n    digest: {DIGEST} # release\n  - {{name: newreg.azurecr.io/api, digest: {DIGEST}}}\n")
+    );
+    let pinned: Vec<_> = file
+        .references
+        .iter()
+        .map(|r| r.pinned.as_deref())
+        .collect();
+    assert_eq!(pinned, [Some(DIGEST), Some(DIGEST)]);
+}
+
+#[test]
+fn without_pinning_a_kustomize_new_tag_stays() {
+    let target = MemoryTarget::with(&[("web", "1.0", DIGEST)]);
+    let rewriter =
+        Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io")).with_resolver(&target);
+    let text = "images:\n  - name: myreg.azurecr.io/web\n    newName: myreg.azurecr.io/web\n    newTag: \"1.0\"\n";
+    let file = rewriter
+        .rewrite_text(
+            Path::new("kustomization.yaml"),
+            FileKind::Kustomization,
+            text,
+        )
+        .unwrap();
+    assert_eq!(
+        file.rewritten,
+        "images:\n  - name: myreg.azurecr.io/web\n    newName: newreg.azurecr.io/web\n    newTag: \"1.0\"\n"
+    );
+    assert_eq!(*target.lookups.borrow(), vec!["web:1.0".to_string()]);
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! What a scan finds in particular shapes of file: Dockerfile directives, heredocs and byte
-//! order marks, regional endpoints of the old registry, YAML that cannot be parsed, Helm
-//! registry values named as an origin or kept outside `values*.yaml`, and GitLab CI images.
+//! order marks (also in YAML, `.env` files and templates), regional endpoints of the old
+//! registry, YAML that cannot be parsed, Helm registry values named as an origin or kept outside
+//! `values*.yaml`, GitLab CI images, comments naming the old registry, and its short name in
+//! registry settings and `az acr` commands.
 
 use std::fs;
 use std::path::Path;
@@ -151,4 +153,163 @@ fn gitlab_ci_image_maps_and_services_are_rewritten() {
         .references
         .iter()
         .all(|r| r.kind == ReferenceKind::PipelineImage));
+}
+
+#[test]
+fn a_kubernetes_manifest_with_a_byte_order_mark_is_read_as_one_and_keeps_the_mark() {
+    let text = "\u{feff}apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: a\n      image: myacr.azurecr.io/a:1\n";
+    let file = plan_text("pod.yaml", FileKind::Yaml, text);
+    assert_eq!(file.rewritten, text.replace("myacr", "newacr"));
+    assert!(file.rewritten.starts_with('\u{feff}'));
+    let kinds: Vec<_> = file.references.iter().map(|r| (r.line, r.kind)).collect();
+    assert_eq!(kinds, [(8, ReferenceKind::KubernetesImage)]);
+}
+
+#[test]
+fn an_env_file_and_a_chart_template_with_a_byte_order_mark_are_read_as_without_it() {
+    for (name, kind, text, expected) in [
+        (
+            ".env",
+            FileKind::DotEnv,
+            "\u{feff}REGISTRY=myacr.azurecr.io\n",
+            ReferenceKind::RegistrySetting,
+        ),
+        (
+            "chart/templates/pod.yaml",
+            FileKind::HelmTemplate,
+            "\u{feff}image: myacr.azurecr.io/a:1\n",
+            ReferenceKind::HelmTemplateImage,
+        ),
+    ] {
+        let file = plan_text(name, kind, text);
+        assert_eq!(file.rewritten, text.replace("myacr", "newacr"), "{name}");
+        let kinds: Vec<_> = file.references.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, [expected], "{name}");
+        assert!(file.mentions.is_empty(), "{name}: {:?}", file.mentions);
+    }
+}
+
+/// The places of a file's mentions, by line.
+fn places(file: &FilePlan) -> Vec<(usize, MentionPlace)> {
+    file.mentions.iter().map(|m| (m.line, m.place)).collect()
+}
+
+#[test]
+fn comments_naming_the_old_registry_are_listed_in_yaml_and_left_as_they_are() {
+    let text = "# Platform workloads -- registry myacr.azurecr.io\napiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: myacr.azurecr.io/a:1 # was myacr.azurecr.io/a:0\n    # - image: myacr.azurecr.io/old:1\n    - image: nginx # not myacr.azurecr.io-mirror\n      args: [\"-c\", \"x\"] # flow, then myacr.westeurope.geo.azurecr.io\n      command: | # myacr.azurecr.io\n        # pull myacr.azurecr.io/b:1\n";
+    let file = plan_text("pod.yaml", FileKind::Yaml, text);
+    assert_eq!(
+        file.rewritten,
+        text.replacen("image: myacr", "image: newacr", 1)
+    );
+    assert_eq!(
+        places(&file),
+        [
+            (1, MentionPlace::Comment),
+            (6, MentionPlace::Comment),
+            (7, MentionPlace::Comment),
+            (9, MentionPlace::Comment),
+            (10, MentionPlace::Comment),
+            (11, MentionPlace::BlockScalar),
+        ]
+    );
+    assert!(file.mentions[3].note.is_some(), "a regional endpoint");
+}
+
+#[test]
+fn comments_naming_the_old_registry_are_listed_in_dockerfiles_and_chart_templates() {
+    let dockerfile = "# syntax=myacr.azurecr.io/frontend:1\n# base image comes from myacr.azurecr.io\nFROM alpine AS a\nRUN apk add curl \\\n# pulled from myacr.azurecr.io before\n    jq\nFROM myacr.azurecr.io/x:1\n";
+    let file = plan_text("Dockerfile", FileKind::Dockerfile, dockerfile);
+    assert_eq!(
+        file.rewritten,
+        dockerfile
+            .replacen("myacr", "newacr", 1)
+            .replace("FROM myacr", "FROM newacr")
+    );
+    assert_eq!(
+        places(&file),
+        [(2, MentionPlace::Comment), (5, MentionPlace::Comment)],
+        "the syntax directive is a reference, not a comment"
+    );
+
+    let template = "{{/* images come from myacr.azurecr.io */}}\n# image: myacr.azurecr.io/old:1\nimage: myacr.azurecr.io/a:1\n";
+    let file = plan_text("chart/templates/pod.yaml", FileKind::HelmTemplate, template);
+    assert_eq!(
+        file.rewritten,
+        template.replace("image: myacr.azurecr.io/a", "image: newacr.azurecr.io/a")
+    );
+    assert_eq!(
+        places(&file),
+        [(1, MentionPlace::Comment), (2, MentionPlace::Comment)]
+    );
+}
+
+#[test]
+fn a_registry_setting_holding_the_old_short_name_gets_the_new_short_name() {
+    let env = "REGISTRY_NAME=myacr\nexport ACR_NAME=\"MyAcr\" # short\nAPP_NAME=myacr\nSOURCE_ACR_NAME=myacr\nREGISTRY=myacr.azurecr.io\nACR_NAME_2=myacr\n";
+    let file = plan_text(".env", FileKind::DotEnv, env);
+    assert_eq!(
+        file.rewritten,
+        "REGISTRY_NAME=newacr\nexport ACR_NAME=\"newacr\" # short\nAPP_NAME=myacr\nSOURCE_ACR_NAME=myacr\nREGISTRY=newacr.azurecr.io\nACR_NAME_2=myacr\n"
+    );
+    let settings: Vec<_> = file
+        .references
+        .iter()
+        .map(|r| (r.setting.as_deref().unwrap(), r.is_short_name()))
+        .collect();
+    assert_eq!(
+        settings,
+        [
+            ("REGISTRY_NAME", true),
+            ("ACR_NAME", true),
+            ("REGISTRY", false)
+        ]
+    );
+    assert!(
+        file.mentions.is_empty(),
+        "the short name is not free text: {:?}",
+        file.mentions
+    );
+
+    let pipeline =
+        "variables:\n  registryName: myacr\nparameters:\n  - name: acrName\n    default: myacr\n";
+    let file = plan_text("azure-pipelines.yml", FileKind::Pipeline, pipeline);
+    assert_eq!(file.rewritten, pipeline.replace("myacr", "newacr"));
+}
+
+#[test]
+fn a_short_name_setting_is_listed_when_the_new_registry_has_no_short_name() {
+    let rewriter = Rewriter::new(options("myacr.azurecr.io", "registry.example.com"));
+    let env = "REGISTRY_NAME=myacr\n";
+    let file = rewriter
+        .rewrite_text(Path::new(".env"), FileKind::DotEnv, env)
+        .unwrap();
+    assert_eq!(file.rewritten, env);
+    assert!(file.references.is_empty());
+    assert_eq!(file.mentions.len(), 1);
+    assert_eq!(
+        file.mentions[0].note.as_deref(),
+        Some("REGISTRY_NAME holds the short name of myacr.azurecr.io, and registry.example.com has none (it is not an Azure registry): not rewritten; set it by hand")
+    );
+}
+
+#[test]
+fn az_acr_commands_naming_the_old_registry_by_its_short_name_are_listed_with_a_note() {
+    let pipeline = "steps:\n  - script: az acr login -n myacr\n  - task: AzureCLI@2\n    inputs:\n      inlineScript: |\n        az acr build \\\n          --registry myacr .\n        echo myacr\n";
+    let file = plan_text("azure-pipelines.yml", FileKind::Pipeline, pipeline);
+    assert_eq!(file.rewritten, pipeline);
+    let noted: Vec<_> = file
+        .mentions
+        .iter()
+        .map(|m| (m.line, m.note.as_deref().unwrap_or_default()))
+        .collect();
+    let note = "an `az acr` command naming myacr.azurecr.io by its short name myacr: not rewritten; give it the new registry's name by hand";
+    assert_eq!(noted, [(2, note), (7, note)]);
+
+    let script = "#!/bin/sh\nTOKEN=$(az acr login --name myacr --expose-token)\n";
+    let file = plan_text("login.sh", FileKind::Text, script);
+    assert_eq!(places(&file), [(2, MentionPlace::OtherFile)]);
+    let dockerfile = "FROM myacr.azurecr.io/az:1\nRUN az acr login -n myacr\n";
+    let file = plan_text("Dockerfile", FileKind::Dockerfile, dockerfile);
+    assert_eq!(places(&file), [(2, MentionPlace::Instruction)]);
 }

@@ -46,7 +46,9 @@ Registry settings: in a pipeline, a variable or input whose name says it holds t
 (`REGISTRY`, `CONTAINER_REGISTRY`, `containerRegistry`, `ACR_LOGIN_SERVER`, `login-server`, ...,
 but not `SOURCE_/OLD_/MIRROR_...REGISTRY`) and whose value is OLD (or OLD/prefix) is rewritten:
 GitHub Actions `env:` and `with: registry:` of a login action, Azure Pipelines and GitLab CI
-`variables:`, template `parameters:` defaults, and `REGISTRY=OLD` in `.env` files. The summary
+`variables:`, template `parameters:` defaults, and `REGISTRY=OLD` in `.env` files. A setting
+that holds exactly OLD's short name (`REGISTRY_NAME=myacr` or `ACR_NAME=myacr` for
+myacr.azurecr.io) gets NEW's short name, when both are Azure registries. The summary
 lists them, since they change where pipelines log in and push. An Azure Pipelines registry
 service connection named OLD (`dockerRegistryServiceConnection`, `containerRegistry:` of a
 Docker@2 task) is renamed to NEW: create a service connection of that name. `OLD:443` is OLD (443 is the HTTPS default) and becomes NEW; a shell default
@@ -55,7 +57,9 @@ such as `${REG:-OLD}/app:1` has its default rewritten. Directories are walked ho
 
 Every other text file of the walk (scripts, the rest of .env files, Terraform, docs) is scanned too: its mentions
 of the old registry are listed and left alone, as are mentions in YAML that are not image fields
-(block scalars, commands, environment values); --check counts them all. Docker Hub short names
+(block scalars, commands, environment values) and in comments of YAML files, Dockerfiles and
+chart templates; --check counts them all. An `az acr` command naming OLD by its short name
+(`az acr login -n myacr`, `-r`/`--registry` too) is listed with a note. Docker Hub short names
 (`nginx`) never match. Regional endpoints of an Azure registry (NAME.REGION.geo.azurecr.io,
 NAME.REGION.data.azurecr.io) are listed with a note, not rewritten. A YAML file that cannot be
 parsed is scanned as text (its mentions listed, nothing rewritten) with one warning naming it;
@@ -73,7 +77,9 @@ Target check: --target-check (or --pin-digests, or --target ENDPOINT) looks ever
 reference up in the target registry (`https://` + --to unless --target names it) before anything
 is written; a tag or digest the target lacks is listed with its line, with what to copy first
 (`acr-relocate copy OLD NEW --repo REPO`), and nothing is written (exit 1); --check lists
-them too. --pin-digests also replaces `:tag` by `@digest` where the file shape allows.
+them too. --pin-digests also replaces `:tag` by `@digest` where the file shape allows, and a
+Kustomize images: entry's `newTag: TAG` by `digest: DIGEST` (else its tag would replace the
+digest pinned in the resources).
 
 Exit codes: 0 done; 1 --check found references, or the target lacks a reference (nothing
 written); 2 a file failed, a file would be refused (also in --check and --dry-run) or the
@@ -117,7 +123,7 @@ pub struct RewriteArgs {
     pub target_check: bool,
 
     /// Replace `:tag` by `@digest`, the digest read from the target registry (implies
-    /// --target-check).
+    /// --target-check); a Kustomize images: entry's `newTag` becomes `digest`.
     #[arg(long)]
     pub pin_digests: bool,
 
@@ -507,6 +513,11 @@ fn report_settings(
         let name = reference.setting.as_deref().unwrap_or("");
         let note = if reference.kind == ReferenceKind::ServiceConnection {
             format!(" (a service connection named {to} must exist)")
+        } else if reference.is_short_name() {
+            format!(
+                " (the registry's short name: {})",
+                to.short_name().unwrap_or_default()
+            )
         } else {
             String::new()
         };

@@ -2,7 +2,9 @@
 //! directory, hard-linked unless written in place on request), named before anything is written
 //! and by the previews,
 //! symbolic links (the file pointed to is rewritten, the link stays), pipeline registry
-//! settings (rewritten and listed in the summary), and what `--check` says about them.
+//! settings (rewritten and listed in the summary, the registry's short name too), what `--check`
+//! says about them, comments naming the old registry, `az acr` commands naming it by its short
+//! name, and byte order marks.
 
 use std::fs;
 use std::path::Path;
@@ -392,5 +394,113 @@ fn a_kustomize_overlay_whose_base_is_outside_the_run_keeps_its_name_and_its_new_
     assert_eq!(
         fs::read_to_string(dir.path().join("app/deploy/prod/kustomization.yaml")).unwrap(),
         overlay.replace("  newTag", "  newName: new.example.com/web\n  newTag")
+    );
+}
+
+#[test]
+fn a_manifest_starting_with_a_byte_order_mark_is_reported_as_kubernetes_and_keeps_the_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let pod = "\u{feff}apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: a\n      image: old.example.com/a:1\n";
+    write(dir.path(), "bom.yaml", pod);
+    let out = rewrite_in(dir.path(), &["bom.yaml", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stdout(&out),
+        "bom.yaml:8: Kubernetes container image: old.example.com/a:1\n1 reference(s) to old.example.com remain\n"
+    );
+    let out = rewrite_in(dir.path(), &["bom.yaml"]);
+    assert_success(&out);
+    assert_eq!(
+        fs::read(dir.path().join("bom.yaml")).unwrap(),
+        pod.replace("old.example.com", "new.example.com")
+            .into_bytes()
+    );
+}
+
+#[test]
+fn check_lists_comments_naming_the_old_registry_in_yaml_and_dockerfiles_and_a_run_leaves_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = "# Platform workloads -- registry old.example.com\napiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: old.example.com/a:1\n";
+    let dockerfile = "# base image comes from old.example.com\nFROM old.example.com/base:1\n";
+    write(dir.path(), "k8s/app.yaml", manifest);
+    write(dir.path(), "Dockerfile", dockerfile);
+    let out = rewrite_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stdout(&out),
+        "Dockerfile:1: mention (not rewritten): # base image comes from old.example.com
+Dockerfile:2: Dockerfile FROM: old.example.com/base:1
+k8s/app.yaml:1: mention (not rewritten): # Platform workloads -- registry old.example.com
+k8s/app.yaml:6: Kubernetes container image: old.example.com/a:1
+4 reference(s) to old.example.com remain
+"
+    );
+    let out = rewrite_in(dir.path(), &["."]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 2 reference(s) in 2 file(s): old.example.com -> new.example.com
+  Dockerfile: 1
+  k8s/app.yaml: 1
+left alone (2 mention(s) of old.example.com that are not image fields; check them by hand):
+  Dockerfile:1: # base image comes from old.example.com
+  k8s/app.yaml:1: # Platform workloads -- registry old.example.com
+"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("k8s/app.yaml")).unwrap(),
+        manifest.replace("image: old", "image: new")
+    );
+}
+
+#[test]
+fn a_registry_name_setting_gets_the_new_short_name_and_az_acr_commands_naming_the_old_one_are_listed(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), ".env", "REGISTRY_NAME=myacr\nACR_NAME=myacr\n");
+    write(
+        dir.path(),
+        "deploy.sh",
+        "#!/bin/sh\naz acr login --name myacr\n",
+    );
+    let pipeline = "variables:\n  registryName: myacr\nsteps:\n  - script: az acr login -n myacr\n";
+    write(dir.path(), "azure-pipelines.yml", pipeline);
+    let note = "(an `az acr` command naming myacr.azurecr.io by its short name myacr: not rewritten; give it the new registry's name by hand)";
+    let out = rewrite_acr_in(dir.path(), &["."]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "rewrote 3 reference(s) in 2 file(s): myacr.azurecr.io -> newacr.azurecr.io
+  .env: 2
+  azure-pipelines.yml: 1
+registry settings rewritten (3 variable(s) or input(s); pipelines now log in and push to newacr.azurecr.io):
+  .env:1: REGISTRY_NAME (the registry's short name: newacr)
+  .env:2: ACR_NAME (the registry's short name: newacr)
+  azure-pipelines.yml:2: registryName (the registry's short name: newacr)
+left alone (2 mention(s) of myacr.azurecr.io that are not image fields; check them by hand):
+  azure-pipelines.yml:4: - script: az acr login -n myacr {note}
+  deploy.sh:2: az acr login --name myacr {note}
+"
+        )
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join(".env")).unwrap(),
+        "REGISTRY_NAME=newacr\nACR_NAME=newacr\n"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("azure-pipelines.yml")).unwrap(),
+        pipeline.replacen("myacr", "newacr", 1)
+    );
+    let out = rewrite_acr_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "azure-pipelines.yml:4: mention (not rewritten): - script: az acr login -n myacr {note}
+deploy.sh:2: mention (not rewritten): az acr login --name myacr {note}
+2 reference(s) to myacr.azurecr.io remain
+"
+        )
     );
 }

@@ -103,6 +103,34 @@ fn pin_digests_replaces_tags_with_the_targets_digests() {
 }
 
 #[test]
+fn pin_digests_pins_a_kustomize_entry_that_sets_the_tag_so_the_build_keeps_the_digest() {
+    let (dst, expected) = sample_registry(2);
+    let repo = image_repo(&expected);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        format!("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: old.example.com/{repo}:v1.0.0\n"),
+    )
+    .unwrap();
+    let kustomization = dir.path().join("kustomization.yaml");
+    std::fs::write(
+        &kustomization,
+        format!("resources: [app.yaml]\nimages:\n  - name: old.example.com/{repo}\n    newTag: \"v1.0.0\"\n"),
+    )
+    .unwrap();
+    let out = rewrite_checked_against(dir.path(), &dst, &["--pin-digests"]);
+    assert_success(&out);
+    let v1 = &expected.tags[&repo]["v1.0.0"];
+    assert_eq!(
+        std::fs::read_to_string(&kustomization).unwrap(),
+        format!(
+            "resources: [app.yaml]\nimages:\n  - name: {h}/{repo}\n    digest: {v1}\n",
+            h = host(&dst)
+        )
+    );
+}
+
+#[test]
 fn a_present_tag_passes_the_check_and_is_rewritten_without_pinning() {
     let (dst, expected) = sample_registry(2);
     let repo = image_repo(&expected);

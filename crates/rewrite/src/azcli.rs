@@ -1,0 +1,187 @@
+//! Finds `az acr` commands that name the old registry by its short name (`az acr login -n
+//! myacr`, `az acr build -r myacr .`), in scripts, pipeline steps and other text.
+//!
+//! The short name alone is an ordinary word, so it is never matched as free text: only as the
+//! value of the option that names the registry of an `az acr` command, which is unambiguous.
+//! Such a command is listed as a mention with a note, not rewritten.
+
+use crate::Registry;
+
+/// The options of `az acr` commands that take the registry's name.
+const NAME_OPTIONS: [&str; 4] = ["--name", "-n", "--registry", "-r"];
+
+/// A word of a shell command line and where it starts in the text.
+struct Word<'a> {
+    start: usize,
+    text: &'a str,
+}
+
+/// Byte offsets in `text` of the short name of `registry` (see [`Registry::short_name`]) given
+/// as the value of `--name`/`-n` or `--registry`/`-r` of an `az acr` command, spelled
+/// `-n NAME`, `--name=NAME`, quoted or not. A command ends at a line end (unless the line ends
+/// with a `\` or a PowerShell backtick), `;`, `&`, `|`, `(` or `)`. Empty for a registry without
+/// a short name.
+pub(crate) fn short_names(text: &str, registry: &Registry) -> Vec<usize> {
+    let Some(name) = registry.short_name() else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for command in commands(text) {
+        let Some(at) = command
+            .windows(2)
+            .position(|w| is_az(w[0].text) && w[1].text == "acr")
+        else {
+            continue;
+        };
+        let args = &command[at + 2..];
+        for (i, word) in args.iter().enumerate() {
+            let value = NAME_OPTIONS.iter().find_map(|option| {
+                if word.text == *option {
+                    args.get(i + 1).map(|next| (next.start, next.text))
+                } else {
+                    let rest = word.text.strip_prefix(option)?.strip_prefix('=')?;
+                    Some((word.start + option.len() + 1, rest))
+                }
+            });
+            let Some((start, value)) = value else {
+                continue;
+            };
+            let (start, value) = unquote(start, value);
+            if value.eq_ignore_ascii_case(name) {
+                found.push(start);
+            }
+        }
+    }
+    found
+}
+
+/// Why an `az acr` command naming `registry` by its short name is listed.
+pub(crate) fn note(registry: &Registry) -> String {
+    format!(
+        "an `az acr` command naming {registry} by its short name {}: not rewritten; give it the new registry's name by hand",
+        registry.short_name().unwrap_or_default()
+    )
+}
+
+/// True for the Azure CLI as a command word: `az`, `az.cmd`, or a path ending in one.
+fn is_az(word: &str) -> bool {
+    let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
+    base.eq_ignore_ascii_case("az") || base.eq_ignore_ascii_case("az.cmd")
+}
+
+/// `value` without the quotes around it, and where it starts then.
+fn unquote(start: usize, value: &str) -> (usize, &str) {
+    for quote in ['"', '\''] {
+        if let Some(inner) = value
+            .strip_prefix(quote)
+            .and_then(|v| v.strip_suffix(quote))
+        {
+            return (start + 1, inner);
+        }
+    }
+    (start, value)
+}
+
+/// The commands of `text`, each as its words.
+fn commands(text: &str) -> Vec<Vec<Word<'_>>> {
+    let mut commands = vec![Vec::new()];
+    let mut word_start: Option<usize> = None;
+    for (i, c) in text.char_indices() {
+        match c {
+            ' ' | '\t' | '\r' => end_word(text, &mut commands, &mut word_start, i),
+            '\n' | ';' | '&' | '|' | '(' | ')' => {
+                end_word(text, &mut commands, &mut word_start, i);
+                let continued = c == '\n'
+                    && text[..i]
+                        .trim_end_matches([' ', '\t', '\r'])
+                        .ends_with(['\\', '`']);
+                if continued {
+                    // The continuation mark is a word of its own or ends one: drop it.
+                    if let Some(command) = commands.last_mut() {
+                        if let Some(last) = command.last_mut() {
+                            last.text = last.text.trim_end_matches(['\\', '`']);
+                            if last.text.is_empty() {
+                                command.pop();
+                            }
+                        }
+                    }
+                } else if commands.last().is_some_and(|c| !c.is_empty()) {
+                    commands.push(Vec::new());
+                }
+            }
+            _ => {
+                word_start.get_or_insert(i);
+            }
+        }
+    }
+    end_word(text, &mut commands, &mut word_start, text.len());
+    commands
+}
+
+/// Ends the word that started at `start` (if any) at `end`, adding it to the last command.
+fn end_word<'a>(
+    text: &'a str,
+    commands: &mut [Vec<Word<'a>>],
+    start: &mut Option<usize>,
+    end: usize,
+) {
+    if let (Some(start), Some(command)) = (start.take(), commands.last_mut()) {
+        command.push(Word {
+            start,
+            text: &text[start..end],
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(text: &str) -> Vec<&str> {
+        let registry = Registry::parse("myacr.azurecr.io").unwrap();
+        short_names(text, &registry)
+            .into_iter()
+            .map(|at| &text[at..at + 5])
+            .collect()
+    }
+
+    #[test]
+    fn the_registry_option_of_an_az_acr_command_is_found_in_every_spelling() {
+        for text in [
+            "az acr login -n myacr",
+            "az acr login --name myacr --expose-token",
+            "az acr login --name=myacr",
+            "az acr build -r MyAcr -t web:1 .",
+            "az acr build --registry \"myacr\" .",
+            "TOKEN=$(az acr login -n 'myacr' --expose-token)",
+            "set -e; az acr repository list -n myacr | jq .",
+            "az acr login \\\n  --name myacr",
+            "az acr login `\r\n  --name myacr",
+            "az acr login -n \\\n myacr",
+            "/usr/bin/az acr login -n myacr",
+        ] {
+            assert_eq!(names(text).len(), 1, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_short_name_elsewhere_is_not_an_az_acr_registry() {
+        for text in [
+            "ACR=myacr",
+            "echo myacr -n myacr",
+            "az aks show -n myacr",
+            "az acr login -n myacr2",
+            "az acr login\n-n myacr",
+            "az acr login -n $ACR_NAME",
+            "az acr login -n myacr.azurecr.io",
+        ] {
+            assert!(names(text).is_empty(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_registry_without_a_short_name_finds_nothing() {
+        let registry = Registry::parse("registry.example.com").unwrap();
+        assert!(short_names("az acr login -n registry", &registry).is_empty());
+    }
+}
