@@ -89,7 +89,7 @@
 //! | `api-version-retired` | blocking | the Classic registry apiVersions 2016-06-27-preview, 2017-03-01 |
 //! | `sku-classic` | blocking | the retired Classic SKU |
 //! | `location-expression-kept` | warning | a location given by an expression, kept |
-//! | `replication-home-removed` | info | the replication in the new home region removed |
+//! | `replication-home-removed` | info, warning | the replication in the new home region removed (a warning when its region is a parameter or variable whose value here is the new home: the deployment may pass another) |
 //! | `replication-old-home-removed` | info | the replication in the source's home region (an export always lists it) removed; `--replication <old region>` keeps it as a replica |
 //! | `replication-dropped` | info | a replication removed by `--drop-replication` |
 //! | `replication-added` | info (warning if ignored) | a replication added by `--replication` |

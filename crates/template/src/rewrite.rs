@@ -1733,16 +1733,32 @@ fn children_pass(
                     }
                     None => seen_locations.1 = true,
                 }
+                // A region given by a parameter or variable is only its value here (a default,
+                // the parameters file): the deployment may pass another.
+                let written = c
+                    .node
+                    .get_str("location")
+                    .filter(|l| is_expression(l))
+                    .map(str::to_string);
                 match loc {
                     Some(l) if l == target => {
                         remove_resource(ctx, removed, c);
-                        ctx.find(
-                            Severity::Info,
-                            rules::REPLICATION_HOME_REMOVED,
-                            &cpath,
-                            format!("replication in {l} removed: it is the new home region"),
-                            "nothing to do: the home region holds the registry itself".into(),
-                        );
+                        match written {
+                            None => ctx.find(
+                                Severity::Info,
+                                rules::REPLICATION_HOME_REMOVED,
+                                &cpath,
+                                format!("replication in {l} removed: it is the new home region"),
+                                "nothing to do: the home region holds the registry itself".into(),
+                            ),
+                            Some(expr) => ctx.find(
+                                Severity::Warning,
+                                rules::REPLICATION_HOME_REMOVED,
+                                &cpath,
+                                format!("replication removed: its region is {expr}, which is {l} here, the new home region (a replication there fails the deployment)"),
+                                format!("if the deployment gives {expr} another region than {target}, add that region with --replication instead"),
+                            ),
+                        }
                     }
                     Some(l) if drops.contains(&l) => {
                         remove_resource(ctx, removed, c);

@@ -129,3 +129,31 @@ fn a_dependency_on_a_removed_replication_becomes_the_registry_symbol_in_language
     assert_eq!(with_rule(&out, rules::REPLICATION_HOME_REMOVED).len(), 1);
     assert_eq!(with_rule(&out, rules::OLD_REGION_NOT_SERVED).len(), 1);
 }
+
+/// A replication whose region is a parameter defaulting to the new home region is removed, as
+/// one written out would be, but with a warning: the deployment may pass another region.
+#[test]
+fn a_replication_in_the_new_home_by_a_parameter_default_is_removed_with_a_warning() {
+    let text = r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+      "parameters": {"geoRedundancyLocation": {"type": "string", "defaultValue": "eastus"}},
+      "resources": [
+        {"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "fabrikamweu01", "location": "westeurope", "sku": {"name": "Premium"}, "properties": {}},
+        {"type": "Microsoft.ContainerRegistry/registries/replications", "apiVersion": "2023-07-01", "name": "[concat('fabrikamweu01', '/', parameters('geoRedundancyLocation'))]", "location": "[parameters('geoRedundancyLocation')]",
+         "dependsOn": ["[resourceId('Microsoft.ContainerRegistry/registries', 'fabrikamweu01')]"], "properties": {}}]}"#;
+    let out = acr_template::rewrite_template(
+        &acr_template::TemplateInput::new("t.json", text),
+        &to_east(),
+    )
+    .unwrap();
+    assert!(of_kind(&json(&out.template), "replications").is_empty());
+    let f = with_rule(&out, rules::REPLICATION_HOME_REMOVED);
+    assert_eq!(f.len(), 1, "{:#?}", out.findings);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert!(
+        f[0].message
+            .contains("[parameters('geoRedundancyLocation')]"),
+        "{}",
+        f[0].message
+    );
+    assert!(f[0].fix.contains("--replication"), "{}", f[0].fix);
+}
