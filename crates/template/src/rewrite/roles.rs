@@ -93,35 +93,23 @@ pub(super) fn role_assignments(
             }
             continue;
         };
-        let path = format!("{}/name", r.path);
-        let why = "role assignment names are unique in the whole tenant and an assignment cannot move to another scope (RoleAssignmentUpdateNotPermitted)";
         let new_name = (scope == Scope::Registry)
             .then(|| new_name(r, target, &prefix))
             .flatten();
-        let Some(new_name) = new_name else {
-            ctx.find(
-                Severity::Blocking,
-                rules::ROLE_ASSIGNMENT_NAME_LITERAL,
-                &path,
-                format!("the role assignment's name is the literal GUID {guid}{from} of the source's assignment; {why}"),
-                "name it with a GUID derived from the new scope, e.g. [guid(<new scope's resource id>, <principal id>, <role definition id>)]; its principalId and roleDefinitionId must be known when the deployment starts (no reference() or list*())".into(),
-            );
-            continue;
-        };
-        let name_node = r.node.get("name").expect("the name was read above");
-        let raw = name_node.as_str().unwrap_or("");
-        if set_name(ctx, name_node, &new_name, target) {
-            let unused = single_call(raw, "parameters")
-                .map(|p| format!("; parameter {p} no longer names it"))
-                .unwrap_or_default();
-            ctx.find(
-                Severity::Info,
-                rules::ROLE_ASSIGNMENT_NAME_LITERAL,
-                &path,
-                format!("the role assignment's name was the literal GUID {guid}{from} of the source's assignment; {why}, so it is now guid() of the new registry's id, the principal and the role: new, and the same on every deployment of this template"),
-                format!("nothing to do{unused}; the source's assignment {guid} stays on the source registry until that is deleted"),
-            );
-        }
+        rename_literal_guid(
+            ctx,
+            r,
+            target,
+            (&guid, &from),
+            new_name,
+            &Wording {
+                whose: "",
+                why: "role assignment names are unique in the whole tenant and an assignment cannot move to another scope (RoleAssignmentUpdateNotPermitted)",
+                blocked_fix: "name it with a GUID derived from the new scope, e.g. [guid(<new scope's resource id>, <principal id>, <role definition id>)]; its principalId and roleDefinitionId must be known when the deployment starts (no reference() or list*())",
+                made_of: "the new registry's id, the principal and the role",
+                source_kept: format!("the source's assignment {guid} stays on the source registry until that is deleted"),
+            },
+        );
     }
 }
 
@@ -214,15 +202,54 @@ fn identity_elsewhere(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>, 
         unscoped_guid(ctx, r, target, Grant::ToRegistryIdentity);
         return;
     };
+    let new_name = identity_elsewhere_name(r, principal, &prefix);
+    rename_literal_guid(
+        ctx,
+        r,
+        target,
+        (&guid, &from),
+        new_name,
+        &Wording {
+            whose: ", which gives the role to the source registry's identity",
+            why: "role assignment names are unique in the whole tenant and an existing assignment cannot change its principal (RoleAssignmentUpdateNotPermitted)",
+            blocked_fix: "name it with a GUID derived from the new registry, e.g. [guid(<scope's resource id>, <registry's resource id>, '.identity.principalId', <role definition id>)]; its roleDefinitionId and scope must be known when the deployment starts (no reference() or list*())",
+            made_of: "its scope, the new registry's identity and the role",
+            source_kept: format!("remove the source's assignment {guid} when the source registry is deleted (an assignment of a deleted identity stays, shown as Unknown)"),
+        },
+    );
+}
+
+/// What a finding on a literal-GUID role assignment name says: whose assignment the source's
+/// is, why the name must change, the fix when no name can be built, what the new `guid()` is
+/// made of, and what becomes of the source's assignment.
+struct Wording<'a> {
+    whose: &'a str,
+    why: &'a str,
+    blocked_fix: &'a str,
+    made_of: &'a str,
+    source_kept: String,
+}
+
+/// Gives a role assignment named by the literal GUID `guid` (`from`: where that GUID was
+/// written) its `new_name` with an info finding, or, when no name could be built, a blocking
+/// finding with what to write.
+fn rename_literal_guid(
+    ctx: &mut Ctx<'_>,
+    r: &Resource<'_>,
+    target: &Target<'_>,
+    (guid, from): (&str, &str),
+    new_name: Option<String>,
+    words: &Wording<'_>,
+) {
     let path = format!("{}/name", r.path);
-    let why = "role assignment names are unique in the whole tenant and an existing assignment cannot change its principal (RoleAssignmentUpdateNotPermitted)";
-    let Some(new_name) = identity_elsewhere_name(r, principal, &prefix) else {
+    let (whose, why) = (words.whose, words.why);
+    let Some(new_name) = new_name else {
         ctx.find(
             Severity::Blocking,
             rules::ROLE_ASSIGNMENT_NAME_LITERAL,
             &path,
-            format!("the role assignment's name is the literal GUID {guid}{from} of the source's assignment, which gives the role to the source registry's identity; {why}"),
-            "name it with a GUID derived from the new registry, e.g. [guid(<scope's resource id>, <registry's resource id>, '.identity.principalId', <role definition id>)]; its roleDefinitionId and scope must be known when the deployment starts (no reference() or list*())".into(),
+            format!("the role assignment's name is the literal GUID {guid}{from} of the source's assignment{whose}; {why}"),
+            words.blocked_fix.into(),
         );
         return;
     };
@@ -236,8 +263,8 @@ fn identity_elsewhere(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>, 
             Severity::Info,
             rules::ROLE_ASSIGNMENT_NAME_LITERAL,
             &path,
-            format!("the role assignment's name was the literal GUID {guid}{from} of the source's assignment, which gives the role to the source registry's identity; {why}, so it is now guid() of its scope, the new registry's identity and the role: new, and the same on every deployment of this template"),
-            format!("nothing to do{unused}; remove the source's assignment {guid} when the source registry is deleted (an assignment of a deleted identity stays, shown as Unknown)"),
+            format!("the role assignment's name was the literal GUID {guid}{from} of the source's assignment{whose}; {why}, so it is now guid() of {}: new, and the same on every deployment of this template", words.made_of),
+            format!("nothing to do{unused}; {}", words.source_kept),
         );
     }
 }
