@@ -6,16 +6,6 @@ use std::path::Path;
 use crate::plan::{config, plan};
 use crate::util::*;
 
-/// The names in `dir`, sorted (to show that nothing, not even a temporary file, was left).
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// A small layout, a scratch directory and a config from the layout to a layout in it.
 fn layout_and_config(extra: &str) -> (tempfile::TempDir, tempfile::TempDir, std::path::PathBuf) {
     let (layout, _) = sample_layout(2, 5);

@@ -40,16 +40,6 @@ fn inputs(dir: &Path) -> (String, String) {
     )
 }
 
-/// The files in `dir`, sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 fn assert_one_line_exit_2(out: &std::process::Output, needle: &str) {
     assert_exit_code(out, 2);
     let err = stderr(out);
@@ -89,7 +79,7 @@ fn template_writes_every_output_or_none_when_one_cannot_be_written() {
         let out = with(&extra);
         assert_one_line_exit_2(&out, "(no output file was written)");
         assert_eq!(
-            listing(dir.path()),
+            names_in(dir.path()),
             ["parameters.json", "template.json"],
             "{extra:?} left files behind"
         );
@@ -99,7 +89,7 @@ fn template_writes_every_output_or_none_when_one_cannot_be_written() {
     let out = with(&["--report", report.as_str()]);
     assert_success(&out);
     assert_eq!(
-        listing(dir.path()),
+        names_in(dir.path()),
         [
             "out.json",
             "out.parameters.json",
@@ -154,7 +144,7 @@ fn template_refuses_unusable_options_with_exit_2_before_writing() {
     assert!(stderr(&out).contains("give the parameters.json of the export"));
     assert!(!stderr(&out).contains("template.json of an export"));
     assert_eq!(
-        listing(dir.path()),
+        names_in(dir.path()),
         ["broken.parameters.json", "parameters.json", "template.json"]
     );
 }

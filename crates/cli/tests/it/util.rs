@@ -271,6 +271,16 @@ pub fn assert_holds(
     });
 }
 
+/// The names in `dir`, sorted (to show that nothing, not even a temporary file, was left).
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Every repository the store lists.
 pub fn repositories(store: &Arc<dyn Store>) -> Vec<String> {
     block_on(store.repositories()).unwrap()
