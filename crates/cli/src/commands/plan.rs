@@ -142,7 +142,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
 }
 
 /// The directory a file at `path` goes in (`.` for a bare file name).
-fn directory_of(path: &Path) -> &Path {
+pub(crate) fn directory_of(path: &Path) -> &Path {
     path.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))

@@ -177,10 +177,9 @@ fn stage_all(files: &[(&Path, Vec<u8>)]) -> anyhow::Result<Vec<Staged>> {
 }
 
 fn stage(path: &Path, bytes: &[u8]) -> anyhow::Result<Staged> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    // Not `plan::write_atomically`'s temporary file: that one is made 0600, and the rewritten
+    // template keeps the mode a plain write gives it.
+    let dir = super::plan::directory_of(path);
     let name = path
         .file_name()
         .with_context(|| format!("{} is not a file path", path.display()))?
