@@ -65,7 +65,7 @@ const MAX_FILES: usize = 10_000;
 pub(crate) fn scope(
     path: &Path,
     text: &str,
-    after: &HashMap<PathBuf, String>,
+    after: &HashMap<PathBuf, &str>,
     from: &Registry,
     to: &Registry,
 ) -> KustomizeScope {
@@ -133,9 +133,9 @@ pub(crate) fn scope(
 }
 
 /// The text of `file` after the run: from `after` when the run rewrites it, else from disk.
-fn read_after(file: &Path, after: &HashMap<PathBuf, String>) -> Option<String> {
+fn read_after(file: &Path, after: &HashMap<PathBuf, &str>) -> Option<String> {
     match after.get(file) {
-        Some(text) => Some(text.clone()),
+        Some(text) => Some((*text).to_owned()),
         None => fs::read_to_string(file).ok(),
     }
 }

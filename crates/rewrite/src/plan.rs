@@ -600,25 +600,30 @@ impl<'r> Rewriter<'r> {
         let (kustomizations, others): (Vec<_>, Vec<_>) = texts
             .into_iter()
             .partition(|(_, kind, _)| *kind == FileKind::Kustomization);
-        let mut after: HashMap<PathBuf, String> = HashMap::new();
+        let first_rewritten = plan.files.len();
         for (path, kind, text) in others {
             match self.rewrite_text_with(&path, kind, &text, &KustomizeScope::unknown()) {
-                Ok(file) => {
-                    if let Ok(canonical) = std::fs::canonicalize(&path) {
-                        after.insert(canonical, file.rewritten.clone());
-                    }
-                    plan.files.push(file);
-                }
-                Err(e) => failures.push(e),
-            }
-        }
-        for (path, kind, text) in kustomizations {
-            let scope =
-                kustomize::scope(&path, &text, &after, &self.options.from, &self.options.to);
-            match self.rewrite_text_with(&path, kind, &text, &scope) {
                 Ok(file) => plan.files.push(file),
                 Err(e) => failures.push(e),
             }
+        }
+        if !kustomizations.is_empty() {
+            // What the files just rewritten hold after the run, by canonical path (what a
+            // kustomization's includes resolve to); only a run with kustomizations needs it.
+            let after: HashMap<PathBuf, &str> = plan.files[first_rewritten..]
+                .iter()
+                .filter_map(|f| Some((std::fs::canonicalize(&f.path).ok()?, f.rewritten.as_str())))
+                .collect();
+            let mut rewritten = Vec::new();
+            for (path, kind, text) in kustomizations {
+                let scope =
+                    kustomize::scope(&path, &text, &after, &self.options.from, &self.options.to);
+                match self.rewrite_text_with(&path, kind, &text, &scope) {
+                    Ok(file) => rewritten.push(file),
+                    Err(e) => failures.push(e),
+                }
+            }
+            plan.files.extend(rewritten);
         }
         plan.files.sort_by(|a, b| a.path.cmp(&b.path));
         plan.failures = failures;
