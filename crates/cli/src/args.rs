@@ -197,12 +197,32 @@ fn one_side(text: &str, side: AcrSide) -> Result<AcrSide, String> {
     }
 }
 
+/// A host named by `--insecure`: `HOST` or `HOST:PORT`, nothing else (a URL or a path would match
+/// no host and leave the check on without a word).
+fn insecure_host(text: &str) -> Result<String, String> {
+    let host = text
+        .split_once("://")
+        .map_or(text, |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    if host.is_empty() || host.contains('@') {
+        return Err(format!("`{text}` is not a host: give HOST or HOST:PORT"));
+    }
+    if host != text {
+        return Err(format!(
+            "`{text}` is not a host: give the host alone, `--insecure {host}`"
+        ));
+    }
+    Ok(host.to_string())
+}
+
 /// Connection settings that apply to every registry a verb reaches.
 #[derive(clap::Args, Clone, Debug)]
 pub struct SharedConnectArgs {
     /// Skip TLS certificate verification for this host: a registry, or blob storage its downloads
     /// redirect to (repeatable; names each host explicitly, as HOST or HOST:PORT).
-    #[arg(long, value_name = "HOST")]
+    #[arg(long, value_name = "HOST", value_parser = insecure_host)]
     pub insecure: Vec<String>,
     /// Entries per page asked for in catalog and tag listings (Link headers are always followed).
     #[arg(long, default_value_t = 1000, hide = true)]
@@ -474,25 +494,41 @@ fn prefix(e: &Endpoint) -> Option<String> {
 }
 
 impl FilterArgs {
-    /// When `--repo` or `--tag` narrowed the job to nothing (`tags` the job covered, and
-    /// `untagged` manifests, which a `--tag` does not select), warns on stderr with one line and
-    /// gives [`crate::exit::NOTHING_SELECTED`]: a relocation that moves nothing because of a
-    /// misspelt filter must not look like a success. `None` when something was selected, or when
-    /// no filter narrowed the job (an empty source is not an error).
-    pub fn nothing_selected(&self, verb: &str, tags: u64, untagged: u64) -> Option<u8> {
+    /// When the job was narrowed (`--repo`, `--exclude-repo`, `--tag`, or a prefix of SOURCE) and
+    /// selected nothing (`tags` the job covered, and `untagged` manifests, which a `--tag` does not
+    /// select), warns on stderr with one line naming every narrowing and gives
+    /// [`crate::exit::NOTHING_SELECTED`]: a relocation that moves nothing because of a misspelt
+    /// filter or prefix must not look like a success. `None` when something was selected, or when
+    /// nothing narrowed the job (an empty registry is not an error).
+    pub fn nothing_selected(
+        &self,
+        verb: &str,
+        source: &Endpoint,
+        tags: u64,
+        untagged: u64,
+    ) -> Option<u8> {
         let selected = if self.tag.is_some() {
             tags
         } else {
             tags + untagged
         };
-        if selected > 0 || (self.repos.is_empty() && self.tag.is_none()) {
+        let mut narrowed: Vec<String> = prefix(source)
+            .map(|p| format!("the prefix '{p}' of SOURCE"))
+            .into_iter()
+            .collect();
+        narrowed.extend(self.repos.iter().map(|r| format!("--repo '{r}'")));
+        narrowed.extend(
+            self.exclude_repos
+                .iter()
+                .map(|r| format!("--exclude-repo '{r}'")),
+        );
+        narrowed.extend(self.tag.iter().map(|t| format!("--tag '{t}'")));
+        if selected > 0 || narrowed.is_empty() {
             return None;
         }
-        let mut filters: Vec<String> = self.repos.iter().map(|r| format!("--repo '{r}'")).collect();
-        filters.extend(self.tag.iter().map(|t| format!("--tag '{t}'")));
         eprintln!(
             "{verb}: warning: {} selected nothing in SOURCE, so nothing was done: check the spelling (`acr-relocate inventory SOURCE` lists what is there); exit code {}",
-            filters.join(" "),
+            narrowed.join(" with "),
             crate::exit::NOTHING_SELECTED
         );
         Some(crate::exit::NOTHING_SELECTED)

@@ -8,6 +8,7 @@
 //! | 3 | a registry stopped answering during the run: what was written is complete; run the same command again to resume |
 //! | 4 | `--repo`/`--tag` selected nothing: nothing was done (a misspelt filter is not a success) |
 //! | 130 | interrupted (Ctrl-C); the summary says what was done |
+//! | 141 | stdout was closed by its reader (`inventory … \| head`): stopped quietly, as other tools are |
 
 use std::process::ExitCode;
 
@@ -25,6 +26,30 @@ pub const UNREACHABLE: u8 = 3;
 pub const NOTHING_SELECTED: u8 = 4;
 /// Interrupted by the user.
 pub const INTERRUPTED: u8 = 130;
+
+/// Stdout was closed by the program reading it (128 + SIGPIPE, what a shell shows for a tool the
+/// signal stopped).
+pub const STDOUT_CLOSED: i32 = 141;
+
+/// Makes a write to a closed stdout (`acr-relocate inventory SOURCE | head`) end the process
+/// quietly with [`STDOUT_CLOSED`], as other command-line tools end, instead of the panic that
+/// Rust's `print!` raises (which stopped the process at the same point). Every other panic is
+/// reported as before.
+pub fn quiet_when_stdout_closes() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(STDOUT_CLOSED);
+        }
+        report(info)
+    }));
+}
 
 /// Turns a command's outcome into the process exit code, printing an error as one line on stderr.
 pub fn finish(result: anyhow::Result<u8>) -> ExitCode {

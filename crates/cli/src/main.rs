@@ -46,6 +46,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    exit::quiet_when_stdout_closes();
     let cli = Cli::parse();
     acr_relocate::log::set_verbosity(cli.verbose);
     let result = match cli.command {

@@ -49,6 +49,16 @@ impl CredentialSource {
 
     /// Credentials this source holds for `host` (`host[:port]`), `None` when it has none.
     pub fn lookup(&self, host: &str) -> Result<Option<Credentials>> {
+        self.lookup_noting(host, &mut None)
+    }
+
+    /// [`Self::lookup`], setting `store_not_installed` when the config's `credsStore` helper is
+    /// not installed here (skipped: see [`Resolved::store_not_installed`]).
+    fn lookup_noting(
+        &self,
+        host: &str,
+        store_not_installed: &mut Option<String>,
+    ) -> Result<Option<Credentials>> {
         let (path, docker) = match self {
             CredentialSource::DockerConfig(p) => (p, true),
             CredentialSource::AuthFile(p) => (p, false),
@@ -98,8 +108,21 @@ impl CredentialSource {
             });
             if let Some((name, key)) = helper {
                 let origin = format!("docker-credential-{name} ({key} in {})", path.display());
-                if let Some(c) = run_helper(&name, host, &origin)? {
-                    return Ok(Some(c));
+                match run_helper(&name, host, &origin)? {
+                    Helper::Answered(Some(c)) => return Ok(Some(c)),
+                    Helper::Answered(None) => {}
+                    // The store for every registry, not installed here: it holds nothing this
+                    // machine can read, so `auths` and then anonymous access are tried (as
+                    // skopeo does); a registry that wants credentials then says so. A helper
+                    // named for this registry in credHelpers was meant for it: an error.
+                    Helper::NotInstalled(_) if key == "credsStore" => {
+                        let note = format!("{origin} is not installed");
+                        crate::log::emit(1, || {
+                            format!("{host}: {note}: its credentials are not used")
+                        });
+                        *store_not_installed = Some(note);
+                    }
+                    Helper::NotInstalled(e) => return Err(e),
                 }
             }
         }
@@ -116,14 +139,27 @@ impl CredentialSource {
     }
 }
 
-/// Tries each source in turn; the first that knows `host` wins. `None`: anonymous.
-pub fn resolve(host: &str, sources: &[CredentialSource]) -> Result<Option<Credentials>> {
+/// What the credential sources hold for a registry.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    /// The credentials of the first source that knows the registry; `None`: anonymous.
+    pub credentials: Option<Credentials>,
+    /// A docker `credsStore` helper that is not installed here (`docker-credential-NAME
+    /// (credsStore in PATH) is not installed`): skipped, as skopeo does, so that registries
+    /// open to anonymous reads still work; said when a registry then asks for credentials.
+    pub store_not_installed: Option<String>,
+}
+
+/// Tries each source in turn; the first that knows `host` wins.
+pub fn resolve(host: &str, sources: &[CredentialSource]) -> Result<Resolved> {
+    let mut resolved = Resolved::default();
     for source in sources {
-        if let Some(c) = source.lookup(host)? {
-            return Ok(Some(c));
+        if let Some(c) = source.lookup_noting(host, &mut resolved.store_not_installed)? {
+            resolved.credentials = Some(c);
+            break;
         }
     }
-    Ok(None)
+    Ok(resolved)
 }
 
 /// The registry host a config key names: `https://host/v1/` and `host` both name `host`. Keys with
@@ -214,8 +250,16 @@ struct HelperAnswer {
     secret: Option<String>,
 }
 
-/// `docker-credential-<name> get` with the host on stdin. `None` when the helper does not know it.
-fn run_helper(name: &str, host: &str, origin: &str) -> Result<Option<Credentials>> {
+/// What a credential helper gave.
+enum Helper {
+    /// It ran: the credentials it holds for the host, `None` when it knows none.
+    Answered(Option<Credentials>),
+    /// It is not on `PATH` (the error says so).
+    NotInstalled(Error),
+}
+
+/// `docker-credential-<name> get` with the host on stdin.
+fn run_helper(name: &str, host: &str, origin: &str) -> Result<Helper> {
     let fail = |reason: String| Error::Auth {
         registry: host.to_string(),
         source_tried: origin.to_string(),
@@ -225,19 +269,21 @@ fn run_helper(name: &str, host: &str, origin: &str) -> Result<Option<Credentials
         return Err(fail("the helper name must be a plain name".into()));
     }
     let program = format!("docker-credential-{name}");
-    let mut child = Command::new(&program)
+    let spawned = Command::new(&program)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                fail(format!("{program} is not installed (not found on PATH)"))
-            } else {
-                fail(format!("cannot run {program}: {e}"))
-            }
-        })?;
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Helper::NotInstalled(fail(format!(
+                "{program} is not installed (not found on PATH)"
+            ))))
+        }
+        Err(e) => return Err(fail(format!("cannot run {program}: {e}"))),
+    };
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that exits without reading gives a broken pipe: its exit status says more.
         let _ = stdin.write_all(host.as_bytes());
@@ -248,7 +294,7 @@ fn run_helper(name: &str, host: &str, origin: &str) -> Result<Option<Credentials
     if !output.status.success() {
         let said = first_line(&output.stdout, &output.stderr);
         if said.to_ascii_lowercase().contains("credentials not found") {
-            return Ok(None);
+            return Ok(Helper::Answered(None));
         }
         return Err(fail(format!(
             "{program} failed ({}){}",
@@ -266,17 +312,17 @@ fn run_helper(name: &str, host: &str, origin: &str) -> Result<Option<Credentials
     }
     let answer: HelperAnswer = serde_json::from_slice(&output.stdout)
         .map_err(|_| fail(format!("{program} answered something that is not its JSON")))?;
-    match (answer.username, answer.secret) {
-        (_, None) => Ok(None),
-        (_, Some(s)) if s.is_empty() => Ok(None),
-        (user, Some(secret)) => Ok(Some(Credentials {
+    Ok(Helper::Answered(match (answer.username, answer.secret) {
+        (_, None) => None,
+        (_, Some(s)) if s.is_empty() => None,
+        (user, Some(secret)) => Some(Credentials {
             username: user
                 .filter(|u| !u.is_empty())
                 .unwrap_or_else(|| "<token>".into()),
             password: Secret::new(secret),
             origin: origin.to_string(),
-        })),
-    }
+        }),
+    }))
 }
 
 /// The first non-empty line a failing helper printed, shortened (helpers print one-line reasons).
@@ -412,13 +458,21 @@ mod tests {
             CredentialSource::AuthFile(second),
         ];
         assert_eq!(
-            resolve("a.example", &sources).unwrap().unwrap().username,
+            resolve("a.example", &sources)
+                .unwrap()
+                .credentials
+                .unwrap()
+                .username,
             "u2"
         );
         assert_eq!(
-            resolve("b.example", &sources).unwrap().unwrap().username,
+            resolve("b.example", &sources)
+                .unwrap()
+                .credentials
+                .unwrap()
+                .username,
             "u1"
         );
-        assert!(resolve("c.example", &sources).unwrap().is_none());
+        assert!(resolve("c.example", &sources).unwrap().credentials.is_none());
     }
 }

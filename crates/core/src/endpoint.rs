@@ -173,11 +173,26 @@ pub async fn same_registry(a: &RegistryEndpoint, b: &RegistryEndpoint) -> Option
 }
 
 /// Refuses a `target` that may name repositories of `source` (see [`same_registry`]; disjoint
-/// prefixes of one registry are allowed): a relocation onto itself copies nothing and would let
-/// its `delete_source` step empty the registry. The error says why and what to do.
+/// prefixes of one registry are allowed), or the same layout or archive: a copy into a prefix
+/// of its own source nests deeper with every run, a copy onto itself does nothing, and a
+/// relocation onto itself would let its `delete_source` step empty the registry. The error says
+/// why and what to do.
 pub async fn check_distinct(source: &Endpoint, target: &Endpoint) -> Result<(), Error> {
-    let (Endpoint::Registry(s), Endpoint::Registry(t)) = (source, target) else {
-        return Ok(());
+    let (s, t) = match (source, target) {
+        (Endpoint::Registry(s), Endpoint::Registry(t)) => (s, t),
+        (Endpoint::Layout(s), Endpoint::Layout(t))
+        | (Endpoint::Archive(s), Endpoint::Archive(t)) => {
+            let resolve =
+                |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+            if resolve(s) == resolve(t) {
+                return Err(Error::invalid(
+                    format!("`{target}`"),
+                    format!("is the source `{source}` itself: give the target another path"),
+                ));
+            }
+            return Ok(());
+        }
+        _ => return Ok(()),
     };
     if !s.prefixes_overlap(t) {
         return Ok(());

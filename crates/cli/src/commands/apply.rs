@@ -255,24 +255,15 @@ fn journal_remedy(path: &Path) -> String {
     }
 }
 
-/// When the plan's `[scope]` narrows the relocation (`repos`, `tag`) and selected nothing in the
-/// source, warns in one line and gives [`exit::NOTHING_SELECTED`], as `copy` does for `--repo`
-/// and `--tag`: a relocation that would move nothing because of a misspelt scope is not a
-/// success. `plan` refuses such a scope; this catches a plan written before, or edited by hand.
+/// When the plan's source prefix or `[scope]` selected nothing (see
+/// [`super::plan::selected_nothing`]), warns in one line and gives [`exit::NOTHING_SELECTED`], as
+/// `copy` does for `--repo` and `--tag`. `plan` refuses such a plan; this catches a plan written
+/// before, or edited by hand.
 fn scope_selected_nothing(plan: &Plan, plan_path: &Path) -> Option<u8> {
-    let scope = &plan.scope;
-    let selected = if scope.tag.is_some() {
-        plan.totals.tags
-    } else {
-        plan.totals.repositories
-    };
-    if selected > 0 || (scope.repos.is_empty() && scope.tag.is_none()) {
-        return None;
-    }
+    let narrowing = super::plan::selected_nothing(plan)?;
     eprintln!(
-        "apply: warning: the [scope] of PLAN {} ({}) selected nothing in the source, so nothing was done: fix [scope] in {} and plan again; exit code {}",
+        "apply: warning: PLAN {} ({narrowing}) selected nothing in the source, so nothing was done: fix [scope] or the [source] prefix in {} and plan again; exit code {}",
         plan_path.display(),
-        super::plan::describe_scope(scope),
         plan.config.display(),
         exit::NOTHING_SELECTED
     );

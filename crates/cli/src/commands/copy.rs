@@ -6,6 +6,7 @@ use acr_relocate::copy::{self, CopyOptions, Summary};
 use acr_relocate::endpoint::Endpoint;
 use acr_relocate::transport::registry::{acr, Registry};
 use acr_relocate::transport::{self, Access};
+use anyhow::Context;
 
 use crate::args::{self, ConnectArgs, FilterArgs, Side};
 use crate::exit;
@@ -97,6 +98,9 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.target, "TARGET")?;
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
+    acr_relocate::endpoint::check_distinct(&source_ep, &target_ep)
+        .await
+        .context("TARGET")?;
     args.jobs.check()?;
     let source_options = args.connect_options(Side::Source)?;
     let target_options = args.connect_options(Side::Target)?;
@@ -105,6 +109,13 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         Access::Read
     } else {
         Access::Write
+    };
+    // A layout or archive this run creates, removed again if the run selects nothing.
+    let created = match &target_ep {
+        Endpoint::Layout(path) | Endpoint::Archive(path) if !args.dry_run && !path.exists() => {
+            Some(path.clone())
+        }
+        _ => None,
     };
     // A dry run into a layout that does not exist yet compares against an empty one.
     let mut _empty_layout = None;
@@ -221,13 +232,25 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         print_locks(report, args.json);
     }
     let locks_failed = lock_report.as_ref().is_some_and(|r| !r.failed.is_empty());
-    Ok(if summary.failed.is_empty() && !locks_failed {
+    if !summary.failed.is_empty() || locks_failed {
+        return Ok(exit::FAILURES);
+    }
+    let Some(code) =
         args.filters
-            .nothing_selected("copy", summary.tags, summary.untagged)
-            .unwrap_or(exit::SUCCESS)
-    } else {
-        exit::FAILURES
-    })
+            .nothing_selected("copy", &source_ep, summary.tags, summary.untagged)
+    else {
+        return Ok(exit::SUCCESS);
+    };
+    // Nothing was selected: a layout or archive made by this run would hold nothing.
+    if let Some(path) = created {
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.with_context(|| format!("removing the empty {}", path.display()))?;
+    }
+    Ok(code)
 }
 
 /// The registry endpoint, when it is an ACR.

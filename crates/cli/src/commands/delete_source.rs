@@ -233,10 +233,12 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
             );
             return Ok(exit::FAILURES);
         }
-        if let Some(code) =
-            args.filters
-                .nothing_selected("delete-source", report.tags, report.untagged_checked)
-        {
+        if let Some(code) = args.filters.nothing_selected(
+            "delete-source",
+            &source_ep,
+            report.tags,
+            report.untagged_checked,
+        ) {
             if args.json {
                 print_verify_only(args.dry_run, report)?;
             }

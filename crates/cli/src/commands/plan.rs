@@ -92,16 +92,9 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     };
     check_writable(&args.output).with_context(|| format!("-o {}", args.output.display()))?;
     let plan = crate::runtime()?.block_on(make_plan(&args, &config, &sides))?;
-    let scope = &plan.scope;
-    let selected = if scope.tag.is_some() {
-        plan.totals.tags
-    } else {
-        plan.totals.repositories
-    };
-    if selected == 0 && (!scope.repos.is_empty() || scope.tag.is_some()) {
+    if let Some(narrowing) = selected_nothing(&plan) {
         eprintln!(
-            "plan: warning: [scope] {} selected nothing in the source, so no plan was written: check the spelling in --config {} (`acr-relocate inventory SOURCE` lists what is there); exit code {}",
-            describe_scope(scope),
+            "plan: warning: {narrowing} selected nothing in the source, so no plan was written: check the spelling in --config {} (`acr-relocate inventory SOURCE` lists what is there); exit code {}",
             args.config.display(),
             exit::NOTHING_SELECTED
         );
@@ -198,6 +191,35 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     // On failure the temporary file comes back in the error and is removed as it drops.
     tmp.persist(path).map_err(|e| fail(e.error))?;
     Ok(())
+}
+
+/// When the plan's source prefix or `[scope]` narrowed the relocation and it selected nothing,
+/// what narrowed it in the words of the config (`[source] prefix 'team' with [scope] tag = 'v1'`):
+/// a relocation that would move nothing because of a misspelt scope or prefix is not a success.
+/// `None` when something was selected, or when nothing narrowed it (an empty registry).
+pub fn selected_nothing(plan: &Plan) -> Option<String> {
+    let scope = &plan.scope;
+    let selected = if scope.tag.is_some() {
+        plan.totals.tags
+    } else {
+        plan.totals.repositories
+    };
+    if selected > 0 {
+        return None;
+    }
+    let prefix = match plan.source.parse::<Endpoint>() {
+        Ok(Endpoint::Registry(r)) => r.prefix,
+        _ => None,
+    };
+    let mut parts: Vec<String> = prefix
+        .map(|p| format!("[source] prefix '{p}'"))
+        .into_iter()
+        .collect();
+    let keys = describe_scope(scope);
+    if !keys.is_empty() {
+        parts.push(format!("[scope] {keys}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(" with "))
 }
 
 /// A plan's `[scope]` in the words of the config (`repos = ["team/*"], tag = 'v1'`).

@@ -56,8 +56,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
             print!("{}", text(&report));
         }
         Ok(if report.passed() {
+            let source = args::endpoint(&args.source, "SOURCE")?;
             args.filters
-                .nothing_selected("verify", report.tags, report.untagged_checked)
+                .nothing_selected("verify", &source, report.tags, report.untagged_checked)
                 .unwrap_or(exit::SUCCESS)
         } else {
             exit::FAILURES

@@ -244,17 +244,31 @@ fn bad_credentials_tls_and_config_fail_in_one_line_naming_registry_and_source() 
     );
     let out = copy_with_found_credentials();
     assert_one_line_error(&out, &[&host, "docker-credential-broken", "exit 3"]);
+    // A credsStore that is not installed is skipped (anonymous access next); the registry's
+    // request for credentials then names it.
     docker_config(home.path(), &json!({"credsStore": "nowhere-to-be-found"}));
     let out = copy_with_found_credentials();
     assert_one_line_error(
         &out,
         &[
             &host,
-            "docker-credential-nowhere-to-be-found",
-            "not installed",
+            "needs credentials (HTTP 401)",
+            "docker-credential-nowhere-to-be-found (credsStore in",
+            "is not installed",
         ],
     );
     assert!(!out_dir.join("index.json").exists(), "nothing written");
+}
+
+/// A docker config whose `credsStore` helper is not installed does not stop reads of a registry
+/// open to anyone (as skopeo reads it).
+#[test]
+fn a_credential_store_that_is_not_installed_leaves_anonymous_reads_working() {
+    let home = tempfile::tempdir().unwrap();
+    let (registry, _) = crate::util::sample_registry(1);
+    docker_config(home.path(), &json!({"credsStore": "nowhere-to-be-found"}));
+    let out = run_in(home.path(), &["inventory", &registry.url()], &[], None);
+    crate::util::assert_success(&out);
 }
 
 #[test]
@@ -766,4 +780,69 @@ fn no_secret_shows_in_output_or_report_of_a_full_copy() {
         assert_no_secret(out, &secrets);
     }
     assert!(fake.leaks.lock().unwrap().is_empty());
+}
+
+/// A certificate made out to other names is not mended by a CA: the error says so and does not
+/// ask for `--src-ca-cert` again (it was given); `--insecure` with a URL, which would match no
+/// host and leave the check on, is refused in one line naming the host to give.
+#[test]
+fn a_certificate_for_other_names_and_an_insecure_url_are_named() {
+    let home = tempfile::tempdir().unwrap();
+    let tls = Tls::generate_for(&home.path().join("tls"), false);
+    let file = htpasswd(home.path(), USER, PASSWORD);
+    let registry = AuthRegistry::start(&Auth::Htpasswd(file), Some(&tls));
+    let creds = format!("{USER}:{PASSWORD}");
+    let out = run_in(
+        home.path(),
+        &[
+            "inventory",
+            "--src-ca-cert",
+            tls.ca.to_str().unwrap(),
+            "--src-creds",
+            &creds,
+            &registry.endpoint(),
+        ],
+        &[],
+        None,
+    );
+    assert_one_line_error(
+        &out,
+        &["not made out to `127.0.0.1`", "--insecure 127.0.0.1"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("--src-ca-cert FILE"), "{err}");
+    assert_no_secret(&out, &[PASSWORD.to_string()]);
+
+    let url = format!("https://{}", registry.host());
+    let out = run_in(
+        home.path(),
+        &["inventory", "--insecure", &url, &registry.endpoint()],
+        &[],
+        None,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "`{url}` is not a host: give the host alone, `--insecure {}`",
+            registry.host()
+        )),
+        "{err}"
+    );
+
+    // The host alone skips the check for it: the registry answers.
+    let out = run_in(
+        home.path(),
+        &[
+            "inventory",
+            "--insecure",
+            &registry.host(),
+            "--src-creds",
+            &creds,
+            &registry.endpoint(),
+        ],
+        &[],
+        None,
+    );
+    crate::util::assert_success(&out);
 }

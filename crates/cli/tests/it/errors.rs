@@ -128,7 +128,7 @@ fn filters_that_select_nothing_warn_in_one_line_and_exit_4() {
     for args in [
         vec!["copy", "-q", "--repo", "nomatch", &src, &target],
         vec!["copy", "-q", "--tag", "nomatch", &src, &target],
-        vec!["verify", "--repo", "nomatch", &src, &target],
+        vec!["verify", "--repo", "nomatch", &src, &src],
         vec!["inventory", "--tag", "v9.*", &src],
     ] {
         let out = run(&args);
@@ -140,6 +140,54 @@ fn filters_that_select_nothing_warn_in_one_line_and_exit_4() {
             "{args:?}: {err}"
         );
     }
+    // The copies made neither the layout nor an archive.
+    let archive = out_dir.path().join("out.tar");
+    let out = run(&[
+        "copy",
+        "-q",
+        "--repo",
+        "nomatch",
+        &src,
+        &format!("oci-archive:{}", archive.display()),
+    ]);
+    assert_exit_code(&out, 4);
+    assert!(
+        names_in(out_dir.path()).is_empty(),
+        "{:?}",
+        names_in(out_dir.path())
+    );
+    // A prefix of SOURCE that names nothing is a filter too; an --exclude-repo that removed
+    // everything is named with the --repo it narrowed.
+    let (registry, _) = sample_registry(2);
+    let misspelt = format!("{}/tea", registry.url());
+    let target = format!("oci:{}", out_dir.path().join("from-prefix").display());
+    for args in [
+        vec!["copy", "-q", &misspelt, &target],
+        vec!["verify", &misspelt, &registry.url()],
+        vec!["inventory", &misspelt],
+    ] {
+        let out = run(&args);
+        assert_exit_code(&out, 4);
+        let err = stderr(&out);
+        assert!(
+            err.contains("the prefix 'tea' of SOURCE selected nothing in SOURCE"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = run(&[
+        "inventory",
+        "--repo",
+        "**",
+        "--exclude-repo",
+        "**",
+        &registry.url(),
+    ]);
+    assert_exit_code(&out, 4);
+    assert!(
+        stderr(&out).contains("--repo '**' with --exclude-repo '**' selected nothing"),
+        "{}",
+        stderr(&out)
+    );
     // No filter: an empty selection is not an error.
     let empty = tempfile::tempdir().unwrap();
     acr_relocate::transport::layout::Layout::create(&empty.path().join("sample")).unwrap();
@@ -278,4 +326,62 @@ fn a_missing_blob_is_named_by_its_digest() {
         line.contains(&format!("blob {layer} (")) && line.contains("missing in the target"),
         "{line}"
     );
+}
+
+/// A copy into a prefix of its own source would find its own output on the next run and nest
+/// deeper each time; a copy onto itself does nothing: both are refused before anything is read.
+#[test]
+fn a_copy_into_its_own_source_is_refused() {
+    let (registry, _) = sample_registry(1);
+    let url = registry.url();
+    let mirror = format!("{url}/mirror");
+    for (source, target) in [(&url, &mirror), (&url, &url), (&mirror, &url)] {
+        let out = run(&["copy", "-q", source, target]);
+        assert_exit_code(&out, 2);
+        let err = stderr(&out);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(
+            err.contains("names the same repositories as the source"),
+            "{source} -> {target}: {err}"
+        );
+    }
+    let catalog = repositories(&open(&url));
+    assert!(
+        catalog.iter().all(|r| !r.starts_with("mirror/")),
+        "nothing copied: {catalog:?}"
+    );
+    // Disjoint prefixes of one registry are two sets of repositories.
+    let (dir, _) = sample_layout(1, 1);
+    assert_success(&run(&["copy", "-q", &oci(dir.path()), &format!("{url}/a")]));
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        &format!("{url}/a"),
+        &format!("{url}/b"),
+    ]));
+    // A layout onto itself, under another spelling.
+    let layout = oci(dir.path());
+    let again = format!("oci:{}/./sample/", dir.path().display());
+    let out = run(&["copy", "-q", &layout, &again]);
+    assert_exit_code(&out, 2);
+    assert!(stderr(&out).contains("is the source"), "{}", stderr(&out));
+}
+
+/// A reader that closes stdout early (`| head`) ends the command quietly, as other tools end,
+/// not with a panic.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let (dir, _) = sample_layout(3, 1);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .args(["inventory", &oci(dir.path())])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
 }

@@ -186,8 +186,8 @@ fn a_scope_that_selects_nothing_is_warned_in_one_line_and_exits_4_from_plan_and_
         &out,
         4,
         &[
-            "(tag = 'v9\\..*') selected nothing in the source, so nothing was done",
-            "fix [scope] in",
+            "([scope] tag = 'v9\\..*') selected nothing in the source, so nothing was done",
+            "fix [scope] or the [source] prefix in",
         ],
     );
     assert!(!dir.path().join("plan.json.journal").exists(), "no journal");

@@ -39,6 +39,12 @@ impl Tls {
 
     /// Writes a fresh CA and server certificate into `dir`.
     pub fn generate(dir: &Path) -> Self {
+        Self::generate_for(dir, true)
+    }
+
+    /// Writes a fresh CA and a server certificate into `dir` made out, with `this_machine`, to
+    /// 127.0.0.1 and localhost, and without, only to `registry.invalid` (a name mismatch).
+    pub fn generate_for(dir: &Path, this_machine: bool) -> Self {
         let ca_key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -49,13 +55,20 @@ impl Tls {
         let ca = params.self_signed(&ca_key).unwrap();
 
         let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-        params
-            .subject_alt_names
-            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "127.0.0.1");
+        let name = if this_machine {
+            "localhost"
+        } else {
+            "registry.invalid"
+        };
+        let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
+        if this_machine {
+            params
+                .subject_alt_names
+                .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "127.0.0.1");
+        }
         let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
 
         std::fs::create_dir_all(dir).unwrap();

@@ -23,6 +23,9 @@ use crate::error::Error;
 /// The give-up window when the caller sets none.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 
+/// How long after a give-up window closes a retry waiting for it is sent.
+const AFTER_THE_WINDOW: Duration = Duration::from_millis(50);
+
 /// Failures a streak needs, besides lasting the window, before the registry is given up.
 const MIN_FAILURES: u32 = 3;
 
@@ -96,6 +99,19 @@ impl Health {
         None
     }
 
+    /// `delay`, shortened to end just after the give-up window of a streak of failures closes,
+    /// so the next attempt, failing too, ends the run on time.
+    pub(crate) fn capped(&self, delay: Duration) -> Duration {
+        if self.failures.load(Ordering::Relaxed) == 0 {
+            return delay;
+        }
+        let streak = self.streak.lock().expect("health lock");
+        match streak.since {
+            Some((at, _)) => delay.min(self.window.saturating_sub(at.elapsed()) + AFTER_THE_WINDOW),
+            None => delay,
+        }
+    }
+
     /// `Err` once the registry is given up: requests then fail without being sent.
     pub(crate) fn check(&self) -> Result<(), Error> {
         if self.gone.load(Ordering::Relaxed) {
@@ -133,6 +149,14 @@ impl Health {
             }
             ConnectFailure::Refused => {
                 format!("connection refused: nothing listens on {host}: check the address and port")
+            }
+            // A CA cannot mend a certificate made out to other names: no use asking for one.
+            ConnectFailure::Certificate(detail)
+                if detail.contains("NotValidForName") || detail.contains("not valid for name") =>
+            {
+                format!(
+                    "its TLS certificate is not made out to `{hostname}` ({detail}): reach the registry by a name its certificate lists, or pass --insecure {hostname} to skip the check"
+                )
             }
             ConnectFailure::Certificate(detail) => format!(
                 "its TLS certificate is not trusted ({detail}): pass {ca_flag} FILE with the CA that signed it, or --insecure {hostname} to skip the check"
@@ -351,6 +375,39 @@ mod tests {
         }
         assert!(health.check().is_ok());
         assert_eq!(health.side(), "registry");
+    }
+
+    #[test]
+    fn a_retry_never_waits_past_the_give_up_window() {
+        let window = Duration::from_secs(2);
+        let health = Health::new(Some("TARGET"), "127.0.0.1:5000", Some(window));
+        let backoff = Duration::from_secs(30);
+        assert_eq!(
+            health.capped(backoff),
+            backoff,
+            "no streak: the backoff as it is"
+        );
+        assert!(health.failed("connection refused").is_none());
+        let capped = health.capped(backoff);
+        assert!(capped <= window + AFTER_THE_WINDOW, "{capped:?}");
+        assert!(capped > window / 2, "{capped:?}");
+        assert_eq!(
+            health.capped(Duration::from_millis(10)),
+            Duration::from_millis(10)
+        );
+        health.answered();
+        assert_eq!(health.capped(backoff), backoff, "the streak is over");
+    }
+
+    #[test]
+    fn a_certificate_for_other_names_asks_for_no_ca() {
+        let text = Health::new(Some("SOURCE"), "127.0.0.1:5000", None)
+            .unreachable_at_start(&ConnectFailure::Certificate(
+                "invalid peer certificate: NotValidForName".into(),
+            ))
+            .to_string();
+        assert!(text.contains("not made out to `127.0.0.1`"), "{text}");
+        assert!(!text.contains("--src-ca-cert"), "{text}");
     }
 
     #[test]

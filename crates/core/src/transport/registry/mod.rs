@@ -117,6 +117,9 @@ pub struct Inner {
     /// The hosts the user named with `--insecure`.
     insecure_hosts: Vec<String>,
     credentials: Option<Credentials>,
+    /// A docker `credsStore` helper skipped because it is not installed, said when the registry
+    /// asks for credentials.
+    store_not_installed: Option<String>,
     /// Azure AD sign-in, when no credentials were given or found and it applies to this host.
     azure_ad: Option<crate::azure_ad::SharedAzureAd>,
     /// The ACR refresh token the last `/oauth2/exchange` gave.
@@ -556,8 +559,11 @@ impl Registry {
             true => None,
             false => Some(foreign_client(true)?),
         };
-        let credentials = match &options.credentials {
-            Some(c) => Some(c.clone()),
+        let resolved = match &options.credentials {
+            Some(c) => crate::credentials::Resolved {
+                credentials: Some(c.clone()),
+                store_not_installed: None,
+            },
             None => {
                 // Config files and credential helpers: blocking reads and processes.
                 let host = endpoint.host.clone();
@@ -571,6 +577,10 @@ impl Registry {
                     })??
             }
         };
+        let crate::credentials::Resolved {
+            credentials,
+            store_not_installed,
+        } = resolved;
         let hostname = endpoint.host.split(':').next().unwrap_or("");
         let azure_ad = options.azure_ad.clone().filter(|a| {
             credentials.is_none() && (a.for_every_registry() || acr::is_acr_host(hostname))
@@ -585,6 +595,7 @@ impl Registry {
             verified,
             insecure_hosts: options.insecure_hosts.clone(),
             credentials,
+            store_not_installed,
             azure_ad,
             exchanged: tokio::sync::Mutex::new(None),
             challenge: Mutex::new(Challenge::None),
@@ -618,6 +629,22 @@ impl Registry {
 }
 
 impl Inner {
+    /// ` (docker-credential-NAME (credsStore in PATH) is not installed)` after a request for
+    /// credentials when the config's store was skipped; empty otherwise.
+    fn store_note(&self) -> String {
+        self.store_not_installed
+            .as_ref()
+            .map(|note| format!(" ({note})"))
+            .unwrap_or_default()
+    }
+
+    /// How long to wait before retry `attempt` (or as `retry_after` asks), never past the moment
+    /// the registry would be given up (`--unreachable-after`): a run stops when the window
+    /// closes, not at the end of a backoff that began before.
+    fn retry_delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        self.health.capped(self.retry.delay(attempt, retry_after))
+    }
+
     /// The registry host (`host[:port]`).
     pub fn host(&self) -> &str {
         &self.host
@@ -898,8 +925,9 @@ impl Inner {
                         status.as_u16()
                     ),
                     None => format!(
-                        "the token endpoint refused anonymous access (HTTP {}): pass --src-creds/--dst-creds or sign in with docker login",
-                        status.as_u16()
+                        "the token endpoint refused anonymous access (HTTP {}): pass --src-creds/--dst-creds or sign in with docker login{}",
+                        status.as_u16(),
+                        self.store_note()
                     ),
                 },
                 s => format!("token endpoint answered HTTP {}", s.as_u16()),
@@ -1034,7 +1062,7 @@ impl Inner {
                 }
                 Err(_) => None,
             };
-            tokio::time::sleep(self.retry.delay(*attempt, wait)).await;
+            tokio::time::sleep(self.retry_delay(*attempt, wait)).await;
         }
     }
 
@@ -1090,7 +1118,7 @@ impl Inner {
                         return Err(err);
                     }
                     crate::log::emit(1, || format!("retrying after: {err} (attempt {attempt})"));
-                    tokio::time::sleep(self.retry.delay(attempt, None)).await;
+                    tokio::time::sleep(self.retry_delay(attempt, None)).await;
                     continue;
                 }
                 Ok(r) => r,
@@ -1134,7 +1162,7 @@ impl Inner {
                 }
                 return Err(self.auth_error(match &self.credentials {
                     Some(_) => format!("{} {} was refused (HTTP 401): check the user name and password or token", method, redact_url(&url)),
-                    None => format!("{} {} needs credentials (HTTP 401): pass --src-creds/--dst-creds or sign in with docker login", method, redact_url(&url)),
+                    None => format!("{} {} needs credentials (HTTP 401): pass --src-creds/--dst-creds or sign in with docker login{}", method, redact_url(&url), self.store_note()),
                 }));
             }
             if status.is_redirection() {
@@ -1151,7 +1179,7 @@ impl Inner {
             if is_transient_status(status) && attempt < self.retry.attempts {
                 let wait = retry_after(response.headers());
                 drop(response);
-                let delay = self.retry.delay(attempt, wait);
+                let delay = self.retry_delay(attempt, wait);
                 crate::log::emit(1, || {
                     format!(
                         "{method} {}: HTTP {}, retrying in {:.1} s (attempt {attempt})",
@@ -1221,7 +1249,7 @@ impl Inner {
             match result {
                 Ok(r) if is_transient_status(r.status()) && attempt < self.retry.attempts => {
                     let wait = retry_after(r.headers());
-                    tokio::time::sleep(self.retry.delay(attempt, wait)).await;
+                    tokio::time::sleep(self.retry_delay(attempt, wait)).await;
                 }
                 Ok(r) => return Ok(r),
                 Err(e) => {
@@ -1235,7 +1263,7 @@ impl Inner {
                     if attempt >= self.retry.attempts {
                         return Err(connection_error(method, &target_str, &e));
                     }
-                    tokio::time::sleep(self.retry.delay(attempt, None)).await;
+                    tokio::time::sleep(self.retry_delay(attempt, None)).await;
                 }
             }
         }
@@ -1270,7 +1298,7 @@ impl Inner {
             match read_limited(response, MAX_MANIFEST_BYTES, url).await {
                 Ok(body) => return Ok((status, headers, body)),
                 Err(e) if e.is_transient() && attempt < self.retry.attempts => {
-                    tokio::time::sleep(self.retry.delay(attempt, None)).await;
+                    tokio::time::sleep(self.retry_delay(attempt, None)).await;
                 }
                 Err(e) => return Err(e),
             }
@@ -1551,7 +1579,7 @@ impl Inner {
             if failures >= self.retry.attempts {
                 return Err(error);
             }
-            tokio::time::sleep(self.retry.delay(failures, None)).await;
+            tokio::time::sleep(self.retry_delay(failures, None)).await;
             let Some((stands, status_location)) = self.upload_status(&location, scope).await?
             else {
                 crate::log::emit(1, || {
@@ -2359,7 +2387,7 @@ impl Inner {
                     "{repository}:{reference}: the registry answered DIGEST_INVALID, as Distribution does while another client writes a manifest this one lists; trying again"
                 )
             });
-            tokio::time::sleep(self.retry.delay(attempt, None)).await;
+            tokio::time::sleep(self.retry_delay(attempt, None)).await;
         };
         if let Some(d) = response
             .headers()
