@@ -473,6 +473,9 @@ mod tests {
                 .username,
             "u1"
         );
-        assert!(resolve("c.example", &sources).unwrap().credentials.is_none());
+        assert!(resolve("c.example", &sources)
+            .unwrap()
+            .credentials
+            .is_none());
     }
 }

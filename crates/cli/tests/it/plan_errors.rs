@@ -171,6 +171,25 @@ fn a_scope_that_selects_nothing_is_warned_in_one_line_and_exits_4_from_plan_and_
     );
     assert!(!plan_path.exists(), "no plan written");
 
+    // A prefix of the source registry that names nothing narrows as a scope does.
+    let (registry, _) = sample_registry(1);
+    let dir = tempfile::tempdir().unwrap();
+    let target = oci(&dir.path().join("target"));
+    let cfg = config(dir.path(), &format!("{}/tea", registry.url()), &target, "");
+    let out = run(&[
+        "plan",
+        "-c",
+        cfg.to_str().unwrap(),
+        "-o",
+        plan_path.to_str().unwrap(),
+    ]);
+    assert_one_line(
+        &out,
+        4,
+        &["[source] prefix 'tea' selected nothing in the source, so no plan was written"],
+    );
+    assert!(!plan_path.exists(), "no plan written");
+
     // A plan written before plan refused such a scope (or edited by hand): apply refuses it too.
     let (_layout, dir, cfg) = layout_and_config("");
     let plan_path = plan(dir.path(), &cfg);
