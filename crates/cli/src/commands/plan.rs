@@ -51,7 +51,8 @@ const JOBS_HELP: &str = "Requests at once to start with while taking the invento
 
 const EXIT_CODES: &str = "\
 Exit codes: 0 plan written; 2 config, input or connection error, nothing written; 3 the source
-stopped answering, nothing written; 4 [scope] selected nothing, nothing written.";
+stopped answering, nothing written; 4 [scope] selected nothing, nothing written; 130 interrupted,
+nothing written.";
 
 /// Runs `acr-relocate plan`.
 pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
@@ -91,7 +92,17 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         target: target_text,
     };
     check_writable(&args.output).with_context(|| format!("-o {}", args.output.display()))?;
-    let plan = crate::runtime()?.block_on(make_plan(&args, &config, &sides))?;
+    // Nothing is written before the plan is whole: Ctrl-C drops the work and says so.
+    let planned = crate::runtime()?.block_on(async {
+        tokio::select! {
+            plan = make_plan(&args, &config, &sides) => plan.map(Some),
+            _ = tokio::signal::ctrl_c() => Ok(None),
+        }
+    })?;
+    let Some(plan) = planned else {
+        eprintln!("plan: interrupted; no plan written");
+        return Ok(exit::INTERRUPTED);
+    };
     if let Some(narrowing) = selected_nothing(&plan) {
         eprintln!(
             "plan: warning: {narrowing} selected nothing in the source, so no plan was written: check the spelling in --config {} (`acr-relocate inventory SOURCE` lists what is there); exit code {}",

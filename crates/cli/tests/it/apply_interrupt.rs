@@ -380,3 +380,38 @@ fn ctrl_c_during_the_inventory_step_starts_no_copy() {
     assert!(repositories(&open(&dst.url())).is_empty());
     gate.open();
 }
+
+/// Ctrl-C while `plan` reads the source: exit 130, one line, and no plan (nor its temporary
+/// file) left beside the config.
+#[test]
+fn ctrl_c_during_plan_writes_no_plan() {
+    let (src, _) = sample_registry(2);
+    // The first manifest read is held at the gate while Ctrl-C arrives.
+    let gate = Gate::start(src.port, |r| r.path.contains("/manifests/"), 0);
+    let dst = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &gate.url(), &dst.url(), "");
+    let plan_path = dir.path().join("plan.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .args(["plan", "-c", cfg.to_str().unwrap(), "-o"])
+        .arg(&plan_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(gate.wait_for_a_held_request(), "plan never read a manifest");
+    ctrl_c(&child);
+    let (out, _) = finish(child, mpsc::channel().1);
+    gate.open();
+    assert_exit_code(&out, 130);
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "plan: interrupted; no plan written"
+    );
+    let left: Vec<String> = names_in(dir.path())
+        .into_iter()
+        .filter(|name| name != "relocation.toml")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
