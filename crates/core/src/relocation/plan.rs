@@ -228,6 +228,10 @@ pub struct RewriteConfig {
 pub struct DeleteSourceConfig {
     /// The source endpoint, repeated exactly (as `delete-source --confirm`).
     pub confirm: String,
+    /// Trust the target's storage: the step's own deep verify checks blobs by existence and size
+    /// only, without reading their content (as `delete-source --skip-content-check`).
+    #[serde(default)]
+    pub skip_content_check: bool,
 }
 
 /// `plan.json`.
@@ -400,6 +404,11 @@ pub enum StepKind {
     DeleteSource {
         /// The confirmation, as `--confirm`.
         confirm: String,
+        /// Its own deep verify checks blobs by existence and size only, as
+        /// `--skip-content-check` (absent, as in plans written before the key existed: every
+        /// blob's content is read and checked).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        skip_content_check: bool,
     },
 }
 
