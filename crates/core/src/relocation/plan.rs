@@ -580,6 +580,31 @@ mod tests {
     }
 
     #[test]
+    fn a_delete_source_step_planned_before_skip_content_check_existed_checks_content() {
+        let old = r#"{"id":"6-delete_source","kind":"delete_source","confirm":"a.io","available":true,"changes":"x"}"#;
+        let step: Step = serde_json::from_str(old).unwrap();
+        assert!(matches!(
+            step.kind,
+            StepKind::DeleteSource {
+                skip_content_check: false,
+                ..
+            }
+        ));
+        // Written back unchanged: the key appears only when it is true.
+        assert_eq!(serde_json::to_string(&step).unwrap(), old);
+        let skipping = Step {
+            kind: StepKind::DeleteSource {
+                confirm: "a.io".into(),
+                skip_content_check: true,
+            },
+            ..step
+        };
+        assert!(serde_json::to_string(&skipping)
+            .unwrap()
+            .contains(r#""skip_content_check":true"#));
+    }
+
+    #[test]
     fn relative_layout_paths_are_made_absolute_against_the_config_directory() {
         let base = Path::new("/work/conf");
         assert_eq!(absolute_endpoint("oci:out2", base), "oci:/work/conf/out2");
