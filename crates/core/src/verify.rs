@@ -521,10 +521,10 @@ async fn deep_check(
     referrer_check(source, target, subjects, at_once, given_up, report).await;
 }
 
-/// 3. With the content check, every blob found in the target read once per digest (from the first
-/// repository that holds it: a registry stores a blob once for all its repositories), its
-/// SHA-256 and size checked while it streams. A blob whose bytes differ is broken in every
-/// repository that needs it.
+/// The content check (step 3 of the deep check): every blob found in the target read once per
+/// digest, from the first repository that holds it (a registry stores a blob once for all its
+/// repositories), its SHA-256 and size checked while it streams. A blob whose bytes differ is
+/// broken in every repository that needs it.
 async fn content_check(
     target: &Arc<dyn Store>,
     present: BTreeMap<Digest, (Reference, Vec<(String, Digest)>)>,
