@@ -20,8 +20,9 @@ pub struct VerifyArgs {
     pub filters: FilterArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Also check every child manifest, config, layer and referrer in the target: each exists,
-    /// blobs with the size their descriptor gives.
+    /// Also check in the target every manifest of each tag's graph (read, and hashed against its
+    /// digest), every config and layer (present, with the size its descriptor gives; not read)
+    /// and every referrer.
     #[arg(long)]
     pub deep: bool,
     /// With --deep, also read every config and layer from the target (once per digest, --jobs
