@@ -1,7 +1,10 @@
 //! Proves that a target holds what a source holds: tag by tag, the same digest on both sides;
 //! with `deep`, every manifest, child manifest, config and layer reachable from the target's tags
 //! exists in the target with the right size and digest, and every referrer of a source manifest is
-//! in the target too.
+//! in the target too; with `content` as well, every blob the deep check reaches is read from the
+//! target once per digest and hashed while it streams, so a stored copy damaged in place (same
+//! size, other bytes) is found. Manifests are always checked against their digest as they are
+//! read: the transports refuse a manifest read by digest whose bytes hash to another one.
 //!
 //! Repositories and tags are listed through [`crate::walk`]. The deep check walks graphs with the
 //! [`Walker`] of [`crate::graph`] that `copy` and `inventory` use: over the target, keeping the
@@ -17,7 +20,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::copy::Problem;
-use crate::digest::Digest;
+use crate::digest::{Digest, VerifyingStream};
 use crate::error::{Error, Result};
 use crate::graph::{RepositoryCountdown, Step, Visitor, Walker};
 use crate::manifest::Reference;
@@ -43,6 +46,10 @@ pub struct VerifyOptions {
     /// With `deep`, also require non-distributable layers (descriptors with `urls`) in the
     /// target, as a copy with the same option brings them.
     pub nondistributable: bool,
+    /// With `deep`, also read every blob found in the target, once per digest (from the first
+    /// repository that holds it), and check its SHA-256 and size while it streams; `jobs` blobs
+    /// are read at once.
+    pub content: bool,
 }
 
 /// The verdict.
@@ -62,8 +69,12 @@ pub struct Report {
     pub extra: Vec<Problem>,
     /// Deep check: manifests checked in the target.
     pub manifests_checked: u64,
-    /// Deep check: blobs checked in the target.
+    /// Deep check: blobs checked in the target (each in every repository that needs it).
     pub blobs_checked: u64,
+    /// Content check: blobs read from the target and hashed (once per digest).
+    pub blobs_read: u64,
+    /// Content check: bytes read from the target and hashed.
+    pub bytes_read: u64,
     /// Deep check: referrers checked.
     pub referrers_checked: u64,
     /// Manifests the source lists without a tag of their own (index children and untagged
@@ -76,6 +87,8 @@ pub struct Report {
     pub errors: Vec<Problem>,
     /// True when the deep check ran.
     pub deep: bool,
+    /// True when the deep check also read the content of every blob it found.
+    pub content: bool,
     /// The most requests that ran at once (they grow over a slow link, see
     /// [`VerifyOptions::max_jobs`]).
     pub peak_requests: usize,
@@ -155,6 +168,7 @@ pub async fn verify(
     let mut report = Report {
         repositories: pairs.len() as u64,
         deep: options.deep,
+        content: options.deep && options.content,
         ..Default::default()
     };
     for extra in target_names.difference(&source_names) {
@@ -271,7 +285,10 @@ pub async fn verify(
             target,
             deep_roots,
             at_once,
-            options.nondistributable,
+            DeepOptions {
+                nondistributable: options.nondistributable,
+                content_reads: options.content.then_some(options.jobs.max(1)),
+            },
             &given_up,
             &mut report,
         )
@@ -381,14 +398,24 @@ async fn untagged_check(
     }
 }
 
+/// What the deep check requires beyond complete graphs and present blobs.
+struct DeepOptions {
+    /// Non-distributable layers too ([`VerifyOptions::nondistributable`]).
+    nondistributable: bool,
+    /// Read every blob found and check its content, this many at once
+    /// ([`VerifyOptions::content`]); `None`: existence and size only.
+    content_reads: Option<usize>,
+}
+
 /// The deep check: every graph reachable from a verified tag complete in the target, every blob
-/// there with its size, every referrer of the source there.
+/// there with its size (and, with `content_reads`, the content of each), every referrer of the
+/// source there.
 async fn deep_check(
     source: Arc<dyn Store>,
     target: Arc<dyn Store>,
     roots: Vec<(RepoPair, Digest)>,
     at_once: usize,
-    nondistributable: bool,
+    deep: DeepOptions,
     given_up: &Arc<GivenUp>,
     report: &mut Report,
 ) {
@@ -407,8 +434,8 @@ async fn deep_check(
             }
         })
         .buffer_unordered(at_once);
-    // (repository, blob) → its size, and the verified tag's manifest that needs it.
-    let mut blobs: BTreeMap<(String, Digest), (u64, Digest)> = BTreeMap::new();
+    // (repository, blob) → its descriptor, and the verified tag's manifest that needs it.
+    let mut blobs: BTreeMap<(String, Digest), (Reference, Digest)> = BTreeMap::new();
     let mut manifests: BTreeSet<(String, Digest)> = BTreeSet::new();
     while let Some((pair, digest, node)) = walked.next().await {
         match node {
@@ -416,10 +443,10 @@ async fn deep_check(
                 for m in node.manifests() {
                     manifests.insert((pair.target.clone(), m));
                 }
-                for (d, b) in node.blobs_with(nondistributable) {
+                for (d, b) in node.blobs_with(deep.nondistributable) {
                     blobs
                         .entry((pair.target.clone(), d))
-                        .or_insert_with(|| (b.size, digest.clone()));
+                        .or_insert_with(|| (b, digest.clone()));
                 }
             }
             Err(e) => report.broken.push(Problem {
@@ -437,21 +464,31 @@ async fn deep_check(
     report.blobs_checked = blobs.len() as u64;
     // 2. Every blob present with the size its descriptor gives.
     let blob_results: Vec<_> = futures::stream::iter(blobs)
-        .map(|((repo, digest), (size, root))| {
+        .map(|((repo, digest), (blob, root))| {
             let target = target.clone();
             async move {
                 let found = target.blob_size(&repo, &digest).await;
-                (repo, digest, size, root, found)
+                (repo, blob, root, found)
             }
         })
         .buffer_unordered(at_once)
         .collect()
         .await;
+    // Blob → the repositories that hold it as their descriptors say, each with the image that
+    // needs it there, and the descriptor; for the content check.
+    let mut present: BTreeMap<Digest, (Reference, Vec<(String, Digest)>)> = BTreeMap::new();
     // Named by the image that needs the blob; the reason names the blob.
-    for (repo, digest, size, root, found) in blob_results {
+    for (repo, blob, root, found) in blob_results {
+        let (digest, size) = (&blob.digest, blob.size);
         let item = format!("{repo}@{root}");
         match found {
-            Ok(Some(s)) if s == size || s == 0 => {}
+            Ok(Some(s)) if s == size || s == 0 => {
+                present
+                    .entry(digest.clone())
+                    .or_insert_with(|| (blob.clone(), Vec::new()))
+                    .1
+                    .push((repo, root));
+            }
             Ok(Some(s)) => report.broken.push(Problem {
                 item,
                 reason: format!(
@@ -468,7 +505,10 @@ async fn deep_check(
             }),
         }
     }
-    // 3. Referrers of every manifest reached (tags, index children: per-platform signatures),
+    if let Some(reads) = deep.content_reads {
+        content_check(&target, present, reads, given_up, report).await;
+    }
+    // 4. Referrers of every manifest reached (tags, index children: per-platform signatures),
     // and their own referrers, present in the target.
     let pairs: BTreeMap<String, RepoPair> = roots
         .into_iter()
@@ -479,6 +519,105 @@ async fn deep_check(
         .filter_map(|(repo, digest)| Some((pairs.get(&repo)?.clone(), digest)))
         .collect();
     referrer_check(source, target, subjects, at_once, given_up, report).await;
+}
+
+/// The content check (step 3 of the deep check): every blob found in the target read once per
+/// digest, from the first repository that holds it (a registry stores a blob once for all its
+/// repositories), its SHA-256 and size checked while it streams. A blob whose bytes differ is
+/// broken in every repository that needs it.
+async fn content_check(
+    target: &Arc<dyn Store>,
+    present: BTreeMap<Digest, (Reference, Vec<(String, Digest)>)>,
+    reads: usize,
+    given_up: &GivenUp,
+    report: &mut Report,
+) {
+    let read: Vec<_> = futures::stream::iter(present)
+        .map(|(digest, (blob, needed_by))| {
+            let target = target.clone();
+            async move {
+                let (repo, _) = &needed_by[0];
+                let (bytes, checked) = read_checked(target.as_ref(), repo, &blob).await;
+                (digest, blob.size, needed_by, bytes, checked)
+            }
+        })
+        .buffer_unordered(reads)
+        .collect()
+        .await;
+    for (digest, size, needed_by, bytes, checked) in read {
+        report.blobs_read += 1;
+        report.bytes_read += bytes;
+        let (list, reason) = match checked {
+            Ok(()) => continue,
+            Err(Error::DigestMismatch { actual, .. }) => (
+                &mut report.broken,
+                format!(
+                    "blob {digest} read from the target hashes to {actual}: its stored content is damaged"
+                ),
+            ),
+            Err(Error::SizeMismatch { actual, .. }) if actual > size => (
+                &mut report.broken,
+                format!(
+                    "blob {digest} read from the target has more than its descriptor's {size} bytes: its stored content is damaged"
+                ),
+            ),
+            Err(Error::SizeMismatch { actual, .. }) => (
+                &mut report.broken,
+                format!(
+                    "blob {digest} read from the target has {actual} bytes, its descriptor says {size}: its stored content is damaged"
+                ),
+            ),
+            Err(e) => (
+                &mut report.errors,
+                format!("blob {digest}: cannot read its content: {}", given_up.text(e)),
+            ),
+        };
+        for (repo, root) in needed_by {
+            list.push(Problem {
+                item: format!("{repo}@{root}"),
+                reason: reason.clone(),
+            });
+        }
+    }
+}
+
+/// Reads `blob` from `repository` to its end, checking its digest and size as it streams (never
+/// held whole), and returns the bytes read with the verdict. A read that breaks off in a way
+/// that may pass is tried once more.
+async fn read_checked(target: &dyn Store, repository: &str, blob: &Reference) -> (u64, Result<()>) {
+    let mut total = 0;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let (bytes, verdict) = read_once(target, repository, blob).await;
+        total += bytes;
+        match verdict {
+            Err(e) if attempts < 2 && e.is_transient() => continue,
+            verdict => return (total, verdict),
+        }
+    }
+}
+
+/// One read of [`read_checked`].
+async fn read_once(target: &dyn Store, repository: &str, blob: &Reference) -> (u64, Result<()>) {
+    let stream = match crate::transport::Source::blob(target, repository, blob).await {
+        Ok(stream) => stream,
+        Err(e) => return (0, Err(e)),
+    };
+    let mut checked = VerifyingStream::new(
+        stream,
+        blob.digest.clone(),
+        Some(blob.size),
+        format!("blob {repository}@{}", blob.digest),
+    );
+    let mut bytes = 0;
+    while let Some(chunk) = checked.next().await {
+        match chunk {
+            Ok(chunk) => bytes += chunk.len() as u64,
+            Err(e) => return (bytes, Err(e)),
+        }
+    }
+    (bytes, Ok(()))
 }
 
 /// The same repository, read in the target.

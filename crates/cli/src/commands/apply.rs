@@ -156,7 +156,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         return Ok(exit::ERROR);
     }
     let delete_confirm = plan.steps.iter().find_map(|s| match &s.kind {
-        StepKind::DeleteSource { confirm } => Some(confirm.as_str()),
+        StepKind::DeleteSource { confirm, .. } => Some(confirm.as_str()),
         _ => None,
     });
     if let Err(e) = relocation_plan::check_sides(&plan.source, &plan.target, delete_confirm) {
@@ -526,7 +526,9 @@ impl Run<'_> {
                 };
                 self.after_verify(verified)
             }
-            StepKind::DeleteSource { .. } => self.delete_source(&step.id).await,
+            StepKind::DeleteSource {
+                skip_content_check, ..
+            } => self.delete_source(&step.id, *skip_content_check).await,
             StepKind::Deploy {
                 resource_group,
                 subscription,
@@ -854,6 +856,7 @@ impl Run<'_> {
                 max_jobs: None,
                 untagged: true,
                 nondistributable: false,
+                content: false,
             },
         )
         .await?;
@@ -1028,8 +1031,13 @@ impl Run<'_> {
     }
 
     /// The guarded deletion of `delete-source`, each manifest deleted recorded in the journal;
-    /// Ctrl-C lets the deletion in flight finish and starts no other.
-    async fn delete_source(&mut self, step: &str) -> anyhow::Result<StepEnd> {
+    /// Ctrl-C lets the deletion in flight finish and starts no other. Its own deep verify reads
+    /// every blob's content unless the plan says `skip_content_check`.
+    async fn delete_source(
+        &mut self,
+        step: &str,
+        skip_content_check: bool,
+    ) -> anyhow::Result<StepEnd> {
         // Checked when the plan was read: the plan's source, as `[delete_source] confirm` repeats.
         let args = super::delete_source::DeleteSourceArgs {
             source: self.plan.source.clone(),
@@ -1043,6 +1051,7 @@ impl Run<'_> {
             },
             connect: self.args.connect.clone(),
             jobs: args::JobsArgs::default(),
+            skip_content_check,
             dry_run: false,
             json: false,
         };

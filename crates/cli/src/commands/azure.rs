@@ -367,7 +367,7 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
     )
     .await?;
     let (_, report) =
-        deep_verify_against(source, &target_ep, &args.connect, matcher, args.jobs).await?;
+        deep_verify_against(source, &target_ep, &args.connect, matcher, args.jobs, false).await?;
     if !report.passed() {
         eprintln!(
             "delete: refused, nothing deleted: the deep verify of {} against {} found {} missing, {} different, {} broken, {} errors (run `acr-relocate verify --deep` for the list)",

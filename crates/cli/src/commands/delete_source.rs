@@ -8,7 +8,9 @@
 //!    written out, a name that resolves to this machine on the same port: see
 //!    [`endpoint::same_registry`]), unless their repository prefixes are disjoint (exit 2);
 //! 3. a deep verify of the same selection (same `--repo`, `--exclude-repo`, `--tag`, `--shard`)
-//!    against TARGET passes in this run (exit 1 otherwise, with the verify report);
+//!    against TARGET passes in this run (exit 1 otherwise, with the verify report), reading the
+//!    content of every blob it reaches in TARGET and checking it against its digest (`verify
+//!    --deep --content`) unless `--skip-content-check`;
 //! 4. just before a repository's deletions, each selected source tag still points at the digest
 //!    the target's tag holds (content pushed to the source after the verify is left alone).
 //!
@@ -57,6 +59,10 @@ pub struct DeleteSourceArgs {
     pub connect: ConnectArgs,
     #[command(flatten)]
     pub jobs: args::JobsArgs,
+    /// Trust the target's storage: the fresh deep verify only checks that every blob exists with
+    /// its size, without reading it and checking it against its digest.
+    #[arg(long)]
+    pub skip_content_check: bool,
     /// Verify, then list what would be deleted and what kept; delete nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -71,7 +77,9 @@ Nothing is deleted unless:
   2. --verified-against is not SOURCE spelled another way (127.0.0.1, localhost, ::1, a default
      port written out, a name of this machine on the same port), unless their prefixes are
      disjoint (exit 2 otherwise);
-  3. a deep verify of the same selection against --verified-against passes now (exit 1 otherwise);
+  3. a deep verify of the same selection against --verified-against passes now (exit 1
+     otherwise), reading every blob it reaches there and checking its bytes against its digest
+     (--skip-content-check trusts the target's storage: existence and size only);
   4. each selected source tag still points, when its repository is deleted from, at the digest
      the target's tag holds.
 
@@ -207,6 +215,7 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
                 &args.connect,
                 matcher.clone(),
                 args.jobs,
+                !args.skip_content_check,
             ) => verified?,
             _ = control.interrupt.clone().wait() => {
                 eprintln!("delete-source: interrupted during the verify: nothing deleted");
@@ -326,14 +335,15 @@ async fn refuse_same_registry(
 }
 
 /// Opens `target` for reading and runs the check every deletion must pass first: a deep verify of
-/// the `matcher` selection of `source`, untagged manifests included, against it. Returns the
-/// opened target with the report.
+/// the `matcher` selection of `source`, untagged manifests included, against it, reading every
+/// blob's content when `content`. Returns the opened target with the report.
 pub(crate) async fn deep_verify_against(
     source: Arc<dyn Store>,
     target: &Endpoint,
     connect: &ConnectArgs,
     matcher: Matcher,
     jobs: args::JobsArgs,
+    content: bool,
 ) -> anyhow::Result<(Arc<dyn Store>, verify::Report)> {
     let target = transport::open(target, Access::Read, &connect.options(Side::Target)?).await?;
     let report = verify::verify(
@@ -346,6 +356,7 @@ pub(crate) async fn deep_verify_against(
             max_jobs: jobs.max_jobs,
             untagged: true,
             nondistributable: false,
+            content,
         },
     )
     .await?;

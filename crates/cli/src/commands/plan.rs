@@ -530,10 +530,16 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
         steps.push((
             StepKind::DeleteSource {
                 confirm: d.confirm.clone(),
+                skip_content_check: d.skip_content_check,
             },
             true,
             format!(
-                "deletes the selected manifests and tags of {source_text}, only after its own fresh deep verify passes and if `confirm` repeats the source exactly; blobs are left to the registry's garbage collection"
+                "deletes the selected manifests and tags of {source_text}, only after its own fresh deep verify passes ({}) and if `confirm` repeats the source exactly; blobs are left to the registry's garbage collection",
+                if d.skip_content_check {
+                    "blobs checked by existence and size only: `skip_content_check`"
+                } else {
+                    "every blob read from the target and checked against its digest"
+                }
             ),
         ));
     }

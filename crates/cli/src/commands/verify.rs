@@ -20,9 +20,16 @@ pub struct VerifyArgs {
     pub filters: FilterArgs,
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Also check every child manifest, config, layer and referrer in the target.
+    /// Also check in the target every manifest of each tag's graph (read, and hashed against its
+    /// digest), every config and layer (present, with the size its descriptor gives; not read)
+    /// and every referrer.
     #[arg(long)]
     pub deep: bool,
+    /// With --deep, also read every config and layer from the target (once per digest, --jobs
+    /// at once) and check that its bytes hash to its digest: finds a stored copy damaged in
+    /// place. Reads every byte the target holds for the selection.
+    #[arg(long, requires = "deep")]
+    pub content: bool,
     /// Do not require in the target the untagged manifests that the source lists (layouts, ACR), as
     /// after a `copy --tagged-only`.
     #[arg(long)]
@@ -89,6 +96,7 @@ pub async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
             max_jobs: args.jobs.max_jobs,
             untagged: !args.tagged_only && !both_acr,
             nondistributable: args.include_nondistributable,
+            content: args.content,
         },
     )
     .await?;
@@ -169,6 +177,13 @@ pub fn text(r: &Report) -> String {
             r.broken.len()
         ));
     }
+    if r.content {
+        out.push_str(&format!(
+            "; content: {} blobs read ({}) and hashed",
+            r.blobs_read,
+            crate::progress::human_bytes(r.bytes_read)
+        ));
+    }
     if r.untagged_checked > 0 {
         out.push_str(&format!(
             "; {} manifests without a tag of their own checked",
@@ -202,6 +217,13 @@ fn markdown(r: &Report, source: &str, target: &str) -> String {
         out.push_str(&format!(
             "\nDeep check: {} manifests, {} blobs, {} referrers.\n",
             r.manifests_checked, r.blobs_checked, r.referrers_checked
+        ));
+    }
+    if r.content {
+        out.push_str(&format!(
+            "\nContent check: {} blobs read ({}) and hashed.\n",
+            r.blobs_read,
+            crate::progress::human_bytes(r.bytes_read)
         ));
     }
     for (label, list) in [

@@ -534,3 +534,124 @@ fn a_selection_that_matches_nothing_warns_in_one_line_exits_4_and_deletes_nothin
     }
     source_intact(&src, &expected);
 }
+
+/// The reviewer's case: a layer of the target damaged in its storage (same size, one byte
+/// flipped) passes an existence-and-size check, so the fresh verify reads every blob.
+#[test]
+fn a_layer_damaged_in_target_storage_is_refused_and_nothing_is_deleted() {
+    let (src, dst, expected) = source_and_full_copy(2);
+    let (repo, layer) = an_image_layer(&open(&dst.url()), &expected);
+    flip_a_byte(&dst.blob_data(&layer));
+    let out = delete_confirmed(&src, &dst, &[]);
+    assert_exit_code(&out, 1);
+    let text = stdout(&out);
+    assert!(text.contains(&format!("broken {repo}@")), "{text}");
+    assert!(
+        text.contains(layer.as_str()) && text.contains("hashes to"),
+        "{text}"
+    );
+    assert!(stderr(&out).contains("nothing deleted"), "{}", stderr(&out));
+    source_intact(&src, &expected);
+
+    // In --json: the verify's report names it too.
+    let out = delete_confirmed(&src, &dst, &["--json"]);
+    assert_exit_code(&out, 1);
+    let o = json(&out);
+    assert_eq!(o["verify"]["content"], true, "{o}");
+    assert!(
+        o["verify"]["broken"].to_string().contains(layer.as_str()),
+        "{o}"
+    );
+    assert_eq!(o["deleted"], 0);
+    source_intact(&src, &expected);
+}
+
+#[test]
+fn skip_content_check_trusts_the_target_storage() {
+    let (src, dst, expected) = source_and_full_copy(2);
+    let (_, layer) = an_image_layer(&open(&dst.url()), &expected);
+    flip_a_byte(&dst.blob_data(&layer));
+    let out = delete_confirmed(&src, &dst, &["--json", "--skip-content-check"]);
+    assert_success(&out);
+    let o = json(&out);
+    assert_eq!(o["verify"]["content"], false, "{o}");
+    assert_eq!(o["verify"]["blobs_read"], 0, "{o}");
+    assert!(o["deleted"].as_u64().unwrap() > 0, "{o}");
+    assert_eq!(o["failed"], 0, "{o}");
+}
+
+#[test]
+fn a_layer_damaged_in_a_layout_target_is_refused_and_nothing_is_deleted() {
+    let (src, expected) = sample_registry(2);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("target");
+    let target = format!("oci:{}", root.display());
+    assert_success(&run(&["copy", "-q", &src.url(), &target]));
+    let (_, layer) = an_image_layer(&open(&target), &expected);
+    flip_a_byte(&layout_blob(&root, &layer));
+    let source = src.url();
+    let delete = |extra: &[&str]| {
+        let mut args = vec!["delete-source", "--json"];
+        args.extend_from_slice(extra);
+        args.extend([source.as_str(), "--verified-against", &target]);
+        args.extend(["--confirm", source.as_str()]);
+        run(&args)
+    };
+    let out = delete(&[]);
+    assert_exit_code(&out, 1);
+    assert!(json(&out)["verify"]["broken"]
+        .to_string()
+        .contains(layer.as_str()));
+    source_intact(&src, &expected);
+
+    let out = delete(&["--skip-content-check"]);
+    assert_success(&out);
+    assert!(json(&out)["deleted"].as_u64().unwrap() > 0);
+}
+
+/// `apply`'s `delete_source` step keeps the guard: its own verify reads every blob unless the
+/// config says `skip_content_check = true`, which the plan records (and only then: plans
+/// without the key check content).
+#[test]
+fn the_apply_step_checks_content_unless_the_config_skips_it() {
+    use crate::plan::{config, plan};
+    let (src, expected) = sample_registry(2);
+    let dst = Registry::start();
+    let source = src.url();
+    let planned = |dir: &std::path::Path, extra: &str| {
+        let cfg = config(
+            dir,
+            &source,
+            &dst.url(),
+            &format!("[delete_source]\nconfirm = \"{source}\"\n{extra}"),
+        );
+        let plan_path = plan(dir, &cfg);
+        let text = std::fs::read_to_string(&plan_path).unwrap();
+        (plan_path, text)
+    };
+    let apply = |plan_path: &std::path::Path, steps: &[&str]| {
+        let mut args = vec!["apply", "-q", plan_path.to_str().unwrap()];
+        args.extend_from_slice(steps);
+        run(&args)
+    };
+    let checked = tempfile::tempdir().unwrap();
+    let (plan_path, text) = planned(checked.path(), "");
+    assert!(!text.contains("skip_content_check"), "{text}");
+    assert_success(&apply(&plan_path, &["--step", "copy"]));
+    let (_, layer) = an_image_layer(&open(&dst.url()), &expected);
+    flip_a_byte(&dst.blob_data(&layer));
+    let out = apply(&plan_path, &[]);
+    assert_exit_code(&out, 1);
+    assert!(stderr(&out).contains(layer.as_str()), "{}", stderr(&out));
+    source_intact(&src, &expected);
+
+    let skipped = tempfile::tempdir().unwrap();
+    let (plan_path, text) = planned(skipped.path(), "skip_content_check = true\n");
+    assert!(text.contains("\"skip_content_check\": true"), "{text}");
+    assert_success(&apply(&plan_path, &[]));
+    assert!(repositories(&open(&src.url())).iter().all(|repo| block_on(
+        open(&src.url()).tags(repo)
+    )
+    .unwrap_or_default()
+    .is_empty()));
+}

@@ -362,3 +362,35 @@ pub fn add_signature(root: &Path, repo: &str, subject: &Digest, artifact_manifes
     std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
     digest
 }
+
+/// A layer the target must hold: the last distributable layer of the first image (a manifest
+/// with layers) among `expected`'s tags, read in `store`; with its repository.
+pub fn an_image_layer(store: &Arc<dyn Store>, expected: &Expected) -> (String, Digest) {
+    for (repo, tags) in &expected.tags {
+        for tag in tags.keys() {
+            let manifest = block_on(store.manifest(repo, tag)).unwrap();
+            let view = manifest.view().unwrap();
+            if let Some(layer) = view.blobs().iter().rev().find(|b| !b.foreign) {
+                return (repo.clone(), layer.digest.clone());
+            }
+        }
+    }
+    panic!("no image with layers among the expected tags")
+}
+
+/// Damages a stored file in place, as a storage fault would: one byte in its middle flipped, the
+/// size unchanged.
+pub fn flip_a_byte(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut bytes = std::fs::read(path).unwrap();
+    assert!(!bytes.is_empty(), "{} is empty", path.display());
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Where an OCI layout at `root` stores a blob's bytes.
+pub fn layout_blob(root: &Path, digest: &Digest) -> PathBuf {
+    root.join("blobs/sha256").join(digest.hex())
+}

@@ -83,6 +83,137 @@ fn a_blob_deleted_from_target_storage_is_broken() {
     );
 }
 
+/// `verify --deep --content` with `extra` options, as JSON.
+fn verify_content(source: &str, target: &str) -> (Option<i32>, serde_json::Value) {
+    let out = run(&["verify", "--deep", "--content", "--json", source, target]);
+    (out.status.code(), json(&out))
+}
+
+#[test]
+fn a_layer_damaged_in_target_storage_passes_deep_and_fails_content() {
+    let (src, dst, expected) = copied();
+    let (repo, layer) = an_image_layer(&open(&dst.url()), &expected);
+    flip_a_byte(&dst.blob_data(&layer));
+
+    // Same size, other bytes: --deep alone only sees the blob there with its size.
+    let (code, report) = verify(&src, &dst);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["content"], false);
+
+    let (code, report) = verify_content(&src.url(), &dst.url());
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["content"], true);
+    let broken = report["broken"].as_array().unwrap();
+    let damaged = broken
+        .iter()
+        .find(|p| p["item"].as_str().unwrap().starts_with(&format!("{repo}@")))
+        .unwrap_or_else(|| panic!("{repo} not listed: {report}"));
+    let reason = damaged["reason"].as_str().unwrap();
+    assert!(reason.contains(layer.as_str()), "{reason}");
+    assert!(reason.contains("hashes to sha256:"), "{reason}");
+    assert!(
+        broken.iter().all(|p| p["reason"] == damaged["reason"]),
+        "only the damaged layer: {report}"
+    );
+    // Each blob once, however many repositories share it.
+    let (read, checked) = (
+        report["blobs_read"].as_u64().unwrap(),
+        report["blobs_checked"].as_u64().unwrap(),
+    );
+    assert!(0 < read && read < checked, "{read} read, {checked} checked");
+    assert!(report["bytes_read"].as_u64().unwrap() > 0);
+
+    // In text: the gap, then the count of what was read.
+    let out = run(&["verify", "--deep", "--content", &src.url(), &dst.url()]);
+    assert_exit_code(&out, 1);
+    let text = stdout(&out);
+    assert!(text.contains(&format!("broken {repo}@")), "{text}");
+    assert!(
+        text.contains(&format!("content: {read} blobs read")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_clean_copy_passes_the_content_check() {
+    let (src, dst, expected) = copied();
+    let (code, report) = verify_content(&src.url(), &dst.url());
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["tags_ok"], expected.tag_count() as u64);
+    assert!(report["blobs_read"].as_u64().unwrap() > 0, "{report}");
+}
+
+#[test]
+fn content_without_deep_is_a_usage_error() {
+    let out = run(&[
+        "verify",
+        "--content",
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:2",
+    ]);
+    assert_exit_code(&out, 2);
+    assert!(stderr(&out).contains("--deep"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_layer_damaged_in_a_layout_target_fails_content() {
+    let (src, expected) = sample_registry(3);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("target");
+    let target = format!("oci:{}", root.display());
+    assert_success(&run(&["copy", "-q", &src.url(), &target]));
+    let (repo, layer) = an_image_layer(&open(&target), &expected);
+    flip_a_byte(&layout_blob(&root, &layer));
+
+    let (code, report) = verify_content(&src.url(), &target);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report["broken"].to_string().contains(&format!("{repo}@")),
+        "{report}"
+    );
+    assert!(
+        report["broken"].to_string().contains(layer.as_str()),
+        "{report}"
+    );
+    let out = run(&["verify", "--deep", "--json", &src.url(), &target]);
+    assert_success(&out);
+}
+
+/// A manifest is checked against its digest whenever it is read by digest, with or without
+/// `--content`: a damaged one is a broken graph.
+#[test]
+fn a_manifest_damaged_in_target_storage_is_broken_without_content() {
+    let (src, dst, expected) = copied();
+    let (repo, _) = an_image_layer(&open(&dst.url()), &expected);
+    let (tag, digest) = expected.tags[&repo]
+        .iter()
+        .find(|(_, d)| {
+            let m = block_on(open(&dst.url()).manifest(&repo, d.as_str())).unwrap();
+            !m.view().unwrap().blobs().is_empty()
+        })
+        .unwrap();
+    // A digit of a size changed: still a manifest the registry serves, no longer its digest.
+    let path = dst.blob_data(digest);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes
+        .windows(7)
+        .position(|w| w == b"\"size\":")
+        .expect("a size in the manifest")
+        + 7;
+    let at = at + bytes[at..].iter().position(u8::is_ascii_digit).unwrap();
+    bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+    std::fs::write(&path, bytes).unwrap();
+
+    let (code, report) = verify(&src, &dst);
+    assert_eq!(code, Some(1), "{report}");
+    let broken = report["broken"].to_string();
+    assert!(
+        broken.contains(&format!("{repo}@{digest}")),
+        "{tag}: {report}"
+    );
+    assert!(broken.contains("does not match its digest"), "{report}");
+}
+
 #[test]
 fn a_missing_index_child_is_broken() {
     let (src, dst, _) = copied();

@@ -228,6 +228,10 @@ pub struct RewriteConfig {
 pub struct DeleteSourceConfig {
     /// The source endpoint, repeated exactly (as `delete-source --confirm`).
     pub confirm: String,
+    /// Trust the target's storage: the step's own deep verify checks blobs by existence and size
+    /// only, without reading their content (as `delete-source --skip-content-check`).
+    #[serde(default)]
+    pub skip_content_check: bool,
 }
 
 /// `plan.json`.
@@ -400,6 +404,11 @@ pub enum StepKind {
     DeleteSource {
         /// The confirmation, as `--confirm`.
         confirm: String,
+        /// Its own deep verify checks blobs by existence and size only, as
+        /// `--skip-content-check` (absent, as in plans written before the key existed: every
+        /// blob's content is read and checked).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        skip_content_check: bool,
     },
 }
 
@@ -568,6 +577,31 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_delete_source_step_planned_before_skip_content_check_existed_checks_content() {
+        let old = r#"{"id":"6-delete_source","kind":"delete_source","confirm":"a.io","available":true,"changes":"x"}"#;
+        let step: Step = serde_json::from_str(old).unwrap();
+        assert!(matches!(
+            step.kind,
+            StepKind::DeleteSource {
+                skip_content_check: false,
+                ..
+            }
+        ));
+        // Written back unchanged: the key appears only when it is true.
+        assert_eq!(serde_json::to_string(&step).unwrap(), old);
+        let skipping = Step {
+            kind: StepKind::DeleteSource {
+                confirm: "a.io".into(),
+                skip_content_check: true,
+            },
+            ..step
+        };
+        assert!(serde_json::to_string(&skipping)
+            .unwrap()
+            .contains(r#""skip_content_check":true"#));
     }
 
     #[test]
