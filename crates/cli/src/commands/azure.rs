@@ -166,6 +166,10 @@ struct DeleteArgs {
     /// verify is taken for a wrong --source-endpoint and nothing is deleted).
     #[arg(long)]
     allow_empty: bool,
+    /// Trust the target's storage: the deep verify only checks that every blob exists with its
+    /// size, without reading it and checking it against its digest.
+    #[arg(long)]
+    skip_content_check: bool,
     #[command(flatten)]
     connect: ConnectArgs,
     #[command(flatten)]
@@ -366,8 +370,15 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
         &args.connect.options(Side::Source)?,
     )
     .await?;
-    let (_, report) =
-        deep_verify_against(source, &target_ep, &args.connect, matcher, args.jobs, false).await?;
+    let (_, report) = deep_verify_against(
+        source,
+        &target_ep,
+        &args.connect,
+        matcher,
+        args.jobs,
+        !args.skip_content_check,
+    )
+    .await?;
     if !report.passed() {
         eprintln!(
             "delete: refused, nothing deleted: the deep verify of {} against {} found {} missing, {} different, {} broken, {} errors (run `acr-relocate verify --deep` for the list)",

@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 use super::aad::random_guid;
 use super::fake::{ACR_PULL, RG, SUB};
 use super::harness::{show, AzureEnv};
-use crate::util::{assert_success, oci, run, sample_layout, Registry};
+use crate::util::{
+    an_image_layer, assert_success, flip_a_byte, oci, open, run, sample_layout, Registry,
+};
 
 #[test]
 #[ignore = "extra tier: needs Prism and ../shared/specs"]
@@ -157,7 +159,7 @@ fn attach_aks_grants_acr_pull_once() {
 #[test]
 #[ignore = "extra tier: needs Prism and ../shared/specs"]
 fn delete_needs_the_name_and_a_verified_copy() {
-    let (layout, _) = sample_layout(1, 7);
+    let (layout, expected) = sample_layout(1, 7);
     let (src, dst) = (Registry::start(), Registry::start());
     assert_success(&run(&["copy", "-q", &oci(layout.path()), &src.url()]));
     assert_success(&run(&[
@@ -237,8 +239,19 @@ fn delete_needs_the_name_and_a_verified_copy() {
     assert_eq!(deletes(), 0, "{}", show(&out));
     assert!(env.fake.with(|s| !s.registries.is_empty()));
 
-    // After a full copy: deleted, and the operation polled to its end.
+    // After a full copy whose one layer is damaged in the target's storage (same size): the
+    // verify reads it and refuses; --skip-content-check would trust the storage.
     assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    let (_, layer) = an_image_layer(&open(&dst.url()), &expected);
+    let stored = dst.blob_data(&layer);
+    let intact = std::fs::read(&stored).unwrap();
+    flip_a_byte(&stored);
+    let out = delete("myRegistry");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(deletes(), 0, "{}", show(&out));
+    std::fs::write(&stored, intact).unwrap();
+
+    // Intact: deleted, and the operation polled to its end.
     let out = delete("myRegistry");
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let done = env.fake.find("DELETE", &registry);
