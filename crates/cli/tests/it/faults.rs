@@ -485,3 +485,62 @@ fn a_source_that_dies_mid_verify_ends_it_with_exit_3_naming_the_source() {
     );
     assert!(stdout(&out).is_empty(), "no report: {}", stdout(&out));
 }
+
+/// A manifest read by tag whose bytes hash to another digest than the one the registry announces
+/// (`Docker-Content-Digest`; here a proxy serves another tag's bytes under the first's headers)
+/// is not copied: the tag fails naming the header, and the target never holds it.
+#[test]
+fn a_manifest_whose_bytes_contradict_the_registrys_digest_is_not_copied() {
+    use crate::support::http::{Response, Server};
+    use crate::support::mount_proxy::forward;
+
+    let (src, expected) = sample_registry(1);
+    let (repo, tags) = expected
+        .tags
+        .iter()
+        .find(|(_, tags)| {
+            let digests: std::collections::BTreeSet<_> = tags.values().collect();
+            digests.len() > 1
+        })
+        .expect("a repository with two tags of different digests");
+    let mut different = tags.iter();
+    let (swapped, swapped_digest) = different.next().unwrap();
+    let (other, _) = different.find(|(_, d)| *d != swapped_digest).unwrap();
+    let (port, repo_path) = (src.port, format!("/v2/{repo}/manifests/"));
+    let (swapped_tag, other_tag) = (swapped.clone(), other.clone());
+    let proxy = Server::start_raw(move |request| {
+        let target = if request.query.is_empty() {
+            request.path.clone()
+        } else {
+            format!("{}?{}", request.path, request.query)
+        };
+        if request.method != "GET" || request.path != format!("{repo_path}{swapped_tag}") {
+            return forward(port, request, &target);
+        }
+        let announced = forward(port, request, &target);
+        let bytes = forward(port, request, &format!("{repo_path}{other_tag}"));
+        let mut response = Response::new(200, bytes.body);
+        for (name, value) in &announced.headers {
+            response = response.header(name, value.clone());
+        }
+        response
+    });
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", out_dir.path().join("out").display());
+    let out = run(&["copy", "-q", "--repo", repo, &proxy.url(), &target]);
+    assert_exit_code(&out, 1);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains(&format!(
+            "{repo}:{swapped} (the registry's Docker-Content-Digest)"
+        )),
+        "{text}"
+    );
+    let store = open(&target);
+    assert!(
+        block_on(store.manifest_digest(repo, swapped))
+            .unwrap()
+            .is_none(),
+        "the tag was not written"
+    );
+}

@@ -1506,6 +1506,28 @@ impl Inner {
                 });
             }
         }
+        // By tag, the registry's own `Docker-Content-Digest` is the digest to match: bytes that
+        // hash to another one were damaged or swapped on the way (a proxy, a cache) and are not
+        // copied. Docker schema 1 is left out: its header names the payload without signatures.
+        let schema1 = matches!(
+            manifest.media_type.as_str(),
+            crate::manifest::DOCKER_SCHEMA1 | crate::manifest::DOCKER_SCHEMA1_SIGNED
+        );
+        let announced = headers
+            .get("docker-content-digest")
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.parse::<Digest>().ok());
+        if let Some(announced) = announced.filter(|_| !schema1) {
+            if announced != manifest.digest {
+                return Err(Error::DigestMismatch {
+                    what: format!(
+                        "manifest {repository}:{reference} (the registry's Docker-Content-Digest)"
+                    ),
+                    expected: announced.to_string(),
+                    actual: manifest.digest.to_string(),
+                });
+            }
+        }
         Ok(manifest)
     }
 
