@@ -1162,7 +1162,12 @@ impl Visitor for Repair<'_> {
         self.0.nondistributable()
     }
 
-    async fn referrer(&self, pair: &RepoPair, subject: &Digest, referrer: &Reference) -> Result<()> {
+    async fn referrer(
+        &self,
+        pair: &RepoPair,
+        subject: &Digest,
+        referrer: &Reference,
+    ) -> Result<()> {
         self.0.referrer(pair, subject, referrer).await
     }
 }

@@ -293,7 +293,11 @@ fn print_summary(s: &Summary) {
         s.peak_transfers
     );
     if s.deep {
-        let verb = if s.dry_run { "would put back" } else { "put back" };
+        let verb = if s.dry_run {
+            "would put back"
+        } else {
+            "put back"
+        };
         println!(
             "deep: {verb} {} manifests and {} blobs the target lacked below tags already up to date",
             s.manifests_put_back, s.blobs_put_back

@@ -609,7 +609,9 @@ mod tests {
         assert!(!j.state().repository_reopened("2-copy", "y"));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
-            text.contains(r#""event":"repository_started","step":"2-copy","repository":"y","deep":true"#),
+            text.contains(
+                r#""event":"repository_started","step":"2-copy","repository":"y","deep":true"#
+            ),
             "{text}"
         );
     }
