@@ -684,15 +684,14 @@ impl Engine {
     /// child manifest, blob and referrer the target lacks is put back and counted; the tag and
     /// its manifest are left as they are.
     async fn repair(&self, pair: &RepoPair, tag: &str, manifest: &RawManifest) -> Result<()> {
-        let root = (pair.target.clone(), manifest.digest.clone());
-        self.held.lock().expect("held lock").insert(root.clone());
-        let walked = self
-            .walker
-            .root(&Repair(self), pair, tag, manifest)
+        let repair = Repair {
+            engine: self,
+            root: &manifest.digest,
+        };
+        self.walker
+            .root(&repair, pair, tag, manifest)
             .await
-            .map(drop);
-        self.held.lock().expect("held lock").remove(&root);
-        walked
+            .map(drop)
     }
 
     /// True (once) when a deep copy found `digest` in the target repository on `enter`.
@@ -1112,19 +1111,32 @@ impl Visitor for Engine {
     }
 }
 
-/// A deep copy's hooks below a tag the target already holds: the engine's, except that the tag is
-/// never pushed again and what the target lacked is counted as put back.
-struct Repair<'a>(&'a Engine);
+/// A deep copy's hooks below a tag the target already holds: the engine's, except that the tag and
+/// its manifest are never pushed again and what the target lacked is counted as put back.
+struct Repair<'a> {
+    engine: &'a Engine,
+    /// The manifest of the tag, in the target already.
+    root: &'a Digest,
+}
 
 #[async_trait]
 impl Visitor for Repair<'_> {
     async fn enter(&self, pair: &RepoPair, reference: &Reference) -> Result<Step> {
-        self.0.enter(pair, reference).await
+        self.engine.enter(pair, reference).await
     }
 
+    /// A blob another repository holds would be mounted whether this one has it or not: a `HEAD`
+    /// asks first, so that only what the repository lacked is counted as put back.
     async fn blob(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
-        if self.0.put_blob(pair, blob).await? {
-            bump(&self.0.counters.blobs_put_back);
+        let elsewhere = self
+            .engine
+            .home(&blob.digest)
+            .is_some_and(|home| home != pair.target);
+        if elsewhere && self.engine.found_present(pair, blob).await? {
+            return Ok(());
+        }
+        if self.engine.put_blob(pair, blob).await? {
+            bump(&self.engine.counters.blobs_put_back);
             crate::log::emit(1, || {
                 format!("put back blob {} in {}", blob.digest, pair.target)
             });
@@ -1139,11 +1151,14 @@ impl Visitor for Repair<'_> {
         manifest: &RawManifest,
         tag: Option<&str>,
     ) -> Result<()> {
-        if tag.is_some() || self.0.take_held(pair, &manifest.digest) {
+        if tag.is_some()
+            || &manifest.digest == self.root
+            || self.engine.take_held(pair, &manifest.digest)
+        {
             return Ok(());
         }
-        self.0.push(pair, None, manifest).await?;
-        bump(&self.0.counters.manifests_put_back);
+        self.engine.push(pair, None, manifest).await?;
+        bump(&self.engine.counters.manifests_put_back);
         crate::log::emit(1, || {
             format!("put back manifest {}@{}", pair.target, manifest.digest)
         });
@@ -1151,7 +1166,7 @@ impl Visitor for Repair<'_> {
     }
 
     fn referrers(&self) -> bool {
-        self.0.referrers()
+        self.engine.referrers()
     }
 
     fn referrers_before_tag(&self) -> bool {
@@ -1159,7 +1174,7 @@ impl Visitor for Repair<'_> {
     }
 
     fn nondistributable(&self) -> bool {
-        self.0.nondistributable()
+        self.engine.nondistributable()
     }
 
     async fn referrer(
@@ -1168,7 +1183,7 @@ impl Visitor for Repair<'_> {
         subject: &Digest,
         referrer: &Reference,
     ) -> Result<()> {
-        self.0.referrer(pair, subject, referrer).await
+        self.engine.referrer(pair, subject, referrer).await
     }
 }
 
