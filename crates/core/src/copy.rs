@@ -6,6 +6,12 @@
 //! is not asked), `blob` puts a blob in place, `leave` pushes the manifest (by digest, or under
 //! its tag for a root), and referrers are followed when asked.
 //!
+//! A tag the target holds with the source's digest is trusted whole: only its referrers are
+//! looked at. A deep copy ([`CopyOptions::deep`]) walks below it too, and below every manifest the
+//! target holds, with the same existence checks (mount probe, `HEAD`, manifest `HEAD`), pushing
+//! nothing the target has; what it lacked is put back and counted
+//! ([`Summary::manifests_put_back`], [`Summary::blobs_put_back`]).
+//!
 //! Order is what keeps the destination consistent at every moment: blobs first, then child
 //! manifests (by digest), then the manifest itself, the tag last; the walker calls `leave` only
 //! once everything below a manifest is done. A blob moves once per run:
