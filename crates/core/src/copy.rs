@@ -6,6 +6,12 @@
 //! is not asked), `blob` puts a blob in place, `leave` pushes the manifest (by digest, or under
 //! its tag for a root), and referrers are followed when asked.
 //!
+//! A tag the target holds with the source's digest is trusted whole: only its referrers are
+//! looked at. A deep copy ([`CopyOptions::deep`]) walks below it too, and below every manifest the
+//! target holds, with the same existence checks (mount probe, `HEAD`, manifest `HEAD`), pushing
+//! nothing the target has; what it lacked is put back and counted
+//! ([`Summary::manifests_put_back`], [`Summary::blobs_put_back`]).
+//!
 //! Order is what keeps the destination consistent at every moment: blobs first, then child
 //! manifests (by digest), then the manifest itself, the tag last; the walker calls `leave` only
 //! once everything below a manifest is done. A blob moves once per run:
@@ -64,6 +70,11 @@ pub struct CopyOptions {
     /// Also copy non-distributable layers (descriptors with `urls`, such as Windows base
     /// layers) that the source holds; by default they are left to their URLs.
     pub nondistributable: bool,
+    /// Walk everything below every selected tag, even what the target already holds (a tag with
+    /// the same digest, a manifest it has), and put back the child manifests, blobs and
+    /// referrers it lacks; existence is checked as for any copy, and blobs the target holds are
+    /// not read. Without it a tag with the same digest is trusted with everything below it.
+    pub deep: bool,
     /// What is copied where.
     pub matcher: Matcher,
     /// Receives progress.
@@ -153,6 +164,13 @@ pub struct Summary {
     pub bytes_copied: u64,
     /// Referrers copied.
     pub referrers_copied: u64,
+    /// True for a deep copy ([`CopyOptions::deep`]).
+    pub deep: bool,
+    /// Manifests (index children, referrers) put back below tags that were already up to date:
+    /// the target had the tag but had lost them (a deep copy only).
+    pub manifests_put_back: u64,
+    /// Blobs put back below tags that were already up to date (a deep copy only).
+    pub blobs_put_back: u64,
     /// Manifests the source lists without a tag of their own (index children and untagged
     /// manifests, as `inventory` counts them) handled: copied or found in place.
     pub untagged: u64,
@@ -182,6 +200,8 @@ struct Counters {
     bytes_copied: AtomicU64,
     referrers_copied: AtomicU64,
     untagged_copied: AtomicU64,
+    manifests_put_back: AtomicU64,
+    blobs_put_back: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -211,6 +231,9 @@ struct Engine {
     /// Source repositories whose every manifest was listed (ACR, layouts): their referrers are
     /// among the untagged work already.
     every_manifest_listed: std::sync::OnceLock<std::collections::HashSet<String>>,
+    /// In a deep copy, (target repository, digest) of the manifests the walk found in the target
+    /// and descended into anyway: taken by `leave`, which then pushes nothing.
+    held: Mutex<std::collections::HashSet<(String, Digest)>>,
     skipped: Mutex<Vec<Problem>>,
 }
 
@@ -238,6 +261,7 @@ pub async fn copy(
         mounts: MountSupport::default(),
         target_tags: std::sync::OnceLock::new(),
         every_manifest_listed: std::sync::OnceLock::new(),
+        held: Mutex::new(std::collections::HashSet::new()),
         skipped: Mutex::new(Vec::new()),
     });
     let pairs = walk::repositories(engine.source.as_ref(), &engine.options.matcher).await?;
@@ -453,6 +477,9 @@ pub async fn copy(
         mounts_ignored: engine.mounts.ignored(),
         bytes_copied: get(&c.bytes_copied),
         referrers_copied: get(&c.referrers_copied),
+        deep: engine.options.deep,
+        manifests_put_back: get(&c.manifests_put_back),
+        blobs_put_back: get(&c.blobs_put_back),
         untagged: get(&c.untagged_copied),
         peak_transfers: engine.blob_permits.peak(),
         seconds: started.elapsed().as_secs_f64(),
@@ -619,6 +646,16 @@ impl Engine {
                     == Some(known)
             {
                 bump(&self.counters.tags_up_to_date);
+                if self.options.deep {
+                    let manifest = self
+                        .blob_permits
+                        .timed(
+                            SOURCE_PATH,
+                            self.source.manifest(&pair.source, known.as_str()),
+                        )
+                        .await?;
+                    return self.repair(pair, tag, &manifest).await;
+                }
                 return self.referrers_of_up_to_date(pair, known).await;
             }
         }
@@ -641,9 +678,36 @@ impl Engine {
             || self.fallback_tag_covered(pair, tag, &manifest, dst).await?
         {
             bump(&self.counters.tags_up_to_date);
+            if self.options.deep {
+                return self.repair(pair, tag, &manifest).await;
+            }
             return self.referrers_of_up_to_date(pair, &manifest.digest).await;
         }
         self.walker.root(self, pair, tag, &manifest).await.map(drop)
+    }
+
+    /// A deep copy's walk below a tag the target already holds (`manifest`, the source's): every
+    /// child manifest, blob and referrer the target lacks is put back and counted; the tag and
+    /// its manifest are left as they are.
+    async fn repair(&self, pair: &RepoPair, tag: &str, manifest: &RawManifest) -> Result<()> {
+        let repair = Repair {
+            engine: self,
+            root: &manifest.digest,
+        };
+        self.walker
+            .root(&repair, pair, tag, manifest)
+            .await
+            .map(drop)
+    }
+
+    /// True (once) when a deep copy found `digest` in the target repository on `enter`.
+    fn take_held(&self, pair: &RepoPair, digest: &Digest) -> bool {
+        self.options.deep
+            && self
+                .held
+                .lock()
+                .expect("held lock")
+                .remove(&(pair.target.clone(), digest.clone()))
     }
 
     /// True for a referrers fallback tag (`sha256-<hex>`) that the target holds in other bytes
@@ -720,8 +784,8 @@ impl Engine {
     /// (202) that the upload then uses: one request instead of a HEAD and a POST. A small blob new
     /// to a repository that had no tags goes straight to a plain upload ([`UNASKED_UPLOAD_MAX`]).
     /// Once the target has shown that it ignores mounts, [`Self::put_blob_unmounted`] does the
-    /// work.
-    async fn put_blob(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+    /// work. True when the repository lacked the blob (it was mounted or uploaded).
+    async fn put_blob(&self, pair: &RepoPair, blob: &Reference) -> Result<bool> {
         if self.mounts.ignored() && !self.options.dry_run {
             return self.put_blob_unmounted(pair, blob).await;
         }
@@ -738,19 +802,19 @@ impl Engine {
                 if from == pair.target {
                     bump(&self.counters.blobs_present);
                     self.set_home(&blob.digest, &pair.target);
-                } else {
-                    bump(&self.counters.blobs_mounted);
+                    return Ok(false);
                 }
-                return Ok(());
+                bump(&self.counters.blobs_mounted);
+                return Ok(true);
             }
             if from != pair.target {
                 // `from` holds the blob, yet the target opened an upload session: it goes up
                 // again, through that session.
                 self.mount_refused(pair, &from, &blob.digest);
-                return self.transfer(pair, blob).await;
+                return self.transfer(pair, blob).await.map(|()| true);
             }
             if self.held_despite_the_probe(pair, blob).await? {
-                return Ok(());
+                return Ok(false);
             }
         }
         // One upload per digest; other repositories wait for it and mount.
@@ -777,19 +841,19 @@ impl Engine {
                 self.transfer(pair, blob).await?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Puts one blob in a target repository of a registry that ignores mounts: a `HEAD` asks
     /// whether the repository holds it (except for a small blob new to a repository that had no
     /// tags, uploaded without asking as with mounts), and a blob it lacks is uploaded, even one
-    /// that another repository holds.
-    async fn put_blob_unmounted(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+    /// that another repository holds. True when the repository lacked it.
+    async fn put_blob_unmounted(&self, pair: &RepoPair, blob: &Reference) -> Result<bool> {
         let unasked = blob.size < UNASKED_UPLOAD_MAX && self.is_fresh(pair);
         if !unasked && self.found_present(pair, blob).await? {
-            return Ok(());
+            return Ok(false);
         }
-        self.transfer(pair, blob).await
+        self.transfer(pair, blob).await.map(|()| true)
     }
 
     /// Asks the target repository with a `HEAD` whether it holds `blob`; one it holds is counted
@@ -987,26 +1051,37 @@ impl Engine {
 /// The copy's hooks in the shared walk of the source.
 #[async_trait]
 impl Visitor for Engine {
-    /// A manifest the target already holds is pruned, with everything below it.
+    /// A manifest the target already holds is pruned, with everything below it; a deep copy
+    /// descends into it anyway, remembering that it needs no push.
     async fn enter(&self, pair: &RepoPair, reference: &Reference) -> Result<Step> {
-        if self.target_has(pair, &reference.digest).await? {
-            Ok(Step::Prune)
-        } else {
-            Ok(Step::Descend)
+        if !self.target_has(pair, &reference.digest).await? {
+            return Ok(Step::Descend);
         }
+        if !self.options.deep {
+            return Ok(Step::Prune);
+        }
+        self.held
+            .lock()
+            .expect("held lock")
+            .insert((pair.target.clone(), reference.digest.clone()));
+        Ok(Step::Descend)
     }
 
     async fn blob(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
-        self.put_blob(pair, blob).await
+        self.put_blob(pair, blob).await.map(drop)
     }
 
-    /// Everything below is in place: the manifest is pushed (under its tag for a root).
+    /// Everything below is in place: the manifest is pushed (under its tag for a root), unless
+    /// a deep copy found it in the target.
     async fn leave(
         &self,
         pair: &RepoPair,
         manifest: &RawManifest,
         tag: Option<&str>,
     ) -> Result<()> {
+        if tag.is_none() && self.take_held(pair, &manifest.digest) {
+            return Ok(());
+        }
         self.push(pair, tag, manifest).await?;
         if let Some(tag) = tag {
             bump(&self.counters.tags_copied);
@@ -1039,6 +1114,82 @@ impl Visitor for Engine {
     ) -> Result<()> {
         bump(&self.counters.referrers_copied);
         Ok(())
+    }
+}
+
+/// A deep copy's hooks below a tag the target already holds: the engine's, except that the tag and
+/// its manifest are never pushed again and what the target lacked is counted as put back.
+struct Repair<'a> {
+    engine: &'a Engine,
+    /// The manifest of the tag, in the target already.
+    root: &'a Digest,
+}
+
+#[async_trait]
+impl Visitor for Repair<'_> {
+    async fn enter(&self, pair: &RepoPair, reference: &Reference) -> Result<Step> {
+        self.engine.enter(pair, reference).await
+    }
+
+    /// A blob another repository holds would be mounted whether this one has it or not: a `HEAD`
+    /// asks first, so that only what the repository lacked is counted as put back.
+    async fn blob(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+        let elsewhere = self
+            .engine
+            .home(&blob.digest)
+            .is_some_and(|home| home != pair.target);
+        if elsewhere && self.engine.found_present(pair, blob).await? {
+            return Ok(());
+        }
+        if self.engine.put_blob(pair, blob).await? {
+            bump(&self.engine.counters.blobs_put_back);
+            crate::log::emit(1, || {
+                format!("put back blob {} in {}", blob.digest, pair.target)
+            });
+        }
+        Ok(())
+    }
+
+    /// The tag is up to date, and so is what the target held; anything else is pushed back.
+    async fn leave(
+        &self,
+        pair: &RepoPair,
+        manifest: &RawManifest,
+        tag: Option<&str>,
+    ) -> Result<()> {
+        if tag.is_some()
+            || &manifest.digest == self.root
+            || self.engine.take_held(pair, &manifest.digest)
+        {
+            return Ok(());
+        }
+        self.engine.push(pair, None, manifest).await?;
+        bump(&self.engine.counters.manifests_put_back);
+        crate::log::emit(1, || {
+            format!("put back manifest {}@{}", pair.target, manifest.digest)
+        });
+        Ok(())
+    }
+
+    fn referrers(&self) -> bool {
+        self.engine.referrers()
+    }
+
+    fn referrers_before_tag(&self) -> bool {
+        true
+    }
+
+    fn nondistributable(&self) -> bool {
+        self.engine.nondistributable()
+    }
+
+    async fn referrer(
+        &self,
+        pair: &RepoPair,
+        subject: &Digest,
+        referrer: &Reference,
+    ) -> Result<()> {
+        self.engine.referrer(pair, subject, referrer).await
     }
 }
 

@@ -28,6 +28,19 @@ pub fn is_fallback_tag(tag: &str) -> bool {
         .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// The manifest a tag describes by its name: `sha256-<hex>` (its referrers fallback tag) or
+/// `sha256-<hex>.<suffix>` (cosign's `.sig`, `.att` and `.sbom` tags of that manifest); `None`
+/// for any other tag.
+pub fn described_by_tag(tag: &str) -> Option<Digest> {
+    let rest = tag.strip_prefix("sha256-")?;
+    let hex = match rest.split_once('.') {
+        Some((hex, suffix)) if !suffix.is_empty() => hex,
+        Some(_) => return None,
+        None => rest,
+    };
+    format!("sha256:{hex}").parse().ok()
+}
+
 /// The digests an OCI index lists; `None` for anything else (or an index that does not parse).
 pub fn listed(index: &RawManifest) -> Option<BTreeSet<Digest>> {
     if index.media_type != OCI_INDEX {
@@ -134,6 +147,29 @@ mod tests {
         assert!(is_fallback_tag(&tag));
         for other in ["sha256-abc", "latest", &format!("{tag}.sig"), "sha512-00"] {
             assert!(!is_fallback_tag(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_tag_describes_a_manifest_by_name_as_a_fallback_tag_or_with_a_suffix() {
+        let subject = Digest::of(b"subject");
+        let tag = fallback_tag(&subject);
+        for named in [
+            tag.clone(),
+            format!("{tag}.sig"),
+            format!("{tag}.att"),
+            format!("{tag}.sbom"),
+        ] {
+            assert_eq!(described_by_tag(&named), Some(subject.clone()), "{named}");
+        }
+        for other in [
+            "v1",
+            "sha256-abc.sig",
+            &format!("{tag}."),
+            "sha512-00.sig",
+            &format!("x{tag}"),
+        ] {
+            assert_eq!(described_by_tag(other), None, "{other}");
         }
     }
 

@@ -519,19 +519,24 @@ pub async fn survey(
             format!("{reason}; what it points at cannot be read, so nothing in this repository is deleted"),
         ));
     }
+    let selected: BTreeSet<String> =
+        crate::walk::select_tags(source.as_ref(), matcher, pair, names.clone())
+            .await?
+            .into_iter()
+            .collect();
     let listed: Option<BTreeMap<String, Digest>> = source
         .tag_digests(&pair.source)
         .await?
         .map(|l| l.into_iter().collect());
     let read: Vec<(String, Option<Digest>, Option<Option<Digest>>)> = futures::stream::iter(names)
         .map(|name| {
-            let (source, target, listed) = (&source, &target, &listed);
+            let (source, target, listed, selected) = (&source, &target, &listed, &selected);
             async move {
                 let here = match listed {
                     Some(l) => l.get(&name).cloned(),
                     None => source.manifest_digest(&pair.source, &name).await?,
                 };
-                let there = if matcher.tag(&name) {
+                let there = if selected.contains(&name) {
                     Some(Source::manifest_digest(target.as_ref(), &pair.target, &name).await?)
                 } else {
                     None

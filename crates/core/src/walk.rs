@@ -1,5 +1,7 @@
 //! Listing what a job covers: repositories under a prefix, filtered by globs, and their tags,
-//! filtered by a regular expression. `copy`, `inventory` and `verify` all list through here.
+//! filtered by a regular expression, with the tags that describe the selected ones by name
+//! (cosign's `sha256-<hex>.sig`, referrers fallback tags: [`select_tags`]). `copy`, `inventory`,
+//! `verify` and `delete-source` all select through here.
 
 use std::sync::Arc;
 
@@ -8,7 +10,9 @@ use globset::{GlobSet, GlobSetBuilder};
 use regex::Regex;
 use serde::Serialize;
 
+use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::manifest::{is_index_media_type, MAX_INDEX_DEPTH};
 use crate::transport::Source;
 
 /// Which repositories and tags a job covers, and where they go.
@@ -147,7 +151,8 @@ impl Matcher {
         }
     }
 
-    /// True when the tag is selected.
+    /// True when the tag expression matches the tag (or there is none). The tags a job takes
+    /// also include those that describe a matched tag's manifest by name: see [`select_tags`].
     pub fn tag(&self, tag: &str) -> bool {
         self.tag.as_ref().is_none_or(|r| r.is_match(tag))
     }
@@ -248,7 +253,8 @@ fn check_names(pair: &RepoPair) -> Result<()> {
     Ok(())
 }
 
-/// Lists the selected tags of every selected repository, `concurrency` repositories at a time.
+/// Lists the selected tags ([`select_tags`]) of every selected repository, `concurrency`
+/// repositories at a time.
 /// A repository whose tags cannot be listed, whose name is not a valid repository name, or that
 /// lists a selected tag that is not a valid tag is returned as an error in its place.
 pub async fn tags(
@@ -264,10 +270,9 @@ pub async fn tags(
                 if let Err(e) = check_names(&pair) {
                     return (pair, Err(e));
                 }
-                let result = source.tags(&pair.source).await.and_then(|tags| {
-                    let mut t: Vec<String> = tags.into_iter().filter(|t| matcher.tag(t)).collect();
-                    t.sort();
-                    t.dedup();
+                let result = async {
+                    let listed = source.tags(&pair.source).await?;
+                    let t = select_tags(source.as_ref(), matcher, &pair, listed).await?;
                     if let Some((bad, reason)) = t
                         .iter()
                         .find_map(|tag| crate::endpoint::validate_tag(tag).err().map(|r| (tag, r)))
@@ -282,13 +287,91 @@ pub async fn tags(
                         ));
                     }
                     Ok(t)
-                });
+                }
+                .await;
                 (pair, result)
             }
         })
         .buffered(concurrency.max(1))
         .collect()
         .await
+}
+
+/// Manifests of the selected tags read at once per repository by [`select_tags`].
+const DESCRIBED_READS: usize = 8;
+
+/// The tags a job takes out of `listed`, every tag of `pair.source`, sorted: those the tag
+/// expression matches (all without one), and with them the tags that describe by name a manifest
+/// they bring, `sha256-<hex>` (a referrers fallback tag) and `sha256-<hex>.<suffix>` (cosign's
+/// `.sig`, `.att` and `.sbom`), where `<hex>` is the digest of a matched tag's manifest or of one
+/// of its children: a tag goes nowhere without its signatures. The manifests of the matched tags
+/// are read only when such a tag is left unmatched. The one selection of `copy`, `verify`,
+/// `inventory` and `delete-source`.
+pub async fn select_tags(
+    source: &dyn Source,
+    matcher: &Matcher,
+    pair: &RepoPair,
+    listed: Vec<String>,
+) -> Result<Vec<String>> {
+    let (mut selected, unmatched): (Vec<String>, Vec<String>) =
+        listed.into_iter().partition(|t| matcher.tag(t));
+    let describing: Vec<(String, Digest)> = unmatched
+        .into_iter()
+        .filter_map(|t| crate::referrers::described_by_tag(&t).map(|d| (t, d)))
+        .collect();
+    if !describing.is_empty() {
+        let brought = manifests_brought(source, pair, &selected).await?;
+        selected.extend(
+            describing
+                .into_iter()
+                .filter(|(_, described)| brought.contains(described))
+                .map(|(tag, _)| tag),
+        );
+    }
+    selected.sort();
+    selected.dedup();
+    Ok(selected)
+}
+
+/// The digests of the manifests of `tags` in `pair.source` and of their children at any depth. A
+/// tag gone since it was listed brings nothing.
+async fn manifests_brought(
+    source: &dyn Source,
+    pair: &RepoPair,
+    tags: &[String],
+) -> Result<std::collections::HashSet<Digest>> {
+    let read = |reference: String| async move {
+        match source.manifest(&pair.source, &reference).await {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let mut brought = std::collections::HashSet::new();
+    let mut level: Vec<String> = tags.to_vec();
+    // Each round reads one level deeper: the selected tags, then the indexes they list, …
+    for _ in 0..=MAX_INDEX_DEPTH {
+        if level.is_empty() {
+            break;
+        }
+        let manifests: Vec<_> = futures::stream::iter(level.drain(..).map(read))
+            .buffer_unordered(DESCRIBED_READS)
+            .collect()
+            .await;
+        for manifest in manifests {
+            let Some(manifest) = manifest? else { continue };
+            // A manifest this tool does not read (schema 1) lists no children; its tag is
+            // reported where it is copied or checked.
+            let children = manifest.view().map(|v| v.children().to_vec());
+            for child in children.unwrap_or_default() {
+                if brought.insert(child.digest.clone()) && is_index_media_type(&child.media_type) {
+                    level.push(child.digest.to_string());
+                }
+            }
+            brought.insert(manifest.digest);
+        }
+    }
+    Ok(brought)
 }
 
 #[cfg(test)]
@@ -351,6 +434,52 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("--shard"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_tag_expression_brings_the_tags_that_describe_what_it_selects_by_name() {
+        use crate::referrers::fallback_tag;
+        use crate::transport::layout::Layout;
+        use crate::transport::Destination;
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(&dir.path().join("l")).unwrap();
+        crate::sample::write(&layout, 4, 7).await.unwrap();
+        // An attestation of one platform of the multi-arch team/svc-1:v1.0.0, and a signature
+        // of its v1.1.0.
+        let (repo, pair) = (
+            "team/svc-1",
+            matcher(|_| {}).repository("team/svc-1").unwrap(),
+        );
+        let index = layout.manifest(repo, "v1.0.0").await.unwrap();
+        let platform = index.view().unwrap().children()[0].digest.clone();
+        let later = layout.manifest(repo, "v1.1.0").await.unwrap().digest;
+        let attestation = format!("{}.att", fallback_tag(&platform));
+        let signature = format!("{}.sig", fallback_tag(&later));
+        let any = layout.manifest("svc2", "v1.0.0").await.unwrap();
+        for tag in [&attestation, &signature] {
+            layout.put_manifest(repo, Some(tag), &any).await.unwrap();
+        }
+        let select = |pattern: &str| {
+            let m = matcher(|s| s.tag_pattern = Some(pattern.into()));
+            let (layout, pair) = (&layout, &pair);
+            async move {
+                let listed = layout.tags(repo).await.unwrap();
+                select_tags(layout, &m, pair, listed).await.unwrap()
+            }
+        };
+        assert_eq!(
+            select(r"v1\.0\.0").await,
+            [attestation.clone(), "v1.0.0".into()]
+        );
+        assert_eq!(
+            select(r"v1\.1\.0").await,
+            [signature.clone(), "v1.1.0".into()]
+        );
+        // Without an expression every tag is taken, once.
+        let mut every = layout.tags(repo).await.unwrap();
+        every.sort();
+        every.dedup();
+        assert_eq!(select(".*").await, every);
     }
 
     #[test]

@@ -735,35 +735,52 @@ impl Run<'_> {
         let state = self.journal.state().clone();
         let in_flight: BTreeSet<String> =
             state.in_flight.get(&step.id).cloned().unwrap_or_default();
-        let todo: Vec<String> = self
+        // Repositories a verify reopened come first, walked deep: the target may have lost
+        // content below tags it still holds with the right digest, which a plain copy trusts.
+        let (deep, plain): (Vec<String>, Vec<String>) = self
             .share
             .iter()
             .filter(|r| !state.repository_done(&step.id, r))
             .cloned()
-            .collect();
-        let already = self.share.len() - todo.len();
-        let rechecked = todo.iter().filter(|r| in_flight.contains(*r)).count();
-        if !self.args.quiet && (already > 0 || rechecked > 0) {
+            .partition(|r| state.repository_reopened(&step.id, r));
+        let todo_count = deep.len() + plain.len();
+        let already = self.share.len() - todo_count;
+        let rechecked = deep
+            .iter()
+            .chain(&plain)
+            .filter(|r| in_flight.contains(*r))
+            .count();
+        if !self.args.quiet && (already > 0 || rechecked > 0 || !deep.is_empty()) {
             eprintln!(
-                "copy: {already} repositories done in an earlier run; {rechecked} in flight when it stopped are checked again"
+                "copy: {already} repositories done in an earlier run; {rechecked} in flight when it stopped are checked again; {} reopened by the verify are walked deep",
+                deep.len()
             );
         }
-        let progress = StepProgress::new(todo.len() as u64, self.args.quiet);
+        let batches: Vec<(bool, &[String])> = deep
+            .chunks(BATCH)
+            .map(|b| (true, b))
+            .chain(plain.chunks(BATCH).map(|b| (false, b)))
+            .collect();
+        let progress = StepProgress::new(todo_count as u64, self.args.quiet);
         let mut failed: Vec<String> = Vec::new();
         let mut bytes = 0u64;
-        for (index, batch) in todo.chunks(BATCH).enumerate() {
+        let (mut manifests_put_back, mut blobs_put_back) = (0u64, 0u64);
+        let mut started = 0usize;
+        for (walk_deep, batch) in batches {
             if self.interrupt.is_triggered() {
                 progress.finish();
                 return Ok(StepEnd::Interrupted(format!(
                     "{} repositories done in this run, {} left for the next run",
-                    index * BATCH - failed.len(),
-                    todo.len() - index * BATCH
+                    started - failed.len(),
+                    todo_count - started
                 )));
             }
+            started += batch.len();
             for name in batch {
                 self.journal.record(Record::RepositoryStarted {
                     step: step.id.clone(),
                     repository: name.clone(),
+                    deep: walk_deep,
                 })?;
             }
             let options = CopyOptions {
@@ -773,6 +790,7 @@ impl Run<'_> {
                 referrers,
                 untagged: true,
                 nondistributable: false,
+                deep: walk_deep,
                 matcher: self.matcher.clone(),
                 progress: progress.clone(),
                 interrupt: self.interrupt.clone(),
@@ -784,6 +802,8 @@ impl Run<'_> {
             )
             .await?;
             bytes += summary.bytes_copied;
+            manifests_put_back += summary.manifests_put_back;
+            blobs_put_back += summary.blobs_put_back;
             let targets: BTreeMap<String, &String> = self
                 .target_names(batch)
                 .into_iter()
@@ -832,11 +852,17 @@ impl Run<'_> {
             progress.repositories(batch.len() as u64);
         }
         progress.finish();
-        let detail = format!(
+        let mut detail = format!(
             "{} repositories copied or checked in this run ({}), {already} done before",
-            todo.len() - failed.len(),
+            todo_count - failed.len(),
             human_bytes(bytes)
         );
+        if !deep.is_empty() {
+            detail.push_str(&format!(
+                "; {} reopened by the verify walked deep: {manifests_put_back} manifests and {blobs_put_back} blobs put back",
+                deep.len()
+            ));
+        }
         Ok(if failed.is_empty() {
             StepEnd::Done(detail)
         } else {

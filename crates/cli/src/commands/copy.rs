@@ -28,6 +28,11 @@ pub struct CopyArgs {
     /// Show what would be copied (repositories, tags, blobs, bytes) and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also walk below the tags the target already holds with the same digest (their child
+    /// manifests, blobs and referrers), putting back whatever the target lost, as `verify --deep`
+    /// checks it; blobs the target holds are not read. Without it such a tag is trusted whole.
+    #[arg(long)]
+    pub deep: bool,
     /// Do not copy OCI 1.1 referrers (signatures, SBOMs attached by `subject`).
     #[arg(long)]
     pub no_referrers: bool,
@@ -92,6 +97,9 @@ pub fn run(args: CopyArgs) -> anyhow::Result<u8> {
 
 async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     if args.mode == CopyMode::Import {
+        if args.deep {
+            anyhow::bail!("--deep walks the content through this machine, --mode import does not: leave --deep out, or copy with the default --mode stream");
+        }
         return crate::commands::azure::copy_by_import(&args).await;
     }
     args::refuse_import_options(&args.import)?;
@@ -180,6 +188,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         referrers: !args.no_referrers,
         untagged: !args.tagged_only,
         nondistributable: args.include_nondistributable,
+        deep: args.deep,
         matcher,
         progress: reporter.clone(),
         interrupt,
@@ -306,6 +315,17 @@ fn print_summary(s: &Summary) {
         s.seconds,
         s.peak_transfers
     );
+    if s.deep {
+        let verb = if s.dry_run {
+            "would put back"
+        } else {
+            "put back"
+        };
+        println!(
+            "deep: {verb} {} manifests and {} blobs the target lacked below tags already up to date",
+            s.manifests_put_back, s.blobs_put_back
+        );
+    }
     if s.mounts_ignored || s.blobs_copied_again > 0 {
         let why = if s.mounts_ignored {
             "the target ignores cross-repository mounts"

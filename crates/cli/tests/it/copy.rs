@@ -298,3 +298,143 @@ fn small_blobs_new_to_an_untagged_repository_are_uploaded_without_asking_first()
     assert_holds(&open(&dst.url()), &expected.tags, None);
     assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
 }
+
+/// A copied registry whose target then loses, behind the tool's back, one platform manifest of
+/// the multi-arch `team/svc-1:v1.0.0` and the last layer of `svc2:v1.1.0` (both deleted through
+/// the registry's API): every tag still points at the right digest. Returns the source, the
+/// target, and the two digests lost.
+fn copied_then_target_loses_a_platform_and_a_layer() -> (Registry, Registry, Digest, Digest) {
+    let (src, _) = sample_registry(6);
+    let dst = Registry::start();
+    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    let store = open(&dst.url());
+    let index = block_on(store.manifest("team/svc-1", "v1.0.0")).unwrap();
+    let platform = index.view().unwrap().children()[0].digest.clone();
+    let layer = last_layer(&store, "svc2", "v1.1.0");
+    delete(dst.port, &format!("/v2/team/svc-1/manifests/{platform}"));
+    delete(dst.port, &format!("/v2/svc2/blobs/{layer}"));
+    let out = run(&["verify", "--deep", &src.url(), &dst.url()]);
+    assert_exit_code(&out, 1);
+    (src, dst, platform, layer)
+}
+
+/// The reviewer's scenario: a plain copy trusts a tag whose digest matches (the fast path) and
+/// puts nothing back; `copy --deep` walks below it and puts back exactly what was lost, reading
+/// from the source only the lost layer, and the deep verify passes.
+#[test]
+fn a_deep_copy_puts_back_what_the_target_lost_below_tags_that_are_up_to_date() {
+    let (src, dst, platform, layer) = copied_then_target_loses_a_platform_and_a_layer();
+    let plain = run(&["copy", "-q", "--json", &src.url(), &dst.url()]);
+    assert_success(&plain);
+    let plain = json(&plain);
+    assert_eq!(plain["tags_up_to_date"], plain["tags"], "{plain}");
+    assert_eq!(plain["manifests_pushed"], 0, "{plain}");
+    assert_eq!(plain["blobs_copied"], 0, "{plain}");
+    assert_exit_code(&run(&["verify", "--deep", &src.url(), &dst.url()]), 1);
+
+    let deep = run(&["copy", "-q", "--deep", "--json", &src.url(), &dst.url()]);
+    assert_success(&deep);
+    let deep = json(&deep);
+    assert_eq!(deep["tags_up_to_date"], deep["tags"], "{deep}");
+    assert_eq!(deep["manifests_put_back"], 1, "{deep}");
+    assert_eq!(deep["blobs_put_back"], 1, "{deep}");
+    assert_eq!(
+        deep["blobs_copied"], 1,
+        "only the lost layer is read: {deep}"
+    );
+    assert_eq!(deep["bytes_copied"], {
+        let size = block_on(Destination::blob_size(
+            open(&src.url()).as_ref(),
+            "svc2",
+            &layer,
+        ));
+        let size = size.unwrap();
+        size.unwrap()
+    });
+    let store = open(&dst.url());
+    assert!(
+        block_on(store.manifest_digest("team/svc-1", platform.as_str()))
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        block_on(Destination::blob_size(store.as_ref(), "svc2", &layer))
+            .unwrap()
+            .is_some()
+    );
+    assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
+
+    // The human summary says what was put back; a deep copy of a whole target puts back nothing.
+    let again = run(&["copy", "--deep", &src.url(), &dst.url()]);
+    assert_success(&again);
+    assert!(
+        stdout(&again).contains(
+            "deep: put back 0 manifests and 0 blobs the target lacked below tags already up to date"
+        ),
+        "{}",
+        stdout(&again)
+    );
+}
+
+/// `--tag` brings the cosign-style tags (`sha256-<hex>.sig`, `.att`) of the manifest it selects,
+/// and not those of a tag it leaves out; `verify --tag` checks them, and fails when the target
+/// lacks the signature.
+#[test]
+fn a_selected_tag_brings_its_signature_tags_and_verify_checks_them() {
+    let (src, expected) = sample_registry(1);
+    let repo = "team/app/svc-0";
+    let tags = &expected.tags[repo];
+    let signature_of = |tag: &str| format!("sha256-{}.sig", tags[tag].hex());
+    let signature = signature_of("v1.1.0");
+    assert!(tags.contains_key(&signature), "the sample signs v1.1.0");
+    // An attestation of v1.1.0 and a signature of v1.0.0, pushed as cosign does.
+    let attestation = format!("sha256-{}.att", tags["v1.1.0"].hex());
+    retag(src.port, repo, &signature, &attestation);
+    let other_signature = signature_of("v1.0.0");
+    retag(src.port, repo, &signature, &other_signature);
+
+    let dst = Registry::start();
+    let target_tags = || block_on(open(&dst.url()).tags(repo)).unwrap();
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        "--tag",
+        "v1.1.0",
+        &src.url(),
+        &dst.url(),
+    ]));
+    let copied = target_tags();
+    for tag in ["v1.1.0", &signature, &attestation] {
+        assert!(copied.iter().any(|t| t == tag), "{tag} not in {copied:?}");
+    }
+    for tag in ["v1.0.0", &other_signature] {
+        assert!(!copied.iter().any(|t| t == tag), "{tag} in {copied:?}");
+    }
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify", "--json", "--tag", "v1.1.0"];
+        args.extend_from_slice(extra);
+        let (from, to) = (src.url(), dst.url());
+        args.extend([from.as_str(), to.as_str()]);
+        run(&args)
+    };
+    let out = verify(&[]);
+    assert_success(&out);
+    assert_eq!(
+        json(&out)["tags_ok"],
+        4,
+        "v1.1.0, its .sig, .att and referrers index"
+    );
+
+    let tag_dir = dst
+        .repository_dir(repo)
+        .join("_manifests/tags")
+        .join(&signature);
+    std::fs::remove_dir_all(tag_dir).unwrap();
+    let out = verify(&[]);
+    assert_exit_code(&out, 1);
+    assert!(
+        json(&out)["missing"].to_string().contains(&signature),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -491,15 +491,16 @@ fn a_signature_or_referrer_the_selection_leaves_out_keeps_the_image_it_describes
     let v1 = &expected.tags[repo]["v1.0.0"];
     assert_eq!(listed[&(repo.to_string(), v1.to_string())].0, "deleted");
 
-    // The cosign-style signature left out: the same.
+    // The cosign-style signature and the fallback tag, not named, are selected with the image
+    // they describe (as `copy --tag` and `verify --tag` take them): all go together.
     let sig = format!("sha256-{}.sig", subject.hex());
     let out = delete_confirmed(&src, &dst, &["--json", "--tag", "v.*|latest|sbom"]);
     assert_success(&out);
     let (outcome, reason) = &outcomes(&json(&out))[&(repo.to_string(), subject.to_string())];
-    assert_eq!(outcome, "kept");
-    assert!(
-        reason.contains(&format!("the selection leaves `{sig}` out")),
-        "{reason}"
+    assert_eq!(outcome, "deleted", "{reason}");
+    assert_eq!(
+        block_on(src_store.manifest_digest(repo, &sig)).unwrap(),
+        None
     );
 
     // Everything taken: image, SBOM (tagged or not), signature and fallback tag go together.

@@ -63,6 +63,23 @@ fn bad_filters_name_the_flag() {
 }
 
 #[test]
+fn a_deep_copy_by_import_is_refused_before_anything_is_asked() {
+    assert_usage_error(
+        &[
+            "copy",
+            "--deep",
+            "--mode",
+            "import",
+            "--target-id",
+            "/subscriptions/0/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/b",
+            "a.azurecr.io",
+            "b.azurecr.io",
+        ],
+        "--deep walks the content through this machine",
+    );
+}
+
+#[test]
 fn a_password_written_into_an_endpoint_is_refused_and_never_echoed() {
     let dir = tempfile::tempdir().unwrap();
     let src = format!("oci:{}", dir.path().display());

@@ -713,3 +713,30 @@ fn non_distributable_layers_travel_only_when_asked() {
         &asked,
     ]));
 }
+
+/// A layout target that lost a blob file (its `index.json` still lists every tag) is trusted by a
+/// plain copy and repaired by `copy --deep`, which writes the file again.
+#[test]
+fn a_deep_copy_writes_back_a_blob_file_a_layout_target_lost() {
+    let (dir, _) = sample_layout(4, 5);
+    let src = oci(dir.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let target_dir = out_dir.path().join("copy");
+    let target = format!("oci:{}", target_dir.display());
+    assert_success(&run(&["copy", "-q", &src, &target]));
+    let layer = last_layer(&open(&target), "svc2", "v1.1.0");
+    let file = target_dir.join("blobs/sha256").join(layer.hex());
+    std::fs::remove_file(&file).unwrap();
+
+    let plain = json(&run(&["copy", "-q", "--json", &src, &target]));
+    assert_eq!(plain["blobs_copied"], 0, "{plain}");
+    assert_exit_code(&run(&["verify", "--deep", &src, &target]), 1);
+
+    let out = run(&["copy", "-q", "--deep", "--json", &src, &target]);
+    assert_success(&out);
+    let deep = json(&out);
+    assert_eq!(deep["blobs_put_back"], 1, "{deep}");
+    assert_eq!(deep["manifests_put_back"], 0, "{deep}");
+    assert!(file.exists());
+    assert_success(&run(&["verify", "--deep", &src, &target]));
+}

@@ -321,42 +321,6 @@ fn the_transfer_ceiling_of_the_copy_step_is_planned_and_checked() {
     );
 }
 
-/// Points `repository:tag` of the registry on `port` at the manifest `from` points at (a retag,
-/// as a push would do); returns that manifest's digest.
-fn retag(port: u16, repository: &str, from: &str, tag: &str) -> String {
-    use crate::support::http::send;
-    let accept = (
-        "accept".to_string(),
-        [
-            "application/vnd.oci.image.manifest.v1+json",
-            "application/vnd.oci.image.index.v1+json",
-            "application/vnd.docker.distribution.manifest.v2+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-        ]
-        .join(", "),
-    );
-    let got = send(
-        port,
-        "GET",
-        &format!("/v2/{repository}/manifests/{from}"),
-        &[accept],
-        &[],
-    )
-    .unwrap();
-    assert_eq!(got.status, 200);
-    let media_type = got.header("content-type").unwrap().to_string();
-    let put = send(
-        port,
-        "PUT",
-        &format!("/v2/{repository}/manifests/{tag}"),
-        &[("content-type".to_string(), media_type)],
-        &got.body,
-    )
-    .unwrap();
-    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
-    put.header("docker-content-digest").unwrap().to_string()
-}
-
 /// The reviewer's scenario: a repository recorded as copied changes in the source before the
 /// verify; the verify finds it, says so, and the same command copies it again and passes (it
 /// used to fail the same way for ever).
@@ -413,6 +377,55 @@ fn a_repository_changed_in_the_source_after_its_copy_is_copied_again_by_the_same
         .unwrap()
         .insert("v1.0.0".into(), tags["latest"].clone());
     assert_holds(&open(&dst.url()), &expected.tags, None);
+}
+
+/// The reviewer's scenario: the target loses a platform manifest of an index after the copy
+/// step; the verify step finds it and reopens the repository, and the same command walks that
+/// repository deep, puts the manifest back and passes (a plain copy trusted the tag, so every
+/// re-run used to fail the same way).
+#[test]
+fn a_manifest_the_target_lost_after_the_copy_is_put_back_by_the_same_command() {
+    let (_src, _, dst, dir, cfg) = registries_and_config(6, "");
+    let plan_path = plan(dir.path(), &cfg);
+    let plan_arg = plan_path.to_str().unwrap();
+    assert_success(&run(&["apply", "-q", "--step", "copy", plan_arg]));
+    let repo = "team/svc-1";
+    let index = block_on(open(&dst.url()).manifest(repo, "v1.0.0")).unwrap();
+    let platform = index.view().unwrap().children()[0].digest.clone();
+    delete(dst.port, &format!("/v2/{repo}/manifests/{platform}"));
+
+    let out = run(&["apply", "-q", plan_arg]);
+    assert_exit_code(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("run the same command again: 1 repositories will be copied again"),
+        "{err}"
+    );
+
+    let out = run(&["apply", "--json", plan_arg]);
+    assert_success(&out);
+    let summary = json(&out);
+    assert_eq!(summary["copied"], serde_json::json!([repo]), "{summary}");
+    let copy_step = &summary["steps"][1];
+    assert!(
+        copy_step["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 reopened by the verify walked deep: 1 manifests and 0 blobs put back"),
+        "{summary}"
+    );
+    let journal = std::fs::read_to_string(dir.path().join("plan.json.journal")).unwrap();
+    assert!(
+        journal.contains(&format!(
+            "\"event\":\"repository_started\",\"step\":\"2-copy\",\"repository\":\"{repo}\",\"deep\":true"
+        )),
+        "{journal}"
+    );
+    assert!(
+        block_on(open(&dst.url()).manifest_digest(repo, platform.as_str()))
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// `oci:` endpoints are stored absolute, taken from the config file's directory as every other

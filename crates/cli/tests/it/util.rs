@@ -394,3 +394,51 @@ pub fn flip_a_byte(path: &Path) {
 pub fn layout_blob(root: &Path, digest: &Digest) -> PathBuf {
     root.join("blobs/sha256").join(digest.hex())
 }
+
+/// Points `repository:tag` of the registry on `port` at the manifest `from` points at (a retag,
+/// as a push would do); returns that manifest's digest.
+pub fn retag(port: u16, repository: &str, from: &str, tag: &str) -> String {
+    use crate::support::http::send;
+    let accept = (
+        "accept".to_string(),
+        [
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        ]
+        .join(", "),
+    );
+    let got = send(
+        port,
+        "GET",
+        &format!("/v2/{repository}/manifests/{from}"),
+        &[accept],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(got.status, 200);
+    let media_type = got.header("content-type").unwrap().to_string();
+    let put = send(
+        port,
+        "PUT",
+        &format!("/v2/{repository}/manifests/{tag}"),
+        &[("content-type".to_string(), media_type)],
+        &got.body,
+    )
+    .unwrap();
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    put.header("docker-content-digest").unwrap().to_string()
+}
+
+/// Sends `DELETE path` to the registry on `port` (a manifest or blob removed behind the tool's
+/// back) and asserts that it was accepted.
+pub fn delete(port: u16, path: &str) {
+    let reply = crate::support::http::send(port, "DELETE", path, &[], &[]).unwrap();
+    assert_eq!(
+        reply.status,
+        202,
+        "DELETE {path}: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+}

@@ -111,6 +111,11 @@ pub enum Record {
         step: String,
         /// Repository name (relative to the prefixes).
         repository: String,
+        /// True when the copy walks below the tags the target already holds (`copy --deep`),
+        /// as it does for a repository reopened by a verify. For the reader: a run resumes deep
+        /// from the `repository_reopened` record, which stays in force until `repository_done`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        deep: bool,
     },
     /// A repository of a step is done.
     RepositoryDone {
@@ -129,7 +134,8 @@ pub enum Record {
         reason: String,
     },
     /// A repository recorded done for a step is no longer done (a later verify found it differs
-    /// from the source): the step runs again for it.
+    /// from the source, or the target lost content below a tag): the step runs again for it, with
+    /// the deep walk, until it is recorded done again.
     RepositoryReopened {
         /// Step id of the step to run again (the copy).
         step: String,
@@ -173,6 +179,9 @@ pub struct State {
     pub in_flight: BTreeMap<String, BTreeSet<String>>,
     /// Step → `REPOSITORY@DIGEST` of the manifests deleted.
     pub deleted: BTreeMap<String, BTreeSet<String>>,
+    /// Step → repositories reopened by a verify and not recorded done since: the copy walks
+    /// them deep (below the tags the target already holds), where the gap may be.
+    pub reopened: BTreeMap<String, BTreeSet<String>>,
     /// Runs recorded.
     pub runs: usize,
 }
@@ -188,12 +197,15 @@ impl State {
                     self.steps_done.clear();
                     self.repositories_done.clear();
                     self.in_flight.clear();
+                    self.reopened.clear();
                 }
                 self.plan = Some(plan.clone());
                 self.shard = shard.clone();
                 self.runs += 1;
             }
-            Record::RepositoryStarted { step, repository } => {
+            Record::RepositoryStarted {
+                step, repository, ..
+            } => {
                 self.in_flight
                     .entry(step.clone())
                     .or_default()
@@ -201,6 +213,9 @@ impl State {
             }
             Record::RepositoryDone { step, repository } => {
                 if let Some(set) = self.in_flight.get_mut(step) {
+                    set.remove(repository);
+                }
+                if let Some(set) = self.reopened.get_mut(step) {
                     set.remove(repository);
                 }
                 self.repositories_done
@@ -221,6 +236,10 @@ impl State {
                 if let Some(set) = self.repositories_done.get_mut(step) {
                     set.remove(repository);
                 }
+                self.reopened
+                    .entry(step.clone())
+                    .or_default()
+                    .insert(repository.clone());
                 self.steps_done.remove(step);
             }
             Record::ManifestDeleted {
@@ -238,6 +257,14 @@ impl State {
                 self.steps_done.insert(step.clone());
             }
         }
+    }
+
+    /// True when a verify reopened the repository for the step and it was not done again since:
+    /// its copy walks deep.
+    pub fn repository_reopened(&self, step: &str, repository: &str) -> bool {
+        self.reopened
+            .get(step)
+            .is_some_and(|s| s.contains(repository))
     }
 
     /// True when the repository is recorded as done for the step.
@@ -402,11 +429,13 @@ mod tests {
         j.record(Record::RepositoryStarted {
             step: "1-copy".into(),
             repository: "x".into(),
+            deep: false,
         })
         .unwrap();
         j.record(Record::RepositoryStarted {
             step: "1-copy".into(),
             repository: "y".into(),
+            deep: false,
         })
         .unwrap();
         j.record(Record::RepositoryDone {
@@ -546,5 +575,44 @@ mod tests {
         assert!(j.state().repository_done("2-copy", "x"));
         assert!(!j.state().repository_done("2-copy", "y"));
         assert!(!j.state().steps_done.contains("2-copy"));
+    }
+
+    #[test]
+    fn a_reopened_repository_is_copied_deep_until_it_is_done_again_even_from_an_older_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.journal");
+        // Lines as a journal written before `deep` existed has them.
+        let older = [
+            r#"{"event":"start","plan":"sha256:a","at":1}"#,
+            r#"{"event":"repository_started","step":"2-copy","repository":"y"}"#,
+            r#"{"event":"repository_done","step":"2-copy","repository":"y"}"#,
+            r#"{"event":"repository_reopened","step":"2-copy","repository":"y","reason":"y@sha256:1: missing"}"#,
+        ];
+        std::fs::write(&path, older.join("\n") + "\n").unwrap();
+        let mut j = Journal::open(&path, &run("sha256:a", None), false).unwrap();
+        assert!(j.state().repository_reopened("2-copy", "y"));
+        // A run stopped during the deep copy: the next one still knows.
+        j.record(Record::RepositoryStarted {
+            step: "2-copy".into(),
+            repository: "y".into(),
+            deep: true,
+        })
+        .unwrap();
+        drop(j);
+        let mut j = Journal::open(&path, &run("sha256:a", None), false).unwrap();
+        assert!(j.state().repository_reopened("2-copy", "y"));
+        j.record(Record::RepositoryDone {
+            step: "2-copy".into(),
+            repository: "y".into(),
+        })
+        .unwrap();
+        assert!(!j.state().repository_reopened("2-copy", "y"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(
+                r#""event":"repository_started","step":"2-copy","repository":"y","deep":true"#
+            ),
+            "{text}"
+        );
     }
 }

@@ -478,8 +478,12 @@ impl Source for Layout {
 
 #[async_trait]
 impl Destination for Layout {
+    /// The digest `reference` names in the index, when the layout also holds its bytes: an entry
+    /// whose file was lost is content to put back, not content in place.
     async fn current_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
-        Source::manifest_digest(self, repository, reference).await
+        Ok(Source::manifest_digest(self, repository, reference)
+            .await?
+            .filter(|digest| self.blob_path(digest).exists()))
     }
 
     async fn blob_size(&self, _repository: &str, digest: &Digest) -> Result<Option<u64>> {
