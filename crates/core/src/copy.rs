@@ -1040,6 +1040,12 @@ impl Engine {
                     if (e.is_transient() || matches!(e, Error::DigestMismatch { .. }))
                         && attempt < BLOB_ATTEMPTS =>
                 {
+                    crate::log::emit(1, || {
+                        format!(
+                            "{what}: {e}; copying it again (attempt {} of {BLOB_ATTEMPTS})",
+                            attempt + 1
+                        )
+                    });
                     tokio::time::sleep(Duration::from_millis(100 * (1 << attempt.min(5)))).await;
                 }
                 Err(e) => return Err(e),

@@ -544,3 +544,51 @@ fn a_manifest_whose_bytes_contradict_the_registrys_digest_is_not_copied() {
         "the tag was not written"
     );
 }
+
+/// A 429 with `Retry-After` on the request that closes a blob upload (whose body cannot be sent
+/// again, so the copy starts that blob over) holds every request to the registry until the time
+/// it names: the next request comes no sooner, and the copy completes.
+#[test]
+fn a_retry_after_on_an_upload_holds_the_next_requests_back() {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    use crate::support::http::{Response, Server};
+    use crate::support::mount_proxy::forward;
+
+    let (dir, expected) = sample_layout(1, 3);
+    let dst = Registry::start();
+    let port = dst.port;
+    // When the 429 was answered, and when each request after it arrived.
+    let seen: Arc<Mutex<(Option<Instant>, Vec<Instant>)>> = Arc::default();
+    let log = seen.clone();
+    let proxy = Server::start_raw(move |request| {
+        let target = if request.query.is_empty() {
+            request.path.clone()
+        } else {
+            format!("{}?{}", request.path, request.query)
+        };
+        let mut seen = log.lock().unwrap();
+        let closing_put = request.method == "PUT" && request.path.contains("/blobs/uploads/");
+        if seen.0.is_none() && closing_put {
+            seen.0 = Some(Instant::now());
+            return Response::new(429, "slow down").header("retry-after", "2");
+        }
+        if seen.0.is_some() {
+            seen.1.push(Instant::now());
+        }
+        drop(seen);
+        forward(port, request, &target)
+    });
+    let out = run(&["copy", "-q", "-j", "1", &oci(dir.path()), &proxy.url()]);
+    assert_success(&out);
+    let (throttled, after) = seen.lock().unwrap().clone();
+    let throttled = throttled.expect("an upload was closed");
+    let first_after = after.first().expect("requests after the 429");
+    assert!(
+        first_after.duration_since(throttled) >= Duration::from_millis(1900),
+        "the next request came {:?} after the 429",
+        first_after.duration_since(throttled)
+    );
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+}

@@ -225,7 +225,25 @@ struct ErrorEnvelope {
 struct ErrorEntry {
     code: Option<String>,
     message: Option<String>,
+    /// What the error is about (Distribution: the digest of a missing blob).
+    detail: Option<serde_json::Value>,
 }
+
+impl ErrorEntry {
+    /// `message (detail)`, the detail when it is a plain string (a digest, a name).
+    fn text(&self) -> Option<String> {
+        let detail = self.detail.as_ref().and_then(|d| d.as_str());
+        match (self.message.as_deref(), detail) {
+            (Some(m), Some(d)) if !m.contains(d) => Some(format!("{m} ({d})")),
+            (Some(m), _) => Some(m.to_string()),
+            (None, Some(d)) => Some(d.to_string()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Errors of a registry's answer shown after the first (the rest are counted).
+const MORE_ERRORS_SHOWN: usize = 3;
 
 /// Tries of one manifest PUT answered `DIGEST_INVALID` (see [`Inner::push_manifest`]).
 const MANIFEST_PUT_ATTEMPTS: u32 = 4;
@@ -242,22 +260,78 @@ fn is_digest_invalid(error: &Error) -> bool {
 async fn status_error(method: &Method, url: &str, response: Response) -> Error {
     let status = response.status().as_u16();
     let body = response.bytes().await.unwrap_or_default();
-    let (code, message) = match serde_json::from_slice::<ErrorEnvelope>(&body) {
-        Ok(env) if !env.errors.is_empty() => (
-            env.errors[0].code.clone(),
-            env.errors[0]
-                .message
-                .as_deref()
-                .map(crate::digest::truncate),
-        ),
-        _ => (None, None),
-    };
+    let (code, message) = envelope_text(&body);
     Error::Status {
         method: method.to_string(),
         url: redact_url(url),
         status,
         code,
         message,
+    }
+}
+
+/// The code and text of a registry's error answer: the first error's code; its text, then every
+/// further error's code and text (a registry may put the cause second: Distribution's `UNKNOWN`
+/// before `MANIFEST_BLOB_UNKNOWN`), each shortened.
+fn envelope_text(body: &[u8]) -> (Option<String>, Option<String>) {
+    match serde_json::from_slice::<ErrorEnvelope>(body) {
+        Ok(env) if !env.errors.is_empty() => {
+            let shown = |e: &ErrorEntry| e.text().map(|t| crate::digest::truncate(&t));
+            let mut parts: Vec<String> = shown(&env.errors[0]).into_iter().collect();
+            for further in env.errors.iter().skip(1).take(MORE_ERRORS_SHOWN) {
+                let code = further.code.as_deref().unwrap_or("error");
+                parts.push(match shown(further) {
+                    Some(text) => format!("{code}: {text}"),
+                    None => code.to_string(),
+                });
+            }
+            if env.errors.len() > 1 + MORE_ERRORS_SHOWN {
+                parts.push(format!(
+                    "{} more errors",
+                    env.errors.len() - 1 - MORE_ERRORS_SHOWN
+                ));
+            }
+            let message = (!parts.is_empty()).then(|| parts.join("; "));
+            (env.errors[0].code.clone(), message)
+        }
+        _ => (None, None),
+    }
+}
+
+/// A manifest refused for a blob the target lacks that is one of its non-distributable layers
+/// (`urls`, left to its URLs by default): the error says so and what to do.
+fn explain_foreign_refusal(
+    error: Error,
+    manifest: Option<&crate::manifest::ManifestView>,
+) -> Error {
+    let Error::Status {
+        method,
+        url,
+        status,
+        code,
+        message: Some(message),
+    } = error
+    else {
+        return error;
+    };
+    let foreign = manifest.and_then(|m| {
+        m.blobs()
+            .into_iter()
+            .find(|b| b.foreign && message.contains(b.digest.as_str()))
+    });
+    let message = match foreign {
+        Some(layer) => format!(
+            "{message}; {} is a non-distributable layer (`urls`), left to its URLs: copy with --include-nondistributable, or let the target take such manifests (Distribution: validation.manifests.urls.allow)",
+            layer.digest
+        ),
+        None => message,
+    };
+    Error::Status {
+        method,
+        url,
+        status,
+        code,
+        message: Some(message),
     }
 }
 
@@ -629,6 +703,23 @@ impl Registry {
 }
 
 impl Inner {
+    /// The host answered 429: fewer requests at once, and with `Retry-After`, none before the
+    /// time it names (at most the retry policy's longest wait), said at `-v`.
+    fn throttled(&self, method: &Method, url: &str, headers: &HeaderMap) {
+        self.throttle.throttled();
+        if let Some(wait) = retry_after(headers) {
+            let wait = wait.min(self.retry.max_delay);
+            self.throttle.hold_off(wait);
+            crate::log::emit(1, || {
+                format!(
+                    "{method} {}: HTTP 429, the registry asks for {:.1} s without requests (Retry-After)",
+                    redact_url(url),
+                    wait.as_secs_f64()
+                )
+            });
+        }
+    }
+
     /// ` (docker-credential-NAME (credsStore in PATH) is not installed)` after a request for
     /// credentials when the config's store was skipped; empty otherwise.
     fn store_note(&self) -> String {
@@ -1101,6 +1192,7 @@ impl Inner {
                 .filter_map(|h| Some((h.clone(), request.headers().get(&h)?.clone())))
                 .collect();
             // One permit per request in flight: fewer while the host throttles.
+            self.throttle.wait_turn().await;
             let permit = self.throttle.acquire().await;
             let started = Instant::now();
             let outcome = client.execute(request).await;
@@ -1133,7 +1225,7 @@ impl Inner {
                 self.health.answered();
             }
             if status == StatusCode::TOO_MANY_REQUESTS {
-                self.throttle.throttled();
+                self.throttled(&method, &url, response.headers());
             } else if status.is_success() {
                 self.throttle.succeeded();
             }
@@ -1317,6 +1409,7 @@ impl Inner {
     ) -> Result<Response> {
         self.health.check()?;
         let request = self.authorize(request, scope, false).await?;
+        self.throttle.wait_turn().await;
         let started = Instant::now();
         let response = request.send().await.map_err(|e| {
             let mut source: Option<&dyn std::error::Error> = Some(&e);
@@ -1370,6 +1463,9 @@ impl Inner {
             }
         } else {
             self.health.answered();
+        }
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            self.throttled(&method, url, response.headers());
         }
         if response.status() == StatusCode::UNAUTHORIZED {
             self.learn_challenge(response.headers());
@@ -1948,6 +2044,9 @@ fn resuming_body(
                         return Some((Err(interrupted), st));
                     }
                     st.resumes += 1;
+                    crate::log::emit(1, || {
+                        format!("{interrupted}: resuming from byte {} (Range)", st.offset)
+                    });
                     let registry = st.registry.clone();
                     let url = st.url.clone();
                     let range = format!("bytes={}-", st.offset);
@@ -2402,7 +2501,7 @@ impl Inner {
             }
             let error = status_error(&Method::PUT, &url, response).await;
             if attempt >= MANIFEST_PUT_ATTEMPTS || !is_digest_invalid(&error) {
-                return Err(error);
+                return Err(explain_foreign_refusal(error, view.as_ref()));
             }
             crate::log::emit(1, || {
                 format!(
@@ -2655,6 +2754,69 @@ mod tests {
         assert_eq!(parse_upload_range("0--1"), Some(0));
         assert_eq!(parse_upload_range("5-9"), None);
         assert_eq!(parse_upload_range("garbage"), None);
+    }
+
+    #[test]
+    fn every_error_of_an_answer_is_shown_with_its_detail() {
+        let body = br#"{"errors":[{"code":"UNKNOWN","message":"unknown error"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:1cb7"}]}"#;
+        let (code, text) = envelope_text(body);
+        assert_eq!(code.as_deref(), Some("UNKNOWN"));
+        assert_eq!(
+            text.as_deref(),
+            Some("unknown error; MANIFEST_BLOB_UNKNOWN: blob unknown to registry (sha256:1cb7)")
+        );
+        let many: Vec<String> = (0..6)
+            .map(|i| format!(r#"{{"code":"C{i}","message":"m{i}"}}"#))
+            .collect();
+        let body = format!(r#"{{"errors":[{}]}}"#, many.join(","));
+        let (_, text) = envelope_text(body.as_bytes());
+        assert_eq!(
+            text.as_deref(),
+            Some("m0; C1: m1; C2: m2; C3: m3; 2 more errors")
+        );
+        assert_eq!(envelope_text(b"not json"), (None, None));
+    }
+
+    #[test]
+    fn a_manifest_refused_for_its_foreign_layer_says_what_to_do() {
+        let layer = Digest::of(b"windows base layer");
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": Digest::of(b"{}").as_str(), "size": 2},
+            "layers": [{
+                "mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+                "digest": layer.as_str(), "size": 18,
+                "urls": ["https://mcr.microsoft.com/v2/windows/blobs/x"],
+            }],
+        });
+        let raw = RawManifest::new(
+            serde_json::to_vec(&manifest).unwrap().into(),
+            Some("application/vnd.oci.image.manifest.v1+json"),
+        )
+        .unwrap();
+        let refused = |message: String| Error::Status {
+            method: "PUT".into(),
+            url: "http://127.0.0.1:5000/v2/win/manifests/ltsc".into(),
+            status: 500,
+            code: Some("UNKNOWN".into()),
+            message: Some(message),
+        };
+        let explained = explain_foreign_refusal(
+            refused(format!(
+                "unknown error; MANIFEST_BLOB_UNKNOWN: blob unknown to registry ({layer})"
+            )),
+            raw.view().ok().as_ref(),
+        )
+        .to_string();
+        assert!(
+            explained.contains("--include-nondistributable"),
+            "{explained}"
+        );
+        let other =
+            explain_foreign_refusal(refused("unknown error".into()), raw.view().ok().as_ref())
+                .to_string();
+        assert!(!other.contains("--include-nondistributable"), "{other}");
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! Per-host concurrency that backs off while the host throttles: every request holds a permit; a
 //! 429 halves the number of permits (down to a floor), and each run of successes gives one back
 //! (up to the ceiling). Additive increase, multiplicative decrease, as TCP does with its window.
+//! A 429's `Retry-After` holds every request to the host until the time it names (an upload
+//! whose body cannot be sent again, retried by the copy engine from the start, waits too).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -17,6 +21,8 @@ pub struct Throttle {
     limit: Limit,
     bounds: Bounds,
     streak: AtomicUsize,
+    /// No request goes out before this moment (a 429's `Retry-After`).
+    not_before: Mutex<Option<Instant>>,
 }
 
 impl Throttle {
@@ -27,6 +33,24 @@ impl Throttle {
             limit: Limit::new(bounds.ceiling),
             bounds,
             streak: AtomicUsize::new(0),
+            not_before: Mutex::new(None),
+        }
+    }
+
+    /// The host asked (`Retry-After`) that no request come for `wait`.
+    pub fn hold_off(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut not_before = self.not_before.lock().expect("throttle lock");
+        if not_before.is_none_or(|t| t < until) {
+            *not_before = Some(until);
+        }
+    }
+
+    /// Waits until the host takes requests again (see [`Self::hold_off`]).
+    pub async fn wait_turn(&self) {
+        let until = *self.not_before.lock().expect("throttle lock");
+        if let Some(until) = until.filter(|t| *t > Instant::now()) {
+            tokio::time::sleep_until(until.into()).await;
         }
     }
 
@@ -81,6 +105,24 @@ mod tests {
         }
         assert_eq!(t.limit(), 5);
         assert_eq!(t.limit.available(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_holds_every_request_to_the_host_until_it_ends() {
+        let t = Throttle::new(1, 8);
+        let started = Instant::now();
+        t.wait_turn().await;
+        assert!(
+            started.elapsed() < Duration::from_millis(50),
+            "nothing to wait for"
+        );
+        t.hold_off(Duration::from_millis(200));
+        t.hold_off(Duration::from_millis(10));
+        t.wait_turn().await;
+        assert!(
+            started.elapsed() >= Duration::from_millis(200),
+            "a shorter hold does not cut a longer one"
+        );
     }
 
     #[tokio::test]
