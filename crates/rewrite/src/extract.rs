@@ -1169,8 +1169,7 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
         let start = offset;
         offset += line.len();
         let trimmed = line.trim_start();
-        if trimmed.starts_with('#') || trimmed.starts_with("{{/*") || trimmed.starts_with("{{- /*")
-        {
+        if is_template_comment(trimmed) {
             out.mention(text, &lines, start..offset, registry, MentionPlace::Comment);
             continue;
         }
@@ -1210,7 +1209,24 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
             MentionPlace::TemplateLine,
         );
     }
+    // An `az acr` command continued over lines (a script in a ConfigMap or a Job's `args`) is
+    // seen only in the whole text.
+    for at in crate::azcli::short_names(text, registry) {
+        let line = lines.text(at);
+        let place = if is_template_comment(&line) {
+            MentionPlace::Comment
+        } else {
+            MentionPlace::TemplateLine
+        };
+        out.noted_mention(&lines, at, place, crate::azcli::note(registry));
+    }
+    out.mentions.sort_by_key(|m| m.line);
     out
+}
+
+/// True for a Helm template line that is a comment (`# ...`, `{{/* ... */}}`).
+fn is_template_comment(trimmed: &str) -> bool {
+    trimmed.starts_with('#') || trimmed.starts_with("{{/*") || trimmed.starts_with("{{- /*")
 }
 
 /// `text` without a UTF-8 byte order mark at its start.
@@ -1218,7 +1234,8 @@ pub(crate) fn without_bom(text: &str) -> &str {
     text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
-/// Scans a file of no understood kind: every mention of the registry, line by line.
+/// Scans a file of no understood kind: every mention of the registry, line by line, and the
+/// Terraform attributes that name it by its short name (see [`crate::terraform`]).
 pub(crate) fn scan_text(text: &str, registry: &Registry) -> Findings {
     let lines = Lines::new(text);
     let mut out = Findings::default();

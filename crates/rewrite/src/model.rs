@@ -321,19 +321,30 @@ impl Findings {
                     .map(|offset| (offset, crate::azcli::note(registry))),
             );
         for (offset, note) in noted {
-            let at = range.start + offset;
-            let line = lines.line(at);
-            match self.mentions.iter_mut().find(|m| m.line == line) {
-                Some(mention) => {
-                    mention.note.get_or_insert(note);
-                }
-                None => self.mentions.push(Mention {
-                    line,
-                    place,
-                    text: lines.text(at),
-                    note: Some(note),
-                }),
+            self.noted_mention(lines, range.start + offset, place, note);
+        }
+    }
+
+    /// Records a mention at `at` with `note`, unless its line already has one (which then
+    /// keeps its note, or gets this one when it had none).
+    pub(crate) fn noted_mention(
+        &mut self,
+        lines: &Lines<'_>,
+        at: usize,
+        place: MentionPlace,
+        note: String,
+    ) {
+        let line = lines.line(at);
+        match self.mentions.iter_mut().find(|m| m.line == line) {
+            Some(mention) => {
+                mention.note.get_or_insert(note);
             }
+            None => self.mentions.push(Mention {
+                line,
+                place,
+                text: lines.text(at),
+                note: Some(note),
+            }),
         }
     }
 

@@ -313,3 +313,48 @@ fn az_acr_commands_naming_the_old_registry_by_its_short_name_are_listed_with_a_n
     let file = plan_text("Dockerfile", FileKind::Dockerfile, dockerfile);
     assert_eq!(places(&file), [(2, MentionPlace::Instruction)]);
 }
+
+#[test]
+fn an_az_acr_command_continued_over_lines_is_listed_as_on_one_line() {
+    let note = "an `az acr` command naming myacr.azurecr.io by its short name myacr: not rewritten; give it the new registry's name by hand";
+    let noted = |file: &FilePlan| -> Vec<(usize, MentionPlace, String)> {
+        file.mentions
+            .iter()
+            .map(|m| (m.line, m.place, m.note.clone().unwrap_or_default()))
+            .collect()
+    };
+    let dockerfile = "FROM mcr.microsoft.com/azure-cli:2\nRUN az acr login \\\n    --name myacr\nRUN <<EOF\naz acr build \\\n  -r myacr .\nEOF\n";
+    let file = plan_text("Dockerfile", FileKind::Dockerfile, dockerfile);
+    assert_eq!(
+        noted(&file),
+        [
+            (3, MentionPlace::Instruction, note.to_owned()),
+            (6, MentionPlace::Heredoc, note.to_owned())
+        ]
+    );
+    let windows = "# escape=`\nFROM mcr.microsoft.com/azure-cli:2\nRUN az acr login `\n    # a comment Docker drops\n    -n myacr\n";
+    let file = plan_text("Dockerfile", FileKind::Dockerfile, windows);
+    assert_eq!(
+        noted(&file),
+        [(5, MentionPlace::Instruction, note.to_owned())]
+    );
+
+    let script = "#!/bin/sh\naz acr login \\\n  --name myacr\n";
+    let file = plan_text("login.sh", FileKind::Text, script);
+    assert_eq!(
+        noted(&file),
+        [(3, MentionPlace::OtherFile, note.to_owned())]
+    );
+    let workflow = "jobs:\n  push:\n    steps:\n      - run: |\n          az acr login \\\n            --name myacr\n";
+    let file = plan_text(".github/workflows/ci.yml", FileKind::Pipeline, workflow);
+    assert_eq!(
+        noted(&file),
+        [(6, MentionPlace::BlockScalar, note.to_owned())]
+    );
+    let template = "apiVersion: batch/v1\nkind: Job\nspec:\n  template:\n    spec:\n      containers:\n        - name: login\n          args:\n            - |\n              az acr login \\\n                -n myacr\n";
+    let file = plan_text("chart/templates/job.yaml", FileKind::HelmTemplate, template);
+    assert_eq!(
+        noted(&file),
+        [(11, MentionPlace::TemplateLine, note.to_owned())]
+    );
+}

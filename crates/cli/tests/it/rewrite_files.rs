@@ -504,3 +504,36 @@ deploy.sh:2: mention (not rewritten): az acr login --name myacr {note}
         )
     );
 }
+
+#[test]
+fn an_az_acr_command_continued_over_lines_is_listed_like_one_on_a_single_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = "FROM mcr.microsoft.com/azure-cli:2\nRUN az acr login \\\n    --name myacr\n";
+    write(dir.path(), "Dockerfile", dockerfile);
+    write(
+        dir.path(),
+        "deploy.sh",
+        "#!/bin/sh\naz acr build \\\n  --registry myacr .\n",
+    );
+    let workflow = "on: push\njobs:\n  push:\n    runs-on: ubuntu-latest\n    steps:\n      - run: |\n          az acr login \\\n            -n myacr\n";
+    write(dir.path(), ".github/workflows/ci.yml", workflow);
+    let note = "(an `az acr` command naming myacr.azurecr.io by its short name myacr: not rewritten; give it the new registry's name by hand)";
+    let out = rewrite_acr_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            ".github/workflows/ci.yml:8: mention (not rewritten): -n myacr {note}
+Dockerfile:3: mention (not rewritten): --name myacr {note}
+deploy.sh:3: mention (not rewritten): --registry myacr . {note}
+3 reference(s) to myacr.azurecr.io remain
+"
+        )
+    );
+    let out = rewrite_acr_in(dir.path(), &["."]);
+    assert_success(&out);
+    assert_eq!(
+        fs::read_to_string(dir.path().join("Dockerfile")).unwrap(),
+        dockerfile
+    );
+}
