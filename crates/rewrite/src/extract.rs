@@ -339,6 +339,28 @@ pub(crate) fn scan_yaml(
     Ok(out)
 }
 
+/// The Kustomize `images:` entries of `text` that already name `target` (by `newName`, or by
+/// `name` when there is none) and set their tag by `newTag`, made ready for pinning as the
+/// entries the run renames are: `--pin-digests` turns their `newTag:` into `digest:` too, else
+/// Kustomize would set the tag again over the digest pinned in the resources. They are found
+/// by the scan of `images:` itself, looking for `target` instead of the old registry; nothing
+/// in them is renamed (a `newName` the scan would add is dropped).
+pub(crate) fn kustomize_entries_at(text: &str, target: &Registry) -> Vec<Reference> {
+    let scope = KustomizeScope::unknown();
+    let Ok(found) = scan_yaml(text, FileKind::Kustomization, target, &scope) else {
+        return Vec::new();
+    };
+    found
+        .references
+        .into_iter()
+        .filter(|r| r.pin == Pin::KustomizeDigest && r.is_pinnable())
+        .map(|mut r| {
+            r.insertion = None;
+            r
+        })
+        .collect()
+}
+
 struct YamlScan<'a> {
     text: &'a str,
     lines: &'a Lines<'a>,

@@ -79,7 +79,8 @@ is written; a tag or digest the target lacks is listed with its line, with what 
 (`acr-relocate copy OLD NEW --repo REPO`), and nothing is written (exit 1); --check lists
 them too. --pin-digests also replaces `:tag` by `@digest` where the file shape allows, and a
 Kustomize images: entry's `newTag: TAG` by `digest: DIGEST` (else its tag would replace the
-digest pinned in the resources).
+digest pinned in the resources), also in an entry that already names NEW (listed after the
+counts, which are of references to OLD).
 
 Exit codes: 0 done; 1 --check found references, or the target lacks a reference (nothing
 written); 2 a file failed, a file would be refused (also in --check and --dry-run) or the
@@ -305,6 +306,7 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
             .copied()
             .collect();
         report_settings(&mut out, &written, &to, true)?;
+        report_pinned_at_target(&mut out, &written, &to, true)?;
         write_errors = summary.errors;
     } else if !args.diff || args.dry_run {
         writeln!(out, "would rewrite {references} reference(s) in {} file(s): {from} -> {to} (nothing written)", changed.len())?;
@@ -323,6 +325,7 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
             )?;
         }
         report_settings(&mut out, &changed, &to, false)?;
+        report_pinned_at_target(&mut out, &changed, &to, false)?;
     }
     let mentions: Vec<_> = plan
         .files
@@ -526,6 +529,41 @@ fn report_settings(
             "  {}:{}: {name}{note}",
             file.path.display(),
             reference.line
+        )?;
+    }
+    Ok(())
+}
+
+/// Lists the Kustomize `images:` entries already at the new registry whose `newTag` was (or
+/// would be) replaced by the digest: they change although they are not references to the old
+/// registry, so the counts above do not include them.
+fn report_pinned_at_target(
+    out: &mut impl Write,
+    files: &[&FilePlan],
+    to: &Registry,
+    written: bool,
+) -> std::io::Result<()> {
+    let pinned: Vec<_> = files
+        .iter()
+        .flat_map(|f| f.pinned_at_target.iter().map(move |r| (f, r)))
+        .collect();
+    if pinned.is_empty() {
+        return Ok(());
+    }
+    let were = if written { "pinned" } else { "to pin" };
+    writeln!(
+        out,
+        "Kustomize images: entries already at {to} whose newTag became a digest ({} {were}):",
+        pinned.len()
+    )?;
+    for (file, reference) in pinned {
+        writeln!(
+            out,
+            "  {}:{}: {to}/{}@{}",
+            file.path.display(),
+            reference.line,
+            reference.repository,
+            reference.pinned.as_deref().unwrap_or_default()
         )?;
     }
     Ok(())
