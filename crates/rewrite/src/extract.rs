@@ -890,27 +890,41 @@ impl<'a> YamlScan<'a> {
                 continue;
             };
             reference.tag_span = None;
-            if self.scope.is_mixed(&reference.repository) {
-                let note = format!(
-                    "some resources of this kustomization name {repo} at the new registry and others (or remote ones) may name it at {old}: one name cannot match both, so newTag/digest stop applying to some; split the entry by hand",
-                    repo = reference.repository,
-                    old = self.registry
-                );
-                self.out.mention_with_note(
-                    self.lines,
-                    reference.registry_span.start,
-                    MentionPlace::Value,
-                    note,
-                );
+            // Some resources name the image at the new registry and others (or remote ones)
+            // may name it at the old one: one name cannot match both. Unless the entry only
+            // sends the old name to the new registry (which the moved resources already name),
+            // it is split: a new entry before it sends the old name there, and the entry itself
+            // takes the new name, so its newName/newTag/digest apply to every resource
+            // (Kustomize applies the entries one after the other, each to every image).
+            let mut redirect = None;
+            if self.scope.is_mixed(&reference.repository) && !self.only_redirects(item, &reference)
+            {
+                redirect = self.redirect_before(item, name, &reference);
+                if redirect.is_none() {
+                    let note = format!(
+                        "some resources of this kustomization name {repo} at the new registry and others (or remote ones) may name it at {old}: one name cannot match both, so the entry stops applying to some; split it by hand: add before it an entry with name {old}/{repo} and newName {new}/{repo}, and give this one the name {new}/{repo}",
+                        repo = reference.repository,
+                        old = self.registry,
+                        new = self.scope.new_registry.as_ref().map_or("NEW".to_owned(), |r| r.to_string()),
+                    );
+                    self.out.mention_with_note(
+                        self.lines,
+                        reference.registry_span.start,
+                        MentionPlace::Value,
+                        note,
+                    );
+                }
             }
-            if self.scope.follows_new(&reference.repository) {
-                // Every image it matches is at the new registry: the name follows them.
+            if self.scope.follows_new(&reference.repository) || redirect.is_some() {
+                // Every image it matches is at the new registry (the others sent there by the
+                // redirect): the name follows them.
                 if has_new_name {
                     reference.checkable = false;
                 } else {
                     effective(&mut reference);
                 }
                 found.push(reference);
+                found.extend(redirect);
             } else if has_new_name {
                 self.keys.push(name.body.clone());
             } else if let Some(insertion) = self.new_name_after(item, name, &reference) {
@@ -950,6 +964,98 @@ impl<'a> YamlScan<'a> {
             _ => v.body.end,
         };
         Some(start..end)
+    }
+
+    /// True when the Kustomize entry `item`, whose name is `reference`, does nothing but send
+    /// the old name to the same repository at the new registry (after the run): no
+    /// `newTag`/`digest`, and a `newName` that is (or becomes) the new registry's repository of
+    /// the same path. Resources already at the new registry lose nothing by not matching it.
+    fn only_redirects(&self, item: &Node, reference: &Reference) -> bool {
+        let get = |key: &str| item.get(key).and_then(|n| self.scalar(n));
+        if get("newTag").is_some() || get("digest").is_some() {
+            return false;
+        }
+        let (Some(new_name), Some(to)) = (get("newName"), &self.scope.new_registry) else {
+            return false;
+        };
+        let path = reference.original.get(reference.registry_span.len()..);
+        let after_run = match self.string_ref(new_name, ReferenceKind::KustomizeNewName) {
+            Some(moved) => moved
+                .original
+                .get(moved.registry_span.len()..)
+                .map(|rest| format!("{to}{rest}")),
+            None => Some(new_name.value.trim().to_owned()),
+        };
+        match (after_run, path) {
+            (Some(after_run), Some(path)) => after_run.eq_ignore_ascii_case(&format!("{to}{path}")),
+            _ => false,
+        }
+    }
+
+    /// The Kustomize entry to add before `item` when it is split (see
+    /// [`KustomizeScope::is_mixed`]): `- name: OLD/repo` as `name:` is written, with
+    /// `newName: NEW/repo`, in the block layout of `item` (whose first key must follow its
+    /// `- `). `None` for a flow-style entry or another layout.
+    fn redirect_before(
+        &self,
+        item: &Node,
+        name: &Scalar,
+        reference: &Reference,
+    ) -> Option<Reference> {
+        let Node::Mapping(entries) = item else {
+            return None;
+        };
+        let Some((Node::Scalar(first_key), _)) = entries.first() else {
+            return None;
+        };
+        if name.style.is_block() || self.text[name.body.clone()].contains('\n') {
+            return None;
+        }
+        let key_start = self.quoted(first_key).start;
+        let line_start = self.text[..key_start].rfind('\n').map_or(0, |i| i + 1);
+        let prefix = &self.text[line_start..key_start];
+        let dash = prefix.trim_start_matches(' ');
+        if !(dash.starts_with('-') && dash[1..].bytes().all(|b| b == b' ') && dash.len() > 1) {
+            return None;
+        }
+        let path = reference.original.get(reference.registry_span.len()..)?;
+        let line_end = self.text[key_start..].find('\n').map(|i| key_start + i);
+        let eol = match line_end {
+            Some(end) if self.text[..end].ends_with('\r') => "\r\n",
+            _ => "\n",
+        };
+        let indent = " ".repeat(prefix.len());
+        let mut redirect = reference.clone();
+        redirect.kind = ReferenceKind::KustomizeNewName;
+        redirect.line = self.lines.line(line_start);
+        redirect.registry_span = line_start..line_start;
+        redirect.tag = None;
+        redirect.digest = None;
+        redirect.tag_span = None;
+        redirect.checkable = false;
+        redirect.pin = Pin::Suffix;
+        redirect.insertion = Some(Insertion {
+            at: line_start,
+            before: format!(
+                "{prefix}name: {}{eol}{indent}newName: ",
+                &self.text[self.quoted(name)]
+            ),
+            after: format!("{path}{eol}"),
+        });
+        Some(redirect)
+    }
+
+    /// The bytes of `scalar` with its quotes, if it has any.
+    fn quoted(&self, scalar: &Scalar) -> Range<usize> {
+        let bytes = self.text.as_bytes();
+        match scalar.style {
+            Style::Single | Style::Double => {
+                let start = scalar.body.start.saturating_sub(1);
+                let end = (scalar.body.end + 1).min(bytes.len());
+                start..end
+            }
+            _ => scalar.body.clone(),
+        }
     }
 
     /// The `newName:` to add after the `name:` of a Kustomize entry: on the next line at the

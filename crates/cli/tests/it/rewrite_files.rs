@@ -537,3 +537,28 @@ deploy.sh:3: mention (not rewritten): --registry myacr . {note}
         dockerfile
     );
 }
+
+#[test]
+fn a_kustomize_entry_matching_resources_that_move_and_resources_that_stay_is_split_and_a_second_run_finds_nothing(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let pod =
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: old.example.com/web:1.0\n";
+    write(dir.path(), "app/base/pod.yaml", pod);
+    write(dir.path(), "shared/pod.yaml", pod);
+    let overlay = "resources:\n- base/pod.yaml\n- ../shared/pod.yaml\nimages:\n- name: old.example.com/web\n  newTag: \"2.0\"\n";
+    write(dir.path(), "app/kustomization.yaml", overlay);
+    let out = rewrite_in(dir.path(), &["app"]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 3 reference(s) in 2 file(s): old.example.com -> new.example.com\n  app/base/pod.yaml: 1\n  app/kustomization.yaml: 2\n"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("app/kustomization.yaml")).unwrap(),
+        "resources:\n- base/pod.yaml\n- ../shared/pod.yaml\nimages:\n- name: old.example.com/web\n  newName: new.example.com/web\n- name: new.example.com/web\n  newTag: \"2.0\"\n"
+    );
+    let out = rewrite_in(dir.path(), &["app", "--check"]);
+    assert_exit_code(&out, 0);
+    assert_eq!(stdout(&out), "no references to old.example.com remain\n");
+}
