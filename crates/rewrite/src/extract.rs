@@ -317,6 +317,8 @@ pub(crate) fn scan_yaml(
         kind,
         k8s: false,
         argo: false,
+        group: String::new(),
+        resource: String::new(),
         anchors: &HashMap::new(),
         scope,
         keys: Vec::new(),
@@ -325,6 +327,11 @@ pub(crate) fn scan_yaml(
     for doc in &docs {
         scan.k8s = doc.root.get("apiVersion").is_some() && doc.root.get("kind").is_some();
         scan.argo = is_argo_application(&doc.root);
+        let text_of = |key: &str| doc.root.get(key).and_then(Node::as_str).map(str::trim);
+        scan.group = text_of("apiVersion")
+            .and_then(|v| v.split_once('/'))
+            .map_or_else(String::new, |(group, _)| group.to_owned());
+        scan.resource = text_of("kind").unwrap_or_default().to_owned();
         scan.anchors = &doc.anchors;
         let mut path = Vec::new();
         scan.visit(&doc.root, &mut path);
@@ -369,6 +376,10 @@ struct YamlScan<'a> {
     k8s: bool,
     /// The document is an Argo CD `Application` or `ApplicationSet`.
     argo: bool,
+    /// The API group of the document (`tekton.dev` of `tekton.dev/v1`), empty for none.
+    group: String,
+    /// The `kind:` of the document, empty for none.
+    resource: String,
     anchors: &'a HashMap<String, Scalar>,
     scope: &'a KustomizeScope,
     /// Scalars that name the old registry as a match key only (Kustomize `name:` with a
@@ -485,10 +496,26 @@ impl<'a> YamlScan<'a> {
                 _ => {}
             }
         }
+        if self.group == TEKTON && key == "params" {
+            return self.tekton_params(value);
+        }
         let Some(scalar) = self.scalar(value) else {
             return;
         };
         let kind = match key {
+            IMAGE_LIST_ANNOTATION => return self.image_list(scalar),
+            "imageName" if self.group == IMAGE_UPDATER => return self.image_list(scalar),
+            "image" if self.group == FLUX_IMAGE && self.resource == "ImageRepository" => {
+                // The repository Flux scans for tags: no tag of it is meant.
+                if let Some(mut reference) = self.string_ref(scalar, self.image_kind()) {
+                    reference.checkable = false;
+                    reference.tag_span = None;
+                    self.push(reference);
+                }
+                return;
+            }
+            // A Tekton bundle (`taskRef.bundle`, the old form of the bundles resolver).
+            "bundle" if self.group == TEKTON => self.image_kind(),
             "image" => self.image_kind(),
             "container" if self.kind == FileKind::Pipeline => ReferenceKind::PipelineImage,
             "uses" if self.kind == FileKind::Pipeline && scalar.value.starts_with("docker://") => {
@@ -520,6 +547,59 @@ impl<'a> YamlScan<'a> {
         if let Some(reference) = self.string_ref(scalar, kind) {
             self.push(reference);
         }
+    }
+
+    /// The `argocd-image-updater.argoproj.io/image-list` annotation of an Argo CD application
+    /// (`[alias=]image[:constraint]` items separated by commas), or one such item as the
+    /// `imageName` of an `ImageUpdater`: each image at the old registry is a reference. What
+    /// follows its `:` is a version constraint, not a tag: it is not checked.
+    fn image_list(&mut self, scalar: &Scalar) {
+        if scalar.style.is_block() {
+            return;
+        }
+        let mut found = Vec::new();
+        let mut at = scalar.body.start;
+        for item in self.text[scalar.body.clone()].split(',') {
+            let item_start = at;
+            at += item.len() + 1;
+            let (skip, image) = match item.split_once('=') {
+                Some((alias, image)) => (alias.len() + 1, image),
+                None => (0, item),
+            };
+            let start = item_start + skip;
+            let raw = start..start + image.len();
+            let kind = ReferenceKind::ImageUpdater;
+            if let Some(mut reference) =
+                string_reference(self.text, raw, image, self.registry, kind, self.lines)
+            {
+                reference.checkable = false;
+                reference.tag_span = None;
+                found.push(reference);
+            }
+        }
+        found.into_iter().for_each(|r| self.push(r));
+    }
+
+    /// The `params:` of a Tekton resource (`- name: IMAGE` with `value:` or `default:`): a
+    /// parameter named for an image (`IMAGE`, `builder-image`, ...) or a bundle (`bundle` of
+    /// the bundles resolver) whose value is an image at the old registry is a reference.
+    fn tekton_params(&mut self, params: &Node) {
+        let Node::Sequence(items) = params else {
+            return;
+        };
+        let mut found = Vec::new();
+        for item in items {
+            let get = |key: &str| item.get(key).and_then(|n| self.scalar(n));
+            let Some(name) = get("name") else { continue };
+            let name = squashed(&name.value);
+            if !(name.ends_with("image") || name == "bundle") {
+                continue;
+            }
+            for value in [get("value"), get("default")].into_iter().flatten() {
+                found.extend(self.string_ref(value, self.image_kind()));
+            }
+        }
+        found.into_iter().for_each(|r| self.push(r));
     }
 
     /// True when `*Registry:` values are read as a Helm values file's: in a values file, and
@@ -653,6 +733,10 @@ impl<'a> YamlScan<'a> {
             let Some(scalar) = value.and_then(|v| this.scalar(v)) else {
                 return;
             };
+            if container == "with" && IMAGE_INPUTS.contains(&name) {
+                found.extend(this.image_input(scalar));
+                return;
+            }
             let kind = match setting_kind(name) {
                 Some(ReferenceKind::RegistrySetting)
                     if container == "inputs" && name.eq_ignore_ascii_case("containerRegistry") =>
@@ -696,6 +780,43 @@ impl<'a> YamlScan<'a> {
             _ => {}
         }
         found.into_iter().for_each(|r| self.push(r));
+    }
+
+    /// The images of an action input that lists images to push (`tags:` of
+    /// `docker/build-push-action`, `images:` of `docker/metadata-action`) or a cache
+    /// (`cache-from: type=registry,ref=IMAGE`): items separated by line ends or commas, a
+    /// `ref=` or `name=` in front allowed. They are pushed by the run, not pulled: not checked.
+    fn image_input(&self, scalar: &Scalar) -> Vec<Reference> {
+        let mut found = Vec::new();
+        let raw = &self.text[scalar.body.clone()];
+        let mut at = scalar.body.start;
+        for item in raw.split_inclusive(['\n', ',']) {
+            let item_start = at;
+            at += item.len();
+            let item = item.trim_end_matches([',', '\n', '\r']);
+            let trimmed = item.trim_start();
+            let (skip, image) = match ["ref=", "name="].iter().find(|p| trimmed.starts_with(*p)) {
+                Some(prefix) => (
+                    item.len() - trimmed.len() + prefix.len(),
+                    &trimmed[prefix.len()..],
+                ),
+                None => (0, item),
+            };
+            if image.contains('=') {
+                continue;
+            }
+            let start = item_start + skip;
+            let kind = ReferenceKind::PipelineImage;
+            let raw = start..start + image.len();
+            if let Some(mut reference) =
+                string_reference(self.text, raw, image, self.registry, kind, self.lines)
+            {
+                reference.checkable = false;
+                reference.tag_span = None;
+                found.push(reference);
+            }
+        }
+        found
     }
 
     /// Azure Pipelines template `parameters:` (`- name: containerRegistry` / `default: OLD`):
@@ -1213,6 +1334,18 @@ impl<'a> YamlScan<'a> {
     }
 }
 
+/// Action inputs (`with:`) that list images: pushed tags, metadata images, registry caches.
+const IMAGE_INPUTS: [&str; 4] = ["tags", "images", "cache-from", "cache-to"];
+
+/// The API group of Tekton resources.
+const TEKTON: &str = "tekton.dev";
+/// The API group of Flux's image automation (`ImageRepository`, `ImagePolicy`).
+const FLUX_IMAGE: &str = "image.toolkit.fluxcd.io";
+/// The API group of Argo CD Image Updater's `ImageUpdater` resources.
+const IMAGE_UPDATER: &str = "argocd-image-updater.argoproj.io";
+/// The annotation listing the images Argo CD Image Updater watches for an application.
+const IMAGE_LIST_ANNOTATION: &str = "argocd-image-updater.argoproj.io/image-list";
+
 /// Adds the byte spans of every scalar below `node` (keys and values) to `spans`.
 fn scalar_spans(node: &Node, spans: &mut Vec<Range<usize>>) {
     match node {
@@ -1374,6 +1507,11 @@ pub(crate) fn scan_text(text: &str, registry: &Registry) -> Findings {
         registry,
         MentionPlace::OtherFile,
     );
+    for at in crate::terraform::short_names(text, registry) {
+        let note = crate::terraform::note(registry);
+        out.noted_mention(&lines, at, MentionPlace::OtherFile, note);
+    }
+    out.mentions.sort_by_key(|m| m.line);
     out
 }
 

@@ -34,13 +34,16 @@ manifests (`\"image\":`), Helm values (`image:` strings and registry/repository/
 `*Registry:` values), Chart.yaml `oci://` dependencies, chart templates and helpers (`image:`
 lines), Kustomize `images:` (newName; a name is the key matched against the images of the
 resources that kustomization includes, so it is rewritten only when all of them are at the new
-registry after the run, and otherwise stays and gets a newName), Dockerfiles (FROM, COPY
+registry after the run, and otherwise stays and gets a newName; an entry matching images at
+both registries is split: a redirect from the old name, then the entry under the new name), Dockerfiles (FROM, COPY
 --from, RUN --mount from=, ARG defaults, also a bare registry used as `FROM $REG/...`, and the
 `# syntax=` frontend image; heredoc bodies are listed), Flux `url: oci://`, Argo CD Applications and ApplicationSets (the Helm
 values of `spec.source(s)`: the `helm.values` block string read as a values file, its
 formatting kept, `valuesObject`, `parameters` naming an image or registry, and an OCI chart
 `repoURL`), docker-compose files, Azure Pipelines, GitHub Actions
-and GitLab CI (`container:`, `image:`, GitLab `image: {name:}` and `services:`, `uses: docker://`).
+and GitLab CI (`container:`, `image:`, GitLab `image: {name:}` and `services:`, `uses: docker://`,
+`with:` `tags:`/`images:`/`cache-from:`/`cache-to:` of Docker actions), Flux `ImageRepository`,
+Argo CD Image Updater `image-list` annotations and Tekton bundles and image `params`.
 
 Registry settings: in a pipeline, a variable or input whose name says it holds the registry
 (`REGISTRY`, `CONTAINER_REGISTRY`, `containerRegistry`, `ACR_LOGIN_SERVER`, `login-server`, ...,
@@ -59,7 +62,8 @@ Every other text file of the walk (scripts, the rest of .env files, Terraform, d
 of the old registry are listed and left alone, as are mentions in YAML that are not image fields
 (block scalars, commands, environment values) and in comments of YAML files, Dockerfiles and
 chart templates; --check counts them all. An `az acr` command naming OLD by its short name
-(`az acr login -n myacr`, `-r`/`--registry` too) is listed with a note. Docker Hub short names
+(`az acr login -n myacr`, `-r`/`--registry` too, also continued over lines) is listed with a
+note, as is a Terraform `azurerm_container_registry` `name` (or `registry_name`) holding it. Docker Hub short names
 (`nginx`) never match. Regional endpoints of an Azure registry (NAME.REGION.geo.azurecr.io,
 NAME.REGION.data.azurecr.io) are listed with a note, not rewritten. A YAML file that cannot be
 parsed is scanned as text (its mentions listed, nothing rewritten) with one warning naming it;
