@@ -450,6 +450,10 @@ impl<'a> YamlScan<'a> {
                         self.argo_helm(value);
                         continue;
                     }
+                    if key == "values" && self.is_helm_release() && path.as_slice() == ["spec"] {
+                        self.values_object(value);
+                        continue;
+                    }
                     self.entry(&key, value, path);
                     path.push(key);
                     self.visit(value, path);
@@ -633,10 +637,7 @@ impl<'a> YamlScan<'a> {
             }
         }
         if let Some(object) = helm.get("valuesObject") {
-            let outer = (self.kind, self.k8s);
-            (self.kind, self.k8s) = (FileKind::HelmValues, false);
-            self.visit(object, &mut Vec::new());
-            (self.kind, self.k8s) = outer;
+            self.values_object(object);
         }
         let Some(Node::Sequence(parameters)) = helm.get("parameters") else {
             return;
@@ -695,6 +696,21 @@ impl<'a> YamlScan<'a> {
         reference.tag = tag;
         reference.tag_span = None;
         self.push(reference);
+    }
+
+    /// A Helm values mapping inside another document (an Argo CD `valuesObject`, a Flux
+    /// `HelmRelease`'s `spec.values`): read as a values file, so image maps and `*Registry:`
+    /// values (`global.imageRegistry`) are rewritten.
+    fn values_object(&mut self, object: &Node) {
+        let outer = (self.kind, self.k8s);
+        (self.kind, self.k8s) = (FileKind::HelmValues, false);
+        self.visit(object, &mut Vec::new());
+        (self.kind, self.k8s) = outer;
+    }
+
+    /// True for a Flux `HelmRelease` document.
+    fn is_helm_release(&self) -> bool {
+        self.group == "helm.toolkit.fluxcd.io" && self.resource == "HelmRelease"
     }
 
     /// Scans a `|` block scalar holding a Helm values document and takes its references, their

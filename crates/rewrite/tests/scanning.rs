@@ -453,3 +453,22 @@ fn images_a_github_workflow_pushes_or_caches_are_rewritten_and_not_checked() {
         "images the workflow pushes are not in the target yet"
     );
 }
+
+#[test]
+fn the_values_of_a_flux_helm_release_are_read_as_a_values_file() {
+    let text = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\nspec:\n  values:\n    global:\n      imageRegistry: myacr.azurecr.io\n    image:\n      repository: myacr.azurecr.io/web\n      tag: \"1.0\"\n    sourceRegistry: myacr.azurecr.io\n";
+    let file = plan_text("flux/web.yaml", FileKind::Yaml, text);
+    let found: Vec<_> = file.references.iter().map(|r| (r.line, r.kind)).collect();
+    assert_eq!(
+        found,
+        [
+            (8, ReferenceKind::HelmRegistry),
+            (10, ReferenceKind::HelmImageMap)
+        ]
+    );
+    assert_eq!(
+        places(&file),
+        [(12, MentionPlace::Value)],
+        "a registry named as an origin stays, as in a values file"
+    );
+}

@@ -42,7 +42,8 @@ values of `spec.source(s)`: the `helm.values` block string read as a values file
 formatting kept, `valuesObject`, `parameters` naming an image or registry, and an OCI chart
 `repoURL`), docker-compose files, Azure Pipelines, GitHub Actions
 and GitLab CI (`container:`, `image:`, GitLab `image: {name:}` and `services:`, `uses: docker://`,
-`with:` `tags:`/`images:`/`cache-from:`/`cache-to:` of Docker actions), Flux `ImageRepository`,
+`with:` `tags:`/`images:`/`cache-from:`/`cache-to:` of Docker actions), Flux `ImageRepository`
+and `HelmRelease` values,
 Argo CD Image Updater `image-list` annotations and Tekton bundles and image `params`.
 
 Registry settings: in a pipeline, a variable or input whose name says it holds the registry
