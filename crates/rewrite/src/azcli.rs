@@ -55,6 +55,25 @@ pub(crate) fn short_names(text: &str, registry: &Registry) -> Vec<usize> {
     found
 }
 
+/// [`short_names`] of a text given as its characters with the offset of each in the file
+/// (a Dockerfile instruction with its continuation lines joined, as the shell receives it):
+/// the offsets returned are the file's.
+pub(crate) fn short_names_in_joined(chars: &[(usize, char)], registry: &Registry) -> Vec<usize> {
+    let mut joined = String::with_capacity(chars.len());
+    let mut starts = Vec::with_capacity(chars.len());
+    for &(_, c) in chars {
+        starts.push(joined.len());
+        joined.push(c);
+    }
+    short_names(&joined, registry)
+        .into_iter()
+        .filter_map(|at| {
+            let index = starts.binary_search(&at).ok()?;
+            Some(chars[index].0)
+        })
+        .collect()
+}
+
 /// Why an `az acr` command naming `registry` by its short name is listed.
 pub(crate) fn note(registry: &Registry) -> String {
     format!(
@@ -177,6 +196,25 @@ mod tests {
         ] {
             assert!(names(text).is_empty(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn joined_text_gives_the_offsets_of_the_file() {
+        let registry = Registry::parse("myacr.azurecr.io").unwrap();
+        // `RUN az acr login \` + newline + `  --name myacr`, the escape and line end dropped.
+        let file = "RUN az acr login \\\n  --name myacr\n";
+        let chars: Vec<(usize, char)> = file[..17]
+            .char_indices()
+            .chain(file[19..33].char_indices().map(|(o, c)| (19 + o, c)))
+            .collect();
+        let found = short_names_in_joined(&chars, &registry);
+        assert_eq!(
+            found
+                .iter()
+                .map(|&at| &file[at..at + 5])
+                .collect::<Vec<_>>(),
+            ["myacr"]
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 use std::collections::HashSet;
 use std::ops::Range;
 
+use crate::azcli;
 use crate::extract::string_reference;
 use crate::model::{Findings, Lines, MentionPlace, Reference, ReferenceKind};
 use crate::Registry;
@@ -136,6 +137,11 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
         let Some(keyword) = words.first() else {
             continue;
         };
+        // An `az acr` command whose registry option is on a continuation line is seen only in
+        // the joined instruction (the lines are scanned one by one below).
+        for at in azcli::short_names_in_joined(&chars, registry) {
+            out.noted_mention(&lines, at, MentionPlace::Instruction, azcli::note(registry));
+        }
         let instruction = keyword.text.to_ascii_uppercase();
         if !INSTRUCTIONS.contains(&instruction.as_str()) {
             return Err(err(
@@ -490,8 +496,8 @@ fn syntax_directive(physical: &[(usize, &str)]) -> Option<Word> {
 }
 
 /// Skips the bodies of heredocs opened on an instruction (`RUN <<EOF`, `COPY <<-EOT /x`) and
-/// returns the byte ranges of their lines, to be scanned for mentions (a script or a file's
-/// content: not rewritten).
+/// returns the byte range of each body, to be scanned for mentions (a script or a file's
+/// content: not rewritten) as a whole, so that a command continued over lines is seen.
 fn skip_heredocs(
     physical: &[(usize, &str)],
     i: &mut usize,
@@ -512,6 +518,7 @@ fn skip_heredocs(
             continue;
         }
         let opened = *i;
+        let mut body: Option<Range<usize>> = None;
         loop {
             let Some(&(start, line)) = physical.get(*i) else {
                 return Err(err(
@@ -529,8 +536,10 @@ fn skip_heredocs(
             if content == delimiter {
                 break;
             }
-            bodies.push(start..start + line.len());
+            let end = start + line.len();
+            body.get_or_insert(start..end).end = end;
         }
+        bodies.extend(body);
     }
     Ok(bodies)
 }

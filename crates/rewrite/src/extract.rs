@@ -317,6 +317,8 @@ pub(crate) fn scan_yaml(
         kind,
         k8s: false,
         argo: false,
+        group: String::new(),
+        resource: String::new(),
         anchors: &HashMap::new(),
         scope,
         keys: Vec::new(),
@@ -325,6 +327,11 @@ pub(crate) fn scan_yaml(
     for doc in &docs {
         scan.k8s = doc.root.get("apiVersion").is_some() && doc.root.get("kind").is_some();
         scan.argo = is_argo_application(&doc.root);
+        let text_of = |key: &str| doc.root.get(key).and_then(Node::as_str).map(str::trim);
+        scan.group = text_of("apiVersion")
+            .and_then(|v| v.split_once('/'))
+            .map_or_else(String::new, |(group, _)| group.to_owned());
+        scan.resource = text_of("kind").unwrap_or_default().to_owned();
         scan.anchors = &doc.anchors;
         let mut path = Vec::new();
         scan.visit(&doc.root, &mut path);
@@ -339,6 +346,28 @@ pub(crate) fn scan_yaml(
     Ok(out)
 }
 
+/// The Kustomize `images:` entries of `text` that already name `target` (by `newName`, or by
+/// `name` when there is none) and set their tag by `newTag`, made ready for pinning as the
+/// entries the run renames are: `--pin-digests` turns their `newTag:` into `digest:` too, else
+/// Kustomize would set the tag again over the digest pinned in the resources. They are found
+/// by the scan of `images:` itself, looking for `target` instead of the old registry; nothing
+/// in them is renamed (a `newName` the scan would add is dropped).
+pub(crate) fn kustomize_entries_at(text: &str, target: &Registry) -> Vec<Reference> {
+    let scope = KustomizeScope::unknown();
+    let Ok(found) = scan_yaml(text, FileKind::Kustomization, target, &scope) else {
+        return Vec::new();
+    };
+    found
+        .references
+        .into_iter()
+        .filter(|r| r.pin == Pin::KustomizeDigest && r.is_pinnable())
+        .map(|mut r| {
+            r.insertion = None;
+            r
+        })
+        .collect()
+}
+
 struct YamlScan<'a> {
     text: &'a str,
     lines: &'a Lines<'a>,
@@ -347,6 +376,10 @@ struct YamlScan<'a> {
     k8s: bool,
     /// The document is an Argo CD `Application` or `ApplicationSet`.
     argo: bool,
+    /// The API group of the document (`tekton.dev` of `tekton.dev/v1`), empty for none.
+    group: String,
+    /// The `kind:` of the document, empty for none.
+    resource: String,
     anchors: &'a HashMap<String, Scalar>,
     scope: &'a KustomizeScope,
     /// Scalars that name the old registry as a match key only (Kustomize `name:` with a
@@ -417,6 +450,10 @@ impl<'a> YamlScan<'a> {
                         self.argo_helm(value);
                         continue;
                     }
+                    if key == "values" && self.is_helm_release() && path.as_slice() == ["spec"] {
+                        self.values_object(value);
+                        continue;
+                    }
                     self.entry(&key, value, path);
                     path.push(key);
                     self.visit(value, path);
@@ -463,10 +500,26 @@ impl<'a> YamlScan<'a> {
                 _ => {}
             }
         }
+        if self.group == TEKTON && key == "params" {
+            return self.tekton_params(value);
+        }
         let Some(scalar) = self.scalar(value) else {
             return;
         };
         let kind = match key {
+            IMAGE_LIST_ANNOTATION => return self.image_list(scalar),
+            "imageName" if self.group == IMAGE_UPDATER => return self.image_list(scalar),
+            "image" if self.group == FLUX_IMAGE && self.resource == "ImageRepository" => {
+                // The repository Flux scans for tags: no tag of it is meant.
+                if let Some(mut reference) = self.string_ref(scalar, self.image_kind()) {
+                    reference.checkable = false;
+                    reference.tag_span = None;
+                    self.push(reference);
+                }
+                return;
+            }
+            // A Tekton bundle (`taskRef.bundle`, the old form of the bundles resolver).
+            "bundle" if self.group == TEKTON => self.image_kind(),
             "image" => self.image_kind(),
             "container" if self.kind == FileKind::Pipeline => ReferenceKind::PipelineImage,
             "uses" if self.kind == FileKind::Pipeline && scalar.value.starts_with("docker://") => {
@@ -500,6 +553,59 @@ impl<'a> YamlScan<'a> {
         }
     }
 
+    /// The `argocd-image-updater.argoproj.io/image-list` annotation of an Argo CD application
+    /// (`[alias=]image[:constraint]` items separated by commas), or one such item as the
+    /// `imageName` of an `ImageUpdater`: each image at the old registry is a reference. What
+    /// follows its `:` is a version constraint, not a tag: it is not checked.
+    fn image_list(&mut self, scalar: &Scalar) {
+        if scalar.style.is_block() {
+            return;
+        }
+        let mut found = Vec::new();
+        let mut at = scalar.body.start;
+        for item in self.text[scalar.body.clone()].split(',') {
+            let item_start = at;
+            at += item.len() + 1;
+            let (skip, image) = match item.split_once('=') {
+                Some((alias, image)) => (alias.len() + 1, image),
+                None => (0, item),
+            };
+            let start = item_start + skip;
+            let raw = start..start + image.len();
+            let kind = ReferenceKind::ImageUpdater;
+            if let Some(mut reference) =
+                string_reference(self.text, raw, image, self.registry, kind, self.lines)
+            {
+                reference.checkable = false;
+                reference.tag_span = None;
+                found.push(reference);
+            }
+        }
+        found.into_iter().for_each(|r| self.push(r));
+    }
+
+    /// The `params:` of a Tekton resource (`- name: IMAGE` with `value:` or `default:`): a
+    /// parameter named for an image (`IMAGE`, `builder-image`, ...) or a bundle (`bundle` of
+    /// the bundles resolver) whose value is an image at the old registry is a reference.
+    fn tekton_params(&mut self, params: &Node) {
+        let Node::Sequence(items) = params else {
+            return;
+        };
+        let mut found = Vec::new();
+        for item in items {
+            let get = |key: &str| item.get(key).and_then(|n| self.scalar(n));
+            let Some(name) = get("name") else { continue };
+            let name = squashed(&name.value);
+            if !(name.ends_with("image") || name == "bundle") {
+                continue;
+            }
+            for value in [get("value"), get("default")].into_iter().flatten() {
+                found.extend(self.string_ref(value, self.image_kind()));
+            }
+        }
+        found.into_iter().for_each(|r| self.push(r));
+    }
+
     /// True when `*Registry:` values are read as a Helm values file's: in a values file, and
     /// in any other YAML document that is not a Kubernetes manifest (a values file named
     /// otherwise, such as `helm/env/prod.yaml`), as image maps are.
@@ -531,10 +637,7 @@ impl<'a> YamlScan<'a> {
             }
         }
         if let Some(object) = helm.get("valuesObject") {
-            let outer = (self.kind, self.k8s);
-            (self.kind, self.k8s) = (FileKind::HelmValues, false);
-            self.visit(object, &mut Vec::new());
-            (self.kind, self.k8s) = outer;
+            self.values_object(object);
         }
         let Some(Node::Sequence(parameters)) = helm.get("parameters") else {
             return;
@@ -595,6 +698,21 @@ impl<'a> YamlScan<'a> {
         self.push(reference);
     }
 
+    /// A Helm values mapping inside another document (an Argo CD `valuesObject`, a Flux
+    /// `HelmRelease`'s `spec.values`): read as a values file, so image maps and `*Registry:`
+    /// values (`global.imageRegistry`) are rewritten.
+    fn values_object(&mut self, object: &Node) {
+        let outer = (self.kind, self.k8s);
+        (self.kind, self.k8s) = (FileKind::HelmValues, false);
+        self.visit(object, &mut Vec::new());
+        (self.kind, self.k8s) = outer;
+    }
+
+    /// True for a Flux `HelmRelease` document.
+    fn is_helm_release(&self) -> bool {
+        self.group == "helm.toolkit.fluxcd.io" && self.resource == "HelmRelease"
+    }
+
     /// Scans a `|` block scalar holding a Helm values document and takes its references, their
     /// spans moved from the document to the block's bytes.
     fn embedded_values(&mut self, block: &Scalar) {
@@ -631,6 +749,10 @@ impl<'a> YamlScan<'a> {
             let Some(scalar) = value.and_then(|v| this.scalar(v)) else {
                 return;
             };
+            if container == "with" && IMAGE_INPUTS.contains(&name) {
+                found.extend(this.image_input(scalar));
+                return;
+            }
             let kind = match setting_kind(name) {
                 Some(ReferenceKind::RegistrySetting)
                     if container == "inputs" && name.eq_ignore_ascii_case("containerRegistry") =>
@@ -674,6 +796,43 @@ impl<'a> YamlScan<'a> {
             _ => {}
         }
         found.into_iter().for_each(|r| self.push(r));
+    }
+
+    /// The images of an action input that lists images to push (`tags:` of
+    /// `docker/build-push-action`, `images:` of `docker/metadata-action`) or a cache
+    /// (`cache-from: type=registry,ref=IMAGE`): items separated by line ends or commas, a
+    /// `ref=` or `name=` in front allowed. They are pushed by the run, not pulled: not checked.
+    fn image_input(&self, scalar: &Scalar) -> Vec<Reference> {
+        let mut found = Vec::new();
+        let raw = &self.text[scalar.body.clone()];
+        let mut at = scalar.body.start;
+        for item in raw.split_inclusive(['\n', ',']) {
+            let item_start = at;
+            at += item.len();
+            let item = item.trim_end_matches([',', '\n', '\r']);
+            let trimmed = item.trim_start();
+            let (skip, image) = match ["ref=", "name="].iter().find(|p| trimmed.starts_with(*p)) {
+                Some(prefix) => (
+                    item.len() - trimmed.len() + prefix.len(),
+                    &trimmed[prefix.len()..],
+                ),
+                None => (0, item),
+            };
+            if image.contains('=') {
+                continue;
+            }
+            let start = item_start + skip;
+            let kind = ReferenceKind::PipelineImage;
+            let raw = start..start + image.len();
+            if let Some(mut reference) =
+                string_reference(self.text, raw, image, self.registry, kind, self.lines)
+            {
+                reference.checkable = false;
+                reference.tag_span = None;
+                found.push(reference);
+            }
+        }
+        found
     }
 
     /// Azure Pipelines template `parameters:` (`- name: containerRegistry` / `default: OLD`):
@@ -868,27 +1027,41 @@ impl<'a> YamlScan<'a> {
                 continue;
             };
             reference.tag_span = None;
-            if self.scope.is_mixed(&reference.repository) {
-                let note = format!(
-                    "some resources of this kustomization name {repo} at the new registry and others (or remote ones) may name it at {old}: one name cannot match both, so newTag/digest stop applying to some; split the entry by hand",
-                    repo = reference.repository,
-                    old = self.registry
-                );
-                self.out.mention_with_note(
-                    self.lines,
-                    reference.registry_span.start,
-                    MentionPlace::Value,
-                    note,
-                );
+            // Some resources name the image at the new registry and others (or remote ones)
+            // may name it at the old one: one name cannot match both. Unless the entry only
+            // sends the old name to the new registry (which the moved resources already name),
+            // it is split: a new entry before it sends the old name there, and the entry itself
+            // takes the new name, so its newName/newTag/digest apply to every resource
+            // (Kustomize applies the entries one after the other, each to every image).
+            let mut redirect = None;
+            if self.scope.is_mixed(&reference.repository) && !self.only_redirects(item, &reference)
+            {
+                redirect = self.redirect_before(item, name, &reference);
+                if redirect.is_none() {
+                    let note = format!(
+                        "some resources of this kustomization name {repo} at the new registry and others (or remote ones) may name it at {old}: one name cannot match both, so the entry stops applying to some; split it by hand: add before it an entry with name {old}/{repo} and newName {new}/{repo}, and give this one the name {new}/{repo}",
+                        repo = reference.repository,
+                        old = self.registry,
+                        new = self.scope.new_registry.as_ref().map_or("NEW".to_owned(), |r| r.to_string()),
+                    );
+                    self.out.mention_with_note(
+                        self.lines,
+                        reference.registry_span.start,
+                        MentionPlace::Value,
+                        note,
+                    );
+                }
             }
-            if self.scope.follows_new(&reference.repository) {
-                // Every image it matches is at the new registry: the name follows them.
+            if self.scope.follows_new(&reference.repository) || redirect.is_some() {
+                // Every image it matches is at the new registry (the others sent there by the
+                // redirect): the name follows them.
                 if has_new_name {
                     reference.checkable = false;
                 } else {
                     effective(&mut reference);
                 }
                 found.push(reference);
+                found.extend(redirect);
             } else if has_new_name {
                 self.keys.push(name.body.clone());
             } else if let Some(insertion) = self.new_name_after(item, name, &reference) {
@@ -928,6 +1101,98 @@ impl<'a> YamlScan<'a> {
             _ => v.body.end,
         };
         Some(start..end)
+    }
+
+    /// True when the Kustomize entry `item`, whose name is `reference`, does nothing but send
+    /// the old name to the same repository at the new registry (after the run): no
+    /// `newTag`/`digest`, and a `newName` that is (or becomes) the new registry's repository of
+    /// the same path. Resources already at the new registry lose nothing by not matching it.
+    fn only_redirects(&self, item: &Node, reference: &Reference) -> bool {
+        let get = |key: &str| item.get(key).and_then(|n| self.scalar(n));
+        if get("newTag").is_some() || get("digest").is_some() {
+            return false;
+        }
+        let (Some(new_name), Some(to)) = (get("newName"), &self.scope.new_registry) else {
+            return false;
+        };
+        let path = reference.original.get(reference.registry_span.len()..);
+        let after_run = match self.string_ref(new_name, ReferenceKind::KustomizeNewName) {
+            Some(moved) => moved
+                .original
+                .get(moved.registry_span.len()..)
+                .map(|rest| format!("{to}{rest}")),
+            None => Some(new_name.value.trim().to_owned()),
+        };
+        match (after_run, path) {
+            (Some(after_run), Some(path)) => after_run.eq_ignore_ascii_case(&format!("{to}{path}")),
+            _ => false,
+        }
+    }
+
+    /// The Kustomize entry to add before `item` when it is split (see
+    /// [`KustomizeScope::is_mixed`]): `- name: OLD/repo` as `name:` is written, with
+    /// `newName: NEW/repo`, in the block layout of `item` (whose first key must follow its
+    /// `- `). `None` for a flow-style entry or another layout.
+    fn redirect_before(
+        &self,
+        item: &Node,
+        name: &Scalar,
+        reference: &Reference,
+    ) -> Option<Reference> {
+        let Node::Mapping(entries) = item else {
+            return None;
+        };
+        let Some((Node::Scalar(first_key), _)) = entries.first() else {
+            return None;
+        };
+        if name.style.is_block() || self.text[name.body.clone()].contains('\n') {
+            return None;
+        }
+        let key_start = self.quoted(first_key).start;
+        let line_start = self.text[..key_start].rfind('\n').map_or(0, |i| i + 1);
+        let prefix = &self.text[line_start..key_start];
+        let dash = prefix.trim_start_matches(' ');
+        if !(dash.starts_with('-') && dash[1..].bytes().all(|b| b == b' ') && dash.len() > 1) {
+            return None;
+        }
+        let path = reference.original.get(reference.registry_span.len()..)?;
+        let line_end = self.text[key_start..].find('\n').map(|i| key_start + i);
+        let eol = match line_end {
+            Some(end) if self.text[..end].ends_with('\r') => "\r\n",
+            _ => "\n",
+        };
+        let indent = " ".repeat(prefix.len());
+        let mut redirect = reference.clone();
+        redirect.kind = ReferenceKind::KustomizeNewName;
+        redirect.line = self.lines.line(line_start);
+        redirect.registry_span = line_start..line_start;
+        redirect.tag = None;
+        redirect.digest = None;
+        redirect.tag_span = None;
+        redirect.checkable = false;
+        redirect.pin = Pin::Suffix;
+        redirect.insertion = Some(Insertion {
+            at: line_start,
+            before: format!(
+                "{prefix}name: {}{eol}{indent}newName: ",
+                &self.text[self.quoted(name)]
+            ),
+            after: format!("{path}{eol}"),
+        });
+        Some(redirect)
+    }
+
+    /// The bytes of `scalar` with its quotes, if it has any.
+    fn quoted(&self, scalar: &Scalar) -> Range<usize> {
+        let bytes = self.text.as_bytes();
+        match scalar.style {
+            Style::Single | Style::Double => {
+                let start = scalar.body.start.saturating_sub(1);
+                let end = (scalar.body.end + 1).min(bytes.len());
+                start..end
+            }
+            _ => scalar.body.clone(),
+        }
     }
 
     /// The `newName:` to add after the `name:` of a Kustomize entry: on the next line at the
@@ -1085,6 +1350,18 @@ impl<'a> YamlScan<'a> {
     }
 }
 
+/// Action inputs (`with:`) that list images: pushed tags, metadata images, registry caches.
+const IMAGE_INPUTS: [&str; 4] = ["tags", "images", "cache-from", "cache-to"];
+
+/// The API group of Tekton resources.
+const TEKTON: &str = "tekton.dev";
+/// The API group of Flux's image automation (`ImageRepository`, `ImagePolicy`).
+const FLUX_IMAGE: &str = "image.toolkit.fluxcd.io";
+/// The API group of Argo CD Image Updater's `ImageUpdater` resources.
+const IMAGE_UPDATER: &str = "argocd-image-updater.argoproj.io";
+/// The annotation listing the images Argo CD Image Updater watches for an application.
+const IMAGE_LIST_ANNOTATION: &str = "argocd-image-updater.argoproj.io/image-list";
+
 /// Adds the byte spans of every scalar below `node` (keys and values) to `spans`.
 fn scalar_spans(node: &Node, spans: &mut Vec<Range<usize>>) {
     match node {
@@ -1169,8 +1446,7 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
         let start = offset;
         offset += line.len();
         let trimmed = line.trim_start();
-        if trimmed.starts_with('#') || trimmed.starts_with("{{/*") || trimmed.starts_with("{{- /*")
-        {
+        if is_template_comment(trimmed) {
             out.mention(text, &lines, start..offset, registry, MentionPlace::Comment);
             continue;
         }
@@ -1210,7 +1486,24 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
             MentionPlace::TemplateLine,
         );
     }
+    // An `az acr` command continued over lines (a script in a ConfigMap or a Job's `args`) is
+    // seen only in the whole text.
+    for at in crate::azcli::short_names(text, registry) {
+        let line = lines.text(at);
+        let place = if is_template_comment(&line) {
+            MentionPlace::Comment
+        } else {
+            MentionPlace::TemplateLine
+        };
+        out.noted_mention(&lines, at, place, crate::azcli::note(registry));
+    }
+    out.mentions.sort_by_key(|m| m.line);
     out
+}
+
+/// True for a Helm template line that is a comment (`# ...`, `{{/* ... */}}`).
+fn is_template_comment(trimmed: &str) -> bool {
+    trimmed.starts_with('#') || trimmed.starts_with("{{/*") || trimmed.starts_with("{{- /*")
 }
 
 /// `text` without a UTF-8 byte order mark at its start.
@@ -1218,7 +1511,8 @@ pub(crate) fn without_bom(text: &str) -> &str {
     text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
-/// Scans a file of no understood kind: every mention of the registry, line by line.
+/// Scans a file of no understood kind: every mention of the registry, line by line, and the
+/// Terraform attributes that name it by its short name (see [`crate::terraform`]).
 pub(crate) fn scan_text(text: &str, registry: &Registry) -> Findings {
     let lines = Lines::new(text);
     let mut out = Findings::default();
@@ -1229,6 +1523,11 @@ pub(crate) fn scan_text(text: &str, registry: &Registry) -> Findings {
         registry,
         MentionPlace::OtherFile,
     );
+    for at in crate::terraform::short_names(text, registry) {
+        let note = crate::terraform::note(registry);
+        out.noted_mention(&lines, at, MentionPlace::OtherFile, note);
+    }
+    out.mentions.sort_by_key(|m| m.line);
     out
 }
 

@@ -29,6 +29,8 @@ pub(crate) struct KustomizeScope {
     /// Some included resource cannot be read here (remote, missing, a Helm chart): it may name
     /// any image at the old registry.
     pub unknown: bool,
+    /// The new registry, when the resources were looked at (what a split entry names).
+    pub new_registry: Option<Registry>,
 }
 
 impl KustomizeScope {
@@ -47,7 +49,9 @@ impl KustomizeScope {
     }
 
     /// True when some included resource names `repository` at the new registry while others
-    /// name (or may name) it at the old one: no single name matches both.
+    /// name (or may name) it at the old one: no single name matches both, so an `images:`
+    /// entry naming it is split in two (a redirect from the old name, then the entry under the
+    /// new name).
     pub fn is_mixed(&self, repository: &str) -> bool {
         self.at_new.contains(repository) && !self.follows_new(repository)
     }
@@ -69,7 +73,10 @@ pub(crate) fn scope(
     from: &Registry,
     to: &Registry,
 ) -> KustomizeScope {
-    let mut scope = KustomizeScope::default();
+    let mut scope = KustomizeScope {
+        new_registry: Some(to.clone()),
+        ..Default::default()
+    };
     let dir = fs::canonicalize(path)
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))

@@ -1,13 +1,14 @@
 //! Finds and rewrites container image references in deployment files when a registry moves.
 //!
 //! `acr-relocate rewrite` points every image reference in Kubernetes manifests (YAML or JSON),
-//! Helm values and `Chart.yaml` dependencies, Kustomize `images:`, Flux `oci://` sources,
-//! Argo CD applications (Helm values, also inside the `helm.values` string, and OCI chart
-//! sources), Dockerfiles, docker-compose files and Azure Pipelines / GitHub Actions / GitLab CI
+//! Helm values and `Chart.yaml` dependencies, Kustomize `images:`, Flux `oci://` sources and
+//! `ImageRepository`s, Argo CD applications (Helm values, also inside the `helm.values` string,
+//! and OCI chart sources) and Image Updater image lists, Tekton bundles and image parameters,
+//! Dockerfiles, docker-compose files and Azure Pipelines / GitHub Actions / GitLab CI
 //! pipelines at the new registry, including the pipeline variables and `.env` entries that name
 //! the registry itself (by its login server or, for an Azure registry, its short name); every
 //! other text file, every value that is not a reference and every comment is scanned for
-//! mentions of the old one (and `az acr` commands naming it). Only the registry part of a
+//! mentions of the old one (and `az acr` commands and Terraform attributes naming it). Only the registry part of a
 //! reference changes: the files are edited at the byte spans of the references, never
 //! re-serialised, so comments, quoting, key order and indentation stay as they were.
 //!
@@ -49,6 +50,7 @@ mod kustomize;
 mod model;
 mod plan;
 mod registry;
+mod terraform;
 mod yaml;
 
 pub use classify::{classify, FileKind};

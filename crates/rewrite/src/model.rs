@@ -63,6 +63,11 @@ pub enum ReferenceKind {
     /// (`${{ env.REGISTRY }}/app:1`) follow it. It may hold an Azure registry's short name
     /// (`REGISTRY_NAME=myacr`, see [`Reference::is_short_name`]).
     RegistrySetting,
+    /// An image Argo CD Image Updater watches: an item of the
+    /// `argocd-image-updater.argoproj.io/image-list` annotation (`alias=registry/repo:~1.2`)
+    /// or the `imageName` of an `ImageUpdater`. What follows `:` is a version constraint, not
+    /// a tag, so it is not checked.
+    ImageUpdater,
     /// An Azure Pipelines registry service connection named after the registry
     /// (`dockerRegistryServiceConnection: OLD`, `containerRegistry:` of a `Docker@2` task). It
     /// is renamed to the new login server, so a service connection of that name must exist.
@@ -93,6 +98,7 @@ impl ReferenceKind {
             ReferenceKind::ArgoChart => "Argo CD chart source",
             ReferenceKind::RegistrySetting => "registry setting",
             ReferenceKind::ServiceConnection => "registry service connection",
+            ReferenceKind::ImageUpdater => "Argo CD Image Updater image",
         }
     }
 
@@ -321,19 +327,30 @@ impl Findings {
                     .map(|offset| (offset, crate::azcli::note(registry))),
             );
         for (offset, note) in noted {
-            let at = range.start + offset;
-            let line = lines.line(at);
-            match self.mentions.iter_mut().find(|m| m.line == line) {
-                Some(mention) => {
-                    mention.note.get_or_insert(note);
-                }
-                None => self.mentions.push(Mention {
-                    line,
-                    place,
-                    text: lines.text(at),
-                    note: Some(note),
-                }),
+            self.noted_mention(lines, range.start + offset, place, note);
+        }
+    }
+
+    /// Records a mention at `at` with `note`, unless its line already has one (which then
+    /// keeps its note, or gets this one when it had none).
+    pub(crate) fn noted_mention(
+        &mut self,
+        lines: &Lines<'_>,
+        at: usize,
+        place: MentionPlace,
+        note: String,
+    ) {
+        let line = lines.line(at);
+        match self.mentions.iter_mut().find(|m| m.line == line) {
+            Some(mention) => {
+                mention.note.get_or_insert(note);
             }
+            None => self.mentions.push(Mention {
+                line,
+                place,
+                text: lines.text(at),
+                note: Some(note),
+            }),
         }
     }
 

@@ -93,6 +93,10 @@ pub struct FilePlan {
     pub references: Vec<Reference>,
     /// Mentions of the old registry left alone (block scalars, commands, other values).
     pub mentions: Vec<Mention>,
+    /// Kustomize `images:` entries that already named the new registry and whose `newTag:`
+    /// `--pin-digests` replaced by `digest:` (see [`Reference::pinned`]); they are not
+    /// references to the old registry, so they are neither counted as rewritten nor remaining.
+    pub pinned_at_target: Vec<Reference>,
     /// References the target cannot serve; while any exists nothing is written.
     pub problems: Vec<Problem>,
     /// Set when the file should have been read as YAML but could not be: it was scanned as
@@ -423,8 +427,22 @@ impl<'r> Rewriter<'r> {
                 edits.push((span.clone(), reference.pin.text(digest)));
             }
         }
+        let mut pinned_at_target = Vec::new();
+        if self.options.pin_digests && kind == FileKind::Kustomization && not_parsed.is_none() {
+            for mut entry in extract::kustomize_entries_at(text, &self.options.to) {
+                if let Some(problem) = self.resolve(&mut entry) {
+                    problems.push(problem);
+                }
+                if let (Some(digest), Some(span)) = (&entry.pinned, &entry.tag_span) {
+                    edits.push((span.clone(), entry.pin.text(digest)));
+                    pinned_at_target.push(entry);
+                }
+            }
+        }
         edits.sort_by_key(|(span, _)| span.start);
-        edits.dedup_by_key(|(span, _)| span.start);
+        // Two insertions may share a place (a `newName:` added under one Kustomize entry and
+        // the entry added before the next): only the same edit twice is dropped.
+        edits.dedup();
         let mut rewritten = String::with_capacity(text.len());
         let mut at = 0;
         for (span, replacement) in &edits {
@@ -443,6 +461,7 @@ impl<'r> Rewriter<'r> {
             rewritten,
             references,
             mentions,
+            pinned_at_target,
             problems,
             not_parsed,
         })
@@ -575,6 +594,7 @@ impl<'r> Rewriter<'r> {
                             rewritten: text,
                             references: Vec::new(),
                             mentions: findings.mentions,
+                            pinned_at_target: Vec::new(),
                             problems: Vec::new(),
                             not_parsed: Some(NotParsed {
                                 line: None,

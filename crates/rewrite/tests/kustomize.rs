@@ -117,7 +117,8 @@ fn a_name_follows_a_base_that_an_earlier_run_already_rewrote() {
 }
 
 #[test]
-fn a_name_matching_images_at_both_registries_keeps_its_old_name_and_is_listed_with_a_note() {
+fn an_entry_whose_name_matches_images_at_both_registries_is_split_into_a_redirect_and_the_entry_under_the_new_name(
+) {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "run/deploy.yaml", DEPLOY);
     write(dir.path(), "outside/deploy.yaml", DEPLOY);
@@ -127,10 +128,51 @@ fn a_name_matching_images_at_both_registries_keeps_its_old_name_and_is_listed_wi
     let file = plan.files.iter().find(|f| f.path == overlay).unwrap();
     assert_eq!(
         file.rewritten,
-        text.replace("  newTag", "  newName: newacr.azurecr.io/web\n  newTag")
+        "resources:\n- deploy.yaml\n- ../outside/deploy.yaml\nimages:\n- name: myacr.azurecr.io/web\n  newName: newacr.azurecr.io/web\n- name: newacr.azurecr.io/web\n  newTag: \"2.0\"\n",
+        "Kustomize applies the entries in order to every image: the outside resource is sent to \
+         the new registry, then both get the tag"
+    );
+    assert!(file.mentions.is_empty(), "{:?}", file.mentions);
+    plan.write().unwrap();
+    let again = plan_of(&[dir.path().join("run")]);
+    let file = again.files.iter().find(|f| f.path == overlay).unwrap();
+    assert!(!file.is_changed(), "a split entry is not split again");
+    assert!(file.references.is_empty() && file.mentions.is_empty());
+}
+
+#[test]
+fn a_split_keeps_the_entry_s_keys_its_order_and_quotes_and_renames_its_new_name() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "run/deploy.yaml", DEPLOY);
+    let text = "resources:\n- deploy.yaml\n- https://example.com/remote.yaml\nimages:\r\n  -   newTag: \"2.0\"\r\n      name: 'myacr.azurecr.io/web'\r\n      newName: myacr.azurecr.io/web-app\r\n";
+    let overlay = write(dir.path(), "run/kustomization.yaml", text);
+    let plan = plan_of(&[dir.path().join("run")]);
+    let file = plan.files.iter().find(|f| f.path == overlay).unwrap();
+    assert_eq!(
+        file.rewritten,
+        "resources:\n- deploy.yaml\n- https://example.com/remote.yaml\nimages:\r\n  -   name: 'myacr.azurecr.io/web'\r\n      newName: newacr.azurecr.io/web\r\n  -   newTag: \"2.0\"\r\n      name: 'newacr.azurecr.io/web'\r\n      newName: newacr.azurecr.io/web-app\r\n"
+    );
+    assert!(file.mentions.is_empty(), "{:?}", file.mentions);
+}
+
+#[test]
+fn a_flow_style_entry_matching_images_at_both_registries_is_listed_with_what_to_do_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "run/deploy.yaml", DEPLOY);
+    write(dir.path(), "outside/deploy.yaml", DEPLOY);
+    let text = "resources: [deploy.yaml, ../outside/deploy.yaml]\nimages: [{name: myacr.azurecr.io/web, newTag: \"2.0\"}]\n";
+    let overlay = write(dir.path(), "run/kustomization.yaml", text);
+    let plan = plan_of(&[dir.path().join("run")]);
+    let file = plan.files.iter().find(|f| f.path == overlay).unwrap();
+    assert_eq!(
+        file.rewritten,
+        text.replace("web, newTag", "web, newName: newacr.azurecr.io/web, newTag"),
+        "the outside resource keeps being sent to the new registry with the tag"
     );
     assert_eq!(file.mentions.len(), 1, "{:?}", file.mentions);
-    assert_eq!(file.mentions[0].line, 5);
-    let note = file.mentions[0].note.as_deref().unwrap_or("");
-    assert!(note.contains("one name cannot match both"), "{note}");
+    assert_eq!(file.mentions[0].line, 2);
+    assert_eq!(
+        file.mentions[0].note.as_deref(),
+        Some("some resources of this kustomization name web at the new registry and others (or remote ones) may name it at myacr.azurecr.io: one name cannot match both, so the entry stops applying to some; split it by hand: add before it an entry with name myacr.azurecr.io/web and newName newacr.azurecr.io/web, and give this one the name newacr.azurecr.io/web")
+    );
 }

@@ -201,6 +201,53 @@ fn pinning_turns_a_kustomize_new_tag_into_the_digest_so_that_the_build_keeps_the
 }
 
 #[test]
+fn pinning_turns_the_new_tag_of_a_kustomize_entry_already_at_the_new_registry_into_the_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "app.yaml",
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: myreg.azurecr.io/web:1.0\n    - image: newreg.azurecr.io/api:2\n",
+    );
+    let text = "resources: [app.yaml]\nimages:\n  - name: myreg.azurecr.io/web\n    newName: newreg.azurecr.io/web\n    newTag: \"1.0\"\n  - name: newreg.azurecr.io/api\n    newTag: '2' # release\n  - name: newreg.azurecr.io/tool\n    digest: sha256:cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd\n";
+    let kustomization = write(dir.path(), "kustomization.yaml", text);
+    let target = MemoryTarget::with(&[("web", "1.0", DIGEST), ("api", "2", DIGEST)]);
+    let plan = Rewriter::new(pinning())
+        .with_resolver(&target)
+        .plan(&[dir.path().to_path_buf()])
+        .unwrap();
+    let file = plan.files.iter().find(|f| f.path == kustomization).unwrap();
+    assert_eq!(
+        file.rewritten,
+        text.replace("myreg", "newreg")
+            .replace("newTag: \"1.0\"", &format!("digest: {DIGEST}"))
+            .replace("newTag: '2'", &format!("digest: {DIGEST}"))
+    );
+    let pinned: Vec<_> = file
+        .pinned_at_target
+        .iter()
+        .map(|r| (r.line, r.repository.as_str(), r.pinned.as_deref()))
+        .collect();
+    assert_eq!(pinned, [(4, "web", Some(DIGEST)), (6, "api", Some(DIGEST))]);
+    assert_eq!(file.references.len(), 1, "only the old name is a reference");
+    assert_eq!(plan.remaining(), 2, "the old name and the resource's image");
+
+    let missing = MemoryTarget::default();
+    let plan = Rewriter::new(pinning())
+        .with_resolver(&missing)
+        .plan(std::slice::from_ref(&kustomization))
+        .unwrap();
+    let problems: Vec<_> = plan.problems().map(|(_, p)| p.to_string()).collect();
+    assert_eq!(
+        problems,
+        [
+            "newreg.azurecr.io/web:1.0: the target has no such tag",
+            "newreg.azurecr.io/api:2: the target has no such tag"
+        ],
+        "a tag that cannot be pinned blocks the run as for a renamed entry"
+    );
+}
+
+#[test]
 fn without_pinning_a_kustomize_new_tag_stays() {
     let target = MemoryTarget::with(&[("web", "1.0", DIGEST)]);
     let rewriter =

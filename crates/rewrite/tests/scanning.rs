@@ -313,3 +313,162 @@ fn az_acr_commands_naming_the_old_registry_by_its_short_name_are_listed_with_a_n
     let file = plan_text("Dockerfile", FileKind::Dockerfile, dockerfile);
     assert_eq!(places(&file), [(2, MentionPlace::Instruction)]);
 }
+
+#[test]
+fn an_az_acr_command_continued_over_lines_is_listed_as_on_one_line() {
+    let note = "an `az acr` command naming myacr.azurecr.io by its short name myacr: not rewritten; give it the new registry's name by hand";
+    let noted = |file: &FilePlan| -> Vec<(usize, MentionPlace, String)> {
+        file.mentions
+            .iter()
+            .map(|m| (m.line, m.place, m.note.clone().unwrap_or_default()))
+            .collect()
+    };
+    let dockerfile = "FROM mcr.microsoft.com/azure-cli:2\nRUN az acr login \\\n    --name myacr\nRUN <<EOF\naz acr build \\\n  -r myacr .\nEOF\n";
+    let file = plan_text("Dockerfile", FileKind::Dockerfile, dockerfile);
+    assert_eq!(
+        noted(&file),
+        [
+            (3, MentionPlace::Instruction, note.to_owned()),
+            (6, MentionPlace::Heredoc, note.to_owned())
+        ]
+    );
+    let windows = "# escape=`\nFROM mcr.microsoft.com/azure-cli:2\nRUN az acr login `\n    # a comment Docker drops\n    -n myacr\n";
+    let file = plan_text("Dockerfile", FileKind::Dockerfile, windows);
+    assert_eq!(
+        noted(&file),
+        [(5, MentionPlace::Instruction, note.to_owned())]
+    );
+
+    let script = "#!/bin/sh\naz acr login \\\n  --name myacr\n";
+    let file = plan_text("login.sh", FileKind::Text, script);
+    assert_eq!(
+        noted(&file),
+        [(3, MentionPlace::OtherFile, note.to_owned())]
+    );
+    let workflow = "jobs:\n  push:\n    steps:\n      - run: |\n          az acr login \\\n            --name myacr\n";
+    let file = plan_text(".github/workflows/ci.yml", FileKind::Pipeline, workflow);
+    assert_eq!(
+        noted(&file),
+        [(6, MentionPlace::BlockScalar, note.to_owned())]
+    );
+    let template = "apiVersion: batch/v1\nkind: Job\nspec:\n  template:\n    spec:\n      containers:\n        - name: login\n          args:\n            - |\n              az acr login \\\n                -n myacr\n";
+    let file = plan_text("chart/templates/job.yaml", FileKind::HelmTemplate, template);
+    assert_eq!(
+        noted(&file),
+        [(11, MentionPlace::TemplateLine, note.to_owned())]
+    );
+}
+
+#[test]
+fn argo_cd_image_updater_images_are_rewritten_and_their_constraints_are_not_checked() {
+    let app = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: web\n  annotations:\n    argocd-image-updater.argoproj.io/image-list: web=myacr.azurecr.io/web:~1.2, nginx, myacr.azurecr.io/team/api\n    argocd-image-updater.argoproj.io/web.update-strategy: semver\n---\napiVersion: argocd-image-updater.argoproj.io/v1alpha1\nkind: ImageUpdater\nspec:\n  applicationRefs:\n    - namePattern: web\n      images:\n        - alias: web\n          imageName: \"myacr.azurecr.io/web:1.x\"\n";
+    let file = plan_text("apps/web.yaml", FileKind::Yaml, app);
+    assert_eq!(file.rewritten, app.replace("myacr", "newacr"));
+    let found: Vec<_> = file
+        .references
+        .iter()
+        .map(|r| (r.line, r.kind, r.repository.as_str(), r.is_checkable()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (6, ReferenceKind::ImageUpdater, "web", false),
+            (6, ReferenceKind::ImageUpdater, "team/api", false),
+            (16, ReferenceKind::ImageUpdater, "web", false),
+        ]
+    );
+    assert!(file.mentions.is_empty(), "{:?}", file.mentions);
+}
+
+#[test]
+fn a_flux_image_repository_is_rewritten_and_not_checked_for_a_tag() {
+    let text = "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageRepository\nmetadata:\n  name: web\nspec:\n  image: myacr.azurecr.io/web\n  interval: 5m\n---\napiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImagePolicy\nspec:\n  imageRepositoryRef:\n    name: web\n";
+    let target = crate::util::MemoryTarget::default();
+    let file = rewriter()
+        .with_resolver(&target)
+        .rewrite_text(Path::new("flux/web.yaml"), FileKind::Yaml, text)
+        .unwrap();
+    assert_eq!(file.rewritten, text.replace("myacr", "newacr"));
+    assert!(file.problems.is_empty(), "{:?}", file.problems);
+    assert!(
+        target.lookups.borrow().is_empty(),
+        "a repository Flux scans for tags names no tag: `latest` is not asked for"
+    );
+}
+
+#[test]
+fn tekton_image_parameters_and_bundles_are_rewritten() {
+    let text = "apiVersion: tekton.dev/v1\nkind: Task\nspec:\n  params:\n    - name: IMAGE\n      default: myacr.azurecr.io/web:1\n    - name: note\n      default: built for myacr.azurecr.io\n  steps:\n    - name: build\n      image: myacr.azurecr.io/tools/kaniko:1.9\n---\napiVersion: tekton.dev/v1\nkind: PipelineRun\nspec:\n  params:\n    - name: builder-image\n      value: myacr.azurecr.io/builder:2\n  pipelineRef:\n    resolver: bundles\n    params:\n      - name: bundle\n        value: myacr.azurecr.io/pipelines/build:0.4\n      - name: name\n        value: build\n---\napiVersion: tekton.dev/v1beta1\nkind: TaskRun\nspec:\n  taskRef:\n    name: lint\n    bundle: myacr.azurecr.io/tasks/lint:0.1\n";
+    let file = plan_text("tekton/build.yaml", FileKind::Yaml, text);
+    let lines: Vec<_> = file.references.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [6, 11, 18, 23, 32]);
+    assert_eq!(
+        file.rewritten,
+        text.replace("myacr.azurecr.io/", "newacr.azurecr.io/")
+    );
+    assert_eq!(
+        places(&file),
+        [(8, MentionPlace::Value)],
+        "a parameter that is not an image stays"
+    );
+}
+
+#[test]
+fn terraform_naming_the_old_registry_by_its_short_name_is_listed_with_a_note() {
+    let text = "resource \"azurerm_container_registry\" \"acr\" {\n  name                = \"myacr\"\n  resource_group_name = \"rg\"\n}\n\nresource \"azurerm_container_registry_webhook\" \"hook\" {\n  name          = \"deploy\"\n  registry_name = azurerm_container_registry.acr.name\n  service_uri   = \"https://myacr.azurecr.io/hook\"\n}\n";
+    let file = plan_text("infra/main.tf", FileKind::Text, text);
+    assert_eq!(file.rewritten, text);
+    let noted: Vec<_> = file
+        .mentions
+        .iter()
+        .map(|m| (m.line, m.note.as_deref().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        noted,
+        [
+            (2, "a Terraform attribute naming myacr.azurecr.io by its short name myacr: not rewritten; if it should name the new registry, change it by hand (renaming a managed registry replaces it)"),
+            (9, ""),
+        ]
+    );
+}
+
+#[test]
+fn images_a_github_workflow_pushes_or_caches_are_rewritten_and_not_checked() {
+    let workflow = "jobs:\n  build:\n    steps:\n      - uses: docker/metadata-action@v5\n        with:\n          images: |\n            myacr.azurecr.io/web\n            ghcr.io/contoso/web\n      - uses: docker/build-push-action@v6\n        with:\n          push: true\n          tags: myacr.azurecr.io/web:${{ github.sha }},myacr.azurecr.io/web:latest\n          cache-from: type=registry,ref=myacr.azurecr.io/web:buildcache\n          cache-to: \"type=registry,ref=myacr.azurecr.io/web:buildcache,mode=max\"\n";
+    let target = crate::util::MemoryTarget::default();
+    let file = rewriter()
+        .with_resolver(&target)
+        .rewrite_text(
+            Path::new(".github/workflows/ci.yml"),
+            FileKind::Pipeline,
+            workflow,
+        )
+        .unwrap();
+    assert_eq!(file.rewritten, workflow.replace("myacr", "newacr"));
+    let lines: Vec<_> = file.references.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [7, 12, 12, 13, 14]);
+    assert!(file.mentions.is_empty(), "{:?}", file.mentions);
+    assert!(
+        target.lookups.borrow().is_empty(),
+        "images the workflow pushes are not in the target yet"
+    );
+}
+
+#[test]
+fn the_values_of_a_flux_helm_release_are_read_as_a_values_file() {
+    let text = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\nspec:\n  values:\n    global:\n      imageRegistry: myacr.azurecr.io\n    image:\n      repository: myacr.azurecr.io/web\n      tag: \"1.0\"\n    sourceRegistry: myacr.azurecr.io\n";
+    let file = plan_text("flux/web.yaml", FileKind::Yaml, text);
+    let found: Vec<_> = file.references.iter().map(|r| (r.line, r.kind)).collect();
+    assert_eq!(
+        found,
+        [
+            (8, ReferenceKind::HelmRegistry),
+            (10, ReferenceKind::HelmImageMap)
+        ]
+    );
+    assert_eq!(
+        places(&file),
+        [(12, MentionPlace::Value)],
+        "a registry named as an origin stays, as in a values file"
+    );
+}

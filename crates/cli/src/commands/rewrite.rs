@@ -34,13 +34,17 @@ manifests (`\"image\":`), Helm values (`image:` strings and registry/repository/
 `*Registry:` values), Chart.yaml `oci://` dependencies, chart templates and helpers (`image:`
 lines), Kustomize `images:` (newName; a name is the key matched against the images of the
 resources that kustomization includes, so it is rewritten only when all of them are at the new
-registry after the run, and otherwise stays and gets a newName), Dockerfiles (FROM, COPY
+registry after the run, and otherwise stays and gets a newName; an entry matching images at
+both registries is split: a redirect from the old name, then the entry under the new name), Dockerfiles (FROM, COPY
 --from, RUN --mount from=, ARG defaults, also a bare registry used as `FROM $REG/...`, and the
 `# syntax=` frontend image; heredoc bodies are listed), Flux `url: oci://`, Argo CD Applications and ApplicationSets (the Helm
 values of `spec.source(s)`: the `helm.values` block string read as a values file, its
 formatting kept, `valuesObject`, `parameters` naming an image or registry, and an OCI chart
 `repoURL`), docker-compose files, Azure Pipelines, GitHub Actions
-and GitLab CI (`container:`, `image:`, GitLab `image: {name:}` and `services:`, `uses: docker://`).
+and GitLab CI (`container:`, `image:`, GitLab `image: {name:}` and `services:`, `uses: docker://`,
+`with:` `tags:`/`images:`/`cache-from:`/`cache-to:` of Docker actions), Flux `ImageRepository`
+and `HelmRelease` values,
+Argo CD Image Updater `image-list` annotations and Tekton bundles and image `params`.
 
 Registry settings: in a pipeline, a variable or input whose name says it holds the registry
 (`REGISTRY`, `CONTAINER_REGISTRY`, `containerRegistry`, `ACR_LOGIN_SERVER`, `login-server`, ...,
@@ -59,7 +63,8 @@ Every other text file of the walk (scripts, the rest of .env files, Terraform, d
 of the old registry are listed and left alone, as are mentions in YAML that are not image fields
 (block scalars, commands, environment values) and in comments of YAML files, Dockerfiles and
 chart templates; --check counts them all. An `az acr` command naming OLD by its short name
-(`az acr login -n myacr`, `-r`/`--registry` too) is listed with a note. Docker Hub short names
+(`az acr login -n myacr`, `-r`/`--registry` too, also continued over lines) is listed with a
+note, as is a Terraform `azurerm_container_registry` `name` (or `registry_name`) holding it. Docker Hub short names
 (`nginx`) never match. Regional endpoints of an Azure registry (NAME.REGION.geo.azurecr.io,
 NAME.REGION.data.azurecr.io) are listed with a note, not rewritten. A YAML file that cannot be
 parsed is scanned as text (its mentions listed, nothing rewritten) with one warning naming it;
@@ -79,7 +84,8 @@ is written; a tag or digest the target lacks is listed with its line, with what 
 (`acr-relocate copy OLD NEW --repo REPO`), and nothing is written (exit 1); --check lists
 them too. --pin-digests also replaces `:tag` by `@digest` where the file shape allows, and a
 Kustomize images: entry's `newTag: TAG` by `digest: DIGEST` (else its tag would replace the
-digest pinned in the resources).
+digest pinned in the resources), also in an entry that already names NEW (listed after the
+counts, which are of references to OLD).
 
 Exit codes: 0 done; 1 --check found references, or the target lacks a reference (nothing
 written); 2 a file failed, a file would be refused (also in --check and --dry-run) or the
@@ -305,6 +311,7 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
             .copied()
             .collect();
         report_settings(&mut out, &written, &to, true)?;
+        report_pinned_at_target(&mut out, &written, &to, true)?;
         write_errors = summary.errors;
     } else if !args.diff || args.dry_run {
         writeln!(out, "would rewrite {references} reference(s) in {} file(s): {from} -> {to} (nothing written)", changed.len())?;
@@ -323,6 +330,7 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
             )?;
         }
         report_settings(&mut out, &changed, &to, false)?;
+        report_pinned_at_target(&mut out, &changed, &to, false)?;
     }
     let mentions: Vec<_> = plan
         .files
@@ -526,6 +534,41 @@ fn report_settings(
             "  {}:{}: {name}{note}",
             file.path.display(),
             reference.line
+        )?;
+    }
+    Ok(())
+}
+
+/// Lists the Kustomize `images:` entries already at the new registry whose `newTag` was (or
+/// would be) replaced by the digest: they change although they are not references to the old
+/// registry, so the counts above do not include them.
+fn report_pinned_at_target(
+    out: &mut impl Write,
+    files: &[&FilePlan],
+    to: &Registry,
+    written: bool,
+) -> std::io::Result<()> {
+    let pinned: Vec<_> = files
+        .iter()
+        .flat_map(|f| f.pinned_at_target.iter().map(move |r| (f, r)))
+        .collect();
+    if pinned.is_empty() {
+        return Ok(());
+    }
+    let were = if written { "pinned" } else { "to pin" };
+    writeln!(
+        out,
+        "Kustomize images: entries already at {to} whose newTag became a digest ({} {were}):",
+        pinned.len()
+    )?;
+    for (file, reference) in pinned {
+        writeln!(
+            out,
+            "  {}:{}: {to}/{}@{}",
+            file.path.display(),
+            reference.line,
+            reference.repository,
+            reference.pinned.as_deref().unwrap_or_default()
         )?;
     }
     Ok(())

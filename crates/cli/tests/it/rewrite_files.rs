@@ -504,3 +504,61 @@ deploy.sh:2: mention (not rewritten): az acr login --name myacr {note}
         )
     );
 }
+
+#[test]
+fn an_az_acr_command_continued_over_lines_is_listed_like_one_on_a_single_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = "FROM mcr.microsoft.com/azure-cli:2\nRUN az acr login \\\n    --name myacr\n";
+    write(dir.path(), "Dockerfile", dockerfile);
+    write(
+        dir.path(),
+        "deploy.sh",
+        "#!/bin/sh\naz acr build \\\n  --registry myacr .\n",
+    );
+    let workflow = "on: push\njobs:\n  push:\n    runs-on: ubuntu-latest\n    steps:\n      - run: |\n          az acr login \\\n            -n myacr\n";
+    write(dir.path(), ".github/workflows/ci.yml", workflow);
+    let note = "(an `az acr` command naming myacr.azurecr.io by its short name myacr: not rewritten; give it the new registry's name by hand)";
+    let out = rewrite_acr_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            ".github/workflows/ci.yml:8: mention (not rewritten): -n myacr {note}
+Dockerfile:3: mention (not rewritten): --name myacr {note}
+deploy.sh:3: mention (not rewritten): --registry myacr . {note}
+3 reference(s) to myacr.azurecr.io remain
+"
+        )
+    );
+    let out = rewrite_acr_in(dir.path(), &["."]);
+    assert_success(&out);
+    assert_eq!(
+        fs::read_to_string(dir.path().join("Dockerfile")).unwrap(),
+        dockerfile
+    );
+}
+
+#[test]
+fn a_kustomize_entry_matching_resources_that_move_and_resources_that_stay_is_split_and_a_second_run_finds_nothing(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let pod =
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: old.example.com/web:1.0\n";
+    write(dir.path(), "app/base/pod.yaml", pod);
+    write(dir.path(), "shared/pod.yaml", pod);
+    let overlay = "resources:\n- base/pod.yaml\n- ../shared/pod.yaml\nimages:\n- name: old.example.com/web\n  newTag: \"2.0\"\n";
+    write(dir.path(), "app/kustomization.yaml", overlay);
+    let out = rewrite_in(dir.path(), &["app"]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 3 reference(s) in 2 file(s): old.example.com -> new.example.com\n  app/base/pod.yaml: 1\n  app/kustomization.yaml: 2\n"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("app/kustomization.yaml")).unwrap(),
+        "resources:\n- base/pod.yaml\n- ../shared/pod.yaml\nimages:\n- name: old.example.com/web\n  newName: new.example.com/web\n- name: new.example.com/web\n  newTag: \"2.0\"\n"
+    );
+    let out = rewrite_in(dir.path(), &["app", "--check"]);
+    assert_exit_code(&out, 0);
+    assert_eq!(stdout(&out), "no references to old.example.com remain\n");
+}

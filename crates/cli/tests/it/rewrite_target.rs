@@ -252,3 +252,38 @@ fn an_unreachable_target_is_named_with_its_url_and_the_whole_reason() {
     assert!(!err.contains("url ()"), "{err}");
     assert_eq!(err.matches('(').count(), err.matches(')').count(), "{err}");
 }
+
+#[test]
+fn pin_digests_pins_a_kustomize_entry_already_at_the_new_registry_and_lists_it() {
+    let (dst, expected) = sample_registry(2);
+    let repo = image_repo(&expected);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        format!("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - image: old.example.com/{repo}:v1.0.0\n"),
+    )
+    .unwrap();
+    let kustomization = dir.path().join("kustomization.yaml");
+    std::fs::write(
+        &kustomization,
+        format!("resources: [app.yaml]\nimages:\n  - name: old.example.com/{repo}\n    newName: {h}/{repo}\n    newTag: \"v1.0.0\"\n", h = host(&dst)),
+    )
+    .unwrap();
+    let out = rewrite_checked_against(dir.path(), &dst, &["--pin-digests"]);
+    assert_success(&out);
+    let v1 = &expected.tags[&repo]["v1.0.0"];
+    assert_eq!(
+        std::fs::read_to_string(&kustomization).unwrap(),
+        format!(
+            "resources: [app.yaml]\nimages:\n  - name: {h}/{repo}\n    newName: {h}/{repo}\n    digest: {v1}\n",
+            h = host(&dst)
+        ),
+        "the tag would otherwise replace the digest pinned in app.yaml"
+    );
+    let listed = format!(
+        "Kustomize images: entries already at {h} whose newTag became a digest (1 pinned):\n  {k}:4: {h}/{repo}@{v1}\n",
+        h = host(&dst),
+        k = kustomization.display()
+    );
+    assert!(stdout(&out).contains(&listed), "{}", stdout(&out));
+}
