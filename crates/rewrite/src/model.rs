@@ -340,18 +340,7 @@ impl Findings {
         place: MentionPlace,
         note: String,
     ) {
-        let line = lines.line(at);
-        match self.mentions.iter_mut().find(|m| m.line == line) {
-            Some(mention) => {
-                mention.note.get_or_insert(note);
-            }
-            None => self.mentions.push(Mention {
-                line,
-                place,
-                text: lines.text(at),
-                note: Some(note),
-            }),
-        }
+        self.record_mention(lines, at, place, note, false);
     }
 
     /// Records a mention of the old registry at `at` with a note saying why it is left alone
@@ -363,9 +352,25 @@ impl Findings {
         place: MentionPlace,
         note: String,
     ) {
+        self.record_mention(lines, at, place, note, true);
+    }
+
+    /// One mention per line: a line already mentioned gets `note` when `replace` (or when it had
+    /// none).
+    fn record_mention(
+        &mut self,
+        lines: &Lines<'_>,
+        at: usize,
+        place: MentionPlace,
+        note: String,
+        replace: bool,
+    ) {
         let line = lines.line(at);
         match self.mentions.iter_mut().find(|m| m.line == line) {
-            Some(mention) => mention.note = Some(note),
+            Some(mention) if replace => mention.note = Some(note),
+            Some(mention) => {
+                mention.note.get_or_insert(note);
+            }
             None => self.mentions.push(Mention {
                 line,
                 place,
