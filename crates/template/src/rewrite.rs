@@ -2470,9 +2470,10 @@ fn set_location(ctx: &mut Ctx<'_>, r: &Resource<'_>, rpath: &str) {
     // variables() the resource reads (a nested template of inner scope, or the root), in the
     // nested deployment's `parameters`, or in the parameters file.
     let tpath = r.template_path.as_str();
+    let deployment_path = r.deployment.and(tpath.strip_suffix("/properties/template"));
     let given_path = |ctx: &Ctx<'_>, name: &str, value: &Node| {
         let key = pointer_key(name);
-        match r.deployment.and(tpath.strip_suffix("/properties/template")) {
+        match deployment_path {
             Some(deployment) => format!("{deployment}/properties/parameters/{key}/value"),
             None if ctx
                 .params
@@ -2516,6 +2517,18 @@ fn set_location(ctx: &mut Ctx<'_>, r: &Resource<'_>, rpath: &str) {
         }
         Source::Parameter { name, decl, value } => {
             let mut handled = false;
+            // The nested deployment may give the whole parameter as one expression
+            // (`"location": "[createObject('value', ...)]"`): that is where the value is.
+            let whole = r
+                .deployment
+                .and_then(|d| d.at(&["properties", "parameters", name]))
+                .and_then(Node::as_str)
+                .filter(|s| is_expression(s));
+            if let (None, Some(expr), Some(dp)) = (value, whole, deployment_path) {
+                let path = format!("{dp}/properties/parameters/{}", pointer_key(name));
+                expression_kept(ctx, expr, &path);
+                handled = true;
+            }
             if let Some(v) = value {
                 let s = v.as_str().unwrap_or("");
                 if is_expression(s) {

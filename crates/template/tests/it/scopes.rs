@@ -127,6 +127,15 @@ fn a_location_kept_as_an_expression_in_a_nested_template_is_reported_where_its_v
             ),
             "/resources/0/properties/parameters/location/value",
         ),
+        // The whole parameter given as one expression by the deployment.
+        (
+            inner_registry(
+                "[parameters('location')]",
+                r#""parameters": {"location": {"type": "string", "defaultValue": "[resourceGroup().location]"}}"#,
+                r#""location": "[createObject('value', parameters('region'))]""#,
+            ),
+            "/resources/0/properties/parameters/location",
+        ),
         // The nested template's own variable.
         (
             inner_registry(
