@@ -2836,7 +2836,7 @@ fn encryption(
                     }
                     if value.is_some() || decl.is_some() {
                         set_at = Some((
-                            format!("/parameters/{}", pointer_key(&name)),
+                            format!("{}/parameters/{}", reg.template_path, pointer_key(&name)),
                             format!("parameter {name}"),
                         ));
                     }
@@ -2844,7 +2844,7 @@ fn encryption(
                 Source::Variable { name, node } if !node.as_str().is_some_and(is_expression) => {
                     ctx.tpl.set_string(node, uri);
                     set_at = Some((
-                        format!("/variables/{}", pointer_key(&name)),
+                        format!("{}/variables/{}", reg.template_path, pointer_key(&name)),
                         format!("variable {name}"),
                     ));
                 }

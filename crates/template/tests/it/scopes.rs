@@ -158,3 +158,42 @@ fn a_location_kept_as_an_expression_in_a_nested_template_is_reported_where_its_v
         assert!(kept[0].message.contains(value), "{}", kept[0].message);
     }
 }
+
+#[test]
+fn a_key_parameter_or_variable_of_a_nested_template_set_by_key_uri_is_reported_where_it_is() {
+    let key_uri = "https://kv-east.vault.azure.net/keys/acr/0123456789abcdef0123456789abcdef";
+    let options = RewriteOptions {
+        key_uri: Some(key_uri.into()),
+        ..east()
+    };
+    for (declarations, key, path) in [
+        (
+            r#""parameters": {"keyUri": {"type": "string", "defaultValue": "https://kv-west.vault.azure.net/keys/acr/1"}}"#,
+            "[parameters('keyUri')]",
+            "/resources/0/properties/template/parameters/keyUri",
+        ),
+        (
+            r#""variables": {"keyUri": "https://kv-west.vault.azure.net/keys/acr/1"}"#,
+            "[variables('keyUri')]",
+            "/resources/0/properties/template/variables/keyUri",
+        ),
+    ] {
+        let template = inner_registry("westeurope", declarations, "").replace(
+            r#""properties": {}}]"#,
+            &format!(
+                r#""properties": {{"encryption": {{"status": "enabled", "keyVaultProperties": {{"keyIdentifier": "{key}"}}}}}}}}]"#
+            ),
+        );
+        let out = acr_template::rewrite_template(&TemplateInput::new("t.json", template), &options)
+            .unwrap();
+        let set = with_rule(&out, rules::KEY_URI_SET);
+        let paths: Vec<&str> = set.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, [path], "{:#?}", out.findings);
+        assert_eq!(
+            json(&out.template)
+                .pointer(path)
+                .map(|v| v.get("defaultValue").unwrap_or(v).clone()),
+            Some(serde_json::Value::String(key_uri.into()))
+        );
+    }
+}
