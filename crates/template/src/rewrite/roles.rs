@@ -77,7 +77,7 @@ pub(super) fn role_assignments(
 ) {
     let identities = created_identities(res);
     for (i, r) in res.iter().enumerate() {
-        let scope = scope_of(r, i, target, children);
+        let scope = scope_of(r, i, target, children, ctx.params_obj);
         if scope == Scope::Other {
             if let Some(principal) = registry_identity(r, target, ctx.params_obj) {
                 identity_elsewhere(ctx, r, res, target, &principal);
@@ -520,8 +520,16 @@ fn identity_elsewhere_name(
     ))
 }
 
-/// Where `r` (the resource at index `i`) applies, if it is a role assignment.
-fn scope_of(r: &Resource<'_>, i: usize, target: &Target<'_>, children: &[usize]) -> Scope {
+/// Where `r` (the resource at index `i`) applies, if it is a role assignment; a `scope` that
+/// reads a variable or parameter is where its value points (`params_file`: the parameters'
+/// values at the top level).
+fn scope_of(
+    r: &Resource<'_>,
+    i: usize,
+    target: &Target<'_>,
+    children: &[usize],
+    params_file: Option<&Node>,
+) -> Scope {
     let t = r.full_type.as_str();
     if !t.ends_with("/roleassignments") {
         return Scope::Other;
@@ -544,6 +552,10 @@ fn scope_of(r: &Resource<'_>, i: usize, target: &Target<'_>, children: &[usize])
         return Scope::Other;
     }
     match r.node.get_str("scope") {
+        Some(s) if is_expression(s) => match held_value(expression_body(s), r, params_file) {
+            Some(value) => classify_scope(value, target),
+            None => classify_scope(s, target),
+        },
         Some(s) => classify_scope(s, target),
         None => Scope::Other,
     }
