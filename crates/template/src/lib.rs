@@ -49,8 +49,10 @@
 //!   `guid()` of values that do not name the registry gets the new registry's id as first
 //!   argument; role assignments elsewhere (key vaults, storage accounts, the resource group)
 //!   whose principal is the registry's own identity
-//!   (`reference(<registry id>, ...).identity.principalId`) are named anew the same way, a
-//!   literal GUID becoming `guid(<scope>, <new registry id>, '.identity.principalId', <role>)`;
+//!   (`reference(<registry id>, ...).identity.principalId`, the id also held by a variable or
+//!   parameter) are named anew the same way, a literal GUID becoming `guid(<scope>, <new
+//!   registry id>, '.identity.principalId', <role>)`, where an assignment without a `scope` is
+//!   on the resource group, subscription, management group or tenant it is deployed at;
 //!   parameters that name the registry in a `registries` expression and hold the old name get
 //!   the new one (see `docs/template.md`).
 //!
@@ -104,7 +106,7 @@
 //! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
 //! | `resource-id-literal` | info (blocking if not converted) | a literal id `/subscriptions/../resourceGroups/../registries/<old>[/child]` became `resourceId(...)` (a symbolic name in a 2.0 `dependsOn`); extension ids and parameters file values are blocking |
 //! | `registry-parameter-set` | info | a parameter that names the registry in a `Microsoft.ContainerRegistry/registries` expression (a scope, an AKS attachment) held the old name as its default or parameters-file value: set to the new name; without any value: pass the new name |
-//! | `role-assignment-name-literal` | info (blocking if not converted) | a role assignment on the registry named by a literal GUID (the source's; names are unique in the tenant) is now `guid(<new registry id>, <principal>, <role>)`; one elsewhere (key vault, storage account, resource group) whose principal is the registry's own identity is now `guid(<scope>, <new registry id>, '.identity.principalId', <role>)` (the source's gives the role to the source registry's identity and cannot change principal); (the older top-level `<type>/providers/roleAssignments` form keeps its `<resource>/Microsoft.Authorization/` prefix, with `resourceId(<type>, <resource>)` as scope); blocking when its scope is a child of the registry, when its principal, role or scope cannot enter a name, or for the older form nested in its resource or built with `concat` elsewhere |
+//! | `role-assignment-name-literal` | info (blocking if not converted) | a role assignment on the registry named by a literal GUID (the source's; names are unique in the tenant) is now `guid(<new registry id>, <principal>, <role>)`; one elsewhere (key vault, storage account, resource group) whose principal is the registry's own identity is now `guid(<scope>, <new registry id>, '.identity.principalId', <role>)` (the source's gives the role to the source registry's identity and cannot change principal); (the older top-level `<type>/providers/roleAssignments` form keeps its `<resource>/Microsoft.Authorization/` prefix, with `resourceId(<type>, <resource>)` as scope); blocking when its scope is a child of the registry, when its principal, role or scope cannot enter a name (also the scope a nested deployment sends an assignment without `scope` to, when no expression names it), or for the older form nested in its resource or built with `concat` elsewhere |
 //! | `role-assignment-name-unscoped` | info | a role assignment on the registry, or of the registry's identity elsewhere, named by a `guid()` of values that do not name the registry (resource group, role): the new registry's id is now its first argument, so it cannot be the source's name |
 //! | `role-assignment-principal-recreated` | warning | a role assignment on the registry gives a literal principalId that is (or may be) a managed identity this deployment creates anew (new object id) |
 //! | `role-definition-id-literal` | info | a role assignment on the registry named its role by the literal id in the source's subscription; it is now `subscriptionResourceId()` of the same GUID |

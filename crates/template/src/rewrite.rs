@@ -2466,6 +2466,25 @@ fn set_location(ctx: &mut Ctx<'_>, r: &Resource<'_>, rpath: &str) {
     let source = resolve(node, r.template, r.deployment, pfile);
     let target = ctx.opts.location.clone();
     let lpath = format!("{rpath}/location");
+    // Where a parameter's or variable's value is: in the template whose parameters() and
+    // variables() the resource reads (a nested template of inner scope, or the root), in the
+    // nested deployment's `parameters`, or in the parameters file.
+    let tpath = r.template_path.as_str();
+    let deployment_path = r.deployment.and(tpath.strip_suffix("/properties/template"));
+    let given_path = |ctx: &Ctx<'_>, name: &str, value: &Node| {
+        let key = pointer_key(name);
+        match deployment_path {
+            Some(deployment) => format!("{deployment}/properties/parameters/{key}/value"),
+            None if ctx
+                .params
+                .as_ref()
+                .is_some_and(|(_, root)| in_doc(root, value)) =>
+            {
+                format!("(parameters file)/parameters/{key}/value")
+            }
+            None => lpath.clone(),
+        }
+    };
     let expression_kept = |ctx: &mut Ctx<'_>, expr: &str, path: &str| {
         ctx.find(
             Severity::Warning,
@@ -2489,7 +2508,7 @@ fn set_location(ctx: &mut Ctx<'_>, r: &Resource<'_>, rpath: &str) {
         Source::Variable { name, node } => {
             let s = node.as_str().unwrap_or("");
             if is_expression(s) {
-                expression_kept(ctx, s, &format!("/variables/{}", pointer_key(name)));
+                expression_kept(ctx, s, &format!("{tpath}/variables/{}", pointer_key(name)));
             } else if norm_region(s) != norm_region(&target)
                 && ctx.edited_locations.insert(node.span.start)
             {
@@ -2498,10 +2517,23 @@ fn set_location(ctx: &mut Ctx<'_>, r: &Resource<'_>, rpath: &str) {
         }
         Source::Parameter { name, decl, value } => {
             let mut handled = false;
+            // The nested deployment may give the whole parameter as one expression
+            // (`"location": "[createObject('value', ...)]"`): that is where the value is.
+            let whole = r
+                .deployment
+                .and_then(|d| d.at(&["properties", "parameters", name]))
+                .and_then(Node::as_str)
+                .filter(|s| is_expression(s));
+            if let (None, Some(expr), Some(dp)) = (value, whole, deployment_path) {
+                let path = format!("{dp}/properties/parameters/{}", pointer_key(name));
+                expression_kept(ctx, expr, &path);
+                handled = true;
+            }
             if let Some(v) = value {
                 let s = v.as_str().unwrap_or("");
                 if is_expression(s) {
-                    expression_kept(ctx, s, &lpath);
+                    let path = given_path(ctx, name, v);
+                    expression_kept(ctx, s, &path);
                 } else if ctx.edited_locations.insert(v.span.start) {
                     ctx.set_value(v, &target);
                 }
@@ -2515,7 +2547,7 @@ fn set_location(ctx: &mut Ctx<'_>, r: &Resource<'_>, rpath: &str) {
                             expression_kept(
                                 ctx,
                                 s,
-                                &format!("/parameters/{}/defaultValue", pointer_key(name)),
+                                &format!("{tpath}/parameters/{}/defaultValue", pointer_key(name)),
                             );
                         }
                     } else if norm_region(s) != norm_region(&target)
@@ -2804,7 +2836,7 @@ fn encryption(
                     }
                     if value.is_some() || decl.is_some() {
                         set_at = Some((
-                            format!("/parameters/{}", pointer_key(&name)),
+                            format!("{}/parameters/{}", reg.template_path, pointer_key(&name)),
                             format!("parameter {name}"),
                         ));
                     }
@@ -2812,7 +2844,7 @@ fn encryption(
                 Source::Variable { name, node } if !node.as_str().is_some_and(is_expression) => {
                     ctx.tpl.set_string(node, uri);
                     set_at = Some((
-                        format!("/variables/{}", pointer_key(&name)),
+                        format!("{}/variables/{}", reg.template_path, pointer_key(&name)),
                         format!("variable {name}"),
                     ));
                 }

@@ -97,13 +97,21 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
         _ => None,
     };
     let mut files: Vec<(&Path, Vec<u8>)> = Vec::new();
+    // The option that names each file, for errors.
+    let mut named_by: Vec<&str> = Vec::new();
     if !to_stdout {
         files.push((args.output.as_path(), out.template.clone().into_bytes()));
+        named_by.push("-o");
     }
     if let (Some(text), Some(path)) = (&out.parameters, &params_path) {
         files.push((path.as_path(), text.clone().into_bytes()));
+        named_by.push(match args.parameters_output {
+            Some(_) => "--parameters-output",
+            None => "the parameters output beside -o,",
+        });
     }
     if let Some(report) = &args.report {
+        named_by.push("--report");
         let title = format!(
             "acr-relocate template: {label} → {} in {}",
             args.name, args.location
@@ -112,6 +120,26 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
             report.as_path(),
             acr_template::to_markdown(&title, &out.findings).into_bytes(),
         ));
+    }
+    // The export is the record of the source's settings: no output may replace an input.
+    let inputs = std::iter::once((args.input.as_path(), "the input template")).chain(
+        args.parameters
+            .as_deref()
+            .map(|p| (p, "the input parameters file")),
+    );
+    for (input_path, what) in inputs {
+        if let Some((output, option)) = files
+            .iter()
+            .map(|(path, _)| *path)
+            .zip(&named_by)
+            .find(|(output, _)| same_file(input_path, output))
+        {
+            anyhow::bail!(
+                "{option} {} is {what} {}: choose another output (the export is the record of the source's settings)",
+                output.display(),
+                input_path.display()
+            );
+        }
     }
     let staged = stage_all(&files)?;
     if to_stdout {
@@ -142,6 +170,25 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
         writeln!(stdout)?;
     }
     Ok(if out.has_blocking() { 1 } else { 0 })
+}
+
+/// True when `output` names the existing file `input`, however spelt (`./x.json`, a path
+/// through a symbolic link, a link to it, another hard link).
+fn same_file(input: &Path, output: &Path) -> bool {
+    let (Ok(a), Ok(b)) = (fs::canonicalize(input), fs::canonicalize(output)) else {
+        return false;
+    };
+    if a == b {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (fs::metadata(&a), fs::metadata(&b)) {
+            return a.dev() == b.dev() && a.ino() == b.ino();
+        }
+    }
+    false
 }
 
 /// `dir/out.json` → `dir/out.<suffix>`.

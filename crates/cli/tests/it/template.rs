@@ -148,3 +148,86 @@ fn template_refuses_unusable_options_with_exit_2_before_writing() {
         ["broken.parameters.json", "parameters.json", "template.json"]
     );
 }
+
+/// Runs `acr-relocate template INPUT --name contosoeast01 --location eastus -o OUTPUT` in `dir`,
+/// with `extra` arguments.
+fn run_in(dir: &Path, input: &str, output: &str, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .current_dir(dir)
+        .args([
+            "template",
+            input,
+            "--name",
+            "contosoeast01",
+            "--location",
+            "eastus",
+            "-o",
+            output,
+        ])
+        .args(extra)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn template_refuses_to_write_over_its_input_however_the_output_is_spelt() {
+    // The export is the record of the source's settings: -o naming the input (as written, by
+    // another spelling, through a symbolic or a hard link) is refused before anything is written.
+    let dir = tempfile::tempdir().unwrap();
+    inputs(dir.path());
+    let template = dir.path().join("template.json");
+    std::os::unix::fs::symlink(&template, dir.path().join("link.json")).unwrap();
+    std::fs::hard_link(&template, dir.path().join("hard.json")).unwrap();
+    for (input, output) in [
+        ("template.json", "template.json"),
+        ("template.json", "./template.json"),
+        ("./template.json", "template.json"),
+        ("template.json", "link.json"),
+        ("template.json", "hard.json"),
+    ] {
+        let out = run_in(dir.path(), input, output, &[]);
+        assert_one_line_exit_2(
+            &out,
+            &format!("-o {output} is the input template {input}: choose another output (the export is the record of the source's settings)"),
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("template.json")).unwrap(),
+            TEMPLATE
+        );
+        assert_eq!(
+            names_in(dir.path()),
+            ["hard.json", "link.json", "parameters.json", "template.json"],
+            "{input} -o {output} left files behind"
+        );
+    }
+    // The rewritten parameters file may not replace the input one either (here by default,
+    // beside -o).
+    std::fs::copy(
+        dir.path().join("parameters.json"),
+        dir.path().join("out.parameters.json"),
+    )
+    .unwrap();
+    let out = run_in(
+        dir.path(),
+        "template.json",
+        "out.json",
+        &["--parameters", "out.parameters.json"],
+    );
+    assert_one_line_exit_2(
+        &out,
+        "is the input parameters file out.parameters.json: choose another output",
+    );
+    assert_eq!(
+        names_in(dir.path()),
+        [
+            "hard.json",
+            "link.json",
+            "out.parameters.json",
+            "parameters.json",
+            "template.json"
+        ]
+    );
+    // Another output is fine.
+    assert_success(&run_in(dir.path(), "./template.json", "out.json", &[]));
+}

@@ -30,7 +30,9 @@ use std::ptr;
 use super::{is_guid, json_str, Ctx, CHILD_PREFIX};
 use crate::findings::Severity;
 use crate::jsonc::Node;
-use crate::model::{expression_body, is_expression, resolve, single_call, Resource};
+use crate::model::{
+    expression_body, is_expression, is_inner_scope, resolve, single_call, Resource,
+};
 use crate::{rename, rules};
 
 /// What the role assignments need to know about the relocated registry.
@@ -75,10 +77,10 @@ pub(super) fn role_assignments(
 ) {
     let identities = created_identities(res);
     for (i, r) in res.iter().enumerate() {
-        let scope = scope_of(r, i, target, children);
+        let scope = scope_of(r, i, target, children, ctx.params_obj);
         if scope == Scope::Other {
-            if let Some(principal) = registry_identity(r, target) {
-                identity_elsewhere(ctx, r, target, &principal);
+            if let Some(principal) = registry_identity(r, target, ctx.params_obj) {
+                identity_elsewhere(ctx, r, res, target, &principal);
             }
             // Elsewhere too, a role given to an identity this deployment recreates goes to the
             // old identity; only a principal known to be one is reported there.
@@ -89,7 +91,7 @@ pub(super) fn role_assignments(
         role_definition_literal(ctx, r);
         let Some((guid, prefix, from)) = literal_guid_name(ctx, r) else {
             if scope == Scope::Registry {
-                unscoped_guid(ctx, r, target, Grant::OnRegistry);
+                unscoped_guid(ctx, r, target, Grant::OnRegistry, None);
             }
             continue;
         };
@@ -105,7 +107,7 @@ pub(super) fn role_assignments(
             &Wording {
                 whose: "",
                 why: "role assignment names are unique in the whole tenant and an assignment cannot move to another scope (RoleAssignmentUpdateNotPermitted)",
-                blocked_fix: "name it with a GUID derived from the new scope, e.g. [guid(<new scope's resource id>, <principal id>, <role definition id>)]; its principalId and roleDefinitionId must be known when the deployment starts (no reference() or list*())",
+                blocked_fix: "name it with a GUID derived from the new scope, e.g. [guid(<new scope's resource id>, <principal id>, <role definition id>)]; its principalId and roleDefinitionId must be known when the deployment starts (no reference() or list*())".into(),
                 made_of: "the new registry's id, the principal and the role",
                 source_kept: format!("the source's assignment {guid} stays on the source registry until that is deleted"),
             },
@@ -113,11 +115,25 @@ pub(super) fn role_assignments(
     }
 }
 
-/// The `guid()` arguments (`<new registry's id>, '.identity.principalId'`) of a role
-/// assignment's principal when it is the relocated registry's own system-assigned identity, read
-/// with `reference(<registry id, name or symbolic name>[, <apiVersion>, 'Full'])
-/// .identity.principalId`.
-fn registry_identity(r: &Resource<'_>, target: &Target<'_>) -> Option<String> {
+/// The relocated registry's own system-assigned identity as the principal of a role assignment.
+struct RegistryIdentity {
+    /// Its `guid()` arguments: `<new registry's id>, '.identity.principalId'`.
+    args: String,
+    /// The `variables('x')` / `parameters('x')` call (compact, lower case) that held the
+    /// registry's id or name, when the principal read it through one: it names the registry too.
+    through: Option<String>,
+}
+
+/// The principal of a role assignment when it is the relocated registry's own system-assigned
+/// identity, read with `reference(<registry>[, <apiVersion>, 'Full']).identity.principalId`
+/// where `<registry>` is its id, its name or its symbolic name, written out or held by a
+/// variable or parameter (`variables('acrId')` valued `[resourceId(...registries...)]`).
+/// `params_file` gives the parameters' values at the top level.
+fn registry_identity(
+    r: &Resource<'_>,
+    target: &Target<'_>,
+    params_file: Option<&Node>,
+) -> Option<RegistryIdentity> {
     if !r.full_type.ends_with("/roleassignments") {
         return None;
     }
@@ -138,21 +154,36 @@ fn registry_identity(r: &Resource<'_>, target: &Target<'_>) -> Option<String> {
     if first.is_empty() || runtime_only(first) {
         return None;
     }
-    let literal = first
-        .strip_prefix('\'')
-        .and_then(|f| f.strip_suffix('\''))
-        .filter(|f| !f.contains('\''));
+    // What the first argument stands for: itself, or the value of the variable or parameter it
+    // reads; a literal text, or an expression's body.
+    let held = held_value(first, r, params_file);
+    let (literal, expression) = match held {
+        Some(v) if is_expression(v) => (None, Some(expression_body(v))),
+        Some(v) => (Some(v), None),
+        None => {
+            let quoted = first
+                .strip_prefix('\'')
+                .and_then(|f| f.strip_suffix('\''))
+                .filter(|f| !f.contains('\''));
+            (quoted, quoted.is_none().then_some(first))
+        }
+    };
+    if expression.is_some_and(runtime_only) {
+        return None;
+    }
     // A symbolic name or a plain name is not the registry's id in a `guid()`: it becomes
-    // `resourceId()`; an id (literal or built) enters as written (the renaming follows).
-    let by_name = match literal {
-        Some(text) => {
+    // `resourceId()`; an id (literal or built, or the variable or parameter that holds it)
+    // enters as written (the renaming follows).
+    let by_name = match (literal, expression) {
+        (Some(text), _) => {
             target.symbol.as_deref() == Some(text)
                 || target
                     .old
                     .as_deref()
                     .is_some_and(|o| text.eq_ignore_ascii_case(o))
         }
-        None => target.name_ref.as_deref() == Some(compact(first).as_str()),
+        (None, Some(expr)) => target.name_ref.as_deref() == Some(compact(expr).as_str()),
+        (None, None) => false,
     };
     let id = if by_name {
         format!(
@@ -160,49 +191,220 @@ fn registry_identity(r: &Resource<'_>, target: &Target<'_>) -> Option<String> {
             registry_name_expr(r, target)
         )
     } else {
-        let scope = match literal {
-            Some(text) => classify_scope(text, target),
-            None => classify_scope(&format!("[{first}]"), target),
+        let scope = match (literal, expression) {
+            (Some(text), _) => classify_scope(text, target),
+            (None, Some(expr)) => classify_scope(&format!("[{expr}]"), target),
+            (None, None) => Scope::Other,
         };
         if scope != Scope::Registry {
             return None;
         }
         first.to_string()
     };
-    Some(format!("{id}, '.identity.principalId'"))
+    Some(RegistryIdentity {
+        args: format!("{id}, '.identity.principalId'"),
+        through: held.map(|_| compact(first)),
+    })
 }
 
-/// The scope of a `Microsoft.Authorization/roleAssignments` without a `scope`, as a `guid()`
-/// argument: the resource group or the subscription the template is deployed to (None for a
-/// management group or tenant template).
-fn deployment_scope(r: &Resource<'_>) -> Option<&'static str> {
-    let schema = r
-        .template
-        .get_str("$schema")
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if schema.contains("subscriptiondeploymenttemplate") {
-        Some("subscription().id")
-    } else if schema.contains("managementgroupdeploymenttemplate")
-        || schema.contains("tenantdeploymenttemplate")
-    {
-        None
+/// The string value of `call` when it is `variables('x')` or `parameters('x')` read where `r`
+/// is: the variable's value, or the parameter's given value (the nested deployment's, or the
+/// parameters file's at the top level), else its default.
+fn held_value<'a>(call: &str, r: &Resource<'a>, params_file: Option<&'a Node>) -> Option<&'a str> {
+    let wrapped = format!("[{call}]");
+    if let Some(name) = single_call(&wrapped, "variables") {
+        return r.template.get("variables")?.get(name)?.as_str();
+    }
+    let name = single_call(&wrapped, "parameters")?;
+    let given = match r.deployment {
+        Some(d) => d.at(&["properties", "parameters", name, "value"]),
+        None => params_file.and_then(|f| f.at(&[name, "value"])),
+    };
+    given
+        .or_else(|| r.template.get("parameters")?.get(name)?.get("defaultValue"))?
+        .as_str()
+}
+
+/// The kind of scope the resources of a template are deployed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeployedAt {
+    /// A resource group (`deploymentTemplate.json`).
+    ResourceGroup,
+    /// A subscription (`subscriptionDeploymentTemplate.json`).
+    Subscription,
+    /// A management group (`managementGroupDeploymentTemplate.json`).
+    ManagementGroup,
+    /// The tenant (`tenantDeploymentTemplate.json`).
+    Tenant,
+}
+
+impl DeployedAt {
+    /// The kind a template's `$schema` states (a resource group when it states no other).
+    fn of_schema(template: &Node) -> Self {
+        let schema = template
+            .get_str("$schema")
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if schema.contains("subscriptiondeploymenttemplate") {
+            Self::Subscription
+        } else if schema.contains("managementgroupdeploymenttemplate") {
+            Self::ManagementGroup
+        } else if schema.contains("tenantdeploymenttemplate") {
+            Self::Tenant
+        } else {
+            Self::ResourceGroup
+        }
+    }
+
+    /// The id of the scope of this kind a deployment runs at, as a `guid()` argument.
+    fn current_id(self) -> &'static str {
+        match self {
+            Self::ResourceGroup => "resourceGroup().id",
+            Self::Subscription => "subscription().id",
+            Self::ManagementGroup => "managementGroup().id",
+            Self::Tenant => "tenant().id",
+        }
+    }
+}
+
+/// The members of a nested deployment that send it to another scope than the template's.
+const SCOPE_PINS: [&str; 3] = ["scope", "subscriptionId", "resourceGroup"];
+
+/// Where the resources of the template that `holder` deploys (None: the root template) are
+/// deployed; None when a nested deployment's `scope` is neither the tenant nor a management
+/// group.
+fn deployed_at(holder: Option<&Node>, res: &[Resource<'_>]) -> Option<DeployedAt> {
+    let Some(deployment) = holder else {
+        let root = res.iter().find(|x| x.holder.is_none())?.template;
+        return Some(DeployedAt::of_schema(root));
+    };
+    let around = res.iter().find(|x| ptr::eq(x.node, deployment))?;
+    let outer = deployed_at(around.holder, res)?;
+    if let Some(scope) = deployment.get_str("scope") {
+        return if scope.trim() == "/" {
+            Some(DeployedAt::Tenant)
+        } else if scope
+            .to_ascii_lowercase()
+            .contains("microsoft.management/managementgroups/")
+        {
+            Some(DeployedAt::ManagementGroup)
+        } else {
+            None
+        };
+    }
+    Some(if deployment.get("resourceGroup").is_some() {
+        DeployedAt::ResourceGroup
+    } else if deployment.get("subscriptionId").is_some() && outer != DeployedAt::ResourceGroup {
+        DeployedAt::Subscription
     } else {
-        Some("resourceGroup().id")
+        outer
+    })
+}
+
+/// The scope a `Microsoft.Authorization/roleAssignments` without a `scope` is deployed at, as a
+/// `guid()` argument valid where its expressions are evaluated: the resource group, the
+/// subscription, the management group or the tenant of the template that holds it (for a nested
+/// deployment that sends it elsewhere with the default outer expression scope, where those
+/// functions name the outer template's scope, the id is built from the deployment's
+/// `resourceGroup`, `subscriptionId` or `scope`). Err: what to do when no expression names it.
+fn deployment_scope(r: &Resource<'_>, res: &[Resource<'_>]) -> Result<String, String> {
+    let Some(deployment) = r.holder else {
+        // In the root template.
+        return Ok(DeployedAt::of_schema(r.template).current_id().to_string());
+    };
+    let name = deployment.get_str("name").unwrap_or("?");
+    let by_hand = "name it [guid(<that scope's id>, <registry's resource id>, '.identity.principalId', <role definition id>)], or give the role assignment a scope";
+    let Some(around) = res.iter().find(|x| ptr::eq(x.node, deployment)) else {
+        return Err(by_hand.to_string());
+    };
+    if !SCOPE_PINS.iter().any(|k| deployment.get(k).is_some()) {
+        // Deployed where the deployment itself is.
+        return deployment_scope(around, res);
+    }
+    let Some(at) = deployed_at(r.holder, res) else {
+        return Err(format!(
+            "nested deployment {name} deploys it to the scope {}, which is neither the tenant (\"/\") nor a management group: {by_hand}",
+            deployment.get_str("scope").unwrap_or("?")
+        ));
+    };
+    if is_inner_scope(deployment) {
+        return Ok(at.current_id().to_string());
+    }
+    // The default outer scope: the functions name the scope of the template around the
+    // deployment, whose expressions the deployment's own members are evaluated in too.
+    // A member only known during the deployment cannot enter a name (not even as the
+    // `reference()` id that `name_argument` makes of a principal).
+    let member = |key: &str| {
+        deployment.get_str(key).map(|value| {
+            let known = !is_expression(value) || !runtime_only(expression_body(value));
+            known.then(|| name_argument(value)).flatten()
+        })
+    };
+    let built = match at {
+        DeployedAt::Tenant => Some(Some(DeployedAt::Tenant.current_id().to_string())),
+        DeployedAt::ManagementGroup => member("scope"),
+        DeployedAt::Subscription => member("subscriptionId")
+            .map(|sub| sub.map(|sub| format!("format('/subscriptions/{{0}}', {sub})"))),
+        // Without a `resourceGroup`, one of the same name as the outer template's.
+        DeployedAt::ResourceGroup => Some(
+            member("resourceGroup")
+                .unwrap_or_else(|| Some("resourceGroup().name".into()))
+                .and_then(|group| match member("subscriptionId") {
+                    Some(sub) => Some(format!(
+                        "subscriptionResourceId({}, 'Microsoft.Resources/resourceGroups', {group})",
+                        sub?
+                    )),
+                    None => Some(format!(
+                        "subscriptionResourceId('Microsoft.Resources/resourceGroups', {group})"
+                    )),
+                }),
+        ),
+    };
+    match built.flatten() {
+        Some(id) => Ok(id),
+        None => Err(format!(
+            "nested deployment {name} deploys it to a scope only known during the deployment: {by_hand}"
+        )),
     }
 }
 
 /// A role assignment on anything but the registry whose principal is the registry's own
-/// identity (`principal`: its `guid()` arguments). A literal GUID name is the source's
+/// identity (`principal`). A literal GUID name is the source's
 /// assignment, which gives the role to the source registry's identity and cannot change its
 /// principal: it becomes `guid(<scope>, <registry id>, '.identity.principalId', <role>)`. A
 /// `guid()` name of values that do not name the registry gets the new registry's id.
-fn identity_elsewhere(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>, principal: &str) {
+fn identity_elsewhere(
+    ctx: &mut Ctx<'_>,
+    r: &Resource<'_>,
+    res: &[Resource<'_>],
+    target: &Target<'_>,
+    principal: &RegistryIdentity,
+) {
     let Some((guid, prefix, from)) = literal_guid_name(ctx, r) else {
-        unscoped_guid(ctx, r, target, Grant::ToRegistryIdentity);
+        unscoped_guid(
+            ctx,
+            r,
+            target,
+            Grant::ToRegistryIdentity,
+            principal.through.as_deref(),
+        );
         return;
     };
-    let new_name = identity_elsewhere_name(r, principal, &prefix);
+    // Without a `scope`, the assignment is on the scope it is deployed at.
+    let unscoped = r.full_type == "microsoft.authorization/roleassignments"
+        && r.node.get_str("scope").is_none();
+    let generic_fix = "name it with a GUID derived from the new registry, e.g. [guid(<scope's resource id>, <registry's resource id>, '.identity.principalId', <role definition id>)]; its roleDefinitionId and scope must be known when the deployment starts (no reference() or list*())";
+    let (new_name, blocked_fix) = match unscoped.then(|| deployment_scope(r, res)) {
+        Some(Err(fix)) => (None, fix),
+        Some(Ok(scope)) => (
+            identity_elsewhere_name(r, &principal.args, &prefix, Some(&scope)),
+            generic_fix.to_string(),
+        ),
+        None => (
+            identity_elsewhere_name(r, &principal.args, &prefix, None),
+            generic_fix.to_string(),
+        ),
+    };
     rename_literal_guid(
         ctx,
         r,
@@ -212,7 +414,7 @@ fn identity_elsewhere(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>, 
         &Wording {
             whose: ", which gives the role to the source registry's identity",
             why: "role assignment names are unique in the whole tenant and an existing assignment cannot change its principal (RoleAssignmentUpdateNotPermitted)",
-            blocked_fix: "name it with a GUID derived from the new registry, e.g. [guid(<scope's resource id>, <registry's resource id>, '.identity.principalId', <role definition id>)]; its roleDefinitionId and scope must be known when the deployment starts (no reference() or list*())",
+            blocked_fix,
             made_of: "its scope, the new registry's identity and the role",
             source_kept: format!("remove the source's assignment {guid} when the source registry is deleted (an assignment of a deleted identity stays, shown as Unknown)"),
         },
@@ -225,7 +427,7 @@ fn identity_elsewhere(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>, 
 struct Wording<'a> {
     whose: &'a str,
     why: &'a str,
-    blocked_fix: &'a str,
+    blocked_fix: String,
     made_of: &'a str,
     source_kept: String,
 }
@@ -249,7 +451,7 @@ fn rename_literal_guid(
             rules::ROLE_ASSIGNMENT_NAME_LITERAL,
             &path,
             format!("the role assignment's name is the literal GUID {guid}{from} of the source's assignment{whose}; {why}"),
-            words.blocked_fix.into(),
+            words.blocked_fix.clone(),
         );
         return;
     };
@@ -271,22 +473,24 @@ fn rename_literal_guid(
 
 /// The deterministic name of a role assignment of the registry's identity elsewhere, whose
 /// literal name ended with `<prefix>/<guid>`: `[guid(<scope>, <principal>, <role>)]` for
-/// `Microsoft.Authorization/roleAssignments`, and for the older top-level
+/// `Microsoft.Authorization/roleAssignments` (`<scope>`: its `scope`, else `deployed`, the scope
+/// it is deployed at), and for the older top-level
 /// `<type>/providers/roleAssignments` named `<resource>/Microsoft.Authorization/<guid>`,
 /// `[concat('<resource>/Microsoft.Authorization/', guid(resourceId('<type>', '<resource>'),
 /// <principal>, <role>))]`. None when the scope or the role cannot enter a name.
-fn identity_elsewhere_name(r: &Resource<'_>, principal: &str, prefix: &str) -> Option<String> {
+fn identity_elsewhere_name(
+    r: &Resource<'_>,
+    principal: &str,
+    prefix: &str,
+    deployed: Option<&str>,
+) -> Option<String> {
     let role = name_argument(r.node.get("properties")?.get_str("roleDefinitionId")?)?;
     if r.full_type == "microsoft.authorization/roleassignments" {
         let scope = match r.node.get_str("scope") {
-            Some(s) => Some(name_argument(s)?),
-            None => deployment_scope(r).map(str::to_string),
+            Some(s) => name_argument(s)?,
+            None => deployed?.to_string(),
         };
-        let args: Vec<String> = scope
-            .into_iter()
-            .chain([principal.to_string(), role])
-            .collect();
-        return Some(format!("[guid({})]", args.join(", ")));
+        return Some(format!("[guid({scope}, {principal}, {role})]"));
     }
     // The older form, at the top level only: nested in the resource, the name does not say
     // which resource.
@@ -316,8 +520,16 @@ fn identity_elsewhere_name(r: &Resource<'_>, principal: &str, prefix: &str) -> O
     ))
 }
 
-/// Where `r` (the resource at index `i`) applies, if it is a role assignment.
-fn scope_of(r: &Resource<'_>, i: usize, target: &Target<'_>, children: &[usize]) -> Scope {
+/// Where `r` (the resource at index `i`) applies, if it is a role assignment; a `scope` that
+/// reads a variable or parameter is where its value points (`params_file`: the parameters'
+/// values at the top level).
+fn scope_of(
+    r: &Resource<'_>,
+    i: usize,
+    target: &Target<'_>,
+    children: &[usize],
+    params_file: Option<&Node>,
+) -> Scope {
     let t = r.full_type.as_str();
     if !t.ends_with("/roleassignments") {
         return Scope::Other;
@@ -340,6 +552,10 @@ fn scope_of(r: &Resource<'_>, i: usize, target: &Target<'_>, children: &[usize])
         return Scope::Other;
     }
     match r.node.get_str("scope") {
+        Some(s) if is_expression(s) => match held_value(expression_body(s), r, params_file) {
+            Some(value) => classify_scope(value, target),
+            None => classify_scope(s, target),
+        },
         Some(s) => classify_scope(s, target),
         None => Scope::Other,
     }
@@ -447,8 +663,16 @@ enum Grant {
 
 /// A name computed by `guid(...)` from values that do not name the registry (the resource
 /// group, the role): deployed where the source's assignment was made, it is the source's name
-/// again. The new registry's id becomes the first argument of that `guid()`.
-fn unscoped_guid(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>, grant: Grant) {
+/// again. The new registry's id becomes the first argument of that `guid()`. `registry_holder`
+/// is the variable or parameter call that holds the registry's id (see [`RegistryIdentity`]),
+/// which names the registry in a `guid()` as well.
+fn unscoped_guid(
+    ctx: &mut Ctx<'_>,
+    r: &Resource<'_>,
+    target: &Target<'_>,
+    grant: Grant,
+    registry_holder: Option<&str>,
+) {
     let Some(node) = r.node.get("name") else {
         return;
     };
@@ -478,6 +702,8 @@ fn unscoped_guid(ctx: &mut Ctx<'_>, r: &Resource<'_>, target: &Target<'_>, grant
     if let Some(sym) = &target.symbol {
         needles.push(format!("('{}')", sym.to_ascii_lowercase()));
     }
+    // The variable or parameter that holds the registry's id, read by the principal.
+    needles.extend(registry_holder.map(str::to_string));
     if grant == Grant::OnRegistry {
         needles.extend(calls(&compact(&raw[..at])));
         needles.extend(

@@ -516,3 +516,42 @@ fn a_name_given_in_the_parameters_file_or_by_a_variable_is_replaced_too() {
     // The parameters file still declares a value for the (still declared) parameter: valid.
     assert_eq!(out.parameters.as_deref(), Some(p));
 }
+
+#[test]
+fn a_scope_read_through_a_variable_or_parameter_holding_the_registry_id_is_the_registry() {
+    let t = r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+      "parameters": {"registryName": {"type": "string", "defaultValue": "contosowest"},
+        "registryId": {"type": "string", "defaultValue": "[resourceId('Microsoft.ContainerRegistry/registries', parameters('registryName'))]"}},
+      "variables": {"acrId": "[resourceId('Microsoft.ContainerRegistry/registries', parameters('registryName'))]",
+        "otherId": "[resourceId('Microsoft.ContainerRegistry/registries', 'sharedacr')]"},
+      "resources": [
+        {"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "[parameters('registryName')]", "location": "westus", "sku": {"name": "Standard"}, "properties": {}},
+        {"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01", "name": "3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b", "scope": "[variables('acrId')]",
+         "properties": {"roleDefinitionId": "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d')]", "principalId": "99999999-8888-7777-6666-555555555555", "principalType": "User"}},
+        {"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01", "name": "4a4a4a4a-5b6d-4e7f-8a9b-0c1d2e3f4a5b", "scope": "[parameters('registryId')]",
+         "properties": {"roleDefinitionId": "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d')]", "principalId": "99999999-8888-7777-6666-555555555555", "principalType": "User"}},
+        {"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01", "name": "5b5b5b5b-5b6d-4e7f-8a9b-0c1d2e3f4a5b", "scope": "[variables('otherId')]",
+         "properties": {"roleDefinitionId": "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d')]", "principalId": "99999999-8888-7777-6666-555555555555", "principalType": "User"}}]}"#;
+    let out = rewrite_text(t, &opts());
+    let v = json(&out.template);
+    for i in [1, 2] {
+        assert_eq!(
+            v["resources"][i]["name"],
+            format!("[guid({NEW_REGISTRY_ID}, '99999999-8888-7777-6666-555555555555', subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d'))]")
+        );
+        finding_at(
+            &out,
+            rules::ROLE_ASSIGNMENT_NAME_LITERAL,
+            &format!("/resources/{i}/name"),
+        );
+    }
+    // Another registry's id in a variable: not this registry's assignment.
+    assert_eq!(
+        v["resources"][3]["name"],
+        "5b5b5b5b-5b6d-4e7f-8a9b-0c1d2e3f4a5b"
+    );
+    assert!(out
+        .findings
+        .iter()
+        .all(|f| !f.path.starts_with("/resources/3/")));
+}
