@@ -334,19 +334,30 @@ pub async fn verify(
 }
 
 /// The verdict on a tag the source holds and the target lacks: the source's graph of the tag is
-/// walked (manifests only), so that a tag no copy can bring says why: a Docker schema 1 manifest
-/// (unsupported), an index whose child the source lacks (broken in the source); otherwise, or
-/// when the walk fails another way, missing.
+/// walked as a copy walks it (manifests and referrers, no blob read), so that a tag no copy can
+/// bring says why: a Docker schema 1 manifest (unsupported), an index whose child or a referrer
+/// the source lacks (broken in the source); otherwise, or when the walk fails another way,
+/// missing.
 async fn why_missing(source: &Arc<dyn Store>, pair: &RepoPair, tag: &str) -> TagVerdict {
     let source: Arc<dyn crate::transport::Source> = source.clone();
-    let walker = Walker::new(source);
-    match walker.graph_of_tag(pair, tag).await {
+    let walker = Walker::without_graphs(source);
+    match walker.tag(&ManifestsAndReferrers, pair, tag).await {
         Err(e) if e.is_unsupported() => TagVerdict::Unsupported(e.to_string()),
         Err(e) if e.is_incomplete_store() => TagVerdict::BrokenInSource(crate::copy::source_gap(
             &e,
             &format!("{}:{tag}", pair.source),
         )),
         _ => TagVerdict::Missing,
+    }
+}
+
+/// A walk of the source's manifests and their referrers, reading no blob ([`why_missing`]).
+struct ManifestsAndReferrers;
+
+#[async_trait]
+impl Visitor for ManifestsAndReferrers {
+    fn referrers(&self) -> bool {
+        true
     }
 }
 
@@ -385,35 +396,32 @@ async fn untagged_check(
     given_up: &GivenUp,
     report: &mut Report,
 ) {
-    let results: Vec<(u64, Vec<Problem>, Vec<Problem>, Vec<Problem>)> = futures::stream::iter(pairs.to_vec())
+    let results: Vec<UntaggedFindings> = futures::stream::iter(pairs.to_vec())
         .map(|pair| {
             let source = source.clone();
             let target = target.clone();
             async move {
-                let mut missing = Vec::new();
-                let mut unsupported = Vec::new();
-                let mut errors = Vec::new();
+                let mut found = UntaggedFindings::default();
                 let all = match source.all_manifests(&pair.source).await {
                     Ok(Some(all)) => all,
-                    Ok(None) => return (0, missing, unsupported, errors),
+                    Ok(None) => return found,
                     Err(e) => {
-                        errors.push(Problem {
+                        found.errors.push(Problem {
                             item: pair.source.clone(),
                             reason: format!(
                                 "cannot list manifests in the source: {}",
                                 given_up.text(e)
                             ),
                         });
-                        return (0, missing, unsupported, errors);
+                        return found;
                     }
                 };
                 let tagged: BTreeSet<Digest> = match source.tag_digests(&pair.source).await {
                     Ok(Some(list)) => list.into_iter().map(|(_, d)| d).collect(),
                     _ => BTreeSet::new(),
                 };
-                let mut checked = 0;
                 for digest in all.into_iter().filter(|d| !tagged.contains(d)) {
-                    checked += 1;
+                    found.checked += 1;
                     let item = format!("{}@{digest}", pair.target);
                     match target.current_digest(&pair.target, digest.as_str()).await {
                         Ok(Some(_)) => {}
@@ -423,33 +431,46 @@ async fn untagged_check(
                             .await
                             .map(|m| m.view())
                         {
-                            Ok(Err(e)) if e.is_unsupported() => unsupported.push(Problem {
+                            Ok(Err(e)) if e.is_unsupported() => found.unsupported.push(Problem {
                                 item,
                                 reason: e.to_string(),
                             }),
-                            _ => missing.push(Problem {
+                            _ => found.missing.push(Problem {
                                 item,
                                 reason: "listed by the source without a tag of its own (an index child or an untagged manifest), missing in the target".into(),
                             }),
                         },
-                        Err(e) => errors.push(Problem {
+                        Err(e) => found.errors.push(Problem {
                             item,
                             reason: given_up.text(e),
                         }),
                     }
                 }
-                (checked, missing, unsupported, errors)
+                found
             }
         })
         .buffer_unordered(at_once)
         .collect()
         .await;
-    for (checked, missing, unsupported, errors) in results {
-        report.untagged_checked += checked;
-        report.missing.extend(missing);
-        report.unsupported.extend(unsupported);
-        report.errors.extend(errors);
+    for found in results {
+        report.untagged_checked += found.checked;
+        report.missing.extend(found.missing);
+        report.unsupported.extend(found.unsupported);
+        report.errors.extend(found.errors);
     }
+}
+
+/// What the check of one repository's manifests without a tag found ([`untagged_check`]).
+#[derive(Default)]
+struct UntaggedFindings {
+    /// Manifests checked.
+    checked: u64,
+    /// Missing in the target.
+    missing: Vec<Problem>,
+    /// Missing in the target, and not copied by design (Docker schema 1).
+    unsupported: Vec<Problem>,
+    /// Not checked: why.
+    errors: Vec<Problem>,
 }
 
 /// What the deep check requires beyond complete graphs and present blobs.

@@ -222,6 +222,12 @@ fn a_dry_run_counts_the_manifests_and_the_tags_a_copy_overwrites() {
         block_on(store.manifest_digest("svc2", "v1.0.0")).unwrap(),
         Some(source_digest.clone())
     );
+    // `copy --help` says so, and how to see them first.
+    let help = stdout(&run(&["copy", "--help"]));
+    assert!(
+        help.contains("holds another digest is overwritten") && help.contains("--dry-run"),
+        "{help}"
+    );
     // --json names it too.
     retag(dst.port, "svc2", "v1.1.0", "v1.0.0");
     let summary = json(&run(&["copy", "-q", "--json", &src.url(), &dst.url()]));
@@ -292,4 +298,33 @@ fn non_distributable_layers_the_source_lacks_are_left_to_their_urls() {
     ]);
     assert_success(&out);
     assert_eq!(json(&out)["nondistributable_left_to_urls"], 1);
+}
+
+#[test]
+fn a_referrer_the_source_lacks_is_named_as_the_source_s_gap() {
+    let (src, expected) = sample_registry(2);
+    let (repo, subject, referrer) = expected.referrers[0].clone();
+    delete(src.port, &format!("/v2/{repo}/manifests/{referrer}"));
+    let dst = Registry::start();
+
+    let out = run(&["copy", "-q", "--json", &src.url(), &dst.url()]);
+    assert_exit_code(&out, 1);
+    let summary = json(&out);
+    assert_eq!(summary["failed"], serde_json::json!([]), "{summary}");
+    let incomplete = summary["source_incomplete"].to_string();
+    assert!(
+        incomplete.contains(&format!("referrer {referrer} of {subject}"))
+            && incomplete.contains("missing in the SOURCE"),
+        "{summary}"
+    );
+
+    let out = run(&["verify", &src.url(), &dst.url()]);
+    assert_exit_code(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("broken in the source")
+            && text.contains(&format!("referrer {referrer} of {subject}")),
+        "{text}"
+    );
+    assert!(!text.contains("tag missing in the target"), "{text}");
 }
