@@ -1405,6 +1405,30 @@ mod tests {
     }
 
     #[test]
+    fn a_source_gap_names_what_the_source_lacks_and_that_a_rerun_will_not_help() {
+        let child = Digest::of(b"child");
+        let e = Error::ChildMissing {
+            repository: "idx".into(),
+            index: Digest::of(b"index"),
+            child: child.clone(),
+            cause: "HTTP 404 MANIFEST_UNKNOWN".into(),
+        };
+        assert!(e.is_incomplete_store() && !e.is_transient() && !e.is_fatal());
+        let text = source_gap(&e, "idx/missing:list");
+        assert!(
+            text.starts_with(&format!(
+                "child {child} of the index idx/missing:list is missing in the SOURCE (the source is incomplete): copying it again will not help"
+            )),
+            "{text}"
+        );
+        let schema1 = Error::Schema1 {
+            media_type: crate::manifest::DOCKER_SCHEMA1_SIGNED.into(),
+        };
+        assert!(schema1.is_unsupported() && !schema1.is_incomplete_store());
+        assert!(schema1.to_string().contains("--tag/--exclude-repo"));
+    }
+
+    #[test]
     fn a_manifest_the_target_refuses_fails_its_tag_with_the_reason() {
         for (code, http) in [
             ("MANIFEST_BLOB_UNKNOWN", 400),
