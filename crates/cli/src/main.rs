@@ -23,7 +23,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Copy every repository and tag from SOURCE to TARGET, digests preserved.
+    /// Copy every repository and tag from SOURCE to TARGET, digests preserved. A TARGET tag that
+    /// holds another digest is overwritten with the source's (as skopeo sync and crane do), and
+    /// listed; --dry-run lists those first.
     Copy(commands::copy::CopyArgs),
     /// List what a registry or layout holds: repositories, tags, digests, kinds, sizes.
     Inventory(commands::inventory::InventoryArgs),

@@ -135,6 +135,18 @@ pub struct Problem {
     pub reason: String,
 }
 
+/// A target tag that held another digest than the source's, overwritten by the copy (or that a
+/// dry run would overwrite), as `skopeo sync` and `crane copy` do.
+#[derive(Clone, Debug, Serialize)]
+pub struct Overwrite {
+    /// `REPOSITORY:TAG` (target names).
+    pub item: String,
+    /// The digest the target's tag pointed at before the copy.
+    pub target_had: Digest,
+    /// The source's digest, which the tag points at after the copy.
+    pub source: Digest,
+}
+
 /// What a copy did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
@@ -146,8 +158,14 @@ pub struct Summary {
     pub tags_copied: u64,
     /// Tags that already pointed at the same digest.
     pub tags_up_to_date: u64,
-    /// Manifests pushed (tagged and by digest).
+    /// Manifests pushed (tagged and by digest); 0 in a dry run, which pushes nothing.
     pub manifests_pushed: u64,
+    /// Dry run: the manifests the real run would push (child manifests, referrers, the tags'
+    /// manifests), counted as `manifests_pushed` counts them; 0 in a real run.
+    pub manifests_would_push: u64,
+    /// Tags of the target that pointed at another digest and were made the source's (in a dry
+    /// run: would be), one entry each.
+    pub overwritten: Vec<Overwrite>,
     /// Blobs uploaded.
     pub blobs_copied: u64,
     /// Blobs the target repository already had.
@@ -171,6 +189,9 @@ pub struct Summary {
     pub manifests_put_back: u64,
     /// Blobs put back below tags that were already up to date (a deep copy only).
     pub blobs_put_back: u64,
+    /// With [`CopyOptions::nondistributable`]: non-distributable layers (with `urls`) that the
+    /// source does not hold, left to their URLs as without the option (per repository).
+    pub nondistributable_left_to_urls: u64,
     /// Manifests the source lists without a tag of their own (index children and untagged
     /// manifests, as `inventory` counts them) handled: copied or found in place.
     pub untagged: u64,
@@ -182,9 +203,13 @@ pub struct Summary {
     pub dry_run: bool,
     /// True when the run was interrupted before every tag was done.
     pub interrupted: bool,
-    /// Items that failed.
+    /// Items that failed and that a run of the same command may copy (a fault on the way, a
+    /// refusal fixed meanwhile).
     pub failed: Vec<Problem>,
-    /// Items skipped on purpose (schema 1, refused by the target).
+    /// Items that failed because the source lacks content they reference (an index's child
+    /// manifest): the source is incomplete, and copying again will not help until it is repaired.
+    pub source_incomplete: Vec<Problem>,
+    /// Items skipped on purpose (Docker schema 1, media types this tool does not copy).
     pub skipped: Vec<Problem>,
 }
 
@@ -193,6 +218,7 @@ struct Counters {
     tags_copied: AtomicU64,
     tags_up_to_date: AtomicU64,
     manifests_pushed: AtomicU64,
+    manifests_would_push: AtomicU64,
     blobs_copied: AtomicU64,
     blobs_present: AtomicU64,
     blobs_mounted: AtomicU64,
@@ -202,6 +228,7 @@ struct Counters {
     untagged_copied: AtomicU64,
     manifests_put_back: AtomicU64,
     blobs_put_back: AtomicU64,
+    nondistributable_left_to_urls: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -235,6 +262,10 @@ struct Engine {
     /// and descended into anyway: taken by `leave`, which then pushes nothing.
     held: Mutex<std::collections::HashSet<(String, Digest)>>,
     skipped: Mutex<Vec<Problem>>,
+    /// Items whose source lacks content they reference ([`Summary::source_incomplete`]).
+    source_incomplete: Mutex<Vec<Problem>>,
+    /// Target tags that pointed at another digest ([`Summary::overwritten`]).
+    overwritten: Mutex<Vec<Overwrite>>,
 }
 
 /// Copies everything `options.matcher` selects from `source` to `target`.
@@ -263,6 +294,8 @@ pub async fn copy(
         every_manifest_listed: std::sync::OnceLock::new(),
         held: Mutex::new(std::collections::HashSet::new()),
         skipped: Mutex::new(Vec::new()),
+        source_incomplete: Mutex::new(Vec::new()),
+        overwritten: Mutex::new(Vec::new()),
     });
     let pairs = walk::repositories(engine.source.as_ref(), &engine.options.matcher).await?;
     let source: Arc<dyn crate::transport::Source> = engine.source.clone();
@@ -345,7 +378,7 @@ pub async fn copy(
                 }
             }
             Ok(None) => {}
-            Err(e @ Error::Unsupported { .. }) => {
+            Err(e) if e.is_unsupported() => {
                 engine.skipped.lock().expect("skipped lock").push(Problem {
                     item: pair.target.clone(),
                     reason: e.to_string(),
@@ -462,6 +495,12 @@ pub async fn copy(
     failed.sort_by(|a, b| a.item.cmp(&b.item));
     let mut skipped = std::mem::take(&mut *engine.skipped.lock().expect("skipped lock"));
     skipped.sort_by(|a, b| a.item.cmp(&b.item));
+    let mut source_incomplete =
+        std::mem::take(&mut *engine.source_incomplete.lock().expect("incomplete lock"));
+    source_incomplete.sort_by(|a, b| a.item.cmp(&b.item));
+    let mut overwritten =
+        std::mem::take(&mut *engine.overwritten.lock().expect("overwritten lock"));
+    overwritten.sort_by(|a, b| a.item.cmp(&b.item));
     let c = &engine.counters;
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     Ok(Summary {
@@ -470,6 +509,8 @@ pub async fn copy(
         tags_copied: get(&c.tags_copied),
         tags_up_to_date: get(&c.tags_up_to_date),
         manifests_pushed: get(&c.manifests_pushed),
+        manifests_would_push: get(&c.manifests_would_push),
+        overwritten,
         blobs_copied: get(&c.blobs_copied),
         blobs_present: get(&c.blobs_present),
         blobs_mounted: get(&c.blobs_mounted),
@@ -480,12 +521,14 @@ pub async fn copy(
         deep: engine.options.deep,
         manifests_put_back: get(&c.manifests_put_back),
         blobs_put_back: get(&c.blobs_put_back),
+        nondistributable_left_to_urls: get(&c.nondistributable_left_to_urls),
         untagged: get(&c.untagged_copied),
         peak_transfers: engine.blob_permits.peak(),
         seconds: started.elapsed().as_secs_f64(),
         dry_run: engine.options.dry_run,
         interrupted,
         failed,
+        source_incomplete,
         skipped,
     })
 }
@@ -608,16 +651,25 @@ fn announce_ignored_mounts(evidence: &str) {
 }
 
 impl Engine {
-    /// Records a tag's (or untagged manifest's) error: skipped when unsupported, failed otherwise.
+    /// Records a tag's (or untagged manifest's) error: skipped when unsupported, source
+    /// incomplete when the source lacks a child manifest, failed otherwise.
     fn failure(&self, pair: &RepoPair, label: &str, e: Error, failed: &mut Vec<Problem>) {
-        let problem = Problem {
-            item: format!("{}{label}", pair.target),
-            reason: e.to_string(),
-        };
-        if matches!(e, Error::Unsupported { .. }) {
-            self.skipped.lock().expect("skipped lock").push(problem);
+        let item = format!("{}{label}", pair.target);
+        if e.is_unsupported() {
+            let reason = e.to_string();
+            self.skipped
+                .lock()
+                .expect("skipped lock")
+                .push(Problem { item, reason });
+        } else if e.is_incomplete_store() {
+            let reason = source_gap(&e, &item);
+            self.source_incomplete
+                .lock()
+                .expect("incomplete lock")
+                .push(Problem { item, reason });
         } else {
-            failed.push(problem);
+            let reason = e.to_string();
+            failed.push(Problem { item, reason });
         }
     }
 
@@ -675,7 +727,9 @@ impl Engine {
         let manifest = manifest?;
         let dst = dst?;
         if dst.as_ref() == Some(&manifest.digest)
-            || self.fallback_tag_covered(pair, tag, &manifest, dst).await?
+            || self
+                .fallback_tag_covered(pair, tag, &manifest, dst.clone())
+                .await?
         {
             bump(&self.counters.tags_up_to_date);
             if self.options.deep {
@@ -683,7 +737,34 @@ impl Engine {
             }
             return self.referrers_of_up_to_date(pair, &manifest.digest).await;
         }
-        self.walker.root(self, pair, tag, &manifest).await.map(drop)
+        self.walker.root(self, pair, tag, &manifest).await?;
+        if let Some(target_had) = dst {
+            self.overwrote(pair, tag, target_had, &manifest.digest);
+        }
+        Ok(())
+    }
+
+    /// Records that the target's `tag`, which pointed at `target_had`, was made the source's
+    /// `source` (in a dry run: would be): listed in the summary, and said at `-v` as it happens.
+    fn overwrote(&self, pair: &RepoPair, tag: &str, target_had: Digest, source: &Digest) {
+        let item = format!("{}:{tag}", pair.target);
+        let verb = if self.options.dry_run {
+            "would overwrite"
+        } else {
+            "overwrote"
+        };
+        crate::log::emit(1, || {
+            let had = if self.options.dry_run { "has" } else { "had" };
+            format!("{verb} {item}: the target {had} {target_had}, the source {source}")
+        });
+        self.overwritten
+            .lock()
+            .expect("overwritten lock")
+            .push(Overwrite {
+                item,
+                target_had,
+                source: source.clone(),
+            });
     }
 
     /// A deep copy's walk below a tag the target already holds (`manifest`, the source's): every
@@ -747,6 +828,7 @@ impl Engine {
     /// Pushes a manifest (under a tag, or by digest) once everything it references is in place.
     async fn push(&self, pair: &RepoPair, tag: Option<&str>, manifest: &RawManifest) -> Result<()> {
         if self.options.dry_run {
+            bump(&self.counters.manifests_would_push);
             return Ok(());
         }
         self.target
@@ -916,6 +998,33 @@ impl Engine {
         Ok(true)
     }
 
+    /// True for a non-distributable layer (one with `urls`, walked with
+    /// [`CopyOptions::nondistributable`]) that the source does not hold: it is left to its URLs,
+    /// as without the option, said at `-v` and counted
+    /// ([`Summary::nondistributable_left_to_urls`]). The source is asked with a read of the
+    /// layer's last byte (a read, so pull access is enough), once per such layer and repository.
+    async fn left_to_urls(&self, pair: &RepoPair, blob: &Reference) -> Result<bool> {
+        if !blob.foreign {
+            return Ok(false);
+        }
+        let last_byte = self
+            .source
+            .blob_from(&pair.source, blob, blob.size.saturating_sub(1));
+        match self.blob_permits.timed(SOURCE_PATH, last_byte).await {
+            Ok(_) => return Ok(false),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        bump(&self.counters.nondistributable_left_to_urls);
+        crate::log::emit(1, || {
+            format!(
+                "left the non-distributable layer {} of {} to its URLs: the source does not hold it",
+                blob.digest, pair.source
+            )
+        });
+        Ok(true)
+    }
+
     /// True when the target repository had no tags when the run started (or did not exist).
     fn is_fresh(&self, pair: &RepoPair) -> bool {
         self.target_tags
@@ -1074,6 +1183,9 @@ impl Visitor for Engine {
     }
 
     async fn blob(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+        if self.left_to_urls(pair, blob).await? {
+            return Ok(());
+        }
         self.put_blob(pair, blob).await.map(drop)
     }
 
@@ -1140,6 +1252,9 @@ impl Visitor for Repair<'_> {
     /// A blob another repository holds would be mounted whether this one has it or not: a `HEAD`
     /// asks first, so that only what the repository lacked is counted as put back.
     async fn blob(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+        if self.engine.left_to_urls(pair, blob).await? {
+            return Ok(());
+        }
         let elsewhere = self
             .engine
             .home(&blob.digest)
@@ -1197,6 +1312,21 @@ impl Visitor for Repair<'_> {
     ) -> Result<()> {
         self.engine.referrer(pair, subject, referrer).await
     }
+}
+
+/// What a source that lacks content `item` references ([`Error::is_incomplete_store`]) lacks, in
+/// the words of `copy` and `verify`, with what to do.
+pub fn source_gap(e: &Error, item: &str) -> String {
+    let what = match e {
+        Error::ChildMissing { child, .. } => format!("child {child} of the index {item}"),
+        Error::ReferrerMissing {
+            referrer, subject, ..
+        } => format!("referrer {referrer} of {subject} (below {item})"),
+        other => format!("{item} ({other})"),
+    };
+    format!(
+        "{what} is missing in the SOURCE (the source is incomplete): copying it again will not help; push it to the source again, or leave it out with --tag/--exclude-repo"
+    )
 }
 
 /// `stream`, reporting the bytes that pass to `progress`.
@@ -1278,6 +1408,30 @@ mod tests {
             .filter(|_| mounts.take_check())
             .count();
         assert_eq!(checks, MOUNT_CHECKS);
+    }
+
+    #[test]
+    fn a_source_gap_names_what_the_source_lacks_and_that_a_rerun_will_not_help() {
+        let child = Digest::of(b"child");
+        let e = Error::ChildMissing {
+            repository: "idx".into(),
+            index: Digest::of(b"index"),
+            child: child.clone(),
+            cause: "HTTP 404 MANIFEST_UNKNOWN".into(),
+        };
+        assert!(e.is_incomplete_store() && !e.is_transient() && !e.is_fatal());
+        let text = source_gap(&e, "idx/missing:list");
+        assert!(
+            text.starts_with(&format!(
+                "child {child} of the index idx/missing:list is missing in the SOURCE (the source is incomplete): copying it again will not help"
+            )),
+            "{text}"
+        );
+        let schema1 = Error::Schema1 {
+            media_type: crate::manifest::DOCKER_SCHEMA1_SIGNED.into(),
+        };
+        assert!(schema1.is_unsupported() && !schema1.is_incomplete_store());
+        assert!(schema1.to_string().contains("--tag/--exclude-repo"));
     }
 
     #[test]

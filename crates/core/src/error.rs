@@ -102,6 +102,41 @@ pub enum Error {
         /// Why it is not copied and what to do.
         reason: String,
     },
+    /// A Docker schema 1 manifest: deprecated, refused by current registries, and impossible to
+    /// convert without changing its digest, so never copied; reported, not failed.
+    #[error("Docker schema 1 manifest, which is not copied (it cannot be without changing its digest): push it again with a current client, or leave it out with --tag/--exclude-repo")]
+    Schema1 {
+        /// Its media type (signed or not).
+        media_type: String,
+    },
+    /// A manifest an index lists is absent from the store that holds the index (read by
+    /// digest, answered "not found"): that store is incomplete, and reading it again will not
+    /// help. The walk of a graph reports it in place of the plain 404.
+    #[error("child {child} of the index {index} is missing in {repository} ({cause})")]
+    ChildMissing {
+        /// The repository read.
+        repository: String,
+        /// The index that lists the child.
+        index: crate::digest::Digest,
+        /// The child manifest's digest.
+        child: crate::digest::Digest,
+        /// The store's answer.
+        cause: String,
+    },
+    /// A referrer that the store lists for a manifest (through the referrers API or its
+    /// fallback tag) is absent from it: that store is incomplete, as for
+    /// [`Error::ChildMissing`].
+    #[error("referrer {referrer} of {subject} is missing in {repository} ({cause})")]
+    ReferrerMissing {
+        /// The repository read.
+        repository: String,
+        /// The manifest the referrer refers to.
+        subject: crate::digest::Digest,
+        /// The referrer's digest.
+        referrer: crate::digest::Digest,
+        /// The store's answer.
+        cause: String,
+    },
     /// An OCI image layout problem.
     #[error("{}: {reason}", path.display())]
     Layout {
@@ -134,6 +169,22 @@ impl Error {
     /// True when the server said the thing does not exist (HTTP 404).
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::Status { status: 404, .. })
+    }
+
+    /// True for content this tool leaves alone on purpose (Docker schema 1, media types it does
+    /// not know): a copy reports it as skipped, not failed.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, Error::Unsupported { .. } | Error::Schema1 { .. })
+    }
+
+    /// True for a graph whose store lacks a manifest it references ([`Error::ChildMissing`],
+    /// [`Error::ReferrerMissing`]): the store itself is incomplete, and no retry or re-run will
+    /// read it.
+    pub fn is_incomplete_store(&self) -> bool {
+        matches!(
+            self,
+            Error::ChildMissing { .. } | Error::ReferrerMissing { .. }
+        )
     }
 
     /// True for failures that may pass if tried again: connection problems, 5xx, 429.

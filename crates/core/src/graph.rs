@@ -320,7 +320,8 @@ impl Walker {
         pair: &RepoPair,
         digest: &Digest,
     ) -> Result<Walked> {
-        self.child(visitor, pair, &bare_reference(digest), 0).await
+        self.child(visitor, pair, &bare_reference(digest), None, 0)
+            .await
     }
 
     /// Walks the referrers of a manifest of `pair.source` (when the visitor follows referrers and
@@ -334,12 +335,16 @@ impl Walker {
         self.referrers_at(visitor, pair, digest, 0).await
     }
 
-    /// A manifest reached by digest at `depth`, once per repository and digest.
+    /// A manifest reached by digest at `depth`, once per repository and digest; `listed_by`
+    /// says what listed it, if anything: one the source does not hold is then reported as
+    /// [`Error::ChildMissing`] or [`Error::ReferrerMissing`] (the source is incomplete), not as
+    /// a plain 404.
     fn child<'a>(
         &'a self,
         visitor: &'a dyn Visitor,
         pair: &'a RepoPair,
         reference: &'a Reference,
+        listed_by: Option<ListedBy<'a>>,
         depth: usize,
     ) -> BoxFuture<'a, Result<Walked>> {
         async move {
@@ -356,7 +361,26 @@ impl Walker {
                     let manifest = self
                         .source
                         .manifest(&pair.source, reference.digest.as_str())
-                        .await?;
+                        .await
+                        .map_err(|e| match listed_by {
+                            Some(ListedBy::Index(index)) if e.is_not_found() => {
+                                Error::ChildMissing {
+                                    repository: pair.source.clone(),
+                                    index: index.clone(),
+                                    child: reference.digest.clone(),
+                                    cause: e.to_string(),
+                                }
+                            }
+                            Some(ListedBy::Subject(subject)) if e.is_not_found() => {
+                                Error::ReferrerMissing {
+                                    repository: pair.source.clone(),
+                                    subject: subject.clone(),
+                                    referrer: reference.digest.clone(),
+                                    cause: e.to_string(),
+                                }
+                            }
+                            _ => e,
+                        })?;
                     let walked = self.graph(visitor, pair, &manifest, depth).await?;
                     visitor.leave(pair, &manifest, None).await?;
                     self.referrers_at(visitor, pair, &manifest.digest, depth)
@@ -394,10 +418,10 @@ impl Walker {
         let view = manifest.view()?;
         check_depth(manifest, &view, depth)?;
         let children = {
-            let children = view
-                .children()
-                .iter()
-                .map(|c| self.child(visitor, pair, c, depth + 1));
+            let children = view.children().iter().map(|c| {
+                let index = Some(ListedBy::Index(&manifest.digest));
+                self.child(visitor, pair, c, index, depth + 1)
+            });
             let blobs = view
                 .blobs()
                 .into_iter()
@@ -456,7 +480,8 @@ impl Walker {
                     return Ok(());
                 };
                 for r in &list {
-                    self.child(visitor, pair, r, depth + 1).await?;
+                    let subject = Some(ListedBy::Subject(digest));
+                    self.child(visitor, pair, r, subject, depth + 1).await?;
                     visitor.referrer(pair, digest, r).await?;
                 }
                 Ok(())
@@ -492,6 +517,15 @@ impl RepositoryCountdown {
             walker.forget_repository(repository);
         }
     }
+}
+
+/// What listed a manifest reached by digest.
+#[derive(Clone, Copy)]
+enum ListedBy<'a> {
+    /// The index whose child it is.
+    Index(&'a Digest),
+    /// The manifest it refers to (a referrer).
+    Subject(&'a Digest),
 }
 
 /// An index nested [`MAX_INDEX_DEPTH`] levels deep is refused.

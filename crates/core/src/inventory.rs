@@ -80,6 +80,9 @@ pub struct Totals {
     pub shared_bytes: u64,
     /// Untagged manifests (no tag reaches them; referrers count), where the source lists them.
     pub untagged_manifests: u64,
+    /// Tags among `tags` whose manifest is Docker schema 1 (kind `schema1`): listed, never
+    /// copied, not a failure.
+    pub schema1_tags: u64,
     /// Manifests the source lists that are children of a tagged index, where the source lists
     /// every manifest. With `untagged_manifests` they are the manifests without a tag of their
     /// own: what `copy` and `verify` count as such.
@@ -150,15 +153,25 @@ pub async fn inventory(
             let walker = walker.clone();
             let source = source.clone();
             async move {
-                let node = walker.graph_of_tag(&pair, &tag).await;
+                let node = match walker.graph_of_tag(&pair, &tag).await {
+                    Ok(node) => TagRead::Graph(node),
+                    // A schema 1 tag is listed with what its manifest says of itself.
+                    Err(e @ crate::error::Error::Schema1 { .. }) => {
+                        match source.manifest(&pair.source, &tag).await {
+                            Ok(manifest) => TagRead::Schema1(manifest),
+                            Err(_) => TagRead::Failed(e),
+                        }
+                    }
+                    Err(e) => TagRead::Failed(e),
+                };
                 let referrers = match &node {
-                    Ok(n) => source
+                    TagRead::Graph(n) => source
                         .referrers(&pair.source, &n.manifest.digest)
                         .await
                         .ok()
                         .flatten()
                         .map(|r| r.len()),
-                    Err(_) => None,
+                    _ => None,
                 };
                 (pair, tag, node, referrers)
             }
@@ -173,7 +186,7 @@ pub async fn inventory(
     let mut entries: Vec<(String, TagEntry, Vec<u32>)> = Vec::new();
     while let Some((pair, tag, node, referrers)) = walked.next().await {
         match node {
-            Ok(node) => {
+            TagRead::Graph(node) => {
                 let blobs = node.blobs();
                 let ids = blobs
                     .iter()
@@ -193,9 +206,33 @@ pub async fn inventory(
                     ids,
                 ));
             }
+            TagRead::Schema1(manifest) => {
+                // Its tag reaches it: not an untagged manifest.
+                for reached in [&mut tagged, &mut roots] {
+                    reached
+                        .entry(pair.name.clone())
+                        .or_default()
+                        .insert(manifest.digest.clone());
+                }
+                entries.push((
+                    pair.name.clone(),
+                    TagEntry {
+                        tag,
+                        digest: manifest.digest,
+                        media_type: manifest.media_type,
+                        kind: ArtifactKind::Schema1,
+                        artifact_type: None,
+                        platforms: Vec::new(),
+                        size: 0,
+                        unique_size: 0,
+                        referrers: None,
+                    },
+                    Vec::new(),
+                ))
+            }
             // A registry given up ends the inventory with its one error.
-            Err(e) if e.stopped_answering() => return Err(e),
-            Err(e) => failed.push(Problem {
+            TagRead::Failed(e) if e.stopped_answering() => return Err(e),
+            TagRead::Failed(e) => failed.push(Problem {
                 item: format!("{}:{tag}", pair.name),
                 reason: e.to_string(),
             }),
@@ -291,6 +328,11 @@ pub async fn inventory(
             .iter()
             .map(|r| r.untagged.as_ref().map_or(0, |u| u.len() as u64))
             .sum(),
+        schema1_tags: repositories
+            .iter()
+            .flat_map(|r| &r.tags)
+            .filter(|t| t.kind == ArtifactKind::Schema1)
+            .count() as u64,
         index_children,
     };
     failed.sort_by(|a, b| a.item.cmp(&b.item));
@@ -303,6 +345,16 @@ pub async fn inventory(
         peak_requests: limit.peak(),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What the walk of one tag gave.
+enum TagRead {
+    /// Its graph.
+    Graph(Arc<Node>),
+    /// Its manifest, a Docker schema 1 one (no graph: listed, never copied).
+    Schema1(crate::manifest::RawManifest),
+    /// What kept it from being read.
+    Failed(crate::error::Error),
 }
 
 /// Who uses each blob of the registry, in a few bytes a blob: enough to tell blobs of one manifest

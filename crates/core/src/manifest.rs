@@ -289,9 +289,8 @@ impl ManifestView {
                     artifact_type: m.artifact_type,
                 })
             }
-            DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => Err(Error::Unsupported {
-                what: "Docker schema 1 manifest".into(),
-                reason: "schema 1 is deprecated and cannot be copied without changing its digest; rebuild or convert the image at the source".into(),
+            DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => Err(Error::Schema1 {
+                media_type: media_type.to_string(),
             }),
             other => Err(Error::Unsupported {
                 what: format!("manifest media type `{}`", crate::digest::truncate(other)),
@@ -346,6 +345,8 @@ pub enum ArtifactKind {
     Sbom,
     /// Any other OCI artifact.
     Artifact,
+    /// A Docker schema 1 manifest: listed, never copied (see [`Error::Schema1`]).
+    Schema1,
 }
 
 impl ArtifactKind {

@@ -65,6 +65,14 @@ pub struct Report {
     pub missing: Vec<Problem>,
     /// Tags that point at another digest in the target.
     pub different: Vec<Problem>,
+    /// Tags (and manifests without a tag) the target lacks whose source manifest this tool does
+    /// not copy (Docker schema 1): the target lacks them all the same, so the verify does not
+    /// pass (deleting the source would lose them), but copying again will not bring them.
+    pub unsupported: Vec<Problem>,
+    /// Tags the target lacks whose graph is incomplete in the source itself (an index's child
+    /// manifest missing there): the verify does not pass, and copying again will not help
+    /// until the source is repaired.
+    pub broken_in_source: Vec<Problem>,
     /// Tags and repositories the target has in addition (not a failure).
     pub extra: Vec<Problem>,
     /// Deep check: manifests checked in the target.
@@ -83,6 +91,10 @@ pub struct Report {
     pub untagged_checked: u64,
     /// Deep check: broken content in the target (missing child, blob, wrong size, referrer).
     pub broken: Vec<Problem>,
+    /// Deep check with [`VerifyOptions::nondistributable`]: non-distributable layers (with
+    /// `urls`) that neither the target nor the source holds, left to their URLs as a copy
+    /// leaves them (not broken).
+    pub nondistributable_left_to_urls: u64,
     /// Errors that kept something from being compared.
     pub errors: Vec<Problem>,
     /// True when the deep check ran.
@@ -101,6 +113,8 @@ impl Report {
     pub fn passed(&self) -> bool {
         self.missing.is_empty()
             && self.different.is_empty()
+            && self.unsupported.is_empty()
+            && self.broken_in_source.is_empty()
             && self.broken.is_empty()
             && self.errors.is_empty()
     }
@@ -134,6 +148,10 @@ impl GivenUp {
 enum TagVerdict {
     Ok(Digest),
     Missing,
+    /// Missing, and the source's manifest is one this tool does not copy (the reason).
+    Unsupported(String),
+    /// Missing, and the source's graph is incomplete (the reason).
+    BrokenInSource(String),
     Different(Digest, Digest),
     Error(String),
 }
@@ -239,7 +257,7 @@ pub async fn verify(
                     (Ok(None), _) => {
                         TagVerdict::Error("listed by the source but not found when read".into())
                     }
-                    (Ok(Some(_)), Ok(None)) => TagVerdict::Missing,
+                    (Ok(Some(_)), Ok(None)) => why_missing(&source, &pair, &tag).await,
                     (Ok(Some(a)), Ok(Some(b))) if a == b => TagVerdict::Ok(a),
                     (Ok(Some(a)), Ok(Some(b))) => {
                         fallback_verdict(&source, &target, &pair, &tag, a, b).await
@@ -264,6 +282,10 @@ pub async fn verify(
                 item,
                 reason: "tag missing in the target".into(),
             }),
+            TagVerdict::Unsupported(reason) => report.unsupported.push(Problem { item, reason }),
+            TagVerdict::BrokenInSource(reason) => {
+                report.broken_in_source.push(Problem { item, reason })
+            }
             TagVerdict::Different(a, b) => report.different.push(Problem {
                 item,
                 reason: format!("source has {a}, target has {b}"),
@@ -298,6 +320,8 @@ pub async fn verify(
     for list in [
         &mut report.missing,
         &mut report.different,
+        &mut report.unsupported,
+        &mut report.broken_in_source,
         &mut report.extra,
         &mut report.broken,
         &mut report.errors,
@@ -307,6 +331,34 @@ pub async fn verify(
     report.peak_requests = limit.peak();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The verdict on a tag the source holds and the target lacks: the source's graph of the tag is
+/// walked as a copy walks it (manifests and referrers, no blob read), so that a tag no copy can
+/// bring says why: a Docker schema 1 manifest (unsupported), an index whose child or a referrer
+/// the source lacks (broken in the source); otherwise, or when the walk fails another way,
+/// missing.
+async fn why_missing(source: &Arc<dyn Store>, pair: &RepoPair, tag: &str) -> TagVerdict {
+    let source: Arc<dyn crate::transport::Source> = source.clone();
+    let walker = Walker::without_graphs(source);
+    match walker.tag(&ManifestsAndReferrers, pair, tag).await {
+        Err(e) if e.is_unsupported() => TagVerdict::Unsupported(e.to_string()),
+        Err(e) if e.is_incomplete_store() => TagVerdict::BrokenInSource(crate::copy::source_gap(
+            &e,
+            &format!("{}:{tag}", pair.source),
+        )),
+        _ => TagVerdict::Missing,
+    }
+}
+
+/// A walk of the source's manifests and their referrers, reading no blob ([`why_missing`]).
+struct ManifestsAndReferrers;
+
+#[async_trait]
+impl Visitor for ManifestsAndReferrers {
+    fn referrers(&self) -> bool {
+        true
+    }
 }
 
 /// The verdict on a tag with another digest in the target: for a referrers fallback tag
@@ -344,58 +396,81 @@ async fn untagged_check(
     given_up: &GivenUp,
     report: &mut Report,
 ) {
-    let results: Vec<(u64, Vec<Problem>, Vec<Problem>)> = futures::stream::iter(pairs.to_vec())
+    let results: Vec<UntaggedFindings> = futures::stream::iter(pairs.to_vec())
         .map(|pair| {
             let source = source.clone();
             let target = target.clone();
             async move {
-                let mut missing = Vec::new();
-                let mut errors = Vec::new();
+                let mut found = UntaggedFindings::default();
                 let all = match source.all_manifests(&pair.source).await {
                     Ok(Some(all)) => all,
-                    Ok(None) => return (0, missing, errors),
+                    Ok(None) => return found,
                     Err(e) => {
-                        errors.push(Problem {
+                        found.errors.push(Problem {
                             item: pair.source.clone(),
                             reason: format!(
                                 "cannot list manifests in the source: {}",
                                 given_up.text(e)
                             ),
                         });
-                        return (0, missing, errors);
+                        return found;
                     }
                 };
                 let tagged: BTreeSet<Digest> = match source.tag_digests(&pair.source).await {
                     Ok(Some(list)) => list.into_iter().map(|(_, d)| d).collect(),
                     _ => BTreeSet::new(),
                 };
-                let mut checked = 0;
                 for digest in all.into_iter().filter(|d| !tagged.contains(d)) {
-                    checked += 1;
+                    found.checked += 1;
                     let item = format!("{}@{digest}", pair.target);
                     match target.current_digest(&pair.target, digest.as_str()).await {
                         Ok(Some(_)) => {}
-                        Ok(None) => missing.push(Problem {
-                            item,
-                            reason: "listed by the source without a tag of its own (an index child or an untagged manifest), missing in the target".into(),
-                        }),
-                        Err(e) => errors.push(Problem {
+                        // A manifest no copy brings (Docker schema 1) says so.
+                        Ok(None) => match source
+                            .manifest(&pair.source, digest.as_str())
+                            .await
+                            .map(|m| m.view())
+                        {
+                            Ok(Err(e)) if e.is_unsupported() => found.unsupported.push(Problem {
+                                item,
+                                reason: e.to_string(),
+                            }),
+                            _ => found.missing.push(Problem {
+                                item,
+                                reason: "listed by the source without a tag of its own (an index child or an untagged manifest), missing in the target".into(),
+                            }),
+                        },
+                        Err(e) => found.errors.push(Problem {
                             item,
                             reason: given_up.text(e),
                         }),
                     }
                 }
-                (checked, missing, errors)
+                found
             }
         })
         .buffer_unordered(at_once)
         .collect()
         .await;
-    for (checked, missing, errors) in results {
-        report.untagged_checked += checked;
-        report.missing.extend(missing);
-        report.errors.extend(errors);
+    for found in results {
+        report.untagged_checked += found.checked;
+        report.missing.extend(found.missing);
+        report.unsupported.extend(found.unsupported);
+        report.errors.extend(found.errors);
     }
+}
+
+/// What the check of one repository's manifests without a tag found ([`untagged_check`]).
+#[derive(Default)]
+struct UntaggedFindings {
+    /// Manifests checked.
+    checked: u64,
+    /// Missing in the target.
+    missing: Vec<Problem>,
+    /// Missing in the target, and not copied by design (Docker schema 1).
+    unsupported: Vec<Problem>,
+    /// Not checked: why.
+    errors: Vec<Problem>,
 }
 
 /// What the deep check requires beyond complete graphs and present blobs.
@@ -462,13 +537,25 @@ async fn deep_check(
     drop(walked);
     report.manifests_checked = manifests.len() as u64;
     report.blobs_checked = blobs.len() as u64;
-    // 2. Every blob present with the size its descriptor gives.
+    // 2. Every blob present with the size its descriptor gives; a non-distributable layer the
+    // target lacks is asked of the source, and left to its URLs when the source lacks it too.
+    let source_names: BTreeMap<String, String> = roots
+        .iter()
+        .map(|(pair, _)| (pair.target.clone(), pair.source.clone()))
+        .collect();
     let blob_results: Vec<_> = futures::stream::iter(blobs)
         .map(|((repo, digest), (blob, root))| {
-            let target = target.clone();
+            let (source, target) = (source.clone(), target.clone());
+            let source_name = source_names.get(&repo).cloned().unwrap_or_default();
             async move {
                 let found = target.blob_size(&repo, &digest).await;
-                (repo, blob, root, found)
+                let in_source = match &found {
+                    Ok(None) if blob.foreign => {
+                        Some(source_holds(&source, &source_name, &blob).await)
+                    }
+                    _ => None,
+                };
+                (repo, blob, root, found, in_source)
             }
         })
         .buffer_unordered(at_once)
@@ -478,9 +565,26 @@ async fn deep_check(
     // needs it there, and the descriptor; for the content check.
     let mut present: BTreeMap<Digest, (Reference, Vec<(String, Digest)>)> = BTreeMap::new();
     // Named by the image that needs the blob; the reason names the blob.
-    for (repo, blob, root, found) in blob_results {
+    for (repo, blob, root, found, in_source) in blob_results {
         let (digest, size) = (&blob.digest, blob.size);
         let item = format!("{repo}@{root}");
+        match in_source {
+            Some(Ok(false)) => {
+                report.nondistributable_left_to_urls += 1;
+                continue;
+            }
+            Some(Err(e)) => {
+                report.errors.push(Problem {
+                    item,
+                    reason: format!(
+                        "non-distributable layer {digest}: cannot ask the source for it: {}",
+                        given_up.text(e)
+                    ),
+                });
+                continue;
+            }
+            Some(Ok(true)) | None => {}
+        }
         match found {
             Ok(Some(s)) if s == size || s == 0 => {
                 present
@@ -519,6 +623,22 @@ async fn deep_check(
         .filter_map(|(repo, digest)| Some((pairs.get(&repo)?.clone(), digest)))
         .collect();
     referrer_check(source, target, subjects, at_once, given_up, report).await;
+}
+
+/// True when `repository` of the source holds `blob`, asked with a read of its last byte (pull
+/// access is enough), as `copy` asks before it leaves a non-distributable layer to its URLs.
+async fn source_holds(source: &Arc<dyn Store>, repository: &str, blob: &Reference) -> Result<bool> {
+    let last_byte = crate::transport::Source::blob_from(
+        source.as_ref(),
+        repository,
+        blob,
+        blob.size.saturating_sub(1),
+    );
+    match last_byte.await {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The content check (step 3 of the deep check): every blob found in the target read once per

@@ -810,7 +810,8 @@ impl Run<'_> {
                 .zip(batch.iter())
                 .collect();
             let mut reasons: BTreeMap<&String, String> = BTreeMap::new();
-            for p in &summary.failed {
+            // A repository whose source lacks content fails too: its tag did not arrive.
+            for p in summary.failed.iter().chain(&summary.source_incomplete) {
                 let repo = p
                     .item
                     .split(['@', ':'])

@@ -25,7 +25,8 @@ pub struct CopyArgs {
     pub connect: ConnectArgs,
     #[command(flatten)]
     pub jobs: args::JobsArgs,
-    /// Show what would be copied (repositories, tags, blobs, bytes) and write nothing.
+    /// Show what would be copied (repositories, tags, manifests, blobs, bytes) and write
+    /// nothing; lists each target tag that holds another digest and would be overwritten.
     #[arg(long)]
     pub dry_run: bool,
     /// Also walk below the tags the target already holds with the same digest (their child
@@ -241,7 +242,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         print_locks(report, args.json);
     }
     let locks_failed = lock_report.as_ref().is_some_and(|r| !r.failed.is_empty());
-    if !summary.failed.is_empty() || locks_failed {
+    if !summary.failed.is_empty() || !summary.source_incomplete.is_empty() || locks_failed {
         return Ok(exit::FAILURES);
     }
     let Some(code) =
@@ -300,9 +301,19 @@ fn print_locks(r: &acr::LockReport, json: bool) {
 
 fn print_summary(s: &Summary) {
     let verb = if s.dry_run { "would copy" } else { "copied" };
+    let (manifests, pushed) = if s.dry_run {
+        (s.manifests_would_push, "would push")
+    } else {
+        (s.manifests_pushed, "pushed")
+    };
+    let overwritten = match (s.overwritten.len(), s.dry_run) {
+        (0, _) => String::new(),
+        (n, true) => format!(", {n} of them would overwrite a tag with another digest"),
+        (n, false) => format!(", {n} of them overwriting a tag with another digest"),
+    };
     println!(
-        "{verb} {} of {} tags in {} repositories ({} already up to date), {} manifests",
-        s.tags_copied, s.tags, s.repositories, s.tags_up_to_date, s.manifests_pushed
+        "{verb} {} of {} tags in {} repositories ({} already up to date{overwritten}), {manifests} manifests {pushed}",
+        s.tags_copied, s.tags, s.repositories, s.tags_up_to_date
     );
     println!(
         "blobs: {} {verb} ({}), {} already present, {} mounted; {} referrers, {} manifests without a tag of their own; {:.1} s, up to {} transfers at once",
@@ -337,16 +348,39 @@ fn print_summary(s: &Summary) {
             s.blobs_copied_again
         );
     }
+    if s.nondistributable_left_to_urls > 0 {
+        println!(
+            "{} non-distributable layers the source does not hold were left to their URLs (-v names them)",
+            s.nondistributable_left_to_urls
+        );
+    }
+    let (verb, had) = if s.dry_run {
+        ("would overwrite", "has")
+    } else {
+        ("overwrote", "had")
+    };
+    for o in &s.overwritten {
+        println!(
+            "{verb} {}: the target {had} {}, the source {}",
+            o.item, o.target_had, o.source
+        );
+    }
     for p in &s.skipped {
         println!("skipped {}: {}", p.item, p.reason);
     }
-    for p in &s.failed {
+    for p in s.failed.iter().chain(&s.source_incomplete) {
         println!("FAILED {}: {}", p.item, p.reason);
     }
     if !s.failed.is_empty() {
         println!(
             "{} items failed: run the same command again to retry them",
             s.failed.len()
+        );
+    }
+    if !s.source_incomplete.is_empty() {
+        println!(
+            "{} items cannot be copied: the source lacks content they reference; repair them at the source (copying again will not help)",
+            s.source_incomplete.len()
         );
     }
 }

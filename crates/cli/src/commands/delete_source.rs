@@ -286,13 +286,16 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
 /// Under `-q`, the gaps of a failed verify listed before the rest are only counted.
 pub(crate) const GAPS_LISTED_QUIET: usize = 20;
 
-/// The gaps of a failed verify (missing, different, broken, errors), one a line as `verify`
+/// The gaps of a failed verify (missing, different, unsupported, broken in the source or in
+/// the target, errors), one a line as `verify`
 /// prints them, the first `limit` of them, then how many more and how to see them all.
 pub(crate) fn gap_lines(report: &verify::Report, limit: usize) -> String {
     let mut gaps = Vec::new();
     for (label, list) in [
         ("missing", &report.missing),
         ("different", &report.different),
+        ("unsupported", &report.unsupported),
+        ("broken in the source", &report.broken_in_source),
         ("broken", &report.broken),
         ("error", &report.errors),
     ] {

@@ -127,8 +127,13 @@ fn totals_line(inv: &Inventory) -> String {
     } else {
         String::new()
     };
+    let schema1 = if t.schema1_tags > 0 {
+        format!(" ({} Docker schema 1: listed, not copied)", t.schema1_tags)
+    } else {
+        String::new()
+    };
     format!(
-        "{} repositories, {} tags, {} manifests{without_tag}, {} unique blobs, {} unique ({} bytes), {} shared across repositories; {:.1} s\n",
+        "{} repositories, {} tags{schema1}, {} manifests{without_tag}, {} unique blobs, {} unique ({} bytes), {} shared across repositories; {:.1} s\n",
         t.repositories,
         t.tags,
         t.manifests,
@@ -163,6 +168,12 @@ fn markdown(inv: &Inventory) -> String {
                 human_bytes(tag.unique_size)
             ));
         }
+    }
+    if t.schema1_tags > 0 {
+        out.push_str(&format!(
+            "\n{} tags are Docker schema 1 (kind `schema1`): not copied; push them again with a current client, or leave them out with `--tag`/`--exclude-repo`.\n",
+            t.schema1_tags
+        ));
     }
     if !inv.failed.is_empty() {
         out.push_str("\n## Not readable\n\n");

@@ -150,6 +150,8 @@ pub fn text(r: &Report) -> String {
     for (label, list) in [
         ("missing", &r.missing),
         ("different", &r.different),
+        ("unsupported", &r.unsupported),
+        ("broken in the source", &r.broken_in_source),
         ("broken", &r.broken),
         ("error", &r.errors),
     ] {
@@ -168,6 +170,18 @@ pub fn text(r: &Report) -> String {
         r.repositories,
         r.extra.len()
     ));
+    if !r.unsupported.is_empty() {
+        out.push_str(&format!(
+            "; {} unsupported (Docker schema 1: not copied)",
+            r.unsupported.len()
+        ));
+    }
+    if !r.broken_in_source.is_empty() {
+        out.push_str(&format!(
+            "; {} broken in the source (copying will not help)",
+            r.broken_in_source.len()
+        ));
+    }
     if r.deep {
         out.push_str(&format!(
             "; deep: {} manifests, {} blobs, {} referrers checked, {} broken",
@@ -176,6 +190,12 @@ pub fn text(r: &Report) -> String {
             r.referrers_checked,
             r.broken.len()
         ));
+        if r.nondistributable_left_to_urls > 0 {
+            out.push_str(&format!(
+                ", {} non-distributable layers left to their URLs (the source does not hold them either)",
+                r.nondistributable_left_to_urls
+            ));
+        }
     }
     if r.content {
         out.push_str(&format!(
@@ -229,6 +249,8 @@ fn markdown(r: &Report, source: &str, target: &str) -> String {
     for (label, list) in [
         ("Missing", &r.missing),
         ("Different", &r.different),
+        ("Unsupported (not copied)", &r.unsupported),
+        ("Broken in the source", &r.broken_in_source),
         ("Broken", &r.broken),
         ("Errors", &r.errors),
         ("Extra in the target", &r.extra),

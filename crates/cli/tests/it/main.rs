@@ -29,6 +29,7 @@ mod rewrite_files;
 mod rewrite_target;
 mod shards;
 mod shared_tier;
+mod source_gaps;
 mod support;
 mod template;
 mod util;
