@@ -1101,7 +1101,15 @@ impl Engine {
                 let stream = self
                     .blob_permits
                     .timed(SOURCE_PATH, self.source.blob(&pair.source, blob))
-                    .await?;
+                    .await
+                    .map_err(|e| match e {
+                        e if e.is_not_found() => Error::BlobMissing {
+                            repository: pair.source.clone(),
+                            blob: blob.digest.clone(),
+                            cause: e.to_string(),
+                        },
+                        e => e,
+                    })?;
                 // An interrupted chunked upload reopens the source where the target stands; the
                 // content's check goes on across the reopening (`BlobContent`).
                 let reopen: Reopen = {
@@ -1322,6 +1330,7 @@ pub fn source_gap(e: &Error, item: &str) -> String {
         Error::ReferrerMissing {
             referrer, subject, ..
         } => format!("referrer {referrer} of {subject} (below {item})"),
+        Error::BlobMissing { blob, .. } => format!("blob {blob} of {item}"),
         other => format!("{item} ({other})"),
     };
     format!(

@@ -123,6 +123,17 @@ pub enum Error {
         /// The store's answer.
         cause: String,
     },
+    /// A blob a manifest references is absent from the store that holds the manifest (read,
+    /// answered "not found"): that store is incomplete, as for [`Error::ChildMissing`].
+    #[error("blob {blob} is missing in {repository} ({cause})")]
+    BlobMissing {
+        /// The repository read.
+        repository: String,
+        /// The blob's digest.
+        blob: crate::digest::Digest,
+        /// The store's answer.
+        cause: String,
+    },
     /// A referrer that the store lists for a manifest (through the referrers API or its
     /// fallback tag) is absent from it: that store is incomplete, as for
     /// [`Error::ChildMissing`].
@@ -177,13 +188,13 @@ impl Error {
         matches!(self, Error::Unsupported { .. } | Error::Schema1 { .. })
     }
 
-    /// True for a graph whose store lacks a manifest it references ([`Error::ChildMissing`],
-    /// [`Error::ReferrerMissing`]): the store itself is incomplete, and no retry or re-run will
-    /// read it.
+    /// True for a graph whose store lacks a manifest or blob it references
+    /// ([`Error::ChildMissing`], [`Error::ReferrerMissing`], [`Error::BlobMissing`]): the store
+    /// itself is incomplete, and no retry or re-run will read it.
     pub fn is_incomplete_store(&self) -> bool {
         matches!(
             self,
-            Error::ChildMissing { .. } | Error::ReferrerMissing { .. }
+            Error::ChildMissing { .. } | Error::ReferrerMissing { .. } | Error::BlobMissing { .. }
         )
     }
 

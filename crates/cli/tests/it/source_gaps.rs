@@ -168,6 +168,28 @@ fn an_index_whose_child_the_source_lacks_is_named_as_the_source_s_gap() {
     assert!(!text.contains(&format!("missing {repo}:{tag}")), "{text}");
 }
 
+/// A layer the source lost (its manifest still names it) is the source's gap too: named as such,
+/// not as a 404 a re-run would fix.
+#[test]
+fn a_layer_the_source_lacks_is_named_as_the_source_s_gap() {
+    let (src, expected) = sample_registry(1);
+    let (repo, layer) = an_image_layer(&open(&src.url()), &expected);
+    delete(src.port, &format!("/v2/{repo}/blobs/{layer}"));
+    let dst = Registry::start();
+
+    let out = run(&["copy", "-q", "--repo", &repo, &src.url(), &dst.url()]);
+    assert_exit_code(&out, 1);
+    let text = stdout(&out);
+    assert!(text.contains(&format!("blob {layer} of {repo}:")), "{text}");
+    assert!(
+        text.contains(
+            "is missing in the SOURCE (the source is incomplete): copying it again will not help"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("run the same command again"), "{text}");
+}
+
 #[test]
 fn a_dry_run_counts_the_manifests_and_the_tags_a_copy_overwrites() {
     let (src, _) = sample_registry(3);
