@@ -630,14 +630,9 @@ fn non_distributable_layers_travel_only_when_asked() {
     // A Windows-style image whose base layer carries `urls` (non-distributable): registries that
     // allow it hold the layer too. By default it is left to its URLs; an air-gapped copy asks
     // for it with --include-nondistributable.
-    use acr_relocate::digest::Digest;
     let (dir, _) = sample_layout(1, 29);
     let root = dir.path().join("sample");
-    let write = |bytes: &[u8]| {
-        let d = Digest::of(bytes);
-        std::fs::write(root.join("blobs/sha256").join(d.hex()), bytes).unwrap();
-        d
-    };
+    let write = |bytes: &[u8]| write_layout_blob(&root, bytes);
     let config =
         br#"{"architecture":"amd64","os":"windows","rootfs":{"type":"layers","diff_ids":[]}}"#;
     let base = b"windows base layer bytes".to_vec();
@@ -653,23 +648,13 @@ fn non_distributable_layers_travel_only_when_asked() {
         }],
     }))
     .unwrap();
-    let manifest_digest = write(&manifest);
-    let index_path = root.join("index.json");
-    let mut index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
-    index["manifests"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest.as_str(),
-            "size": manifest.len(),
-            "annotations": {
-                "io.github.acr-relocate.repository": "win/app",
-                "org.opencontainers.image.ref.name": "win/app:ltsc2022",
-            },
-        }));
-    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    add_layout_manifest(
+        &root,
+        "win/app",
+        Some("ltsc2022"),
+        "application/vnd.oci.image.manifest.v1+json",
+        &manifest,
+    );
     let out_dir = tempfile::tempdir().unwrap();
     let has_base = |name: &str| {
         out_dir

@@ -2,51 +2,20 @@
 //! `inventory`: Docker schema 1 manifests, indexes whose child the source lacks, and
 //! non-distributable layers the source does not hold; and what a copy overwrites.
 
-use std::path::Path;
-
 use acr_relocate::digest::Digest;
 
 use crate::util::*;
 
 const SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
-/// Writes `bytes` as a blob of the layout at `root`.
-fn write_blob(root: &Path, bytes: &[u8]) -> Digest {
-    let digest = Digest::of(bytes);
-    std::fs::write(root.join("blobs/sha256").join(digest.hex()), bytes).unwrap();
-    digest
-}
-
-/// Lists the manifest `bytes` (written as a blob) in the layout at `root` as `repo:tag`.
-fn add_tag(root: &Path, repo: &str, tag: &str, media_type: &str, bytes: &[u8]) -> Digest {
-    let digest = write_blob(root, bytes);
-    let index_path = root.join("index.json");
-    let mut index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
-    index["manifests"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({
-            "mediaType": media_type,
-            "digest": digest.as_str(),
-            "size": bytes.len(),
-            "annotations": {
-                acr_relocate::transport::layout::REPOSITORY_ANNOTATION: repo,
-                acr_relocate::transport::layout::REF_NAME: format!("{repo}:{tag}"),
-            },
-        }));
-    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
-    digest
-}
-
 /// A sample layout with `s1/img:old`, a Docker schema 1 manifest, beside the sample's images.
 fn layout_with_a_schema1_tag() -> (tempfile::TempDir, Digest) {
     let (dir, _) = sample_layout(1, 41);
     let s1 = br#"{"schemaVersion":1,"name":"s1/img","tag":"old","architecture":"amd64","fsLayers":[],"history":[],"signatures":[]}"#;
-    let digest = add_tag(
+    let digest = add_layout_manifest(
         &dir.path().join("sample"),
         "s1/img",
-        "old",
+        Some("old"),
         SCHEMA1_SIGNED,
         s1,
     );
@@ -266,7 +235,7 @@ fn non_distributable_layers_the_source_lacks_are_left_to_their_urls() {
     let root = dir.path().join("sample");
     let config =
         br#"{"architecture":"amd64","os":"windows","rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let config_digest = write_blob(&root, config);
+    let config_digest = write_layout_blob(&root, config);
     // The base layer's bytes are not in the source: it is fetched from its URL by a pull.
     let base_digest = Digest::of(b"windows base layer bytes, held by mcr only");
     // Docker's foreign layer (a pull fetches its bytes from the URL).
@@ -282,7 +251,13 @@ fn non_distributable_layers_the_source_lacks_are_left_to_their_urls() {
         }],
     }))
     .unwrap();
-    add_tag(&root, "win/app", "ltsc2022", docker_manifest, &manifest);
+    add_layout_manifest(
+        &root,
+        "win/app",
+        Some("ltsc2022"),
+        docker_manifest,
+        &manifest,
+    );
     let source = oci(dir.path());
     // Into a layout, which takes a manifest whatever it references (Distribution 2.8 refuses a
     // foreign layer's URL unless configured to allow it).

@@ -304,18 +304,51 @@ pub fn assert_grows_unless_pinned(
     assert_eq!(measure(pinned), floor);
 }
 
+/// Writes `bytes` as a blob of the OCI layout at `root`; returns its digest.
+pub fn write_layout_blob(root: &Path, bytes: &[u8]) -> Digest {
+    let digest = Digest::of(bytes);
+    std::fs::write(root.join("blobs/sha256").join(digest.hex()), bytes).unwrap();
+    digest
+}
+
+/// Lists the manifest `bytes` (written as a blob) in the `index.json` of the layout at `root`
+/// in `repo`, as `repo:tag` when `tag` is given (untagged otherwise); returns its digest.
+pub fn add_layout_manifest(
+    root: &Path,
+    repo: &str,
+    tag: Option<&str>,
+    media_type: &str,
+    bytes: &[u8],
+) -> Digest {
+    use acr_relocate::transport::layout::{REF_NAME, REPOSITORY_ANNOTATION};
+    let digest = write_layout_blob(root, bytes);
+    let mut annotations = serde_json::json!({ REPOSITORY_ANNOTATION: repo });
+    if let Some(tag) = tag {
+        annotations[REF_NAME] = format!("{repo}:{tag}").into();
+    }
+    let index_path = root.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": media_type,
+            "digest": digest.as_str(),
+            "size": bytes.len(),
+            "annotations": annotations,
+        }));
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    digest
+}
+
 /// Adds a signature of `subject` (a second referrer beside the sample's SBOM) to the layout at
 /// `root`, untagged in `repo`: cosign-style as an image manifest with an empty config, or, with
 /// `artifact_manifest`, notation-style as an OCI 1.1-rc artifact manifest (no config).
 pub fn add_signature(root: &Path, repo: &str, subject: &Digest, artifact_manifest: bool) -> Digest {
-    let write = |bytes: &[u8]| {
-        let d = Digest::of(bytes);
-        std::fs::write(root.join("blobs/sha256").join(d.hex()), bytes).unwrap();
-        d
-    };
-    let index_path = root.join("index.json");
-    let mut index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let write = |bytes: &[u8]| write_layout_blob(root, bytes);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("index.json")).unwrap()).unwrap();
     let subject_entry = index["manifests"]
         .as_array()
         .unwrap()
@@ -349,18 +382,7 @@ pub fn add_signature(root: &Path, repo: &str, subject: &Digest, artifact_manifes
         (media_type, doc)
     };
     let manifest = serde_json::to_vec(&manifest).unwrap();
-    let digest = write(&manifest);
-    index["manifests"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({
-            "mediaType": media_type,
-            "digest": digest.as_str(),
-            "size": manifest.len(),
-            "annotations": {acr_relocate::transport::layout::REPOSITORY_ANNOTATION: repo},
-        }));
-    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
-    digest
+    add_layout_manifest(root, repo, None, media_type, &manifest)
 }
 
 /// A layer the target must hold: the last distributable layer of the first image (a manifest
