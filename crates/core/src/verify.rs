@@ -524,6 +524,12 @@ async fn deep_check(
                         .or_insert_with(|| (b, digest.clone()));
                 }
             }
+            // A Docker schema 1 manifest held by both sides: nothing below it can be checked
+            // (its layers are not read), so it does not pass, named as what it is.
+            Err(e) if e.is_unsupported() => report.unsupported.push(Problem {
+                item: format!("{}@{digest}", pair.target),
+                reason: format!("the deep check cannot read below it: {e}"),
+            }),
             Err(e) => report.broken.push(Problem {
                 item: format!("{}@{digest}", pair.target),
                 reason: format!(

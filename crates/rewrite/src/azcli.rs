@@ -29,18 +29,19 @@ pub(crate) fn short_names(text: &str, registry: &Registry) -> Vec<usize> {
     for command in commands(text) {
         let Some(at) = command
             .windows(2)
-            .position(|w| is_az(w[0].text) && w[1].text == "acr")
+            .position(|w| is_az(unquoted(&w[0]).1) && unquoted(&w[1]).1 == "acr")
         else {
             continue;
         };
         let args = &command[at + 2..];
         for (i, word) in args.iter().enumerate() {
+            let (word_start, word_text) = unquoted(word);
             let value = NAME_OPTIONS.iter().find_map(|option| {
-                if word.text == *option {
+                if word_text == *option {
                     args.get(i + 1).map(|next| (next.start, next.text))
                 } else {
-                    let rest = word.text.strip_prefix(option)?.strip_prefix('=')?;
-                    Some((word.start + option.len() + 1, rest))
+                    let rest = word_text.strip_prefix(option)?.strip_prefix('=')?;
+                    Some((word_start + option.len() + 1, rest))
                 }
             });
             let Some((start, value)) = value else {
@@ -88,6 +89,12 @@ fn is_az(word: &str) -> bool {
     base.eq_ignore_ascii_case("az") || base.eq_ignore_ascii_case("az.cmd")
 }
 
+/// A word without the quotes around it, and where it starts then: the words of an exec-form
+/// array (`RUN ["az", "acr", …]`) come quoted.
+fn unquoted<'t>(word: &Word<'t>) -> (usize, &'t str) {
+    unquote(word.start, word.text)
+}
+
 /// `value` without the quotes around it, and where it starts then.
 fn unquote(start: usize, value: &str) -> (usize, &str) {
     for quote in ['"', '\''] {
@@ -107,7 +114,10 @@ fn commands(text: &str) -> Vec<Vec<Word<'_>>> {
     let mut word_start: Option<usize> = None;
     for (i, c) in text.char_indices() {
         match c {
-            ' ' | '\t' | '\r' => end_word(text, &mut commands, &mut word_start, i),
+            // `[`, `]` and `,` also part the words of an exec-form JSON array.
+            ' ' | '\t' | '\r' | '[' | ']' | ',' => {
+                end_word(text, &mut commands, &mut word_start, i)
+            }
             '\n' | ';' | '&' | '|' | '(' | ')' => {
                 end_word(text, &mut commands, &mut word_start, i);
                 let continued = c == '\n'
@@ -173,6 +183,8 @@ mod tests {
             "az acr build -r MyAcr -t web:1 .",
             "az acr build --registry \"myacr\" .",
             "TOKEN=$(az acr login -n 'myacr' --expose-token)",
+            r#"["az", "acr", "login", "--name", "myacr"]"#,
+            r#"["az","acr","build","--registry=myacr","."]"#,
             "set -e; az acr repository list -n myacr | jq .",
             "az acr login \\\n  --name myacr",
             "az acr login `\r\n  --name myacr",

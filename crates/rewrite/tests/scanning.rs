@@ -332,6 +332,12 @@ fn an_az_acr_command_continued_over_lines_is_listed_as_on_one_line() {
             (6, MentionPlace::Heredoc, note.to_owned())
         ]
     );
+    let exec_form = "FROM mcr.microsoft.com/azure-cli:2\nRUN [\"az\", \"acr\", \"login\", \\\n     \"--name\", \"myacr\"]\n";
+    let file = plan_text("Dockerfile", FileKind::Dockerfile, exec_form);
+    assert_eq!(
+        noted(&file),
+        [(3, MentionPlace::Instruction, note.to_owned())]
+    );
     let windows = "# escape=`\nFROM mcr.microsoft.com/azure-cli:2\nRUN az acr login `\n    # a comment Docker drops\n    -n myacr\n";
     let file = plan_text("Dockerfile", FileKind::Dockerfile, windows);
     assert_eq!(

@@ -422,6 +422,9 @@ enum StepEnd {
 /// Repositories copied together: one catalog of their own, blobs shared within a batch move once.
 const BATCH: usize = 16;
 
+/// Overwritten target tags named in the copy step's line (the rest are counted).
+const OVERWRITES_NAMED: usize = 5;
+
 impl Run<'_> {
     fn full_name(prefix: Option<&str>, name: &str) -> String {
         match prefix {
@@ -765,6 +768,8 @@ impl Run<'_> {
         let mut failed: Vec<String> = Vec::new();
         let mut bytes = 0u64;
         let (mut manifests_put_back, mut blobs_put_back) = (0u64, 0u64);
+        // Target tags that pointed at another digest, made the source's.
+        let mut overwritten: Vec<String> = Vec::new();
         let mut started = 0usize;
         for (walk_deep, batch) in batches {
             if self.interrupt.is_triggered() {
@@ -802,6 +807,7 @@ impl Run<'_> {
             )
             .await?;
             bytes += summary.bytes_copied;
+            overwritten.extend(summary.overwritten.iter().map(|o| o.item.clone()));
             manifests_put_back += summary.manifests_put_back;
             blobs_put_back += summary.blobs_put_back;
             let targets: BTreeMap<String, &String> = self
@@ -862,6 +868,24 @@ impl Run<'_> {
             detail.push_str(&format!(
                 "; {} reopened by the verify walked deep: {manifests_put_back} manifests and {blobs_put_back} blobs put back",
                 deep.len()
+            ));
+        }
+        if !overwritten.is_empty() {
+            let shown: Vec<&str> = overwritten
+                .iter()
+                .take(OVERWRITES_NAMED)
+                .map(String::as_str)
+                .collect();
+            let more = overwritten.len().saturating_sub(OVERWRITES_NAMED);
+            detail.push_str(&format!(
+                "; {} target tags that held another digest overwritten ({}{})",
+                overwritten.len(),
+                shown.join(", "),
+                if more > 0 {
+                    format!(", {more} more")
+                } else {
+                    String::new()
+                }
             ));
         }
         Ok(if failed.is_empty() {

@@ -224,11 +224,13 @@ pub fn text(r: &Report) -> String {
 
 fn markdown(r: &Report, source: &str, target: &str) -> String {
     let mut out = format!(
-        "# Verify `{source}` → `{target}`: {}\n\n| tags ok | missing | different | extra | broken | errors |\n|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} |\n",
+        "# Verify `{source}` → `{target}`: {}\n\n| tags ok | missing | different | unsupported | broken in the source | extra | broken | errors |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} | {} | {} |\n",
         verdict(r),
         r.tags_ok,
         r.missing.len(),
         r.different.len(),
+        r.unsupported.len(),
+        r.broken_in_source.len(),
         r.extra.len(),
         r.broken.len(),
         r.errors.len()

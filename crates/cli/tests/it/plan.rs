@@ -632,3 +632,22 @@ fn quiet_apply_prints_only_its_closing_line_and_the_help_lists_every_step() {
         assert!(help.contains(&format!("`{kind}`")), "{kind}: {help}");
     }
 }
+
+/// A target tag that held another digest is made the source's by the copy step, and the step's
+/// line names it (as `copy` lists it).
+#[test]
+fn the_copy_step_names_the_target_tags_it_overwrote() {
+    let (src, _, dst, dir, cfg) = registries_and_config(2, "");
+    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    let repo = "team/svc-1";
+    retag(dst.port, repo, "v1.1.0", "v1.0.0");
+    let plan_path = plan(dir.path(), &cfg);
+    let summary = apply_json(&plan_path);
+    let copy_step = summary["steps"][1]["detail"].as_str().unwrap().to_string();
+    assert!(
+        copy_step.contains(&format!(
+            "1 target tags that held another digest overwritten ({repo}:v1.0.0)"
+        )),
+        "{summary}"
+    );
+}

@@ -58,6 +58,37 @@ fn a_schema1_tag_is_unsupported_alike_in_copy_verify_and_inventory() {
     assert!(text.contains("1 unsupported"), "{text}");
     let report = json(&run(&["verify", "--deep", "--json", &source, &dst.url()]));
     assert_eq!(report["unsupported"][0]["item"], "s1/img:old", "{report}");
+    // A target that holds the same schema 1 manifest (copied by other means): the tag matches,
+    // yet the deep check cannot read below it: unsupported, not a broken graph.
+    let held = tempfile::tempdir().unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(dir.path().join("sample"))
+        .arg(held.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let report = json(&run(&[
+        "verify",
+        "--deep",
+        "--json",
+        &source,
+        &oci(held.path()),
+    ]));
+    assert_eq!(report["broken"], serde_json::json!([]), "{report}");
+    assert!(
+        report["unsupported"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the deep check cannot read below it: Docker schema 1 manifest"),
+        "{report}"
+    );
+    let markdown = stdout(&run(&["verify", "--markdown", &source, &dst.url()]));
+    assert!(
+        markdown.contains("| unsupported | broken in the source |")
+            && markdown.contains("## Unsupported (not copied)"),
+        "{markdown}"
+    );
     assert_eq!(report["missing"], serde_json::json!([]), "{report}");
 
     // inventory: listed with kind `schema1`, counted apart, not a failure.
