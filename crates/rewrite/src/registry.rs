@@ -160,7 +160,13 @@ impl Registry {
                 continue;
             }
             let end = start + needle.len();
-            if hay.get(end).is_some_and(|&b| host_byte(b)) {
+            // A dot that no label follows ends a sentence (`… in myreg.azurecr.io.`), not the
+            // host: `myreg.azurecr.io.evil` is another host.
+            let full_stop = hay.get(end) == Some(&b'.')
+                && !hay
+                    .get(end + 1)
+                    .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if hay.get(end).is_some_and(|&b| host_byte(b)) && !full_stop {
                 continue;
             }
             if let Some(port) = self.port() {
@@ -430,6 +436,8 @@ mod tests {
         assert!(r.mentions("myreg2.azurecr.io/a").is_empty());
         assert!(r.mentions("xmyreg.azurecr.io/a").is_empty());
         assert!(r.mentions("myreg.azurecr.io.evil/a").is_empty());
+        assert_eq!(r.mentions("images live in myreg.azurecr.io."), vec![15]);
+        assert_eq!(r.mentions("# see myreg.azurecr.io. Then"), vec![6]);
         assert!(r.mentions("myreg.azurecr.io-mirror/a").is_empty());
         assert!(r.mentions("a-myreg.azurecr.io/a").is_empty());
         assert_eq!(r.mentions("MYREG.azurecr.io"), vec![0]);

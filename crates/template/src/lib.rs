@@ -111,7 +111,7 @@
 //! | `role-assignment-principal-recreated` | warning | a role assignment on the registry gives a literal principalId that is (or may be) a managed identity this deployment creates anew (new object id) |
 //! | `role-definition-id-literal` | info | a role assignment on the registry named its role by the literal id in the source's subscription; it is now `subscriptionResourceId()` of the same GUID |
 //! | `export-incomplete` | warning | per `error.details[]` entry of an exportTemplate response: that resource is missing from the template |
-//! | `option-ignored` | warning | `--key-uri` with no key to put it in; `--identity` for a registry without customer-managed key; `--drop-replication` of a region the template has no replication in |
+//! | `option-ignored` | warning (blocking for `--subnet`) | `--key-uri` with no key to put it in; `--identity` for a registry without customer-managed key; `--drop-replication` of a region the template has no replication in; `--subnet` when `networkRuleSet` is an expression (nothing to add the rules to) |
 //! | `key-uri-set` | info | the key was a parameter or variable: `--key-uri` is now its value |
 //! | `location-unknown` | warning | `--location` or `--replication` is not a public Azure region name this version knows (closest one suggested) |
 //! | `old-region-not-served` | info | the source's home region keeps no replication (and had none in the template to remove): `--replication <old region>` keeps an endpoint there |

@@ -2713,7 +2713,18 @@ fn network_rules(
                 &json!(new_rules),
             );
         }
-        (Some(_), None) => {}
+        (Some(n), None) => {
+            // An expression (a parameter, a variable): nothing to add the rules to.
+            let written = n.as_str().unwrap_or("a value that is not an object");
+            ctx.find(
+                Severity::Blocking,
+                rules::OPTION_IGNORED,
+                &format!("{rp}/properties/networkRuleSet"),
+                format!("--subnet was not applied: networkRuleSet is {written}, not an object its virtualNetworkRules can be added to"),
+                format!("add virtualNetworkRules allowing {} where that value is built (its parameter or variable), or write networkRuleSet out as an object and run template again", opts.subnets.join(", ")),
+            );
+            return;
+        }
         (None, None) => {
             if let Some(p) = reg.node.get("properties").filter(|p| p.members().is_some()) {
                 edit::insert_member(

@@ -140,6 +140,31 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     if let Some(k) = args.steps.iter().find(|k| !KINDS.contains(&k.as_str())) {
         anyhow::bail!("--step `{k}`: expected one of {}", KINDS.join(", "));
     }
+    let planned: Vec<&str> = plan.steps.iter().map(|s| s.kind.name()).collect();
+    if let Some(k) = args.steps.iter().find(|k| !planned.contains(&k.as_str())) {
+        anyhow::bail!(
+            "--step `{k}`: PLAN {} has no {k} step (its steps: {}): give one of them, or add the config's section and plan again; nothing was done",
+            args.plan.display(),
+            planned.join(", ")
+        );
+    }
+    // Steps run in the order `plan` writes them, each once: a plan reordered or repeated by hand
+    // (a deletion before the copy) is not run.
+    let order: Vec<Option<usize>> = planned
+        .iter()
+        .map(|k| KINDS.iter().position(|known| known == k))
+        .collect();
+    let in_order = order.windows(2).all(|w| w[0] < w[1]);
+    let ids: std::collections::BTreeSet<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+    if !in_order || ids.len() != plan.steps.len() {
+        anyhow::bail!(
+            "PLAN {}: its steps ({}) are not in the order plan writes them ({}), or one is repeated: a plan edited by hand; plan again from {}; nothing was done",
+            args.plan.display(),
+            planned.join(", "),
+            KINDS.join(", "),
+            plan.config.display()
+        );
+    }
     let unavailable: Vec<String> = plan
         .steps
         .iter()
@@ -168,6 +193,34 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     }
     if let Some(code) = scope_selected_nothing(&plan, &args.plan) {
         return Ok(code);
+    }
+    // The copy follows the plan's repositories, the verify its scope: a repository the scope
+    // leaves out means one of them was edited by hand.
+    let source_ep = args::endpoint(&plan.source, "the plan's source")?;
+    let target_ep = args::endpoint(&plan.target, "the plan's target")?;
+    let matcher = super::plan::matcher(&plan.scope, &source_ep, &target_ep, None)?;
+    let outside: Vec<&str> = plan
+        .repositories
+        .iter()
+        .map(|r| r.name.as_str())
+        .filter(|name| {
+            matcher
+                .repository(&Run::full_name(
+                    matcher.selection().source_prefix.as_deref(),
+                    name,
+                ))
+                .is_none()
+        })
+        .collect();
+    if let Some(first) = outside.first() {
+        anyhow::bail!(
+            "PLAN {}: {} of its repositories ({first}{}) are outside its [scope] ({}): a plan edited by hand; plan again from {}; nothing was done",
+            args.plan.display(),
+            outside.len(),
+            if outside.len() > 1 { ", …" } else { "" },
+            super::plan::describe_scope(&plan.scope),
+            plan.config.display()
+        );
     }
     let journal_path = args.journal.clone().unwrap_or_else(|| {
         args.plan

@@ -92,6 +92,31 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         target: target_text,
     };
     check_writable(&args.output).with_context(|| format!("-o {}", args.output.display()))?;
+    // The other endpoint and file the config names, refused before anything is read as the
+    // sides are: credentials written into `check_against` (never printed nor stored), and a
+    // template output that could not be written when its step comes.
+    if let Some(check_against) = config
+        .rewrite
+        .as_ref()
+        .and_then(|r| r.check_against.as_ref())
+    {
+        check_against.parse::<Endpoint>().with_context(|| {
+            format!(
+                "--config {}: [rewrite] check_against",
+                args.config.display()
+            )
+        })?;
+    }
+    if let Some(template) = &config.template {
+        let output = sides.base.join(&template.output);
+        check_writable(&output).with_context(|| {
+            format!(
+                "--config {}: [template] output {}",
+                args.config.display(),
+                template.output.display()
+            )
+        })?;
+    }
     // Nothing is written before the plan is whole: Ctrl-C drops the work and says so.
     let planned = crate::runtime()?.block_on(async {
         tokio::select! {
@@ -215,7 +240,7 @@ pub fn selected_nothing(plan: &Plan) -> Option<String> {
     } else {
         plan.totals.repositories
     };
-    if selected > 0 {
+    if selected > 0 && !plan.repositories.is_empty() {
         return None;
     }
     let prefix = match plan.source.parse::<Endpoint>() {

@@ -321,3 +321,111 @@ fn a_deletion_that_left_nothing_of_its_scope_is_done_on_the_next_run() {
         "{step}"
     );
 }
+
+/// What the config names besides the sides is checked before anything is read: a password
+/// written into `[rewrite] check_against` (refused, never shown), and a `[template] output` in a
+/// directory that does not exist.
+#[test]
+fn a_password_in_check_against_and_an_unwritable_template_output_are_refused_by_plan() {
+    let secret = "Hunter2PW";
+    let (_layout, dir, cfg) = layout_and_config(&format!(
+        "[rewrite]\npaths = [\"deploy\"]\ncheck_against = \"http://bob:{secret}@127.0.0.1:5000\"\n"
+    ));
+    std::fs::create_dir(dir.path().join("deploy")).unwrap();
+    let plan_path = dir.path().join("plan.json");
+    let out = run(&[
+        "plan",
+        "-c",
+        cfg.to_str().unwrap(),
+        "-o",
+        plan_path.to_str().unwrap(),
+    ]);
+    assert_one_line(&out, 2, &["[rewrite] check_against"]);
+    crate::support::assert_no_secret(&out, &[secret.to_string()]);
+    assert!(!plan_path.exists(), "no plan written");
+
+    let template = dir.path().join("template.json");
+    std::fs::write(&template, "{}").unwrap();
+    let (_layout, dir, cfg) = layout_and_config(&format!(
+        "[template]\ninput = \"{}\"\nname = \"newreg01\"\nlocation = \"westeurope\"\noutput = \"out/template.json\"\n",
+        template.display()
+    ));
+    let plan_path = dir.path().join("plan.json");
+    let out = run(&[
+        "plan",
+        "-c",
+        cfg.to_str().unwrap(),
+        "-o",
+        plan_path.to_str().unwrap(),
+    ]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            "[template] output out/template.json",
+            "does not exist: create it",
+        ],
+    );
+    assert!(!plan_path.exists(), "no plan written");
+}
+
+/// A plan edited by hand in ways `plan` never writes is not run: steps reordered or repeated,
+/// repositories outside its scope; `--step` naming a step the plan lacks is refused too.
+#[test]
+fn a_plan_reordered_or_out_of_scope_by_hand_and_a_step_it_lacks_are_refused() {
+    let (_layout, dir, cfg) = layout_and_config("");
+    let plan_path = plan(dir.path(), &cfg);
+    let plan_text = plan_path.to_str().unwrap();
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    let edit = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut edited = written.clone();
+        change(&mut edited);
+        std::fs::write(&plan_path, serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
+    };
+
+    let out = run(&["apply", "-q", "--step", "template", plan_text]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            "--step `template`: PLAN",
+            "has no template step (its steps: inventory, copy, verify)",
+        ],
+    );
+
+    edit(&|p| p["steps"].as_array_mut().unwrap().reverse());
+    let out = run(&["apply", "-q", plan_text]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            "are not in the order plan writes them",
+            "a plan edited by hand",
+        ],
+    );
+
+    edit(&|p| p["scope"]["repos"] = serde_json::json!(["nothing/**"]));
+    let out = run(&["apply", "-q", plan_text]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            "are outside its [scope] (repos = [\"nothing/**\"])",
+            "a plan edited by hand",
+        ],
+    );
+
+    edit(&|p| {
+        p["scope"]["repos"] = serde_json::json!(["nothing/**"]);
+        p["repositories"] = serde_json::json!([]);
+    });
+    let out = run(&["apply", "-q", plan_text]);
+    assert_one_line(
+        &out,
+        4,
+        &["selected nothing in the source, so nothing was done"],
+    );
+    assert!(!dir.path().join("plan.json.journal").exists(), "no journal");
+    assert!(!dir.path().join("target").exists(), "nothing copied");
+}

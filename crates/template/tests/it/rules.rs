@@ -236,6 +236,33 @@ fn subnets_are_written_in_the_shape_of_the_api_version_and_the_service_endpoint_
     assert_eq!(f[0].severity, Severity::Warning);
 }
 
+/// A networkRuleSet given as an expression has nothing to add the rules to: `--subnet` is said
+/// not applied (blocking), and no finding claims the rules were written.
+#[test]
+fn subnets_are_not_applied_to_a_network_rule_set_given_as_an_expression() {
+    let mut o = opts();
+    let subnet = "/subscriptions/s/resourceGroups/t/providers/Microsoft.Network/virtualNetworks/v/subnets/acr";
+    o.subnets = vec![subnet.into()];
+    let t = r#"{"$schema": "x", "parameters": {"rules": {"type": "object"}}, "resources": [
+        {"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2021-12-01-preview", "name": "oldacr01", "location": "eastus",
+         "sku": {"name": "Premium"}, "properties": {"networkRuleSet": "[parameters('rules')]"}}]}"#;
+    let out =
+        acr_template::rewrite_template(&acr_template::TemplateInput::new("t", t), &o).unwrap();
+    let f = with_rule(&out, rules::OPTION_IGNORED);
+    assert_eq!(f.len(), 1, "{:?}", out.findings);
+    assert_eq!(f[0].severity, Severity::Blocking);
+    assert_eq!(f[0].path, "/resources/0/properties/networkRuleSet");
+    assert!(
+        f[0].message.contains("--subnet was not applied")
+            && f[0].message.contains("[parameters('rules')]")
+            && f[0].fix.contains(subnet),
+        "{:?}",
+        f[0]
+    );
+    assert!(with_rule(&out, rules::SERVICE_ENDPOINT_REQUIRED).is_empty());
+    assert!(json(&out.template)["resources"][0]["properties"]["networkRuleSet"].is_string());
+}
+
 #[test]
 fn api_versions_without_virtual_network_rules_cannot_take_subnets() {
     let mut o = opts();
