@@ -384,7 +384,9 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
             .map(|f| PlanFinding {
                 severity: f.severity.as_str().to_string(),
                 rule_id: f.rule_id.to_string(),
-                message: format!("{} {}", f.message, f.fix),
+                path: f.path.clone(),
+                message: f.message.clone(),
+                fix: f.fix.clone(),
             })
             .collect();
         let blocking = findings.iter().filter(|f| f.severity == "blocking").count();
@@ -728,10 +730,15 @@ pub fn markdown(plan: &Plan) -> String {
                 out.push_str("None.\n");
             }
             for f in findings {
-                out.push_str(&format!(
-                    "- **{}** `{}`: {}\n",
-                    f.severity, f.rule_id, f.message
-                ));
+                out.push_str(&format!("- **{}** `{}`", f.severity, f.rule_id));
+                if !f.path.is_empty() {
+                    out.push_str(&format!(" at `{}`", f.path));
+                }
+                out.push_str(&format!(": {}", f.message));
+                if !f.fix.is_empty() {
+                    out.push_str(&format!(" — fix: {}", f.fix));
+                }
+                out.push('\n');
             }
         }
     }

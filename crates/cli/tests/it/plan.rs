@@ -273,6 +273,29 @@ fn a_layout_to_layout_plan_with_a_template_runs_every_step() {
         step_kinds(&plan_path),
         ["inventory", "template", "copy", "verify"]
     );
+    // Each finding keeps where it is, what is the matter and what to do apart, as `template`
+    // gives them; the review document shows the three.
+    let planned = read_plan(&plan_path);
+    let finding = &planned["steps"][1]["findings"][0];
+    assert!(
+        finding["path"].as_str().is_some_and(|p| p.starts_with('/'))
+            && finding["message"].is_string()
+            && finding["fix"].is_string(),
+        "{planned:#}"
+    );
+    let review = stdout(&run(&[
+        "plan",
+        "-c",
+        cfg.to_str().unwrap(),
+        "-o",
+        plan_path.to_str().unwrap(),
+        "--markdown",
+    ]));
+    assert!(
+        review.contains(&format!("at `{}`", finding["path"].as_str().unwrap()))
+            && review.contains(" — fix: "),
+        "{review}"
+    );
     assert!(!dir.path().join("target").exists(), "plan wrote nothing");
     let out = run(&["apply", "-q", "--json", plan_path.to_str().unwrap()]);
     assert_success(&out);

@@ -311,8 +311,14 @@ pub struct PlanFinding {
     pub severity: String,
     /// Rule id.
     pub rule_id: String,
-    /// What is the matter and what to do.
+    /// Where in the template (a JSON pointer; empty in plans written before it was recorded).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    /// What is the matter (in plans written before `fix` was recorded: and what to do).
     pub message: String,
+    /// What to do.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fix: String,
 }
 
 /// The kinds of steps.
