@@ -335,6 +335,9 @@ pub enum ArtifactKind {
     Image,
     /// A multi-platform index or manifest list.
     MultiArchIndex,
+    /// The referrers of a manifest listed under its `sha256-<hex>` tag, for registries without
+    /// the referrers API (the OCI 1.1 fallback).
+    ReferrersIndex,
     /// A Helm chart.
     HelmChart,
     /// A signature (cosign, notation).
@@ -349,6 +352,12 @@ pub enum ArtifactKind {
     Schema1,
 }
 
+/// True for a referrers fallback tag: `sha256-` and 64 hexadecimal digits, nothing after.
+fn is_fallback_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 impl ArtifactKind {
     /// Classifies a manifest from its view and the tag it was found under.
     pub fn classify(view: &ManifestView, tag: Option<&str>) -> Self {
@@ -361,6 +370,9 @@ impl ArtifactKind {
             } => {
                 if artifact_type.is_none() && manifests.iter().any(|m| m.platform.is_some()) {
                     return ArtifactKind::MultiArchIndex;
+                }
+                if artifact_type.is_none() && is_fallback_tag(tag) {
+                    return ArtifactKind::ReferrersIndex;
                 }
                 (artifact_type.clone(), String::new(), String::new())
             }
@@ -454,6 +466,27 @@ mod tests {
         assert_eq!(v.blobs().len(), 1);
         assert_eq!(v.subject().unwrap().size, 2);
         assert_eq!(ArtifactKind::classify(&v, None), ArtifactKind::Signature);
+    }
+
+    #[test]
+    fn the_referrers_fallback_index_is_its_own_kind() {
+        let doc = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",
+          "manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824","size":5,"artifactType":"application/spdx+json"}]}"#;
+        let v = ManifestView::parse(OCI_INDEX, doc.as_bytes()).unwrap();
+        let fallback = format!("sha256-{}", "a".repeat(64));
+        assert_eq!(
+            ArtifactKind::classify(&v, Some(&fallback)),
+            ArtifactKind::ReferrersIndex
+        );
+        // Under another tag the same index is not taken for one.
+        assert_ne!(
+            ArtifactKind::classify(&v, Some(&format!("{fallback}.sig"))),
+            ArtifactKind::ReferrersIndex
+        );
+        assert_ne!(
+            ArtifactKind::classify(&v, Some("v1")),
+            ArtifactKind::ReferrersIndex
+        );
     }
 
     #[test]
