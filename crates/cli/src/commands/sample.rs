@@ -28,8 +28,10 @@ pub fn run(args: SampleArgs) -> anyhow::Result<u8> {
         let store = transport::open(&ep, Access::Write, &args.connect.options()?).await?;
         let target: &dyn Destination = store.as_ref();
         let expected = acr_relocate::sample::write(target, args.repos, args.seed).await?;
+        // A registry without the referrers API lists them under their subject's fallback tag.
+        let referrers = expected.referrers.len();
         println!(
-            "sample: {} repositories, {} tags, {} blobs ({} bytes) written to {ep}",
+            "sample: {} repositories, {} tags, {} blobs ({} bytes) and {referrers} referrers (under `sha256-<hex>` tags where the registry has no referrers API) written to {ep}",
             expected.tags.len(),
             expected.tag_count(),
             expected.blobs.len(),
