@@ -972,7 +972,9 @@ impl Run<'_> {
     /// run that runs the copy copies them again.
     fn after_verify(&mut self, report: verify::Report) -> anyhow::Result<StepEnd> {
         let text = super::verify::text(&report);
-        let verdict = text.lines().last().unwrap_or("").to_string();
+        // The step's own line names the step: the verdict goes without `verify: `.
+        let last = text.lines().last().unwrap_or("");
+        let verdict = last.strip_prefix("verify: ").unwrap_or(last).to_string();
         if report.passed() {
             return Ok(StepEnd::Done(verdict));
         }

@@ -673,4 +673,10 @@ fn the_copy_step_names_the_target_tags_it_overwrote() {
         )),
         "{summary}"
     );
+    // The verify step's line is the verdict, without the step's name again.
+    let verify_step = summary["steps"][2]["detail"].as_str().unwrap();
+    assert!(
+        verify_step.contains(" tags ok, ") && !verify_step.starts_with("verify: "),
+        "{summary}"
+    );
 }
