@@ -6,7 +6,7 @@
 //! | 1 | the job ran but some items failed, differ or are blocked (each one is listed) |
 //! | 2 | usage, input or connection error: nothing useful could be done |
 //! | 3 | a registry stopped answering during the run: what was written is complete; run the same command again to resume |
-//! | 4 | `--repo`/`--tag` selected nothing: nothing was done (a misspelt filter is not a success) |
+//! | 4 | `--repo`/`--exclude-repo`/`--tag`, or a prefix of SOURCE, selected nothing: nothing was done (a misspelt filter is not a success) |
 //! | 130 | interrupted (Ctrl-C); the summary says what was done |
 //! | 141 | stdout was closed by its reader (`inventory … \| head`): stopped quietly, as other tools are |
 
@@ -22,7 +22,7 @@ pub const FAILURES: u8 = 1;
 pub const ERROR: u8 = 2;
 /// A registry stopped answering mid-run; the same command resumes.
 pub const UNREACHABLE: u8 = 3;
-/// The filters selected nothing.
+/// The filters (or SOURCE's prefix) selected nothing.
 pub const NOTHING_SELECTED: u8 = 4;
 /// Interrupted by the user.
 pub const INTERRUPTED: u8 = 130;

@@ -352,12 +352,6 @@ pub enum ArtifactKind {
     Schema1,
 }
 
-/// True for a referrers fallback tag: `sha256-` and 64 hexadecimal digits, nothing after.
-fn is_fallback_tag(tag: &str) -> bool {
-    tag.strip_prefix("sha256-")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 impl ArtifactKind {
     /// Classifies a manifest from its view and the tag it was found under.
     pub fn classify(view: &ManifestView, tag: Option<&str>) -> Self {
@@ -371,7 +365,7 @@ impl ArtifactKind {
                 if artifact_type.is_none() && manifests.iter().any(|m| m.platform.is_some()) {
                     return ArtifactKind::MultiArchIndex;
                 }
-                if artifact_type.is_none() && is_fallback_tag(tag) {
+                if artifact_type.is_none() && crate::referrers::is_fallback_tag(tag) {
                     return ArtifactKind::ReferrersIndex;
                 }
                 (artifact_type.clone(), String::new(), String::new())

@@ -34,7 +34,7 @@ pub fn is_fallback_tag(tag: &str) -> bool {
 pub fn described_by_tag(tag: &str) -> Option<Digest> {
     let rest = tag.strip_prefix("sha256-")?;
     let hex = match rest.split_once('.') {
-        Some((hex, suffix)) if !suffix.is_empty() => hex,
+        Some((hex, "sig" | "att" | "sbom")) => hex,
         Some(_) => return None,
         None => rest,
     };
@@ -166,6 +166,8 @@ mod tests {
             "v1",
             "sha256-abc.sig",
             &format!("{tag}."),
+            &format!("{tag}.bak"),
+            &format!("{tag}.sig.old"),
             "sha512-00.sig",
             &format!("x{tag}"),
         ] {

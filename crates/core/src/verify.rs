@@ -241,6 +241,9 @@ pub async fn verify(
     given_up.check()?;
     report.tags = work.len() as u64;
 
+    // Under `deep`, a missing tag's walk of the source also asks for its blobs: a layer the
+    // source lost is its gap (as `copy` reports it), not a tag a copy would bring.
+    let blobs_of_missing = options.deep;
     let verdicts: Vec<(RepoPair, String, TagVerdict)> = futures::stream::iter(work)
         .map(|(pair, tag)| {
             let source = source.clone();
@@ -257,7 +260,9 @@ pub async fn verify(
                     (Ok(None), _) => {
                         TagVerdict::Error("listed by the source but not found when read".into())
                     }
-                    (Ok(Some(_)), Ok(None)) => why_missing(&source, &pair, &tag).await,
+                    (Ok(Some(_)), Ok(None)) => {
+                        why_missing(&source, &pair, &tag, blobs_of_missing).await
+                    }
                     (Ok(Some(a)), Ok(Some(b))) if a == b => TagVerdict::Ok(a),
                     (Ok(Some(a)), Ok(Some(b))) => {
                         fallback_verdict(&source, &target, &pair, &tag, a, b).await
@@ -334,14 +339,22 @@ pub async fn verify(
 }
 
 /// The verdict on a tag the source holds and the target lacks: the source's graph of the tag is
-/// walked as a copy walks it (manifests and referrers, no blob read), so that a tag no copy can
-/// bring says why: a Docker schema 1 manifest (unsupported), an index whose child or a referrer
-/// the source lacks (broken in the source); otherwise, or when the walk fails another way,
-/// missing.
-async fn why_missing(source: &Arc<dyn Store>, pair: &RepoPair, tag: &str) -> TagVerdict {
+/// walked as a copy walks it (manifests and referrers; with `blobs`, each blob asked for too), so
+/// that a tag no copy can bring says why: a Docker schema 1 manifest (unsupported), an index
+/// whose child, a referrer or (with `blobs`) a layer the source lacks (broken in the source);
+/// otherwise, or when the walk fails another way, missing.
+async fn why_missing(
+    source: &Arc<dyn Store>,
+    pair: &RepoPair,
+    tag: &str,
+    blobs: bool,
+) -> TagVerdict {
+    let visitor = ManifestsAndReferrers {
+        blobs_of: blobs.then(|| source.clone()),
+    };
     let source: Arc<dyn crate::transport::Source> = source.clone();
     let walker = Walker::without_graphs(source);
-    match walker.tag(&ManifestsAndReferrers, pair, tag).await {
+    match walker.tag(&visitor, pair, tag).await {
         Err(e) if e.is_unsupported() => TagVerdict::Unsupported(e.to_string()),
         Err(e) if e.is_incomplete_store() => TagVerdict::BrokenInSource(crate::copy::source_gap(
             &e,
@@ -351,13 +364,31 @@ async fn why_missing(source: &Arc<dyn Store>, pair: &RepoPair, tag: &str) -> Tag
     }
 }
 
-/// A walk of the source's manifests and their referrers, reading no blob ([`why_missing`]).
-struct ManifestsAndReferrers;
+/// A walk of the source's manifests and their referrers ([`why_missing`]); with `blobs_of`, each
+/// blob is asked of that source too ([`source_holds`]: its last byte), one it lacks ending the
+/// walk with [`Error::BlobMissing`].
+struct ManifestsAndReferrers {
+    blobs_of: Option<Arc<dyn Store>>,
+}
 
 #[async_trait]
 impl Visitor for ManifestsAndReferrers {
     fn referrers(&self) -> bool {
         true
+    }
+
+    async fn blob(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+        let Some(source) = &self.blobs_of else {
+            return Ok(());
+        };
+        if source_holds(source, &pair.source, blob).await? {
+            return Ok(());
+        }
+        Err(Error::BlobMissing {
+            repository: pair.source.clone(),
+            blob: blob.digest.clone(),
+            cause: "not found".into(),
+        })
     }
 }
 

@@ -381,13 +381,16 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
     .await?;
     if !report.passed() {
         eprintln!(
-            "delete: refused, nothing deleted: the deep verify of {} against {} found {} missing, {} different, {} broken, {} errors (run `acr-relocate verify --deep` for the list)",
+            "delete: refused, nothing deleted: the deep verify of {} against {} found {} missing, {} different, {} unsupported, {} broken in the source, {} broken, {} errors (run `acr-relocate verify --deep{}` for the list)",
             source_text,
             args.verified_against,
             report.missing.len(),
             report.different.len(),
+            report.unsupported.len(),
+            report.broken_in_source.len(),
             report.broken.len(),
-            report.errors.len()
+            report.errors.len(),
+            if report.content { " --content" } else { "" }
         );
         return Ok(exit::FAILURES);
     }

@@ -172,7 +172,8 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
                 &t,
                 &pairs,
                 &matcher,
-                !args.tagged_only,
+                // A `--tag` selects tags only (see `selects_untagged`).
+                !args.tagged_only && matcher.selects_untagged(),
                 args.jobs.jobs,
                 args.dry_run,
             )

@@ -113,7 +113,8 @@ pub async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
                 &t,
                 &pairs,
                 &matcher,
-                !args.tagged_only,
+                // A `--tag` selects tags only, as the copy takes them (see `selects_untagged`).
+                !args.tagged_only && matcher.selects_untagged(),
                 args.jobs.jobs,
             )
             .await;

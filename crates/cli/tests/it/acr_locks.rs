@@ -404,3 +404,38 @@ fn delete_source_leaves_a_delete_locked_tag_and_reports_it() {
     assert_eq!(source.tag_digest(repo, tag), Some(locked));
     assert_eq!(source.tag_digest(repo, "v1.1.0"), None, "the others went");
 }
+
+/// A `--tag` selection takes the tags that describe what it selects (here the referrers fallback
+/// tag of the selected image): the copy brings them, and their locks follow as the tag's do.
+#[test]
+fn a_tag_selection_gives_the_tags_that_describe_it_the_sources_locks_too() {
+    let (source, expected) = sample_front(3, 7);
+    let target = AcrFront::start();
+    let (repo, subject, _) = &expected.referrers[0];
+    let tag = expected.tags[repo]
+        .iter()
+        .find(|(_, digest)| *digest == subject)
+        .map(|(tag, _)| tag.clone())
+        .expect("a tag of the referrer's subject");
+    let fallback = subject.as_str().replacen(':', "-", 1);
+    source.set_tag(repo, &fallback, Attrs::NO_DELETE);
+    let exact = format!("^{}$", tag.replace('.', "\\."));
+    let out = copy_between(&source, &target, &["--tag", &exact]);
+    assert_success(&out);
+    let got = target.attributes();
+    assert_eq!(
+        got.get(&format!("{repo}:{fallback}")),
+        Some(&Attrs::NO_DELETE),
+        "{}",
+        stdout(&out)
+    );
+    let verify = run(&[
+        "verify",
+        "--acr=both",
+        "--tag",
+        &exact,
+        &source.url(),
+        &target.url(),
+    ]);
+    assert_success(&verify);
+}

@@ -188,6 +188,17 @@ fn a_layer_the_source_lacks_is_named_as_the_source_s_gap() {
         "{text}"
     );
     assert!(!text.contains("run the same command again"), "{text}");
+
+    // A deep verify asks the source for the blobs of a tag the target lacks: the same gap, not
+    // a missing tag that a copy (or apply's next run) would bring.
+    let out = run(&["verify", "--deep", "--repo", &repo, &src.url(), &dst.url()]);
+    assert_exit_code(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("broken in the source {repo}:"))
+            && text.contains(&format!("blob {layer} of")),
+        "{text}"
+    );
 }
 
 #[test]

@@ -757,8 +757,8 @@ pub fn compare(
 /// (reads both sides, unlocks what would refuse the copy), [`LockSync::finish`] after it
 /// (re-reads the target, applies the source's attributes in order).
 pub struct LockSync {
-    repos: Vec<(RepoState, RepoState)>,
-    matcher: Matcher,
+    /// Source state, target state, and the source tags the selection takes.
+    repos: Vec<(RepoState, RepoState, BTreeSet<String>)>,
     /// Unlocks applied before the copy.
     pub unlocked: Vec<Patch>,
     /// Repositories or PATCHes that failed, with why.
@@ -792,6 +792,12 @@ impl LockSync {
             .map(|pair| async move {
                 let s = read_state(source, &pair.source).await;
                 let t = read_state(target, &pair.target).await;
+                let s = match s {
+                    Ok(s) => selected_tags(source, matcher, pair, &s)
+                        .await
+                        .map(|sel| (s, sel)),
+                    Err(e) => Err(e),
+                };
                 (pair, s, t)
             })
             .buffered(jobs.max(1))
@@ -799,14 +805,13 @@ impl LockSync {
             .await;
         let mut sync = LockSync {
             repos: Vec::new(),
-            matcher: matcher.clone(),
             unlocked: Vec::new(),
             failed: Vec::new(),
         };
         for (pair, s, t) in states {
             let why = match (s, t) {
-                (Ok(s), Ok(t)) => {
-                    sync.repos.push((s, t));
+                (Ok((s, selected)), Ok(t)) => {
+                    sync.repos.push((s, t, selected));
                     continue;
                 }
                 (Err(e), _) => unreadable("source", &e, "--no-locks"),
@@ -820,7 +825,9 @@ impl LockSync {
         let plan: Vec<Patch> = sync
             .repos
             .iter()
-            .flat_map(|(s, t)| unlocks_before_copy(s, t, &|tag| matcher.tag(tag), untagged))
+            .flat_map(|(s, t, selected)| {
+                unlocks_before_copy(s, t, &|tag| selected.contains(tag), untagged)
+            })
             .collect();
         for p in plan {
             if dry_run {
@@ -839,13 +846,11 @@ impl LockSync {
     pub async fn finish(self, target: &Registry, jobs: usize) -> LockReport {
         let LockSync {
             repos,
-            matcher,
             unlocked,
             mut failed,
         } = self;
-        let matcher = &matcher;
         let results: Vec<_> = futures::stream::iter(repos)
-            .map(|(source, before)| async move {
+            .map(|(source, before, selected)| async move {
                 let after = match read_state(target, &before.name).await {
                     Ok(a) => a,
                     Err(e) => {
@@ -858,7 +863,7 @@ impl LockSync {
                 let mut applied = Vec::new();
                 let mut failed = Vec::new();
                 // In order within a repository: the repository lock comes last.
-                for p in locks_after_copy(&source, &before, &after, &|t| matcher.tag(t)) {
+                for p in locks_after_copy(&source, &before, &after, &|t| selected.contains(t)) {
                     match patch(target, &p).await {
                         Ok(_) => applied.push(p.to_string()),
                         Err(e) => failed.push((p.to_string(), e.to_string())),
@@ -882,6 +887,21 @@ impl LockSync {
     }
 }
 
+/// The tags of the source repository `state` that the selection takes: those the tag expression
+/// matches and the tags that describe them ([`crate::walk::select_tags`]), as the copy takes them.
+async fn selected_tags(
+    source: &Registry,
+    matcher: &Matcher,
+    pair: &RepoPair,
+    state: &RepoState,
+) -> Result<BTreeSet<String>> {
+    let listed: Vec<String> = state.tags.keys().cloned().collect();
+    Ok(crate::walk::select_tags(source, matcher, pair, listed)
+        .await?
+        .into_iter()
+        .collect())
+}
+
 /// Reads both sides of every pair and [`compare`]s them; a repository that cannot be read gives
 /// one difference naming why.
 pub async fn compare_registries(
@@ -897,8 +917,16 @@ pub async fn compare_registries(
             let s = read_state(source, &pair.source).await;
             let t = read_state(target, &pair.target).await;
             let way_out = "--no-locks --tagged-only";
+            let s = match s {
+                Ok(s) => selected_tags(source, matcher, pair, &s)
+                    .await
+                    .map(|sel| (s, sel)),
+                Err(e) => Err(e),
+            };
             let why = match (s, t) {
-                (Ok(s), Ok(t)) => return compare(&s, &t, &|tag| matcher.tag(tag), untagged),
+                (Ok((s, selected)), Ok(t)) => {
+                    return compare(&s, &t, &|tag| selected.contains(tag), untagged)
+                }
                 (Err(e), _) => unreadable("source", &e, way_out),
                 (_, Err(e)) => unreadable("target", &e, way_out),
             };
