@@ -294,7 +294,10 @@ fn deployed_at(holder: Option<&Node>, res: &[Resource<'_>]) -> Option<DeployedAt
     }
     Some(if deployment.get("resourceGroup").is_some() {
         DeployedAt::ResourceGroup
-    } else if deployment.get("subscriptionId").is_some() && outer != DeployedAt::ResourceGroup {
+    } else if deployment.get("subscriptionId").is_some() {
+        // Also from a resource group's template: a deployment that names a subscription and no
+        // resource group goes to the subscription ("Scope to subscription" in Azure's
+        // resource-group deployment docs).
         DeployedAt::Subscription
     } else {
         outer

@@ -473,6 +473,28 @@ fn an_unscoped_assignment_of_a_nested_deployment_is_named_by_the_scope_that_depl
     }
 }
 
+/// From a resource group's template, a nested deployment that names a subscription and no
+/// resource group deploys to that subscription (Azure's "Scope to subscription").
+#[test]
+fn a_nested_deployment_naming_only_a_subscription_from_a_resource_group_goes_to_the_subscription() {
+    let at = "/resources/1/properties/template/resources/0/name";
+    let t = scoped_template(
+        "deploymentTemplate",
+        &nested(
+            r#""subscriptionId": "00000000-0000-0000-0000-000000000002", "location": "westeurope","#,
+            false,
+            &grant("3e3e3e3e-0000-4000-8000-000000000004"),
+        ),
+    );
+    let out = rewrite_template(&TemplateInput::new("t.json", t), &opts()).unwrap();
+    assert_eq!(
+        json(&out.template).pointer(at).unwrap(),
+        &serde_json::Value::String(format!(
+            "[guid(format('/subscriptions/{{0}}', '00000000-0000-0000-0000-000000000002'), {NEW_IDENTITY_AND_ROLE})]"
+        ))
+    );
+}
+
 #[test]
 fn an_unscoped_assignment_deployed_to_a_scope_no_expression_names_is_blocking_with_what_to_do() {
     let at = "/resources/1/properties/template/resources/0/name";
