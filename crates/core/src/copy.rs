@@ -1001,19 +1001,15 @@ impl Engine {
     /// True for a non-distributable layer (one with `urls`, walked with
     /// [`CopyOptions::nondistributable`]) that the source does not hold: it is left to its URLs,
     /// as without the option, said at `-v` and counted
-    /// ([`Summary::nondistributable_left_to_urls`]). The source is asked with a read of the
-    /// layer's last byte (a read, so pull access is enough), once per such layer and repository.
+    /// ([`Summary::nondistributable_left_to_urls`]). The source is asked once per such layer and
+    /// repository ([`Source::holds_blob`](crate::transport::Source::holds_blob)).
     async fn left_to_urls(&self, pair: &RepoPair, blob: &Reference) -> Result<bool> {
         if !blob.foreign {
             return Ok(false);
         }
-        let last_byte = self
-            .source
-            .blob_from(&pair.source, blob, blob.size.saturating_sub(1));
-        match self.blob_permits.timed(SOURCE_PATH, last_byte).await {
-            Ok(_) => return Ok(false),
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
+        let asked = self.source.holds_blob(&pair.source, blob);
+        if self.blob_permits.timed(SOURCE_PATH, asked).await? {
+            return Ok(false);
         }
         bump(&self.counters.nondistributable_left_to_urls);
         crate::log::emit(1, || {

@@ -365,8 +365,8 @@ async fn why_missing(
 }
 
 /// A walk of the source's manifests and their referrers ([`why_missing`]); with `blobs_of`, each
-/// blob is asked of that source too ([`source_holds`]: its last byte), one it lacks ending the
-/// walk with [`Error::BlobMissing`].
+/// blob is asked of that source too ([`crate::transport::Source::holds_blob`]), one it lacks
+/// ending the walk with [`Error::BlobMissing`].
 struct ManifestsAndReferrers {
     blobs_of: Option<Arc<dyn Store>>,
 }
@@ -381,7 +381,7 @@ impl Visitor for ManifestsAndReferrers {
         let Some(source) = &self.blobs_of else {
             return Ok(());
         };
-        if source_holds(source, &pair.source, blob).await? {
+        if source.holds_blob(&pair.source, blob).await? {
             return Ok(());
         }
         Err(Error::BlobMissing {
@@ -587,9 +587,7 @@ async fn deep_check(
             async move {
                 let found = target.blob_size(&repo, &digest).await;
                 let in_source = match &found {
-                    Ok(None) if blob.foreign => {
-                        Some(source_holds(&source, &source_name, &blob).await)
-                    }
+                    Ok(None) if blob.foreign => Some(source.holds_blob(&source_name, &blob).await),
                     _ => None,
                 };
                 (repo, blob, root, found, in_source)
@@ -660,22 +658,6 @@ async fn deep_check(
         .filter_map(|(repo, digest)| Some((pairs.get(&repo)?.clone(), digest)))
         .collect();
     referrer_check(source, target, subjects, at_once, given_up, report).await;
-}
-
-/// True when `repository` of the source holds `blob`, asked with a read of its last byte (pull
-/// access is enough), as `copy` asks before it leaves a non-distributable layer to its URLs.
-async fn source_holds(source: &Arc<dyn Store>, repository: &str, blob: &Reference) -> Result<bool> {
-    let last_byte = crate::transport::Source::blob_from(
-        source.as_ref(),
-        repository,
-        blob,
-        blob.size.saturating_sub(1),
-    );
-    match last_byte.await {
-        Ok(_) => Ok(true),
-        Err(e) if e.is_not_found() => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 /// The content check (step 3 of the deep check): every blob found in the target read once per

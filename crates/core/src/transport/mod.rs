@@ -40,6 +40,18 @@ pub trait Source: Send + Sync {
         let stream = self.blob(repository, blob).await?;
         Ok(skip_bytes(stream, offset))
     }
+    /// Whether `repository` holds `blob`, asked with a read of its last byte (a read, so pull
+    /// access is enough, where a registry's `HEAD` of an upload target would ask for push).
+    async fn holds_blob(&self, repository: &str, blob: &Reference) -> Result<bool> {
+        match self
+            .blob_from(repository, blob, blob.size.saturating_sub(1))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
     /// The referrers of a manifest (OCI 1.1), or `None` when the source cannot list them.
     async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>>;
     /// Every tag with its digest in one listing (ACR's `/acr/v1/{repository}/_tags`), or `None`
