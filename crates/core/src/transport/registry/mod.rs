@@ -242,6 +242,14 @@ impl ErrorEntry {
     }
 }
 
+/// The digest a registry's answer announces (`Docker-Content-Digest`), when it gives a valid one.
+fn content_digest(headers: &HeaderMap) -> Option<Digest> {
+    headers
+        .get("docker-content-digest")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse().ok())
+}
+
 /// Errors of a registry's answer shown after the first (the rest are counted).
 const MORE_ERRORS_SHOWN: usize = 3;
 
@@ -1550,11 +1558,7 @@ impl Inner {
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => {
-                let header = response
-                    .headers()
-                    .get("docker-content-digest")
-                    .and_then(|h| h.to_str().ok())
-                    .and_then(|h| h.parse::<Digest>().ok());
+                let header = content_digest(response.headers());
                 match header {
                     Some(d) => Ok(Some(d)),
                     // No digest header: hash the manifest itself.
@@ -1609,10 +1613,7 @@ impl Inner {
             manifest.media_type.as_str(),
             crate::manifest::DOCKER_SCHEMA1 | crate::manifest::DOCKER_SCHEMA1_SIGNED
         );
-        let announced = headers
-            .get("docker-content-digest")
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.parse::<Digest>().ok());
+        let announced = content_digest(&headers);
         if let Some(announced) = announced.filter(|_| !schema1) {
             if announced != manifest.digest {
                 return Err(Error::DigestMismatch {
@@ -2510,12 +2511,7 @@ impl Inner {
             });
             tokio::time::sleep(self.retry_delay(attempt, None)).await;
         };
-        if let Some(d) = response
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.parse::<Digest>().ok())
-        {
+        if let Some(d) = content_digest(response.headers()) {
             if d != manifest.digest {
                 return Err(Error::DigestMismatch {
                     what: format!("manifest pushed to {repository}:{reference}"),
