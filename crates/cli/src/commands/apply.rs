@@ -276,7 +276,12 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             return Ok(exit::ERROR);
         }
     };
-    crate::runtime()?.block_on(run_plan(&args, plan, journal))
+    let sides = Sides {
+        source: source_ep,
+        target: target_ep,
+        matcher,
+    };
+    crate::runtime()?.block_on(run_plan(&args, plan, sides, journal))
 }
 
 /// The journal's file name when `--journal` is left out: the plan's, with `.journal` (or
@@ -335,10 +340,24 @@ struct Run<'a> {
     interrupt: Interrupt,
 }
 
-async fn run_plan(args: &ApplyArgs, plan: Plan, journal: Journal) -> anyhow::Result<u8> {
-    let source_ep = args::endpoint(&plan.source, "the plan's source")?;
-    let target_ep = args::endpoint(&plan.target, "the plan's target")?;
-    let matcher = super::plan::matcher(&plan.scope, &source_ep, &target_ep, None)?;
+/// The plan's endpoints and the matcher of its scope, read once before the journal opens.
+struct Sides {
+    source: Endpoint,
+    target: Endpoint,
+    matcher: Matcher,
+}
+
+async fn run_plan(
+    args: &ApplyArgs,
+    plan: Plan,
+    sides: Sides,
+    journal: Journal,
+) -> anyhow::Result<u8> {
+    let Sides {
+        source: source_ep,
+        target: target_ep,
+        matcher,
+    } = sides;
     let share: Vec<String> = match args.shard {
         None => plan.repositories.iter().map(|r| r.name.clone()).collect(),
         Some((k, n)) => {
