@@ -790,14 +790,8 @@ impl LockSync {
     ) -> Self {
         let states: Vec<_> = futures::stream::iter(pairs.iter())
             .map(|pair| async move {
-                let s = read_state(source, &pair.source).await;
+                let s = read_selected_state(source, matcher, pair).await;
                 let t = read_state(target, &pair.target).await;
-                let s = match s {
-                    Ok(s) => selected_tags(source, matcher, pair, &s)
-                        .await
-                        .map(|sel| (s, sel)),
-                    Err(e) => Err(e),
-                };
                 (pair, s, t)
             })
             .buffered(jobs.max(1))
@@ -887,19 +881,21 @@ impl LockSync {
     }
 }
 
-/// The tags of the source repository `state` that the selection takes: those the tag expression
-/// matches and the tags that describe them ([`crate::walk::select_tags`]), as the copy takes them.
-async fn selected_tags(
+/// The state of the source repository of `pair`, with the tags the selection takes: those the
+/// tag expression matches and the tags that describe them ([`crate::walk::select_tags`]), as the
+/// copy takes them.
+async fn read_selected_state(
     source: &Registry,
     matcher: &Matcher,
     pair: &RepoPair,
-    state: &RepoState,
-) -> Result<BTreeSet<String>> {
+) -> Result<(RepoState, BTreeSet<String>)> {
+    let state = read_state(source, &pair.source).await?;
     let listed: Vec<String> = state.tags.keys().cloned().collect();
-    Ok(crate::walk::select_tags(source, matcher, pair, listed)
+    let selected = crate::walk::select_tags(source, matcher, pair, listed)
         .await?
         .into_iter()
-        .collect())
+        .collect();
+    Ok((state, selected))
 }
 
 /// Reads both sides of every pair and [`compare`]s them; a repository that cannot be read gives
@@ -914,15 +910,9 @@ pub async fn compare_registries(
 ) -> Vec<Difference> {
     let out: Vec<Vec<Difference>> = futures::stream::iter(pairs.iter())
         .map(|pair| async move {
-            let s = read_state(source, &pair.source).await;
+            let s = read_selected_state(source, matcher, pair).await;
             let t = read_state(target, &pair.target).await;
             let way_out = "--no-locks --tagged-only";
-            let s = match s {
-                Ok(s) => selected_tags(source, matcher, pair, &s)
-                    .await
-                    .map(|sel| (s, sel)),
-                Err(e) => Err(e),
-            };
             let why = match (s, t) {
                 (Ok((s, selected)), Ok(t)) => {
                     return compare(&s, &t, &|tag| selected.contains(tag), untagged)
