@@ -108,3 +108,27 @@ pub fn human_bytes(n: u64) -> String {
         format!("{value:.1} {}", UNITS[unit])
     }
 }
+
+/// A count and its noun in the number it takes: `1 repository`, `0 repositories`, `3 repositories`.
+pub fn counted<N: std::fmt::Display + PartialEq + From<u8>>(n: N, one: &str, many: &str) -> String {
+    if n == N::from(1) {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counted;
+
+    #[test]
+    fn one_takes_the_singular_and_every_other_count_the_plural() {
+        assert_eq!(counted(1u32, "repository", "repositories"), "1 repository");
+        assert_eq!(
+            counted(0u64, "repository", "repositories"),
+            "0 repositories"
+        );
+        assert_eq!(counted(12u16, "tag", "tags"), "12 tags");
+    }
+}

@@ -38,7 +38,7 @@ use serde::Serialize;
 
 use crate::args::{self, ConnectArgs, FilterArgs, Side};
 use crate::exit;
-use crate::progress::human_bytes;
+use crate::progress::{counted, human_bytes};
 
 /// Arguments of `acr-relocate apply`.
 #[derive(clap::Args, Debug)]
@@ -789,12 +789,12 @@ impl Run<'_> {
         super::plan::write_atomically(&path, serde_json::to_string_pretty(&inv)?.as_bytes())
             .with_context(|| format!("the inventory {}", path.display()))?;
         Ok(StepEnd::Done(format!(
-            "{} repositories, {} tags, {} unique now (planned: {} repositories, {} tags); written to {}",
-            inv.totals.repositories,
-            inv.totals.tags,
+            "{}, {}, {} unique now (planned: {}, {}); written to {}",
+            counted(inv.totals.repositories, "repository", "repositories"),
+            counted(inv.totals.tags, "tag", "tags"),
             human_bytes(inv.totals.unique_bytes),
-            self.plan.totals.repositories,
-            self.plan.totals.tags,
+            counted(self.plan.totals.repositories, "repository", "repositories"),
+            counted(self.plan.totals.tags, "tag", "tags"),
             path.display()
         )))
     }
@@ -827,7 +827,8 @@ impl Run<'_> {
             .count();
         if !self.args.quiet && (already > 0 || rechecked > 0 || !deep.is_empty()) {
             eprintln!(
-                "copy: {already} repositories done in an earlier run; {rechecked} in flight when it stopped are checked again; {} reopened by the verify are walked deep",
+                "copy: {} done in an earlier run; {rechecked} in flight when it stopped are checked again; {} reopened by the verify are walked deep",
+                counted(already, "repository", "repositories"),
                 deep.len()
             );
         }
@@ -847,8 +848,8 @@ impl Run<'_> {
             if self.interrupt.is_triggered() {
                 progress.finish();
                 return Ok(StepEnd::Interrupted(format!(
-                    "{} repositories done in this run, {} left for the next run",
-                    started - failed.len(),
+                    "{} done in this run, {} left for the next run",
+                    counted(started - failed.len(), "repository", "repositories"),
                     todo_count - started
                 )));
             }
@@ -905,8 +906,9 @@ impl Run<'_> {
             if summary.interrupted {
                 progress.finish();
                 return Ok(StepEnd::Interrupted(format!(
-                    "{} repositories of this batch were in flight: the next run checks them again",
-                    batch.len()
+                    "{} of this batch {} in flight: the next run checks them again",
+                    counted(batch.len(), "repository", "repositories"),
+                    if batch.len() == 1 { "was" } else { "were" }
                 )));
             }
             for name in batch {
@@ -932,14 +934,16 @@ impl Run<'_> {
         }
         progress.finish();
         let mut detail = format!(
-            "{} repositories copied or checked in this run ({}), {already} done before",
-            todo_count - failed.len(),
+            "{} copied or checked in this run ({}), {already} done before",
+            counted(todo_count - failed.len(), "repository", "repositories"),
             human_bytes(bytes)
         );
         if !deep.is_empty() {
             detail.push_str(&format!(
-                "; {} reopened by the verify walked deep: {manifests_put_back} manifests and {blobs_put_back} blobs put back",
-                deep.len()
+                "; {} reopened by the verify walked deep: {} and {} put back",
+                deep.len(),
+                counted(manifests_put_back, "manifest", "manifests"),
+                counted(blobs_put_back, "blob", "blobs")
             ));
         }
         if !overwritten.is_empty() {
@@ -1013,9 +1017,12 @@ impl Run<'_> {
         let copy_runs_again =
             self.args.steps.is_empty() || self.args.steps.iter().any(|k| k == "copy");
         Ok(StepEnd::Failed(if copy_runs_again {
-            format!("{verdict}; run the same command again: {reopened} repositories will be copied again")
+            format!(
+                "{verdict}; run the same command again: {} will be copied again",
+                counted(reopened, "repository", "repositories")
+            )
         } else {
-            format!("{verdict}; {reopened} repositories will be copied again by the next apply that runs the copy step (without --step, or with --step copy)")
+            format!("{verdict}; {} will be copied again by the next apply that runs the copy step (without --step, or with --step copy)", counted(reopened, "repository", "repositories"))
         }))
     }
 

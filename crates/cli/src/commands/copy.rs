@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use crate::args::{self, ConnectArgs, FilterArgs, Side};
 use crate::exit;
-use crate::progress::{human_bytes, Reporter};
+use crate::progress::{counted, human_bytes, Reporter};
 
 /// Arguments of `acr-relocate copy`.
 #[derive(clap::Args, Debug)]
@@ -313,8 +313,12 @@ fn print_summary(s: &Summary) {
         (n, false) => format!(", {n} of them overwriting a tag with another digest"),
     };
     println!(
-        "{verb} {} of {} tags in {} repositories ({} already up to date{overwritten}), {manifests} manifests {pushed}",
-        s.tags_copied, s.tags, s.repositories, s.tags_up_to_date
+        "{verb} {} of {} in {} ({} already up to date{overwritten}), {} {pushed}",
+        s.tags_copied,
+        counted(s.tags, "tag", "tags"),
+        counted(s.repositories, "repository", "repositories"),
+        s.tags_up_to_date,
+        counted(manifests, "manifest", "manifests")
     );
     println!(
         "blobs: {} {verb} ({}), {} already present, {} mounted; {} referrers, {} manifests without a tag of their own; {:.1} s, up to {} transfers at once",

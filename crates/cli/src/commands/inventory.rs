@@ -5,7 +5,7 @@ use acr_relocate::transport::{self, Access};
 
 use crate::args::{self, FilterArgs, SourceConnectArgs};
 use crate::exit;
-use crate::progress::human_bytes;
+use crate::progress::{counted, human_bytes};
 
 /// Arguments of `acr-relocate inventory`.
 #[derive(clap::Args, Debug)]
@@ -133,11 +133,11 @@ fn totals_line(inv: &Inventory) -> String {
         String::new()
     };
     format!(
-        "{} repositories, {} tags{schema1}, {} manifests{without_tag}, {} unique blobs, {} unique ({} bytes), {} shared across repositories; {:.1} s\n",
-        t.repositories,
-        t.tags,
-        t.manifests,
-        t.unique_blobs,
+        "{}, {}{schema1}, {}{without_tag}, {}, {} unique ({} bytes), {} shared across repositories; {:.1} s\n",
+        counted(t.repositories, "repository", "repositories"),
+        counted(t.tags, "tag", "tags"),
+        counted(t.manifests, "manifest", "manifests"),
+        counted(t.unique_blobs, "unique blob", "unique blobs"),
         human_bytes(t.unique_bytes),
         t.unique_bytes,
         human_bytes(t.shared_bytes),

@@ -21,7 +21,7 @@ use futures::StreamExt;
 
 use crate::args::{self, ConnectArgs, Side};
 use crate::exit;
-use crate::progress::human_bytes;
+use crate::progress::{counted, human_bytes};
 
 /// Arguments of `acr-relocate plan`.
 #[derive(clap::Args, Debug)]
@@ -143,10 +143,10 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         print!("{}", markdown(&plan));
     } else {
         println!(
-            "plan: {} steps, {} repositories, {} tags, {} unique{}; written to {}",
+            "plan: {} steps, {}, {}, {} unique{}; written to {}",
             plan.steps.len(),
-            plan.totals.repositories,
-            plan.totals.tags,
+            counted(plan.totals.repositories, "repository", "repositories"),
+            counted(plan.totals.tags, "tag", "tags"),
             human_bytes(plan.totals.unique_bytes),
             plan.totals
                 .estimated_seconds
@@ -481,16 +481,16 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
         copy_available,
         if config.copy.mode == CopyMode::Import && copy_available {
             format!(
-                "the target ACR imports {} tags of {} repositories ({} unique) from {source_text} server-side (importImage, NoForce: tags already there are left alone)",
-                inv.totals.tags,
-                inv.totals.repositories,
+                "the target ACR imports {} of {} ({} unique) from {source_text} server-side (importImage, NoForce: tags already there are left alone)",
+                counted(inv.totals.tags, "tag", "tags"),
+                counted(inv.totals.repositories, "repository", "repositories"),
                 human_bytes(inv.totals.unique_bytes)
             )
         } else if copy_available {
             format!(
-                "writes {} tags of {} repositories ({} unique) into {target_text}; tags already there with the same digest are left alone, tags with another digest are overwritten",
-                inv.totals.tags,
-                inv.totals.repositories,
+                "writes {} of {} ({} unique) into {target_text}; tags already there with the same digest are left alone, tags with another digest are overwritten",
+                counted(inv.totals.tags, "tag", "tags"),
+                counted(inv.totals.repositories, "repository", "repositories"),
                 human_bytes(inv.totals.unique_bytes)
             )
         } else {

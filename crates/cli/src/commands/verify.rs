@@ -8,6 +8,7 @@ use acr_relocate::verify::{self, Report, VerifyOptions};
 
 use crate::args::{self, ConnectArgs, FilterArgs, Side};
 use crate::exit;
+use crate::progress::counted;
 
 /// Arguments of `acr-relocate verify`.
 #[derive(clap::Args, Debug)]
@@ -164,11 +165,11 @@ pub fn text(r: &Report) -> String {
         out.push_str(&format!("extra {}: {}\n", p.item, p.reason));
     }
     out.push_str(&format!(
-        "verify: {} tags ok, {} missing, {} different in {} repositories; {} extra in the target",
-        r.tags_ok,
+        "verify: {} ok, {} missing, {} different in {}; {} extra in the target",
+        counted(r.tags_ok, "tag", "tags"),
         r.missing.len(),
         r.different.len(),
-        r.repositories,
+        counted(r.repositories, "repository", "repositories"),
         r.extra.len()
     ));
     if !r.unsupported.is_empty() {

@@ -374,7 +374,7 @@ fn a_repository_changed_in_the_source_after_its_copy_is_copied_again_by_the_same
     assert_exit_code(&out, 1);
     let err = stderr(&out);
     assert!(
-        err.contains("run the same command again: 1 repositories will be copied again"),
+        err.contains("run the same command again: 1 repository will be copied again"),
         "{err}"
     );
     let journal = std::fs::read_to_string(dir.path().join("plan.json.journal")).unwrap();
@@ -421,7 +421,7 @@ fn a_manifest_the_target_lost_after_the_copy_is_put_back_by_the_same_command() {
     assert_exit_code(&out, 1);
     let err = stderr(&out);
     assert!(
-        err.contains("run the same command again: 1 repositories will be copied again"),
+        err.contains("run the same command again: 1 repository will be copied again"),
         "{err}"
     );
 
@@ -434,7 +434,7 @@ fn a_manifest_the_target_lost_after_the_copy_is_put_back_by_the_same_command() {
         copy_step["detail"]
             .as_str()
             .unwrap()
-            .contains("1 reopened by the verify walked deep: 1 manifests and 0 blobs put back"),
+            .contains("1 reopened by the verify walked deep: 1 manifest and 0 blobs put back"),
         "{summary}"
     );
     let journal = std::fs::read_to_string(dir.path().join("plan.json.journal")).unwrap();
