@@ -7,7 +7,7 @@
 //! JSON syntax errors by position only (serde's messages may quote values).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use base64::Engine;
@@ -337,14 +337,10 @@ fn first_line(stdout: &[u8], stderr: &[u8]) -> String {
     crate::digest::truncate(line.unwrap_or(""))
 }
 
-/// Where the containers tools keep their auth file by default, for messages.
-pub fn describe(path: &Path) -> String {
-    path.display().to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn write(dir: &Path, text: &str) -> PathBuf {
         let p = dir.join("config.json");

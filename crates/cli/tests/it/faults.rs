@@ -592,3 +592,38 @@ fn a_retry_after_on_an_upload_holds_the_next_requests_back() {
     );
     assert_holds(&open(&dst.url()), &expected.tags, None);
 }
+
+#[test]
+fn a_registry_that_answers_its_first_requests_with_503_and_429_is_asked_again() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    use crate::support::http::{Response, Server};
+    use crate::support::mount_proxy::forward;
+
+    let (dir, expected) = sample_layout(1, 5);
+    let dst = Registry::start();
+    let port = dst.port;
+    let pings = Arc::new(AtomicU32::new(0));
+    let counter = pings.clone();
+    // The first `/v2/` is throttled, the second finds the registry briefly down.
+    let proxy = Server::start_raw(move |request| {
+        if request.path == "/v2/" {
+            match counter.fetch_add(1, Ordering::SeqCst) {
+                0 => return Response::new(429, "slow down").header("retry-after", "1"),
+                1 => return Response::new(503, "down for a moment"),
+                _ => {}
+            }
+        }
+        let target = if request.query.is_empty() {
+            request.path.clone()
+        } else {
+            format!("{}?{}", request.path, request.query)
+        };
+        forward(port, request, &target)
+    });
+    let out = run(&["copy", "-q", &oci(dir.path()), &proxy.url()]);
+    assert_success(&out);
+    assert!(pings.load(Ordering::SeqCst) >= 3);
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+}

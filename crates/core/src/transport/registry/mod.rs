@@ -196,14 +196,21 @@ fn connection_error(method: &Method, url: &str, e: &reqwest::Error) -> Error {
     // The innermost causes say what really happened (refused, certificate, reset).
     let reason = causes(e);
     // The URL is named once, beside the method, without its query: take reqwest's
-    // "for url (...)" out whole, and any other copy of the URL.
+    // "for url (...)" out whole, and any other copy of the URL, and of the URL reqwest's error
+    // names itself (it may differ after storage redirects reqwest followed: their queries are
+    // signatures).
     let redacted = redact_url(url);
-    let reason = reason
-        .replace(&format!(" for url ({url})"), "")
-        .replace(&format!(" for url ({redacted})"), "")
-        .replace(url, "")
-        .replace(&redacted, "")
-        .replace(" for url ()", "");
+    let mut reason = reason;
+    let last_hop = e.url().map(|u| u.to_string());
+    for named in std::iter::once(url).chain(last_hop.as_deref()) {
+        let without_query = redact_url(named);
+        reason = reason
+            .replace(&format!(" for url ({named})"), "")
+            .replace(&format!(" for url ({without_query})"), "")
+            .replace(named, "")
+            .replace(&without_query, "");
+    }
+    let reason = reason.replace(" for url ()", "");
     let reason = reason.trim_matches([' ', ':']);
     Error::Connection {
         method: method.to_string(),
@@ -755,16 +762,40 @@ impl Inner {
     }
 
     /// `GET /v2/`: learns the challenge, and checks the credentials once so a wrong password fails
-    /// the run at once with one clear line.
+    /// the run at once with one clear line. A registry that does not answer at all fails at once
+    /// (a wrong host or port); one that answers 429 or a 5xx (throttled while many runs start, a
+    /// brief outage) is asked again like any request.
     async fn ping(&self) -> Result<()> {
         let url = format!("{}/v2/", self.base_url);
-        let response = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| self.health.unreachable_at_start(&failure_of(&e)))?;
-        self.health.answered();
+        let mut attempt = 0u32;
+        let response = loop {
+            attempt += 1;
+            let response = self
+                .http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| self.health.unreachable_at_start(&failure_of(&e)))?;
+            self.health.answered();
+            let status = response.status();
+            if !is_transient_status(status) || attempt >= self.retry.attempts {
+                break response;
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                self.throttled(&Method::GET, &url, response.headers());
+            }
+            let delay = self.retry_delay(attempt, retry_after(response.headers()));
+            drop(response);
+            crate::log::emit(1, || {
+                format!(
+                    "GET {}: HTTP {}, retrying in {:.1} s (attempt {attempt})",
+                    redact_url(&url),
+                    status.as_u16(),
+                    delay.as_secs_f64()
+                )
+            });
+            tokio::time::sleep(delay).await;
+        };
         match response.status() {
             s if s.is_success() => Ok(()),
             StatusCode::UNAUTHORIZED => {
@@ -875,12 +906,7 @@ impl Inner {
     }
 
     /// Adds the `Authorization` header the registry wants for `scope`.
-    async fn authorize(
-        &self,
-        request: RequestBuilder,
-        scope: &Scope,
-        renew: bool,
-    ) -> Result<RequestBuilder> {
+    async fn authorize(&self, request: RequestBuilder, scope: &Scope) -> Result<RequestBuilder> {
         let challenge = self.challenge.lock().expect("challenge lock").clone();
         match challenge {
             Challenge::None => Ok(request),
@@ -889,14 +915,12 @@ impl Inner {
                 None => Ok(request),
             },
             Challenge::Bearer { realm, service } => {
-                if !renew {
-                    if let Some(t) = self.tokens.fresh(scope) {
-                        return Ok(request.bearer_auth(t.expose()));
-                    }
+                if let Some(t) = self.tokens.fresh(scope) {
+                    return Ok(request.bearer_auth(t.expose()));
                 }
                 let slot = self.tokens.slot(scope);
                 let mut guard = slot.lock().await;
-                if let Some(t) = guard.as_ref().filter(|t| t.is_fresh() && !renew) {
+                if let Some(t) = guard.as_ref().filter(|t| t.is_fresh()) {
                     return Ok(request.bearer_auth(t.value.expose()));
                 }
                 let token = self.fetch_token(&realm, service.as_deref(), scope).await?;
@@ -980,8 +1004,14 @@ impl Inner {
                     }
                 }
             };
+            // A refresh token is POSTed (OAuth2), credentials go with a GET (the docker flow).
+            let method = if refresh.is_some() {
+                Method::POST
+            } else {
+                Method::GET
+            };
             let response = self
-                .send_to_token_endpoint("token endpoint", &Method::GET, realm, &mut attempt, build)
+                .send_to_token_endpoint("token endpoint", &method, realm, &mut attempt, build)
                 .await?;
             let status = response.status();
             if status.is_success() {
@@ -1037,7 +1067,8 @@ impl Inner {
 
     /// An ACR refresh token for the Azure AD identity: `POST /oauth2/exchange` beside the token
     /// realm, reused for [`crate::azure_ad::REFRESH_TOKEN_REUSE`]. The AAD token is only ever sent
-    /// to the registry's own host name. Retried like any request.
+    /// to the registry's own host name (any port), over HTTPS when the registry is. Retried like
+    /// any request.
     async fn azure_refresh_token(
         &self,
         aad: &crate::azure_ad::SharedAzureAd,
@@ -1057,10 +1088,12 @@ impl Inner {
                 .host_str()
                 .map(str::to_ascii_lowercase)
         };
+        // The registry's own host name (a token service on another port of it is the
+        // registry's, as Distribution's token auth runs), never a downgrade to plain HTTP.
         let downgrade = self.base_url.starts_with("https://") && !url.starts_with("https://");
         if downgrade || host_of(&url).is_none() || host_of(&url) != host_of(&self.base_url) {
             return Err(self.auth_error(format!(
-                "the token realm {} is on another host or not on https: an Azure AD token is only sent to the registry itself, encrypted",
+                "the token realm {} is on another host or not on https: an Azure AD token is only sent to the registry's own host name, encrypted",
                 redact_url(realm)
             )));
         }
@@ -1185,7 +1218,7 @@ impl Inner {
             // A registry given up for this run is not asked again.
             self.health.check()?;
             // The request goes out on the client it was built with (`http` or `bulk`).
-            let (client, request) = self.authorize(build(), &scope, false).await?.build_split();
+            let (client, request) = self.authorize(build(), &scope).await?.build_split();
             let request = request.map_err(|e| Error::Connection {
                 method: "?".into(),
                 url: self.host.clone(),
@@ -1416,7 +1449,7 @@ impl Inner {
         url: &str,
     ) -> Result<Response> {
         self.health.check()?;
-        let request = self.authorize(request, scope, false).await?;
+        let request = self.authorize(request, scope).await?;
         self.throttle.wait_turn().await;
         let started = Instant::now();
         let response = request.send().await.map_err(|e| {
@@ -2678,6 +2711,36 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A storage host that redirects to another whose port nothing listens on, with a signature
+    /// in the query: the error names neither hop's query.
+    #[tokio::test]
+    async fn a_failed_storage_hop_reqwest_followed_is_named_without_its_signature() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed_port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let first_port = first.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut conn, _) = first.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf).await;
+            let answer = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{closed_port}/blob?sig=S3CRETsig\r\nContent-Length: 0\r\n\r\n"
+            );
+            let _ = conn.write_all(answer.as_bytes()).await;
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{first_port}/first?sig=F1RSTsig");
+        let e = client.get(&url).send().await.unwrap_err();
+        let shown = connection_error(&Method::GET, &url, &e).to_string();
+        assert!(!shown.contains("S3CRETsig"), "{shown}");
+        assert!(!shown.contains("F1RSTsig"), "{shown}");
+    }
 
     #[test]
     fn link_headers_give_the_next_page() {
