@@ -319,6 +319,29 @@ pub enum Side {
     Target,
 }
 
+/// The password each side read from stdin: read once per process, since `apply` opens the
+/// registries again for every step and stdin has nothing more to give after the first.
+static STDIN_PASSWORDS: std::sync::Mutex<[Option<String>; 2]> = std::sync::Mutex::new([None, None]);
+
+/// The first line of stdin (without its line ending), read the first time `side` asks for it.
+fn password_from_stdin(side: Side, flag: &str) -> anyhow::Result<String> {
+    let mut read = STDIN_PASSWORDS.lock().expect("stdin passwords lock");
+    let slot = &mut read[matches!(side, Side::Target) as usize];
+    if let Some(password) = slot {
+        return Ok(password.clone());
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .with_context(|| format!("{flag}: cannot read the password from stdin"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        bail!("{flag}: stdin gave an empty password: pipe the password in, as in `echo \"$PASSWORD\" | acr-relocate … {flag} USER --{}-password-stdin`", if matches!(side, Side::Source) { "src" } else { "dst" });
+    }
+    *slot = Some(password.clone());
+    Ok(password)
+}
+
 impl ConnectArgs {
     /// Connection settings for one side.
     pub fn options(&self, side: Side) -> anyhow::Result<ConnectOptions> {
@@ -356,11 +379,7 @@ impl ConnectArgs {
                 },
                 None => {
                     let password = if stdin {
-                        let mut line = String::new();
-                        std::io::stdin().read_line(&mut line).with_context(|| {
-                            format!("{flag}: cannot read the password from stdin")
-                        })?;
-                        line.trim_end_matches(['\r', '\n']).to_string()
+                        password_from_stdin(side, flag)?
                     } else if let Ok(p) = std::env::var(env) {
                         p
                     } else {

@@ -20,6 +20,7 @@ mod http_versions;
 mod inventory;
 mod layout;
 mod mount_ignored;
+mod passwords;
 mod plan;
 mod plan_errors;
 mod plan_rewrite;
