@@ -45,6 +45,9 @@ impl Expected {
 
 struct Writer<'a> {
     target: &'a dyn Destination,
+    /// Put in front of every repository name (a registry endpoint's `host/prefix`); the
+    /// content, and so every digest, is the same with or without it.
+    prefix: Option<&'a str>,
     expected: Expected,
     rng: rand::rngs::StdRng,
 }
@@ -55,6 +58,14 @@ const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 
 impl Writer<'_> {
+    /// The name `repository` is written under.
+    fn at(&self, repository: &str) -> String {
+        match self.prefix {
+            Some(prefix) => format!("{prefix}/{repository}"),
+            None => repository.to_string(),
+        }
+    }
+
     async fn blob(
         &mut self,
         repository: &str,
@@ -74,7 +85,7 @@ impl Writer<'_> {
         let content: crate::digest::ByteStream =
             Box::pin(futures::stream::once(async move { Ok(Bytes::from(bytes)) }));
         self.target
-            .put_blob(repository, &reference, content)
+            .put_blob(&self.at(repository), &reference, content)
             .await?;
         self.expected.blobs.insert(digest.clone(), size);
         Ok(json!({"mediaType": media_type, "digest": digest.to_string(), "size": size}))
@@ -95,11 +106,12 @@ impl Writer<'_> {
     ) -> Result<RawManifest> {
         let bytes = Bytes::from(serde_json::to_vec(&body).expect("json"));
         let manifest = RawManifest::new(bytes, Some(media_type))?;
-        self.target.put_manifest(repository, tag, &manifest).await?;
+        let name = self.at(repository);
+        self.target.put_manifest(&name, tag, &manifest).await?;
         if let Some(tag) = tag {
             self.expected
                 .tags
-                .entry(repository.to_string())
+                .entry(name)
                 .or_default()
                 .insert(tag.to_string(), manifest.digest.clone());
         }
@@ -153,8 +165,20 @@ impl Writer<'_> {
 /// Writes the sample into `target`: `repositories` image repositories (plus two chart
 /// repositories), deterministic for a given `seed`.
 pub async fn write(target: &dyn Destination, repositories: usize, seed: u64) -> Result<Expected> {
+    write_under(target, None, repositories, seed).await
+}
+
+/// [`write`] with every repository under `prefix` (`mirror` writes `mirror/svc2`): the same
+/// content and digests.
+pub async fn write_under(
+    target: &dyn Destination,
+    prefix: Option<&str>,
+    repositories: usize,
+    seed: u64,
+) -> Result<Expected> {
     let mut w = Writer {
         target,
+        prefix,
         expected: Expected::default(),
         rng: rand::rngs::StdRng::seed_from_u64(seed),
     };
@@ -248,9 +272,10 @@ pub async fn write(target: &dyn Destination, repositories: usize, seed: u64) -> 
             "subject": {"mediaType": subject.media_type, "digest": subject.digest.to_string(), "size": subject.bytes.len()}
         });
         let referrer = w.manifest(&repo, None, body, OCI_MANIFEST).await?;
+        let name = w.at(&repo);
         w.expected
             .referrers
-            .push((repo, subject.digest.clone(), referrer.digest));
+            .push((name, subject.digest.clone(), referrer.digest));
     }
     // Helm charts.
     for c in 0..2 {

@@ -9,7 +9,8 @@ use crate::exit;
 /// Arguments of `acr-relocate sample`.
 #[derive(clap::Args, Debug)]
 pub struct SampleArgs {
-    /// Where to write: a registry or `oci:DIR`.
+    /// Where to write: a registry (`host/prefix` writes every repository under the prefix),
+    /// `oci:DIR` or `oci-archive:FILE`.
     pub target: String,
     /// Image repositories to create (two chart repositories come on top).
     #[arg(long, default_value_t = 12)]
@@ -27,7 +28,14 @@ pub fn run(args: SampleArgs) -> anyhow::Result<u8> {
         let ep = args::endpoint(&args.target, "TARGET")?;
         let store = transport::open(&ep, Access::Write, &args.connect.options()?).await?;
         let target: &dyn Destination = store.as_ref();
-        let expected = acr_relocate::sample::write(target, args.repos, args.seed).await?;
+        // Under the registry endpoint's prefix, as a copy to it would write.
+        let prefix = match &ep {
+            acr_relocate::endpoint::Endpoint::Registry(r) => r.prefix.clone(),
+            _ => None,
+        };
+        let expected =
+            acr_relocate::sample::write_under(target, prefix.as_deref(), args.repos, args.seed)
+                .await?;
         // A registry without the referrers API lists them under their subject's fallback tag.
         let referrers = expected.referrers.len();
         println!(

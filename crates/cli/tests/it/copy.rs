@@ -438,3 +438,24 @@ fn a_selected_tag_brings_its_signature_tags_and_verify_checks_them() {
         stdout(&out)
     );
 }
+
+#[test]
+fn sample_into_a_prefix_writes_every_repository_under_it_and_nothing_at_the_root() {
+    let dst = Registry::start();
+    let out = run(&["sample", "--repos", "2", &format!("{}/demo", dst.url())]);
+    assert_success(&out);
+    let names = repositories(&open(&dst.url()));
+    assert!(!names.is_empty());
+    assert!(
+        names.iter().all(|n| n.starts_with("demo/")),
+        "written outside the prefix: {names:?}"
+    );
+    // The same content as at the root: a copy of the root sample verifies against it.
+    let root = Registry::start();
+    assert_success(&run(&["sample", "--repos", "2", &root.url()]));
+    assert_success(&run(&[
+        "verify",
+        &root.url(),
+        &format!("{}/demo", dst.url()),
+    ]));
+}
