@@ -328,6 +328,35 @@ fn with_credentials(input: &str, user_info: &str) -> Error {
     }
 }
 
+/// The error of skopeo's `oci:DIR:REPOSITORY:TAG` (or `oci:DIR:TAG`) form, when `path` is not a
+/// file or directory that exists with a `:` in its name: this tool reads and writes a layout
+/// whole, and picks images with `--repo` and `--tag`.
+fn one_image_form(input: &str, scheme: &str, path: &str) -> Option<Error> {
+    // As skopeo splits it: the path ends at the first colon (a repository has slashes).
+    let (dir, picked) = path.split_once(':')?;
+    if dir.is_empty() || dir.ends_with('/') || std::path::Path::new(path).exists() {
+        return None;
+    }
+    let pick = match picked.rsplit_once(':') {
+        Some((repository, tag)) => format!("--repo '{repository}' --tag '{tag}'"),
+        None => format!("--tag '{picked}'"),
+    };
+    Some(bad(
+        input,
+        format!(
+            "`{scheme}:{dir}` holds a whole registry here, and skopeo's `{scheme}:PATH:REPOSITORY:TAG` for one image is not read: write `{scheme}:{dir}` and pick with {pick}"
+        ),
+    ))
+}
+
+/// True when `path` names an archive this tool writes: `.tar`, `.tar.gz` or `.tgz`, in any case.
+fn archive_name_is_known(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    [".tar", ".tar.gz", ".tgz"]
+        .iter()
+        .any(|end| lower.ends_with(end))
+}
+
 /// Parses an endpoint as the CLI accepts it.
 pub fn parse(input: &str) -> Result<Endpoint, Error> {
     if let Some(path) = input.strip_prefix("oci-archive:") {
@@ -337,11 +366,25 @@ pub fn parse(input: &str) -> Result<Endpoint, Error> {
                 "`oci-archive:` needs a file, as in `oci-archive:./export.tar.gz`",
             ));
         }
+        if let Some(e) = one_image_form(input, "oci-archive", path) {
+            return Err(e);
+        }
+        // An existing file is read whatever its name (its content says what it is); a new one
+        // is written as its name says, so a name that says something else is refused.
+        if !archive_name_is_known(path) && !std::path::Path::new(path).exists() {
+            return Err(bad(
+                input,
+                "an archive is a tar file, gzip-compressed or not: name it `.tar`, `.tar.gz` or `.tgz`",
+            ));
+        }
         return Ok(Endpoint::Archive(PathBuf::from(path)));
     }
     if let Some(path) = input.strip_prefix("oci:") {
         if path.is_empty() {
             return Err(bad(input, "`oci:` needs a directory, as in `oci:./export`"));
+        }
+        if let Some(e) = one_image_form(input, "oci", path) {
+            return Err(e);
         }
         return Ok(Endpoint::Layout(PathBuf::from(path)));
     }
@@ -644,6 +687,46 @@ mod tests {
     fn layouts_are_directories() {
         assert_eq!(parse("oci:./x").unwrap(), Endpoint::Layout("./x".into()));
         assert!(parse("oci:").is_err());
+    }
+
+    #[test]
+    fn skopeos_one_image_form_is_refused_with_the_flags_that_pick_the_image() {
+        let e = parse("oci:out/export:team/svc2:latest")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("write `oci:out/export`"), "{e}");
+        assert!(e.contains("--repo 'team/svc2' --tag 'latest'"), "{e}");
+        let e = parse("oci:export:v1").unwrap_err().to_string();
+        assert!(e.contains("--tag 'v1'"), "{e}");
+        let e = parse("oci-archive:export.tar:svc2:latest")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("write `oci-archive:export.tar`"), "{e}");
+        // A directory that exists with a colon in its name is a layout like any other.
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("backup:2024");
+        std::fs::create_dir(&odd).unwrap();
+        let given = format!("oci:{}", odd.display());
+        assert_eq!(parse(&given).unwrap(), Endpoint::Layout(odd));
+    }
+
+    #[test]
+    fn an_archive_is_named_as_the_tar_it_is() {
+        for good in [
+            "oci-archive:x.tar",
+            "oci-archive:x.TAR.GZ",
+            "oci-archive:x.tgz",
+        ] {
+            assert!(parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "oci-archive:x.zip",
+            "oci-archive:x.tar.xz",
+            "oci-archive:x.tar.zst",
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("`.tar`, `.tar.gz` or `.tgz`"), "{bad}: {e}");
+        }
     }
 
     #[test]
