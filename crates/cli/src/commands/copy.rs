@@ -15,7 +15,8 @@ use crate::progress::{counted, human_bytes, Reporter};
 /// Arguments of `acr-relocate copy`.
 #[derive(clap::Args, Debug)]
 pub struct CopyArgs {
-    /// Where to read: `HOST[:PORT][/PREFIX]` (HTTPS), `http://HOST[:PORT][/PREFIX]`, or `oci:DIR`.
+    /// Where to read: `HOST[:PORT][/PREFIX]` (HTTPS), `http://HOST[:PORT][/PREFIX]`, `oci:DIR` (an
+    /// OCI layout holding a whole registry) or `oci-archive:FILE.tar[.gz]` (the same in one file).
     pub source: String,
     /// Where to write, in the same forms.
     pub target: String,

@@ -44,9 +44,9 @@ use crate::exit;
 #[command(after_long_help = GUARD)]
 pub struct DeleteSourceArgs {
     /// The registry to delete from: `HOST[:PORT][/PREFIX]` (HTTPS) or `http://HOST[:PORT][/PREFIX]`,
-    /// as for `copy` (an OCI layout is refused: remove the directory once verified).
+    /// as for `copy` (an OCI layout or archive is refused: remove it yourself once verified).
     pub source: String,
-    /// Where the content went, in the forms of `copy`'s TARGET (`oci:DIR` too): a deep verify of
+    /// Where the content went, in the forms of `copy`'s TARGET (`oci:DIR`, `oci-archive:FILE` too): a deep verify of
     /// the selection against it must pass in this run.
     #[arg(long, value_name = "TARGET")]
     pub verified_against: String,
@@ -179,7 +179,11 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.verified_against, "--verified-against")?;
     let Endpoint::Registry(source_registry) = &source_ep else {
-        bail!("SOURCE `{}` is an OCI layout: delete-source only deletes from registries (remove the directory yourself once `verify --deep` passes)", args.source);
+        let (what, it) = match source_ep {
+            Endpoint::Archive(_) => ("an OCI archive", "the file"),
+            _ => ("an OCI layout", "the directory"),
+        };
+        bail!("SOURCE `{}` is {what}: delete-source only deletes from registries (remove {it} yourself once `verify --deep` passes)", args.source);
     };
     match (&args.confirm, args.dry_run) {
         (Some(c), _) if c == &args.source => {}

@@ -10,7 +10,8 @@ use crate::progress::{counted, human_bytes};
 /// Arguments of `acr-relocate inventory`.
 #[derive(clap::Args, Debug)]
 pub struct InventoryArgs {
-    /// The registry (`HOST[:PORT][/PREFIX]`, `http://…`) or layout (`oci:DIR`) to inventory.
+    /// The registry (`HOST[:PORT][/PREFIX]`, `http://…`), layout (`oci:DIR`) or archive
+    /// (`oci-archive:FILE.tar[.gz]`) to inventory.
     pub source: String,
     #[command(flatten)]
     pub filters: FilterArgs,

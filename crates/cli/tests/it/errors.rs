@@ -402,3 +402,32 @@ fn a_closed_stdout_ends_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(141), "{err}");
 }
+
+#[test]
+fn delete_source_of_a_layout_or_an_archive_names_what_it_is_and_what_to_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    for (source, what, it) in [
+        (
+            format!("oci-archive:{}", dir.path().join("a.tar").display()),
+            "is an OCI archive",
+            "remove the file",
+        ),
+        (
+            format!("oci:{}", dir.path().join("l").display()),
+            "is an OCI layout",
+            "remove the directory",
+        ),
+    ] {
+        let out = run(&[
+            "delete-source",
+            &source,
+            "--verified-against",
+            "http://127.0.0.1:9",
+            "--confirm",
+            &source,
+        ]);
+        assert_exit_code(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains(what) && err.contains(it), "{err}");
+    }
+}
