@@ -206,6 +206,10 @@ pub struct Summary {
     /// Items that failed and that a run of the same command may copy (a fault on the way, a
     /// refusal fixed meanwhile).
     pub failed: Vec<Problem>,
+    /// How many of `failed` were refused rather than cut off (no access, a status or content
+    /// that a second try gets again): a run of the same command copies those only once what
+    /// their line names has changed.
+    pub failed_refused: u64,
     /// Items that failed because the source lacks content they reference (an index's child
     /// manifest): the source is incomplete, and copying again will not help until it is repaired.
     pub source_incomplete: Vec<Problem>,
@@ -223,6 +227,7 @@ struct Counters {
     blobs_present: AtomicU64,
     blobs_mounted: AtomicU64,
     blobs_copied_again: AtomicU64,
+    failed_refused: AtomicU64,
     bytes_copied: AtomicU64,
     referrers_copied: AtomicU64,
     untagged_copied: AtomicU64,
@@ -528,6 +533,7 @@ pub async fn copy(
         dry_run: engine.options.dry_run,
         interrupted,
         failed,
+        failed_refused: get(&c.failed_refused),
         source_incomplete,
         skipped,
     })
@@ -668,6 +674,9 @@ impl Engine {
                 .expect("incomplete lock")
                 .push(Problem { item, reason });
         } else {
+            if !e.is_transient() {
+                bump(&self.counters.failed_refused);
+            }
             let reason = e.to_string();
             failed.push(Problem { item, reason });
         }

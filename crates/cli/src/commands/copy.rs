@@ -377,11 +377,15 @@ fn print_summary(s: &Summary) {
     for p in s.failed.iter().chain(&s.source_incomplete) {
         println!("FAILED {}: {}", p.item, p.reason);
     }
-    if !s.failed.is_empty() {
-        println!(
-            "{} items failed: run the same command again to retry them",
-            s.failed.len()
-        );
+    match (s.failed.len() as u64, s.failed_refused) {
+        (0, _) => {}
+        (n, 0) => println!("{n} items failed: run the same command again to retry them"),
+        (n, refused) if refused == n => println!(
+            "{n} items failed, refused: change what each line names (access, the content), then run the same command again"
+        ),
+        (n, refused) => println!(
+            "{n} items failed: run the same command again to retry them ({refused} of them were refused: change what their lines name first)"
+        ),
     }
     if !s.source_incomplete.is_empty() {
         println!(

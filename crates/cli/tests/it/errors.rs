@@ -431,3 +431,51 @@ fn delete_source_of_a_layout_or_an_archive_names_what_it_is_and_what_to_remove()
         assert!(err.contains(what) && err.contains(it), "{err}");
     }
 }
+
+#[test]
+fn failures_a_second_try_gets_again_are_not_offered_a_plain_rerun() {
+    use crate::support::http::{Response, Server};
+    use crate::support::mount_proxy::forward;
+
+    let (dir, _) = crate::util::sample_layout(1, 3);
+    let dst = crate::util::Registry::start();
+    let port = dst.port;
+    // The target refuses every manifest: a policy, not a fault on the way.
+    let proxy = Server::start_raw(move |request| {
+        if request.method == "PUT" && request.path.contains("/manifests/") {
+            return Response::json(
+                403,
+                &serde_json::json!({"errors": [{"code": "DENIED", "message": "pushes are not allowed here"}]}),
+            );
+        }
+        let target = if request.query.is_empty() {
+            request.path.clone()
+        } else {
+            format!("{}?{}", request.path, request.query)
+        };
+        forward(port, request, &target)
+    });
+    let out = run(&["copy", "-q", &crate::util::oci(dir.path()), &proxy.url()]);
+    assert_exit_code(&out, 1);
+    let report = stdout(&out);
+    assert!(
+        report.contains("items failed, refused: change what each line names")
+            && !report.contains("run the same command again to retry them"),
+        "{report}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(
+        &run(&[
+            "copy",
+            "-q",
+            "--json",
+            &crate::util::oci(dir.path()),
+            &proxy.url(),
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        json["failed_refused"].as_u64(),
+        Some(json["failed"].as_array().unwrap().len() as u64)
+    );
+}
