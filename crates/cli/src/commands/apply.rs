@@ -1187,6 +1187,8 @@ impl Run<'_> {
             dry_run: false,
             json: false,
         };
+        // The plan's repositories, not whatever the scope selects in the source now.
+        let plan_repositories = self.source_names(&self.share);
         let journal = std::sync::Mutex::new(&mut self.journal);
         let record = |d: &super::delete_source::Deletion| -> anyhow::Result<()> {
             let mut journal = journal.lock().expect("journal lock");
@@ -1202,6 +1204,7 @@ impl Run<'_> {
             interrupt: self.interrupt.clone(),
             on_deleted: Some(&record),
             quiet: self.args.quiet,
+            repositories: Some(&plan_repositories),
         };
         let code = super::delete_source::run_controlled(args, &control).await?;
         let deleted = journal

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use acr_relocate::copy::Interrupt;
 use acr_relocate::digest::Digest;
 use acr_relocate::endpoint::{self, Endpoint, RegistryEndpoint};
+use acr_relocate::relocation::scope::Scoped;
 use acr_relocate::retain;
 use acr_relocate::transport::registry::Registry;
 use acr_relocate::transport::{self, Access, Source, Store};
@@ -151,6 +152,10 @@ pub struct Control<'a> {
     pub on_deleted: Option<OnDeleted<'a>>,
     /// Print nothing but errors.
     pub quiet: bool,
+    /// The only source repositories (full names) verified and deleted, whatever else the
+    /// scope would select now: a plan's, when `apply` runs the step (a repository pushed to the
+    /// source after the plan was reviewed is not the plan's to delete).
+    pub repositories: Option<&'a [String]>,
 }
 
 impl Control<'_> {
@@ -211,7 +216,10 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
         let registry = Arc::new(
             Registry::connect(source_registry, &args.connect.options(Side::Source)?).await?,
         );
-        let source: Arc<dyn Store> = registry.clone();
+        let source: Arc<dyn Store> = match control.repositories {
+            Some(names) => Scoped::store(registry.clone(), names.to_vec()),
+            None => registry.clone(),
+        };
         let verified = tokio::select! {
             verified = deep_verify_against(
                 source,
@@ -381,7 +389,10 @@ async fn delete(
     control: &Control<'_>,
 ) -> anyhow::Result<Outcome> {
     let source: Arc<dyn Source> = registry.clone();
-    let pairs = walk::repositories(source.as_ref(), matcher).await?;
+    let mut pairs = walk::repositories(source.as_ref(), matcher).await?;
+    if let Some(names) = control.repositories {
+        pairs.retain(|pair| names.contains(&pair.source));
+    }
     let listed = walk::tags(source.clone(), matcher, pairs, jobs).await;
     let mut outcome = Outcome {
         dry_run,

@@ -656,3 +656,53 @@ fn the_apply_step_checks_content_unless_the_config_skips_it() {
     .unwrap_or_default()
     .is_empty()));
 }
+
+/// A repository pushed to the source after the plan was reviewed is not the plan's: `apply`'s
+/// `delete_source` step verifies and deletes the plan's repositories only, and leaves it alone.
+#[test]
+fn the_apply_step_deletes_the_plans_repositories_and_not_one_pushed_after_planning() {
+    use crate::plan::{config, plan};
+    let (src, expected) = sample_registry(2);
+    let dst = Registry::start();
+    let source = src.url();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &source,
+        &dst.url(),
+        &format!("[delete_source]\nconfirm = \"{source}\"\nskip_content_check = true\n"),
+    );
+    let plan_path = plan(dir.path(), &cfg);
+    // After the review: new repositories in the source, also copied by hand to the target.
+    assert_success(&run(&["sample", "--repos", "1", &format!("{source}/late")]));
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        "--repo",
+        "late/**",
+        &source,
+        &dst.url(),
+    ]));
+    let late: Vec<String> = repositories(&open(&source))
+        .into_iter()
+        .filter(|r| r.starts_with("late/"))
+        .collect();
+    assert!(!late.is_empty());
+
+    let out = run(&["apply", "-q", plan_path.to_str().unwrap()]);
+    assert_success(&out);
+    for repo in &late {
+        assert!(
+            !block_on(open(&source).tags(repo)).unwrap().is_empty(),
+            "{repo}, outside the plan, was deleted"
+        );
+    }
+    for repo in expected.tags.keys() {
+        assert!(
+            block_on(open(&source).tags(repo))
+                .unwrap_or_default()
+                .is_empty(),
+            "{repo} was not deleted"
+        );
+    }
+}
