@@ -478,12 +478,18 @@ impl Source for Layout {
 
 #[async_trait]
 impl Destination for Layout {
-    /// The digest `reference` names in the index, when the layout also holds its bytes: an entry
-    /// whose file was lost is content to put back, not content in place.
+    /// The digest `reference` names among the repository's own entries of the index, when the
+    /// layout also holds its bytes: an entry whose file was lost is content to put back, not
+    /// content in place. A manifest file without an entry of this repository is not in place
+    /// either: the blob store is shared by every repository, so the file may have been written
+    /// for another one (or by a run stopped before its `index.json` was written), and a copy that
+    /// took it as present would never write this repository's entry.
     async fn current_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
-        Ok(Source::manifest_digest(self, repository, reference)
-            .await?
-            .filter(|digest| self.blob_path(digest).exists()))
+        let Some(entry) = self.lookup(repository, reference) else {
+            return Ok(None);
+        };
+        let digest: Digest = entry.digest.parse()?;
+        Ok(self.blob_path(&digest).exists().then_some(digest))
     }
 
     async fn blob_size(&self, _repository: &str, digest: &Digest) -> Result<Option<u64>> {
@@ -621,6 +627,43 @@ impl Destination for Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn small_manifest(text: &str) -> RawManifest {
+        let bytes = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2},
+            "layers": [],
+            "annotations": {"note": text},
+        }))
+        .unwrap();
+        RawManifest::new(Bytes::from(bytes), None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_manifest_another_repository_wrote_is_not_in_place_for_this_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(&dir.path().join("l")).unwrap();
+        let signature = small_manifest("the same bytes in both repositories");
+        layout.put_manifest("a", None, &signature).await.unwrap();
+        let digest = signature.digest.as_str();
+        assert_eq!(
+            layout.current_digest("a", digest).await.unwrap(),
+            Some(signature.digest.clone())
+        );
+        assert_eq!(layout.current_digest("b", digest).await.unwrap(), None);
+        layout.put_manifest("b", None, &signature).await.unwrap();
+        assert_eq!(
+            layout.current_digest("b", digest).await.unwrap(),
+            Some(signature.digest.clone())
+        );
+        // Read as a source, a layout still answers for any file it holds (layouts other tools
+        // wrote list only their tagged manifests).
+        assert!(Source::manifest_digest(&layout, "c", digest)
+            .await
+            .unwrap()
+            .is_some());
+    }
 
     #[tokio::test]
     async fn a_blob_reopens_at_an_offset() {
