@@ -6,6 +6,10 @@
 //! written for another shard is refused (its "done" covers other repositories); one written for
 //! another plan is refused unless the caller asks to re-plan. A line cut short by a crash (the
 //! last one only) is dropped when the journal is opened again.
+//!
+//! One run at a time: an open journal holds the exclusive advisory lock of its file, so a second
+//! run on the same journal (the same plan and shard) is refused at once instead of doing the same
+//! work beside the first and interleaving its records.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -50,6 +54,12 @@ pub enum JournalError {
         recorded: Option<String>,
         /// The shard of this run.
         requested: Option<String>,
+    },
+    /// Another run has the journal open (it holds the file's lock).
+    #[error("journal {} is in use by another `apply` run: wait for that run to end, or stop it, then run again", path.display())]
+    Busy {
+        /// The journal file.
+        path: PathBuf,
     },
     /// The plan file changed since the journal began.
     #[error("journal {}: the plan changed since apply started (the journal records {recorded}, the plan file is {requested}): re-plan explicitly to continue", path.display())]
@@ -283,9 +293,11 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens (or creates) the journal at `path` for a run of `run`, and records the start.
-    /// Refused: a journal whose first line is not a `start` record or with an unreadable line
-    /// before the last; one of another shard; one of another plan digest unless `replan`.
+    /// Opens (or creates) the journal at `path` for a run of `run`, and records the start; the
+    /// journal stays locked for this run until it is dropped.
+    /// Refused: a journal another run has open; one whose first line is not a `start` record or
+    /// with an unreadable line before the last; one of another shard; one of another plan digest
+    /// unless `replan`.
     pub fn open(path: &Path, run: &RunIdentity, replan: bool) -> Result<Self> {
         let io = |e| JournalError::Io {
             path: path.to_path_buf(),
@@ -297,6 +309,11 @@ impl Journal {
             .create(true)
             .open(path)
             .map_err(io)?;
+        if !crate::transport::layout::try_lock_exclusive(&file).map_err(io)? {
+            return Err(JournalError::Busy {
+                path: path.to_path_buf(),
+            });
+        }
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(io)?;
         let state = read_state(path, &text)?;
@@ -458,6 +475,32 @@ mod tests {
         assert!(text
             .lines()
             .all(|l| serde_json::from_str::<Record>(l).is_ok()));
+    }
+
+    #[test]
+    fn a_journal_another_run_has_open_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.journal");
+        let mut first = Journal::open(&path, &run("sha256:a", None), false).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let e = Journal::open(&path, &run("sha256:a", None), false)
+            .err()
+            .expect("a second run refused");
+        assert!(matches!(e, JournalError::Busy { .. }), "{e}");
+        assert!(
+            e.to_string().contains("in use by another `apply` run"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        first
+            .record(Record::StepDone {
+                step: "1-inventory".into(),
+            })
+            .unwrap();
+        drop(first);
+        let j = Journal::open(&path, &run("sha256:a", None), false).unwrap();
+        assert!(j.state().steps_done.contains("1-inventory"));
+        assert_eq!(j.state().runs, 2);
     }
 
     #[test]

@@ -7,6 +7,12 @@
 //!
 //! Writes are safe to interrupt: a blob is written to `.partial/`, checked against its digest, then
 //! renamed into place; `index.json` is replaced atomically (written beside, then renamed).
+//!
+//! One writer at a time: each writer rewrites the whole `index.json` from what it holds, so two at
+//! once would drop each other's entries. A writer ([`Layout::create`]) holds the exclusive advisory
+//! lock of the layout's `oci-layout` file for as long as it is open (the file every layout has and
+//! no write replaces, so a finished layout holds nothing extra); a second writer is refused at
+//! once. Readers ([`Layout::open`]) take no lock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
@@ -78,6 +84,8 @@ pub struct Layout {
     entries: Mutex<Entries>,
     counter: AtomicU64,
     referrers: tokio::sync::OnceCell<HashMap<(String, Digest), Vec<Reference>>>,
+    /// A writer's `oci-layout`, open and locked until the layout is dropped; `None` for a reader.
+    _writer_lock: Option<std::fs::File>,
 }
 
 fn layout_error(path: &Path, reason: impl Into<String>) -> Error {
@@ -88,8 +96,13 @@ fn layout_error(path: &Path, reason: impl Into<String>) -> Error {
 }
 
 impl Layout {
-    /// Opens an existing layout for reading (and writing more into it).
+    /// Opens an existing layout for reading. Takes no lock: a writer may be adding to it
+    /// meanwhile (its `index.json` is always whole); [`Layout::create`] opens one to write.
     pub fn open(root: &Path) -> Result<Self> {
+        Self::open_with(root, None)
+    }
+
+    fn open_with(root: &Path, writer_lock: Option<std::fs::File>) -> Result<Self> {
         if !root.is_dir() {
             return Err(layout_error(root, "not a directory: expected an OCI image layout (with `oci-layout` and `index.json`)"));
         }
@@ -147,11 +160,13 @@ impl Layout {
             entries: Mutex::new(entries),
             counter: AtomicU64::new(0),
             referrers: tokio::sync::OnceCell::new(),
+            _writer_lock: writer_lock,
         })
     }
 
     /// Opens a layout to write into: creates it when the directory is missing or empty, continues
-    /// an existing layout, and refuses a directory that holds anything else.
+    /// an existing layout, and refuses a directory that holds anything else. The layout is locked
+    /// for this writer until it is dropped: a layout another run is writing is refused.
     pub fn create(root: &Path) -> Result<Self> {
         if root.exists() {
             if !root.is_dir() {
@@ -168,20 +183,31 @@ impl Layout {
                         "is not empty and is not an OCI image layout: choose a new or empty directory",
                     ));
                 }
-                let layout = Self::open(root)?;
-                let _ = std::fs::remove_dir_all(root.join(PARTIAL_DIR));
-                return Ok(layout);
+                return Self::continue_writing(root);
             }
         }
         std::fs::create_dir_all(root.join("blobs").join("sha256"))
             .map_err(|e| Error::io(root, e))?;
         write_atomic(&root.join(INDEX_FILE), br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)?;
         // `oci-layout` last: its presence marks a usable layout.
-        write_atomic(
-            &root.join(LAYOUT_FILE),
-            br#"{"imageLayoutVersion":"1.0.0"}"#,
-        )?;
-        Self::open(root)
+        match publish_marker(root)? {
+            Some(lock) => Self::open_with(root, Some(lock)),
+            // Another run created the layout at the same moment: it is that run's to write.
+            None => Self::continue_writing(root),
+        }
+    }
+
+    /// Opens an existing layout to write more into it, once this run holds its lock; what an
+    /// earlier run left in `.partial/` is removed (no other writer can be using it).
+    fn continue_writing(root: &Path) -> Result<Self> {
+        let marker = root.join(LAYOUT_FILE);
+        let file = std::fs::File::open(&marker).map_err(|e| Error::io(&marker, e))?;
+        if !try_lock_exclusive(&file).map_err(|e| Error::io(&marker, e))? {
+            return Err(busy(root));
+        }
+        let layout = Self::open_with(root, Some(file))?;
+        let _ = std::fs::remove_dir_all(root.join(PARTIAL_DIR));
+        Ok(layout)
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -306,6 +332,52 @@ impl Layout {
         }
         Ok(map)
     }
+}
+
+/// The refusal of a second writer.
+fn busy(root: &Path) -> Error {
+    layout_error(
+        root,
+        "another run is writing this layout (it holds the lock of its `oci-layout`): wait for that run to end, or stop it, then run again",
+    )
+}
+
+/// Takes the exclusive advisory lock of `file` without waiting (`flock` on Unix, `LockFileEx` on
+/// Windows); false when another open file holds it. Released when the file is closed, so a run
+/// that dies, however it dies, leaves no lock behind.
+pub(crate) fn try_lock_exclusive(file: &std::fs::File) -> std::io::Result<bool> {
+    match fs4::FileExt::try_lock(file) {
+        Ok(()) => Ok(true),
+        Err(fs4::TryLockError::WouldBlock) => Ok(false),
+        Err(fs4::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Writes the `oci-layout` of a new layout, locked for this run: written and locked under a
+/// temporary name, then linked to its own name, which fails when another run published one
+/// first (`None`: that run's layout). A file system without hard links (FAT) gets it renamed
+/// into place.
+fn publish_marker(root: &Path) -> Result<Option<std::fs::File>> {
+    let marker = root.join(LAYOUT_FILE);
+    let tmp = root.join(format!("{LAYOUT_FILE}.tmp-{}", std::process::id()));
+    let mut file = create_fresh(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let written = file
+        .write_all(br#"{"imageLayoutVersion":"1.0.0"}"#)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| try_lock_exclusive(&file));
+    let published = match written {
+        Ok(true) => match std::fs::hard_link(&tmp, &marker) {
+            Ok(()) => Ok(Some(file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(_) => std::fs::rename(&tmp, &marker)
+                .map(|()| Some(file))
+                .map_err(|e| Error::io(&marker, e)),
+        },
+        Ok(false) => Err(busy(root)),
+        Err(e) => Err(Error::io(&tmp, e)),
+    };
+    let _ = std::fs::remove_file(&tmp);
+    published
 }
 
 fn missing(digest: &Digest) -> Error {
@@ -638,6 +710,45 @@ mod tests {
         }))
         .unwrap();
         RawManifest::new(Bytes::from(bytes), None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_second_writer_is_refused_while_readers_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        let writer = Layout::create(&root).unwrap();
+        let refused = Layout::create(&root)
+            .err()
+            .expect("a second writer refused");
+        assert!(
+            refused
+                .to_string()
+                .contains("another run is writing this layout"),
+            "{refused}"
+        );
+        assert!(refused.is_fatal());
+        let reader = Layout::open(&root).unwrap();
+        let manifest = small_manifest("written while a reader reads");
+        writer
+            .put_manifest("app", Some("v1"), &manifest)
+            .await
+            .unwrap();
+        writer.finish().await.unwrap();
+        assert_eq!(
+            Layout::open(&root).unwrap().tags("app").await.unwrap(),
+            ["v1"]
+        );
+        drop(reader);
+        drop(writer);
+        // The lock goes with its writer, and leaves nothing in the layout.
+        let next = Layout::create(&root).unwrap();
+        assert_eq!(next.tags("app").await.unwrap(), ["v1"]);
+        let mut names: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["blobs", "index.json", "oci-layout"]);
     }
 
     #[tokio::test]
