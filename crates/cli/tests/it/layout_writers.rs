@@ -189,3 +189,58 @@ fn a_second_apply_of_a_plan_is_refused_while_the_first_runs() {
         .count();
     assert_eq!(starts, 1, "{err}");
 }
+
+/// Waits (`BOUND` at most) for a stderr line containing `needle`.
+fn wait_for_line(lines: &Receiver<String>, needle: &str) {
+    let deadline = Instant::now() + BOUND;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        match lines.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) if line.contains(needle) => return,
+            Ok(line) => seen.push(line),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    panic!("no line with `{needle}` on stderr: {seen:#?}");
+}
+
+/// Ctrl-C in the middle of a blob's transfer into a layout drops the transfer: the bytes it had
+/// written under `.partial/` go with it, so the stopped run leaves nothing there, and the same
+/// command then finishes the copy.
+#[test]
+fn a_copy_into_a_layout_stopped_by_ctrl_c_in_a_transfer_leaves_no_partial_file() {
+    let (src_dir, root, layer) = source_with_a_layer();
+    let out_dir = tempfile::tempdir().unwrap();
+    let target_dir = out_dir.path().join("copy");
+    let target = format!("oci:{}", target_dir.display());
+    let held = HeldBlob::hold(&root, &layer);
+    let (mut first, lines) = spawn(&["copy", "-q", &oci(src_dir.path()), &target]);
+    let mut writer = held.wait_for_reader(&mut first);
+    writer
+        .write_all(&held.bytes[..held.bytes.len() / 2])
+        .unwrap();
+    writer.flush().unwrap();
+    let partial = target_dir.join(".partial");
+    let deadline = Instant::now() + BOUND;
+    while std::fs::read_dir(&partial).map_or(true, |mut d| d.next().is_none()) {
+        assert!(Instant::now() < deadline, "the transfer never began");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let signalled = Command::new("kill")
+        .args(["-INT", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    wait_for_line(&lines, "interrupted");
+    // The read the dropped transfer left waiting on the pipe ends.
+    drop(writer);
+    let (out, _) = finish(first, lines);
+    assert_exit_code(&out, 130);
+    assert!(!partial.exists(), "left: {:?}", names_in(&partial));
+
+    held.put_back();
+    assert_success(&run(&["copy", "-q", &oci(src_dir.path()), &target]));
+    assert_success(&run(&["verify", "--deep", &oci(src_dir.path()), &target]));
+    assert_eq!(names_in(&target_dir), ["blobs", "index.json", "oci-layout"]);
+}

@@ -6,7 +6,8 @@
 //! reads them), untagged ones (index children, referrers) with [`REPOSITORY_ANNOTATION`] only.
 //!
 //! Writes are safe to interrupt: a blob is written to `.partial/`, checked against its digest, then
-//! renamed into place; `index.json` is replaced atomically (written beside, then renamed).
+//! renamed into place (a write that fails, or is cancelled with its future, removes its file);
+//! `index.json` is replaced atomically (written beside, then renamed).
 //!
 //! One writer at a time: each writer rewrites the whole `index.json` from what it holds, so two at
 //! once would drop each other's entries. A writer ([`Layout::create`]) holds the exclusive advisory
@@ -214,11 +215,15 @@ impl Layout {
         self.root.join("blobs").join("sha256").join(digest.hex())
     }
 
-    fn partial_path(&self, digest: &Digest) -> Result<PathBuf> {
+    /// A new name in `.partial/` for the bytes of `digest` on their way in.
+    fn partial_file(&self, digest: &Digest) -> Result<PartialFile> {
         let dir = self.root.join(PARTIAL_DIR);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        Ok(dir.join(format!("{}-{}-{n}", digest.hex(), std::process::id())))
+        Ok(PartialFile {
+            path: dir.join(format!("{}-{}-{n}", digest.hex(), std::process::id())),
+            placed: false,
+        })
     }
 
     async fn read_small(&self, digest: &Digest) -> Result<Bytes> {
@@ -331,6 +336,42 @@ impl Layout {
             }
         }
         Ok(map)
+    }
+}
+
+/// A file in `.partial/` that is removed when dropped unless it was renamed into place: a write
+/// that fails, or whose future is dropped (a transfer cancelled by Ctrl-C), leaves nothing behind.
+struct PartialFile {
+    path: PathBuf,
+    placed: bool,
+}
+
+impl PartialFile {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates the file (synchronously: a cancelled future leaves no creation pending).
+    fn create(&self) -> Result<tokio::fs::File> {
+        let file = std::fs::File::create(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        Ok(tokio::fs::File::from_std(file))
+    }
+
+    /// Gives the file its final name.
+    async fn place(mut self, final_path: &Path) -> Result<()> {
+        tokio::fs::rename(&self.path, final_path)
+            .await
+            .map_err(|e| Error::io(final_path, e))?;
+        self.placed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.placed {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -586,49 +627,41 @@ impl Destination for Layout {
         if holds(&final_path, blob.size).await {
             return Ok(());
         }
-        let tmp = self.partial_path(&blob.digest)?;
-        let result: Result<()> = async {
-            let mut file = tokio::fs::File::create(&tmp)
+        let tmp = self.partial_file(&blob.digest)?;
+        // Created here and now, not on a blocking thread the future may no longer wait for.
+        let mut file = tmp.create()?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = content.next().await {
+            let chunk = chunk?;
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            file.write_all(&chunk)
                 .await
-                .map_err(|e| Error::io(&tmp, e))?;
-            let mut hasher = Sha256::new();
-            let mut size = 0u64;
-            while let Some(chunk) = content.next().await {
-                let chunk = chunk?;
-                hasher.update(&chunk);
-                size += chunk.len() as u64;
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| Error::io(&tmp, e))?;
-            }
-            file.flush().await.map_err(|e| Error::io(&tmp, e))?;
-            if size != blob.size {
-                return Err(Error::SizeMismatch {
-                    what: format!("blob {}", blob.digest),
-                    expected: blob.size,
-                    actual: size,
-                });
-            }
-            let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
-            if actual != blob.digest.as_str() {
-                return Err(Error::DigestMismatch {
-                    what: format!("blob {}", blob.digest),
-                    expected: blob.digest.to_string(),
-                    actual,
-                });
-            }
-            // On disk before it gets its name: after a power loss a blob is whole or absent.
-            file.sync_all().await.map_err(|e| Error::io(&tmp, e))?;
-            drop(file);
-            tokio::fs::rename(&tmp, &final_path)
-                .await
-                .map_err(|e| Error::io(&final_path, e))
+                .map_err(|e| Error::io(tmp.path(), e))?;
         }
-        .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
+        file.flush().await.map_err(|e| Error::io(tmp.path(), e))?;
+        if size != blob.size {
+            return Err(Error::SizeMismatch {
+                what: format!("blob {}", blob.digest),
+                expected: blob.size,
+                actual: size,
+            });
         }
-        result
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if actual != blob.digest.as_str() {
+            return Err(Error::DigestMismatch {
+                what: format!("blob {}", blob.digest),
+                expected: blob.digest.to_string(),
+                actual,
+            });
+        }
+        // On disk before it gets its name: after a power loss a blob is whole or absent.
+        file.sync_all()
+            .await
+            .map_err(|e| Error::io(tmp.path(), e))?;
+        drop(file);
+        tmp.place(&final_path).await
     }
 
     async fn put_manifest(
@@ -639,18 +672,16 @@ impl Destination for Layout {
     ) -> Result<()> {
         let final_path = self.blob_path(&manifest.digest);
         if !holds(&final_path, manifest.bytes.len() as u64).await {
-            let tmp = self.partial_path(&manifest.digest)?;
-            let mut file = tokio::fs::File::create(&tmp)
-                .await
-                .map_err(|e| Error::io(&tmp, e))?;
+            let tmp = self.partial_file(&manifest.digest)?;
+            let mut file = tmp.create()?;
             file.write_all(&manifest.bytes)
                 .await
-                .map_err(|e| Error::io(&tmp, e))?;
-            file.sync_all().await.map_err(|e| Error::io(&tmp, e))?;
-            drop(file);
-            tokio::fs::rename(&tmp, &final_path)
+                .map_err(|e| Error::io(tmp.path(), e))?;
+            file.sync_all()
                 .await
-                .map_err(|e| Error::io(&final_path, e))?;
+                .map_err(|e| Error::io(tmp.path(), e))?;
+            drop(file);
+            tmp.place(&final_path).await?;
         }
         let artifact_type = manifest.view().ok().and_then(|v| match v {
             crate::manifest::ManifestView::Image { artifact_type, .. }
@@ -749,6 +780,53 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["blobs", "index.json", "oci-layout"]);
+    }
+
+    fn partial_files(root: &Path) -> Vec<std::ffi::OsString> {
+        match std::fs::read_dir(root.join(PARTIAL_DIR)) {
+            Ok(dir) => dir.map(|e| e.unwrap().file_name()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_blob_transfer_dropped_half_way_leaves_no_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        let layout = Layout::create(&root).unwrap();
+        let bytes = vec![7u8; 1000];
+        let blob = Reference {
+            digest: Digest::of(&bytes),
+            size: bytes.len() as u64,
+            media_type: String::new(),
+            foreign: false,
+            platform: None,
+            artifact_type: None,
+        };
+        // Half the bytes, then a source that never sends the rest (a cancelled transfer).
+        let first_half = Ok(Bytes::from(bytes[..500].to_vec()));
+        let stream: ByteStream =
+            Box::pin(futures::stream::iter([first_half]).chain(futures::stream::pending()));
+        let transfer = layout.put_blob("app", &blob, stream);
+        let cancelled = tokio::time::timeout(std::time::Duration::from_millis(200), transfer).await;
+        assert!(cancelled.is_err(), "the transfer cannot have finished");
+        assert_eq!(partial_files(&root), Vec::<std::ffi::OsString>::new());
+        assert!(!layout.blob_path(&blob.digest).exists());
+        layout.finish().await.unwrap();
+        assert!(!root.join(PARTIAL_DIR).exists());
+    }
+
+    #[tokio::test]
+    async fn a_manifest_that_cannot_be_put_in_place_leaves_no_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        let layout = Layout::create(&root).unwrap();
+        let manifest = small_manifest("its name is taken by a directory");
+        let blocker = layout.blob_path(&manifest.digest);
+        std::fs::create_dir_all(blocker.join("inside")).unwrap();
+        let failed = layout.put_manifest("app", Some("v1"), &manifest).await;
+        assert!(failed.is_err());
+        assert_eq!(partial_files(&root), Vec::<std::ffi::OsString>::new());
     }
 
     #[tokio::test]
