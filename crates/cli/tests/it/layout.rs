@@ -725,3 +725,69 @@ fn a_deep_copy_writes_back_a_blob_file_a_layout_target_lost() {
     assert!(file.exists());
     assert_success(&run(&["verify", "--deep", &src, &target]));
 }
+
+/// Two repositories of a layout target share one blob store: a signature whose bytes one
+/// repository already holds must still be listed for the other. Here the same image, signed with
+/// the same bytes, is in `svc2` and `mirror/app`; the mirror's signature arrives in the source
+/// after a first copy, and the next copy and `verify --deep` must not take the file `svc2`'s
+/// signature left as the mirror's.
+#[test]
+fn a_signature_another_repository_of_a_layout_target_holds_is_still_written_for_this_one() {
+    let (dir, _) = sample_layout(3, 31);
+    let root = dir.path().join("sample");
+    let index_path = root.join("index.json");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let subject_entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "svc2:v1.0.0")
+        .expect("svc2:v1.0.0 in the sample")
+        .clone();
+    let subject: acr_relocate::digest::Digest =
+        subject_entry["digest"].as_str().unwrap().parse().unwrap();
+    let subject_bytes = std::fs::read(layout_blob(&root, &subject)).unwrap();
+    add_layout_manifest(
+        &root,
+        "mirror/app",
+        Some("v1"),
+        subject_entry["mediaType"].as_str().unwrap(),
+        &subject_bytes,
+    );
+    let signature = add_signature(&root, "svc2", &subject, false);
+    let mirror_unsigned = std::fs::read(&index_path).unwrap();
+    assert_eq!(
+        add_signature(&root, "mirror/app", &subject, false),
+        signature,
+        "the same bytes"
+    );
+    let mirror_signed = std::fs::read(&index_path).unwrap();
+    // Run 1: the mirror is not signed yet.
+    std::fs::write(&index_path, &mirror_unsigned).unwrap();
+    let src = oci(dir.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", out_dir.path().join("copy").display());
+    assert_success(&run(&["copy", "-q", &src, &target]));
+    // Then it is, with the bytes svc2's signature has.
+    std::fs::write(&index_path, &mirror_signed).unwrap();
+    let out = run(&["verify", "--deep", "--json", &src, &target]);
+    assert_exit_code(&out, 1);
+    let report = json(&out);
+    assert!(
+        report["broken"]
+            .to_string()
+            .contains(&format!("mirror/app@{signature}"))
+            || report["missing"]
+                .to_string()
+                .contains(&format!("mirror/app@{signature}")),
+        "{report}"
+    );
+
+    assert_success(&run(&["copy", "-q", &src, &target]));
+    let listed = block_on(open(&target).referrers("mirror/app", &subject))
+        .unwrap()
+        .unwrap_or_default();
+    assert!(listed.iter().any(|r| r.digest == signature), "{listed:?}");
+    assert_success(&run(&["verify", "--deep", &src, &target]));
+}

@@ -19,6 +19,7 @@ mod hostile;
 mod http_versions;
 mod inventory;
 mod layout;
+mod layout_writers;
 mod mount_ignored;
 mod passwords;
 mod plan;

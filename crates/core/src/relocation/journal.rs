@@ -5,7 +5,13 @@
 //! run works on. A journal whose first line is not a `start` record is refused as damaged; one
 //! written for another shard is refused (its "done" covers other repositories); one written for
 //! another plan is refused unless the caller asks to re-plan. A line cut short by a crash (the
-//! last one only) is dropped when the journal is opened again.
+//! last one only, cut anywhere, inside a UTF-8 character too) and NUL bytes at the end (a power
+//! loss after the file grew) are dropped when the journal is opened again. The directory is
+//! synced when the journal is created, so the file itself survives a power loss.
+//!
+//! One run at a time: an open journal holds the exclusive advisory lock of its file, so a second
+//! run on the same journal (the same plan and shard) is refused at once instead of doing the same
+//! work beside the first and interleaving its records.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -50,6 +56,12 @@ pub enum JournalError {
         recorded: Option<String>,
         /// The shard of this run.
         requested: Option<String>,
+    },
+    /// Another run has the journal open (it holds the file's lock).
+    #[error("journal {} is in use by another `apply` run: wait for that run to end, or stop it, then run again", path.display())]
+    Busy {
+        /// The journal file.
+        path: PathBuf,
     },
     /// The plan file changed since the journal began.
     #[error("journal {}: the plan changed since apply started (the journal records {recorded}, the plan file is {requested}): re-plan explicitly to continue", path.display())]
@@ -283,25 +295,34 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens (or creates) the journal at `path` for a run of `run`, and records the start.
-    /// Refused: a journal whose first line is not a `start` record or with an unreadable line
-    /// before the last; one of another shard; one of another plan digest unless `replan`.
+    /// Opens (or creates) the journal at `path` for a run of `run`, and records the start; the
+    /// journal stays locked for this run until it is dropped.
+    /// Refused: a journal another run has open; one whose first line is not a `start` record or
+    /// with an unreadable line before the last; one of another shard; one of another plan digest
+    /// unless `replan`.
     pub fn open(path: &Path, run: &RunIdentity, replan: bool) -> Result<Self> {
         let io = |e| JournalError::Io {
             path: path.to_path_buf(),
             io: e,
         };
+        let created = !path.exists();
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(path)
             .map_err(io)?;
-        let mut text = String::new();
-        file.read_to_string(&mut text).map_err(io)?;
-        let state = read_state(path, &text)?;
-        let good = state.1;
-        let state = state.0;
+        if !crate::transport::layout::try_lock_exclusive(&file).map_err(io)? {
+            return Err(JournalError::Busy {
+                path: path.to_path_buf(),
+            });
+        }
+        if created {
+            sync_directory(path).map_err(io)?;
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io)?;
+        let (state, good) = read_state(path, &bytes)?;
         if state.runs > 0 && state.shard != run.shard {
             return Err(JournalError::OtherShard {
                 path: path.to_path_buf(),
@@ -318,7 +339,7 @@ impl Journal {
                 });
             }
         }
-        if good < text.len() {
+        if good < bytes.len() {
             file.set_len(good as u64).map_err(io)?;
             file.seek(SeekFrom::End(0)).map_err(io)?;
         }
@@ -367,35 +388,60 @@ impl Journal {
     }
 }
 
-/// Replays a journal's text: the state, and the length of the part that holds whole records (a
-/// last line cut short by a crash is left out).
-fn read_state(path: &Path, text: &str) -> Result<(State, usize)> {
+/// Makes the creation of the journal durable: its directory is synced, so a power loss cannot
+/// take away the file whose records were synced.
+#[cfg(unix)]
+fn sync_directory(path: &Path) -> std::io::Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match File::open(parent).and_then(|dir| dir.sync_all()) {
+        // A file system that cannot sync a directory (some network ones) says so: nothing to do.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
+        other => other,
+    }
+}
+
+/// On Windows a directory is not opened as a file: creating the file is as durable as it gets.
+#[cfg(not(unix))]
+fn sync_directory(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Replays a journal's bytes: the state, and the length of the part that holds whole records.
+/// Left out: a last line cut short by a crash (wherever the cut falls, inside a character too),
+/// and NUL bytes at the end (a file system that grew the file before a power loss, but never wrote
+/// its last bytes).
+fn read_state(path: &Path, bytes: &[u8]) -> Result<(State, usize)> {
     let damaged = |reason: String| JournalError::Damaged {
         path: path.to_path_buf(),
         reason,
     };
+    let written = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
     let mut state = State::default();
     let mut good = 0usize;
-    let mut lines = text.split_inclusive('\n').peekable();
+    let mut lines = bytes[..written].split_inclusive(|&b| b == b'\n').peekable();
     while let Some(line) = lines.next() {
         let last = lines.peek().is_none();
-        match serde_json::from_str::<Record>(line.trim_end()) {
-            Ok(record) if line.ends_with('\n') => {
+        let whole = line.ends_with(b"\n");
+        match serde_json::from_slice::<Record>(line.trim_ascii_end()) {
+            Ok(record) if whole => {
                 if good == 0 && !matches!(record, Record::Start { .. }) {
                     return Err(damaged(format!(
                         "its first line is not a `start` record: {}",
-                        crate::digest::truncate(line.trim_end())
+                        shown(line)
                     )));
                 }
                 state.apply(&record);
                 good += line.len();
             }
             // The last line, cut short by a crash: dropped.
-            _ if last && is_cut_record(line) => break,
+            _ if last && !whole && is_cut_record(line) => break,
             Ok(_) | Err(_) => {
                 return Err(damaged(format!(
                     "unreadable line at byte {good}: {}",
-                    crate::digest::truncate(line.trim_end())
+                    shown(line)
                 )))
             }
         }
@@ -403,10 +449,15 @@ fn read_state(path: &Path, text: &str) -> Result<(State, usize)> {
     Ok((state, good))
 }
 
+/// A line of the journal as an error shows it: cut short, bytes that are not UTF-8 replaced.
+fn shown(line: &[u8]) -> String {
+    crate::digest::truncate(&String::from_utf8_lossy(line.trim_ascii_end()))
+}
+
 /// True for the start of a record a crash cut short (`{"event":"repos`…).
-fn is_cut_record(line: &str) -> bool {
-    const OPENING: &str = "{\"event\":\"";
-    !line.ends_with('\n') && (line.starts_with(OPENING) || OPENING.starts_with(line))
+fn is_cut_record(line: &[u8]) -> bool {
+    const OPENING: &[u8] = b"{\"event\":\"";
+    line.starts_with(OPENING) || OPENING.starts_with(line)
 }
 
 #[cfg(test)]
@@ -458,6 +509,113 @@ mod tests {
         assert!(text
             .lines()
             .all(|l| serde_json::from_str::<Record>(l).is_ok()));
+    }
+
+    #[test]
+    fn a_journal_another_run_has_open_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.journal");
+        let mut first = Journal::open(&path, &run("sha256:a", None), false).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let e = Journal::open(&path, &run("sha256:a", None), false)
+            .err()
+            .expect("a second run refused");
+        assert!(matches!(e, JournalError::Busy { .. }), "{e}");
+        assert!(
+            e.to_string().contains("in use by another `apply` run"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        first
+            .record(Record::StepDone {
+                step: "1-inventory".into(),
+            })
+            .unwrap();
+        drop(first);
+        let j = Journal::open(&path, &run("sha256:a", None), false).unwrap();
+        assert!(j.state().steps_done.contains("1-inventory"));
+        assert_eq!(j.state().runs, 2);
+    }
+
+    /// A journal with two whole records, the second one naming repository `x` done.
+    fn journal_with_x_done(path: &Path) -> Vec<u8> {
+        let mut j = Journal::open(path, &run("sha256:a", None), false).unwrap();
+        j.record(Record::RepositoryDone {
+            step: "1-copy".into(),
+            repository: "x".into(),
+        })
+        .unwrap();
+        drop(j);
+        std::fs::read(path).unwrap()
+    }
+
+    /// The journal at `path` once `tail` was added after its whole records: it opens, knows what
+    /// those records say, drops the tail, and goes on with whole lines.
+    fn assert_tail_dropped(path: &Path, tail: &[u8]) {
+        let whole = std::fs::read(path).unwrap();
+        let mut f = OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(tail).unwrap();
+        drop(f);
+        let j =
+            Journal::open(path, &run("sha256:a", None), false).unwrap_or_else(|e| panic!("{e}"));
+        assert!(j.state().repository_done("1-copy", "x"));
+        drop(j);
+        let after = std::fs::read(path).unwrap();
+        assert_eq!(after[..whole.len()], whole[..]);
+        let text = String::from_utf8(after).expect("only whole UTF-8 lines are left");
+        assert!(text
+            .lines()
+            .all(|l| serde_json::from_str::<Record>(l).is_ok()));
+    }
+
+    #[test]
+    fn a_last_line_cut_inside_a_character_is_dropped_like_any_cut_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.journal");
+        journal_with_x_done(&path);
+        // A reason shortened with `…` (three bytes in UTF-8), the line cut after its first byte.
+        let mut cut = br#"{"event":"repository_failed","step":"1-copy","repository":"y","reason":"the registry said: too long"#.to_vec();
+        cut.extend_from_slice(&"…".as_bytes()[..1]);
+        assert!(std::str::from_utf8(&cut).is_err());
+        assert_tail_dropped(&path, &cut);
+        // A whole line that is not UTF-8 is still damage, not a cut.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[b'{', 0xff, b'}', b'\n']).unwrap();
+        drop(f);
+        assert!(matches!(
+            Journal::open(&path, &run("sha256:a", None), false),
+            Err(JournalError::Damaged { .. })
+        ));
+    }
+
+    #[test]
+    fn nul_bytes_a_power_loss_left_at_the_end_are_a_cut_tail_not_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, tail) in [
+            ("after-a-whole-line", vec![0u8; 4096]),
+            (
+                "after-a-cut-line",
+                [&br#"{"event":"repository_do"#[..], &[0u8; 100][..]].concat(),
+            ),
+        ] {
+            let path = dir.path().join(name);
+            journal_with_x_done(&path);
+            assert_tail_dropped(&path, &tail);
+        }
+        // A journal that is nothing but NUL bytes (its first record lost) starts afresh.
+        let path = dir.path().join("only-nul");
+        std::fs::write(&path, [0u8; 512]).unwrap();
+        let j = Journal::open(&path, &run("sha256:a", None), false).unwrap();
+        assert_eq!(j.state().runs, 1);
+        drop(j);
+        // NUL bytes before whole lines are damage.
+        let path = dir.path().join("nul-inside");
+        let whole = journal_with_x_done(&path);
+        std::fs::write(&path, [&[0u8; 16][..], &whole[..]].concat()).unwrap();
+        assert!(matches!(
+            Journal::open(&path, &run("sha256:a", None), false),
+            Err(JournalError::Damaged { .. })
+        ));
     }
 
     #[test]

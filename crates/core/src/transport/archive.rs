@@ -7,6 +7,12 @@
 //! layout in a temporary directory and streams it into `FILE.partial-PID` at the end, renamed over
 //! `FILE` only when complete: an interrupted export never leaves a truncated archive under the
 //! final name. The temporary space needed is the size of the layout.
+//!
+//! One writer at a time: a writer rewrites the whole archive from its own copy, so two at once
+//! would drop each other's tags. A writer holds the exclusive advisory lock of `FILE.lock`, a file
+//! beside the archive that it removes when it is done (a run killed outright leaves it, empty and
+//! unlocked: the next writer takes it over); a second writer is refused at once. Readers take no
+//! lock.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -26,6 +32,83 @@ pub struct Archive {
     path: PathBuf,
     writable: bool,
     _workdir: tempfile::TempDir,
+    /// A writer's lock on the archive; `None` for a reader.
+    _writer_lock: Option<WriterLock>,
+}
+
+/// The lock a writer of an archive holds: `FILE.lock` beside it, open and locked, removed (while
+/// still locked) when dropped.
+struct WriterLock {
+    path: PathBuf,
+    _file: File,
+}
+
+/// Times a writer tries to lock `FILE.lock` when the run that held it removes it meanwhile.
+const LOCK_ATTEMPTS: usize = 3;
+
+impl WriterLock {
+    /// Locks `archive` for this run, or refuses it when another run holds the lock.
+    fn acquire(archive: &Path) -> Result<Self> {
+        let name = archive
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let path = archive.with_file_name(format!("{name}.lock"));
+        for _ in 0..LOCK_ATTEMPTS {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| Error::io(&path, e))?;
+            if !super::layout::try_lock_exclusive(&file).map_err(|e| Error::io(&path, e))? {
+                return Err(busy(archive, &path));
+            }
+            // The run that held it may have removed it between this open and this lock: the
+            // lock then guards a file nobody else will open, so the name is taken again.
+            if names_same_file(&file, &path) {
+                return Ok(WriterLock { path, _file: file });
+            }
+        }
+        Err(busy(archive, &path))
+    }
+}
+
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        // Removed before the lock is released (with the file, after this): a run that opened it
+        // meanwhile finds its file gone once it holds the lock, and opens the name again.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The refusal of a second writer.
+fn busy(archive: &Path, lock: &Path) -> Error {
+    archive_error(
+        archive,
+        format!(
+            "another run is writing this archive (it holds {}): wait for that run to end, or stop it, then run again",
+            lock.display()
+        ),
+    )
+}
+
+/// True when `path` still names the open `file`.
+#[cfg(unix)]
+fn names_same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+/// True when `path` still names the open `file` (on Windows a file that is open cannot be
+/// removed, so it does).
+#[cfg(not(unix))]
+fn names_same_file(_file: &File, path: &Path) -> bool {
+    path.exists()
 }
 
 fn archive_error(path: &Path, reason: impl Into<String>) -> Error {
@@ -51,11 +134,13 @@ impl Archive {
             path: path.to_path_buf(),
             writable: false,
             _workdir: workdir,
+            _writer_lock: None,
         })
     }
 
     /// Opens an archive to write: an existing one is continued, a missing one created (its
-    /// directory must exist).
+    /// directory must exist). The archive is locked for this writer until it is dropped: one
+    /// another run is writing is refused.
     pub fn create(path: &Path) -> Result<Self> {
         let parent = path
             .parent()
@@ -70,6 +155,7 @@ impl Archive {
                 "is a directory: an archive is a file (use oci:DIR for a directory)",
             ));
         }
+        let lock = WriterLock::acquire(path)?;
         let workdir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
         let root = workdir.path().join("layout");
         if path.exists() {
@@ -80,6 +166,7 @@ impl Archive {
             path: path.to_path_buf(),
             writable: true,
             _workdir: workdir,
+            _writer_lock: Some(lock),
         })
     }
 }
@@ -289,5 +376,33 @@ impl Forward for Archive {
                 .map_err(|e| archive_error(&self.path, format!("packing stopped: {e}")))??;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_writer_of_an_archive_is_refused_and_the_lock_file_goes_with_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.tar");
+        let writer = Archive::create(&path).unwrap();
+        let refused = Archive::create(&path)
+            .err()
+            .expect("a second writer refused");
+        let text = refused.to_string();
+        assert!(
+            text.contains("registry.tar: another run is writing this archive")
+                && text.contains("registry.tar.lock"),
+            "{text}"
+        );
+        drop(writer);
+        assert!(!dir.path().join("registry.tar.lock").exists());
+        drop(Archive::create(&path).unwrap());
+        // A lock file a killed run left is taken over.
+        std::fs::write(dir.path().join("registry.tar.lock"), "").unwrap();
+        drop(Archive::create(&path).unwrap());
+        assert!(!dir.path().join("registry.tar.lock").exists());
     }
 }

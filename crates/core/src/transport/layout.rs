@@ -6,7 +6,14 @@
 //! reads them), untagged ones (index children, referrers) with [`REPOSITORY_ANNOTATION`] only.
 //!
 //! Writes are safe to interrupt: a blob is written to `.partial/`, checked against its digest, then
-//! renamed into place; `index.json` is replaced atomically (written beside, then renamed).
+//! renamed into place (a write that fails, or is cancelled with its future, removes its file);
+//! `index.json` is replaced atomically (written beside, then renamed).
+//!
+//! One writer at a time: each writer rewrites the whole `index.json` from what it holds, so two at
+//! once would drop each other's entries. A writer ([`Layout::create`]) holds the exclusive advisory
+//! lock of the layout's `oci-layout` file for as long as it is open (the file every layout has and
+//! no write replaces, so a finished layout holds nothing extra); a second writer is refused at
+//! once. Readers ([`Layout::open`]) take no lock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
@@ -78,6 +85,8 @@ pub struct Layout {
     entries: Mutex<Entries>,
     counter: AtomicU64,
     referrers: tokio::sync::OnceCell<HashMap<(String, Digest), Vec<Reference>>>,
+    /// A writer's `oci-layout`, open and locked until the layout is dropped; `None` for a reader.
+    _writer_lock: Option<std::fs::File>,
 }
 
 fn layout_error(path: &Path, reason: impl Into<String>) -> Error {
@@ -88,8 +97,13 @@ fn layout_error(path: &Path, reason: impl Into<String>) -> Error {
 }
 
 impl Layout {
-    /// Opens an existing layout for reading (and writing more into it).
+    /// Opens an existing layout for reading. Takes no lock: a writer may be adding to it
+    /// meanwhile (its `index.json` is always whole); [`Layout::create`] opens one to write.
     pub fn open(root: &Path) -> Result<Self> {
+        Self::open_with(root, None)
+    }
+
+    fn open_with(root: &Path, writer_lock: Option<std::fs::File>) -> Result<Self> {
         if !root.is_dir() {
             return Err(layout_error(root, "not a directory: expected an OCI image layout (with `oci-layout` and `index.json`)"));
         }
@@ -147,11 +161,13 @@ impl Layout {
             entries: Mutex::new(entries),
             counter: AtomicU64::new(0),
             referrers: tokio::sync::OnceCell::new(),
+            _writer_lock: writer_lock,
         })
     }
 
     /// Opens a layout to write into: creates it when the directory is missing or empty, continues
-    /// an existing layout, and refuses a directory that holds anything else.
+    /// an existing layout, and refuses a directory that holds anything else. The layout is locked
+    /// for this writer until it is dropped: a layout another run is writing is refused.
     pub fn create(root: &Path) -> Result<Self> {
         if root.exists() {
             if !root.is_dir() {
@@ -168,31 +184,46 @@ impl Layout {
                         "is not empty and is not an OCI image layout: choose a new or empty directory",
                     ));
                 }
-                let layout = Self::open(root)?;
-                let _ = std::fs::remove_dir_all(root.join(PARTIAL_DIR));
-                return Ok(layout);
+                return Self::continue_writing(root);
             }
         }
         std::fs::create_dir_all(root.join("blobs").join("sha256"))
             .map_err(|e| Error::io(root, e))?;
         write_atomic(&root.join(INDEX_FILE), br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)?;
         // `oci-layout` last: its presence marks a usable layout.
-        write_atomic(
-            &root.join(LAYOUT_FILE),
-            br#"{"imageLayoutVersion":"1.0.0"}"#,
-        )?;
-        Self::open(root)
+        match publish_marker(root)? {
+            Some(lock) => Self::open_with(root, Some(lock)),
+            // Another run created the layout at the same moment: it is that run's to write.
+            None => Self::continue_writing(root),
+        }
+    }
+
+    /// Opens an existing layout to write more into it, once this run holds its lock; what an
+    /// earlier run left in `.partial/` is removed (no other writer can be using it).
+    fn continue_writing(root: &Path) -> Result<Self> {
+        let marker = root.join(LAYOUT_FILE);
+        let file = std::fs::File::open(&marker).map_err(|e| Error::io(&marker, e))?;
+        if !try_lock_exclusive(&file).map_err(|e| Error::io(&marker, e))? {
+            return Err(busy(root));
+        }
+        let layout = Self::open_with(root, Some(file))?;
+        let _ = std::fs::remove_dir_all(root.join(PARTIAL_DIR));
+        Ok(layout)
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.root.join("blobs").join("sha256").join(digest.hex())
     }
 
-    fn partial_path(&self, digest: &Digest) -> Result<PathBuf> {
+    /// A new name in `.partial/` for the bytes of `digest` on their way in.
+    fn partial_file(&self, digest: &Digest) -> Result<PartialFile> {
         let dir = self.root.join(PARTIAL_DIR);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        Ok(dir.join(format!("{}-{}-{n}", digest.hex(), std::process::id())))
+        Ok(PartialFile {
+            path: dir.join(format!("{}-{}-{n}", digest.hex(), std::process::id())),
+            placed: false,
+        })
     }
 
     async fn read_small(&self, digest: &Digest) -> Result<Bytes> {
@@ -306,6 +337,88 @@ impl Layout {
         }
         Ok(map)
     }
+}
+
+/// A file in `.partial/` that is removed when dropped unless it was renamed into place: a write
+/// that fails, or whose future is dropped (a transfer cancelled by Ctrl-C), leaves nothing behind.
+struct PartialFile {
+    path: PathBuf,
+    placed: bool,
+}
+
+impl PartialFile {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates the file (synchronously: a cancelled future leaves no creation pending).
+    fn create(&self) -> Result<tokio::fs::File> {
+        let file = std::fs::File::create(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        Ok(tokio::fs::File::from_std(file))
+    }
+
+    /// Gives the file its final name.
+    async fn place(mut self, final_path: &Path) -> Result<()> {
+        tokio::fs::rename(&self.path, final_path)
+            .await
+            .map_err(|e| Error::io(final_path, e))?;
+        self.placed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.placed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The refusal of a second writer.
+fn busy(root: &Path) -> Error {
+    layout_error(
+        root,
+        "another run is writing this layout (it holds the lock of its `oci-layout`): wait for that run to end, or stop it, then run again",
+    )
+}
+
+/// Takes the exclusive advisory lock of `file` without waiting (`flock` on Unix, `LockFileEx` on
+/// Windows); false when another open file holds it. Released when the file is closed, so a run
+/// that dies, however it dies, leaves no lock behind.
+pub(crate) fn try_lock_exclusive(file: &std::fs::File) -> std::io::Result<bool> {
+    match fs4::FileExt::try_lock(file) {
+        Ok(()) => Ok(true),
+        Err(fs4::TryLockError::WouldBlock) => Ok(false),
+        Err(fs4::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Writes the `oci-layout` of a new layout, locked for this run: written and locked under a
+/// temporary name, then linked to its own name, which fails when another run published one
+/// first (`None`: that run's layout). A file system without hard links (FAT) gets it renamed
+/// into place.
+fn publish_marker(root: &Path) -> Result<Option<std::fs::File>> {
+    let marker = root.join(LAYOUT_FILE);
+    let tmp = root.join(format!("{LAYOUT_FILE}.tmp-{}", std::process::id()));
+    let mut file = create_fresh(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let written = file
+        .write_all(br#"{"imageLayoutVersion":"1.0.0"}"#)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| try_lock_exclusive(&file));
+    let published = match written {
+        Ok(true) => match std::fs::hard_link(&tmp, &marker) {
+            Ok(()) => Ok(Some(file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(_) => std::fs::rename(&tmp, &marker)
+                .map(|()| Some(file))
+                .map_err(|e| Error::io(&marker, e)),
+        },
+        Ok(false) => Err(busy(root)),
+        Err(e) => Err(Error::io(&tmp, e)),
+    };
+    let _ = std::fs::remove_file(&tmp);
+    published
 }
 
 fn missing(digest: &Digest) -> Error {
@@ -478,12 +591,18 @@ impl Source for Layout {
 
 #[async_trait]
 impl Destination for Layout {
-    /// The digest `reference` names in the index, when the layout also holds its bytes: an entry
-    /// whose file was lost is content to put back, not content in place.
+    /// The digest `reference` names among the repository's own entries of the index, when the
+    /// layout also holds its bytes: an entry whose file was lost is content to put back, not
+    /// content in place. A manifest file without an entry of this repository is not in place
+    /// either: the blob store is shared by every repository, so the file may have been written
+    /// for another one (or by a run stopped before its `index.json` was written), and a copy that
+    /// took it as present would never write this repository's entry.
     async fn current_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
-        Ok(Source::manifest_digest(self, repository, reference)
-            .await?
-            .filter(|digest| self.blob_path(digest).exists()))
+        let Some(entry) = self.lookup(repository, reference) else {
+            return Ok(None);
+        };
+        let digest: Digest = entry.digest.parse()?;
+        Ok(self.blob_path(&digest).exists().then_some(digest))
     }
 
     async fn blob_size(&self, _repository: &str, digest: &Digest) -> Result<Option<u64>> {
@@ -508,49 +627,41 @@ impl Destination for Layout {
         if holds(&final_path, blob.size).await {
             return Ok(());
         }
-        let tmp = self.partial_path(&blob.digest)?;
-        let result: Result<()> = async {
-            let mut file = tokio::fs::File::create(&tmp)
+        let tmp = self.partial_file(&blob.digest)?;
+        // Created here and now, not on a blocking thread the future may no longer wait for.
+        let mut file = tmp.create()?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = content.next().await {
+            let chunk = chunk?;
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            file.write_all(&chunk)
                 .await
-                .map_err(|e| Error::io(&tmp, e))?;
-            let mut hasher = Sha256::new();
-            let mut size = 0u64;
-            while let Some(chunk) = content.next().await {
-                let chunk = chunk?;
-                hasher.update(&chunk);
-                size += chunk.len() as u64;
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| Error::io(&tmp, e))?;
-            }
-            file.flush().await.map_err(|e| Error::io(&tmp, e))?;
-            if size != blob.size {
-                return Err(Error::SizeMismatch {
-                    what: format!("blob {}", blob.digest),
-                    expected: blob.size,
-                    actual: size,
-                });
-            }
-            let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
-            if actual != blob.digest.as_str() {
-                return Err(Error::DigestMismatch {
-                    what: format!("blob {}", blob.digest),
-                    expected: blob.digest.to_string(),
-                    actual,
-                });
-            }
-            // On disk before it gets its name: after a power loss a blob is whole or absent.
-            file.sync_all().await.map_err(|e| Error::io(&tmp, e))?;
-            drop(file);
-            tokio::fs::rename(&tmp, &final_path)
-                .await
-                .map_err(|e| Error::io(&final_path, e))
+                .map_err(|e| Error::io(tmp.path(), e))?;
         }
-        .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
+        file.flush().await.map_err(|e| Error::io(tmp.path(), e))?;
+        if size != blob.size {
+            return Err(Error::SizeMismatch {
+                what: format!("blob {}", blob.digest),
+                expected: blob.size,
+                actual: size,
+            });
         }
-        result
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if actual != blob.digest.as_str() {
+            return Err(Error::DigestMismatch {
+                what: format!("blob {}", blob.digest),
+                expected: blob.digest.to_string(),
+                actual,
+            });
+        }
+        // On disk before it gets its name: after a power loss a blob is whole or absent.
+        file.sync_all()
+            .await
+            .map_err(|e| Error::io(tmp.path(), e))?;
+        drop(file);
+        tmp.place(&final_path).await
     }
 
     async fn put_manifest(
@@ -561,18 +672,16 @@ impl Destination for Layout {
     ) -> Result<()> {
         let final_path = self.blob_path(&manifest.digest);
         if !holds(&final_path, manifest.bytes.len() as u64).await {
-            let tmp = self.partial_path(&manifest.digest)?;
-            let mut file = tokio::fs::File::create(&tmp)
-                .await
-                .map_err(|e| Error::io(&tmp, e))?;
+            let tmp = self.partial_file(&manifest.digest)?;
+            let mut file = tmp.create()?;
             file.write_all(&manifest.bytes)
                 .await
-                .map_err(|e| Error::io(&tmp, e))?;
-            file.sync_all().await.map_err(|e| Error::io(&tmp, e))?;
-            drop(file);
-            tokio::fs::rename(&tmp, &final_path)
+                .map_err(|e| Error::io(tmp.path(), e))?;
+            file.sync_all()
                 .await
-                .map_err(|e| Error::io(&final_path, e))?;
+                .map_err(|e| Error::io(tmp.path(), e))?;
+            drop(file);
+            tmp.place(&final_path).await?;
         }
         let artifact_type = manifest.view().ok().and_then(|v| match v {
             crate::manifest::ManifestView::Image { artifact_type, .. }
@@ -621,6 +730,129 @@ impl Destination for Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn small_manifest(text: &str) -> RawManifest {
+        let bytes = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2},
+            "layers": [],
+            "annotations": {"note": text},
+        }))
+        .unwrap();
+        RawManifest::new(Bytes::from(bytes), None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_second_writer_is_refused_while_readers_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        let writer = Layout::create(&root).unwrap();
+        let refused = Layout::create(&root)
+            .err()
+            .expect("a second writer refused");
+        assert!(
+            refused
+                .to_string()
+                .contains("another run is writing this layout"),
+            "{refused}"
+        );
+        assert!(refused.is_fatal());
+        let reader = Layout::open(&root).unwrap();
+        let manifest = small_manifest("written while a reader reads");
+        writer
+            .put_manifest("app", Some("v1"), &manifest)
+            .await
+            .unwrap();
+        writer.finish().await.unwrap();
+        assert_eq!(
+            Layout::open(&root).unwrap().tags("app").await.unwrap(),
+            ["v1"]
+        );
+        drop(reader);
+        drop(writer);
+        // The lock goes with its writer, and leaves nothing in the layout.
+        let next = Layout::create(&root).unwrap();
+        assert_eq!(next.tags("app").await.unwrap(), ["v1"]);
+        let mut names: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["blobs", "index.json", "oci-layout"]);
+    }
+
+    fn partial_files(root: &Path) -> Vec<std::ffi::OsString> {
+        match std::fs::read_dir(root.join(PARTIAL_DIR)) {
+            Ok(dir) => dir.map(|e| e.unwrap().file_name()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_blob_transfer_dropped_half_way_leaves_no_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        let layout = Layout::create(&root).unwrap();
+        let bytes = vec![7u8; 1000];
+        let blob = Reference {
+            digest: Digest::of(&bytes),
+            size: bytes.len() as u64,
+            media_type: String::new(),
+            foreign: false,
+            platform: None,
+            artifact_type: None,
+        };
+        // Half the bytes, then a source that never sends the rest (a cancelled transfer).
+        let first_half = Ok(Bytes::from(bytes[..500].to_vec()));
+        let stream: ByteStream =
+            Box::pin(futures::stream::iter([first_half]).chain(futures::stream::pending()));
+        let transfer = layout.put_blob("app", &blob, stream);
+        let cancelled = tokio::time::timeout(std::time::Duration::from_millis(200), transfer).await;
+        assert!(cancelled.is_err(), "the transfer cannot have finished");
+        assert_eq!(partial_files(&root), Vec::<std::ffi::OsString>::new());
+        assert!(!layout.blob_path(&blob.digest).exists());
+        layout.finish().await.unwrap();
+        assert!(!root.join(PARTIAL_DIR).exists());
+    }
+
+    #[tokio::test]
+    async fn a_manifest_that_cannot_be_put_in_place_leaves_no_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        let layout = Layout::create(&root).unwrap();
+        let manifest = small_manifest("its name is taken by a directory");
+        let blocker = layout.blob_path(&manifest.digest);
+        std::fs::create_dir_all(blocker.join("inside")).unwrap();
+        let failed = layout.put_manifest("app", Some("v1"), &manifest).await;
+        assert!(failed.is_err());
+        assert_eq!(partial_files(&root), Vec::<std::ffi::OsString>::new());
+    }
+
+    #[tokio::test]
+    async fn a_manifest_another_repository_wrote_is_not_in_place_for_this_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(&dir.path().join("l")).unwrap();
+        let signature = small_manifest("the same bytes in both repositories");
+        layout.put_manifest("a", None, &signature).await.unwrap();
+        let digest = signature.digest.as_str();
+        assert_eq!(
+            layout.current_digest("a", digest).await.unwrap(),
+            Some(signature.digest.clone())
+        );
+        assert_eq!(layout.current_digest("b", digest).await.unwrap(), None);
+        layout.put_manifest("b", None, &signature).await.unwrap();
+        assert_eq!(
+            layout.current_digest("b", digest).await.unwrap(),
+            Some(signature.digest.clone())
+        );
+        // Read as a source, a layout still answers for any file it holds (layouts other tools
+        // wrote list only their tagged manifests).
+        assert!(Source::manifest_digest(&layout, "c", digest)
+            .await
+            .unwrap()
+            .is_some());
+    }
 
     #[tokio::test]
     async fn a_blob_reopens_at_an_offset() {

@@ -1,0 +1,246 @@
+//! Runs that write a layout or a journal while another run is in the middle of its work: a second
+//! writer is refused at once and the first finishes unharmed; a copy stopped by Ctrl-C leaves no
+//! half-written file behind.
+//!
+//! The first run is held in the middle of its copy by a source blob replaced with a named pipe
+//! (`mkfifo`): its read waits until the test writes the bytes, so no timing is guessed.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use acr_relocate::digest::Digest;
+
+use crate::plan::{config, plan};
+use crate::util::*;
+
+/// The longest any wait of these tests lasts: a bound, not a timing.
+const BOUND: Duration = Duration::from_secs(60);
+
+/// A blob of a source layout replaced by a named pipe: a run that reads it waits for the bytes
+/// the test writes into it.
+struct HeldBlob {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl HeldBlob {
+    /// Replaces the blob `digest` of the layout at `root` by a named pipe.
+    fn hold(root: &Path, digest: &Digest) -> Self {
+        let path = layout_blob(root, digest);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let made = Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .expect("mkfifo (coreutils) installed");
+        assert!(made.success());
+        HeldBlob { path, bytes }
+    }
+
+    /// The writing end, once `child` has opened the pipe to read it (waits `BOUND` at most).
+    fn wait_for_reader(&self, child: &mut Child) -> File {
+        let (sent, received) = mpsc::channel();
+        let path = self.path.clone();
+        std::thread::spawn(move || {
+            let _ = sent.send(OpenOptions::new().write(true).open(&path));
+        });
+        let deadline = Instant::now() + BOUND;
+        loop {
+            match received.recv_timeout(Duration::from_millis(100)) {
+                Ok(writer) => return writer.unwrap(),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let ended = child.try_wait().unwrap();
+                    if ended.is_some() || Instant::now() > deadline {
+                        let _ = child.kill();
+                        // Opening the reading end lets the waiting thread go.
+                        let _ = File::open(&self.path);
+                        panic!("the first run never read the held blob (it ended: {ended:?})");
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the opening thread died"),
+            }
+        }
+    }
+
+    /// Puts the blob's file back in place of the pipe.
+    fn put_back(&self) {
+        std::fs::remove_file(&self.path).unwrap();
+        std::fs::write(&self.path, &self.bytes).unwrap();
+    }
+}
+
+/// The binary with `args`, its stderr lines sent to the receiver as they come.
+fn spawn(args: &[&str]) -> (Child, Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, received) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, received)
+}
+
+/// Waits (`BOUND` at most) for the child to end; its output, with the stderr lines read.
+fn finish(mut child: Child, lines: Receiver<String>) -> (Output, String) {
+    let deadline = Instant::now() + BOUND;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the first run did not end");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err: Vec<String> = lines.try_iter().collect();
+    (out, err.join("\n"))
+}
+
+/// A sample layout, and the last layer of its `svc2:v1.1.0` (the blob the tests hold).
+fn source_with_a_layer() -> (tempfile::TempDir, PathBuf, Digest) {
+    let (dir, _) = sample_layout(3, 41);
+    let root = dir.path().join("sample");
+    let layer = last_layer(&open(&oci(dir.path())), "svc2", "v1.1.0");
+    (dir, root, layer)
+}
+
+/// Two copies into one layout at once (two shards of one source, say) would each rewrite the
+/// whole `index.json`, the last dropping the other's tags: the second is refused at once, and the
+/// first goes on to a complete layout.
+#[test]
+fn a_copy_into_a_layout_another_copy_is_writing_is_refused_and_the_first_finishes() {
+    let (src_dir, root, layer) = source_with_a_layer();
+    let (other_dir, _) = sample_layout(1, 42);
+    let out_dir = tempfile::tempdir().unwrap();
+    let target_dir = out_dir.path().join("shared");
+    let target = format!("oci:{}", target_dir.display());
+    let held = HeldBlob::hold(&root, &layer);
+    let (mut first, lines) = spawn(&["copy", "-q", &oci(src_dir.path()), &target]);
+    let mut writer = held.wait_for_reader(&mut first);
+
+    let second = run(&["copy", "-q", &oci(other_dir.path()), &target]);
+    assert_exit_code(&second, 2);
+    let err = stderr(&second);
+    assert!(
+        err.contains(&target_dir.display().to_string())
+            && err.contains("another run is writing this layout"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    writer.write_all(&held.bytes).unwrap();
+    drop(writer);
+    let (out, err) = finish(first, lines);
+    assert_success(&out);
+    assert!(err.is_empty(), "{err}");
+    held.put_back();
+    assert_success(&run(&["verify", "--deep", &oci(src_dir.path()), &target]));
+    assert_eq!(names_in(&target_dir), ["blobs", "index.json", "oci-layout"]);
+}
+
+/// Two `apply` runs of one plan would both do every step and interleave their records in one
+/// journal: the second is refused at once, naming the journal, and leaves it as it was.
+#[test]
+fn a_second_apply_of_a_plan_is_refused_while_the_first_runs() {
+    let (src_dir, root, layer) = source_with_a_layer();
+    let dir = tempfile::tempdir().unwrap();
+    let target = oci(&dir.path().join("target"));
+    let cfg = config(dir.path(), &oci(src_dir.path()), &target, "");
+    let plan_path = plan(dir.path(), &cfg);
+    let plan_arg = plan_path.to_str().unwrap();
+    let journal = dir.path().join("plan.json.journal");
+    let held = HeldBlob::hold(&root, &layer);
+    let (mut first, lines) = spawn(&["apply", "-q", plan_arg]);
+    let mut writer = held.wait_for_reader(&mut first);
+
+    let recorded = std::fs::read_to_string(&journal).unwrap();
+    let second = run(&["apply", "-q", plan_arg]);
+    assert_exit_code(&second, 2);
+    let err = stderr(&second);
+    assert!(
+        err.contains(&journal.display().to_string())
+            && err.contains("in use by another `apply` run"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), recorded);
+
+    writer.write_all(&held.bytes).unwrap();
+    drop(writer);
+    let (out, err) = finish(first, lines);
+    assert_success(&out);
+    let starts = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(r#""event":"start""#))
+        .count();
+    assert_eq!(starts, 1, "{err}");
+}
+
+/// Waits (`BOUND` at most) for a stderr line containing `needle`.
+fn wait_for_line(lines: &Receiver<String>, needle: &str) {
+    let deadline = Instant::now() + BOUND;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        match lines.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) if line.contains(needle) => return,
+            Ok(line) => seen.push(line),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    panic!("no line with `{needle}` on stderr: {seen:#?}");
+}
+
+/// Ctrl-C in the middle of a blob's transfer into a layout drops the transfer: the bytes it had
+/// written under `.partial/` go with it, so the stopped run leaves nothing there, and the same
+/// command then finishes the copy.
+#[test]
+fn a_copy_into_a_layout_stopped_by_ctrl_c_in_a_transfer_leaves_no_partial_file() {
+    let (src_dir, root, layer) = source_with_a_layer();
+    let out_dir = tempfile::tempdir().unwrap();
+    let target_dir = out_dir.path().join("copy");
+    let target = format!("oci:{}", target_dir.display());
+    let held = HeldBlob::hold(&root, &layer);
+    let (mut first, lines) = spawn(&["copy", "-q", &oci(src_dir.path()), &target]);
+    let mut writer = held.wait_for_reader(&mut first);
+    writer
+        .write_all(&held.bytes[..held.bytes.len() / 2])
+        .unwrap();
+    writer.flush().unwrap();
+    let partial = target_dir.join(".partial");
+    let deadline = Instant::now() + BOUND;
+    while std::fs::read_dir(&partial).map_or(true, |mut d| d.next().is_none()) {
+        assert!(Instant::now() < deadline, "the transfer never began");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let signalled = Command::new("kill")
+        .args(["-INT", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    wait_for_line(&lines, "interrupted");
+    // The read the dropped transfer left waiting on the pipe ends.
+    drop(writer);
+    let (out, _) = finish(first, lines);
+    assert_exit_code(&out, 130);
+    assert!(!partial.exists(), "left: {:?}", names_in(&partial));
+
+    held.put_back();
+    assert_success(&run(&["copy", "-q", &oci(src_dir.path()), &target]));
+    assert_success(&run(&["verify", "--deep", &oci(src_dir.path()), &target]));
+    assert_eq!(names_in(&target_dir), ["blobs", "index.json", "oci-layout"]);
+}
