@@ -235,12 +235,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// `None` when something was selected, or when nothing narrowed it (an empty registry).
 pub fn selected_nothing(plan: &Plan) -> Option<String> {
     let scope = &plan.scope;
-    let selected = if scope.tag.is_some() {
-        plan.totals.tags
-    } else {
-        plan.totals.repositories
-    };
-    if selected > 0 && !plan.repositories.is_empty() {
+    // As copy, verify and inventory count: tags, and without a tag filter the manifests without
+    // a tag too (which the plan counts in its bytes). Repositories that hold nothing (emptied
+    // by a deletion) select nothing.
+    let holds_content =
+        plan.totals.tags > 0 || (scope.tag.is_none() && plan.totals.unique_bytes > 0);
+    if holds_content && !plan.repositories.is_empty() {
         return None;
     }
     let prefix = match plan.source.parse::<Endpoint>() {

@@ -190,6 +190,38 @@ fn a_scope_that_selects_nothing_is_warned_in_one_line_and_exits_4_from_plan_and_
     );
     assert!(!plan_path.exists(), "no plan written");
 
+    // Repositories the scope names that hold nothing (emptied by a deletion) select nothing,
+    // as copy and verify count.
+    let (registry, expected) = sample_registry(3);
+    let emptied = expected.tags.keys().find(|r| r.starts_with("svc")).unwrap();
+    for digest in expected.tags[emptied]
+        .values()
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        delete(registry.port, &format!("/v2/{emptied}/manifests/{digest}"));
+    }
+    let out = run(&["copy", "--repo", "svc*", &registry.url(), &target]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let cfg = config(
+        dir.path(),
+        &registry.url(),
+        &target,
+        "[scope]\nrepos = [\"svc*\"]\n",
+    );
+    let out = run(&[
+        "plan",
+        "-c",
+        cfg.to_str().unwrap(),
+        "-o",
+        plan_path.to_str().unwrap(),
+    ]);
+    assert_one_line(
+        &out,
+        4,
+        &["[scope] repos = [\"svc*\"] selected nothing in the source, so no plan was written"],
+    );
+    assert!(!plan_path.exists(), "no plan written");
+
     // A plan written before plan refused such a scope (or edited by hand): apply refuses it too.
     let (_layout, dir, cfg) = layout_and_config("");
     let plan_path = plan(dir.path(), &cfg);
