@@ -102,7 +102,8 @@ pub struct Inventory {
     pub totals: Totals,
     /// What could not be read.
     pub failed: Vec<Problem>,
-    /// The most requests that ran at once (they grow over a slow link, see [`inventory`]).
+    /// The most requests the run allowed at once (its limit; it grows over a slow link, see
+    /// [`inventory`]).
     pub peak_requests: usize,
     /// Seconds taken.
     pub seconds: f64,

@@ -101,7 +101,7 @@ pub struct Report {
     pub deep: bool,
     /// True when the deep check also read the content of every blob it found.
     pub content: bool,
-    /// The most requests that ran at once (they grow over a slow link, see
+    /// The most requests the run allowed at once (its limit; it grows over a slow link, see
     /// [`VerifyOptions::max_jobs`]).
     pub peak_requests: usize,
     /// Seconds taken.

@@ -56,18 +56,27 @@ pub struct VerifyArgs {
 pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
     crate::runtime()?.block_on(async {
         let report = run_verify(&args).await?;
+        // A narrowing that selected nothing proves nothing: warned (stderr), and not called OK.
+        let nothing_selected = if report.passed() {
+            let source = args::endpoint(&args.source, "SOURCE")?;
+            args.filters
+                .nothing_selected("verify", &source, report.tags, report.untagged_checked)
+        } else {
+            None
+        };
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else if args.markdown {
             print!("{}", markdown(&report, &args.source, &args.target));
         } else {
-            print!("{}", text(&report));
+            let shown = text(&report);
+            match (nothing_selected, shown.strip_suffix(": OK\n")) {
+                (Some(_), Some(before)) => println!("{before}: NOTHING SELECTED"),
+                _ => print!("{shown}"),
+            }
         }
         Ok(if report.passed() {
-            let source = args::endpoint(&args.source, "SOURCE")?;
-            args.filters
-                .nothing_selected("verify", &source, report.tags, report.untagged_checked)
-                .unwrap_or(exit::SUCCESS)
+            nothing_selected.unwrap_or(exit::SUCCESS)
         } else {
             exit::FAILURES
         })

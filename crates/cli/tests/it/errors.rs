@@ -156,6 +156,13 @@ fn filters_that_select_nothing_warn_in_one_line_and_exit_4() {
             err.contains("selected nothing in SOURCE"),
             "{args:?}: {err}"
         );
+        if args[0] == "verify" {
+            let report = stdout(&out);
+            assert!(
+                report.trim_end().ends_with(": NOTHING SELECTED") && !report.contains(": OK"),
+                "{report}"
+            );
+        }
     }
     // The copies made neither the layout nor an archive.
     let archive = out_dir.path().join("out.tar");
