@@ -398,11 +398,14 @@ async fn delete(
         dry_run,
         ..Default::default()
     };
+    // The tags each repository had when it was read: one pushed later was never verified.
+    let mut read: Vec<(String, std::collections::BTreeSet<String>)> = Vec::new();
     'repositories: for (pair, tags) in listed {
         let tags = tags?;
         if tags.is_empty() {
             continue;
         }
+        read.push((pair.source.clone(), tags.iter().cloned().collect()));
         if control.interrupted() {
             outcome.interrupted = true;
             break;
@@ -478,7 +481,52 @@ async fn delete(
             outcome.manifests.push(deletion);
         }
     }
+    if !dry_run {
+        list_tags_pushed_meanwhile(source.as_ref(), matcher, &read, &mut outcome).await;
+    }
     Ok(outcome)
+}
+
+/// Tags pushed to the source's repositories while the run read and deleted them: never
+/// verified nor deleted, they are listed as kept, so that nothing the target lacks stays in the
+/// source unsaid. A listing that fails is said as such.
+async fn list_tags_pushed_meanwhile(
+    source: &dyn Source,
+    matcher: &Matcher,
+    read: &[(String, std::collections::BTreeSet<String>)],
+    outcome: &mut Outcome,
+) {
+    for (repository, known) in read {
+        let (tags, reason) = match source.tags(repository).await {
+            Ok(now) => {
+                let late: Vec<String> = now
+                    .into_iter()
+                    .filter(|t| !known.contains(t) && matcher.tag(t))
+                    .collect();
+                if late.is_empty() {
+                    continue;
+                }
+                (
+                    late,
+                    "pushed to the source during the run: not verified, not deleted".to_string(),
+                )
+            }
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => (
+                Vec::new(),
+                format!("its tags could not be listed again after the deletion ({e}): check it for tags pushed meanwhile"),
+            ),
+        };
+        outcome.kept += 1;
+        outcome.manifests.push(Deletion {
+            repository: repository.clone(),
+            digest: String::new(),
+            tags,
+            outcome: "kept".into(),
+            reason: Some(reason),
+            describes: None,
+        });
+    }
 }
 
 /// One manifest's line: `OUTCOME REPOSITORY@DIGEST (TAGS; describes SUBJECT): REASON`.

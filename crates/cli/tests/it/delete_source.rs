@@ -706,3 +706,83 @@ fn the_apply_step_deletes_the_plans_repositories_and_not_one_pushed_after_planni
         );
     }
 }
+
+/// A tag pushed to the source while `delete-source` deletes was never verified: it is kept, and
+/// listed as kept, so that nothing the target lacks stays in the source unsaid.
+#[test]
+fn a_tag_pushed_to_the_source_during_the_deletion_is_kept_and_listed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use crate::support::http::{send, Response, Server};
+    use crate::support::mount_proxy::forward;
+
+    let (src, _) = sample_registry(2);
+    let dst = Registry::start();
+    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    let port = src.port;
+    let pushed = Arc::new(AtomicBool::new(false));
+    let once = pushed.clone();
+    // Before the first deletion goes through, another client pushes a new image (another
+    // digest) under the tag `late` into the repository being deleted.
+    let proxy = Server::start_raw(move |request| {
+        if request.method == "DELETE" && !once.swap(true, Ordering::SeqCst) {
+            let (repository, digest) = request
+                .path
+                .trim_start_matches("/v2/")
+                .split_once("/manifests/")
+                .unwrap();
+            let accept = (
+                "accept".to_string(),
+                "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json".to_string(),
+            );
+            let got = send(
+                port,
+                "GET",
+                &format!("/v2/{repository}/manifests/{digest}"),
+                &[accept],
+                &[],
+            )
+            .unwrap();
+            let mut body: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+            body["annotations"] = serde_json::json!({"pushed": "during the deletion"});
+            let put = send(
+                port,
+                "PUT",
+                &format!("/v2/{repository}/manifests/late"),
+                &[(
+                    "content-type".to_string(),
+                    got.header("content-type").unwrap().to_string(),
+                )],
+                &serde_json::to_vec(&body).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+        }
+        let target = if request.query.is_empty() {
+            request.path.clone()
+        } else {
+            format!("{}?{}", request.path, request.query)
+        };
+        forward(port, request, &target)
+    });
+    let source = proxy.url();
+    let out = run(&[
+        "delete-source",
+        "--skip-content-check",
+        &source,
+        "--verified-against",
+        &dst.url(),
+        "--confirm",
+        &source,
+    ]);
+    assert_success(&out);
+    assert!(pushed.load(Ordering::SeqCst), "nothing was deleted");
+    let report = stdout(&out);
+    assert!(
+        report.lines().any(|l| l.starts_with("kept ")
+            && l.contains("(late)")
+            && l.contains("pushed to the source during the run")),
+        "{report}"
+    );
+}
