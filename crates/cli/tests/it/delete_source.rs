@@ -714,7 +714,7 @@ fn a_tag_pushed_to_the_source_during_the_deletion_is_kept_and_listed() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
-    use crate::support::http::{send, Response, Server};
+    use crate::support::http::{send, Server};
     use crate::support::mount_proxy::forward;
 
     let (src, _) = sample_registry(2);
