@@ -91,3 +91,21 @@ fn over_a_slow_link_inventory_requests_at_once_grow_unless_max_jobs_pins_them() 
     };
     assert_grows_unless_pinned(4, 16, &["--max-jobs", "1"], inventory_over_the_link);
 }
+
+/// Distribution configured with `catalog: maxentries` below the page size asked refuses the
+/// listing (`400 PAGINATION_NUMBER_INVALID`): the registry's own page size is read instead, every
+/// page through its `Link` headers.
+#[test]
+fn a_registry_with_smaller_catalog_pages_is_read_in_its_own_page_size() {
+    let (dir, expected) = sample_layout(8, 3);
+    let registry = Registry::start_configured("catalog:\n  maxentries: 3\n");
+    assert_success(&run(&["copy", "-q", &oci(dir.path()), &registry.url()]));
+    let out = run(&["inventory", "--json", &registry.url()]);
+    assert_success(&out);
+    let inventory = json(&out);
+    assert_eq!(
+        inventory["totals"]["repositories"].as_u64(),
+        Some(expected.tags.len() as u64),
+        "{inventory}"
+    );
+}

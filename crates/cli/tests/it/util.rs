@@ -37,8 +37,14 @@ fn free_port() -> u16 {
 impl Registry {
     /// Starts a plain-HTTP anonymous registry with delete enabled.
     pub fn start() -> Self {
+        Self::start_configured("")
+    }
+
+    /// [`Registry::start`] with `extra` top-level keys added to its configuration (YAML, such
+    /// as `catalog:\n  maxentries: 5\n`).
+    pub fn start_configured(extra: &str) -> Self {
         for _ in 0..5 {
-            if let Some(r) = Self::try_start() {
+            if let Some(r) = Self::try_start(extra) {
                 return r;
             }
         }
@@ -48,11 +54,11 @@ impl Registry {
         );
     }
 
-    fn try_start() -> Option<Self> {
+    fn try_start(extra: &str) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n",
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n{extra}",
             dir.path().join("data").display()
         );
         let config_path = dir.path().join("config.yml");

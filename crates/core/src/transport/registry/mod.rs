@@ -1540,6 +1540,7 @@ impl Inner {
         let mut out = Vec::new();
         let mut next = Some(first);
         let mut pages = 0;
+        let mut page_size_refused = false;
         while let Some(url) = next.take() {
             pages += 1;
             if pages > MAX_LISTING_PAGES {
@@ -1553,6 +1554,22 @@ impl Inner {
             let (_, headers, body) = match fetched {
                 Err(e) if e.is_not_found() && pages == 1 && missing_is_empty => {
                     return Ok(Vec::new())
+                }
+                // A registry whose pages are smaller than `n` asks (Distribution's
+                // `catalog: maxentries`): its own page size, and its `Link` headers, instead.
+                Err(e) if pages == 1 && !page_size_refused && is_page_size_refused(&e) => {
+                    page_size_refused = true;
+                    pages = 0;
+                    let own = without_query_key(&url, "n");
+                    crate::log::emit(1, || {
+                        format!(
+                            "GET {}: the registry refuses pages of {} entries; reading its own page size",
+                            redact_url(&url),
+                            self.page_size
+                        )
+                    });
+                    next = Some(own);
+                    continue;
                 }
                 other => other?,
             };
@@ -2114,6 +2131,27 @@ fn resuming_body(
             }
         }
     })
+}
+
+/// True for a listing refused for the page size it asked (`400 PAGINATION_NUMBER_INVALID`).
+fn is_page_size_refused(e: &Error) -> bool {
+    matches!(e, Error::Status { status: 400, code: Some(code), .. } if code == "PAGINATION_NUMBER_INVALID")
+}
+
+/// `url` without the query parameter `key` (and without a `?` left empty).
+fn without_query_key(url: &str, key: &str) -> String {
+    let Some((path, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| pair.split('=').next() != Some(key))
+        .collect();
+    if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -2740,6 +2778,18 @@ mod tests {
         let shown = connection_error(&Method::GET, &url, &e).to_string();
         assert!(!shown.contains("S3CRETsig"), "{shown}");
         assert!(!shown.contains("F1RSTsig"), "{shown}");
+    }
+
+    #[test]
+    fn a_refused_page_size_is_left_out_of_the_query() {
+        assert_eq!(
+            without_query_key("http://r/v2/_catalog?n=1000", "n"),
+            "http://r/v2/_catalog"
+        );
+        assert_eq!(
+            without_query_key("http://r/v2/a/tags/list?last=x&n=1000", "n"),
+            "http://r/v2/a/tags/list?last=x"
+        );
     }
 
     #[test]
