@@ -26,9 +26,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    next_link, next_page_url, status_error, too_many_pages, Registry, Scope, MAX_LISTING_PAGES,
-};
+use super::{next_link, next_page_url, too_many_pages, Registry, Scope, MAX_LISTING_PAGES};
 use crate::digest::Digest;
 use crate::endpoint::RegistryEndpoint;
 use crate::error::{Error, Result};
@@ -474,7 +472,7 @@ pub async fn patch(registry: &Registry, patch: &Patch) -> Result<Attributes> {
         })
         .await?;
     if !response.status().is_success() {
-        return Err(status_error(&Method::PATCH, &url, response).await);
+        return Err(registry.status_error(&Method::PATCH, &url, response).await);
     }
     let bytes = response
         .bytes()

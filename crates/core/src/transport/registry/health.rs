@@ -207,6 +207,32 @@ impl Health {
     }
 }
 
+impl Health {
+    /// The error of the registry's token service (`service`: `host[:port]`) whose TLS
+    /// certificate is not trusted (`detail` says why): no token, so nothing can be done; the run
+    /// stops with what to pass. `--insecure` names that host alone.
+    pub(crate) fn token_service_untrusted(&self, service: &str, detail: &str) -> Error {
+        let other_names =
+            detail.contains("NotValidForName") || detail.contains("not valid for name");
+        let fix = match other_names {
+            // A CA cannot mend a certificate made out to other names.
+            true => format!("pass --insecure {service} to skip the check for that host alone"),
+            false => format!(
+                "pass {} FILE with the CA that signed it, or --insecure {service} to skip the check for that host alone",
+                self.ca_flag()
+            ),
+        };
+        Error::Unreachable {
+            side: self.side.clone(),
+            host: self.host.clone(),
+            reason: format!(
+                "its token service {service} has a TLS certificate that is not trusted ({detail}): {fix}"
+            ),
+            mid_run: false,
+        }
+    }
+}
+
 /// What kept a request from getting an answer, read from the error's chain of causes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ConnectFailure {
