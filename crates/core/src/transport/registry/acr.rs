@@ -320,7 +320,7 @@ where
         let page: P = serde_json::from_slice(&body).map_err(|e| {
             Error::invalid(
                 format!("GET {}", redact_url(&url)),
-                format!("not a valid ACR listing: {e}"),
+                registry.masked(&format!("not a valid ACR listing: {e}")),
             )
         })?;
         let page = items(page)?;
@@ -384,7 +384,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&body).map(Some).map_err(|e| {
         Error::invalid(
             format!("GET {}", redact_url(&url)),
-            format!("not valid ACR attributes: {e}"),
+            registry.masked(&format!("not valid ACR attributes: {e}")),
         )
     })
 }

@@ -1746,7 +1746,7 @@ impl Inner {
             let page: T = serde_json::from_slice(&body).map_err(|e| {
                 Error::invalid(
                     format!("GET {}", redact_url(&url)),
-                    format!("not a valid listing: {e}"),
+                    self.masked(&format!("not a valid listing: {e}")),
                 )
             })?;
             let items = extract(page);
