@@ -12,6 +12,7 @@ use crate::support::http::{Request, Response, Server};
 use crate::support::issuer::{token_registry, Issuer, Policy, ISSUER, SERVICE};
 use crate::support::mount_proxy::forward;
 use crate::support::pki::Tls;
+use crate::support::redirect::{RedirectingRegistry, SAS_SIG};
 use crate::support::registry::{Auth, AuthRegistry};
 use crate::support::*;
 use crate::util::{assert_exit_code, assert_success, oci, sample_layout, stderr, stdout};
@@ -132,6 +133,10 @@ fn a_mount_the_token_service_refuses_is_uploaded_instead_and_every_request_shows
     // -vv: the token requests, and the query values that say what a request is about.
     assert!(
         log.contains(&format!("GET {} -> 200", issuer.realm())),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("GET {}/v2/ -> 401", registry.endpoint())),
         "{log}"
     );
     assert!(
@@ -353,4 +358,34 @@ fn a_token_service_behind_a_private_ca_is_named_and_insecure_for_its_host_alone_
     );
     assert_success(&inventory(&["--insecure", &issuer.host()]));
     assert_success(&inventory(&["--src-ca-cert", tls.ca.to_str().unwrap()]));
+}
+
+#[test]
+fn vv_shows_the_storage_hop_of_a_redirected_blob_without_its_signature() {
+    let home = tempfile::tempdir().unwrap();
+    let (src, _) = sample_layout(1, 2);
+    let fake = RedirectingRegistry::start(&src.path().join("sample"), USER, PASSWORD);
+    let back = home.path().join("back");
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "-vv",
+            "--src-creds",
+            &format!("{USER}:{PASSWORD}"),
+            &fake.endpoint(),
+            &format!("oci:{}", back.display()),
+        ],
+        &[],
+        None,
+    );
+    assert_success(&out);
+    let log = stderr(&out);
+    let hop = format!("GET http://{}/sas/sha256:", fake.storage_host());
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&hop) && l.contains("?<redacted> -> 200")),
+        "{log}"
+    );
+    assert_no_secret(&out, &[PASSWORD.to_string(), SAS_SIG.to_string()]);
 }

@@ -802,12 +802,14 @@ impl Inner {
         let mut attempt = 0u32;
         let response = loop {
             attempt += 1;
+            let started = Instant::now();
             let response = self
                 .http
                 .get(&url)
                 .send()
                 .await
                 .map_err(|e| self.health.unreachable_at_start(&failure_of(&e)))?;
+            log_response(&Method::GET, &url, &response, started);
             self.health.answered();
             let status = response.status();
             if !is_transient_status(status) || attempt >= self.retry.attempts {
