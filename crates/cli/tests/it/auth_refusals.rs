@@ -227,7 +227,7 @@ fn a_token_service_that_fails_is_named_and_not_blamed_on_the_credentials() {
         &out,
         &[
             &registry.host(),
-            "token endpoint",
+            "its token service",
             "failed (HTTP 500 on",
             "run the same command again",
         ],
@@ -266,7 +266,7 @@ fn a_token_service_that_fails_is_named_and_not_blamed_on_the_credentials() {
     assert_exit_code(&out, 3);
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("token endpoint {}: HTTP 500", issuer.host()))
+        err.contains(&format!("its token service {}: HTTP 500", issuer.host()))
             && err.contains("run the same command again"),
         "{err}"
     );

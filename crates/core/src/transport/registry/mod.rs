@@ -1115,7 +1115,7 @@ impl Inner {
                 Method::GET
             };
             let response = self
-                .send_to_token_endpoint("token endpoint", &method, realm, &mut attempt, build)
+                .send_to_token_endpoint("token service", &method, realm, &mut attempt, build)
                 .await?;
             let status = response.status();
             if status.is_success() {
