@@ -2,7 +2,9 @@
 //!
 //! Every request records its outcome in the registry's [`Health`]: any HTTP answer ends a streak
 //! of failures; a failure to connect, a reset connection or a timeout (and a gateway's 502 or 504,
-//! which say the same of the registry behind it) adds to the streak. Once a streak has lasted the
+//! which say the same of the registry behind it) adds to the streak, and so does a token service
+//! that answers 5xx or not at all (no request can be signed while it fails: the streak's cause
+//! names it). Once a streak has lasted the
 //! give-up window (`--unreachable-after`, 60 s by default) with at least [`MIN_FAILURES`] failures
 //! and no answer in between, the registry is taken as gone for the rest of the run: every request
 //! fails at once with [`Error::Unreachable`], and a copy stops within about the window instead of
