@@ -6,6 +6,7 @@ mod acr;
 mod acr_locks;
 mod apply_interrupt;
 mod auth;
+mod auth_refusals;
 mod azure_cp;
 mod azure_live;
 mod azure_signin;

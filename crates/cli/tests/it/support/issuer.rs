@@ -62,6 +62,17 @@ pub struct Policy {
     /// Grant no `registry:catalog:*`: the registry then lists no repositories (as Docker Hub and
     /// GHCR).
     pub no_catalog: bool,
+    /// Read only the first `scope` of a request, as some token servers do: a mount's token then
+    /// grants push on the target but not pull on the repository mounted from.
+    pub first_scope_only: bool,
+    /// Users whose tokens grant `pull` at most (read-only accounts).
+    pub read_only: HashSet<String>,
+    /// After this many tokens, answer every token request with HTTP 500 (a token service that
+    /// breaks down mid-run; 0: from the start).
+    pub fail_after: Option<u32>,
+    /// The audience (`aud`) written in tokens, when not the registry's `service`: a token service
+    /// set up for another registry, whose tokens this one refuses.
+    pub audience: Option<String>,
 }
 
 #[derive(Default)]
@@ -85,6 +96,7 @@ pub struct Issuer {
     state: Arc<Mutex<State>>,
     /// The certificate bundle the registry trusts.
     pub bundle: std::path::PathBuf,
+    tls: bool,
 }
 
 fn now() -> u64 {
@@ -110,12 +122,37 @@ impl Issuer {
             server,
             state,
             bundle,
+            tls: false,
         }
     }
 
-    /// The realm: `http://127.0.0.1:PORT/oauth2/token` (GET: docker protocol; POST: OAuth2).
+    /// Starts an issuer over TLS with the certificate of `tls` (a CA made for the test).
+    pub fn start_tls(dir: &Path, policy: Policy, tls: &super::pki::Tls) -> Self {
+        let signer = Arc::new(Signer::generate(dir));
+        let bundle = signer.bundle.clone();
+        let state = Arc::new(Mutex::new(State::default()));
+        let s = state.clone();
+        let server = Server::start_tls(tls.server_config(), move |r| {
+            handle(r, &signer, &s, &policy)
+        });
+        Issuer {
+            server,
+            state,
+            bundle,
+            tls: true,
+        }
+    }
+
+    /// The realm: `http://127.0.0.1:PORT/oauth2/token` (GET: docker protocol; POST: OAuth2), on
+    /// `https://` for an issuer started with [`Issuer::start_tls`].
     pub fn realm(&self) -> String {
-        format!("http://127.0.0.1:{}/oauth2/token", self.server.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/oauth2/token", self.server.port)
+    }
+
+    /// `127.0.0.1:PORT`, the issuer's host as `--insecure` names it.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.server.port)
     }
 
     /// Access tokens issued per scope list.
@@ -228,6 +265,17 @@ fn handle(request: &Request, signer: &Signer, state: &Mutex<State>, policy: &Pol
                     };
                 }
             }
+            if let Some(healthy) = policy.fail_after {
+                let mut s = state.lock().unwrap();
+                if s.tokens.len() >= healthy as usize {
+                    s.log.push("failed".into());
+                    return Response::new(500, "internal error");
+                }
+            }
+            let scopes: Vec<String> = match policy.first_scope_only {
+                true => scopes.into_iter().take(1).collect(),
+                false => scopes,
+            };
             let subject = if request.method == "POST" {
                 match get(&fields, "grant_type").as_deref() {
                     Some("refresh_token") => {
@@ -288,7 +336,7 @@ fn handle(request: &Request, signer: &Signer, state: &Mutex<State>, policy: &Pol
                     !denied && !catalog
                 })
                 .collect();
-            if subject.is_empty() {
+            if subject.is_empty() || policy.read_only.contains(&subject) {
                 for g in &mut granted {
                     g["actions"] = json!(["pull"]);
                 }
@@ -308,7 +356,7 @@ fn handle(request: &Request, signer: &Signer, state: &Mutex<State>, policy: &Pol
             let token = signer.sign(&json!({
                 "iss": ISSUER,
                 "sub": subject,
-                "aud": SERVICE,
+                "aud": policy.audience.as_deref().unwrap_or(SERVICE),
                 "exp": exp,
                 "nbf": issued_at - 1,
                 "iat": issued_at,

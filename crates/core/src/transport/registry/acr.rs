@@ -26,9 +26,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    next_link, next_page_url, status_error, too_many_pages, Registry, Scope, MAX_LISTING_PAGES,
-};
+use super::{next_link, next_page_url, too_many_pages, Registry, Scope, MAX_LISTING_PAGES};
 use crate::digest::Digest;
 use crate::endpoint::RegistryEndpoint;
 use crate::error::{Error, Result};
@@ -322,7 +320,7 @@ where
         let page: P = serde_json::from_slice(&body).map_err(|e| {
             Error::invalid(
                 format!("GET {}", redact_url(&url)),
-                format!("not a valid ACR listing: {e}"),
+                registry.masked(&format!("not a valid ACR listing: {e}")),
             )
         })?;
         let page = items(page)?;
@@ -386,7 +384,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&body).map(Some).map_err(|e| {
         Error::invalid(
             format!("GET {}", redact_url(&url)),
-            format!("not valid ACR attributes: {e}"),
+            registry.masked(&format!("not valid ACR attributes: {e}")),
         )
     })
 }
@@ -474,7 +472,7 @@ pub async fn patch(registry: &Registry, patch: &Patch) -> Result<Attributes> {
         })
         .await?;
     if !response.status().is_success() {
-        return Err(status_error(&Method::PATCH, &url, response).await);
+        return Err(registry.status_error(&Method::PATCH, &url, response).await);
     }
     let bytes = response
         .bytes()

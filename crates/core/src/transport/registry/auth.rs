@@ -221,7 +221,14 @@ impl Token {
 #[derive(Default)]
 pub struct TokenCache {
     slots: Mutex<HashMap<Scope, Arc<tokio::sync::Mutex<Option<Token>>>>>,
+    /// The tokens fetched last (at most [`TOKENS_REMEMBERED`]), masked in the messages of the
+    /// registry and its token service.
+    recent: Mutex<std::collections::VecDeque<Secret>>,
 }
+
+/// How many of the tokens fetched last a [`TokenCache`] remembers for masking; older ones have
+/// long been replaced (and a JWT is masked by its form anyway).
+const TOKENS_REMEMBERED: usize = 256;
 
 impl TokenCache {
     /// The slot of a scope (created empty).
@@ -232,6 +239,25 @@ impl TokenCache {
             .entry(scope.clone())
             .or_default()
             .clone()
+    }
+
+    /// Notes a token just fetched, so that messages never show it.
+    pub fn remember(&self, token: &Secret) {
+        let mut recent = self.recent.lock().expect("token cache lock");
+        if recent.len() >= TOKENS_REMEMBERED {
+            recent.pop_front();
+        }
+        recent.push_back(token.clone());
+    }
+
+    /// The tokens fetched last, to mask in messages.
+    pub fn recent(&self) -> Vec<Secret> {
+        self.recent
+            .lock()
+            .expect("token cache lock")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// A fresh cached token of a scope, without waiting on a fetch in flight.

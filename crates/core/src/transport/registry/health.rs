@@ -2,7 +2,9 @@
 //!
 //! Every request records its outcome in the registry's [`Health`]: any HTTP answer ends a streak
 //! of failures; a failure to connect, a reset connection or a timeout (and a gateway's 502 or 504,
-//! which say the same of the registry behind it) adds to the streak. Once a streak has lasted the
+//! which say the same of the registry behind it) adds to the streak, and so does a token service
+//! that answers 5xx or not at all (no request can be signed while it fails: the streak's cause
+//! names it). Once a streak has lasted the
 //! give-up window (`--unreachable-after`, 60 s by default) with at least [`MIN_FAILURES`] failures
 //! and no answer in between, the registry is taken as gone for the rest of the run: every request
 //! fails at once with [`Error::Unreachable`], and a copy stops within about the window instead of
@@ -201,6 +203,32 @@ impl Health {
             reason: format!(
                 "the blob storage it redirects to, {storage}, has a TLS certificate that is not trusted ({detail}): pass {} FILE with the CA that signed it, or --insecure {storage} to skip the check for that host alone",
                 self.ca_flag()
+            ),
+            mid_run: false,
+        }
+    }
+}
+
+impl Health {
+    /// The error of the registry's token service (`service`: `host[:port]`) whose TLS
+    /// certificate is not trusted (`detail` says why): no token, so nothing can be done; the run
+    /// stops with what to pass. `--insecure` names that host alone.
+    pub(crate) fn token_service_untrusted(&self, service: &str, detail: &str) -> Error {
+        let other_names =
+            detail.contains("NotValidForName") || detail.contains("not valid for name");
+        let fix = match other_names {
+            // A CA cannot mend a certificate made out to other names.
+            true => format!("pass --insecure {service} to skip the check for that host alone"),
+            false => format!(
+                "pass {} FILE with the CA that signed it, or --insecure {service} to skip the check for that host alone",
+                self.ca_flag()
+            ),
+        };
+        Error::Unreachable {
+            side: self.side.clone(),
+            host: self.host.clone(),
+            reason: format!(
+                "its token service {service} has a TLS certificate that is not trusted ({detail}): {fix}"
             ),
             mid_run: false,
         }

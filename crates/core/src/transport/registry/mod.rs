@@ -114,6 +114,9 @@ pub struct Inner {
     /// With `--insecure` for this registry: a client that still verifies certificates, for token
     /// endpoints on hosts the user did not name (they receive the password or refresh token).
     verified: Option<reqwest::Client>,
+    /// With `--insecure` naming hosts: a client that does not verify certificates, for a token
+    /// endpoint on a host it named.
+    unverified: Option<reqwest::Client>,
     /// The hosts the user named with `--insecure`.
     insecure_hosts: Vec<String>,
     credentials: Option<Credentials>,
@@ -257,6 +260,18 @@ fn content_digest(headers: &HeaderMap) -> Option<Digest> {
         .and_then(|h| h.parse().ok())
 }
 
+/// True for a request the registry (or its token service) refused rather than failed: HTTP 401
+/// or 403, or a token refused for the request's scope.
+fn is_refusal(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Status {
+            status: 401 | 403,
+            ..
+        } | Error::Auth { .. }
+    )
+}
+
 /// Errors of a registry's answer shown after the first (the rest are counted).
 const MORE_ERRORS_SHOWN: usize = 3;
 
@@ -271,30 +286,18 @@ fn is_digest_invalid(error: &Error) -> bool {
     )
 }
 
-/// Turns an unexpected response into an error, reading the OCI error envelope when there is one.
-async fn status_error(method: &Method, url: &str, response: Response) -> Error {
-    let status = response.status().as_u16();
-    let body = response.bytes().await.unwrap_or_default();
-    let (code, message) = envelope_text(&body);
-    Error::Status {
-        method: method.to_string(),
-        url: redact_url(url),
-        status,
-        code,
-        message,
-    }
-}
-
 /// The code and text of a registry's error answer: the first error's code; its text, then every
 /// further error's code and text (a registry may put the cause second: Distribution's `UNKNOWN`
-/// before `MANIFEST_BLOB_UNKNOWN`), each shortened.
-fn envelope_text(body: &[u8]) -> (Option<String>, Option<String>) {
+/// before `MANIFEST_BLOB_UNKNOWN`), each shortened. `mask` is applied to every text before it is
+/// shortened (a secret cut in half would no longer be found).
+fn envelope_text(body: &[u8], mask: impl Fn(&str) -> String) -> (Option<String>, Option<String>) {
     match serde_json::from_slice::<ErrorEnvelope>(body) {
         Ok(env) if !env.errors.is_empty() => {
-            let shown = |e: &ErrorEntry| e.text().map(|t| crate::digest::truncate(&t));
+            let shown = |e: &ErrorEntry| e.text().map(|t| crate::digest::truncate(&mask(&t)));
             let mut parts: Vec<String> = shown(&env.errors[0]).into_iter().collect();
             for further in env.errors.iter().skip(1).take(MORE_ERRORS_SHOWN) {
-                let code = further.code.as_deref().unwrap_or("error");
+                let code = further.code.as_deref().map(&mask);
+                let code = code.as_deref().unwrap_or("error");
                 parts.push(match shown(further) {
                     Some(text) => format!("{code}: {text}"),
                     None => code.to_string(),
@@ -307,7 +310,7 @@ fn envelope_text(body: &[u8]) -> (Option<String>, Option<String>) {
                 ));
             }
             let message = (!parts.is_empty()).then(|| parts.join("; "));
-            (env.errors[0].code.clone(), message)
+            (env.errors[0].code.as_deref().map(&mask), message)
         }
         _ => (None, None),
     }
@@ -532,6 +535,18 @@ fn system_roots() -> &'static [reqwest::Certificate] {
     })
 }
 
+/// `host[:port]` of a URL, for messages (the URL itself when it does not parse).
+fn host_and_port(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => redact_url(url),
+        },
+        Err(_) => redact_url(url),
+    }
+}
+
 /// True when `hosts` (what `--insecure` named) holds the host of `url`, alone or with its port.
 fn names_host(hosts: &[String], url: &url::Url) -> bool {
     let host = url.host_str().unwrap_or("").to_ascii_lowercase();
@@ -611,6 +626,10 @@ impl Registry {
             true => Some(client(true, false)?),
             false => None,
         };
+        let unverified = match options.insecure_hosts.is_empty() {
+            true => None,
+            false => Some(client(true, true)?),
+        };
         // Storage behind the same private CA as the registry is trusted too, and it sends no
         // `Referer` (a signed URL's query would go along). Certificates go unverified only on a
         // storage host `--insecure` named, and redirects from there only to another named one.
@@ -682,6 +701,7 @@ impl Registry {
             foreign,
             foreign_insecure,
             verified,
+            unverified,
             insecure_hosts: options.insecure_hosts.clone(),
             credentials,
             store_not_installed,
@@ -711,7 +731,19 @@ impl Registry {
             manifest_puts: links::ManifestPuts::default(),
             acr: acr::is_acr(endpoint, options),
         }));
-        registry.ping().await?;
+        registry.ping().await.map_err(|e| match e {
+            // Given up while it was being opened (its token service failing for the whole
+            // window): nothing was done yet, so not a registry that stopped mid-run.
+            Error::Unreachable {
+                side, host, reason, ..
+            } => Error::Unreachable {
+                side,
+                host,
+                reason,
+                mid_run: false,
+            },
+            e => e,
+        })?;
         registry.signed_in.store(true, Ordering::Relaxed);
         Ok(registry)
     }
@@ -770,12 +802,14 @@ impl Inner {
         let mut attempt = 0u32;
         let response = loop {
             attempt += 1;
+            let started = Instant::now();
             let response = self
                 .http
                 .get(&url)
                 .send()
                 .await
                 .map_err(|e| self.health.unreachable_at_start(&failure_of(&e)))?;
+            log_response(&Method::GET, &url, &response, started);
             self.health.answered();
             let status = response.status();
             if !is_transient_status(status) || attempt >= self.retry.attempts {
@@ -844,7 +878,7 @@ impl Inner {
                     message: None,
                 })
             }
-            _ => Err(status_error(&Method::GET, &url, response).await),
+            _ => Err(self.status_error(&Method::GET, &url, response).await),
         }
     }
 
@@ -862,12 +896,6 @@ impl Inner {
             .get("www-authenticate")
             .and_then(|v| v.to_str().ok())
             .and_then(Challenge::error_of);
-        // Subject and verb agree: "the credentials … give", "the identity … gives".
-        let (who, gives) = match (&self.credentials, &self.azure_ad) {
-            (Some(c), _) => (format!("the credentials ({})", c.origin), "give"),
-            (None, Some(a)) => (format!("the identity ({})", a.describe()), "gives"),
-            (None, None) => ("anonymous access".into(), "gives"),
-        };
         Error::Status {
             method: method.to_string(),
             url: redact_url(url),
@@ -877,15 +905,91 @@ impl Inner {
                     .map(|e| e.to_ascii_uppercase())
                     .unwrap_or_else(|| "UNAUTHORIZED".into()),
             ),
-            message: Some(match scope.repository() {
-                Some(repository) => format!(
-                    "{who} {gives} no access to `{repository}` here: grant access to it, or leave it out with --exclude-repo"
-                ),
-                None => format!("{who} may not list the registry's repositories"),
-            }),
+            message: Some(self.refusal_text(scope)),
         }
     }
 
+    /// What a refusal of `scope` means, in one line: who was refused (the credentials and where
+    /// they came from, the Azure identity, or anonymous access), the right that is missing, and
+    /// what to do.
+    fn refusal_text(&self, scope: &Scope) -> String {
+        let who = match (&self.credentials, &self.azure_ad) {
+            (Some(c), _) => format!("the credentials ({})", c.origin),
+            (None, Some(a)) => format!("the identity ({})", a.describe()),
+            (None, None) => "anonymous access".into(),
+        };
+        let (may_not, right) = match scope {
+            Scope::Registry => return format!("{who} may not use the registry"),
+            Scope::Catalog => return format!("{who} may not list the registry's repositories"),
+            Scope::Pull(r) => (format!("read `{r}`"), "pull"),
+            Scope::Push(r) | Scope::Mount { repository: r, .. } => {
+                (format!("push to `{r}`"), "push")
+            }
+            Scope::Delete(r) => (format!("delete from `{r}`"), "delete"),
+            Scope::Metadata(r) => (format!("read the metadata of `{r}`"), "metadata_read"),
+            Scope::MetadataWrite(r) => (
+                format!("change the metadata (locks) of `{r}`"),
+                "metadata_write",
+            ),
+        };
+        let what_to_do = match (&self.credentials, &self.azure_ad) {
+            (None, None) => format!(
+                "sign in with {} (or docker login){}",
+                self.creds_flag(),
+                self.store_note()
+            ),
+            _ => format!("grant {right} on it"),
+        };
+        format!("{who} may not {may_not}: {what_to_do}, or leave it out with --exclude-repo")
+    }
+
+    /// The flag that gives this side's credentials.
+    fn creds_flag(&self) -> &'static str {
+        match self.health.side() {
+            "SOURCE" => "--src-creds",
+            "TARGET" => "--dst-creds",
+            _ => "--src-creds/--dst-creds",
+        }
+    }
+
+    /// Turns an unexpected response into an error, reading the OCI error envelope when there is
+    /// one; its texts never show this registry's secrets ([`Self::masked`]).
+    async fn status_error(&self, method: &Method, url: &str, response: Response) -> Error {
+        let status = response.status().as_u16();
+        let body = response.bytes().await.unwrap_or_default();
+        let (code, message) = envelope_text(&body, |text| self.masked(text));
+        Error::Status {
+            method: method.to_string(),
+            url: redact_url(url),
+            status,
+            code,
+            message,
+        }
+    }
+
+    /// `text` (written by the registry, a proxy before it, or its token service) without the
+    /// secrets this registry holds: the password or refresh token, `base64(user:password)`, the
+    /// refresh token `/oauth2/exchange` gave, the tokens fetched last; and without anything
+    /// shaped as a `Basic`/`Bearer` credential or a JWT ([`crate::secret::mask_secrets`]).
+    fn masked(&self, text: &str) -> String {
+        use base64::Engine;
+        let mut known: Vec<String> = Vec::new();
+        if let Some(c) = &self.credentials {
+            let pair = format!("{}:{}", c.username, c.password.expose());
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&pair);
+            known.push(encoded.trim_end_matches('=').to_string());
+            known.push(encoded);
+            known.push(c.password.expose().to_string());
+        }
+        if let Ok(exchanged) = self.exchanged.try_lock() {
+            known.extend(exchanged.as_ref().map(|e| e.token.expose().to_string()));
+        }
+        known.extend(self.tokens.recent().iter().map(|t| t.expose().to_string()));
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        crate::secret::mask_secrets(text, &known)
+    }
+
+    /// A sign-in failure of this registry; the reason never shows its secrets.
     fn auth_error(&self, reason: impl Into<String>) -> Error {
         Error::Auth {
             registry: self.host.clone(),
@@ -894,7 +998,7 @@ impl Inner {
                 (None, Some(a)) => a.describe(),
                 (None, None) => "anonymous".into(),
             },
-            reason: reason.into(),
+            reason: self.masked(&reason.into()),
         }
     }
 
@@ -925,25 +1029,25 @@ impl Inner {
                 }
                 let token = self.fetch_token(&realm, service.as_deref(), scope).await?;
                 let value = token.value.clone();
+                self.tokens.remember(&value);
                 *guard = Some(token);
                 Ok(request.bearer_auth(value.expose()))
             }
         }
     }
 
-    /// The client for a token endpoint at `url`: the registry's own, unless `--insecure` named
-    /// the registry and the endpoint is on a host it did not name, which is then verified.
+    /// The client for a token endpoint at `url`: one that skips the certificate check when
+    /// `--insecure` named the endpoint's host (alone or with its port); else one that verifies
+    /// it (the registry's own, or, when `--insecure` named the registry, a verifying one: a
+    /// token endpoint on another host receives the password or refresh token).
     fn token_client(&self, url: &str) -> &reqwest::Client {
-        let Some(verified) = &self.verified else {
-            return &self.http;
-        };
         let named = url::Url::parse(url)
             .ok()
             .is_some_and(|u| names_host(&self.insecure_hosts, &u));
-        if named {
-            &self.http
-        } else {
-            verified
+        match (named, &self.unverified, &self.verified) {
+            (true, Some(unverified), _) => unverified,
+            (false, _, Some(verified)) => verified,
+            _ => &self.http,
         }
     }
 
@@ -1011,7 +1115,7 @@ impl Inner {
                 Method::GET
             };
             let response = self
-                .send_to_token_endpoint("token endpoint", &method, realm, &mut attempt, build)
+                .send_to_token_endpoint("token service", &method, realm, &mut attempt, build)
                 .await?;
             let status = response.status();
             if status.is_success() {
@@ -1143,8 +1247,13 @@ impl Inner {
     /// `/oauth2/exchange`), retrying connection errors, 429 and 5xx (honouring `Retry-After`)
     /// until the retry policy's attempts are spent. `attempt` counts the tries made so far, so a
     /// caller that asks again with other credentials stays within one budget. Returns the last
-    /// answer, success or not; a connection that fails on the last try is an auth error naming
-    /// `endpoint` ("token endpoint").
+    /// answer that is not a failure of the service (success or refusal); a service that still
+    /// fails (5xx, no connection) is [`Self::token_service_failed`], one whose certificate is not
+    /// trusted is said at once. Each answer is logged at `-vv` (method, URL without its query,
+    /// status, time; never the body).
+    ///
+    /// The token service's failures count toward the registry's [`Health`]: a run whose every
+    /// request waits on a token service that fails is given up as an unreachable registry.
     async fn send_to_token_endpoint(
         &self,
         endpoint: &str,
@@ -1156,28 +1265,41 @@ impl Inner {
         // A token endpoint on the registry itself (ACR, most token servers behind one name)
         // tells whether the registry answers.
         let own = url.starts_with(&format!("{}/", self.base_url));
+        let service = host_and_port(url);
         loop {
             *attempt += 1;
             let last = *attempt >= self.retry.attempts;
-            if own {
-                self.health.check()?;
-            }
+            self.health.check()?;
+            let started = Instant::now();
             let outcome = build().send().await;
-            if own {
-                match &outcome {
-                    Ok(r) if !is_gateway_failure(r.status()) => self.health.answered(),
-                    Ok(r) => {
-                        if let Some(gone) =
-                            self.health.failed(&format!("HTTP {}", r.status().as_u16()))
-                        {
-                            return Err(gone);
+            let failure = match &outcome {
+                Ok(r) => {
+                    log_response(method, url, r, started);
+                    let status = r.status();
+                    if status.is_server_error() && is_transient_status(status) {
+                        Some(format!("HTTP {}", status.as_u16()))
+                    } else {
+                        if own || status.is_success() {
+                            self.health.answered();
                         }
+                        None
                     }
-                    Err(e) => {
-                        if let Some(gone) = self.health.failed(&failure_of(e).short()) {
-                            return Err(gone);
-                        }
+                }
+                Err(e) => {
+                    let failure = failure_of(e);
+                    if let ConnectFailure::Certificate(detail) = &failure {
+                        return Err(self.health.token_service_untrusted(&service, detail));
                     }
+                    Some(failure.short())
+                }
+            };
+            if let Some(failure) = &failure {
+                let cause = format!("its {endpoint} {service}: {failure}");
+                if let Some(gone) = self.health.failed(&cause) {
+                    return Err(gone);
+                }
+                if last {
+                    return Err(self.token_service_failed(method, url, endpoint, failure));
                 }
             }
             let wait = match outcome {
@@ -1185,16 +1307,50 @@ impl Inner {
                     return Ok(response)
                 }
                 Ok(response) => retry_after(response.headers()),
-                Err(e) if last => {
-                    return Err(self.auth_error(format!(
-                        "{endpoint} {}: {}",
-                        redact_url(url),
-                        connection_error(method, url, &e)
-                    )))
-                }
                 Err(_) => None,
             };
-            tokio::time::sleep(self.retry_delay(*attempt, wait)).await;
+            let delay = self.retry_delay(*attempt, wait);
+            crate::log::emit(1, || {
+                format!(
+                    "{method} {}: {}, retrying in {:.1} s (attempt {attempt})",
+                    redact_url(url),
+                    failure.as_deref().unwrap_or("HTTP 429"),
+                    delay.as_secs_f64()
+                )
+            });
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// The error of a token service that still failed (`failure`: `HTTP 500`, "connection
+    /// refused") after every try: not a problem of the credentials. When the registry is opened
+    /// it ends the run at once (exit 2); later it fails the item that needed a token, as a
+    /// connection failure that a run again may mend.
+    fn token_service_failed(
+        &self,
+        method: &Method,
+        url: &str,
+        endpoint: &str,
+        failure: &str,
+    ) -> Error {
+        let service = host_and_port(url);
+        let tries = self.retry.attempts;
+        if !self.signed_in.load(Ordering::Relaxed) {
+            return Error::Unreachable {
+                side: self.health.side().to_string(),
+                host: self.host.clone(),
+                reason: format!(
+                    "its {endpoint} {service} failed ({failure} on {tries} tries), which is no fault of the credentials: run the same command again once it answers"
+                ),
+                mid_run: false,
+            };
+        }
+        Error::Connection {
+            method: method.to_string(),
+            url: redact_url(url),
+            reason: format!(
+                "the registry's {endpoint} {service} failed ({failure} on {tries} tries), which is no fault of the credentials: run the same command again"
+            ),
         }
     }
 
@@ -1287,6 +1443,23 @@ impl Inner {
                     attempt -= 1;
                     continue;
                 }
+                let challenge = self.challenge.lock().expect("challenge lock").clone();
+                if let Challenge::Bearer { realm, .. } = challenge {
+                    let error = response
+                        .headers()
+                        .get("www-authenticate")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(Challenge::error_of);
+                    if error.as_deref() == Some("invalid_token") {
+                        // The token service gave a token (the credentials passed), which the
+                        // registry does not take, even fresh.
+                        return Err(self.auth_error(format!(
+                            "the registry refused the token its token service {} gave ({method} {}: HTTP 401 invalid_token): the two disagree on the token's audience (`service`), issuer or signing key: check the registry's token auth settings",
+                            host_and_port(&realm),
+                            redact_url(&url)
+                        )));
+                    }
+                }
                 if self.signed_in.load(Ordering::Relaxed) && scope != Scope::Registry {
                     // Signed in, yet refused for this repository (a token or scope map without
                     // rights on it: Docker Hub, Harbor and ACR answer 401 insufficient_scope), or
@@ -1373,11 +1546,26 @@ impl Inner {
                     Some(insecure) if names_host(&self.insecure_hosts, &target) => insecure,
                     _ => &self.foreign,
                 };
-                client
+                let started = Instant::now();
+                let sent = client
                     .request(method.clone(), target.clone())
                     .headers(carried.clone())
                     .send()
-                    .await
+                    .await;
+                if let Ok(r) = &sent {
+                    log_response(method, &target_str, r, started);
+                    if r.url().as_str() != target_str {
+                        // Hops the storage client followed itself: the one that answered.
+                        crate::log::emit(2, || {
+                            format!(
+                                "{method} {}: answered by {} after its redirects",
+                                redact_url(&target_str),
+                                redact_url(r.url().as_str())
+                            )
+                        });
+                    }
+                }
+                sent
             };
             match result {
                 Ok(r) if is_transient_status(r.status()) && attempt < self.retry.attempts => {
@@ -1417,7 +1605,7 @@ impl Inner {
             let status = response.status();
             let headers = response.headers().clone();
             if !status.is_success() {
-                return Err(status_error(&Method::GET, url, response).await);
+                return Err(self.status_error(&Method::GET, url, response).await);
             }
             if response
                 .content_length()
@@ -1577,7 +1765,7 @@ impl Inner {
             let page: T = serde_json::from_slice(&body).map_err(|e| {
                 Error::invalid(
                     format!("GET {}", redact_url(&url)),
-                    format!("not a valid listing: {e}"),
+                    self.masked(&format!("not a valid listing: {e}")),
                 )
             })?;
             let items = extract(page);
@@ -1619,7 +1807,7 @@ impl Inner {
                     )),
                 }
             }
-            _ => Err(status_error(&Method::HEAD, &url, response).await),
+            _ => Err(self.status_error(&Method::HEAD, &url, response).await),
         }
     }
 
@@ -1738,7 +1926,7 @@ impl Inner {
                     }
                     continue;
                 }
-                Ok(response) => status_error(&Method::PATCH, &location, response).await,
+                Ok(response) => self.status_error(&Method::PATCH, &location, response).await,
                 Err(e) => e,
             };
             let Some(resumer) = resumer.as_ref().filter(|_| resumable(&error)) else {
@@ -1807,7 +1995,7 @@ impl Inner {
         let response = self.send(scope.clone(), || self.http.get(location)).await?;
         let status = response.status();
         if is_transient_status(status) {
-            return Err(status_error(&Method::GET, location, response).await);
+            return Err(self.status_error(&Method::GET, location, response).await);
         }
         if !status.is_success() {
             crate::log::emit(2, || {
@@ -1894,7 +2082,7 @@ impl Inner {
             .await?;
         let status = response.status();
         if status != StatusCode::ACCEPTED && status != StatusCode::CREATED {
-            return Err(status_error(&Method::POST, &url, response).await);
+            return Err(self.status_error(&Method::POST, &url, response).await);
         }
         if let Some(min) = response
             .headers()
@@ -1925,7 +2113,7 @@ impl Inner {
         match response.status() {
             s if s.is_success() => Ok(()),
             StatusCode::NOT_FOUND => Ok(()),
-            _ => Err(status_error(&Method::DELETE, &url, response).await),
+            _ => Err(self.status_error(&Method::DELETE, &url, response).await),
         }
     }
 }
@@ -2118,7 +2306,7 @@ fn resuming_body(
                             st.body = Some(r.bytes_stream().boxed());
                         }
                         Ok(r) => {
-                            let e = status_error(&Method::GET, &st.url, r).await;
+                            let e = st.registry.status_error(&Method::GET, &st.url, r).await;
                             st.body = None;
                             return Some((Err(e), st));
                         }
@@ -2207,7 +2395,7 @@ impl Source for Registry {
         let scope = Scope::Pull(repository.to_string());
         let response = self.send(scope.clone(), || self.bulk.get(&url)).await?;
         if !response.status().is_success() {
-            return Err(status_error(&Method::GET, &url, response).await);
+            return Err(self.status_error(&Method::GET, &url, response).await);
         }
         Ok(Box::pin(resuming_body(
             self.clone(),
@@ -2260,7 +2448,7 @@ impl Source for Registry {
             }
             // The whole blob: drop what comes before the offset.
             s if s.is_success() => offset,
-            _ => return Err(status_error(&Method::GET, &url, response).await),
+            _ => return Err(self.status_error(&Method::GET, &url, response).await),
         };
         Ok(Box::pin(resuming_body(
             self.clone(),
@@ -2296,7 +2484,7 @@ impl Source for Registry {
                 .and_then(|c| c.to_str().ok())
                 .is_some_and(|c| c.starts_with(OCI_INDEX));
             if !status.is_success() || !is_index {
-                let error = status_error(&Method::GET, &url, response).await;
+                let error = self.status_error(&Method::GET, &url, response).await;
                 let answered = matches!(&error, Error::Status { code: Some(c), .. }
                     if c == "NAME_UNKNOWN" || c == "MANIFEST_UNKNOWN");
                 if status == StatusCode::NOT_FOUND && answered {
@@ -2400,7 +2588,7 @@ impl Destination for Registry {
                 self.drop_session(repository, digest).await;
                 Ok(Some(size))
             }
-            _ => Err(status_error(&Method::HEAD, &url, response).await),
+            _ => Err(self.status_error(&Method::HEAD, &url, response).await),
         }
     }
 
@@ -2409,9 +2597,23 @@ impl Destination for Registry {
             repository: repository.to_string(),
             from: from.to_string(),
         };
-        let (status, location) = self
+        let asked = self
             .start_upload(repository, &format!("?mount={digest}&from={from}"), scope)
-            .await?;
+            .await;
+        let (status, location) = match asked {
+            Err(refusal) if is_refusal(&refusal) => {
+                // Refused, not failed (a token service that grants push on the target but not
+                // pull on `from`, as one that reads only the first `scope` does): as docker
+                // push, a plain upload session instead. Its own refusal is the error.
+                crate::log::emit(1, || {
+                    format!("mount of {digest} into {repository} from {from} refused ({refusal}): uploading it instead")
+                });
+                let push = Scope::Push(repository.to_string());
+                let (_, location) = self.start_upload(repository, "", push).await?;
+                (StatusCode::ACCEPTED, location)
+            }
+            other => other?,
+        };
         if status == StatusCode::CREATED {
             return Ok(true);
         }
@@ -2492,7 +2694,7 @@ impl Destination for Registry {
             )
             .await?;
         if response.status() != StatusCode::CREATED && !response.status().is_success() {
-            let error = status_error(&Method::PUT, &url, response).await;
+            let error = self.status_error(&Method::PUT, &url, response).await;
             return Err(match error {
                 // The bytes the registry holds do not hash to the digest (a resumed upload whose
                 // re-read bytes differ from those sent first): the copy engine starts over.
@@ -2571,7 +2773,7 @@ impl Inner {
             if response.status().is_success() {
                 break response;
             }
-            let error = status_error(&Method::PUT, &url, response).await;
+            let error = self.status_error(&Method::PUT, &url, response).await;
             if attempt >= MANIFEST_PUT_ATTEMPTS || !is_digest_invalid(&error) {
                 return Err(explain_foreign_refusal(error, view.as_ref()));
             }
@@ -2868,7 +3070,7 @@ mod tests {
     #[test]
     fn every_error_of_an_answer_is_shown_with_its_detail() {
         let body = br#"{"errors":[{"code":"UNKNOWN","message":"unknown error"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:1cb7"}]}"#;
-        let (code, text) = envelope_text(body);
+        let (code, text) = envelope_text(body, str::to_string);
         assert_eq!(code.as_deref(), Some("UNKNOWN"));
         assert_eq!(
             text.as_deref(),
@@ -2878,12 +3080,12 @@ mod tests {
             .map(|i| format!(r#"{{"code":"C{i}","message":"m{i}"}}"#))
             .collect();
         let body = format!(r#"{{"errors":[{}]}}"#, many.join(","));
-        let (_, text) = envelope_text(body.as_bytes());
+        let (_, text) = envelope_text(body.as_bytes(), str::to_string);
         assert_eq!(
             text.as_deref(),
             Some("m0; C1: m1; C2: m2; C3: m3; 2 more errors")
         );
-        assert_eq!(envelope_text(b"not json"), (None, None));
+        assert_eq!(envelope_text(b"not json", str::to_string), (None, None));
     }
 
     #[test]
