@@ -304,8 +304,9 @@ const DESCRIBED_READS: usize = 8;
 /// expression matches (all without one), and with them the tags that describe by name a manifest
 /// they bring, `sha256-<hex>` (a referrers fallback tag) and `sha256-<hex>.<suffix>` (cosign's
 /// `.sig`, `.att` and `.sbom`), where `<hex>` is the digest of a matched tag's manifest or of one
-/// of its children: a tag goes nowhere without its signatures. The manifests of the matched tags
-/// are read only when such a tag is left unmatched. The one selection of `copy`, `verify`,
+/// of its children: a tag goes nowhere without its signatures. The matched tags' digests are
+/// asked only when such a tag is left unmatched, and their manifests read only when one of those
+/// describes something else than a matched tag's own manifest (a platform of an index). The one selection of `copy`, `verify`,
 /// `inventory` and `delete-source`.
 pub async fn select_tags(
     source: &dyn Source,
@@ -320,7 +321,13 @@ pub async fn select_tags(
         .filter_map(|t| crate::referrers::described_by_tag(&t).map(|d| (t, d)))
         .collect();
     if !describing.is_empty() {
-        let brought = manifests_brought(source, pair, &selected).await?;
+        // The tags' own digests first (a listing that gives them, or a `HEAD` each: no pull
+        // counted where registries count manifest reads); the manifests themselves only when a
+        // describing tag may name one of their children.
+        let mut brought = digests_of(source, pair, &selected).await?;
+        if describing.iter().any(|(_, d)| !brought.contains(d)) {
+            brought = manifests_brought(source, pair, &selected).await?;
+        }
         selected.extend(
             describing
                 .into_iter()
@@ -331,6 +338,35 @@ pub async fn select_tags(
     selected.sort();
     selected.dedup();
     Ok(selected)
+}
+
+/// The digests `tags` point at in `pair.source`, from a listing with digests when the source
+/// has one, else a `HEAD` each. A tag gone since it was listed brings nothing.
+async fn digests_of(
+    source: &dyn Source,
+    pair: &RepoPair,
+    tags: &[String],
+) -> Result<std::collections::HashSet<Digest>> {
+    if let Some(listed) = source.tag_digests(&pair.source).await? {
+        let wanted: std::collections::HashSet<&String> = tags.iter().collect();
+        return Ok(listed
+            .into_iter()
+            .filter(|(tag, _)| wanted.contains(tag))
+            .map(|(_, digest)| digest)
+            .collect());
+    }
+    let heads: Vec<Result<Option<Digest>>> = futures::stream::iter(
+        tags.iter()
+            .map(|tag| source.manifest_digest(&pair.source, tag)),
+    )
+    .buffer_unordered(DESCRIBED_READS)
+    .collect()
+    .await;
+    let mut digests = std::collections::HashSet::new();
+    for head in heads {
+        digests.extend(head?);
+    }
+    Ok(digests)
 }
 
 /// The digests of the manifests of `tags` in `pair.source` and of their children at any depth. A
