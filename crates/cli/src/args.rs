@@ -323,23 +323,37 @@ pub enum Side {
 /// registries again for every step and stdin has nothing more to give after the first.
 static STDIN_PASSWORDS: std::sync::Mutex<[Option<String>; 2]> = std::sync::Mutex::new([None, None]);
 
-/// The first line of stdin (without its line ending), read the first time `side` asks for it.
-fn password_from_stdin(side: Side, flag: &str) -> anyhow::Result<String> {
+/// The password of `side` from stdin (without its line ending), read the first time it is
+/// asked. With both sides on stdin, the source's is the first line and the target's the second,
+/// whichever side a command opens first.
+fn password_from_stdin(side: Side, flag: &str, both: bool) -> anyhow::Result<String> {
     let mut read = STDIN_PASSWORDS.lock().expect("stdin passwords lock");
-    let slot = &mut read[matches!(side, Side::Target) as usize];
-    if let Some(password) = slot {
+    let index = matches!(side, Side::Target) as usize;
+    if let Some(password) = &read[index] {
         return Ok(password.clone());
     }
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .with_context(|| format!("{flag}: cannot read the password from stdin"))?;
-    let password = line.trim_end_matches(['\r', '\n']).to_string();
-    if password.is_empty() {
-        bail!("{flag}: stdin gave an empty password: pipe the password in, as in `echo \"$PASSWORD\" | acr-relocate … {flag} USER --{}-password-stdin`", if matches!(side, Side::Source) { "src" } else { "dst" });
+    let first = if both { 0 } else { index };
+    for i in first..=index {
+        if read[i].is_some() {
+            continue;
+        }
+        let (flag_of_line, short) = match (i, both) {
+            (0, true) => ("--src-creds", "src"),
+            (_, true) => ("--dst-creds", "dst"),
+            _ if matches!(side, Side::Source) => (flag, "src"),
+            _ => (flag, "dst"),
+        };
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .with_context(|| format!("{flag_of_line}: cannot read the password from stdin"))?;
+        let password = line.trim_end_matches(['\r', '\n']).to_string();
+        if password.is_empty() {
+            bail!("{flag_of_line}: stdin gave an empty password: pipe the password in, as in `echo \"$PASSWORD\" | acr-relocate … {flag_of_line} USER --{short}-password-stdin` (with both sides on stdin: the source's line first, then the target's)");
+        }
+        read[i] = Some(password);
     }
-    *slot = Some(password.clone());
-    Ok(password)
+    Ok(read[index].clone().expect("read above"))
 }
 
 impl ConnectArgs {
@@ -379,7 +393,11 @@ impl ConnectArgs {
                 },
                 None => {
                     let password = if stdin {
-                        password_from_stdin(side, flag)?
+                        password_from_stdin(
+                            side,
+                            flag,
+                            self.src_password_stdin && self.dst_password_stdin,
+                        )?
                     } else if let Ok(p) = std::env::var(env) {
                         p
                     } else {
@@ -502,7 +520,11 @@ pub fn refuse_import_options(import: &crate::commands::azure::ImportArgs) -> any
 
 /// Parses an endpoint argument, naming the argument on error.
 pub fn endpoint(text: &str, what: &str) -> anyhow::Result<Endpoint> {
-    text.parse::<Endpoint>().with_context(|| what.to_string())
+    let endpoint = text.parse::<Endpoint>().with_context(|| what.to_string())?;
+    endpoint
+        .check_local_path()
+        .with_context(|| what.to_string())?;
+    Ok(endpoint)
 }
 
 fn prefix(e: &Endpoint) -> Option<String> {

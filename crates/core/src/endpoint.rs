@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 
@@ -328,33 +328,72 @@ fn with_credentials(input: &str, user_info: &str) -> Error {
     }
 }
 
-/// The error of skopeo's `oci:DIR:REPOSITORY:TAG` (or `oci:DIR:TAG`) form, when `path` is not a
-/// file or directory that exists with a `:` in its name: this tool reads and writes a layout
-/// whole, and picks images with `--repo` and `--tag`.
-fn one_image_form(input: &str, scheme: &str, path: &str) -> Option<Error> {
-    // As skopeo splits it: the path ends at the first colon (a repository has slashes).
-    let (dir, picked) = path.split_once(':')?;
-    if dir.is_empty() || dir.ends_with('/') || std::path::Path::new(path).exists() {
+/// The error of skopeo's `oci:DIR:REPOSITORY:TAG` (or `oci:DIR:TAG`) form: this tool reads and
+/// writes a layout whole, and picks images with `--repo` and `--tag`. Said when the path does
+/// not exist as written and either names a repository and tag after the first colon, or the
+/// part before it is a directory or file that exists (a Windows drive's `C:` is not a colon of
+/// that form). A new path with a colon and nothing of either (`run-10:30`) is a path like any
+/// other.
+fn one_image_form(scheme: &str, path: &str) -> Option<Error> {
+    let drive =
+        path.len() >= 2 && path.as_bytes()[0].is_ascii_alphabetic() && path.as_bytes()[1] == b':';
+    let searched = if drive { &path[2..] } else { path };
+    let colon = searched.find(':')? + (path.len() - searched.len());
+    let (dir, picked) = (&path[..colon], &path[colon + 1..]);
+    if dir.is_empty() || dir.ends_with('/') || Path::new(path).exists() {
         return None;
     }
     let pick = match picked.rsplit_once(':') {
         Some((repository, tag)) => format!("--repo '{repository}' --tag '{tag}'"),
-        None => format!("--tag '{picked}'"),
+        None if Path::new(dir).exists() => format!("--tag '{picked}'"),
+        None => return None,
     };
     Some(bad(
-        input,
+        &format!("{scheme}:{path}"),
         format!(
             "`{scheme}:{dir}` holds a whole registry here, and skopeo's `{scheme}:PATH:REPOSITORY:TAG` for one image is not read: write `{scheme}:{dir}` and pick with {pick}"
         ),
     ))
 }
 
+/// True when `path` names an archive gzip-compressed by its name (`.gz`, `.tgz`, in any case).
+pub fn archive_name_is_gzip(path: &Path) -> bool {
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    lower.ends_with(".gz") || lower.ends_with(".tgz")
+}
+
 /// True when `path` names an archive this tool writes: `.tar`, `.tar.gz` or `.tgz`, in any case.
-fn archive_name_is_known(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    [".tar", ".tar.gz", ".tgz"]
-        .iter()
-        .any(|end| lower.ends_with(end))
+fn archive_name_is_known(path: &Path) -> bool {
+    archive_name_is_gzip(path)
+        || path
+            .to_string_lossy()
+            .to_ascii_lowercase()
+            .ends_with(".tar")
+}
+
+impl Endpoint {
+    /// Refuses a layout or archive path that cannot mean what it says, as the path stands
+    /// against the working directory (so a config's relative paths are checked once made
+    /// absolute): skopeo's one-image form, and a new archive named as something else than a tar
+    /// or gzip-compressed tar (an existing file is read whatever its name: its content says
+    /// what it is).
+    pub fn check_local_path(&self) -> Result<(), Error> {
+        let (scheme, path) = match self {
+            Endpoint::Registry(_) => return Ok(()),
+            Endpoint::Layout(p) => ("oci", p),
+            Endpoint::Archive(p) => ("oci-archive", p),
+        };
+        if let Some(e) = one_image_form(scheme, &path.to_string_lossy()) {
+            return Err(e);
+        }
+        if matches!(self, Endpoint::Archive(_)) && !archive_name_is_known(path) && !path.exists() {
+            return Err(bad(
+                &self.to_string(),
+                "an archive is a tar file, gzip-compressed or not: name it `.tar`, `.tar.gz` or `.tgz`",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Parses an endpoint as the CLI accepts it.
@@ -366,25 +405,11 @@ pub fn parse(input: &str) -> Result<Endpoint, Error> {
                 "`oci-archive:` needs a file, as in `oci-archive:./export.tar.gz`",
             ));
         }
-        if let Some(e) = one_image_form(input, "oci-archive", path) {
-            return Err(e);
-        }
-        // An existing file is read whatever its name (its content says what it is); a new one
-        // is written as its name says, so a name that says something else is refused.
-        if !archive_name_is_known(path) && !std::path::Path::new(path).exists() {
-            return Err(bad(
-                input,
-                "an archive is a tar file, gzip-compressed or not: name it `.tar`, `.tar.gz` or `.tgz`",
-            ));
-        }
         return Ok(Endpoint::Archive(PathBuf::from(path)));
     }
     if let Some(path) = input.strip_prefix("oci:") {
         if path.is_empty() {
             return Err(bad(input, "`oci:` needs a directory, as in `oci:./export`"));
-        }
-        if let Some(e) = one_image_form(input, "oci", path) {
-            return Err(e);
         }
         return Ok(Endpoint::Layout(PathBuf::from(path)));
     }
@@ -689,25 +714,36 @@ mod tests {
         assert!(parse("oci:").is_err());
     }
 
+    fn checked(input: &str) -> Result<(), Error> {
+        parse(input).unwrap().check_local_path()
+    }
+
     #[test]
     fn skopeos_one_image_form_is_refused_with_the_flags_that_pick_the_image() {
-        let e = parse("oci:out/export:team/svc2:latest")
+        let e = checked("oci:out/export:team/svc2:latest")
             .unwrap_err()
             .to_string();
         assert!(e.contains("write `oci:out/export`"), "{e}");
         assert!(e.contains("--repo 'team/svc2' --tag 'latest'"), "{e}");
-        let e = parse("oci:export:v1").unwrap_err().to_string();
-        assert!(e.contains("--tag 'v1'"), "{e}");
-        let e = parse("oci-archive:export.tar:svc2:latest")
+        let e = checked("oci-archive:export.tar:svc2:latest")
             .unwrap_err()
             .to_string();
         assert!(e.contains("write `oci-archive:export.tar`"), "{e}");
-        // A directory that exists with a colon in its name is a layout like any other.
+        // `DIR:TAG` where DIR exists.
         let dir = tempfile::tempdir().unwrap();
+        let given = format!("oci:{}:v1", dir.path().display());
+        let e = checked(&given).unwrap_err().to_string();
+        assert!(e.contains("--tag 'v1'"), "{e}");
+        // A directory that exists with a colon in its name is a layout like any other, and so
+        // is a new one whose colon names no image (a time stamp), and a Windows drive.
         let odd = dir.path().join("backup:2024");
         std::fs::create_dir(&odd).unwrap();
-        let given = format!("oci:{}", odd.display());
-        assert_eq!(parse(&given).unwrap(), Endpoint::Layout(odd));
+        assert!(checked(&format!("oci:{}", odd.display())).is_ok());
+        assert!(checked(&format!("oci:{}/run-10:30", dir.path().display())).is_ok());
+        assert!(checked("oci:C:/exports/new").is_ok());
+        // Parsing alone looks at no file: a config's relative path is checked once made
+        // absolute against the config's directory.
+        assert!(parse("oci:out/export:team/svc2:latest").is_ok());
     }
 
     #[test]
@@ -717,16 +753,18 @@ mod tests {
             "oci-archive:x.TAR.GZ",
             "oci-archive:x.tgz",
         ] {
-            assert!(parse(good).is_ok(), "{good}");
+            assert!(checked(good).is_ok(), "{good}");
         }
         for bad in [
             "oci-archive:x.zip",
             "oci-archive:x.tar.xz",
             "oci-archive:x.tar.zst",
         ] {
-            let e = parse(bad).unwrap_err().to_string();
+            let e = checked(bad).unwrap_err().to_string();
             assert!(e.contains("`.tar`, `.tar.gz` or `.tgz`"), "{bad}: {e}");
         }
+        assert!(archive_name_is_gzip(Path::new("x.TAR.GZ")));
+        assert!(!archive_name_is_gzip(Path::new("x.tar")));
     }
 
     #[test]

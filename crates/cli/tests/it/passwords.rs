@@ -76,3 +76,61 @@ fn an_empty_password_on_stdin_is_refused_before_any_request() {
     assert_eq!(out.status.code(), Some(2));
     crate::support::assert_one_line_error(&out, &["--dst-creds", "empty password"]);
 }
+
+#[test]
+fn with_both_sides_on_stdin_the_first_line_is_the_sources_and_the_second_the_targets() {
+    let home = tempfile::tempdir().unwrap();
+    let tls = Tls::generate(&home.path().join("tls"));
+    let src = AuthRegistry::start(
+        &Auth::Htpasswd(htpasswd(home.path(), USER, PASSWORD)),
+        Some(&tls),
+    );
+    let dst_dir = home.path().join("dst");
+    std::fs::create_dir(&dst_dir).unwrap();
+    let dst = AuthRegistry::start(
+        &Auth::Htpasswd(htpasswd(&dst_dir, USER, "pw-Target7Zq")),
+        Some(&tls),
+    );
+    let (layout, _) = sample_layout(1, 3);
+    let ca = tls.ca.to_str().unwrap();
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "-q",
+            "--dst-creds",
+            USER,
+            "--dst-password-stdin",
+            "--dst-ca-cert",
+            ca,
+            &oci(layout.path()),
+            &src.endpoint(),
+        ],
+        &[],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert_success(&out);
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "-q",
+            "--src-creds",
+            USER,
+            "--src-password-stdin",
+            "--dst-creds",
+            USER,
+            "--dst-password-stdin",
+            "--src-ca-cert",
+            ca,
+            "--dst-ca-cert",
+            ca,
+            &src.endpoint(),
+            &dst.endpoint(),
+        ],
+        &[],
+        Some(&format!("{PASSWORD}\npw-Target7Zq\n")),
+    );
+    assert_success(&out);
+    assert_no_secret(&out, &[PASSWORD.to_string(), "pw-Target7Zq".to_string()]);
+}
