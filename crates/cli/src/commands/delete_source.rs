@@ -398,14 +398,19 @@ async fn delete(
         dry_run,
         ..Default::default()
     };
-    // The tags each repository had when it was read: one pushed later was never verified.
-    let mut read: Vec<(String, std::collections::BTreeSet<String>)> = Vec::new();
+    // The tags each repository had when it was read, and those this run deleted: a tag listed
+    // afterwards that is neither kept nor known was pushed (or pushed again) meanwhile.
+    let mut read: Vec<TagsRead> = Vec::new();
     'repositories: for (pair, tags) in listed {
         let tags = tags?;
+        read.push(TagsRead {
+            repository: pair.source.clone(),
+            listed: tags.iter().cloned().collect(),
+            deleted: Default::default(),
+        });
         if tags.is_empty() {
             continue;
         }
-        read.push((pair.source.clone(), tags.iter().cloned().collect()));
         if control.interrupted() {
             outcome.interrupted = true;
             break;
@@ -475,6 +480,11 @@ async fn delete(
                 "failed" => outcome.failed += 1,
                 _ => outcome.deleted += 1,
             }
+            if deletion.outcome == "deleted" {
+                if let Some(tags_read) = read.last_mut() {
+                    tags_read.deleted.extend(deletion.tags.iter().cloned());
+                }
+            }
             if let (Some(told), "deleted") = (control.on_deleted, deletion.outcome.as_str()) {
                 told(&deletion)?;
             }
@@ -487,21 +497,32 @@ async fn delete(
     Ok(outcome)
 }
 
-/// Tags pushed to the source's repositories while the run read and deleted them: never
-/// verified nor deleted, they are listed as kept, so that nothing the target lacks stays in the
-/// source unsaid. A listing that fails is said as such.
+/// What a repository's tags were when `delete-source` read it, and which it deleted.
+struct TagsRead {
+    repository: String,
+    listed: std::collections::BTreeSet<String>,
+    deleted: std::collections::BTreeSet<String>,
+}
+
+/// Tags pushed to the source's repositories while the run read and deleted them (a new tag, or
+/// a deleted one pushed again): never verified nor deleted, they are listed as kept, so that
+/// nothing the target lacks stays in the source unsaid. A repository whose tags cannot be
+/// listed again fails the run (exit 1): what it holds now is unknown.
 async fn list_tags_pushed_meanwhile(
     source: &dyn Source,
     matcher: &Matcher,
-    read: &[(String, std::collections::BTreeSet<String>)],
+    read: &[TagsRead],
     outcome: &mut Outcome,
 ) {
-    for (repository, known) in read {
-        let (tags, reason) = match source.tags(repository).await {
+    for tags_read in read {
+        let (tags, reason, failed) = match source.tags(&tags_read.repository).await {
             Ok(now) => {
                 let late: Vec<String> = now
                     .into_iter()
-                    .filter(|t| !known.contains(t) && matcher.tag(t))
+                    .filter(|t| {
+                        matcher.tag(t)
+                            && (!tags_read.listed.contains(t) || tags_read.deleted.contains(t))
+                    })
                     .collect();
                 if late.is_empty() {
                     continue;
@@ -509,23 +530,30 @@ async fn list_tags_pushed_meanwhile(
                 (
                     late,
                     "pushed to the source during the run: not verified, not deleted".to_string(),
+                    false,
                 )
             }
             Err(e) if e.is_not_found() => continue,
             Err(e) => (
                 Vec::new(),
-                format!("its tags could not be listed again after the deletion ({e}): check it for tags pushed meanwhile"),
+                format!("its tags could not be listed again after the deletion ({e}): list them, and run again for any pushed meanwhile"),
+                true,
             ),
         };
-        outcome.kept += 1;
-        outcome.manifests.push(Deletion {
-            repository: repository.clone(),
+        let deletion = Deletion {
+            repository: tags_read.repository.clone(),
             digest: String::new(),
             tags,
-            outcome: "kept".into(),
+            outcome: if failed { "failed" } else { "kept" }.into(),
             reason: Some(reason),
             describes: None,
-        });
+        };
+        if failed {
+            outcome.failed += 1;
+        } else {
+            outcome.kept += 1;
+        }
+        outcome.manifests.push(deletion);
     }
 }
 
