@@ -336,10 +336,13 @@ pub async fn copy(
         match tags {
             Ok(tags) => listed_ok.push((pair, tags)),
             Err(e) if e.is_fatal() => return Err(e),
-            Err(e) => failed.push(Problem {
-                item: pair.target.clone(),
-                reason: format!("cannot list tags: {e}"),
-            }),
+            Err(e) => {
+                engine.count_refused(&e);
+                failed.push(Problem {
+                    item: pair.target.clone(),
+                    reason: format!("cannot list tags: {e}"),
+                })
+            }
         }
     }
     // Sources that list digests with tags (ACR, layouts) spare a request per up-to-date tag;
@@ -367,6 +370,7 @@ pub async fn copy(
             Ok(Some(list)) => list.into_iter().collect(),
             Ok(None) => HashMap::new(),
             Err(e) => {
+                engine.count_refused(&e);
                 failed.push(Problem {
                     item: pair.target.clone(),
                     reason: format!("cannot list tag digests: {e}"),
@@ -389,10 +393,13 @@ pub async fn copy(
                     reason: e.to_string(),
                 })
             }
-            Err(e) => failed.push(Problem {
-                item: pair.target.clone(),
-                reason: format!("cannot list untagged manifests: {e}"),
-            }),
+            Err(e) => {
+                engine.count_refused(&e);
+                failed.push(Problem {
+                    item: pair.target.clone(),
+                    reason: format!("cannot list untagged manifests: {e}"),
+                })
+            }
         }
         for tag in tags {
             let known = digests.get(&tag).cloned();
@@ -674,11 +681,16 @@ impl Engine {
                 .expect("incomplete lock")
                 .push(Problem { item, reason });
         } else {
-            if !e.is_transient() {
-                bump(&self.counters.failed_refused);
-            }
+            self.count_refused(&e);
             let reason = e.to_string();
             failed.push(Problem { item, reason });
+        }
+    }
+
+    /// Counts a failure that a second try would get again ([`Summary::failed_refused`]).
+    fn count_refused(&self, e: &Error) {
+        if !e.is_transient() {
+            bump(&self.counters.failed_refused);
         }
     }
 

@@ -67,7 +67,12 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else if args.markdown {
-            print!("{}", markdown(&report, &args.source, &args.target));
+            let shown = markdown(&report, &args.source, &args.target);
+            match nothing_selected {
+                // The heading carries the verdict.
+                Some(_) => print!("{}", shown.replacen(": OK\n", ": NOTHING SELECTED\n", 1)),
+                None => print!("{shown}"),
+            }
         } else {
             let shown = text(&report);
             match (nothing_selected, shown.strip_suffix(": OK\n")) {

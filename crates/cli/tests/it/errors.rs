@@ -162,6 +162,18 @@ fn filters_that_select_nothing_warn_in_one_line_and_exit_4() {
                 report.trim_end().ends_with(": NOTHING SELECTED") && !report.contains(": OK"),
                 "{report}"
             );
+            let mut markdown = args.clone();
+            markdown.insert(1, "--markdown");
+            let report = stdout(&run(&markdown));
+            assert!(
+                report.starts_with("# Verify")
+                    && report
+                        .lines()
+                        .next()
+                        .unwrap()
+                        .ends_with(": NOTHING SELECTED"),
+                "{report}"
+            );
         }
     }
     // The copies made neither the layout nor an archive.

@@ -205,7 +205,11 @@ fn connection_error(method: &Method, url: &str, e: &reqwest::Error) -> Error {
     let redacted = redact_url(url);
     let mut reason = reason;
     let last_hop = e.url().map(|u| u.to_string());
-    for named in std::iter::once(url).chain(last_hop.as_deref()) {
+    // The longer URL first: one may begin with the other (a redirect to the same path with a
+    // signature added), and taking the shorter out first would leave the rest of the longer.
+    let mut named_urls: Vec<&str> = std::iter::once(url).chain(last_hop.as_deref()).collect();
+    named_urls.sort_by_key(|u| std::cmp::Reverse(u.len()));
+    for named in named_urls {
         let without_query = redact_url(named);
         reason = reason
             .replace(&format!(" for url ({named})"), "")
