@@ -658,7 +658,7 @@ impl MountSupport {
 fn announce_ignored_mounts(evidence: &str) {
     crate::log::emit(1, || {
         format!(
-            "the target registry ignores cross-repository blob mounts ({evidence}): blobs are now looked for with HEAD before an upload, and a blob another repository holds is uploaded again"
+            "the target registry ignores cross-repository blob mounts, or refuses them to these credentials ({evidence}): blobs are now looked for with HEAD before an upload, and a blob another repository holds is uploaded again"
         )
     });
 }
