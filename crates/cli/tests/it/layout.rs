@@ -858,7 +858,12 @@ fn entries_skopeo_wrote_with_a_plain_tag_are_read_as_the_repository_the_layout_i
     ]));
     skopeo_copy(&mixed);
     let other = Registry::start();
-    let out = run(&["copy", "-q", &format!("oci:{}", mixed.display()), &other.url()]);
+    let out = run(&[
+        "copy",
+        "-q",
+        &format!("oci:{}", mixed.display()),
+        &other.url(),
+    ]);
     assert_success(&out);
     assert!(stderr(&out).contains("read as the repository `mixed`"));
     let copied = open(&other.url());

@@ -282,14 +282,26 @@ fn other_format(magic: &[u8]) -> Option<(&'static str, &'static str)> {
             "zstd-compressed file",
             "decompress it first (zstd -d)",
         ),
-        (b"BZh", "bzip2-compressed file", "decompress it first (bunzip2)"),
+        (
+            b"BZh",
+            "bzip2-compressed file",
+            "decompress it first (bunzip2)",
+        ),
         (
             &[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c],
             "7-Zip file",
             "extract the tar from it first (7z x)",
         ),
-        (b"PK\x03\x04", "zip file", "extract the tar from it first (unzip)"),
-        (b"PK\x05\x06", "zip file", "extract the tar from it first (unzip)"),
+        (
+            b"PK\x03\x04",
+            "zip file",
+            "extract the tar from it first (unzip)",
+        ),
+        (
+            b"PK\x05\x06",
+            "zip file",
+            "extract the tar from it first (unzip)",
+        ),
     ];
     KINDS
         .iter()
@@ -564,7 +576,10 @@ mod tests {
             assert!(compressed(Path::new(name)), "{name}");
         }
         assert!(!compressed(Path::new("x.TAR")));
-        assert_eq!(name_of(Path::new("usb/svc2.TAR.GZ")).as_deref(), Some("svc2"));
+        assert_eq!(
+            name_of(Path::new("usb/svc2.TAR.GZ")).as_deref(),
+            Some("svc2")
+        );
         assert_eq!(name_of(Path::new("svc2.tgz")).as_deref(), Some("svc2"));
     }
 
@@ -572,17 +587,28 @@ mod tests {
     fn a_file_compressed_otherwise_is_named_with_what_decompresses_it() {
         let dir = tempfile::tempdir().unwrap();
         for (magic, kind, command) in [
-            (&[0xfd, b'7', b'z', b'X', b'Z', 0, 0, 4][..], "xz-compressed file", "xz -d"),
-            (&[0x28, 0xb5, 0x2f, 0xfd, 0, 0][..], "zstd-compressed file", "zstd -d"),
+            (
+                &[0xfd, b'7', b'z', b'X', b'Z', 0, 0, 4][..],
+                "xz-compressed file",
+                "xz -d",
+            ),
+            (
+                &[0x28, 0xb5, 0x2f, 0xfd, 0, 0][..],
+                "zstd-compressed file",
+                "zstd -d",
+            ),
             (&b"BZh91AY&SY"[..], "bzip2-compressed file", "bunzip2"),
             (&b"PK\x03\x04\x14\x00"[..], "zip file", "unzip"),
         ] {
             let path = dir.path().join("x.tar");
             std::fs::write(&path, magic).unwrap();
-            let e = unpack(&path, &dir.path().join("out")).unwrap_err().to_string();
+            let e = unpack(&path, &dir.path().join("out"))
+                .unwrap_err()
+                .to_string();
             assert!(
-                e.contains(&format!("is a {kind}: only tar and gzip-compressed tar are read"))
-                    && e.contains(command),
+                e.contains(&format!(
+                    "is a {kind}: only tar and gzip-compressed tar are read"
+                )) && e.contains(command),
                 "{e}"
             );
         }

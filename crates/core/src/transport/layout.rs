@@ -415,9 +415,11 @@ impl Layout {
                 continue;
             }
             let digest: Digest = d.digest.parse()?;
-            let manifest = match self.read_small(&digest).await.and_then(|bytes| {
-                RawManifest::new(bytes, Some(&d.media_type))
-            }) {
+            let manifest = match self
+                .read_small(&digest)
+                .await
+                .and_then(|bytes| RawManifest::new(bytes, Some(&d.media_type)))
+            {
                 Ok(manifest) => manifest,
                 Err(e) => {
                     crate::log::emit(1, || {
@@ -918,9 +920,10 @@ impl Destination for Layout {
             let mut entries = self.entries.lock().expect("layout lock");
             // The entry the index already has, the same, is no change to write.
             let replaced = match tag {
-                Some(tag) => entries
-                    .tagged
-                    .insert((repository.to_string(), tag.to_string()), descriptor.clone()),
+                Some(tag) => entries.tagged.insert(
+                    (repository.to_string(), tag.to_string()),
+                    descriptor.clone(),
+                ),
                 None => entries.untagged.insert(
                     (repository.to_string(), manifest.digest.to_string()),
                     descriptor.clone(),
@@ -1096,11 +1099,7 @@ mod tests {
         let manifests: Vec<serde_json::Value> = entries
             .iter()
             .map(|(name, m)| {
-                std::fs::write(
-                    root.join("blobs/sha256").join(m.digest.hex()),
-                    &m.bytes,
-                )
-                .unwrap();
+                std::fs::write(root.join("blobs/sha256").join(m.digest.hex()), &m.bytes).unwrap();
                 let mut entry = serde_json::json!({
                     "mediaType": m.media_type, "digest": m.digest.as_str(), "size": m.bytes.len(),
                 });
@@ -1155,7 +1154,10 @@ mod tests {
             .iter()
             .filter_map(|m| m["annotations"][REF_NAME].as_str())
             .collect();
-        assert!(names.contains(&"latest") && names.contains(&"other:v2"), "{names:?}");
+        assert!(
+            names.contains(&"latest") && names.contains(&"other:v2"),
+            "{names:?}"
+        );
         assert_ne!(before, std::fs::read(root.join(INDEX_FILE)).unwrap());
     }
 
@@ -1183,8 +1185,14 @@ mod tests {
         let root = dir.path().join("l");
         let layout = Layout::create(&root).unwrap();
         let (kept, lost) = (small_manifest("kept"), small_manifest("lost"));
-        layout.put_manifest("app", Some("kept"), &kept).await.unwrap();
-        layout.put_manifest("app", Some("lost"), &lost).await.unwrap();
+        layout
+            .put_manifest("app", Some("kept"), &kept)
+            .await
+            .unwrap();
+        layout
+            .put_manifest("app", Some("lost"), &lost)
+            .await
+            .unwrap();
         layout.finish().await.unwrap();
         drop(layout);
         std::fs::remove_file(root.join("blobs/sha256").join(lost.digest.hex())).unwrap();
