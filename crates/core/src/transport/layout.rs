@@ -1201,7 +1201,7 @@ mod tests {
         // The referrers of every other manifest are still listed.
         let listed = reader.referrers("app", &kept.digest).await.unwrap();
         assert!(listed.is_some_and(|l| l.is_empty()));
-        let e = reader.manifest("app", "lost").await.err().expect("fails");
+        let e = reader.manifest("app", "lost").await.expect_err("fails");
         assert!(e.is_incomplete_store(), "{e}");
         assert!(reader.manifest("app", "kept").await.is_ok());
     }
@@ -1237,7 +1237,7 @@ mod tests {
         // Its name taken by a directory that is not empty: the rename over it fails.
         std::fs::remove_file(root.join(INDEX_FILE)).unwrap();
         std::fs::create_dir_all(root.join(INDEX_FILE).join("inside")).unwrap();
-        let e = layout.finish().await.err().expect("fails").to_string();
+        let e = layout.finish().await.expect_err("fails").to_string();
         assert!(
             e.contains("the layout's index.json could not be written")
                 && e.contains("the blobs written so far stay")
