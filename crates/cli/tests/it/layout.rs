@@ -875,6 +875,32 @@ fn entries_skopeo_wrote_with_a_plain_tag_are_read_as_the_repository_the_layout_i
         Some(digest)
     );
 
+    // The same in an archive skopeo wrote: read as the archive's name.
+    let archive = dir.path().join("sk2.tar");
+    let out = skopeo()
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--preserve-digests",
+            &format!("docker://127.0.0.1:{}/{repo}:{tag}", src.port),
+            &format!("oci-archive:{}:latest", archive.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&[
+        "inventory",
+        "--json",
+        &format!("oci-archive:{}", archive.display()),
+    ]);
+    assert_success(&out);
+    assert!(stderr(&out).contains("read as the repository `sk2`"));
+    assert_eq!(json(&out)["repositories"][0]["name"], "sk2");
+
     // A name no repository can have: refused, saying what to do.
     let odd = dir.path().join("Export 1");
     std::fs::rename(&layout, &odd).unwrap();
