@@ -59,7 +59,7 @@ struct WriterLock {
 const LOCK_ATTEMPTS: usize = 3;
 /// Symbolic links followed from an archive's name to its file, at most.
 const MAX_LINKS: usize = 40;
-/// `EROFS`, "read-only file system" (the same number on Linux, macOS and the BSDs).
+/// `EROFS`, "read-only file system" (the same number on Linux, macOS and the BSDs; Unix only).
 const EROFS: i32 = 30;
 
 impl WriterLock {
@@ -81,7 +81,7 @@ impl WriterLock {
                 .open(&path)
             {
                 Ok(file) => file,
-                Err(e) if e.raw_os_error() == Some(EROFS) => return Ok(None),
+                Err(e) if cfg!(unix) && e.raw_os_error() == Some(EROFS) => return Ok(None),
                 Err(e) => return Err(Error::io(&path, e)),
             };
             if !super::layout::try_lock_exclusive(&file).map_err(|e| Error::io(&path, e))? {
