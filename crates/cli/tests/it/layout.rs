@@ -791,3 +791,277 @@ fn a_signature_another_repository_of_a_layout_target_holds_is_still_written_for_
     assert!(listed.iter().any(|r| r.digest == signature), "{listed:?}");
     assert_success(&run(&["verify", "--deep", &src, &target]));
 }
+
+/// `skopeo copy docker://R/svc2:latest oci:DIR:latest` writes an entry whose ref name is the
+/// plain tag `latest`, with no repository. Such a layout read as empty ("copied 0 of 0 tags",
+/// `verify --deep` passing on an empty target, then the directory removed): its entries are read
+/// as the repository named by the layout's directory, said on stderr, beside the repositories of
+/// a layout that also holds ours; a directory named unlike a repository is refused.
+#[test]
+fn entries_skopeo_wrote_with_a_plain_tag_are_read_as_the_repository_the_layout_is_named_after() {
+    let (src, expected) = sample_registry(2);
+    let (repo, tags) = expected.tags.iter().next().unwrap();
+    let (tag, digest) = tags.iter().next().unwrap();
+    let skopeo_copy = |layout: &std::path::Path| {
+        let out = skopeo()
+            .args([
+                "copy",
+                "--src-tls-verify=false",
+                "--preserve-digests",
+                "--all",
+                &format!("docker://127.0.0.1:{}/{repo}:{tag}", src.port),
+                &format!("oci:{}:latest", layout.display()),
+            ])
+            .output()
+            .expect("skopeo installed");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("sk1");
+    skopeo_copy(&layout);
+    let source = format!("oci:{}", layout.display());
+
+    let out = run(&["inventory", "--json", &source]);
+    assert_success(&out);
+    let warning = stderr(&out);
+    assert!(
+        warning.contains("1 entry of its index.json names no repository (tags `latest`")
+            && warning.contains("read as the repository `sk1`"),
+        "{warning}"
+    );
+    assert_eq!(json(&out)["repositories"][0]["name"], "sk1");
+
+    let dst = Registry::start();
+    let target = format!("{}/imp", dst.url());
+    let out = run(&["copy", "-q", "--json", &source, &target]);
+    assert_success(&out);
+    assert_eq!(json(&out)["tags_copied"], 1, "{}", stdout(&out));
+    assert_eq!(
+        block_on(open(&dst.url()).manifest_digest("imp/sk1", "latest"))
+            .unwrap()
+            .as_ref(),
+        Some(digest)
+    );
+    assert_success(&run(&["verify", "--deep", &source, &target]));
+
+    // Added by skopeo to a layout this tool wrote: read beside its repositories.
+    let mixed = dir.path().join("mixed");
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        &src.url(),
+        &format!("oci:{}", mixed.display()),
+    ]));
+    skopeo_copy(&mixed);
+    let other = Registry::start();
+    let out = run(&[
+        "copy",
+        "-q",
+        &format!("oci:{}", mixed.display()),
+        &other.url(),
+    ]);
+    assert_success(&out);
+    assert!(stderr(&out).contains("read as the repository `mixed`"));
+    let copied = open(&other.url());
+    assert_holds(&copied, &expected.tags, None);
+    assert_eq!(
+        block_on(copied.manifest_digest("mixed", "latest"))
+            .unwrap()
+            .as_ref(),
+        Some(digest)
+    );
+
+    // The same in an archive skopeo wrote: read as the archive's name.
+    let archive = dir.path().join("sk2.tar");
+    let out = skopeo()
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--preserve-digests",
+            &format!("docker://127.0.0.1:{}/{repo}:{tag}", src.port),
+            &format!("oci-archive:{}:latest", archive.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&[
+        "inventory",
+        "--json",
+        &format!("oci-archive:{}", archive.display()),
+    ]);
+    assert_success(&out);
+    assert!(stderr(&out).contains("read as the repository `sk2`"));
+    assert_eq!(json(&out)["repositories"][0]["name"], "sk2");
+
+    // A name no repository can have: refused, saying what to do.
+    let odd = dir.path().join("Export 1");
+    std::fs::rename(&layout, &odd).unwrap();
+    let out = run(&["copy", "-q", &format!("oci:{}", odd.display()), &target]);
+    assert_exit_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("1 entry of its index.json names no repository (tags `latest`")
+            && err.contains("`Export 1` is not a repository name")
+            && err.contains("rename it"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// One manifest file missing from a layout failed every tag of every repository (the referrers
+/// of all its entries could not be listed): only the tags whose manifest it is fail, as content
+/// missing in the SOURCE, and the rest arrives.
+#[test]
+fn a_tag_whose_manifest_file_is_gone_fails_alone_as_missing_in_the_source() {
+    let (dir, expected) = sample_layout(3, 9);
+    let root = dir.path().join("sample");
+    let (repo, tags) = expected
+        .tags
+        .iter()
+        .find(|(r, _)| r.as_str() == "svc2")
+        .unwrap();
+    let (tag, lost) = tags.iter().next().unwrap();
+    let sharing: Vec<String> = expected
+        .tags
+        .iter()
+        .flat_map(|(r, tags)| {
+            tags.iter()
+                .filter(|(_, d)| *d == lost)
+                .map(move |(t, _)| format!("{r}:{t}"))
+        })
+        .collect();
+    std::fs::remove_file(layout_blob(&root, lost)).unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", out_dir.path().join("copy").display());
+    let out = run(&["copy", "-q", "--json", &oci(dir.path()), &target]);
+    assert_exit_code(&out, 1);
+    let report = json(&out);
+    assert_eq!(report["failed"], serde_json::json!([]), "{report}");
+    let incomplete: Vec<&str> = report["source_incomplete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["item"].as_str().unwrap())
+        .collect();
+    assert_eq!(incomplete, sharing, "{report}");
+    assert!(
+        report["source_incomplete"].to_string().contains(&format!(
+            "{lost} of {repo}:{tag} is missing in the SOURCE (the source is incomplete)"
+        )),
+        "{report}"
+    );
+    let mut arrived = expected.tags.clone();
+    for (_, tags) in arrived.iter_mut() {
+        tags.retain(|_, d| d != lost);
+    }
+    assert_holds(&open(&target), &arrived, None);
+    let out = run(&["verify", "--deep", "--json", &oci(dir.path()), &target]);
+    assert_exit_code(&out, 1);
+    let verdict = json(&out);
+    assert_eq!(verdict["errors"], serde_json::json!([]), "{verdict}");
+    assert_eq!(
+        verdict["broken_in_source"].as_array().unwrap().len(),
+        sharing.len(),
+        "{verdict}"
+    );
+}
+
+/// An archive rewritten by an update lost its mode (0640 became 0644: private images readable
+/// by all), replaced a symbolic link `current.tar -> release-1.tar` by a new file, and was
+/// rewritten (failing on read-only media) by a run with nothing to change.
+#[cfg(unix)]
+#[test]
+fn an_archive_update_keeps_its_mode_writes_through_its_link_and_nothing_to_change_writes_nothing() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (first, _) = sample_layout(1, 51);
+    let (second, _) = sample_layout(2, 52);
+    let usb = tempfile::tempdir().unwrap();
+    let release = usb.path().join("release-1.tar");
+    let current = usb.path().join("current.tar");
+    let archive = format!("oci-archive:{}", current.display());
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        &oci(first.path()),
+        &format!("oci-archive:{}", release.display()),
+    ]));
+    std::fs::set_permissions(&release, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::symlink("release-1.tar", &current).unwrap();
+
+    assert_success(&run(&["copy", "-q", &oci(second.path()), &archive]));
+    assert_eq!(
+        std::fs::read_link(&current).unwrap(),
+        std::path::Path::new("release-1.tar")
+    );
+    let written = std::fs::metadata(&release).unwrap();
+    assert_eq!(written.mode() & 0o777, 0o640);
+    assert_success(&run(&["verify", "--deep", &oci(second.path()), &archive]));
+    assert_eq!(
+        names_in(usb.path()),
+        ["current.tar", "release-1.tar"],
+        "no lock or partial file left"
+    );
+
+    let out = run(&["copy", "-q", "--json", &oci(second.path()), &archive]);
+    assert_success(&out);
+    assert_eq!(json(&out)["tags_copied"], 0, "{}", stdout(&out));
+    let after = std::fs::metadata(&release).unwrap();
+    assert_eq!(
+        (after.ino(), after.mtime(), after.mtime_nsec()),
+        (written.ino(), written.mtime(), written.mtime_nsec()),
+        "a run with nothing to change rewrote the archive"
+    );
+}
+
+/// A run killed outright while writing an archive leaves `X.partial-PID`, as large as the
+/// archive: the next writer removes it.
+#[test]
+fn the_next_writer_removes_the_partial_archive_a_killed_run_left() {
+    let (dir, _) = sample_layout(1, 53);
+    let carry = tempfile::tempdir().unwrap();
+    let path = carry.path().join("x.tar.gz");
+    let left = carry.path().join("x.tar.gz.partial-999999");
+    std::fs::write(&left, vec![0u8; 4096]).unwrap();
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        &oci(dir.path()),
+        &format!("oci-archive:{}", path.display()),
+    ]));
+    assert_eq!(names_in(carry.path()), ["x.tar.gz"]);
+}
+
+/// `oci-archive:x.TAR.GZ` was written uncompressed; an archive compressed otherwise than with
+/// gzip gave binary garbage (`numeric field did not have utf-8 text`): it is named, with the
+/// command that decompresses it.
+#[test]
+fn archive_names_say_gzip_in_any_case_and_other_compressions_are_named() {
+    let (dir, expected) = sample_layout(1, 54);
+    let carry = tempfile::tempdir().unwrap();
+    let upper = carry.path().join("x.TAR.GZ");
+    let archive = format!("oci-archive:{}", upper.display());
+    assert_success(&run(&["copy", "-q", &oci(dir.path()), &archive]));
+    assert_eq!(std::fs::read(&upper).unwrap()[..2], [0x1f, 0x8b]);
+    assert_holds(&open(&archive), &expected.tags, None);
+
+    let xz = carry.path().join("y.tar");
+    let mut bytes = vec![0xfd, b'7', b'z', b'X', b'Z', 0x00];
+    bytes.resize(1024, 0);
+    std::fs::write(&xz, bytes).unwrap();
+    let out = run(&["inventory", &format!("oci-archive:{}", xz.display())]);
+    assert_exit_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("is a xz-compressed file: only tar and gzip-compressed tar are read: decompress it first (xz -d)"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

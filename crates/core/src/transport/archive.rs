@@ -6,7 +6,13 @@
 //! entries are accepted, so an archive can never write outside that directory. Writing builds the
 //! layout in a temporary directory and streams it into `FILE.partial-PID` at the end, renamed over
 //! `FILE` only when complete: an interrupted export never leaves a truncated archive under the
-//! final name. The temporary space needed is the size of the layout.
+//! final name (and the next writer removes what a run killed outright left as `FILE.partial-*`).
+//! The temporary space needed is the size of the layout. The new file gets the mode and group of
+//! the one it replaces; a `FILE` that is a symbolic link is written through it (the file it leads
+//! to is replaced, the link stays); a run that changed nothing leaves the archive untouched.
+//!
+//! Only tar and gzip-compressed tar are read: a file compressed otherwise (xz, zstd, bzip2) or a
+//! zip is named as such, with the command that decompresses it.
 //!
 //! One writer at a time: a writer rewrites the whole archive from its own copy, so two at once
 //! would drop each other's tags. A writer holds the exclusive advisory lock of `FILE.lock`, a file
@@ -22,17 +28,23 @@ use async_trait::async_trait;
 use sha2::{Digest as _, Sha256};
 
 use super::layout::Layout;
-use super::{Destination, Forward, Store};
+use super::{Forward, Store};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 
 /// An archive opened as a layout.
 pub struct Archive {
     layout: Layout,
+    /// The archive as the user named it, for messages.
     path: PathBuf,
+    /// The file written: `path`, or the file it leads to when it is a symbolic link.
+    file: PathBuf,
+    /// True when `file` existed when the writer opened it (it is rewritten only on a change).
+    existed: bool,
     writable: bool,
     _workdir: tempfile::TempDir,
-    /// A writer's lock on the archive; `None` for a reader.
+    /// A writer's lock on the archive; `None` for a reader (and a writer on a read-only file
+    /// system, where nothing can be written).
     _writer_lock: Option<WriterLock>,
 }
 
@@ -45,30 +57,40 @@ struct WriterLock {
 
 /// Times a writer tries to lock `FILE.lock` when the run that held it removes it meanwhile.
 const LOCK_ATTEMPTS: usize = 3;
+/// Symbolic links followed from an archive's name to its file, at most.
+const MAX_LINKS: usize = 40;
+/// `EROFS`, "read-only file system" (the same number on Linux, macOS and the BSDs; Unix only).
+const EROFS: i32 = 30;
 
 impl WriterLock {
-    /// Locks `archive` for this run, or refuses it when another run holds the lock.
-    fn acquire(archive: &Path) -> Result<Self> {
+    /// Locks `archive` for this run, or refuses it when another run holds the lock. On a read-only
+    /// file system no lock file can be made, and no run can write there either: `None`, and the
+    /// run goes on (a run that finds nothing to change never writes).
+    fn acquire(archive: &Path) -> Result<Option<Self>> {
         let name = archive
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let path = archive.with_file_name(format!("{name}.lock"));
         for _ in 0..LOCK_ATTEMPTS {
-            let file = std::fs::OpenOptions::new()
+            let file = match std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
                 .open(&path)
-                .map_err(|e| Error::io(&path, e))?;
+            {
+                Ok(file) => file,
+                Err(e) if cfg!(unix) && e.raw_os_error() == Some(EROFS) => return Ok(None),
+                Err(e) => return Err(Error::io(&path, e)),
+            };
             if !super::layout::try_lock_exclusive(&file).map_err(|e| Error::io(&path, e))? {
                 return Err(busy(archive, &path));
             }
             // The run that held it may have removed it between this open and this lock: the
             // lock then guards a file nobody else will open, so the name is taken again.
             if names_same_file(&file, &path) {
-                return Ok(WriterLock { path, _file: file });
+                return Ok(Some(WriterLock { path, _file: file }));
             }
         }
         Err(busy(archive, &path))
@@ -118,9 +140,71 @@ fn archive_error(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
+/// True when an archive named `path` is written gzip-compressed (`.gz`, `.tgz`, in any case).
 fn compressed(path: &Path) -> bool {
-    let name = path.to_string_lossy();
+    let name = path.to_string_lossy().to_ascii_lowercase();
     name.ends_with(".gz") || name.ends_with(".tgz")
+}
+
+/// The repository the entries of an archive that name no repository are read as: its file name
+/// without `.tar`, `.tar.gz` or `.tgz` (in any case).
+fn name_of(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    let lower = name.to_ascii_lowercase();
+    let stem_len = [".tar.gz", ".tgz", ".tar"]
+        .iter()
+        .find(|ext| lower.ends_with(*ext))
+        .map_or(name.len(), |ext| name.len() - ext.len());
+    Some(name[..stem_len].to_string())
+}
+
+/// The file `path` leads to through symbolic links (`path` itself when it is none; the file a
+/// dangling link names, which the writer then creates).
+fn follow_links(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let next = std::fs::read_link(&current).map_err(|e| Error::io(&current, e))?;
+                current = match current.parent() {
+                    Some(dir) if next.is_relative() => dir.join(next),
+                    _ => next,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(archive_error(
+        path,
+        format!("more than {MAX_LINKS} symbolic links lead from it: name the archive file itself"),
+    ))
+}
+
+/// Removes what writers killed outright left beside `file` (`FILE.partial-PID`, as large as the
+/// archive): only a writer holding the archive's lock calls it, so no other run is writing them.
+fn remove_stale_partials(file: &Path) {
+    let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.partial-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 impl Archive {
@@ -129,9 +213,15 @@ impl Archive {
         let workdir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
         let root = workdir.path().join("layout");
         unpack(path, &root)?;
+        let unnamed = super::layout::Unnamed::ReadAs {
+            name: name_of(path),
+            shown: path.to_path_buf(),
+        };
         Ok(Archive {
-            layout: Layout::open(&root)?,
+            layout: Layout::open_reading(&root, unnamed)?,
             path: path.to_path_buf(),
+            file: path.to_path_buf(),
+            existed: true,
             writable: false,
             _workdir: workdir,
             _writer_lock: None,
@@ -139,54 +229,114 @@ impl Archive {
     }
 
     /// Opens an archive to write: an existing one is continued, a missing one created (its
-    /// directory must exist). The archive is locked for this writer until it is dropped: one
-    /// another run is writing is refused.
+    /// directory must exist); a symbolic link is followed to the file it leads to. The archive
+    /// is locked for this writer until it is dropped: one another run is writing is refused.
     pub fn create(path: &Path) -> Result<Self> {
-        let parent = path
+        let file = follow_links(path)?;
+        let parent = file
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         if !parent.is_dir() {
             return Err(archive_error(path, "its directory does not exist"));
         }
-        if path.is_dir() {
+        if file.is_dir() {
             return Err(archive_error(
                 path,
                 "is a directory: an archive is a file (use oci:DIR for a directory)",
             ));
         }
-        let lock = WriterLock::acquire(path)?;
+        let lock = WriterLock::acquire(&file)?;
+        if lock.is_some() {
+            remove_stale_partials(&file);
+        }
         let workdir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
         let root = workdir.path().join("layout");
-        if path.exists() {
-            unpack(path, &root)?;
+        let existed = file.exists();
+        if existed {
+            unpack(&file, &root)?;
         }
         Ok(Archive {
             layout: Layout::create(&root)?,
             path: path.to_path_buf(),
+            file,
+            existed,
             writable: true,
             _workdir: workdir,
-            _writer_lock: Some(lock),
+            _writer_lock: lock,
         })
     }
+}
+
+/// The kind of a file that starts with `magic` and is neither tar nor gzip, with what turns it
+/// into one that is read: a compressed file or a zip.
+fn other_format(magic: &[u8]) -> Option<(&'static str, &'static str)> {
+    const KINDS: [(&[u8], &str, &str); 6] = [
+        (
+            &[0xfd, b'7', b'z', b'X', b'Z', 0x00],
+            "xz-compressed file",
+            "decompress it first (xz -d)",
+        ),
+        (
+            &[0x28, 0xb5, 0x2f, 0xfd],
+            "zstd-compressed file",
+            "decompress it first (zstd -d)",
+        ),
+        (
+            b"BZh",
+            "bzip2-compressed file",
+            "decompress it first (bunzip2)",
+        ),
+        (
+            &[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c],
+            "7-Zip file",
+            "extract the tar from it first (7z x)",
+        ),
+        (
+            b"PK\x03\x04",
+            "zip file",
+            "extract the tar from it first (unzip)",
+        ),
+        (
+            b"PK\x05\x06",
+            "zip file",
+            "extract the tar from it first (unzip)",
+        ),
+    ];
+    KINDS
+        .iter()
+        .find(|(start, _, _)| magic.starts_with(start))
+        .map(|(_, kind, undo)| (*kind, *undo))
 }
 
 /// Streams an archive into a new layout directory, verifying every blob.
 pub fn unpack(archive: &Path, root: &Path) -> Result<()> {
     let file = File::open(archive).map_err(|e| Error::io(archive, e))?;
     let mut reader = BufReader::new(file);
-    let mut magic = [0u8; 2];
+    let mut magic = [0u8; 8];
     let gz = {
-        let n = reader
-            .get_mut()
-            .read(&mut magic)
-            .map_err(|e| Error::io(archive, e))?;
+        let mut n = 0;
+        // A short read is not the end of the file: read until the bytes are there or it ends.
+        while n < magic.len() {
+            match reader.get_mut().read(&mut magic[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(archive, e)),
+            }
+        }
         use std::io::Seek;
         reader
             .get_mut()
             .seek(std::io::SeekFrom::Start(0))
             .map_err(|e| Error::io(archive, e))?;
-        n == 2 && magic == [0x1f, 0x8b]
+        if let Some((kind, undo)) = other_format(&magic[..n]) {
+            return Err(archive_error(
+                archive,
+                format!("is a {kind}: only tar and gzip-compressed tar are read: {undo}"),
+            ));
+        }
+        magic[..n].starts_with(&[0x1f, 0x8b])
     };
     let input: Box<dyn Read> = if gz {
         Box::new(flate2::read::GzDecoder::new(reader))
@@ -317,6 +467,7 @@ pub fn pack(root: &Path, archive: &Path) -> Result<()> {
     let result = (|| -> Result<()> {
         let io = |e: std::io::Error| Error::io(&tmp, e);
         let file = super::layout::create_fresh(&tmp).map_err(io)?;
+        super::layout::keep_access(archive, &file);
         let buffered = if compressed(archive) {
             let gz =
                 flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::fast());
@@ -366,16 +517,29 @@ impl Forward for Archive {
     fn inner(&self) -> &dyn Store {
         &self.layout
     }
+    /// Writes the archive again when this run changed its layout (or created it); one that
+    /// changed nothing is left as it was (a rerun on read-only media succeeds). A write that
+    /// fails leaves the archive as it was, and says so.
     async fn finish(&self) -> Result<()> {
-        self.layout.finish().await?;
-        if self.writable {
-            let root = self._workdir.path().join("layout");
-            let archive = self.path.clone();
-            tokio::task::spawn_blocking(move || pack(&root, &archive))
-                .await
-                .map_err(|e| archive_error(&self.path, format!("packing stopped: {e}")))??;
+        if !self.writable {
+            return Ok(());
         }
-        Ok(())
+        let not_written = |e: Error| {
+            archive_error(
+                &self.path,
+                format!("could not be written ({e}): the archive is as it was; fix that (free space where it is, and in the temporary directory it is built in), then run the same command again"),
+            )
+        };
+        self.layout.write_index(true).map_err(not_written)?;
+        if self.existed && !self.layout.changed() {
+            return Ok(());
+        }
+        let root = self._workdir.path().join("layout");
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || pack(&root, &file))
+            .await
+            .map_err(|e| archive_error(&self.path, format!("packing stopped: {e}")))?
+            .map_err(not_written)
     }
 }
 
@@ -404,5 +568,66 @@ mod tests {
         std::fs::write(dir.path().join("registry.tar.lock"), "").unwrap();
         drop(Archive::create(&path).unwrap());
         assert!(!dir.path().join("registry.tar.lock").exists());
+    }
+
+    #[test]
+    fn the_archive_name_says_gzip_in_any_case() {
+        for name in ["x.tar.gz", "x.TAR.GZ", "x.Tgz", "x.tgz"] {
+            assert!(compressed(Path::new(name)), "{name}");
+        }
+        assert!(!compressed(Path::new("x.TAR")));
+        assert_eq!(
+            name_of(Path::new("usb/svc2.TAR.GZ")).as_deref(),
+            Some("svc2")
+        );
+        assert_eq!(name_of(Path::new("svc2.tgz")).as_deref(), Some("svc2"));
+    }
+
+    #[test]
+    fn a_file_compressed_otherwise_is_named_with_what_decompresses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for (magic, kind, command) in [
+            (
+                &[0xfd, b'7', b'z', b'X', b'Z', 0, 0, 4][..],
+                "xz-compressed file",
+                "xz -d",
+            ),
+            (
+                &[0x28, 0xb5, 0x2f, 0xfd, 0, 0][..],
+                "zstd-compressed file",
+                "zstd -d",
+            ),
+            (&b"BZh91AY&SY"[..], "bzip2-compressed file", "bunzip2"),
+            (&b"PK\x03\x04\x14\x00"[..], "zip file", "unzip"),
+        ] {
+            let path = dir.path().join("x.tar");
+            std::fs::write(&path, magic).unwrap();
+            let e = unpack(&path, &dir.path().join("out"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "is a {kind}: only tar and gzip-compressed tar are read"
+                )) && e.contains(command),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_writer_removes_what_writers_killed_outright_left_beside_the_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.tar.gz");
+        let stale = dir.path().join("x.tar.gz.partial-4242");
+        let unrelated = [
+            dir.path().join("x.tar.gz.partial-notes"),
+            dir.path().join("y.tar.gz.partial-4242"),
+        ];
+        for file in unrelated.iter().chain([&stale]) {
+            std::fs::write(file, "left").unwrap();
+        }
+        drop(Archive::create(&path).unwrap());
+        assert!(!stale.exists());
+        assert!(unrelated.iter().all(|f| f.exists()));
     }
 }

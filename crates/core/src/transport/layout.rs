@@ -4,10 +4,16 @@
 //! repositories that use them. `index.json` lists every manifest the registry had: tagged ones with
 //! `org.opencontainers.image.ref.name` = `REPOSITORY:TAG` (so `skopeo copy oci:DIR:REPOSITORY:TAG`
 //! reads them), untagged ones (index children, referrers) with [`REPOSITORY_ANNOTATION`] only.
+//! Entries other tools wrote are read too: `REPOSITORY:TAG` in the ref name, or a plain `TAG`
+//! with [`REPOSITORY_ANNOTATION`]. Entries that name no repository (skopeo's `oci:DIR:latest`
+//! writes a plain `latest`) are never dropped: a reader takes them as the repository named by the
+//! layout's directory, and says so on stderr (or refuses the layout, exit 2, when that name is not
+//! a repository name); a writer keeps them as they are.
 //!
 //! Writes are safe to interrupt: a blob is written to `.partial/`, checked against its digest, then
 //! renamed into place (a write that fails, or is cancelled with its future, removes its file);
-//! `index.json` is replaced atomically (written beside, then renamed).
+//! `index.json` is replaced atomically (written beside, then renamed, keeping the mode and group
+//! of the file it replaces; a write that fails removes its temporary file).
 //!
 //! One writer at a time: each writer rewrites the whole `index.json` from what it holds, so two at
 //! once would drop each other's entries. A writer ([`Layout::create`]) holds the exclusive advisory
@@ -18,7 +24,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -44,7 +50,7 @@ const PARTIAL_DIR: &str = ".partial";
 /// `index.json` is rewritten after this many new entries, so an interrupted run loses little.
 const FLUSH_EVERY: usize = 256;
 
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 struct IndexDescriptor {
     #[serde(rename = "mediaType")]
     media_type: String,
@@ -79,12 +85,38 @@ struct Entries {
     unsaved: usize,
 }
 
+/// What opening a layout does with the entries of `index.json` that name no repository: a plain
+/// ref name (`latest`, as skopeo's `oci:DIR:latest` writes) or none, and no
+/// [`REPOSITORY_ANNOTATION`].
+pub(super) enum Unnamed {
+    /// A writer keeps them as they are: `index.json` is written back with them unchanged.
+    Keep,
+    /// A reader reads them as the repository `name` (the layout directory's name, or the
+    /// archive's file name without its extension), and says so on stderr; without a usable name
+    /// the layout is refused. `shown` is the layout as the user named it.
+    ReadAs {
+        /// The repository they are read as, when the layout's name gives one.
+        name: Option<String>,
+        /// The layout directory or archive file, for messages.
+        shown: PathBuf,
+    },
+}
+
+/// The subjects of the referrers among a layout's entries, built on first use.
+#[derive(Default)]
+struct ReferrerMap {
+    /// (repository, subject) → its referrers.
+    by_subject: HashMap<(String, Digest), Vec<Reference>>,
+}
+
 /// An OCI image layout holding a whole registry.
 pub struct Layout {
     root: PathBuf,
     entries: Mutex<Entries>,
     counter: AtomicU64,
-    referrers: tokio::sync::OnceCell<HashMap<(String, Digest), Vec<Reference>>>,
+    referrers: tokio::sync::OnceCell<ReferrerMap>,
+    /// True once this writer put a file in the layout or wrote its `index.json`.
+    changed: AtomicBool,
     /// A writer's `oci-layout`, open and locked until the layout is dropped; `None` for a reader.
     _writer_lock: Option<std::fs::File>,
 }
@@ -99,11 +131,34 @@ fn layout_error(path: &Path, reason: impl Into<String>) -> Error {
 impl Layout {
     /// Opens an existing layout for reading. Takes no lock: a writer may be adding to it
     /// meanwhile (its `index.json` is always whole); [`Layout::create`] opens one to write.
+    /// Entries that name no repository are read as the repository named by the layout's
+    /// directory (said on stderr); a layout whose directory name is not a repository name is
+    /// then refused.
     pub fn open(root: &Path) -> Result<Self> {
-        Self::open_with(root, None)
+        let name = std::fs::canonicalize(root)
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+        Self::open_with(
+            root,
+            None,
+            Unnamed::ReadAs {
+                name,
+                shown: root.to_path_buf(),
+            },
+        )
     }
 
-    fn open_with(root: &Path, writer_lock: Option<std::fs::File>) -> Result<Self> {
+    /// Opens an existing layout for reading, with what to do with the entries that name no
+    /// repository (an archive unpacked in a temporary directory names them after its file).
+    pub(super) fn open_reading(root: &Path, unnamed: Unnamed) -> Result<Self> {
+        Self::open_with(root, None, unnamed)
+    }
+
+    fn open_with(
+        root: &Path,
+        writer_lock: Option<std::fs::File>,
+        unnamed_mode: Unnamed,
+    ) -> Result<Self> {
         if !root.is_dir() {
             return Err(layout_error(root, "not a directory: expected an OCI image layout (with `oci-layout` and `index.json`)"));
         }
@@ -131,6 +186,7 @@ impl Layout {
         let index: IndexFile = serde_json::from_slice(&text)
             .map_err(|e| layout_error(&index_path, format!("not a valid image index: {e}")))?;
         let mut entries = Entries::default();
+        let mut unnamed = Vec::new();
         for d in index.manifests {
             if d.digest.parse::<Digest>().is_err() {
                 return Err(layout_error(
@@ -143,6 +199,7 @@ impl Layout {
             }
             let repo_annotation = d.annotations.get(REPOSITORY_ANNOTATION).cloned();
             let ref_name = d.annotations.get(REF_NAME).cloned();
+            let plain_tag = ref_name.clone().filter(|r| is_plain_tag(r));
             match (
                 ref_name.as_deref().and_then(split_ref_name),
                 repo_annotation,
@@ -150,10 +207,23 @@ impl Layout {
                 (Some((repo, tag)), _) => {
                     entries.tagged.insert((repo, tag), d);
                 }
-                (None, Some(repo)) => {
-                    entries.untagged.insert((repo, d.digest.clone()), d);
+                (None, Some(repo)) => match plain_tag {
+                    Some(tag) => {
+                        entries.tagged.insert((repo, tag), d);
+                    }
+                    None => {
+                        entries.untagged.insert((repo, d.digest.clone()), d);
+                    }
+                },
+                (None, None) => unnamed.push((plain_tag, d)),
+            }
+        }
+        if !unnamed.is_empty() {
+            match unnamed_mode {
+                Unnamed::Keep => entries.other.extend(unnamed.into_iter().map(|(_, d)| d)),
+                Unnamed::ReadAs { name, shown } => {
+                    read_unnamed_as(&mut entries, unnamed, name.as_deref(), &shown)?
                 }
-                (None, None) => entries.other.push(d),
             }
         }
         Ok(Layout {
@@ -161,8 +231,15 @@ impl Layout {
             entries: Mutex::new(entries),
             counter: AtomicU64::new(0),
             referrers: tokio::sync::OnceCell::new(),
+            changed: AtomicBool::new(false),
             _writer_lock: writer_lock,
         })
+    }
+
+    /// True once this writer put a blob or manifest file in the layout or wrote its
+    /// `index.json`: a run that found everything in place changed nothing.
+    pub fn changed(&self) -> bool {
+        self.changed.load(Ordering::Relaxed)
     }
 
     /// Opens a layout to write into: creates it when the directory is missing or empty, continues
@@ -192,7 +269,7 @@ impl Layout {
         write_atomic(&root.join(INDEX_FILE), br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)?;
         // `oci-layout` last: its presence marks a usable layout.
         match publish_marker(root)? {
-            Some(lock) => Self::open_with(root, Some(lock)),
+            Some(lock) => Self::open_with(root, Some(lock), Unnamed::Keep),
             // Another run created the layout at the same moment: it is that run's to write.
             None => Self::continue_writing(root),
         }
@@ -206,7 +283,7 @@ impl Layout {
         if !try_lock_exclusive(&file).map_err(|e| Error::io(&marker, e))? {
             return Err(busy(root));
         }
-        let layout = Self::open_with(root, Some(file))?;
+        let layout = Self::open_with(root, Some(file), Unnamed::Keep)?;
         let _ = std::fs::remove_dir_all(root.join(PARTIAL_DIR));
         Ok(layout)
     }
@@ -273,8 +350,23 @@ impl Layout {
         }
     }
 
-    /// Writes `index.json` if entries changed since the last write.
+    /// Writes `index.json` if entries changed since the last write. A write that fails says so,
+    /// and that the files written so far stay for the next run.
     fn save_index(&self, force: bool) -> Result<()> {
+        self.write_index(force).map_err(|e| {
+            let cause = match &e {
+                Error::Io { error, .. } => error.to_string(),
+                other => other.to_string(),
+            };
+            layout_error(
+                &self.root,
+                format!("the layout's index.json could not be written ({cause}): the blobs written so far stay in the layout; fix that (free space, say), then run the same command again to finish"),
+            )
+        })
+    }
+
+    /// [`Layout::save_index`] with the plain error of the write.
+    pub(super) fn write_index(&self, force: bool) -> Result<()> {
         let mut entries = self.entries.lock().expect("layout lock");
         if entries.unsaved == 0 || (!force && entries.unsaved < FLUSH_EVERY) {
             return Ok(());
@@ -294,10 +386,14 @@ impl Layout {
         let bytes = serde_json::to_vec_pretty(&index).expect("index serialises");
         write_atomic(&self.root.join(INDEX_FILE), &bytes)?;
         entries.unsaved = 0;
+        self.changed.store(true, Ordering::Relaxed);
         Ok(())
     }
 
-    async fn build_referrers(&self) -> Result<HashMap<(String, Digest), Vec<Reference>>> {
+    /// The referrers of every manifest the index lists, from their `subject`s. A manifest whose
+    /// file is missing or damaged is left out (said at `-v`): only the tags that need it fail,
+    /// where they read it.
+    async fn build_referrers(&self) -> Result<ReferrerMap> {
         let all: Vec<(String, IndexDescriptor)> = {
             let entries = self.entries.lock().expect("layout lock");
             entries
@@ -312,18 +408,30 @@ impl Layout {
                 )
                 .collect()
         };
-        let mut map: HashMap<(String, Digest), Vec<Reference>> = HashMap::new();
+        let mut map = ReferrerMap::default();
         let mut seen = BTreeSet::new();
         for (repo, d) in all {
             if !seen.insert((repo.clone(), d.digest.clone())) {
                 continue;
             }
             let digest: Digest = d.digest.parse()?;
-            let bytes = self.read_small(&digest).await?;
-            let manifest = RawManifest::new(bytes, Some(&d.media_type))?;
+            let manifest = match self
+                .read_small(&digest)
+                .await
+                .and_then(|bytes| RawManifest::new(bytes, Some(&d.media_type)))
+            {
+                Ok(manifest) => manifest,
+                Err(e) => {
+                    crate::log::emit(1, || {
+                        format!("{}: manifest {digest} of {repo} cannot be read ({e}): its referrers are not known; the tags that need it fail", self.root.display())
+                    });
+                    continue;
+                }
+            };
             let Ok(view) = manifest.view() else { continue };
             if let Some(subject) = view.subject() {
-                map.entry((repo.clone(), subject.digest.clone()))
+                map.by_subject
+                    .entry((repo.clone(), subject.digest.clone()))
                     .or_default()
                     .push(Reference {
                         digest,
@@ -337,6 +445,71 @@ impl Layout {
         }
         Ok(map)
     }
+}
+
+/// Reads the entries that name no repository as the repository `name`, said on stderr; refuses
+/// the layout when `name` is not a repository name or one of them would take the place of a tag
+/// the layout lists under that name.
+fn read_unnamed_as(
+    entries: &mut Entries,
+    unnamed: Vec<(Option<String>, IndexDescriptor)>,
+    name: Option<&str>,
+    shown: &Path,
+) -> Result<()> {
+    let count = unnamed.len();
+    let tags: Vec<&str> = unnamed.iter().filter_map(|(t, _)| t.as_deref()).collect();
+    let mut listed: Vec<String> = tags.iter().take(3).map(|t| format!("`{t}`")).collect();
+    if tags.len() > 3 {
+        listed.push("…".into());
+    }
+    let what = format!(
+        "{count} {} of its index.json {} no repository ({}; skopeo's `oci:DIR:TAG` writes such entries)",
+        if count == 1 { "entry" } else { "entries" },
+        if count == 1 { "names" } else { "name" },
+        if listed.is_empty() {
+            "no tag".to_string()
+        } else {
+            format!("tags {}", listed.join(", "))
+        },
+    );
+    let shown_name = name.unwrap_or("");
+    let Some(repo) = name.filter(|n| crate::endpoint::validate_repository(n).is_ok()) else {
+        return Err(layout_error(
+            shown,
+            format!(
+                "{what}: they are read as the repository the layout's directory (or archive file) is named after, and `{}` is not a repository name (lowercase letters, digits, . _ -): rename it after their repository (as in `mv {} app`), then run again",
+                crate::digest::truncate(shown_name),
+                shown.display()
+            ),
+        ));
+    };
+    for (tag, d) in unnamed {
+        match tag {
+            Some(tag) => {
+                let key = (repo.to_string(), tag);
+                if let Some(other) = entries.tagged.get(&key).filter(|o| o.digest != d.digest) {
+                    return Err(layout_error(
+                        shown,
+                        format!(
+                            "{what}: they are read as the repository `{repo}`, the layout's name, which has a tag `{}` of its own ({}, the entry without a repository {}): give that entry its repository in index.json (ref name `REPOSITORY:TAG`), then run again",
+                            key.1, other.digest, d.digest
+                        ),
+                    ));
+                }
+                entries.tagged.insert(key, d);
+            }
+            None => {
+                entries
+                    .untagged
+                    .insert((repo.to_string(), d.digest.clone()), d);
+            }
+        }
+    }
+    eprintln!(
+        "acr-relocate: warning: {}: {what}: read as the repository `{repo}`, the name of the layout (rename the directory or archive to read them as another repository)",
+        shown.display()
+    );
+    Ok(())
 }
 
 /// A file in `.partial/` that is removed when dropped unless it was renamed into place: a write
@@ -439,6 +612,11 @@ fn split_ref_name(name: &str) -> Option<(String, String)> {
     Some((repo.to_string(), tag.to_string()))
 }
 
+/// True for a ref name that is a tag alone (`latest`), as skopeo writes: no repository in it.
+fn is_plain_tag(name: &str) -> bool {
+    !name.is_empty() && !name.contains(':') && !name.contains('/')
+}
+
 /// A new file at `path`, for writing: what a run that died left under the name (or a link
 /// planted there) is removed first, never written through.
 pub(super) fn create_fresh(path: &Path) -> std::io::Result<std::fs::File> {
@@ -457,14 +635,36 @@ async fn holds(path: &Path, len: u64) -> bool {
         .is_ok_and(|m| m.len() == len)
 }
 
-/// Writes a small file atomically: beside it first (a new file), synced, then renamed over it.
+/// Writes a small file atomically: beside it first (a new file, with the mode and group of the
+/// file it replaces), synced, then renamed over it. A write that fails removes its file.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut f = create_fresh(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let written = (|| {
+        keep_access(path, &f);
+        f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Gives `new_file`, written to replace `existing`, the mode and group `existing` has (when it
+/// exists), so a private file stays private once replaced. The group is kept where this user may
+/// set it; a mode or group that cannot be set is left as created.
+pub(super) fn keep_access(existing: &Path, new_file: &std::fs::File) {
+    let Ok(meta) = std::fs::metadata(existing) else {
+        return;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let _ = std::os::unix::fs::fchown(new_file, None, Some(meta.gid()));
+    }
+    let _ = new_file.set_permissions(meta.permissions());
 }
 
 #[async_trait]
@@ -505,7 +705,19 @@ impl Source for Layout {
                 })
             }
         };
-        let bytes = self.read_small(&digest).await?;
+        let bytes = match self.read_small(&digest).await {
+            // A tag the index lists whose manifest file is gone: the layout is incomplete, and
+            // only this tag fails, as for a missing layer. (Read by digest, the walk of a graph
+            // names what listed it.)
+            Err(e) if e.is_not_found() && entry.is_some() && !reference.starts_with("sha256:") => {
+                return Err(Error::BlobMissing {
+                    repository: repository.to_string(),
+                    blob: digest,
+                    cause: format!("the manifest of the tag `{reference}`: {e}"),
+                })
+            }
+            read => read?,
+        };
         RawManifest::new(bytes, entry.as_ref().map(|e| e.media_type.as_str()))
     }
 
@@ -582,7 +794,8 @@ impl Source for Layout {
             .get_or_try_init(|| self.build_referrers())
             .await?;
         Ok(Some(
-            map.get(&(repository.to_string(), digest.clone()))
+            map.by_subject
+                .get(&(repository.to_string(), digest.clone()))
                 .cloned()
                 .unwrap_or_default(),
         ))
@@ -661,7 +874,9 @@ impl Destination for Layout {
             .await
             .map_err(|e| Error::io(tmp.path(), e))?;
         drop(file);
-        tmp.place(&final_path).await
+        tmp.place(&final_path).await?;
+        self.changed.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     async fn put_manifest(
@@ -682,6 +897,7 @@ impl Destination for Layout {
                 .map_err(|e| Error::io(tmp.path(), e))?;
             drop(file);
             tmp.place(&final_path).await?;
+            self.changed.store(true, Ordering::Relaxed);
         }
         let artifact_type = manifest.view().ok().and_then(|v| match v {
             crate::manifest::ManifestView::Image { artifact_type, .. }
@@ -702,28 +918,28 @@ impl Destination for Layout {
         };
         {
             let mut entries = self.entries.lock().expect("layout lock");
-            match tag {
-                Some(tag) => {
-                    entries
-                        .tagged
-                        .insert((repository.to_string(), tag.to_string()), descriptor);
-                }
-                None => {
-                    entries.untagged.insert(
-                        (repository.to_string(), manifest.digest.to_string()),
-                        descriptor,
-                    );
-                }
+            // The entry the index already has, the same, is no change to write.
+            let replaced = match tag {
+                Some(tag) => entries.tagged.insert(
+                    (repository.to_string(), tag.to_string()),
+                    descriptor.clone(),
+                ),
+                None => entries.untagged.insert(
+                    (repository.to_string(), manifest.digest.to_string()),
+                    descriptor.clone(),
+                ),
+            };
+            if replaced.as_ref() != Some(&descriptor) {
+                entries.unsaved += 1;
             }
-            entries.unsaved += 1;
         }
         self.save_index(false)
     }
 
     async fn finish(&self) -> Result<()> {
-        self.save_index(true)?;
+        let saved = self.save_index(true);
         let _ = std::fs::remove_dir(self.root.join(PARTIAL_DIR));
-        Ok(())
+        saved
     }
 }
 
@@ -874,5 +1090,165 @@ mod tests {
             let read: Vec<u8> = stream.map(|c| c.unwrap().to_vec()).concat().await;
             assert_eq!(read, bytes[offset as usize..], "from {offset}");
         }
+    }
+
+    /// A layout `index.json` as another tool writes it: `entries` of (ref name, digest).
+    fn write_foreign_layout(root: &Path, entries: &[(Option<&str>, &RawManifest)]) {
+        std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+        std::fs::write(root.join(LAYOUT_FILE), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        let manifests: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|(name, m)| {
+                std::fs::write(root.join("blobs/sha256").join(m.digest.hex()), &m.bytes).unwrap();
+                let mut entry = serde_json::json!({
+                    "mediaType": m.media_type, "digest": m.digest.as_str(), "size": m.bytes.len(),
+                });
+                if let Some(name) = name {
+                    entry["annotations"] = serde_json::json!({ REF_NAME: name });
+                }
+                entry
+            })
+            .collect();
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": manifests});
+        std::fs::write(root.join(INDEX_FILE), index.to_string()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn entries_without_a_repository_are_read_as_the_layouts_name_and_kept_by_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("svc2");
+        let latest = small_manifest("skopeo copy … oci:svc2:latest");
+        let unnamed = small_manifest("skopeo copy … oci:svc2");
+        let ours = small_manifest("app:v1, as this tool writes it");
+        write_foreign_layout(
+            &root,
+            &[
+                (Some("latest"), &latest),
+                (None, &unnamed),
+                (Some("app:v1"), &ours),
+            ],
+        );
+        let reader = Layout::open(&root).unwrap();
+        assert_eq!(reader.repositories().await.unwrap(), ["app", "svc2"]);
+        assert_eq!(reader.tags("svc2").await.unwrap(), ["latest"]);
+        let listed = reader.all_manifests("svc2").await.unwrap().unwrap();
+        assert!(listed.contains(&latest.digest) && listed.contains(&unnamed.digest));
+        assert_eq!(
+            reader.manifest("svc2", "latest").await.unwrap().digest,
+            latest.digest
+        );
+
+        // A writer keeps them as they were: skopeo still reads `oci:svc2:latest`.
+        let before = std::fs::read(root.join(INDEX_FILE)).unwrap();
+        let writer = Layout::create(&root).unwrap();
+        writer
+            .put_manifest("other", Some("v2"), &small_manifest("added"))
+            .await
+            .unwrap();
+        writer.finish().await.unwrap();
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(root.join(INDEX_FILE)).unwrap()).unwrap();
+        let names: Vec<&str> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["annotations"][REF_NAME].as_str())
+            .collect();
+        assert!(
+            names.contains(&"latest") && names.contains(&"other:v2"),
+            "{names:?}"
+        );
+        assert_ne!(before, std::fs::read(root.join(INDEX_FILE)).unwrap());
+    }
+
+    #[test]
+    fn entries_without_a_repository_in_a_layout_named_unlike_a_repository_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("My Export");
+        let (a, b) = (small_manifest("a"), small_manifest("b"));
+        write_foreign_layout(&root, &[(Some("latest"), &a), (Some("v1"), &b)]);
+        let refused = Layout::open(&root).err().expect("refused").to_string();
+        assert!(
+            refused.contains("2 entries of its index.json name no repository")
+                && refused.contains("`latest`")
+                && refused.contains("`v1`")
+                && refused.contains("`My Export` is not a repository name")
+                && refused.contains("rename it"),
+            "{refused}"
+        );
+        assert!(!refused.contains('\n'));
+    }
+
+    #[tokio::test]
+    async fn a_tag_whose_manifest_file_is_gone_fails_alone_as_missing_in_the_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        let layout = Layout::create(&root).unwrap();
+        let (kept, lost) = (small_manifest("kept"), small_manifest("lost"));
+        layout
+            .put_manifest("app", Some("kept"), &kept)
+            .await
+            .unwrap();
+        layout
+            .put_manifest("app", Some("lost"), &lost)
+            .await
+            .unwrap();
+        layout.finish().await.unwrap();
+        drop(layout);
+        std::fs::remove_file(root.join("blobs/sha256").join(lost.digest.hex())).unwrap();
+
+        let reader = Layout::open(&root).unwrap();
+        // The referrers of every other manifest are still listed.
+        let listed = reader.referrers("app", &kept.digest).await.unwrap();
+        assert!(listed.is_some_and(|l| l.is_empty()));
+        let e = reader.manifest("app", "lost").await.expect_err("fails");
+        assert!(e.is_incomplete_store(), "{e}");
+        assert!(reader.manifest("app", "kept").await.is_ok());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_index_written_again_keeps_the_mode_of_the_one_it_replaces() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        let index = root.join(INDEX_FILE);
+        drop(Layout::create(&root).unwrap());
+        std::fs::set_permissions(&index, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let layout = Layout::create(&root).unwrap();
+        layout
+            .put_manifest("app", Some("v1"), &small_manifest("private"))
+            .await
+            .unwrap();
+        layout.finish().await.unwrap();
+        let mode = std::fs::metadata(&index).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+    }
+
+    #[tokio::test]
+    async fn an_index_that_cannot_be_written_says_so_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        let layout = Layout::create(&root).unwrap();
+        layout
+            .put_manifest("app", Some("v1"), &small_manifest("cannot be listed"))
+            .await
+            .unwrap();
+        // Its name taken by a directory that is not empty: the rename over it fails.
+        std::fs::remove_file(root.join(INDEX_FILE)).unwrap();
+        std::fs::create_dir_all(root.join(INDEX_FILE).join("inside")).unwrap();
+        let e = layout.finish().await.expect_err("fails").to_string();
+        assert!(
+            e.contains("the layout's index.json could not be written")
+                && e.contains("the blobs written so far stay")
+                && e.contains("run the same command again"),
+            "{e}"
+        );
+        let mut names: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["blobs", "index.json", "oci-layout"]);
     }
 }
