@@ -142,8 +142,7 @@ fn archive_error(path: &Path, reason: impl Into<String>) -> Error {
 
 /// True when an archive named `path` is written gzip-compressed (`.gz`, `.tgz`, in any case).
 fn compressed(path: &Path) -> bool {
-    let name = path.to_string_lossy().to_ascii_lowercase();
-    name.ends_with(".gz") || name.ends_with(".tgz")
+    crate::endpoint::archive_name_is_gzip(path)
 }
 
 /// The repository the entries of an archive that name no repository are read as: its file name

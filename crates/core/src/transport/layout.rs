@@ -570,7 +570,7 @@ pub(crate) fn try_lock_exclusive(file: &std::fs::File) -> std::io::Result<bool> 
 /// Writes the `oci-layout` of a new layout, locked for this run: written and locked under a
 /// temporary name, then linked to its own name, which fails when another run published one
 /// first (`None`: that run's layout). A file system without hard links (FAT) gets it renamed
-/// into place.
+/// into place when no marker is there yet.
 fn publish_marker(root: &Path) -> Result<Option<std::fs::File>> {
     let marker = root.join(LAYOUT_FILE);
     let tmp = root.join(format!("{LAYOUT_FILE}.tmp-{}", std::process::id()));
@@ -583,6 +583,8 @@ fn publish_marker(root: &Path) -> Result<Option<std::fs::File>> {
         Ok(true) => match std::fs::hard_link(&tmp, &marker) {
             Ok(()) => Ok(Some(file)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            // Never renamed over a marker another run published meanwhile.
+            Err(_) if marker.exists() => Ok(None),
             Err(_) => std::fs::rename(&tmp, &marker)
                 .map(|()| Some(file))
                 .map_err(|e| Error::io(&marker, e)),
