@@ -1,6 +1,7 @@
 //! Diagnostics on stderr, off by default: `-v` shows what happens to each tag and every retry,
-//! `-vv` every request with its status. URLs are shown without their query (upload state, SAS
-//! signatures) and nothing else that could carry a secret is ever passed here.
+//! `-vv` every request with its status. URLs are shown with only the query values that carry no
+//! secret (page size and cursor, mount source, digest; upload state and SAS signatures are
+//! hidden), and nothing else that could carry a secret is ever passed here.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 

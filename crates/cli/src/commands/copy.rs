@@ -120,10 +120,11 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     } else {
         Access::Write
     };
-    // A layout or archive this run creates, removed again if the run selects nothing.
+    // A layout or archive this run creates, removed again if the run selects nothing: the file
+    // a dangling link names, which is what gets written (the link stays).
     let created = match &target_ep {
         Endpoint::Layout(path) | Endpoint::Archive(path) if !args.dry_run && !path.exists() => {
-            Some(path.clone())
+            Some(acr_relocate::transport::archive::follow_links(path).unwrap_or(path.clone()))
         }
         _ => None,
     };

@@ -1065,3 +1065,112 @@ fn archive_names_say_gzip_in_any_case_and_other_compressions_are_named() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// A copy into a layout skopeo wrote (`oci:svc:latest`, a plain `latest`) that brings `svc:latest`
+/// of another digest: the entry with its repository wins, the plain one is read as an untagged
+/// manifest, and the layout stays readable.
+#[test]
+fn a_tag_written_into_a_layout_that_has_it_plain_wins_and_the_plain_entry_stays_untagged() {
+    let (src, expected) = sample_registry(3);
+    let (repo, tags) = expected
+        .tags
+        .iter()
+        .find(|(r, t)| !r.contains('/') && t.contains_key("latest") && t.contains_key("v1.0.0"))
+        .expect("a top-level repository with latest and v1.0.0");
+    assert_ne!(tags["latest"], tags["v1.0.0"]);
+    let dir = tempfile::tempdir().unwrap();
+    // The layout is named after the repository: its plain entries are read as that repository.
+    let layout = dir.path().join(repo);
+    let out = skopeo()
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--preserve-digests",
+            "--all",
+            &format!("docker://127.0.0.1:{}/{repo}:v1.0.0", src.port),
+            &format!("oci:{}:latest", layout.display()),
+        ])
+        .output()
+        .expect("skopeo installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let target = format!("oci:{}", layout.display());
+    assert_success(&run(&["copy", "-q", "--repo", repo, &src.url(), &target]));
+
+    let out = run(&["inventory", "--json", &target]);
+    assert_success(&out);
+    assert!(stderr(&out).contains("that entry wins"), "{}", stderr(&out));
+    let inventory = json(&out);
+    let listed = &inventory["repositories"][0];
+    assert_eq!(listed["name"], repo.as_str());
+    let latest = listed["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tag"] == "latest")
+        .expect("latest listed");
+    assert_eq!(latest["digest"], tags["latest"].to_string());
+    assert_success(&run(&[
+        "verify",
+        "--deep",
+        &src.url(),
+        &target,
+        "--repo",
+        repo,
+    ]));
+}
+
+/// An untagged entry of a layout whose manifest file is gone may be a referrer of any image in
+/// its repository: a selective copy of that repository fails as an incomplete source instead of
+/// delivering its tags without what may be their signatures; other repositories are untouched.
+#[test]
+fn an_unreadable_untagged_entry_fails_its_repository_as_an_incomplete_source() {
+    let (dir, expected) = sample_layout(3, 5);
+    let root = dir.path().join("sample");
+    let (repo, _subject, referrer) = expected.referrers[0].clone();
+    std::fs::remove_file(layout_blob(&root, &referrer)).unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", out_dir.path().join("out").display());
+    let out = run(&["copy", "--tagged-only", "--json", &oci(dir.path()), &target]);
+    assert_exit_code(&out, 1);
+    let report = json(&out);
+    let incomplete = report["source_incomplete"].as_array().unwrap();
+    assert!(!incomplete.is_empty(), "{report}");
+    assert!(
+        incomplete
+            .iter()
+            .all(|p| p["item"].as_str().unwrap().starts_with(&format!("{repo}:"))),
+        "{report}"
+    );
+    // Every other repository arrived whole.
+    let mut others = expected.tags.clone();
+    others.remove(&repo);
+    assert_holds(&open(&target), &others, None);
+}
+
+/// A copy into an archive through a link that names a file not there yet, which selects
+/// nothing, leaves the link as it was and no file behind.
+#[test]
+fn a_copy_that_selects_nothing_through_a_dangling_archive_link_leaves_the_link_alone() {
+    let (dir, _) = sample_layout(1, 2);
+    let carry = tempfile::tempdir().unwrap();
+    let link = carry.path().join("current.tar");
+    std::os::unix::fs::symlink("release-2.tar", &link).unwrap();
+    let out = run(&[
+        "copy",
+        "-q",
+        "--repo",
+        "nomatch",
+        &oci(dir.path()),
+        &format!("oci-archive:{}", link.display()),
+    ]);
+    assert_exit_code(&out, 4);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(!carry.path().join("release-2.tar").exists());
+}

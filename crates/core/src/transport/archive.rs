@@ -159,7 +159,7 @@ fn name_of(path: &Path) -> Option<String> {
 
 /// The file `path` leads to through symbolic links (`path` itself when it is none; the file a
 /// dangling link names, which the writer then creates).
-fn follow_links(path: &Path) -> Result<PathBuf> {
+pub fn follow_links(path: &Path) -> Result<PathBuf> {
     let mut current = path.to_path_buf();
     for _ in 0..MAX_LINKS {
         match std::fs::symlink_metadata(&current) {
@@ -452,9 +452,10 @@ pub fn unpack(archive: &Path, root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Streams a layout directory into an archive file, atomically: written beside it (a new file),
-/// finished (the gzip trailer too: its errors are not left to a drop), synced, then renamed.
-pub fn pack(root: &Path, archive: &Path) -> Result<()> {
+/// Streams a layout directory into an archive file, gzip-compressed when `gzip`, atomically:
+/// written beside it (a new file), finished (the gzip trailer too: its errors are not left to a
+/// drop), synced, then renamed.
+pub fn pack(root: &Path, archive: &Path, gzip: bool) -> Result<()> {
     let tmp = archive.with_file_name(format!(
         "{}.partial-{}",
         archive
@@ -467,7 +468,7 @@ pub fn pack(root: &Path, archive: &Path) -> Result<()> {
         let io = |e: std::io::Error| Error::io(&tmp, e);
         let file = super::layout::create_fresh(&tmp).map_err(io)?;
         super::layout::keep_access(archive, &file);
-        let buffered = if compressed(archive) {
+        let buffered = if gzip {
             let gz =
                 flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::fast());
             write_tar(root, gz, &tmp)?.finish().map_err(io)?
@@ -535,7 +536,9 @@ impl Forward for Archive {
         }
         let root = self._workdir.path().join("layout");
         let file = self.file.clone();
-        tokio::task::spawn_blocking(move || pack(&root, &file))
+        // Compressed as the name the user gave says (a link `x.tar.gz` may lead to any name).
+        let gzip = compressed(&self.path);
+        tokio::task::spawn_blocking(move || pack(&root, &file, gzip))
             .await
             .map_err(|e| archive_error(&self.path, format!("packing stopped: {e}")))?
             .map_err(not_written)

@@ -107,6 +107,9 @@ pub(super) enum Unnamed {
 struct ReferrerMap {
     /// (repository, subject) → its referrers.
     by_subject: HashMap<(String, Digest), Vec<Reference>>,
+    /// Repository → an untagged entry of it whose manifest cannot be read, and why: it may be a
+    /// referrer of any manifest there, so no referrer list of that repository is complete.
+    unreadable: HashMap<String, (Digest, String)>,
 }
 
 /// An OCI image layout holding a whole registry.
@@ -394,23 +397,24 @@ impl Layout {
     /// file is missing or damaged is left out (said at `-v`): only the tags that need it fail,
     /// where they read it.
     async fn build_referrers(&self) -> Result<ReferrerMap> {
-        let all: Vec<(String, IndexDescriptor)> = {
+        // (repository, entry, whether a tag names it)
+        let all: Vec<(String, IndexDescriptor, bool)> = {
             let entries = self.entries.lock().expect("layout lock");
             entries
                 .untagged
                 .iter()
-                .map(|((r, _), d)| (r.clone(), d.clone()))
+                .map(|((r, _), d)| (r.clone(), d.clone(), false))
                 .chain(
                     entries
                         .tagged
                         .iter()
-                        .map(|((r, _), d)| (r.clone(), d.clone())),
+                        .map(|((r, _), d)| (r.clone(), d.clone(), true)),
                 )
                 .collect()
         };
         let mut map = ReferrerMap::default();
         let mut seen = BTreeSet::new();
-        for (repo, d) in all {
+        for (repo, d, tagged) in all {
             if !seen.insert((repo.clone(), d.digest.clone())) {
                 continue;
             }
@@ -422,9 +426,19 @@ impl Layout {
             {
                 Ok(manifest) => manifest,
                 Err(e) => {
+                    // A tagged manifest fails through its tag; an untagged one may be a
+                    // referrer, which leaves every referrer list of its repository unknown.
                     crate::log::emit(1, || {
-                        format!("{}: manifest {digest} of {repo} cannot be read ({e}): its referrers are not known; the tags that need it fail", self.root.display())
+                        format!(
+                            "{}: manifest {digest} of {repo} cannot be read ({e})",
+                            self.root.display()
+                        )
                     });
+                    if !tagged {
+                        map.unreadable
+                            .entry(repo.clone())
+                            .or_insert((digest.clone(), e.to_string()));
+                    }
                     continue;
                 }
             };
@@ -483,18 +497,23 @@ fn read_unnamed_as(
             ),
         ));
     };
+    // A tag the repository has an entry of its own for (written by a copy into this layout
+    // since) is that entry's: the entry without a repository stays, as an untagged manifest.
+    let mut shadowed: Vec<String> = Vec::new();
     for (tag, d) in unnamed {
         match tag {
             Some(tag) => {
                 let key = (repo.to_string(), tag);
-                if let Some(other) = entries.tagged.get(&key).filter(|o| o.digest != d.digest) {
-                    return Err(layout_error(
-                        shown,
-                        format!(
-                            "{what}: they are read as the repository `{repo}`, the layout's name, which has a tag `{}` of its own ({}, the entry without a repository {}): give that entry its repository in index.json (ref name `REPOSITORY:TAG`), then run again",
-                            key.1, other.digest, d.digest
-                        ),
-                    ));
+                if entries
+                    .tagged
+                    .get(&key)
+                    .is_some_and(|o| o.digest != d.digest)
+                {
+                    shadowed.push(format!("`{}`", key.1));
+                    entries
+                        .untagged
+                        .insert((repo.to_string(), d.digest.clone()), d);
+                    continue;
                 }
                 entries.tagged.insert(key, d);
             }
@@ -505,10 +524,19 @@ fn read_unnamed_as(
             }
         }
     }
-    eprintln!(
-        "acr-relocate: warning: {}: {what}: read as the repository `{repo}`, the name of the layout (rename the directory or archive to read them as another repository)",
-        shown.display()
-    );
+    let shadowed = match shadowed.is_empty() {
+        true => String::new(),
+        false => format!(
+            "; {} tagged `{repo}:TAG` by an entry of its own too: that entry wins, and the other is read as an untagged manifest",
+            shadowed.join(", ")
+        ),
+    };
+    crate::log::emit(0, || {
+        format!(
+            "warning: {}: {what}: read as the repository `{repo}`, the name of the layout (rename the directory or archive to read them as another repository){shadowed}",
+            shown.display()
+        )
+    });
     Ok(())
 }
 
@@ -616,7 +644,7 @@ fn split_ref_name(name: &str) -> Option<(String, String)> {
 
 /// True for a ref name that is a tag alone (`latest`), as skopeo writes: no repository in it.
 fn is_plain_tag(name: &str) -> bool {
-    !name.is_empty() && !name.contains(':') && !name.contains('/')
+    crate::endpoint::validate_tag(name).is_ok()
 }
 
 /// A new file at `path`, for writing: what a run that died left under the name (or a link
@@ -795,6 +823,14 @@ impl Source for Layout {
             .referrers
             .get_or_try_init(|| self.build_referrers())
             .await?;
+        if let Some((referrer, cause)) = map.unreadable.get(repository) {
+            return Err(Error::ReferrerMissing {
+                repository: repository.to_string(),
+                subject: digest.clone(),
+                referrer: referrer.clone(),
+                cause: format!("an untagged entry of the layout cannot be read, so the referrers are not known: {cause}"),
+            });
+        }
         Ok(Some(
             map.by_subject
                 .get(&(repository.to_string(), digest.clone()))

@@ -198,7 +198,7 @@ fn is_gateway_failure(status: StatusCode) -> bool {
 fn connection_error(method: &Method, url: &str, e: &reqwest::Error) -> Error {
     // The innermost causes say what really happened (refused, certificate, reset).
     let reason = causes(e);
-    // The URL is named once, beside the method, without its query: take reqwest's
+    // The URL is named once, beside the method, with its query redacted: take reqwest's
     // "for url (...)" out whole, and any other copy of the URL, and of the URL reqwest's error
     // names itself (it may differ after storage redirects reqwest followed: their queries are
     // signatures).
@@ -265,7 +265,8 @@ fn content_digest(headers: &HeaderMap) -> Option<Digest> {
 }
 
 /// True for a request the registry (or its token service) refused rather than failed: HTTP 401
-/// or 403, or a token refused for the request's scope.
+/// or 403, or any sign-in failure for the request's scope (a mount that meets one falls back to
+/// an upload, whose own sign-in then says what is wrong).
 fn is_refusal(error: &Error) -> bool {
     matches!(
         error,
@@ -298,9 +299,16 @@ fn envelope_text(body: &[u8], mask: impl Fn(&str) -> String) -> (Option<String>,
     match serde_json::from_slice::<ErrorEnvelope>(body) {
         Ok(env) if !env.errors.is_empty() => {
             let shown = |e: &ErrorEntry| e.text().map(|t| crate::digest::truncate(&mask(&t)));
+            // A code as the spec writes them (`NAME_UNKNOWN`) is kept as it is: the engine
+            // decides on it; anything else a server put there is masked like its messages.
+            let code_of =
+                |code: &str| match code.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                    true => code.to_string(),
+                    false => mask(code),
+                };
             let mut parts: Vec<String> = shown(&env.errors[0]).into_iter().collect();
             for further in env.errors.iter().skip(1).take(MORE_ERRORS_SHOWN) {
-                let code = further.code.as_deref().map(&mask);
+                let code = further.code.as_deref().map(code_of);
                 let code = code.as_deref().unwrap_or("error");
                 parts.push(match shown(further) {
                     Some(text) => format!("{code}: {text}"),
@@ -314,7 +322,7 @@ fn envelope_text(body: &[u8], mask: impl Fn(&str) -> String) -> (Option<String>,
                 ));
             }
             let message = (!parts.is_empty()).then(|| parts.join("; "));
-            (env.errors[0].code.as_deref().map(&mask), message)
+            (env.errors[0].code.as_deref().map(code_of), message)
         }
         _ => (None, None),
     }
@@ -926,9 +934,14 @@ impl Inner {
             Scope::Registry => return format!("{who} may not use the registry"),
             Scope::Catalog => return format!("{who} may not list the registry's repositories"),
             Scope::Pull(r) => (format!("read `{r}`"), "pull"),
-            Scope::Push(r) | Scope::Mount { repository: r, .. } => {
-                (format!("push to `{r}`"), "push")
-            }
+            Scope::Push(r) => (format!("push to `{r}`"), "push"),
+            Scope::Mount {
+                repository: r,
+                from,
+            } => (
+                format!("push to `{r}` with a blob of `{from}`"),
+                "push on it and pull on the other",
+            ),
             Scope::Delete(r) => (format!("delete from `{r}`"), "delete"),
             Scope::Metadata(r) => (format!("read the metadata of `{r}`"), "metadata_read"),
             Scope::MetadataWrite(r) => (
@@ -1253,7 +1266,7 @@ impl Inner {
     /// caller that asks again with other credentials stays within one budget. Returns the last
     /// answer that is not a failure of the service (success or refusal); a service that still
     /// fails (5xx, no connection) is [`Self::token_service_failed`], one whose certificate is not
-    /// trusted is said at once. Each answer is logged at `-vv` (method, URL without its query,
+    /// trusted is said at once. Each answer is logged at `-vv` (method, URL with its secret-free query values only,
     /// status, time; never the body).
     ///
     /// The token service's failures count toward the registry's [`Health`]: a run whose every
