@@ -380,18 +380,23 @@ fn print_summary(s: &Summary) {
     }
     match (s.failed.len() as u64, s.failed_refused) {
         (0, _) => {}
-        (n, 0) => println!("{n} items failed: run the same command again to retry them"),
+        (n, 0) => println!(
+            "{} failed: run the same command again to retry them",
+            counted(n, "item", "items")
+        ),
         (n, refused) if refused == n => println!(
-            "{n} items failed, refused: change what each line names (access, the content), then run the same command again"
+            "{} failed, refused: change what each line names (access, the content), then run the same command again",
+            counted(n, "item", "items")
         ),
         (n, refused) => println!(
-            "{n} items failed: run the same command again to retry them ({refused} of them were refused: change what their lines name first)"
+            "{} failed: run the same command again to retry them ({refused} of them were refused: change what their lines name first)",
+            counted(n, "item", "items")
         ),
     }
     if !s.source_incomplete.is_empty() {
         println!(
-            "{} items cannot be copied: the source lacks content they reference; repair them at the source (copying again will not help)",
-            s.source_incomplete.len()
+            "{} cannot be copied: the source lacks content they reference; repair them at the source (copying again will not help)",
+            counted(s.source_incomplete.len(), "item", "items")
         );
     }
 }

@@ -478,7 +478,7 @@ fn failures_a_second_try_gets_again_are_not_offered_a_plain_rerun() {
     assert_exit_code(&out, 1);
     let report = stdout(&out);
     assert!(
-        report.contains("items failed, refused: change what each line names")
+        report.contains("failed, refused: change what each line names")
             && !report.contains("run the same command again to retry them"),
         "{report}"
     );

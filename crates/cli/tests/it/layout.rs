@@ -1174,3 +1174,77 @@ fn a_copy_that_selects_nothing_through_a_dangling_archive_link_leaves_the_link_a
         .is_symlink());
     assert!(!carry.path().join("release-2.tar").exists());
 }
+
+/// An archive updated through a link keeps its own format, whatever the link is named.
+#[test]
+fn an_archive_updated_through_a_link_named_otherwise_keeps_its_compression() {
+    let (dir, expected) = sample_layout(2, 4);
+    let carry = tempfile::tempdir().unwrap();
+    let real = carry.path().join("real.tar.gz");
+    let (first, _) = expected.tags.iter().next().unwrap();
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        "--repo",
+        first,
+        &oci(dir.path()),
+        &format!("oci-archive:{}", real.display()),
+    ]));
+    let link = carry.path().join("current.tar");
+    std::os::unix::fs::symlink("real.tar.gz", &link).unwrap();
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        &oci(dir.path()),
+        &format!("oci-archive:{}", link.display()),
+    ]));
+    let bytes = std::fs::read(&real).unwrap();
+    assert_eq!(&bytes[..2], &[0x1f, 0x8b], "real.tar.gz is no longer gzip");
+    assert_holds(
+        &open(&format!("oci-archive:{}", real.display())),
+        &expected.tags,
+        None,
+    );
+}
+
+/// An index child whose file is gone fails the tags of that index alone: the other tags of its
+/// repository, and every other repository, arrive (the child is no referrer that could belong
+/// to them).
+#[test]
+fn a_missing_index_child_fails_only_the_tags_of_its_index() {
+    let (dir, expected) = sample_layout(3, 6);
+    let root = dir.path().join("sample");
+    let repo = "team/svc-1";
+    let index_digest = expected.tags[repo]["v1.0.0"].clone();
+    assert_ne!(index_digest, expected.tags[repo]["v1.1.0"]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout_blob(&root, &index_digest)).unwrap()).unwrap();
+    let child: acr_relocate::digest::Digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::fs::remove_file(layout_blob(&root, &child)).unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", out_dir.path().join("out").display());
+    let out = run(&["copy", "--json", &oci(dir.path()), &target]);
+    assert_exit_code(&out, 1);
+    let report = json(&out);
+    let failed: Vec<&str> = report["source_incomplete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(report["failed"].as_array().unwrap())
+        .map(|p| p["item"].as_str().unwrap())
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .all(|item| item.starts_with(&format!("{repo}:v1.0.0"))
+                || item.starts_with(&format!("{repo}@{child}"))),
+        "{report}"
+    );
+    let mut arrived = expected.tags.clone();
+    arrived.get_mut(repo).unwrap().remove("v1.0.0");
+    assert_holds(&open(&target), &arrived, None);
+}

@@ -64,8 +64,9 @@ const EROFS: i32 = 30;
 
 impl WriterLock {
     /// Locks `archive` for this run, or refuses it when another run holds the lock. On a read-only
-    /// file system no lock file can be made, and no run can write there either: `None`, and the
-    /// run goes on (a run that finds nothing to change never writes).
+    /// file system, or in a directory this user may not write, no lock file can be made, and no
+    /// run can write the archive there either: `None`, and the run goes on (a run that finds
+    /// nothing to change never writes; one that does fails on its own write).
     fn acquire(archive: &Path) -> Result<Option<Self>> {
         let name = archive
             .file_name()
@@ -82,6 +83,7 @@ impl WriterLock {
             {
                 Ok(file) => file,
                 Err(e) if cfg!(unix) && e.raw_os_error() == Some(EROFS) => return Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Ok(None),
                 Err(e) => return Err(Error::io(&path, e)),
             };
             if !super::layout::try_lock_exclusive(&file).map_err(|e| Error::io(&path, e))? {
@@ -141,6 +143,14 @@ fn archive_error(path: &Path, reason: impl Into<String>) -> Error {
 }
 
 /// True when an archive named `path` is written gzip-compressed (`.gz`, `.tgz`, in any case).
+/// True when the file at `path` starts as a gzip stream does.
+fn is_gzip_file(path: &Path) -> bool {
+    let mut magic = [0u8; 2];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| magic == [0x1f, 0x8b])
+}
+
 fn compressed(path: &Path) -> bool {
     crate::endpoint::archive_name_is_gzip(path)
 }
@@ -536,8 +546,12 @@ impl Forward for Archive {
         }
         let root = self._workdir.path().join("layout");
         let file = self.file.clone();
-        // Compressed as the name the user gave says (a link `x.tar.gz` may lead to any name).
-        let gzip = compressed(&self.path);
+        // An existing archive keeps its own format, whatever a link to it is named; a new one is
+        // compressed as the name the user gave says.
+        let gzip = match self.existed {
+            true => is_gzip_file(&self.file),
+            false => compressed(&self.path),
+        };
         tokio::task::spawn_blocking(move || pack(&root, &file, gzip))
             .await
             .map_err(|e| archive_error(&self.path, format!("packing stopped: {e}")))?

@@ -414,6 +414,9 @@ impl Layout {
         };
         let mut map = ReferrerMap::default();
         let mut seen = BTreeSet::new();
+        // Untagged entries that cannot be read, and the children the readable manifests list.
+        let mut unreadable: Vec<(String, Digest, String)> = Vec::new();
+        let mut children: std::collections::HashSet<(String, Digest)> = Default::default();
         for (repo, d, tagged) in all {
             if !seen.insert((repo.clone(), d.digest.clone())) {
                 continue;
@@ -435,14 +438,17 @@ impl Layout {
                         )
                     });
                     if !tagged {
-                        map.unreadable
-                            .entry(repo.clone())
-                            .or_insert((digest.clone(), e.to_string()));
+                        unreadable.push((repo.clone(), digest.clone(), e.to_string()));
                     }
                     continue;
                 }
             };
             let Ok(view) = manifest.view() else { continue };
+            children.extend(
+                view.children()
+                    .iter()
+                    .map(|c| (repo.clone(), c.digest.clone())),
+            );
             if let Some(subject) = view.subject() {
                 map.by_subject
                     .entry((repo.clone(), subject.digest.clone()))
@@ -455,6 +461,13 @@ impl Layout {
                         platform: None,
                         artifact_type: d.artifact_type.clone(),
                     });
+            }
+        }
+        // An unreadable entry that a readable index lists is that index's child (its tag fails
+        // through it), not a referrer nobody can place.
+        for (repo, digest, cause) in unreadable {
+            if !children.contains(&(repo.clone(), digest.clone())) {
+                map.unreadable.entry(repo).or_insert((digest, cause));
             }
         }
         Ok(map)
