@@ -50,6 +50,27 @@ fn skopeo() -> Command {
     Command::new("skopeo")
 }
 
+/// `skopeo copy --all` of `repo:tag` from the plain-HTTP registry on `port` to `destination`
+/// (skopeo's form: `oci:DIR:REF`, `oci-archive:FILE:REF`), digests kept; asserts it succeeded.
+fn skopeo_copy(port: u16, repo: &str, tag: &str, destination: &str) {
+    let out = skopeo()
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--preserve-digests",
+            "--all",
+            &format!("docker://127.0.0.1:{port}/{repo}:{tag}"),
+            destination,
+        ])
+        .output()
+        .expect("skopeo installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn skopeo_reads_an_image_of_our_layout() {
     let (dir, expected) = sample_layout(3, 5);
@@ -94,21 +115,11 @@ fn we_read_a_layout_that_skopeo_wrote() {
     let (tag, digest) = tags.iter().next().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("skopeo");
-    let out = skopeo()
-        .args([
-            "copy",
-            "--src-tls-verify=false",
-            "--preserve-digests",
-            "--all",
-            &format!("docker://127.0.0.1:{}/{repo}:{tag}", src.port),
-            &format!("oci:{}:{repo}:{tag}", layout.display()),
-        ])
-        .output()
-        .expect("skopeo installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    skopeo_copy(
+        src.port,
+        repo,
+        tag,
+        &format!("oci:{}:{repo}:{tag}", layout.display()),
     );
     let dst = Registry::start();
     assert_success(&run(&[
@@ -803,22 +814,12 @@ fn entries_skopeo_wrote_with_a_plain_tag_are_read_as_the_repository_the_layout_i
     let (repo, tags) = expected.tags.iter().next().unwrap();
     let (tag, digest) = tags.iter().next().unwrap();
     let skopeo_copy = |layout: &std::path::Path| {
-        let out = skopeo()
-            .args([
-                "copy",
-                "--src-tls-verify=false",
-                "--preserve-digests",
-                "--all",
-                &format!("docker://127.0.0.1:{}/{repo}:{tag}", src.port),
-                &format!("oci:{}:latest", layout.display()),
-            ])
-            .output()
-            .expect("skopeo installed");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        skopeo_copy(
+            src.port,
+            repo,
+            tag,
+            &format!("oci:{}:latest", layout.display()),
+        )
     };
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("sk1");
@@ -1081,21 +1082,11 @@ fn a_tag_written_into_a_layout_that_has_it_plain_wins_and_the_plain_entry_stays_
     let dir = tempfile::tempdir().unwrap();
     // The layout is named after the repository: its plain entries are read as that repository.
     let layout = dir.path().join(repo);
-    let out = skopeo()
-        .args([
-            "copy",
-            "--src-tls-verify=false",
-            "--preserve-digests",
-            "--all",
-            &format!("docker://127.0.0.1:{}/{repo}:v1.0.0", src.port),
-            &format!("oci:{}:latest", layout.display()),
-        ])
-        .output()
-        .expect("skopeo installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    skopeo_copy(
+        src.port,
+        repo,
+        "v1.0.0",
+        &format!("oci:{}:latest", layout.display()),
     );
     let target = format!("oci:{}", layout.display());
     assert_success(&run(&["copy", "-q", "--repo", repo, &src.url(), &target]));
