@@ -658,7 +658,7 @@ impl MountSupport {
 fn announce_ignored_mounts(evidence: &str) {
     crate::log::emit(1, || {
         format!(
-            "the target registry ignores cross-repository blob mounts, or refuses them to these credentials ({evidence}): blobs are now looked for with HEAD before an upload, and a blob another repository holds is uploaded again"
+            "the target registry ignores cross-repository blob mounts ({evidence}): blobs are now looked for with HEAD before an upload, and a blob another repository holds is uploaded again"
         )
     });
 }
@@ -980,6 +980,11 @@ impl Engine {
     /// mount was honoured before (then only this one was refused, say for want of pull access to
     /// `from`), the target ignores mounts: said once, at `-v`.
     fn mount_refused(&self, pair: &RepoPair, from: &str, digest: &Digest) {
+        if self.target.mount_was_refused(&pair.target, digest) {
+            // Refused (401/403) for these credentials, said at `-v` where it happened: mounts
+            // from repositories they may read still go.
+            return;
+        }
         let evidence = || {
             format!(
                 "a mount of {digest} into {} from {from}, which holds it, opened an upload instead",

@@ -346,7 +346,7 @@ fn print_summary(s: &Summary) {
     }
     if s.mounts_ignored || s.blobs_copied_again > 0 {
         let why = if s.mounts_ignored {
-            "the target ignores cross-repository mounts (or refuses them to these credentials)"
+            "the target ignores cross-repository mounts"
         } else {
             "the target refused a mount"
         };

@@ -143,6 +143,13 @@ fn a_mount_the_token_service_refuses_is_uploaded_instead_and_every_request_shows
         log.contains("/blobs/uploads/?mount=sha256:") && log.contains("&from="),
         "{log}"
     );
+    // Refusals are not a registry that ignores mounts: the run never switches to HEAD checks
+    // before every upload.
+    assert!(
+        !log.contains("ignores cross-repository blob mounts")
+            && !stdout(&copy).contains("ignores cross-repository mounts"),
+        "{log}"
+    );
     let verify = run_in(
         home.path(),
         &[

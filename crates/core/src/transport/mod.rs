@@ -82,6 +82,13 @@ pub trait Destination: Send + Sync {
     ///
     /// [`put_blob`]: Destination::put_blob
     async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool>;
+    /// True when the last [`mount_blob`](Destination::mount_blob) of `digest` into `repository`
+    /// answered false because the destination refused it (the credentials may not read the
+    /// other repository) and an upload was opened instead: a refusal, not a destination that
+    /// ignores mounts. False by default.
+    fn mount_was_refused(&self, _repository: &str, _digest: &Digest) -> bool {
+        false
+    }
     /// Opens the upload of a blob the caller knows `repository` lacks, where the destination has
     /// such a step (a registry's upload session, used by the next [`put_blob`] of that digest);
     /// by default nothing.
@@ -290,6 +297,9 @@ impl<T: Forward> Destination for T {
     async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool> {
         self.request(self.inner().mount_blob(repository, from, digest))
             .await
+    }
+    fn mount_was_refused(&self, repository: &str, digest: &Digest) -> bool {
+        self.inner().mount_was_refused(repository, digest)
     }
     async fn open_upload(&self, repository: &str, digest: &Digest) -> Result<()> {
         self.request(self.inner().open_upload(repository, digest))

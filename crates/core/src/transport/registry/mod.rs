@@ -149,6 +149,9 @@ pub struct Inner {
     acr: bool,
     /// Upload sessions opened by a mount that fell back to an upload, kept for `put_blob`.
     sessions: Mutex<std::collections::HashMap<(String, Digest), String>>,
+    /// (repository, digest) of mounts refused (401/403) and uploaded instead: refusals, not a
+    /// registry that ignores mounts.
+    refused_mounts: Mutex<std::collections::HashSet<(String, Digest)>>,
     /// Repository → its referrers fallback tags (`sha256-<hex>`), from its tag listing: where
     /// the registry has no referrers API, the referrers of a manifest are read from them.
     fallback_listed: Mutex<std::collections::HashMap<String, std::collections::HashSet<String>>>,
@@ -740,6 +743,7 @@ impl Registry {
             sessions: Mutex::new(Default::default()),
             fallback_tags: Mutex::new(Default::default()),
             fallback_listed: Mutex::new(Default::default()),
+            refused_mounts: Mutex::new(Default::default()),
             manifest_puts: links::ManifestPuts::default(),
             acr: acr::is_acr(endpoint, options),
         }));
@@ -2627,6 +2631,10 @@ impl Destination for Registry {
                 });
                 let push = Scope::Push(repository.to_string());
                 let (_, location) = self.start_upload(repository, "", push).await?;
+                self.refused_mounts
+                    .lock()
+                    .expect("refused mounts lock")
+                    .insert((repository.to_string(), digest.clone()));
                 (StatusCode::ACCEPTED, location)
             }
             other => other?,
@@ -2637,6 +2645,13 @@ impl Destination for Registry {
         // 202: the registry opened an upload session instead; keep it for the upload.
         self.keep_session(repository, digest, location).await;
         Ok(false)
+    }
+
+    fn mount_was_refused(&self, repository: &str, digest: &Digest) -> bool {
+        self.refused_mounts
+            .lock()
+            .expect("refused mounts lock")
+            .contains(&(repository.to_string(), digest.clone()))
     }
 
     async fn open_upload(&self, repository: &str, digest: &Digest) -> Result<()> {
