@@ -52,12 +52,13 @@ impl CredentialSource {
         self.lookup_noting(host, &mut None)
     }
 
-    /// [`Self::lookup`], setting `store_not_installed` when the config's `credsStore` helper is
-    /// not installed here (skipped: see [`Resolved::store_not_installed`]).
+    /// [`Self::lookup`], setting `skipped_source` when the config's `credsStore` helper is
+    /// not installed here, or the file is not valid JSON (skipped: see
+    /// [`Resolved::skipped_source`]).
     fn lookup_noting(
         &self,
         host: &str,
-        store_not_installed: &mut Option<String>,
+        skipped_source: &mut Option<String>,
     ) -> Result<Option<Credentials>> {
         let (path, docker) = match self {
             CredentialSource::DockerConfig(p) => (p, true),
@@ -78,13 +79,24 @@ impl CredentialSource {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(fail(format!("cannot read it: {e}"))),
         };
-        let config: Value = serde_json::from_slice(&text).map_err(|e| {
-            fail(format!(
-                "not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        })?;
+        // A file that is not JSON holds nothing this machine can read: skipped, as docker does
+        // (with a warning), so that registries open to anonymous reads still work; said when a
+        // registry then asks for credentials.
+        let config: Value = match serde_json::from_slice(&text) {
+            Ok(config) => config,
+            Err(e) => {
+                let note = format!(
+                    "{origin} is not valid JSON (line {}, column {}): fix it",
+                    e.line(),
+                    e.column()
+                );
+                crate::log::emit(1, || {
+                    format!("{host}: {note}; its credentials are not used")
+                });
+                *skipped_source = Some(note);
+                return Ok(None);
+            }
+        };
         let Value::Object(config) = config else {
             return Err(fail("not a JSON object".into()));
         };
@@ -120,7 +132,7 @@ impl CredentialSource {
                         crate::log::emit(1, || {
                             format!("{host}: {note}: its credentials are not used")
                         });
-                        *store_not_installed = Some(note);
+                        *skipped_source = Some(note);
                     }
                     Helper::NotInstalled(e) => return Err(e),
                 }
@@ -144,17 +156,18 @@ impl CredentialSource {
 pub struct Resolved {
     /// The credentials of the first source that knows the registry; `None`: anonymous.
     pub credentials: Option<Credentials>,
-    /// A docker `credsStore` helper that is not installed here (`docker-credential-NAME
-    /// (credsStore in PATH) is not installed`): skipped, as skopeo does, so that registries
-    /// open to anonymous reads still work; said when a registry then asks for credentials.
-    pub store_not_installed: Option<String>,
+    /// A source skipped: a docker `credsStore` helper that is not installed here
+    /// (`docker-credential-NAME (credsStore in PATH) is not installed`, as skopeo does), or a
+    /// config file that is not valid JSON (as docker does); so that registries open to anonymous
+    /// reads still work. Said when a registry then asks for credentials.
+    pub skipped_source: Option<String>,
 }
 
 /// Tries each source in turn; the first that knows `host` wins.
 pub fn resolve(host: &str, sources: &[CredentialSource]) -> Result<Resolved> {
     let mut resolved = Resolved::default();
     for source in sources {
-        if let Some(c) = source.lookup_noting(host, &mut resolved.store_not_installed)? {
+        if let Some(c) = source.lookup_noting(host, &mut resolved.skipped_source)? {
             resolved.credentials = Some(c);
             break;
         }

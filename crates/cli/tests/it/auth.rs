@@ -846,3 +846,27 @@ fn a_certificate_for_other_names_and_an_insecure_url_are_named() {
     );
     crate::util::assert_success(&out);
 }
+
+/// A docker config that is not valid JSON holds nothing this machine can read: as docker does, it
+/// is passed over, so a registry open to anonymous reads is read (a registry that wants
+/// credentials names the file in its one-line error, tested above).
+#[test]
+fn a_docker_config_that_is_not_json_does_not_stop_an_open_registry() {
+    let home = tempfile::tempdir().unwrap();
+    let (registry, _) = crate::util::sample_registry(1);
+    let config = docker_config(home.path(), &json!({}));
+    std::fs::write(&config, "{\"auths\": {").unwrap();
+    let out = run_in(home.path(), &["inventory", &registry.url()], &[], None);
+    crate::util::assert_success(&out);
+    let out = run_in(
+        home.path(),
+        &["inventory", "-v", &registry.url()],
+        &[],
+        None,
+    );
+    assert!(
+        crate::util::stderr(&out).contains("is not valid JSON"),
+        "{}",
+        crate::util::stderr(&out)
+    );
+}

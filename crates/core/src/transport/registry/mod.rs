@@ -122,7 +122,7 @@ pub struct Inner {
     credentials: Option<Credentials>,
     /// A docker `credsStore` helper skipped because it is not installed, said when the registry
     /// asks for credentials.
-    store_not_installed: Option<String>,
+    skipped_source: Option<String>,
     /// Azure AD sign-in, when no credentials were given or found and it applies to this host.
     azure_ad: Option<crate::azure_ad::SharedAzureAd>,
     /// The ACR refresh token the last `/oauth2/exchange` gave.
@@ -685,7 +685,7 @@ impl Registry {
         let resolved = match &options.credentials {
             Some(c) => crate::credentials::Resolved {
                 credentials: Some(c.clone()),
-                store_not_installed: None,
+                skipped_source: None,
             },
             None => {
                 // Config files and credential helpers: blocking reads and processes.
@@ -702,7 +702,7 @@ impl Registry {
         };
         let crate::credentials::Resolved {
             credentials,
-            store_not_installed,
+            skipped_source,
         } = resolved;
         let hostname = endpoint.host.split(':').next().unwrap_or("");
         let azure_ad = options.azure_ad.clone().filter(|a| {
@@ -719,7 +719,7 @@ impl Registry {
             unverified,
             insecure_hosts: options.insecure_hosts.clone(),
             credentials,
-            store_not_installed,
+            skipped_source,
             azure_ad,
             exchanged: tokio::sync::Mutex::new(None),
             challenge: Mutex::new(Challenge::None),
@@ -783,10 +783,11 @@ impl Inner {
         }
     }
 
-    /// ` (docker-credential-NAME (credsStore in PATH) is not installed)` after a request for
-    /// credentials when the config's store was skipped; empty otherwise.
+    /// ` (docker-credential-NAME (credsStore in PATH) is not installed)`, or the config that is
+    /// not valid JSON, after a request for credentials when a credential source was skipped;
+    /// empty otherwise.
     fn store_note(&self) -> String {
-        self.store_not_installed
+        self.skipped_source
             .as_ref()
             .map(|note| format!(" ({note})"))
             .unwrap_or_default()
