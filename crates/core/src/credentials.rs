@@ -406,16 +406,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = CredentialSource::DockerConfig(dir.path().join("none.json"));
         assert!(missing.lookup("a.example").unwrap().is_none());
+        // Not JSON: passed over, named in the note a later refusal shows.
         let p = write(dir.path(), r#"{"auths":{"a.example":{"auth":"topsecret"#);
-        let err = CredentialSource::AuthFile(p)
-            .lookup("a.example")
-            .unwrap_err()
-            .to_string();
+        let resolved = resolve("a.example", &[CredentialSource::AuthFile(p)]).unwrap();
+        assert!(resolved.credentials.is_none());
+        let note = resolved.skipped_source.expect("the file is named");
         assert!(
-            err.contains("a.example") && err.contains("auth file"),
-            "{err}"
+            note.contains("auth file") && note.contains("not valid JSON"),
+            "{note}"
         );
-        assert!(!err.contains("topsecret"), "{err}");
+        assert!(!note.contains("topsecret"), "{note}");
         let p = write(
             dir.path(),
             r#"{"auths":{"a.example":{"auth":"!!topsecret"}}}"#,
