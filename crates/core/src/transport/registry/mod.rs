@@ -800,6 +800,27 @@ impl Inner {
         self.health.capped(self.retry.delay(attempt, retry_after))
     }
 
+    /// Waits before retry `attempt` of `method url`, which ended in `failure` (`HTTP 503`), as
+    /// long as `retry_after` asks or the backoff says ([`Self::retry_delay`]), said at `-v`.
+    async fn pause_before_retry(
+        &self,
+        method: &Method,
+        url: &str,
+        failure: &str,
+        attempt: u32,
+        retry_after: Option<Duration>,
+    ) {
+        let delay = self.retry_delay(attempt, retry_after);
+        crate::log::emit(1, || {
+            format!(
+                "{method} {}: {failure}, retrying in {:.1} s (attempt {attempt})",
+                redact_url(url),
+                delay.as_secs_f64()
+            )
+        });
+        tokio::time::sleep(delay).await;
+    }
+
     /// The registry host (`host[:port]`).
     pub fn host(&self) -> &str {
         &self.host
@@ -835,17 +856,11 @@ impl Inner {
             if status == StatusCode::TOO_MANY_REQUESTS {
                 self.throttled(&Method::GET, &url, response.headers());
             }
-            let delay = self.retry_delay(attempt, retry_after(response.headers()));
+            let wait = retry_after(response.headers());
             drop(response);
-            crate::log::emit(1, || {
-                format!(
-                    "GET {}: HTTP {}, retrying in {:.1} s (attempt {attempt})",
-                    redact_url(&url),
-                    status.as_u16(),
-                    delay.as_secs_f64()
-                )
-            });
-            tokio::time::sleep(delay).await;
+            let failure = format!("HTTP {}", status.as_u16());
+            self.pause_before_retry(&Method::GET, &url, &failure, attempt, wait)
+                .await;
         };
         match response.status() {
             s if s.is_success() => Ok(()),
@@ -1331,16 +1346,9 @@ impl Inner {
                 Ok(response) => retry_after(response.headers()),
                 Err(_) => None,
             };
-            let delay = self.retry_delay(*attempt, wait);
-            crate::log::emit(1, || {
-                format!(
-                    "{method} {}: {}, retrying in {:.1} s (attempt {attempt})",
-                    redact_url(url),
-                    failure.as_deref().unwrap_or("HTTP 429"),
-                    delay.as_secs_f64()
-                )
-            });
-            tokio::time::sleep(delay).await;
+            let failure = failure.as_deref().unwrap_or("HTTP 429");
+            self.pause_before_retry(method, url, failure, *attempt, wait)
+                .await;
         }
     }
 
@@ -1507,16 +1515,9 @@ impl Inner {
             if is_transient_status(status) && attempt < self.retry.attempts {
                 let wait = retry_after(response.headers());
                 drop(response);
-                let delay = self.retry_delay(attempt, wait);
-                crate::log::emit(1, || {
-                    format!(
-                        "{method} {}: HTTP {}, retrying in {:.1} s (attempt {attempt})",
-                        redact_url(&url),
-                        status.as_u16(),
-                        delay.as_secs_f64()
-                    )
-                });
-                tokio::time::sleep(delay).await;
+                let failure = format!("HTTP {}", status.as_u16());
+                self.pause_before_retry(&method, &url, &failure, attempt, wait)
+                    .await;
                 continue;
             }
             return Ok(response);
