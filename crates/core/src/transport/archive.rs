@@ -143,12 +143,15 @@ fn archive_error(path: &Path, reason: impl Into<String>) -> Error {
 }
 
 /// True when an archive named `path` is written gzip-compressed (`.gz`, `.tgz`, in any case).
+/// The first two bytes of every gzip stream.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
 /// True when the file at `path` starts as a gzip stream does.
 fn is_gzip_file(path: &Path) -> bool {
     let mut magic = [0u8; 2];
     File::open(path)
         .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok_and(|()| magic == [0x1f, 0x8b])
+        .is_ok_and(|()| magic == GZIP_MAGIC)
 }
 
 fn compressed(path: &Path) -> bool {
@@ -345,7 +348,7 @@ pub fn unpack(archive: &Path, root: &Path) -> Result<()> {
                 format!("is a {kind}: only tar and gzip-compressed tar are read: {undo}"),
             ));
         }
-        magic[..n].starts_with(&[0x1f, 0x8b])
+        magic[..n].starts_with(&GZIP_MAGIC)
     };
     let input: Box<dyn Read> = if gz {
         Box::new(flate2::read::GzDecoder::new(reader))
