@@ -5,7 +5,6 @@
 //! A gate (a forwarding proxy of our own in front of a real registry) holds the requests a test
 //! names, so the signal arrives while a step is surely running: no timing guesses.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -126,23 +125,7 @@ impl Gate {
 /// `apply PLAN` (with progress, so its stderr says when Ctrl-C is seen), stderr lines sent to
 /// the receiver as they come.
 fn spawn_apply(plan: &Path) -> (Child, Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
-        .args(["apply", plan.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (lines, received) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (child, received)
+    spawn_with_stderr_lines(&["apply", plan.to_str().unwrap()])
 }
 
 /// Sends SIGINT to the child.

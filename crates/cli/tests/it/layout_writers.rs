@@ -6,9 +6,9 @@
 //! (`mkfifo`): its read waits until the test writes the bytes, so no timing is guessed.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -73,27 +73,6 @@ impl HeldBlob {
     }
 }
 
-/// The binary with `args`, its stderr lines sent to the receiver as they come.
-fn spawn(args: &[&str]) -> (Child, Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (lines, received) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (child, received)
-}
-
 /// Waits (`BOUND` at most) for the child to end; its output, with the stderr lines read.
 fn finish(mut child: Child, lines: Receiver<String>) -> (Output, String) {
     let deadline = Instant::now() + BOUND;
@@ -128,7 +107,8 @@ fn a_copy_into_a_layout_another_copy_is_writing_is_refused_and_the_first_finishe
     let target_dir = out_dir.path().join("shared");
     let target = format!("oci:{}", target_dir.display());
     let held = HeldBlob::hold(&root, &layer);
-    let (mut first, lines) = spawn(&["copy", "-q", &oci(src_dir.path()), &target]);
+    let (mut first, lines) =
+        spawn_with_stderr_lines(&["copy", "-q", &oci(src_dir.path()), &target]);
     let mut writer = held.wait_for_reader(&mut first);
 
     let second = run(&["copy", "-q", &oci(other_dir.path()), &target]);
@@ -163,7 +143,7 @@ fn a_second_apply_of_a_plan_is_refused_while_the_first_runs() {
     let plan_arg = plan_path.to_str().unwrap();
     let journal = dir.path().join("plan.json.journal");
     let held = HeldBlob::hold(&root, &layer);
-    let (mut first, lines) = spawn(&["apply", "-q", plan_arg]);
+    let (mut first, lines) = spawn_with_stderr_lines(&["apply", "-q", plan_arg]);
     let mut writer = held.wait_for_reader(&mut first);
 
     let recorded = std::fs::read_to_string(&journal).unwrap();
@@ -215,7 +195,8 @@ fn a_copy_into_a_layout_stopped_by_ctrl_c_in_a_transfer_leaves_no_partial_file()
     let target_dir = out_dir.path().join("copy");
     let target = format!("oci:{}", target_dir.display());
     let held = HeldBlob::hold(&root, &layer);
-    let (mut first, lines) = spawn(&["copy", "-q", &oci(src_dir.path()), &target]);
+    let (mut first, lines) =
+        spawn_with_stderr_lines(&["copy", "-q", &oci(src_dir.path()), &target]);
     let mut writer = held.wait_for_reader(&mut first);
     writer
         .write_all(&held.bytes[..held.bytes.len() / 2])

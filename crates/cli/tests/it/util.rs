@@ -470,3 +470,26 @@ pub fn delete(port: u16, path: &str) {
         String::from_utf8_lossy(&reply.body)
     );
 }
+
+/// The binary with `args` (stdin closed, stdout piped), its stderr lines sent to the receiver
+/// as they come: a test waits for a line that says where the run is before acting on it.
+pub fn spawn_with_stderr_lines(args: &[&str]) -> (Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, received)
+}
