@@ -326,7 +326,7 @@ static STDIN_PASSWORDS: std::sync::Mutex<[Option<String>; 2]> = std::sync::Mutex
 /// The password of `side` from stdin (without its line ending), read the first time it is
 /// asked. With both sides on stdin, the source's is the first line and the target's the second,
 /// whichever side a command opens first.
-fn password_from_stdin(side: Side, flag: &str, both: bool) -> anyhow::Result<String> {
+fn password_from_stdin(side: Side, both: bool) -> anyhow::Result<String> {
     let mut read = STDIN_PASSWORDS.lock().expect("stdin passwords lock");
     let index = matches!(side, Side::Target) as usize;
     if let Some(password) = &read[index] {
@@ -337,12 +337,8 @@ fn password_from_stdin(side: Side, flag: &str, both: bool) -> anyhow::Result<Str
         if read[i].is_some() {
             continue;
         }
-        let (flag_of_line, short) = match (i, both) {
-            (0, true) => ("--src-creds", "src"),
-            (_, true) => ("--dst-creds", "dst"),
-            _ if matches!(side, Side::Source) => (flag, "src"),
-            _ => (flag, "dst"),
-        };
+        // The side whose line this is (the source's is line 0).
+        let (flag_of_line, short) = [("--src-creds", "src"), ("--dst-creds", "dst")][i];
         let mut line = String::new();
         std::io::stdin()
             .read_line(&mut line)
@@ -395,7 +391,6 @@ impl ConnectArgs {
                     let password = if stdin {
                         password_from_stdin(
                             side,
-                            flag,
                             self.src_password_stdin && self.dst_password_stdin,
                         )?
                     } else if let Ok(p) = std::env::var(env) {
