@@ -215,6 +215,10 @@ pub struct Summary {
     pub source_incomplete: Vec<Problem>,
     /// Items skipped on purpose (Docker schema 1, media types this tool does not copy).
     pub skipped: Vec<Problem>,
+    /// Why the run stopped before its end, when it did ([`copy_or_stop`]): every tag counted as
+    /// copied points at complete content, the rest was not reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 #[derive(Default)]
@@ -273,15 +277,46 @@ struct Engine {
     overwritten: Mutex<Vec<Overwrite>>,
 }
 
+/// A copy that stopped before its end ([`copy_or_stop`]): what it had done, and why it stopped.
+#[derive(Debug)]
+pub struct Stopped {
+    /// Everything done before the stop, with [`Summary::stopped`] set; empty when the run stopped
+    /// before its first tag (the source's catalog could not be read, say).
+    pub summary: Box<Summary>,
+    /// What stopped the run: a registry given up mid-run ([`Error::stopped_answering`]), refused
+    /// credentials, a layout that cannot be written.
+    pub error: Error,
+}
+
 /// Copies everything `options.matcher` selects from `source` to `target`.
 ///
 /// Listing errors of the whole source (catalog) are returned as `Err`; per-repository and per-tag
-/// errors are collected in [`Summary::failed`] and the copy goes on.
+/// errors are collected in [`Summary::failed`] and the copy goes on. An error that stops the whole
+/// run is returned alone; [`copy_or_stop`] returns it with what was done before it.
 pub async fn copy(
     source: Arc<dyn Store>,
     target: Arc<dyn Store>,
     options: CopyOptions,
 ) -> Result<Summary> {
+    copy_or_stop(source, target, options)
+        .await
+        .map_err(|stopped| stopped.error)
+}
+
+/// [`copy`], and when an error stops the run (a registry given up, credentials refused), what was
+/// done until then, for a report that still lists the tags copied and the items failed.
+pub async fn copy_or_stop(
+    source: Arc<dyn Store>,
+    target: Arc<dyn Store>,
+    options: CopyOptions,
+) -> std::result::Result<Summary, Stopped> {
+    let stop_early = |error: Error| Stopped {
+        summary: Box::new(Summary {
+            stopped: Some(error.to_string()),
+            ..Summary::default()
+        }),
+        error,
+    };
     let started = Instant::now();
     let jobs = options.jobs.max(1);
     let engine = Arc::new(Engine {
@@ -302,7 +337,9 @@ pub async fn copy(
         source_incomplete: Mutex::new(Vec::new()),
         overwritten: Mutex::new(Vec::new()),
     });
-    let pairs = walk::repositories(engine.source.as_ref(), &engine.options.matcher).await?;
+    let pairs = walk::repositories(engine.source.as_ref(), &engine.options.matcher)
+        .await
+        .map_err(stop_early)?;
     let source: Arc<dyn crate::transport::Source> = engine.source.clone();
     // The target's tags, listed once per repository: a tag it lacks needs no request of its own,
     // and a repository that had no tags needs no existence check for index children.
@@ -335,7 +372,7 @@ pub async fn copy(
     for (pair, tags) in listed {
         match tags {
             Ok(tags) => listed_ok.push((pair, tags)),
-            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) if e.is_fatal() => return Err(stop_early(e)),
             Err(e) => {
                 engine.count_refused(&e);
                 failed.push(Problem {
@@ -498,52 +535,79 @@ pub async fn copy(
                 crate::log::emit(0, || format!("after the stop: {finish}"));
             }
         }
-        return Err(e);
+        let mut summary = engine.summary(repositories, tags, failed, interrupted, started);
+        summary.stopped = Some(e.to_string());
+        return Err(Stopped {
+            summary: Box::new(summary),
+            error: e,
+        });
     }
     if !engine.options.dry_run {
         // Even after an interruption: a layout's index then lists every tag that was completed.
-        engine.target.finish().await?;
+        if let Err(e) = engine.target.finish().await {
+            let mut summary = engine.summary(repositories, tags, failed, interrupted, started);
+            summary.stopped = Some(e.to_string());
+            return Err(Stopped {
+                summary: Box::new(summary),
+                error: e,
+            });
+        }
     }
-    failed.sort_by(|a, b| a.item.cmp(&b.item));
-    let mut skipped = std::mem::take(&mut *engine.skipped.lock().expect("skipped lock"));
-    skipped.sort_by(|a, b| a.item.cmp(&b.item));
-    let mut source_incomplete =
-        std::mem::take(&mut *engine.source_incomplete.lock().expect("incomplete lock"));
-    source_incomplete.sort_by(|a, b| a.item.cmp(&b.item));
-    let mut overwritten =
-        std::mem::take(&mut *engine.overwritten.lock().expect("overwritten lock"));
-    overwritten.sort_by(|a, b| a.item.cmp(&b.item));
-    let c = &engine.counters;
-    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    Ok(Summary {
-        repositories,
-        tags,
-        tags_copied: get(&c.tags_copied),
-        tags_up_to_date: get(&c.tags_up_to_date),
-        manifests_pushed: get(&c.manifests_pushed),
-        manifests_would_push: get(&c.manifests_would_push),
-        overwritten,
-        blobs_copied: get(&c.blobs_copied),
-        blobs_present: get(&c.blobs_present),
-        blobs_mounted: get(&c.blobs_mounted),
-        blobs_copied_again: get(&c.blobs_copied_again),
-        mounts_ignored: engine.mounts.ignored(),
-        bytes_copied: get(&c.bytes_copied),
-        referrers_copied: get(&c.referrers_copied),
-        deep: engine.options.deep,
-        manifests_put_back: get(&c.manifests_put_back),
-        blobs_put_back: get(&c.blobs_put_back),
-        nondistributable_left_to_urls: get(&c.nondistributable_left_to_urls),
-        untagged: get(&c.untagged_copied),
-        peak_transfers: engine.blob_permits.peak(),
-        seconds: started.elapsed().as_secs_f64(),
-        dry_run: engine.options.dry_run,
-        interrupted,
-        failed,
-        failed_refused: get(&c.failed_refused),
-        source_incomplete,
-        skipped,
-    })
+    Ok(engine.summary(repositories, tags, failed, interrupted, started))
+}
+
+impl Engine {
+    /// The run's [`Summary`] from its counters and lists.
+    fn summary(
+        &self,
+        repositories: u64,
+        tags: u64,
+        mut failed: Vec<Problem>,
+        interrupted: bool,
+        started: Instant,
+    ) -> Summary {
+        failed.sort_by(|a, b| a.item.cmp(&b.item));
+        let mut skipped = std::mem::take(&mut *self.skipped.lock().expect("skipped lock"));
+        skipped.sort_by(|a, b| a.item.cmp(&b.item));
+        let mut source_incomplete =
+            std::mem::take(&mut *self.source_incomplete.lock().expect("incomplete lock"));
+        source_incomplete.sort_by(|a, b| a.item.cmp(&b.item));
+        let mut overwritten =
+            std::mem::take(&mut *self.overwritten.lock().expect("overwritten lock"));
+        overwritten.sort_by(|a, b| a.item.cmp(&b.item));
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Summary {
+            repositories,
+            tags,
+            tags_copied: get(&c.tags_copied),
+            tags_up_to_date: get(&c.tags_up_to_date),
+            manifests_pushed: get(&c.manifests_pushed),
+            manifests_would_push: get(&c.manifests_would_push),
+            overwritten,
+            blobs_copied: get(&c.blobs_copied),
+            blobs_present: get(&c.blobs_present),
+            blobs_mounted: get(&c.blobs_mounted),
+            blobs_copied_again: get(&c.blobs_copied_again),
+            mounts_ignored: self.mounts.ignored(),
+            bytes_copied: get(&c.bytes_copied),
+            referrers_copied: get(&c.referrers_copied),
+            deep: self.options.deep,
+            manifests_put_back: get(&c.manifests_put_back),
+            blobs_put_back: get(&c.blobs_put_back),
+            nondistributable_left_to_urls: get(&c.nondistributable_left_to_urls),
+            untagged: get(&c.untagged_copied),
+            peak_transfers: self.blob_permits.peak(),
+            seconds: started.elapsed().as_secs_f64(),
+            dry_run: self.options.dry_run,
+            interrupted,
+            failed,
+            failed_refused: get(&c.failed_refused),
+            source_incomplete,
+            skipped,
+            stopped: None,
+        }
+    }
 }
 
 /// The latency paths of the transfer limit: requests to the source, and to the target.
@@ -1353,6 +1417,11 @@ pub fn source_gap(e: &Error, item: &str) -> String {
             referrer, subject, ..
         } => format!("referrer {referrer} of {subject} (below {item})"),
         Error::BlobMissing { blob, .. } => format!("blob {blob} of {item}"),
+        Error::Damaged { what, actual, .. } => {
+            return format!(
+                "{what}, below {item}, is damaged in the SOURCE (its content hashes to {actual}): copying it again will not help; push it to the source again, or leave it out with --tag/--exclude-repo"
+            )
+        }
         other => format!("{item} ({other})"),
     };
     format!(

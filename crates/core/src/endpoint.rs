@@ -356,19 +356,33 @@ fn one_image_form(scheme: &str, path: &str) -> Option<Error> {
     ))
 }
 
-/// True when `path` names an archive gzip-compressed by its name (`.gz`, `.tgz`, in any case).
+/// The endings of the archive names this tool writes, in any case: the gzip-compressed ones first.
+const ARCHIVE_ENDINGS: [&str; 3] = [".tar.gz", ".tgz", ".tar"];
+
+/// The ending of `path`'s file name among [`ARCHIVE_ENDINGS`] (in any case), if any.
+fn archive_ending(path: &Path) -> Option<&'static str> {
+    let lower = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+    ARCHIVE_ENDINGS
+        .into_iter()
+        .find(|ending| lower.ends_with(ending) && lower.len() > ending.len())
+}
+
+/// True when `path` names an archive gzip-compressed by its name (`.tar.gz`, `.tgz`, in any case).
 pub fn archive_name_is_gzip(path: &Path) -> bool {
-    let lower = path.to_string_lossy().to_ascii_lowercase();
-    lower.ends_with(".gz") || lower.ends_with(".tgz")
+    matches!(archive_ending(path), Some(".tar.gz" | ".tgz"))
+}
+
+/// `path`'s file name without its archive ending (`.tar`, `.tar.gz`, `.tgz`, in any case); the
+/// whole file name when it has none.
+pub fn archive_stem(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    let ending = archive_ending(path).map_or(0, str::len);
+    Some(name[..name.len() - ending].to_string())
 }
 
 /// True when `path` names an archive this tool writes: `.tar`, `.tar.gz` or `.tgz`, in any case.
 fn archive_name_is_known(path: &Path) -> bool {
-    archive_name_is_gzip(path)
-        || path
-            .to_string_lossy()
-            .to_ascii_lowercase()
-            .ends_with(".tar")
+    archive_ending(path).is_some()
 }
 
 impl Endpoint {

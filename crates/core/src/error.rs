@@ -148,6 +148,18 @@ pub enum Error {
         /// The store's answer.
         cause: String,
     },
+    /// A manifest a store holds whose bytes do not hash to the digest it is stored under (a
+    /// layout's file changed on disk): the store is damaged, and reading it again will not help,
+    /// as for [`Error::ChildMissing`].
+    #[error("{what} is damaged: its content hashes to {actual}, not {digest}")]
+    Damaged {
+        /// What was read, and where (the file's path).
+        what: String,
+        /// The digest it is stored under.
+        digest: crate::digest::Digest,
+        /// The digest of the bytes there.
+        actual: String,
+    },
     /// An OCI image layout problem.
     #[error("{}: {reason}", path.display())]
     Layout {
@@ -189,12 +201,16 @@ impl Error {
     }
 
     /// True for a graph whose store lacks a manifest or blob it references
-    /// ([`Error::ChildMissing`], [`Error::ReferrerMissing`], [`Error::BlobMissing`]): the store
-    /// itself is incomplete, and no retry or re-run will read it.
+    /// ([`Error::ChildMissing`], [`Error::ReferrerMissing`], [`Error::BlobMissing`]) or holds a
+    /// damaged one ([`Error::Damaged`]): the store itself is incomplete, and no retry or re-run
+    /// will read it.
     pub fn is_incomplete_store(&self) -> bool {
         matches!(
             self,
-            Error::ChildMissing { .. } | Error::ReferrerMissing { .. } | Error::BlobMissing { .. }
+            Error::ChildMissing { .. }
+                | Error::ReferrerMissing { .. }
+                | Error::BlobMissing { .. }
+                | Error::Damaged { .. }
         )
     }
 

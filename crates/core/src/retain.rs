@@ -524,22 +524,17 @@ pub async fn survey(
             .await?
             .into_iter()
             .collect();
-    let listed: Option<BTreeMap<String, Digest>> = source
-        .tag_digests(&pair.source)
-        .await?
-        .map(|l| l.into_iter().collect());
-    let read: Vec<(String, Option<Digest>, Option<Option<Digest>>)> = futures::stream::iter(names)
-        .map(|name| {
-            let (source, target, listed, selected) = (&source, &target, &listed, &selected);
+    let here = crate::walk::tag_digests(source.as_ref(), &pair.source, names, jobs).await?;
+    // The target's digest of each selected tag the source still has.
+    let read: Vec<(String, Option<Digest>, Option<Option<Digest>>)> = futures::stream::iter(here)
+        .map(|(name, here)| {
+            let (target, selected) = (&target, &selected);
             async move {
-                let here = match listed {
-                    Some(l) => l.get(&name).cloned(),
-                    None => source.manifest_digest(&pair.source, &name).await?,
-                };
-                let there = if selected.contains(&name) {
-                    Some(Source::manifest_digest(target.as_ref(), &pair.target, &name).await?)
-                } else {
-                    None
+                let there = match (&here, selected.contains(&name)) {
+                    (Some(_), true) => {
+                        Some(Source::manifest_digest(target.as_ref(), &pair.target, &name).await?)
+                    }
+                    _ => None,
                 };
                 Ok::<_, crate::error::Error>((name, here, there))
             }

@@ -3,6 +3,7 @@
 //! (cosign's `sha256-<hex>.sig`, referrers fallback tags: [`select_tags`]). `copy`, `inventory`,
 //! `verify` and `delete-source` all select through here.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -347,26 +348,44 @@ async fn digests_of(
     pair: &RepoPair,
     tags: &[String],
 ) -> Result<std::collections::HashSet<Digest>> {
-    if let Some(listed) = source.tag_digests(&pair.source).await? {
-        let wanted: std::collections::HashSet<&String> = tags.iter().collect();
-        return Ok(listed
+    Ok(
+        tag_digests(source, &pair.source, tags.to_vec(), DESCRIBED_READS)
+            .await?
             .into_iter()
-            .filter(|(tag, _)| wanted.contains(tag))
-            .map(|(_, digest)| digest)
+            .filter_map(|(_, digest)| digest)
+            .collect(),
+    )
+}
+
+/// Each of `tags` of `repository` with the digest it points at: from the source's listing of
+/// tags with digests when it has one (ACR, layouts), else a `HEAD` per tag, `jobs` at once. A tag
+/// gone since it was listed has none.
+pub async fn tag_digests(
+    source: &dyn Source,
+    repository: &str,
+    tags: Vec<String>,
+    jobs: usize,
+) -> Result<Vec<(String, Option<Digest>)>> {
+    if let Some(listed) = source.tag_digests(repository).await? {
+        let listed: HashMap<String, Digest> = listed.into_iter().collect();
+        return Ok(tags
+            .into_iter()
+            .map(|tag| {
+                let digest = listed.get(&tag).cloned();
+                (tag, digest)
+            })
             .collect());
     }
-    let heads: Vec<Result<Option<Digest>>> = futures::stream::iter(
-        tags.iter()
-            .map(|tag| source.manifest_digest(&pair.source, tag)),
-    )
-    .buffer_unordered(DESCRIBED_READS)
-    .collect()
-    .await;
-    let mut digests = std::collections::HashSet::new();
-    for head in heads {
-        digests.extend(head?);
-    }
-    Ok(digests)
+    futures::stream::iter(tags)
+        .map(|tag| async move {
+            let digest = source.manifest_digest(repository, &tag).await?;
+            Ok((tag, digest))
+        })
+        .buffer_unordered(jobs.max(1))
+        .collect::<Vec<Result<_>>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// The digests of the manifests of `tags` in `pair.source` and of their children at any depth. A

@@ -197,7 +197,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         progress: reporter.clone(),
         interrupt,
     };
-    let outcome = copy::copy(source, target, options).await;
+    let outcome = copy::copy_or_stop(source, target, options).await;
     reporter.finish();
     // The locks are set after the content moved, and also when the copy failed or was
     // interrupted: tags it brought over get the source's attributes, tags it could not bring
@@ -217,11 +217,19 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     };
     let summary = match outcome {
         Ok(summary) => summary,
-        Err(e) => {
+        Err(stopped) => {
+            // What was done before the stop is reported as a finished run's would be (the
+            // error line on stderr says why it stopped), unless nothing had started.
+            let summary = &stopped.summary;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(summary)?);
+            } else if summary.repositories > 0 {
+                print_summary(summary);
+            }
             if let Some(report) = &lock_report {
                 print_locks(report, true);
             }
-            return Err(e.into());
+            return Err(stopped.error.into());
         }
     };
     if summary.interrupted {

@@ -66,18 +66,18 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
         };
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
-        } else if args.markdown {
-            let shown = markdown(&report, &args.source, &args.target);
-            match nothing_selected {
-                // The heading carries the verdict.
-                Some(_) => print!("{}", shown.replacen(": OK\n", ": NOTHING SELECTED\n", 1)),
-                None => print!("{shown}"),
-            }
         } else {
-            let shown = text(&report);
-            match (nothing_selected, shown.strip_suffix(": OK\n")) {
-                (Some(_), Some(before)) => println!("{before}: NOTHING SELECTED"),
-                _ => print!("{shown}"),
+            let shown_verdict = match nothing_selected {
+                Some(_) => "NOTHING SELECTED",
+                None => verdict(&report),
+            };
+            if args.markdown {
+                print!(
+                    "{}",
+                    markdown(&report, &args.source, &args.target, shown_verdict)
+                );
+            } else {
+                print!("{}", text_with_verdict(&report, shown_verdict));
             }
         }
         Ok(if report.passed() {
@@ -162,6 +162,12 @@ fn verdict(r: &Report) -> &'static str {
 
 /// The one-line verdict and every problem, for humans.
 pub fn text(r: &Report) -> String {
+    text_with_verdict(r, verdict(r))
+}
+
+/// [`text`] ending with `verdict` (`OK`, `FAIL`, or `NOTHING SELECTED` for a narrowing that
+/// selected nothing).
+fn text_with_verdict(r: &Report, verdict: &str) -> String {
     let mut out = String::new();
     for (label, list) in [
         ("missing", &r.missing),
@@ -230,18 +236,16 @@ pub fn text(r: &Report) -> String {
         out.push_str(&format!("; {} errors", r.errors.len()));
     }
     out.push_str(&format!(
-        "; {:.1} s, up to {} requests at once: {}\n",
-        r.seconds,
-        r.peak_requests,
-        verdict(r)
+        "; {:.1} s, up to {} requests at once: {verdict}\n",
+        r.seconds, r.peak_requests,
     ));
     out
 }
 
-fn markdown(r: &Report, source: &str, target: &str) -> String {
+/// The report in Markdown, its heading ending with `verdict`.
+fn markdown(r: &Report, source: &str, target: &str, verdict: &str) -> String {
     let mut out = format!(
-        "# Verify `{source}` → `{target}`: {}\n\n| tags ok | missing | different | unsupported | broken in the source | extra | broken | errors |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} | {} | {} |\n",
-        verdict(r),
+        "# Verify `{source}` → `{target}`: {verdict}\n\n| tags ok | missing | different | unsupported | broken in the source | extra | broken | errors |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} | {} | {} |\n",
         r.tags_ok,
         r.missing.len(),
         r.different.len(),

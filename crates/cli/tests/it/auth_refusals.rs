@@ -396,3 +396,53 @@ fn vv_shows_the_storage_hop_of_a_redirected_blob_without_its_signature() {
     );
     assert_no_secret(&out, &[PASSWORD.to_string(), SAS_SIG.to_string()]);
 }
+
+/// A registry that answers a push with 403 (as Harbor and Docker Hub do for a repository the
+/// account may read but not write) shows its own reason and names the right that may be
+/// missing, as a refused token does.
+#[test]
+fn a_push_refused_with_403_names_the_right_that_may_be_missing() {
+    let home = tempfile::tempdir().unwrap();
+    let registry = crate::util::Registry::start();
+    let upstream = registry.port;
+    let proxy = Server::start_raw(move |request: &Request| {
+        if request.basic() != Some((USER.to_string(), PASSWORD.to_string())) {
+            return Response::new(401, "").header("WWW-Authenticate", "Basic realm=\"forbid\"");
+        }
+        if request.method != "GET" && request.method != "HEAD" {
+            return Response::json(
+                403,
+                &json!({"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}),
+            );
+        }
+        let target = match request.query.is_empty() {
+            true => request.path.clone(),
+            false => format!("{}?{}", request.path, request.query),
+        };
+        forward(upstream, request, &target)
+    });
+    let (src, _) = sample_layout(1, 3);
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "--dst-creds",
+            &format!("{USER}:{PASSWORD}"),
+            &oci(src.path()),
+            &proxy.url(),
+        ],
+        &[],
+        None,
+    );
+    assert_exit_code(&out, 1);
+    let report = stdout(&out);
+    assert!(
+        report.contains("HTTP 403 DENIED: requested access to the resource is denied (the credentials (--dst-creds) may lack the right to push to `")
+            && report.contains("grant push on it, or leave it out with --exclude-repo)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("failed, refused: change what each line names"),
+        "{report}"
+    );
+}

@@ -387,8 +387,9 @@ fn spawn(args: &[&str]) -> std::process::Child {
 
 /// A target killed in the middle of a copy: the run gives it up after `--unreachable-after`
 /// (2 s here, 60 s by default) with one line naming the side, the host and since when, exit 3,
-/// instead of retrying tag after tag; every tag already in the target points at complete content,
-/// and the same command, once the registry is back, finishes the copy.
+/// instead of retrying tag after tag, and the summary of what it did before on stdout; every tag
+/// already in the target points at complete content, and the same command, once the registry is
+/// back, finishes the copy.
 #[test]
 fn a_target_that_dies_mid_copy_ends_the_run_with_exit_3_and_the_same_command_resumes() {
     let (dir, expected) = sample_layout(40, 7);
@@ -429,6 +430,12 @@ fn a_target_that_dies_mid_copy_ends_the_run_with_exit_3_and_the_same_command_res
     assert!(
         err.contains("nothing half-written; run the same command again to resume"),
         "{err}"
+    );
+    let summary = stdout(&out);
+    assert!(
+        summary.starts_with("copied ")
+            && summary.contains(&format!(" of {} tags in ", expected.tag_count())),
+        "the summary of what was done before the stop: {summary}"
     );
     dst.restart();
     // Nothing half-written: what the target holds is complete.

@@ -1068,8 +1068,9 @@ fn archive_names_say_gzip_in_any_case_and_other_compressions_are_named() {
 }
 
 /// A copy into a layout skopeo wrote (`oci:svc:latest`, a plain `latest`) that brings `svc:latest`
-/// of another digest: the entry with its repository wins, the plain one is read as an untagged
-/// manifest, and the layout stays readable.
+/// of another digest: the copy lists it as an overwrite (readers read the plain entry as that
+/// tag), the entry with its repository wins, the plain one is read as an untagged manifest, and
+/// the layout stays readable.
 #[test]
 fn a_tag_written_into_a_layout_that_has_it_plain_wins_and_the_plain_entry_stays_untagged() {
     let (src, expected) = sample_registry(3);
@@ -1089,7 +1090,23 @@ fn a_tag_written_into_a_layout_that_has_it_plain_wins_and_the_plain_entry_stays_
         &format!("oci:{}:latest", layout.display()),
     );
     let target = format!("oci:{}", layout.display());
-    assert_success(&run(&["copy", "-q", "--repo", repo, &src.url(), &target]));
+    let dry = run(&["copy", "--dry-run", "--repo", repo, &src.url(), &target]);
+    assert_success(&dry);
+    let overwrite = format!(
+        "would overwrite {repo}:latest: the target has {}, the source {}",
+        tags["v1.0.0"], tags["latest"]
+    );
+    assert!(stdout(&dry).contains(&overwrite), "{}", stdout(&dry));
+    let out = run(&["copy", "--repo", repo, &src.url(), &target]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains(&format!(
+            "overwrote {repo}:latest: the target had {}, the source {}",
+            tags["v1.0.0"], tags["latest"]
+        )),
+        "{}",
+        stdout(&out)
+    );
 
     let out = run(&["inventory", "--json", &target]);
     assert_success(&out);
@@ -1238,4 +1255,55 @@ fn a_missing_index_child_fails_only_the_tags_of_its_index() {
     let mut arrived = expected.tags.clone();
     arrived.get_mut(repo).unwrap().remove("v1.0.0");
     assert_holds(&open(&target), &arrived, None);
+}
+
+/// A tag whose manifest file in a layout source was changed on disk (its bytes no longer hash to
+/// its name) is damaged in the source: the copy lists it with the items the source cannot give
+/// (not as a failure a rerun may mend), and verify lists it as broken in the source, not as
+/// missing in the target.
+#[test]
+fn a_manifest_changed_on_disk_in_a_layout_source_is_reported_as_damaged_in_the_source() {
+    let (dir, expected) = sample_layout(2, 6);
+    let root = dir.path().join("sample");
+    let repo = "team/svc-1";
+    let damaged = expected.tags[repo]["v1.1.0"].clone();
+    let path = layout_blob(&root, &damaged);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(b"\n");
+    std::fs::write(&path, bytes).unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", out_dir.path().join("out").display());
+
+    let out = run(&["copy", "--json", &oci(dir.path()), &target]);
+    assert_exit_code(&out, 1);
+    let report = json(&out);
+    let item = format!("{repo}:v1.1.0");
+    let listed = report["source_incomplete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["item"] == item.as_str())
+        .unwrap_or_else(|| panic!("{item} among the incomplete source's items: {report}"));
+    let reason = listed["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("manifest {damaged}"))
+            && reason.contains("is damaged in the SOURCE"),
+        "{reason}"
+    );
+    assert_eq!(report["failed"].as_array().unwrap().len(), 0, "{report}");
+    assert_eq!(report["failed_refused"], 0, "{report}");
+
+    let out = run(&["verify", "--json", &oci(dir.path()), &target]);
+    assert_exit_code(&out, 1);
+    let report = json(&out);
+    let items = |key: &str| -> Vec<String> {
+        report[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["item"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(items("broken_in_source").contains(&item), "{report}");
+    assert!(!items("missing").contains(&item), "{report}");
 }

@@ -161,13 +161,7 @@ fn compressed(path: &Path) -> bool {
 /// The repository the entries of an archive that name no repository are read as: its file name
 /// without `.tar`, `.tar.gz` or `.tgz` (in any case).
 fn name_of(path: &Path) -> Option<String> {
-    let name = path.file_name()?.to_string_lossy().into_owned();
-    let lower = name.to_ascii_lowercase();
-    let stem_len = [".tar.gz", ".tgz", ".tar"]
-        .iter()
-        .find(|ext| lower.ends_with(*ext))
-        .map_or(name.len(), |ext| name.len() - ext.len());
-    Some(name[..stem_len].to_string())
+    crate::endpoint::archive_stem(path)
 }
 
 /// The file `path` leads to through symbolic links (`path` itself when it is none; the file a
@@ -269,7 +263,7 @@ impl Archive {
             unpack(&file, &root)?;
         }
         Ok(Archive {
-            layout: Layout::create(&root)?,
+            layout: Layout::create(&root)?.reading_unnamed_as(name_of(path)),
             path: path.to_path_buf(),
             file,
             existed,

@@ -122,6 +122,10 @@ pub struct Layout {
     changed: AtomicBool,
     /// A writer's `oci-layout`, open and locked until the layout is dropped; `None` for a reader.
     _writer_lock: Option<std::fs::File>,
+    /// For a writer, the repository readers read the entries that name no repository as (the
+    /// directory's or archive's name): their plain tags are that repository's as far as a copy
+    /// asks, so that writing over one is listed as an overwrite.
+    unnamed_read_as: Option<String>,
 }
 
 fn layout_error(path: &Path, reason: impl Into<String>) -> Error {
@@ -138,14 +142,11 @@ impl Layout {
     /// directory (said on stderr); a layout whose directory name is not a repository name is
     /// then refused.
     pub fn open(root: &Path) -> Result<Self> {
-        let name = std::fs::canonicalize(root)
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
         Self::open_with(
             root,
             None,
             Unnamed::ReadAs {
-                name,
+                name: directory_name(root),
                 shown: root.to_path_buf(),
             },
         )
@@ -236,7 +237,32 @@ impl Layout {
             referrers: tokio::sync::OnceCell::new(),
             changed: AtomicBool::new(false),
             _writer_lock: writer_lock,
+            unnamed_read_as: None,
         })
+    }
+
+    /// Sets the repository this writer's entries without one are read as ([`Self::create`] sets
+    /// the directory's name; an archive its file's).
+    pub(super) fn reading_unnamed_as(mut self, name: Option<String>) -> Self {
+        self.unnamed_read_as = name.filter(|n| crate::endpoint::validate_repository(n).is_ok());
+        self
+    }
+
+    /// The plain tags of entries that name no repository, read as `repository` (see
+    /// `unnamed_read_as`), with their digests; none for any other repository.
+    fn unnamed_tags(&self, entries: &Entries, repository: &str) -> Vec<(String, String)> {
+        if self.unnamed_read_as.as_deref() != Some(repository) {
+            return Vec::new();
+        }
+        entries
+            .other
+            .iter()
+            .filter(|d| !d.annotations.contains_key(REPOSITORY_ANNOTATION))
+            .filter_map(|d| {
+                let tag = d.annotations.get(REF_NAME).filter(|r| is_plain_tag(r))?;
+                Some((tag.clone(), d.digest.clone()))
+            })
+            .collect()
     }
 
     /// True once this writer put a blob or manifest file in the layout or wrote its
@@ -264,18 +290,19 @@ impl Layout {
                         "is not empty and is not an OCI image layout: choose a new or empty directory",
                     ));
                 }
-                return Self::continue_writing(root);
+                return Ok(Self::continue_writing(root)?.reading_unnamed_as(directory_name(root)));
             }
         }
         std::fs::create_dir_all(root.join("blobs").join("sha256"))
             .map_err(|e| Error::io(root, e))?;
         write_atomic(&root.join(INDEX_FILE), br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)?;
         // `oci-layout` last: its presence marks a usable layout.
-        match publish_marker(root)? {
-            Some(lock) => Self::open_with(root, Some(lock), Unnamed::Keep),
+        let layout = match publish_marker(root)? {
+            Some(lock) => Self::open_with(root, Some(lock), Unnamed::Keep)?,
             // Another run created the layout at the same moment: it is that run's to write.
-            None => Self::continue_writing(root),
-        }
+            None => Self::continue_writing(root)?,
+        };
+        Ok(layout.reading_unnamed_as(directory_name(root)))
     }
 
     /// Opens an existing layout to write more into it, once this run holds its lock; what an
@@ -322,9 +349,9 @@ impl Layout {
         }
         let actual = Digest::of(&bytes);
         if &actual != digest {
-            return Err(Error::DigestMismatch {
-                what: path.display().to_string(),
-                expected: digest.to_string(),
+            return Err(Error::Damaged {
+                what: format!("manifest {digest} ({})", path.display()),
+                digest: digest.clone(),
                 actual: actual.to_string(),
             });
         }
@@ -656,6 +683,13 @@ fn split_ref_name(name: &str) -> Option<(String, String)> {
 }
 
 /// True for a ref name that is a tag alone (`latest`), as skopeo writes: no repository in it.
+/// The name of the directory `root` is (after `.` and links are resolved).
+fn directory_name(root: &Path) -> Option<String> {
+    std::fs::canonicalize(root)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+}
+
 fn is_plain_tag(name: &str) -> bool {
     crate::endpoint::validate_tag(name).is_ok()
 }
@@ -725,12 +759,18 @@ impl Source for Layout {
 
     async fn tags(&self, repository: &str) -> Result<Vec<String>> {
         let entries = self.entries.lock().expect("layout lock");
-        Ok(entries
+        let tags: BTreeSet<String> = entries
             .tagged
             .keys()
             .filter(|(r, _)| r == repository)
             .map(|(_, t)| t.clone())
-            .collect())
+            .chain(
+                self.unnamed_tags(&entries, repository)
+                    .into_iter()
+                    .map(|(t, _)| t),
+            )
+            .collect();
+        Ok(tags.into_iter().collect())
     }
 
     async fn manifest(&self, repository: &str, reference: &str) -> Result<RawManifest> {
@@ -862,10 +902,22 @@ impl Destination for Layout {
     /// for another one (or by a run stopped before its `index.json` was written), and a copy that
     /// took it as present would never write this repository's entry.
     async fn current_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
-        let Some(entry) = self.lookup(repository, reference) else {
-            return Ok(None);
+        let digest = match self.lookup(repository, reference) {
+            Some(entry) => entry.digest,
+            // A plain tag skopeo wrote, which readers read as this repository's.
+            None => {
+                let entries = self.entries.lock().expect("layout lock");
+                match self
+                    .unnamed_tags(&entries, repository)
+                    .into_iter()
+                    .find(|(t, _)| t == reference)
+                {
+                    Some((_, digest)) => digest,
+                    None => return Ok(None),
+                }
+            }
         };
-        let digest: Digest = entry.digest.parse()?;
+        let digest: Digest = digest.parse()?;
         Ok(self.blob_path(&digest).exists().then_some(digest))
     }
 

@@ -945,14 +945,22 @@ impl Inner {
     /// they came from, the Azure identity, or anonymous access), the right that is missing, and
     /// what to do.
     fn refusal_text(&self, scope: &Scope) -> String {
+        self.refusal(scope, "may not")
+    }
+
+    /// [`Self::refusal_text`] with `may_not` for its verb: "may not" where the refusal is
+    /// certain, "may lack the right to" beside a registry's own reason.
+    fn refusal(&self, scope: &Scope, may_not_verb: &str) -> String {
         let who = match (&self.credentials, &self.azure_ad) {
             (Some(c), _) => format!("the credentials ({})", c.origin),
             (None, Some(a)) => format!("the identity ({})", a.describe()),
             (None, None) => "anonymous access".into(),
         };
         let (may_not, right) = match scope {
-            Scope::Registry => return format!("{who} may not use the registry"),
-            Scope::Catalog => return format!("{who} may not list the registry's repositories"),
+            Scope::Registry => return format!("{who} {may_not_verb} use the registry"),
+            Scope::Catalog => {
+                return format!("{who} {may_not_verb} list the registry's repositories")
+            }
             Scope::Pull(r) => (format!("read `{r}`"), "pull"),
             Scope::Push(r) => (format!("push to `{r}`"), "push"),
             Scope::Mount {
@@ -977,7 +985,42 @@ impl Inner {
             ),
             _ => format!("grant {right} on it"),
         };
-        format!("{who} may not {may_not}: {what_to_do}, or leave it out with --exclude-repo")
+        format!("{who} {may_not_verb} {may_not}: {what_to_do}, or leave it out with --exclude-repo")
+    }
+
+    /// A 403 for a repository-level request: the registry's own code and text (masked), then
+    /// which right is missing and what to do, as a refused token says it ([`Self::refusal_text`]).
+    async fn forbidden(
+        &self,
+        method: &Method,
+        url: &str,
+        scope: &Scope,
+        response: Response,
+    ) -> Error {
+        let error = self.status_error(method, url, response).await;
+        match error {
+            Error::Status {
+                method,
+                url,
+                status,
+                code,
+                message,
+            } => Error::Status {
+                method,
+                url,
+                status,
+                code,
+                message: Some(match message {
+                    // The registry's reason may be another (a quota, a policy): the right is
+                    // named as what may be missing.
+                    Some(said) => {
+                        format!("{said} ({})", self.refusal(scope, "may lack the right to"))
+                    }
+                    None => self.refusal_text(scope),
+                }),
+            },
+            other => other,
+        }
     }
 
     /// The flag that gives this side's credentials.
@@ -1500,6 +1543,9 @@ impl Inner {
                     Some(_) => format!("{} {} was refused (HTTP 401): check the user name and password or token", method, redact_url(&url)),
                     None => format!("{} {} needs credentials (HTTP 401): pass --src-creds/--dst-creds or sign in with docker login{}", method, redact_url(&url), self.store_note()),
                 }));
+            }
+            if status == StatusCode::FORBIDDEN && !matches!(scope, Scope::Registry) {
+                return Err(self.forbidden(&method, &url, &scope, response).await);
             }
             if status.is_redirection() {
                 if let Some(location) = response
