@@ -1442,11 +1442,25 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
     let mut out = Findings::default();
     let body = without_bom(text);
     let mut offset = text.len() - body.len();
+    // A `{{/* ... */}}` comment may go on over several lines (commented-out containers): every
+    // line of it is a comment.
+    let mut in_comment = false;
+    let mut comment_lines = std::collections::HashSet::new();
     for line in body.split_inclusive('\n') {
         let start = offset;
         offset += line.len();
         let trimmed = line.trim_start();
-        if is_template_comment(trimmed) {
+        let commented = in_comment || is_template_comment(trimmed);
+        if in_comment {
+            in_comment = !line.contains("*/");
+        } else if let Some(rest) = ["{{/*", "{{- /*"]
+            .iter()
+            .find_map(|open| trimmed.strip_prefix(open))
+        {
+            in_comment = !rest.contains("*/");
+        }
+        if commented {
+            comment_lines.insert(lines.line(start));
             out.mention(text, &lines, start..offset, registry, MentionPlace::Comment);
             continue;
         }
@@ -1489,8 +1503,7 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
     // An `az acr` command continued over lines (a script in a ConfigMap or a Job's `args`) is
     // seen only in the whole text.
     for at in crate::azcli::short_names(text, registry) {
-        let line = lines.text(at);
-        let place = if is_template_comment(&line) {
+        let place = if comment_lines.contains(&lines.line(at)) {
             MentionPlace::Comment
         } else {
             MentionPlace::TemplateLine
