@@ -599,8 +599,17 @@ impl<'a> YamlScan<'a> {
             if !(name.ends_with("image") || name == "bundle") {
                 continue;
             }
+            let pushed = TEKTON_PUSHED_IMAGE_PARAMS.contains(&name.as_str());
             for value in [get("value"), get("default")].into_iter().flatten() {
-                found.extend(self.string_ref(value, self.image_kind()));
+                let Some(mut reference) = self.string_ref(value, self.image_kind()) else {
+                    continue;
+                };
+                if pushed {
+                    // Where the build pushes: a tag it creates, and no digest can go there.
+                    reference.checkable = false;
+                    reference.tag_span = None;
+                }
+                found.push(reference);
             }
         }
         found.into_iter().for_each(|r| self.push(r));
@@ -1355,6 +1364,18 @@ const IMAGE_INPUTS: [&str; 4] = ["tags", "images", "cache-from", "cache-to"];
 
 /// The API group of Tekton resources.
 const TEKTON: &str = "tekton.dev";
+
+/// Tekton parameters (squashed names) that name the image a build pushes: `IMAGE` of the
+/// catalog's buildah, kaniko, s2i and jib tasks, `APP_IMAGE` and `CACHE_IMAGE` of buildpacks,
+/// and the like. Such a reference is rewritten but not checked against the target nor pinned.
+const TEKTON_PUSHED_IMAGE_PARAMS: [&str; 6] = [
+    "image",
+    "appimage",
+    "cacheimage",
+    "outputimage",
+    "targetimage",
+    "destinationimage",
+];
 /// The API group of Flux's image automation (`ImageRepository`, `ImagePolicy`).
 const FLUX_IMAGE: &str = "image.toolkit.fluxcd.io";
 /// The API group of Argo CD Image Updater's `ImageUpdater` resources.

@@ -136,6 +136,26 @@ fn pinning_replaces_tags_with_digests_where_the_shape_allows() {
 }
 
 #[test]
+fn the_image_a_tekton_build_pushes_is_rewritten_but_neither_checked_nor_pinned() {
+    // `IMAGE` of the catalog's buildah/kaniko tasks (and buildpacks' `APP_IMAGE`,
+    // `CACHE_IMAGE`) is where the build pushes: a tag it will create, not one to look up, and
+    // a digest there would make the push fail. `BUILDER_IMAGE` is pulled: checked and pinned.
+    let target = MemoryTarget::with(&[("app", "1.0", DIGEST), ("buildah", "1", DIGEST)]);
+    let rewriter = Rewriter::new(pinning()).with_resolver(&target);
+    let run = "apiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata:\n  name: build\nspec:\n  pipelineRef:\n    name: build\n  params:\n    - name: IMAGE\n      value: myreg.azurecr.io/app:1.0\n    - name: APP_IMAGE\n      value: myreg.azurecr.io/app:2.0\n    - name: cache-image\n      value: myreg.azurecr.io/app:cache\n    - name: BUILDER_IMAGE\n      value: myreg.azurecr.io/buildah:1\n";
+    let file = rewriter
+        .rewrite_text(Path::new("run.yaml"), FileKind::Yaml, run)
+        .unwrap();
+    assert_eq!(
+        file.rewritten,
+        run.replace("myreg", "newreg")
+            .replace("buildah:1", &format!("buildah@{DIGEST}"))
+    );
+    assert!(file.problems.is_empty(), "{:?}", file.problems);
+    assert_eq!(*target.lookups.borrow(), ["buildah:1"]);
+}
+
+#[test]
 fn pinning_without_a_resolver_is_refused() {
     let rewriter = Rewriter::new(pinning());
     assert!(matches!(
