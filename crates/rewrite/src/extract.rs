@@ -454,6 +454,13 @@ impl<'a> YamlScan<'a> {
                         self.values_object(value);
                         continue;
                     }
+                    if key == "image"
+                        && self.kind == FileKind::Compose
+                        && node.get("build").is_some()
+                    {
+                        self.built_image(value);
+                        continue;
+                    }
                     self.entry(&key, value, path);
                     path.push(key);
                     self.visit(value, path);
@@ -549,6 +556,21 @@ impl<'a> YamlScan<'a> {
             _ => return,
         };
         if let Some(reference) = self.string_ref(scalar, kind) {
+            self.push(reference);
+        }
+    }
+
+    /// The `image:` of a docker-compose service that has a `build:`: the name Compose tags
+    /// the image it builds with (and pushes by `docker compose push`), a tag the build
+    /// creates. It is rewritten, but neither checked against the target nor pinned (a digest
+    /// cannot name a built image).
+    fn built_image(&mut self, value: &Node) {
+        let Some(scalar) = self.scalar(value) else {
+            return;
+        };
+        if let Some(mut reference) = self.string_ref(scalar, ReferenceKind::ComposeImage) {
+            reference.checkable = false;
+            reference.tag_span = None;
             self.push(reference);
         }
     }

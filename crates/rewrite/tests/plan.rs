@@ -156,6 +156,26 @@ fn the_image_a_tekton_build_pushes_is_rewritten_but_neither_checked_nor_pinned()
 }
 
 #[test]
+fn the_image_a_compose_service_builds_is_rewritten_but_neither_checked_nor_pinned() {
+    // With `build:`, `image:` is the name Compose tags the built image with (and pushes with
+    // `docker compose push`): a tag the build creates; a digest there cannot be a tag.
+    let target = MemoryTarget::with(&[("db", "16", DIGEST), ("web", "dev", DIGEST)]);
+    let rewriter = Rewriter::new(pinning()).with_resolver(&target);
+    let compose = "services:\n  web:\n    build:\n      context: .\n    image: myreg.azurecr.io/web:dev\n  api:\n    image: myreg.azurecr.io/api:${TAG:-local}\n    build: ./api\n  db:\n    image: myreg.azurecr.io/db:16\n";
+    let file = rewriter
+        .rewrite_text(Path::new("docker-compose.yml"), FileKind::Compose, compose)
+        .unwrap();
+    assert_eq!(
+        file.rewritten,
+        compose
+            .replace("myreg", "newreg")
+            .replace("db:16", &format!("db@{DIGEST}"))
+    );
+    assert!(file.problems.is_empty(), "{:?}", file.problems);
+    assert_eq!(*target.lookups.borrow(), ["db:16"]);
+}
+
+#[test]
 fn pinning_without_a_resolver_is_refused() {
     let rewriter = Rewriter::new(pinning());
     assert!(matches!(
