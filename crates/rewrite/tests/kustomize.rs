@@ -234,3 +234,17 @@ fn a_name_matching_the_new_name_a_base_outside_the_run_gives_an_image_stays_and_
         "the base outside the run still emits the old name: the name must keep matching it"
     );
 }
+
+#[test]
+fn a_kustomization_named_kustomization_without_extension_is_read_as_one() {
+    // Kustomize reads `kustomization.yaml`, `kustomization.yml` and `Kustomization`.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "base/deploy.yaml", DEPLOY);
+    let text = "resources:\n- deploy.yaml\nimages:\n- name: myacr.azurecr.io/web\n  newTag: \"2.0\"\n- name: nginx\n  newName: myacr.azurecr.io/mirror/nginx\n";
+    let kustomization = write(dir.path(), "base/Kustomization", text);
+    let plan = plan_of(&[dir.path().to_path_buf()]);
+    assert_eq!(
+        rewritten(&plan, &kustomization),
+        text.replace("myacr", "newacr")
+    );
+}
