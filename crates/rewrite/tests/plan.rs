@@ -90,6 +90,22 @@ fn untagged_references_are_checked_as_latest_and_templated_ones_are_not_checked(
 }
 
 #[test]
+fn an_arg_holding_a_repository_without_a_tag_is_not_checked_as_latest() {
+    // `FROM ${BASE}:${TAG}` puts the tag after the argument: the ARG default alone is a
+    // repository, not the image `:latest`. An ARG holding a whole image is checked.
+    let target = MemoryTarget::with(&[("base", "3", DIGEST), ("tools", "2", DIGEST)]);
+    let rewriter =
+        Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io")).with_resolver(&target);
+    let text = "ARG BASE=myreg.azurecr.io/base\nARG TOOLS=myreg.azurecr.io/tools:2\nARG TAG=3\nFROM ${BASE}:${TAG}\nCOPY --from=${TOOLS} /t /t\n";
+    let file = rewriter
+        .rewrite_text(Path::new("Dockerfile"), FileKind::Dockerfile, text)
+        .unwrap();
+    assert_eq!(file.rewritten, text.replace("myreg", "newreg"));
+    assert!(file.problems.is_empty(), "{:?}", file.problems);
+    assert_eq!(*target.lookups.borrow(), ["tools:2"]);
+}
+
+#[test]
 fn digests_are_checked_with_has_digest() {
     let target = MemoryTarget::with(&[("app", "1", DIGEST)]);
     let rewriter =
