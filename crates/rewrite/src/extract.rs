@@ -462,6 +462,9 @@ impl<'a> YamlScan<'a> {
                         continue;
                     }
                     self.entry(&key, value, path);
+                    if key == "image" && self.reads_values() {
+                        self.values_image_tag(node, value);
+                    }
                     path.push(key);
                     self.visit(value, path);
                     path.pop();
@@ -635,6 +638,31 @@ impl<'a> YamlScan<'a> {
             }
         }
         found.into_iter().for_each(|r| self.push(r));
+    }
+
+    /// An `image:` string of a values file written without a tag (`image: OLD/es`): the
+    /// chart adds one, from a `tag:` or `imageTag:` beside it (as Elastic's charts take them
+    /// apart) or from the chart's `appVersion`, so it is not the image `:latest`. It is checked
+    /// with the tag beside it, or not at all.
+    fn values_image_tag(&mut self, map: &Node, value: &Node) {
+        let Some(body) = self.scalar(value).map(|s| s.body.clone()) else {
+            return;
+        };
+        let tag = ["tag", "imageTag"]
+            .iter()
+            .find_map(|key| map.get(key).and_then(|n| self.scalar(n)))
+            .map(|s| s.value.trim().to_owned())
+            .filter(|t| !t.is_empty());
+        let Some(reference) = self.out.references.iter_mut().find(|r| {
+            body.contains(&r.registry_span.start) && r.tag.is_none() && r.digest.is_none()
+        }) else {
+            return;
+        };
+        if reference.repository.is_empty() {
+            return;
+        }
+        reference.checkable = reference.checkable && tag.as_deref().is_some_and(is_tag);
+        reference.tag = tag;
     }
 
     /// True when `*Registry:` values are read as a Helm values file's: in a values file, and

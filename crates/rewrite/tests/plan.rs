@@ -106,6 +106,23 @@ fn an_arg_holding_a_repository_without_a_tag_is_not_checked_as_latest() {
 }
 
 #[test]
+fn a_values_image_without_a_tag_is_checked_with_the_tag_beside_it_not_as_latest() {
+    // Charts such as Elastic's take `image:` and `imageTag:` apart and join them in the
+    // template; a chart may also add `.Chart.AppVersion`. Only a Kubernetes manifest's
+    // untagged image means `:latest`.
+    let target = MemoryTarget::with(&[("es", "8.5.1", DIGEST), ("web", "1.2", DIGEST)]);
+    let rewriter =
+        Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io")).with_resolver(&target);
+    let text = "elasticsearch:\n  image: myreg.azurecr.io/es\n  imageTag: \"8.5.1\"\nweb:\n  image: myreg.azurecr.io/web\n  tag: 1.2\nworker:\n  image: myreg.azurecr.io/worker\n";
+    let file = rewriter
+        .rewrite_text(Path::new("values.yaml"), FileKind::HelmValues, text)
+        .unwrap();
+    assert_eq!(file.rewritten, text.replace("myreg", "newreg"));
+    assert!(file.problems.is_empty(), "{:?}", file.problems);
+    assert_eq!(*target.lookups.borrow(), ["es:8.5.1", "web:1.2"]);
+}
+
+#[test]
 fn digests_are_checked_with_has_digest() {
     let target = MemoryTarget::with(&[("app", "1", DIGEST)]);
     let rewriter =
