@@ -18,7 +18,7 @@ pub enum FileKind {
     HelmChart,
     /// A template under a chart's `templates/` directory: Go templates, read line by line.
     HelmTemplate,
-    /// A `kustomization.yaml`.
+    /// A `kustomization.yaml` (or `.yml`, or `Kustomization`).
     Kustomization,
     /// A docker-compose file.
     Compose,
@@ -70,6 +70,10 @@ pub fn classify(path: &Path) -> Option<FileKind> {
         || lower.ends_with(".containerfile")
     {
         return Some(FileKind::Dockerfile);
+    }
+    if name == "Kustomization" {
+        // The third name Kustomize looks for in a directory.
+        return Some(FileKind::Kustomization);
     }
     let stem = lower
         .strip_suffix(".yaml")

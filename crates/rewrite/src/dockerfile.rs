@@ -285,7 +285,7 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
                         text: value.to_owned(),
                         contiguous: w.contiguous,
                     };
-                    reference(
+                    let found = reference(
                         text,
                         &image,
                         registry,
@@ -293,6 +293,11 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
                         &lines,
                         &mut out,
                     );
+                    if let Some(r) = found.filter(|r| r.tag.is_none() && r.digest.is_none()) {
+                        // A repository the instructions add a tag to (`FROM ${BASE}:${TAG}`),
+                        // not the image `:latest`.
+                        r.checkable = false;
+                    }
                 }
             }
             _ => {}
@@ -391,24 +396,24 @@ impl RegistryArgs {
 }
 
 /// Records a reference for `word` when it names the registry.
-fn reference(
+fn reference<'o>(
     text: &str,
     word: &Word,
     registry: &Registry,
     kind: ReferenceKind,
     lines: &Lines<'_>,
-    out: &mut Findings,
-) {
+    out: &'o mut Findings,
+) -> Option<&'o mut Reference> {
     if !word.contiguous {
-        return;
+        return None;
     }
     let raw = word.start..word.start + word.text.len();
-    if let Some(mut r) = string_reference(text, raw, &word.text, registry, kind, lines) {
-        if word.text.contains('$') {
-            r.checkable = false;
-        }
-        out.references.push(r);
+    let mut r = string_reference(text, raw, &word.text, registry, kind, lines)?;
+    if word.text.contains('$') {
+        r.checkable = false;
     }
+    out.references.push(r);
+    out.references.last_mut()
 }
 
 /// Splits joined instruction text into whitespace-separated words (quotes keep spaces).

@@ -454,7 +454,17 @@ impl<'a> YamlScan<'a> {
                         self.values_object(value);
                         continue;
                     }
+                    if key == "image"
+                        && self.kind == FileKind::Compose
+                        && node.get("build").is_some()
+                    {
+                        self.built_image(value);
+                        continue;
+                    }
                     self.entry(&key, value, path);
+                    if key == "image" && self.reads_values() {
+                        self.values_image_tag(node, value);
+                    }
                     path.push(key);
                     self.visit(value, path);
                     path.pop();
@@ -553,6 +563,21 @@ impl<'a> YamlScan<'a> {
         }
     }
 
+    /// The `image:` of a docker-compose service that has a `build:`: the name Compose tags
+    /// the image it builds with (and pushes by `docker compose push`), a tag the build
+    /// creates. It is rewritten, but neither checked against the target nor pinned (a digest
+    /// cannot name a built image).
+    fn built_image(&mut self, value: &Node) {
+        let Some(scalar) = self.scalar(value) else {
+            return;
+        };
+        if let Some(mut reference) = self.string_ref(scalar, ReferenceKind::ComposeImage) {
+            reference.checkable = false;
+            reference.tag_span = None;
+            self.push(reference);
+        }
+    }
+
     /// The `argocd-image-updater.argoproj.io/image-list` annotation of an Argo CD application
     /// (`[alias=]image[:constraint]` items separated by commas), or one such item as the
     /// `imageName` of an `ImageUpdater`: each image at the old registry is a reference. What
@@ -599,11 +624,45 @@ impl<'a> YamlScan<'a> {
             if !(name.ends_with("image") || name == "bundle") {
                 continue;
             }
+            let pushed = TEKTON_PUSHED_IMAGE_PARAMS.contains(&name.as_str());
             for value in [get("value"), get("default")].into_iter().flatten() {
-                found.extend(self.string_ref(value, self.image_kind()));
+                let Some(mut reference) = self.string_ref(value, self.image_kind()) else {
+                    continue;
+                };
+                if pushed {
+                    // Where the build pushes: a tag it creates, and no digest can go there.
+                    reference.checkable = false;
+                    reference.tag_span = None;
+                }
+                found.push(reference);
             }
         }
         found.into_iter().for_each(|r| self.push(r));
+    }
+
+    /// An `image:` string of a values file written without a tag (`image: OLD/es`): the
+    /// chart adds one, from a `tag:` or `imageTag:` beside it (as Elastic's charts take them
+    /// apart) or from the chart's `appVersion`, so it is not the image `:latest`. It is checked
+    /// with the tag beside it, or not at all.
+    fn values_image_tag(&mut self, map: &Node, value: &Node) {
+        let Some(body) = self.scalar(value).map(|s| s.body.clone()) else {
+            return;
+        };
+        let tag = ["tag", "imageTag"]
+            .iter()
+            .find_map(|key| map.get(key).and_then(|n| self.scalar(n)))
+            .map(|s| s.value.trim().to_owned())
+            .filter(|t| !t.is_empty());
+        let Some(reference) = self.out.references.iter_mut().find(|r| {
+            body.contains(&r.registry_span.start) && r.tag.is_none() && r.digest.is_none()
+        }) else {
+            return;
+        };
+        if reference.repository.is_empty() {
+            return;
+        }
+        reference.checkable = reference.checkable && tag.as_deref().is_some_and(is_tag);
+        reference.tag = tag;
     }
 
     /// True when `*Registry:` values are read as a Helm values file's: in a values file, and
@@ -1355,6 +1414,18 @@ const IMAGE_INPUTS: [&str; 4] = ["tags", "images", "cache-from", "cache-to"];
 
 /// The API group of Tekton resources.
 const TEKTON: &str = "tekton.dev";
+
+/// Tekton parameters (squashed names) that name the image a build pushes: `IMAGE` of the
+/// catalog's buildah, kaniko, s2i and jib tasks, `APP_IMAGE` and `CACHE_IMAGE` of buildpacks,
+/// and the like. Such a reference is rewritten but not checked against the target nor pinned.
+const TEKTON_PUSHED_IMAGE_PARAMS: [&str; 6] = [
+    "image",
+    "appimage",
+    "cacheimage",
+    "outputimage",
+    "targetimage",
+    "destinationimage",
+];
 /// The API group of Flux's image automation (`ImageRepository`, `ImagePolicy`).
 const FLUX_IMAGE: &str = "image.toolkit.fluxcd.io";
 /// The API group of Argo CD Image Updater's `ImageUpdater` resources.
@@ -1442,11 +1513,25 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
     let mut out = Findings::default();
     let body = without_bom(text);
     let mut offset = text.len() - body.len();
+    // A `{{/* ... */}}` comment may go on over several lines (commented-out containers): every
+    // line of it is a comment.
+    let mut in_comment = false;
+    let mut comment_lines = std::collections::HashSet::new();
     for line in body.split_inclusive('\n') {
         let start = offset;
         offset += line.len();
         let trimmed = line.trim_start();
-        if is_template_comment(trimmed) {
+        let commented = in_comment || is_template_comment(trimmed);
+        if in_comment {
+            in_comment = !line.contains("*/");
+        } else if let Some(rest) = ["{{/*", "{{- /*"]
+            .iter()
+            .find_map(|open| trimmed.strip_prefix(open))
+        {
+            in_comment = !rest.contains("*/");
+        }
+        if commented {
+            comment_lines.insert(lines.line(start));
             out.mention(text, &lines, start..offset, registry, MentionPlace::Comment);
             continue;
         }
@@ -1489,8 +1574,7 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
     // An `az acr` command continued over lines (a script in a ConfigMap or a Job's `args`) is
     // seen only in the whole text.
     for at in crate::azcli::short_names(text, registry) {
-        let line = lines.text(at);
-        let place = if is_template_comment(&line) {
+        let place = if comment_lines.contains(&lines.line(at)) {
             MentionPlace::Comment
         } else {
             MentionPlace::TemplateLine

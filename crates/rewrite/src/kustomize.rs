@@ -15,6 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::extract;
+use crate::registry::ImageRef;
 use crate::yaml::{self, Node};
 use crate::{FileKind, Registry};
 
@@ -65,11 +66,13 @@ const MAX_FILES: usize = 10_000;
 
 /// The scope of the kustomization at `path` whose text is `text`. `after` holds the text of
 /// every file of the run as the run leaves it, by canonical path; other files are read from
-/// disk.
+/// disk. `in_run` holds the canonical paths of the kustomizations of the run, whose `newName`s
+/// name the new registry once it is done.
 pub(crate) fn scope(
     path: &Path,
     text: &str,
     after: &HashMap<PathBuf, &str>,
+    in_run: &HashSet<PathBuf>,
     from: &Registry,
     to: &Registry,
 ) -> KustomizeScope {
@@ -82,8 +85,11 @@ pub(crate) fn scope(
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| path.parent().unwrap_or(Path::new(".")).to_path_buf());
     let mut visited: HashSet<PathBuf> = HashSet::new();
-    let mut pending = vec![(dir, text.to_owned())];
-    while let Some((dir, text)) = pending.pop() {
+    // The kustomization itself (`None`), then those it includes (`Some(in this run)`):
+    // Kustomize builds an included one first, its own `images:` applied, so the names its
+    // entries give images are among those the including one's names match.
+    let mut pending = vec![(dir, text.to_owned(), None)];
+    while let Some((dir, text, nested)) = pending.pop() {
         if visited.len() > MAX_FILES {
             scope.unknown = true;
             break;
@@ -97,6 +103,20 @@ pub(crate) fn scope(
                 || doc.root.get("helmChartInflationGenerator").is_some()
             {
                 scope.unknown = true;
+            }
+            if let Some(rewritten_by_run) = nested {
+                for new_name in new_names(&doc.root) {
+                    let parts = ImageRef::split(new_name);
+                    let Some(registry) = parts.registry else {
+                        continue;
+                    };
+                    // This run rewrites every `newName` naming the old registry.
+                    if to.matches(registry) || (rewritten_by_run && from.matches(registry)) {
+                        scope.at_new.insert(parts.repository.to_owned());
+                    } else if from.matches(registry) {
+                        scope.at_old.insert(parts.repository.to_owned());
+                    }
+                }
             }
             for (entry, is_patch) in included(&doc.root) {
                 let Ok(target) = fs::canonicalize(dir.join(&entry)) else {
@@ -118,7 +138,11 @@ pub(crate) fn scope(
                         continue;
                     };
                     match read_after(&file, after) {
-                        Some(text) => pending.push((target, text)),
+                        Some(text) => {
+                            let rewritten_by_run =
+                                fs::canonicalize(&file).is_ok_and(|file| in_run.contains(&file));
+                            pending.push((target, text, Some(rewritten_by_run)));
+                        }
                         None => scope.unknown = true,
                     }
                     continue;
@@ -145,6 +169,19 @@ fn read_after(file: &Path, after: &HashMap<PathBuf, &str>) -> Option<String> {
         Some(text) => Some((*text).to_owned()),
         None => fs::read_to_string(file).ok(),
     }
+}
+
+/// The `newName` of each `images:` entry of a kustomization: the names its build gives the
+/// images its entries match.
+fn new_names(root: &Node) -> Vec<&str> {
+    let Some(Node::Sequence(entries)) = root.get("images") else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|entry| entry.get("newName").and_then(Node::as_str))
+        .map(str::trim)
+        .collect()
 }
 
 /// The paths a kustomization includes: `resources`, `bases`, `components`,

@@ -2,7 +2,7 @@
 //! (before anything is written), compute the new texts, then write them or show a diff.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -634,10 +634,20 @@ impl<'r> Rewriter<'r> {
                 .iter()
                 .filter_map(|f| Some((std::fs::canonicalize(&f.path).ok()?, f.rewritten.as_str())))
                 .collect();
+            let in_run: HashSet<PathBuf> = kustomizations
+                .iter()
+                .filter_map(|(path, _, _)| std::fs::canonicalize(path).ok())
+                .collect();
             let mut rewritten = Vec::new();
             for (path, kind, text) in kustomizations {
-                let scope =
-                    kustomize::scope(&path, &text, &after, &self.options.from, &self.options.to);
+                let scope = kustomize::scope(
+                    &path,
+                    &text,
+                    &after,
+                    &in_run,
+                    &self.options.from,
+                    &self.options.to,
+                );
                 match self.rewrite_text_with(&path, kind, &text, &scope) {
                     Ok(file) => rewritten.push(file),
                     Err(e) => failures.push(e),

@@ -176,3 +176,75 @@ fn a_flow_style_entry_matching_images_at_both_registries_is_listed_with_what_to_
         Some("some resources of this kustomization name web at the new registry and others (or remote ones) may name it at myacr.azurecr.io: one name cannot match both, so the entry stops applying to some; split it by hand: add before it an entry with name myacr.azurecr.io/web and newName newacr.azurecr.io/web, and give this one the name newacr.azurecr.io/web")
     );
 }
+
+#[test]
+fn a_name_matching_the_new_name_a_base_gives_an_image_follows_the_base_to_the_new_registry() {
+    // The base renames `nginx` to a mirror in the old registry; Kustomize builds the base
+    // first, so the overlay's name must match the mirror's name as the base leaves it.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "base/deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: nginx\n          image: nginx\n",
+    );
+    let base = write(
+        dir.path(),
+        "base/kustomization.yaml",
+        "resources:\n- deploy.yaml\nimages:\n- name: nginx\n  newName: myacr.azurecr.io/mirror/nginx\n  newTag: \"1.25\"\n",
+    );
+    let overlay_text =
+        "resources:\n- ../base\nimages:\n- name: myacr.azurecr.io/mirror/nginx\n  newTag: \"1.26\"\n";
+    let overlay = write(dir.path(), "overlay/kustomization.yaml", overlay_text);
+    let plan = plan_of(&[dir.path().to_path_buf()]);
+    assert_eq!(
+        rewritten(&plan, &base),
+        "resources:\n- deploy.yaml\nimages:\n- name: nginx\n  newName: newacr.azurecr.io/mirror/nginx\n  newTag: \"1.25\"\n"
+    );
+    assert_eq!(
+        rewritten(&plan, &overlay),
+        overlay_text.replace("myacr", "newacr"),
+        "the base now emits newacr.azurecr.io/mirror/nginx: an overlay name left at the old \
+         registry would match nothing and its newTag would be lost"
+    );
+}
+
+#[test]
+fn a_name_matching_the_new_name_a_base_outside_the_run_gives_an_image_stays_and_gets_a_new_name() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "shared/base/deploy.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: nginx\n      image: nginx\n",
+    );
+    write(
+        dir.path(),
+        "shared/base/kustomization.yaml",
+        "resources:\n- deploy.yaml\nimages:\n- name: nginx\n  newName: myacr.azurecr.io/mirror/nginx\n",
+    );
+    let overlay_text =
+        "resources:\n- ../../shared/base\nimages:\n- name: myacr.azurecr.io/mirror/nginx\n  newTag: \"1.26\"\n";
+    let overlay = write(dir.path(), "app/overlay/kustomization.yaml", overlay_text);
+    let plan = plan_of(&[dir.path().join("app")]);
+    assert_eq!(
+        rewritten(&plan, &overlay),
+        overlay_text.replace(
+            "  newTag",
+            "  newName: newacr.azurecr.io/mirror/nginx\n  newTag"
+        ),
+        "the base outside the run still emits the old name: the name must keep matching it"
+    );
+}
+
+#[test]
+fn a_kustomization_named_kustomization_without_extension_is_read_as_one() {
+    // Kustomize reads `kustomization.yaml`, `kustomization.yml` and `Kustomization`.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "base/deploy.yaml", DEPLOY);
+    let text = "resources:\n- deploy.yaml\nimages:\n- name: myacr.azurecr.io/web\n  newTag: \"2.0\"\n- name: nginx\n  newName: myacr.azurecr.io/mirror/nginx\n";
+    let kustomization = write(dir.path(), "base/Kustomization", text);
+    let plan = plan_of(&[dir.path().to_path_buf()]);
+    assert_eq!(
+        rewritten(&plan, &kustomization),
+        text.replace("myacr", "newacr")
+    );
+}

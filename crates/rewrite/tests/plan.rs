@@ -90,6 +90,39 @@ fn untagged_references_are_checked_as_latest_and_templated_ones_are_not_checked(
 }
 
 #[test]
+fn an_arg_holding_a_repository_without_a_tag_is_not_checked_as_latest() {
+    // `FROM ${BASE}:${TAG}` puts the tag after the argument: the ARG default alone is a
+    // repository, not the image `:latest`. An ARG holding a whole image is checked.
+    let target = MemoryTarget::with(&[("base", "3", DIGEST), ("tools", "2", DIGEST)]);
+    let rewriter =
+        Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io")).with_resolver(&target);
+    let text = "ARG BASE=myreg.azurecr.io/base\nARG TOOLS=myreg.azurecr.io/tools:2\nARG TAG=3\nFROM ${BASE}:${TAG}\nCOPY --from=${TOOLS} /t /t\n";
+    let file = rewriter
+        .rewrite_text(Path::new("Dockerfile"), FileKind::Dockerfile, text)
+        .unwrap();
+    assert_eq!(file.rewritten, text.replace("myreg", "newreg"));
+    assert!(file.problems.is_empty(), "{:?}", file.problems);
+    assert_eq!(*target.lookups.borrow(), ["tools:2"]);
+}
+
+#[test]
+fn a_values_image_without_a_tag_is_checked_with_the_tag_beside_it_not_as_latest() {
+    // Charts such as Elastic's take `image:` and `imageTag:` apart and join them in the
+    // template; a chart may also add `.Chart.AppVersion`. Only a Kubernetes manifest's
+    // untagged image means `:latest`.
+    let target = MemoryTarget::with(&[("es", "8.5.1", DIGEST), ("web", "1.2", DIGEST)]);
+    let rewriter =
+        Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io")).with_resolver(&target);
+    let text = "elasticsearch:\n  image: myreg.azurecr.io/es\n  imageTag: \"8.5.1\"\nweb:\n  image: myreg.azurecr.io/web\n  tag: 1.2\nworker:\n  image: myreg.azurecr.io/worker\n";
+    let file = rewriter
+        .rewrite_text(Path::new("values.yaml"), FileKind::HelmValues, text)
+        .unwrap();
+    assert_eq!(file.rewritten, text.replace("myreg", "newreg"));
+    assert!(file.problems.is_empty(), "{:?}", file.problems);
+    assert_eq!(*target.lookups.borrow(), ["es:8.5.1", "web:1.2"]);
+}
+
+#[test]
 fn digests_are_checked_with_has_digest() {
     let target = MemoryTarget::with(&[("app", "1", DIGEST)]);
     let rewriter =
@@ -133,6 +166,46 @@ fn pinning_replaces_tags_with_digests_where_the_shape_allows() {
         file.rewritten,
         format!("FROM --platform=linux/amd64 newreg.azurecr.io/base@{DIGEST} AS b\n")
     );
+}
+
+#[test]
+fn the_image_a_tekton_build_pushes_is_rewritten_but_neither_checked_nor_pinned() {
+    // `IMAGE` of the catalog's buildah/kaniko tasks (and buildpacks' `APP_IMAGE`,
+    // `CACHE_IMAGE`) is where the build pushes: a tag it will create, not one to look up, and
+    // a digest there would make the push fail. `BUILDER_IMAGE` is pulled: checked and pinned.
+    let target = MemoryTarget::with(&[("app", "1.0", DIGEST), ("buildah", "1", DIGEST)]);
+    let rewriter = Rewriter::new(pinning()).with_resolver(&target);
+    let run = "apiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata:\n  name: build\nspec:\n  pipelineRef:\n    name: build\n  params:\n    - name: IMAGE\n      value: myreg.azurecr.io/app:1.0\n    - name: APP_IMAGE\n      value: myreg.azurecr.io/app:2.0\n    - name: cache-image\n      value: myreg.azurecr.io/app:cache\n    - name: BUILDER_IMAGE\n      value: myreg.azurecr.io/buildah:1\n";
+    let file = rewriter
+        .rewrite_text(Path::new("run.yaml"), FileKind::Yaml, run)
+        .unwrap();
+    assert_eq!(
+        file.rewritten,
+        run.replace("myreg", "newreg")
+            .replace("buildah:1", &format!("buildah@{DIGEST}"))
+    );
+    assert!(file.problems.is_empty(), "{:?}", file.problems);
+    assert_eq!(*target.lookups.borrow(), ["buildah:1"]);
+}
+
+#[test]
+fn the_image_a_compose_service_builds_is_rewritten_but_neither_checked_nor_pinned() {
+    // With `build:`, `image:` is the name Compose tags the built image with (and pushes with
+    // `docker compose push`): a tag the build creates; a digest there cannot be a tag.
+    let target = MemoryTarget::with(&[("db", "16", DIGEST), ("web", "dev", DIGEST)]);
+    let rewriter = Rewriter::new(pinning()).with_resolver(&target);
+    let compose = "services:\n  web:\n    build:\n      context: .\n    image: myreg.azurecr.io/web:dev\n  api:\n    image: myreg.azurecr.io/api:${TAG:-local}\n    build: ./api\n  db:\n    image: myreg.azurecr.io/db:16\n";
+    let file = rewriter
+        .rewrite_text(Path::new("docker-compose.yml"), FileKind::Compose, compose)
+        .unwrap();
+    assert_eq!(
+        file.rewritten,
+        compose
+            .replace("myreg", "newreg")
+            .replace("db:16", &format!("db@{DIGEST}"))
+    );
+    assert!(file.problems.is_empty(), "{:?}", file.problems);
+    assert_eq!(*target.lookups.borrow(), ["db:16"]);
 }
 
 #[test]

@@ -245,6 +245,23 @@ fn comments_naming_the_old_registry_are_listed_in_dockerfiles_and_chart_template
 }
 
 #[test]
+fn a_template_comment_over_several_lines_is_listed_and_not_rewritten() {
+    let template = "containers:\n  - name: a\n    image: myacr.azurecr.io/a:1\n{{/*\n  - name: debug\n    image: myacr.azurecr.io/debug:1\n*/}}\n{{- /* disabled:\n  - name: old\n    image: myacr.azurecr.io/old:1\n*/ -}}\n  - name: b\n    image: myacr.azurecr.io/b:1\n";
+    let file = plan_text("chart/templates/pod.yaml", FileKind::HelmTemplate, template);
+    assert_eq!(
+        file.rewritten,
+        template
+            .replace("image: myacr.azurecr.io/a", "image: newacr.azurecr.io/a")
+            .replace("image: myacr.azurecr.io/b", "image: newacr.azurecr.io/b"),
+        "commented-out containers are not rewritten (nor checked against the target)"
+    );
+    assert_eq!(
+        places(&file),
+        [(6, MentionPlace::Comment), (10, MentionPlace::Comment)]
+    );
+}
+
+#[test]
 fn a_registry_setting_holding_the_old_short_name_gets_the_new_short_name() {
     let env = "REGISTRY_NAME=myacr\nexport ACR_NAME=\"MyAcr\" # short\nAPP_NAME=myacr\nSOURCE_ACR_NAME=myacr\nREGISTRY=myacr.azurecr.io\nACR_NAME_2=myacr\n";
     let file = plan_text(".env", FileKind::DotEnv, env);
