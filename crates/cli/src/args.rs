@@ -7,7 +7,7 @@ use acr_relocate::credentials::CredentialSource;
 use acr_relocate::endpoint::Endpoint;
 use acr_relocate::secret::Secret;
 use acr_relocate::transport::registry::Credentials;
-use acr_relocate::transport::ConnectOptions;
+use acr_relocate::transport::{ClientCertificate, ConnectOptions};
 use acr_relocate::walk::{Matcher, Selection};
 use anyhow::{bail, Context};
 
@@ -45,6 +45,18 @@ pub struct ConnectArgs {
     /// Extra CA certificate (PEM) trusted for the target.
     #[arg(long, value_name = "FILE")]
     pub dst_ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) presented to a source that requires mutual TLS (with --src-key).
+    #[arg(long, value_name = "FILE", requires = "src_key")]
+    pub src_cert: Option<PathBuf>,
+    /// The private key (PEM) of --src-cert.
+    #[arg(long, value_name = "FILE", requires = "src_cert")]
+    pub src_key: Option<PathBuf>,
+    /// Client certificate (PEM) presented to a target that requires mutual TLS (with --dst-key).
+    #[arg(long, value_name = "FILE", requires = "dst_key")]
+    pub dst_cert: Option<PathBuf>,
+    /// The private key (PEM) of --dst-cert.
+    #[arg(long, value_name = "FILE", requires = "dst_cert")]
+    pub dst_key: Option<PathBuf>,
     /// Treat registries as Azure Container Registries (the `/acr/v1/` API: untagged manifests, tag
     /// digests, lock attributes) even when their host does not end with `.azurecr.io`: `--acr`
     /// for both sides, `--acr source` or `--acr target` for one.
@@ -90,6 +102,12 @@ pub struct SourceConnectArgs {
     /// Extra CA certificate (PEM) trusted for the registry.
     #[arg(long, value_name = "FILE")]
     pub src_ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) presented to a registry that requires mutual TLS (with --src-key).
+    #[arg(long, value_name = "FILE", requires = "src_key")]
+    pub src_cert: Option<PathBuf>,
+    /// The private key (PEM) of --src-cert.
+    #[arg(long, value_name = "FILE", requires = "src_cert")]
+    pub src_key: Option<PathBuf>,
     /// Treat the registry as an Azure Container Registry (the `/acr/v1/` API: untagged
     /// manifests, tag digests) even when its host does not end with `.azurecr.io`.
     #[arg(long, value_name = "SIDE", num_args = 0..=1, default_missing_value = "both", value_parser = source_side, hide_possible_values = true)]
@@ -114,6 +132,10 @@ impl SourceConnectArgs {
             dst_password_stdin: false,
             src_ca_cert: self.src_ca_cert.clone(),
             dst_ca_cert: None,
+            src_cert: self.src_cert.clone(),
+            src_key: self.src_key.clone(),
+            dst_cert: None,
+            dst_key: None,
             acr: self.acr,
             azure: self.azure,
             shared: self.shared.clone(),
@@ -141,6 +163,12 @@ pub struct TargetConnectArgs {
     /// Extra CA certificate (PEM) trusted for the registry.
     #[arg(long, value_name = "FILE")]
     pub dst_ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) presented to a registry that requires mutual TLS (with --dst-key).
+    #[arg(long, value_name = "FILE", requires = "dst_key")]
+    pub dst_cert: Option<PathBuf>,
+    /// The private key (PEM) of --dst-cert.
+    #[arg(long, value_name = "FILE", requires = "dst_cert")]
+    pub dst_key: Option<PathBuf>,
     /// Treat the registry as an Azure Container Registry (the `/acr/v1/` API: untagged
     /// manifests, tag digests) even when its host does not end with `.azurecr.io`.
     #[arg(long, value_name = "SIDE", num_args = 0..=1, default_missing_value = "both", value_parser = target_side, hide_possible_values = true)]
@@ -165,6 +193,10 @@ impl TargetConnectArgs {
             dst_password_stdin: self.dst_password_stdin,
             src_ca_cert: None,
             dst_ca_cert: self.dst_ca_cert.clone(),
+            src_cert: None,
+            src_key: None,
+            dst_cert: self.dst_cert.clone(),
+            dst_key: self.dst_key.clone(),
             acr: self.acr,
             azure: self.azure,
             shared: self.shared.clone(),
@@ -209,12 +241,17 @@ fn insecure_host(text: &str) -> Result<String, String> {
     if host.is_empty() || host.contains('@') {
         return Err(format!("`{text}` is not a host: give HOST or HOST:PORT"));
     }
+    // An IPv6 address is written in brackets in endpoints (`[::1]:5000`): `::1` names it too.
+    if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Ok(format!("[{host}]"));
+    }
     if host != text {
         return Err(format!(
             "`{text}` is not a host: give the host alone, `--insecure {host}`"
         ));
     }
-    Ok(host.to_string())
+    // Host names are compared without regard to case, as DNS does.
+    Ok(host.to_ascii_lowercase())
 }
 
 /// Connection settings that apply to every registry a verb reaches.
@@ -243,6 +280,12 @@ pub struct SharedConnectArgs {
     /// retrying each item, everything it wrote complete; the same command resumes it.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub unreachable_after: u64,
+    /// Seconds to wait for a connection to a registry.
+    #[arg(long, value_name = "SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    pub connect_timeout: u64,
+    /// Seconds a response may stay silent (headers or body) before the request is retried.
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_timeout: u64,
 }
 
 /// `--http` values.
@@ -418,10 +461,22 @@ impl ConnectArgs {
         .into_iter()
         .flatten()
         .collect();
+        let (cert, key) = match side {
+            Side::Source => (&self.src_cert, &self.src_key),
+            Side::Target => (&self.dst_cert, &self.dst_key),
+        };
+        let client_certificate = match (cert, key) {
+            (Some(certificate), Some(key)) => Some(ClientCertificate {
+                certificate: certificate.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
         Ok(ConnectOptions {
             credentials,
             credential_sources,
             ca_cert: ca.clone(),
+            client_certificate,
             insecure_hosts: self.insecure.clone(),
             page_size: self.page_size,
             acr: matches!(
@@ -440,6 +495,8 @@ impl ConnectArgs {
                 .to_string(),
             ),
             unreachable_after: Some(std::time::Duration::from_secs(self.unreachable_after)),
+            connect_timeout: Some(std::time::Duration::from_secs(self.connect_timeout)),
+            read_timeout: Some(std::time::Duration::from_secs(self.read_timeout)),
             ..Default::default()
         })
     }
@@ -562,8 +619,15 @@ impl FilterArgs {
         if selected > 0 || narrowed.is_empty() {
             return None;
         }
+        // `REG/app`, as other tools name one repository, is a prefix here: say how to name it.
+        let prefix_hint = match prefix(source) {
+            Some(p) => format!(
+                "a path after the registry is a prefix (`REG/{p}` selects `{p}/*`, not `{p}` itself): to select the repository `{p}`, write SOURCE without it and add `--repo {p}`; otherwise "
+            ),
+            None => String::new(),
+        };
         eprintln!(
-            "{verb}: warning: {} selected nothing in SOURCE, so nothing was done: check the spelling (`acr-relocate inventory SOURCE` lists what is there); exit code {}",
+            "{verb}: warning: {} selected nothing in SOURCE, so nothing was done: {prefix_hint}check the spelling (`acr-relocate inventory SOURCE` lists what is there); exit code {}",
             narrowed.join(" with "),
             crate::exit::NOTHING_SELECTED
         );
@@ -634,4 +698,23 @@ impl JobsArgs {
 /// True when stderr is a terminal (progress bars instead of lines).
 pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::insecure_host;
+
+    #[test]
+    fn an_insecure_host_is_taken_in_any_case_and_an_ipv6_address_with_or_without_brackets() {
+        assert_eq!(insecure_host("LOCALHOST").unwrap(), "localhost");
+        assert_eq!(
+            insecure_host("Reg.Example:5000").unwrap(),
+            "reg.example:5000"
+        );
+        assert_eq!(insecure_host("::1").unwrap(), "[::1]");
+        assert_eq!(insecure_host("[::1]:5000").unwrap(), "[::1]:5000");
+        assert!(insecure_host("https://reg.example/v2")
+            .unwrap_err()
+            .contains("`--insecure reg.example`"));
+    }
 }

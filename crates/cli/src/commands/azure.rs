@@ -72,7 +72,7 @@ enum AzureCommand {
     /// Give an AKS cluster's kubelet identity AcrPull on a registry (idempotent).
     AttachAks(AttachAksArgs),
     /// Delete a registry resource, only after a deep verify against its copy passes in this run.
-    Delete(DeleteArgs),
+    Delete(Box<DeleteArgs>),
 }
 
 /// `azure export`.
@@ -186,7 +186,7 @@ pub fn run(args: AzureArgs) -> anyhow::Result<u8> {
             AzureCommand::Deploy(a) => run_deploy(a).await,
             AzureCommand::Settings(a) => run_settings(a).await,
             AzureCommand::AttachAks(a) => run_attach(a).await,
-            AzureCommand::Delete(a) => run_delete(a).await,
+            AzureCommand::Delete(a) => run_delete(*a).await,
         }
     })
 }

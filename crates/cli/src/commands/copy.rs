@@ -56,12 +56,6 @@ pub struct CopyArgs {
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// Seconds to wait for a connection.
-    #[arg(long, value_name = "SECS", default_value_t = 15)]
-    pub connect_timeout: u64,
-    /// Seconds a response may stay silent (headers or body) before the request is retried.
-    #[arg(long, value_name = "SECS", default_value_t = 120)]
-    pub read_timeout: u64,
     /// Upload blobs larger than this many bytes in chunks of this size (0: always in one request).
     #[arg(long, value_name = "BYTES", default_value_t = acr_relocate::transport::registry::DEFAULT_CHUNK_SIZE)]
     pub chunk_size: u64,
@@ -85,8 +79,6 @@ pub enum CopyMode {
 impl CopyArgs {
     fn connect_options(&self, side: Side) -> anyhow::Result<transport::ConnectOptions> {
         let mut options = self.connect.options(side)?;
-        options.connect_timeout = Some(std::time::Duration::from_secs(self.connect_timeout.max(1)));
-        options.read_timeout = Some(std::time::Duration::from_secs(self.read_timeout.max(1)));
         options.chunk_size = Some(self.chunk_size);
         Ok(options)
     }

@@ -209,6 +209,13 @@ fn filters_that_select_nothing_warn_in_one_line_and_exit_4() {
             err.contains("the prefix 'tea' of SOURCE selected nothing in SOURCE"),
             "{args:?}: {err}"
         );
+        // `REG/app` names one repository in other tools: how to name it here is said.
+        assert!(
+            err.contains(
+                "to select the repository `tea`, write SOURCE without it and add `--repo tea`"
+            ),
+            "{args:?}: {err}"
+        );
     }
     let out = run(&[
         "inventory",

@@ -26,7 +26,8 @@ fn registry_binary() -> String {
     std::env::var("ACR_RELOCATE_REGISTRY_BIN").unwrap_or_else(|_| "docker-registry".into())
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now (the OS picks it).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod layout;
 pub mod paced;
+pub(crate) mod proxy;
 pub mod registry;
 
 use async_trait::async_trait;
@@ -169,6 +170,9 @@ pub struct ConnectOptions {
     pub credential_sources: Vec<crate::credentials::CredentialSource>,
     /// Extra CA certificate (PEM) to trust for this endpoint.
     pub ca_cert: Option<std::path::PathBuf>,
+    /// A client certificate and its private key (PEM files) presented to the registry, for
+    /// registries that require mutual TLS.
+    pub client_certificate: Option<ClientCertificate>,
     /// Hosts for which TLS verification is skipped (named explicitly by the user).
     pub insecure_hosts: Vec<String>,
     /// Entries asked for per page of catalog and tag listings (0: the default, 1000). Registries
@@ -195,6 +199,15 @@ pub struct ConnectOptions {
     /// How long every request to the registry may fail to connect (no answer in between) before
     /// the run gives up on it instead of retrying item by item (default 60 s).
     pub unreachable_after: Option<std::time::Duration>,
+}
+
+/// A client certificate for mutual TLS: the certificate (chain) and its private key, PEM files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// The certificate, followed by any intermediate certificates.
+    pub certificate: std::path::PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: std::path::PathBuf,
 }
 
 /// Which HTTP versions requests to a registry use. Over plain HTTP every request is HTTP/1.1;

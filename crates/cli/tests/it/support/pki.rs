@@ -17,6 +17,10 @@ pub struct Tls {
     pub cert: PathBuf,
     /// The server key (PEM, PKCS#8).
     pub key: PathBuf,
+    /// A client certificate the same CA signed, for mutual TLS (PEM).
+    pub client_cert: PathBuf,
+    /// The client certificate's key (PEM, PKCS#8).
+    pub client_key: PathBuf,
 }
 
 impl Tls {
@@ -71,15 +75,27 @@ impl Tls {
         }
         let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
 
+        let client_key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "acr-relocate test client");
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let client = params.signed_by(&client_key, &ca, &ca_key).unwrap();
+
         std::fs::create_dir_all(dir).unwrap();
         let tls = Tls {
             ca: dir.join("ca.pem"),
             cert: dir.join("server.pem"),
             key: dir.join("server-key.pem"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client-key.pem"),
         };
         std::fs::write(&tls.ca, ca.pem()).unwrap();
         std::fs::write(&tls.cert, cert.pem()).unwrap();
         std::fs::write(&tls.key, key.serialize_pem()).unwrap();
+        std::fs::write(&tls.client_cert, client.pem()).unwrap();
+        std::fs::write(&tls.client_key, client_key.serialize_pem()).unwrap();
         tls
     }
 }

@@ -37,6 +37,12 @@ pub(crate) struct Health {
     side: String,
     /// `host[:port]`.
     host: String,
+    /// The proxy requests to it go through, for messages (`HOST:PORT (from $HTTPS_PROXY)`).
+    proxy: Option<String>,
+    /// True when a client certificate is presented to it (`--src-cert`/`--dst-cert`).
+    client_certificate: bool,
+    /// True when it is reached over TLS.
+    tls: bool,
     window: Duration,
     /// Failures since the last answer (a fast path for [`Health::answered`]).
     failures: AtomicU32,
@@ -59,11 +65,23 @@ impl Health {
         Health {
             side: side.unwrap_or("registry").to_string(),
             host: host.to_string(),
+            proxy: None,
+            client_certificate: false,
+            tls: false,
             window: window.unwrap_or(DEFAULT_WINDOW),
             failures: AtomicU32::new(0),
             gone: AtomicBool::new(false),
             streak: Mutex::new(Streak::default()),
         }
+    }
+
+    /// This record, for a registry reached at `base_url` (over TLS or not), through the proxy
+    /// the environment names for it, presented a client certificate or not.
+    pub(crate) fn reached(mut self, base_url: &str, client_certificate: bool) -> Self {
+        self.proxy = crate::transport::proxy::describe(base_url);
+        self.tls = base_url.starts_with("https://");
+        self.client_certificate = client_certificate;
+        self
     }
 
     /// `SOURCE`, `TARGET` or `registry`.
@@ -144,8 +162,48 @@ impl Health {
     pub(crate) fn unreachable_at_start(&self, failure: &ConnectFailure) -> Error {
         let host = &self.host;
         let hostname = host_without_port(host);
+        let reason = match (failure, &self.proxy) {
+            (ConnectFailure::ProxyAuth, proxy) => format!(
+                "the proxy {} asks for credentials (HTTP 407): put them in the proxy's URL (`http://USER:PASSWORD@HOST:PORT`), or add `{hostname}` to NO_PROXY",
+                proxy.as_deref().unwrap_or("between here and the registry")
+            ),
+            (ConnectFailure::Refused, Some(proxy)) => format!(
+                "connection refused by the proxy {proxy}, which requests to {host} go through: check the proxy, or add `{hostname}` to NO_PROXY"
+            ),
+            (ConnectFailure::NoSuchHost, Some(proxy)) => format!(
+                "the name of the proxy {proxy} (or of the registry, which the proxy looks up) does not resolve: check the proxy's address, or add `{hostname}` to NO_PROXY"
+            ),
+            (ConnectFailure::ClientCertificate(detail), _) if self.client_certificate => format!(
+                "the registry refused this machine's client certificate ({detail}): check that {} names a certificate signed by a CA the registry trusts, with its key",
+                self.cert_flags()
+            ),
+            (ConnectFailure::ClientCertificate(detail), _) => format!(
+                "the registry wants a client certificate ({detail}): pass {} with the certificate and key (PEM) it accepts",
+                self.cert_flags()
+            ),
+            (failure, Some(proxy)) => format!(
+                "{} (through the proxy {proxy}: check it too, or add `{hostname}` to NO_PROXY)",
+                self.direct_reason(failure)
+            ),
+            (failure, None) => self.direct_reason(failure),
+        };
+        Error::Unreachable {
+            side: self.side.clone(),
+            host: host.clone(),
+            reason,
+            mid_run: false,
+        }
+    }
+
+    /// What `failure` means for a registry reached without a proxy, and what to do.
+    fn direct_reason(&self, failure: &ConnectFailure) -> String {
+        let host = &self.host;
+        let hostname = host_without_port(host);
         let ca_flag = self.ca_flag();
-        let reason = match failure {
+        match failure {
+            ConnectFailure::ProxyAuth | ConnectFailure::ClientCertificate(_) => {
+                unreachable!("said by unreachable_at_start")
+            }
             ConnectFailure::PlainHttp => {
                 format!("the registry answers plain HTTP, not HTTPS: write `http://{host}`")
             }
@@ -169,21 +227,30 @@ impl Health {
             ConnectFailure::NoSuchHost => {
                 format!("the name `{hostname}` does not resolve: check its spelling (and DNS)")
             }
+            // A registry that requires a client certificate may close the connection without its
+            // alert reaching this side (over HTTP/2 it mostly does not).
+            ConnectFailure::Reset(detail) if self.tls && !self.client_certificate => format!(
+                "the connection was closed ({detail}): check that {host} is a registry, whether it answers HTTPS or plain HTTP (`http://{host}`), and whether it wants a client certificate ({})",
+                self.cert_flags()
+            ),
             ConnectFailure::Reset(detail) => format!(
                 "the connection was closed ({detail}): check that {host} is a registry, and whether it answers HTTPS or plain HTTP (`http://{host}`)"
             ),
             ConnectFailure::Other(detail) => format!("cannot connect: {detail}"),
-        };
-        Error::Unreachable {
-            side: self.side.clone(),
-            host: host.clone(),
-            reason,
-            mid_run: false,
         }
     }
 }
 
 impl Health {
+    /// The flags that give this side's client certificate.
+    fn cert_flags(&self) -> &'static str {
+        match self.side.as_str() {
+            "SOURCE" => "--src-cert FILE --src-key FILE",
+            "TARGET" => "--dst-cert FILE --dst-key FILE",
+            _ => "--src-cert/--dst-cert FILE and --src-key/--dst-key FILE",
+        }
+    }
+
     /// The flag that adds a CA for this side.
     fn ca_flag(&self) -> &'static str {
         match self.side.as_str() {
@@ -250,6 +317,11 @@ pub(crate) enum ConnectFailure {
     NoSuchHost,
     /// The connection was closed or reset.
     Reset(String),
+    /// The proxy between here and the registry asks for credentials (HTTP 407).
+    ProxyAuth,
+    /// The registry ended the TLS handshake over this side's client certificate: it wants one,
+    /// or does not accept the one presented (the detail names the alert).
+    ClientCertificate(String),
     /// Anything else (the causes' text).
     Other(String),
 }
@@ -263,8 +335,17 @@ impl ConnectFailure {
             ConnectFailure::TimedOut
         } else if lower.contains("invalidcontenttype") || lower.contains("wrong version number") {
             ConnectFailure::PlainHttp
+        } else if lower.contains("proxy authorization required") {
+            ConnectFailure::ProxyAuth
         } else if lower.contains("connection refused") {
             ConnectFailure::Refused
+        } else if lower.contains("received fatal alert")
+            && (lower.contains("certificate") || lower.contains("unknownca"))
+        {
+            // An alert the server sent about the client's certificate (rustls: "received fatal
+            // alert: CertificateRequired" / "BadCertificate"), not a failure to verify the
+            // server's.
+            ConnectFailure::ClientCertificate(last_cause(chain))
         } else if lower.contains("certificate") {
             // From the cause that names the certificate on ("invalid peer certificate:
             // UnknownIssuer").
@@ -297,6 +378,8 @@ impl ConnectFailure {
             ConnectFailure::TimedOut => "timed out".into(),
             ConnectFailure::NoSuchHost => "host name does not resolve".into(),
             ConnectFailure::Reset(detail) => format!("connection closed: {detail}"),
+            ConnectFailure::ProxyAuth => "the proxy asks for credentials".into(),
+            ConnectFailure::ClientCertificate(_) => "client certificate refused".into(),
             ConnectFailure::Other(detail) => last_cause(detail),
         }
     }

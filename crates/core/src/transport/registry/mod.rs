@@ -562,6 +562,37 @@ fn host_and_port(url: &str) -> String {
     }
 }
 
+/// What a `/v2/` that redirects (HTTP `status`) to `location` means, and what to write instead:
+/// plain HTTP sent on to HTTPS (a proxy's port 80), or another host (a web site, as `docker.io`
+/// is; the registry's API under another name).
+fn redirected_ping(host: &str, ping: &str, location: Option<&url::Url>, status: u16) -> String {
+    let Some(location) = location else {
+        return format!("`/v2/` answered HTTP {status} without a usable Location: not an OCI Distribution registry at this address");
+    };
+    let (to_host, to_port) = (
+        location.host_str().unwrap_or_default(),
+        location.port().map(|p| format!(":{p}")).unwrap_or_default(),
+    );
+    let to = format!("{to_host}{to_port}");
+    let path_kept = location.path().trim_end_matches('/').ends_with("/v2");
+    match (location.scheme(), path_kept) {
+        ("https", true) if ping.starts_with("http://") && to == host => format!(
+            "the registry sends plain HTTP on to HTTPS (HTTP {status}): write `{host}` without `http://`"
+        ),
+        ("https", true) => format!(
+            "`/v2/` redirects (HTTP {status}) to the registry at {to}: write `{to}` instead of `{host}`"
+        ),
+        (scheme, true) => format!(
+            "`/v2/` redirects (HTTP {status}) to the registry at {scheme}://{to}: write `{scheme}://{to}` instead"
+        ),
+        _ => format!(
+            "`/v2/` redirects (HTTP {status}) to {}://{to}{}, which is not a registry's API: this address is not an OCI Distribution registry (a web site?): check the registry's name",
+            location.scheme(),
+            location.path()
+        ),
+    }
+}
+
 /// True when `hosts` (what `--insecure` named) holds the host of `url`, alone or with its port.
 fn names_host(hosts: &[String], url: &url::Url) -> bool {
     let host = url.host_str().unwrap_or("").to_ascii_lowercase();
@@ -572,6 +603,32 @@ fn names_host(hosts: &[String], url: &url::Url) -> bool {
     hosts
         .iter()
         .any(|h| h.eq_ignore_ascii_case(&host) || h.eq_ignore_ascii_case(&with_port))
+}
+
+/// The client certificate and key of `files`, read and checked: one line naming the file that
+/// is unreadable or not PEM.
+fn client_identity(files: &super::ClientCertificate) -> Result<reqwest::Identity> {
+    let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| Error::io(path, e));
+    let mut pem = read(&files.certificate)?;
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(Error::InvalidEndpoint {
+            input: files.certificate.display().to_string(),
+            reason: "holds no PEM certificate (`-----BEGIN CERTIFICATE-----`): give the client certificate in PEM".into(),
+        });
+    }
+    let key = read(&files.key)?;
+    if !String::from_utf8_lossy(&key).contains("PRIVATE KEY-----") {
+        return Err(Error::InvalidEndpoint {
+            input: files.key.display().to_string(),
+            reason: "holds no PEM private key (`-----BEGIN PRIVATE KEY-----`): give the client certificate's key in PEM".into(),
+        });
+    }
+    pem.push(b'\n');
+    pem.extend_from_slice(&key);
+    reqwest::Identity::from_pem(&pem).map_err(|e| Error::InvalidEndpoint {
+        input: files.certificate.display().to_string(),
+        reason: format!("the client certificate and its key cannot be used together ({e}): give the key that belongs to the certificate"),
+    })
 }
 
 /// `builder` trusting [`system_roots`] instead of loading the store itself (unchanged when none
@@ -587,10 +644,9 @@ fn with_system_roots(mut builder: reqwest::ClientBuilder) -> reqwest::ClientBuil
 impl Registry {
     /// Opens a registry: builds the HTTP client and asks `/v2/` how to sign in.
     pub async fn connect(endpoint: &RegistryEndpoint, options: &ConnectOptions) -> Result<Self> {
-        let insecure = options
-            .insecure_hosts
-            .iter()
-            .any(|h| h == &endpoint.host || h == endpoint.hostname());
+        let insecure = options.insecure_hosts.iter().any(|h| {
+            h.eq_ignore_ascii_case(&endpoint.host) || h.eq_ignore_ascii_case(endpoint.hostname())
+        });
         let connect_timeout = options.connect_timeout.unwrap_or(Duration::from_secs(15));
         let read_timeout = options.read_timeout.unwrap_or(Duration::from_secs(120));
         let extra_roots = match &options.ca_cert {
@@ -603,8 +659,13 @@ impl Registry {
             }
             None => Vec::new(),
         };
+        let identity = match &options.client_certificate {
+            Some(c) => Some(client_identity(c)?),
+            None => None,
+        };
         let client = |http1_only: bool, insecure: bool| {
             let mut builder = with_system_roots(reqwest::Client::builder())
+                .proxy(super::proxy::reqwest_proxy())
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(connect_timeout)
                 .read_timeout(read_timeout)
@@ -614,6 +675,9 @@ impl Registry {
                 .user_agent(concat!("acr-relocate/", env!("CARGO_PKG_VERSION")));
             for cert in &extra_roots {
                 builder = builder.add_root_certificate(cert.clone());
+            }
+            if let Some(identity) = &identity {
+                builder = builder.identity(identity.clone());
             }
             if insecure {
                 builder = builder.danger_accept_invalid_certs(true);
@@ -663,6 +727,7 @@ impl Registry {
                 }),
             };
             let mut builder = with_system_roots(reqwest::Client::builder())
+                .proxy(super::proxy::reqwest_proxy())
                 .redirect(policy)
                 .referer(false)
                 .http1_only()
@@ -738,7 +803,8 @@ impl Registry {
                 options.side.as_deref(),
                 &endpoint.host,
                 options.unreachable_after,
-            ),
+            )
+            .reached(&endpoint.base_url(), options.client_certificate.is_some()),
             signed_in: AtomicBool::new(false),
             sessions: Mutex::new(Default::default()),
             fallback_tags: Mutex::new(Default::default()),
@@ -887,6 +953,23 @@ impl Inner {
                 input: self.host.clone(),
                 reason: "`/v2/` answered 404: not an OCI Distribution registry".into(),
             }),
+            StatusCode::PROXY_AUTHENTICATION_REQUIRED => Err(Error::Unreachable {
+                side: self.health.side().to_string(),
+                host: self.host.clone(),
+                reason: crate::transport::proxy::auth_wanted(&url),
+                mid_run: false,
+            }),
+            s if s.is_redirection() => {
+                let location = response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| url::Url::parse(&url).ok()?.join(l).ok());
+                Err(Error::InvalidEndpoint {
+                    input: self.host.clone(),
+                    reason: redirected_ping(&self.host, &url, location.as_ref(), s.as_u16()),
+                })
+            }
             StatusCode::BAD_REQUEST if self.base_url.starts_with("http://") => {
                 // Go's TLS servers (Distribution, Harbor, Zot) answer a plain request with
                 // "Client sent an HTTP request to an HTTPS server".
@@ -1037,7 +1120,14 @@ impl Inner {
     async fn status_error(&self, method: &Method, url: &str, response: Response) -> Error {
         let status = response.status().as_u16();
         let body = response.bytes().await.unwrap_or_default();
-        let (code, message) = envelope_text(&body, |text| self.masked(text));
+        let (code, mut message) = envelope_text(&body, |text| self.masked(text));
+        if status == 413 && url.contains("/blobs/uploads/") {
+            // nginx's `client_max_body_size` (1 MiB unless set), a CDN's cap: chunks get through.
+            let said = message.map(|m| format!("{m}; ")).unwrap_or_default();
+            message = Some(format!(
+                "{said}the registry, or a proxy before it, takes no request body this large: pass --chunk-size BYTES below its limit"
+            ));
+        }
         Error::Status {
             method: method.to_string(),
             url: redact_url(url),
