@@ -26,7 +26,8 @@ pub struct Limit {
 impl Limit {
     /// A limit of `size` permits (at least one).
     pub fn new(size: usize) -> Self {
-        let size = size.max(1);
+        // Bounded as the semaphore must be (a size beyond it would be no limit anyway).
+        let size = size.clamp(1, Semaphore::MAX_PERMITS);
         Limit {
             permits: Arc::new(Semaphore::new(size)),
             size: Mutex::new(size),
@@ -58,7 +59,7 @@ impl Limit {
     pub fn update(&self, change: impl FnOnce(usize) -> usize) -> usize {
         let mut size = self.size.lock().expect("limit lock");
         let current = *size;
-        let target = change(current).max(1);
+        let target = change(current).clamp(1, Semaphore::MAX_PERMITS / 2);
         *size = target;
         if target > current {
             self.permits.add_permits(target - current);

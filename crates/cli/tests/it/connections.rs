@@ -205,3 +205,84 @@ fn a_proxy_that_refuses_or_asks_for_credentials_is_named_not_the_registry() {
         "{err}"
     );
 }
+
+#[test]
+fn a_registry_failing_at_start_is_named_with_its_side_and_not_blamed_on_the_credentials() {
+    let home = tempfile::tempdir().unwrap();
+    let failing = Server::start_raw(|_: &Request| {
+        Response::json(
+            500,
+            &serde_json::json!({"errors": [{"code": "UNKNOWN", "message": "boom"}]}),
+        )
+    });
+    let (src, _) = crate::util::sample_layout(1, 2);
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            &crate::util::oci(src.path()),
+            &format!("http://127.0.0.1:{}", failing.port),
+        ],
+        &[],
+        None,
+    );
+    assert_exit_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!(
+            "error: TARGET 127.0.0.1:{}: the registry is failing (GET http://127.0.0.1:{}/v2/: HTTP 500 UNKNOWN: boom, after",
+            failing.port, failing.port
+        )),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_ca_file_that_is_missing_or_holds_no_certificate_is_named_with_its_flag() {
+    let home = tempfile::tempdir().unwrap();
+    let registry = Registry::start();
+    let not_pem = home.path().join("notes.txt");
+    std::fs::write(&not_pem, "not a certificate\n").unwrap();
+    let out = run_in(
+        home.path(),
+        &[
+            "inventory",
+            "--src-ca-cert",
+            not_pem.to_str().unwrap(),
+            &registry.url(),
+        ],
+        &[],
+        None,
+    );
+    assert_exit_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "--src-ca-cert {}: holds no PEM certificate",
+            not_pem.display()
+        )),
+        "{err}"
+    );
+    let missing = home.path().join("missing.pem");
+    let out = run_in(
+        home.path(),
+        &[
+            "inventory",
+            "--src-ca-cert",
+            missing.to_str().unwrap(),
+            &registry.url(),
+        ],
+        &[],
+        None,
+    );
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains(&format!(
+            "--src-ca-cert {}: cannot be read",
+            missing.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+}

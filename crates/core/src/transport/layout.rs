@@ -683,6 +683,24 @@ fn split_ref_name(name: &str) -> Option<(String, String)> {
 }
 
 /// True for a ref name that is a tag alone (`latest`), as skopeo writes: no repository in it.
+/// A write into the layout at `root` that the file system refused for want of space or of
+/// permission: said of the layout, with what to do, instead of naming a file in `.partial/`.
+fn unwritable(root: &Path, e: Error) -> Error {
+    let Error::Io { error, .. } = &e else {
+        return e;
+    };
+    let remedy = match error.kind() {
+        std::io::ErrorKind::StorageFull => "free space on its device",
+        std::io::ErrorKind::ReadOnlyFilesystem => "write it on a writable file system",
+        std::io::ErrorKind::PermissionDenied => "give this user write access to it",
+        _ => return e,
+    };
+    layout_error(
+        root,
+        format!("cannot be written ({error}): {remedy}, then run the same command again (what was written so far stays)"),
+    )
+}
+
 /// The name of the directory `root` is (after `.` and links are resolved).
 fn directory_name(root: &Path) -> Option<String> {
     std::fs::canonicalize(root)
@@ -939,47 +957,51 @@ impl Destination for Layout {
         blob: &Reference,
         mut content: ByteStream,
     ) -> Result<()> {
-        let final_path = self.blob_path(&blob.digest);
-        if holds(&final_path, blob.size).await {
-            return Ok(());
-        }
-        let tmp = self.partial_file(&blob.digest)?;
-        // Created here and now, not on a blocking thread the future may no longer wait for.
-        let mut file = tmp.create()?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        while let Some(chunk) = content.next().await {
-            let chunk = chunk?;
-            hasher.update(&chunk);
-            size += chunk.len() as u64;
-            file.write_all(&chunk)
+        let written: Result<()> = async {
+            let final_path = self.blob_path(&blob.digest);
+            if holds(&final_path, blob.size).await {
+                return Ok(());
+            }
+            let tmp = self.partial_file(&blob.digest)?;
+            // Created here and now, not on a blocking thread the future may no longer wait for.
+            let mut file = tmp.create()?;
+            let mut hasher = Sha256::new();
+            let mut size = 0u64;
+            while let Some(chunk) = content.next().await {
+                let chunk = chunk?;
+                hasher.update(&chunk);
+                size += chunk.len() as u64;
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| Error::io(tmp.path(), e))?;
+            }
+            file.flush().await.map_err(|e| Error::io(tmp.path(), e))?;
+            if size != blob.size {
+                return Err(Error::SizeMismatch {
+                    what: format!("blob {}", blob.digest),
+                    expected: blob.size,
+                    actual: size,
+                });
+            }
+            let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+            if actual != blob.digest.as_str() {
+                return Err(Error::DigestMismatch {
+                    what: format!("blob {}", blob.digest),
+                    expected: blob.digest.to_string(),
+                    actual,
+                });
+            }
+            // On disk before it gets its name: after a power loss a blob is whole or absent.
+            file.sync_all()
                 .await
                 .map_err(|e| Error::io(tmp.path(), e))?;
+            drop(file);
+            tmp.place(&final_path).await?;
+            self.changed.store(true, Ordering::Relaxed);
+            Ok(())
         }
-        file.flush().await.map_err(|e| Error::io(tmp.path(), e))?;
-        if size != blob.size {
-            return Err(Error::SizeMismatch {
-                what: format!("blob {}", blob.digest),
-                expected: blob.size,
-                actual: size,
-            });
-        }
-        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
-        if actual != blob.digest.as_str() {
-            return Err(Error::DigestMismatch {
-                what: format!("blob {}", blob.digest),
-                expected: blob.digest.to_string(),
-                actual,
-            });
-        }
-        // On disk before it gets its name: after a power loss a blob is whole or absent.
-        file.sync_all()
-            .await
-            .map_err(|e| Error::io(tmp.path(), e))?;
-        drop(file);
-        tmp.place(&final_path).await?;
-        self.changed.store(true, Ordering::Relaxed);
-        Ok(())
+        .await;
+        written.map_err(|e| unwritable(&self.root, e))
     }
 
     async fn put_manifest(
@@ -988,55 +1010,59 @@ impl Destination for Layout {
         tag: Option<&str>,
         manifest: &RawManifest,
     ) -> Result<()> {
-        let final_path = self.blob_path(&manifest.digest);
-        if !holds(&final_path, manifest.bytes.len() as u64).await {
-            let tmp = self.partial_file(&manifest.digest)?;
-            let mut file = tmp.create()?;
-            file.write_all(&manifest.bytes)
-                .await
-                .map_err(|e| Error::io(tmp.path(), e))?;
-            file.sync_all()
-                .await
-                .map_err(|e| Error::io(tmp.path(), e))?;
-            drop(file);
-            tmp.place(&final_path).await?;
-            self.changed.store(true, Ordering::Relaxed);
-        }
-        let artifact_type = manifest.view().ok().and_then(|v| match v {
-            crate::manifest::ManifestView::Image { artifact_type, .. }
-            | crate::manifest::ManifestView::Index { artifact_type, .. } => artifact_type,
-        });
-        let mut annotations = BTreeMap::new();
-        annotations.insert(REPOSITORY_ANNOTATION.to_string(), repository.to_string());
-        if let Some(tag) = tag {
-            annotations.insert(REF_NAME.to_string(), format!("{repository}:{tag}"));
-        }
-        let descriptor = IndexDescriptor {
-            media_type: manifest.media_type.clone(),
-            digest: manifest.digest.to_string(),
-            size: manifest.bytes.len() as u64,
-            artifact_type,
-            annotations,
-            rest: Default::default(),
-        };
-        {
-            let mut entries = self.entries.lock().expect("layout lock");
-            // The entry the index already has, the same, is no change to write.
-            let replaced = match tag {
-                Some(tag) => entries.tagged.insert(
-                    (repository.to_string(), tag.to_string()),
-                    descriptor.clone(),
-                ),
-                None => entries.untagged.insert(
-                    (repository.to_string(), manifest.digest.to_string()),
-                    descriptor.clone(),
-                ),
-            };
-            if replaced.as_ref() != Some(&descriptor) {
-                entries.unsaved += 1;
+        let written: Result<()> = async {
+            let final_path = self.blob_path(&manifest.digest);
+            if !holds(&final_path, manifest.bytes.len() as u64).await {
+                let tmp = self.partial_file(&manifest.digest)?;
+                let mut file = tmp.create()?;
+                file.write_all(&manifest.bytes)
+                    .await
+                    .map_err(|e| Error::io(tmp.path(), e))?;
+                file.sync_all()
+                    .await
+                    .map_err(|e| Error::io(tmp.path(), e))?;
+                drop(file);
+                tmp.place(&final_path).await?;
+                self.changed.store(true, Ordering::Relaxed);
             }
+            let artifact_type = manifest.view().ok().and_then(|v| match v {
+                crate::manifest::ManifestView::Image { artifact_type, .. }
+                | crate::manifest::ManifestView::Index { artifact_type, .. } => artifact_type,
+            });
+            let mut annotations = BTreeMap::new();
+            annotations.insert(REPOSITORY_ANNOTATION.to_string(), repository.to_string());
+            if let Some(tag) = tag {
+                annotations.insert(REF_NAME.to_string(), format!("{repository}:{tag}"));
+            }
+            let descriptor = IndexDescriptor {
+                media_type: manifest.media_type.clone(),
+                digest: manifest.digest.to_string(),
+                size: manifest.bytes.len() as u64,
+                artifact_type,
+                annotations,
+                rest: Default::default(),
+            };
+            {
+                let mut entries = self.entries.lock().expect("layout lock");
+                // The entry the index already has, the same, is no change to write.
+                let replaced = match tag {
+                    Some(tag) => entries.tagged.insert(
+                        (repository.to_string(), tag.to_string()),
+                        descriptor.clone(),
+                    ),
+                    None => entries.untagged.insert(
+                        (repository.to_string(), manifest.digest.to_string()),
+                        descriptor.clone(),
+                    ),
+                };
+                if replaced.as_ref() != Some(&descriptor) {
+                    entries.unsaved += 1;
+                }
+            }
+            self.save_index(false)
         }
-        self.save_index(false)
+        .await;
+        written.map_err(|e| unwritable(&self.root, e))
     }
 
     async fn finish(&self) -> Result<()> {
@@ -1049,6 +1075,32 @@ impl Destination for Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_refused_for_space_or_access_is_said_of_the_layout_with_what_to_do() {
+        let root = Path::new("/media/usb/registry");
+        for (kind, remedy) in [
+            (std::io::ErrorKind::StorageFull, "free space on its device"),
+            (
+                std::io::ErrorKind::ReadOnlyFilesystem,
+                "writable file system",
+            ),
+        ] {
+            let e = Error::io(root.join(".partial/abc-1-0"), std::io::Error::from(kind));
+            let said = unwritable(root, e).to_string();
+            assert!(
+                said.starts_with("/media/usb/registry: cannot be written (")
+                    && said.contains(remedy)
+                    && !said.contains(".partial"),
+                "{said}"
+            );
+        }
+        let other = Error::io(
+            root.join("x"),
+            std::io::Error::from(std::io::ErrorKind::Other),
+        );
+        assert!(matches!(unwritable(root, other), Error::Io { .. }));
+    }
 
     fn small_manifest(text: &str) -> RawManifest {
         let bytes = serde_json::to_vec(&serde_json::json!({

@@ -611,22 +611,22 @@ fn client_identity(files: &super::ClientCertificate) -> Result<reqwest::Identity
     let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| Error::io(path, e));
     let mut pem = read(&files.certificate)?;
     if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-        return Err(Error::InvalidEndpoint {
-            input: files.certificate.display().to_string(),
+        return Err(Error::Invalid {
+            what: files.certificate.display().to_string(),
             reason: "holds no PEM certificate (`-----BEGIN CERTIFICATE-----`): give the client certificate in PEM".into(),
         });
     }
     let key = read(&files.key)?;
     if !String::from_utf8_lossy(&key).contains("PRIVATE KEY-----") {
-        return Err(Error::InvalidEndpoint {
-            input: files.key.display().to_string(),
+        return Err(Error::Invalid {
+            what: files.key.display().to_string(),
             reason: "holds no PEM private key (`-----BEGIN PRIVATE KEY-----`): give the client certificate's key in PEM".into(),
         });
     }
     pem.push(b'\n');
     pem.extend_from_slice(&key);
-    reqwest::Identity::from_pem(&pem).map_err(|e| Error::InvalidEndpoint {
-        input: files.certificate.display().to_string(),
+    reqwest::Identity::from_pem(&pem).map_err(|e| Error::Invalid {
+        what: files.certificate.display().to_string(),
         reason: format!("the client certificate and its key cannot be used together ({e}): give the key that belongs to the certificate"),
     })
 }
@@ -651,11 +651,28 @@ impl Registry {
         let read_timeout = options.read_timeout.unwrap_or(Duration::from_secs(120));
         let extra_roots = match &options.ca_cert {
             Some(ca) => {
-                let pem = std::fs::read(ca).map_err(|e| Error::io(ca, e))?;
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| Error::InvalidEndpoint {
-                    input: ca.display().to_string(),
-                    reason: format!("not a PEM certificate file: {e}"),
-                })?
+                let flag = match options.side.as_deref() {
+                    Some("SOURCE") => "--src-ca-cert",
+                    Some("TARGET") => "--dst-ca-cert",
+                    _ => "the CA certificate",
+                };
+                let refused = |reason: String| Error::Invalid {
+                    what: format!("{flag} {}", ca.display()),
+                    reason,
+                };
+                let pem = std::fs::read(ca).map_err(|e| {
+                    refused(format!(
+                        "cannot be read ({e}): give the file of the CA certificate (PEM) that signed the registry's"
+                    ))
+                })?;
+                let roots = reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|e| refused(format!("not a PEM certificate file: {e}")))?;
+                if roots.is_empty() {
+                    return Err(refused(
+                        "holds no PEM certificate (`-----BEGIN CERTIFICATE-----`): give the CA certificate in PEM (`openssl x509 -inform der -in FILE -out ca.pem` converts DER)".into(),
+                    ));
+                }
+                roots
             }
             None => Vec::new(),
         };
@@ -944,6 +961,11 @@ impl Inner {
                 let probe = self.send(Scope::Registry, || self.http.get(&url)).await?;
                 if probe.status().is_success() || probe.status() == StatusCode::NOT_FOUND {
                     Ok(())
+                } else if probe.status().is_server_error()
+                    || probe.status() == StatusCode::TOO_MANY_REQUESTS
+                {
+                    // Failing after the credentials passed: the registry's fault, not theirs.
+                    Err(self.failing_at_start(probe).await)
                 } else {
                     Err(self
                         .auth_error(format!("`/v2/` answered HTTP {}", probe.status().as_u16())))
@@ -993,7 +1015,26 @@ impl Inner {
                     message: None,
                 })
             }
+            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+                Err(self.failing_at_start(response).await)
+            }
             _ => Err(self.status_error(&Method::GET, &url, response).await),
+        }
+    }
+
+    /// A `/v2/` that still answers a 5xx (or 429) after the tries a request gets: the registry
+    /// (or a proxy before it) is failing; said with the side, its answer and what to do.
+    async fn failing_at_start(&self, response: Response) -> Error {
+        let url = format!("{}/v2/", self.base_url);
+        let answer = self.status_error(&Method::GET, &url, response).await;
+        Error::Unreachable {
+            side: self.health.side().to_string(),
+            host: self.host.clone(),
+            reason: format!(
+                "the registry is failing ({answer}, after {} tries): try again later, or look at the registry's (or its proxy's) logs",
+                self.retry.attempts
+            ),
+            mid_run: false,
         }
     }
 
@@ -1631,7 +1672,7 @@ impl Inner {
                 }
                 return Err(self.auth_error(match &self.credentials {
                     Some(_) => format!("{} {} was refused (HTTP 401): check the user name and password or token", method, redact_url(&url)),
-                    None => format!("{} {} needs credentials (HTTP 401): pass --src-creds/--dst-creds or sign in with docker login{}", method, redact_url(&url), self.store_note()),
+                    None => format!("{} {} needs credentials (HTTP 401): pass {} or sign in with docker login{}", method, redact_url(&url), self.creds_flag(), self.store_note()),
                 }));
             }
             if status == StatusCode::FORBIDDEN && !matches!(scope, Scope::Registry) {
