@@ -538,9 +538,10 @@ pub struct FilterArgs {
     /// Leave out repositories matching this glob (repeatable).
     #[arg(long = "exclude-repo", value_name = "GLOB")]
     pub exclude_repos: Vec<String>,
-    /// Only tags matching this regular expression (the whole tag must match).
+    /// Only tags matching this regular expression (the whole tag must match); repeatable: a tag
+    /// matching any of them is taken (`--tag v1.0.0 --tag latest`).
     #[arg(long, value_name = "REGEX")]
-    pub tag: Option<String>,
+    pub tag: Vec<String>,
     /// Take only shard K of N of the repositories (K from 0 to N-1): N workers cover everything once.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub shard: Option<(u32, u32)>,
@@ -600,7 +601,7 @@ impl FilterArgs {
         tags: u64,
         untagged: u64,
     ) -> Option<u8> {
-        let selected = if self.tag.is_some() {
+        let selected = if !self.tag.is_empty() {
             tags
         } else {
             tags + untagged
@@ -620,18 +621,42 @@ impl FilterArgs {
             return None;
         }
         // `REG/app`, as other tools name one repository, is a prefix here: say how to name it.
-        let prefix_hint = match prefix(source) {
+        let mut prefix_hint = match prefix(source) {
             Some(p) => format!(
                 "a path after the registry is a prefix (`REG/{p}` selects `{p}/*`, not `{p}` itself): to select the repository `{p}`, write SOURCE without it and add `--repo {p}`; otherwise "
             ),
             None => String::new(),
         };
+        if self.tag.iter().any(|t| t.starts_with("sha256:")) {
+            prefix_hint.push_str("--tag takes tags, not digests: select the tags that point at the manifest (without --tag, the untagged manifests of ACRs and layouts are copied too); otherwise ");
+        }
         eprintln!(
             "{verb}: warning: {} selected nothing in SOURCE, so nothing was done: {prefix_hint}check the spelling (`acr-relocate inventory SOURCE` lists what is there); exit code {}",
             narrowed.join(" with "),
             crate::exit::NOTHING_SELECTED
         );
         Some(crate::exit::NOTHING_SELECTED)
+    }
+
+    /// The `--tag` expressions as one that takes a tag any of them matches, each checked alone
+    /// first so that an invalid one is named.
+    fn tag_pattern(&self) -> anyhow::Result<Option<String>> {
+        for pattern in &self.tag {
+            Matcher::new(Selection {
+                tag_pattern: Some(pattern.clone()),
+                ..Selection::default()
+            })?;
+        }
+        Ok(match self.tag.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            many => Some(
+                many.iter()
+                    .map(|p| format!("(?:{p})"))
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            ),
+        })
     }
 
     /// The matcher for a job from `source` to `target` (prefixes come from the endpoints).
@@ -641,7 +666,7 @@ impl FilterArgs {
             target_prefix: target.and_then(prefix),
             include: self.repos.clone(),
             exclude: self.exclude_repos.clone(),
-            tag_pattern: self.tag.clone(),
+            tag_pattern: self.tag_pattern()?,
             shard: self.shard,
         })?)
     }

@@ -1178,7 +1178,7 @@ impl Run<'_> {
             filters: FilterArgs {
                 repos: self.plan.scope.repos.clone(),
                 exclude_repos: self.plan.scope.exclude_repos.clone(),
-                tag: self.plan.scope.tag.clone(),
+                tag: self.plan.scope.tag.clone().into_iter().collect(),
                 shard: None,
             },
             connect: self.args.connect.clone(),

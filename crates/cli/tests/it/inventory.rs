@@ -109,3 +109,59 @@ fn a_registry_with_smaller_catalog_pages_is_read_in_its_own_page_size() {
         "{inventory}"
     );
 }
+
+/// `--tag` is repeatable: a tag any expression matches is taken (as peers take a list of tags);
+/// a digest given to it is said not to be a tag.
+#[test]
+fn tag_expressions_given_several_times_take_what_any_of_them_matches() {
+    let (dir, expected) = sample_layout(2, 4);
+    let source = oci(dir.path());
+    let out = run(&[
+        "inventory",
+        "--json",
+        "--tag",
+        "v1.0.0",
+        "--tag",
+        "latest",
+        &source,
+    ]);
+    assert_success(&out);
+    let report = json(&out);
+    let mut seen = std::collections::BTreeSet::new();
+    for repo in report["repositories"].as_array().unwrap() {
+        for tag in repo["tags"].as_array().unwrap() {
+            seen.insert(tag["tag"].as_str().unwrap().to_string());
+        }
+    }
+    let wanted: std::collections::BTreeSet<String> = expected
+        .tags
+        .values()
+        .flat_map(|t| t.keys())
+        .filter(|t| *t == "v1.0.0" || *t == "latest")
+        .cloned()
+        .collect();
+    assert!(!wanted.is_empty());
+    // Tags describing the selected ones by name (signatures) come along; nothing else.
+    assert!(
+        seen.iter()
+            .all(|t| wanted.contains(t) || t.starts_with("sha256-")),
+        "{seen:?}"
+    );
+    assert!(wanted.iter().all(|t| seen.contains(t)), "{seen:?}");
+
+    let digest = expected
+        .tags
+        .values()
+        .next()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
+    let out = run(&["inventory", "--tag", &digest.to_string(), &source]);
+    assert_exit_code(&out, 4);
+    assert!(
+        stderr(&out).contains("--tag takes tags, not digests"),
+        "{}",
+        stderr(&out)
+    );
+}
