@@ -244,45 +244,27 @@ fn a_ca_file_that_is_missing_or_holds_no_certificate_is_named_with_its_flag() {
     let registry = Registry::start();
     let not_pem = home.path().join("notes.txt");
     std::fs::write(&not_pem, "not a certificate\n").unwrap();
-    let out = run_in(
-        home.path(),
-        &[
-            "inventory",
-            "--src-ca-cert",
-            not_pem.to_str().unwrap(),
-            &registry.url(),
-        ],
-        &[],
-        None,
-    );
-    assert_exit_code(&out, 2);
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!(
-            "--src-ca-cert {}: holds no PEM certificate",
-            not_pem.display()
-        )),
-        "{err}"
-    );
     let missing = home.path().join("missing.pem");
-    let out = run_in(
-        home.path(),
-        &[
-            "inventory",
-            "--src-ca-cert",
-            missing.to_str().unwrap(),
-            &registry.url(),
-        ],
-        &[],
-        None,
-    );
-    assert_exit_code(&out, 2);
-    assert!(
-        stderr(&out).contains(&format!(
-            "--src-ca-cert {}: cannot be read",
-            missing.display()
-        )),
-        "{}",
-        stderr(&out)
-    );
+    for (file, said) in [
+        (&not_pem, "holds no PEM certificate"),
+        (&missing, "cannot be read"),
+    ] {
+        let out = run_in(
+            home.path(),
+            &[
+                "inventory",
+                "--src-ca-cert",
+                file.to_str().unwrap(),
+                &registry.url(),
+            ],
+            &[],
+            None,
+        );
+        assert_exit_code(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("--src-ca-cert {}: {said}", file.display())),
+            "{err}"
+        );
+    }
 }

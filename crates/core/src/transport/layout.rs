@@ -318,6 +318,18 @@ impl Layout {
         Ok(layout)
     }
 
+    /// Gives the bytes written to `tmp` their name `final_path`, on disk first: after a power
+    /// loss a blob is whole or absent.
+    async fn seal(&self, file: tokio::fs::File, tmp: PartialFile, final_path: &Path) -> Result<()> {
+        file.sync_all()
+            .await
+            .map_err(|e| Error::io(tmp.path(), e))?;
+        drop(file);
+        tmp.place(final_path).await?;
+        self.changed.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.root.join("blobs").join("sha256").join(digest.hex())
     }
@@ -991,14 +1003,7 @@ impl Destination for Layout {
                     actual,
                 });
             }
-            // On disk before it gets its name: after a power loss a blob is whole or absent.
-            file.sync_all()
-                .await
-                .map_err(|e| Error::io(tmp.path(), e))?;
-            drop(file);
-            tmp.place(&final_path).await?;
-            self.changed.store(true, Ordering::Relaxed);
-            Ok(())
+            self.seal(file, tmp, &final_path).await
         }
         .await;
         written.map_err(|e| unwritable(&self.root, e))
@@ -1018,12 +1023,7 @@ impl Destination for Layout {
                 file.write_all(&manifest.bytes)
                     .await
                     .map_err(|e| Error::io(tmp.path(), e))?;
-                file.sync_all()
-                    .await
-                    .map_err(|e| Error::io(tmp.path(), e))?;
-                drop(file);
-                tmp.place(&final_path).await?;
-                self.changed.store(true, Ordering::Relaxed);
+                self.seal(file, tmp, &final_path).await?;
             }
             let artifact_type = manifest.view().ok().and_then(|v| match v {
                 crate::manifest::ManifestView::Image { artifact_type, .. }
