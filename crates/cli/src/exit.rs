@@ -51,7 +51,51 @@ pub fn quiet_when_stdout_closes() {
     }));
 }
 
-/// Turns a command's outcome into the process exit code, printing an error as one line on stderr.
+/// Ends a run whose arguments clap refused, as one line on stderr (clap's own text spreads the
+/// error, a tip and the usage over up to seven lines): `error: WHAT (tip: …); usage: …`, exit 2.
+/// Help and version requests are printed as clap prints them.
+pub fn usage(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        error.exit()
+    }
+    eprintln!("{}", usage_line(&error.to_string()));
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(ERROR))
+}
+
+/// clap's rendering of a usage error, on one line.
+fn usage_line(rendered: &str) -> String {
+    let mut what = String::new();
+    let mut tips = Vec::new();
+    let mut usage = None;
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(tip) = line.strip_prefix("tip: ") {
+            tips.push(tip.to_string());
+        } else if let Some(u) = line.strip_prefix("Usage: ") {
+            usage = Some(u.to_string());
+        } else if line.starts_with("For more information") {
+        } else if what.is_empty() {
+            what = line.to_string();
+        } else {
+            // A continuation of the error (the values a flag takes, say).
+            what.push(' ');
+            what.push_str(line);
+        }
+    }
+    let mut one = what;
+    if !tips.is_empty() {
+        one.push_str(&format!(" (tip: {})", tips.join("; ")));
+    }
+    if let Some(usage) = usage {
+        one.push_str(&format!("; usage: {usage} (--help says more)"));
+    }
+    one
+}
 pub fn finish(result: anyhow::Result<u8>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
@@ -157,6 +201,15 @@ fn without_repeated_subject<'a>(context: &str, text: &'a str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_usage_error_is_one_line_with_its_tip_and_usage() {
+        let rendered = "error: unexpected argument '-q' found\n\n  tip: to pass '-q' as a value, use '-- -q'\n\nUsage: acr-relocate sample [OPTIONS] <TARGET>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_line(rendered),
+            "error: unexpected argument '-q' found (tip: to pass '-q' as a value, use '-- -q'); usage: acr-relocate sample [OPTIONS] <TARGET> (--help says more)"
+        );
+    }
 
     #[test]
     fn an_io_error_inside_its_wrapper_is_said_once() {

@@ -49,7 +49,10 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     exit::quiet_when_stdout_closes();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return exit::usage(e),
+    };
     acr_relocate::log::set_verbosity(cli.verbose);
     let result = match cli.command {
         Command::Copy(args) => commands::copy::run(args),
