@@ -1,7 +1,7 @@
 //! Finds the references in YAML files (by walking the span-keeping tree of [`crate::yaml`]) and in
 //! Helm templates (line by line), and the mentions of the old registry elsewhere in them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use crate::kustomize::KustomizeScope;
@@ -238,7 +238,7 @@ pub(crate) fn scan_dotenv(text: &str, registry: &Registry) -> Findings {
         let start = offset;
         offset += line.len();
         if let Some(reference) = dotenv_setting(text, start, line, registry, &lines) {
-            out.references.push(reference);
+            out.push_reference(reference);
         }
     }
     out.mention(
@@ -321,7 +321,7 @@ pub(crate) fn scan_yaml(
         resource: String::new(),
         anchors: &HashMap::new(),
         scope,
-        keys: Vec::new(),
+        keys: HashSet::new(),
         out: Findings::default(),
     };
     for doc in &docs {
@@ -341,8 +341,7 @@ pub(crate) fn scan_yaml(
     }
     scan.comments(&docs);
     let mut out = scan.out;
-    out.references.sort_by_key(|r| r.registry_span.start);
-    out.mentions.sort_by_key(|m| m.line);
+    out.sort();
     Ok(out)
 }
 
@@ -357,8 +356,8 @@ pub(crate) fn kustomize_entries_at(text: &str, target: &Registry) -> Vec<Referen
     let Ok(found) = scan_yaml(text, FileKind::Kustomization, target, &scope) else {
         return Vec::new();
     };
-    found
-        .references
+    let (references, _) = found.into_parts();
+    references
         .into_iter()
         .filter(|r| r.pin == Pin::KustomizeDigest && r.is_pinnable())
         .map(|mut r| {
@@ -384,21 +383,14 @@ struct YamlScan<'a> {
     scope: &'a KustomizeScope,
     /// Scalars that name the old registry as a match key only (Kustomize `name:` with a
     /// `newName:`): neither references nor mentions.
-    keys: Vec<Range<usize>>,
+    keys: HashSet<Range<usize>>,
     out: Findings,
 }
 
 impl<'a> YamlScan<'a> {
+    /// Takes `reference` unless another rule of the scan took the same value already.
     fn push(&mut self, reference: Reference) {
-        let start = reference.registry_span.start;
-        if !self
-            .out
-            .references
-            .iter()
-            .any(|r| r.registry_span.start == start)
-        {
-            self.out.references.push(reference);
-        }
+        self.out.push_new_reference(reference);
     }
 
     /// The scalar behind a node, following an alias.
@@ -653,9 +645,8 @@ impl<'a> YamlScan<'a> {
             .find_map(|key| map.get(key).and_then(|n| self.scalar(n)))
             .map(|s| s.value.trim().to_owned())
             .filter(|t| !t.is_empty());
-        let Some(reference) = self.out.references.iter_mut().find(|r| {
-            body.contains(&r.registry_span.start) && r.tag.is_none() && r.digest.is_none()
-        }) else {
+        let untagged = |r: &Reference| r.tag.is_none() && r.digest.is_none();
+        let Some(reference) = self.out.reference_in_mut(body, untagged) else {
             return;
         };
         if reference.repository.is_empty() {
@@ -786,7 +777,7 @@ impl<'a> YamlScan<'a> {
             origins[i].1 + (offset - origins[i].0)
         };
         let moved = |span: &Range<usize>| outer(span.start)..outer(span.start) + span.len();
-        for mut reference in found.references {
+        for mut reference in found.into_parts().0 {
             if reference.insertion.is_some() {
                 continue;
             }
@@ -1122,7 +1113,7 @@ impl<'a> YamlScan<'a> {
                 found.push(reference);
                 found.extend(redirect);
             } else if has_new_name {
-                self.keys.push(name.body.clone());
+                self.keys.insert(name.body.clone());
             } else if let Some(insertion) = self.new_name_after(item, name, &reference) {
                 effective(&mut reference);
                 reference.insertion = Some(insertion);
@@ -1516,7 +1507,7 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
     // A `{{/* ... */}}` comment may go on over several lines (commented-out containers): every
     // line of it is a comment.
     let mut in_comment = false;
-    let mut comment_lines = std::collections::HashSet::new();
+    let mut comment_lines = HashSet::new();
     for line in body.split_inclusive('\n') {
         let start = offset;
         offset += line.len();
@@ -1560,7 +1551,7 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
                 ReferenceKind::HelmTemplateImage,
                 &lines,
             ) {
-                out.references.push(r);
+                out.push_reference(r);
             }
         }
         out.mention(
@@ -1581,7 +1572,7 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
         };
         out.noted_mention(&lines, at, place, crate::azcli::note(registry));
     }
-    out.mentions.sort_by_key(|m| m.line);
+    out.sort();
     out
 }
 
@@ -1611,7 +1602,7 @@ pub(crate) fn scan_text(text: &str, registry: &Registry) -> Findings {
         let note = crate::terraform::note(registry);
         out.noted_mention(&lines, at, MentionPlace::OtherFile, note);
     }
-    out.mentions.sort_by_key(|m| m.line);
+    out.sort();
     out
 }
 
@@ -1662,7 +1653,7 @@ mod tests {
         let text = "A_REGISTRY='old.io' # c\nB_REGISTRY=old.io/team\nC_REGISTRY=old.io x\n#REGISTRY=old.io\nD_REGISTRY=\"old.io\" tail\n";
         let found = scan_dotenv(text, &registry);
         let spans: Vec<_> = found
-            .references
+            .references()
             .iter()
             .map(|r| {
                 (
@@ -1673,7 +1664,7 @@ mod tests {
             })
             .collect();
         assert_eq!(spans, vec![(1, "old.io", ""), (2, "old.io", "team")]);
-        let mentioned: Vec<_> = found.mentions.iter().map(|m| m.line).collect();
+        let mentioned: Vec<_> = found.mentions().iter().map(|m| m.line).collect();
         assert_eq!(mentioned, vec![3, 4, 5]);
     }
 }

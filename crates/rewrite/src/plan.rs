@@ -398,10 +398,7 @@ impl<'r> Rewriter<'r> {
                 })
             }
         };
-        let Findings {
-            mut references,
-            mut mentions,
-        } = findings;
+        let (mut references, mut mentions) = findings.into_parts();
         if self.options.to.short_name().is_none() {
             self.short_names_to_mentions(kind, text, &mut references, &mut mentions);
         }
@@ -485,10 +482,7 @@ impl<'r> Rewriter<'r> {
             FileKind::DotEnv => MentionPlace::OtherFile,
             _ => MentionPlace::Value,
         };
-        let mut found = Findings {
-            references: Vec::new(),
-            mentions: std::mem::take(mentions),
-        };
+        let mut found = Findings::with_mentions(std::mem::take(mentions));
         references.retain(|r| {
             if !r.short_name {
                 return true;
@@ -502,8 +496,8 @@ impl<'r> Rewriter<'r> {
             found.mention_with_note(&lines, r.registry_span.start, place, note);
             false
         });
-        found.mentions.sort_by_key(|m| m.line);
-        *mentions = found.mentions;
+        found.sort();
+        *mentions = found.into_parts().1;
     }
 
     /// Checks one reference against the target and records the pinned digest.
@@ -593,7 +587,7 @@ impl<'r> Rewriter<'r> {
                             original: text.clone(),
                             rewritten: text,
                             references: Vec::new(),
-                            mentions: findings.mentions,
+                            mentions: findings.into_parts().1,
                             pinned_at_target: Vec::new(),
                             problems: Vec::new(),
                             not_parsed: Some(NotParsed {
