@@ -553,6 +553,26 @@ fn the_diff_shows_only_the_registry_lines() {
 }
 
 #[test]
+fn the_diff_of_an_absolute_or_dot_relative_path_is_labelled_as_git_labels_it() {
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    for (path, label) in [
+        ("/tmp/k/app.yaml", "tmp/k/app.yaml"),
+        ("./k/app.yaml", "k/app.yaml"),
+        ("../k/app.yaml", "../k/app.yaml"),
+    ] {
+        let f = rewriter
+            .rewrite_text(
+                Path::new(path),
+                FileKind::Yaml,
+                "image: myreg.azurecr.io/a:1\n",
+            )
+            .unwrap();
+        let head = format!("--- a/{label}\n+++ b/{label}\n@@ -1 +1 @@\n");
+        assert!(f.diff().starts_with(&head), "{path}: {}", f.diff());
+    }
+}
+
+#[test]
 fn a_file_reached_twice_is_planned_once_and_dot_slash_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "k8s/a.yaml", "image: myreg.azurecr.io/a:1\n");
