@@ -562,3 +562,41 @@ fn a_kustomize_entry_matching_resources_that_move_and_resources_that_stay_is_spl
     assert_exit_code(&out, 0);
     assert_eq!(stdout(&out), "no references to old.example.com remain\n");
 }
+
+/// Runs `rewrite ARGS...` in `dir` with its stdout closed by the reader before the output
+/// (far more than a pipe holds) is read, as `rewrite ... | head -1` closes it.
+fn rewrite_into_a_closed_pipe(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .arg("rewrite")
+        .args(args)
+        .args(["--from", "old.example.com", "--to", "new.example.com"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_reader_that_closes_stdout_ends_every_mode_quietly_with_exit_141() {
+    let many: String = (0..2000)
+        .map(|i| format!("- image: old.example.com/app{i}:1 # old.example.com\n"))
+        .collect();
+    for mode in [&["--check"][..], &["--diff"], &["--dry-run"], &[]] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "images.yaml", &many);
+        let out = rewrite_into_a_closed_pipe(dir.path(), &[&["images.yaml"], mode].concat());
+        let err = stderr(&out);
+        assert_eq!(err, "", "{mode:?}");
+        assert_exit_code(&out, 141);
+        let written = fs::read_to_string(dir.path().join("images.yaml")).unwrap();
+        assert_eq!(
+            written.contains("new.example.com"),
+            mode.is_empty(),
+            "{mode:?}: only a real run writes, and it writes before it reports"
+        );
+    }
+}
