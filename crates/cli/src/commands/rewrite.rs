@@ -68,10 +68,9 @@ chart templates; --check counts them all. An `az acr` command naming OLD by its 
 (`az acr login -n myacr`, `-r`/`--registry` too, also continued over lines) is listed with a
 note, as is a Terraform `azurerm_container_registry` `name` (or `registry_name`) holding it. Docker Hub short names
 (`nginx`) never match. Regional endpoints of an Azure registry (NAME.REGION.geo.azurecr.io,
-NAME.REGION.data.azurecr.io) are listed with a note, not rewritten. A YAML file that cannot be
-parsed is scanned as text (its mentions listed, nothing rewritten) with one warning naming it;
-the warning alone does not change the exit code. A Dockerfile that cannot be parsed is named
-with its line and left untouched; the others are still processed and the exit code is 2. Every changed file is checked before
+NAME.REGION.data.azurecr.io) are listed with a note, not rewritten. A YAML file or a
+Dockerfile that cannot be parsed is scanned as text (its mentions listed, nothing rewritten)
+with one warning naming it; the warning alone does not change the exit code. Every changed file is checked before
 any is written: a read-only file, a file in a read-only directory (the atomic replace needs a
 temporary file beside it) and a file with several hard links (a rename would leave its other
 names with the old content) are each named, and nothing is written (exit 2).

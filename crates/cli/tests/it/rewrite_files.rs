@@ -354,6 +354,40 @@ fn a_yaml_file_that_cannot_be_parsed_is_named_once_in_a_warning_and_its_mentions
 }
 
 #[test]
+fn a_dockerfile_that_cannot_be_parsed_is_left_as_it_is_with_a_warning_and_check_lists_its_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = "FROM old.example.com/base:1\nFROMM old.example.com/typo:2\n";
+    write(dir.path(), "Dockerfile", dockerfile);
+    write(dir.path(), "k8s/a.yaml", OLD);
+    let warning = "warning: Dockerfile:2: not read as a Dockerfile (unknown instruction `FROMM`): nothing in it is rewritten; its mentions of the old registry are listed as text (fix the file or edit it by hand)\n";
+
+    let out = rewrite_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(stderr(&out), warning);
+    assert_eq!(
+        stdout(&out),
+        "Dockerfile:1: mention (not rewritten): FROM old.example.com/base:1\nDockerfile:2: mention (not rewritten): FROMM old.example.com/typo:2\nk8s/a.yaml:1: YAML image: old.example.com/app:1\n3 reference(s) to old.example.com remain\n"
+    );
+
+    let out = rewrite_in(dir.path(), &["."]);
+    assert_success(&out);
+    assert_eq!(stderr(&out), warning);
+    assert!(
+        stdout(&out).contains("left alone (2 mention(s) of old.example.com that are not image fields; check them by hand):\n  Dockerfile:1: FROM old.example.com/base:1\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("Dockerfile")).unwrap(),
+        dockerfile
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("k8s/a.yaml")).unwrap(),
+        NEW
+    );
+}
+
+#[test]
 fn check_lists_regional_endpoints_of_the_old_registry_with_a_note() {
     let dir = tempfile::tempdir().unwrap();
     write(
