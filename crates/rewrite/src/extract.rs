@@ -320,6 +320,7 @@ pub(crate) fn scan_yaml(
         group: String::new(),
         resource: String::new(),
         anchors: &HashMap::new(),
+        collections: &HashMap::new(),
         scope,
         keys: HashSet::new(),
         out: Findings::default(),
@@ -333,6 +334,7 @@ pub(crate) fn scan_yaml(
             .map_or_else(String::new, |(group, _)| group.to_owned());
         scan.resource = text_of("kind").unwrap_or_default().to_owned();
         scan.anchors = &doc.anchors;
+        scan.collections = &doc.collections;
         let mut path = Vec::new();
         scan.visit(&doc.root, &mut path);
     }
@@ -380,6 +382,8 @@ struct YamlScan<'a> {
     /// The `kind:` of the document, empty for none.
     resource: String,
     anchors: &'a HashMap<String, Scalar>,
+    /// The mappings and sequences of the document that carry an anchor, for merge keys.
+    collections: &'a HashMap<String, Node>,
     scope: &'a KustomizeScope,
     /// Scalars that name the old registry as a match key only (Kustomize `name:` with a
     /// `newName:`): neither references nor mentions.
@@ -391,6 +395,34 @@ impl<'a> YamlScan<'a> {
     /// Takes `reference` unless another rule of the scan took the same value already.
     fn push(&mut self, reference: Reference) {
         self.out.push_new_reference(reference);
+    }
+
+    /// True when the mapping `node` (or the one an alias names) has `key`, itself or through a
+    /// merge key (`<<: *anchor`, `<<: [*a, *b]`, `<<: {...}`, merged mappings merging others
+    /// up to `depth` deep), as Compose reads a service whose `build:` comes from an
+    /// `x-` extension.
+    fn has_key(&self, node: &Node, key: &str, depth: usize) -> bool {
+        let node = match node {
+            Node::Alias(name) => match self.collections.get(name) {
+                Some(node) => node,
+                None => return false,
+            },
+            node => node,
+        };
+        let Node::Mapping(entries) = node else {
+            return false;
+        };
+        if node.get(key).is_some() {
+            return true;
+        }
+        let merged = |value: &Node| depth > 0 && self.has_key(value, key, depth - 1);
+        entries
+            .iter()
+            .filter(|(k, _)| k.as_str() == Some("<<"))
+            .any(|(_, value)| match value {
+                Node::Sequence(items) => items.iter().any(merged),
+                value => merged(value),
+            })
     }
 
     /// The scalar behind a node, following an alias.
@@ -448,7 +480,7 @@ impl<'a> YamlScan<'a> {
                     }
                     if key == "image"
                         && self.kind == FileKind::Compose
-                        && node.get("build").is_some()
+                        && self.has_key(node, "build", MERGE_DEPTH)
                     {
                         self.built_image(value);
                         continue;
@@ -1400,6 +1432,10 @@ impl<'a> YamlScan<'a> {
     }
 }
 
+/// How deep merge keys are followed (a merged mapping that merges another, ...); an alias
+/// inside the mapping its anchor names would otherwise be followed for ever.
+const MERGE_DEPTH: usize = 8;
+
 /// Action inputs (`with:`) that list images: pushed tags, metadata images, registry caches.
 const IMAGE_INPUTS: [&str; 4] = ["tags", "images", "cache-from", "cache-to"];
 
@@ -1645,6 +1681,21 @@ mod tests {
         ] {
             assert_eq!(setting_kind(name), None, "{name}");
         }
+    }
+
+    #[test]
+    fn a_merge_key_naming_the_mapping_it_is_in_is_followed_only_so_deep() {
+        let registry = Registry::parse("old.io").unwrap();
+        let text = "services:\n  web: &web\n    <<: *web\n    image: old.io/web:1\n";
+        let found = scan_yaml(
+            text,
+            FileKind::Compose,
+            &registry,
+            &KustomizeScope::unknown(),
+        );
+        let found = found.unwrap();
+        assert_eq!(found.references().len(), 1);
+        assert!(found.references()[0].is_checkable(), "no build: anywhere");
     }
 
     #[test]

@@ -209,6 +209,27 @@ fn the_image_a_compose_service_builds_is_rewritten_but_neither_checked_nor_pinne
 }
 
 #[test]
+fn a_compose_service_that_gets_build_through_a_merge_key_has_its_image_neither_checked_nor_pinned()
+{
+    // `<<: *anchor` merges the anchored mapping's keys into the service, `build:` too; a
+    // sequence of aliases merges each, and a merged mapping may merge another.
+    let target = MemoryTarget::with(&[("db", "16", DIGEST)]);
+    let rewriter = Rewriter::new(pinning()).with_resolver(&target);
+    let compose = "x-build: &build\n  build:\n    context: .\n  restart: always\nx-logging: &logging\n  logging:\n    driver: json-file\nx-nested: &nested\n  <<: *build\nservices:\n  web:\n    <<: *build\n    image: myreg.azurecr.io/web:dev\n  api:\n    <<: [*logging, *build]\n    image: myreg.azurecr.io/api:dev\n  jobs:\n    <<: *nested\n    image: myreg.azurecr.io/jobs:dev\n  db:\n    <<: *logging\n    image: myreg.azurecr.io/db:16\n";
+    let file = rewriter
+        .rewrite_text(Path::new("docker-compose.yml"), FileKind::Compose, compose)
+        .unwrap();
+    assert_eq!(
+        file.rewritten,
+        compose
+            .replace("myreg", "newreg")
+            .replace("db:16", &format!("db@{DIGEST}"))
+    );
+    assert!(file.problems.is_empty(), "{:?}", file.problems);
+    assert_eq!(*target.lookups.borrow(), ["db:16"], "only the pulled image");
+}
+
+#[test]
 fn pinning_without_a_resolver_is_refused() {
     let rewriter = Rewriter::new(pinning());
     assert!(matches!(
