@@ -61,7 +61,8 @@ Docker@2 task) is renamed to NEW: create a service connection of that name. `OLD
 such as `${REG:-OLD}/app:1` has its default rewritten. Directories are walked honouring
 .gitignore (not ripgrep's .ignore); a file reached twice is read once.
 
-Every other text file of the walk (scripts, the rest of .env files, Terraform, docs) is scanned too: its mentions
+Every other text file of the walk (scripts, the rest of .env files, Terraform, docs; binary files, with a NUL
+byte in their first 8 KiB, are skipped) is scanned too: its mentions
 of the old registry are listed and left alone, as are mentions in YAML that are not image fields
 (block scalars, commands, environment values) and in comments of YAML files, Dockerfiles and
 chart templates; --check counts them all. An `az acr` command naming OLD by its short name

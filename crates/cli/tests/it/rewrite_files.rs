@@ -388,6 +388,28 @@ fn a_dockerfile_that_cannot_be_parsed_is_left_as_it_is_with_a_warning_and_check_
 }
 
 #[test]
+fn a_binary_file_is_skipped_in_a_walk_and_when_named_and_a_nul_byte_after_8_kib_is_text() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("logo.png"),
+        b"\x89PNG\0\0old.example.com/app:1\n",
+    )
+    .unwrap();
+    let mut late = vec![b'#'; 9000];
+    late.extend_from_slice(b"\nold.example.com/app:1\n\0");
+    fs::write(dir.path().join("late.dat"), late).unwrap();
+    let out = rewrite_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stdout(&out),
+        "late.dat:2: mention (not rewritten): old.example.com/app:1\n1 reference(s) to old.example.com remain\n"
+    );
+    let out = rewrite_in(dir.path(), &["logo.png", "--check"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), "no references to old.example.com remain\n");
+}
+
+#[test]
 fn check_lists_regional_endpoints_of_the_old_registry_with_a_note() {
     let dir = tempfile::tempdir().unwrap();
     write(
