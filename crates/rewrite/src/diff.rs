@@ -1,5 +1,7 @@
 //! Unified diffs of a file before and after the rewrite (Myers' line diff, three lines of context).
 
+use std::path::{Component, Path};
+
 /// One step of an edit script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -9,6 +11,10 @@ enum Op {
 }
 
 /// A unified diff of `old` into `new`, headed `--- a/<label>` / `+++ b/<label>`; empty when equal.
+///
+/// The label is a path written as `git diff` writes one: without its root and without `.`
+/// components (`/tmp/x.yaml` is headed `a/tmp/x.yaml`, `./k8s/x.yaml` `a/k8s/x.yaml`), so that
+/// `git apply` and `patch -p1` (from `/` for an absolute path) find the file.
 pub fn unified_diff(label: &str, old: &str, new: &str) -> String {
     if old == new {
         return String::new();
@@ -16,6 +22,7 @@ pub fn unified_diff(label: &str, old: &str, new: &str) -> String {
     let a: Vec<&str> = old.split_inclusive('\n').collect();
     let b: Vec<&str> = new.split_inclusive('\n').collect();
     let ops = myers(&a, &b);
+    let label = relative_label(label);
     let mut out = format!("--- a/{label}\n+++ b/{label}\n");
     const CONTEXT: usize = 3;
     let changed: Vec<usize> = ops
@@ -64,6 +71,20 @@ pub fn unified_diff(label: &str, old: &str, new: &str) -> String {
         }
     }
     out
+}
+
+/// `label` as a path without its root and its `.` components, `/`-separated.
+fn relative_label(label: &str) -> String {
+    Path::new(label)
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(part) => Some(part.to_string_lossy()),
+            Component::ParentDir => Some("..".into()),
+            Component::Prefix(prefix) => Some(prefix.as_os_str().to_string_lossy()),
+            Component::RootDir | Component::CurDir => None,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn range(start: usize, len: usize) -> String {
@@ -192,6 +213,23 @@ mod tests {
         assert_eq!(diff.matches("@@ -").count(), 2, "{diff}");
         let new = old.replace("2\n", "two\n").replace("\n6\n", "\nsix\n");
         assert_eq!(unified_diff("f", &old, &new).matches("@@ -").count(), 1);
+    }
+
+    #[test]
+    fn labels_lose_the_root_and_dot_components_as_git_writes_them() {
+        for (label, written) in [
+            ("/tmp/x.yaml", "tmp/x.yaml"),
+            ("//srv//k8s/x.yaml", "srv/k8s/x.yaml"),
+            ("./k8s/./x.yaml", "k8s/x.yaml"),
+            ("k8s/../x.yaml", "k8s/../x.yaml"),
+            ("x.yaml", "x.yaml"),
+        ] {
+            let head = format!("--- a/{written}\n+++ b/{written}\n");
+            assert!(
+                unified_diff(label, "a\n", "b\n").starts_with(&head),
+                "{label}"
+            );
+        }
     }
 
     #[test]

@@ -312,9 +312,11 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
             out.mention(text, &lines, span, registry, MentionPlace::Heredoc);
         }
     }
+    // The lines of the registry defaults in use are scanned again once they are references.
+    let arg_lines: HashSet<usize> = registry_args.used().map(|arg| arg.line).collect();
+    out.retain_mentions(|m| !arg_lines.contains(&m.line));
     for arg in registry_args.used() {
-        out.mentions.retain(|m| m.line != arg.line);
-        out.references.push(Reference {
+        out.push_reference(Reference {
             line: arg.line,
             kind: ReferenceKind::DockerfileArg,
             original: text[arg.span.clone()].to_owned(),
@@ -330,6 +332,8 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
             pin: crate::model::Pin::Suffix,
             short_name: false,
         });
+    }
+    for arg in registry_args.used() {
         for span in &arg.instruction {
             out.mention(
                 text,
@@ -343,8 +347,7 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
     if !seen_from {
         return Err(err(physical.len().max(1), "no FROM instruction".to_owned()));
     }
-    out.references.sort_by_key(|r| r.registry_span.start);
-    out.mentions.sort_by_key(|m| m.line);
+    out.sort();
     Ok(out)
 }
 
@@ -412,8 +415,7 @@ fn reference<'o>(
     if word.text.contains('$') {
         r.checkable = false;
     }
-    out.references.push(r);
-    out.references.last_mut()
+    Some(out.push_reference(r))
 }
 
 /// Splits joined instruction text into whitespace-separated words (quotes keep spaces).
@@ -560,7 +562,8 @@ mod tests {
     fn originals(text: &str) -> Vec<(usize, ReferenceKind, String)> {
         scan(text, &reg())
             .unwrap()
-            .references
+            .into_parts()
+            .0
             .into_iter()
             .map(|r| (r.line, r.kind, r.original))
             .collect()
@@ -595,9 +598,9 @@ mod tests {
     fn continuations_comments_and_heredocs() {
         let text = "FROM \\\n  myreg.azurecr.io/a:1 \\\n# a comment inside\n  AS a\nRUN <<EOF\nFROM myreg.azurecr.io/not-an-instruction\nEOF\nRUN echo myreg.azurecr.io/in-a-command\n";
         let f = scan(text, &reg()).unwrap();
-        assert_eq!(f.references.len(), 1);
-        assert_eq!(f.references[0].line, 2);
-        let mentioned: Vec<_> = f.mentions.iter().map(|m| (m.line, m.place)).collect();
+        assert_eq!(f.references().len(), 1);
+        assert_eq!(f.references()[0].line, 2);
+        let mentioned: Vec<_> = f.mentions().iter().map(|m| (m.line, m.place)).collect();
         assert_eq!(
             mentioned,
             vec![(6, MentionPlace::Heredoc), (8, MentionPlace::Instruction)],
@@ -610,7 +613,7 @@ mod tests {
         let text = "\u{feff}# syntax = myreg.azurecr.io/dockerfile/frontend:1.7\nFROM myreg.azurecr.io/base:1\n";
         let f = scan(text, &reg()).unwrap();
         let found: Vec<_> = f
-            .references
+            .references()
             .iter()
             .map(|r| {
                 (
@@ -640,7 +643,7 @@ mod tests {
         );
         let late = "FROM a\n# syntax=myreg.azurecr.io/frontend:1\n";
         assert!(
-            scan(late, &reg()).unwrap().references.is_empty(),
+            scan(late, &reg()).unwrap().references().is_empty(),
             "a directive after the first instruction is a comment"
         );
     }
@@ -677,14 +680,14 @@ mod tests {
             ]
         );
         let f = scan(text, &reg()).unwrap();
-        let mentioned: Vec<usize> = f.mentions.iter().map(|m| m.line).collect();
+        let mentioned: Vec<usize> = f.mentions().iter().map(|m| m.line).collect();
         assert_eq!(
             mentioned,
             vec![2],
             "an ARG no image starts with stays a mention"
         );
         let spans: Vec<&str> = f
-            .references
+            .references()
             .iter()
             .map(|r| &text[r.registry_span.clone()])
             .collect();

@@ -1,7 +1,7 @@
 //! Finds the references in YAML files (by walking the span-keeping tree of [`crate::yaml`]) and in
 //! Helm templates (line by line), and the mentions of the old registry elsewhere in them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use crate::kustomize::KustomizeScope;
@@ -238,7 +238,7 @@ pub(crate) fn scan_dotenv(text: &str, registry: &Registry) -> Findings {
         let start = offset;
         offset += line.len();
         if let Some(reference) = dotenv_setting(text, start, line, registry, &lines) {
-            out.references.push(reference);
+            out.push_reference(reference);
         }
     }
     out.mention(
@@ -320,8 +320,9 @@ pub(crate) fn scan_yaml(
         group: String::new(),
         resource: String::new(),
         anchors: &HashMap::new(),
+        collections: &HashMap::new(),
         scope,
-        keys: Vec::new(),
+        keys: HashSet::new(),
         out: Findings::default(),
     };
     for doc in &docs {
@@ -333,6 +334,7 @@ pub(crate) fn scan_yaml(
             .map_or_else(String::new, |(group, _)| group.to_owned());
         scan.resource = text_of("kind").unwrap_or_default().to_owned();
         scan.anchors = &doc.anchors;
+        scan.collections = &doc.collections;
         let mut path = Vec::new();
         scan.visit(&doc.root, &mut path);
     }
@@ -341,8 +343,7 @@ pub(crate) fn scan_yaml(
     }
     scan.comments(&docs);
     let mut out = scan.out;
-    out.references.sort_by_key(|r| r.registry_span.start);
-    out.mentions.sort_by_key(|m| m.line);
+    out.sort();
     Ok(out)
 }
 
@@ -357,8 +358,8 @@ pub(crate) fn kustomize_entries_at(text: &str, target: &Registry) -> Vec<Referen
     let Ok(found) = scan_yaml(text, FileKind::Kustomization, target, &scope) else {
         return Vec::new();
     };
-    found
-        .references
+    let (references, _) = found.into_parts();
+    references
         .into_iter()
         .filter(|r| r.pin == Pin::KustomizeDigest && r.is_pinnable())
         .map(|mut r| {
@@ -381,24 +382,47 @@ struct YamlScan<'a> {
     /// The `kind:` of the document, empty for none.
     resource: String,
     anchors: &'a HashMap<String, Scalar>,
+    /// The mappings and sequences of the document that carry an anchor, for merge keys.
+    collections: &'a HashMap<String, Node>,
     scope: &'a KustomizeScope,
     /// Scalars that name the old registry as a match key only (Kustomize `name:` with a
     /// `newName:`): neither references nor mentions.
-    keys: Vec<Range<usize>>,
+    keys: HashSet<Range<usize>>,
     out: Findings,
 }
 
 impl<'a> YamlScan<'a> {
+    /// Takes `reference` unless another rule of the scan took the same value already.
     fn push(&mut self, reference: Reference) {
-        let start = reference.registry_span.start;
-        if !self
-            .out
-            .references
-            .iter()
-            .any(|r| r.registry_span.start == start)
-        {
-            self.out.references.push(reference);
+        self.out.push_new_reference(reference);
+    }
+
+    /// True when the mapping `node` (or the one an alias names) has `key`, itself or through a
+    /// merge key (`<<: *anchor`, `<<: [*a, *b]`, `<<: {...}`, merged mappings merging others
+    /// up to `depth` deep), as Compose reads a service whose `build:` comes from an
+    /// `x-` extension.
+    fn has_key(&self, node: &Node, key: &str, depth: usize) -> bool {
+        let node = match node {
+            Node::Alias(name) => match self.collections.get(name) {
+                Some(node) => node,
+                None => return false,
+            },
+            node => node,
+        };
+        let Node::Mapping(entries) = node else {
+            return false;
+        };
+        if node.get(key).is_some() {
+            return true;
         }
+        let merged = |value: &Node| depth > 0 && self.has_key(value, key, depth - 1);
+        entries
+            .iter()
+            .filter(|(k, _)| k.as_str() == Some("<<"))
+            .any(|(_, value)| match value {
+                Node::Sequence(items) => items.iter().any(merged),
+                value => merged(value),
+            })
     }
 
     /// The scalar behind a node, following an alias.
@@ -456,7 +480,7 @@ impl<'a> YamlScan<'a> {
                     }
                     if key == "image"
                         && self.kind == FileKind::Compose
-                        && node.get("build").is_some()
+                        && self.has_key(node, "build", MERGE_DEPTH)
                     {
                         self.built_image(value);
                         continue;
@@ -653,9 +677,8 @@ impl<'a> YamlScan<'a> {
             .find_map(|key| map.get(key).and_then(|n| self.scalar(n)))
             .map(|s| s.value.trim().to_owned())
             .filter(|t| !t.is_empty());
-        let Some(reference) = self.out.references.iter_mut().find(|r| {
-            body.contains(&r.registry_span.start) && r.tag.is_none() && r.digest.is_none()
-        }) else {
+        let untagged = |r: &Reference| r.tag.is_none() && r.digest.is_none();
+        let Some(reference) = self.out.reference_in_mut(body, untagged) else {
             return;
         };
         if reference.repository.is_empty() {
@@ -786,7 +809,7 @@ impl<'a> YamlScan<'a> {
             origins[i].1 + (offset - origins[i].0)
         };
         let moved = |span: &Range<usize>| outer(span.start)..outer(span.start) + span.len();
-        for mut reference in found.references {
+        for mut reference in found.into_parts().0 {
             if reference.insertion.is_some() {
                 continue;
             }
@@ -1122,7 +1145,7 @@ impl<'a> YamlScan<'a> {
                 found.push(reference);
                 found.extend(redirect);
             } else if has_new_name {
-                self.keys.push(name.body.clone());
+                self.keys.insert(name.body.clone());
             } else if let Some(insertion) = self.new_name_after(item, name, &reference) {
                 effective(&mut reference);
                 reference.insertion = Some(insertion);
@@ -1409,6 +1432,10 @@ impl<'a> YamlScan<'a> {
     }
 }
 
+/// How deep merge keys are followed (a merged mapping that merges another, ...); an alias
+/// inside the mapping its anchor names would otherwise be followed for ever.
+const MERGE_DEPTH: usize = 8;
+
 /// Action inputs (`with:`) that list images: pushed tags, metadata images, registry caches.
 const IMAGE_INPUTS: [&str; 4] = ["tags", "images", "cache-from", "cache-to"];
 
@@ -1516,7 +1543,7 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
     // A `{{/* ... */}}` comment may go on over several lines (commented-out containers): every
     // line of it is a comment.
     let mut in_comment = false;
-    let mut comment_lines = std::collections::HashSet::new();
+    let mut comment_lines = HashSet::new();
     for line in body.split_inclusive('\n') {
         let start = offset;
         offset += line.len();
@@ -1560,7 +1587,7 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
                 ReferenceKind::HelmTemplateImage,
                 &lines,
             ) {
-                out.references.push(r);
+                out.push_reference(r);
             }
         }
         out.mention(
@@ -1581,7 +1608,7 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
         };
         out.noted_mention(&lines, at, place, crate::azcli::note(registry));
     }
-    out.mentions.sort_by_key(|m| m.line);
+    out.sort();
     out
 }
 
@@ -1611,7 +1638,7 @@ pub(crate) fn scan_text(text: &str, registry: &Registry) -> Findings {
         let note = crate::terraform::note(registry);
         out.noted_mention(&lines, at, MentionPlace::OtherFile, note);
     }
-    out.mentions.sort_by_key(|m| m.line);
+    out.sort();
     out
 }
 
@@ -1657,12 +1684,27 @@ mod tests {
     }
 
     #[test]
+    fn a_merge_key_naming_the_mapping_it_is_in_is_followed_only_so_deep() {
+        let registry = Registry::parse("old.io").unwrap();
+        let text = "services:\n  web: &web\n    <<: *web\n    image: old.io/web:1\n";
+        let found = scan_yaml(
+            text,
+            FileKind::Compose,
+            &registry,
+            &KustomizeScope::unknown(),
+        );
+        let found = found.unwrap();
+        assert_eq!(found.references().len(), 1);
+        assert!(found.references()[0].is_checkable(), "no build: anywhere");
+    }
+
+    #[test]
     fn env_lines_keep_their_quoting_and_comments() {
         let registry = Registry::parse("old.io").unwrap();
         let text = "A_REGISTRY='old.io' # c\nB_REGISTRY=old.io/team\nC_REGISTRY=old.io x\n#REGISTRY=old.io\nD_REGISTRY=\"old.io\" tail\n";
         let found = scan_dotenv(text, &registry);
         let spans: Vec<_> = found
-            .references
+            .references()
             .iter()
             .map(|r| {
                 (
@@ -1673,7 +1715,7 @@ mod tests {
             })
             .collect();
         assert_eq!(spans, vec![(1, "old.io", ""), (2, "old.io", "team")]);
-        let mentioned: Vec<_> = found.mentions.iter().map(|m| m.line).collect();
+        let mentioned: Vec<_> = found.mentions().iter().map(|m| m.line).collect();
         assert_eq!(mentioned, vec![3, 4, 5]);
     }
 }

@@ -154,7 +154,7 @@ pub(crate) fn scope(
                 let none = KustomizeScope::unknown();
                 for (registry, names) in [(to, &mut scope.at_new), (from, &mut scope.at_old)] {
                     if let Ok(found) = extract::scan_yaml(&text, FileKind::Yaml, registry, &none) {
-                        names.extend(found.references.into_iter().map(|r| r.repository));
+                        names.extend(found.into_parts().0.into_iter().map(|r| r.repository));
                     }
                 }
             }

@@ -1,6 +1,7 @@
 //! What a scan finds: references to the old registry (rewritable, with their byte spans) and
 //! mentions of it that are left alone but still count for `--check`.
 
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
 use serde::Serialize;
@@ -250,13 +251,23 @@ pub struct Mention {
     pub note: Option<String>,
 }
 
-/// What one scan of one text found.
+/// What one scan of one text found: the references that the rewrite changes, in file order,
+/// and the mentions left alone, one per line.
+///
+/// Each list has an index beside it (references by the byte their registry text starts at,
+/// mentions by line), so that a scan tells a duplicate without walking the list: a file
+/// holding tens of thousands of references is scanned in time that grows with its size, not
+/// with its square. The lists are read with [`Findings::references`] and
+/// [`Findings::mentions`], or taken with [`Findings::into_parts`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Findings {
-    /// References that the rewrite changes, in file order.
-    pub references: Vec<Reference>,
-    /// Mentions left alone.
-    pub mentions: Vec<Mention>,
+    references: Vec<Reference>,
+    /// The position in `references` of the first reference whose registry text starts at
+    /// each byte.
+    reference_at: BTreeMap<usize, usize>,
+    mentions: Vec<Mention>,
+    /// The position in `mentions` of the mention of each line.
+    mention_on: HashMap<usize, usize>,
 }
 
 /// Maps byte offsets to 1-based line numbers and line text.
@@ -290,6 +301,106 @@ impl<'a> Lines<'a> {
 }
 
 impl Findings {
+    /// Findings that hold `mentions` (one per line) and no reference.
+    pub(crate) fn with_mentions(mentions: Vec<Mention>) -> Self {
+        let mut found = Findings {
+            mentions,
+            ..Findings::default()
+        };
+        found.reindex();
+        found
+    }
+
+    /// The references, in the order they were found (file order once the scan is done).
+    pub fn references(&self) -> &[Reference] {
+        &self.references
+    }
+
+    /// The mentions, one per line, in the order they were found (line order once the scan is
+    /// done).
+    pub fn mentions(&self) -> &[Mention] {
+        &self.mentions
+    }
+
+    /// The references and the mentions.
+    pub fn into_parts(self) -> (Vec<Reference>, Vec<Mention>) {
+        (self.references, self.mentions)
+    }
+
+    /// True when a reference's registry text starts at byte `at`.
+    pub(crate) fn has_reference_at(&self, at: usize) -> bool {
+        self.reference_at.contains_key(&at)
+    }
+
+    /// Adds `reference` at the end, even when another starts at the same byte.
+    pub(crate) fn push_reference(&mut self, reference: Reference) -> &mut Reference {
+        let at = self.references.len();
+        self.reference_at
+            .entry(reference.registry_span.start)
+            .or_insert(at);
+        self.references.push(reference);
+        &mut self.references[at]
+    }
+
+    /// Adds `reference` at the end unless one already starts at the same byte (a value two
+    /// rules of the scan take); false when it was a duplicate and dropped.
+    pub(crate) fn push_new_reference(&mut self, reference: Reference) -> bool {
+        if self.has_reference_at(reference.registry_span.start) {
+            return false;
+        }
+        self.push_reference(reference);
+        true
+    }
+
+    /// The reference whose registry text starts first inside `span` (of those starting at one
+    /// byte, the first found) among those `wanted` accepts.
+    pub(crate) fn reference_in_mut(
+        &mut self,
+        span: Range<usize>,
+        wanted: impl Fn(&Reference) -> bool,
+    ) -> Option<&mut Reference> {
+        let at = self
+            .reference_at
+            .range(span)
+            .map(|(_, &at)| at)
+            .find(|&at| wanted(&self.references[at]))?;
+        Some(&mut self.references[at])
+    }
+
+    /// Keeps only the mentions `keep` accepts.
+    pub(crate) fn retain_mentions(&mut self, keep: impl FnMut(&Mention) -> bool) {
+        self.mentions.retain(keep);
+        self.reindex();
+    }
+
+    /// Puts the references in file order (by where their registry text starts) and the
+    /// mentions in line order, as a finished scan gives them.
+    pub(crate) fn sort(&mut self) {
+        self.references.sort_by_key(|r| r.registry_span.start);
+        self.mentions.sort_by_key(|m| m.line);
+        self.reindex();
+    }
+
+    /// Builds the indexes again after the lists were reordered or shortened.
+    fn reindex(&mut self) {
+        self.reference_at.clear();
+        for (at, reference) in self.references.iter().enumerate() {
+            self.reference_at
+                .entry(reference.registry_span.start)
+                .or_insert(at);
+        }
+        self.mention_on.clear();
+        for (at, mention) in self.mentions.iter().enumerate() {
+            self.mention_on.entry(mention.line).or_insert(at);
+        }
+    }
+
+    /// Adds a mention of a line that has none.
+    fn push_mention(&mut self, mention: Mention) {
+        self.mention_on.insert(mention.line, self.mentions.len());
+        self.mentions.push(mention);
+    }
+
     /// Records the mentions of `registry` inside `range` of `text`, skipping bytes already
     /// covered by a reference, one per line: its login server, and with a note its regional
     /// endpoints and `az acr` commands that name it by its short name.
@@ -303,14 +414,14 @@ impl Findings {
     ) {
         for offset in registry.mentions(&text[range.clone()]) {
             let at = range.start + offset;
-            if self.references.iter().any(|r| r.registry_span.start == at) {
+            if self.has_reference_at(at) {
                 continue;
             }
             let line = lines.line(at);
-            if self.mentions.iter().any(|m| m.line == line) {
+            if self.mention_on.contains_key(&line) {
                 continue;
             }
-            self.mentions.push(Mention {
+            self.push_mention(Mention {
                 line,
                 place,
                 text: lines.text(at),
@@ -366,17 +477,179 @@ impl Findings {
         replace: bool,
     ) {
         let line = lines.line(at);
-        match self.mentions.iter_mut().find(|m| m.line == line) {
+        match self.mention_on.get(&line).map(|&at| &mut self.mentions[at]) {
             Some(mention) if replace => mention.note = Some(note),
             Some(mention) => {
                 mention.note.get_or_insert(note);
             }
-            None => self.mentions.push(Mention {
+            None => self.push_mention(Mention {
                 line,
                 place,
                 text: lines.text(at),
                 note: Some(note),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Registry;
+
+    fn reference(start: usize, line: usize, repository: &str) -> Reference {
+        Reference {
+            line,
+            kind: ReferenceKind::YamlImage,
+            original: format!("myreg.azurecr.io/{repository}"),
+            repository: repository.to_owned(),
+            tag: None,
+            digest: None,
+            pinned: None,
+            setting: None,
+            registry_span: start..start + "myreg.azurecr.io".len(),
+            tag_span: None,
+            pin: Pin::Suffix,
+            short_name: false,
+            checkable: true,
+            insertion: None,
+        }
+    }
+
+    fn registry() -> Registry {
+        Registry::parse("myreg.azurecr.io").unwrap()
+    }
+
+    fn repositories(found: &Findings) -> Vec<&str> {
+        found
+            .references()
+            .iter()
+            .map(|r| r.repository.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_reference_at_a_byte_already_taken_is_a_duplicate_and_the_list_keeps_its_order() {
+        let mut found = Findings::default();
+        assert!(found.push_new_reference(reference(40, 3, "b")));
+        assert!(found.push_new_reference(reference(7, 1, "a")));
+        assert!(!found.push_new_reference(reference(40, 3, "again")));
+        assert!(found.push_new_reference(reference(20, 2, "c")));
+        assert_eq!(repositories(&found), vec!["b", "a", "c"]);
+        assert!(found.has_reference_at(7) && found.has_reference_at(40));
+        assert!(!found.has_reference_at(8));
+        found.push_reference(reference(7, 1, "pushed anyway")).tag = Some("1".to_owned());
+        assert_eq!(repositories(&found), vec!["b", "a", "c", "pushed anyway"]);
+        assert_eq!(found.references()[3].tag.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn a_line_is_mentioned_once_and_keeps_the_place_of_its_first_mention() {
+        let text = "a: myreg.azurecr.io/x\nb: myreg.azurecr.io/y myreg.azurecr.io/z\nc: plain\n";
+        let lines = Lines::new(text);
+        let mut found = Findings::default();
+        let second = text.find("b:").unwrap()..text.find("c:").unwrap();
+        found.mention(text, &lines, second, &registry(), MentionPlace::Value);
+        found.mention(
+            text,
+            &lines,
+            0..text.len(),
+            &registry(),
+            MentionPlace::Comment,
+        );
+        let mentioned: Vec<_> = found.mentions().iter().map(|m| (m.line, m.place)).collect();
+        assert_eq!(
+            mentioned,
+            vec![(2, MentionPlace::Value), (1, MentionPlace::Comment)]
+        );
+        found.noted_mention(&lines, 25, MentionPlace::Value, "first".to_owned());
+        found.noted_mention(&lines, 26, MentionPlace::Value, "kept".to_owned());
+        found.mention_with_note(&lines, 3, MentionPlace::Value, "replaced".to_owned());
+        let notes: Vec<_> = found.mentions().iter().map(|m| m.note.as_deref()).collect();
+        assert_eq!(notes, vec![Some("first"), Some("replaced")]);
+    }
+
+    #[test]
+    fn a_mention_where_a_reference_starts_is_not_listed() {
+        let text = "image: myreg.azurecr.io/x\n";
+        let lines = Lines::new(text);
+        let mut found = Findings::default();
+        found.push_new_reference(reference(7, 1, "x"));
+        found.mention(
+            text,
+            &lines,
+            0..text.len(),
+            &registry(),
+            MentionPlace::Value,
+        );
+        assert!(found.mentions().is_empty());
+    }
+
+    #[test]
+    fn the_index_follows_the_lists_when_they_are_sorted_or_mentions_dropped() {
+        let text = "one\ntwo\nthree\nfour\n";
+        let lines = Lines::new(text);
+        let mut found = Findings::default();
+        found.push_new_reference(reference(40, 3, "b"));
+        found.push_new_reference(reference(7, 1, "a"));
+        for at in [14, 0, 4] {
+            found.noted_mention(&lines, at, MentionPlace::Value, format!("at {at}"));
+        }
+        found.sort();
+        assert_eq!(repositories(&found), vec!["a", "b"]);
+        assert!(!found.push_new_reference(reference(40, 3, "again")));
+        let mentioned: Vec<_> = found.mentions().iter().map(|m| m.line).collect();
+        assert_eq!(mentioned, vec![1, 2, 4]);
+        found.noted_mention(&lines, 5, MentionPlace::Value, "ignored".to_owned());
+        found.retain_mentions(|m| m.line != 1);
+        found.noted_mention(&lines, 1, MentionPlace::Value, "again".to_owned());
+        found.mention_with_note(&lines, 15, MentionPlace::Value, "replaced".to_owned());
+        let notes: Vec<_> = found
+            .mentions()
+            .iter()
+            .map(|m| (m.line, m.note.as_deref().unwrap_or_default()))
+            .collect();
+        assert_eq!(notes, vec![(2, "at 4"), (4, "replaced"), (1, "again")]);
+        let (references, mentions) = found.into_parts();
+        assert_eq!((references.len(), mentions.len()), (2, 3));
+    }
+
+    #[test]
+    fn the_reference_inside_a_span_is_found_by_where_it_starts() {
+        let mut found = Findings::default();
+        for (start, repository) in [(50, "late"), (10, "early"), (30, "tagged"), (31, "mid")] {
+            found.push_new_reference(reference(start, 1, repository));
+        }
+        let untagged = |r: &Reference| r.repository != "tagged";
+        let inside = found.reference_in_mut(25..40, untagged).unwrap();
+        assert_eq!(inside.repository, "mid");
+        inside.tag = Some("2".to_owned());
+        assert_eq!(found.references()[3].tag.as_deref(), Some("2"));
+        assert!(found.reference_in_mut(11..30, untagged).is_none());
+        assert!(found.reference_in_mut(0..5, |_| true).is_none());
+    }
+
+    #[test]
+    fn findings_made_from_mentions_know_their_lines() {
+        let text = "one\ntwo\n";
+        let lines = Lines::new(text);
+        let mention = |line| Mention {
+            line,
+            place: MentionPlace::Value,
+            text: String::new(),
+            note: None,
+        };
+        let mut found = Findings::with_mentions(vec![mention(2)]);
+        found.mention_with_note(&lines, 5, MentionPlace::Value, "noted".to_owned());
+        found.mention_with_note(&lines, 0, MentionPlace::Value, "new".to_owned());
+        let notes: Vec<_> = found
+            .mentions()
+            .iter()
+            .map(|m| (m.line, m.note.clone()))
+            .collect();
+        assert_eq!(
+            notes,
+            vec![(2, Some("noted".to_owned())), (1, Some("new".to_owned()))]
+        );
     }
 }

@@ -99,12 +99,20 @@ pub struct FilePlan {
     pub pinned_at_target: Vec<Reference>,
     /// References the target cannot serve; while any exists nothing is written.
     pub problems: Vec<Problem>,
-    /// Set when the file should have been read as YAML but could not be: it was scanned as
-    /// plain text instead (its mentions are listed) and nothing in it is rewritten.
+    /// Set when the file should have been read as YAML or as a Dockerfile but could not be: it
+    /// was scanned as plain text instead (its mentions are listed) and nothing in it is
+    /// rewritten.
     pub not_parsed: Option<NotParsed>,
 }
 
-/// Why a YAML file was scanned as plain text instead of being read as YAML.
+/// True for the kinds whose files are scanned as plain text when they cannot be parsed (or are
+/// not UTF-8), their mentions listed and nothing in them rewritten, instead of failing: YAML
+/// (JSON included) and Dockerfiles.
+fn read_as_text_when_not_parsed(kind: FileKind) -> bool {
+    kind.is_yaml() || kind == FileKind::Dockerfile
+}
+
+/// Why a YAML file or a Dockerfile was scanned as plain text instead of being parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotParsed {
     /// 1-based line of the problem, when there is one.
@@ -120,15 +128,20 @@ impl FilePlan {
     }
 
     /// The one-line warning for a file that was not parsed ([`FilePlan::not_parsed`]), naming
-    /// the file, the line and the parser's message: `FILE:LINE: not read as YAML (...)`.
+    /// the file, the line and the parser's message: `FILE:LINE: not read as YAML (...)` (or
+    /// `as a Dockerfile`).
     pub fn not_parsed_warning(&self) -> Option<String> {
         let not_parsed = self.not_parsed.as_ref()?;
         let at = match not_parsed.line {
             Some(line) => format!("{}:{line}", self.path.display()),
             None => self.path.display().to_string(),
         };
+        let read_as = match self.kind {
+            FileKind::Dockerfile => "a Dockerfile",
+            _ => "YAML",
+        };
         Some(format!(
-            "{at}: not read as YAML ({}): nothing in it is rewritten; its mentions of the old registry are listed as text (fix the file or edit it by hand)",
+            "{at}: not read as {read_as} ({}): nothing in it is rewritten; its mentions of the old registry are listed as text (fix the file or edit it by hand)",
             not_parsed.reason
         ))
     }
@@ -148,8 +161,8 @@ impl FilePlan {
 pub struct Plan {
     /// Files that were read and scanned, in path order (including those with nothing to change).
     pub files: Vec<FilePlan>,
-    /// Files and paths that failed (an unparseable Dockerfile, unreadable, not text); they are
-    /// not touched. YAML that cannot be parsed is planned instead ([`FilePlan::not_parsed`]).
+    /// Files and paths that failed (unreadable, not text); they are not touched. YAML and
+    /// Dockerfiles that cannot be parsed are planned instead ([`FilePlan::not_parsed`]).
     pub failures: Vec<Error>,
 }
 
@@ -365,8 +378,9 @@ impl<'r> Rewriter<'r> {
     ///
     /// [`ReferenceKind::KustomizeName`]: crate::ReferenceKind::KustomizeName
     ///
-    /// A YAML file that cannot be parsed is not an error: it is scanned as plain text, its
-    /// mentions listed and nothing in it rewritten, and [`FilePlan::not_parsed`] says why.
+    /// A YAML file or a Dockerfile that cannot be parsed is not an error: it is scanned as
+    /// plain text, its mentions listed and nothing in it rewritten, and
+    /// [`FilePlan::not_parsed`] says why.
     pub fn rewrite_text(&self, path: &Path, kind: FileKind, text: &str) -> Result<FilePlan, Error> {
         self.rewrite_text_with(path, kind, text, &KustomizeScope::unknown())
     }
@@ -383,7 +397,7 @@ impl<'r> Rewriter<'r> {
         }
         let (findings, not_parsed) = match self.scan_with(kind, text, scope) {
             Ok(findings) => (findings, None),
-            Err((line, message)) if kind.is_yaml() => (
+            Err((line, message)) if read_as_text_when_not_parsed(kind) => (
                 extract::scan_text(text, &self.options.from),
                 Some(NotParsed {
                     line: Some(line),
@@ -398,10 +412,7 @@ impl<'r> Rewriter<'r> {
                 })
             }
         };
-        let Findings {
-            mut references,
-            mut mentions,
-        } = findings;
+        let (mut references, mut mentions) = findings.into_parts();
         if self.options.to.short_name().is_none() {
             self.short_names_to_mentions(kind, text, &mut references, &mut mentions);
         }
@@ -485,10 +496,7 @@ impl<'r> Rewriter<'r> {
             FileKind::DotEnv => MentionPlace::OtherFile,
             _ => MentionPlace::Value,
         };
-        let mut found = Findings {
-            references: Vec::new(),
-            mentions: std::mem::take(mentions),
-        };
+        let mut found = Findings::with_mentions(std::mem::take(mentions));
         references.retain(|r| {
             if !r.short_name {
                 return true;
@@ -502,8 +510,8 @@ impl<'r> Rewriter<'r> {
             found.mention_with_note(&lines, r.registry_span.start, place, note);
             false
         });
-        found.mentions.sort_by_key(|m| m.line);
-        *mentions = found.mentions;
+        found.sort();
+        *mentions = found.into_parts().1;
     }
 
     /// Checks one reference against the target and records the pinned digest.
@@ -557,8 +565,10 @@ impl<'r> Rewriter<'r> {
         })
     }
 
-    /// Walks `paths`, reads and plans every supported file. Unreadable or unparseable files go
-    /// to [`Plan::failures`] and are left alone; the others are planned. Every reference is
+    /// Walks `paths`, reads and plans every supported file. Unreadable files (and chart
+    /// templates that are not UTF-8) go to
+    /// [`Plan::failures`] and are left alone; the others are planned, YAML and Dockerfiles that
+    /// cannot be parsed as plain text ([`FilePlan::not_parsed`]). Every reference is
     /// resolved here, so [`Plan::write`] knows before writing whether the target can serve them.
     pub fn plan(&self, paths: &[PathBuf]) -> Result<Plan, Error> {
         if self.options.pin_digests && self.resolver.is_none() {
@@ -583,7 +593,7 @@ impl<'r> Rewriter<'r> {
                 }
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(text) => text,
-                    Err(e) if kind.is_yaml() => {
+                    Err(e) if read_as_text_when_not_parsed(kind) => {
                         // Scanned for mentions only, never written.
                         let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
                         let findings = extract::scan_text(&text, &self.options.from);
@@ -593,7 +603,7 @@ impl<'r> Rewriter<'r> {
                             original: text.clone(),
                             rewritten: text,
                             references: Vec::new(),
-                            mentions: findings.mentions,
+                            mentions: findings.into_parts().1,
                             pinned_at_target: Vec::new(),
                             problems: Vec::new(),
                             not_parsed: Some(NotParsed {

@@ -108,6 +108,9 @@ pub(crate) struct Document {
     pub root: Node,
     /// Scalars that carry an anchor, by anchor name.
     pub anchors: HashMap<String, Scalar>,
+    /// The other nodes that carry an anchor (mappings, sequences), by anchor name: what a merge
+    /// key `<<: *name` adds to a mapping.
+    pub collections: HashMap<String, Node>,
 }
 
 /// Why a YAML text could not be read.
@@ -132,6 +135,7 @@ pub(crate) fn parse(src: &str) -> std::result::Result<Vec<Document>, YamlError> 
         b: text.as_bytes(),
         pos: 0,
         anchors: HashMap::new(),
+        collections: HashMap::new(),
     }
     .stream()?;
     if bom > 0 {
@@ -139,6 +143,9 @@ pub(crate) fn parse(src: &str) -> std::result::Result<Vec<Document>, YamlError> 
             doc.root.shift(bom);
             for scalar in doc.anchors.values_mut() {
                 scalar.shift(bom);
+            }
+            for node in doc.collections.values_mut() {
+                node.shift(bom);
             }
         }
     }
@@ -152,6 +159,7 @@ struct Parser<'a> {
     b: &'a [u8],
     pos: usize,
     anchors: HashMap<String, Scalar>,
+    collections: HashMap<String, Node>,
 }
 
 fn is_blank(b: Option<u8>) -> bool {
@@ -291,6 +299,7 @@ impl<'a> Parser<'a> {
                 continue;
             }
             self.anchors.clear();
+            self.collections.clear();
             let root = if self.is_doc_marker(pos) && self.s[pos..].starts_with("---") {
                 self.pos += 3;
                 self.node(-1, false, false)?
@@ -305,6 +314,7 @@ impl<'a> Parser<'a> {
             docs.push(Document {
                 root,
                 anchors: std::mem::take(&mut self.anchors),
+                collections: std::mem::take(&mut self.collections),
             });
             self.expect_line_end()?;
             indent = self.next_content()?;
@@ -348,8 +358,19 @@ impl<'a> Parser<'a> {
     }
 
     fn remember(&mut self, anchor: Option<String>, node: &Node) {
-        if let (Some(name), Node::Scalar(s)) = (anchor, node) {
-            self.anchors.insert(name, s.clone());
+        let Some(name) = anchor else {
+            return;
+        };
+        // A later anchor of the same name replaces the earlier one, as for aliases.
+        match node {
+            Node::Scalar(s) => {
+                self.collections.remove(&name);
+                self.anchors.insert(name, s.clone());
+            }
+            _ => {
+                self.anchors.remove(&name);
+                self.collections.insert(name, node.clone());
+            }
         }
     }
 
@@ -472,7 +493,8 @@ impl<'a> Parser<'a> {
             return self.err(start, "an alias needs a name");
         }
         let name = self.s[start..self.pos].to_owned();
-        if !self.anchors.contains_key(&name) && !self.known_anchor(&name) {
+        let stored = self.anchors.contains_key(&name) || self.collections.contains_key(&name);
+        if !stored && !self.known_anchor(&name) {
             return self.err(
                 start,
                 format!("alias `*{name}` refers to an unknown anchor"),
@@ -481,7 +503,8 @@ impl<'a> Parser<'a> {
         Ok(name)
     }
 
-    /// Anchors of collections are not stored; accept an alias when the anchor appears earlier.
+    /// An alias inside the collection its anchor names (whose node is not stored yet): accepted
+    /// when the anchor appears earlier.
     fn known_anchor(&self, name: &str) -> bool {
         let needle = format!("&{name}");
         self.s[..self.pos].match_indices(&needle).any(|(i, _)| {
@@ -1077,6 +1100,11 @@ mod tests {
         );
         assert!(
             matches!(docs[0].root.get("other").unwrap().get("image"), Some(Node::Alias(a)) if a == "img")
+        );
+        assert_eq!(
+            docs[0].collections["base"].get("k").and_then(Node::as_str),
+            Some("v"),
+            "a mapping's anchor keeps the mapping, for merge keys"
         );
     }
 

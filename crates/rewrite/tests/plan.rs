@@ -209,6 +209,27 @@ fn the_image_a_compose_service_builds_is_rewritten_but_neither_checked_nor_pinne
 }
 
 #[test]
+fn a_compose_service_that_gets_build_through_a_merge_key_has_its_image_neither_checked_nor_pinned()
+{
+    // `<<: *anchor` merges the anchored mapping's keys into the service, `build:` too; a
+    // sequence of aliases merges each, and a merged mapping may merge another.
+    let target = MemoryTarget::with(&[("db", "16", DIGEST)]);
+    let rewriter = Rewriter::new(pinning()).with_resolver(&target);
+    let compose = "x-build: &build\n  build:\n    context: .\n  restart: always\nx-logging: &logging\n  logging:\n    driver: json-file\nx-nested: &nested\n  <<: *build\nservices:\n  web:\n    <<: *build\n    image: myreg.azurecr.io/web:dev\n  api:\n    <<: [*logging, *build]\n    image: myreg.azurecr.io/api:dev\n  jobs:\n    <<: *nested\n    image: myreg.azurecr.io/jobs:dev\n  db:\n    <<: *logging\n    image: myreg.azurecr.io/db:16\n";
+    let file = rewriter
+        .rewrite_text(Path::new("docker-compose.yml"), FileKind::Compose, compose)
+        .unwrap();
+    assert_eq!(
+        file.rewritten,
+        compose
+            .replace("myreg", "newreg")
+            .replace("db:16", &format!("db@{DIGEST}"))
+    );
+    assert!(file.problems.is_empty(), "{:?}", file.problems);
+    assert_eq!(*target.lookups.borrow(), ["db:16"], "only the pulled image");
+}
+
+#[test]
 fn pinning_without_a_resolver_is_refused() {
     let rewriter = Rewriter::new(pinning());
     assert!(matches!(
@@ -550,6 +571,26 @@ fn the_diff_shows_only_the_registry_lines() {
         )
         .unwrap();
     assert_eq!(f.diff(), "--- a/k/app.yaml\n+++ b/k/app.yaml\n@@ -1,2 +1,2 @@\n a: 1\n-image: myreg.azurecr.io/a:1\n+image: newreg.azurecr.io/a:1\n");
+}
+
+#[test]
+fn the_diff_of_an_absolute_or_dot_relative_path_is_labelled_as_git_labels_it() {
+    let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+    for (path, label) in [
+        ("/tmp/k/app.yaml", "tmp/k/app.yaml"),
+        ("./k/app.yaml", "k/app.yaml"),
+        ("../k/app.yaml", "../k/app.yaml"),
+    ] {
+        let f = rewriter
+            .rewrite_text(
+                Path::new(path),
+                FileKind::Yaml,
+                "image: myreg.azurecr.io/a:1\n",
+            )
+            .unwrap();
+        let head = format!("--- a/{label}\n+++ b/{label}\n@@ -1 +1 @@\n");
+        assert!(f.diff().starts_with(&head), "{path}: {}", f.diff());
+    }
 }
 
 #[test]

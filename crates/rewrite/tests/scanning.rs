@@ -98,6 +98,43 @@ fn yaml_that_cannot_be_parsed_is_scanned_as_text_with_a_warning_and_not_rewritte
 }
 
 #[test]
+fn a_dockerfile_that_cannot_be_parsed_is_scanned_as_text_with_a_warning_and_not_rewritten() {
+    let text = "FROM myacr.azurecr.io/base:1\nFROMM myacr.azurecr.io/typo:2\nCOPY --from=myacr.azurecr.io/tool:3 /t /t\n";
+    let file = plan_text("Dockerfile", FileKind::Dockerfile, text);
+    assert_eq!(file.rewritten, text, "nothing in it is rewritten");
+    assert!(file.references.is_empty());
+    let listed: Vec<_> = file.mentions.iter().map(|m| (m.line, m.place)).collect();
+    assert_eq!(
+        listed,
+        [1, 2, 3].map(|line| (line, MentionPlace::OtherFile)),
+        "every line naming the old registry is listed"
+    );
+    assert_eq!(
+        file.not_parsed_warning().unwrap(),
+        "Dockerfile:2: not read as a Dockerfile (unknown instruction `FROMM`): nothing in it is rewritten; its mentions of the old registry are listed as text (fix the file or edit it by hand)"
+    );
+}
+
+#[test]
+fn a_dockerfile_that_is_not_utf8_is_listed_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("Dockerfile"),
+        b"# caf\xe9\nFROM myacr.azurecr.io/a:1\n",
+    )
+    .unwrap();
+    let plan = rewriter().plan(&[dir.path().to_path_buf()]).unwrap();
+    assert!(plan.failures.is_empty(), "{:?}", plan.failures);
+    let file = &plan.files[0];
+    assert!(!file.is_changed());
+    assert_eq!(file.mentions.len(), 1);
+    assert_eq!(
+        file.not_parsed.as_ref().map(|n| n.reason.as_str()),
+        Some("not UTF-8 text")
+    );
+}
+
+#[test]
 fn a_yaml_file_that_is_not_utf8_is_listed_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pod.yaml");

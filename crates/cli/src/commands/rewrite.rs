@@ -3,7 +3,8 @@
 //! The work is done by the `acr_rewrite` library; this module turns flags into a mode, prints
 //! what was found and chooses the exit code: 0 done, 1 `--check` found references to the old
 //! registry (or the target cannot serve some reference), 2 when any file failed or would be
-//! refused (read-only, in a read-only directory, hard-linked), in the previews too.
+//! refused (read-only, in a read-only directory, hard-linked), in the previews too, 141 when
+//! the reader of stdout closed it.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use acr_rewrite::{
 use anyhow::Context;
 
 use crate::args::{ConnectArgs, Side};
+use crate::exit;
 
 const MODES: &str = "\
 Modes:
@@ -59,17 +61,17 @@ Docker@2 task) is renamed to NEW: create a service connection of that name. `OLD
 such as `${REG:-OLD}/app:1` has its default rewritten. Directories are walked honouring
 .gitignore (not ripgrep's .ignore); a file reached twice is read once.
 
-Every other text file of the walk (scripts, the rest of .env files, Terraform, docs) is scanned too: its mentions
+Every other text file of the walk (scripts, the rest of .env files, Terraform, docs; binary files, with a NUL
+byte in their first 8 KiB, are skipped) is scanned too: its mentions
 of the old registry are listed and left alone, as are mentions in YAML that are not image fields
 (block scalars, commands, environment values) and in comments of YAML files, Dockerfiles and
 chart templates; --check counts them all. An `az acr` command naming OLD by its short name
 (`az acr login -n myacr`, `-r`/`--registry` too, also continued over lines) is listed with a
 note, as is a Terraform `azurerm_container_registry` `name` (or `registry_name`) holding it. Docker Hub short names
 (`nginx`) never match. Regional endpoints of an Azure registry (NAME.REGION.geo.azurecr.io,
-NAME.REGION.data.azurecr.io) are listed with a note, not rewritten. A YAML file that cannot be
-parsed is scanned as text (its mentions listed, nothing rewritten) with one warning naming it;
-the warning alone does not change the exit code. A Dockerfile that cannot be parsed is named
-with its line and left untouched; the others are still processed and the exit code is 2. Every changed file is checked before
+NAME.REGION.data.azurecr.io) are listed with a note, not rewritten. A YAML file or a
+Dockerfile that cannot be parsed is scanned as text (its mentions listed, nothing rewritten)
+with one warning naming it; the warning alone does not change the exit code. Every changed file is checked before
 any is written: a read-only file, a file in a read-only directory (the atomic replace needs a
 temporary file beside it) and a file with several hard links (a rename would leave its other
 names with the old content) are each named, and nothing is written (exit 2).
@@ -218,8 +220,66 @@ impl TargetResolver for TargetLookup {
     }
 }
 
-/// Runs `acr-relocate rewrite`.
+/// Runs `acr-relocate rewrite`. A reader that closes stdout (`rewrite ... | head -1`) ends it
+/// quietly with [`exit::STDOUT_CLOSED`], as the other commands end (what a real run wrote stays
+/// written).
 pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
+    match rewrite(args) {
+        Err(error) if StdoutClosed::caused(&error) => Ok(exit::STDOUT_CLOSED as u8),
+        result => result,
+    }
+}
+
+/// Stdout was closed by its reader while the report was written.
+#[derive(Debug)]
+struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout was closed by its reader")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+impl StdoutClosed {
+    /// True when `error` comes from a write to a closed stdout through [`Report`].
+    fn caused(error: &anyhow::Error) -> bool {
+        error.chain().any(|cause| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+                .is_some_and(|inner| inner.is::<StdoutClosed>())
+        })
+    }
+}
+
+/// The locked stdout the report is written to: a write that fails because the reader closed it
+/// fails with [`StdoutClosed`] inside, which [`run`] tells from every other io error (a file
+/// the rewrite reads or writes).
+struct Report<'a>(std::io::StdoutLock<'a>);
+
+impl Report<'_> {
+    fn closed(error: std::io::Error) -> std::io::Error {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, StdoutClosed)
+        } else {
+            error
+        }
+    }
+}
+
+impl Write for Report<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(Report::closed)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(Report::closed)
+    }
+}
+
+fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
     let from = Registry::parse(&args.from).context("--from")?;
     let to = Registry::parse(&args.to).context("--to")?;
     if from == to {
@@ -236,8 +296,7 @@ pub fn run(args: RewriteArgs) -> anyhow::Result<u8> {
     }
     let plan = rewriter.plan(&args.paths)?;
 
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = Report(std::io::stdout().lock());
     for failure in &plan.failures {
         eprintln!("error: {failure}");
     }

@@ -354,6 +354,62 @@ fn a_yaml_file_that_cannot_be_parsed_is_named_once_in_a_warning_and_its_mentions
 }
 
 #[test]
+fn a_dockerfile_that_cannot_be_parsed_is_left_as_it_is_with_a_warning_and_check_lists_its_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = "FROM old.example.com/base:1\nFROMM old.example.com/typo:2\n";
+    write(dir.path(), "Dockerfile", dockerfile);
+    write(dir.path(), "k8s/a.yaml", OLD);
+    let warning = "warning: Dockerfile:2: not read as a Dockerfile (unknown instruction `FROMM`): nothing in it is rewritten; its mentions of the old registry are listed as text (fix the file or edit it by hand)\n";
+
+    let out = rewrite_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(stderr(&out), warning);
+    assert_eq!(
+        stdout(&out),
+        "Dockerfile:1: mention (not rewritten): FROM old.example.com/base:1\nDockerfile:2: mention (not rewritten): FROMM old.example.com/typo:2\nk8s/a.yaml:1: YAML image: old.example.com/app:1\n3 reference(s) to old.example.com remain\n"
+    );
+
+    let out = rewrite_in(dir.path(), &["."]);
+    assert_success(&out);
+    assert_eq!(stderr(&out), warning);
+    assert!(
+        stdout(&out).contains("left alone (2 mention(s) of old.example.com that are not image fields; check them by hand):\n  Dockerfile:1: FROM old.example.com/base:1\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("Dockerfile")).unwrap(),
+        dockerfile
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("k8s/a.yaml")).unwrap(),
+        NEW
+    );
+}
+
+#[test]
+fn a_binary_file_is_skipped_in_a_walk_and_when_named_and_a_nul_byte_after_8_kib_is_text() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("logo.png"),
+        b"\x89PNG\0\0old.example.com/app:1\n",
+    )
+    .unwrap();
+    let mut late = vec![b'#'; 9000];
+    late.extend_from_slice(b"\nold.example.com/app:1\n\0");
+    fs::write(dir.path().join("late.dat"), late).unwrap();
+    let out = rewrite_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stdout(&out),
+        "late.dat:2: mention (not rewritten): old.example.com/app:1\n1 reference(s) to old.example.com remain\n"
+    );
+    let out = rewrite_in(dir.path(), &["logo.png", "--check"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), "no references to old.example.com remain\n");
+}
+
+#[test]
 fn check_lists_regional_endpoints_of_the_old_registry_with_a_note() {
     let dir = tempfile::tempdir().unwrap();
     write(
@@ -561,4 +617,42 @@ fn a_kustomize_entry_matching_resources_that_move_and_resources_that_stay_is_spl
     let out = rewrite_in(dir.path(), &["app", "--check"]);
     assert_exit_code(&out, 0);
     assert_eq!(stdout(&out), "no references to old.example.com remain\n");
+}
+
+/// Runs `rewrite ARGS...` in `dir` with its stdout closed by the reader before the output
+/// (far more than a pipe holds) is read, as `rewrite ... | head -1` closes it.
+fn rewrite_into_a_closed_pipe(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .arg("rewrite")
+        .args(args)
+        .args(["--from", "old.example.com", "--to", "new.example.com"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_reader_that_closes_stdout_ends_every_mode_quietly_with_exit_141() {
+    let many: String = (0..2000)
+        .map(|i| format!("- image: old.example.com/app{i}:1 # old.example.com\n"))
+        .collect();
+    for mode in [&["--check"][..], &["--diff"], &["--dry-run"], &[]] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "images.yaml", &many);
+        let out = rewrite_into_a_closed_pipe(dir.path(), &[&["images.yaml"], mode].concat());
+        let err = stderr(&out);
+        assert_eq!(err, "", "{mode:?}");
+        assert_exit_code(&out, 141);
+        let written = fs::read_to_string(dir.path().join("images.yaml")).unwrap();
+        assert_eq!(
+            written.contains("new.example.com"),
+            mode.is_empty(),
+            "{mode:?}: only a real run writes, and it writes before it reports"
+        );
+    }
 }
