@@ -1,7 +1,8 @@
 //! Where registry credentials come from when none are given on the command line: docker's
 //! `config.json` (`auths`, `credHelpers`, `credsStore` through the `docker-credential-<name>`
 //! protocol) and the containers `auth.json`. The caller lists the sources in the order to try; the
-//! first one that knows the registry wins, and none means anonymous.
+//! first one that knows the registry wins, and none means anonymous. Docker Hub, under any of its
+//! names, is looked up under docker's own key for it, [`DOCKER_HUB_KEY`], first.
 //!
 //! Nothing read here is ever shown: errors name the file or helper and the registry, and report
 //! JSON syntax errors by position only (serde's messages may quote values).
@@ -193,11 +194,32 @@ fn key_host(key: &str) -> Option<String> {
     Some(canonical_host(host))
 }
 
-/// Docker Hub has several names; the others are themselves.
+/// The key docker gives Docker Hub, whatever name it was signed in with: `docker login` stores
+/// Hub credentials under it in `auths` and in credential helpers and stores.
+pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+
+/// The name a credential helper or store is asked for when `host` (`host[:port]`) needs
+/// credentials: [`DOCKER_HUB_KEY`] for any of Docker Hub's names (`docker.io`,
+/// `index.docker.io`, `registry-1.docker.io`, in any case), as docker and crane ask; `host` as
+/// written for any other registry.
+pub fn server_key(host: &str) -> String {
+    if canonical_host(host) == "docker.io" {
+        DOCKER_HUB_KEY.into()
+    } else {
+        host.into()
+    }
+}
+
+/// Docker Hub has several names (with or without its port, 443); the others are themselves, in
+/// lower case.
 fn canonical_host(host: &str) -> String {
     let host = host.to_ascii_lowercase();
-    match host.as_str() {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+    let name = host
+        .strip_suffix(":443")
+        .unwrap_or(&host)
+        .trim_end_matches('.');
+    match name {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
             "docker.io".into()
         }
         _ => host,
@@ -206,12 +228,15 @@ fn canonical_host(host: &str) -> String {
 
 fn find<'a>(map: &'a serde_json::Map<String, Value>, host: &str) -> Option<&'a Value> {
     let wanted = canonical_host(host);
-    // An exact key first, then any key naming the same host.
-    map.get(host).or_else(|| {
-        map.iter()
-            .find(|(k, _)| key_host(k).as_deref() == Some(wanted.as_str()))
-            .map(|(_, v)| v)
-    })
+    // Docker's own key first (Hub's), then the host as written, then any key naming the same
+    // host.
+    map.get(&server_key(host))
+        .or_else(|| map.get(host))
+        .or_else(|| {
+            map.iter()
+                .find(|(k, _)| key_host(k).as_deref() == Some(wanted.as_str()))
+                .map(|(_, v)| v)
+        })
 }
 
 /// Credentials of an `auths` entry: `identitytoken`, else `auth` (base64 `user:password`), else
@@ -271,7 +296,7 @@ enum Helper {
     NotInstalled(Error),
 }
 
-/// `docker-credential-<name> get` with the host on stdin.
+/// `docker-credential-<name> get` with the host's [`server_key`] on stdin.
 fn run_helper(name: &str, host: &str, origin: &str) -> Result<Helper> {
     let fail = |reason: String| Error::Auth {
         registry: host.to_string(),
@@ -299,7 +324,7 @@ fn run_helper(name: &str, host: &str, origin: &str) -> Result<Helper> {
     };
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that exits without reading gives a broken pipe: its exit status says more.
-        let _ = stdin.write_all(host.as_bytes());
+        let _ = stdin.write_all(server_key(host).as_bytes());
     }
     let output = child
         .wait_with_output()
@@ -444,6 +469,82 @@ mod tests {
         assert!(
             err.contains("docker-credential-acr-relocate-test-none") && err.contains("a.example"),
             "{err}"
+        );
+    }
+
+    /// Installs `docker-credential-NAME` in `dir`, put first on PATH (each test runs in its own
+    /// process): it records the server it is asked for in `dir/asked` and knows none.
+    fn recording_helper(dir: &Path, name: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let asked = dir.join("asked");
+        let helper = dir.join(format!("docker-credential-{name}"));
+        std::fs::write(
+            &helper,
+            format!(
+                "#!/bin/sh\nserver=$(cat)\necho \"$1 $server\" >> '{}'\necho 'credentials not found in native keychain'\nexit 1\n",
+                asked.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![dir.to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        std::env::set_var("PATH", std::env::join_paths(dirs).unwrap());
+        asked
+    }
+
+    #[test]
+    fn helpers_are_asked_for_docker_hub_under_dockers_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let asked = recording_helper(dir.path(), "acr-relocate-test-hub");
+        for config in [
+            r#"{"credsStore":"acr-relocate-test-hub"}"#,
+            r#"{"credHelpers":{"docker.io":"acr-relocate-test-hub"}}"#,
+        ] {
+            let source = CredentialSource::DockerConfig(write(dir.path(), config));
+            for host in [
+                "docker.io",
+                "INDEX.DOCKER.IO",
+                "registry-1.docker.io",
+                "docker.io:443",
+            ] {
+                assert!(source.lookup(host).unwrap().is_none(), "{host}");
+            }
+        }
+        let source = CredentialSource::DockerConfig(write(
+            dir.path(),
+            r#"{"credsStore":"acr-relocate-test-hub"}"#,
+        ));
+        assert!(source.lookup("reg.example:5000").unwrap().is_none());
+        let lines = std::fs::read_to_string(&asked).unwrap();
+        let hub = "get https://index.docker.io/v1/\n";
+        assert_eq!(lines, format!("{}get reg.example:5000\n", hub.repeat(8)));
+    }
+
+    #[test]
+    fn docker_hub_credentials_are_found_under_every_spelling_dockers_key_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            r#"{"auths":{"docker.io":{"username":"short","password":"p1"},"https://index.docker.io/v1/":{"username":"docker","password":"p2"}}}"#,
+        );
+        let source = CredentialSource::DockerConfig(p);
+        for host in ["docker.io", "index.docker.io", "Registry-1.Docker.io"] {
+            assert_eq!(
+                source.lookup(host).unwrap().unwrap().username,
+                "docker",
+                "{host}"
+            );
+        }
+        let p = write(
+            dir.path(),
+            r#"{"auths":{"index.docker.io":{"username":"other","password":"p3"}}}"#,
+        );
+        let source = CredentialSource::AuthFile(p);
+        assert_eq!(
+            source.lookup("docker.io").unwrap().unwrap().username,
+            "other"
         );
     }
 

@@ -1,7 +1,7 @@
 //! What the user names as a source or a target.
 //!
 //! - `myregistry.azurecr.io`, `127.0.0.1:5000/mirror`: a registry over HTTPS, with an optional
-//!   repository prefix;
+//!   repository prefix (`docker.io` is Docker Hub, whose API is at `registry-1.docker.io`);
 //! - `http://127.0.0.1:5000`: plain HTTP, only when written out;
 //! - `oci:DIR`: an OCI image layout on disk holding a whole registry;
 //! - `oci-archive:FILE.tar[.gz]`: the same layout in one (optionally gzip-compressed) tar file.
@@ -11,6 +11,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+
+/// Docker Hub's registry API host, where its names `docker.io` and `index.docker.io` are sent.
+pub const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
 
 /// Where content is read from or written to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,13 +38,25 @@ pub struct RegistryEndpoint {
 }
 
 impl RegistryEndpoint {
-    /// `https://host` or `http://host`.
+    /// `https://HOST` or `http://HOST`, where HOST is [`api_host`](Self::api_host).
     pub fn base_url(&self) -> String {
         format!(
             "{}://{}",
             if self.plain_http { "http" } else { "https" },
-            self.host
+            self.api_host()
         )
+    }
+
+    /// The `host[:port]` requests go to: the host as written, except Docker Hub's names
+    /// `docker.io` and `index.docker.io` (in any case), whose API is at [`DOCKER_HUB_API_HOST`]
+    /// (`docker.io` itself redirects to the web site), as docker, skopeo and crane read them.
+    pub fn api_host(&self) -> String {
+        let name = self.hostname().trim_end_matches('.').to_ascii_lowercase();
+        if matches!(name.as_str(), "docker.io" | "index.docker.io") {
+            let port = &self.host[self.hostname().len()..];
+            return format!("{DOCKER_HUB_API_HOST}{port}");
+        }
+        self.host.clone()
     }
 
     /// The registry this endpoint names, spelled one way, so that two spellings of one registry
@@ -698,6 +713,32 @@ mod tests {
             Endpoint::Registry(r) => r,
             other => panic!("not a registry: {other:?}"),
         }
+    }
+
+    #[test]
+    fn docker_hubs_names_send_requests_to_its_api_host() {
+        for (input, url) in [
+            ("docker.io/library", "https://registry-1.docker.io"),
+            ("DOCKER.IO", "https://registry-1.docker.io"),
+            ("index.docker.io", "https://registry-1.docker.io"),
+            ("Index.Docker.IO.:443", "https://registry-1.docker.io:443"),
+            ("registry-1.docker.io", "https://registry-1.docker.io"),
+            ("mydocker.io", "https://mydocker.io"),
+            ("docker.io.example", "https://docker.io.example"),
+        ] {
+            assert_eq!(reg(input).base_url(), url, "{input}");
+        }
+        // Named as written: the host the user gave is the one messages and --insecure use.
+        let hub = reg("docker.io/library");
+        assert_eq!(hub.host, "docker.io");
+        assert_eq!(
+            parse("docker.io/library").unwrap().to_string(),
+            "docker.io/library"
+        );
+        assert_eq!(
+            hub.registry_key(),
+            reg("registry-1.docker.io").registry_key()
+        );
     }
 
     #[test]
