@@ -7,7 +7,7 @@
 //! - `oci-archive:FILE.tar[.gz]`: the same layout in one (optionally gzip-compressed) tar file.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
@@ -77,7 +77,19 @@ impl RegistryEndpoint {
     /// Two registries may still hide behind one key (virtual hosts of `localhost` served by one
     /// tunnel): a key shared is a reason to refuse a deletion, never to merge anything.
     pub fn registry_key(&self) -> String {
-        let name = canonical_host(self.hostname());
+        self.key_with(canonical_host(self.hostname(), Loopback::OneMachine))
+    }
+
+    /// [`registry_key`](Self::registry_key) with this machine's addresses told apart as a
+    /// connection tells them apart: `localhost`, `*.localhost`, `127.0.0.1`, `::1`, `0.0.0.0`
+    /// and `::` are still `localhost`, but any other loopback address (`127.0.0.2`) is itself.
+    /// For a copy's guard (see [`same_registry_by_address`]), never a deletion's.
+    pub fn address_key(&self) -> String {
+        self.key_with(canonical_host(self.hostname(), Loopback::ByAddress))
+    }
+
+    /// `name`, with the port unless it is 80 or 443.
+    fn key_with(&self, name: String) -> String {
         match self.port() {
             80 | 443 => name,
             port => format!("{name}:{port}"),
@@ -161,7 +173,8 @@ impl fmt::Display for SameRegistry {
     }
 }
 
-/// Whether `a` and `b` may be one registry, and why: the same [`RegistryEndpoint::registry_key`],
+/// Whether `a` and `b` may be one registry, and why (the guard of a deletion; a copy's is
+/// [`same_registry_by_address`]): the same [`RegistryEndpoint::registry_key`],
 /// or else host names that both resolve to this machine with one port (an `/etc/hosts` alias of
 /// `localhost`, this machine's own address). Names of other machines that resolve to one address
 /// are not taken for one registry (one ingress serves many registries by name). A name that does
@@ -187,11 +200,62 @@ pub async fn same_registry(a: &RegistryEndpoint, b: &RegistryEndpoint) -> Option
     })
 }
 
-/// Refuses a `target` that may name repositories of `source` (see [`same_registry`]; disjoint
-/// prefixes of one registry are allowed), or the same layout or archive: a copy into a prefix
-/// of its own source nests deeper with every run, a copy onto itself does nothing, and a
-/// relocation onto itself would let its `delete_source` step empty the registry. The error says
-/// why and what to do.
+/// Whether `a` and `b` are one registry for a copy, and why, decided by address and port: the
+/// same [`RegistryEndpoint::address_key`], or else host names that resolve to one address of
+/// this machine (`localhost`, `127.0.0.1`, `::1`, `0.0.0.0` and `::` count as one) with one
+/// port. Two loopback addresses (`127.0.0.1` and `127.0.0.2`, or names that `/etc/hosts` maps to
+/// them: an SSH tunnel per registry) are two registries, as two listeners there are.
+///
+/// Less strict than [`same_registry`], which a deletion asks: one registry listening on every
+/// address answers on both loopback addresses, and a copy onto itself then changes nothing (a
+/// copy into a prefix of itself nests once), where a deletion would lose the content.
+pub async fn same_registry_by_address(
+    a: &RegistryEndpoint,
+    b: &RegistryEndpoint,
+) -> Option<SameRegistry> {
+    let key = a.address_key();
+    if key == b.address_key() {
+        return Some(SameRegistry::Spelled { key });
+    }
+    let same_port = a.port() == b.port() || (web_port(a.port()) && web_port(b.port()));
+    if !same_port {
+        return None;
+    }
+    let (first, second) = futures::join!(local_addresses(a), local_addresses(b));
+    let (first, second) = shared_address(&first, &second)?;
+    Some(SameRegistry::ThisMachine {
+        first: (bare_host(a.hostname()).to_string(), first),
+        second: (bare_host(b.hostname()).to_string(), second),
+        port: a.port(),
+    })
+}
+
+/// The first pair of addresses, one of `a` and one of `b`, that a connection takes to one
+/// listener of this machine (see [`reached`]).
+fn shared_address(a: &[IpAddr], b: &[IpAddr]) -> Option<(IpAddr, IpAddr)> {
+    a.iter().find_map(|&x| {
+        b.iter()
+            .find(|&&y| reached(x) == reached(y))
+            .map(|&y| (x, y))
+    })
+}
+
+/// The address a connection to `ip` reaches, in one form: `127.0.0.1` for `::1`, `0.0.0.0` and
+/// `::` too (the loopback every spelling of `localhost` means), `ip` itself otherwise.
+fn reached(ip: IpAddr) -> IpAddr {
+    let ip = ip.to_canonical();
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    if ip.is_unspecified() || ip == IpAddr::V6(Ipv6Addr::LOCALHOST) {
+        return loopback;
+    }
+    ip
+}
+
+/// Refuses a `target` that names repositories of `source` (see [`same_registry_by_address`];
+/// disjoint prefixes of one registry are allowed), or the same layout or archive: a copy into a
+/// prefix of its own source nests deeper with every run, and a copy onto itself does nothing.
+/// A relocation's `delete_source` step checks again with the stricter [`same_registry`]. The
+/// error says why and what to do.
 pub async fn check_distinct(source: &Endpoint, target: &Endpoint) -> Result<(), Error> {
     let (s, t) = match (source, target) {
         (Endpoint::Registry(s), Endpoint::Registry(t)) => (s, t),
@@ -212,7 +276,7 @@ pub async fn check_distinct(source: &Endpoint, target: &Endpoint) -> Result<(), 
     if !s.prefixes_overlap(t) {
         return Ok(());
     }
-    match same_registry(s, t).await {
+    match same_registry_by_address(s, t).await {
         None => Ok(()),
         Some(why) => Err(Error::invalid(
             format!("`{target}`"),
@@ -231,8 +295,17 @@ fn bare_host(name: &str) -> &str {
     name.trim_start_matches('[').trim_end_matches(']')
 }
 
+/// Which addresses of this machine [`canonical_host`] spells `localhost`.
+#[derive(Clone, Copy)]
+enum Loopback {
+    /// All of them (see [`is_this_machine`]): [`RegistryEndpoint::registry_key`].
+    OneMachine,
+    /// Those [`reached`] takes to `127.0.0.1`: [`RegistryEndpoint::address_key`].
+    ByAddress,
+}
+
 /// The host name of `host` in one form (see [`RegistryEndpoint::registry_key`]).
-fn canonical_host(hostname: &str) -> String {
+fn canonical_host(hostname: &str, loopback: Loopback) -> String {
     let name = hostname.trim_end_matches('.').to_ascii_lowercase();
     // The URL host parser the HTTP client uses: IPv4 in its numeric forms, IPv6 compressed.
     let ip = match url::Host::parse(&name) {
@@ -242,7 +315,11 @@ fn canonical_host(hostname: &str) -> String {
     };
     if let Some(ip) = ip {
         let ip = ip.to_canonical();
-        if is_this_machine(ip) {
+        let localhost = match loopback {
+            Loopback::OneMachine => is_this_machine(ip),
+            Loopback::ByAddress => reached(ip) == IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        if localhost {
             return "localhost".into();
         }
         return match ip {
@@ -278,16 +355,26 @@ fn is_this_machine(ip: IpAddr) -> bool {
 /// An address of this machine that the endpoint's host resolves to, if any: loopback, or an
 /// address of one of its interfaces (one a socket can be bound to).
 async fn local_address(endpoint: &RegistryEndpoint) -> Option<IpAddr> {
+    local_addresses(endpoint).await.into_iter().next()
+}
+
+/// Every address of this machine that the endpoint's host resolves to (see [`local_address`]),
+/// in the resolver's order; none for a name that does not resolve.
+async fn local_addresses(endpoint: &RegistryEndpoint) -> Vec<IpAddr> {
     let target = (bare_host(endpoint.hostname()).to_string(), endpoint.port());
     tokio::task::spawn_blocking(move || {
-        let addresses = std::net::ToSocketAddrs::to_socket_addrs(&target).ok()?;
-        addresses.map(|a| a.ip()).find(|&ip| {
-            is_this_machine(ip) || std::net::UdpSocket::bind((ip.to_canonical(), 0)).is_ok()
-        })
+        let Ok(addresses) = std::net::ToSocketAddrs::to_socket_addrs(&target) else {
+            return Vec::new();
+        };
+        addresses
+            .map(|a| a.ip())
+            .filter(|&ip| {
+                is_this_machine(ip) || std::net::UdpSocket::bind((ip.to_canonical(), 0)).is_ok()
+            })
+            .collect()
     })
     .await
-    .ok()
-    .flatten()
+    .unwrap_or_default()
 }
 
 impl fmt::Display for Endpoint {
@@ -705,6 +792,97 @@ mod tests {
             same_registry(&endpoint, &reg("127.0.0.1:5001")).await,
             None,
             "another port is another registry"
+        );
+    }
+
+    fn registry(input: &str) -> Endpoint {
+        Endpoint::Registry(reg(input))
+    }
+
+    #[tokio::test]
+    async fn a_copy_between_two_loopback_addresses_on_one_port_is_between_two_registries() {
+        let first = registry("http://127.0.0.1:15001");
+        for other in [
+            "http://127.0.0.2:15001",
+            "http://127.0.0.2:15001/mirror",
+            "http://127.0.1.1:15001",
+            "https://[::ffff:127.0.0.3]:15001",
+        ] {
+            let checked = check_distinct(&first, &registry(other)).await;
+            assert!(checked.is_ok(), "{other}: {checked:?}");
+        }
+        let second = registry("http://127.0.0.2:15001");
+        assert!(check_distinct(&second, &registry("http://127.0.0.3:15001"))
+            .await
+            .is_ok());
+        let e = check_distinct(&second, &registry("http://127.0.0.2:15001/team"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("both name the registry `127.0.0.2:15001`"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_copy_between_localhost_127_0_0_1_and_ipv6_loopback_on_one_port_is_refused() {
+        let spellings = [
+            "http://127.0.0.1:15001",
+            "http://localhost:15001",
+            "http://[::1]:15001",
+            "http://127.1:15001",
+            "http://0.0.0.0:15001",
+            "http://[::]:15001",
+            "https://registry.localhost:15001",
+        ];
+        for a in spellings {
+            for b in spellings {
+                let e = check_distinct(&registry(a), &registry(b))
+                    .await
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains("names the same repositories"), "{a} {b}: {e}");
+            }
+        }
+        assert!(check_distinct(
+            &registry("http://localhost:15001"),
+            &registry("http://localhost:15002")
+        )
+        .await
+        .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_deletion_takes_every_address_of_this_machine_on_one_port_for_one_registry() {
+        // A registry listening on every address (`:5000`) answers on all of them.
+        for other in ["http://127.0.0.2:15001", "http://127.0.1.1:15001"] {
+            assert!(
+                same_registry(&reg("http://127.0.0.1:15001"), &reg(other))
+                    .await
+                    .is_some(),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_one_registry_for_a_copy_when_they_share_an_address() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let localhost = [ip("127.0.0.1"), ip("::1")];
+        assert_eq!(
+            shared_address(&localhost, &[ip("::1")]),
+            Some((ip("127.0.0.1"), ip("::1")))
+        );
+        assert_eq!(
+            shared_address(&[ip("0.0.0.0")], &localhost),
+            Some((ip("0.0.0.0"), ip("127.0.0.1")))
+        );
+        assert_eq!(shared_address(&[ip("127.0.0.2")], &localhost), None);
+        assert_eq!(shared_address(&[ip("127.0.0.2")], &[ip("127.0.0.3")]), None);
+        assert_eq!(
+            shared_address(&[ip("127.0.0.3")], &[ip("::ffff:127.0.0.3")]),
+            Some((ip("127.0.0.3"), ip("::ffff:127.0.0.3")))
         );
     }
 

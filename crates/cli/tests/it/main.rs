@@ -21,6 +21,7 @@ mod http_versions;
 mod inventory;
 mod layout;
 mod layout_writers;
+mod loopback;
 mod mount_ignored;
 mod passwords;
 mod plan;
