@@ -512,9 +512,80 @@ impl Endpoint {
     }
 }
 
-/// Parses an endpoint as the CLI accepts it.
+/// The forms an endpoint takes, for the refusal of any other.
+const UNDERSTOOD: &str =
+    "only `https://` (the default), `http://`, `oci:` and `oci-archive:` are understood";
+
+/// skopeo's transports that name neither a registry nor an OCI layout: refused with how to
+/// export their image to a layout (see [`peer_form`]).
+const SKOPEO_TRANSPORTS: [&str; 6] = [
+    "docker-archive",
+    "docker-daemon",
+    "dir",
+    "containers-storage",
+    "ostree",
+    "sif",
+];
+
+/// `input` after `scheme` (such as `http://` or `oci:`), the scheme compared in any case.
+fn strip_scheme<'a>(input: &'a str, scheme: &str) -> Option<&'a str> {
+    input
+        .get(..scheme.len())
+        .filter(|start| start.eq_ignore_ascii_case(scheme))
+        .map(|_| &input[scheme.len()..])
+}
+
+/// A digest after `@`, as in `HOST/REPO@sha256:…` (and not `USER:PASSWORD@HOST`).
+fn is_digest(after_at: &str) -> bool {
+    after_at
+        .split_once(':')
+        .is_some_and(|(algorithm, _)| matches!(algorithm, "sha256" | "sha384" | "sha512"))
+}
+
+/// The error of an endpoint pasted from skopeo: `docker://HOST/PATH` (a registry, written here
+/// without a scheme), or one of [`SKOPEO_TRANSPORTS`] (`docker-archive:FILE`, `dir:DIR`, …),
+/// which this tool does not read. A host named like a transport with its port (`dir:5000`) is
+/// a host.
+fn peer_form(input: &str) -> Option<Error> {
+    if let Some(rest) = strip_scheme(input, "docker://") {
+        let rest = rest.trim_end_matches('/');
+        if let Some((user_info, after)) = rest.rsplit_once('@') {
+            if !is_digest(after) {
+                return Some(with_credentials(input, user_info));
+            }
+        }
+        let named = rest.split('@').next().unwrap_or(rest);
+        // A tag is in the last component, after its host's port.
+        let named = match named.rsplit_once('/') {
+            Some((before, last)) => format!("{before}/{}", last.split(':').next().unwrap_or(last)),
+            None => named.to_string(),
+        };
+        let named = crate::digest::truncate(&named);
+        return Some(bad(
+            input,
+            format!("skopeo's `docker://` is a registry, written here without a scheme: write `{named}` (or `http://{named}` for plain HTTP)"),
+        ));
+    }
+    let (scheme, rest) = input.split_once(':')?;
+    let transport = SKOPEO_TRANSPORTS
+        .into_iter()
+        .find(|t| scheme.eq_ignore_ascii_case(t))?;
+    let port = rest.split('/').next().unwrap_or(rest);
+    if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(bad(
+        input,
+        format!(
+            "skopeo's `{transport}:` transport is not read: export the image to an OCI layout first (`skopeo copy {} oci:DIR/REPOSITORY:TAG`), then name `oci:DIR/REPOSITORY` (its image is read as the repository REPOSITORY)",
+            crate::digest::truncate(input)
+        ),
+    ))
+}
+
+/// Parses an endpoint as the CLI accepts it; schemes are read in any case (`HTTP://`, `OCI:`).
 pub fn parse(input: &str) -> Result<Endpoint, Error> {
-    if let Some(path) = input.strip_prefix("oci-archive:") {
+    if let Some(path) = strip_scheme(input, "oci-archive:") {
         if path.is_empty() {
             return Err(bad(
                 input,
@@ -523,31 +594,28 @@ pub fn parse(input: &str) -> Result<Endpoint, Error> {
         }
         return Ok(Endpoint::Archive(PathBuf::from(path)));
     }
-    if let Some(path) = input.strip_prefix("oci:") {
+    if let Some(path) = strip_scheme(input, "oci:") {
         if path.is_empty() {
             return Err(bad(input, "`oci:` needs a directory, as in `oci:./export`"));
         }
         return Ok(Endpoint::Layout(PathBuf::from(path)));
     }
-    let (plain_http, rest) = if let Some(r) = input.strip_prefix("http://") {
+    if let Some(e) = peer_form(input) {
+        return Err(e);
+    }
+    let (plain_http, rest) = if let Some(r) = strip_scheme(input, "http://") {
         (true, r)
-    } else if let Some(r) = input.strip_prefix("https://") {
+    } else if let Some(r) = strip_scheme(input, "https://") {
         (false, r)
     } else if input.contains("://") {
-        return Err(bad(
-            input,
-            "only `https://` (the default), `http://` and `oci:` are understood",
-        ));
+        return Err(bad(input, UNDERSTOOD));
     } else {
         (false, input)
     };
     let rest = rest.trim_end_matches('/');
     // `USER:PASSWORD@HOST` (a password may hold `/` and `@`), unlike `HOST/REPO@sha256:…`.
     if let Some((user_info, after)) = rest.rsplit_once('@') {
-        let digest = after
-            .split_once(':')
-            .is_some_and(|(algorithm, _)| matches!(algorithm, "sha256" | "sha384" | "sha512"));
-        if !digest {
+        if !is_digest(after) {
             return Err(with_credentials(input, user_info));
         }
     }
@@ -1018,12 +1086,86 @@ mod tests {
     }
 
     #[test]
+    fn schemes_are_read_in_any_case() {
+        assert!(reg("HTTP://127.0.0.1:5000").plain_http);
+        assert!(!reg("Https://127.0.0.1:5000").plain_http);
+        assert_eq!(
+            reg("HTTP://127.0.0.1:5000/team").prefix.as_deref(),
+            Some("team")
+        );
+        assert_eq!(parse("OCI:./x").unwrap(), Endpoint::Layout("./x".into()));
+        assert_eq!(
+            parse("OCI-Archive:x.tar").unwrap(),
+            Endpoint::Archive("x.tar".into())
+        );
+    }
+
+    #[test]
+    fn skopeos_docker_transport_is_refused_with_the_endpoint_to_write() {
+        for (input, write) in [
+            (
+                "docker://127.0.0.1:15001/svc2",
+                "write `127.0.0.1:15001/svc2` (or `http://127.0.0.1:15001/svc2` for plain HTTP)",
+            ),
+            (
+                "DOCKER://reg.io/team/app:v1",
+                "write `reg.io/team/app` (or `http://reg.io/team/app` for plain HTTP)",
+            ),
+            (
+                "docker://reg.io/app@sha256:00",
+                "write `reg.io/app` (or `http://reg.io/app` for plain HTTP)",
+            ),
+        ] {
+            let e = parse(input).unwrap_err().to_string();
+            assert!(e.contains("skopeo's `docker://`"), "{input}: {e}");
+            assert!(e.contains(write), "{input}: {e}");
+        }
+    }
+
+    #[test]
+    fn skopeos_other_transports_are_refused_with_how_to_export_them_to_a_layout() {
+        for (input, transport) in [
+            ("docker-archive:da.tar", "docker-archive"),
+            ("docker-daemon:alpine:latest", "docker-daemon"),
+            ("dir:/tmp/x", "dir"),
+            ("containers-storage:alpine", "containers-storage"),
+            ("ostree:/repo", "ostree"),
+            ("SIF:image.sif", "sif"),
+        ] {
+            let e = parse(input).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("skopeo's `{transport}:` transport is not read")),
+                "{input}: {e}"
+            );
+            assert!(
+                e.contains(&format!("skopeo copy {input} oci:DIR/REPOSITORY:TAG"))
+                    && e.contains("then name `oci:DIR/REPOSITORY`"),
+                "{input}: {e}"
+            );
+            assert!(!e.contains("port number"), "{input}: {e}");
+        }
+        // A host that happens to be named like a transport, with its port, is a host.
+        assert_eq!(reg("dir:5000/team").host, "dir:5000");
+        assert_eq!(reg("sif:443").host, "sif:443");
+    }
+
+    #[test]
+    fn the_forms_understood_are_all_listed() {
+        let e = parse("ftp://x").unwrap_err().to_string();
+        assert!(
+            e.contains("`https://` (the default), `http://`, `oci:` and `oci-archive:`"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn credentials_in_an_endpoint_are_refused_and_never_echoed() {
         for input in [
             "https://alice:S3cretPassw0rdXYZ@127.0.0.1:15003",
             "alice:S3cretPassw0rdXYZ@myregistry.azurecr.io/team",
             "http://alice:S3cretPassw0rdXYZ@127.0.0.1:15003",
             "https://alice:S3cret/Passw0rdXYZ@127.0.0.1:15003",
+            "docker://alice:S3cretPassw0rdXYZ@127.0.0.1:15003/svc2",
         ] {
             let e = parse(input).unwrap_err().to_string();
             assert!(!e.contains("Passw0rdXYZ"), "{e}");

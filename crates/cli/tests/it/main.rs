@@ -13,6 +13,7 @@ mod azure_signin;
 mod copy;
 mod cross_auth;
 mod delete_source;
+mod endpoint_forms;
 mod errors;
 mod fault_proxy;
 mod faults;
