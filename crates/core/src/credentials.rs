@@ -7,6 +7,7 @@
 //! Nothing read here is ever shown: errors name the file or helper and the registry, and report
 //! JSON syntax errors by position only (serde's messages may quote values).
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -24,8 +25,8 @@ pub enum CredentialSource {
     /// A docker `config.json`: `credHelpers`, then `credsStore`, then `auths`. A missing file is
     /// skipped.
     DockerConfig(PathBuf),
-    /// A containers `auth.json` (`$REGISTRY_AUTH_FILE`): `auths` keyed by host. A missing file is
-    /// skipped.
+    /// A containers `auth.json` (`$REGISTRY_AUTH_FILE`, the one `podman login` writes: see
+    /// [`Self::all_from_env`]): `auths` keyed by host. A missing file is skipped.
     AuthFile(PathBuf),
 }
 
@@ -46,6 +47,45 @@ impl CredentialSource {
             Some(p) if !p.is_empty() => Some(CredentialSource::AuthFile(PathBuf::from(p))),
             _ => None,
         }
+    }
+
+    /// Every source of this environment, in the order they are tried: docker's config
+    /// ([`Self::docker_config_from_env`]), then the containers auth files as skopeo and podman
+    /// read them: `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json` (where
+    /// `podman login` and `skopeo login` write), `$XDG_CONFIG_HOME/containers/auth.json`
+    /// (`~/.config/containers/auth.json`). Unset or empty variables are left out, and a file
+    /// named twice is read once.
+    pub fn all_from_env() -> Vec<Self> {
+        Self::all_from(|name| std::env::var_os(name))
+    }
+
+    /// [`Self::all_from_env`] with the variables `var` gives.
+    fn all_from(var: impl Fn(&str) -> Option<OsString>) -> Vec<Self> {
+        let var = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let home = var("HOME");
+        let docker = var("DOCKER_CONFIG").or_else(|| home.as_ref().map(|h| h.join(".docker")));
+        let config_home = var("XDG_CONFIG_HOME").or_else(|| home.map(|h| h.join(".config")));
+        let auth_files = [
+            var("REGISTRY_AUTH_FILE"),
+            var("XDG_RUNTIME_DIR").map(|d| d.join("containers/auth.json")),
+            config_home.map(|d| d.join("containers/auth.json")),
+        ];
+        let mut sources = Vec::new();
+        let all = docker
+            .map(|d| CredentialSource::DockerConfig(d.join("config.json")))
+            .into_iter()
+            .chain(
+                auth_files
+                    .into_iter()
+                    .flatten()
+                    .map(CredentialSource::AuthFile),
+            );
+        for source in all {
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+        }
+        sources
     }
 
     /// Credentials this source holds for `host` (`host[:port]`), `None` when it has none.
@@ -546,6 +586,51 @@ mod tests {
             source.lookup("docker.io").unwrap().unwrap().username,
             "other"
         );
+    }
+
+    #[test]
+    fn the_environments_sources_are_dockers_config_then_the_containers_auth_files() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        let docker = |p: &str| CredentialSource::DockerConfig(PathBuf::from(p));
+        let auth = |p: &str| CredentialSource::AuthFile(PathBuf::from(p));
+        assert_eq!(
+            CredentialSource::all_from(env(&[
+                ("HOME", "/home/u"),
+                ("REGISTRY_AUTH_FILE", "/etc/auth.json"),
+                ("XDG_RUNTIME_DIR", "/run/user/1000"),
+            ])),
+            [
+                docker("/home/u/.docker/config.json"),
+                auth("/etc/auth.json"),
+                auth("/run/user/1000/containers/auth.json"),
+                auth("/home/u/.config/containers/auth.json"),
+            ]
+        );
+        assert_eq!(
+            CredentialSource::all_from(env(&[
+                ("HOME", "/home/u"),
+                ("DOCKER_CONFIG", "/dc"),
+                ("REGISTRY_AUTH_FILE", ""),
+                ("XDG_RUNTIME_DIR", ""),
+                ("XDG_CONFIG_HOME", "/cfg"),
+            ])),
+            [docker("/dc/config.json"), auth("/cfg/containers/auth.json")]
+        );
+        // One file named twice is read once.
+        assert_eq!(
+            CredentialSource::all_from(env(&[
+                ("REGISTRY_AUTH_FILE", "/run/user/1000/containers/auth.json"),
+                ("XDG_RUNTIME_DIR", "/run/user/1000"),
+            ])),
+            [auth("/run/user/1000/containers/auth.json")]
+        );
+        assert_eq!(CredentialSource::all_from(env(&[])), []);
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod auth_refusals;
 mod azure_cp;
 mod azure_live;
 mod azure_signin;
+mod containers_auth;
 mod copy;
 mod cross_auth;
 mod delete_source;
