@@ -17,7 +17,8 @@ pub struct ConnectArgs {
     /// Source credentials: `USER:PASSWORD`, or `USER` with the password in $ACR_RELOCATE_SRC_PASSWORD
     /// or on stdin (--src-password-stdin). User `00000000-0000-0000-0000-000000000000` takes an ACR
     /// refresh token. Without it: docker's config.json ($DOCKER_CONFIG or ~/.docker: credHelpers,
-    /// credsStore, auths), then $REGISTRY_AUTH_FILE, then anonymous.
+    /// credsStore, auths), then the containers auth.json ($REGISTRY_AUTH_FILE,
+    /// $XDG_RUNTIME_DIR/containers, ~/.config/containers: podman login), then anonymous.
     #[arg(
         long,
         value_name = "USER[:PASSWORD]",
@@ -88,7 +89,8 @@ pub struct SourceConnectArgs {
     /// Credentials: `USER:PASSWORD`, or `USER` with the password in $ACR_RELOCATE_SRC_PASSWORD
     /// or on stdin (--src-password-stdin). User `00000000-0000-0000-0000-000000000000` takes an ACR
     /// refresh token. Without it: docker's config.json ($DOCKER_CONFIG or ~/.docker: credHelpers,
-    /// credsStore, auths), then $REGISTRY_AUTH_FILE, then anonymous.
+    /// credsStore, auths), then the containers auth.json ($REGISTRY_AUTH_FILE,
+    /// $XDG_RUNTIME_DIR/containers, ~/.config/containers: podman login), then anonymous.
     #[arg(
         long,
         value_name = "USER[:PASSWORD]",
@@ -148,8 +150,9 @@ impl SourceConnectArgs {
 #[derive(clap::Args, Clone, Debug)]
 pub struct TargetConnectArgs {
     /// Credentials: `USER:PASSWORD`, or `USER` with the password in $ACR_RELOCATE_DST_PASSWORD
-    /// or on stdin (--dst-password-stdin). Without it: docker's config.json, then
-    /// $REGISTRY_AUTH_FILE, then anonymous.
+    /// or on stdin (--dst-password-stdin). Without it: docker's config.json, then the containers
+    /// auth.json ($REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers, ~/.config/containers: podman
+    /// login), then anonymous.
     #[arg(
         long,
         value_name = "USER[:PASSWORD]",
@@ -452,15 +455,9 @@ impl ConnectArgs {
             }),
         };
         // First match wins: the flag (above), docker's config.json (credHelpers, credsStore, auths),
-        // the containers auth.json, then anonymous. Looked up by the endpoint's registry host when
-        // the registry is opened.
-        let credential_sources = [
-            CredentialSource::docker_config_from_env(),
-            CredentialSource::auth_file_from_env(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        // the containers auth.json files (podman's, skopeo's), then anonymous. Looked up by the
+        // endpoint's registry host when the registry is opened.
+        let credential_sources = CredentialSource::all_from_env();
         let (cert, key) = match side {
             Side::Source => (&self.src_cert, &self.src_key),
             Side::Target => (&self.dst_cert, &self.dst_key),

@@ -1,11 +1,13 @@
 //! Where registry credentials come from when none are given on the command line: docker's
 //! `config.json` (`auths`, `credHelpers`, `credsStore` through the `docker-credential-<name>`
 //! protocol) and the containers `auth.json`. The caller lists the sources in the order to try; the
-//! first one that knows the registry wins, and none means anonymous.
+//! first one that knows the registry wins, and none means anonymous. Docker Hub, under any of its
+//! names, is looked up under docker's own key for it, [`DOCKER_HUB_KEY`], first.
 //!
 //! Nothing read here is ever shown: errors name the file or helper and the registry, and report
 //! JSON syntax errors by position only (serde's messages may quote values).
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -23,8 +25,8 @@ pub enum CredentialSource {
     /// A docker `config.json`: `credHelpers`, then `credsStore`, then `auths`. A missing file is
     /// skipped.
     DockerConfig(PathBuf),
-    /// A containers `auth.json` (`$REGISTRY_AUTH_FILE`): `auths` keyed by host. A missing file is
-    /// skipped.
+    /// A containers `auth.json` (`$REGISTRY_AUTH_FILE`, the one `podman login` writes: see
+    /// [`Self::all_from_env`]): `auths` keyed by host. A missing file is skipped.
     AuthFile(PathBuf),
 }
 
@@ -45,6 +47,45 @@ impl CredentialSource {
             Some(p) if !p.is_empty() => Some(CredentialSource::AuthFile(PathBuf::from(p))),
             _ => None,
         }
+    }
+
+    /// Every source of this environment, in the order they are tried: docker's config
+    /// ([`Self::docker_config_from_env`]), then the containers auth files as skopeo and podman
+    /// read them: `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json` (where
+    /// `podman login` and `skopeo login` write), `$XDG_CONFIG_HOME/containers/auth.json`
+    /// (`~/.config/containers/auth.json`). Unset or empty variables are left out, and a file
+    /// named twice is read once.
+    pub fn all_from_env() -> Vec<Self> {
+        Self::all_from(|name| std::env::var_os(name))
+    }
+
+    /// [`Self::all_from_env`] with the variables `var` gives.
+    fn all_from(var: impl Fn(&str) -> Option<OsString>) -> Vec<Self> {
+        let var = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let home = var("HOME");
+        let docker = var("DOCKER_CONFIG").or_else(|| home.as_ref().map(|h| h.join(".docker")));
+        let config_home = var("XDG_CONFIG_HOME").or_else(|| home.map(|h| h.join(".config")));
+        let auth_files = [
+            var("REGISTRY_AUTH_FILE"),
+            var("XDG_RUNTIME_DIR").map(|d| d.join("containers/auth.json")),
+            config_home.map(|d| d.join("containers/auth.json")),
+        ];
+        let mut sources = Vec::new();
+        let all = docker
+            .map(|d| CredentialSource::DockerConfig(d.join("config.json")))
+            .into_iter()
+            .chain(
+                auth_files
+                    .into_iter()
+                    .flatten()
+                    .map(CredentialSource::AuthFile),
+            );
+        for source in all {
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+        }
+        sources
     }
 
     /// Credentials this source holds for `host` (`host[:port]`), `None` when it has none.
@@ -193,11 +234,32 @@ fn key_host(key: &str) -> Option<String> {
     Some(canonical_host(host))
 }
 
-/// Docker Hub has several names; the others are themselves.
+/// The key docker gives Docker Hub, whatever name it was signed in with: `docker login` stores
+/// Hub credentials under it in `auths` and in credential helpers and stores.
+pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+
+/// The name a credential helper or store is asked for when `host` (`host[:port]`) needs
+/// credentials: [`DOCKER_HUB_KEY`] for any of Docker Hub's names (`docker.io`,
+/// `index.docker.io`, `registry-1.docker.io`, in any case), as docker and crane ask; `host` as
+/// written for any other registry.
+pub fn server_key(host: &str) -> String {
+    if canonical_host(host) == "docker.io" {
+        DOCKER_HUB_KEY.into()
+    } else {
+        host.into()
+    }
+}
+
+/// Docker Hub has several names (with or without its port, 443); the others are themselves, in
+/// lower case.
 fn canonical_host(host: &str) -> String {
     let host = host.to_ascii_lowercase();
-    match host.as_str() {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+    let name = host
+        .strip_suffix(":443")
+        .unwrap_or(&host)
+        .trim_end_matches('.');
+    match name {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
             "docker.io".into()
         }
         _ => host,
@@ -206,12 +268,15 @@ fn canonical_host(host: &str) -> String {
 
 fn find<'a>(map: &'a serde_json::Map<String, Value>, host: &str) -> Option<&'a Value> {
     let wanted = canonical_host(host);
-    // An exact key first, then any key naming the same host.
-    map.get(host).or_else(|| {
-        map.iter()
-            .find(|(k, _)| key_host(k).as_deref() == Some(wanted.as_str()))
-            .map(|(_, v)| v)
-    })
+    // Docker's own key first (Hub's), then the host as written, then any key naming the same
+    // host.
+    map.get(&server_key(host))
+        .or_else(|| map.get(host))
+        .or_else(|| {
+            map.iter()
+                .find(|(k, _)| key_host(k).as_deref() == Some(wanted.as_str()))
+                .map(|(_, v)| v)
+        })
 }
 
 /// Credentials of an `auths` entry: `identitytoken`, else `auth` (base64 `user:password`), else
@@ -271,7 +336,7 @@ enum Helper {
     NotInstalled(Error),
 }
 
-/// `docker-credential-<name> get` with the host on stdin.
+/// `docker-credential-<name> get` with the host's [`server_key`] on stdin.
 fn run_helper(name: &str, host: &str, origin: &str) -> Result<Helper> {
     let fail = |reason: String| Error::Auth {
         registry: host.to_string(),
@@ -299,7 +364,7 @@ fn run_helper(name: &str, host: &str, origin: &str) -> Result<Helper> {
     };
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that exits without reading gives a broken pipe: its exit status says more.
-        let _ = stdin.write_all(host.as_bytes());
+        let _ = stdin.write_all(server_key(host).as_bytes());
     }
     let output = child
         .wait_with_output()
@@ -445,6 +510,127 @@ mod tests {
             err.contains("docker-credential-acr-relocate-test-none") && err.contains("a.example"),
             "{err}"
         );
+    }
+
+    /// Installs `docker-credential-NAME` in `dir`, put first on PATH (each test runs in its own
+    /// process): it records the server it is asked for in `dir/asked` and knows none.
+    fn recording_helper(dir: &Path, name: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let asked = dir.join("asked");
+        let helper = dir.join(format!("docker-credential-{name}"));
+        std::fs::write(
+            &helper,
+            format!(
+                "#!/bin/sh\nserver=$(cat)\necho \"$1 $server\" >> '{}'\necho 'credentials not found in native keychain'\nexit 1\n",
+                asked.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![dir.to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        std::env::set_var("PATH", std::env::join_paths(dirs).unwrap());
+        asked
+    }
+
+    #[test]
+    fn helpers_are_asked_for_docker_hub_under_dockers_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let asked = recording_helper(dir.path(), "acr-relocate-test-hub");
+        for config in [
+            r#"{"credsStore":"acr-relocate-test-hub"}"#,
+            r#"{"credHelpers":{"docker.io":"acr-relocate-test-hub"}}"#,
+        ] {
+            let source = CredentialSource::DockerConfig(write(dir.path(), config));
+            for host in [
+                "docker.io",
+                "INDEX.DOCKER.IO",
+                "registry-1.docker.io",
+                "docker.io:443",
+            ] {
+                assert!(source.lookup(host).unwrap().is_none(), "{host}");
+            }
+        }
+        let source = CredentialSource::DockerConfig(write(
+            dir.path(),
+            r#"{"credsStore":"acr-relocate-test-hub"}"#,
+        ));
+        assert!(source.lookup("reg.example:5000").unwrap().is_none());
+        let lines = std::fs::read_to_string(&asked).unwrap();
+        let hub = "get https://index.docker.io/v1/\n";
+        assert_eq!(lines, format!("{}get reg.example:5000\n", hub.repeat(8)));
+    }
+
+    #[test]
+    fn docker_hub_credentials_are_found_under_every_spelling_dockers_key_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            r#"{"auths":{"docker.io":{"username":"short","password":"p1"},"https://index.docker.io/v1/":{"username":"docker","password":"p2"}}}"#,
+        );
+        let source = CredentialSource::DockerConfig(p);
+        for host in ["docker.io", "index.docker.io", "Registry-1.Docker.io"] {
+            assert_eq!(
+                source.lookup(host).unwrap().unwrap().username,
+                "docker",
+                "{host}"
+            );
+        }
+        let p = write(
+            dir.path(),
+            r#"{"auths":{"index.docker.io":{"username":"other","password":"p3"}}}"#,
+        );
+        let source = CredentialSource::AuthFile(p);
+        assert_eq!(
+            source.lookup("docker.io").unwrap().unwrap().username,
+            "other"
+        );
+    }
+
+    #[test]
+    fn the_environments_sources_are_dockers_config_then_the_containers_auth_files() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        let docker = |p: &str| CredentialSource::DockerConfig(PathBuf::from(p));
+        let auth = |p: &str| CredentialSource::AuthFile(PathBuf::from(p));
+        assert_eq!(
+            CredentialSource::all_from(env(&[
+                ("HOME", "/home/u"),
+                ("REGISTRY_AUTH_FILE", "/etc/auth.json"),
+                ("XDG_RUNTIME_DIR", "/run/user/1000"),
+            ])),
+            [
+                docker("/home/u/.docker/config.json"),
+                auth("/etc/auth.json"),
+                auth("/run/user/1000/containers/auth.json"),
+                auth("/home/u/.config/containers/auth.json"),
+            ]
+        );
+        assert_eq!(
+            CredentialSource::all_from(env(&[
+                ("HOME", "/home/u"),
+                ("DOCKER_CONFIG", "/dc"),
+                ("REGISTRY_AUTH_FILE", ""),
+                ("XDG_RUNTIME_DIR", ""),
+                ("XDG_CONFIG_HOME", "/cfg"),
+            ])),
+            [docker("/dc/config.json"), auth("/cfg/containers/auth.json")]
+        );
+        // One file named twice is read once.
+        assert_eq!(
+            CredentialSource::all_from(env(&[
+                ("REGISTRY_AUTH_FILE", "/run/user/1000/containers/auth.json"),
+                ("XDG_RUNTIME_DIR", "/run/user/1000"),
+            ])),
+            [auth("/run/user/1000/containers/auth.json")]
+        );
+        assert_eq!(CredentialSource::all_from(env(&[])), []);
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! What the user names as a source or a target.
 //!
 //! - `myregistry.azurecr.io`, `127.0.0.1:5000/mirror`: a registry over HTTPS, with an optional
-//!   repository prefix;
+//!   repository prefix (`docker.io` is Docker Hub, whose API is at `registry-1.docker.io`);
 //! - `http://127.0.0.1:5000`: plain HTTP, only when written out;
 //! - `oci:DIR`: an OCI image layout on disk holding a whole registry;
 //! - `oci-archive:FILE.tar[.gz]`: the same layout in one (optionally gzip-compressed) tar file.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+
+/// Docker Hub's registry API host, where its names `docker.io` and `index.docker.io` are sent.
+pub const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
 
 /// Where content is read from or written to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,13 +38,25 @@ pub struct RegistryEndpoint {
 }
 
 impl RegistryEndpoint {
-    /// `https://host` or `http://host`.
+    /// `https://HOST` or `http://HOST`, where HOST is [`api_host`](Self::api_host).
     pub fn base_url(&self) -> String {
         format!(
             "{}://{}",
             if self.plain_http { "http" } else { "https" },
-            self.host
+            self.api_host()
         )
+    }
+
+    /// The `host[:port]` requests go to: the host as written, except Docker Hub's names
+    /// `docker.io` and `index.docker.io` (in any case), whose API is at [`DOCKER_HUB_API_HOST`]
+    /// (`docker.io` itself redirects to the web site), as docker, skopeo and crane read them.
+    pub fn api_host(&self) -> String {
+        let name = self.hostname().trim_end_matches('.').to_ascii_lowercase();
+        if matches!(name.as_str(), "docker.io" | "index.docker.io") {
+            let port = &self.host[self.hostname().len()..];
+            return format!("{DOCKER_HUB_API_HOST}{port}");
+        }
+        self.host.clone()
     }
 
     /// The registry this endpoint names, spelled one way, so that two spellings of one registry
@@ -62,7 +77,19 @@ impl RegistryEndpoint {
     /// Two registries may still hide behind one key (virtual hosts of `localhost` served by one
     /// tunnel): a key shared is a reason to refuse a deletion, never to merge anything.
     pub fn registry_key(&self) -> String {
-        let name = canonical_host(self.hostname());
+        self.key_with(canonical_host(self.hostname(), Loopback::OneMachine))
+    }
+
+    /// [`registry_key`](Self::registry_key) with this machine's addresses told apart as a
+    /// connection tells them apart: `localhost`, `*.localhost`, `127.0.0.1`, `::1`, `0.0.0.0`
+    /// and `::` are still `localhost`, but any other loopback address (`127.0.0.2`) is itself.
+    /// For a copy's guard (see [`same_registry_by_address`]), never a deletion's.
+    pub fn address_key(&self) -> String {
+        self.key_with(canonical_host(self.hostname(), Loopback::ByAddress))
+    }
+
+    /// `name`, with the port unless it is 80 or 443.
+    fn key_with(&self, name: String) -> String {
         match self.port() {
             80 | 443 => name,
             port => format!("{name}:{port}"),
@@ -146,7 +173,8 @@ impl fmt::Display for SameRegistry {
     }
 }
 
-/// Whether `a` and `b` may be one registry, and why: the same [`RegistryEndpoint::registry_key`],
+/// Whether `a` and `b` may be one registry, and why (the guard of a deletion; a copy's is
+/// [`same_registry_by_address`]): the same [`RegistryEndpoint::registry_key`],
 /// or else host names that both resolve to this machine with one port (an `/etc/hosts` alias of
 /// `localhost`, this machine's own address). Names of other machines that resolve to one address
 /// are not taken for one registry (one ingress serves many registries by name). A name that does
@@ -172,11 +200,62 @@ pub async fn same_registry(a: &RegistryEndpoint, b: &RegistryEndpoint) -> Option
     })
 }
 
-/// Refuses a `target` that may name repositories of `source` (see [`same_registry`]; disjoint
-/// prefixes of one registry are allowed), or the same layout or archive: a copy into a prefix
-/// of its own source nests deeper with every run, a copy onto itself does nothing, and a
-/// relocation onto itself would let its `delete_source` step empty the registry. The error says
-/// why and what to do.
+/// Whether `a` and `b` are one registry for a copy, and why, decided by address and port: the
+/// same [`RegistryEndpoint::address_key`], or else host names that resolve to one address of
+/// this machine (`localhost`, `127.0.0.1`, `::1`, `0.0.0.0` and `::` count as one) with one
+/// port. Two loopback addresses (`127.0.0.1` and `127.0.0.2`, or names that `/etc/hosts` maps to
+/// them: an SSH tunnel per registry) are two registries, as two listeners there are.
+///
+/// Less strict than [`same_registry`], which a deletion asks: one registry listening on every
+/// address answers on both loopback addresses, and a copy onto itself then changes nothing (a
+/// copy into a prefix of itself nests once), where a deletion would lose the content.
+pub async fn same_registry_by_address(
+    a: &RegistryEndpoint,
+    b: &RegistryEndpoint,
+) -> Option<SameRegistry> {
+    let key = a.address_key();
+    if key == b.address_key() {
+        return Some(SameRegistry::Spelled { key });
+    }
+    let same_port = a.port() == b.port() || (web_port(a.port()) && web_port(b.port()));
+    if !same_port {
+        return None;
+    }
+    let (first, second) = futures::join!(local_addresses(a), local_addresses(b));
+    let (first, second) = shared_address(&first, &second)?;
+    Some(SameRegistry::ThisMachine {
+        first: (bare_host(a.hostname()).to_string(), first),
+        second: (bare_host(b.hostname()).to_string(), second),
+        port: a.port(),
+    })
+}
+
+/// The first pair of addresses, one of `a` and one of `b`, that a connection takes to one
+/// listener of this machine (see [`reached`]).
+fn shared_address(a: &[IpAddr], b: &[IpAddr]) -> Option<(IpAddr, IpAddr)> {
+    a.iter().find_map(|&x| {
+        b.iter()
+            .find(|&&y| reached(x) == reached(y))
+            .map(|&y| (x, y))
+    })
+}
+
+/// The address a connection to `ip` reaches, in one form: `127.0.0.1` for `::1`, `0.0.0.0` and
+/// `::` too (the loopback every spelling of `localhost` means), `ip` itself otherwise.
+fn reached(ip: IpAddr) -> IpAddr {
+    let ip = ip.to_canonical();
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    if ip.is_unspecified() || ip == IpAddr::V6(Ipv6Addr::LOCALHOST) {
+        return loopback;
+    }
+    ip
+}
+
+/// Refuses a `target` that names repositories of `source` (see [`same_registry_by_address`];
+/// disjoint prefixes of one registry are allowed), or the same layout or archive: a copy into a
+/// prefix of its own source nests deeper with every run, and a copy onto itself does nothing.
+/// A relocation's `delete_source` step checks again with the stricter [`same_registry`]. The
+/// error says why and what to do.
 pub async fn check_distinct(source: &Endpoint, target: &Endpoint) -> Result<(), Error> {
     let (s, t) = match (source, target) {
         (Endpoint::Registry(s), Endpoint::Registry(t)) => (s, t),
@@ -197,7 +276,7 @@ pub async fn check_distinct(source: &Endpoint, target: &Endpoint) -> Result<(), 
     if !s.prefixes_overlap(t) {
         return Ok(());
     }
-    match same_registry(s, t).await {
+    match same_registry_by_address(s, t).await {
         None => Ok(()),
         Some(why) => Err(Error::invalid(
             format!("`{target}`"),
@@ -216,8 +295,17 @@ fn bare_host(name: &str) -> &str {
     name.trim_start_matches('[').trim_end_matches(']')
 }
 
+/// Which addresses of this machine [`canonical_host`] spells `localhost`.
+#[derive(Clone, Copy)]
+enum Loopback {
+    /// All of them (see [`is_this_machine`]): [`RegistryEndpoint::registry_key`].
+    OneMachine,
+    /// Those [`reached`] takes to `127.0.0.1`: [`RegistryEndpoint::address_key`].
+    ByAddress,
+}
+
 /// The host name of `host` in one form (see [`RegistryEndpoint::registry_key`]).
-fn canonical_host(hostname: &str) -> String {
+fn canonical_host(hostname: &str, loopback: Loopback) -> String {
     let name = hostname.trim_end_matches('.').to_ascii_lowercase();
     // The URL host parser the HTTP client uses: IPv4 in its numeric forms, IPv6 compressed.
     let ip = match url::Host::parse(&name) {
@@ -227,7 +315,11 @@ fn canonical_host(hostname: &str) -> String {
     };
     if let Some(ip) = ip {
         let ip = ip.to_canonical();
-        if is_this_machine(ip) {
+        let localhost = match loopback {
+            Loopback::OneMachine => is_this_machine(ip),
+            Loopback::ByAddress => reached(ip) == IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        if localhost {
             return "localhost".into();
         }
         return match ip {
@@ -263,16 +355,26 @@ fn is_this_machine(ip: IpAddr) -> bool {
 /// An address of this machine that the endpoint's host resolves to, if any: loopback, or an
 /// address of one of its interfaces (one a socket can be bound to).
 async fn local_address(endpoint: &RegistryEndpoint) -> Option<IpAddr> {
+    local_addresses(endpoint).await.into_iter().next()
+}
+
+/// Every address of this machine that the endpoint's host resolves to (see [`local_address`]),
+/// in the resolver's order; none for a name that does not resolve.
+async fn local_addresses(endpoint: &RegistryEndpoint) -> Vec<IpAddr> {
     let target = (bare_host(endpoint.hostname()).to_string(), endpoint.port());
     tokio::task::spawn_blocking(move || {
-        let addresses = std::net::ToSocketAddrs::to_socket_addrs(&target).ok()?;
-        addresses.map(|a| a.ip()).find(|&ip| {
-            is_this_machine(ip) || std::net::UdpSocket::bind((ip.to_canonical(), 0)).is_ok()
-        })
+        let Ok(addresses) = std::net::ToSocketAddrs::to_socket_addrs(&target) else {
+            return Vec::new();
+        };
+        addresses
+            .map(|a| a.ip())
+            .filter(|&ip| {
+                is_this_machine(ip) || std::net::UdpSocket::bind((ip.to_canonical(), 0)).is_ok()
+            })
+            .collect()
     })
     .await
-    .ok()
-    .flatten()
+    .unwrap_or_default()
 }
 
 impl fmt::Display for Endpoint {
@@ -410,9 +512,80 @@ impl Endpoint {
     }
 }
 
-/// Parses an endpoint as the CLI accepts it.
+/// The forms an endpoint takes, for the refusal of any other.
+const UNDERSTOOD: &str =
+    "only `https://` (the default), `http://`, `oci:` and `oci-archive:` are understood";
+
+/// skopeo's transports that name neither a registry nor an OCI layout: refused with how to
+/// export their image to a layout (see [`peer_form`]).
+const SKOPEO_TRANSPORTS: [&str; 6] = [
+    "docker-archive",
+    "docker-daemon",
+    "dir",
+    "containers-storage",
+    "ostree",
+    "sif",
+];
+
+/// `input` after `scheme` (such as `http://` or `oci:`), the scheme compared in any case.
+fn strip_scheme<'a>(input: &'a str, scheme: &str) -> Option<&'a str> {
+    input
+        .get(..scheme.len())
+        .filter(|start| start.eq_ignore_ascii_case(scheme))
+        .map(|_| &input[scheme.len()..])
+}
+
+/// A digest after `@`, as in `HOST/REPO@sha256:…` (and not `USER:PASSWORD@HOST`).
+fn is_digest(after_at: &str) -> bool {
+    after_at
+        .split_once(':')
+        .is_some_and(|(algorithm, _)| matches!(algorithm, "sha256" | "sha384" | "sha512"))
+}
+
+/// The error of an endpoint pasted from skopeo: `docker://HOST/PATH` (a registry, written here
+/// without a scheme), or one of [`SKOPEO_TRANSPORTS`] (`docker-archive:FILE`, `dir:DIR`, …),
+/// which this tool does not read. A host named like a transport with its port (`dir:5000`) is
+/// a host.
+fn peer_form(input: &str) -> Option<Error> {
+    if let Some(rest) = strip_scheme(input, "docker://") {
+        let rest = rest.trim_end_matches('/');
+        if let Some((user_info, after)) = rest.rsplit_once('@') {
+            if !is_digest(after) {
+                return Some(with_credentials(input, user_info));
+            }
+        }
+        let named = rest.split('@').next().unwrap_or(rest);
+        // A tag is in the last component, after its host's port.
+        let named = match named.rsplit_once('/') {
+            Some((before, last)) => format!("{before}/{}", last.split(':').next().unwrap_or(last)),
+            None => named.to_string(),
+        };
+        let named = crate::digest::truncate(&named);
+        return Some(bad(
+            input,
+            format!("skopeo's `docker://` is a registry, written here without a scheme: write `{named}` (or `http://{named}` for plain HTTP)"),
+        ));
+    }
+    let (scheme, rest) = input.split_once(':')?;
+    let transport = SKOPEO_TRANSPORTS
+        .into_iter()
+        .find(|t| scheme.eq_ignore_ascii_case(t))?;
+    let port = rest.split('/').next().unwrap_or(rest);
+    if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(bad(
+        input,
+        format!(
+            "skopeo's `{transport}:` transport is not read: export the image to an OCI layout first (`skopeo copy {} oci:DIR/REPOSITORY:TAG`), then name `oci:DIR/REPOSITORY` (its image is read as the repository REPOSITORY)",
+            crate::digest::truncate(input)
+        ),
+    ))
+}
+
+/// Parses an endpoint as the CLI accepts it; schemes are read in any case (`HTTP://`, `OCI:`).
 pub fn parse(input: &str) -> Result<Endpoint, Error> {
-    if let Some(path) = input.strip_prefix("oci-archive:") {
+    if let Some(path) = strip_scheme(input, "oci-archive:") {
         if path.is_empty() {
             return Err(bad(
                 input,
@@ -421,31 +594,28 @@ pub fn parse(input: &str) -> Result<Endpoint, Error> {
         }
         return Ok(Endpoint::Archive(PathBuf::from(path)));
     }
-    if let Some(path) = input.strip_prefix("oci:") {
+    if let Some(path) = strip_scheme(input, "oci:") {
         if path.is_empty() {
             return Err(bad(input, "`oci:` needs a directory, as in `oci:./export`"));
         }
         return Ok(Endpoint::Layout(PathBuf::from(path)));
     }
-    let (plain_http, rest) = if let Some(r) = input.strip_prefix("http://") {
+    if let Some(e) = peer_form(input) {
+        return Err(e);
+    }
+    let (plain_http, rest) = if let Some(r) = strip_scheme(input, "http://") {
         (true, r)
-    } else if let Some(r) = input.strip_prefix("https://") {
+    } else if let Some(r) = strip_scheme(input, "https://") {
         (false, r)
     } else if input.contains("://") {
-        return Err(bad(
-            input,
-            "only `https://` (the default), `http://` and `oci:` are understood",
-        ));
+        return Err(bad(input, UNDERSTOOD));
     } else {
         (false, input)
     };
     let rest = rest.trim_end_matches('/');
     // `USER:PASSWORD@HOST` (a password may hold `/` and `@`), unlike `HOST/REPO@sha256:…`.
     if let Some((user_info, after)) = rest.rsplit_once('@') {
-        let digest = after
-            .split_once(':')
-            .is_some_and(|(algorithm, _)| matches!(algorithm, "sha256" | "sha384" | "sha512"));
-        if !digest {
+        if !is_digest(after) {
             return Err(with_credentials(input, user_info));
         }
     }
@@ -693,11 +863,128 @@ mod tests {
         );
     }
 
+    fn registry(input: &str) -> Endpoint {
+        Endpoint::Registry(reg(input))
+    }
+
+    #[tokio::test]
+    async fn a_copy_between_two_loopback_addresses_on_one_port_is_between_two_registries() {
+        let first = registry("http://127.0.0.1:15001");
+        for other in [
+            "http://127.0.0.2:15001",
+            "http://127.0.0.2:15001/mirror",
+            "http://127.0.1.1:15001",
+            "https://[::ffff:127.0.0.3]:15001",
+        ] {
+            let checked = check_distinct(&first, &registry(other)).await;
+            assert!(checked.is_ok(), "{other}: {checked:?}");
+        }
+        let second = registry("http://127.0.0.2:15001");
+        assert!(check_distinct(&second, &registry("http://127.0.0.3:15001"))
+            .await
+            .is_ok());
+        let e = check_distinct(&second, &registry("http://127.0.0.2:15001/team"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("both name the registry `127.0.0.2:15001`"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_copy_between_localhost_127_0_0_1_and_ipv6_loopback_on_one_port_is_refused() {
+        let spellings = [
+            "http://127.0.0.1:15001",
+            "http://localhost:15001",
+            "http://[::1]:15001",
+            "http://127.1:15001",
+            "http://0.0.0.0:15001",
+            "http://[::]:15001",
+            "https://registry.localhost:15001",
+        ];
+        for a in spellings {
+            for b in spellings {
+                let e = check_distinct(&registry(a), &registry(b))
+                    .await
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains("names the same repositories"), "{a} {b}: {e}");
+            }
+        }
+        assert!(check_distinct(
+            &registry("http://localhost:15001"),
+            &registry("http://localhost:15002")
+        )
+        .await
+        .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_deletion_takes_every_address_of_this_machine_on_one_port_for_one_registry() {
+        // A registry listening on every address (`:5000`) answers on all of them.
+        for other in ["http://127.0.0.2:15001", "http://127.0.1.1:15001"] {
+            assert!(
+                same_registry(&reg("http://127.0.0.1:15001"), &reg(other))
+                    .await
+                    .is_some(),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_one_registry_for_a_copy_when_they_share_an_address() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let localhost = [ip("127.0.0.1"), ip("::1")];
+        assert_eq!(
+            shared_address(&localhost, &[ip("::1")]),
+            Some((ip("127.0.0.1"), ip("::1")))
+        );
+        assert_eq!(
+            shared_address(&[ip("0.0.0.0")], &localhost),
+            Some((ip("0.0.0.0"), ip("127.0.0.1")))
+        );
+        assert_eq!(shared_address(&[ip("127.0.0.2")], &localhost), None);
+        assert_eq!(shared_address(&[ip("127.0.0.2")], &[ip("127.0.0.3")]), None);
+        assert_eq!(
+            shared_address(&[ip("127.0.0.3")], &[ip("::ffff:127.0.0.3")]),
+            Some((ip("127.0.0.3"), ip("::ffff:127.0.0.3")))
+        );
+    }
+
     fn reg(input: &str) -> RegistryEndpoint {
         match parse(input).unwrap() {
             Endpoint::Registry(r) => r,
             other => panic!("not a registry: {other:?}"),
         }
+    }
+
+    #[test]
+    fn docker_hubs_names_send_requests_to_its_api_host() {
+        for (input, url) in [
+            ("docker.io/library", "https://registry-1.docker.io"),
+            ("DOCKER.IO", "https://registry-1.docker.io"),
+            ("index.docker.io", "https://registry-1.docker.io"),
+            ("Index.Docker.IO.:443", "https://registry-1.docker.io:443"),
+            ("registry-1.docker.io", "https://registry-1.docker.io"),
+            ("mydocker.io", "https://mydocker.io"),
+            ("docker.io.example", "https://docker.io.example"),
+        ] {
+            assert_eq!(reg(input).base_url(), url, "{input}");
+        }
+        // Named as written: the host the user gave is the one messages and --insecure use.
+        let hub = reg("docker.io/library");
+        assert_eq!(hub.host, "docker.io");
+        assert_eq!(
+            parse("docker.io/library").unwrap().to_string(),
+            "docker.io/library"
+        );
+        assert_eq!(
+            hub.registry_key(),
+            reg("registry-1.docker.io").registry_key()
+        );
     }
 
     #[test]
@@ -799,12 +1086,86 @@ mod tests {
     }
 
     #[test]
+    fn schemes_are_read_in_any_case() {
+        assert!(reg("HTTP://127.0.0.1:5000").plain_http);
+        assert!(!reg("Https://127.0.0.1:5000").plain_http);
+        assert_eq!(
+            reg("HTTP://127.0.0.1:5000/team").prefix.as_deref(),
+            Some("team")
+        );
+        assert_eq!(parse("OCI:./x").unwrap(), Endpoint::Layout("./x".into()));
+        assert_eq!(
+            parse("OCI-Archive:x.tar").unwrap(),
+            Endpoint::Archive("x.tar".into())
+        );
+    }
+
+    #[test]
+    fn skopeos_docker_transport_is_refused_with_the_endpoint_to_write() {
+        for (input, write) in [
+            (
+                "docker://127.0.0.1:15001/svc2",
+                "write `127.0.0.1:15001/svc2` (or `http://127.0.0.1:15001/svc2` for plain HTTP)",
+            ),
+            (
+                "DOCKER://reg.io/team/app:v1",
+                "write `reg.io/team/app` (or `http://reg.io/team/app` for plain HTTP)",
+            ),
+            (
+                "docker://reg.io/app@sha256:00",
+                "write `reg.io/app` (or `http://reg.io/app` for plain HTTP)",
+            ),
+        ] {
+            let e = parse(input).unwrap_err().to_string();
+            assert!(e.contains("skopeo's `docker://`"), "{input}: {e}");
+            assert!(e.contains(write), "{input}: {e}");
+        }
+    }
+
+    #[test]
+    fn skopeos_other_transports_are_refused_with_how_to_export_them_to_a_layout() {
+        for (input, transport) in [
+            ("docker-archive:da.tar", "docker-archive"),
+            ("docker-daemon:alpine:latest", "docker-daemon"),
+            ("dir:/tmp/x", "dir"),
+            ("containers-storage:alpine", "containers-storage"),
+            ("ostree:/repo", "ostree"),
+            ("SIF:image.sif", "sif"),
+        ] {
+            let e = parse(input).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("skopeo's `{transport}:` transport is not read")),
+                "{input}: {e}"
+            );
+            assert!(
+                e.contains(&format!("skopeo copy {input} oci:DIR/REPOSITORY:TAG"))
+                    && e.contains("then name `oci:DIR/REPOSITORY`"),
+                "{input}: {e}"
+            );
+            assert!(!e.contains("port number"), "{input}: {e}");
+        }
+        // A host that happens to be named like a transport, with its port, is a host.
+        assert_eq!(reg("dir:5000/team").host, "dir:5000");
+        assert_eq!(reg("sif:443").host, "sif:443");
+    }
+
+    #[test]
+    fn the_forms_understood_are_all_listed() {
+        let e = parse("ftp://x").unwrap_err().to_string();
+        assert!(
+            e.contains("`https://` (the default), `http://`, `oci:` and `oci-archive:`"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn credentials_in_an_endpoint_are_refused_and_never_echoed() {
         for input in [
             "https://alice:S3cretPassw0rdXYZ@127.0.0.1:15003",
             "alice:S3cretPassw0rdXYZ@myregistry.azurecr.io/team",
             "http://alice:S3cretPassw0rdXYZ@127.0.0.1:15003",
             "https://alice:S3cret/Passw0rdXYZ@127.0.0.1:15003",
+            "docker://alice:S3cretPassw0rdXYZ@127.0.0.1:15003/svc2",
         ] {
             let e = parse(input).unwrap_err().to_string();
             assert!(!e.contains("Passw0rdXYZ"), "{e}");

@@ -3,7 +3,11 @@
 //!
 //! Reading streams the archive once, entry by entry, into a private temporary layout, checking every
 //! blob against its digest as it streams; only `oci-layout`, `index.json` and `blobs/sha256/<hex>`
-//! entries are accepted, so an archive can never write outside that directory. Writing builds the
+//! entries are read, so an archive can never write outside that directory. Other entries (the
+//! `manifest.json` and `repositories` that Docker 25+ `docker save` writes beside the layout) are
+//! ignored, as the directory reader ignores them (said at `-v`); a writer keeps them as they are
+//! and writes them back unchanged when it updates the archive. An old-format `docker save` tar
+//! (no `index.json`, `<id>/layer.tar` entries) is refused with how to turn it into a layout. Writing builds the
 //! layout in a temporary directory and streams it into `FILE.partial-PID` at the end, renamed over
 //! `FILE` only when complete: an interrupted export never leaves a truncated archive under the
 //! final name (and the next writer removes what a run killed outright left as `FILE.partial-*`).
@@ -41,6 +45,9 @@ pub struct Archive {
     file: PathBuf,
     /// True when `file` existed when the writer opened it (it is rewritten only on a change).
     existed: bool,
+    /// The entries beside the layout that a writer keeps (paths in the archive, in its order),
+    /// their content under `extra` in the work directory: written back as they were.
+    extras: Vec<String>,
     writable: bool,
     _workdir: tempfile::TempDir,
     /// A writer's lock on the archive; `None` for a reader (and a writer on a read-only file
@@ -228,6 +235,7 @@ impl Archive {
             path: path.to_path_buf(),
             file: path.to_path_buf(),
             existed: true,
+            extras: Vec::new(),
             writable: false,
             _workdir: workdir,
             _writer_lock: None,
@@ -259,14 +267,16 @@ impl Archive {
         let workdir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
         let root = workdir.path().join("layout");
         let existed = file.exists();
-        if existed {
-            unpack(&file, &root)?;
-        }
+        let extras = match existed {
+            true => unpack_keeping(&file, &root, Some(&workdir.path().join("extra")))?,
+            false => Vec::new(),
+        };
         Ok(Archive {
             layout: Layout::create(&root)?.reading_unnamed_as(name_of(path)),
             path: path.to_path_buf(),
             file,
             existed,
+            extras,
             writable: true,
             _workdir: workdir,
             _writer_lock: lock,
@@ -315,8 +325,34 @@ fn other_format(magic: &[u8]) -> Option<(&'static str, &'static str)> {
         .map(|(_, kind, undo)| (*kind, *undo))
 }
 
-/// Streams an archive into a new layout directory, verifying every blob.
+/// Streams an archive into a new layout directory, verifying every blob; entries beside the
+/// layout are ignored.
 pub fn unpack(archive: &Path, root: &Path) -> Result<()> {
+    unpack_keeping(archive, root, None).map(|_| ())
+}
+
+/// The refusal of an old-format `docker save` tar.
+fn docker_save(archive: &Path) -> Error {
+    let shown = archive.display();
+    archive_error(
+        archive,
+        format!("is a `docker save` archive in Docker's own format (manifest.json and <id>/layer.tar, no index.json), not an OCI archive: `docker load -i {shown}`, push the image to a registry and copy from there, or export it with `skopeo copy docker-archive:{shown} oci:DIR/REPOSITORY:TAG` and copy `oci:DIR/REPOSITORY`"),
+    )
+}
+
+/// `name` as a relative path of normal components only (no `..`, no root), to keep it under a
+/// directory of this run; `None` for any other.
+fn safe_relative(name: &str) -> Option<PathBuf> {
+    let path = Path::new(name);
+    let normal = path
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    (normal && !name.is_empty()).then(|| path.to_path_buf())
+}
+
+/// [`unpack`], keeping the regular files beside the layout under `keep` when given (a writer's):
+/// returns their names in the archive, in its order.
+fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Vec<String>> {
     let file = File::open(archive).map_err(|e| Error::io(archive, e))?;
     let mut reader = BufReader::new(file);
     let mut magic = [0u8; 8];
@@ -356,6 +392,8 @@ pub fn unpack(archive: &Path, root: &Path) -> Result<()> {
     let mut tar = tar::Archive::new(input);
     let mut seen_layout = false;
     let mut seen_index = false;
+    let mut seen_docker_manifest = false;
+    let mut kept = Vec::new();
     for entry in tar.entries().map_err(truncated)? {
         let mut entry = entry.map_err(truncated)?;
         let kind = entry.header().entry_type();
@@ -366,6 +404,56 @@ pub fn unpack(archive: &Path, root: &Path) -> Result<()> {
             .trim_start_matches("./")
             .to_string();
         if kind.is_dir() {
+            continue;
+        }
+        let layout_entry = matches!(name.as_str(), "oci-layout" | "index.json")
+            || name
+                .strip_prefix("blobs/sha256/")
+                .is_some_and(|hex| format!("sha256:{hex}").parse::<Digest>().is_ok());
+        if !layout_entry {
+            seen_docker_manifest |= name == "manifest.json";
+            // Docker's own format: a directory per layer, named by its id.
+            let layer_dir = name
+                .strip_suffix("/layer.tar")
+                .is_some_and(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+            if layer_dir {
+                return Err(docker_save(archive));
+            }
+            let shown = crate::digest::truncate(&name);
+            let place = keep
+                .filter(|_| kind.is_file())
+                .and_then(|dir| Some(dir.join(safe_relative(&name)?)));
+            let Some(place) = place else {
+                crate::log::emit(1, || {
+                    format!(
+                        "{}: entry `{shown}` is not part of the OCI layout: ignored",
+                        archive.display()
+                    )
+                });
+                continue;
+            };
+            let copied = place
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| File::create(&place))
+                .and_then(|mut out| std::io::copy(&mut entry, &mut out));
+            match copied {
+                Ok(_) => {
+                    crate::log::emit(1, || {
+                        format!(
+                            "{}: entry `{shown}` is not part of the OCI layout: kept as it is",
+                            archive.display()
+                        )
+                    });
+                    kept.push(name);
+                }
+                Err(e) => crate::log::emit(1, || {
+                    format!(
+                        "{}: entry `{shown}` is not part of the OCI layout: not kept ({e})",
+                        archive.display()
+                    )
+                }),
+            }
             continue;
         }
         if !kind.is_file() {
@@ -387,13 +475,8 @@ pub fn unpack(archive: &Path, root: &Path) -> Result<()> {
                 root.join("index.json")
             }
             other => match other.strip_prefix("blobs/sha256/") {
-                Some(hex) if format!("sha256:{hex}").parse::<Digest>().is_ok() => blobs.join(hex),
-                _ => {
-                    return Err(archive_error(
-                        archive,
-                        format!("unexpected entry `{}`: an OCI archive holds only oci-layout, index.json and blobs/sha256/", crate::digest::truncate(other)),
-                    ))
-                }
+                Some(hex) => blobs.join(hex),
+                None => unreachable!("a layout entry is oci-layout, index.json or a blob"),
             },
         };
         let tmp = target.with_extension("partial");
@@ -433,6 +516,9 @@ pub fn unpack(archive: &Path, root: &Path) -> Result<()> {
         }
         std::fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
     }
+    if !seen_index && seen_docker_manifest {
+        return Err(docker_save(archive));
+    }
     if !seen_layout || !seen_index {
         return Err(archive_error(
             archive,
@@ -456,13 +542,22 @@ pub fn unpack(archive: &Path, root: &Path) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(kept)
 }
 
-/// Streams a layout directory into an archive file, gzip-compressed when `gzip`, atomically:
-/// written beside it (a new file), finished (the gzip trailer too: its errors are not left to a
-/// drop), synced, then renamed.
-pub fn pack(root: &Path, archive: &Path, gzip: bool) -> Result<()> {
+/// Files an archive holds beside its layout, written back as they were: their directory, and
+/// their paths under it (and in the archive).
+pub struct Extras<'a> {
+    /// Where their content is.
+    pub dir: &'a Path,
+    /// Their paths in the archive, in the order they are written.
+    pub names: &'a [String],
+}
+
+/// Streams a layout directory into an archive file, gzip-compressed when `gzip`, with `extras`
+/// after it, atomically: written beside it (a new file), finished (the gzip trailer too: its
+/// errors are not left to a drop), synced, then renamed.
+pub fn pack(root: &Path, archive: &Path, gzip: bool, extras: &Extras<'_>) -> Result<()> {
     let tmp = archive.with_file_name(format!(
         "{}.partial-{}",
         archive
@@ -478,9 +573,9 @@ pub fn pack(root: &Path, archive: &Path, gzip: bool) -> Result<()> {
         let buffered = if gzip {
             let gz =
                 flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::fast());
-            write_tar(root, gz, &tmp)?.finish().map_err(io)?
+            write_tar(root, extras, gz, &tmp)?.finish().map_err(io)?
         } else {
-            write_tar(root, BufWriter::new(file), &tmp)?
+            write_tar(root, extras, BufWriter::new(file), &tmp)?
         };
         let file = buffered.into_inner().map_err(|e| io(e.into_error()))?;
         file.sync_all().map_err(io)?;
@@ -493,9 +588,9 @@ pub fn pack(root: &Path, archive: &Path, gzip: bool) -> Result<()> {
     result
 }
 
-/// The layout at `root` as a tar stream into `writer` (errors named after `tmp`); returns the
-/// writer, for the caller to finish.
-fn write_tar<W: Write>(root: &Path, writer: W, tmp: &Path) -> Result<W> {
+/// The layout at `root`, then `extras`, as a tar stream into `writer` (errors named after `tmp`);
+/// returns the writer, for the caller to finish.
+fn write_tar<W: Write>(root: &Path, extras: &Extras<'_>, writer: W, tmp: &Path) -> Result<W> {
     let io = |e: std::io::Error| Error::io(tmp, e);
     let mut tar = tar::Builder::new(writer);
     tar.append_path_with_name(root.join("oci-layout"), "oci-layout")
@@ -515,6 +610,10 @@ fn write_tar<W: Write>(root: &Path, writer: W, tmp: &Path) -> Result<W> {
             format!("blobs/sha256/{hex}"),
         )
         .map_err(io)?;
+    }
+    for name in extras.names {
+        tar.append_path_with_name(extras.dir.join(name), name)
+            .map_err(io)?;
     }
     tar.into_inner().map_err(io)
 }
@@ -542,6 +641,8 @@ impl Forward for Archive {
             return Ok(());
         }
         let root = self._workdir.path().join("layout");
+        let extra = self._workdir.path().join("extra");
+        let names = self.extras.clone();
         let file = self.file.clone();
         // An existing archive keeps its own format, whatever a link to it is named; a new one is
         // compressed as the name the user gave says.
@@ -549,10 +650,16 @@ impl Forward for Archive {
             true => is_gzip_file(&self.file),
             false => compressed(&self.path),
         };
-        tokio::task::spawn_blocking(move || pack(&root, &file, gzip))
-            .await
-            .map_err(|e| archive_error(&self.path, format!("packing stopped: {e}")))?
-            .map_err(not_written)
+        tokio::task::spawn_blocking(move || {
+            let extras = Extras {
+                dir: &extra,
+                names: &names,
+            };
+            pack(&root, &file, gzip, &extras)
+        })
+        .await
+        .map_err(|e| archive_error(&self.path, format!("packing stopped: {e}")))?
+        .map_err(not_written)
     }
 }
 
@@ -581,6 +688,139 @@ mod tests {
         std::fs::write(dir.path().join("registry.tar.lock"), "").unwrap();
         drop(Archive::create(&path).unwrap());
         assert!(!dir.path().join("registry.tar.lock").exists());
+    }
+
+    /// The files of a layout with sample content (`seed`), as archive entries: path, content.
+    async fn layout_entries(seed: u64) -> Vec<(String, Vec<u8>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        crate::sample::write(&layout, 1, seed).await.unwrap();
+        layout.write_index(true).unwrap();
+        let mut names = vec!["oci-layout".to_string(), "index.json".to_string()];
+        for blob in std::fs::read_dir(dir.path().join("blobs/sha256")).unwrap() {
+            let blob = blob.unwrap().file_name().to_string_lossy().into_owned();
+            names.push(format!("blobs/sha256/{blob}"));
+        }
+        names
+            .into_iter()
+            .map(|n| {
+                let bytes = std::fs::read(dir.path().join(&n)).unwrap();
+                (n, bytes)
+            })
+            .collect()
+    }
+
+    fn write_tar_of(path: &Path, entries: &[(String, Vec<u8>)]) {
+        let mut builder = tar::Builder::new(File::create(path).unwrap());
+        for (name, bytes) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, &bytes[..]).unwrap();
+        }
+        builder.finish().unwrap();
+    }
+
+    fn entries_of(path: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut tar = tar::Archive::new(File::open(path).unwrap());
+        tar.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let name = e.path().unwrap().to_string_lossy().into_owned();
+                let mut bytes = Vec::new();
+                e.read_to_end(&mut bytes).unwrap();
+                (name, bytes)
+            })
+            .collect()
+    }
+
+    /// What Docker 25+ `docker save` writes beside the layout.
+    fn docker_files() -> Vec<(String, Vec<u8>)> {
+        vec![
+            (
+                "manifest.json".into(),
+                br#"[{"Config":"blobs/sha256/00","RepoTags":["svc2:latest"],"Layers":[]}]"#
+                    .to_vec(),
+            ),
+            (
+                "repositories".into(),
+                br#"{"svc2":{"latest":"00"}}"#.to_vec(),
+            ),
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_docker_save_archive_is_read_as_its_oci_layout_and_the_rest_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("svc2.tar");
+        let mut entries = layout_entries(1).await;
+        entries.splice(2..2, docker_files());
+        write_tar_of(&path, &entries);
+        let archive = Archive::open(&path).unwrap();
+        assert!(!archive.layout.changed());
+        let root = dir.path().join("out");
+        unpack(&path, &root).unwrap();
+        assert!(!root.join("manifest.json").exists() && !root.join("repositories").exists());
+    }
+
+    #[test]
+    fn an_old_format_docker_save_archive_is_named_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.tar");
+        let id = "a".repeat(64);
+        for entries in [
+            vec![
+                (format!("{id}/VERSION"), b"1.0".to_vec()),
+                (format!("{id}/layer.tar"), b"x".to_vec()),
+                ("manifest.json".to_string(), b"[]".to_vec()),
+            ],
+            docker_files(),
+        ] {
+            write_tar_of(&path, &entries);
+            let e = unpack(&path, &dir.path().join("out"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("is a `docker save` archive"), "{e}");
+            assert!(e.contains("docker load -i"), "{e}");
+            assert!(
+                e.contains(&format!("skopeo copy docker-archive:{}", path.display())),
+                "{e}"
+            );
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_update_writes_the_files_beside_the_layout_back_as_they_were_and_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("svc2.tar");
+        let mut entries = layout_entries(1).await;
+        let mut extras = docker_files();
+        extras.push(("notes/readme.txt".into(), b"kept".to_vec()));
+        entries.extend(extras.clone());
+        write_tar_of(&path, &entries);
+        let archive = Archive::create(&path).unwrap();
+        crate::sample::write(&archive.layout, 2, 7).await.unwrap();
+        archive.finish().await.unwrap();
+        drop(archive);
+        let written = entries_of(&path);
+        let kept: Vec<_> = written
+            .iter()
+            .filter(|(n, _)| !n.starts_with("blobs/") && n != "oci-layout" && n != "index.json")
+            .cloned()
+            .collect();
+        assert_eq!(kept, extras);
+        let index = written.iter().find(|(n, _)| n == "index.json").unwrap();
+        assert_ne!(index, &entries[1], "the copy changed the index");
+        // Nothing of them was written anywhere but in the archive.
+        let mut beside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        beside.sort();
+        assert_eq!(beside, ["svc2.tar"]);
     }
 
     #[test]

@@ -20,7 +20,8 @@ use std::process::{Command, Output, Stdio};
 use base64::Engine;
 
 /// Runs the binary with only the credential environment given here (no user config leaks in):
-/// `HOME` is `home`, `DOCKER_CONFIG` and `REGISTRY_AUTH_FILE` unset unless in `env`; `PATH` gets
+/// `HOME` is `home`, `DOCKER_CONFIG`, `REGISTRY_AUTH_FILE`, `XDG_RUNTIME_DIR` and
+/// `XDG_CONFIG_HOME` unset unless in `env`; `PATH` gets
 /// `home/bin` first (credential helpers). `stdin` is written to its standard input.
 pub fn run_in(home: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let path = format!(
@@ -35,6 +36,8 @@ pub fn run_in(home: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&s
         .env("PATH", path)
         .env_remove("DOCKER_CONFIG")
         .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("XDG_CONFIG_HOME")
         .env_remove("ACR_RELOCATE_SRC_CREDS")
         .env_remove("ACR_RELOCATE_DST_CREDS")
         .env_remove("ACR_RELOCATE_SRC_PASSWORD")
