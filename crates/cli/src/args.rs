@@ -286,6 +286,10 @@ pub struct SharedConnectArgs {
     /// Seconds to wait for a connection to a registry.
     #[arg(long, value_name = "SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     pub connect_timeout: u64,
+    /// Upload blobs larger than this many bytes in chunks of this size (0: always in one request;
+    /// a proxy that caps request bodies, answering 413, needs chunks below its cap).
+    #[arg(long, value_name = "BYTES", default_value_t = acr_relocate::transport::registry::DEFAULT_CHUNK_SIZE)]
+    pub chunk_size: u64,
     /// Seconds a response may stay silent (headers or body) before the request is retried.
     #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
     pub read_timeout: u64,
@@ -494,6 +498,7 @@ impl ConnectArgs {
             unreachable_after: Some(std::time::Duration::from_secs(self.unreachable_after)),
             connect_timeout: Some(std::time::Duration::from_secs(self.connect_timeout)),
             read_timeout: Some(std::time::Duration::from_secs(self.read_timeout)),
+            chunk_size: Some(self.chunk_size),
             ..Default::default()
         })
     }

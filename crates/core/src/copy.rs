@@ -310,9 +310,12 @@ pub async fn copy_or_stop(
     target: Arc<dyn Store>,
     options: CopyOptions,
 ) -> std::result::Result<Summary, Stopped> {
+    let (dry_run, deep) = (options.dry_run, options.deep);
     let stop_early = |error: Error| Stopped {
         summary: Box::new(Summary {
             stopped: Some(error.to_string()),
+            dry_run,
+            deep,
             ..Summary::default()
         }),
         error,
@@ -504,10 +507,17 @@ pub async fn copy_or_stop(
                         if e.is_fatal() {
                             // The job cannot go on (a registry given up, credentials refused):
                             // the tasks in flight stop as on an interruption, their uploads
-                            // dropped unfinished, so nothing half-written is committed.
+                            // dropped unfinished, so nothing half-written is committed; those
+                            // that had ended with a failure of their own are still counted.
                             fatal = Some(e);
                             running.abort_all();
-                            while running.join_next().await.is_some() {}
+                            while let Some(done) = running.join_next().await {
+                                if let Ok((pair, tag, Err(e))) = done {
+                                    if !e.is_fatal() {
+                                        engine.failure(&pair, &tag, e, &mut failed);
+                                    }
+                                }
+                            }
                             break;
                         }
                         engine.failure(&pair, &tag, e, &mut failed);
@@ -892,7 +902,8 @@ impl Engine {
         let held = self
             .blob_permits
             .timed(TARGET_PATH, self.target.manifest(&pair.target, tag))
-            .await?;
+            .await
+            .map_err(in_the_target)?;
         Ok(referrers::lists_all_of(&held, manifest))
     }
 
@@ -1427,6 +1438,21 @@ pub fn source_gap(e: &Error, item: &str) -> String {
     format!(
         "{what} is missing in the SOURCE (the source is incomplete): copying it again will not help; push it to the source again, or leave it out with --tag/--exclude-repo"
     )
+}
+
+/// An error of a read from the target: a damaged manifest there is the target's, which the
+/// copy then writes again, not a gap in the source ([`Error::is_incomplete_store`] speaks of
+/// the source).
+fn in_the_target(e: Error) -> Error {
+    match e {
+        Error::Damaged { .. } => Error::Invalid {
+            what: "in the TARGET".into(),
+            reason: format!(
+                "{e}: remove it there (or the layout's entry), then run the same command again"
+            ),
+        },
+        other => other,
+    }
 }
 
 /// `stream`, reporting the bytes that pass to `progress`.

@@ -414,18 +414,20 @@ fn bad(input: &str, reason: impl Into<String>) -> Error {
 /// The error of an endpoint with `USER[:PASSWORD]@` in it: named with the password hidden, never
 /// echoed as written.
 fn with_credentials(input: &str, user_info: &str) -> Error {
-    let (user, hidden) = match user_info.split_once(':') {
-        Some((user, _)) => (user, format!("{user}:***")),
-        None => (user_info, user_info.to_string()),
+    // `USER:PASSWORD` shows its user; a userinfo without a plain colon may be a token alone
+    // (`https://TOKEN@host`, as git takes it) or percent-encoded (`alice%3Apass`): hidden whole.
+    let (give, hidden) = match user_info.split_once(':') {
+        Some((user, _)) if !user.contains('%') => (format!("`{user}`"), format!("{user}:***")),
+        _ => ("the user name".to_string(), "***".to_string()),
     };
     let shown = input.replacen(user_info, &hidden, 1);
     let without = input.replacen(&format!("{user_info}@"), "", 1);
     Error::InvalidEndpoint {
         input: crate::digest::truncate(&shown),
         reason: format!(
-            "credentials do not go in an endpoint: write `{}` and give `{}` with --src-creds/--dst-creds (the password from $ACR_RELOCATE_SRC_PASSWORD/$ACR_RELOCATE_DST_PASSWORD or --src-password-stdin/--dst-password-stdin)",
+            "credentials do not go in an endpoint: write `{}` and give {} with --src-creds/--dst-creds (the password or token from $ACR_RELOCATE_SRC_PASSWORD/$ACR_RELOCATE_DST_PASSWORD or --src-password-stdin/--dst-password-stdin)",
             crate::digest::truncate(&without),
-            crate::digest::truncate(user)
+            crate::digest::truncate(&give)
         ),
     }
 }
@@ -1176,8 +1178,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("write `https://127.0.0.1:15003`"), "{e}");
-        let e = parse("alice@reg.io").unwrap_err().to_string();
-        assert!(e.contains("give `alice` with --src-creds"), "{e}");
+        // A userinfo without a colon may be a token alone: hidden whole, as a percent-encoded one.
+        for (input, secret) in [
+            ("alice@reg.io", "alice"),
+            (
+                "https://ghp_SECRETTOKEN1234567890@127.0.0.1:15103",
+                "SECRETTOKEN",
+            ),
+            ("http://alice%3ApSECRET@127.0.0.1:15103", "pSECRET"),
+        ] {
+            let e = parse(input).unwrap_err().to_string();
+            assert!(!e.contains(secret), "{e}");
+            assert!(
+                e.contains("***@") && e.contains("give the user name with --src-creds"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

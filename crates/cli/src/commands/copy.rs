@@ -56,9 +56,6 @@ pub struct CopyArgs {
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// Upload blobs larger than this many bytes in chunks of this size (0: always in one request).
-    #[arg(long, value_name = "BYTES", default_value_t = acr_relocate::transport::registry::DEFAULT_CHUNK_SIZE)]
-    pub chunk_size: u64,
     /// `stream`: bytes flow through this machine (any registry or layout). `import`: the target
     /// ACR pulls each image itself through ARM's importImage (needs --target-id).
     #[arg(long, value_enum, default_value_t = CopyMode::Stream)]
@@ -74,14 +71,6 @@ pub enum CopyMode {
     Stream,
     /// Server-side, by the target ACR's importImage action.
     Import,
-}
-
-impl CopyArgs {
-    fn connect_options(&self, side: Side) -> anyhow::Result<transport::ConnectOptions> {
-        let mut options = self.connect.options(side)?;
-        options.chunk_size = Some(self.chunk_size);
-        Ok(options)
-    }
 }
 
 /// Runs `acr-relocate copy`.
@@ -104,8 +93,8 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         .await
         .context("TARGET")?;
     args.jobs.check()?;
-    let source_options = args.connect_options(Side::Source)?;
-    let target_options = args.connect_options(Side::Target)?;
+    let source_options = args.connect.options(Side::Source)?;
+    let target_options = args.connect.options(Side::Target)?;
     let source = transport::open(&source_ep, Access::Read, &source_options).await?;
     let target_access = if args.dry_run {
         Access::Read

@@ -260,6 +260,7 @@ fn a_token_service_that_fails_is_named_and_not_blamed_on_the_credentials() {
         home.path(),
         &[
             "copy",
+            "--json",
             "--unreachable-after",
             "2",
             "--dst-creds",
@@ -271,6 +272,14 @@ fn a_token_service_that_fails_is_named_and_not_blamed_on_the_credentials() {
         None,
     );
     assert_exit_code(&out, 3);
+    // The summary of what was done before the stop, and why it stopped.
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(
+        summary["stopped"]
+            .as_str()
+            .is_some_and(|s| s.contains("its token service")),
+        "{summary}"
+    );
     let err = stderr(&out);
     assert!(
         err.contains(&format!("its token service {}: HTTP 500", issuer.host()))

@@ -65,6 +65,28 @@ fn a_registry_that_requires_a_client_certificate_says_so_and_takes_the_one_given
     );
     assert_success(&out);
 
+    // A key that belongs to another certificate is named.
+    let out = run_in(
+        home.path(),
+        &[
+            "inventory",
+            "--src-ca-cert",
+            ca,
+            "--src-cert",
+            tls.client_cert.to_str().unwrap(),
+            "--src-key",
+            tls.key.to_str().unwrap(),
+            &endpoint,
+        ],
+        &[],
+        None,
+    );
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains("cannot be used together"),
+        "{}",
+        stderr(&out)
+    );
     // A key that is no key is named before any connection.
     let out = run_in(
         home.path(),

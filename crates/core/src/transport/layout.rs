@@ -694,13 +694,16 @@ fn split_ref_name(name: &str) -> Option<(String, String)> {
     Some((repo.to_string(), tag.to_string()))
 }
 
-/// True for a ref name that is a tag alone (`latest`), as skopeo writes: no repository in it.
 /// A write into the layout at `root` that the file system refused for want of space or of
 /// permission: said of the layout, with what to do, instead of naming a file in `.partial/`.
 fn unwritable(root: &Path, e: Error) -> Error {
-    let Error::Io { error, .. } = &e else {
+    // Only the layout's own files: a source read that failed on the way is said as it is.
+    let Error::Io { error, path } = &e else {
         return e;
     };
+    if !path.starts_with(root) {
+        return e;
+    }
     let remedy = match error.kind() {
         std::io::ErrorKind::StorageFull => "free space on its device",
         std::io::ErrorKind::ReadOnlyFilesystem => "write it on a writable file system",
@@ -720,6 +723,7 @@ fn directory_name(root: &Path) -> Option<String> {
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
 }
 
+/// True for a ref name that is a tag alone (`latest`), as skopeo writes: no repository in it.
 fn is_plain_tag(name: &str) -> bool {
     crate::endpoint::validate_tag(name).is_ok()
 }
@@ -1058,6 +1062,19 @@ impl Destination for Layout {
                 if replaced.as_ref() != Some(&descriptor) {
                     entries.unsaved += 1;
                 }
+                // A plain entry of the tag (skopeo's `oci:DIR:TAG`, read as this repository's)
+                // is replaced by the one written: left, tools that read plain names would still
+                // find the digest this copy overwrote.
+                if let Some(tag) = tag {
+                    if self.unnamed_read_as.as_deref() == Some(repository) {
+                        let before = entries.other.len();
+                        entries.other.retain(|d| {
+                            d.annotations.contains_key(REPOSITORY_ANNOTATION)
+                                || d.annotations.get(REF_NAME).map(String::as_str) != Some(tag)
+                        });
+                        entries.unsaved += before - entries.other.len();
+                    }
+                }
             }
             self.save_index(false)
         }
@@ -1100,6 +1117,12 @@ mod tests {
             std::io::Error::from(std::io::ErrorKind::Other),
         );
         assert!(matches!(unwritable(root, other), Error::Io { .. }));
+        // A source's file that cannot be read is the source's.
+        let elsewhere = Error::io(
+            "/srv/source-layout/blobs/sha256/ab",
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        );
+        assert!(matches!(unwritable(root, elsewhere), Error::Io { .. }));
     }
 
     fn small_manifest(text: &str) -> RawManifest {

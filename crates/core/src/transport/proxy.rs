@@ -11,8 +11,9 @@
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
-/// The proxy settings read from the environment once per process.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The proxy settings read from the environment once per process (no `Debug`: a proxy's URL
+/// may hold its password).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub(crate) struct ProxyEnv {
     /// The proxy of `https://` requests, and the variable that named it.
     pub https: Option<(url::Url, &'static str)>,
@@ -20,43 +21,78 @@ pub(crate) struct ProxyEnv {
     pub http: Option<(url::Url, &'static str)>,
     /// `NO_PROXY`'s entries, lowercased.
     pub no_proxy: Vec<String>,
+    /// Variables whose value is no HTTP proxy this tool can use (`socks5://…`, not a URL): said
+    /// once, and requests go without them.
+    pub unusable: Vec<(&'static str, String)>,
 }
 
 impl ProxyEnv {
     /// Reads the variables through `var` (the process environment in [`ProxyEnv::current`]).
     pub fn read(var: impl Fn(&str) -> Option<String>) -> Self {
+        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let unusable = std::cell::RefCell::new(Vec::new());
         let first = |names: &[&'static str]| {
-            names.iter().find_map(|name| {
-                let value = var(name).filter(|v| !v.trim().is_empty())?;
-                let value = value.trim();
-                // `proxy:3128` without a scheme means an HTTP proxy, as curl and Go read it.
-                let with_scheme = if value.contains("://") {
-                    value.to_string()
-                } else {
-                    format!("http://{value}")
-                };
-                url::Url::parse(&with_scheme).ok().map(|u| (u, *name))
-            })
+            let (name, value) = names
+                .iter()
+                .find_map(|name| set(name).map(|value| (*name, value)))?;
+            let value = value.trim();
+            // `proxy:3128` without a scheme means an HTTP proxy, as curl and Go read it.
+            let with_scheme = if value.contains("://") {
+                value.to_string()
+            } else {
+                format!("http://{value}")
+            };
+            match url::Url::parse(&with_scheme) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
+                    Some((url, name))
+                }
+                Ok(url) => {
+                    unusable.borrow_mut().push((
+                        name,
+                        format!("a {} proxy, which this tool does not speak", url.scheme()),
+                    ));
+                    None
+                }
+                Err(e) => {
+                    unusable
+                        .borrow_mut()
+                        .push((name, format!("not a proxy URL ({e})")));
+                    None
+                }
+            }
         };
         let all = ["ALL_PROXY", "all_proxy"];
+        let https = first(&["HTTPS_PROXY", "https_proxy"]).or_else(|| first(&all));
+        let http = first(&["HTTP_PROXY", "http_proxy"]).or_else(|| first(&all));
+        let mut unusable = unusable.into_inner();
+        unusable.dedup();
         ProxyEnv {
-            https: first(&["HTTPS_PROXY", "https_proxy"]).or_else(|| first(&all)),
-            http: first(&["HTTP_PROXY", "http_proxy"]).or_else(|| first(&all)),
+            https,
+            http,
             no_proxy: ["NO_PROXY", "no_proxy"]
                 .iter()
-                .find_map(|name| var(name))
+                .find_map(|name| set(name))
                 .unwrap_or_default()
                 .split(',')
                 .map(|entry| entry.trim().to_ascii_lowercase())
                 .filter(|entry| !entry.is_empty())
                 .collect(),
+            unusable,
         }
     }
 
     /// This process's settings.
     pub fn current() -> &'static ProxyEnv {
         static CURRENT: OnceLock<ProxyEnv> = OnceLock::new();
-        CURRENT.get_or_init(|| ProxyEnv::read(|name| std::env::var(name).ok()))
+        CURRENT.get_or_init(|| {
+            let env = ProxyEnv::read(|name| std::env::var(name).ok());
+            for (name, why) in &env.unusable {
+                crate::log::emit(0, || {
+                    format!("${name} is {why}: requests go without it (set an http:// proxy, or unset it)")
+                });
+            }
+            env
+        })
     }
 
     /// The proxy a request to `url` goes through, and the variable that named it; `None` for a
@@ -103,8 +139,12 @@ impl ProxyEnv {
             if let (Some(address), Ok(listed)) = (address, name.parse::<IpAddr>()) {
                 return address == listed;
             }
-            let domain = name.trim_start_matches("*.").trim_start_matches('.');
-            !domain.is_empty() && (host == domain || host.ends_with(&format!(".{domain}")))
+            // `example.com` is the domain and its subdomains; `.example.com` (or `*.example.com`)
+            // its subdomains alone, as Go reads it.
+            match name.strip_prefix("*.").or_else(|| name.strip_prefix('.')) {
+                Some(domain) => !domain.is_empty() && host.ends_with(&format!(".{domain}")),
+                None => !name.is_empty() && (host == name || host.ends_with(&format!(".{name}"))),
+            }
         })
     }
 }
@@ -179,10 +219,25 @@ impl ProxyEnv {
 
 /// What a proxy that asks for credentials (HTTP 407) means for a request to `url`.
 pub(crate) fn auth_wanted(url: &str) -> String {
-    let proxy = describe(url).unwrap_or_else(|| "the proxy".into());
-    format!(
-        "the proxy {proxy} asks for credentials (HTTP 407): put them in the proxy's URL (`http://USER:PASSWORD@HOST:PORT`), or add the registry's host to NO_PROXY"
-    )
+    let proxy = describe(url).unwrap_or_else(|| "between here and the registry".into());
+    format!("the proxy {proxy} {}", refused_credentials_advice(url))
+}
+
+/// What to do about a 407 of the proxy of `url`: give credentials, or check those given.
+pub(crate) fn refused_credentials_advice(url: &str) -> String {
+    let has_credentials = url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            ProxyEnv::current()
+                .for_url(&u)
+                .map(|(p, _)| !p.username().is_empty())
+        })
+        .unwrap_or(false);
+    if has_credentials {
+        "refused the credentials in its URL (HTTP 407): check them (only Basic proxy authentication is spoken, not NTLM or Negotiate), or add the registry's host to NO_PROXY".into()
+    } else {
+        "asks for credentials (HTTP 407): put them in the proxy's URL (`http://USER:PASSWORD@HOST:PORT`), or add the registry's host to NO_PROXY".into()
+    }
 }
 
 #[cfg(test)]
@@ -250,7 +305,6 @@ mod tests {
             "https://internal.example/v2/",
             "https://a.internal.example/v2/",
             "https://x.corp.io/v2/",
-            "https://corp.io/v2/",
             "https://10.20.30.40/v2/",
             "https://192.168.1.7:5000/v2/",
             "https://[fd12::1]/v2/",
@@ -260,6 +314,8 @@ mod tests {
         }
         for through in [
             "https://notinternal.example/v2/",
+            // `.corp.io` names its subdomains alone, as Go reads it.
+            "https://corp.io/v2/",
             "https://11.0.0.1/v2/",
             "https://192.168.1.8/v2/",
             "https://reg.io/v2/",
@@ -269,6 +325,30 @@ mod tests {
         }
         let everything = super::tests::env(&[("HTTPS_PROXY", "proxy:1"), ("no_proxy", "*")]);
         assert_eq!(proxied(&everything, "https://reg.io/v2/"), None);
+        // An empty NO_PROXY does not hide no_proxy.
+        let lower = super::tests::env(&[
+            ("HTTPS_PROXY", "proxy:1"),
+            ("NO_PROXY", ""),
+            ("no_proxy", "reg.io"),
+        ]);
+        assert_eq!(proxied(&lower, "https://reg.io/v2/"), None);
+    }
+
+    #[test]
+    fn a_proxy_this_tool_cannot_speak_is_named_and_not_used() {
+        let env = env(&[
+            ("HTTPS_PROXY", "socks5://127.0.0.1:1080"),
+            ("HTTP_PROXY", "http://[bad"),
+        ]);
+        assert_eq!(proxied(&env, "https://reg.io/v2/"), None);
+        assert_eq!(proxied(&env, "http://reg.io/v2/"), None);
+        let named: Vec<&str> = env.unusable.iter().map(|(n, _)| *n).collect();
+        assert_eq!(named, ["HTTPS_PROXY", "HTTP_PROXY"]);
+        assert!(
+            env.unusable[0].1.contains("socks5"),
+            "{:?}",
+            env.unusable[0].1
+        );
     }
 
     #[test]

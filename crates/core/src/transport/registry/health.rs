@@ -43,6 +43,8 @@ pub(crate) struct Health {
     client_certificate: bool,
     /// True when it is reached over TLS.
     tls: bool,
+    /// Its base URL (`https://host:port`), for what the proxy decision says of it.
+    base_url: String,
     window: Duration,
     /// Failures since the last answer (a fast path for [`Health::answered`]).
     failures: AtomicU32,
@@ -68,6 +70,7 @@ impl Health {
             proxy: None,
             client_certificate: false,
             tls: false,
+            base_url: String::new(),
             window: window.unwrap_or(DEFAULT_WINDOW),
             failures: AtomicU32::new(0),
             gone: AtomicBool::new(false),
@@ -80,6 +83,7 @@ impl Health {
     pub(crate) fn reached(mut self, base_url: &str, client_certificate: bool) -> Self {
         self.proxy = crate::transport::proxy::describe(base_url);
         self.tls = base_url.starts_with("https://");
+        self.base_url = base_url.to_string();
         self.client_certificate = client_certificate;
         self
     }
@@ -164,8 +168,9 @@ impl Health {
         let hostname = host_without_port(host);
         let reason = match (failure, &self.proxy) {
             (ConnectFailure::ProxyAuth, proxy) => format!(
-                "the proxy {} asks for credentials (HTTP 407): put them in the proxy's URL (`http://USER:PASSWORD@HOST:PORT`), or add `{hostname}` to NO_PROXY",
-                proxy.as_deref().unwrap_or("between here and the registry")
+                "the proxy {} {}",
+                proxy.as_deref().unwrap_or("between here and the registry"),
+                crate::transport::proxy::refused_credentials_advice(&self.base_url)
             ),
             (ConnectFailure::Refused, Some(proxy)) => format!(
                 "connection refused by the proxy {proxy}, which requests to {host} go through: check the proxy, or add `{hostname}` to NO_PROXY"
@@ -201,8 +206,10 @@ impl Health {
         let hostname = host_without_port(host);
         let ca_flag = self.ca_flag();
         match failure {
-            ConnectFailure::ProxyAuth | ConnectFailure::ClientCertificate(_) => {
-                unreachable!("said by unreachable_at_start")
+            // Said with the proxy and the flags by `unreachable_at_start`; in a few words here.
+            ConnectFailure::ProxyAuth => "the proxy asks for credentials (HTTP 407)".into(),
+            ConnectFailure::ClientCertificate(detail) => {
+                format!("the registry refused the TLS handshake over a client certificate ({detail})")
             }
             ConnectFailure::PlainHttp => {
                 format!("the registry answers plain HTTP, not HTTPS: write `http://{host}`")
@@ -359,6 +366,9 @@ impl ConnectFailure {
             ConnectFailure::NoSuchHost
         } else if lower.contains("reset")
             || lower.contains("closed")
+            // hyper's word for a connection the server dropped before it could carry the request
+            // (a TLS server that refused the handshake after it seemed done, over HTTP/2).
+            || lower.contains("connection was not ready")
             || lower.contains("broken pipe")
             || lower.contains("eof")
             || lower.contains("incomplete")

@@ -617,6 +617,12 @@ fn client_identity(files: &super::ClientCertificate) -> Result<reqwest::Identity
         });
     }
     let key = read(&files.key)?;
+    if String::from_utf8_lossy(&key).contains("ENCRYPTED") {
+        return Err(Error::Invalid {
+            what: files.key.display().to_string(),
+            reason: "the key is encrypted (a passphrase protects it): give it decrypted (`openssl pkey -in KEY -out key.pem` asks for the passphrase once)".into(),
+        });
+    }
     if !String::from_utf8_lossy(&key).contains("PRIVATE KEY-----") {
         return Err(Error::Invalid {
             what: files.key.display().to_string(),
@@ -702,9 +708,20 @@ impl Registry {
             if http1_only {
                 builder = builder.http1_only();
             }
-            builder.build().map_err(|e| Error::InvalidEndpoint {
-                input: endpoint.host.clone(),
-                reason: format!("cannot set up HTTP client: {e}"),
+            builder.build().map_err(|e| match &options.client_certificate {
+                // rustls takes the certificate and key together only here.
+                Some(c) => Error::Invalid {
+                    what: c.certificate.display().to_string(),
+                    reason: format!(
+                        "the client certificate and the key {} cannot be used together ({}): give the key that belongs to the certificate",
+                        c.key.display(),
+                        std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string())
+                    ),
+                },
+                None => Error::InvalidEndpoint {
+                    input: endpoint.host.clone(),
+                    reason: format!("cannot set up HTTP client: {e}"),
+                },
             })
         };
         let (http, bulk) = match options.http {
@@ -992,11 +1009,19 @@ impl Inner {
                     reason: redirected_ping(&self.host, &url, location.as_ref(), s.as_u16()),
                 })
             }
-            StatusCode::BAD_REQUEST if self.base_url.starts_with("http://") => {
+            StatusCode::BAD_REQUEST => {
+                let body = response.bytes().await.unwrap_or_default();
+                let text = String::from_utf8_lossy(&body);
+                // nginx in front of a registry that requires mutual TLS (Harbor's ingress):
+                // "No required SSL certificate was sent", "The SSL certificate error".
+                if text.contains("SSL certificate") {
+                    return Err(self.health.unreachable_at_start(&ConnectFailure::ClientCertificate(
+                        "HTTP 400: its proxy says `No required SSL certificate was sent` or refused the one sent".into(),
+                    )));
+                }
                 // Go's TLS servers (Distribution, Harbor, Zot) answer a plain request with
                 // "Client sent an HTTP request to an HTTPS server".
-                let body = response.bytes().await.unwrap_or_default();
-                if String::from_utf8_lossy(&body).contains("HTTPS server") {
+                if self.base_url.starts_with("http://") && text.contains("HTTPS server") {
                     return Err(Error::Unreachable {
                         side: self.health.side().to_string(),
                         host: self.host.clone(),
@@ -1026,13 +1051,21 @@ impl Inner {
     /// (or a proxy before it) is failing; said with the side, its answer and what to do.
     async fn failing_at_start(&self, response: Response) -> Error {
         let url = format!("{}/v2/", self.base_url);
+        let status = response.status();
+        let tries = match is_transient_status(status) {
+            true => format!(", after {} tries", self.retry.attempts),
+            false => String::new(),
+        };
         let answer = self.status_error(&Method::GET, &url, response).await;
+        let state = match status {
+            StatusCode::TOO_MANY_REQUESTS => "the registry is throttling this client",
+            _ => "the registry is failing",
+        };
         Error::Unreachable {
             side: self.health.side().to_string(),
             host: self.host.clone(),
             reason: format!(
-                "the registry is failing ({answer}, after {} tries): try again later, or look at the registry's (or its proxy's) logs",
-                self.retry.attempts
+                "{state} ({answer}{tries}): try again later, or look at the registry's (or its proxy's) logs"
             ),
             mid_run: false,
         }
@@ -1103,7 +1136,7 @@ impl Inner {
         };
         let what_to_do = match (&self.credentials, &self.azure_ad) {
             (None, None) => format!(
-                "sign in with {} (or docker login){}",
+                "sign in with {} (or docker login, podman login){}",
                 self.creds_flag(),
                 self.store_note()
             ),
@@ -1369,7 +1402,7 @@ impl Inner {
                         status.as_u16()
                     ),
                     None => format!(
-                        "the token endpoint refused anonymous access (HTTP {}): pass --src-creds/--dst-creds or sign in with docker login{}",
+                        "the token endpoint refused anonymous access (HTTP {}): pass --src-creds/--dst-creds or sign in with docker login (or podman login){}",
                         status.as_u16(),
                         self.store_note()
                     ),
@@ -1672,7 +1705,7 @@ impl Inner {
                 }
                 return Err(self.auth_error(match &self.credentials {
                     Some(_) => format!("{} {} was refused (HTTP 401): check the user name and password or token", method, redact_url(&url)),
-                    None => format!("{} {} needs credentials (HTTP 401): pass {} or sign in with docker login{}", method, redact_url(&url), self.creds_flag(), self.store_note()),
+                    None => format!("{} {} needs credentials (HTTP 401): pass {} or sign in with docker login (or podman login){}", method, redact_url(&url), self.creds_flag(), self.store_note()),
                 }));
             }
             if status == StatusCode::FORBIDDEN && !matches!(scope, Scope::Registry) {
