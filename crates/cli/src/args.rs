@@ -499,7 +499,6 @@ impl ConnectArgs {
             connect_timeout: Some(std::time::Duration::from_secs(self.connect_timeout)),
             read_timeout: Some(std::time::Duration::from_secs(self.read_timeout)),
             chunk_size: Some(self.chunk_size),
-            ..Default::default()
         })
     }
 
