@@ -177,6 +177,35 @@ pub(crate) fn directory_of(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
+/// True when `a` and `b` name the same file, however spelt: `./x.json`, a path through a
+/// symbolic link, a link to it, another hard link. A file that does not exist yet is compared by
+/// its directory (resolved) and its name, so two outputs of one run to be written at one path
+/// are found too.
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+    if let (Some(x), Some(y)) = (resolved(a), resolved(b)) {
+        if x == y {
+            return true;
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    false
+}
+
+/// `path` made canonical, or when it does not exist, its canonical directory joined with its name.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(canonical) = path.canonicalize() {
+        return Some(canonical);
+    }
+    let name = path.file_name()?;
+    Some(directory_of(path).canonicalize().ok()?.join(name))
+}
+
 /// What the file system said, without the temporary file's path (the caller names the file the
 /// user gave), then what to do about it.
 fn write_failure(path: &Path, io: &std::io::Error) -> anyhow::Error {

@@ -231,3 +231,74 @@ fn template_refuses_to_write_over_its_input_however_the_output_is_spelt() {
     // Another output is fine.
     assert_success(&run_in(dir.path(), "./template.json", "out.json", &[]));
 }
+
+#[test]
+fn two_outputs_naming_one_file_are_refused_before_anything_is_written() {
+    // A report or a parameters file over the template would leave one output holding another's
+    // content: refused in one line naming both options, nothing written, an earlier file kept.
+    let dir = tempfile::tempdir().unwrap();
+    inputs(dir.path());
+    std::fs::write(dir.path().join("good.json"), "earlier").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("good.json"), dir.path().join("alias.json"))
+        .unwrap();
+    for (extra, needle) in [
+        (
+            vec!["--report", "good.json"],
+            "-o and --report name the same file good.json: give each its own path",
+        ),
+        (
+            vec!["--report", "./alias.json"],
+            "-o and --report name the same file ./alias.json: give each its own path",
+        ),
+        (
+            vec![
+                "--parameters",
+                "parameters.json",
+                "--parameters-output",
+                "good.json",
+            ],
+            "-o and --parameters-output name the same file good.json",
+        ),
+        (
+            vec![
+                "--parameters",
+                "parameters.json",
+                "--report",
+                "good.parameters.json",
+            ],
+            "the parameters output beside -o and --report name the same file good.parameters.json",
+        ),
+    ] {
+        let out = run_in(dir.path(), "template.json", "good.json", &extra);
+        assert_one_line_exit_2(&out, needle);
+        assert!(
+            stderr(&out).contains("nothing was written"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("good.json")).unwrap(),
+            "earlier",
+            "{extra:?}"
+        );
+        assert_eq!(
+            names_in(dir.path()),
+            [
+                "alias.json",
+                "good.json",
+                "parameters.json",
+                "template.json"
+            ],
+            "{extra:?} left files behind"
+        );
+    }
+    // Two outputs that do not exist yet, at one path under two spellings.
+    let out = run_in(
+        dir.path(),
+        "template.json",
+        "new.json",
+        &["--report", "./new.json"],
+    );
+    assert_one_line_exit_2(&out, "-o and --report name the same file ./new.json");
+    assert!(!dir.path().join("new.json").exists());
+}
