@@ -5,13 +5,16 @@
 //! all renamed into place only once every one is written), and prints the findings (table on
 //! stderr, `--json` on stdout, `--report` as Markdown). Exit code 1 when a blocking finding
 //! remains; unusable input, an output that cannot be written or two outputs at one path is an
-//! `Err` (exit code 2) and no file is written.
+//! `Err` (exit code 2) and no file is written. A stdout closed by its reader ends quietly with
+//! 141, as every command does (with `-o -`, no other output is committed then).
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+
+use crate::exit;
 
 /// Arguments of `acr-relocate template`.
 #[derive(clap::Args, Debug)]
@@ -160,6 +163,11 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
             .and_then(|()| stdout.flush());
         if let Err(e) = written {
             discard(&staged);
+            // The reader has gone (`| head -1`): no output is committed without the template,
+            // and the end is quiet, as for every command.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(exit::STDOUT_CLOSED as u8);
+            }
             return Err(e).context("cannot write the template to stdout");
         }
     }
@@ -177,8 +185,17 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
             "findings": out.findings,
         });
         let mut stdout = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut stdout, &doc)?;
-        writeln!(stdout)?;
+        let printed = serde_json::to_writer_pretty(&mut stdout, &doc)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(stdout))
+            .and_then(|()| stdout.flush());
+        match printed {
+            // The files are written; the reader of the findings has gone: a quiet end.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                return Ok(exit::STDOUT_CLOSED as u8)
+            }
+            result => result.context("cannot write the findings to stdout")?,
+        }
     }
     Ok(if out.has_blocking() { 1 } else { 0 })
 }

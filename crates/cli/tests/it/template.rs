@@ -302,3 +302,56 @@ fn two_outputs_naming_one_file_are_refused_before_anything_is_written() {
     assert_one_line_exit_2(&out, "-o and --report name the same file ./new.json");
     assert!(!dir.path().join("new.json").exists());
 }
+
+/// Runs `template` with a stdout whose reader has gone (`| head -1` after the first line).
+fn template_into_closed_stdout(dir: &Path, output: &str, extra: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .current_dir(dir)
+        .args([
+            "template",
+            "template.json",
+            "--name",
+            "contosoeast01",
+            "--location",
+            "eastus",
+            "-o",
+            output,
+        ])
+        .args(extra)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn template_into_a_closed_stdout_ends_quietly_with_141() {
+    let dir = tempfile::tempdir().unwrap();
+    inputs(dir.path());
+    // --json after the files are written: they stay, and the end is quiet.
+    let out = template_into_closed_stdout(dir.path(), "out.json", &["--json"]);
+    assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("Broken pipe"), "{}", stderr(&out));
+    assert!(dir.path().join("out.json").exists());
+    // The template on stdout: no other output is committed without it.
+    let out = template_into_closed_stdout(
+        dir.path(),
+        "-",
+        &[
+            "--parameters",
+            "parameters.json",
+            "--parameters-output",
+            "p.json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    assert_eq!(
+        names_in(dir.path()),
+        ["out.json", "parameters.json", "template.json"],
+        "p.json is not written without the template"
+    );
+}
