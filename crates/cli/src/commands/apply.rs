@@ -222,6 +222,33 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             plan.config.display()
         );
     }
+    // No output of the run may replace an input (a plan edited by hand, or written before
+    // `plan` checked this).
+    let mut inputs = Vec::new();
+    let mut outputs = Vec::new();
+    for step in &plan.steps {
+        if let StepKind::Template {
+            input,
+            parameters,
+            output,
+            ..
+        } = &step.kind
+        {
+            let (i, o) = super::plan::template_files(input, parameters.as_deref(), output);
+            inputs.extend(i);
+            outputs.extend(o);
+        }
+    }
+    if let Some((output, replaced)) = super::plan::first_clash(&outputs, &inputs) {
+        anyhow::bail!(
+            "PLAN {}: {} is {}: {}: fix {} and plan again; nothing was done",
+            args.plan.display(),
+            output.named,
+            replaced.named,
+            super::plan::clash_remedy(replaced),
+            plan.config.display()
+        );
+    }
     let journal_path = args.journal.clone().unwrap_or_else(|| {
         args.plan
             .with_file_name(default_journal_name(&args.plan, args.shard))
@@ -1312,7 +1339,7 @@ fn template(
     super::plan::write_atomically(output, rewritten.template.as_bytes())
         .with_context(|| format!("[template] output {}", output.display()))?;
     if let Some(p) = &rewritten.parameters {
-        let path = output.with_extension("parameters.json");
+        let path = super::plan::template_parameters_output(output);
         super::plan::write_atomically(&path, p.as_bytes())
             .with_context(|| format!("the parameters of [template] output {}", path.display()))?;
     }

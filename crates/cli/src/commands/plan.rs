@@ -116,6 +116,28 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
                 template.output.display()
             )
         })?;
+        // Paths as the config writes them, resolved from its directory.
+        let (inputs, outputs) = template_files(
+            &template.input,
+            template.parameters.as_deref(),
+            &template.output,
+        );
+        let resolve = |files: Vec<RunFile>| -> Vec<RunFile> {
+            files
+                .into_iter()
+                .map(|f| RunFile::new(sides.base.join(&f.path), f.named))
+                .collect()
+        };
+        let (inputs, outputs) = (resolve(inputs), resolve(outputs));
+        if let Some((output, replaced)) = first_clash(&outputs, &inputs) {
+            anyhow::bail!(
+                "--config {}: {} is {}: {}; nothing was written",
+                args.config.display(),
+                output.named,
+                replaced.named,
+                clash_remedy(replaced)
+            );
+        }
     }
     // Nothing is written before the plan is whole: Ctrl-C drops the work and says so.
     let planned = crate::runtime()?.block_on(async {
@@ -195,6 +217,89 @@ pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
         }
     }
     false
+}
+
+/// A file a run reads or writes, with the words that name it to the user (`--config r.toml`,
+/// `[template] output out/t.json`).
+pub(crate) struct RunFile {
+    /// The file.
+    pub path: PathBuf,
+    /// How the user knows it.
+    pub named: String,
+}
+
+impl RunFile {
+    /// `path`, named `named`.
+    pub fn new(path: impl Into<PathBuf>, named: impl Into<String>) -> Self {
+        RunFile {
+            path: path.into(),
+            named: named.into(),
+        }
+    }
+}
+
+/// The first output of a run that would replace one of its inputs, or an output before it
+/// ([`same_file`]): `(output, what it would replace)`. `None` when each has a path of its own.
+pub(crate) fn first_clash<'a>(
+    outputs: &'a [RunFile],
+    inputs: &'a [RunFile],
+) -> Option<(&'a RunFile, &'a RunFile)> {
+    outputs.iter().enumerate().find_map(|(i, output)| {
+        inputs
+            .iter()
+            .chain(&outputs[..i])
+            .find(|other| same_file(&output.path, &other.path))
+            .map(|other| (output, other))
+    })
+}
+
+/// The files of a plan's `[template]` step: its inputs (the export and its parameters file, the
+/// record of the source's settings) and its outputs (the rewritten template, and the parameters
+/// file written beside it), named as `[template]` names them.
+pub(crate) fn template_files(
+    input: &Path,
+    parameters: Option<&Path>,
+    output: &Path,
+) -> (Vec<RunFile>, Vec<RunFile>) {
+    let mut inputs = vec![RunFile::new(
+        input,
+        format!("[template] input {}", input.display()),
+    )];
+    if let Some(p) = parameters {
+        inputs.push(RunFile::new(
+            p,
+            format!("[template] parameters {}", p.display()),
+        ));
+    }
+    let parameters_output = template_parameters_output(output);
+    let outputs = vec![
+        RunFile::new(output, format!("[template] output {}", output.display())),
+        RunFile::new(
+            &parameters_output,
+            format!(
+                "the parameters file written beside [template] output, {}",
+                parameters_output.display()
+            ),
+        ),
+    ];
+    (inputs, outputs)
+}
+
+/// Where the `[template]` step writes the rewritten parameters file: beside its output.
+pub(crate) fn template_parameters_output(output: &Path) -> PathBuf {
+    output.with_extension("parameters.json")
+}
+
+/// What to do about an output that is `replaced`: an export is the record of the source's
+/// settings; any other file is given a path of its own.
+pub(crate) fn clash_remedy(replaced: &RunFile) -> &'static str {
+    if replaced.named.starts_with("[template] input")
+        || replaced.named.starts_with("[template] parameters")
+    {
+        "choose another output (the export is the record of the source's settings)"
+    } else {
+        "give each its own path"
+    }
 }
 
 /// `path` made canonical, or when it does not exist, its canonical directory joined with its name.

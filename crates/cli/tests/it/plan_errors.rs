@@ -461,3 +461,83 @@ fn a_plan_reordered_or_out_of_scope_by_hand_and_a_step_it_lacks_are_refused() {
     assert!(!dir.path().join("plan.json.journal").exists(), "no journal");
     assert!(!dir.path().join("target").exists(), "nothing copied");
 }
+
+/// An exported template, copied into `dir/tp/t.json`; its bytes.
+fn an_export(dir: &Path) -> Vec<u8> {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../template/tests/fixtures/cmk-client-id-only.json");
+    std::fs::create_dir_all(dir.join("tp")).unwrap();
+    std::fs::copy(fixture, dir.join("tp/t.json")).unwrap();
+    std::fs::read(dir.join("tp/t.json")).unwrap()
+}
+
+/// `[template]` writing `output`, from `tp/t.json`.
+fn template_section(output: &str) -> String {
+    format!("[template]\ninput = \"tp/t.json\"\nname = \"newreg01\"\nlocation = \"westeurope\"\noutput = \"{output}\"\n")
+}
+
+#[test]
+fn a_template_output_that_is_its_input_is_refused_by_plan_and_apply_and_the_export_is_kept() {
+    let (layout, _) = sample_layout(2, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let export = an_export(dir.path());
+    std::os::unix::fs::symlink("t.json", dir.path().join("tp/link.json")).unwrap();
+    let target = oci(&dir.path().join("target"));
+    let plan_path = dir.path().join("plan.json");
+    for output in ["tp/t.json", "./tp/../tp/t.json", "tp/link.json"] {
+        let cfg = config(
+            dir.path(),
+            &oci(layout.path()),
+            &target,
+            &template_section(output),
+        );
+        let out = run(&[
+            "plan",
+            "-c",
+            cfg.to_str().unwrap(),
+            "-o",
+            plan_path.to_str().unwrap(),
+        ]);
+        assert_one_line(
+            &out,
+            2,
+            &[
+                &format!("[template] output {output} is [template] input tp/t.json: choose another output (the export is the record of the source's settings)"),
+                "nothing was written",
+            ],
+        );
+        assert!(!plan_path.exists(), "no plan written");
+        assert_eq!(std::fs::read(dir.path().join("tp/t.json")).unwrap(), export);
+    }
+
+    // A plan edited by hand to write over the export is refused by apply, before anything.
+    let cfg = config(
+        dir.path(),
+        &oci(layout.path()),
+        &target,
+        &template_section("out/t.json"),
+    );
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    let plan_path = plan(dir.path(), &cfg);
+    let mut edited: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    let input = dir.path().join("tp/t.json");
+    edited["steps"][1]["output"] = serde_json::json!(input);
+    std::fs::write(&plan_path, serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
+    let out = run(&["apply", "-q", plan_path.to_str().unwrap()]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            &format!(
+                "[template] output {} is [template] input {}: choose another output",
+                input.display(),
+                input.display()
+            ),
+            "plan again; nothing was done",
+        ],
+    );
+    assert_eq!(std::fs::read(&input).unwrap(), export);
+    assert!(!dir.path().join("plan.json.journal").exists(), "no journal");
+    assert!(!dir.path().join("target").exists(), "nothing copied");
+}
