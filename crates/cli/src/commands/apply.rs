@@ -36,6 +36,7 @@ use acr_relocate::walk::Matcher;
 use anyhow::Context;
 use serde::Serialize;
 
+use super::plan::RunFile;
 use crate::args::{self, ConnectArgs, FilterArgs, Side};
 use crate::exit;
 use crate::progress::{counted, human_bytes};
@@ -222,10 +223,44 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             plan.config.display()
         );
     }
-    // No output of the run may replace an input (a plan edited by hand, or written before
+    let journal_path = args.journal.clone().unwrap_or_else(|| {
+        args.plan
+            .with_file_name(default_journal_name(&args.plan, args.shard))
+    });
+    // The journal as the user knows it: the flag they gave, or the default name beside the plan.
+    let journal_named = match &args.journal {
+        Some(path) => format!("--journal {}", path.display()),
+        None => format!(
+            "the journal {} (the default beside the plan)",
+            journal_path.display()
+        ),
+    };
+    // No output of the run may replace an input: the inventory (named after the journal) over
+    // the plan, a template output over the export (a plan edited by hand, or written before
     // `plan` checked this).
-    let mut inputs = Vec::new();
+    let mut inputs = vec![
+        RunFile::new(&args.plan, format!("PLAN {}", args.plan.display())),
+        RunFile::new(
+            &plan.config,
+            format!("its config {}", plan.config.display()),
+        ),
+        RunFile::new(&journal_path, journal_named.clone()),
+    ];
     let mut outputs = Vec::new();
+    if plan
+        .steps
+        .iter()
+        .any(|s| matches!(s.kind, StepKind::Inventory))
+    {
+        let path = inventory_path(&journal_path);
+        outputs.push(RunFile::new(
+            &path,
+            format!(
+                "the inventory {} (named after {journal_named})",
+                path.display()
+            ),
+        ));
+    }
     for step in &plan.steps {
         if let StepKind::Template {
             input,
@@ -240,6 +275,13 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         }
     }
     if let Some((output, replaced)) = super::plan::first_clash(&outputs, &inputs) {
+        if output.named.starts_with("the inventory") {
+            anyhow::bail!(
+                "{} is {}: give --journal another name (the inventory is written beside the journal, named after it); nothing was done",
+                output.named,
+                replaced.named
+            );
+        }
         anyhow::bail!(
             "PLAN {}: {} is {}: {}: fix {} and plan again; nothing was done",
             args.plan.display(),
@@ -249,18 +291,6 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             plan.config.display()
         );
     }
-    let journal_path = args.journal.clone().unwrap_or_else(|| {
-        args.plan
-            .with_file_name(default_journal_name(&args.plan, args.shard))
-    });
-    // The journal as the user knows it: the flag they gave, or the default name beside the plan.
-    let journal_named = match &args.journal {
-        Some(path) => format!("--journal {}", path.display()),
-        None => format!(
-            "the journal {} (the default beside the plan)",
-            journal_path.display()
-        ),
-    };
     if journal_path.is_dir() {
         let example = journal_path.join(default_journal_name(&args.plan, args.shard));
         eprintln!(
@@ -322,6 +352,12 @@ fn default_journal_name(plan: &Path, shard: Option<(u32, u32)>) -> String {
         Some((k, n)) => format!("{name}.shard-{k}-of-{n}.journal"),
         None => format!("{name}.journal"),
     }
+}
+
+/// Where the `inventory` step writes: beside the journal, named after it with `.inventory.json`
+/// in place of its extension.
+fn inventory_path(journal: &Path) -> PathBuf {
+    journal.with_extension("inventory.json")
 }
 
 /// What to do about a journal that cannot be opened at `path`.
@@ -812,7 +848,7 @@ impl Run<'_> {
             None,
         )
         .await?;
-        let path = self.journal.path().with_extension("inventory.json");
+        let path = inventory_path(self.journal.path());
         super::plan::write_atomically(&path, serde_json::to_string_pretty(&inv)?.as_bytes())
             .with_context(|| format!("the inventory {}", path.display()))?;
         Ok(StepEnd::Done(format!(

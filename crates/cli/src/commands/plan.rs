@@ -116,28 +116,39 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
                 template.output.display()
             )
         })?;
+    }
+    // No file of the run may replace another: the plan over its config, a template output over
+    // the export or over the plan.
+    let mut inputs = vec![RunFile::new(
+        &args.config,
+        format!("--config {}", args.config.display()),
+    )];
+    let mut outputs = vec![RunFile::new(
+        &args.output,
+        format!("-o {}", args.output.display()),
+    )];
+    if let Some(template) = &config.template {
         // Paths as the config writes them, resolved from its directory.
-        let (inputs, outputs) = template_files(
+        let (i, o) = template_files(
             &template.input,
             template.parameters.as_deref(),
             &template.output,
         );
-        let resolve = |files: Vec<RunFile>| -> Vec<RunFile> {
-            files
-                .into_iter()
-                .map(|f| RunFile::new(sides.base.join(&f.path), f.named))
-                .collect()
+        let resolve = |f: RunFile| RunFile::new(sides.base.join(&f.path), f.named);
+        inputs.extend(i.into_iter().map(resolve));
+        outputs.extend(o.into_iter().map(resolve));
+    }
+    if let Some((output, replaced)) = first_clash(&outputs, &inputs) {
+        let in_config = match output.named.starts_with('[') {
+            true => format!("--config {}: ", args.config.display()),
+            false => String::new(),
         };
-        let (inputs, outputs) = (resolve(inputs), resolve(outputs));
-        if let Some((output, replaced)) = first_clash(&outputs, &inputs) {
-            anyhow::bail!(
-                "--config {}: {} is {}: {}; nothing was written",
-                args.config.display(),
-                output.named,
-                replaced.named,
-                clash_remedy(replaced)
-            );
-        }
+        anyhow::bail!(
+            "{in_config}{} is {}: {}; nothing was written",
+            output.named,
+            replaced.named,
+            clash_remedy(replaced)
+        );
     }
     // Nothing is written before the plan is whole: Ctrl-C drops the work and says so.
     let planned = crate::runtime()?.block_on(async {

@@ -541,3 +541,57 @@ fn a_template_output_that_is_its_input_is_refused_by_plan_and_apply_and_the_expo
     assert!(!dir.path().join("plan.json.journal").exists(), "no journal");
     assert!(!dir.path().join("target").exists(), "nothing copied");
 }
+
+#[test]
+fn a_plan_written_over_its_own_config_or_an_inventory_over_the_plan_is_refused_before_anything() {
+    let (_layout, dir, cfg) = layout_and_config("");
+    let config_text = std::fs::read(&cfg).unwrap();
+    let cfg_text = cfg.to_str().unwrap();
+    std::os::unix::fs::symlink(&cfg, dir.path().join("alias.toml")).unwrap();
+    for output in [
+        cfg_text.to_string(),
+        format!("{}/./relocation.toml", dir.path().display()),
+        dir.path().join("alias.toml").display().to_string(),
+    ] {
+        let out = run(&["plan", "-c", cfg_text, "-o", &output]);
+        assert_one_line(
+            &out,
+            2,
+            &[
+                &format!("-o {output} is --config {cfg_text}: give each its own path"),
+                "nothing was written",
+            ],
+        );
+        assert_eq!(std::fs::read(&cfg).unwrap(), config_text, "the config kept");
+    }
+
+    // The inventory step writes beside the journal, named after it: never over the plan.
+    let plan_path = plan(dir.path(), &cfg);
+    let named_like_an_inventory = dir.path().join("run.inventory.json");
+    std::fs::copy(&plan_path, &named_like_an_inventory).unwrap();
+    let plan_text = std::fs::read(&named_like_an_inventory).unwrap();
+    let journal = dir.path().join("run.log");
+    let out = run(&[
+        "apply",
+        "-q",
+        named_like_an_inventory.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            &format!(
+                "the inventory {} (named after --journal {}) is PLAN {}: give --journal another name",
+                named_like_an_inventory.display(),
+                journal.display(),
+                named_like_an_inventory.display()
+            ),
+            "nothing was done",
+        ],
+    );
+    assert_eq!(std::fs::read(&named_like_an_inventory).unwrap(), plan_text);
+    assert!(!journal.exists(), "no journal");
+    assert!(!dir.path().join("target").exists(), "nothing copied");
+}
