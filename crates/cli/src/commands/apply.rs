@@ -235,6 +235,22 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             journal_path.display()
         ),
     };
+    // The journal is appended to: the plan or its config given as the journal is named as what
+    // it is (a file that is not a journal would be called damaged, and moved away).
+    let default_journal = args
+        .plan
+        .with_file_name(default_journal_name(&args.plan, args.shard));
+    for (file, what) in [
+        (&args.plan, "the plan itself"),
+        (&plan.config, "the plan's config"),
+    ] {
+        if super::plan::same_file(&journal_path, file) {
+            anyhow::bail!(
+                "{journal_named} is {what}: give the journal a path of its own (default {}); nothing was done",
+                default_journal.display()
+            );
+        }
+    }
     // No output of the run may replace an input: the inventory (named after the journal) over
     // the plan, a template output over the export (a plan edited by hand, or written before
     // `plan` checked this).

@@ -595,3 +595,36 @@ fn a_plan_written_over_its_own_config_or_an_inventory_over_the_plan_is_refused_b
     assert!(!journal.exists(), "no journal");
     assert!(!dir.path().join("target").exists(), "nothing copied");
 }
+
+#[test]
+fn a_journal_that_is_the_plan_or_its_config_is_named_as_such_and_not_advised_away() {
+    let (_layout, dir, cfg) = layout_and_config("");
+    let plan_path = plan(dir.path(), &cfg);
+    let plan_text = plan_path.to_str().unwrap();
+    let plan_bytes = std::fs::read(&plan_path).unwrap();
+    let config_bytes = std::fs::read(&cfg).unwrap();
+    for (journal, what) in [
+        (plan_text.to_string(), "the plan itself"),
+        (
+            format!("{}/./plan.json", dir.path().display()),
+            "the plan itself",
+        ),
+        (cfg.display().to_string(), "the plan's config"),
+    ] {
+        let out = run(&["apply", "-q", plan_text, "--journal", &journal]);
+        assert_one_line(
+            &out,
+            2,
+            &[
+                &format!("--journal {journal} is {what}"),
+                &format!("give the journal a path of its own (default {plan_text}.journal)"),
+                "nothing was done",
+            ],
+        );
+        assert!(!stderr(&out).contains("move it away"), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("damaged"), "{}", stderr(&out));
+    }
+    assert_eq!(std::fs::read(&plan_path).unwrap(), plan_bytes);
+    assert_eq!(std::fs::read(&cfg).unwrap(), config_bytes);
+    assert!(!dir.path().join("target").exists(), "nothing copied");
+}
