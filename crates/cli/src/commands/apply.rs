@@ -195,6 +195,13 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     if let Some(code) = scope_selected_nothing(&plan, &args.plan) {
         return Ok(code);
     }
+    if let Some(edit) = edited_by_hand(&plan) {
+        anyhow::bail!(
+            "PLAN {}: {edit}: a plan edited by hand; plan again from {}; nothing was done",
+            args.plan.display(),
+            plan.config.display()
+        );
+    }
     // The copy follows the plan's repositories, the verify its scope: a repository the scope
     // leaves out means one of them was edited by hand.
     let source_ep = args::endpoint(&plan.source, "the plan's source")?;
@@ -368,6 +375,51 @@ fn default_journal_name(plan: &Path, shard: Option<(u32, u32)>) -> String {
         Some((k, n)) => format!("{name}.shard-{k}-of-{n}.journal"),
         None => format!("{name}.journal"),
     }
+}
+
+/// What `plan` never writes and a plan edited by hand may hold, in words (`None` for a plan as
+/// `plan` writes them): a step that every plan has (`inventory`, `copy`, `verify`) missing,
+/// repositories that disagree with the totals (a list emptied by hand would copy and verify
+/// nothing, and pass), a copy with `jobs = 0` or `max_jobs` below `jobs` (the config refuses both).
+/// A plan carries no checksum (the journal records the plan's digest only once a run starts), so
+/// these are checked every run.
+fn edited_by_hand(plan: &Plan) -> Option<String> {
+    let missing: Vec<&str> = ["inventory", "copy", "verify"]
+        .into_iter()
+        .filter(|kind| !plan.steps.iter().any(|s| s.kind.name() == *kind))
+        .collect();
+    if !missing.is_empty() {
+        return Some(format!(
+            "it has no {} step (every plan has inventory, copy and verify)",
+            missing.join(", no ")
+        ));
+    }
+    let repositories = plan.repositories.len() as u64;
+    let tags: u64 = plan.repositories.iter().map(|r| r.tags).sum();
+    if repositories != plan.totals.repositories || tags != plan.totals.tags {
+        return Some(format!(
+            "it lists {} with {}, but its totals say {} with {}",
+            counted(repositories, "repository", "repositories"),
+            counted(tags, "tag", "tags"),
+            counted(plan.totals.repositories, "repository", "repositories"),
+            counted(plan.totals.tags, "tag", "tags"),
+        ));
+    }
+    plan.steps.iter().find_map(|s| match &s.kind {
+        StepKind::Copy { jobs: 0, .. } => Some(format!(
+            "step {} has jobs = 0, which would copy nothing (the config refuses it)",
+            s.id
+        )),
+        StepKind::Copy {
+            jobs,
+            max_jobs: Some(max),
+            ..
+        } if max < jobs => Some(format!(
+            "step {} has max_jobs {max} below jobs {jobs} (the config refuses it)",
+            s.id
+        )),
+        _ => None,
+    })
 }
 
 /// Where the `inventory` step writes: beside the journal, named after it with `.inventory.json`

@@ -628,3 +628,64 @@ fn a_journal_that_is_the_plan_or_its_config_is_named_as_such_and_not_advised_awa
     assert_eq!(std::fs::read(&cfg).unwrap(), config_bytes);
     assert!(!dir.path().join("target").exists(), "nothing copied");
 }
+
+/// A change made to a plan by hand.
+type Edit = dyn Fn(&mut serde_json::Value);
+
+/// A plan carries no checksum: what `plan` never writes is refused by `apply` every run.
+#[test]
+fn a_plan_emptied_or_stripped_by_hand_or_with_jobs_0_is_refused_before_anything() {
+    let (_layout, dir, cfg) = layout_and_config("");
+    let plan_path = plan(dir.path(), &cfg);
+    let plan_text = plan_path.to_str().unwrap();
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    let edit = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut edited = written.clone();
+        change(&mut edited);
+        std::fs::write(&plan_path, serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
+    };
+    let (repositories, tags) = (
+        written["totals"]["repositories"].as_u64().unwrap(),
+        written["totals"]["tags"].as_u64().unwrap(),
+    );
+    let cases: [(&Edit, String); 5] = [
+        (
+            &|p| p["repositories"] = serde_json::json!([]),
+            format!("it lists 0 repositories with 0 tags, but its totals say {repositories} repositories with {tags} tags"),
+        ),
+        (
+            &|p| p["steps"] = serde_json::json!([]),
+            "it has no inventory, no copy, no verify step (every plan has inventory, copy and verify)".into(),
+        ),
+        (
+            &|p| {
+                p["steps"].as_array_mut().unwrap().remove(2);
+            },
+            "it has no verify step".into(),
+        ),
+        (
+            &|p| p["steps"][1]["jobs"] = serde_json::json!(0),
+            "step 2-copy has jobs = 0, which would copy nothing".into(),
+        ),
+        (
+            &|p| p["steps"][1]["max_jobs"] = serde_json::json!(2),
+            "step 2-copy has max_jobs 2 below jobs 8".into(),
+        ),
+    ];
+    for (change, needle) in cases {
+        edit(change);
+        let out = run(&["apply", "-q", plan_text]);
+        assert_one_line(
+            &out,
+            2,
+            &[
+                &needle,
+                "a plan edited by hand; plan again from",
+                "nothing was done",
+            ],
+        );
+    }
+    assert!(!dir.path().join("plan.json.journal").exists(), "no journal");
+    assert!(!dir.path().join("target").exists(), "nothing copied");
+}
