@@ -356,6 +356,31 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             return Ok(exit::ERROR);
         }
     };
+    // The rewrite step's files, checked before the copy when this run is to rewrite them: a path
+    // that is gone would fail the step only after hours of copying.
+    let rewrites = args.shard.is_none()
+        && (args.steps.is_empty() || args.steps.iter().any(|k| k == "rewrite"));
+    for step in plan.steps.iter().filter(|_| rewrites) {
+        let StepKind::Rewrite { paths, .. } = &step.kind else {
+            continue;
+        };
+        if journal.state().steps_done.contains(&step.id) {
+            continue;
+        }
+        if let Some((path, e)) = paths
+            .iter()
+            .find_map(|p| std::fs::metadata(p).err().map(|e| (p, e)))
+        {
+            eprintln!(
+                "error: PLAN {}: step {} rewrites {}, which cannot be read: {e}: put it back, or fix [rewrite] paths in {} and plan again; nothing was done",
+                args.plan.display(),
+                step.id,
+                path.display(),
+                plan.config.display()
+            );
+            return Ok(exit::ERROR);
+        }
+    }
     let sides = Sides {
         source: source_ep,
         target: target_ep,

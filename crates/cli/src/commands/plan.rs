@@ -107,6 +107,16 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             )
         })?;
     }
+    // A rewrite of files that are not there would fail only after the copy, hours later.
+    for path in config.rewrite.iter().flat_map(|r| &r.paths) {
+        if let Err(e) = std::fs::metadata(sides.base.join(path)) {
+            anyhow::bail!(
+                "--config {}: [rewrite] paths: {}: {e}: give files or directories that exist (relative to the config's directory); nothing was written",
+                args.config.display(),
+                path.display()
+            );
+        }
+    }
     if let Some(template) = &config.template {
         let output = sides.base.join(&template.output);
         check_writable(&output).with_context(|| {
@@ -660,6 +670,14 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
             pin_digests: false,
         });
         let scanned = rewriter.plan(&paths)?;
+        if !scanned.failures.is_empty() {
+            let failures: Vec<String> = scanned.failures.iter().map(|f| f.to_string()).collect();
+            anyhow::bail!(
+                "[rewrite] paths: {}: the rewrite step would fail on them; make them readable, or take them out of [rewrite] paths in --config {}; nothing was written",
+                failures.join("; "),
+                args.config.display()
+            );
+        }
         let changed: Vec<_> = scanned.files.iter().filter(|f| f.is_changed()).collect();
         let references: usize = changed.iter().map(|f| f.references.len()).sum();
         let refused = super::apply::rewrite_refusal(

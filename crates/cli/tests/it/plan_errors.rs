@@ -689,3 +689,49 @@ fn a_plan_emptied_or_stripped_by_hand_or_with_jobs_0_is_refused_before_anything(
     assert!(!dir.path().join("plan.json.journal").exists(), "no journal");
     assert!(!dir.path().join("target").exists(), "nothing copied");
 }
+
+#[test]
+fn a_rewrite_path_that_does_not_exist_is_refused_by_plan_and_by_apply_before_the_copy() {
+    let (_layout, dir, cfg) = layout_and_config("[rewrite]\npaths = [\"nonexist/\"]\nfrom = \"myreg.azurecr.io\"\nto = \"newreg.azurecr.io\"\n");
+    let plan_path = dir.path().join("plan.json");
+    let out = run(&[
+        "plan",
+        "-c",
+        cfg.to_str().unwrap(),
+        "-o",
+        plan_path.to_str().unwrap(),
+    ]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            "[rewrite] paths: nonexist/: No such file or directory",
+            "give files or directories that exist",
+            "nothing was written",
+        ],
+    );
+    assert!(!plan_path.exists(), "no plan written");
+
+    // Gone between plan and apply: refused before the copy, with exit 2 (unusable input).
+    let (_layout, dir, cfg) = layout_and_config("[rewrite]\npaths = [\"deploy\"]\nfrom = \"myreg.azurecr.io\"\nto = \"newreg.azurecr.io\"\n");
+    std::fs::create_dir(dir.path().join("deploy")).unwrap();
+    let plan_path = plan(dir.path(), &cfg);
+    std::fs::remove_dir(dir.path().join("deploy")).unwrap();
+    let out = run(&["apply", "-q", plan_path.to_str().unwrap()]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            &format!(
+                "step 3-rewrite rewrites {}, which cannot be read",
+                dir.path().join("deploy").display()
+            ),
+            "put it back, or fix [rewrite] paths",
+            "nothing was done",
+        ],
+    );
+    assert!(!dir.path().join("target").exists(), "nothing copied");
+    // A run that does not rewrite (a copy worker) does not need the files.
+    let out = run(&["apply", "-q", "--step", "copy", plan_path.to_str().unwrap()]);
+    assert_success(&out);
+}
