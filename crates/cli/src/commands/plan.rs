@@ -50,8 +50,9 @@ const JOBS_HELP: &str = "Requests at once to start with while taking the invento
 (four per job, growing as for `copy`); the copy's transfers are the config's [copy] jobs";
 
 const EXIT_CODES: &str = "\
-Exit codes: 0 plan written; 2 config, input or connection error, nothing written; 3 the source
-stopped answering, nothing written; 4 [scope] selected nothing, nothing written; 130 interrupted,
+Exit codes: 0 plan written; 1 plan written, but repositories the source could not list are left
+out of it (each said on stderr); 2 config, input or connection error, nothing written; 3 the
+source stopped answering, nothing written; 4 [scope] selected nothing, nothing written; 130 interrupted,
 nothing written.";
 
 /// Runs `acr-relocate plan`.
@@ -182,6 +183,20 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     let json = serde_json::to_string_pretty(&plan)? + "\n";
     write_atomically(&args.output, json.as_bytes())
         .with_context(|| format!("-o {}", args.output.display()))?;
+    // What the inventory could not read is left out of the plan: said, one line each, and in
+    // the exit code, as `inventory` does.
+    for warning in &plan.warnings {
+        eprintln!("plan: warning: could not read {warning}");
+    }
+    let unread = match plan.warnings.len() {
+        0 => None,
+        n => Some(format!(
+            "{} could not be read and {} left out of the plan (warnings above): fix that and plan again; exit code {}",
+            counted(n as u64, "repository", "repositories"),
+            if n == 1 { "is" } else { "are" },
+            exit::FAILURES
+        )),
+    };
     if args.markdown {
         print!("{}", markdown(&plan));
     } else {
@@ -209,6 +224,10 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
                 step.changes
             );
         }
+    }
+    if let Some(unread) = unread {
+        eprintln!("plan: {unread}");
+        return Ok(exit::FAILURES);
     }
     Ok(exit::SUCCESS)
 }

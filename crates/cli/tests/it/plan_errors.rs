@@ -735,3 +735,43 @@ fn a_rewrite_path_that_does_not_exist_is_refused_by_plan_and_by_apply_before_the
     let out = run(&["apply", "-q", "--step", "copy", plan_path.to_str().unwrap()]);
     assert_success(&out);
 }
+
+#[test]
+fn repositories_plan_could_not_read_are_said_on_stderr_and_exit_1_with_the_plan_written() {
+    let (registry, expected) = sample_registry(3);
+    let unreadable = expected.tags.keys().next().unwrap().clone();
+    // Its tag listing fails in the registry's storage (a file where the directory was).
+    let tags = registry.repository_dir(&unreadable).join("_manifests/tags");
+    std::fs::remove_dir_all(&tags).unwrap();
+    std::fs::write(&tags, b"").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &registry.url(),
+        &oci(&dir.path().join("target")),
+        "",
+    );
+    let plan_path = dir.path().join("plan.json");
+    let out = run(&[
+        "plan",
+        "-c",
+        cfg.to_str().unwrap(),
+        "-o",
+        plan_path.to_str().unwrap(),
+    ]);
+    assert_exit_code(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.lines().any(|l| l.starts_with(&format!(
+            "plan: warning: could not read {unreadable}: cannot list tags"
+        ))),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 repository could not be read and is left out of the plan (warnings above): fix that and plan again"),
+        "{err}"
+    );
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    assert_eq!(written["warnings"].as_array().unwrap().len(), 1);
+}
