@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::support::http::{Request, Response, Server};
-use crate::support::{assert_one_line_error, run_in};
+use crate::support::{assert_no_secret, assert_one_line_error, run_in};
 
 /// The access token the stand-in `az` gives.
 const TOKEN: &str = "eyJFAKEARMTOKENsecretvalue123";
@@ -21,6 +21,9 @@ const RID: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceG
 enum Answer {
     /// Every call succeeds.
     Ok,
+    /// Every call answers `status` with a message that repeats the request's Authorization
+    /// header, as a careless proxy or service might.
+    Echo(u16),
 }
 
 /// An ARM that serves the registry `oldreg` (no children) and its export; and the number of
@@ -30,7 +33,13 @@ fn arm(answer: Answer) -> (Server, Arc<AtomicUsize>) {
     let counter = seen.clone();
     let server = Server::start(move |r: &Request| {
         counter.fetch_add(1, Ordering::SeqCst);
-        let Answer::Ok = answer;
+        if let Answer::Echo(status) = answer {
+            let auth = r.header("authorization").unwrap_or("none").to_string();
+            return Response::json(
+                status,
+                &json!({"error": {"code": "AuthorizationFailed", "message": format!("The client with token {auth} does not have authorization")}}),
+            );
+        }
         let path = r.path.to_ascii_lowercase();
         if r.method == "POST" && path.ends_with("/exporttemplate") {
             return Response::json(
@@ -138,4 +147,29 @@ fn an_export_output_that_cannot_be_written_is_refused_before_any_azure_call() {
     }
     assert_eq!(seen.load(Ordering::SeqCst), 0, "ARM was called");
     assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
+}
+
+#[test]
+fn an_arm_error_that_echoes_the_token_shows_none_of_it_nor_do_the_retry_lines() {
+    let home = home_with_az();
+    let output = home.path().join("a.json").display().to_string();
+    let (refused, _) = arm(Answer::Echo(403));
+    let out = export(home.path(), &refused, &output, &[]);
+    assert_one_line_error(
+        &out,
+        &[
+            "ARM GET registry oldreg: AuthorizationFailed: The client with token",
+            "<redacted>",
+            "(HTTP 403)",
+        ],
+    );
+    assert_no_secret(&out, &[TOKEN.to_string()]);
+
+    let (failing, _) = arm(Answer::Echo(500));
+    let out = export(home.path(), &failing, &output, &["-v"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("retrying ARM GET registry oldreg"), "{err}");
+    assert_no_secret(&out, &[TOKEN.to_string()]);
+    assert!(!home.path().join("a.json").exists());
 }
