@@ -433,9 +433,19 @@ fn operation_failed(operation: &str, status: String, error: &Value) -> AzureErro
     AzureError::OperationFailed {
         operation: operation.into(),
         status,
-        code: error["code"].as_str().unwrap_or("Unknown").into(),
-        message: error["message"].as_str().unwrap_or("no message").into(),
+        code: masked(error["code"].as_str().unwrap_or("Unknown")),
+        message: masked(error["message"].as_str().unwrap_or("no message")),
     }
+}
+
+/// `text` (written by ARM, or a proxy before it) without secrets: the access tokens this process
+/// was given, and anything shaped as a `Bearer`/`Basic` credential or a JWT, as the registry
+/// client masks what a registry writes ([`acr_relocate::secret::mask_secrets`]). A service that
+/// echoes the request's `Authorization` header in its error shows nothing of it.
+pub(crate) fn masked(text: &str) -> String {
+    let issued = crate::credential::issued_tokens();
+    let known: Vec<&str> = issued.iter().map(|t| t.expose()).collect();
+    acr_relocate::secret::mask_secrets(text, &known)
 }
 
 fn provisioning_state(response: &ArmResponse) -> String {
@@ -457,7 +467,7 @@ fn is_terminal(state: &str) -> bool {
 }
 
 /// ARM's error envelope as an error: `{"error":{"code","message"}}` (also the bare
-/// `{"code","message"}` some operations send).
+/// `{"code","message"}` some operations send), its secrets [`masked`].
 pub fn error_of(response: &ArmResponse, operation: &str) -> AzureError {
     let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     let envelope = if body["error"].is_object() {
@@ -491,8 +501,8 @@ pub fn error_of(response: &ArmResponse, operation: &str) -> AzureError {
     AzureError::Arm {
         operation: operation.into(),
         status: response.status.as_u16(),
-        code,
-        message,
+        code: masked(&code),
+        message: masked(&message),
     }
 }
 
@@ -551,6 +561,39 @@ mod tests {
         assert!(e.to_string().contains("failed [AlreadyInUse: taken]"));
         let e = error_of(&response(502, "<html>"), "x");
         assert!(e.to_string().contains("BadGateway"));
+    }
+
+    #[test]
+    fn a_token_arm_echoes_in_an_error_or_an_operation_failure_is_masked() {
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXZhbHVl";
+        let e = error_of(
+            &response(
+                403,
+                &format!(r#"{{"error":{{"code":"AuthorizationFailed","message":"The client with token Bearer {jwt} does not have authorization","details":[{{"code":"Echo","message":"header Authorization: Bearer opaqueTOKEN123456"}}]}}}}"#),
+            ),
+            "GET registry r",
+        )
+        .to_string();
+        assert!(!e.contains(jwt), "{e}");
+        assert!(!e.contains("opaqueTOKEN123456"), "{e}");
+        assert!(
+            e.contains("The client with token Bearer <redacted> does not have authorization"),
+            "{e}"
+        );
+        let e = operation_failed(
+            "deployment d",
+            "Failed".into(),
+            &serde_json::json!({"code": "Conflict", "message": format!("token {jwt} refused")}),
+        )
+        .to_string();
+        assert!(!e.contains(jwt), "{e}");
+        // A token this process was given is masked wherever it stands, shaped or not.
+        remember_for_test("plainissuedtoken42");
+        assert_eq!(masked("echo: plainissuedtoken42."), "echo: <redacted>.");
+    }
+
+    fn remember_for_test(token: &str) {
+        crate::credential::remember_issued(&acr_relocate::secret::Secret::new(token));
     }
 
     /// A client for `endpoint` that never signs in (no request is sent by these tests).

@@ -211,12 +211,35 @@ impl AzureSignIn {
             .max(0) as u64;
         let renew_in = std::time::Duration::from_secs(lifetime).saturating_sub(RENEW_BEFORE);
         let secret = Secret::new(token.token.secret());
+        remember_issued(&secret);
         cache.insert(
             scope.to_string(),
             (secret.clone(), std::time::Instant::now() + renew_in),
         );
         Ok(secret)
     }
+}
+
+/// The access tokens this process was given, the latest last (a few at most): what ARM echoes
+/// in an error is masked with them ([`issued_tokens`]).
+static ISSUED: std::sync::Mutex<Vec<Secret>> = std::sync::Mutex::new(Vec::new());
+
+/// How many of the latest tokens are kept for masking.
+const REMEMBERED: usize = 8;
+
+/// Keeps `token` for [`issued_tokens`].
+pub(crate) fn remember_issued(token: &Secret) {
+    let mut issued = ISSUED.lock().unwrap_or_else(|e| e.into_inner());
+    if !issued.contains(token) {
+        issued.push(token.clone());
+    }
+    let excess = issued.len().saturating_sub(REMEMBERED);
+    issued.drain(..excess);
+}
+
+/// The access tokens handed out in this process (for masking them in messages ARM writes).
+pub(crate) fn issued_tokens() -> Vec<Secret> {
+    ISSUED.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// azure_identity's messages span lines (a troubleshooting link on the last); keep one line.

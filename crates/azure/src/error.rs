@@ -1,5 +1,7 @@
 //! Errors of the Azure operations. Each one is a single line that names what failed and, for ARM,
-//! ARM's own error code and message. No token or secret is ever part of one.
+//! ARM's own error code and message. No token or secret is ever part of one: what ARM writes is
+//! masked (`arm::masked`) before it becomes an error, since a service may echo the request's
+//! `Authorization` header.
 
 /// What went wrong talking to Azure.
 #[derive(Debug, thiserror::Error)]

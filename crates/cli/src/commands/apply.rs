@@ -36,6 +36,7 @@ use acr_relocate::walk::Matcher;
 use anyhow::Context;
 use serde::Serialize;
 
+use super::plan::RunFile;
 use crate::args::{self, ConnectArgs, FilterArgs, Side};
 use crate::exit;
 use crate::progress::{counted, human_bytes};
@@ -194,6 +195,13 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     if let Some(code) = scope_selected_nothing(&plan, &args.plan) {
         return Ok(code);
     }
+    if let Some(edit) = edited_by_hand(&plan) {
+        anyhow::bail!(
+            "PLAN {}: {edit}: a plan edited by hand; plan again from {}; nothing was done",
+            args.plan.display(),
+            plan.config.display()
+        );
+    }
     // The copy follows the plan's repositories, the verify its scope: a repository the scope
     // leaves out means one of them was edited by hand.
     let source_ep = args::endpoint(&plan.source, "the plan's source")?;
@@ -234,6 +242,78 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             journal_path.display()
         ),
     };
+    // The journal is appended to: the plan or its config given as the journal is named as what
+    // it is (a file that is not a journal would be called damaged, and moved away).
+    let default_journal = args
+        .plan
+        .with_file_name(default_journal_name(&args.plan, args.shard));
+    for (file, what) in [
+        (&args.plan, "the plan itself"),
+        (&plan.config, "the plan's config"),
+    ] {
+        if super::plan::same_file(&journal_path, file) {
+            anyhow::bail!(
+                "{journal_named} is {what}: give the journal a path of its own (default {}); nothing was done",
+                default_journal.display()
+            );
+        }
+    }
+    // No output of the run may replace an input: the inventory (named after the journal) over
+    // the plan, a template output over the export (a plan edited by hand, or written before
+    // `plan` checked this).
+    let mut inputs = vec![
+        RunFile::new(&args.plan, format!("PLAN {}", args.plan.display())),
+        RunFile::new(
+            &plan.config,
+            format!("its config {}", plan.config.display()),
+        ),
+        RunFile::new(&journal_path, journal_named.clone()),
+    ];
+    let mut outputs = Vec::new();
+    if plan
+        .steps
+        .iter()
+        .any(|s| matches!(s.kind, StepKind::Inventory))
+    {
+        let path = inventory_path(&journal_path);
+        outputs.push(RunFile::new(
+            &path,
+            format!(
+                "the inventory {} (named after {journal_named})",
+                path.display()
+            ),
+        ));
+    }
+    for step in &plan.steps {
+        if let StepKind::Template {
+            input,
+            parameters,
+            output,
+            ..
+        } = &step.kind
+        {
+            let (i, o) = super::plan::template_files(input, parameters.as_deref(), output);
+            inputs.extend(i);
+            outputs.extend(o);
+        }
+    }
+    if let Some((output, replaced)) = super::plan::first_clash(&outputs, &inputs) {
+        if output.named.starts_with("the inventory") {
+            anyhow::bail!(
+                "{} is {}: give --journal another name (the inventory is written beside the journal, named after it); nothing was done",
+                output.named,
+                replaced.named
+            );
+        }
+        anyhow::bail!(
+            "PLAN {}: {} is {}: {}: fix {} and plan again; nothing was done",
+            args.plan.display(),
+            output.named,
+            replaced.named,
+            super::plan::clash_remedy(replaced),
+            plan.config.display()
+        );
+    }
     if journal_path.is_dir() {
         let example = journal_path.join(default_journal_name(&args.plan, args.shard));
         eprintln!(
@@ -276,6 +356,31 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             return Ok(exit::ERROR);
         }
     };
+    // The rewrite step's files, checked before the copy when this run is to rewrite them: a path
+    // that is gone would fail the step only after hours of copying.
+    let rewrites = args.shard.is_none()
+        && (args.steps.is_empty() || args.steps.iter().any(|k| k == "rewrite"));
+    for step in plan.steps.iter().filter(|_| rewrites) {
+        let StepKind::Rewrite { paths, .. } = &step.kind else {
+            continue;
+        };
+        if journal.state().steps_done.contains(&step.id) {
+            continue;
+        }
+        if let Some((path, e)) = paths
+            .iter()
+            .find_map(|p| std::fs::metadata(p).err().map(|e| (p, e)))
+        {
+            eprintln!(
+                "error: PLAN {}: step {} rewrites {}, which cannot be read: {e}: put it back, or fix [rewrite] paths in {} and plan again; nothing was done",
+                args.plan.display(),
+                step.id,
+                path.display(),
+                plan.config.display()
+            );
+            return Ok(exit::ERROR);
+        }
+    }
     let sides = Sides {
         source: source_ep,
         target: target_ep,
@@ -295,6 +400,57 @@ fn default_journal_name(plan: &Path, shard: Option<(u32, u32)>) -> String {
         Some((k, n)) => format!("{name}.shard-{k}-of-{n}.journal"),
         None => format!("{name}.journal"),
     }
+}
+
+/// What `plan` never writes and a plan edited by hand may hold, in words (`None` for a plan as
+/// `plan` writes them): a step that every plan has (`inventory`, `copy`, `verify`) missing,
+/// repositories that disagree with the totals (a list emptied by hand would copy and verify
+/// nothing, and pass), a copy with `jobs = 0` or `max_jobs` below `jobs` (the config refuses both).
+/// A plan carries no checksum (the journal records the plan's digest only once a run starts), so
+/// these are checked every run.
+fn edited_by_hand(plan: &Plan) -> Option<String> {
+    let missing: Vec<&str> = ["inventory", "copy", "verify"]
+        .into_iter()
+        .filter(|kind| !plan.steps.iter().any(|s| s.kind.name() == *kind))
+        .collect();
+    if !missing.is_empty() {
+        return Some(format!(
+            "it has no {} step (every plan has inventory, copy and verify)",
+            missing.join(", no ")
+        ));
+    }
+    let repositories = plan.repositories.len() as u64;
+    let tags: u64 = plan.repositories.iter().map(|r| r.tags).sum();
+    if repositories != plan.totals.repositories || tags != plan.totals.tags {
+        return Some(format!(
+            "it lists {} with {}, but its totals say {} with {}",
+            counted(repositories, "repository", "repositories"),
+            counted(tags, "tag", "tags"),
+            counted(plan.totals.repositories, "repository", "repositories"),
+            counted(plan.totals.tags, "tag", "tags"),
+        ));
+    }
+    plan.steps.iter().find_map(|s| match &s.kind {
+        StepKind::Copy { jobs: 0, .. } => Some(format!(
+            "step {} has jobs = 0, which would copy nothing (the config refuses it)",
+            s.id
+        )),
+        StepKind::Copy {
+            jobs,
+            max_jobs: Some(max),
+            ..
+        } if max < jobs => Some(format!(
+            "step {} has max_jobs {max} below jobs {jobs} (the config refuses it)",
+            s.id
+        )),
+        _ => None,
+    })
+}
+
+/// Where the `inventory` step writes: beside the journal, named after it with `.inventory.json`
+/// in place of its extension.
+fn inventory_path(journal: &Path) -> PathBuf {
+    journal.with_extension("inventory.json")
 }
 
 /// What to do about a journal that cannot be opened at `path`.
@@ -785,7 +941,7 @@ impl Run<'_> {
             None,
         )
         .await?;
-        let path = self.journal.path().with_extension("inventory.json");
+        let path = inventory_path(self.journal.path());
         super::plan::write_atomically(&path, serde_json::to_string_pretty(&inv)?.as_bytes())
             .with_context(|| format!("the inventory {}", path.display()))?;
         Ok(StepEnd::Done(format!(
@@ -1312,7 +1468,7 @@ fn template(
     super::plan::write_atomically(output, rewritten.template.as_bytes())
         .with_context(|| format!("[template] output {}", output.display()))?;
     if let Some(p) = &rewritten.parameters {
-        let path = output.with_extension("parameters.json");
+        let path = super::plan::template_parameters_output(output);
         super::plan::write_atomically(&path, p.as_bytes())
             .with_context(|| format!("the parameters of [template] output {}", path.display()))?;
     }

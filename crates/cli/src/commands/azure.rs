@@ -80,7 +80,8 @@ enum AzureCommand {
 struct ExportArgs {
     /// The registry's resource ID.
     registry_id: String,
-    /// Where to write the template (written whole or not at all).
+    /// Where to write the template (written whole or not at all; checked before signing in), or
+    /// `-` for stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: PathBuf,
     #[command(flatten)]
@@ -193,18 +194,45 @@ pub fn run(args: AzureArgs) -> anyhow::Result<u8> {
 
 async fn run_export(args: ExportArgs) -> anyhow::Result<u8> {
     let id = ResourceId::registry(&args.registry_id)?;
+    // `-` is stdout, as `az` prints what it exports; a file is checked before signing in, so a
+    // typo is not found after minutes of exporting.
+    let to_stdout = args.output.as_os_str() == "-";
+    if !to_stdout {
+        super::plan::check_writable(&args.output)
+            .with_context(|| format!("-o {}", args.output.display()))?;
+    }
     let arm = args.arm.client(args.credential.azure_credential)?;
     let exported = export::export(&arm, &id).await?;
     let text = serde_json::to_string_pretty(&exported.template)? + "\n";
-    super::plan::write_atomically(&args.output, text.as_bytes())
-        .with_context(|| format!("-o {}: cannot write it", args.output.display()))?;
-    eprintln!(
-        "export: {} resources of {} written to {} (next: acr-relocate template {} --name NEW --location REGION)",
-        exported.resources.len(),
-        id.name,
-        args.output.display(),
-        args.output.display()
-    );
+    if to_stdout {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        match stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            // The reader has gone (`| head`): a quiet end, as for every command.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                return Ok(exit::STDOUT_CLOSED as u8)
+            }
+            written => written.context("cannot write the template to stdout")?,
+        }
+        eprintln!(
+            "export: {} resources of {} written to stdout (next: save it to a file, then acr-relocate template FILE --name NEW --location REGION)",
+            exported.resources.len(),
+            id.name
+        );
+    } else {
+        super::plan::write_atomically(&args.output, text.as_bytes())
+            .with_context(|| format!("-o {}: cannot write it", args.output.display()))?;
+        eprintln!(
+            "export: {} resources of {} written to {} (next: acr-relocate template {} --name NEW --location REGION)",
+            exported.resources.len(),
+            id.name,
+            args.output.display(),
+            args.output.display()
+        );
+    }
     for w in &exported.warnings {
         eprintln!("export: warning: {w}");
     }

@@ -50,8 +50,9 @@ const JOBS_HELP: &str = "Requests at once to start with while taking the invento
 (four per job, growing as for `copy`); the copy's transfers are the config's [copy] jobs";
 
 const EXIT_CODES: &str = "\
-Exit codes: 0 plan written; 2 config, input or connection error, nothing written; 3 the source
-stopped answering, nothing written; 4 [scope] selected nothing, nothing written; 130 interrupted,
+Exit codes: 0 plan written; 1 plan written, but repositories the source could not list are left
+out of it (each said on stderr); 2 config, input or connection error, nothing written; 3 the
+source stopped answering, nothing written; 4 [scope] selected nothing, nothing written; 130 interrupted,
 nothing written.";
 
 /// Runs `acr-relocate plan`.
@@ -107,6 +108,16 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             )
         })?;
     }
+    // A rewrite of files that are not there would fail only after the copy, hours later.
+    for path in config.rewrite.iter().flat_map(|r| &r.paths) {
+        if let Err(e) = std::fs::metadata(sides.base.join(path)) {
+            anyhow::bail!(
+                "--config {}: [rewrite] paths: {}: {e}: give files or directories that exist (relative to the config's directory); nothing was written",
+                args.config.display(),
+                path.display()
+            );
+        }
+    }
     if let Some(template) = &config.template {
         let output = sides.base.join(&template.output);
         check_writable(&output).with_context(|| {
@@ -116,6 +127,39 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
                 template.output.display()
             )
         })?;
+    }
+    // No file of the run may replace another: the plan over its config, a template output over
+    // the export or over the plan.
+    let mut inputs = vec![RunFile::new(
+        &args.config,
+        format!("--config {}", args.config.display()),
+    )];
+    let mut outputs = vec![RunFile::new(
+        &args.output,
+        format!("-o {}", args.output.display()),
+    )];
+    if let Some(template) = &config.template {
+        // Paths as the config writes them, resolved from its directory.
+        let (i, o) = template_files(
+            &template.input,
+            template.parameters.as_deref(),
+            &template.output,
+        );
+        let resolve = |f: RunFile| RunFile::new(sides.base.join(&f.path), f.named);
+        inputs.extend(i.into_iter().map(resolve));
+        outputs.extend(o.into_iter().map(resolve));
+    }
+    if let Some((output, replaced)) = first_clash(&outputs, &inputs) {
+        let in_config = match output.named.starts_with('[') {
+            true => format!("--config {}: ", args.config.display()),
+            false => String::new(),
+        };
+        anyhow::bail!(
+            "{in_config}{} is {}: {}; nothing was written",
+            output.named,
+            replaced.named,
+            clash_remedy(replaced)
+        );
     }
     // Nothing is written before the plan is whole: Ctrl-C drops the work and says so.
     let planned = crate::runtime()?.block_on(async {
@@ -139,6 +183,20 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     let json = serde_json::to_string_pretty(&plan)? + "\n";
     write_atomically(&args.output, json.as_bytes())
         .with_context(|| format!("-o {}", args.output.display()))?;
+    // What the inventory could not read is left out of the plan: said, one line each, and in
+    // the exit code, as `inventory` does.
+    for warning in &plan.warnings {
+        eprintln!("plan: warning: could not read {warning}");
+    }
+    let unread = match plan.warnings.len() {
+        0 => None,
+        n => Some(format!(
+            "{} could not be read and {} left out of the plan (warnings above): fix that and plan again; exit code {}",
+            counted(n as u64, "repository", "repositories"),
+            if n == 1 { "is" } else { "are" },
+            exit::FAILURES
+        )),
+    };
     if args.markdown {
         print!("{}", markdown(&plan));
     } else {
@@ -167,6 +225,10 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             );
         }
     }
+    if let Some(unread) = unread {
+        eprintln!("plan: {unread}");
+        return Ok(exit::FAILURES);
+    }
     Ok(exit::SUCCESS)
 }
 
@@ -175,6 +237,118 @@ pub(crate) fn directory_of(path: &Path) -> &Path {
     path.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
+}
+
+/// True when `a` and `b` name the same file, however spelt: `./x.json`, a path through a
+/// symbolic link, a link to it, another hard link. A file that does not exist yet is compared by
+/// its directory (resolved) and its name, so two outputs of one run to be written at one path
+/// are found too.
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+    if let (Some(x), Some(y)) = (resolved(a), resolved(b)) {
+        if x == y {
+            return true;
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    false
+}
+
+/// A file a run reads or writes, with the words that name it to the user (`--config r.toml`,
+/// `[template] output out/t.json`).
+pub(crate) struct RunFile {
+    /// The file.
+    pub path: PathBuf,
+    /// How the user knows it.
+    pub named: String,
+}
+
+impl RunFile {
+    /// `path`, named `named`.
+    pub fn new(path: impl Into<PathBuf>, named: impl Into<String>) -> Self {
+        RunFile {
+            path: path.into(),
+            named: named.into(),
+        }
+    }
+}
+
+/// The first output of a run that would replace one of its inputs, or an output before it
+/// ([`same_file`]): `(output, what it would replace)`. `None` when each has a path of its own.
+pub(crate) fn first_clash<'a>(
+    outputs: &'a [RunFile],
+    inputs: &'a [RunFile],
+) -> Option<(&'a RunFile, &'a RunFile)> {
+    outputs.iter().enumerate().find_map(|(i, output)| {
+        inputs
+            .iter()
+            .chain(&outputs[..i])
+            .find(|other| same_file(&output.path, &other.path))
+            .map(|other| (output, other))
+    })
+}
+
+/// The files of a plan's `[template]` step: its inputs (the export and its parameters file, the
+/// record of the source's settings) and its outputs (the rewritten template, and the parameters
+/// file written beside it), named as `[template]` names them.
+pub(crate) fn template_files(
+    input: &Path,
+    parameters: Option<&Path>,
+    output: &Path,
+) -> (Vec<RunFile>, Vec<RunFile>) {
+    let mut inputs = vec![RunFile::new(
+        input,
+        format!("[template] input {}", input.display()),
+    )];
+    if let Some(p) = parameters {
+        inputs.push(RunFile::new(
+            p,
+            format!("[template] parameters {}", p.display()),
+        ));
+    }
+    let parameters_output = template_parameters_output(output);
+    let outputs = vec![
+        RunFile::new(output, format!("[template] output {}", output.display())),
+        RunFile::new(
+            &parameters_output,
+            format!(
+                "the parameters file written beside [template] output, {}",
+                parameters_output.display()
+            ),
+        ),
+    ];
+    (inputs, outputs)
+}
+
+/// Where the `[template]` step writes the rewritten parameters file: beside its output.
+pub(crate) fn template_parameters_output(output: &Path) -> PathBuf {
+    output.with_extension("parameters.json")
+}
+
+/// What to do about an output that is `replaced`: an export is the record of the source's
+/// settings; any other file is given a path of its own.
+pub(crate) fn clash_remedy(replaced: &RunFile) -> &'static str {
+    if replaced.named.starts_with("[template] input")
+        || replaced.named.starts_with("[template] parameters")
+    {
+        "choose another output (the export is the record of the source's settings)"
+    } else {
+        "give each its own path"
+    }
+}
+
+/// `path` made canonical, or when it does not exist, its canonical directory joined with its name.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(canonical) = path.canonicalize() {
+        return Some(canonical);
+    }
+    let name = path.file_name()?;
+    Some(directory_of(path).canonicalize().ok()?.join(name))
 }
 
 /// What the file system said, without the temporary file's path (the caller names the file the
@@ -515,6 +689,14 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
             pin_digests: false,
         });
         let scanned = rewriter.plan(&paths)?;
+        if !scanned.failures.is_empty() {
+            let failures: Vec<String> = scanned.failures.iter().map(|f| f.to_string()).collect();
+            anyhow::bail!(
+                "[rewrite] paths: {}: the rewrite step would fail on them; make them readable, or take them out of [rewrite] paths in --config {}; nothing was written",
+                failures.join("; "),
+                args.config.display()
+            );
+        }
         let changed: Vec<_> = scanned.files.iter().filter(|f| f.is_changed()).collect();
         let references: usize = changed.iter().map(|f| f.references.len()).sum();
         let refused = super::apply::rewrite_refusal(

@@ -4,14 +4,17 @@
 //! rewriter in `acr_template`, writes the output files together (each through a temporary file,
 //! all renamed into place only once every one is written), and prints the findings (table on
 //! stderr, `--json` on stdout, `--report` as Markdown). Exit code 1 when a blocking finding
-//! remains; unusable input or an output that cannot be written is an `Err` (exit code 2) and no
-//! file is written.
+//! remains; unusable input, an output that cannot be written or two outputs at one path is an
+//! `Err` (exit code 2) and no file is written. A stdout closed by its reader ends quietly with
+//! 141, as every command does (with `-o -`, no other output is committed then).
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+
+use crate::exit;
 
 /// Arguments of `acr-relocate template`.
 #[derive(clap::Args, Debug)]
@@ -132,12 +135,23 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
             .iter()
             .map(|(path, _)| *path)
             .zip(&named_by)
-            .find(|(output, _)| same_file(input_path, output))
+            .find(|(output, _)| super::plan::same_file(input_path, output))
         {
             anyhow::bail!(
                 "{option} {} is {what} {}: choose another output (the export is the record of the source's settings)",
                 output.display(),
                 input_path.display()
+            );
+        }
+    }
+    // Two outputs at one path would leave one file holding the other's content.
+    for (i, (path, _)) in files.iter().enumerate() {
+        if let Some(j) = (0..i).find(|&j| super::plan::same_file(files[j].0, path)) {
+            anyhow::bail!(
+                "{} and {} name the same file {}: give each its own path; nothing was written",
+                named_by[j].trim_end_matches(','),
+                named_by[i].trim_end_matches(','),
+                path.display()
             );
         }
     }
@@ -149,6 +163,11 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
             .and_then(|()| stdout.flush());
         if let Err(e) = written {
             discard(&staged);
+            // The reader has gone (`| head -1`): no output is committed without the template,
+            // and the end is quiet, as for every command.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(exit::STDOUT_CLOSED as u8);
+            }
             return Err(e).context("cannot write the template to stdout");
         }
     }
@@ -166,29 +185,19 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
             "findings": out.findings,
         });
         let mut stdout = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut stdout, &doc)?;
-        writeln!(stdout)?;
-    }
-    Ok(if out.has_blocking() { 1 } else { 0 })
-}
-
-/// True when `output` names the existing file `input`, however spelt (`./x.json`, a path
-/// through a symbolic link, a link to it, another hard link).
-fn same_file(input: &Path, output: &Path) -> bool {
-    let (Ok(a), Ok(b)) = (fs::canonicalize(input), fs::canonicalize(output)) else {
-        return false;
-    };
-    if a == b {
-        return true;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let (Ok(a), Ok(b)) = (fs::metadata(&a), fs::metadata(&b)) {
-            return a.dev() == b.dev() && a.ino() == b.ino();
+        let printed = serde_json::to_writer_pretty(&mut stdout, &doc)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(stdout))
+            .and_then(|()| stdout.flush());
+        match printed {
+            // The files are written; the reader of the findings has gone: a quiet end.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                return Ok(exit::STDOUT_CLOSED as u8)
+            }
+            result => result.context("cannot write the findings to stdout")?,
         }
     }
-    false
+    Ok(if out.has_blocking() { 1 } else { 0 })
 }
 
 /// `dir/out.json` → `dir/out.<suffix>`.
@@ -211,8 +220,8 @@ struct Staged {
 /// written, the ones already written are removed and the error names that path.
 fn stage_all(files: &[(&Path, Vec<u8>)]) -> anyhow::Result<Vec<Staged>> {
     let mut staged = Vec::new();
-    for (path, bytes) in files {
-        match stage(path, bytes) {
+    for (i, (path, bytes)) in files.iter().enumerate() {
+        match stage(path, bytes, i) {
             Ok(s) => staged.push(s),
             Err(e) => {
                 discard(&staged);
@@ -223,7 +232,8 @@ fn stage_all(files: &[(&Path, Vec<u8>)]) -> anyhow::Result<Vec<Staged>> {
     Ok(staged)
 }
 
-fn stage(path: &Path, bytes: &[u8]) -> anyhow::Result<Staged> {
+/// Stages one output under a temporary name of its own (`index` tells this run's outputs apart).
+fn stage(path: &Path, bytes: &[u8], index: usize) -> anyhow::Result<Staged> {
     // Not `plan::write_atomically`'s temporary file: that one is made 0600, and the rewritten
     // template keeps the mode a plain write gives it.
     let dir = super::plan::directory_of(path);
@@ -232,7 +242,7 @@ fn stage(path: &Path, bytes: &[u8]) -> anyhow::Result<Staged> {
         .with_context(|| format!("{} is not a file path", path.display()))?
         .to_string_lossy()
         .into_owned();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let tmp = dir.join(format!(".{name}.tmp{}-{index}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let _ = fs::remove_file(&tmp);
         let mut f = fs::OpenOptions::new()

@@ -8,6 +8,7 @@ mod apply_interrupt;
 mod auth;
 mod auth_refusals;
 mod azure_cp;
+mod azure_errors;
 mod azure_live;
 mod azure_signin;
 mod connections;

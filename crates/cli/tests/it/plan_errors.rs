@@ -461,3 +461,317 @@ fn a_plan_reordered_or_out_of_scope_by_hand_and_a_step_it_lacks_are_refused() {
     assert!(!dir.path().join("plan.json.journal").exists(), "no journal");
     assert!(!dir.path().join("target").exists(), "nothing copied");
 }
+
+/// An exported template, copied into `dir/tp/t.json`; its bytes.
+fn an_export(dir: &Path) -> Vec<u8> {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../template/tests/fixtures/cmk-client-id-only.json");
+    std::fs::create_dir_all(dir.join("tp")).unwrap();
+    std::fs::copy(fixture, dir.join("tp/t.json")).unwrap();
+    std::fs::read(dir.join("tp/t.json")).unwrap()
+}
+
+/// `[template]` writing `output`, from `tp/t.json`.
+fn template_section(output: &str) -> String {
+    format!("[template]\ninput = \"tp/t.json\"\nname = \"newreg01\"\nlocation = \"westeurope\"\noutput = \"{output}\"\n")
+}
+
+#[test]
+fn a_template_output_that_is_its_input_is_refused_by_plan_and_apply_and_the_export_is_kept() {
+    let (layout, _) = sample_layout(2, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let export = an_export(dir.path());
+    std::os::unix::fs::symlink("t.json", dir.path().join("tp/link.json")).unwrap();
+    let target = oci(&dir.path().join("target"));
+    let plan_path = dir.path().join("plan.json");
+    for output in ["tp/t.json", "./tp/../tp/t.json", "tp/link.json"] {
+        let cfg = config(
+            dir.path(),
+            &oci(layout.path()),
+            &target,
+            &template_section(output),
+        );
+        let out = run(&[
+            "plan",
+            "-c",
+            cfg.to_str().unwrap(),
+            "-o",
+            plan_path.to_str().unwrap(),
+        ]);
+        assert_one_line(
+            &out,
+            2,
+            &[
+                &format!("[template] output {output} is [template] input tp/t.json: choose another output (the export is the record of the source's settings)"),
+                "nothing was written",
+            ],
+        );
+        assert!(!plan_path.exists(), "no plan written");
+        assert_eq!(std::fs::read(dir.path().join("tp/t.json")).unwrap(), export);
+    }
+
+    // A plan edited by hand to write over the export is refused by apply, before anything.
+    let cfg = config(
+        dir.path(),
+        &oci(layout.path()),
+        &target,
+        &template_section("out/t.json"),
+    );
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    let plan_path = plan(dir.path(), &cfg);
+    let mut edited: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    let input = dir.path().join("tp/t.json");
+    edited["steps"][1]["output"] = serde_json::json!(input);
+    std::fs::write(&plan_path, serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
+    let out = run(&["apply", "-q", plan_path.to_str().unwrap()]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            &format!(
+                "[template] output {} is [template] input {}: choose another output",
+                input.display(),
+                input.display()
+            ),
+            "plan again; nothing was done",
+        ],
+    );
+    assert_eq!(std::fs::read(&input).unwrap(), export);
+    assert!(!dir.path().join("plan.json.journal").exists(), "no journal");
+    assert!(!dir.path().join("target").exists(), "nothing copied");
+}
+
+#[test]
+fn a_plan_written_over_its_own_config_or_an_inventory_over_the_plan_is_refused_before_anything() {
+    let (_layout, dir, cfg) = layout_and_config("");
+    let config_text = std::fs::read(&cfg).unwrap();
+    let cfg_text = cfg.to_str().unwrap();
+    std::os::unix::fs::symlink(&cfg, dir.path().join("alias.toml")).unwrap();
+    for output in [
+        cfg_text.to_string(),
+        format!("{}/./relocation.toml", dir.path().display()),
+        dir.path().join("alias.toml").display().to_string(),
+    ] {
+        let out = run(&["plan", "-c", cfg_text, "-o", &output]);
+        assert_one_line(
+            &out,
+            2,
+            &[
+                &format!("-o {output} is --config {cfg_text}: give each its own path"),
+                "nothing was written",
+            ],
+        );
+        assert_eq!(std::fs::read(&cfg).unwrap(), config_text, "the config kept");
+    }
+
+    // The inventory step writes beside the journal, named after it: never over the plan.
+    let plan_path = plan(dir.path(), &cfg);
+    let named_like_an_inventory = dir.path().join("run.inventory.json");
+    std::fs::copy(&plan_path, &named_like_an_inventory).unwrap();
+    let plan_text = std::fs::read(&named_like_an_inventory).unwrap();
+    let journal = dir.path().join("run.log");
+    let out = run(&[
+        "apply",
+        "-q",
+        named_like_an_inventory.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            &format!(
+                "the inventory {} (named after --journal {}) is PLAN {}: give --journal another name",
+                named_like_an_inventory.display(),
+                journal.display(),
+                named_like_an_inventory.display()
+            ),
+            "nothing was done",
+        ],
+    );
+    assert_eq!(std::fs::read(&named_like_an_inventory).unwrap(), plan_text);
+    assert!(!journal.exists(), "no journal");
+    assert!(!dir.path().join("target").exists(), "nothing copied");
+}
+
+#[test]
+fn a_journal_that_is_the_plan_or_its_config_is_named_as_such_and_not_advised_away() {
+    let (_layout, dir, cfg) = layout_and_config("");
+    let plan_path = plan(dir.path(), &cfg);
+    let plan_text = plan_path.to_str().unwrap();
+    let plan_bytes = std::fs::read(&plan_path).unwrap();
+    let config_bytes = std::fs::read(&cfg).unwrap();
+    for (journal, what) in [
+        (plan_text.to_string(), "the plan itself"),
+        (
+            format!("{}/./plan.json", dir.path().display()),
+            "the plan itself",
+        ),
+        (cfg.display().to_string(), "the plan's config"),
+    ] {
+        let out = run(&["apply", "-q", plan_text, "--journal", &journal]);
+        assert_one_line(
+            &out,
+            2,
+            &[
+                &format!("--journal {journal} is {what}"),
+                &format!("give the journal a path of its own (default {plan_text}.journal)"),
+                "nothing was done",
+            ],
+        );
+        assert!(!stderr(&out).contains("move it away"), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("damaged"), "{}", stderr(&out));
+    }
+    assert_eq!(std::fs::read(&plan_path).unwrap(), plan_bytes);
+    assert_eq!(std::fs::read(&cfg).unwrap(), config_bytes);
+    assert!(!dir.path().join("target").exists(), "nothing copied");
+}
+
+/// A change made to a plan by hand.
+type Edit = dyn Fn(&mut serde_json::Value);
+
+/// A plan carries no checksum: what `plan` never writes is refused by `apply` every run.
+#[test]
+fn a_plan_emptied_or_stripped_by_hand_or_with_jobs_0_is_refused_before_anything() {
+    let (_layout, dir, cfg) = layout_and_config("");
+    let plan_path = plan(dir.path(), &cfg);
+    let plan_text = plan_path.to_str().unwrap();
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    let edit = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut edited = written.clone();
+        change(&mut edited);
+        std::fs::write(&plan_path, serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
+    };
+    let (repositories, tags) = (
+        written["totals"]["repositories"].as_u64().unwrap(),
+        written["totals"]["tags"].as_u64().unwrap(),
+    );
+    let cases: [(&Edit, String); 5] = [
+        (
+            &|p| p["repositories"] = serde_json::json!([]),
+            format!("it lists 0 repositories with 0 tags, but its totals say {repositories} repositories with {tags} tags"),
+        ),
+        (
+            &|p| p["steps"] = serde_json::json!([]),
+            "it has no inventory, no copy, no verify step (every plan has inventory, copy and verify)".into(),
+        ),
+        (
+            &|p| {
+                p["steps"].as_array_mut().unwrap().remove(2);
+            },
+            "it has no verify step".into(),
+        ),
+        (
+            &|p| p["steps"][1]["jobs"] = serde_json::json!(0),
+            "step 2-copy has jobs = 0, which would copy nothing".into(),
+        ),
+        (
+            &|p| p["steps"][1]["max_jobs"] = serde_json::json!(2),
+            "step 2-copy has max_jobs 2 below jobs 8".into(),
+        ),
+    ];
+    for (change, needle) in cases {
+        edit(change);
+        let out = run(&["apply", "-q", plan_text]);
+        assert_one_line(
+            &out,
+            2,
+            &[
+                &needle,
+                "a plan edited by hand; plan again from",
+                "nothing was done",
+            ],
+        );
+    }
+    assert!(!dir.path().join("plan.json.journal").exists(), "no journal");
+    assert!(!dir.path().join("target").exists(), "nothing copied");
+}
+
+#[test]
+fn a_rewrite_path_that_does_not_exist_is_refused_by_plan_and_by_apply_before_the_copy() {
+    let (_layout, dir, cfg) = layout_and_config("[rewrite]\npaths = [\"nonexist/\"]\nfrom = \"myreg.azurecr.io\"\nto = \"newreg.azurecr.io\"\n");
+    let plan_path = dir.path().join("plan.json");
+    let out = run(&[
+        "plan",
+        "-c",
+        cfg.to_str().unwrap(),
+        "-o",
+        plan_path.to_str().unwrap(),
+    ]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            "[rewrite] paths: nonexist/: No such file or directory",
+            "give files or directories that exist",
+            "nothing was written",
+        ],
+    );
+    assert!(!plan_path.exists(), "no plan written");
+
+    // Gone between plan and apply: refused before the copy, with exit 2 (unusable input).
+    let (_layout, dir, cfg) = layout_and_config("[rewrite]\npaths = [\"deploy\"]\nfrom = \"myreg.azurecr.io\"\nto = \"newreg.azurecr.io\"\n");
+    std::fs::create_dir(dir.path().join("deploy")).unwrap();
+    let plan_path = plan(dir.path(), &cfg);
+    std::fs::remove_dir(dir.path().join("deploy")).unwrap();
+    let out = run(&["apply", "-q", plan_path.to_str().unwrap()]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            &format!(
+                "step 3-rewrite rewrites {}, which cannot be read",
+                dir.path().join("deploy").display()
+            ),
+            "put it back, or fix [rewrite] paths",
+            "nothing was done",
+        ],
+    );
+    assert!(!dir.path().join("target").exists(), "nothing copied");
+    // A run that does not rewrite (a copy worker) does not need the files.
+    let out = run(&["apply", "-q", "--step", "copy", plan_path.to_str().unwrap()]);
+    assert_success(&out);
+}
+
+#[test]
+fn repositories_plan_could_not_read_are_said_on_stderr_and_exit_1_with_the_plan_written() {
+    let (registry, expected) = sample_registry(3);
+    let unreadable = expected.tags.keys().next().unwrap().clone();
+    // Its tag listing fails in the registry's storage (a file where the directory was).
+    let tags = registry.repository_dir(&unreadable).join("_manifests/tags");
+    std::fs::remove_dir_all(&tags).unwrap();
+    std::fs::write(&tags, b"").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &registry.url(),
+        &oci(&dir.path().join("target")),
+        "",
+    );
+    let plan_path = dir.path().join("plan.json");
+    let out = run(&[
+        "plan",
+        "-c",
+        cfg.to_str().unwrap(),
+        "-o",
+        plan_path.to_str().unwrap(),
+    ]);
+    assert_exit_code(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.lines().any(|l| l.starts_with(&format!(
+            "plan: warning: could not read {unreadable}: cannot list tags"
+        ))),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 repository could not be read and is left out of the plan (warnings above): fix that and plan again"),
+        "{err}"
+    );
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    assert_eq!(written["warnings"].as_array().unwrap().len(), 1);
+}

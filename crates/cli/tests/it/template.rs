@@ -231,3 +231,127 @@ fn template_refuses_to_write_over_its_input_however_the_output_is_spelt() {
     // Another output is fine.
     assert_success(&run_in(dir.path(), "./template.json", "out.json", &[]));
 }
+
+#[test]
+fn two_outputs_naming_one_file_are_refused_before_anything_is_written() {
+    // A report or a parameters file over the template would leave one output holding another's
+    // content: refused in one line naming both options, nothing written, an earlier file kept.
+    let dir = tempfile::tempdir().unwrap();
+    inputs(dir.path());
+    std::fs::write(dir.path().join("good.json"), "earlier").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("good.json"), dir.path().join("alias.json"))
+        .unwrap();
+    for (extra, needle) in [
+        (
+            vec!["--report", "good.json"],
+            "-o and --report name the same file good.json: give each its own path",
+        ),
+        (
+            vec!["--report", "./alias.json"],
+            "-o and --report name the same file ./alias.json: give each its own path",
+        ),
+        (
+            vec![
+                "--parameters",
+                "parameters.json",
+                "--parameters-output",
+                "good.json",
+            ],
+            "-o and --parameters-output name the same file good.json",
+        ),
+        (
+            vec![
+                "--parameters",
+                "parameters.json",
+                "--report",
+                "good.parameters.json",
+            ],
+            "the parameters output beside -o and --report name the same file good.parameters.json",
+        ),
+    ] {
+        let out = run_in(dir.path(), "template.json", "good.json", &extra);
+        assert_one_line_exit_2(&out, needle);
+        assert!(
+            stderr(&out).contains("nothing was written"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("good.json")).unwrap(),
+            "earlier",
+            "{extra:?}"
+        );
+        assert_eq!(
+            names_in(dir.path()),
+            [
+                "alias.json",
+                "good.json",
+                "parameters.json",
+                "template.json"
+            ],
+            "{extra:?} left files behind"
+        );
+    }
+    // Two outputs that do not exist yet, at one path under two spellings.
+    let out = run_in(
+        dir.path(),
+        "template.json",
+        "new.json",
+        &["--report", "./new.json"],
+    );
+    assert_one_line_exit_2(&out, "-o and --report name the same file ./new.json");
+    assert!(!dir.path().join("new.json").exists());
+}
+
+/// Runs `template` with a stdout whose reader has gone (`| head -1` after the first line).
+fn template_into_closed_stdout(dir: &Path, output: &str, extra: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .current_dir(dir)
+        .args([
+            "template",
+            "template.json",
+            "--name",
+            "contosoeast01",
+            "--location",
+            "eastus",
+            "-o",
+            output,
+        ])
+        .args(extra)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn template_into_a_closed_stdout_ends_quietly_with_141() {
+    let dir = tempfile::tempdir().unwrap();
+    inputs(dir.path());
+    // --json after the files are written: they stay, and the end is quiet.
+    let out = template_into_closed_stdout(dir.path(), "out.json", &["--json"]);
+    assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("Broken pipe"), "{}", stderr(&out));
+    assert!(dir.path().join("out.json").exists());
+    // The template on stdout: no other output is committed without it.
+    let out = template_into_closed_stdout(
+        dir.path(),
+        "-",
+        &[
+            "--parameters",
+            "parameters.json",
+            "--parameters-output",
+            "p.json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    assert_eq!(
+        names_in(dir.path()),
+        ["out.json", "parameters.json", "template.json"],
+        "p.json is not written without the template"
+    );
+}
