@@ -1307,8 +1307,8 @@ impl Run<'_> {
             };
             let unread = match not_parsed.len() {
                 0 => String::new(),
-                1 => "; 1 file not read as YAML, left as it was (see the warning)".to_string(),
-                n => format!("; {n} files not read as YAML, left as they were (see the warnings)"),
+                1 => "; 1 file that could not be parsed (YAML, a Dockerfile), left as it was (see the warning)".to_string(),
+                n => format!("; {n} files that could not be parsed (YAML, Dockerfiles), left as they were (see the warnings)"),
             };
             Ok(StepEnd::Done(format!(
                 "rewrote {} references in {} files{in_place}{unread}",

@@ -279,7 +279,42 @@ impl Write for Report<'_> {
     }
 }
 
+/// Held while the files are written: Ctrl-C then lets the writing finish (a rewrite is never
+/// half done across files) and the run end with [`exit::INTERRUPTED`] afterwards.
+static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Set by Ctrl-C during the writing.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Watches for Ctrl-C: before the writing starts the run ends at once, saying nothing was
+/// written; during it, the interruption waits for the writing to finish.
+fn watch_interrupts() {
+    std::thread::spawn(|| {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                match WRITING.try_lock() {
+                    Ok(_not_writing) => {
+                        eprintln!("rewrite: interrupted before any file was written: nothing was written");
+                        std::process::exit(i32::from(exit::INTERRUPTED));
+                    }
+                    Err(_) => {
+                        INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+                        eprintln!("rewrite: interrupted: the files are written first (a rewrite is never half done across files)");
+                    }
+                }
+            }
+        });
+    });
+}
+
 fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
+    watch_interrupts();
     let from = Registry::parse(&args.from).context("--from")?;
     let to = Registry::parse(&args.to).context("--to")?;
     if from == to {
@@ -348,7 +383,10 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
     let references: usize = changed.iter().map(|f| f.references.len()).sum();
     let mut write_errors = Vec::new();
     if writing {
-        let summary = plan.write_with(write_options)?;
+        let summary = {
+            let _writing = WRITING.lock().unwrap_or_else(|e| e.into_inner());
+            plan.write_with(write_options)?
+        };
         writeln!(
             out,
             "rewrote {} reference(s) in {} file(s): {from} -> {to}",
@@ -425,6 +463,11 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
         for error in &write_errors {
             eprintln!("error: {error}");
         }
+    }
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        out.flush()?;
+        eprintln!("rewrite: interrupted after the writing ended: every file above was written");
+        return Ok(exit::INTERRUPTED);
     }
     Ok(
         if failed || !write_errors.is_empty() || !refused.is_empty() {

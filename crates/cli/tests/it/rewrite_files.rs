@@ -656,3 +656,67 @@ fn a_reader_that_closes_stdout_ends_every_mode_quietly_with_exit_141() {
         );
     }
 }
+
+/// Ctrl-C during a rewrite of many files: the run ends with 130 and either nothing was written
+/// (interrupted while reading) or every file was (interrupted while writing, the writing finished
+/// first): never some of them, and no temporary file is left.
+#[test]
+fn ctrl_c_during_a_rewrite_leaves_every_file_or_none_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = 1500;
+    for i in 0..files {
+        write(
+            dir.path(),
+            &format!("p{i}.yaml"),
+            &format!("kind: Pod\nspec:\n  containers:\n  - name: c\n    image: myacr.azurecr.io/app{i}:1.0\n"),
+        );
+    }
+    for delay_ms in [40u64, 250] {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+            .args([
+                "rewrite",
+                dir.path().to_str().unwrap(),
+                "--from",
+                "myacr.azurecr.io",
+                "--to",
+                "newacr.azurecr.io",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let out = child.wait_with_output().unwrap();
+        let rewritten = (0..files)
+            .filter(|i| {
+                fs::read_to_string(dir.path().join(format!("p{i}.yaml")))
+                    .unwrap()
+                    .contains("newacr.azurecr.io")
+            })
+            .count();
+        let err = stderr(&out);
+        match out.status.code() {
+            // Ended before the signal came: everything written.
+            Some(0) => assert_eq!(rewritten, files),
+            Some(130) if rewritten == 0 => assert!(err.contains("nothing was written"), "{err}"),
+            Some(130) => {
+                assert_eq!(rewritten, files, "{err}");
+                assert!(err.contains("every file above was written"), "{err}");
+            }
+            other => panic!("exit {other:?}: {err}"),
+        }
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        if rewritten == files {
+            break;
+        }
+    }
+}
