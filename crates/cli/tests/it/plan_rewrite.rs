@@ -220,7 +220,10 @@ fn yaml_that_cannot_be_parsed_is_left_as_it_is_and_named_by_the_rewrite_step() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let (status, detail) = step(&json(&out), "rewrite");
     assert_eq!(status, "done");
-    assert!(detail.contains("1 file that could not be parsed (YAML, a Dockerfile)"), "{detail}");
+    assert!(
+        detail.contains("1 file that could not be parsed (YAML, a Dockerfile)"),
+        "{detail}"
+    );
     let warnings: Vec<String> = stderr(&out)
         .lines()
         .filter(|l| l.contains("helmfile.yaml"))

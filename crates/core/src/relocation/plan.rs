@@ -496,7 +496,12 @@ pub fn check_sides(source: &str, target: &str, delete_confirm: Option<&str>) -> 
     let source_ep: Endpoint = source.parse()?;
     let target_ep: Endpoint = target.parse()?;
     let same = match (&source_ep, &target_ep) {
-        (Endpoint::Registry(s), Endpoint::Registry(t)) => s.overlaps(t),
+        // A plan that deletes the source takes every address of this machine for one registry,
+        // as `delete-source` does; one that copies tells 127.0.0.1 from 127.0.0.2, as `copy` does.
+        (Endpoint::Registry(s), Endpoint::Registry(t)) if delete_confirm.is_some() => s.overlaps(t),
+        (Endpoint::Registry(s), Endpoint::Registry(t)) => {
+            s.address_key() == t.address_key() && s.prefixes_overlap(t)
+        }
         (Endpoint::Layout(s), Endpoint::Layout(t))
         | (Endpoint::Archive(s), Endpoint::Archive(t)) => same_path(s, t),
         _ => false,
@@ -657,5 +662,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("not a registry"), "{e}");
+        // Two loopback addresses on one port (tunnels to two registries) are two registries to
+        // copy between; a plan that deletes the source takes them for one, as delete-source does.
+        assert!(check_sides("http://127.0.0.1:5000", "http://127.0.0.2:5000", None).is_ok());
+        assert!(check_sides("http://localhost:5000", "http://127.0.0.1:5000", None).is_err());
+        let e = check_sides(
+            "http://127.0.0.1:5000",
+            "http://127.0.0.2:5000",
+            Some("http://127.0.0.1:5000"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("the same registry"), "{e}");
     }
 }
