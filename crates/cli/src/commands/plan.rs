@@ -458,14 +458,29 @@ pub fn matcher(
         Endpoint::Registry(r) => r.prefix.clone(),
         Endpoint::Layout(_) | Endpoint::Archive(_) => None,
     };
-    Ok(Matcher::new(Selection {
+    Matcher::new(Selection {
         source_prefix: prefix(source),
         target_prefix: prefix(target),
         include: scope.repos.clone(),
         exclude: scope.exclude_repos.clone(),
         tag_pattern: scope.tag.clone(),
         shard,
-    })?)
+    })
+    .map_err(|e| match e {
+        // The selection names command-line flags; here the values come from the config.
+        acr_relocate::error::Error::Invalid { what, reason } => {
+            let what = [
+                ("--exclude-repo", "[scope] exclude_repos"),
+                ("--repo", "[scope] repos"),
+                ("--tag", "[scope] tag"),
+            ]
+            .iter()
+            .find_map(|(flag, key)| what.strip_prefix(flag).map(|rest| format!("{key}{rest}")))
+            .unwrap_or(what);
+            anyhow::Error::from(acr_relocate::error::Error::Invalid { what, reason })
+        }
+        other => other.into(),
+    })
 }
 
 fn host(endpoint: &Endpoint) -> Option<String> {

@@ -775,3 +775,23 @@ fn repositories_plan_could_not_read_are_said_on_stderr_and_exit_1_with_the_plan_
         serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
     assert_eq!(written["warnings"].as_array().unwrap().len(), 1);
 }
+
+/// A `[scope]` value the selection refuses is named as the config names it, not as the flag
+/// the command line would take.
+#[test]
+fn a_bad_scope_in_the_config_is_named_by_its_key_not_by_a_flag() {
+    let (_layout, dir, config) = layout_and_config("[scope]\ntag = \"([\"\n");
+    let out = run(&[
+        "plan",
+        "-c",
+        config.to_str().unwrap(),
+        "-o",
+        dir.path().join("plan.json").to_str().unwrap(),
+    ]);
+    assert_one_line(
+        &out,
+        2,
+        &["[scope] tag `([`: not a valid regular expression"],
+    );
+    assert!(!stderr(&out).contains("--tag"), "{}", stderr(&out));
+}
