@@ -43,6 +43,8 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<(PathBuf, FileKind)>, Vec<Error>) {
                     .build();
                 for entry in walker {
                     match entry {
+                        // What a killed run left behind is not the user's file: not scanned.
+                        Ok(entry) if is_temporary(entry.path()) => {}
                         Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => {
                             let kind = classify(entry.path()).unwrap_or(FileKind::Text);
                             files.push((clean(entry.path()), kind));
@@ -62,6 +64,23 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<(PathBuf, FileKind)>, Vec<Error>) {
     files.retain(|(path, _)| seen.insert(fs::canonicalize(path).unwrap_or_else(|_| path.clone())));
     files.sort();
     (files, errors)
+}
+
+/// True for a temporary file [`write_atomically`] makes (`.NAME.acr-relocate-PID-N.tmp`): one a
+/// walk meets was left by a run killed while it wrote (`kill -9`), and holds a copy of `NAME` (remove it by hand).
+fn is_temporary(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    let Some((_, numbers)) = rest.rsplit_once(".acr-relocate-") else {
+        return false;
+    };
+    numbers
+        .split_once('-')
+        .is_some_and(|(pid, n)| pid.parse::<u32>().is_ok() && n.parse::<usize>().is_ok())
 }
 
 /// `path` without `.` components (`./k8s/a.yaml` is `k8s/a.yaml`); `.` stays `.`.
@@ -284,4 +303,28 @@ pub fn write_in_place(path: &Path, contents: &[u8]) -> Result<(), Error> {
         .and_then(|()| file.set_len(contents.len() as u64))
         .and_then(|()| file.sync_all())
         .map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_temporary_file_a_killed_run_left_is_not_scanned() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.yaml"), "image: x\n").unwrap();
+        fs::write(
+            dir.path().join(".a.yaml.acr-relocate-2385-540.tmp"),
+            "image: x\n",
+        )
+        .unwrap();
+        fs::write(dir.path().join(".notes.tmp"), "x\n").unwrap();
+        let (files, errors) = discover(&[dir.path().to_path_buf()]);
+        assert!(errors.is_empty());
+        let names: Vec<String> = files
+            .iter()
+            .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, [".notes.tmp", "a.yaml"]);
+    }
 }
