@@ -688,6 +688,24 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
         },
     ));
     if let Some(r) = &config.rewrite {
+        // The rewrite maps login servers: a copy that moves repositories under another prefix
+        // would leave every reference naming a repository the copy did not write.
+        let prefix_of = |e: &Endpoint| match e {
+            Endpoint::Registry(r) => r.prefix.clone(),
+            Endpoint::Layout(_) | Endpoint::Archive(_) => None,
+        };
+        let (source_prefix, target_prefix) = (prefix_of(&source_ep), prefix_of(&target_ep));
+        if source_prefix != target_prefix {
+            let shown = |p: &Option<String>| {
+                p.as_deref()
+                    .map_or("no prefix".to_string(), |p| format!("the prefix `{p}`"))
+            };
+            anyhow::bail!(
+                "[rewrite] points references at another login server, and the copy moves repositories from {} of [source] to {} of [target]: the rewritten references would name repositories the copy does not write; give both sides the same prefix, or take [rewrite] out and rewrite by hand; nothing was written",
+                shown(&source_prefix),
+                shown(&target_prefix)
+            );
+        }
         let from = r
             .from
             .clone()

@@ -260,3 +260,39 @@ fn a_misspelt_key_in_the_rewrite_section_is_refused_by_plan_naming_it() {
     );
     assert!(!dir.path().join("plan.json").exists());
 }
+
+/// The rewrite maps login servers: a copy into another prefix of the target would leave the
+/// rewritten references naming repositories it did not write, so `plan` refuses the pair.
+#[test]
+fn a_rewrite_with_a_copy_into_another_prefix_is_refused_by_plan() {
+    let (src, _) = sample_registry(1);
+    let dst = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let deploy = dir.path().join("deploy");
+    fs::create_dir_all(&deploy).unwrap();
+    fs::write(
+        deploy.join("pod.yaml"),
+        "kind: Pod\nspec:\n  containers:\n  - name: c\n    image: 127.0.0.1:5000/svc:1\n",
+    )
+    .unwrap();
+    let cfg = config(
+        dir.path(),
+        &src.url(),
+        &format!("{}/mirror", dst.url()),
+        &format!("[rewrite]\npaths = [\"{}\"]\n", deploy.display()),
+    );
+    let out = run(&[
+        "plan",
+        "--config",
+        cfg.to_str().unwrap(),
+        "-o",
+        dir.path().join("plan.json").to_str().unwrap(),
+    ]);
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains("from no prefix of [source] to the prefix `mirror` of [target]"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("plan.json").exists());
+}
