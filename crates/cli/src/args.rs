@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use acr_relocate::credentials::CredentialSource;
 use acr_relocate::endpoint::Endpoint;
+use acr_relocate::limit::MOST_AT_ONCE;
 use acr_relocate::secret::Secret;
 use acr_relocate::transport::registry::Credentials;
 use acr_relocate::transport::{ClientCertificate, ConnectOptions};
@@ -690,16 +691,12 @@ pub struct JobsArgs {
     pub max_jobs: Option<usize>,
 }
 
-/// The most transfers (or requests) at once a run takes: far above what any registry serves
-/// one client, and small enough for every limit built from it (four requests per job).
-pub const MOST_JOBS: usize = 4096;
-
-/// A number of things at once: 0 would do nothing, more than [`MOST_JOBS`] no registry serves.
+/// A number of things at once: 0 would do nothing, more than [`MOST_AT_ONCE`] no registry serves.
 fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(0) => Err("0 would do nothing: give at least 1".into()),
-        Ok(n) if n > MOST_JOBS => Err(format!(
-            "{n} at once is more than any registry serves one client: give at most {MOST_JOBS}"
+        Ok(n) if n > MOST_AT_ONCE => Err(format!(
+            "{n} at once is more than any registry serves one client: give at most {MOST_AT_ONCE}"
         )),
         Ok(n) => Ok(n),
         Err(e) => Err(format!("`{text}` is not a number: {e}")),

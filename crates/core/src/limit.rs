@@ -16,6 +16,10 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// The most transfers (or requests) at once a run takes: far above what any registry serves one
+/// client, and small enough for every limit built from it (four requests per job).
+pub const MOST_AT_ONCE: usize = 4096;
+
 /// A semaphore whose number of permits can be changed while permits are held.
 #[derive(Debug)]
 pub struct Limit {

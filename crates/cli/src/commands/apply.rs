@@ -435,6 +435,15 @@ fn edited_by_hand(plan: &Plan) -> Option<String> {
             "step {} has jobs = 0, which would copy nothing (the config refuses it)",
             s.id
         )),
+        StepKind::Copy { jobs, max_jobs, .. }
+            if (*jobs).max(max_jobs.unwrap_or(0)) > acr_relocate::limit::MOST_AT_ONCE =>
+        {
+            Some(format!(
+                "step {} asks for more than {} transfers at once (the config refuses it)",
+                s.id,
+                acr_relocate::limit::MOST_AT_ONCE
+            ))
+        }
         StepKind::Copy {
             jobs,
             max_jobs: Some(max),

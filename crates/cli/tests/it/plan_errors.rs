@@ -795,3 +795,25 @@ fn a_bad_scope_in_the_config_is_named_by_its_key_not_by_a_flag() {
     );
     assert!(!stderr(&out).contains("--tag"), "{}", stderr(&out));
 }
+
+/// `[copy] jobs` or `max_jobs` above what any registry serves is refused by `plan` (it passed
+/// and made `apply` panic), as `--jobs` is.
+#[test]
+fn a_config_asking_for_more_transfers_than_any_registry_serves_is_refused() {
+    for key in ["jobs = 4611686018427387904", "max_jobs = 5000"] {
+        let (_layout, dir, config) = layout_and_config(&format!("[copy]\n{key}\n"));
+        let out = run(&[
+            "plan",
+            "-c",
+            config.to_str().unwrap(),
+            "-o",
+            dir.path().join("plan.json").to_str().unwrap(),
+        ]);
+        assert_exit_code(&out, 2);
+        assert!(
+            stderr(&out).contains("more than any registry serves one client: give at most 4096"),
+            "{key}: {}",
+            stderr(&out)
+        );
+    }
+}

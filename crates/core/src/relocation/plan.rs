@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+use crate::limit::MOST_AT_ONCE;
 
 /// Version of the plan's JSON schema; `apply` refuses other versions.
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
@@ -131,7 +132,7 @@ pub struct CopyConfig {
     #[serde(default = "default_jobs", deserialize_with = "at_least_one")]
     pub jobs: usize,
     /// Most blob transfers at once on slow links (default four times `jobs`; equal pins it).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "at_most_most_at_once")]
     pub max_jobs: Option<usize>,
     /// Copy OCI 1.1 referrers.
     #[serde(default = "yes")]
@@ -153,14 +154,35 @@ fn default_jobs() -> usize {
     8
 }
 
-/// `jobs = 0` would copy nothing: refused when the config is read.
+/// `jobs = 0` would copy nothing, more than [`MOST_AT_ONCE`] no registry serves: refused when
+/// the config is read.
 fn at_least_one<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
     match <usize as Deserialize>::deserialize(deserializer)? {
         0 => Err(serde::de::Error::custom(
             "0 would copy nothing: give at least 1",
         )),
-        n => Ok(n),
+        n => at_most(n).map_err(serde::de::Error::custom),
     }
+}
+
+/// `max_jobs`, when given, at most [`MOST_AT_ONCE`].
+fn at_most_most_at_once<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<usize>, D::Error> {
+    match <Option<usize> as Deserialize>::deserialize(deserializer)? {
+        Some(n) => at_most(n).map(Some).map_err(serde::de::Error::custom),
+        None => Ok(None),
+    }
+}
+
+/// `n` when a registry could serve that many at once.
+fn at_most(n: usize) -> std::result::Result<usize, String> {
+    if n > MOST_AT_ONCE {
+        return Err(format!(
+            "{n} at once is more than any registry serves one client: give at most {MOST_AT_ONCE}"
+        ));
+    }
+    Ok(n)
 }
 
 fn yes() -> bool {
