@@ -557,6 +557,10 @@ pub async fn copy_or_stop(
         if let Err(e) = engine.target.finish().await {
             let mut summary = engine.summary(repositories, tags, failed, interrupted, started);
             summary.stopped = Some(e.to_string());
+            // A layout's index (an archive) that could not be written lists none of the tags:
+            // none of them arrived, whatever was written beside it.
+            summary.tags_copied = 0;
+            summary.overwritten.clear();
             return Err(Stopped {
                 summary: Box::new(summary),
                 error: e,
@@ -1308,8 +1312,13 @@ impl Visitor for Engine {
         self.push(pair, tag, manifest).await?;
         if let Some(tag) = tag {
             bump(&self.counters.tags_copied);
+            let verb = if self.options.dry_run {
+                "would copy"
+            } else {
+                "copied"
+            };
             crate::log::emit(1, || {
-                format!("copied {}:{tag} ({})", pair.target, manifest.digest)
+                format!("{verb} {}:{tag} ({})", pair.target, manifest.digest)
             });
         }
         Ok(())

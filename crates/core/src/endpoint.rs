@@ -600,6 +600,17 @@ pub fn parse(input: &str) -> Result<Endpoint, Error> {
         if path.is_empty() {
             return Err(bad(input, "`oci:` needs a directory, as in `oci:./export`"));
         }
+        // `oci://…` written as a URL (perhaps with credentials): a path is meant, never a host.
+        if let Some(rest) = path.strip_prefix("//").filter(|r| !r.starts_with('/')) {
+            let shown = match rest.rsplit_once('@') {
+                Some((_, after)) => format!("oci://***@{after}"),
+                None => input.to_string(),
+            };
+            return Err(bad(
+                &shown,
+                "`oci:` takes a path, not a URL: write `oci:/absolute/dir` or `oci:relative/dir`",
+            ));
+        }
         return Ok(Endpoint::Layout(PathBuf::from(path)));
     }
     if let Some(e) = peer_form(input) {
@@ -1015,6 +1026,13 @@ mod tests {
     fn layouts_are_directories() {
         assert_eq!(parse("oci:./x").unwrap(), Endpoint::Layout("./x".into()));
         assert!(parse("oci:").is_err());
+        // `oci://…` is a URL-shaped mistake, credentials hidden; `oci:///abs` is a path.
+        let e = parse("oci://user:pSECRET@x").unwrap_err().to_string();
+        assert!(
+            e.contains("takes a path, not a URL") && !e.contains("pSECRET"),
+            "{e}"
+        );
+        assert!(parse("oci:///data/x").is_ok());
     }
 
     fn checked(input: &str) -> Result<(), Error> {

@@ -40,6 +40,13 @@ impl Registry {
     ///
     /// Refuses schemes, paths and names Docker would read as a Docker Hub namespace (`myreg`).
     pub fn parse(value: &str) -> Result<Self, Error> {
+        // `USER:PASSWORD@HOST` (or `TOKEN@HOST`): refused with the credentials hidden, never echoed.
+        if let Some((_, host)) = value.rsplit_once('@') {
+            return Err(Error::InvalidRegistry {
+                value: format!("***@{host}"),
+                reason: "credentials do not go in a login server: give the host alone (the rewrite reads no registry with them)",
+            });
+        }
         let refuse = |reason| Error::InvalidRegistry {
             value: value.to_owned(),
             reason,
@@ -398,6 +405,15 @@ mod tests {
             "-a.b",
         ] {
             assert!(Registry::parse(bad).is_err(), "{bad} should be refused");
+        }
+        // Credentials are refused and never echoed.
+        for secret in [
+            "alice:pSECRET@myreg.azurecr.io",
+            "ghp_SECRET@myreg.azurecr.io",
+        ] {
+            let e = Registry::parse(secret).unwrap_err().to_string();
+            assert!(!e.contains("SECRET"), "{e}");
+            assert!(e.contains("***@myreg.azurecr.io"), "{e}");
         }
     }
 

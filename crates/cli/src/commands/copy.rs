@@ -92,6 +92,16 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     acr_relocate::endpoint::check_distinct(&source_ep, &target_ep)
         .await
         .context("TARGET")?;
+    if let (Endpoint::Registry(s), Endpoint::Registry(t)) = (&source_ep, &target_ep) {
+        // Two addresses of this machine on one port (tunnels to two registries), which one
+        // registry listening on every address would also answer.
+        if s.registry_key() == t.registry_key() && s.prefixes_overlap(t) && !args.quiet {
+            eprintln!(
+                "copy: warning: SOURCE {} and TARGET {} are two addresses of this machine on one port: taken for two registries; if one registry answers both, this copies it into itself (stop with Ctrl-C)",
+                s.host, t.host
+            );
+        }
+    }
     args.jobs.check()?;
     let source_options = args.connect.options(Side::Source)?;
     let target_options = args.connect.options(Side::Target)?;

@@ -193,8 +193,13 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
     match (&args.confirm, args.dry_run) {
         (Some(c), _) if c == &args.source => {}
         (Some(c), _) => {
+            // A confirmation with credentials in it is shown without them.
+            let shown = match c.rsplit_once('@') {
+                Some((_, rest)) => format!("***@{rest}"),
+                None => c.clone(),
+            };
             eprintln!(
-                "error: --confirm `{c}` does not repeat SOURCE `{}` exactly: nothing deleted",
+                "error: --confirm `{shown}` does not repeat SOURCE `{}` exactly: nothing deleted",
                 args.source
             );
             return Ok(exit::ERROR);

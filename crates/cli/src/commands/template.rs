@@ -83,6 +83,15 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
         only: args.only.clone(),
     };
     let to_stdout = args.output.as_os_str() == "-";
+    // Only the template goes to stdout: a file named `-` would be made otherwise.
+    for (flag, path) in [
+        ("--report", &args.report),
+        ("--parameters-output", &args.parameters_output),
+    ] {
+        if path.as_deref().is_some_and(|p| p.as_os_str() == "-") {
+            anyhow::bail!("{flag} - : only -o takes `-` (stdout); give {flag} a file");
+        }
+    }
     if to_stdout && args.json {
         anyhow::bail!("-o - and --json both write to stdout; write the template to a file or use --report for the findings");
     }

@@ -293,14 +293,30 @@ impl Layout {
                 return Ok(Self::continue_writing(root)?.reading_unnamed_as(directory_name(root)));
             }
         }
-        std::fs::create_dir_all(root.join("blobs").join("sha256"))
-            .map_err(|e| Error::io(root, e))?;
-        write_atomic(&root.join(INDEX_FILE), br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)?;
-        // `oci-layout` last: its presence marks a usable layout.
-        let layout = match publish_marker(root)? {
-            Some(lock) => Self::open_with(root, Some(lock), Unnamed::Keep)?,
+        let existed = root.exists();
+        let made = (|| {
+            let blobs = root.join("blobs").join("sha256");
+            std::fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
+            write_atomic(&root.join(INDEX_FILE), br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)?;
+            // `oci-layout` last: its presence marks a usable layout.
+            publish_marker(root)
+        })();
+        let layout = match made {
+            Ok(Some(lock)) => Self::open_with(root, Some(lock), Unnamed::Keep)?,
             // Another run created the layout at the same moment: it is that run's to write.
-            None => Self::continue_writing(root)?,
+            Ok(None) => Self::continue_writing(root)?,
+            Err(e) => {
+                // Nothing half-made stays (a directory of empty folders would be refused by the
+                // next run as "not an OCI image layout").
+                if !root.join(LAYOUT_FILE).exists() {
+                    let _ = std::fs::remove_dir_all(root.join("blobs"));
+                    let _ = std::fs::remove_file(root.join(INDEX_FILE));
+                    if !existed {
+                        let _ = std::fs::remove_dir(root);
+                    }
+                }
+                return Err(unwritable(root, e));
+            }
         };
         Ok(layout.reading_unnamed_as(directory_name(root)))
     }
