@@ -563,9 +563,14 @@ fn peer_form(input: &str) -> Option<Error> {
             None => named.to_string(),
         };
         let named = crate::digest::truncate(&named);
+        // `HOST/REPO` names a prefix here: the repository itself is selected with --repo.
+        let written = match named.split_once('/') {
+            Some((host, repo)) => format!("{host} --repo {repo}"),
+            None => named.clone(),
+        };
         return Some(bad(
             input,
-            format!("skopeo's `docker://` is a registry, written here without a scheme: write `{named}` (or `http://{named}` for plain HTTP)"),
+            format!("skopeo's `docker://` is a registry, written here without a scheme: write `{written}` (or `http://{written}` for plain HTTP; a path after the host is a prefix of repositories)"),
         ));
     }
     let (scheme, rest) = input.split_once(':')?;
@@ -1125,15 +1130,15 @@ mod tests {
         for (input, write) in [
             (
                 "docker://127.0.0.1:15001/svc2",
-                "write `127.0.0.1:15001/svc2` (or `http://127.0.0.1:15001/svc2` for plain HTTP)",
+                "write `127.0.0.1:15001 --repo svc2` (or `http://127.0.0.1:15001 --repo svc2` for plain HTTP",
             ),
             (
                 "DOCKER://reg.io/team/app:v1",
-                "write `reg.io/team/app` (or `http://reg.io/team/app` for plain HTTP)",
+                "write `reg.io --repo team/app` (or `http://reg.io --repo team/app` for plain HTTP",
             ),
             (
                 "docker://reg.io/app@sha256:00",
-                "write `reg.io/app` (or `http://reg.io/app` for plain HTTP)",
+                "write `reg.io --repo app` (or `http://reg.io --repo app` for plain HTTP",
             ),
         ] {
             let e = parse(input).unwrap_err().to_string();

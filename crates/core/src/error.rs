@@ -59,7 +59,7 @@ pub enum Error {
     /// Signing in to a registry failed.
     #[error("{registry}: authentication failed ({source_tried}): {reason}")]
     Auth {
-        /// The registry host.
+        /// The registry host, after its side (`SOURCE`, `TARGET`) when the run names sides.
         registry: String,
         /// Which credential source was tried (never the credential itself).
         source_tried: String,

@@ -384,7 +384,7 @@ fn print_summary(s: &Summary) {
             counted(n, "item", "items")
         ),
         (n, refused) if refused == n => println!(
-            "{} failed, refused: change what each line names (access, the content), then run the same command again",
+            "{} failed, refused: change what each line names (access, the content, a size limit), then run the same command again",
             counted(n, "item", "items")
         ),
         (n, refused) => println!(

@@ -16,7 +16,7 @@ fn skopeo_forms_are_refused_with_what_to_write_instead() {
     let err = refused("docker://127.0.0.1:15001/svc2");
     assert!(
         err.contains(
-            "write `127.0.0.1:15001/svc2` (or `http://127.0.0.1:15001/svc2` for plain HTTP)"
+            "write `127.0.0.1:15001 --repo svc2` (or `http://127.0.0.1:15001 --repo svc2` for plain HTTP"
         ),
         "{err}"
     );

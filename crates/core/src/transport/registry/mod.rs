@@ -607,32 +607,39 @@ fn names_host(hosts: &[String], url: &url::Url) -> bool {
 
 /// The client certificate and key of `files`, read and checked: one line naming the file that
 /// is unreadable or not PEM.
-fn client_identity(files: &super::ClientCertificate) -> Result<reqwest::Identity> {
+fn client_identity(
+    files: &super::ClientCertificate,
+    side: Option<&str>,
+) -> Result<reqwest::Identity> {
+    let (cert_flag, key_flag) = match side {
+        Some("TARGET") => ("--dst-cert", "--dst-key"),
+        _ => ("--src-cert", "--src-key"),
+    };
     let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| Error::io(path, e));
     let mut pem = read(&files.certificate)?;
     if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
         return Err(Error::Invalid {
-            what: files.certificate.display().to_string(),
+            what: format!("{cert_flag} {}", files.certificate.display()),
             reason: "holds no PEM certificate (`-----BEGIN CERTIFICATE-----`): give the client certificate in PEM".into(),
         });
     }
     let key = read(&files.key)?;
     if String::from_utf8_lossy(&key).contains("ENCRYPTED") {
         return Err(Error::Invalid {
-            what: files.key.display().to_string(),
+            what: format!("{key_flag} {}", files.key.display()),
             reason: "the key is encrypted (a passphrase protects it): give it decrypted (`openssl pkey -in KEY -out key.pem` asks for the passphrase once)".into(),
         });
     }
     if !String::from_utf8_lossy(&key).contains("PRIVATE KEY-----") {
         return Err(Error::Invalid {
-            what: files.key.display().to_string(),
+            what: format!("{key_flag} {}", files.key.display()),
             reason: "holds no PEM private key (`-----BEGIN PRIVATE KEY-----`): give the client certificate's key in PEM".into(),
         });
     }
     pem.push(b'\n');
     pem.extend_from_slice(&key);
     reqwest::Identity::from_pem(&pem).map_err(|e| Error::Invalid {
-        what: files.certificate.display().to_string(),
+        what: format!("{cert_flag} {}", files.certificate.display()),
         reason: format!("the client certificate and its key cannot be used together ({e}): give the key that belongs to the certificate"),
     })
 }
@@ -683,7 +690,7 @@ impl Registry {
             None => Vec::new(),
         };
         let identity = match &options.client_certificate {
-            Some(c) => Some(client_identity(c)?),
+            Some(c) => Some(client_identity(c, options.side.as_deref())?),
             None => None,
         };
         let client = |http1_only: bool, insecure: bool| {
@@ -1004,9 +1011,11 @@ impl Inner {
                     .get(LOCATION)
                     .and_then(|l| l.to_str().ok())
                     .and_then(|l| url::Url::parse(&url).ok()?.join(l).ok());
-                Err(Error::InvalidEndpoint {
-                    input: self.host.clone(),
+                Err(Error::Unreachable {
+                    side: self.health.side().to_string(),
+                    host: self.host.clone(),
                     reason: redirected_ping(&self.host, &url, location.as_ref(), s.as_u16()),
+                    mid_run: false,
                 })
             }
             StatusCode::BAD_REQUEST => {
@@ -1235,8 +1244,13 @@ impl Inner {
 
     /// A sign-in failure of this registry; the reason never shows its secrets.
     fn auth_error(&self, reason: impl Into<String>) -> Error {
+        // `TARGET host:port` where the side is known, as the other errors of opening name it.
+        let registry = match self.health.side() {
+            "registry" => self.host.clone(),
+            side => format!("{side} {}", self.host),
+        };
         Error::Auth {
-            registry: self.host.clone(),
+            registry,
             source_tried: match (&self.credentials, &self.azure_ad) {
                 (Some(c), _) => c.origin.clone(),
                 (None, Some(a)) => a.describe(),
