@@ -297,6 +297,20 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             outputs.extend(o);
         }
     }
+    // The journal over a file the plan reads or writes (the exported template, its rewritten
+    // output) is named as that file, as the plan and config are above.
+    if let Some(file) = inputs
+        .iter()
+        .chain(&outputs)
+        .filter(|f| f.named != journal_named)
+        .find(|f| super::plan::same_file(&journal_path, &f.path))
+    {
+        anyhow::bail!(
+            "{journal_named} is {}: give the journal a path of its own (default {}); nothing was done",
+            file.named,
+            default_journal.display()
+        );
+    }
     if let Some((output, replaced)) = super::plan::first_clash(&outputs, &inputs) {
         if output.named.starts_with("the inventory") {
             anyhow::bail!(

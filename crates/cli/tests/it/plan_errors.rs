@@ -817,3 +817,39 @@ fn a_config_asking_for_more_transfers_than_any_registry_serves_is_refused() {
         );
     }
 }
+
+/// A `--journal` that is the exported template the plan reads is named as that file, not called
+/// a damaged journal to move away (which would move the export).
+#[test]
+fn a_journal_that_is_the_exported_template_is_named_as_such() {
+    let (layout, _) = sample_layout(2, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let export = an_export(dir.path());
+    let cfg = config(
+        dir.path(),
+        &oci(layout.path()),
+        &oci(&dir.path().join("target")),
+        &template_section("tp/new.json"),
+    );
+    let plan_path = plan(dir.path(), &cfg);
+    let journal = dir.path().join("tp/t.json");
+    let out = run(&[
+        "apply",
+        "-q",
+        plan_path.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    assert_exit_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("is [template] input") || err.contains("template"),
+        "{err}"
+    );
+    assert!(err.contains("give the journal a path of its own"), "{err}");
+    assert!(
+        !err.contains("damaged") && !err.contains("move it away"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&journal).unwrap(), export);
+}
