@@ -28,6 +28,24 @@ fn a_registry_that_requires_a_client_certificate_says_so_and_takes_the_one_given
     let registry = mutual_tls_registry(&tls);
     let endpoint = format!("127.0.0.1:{}", registry.port);
     let ca = tls.ca.to_str().unwrap();
+    // `inventory` with the CA and a client certificate and key.
+    let inventory_with = |cert: &std::path::Path, key: &std::path::Path| {
+        run_in(
+            home.path(),
+            &[
+                "inventory",
+                "--src-ca-cert",
+                ca,
+                "--src-cert",
+                cert.to_str().unwrap(),
+                "--src-key",
+                key.to_str().unwrap(),
+                &endpoint,
+            ],
+            &[],
+            None,
+        )
+    };
 
     let out = run_in(
         home.path(),
@@ -48,39 +66,11 @@ fn a_registry_that_requires_a_client_certificate_says_so_and_takes_the_one_given
     assert!(err.contains("--src-cert FILE --src-key FILE"), "{err}");
     assert!(!err.contains("not trusted"), "{err}");
 
-    let out = run_in(
-        home.path(),
-        &[
-            "inventory",
-            "--src-ca-cert",
-            ca,
-            "--src-cert",
-            tls.client_cert.to_str().unwrap(),
-            "--src-key",
-            tls.client_key.to_str().unwrap(),
-            &endpoint,
-        ],
-        &[],
-        None,
-    );
+    let out = inventory_with(&tls.client_cert, &tls.client_key);
     assert_success(&out);
 
     // A key that belongs to another certificate is named.
-    let out = run_in(
-        home.path(),
-        &[
-            "inventory",
-            "--src-ca-cert",
-            ca,
-            "--src-cert",
-            tls.client_cert.to_str().unwrap(),
-            "--src-key",
-            tls.key.to_str().unwrap(),
-            &endpoint,
-        ],
-        &[],
-        None,
-    );
+    let out = inventory_with(&tls.client_cert, &tls.key);
     assert_exit_code(&out, 2);
     assert!(
         stderr(&out).contains("cannot be used together"),
@@ -88,21 +78,7 @@ fn a_registry_that_requires_a_client_certificate_says_so_and_takes_the_one_given
         stderr(&out)
     );
     // A key that is no key is named before any connection.
-    let out = run_in(
-        home.path(),
-        &[
-            "inventory",
-            "--src-ca-cert",
-            ca,
-            "--src-cert",
-            tls.client_cert.to_str().unwrap(),
-            "--src-key",
-            ca,
-            &endpoint,
-        ],
-        &[],
-        None,
-    );
+    let out = inventory_with(&tls.client_cert, &tls.ca);
     assert_exit_code(&out, 2);
     assert!(
         stderr(&out).contains("holds no PEM private key"),

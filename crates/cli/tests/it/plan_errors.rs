@@ -154,13 +154,7 @@ fn a_journal_that_is_a_directory_or_has_no_directory_names_the_flag_and_what_to_
 fn a_scope_that_selects_nothing_is_warned_in_one_line_and_exits_4_from_plan_and_apply() {
     let (_layout, dir, cfg) = layout_and_config("[scope]\nrepos = [\"nomatch/*\"]\n");
     let plan_path = dir.path().join("plan.json");
-    let out = run(&[
-        "plan",
-        "-c",
-        cfg.to_str().unwrap(),
-        "-o",
-        plan_path.to_str().unwrap(),
-    ]);
+    let out = run_plan(&cfg, &plan_path);
     assert_one_line(
         &out,
         4,
@@ -176,13 +170,7 @@ fn a_scope_that_selects_nothing_is_warned_in_one_line_and_exits_4_from_plan_and_
     let dir = tempfile::tempdir().unwrap();
     let target = oci(&dir.path().join("target"));
     let cfg = config(dir.path(), &format!("{}/tea", registry.url()), &target, "");
-    let out = run(&[
-        "plan",
-        "-c",
-        cfg.to_str().unwrap(),
-        "-o",
-        plan_path.to_str().unwrap(),
-    ]);
+    let out = run_plan(&cfg, &plan_path);
     assert_one_line(
         &out,
         4,
@@ -208,13 +196,7 @@ fn a_scope_that_selects_nothing_is_warned_in_one_line_and_exits_4_from_plan_and_
         &target,
         "[scope]\nrepos = [\"svc*\"]\n",
     );
-    let out = run(&[
-        "plan",
-        "-c",
-        cfg.to_str().unwrap(),
-        "-o",
-        plan_path.to_str().unwrap(),
-    ]);
+    let out = run_plan(&cfg, &plan_path);
     assert_one_line(
         &out,
         4,
@@ -365,13 +347,7 @@ fn a_password_in_check_against_and_an_unwritable_template_output_are_refused_by_
     ));
     std::fs::create_dir(dir.path().join("deploy")).unwrap();
     let plan_path = dir.path().join("plan.json");
-    let out = run(&[
-        "plan",
-        "-c",
-        cfg.to_str().unwrap(),
-        "-o",
-        plan_path.to_str().unwrap(),
-    ]);
+    let out = run_plan(&cfg, &plan_path);
     assert_one_line(&out, 2, &["[rewrite] check_against"]);
     crate::support::assert_no_secret(&out, &[secret.to_string()]);
     assert!(!plan_path.exists(), "no plan written");
@@ -383,13 +359,7 @@ fn a_password_in_check_against_and_an_unwritable_template_output_are_refused_by_
         template.display()
     ));
     let plan_path = dir.path().join("plan.json");
-    let out = run(&[
-        "plan",
-        "-c",
-        cfg.to_str().unwrap(),
-        "-o",
-        plan_path.to_str().unwrap(),
-    ]);
+    let out = run_plan(&cfg, &plan_path);
     assert_one_line(
         &out,
         2,
@@ -491,13 +461,7 @@ fn a_template_output_that_is_its_input_is_refused_by_plan_and_apply_and_the_expo
             &target,
             &template_section(output),
         );
-        let out = run(&[
-            "plan",
-            "-c",
-            cfg.to_str().unwrap(),
-            "-o",
-            plan_path.to_str().unwrap(),
-        ]);
+        let out = run_plan(&cfg, &plan_path);
         assert_one_line(
             &out,
             2,
@@ -694,13 +658,7 @@ fn a_plan_emptied_or_stripped_by_hand_or_with_jobs_0_is_refused_before_anything(
 fn a_rewrite_path_that_does_not_exist_is_refused_by_plan_and_by_apply_before_the_copy() {
     let (_layout, dir, cfg) = layout_and_config("[rewrite]\npaths = [\"nonexist/\"]\nfrom = \"myreg.azurecr.io\"\nto = \"newreg.azurecr.io\"\n");
     let plan_path = dir.path().join("plan.json");
-    let out = run(&[
-        "plan",
-        "-c",
-        cfg.to_str().unwrap(),
-        "-o",
-        plan_path.to_str().unwrap(),
-    ]);
+    let out = run_plan(&cfg, &plan_path);
     assert_one_line(
         &out,
         2,
@@ -752,13 +710,7 @@ fn repositories_plan_could_not_read_are_said_on_stderr_and_exit_1_with_the_plan_
         "",
     );
     let plan_path = dir.path().join("plan.json");
-    let out = run(&[
-        "plan",
-        "-c",
-        cfg.to_str().unwrap(),
-        "-o",
-        plan_path.to_str().unwrap(),
-    ]);
+    let out = run_plan(&cfg, &plan_path);
     assert_exit_code(&out, 1);
     let err = stderr(&out);
     assert!(
@@ -781,13 +733,7 @@ fn repositories_plan_could_not_read_are_said_on_stderr_and_exit_1_with_the_plan_
 #[test]
 fn a_bad_scope_in_the_config_is_named_by_its_key_not_by_a_flag() {
     let (_layout, dir, config) = layout_and_config("[scope]\ntag = \"([\"\n");
-    let out = run(&[
-        "plan",
-        "-c",
-        config.to_str().unwrap(),
-        "-o",
-        dir.path().join("plan.json").to_str().unwrap(),
-    ]);
+    let out = run_plan(&config, &dir.path().join("plan.json"));
     assert_one_line(
         &out,
         2,
@@ -802,13 +748,7 @@ fn a_bad_scope_in_the_config_is_named_by_its_key_not_by_a_flag() {
 fn a_config_asking_for_more_transfers_than_any_registry_serves_is_refused() {
     for key in ["jobs = 4611686018427387904", "max_jobs = 5000"] {
         let (_layout, dir, config) = layout_and_config(&format!("[copy]\n{key}\n"));
-        let out = run(&[
-            "plan",
-            "-c",
-            config.to_str().unwrap(),
-            "-o",
-            dir.path().join("plan.json").to_str().unwrap(),
-        ]);
+        let out = run_plan(&config, &dir.path().join("plan.json"));
         assert_exit_code(&out, 2);
         assert!(
             stderr(&out).contains("more than any registry serves one client: give at most 4096"),
@@ -852,4 +792,15 @@ fn a_journal_that_is_the_exported_template_is_named_as_such() {
         "{err}"
     );
     assert_eq!(std::fs::read(&journal).unwrap(), export);
+}
+
+/// `plan -c CONFIG -o OUTPUT`.
+fn run_plan(config: &Path, output: &Path) -> std::process::Output {
+    run(&[
+        "plan",
+        "-c",
+        config.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+    ])
 }
