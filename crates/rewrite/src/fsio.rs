@@ -67,20 +67,52 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<(PathBuf, FileKind)>, Vec<Error>) {
 }
 
 /// True for a temporary file [`write_atomically`] makes (`.NAME.acr-relocate-PID-N.tmp`): one a
-/// walk meets was left by a run killed while it wrote (`kill -9`), and holds a copy of `NAME` (remove it by hand).
+/// walk meets was left by a run killed while it wrote (`kill -9`), and holds a copy of `NAME`
+/// (the next run that writes there removes it: [`remove_stale_temporaries`]).
 fn is_temporary(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return false;
-    };
-    let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
-        return false;
-    };
-    let Some((_, numbers)) = rest.rsplit_once(".acr-relocate-") else {
-        return false;
-    };
-    numbers
-        .split_once('-')
-        .is_some_and(|(pid, n)| pid.parse::<u32>().is_ok() && n.parse::<usize>().is_ok())
+    temporary_owner(path).is_some()
+}
+
+/// Removes, from each of `directories`, the temporary files ([`is_temporary`]) of runs that are
+/// no longer running (their process id is gone), and returns them. Where this machine cannot tell
+/// (no `/proc`), nothing is removed.
+pub fn remove_stale_temporaries<'a>(
+    directories: impl IntoIterator<Item = &'a Path>,
+) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    if !Path::new("/proc/self").exists() {
+        return removed;
+    }
+    for dir in directories {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let gone = temporary_owner(&path)
+                .is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists());
+            if gone && fs::remove_file(&path).is_ok() {
+                removed.push(path);
+            }
+        }
+    }
+    removed
+}
+
+/// The process id in the name of a temporary file [`write_atomically`] makes
+/// (`.NAME.acr-relocate-PID-N.tmp`), if `path` is one.
+fn temporary_owner(path: &Path) -> Option<u32> {
+    let name = path.file_name()?.to_str()?;
+    let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (_, numbers) = rest.rsplit_once(".acr-relocate-")?;
+    let (pid, n) = numbers.split_once('-')?;
+    n.parse::<usize>().ok()?;
+    pid.parse().ok()
 }
 
 /// `path` without `.` components (`./k8s/a.yaml` is `k8s/a.yaml`); `.` stays `.`.
@@ -314,7 +346,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("a.yaml"), "image: x\n").unwrap();
         fs::write(
-            dir.path().join(".a.yaml.acr-relocate-2385-540.tmp"),
+            dir.path().join(".a.yaml.acr-relocate-4294967-540.tmp"),
             "image: x\n",
         )
         .unwrap();
@@ -326,5 +358,18 @@ mod tests {
             .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, [".notes.tmp", "a.yaml"]);
+        // A writing run removes what a run no longer running left (no process id is above
+        // 2^22 on Linux); its own files stay.
+        let mine = format!(".b.yaml.acr-relocate-{}-1.tmp", std::process::id());
+        fs::write(dir.path().join(&mine), "x\n").unwrap();
+        if Path::new("/proc/self").exists() {
+            let removed = remove_stale_temporaries([dir.path()]);
+            let removed: Vec<String> = removed
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(removed, [".a.yaml.acr-relocate-4294967-540.tmp"]);
+            assert!(dir.path().join(&mine).exists());
+        }
     }
 }

@@ -188,6 +188,9 @@ pub struct WriteSummary {
     pub references_rewritten: usize,
     /// Files that could not be written.
     pub errors: Vec<Error>,
+    /// Temporary files that a run killed while it wrote (`kill -9`) left beside the files
+    /// written, removed ([`fsio::remove_stale_temporaries`]).
+    pub leftovers_removed: Vec<PathBuf>,
 }
 
 impl Plan {
@@ -280,6 +283,13 @@ impl Plan {
             return Err(Error::Refused { refused });
         }
         let mut summary = WriteSummary::default();
+        let directories: std::collections::BTreeSet<&Path> = self
+            .files
+            .iter()
+            .filter(|f| f.is_changed())
+            .filter_map(|f| f.path.parent())
+            .collect();
+        summary.leftovers_removed = fsio::remove_stale_temporaries(directories);
         for file in self.files.iter().filter(|f| f.is_changed()) {
             let contents = file.rewritten.as_bytes();
             let linked = match fsio::hard_links(&file.path) {

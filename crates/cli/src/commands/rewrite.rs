@@ -392,6 +392,13 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
             "rewrote {} reference(s) in {} file(s): {from} -> {to}",
             summary.references_rewritten, summary.files_written
         )?;
+        if !summary.leftovers_removed.is_empty() {
+            writeln!(
+                out,
+                "removed {} temporary file(s) a killed run had left",
+                summary.leftovers_removed.len()
+            )?;
+        }
         if !args.diff {
             for (path, count) in &summary.written {
                 let how = if summary.written_in_place.contains(path) {
