@@ -415,15 +415,7 @@ fn a_copy_into_its_own_source_is_refused() {
 #[test]
 fn a_closed_stdout_ends_quietly() {
     let (dir, _) = sample_layout(3, 1);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
-        .args(["inventory", &oci(dir.path())])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdout_closed(dir.path(), &["inventory", &oci(dir.path())]);
     let err = stderr(&out);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(141), "{err}");

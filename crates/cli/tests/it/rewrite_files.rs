@@ -622,18 +622,12 @@ fn a_kustomize_entry_matching_resources_that_move_and_resources_that_stay_is_spl
 /// Runs `rewrite ARGS...` in `dir` with its stdout closed by the reader before the output
 /// (far more than a pipe holds) is read, as `rewrite ... | head -1` closes it.
 fn rewrite_into_a_closed_pipe(dir: &Path, args: &[&str]) -> std::process::Output {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
-        .arg("rewrite")
-        .args(args)
-        .args(["--from", "old.example.com", "--to", "new.example.com"])
-        .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    child.wait_with_output().unwrap()
+    let rewrite = [
+        &["rewrite"],
+        args,
+        &["--from", "old.example.com", "--to", "new.example.com"],
+    ];
+    run_with_stdout_closed(dir, &rewrite.concat())
 }
 
 #[test]

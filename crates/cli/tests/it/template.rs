@@ -305,26 +305,17 @@ fn two_outputs_naming_one_file_are_refused_before_anything_is_written() {
 
 /// Runs `template` with a stdout whose reader has gone (`| head -1` after the first line).
 fn template_into_closed_stdout(dir: &Path, output: &str, extra: &[&str]) -> std::process::Output {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
-        .current_dir(dir)
-        .args([
-            "template",
-            "template.json",
-            "--name",
-            "contosoeast01",
-            "--location",
-            "eastus",
-            "-o",
-            output,
-        ])
-        .args(extra)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    child.wait_with_output().unwrap()
+    let template = [
+        "template",
+        "template.json",
+        "--name",
+        "contosoeast01",
+        "--location",
+        "eastus",
+        "-o",
+        output,
+    ];
+    run_with_stdout_closed(dir, &[&template[..], extra].concat())
 }
 
 #[test]

@@ -219,6 +219,21 @@ pub fn run(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs the binary with `args` in `dir`, its stdout closed by the reader before anything is
+/// read, as `acr-relocate ... | head -1` closes it.
+pub fn run_with_stdout_closed(dir: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
 /// Asserts exit code 0, showing the output otherwise.
 pub fn assert_success(out: &Output) {
     assert!(
