@@ -248,6 +248,16 @@ impl Health {
     }
 }
 
+/// The option `--src-NAME` or `--dst-NAME` of `side` (`SOURCE`, `TARGET`); both, as
+/// `--src-NAME/--dst-NAME`, for a registry whose side is not known.
+pub(crate) fn side_flag(side: &str, name: &str) -> String {
+    match side {
+        "SOURCE" => format!("--src-{name}"),
+        "TARGET" => format!("--dst-{name}"),
+        _ => format!("--src-{name}/--dst-{name}"),
+    }
+}
+
 impl Health {
     /// The flags that give this side's client certificate.
     fn cert_flags(&self) -> &'static str {
@@ -259,12 +269,8 @@ impl Health {
     }
 
     /// The flag that adds a CA for this side.
-    fn ca_flag(&self) -> &'static str {
-        match self.side.as_str() {
-            "SOURCE" => "--src-ca-cert",
-            "TARGET" => "--dst-ca-cert",
-            _ => "--src-ca-cert/--dst-ca-cert",
-        }
+    fn ca_flag(&self) -> String {
+        side_flag(&self.side, "ca-cert")
     }
 
     /// The error of blob storage on another host (`storage`: `host[:port]`), which the registry

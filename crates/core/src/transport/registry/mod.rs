@@ -28,7 +28,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 pub use auth::{Challenge, Credentials, Scope};
 use auth::{Token, TokenCache};
-use health::{ConnectFailure, Health};
+use health::{side_flag, ConnectFailure, Health};
 
 use super::{ConnectOptions, Destination, Source};
 use crate::digest::{BlobContent, ByteStream, Digest, Resumer};
@@ -611,10 +611,8 @@ fn client_identity(
     files: &super::ClientCertificate,
     side: Option<&str>,
 ) -> Result<reqwest::Identity> {
-    let (cert_flag, key_flag) = match side {
-        Some("TARGET") => ("--dst-cert", "--dst-key"),
-        _ => ("--src-cert", "--src-key"),
-    };
+    let side = side.unwrap_or("SOURCE");
+    let (cert_flag, key_flag) = (side_flag(side, "cert"), side_flag(side, "key"));
     let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| Error::io(path, e));
     let mut pem = read(&files.certificate)?;
     if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
@@ -665,9 +663,8 @@ impl Registry {
         let extra_roots = match &options.ca_cert {
             Some(ca) => {
                 let flag = match options.side.as_deref() {
-                    Some("SOURCE") => "--src-ca-cert",
-                    Some("TARGET") => "--dst-ca-cert",
-                    _ => "the CA certificate",
+                    Some(side @ ("SOURCE" | "TARGET")) => side_flag(side, "ca-cert"),
+                    _ => "the CA certificate".to_string(),
                 };
                 let refused = |reason: String| Error::Invalid {
                     what: format!("{flag} {}", ca.display()),
@@ -1190,12 +1187,8 @@ impl Inner {
     }
 
     /// The flag that gives this side's credentials.
-    fn creds_flag(&self) -> &'static str {
-        match self.health.side() {
-            "SOURCE" => "--src-creds",
-            "TARGET" => "--dst-creds",
-            _ => "--src-creds/--dst-creds",
-        }
+    fn creds_flag(&self) -> String {
+        side_flag(self.health.side(), "creds")
     }
 
     /// Turns an unexpected response into an error, reading the OCI error envelope when there is
