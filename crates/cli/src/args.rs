@@ -595,11 +595,14 @@ impl FilterArgs {
     /// select), warns on stderr with one line naming every narrowing and gives
     /// [`crate::exit::NOTHING_SELECTED`]: a relocation that moves nothing because of a misspelt
     /// filter or prefix must not look like a success. `None` when something was selected, or when
-    /// nothing narrowed the job (an empty registry is not an error).
+    /// nothing narrowed the job (an empty registry is not an error). When something was
+    /// selected, a `--repo` or `--tag` of several that matched nothing is warned about on its own
+    /// line (a misspelt one among others would otherwise go unnoticed).
     pub fn nothing_selected(
         &self,
         verb: &str,
         source: &Endpoint,
+        matcher: &Matcher,
         tags: u64,
         untagged: u64,
     ) -> Option<u8> {
@@ -619,7 +622,15 @@ impl FilterArgs {
                 .map(|r| format!("--exclude-repo '{r}'")),
         );
         narrowed.extend(self.tag.iter().map(|t| format!("--tag '{t}'")));
-        if selected > 0 || narrowed.is_empty() {
+        if selected > 0 {
+            for pattern in matcher.unmatched() {
+                eprintln!(
+                    "{verb}: warning: {pattern} matched nothing in SOURCE (the other filters selected what was done): check its spelling (`acr-relocate inventory SOURCE` lists what is there)"
+                );
+            }
+            return None;
+        }
+        if narrowed.is_empty() {
             return None;
         }
         // `REG/app`, as other tools name one repository, is a prefix here: say how to name it.
@@ -640,27 +651,6 @@ impl FilterArgs {
         Some(crate::exit::NOTHING_SELECTED)
     }
 
-    /// The `--tag` expressions as one that takes a tag any of them matches, each checked alone
-    /// first so that an invalid one is named.
-    fn tag_pattern(&self) -> anyhow::Result<Option<String>> {
-        for pattern in &self.tag {
-            Matcher::new(Selection {
-                tag_pattern: Some(pattern.clone()),
-                ..Selection::default()
-            })?;
-        }
-        Ok(match self.tag.as_slice() {
-            [] => None,
-            [one] => Some(one.clone()),
-            many => Some(
-                many.iter()
-                    .map(|p| format!("(?:{p})"))
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            ),
-        })
-    }
-
     /// The matcher for a job from `source` to `target` (prefixes come from the endpoints).
     pub fn matcher(&self, source: &Endpoint, target: Option<&Endpoint>) -> anyhow::Result<Matcher> {
         Ok(Matcher::new(Selection {
@@ -668,7 +658,7 @@ impl FilterArgs {
             target_prefix: target.and_then(prefix),
             include: self.repos.clone(),
             exclude: self.exclude_repos.clone(),
-            tag_pattern: self.tag_pattern()?,
+            tag_patterns: self.tag.clone(),
             shard: self.shard,
         })?)
     }

@@ -4,11 +4,12 @@
 //! `verify` and `delete-source` all select through here.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use futures::StreamExt;
 use globset::{GlobSet, GlobSetBuilder};
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use serde::Serialize;
 
 use crate::digest::Digest;
@@ -29,8 +30,9 @@ pub struct Selection {
     pub include: Vec<String>,
     /// Repository globs to exclude.
     pub exclude: Vec<String>,
-    /// Tags to take: a regular expression that must match the whole tag.
-    pub tag_pattern: Option<String>,
+    /// Tags to take: regular expressions, each matching whole tags; a tag any of them matches is
+    /// taken (all tags when empty).
+    pub tag_patterns: Vec<String>,
     /// `(k, n)`: take only the repositories of shard `k` of `n`.
     pub shard: Option<(u32, u32)>,
 }
@@ -41,7 +43,27 @@ pub struct Matcher {
     selection: Selection,
     include: Option<GlobSet>,
     exclude: Option<GlobSet>,
-    tag: Option<Regex>,
+    tag: Option<RegexSet>,
+    /// Which `--repo` globs and tag expressions matched a name, by position: shared by the
+    /// matcher's clones, read by [`Matcher::unmatched`].
+    hits: Arc<Hits>,
+}
+
+/// Per pattern, whether it has matched anything yet.
+#[derive(Debug, Default)]
+struct Hits {
+    include: Vec<AtomicBool>,
+    tag: Vec<AtomicBool>,
+}
+
+impl Hits {
+    fn record(flags: &[AtomicBool], matched: impl IntoIterator<Item = usize>) {
+        for i in matched {
+            if let Some(flag) = flags.get(i) {
+                flag.store(true, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 /// A repository in the source and the name it gets in the target.
@@ -81,8 +103,8 @@ impl Matcher {
     pub fn new(selection: Selection) -> Result<Self> {
         let include = globset(&selection.include, "--repo")?;
         let exclude = globset(&selection.exclude, "--exclude-repo")?;
-        let tag = match &selection.tag_pattern {
-            Some(p) => Some(Regex::new(&format!("^(?:{p})$")).map_err(|e| {
+        for p in &selection.tag_patterns {
+            Regex::new(&anchored(p)).map_err(|e| {
                 Error::invalid(
                     format!("--tag `{p}`"),
                     format!(
@@ -90,8 +112,14 @@ impl Matcher {
                         e.to_string().lines().last().unwrap_or("")
                     ),
                 )
-            })?),
-            None => None,
+            })?;
+        }
+        let tag = match selection.tag_patterns.is_empty() {
+            true => None,
+            false => Some(
+                RegexSet::new(selection.tag_patterns.iter().map(|p| anchored(p)))
+                    .map_err(|e| Error::invalid("--tag", e.to_string()))?,
+            ),
         };
         if let Some((k, n)) = selection.shard {
             if n == 0 || k >= n {
@@ -101,11 +129,24 @@ impl Matcher {
                 ));
             }
         }
+        let hits = Arc::new(Hits {
+            include: selection
+                .include
+                .iter()
+                .map(|_| AtomicBool::new(false))
+                .collect(),
+            tag: selection
+                .tag_patterns
+                .iter()
+                .map(|_| AtomicBool::new(false))
+                .collect(),
+        });
         Ok(Matcher {
             selection,
             include,
             exclude,
             tag,
+            hits,
         })
     }
 
@@ -123,9 +164,11 @@ impl Matcher {
             None => source_name,
         };
         if let Some(inc) = &self.include {
-            if !inc.is_match(name) {
+            let matched = inc.matches(name);
+            if matched.is_empty() {
                 return None;
             }
+            Hits::record(&self.hits.include, matched);
         }
         if let Some(exc) = &self.exclude {
             if exc.is_match(name) {
@@ -155,7 +198,34 @@ impl Matcher {
     /// True when the tag expression matches the tag (or there is none). The tags a job takes
     /// also include those that describe a matched tag's manifest by name: see [`select_tags`].
     pub fn tag(&self, tag: &str) -> bool {
-        self.tag.as_ref().is_none_or(|r| r.is_match(tag))
+        let Some(set) = &self.tag else {
+            return true;
+        };
+        let matched = set.matches(tag);
+        Hits::record(&self.hits.tag, matched.iter());
+        matched.matched_any()
+    }
+
+    /// The `--repo` globs (as `--repo 'GLOB'`) and `--tag` expressions (as `--tag 'EXPR'`) that
+    /// have matched nothing so far: one a user misspelt among others that matched. A `--repo`
+    /// glob counts when it matched a listed repository, even one an `--exclude-repo` or a shard
+    /// then left out.
+    pub fn unmatched(&self) -> Vec<String> {
+        let unmatched = |patterns: &[String], flags: &[AtomicBool], flag: &str| {
+            patterns
+                .iter()
+                .zip(flags)
+                .filter(|(_, hit)| !hit.load(Ordering::Relaxed))
+                .map(|(p, _)| format!("{flag} '{p}'"))
+                .collect::<Vec<_>>()
+        };
+        let mut names = unmatched(&self.selection.include, &self.hits.include, "--repo");
+        names.extend(unmatched(
+            &self.selection.tag_patterns,
+            &self.hits.tag,
+            "--tag",
+        ));
+        names
     }
 
     /// True when the selection takes manifests without a tag of their own (ACR untagged
@@ -164,6 +234,11 @@ impl Matcher {
     pub fn selects_untagged(&self) -> bool {
         self.tag.is_none()
     }
+}
+
+/// A tag expression that must match the whole tag.
+fn anchored(pattern: &str) -> String {
+    format!("^(?:{pattern})$")
 }
 
 /// The shard (0..n) a repository belongs to: FNV-1a of its name, stable across runs and machines.
@@ -467,21 +542,36 @@ mod tests {
 
     #[test]
     fn tag_patterns_match_whole_tags() {
-        let m = matcher(|s| s.tag_pattern = Some(r"v1\.\d+".into()));
+        let m = matcher(|s| s.tag_patterns = vec![r"v1\.\d+".into()]);
         assert!(m.tag("v1.2"));
         assert!(!m.tag("v1.2-rc"));
         assert!(!m.tag("xv1.2"));
     }
 
     #[test]
+    fn patterns_that_matched_nothing_are_named_once_others_matched() {
+        let m = matcher(|s| {
+            s.include = vec!["team/*".into(), "infar/*".into()];
+            s.tag_patterns = vec![r"v1\..*".into(), "lastest".into()];
+        });
+        let clone = m.clone();
+        assert!(clone.repository("team/a").is_some());
+        assert!(clone.tag("v1.2"));
+        assert!(!clone.tag("latest"));
+        assert_eq!(m.unmatched(), ["--repo 'infar/*'", "--tag 'lastest'"]);
+        assert!(m.tag("lastest"));
+        assert_eq!(m.unmatched(), ["--repo 'infar/*'"]);
+    }
+
+    #[test]
     fn bad_filters_name_the_flag() {
         let e = Matcher::new(Selection {
-            tag_pattern: Some("(".into()),
+            tag_patterns: vec!["v1".into(), "(".into()],
             ..Default::default()
         })
         .unwrap_err()
         .to_string();
-        assert!(e.contains("--tag"), "{e}");
+        assert!(e.contains("--tag `(`"), "{e}");
         let e = Matcher::new(Selection {
             shard: Some((3, 3)),
             ..Default::default()
@@ -515,7 +605,7 @@ mod tests {
             layout.put_manifest(repo, Some(tag), &any).await.unwrap();
         }
         let select = |pattern: &str| {
-            let m = matcher(|s| s.tag_pattern = Some(pattern.into()));
+            let m = matcher(|s| s.tag_patterns = vec![pattern.into()]);
             let (layout, pair) = (&layout, &pair);
             async move {
                 let listed = layout.tags(repo).await.unwrap();

@@ -184,7 +184,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         untagged: !args.tagged_only,
         nondistributable: args.include_nondistributable,
         deep: args.deep,
-        matcher,
+        matcher: matcher.clone(),
         progress: reporter.clone(),
         interrupt,
     };
@@ -249,7 +249,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     }
     let Some(code) =
         args.filters
-            .nothing_selected("copy", &source_ep, summary.tags, summary.untagged)
+            .nothing_selected("copy", &source_ep, &matcher, summary.tags, summary.untagged)
     else {
         return Ok(exit::SUCCESS);
     };

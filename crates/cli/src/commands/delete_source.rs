@@ -262,6 +262,7 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
         if let Some(code) = args.filters.nothing_selected(
             "delete-source",
             &source_ep,
+            &matcher,
             report.tags,
             report.untagged_checked,
         ) {

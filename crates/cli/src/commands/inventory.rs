@@ -46,7 +46,7 @@ pub fn run(args: InventoryArgs) -> anyhow::Result<u8> {
         let (tags, untagged) = (inv.totals.tags, inv.totals.untagged_manifests);
         Ok(if inv.failed.is_empty() {
             args.filters
-                .nothing_selected("inventory", &ep, tags, untagged)
+                .nothing_selected("inventory", &ep, &matcher, tags, untagged)
                 .unwrap_or(exit::SUCCESS)
         } else {
             exit::FAILURES

@@ -463,7 +463,7 @@ pub fn matcher(
         target_prefix: prefix(target),
         include: scope.repos.clone(),
         exclude: scope.exclude_repos.clone(),
-        tag_pattern: scope.tag.clone(),
+        tag_patterns: scope.tag.iter().cloned().collect(),
         shard,
     })
     .map_err(|e| match e {
@@ -521,6 +521,19 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
     .context("[source]")?;
     let (jobs, max_jobs) = (args.jobs.jobs, args.jobs.max_jobs);
     let inv = inventory::inventory(source.clone(), &source_text, &matcher, jobs, max_jobs).await?;
+    // One entry of several in [scope] that matched nothing is likely misspelt; when none
+    // matched, the caller says so for the whole scope.
+    if inv.totals.tags > 0 {
+        for pattern in matcher.unmatched() {
+            let key = pattern
+                .replacen("--repo ", "[scope] repos entry ", 1)
+                .replacen("--tag ", "[scope] tag ", 1);
+            eprintln!(
+                "plan: warning: {key} matched nothing in the source (the rest of [scope] selected what the plan holds): check its spelling in --config {}",
+                args.config.display()
+            );
+        }
+    }
     let source: Arc<dyn Source> = source;
     let (rate, measured_on) = measure_rate(&source, &matcher, &inv).await;
     let repositories: Vec<PlanRepository> = inv

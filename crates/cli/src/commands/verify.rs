@@ -5,6 +5,7 @@ use acr_relocate::endpoint::Endpoint;
 use acr_relocate::transport::registry::{acr, Registry};
 use acr_relocate::transport::{self, Access};
 use acr_relocate::verify::{self, Report, VerifyOptions};
+use acr_relocate::walk::Matcher;
 
 use crate::args::{self, ConnectArgs, FilterArgs, Side};
 use crate::exit;
@@ -55,12 +56,19 @@ pub struct VerifyArgs {
 /// Runs `acr-relocate verify`.
 pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
     crate::runtime()?.block_on(async {
-        let report = run_verify(&args).await?;
+        let source = args::endpoint(&args.source, "SOURCE")?;
+        let target = args::endpoint(&args.target, "TARGET")?;
+        let matcher = args.filters.matcher(&source, Some(&target))?;
+        let report = run_verify(&args, &matcher).await?;
         // A narrowing that selected nothing proves nothing: warned (stderr), and not called OK.
         let nothing_selected = if report.passed() {
-            let source = args::endpoint(&args.source, "SOURCE")?;
-            args.filters
-                .nothing_selected("verify", &source, report.tags, report.untagged_checked)
+            args.filters.nothing_selected(
+                "verify",
+                &source,
+                &matcher,
+                report.tags,
+                report.untagged_checked,
+            )
         } else {
             None
         };
@@ -88,12 +96,11 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
     })
 }
 
-/// Runs a verify and returns its report (also used by `delete-source`).
-pub async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
+/// Runs a verify of what `matcher` (made from `args.filters`) selects and returns its report.
+pub async fn run_verify(args: &VerifyArgs, matcher: &Matcher) -> anyhow::Result<Report> {
     args.jobs.check()?;
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.target, "TARGET")?;
-    let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
     let source_options = args.connect.options(Side::Source)?;
     let target_options = args.connect.options(Side::Target)?;
     let source = transport::open(&source_ep, Access::Read, &source_options).await?;
@@ -122,12 +129,12 @@ pub async fn run_verify(args: &VerifyArgs) -> anyhow::Result<Report> {
         if metadata_checks && acr::is_acr(s, &source_options) && acr::is_acr(t, &target_options) {
             let s = Registry::connect(s, &source_options).await?;
             let t = Registry::connect(t, &target_options).await?;
-            let pairs = acr_relocate::walk::repositories(&s, &matcher).await?;
+            let pairs = acr_relocate::walk::repositories(&s, matcher).await?;
             let differences = acr::compare_registries(
                 &s,
                 &t,
                 &pairs,
-                &matcher,
+                matcher,
                 // A `--tag` selects tags only, as the copy takes them (see `selects_untagged`).
                 !args.tagged_only && matcher.selects_untagged(),
                 args.jobs.jobs,

@@ -137,6 +137,38 @@ fn tls_errors_name_the_side_and_the_flag_that_fixes_them() {
 }
 
 #[test]
+fn a_filter_of_several_that_matches_nothing_is_named_while_the_others_do_their_work() {
+    let (dir, _) = sample_layout(3, 1);
+    let src = oci(dir.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", out_dir.path().join("out").display());
+    let filters = [
+        "--repo", "team/*", "--repo", "infar/*", "--tag", r"v1\..*", "--tag", "lastest",
+    ];
+    for command in [
+        vec!["copy", "-q", &src, &target],
+        vec!["verify", &src, &target],
+        vec!["inventory", &src],
+    ] {
+        let mut args = command.clone();
+        args.extend(filters);
+        let out = run(&args);
+        assert_success(&out);
+        let err = stderr(&out);
+        for misspelt in ["--repo 'infar/*'", "--tag 'lastest'"] {
+            assert!(
+                err.contains(&format!(
+                    "{}: warning: {misspelt} matched nothing in SOURCE",
+                    command[0]
+                )),
+                "{command:?}: {err}"
+            );
+        }
+        assert_eq!(err.matches("warning").count(), 2, "{command:?}: {err}");
+    }
+}
+
+#[test]
 fn filters_that_select_nothing_warn_in_one_line_and_exit_4() {
     let (dir, _) = sample_layout(3, 1);
     let src = oci(dir.path());

@@ -151,6 +151,21 @@ fn a_journal_that_is_a_directory_or_has_no_directory_names_the_flag_and_what_to_
 }
 
 #[test]
+fn a_scope_entry_that_matches_nothing_beside_others_is_named_and_the_plan_written() {
+    let (_layout, dir, cfg) = layout_and_config("[scope]\nrepos = [\"team/*\", \"infar/*\"]\n");
+    let plan_path = dir.path().join("plan.json");
+    let out = run_plan(&cfg, &plan_path);
+    assert_success(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("plan: warning: [scope] repos entry 'infar/*' matched nothing in the source"),
+        "{err}"
+    );
+    assert!(!err.contains("team/*"), "{err}");
+    assert!(plan_path.exists());
+}
+
+#[test]
 fn a_scope_that_selects_nothing_is_warned_in_one_line_and_exits_4_from_plan_and_apply() {
     let (_layout, dir, cfg) = layout_and_config("[scope]\nrepos = [\"nomatch/*\"]\n");
     let plan_path = dir.path().join("plan.json");
