@@ -517,11 +517,15 @@ pub async fn copy_by_import(args: &crate::commands::copy::CopyArgs) -> anyhow::R
         report.failed.len(),
         started.elapsed().as_secs_f64()
     );
-    Ok(if report.passed() {
-        exit::SUCCESS
-    } else {
-        exit::FAILURES
-    })
+    if !report.passed() {
+        return Ok(exit::FAILURES);
+    }
+    // What the filters selected, counted as a streaming copy counts it (a misspelt filter that
+    // selects nothing is not a success).
+    let selected = report.imported.len() as u64 + report.present + report.conflicts.len() as u64;
+    Ok(filters
+        .nothing_selected("copy", &source_ep, &matcher, selected, 0)
+        .unwrap_or(exit::SUCCESS))
 }
 
 /// Refuses a resource ID whose registry is not the one an ACR endpoint names: the plan reads one

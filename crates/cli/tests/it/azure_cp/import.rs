@@ -252,3 +252,37 @@ fn an_import_reported_failed_but_present_in_the_target_counts_as_imported() {
     assert_target_holds(&dst, tags);
     env.finish();
 }
+
+#[test]
+#[ignore = "extra tier: needs Prism and ../shared/specs"]
+fn import_mode_filters_that_select_nothing_exit_4_and_one_of_several_is_named() {
+    let (src, dst, tags) = source_with_repo_and_empty_target(9);
+    let env = AzureEnv::start();
+    let (target_id, _) = target_by_id_and_source_by_host(&env, &src, &dst);
+    env.fake.knobs(|k| k.import_async = false);
+    // A misspelt tag expression: nothing imported, and not called a success.
+    let out = import(&env, &src, &dst, &target_id, &["--tag", "lastest"]);
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--repo 'team/app/svc-0' with --tag 'lastest' selected nothing in SOURCE"),
+        "{err}"
+    );
+    assert!(imports(&env.fake.requests()).is_empty());
+    // Beside a tag expression that matches, the misspelt one is named and the rest imported.
+    let out = import(
+        &env,
+        &src,
+        &dst,
+        &target_id,
+        &["--tag", ".*", "--tag", "lastest"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("copy: warning: --tag 'lastest' matched nothing in SOURCE"),
+        "{err}"
+    );
+    assert_target_holds(&dst, tags);
+    env.finish();
+}
