@@ -261,18 +261,40 @@ impl Archive {
             ));
         }
         let lock = WriterLock::acquire(&file)?;
-        if lock.is_some() {
-            remove_stale_partials(&file);
-        }
-        let workdir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-        let root = workdir.path().join("layout");
         let existed = file.exists();
+        match lock {
+            Some(_) => remove_stale_partials(&file),
+            // No lock file could be made there, so no archive either: said before any copying
+            // (an existing archive may need no change, which reads it only).
+            None if !existed => {
+                return Err(archive_error(
+                    path,
+                    format!(
+                        "cannot be created: its directory {} is on a read-only file system or not writable by this user; give write access to it, or name an archive elsewhere",
+                        parent.display()
+                    ),
+                ))
+            }
+            None => {}
+        }
+        let workdir = tempfile::tempdir().map_err(|e| {
+            archive_error(
+                path,
+                format!(
+                    "no temporary directory to build it in ({e}, in {}): set TMPDIR to a writable directory with room, then run the same command again",
+                    std::env::temp_dir().display()
+                ),
+            )
+        })?;
+        let root = workdir.path().join("layout");
         let extras = match existed {
             true => unpack_keeping(&file, &root, Some(&workdir.path().join("extra")))?,
             false => Vec::new(),
         };
         Ok(Archive {
-            layout: Layout::create(&root)?.reading_unnamed_as(name_of(path)),
+            layout: Layout::create(&root)?
+                .reading_unnamed_as(name_of(path))
+                .building(path),
             path: path.to_path_buf(),
             file,
             existed,
@@ -631,9 +653,22 @@ impl Forward for Archive {
             return Ok(());
         }
         let not_written = |e: Error| {
+            let remedy = match &e {
+                Error::Io { error, .. } => match error.kind() {
+                    std::io::ErrorKind::StorageFull => "free space where it is",
+                    std::io::ErrorKind::PermissionDenied => {
+                        "give this user write access to its directory"
+                    }
+                    std::io::ErrorKind::ReadOnlyFilesystem => {
+                        "name an archive on a writable file system"
+                    }
+                    _ => "fix that",
+                },
+                _ => "fix that",
+            };
             archive_error(
                 &self.path,
-                format!("could not be written ({e}): the archive is as it was; fix that (free space where it is, and in the temporary directory it is built in), then run the same command again"),
+                format!("could not be written ({e}): the archive is as it was; {remedy}, then run the same command again"),
             )
         };
         self.layout.write_index(true).map_err(not_written)?;
@@ -666,6 +701,41 @@ impl Forward for Archive {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_new_archive_where_no_file_can_be_made_is_refused_before_any_copying() {
+        // sysfs refuses new files to every user, root too.
+        let e = Archive::create(Path::new("/sys/acr-relocate-new.tar"))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            e.starts_with("/sys/acr-relocate-new.tar: cannot be created: its directory /sys is on a read-only file system or not writable by this user"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_working_copy_the_temporary_directory_cannot_hold_is_said_of_the_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("layout");
+        let layout = Layout::create(&root)
+            .unwrap()
+            .building(Path::new("/media/usb/export.tar"));
+        let full = Error::io(
+            root.join(".partial/abc-1-0"),
+            std::io::Error::from(std::io::ErrorKind::StorageFull),
+        );
+        let said = layout.refused(full).to_string();
+        assert!(
+            said.starts_with(&format!(
+                "/media/usb/export.tar: cannot be built in the temporary directory {} (",
+                dir.path().display()
+            )) && said.contains("set TMPDIR"),
+            "{said}"
+        );
+    }
 
     #[test]
     fn a_second_writer_of_an_archive_is_refused_and_the_lock_file_goes_with_the_first() {

@@ -126,6 +126,9 @@ pub struct Layout {
     /// directory's or archive's name): their plain tags are that repository's as far as a copy
     /// asks, so that writing over one is listed as an overwrite.
     unnamed_read_as: Option<String>,
+    /// For the working copy of an archive (built in a temporary directory, packed at the end):
+    /// the archive, which a write this file system refuses is said of.
+    working_copy_of: Option<PathBuf>,
 }
 
 fn layout_error(path: &Path, reason: impl Into<String>) -> Error {
@@ -238,11 +241,36 @@ impl Layout {
             changed: AtomicBool::new(false),
             _writer_lock: writer_lock,
             unnamed_read_as: None,
+            working_copy_of: None,
         })
     }
 
     /// Sets the repository this writer's entries without one are read as ([`Self::create`] sets
     /// the directory's name; an archive its file's).
+    /// Marks this layout as the working copy of `archive`: a write refused for want of space or
+    /// of permission is said of the archive and of the temporary directory it is built in.
+    pub(super) fn building(mut self, archive: &Path) -> Self {
+        self.working_copy_of = Some(archive.to_path_buf());
+        self
+    }
+
+    /// [`unwritable`], of the archive when this is its working copy.
+    pub(super) fn refused(&self, e: Error) -> Error {
+        let Some(archive) = &self.working_copy_of else {
+            return unwritable(&self.root, e);
+        };
+        match refusal(&self.root, &e) {
+            Some((error, _)) => layout_error(
+                archive,
+                format!(
+                    "cannot be built in the temporary directory {} ({error}): free space there or set TMPDIR to a directory with room and write access, then run the same command again",
+                    self.root.parent().unwrap_or(&self.root).display()
+                ),
+            ),
+            None => e,
+        }
+    }
+
     pub(super) fn reading_unnamed_as(mut self, name: Option<String>) -> Self {
         self.unnamed_read_as = name.filter(|n| crate::endpoint::validate_repository(n).is_ok());
         self
@@ -713,23 +741,32 @@ fn split_ref_name(name: &str) -> Option<(String, String)> {
 /// A write into the layout at `root` that the file system refused for want of space or of
 /// permission: said of the layout, with what to do, instead of naming a file in `.partial/`.
 fn unwritable(root: &Path, e: Error) -> Error {
-    // Only the layout's own files: a source read that failed on the way is said as it is.
-    let Error::Io { error, path } = &e else {
-        return e;
+    match refusal(root, &e) {
+        Some((error, remedy)) => layout_error(
+            root,
+            format!("cannot be written ({error}): {remedy}, then run the same command again (what was written so far stays)"),
+        ),
+        None => e,
+    }
+}
+
+/// The file system's refusal of a write of a file under `root`, for want of space or of
+/// permission, with what to do; `None` for any other error (a source read that failed on the
+/// way is said as it is).
+fn refusal<'e>(root: &Path, e: &'e Error) -> Option<(&'e std::io::Error, &'static str)> {
+    let Error::Io { error, path } = e else {
+        return None;
     };
     if !path.starts_with(root) {
-        return e;
+        return None;
     }
     let remedy = match error.kind() {
         std::io::ErrorKind::StorageFull => "free space on its device",
         std::io::ErrorKind::ReadOnlyFilesystem => "write it on a writable file system",
         std::io::ErrorKind::PermissionDenied => "give this user write access to it",
-        _ => return e,
+        _ => return None,
     };
-    layout_error(
-        root,
-        format!("cannot be written ({error}): {remedy}, then run the same command again (what was written so far stays)"),
-    )
+    Some((error, remedy))
 }
 
 /// The name of the directory `root` is (after `.` and links are resolved).
@@ -1026,7 +1063,7 @@ impl Destination for Layout {
             self.seal(file, tmp, &final_path).await
         }
         .await;
-        written.map_err(|e| unwritable(&self.root, e))
+        written.map_err(|e| self.refused(e))
     }
 
     async fn put_manifest(
@@ -1095,7 +1132,7 @@ impl Destination for Layout {
             self.save_index(false)
         }
         .await;
-        written.map_err(|e| unwritable(&self.root, e))
+        written.map_err(|e| self.refused(e))
     }
 
     async fn finish(&self) -> Result<()> {
