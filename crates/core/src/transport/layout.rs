@@ -43,6 +43,9 @@ use crate::manifest::{RawManifest, Reference, MAX_MANIFEST_BYTES, OCI_INDEX};
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// The annotation that names the repository of every entry this tool writes.
 pub const REPOSITORY_ANNOTATION: &str = "io.github.acr-relocate.repository";
+/// The image name containerd, BuildKit and Docker 25+ `docker save` put on each entry of the
+/// layouts they write (`docker.io/library/nginx:latest`), beside a plain ref name (`latest`).
+pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
 
 const LAYOUT_FILE: &str = "oci-layout";
 const INDEX_FILE: &str = "index.json";
@@ -566,6 +569,10 @@ fn read_unnamed_as(
     name: Option<&str>,
     shown: &Path,
 ) -> Result<()> {
+    let unnamed = read_containerd_names(entries, unnamed, shown);
+    if unnamed.is_empty() {
+        return Ok(());
+    }
     let count = unnamed.len();
     let tags: Vec<&str> = unnamed.iter().filter_map(|(t, _)| t.as_deref()).collect();
     let mut listed: Vec<String> = tags.iter().take(3).map(|t| format!("`{t}`")).collect();
@@ -596,11 +603,20 @@ fn read_unnamed_as(
     // A tag the repository has an entry of its own for (written by a copy into this layout
     // since) is that entry's: the entry without a repository stays, as an untagged manifest.
     let mut shadowed: Vec<String> = Vec::new();
+    // Of two entries without a repository that give the same tag, the later wins (tools that
+    // append to `index.json` put the newest last); the earlier is read as an untagged manifest.
+    let mut taken_here = std::collections::BTreeSet::new();
     for (tag, d) in unnamed {
         match tag {
             Some(tag) => {
                 let key = (repo.to_string(), tag);
-                if entries
+                if taken_here.contains(&key) {
+                    if let Some(earlier) = entries.tagged.remove(&key) {
+                        entries
+                            .untagged
+                            .insert((repo.to_string(), earlier.digest.clone()), earlier);
+                    }
+                } else if entries
                     .tagged
                     .get(&key)
                     .is_some_and(|o| o.digest != d.digest)
@@ -611,6 +627,7 @@ fn read_unnamed_as(
                         .insert((repo.to_string(), d.digest.clone()), d);
                     continue;
                 }
+                taken_here.insert(key.clone());
                 entries.tagged.insert(key, d);
             }
             None => {
@@ -634,6 +651,96 @@ fn read_unnamed_as(
         )
     });
     Ok(())
+}
+
+/// Reads the entries among `unnamed` that carry an [`CONTAINERD_IMAGE_NAME`] as the image it
+/// names, as `docker load` does: the registry host is left out (`docker.io/library/nginx:latest`
+/// is `nginx:latest`, `ghcr.io/org/app:1` is `org/app:1`), a name with a digest and no tag is an
+/// untagged manifest of its repository. Returns the others. A tag two entries give goes to the
+/// later, the earlier read as untagged (said on stderr); a tag the layout's own entries give
+/// stays theirs.
+fn read_containerd_names(
+    entries: &mut Entries,
+    unnamed: Vec<(Option<String>, IndexDescriptor)>,
+    shown: &Path,
+) -> Vec<(Option<String>, IndexDescriptor)> {
+    let mut rest = Vec::new();
+    let mut taken_here = std::collections::BTreeSet::new();
+    let mut untagged_instead: Vec<String> = Vec::new();
+    for (plain, d) in unnamed {
+        let Some((repo, tag)) = d
+            .annotations
+            .get(CONTAINERD_IMAGE_NAME)
+            .and_then(|n| containerd_image_name(n))
+        else {
+            rest.push((plain, d));
+            continue;
+        };
+        match tag.or(plain) {
+            Some(tag) => {
+                let key = (repo.clone(), tag);
+                let earlier = match taken_here.contains(&key) {
+                    true => entries.tagged.remove(&key),
+                    false => None,
+                };
+                if let Some(earlier) = earlier {
+                    untagged_instead.push(format!("`{}:{}`", key.0, key.1));
+                    entries
+                        .untagged
+                        .insert((repo.clone(), earlier.digest.clone()), earlier);
+                } else if let Some(own) = entries.tagged.get(&key) {
+                    if own.digest != d.digest {
+                        untagged_instead.push(format!("`{}:{}`", key.0, key.1));
+                        entries.untagged.insert((repo, d.digest.clone()), d);
+                    }
+                    continue;
+                }
+                taken_here.insert(key.clone());
+                entries.tagged.insert(key, d);
+            }
+            None => {
+                entries.untagged.insert((repo, d.digest.clone()), d);
+            }
+        }
+    }
+    if !untagged_instead.is_empty() {
+        crate::log::emit(0, || {
+            format!(
+                "warning: {}: {} named by more than one entry of its index.json: one entry keeps each, the others are read as untagged manifests",
+                shown.display(),
+                untagged_instead.join(", ")
+            )
+        });
+    }
+    rest
+}
+
+/// The repository and tag of an image name as containerd writes it (`docker.io/library/nginx:latest`,
+/// `localhost:5000/app@sha256:…`), without its registry host and, for Docker Hub, `library/`;
+/// `None` when what is left is not a repository name.
+fn containerd_image_name(name: &str) -> Option<(String, Option<String>)> {
+    let named = name.split('@').next()?;
+    let (path, tag) = match named.rsplit_once(':') {
+        Some((path, tag)) if !tag.contains('/') => (path, Some(tag.to_string())),
+        _ => (named, None),
+    };
+    let (first, after) = path.split_once('/').unwrap_or(("", path));
+    let host = first.contains('.') || first.contains(':') || first == "localhost";
+    let (host, repo) = match host {
+        true => (first, after),
+        false => ("docker.io", path),
+    };
+    let repo = match host {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => {
+            repo.strip_prefix("library/").unwrap_or(repo)
+        }
+        _ => repo,
+    };
+    crate::endpoint::validate_repository(repo).ok()?;
+    if let Some(t) = &tag {
+        crate::endpoint::validate_tag(t).ok()?;
+    }
+    Some((repo.to_string(), tag))
 }
 
 /// A file in `.partial/` that is removed when dropped unless it was renamed into place: a write
@@ -1145,6 +1252,79 @@ impl Destination for Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn containerd_image_names_name_the_repository_and_tag_as_docker_load_reads_them() {
+        use crate::transport::Source;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("images");
+        std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+        std::fs::write(root.join(LAYOUT_FILE), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        let digest = |n: u8| format!("sha256:{}", format!("{n:02x}").repeat(32));
+        // As Docker 25+ `docker save alpine:3.19 nginx:latest alpine:latest …` writes them: a
+        // plain ref name beside the full image name.
+        let entry = |n: u8, name: &str, plain: Option<&str>| {
+            let mut annotations = serde_json::json!({ CONTAINERD_IMAGE_NAME: name });
+            if let Some(tag) = plain {
+                annotations[REF_NAME] = tag.into();
+            }
+            serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest(n), "size": 10, "annotations": annotations,
+            })
+        };
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [
+                entry(1, "docker.io/library/alpine:3.19", Some("3.19")),
+                entry(2, "docker.io/library/nginx:latest", Some("latest")),
+                entry(3, "docker.io/library/alpine:latest", Some("latest")),
+                entry(4, "ghcr.io/org/app:1.0", Some("1.0")),
+                entry(5, &format!("localhost:5000/tools/cli@{}", digest(5)), None),
+                // The same name again, later: it wins, the earlier is kept untagged.
+                entry(6, "docker.io/library/nginx:latest", Some("latest")),
+            ],
+        });
+        std::fs::write(root.join(INDEX_FILE), index.to_string()).unwrap();
+        let layout = Layout::open(&root).unwrap();
+        assert_eq!(
+            layout.repositories().await.unwrap(),
+            ["alpine", "nginx", "org/app", "tools/cli"]
+        );
+        assert_eq!(layout.tags("alpine").await.unwrap(), ["3.19", "latest"]);
+        assert_eq!(layout.tags("org/app").await.unwrap(), ["1.0"]);
+        assert!(layout.tags("tools/cli").await.unwrap().is_empty());
+        let tagged = |repo: &str, tag: &str| {
+            let entries = layout.entries.lock().unwrap();
+            entries.tagged[&(repo.to_string(), tag.to_string())]
+                .digest
+                .clone()
+        };
+        assert_eq!(tagged("nginx", "latest"), digest(6));
+        assert_eq!(tagged("alpine", "latest"), digest(3));
+        let entries = layout.entries.lock().unwrap();
+        assert!(entries
+            .untagged
+            .contains_key(&("nginx".to_string(), digest(2))));
+        assert!(entries
+            .untagged
+            .contains_key(&("tools/cli".to_string(), digest(5))));
+        assert!(entries.other.is_empty());
+    }
+
+    #[test]
+    fn image_names_without_a_repository_name_after_the_host_are_not_read_as_one() {
+        assert_eq!(
+            containerd_image_name("registry.example:5000/team/app:v1"),
+            Some(("team/app".into(), Some("v1".into())))
+        );
+        assert_eq!(
+            containerd_image_name("busybox"),
+            Some(("busybox".into(), None))
+        );
+        assert_eq!(containerd_image_name("Docker.io/Library/UPPER:1"), None);
+        assert_eq!(containerd_image_name("docker.io/library/x:bad tag"), None);
+    }
 
     #[test]
     fn a_write_refused_for_space_or_access_is_said_of_the_layout_with_what_to_do() {
