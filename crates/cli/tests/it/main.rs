@@ -21,6 +21,7 @@ mod errors;
 mod fault_proxy;
 mod faults;
 mod hostile;
+mod hostile_listings;
 mod http_versions;
 mod inventory;
 mod layout;

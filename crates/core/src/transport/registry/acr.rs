@@ -26,7 +26,9 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{next_link, next_page_url, too_many_pages, Registry, Scope, MAX_LISTING_PAGES};
+use super::{
+    next_link, next_page_url, too_many_pages, ListingPages, Registry, Scope, MAX_LISTING_PAGES,
+};
 use crate::digest::Digest;
 use crate::endpoint::RegistryEndpoint;
 use crate::error::{Error, Result};
@@ -305,11 +307,13 @@ where
         registry.page_size
     )));
     let mut pages = 0;
+    let mut listing = ListingPages::default();
     while let Some(url) = next.take() {
         pages += 1;
         if pages > MAX_LISTING_PAGES {
             return Err(too_many_pages(&url));
         }
+        listing.visit(&url)?;
         let fetched = registry
             .fetch_small(scope.clone(), || registry.http.get(&url), &url)
             .await;
@@ -325,6 +329,7 @@ where
         })?;
         let page = items(page)?;
         let empty = page.is_empty();
+        listing.add(&url, page.len())?;
         out.extend(page);
         if let (Some(link), false) = (next_link(&headers), empty) {
             next = Some(next_page_url(&url, &link)?);

@@ -470,12 +470,49 @@ const MAX_REDIRECTS: u32 = 10;
 /// Longest run of listing pages before the `Link` headers are taken to loop.
 const MAX_LISTING_PAGES: usize = 100_000;
 
+/// Most entries one listing may hold: memory stays bounded whatever a registry's `Link` headers
+/// say (2,000,000 names of at most 255 characters: half a gigabyte at worst).
+const MAX_LISTING_ENTRIES: usize = 2_000_000;
+
 /// The error of a listing that went on past [`MAX_LISTING_PAGES`] pages, at `url`.
 fn too_many_pages(url: &str) -> Error {
     Error::invalid(
         redact_url(url),
         "more than 100,000 pages: the registry's Link headers loop",
     )
+}
+
+/// What one listing has read so far: a page asked again (a `Link` header that leads back) or a
+/// listing past [`MAX_LISTING_ENTRIES`] entries ends it with an error, before memory runs out.
+#[derive(Default)]
+pub(super) struct ListingPages {
+    seen: std::collections::HashSet<String>,
+    entries: usize,
+}
+
+impl ListingPages {
+    /// Records that the page at `url` is read next.
+    pub(super) fn visit(&mut self, url: &str) -> Result<()> {
+        if !self.seen.insert(url.to_string()) {
+            return Err(Error::invalid(
+                redact_url(url),
+                "the registry's Link header leads back to a page already read: its listing loops (ask its operator; nothing was copied from this listing)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts `entries` more of the listing whose page is at `url`.
+    pub(super) fn add(&mut self, url: &str, entries: usize) -> Result<()> {
+        self.entries = self.entries.saturating_add(entries);
+        if self.entries > MAX_LISTING_ENTRIES {
+            return Err(Error::invalid(
+                redact_url(url),
+                "more than 2,000,000 entries in one listing: the registry's Link headers loop, or the listing is more than this tool reads",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The URL of a listing's next page: the `Link` target `link` of the page at `current`, resolved
@@ -1969,11 +2006,13 @@ impl Inner {
         let mut next = Some(first);
         let mut pages = 0;
         let mut page_size_refused = false;
+        let mut listing = ListingPages::default();
         while let Some(url) = next.take() {
             pages += 1;
             if pages > MAX_LISTING_PAGES {
                 return Err(too_many_pages(&url));
             }
+            listing.visit(&url)?;
             let fetched = self
                 .fetch_small(scope.clone(), || self.http.get(&url), &url)
                 .await;
@@ -2010,6 +2049,7 @@ impl Inner {
             })?;
             let items = extract(page);
             let empty = items.is_empty();
+            listing.add(&url, items.len())?;
             out.extend(items);
             if let Some(link) = link {
                 if empty {
@@ -2707,11 +2747,13 @@ impl Source for Registry {
         let mut out = Vec::new();
         let mut next = Some(self.url(&format!("/v2/{repository}/referrers/{digest}")));
         let mut pages = 0;
+        let mut listing = ListingPages::default();
         while let Some(url) = next.take() {
             pages += 1;
             if pages > MAX_LISTING_PAGES {
                 return Err(too_many_pages(&url));
             }
+            listing.visit(&url)?;
             let response = self
                 .send(Scope::Pull(repository.to_string()), || {
                     self.http.get(&url).header(ACCEPT, OCI_INDEX)
@@ -2753,6 +2795,7 @@ impl Source for Registry {
                 .map_err(|e| Error::invalid(format!("referrers of {digest}"), e.to_string()))?;
             let page = index.manifests.unwrap_or_default();
             let empty = page.is_empty();
+            listing.add(&url, page.len())?;
             for m in page {
                 let d: oci_spec::image::Descriptor = serde_json::from_value(m)
                     .map_err(|e| Error::invalid(format!("referrers of {digest}"), e.to_string()))?;
@@ -3202,6 +3245,23 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_is_bounded_in_entries_and_refuses_a_page_read_again() {
+        let url = "http://127.0.0.1:5000/v2/_catalog?n=1000";
+        let mut pages = ListingPages::default();
+        pages.visit(url).unwrap();
+        pages.add(url, MAX_LISTING_ENTRIES).unwrap();
+        assert!(pages
+            .add(url, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("more than 2,000,000 entries"));
+        assert!(pages.visit(url).is_err());
+        pages
+            .visit("http://127.0.0.1:5000/v2/_catalog?n=1000&last=b")
+            .unwrap();
+    }
 
     /// A storage host that redirects to another whose port nothing listens on, with a signature
     /// in the query: the error names neither hop's query.
