@@ -225,3 +225,37 @@ fn a_copy_into_a_layout_stopped_by_ctrl_c_in_a_transfer_leaves_no_partial_file()
     assert_success(&run(&["verify", "--deep", &oci(src_dir.path()), &target]));
     assert_eq!(names_in(&target_dir), ["blobs", "index.json", "oci-layout"]);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_layout_whose_blobs_directory_is_a_link_is_written_through_it_with_a_warning_naming_where() {
+    let (dir, _) = sample_layout(2, 3);
+    let work = tempfile::tempdir().unwrap();
+    let (target, outside) = (work.path().join("received"), work.path().join("outside"));
+    std::fs::create_dir_all(target.join("blobs")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(
+        target.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        target.join("index.json"),
+        r#"{"schemaVersion":2,"manifests":[]}"#,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&outside, target.join("blobs/sha256")).unwrap();
+    let into = format!("oci:{}", target.display());
+    let out = run(&["copy", "-q", &oci(dir.path()), &into]);
+    assert_success(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "warning: {}: a symbolic link to {}: the blobs this run writes go there, outside the layout",
+            target.join("blobs/sha256").display(),
+            std::fs::canonicalize(&outside).unwrap().display()
+        )),
+        "{err}"
+    );
+    assert!(std::fs::read_dir(&outside).unwrap().count() > 0);
+}

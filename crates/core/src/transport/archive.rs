@@ -80,14 +80,35 @@ impl WriterLock {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let path = archive.with_file_name(format!("{name}.lock"));
+        let open = |create: bool| {
+            let mut options = std::fs::OpenOptions::new();
+            options.read(true).write(true);
+            if create {
+                // Never through a symbolic link: `O_EXCL` makes a new file or fails.
+                options.create_new(true);
+            }
+            options.open(&path)
+        };
         for _ in 0..LOCK_ATTEMPTS {
-            let file = match std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-            {
+            let opened = match open(true) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let link =
+                        std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+                    if link {
+                        // Not a lock file of ours (a plain file): a link someone planted so that
+                        // a file would be made where it leads. Removed, and the name taken.
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                    match open(false) {
+                        // Removed by the run that held it, after this run's first try.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        other => other,
+                    }
+                }
+                other => other,
+            };
+            let file = match opened {
                 Ok(file) => file,
                 Err(e) if cfg!(unix) && e.raw_os_error() == Some(EROFS) => return Ok(None),
                 Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Ok(None),
@@ -487,6 +508,18 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
                 ),
             ));
         }
+        let announced = entry.header().size().map_err(truncated)?;
+        let most = match name.as_str() {
+            "oci-layout" => Some(super::layout::MAX_MARKER_BYTES),
+            "index.json" => Some(super::layout::MAX_INDEX_BYTES),
+            _ => None,
+        };
+        if most.is_some_and(|most| announced > most) {
+            return Err(archive_error(
+                archive,
+                format!("its `{name}` is {announced} bytes, more than a layout's holds: not an OCI archive this tool reads"),
+            ));
+        }
         let target = match name.as_str() {
             "oci-layout" => {
                 seen_layout = true;
@@ -505,7 +538,6 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
         let mut out = BufWriter::new(File::create(&tmp).map_err(|e| Error::io(&tmp, e))?);
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 256 * 1024];
-        let announced = entry.header().size().map_err(truncated)?;
         let mut written = 0u64;
         loop {
             let n = entry.read(&mut buf).map_err(truncated)?;
@@ -549,8 +581,10 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
     }
     // An archive cut at an entry boundary reads as a shorter valid tar: every manifest that
     // index.json lists must have arrived.
+    let index_path = root.join("index.json");
     let index: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(root.join("index.json")).map_err(|e| Error::io(root, e))?,
+        &super::layout::read_bounded(&index_path, super::layout::MAX_INDEX_BYTES)
+            .map_err(|e| Error::io(&index_path, e))?,
     )
     .map_err(|e| archive_error(archive, format!("index.json is not JSON: {e}")))?;
     for m in index["manifests"].as_array().into_iter().flatten() {
@@ -735,6 +769,41 @@ mod tests {
             )) && said.contains("set TMPDIR"),
             "{said}"
         );
+    }
+
+    #[test]
+    fn an_archive_whose_index_is_larger_than_a_layout_holds_is_refused_before_it_is_unpacked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.tar");
+        // Only the header of a 300 MiB `index.json`: refused on the size it announces.
+        let mut header = tar::Header::new_gnu();
+        header.set_path("index.json").unwrap();
+        header.set_size(300 << 20);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let mut bytes = header.as_bytes().to_vec();
+        bytes.extend(vec![b' '; 4096]);
+        std::fs::write(&path, bytes).unwrap();
+        let e = Archive::open(&path).err().expect("refused").to_string();
+        assert!(
+            e.contains("its `index.json` is 314572800 bytes, more than a layout's holds"),
+            "{e}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_at_the_lock_files_name_makes_no_file_where_it_leads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.tar");
+        let elsewhere = dir.path().join("made-elsewhere");
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join("x.tar.lock")).unwrap();
+        let archive = Archive::create(&path).unwrap();
+        assert!(!elsewhere.exists());
+        let lock = std::fs::symlink_metadata(dir.path().join("x.tar.lock")).unwrap();
+        assert!(lock.file_type().is_file());
+        drop(archive);
+        assert!(!elsewhere.exists() && !dir.path().join("x.tar.lock").exists());
     }
 
     #[test]

@@ -49,6 +49,33 @@ pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
 
 const LAYOUT_FILE: &str = "oci-layout";
 const INDEX_FILE: &str = "index.json";
+/// Largest `index.json` read (about 800,000 entries): a bigger one is refused before it is read
+/// into memory.
+pub(super) const MAX_INDEX_BYTES: u64 = 256 << 20;
+/// Largest `oci-layout` file read (it holds one short JSON object).
+pub(super) const MAX_MARKER_BYTES: u64 = 64 << 10;
+
+/// The bytes of `path`, a layout's `index.json` or `oci-layout`, refused when larger than `most`
+/// (an `index.json` of gigabytes, from a hostile archive, would otherwise be read whole).
+pub(super) fn read_bounded(path: &Path, most: u64) -> std::io::Result<Vec<u8>> {
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} KiB, more than a layout's holds", most >> 10),
+        )
+    };
+    let file = std::fs::File::open(path)?;
+    // The size first (no read at all of a huge file), then a bounded read (a file that grows).
+    if file.metadata()?.len() > most {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, most + 1), &mut bytes)?;
+    if bytes.len() as u64 > most {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
 const PARTIAL_DIR: &str = ".partial";
 /// `index.json` is rewritten after this many new entries, so an interrupted run loses little.
 const FLUSH_EVERY: usize = 256;
@@ -173,9 +200,14 @@ impl Layout {
             return Err(layout_error(root, "not a directory: expected an OCI image layout (with `oci-layout` and `index.json`)"));
         }
         let marker = root.join(LAYOUT_FILE);
-        let text = std::fs::read_to_string(&marker)
-            .map_err(|_| layout_error(root, "not an OCI image layout: `oci-layout` is missing"))?;
-        let version: serde_json::Value = serde_json::from_str(&text)
+        let text = read_bounded(&marker, MAX_MARKER_BYTES).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => layout_error(
+                &marker,
+                "larger than an `oci-layout` file is: not an OCI image layout",
+            ),
+            _ => layout_error(root, "not an OCI image layout: `oci-layout` is missing"),
+        })?;
+        let version: serde_json::Value = serde_json::from_slice(&text)
             .map_err(|e| layout_error(&marker, format!("not valid JSON: {e}")))?;
         match version.get("imageLayoutVersion").and_then(|v| v.as_str()) {
             Some("1.0.0") => {}
@@ -191,8 +223,10 @@ impl Layout {
             None => return Err(layout_error(&marker, "no `imageLayoutVersion`")),
         }
         let index_path = root.join(INDEX_FILE);
-        let text = std::fs::read(&index_path)
-            .map_err(|_| layout_error(root, "not an OCI image layout: `index.json` is missing"))?;
+        let text = read_bounded(&index_path, MAX_INDEX_BYTES).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => layout_error(&index_path, e.to_string()),
+            _ => layout_error(root, "not an OCI image layout: `index.json` is missing"),
+        })?;
         let index: IndexFile = serde_json::from_slice(&text)
             .map_err(|e| layout_error(&index_path, format!("not a valid image index: {e}")))?;
         let mut entries = Entries::default();
@@ -321,6 +355,7 @@ impl Layout {
                         "is not empty and is not an OCI image layout: choose a new or empty directory",
                     ));
                 }
+                warn_of_linked_blobs(root);
                 return Ok(Self::continue_writing(root)?.reading_unnamed_as(directory_name(root)));
             }
         }
@@ -741,6 +776,27 @@ fn containerd_image_name(name: &str) -> Option<(String, Option<String>)> {
         crate::endpoint::validate_tag(t).ok()?;
     }
     Some((repo.to_string(), tag))
+}
+
+/// Says on stderr where blobs written into the layout at `root` go when its `blobs` or
+/// `blobs/sha256` is a symbolic link: outside the layout's directory, which a layout received
+/// from someone else should not decide unnoticed (one made so on purpose, to keep blobs on
+/// another disk, is written through as it asks).
+fn warn_of_linked_blobs(root: &Path) {
+    for dir in [root.join("blobs"), root.join("blobs").join("sha256")] {
+        let linked = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink());
+        if linked {
+            let leads = std::fs::canonicalize(&dir)
+                .map_or_else(|e| format!("nowhere ({e})"), |p| p.display().to_string());
+            crate::log::emit(0, || {
+                format!(
+                    "warning: {}: a symbolic link to {leads}: the blobs this run writes go there, outside the layout (replace it with a directory to keep them inside)",
+                    dir.display()
+                )
+            });
+            return;
+        }
+    }
 }
 
 /// A file in `.partial/` that is removed when dropped unless it was renamed into place: a write
@@ -1310,6 +1366,31 @@ mod tests {
             .untagged
             .contains_key(&("tools/cli".to_string(), digest(5))));
         assert!(entries.other.is_empty());
+    }
+
+    #[test]
+    fn an_index_larger_than_a_layout_holds_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("big");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join(LAYOUT_FILE), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        // Sparse: no disk used, and never read.
+        let index = std::fs::File::create(root.join(INDEX_FILE)).unwrap();
+        index.set_len(MAX_INDEX_BYTES + 1).unwrap();
+        let e = Layout::open(&root).err().expect("refused").to_string();
+        assert!(
+            e.contains("index.json: larger than 262144 KiB, more than a layout's holds"),
+            "{e}"
+        );
+        std::fs::File::create(root.join(LAYOUT_FILE))
+            .unwrap()
+            .set_len(MAX_MARKER_BYTES + 1)
+            .unwrap();
+        let e = Layout::open(&root).err().expect("refused").to_string();
+        assert!(
+            e.contains("oci-layout: larger than an `oci-layout` file is"),
+            "{e}"
+        );
     }
 
     #[test]
