@@ -145,12 +145,16 @@ pub struct Overwrite {
     pub target_had: Digest,
     /// The source's digest, which the tag points at after the copy (unless `merged`).
     pub source: Digest,
-    /// For a referrers fallback tag (`sha256-<hex>`) whose target index listed referrers the
-    /// source's does not: the digest the tag holds after the copy (in a dry run: would hold),
-    /// the union of both listings, which is neither `target_had` nor `source`
-    /// ([`crate::referrers::merge`]).
+    /// True for a referrers fallback tag (`sha256-<hex>`) whose target index listed referrers
+    /// the source's does not: the tag holds (in a dry run: would hold) the union of both
+    /// listings ([`crate::referrers::merge`]), not the source's index.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub merged: bool,
+    /// With `merged`, the digest the tag holds after the copy, which is neither `target_had`
+    /// nor `source` (absent in a dry run: the union's bytes depend on the order in which the
+    /// copy lists the referrers it pushes).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub merged: Option<Digest>,
+    pub now: Option<Digest>,
 }
 
 /// What a copy did.
@@ -910,53 +914,48 @@ impl Engine {
     }
 
     /// For a referrers fallback tag overwritten with the union of the target's and the
-    /// source's listings: the digest the tag holds now (in a dry run: would hold). A real run
-    /// asks the target (the copy's own listings may have joined meanwhile); `None` when the tag
-    /// holds the source's index, or the target cannot say.
+    /// source's listings ([`Overwrite::merged`]): `Some`, with the digest the tag holds now in a
+    /// real run (the target is asked: the copy's own listings of the referrers it pushed joined
+    /// the tag meanwhile). `None` when the tag holds the source's index.
     async fn merged(
         &self,
         pair: &RepoPair,
         tag: &str,
         manifest: &RawManifest,
         held: Option<&RawManifest>,
-    ) -> Option<Digest> {
+    ) -> Option<Option<Digest>> {
         let held = held?;
         if self.options.dry_run {
             return match referrers::merge(tag, manifest, Some(held)) {
-                Ok(referrers::Merged::Union(union)) => Some(union.digest),
+                Ok(referrers::Merged::Union(_)) => Some(None),
                 _ => None,
             };
         }
         match self.target.current_digest(&pair.target, tag).await {
-            Ok(Some(now)) if now != manifest.digest => Some(now),
+            Ok(Some(now)) if now != manifest.digest => Some(Some(now)),
             _ => None,
         }
     }
 
     /// Records that the target's `tag`, which pointed at `target_had`, was made the source's
     /// `source` (in a dry run: would be): listed in the summary, and said at `-v` as it happens.
-    /// `merged`: the digest a referrers fallback tag holds after the copy, when it is the union
-    /// of both listings ([`Overwrite::merged`]).
+    /// `merged`: a referrers fallback tag that holds the union of both listings, with its
+    /// digest after a real run ([`Overwrite::merged`], [`Overwrite::now`]).
     fn overwrote(
         &self,
         pair: &RepoPair,
         tag: &str,
         target_had: Digest,
         source: &Digest,
-        merged: Option<Digest>,
+        merged: Option<Option<Digest>>,
     ) {
         let item = format!("{}:{tag}", pair.target);
         let dry = self.options.dry_run;
         crate::log::emit(1, || {
             let had = if dry { "has" } else { "had" };
             match &merged {
-                Some(now) => {
-                    let (verb, holds) = match dry {
-                        true => ("would merge", "would hold"),
-                        false => ("merged", "now holds"),
-                    };
-                    format!("{verb} {item}: the target {had} {target_had}, the source {source}; the tag {holds} {now}, listing the referrers of both")
-                }
+                Some(Some(now)) => format!("merged {item}: the target had {target_had}, the source {source}; the tag now holds {now}, listing the referrers of both"),
+                Some(None) => format!("would merge {item}: the target has {target_had}, the source {source}; the tag would list the referrers of both"),
                 None => {
                     let verb = if dry { "would overwrite" } else { "overwrote" };
                     format!("{verb} {item}: the target {had} {target_had}, the source {source}")
@@ -970,7 +969,8 @@ impl Engine {
                 item,
                 target_had,
                 source: source.clone(),
-                merged,
+                merged: merged.is_some(),
+                now: merged.flatten(),
             });
     }
 

@@ -317,15 +317,28 @@ pub struct RepoTags {
 /// Checks the names a source listed before any of them goes into a request path: a catalog,
 /// tag list or layout `index.json` naming `x/../../prod/app` or a tag `a/b` would otherwise reach
 /// URLs outside the repository (and the target prefix) the job was given.
+/// A source name that is valid but too long once under the target's prefix is the prefix's
+/// fault, and said so.
 fn check_names(pair: &RepoPair) -> Result<()> {
-    for name in [&pair.source, &pair.target] {
-        crate::endpoint::validate_repository(name).map_err(|reason| {
-            Error::invalid(
-                format!("repository `{}`", crate::digest::truncate(name)),
-                format!("{reason}; the source lists a name no registry accepts: rename it there or leave it out with --exclude-repo"),
-            )
-        })?;
-    }
+    let item = || format!("repository `{}`", crate::digest::truncate(&pair.source));
+    crate::endpoint::validate_repository(&pair.source).map_err(|reason| {
+        Error::invalid(
+            item(),
+            format!("{reason}; the source lists a name no registry accepts: rename it there or leave it out with --exclude-repo"),
+        )
+    })?;
+    crate::endpoint::validate_repository(&pair.target).map_err(|reason| {
+        let reason = match pair.target.len() {
+            n if n > 255 => format!(
+                "TARGET's prefix makes `{}` {n} characters, over 255: choose a shorter prefix",
+                crate::digest::truncate(&pair.target)
+            ),
+            _ => format!(
+                "{reason}; TARGET's prefix makes a name no registry accepts: choose another prefix"
+            ),
+        };
+        Error::invalid(item(), reason)
+    })?;
     Ok(())
 }
 
