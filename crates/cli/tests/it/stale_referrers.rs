@@ -284,3 +284,52 @@ fn a_signature_added_below_an_sbom_already_copied_goes_over_on_the_next_run() {
     assert_eq!(third["referrers_copied"], 0, "{third}");
     assert_eq!(third["manifests_pushed"], 0, "{third}");
 }
+
+#[test]
+fn a_tag_expression_brings_the_fallback_tags_of_referrers_of_referrers_byte_for_byte() {
+    // app:v1 with an SBOM, the SBOM with a signature, each listed in its subject's fallback tag
+    // as the source's client wrote it (with an annotation the copy's own listing would lack).
+    let src = Registry::start();
+    let image = push_image(src.port);
+    let sbom = push_referrer(src.port, &image, "application/vnd.example.sbom", b"sbom");
+    let signature = push_referrer(
+        src.port,
+        &sbom,
+        "application/vnd.cncf.notary.signature",
+        b"signature of the sbom",
+    );
+    let mut annotated = signature.clone();
+    annotated["annotations"] = serde_json::json!({"written.by": "notation"});
+    let (subject, sbom_digest) = (digest_of(&image), digest_of(&sbom));
+    push_fallback_index(src.port, &subject, &[&sbom]);
+    push_fallback_index(src.port, &sbom_digest, &[&annotated]);
+    let dst = Registry::start();
+
+    let out = run(&["copy", "--tag", "v1", "--json", &src.url(), &dst.url()]);
+    assert_success(&out);
+    let summary = json(&out);
+    assert_eq!(summary["tags"], 3, "v1 and both fallback tags: {summary}");
+    assert_eq!(summary["referrers_copied"], 2, "{summary}");
+    for tag in [fallback_tag(&subject), fallback_tag(&sbom_digest)] {
+        assert_eq!(
+            holds(&dst, &tag),
+            holds(&src, &tag),
+            "{tag}: the source's bytes"
+        );
+    }
+    assert_eq!(
+        holds(&dst, signature["digest"].as_str().unwrap()),
+        Some(digest_of(&signature))
+    );
+    let out = run(&[
+        "verify",
+        "--deep",
+        "--tag",
+        "v1",
+        "--json",
+        &src.url(),
+        &dst.url(),
+    ]);
+    assert_success(&out);
+    assert_eq!(json(&out)["tags_ok"], 3, "{}", stdout(&out));
+}
