@@ -143,8 +143,18 @@ pub struct Overwrite {
     pub item: String,
     /// The digest the target's tag pointed at before the copy.
     pub target_had: Digest,
-    /// The source's digest, which the tag points at after the copy.
+    /// The source's digest, which the tag points at after the copy (unless `merged`).
     pub source: Digest,
+    /// True for a referrers fallback tag (`sha256-<hex>`) whose target index listed referrers
+    /// the source's does not: the tag holds (in a dry run: would hold) the union of both
+    /// listings ([`crate::referrers::merge`]), not the source's index.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub merged: bool,
+    /// With `merged`, the digest the tag holds after the copy, which is neither `target_had`
+    /// nor `source` (absent in a dry run: the union's bytes depend on the order in which the
+    /// copy lists the referrers it pushes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub now: Option<Digest>,
 }
 
 /// What a copy did.
@@ -180,7 +190,9 @@ pub struct Summary {
     pub mounts_ignored: bool,
     /// Bytes uploaded.
     pub bytes_copied: u64,
-    /// Referrers copied.
+    /// Referrers copied (in a dry run: that would be): manifests with a `subject` pushed by
+    /// digest, whether a referrer walk or an untagged listing brought them; referrers the target
+    /// already held are not counted.
     pub referrers_copied: u64,
     /// True for a deep copy ([`CopyOptions::deep`]).
     pub deep: bool,
@@ -275,6 +287,9 @@ struct Engine {
     source_incomplete: Mutex<Vec<Problem>>,
     /// Target tags that pointed at another digest ([`Summary::overwritten`]).
     overwritten: Mutex<Vec<Overwrite>>,
+    /// (source repository, referrer) of the referrers the source lists but lacks, each reported
+    /// once in [`Summary::source_incomplete`] however many walks meet it.
+    dangling: Mutex<std::collections::HashSet<(String, Digest)>>,
 }
 
 /// A copy that stopped before its end ([`copy_or_stop`]): what it had done, and why it stopped.
@@ -339,6 +354,7 @@ pub async fn copy_or_stop(
         skipped: Mutex::new(Vec::new()),
         source_incomplete: Mutex::new(Vec::new()),
         overwritten: Mutex::new(Vec::new()),
+        dangling: Mutex::new(std::collections::HashSet::new()),
     });
     let pairs = walk::repositories(engine.source.as_ref(), &engine.options.matcher)
         .await
@@ -825,10 +841,14 @@ impl Engine {
         );
         let manifest = manifest?;
         let dst = dst?;
+        let held = match dst.as_ref() == Some(&manifest.digest) {
+            true => None,
+            false => self.fallback_held(pair, tag, &manifest, &dst).await?,
+        };
         if dst.as_ref() == Some(&manifest.digest)
-            || self
-                .fallback_tag_covered(pair, tag, &manifest, dst.clone())
-                .await?
+            || held
+                .as_ref()
+                .is_some_and(|held| referrers::lists_all_of(held, &manifest))
         {
             bump(&self.counters.tags_up_to_date);
             if self.options.deep {
@@ -836,25 +856,111 @@ impl Engine {
             }
             return self.referrers_of_up_to_date(pair, &manifest.digest).await;
         }
-        self.walker.root(self, pair, tag, &manifest).await?;
+        let subject = match referrers::is_fallback_tag(tag) {
+            true => referrers::described_by_tag(tag),
+            false => None,
+        };
+        if let Some(subject) = &subject {
+            self.subject_first(pair, subject).await?;
+        }
+        match self.walker.root(self, pair, tag, &manifest).await {
+            Ok(_) => {}
+            // A referrers fallback index that lists a referrer the source no longer holds: the
+            // referrers it holds are copied (the walk of the subject lists each in the target),
+            // the stale entry is the source's gap, reported once; the index itself cannot be
+            // written, since a registry refuses an index whose entry it lacks.
+            Err(Error::ChildMissing { index, child, .. })
+                if subject.is_some() && index == manifest.digest =>
+            {
+                let subject = subject.as_ref().expect("a fallback tag's subject");
+                let problem = dangling_problem(pair, subject, &child, true);
+                self.dangling(pair, &child, problem);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
         if let Some(target_had) = dst {
-            self.overwrote(pair, tag, target_had, &manifest.digest);
+            let merged = self.merged(pair, tag, &manifest, held.as_ref()).await;
+            self.overwrote(pair, tag, target_had, &manifest.digest, merged);
         }
         Ok(())
     }
 
+    /// A referrers fallback tag names its subject: the subject goes to the target first (by
+    /// digest, with its referrers; the walk is shared with the tag that points at it), so that
+    /// the target never holds a fallback tag whose subject it lacks, as a manifest never
+    /// arrives before its blobs. A subject the source does not hold (the tag outlived its image)
+    /// does not hold the tag back: it is copied as the source has it.
+    async fn subject_first(&self, pair: &RepoPair, subject: &Digest) -> Result<()> {
+        match self.walker.digest(self, pair, subject).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// Records a referrer the source lists but lacks ([`dangling_problem`]) in
+    /// [`Summary::source_incomplete`], once per source repository and referrer: the walk of its
+    /// subject and the copy of the fallback tag that lists it both meet it.
+    fn dangling(&self, pair: &RepoPair, referrer: &Digest, problem: Problem) {
+        let key = (pair.source.clone(), referrer.clone());
+        if !self.dangling.lock().expect("dangling lock").insert(key) {
+            return;
+        }
+        crate::log::emit(1, || format!("{}: {}", problem.item, problem.reason));
+        self.source_incomplete
+            .lock()
+            .expect("incomplete lock")
+            .push(problem);
+    }
+
+    /// For a referrers fallback tag overwritten with the union of the target's and the
+    /// source's listings ([`Overwrite::merged`]): `Some`, with the digest the tag holds now in a
+    /// real run (the target is asked: the copy's own listings of the referrers it pushed joined
+    /// the tag meanwhile). `None` when the tag holds the source's index.
+    async fn merged(
+        &self,
+        pair: &RepoPair,
+        tag: &str,
+        manifest: &RawManifest,
+        held: Option<&RawManifest>,
+    ) -> Option<Option<Digest>> {
+        let held = held?;
+        if self.options.dry_run {
+            return match referrers::merge(tag, manifest, Some(held)) {
+                Ok(referrers::Merged::Union(_)) => Some(None),
+                _ => None,
+            };
+        }
+        match self.target.current_digest(&pair.target, tag).await {
+            Ok(Some(now)) if now != manifest.digest => Some(Some(now)),
+            _ => None,
+        }
+    }
+
     /// Records that the target's `tag`, which pointed at `target_had`, was made the source's
     /// `source` (in a dry run: would be): listed in the summary, and said at `-v` as it happens.
-    fn overwrote(&self, pair: &RepoPair, tag: &str, target_had: Digest, source: &Digest) {
+    /// `merged`: a referrers fallback tag that holds the union of both listings, with its
+    /// digest after a real run ([`Overwrite::merged`], [`Overwrite::now`]).
+    fn overwrote(
+        &self,
+        pair: &RepoPair,
+        tag: &str,
+        target_had: Digest,
+        source: &Digest,
+        merged: Option<Option<Digest>>,
+    ) {
         let item = format!("{}:{tag}", pair.target);
-        let verb = if self.options.dry_run {
-            "would overwrite"
-        } else {
-            "overwrote"
-        };
+        let dry = self.options.dry_run;
         crate::log::emit(1, || {
-            let had = if self.options.dry_run { "has" } else { "had" };
-            format!("{verb} {item}: the target {had} {target_had}, the source {source}")
+            let had = if dry { "has" } else { "had" };
+            match &merged {
+                Some(Some(now)) => format!("merged {item}: the target had {target_had}, the source {source}; the tag now holds {now}, listing the referrers of both"),
+                Some(None) => format!("would merge {item}: the target has {target_had}, the source {source}; the tag would list the referrers of both"),
+                None => {
+                    let verb = if dry { "would overwrite" } else { "overwrote" };
+                    format!("{verb} {item}: the target {had} {target_had}, the source {source}")
+                }
+            }
         });
         self.overwritten
             .lock()
@@ -863,6 +969,8 @@ impl Engine {
                 item,
                 target_had,
                 source: source.clone(),
+                merged: merged.is_some(),
+                now: merged.flatten(),
             });
     }
 
@@ -890,25 +998,26 @@ impl Engine {
                 .remove(&(pair.target.clone(), digest.clone()))
     }
 
-    /// True for a referrers fallback tag (`sha256-<hex>`) that the target holds in other bytes
-    /// listing every referrer the source's lists: the target kept referrers of its own beside
-    /// the source's ([`crate::referrers::merge`]), and the source's index has nothing to add.
-    async fn fallback_tag_covered(
+    /// For a referrers fallback tag (`sha256-<hex>`) that the target holds in other bytes, the
+    /// target's index. One that lists every referrer the source's lists is up to date: the
+    /// target kept referrers of its own beside the source's ([`crate::referrers::merge`]), and
+    /// the source's index has nothing to add.
+    async fn fallback_held(
         &self,
         pair: &RepoPair,
         tag: &str,
         manifest: &RawManifest,
-        dst: Option<Digest>,
-    ) -> Result<bool> {
+        dst: &Option<Digest>,
+    ) -> Result<Option<RawManifest>> {
         if dst.is_none() || !referrers::is_fallback_tag(tag) || manifest.media_type != OCI_INDEX {
-            return Ok(false);
+            return Ok(None);
         }
         let held = self
             .blob_permits
             .timed(TARGET_PATH, self.target.manifest(&pair.target, tag))
             .await
             .map_err(in_the_target)?;
-        Ok(referrers::lists_all_of(&held, manifest))
+        Ok(Some(held))
     }
 
     /// The referrers of a tag the target already holds: a signature or SBOM added to an unchanged
@@ -929,6 +1038,7 @@ impl Engine {
     async fn push(&self, pair: &RepoPair, tag: Option<&str>, manifest: &RawManifest) -> Result<()> {
         if self.options.dry_run {
             bump(&self.counters.manifests_would_push);
+            self.count_referrer(tag, manifest);
             return Ok(());
         }
         self.target
@@ -942,7 +1052,17 @@ impl Engine {
                 refused(e, &item)
             })?;
         bump(&self.counters.manifests_pushed);
+        self.count_referrer(tag, manifest);
         Ok(())
+    }
+
+    /// Counts a manifest with a `subject` pushed by digest (in a dry run: that would be) as a
+    /// referrer copied ([`Summary::referrers_copied`]).
+    fn count_referrer(&self, tag: Option<&str>, manifest: &RawManifest) {
+        let has_subject = || manifest.view().is_ok_and(|v| v.subject().is_some());
+        if tag.is_none() && has_subject() {
+            bump(&self.counters.referrers_copied);
+        }
     }
 
     fn home(&self, digest: &Digest) -> Option<String> {
@@ -1334,17 +1454,31 @@ impl Visitor for Engine {
         true
     }
 
+    /// Below a referrer the target already holds (an SBOM copied by an earlier run), its own
+    /// referrers are looked for too: a signature of that SBOM added since goes over on the next
+    /// run, at any depth, as `verify --deep` checks them. The cost: one referrers listing of the
+    /// source per referrer the target holds (none on a registry without the referrers API whose
+    /// tag listing has no fallback tag for it), once per run.
+    fn referrers_of_pruned_referrers(&self) -> bool {
+        self.options.referrers
+    }
+
     fn nondistributable(&self) -> bool {
         self.options.nondistributable
     }
 
-    async fn referrer(
+    /// A referrer the source lists but lacks (a stale entry of its fallback index) holds back
+    /// neither its subject nor the other referrers: it is the source's gap, reported once.
+    async fn referrer_missing(
         &self,
-        _pair: &RepoPair,
-        _subject: &Digest,
-        _referrer: &Reference,
+        pair: &RepoPair,
+        subject: &Digest,
+        referrer: &Reference,
+        _error: Error,
     ) -> Result<()> {
-        bump(&self.counters.referrers_copied);
+        let problem =
+            dangling_referrer(self.source.as_ref(), pair, subject, &referrer.digest).await;
+        self.dangling(pair, &referrer.digest, problem);
         Ok(())
     }
 }
@@ -1414,17 +1548,24 @@ impl Visitor for Repair<'_> {
         true
     }
 
+    fn referrers_of_pruned_referrers(&self) -> bool {
+        self.engine.referrers_of_pruned_referrers()
+    }
+
     fn nondistributable(&self) -> bool {
         self.engine.nondistributable()
     }
 
-    async fn referrer(
+    async fn referrer_missing(
         &self,
         pair: &RepoPair,
         subject: &Digest,
         referrer: &Reference,
+        error: Error,
     ) -> Result<()> {
-        self.engine.referrer(pair, subject, referrer).await
+        self.engine
+            .referrer_missing(pair, subject, referrer, error)
+            .await
     }
 }
 
@@ -1447,6 +1588,54 @@ pub fn source_gap(e: &Error, item: &str) -> String {
     format!(
         "{what} is missing in the SOURCE (the source is incomplete): copying it again will not help; push it to the source again, or leave it out with --tag/--exclude-repo"
     )
+}
+
+/// The one report of a referrer the source lists for `subject` but does not hold, in the words
+/// of `copy` and `verify` ([`dangling_problem`]): named by the source's referrers fallback tag of
+/// `subject` when the source has that tag (the usual case), else by the subject. One `HEAD` of
+/// the source.
+pub async fn dangling_referrer(
+    source: &dyn crate::transport::Store,
+    pair: &RepoPair,
+    subject: &Digest,
+    referrer: &Digest,
+) -> Problem {
+    let tag = referrers::fallback_tag(subject);
+    let by_tag = matches!(
+        source.manifest_digest(&pair.source, &tag).await,
+        Ok(Some(_))
+    );
+    dangling_problem(pair, subject, referrer, by_tag)
+}
+
+/// A referrer `referrer` the source lists for `subject` and does not hold: with `by_tag`, listed
+/// by the source's referrers fallback tag of `subject` (a stale entry, left when the referrer was
+/// deleted: cosign, notation and oras leave the tag behind), named by that tag; else named by
+/// the subject. The subject and every referrer the source holds are copied all the same.
+pub fn dangling_problem(
+    pair: &RepoPair,
+    subject: &Digest,
+    referrer: &Digest,
+    by_tag: bool,
+) -> Problem {
+    let outcome = format!(
+        "{subject} and the referrers the source holds are copied without it; copying again will not help"
+    );
+    if by_tag {
+        let tag = referrers::fallback_tag(subject);
+        return Problem {
+            item: format!("{}:{tag}", pair.target),
+            reason: format!(
+                "referrer {referrer} of {subject}, listed by this referrers fallback tag, is missing in the SOURCE (a stale entry, left when the referrer was deleted): {outcome}; remove the entry from the source's tag, or push the referrer to the source again"
+            ),
+        };
+    }
+    Problem {
+        item: format!("{}@{subject}", pair.target),
+        reason: format!(
+            "referrer {referrer}, which the source lists for it, is missing in the SOURCE (the source is incomplete): {outcome}; push the referrer to the source again"
+        ),
+    }
 }
 
 /// An error of a read from the target: a damaged manifest there is the target's, which the

@@ -136,13 +136,21 @@ pub trait Visitor: Send + Sync {
         false
     }
 
+    /// True to walk the referrers of a *referrer* `enter` pruned (an SBOM the target already
+    /// holds, whose signature may be new): [`Visitor::referrers_of_pruned`] limited to manifests
+    /// reached as referrers. Each such referrer costs one referrers listing of the source.
+    fn referrers_of_pruned_referrers(&self) -> bool {
+        self.referrers_of_pruned()
+    }
+
     /// True to visit non-distributable layers (descriptors with `urls`, such as Windows base
     /// layers) like any blob; by default they are left to their URLs.
     fn nondistributable(&self) -> bool {
         false
     }
 
-    /// A referrer of `subject` is done (walked or pruned); called for each one the source lists.
+    /// A referrer of `subject` is done (walked or pruned); called for each one the source lists
+    /// and holds.
     async fn referrer(
         &self,
         _pair: &RepoPair,
@@ -150,6 +158,21 @@ pub trait Visitor: Send + Sync {
         _referrer: &Reference,
     ) -> Result<()> {
         Ok(())
+    }
+
+    /// A referrer the source lists for `subject` but does not hold (`error`, an
+    /// [`Error::ReferrerMissing`]): typically a stale entry of a referrers fallback index
+    /// (`sha256-<hex>`), whose referrer was deleted while the tag was left behind. By default the
+    /// walk fails with `error`; a visitor that records it returns `Ok`, and the walk goes on with
+    /// the subject's other referrers (the subject itself is not held back by it).
+    async fn referrer_missing(
+        &self,
+        _pair: &RepoPair,
+        _subject: &Digest,
+        _referrer: &Reference,
+        error: Error,
+    ) -> Result<()> {
+        Err(error)
     }
 }
 
@@ -352,7 +375,10 @@ impl Walker {
             self.manifests
                 .run(&key, || async {
                     if visitor.enter(pair, reference).await? == Step::Prune {
-                        if visitor.referrers_of_pruned() {
+                        let as_referrer = matches!(listed_by, Some(ListedBy::Subject(_)));
+                        if visitor.referrers_of_pruned()
+                            || (as_referrer && visitor.referrers_of_pruned_referrers())
+                        {
                             self.referrers_at(visitor, pair, &reference.digest, depth)
                                 .await?;
                         }
@@ -481,8 +507,17 @@ impl Walker {
                 };
                 for r in &list {
                     let subject = Some(ListedBy::Subject(digest));
-                    self.child(visitor, pair, r, subject, depth + 1).await?;
-                    visitor.referrer(pair, digest, r).await?;
+                    match self.child(visitor, pair, r, subject, depth + 1).await {
+                        Ok(_) => visitor.referrer(pair, digest, r).await?,
+                        // This very referrer is missing (not one below it): the visitor says
+                        // whether the walk goes on.
+                        Err(e @ Error::ReferrerMissing { .. })
+                            if is_missing(&e, digest, &r.digest) =>
+                        {
+                            visitor.referrer_missing(pair, digest, r, e).await?
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 Ok(())
             })
@@ -526,6 +561,11 @@ enum ListedBy<'a> {
     Index(&'a Digest),
     /// The manifest it refers to (a referrer).
     Subject(&'a Digest),
+}
+
+/// True when `e` says that `referrer`, listed for `subject`, is missing in the source.
+fn is_missing(e: &Error, subject: &Digest, referrer: &Digest) -> bool {
+    matches!(e, Error::ReferrerMissing { subject: s, referrer: r, .. } if s == subject && r == referrer)
 }
 
 /// An index nested [`MAX_INDEX_DEPTH`] levels deep is refused.

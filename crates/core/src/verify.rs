@@ -70,8 +70,10 @@ pub struct Report {
     /// pass (deleting the source would lose them), but copying again will not bring them.
     pub unsupported: Vec<Problem>,
     /// Tags the target lacks whose graph is incomplete in the source itself (an index's child
-    /// manifest missing there): the verify does not pass, and copying again will not help
-    /// until the source is repaired.
+    /// manifest missing there), and referrers the source lists but lacks (a stale entry of a
+    /// referrers fallback tag, named by that tag, once, as `copy` names it; the target lacks
+    /// them too): the verify does not pass, and copying again will not help until the source
+    /// is repaired.
     pub broken_in_source: Vec<Problem>,
     /// Tags and repositories the target has in addition (not a failure).
     pub extra: Vec<Problem>,
@@ -152,6 +154,9 @@ enum TagVerdict {
     Unsupported(String),
     /// Missing, and the source's graph is incomplete (the reason).
     BrokenInSource(String),
+    /// A referrers fallback tag of the source that lists referrers the source lacks (stale
+    /// entries), one problem each; the target holds or lists every other.
+    Stale(Vec<Problem>),
     Different(Digest, Digest),
     Error(String),
 }
@@ -260,8 +265,8 @@ pub async fn verify(
                     (Ok(None), _) => {
                         TagVerdict::Error("listed by the source but not found when read".into())
                     }
-                    (Ok(Some(_)), Ok(None)) => {
-                        why_missing(&source, &pair, &tag, blobs_of_missing).await
+                    (Ok(Some(a)), Ok(None)) => {
+                        why_missing(&source, &pair, &tag, &a, blobs_of_missing).await
                     }
                     (Ok(Some(a)), Ok(Some(b))) if a == b => TagVerdict::Ok(a),
                     (Ok(Some(a)), Ok(Some(b))) => {
@@ -291,6 +296,7 @@ pub async fn verify(
             TagVerdict::BrokenInSource(reason) => {
                 report.broken_in_source.push(Problem { item, reason })
             }
+            TagVerdict::Stale(problems) => report.broken_in_source.extend(problems),
             TagVerdict::Different(a, b) => report.different.push(Problem {
                 item,
                 reason: format!("source has {a}, target has {b}"),
@@ -333,6 +339,14 @@ pub async fn verify(
     ] {
         list.sort_by(|a, b| a.item.cmp(&b.item));
     }
+    // A stale entry of a fallback tag is met by the tag's comparison and by the deep check of
+    // its subject's referrers: said once.
+    report
+        .broken_in_source
+        .sort_by(|a, b| (&a.item, &a.reason).cmp(&(&b.item, &b.reason)));
+    report
+        .broken_in_source
+        .dedup_by(|a, b| a.item == b.item && a.reason == b.reason);
     report.peak_requests = limit.peak();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -347,15 +361,27 @@ async fn why_missing(
     source: &Arc<dyn Store>,
     pair: &RepoPair,
     tag: &str,
+    in_source: &Digest,
     blobs: bool,
 ) -> TagVerdict {
     let visitor = ManifestsAndReferrers {
         blobs_of: blobs.then(|| source.clone()),
     };
+    let store = source;
     let source: Arc<dyn crate::transport::Source> = source.clone();
     let walker = Walker::without_graphs(source);
     match walker.tag(&visitor, pair, tag).await {
         Err(e) if e.is_unsupported() => TagVerdict::Unsupported(e.to_string()),
+        // A referrers fallback tag with stale entries: no copy can write it (a registry refuses
+        // an index whose entry it lacks), and `copy` names each entry as the source's gap.
+        Err(Error::ChildMissing { index, .. })
+            if &index == in_source && crate::referrers::is_fallback_tag(tag) =>
+        {
+            match stale_entries(store, pair, tag, in_source, &BTreeSet::new()).await {
+                Some(problems) => TagVerdict::Stale(problems),
+                None => TagVerdict::Missing,
+            }
+        }
         Err(e) if e.is_incomplete_store() => TagVerdict::BrokenInSource(crate::copy::source_gap(
             &e,
             &format!("{}:{tag}", pair.source),
@@ -375,6 +401,18 @@ struct ManifestsAndReferrers {
 impl Visitor for ManifestsAndReferrers {
     fn referrers(&self) -> bool {
         true
+    }
+
+    /// A referrer the source lists but lacks holds no tag back in a copy (it is reported on its
+    /// own, as the source's gap): nor here.
+    async fn referrer_missing(
+        &self,
+        _pair: &RepoPair,
+        _subject: &Digest,
+        _referrer: &Reference,
+        _error: Error,
+    ) -> Result<()> {
+        Ok(())
     }
 
     async fn blob(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
@@ -413,8 +451,53 @@ async fn fallback_verdict(
     );
     match (s, t) {
         (Ok(s), Ok(t)) if crate::referrers::lists_all_of(&t, &s) => TagVerdict::Ok(in_target),
+        // The target lists every referrer but those the source lacks too: stale entries of the
+        // source's tag, which no copy can bring.
+        (Ok(s), Ok(t)) => {
+            let held = crate::referrers::listed(&t).unwrap_or_default();
+            match stale_entries(source, pair, tag, &s.digest, &held).await {
+                Some(problems) => TagVerdict::Stale(problems),
+                None => TagVerdict::Different(in_source, in_target),
+            }
+        }
         _ => TagVerdict::Different(in_source, in_target),
     }
+}
+
+/// For the source's referrers fallback tag `tag` (holding the index `index`): when every entry
+/// of it that `held` (what the target lists) lacks is missing in the source as well, one problem
+/// per such stale entry, worded as `copy` reports it ([`crate::copy::dangling_problem`]); `None`
+/// when an entry the target lacks is one the source holds (a copy would bring it), or the
+/// entries cannot be read. One `HEAD` of the source per entry the target lacks.
+async fn stale_entries(
+    source: &Arc<dyn Store>,
+    pair: &RepoPair,
+    tag: &str,
+    index: &Digest,
+    held: &BTreeSet<Digest>,
+) -> Option<Vec<Problem>> {
+    let subject = crate::referrers::described_by_tag(tag)?;
+    let index = source.manifest(&pair.source, index.as_str()).await.ok()?;
+    let lacking: Vec<Digest> = crate::referrers::listed(&index)?
+        .into_iter()
+        .filter(|d| !held.contains(d))
+        .collect();
+    if lacking.is_empty() {
+        return None;
+    }
+    let mut problems = Vec::new();
+    for referrer in lacking {
+        match source
+            .manifest_digest(&pair.source, referrer.as_str())
+            .await
+        {
+            Ok(None) => problems.push(crate::copy::dangling_problem(
+                pair, &subject, &referrer, true,
+            )),
+            _ => return None,
+        }
+    }
+    Some(problems)
 }
 
 /// Every manifest the source lists beyond its tags (untagged ones, index children, referrers) must be
@@ -777,10 +860,13 @@ async fn referrer_check(
     given_up: &Arc<GivenUp>,
     report: &mut Report,
 ) {
+    let source_store = source.clone();
     let source: Arc<dyn crate::transport::Source> = source;
     let walker = Walker::without_graphs(source);
     let check = ReferrerCheck {
+        source: source_store,
         target,
+        broken_in_source: Mutex::new(Vec::new()),
         checked: AtomicU64::new(0),
         broken: Mutex::new(Vec::new()),
         given_up: given_up.clone(),
@@ -807,13 +893,24 @@ async fn referrer_check(
     report
         .broken
         .extend(check.broken.into_inner().expect("referrer check lock"));
+    report.broken_in_source.extend(
+        check
+            .broken_in_source
+            .into_inner()
+            .expect("referrer check lock"),
+    );
     report.broken.extend(listing_errors);
 }
 
 /// The verify hooks in a walk of the source's referrers: each referrer is pruned (not fetched)
-/// and looked up in the target by digest.
+/// and looked up in the target by digest; one the target lacks is asked of the source, and one
+/// the source lacks too (a stale entry of its fallback tag) is broken in the source, not in the
+/// target.
 struct ReferrerCheck {
+    source: Arc<dyn Store>,
     target: Arc<dyn Store>,
+    /// Referrers the source lists but lacks, as `copy` reports them.
+    broken_in_source: Mutex<Vec<Problem>>,
     checked: AtomicU64,
     broken: Mutex<Vec<Problem>>,
     given_up: Arc<GivenUp>,
@@ -847,7 +944,27 @@ impl Visitor for ReferrerCheck {
             .await
         {
             Ok(Some(_)) => return Ok(()),
-            Ok(None) => format!("referrer of {subject} missing in the target"),
+            Ok(None) => match self
+                .source
+                .manifest_digest(&pair.source, referrer.digest.as_str())
+                .await
+            {
+                Ok(None) => {
+                    let problem = crate::copy::dangling_referrer(
+                        self.source.as_ref(),
+                        pair,
+                        subject,
+                        &referrer.digest,
+                    )
+                    .await;
+                    self.broken_in_source
+                        .lock()
+                        .expect("referrer check lock")
+                        .push(problem);
+                    return Ok(());
+                }
+                _ => format!("referrer of {subject} missing in the target"),
+            },
             Err(e) => self.given_up.text(e),
         };
         self.broken

@@ -317,15 +317,28 @@ pub struct RepoTags {
 /// Checks the names a source listed before any of them goes into a request path: a catalog,
 /// tag list or layout `index.json` naming `x/../../prod/app` or a tag `a/b` would otherwise reach
 /// URLs outside the repository (and the target prefix) the job was given.
+/// A source name that is valid but too long once under the target's prefix is the prefix's
+/// fault, and said so.
 fn check_names(pair: &RepoPair) -> Result<()> {
-    for name in [&pair.source, &pair.target] {
-        crate::endpoint::validate_repository(name).map_err(|reason| {
-            Error::invalid(
-                format!("repository `{}`", crate::digest::truncate(name)),
-                format!("{reason}; the source lists a name no registry accepts: rename it there or leave it out with --exclude-repo"),
-            )
-        })?;
-    }
+    let item = || format!("repository `{}`", crate::digest::truncate(&pair.source));
+    crate::endpoint::validate_repository(&pair.source).map_err(|reason| {
+        Error::invalid(
+            item(),
+            format!("{reason}; the source lists a name no registry accepts: rename it there or leave it out with --exclude-repo"),
+        )
+    })?;
+    crate::endpoint::validate_repository(&pair.target).map_err(|reason| {
+        let reason = match pair.target.len() {
+            n if n > 255 => format!(
+                "TARGET's prefix makes `{}` {n} characters, over 255: choose a shorter prefix",
+                crate::digest::truncate(&pair.target)
+            ),
+            _ => format!(
+                "{reason}; TARGET's prefix makes a name no registry accepts: choose another prefix"
+            ),
+        };
+        Error::invalid(item(), reason)
+    })?;
     Ok(())
 }
 
@@ -380,7 +393,9 @@ const DESCRIBED_READS: usize = 8;
 /// expression matches (all without one), and with them the tags that describe by name a manifest
 /// they bring, `sha256-<hex>` (a referrers fallback tag) and `sha256-<hex>.<suffix>` (cosign's
 /// `.sig`, `.att` and `.sbom`), where `<hex>` is the digest of a matched tag's manifest or of one
-/// of its children: a tag goes nowhere without its signatures. The matched tags' digests are
+/// of its children, or a referrer a fallback tag taken lists (the fallback tag of an SBOM that
+/// has a signature of its own, at any depth): a tag goes nowhere without its signatures. The
+/// matched tags' digests are
 /// asked only when such a tag is left unmatched, and their manifests read only when one of those
 /// describes something else than a matched tag's own manifest (a platform of an index). The one selection of `copy`, `verify`,
 /// `inventory` and `delete-source`.
@@ -404,12 +419,38 @@ pub async fn select_tags(
         if describing.iter().any(|(_, d)| !brought.contains(d)) {
             brought = manifests_brought(source, pair, &selected).await?;
         }
-        selected.extend(
-            describing
+        let (mut taken, mut left): (Vec<_>, Vec<_>) = describing
+            .into_iter()
+            .partition(|(_, described)| brought.contains(described));
+        // A fallback tag taken lists referrers that go with the tag, and those may have fallback
+        // tags of their own (the signature of an SBOM): taken too, so that the target's tag
+        // holds the source's bytes, not the copy's own listing of the referrers it pushed. One
+        // read of each fallback tag taken, while describing tags are left.
+        let mut round = taken.clone();
+        for _ in 0..MAX_INDEX_DEPTH {
+            if left.is_empty() || round.is_empty() {
+                break;
+            }
+            for (tag, _) in round
+                .iter()
+                .filter(|(t, _)| crate::referrers::is_fallback_tag(t))
+            {
+                match source.manifest(&pair.source, tag).await {
+                    Ok(index) => {
+                        brought.extend(crate::referrers::listed(&index).unwrap_or_default())
+                    }
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let (next, rest): (Vec<_>, Vec<_>) = left
                 .into_iter()
-                .filter(|(_, described)| brought.contains(described))
-                .map(|(tag, _)| tag),
-        );
+                .partition(|(_, described)| brought.contains(described));
+            left = rest;
+            taken.extend(next.iter().cloned());
+            round = next;
+        }
+        selected.extend(taken.into_iter().map(|(tag, _)| tag));
     }
     selected.sort();
     selected.dedup();

@@ -459,3 +459,42 @@ fn sample_into_a_prefix_writes_every_repository_under_it_and_nothing_at_the_root
         &format!("{}/demo", dst.url()),
     ]));
 }
+
+#[test]
+fn a_name_made_too_long_by_the_target_prefix_blames_the_prefix() {
+    // A 246-character repository is a valid name in the source; under `mirror/eu/` it has 256.
+    let (dir, expected) = sample_layout(1, 5);
+    let root = dir.path().join("sample");
+    let (repo, tags) = expected.tags.iter().next().unwrap();
+    let (_, digest) = tags
+        .iter()
+        .find(|(t, _)| !t.starts_with("sha256-"))
+        .unwrap();
+    let bytes = std::fs::read(layout_blob(&root, digest)).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let long = "a".repeat(246);
+    add_layout_manifest(
+        &root,
+        &long,
+        Some("v1"),
+        doc["mediaType"].as_str().unwrap(),
+        &bytes,
+    );
+    let dst = Registry::start();
+    let target = format!("{}/mirror/eu", dst.url());
+    let out = run(&["copy", "--json", &oci(dir.path()), &target]);
+    assert_exit_code(&out, 1);
+    let summary = json(&out);
+    let failed = summary["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{summary}");
+    assert_eq!(failed[0]["item"], format!("mirror/eu/{long}"), "{summary}");
+    let reason = failed[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("TARGET's prefix makes `mirror/eu/aaa")
+            && reason.ends_with("256 characters, over 255: choose a shorter prefix"),
+        "{reason}"
+    );
+    assert!(!reason.contains("the source lists"), "{reason}");
+    // The other repositories arrive.
+    assert!(repositories(&open(&dst.url())).contains(&format!("mirror/eu/{repo}")));
+}

@@ -39,6 +39,7 @@ mod rewrite_target;
 mod shards;
 mod shared_tier;
 mod source_gaps;
+mod stale_referrers;
 mod support;
 mod template;
 mod util;

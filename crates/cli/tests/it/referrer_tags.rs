@@ -495,16 +495,48 @@ fn referrers_the_target_listed_before_the_copy_stay_in_its_fallback_tag() {
         None,
     );
     push_fallback_index(dst.port, &image, &[&notation]);
+    let (target_had, _) = fallback_listing(&dst.url(), &image);
+    let item = format!("{REPO}:{}", fallback_tag(&image));
 
-    let out = run(&["copy", "--json", &src.registry.url(), &dst.url()]);
+    // A dry run says what the tag would hold: the union, neither side's digest.
+    let dry = json(&run(&[
+        "copy",
+        "--dry-run",
+        "--json",
+        &src.registry.url(),
+        &dst.url(),
+    ]));
+    let would = dry["overwritten"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["item"] == item.as_str())
+        .unwrap_or_else(|| panic!("{dry}"))
+        .clone();
+    let out = run(&["copy", "-v", "--json", &src.registry.url(), &dst.url()]);
     assert_success(&out);
-    assert_eq!(
-        json(&out)["failed"],
-        serde_json::json!([]),
-        "{}",
-        stdout(&out)
+    let summary = json(&out);
+    assert_eq!(summary["failed"], serde_json::json!([]), "{summary}");
+    let (now, listed) = fallback_listing(&dst.url(), &image);
+    // The overwritten entry names what the tag held, the source's index, and the merged
+    // index the tag holds now; the line at -v says it was merged.
+    let overwrote = summary["overwritten"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["item"] == item.as_str())
+        .unwrap_or_else(|| panic!("{summary}"))
+        .clone();
+    assert_eq!(overwrote["target_had"], target_had.as_str(), "{summary}");
+    assert_eq!(overwrote["source"], src.fallback.as_str(), "{summary}");
+    assert_eq!(overwrote["merged"], true, "{summary}");
+    assert_eq!(overwrote["now"], now.as_str(), "{summary}");
+    assert_eq!(would["merged"], true, "{dry}");
+    let line = format!(
+        "merged {item}: the target had {target_had}, the source {}; the tag now holds {now}",
+        src.fallback
     );
-    let (_, listed) = fallback_listing(&dst.url(), &image);
+    assert!(stderr(&out).contains(&line), "{}", stderr(&out));
     assert_eq!(
         listed,
         sorted(vec![

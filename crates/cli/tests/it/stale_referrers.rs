@@ -1,0 +1,338 @@
+//! Referrers the source lists but no longer holds, and referrers added below referrers already
+//! copied.
+//!
+//! A registry without the referrers API (Distribution 2.8 here) lists the referrers of an image
+//! in its fallback tag (`sha256-<hex>`), which cosign, notation and oras leave behind when a
+//! referrer is deleted: the tag then names a referrer the registry lacks. That stale entry is
+//! the source's gap, said once by `copy` and `verify` alike; it holds back neither the image nor
+//! the referrers that exist. And a signature pushed later below an SBOM the target already holds
+//! goes over on the next incremental run, at any depth, as `verify --deep` checks it.
+
+use acr_relocate::digest::Digest;
+
+use crate::support::http;
+use crate::util::*;
+
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+const REPO: &str = "app";
+
+/// Pushes a blob into `REPO` of the registry on `port` (one monolithic upload).
+fn push_blob(port: u16, bytes: &[u8]) -> Digest {
+    let digest = Digest::of(bytes);
+    let start = http::send(
+        port,
+        "POST",
+        &format!("/v2/{REPO}/blobs/uploads/"),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(start.status, 202);
+    let location = start.header("location").unwrap();
+    let path = match location.split_once("://") {
+        Some((_, rest)) => rest[rest.find('/').unwrap()..].to_string(),
+        None => location.to_string(),
+    };
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let put = http::send(
+        port,
+        "PUT",
+        &format!("{path}{separator}digest={digest}"),
+        &[("Content-Type".into(), "application/octet-stream".into())],
+        bytes,
+    )
+    .unwrap();
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    digest
+}
+
+/// Pushes a manifest into `REPO` under `reference` (a tag, or its digest); returns its
+/// descriptor.
+fn push_manifest(
+    port: u16,
+    reference: Option<&str>,
+    media_type: &str,
+    doc: &serde_json::Value,
+) -> serde_json::Value {
+    let bytes = serde_json::to_vec(doc).unwrap();
+    let digest = Digest::of(&bytes);
+    let reference = reference.map_or_else(|| digest.to_string(), str::to_string);
+    let put = http::send(
+        port,
+        "PUT",
+        &format!("/v2/{REPO}/manifests/{reference}"),
+        &[("Content-Type".into(), media_type.into())],
+        &bytes,
+    )
+    .unwrap();
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    serde_json::json!({"mediaType": media_type, "digest": digest.as_str(), "size": bytes.len()})
+}
+
+fn digest_of(descriptor: &serde_json::Value) -> Digest {
+    descriptor["digest"].as_str().unwrap().parse().unwrap()
+}
+
+/// `sha256-<hex>`: the referrers fallback tag of `subject`.
+fn fallback_tag(subject: &Digest) -> String {
+    subject.as_str().replacen(':', "-", 1)
+}
+
+/// Pushes `app:v1`, a one-layer image; returns its descriptor.
+fn push_image(port: u16) -> serde_json::Value {
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_digest = push_blob(port, config);
+    let layer = b"base layer";
+    let layer_digest = push_blob(port, layer);
+    let doc = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.as_str(), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest.as_str(), "size": layer.len()}],
+    });
+    push_manifest(port, Some("v1"), MANIFEST, &doc)
+}
+
+/// Pushes, untagged, an artifact of `artifact_type` holding `payload` whose subject is
+/// `subject`; returns its descriptor with the artifact type, as a fallback index lists it.
+fn push_referrer(
+    port: u16,
+    subject: &serde_json::Value,
+    artifact_type: &str,
+    payload: &[u8],
+) -> serde_json::Value {
+    let empty = push_blob(port, b"{}");
+    let blob = push_blob(port, payload);
+    let doc = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "artifactType": artifact_type,
+        "config": {"mediaType": EMPTY, "digest": empty.as_str(), "size": 2},
+        "layers": [{"mediaType": artifact_type, "digest": blob.as_str(), "size": payload.len()}],
+        "subject": subject,
+    });
+    let mut descriptor = push_manifest(port, None, MANIFEST, &doc);
+    descriptor["artifactType"] = artifact_type.into();
+    descriptor
+}
+
+/// Writes the fallback tag of `subject` listing `referrers`, as a client without the referrers
+/// API does.
+fn push_fallback_index(port: u16, subject: &Digest, referrers: &[&serde_json::Value]) {
+    let doc = serde_json::json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": referrers});
+    push_manifest(port, Some(&fallback_tag(subject)), INDEX, &doc);
+}
+
+/// The digests the fallback tag of `subject` lists in the registry on `port`.
+fn listed_by_fallback_tag(registry: &Registry, subject: &Digest) -> Vec<Digest> {
+    let store = open(&registry.url());
+    let index = block_on(store.manifest(REPO, &fallback_tag(subject))).unwrap();
+    let view = index.view().unwrap();
+    view.children().iter().map(|c| c.digest.clone()).collect()
+}
+
+fn holds(registry: &Registry, reference: &str) -> Option<Digest> {
+    let store = open(&registry.url());
+    block_on(store.manifest_digest(REPO, reference)).unwrap()
+}
+
+#[test]
+fn a_stale_entry_of_a_fallback_tag_holds_back_neither_the_image_nor_its_other_referrers() {
+    // The source: app:v1 with an SBOM and a signature, both listed in its fallback tag; the
+    // signature was deleted since, and the tag left as it was.
+    let src = Registry::start();
+    let image = push_image(src.port);
+    let subject = digest_of(&image);
+    let sbom = push_referrer(src.port, &image, "application/vnd.example.sbom", b"sbom");
+    let signature = push_referrer(
+        src.port,
+        &image,
+        "application/vnd.cncf.notary.signature",
+        b"old signature",
+    );
+    push_fallback_index(src.port, &subject, &[&sbom, &signature]);
+    let (sbom_entry, sbom, gone) = (sbom.clone(), digest_of(&sbom), digest_of(&signature));
+    delete(src.port, &format!("/v2/{REPO}/manifests/{gone}"));
+    let dst = Registry::start();
+    let fallback_item = format!("{REPO}:{}", fallback_tag(&subject));
+
+    // copy: the image and the SBOM arrive; the stale entry is the source's gap, named once by
+    // the fallback tag and the missing digest, and the run says so with exit 1, as for any gap
+    // of the source.
+    let out = run(&["copy", "--json", &src.url(), &dst.url()]);
+    assert_exit_code(&out, 1);
+    let summary = json(&out);
+    assert_eq!(summary["failed"], serde_json::json!([]), "{summary}");
+    let gaps = summary["source_incomplete"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{summary}");
+    assert_eq!(gaps[0]["item"], fallback_item.as_str(), "{summary}");
+    let reason = gaps[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(&format!(
+            "referrer {gone} of {subject}, listed by this referrers fallback tag, is missing in the SOURCE"
+        )) && reason.contains("copying again will not help"),
+        "{reason}"
+    );
+    assert_eq!(summary["tags_copied"], 1, "{summary}");
+    assert_eq!(summary["referrers_copied"], 1, "{summary}");
+    assert_eq!(holds(&dst, "v1"), Some(subject.clone()));
+    assert_eq!(holds(&dst, sbom.as_str()), Some(sbom.clone()));
+    // The target's fallback tag names a subject the target holds, and only what it holds.
+    assert_eq!(
+        listed_by_fallback_tag(&dst, &subject),
+        std::slice::from_ref(&sbom)
+    );
+
+    // verify: the stale entry is broken in the source, once, not a gap of the target; the
+    // tag and everything that exists verify, and the verify does not pass, as for any gap of
+    // the source (deleting the source is not approved until it is repaired).
+    let (source_url, target_url) = (src.url(), dst.url());
+    for args in [
+        ["verify", "--json", &source_url, &target_url].as_slice(),
+        ["verify", "--deep", "--json", &source_url, &target_url].as_slice(),
+    ] {
+        let out = run(args);
+        assert_exit_code(&out, 1);
+        let report = json(&out);
+        for clean in ["missing", "different", "broken", "errors"] {
+            assert_eq!(report[clean], serde_json::json!([]), "{args:?}: {report}");
+        }
+        assert_eq!(report["tags_ok"], 1, "{args:?}: {report}");
+        let broken = report["broken_in_source"].as_array().unwrap();
+        assert_eq!(broken.len(), 1, "{args:?}: {report}");
+        assert_eq!(broken[0]["item"], fallback_item.as_str(), "{report}");
+        assert_eq!(broken[0]["reason"].as_str(), Some(reason), "{report}");
+    }
+
+    // A second copy says the same, and writes nothing more.
+    let again = json(&run(&["copy", "--json", &src.url(), &dst.url()]));
+    assert_eq!(
+        again["source_incomplete"], summary["source_incomplete"],
+        "{again}"
+    );
+    assert_eq!(again["manifests_pushed"], 0, "{again}");
+    assert_eq!(again["referrers_copied"], 0, "{again}");
+
+    // Once the source's tag is repaired, both pass.
+    push_fallback_index(src.port, &subject, &[&sbom_entry]);
+    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
+}
+
+#[test]
+fn a_signature_added_below_an_sbom_already_copied_goes_over_on_the_next_run() {
+    // A layout lists referrers by their subject, as a registry with the referrers API does: no
+    // fallback tag brings the new signature as a new tag.
+    let (dir, expected) = sample_layout(1, 17);
+    let root = dir.path().join("sample");
+    let source = oci(dir.path());
+    let dst = Registry::start();
+    let first = json(&run(&[
+        "copy",
+        "--tagged-only",
+        "--json",
+        &source,
+        &dst.url(),
+    ]));
+    assert_eq!(first["failed"], serde_json::json!([]), "{first}");
+    assert_eq!(
+        first["referrers_copied"],
+        expected.referrers.len(),
+        "{first}"
+    );
+
+    // A signature of the SBOM (a referrer of a referrer), pushed after the copy.
+    let (repo, _, sbom) = expected.referrers[0].clone();
+    let signature = add_signature(&root, &repo, &sbom, false);
+    let out = run(&["copy", "--tagged-only", "--json", &source, &dst.url()]);
+    assert_success(&out);
+    let second = json(&out);
+    assert_eq!(second["tags_copied"], 0, "{second}");
+    assert_eq!(second["referrers_copied"], 1, "{second}");
+    let store = open(&dst.url());
+    assert_eq!(
+        block_on(store.manifest_digest(&repo, signature.as_str())).unwrap(),
+        Some(signature.clone())
+    );
+    // Where the target has no referrers API, the copy lists it under the SBOM's fallback tag.
+    let index = block_on(store.manifest(&repo, &fallback_tag(&sbom))).unwrap();
+    assert!(
+        index
+            .view()
+            .unwrap()
+            .children()
+            .iter()
+            .any(|c| c.digest == signature),
+        "the SBOM's fallback tag lists the signature"
+    );
+    assert_success(&run(&[
+        "verify",
+        "--deep",
+        "--tagged-only",
+        &source,
+        &dst.url(),
+    ]));
+
+    // Nothing new: nothing counted as copied.
+    let third = json(&run(&[
+        "copy",
+        "--tagged-only",
+        "--json",
+        &source,
+        &dst.url(),
+    ]));
+    assert_eq!(third["referrers_copied"], 0, "{third}");
+    assert_eq!(third["manifests_pushed"], 0, "{third}");
+}
+
+#[test]
+fn a_tag_expression_brings_the_fallback_tags_of_referrers_of_referrers_byte_for_byte() {
+    // app:v1 with an SBOM, the SBOM with a signature, each listed in its subject's fallback tag
+    // as the source's client wrote it (with an annotation the copy's own listing would lack).
+    let src = Registry::start();
+    let image = push_image(src.port);
+    let sbom = push_referrer(src.port, &image, "application/vnd.example.sbom", b"sbom");
+    let signature = push_referrer(
+        src.port,
+        &sbom,
+        "application/vnd.cncf.notary.signature",
+        b"signature of the sbom",
+    );
+    let mut annotated = signature.clone();
+    annotated["annotations"] = serde_json::json!({"written.by": "notation"});
+    let (subject, sbom_digest) = (digest_of(&image), digest_of(&sbom));
+    push_fallback_index(src.port, &subject, &[&sbom]);
+    push_fallback_index(src.port, &sbom_digest, &[&annotated]);
+    let dst = Registry::start();
+
+    let out = run(&["copy", "--tag", "v1", "--json", &src.url(), &dst.url()]);
+    assert_success(&out);
+    let summary = json(&out);
+    assert_eq!(summary["tags"], 3, "v1 and both fallback tags: {summary}");
+    assert_eq!(summary["referrers_copied"], 2, "{summary}");
+    for tag in [fallback_tag(&subject), fallback_tag(&sbom_digest)] {
+        assert_eq!(
+            holds(&dst, &tag),
+            holds(&src, &tag),
+            "{tag}: the source's bytes"
+        );
+    }
+    assert_eq!(
+        holds(&dst, signature["digest"].as_str().unwrap()),
+        Some(digest_of(&signature))
+    );
+    let out = run(&[
+        "verify",
+        "--deep",
+        "--tag",
+        "v1",
+        "--json",
+        &src.url(),
+        &dst.url(),
+    ]);
+    assert_success(&out);
+    assert_eq!(json(&out)["tags_ok"], 3, "{}", stdout(&out));
+}
