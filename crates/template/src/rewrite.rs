@@ -121,6 +121,10 @@ struct Ctx<'a> {
     whole_names: HashSet<usize>,
     /// `--key-uri` was written somewhere.
     key_uri_used: bool,
+    /// The path of the registry's `publicNetworkAccess` when it is `Disabled`.
+    public_disabled: Option<String>,
+    /// The source registry's name, once known.
+    old_name: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -364,6 +368,8 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         edited_locations: HashSet::new(),
         whole_names: HashSet::new(),
         key_uri_used: false,
+        public_disabled: None,
+        old_name: None,
     };
     for (option, region) in std::iter::once(("--location", &opts.location))
         .chain(opts.add_replications.iter().map(|r| ("--replication", r)))
@@ -405,7 +411,17 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         Some(i) => relocate(&mut ctx, template, &resources, i, registries.len()),
         None => relocate_children(&mut ctx, template, &resources),
     };
-    private_endpoints_of_the_registry(&mut ctx, &resources);
+    let endpoints = private_endpoints_of_the_registry(&mut ctx, &resources);
+    if let (Some(path), 0) = (ctx.public_disabled.clone(), endpoints) {
+        let name = opts.name.to_ascii_lowercase();
+        ctx.find(
+            Severity::Warning,
+            rules::PUBLIC_ACCESS_NO_PRIVATE_ENDPOINT,
+            &path,
+            format!("public network access is disabled and the template creates no private endpoint for the registry: the new registry is unreachable on the data plane (client-mode copy, verify, the rewrite's check, AKS pulls) until a private endpoint and DNS records exist in a {} virtual network", opts.location),
+            private_endpoint_fix(opts).replacen("create a private endpoint", &format!("before copying into {name}, create a private endpoint"), 1),
+        );
+    }
     if let Some(old) = old_name
         .as_deref()
         .filter(|o| !o.eq_ignore_ascii_case(&opts.name))
@@ -671,6 +687,7 @@ fn relocate<'r>(
         let named = apply_name(ctx, source, reg.template, &reg.template_path, &rp);
         (old_name, name_expr_for_children, name_set) = (named.old, named.expr, named.set);
     }
+    ctx.old_name = old_name.clone();
 
     if let Some(holder) = reg.holder {
         let scope = if model::is_inner_scope(holder) {
@@ -913,6 +930,7 @@ fn relocate<'r>(
     let public_disabled = str_ci_eq(val(prop("publicNetworkAccess")), "Disabled");
     if public_disabled {
         premium.push("disabled public network access");
+        ctx.public_disabled = Some(format!("{rp}/properties/publicNetworkAccess"));
     }
     let bypass = val(prop("networkRuleBypassOptions")).and_then(Node::as_str);
     if public_disabled && bypass.is_some_and(|b| b.eq_ignore_ascii_case("None")) {
@@ -946,16 +964,42 @@ fn relocate<'r>(
     // Policies.
     let pol = |k: &str| prop("policies").and_then(|p| p.get(k));
     if str_ci_eq(
+        val(pol("quarantinePolicy").and_then(|r| r.get("status"))),
+        "enabled",
+    ) {
+        ctx.find(
+            Severity::Warning,
+            rules::QUARANTINE_POLICY_ENABLED,
+            &format!("{rp}/properties/policies/quarantinePolicy"),
+            "the quarantine policy is enabled: every image copied or imported into the new registry is held in quarantine until a scanner approves it, so verify, the rewrite's reference check and clients fail to pull it".into(),
+            "set quarantinePolicy.status to disabled for the deployment and enable it after the copy is verified (az resource update --ids <registry id> --set properties.policies.quarantinePolicy.status=enabled)".into(),
+        );
+    }
+    if str_ci_eq(
         val(pol("trustPolicy").and_then(|r| r.get("status"))),
         "enabled",
     ) {
         premium.push("content trust");
+        ctx.find(
+            Severity::Warning,
+            rules::TRUST_POLICY_ENABLED,
+            &format!("{rp}/properties/policies/trustPolicy"),
+            "content trust is enabled: Docker Content Trust (Notary v1) signatures are not OCI artifacts and are not moved by az acr import or the copy, so clients with DOCKER_CONTENT_TRUST=1 refuse the copied images".into(),
+            "re-sign the images in the new registry (docker trust sign) after the copy, or turn off content trust for its clients (signing with Notation stores OCI signatures that are copied)".into(),
+        );
     }
     if str_ci_eq(
         val(pol("exportPolicy").and_then(|r| r.get("status"))),
         "disabled",
     ) {
         premium.push("disabled export policy");
+        ctx.find(
+            Severity::Warning,
+            rules::EXPORT_POLICY_DISABLED,
+            &format!("{rp}/properties/policies/exportPolicy"),
+            "the export policy is disabled (the source's data-exfiltration setting): az acr import out of the source registry is refused, so copy --mode import fails".into(),
+            "copy in client mode (the default), or enable the source's export policy until the copy is done (az acr update --name <source> --allow-exports true, with public network access enabled)".into(),
+        );
     }
     if str_ci_eq(
         val(pol("retentionPolicy").and_then(|r| r.get("status"))),
@@ -1002,6 +1046,15 @@ fn relocate<'r>(
             "confirm that this is wanted, or set anonymousPullEnabled to false".into(),
         );
     }
+
+    // A system-assigned identity: a new principal without the source's role assignments.
+    system_identity(
+        ctx,
+        reg,
+        "the registry",
+        &format!("az acr show --name {} --query identity.principalId -o tsv", old_name.as_deref().unwrap_or("<source>")),
+        &format!("[reference(resourceId('Microsoft.ContainerRegistry/registries', {name_expr_for_children}), '{api}', 'Full').identity.principalId]"),
+    );
 
     // Encryption (CMK).
     let cmk = encryption(ctx, reg, prop("encryption"), &mut premium);
@@ -1945,6 +1998,7 @@ fn what_an_export_cannot_carry(
             }
         }
         "tokens" => tokens.push((cpath.clone(), child)),
+        "tasks" => task_recreated(ctx, c, &child),
         "credentialsets" => {
             let mut strings = Vec::new();
             if let Some(p) = props {
@@ -1979,6 +2033,137 @@ fn what_an_export_cannot_carry(
         ),
         _ => {}
     }
+}
+
+/// A system-assigned identity on `r` (`what`: "the registry", "task nightly"): the new resource
+/// gets a new principal, and an export never holds the source principal's role assignments.
+/// `show` is the command that prints the source's principal id (when the template does not), and
+/// `principal` the expression of the new one.
+fn system_identity(ctx: &mut Ctx<'_>, r: &Resource<'_>, what: &str, show: &str, principal: &str) {
+    let Some(kind) = r.node.at(&["identity", "type"]).and_then(Node::as_str) else {
+        return;
+    };
+    if !kind.to_ascii_lowercase().contains("systemassigned") {
+        return;
+    }
+    let source = r
+        .node
+        .at(&["identity", "principalId"])
+        .and_then(Node::as_str)
+        .filter(|p| is_guid(p))
+        .map(str::to_string);
+    let list = match &source {
+        Some(p) => format!("az role assignment list --assignee {p} --all -o table"),
+        None => format!("az role assignment list --assignee $({show}) --all -o table"),
+    };
+    ctx.find(
+        Severity::Warning,
+        rules::SYSTEM_IDENTITY_RECREATED,
+        &format!("{}/identity", r.path),
+        format!("{what} has a system-assigned identity: the new one is another principal with none of the source's role assignments (an export never holds them), so its access to key vaults, storage and other registries is lost"),
+        format!("list the source's grants ({list}) and grant each role to the new principal after the deployment, or in this template with principalId {principal}"),
+    );
+}
+
+/// A task is created anew: its system-assigned identity, the old login server in its content
+/// (base64 `encodedTaskContent` / `encodedValuesContent` are decoded, and written back with the
+/// new login server), and the credentials an export never carries (source-trigger tokens,
+/// custom registry passwords).
+fn task_recreated(ctx: &mut Ctx<'_>, c: &Resource<'_>, child: &str) {
+    let api = c.api_version().to_string();
+    let new = ctx.opts.name.clone();
+    let old = ctx.old_name.clone();
+    system_identity(
+        ctx,
+        c,
+        &format!("task {child}"),
+        &format!(
+            "az acr task show --registry {} --name {child} --query identity.principalId -o tsv",
+            old.as_deref().unwrap_or("<source>")
+        ),
+        &format!("[reference(resourceId('Microsoft.ContainerRegistry/registries/tasks', '{new}', '{child}'), '{api}', 'Full').identity.principalId]"),
+    );
+    let mut notes: Vec<String> = Vec::new();
+    let props = c.node.get("properties");
+    if let (Some(step), Some(old)) = (props.and_then(|p| p.get("step")), old.as_deref()) {
+        let old_server = format!("{}.azurecr.io", old.to_ascii_lowercase());
+        let new_server = format!("{}.azurecr.io", new.to_ascii_lowercase());
+        for key in ["encodedTaskContent", "encodedValuesContent"] {
+            let Some(node) = step.get(key) else { continue };
+            let Some(text) = node.as_str().filter(|t| !is_expression(t)) else {
+                continue;
+            };
+            let Some(decoded) = crate::base64::decode(text).and_then(|b| String::from_utf8(b).ok())
+            else {
+                continue;
+            };
+            let lower = decoded.to_ascii_lowercase();
+            let count = lower.matches(&old_server).count();
+            if count == 0 {
+                continue;
+            }
+            // Replace case-insensitively, keeping everything else byte for byte.
+            let mut out = String::new();
+            let mut pos = 0;
+            for (i, _) in lower.match_indices(&old_server) {
+                out.push_str(&decoded[pos..i]);
+                out.push_str(&new_server);
+                pos = i + old_server.len();
+            }
+            out.push_str(&decoded[pos..]);
+            if ctx
+                .tpl
+                .set_string(node, &crate::base64::encode(out.as_bytes()))
+            {
+                notes.push(format!(
+                    "its base64 {key} named {old_server} {count} time(s), now {new_server}"
+                ));
+            }
+        }
+    }
+    let triggers = props
+        .and_then(|p| p.at(&["trigger", "sourceTriggers"]))
+        .and_then(Node::items)
+        .is_some_and(|t| !t.is_empty());
+    if triggers {
+        notes.push("its source triggers need a repository token (sourceControlAuthProperties), which is never exported".into());
+    }
+    if props
+        .and_then(|p| p.at(&["credentials", "customRegistries"]))
+        .and_then(Node::members)
+        .is_some_and(|m| !m.is_empty())
+    {
+        notes.push("its custom registry credentials hold secrets that are never exported".into());
+    }
+    let identity = c.node.get("identity").is_some();
+    let fix = format!(
+        "after the deployment, check the task's content for other references to the source (az acr task show --registry {new} --name {child}), {}{}run it once (az acr task run --registry {new} --name {child})",
+        if triggers {
+            format!("give the source trigger a token again (az acr task update --registry {new} --name {child} --git-access-token <token>), ")
+        } else {
+            String::new()
+        },
+        if identity {
+            "grant its identity what it needs (see system-identity-recreated), "
+        } else {
+            ""
+        },
+    );
+    let message = if notes.is_empty() {
+        format!("task {child} is created anew in the new registry")
+    } else {
+        format!(
+            "task {child} is created anew in the new registry: {}",
+            notes.join("; ")
+        )
+    };
+    ctx.find(
+        Severity::Warning,
+        rules::TASK_RECREATED,
+        &c.path,
+        message,
+        fix,
+    );
 }
 
 /// True when the string `s` (lower case) refers to the removed resource `rm`: its symbolic name
@@ -2330,6 +2515,7 @@ fn relocate_children(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>]) -> Op
             opts.name
         ),
     );
+    ctx.old_name = old_name.clone();
     let mut removed = Vec::new();
     children_pass(ctx, res, &children, &mut removed, None);
     drop_dangling_depends(ctx, res, &removed, None);
@@ -2398,13 +2584,29 @@ fn parent_reference(name: &str) -> Option<(&'static str, &str)> {
 /// than its virtual network. Blocking when its region is written out (it needs a subnet in the
 /// target region and a new name, which the rewriter cannot choose); a warning when the region is
 /// an expression whose value the deployment gives.
-fn private_endpoints_of_the_registry(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) {
+fn private_endpoints_of_the_registry(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) -> usize {
+    let mut count = 0;
+    let params_obj = ctx.params_obj;
     for r in res
         .iter()
         .filter(|r| r.full_type == "microsoft.network/privateendpoints")
     {
         let Some(props) = r.node.get("properties") else {
             continue;
+        };
+        let pf = if r.deployment.is_none() {
+            params_obj
+        } else {
+            None
+        };
+        // A value as the deployment gives it: through a parameter or variable (in a nested
+        // deployment of inner scope, the deployment's `parameters`).
+        let value = |n: &Node| -> Option<String> {
+            let src = resolve(n, r.template, r.deployment, pf);
+            src.effective()
+                .and_then(Node::as_str)
+                .or_else(|| n.as_str())
+                .map(str::to_string)
         };
         let connects = [
             "privateLinkServiceConnections",
@@ -2413,7 +2615,8 @@ fn private_endpoints_of_the_registry(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) {
         .iter()
         .filter_map(|key| props.get(key).and_then(Node::items))
         .flatten()
-        .filter_map(|c| c.get("properties")?.get_str("privateLinkServiceId"))
+        .filter_map(|c| c.get("properties")?.get("privateLinkServiceId"))
+        .filter_map(value)
         .any(|id| {
             id.to_ascii_lowercase()
                 .contains("microsoft.containerregistry/registries")
@@ -2421,15 +2624,52 @@ fn private_endpoints_of_the_registry(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) {
         if !connects {
             continue;
         }
+        count += 1;
         let name = r.node.get_str("name").unwrap_or("(unnamed)");
-        let location = r.node.get_str("location").unwrap_or("its region");
-        let written_out = !is_expression(location) && location != "its region";
-        let subnet = props
-            .get("subnet")
-            .and_then(|s| s.get_str("id"))
-            .unwrap_or("its subnet");
+        let location = r
+            .node
+            .get_str("location")
+            .unwrap_or("its region")
+            .to_string();
+        let written_out = !is_expression(&location) && location != "its region";
+        let subnet_node = props.get("subnet").and_then(|s| s.get("id"));
         let target = &ctx.opts.location;
         let new = ctx.opts.name.to_ascii_lowercase();
+        let dns = format!("private DNS records for {new}.azurecr.io and {new}.<region>.data.azurecr.io (home and each replica)");
+        // Inside a nested deployment, the subnet usually comes from the caller: name the value
+        // that must be a subnet in the target region, and where it is set.
+        let given = subnet_node.and_then(|n| {
+            let src = resolve(n, r.template, r.deployment, pf);
+            let Source::Parameter {
+                name: p,
+                value: Some(v),
+                ..
+            } = &src
+            else {
+                return None;
+            };
+            let text = v.as_str()?.to_string();
+            let dep = r
+                .deployment
+                .and_then(|d| res.iter().find(|x| std::ptr::eq(x.node, d)));
+            let at = match dep {
+                Some(d) => format!("{}/properties/parameters/{}/value", d.path, pointer_key(p)),
+                None => format!("(parameters file)/parameters/{}/value", pointer_key(p)),
+            };
+            Some((p.clone(), text, at))
+        });
+        if let (Some(holder), Some((p, text, at))) = (r.holder, &given) {
+            let dep_name = holder.get_str("name").unwrap_or("?");
+            ctx.find(
+                if written_out { Severity::Blocking } else { Severity::Warning },
+                rules::PRIVATE_ENDPOINT_IN_TEMPLATE,
+                &r.path,
+                format!("the private endpoint {name} of the nested deployment {dep_name} connects to the registry; its subnet is parameter {p}, given {text} at {at}: a private endpoint is always in its virtual network's region"),
+                format!("make that value a subnet of a virtual network in {target} (and the endpoint's name a new one), with {dns}, or create the private endpoint after the deployment"),
+            );
+            continue;
+        }
+        let subnet = subnet_node.and_then(Node::as_str).unwrap_or("its subnet");
         let (severity, stays) = match written_out {
             true => (Severity::Blocking, "stays"),
             false => (Severity::Warning, "is deployed"),
@@ -2439,9 +2679,10 @@ fn private_endpoints_of_the_registry(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) {
             rules::PRIVATE_ENDPOINT_IN_TEMPLATE,
             &r.path,
             format!("the private endpoint {name} connects to the registry and {stays} in {location} on {subnet}: deployed into the source's resource group under that name it would take the source's live endpoint to the new registry, and a private endpoint is always in its virtual network's region"),
-            format!("give it a new name and a subnet of a virtual network in {target}, with private DNS records for {new}.azurecr.io and {new}.<region>.data.azurecr.io (home and each replica), or remove it from the template and create it after the deployment"),
+            format!("give it a new name and a subnet of a virtual network in {target}, with {dns}, or remove it from the template and create it after the deployment"),
         );
     }
+    count
 }
 
 fn private_endpoint_fix(opts: &RewriteOptions) -> String {

@@ -9,4 +9,5 @@ mod replicas;
 mod roles;
 mod rules;
 mod scopes;
+mod settings;
 mod util;

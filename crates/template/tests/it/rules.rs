@@ -836,3 +836,26 @@ fn a_changed_region_or_name_parameter_that_other_resources_read_is_a_warning_nam
     let out = rewrite("shared-settings.json", &same);
     assert_eq!(with_rule(&out, rules::SHARED_SETTING_CHANGED).len(), 1);
 }
+
+/// A module's private endpoint (a nested deployment of inner scope) connects to the registry
+/// through the deployment's parameters: the subnet value it is given must be in the target region.
+#[test]
+fn a_private_endpoint_in_a_nested_deployment_names_the_subnet_value_it_is_given() {
+    let out = rewrite("private-endpoint-nested.json", &opts());
+    let f = with_rule(&out, rules::PRIVATE_ENDPOINT_IN_TEMPLATE);
+    assert_eq!(f.len(), 1, "{:#?}", out.findings);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert_eq!(f[0].path, "/resources/1/properties/template/resources/0");
+    assert!(
+        f[0].message.contains(
+            "its subnet is parameter subnetResourceId, given [parameters('privateEndpoints')[copyIndex()].subnetResourceId] at /resources/1/properties/parameters/subnetResourceId/value"
+        ),
+        "{}",
+        f[0].message
+    );
+    assert!(f[0]
+        .fix
+        .contains("a subnet of a virtual network in westeurope"));
+    // The endpoint is there: disabled public access is not reported as unreachable.
+    assert!(with_rule(&out, rules::PUBLIC_ACCESS_NO_PRIVATE_ENDPOINT).is_empty());
+}
