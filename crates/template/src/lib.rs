@@ -101,7 +101,7 @@
 //! | `nested-deployment` | info | the registry sits in a nested deployment |
 //! | `nested-deployment-scope` | warning | a nested deployment holding the registry pins a literal `resourceGroup` or `subscriptionId`: the new registry would be created there (the source's) |
 //! | `diagnostic-settings-kept` | info | diagnostic settings of the registry kept with their destinations |
-//! | `zone-redundancy` | info | zone redundancy needs availability zones in the target region |
+//! | `zone-redundancy` | info, warning, blocking | zone redundancy enabled on the registry or a kept replication: info where the region has availability zones, blocking for a known region without (a table after Microsoft's list), warning for a region this version does not know |
 //! | `children-only` | warning | the template holds only children of an existing registry: pointed at the new one, to deploy after it |
 //! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
 //! | `resource-id-literal` | info (blocking if not converted) | a literal id `/subscriptions/../resourceGroups/../registries/<old>[/child]` became `resourceId(...)` (a symbolic name in a 2.0 `dependsOn`); extension ids and parameters file values are blocking |

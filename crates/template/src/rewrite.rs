@@ -952,12 +952,11 @@ fn relocate<'r>(
     }
     if str_ci_eq(val(prop("zoneRedundancy")), "Enabled") {
         premium.push("zone redundancy");
-        ctx.find(
-            Severity::Info,
-            rules::ZONE_REDUNDANCY,
+        zone_redundancy(
+            ctx,
             &format!("{rp}/properties/zoneRedundancy"),
-            format!("zone redundancy is enabled; it is set at creation and needs availability zones in {}", opts.location),
-            format!("check that {} has availability zones, or set zoneRedundancy to Disabled", opts.location),
+            "the registry",
+            &target,
         );
     }
 
@@ -1835,6 +1834,19 @@ fn children_pass(
                         );
                     }
                     Some(l) => {
+                        let zoned = c
+                            .node
+                            .at(&["properties", "zoneRedundancy"])
+                            .and_then(|n| scalar_value(n, c, pf(c)));
+                        if str_ci_eq(zoned, "Enabled") {
+                            let what = format!("the replication in {l}");
+                            zone_redundancy(
+                                ctx,
+                                &format!("{cpath}/properties/zoneRedundancy"),
+                                &what,
+                                &l,
+                            );
+                        }
                         kept_replications.push(l);
                         replication_count += 1;
                     }
@@ -2033,6 +2045,30 @@ fn what_an_export_cannot_carry(
         ),
         _ => {}
     }
+}
+
+/// Zone redundancy of `what` (the registry, a replication) in `region`: set at creation, and only
+/// possible in a region with availability zones (blocking for a known region without, a warning
+/// for a region this version does not know, a note otherwise).
+fn zone_redundancy(ctx: &mut Ctx<'_>, path: &str, what: &str, region: &str) {
+    let (severity, message, fix) = match regions::has_zones(region) {
+        Some(true) => (
+            Severity::Info,
+            format!("zone redundancy of {what} is enabled; it is set at creation, and {region} has availability zones"),
+            "nothing to do".to_string(),
+        ),
+        Some(false) => (
+            Severity::Blocking,
+            format!("zone redundancy of {what} is enabled but {region} has no availability zones: the deployment fails"),
+            format!("set zoneRedundancy to Disabled for {region}, or choose a region with availability zones"),
+        ),
+        None => (
+            Severity::Warning,
+            format!("zone redundancy of {what} is enabled and {region} is a region this version does not know: it needs availability zones"),
+            format!("check that {region} has availability zones (az account list-locations --query \"[?name=='{region}'].availabilityZoneMappings\"), or set zoneRedundancy to Disabled"),
+        ),
+    };
+    ctx.find(severity, rules::ZONE_REDUNDANCY, path, message, fix);
 }
 
 /// A system-assigned identity on `r` (`what`: "the registry", "task nightly"): the new resource

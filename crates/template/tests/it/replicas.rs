@@ -157,3 +157,61 @@ fn a_replication_in_the_new_home_by_a_parameter_default_is_removed_with_a_warnin
     );
     assert!(f[0].fix.contains("--replication"), "{}", f[0].fix);
 }
+
+/// The zone-redundant registry (and its replications) moved: zone redundancy is set at creation
+/// and needs availability zones in the region.
+fn zones_to(location: &str) -> Vec<(Severity, String, String)> {
+    let options = RewriteOptions {
+        name: "newacr01".into(),
+        location: location.into(),
+        ..Default::default()
+    };
+    let out = rewrite("zone-redundant.json", &options);
+    with_rule(&out, rules::ZONE_REDUNDANCY)
+        .iter()
+        .map(|f| (f.severity, f.path.clone(), f.message.clone()))
+        .collect()
+}
+
+#[test]
+fn zone_redundancy_into_a_region_without_availability_zones_is_blocking() {
+    let f = zones_to("westcentralus");
+    let registry = f
+        .iter()
+        .find(|(_, p, _)| p == "/resources/0/properties/zoneRedundancy")
+        .unwrap();
+    assert_eq!(registry.0, Severity::Blocking);
+    assert!(registry
+        .2
+        .contains("westcentralus has no availability zones"));
+    // A kept replication without zones is blocking too; one with zones is a note, one without
+    // zone redundancy says nothing.
+    let ukwest = f
+        .iter()
+        .find(|(_, p, _)| p == "/resources/2/properties/zoneRedundancy")
+        .unwrap();
+    assert_eq!(ukwest.0, Severity::Blocking);
+    let north = f
+        .iter()
+        .find(|(_, p, _)| p == "/resources/1/properties/zoneRedundancy")
+        .unwrap();
+    assert_eq!(north.0, Severity::Info);
+    assert_eq!(f.len(), 3, "{f:#?}");
+}
+
+#[test]
+fn zone_redundancy_into_a_region_with_zones_is_a_note_and_into_an_unknown_one_a_warning() {
+    let f = zones_to("swedencentral");
+    let registry = f
+        .iter()
+        .find(|(_, p, _)| p == "/resources/0/properties/zoneRedundancy")
+        .unwrap();
+    assert_eq!(registry.0, Severity::Info);
+    assert!(registry.2.contains("swedencentral has availability zones"));
+    let f = zones_to("marsnorth");
+    let registry = f
+        .iter()
+        .find(|(_, p, _)| p == "/resources/0/properties/zoneRedundancy")
+        .unwrap();
+    assert_eq!(registry.0, Severity::Warning);
+}
