@@ -3036,6 +3036,18 @@ fn network_rules(
     }
 }
 
+/// `--identity` that the registry's identity block leaves no place for (several or no literal
+/// user-assigned identities, an expression, a system-assigned identity only).
+fn identity_ignored(ctx: &mut Ctx<'_>, rp: &str, id: &str) {
+    ctx.find(
+        Severity::Warning,
+        rules::OPTION_IGNORED,
+        &format!("{rp}/identity"),
+        format!("--identity {id} was not applied: the registry's identity is not one literal user-assigned identity to replace"),
+        format!("add {id} to the registry's identity.userAssignedIdentities (type UserAssigned, or SystemAssigned, UserAssigned) and set encryption.keyVaultProperties.identity to [reference('{id}', '2023-01-31').clientId] by hand"),
+    );
+}
+
 /// Customer-managed key: findings, and the key and identity as parameters (with `--key-uri` /
 /// `--identity` as values). Returns whether the registry has one (or may: an expression).
 fn encryption(
@@ -3181,6 +3193,43 @@ fn encryption(
                 "give the user-assigned identity to use with --identity (resource id)".into(),
             );
         }
+    } else if let (Some(id), None, Some(kvp)) = (
+        opts.identity.as_ref(),
+        reg.node.get("identity"),
+        kvp.filter(|k| k.members().is_some()),
+    ) {
+        // No identity block: --identity becomes the registry's user-assigned identity and the
+        // one that reads the key.
+        let p = pname("encryptionIdentityId");
+        let layout = ctx.tpl.layout.clone();
+        edit::insert_member(
+            &mut ctx.tpl.edits,
+            text,
+            &layout,
+            reg.node,
+            "identity",
+            &json!({"type": "UserAssigned", "userAssignedIdentities": {format!("[parameters('{p}')]"): {}}}),
+        );
+        let client_id = format!("[reference(parameters('{p}'), '2023-01-31').clientId]");
+        let was = match kvp.member("identity") {
+            Some(m) => {
+                let was = m.value.as_str().unwrap_or("").to_string();
+                ctx.tpl.set_string(&m.value, &client_id);
+                format!(" (it was {was})")
+            }
+            None => {
+                ctx.tpl.insert_member(kvp, "identity", &json!(client_id));
+                String::new()
+            }
+        };
+        new_params.push((p.clone(), json!({"type": "string", "defaultValue": id, "metadata": {"description": "Resource id of the user-assigned identity that reads the customer-managed key"}})));
+        ctx.find(
+            Severity::Info,
+            rules::CMK_IDENTITY_SET,
+            &format!("{rp}/identity"),
+            format!("the registry had no identity: --identity {id} is now its user-assigned identity (parameter {p}) and encryption.keyVaultProperties.identity its client id{was}"),
+            "nothing to do if that identity has get, wrapKey and unwrapKey on the key (Key Vault Crypto Service Encryption User) before the deployment".into(),
+        );
     } else if let Some(id) = kvp.and_then(|k| k.member("identity")).filter(|m| {
         m.value
             .as_str()
@@ -3199,15 +3248,11 @@ fn encryption(
             format!("the identity client id {v} is the source registry's; it is now parameter {p} with that default"),
             "set the parameter to the client id of the user-assigned identity that reads the key in the target, and add that identity to the registry's identity.userAssignedIdentities".into(),
         );
+        if let Some(given) = opts.identity.as_ref() {
+            identity_ignored(ctx, &rp, given);
+        }
     } else if let Some(id) = opts.identity.as_ref() {
-        let _ = id;
-        ctx.find(
-            Severity::Warning,
-            rules::CMK_KEY_FROM_SOURCE,
-            &format!("{rp}/identity"),
-            "--identity was given but the template has no single literal user-assigned identity to replace".into(),
-            "set the registry's identity and encryption.keyVaultProperties.identity by hand".into(),
-        );
+        identity_ignored(ctx, &rp, id);
     }
     if new_params.is_empty() {
         return true;
