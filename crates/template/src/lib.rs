@@ -95,7 +95,7 @@
 //! | `replication-old-home-removed` | info | the replication in the source's home region (an export always lists it) removed; `--replication <old region>` keeps it as a replica |
 //! | `replication-dropped` | info | a replication removed by `--drop-replication` |
 //! | `replication-added` | info (warning if ignored) | a replication added by `--replication` |
-//! | `replication-location-unknown` | warning | a replication's region is an expression |
+//! | `replication-location-unknown` | warning | a replication's region is an expression the rewriter cannot read: says why (no value in the template, or the value and where it is set) |
 //! | `system-scope-map-removed` | info | the system scope maps (`_...`) removed (one line for all) |
 //! | `expression-not-inspected` | warning | a whole block (properties, networkRuleSet, policies, encryption, identity, sku) is one expression |
 //! | `nested-deployment` | info | the registry sits in a nested deployment |

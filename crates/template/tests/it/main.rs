@@ -5,6 +5,7 @@ mod bad_input;
 mod corpus;
 mod identity_roles;
 mod names;
+mod replica_loops;
 mod replicas;
 mod roles;
 mod rules;
