@@ -125,6 +125,8 @@ struct Ctx<'a> {
     public_disabled: Option<String>,
     /// The source registry's name, once known.
     old_name: Option<String>,
+    /// The regions the relocated registry serves, for its data endpoints.
+    data_regions: Option<rename::DataRegions>,
     /// Replication locations written as expressions ([`compact`]), with the span start of the
     /// template they are read in: a child there whose location is one of them is in a replica
     /// region.
@@ -375,6 +377,7 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         public_disabled: None,
         old_name: None,
         replica_exprs: HashSet::new(),
+        data_regions: None,
     };
     for (option, region) in std::iter::once(("--location", &opts.location))
         .chain(opts.add_replications.iter().map(|r| ("--replication", r)))
@@ -452,9 +455,27 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
                     ctx.whole_names.extend(items.iter().map(|n| n.span.start));
                 }
             }
-            let kept = rename_everywhere(&mut ctx.tpl, template, old, &opts.name, &ctx.whole_names);
+            let regions = ctx.data_regions.clone();
+            let renamed = rename_everywhere(
+                &mut ctx.tpl,
+                template,
+                old,
+                &opts.name,
+                &ctx.whole_names,
+                regions.as_ref(),
+            );
+            data_endpoints_kept(&mut ctx, &resources, &renamed.data_hosts, false);
+            let kept = renamed.kept;
             if let Some((doc, root)) = &mut ctx.params {
-                rename_everywhere(doc, root, old, &opts.name, &HashSet::new());
+                let in_file = rename_everywhere(
+                    doc,
+                    root,
+                    old,
+                    &opts.name,
+                    &HashSet::new(),
+                    regions.as_ref(),
+                );
+                data_endpoints_kept(&mut ctx, &resources, &in_file.data_hosts, true);
             }
             if !kept.is_empty() {
                 let shown: Vec<&str> = kept.iter().take(12).map(String::as_str).collect();
@@ -573,29 +594,99 @@ fn rename_everywhere(
     old: &str,
     new: &str,
     whole: &HashSet<usize>,
-) -> Vec<String> {
+    regions: Option<&rename::DataRegions>,
+) -> Renamed {
     let mut found: Vec<(String, std::ops::Range<usize>, bool)> = Vec::new();
     walk_with_paths(root, "", &mut found);
-    let mut kept = Vec::new();
+    let mut result = Renamed::default();
     for (path, span, is_key) in found {
         let raw = &doc.text[span.clone()];
         if !rename::contains_word(raw, old) || doc.edits.overlaps(&span) {
             continue;
         }
-        let renamed = rename::rename_refs(raw, old, new, !is_key && whole.contains(&span.start));
+        let (renamed, hosts) = rename::rename_refs_in(
+            raw,
+            old,
+            new,
+            !is_key && whole.contains(&span.start),
+            regions,
+        );
         // Still there after the rename (or not renamed at all): someone else's value.
         let still = match renamed.as_deref() {
             Some(t) => rename::contains_word(t, old),
             None => true,
         };
         if let Some(t) = renamed {
-            doc.edits.replace(span, t);
+            doc.edits.replace(span.clone(), t);
         }
-        if still {
-            kept.push(path);
+        if !hosts.is_empty() {
+            result.data_hosts.push((path, span.start, hosts));
+        } else if still {
+            result.kept.push(path);
         }
     }
-    kept
+    result
+}
+
+/// What [`rename_everywhere`] left.
+#[derive(Default)]
+struct Renamed {
+    /// Pointers of strings that still contain the old name as a word (someone else's values).
+    kept: Vec<String>,
+    /// Data endpoints of regions the new registry does not serve, kept: pointer, span start of
+    /// the string, hosts.
+    data_hosts: Vec<(String, usize, Vec<String>)>,
+}
+
+/// A data endpoint of the source kept (a region the new registry does not serve): blocking in a
+/// firewall or DNS resource (it lets through or resolves a host that stops working, while the
+/// new registry's hosts are missing), a warning elsewhere.
+fn data_endpoints_kept(
+    ctx: &mut Ctx<'_>,
+    res: &[Resource<'_>],
+    hosts: &[(String, usize, Vec<String>)],
+    in_params_file: bool,
+) {
+    let Some(regions) = ctx.data_regions.clone() else {
+        return;
+    };
+    let endpoints = regions.endpoints(&ctx.opts.name).join(", ");
+    for (path, start, list) in hosts {
+        // The innermost resource holding the string.
+        let owner = (!in_params_file)
+            .then(|| {
+                res.iter()
+                    .filter(|r| r.node.span.start <= *start && *start < r.node.span.end)
+                    .min_by_key(|r| r.node.span.len())
+            })
+            .flatten();
+        let kind = owner.map(|r| r.full_type.as_str()).unwrap_or("");
+        let network = [
+            "firewall",
+            "dnszones",
+            "dnsresolvers",
+            "applicationgateways",
+        ]
+        .iter()
+        .any(|k| kind.contains(k));
+        let (severity, why) = if network {
+            (Severity::Blocking, format!(" in {}: it lets through (or resolves) a host that stops working with the source, while the new registry's data endpoints are missing", owner.and_then(|r| r.node.get_str("type")).unwrap_or("a network resource")))
+        } else {
+            (Severity::Warning, String::new())
+        };
+        let shown = if in_params_file {
+            format!("(parameters file){path}")
+        } else {
+            path.clone()
+        };
+        ctx.find(
+            severity,
+            rules::DATA_ENDPOINT_KEPT,
+            &shown,
+            format!("{} is a data endpoint of the source in a region the new registry does not serve, kept as it was{why}", list.join(", ")),
+            format!("use the new registry's data endpoints instead: {endpoints} (one per region it serves; add --replication <region> to serve that region)"),
+        );
+    }
 }
 
 /// Every string value and object key below `node`, with its JSON pointer (for a key: the
@@ -830,6 +921,20 @@ fn relocate<'r>(
             "nothing to do".into(),
         );
     }
+
+    // The regions the new registry serves: its data endpoints.
+    let mut replicas = kept_replications.clone();
+    for r in &opts.add_replications {
+        let n = norm_region(r);
+        if n != target && !replicas.contains(&n) {
+            replicas.push(n);
+        }
+    }
+    ctx.data_regions = Some(rename::DataRegions {
+        old_home: old_home.clone(),
+        target: target.clone(),
+        replicas,
+    });
 
     // --- dependsOn entries that point at removed resources -------------------------------------
     let dependency = RegistryDependency {
@@ -2798,6 +2903,12 @@ fn relocate_children(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>]) -> Op
         ),
     );
     ctx.old_name = old_name.clone();
+    // The registry's regions are not in the template: a data endpoint is kept and reported.
+    ctx.data_regions = Some(rename::DataRegions {
+        old_home: None,
+        target: norm_region(&opts.location),
+        replicas: Vec::new(),
+    });
     let mut removed = Vec::new();
     children_pass(ctx, res, &children, &mut removed, None);
     drop_dangling_depends(ctx, res, &removed, None);

@@ -215,3 +215,67 @@ fn zone_redundancy_into_a_region_with_zones_is_a_note_and_into_an_unknown_one_a_
         .unwrap();
     assert_eq!(registry.0, Severity::Warning);
 }
+
+/// contosoold01 (eastus; replicas northeurope, japaneast) moves to westeurope without japaneast.
+fn data_endpoints() -> acr_template::Rewritten {
+    let options = RewriteOptions {
+        name: "NewAcr01".into(),
+        location: "westeurope".into(),
+        drop_replications: vec!["japaneast".into()],
+        ..Default::default()
+    };
+    rewrite("data-endpoints.json", &options)
+}
+
+#[test]
+fn data_endpoints_move_with_the_home_region_and_stay_with_kept_replicas() {
+    let out = data_endpoints();
+    let v = json(&out.template);
+    // The japaneast replication is dropped: the firewall rules are the third resource now.
+    let fqdns = &v["resources"][2]["properties"]["ruleCollections"][0]["rules"][0]["targetFqdns"];
+    assert_eq!(
+        fqdns,
+        &serde_json::json!([
+            "newacr01.azurecr.io",
+            "newacr01.westeurope.data.azurecr.io",
+            "newacr01.northeurope.data.azurecr.io",
+            "contosoold01.japaneast.data.azurecr.io"
+        ])
+    );
+    assert_eq!(
+        v["outputs"]["homeDataEndpoint"]["value"],
+        "newacr01.westeurope.data.azurecr.io"
+    );
+    // Never a host the new registry will not have.
+    assert!(
+        !out.template.contains("newacr01.eastus.data")
+            && !out.template.contains("newacr01.japaneast")
+    );
+}
+
+#[test]
+fn a_data_endpoint_of_a_region_no_longer_served_is_kept_and_blocking_in_a_firewall() {
+    let out = data_endpoints();
+    let f = with_rule(&out, rules::DATA_ENDPOINT_KEPT);
+    assert_eq!(f.len(), 2, "{:#?}", out.findings);
+    let firewall = f
+        .iter()
+        .find(|f| f.path.starts_with("/resources/3/"))
+        .unwrap();
+    assert_eq!(firewall.severity, Severity::Blocking);
+    assert!(firewall
+        .message
+        .starts_with("contosoold01.japaneast.data.azurecr.io is a data endpoint of the source"));
+    assert!(firewall
+        .message
+        .contains("Microsoft.Network/firewallPolicies/ruleCollectionGroups"));
+    assert_eq!(
+        firewall.fix,
+        "use the new registry's data endpoints instead: newacr01.westeurope.data.azurecr.io, newacr01.northeurope.data.azurecr.io (one per region it serves; add --replication <region> to serve that region)"
+    );
+    let output = f
+        .iter()
+        .find(|f| f.path == "/outputs/japanDataEndpoint/value")
+        .unwrap();
+    assert_eq!(output.severity, Severity::Warning);
+}
