@@ -72,7 +72,7 @@
 //! | `premium-required` | blocking (warning if the SKU is an expression) | private endpoints, network rules, replications, CMK, dedicated data endpoint, zone redundancy, retention policy, content trust, disabled export policy, disabled public network access or connected registries on a non-Premium SKU (pointing at the parameter value or variable that sets the SKU, if one does) |
 //! | `cmk-creation-only` | warning | customer-managed key encryption: only at creation |
 //! | `cmk-key-from-source` | warning | a literal key URI or identity of the source kept as a parameter default (no `--key-uri` / `--identity`) |
-//! | `private-endpoint-in-template` | blocking, warning | a `Microsoft.Network/privateEndpoints` resource of the template connects to the registry: it keeps its old-region subnet and name (warning when its region is an expression) |
+//! | `private-endpoint-in-template` | blocking, warning | a `Microsoft.Network/privateEndpoints` resource of the template connects to the registry: it keeps its old-region subnet and name (warning when its region is an expression); inside a nested deployment, the warning names the subnet parameter, the value the deployment gives it and where |
 //! | `private-endpoint-recreate` | warning | private endpoint connections removed; endpoint and `privatelink.azurecr.io` DNS (data-endpoint records per region) to recreate |
 //! | `service-endpoint-required` | warning | per `--subnet`: the subnet needs the `Microsoft.ContainerRegistry` service endpoint first |
 //! | `vnet-rules-source-subnet` | blocking | virtual network rules point at source subnets and no `--subnet` was given |
@@ -90,7 +90,7 @@
 //! | `api-version-preview` | warning | a preview apiVersion on the registry or a child |
 //! | `api-version-retired` | blocking | the Classic registry apiVersions 2016-06-27-preview, 2017-03-01 |
 //! | `sku-classic` | blocking | the retired Classic SKU |
-//! | `location-expression-kept` | warning | a location given by an expression, kept |
+//! | `location-expression-kept` | warning | a location given by an expression, kept (for the replications' own region expression, e.g. a webhook loop over the replica regions: nothing to do if it gives kept replica regions) |
 //! | `replication-home-removed` | info, warning | the replication in the new home region removed (a warning when its region is a parameter or variable whose value here is the new home: the deployment may pass another) |
 //! | `replication-old-home-removed` | info | the replication in the source's home region (an export always lists it) removed; `--replication <old region>` keeps it as a replica |
 //! | `replication-dropped` | info | a replication removed by `--drop-replication` |
