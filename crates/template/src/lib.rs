@@ -72,7 +72,7 @@
 //! | `premium-required` | blocking (warning if the SKU is an expression) | private endpoints, network rules, replications, CMK, dedicated data endpoint, zone redundancy, retention policy, content trust, disabled export policy, disabled public network access or connected registries on a non-Premium SKU (pointing at the parameter value or variable that sets the SKU, if one does) |
 //! | `cmk-creation-only` | warning | customer-managed key encryption: only at creation |
 //! | `cmk-key-from-source` | warning | a literal key URI or identity of the source kept as a parameter default (no `--key-uri` / `--identity`) |
-//! | `private-endpoint-in-template` | blocking, warning | a `Microsoft.Network/privateEndpoints` resource of the template connects to the registry: it keeps its old-region subnet and name (warning when its region is an expression) |
+//! | `private-endpoint-in-template` | blocking, warning | a `Microsoft.Network/privateEndpoints` resource of the template connects to the registry: it keeps its old-region subnet and name (warning when its region is an expression); inside a nested deployment, the warning names the subnet parameter, the value the deployment gives it and where |
 //! | `private-endpoint-recreate` | warning | private endpoint connections removed; endpoint and `privatelink.azurecr.io` DNS (data-endpoint records per region) to recreate |
 //! | `service-endpoint-required` | warning | per `--subnet`: the subnet needs the `Microsoft.ContainerRegistry` service endpoint first |
 //! | `vnet-rules-source-subnet` | blocking | virtual network rules point at source subnets and no `--subnet` was given |
@@ -90,18 +90,18 @@
 //! | `api-version-preview` | warning | a preview apiVersion on the registry or a child |
 //! | `api-version-retired` | blocking | the Classic registry apiVersions 2016-06-27-preview, 2017-03-01 |
 //! | `sku-classic` | blocking | the retired Classic SKU |
-//! | `location-expression-kept` | warning | a location given by an expression, kept |
+//! | `location-expression-kept` | warning | a location given by an expression, kept (for the replications' own region expression, e.g. a webhook loop over the replica regions: nothing to do if it gives kept replica regions) |
 //! | `replication-home-removed` | info, warning | the replication in the new home region removed (a warning when its region is a parameter or variable whose value here is the new home: the deployment may pass another) |
 //! | `replication-old-home-removed` | info | the replication in the source's home region (an export always lists it) removed; `--replication <old region>` keeps it as a replica |
 //! | `replication-dropped` | info | a replication removed by `--drop-replication` |
 //! | `replication-added` | info (warning if ignored) | a replication added by `--replication` |
-//! | `replication-location-unknown` | warning | a replication's region is an expression |
+//! | `replication-location-unknown` | warning | a replication's region is an expression the rewriter cannot read: says why (no value in the template, or the value and where it is set) |
 //! | `system-scope-map-removed` | info | the system scope maps (`_...`) removed (one line for all) |
 //! | `expression-not-inspected` | warning | a whole block (properties, networkRuleSet, policies, encryption, identity, sku) is one expression |
 //! | `nested-deployment` | info | the registry sits in a nested deployment |
 //! | `nested-deployment-scope` | warning | a nested deployment holding the registry pins a literal `resourceGroup` or `subscriptionId`: the new registry would be created there (the source's) |
 //! | `diagnostic-settings-kept` | info | diagnostic settings of the registry kept with their destinations |
-//! | `zone-redundancy` | info | zone redundancy needs availability zones in the target region |
+//! | `zone-redundancy` | info, warning, blocking | zone redundancy enabled on the registry or a kept replication: info where the region has availability zones, blocking for a known region without (a table after Microsoft's list), warning for a region this version does not know |
 //! | `children-only` | warning | the template holds only children of an existing registry: pointed at the new one, to deploy after it |
 //! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
 //! | `resource-id-literal` | info (blocking if not converted) | a literal id `/subscriptions/../resourceGroups/../registries/<old>[/child]` became `resourceId(...)` (a symbolic name in a 2.0 `dependsOn`); extension ids and parameters file values are blocking |
@@ -124,7 +124,17 @@
 //! | `shared-setting-changed` | warning | the parameter or variable that sets the registry's region or name, changed by the rewrite, is also read by other resources (storage accounts, clusters, key vaults...): named, they change with it |
 //! | `other-registries-kept` | warning | `--only` chose one of several registries; the others and their children are left as they were |
 //! | `old-name-kept` | info | the old name still occurs in values that do not name the registry (key vaults, identities, workspaces, tags): listed, kept |
+//! | `quarantine-policy-enabled` | warning | the quarantine policy is enabled: copied and imported images are held until approved (verify and clients fail); enable it after the copy |
+//! | `trust-policy-enabled` | warning | content trust is enabled: Notary v1 signatures are not copied; re-sign, or turn content trust off for clients |
+//! | `export-policy-disabled` | warning | the source's export policy is disabled: `az acr import` out of it (`copy --mode import`) is refused; use client mode or enable exports until the copy is done |
+//! | `public-access-no-private-endpoint` | warning | public network access is disabled and the template creates no private endpoint for the registry: unreachable on the data plane until one and its DNS exist in the target network |
+//! | `system-identity-recreated` | warning | a system-assigned identity on the registry or a task: the new principal has none of the source's role assignments (how to list and re-grant them) |
+//! | `task-recreated` | warning | a task is created anew: the old login server in its base64 content (rewritten), its identity, source-trigger tokens and custom registry credentials that are never exported |
+//! | `data-endpoint-kept` | warning (blocking in firewall and DNS resources) | a data endpoint `<old>.<region>.data.azurecr.io` of a region the new registry does not serve, kept: the new registry's data endpoints are named |
+//! | `replication-home-in-loop` | blocking | a replication `copy` loop's region array (default or parameters file) holds the new home region: the element and where it is set are named |
+//! | `cmk-identity-set` | info | `--identity` wired in as the registry's user-assigned identity and the key's `keyVaultProperties.identity` (the template had no identity block) |
 
+mod base64;
 pub mod edit;
 pub mod error;
 pub mod findings;
@@ -255,6 +265,24 @@ pub mod rules {
     pub const SHARED_SETTING_CHANGED: &str = "shared-setting-changed";
     /// Other registries of the template left as they were.
     pub const OTHER_REGISTRIES_KEPT: &str = "other-registries-kept";
+    /// Quarantine policy enabled: pushed and imported images are held until approved.
+    pub const QUARANTINE_POLICY_ENABLED: &str = "quarantine-policy-enabled";
+    /// Content trust enabled: Notary v1 signatures are not copied.
+    pub const TRUST_POLICY_ENABLED: &str = "trust-policy-enabled";
+    /// Export policy disabled: `az acr import` out of the source is refused.
+    pub const EXPORT_POLICY_DISABLED: &str = "export-policy-disabled";
+    /// Public network access disabled and no private endpoint in the output.
+    pub const PUBLIC_ACCESS_NO_PRIVATE_ENDPOINT: &str = "public-access-no-private-endpoint";
+    /// A system-assigned identity is created anew, without the source's role assignments.
+    pub const SYSTEM_IDENTITY_RECREATED: &str = "system-identity-recreated";
+    /// A task is created anew: credentials, identity and content to check.
+    pub const TASK_RECREATED: &str = "task-recreated";
+    /// A data endpoint host of a region the new registry does not serve, kept.
+    pub const DATA_ENDPOINT_KEPT: &str = "data-endpoint-kept";
+    /// A replication loop's region list holds the new home region.
+    pub const REPLICATION_HOME_IN_LOOP: &str = "replication-home-in-loop";
+    /// `--identity` wired in as the registry's user-assigned identity for CMK.
+    pub const CMK_IDENTITY_SET: &str = "cmk-identity-set";
 
     /// Every rule id.
     pub const ALL: &[&str] = &[
@@ -313,6 +341,15 @@ pub mod rules {
         ROLE_ASSIGNMENT_NAME_UNSCOPED,
         ROLE_ASSIGNMENT_PRINCIPAL_RECREATED,
         ROLE_DEFINITION_ID_LITERAL,
+        QUARANTINE_POLICY_ENABLED,
+        TRUST_POLICY_ENABLED,
+        EXPORT_POLICY_DISABLED,
+        PUBLIC_ACCESS_NO_PRIVATE_ENDPOINT,
+        SYSTEM_IDENTITY_RECREATED,
+        TASK_RECREATED,
+        DATA_ENDPOINT_KEPT,
+        REPLICATION_HOME_IN_LOOP,
+        CMK_IDENTITY_SET,
     ];
 }
 

@@ -76,6 +76,60 @@ pub const KNOWN: &[&str] = &[
     "chinanorth3",
 ];
 
+/// Regions with availability zones, where zone-redundant registries and replications can be
+/// created. Written from Microsoft's list "Azure regions with availability zone support"
+/// (learn.microsoft.com/azure/reliability/availability-zones-region-support, as of 2025); a
+/// region of [`KNOWN`] that is not here has none. New zones open: update both lists together.
+pub const WITH_ZONES: &[&str] = &[
+    // Americas
+    "brazilsouth",
+    "canadacentral",
+    "centralus",
+    "chilecentral",
+    "eastus",
+    "eastus2",
+    "mexicocentral",
+    "southcentralus",
+    "westus2",
+    "westus3",
+    "usgovvirginia",
+    // Europe
+    "francecentral",
+    "germanywestcentral",
+    "italynorth",
+    "northeurope",
+    "norwayeast",
+    "polandcentral",
+    "spaincentral",
+    "swedencentral",
+    "switzerlandnorth",
+    "uksouth",
+    "westeurope",
+    // Middle East and Africa
+    "israelcentral",
+    "qatarcentral",
+    "uaenorth",
+    "southafricanorth",
+    // Asia Pacific
+    "australiaeast",
+    "centralindia",
+    "eastasia",
+    "indonesiacentral",
+    "japaneast",
+    "japanwest",
+    "koreacentral",
+    "malaysiawest",
+    "newzealandnorth",
+    "southeastasia",
+    // China
+    "chinanorth3",
+];
+
+/// Whether `region` (normalised) has availability zones: None when the region is not known.
+pub fn has_zones(region: &str) -> Option<bool> {
+    is_known(region).then(|| WITH_ZONES.contains(&region))
+}
+
 /// True when `region` (normalised: lower case, no spaces) is a known region.
 pub fn is_known(region: &str) -> bool {
     KNOWN.contains(&region)
@@ -116,5 +170,15 @@ mod tests {
         assert_eq!(closest("westeurop"), "westeurope");
         assert_eq!(closest("japaneats"), "japaneast");
         assert_eq!(distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn every_region_with_zones_is_known() {
+        for r in WITH_ZONES {
+            assert!(is_known(r), "{r}");
+        }
+        assert_eq!(has_zones("westeurope"), Some(true));
+        assert_eq!(has_zones("westcentralus"), Some(false));
+        assert_eq!(has_zones("marsnorth"), None);
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! The registry's name is replaced only where a string names the registry or one of its
 //! children: a `registries/<old>` segment of a resource id or type, the login server
-//! `<old>.azurecr.io` (and data endpoints `<old>.<region>.data.azurecr.io`; written in lower
-//! case, as Azure gives login servers), the portal's name
+//! `<old>.azurecr.io` (and data endpoints `<old>.<region>.data.azurecr.io`, whose region follows
+//! the regions the new registry serves, see [`DataRegions`]; written in lower case, as Azure
+//! gives login servers), the portal's name
 //! parameter `registries_<old>_name`, a quoted `'<old>'` or `'<old>/child'` argument of
 //! `resourceId`, `reference`, `concat`, `format` or a `list*` function, and a whole resource
 //! name or `dependsOn` entry that is `<old>` or `<old>/child`. Anything else that merely contains
@@ -77,8 +78,55 @@ fn expression_literals(raw: &str) -> Vec<(std::ops::Range<usize>, String)> {
 /// `whole` says that the string is a resource name or `dependsOn` entry of the registry's, where
 /// `<old>` and `<old>/child` name it too.
 pub fn rename_refs(raw: &str, old: &str, new: &str, whole: bool) -> Option<String> {
+    rename_refs_in(raw, old, new, whole, None).0
+}
+
+/// The regions the relocated registry serves, for its data endpoints
+/// `<name>.<region>.data.azurecr.io`.
+#[derive(Debug, Clone, Default)]
+pub struct DataRegions {
+    /// The source's home region (normalised), when known: its endpoint becomes the target's.
+    pub old_home: Option<String>,
+    /// The target region.
+    pub target: String,
+    /// Regions of the replicas the new registry keeps or gains (normalised).
+    pub replicas: Vec<String>,
+}
+
+impl DataRegions {
+    /// The region of the new registry's data endpoint for the source's `region`, if it has one.
+    fn map(&self, region: &str) -> Option<String> {
+        if self.old_home.as_deref() == Some(region) || region == self.target {
+            Some(self.target.clone())
+        } else {
+            self.replicas.iter().find(|r| *r == region).cloned()
+        }
+    }
+
+    /// The new registry's data endpoints, for messages.
+    pub fn endpoints(&self, new: &str) -> Vec<String> {
+        let new = new.to_ascii_lowercase();
+        std::iter::once(&self.target)
+            .chain(self.replicas.iter().filter(|r| **r != self.target))
+            .map(|r| format!("{new}.{r}.data.azurecr.io"))
+            .collect()
+    }
+}
+
+/// [`rename_refs`], with data endpoints `<old>.<region>.data.azurecr.io` mapped through
+/// `regions`: the source's home region becomes the target, a kept replica region stays, and a
+/// host of any other region is kept as it was (returned, lower case, for a finding). Without
+/// `regions`, a data endpoint keeps its region.
+pub fn rename_refs_in(
+    raw: &str,
+    old: &str,
+    new: &str,
+    whole: bool,
+    regions: Option<&DataRegions>,
+) -> (Option<String>, Vec<String>) {
+    let mut kept_hosts = Vec::new();
     if old.is_empty() {
-        return None;
+        return (None, kept_hosts);
     }
     let lower = raw.to_ascii_lowercase();
     let needle = old.to_ascii_lowercase();
@@ -105,6 +153,25 @@ pub fn rename_refs(raw: &str, old: &str, new: &str, whole: bool) -> Option<Strin
         let rest = &lower[end..];
         let next = bytes.get(end).copied();
         let login_server = login_server_follows(rest);
+        // A data endpoint: `.<region>.data.azurecr.io` after the name.
+        let data_region = rest
+            .strip_prefix('.')
+            .filter(|r| !r.starts_with("azurecr.io"))
+            .map(|r| &r[..r.bytes().take_while(|c| c.is_ascii_alphanumeric()).count()])
+            .filter(|_| login_server);
+        let mut region_edit = None;
+        if let (Some(region), Some(map)) = (data_region, regions) {
+            match map.map(region) {
+                Some(to) if to != region => {
+                    region_edit = Some((end + 1..end + 1 + region.len(), to))
+                }
+                Some(_) => {}
+                None => {
+                    kept_hosts.push(format!("{needle}.{region}.data.azurecr.io"));
+                    continue;
+                }
+            }
+        }
         let names = lower[..i].ends_with("registries/")
             || login_server
             || (lower[..i].ends_with("registries_") && rest.starts_with("_name"))
@@ -125,13 +192,20 @@ pub fn rename_refs(raw: &str, old: &str, new: &str, whole: bool) -> Option<Strin
                 out.push_str(new);
             }
             pos = end;
+            if let Some((range, to)) = region_edit {
+                out.push_str(&raw[pos..range.start]);
+                out.push_str(&to);
+                pos = range.end;
+                from = range.end;
+            }
             hit = true;
         }
     }
-    hit.then(|| {
+    let renamed = hit.then(|| {
         out.push_str(&raw[pos..]);
         out
-    })
+    });
+    (renamed, kept_hosts)
 }
 
 /// True when `rest` (lower case, right after the name) continues a login server or data endpoint:
@@ -227,6 +301,40 @@ mod tests {
         }
         // A registry named like its SKU: the SKU is not renamed (it is not a resource name).
         assert_eq!(rename_refs("\"Premium\"", "premium", "new02", false), None);
+    }
+
+    #[test]
+    fn data_endpoints_follow_the_regions_the_new_registry_serves() {
+        let regions = DataRegions {
+            old_home: Some("eastus".into()),
+            target: "westeurope".into(),
+            replicas: vec!["northeurope".into()],
+        };
+        let r = |raw: &str| rename_refs_in(raw, "old01", "new02", false, Some(&regions));
+        assert_eq!(
+            r("\"Old01.eastus.data.azurecr.io\"").0.unwrap(),
+            "\"new02.westeurope.data.azurecr.io\""
+        );
+        assert_eq!(
+            r("\"https://old01.northeurope.data.azurecr.io/v2\"")
+                .0
+                .unwrap(),
+            "\"https://new02.northeurope.data.azurecr.io/v2\""
+        );
+        // A region the new registry does not serve: kept as it was, and named.
+        let (renamed, kept) = r("\"old01.japaneast.data.azurecr.io old01.azurecr.io\"");
+        assert_eq!(
+            renamed.unwrap(),
+            "\"old01.japaneast.data.azurecr.io new02.azurecr.io\""
+        );
+        assert_eq!(kept, ["old01.japaneast.data.azurecr.io"]);
+        assert_eq!(
+            regions.endpoints("New02"),
+            [
+                "new02.westeurope.data.azurecr.io",
+                "new02.northeurope.data.azurecr.io"
+            ]
+        );
     }
 
     #[test]

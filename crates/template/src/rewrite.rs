@@ -121,6 +121,16 @@ struct Ctx<'a> {
     whole_names: HashSet<usize>,
     /// `--key-uri` was written somewhere.
     key_uri_used: bool,
+    /// The path of the registry's `publicNetworkAccess` when it is `Disabled`.
+    public_disabled: Option<String>,
+    /// The source registry's name, once known.
+    old_name: Option<String>,
+    /// The regions the relocated registry serves, for its data endpoints.
+    data_regions: Option<rename::DataRegions>,
+    /// Replication locations written as expressions ([`compact`]), with the span start of the
+    /// template they are read in: a child there whose location is one of them is in a replica
+    /// region.
+    replica_exprs: HashSet<(usize, String)>,
 }
 
 impl Ctx<'_> {
@@ -364,6 +374,10 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         edited_locations: HashSet::new(),
         whole_names: HashSet::new(),
         key_uri_used: false,
+        public_disabled: None,
+        old_name: None,
+        replica_exprs: HashSet::new(),
+        data_regions: None,
     };
     for (option, region) in std::iter::once(("--location", &opts.location))
         .chain(opts.add_replications.iter().map(|r| ("--replication", r)))
@@ -405,7 +419,17 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         Some(i) => relocate(&mut ctx, template, &resources, i, registries.len()),
         None => relocate_children(&mut ctx, template, &resources),
     };
-    private_endpoints_of_the_registry(&mut ctx, &resources);
+    let endpoints = private_endpoints_of_the_registry(&mut ctx, &resources);
+    if let (Some(path), 0) = (ctx.public_disabled.clone(), endpoints) {
+        let name = opts.name.to_ascii_lowercase();
+        ctx.find(
+            Severity::Warning,
+            rules::PUBLIC_ACCESS_NO_PRIVATE_ENDPOINT,
+            &path,
+            format!("public network access is disabled and the template creates no private endpoint for the registry: the new registry is unreachable on the data plane (client-mode copy, verify, the rewrite's check, AKS pulls) until a private endpoint and DNS records exist in a {} virtual network", opts.location),
+            private_endpoint_fix(opts).replacen("create a private endpoint", &format!("before copying into {name}, create a private endpoint"), 1),
+        );
+    }
     if let Some(old) = old_name
         .as_deref()
         .filter(|o| !o.eq_ignore_ascii_case(&opts.name))
@@ -431,9 +455,27 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
                     ctx.whole_names.extend(items.iter().map(|n| n.span.start));
                 }
             }
-            let kept = rename_everywhere(&mut ctx.tpl, template, old, &opts.name, &ctx.whole_names);
+            let regions = ctx.data_regions.clone();
+            let renamed = rename_everywhere(
+                &mut ctx.tpl,
+                template,
+                old,
+                &opts.name,
+                &ctx.whole_names,
+                regions.as_ref(),
+            );
+            data_endpoints_kept(&mut ctx, &resources, &renamed.data_hosts, false);
+            let kept = renamed.kept;
             if let Some((doc, root)) = &mut ctx.params {
-                rename_everywhere(doc, root, old, &opts.name, &HashSet::new());
+                let in_file = rename_everywhere(
+                    doc,
+                    root,
+                    old,
+                    &opts.name,
+                    &HashSet::new(),
+                    regions.as_ref(),
+                );
+                data_endpoints_kept(&mut ctx, &resources, &in_file.data_hosts, true);
             }
             if !kept.is_empty() {
                 let shown: Vec<&str> = kept.iter().take(12).map(String::as_str).collect();
@@ -552,29 +594,99 @@ fn rename_everywhere(
     old: &str,
     new: &str,
     whole: &HashSet<usize>,
-) -> Vec<String> {
+    regions: Option<&rename::DataRegions>,
+) -> Renamed {
     let mut found: Vec<(String, std::ops::Range<usize>, bool)> = Vec::new();
     walk_with_paths(root, "", &mut found);
-    let mut kept = Vec::new();
+    let mut result = Renamed::default();
     for (path, span, is_key) in found {
         let raw = &doc.text[span.clone()];
         if !rename::contains_word(raw, old) || doc.edits.overlaps(&span) {
             continue;
         }
-        let renamed = rename::rename_refs(raw, old, new, !is_key && whole.contains(&span.start));
+        let (renamed, hosts) = rename::rename_refs_in(
+            raw,
+            old,
+            new,
+            !is_key && whole.contains(&span.start),
+            regions,
+        );
         // Still there after the rename (or not renamed at all): someone else's value.
         let still = match renamed.as_deref() {
             Some(t) => rename::contains_word(t, old),
             None => true,
         };
         if let Some(t) = renamed {
-            doc.edits.replace(span, t);
+            doc.edits.replace(span.clone(), t);
         }
-        if still {
-            kept.push(path);
+        if !hosts.is_empty() {
+            result.data_hosts.push((path, span.start, hosts));
+        } else if still {
+            result.kept.push(path);
         }
     }
-    kept
+    result
+}
+
+/// What [`rename_everywhere`] left.
+#[derive(Default)]
+struct Renamed {
+    /// Pointers of strings that still contain the old name as a word (someone else's values).
+    kept: Vec<String>,
+    /// Data endpoints of regions the new registry does not serve, kept: pointer, span start of
+    /// the string, hosts.
+    data_hosts: Vec<(String, usize, Vec<String>)>,
+}
+
+/// A data endpoint of the source kept (a region the new registry does not serve): blocking in a
+/// firewall or DNS resource (it lets through or resolves a host that stops working, while the
+/// new registry's hosts are missing), a warning elsewhere.
+fn data_endpoints_kept(
+    ctx: &mut Ctx<'_>,
+    res: &[Resource<'_>],
+    hosts: &[(String, usize, Vec<String>)],
+    in_params_file: bool,
+) {
+    let Some(regions) = ctx.data_regions.clone() else {
+        return;
+    };
+    let endpoints = regions.endpoints(&ctx.opts.name).join(", ");
+    for (path, start, list) in hosts {
+        // The innermost resource holding the string.
+        let owner = (!in_params_file)
+            .then(|| {
+                res.iter()
+                    .filter(|r| r.node.span.start <= *start && *start < r.node.span.end)
+                    .min_by_key(|r| r.node.span.len())
+            })
+            .flatten();
+        let kind = owner.map(|r| r.full_type.as_str()).unwrap_or("");
+        let network = [
+            "firewall",
+            "dnszones",
+            "dnsresolvers",
+            "applicationgateways",
+        ]
+        .iter()
+        .any(|k| kind.contains(k));
+        let (severity, why) = if network {
+            (Severity::Blocking, format!(" in {}: it lets through (or resolves) a host that stops working with the source, while the new registry's data endpoints are missing", owner.and_then(|r| r.node.get_str("type")).unwrap_or("a network resource")))
+        } else {
+            (Severity::Warning, String::new())
+        };
+        let shown = if in_params_file {
+            format!("(parameters file){path}")
+        } else {
+            path.clone()
+        };
+        ctx.find(
+            severity,
+            rules::DATA_ENDPOINT_KEPT,
+            &shown,
+            format!("{} is a data endpoint of the source in a region the new registry does not serve, kept as it was{why}", list.join(", ")),
+            format!("use the new registry's data endpoints instead: {endpoints} (one per region it serves; add --replication <region> to serve that region)"),
+        );
+    }
 }
 
 /// Every string value and object key below `node`, with its JSON pointer (for a key: the
@@ -671,6 +783,7 @@ fn relocate<'r>(
         let named = apply_name(ctx, source, reg.template, &reg.template_path, &rp);
         (old_name, name_expr_for_children, name_set) = (named.old, named.expr, named.set);
     }
+    ctx.old_name = old_name.clone();
 
     if let Some(holder) = reg.holder {
         let scope = if model::is_inner_scope(holder) {
@@ -809,6 +922,20 @@ fn relocate<'r>(
         );
     }
 
+    // The regions the new registry serves: its data endpoints.
+    let mut replicas = kept_replications.clone();
+    for r in &opts.add_replications {
+        let n = norm_region(r);
+        if n != target && !replicas.contains(&n) {
+            replicas.push(n);
+        }
+    }
+    ctx.data_regions = Some(rename::DataRegions {
+        old_home: old_home.clone(),
+        target: target.clone(),
+        replicas,
+    });
+
     // --- dependsOn entries that point at removed resources -------------------------------------
     let dependency = RegistryDependency {
         index: reg_i,
@@ -913,6 +1040,7 @@ fn relocate<'r>(
     let public_disabled = str_ci_eq(val(prop("publicNetworkAccess")), "Disabled");
     if public_disabled {
         premium.push("disabled public network access");
+        ctx.public_disabled = Some(format!("{rp}/properties/publicNetworkAccess"));
     }
     let bypass = val(prop("networkRuleBypassOptions")).and_then(Node::as_str);
     if public_disabled && bypass.is_some_and(|b| b.eq_ignore_ascii_case("None")) {
@@ -934,28 +1062,53 @@ fn relocate<'r>(
     }
     if str_ci_eq(val(prop("zoneRedundancy")), "Enabled") {
         premium.push("zone redundancy");
-        ctx.find(
-            Severity::Info,
-            rules::ZONE_REDUNDANCY,
+        zone_redundancy(
+            ctx,
             &format!("{rp}/properties/zoneRedundancy"),
-            format!("zone redundancy is enabled; it is set at creation and needs availability zones in {}", opts.location),
-            format!("check that {} has availability zones, or set zoneRedundancy to Disabled", opts.location),
+            "the registry",
+            &target,
         );
     }
 
     // Policies.
     let pol = |k: &str| prop("policies").and_then(|p| p.get(k));
     if str_ci_eq(
+        val(pol("quarantinePolicy").and_then(|r| r.get("status"))),
+        "enabled",
+    ) {
+        ctx.find(
+            Severity::Warning,
+            rules::QUARANTINE_POLICY_ENABLED,
+            &format!("{rp}/properties/policies/quarantinePolicy"),
+            "the quarantine policy is enabled: every image copied or imported into the new registry is held in quarantine until a scanner approves it, so verify, the rewrite's reference check and clients fail to pull it".into(),
+            "set quarantinePolicy.status to disabled for the deployment and enable it after the copy is verified (az resource update --ids <registry id> --set properties.policies.quarantinePolicy.status=enabled)".into(),
+        );
+    }
+    if str_ci_eq(
         val(pol("trustPolicy").and_then(|r| r.get("status"))),
         "enabled",
     ) {
         premium.push("content trust");
+        ctx.find(
+            Severity::Warning,
+            rules::TRUST_POLICY_ENABLED,
+            &format!("{rp}/properties/policies/trustPolicy"),
+            "content trust is enabled: Docker Content Trust (Notary v1) signatures are not OCI artifacts and are not moved by az acr import or the copy, so clients with DOCKER_CONTENT_TRUST=1 refuse the copied images".into(),
+            "re-sign the images in the new registry (docker trust sign) after the copy, or turn off content trust for its clients (signing with Notation stores OCI signatures that are copied)".into(),
+        );
     }
     if str_ci_eq(
         val(pol("exportPolicy").and_then(|r| r.get("status"))),
         "disabled",
     ) {
         premium.push("disabled export policy");
+        ctx.find(
+            Severity::Warning,
+            rules::EXPORT_POLICY_DISABLED,
+            &format!("{rp}/properties/policies/exportPolicy"),
+            "the export policy is disabled (the source's data-exfiltration setting): az acr import out of the source registry is refused, so copy --mode import fails".into(),
+            "copy in client mode (the default), or enable the source's export policy until the copy is done (az acr update --name <source> --allow-exports true, with public network access enabled)".into(),
+        );
     }
     if str_ci_eq(
         val(pol("retentionPolicy").and_then(|r| r.get("status"))),
@@ -1002,6 +1155,15 @@ fn relocate<'r>(
             "confirm that this is wanted, or set anonymousPullEnabled to false".into(),
         );
     }
+
+    // A system-assigned identity: a new principal without the source's role assignments.
+    system_identity(
+        ctx,
+        reg,
+        "the registry",
+        &format!("az acr show --name {} --query identity.principalId -o tsv", old_name.as_deref().unwrap_or("<source>")),
+        &format!("[reference(resourceId('Microsoft.ContainerRegistry/registries', {name_expr_for_children}), '{api}', 'Full').identity.principalId]"),
+    );
 
     // Encryption (CMK).
     let cmk = encryption(ctx, reg, prop("encryption"), &mut premium);
@@ -1782,21 +1944,58 @@ fn children_pass(
                         );
                     }
                     Some(l) => {
+                        let zoned = c
+                            .node
+                            .at(&["properties", "zoneRedundancy"])
+                            .and_then(|n| scalar_value(n, c, pf(c)));
+                        if str_ci_eq(zoned, "Enabled") {
+                            let what = format!("the replication in {l}");
+                            zone_redundancy(
+                                ctx,
+                                &format!("{cpath}/properties/zoneRedundancy"),
+                                &what,
+                                &l,
+                            );
+                        }
                         kept_replications.push(l);
                         replication_count += 1;
                     }
                     None => {
-                        // Possibly none (a copy loop over an empty array): not counted.
-                        ctx.find(
-                            Severity::Warning,
-                            rules::REPLICATION_LOCATION_UNKNOWN,
-                            &format!("{cpath}/location"),
-                            "the replication's region is an expression the rewriter cannot evaluate".into(),
-                            format!(
-                                "make sure it is not {} (the new home region): a replication there fails the deployment",
-                                opts.location
-                            ),
-                        );
+                        let written = c.node.get_str("location").unwrap_or("").to_string();
+                        if is_expression(&written) {
+                            ctx.replica_exprs
+                                .insert((c.template.span.start, compact(&written)));
+                        }
+                        match loop_regions(ctx, res, c, &written) {
+                            LoopRegions::Resolved(list) => {
+                                for item in list.array.items().unwrap_or(&[]) {
+                                    seen_locations
+                                        .0
+                                        .insert(norm_region(item.as_str().unwrap_or("")));
+                                }
+                                for l in replication_loop(ctx, &written, &list, &drops) {
+                                    seen_locations.0.insert(l.clone());
+                                    if !kept_replications.contains(&l) {
+                                        kept_replications.push(l);
+                                    }
+                                    replication_count += 1;
+                                }
+                            }
+                            LoopRegions::Unknown(why) => {
+                                // Possibly none (a copy loop over an empty array): not counted.
+                                seen_locations.1 = true;
+                                ctx.find(
+                                    Severity::Warning,
+                                    rules::REPLICATION_LOCATION_UNKNOWN,
+                                    &format!("{cpath}/location"),
+                                    format!("the replication's region is {written}: {why}"),
+                                    format!(
+                                        "make sure it never gives {} (the new home region, where a replication fails the deployment); add the regions to keep with --replication instead",
+                                        opts.location
+                                    ),
+                                );
+                            }
+                        }
                     }
                 }
             }
@@ -1945,6 +2144,7 @@ fn what_an_export_cannot_carry(
             }
         }
         "tokens" => tokens.push((cpath.clone(), child)),
+        "tasks" => task_recreated(ctx, c, &child),
         "credentialsets" => {
             let mut strings = Vec::new();
             if let Some(p) = props {
@@ -1979,6 +2179,378 @@ fn what_an_export_cannot_carry(
         ),
         _ => {}
     }
+}
+
+/// An expression without spaces, lower case (to compare two writings of one expression).
+fn compact(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// The regions a replication `copy` loop runs over, as far as the rewriter can tell.
+enum LoopRegions<'a> {
+    /// `[parameters('x')[copyIndex()]]` or `[variables('x')[copyIndex()]]` over a literal array.
+    Resolved(RegionList<'a>),
+    /// Why not: the end of a sentence for `replication-location-unknown`.
+    Unknown(String),
+}
+
+/// A literal array of regions a replication loop reads.
+struct RegionList<'a> {
+    /// The array.
+    array: &'a Node,
+    /// Where it is set (a JSON pointer, `(parameters file)/...` for the parameters file).
+    path: String,
+    /// "parameter x's default", "parameter x's value in the parameters file", "variable x".
+    what: String,
+    /// The reference as written in expressions (`parameters('x')`, lower case).
+    reference: String,
+    /// It is in the template (a default or a variable) and nothing else reads it: elements may
+    /// be removed.
+    editable: bool,
+}
+
+/// Reads the region array behind a replication's `location` written as `[parameters('x')
+/// [copyIndex()]]` or `[variables('x')[copyIndex()]]`: the nested deployment's value or the
+/// parameters file's, else the default; a variable's value.
+fn loop_regions<'a>(
+    ctx: &Ctx<'a>,
+    res: &[Resource<'a>],
+    c: &Resource<'a>,
+    written: &str,
+) -> LoopRegions<'a> {
+    let unknown = |why: &str| LoopRegions::Unknown(why.to_string());
+    if !is_expression(written) {
+        return unknown("a value the rewriter does not read");
+    }
+    let body = compact(expression_body(written));
+    let parsed = ["parameters", "variables"].iter().find_map(|f| {
+        let rest = body.strip_prefix(&format!("{f}('"))?;
+        let end = rest.find('\'')?;
+        let tail = &rest[end..];
+        let looped = tail.starts_with("')[copyindex(") && tail.ends_with(")]");
+        (looped || tail == "')").then(|| (*f, &rest[..end], looped))
+    });
+    let Some((func, name_lower, looped)) = parsed else {
+        return unknown("an expression the rewriter does not evaluate (only parameters('x')[copyIndex()] and variables('x')[copyIndex()] over a literal array are)");
+    };
+    // The name as declared (case preserved).
+    let find = |n: Option<&'a Node>| -> Option<(&'a str, &'a Node)> {
+        n?.members()?
+            .iter()
+            .find(|m| m.key.eq_ignore_ascii_case(name_lower))
+            .map(|m| (m.key.as_str(), &m.value))
+    };
+    let tpath = c.template_path.as_str();
+    let (array, path, what, in_template) = if func == "parameters" {
+        let Some((name, decl)) = find(c.template.get("parameters")) else {
+            return unknown(&format!("parameter {name_lower} is not declared"));
+        };
+        let key = pointer_key(name);
+        let given = match c.deployment {
+            Some(d) => d.at(&["properties", "parameters", name, "value"]).map(|v| {
+                let dp = res
+                    .iter()
+                    .find(|r| std::ptr::eq(r.node, d))
+                    .map_or(String::new(), |r| r.path.clone());
+                (
+                    v,
+                    format!("{dp}/properties/parameters/{key}/value"),
+                    format!("parameter {name}'s value given by the nested deployment"),
+                )
+            }),
+            None => ctx
+                .params_obj
+                .and_then(|f| f.at(&[name, "value"]))
+                .map(|v| {
+                    (
+                        v,
+                        format!("(parameters file)/parameters/{key}/value"),
+                        format!("parameter {name}'s value in the parameters file"),
+                    )
+                }),
+        };
+        match (given, decl.get("defaultValue")) {
+            (Some((v, path, what)), _) => (v, path, what, false),
+            (None, Some(dv)) => (
+                dv,
+                format!("{tpath}/parameters/{key}/defaultValue"),
+                format!("parameter {name}'s default"),
+                true,
+            ),
+            (None, None) => {
+                return unknown(&format!(
+                    "parameter {name} has no value in the template: the deployment gives it"
+                ))
+            }
+        }
+    } else {
+        let Some((name, v)) = find(c.template.get("variables")) else {
+            return unknown(&format!("variable {name_lower} is not declared"));
+        };
+        (
+            v,
+            format!("{tpath}/variables/{}", pointer_key(name)),
+            format!("variable {name}"),
+            true,
+        )
+    };
+    if !looped {
+        // A single region whose value is not a literal (a literal is resolved before).
+        let value = array.as_str().unwrap_or("a value that is not a region");
+        return LoopRegions::Unknown(format!(
+            "{what} is {value} (at {path}), which the rewriter does not evaluate"
+        ));
+    }
+    let literal = array.items().is_some_and(|items| {
+        items
+            .iter()
+            .all(|i| i.as_str().is_some_and(|s| !is_expression(s)))
+    });
+    if !literal {
+        return LoopRegions::Unknown(format!(
+            "{what} (at {path}) is not a literal array of regions the rewriter can read"
+        ));
+    }
+    // Safe to edit only when nothing but this replication reads the array (a webhook loop over
+    // the same array would lose its pairing).
+    let reference = format!("{func}('{name_lower}')");
+    let mut strings = Vec::new();
+    c.template.walk_strings(&mut strings);
+    let read_elsewhere = strings.iter().any(|n| {
+        !(c.node.span.start <= n.span.start && n.span.end <= c.node.span.end)
+            && n.as_str().is_some_and(|s| compact(s).contains(&reference))
+    });
+    LoopRegions::Resolved(RegionList {
+        array,
+        path,
+        what,
+        reference,
+        editable: in_template && !read_elsewhere,
+    })
+}
+
+/// A replication `copy` loop over `list`: an element in the new home region (or given with
+/// `--drop-replication`) is removed from a literal default nothing else reads (info), or
+/// reported where it is set (blocking for the home region). Returns the regions that stay.
+fn replication_loop(
+    ctx: &mut Ctx<'_>,
+    written: &str,
+    list: &RegionList<'_>,
+    drops: &HashSet<String>,
+) -> Vec<String> {
+    let target = norm_region(&ctx.opts.location);
+    let items = list.array.items().unwrap_or(&[]);
+    let mut kept = Vec::new();
+    let mut gone = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let region = norm_region(item.as_str().unwrap_or(""));
+        let home = region == target;
+        if !home && !drops.contains(&region) {
+            kept.push(region);
+            continue;
+        }
+        let at = format!("{}/{i}", list.path);
+        if list.editable {
+            gone.push(i);
+            let (rule, why) = if home {
+                (
+                    rules::REPLICATION_HOME_REMOVED,
+                    "it is the new home region".to_string(),
+                )
+            } else {
+                (rules::REPLICATION_DROPPED, "--drop-replication".to_string())
+            };
+            ctx.find(
+                Severity::Info,
+                rule,
+                &at,
+                format!(
+                    "{region} removed from {} ({why}): the replication loop {written} runs over it",
+                    list.what
+                ),
+                "nothing to do: no other resource reads that array".into(),
+            );
+        } else if home {
+            ctx.find(
+                Severity::Blocking,
+                rules::REPLICATION_HOME_IN_LOOP,
+                &at,
+                format!("the replication loop {written} runs over {}, whose element {i} ({at}) is {region}, the new home region: ARM refuses a replication in the registry's own region", list.what),
+                format!("remove {region} from {} (other resources read {} too: check that they still get the regions they need)", list.what, list.reference),
+            );
+        } else {
+            ctx.find(
+                Severity::Warning,
+                rules::OPTION_IGNORED,
+                &at,
+                format!("--drop-replication {region} was not applied: it is element {i} of {}, which the replication loop {written} runs over", list.what),
+                format!("remove {region} from {} ({at})", list.what),
+            );
+            kept.push(region);
+        }
+    }
+    if !gone.is_empty() {
+        edit::remove_items(&mut ctx.tpl.edits, list.array, &gone);
+    }
+    kept
+}
+
+/// Zone redundancy of `what` (the registry, a replication) in `region`: set at creation, and only
+/// possible in a region with availability zones (blocking for a known region without, a warning
+/// for a region this version does not know, a note otherwise).
+fn zone_redundancy(ctx: &mut Ctx<'_>, path: &str, what: &str, region: &str) {
+    let (severity, message, fix) = match regions::has_zones(region) {
+        Some(true) => (
+            Severity::Info,
+            format!("zone redundancy of {what} is enabled; it is set at creation, and {region} has availability zones"),
+            "nothing to do".to_string(),
+        ),
+        Some(false) => (
+            Severity::Blocking,
+            format!("zone redundancy of {what} is enabled but {region} has no availability zones: the deployment fails"),
+            format!("set zoneRedundancy to Disabled for {region}, or choose a region with availability zones"),
+        ),
+        None => (
+            Severity::Warning,
+            format!("zone redundancy of {what} is enabled and {region} is a region this version does not know: it needs availability zones"),
+            format!("check that {region} has availability zones (az account list-locations --query \"[?name=='{region}'].availabilityZoneMappings\"), or set zoneRedundancy to Disabled"),
+        ),
+    };
+    ctx.find(severity, rules::ZONE_REDUNDANCY, path, message, fix);
+}
+
+/// A system-assigned identity on `r` (`what`: "the registry", "task nightly"): the new resource
+/// gets a new principal, and an export never holds the source principal's role assignments.
+/// `show` is the command that prints the source's principal id (when the template does not), and
+/// `principal` the expression of the new one.
+fn system_identity(ctx: &mut Ctx<'_>, r: &Resource<'_>, what: &str, show: &str, principal: &str) {
+    let Some(kind) = r.node.at(&["identity", "type"]).and_then(Node::as_str) else {
+        return;
+    };
+    if !kind.to_ascii_lowercase().contains("systemassigned") {
+        return;
+    }
+    let source = r
+        .node
+        .at(&["identity", "principalId"])
+        .and_then(Node::as_str)
+        .filter(|p| is_guid(p))
+        .map(str::to_string);
+    let list = match &source {
+        Some(p) => format!("az role assignment list --assignee {p} --all -o table"),
+        None => format!("az role assignment list --assignee $({show}) --all -o table"),
+    };
+    ctx.find(
+        Severity::Warning,
+        rules::SYSTEM_IDENTITY_RECREATED,
+        &format!("{}/identity", r.path),
+        format!("{what} has a system-assigned identity: the new one is another principal with none of the source's role assignments (an export never holds them), so its access to key vaults, storage and other registries is lost"),
+        format!("list the source's grants ({list}) and grant each role to the new principal after the deployment, or in this template with principalId {principal}"),
+    );
+}
+
+/// A task is created anew: its system-assigned identity, the old login server in its content
+/// (base64 `encodedTaskContent` / `encodedValuesContent` are decoded, and written back with the
+/// new login server), and the credentials an export never carries (source-trigger tokens,
+/// custom registry passwords).
+fn task_recreated(ctx: &mut Ctx<'_>, c: &Resource<'_>, child: &str) {
+    let api = c.api_version().to_string();
+    let new = ctx.opts.name.clone();
+    let old = ctx.old_name.clone();
+    system_identity(
+        ctx,
+        c,
+        &format!("task {child}"),
+        &format!(
+            "az acr task show --registry {} --name {child} --query identity.principalId -o tsv",
+            old.as_deref().unwrap_or("<source>")
+        ),
+        &format!("[reference(resourceId('Microsoft.ContainerRegistry/registries/tasks', '{new}', '{child}'), '{api}', 'Full').identity.principalId]"),
+    );
+    let mut notes: Vec<String> = Vec::new();
+    let props = c.node.get("properties");
+    if let (Some(step), Some(old)) = (props.and_then(|p| p.get("step")), old.as_deref()) {
+        let old_server = format!("{}.azurecr.io", old.to_ascii_lowercase());
+        let new_server = format!("{}.azurecr.io", new.to_ascii_lowercase());
+        for key in ["encodedTaskContent", "encodedValuesContent"] {
+            let Some(node) = step.get(key) else { continue };
+            let Some(text) = node.as_str().filter(|t| !is_expression(t)) else {
+                continue;
+            };
+            let Some(decoded) = crate::base64::decode(text).and_then(|b| String::from_utf8(b).ok())
+            else {
+                continue;
+            };
+            let lower = decoded.to_ascii_lowercase();
+            let count = lower.matches(&old_server).count();
+            if count == 0 {
+                continue;
+            }
+            // Replace case-insensitively, keeping everything else byte for byte.
+            let mut out = String::new();
+            let mut pos = 0;
+            for (i, _) in lower.match_indices(&old_server) {
+                out.push_str(&decoded[pos..i]);
+                out.push_str(&new_server);
+                pos = i + old_server.len();
+            }
+            out.push_str(&decoded[pos..]);
+            if ctx
+                .tpl
+                .set_string(node, &crate::base64::encode(out.as_bytes()))
+            {
+                notes.push(format!(
+                    "its base64 {key} named {old_server} {count} time(s), now {new_server}"
+                ));
+            }
+        }
+    }
+    let triggers = props
+        .and_then(|p| p.at(&["trigger", "sourceTriggers"]))
+        .and_then(Node::items)
+        .is_some_and(|t| !t.is_empty());
+    if triggers {
+        notes.push("its source triggers need a repository token (sourceControlAuthProperties), which is never exported".into());
+    }
+    if props
+        .and_then(|p| p.at(&["credentials", "customRegistries"]))
+        .and_then(Node::members)
+        .is_some_and(|m| !m.is_empty())
+    {
+        notes.push("its custom registry credentials hold secrets that are never exported".into());
+    }
+    let identity = c.node.get("identity").is_some();
+    let fix = format!(
+        "after the deployment, check the task's content for other references to the source (az acr task show --registry {new} --name {child}), {}{}run it once (az acr task run --registry {new} --name {child})",
+        if triggers {
+            format!("give the source trigger a token again (az acr task update --registry {new} --name {child} --git-access-token <token>), ")
+        } else {
+            String::new()
+        },
+        if identity {
+            "grant its identity what it needs (see system-identity-recreated), "
+        } else {
+            ""
+        },
+    );
+    let message = if notes.is_empty() {
+        format!("task {child} is created anew in the new registry")
+    } else {
+        format!(
+            "task {child} is created anew in the new registry: {}",
+            notes.join("; ")
+        )
+    };
+    ctx.find(
+        Severity::Warning,
+        rules::TASK_RECREATED,
+        &c.path,
+        message,
+        fix,
+    );
 }
 
 /// True when the string `s` (lower case) refers to the removed resource `rm`: its symbolic name
@@ -2330,6 +2902,13 @@ fn relocate_children(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>]) -> Op
             opts.name
         ),
     );
+    ctx.old_name = old_name.clone();
+    // The registry's regions are not in the template: a data endpoint is kept and reported.
+    ctx.data_regions = Some(rename::DataRegions {
+        old_home: None,
+        target: norm_region(&opts.location),
+        replicas: Vec::new(),
+    });
     let mut removed = Vec::new();
     children_pass(ctx, res, &children, &mut removed, None);
     drop_dangling_depends(ctx, res, &removed, None);
@@ -2398,13 +2977,29 @@ fn parent_reference(name: &str) -> Option<(&'static str, &str)> {
 /// than its virtual network. Blocking when its region is written out (it needs a subnet in the
 /// target region and a new name, which the rewriter cannot choose); a warning when the region is
 /// an expression whose value the deployment gives.
-fn private_endpoints_of_the_registry(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) {
+fn private_endpoints_of_the_registry(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) -> usize {
+    let mut count = 0;
+    let params_obj = ctx.params_obj;
     for r in res
         .iter()
         .filter(|r| r.full_type == "microsoft.network/privateendpoints")
     {
         let Some(props) = r.node.get("properties") else {
             continue;
+        };
+        let pf = if r.deployment.is_none() {
+            params_obj
+        } else {
+            None
+        };
+        // A value as the deployment gives it: through a parameter or variable (in a nested
+        // deployment of inner scope, the deployment's `parameters`).
+        let value = |n: &Node| -> Option<String> {
+            let src = resolve(n, r.template, r.deployment, pf);
+            src.effective()
+                .and_then(Node::as_str)
+                .or_else(|| n.as_str())
+                .map(str::to_string)
         };
         let connects = [
             "privateLinkServiceConnections",
@@ -2413,7 +3008,8 @@ fn private_endpoints_of_the_registry(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) {
         .iter()
         .filter_map(|key| props.get(key).and_then(Node::items))
         .flatten()
-        .filter_map(|c| c.get("properties")?.get_str("privateLinkServiceId"))
+        .filter_map(|c| c.get("properties")?.get("privateLinkServiceId"))
+        .filter_map(value)
         .any(|id| {
             id.to_ascii_lowercase()
                 .contains("microsoft.containerregistry/registries")
@@ -2421,15 +3017,52 @@ fn private_endpoints_of_the_registry(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) {
         if !connects {
             continue;
         }
+        count += 1;
         let name = r.node.get_str("name").unwrap_or("(unnamed)");
-        let location = r.node.get_str("location").unwrap_or("its region");
-        let written_out = !is_expression(location) && location != "its region";
-        let subnet = props
-            .get("subnet")
-            .and_then(|s| s.get_str("id"))
-            .unwrap_or("its subnet");
+        let location = r
+            .node
+            .get_str("location")
+            .unwrap_or("its region")
+            .to_string();
+        let written_out = !is_expression(&location) && location != "its region";
+        let subnet_node = props.get("subnet").and_then(|s| s.get("id"));
         let target = &ctx.opts.location;
         let new = ctx.opts.name.to_ascii_lowercase();
+        let dns = format!("private DNS records for {new}.azurecr.io and {new}.<region>.data.azurecr.io (home and each replica)");
+        // Inside a nested deployment, the subnet usually comes from the caller: name the value
+        // that must be a subnet in the target region, and where it is set.
+        let given = subnet_node.and_then(|n| {
+            let src = resolve(n, r.template, r.deployment, pf);
+            let Source::Parameter {
+                name: p,
+                value: Some(v),
+                ..
+            } = &src
+            else {
+                return None;
+            };
+            let text = v.as_str()?.to_string();
+            let dep = r
+                .deployment
+                .and_then(|d| res.iter().find(|x| std::ptr::eq(x.node, d)));
+            let at = match dep {
+                Some(d) => format!("{}/properties/parameters/{}/value", d.path, pointer_key(p)),
+                None => format!("(parameters file)/parameters/{}/value", pointer_key(p)),
+            };
+            Some((p.clone(), text, at))
+        });
+        if let (Some(holder), Some((p, text, at))) = (r.holder, &given) {
+            let dep_name = holder.get_str("name").unwrap_or("?");
+            ctx.find(
+                if written_out { Severity::Blocking } else { Severity::Warning },
+                rules::PRIVATE_ENDPOINT_IN_TEMPLATE,
+                &r.path,
+                format!("the private endpoint {name} of the nested deployment {dep_name} connects to the registry; its subnet is parameter {p}, given {text} at {at}: a private endpoint is always in its virtual network's region"),
+                format!("make that value a subnet of a virtual network in {target} (and the endpoint's name a new one), with {dns}, or create the private endpoint after the deployment"),
+            );
+            continue;
+        }
+        let subnet = subnet_node.and_then(Node::as_str).unwrap_or("its subnet");
         let (severity, stays) = match written_out {
             true => (Severity::Blocking, "stays"),
             false => (Severity::Warning, "is deployed"),
@@ -2439,9 +3072,10 @@ fn private_endpoints_of_the_registry(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) {
             rules::PRIVATE_ENDPOINT_IN_TEMPLATE,
             &r.path,
             format!("the private endpoint {name} connects to the registry and {stays} in {location} on {subnet}: deployed into the source's resource group under that name it would take the source's live endpoint to the new registry, and a private endpoint is always in its virtual network's region"),
-            format!("give it a new name and a subnet of a virtual network in {target}, with private DNS records for {new}.azurecr.io and {new}.<region>.data.azurecr.io (home and each replica), or remove it from the template and create it after the deployment"),
+            format!("give it a new name and a subnet of a virtual network in {target}, with {dns}, or remove it from the template and create it after the deployment"),
         );
     }
+    count
 }
 
 fn private_endpoint_fix(opts: &RewriteOptions) -> String {
@@ -2485,13 +3119,23 @@ fn set_location(ctx: &mut Ctx<'_>, r: &Resource<'_>, rpath: &str) {
             None => lpath.clone(),
         }
     };
+    let written = node.as_str().map(|w| (r.template.span.start, compact(w)));
     let expression_kept = |ctx: &mut Ctx<'_>, expr: &str, path: &str| {
+        // The replications' own region expression: the resource follows a replica region.
+        let replica = written
+            .as_ref()
+            .is_some_and(|w| ctx.replica_exprs.contains(w));
+        let fix = if replica {
+            format!("nothing to do if {expr} gives the regions of kept replicas (a webhook there responds to that replica's events); it must never give {target}, the new home region, for the replications that use it")
+        } else {
+            format!("deploy into a resource group in {target}, or set the location to {target}")
+        };
         ctx.find(
             Severity::Warning,
             rules::LOCATION_EXPRESSION_KEPT,
             path,
             format!("the location is the expression {expr}, kept as it is"),
-            format!("deploy into a resource group in {target}, or set the location to {target}"),
+            fix,
         );
     };
     match &source {
@@ -2759,6 +3403,18 @@ fn network_rules(
     }
 }
 
+/// `--identity` that the registry's identity block leaves no place for (several or no literal
+/// user-assigned identities, an expression, a system-assigned identity only).
+fn identity_ignored(ctx: &mut Ctx<'_>, rp: &str, id: &str) {
+    ctx.find(
+        Severity::Warning,
+        rules::OPTION_IGNORED,
+        &format!("{rp}/identity"),
+        format!("--identity {id} was not applied: the registry's identity is not one literal user-assigned identity to replace"),
+        format!("add {id} to the registry's identity.userAssignedIdentities (type UserAssigned, or SystemAssigned, UserAssigned) and set encryption.keyVaultProperties.identity to [reference('{id}', '2023-01-31').clientId] by hand"),
+    );
+}
+
 /// Customer-managed key: findings, and the key and identity as parameters (with `--key-uri` /
 /// `--identity` as values). Returns whether the registry has one (or may: an expression).
 fn encryption(
@@ -2904,6 +3560,43 @@ fn encryption(
                 "give the user-assigned identity to use with --identity (resource id)".into(),
             );
         }
+    } else if let (Some(id), None, Some(kvp)) = (
+        opts.identity.as_ref(),
+        reg.node.get("identity"),
+        kvp.filter(|k| k.members().is_some()),
+    ) {
+        // No identity block: --identity becomes the registry's user-assigned identity and the
+        // one that reads the key.
+        let p = pname("encryptionIdentityId");
+        let layout = ctx.tpl.layout.clone();
+        edit::insert_member(
+            &mut ctx.tpl.edits,
+            text,
+            &layout,
+            reg.node,
+            "identity",
+            &json!({"type": "UserAssigned", "userAssignedIdentities": {format!("[parameters('{p}')]"): {}}}),
+        );
+        let client_id = format!("[reference(parameters('{p}'), '2023-01-31').clientId]");
+        let was = match kvp.member("identity") {
+            Some(m) => {
+                let was = m.value.as_str().unwrap_or("").to_string();
+                ctx.tpl.set_string(&m.value, &client_id);
+                format!(" (it was {was})")
+            }
+            None => {
+                ctx.tpl.insert_member(kvp, "identity", &json!(client_id));
+                String::new()
+            }
+        };
+        new_params.push((p.clone(), json!({"type": "string", "defaultValue": id, "metadata": {"description": "Resource id of the user-assigned identity that reads the customer-managed key"}})));
+        ctx.find(
+            Severity::Info,
+            rules::CMK_IDENTITY_SET,
+            &format!("{rp}/identity"),
+            format!("the registry had no identity: --identity {id} is now its user-assigned identity (parameter {p}) and encryption.keyVaultProperties.identity its client id{was}"),
+            "nothing to do if that identity has get, wrapKey and unwrapKey on the key (Key Vault Crypto Service Encryption User) before the deployment".into(),
+        );
     } else if let Some(id) = kvp.and_then(|k| k.member("identity")).filter(|m| {
         m.value
             .as_str()
@@ -2922,15 +3615,11 @@ fn encryption(
             format!("the identity client id {v} is the source registry's; it is now parameter {p} with that default"),
             "set the parameter to the client id of the user-assigned identity that reads the key in the target, and add that identity to the registry's identity.userAssignedIdentities".into(),
         );
+        if let Some(given) = opts.identity.as_ref() {
+            identity_ignored(ctx, &rp, given);
+        }
     } else if let Some(id) = opts.identity.as_ref() {
-        let _ = id;
-        ctx.find(
-            Severity::Warning,
-            rules::CMK_KEY_FROM_SOURCE,
-            &format!("{rp}/identity"),
-            "--identity was given but the template has no single literal user-assigned identity to replace".into(),
-            "set the registry's identity and encryption.keyVaultProperties.identity by hand".into(),
-        );
+        identity_ignored(ctx, &rp, id);
     }
     if new_params.is_empty() {
         return true;

@@ -157,3 +157,125 @@ fn a_replication_in_the_new_home_by_a_parameter_default_is_removed_with_a_warnin
     );
     assert!(f[0].fix.contains("--replication"), "{}", f[0].fix);
 }
+
+/// The zone-redundant registry (and its replications) moved: zone redundancy is set at creation
+/// and needs availability zones in the region.
+fn zones_to(location: &str) -> Vec<(Severity, String, String)> {
+    let options = RewriteOptions {
+        name: "newacr01".into(),
+        location: location.into(),
+        ..Default::default()
+    };
+    let out = rewrite("zone-redundant.json", &options);
+    with_rule(&out, rules::ZONE_REDUNDANCY)
+        .iter()
+        .map(|f| (f.severity, f.path.clone(), f.message.clone()))
+        .collect()
+}
+
+#[test]
+fn zone_redundancy_into_a_region_without_availability_zones_is_blocking() {
+    let f = zones_to("westcentralus");
+    let registry = f
+        .iter()
+        .find(|(_, p, _)| p == "/resources/0/properties/zoneRedundancy")
+        .unwrap();
+    assert_eq!(registry.0, Severity::Blocking);
+    assert!(registry
+        .2
+        .contains("westcentralus has no availability zones"));
+    // A kept replication without zones is blocking too; one with zones is a note, one without
+    // zone redundancy says nothing.
+    let ukwest = f
+        .iter()
+        .find(|(_, p, _)| p == "/resources/2/properties/zoneRedundancy")
+        .unwrap();
+    assert_eq!(ukwest.0, Severity::Blocking);
+    let north = f
+        .iter()
+        .find(|(_, p, _)| p == "/resources/1/properties/zoneRedundancy")
+        .unwrap();
+    assert_eq!(north.0, Severity::Info);
+    assert_eq!(f.len(), 3, "{f:#?}");
+}
+
+#[test]
+fn zone_redundancy_into_a_region_with_zones_is_a_note_and_into_an_unknown_one_a_warning() {
+    let f = zones_to("swedencentral");
+    let registry = f
+        .iter()
+        .find(|(_, p, _)| p == "/resources/0/properties/zoneRedundancy")
+        .unwrap();
+    assert_eq!(registry.0, Severity::Info);
+    assert!(registry.2.contains("swedencentral has availability zones"));
+    let f = zones_to("marsnorth");
+    let registry = f
+        .iter()
+        .find(|(_, p, _)| p == "/resources/0/properties/zoneRedundancy")
+        .unwrap();
+    assert_eq!(registry.0, Severity::Warning);
+}
+
+/// contosoold01 (eastus; replicas northeurope, japaneast) moves to westeurope without japaneast.
+fn data_endpoints() -> acr_template::Rewritten {
+    let options = RewriteOptions {
+        name: "NewAcr01".into(),
+        location: "westeurope".into(),
+        drop_replications: vec!["japaneast".into()],
+        ..Default::default()
+    };
+    rewrite("data-endpoints.json", &options)
+}
+
+#[test]
+fn data_endpoints_move_with_the_home_region_and_stay_with_kept_replicas() {
+    let out = data_endpoints();
+    let v = json(&out.template);
+    // The japaneast replication is dropped: the firewall rules are the third resource now.
+    let fqdns = &v["resources"][2]["properties"]["ruleCollections"][0]["rules"][0]["targetFqdns"];
+    assert_eq!(
+        fqdns,
+        &serde_json::json!([
+            "newacr01.azurecr.io",
+            "newacr01.westeurope.data.azurecr.io",
+            "newacr01.northeurope.data.azurecr.io",
+            "contosoold01.japaneast.data.azurecr.io"
+        ])
+    );
+    assert_eq!(
+        v["outputs"]["homeDataEndpoint"]["value"],
+        "newacr01.westeurope.data.azurecr.io"
+    );
+    // Never a host the new registry will not have.
+    assert!(
+        !out.template.contains("newacr01.eastus.data")
+            && !out.template.contains("newacr01.japaneast")
+    );
+}
+
+#[test]
+fn a_data_endpoint_of_a_region_no_longer_served_is_kept_and_blocking_in_a_firewall() {
+    let out = data_endpoints();
+    let f = with_rule(&out, rules::DATA_ENDPOINT_KEPT);
+    assert_eq!(f.len(), 2, "{:#?}", out.findings);
+    let firewall = f
+        .iter()
+        .find(|f| f.path.starts_with("/resources/3/"))
+        .unwrap();
+    assert_eq!(firewall.severity, Severity::Blocking);
+    assert!(firewall
+        .message
+        .starts_with("contosoold01.japaneast.data.azurecr.io is a data endpoint of the source"));
+    assert!(firewall
+        .message
+        .contains("Microsoft.Network/firewallPolicies/ruleCollectionGroups"));
+    assert_eq!(
+        firewall.fix,
+        "use the new registry's data endpoints instead: newacr01.westeurope.data.azurecr.io, newacr01.northeurope.data.azurecr.io (one per region it serves; add --replication <region> to serve that region)"
+    );
+    let output = f
+        .iter()
+        .find(|f| f.path == "/outputs/japanDataEndpoint/value")
+        .unwrap();
+    assert_eq!(output.severity, Severity::Warning);
+}

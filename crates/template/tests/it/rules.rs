@@ -836,3 +836,76 @@ fn a_changed_region_or_name_parameter_that_other_resources_read_is_a_warning_nam
     let out = rewrite("shared-settings.json", &same);
     assert_eq!(with_rule(&out, rules::SHARED_SETTING_CHANGED).len(), 1);
 }
+
+/// A module's private endpoint (a nested deployment of inner scope) connects to the registry
+/// through the deployment's parameters: the subnet value it is given must be in the target region.
+#[test]
+fn a_private_endpoint_in_a_nested_deployment_names_the_subnet_value_it_is_given() {
+    let out = rewrite("private-endpoint-nested.json", &opts());
+    let f = with_rule(&out, rules::PRIVATE_ENDPOINT_IN_TEMPLATE);
+    assert_eq!(f.len(), 1, "{:#?}", out.findings);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert_eq!(f[0].path, "/resources/1/properties/template/resources/0");
+    assert!(
+        f[0].message.contains(
+            "its subnet is parameter subnetResourceId, given [parameters('privateEndpoints')[copyIndex()].subnetResourceId] at /resources/1/properties/parameters/subnetResourceId/value"
+        ),
+        "{}",
+        f[0].message
+    );
+    assert!(f[0]
+        .fix
+        .contains("a subnet of a virtual network in westeurope"));
+    // The endpoint is there: disabled public access is not reported as unreachable.
+    assert!(with_rule(&out, rules::PUBLIC_ACCESS_NO_PRIVATE_ENDPOINT).is_empty());
+}
+
+/// A CMK registry without an identity block and `--identity`: the identity is wired in (its
+/// user-assigned identity, and the client id that reads the key), never left unused.
+#[test]
+fn identity_is_wired_into_a_cmk_registry_that_has_no_identity_block() {
+    let mut o = opts();
+    let id = "/subscriptions/s/resourceGroups/t/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-eu";
+    o.identity = Some(id.into());
+    let out = rewrite("cmk-client-id-only.json", &o);
+    let v = json(&out.template);
+    assert_eq!(v["parameters"]["encryptionIdentityId"]["defaultValue"], id);
+    assert_eq!(v["resources"][0]["identity"]["type"], "UserAssigned");
+    assert!(v["resources"][0]["identity"]["userAssignedIdentities"]
+        .get("[parameters('encryptionIdentityId')]")
+        .is_some());
+    assert_eq!(
+        v.pointer("/resources/0/properties/encryption/keyVaultProperties/identity")
+            .unwrap(),
+        "[reference(parameters('encryptionIdentityId'), '2023-01-31').clientId]"
+    );
+    // The source's client id is gone, and said so.
+    assert!(v["parameters"].get("encryptionIdentityClientId").is_none());
+    let f = with_rule(&out, rules::CMK_IDENTITY_SET);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Info);
+    assert!(f[0]
+        .message
+        .contains("00000000-1111-2222-3333-444444444444"));
+    assert!(with_rule(&out, rules::OPTION_IGNORED).is_empty());
+}
+
+/// A CMK registry whose identity block leaves no place for `--identity` (system-assigned only):
+/// `option-ignored`, saying what to set by hand.
+#[test]
+fn identity_that_cannot_be_wired_in_is_reported_as_ignored() {
+    let mut o = opts();
+    o.identity = Some("/subscriptions/s/resourceGroups/t/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-eu".into());
+    let text = fixture("cmk-client-id-only.json").replace(
+        "\"sku\": {",
+        "\"identity\": { \"type\": \"SystemAssigned\" },\n      \"sku\": {",
+    );
+    let out =
+        acr_template::rewrite_template(&acr_template::TemplateInput::new("t", text), &o).unwrap();
+    let f = with_rule(&out, rules::OPTION_IGNORED);
+    assert_eq!(f.len(), 1, "{:#?}", out.findings);
+    assert_eq!(f[0].path, "/resources/0/identity");
+    assert!(f[0].message.starts_with("--identity /subscriptions/s/"));
+    assert!(f[0].fix.contains("keyVaultProperties.identity"));
+    assert!(!out.template.contains("id-eu"));
+}

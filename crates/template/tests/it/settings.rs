@@ -1,0 +1,122 @@
+//! Settings of the source that the new registry cannot simply inherit: identities, policies,
+//! network access, tasks.
+
+use crate::util::*;
+use acr_template::{rules, Severity};
+
+/// An export of contosoold01 (eastus) with a system identity, quarantine, content trust, a
+/// disabled export policy, no public access and a task, moved to westeurope.
+fn settings() -> acr_template::Rewritten {
+    rewrite("settings-export.json", &opts())
+}
+
+#[test]
+fn a_system_assigned_identity_is_a_new_principal_without_the_sources_role_assignments() {
+    let out = settings();
+    let f = with_rule(&out, rules::SYSTEM_IDENTITY_RECREATED);
+    let registry = f
+        .iter()
+        .find(|f| f.path == "/resources/0/identity")
+        .unwrap();
+    assert_eq!(registry.severity, Severity::Warning);
+    // The source's principal id is in the export: the command lists its grants directly.
+    assert!(
+        registry.fix.contains(
+            "az role assignment list --assignee aaaaaaaa-1111-2222-3333-444444444444 --all"
+        ),
+        "{}",
+        registry.fix
+    );
+    assert!(registry.fix.contains(
+        "[reference(resourceId('Microsoft.ContainerRegistry/registries', parameters('registries_newacr01_name')), '2023-07-01', 'Full').identity.principalId]"
+    ));
+    // The task's identity too; its principal id is not exported: the fix shows how to read it.
+    let task = f
+        .iter()
+        .find(|f| f.path == "/resources/1/identity")
+        .unwrap();
+    assert!(task
+        .message
+        .starts_with("task nightly has a system-assigned identity"));
+    assert!(
+        task.fix.contains("$(az acr task show --registry contosoold01 --name nightly --query identity.principalId -o tsv)"),
+        "{}",
+        task.fix
+    );
+}
+
+#[test]
+fn a_task_is_recreated_with_its_encoded_content_pointing_at_the_new_login_server() {
+    let out = settings();
+    let f = with_rule(&out, rules::TASK_RECREATED);
+    assert_eq!(f.len(), 1, "{:#?}", out.findings);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert_eq!(f[0].path, "/resources/1");
+    assert!(f[0]
+        .message
+        .contains("its base64 encodedTaskContent named contosoold01.azurecr.io 2 time(s), now newacr01.azurecr.io"));
+    assert!(f[0]
+        .message
+        .contains("source triggers need a repository token"));
+    assert!(f[0].fix.contains("--git-access-token"), "{}", f[0].fix);
+    // The content is written back, every other byte as it was.
+    let v = json(&out.template);
+    let encoded = v["resources"][1]["properties"]["step"]["encodedTaskContent"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(decode(encoded)).unwrap(),
+        "version: v1.1.0\nsteps:\n  - build: -t newacr01.azurecr.io/app:{{.Run.ID}} .\n  - push: [newacr01.azurecr.io/app:{{.Run.ID}}]\n"
+    );
+}
+
+#[test]
+fn quarantine_content_trust_and_a_disabled_export_policy_each_say_what_they_break() {
+    let out = settings();
+    let q = with_rule(&out, rules::QUARANTINE_POLICY_ENABLED);
+    assert_eq!(q.len(), 1);
+    assert_eq!(
+        q[0].path,
+        "/resources/0/properties/policies/quarantinePolicy"
+    );
+    assert!(q[0].message.contains("held in quarantine") && q[0].fix.contains("after the copy"));
+    let t = with_rule(&out, rules::TRUST_POLICY_ENABLED);
+    assert_eq!(t.len(), 1);
+    assert!(t[0].message.contains("Notary v1") && t[0].fix.contains("re-sign"));
+    let e = with_rule(&out, rules::EXPORT_POLICY_DISABLED);
+    assert_eq!(e.len(), 1);
+    assert!(e[0].message.contains("copy --mode import fails"));
+    assert!(e[0].fix.contains("client mode"));
+    for f in [q[0], t[0], e[0]] {
+        assert_eq!(f.severity, Severity::Warning);
+    }
+}
+
+#[test]
+fn disabled_public_access_without_a_private_endpoint_leaves_the_new_registry_unreachable() {
+    let out = settings();
+    let f = with_rule(&out, rules::PUBLIC_ACCESS_NO_PRIVATE_ENDPOINT);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, Severity::Warning);
+    assert_eq!(f[0].path, "/resources/0/properties/publicNetworkAccess");
+    assert!(f[0].message.contains("unreachable on the data plane"));
+    assert!(f[0].fix.contains("newacr01.azurecr.io") && f[0].fix.contains("westeurope subnet"));
+    // A private endpoint in the template for the registry: nothing to add.
+    let out = rewrite("private-endpoint-resource.json", &opts());
+    assert!(with_rule(&out, rules::PUBLIC_ACCESS_NO_PRIVATE_ENDPOINT).is_empty());
+}
+
+/// Standard base64, for the assertions.
+fn decode(s: &str) -> Vec<u8> {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
+    for c in s.bytes().filter(|&c| c != b'=') {
+        acc = (acc << 6) | A.iter().position(|&a| a == c).unwrap() as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
