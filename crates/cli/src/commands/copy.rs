@@ -366,10 +366,21 @@ fn print_summary(s: &Summary) {
         ("overwrote", "had")
     };
     for o in &s.overwritten {
-        println!(
-            "{verb} {}: the target {had} {}, the source {}",
-            o.item, o.target_had, o.source
-        );
+        match (o.merged, &o.now) {
+            // A referrers fallback tag: the union of both listings, neither side's digest.
+            (true, Some(now)) => println!(
+                "merged {}: the target had {}, the source {}; the tag now holds {now}",
+                o.item, o.target_had, o.source
+            ),
+            (true, None) => println!(
+                "would merge {}: the target has {}, the source {}; the tag would hold both listings",
+                o.item, o.target_had, o.source
+            ),
+            (false, _) => println!(
+                "{verb} {}: the target {had} {}, the source {}",
+                o.item, o.target_had, o.source
+            ),
+        }
     }
     for p in &s.skipped {
         println!("skipped {}: {}", p.item, p.reason);

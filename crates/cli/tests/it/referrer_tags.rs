@@ -513,6 +513,15 @@ fn referrers_the_target_listed_before_the_copy_stay_in_its_fallback_tag() {
         .find(|o| o["item"] == item.as_str())
         .unwrap_or_else(|| panic!("{dry}"))
         .clone();
+    let dry_text = run(&["copy", "--dry-run", &src.registry.url(), &dst.url()]);
+    assert!(
+        stdout(&dry_text).contains(&format!(
+            "would merge {item}: the target has {target_had}, the source {}; the tag would hold both listings",
+            src.fallback
+        )),
+        "{}",
+        stdout(&dry_text)
+    );
     let out = run(&["copy", "-v", "--json", &src.registry.url(), &dst.url()]);
     assert_success(&out);
     let summary = json(&out);
