@@ -285,13 +285,14 @@ impl LenientDescriptor {
 /// A descriptor's digest: a sha256 one, or else refused, as unsupported when it is a well-formed
 /// digest of another algorithm (sha512 content is skipped with that reason, as schema 1 is).
 fn descriptor_digest(text: &str, what: &str) -> Result<Digest, Error> {
-    text.parse().map_err(|e: Error| match crate::digest::other_algorithm(text) {
-        Some(algorithm) => Error::Unsupported {
-            what: format!("{what} referencing `{}`", crate::digest::truncate(text)),
-            reason: format!("the {algorithm} digest algorithm is not supported, only sha256"),
-        },
-        None => Error::invalid(what, format!("a descriptor has an unusable digest: {e}")),
-    })
+    text.parse()
+        .map_err(|e: Error| match crate::digest::other_algorithm(text) {
+            Some(algorithm) => Error::Unsupported {
+                what: format!("{what} referencing `{}`", crate::digest::truncate(text)),
+                reason: format!("the {algorithm} digest algorithm is not supported, only sha256"),
+            },
+            None => Error::invalid(what, format!("a descriptor has an unusable digest: {e}")),
+        })
 }
 
 fn references(list: Option<Vec<LenientDescriptor>>, what: &str) -> Result<Vec<Reference>, Error> {
@@ -630,12 +631,13 @@ mod tests {
     #[test]
     fn manifests_are_read_as_leniently_as_distribution_stores_them() {
         let config = r#""config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}"#;
-        let layer = format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{LAYER_DIGEST}","size":5}}"#);
+        let layer = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{LAYER_DIGEST}","size":5}}"#
+        );
         let other = r#"{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7","size":7}"#;
         let image = |rest: &str| {
-            let doc = format!(
-                r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}",{config}{rest}}}"#
-            );
+            let doc =
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}",{config}{rest}}}"#);
             let m = RawManifest::new(Bytes::from(doc.clone()), Some(OCI_MANIFEST)).unwrap();
             assert_eq!(m.digest, Digest::of(doc.as_bytes()), "the bytes are kept");
             m.view().unwrap_or_else(|e| panic!("{rest}: {e}"))
@@ -645,11 +647,15 @@ mod tests {
             r#","layers":[{layer}],"annotations":{{"a":"1"}},"annotations":{{"b":"2"}}"#
         ));
         assert_eq!(v.blobs().len(), 2);
-        let v = image(&format!(r#","layers":[{layer}],"layers":[{other},{layer}]"#));
+        let v = image(&format!(
+            r#","layers":[{layer}],"layers":[{other},{layer}]"#
+        ));
         assert_eq!(v.blobs()[1].size, 7);
         assert_eq!(v.blobs().len(), 3);
         // A layer without `mediaType`.
-        let v = image(&format!(r#","layers":[{{"digest":"{LAYER_DIGEST}","size":5}}]"#));
+        let v = image(&format!(
+            r#","layers":[{{"digest":"{LAYER_DIGEST}","size":5}}]"#
+        ));
         assert_eq!(v.blobs()[1].digest.as_str(), LAYER_DIGEST);
         assert_eq!(v.blobs()[1].media_type, "");
         // No `layers`, or `null` ones.
@@ -657,7 +663,9 @@ mod tests {
             assert_eq!(image(rest).blobs().len(), 1, "{rest}");
         }
         // Fields the view does not read, whatever their shape.
-        image(&format!(r#","layers":[{layer}],"vendor":{{"x":[1,2]}},"annotations":{{"n":3}}"#));
+        image(&format!(
+            r#","layers":[{layer}],"vendor":{{"x":[1,2]}},"annotations":{{"n":3}}"#
+        ));
 
         // An index entry without `mediaType` (or platform fields).
         let index = format!(
