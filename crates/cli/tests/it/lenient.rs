@@ -12,11 +12,11 @@ use acr_relocate::digest::Digest;
 use crate::support::http::send;
 use crate::util::*;
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// Uploads `bytes` to `repository` in one request, under `digest`.
-fn push_blob_as(port: u16, repository: &str, bytes: &[u8], digest: &str) {
+pub fn push_blob_as(port: u16, repository: &str, bytes: &[u8], digest: &str) {
     let started = send(
         port,
         "POST",
@@ -48,7 +48,7 @@ fn push_blob_as(port: u16, repository: &str, bytes: &[u8], digest: &str) {
 }
 
 /// Uploads `bytes` under their sha256; returns the descriptor's `"digest":…,"size":…` fields.
-fn push_blob(port: u16, repository: &str, bytes: &[u8]) -> String {
+pub fn push_blob(port: u16, repository: &str, bytes: &[u8]) -> String {
     let digest = Digest::of(bytes).to_string();
     push_blob_as(port, repository, bytes, &digest);
     format!(r#""digest":"{digest}","size":{}"#, bytes.len())
@@ -56,7 +56,7 @@ fn push_blob(port: u16, repository: &str, bytes: &[u8]) -> String {
 
 /// Puts `body` as a manifest (a tag, or its digest when `tag` is `None`), asserting that the
 /// registry accepted it; returns its digest.
-fn push_manifest(
+pub fn push_manifest(
     port: u16,
     repository: &str,
     tag: Option<&str>,
@@ -82,7 +82,7 @@ fn push_manifest(
 }
 
 /// The bytes the registry on `port` serves for `repository:reference`.
-fn manifest_bytes(port: u16, repository: &str, reference: &str) -> Option<Vec<u8>> {
+pub fn manifest_bytes(port: u16, repository: &str, reference: &str) -> Option<Vec<u8>> {
     let accept = ("accept".to_string(), format!("{OCI_MANIFEST}, {OCI_INDEX}"));
     let got = send(
         port,
