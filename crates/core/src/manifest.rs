@@ -239,10 +239,15 @@ struct LenientArtifactManifest {
 
 /// Reads a manifest document into `T` as Go's `encoding/json` would: through a JSON value, whose
 /// objects keep the last of duplicate keys, so `T`'s derived reader never sees a duplicate.
-fn lenient<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Error> {
+/// `what` names the document in errors, `noun` what it is not (`not a valid manifest: …`).
+fn lenient<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+    noun: &str,
+) -> Result<T, Error> {
     serde_json::from_slice::<serde_json::Value>(bytes)
         .and_then(serde_json::from_value)
-        .map_err(|e| Error::invalid(what, format!("not a valid {what}: {e}")))
+        .map_err(|e| Error::invalid(what, format!("not a valid {noun}: {e}")))
 }
 
 impl LenientDescriptor {
@@ -283,7 +288,8 @@ impl LenientDescriptor {
 }
 
 /// A descriptor's digest: a sha256 one, or else refused, as unsupported when it is a well-formed
-/// digest of another algorithm (sha512 content is skipped with that reason, as schema 1 is).
+/// digest of another registered algorithm (sha512 content is skipped with that reason, as schema 1
+/// is), as invalid otherwise.
 fn descriptor_digest(text: &str, what: &str) -> Result<Digest, Error> {
     text.parse()
         .map_err(|e: Error| match crate::digest::other_algorithm(text) {
@@ -341,7 +347,7 @@ impl ManifestView {
         match media_type {
             OCI_MANIFEST | DOCKER_MANIFEST => {
                 let what = "image manifest";
-                let m: LenientManifest = lenient(bytes, what)?;
+                let m: LenientManifest = lenient(bytes, what, "manifest")?;
                 Ok(ManifestView::Image {
                     config: Some(m.config.reference(what)?),
                     layers: references(m.layers, what)?,
@@ -351,7 +357,7 @@ impl ManifestView {
             }
             OCI_INDEX | DOCKER_LIST => {
                 let what = "image index";
-                let i: LenientIndex = lenient(bytes, what)?;
+                let i: LenientIndex = lenient(bytes, what, "index")?;
                 let entries = i.manifests.unwrap_or_default();
                 let annotations = entries.iter().map(|d| d.annotations()).collect();
                 Ok(ManifestView::Index {
@@ -363,7 +369,7 @@ impl ManifestView {
             }
             OCI_ARTIFACT_MANIFEST => {
                 let what = "artifact manifest";
-                let m: LenientArtifactManifest = lenient(bytes, what)?;
+                let m: LenientArtifactManifest = lenient(bytes, what, what)?;
                 Ok(ManifestView::Image {
                     config: None,
                     layers: references(m.blobs, what)?,
@@ -721,10 +727,13 @@ mod tests {
                 && !line.contains('\n'),
             "{line}"
         );
-        // A digest that is no digest at all stays invalid.
-        let doc = doc.replace(&sha512, "sha256:nothex");
-        let e = ManifestView::parse(OCI_MANIFEST, doc.as_bytes()).unwrap_err();
-        assert!(!e.is_unsupported(), "{e:?}");
+        // A digest that is no digest at all (or of no registered algorithm) stays invalid: its
+        // tag fails.
+        for bad in ["sha256:nothex", "md5:00", "sha512:00"] {
+            let doc = doc.replace(&sha512, bad);
+            let e = ManifestView::parse(OCI_MANIFEST, doc.as_bytes()).unwrap_err();
+            assert!(!e.is_unsupported(), "{bad}: {e:?}");
+        }
     }
 
     #[test]
