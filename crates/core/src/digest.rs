@@ -21,8 +21,10 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::Error;
 
-/// A content digest. Only `sha256` is accepted: it is what every registry and layout in scope uses,
-/// and anything else could not be verified.
+/// A content digest. Only `sha256` is accepted: it is what every registry and layout in scope uses
+/// by default, and what this tool hashes, verifies and stores layouts under. Other algorithms
+/// (`sha512`, which the OCI image spec registers and Distribution stores) are refused with a line
+/// that names them ([`other_algorithm`]).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest(String);
 
@@ -47,6 +49,12 @@ impl FromStr for Digest {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
+        if let Some(algorithm) = other_algorithm(s) {
+            return Err(Error::invalid(
+                format!("digest `{}`", truncate(s)),
+                format!("the {algorithm} digest algorithm is not supported, only sha256"),
+            ));
+        }
         let hex = s.strip_prefix("sha256:").ok_or_else(|| {
             Error::invalid(
                 format!("digest `{}`", truncate(s)),
@@ -83,6 +91,23 @@ impl serde::Serialize for Digest {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
     }
+}
+
+/// The algorithm of a well-formed digest of another algorithm the OCI image spec registers
+/// (`sha512:<128 hex>`, `blake3:<64 hex>`): content this tool refuses by name (only sha256 is
+/// supported) rather than as malformed. Anything else (`md5:…`, a sha512 of the wrong length) is
+/// not a digest at all.
+pub fn other_algorithm(s: &str) -> Option<&str> {
+    let (algorithm, encoded) = s.split_once(':')?;
+    let length = match algorithm {
+        "sha512" => 128,
+        "blake3" => 64,
+        _ => return None,
+    };
+    let hex = encoded
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    (encoded.len() == length && hex).then_some(algorithm)
 }
 
 /// Cuts untrusted text for error messages.
@@ -444,6 +469,20 @@ mod tests {
     fn digest_parsing_rejects_what_is_not_sha256() {
         assert!("sha256:abc".parse::<Digest>().is_err());
         assert!("md5:00".parse::<Digest>().is_err());
+        // Another algorithm is named as such, on one line.
+        let sha512 = format!("sha512:{}", "ab".repeat(64));
+        let e = sha512.parse::<Digest>().unwrap_err().to_string();
+        assert!(
+            e.contains("sha512 digest algorithm is not supported, only sha256")
+                && !e.contains('\n'),
+            "{e}"
+        );
+        assert_eq!(other_algorithm(&sha512), Some("sha512"));
+        assert_eq!(other_algorithm(Digest::of(b"x").as_str()), None);
+        assert_eq!(other_algorithm("not a digest"), None);
+        assert_eq!(other_algorithm("Sha512:00"), None);
+        assert_eq!(other_algorithm("sha512:00"), None);
+        assert_eq!(other_algorithm("md5:00"), None);
         let d = Digest::of(b"hello");
         assert_eq!(d.as_str().parse::<Digest>().unwrap(), d);
         assert_eq!(d.hex().len(), 64);

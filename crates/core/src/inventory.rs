@@ -37,16 +37,35 @@ pub struct TagEntry {
     /// The declared artifact type, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
-    /// Platforms of a multi-arch index (`os/arch[/variant]`).
+    /// Platforms of a multi-arch index (`os/arch[/variant]`), those of the indexes it nests
+    /// included, each once; buildx attestation manifests are not platforms (see
+    /// `attestations`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<String>,
-    /// Bytes of all blobs below it (configs and layers, each counted once).
+    /// Entries of the index (or of the indexes it nests) that buildx made to hold another
+    /// entry's attestations (annotation `vnd.docker.reference.type: attestation-manifest`,
+    /// platform `unknown/unknown`); omitted when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub attestations: u64,
+    /// Bytes of all distributable blobs below it (configs and layers, each counted once): what
+    /// a copy moves. Non-distributable layers (descriptors with `urls`) are left out, and counted
+    /// in `nondistributable_size`.
     pub size: u64,
+    /// Bytes of the non-distributable layers below it (descriptors with `urls`, such as the base
+    /// layers of Windows images), each counted once: bytes the image needs, fetched from their
+    /// URLs, which a copy leaves there (unless `--include-nondistributable` finds them in the
+    /// source); omitted when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub nondistributable_size: u64,
     /// Bytes of the blobs that no other manifest of the registry uses.
     pub unique_size: u64,
     /// Number of referrers (where the source can list them).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub referrers: Option<usize>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One repository.
@@ -224,7 +243,9 @@ pub async fn inventory(
                         kind: ArtifactKind::Schema1,
                         artifact_type: None,
                         platforms: Vec::new(),
+                        attestations: 0,
                         size: 0,
+                        nondistributable_size: 0,
                         unique_size: 0,
                         referrers: None,
                     },
@@ -422,12 +443,15 @@ fn tag_entry(
     blobs: &BTreeMap<Digest, Reference>,
     referrers: Option<usize>,
 ) -> TagEntry {
-    let platforms = node
-        .view
-        .children()
-        .iter()
-        .filter_map(|c| c.platform.clone())
-        .collect();
+    let mut platforms = Vec::new();
+    let mut attestations = 0;
+    collect_platforms(node, &mut platforms, &mut attestations, 0);
+    let nondistributable_size = node
+        .blobs_with(true)
+        .values()
+        .filter(|b| b.foreign)
+        .map(|b| b.size)
+        .sum();
     let artifact_type = match node.view.as_ref() {
         crate::manifest::ManifestView::Image {
             artifact_type,
@@ -451,8 +475,193 @@ fn tag_entry(
         media_type: node.manifest.media_type.clone(),
         artifact_type,
         platforms,
+        attestations,
         size: blobs.values().map(|b| b.size).sum(),
+        nondistributable_size,
         unique_size: 0,
         referrers,
+    }
+}
+
+/// The platforms of an index's entries into `platforms` (each once, in order), those of the
+/// indexes it lists too, at any depth the walk allows; buildx attestation manifests are counted
+/// in `attestations` instead. An entry that is itself an index gives the platforms it lists (its
+/// own only when it lists none).
+fn collect_platforms(
+    node: &Node,
+    platforms: &mut Vec<String>,
+    attestations: &mut u64,
+    depth: usize,
+) {
+    let attestation: BTreeSet<&Digest> = node
+        .view
+        .attestation_children()
+        .into_iter()
+        .map(|r| &r.digest)
+        .collect();
+    for entry in node.view.children() {
+        if attestation.contains(&entry.digest) {
+            *attestations += 1;
+            continue;
+        }
+        let nested = node.children.iter().find(|c| {
+            c.manifest.digest == entry.digest
+                && matches!(c.view.as_ref(), crate::manifest::ManifestView::Index { .. })
+        });
+        match nested {
+            Some(child) if depth < crate::manifest::MAX_INDEX_DEPTH => {
+                let mut nested = Vec::new();
+                collect_platforms(child, &mut nested, attestations, depth + 1);
+                if !nested.is_empty() {
+                    for p in nested {
+                        if !platforms.contains(&p) {
+                            platforms.push(p);
+                        }
+                    }
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        if let Some(p) = entry.platform.as_ref().filter(|p| !platforms.contains(p)) {
+            platforms.push(p.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{RawManifest, OCI_INDEX, OCI_MANIFEST};
+
+    fn image(arch: &str, layers: &str) -> Arc<Node> {
+        let doc = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{layers}]}}"#,
+            Digest::of(arch.as_bytes()),
+            arch.len()
+        );
+        node(&doc, Vec::new())
+    }
+
+    fn node(doc: &str, children: Vec<Arc<Node>>) -> Arc<Node> {
+        let manifest = RawManifest::new(bytes::Bytes::from(doc.to_string()), None).unwrap();
+        let view = Arc::new(manifest.view().unwrap());
+        Arc::new(Node {
+            manifest,
+            view,
+            children,
+        })
+    }
+
+    /// An index's entry for `child`, with a platform and annotations when given.
+    fn entry(child: &Node, platform: Option<&str>, annotations: &str) -> String {
+        let platform = platform.map_or(String::new(), |p| {
+            let (os, arch) = p.split_once('/').unwrap();
+            format!(r#","platform":{{"os":"{os}","architecture":"{arch}"}}"#)
+        });
+        format!(
+            r#"{{"mediaType":"{}","digest":"{}","size":{}{platform}{annotations}}}"#,
+            child.manifest.media_type,
+            child.manifest.digest,
+            child.manifest.bytes.len()
+        )
+    }
+
+    fn index(entries: &[String], children: Vec<Arc<Node>>) -> Arc<Node> {
+        let doc = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
+            entries.join(",")
+        );
+        node(&doc, children)
+    }
+
+    fn row(node: &Node) -> TagEntry {
+        tag_entry("v1".into(), node, &node.blobs(), None)
+    }
+
+    /// An index that lists an index serves the platforms of both.
+    #[test]
+    fn the_platforms_of_a_nested_index_are_the_tags_platforms() {
+        let (amd64, s390x, ppc64le) =
+            (image("amd64", ""), image("s390x", ""), image("ppc64le", ""));
+        let inner = index(
+            &[
+                entry(&amd64, Some("linux/amd64"), ""),
+                entry(&s390x, Some("linux/s390x"), ""),
+            ],
+            vec![amd64.clone(), s390x.clone()],
+        );
+        let outer = index(
+            &[
+                entry(&inner, None, ""),
+                entry(&ppc64le, Some("linux/ppc64le"), ""),
+            ],
+            vec![inner.clone(), ppc64le.clone()],
+        );
+        assert_eq!(
+            row(&outer).platforms,
+            ["linux/amd64", "linux/s390x", "linux/ppc64le"]
+        );
+        assert_eq!(row(&outer).attestations, 0);
+    }
+
+    /// A buildx attestation manifest (`unknown/unknown`, `vnd.docker.reference.type:
+    /// attestation-manifest`) is counted as an attestation, not listed as a platform; a platform
+    /// listed twice is listed once.
+    #[test]
+    fn buildx_attestation_manifests_are_attestations_not_platforms() {
+        let (amd64, arm64) = (image("amd64", ""), image("arm64", ""));
+        let (att1, att2) = (image("att1", ""), image("att2", ""));
+        let marked = |subject: &Node| {
+            format!(
+                r#","annotations":{{"vnd.docker.reference.digest":"{}","vnd.docker.reference.type":"attestation-manifest"}}"#,
+                subject.manifest.digest
+            )
+        };
+        let buildx = index(
+            &[
+                entry(&amd64, Some("linux/amd64"), ""),
+                entry(&arm64, Some("linux/arm64"), ""),
+                entry(&att1, Some("unknown/unknown"), &marked(&amd64)),
+                entry(&att2, Some("unknown/unknown"), &marked(&arm64)),
+                entry(&amd64, Some("linux/amd64"), ""),
+            ],
+            vec![amd64.clone(), arm64.clone(), att1.clone(), att2.clone()],
+        );
+        let r = row(&buildx);
+        assert_eq!(r.platforms, ["linux/amd64", "linux/arm64"]);
+        assert_eq!(r.attestations, 2);
+        // Their blobs are the tag's all the same: a copy moves them.
+        assert_eq!(
+            r.size,
+            ["amd64", "arm64", "att1", "att2"]
+                .iter()
+                .map(|a| a.len() as u64)
+                .sum::<u64>()
+        );
+    }
+
+    /// A non-distributable layer (a descriptor with `urls`) is not in `size`, the bytes a copy
+    /// moves, but in `nondistributable_size`.
+    #[test]
+    fn a_foreign_layer_is_counted_apart_from_the_size() {
+        let foreign = format!(
+            r#"{{"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","digest":"sha256:{}","size":1234567,"urls":["https://mcr.microsoft.com/x"]}}"#,
+            "ab".repeat(32)
+        );
+        let app = format!(
+            r#"{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":"{}","size":17}}"#,
+            Digest::of(b"windows-app-layer")
+        );
+        let windows = image("windows", &format!("{foreign},{app}"));
+        let r = row(&windows);
+        assert_eq!(r.size, "windows".len() as u64 + 17);
+        assert_eq!(r.nondistributable_size, 1234567);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["nondistributable_size"], 1234567);
+        // Omitted when none, as `attestations` is.
+        let plain = serde_json::to_value(row(&image("amd64", &app))).unwrap();
+        assert!(plain.get("nondistributable_size").is_none(), "{plain}");
+        assert!(plain.get("attestations").is_none(), "{plain}");
     }
 }

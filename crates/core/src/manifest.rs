@@ -1,11 +1,12 @@
 //! Raw manifests and the read-only view of what they reference.
 //!
 //! Manifests travel as the exact bytes the source served: they are pushed unchanged so their digest
-//! never changes. The [`ManifestView`] parsed from them (with `oci-spec` types) is only used to learn
-//! which blobs and child manifests must exist first.
+//! never changes. The [`ManifestView`] parsed from them is only used to learn which blobs and child
+//! manifests must exist first, and is read as leniently as the registries that store them.
+
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use serde::Serialize;
 
 use crate::digest::Digest;
@@ -123,14 +124,16 @@ fn own_media_type(bytes: &[u8]) -> Option<String> {
         #[serde(rename = "mediaType")]
         media_type: Option<String>,
     }
-    serde_json::from_slice::<Own>(bytes)
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .and_then(serde_json::from_value::<Own>)
         .ok()?
         .media_type
         .filter(|m| is_manifest_media_type(m))
 }
 
 fn sniff_media_type(bytes: &[u8]) -> Result<String, Error> {
-    let shape: Shape = serde_json::from_slice(bytes)
+    let shape: Shape = serde_json::from_slice::<serde_json::Value>(bytes)
+        .and_then(serde_json::from_value)
         .map_err(|e| Error::invalid("manifest", format!("not a JSON manifest: {e}")))?;
     if let Some(m) = shape.media_type.filter(|m| is_manifest_media_type(m)) {
         return Ok(m);
@@ -157,7 +160,7 @@ pub struct Reference {
     pub digest: Digest,
     /// Its size in bytes, as the descriptor announces.
     pub size: u64,
-    /// Its media type.
+    /// Its media type (empty when the descriptor gives none, which Distribution accepts).
     pub media_type: String,
     /// True for non-distributable content (a descriptor with `urls`): not fetched, not pushed.
     pub foreign: bool,
@@ -169,28 +172,144 @@ pub struct Reference {
     pub artifact_type: Option<String>,
 }
 
-impl Reference {
-    fn from_descriptor(d: &Descriptor, what: &str) -> Result<Self, Error> {
-        let digest: Digest = d.digest().to_string().parse().map_err(|e: Error| {
-            Error::invalid(what, format!("a descriptor has an unusable digest: {e}"))
-        })?;
-        let platform = d.platform().as_ref().map(|p| {
-            let mut s = format!("{}/{}", p.os(), p.architecture());
-            if let Some(v) = p.variant() {
+/// The annotation by which buildx marks an index entry as the attestations of another entry.
+pub const DOCKER_REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+
+/// Its value on a buildx attestation manifest (platform `unknown/unknown`).
+pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
+
+// The view is read with the hand-written, lenient types below rather than `oci_spec`'s
+// `ImageManifest`, `ImageIndex` and `Descriptor`: those refuse what CNCF Distribution stores and
+// `skopeo copy` carries byte for byte (a descriptor without `mediaType`, an image manifest without
+// `layers`, a key given twice), and the view only has to learn what to copy first. The bytes are
+// pushed unchanged, so reading them the way Go's `encoding/json` reads them into Distribution's
+// types (absent or `null` fields empty, the last of duplicate keys wins, unknown fields ignored) is
+// what keeps the copy as faithful as the registry that accepted them. What the copy cannot do
+// without is still required: a descriptor's `digest` and `size`, an image manifest's `config`.
+
+/// A descriptor, as far as the copy reads one.
+#[derive(serde::Deserialize)]
+struct LenientDescriptor {
+    #[serde(rename = "mediaType")]
+    media_type: Option<String>,
+    digest: String,
+    size: u64,
+    urls: Option<Vec<String>>,
+    platform: Option<LenientPlatform>,
+    #[serde(rename = "artifactType")]
+    artifact_type: Option<String>,
+    annotations: Option<serde_json::Value>,
+}
+
+/// An index entry's platform; `os` and `architecture` may be absent too.
+#[derive(serde::Deserialize)]
+struct LenientPlatform {
+    os: Option<String>,
+    architecture: Option<String>,
+    variant: Option<String>,
+}
+
+/// An image manifest (OCI or Docker schema 2).
+#[derive(serde::Deserialize)]
+struct LenientManifest {
+    config: LenientDescriptor,
+    layers: Option<Vec<LenientDescriptor>>,
+    subject: Option<LenientDescriptor>,
+    #[serde(rename = "artifactType")]
+    artifact_type: Option<String>,
+}
+
+/// An image index or Docker manifest list.
+#[derive(serde::Deserialize)]
+struct LenientIndex {
+    manifests: Option<Vec<LenientDescriptor>>,
+    subject: Option<LenientDescriptor>,
+    #[serde(rename = "artifactType")]
+    artifact_type: Option<String>,
+}
+
+/// The OCI 1.1-rc artifact manifest.
+#[derive(serde::Deserialize)]
+struct LenientArtifactManifest {
+    blobs: Option<Vec<LenientDescriptor>>,
+    subject: Option<LenientDescriptor>,
+    #[serde(rename = "artifactType")]
+    artifact_type: Option<String>,
+}
+
+/// Reads a manifest document into `T` as Go's `encoding/json` would: through a JSON value, whose
+/// objects keep the last of duplicate keys, so `T`'s derived reader never sees a duplicate.
+/// `what` names the document in errors, `noun` what it is not (`not a valid manifest: …`).
+fn lenient<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+    noun: &str,
+) -> Result<T, Error> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .and_then(serde_json::from_value)
+        .map_err(|e| Error::invalid(what, format!("not a valid {noun}: {e}")))
+}
+
+impl LenientDescriptor {
+    fn reference(self, what: &str) -> Result<Reference, Error> {
+        let digest = descriptor_digest(&self.digest, what)?;
+        let platform = self.platform.map(|p| {
+            let mut s = format!(
+                "{}/{}",
+                p.os.as_deref().unwrap_or("unknown"),
+                p.architecture.as_deref().unwrap_or("unknown")
+            );
+            if let Some(v) = p.variant.filter(|v| !v.is_empty()) {
                 s.push('/');
-                s.push_str(v);
+                s.push_str(&v);
             }
             s
         });
         Ok(Reference {
             digest,
-            size: d.size(),
-            media_type: d.media_type().to_string(),
-            foreign: d.urls().as_ref().is_some_and(|u| !u.is_empty()),
+            size: self.size,
+            media_type: self.media_type.unwrap_or_default(),
+            foreign: self.urls.is_some_and(|u| !u.is_empty()),
             platform,
-            artifact_type: d.artifact_type().as_ref().map(|a| a.to_string()),
+            artifact_type: self.artifact_type,
         })
     }
+
+    /// Its annotations with string values (the only ones Go reads into `map[string]string`).
+    fn annotations(&self) -> BTreeMap<String, String> {
+        match &self.annotations {
+            Some(serde_json::Value::Object(map)) => map
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect(),
+            _ => BTreeMap::new(),
+        }
+    }
+}
+
+/// A descriptor's digest: a sha256 one, or else refused, as unsupported when it is a well-formed
+/// digest of another registered algorithm (sha512 content is skipped with that reason, as schema 1
+/// is), as invalid otherwise.
+fn descriptor_digest(text: &str, what: &str) -> Result<Digest, Error> {
+    text.parse()
+        .map_err(|e: Error| match crate::digest::other_algorithm(text) {
+            Some(algorithm) => Error::Unsupported {
+                what: format!("{what} referencing `{}`", crate::digest::truncate(text)),
+                reason: format!("the {algorithm} digest algorithm is not supported, only sha256"),
+            },
+            None => Error::invalid(what, format!("a descriptor has an unusable digest: {e}")),
+        })
+}
+
+fn references(list: Option<Vec<LenientDescriptor>>, what: &str) -> Result<Vec<Reference>, Error> {
+    list.unwrap_or_default()
+        .into_iter()
+        .map(|d| d.reference(what))
+        .collect()
+}
+
+fn subject(d: Option<LenientDescriptor>, what: &str) -> Result<Option<Reference>, Error> {
+    d.map(|d| d.reference(what)).transpose()
 }
 
 /// What a manifest references.
@@ -211,6 +330,9 @@ pub enum ManifestView {
     Index {
         /// The child manifests.
         manifests: Vec<Reference>,
+        /// The children's annotations, in the order of `manifests` (empty maps for those
+        /// without).
+        annotations: Vec<BTreeMap<String, String>>,
         /// The manifest this one refers to.
         subject: Option<Reference>,
         /// The declared artifact type.
@@ -219,73 +341,39 @@ pub enum ManifestView {
 }
 
 impl ManifestView {
-    /// Parses manifest bytes of the given media type.
+    /// Parses manifest bytes of the given media type, leniently (as Go's `encoding/json` reads
+    /// them into CNCF Distribution's types).
     pub fn parse(media_type: &str, bytes: &[u8]) -> Result<Self, Error> {
         match media_type {
             OCI_MANIFEST | DOCKER_MANIFEST => {
-                let m: ImageManifest = serde_json::from_slice(bytes).map_err(|e| {
-                    Error::invalid("image manifest", format!("not a valid manifest: {e}"))
-                })?;
                 let what = "image manifest";
+                let m: LenientManifest = lenient(bytes, what, "manifest")?;
                 Ok(ManifestView::Image {
-                    config: Some(Reference::from_descriptor(m.config(), what)?),
-                    layers: m
-                        .layers()
-                        .iter()
-                        .map(|d| Reference::from_descriptor(d, what))
-                        .collect::<Result<_, _>>()?,
-                    subject: m
-                        .subject()
-                        .as_ref()
-                        .map(|d| Reference::from_descriptor(d, what))
-                        .transpose()?,
-                    artifact_type: m.artifact_type().as_ref().map(|a| a.to_string()),
+                    config: Some(m.config.reference(what)?),
+                    layers: references(m.layers, what)?,
+                    subject: subject(m.subject, what)?,
+                    artifact_type: m.artifact_type,
                 })
             }
             OCI_INDEX | DOCKER_LIST => {
-                let i: ImageIndex = serde_json::from_slice(bytes).map_err(|e| {
-                    Error::invalid("image index", format!("not a valid index: {e}"))
-                })?;
                 let what = "image index";
+                let i: LenientIndex = lenient(bytes, what, "index")?;
+                let entries = i.manifests.unwrap_or_default();
+                let annotations = entries.iter().map(|d| d.annotations()).collect();
                 Ok(ManifestView::Index {
-                    manifests: i
-                        .manifests()
-                        .iter()
-                        .map(|d| Reference::from_descriptor(d, what))
-                        .collect::<Result<_, _>>()?,
-                    subject: i
-                        .subject()
-                        .as_ref()
-                        .map(|d| Reference::from_descriptor(d, what))
-                        .transpose()?,
-                    artifact_type: i.artifact_type().as_ref().map(|a| a.to_string()),
+                    manifests: references(Some(entries), what)?,
+                    annotations,
+                    subject: subject(i.subject, what)?,
+                    artifact_type: i.artifact_type,
                 })
             }
             OCI_ARTIFACT_MANIFEST => {
-                #[derive(serde::Deserialize)]
-                struct ArtifactManifest {
-                    #[serde(rename = "artifactType")]
-                    artifact_type: Option<String>,
-                    #[serde(default)]
-                    blobs: Vec<Descriptor>,
-                    subject: Option<Descriptor>,
-                }
                 let what = "artifact manifest";
-                let m: ArtifactManifest = serde_json::from_slice(bytes).map_err(|e| {
-                    Error::invalid(what, format!("not a valid artifact manifest: {e}"))
-                })?;
+                let m: LenientArtifactManifest = lenient(bytes, what, what)?;
                 Ok(ManifestView::Image {
                     config: None,
-                    layers: m
-                        .blobs
-                        .iter()
-                        .map(|d| Reference::from_descriptor(d, what))
-                        .collect::<Result<_, _>>()?,
-                    subject: m
-                        .subject
-                        .as_ref()
-                        .map(|d| Reference::from_descriptor(d, what))
-                        .transpose()?,
+                    layers: references(m.blobs, what)?,
+                    subject: subject(m.subject, what)?,
                     artifact_type: m.artifact_type,
                 })
             }
@@ -296,6 +384,27 @@ impl ManifestView {
                 what: format!("manifest media type `{}`", crate::digest::truncate(other)),
                 reason: "not an OCI or Docker schema 2 manifest".into(),
             }),
+        }
+    }
+
+    /// The entries of an index that buildx made to hold the attestations of another entry
+    /// (annotation `vnd.docker.reference.type: attestation-manifest`, platform
+    /// `unknown/unknown`): not platforms the index serves.
+    pub fn attestation_children(&self) -> Vec<&Reference> {
+        match self {
+            ManifestView::Index {
+                manifests,
+                annotations,
+                ..
+            } => manifests
+                .iter()
+                .zip(annotations)
+                .filter(|(_, a)| {
+                    a.get(DOCKER_REFERENCE_TYPE).map(String::as_str) == Some(ATTESTATION_MANIFEST)
+                })
+                .map(|(m, _)| m)
+                .collect(),
+            ManifestView::Image { .. } => Vec::new(),
         }
     }
 
@@ -517,6 +626,130 @@ mod tests {
             let r = RawManifest::new(Bytes::copy_from_slice(bad), None).and_then(|m| m.view());
             assert!(r.is_err());
         }
+    }
+
+    const LAYER_DIGEST: &str =
+        "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+    /// What Distribution stores and skopeo copies byte for byte is read, not refused: Go's
+    /// `encoding/json` keeps the last of duplicate keys, leaves absent fields empty and ignores
+    /// unknown ones.
+    #[test]
+    fn manifests_are_read_as_leniently_as_distribution_stores_them() {
+        let config = r#""config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}"#;
+        let layer = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{LAYER_DIGEST}","size":5}}"#
+        );
+        let other = r#"{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7","size":7}"#;
+        let image = |rest: &str| {
+            let doc =
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}",{config}{rest}}}"#);
+            let m = RawManifest::new(Bytes::from(doc.clone()), Some(OCI_MANIFEST)).unwrap();
+            assert_eq!(m.digest, Digest::of(doc.as_bytes()), "the bytes are kept");
+            m.view().unwrap_or_else(|e| panic!("{rest}: {e}"))
+        };
+        // A key given twice: the last one counts.
+        let v = image(&format!(
+            r#","layers":[{layer}],"annotations":{{"a":"1"}},"annotations":{{"b":"2"}}"#
+        ));
+        assert_eq!(v.blobs().len(), 2);
+        let v = image(&format!(
+            r#","layers":[{layer}],"layers":[{other},{layer}]"#
+        ));
+        assert_eq!(v.blobs()[1].size, 7);
+        assert_eq!(v.blobs().len(), 3);
+        // A layer without `mediaType`.
+        let v = image(&format!(
+            r#","layers":[{{"digest":"{LAYER_DIGEST}","size":5}}]"#
+        ));
+        assert_eq!(v.blobs()[1].digest.as_str(), LAYER_DIGEST);
+        assert_eq!(v.blobs()[1].media_type, "");
+        // No `layers`, or `null` ones.
+        for rest in ["", r#","layers":null"#, r#","layers":[]"#] {
+            assert_eq!(image(rest).blobs().len(), 1, "{rest}");
+        }
+        // Fields the view does not read, whatever their shape.
+        image(&format!(
+            r#","layers":[{layer}],"vendor":{{"x":[1,2]}},"annotations":{{"n":3}}"#
+        ));
+
+        // An index entry without `mediaType` (or platform fields).
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"digest":"{LAYER_DIGEST}","size":5,"platform":{{"architecture":"arm64"}}}}],"manifests":[{{"digest":"{LAYER_DIGEST}","size":5,"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#
+        );
+        let v = RawManifest::new(Bytes::from(index), None)
+            .unwrap()
+            .view()
+            .unwrap();
+        assert_eq!(v.children().len(), 1);
+        assert_eq!(v.children()[0].platform.as_deref(), Some("linux/amd64"));
+        // An index without `manifests` lists no children.
+        let empty = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}"}}"#);
+        let v = ManifestView::parse(OCI_INDEX, empty.as_bytes()).unwrap();
+        assert!(v.children().is_empty());
+    }
+
+    /// What the copy cannot do without is still required: a descriptor's digest and size, an
+    /// image manifest's config.
+    #[test]
+    fn what_the_copy_needs_is_still_required() {
+        for (doc, missing) in [
+            (r#"{"schemaVersion":2,"layers":[]}"#.to_string(), "config"),
+            (
+                format!(r#"{{"schemaVersion":2,"config":{{"digest":"{LAYER_DIGEST}"}}}}"#),
+                "size",
+            ),
+            (
+                r#"{"schemaVersion":2,"config":{"size":5}}"#.to_string(),
+                "digest",
+            ),
+        ] {
+            let e = ManifestView::parse(OCI_MANIFEST, doc.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(missing), "{doc}: {e}");
+        }
+    }
+
+    /// A sha512 descriptor is refused on one line naming the algorithm, as unsupported content
+    /// (a copy skips it with that reason, as it does schema 1), not as a malformed manifest.
+    #[test]
+    fn a_sha512_descriptor_is_refused_by_name() {
+        let sha512 = format!("sha512:{}", "ab".repeat(64));
+        let doc = format!(
+            r#"{{"schemaVersion":2,"config":{{"digest":"{LAYER_DIGEST}","size":5}},"layers":[{{"digest":"{sha512}","size":3}}]}}"#
+        );
+        let e = ManifestView::parse(OCI_MANIFEST, doc.as_bytes()).unwrap_err();
+        assert!(e.is_unsupported(), "{e:?}");
+        let line = e.to_string();
+        assert!(
+            line.contains("sha512 digest algorithm is not supported, only sha256")
+                && !line.contains('\n'),
+            "{line}"
+        );
+        // A digest that is no digest at all (or of no registered algorithm) stays invalid: its
+        // tag fails.
+        for bad in ["sha256:nothex", "md5:00", "sha512:00"] {
+            let doc = doc.replace(&sha512, bad);
+            let e = ManifestView::parse(OCI_MANIFEST, doc.as_bytes()).unwrap_err();
+            assert!(!e.is_unsupported(), "{bad}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn buildx_attestation_manifests_are_told_apart_from_platforms() {
+        let doc = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[
+              {{"mediaType":"{OCI_MANIFEST}","digest":"{LAYER_DIGEST}","size":5,"platform":{{"os":"linux","architecture":"amd64"}}}},
+              {{"mediaType":"{OCI_MANIFEST}","digest":"sha256:486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7","size":5,
+                "platform":{{"os":"unknown","architecture":"unknown"}},
+                "annotations":{{"vnd.docker.reference.digest":"{LAYER_DIGEST}","vnd.docker.reference.type":"attestation-manifest"}}}}]}}"#
+        );
+        let v = ManifestView::parse(OCI_INDEX, doc.as_bytes()).unwrap();
+        let attestations = v.attestation_children();
+        assert_eq!(attestations.len(), 1);
+        assert_eq!(attestations[0].platform.as_deref(), Some("unknown/unknown"));
+        assert_eq!(v.children().len(), 2, "still copied as children");
     }
 
     #[test]

@@ -165,3 +165,155 @@ fn tag_expressions_given_several_times_take_what_any_of_them_matches() {
         stderr(&out)
     );
 }
+
+/// The review's `r5_inventory.sh`, against a real registry: a tag serves the platforms of the
+/// indexes its index nests; buildx attestation manifests are attestations, not platforms; a
+/// Windows image's foreign base layer (a descriptor with `urls`, which a copy leaves to its URL)
+/// is counted in `nondistributable_size`, not in `size`, the bytes a copy moves.
+#[test]
+fn inventory_platforms_recurse_attestations_are_apart_and_foreign_layers_are_sized_apart() {
+    use crate::lenient::{push_blob, push_manifest, OCI_INDEX, OCI_MANIFEST};
+    // Foreign layers are accepted where their URLs are allowed (without it, Distribution asks for
+    // the blob).
+    let src = Registry::start_configured(
+        "validation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://\n",
+    );
+    let port = src.port;
+    // An image of `arch` in `repository`; returns its descriptor's fields.
+    let image = |repository: &str, arch: &str, os: &str| {
+        let config = push_blob(
+            port,
+            repository,
+            format!(r#"{{"architecture":"{arch}","os":"{os}","rootfs":{{"type":"layers","diff_ids":[]}}}}"#)
+                .as_bytes(),
+        );
+        let layer = push_blob(port, repository, format!("{arch} layer").as_bytes());
+        let doc = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json",{config}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip",{layer}}}]}}"#
+        );
+        let digest = push_manifest(port, repository, None, OCI_MANIFEST, &doc);
+        format!(
+            r#""mediaType":"{OCI_MANIFEST}","digest":"{digest}","size":{}"#,
+            doc.len()
+        )
+    };
+    let platform =
+        |os: &str, arch: &str| format!(r#""platform":{{"os":"{os}","architecture":"{arch}"}}"#);
+    let index_of = |entries: &[String]| {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
+            entries.join(",")
+        )
+    };
+
+    // nested:v1 = [index [amd64, s390x], ppc64le]
+    let inner = index_of(&[
+        format!(
+            "{{{},{}}}",
+            image("nested", "amd64", "linux"),
+            platform("linux", "amd64")
+        ),
+        format!(
+            "{{{},{}}}",
+            image("nested", "s390x", "linux"),
+            platform("linux", "s390x")
+        ),
+    ]);
+    let inner_digest = push_manifest(port, "nested", None, OCI_INDEX, &inner);
+    push_manifest(
+        port,
+        "nested",
+        Some("v1"),
+        OCI_INDEX,
+        &index_of(&[
+            format!(
+                r#"{{"mediaType":"{OCI_INDEX}","digest":"{inner_digest}","size":{}}}"#,
+                inner.len()
+            ),
+            format!(
+                "{{{},{}}}",
+                image("nested", "ppc64le", "linux"),
+                platform("linux", "ppc64le")
+            ),
+        ]),
+    );
+
+    // buildx:v1 = [amd64, its attestation manifest]
+    let amd64 = image("buildx", "amd64", "linux");
+    let amd64_digest = digest_in(&amd64);
+    push_manifest(
+        port,
+        "buildx",
+        Some("v1"),
+        OCI_INDEX,
+        &index_of(&[
+            format!("{{{amd64},{}}}", platform("linux", "amd64")),
+            format!(
+                r#"{{{},{},"annotations":{{"vnd.docker.reference.digest":"{amd64_digest}","vnd.docker.reference.type":"attestation-manifest"}}}}"#,
+                image("buildx", "unknown", "unknown"),
+                platform("unknown", "unknown")
+            ),
+        ]),
+    );
+
+    // win:ltsc2022: a 1,234,567-byte foreign base layer and a 17-byte application layer.
+    let config = push_blob(
+        port,
+        "win",
+        br#"{"architecture":"amd64","os":"windows","rootfs":{"type":"layers","diff_ids":[]}}"#,
+    );
+    let app = push_blob(port, "win", b"windows-app-layer");
+    push_manifest(
+        port,
+        "win",
+        Some("ltsc2022"),
+        "application/vnd.docker.distribution.manifest.v2+json",
+        &format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json",{config}}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","size":1234567,"digest":"sha256:{}","urls":["https://mcr.microsoft.com/x"]}},{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip",{app}}}]}}"#,
+            "ab".repeat(32)
+        ),
+    );
+
+    let out = run(&["inventory", "--json", &src.url()]);
+    assert_success(&out);
+    let inventory = json(&out);
+    let tag = |repository: &str| {
+        inventory["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == repository)
+            .unwrap_or_else(|| panic!("{repository} in {inventory}"))["tags"][0]
+            .clone()
+    };
+    let nested = tag("nested");
+    assert_eq!(
+        nested["platforms"],
+        serde_json::json!(["linux/amd64", "linux/s390x", "linux/ppc64le"]),
+        "{nested}"
+    );
+    let buildx = tag("buildx");
+    assert_eq!(
+        buildx["platforms"],
+        serde_json::json!(["linux/amd64"]),
+        "{buildx}"
+    );
+    assert_eq!(buildx["attestations"], 1, "{buildx}");
+    assert!(nested.get("attestations").is_none(), "{nested}");
+    let win = tag("win");
+    let config_size = size_in(&config);
+    assert_eq!(win["size"], config_size + 17, "{win}");
+    assert_eq!(win["nondistributable_size"], 1234567, "{win}");
+    assert!(nested.get("nondistributable_size").is_none(), "{nested}");
+}
+
+/// The `size` of a descriptor's `…,"digest":"…","size":N` fields.
+fn size_in(fields: &str) -> u64 {
+    fields.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// The `digest` of a descriptor's `…,"digest":"…","size":N` fields.
+fn digest_in(fields: &str) -> String {
+    let after = fields.split(r#""digest":""#).nth(1).unwrap();
+    after.split('"').next().unwrap().to_string()
+}

@@ -26,6 +26,7 @@ mod http_versions;
 mod inventory;
 mod layout;
 mod layout_writers;
+mod lenient;
 mod loopback;
 mod mount_ignored;
 mod passwords;

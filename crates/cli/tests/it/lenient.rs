@@ -1,0 +1,264 @@
+//! Content that CNCF Distribution accepts and `skopeo copy --preserve-digests` carries byte for
+//! byte is copied the same way: a key given twice, a descriptor without `mediaType`, an image
+//! manifest without `layers`. Digests of another algorithm than sha256 (sha512, which
+//! Distribution stores) are refused by name: the tag is skipped with a one-line reason, and
+//! `verify` does not pass it.
+//!
+//! The content is pushed over plain HTTP, as its bytes, so that the registry (and not this tool)
+//! decides what it accepts.
+
+use acr_relocate::digest::Digest;
+
+use crate::support::http::send;
+use crate::util::*;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// Uploads `bytes` to `repository` in one request, under `digest`.
+pub fn push_blob_as(port: u16, repository: &str, bytes: &[u8], digest: &str) {
+    let started = send(
+        port,
+        "POST",
+        &format!("/v2/{repository}/blobs/uploads/"),
+        &[],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(started.status, 202);
+    let location = started.header("location").unwrap();
+    // An absolute URL or a path: the path (and its query) is what is sent.
+    let path = match location.find("/v2/") {
+        Some(at) => &location[at..],
+        None => location,
+    };
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let put = send(
+        port,
+        "PUT",
+        &format!("{path}{separator}digest={digest}"),
+        &[(
+            "content-type".to_string(),
+            "application/octet-stream".to_string(),
+        )],
+        bytes,
+    )
+    .unwrap();
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+}
+
+/// Uploads `bytes` under their sha256; returns the descriptor's `"digest":…,"size":…` fields.
+pub fn push_blob(port: u16, repository: &str, bytes: &[u8]) -> String {
+    let digest = Digest::of(bytes).to_string();
+    push_blob_as(port, repository, bytes, &digest);
+    format!(r#""digest":"{digest}","size":{}"#, bytes.len())
+}
+
+/// Puts `body` as a manifest (a tag, or its digest when `tag` is `None`), asserting that the
+/// registry accepted it; returns its digest.
+pub fn push_manifest(
+    port: u16,
+    repository: &str,
+    tag: Option<&str>,
+    media_type: &str,
+    body: &str,
+) -> String {
+    let digest = Digest::of(body.as_bytes()).to_string();
+    let put = send(
+        port,
+        "PUT",
+        &format!("/v2/{repository}/manifests/{}", tag.unwrap_or(&digest)),
+        &[("content-type".to_string(), media_type.to_string())],
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        put.status,
+        201,
+        "Distribution accepts {body}: {}",
+        String::from_utf8_lossy(&put.body)
+    );
+    digest
+}
+
+/// The bytes the registry on `port` serves for `repository:reference`.
+pub fn manifest_bytes(port: u16, repository: &str, reference: &str) -> Option<Vec<u8>> {
+    let accept = ("accept".to_string(), format!("{OCI_MANIFEST}, {OCI_INDEX}"));
+    let got = send(
+        port,
+        "GET",
+        &format!("/v2/{repository}/manifests/{reference}"),
+        &[accept],
+        &[],
+    )
+    .unwrap();
+    (got.status == 200).then_some(got.body)
+}
+
+/// An image config and a layer in `repository`, as descriptors' JSON.
+fn config_and_layer(port: u16, repository: &str) -> (String, String) {
+    let config = push_blob(
+        port,
+        repository,
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+    );
+    let layer = push_blob(port, repository, b"edge layer");
+    (
+        format!(r#"{{"mediaType":"application/vnd.oci.image.config.v1+json",{config}}}"#),
+        format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip",{layer}}}"#),
+    )
+}
+
+/// The four tags of the review's `r4_strict_parse.sh`, pushed to `src`: each was refused before.
+fn push_lenient_tags(src: &Registry) -> Vec<&'static str> {
+    let (config, layer) = config_and_layer(src.port, "edge");
+    let bare_layer = layer.replace(
+        r#""mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","#,
+        "",
+    );
+    push_manifest(
+        src.port,
+        "edge",
+        Some("dupannot"),
+        OCI_MANIFEST,
+        &format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{config},"layers":[{layer}],"annotations":{{"a":"1"}},"annotations":{{"b":"2"}}}}"#
+        ),
+    );
+    push_manifest(
+        src.port,
+        "edge",
+        Some("nolayermt"),
+        OCI_MANIFEST,
+        &format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{config},"layers":[{bare_layer}]}}"#
+        ),
+    );
+    push_manifest(
+        src.port,
+        "edge",
+        Some("nolayers"),
+        OCI_MANIFEST,
+        &format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{config}}}"#),
+    );
+    let child = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{config},"layers":[{layer}]}}"#
+    );
+    let child_digest = push_manifest(src.port, "edge", None, OCI_MANIFEST, &child);
+    push_manifest(
+        src.port,
+        "edge",
+        Some("idxnomt"),
+        OCI_INDEX,
+        &format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"digest":"{child_digest}","size":{},"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#,
+            child.len()
+        ),
+    );
+    vec!["dupannot", "idxnomt", "nolayermt", "nolayers"]
+}
+
+/// A key given twice (Go keeps the last), a layer or index entry without `mediaType` and an image
+/// manifest without `layers` are copied as the exact bytes the source holds, under the same
+/// digest, through a registry and through a layout, and the copy verifies deeply.
+#[test]
+fn manifests_distribution_accepts_are_copied_byte_for_byte() {
+    let src = Registry::start();
+    let tags = push_lenient_tags(&src);
+    let dst = Registry::start();
+    let out = run(&["copy", "--json", &src.url(), &dst.url()]);
+    assert_success(&out);
+    let summary = json(&out);
+    assert_eq!(summary["failed"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["skipped"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["tags_copied"], tags.len());
+    for tag in &tags {
+        let source = manifest_bytes(src.port, "edge", tag).unwrap();
+        assert_eq!(
+            manifest_bytes(dst.port, "edge", tag).as_deref(),
+            Some(&source[..]),
+            "edge:{tag} arrives byte for byte"
+        );
+    }
+    assert_success(&run(&[
+        "verify",
+        "--deep",
+        "--content",
+        &src.url(),
+        &dst.url(),
+    ]));
+
+    // Through a layout and back.
+    let dir = tempfile::tempdir().unwrap();
+    let layout = oci(dir.path());
+    assert_success(&run(&["copy", &src.url(), &layout]));
+    let back = Registry::start();
+    assert_success(&run(&["copy", &layout, &back.url()]));
+    for tag in &tags {
+        assert_eq!(
+            manifest_bytes(back.port, "edge", tag),
+            manifest_bytes(src.port, "edge", tag),
+            "edge:{tag} through a layout"
+        );
+    }
+    assert_success(&run(&["verify", "--deep", &src.url(), &back.url()]));
+}
+
+/// A layer with a `sha512:` digest (a registered OCI algorithm; Distribution stores it) is not
+/// copied: the tag is skipped with one line naming the algorithm and saying that only sha256 is
+/// supported, the other tags are copied, and `verify` lists the tag as unsupported (it does not
+/// pass: deleting the source would lose it).
+#[test]
+fn a_sha512_layer_is_skipped_with_one_line_naming_the_algorithm() {
+    let src = Registry::start();
+    let (config, layer) = config_and_layer(src.port, "edge");
+    push_manifest(
+        src.port,
+        "edge",
+        Some("sha256"),
+        OCI_MANIFEST,
+        &format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{config},"layers":[{layer}]}}"#
+        ),
+    );
+    let data = b"sha512 layer";
+    let hash = ring::digest::digest(&ring::digest::SHA512, data);
+    let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let sha512 = format!("sha512:{hex}");
+    push_blob_as(src.port, "edge", data, &sha512);
+    push_manifest(
+        src.port,
+        "edge",
+        Some("sha512"),
+        OCI_MANIFEST,
+        &format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{config},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{sha512}","size":{}}}]}}"#,
+            data.len()
+        ),
+    );
+    let dst = Registry::start();
+    let out = run(&["copy", "--json", &src.url(), &dst.url()]);
+    assert_success(&out);
+    let summary = json(&out);
+    assert_eq!(summary["failed"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["tags_copied"], 1, "{summary}");
+    let skipped = summary["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{summary}");
+    assert_eq!(skipped[0]["item"], "edge:sha512");
+    let reason = skipped[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("sha512 digest algorithm is not supported, only sha256")
+            && !reason.contains('\n'),
+        "{reason}"
+    );
+    assert!(manifest_bytes(dst.port, "edge", "sha512").is_none());
+
+    let out = run(&["verify", "--json", &src.url(), &dst.url()]);
+    assert_exit_code(&out, 1);
+    let report = json(&out);
+    let unsupported = report["unsupported"].to_string();
+    assert!(
+        unsupported.contains("edge:sha512") && unsupported.contains("only sha256"),
+        "{report}"
+    );
+}
