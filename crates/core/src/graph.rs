@@ -314,7 +314,7 @@ impl Walker {
         tag: &str,
         manifest: &RawManifest,
     ) -> Result<Walked> {
-        let walked = self.graph(visitor, pair, manifest, 0).await?;
+        let walked = self.graph(visitor, pair, manifest, &[]).await?;
         let referrers_first = visitor.referrers() && visitor.referrers_before_tag();
         if referrers_first {
             let listed = self
@@ -323,13 +323,13 @@ impl Walker {
                 .await?;
             if listed.as_ref().is_some_and(|l| !l.is_empty()) {
                 visitor.leave(pair, manifest, None).await?;
-                self.referrers_listed(visitor, pair, &manifest.digest, 0, Some(listed))
+                self.referrers_listed(visitor, pair, &manifest.digest, &[], Some(listed))
                     .await?;
             }
         }
         visitor.leave(pair, manifest, Some(tag)).await?;
         if !referrers_first {
-            self.referrers_at(visitor, pair, &manifest.digest, 0)
+            self.referrers_at(visitor, pair, &manifest.digest, &[])
                 .await?;
         }
         Ok(walked)
@@ -343,7 +343,7 @@ impl Walker {
         pair: &RepoPair,
         digest: &Digest,
     ) -> Result<Walked> {
-        self.child(visitor, pair, &bare_reference(digest), None, 0)
+        self.child(visitor, pair, &bare_reference(digest), None, &[])
             .await
     }
 
@@ -355,22 +355,26 @@ impl Walker {
         pair: &RepoPair,
         digest: &Digest,
     ) -> Result<()> {
-        self.referrers_at(visitor, pair, digest, 0).await
+        self.referrers_at(visitor, pair, digest, &[]).await
     }
 
-    /// A manifest reached by digest at `depth`, once per repository and digest; `listed_by`
-    /// says what listed it, if anything: one the source does not hold is then reported as
-    /// [`Error::ChildMissing`] or [`Error::ReferrerMissing`] (the source is incomplete), not as
-    /// a plain 404.
+    /// A manifest reached by digest below the manifests of `trail` (its index and the subjects
+    /// above it, the nearest last; as many as it is deep), once per repository and digest;
+    /// `listed_by` says what listed it, if anything: one the source does not hold is then
+    /// reported as [`Error::ChildMissing`] or [`Error::ReferrerMissing`] (the source is
+    /// incomplete), not as a plain 404. One of `trail` again is a loop (see [`loop_below`]).
     fn child<'a>(
         &'a self,
         visitor: &'a dyn Visitor,
         pair: &'a RepoPair,
         reference: &'a Reference,
         listed_by: Option<ListedBy<'a>>,
-        depth: usize,
+        trail: &'a [Digest],
     ) -> BoxFuture<'a, Result<Walked>> {
         async move {
+            if trail.contains(&reference.digest) {
+                return Err(loop_below(pair, trail, &reference.digest));
+            }
             let key = (pair.source.clone(), reference.digest.clone());
             self.manifests
                 .run(&key, || async {
@@ -379,7 +383,7 @@ impl Walker {
                         if visitor.referrers_of_pruned()
                             || (as_referrer && visitor.referrers_of_pruned_referrers())
                         {
-                            self.referrers_at(visitor, pair, &reference.digest, depth)
+                            self.referrers_at(visitor, pair, &reference.digest, trail)
                                 .await?;
                         }
                         return Ok(None);
@@ -407,9 +411,9 @@ impl Walker {
                             }
                             _ => e,
                         })?;
-                    let walked = self.graph(visitor, pair, &manifest, depth).await?;
+                    let walked = self.graph(visitor, pair, &manifest, trail).await?;
                     visitor.leave(pair, &manifest, None).await?;
-                    self.referrers_at(visitor, pair, &manifest.digest, depth)
+                    self.referrers_at(visitor, pair, &manifest.digest, trail)
                         .await?;
                     Ok(walked)
                 })
@@ -418,18 +422,18 @@ impl Walker {
         .boxed()
     }
 
-    /// Everything below a manifest: its children and blobs, concurrently; once per repository and
-    /// digest.
+    /// Everything below a manifest (below those of `trail`): its children and blobs,
+    /// concurrently; once per repository and digest.
     async fn graph(
         &self,
         visitor: &dyn Visitor,
         pair: &RepoPair,
         manifest: &RawManifest,
-        depth: usize,
+        trail: &[Digest],
     ) -> Result<Walked> {
         let key = (pair.source.clone(), manifest.digest.clone());
         self.graphs
-            .run(&key, || self.below(visitor, pair, manifest, depth))
+            .run(&key, || self.below(visitor, pair, manifest, trail))
             .await
     }
 
@@ -439,14 +443,15 @@ impl Walker {
         visitor: &dyn Visitor,
         pair: &RepoPair,
         manifest: &RawManifest,
-        depth: usize,
+        trail: &[Digest],
     ) -> Result<Walked> {
         let view = manifest.view()?;
-        check_depth(manifest, &view, depth)?;
+        check_depth(manifest, &view, trail.len())?;
+        let here = [trail, std::slice::from_ref(&manifest.digest)].concat();
         let children = {
             let children = view.children().iter().map(|c| {
                 let index = Some(ListedBy::Index(&manifest.digest));
-                self.child(visitor, pair, c, index, depth + 1)
+                self.child(visitor, pair, c, index, &here)
             });
             let blobs = view
                 .blobs()
@@ -471,15 +476,15 @@ impl Walker {
         self.blobs.run(&key, || visitor.blob(pair, blob)).await
     }
 
-    /// The referrers of a manifest at `depth`, once per repository and digest.
+    /// The referrers of a manifest below those of `trail`, once per repository and digest.
     async fn referrers_at(
         &self,
         visitor: &dyn Visitor,
         pair: &RepoPair,
         digest: &Digest,
-        depth: usize,
+        trail: &[Digest],
     ) -> Result<()> {
-        self.referrers_listed(visitor, pair, digest, depth, None)
+        self.referrers_listed(visitor, pair, digest, trail, None)
             .await
     }
 
@@ -489,12 +494,13 @@ impl Walker {
         visitor: &dyn Visitor,
         pair: &RepoPair,
         digest: &Digest,
-        depth: usize,
+        trail: &[Digest],
         listed: Option<Option<Vec<Reference>>>,
     ) -> Result<()> {
-        if !visitor.referrers() || depth >= MAX_INDEX_DEPTH {
+        if !visitor.referrers() || trail.len() >= MAX_INDEX_DEPTH {
             return Ok(());
         }
+        let here = [trail, std::slice::from_ref(digest)].concat();
         let key = (pair.source.clone(), digest.clone());
         self.referrer_walks
             .run(&key, || async {
@@ -506,8 +512,20 @@ impl Walker {
                     return Ok(());
                 };
                 for r in &list {
+                    // A referrer listed for a manifest it is above (itself, or one that leads to
+                    // it): a listing no valid content makes (a referrer's digest covers its
+                    // subject's), which would have the walk wait for itself. Not followed.
+                    if here.contains(&r.digest) {
+                        crate::log::emit(0, || {
+                            format!(
+                                "warning: {}: {} is listed as a referrer of {digest}, which it is above: a loop in the source's referrers listing; not followed",
+                                pair.source, r.digest
+                            )
+                        });
+                        continue;
+                    }
                     let subject = Some(ListedBy::Subject(digest));
-                    match self.child(visitor, pair, r, subject, depth + 1).await {
+                    match self.child(visitor, pair, r, subject, &here).await {
                         Ok(_) => visitor.referrer(pair, digest, r).await?,
                         // This very referrer is missing (not one below it): the visitor says
                         // whether the walk goes on.
@@ -561,6 +579,17 @@ enum ListedBy<'a> {
     Index(&'a Digest),
     /// The manifest it refers to (a referrer).
     Subject(&'a Digest),
+}
+
+/// The error of an index that lists, as its child, `digest`, a manifest above it in `trail`: a
+/// loop no registry content can make (an index's digest covers its children's), which the walk
+/// would otherwise wait on forever.
+fn loop_below(pair: &RepoPair, trail: &[Digest], digest: &Digest) -> Error {
+    let index = trail.last().map_or_else(String::new, |d| d.to_string());
+    Error::invalid(
+        format!("{}@{index}", pair.source),
+        format!("lists {digest}, a manifest above it, below itself: a loop no valid content makes (the source's listings of index children or referrers are broken); not followed"),
+    )
 }
 
 /// True when `e` says that `referrer`, listed for `subject`, is missing in the source.

@@ -118,3 +118,104 @@ fn a_listing_whose_link_leads_back_to_a_page_already_read_ends_at_once() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("leads back to a page already read"), "{err}");
 }
+
+/// Runs the binary with `args`, killed after `seconds` (a hang fails the test, not the run).
+fn run_at_most(seconds: u64, args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > until {
+            child.kill().unwrap();
+            panic!("{args:?} still running after {seconds} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn referrers_listings_that_loop_are_not_followed_and_the_walk_ends() {
+    use acr_relocate::digest::Digest;
+    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    let (config, layer) = (
+        br#"{"architecture":"amd64","os":"linux"}"#.to_vec(),
+        b"layer".to_vec(),
+    );
+    let descriptor = |media: &str, bytes: &[u8]| serde_json::json!({"mediaType": media, "digest": Digest::of(bytes).to_string(), "size": bytes.len()});
+    let image = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": MANIFEST,
+        "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
+        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer)],
+    }))
+    .unwrap();
+    let signature = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": MANIFEST, "artifactType": "application/x-loop",
+        "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
+        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer)],
+        "subject": descriptor(MANIFEST, &image),
+    }))
+    .unwrap();
+    let (a, b) = (
+        Digest::of(&image).to_string(),
+        Digest::of(&signature).to_string(),
+    );
+    // The signature refers to the image, and the registry also lists the image as a referrer
+    // of the signature: each listing leads back to the other.
+    let source = serve(move |_, target| {
+        let path = target.split('?').next().unwrap();
+        let manifest = |bytes: &[u8]| Answer {
+            status: 200,
+            headers: vec![format!("Docker-Content-Digest: {}", Digest::of(bytes))],
+            content_type: MANIFEST,
+            body: bytes.to_vec(),
+        };
+        let listing = |bytes: &[u8]| Answer {
+            content_type: "application/vnd.oci.image.index.v1+json",
+            ..json(
+                &serde_json::json!({
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "manifests": [descriptor(MANIFEST, bytes)],
+                })
+                .to_string(),
+            )
+        };
+        match path {
+            "/v2/" => json("{}"),
+            "/v2/_catalog" => json(r#"{"repositories":["app"]}"#),
+            "/v2/app/tags/list" => json(r#"{"name":"app","tags":["v1"]}"#),
+            "/v2/app/manifests/v1" => manifest(&image),
+            p if p == format!("/v2/app/manifests/{a}") => manifest(&image),
+            p if p == format!("/v2/app/manifests/{b}") => manifest(&signature),
+            p if p == format!("/v2/app/referrers/{a}") => listing(&signature),
+            p if p == format!("/v2/app/referrers/{b}") => listing(&image),
+            p if p == format!("/v2/app/blobs/{}", Digest::of(&config)) => Answer {
+                content_type: "application/octet-stream",
+                ..json(std::str::from_utf8(&config).unwrap())
+            },
+            p if p == format!("/v2/app/blobs/{}", Digest::of(&layer)) => Answer {
+                content_type: "application/octet-stream",
+                ..json("layer")
+            },
+            _ => not_found(),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", dir.path().join("copy").display());
+    let out = run_at_most(60, &["copy", &source, &target]);
+    assert_success(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("is listed as a referrer of")
+            && err.contains("a loop in the source's referrers listing; not followed"),
+        "{err}"
+    );
+    let out = run_at_most(60, &["verify", "--deep", &source, &target]);
+    assert_success(&out);
+}
