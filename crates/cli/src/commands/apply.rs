@@ -80,7 +80,14 @@ const EXIT_CODES: &str = "\
 Exit codes: 0 every step done; 1 a step failed (copy failures, verify differences, a blocking
 template finding, a refused rewrite, a deletion refused or failed); 2 unusable plan, journal or
 input, nothing done; 3 a registry stopped answering (run the same command again to resume); 4 the
-plan's [scope] selects nothing, nothing done; 130 interrupted (the journal is kept).";
+plan's [scope] selects nothing, nothing done; 5 the delete_source step was to run before the
+journal records every earlier step of the plan (template, deploy, copy, rewrite, verify) as done,
+nothing done; 130 interrupted (the journal is kept).";
+
+/// Exit code of an `apply` refused because its `delete_source` step would run before the
+/// journal records every earlier step of the plan as done (nothing done, nothing deleted). The
+/// codes 0 to 4 and 130 are those of every command (`crate::exit`); this one is `apply`'s own.
+pub const EARLIER_STEPS_NOT_DONE: u8 = 5;
 
 fn parse_shard(text: &str) -> Result<(u32, u32), String> {
     let err = || format!("`{text}` is not K/N with K from 0 to N-1 (for example 0/3)");
@@ -98,7 +105,8 @@ fn parse_shard(text: &str) -> Result<(u32, u32), String> {
 pub struct StepOutcome {
     /// Step id.
     pub step: String,
-    /// `done`, `already done`, `skipped`, `failed`, `interrupted` or `not run`.
+    /// `done`, `already done`, `skipped`, `failed`, `interrupted`, `refused` (a `delete_source`
+    /// step whose earlier steps are not recorded done) or `not run`.
     pub status: String,
     /// What happened.
     pub detail: String,
@@ -370,6 +378,27 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             return Ok(exit::ERROR);
         }
     };
+    // The source is deleted only once everything the plan does before it is recorded done: a
+    // run that would reach `delete_source` with an earlier step neither done nor run in it is
+    // refused before any step runs.
+    if args.shard.is_none() {
+        let asked =
+            |s: &Step| args.steps.is_empty() || args.steps.iter().any(|k| k == s.kind.name());
+        let done = &journal.state().steps_done;
+        let deleting = plan.steps.iter().any(|s| {
+            matches!(s.kind, StepKind::DeleteSource { .. }) && asked(s) && !done.contains(&s.id)
+        });
+        if deleting {
+            let missing = not_done_before_deletion(&plan, done, asked);
+            if !missing.is_empty() {
+                eprintln!(
+                    "error: {}",
+                    deletion_refused(&plan, &args.plan, &missing, "nothing was done")
+                );
+                return Ok(EARLIER_STEPS_NOT_DONE);
+            }
+        }
+    }
     // The rewrite step's files, checked before the copy when this run is to rewrite them: a path
     // that is gone would fail the step only after hours of copying.
     let rewrites = args.shard.is_none()
@@ -401,6 +430,48 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         matcher,
     };
     crate::runtime()?.block_on(run_plan(&args, plan, sides, journal))
+}
+
+/// The steps of `plan` before its `delete_source` step that must be recorded done before it
+/// runs, and are neither in `done` (the journal's) nor `will_run` in this run: every one but
+/// `inventory`, which changes nothing (the template, the target, the copy, the deployment files
+/// and the verify all stand between the source and its deletion).
+fn not_done_before_deletion<'p>(
+    plan: &'p Plan,
+    done: &BTreeSet<String>,
+    will_run: impl Fn(&Step) -> bool,
+) -> Vec<&'p Step> {
+    plan.steps
+        .iter()
+        .take_while(|s| !matches!(s.kind, StepKind::DeleteSource { .. }))
+        .filter(|s| !matches!(s.kind, StepKind::Inventory))
+        .filter(|s| !done.contains(&s.id) && !will_run(s))
+        .collect()
+}
+
+/// The one line that refuses the `delete_source` step: the steps not done and how to run them.
+fn deletion_refused(
+    plan: &Plan,
+    plan_path: &Path,
+    missing: &[&Step],
+    what_was_done: &str,
+) -> String {
+    let ids: Vec<&str> = missing.iter().map(|s| s.id.as_str()).collect();
+    let kinds: Vec<String> = missing
+        .iter()
+        .map(|s| format!("--step {}", s.kind.name()))
+        .collect();
+    let delete = plan
+        .steps
+        .iter()
+        .find(|s| matches!(s.kind, StepKind::DeleteSource { .. }))
+        .map_or("delete_source", |s| s.id.as_str());
+    format!(
+        "step {delete} refused: the journal does not record {} as done, and the source is deleted only after every earlier step of the plan: run `acr-relocate apply {}` without --step (or with {} first) until they are done (fix what stops a failed one, such as a blocking template finding, then plan again); {what_was_done}, nothing deleted (exit {EARLIER_STEPS_NOT_DONE})",
+        ids.join(", "),
+        plan_path.display(),
+        kinds.join(" "),
+    )
 }
 
 /// The journal's file name when `--journal` is left out: the plan's, with `.journal` (or
@@ -595,6 +666,22 @@ async fn run_plan(
                 "skipped",
                 "runs in the unsharded apply (after every worker is done)".to_string(),
             )
+        } else if let Some(refused) = matches!(step.kind, StepKind::DeleteSource { .. })
+            .then(|| {
+                not_done_before_deletion(&run.plan, &run.journal.state().steps_done, |_| false)
+            })
+            .filter(|missing| !missing.is_empty())
+            .map(|missing| {
+                deletion_refused(
+                    &run.plan,
+                    &args.plan,
+                    &missing,
+                    "what ran before it is kept",
+                )
+            })
+        {
+            code = EARLIER_STEPS_NOT_DONE;
+            ("refused", refused)
         } else {
             if !args.quiet {
                 eprintln!("{label}: {}", step.changes);
@@ -624,6 +711,8 @@ async fn run_plan(
             eprintln!("{label}: {status}: {detail}");
         } else if status == "failed" {
             eprintln!("error: step {}: {detail}", step.id);
+        } else if status == "refused" {
+            eprintln!("error: {detail}");
         }
         outcomes.push(StepOutcome {
             step: step.id.clone(),

@@ -4,6 +4,7 @@
 
 mod acr;
 mod acr_locks;
+mod apply_guard;
 mod apply_interrupt;
 mod auth;
 mod auth_refusals;
