@@ -818,11 +818,18 @@ impl Run<'_> {
             StepKind::Template {
                 input,
                 parameters,
-                name,
-                location,
                 output,
                 ..
-            } => template(input, parameters.as_deref(), name, location, output),
+            } => {
+                let options = template_options(&step.kind).expect("a template step");
+                template(
+                    input,
+                    parameters.as_deref(),
+                    &options,
+                    output,
+                    &self.plan.config,
+                )
+            }
             StepKind::Copy {
                 mode: acr_relocate::relocation::plan::CopyMode::Import,
                 target_id,
@@ -1532,12 +1539,46 @@ pub fn rewrite_refusal(
     ))
 }
 
+/// The options of the template rewrite a plan's `template` step gives (as the `template`
+/// command's flags); `None` for another step.
+pub fn template_options(kind: &StepKind) -> Option<acr_template::RewriteOptions> {
+    let StepKind::Template {
+        name,
+        location,
+        subnets,
+        replications,
+        drop_replications,
+        key_uri,
+        identity,
+        only,
+        ..
+    } = kind
+    else {
+        return None;
+    };
+    Some(acr_template::RewriteOptions {
+        name: name.clone(),
+        location: location.clone(),
+        subnets: subnets.clone(),
+        add_replications: replications.clone(),
+        drop_replications: drop_replications.clone(),
+        key_uri: key_uri.clone(),
+        identity: identity.clone(),
+        only: only.clone(),
+    })
+}
+
 /// Reads and rewrites an exported template (shared with `plan`, which shows the findings).
+///
+/// Run from a plan, a customer-managed key that stays the source's (`cmk-key-from-source`, no
+/// `key_uri`) is blocking: the key can only be set when the registry is created, so a deployment
+/// with the old region's key is not put right without recreating the registry. The fix names the
+/// `[template]` key of `config` (the relocation config) to set.
 pub fn rewrite_template(
     input: &Path,
     parameters: Option<&Path>,
-    name: &str,
-    location: &str,
+    options: &acr_template::RewriteOptions,
+    config: &Path,
 ) -> anyhow::Result<acr_template::Rewritten> {
     let bytes = std::fs::read(input).with_context(|| format!("template {}", input.display()))?;
     let mut template =
@@ -1547,24 +1588,35 @@ pub fn rewrite_template(
             std::fs::read_to_string(p).with_context(|| format!("parameters {}", p.display()))?;
         template = template.with_parameters(p.display().to_string(), text);
     }
-    Ok(acr_template::rewrite_template(
-        &template,
-        &acr_template::RewriteOptions {
-            name: name.to_string(),
-            location: location.to_string(),
-            ..Default::default()
-        },
-    )?)
+    let mut rewritten = acr_template::rewrite_template(&template, options)?;
+    if options.key_uri.is_none() {
+        for f in rewritten
+            .findings
+            .iter_mut()
+            .filter(|f| f.rule_id == acr_template::rules::CMK_KEY_FROM_SOURCE)
+        {
+            f.severity = acr_template::Severity::Blocking;
+            f.fix = format!(
+                "set key_uri (and identity) under [template] in {} to the target region's key and plan again: the key can only be set when the registry is created",
+                config.display()
+            );
+        }
+        // Blocking first, as the rewriter orders them.
+        rewritten
+            .findings
+            .sort_by_key(|f| f.severity != acr_template::Severity::Blocking);
+    }
+    Ok(rewritten)
 }
 
 fn template(
     input: &Path,
     parameters: Option<&Path>,
-    name: &str,
-    location: &str,
+    options: &acr_template::RewriteOptions,
     output: &Path,
+    config: &Path,
 ) -> anyhow::Result<StepEnd> {
-    let rewritten = rewrite_template(input, parameters, name, location)?;
+    let rewritten = rewrite_template(input, parameters, options, config)?;
     let blocking: Vec<String> = rewritten
         .findings
         .iter()

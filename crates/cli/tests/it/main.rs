@@ -32,6 +32,7 @@ mod passwords;
 mod plan;
 mod plan_errors;
 mod plan_rewrite;
+mod plan_template;
 mod readme;
 mod referrer_tags;
 mod rewrite_files;

@@ -468,9 +468,10 @@ fn an_export(dir: &Path) -> Vec<u8> {
     std::fs::read(dir.join("tp/t.json")).unwrap()
 }
 
-/// `[template]` writing `output`, from `tp/t.json`.
+/// `[template]` writing `output`, from `tp/t.json`, with the target's key (in a plan, a
+/// customer-managed key left the source's is blocking).
 fn template_section(output: &str) -> String {
-    format!("[template]\ninput = \"tp/t.json\"\nname = \"newreg01\"\nlocation = \"westeurope\"\noutput = \"{output}\"\n")
+    format!("[template]\ninput = \"tp/t.json\"\nname = \"newreg01\"\nlocation = \"westeurope\"\noutput = \"{output}\"\nkey_uri = \"https://new-kv.vault.azure.net/keys/acr\"\n")
 }
 
 #[test]
