@@ -11,6 +11,90 @@ use crate::resource_id::ResourceId;
 /// The child resource collections of a registry that a relocation recreates.
 pub const CHILD_COLLECTIONS: [&str; 4] = ["replications", "webhooks", "scopeMaps", "tokens"];
 
+/// What a registry may hold that `azure export` does not export: each member found is named in
+/// an `export-incomplete` warning with what to do.
+pub struct NotExported {
+    /// The path under the registry's ID (`tasks`, `providers/Microsoft.Insights/diagnosticSettings`).
+    pub path: &'static str,
+    /// The api-version it is listed with.
+    pub api_version: &'static str,
+    /// What one member is, in words.
+    pub what: &'static str,
+    /// What to do about it.
+    pub fix: &'static str,
+}
+
+/// The child collections and settings of a registry that a relocation does not export (the
+/// resource group's exportTemplate leaves them out, or they hold state a template cannot carry).
+pub const NOT_EXPORTED: [NotExported; 11] = [
+    NotExported {
+        path: "cacheRules",
+        api_version: api::CONTAINER_REGISTRY,
+        what: "cache rule",
+        fix: "recreate it in the new registry (az acr cache create), with its credential set",
+    },
+    NotExported {
+        path: "credentialSets",
+        api_version: api::CONTAINER_REGISTRY,
+        what: "credential set",
+        fix: "recreate it (az acr credential-set create) and grant its new identity get on the Key Vault secrets",
+    },
+    NotExported {
+        path: "privateEndpointConnections",
+        api_version: api::CONTAINER_REGISTRY,
+        what: "private endpoint connection",
+        fix: "create a private endpoint for the new registry in a subnet of the target region, and its private DNS records",
+    },
+    NotExported {
+        path: "tasks",
+        api_version: "2019-06-01-preview",
+        what: "task",
+        fix: "recreate it (az acr task create) with the new login server in its steps, roles for its new identity and its trigger credentials",
+    },
+    NotExported {
+        path: "taskRuns",
+        api_version: "2019-06-01-preview",
+        what: "task run",
+        fix: "run it again against the new registry if it is still needed",
+    },
+    NotExported {
+        path: "agentPools",
+        api_version: "2019-06-01-preview",
+        what: "agent pool",
+        fix: "recreate it (az acr agentpool create) in a subnet of the target region",
+    },
+    NotExported {
+        path: "connectedRegistries",
+        api_version: "2023-11-01-preview",
+        what: "connected registry",
+        fix: "recreate it against the new registry and redeploy its on-premises side with the new connection string",
+    },
+    NotExported {
+        path: "importPipelines",
+        api_version: "2023-11-01-preview",
+        what: "import pipeline",
+        fix: "recreate it (az acr import-pipeline create) with access to its storage and Key Vault",
+    },
+    NotExported {
+        path: "exportPipelines",
+        api_version: "2023-11-01-preview",
+        what: "export pipeline",
+        fix: "recreate it (az acr export-pipeline create) with access to its storage and Key Vault",
+    },
+    NotExported {
+        path: "providers/Microsoft.Insights/diagnosticSettings",
+        api_version: "2021-05-01-preview",
+        what: "diagnostic setting",
+        fix: "recreate it on the new registry (az monitor diagnostic-settings create) with the same destinations",
+    },
+    NotExported {
+        path: "providers/Microsoft.Authorization/locks",
+        api_version: "2020-05-01",
+        what: "lock",
+        fix: "put it on the new registry (az lock create) once the relocation is done; the source's lock stops azure delete",
+    },
+];
+
 /// A registry as ARM describes it (`GET registries/{name}`).
 pub async fn get(arm: &ArmClient, id: &ResourceId) -> Result<Value> {
     let url = arm.url(&id.to_string(), api::CONTAINER_REGISTRY, &[]);

@@ -80,7 +80,14 @@ const EXIT_CODES: &str = "\
 Exit codes: 0 every step done; 1 a step failed (copy failures, verify differences, a blocking
 template finding, a refused rewrite, a deletion refused or failed); 2 unusable plan, journal or
 input, nothing done; 3 a registry stopped answering (run the same command again to resume); 4 the
-plan's [scope] selects nothing, nothing done; 130 interrupted (the journal is kept).";
+plan's [scope] selects nothing, nothing done; 5 the delete_source step was to run before the
+journal records every earlier step of the plan (template, deploy, copy, rewrite, verify) as done,
+nothing done; 130 interrupted (the journal is kept).";
+
+/// Exit code of an `apply` refused because its `delete_source` step would run before the
+/// journal records every earlier step of the plan as done (nothing done, nothing deleted). The
+/// codes 0 to 4 and 130 are those of every command (`crate::exit`); this one is `apply`'s own.
+pub const EARLIER_STEPS_NOT_DONE: u8 = 5;
 
 fn parse_shard(text: &str) -> Result<(u32, u32), String> {
     let err = || format!("`{text}` is not K/N with K from 0 to N-1 (for example 0/3)");
@@ -98,7 +105,8 @@ fn parse_shard(text: &str) -> Result<(u32, u32), String> {
 pub struct StepOutcome {
     /// Step id.
     pub step: String,
-    /// `done`, `already done`, `skipped`, `failed`, `interrupted` or `not run`.
+    /// `done`, `already done`, `skipped`, `failed`, `interrupted`, `refused` (a `delete_source`
+    /// step whose earlier steps are not recorded done) or `not run`.
     pub status: String,
     /// What happened.
     pub detail: String,
@@ -370,6 +378,27 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             return Ok(exit::ERROR);
         }
     };
+    // The source is deleted only once everything the plan does before it is recorded done: a
+    // run that would reach `delete_source` with an earlier step neither done nor run in it is
+    // refused before any step runs.
+    if args.shard.is_none() {
+        let asked =
+            |s: &Step| args.steps.is_empty() || args.steps.iter().any(|k| k == s.kind.name());
+        let done = &journal.state().steps_done;
+        let deleting = plan.steps.iter().any(|s| {
+            matches!(s.kind, StepKind::DeleteSource { .. }) && asked(s) && !done.contains(&s.id)
+        });
+        if deleting {
+            let missing = not_done_before_deletion(&plan, done, asked);
+            if !missing.is_empty() {
+                eprintln!(
+                    "error: {}",
+                    deletion_refused(&plan, &args.plan, &missing, "nothing was done")
+                );
+                return Ok(EARLIER_STEPS_NOT_DONE);
+            }
+        }
+    }
     // The rewrite step's files, checked before the copy when this run is to rewrite them: a path
     // that is gone would fail the step only after hours of copying.
     let rewrites = args.shard.is_none()
@@ -401,6 +430,48 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         matcher,
     };
     crate::runtime()?.block_on(run_plan(&args, plan, sides, journal))
+}
+
+/// The steps of `plan` before its `delete_source` step that must be recorded done before it
+/// runs, and are neither in `done` (the journal's) nor `will_run` in this run: every one but
+/// `inventory`, which changes nothing (the template, the target, the copy, the deployment files
+/// and the verify all stand between the source and its deletion).
+fn not_done_before_deletion<'p>(
+    plan: &'p Plan,
+    done: &BTreeSet<String>,
+    will_run: impl Fn(&Step) -> bool,
+) -> Vec<&'p Step> {
+    plan.steps
+        .iter()
+        .take_while(|s| !matches!(s.kind, StepKind::DeleteSource { .. }))
+        .filter(|s| !matches!(s.kind, StepKind::Inventory))
+        .filter(|s| !done.contains(&s.id) && !will_run(s))
+        .collect()
+}
+
+/// The one line that refuses the `delete_source` step: the steps not done and how to run them.
+fn deletion_refused(
+    plan: &Plan,
+    plan_path: &Path,
+    missing: &[&Step],
+    what_was_done: &str,
+) -> String {
+    let ids: Vec<&str> = missing.iter().map(|s| s.id.as_str()).collect();
+    let kinds: Vec<String> = missing
+        .iter()
+        .map(|s| format!("--step {}", s.kind.name()))
+        .collect();
+    let delete = plan
+        .steps
+        .iter()
+        .find(|s| matches!(s.kind, StepKind::DeleteSource { .. }))
+        .map_or("delete_source", |s| s.id.as_str());
+    format!(
+        "step {delete} refused: the journal does not record {} as done, and the source is deleted only after every earlier step of the plan: run `acr-relocate apply {}` without --step (or with {} first) until they are done (fix what stops a failed one, such as a blocking template finding, then plan again); {what_was_done}, nothing deleted (exit {EARLIER_STEPS_NOT_DONE})",
+        ids.join(", "),
+        plan_path.display(),
+        kinds.join(" "),
+    )
 }
 
 /// The journal's file name when `--journal` is left out: the plan's, with `.journal` (or
@@ -595,6 +666,22 @@ async fn run_plan(
                 "skipped",
                 "runs in the unsharded apply (after every worker is done)".to_string(),
             )
+        } else if let Some(refused) = matches!(step.kind, StepKind::DeleteSource { .. })
+            .then(|| {
+                not_done_before_deletion(&run.plan, &run.journal.state().steps_done, |_| false)
+            })
+            .filter(|missing| !missing.is_empty())
+            .map(|missing| {
+                deletion_refused(
+                    &run.plan,
+                    &args.plan,
+                    &missing,
+                    "what ran before it is kept",
+                )
+            })
+        {
+            code = EARLIER_STEPS_NOT_DONE;
+            ("refused", refused)
         } else {
             if !args.quiet {
                 eprintln!("{label}: {}", step.changes);
@@ -624,6 +711,8 @@ async fn run_plan(
             eprintln!("{label}: {status}: {detail}");
         } else if status == "failed" {
             eprintln!("error: step {}: {detail}", step.id);
+        } else if status == "refused" {
+            eprintln!("error: {detail}");
         }
         outcomes.push(StepOutcome {
             step: step.id.clone(),
@@ -729,11 +818,18 @@ impl Run<'_> {
             StepKind::Template {
                 input,
                 parameters,
-                name,
-                location,
                 output,
                 ..
-            } => template(input, parameters.as_deref(), name, location, output),
+            } => {
+                let options = template_options(&step.kind).expect("a template step");
+                template(
+                    input,
+                    parameters.as_deref(),
+                    &options,
+                    output,
+                    &self.plan.config,
+                )
+            }
             StepKind::Copy {
                 mode: acr_relocate::relocation::plan::CopyMode::Import,
                 target_id,
@@ -1443,12 +1539,46 @@ pub fn rewrite_refusal(
     ))
 }
 
+/// The options of the template rewrite a plan's `template` step gives (as the `template`
+/// command's flags); `None` for another step.
+pub fn template_options(kind: &StepKind) -> Option<acr_template::RewriteOptions> {
+    let StepKind::Template {
+        name,
+        location,
+        subnets,
+        replications,
+        drop_replications,
+        key_uri,
+        identity,
+        only,
+        ..
+    } = kind
+    else {
+        return None;
+    };
+    Some(acr_template::RewriteOptions {
+        name: name.clone(),
+        location: location.clone(),
+        subnets: subnets.clone(),
+        add_replications: replications.clone(),
+        drop_replications: drop_replications.clone(),
+        key_uri: key_uri.clone(),
+        identity: identity.clone(),
+        only: only.clone(),
+    })
+}
+
 /// Reads and rewrites an exported template (shared with `plan`, which shows the findings).
+///
+/// Run from a plan, a customer-managed key that stays the source's (`cmk-key-from-source`, no
+/// `key_uri`) is blocking: the key can only be set when the registry is created, so a deployment
+/// with the old region's key is not put right without recreating the registry. The fix names the
+/// `[template]` key of `config` (the relocation config) to set.
 pub fn rewrite_template(
     input: &Path,
     parameters: Option<&Path>,
-    name: &str,
-    location: &str,
+    options: &acr_template::RewriteOptions,
+    config: &Path,
 ) -> anyhow::Result<acr_template::Rewritten> {
     let bytes = std::fs::read(input).with_context(|| format!("template {}", input.display()))?;
     let mut template =
@@ -1458,24 +1588,35 @@ pub fn rewrite_template(
             std::fs::read_to_string(p).with_context(|| format!("parameters {}", p.display()))?;
         template = template.with_parameters(p.display().to_string(), text);
     }
-    Ok(acr_template::rewrite_template(
-        &template,
-        &acr_template::RewriteOptions {
-            name: name.to_string(),
-            location: location.to_string(),
-            ..Default::default()
-        },
-    )?)
+    let mut rewritten = acr_template::rewrite_template(&template, options)?;
+    if options.key_uri.is_none() {
+        for f in rewritten
+            .findings
+            .iter_mut()
+            .filter(|f| f.rule_id == acr_template::rules::CMK_KEY_FROM_SOURCE)
+        {
+            f.severity = acr_template::Severity::Blocking;
+            f.fix = format!(
+                "set key_uri (and identity) under [template] in {} to the target region's key and plan again: the key can only be set when the registry is created",
+                config.display()
+            );
+        }
+        // Blocking first, as the rewriter orders them.
+        rewritten
+            .findings
+            .sort_by_key(|f| f.severity != acr_template::Severity::Blocking);
+    }
+    Ok(rewritten)
 }
 
 fn template(
     input: &Path,
     parameters: Option<&Path>,
-    name: &str,
-    location: &str,
+    options: &acr_template::RewriteOptions,
     output: &Path,
+    config: &Path,
 ) -> anyhow::Result<StepEnd> {
-    let rewritten = rewrite_template(input, parameters, name, location)?;
+    let rewritten = rewrite_template(input, parameters, options, config)?;
     let blocking: Vec<String> = rewritten
         .findings
         .iter()

@@ -51,7 +51,8 @@ const JOBS_HELP: &str = "Requests at once to start with while taking the invento
 
 const EXIT_CODES: &str = "\
 Exit codes: 0 plan written; 1 plan written, but repositories the source could not list are left
-out of it (each said on stderr); 2 config, input or connection error, nothing written; 3 the
+out of it, or the template step has blocking findings that would stop apply (each said on
+stderr); 2 config, input or connection error, nothing written; 3 the
 source stopped answering, nothing written; 4 [scope] selected nothing, nothing written; 130 interrupted,
 nothing written.";
 
@@ -225,11 +226,53 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             );
         }
     }
+    // A template step that already has blocking findings stops `apply` at that step: said now,
+    // one line each, and in the exit code, so the plan is fixed before the apply starts.
+    let blocked = template_blocking(&plan);
+    for (step, f) in &blocked {
+        eprintln!(
+            "plan: blocking: step {step}: {}: {} ({}): {}",
+            f.rule_id,
+            f.message,
+            f.path,
+            if f.fix.is_empty() {
+                "see the plan"
+            } else {
+                &f.fix
+            }
+        );
+    }
+    if !blocked.is_empty() {
+        eprintln!(
+            "plan: the template step has {} (above): apply would stop at it and never delete the source; fix [template] in {} (or the export) and plan again; exit code {}",
+            counted(blocked.len() as u64, "blocking finding", "blocking findings"),
+            args.config.display(),
+            exit::FAILURES
+        );
+    }
     if let Some(unread) = unread {
         eprintln!("plan: {unread}");
         return Ok(exit::FAILURES);
     }
+    if !blocked.is_empty() {
+        return Ok(exit::FAILURES);
+    }
     Ok(exit::SUCCESS)
+}
+
+/// The blocking findings of the plan's template step, with the step's id.
+fn template_blocking(plan: &Plan) -> Vec<(&str, &PlanFinding)> {
+    plan.steps
+        .iter()
+        .flat_map(|s| match &s.kind {
+            StepKind::Template { findings, .. } => findings
+                .iter()
+                .filter(|f| f.severity == "blocking")
+                .map(|f| (s.id.as_str(), f))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
 }
 
 /// The directory a file at `path` goes in (`.` for a bare file name).
@@ -578,8 +621,23 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
         let input = abs(&t.input);
         let parameters = t.parameters.as_deref().map(abs);
         let output = abs(&t.output);
+        let mut kind = StepKind::Template {
+            input: input.clone(),
+            parameters: parameters.clone(),
+            name: t.name.clone(),
+            location: t.location.clone(),
+            output: output.clone(),
+            subnets: t.subnets.clone(),
+            replications: t.replications.clone(),
+            drop_replications: t.drop_replications.clone(),
+            key_uri: t.key_uri.clone(),
+            identity: t.identity.clone(),
+            only: t.only.clone(),
+            findings: Vec::new(),
+        };
+        let options = super::apply::template_options(&kind).expect("a template step");
         let rewritten =
-            super::apply::rewrite_template(&input, parameters.as_deref(), &t.name, &t.location)?;
+            super::apply::rewrite_template(&input, parameters.as_deref(), &options, &args.config)?;
         let findings: Vec<PlanFinding> = rewritten
             .findings
             .iter()
@@ -592,15 +650,15 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
             })
             .collect();
         let blocking = findings.iter().filter(|f| f.severity == "blocking").count();
+        let StepKind::Template {
+            findings: planned, ..
+        } = &mut kind
+        else {
+            unreachable!("made above")
+        };
+        *planned = findings;
         steps.push((
-            StepKind::Template {
-                input,
-                parameters,
-                name: t.name.clone(),
-                location: t.location.clone(),
-                output: output.clone(),
-                findings,
-            },
+            kind,
             true,
             format!(
                 "writes {} for registry `{}` in {}; {} findings, {blocking} blocking (apply stops on a blocking one)",

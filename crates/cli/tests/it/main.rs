@@ -4,6 +4,7 @@
 
 mod acr;
 mod acr_locks;
+mod apply_guard;
 mod apply_interrupt;
 mod auth;
 mod auth_refusals;
@@ -33,6 +34,7 @@ mod passwords;
 mod plan;
 mod plan_errors;
 mod plan_rewrite;
+mod plan_template;
 mod readme;
 mod referrer_tags;
 mod rewrite_files;

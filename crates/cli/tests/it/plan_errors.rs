@@ -256,7 +256,19 @@ fn quiet_apply_lists_the_gaps_that_stop_the_deletion_of_the_source() {
         &format!("[delete_source]\nconfirm = \"{}\"\n", src.url()),
     );
     let plan_path = plan(dir.path(), &cfg);
-    // Only the deletion: nothing was copied, so its own fresh verify finds every tag missing.
+    // Copied and verified (blobs by existence and size); then a layer is damaged in the target,
+    // which the deletion's own fresh verify reads.
+    assert_success(&run(&[
+        "apply",
+        "-q",
+        "--step",
+        "copy",
+        "--step",
+        "verify",
+        plan_path.to_str().unwrap(),
+    ]));
+    let (_, layer) = an_image_layer(&open(&dst.url()), &expected);
+    flip_a_byte(&dst.blob_data(&layer));
     let out = run(&[
         "apply",
         "-q",
@@ -266,8 +278,8 @@ fn quiet_apply_lists_the_gaps_that_stop_the_deletion_of_the_source() {
     ]);
     assert_exit_code(&out, 1);
     let err = stderr(&out);
-    let missing = err.lines().filter(|l| l.starts_with("missing ")).count();
-    assert!(missing > 0, "{err}");
+    let broken = err.lines().filter(|l| l.starts_with("broken ")).count();
+    assert!(broken > 0, "{err}");
     assert!(
         err.contains("the target does not hold everything selected (listed above)"),
         "{err}"
@@ -456,9 +468,10 @@ fn an_export(dir: &Path) -> Vec<u8> {
     std::fs::read(dir.join("tp/t.json")).unwrap()
 }
 
-/// `[template]` writing `output`, from `tp/t.json`.
+/// `[template]` writing `output`, from `tp/t.json`, with the target's key (in a plan, a
+/// customer-managed key left the source's is blocking).
 fn template_section(output: &str) -> String {
-    format!("[template]\ninput = \"tp/t.json\"\nname = \"newreg01\"\nlocation = \"westeurope\"\noutput = \"{output}\"\n")
+    format!("[template]\ninput = \"tp/t.json\"\nname = \"newreg01\"\nlocation = \"westeurope\"\noutput = \"{output}\"\nkey_uri = \"https://new-kv.vault.azure.net/keys/acr\"\n")
 }
 
 #[test]

@@ -203,6 +203,21 @@ pub struct TemplateConfig {
     pub location: String,
     /// Where the rewritten template is written.
     pub output: PathBuf,
+    /// Subnet resource ids in the target region for the network rules (`--subnet`).
+    #[serde(default, alias = "subnet")]
+    pub subnets: Vec<String>,
+    /// Regions to add replications in (`--replication`).
+    #[serde(default, alias = "replication")]
+    pub replications: Vec<String>,
+    /// Regions whose replications are removed (`--drop-replication`).
+    #[serde(default, alias = "drop_replication")]
+    pub drop_replications: Vec<String>,
+    /// Key Vault key URI for the customer-managed key in the target (`--key-uri`).
+    pub key_uri: Option<String>,
+    /// Resource id of the user-assigned identity that reads the key (`--identity`).
+    pub identity: Option<String>,
+    /// Which registry, when the template defines several (`--only`).
+    pub only: Option<String>,
 }
 
 /// `[deploy]`.
@@ -361,6 +376,24 @@ pub enum StepKind {
         location: String,
         /// Output (absolute).
         output: PathBuf,
+        /// Target subnets for the network rules (absent in plans written before: none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        subnets: Vec<String>,
+        /// Regions to add replications in.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        replications: Vec<String>,
+        /// Regions whose replications are removed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        drop_replications: Vec<String>,
+        /// Key Vault key URI for the customer-managed key in the target.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_uri: Option<String>,
+        /// The user-assigned identity that reads the key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<String>,
+        /// Which registry, when the template defines several.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        only: Option<String>,
         /// Findings at planning time.
         findings: Vec<PlanFinding>,
     },

@@ -196,6 +196,9 @@ pub struct ArmState {
     /// Data-plane URLs (`http://127.0.0.1:PORT`) by lower-case registry ID or by host: where
     /// importImage really copies from and to.
     pub data_planes: HashMap<String, String>,
+    /// Webhook callbacks (`getCallbackConfig` answers) by lower-case webhook ID; a webhook
+    /// without one answers `https://hooks.example/NAME`.
+    pub callbacks: HashMap<String, Value>,
     /// Every request.
     pub requests: Vec<Recorded>,
     deployments: BTreeMap<String, Deployment>,
@@ -932,7 +935,9 @@ fn registries(
                 Response::new(200, Vec::new())
             }
         }
-        ("GET", [kind]) => {
+        // A child collection, or a setting of another provider on the registry
+        // (`providers/Microsoft.Insights/diagnosticSettings`, `…/Microsoft.Authorization/locks`).
+        ("GET", [kind]) | ("GET", ["providers", _, kind]) => {
             let items = state
                 .children
                 .iter()
@@ -940,6 +945,31 @@ fn registries(
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default();
             Response::json(200, &json!({"value": items}))
+        }
+        ("POST", ["webhooks", name, "getcallbackconfig"]) => {
+            let webhook = format!("{id}/webhooks/{name}");
+            let known = state
+                .children
+                .get(&(id.to_string(), "webhooks".to_string()))
+                .into_iter()
+                .flatten()
+                .any(|w| {
+                    w["id"]
+                        .as_str()
+                        .is_some_and(|i| i.eq_ignore_ascii_case(&webhook))
+                });
+            if !known {
+                return arm_error(
+                    404,
+                    "ResourceNotFound",
+                    &format!("The Resource 'Microsoft.ContainerRegistry/registries/webhooks/{name}' was not found."),
+                );
+            }
+            let config =
+                state.callbacks.get(&webhook).cloned().unwrap_or_else(
+                    || json!({"serviceUri": format!("https://hooks.example/{name}")}),
+                );
+            Response::json(200, &config)
         }
         ("POST", ["importimage"]) => {
             if let Err(message) = import(state, id, body) {

@@ -21,6 +21,7 @@ pub mod harness;
 pub mod prism;
 pub mod router;
 
+mod export_complete;
 mod export_deploy;
 mod import;
 mod input;

@@ -106,6 +106,26 @@ impl Router {
     }
 }
 
+/// Whether a path lists what `azure export` checks but no spec of `../shared/specs` describes
+/// (the preview ACR collections: tasks, task runs, agent pools, connected registries, import
+/// and export pipelines; diagnostic settings and locks): sent to the fake directly, unchecked.
+pub fn is_unspecified(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let last = lower.rsplit('/').next().unwrap_or_default();
+    lower.contains("/providers/microsoft.containerregistry/registries/")
+        && [
+            "tasks",
+            "taskruns",
+            "agentpools",
+            "connectedregistries",
+            "importpipelines",
+            "exportpipelines",
+            "diagnosticsettings",
+            "locks",
+        ]
+        .contains(&last)
+}
+
 /// Whether a path is an operation status URL (polled directly at the fake).
 pub fn is_operation(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
@@ -118,7 +138,8 @@ fn forward(
     fake_port: u16,
     log: &Mutex<Vec<Routed>>,
 ) -> Response {
-    let spec = (!is_operation(&request.path)).then(|| route(&request.path));
+    let spec = (!is_operation(&request.path) && !is_unspecified(&request.path))
+        .then(|| route(&request.path));
     let port = match spec {
         None => fake_port,
         Some(spec) => ports
