@@ -7,6 +7,7 @@
 //! | 2 | usage, input or connection error: nothing useful could be done |
 //! | 3 | a registry stopped answering during the run: what was written is complete (a `copy` prints its summary of it); run the same command again to resume |
 //! | 4 | `--repo`/`--exclude-repo`/`--tag`, or a prefix of SOURCE, selected nothing: nothing was done (a misspelt filter is not a success) |
+//! | 5 | `apply`: the source would be deleted before every earlier step of the plan is done: nothing was done |
 //! | 130 | interrupted (Ctrl-C); the summary says what was done |
 //! | 141 | stdout was closed by its reader (`inventory … \| head`): stopped quietly, as other tools are |
 
@@ -24,6 +25,8 @@ pub const ERROR: u8 = 2;
 pub const UNREACHABLE: u8 = 3;
 /// The filters (or SOURCE's prefix) selected nothing.
 pub const NOTHING_SELECTED: u8 = 4;
+/// `apply`: the delete_source step was asked for before the plan's earlier steps were done.
+pub const EARLIER_STEPS_NOT_DONE: u8 = 5;
 /// Interrupted by the user.
 pub const INTERRUPTED: u8 = 130;
 
@@ -137,7 +140,9 @@ pub fn one_line(error: &anyhow::Error) -> String {
         };
         parts.push(text);
     }
-    parts.join(": ")
+    // A name or message from outside (a registry, a layout, a file tree) may hold control
+    // characters: shown as escapes, never obeyed by the terminal.
+    acr_relocate::log::printable(&parts.join(": ")).into_owned()
 }
 
 /// Text written over several lines on one: blank lines and source excerpts (`3 | jobs = "x"`,

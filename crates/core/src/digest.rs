@@ -110,16 +110,17 @@ pub fn other_algorithm(s: &str) -> Option<&str> {
     (encoded.len() == length && hex).then_some(algorithm)
 }
 
-/// Cuts untrusted text for error messages.
+/// Cuts untrusted text for error messages, its control characters escaped
+/// ([`crate::log::printable`]).
 pub(crate) fn truncate(s: &str) -> String {
     if s.len() <= 80 {
-        s.to_string()
+        crate::log::printable(s).into_owned()
     } else {
         let mut end = 80;
         while !s.is_char_boundary(end) {
             end -= 1;
         }
-        format!("{}…", &s[..end])
+        format!("{}…", crate::log::printable(&s[..end]))
     }
 }
 

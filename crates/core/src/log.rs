@@ -20,6 +20,37 @@ pub fn enabled(level: u8) -> bool {
 /// Shows a message of `level`; the text is only built when it will be shown.
 pub fn emit(level: u8, message: impl FnOnce() -> String) {
     if enabled(level) {
-        eprintln!("acr-relocate: {}", message());
+        eprintln!("acr-relocate: {}", printable(&message()));
+    }
+}
+
+/// `text`, which may come from outside (a registry's name or message, a layout's annotation, a
+/// file name), with its control characters written as escapes (`\u{1b}`, `\n`): a terminal then
+/// shows them instead of obeying them (clearing the screen, setting its title, forging lines).
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c.is_control() {
+            true => out.extend(c.escape_debug()),
+            false => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_shown_as_escapes_and_other_text_as_it_is() {
+        assert_eq!(
+            printable("evil\u{1b}[2J\u{1b}]0;PWNED\u{7}name\nFORGED: OK"),
+            "evil\\u{1b}[2J\\u{1b}]0;PWNED\\u{7}name\\nFORGED: OK"
+        );
+        assert_eq!(printable("team/app:v1 — ünïcode"), "team/app:v1 — ünïcode");
     }
 }

@@ -125,7 +125,9 @@ pub fn mask_secrets(text: &str, known: &[&str]) -> String {
         regex::Regex::new(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*)?")
             .expect("JWT pattern")
     });
-    jwt.replace_all(&out, REDACTED).into_owned()
+    let out = jwt.replace_all(&out, REDACTED);
+    // What a registry or ARM wrote is shown on a terminal: its control characters as escapes.
+    crate::log::printable(&out).into_owned()
 }
 
 /// `text` with each occurrence of `word` that stands alone (not inside a longer run of letters

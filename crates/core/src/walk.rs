@@ -180,10 +180,13 @@ impl Matcher {
                 return None;
             }
         }
+        // A name with control characters is no repository name (its tags are never asked):
+        // the name shown for it has them escaped, never obeyed by a terminal.
+        let name = crate::log::printable(name);
         Some(RepoPair {
             source: source_name.to_string(),
-            target: self.target_name(name),
-            name: name.to_string(),
+            target: self.target_name(&name),
+            name: name.into_owned(),
         })
     }
 

@@ -38,7 +38,7 @@ use serde::Serialize;
 
 use super::plan::RunFile;
 use crate::args::{self, ConnectArgs, FilterArgs, Side};
-use crate::exit;
+use crate::exit::{self, EARLIER_STEPS_NOT_DONE};
 use crate::progress::{counted, human_bytes};
 
 /// Arguments of `acr-relocate apply`.
@@ -83,11 +83,6 @@ input, nothing done; 3 a registry stopped answering (run the same command again 
 plan's [scope] selects nothing, nothing done; 5 the delete_source step was to run before the
 journal records every earlier step of the plan (template, deploy, copy, rewrite, verify) as done,
 nothing done; 130 interrupted (the journal is kept).";
-
-/// Exit code of an `apply` refused because its `delete_source` step would run before the
-/// journal records every earlier step of the plan as done (nothing done, nothing deleted). The
-/// codes 0 to 4 and 130 are those of every command (`crate::exit`); this one is `apply`'s own.
-pub const EARLIER_STEPS_NOT_DONE: u8 = 5;
 
 fn parse_shard(text: &str) -> Result<(u32, u32), String> {
     let err = || format!("`{text}` is not K/N with K from 0 to N-1 (for example 0/3)");

@@ -89,7 +89,7 @@ fn table(inv: &Inventory) -> String {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default(),
-                t.platforms.join(","),
+                platforms(t, ","),
                 human_bytes(t.size),
                 human_bytes(t.unique_size),
             ]);
@@ -164,7 +164,7 @@ fn markdown(inv: &Inventory) -> String {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default(),
-                tag.platforms.join(", "),
+                platforms(tag, ", "),
                 human_bytes(tag.size),
                 human_bytes(tag.unique_size)
             ));
@@ -183,4 +183,18 @@ fn markdown(inv: &Inventory) -> String {
         }
     }
     out
+}
+
+/// A tag's platforms joined with `separator`, with its attestations (buildx's, which are not
+/// platforms) counted after them: `linux/amd64,linux/arm64 +2 attestations`.
+fn platforms(tag: &acr_relocate::inventory::TagEntry, separator: &str) -> String {
+    let mut shown = tag.platforms.join(separator);
+    if tag.attestations > 0 {
+        let counted = counted(tag.attestations, "attestation", "attestations");
+        shown = match shown.is_empty() {
+            true => counted,
+            false => format!("{shown} +{counted}"),
+        };
+    }
+    shown
 }

@@ -406,7 +406,7 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
                 } else {
                     ""
                 };
-                writeln!(out, "  {}: {count}{how}", path.display())?;
+                writeln!(out, "  {}: {count}{how}", shown(path))?;
             }
         }
         let written: Vec<_> = changed
@@ -429,7 +429,7 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
             writeln!(
                 out,
                 "  {}: {}{how}",
-                file.path.display(),
+                shown(&file.path),
                 file.references.len()
             )?;
         }
@@ -451,7 +451,7 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
             writeln!(
                 out,
                 "  {}:{}: {}{}",
-                file.path.display(),
+                shown(&file.path),
                 mention.line,
                 mention.text,
                 note_of(mention)
@@ -510,7 +510,7 @@ fn report_problems(
     }
     out.flush()?;
     for (path, problem) in &problems {
-        eprintln!("error: {}:{}: {problem}", path.display(), problem.line);
+        eprintln!("error: {}:{}: {problem}", shown(path), problem.line);
     }
     let what = if written {
         "nothing was written"
@@ -641,7 +641,7 @@ fn report_settings(
         writeln!(
             out,
             "  {}:{}: {name}{note}",
-            file.path.display(),
+            shown(&file.path),
             reference.line
         )?;
     }
@@ -674,7 +674,7 @@ fn report_pinned_at_target(
         writeln!(
             out,
             "  {}:{}: {to}/{}@{}",
-            file.path.display(),
+            shown(&file.path),
             reference.line,
             reference.repository,
             reference.pinned.as_deref().unwrap_or_default()
@@ -705,7 +705,7 @@ fn report_remaining(out: &mut impl Write, plan: &Plan, from: &Registry) -> std::
             .collect();
         lines.sort();
         for (line, what) in lines {
-            writeln!(out, "{}:{line}: {what}", file.path.display())?;
+            writeln!(out, "{}:{line}: {what}", shown(&file.path))?;
         }
     }
     let remaining = plan.remaining();
@@ -715,4 +715,10 @@ fn report_remaining(out: &mut impl Write, plan: &Plan, from: &Registry) -> std::
         writeln!(out, "{remaining} reference(s) to {from} remain")?;
     }
     Ok(())
+}
+
+/// A path of the user's tree as printed: its control characters (a file name may hold any)
+/// written as escapes, never obeyed by the terminal.
+fn shown(path: &std::path::Path) -> String {
+    acr_relocate::log::printable(&path.display().to_string()).into_owned()
 }

@@ -219,3 +219,57 @@ fn referrers_listings_that_loop_are_not_followed_and_the_walk_ends() {
     let out = run_at_most(60, &["verify", "--deep", &source, &target]);
     assert_success(&out);
 }
+
+#[test]
+fn names_and_messages_with_terminal_control_sequences_are_shown_escaped() {
+    let source = serve(|_, target| match target.split('?').next().unwrap() {
+        "/v2/" => json("{}"),
+        "/v2/_catalog" => {
+            json(r#"{"repositories":["app","evil\u001b[2J\u001b]0;PWNED\u0007","other"]}"#)
+        }
+        "/v2/app/tags/list" => json(r#"{"name":"app","tags":["v1"]}"#),
+        "/v2/other/tags/list" => json(r#"{"name":"other","tags":["bad\u001b[31mRED"]}"#),
+        _ => Answer {
+            status: 404,
+            ..json(
+                r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"no \u001b[41mHIGHLIGHTED\u001b[0m manifest"}]}"#,
+            )
+        },
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", dir.path().join("copy").display());
+    for args in [
+        vec!["inventory", source.as_str()],
+        vec!["copy", source.as_str(), target.as_str()],
+    ] {
+        let out = run(&args);
+        assert_exit_code(&out, 1);
+        let shown = stdout(&out) + &stderr(&out);
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+            "{args:?}: {shown:?}"
+        );
+        for escaped in [
+            r"evil\u{1b}[2J\u{1b}]0;PWNED\u{7}",
+            r"bad\u{1b}[31mRED",
+            r"no \u{1b}[41mHIGHLIGHTED\u{1b}[0m manifest",
+        ] {
+            assert!(shown.contains(escaped), "{args:?}: {escaped} in {shown}");
+        }
+    }
+    // A file name of the user's tree, as `rewrite` lists it.
+    let tree = tempfile::tempdir().unwrap();
+    let name = "x\u{1b}]0;TITLE\u{7}.yaml";
+    std::fs::write(tree.path().join(name), "image: old.azurecr.io/app:v1\n").unwrap();
+    let out = run(&[
+        "rewrite",
+        "--from",
+        "old.azurecr.io",
+        "--to",
+        "new.azurecr.io",
+        tree.path().to_str().unwrap(),
+    ]);
+    let shown = stdout(&out) + &stderr(&out);
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+    assert!(shown.contains(r"x\u{1b}]0;TITLE\u{7}.yaml"), "{shown}");
+}

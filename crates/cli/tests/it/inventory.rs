@@ -305,6 +305,20 @@ fn inventory_platforms_recurse_attestations_are_apart_and_foreign_layers_are_siz
     assert_eq!(win["size"], config_size + 17, "{win}");
     assert_eq!(win["nondistributable_size"], 1234567, "{win}");
     assert!(nested.get("nondistributable_size").is_none(), "{nested}");
+    // The table and the Markdown count the attestations after the platforms.
+    let table = stdout(&run(&["inventory", "--repo", "buildx", &src.url()]));
+    assert!(table.contains("linux/amd64 +1 attestation "), "{table}");
+    let markdown = stdout(&run(&[
+        "inventory",
+        "--markdown",
+        "--repo",
+        "buildx",
+        &src.url(),
+    ]));
+    assert!(
+        markdown.contains("| linux/amd64 +1 attestation |"),
+        "{markdown}"
+    );
 }
 
 /// The `size` of a descriptor's `…,"digest":"…","size":N` fields.

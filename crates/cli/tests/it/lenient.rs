@@ -15,38 +15,6 @@ use crate::util::*;
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
-/// Uploads `bytes` to `repository` in one request, under `digest`.
-pub fn push_blob_as(port: u16, repository: &str, bytes: &[u8], digest: &str) {
-    let started = send(
-        port,
-        "POST",
-        &format!("/v2/{repository}/blobs/uploads/"),
-        &[],
-        &[],
-    )
-    .unwrap();
-    assert_eq!(started.status, 202);
-    let location = started.header("location").unwrap();
-    // An absolute URL or a path: the path (and its query) is what is sent.
-    let path = match location.find("/v2/") {
-        Some(at) => &location[at..],
-        None => location,
-    };
-    let separator = if path.contains('?') { '&' } else { '?' };
-    let put = send(
-        port,
-        "PUT",
-        &format!("{path}{separator}digest={digest}"),
-        &[(
-            "content-type".to_string(),
-            "application/octet-stream".to_string(),
-        )],
-        bytes,
-    )
-    .unwrap();
-    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
-}
-
 /// Uploads `bytes` under their sha256; returns the descriptor's `"digest":…,"size":…` fields.
 pub fn push_blob(port: u16, repository: &str, bytes: &[u8]) -> String {
     let digest = Digest::of(bytes).to_string();

@@ -21,30 +21,7 @@ const REPO: &str = "app";
 /// Pushes a blob into `REPO` of the registry on `port` (one monolithic upload).
 fn push_blob(port: u16, bytes: &[u8]) -> Digest {
     let digest = Digest::of(bytes);
-    let start = http::send(
-        port,
-        "POST",
-        &format!("/v2/{REPO}/blobs/uploads/"),
-        &[],
-        b"",
-    )
-    .unwrap();
-    assert_eq!(start.status, 202);
-    let location = start.header("location").unwrap();
-    let path = match location.split_once("://") {
-        Some((_, rest)) => rest[rest.find('/').unwrap()..].to_string(),
-        None => location.to_string(),
-    };
-    let separator = if path.contains('?') { '&' } else { '?' };
-    let put = http::send(
-        port,
-        "PUT",
-        &format!("{path}{separator}digest={digest}"),
-        &[("Content-Type".into(), "application/octet-stream".into())],
-        bytes,
-    )
-    .unwrap();
-    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    push_blob_as(port, REPO, bytes, digest.as_str());
     digest
 }
 

@@ -509,3 +509,35 @@ pub fn spawn_with_stderr_lines(args: &[&str]) -> (Child, std::sync::mpsc::Receiv
     });
     (child, received)
 }
+
+/// Uploads `bytes` to `repository` in one request, under `digest`.
+pub fn push_blob_as(port: u16, repository: &str, bytes: &[u8], digest: &str) {
+    let started = crate::support::http::send(
+        port,
+        "POST",
+        &format!("/v2/{repository}/blobs/uploads/"),
+        &[],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(started.status, 202);
+    let location = started.header("location").unwrap();
+    // An absolute URL or a path: the path (and its query) is what is sent.
+    let path = match location.find("/v2/") {
+        Some(at) => &location[at..],
+        None => location,
+    };
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let put = crate::support::http::send(
+        port,
+        "PUT",
+        &format!("{path}{separator}digest={digest}"),
+        &[(
+            "content-type".to_string(),
+            "application/octet-stream".to_string(),
+        )],
+        bytes,
+    )
+    .unwrap();
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+}

@@ -2399,20 +2399,40 @@ impl Inner {
 }
 
 async fn read_limited(response: Response, limit: usize, url: &str) -> Result<Bytes> {
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| connection_error(&Method::GET, url, &e))?;
-        if body.len() + chunk.len() > limit {
-            return Err(Error::invalid(
-                redact_url(url),
-                format!("body larger than {limit} bytes"),
-            ));
+    let read = async {
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| connection_error(&Method::GET, url, &e))?;
+            if body.len() + chunk.len() > limit {
+                return Err(Error::invalid(
+                    redact_url(url),
+                    format!("body larger than {limit} bytes"),
+                ));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(body))
+        Ok(Bytes::from(body))
+    };
+    // `--read-timeout` bounds each silence; a server that sends a byte now and then would hold
+    // the request for ever without this bound on the whole body.
+    tokio::time::timeout(SMALL_BODY_DEADLINE, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::invalid(
+                redact_url(url),
+                format!(
+                    "the registry took more than {} minutes to send a body of at most {} MiB (a byte at a time): it is not serving this request; ask its operator",
+                    SMALL_BODY_DEADLINE.as_secs() / 60,
+                    limit >> 20
+                ),
+            ))
+        })
 }
+
+/// Longest a manifest, a listing page or a token answer may take to arrive whole (4 MiB at most:
+/// 7 kB/s, slower than any working link).
+const SMALL_BODY_DEADLINE: Duration = Duration::from_secs(10 * 60);
 
 /// The content of a chunked upload, shared by the PATCH bodies that take their share of it in turn.
 struct Feed {
@@ -3245,6 +3265,37 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that sends its body a byte now and then, each well within the read timeout.
+    #[tokio::test(start_paused = true)]
+    async fn a_small_body_sent_a_byte_at_a_time_ends_at_the_deadline() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = conn.read(&mut request).await;
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n";
+            conn.write_all(head.as_bytes()).await.unwrap();
+            for _ in 0..100_000 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if conn.write_all(b" ").await.is_err() {
+                    return;
+                }
+            }
+        });
+        let url = format!("http://127.0.0.1:{port}/v2/app/tags/list");
+        let response = reqwest::Client::new().get(&url).send().await.unwrap();
+        let e = read_limited(response, MAX_MANIFEST_BYTES, &url)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("took more than 10 minutes to send a body"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn a_listing_is_bounded_in_entries_and_refuses_a_page_read_again() {
