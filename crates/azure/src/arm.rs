@@ -444,7 +444,10 @@ fn operation_failed(operation: &str, status: String, error: &Value) -> AzureErro
 /// echoes the request's `Authorization` header in its error shows nothing of it.
 pub(crate) fn masked(text: &str) -> String {
     let issued = crate::credential::issued_tokens();
-    let known: Vec<&str> = issued.iter().map(|t| t.expose()).collect();
+    // The service principal's secret too: a sign-in error that quoted its request would hold it.
+    let client_secret = std::env::var("AZURE_CLIENT_SECRET").unwrap_or_default();
+    let mut known: Vec<&str> = issued.iter().map(|t| t.expose()).collect();
+    known.push(&client_secret);
     acr_relocate::secret::mask_secrets(text, &known)
 }
 

@@ -204,7 +204,8 @@ impl AzureSignIn {
             .await
             .map_err(|e| AzureError::SignIn {
                 credential: self.kind.describe().into(),
-                message: one_line(&e.to_string()),
+                // azure_identity's text may quote what it sent or was answered: masked as ARM's.
+                message: crate::arm::masked(&one_line(&e.to_string())),
             })?;
         let lifetime = (token.expires_on - azure_core::time::OffsetDateTime::now_utc())
             .whole_seconds()

@@ -1107,7 +1107,7 @@ fn relocate<'r>(
             rules::EXPORT_POLICY_DISABLED,
             &format!("{rp}/properties/policies/exportPolicy"),
             "the export policy is disabled (the source's data-exfiltration setting): az acr import out of the source registry is refused, so copy --mode import fails".into(),
-            "copy in client mode (the default), or enable the source's export policy until the copy is done (az acr update --name <source> --allow-exports true, with public network access enabled)".into(),
+            "copy in client mode (the default), or enable the source's export policy until the copy is done (az acr update --name <source> --allow-exports true)".into(),
         );
     }
     if str_ci_eq(

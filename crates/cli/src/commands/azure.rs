@@ -469,6 +469,7 @@ pub async fn copy_by_import(args: &crate::commands::copy::CopyArgs) -> anyhow::R
     check_login_server(&arm, &target_id, &target_ep, "--target-id", "TARGET").await?;
     if let ImportSource::Registry(source_id) = &import_source {
         check_login_server(&arm, source_id, &source_ep, "--source-id", "SOURCE").await?;
+        refuse_disabled_exports(&arm, source_id).await?;
     }
     let source = transport::open(&source_ep, Access::Read, &source_options).await?;
     let target = transport::open(&target_ep, Access::Read, &connect.options(Side::Target)?).await?;
@@ -526,6 +527,21 @@ pub async fn copy_by_import(args: &crate::commands::copy::CopyArgs) -> anyhow::R
     Ok(filters
         .nothing_selected("copy", &source_ep, &matcher, selected, 0)
         .unwrap_or(exit::SUCCESS))
+}
+
+/// Refuses an import out of a registry whose export policy is disabled (its data-exfiltration
+/// setting): ARM would refuse every `importImage` from it, one after the other.
+async fn refuse_disabled_exports(arm: &ArmClient, source: &ResourceId) -> anyhow::Result<()> {
+    let resource = registry::get(arm, source).await?;
+    let status = resource["properties"]["policies"]["exportPolicy"]["status"].as_str();
+    if status.is_some_and(|s| s.eq_ignore_ascii_case("disabled")) {
+        bail!(
+            "--source-id names registry {}, whose export policy is disabled: nothing can be imported out of it; allow exports for the move (`az acr update --name {} --allow-exports true`), or copy without --mode import (the streaming copy reads it as any client pulls)",
+            source.name,
+            source.name
+        );
+    }
+    Ok(())
 }
 
 /// Refuses a resource ID whose registry is not the one an ACR endpoint names: the plan reads one

@@ -286,3 +286,28 @@ fn import_mode_filters_that_select_nothing_exit_4_and_one_of_several_is_named() 
     assert_target_holds(&dst, tags);
     env.finish();
 }
+
+#[test]
+#[ignore = "extra tier: needs Prism and ../shared/specs"]
+fn import_mode_from_a_registry_whose_exports_are_disabled_is_refused_before_any_import() {
+    let (src, dst, _) = source_with_repo_and_empty_target(11);
+    let env = AzureEnv::start();
+    let source_id = env.fake.add_registry("sourceGroup", "sourceRegistry", |r| {
+        r["properties"]["policies"]["exportPolicy"] = json!({"status": "disabled"});
+    });
+    let target_id = env
+        .fake
+        .add_registry("targetGroup", "targetRegistry", |_| {});
+    env.fake.data_plane(&source_id, &src.url());
+    env.fake.data_plane(&target_id, &dst.url());
+    let out = import(&env, &src, &dst, &target_id, &["--source-id", &source_id]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("whose export policy is disabled: nothing can be imported out of it"),
+        "{err}"
+    );
+    assert!(imports(&env.fake.requests()).is_empty());
+    env.finish();
+}
