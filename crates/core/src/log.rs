@@ -28,17 +28,29 @@ pub fn emit(level: u8, message: impl FnOnce() -> String) {
 /// file name), with its control characters written as escapes (`\u{1b}`, `\n`): a terminal then
 /// shows them instead of obeying them (clearing the screen, setting its title, forging lines).
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(obeyed) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        match c.is_control() {
-            true => out.extend(c.escape_debug()),
-            false => out.push(c),
+        match (c.is_control(), obeyed(c)) {
+            (true, _) => out.extend(c.escape_debug()),
+            (false, true) => out.extend(c.escape_unicode()),
+            (false, false) => out.push(c),
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// True for a character a terminal acts on rather than shows: control characters, and the
+/// bidirectional marks, embeddings, overrides and isolates that reorder the text around them
+/// ("Trojan Source").
+fn obeyed(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 #[cfg(test)]
@@ -52,5 +64,6 @@ mod tests {
             "evil\\u{1b}[2J\\u{1b}]0;PWNED\\u{7}name\\nFORGED: OK"
         );
         assert_eq!(printable("team/app:v1 — ünïcode"), "team/app:v1 — ünïcode");
+        assert_eq!(printable("ok\u{202E}gnp.exe"), "ok\\u{202e}gnp.exe");
     }
 }

@@ -214,6 +214,8 @@ struct LenientPlatform {
 struct LenientManifest {
     config: LenientDescriptor,
     layers: Option<Vec<LenientDescriptor>>,
+    /// Present only in an index: refused here (see [`ambiguous`]).
+    manifests: Option<serde::de::IgnoredAny>,
     subject: Option<LenientDescriptor>,
     #[serde(rename = "artifactType")]
     artifact_type: Option<String>,
@@ -223,6 +225,10 @@ struct LenientManifest {
 #[derive(serde::Deserialize)]
 struct LenientIndex {
     manifests: Option<Vec<LenientDescriptor>>,
+    /// Present only in an image manifest: refused here (see [`ambiguous`]).
+    config: Option<serde::de::IgnoredAny>,
+    /// Present only in an image manifest: refused here (see [`ambiguous`]).
+    layers: Option<serde::de::IgnoredAny>,
     subject: Option<LenientDescriptor>,
     #[serde(rename = "artifactType")]
     artifact_type: Option<String>,
@@ -235,6 +241,16 @@ struct LenientArtifactManifest {
     subject: Option<LenientDescriptor>,
     #[serde(rename = "artifactType")]
     artifact_type: Option<String>,
+}
+
+/// The refusal of a document that reads as both an image manifest and an index (the ambiguity of
+/// CVE-2021-41190, which Distribution refuses since 2.8): read as the type it is labelled, the
+/// copy would leave behind what the other reading references, and a verify would pass.
+fn ambiguous(what: &str, has: &str) -> Error {
+    Error::invalid(
+        what,
+        format!("ambiguous: labelled so, it also has {has} (CVE-2021-41190): not copied; push it again with its own `mediaType`"),
+    )
 }
 
 /// Reads a manifest document into `T` as Go's `encoding/json` would: through a JSON value, whose
@@ -270,8 +286,11 @@ impl LenientDescriptor {
             size: self.size,
             media_type: self.media_type.unwrap_or_default(),
             foreign: self.urls.is_some_and(|u| !u.is_empty()),
-            platform,
-            artifact_type: self.artifact_type,
+            // Shown only (inventory's platforms, artifact types): any JSON string may come here.
+            platform: platform.map(|p| crate::log::printable(&p).into_owned()),
+            artifact_type: self
+                .artifact_type
+                .map(|a| crate::log::printable(&a).into_owned()),
         })
     }
 
@@ -348,6 +367,9 @@ impl ManifestView {
             OCI_MANIFEST | DOCKER_MANIFEST => {
                 let what = "image manifest";
                 let m: LenientManifest = lenient(bytes, what, "manifest")?;
+                if m.manifests.is_some() {
+                    return Err(ambiguous(what, "`manifests`, which only an index has"));
+                }
                 Ok(ManifestView::Image {
                     config: Some(m.config.reference(what)?),
                     layers: references(m.layers, what)?,
@@ -358,6 +380,12 @@ impl ManifestView {
             OCI_INDEX | DOCKER_LIST => {
                 let what = "image index";
                 let i: LenientIndex = lenient(bytes, what, "index")?;
+                if i.config.is_some() || i.layers.is_some() {
+                    return Err(ambiguous(
+                        what,
+                        "`config` or `layers`, which only an image manifest has",
+                    ));
+                }
                 let entries = i.manifests.unwrap_or_default();
                 let annotations = entries.iter().map(|d| d.annotations()).collect();
                 Ok(ManifestView::Index {
@@ -709,6 +737,31 @@ mod tests {
                 .to_string();
             assert!(e.contains(missing), "{doc}: {e}");
         }
+    }
+
+    /// A document that reads as both kinds is refused whichever it is labelled (an image
+    /// manifest labelled an index would otherwise be read as an empty index, and its config and
+    /// layers left behind with a verify that passes).
+    #[test]
+    fn a_document_that_is_both_a_manifest_and_an_index_is_refused_as_ambiguous() {
+        let image = format!(
+            r#"{{"schemaVersion":2,"config":{{"digest":"{LAYER_DIGEST}","size":5}},"layers":[{{"digest":"{LAYER_DIGEST}","size":5}}]}}"#
+        );
+        let e = ManifestView::parse(OCI_INDEX, image.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ambiguous") && e.contains("CVE-2021-41190"),
+            "{e}"
+        );
+        let both = image.replacen('{', r#"{"manifests":[],"#, 1);
+        let e = ManifestView::parse(OCI_MANIFEST, both.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ambiguous"), "{e}");
+        // Through a layout entry that labels it an index, as the reviewer's layout did.
+        let raw = RawManifest::new(Bytes::from(image), Some(OCI_INDEX)).unwrap();
+        assert!(raw.view().is_err());
     }
 
     /// A sha512 descriptor is refused on one line naming the algorithm, as unsupported content

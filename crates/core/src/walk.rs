@@ -180,11 +180,11 @@ impl Matcher {
                 return None;
             }
         }
-        // A name with control characters is no repository name (its tags are never asked):
-        // the name shown for it has them escaped, never obeyed by a terminal.
+        // A name with control characters is no repository name (its tags are never asked, see
+        // `check_names`): the names shown for it have them escaped, never obeyed by a terminal.
         let name = crate::log::printable(name);
         Some(RepoPair {
-            source: source_name.to_string(),
+            source: crate::log::printable(source_name).into_owned(),
             target: self.target_name(&name),
             name: name.into_owned(),
         })
