@@ -388,7 +388,13 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             if !missing.is_empty() {
                 eprintln!(
                     "error: {}",
-                    deletion_refused(&plan, &args.plan, &missing, "nothing was done")
+                    deletion_refused(
+                        &plan,
+                        &args.plan,
+                        &missing,
+                        "nothing was done",
+                        EARLIER_STEPS_NOT_DONE
+                    )
                 );
                 return Ok(EARLIER_STEPS_NOT_DONE);
             }
@@ -450,6 +456,7 @@ fn deletion_refused(
     plan_path: &Path,
     missing: &[&Step],
     what_was_done: &str,
+    code: u8,
 ) -> String {
     let ids: Vec<&str> = missing.iter().map(|s| s.id.as_str()).collect();
     let kinds: Vec<String> = missing
@@ -462,7 +469,7 @@ fn deletion_refused(
         .find(|s| matches!(s.kind, StepKind::DeleteSource { .. }))
         .map_or("delete_source", |s| s.id.as_str());
     format!(
-        "step {delete} refused: the journal does not record {} as done, and the source is deleted only after every earlier step of the plan: run `acr-relocate apply {}` without --step (or with {} first) until they are done (fix what stops a failed one, such as a blocking template finding, then plan again); {what_was_done}, nothing deleted (exit {EARLIER_STEPS_NOT_DONE})",
+        "step {delete} refused: the journal does not record {} as done, and the source is deleted only after every earlier step of the plan: run `acr-relocate apply {}` without --step (or with {} first) until they are done (fix what stops a failed one, such as a blocking template finding, then plan again); {what_was_done}, nothing deleted (exit {code})",
         ids.join(", "),
         plan_path.display(),
         kinds.join(" "),
@@ -672,10 +679,14 @@ async fn run_plan(
                     &args.plan,
                     &missing,
                     "what ran before it is kept",
+                    exit::FAILURES,
                 )
             })
         {
-            code = EARLIER_STEPS_NOT_DONE;
+            // Reached only when an earlier step of this run ended without being recorded done
+            // (the check before the first step refuses the other cases with exit 5, which says
+            // nothing was done): here steps did run, so the exit is a failure's.
+            code = exit::FAILURES;
             ("refused", refused)
         } else {
             if !args.quiet {

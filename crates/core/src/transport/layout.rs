@@ -711,7 +711,9 @@ fn read_containerd_names(
             rest.push((plain, d));
             continue;
         };
-        match tag.or(plain) {
+        // The image name says the tag, or none (`name@sha256:…`): a plain ref name beside it
+        // (Docker writes the tag there, others the digest's hex) adds nothing.
+        match tag {
             Some(tag) => {
                 let key = (repo.clone(), tag);
                 let earlier = match taken_here.contains(&key) {
@@ -751,8 +753,10 @@ fn read_containerd_names(
 }
 
 /// The repository and tag of an image name as containerd writes it (`docker.io/library/nginx:latest`,
-/// `localhost:5000/app@sha256:…`), without its registry host and, for Docker Hub, `library/`;
-/// `None` when what is left is not a repository name.
+/// `ghcr.io/org/app@sha256:…`): Docker Hub's names without their host and `library/` (`nginx`),
+/// as `docker load` shows them, other registries' with their host as the first path component
+/// (`ghcr.io/org/app`, so that two registries' `org/app` stay apart; a port is dropped, which no
+/// repository name holds); `None` when that is not a repository name.
 fn containerd_image_name(name: &str) -> Option<(String, Option<String>)> {
     let named = name.split('@').next()?;
     let (path, tag) = match named.rsplit_once(':') {
@@ -761,16 +765,17 @@ fn containerd_image_name(name: &str) -> Option<(String, Option<String>)> {
     };
     let (first, after) = path.split_once('/').unwrap_or(("", path));
     let host = first.contains('.') || first.contains(':') || first == "localhost";
-    let (host, repo) = match host {
-        true => (first, after),
-        false => ("docker.io", path),
-    };
-    let repo = match host {
-        "docker.io" | "index.docker.io" | "registry-1.docker.io" => {
-            repo.strip_prefix("library/").unwrap_or(repo)
+    let repo = match (host, first) {
+        (false, _) | (true, "docker.io" | "index.docker.io" | "registry-1.docker.io") => {
+            let repo = if host { after } else { path };
+            repo.strip_prefix("library/").unwrap_or(repo).to_string()
         }
-        _ => repo,
+        (true, _) => {
+            let host = first.split(':').next().unwrap_or(first);
+            format!("{host}/{after}")
+        }
     };
+    let repo = repo.as_str();
     crate::endpoint::validate_repository(repo).ok()?;
     if let Some(t) = &tag {
         crate::endpoint::validate_tag(t).ok()?;
@@ -1336,7 +1341,11 @@ mod tests {
                 entry(2, "docker.io/library/nginx:latest", Some("latest")),
                 entry(3, "docker.io/library/alpine:latest", Some("latest")),
                 entry(4, "ghcr.io/org/app:1.0", Some("1.0")),
-                entry(5, &format!("localhost:5000/tools/cli@{}", digest(5)), None),
+                entry(
+                    5,
+                    &format!("localhost:5000/tools/cli@{}", digest(5)),
+                    Some(&digest(5)[7..]),
+                ),
                 // The same name again, later: it wins, the earlier is kept untagged.
                 entry(6, "docker.io/library/nginx:latest", Some("latest")),
             ],
@@ -1345,11 +1354,11 @@ mod tests {
         let layout = Layout::open(&root).unwrap();
         assert_eq!(
             layout.repositories().await.unwrap(),
-            ["alpine", "nginx", "org/app", "tools/cli"]
+            ["alpine", "ghcr.io/org/app", "localhost/tools/cli", "nginx"]
         );
         assert_eq!(layout.tags("alpine").await.unwrap(), ["3.19", "latest"]);
-        assert_eq!(layout.tags("org/app").await.unwrap(), ["1.0"]);
-        assert!(layout.tags("tools/cli").await.unwrap().is_empty());
+        assert_eq!(layout.tags("ghcr.io/org/app").await.unwrap(), ["1.0"]);
+        assert!(layout.tags("localhost/tools/cli").await.unwrap().is_empty());
         let tagged = |repo: &str, tag: &str| {
             let entries = layout.entries.lock().unwrap();
             entries.tagged[&(repo.to_string(), tag.to_string())]
@@ -1364,7 +1373,7 @@ mod tests {
             .contains_key(&("nginx".to_string(), digest(2))));
         assert!(entries
             .untagged
-            .contains_key(&("tools/cli".to_string(), digest(5))));
+            .contains_key(&("localhost/tools/cli".to_string(), digest(5))));
         assert!(entries.other.is_empty());
     }
 
@@ -1397,7 +1406,15 @@ mod tests {
     fn image_names_without_a_repository_name_after_the_host_are_not_read_as_one() {
         assert_eq!(
             containerd_image_name("registry.example:5000/team/app:v1"),
-            Some(("team/app".into(), Some("v1".into())))
+            Some(("registry.example/team/app".into(), Some("v1".into())))
+        );
+        // A digest reference has no tag, whatever the plain ref name beside it says.
+        assert_eq!(
+            containerd_image_name(&format!(
+                "docker.io/library/alpine@sha256:{}",
+                "a".repeat(64)
+            )),
+            Some(("alpine".into(), None))
         );
         assert_eq!(
             containerd_image_name("busybox"),

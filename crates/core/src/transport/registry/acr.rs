@@ -26,9 +26,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    next_link, next_page_url, too_many_pages, ListingPages, Registry, Scope, MAX_LISTING_PAGES,
-};
+use super::{next_link, next_page_url, ListingPages, Registry, Scope};
 use crate::digest::Digest;
 use crate::endpoint::RegistryEndpoint;
 use crate::error::{Error, Result};
@@ -306,14 +304,9 @@ where
         path(repository, listing),
         registry.page_size
     )));
-    let mut pages = 0;
     let mut listing = ListingPages::default();
     while let Some(url) = next.take() {
-        pages += 1;
-        if pages > MAX_LISTING_PAGES {
-            return Err(too_many_pages(&url));
-        }
-        listing.visit(&url)?;
+        let pages = listing.visit(&url)?;
         let fetched = registry
             .fetch_small(scope.clone(), || registry.http.get(&url), &url)
             .await;

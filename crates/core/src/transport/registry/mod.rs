@@ -482,24 +482,35 @@ fn too_many_pages(url: &str) -> Error {
     )
 }
 
-/// What one listing has read so far: a page asked again (a `Link` header that leads back) or a
-/// listing past [`MAX_LISTING_ENTRIES`] entries ends it with an error, before memory runs out.
+/// What one listing has read so far: a page asked again (a `Link` header that leads back), more
+/// than [`MAX_LISTING_PAGES`] pages or [`MAX_LISTING_ENTRIES`] entries end it with an error,
+/// before memory runs out.
 #[derive(Default)]
 pub(super) struct ListingPages {
     seen: std::collections::HashSet<String>,
+    pages: usize,
     entries: usize,
 }
 
 impl ListingPages {
-    /// Records that the page at `url` is read next.
-    pub(super) fn visit(&mut self, url: &str) -> Result<()> {
+    /// Records that the page at `url` is read next; returns its number (the first is 1).
+    pub(super) fn visit(&mut self, url: &str) -> Result<usize> {
+        self.pages += 1;
+        if self.pages > MAX_LISTING_PAGES {
+            return Err(too_many_pages(url));
+        }
         if !self.seen.insert(url.to_string()) {
             return Err(Error::invalid(
                 redact_url(url),
                 "the registry's Link header leads back to a page already read: its listing loops (ask its operator; nothing was copied from this listing)",
             ));
         }
-        Ok(())
+        Ok(self.pages)
+    }
+
+    /// Reads the listing again from its first page (at another URL).
+    pub(super) fn restart(&mut self) {
+        self.pages = 0;
     }
 
     /// Counts `entries` more of the listing whose page is at `url`.
@@ -1053,7 +1064,7 @@ impl Inner {
                 })
             }
             StatusCode::BAD_REQUEST => {
-                let body = response.bytes().await.unwrap_or_default();
+                let body = read_prefix(response, ERROR_BODY_BYTES, &url).await;
                 let text = String::from_utf8_lossy(&body);
                 // nginx in front of a registry that requires mutual TLS (Harbor's ingress):
                 // "No required SSL certificate was sent", "The SSL certificate error".
@@ -1232,7 +1243,7 @@ impl Inner {
     /// one; its texts never show this registry's secrets ([`Self::masked`]).
     async fn status_error(&self, method: &Method, url: &str, response: Response) -> Error {
         let status = response.status().as_u16();
-        let body = response.bytes().await.unwrap_or_default();
+        let body = read_prefix(response, ERROR_BODY_BYTES, url).await;
         let (code, mut message) = envelope_text(&body, |text| self.masked(text));
         if status == 413 && url.contains("/blobs/uploads/") {
             // nginx's `client_max_body_size` (1 MiB unless set), a CDN's cap: chunks get through.
@@ -1407,7 +1418,8 @@ impl Inner {
                 .await?;
             let status = response.status();
             if status.is_success() {
-                let body: TokenResponse = response.json().await.map_err(|e| {
+                let body = read_limited(response, MAX_MANIFEST_BYTES, realm).await?;
+                let body: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
                     self.auth_error(format!(
                         "token endpoint answered something that is not a token: {e}"
                     ))
@@ -1515,7 +1527,8 @@ impl Inner {
         struct Exchange {
             refresh_token: Option<String>,
         }
-        let body: Exchange = response.json().await.map_err(|e| {
+        let body = read_limited(response, MAX_MANIFEST_BYTES, &url).await?;
+        let body: Exchange = serde_json::from_slice(&body).map_err(|e| {
             self.auth_error(format!(
                 "/oauth2/exchange answered something that is not a refresh token: {e}"
             ))
@@ -2004,15 +2017,10 @@ impl Inner {
     {
         let mut out = Vec::new();
         let mut next = Some(first);
-        let mut pages = 0;
         let mut page_size_refused = false;
         let mut listing = ListingPages::default();
         while let Some(url) = next.take() {
-            pages += 1;
-            if pages > MAX_LISTING_PAGES {
-                return Err(too_many_pages(&url));
-            }
-            listing.visit(&url)?;
+            let pages = listing.visit(&url)?;
             let fetched = self
                 .fetch_small(scope.clone(), || self.http.get(&url), &url)
                 .await;
@@ -2026,7 +2034,7 @@ impl Inner {
                 // `catalog: maxentries`): its own page size, and its `Link` headers, instead.
                 Err(e) if pages == 1 && !page_size_refused && is_page_size_refused(&e) => {
                     page_size_refused = true;
-                    pages = 0;
+                    listing.restart();
                     let own = without_query_key(&url, "n");
                     crate::log::emit(1, || {
                         format!(
@@ -2398,13 +2406,39 @@ impl Inner {
     }
 }
 
+/// The body of a small answer (a manifest, a listing page, a token), refused past `limit` bytes.
 async fn read_limited(response: Response, limit: usize, url: &str) -> Result<Bytes> {
+    read_body(response, limit, url, Beyond::Refused).await
+}
+
+/// The first `limit` bytes of an answer that is only shown or searched (an error envelope, a
+/// proxy's page): the rest is not read, and a body that cannot be read is empty.
+async fn read_prefix(response: Response, limit: usize, url: &str) -> Bytes {
+    read_body(response, limit, url, Beyond::Cut)
+        .await
+        .unwrap_or_default()
+}
+
+/// What [`read_body`] does with a body longer than its limit.
+#[derive(Clone, Copy, PartialEq)]
+enum Beyond {
+    /// An error: the body is not what was asked for.
+    Refused,
+    /// The first bytes are kept, the rest left unread.
+    Cut,
+}
+
+async fn read_body(response: Response, limit: usize, url: &str, beyond: Beyond) -> Result<Bytes> {
+    let mut body = Vec::new();
     let read = async {
-        let mut body = Vec::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| connection_error(&Method::GET, url, &e))?;
             if body.len() + chunk.len() > limit {
+                if beyond == Beyond::Cut {
+                    body.extend_from_slice(&chunk[..limit - body.len()]);
+                    return Ok(());
+                }
                 return Err(Error::invalid(
                     redact_url(url),
                     format!("body larger than {limit} bytes"),
@@ -2412,27 +2446,33 @@ async fn read_limited(response: Response, limit: usize, url: &str) -> Result<Byt
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Bytes::from(body))
+        Ok(())
     };
     // `--read-timeout` bounds each silence; a server that sends a byte now and then would hold
-    // the request for ever without this bound on the whole body.
-    tokio::time::timeout(SMALL_BODY_DEADLINE, read)
-        .await
-        .unwrap_or_else(|_| {
-            Err(Error::invalid(
-                redact_url(url),
-                format!(
-                    "the registry took more than {} minutes to send a body of at most {} MiB (a byte at a time): it is not serving this request; ask its operator",
-                    SMALL_BODY_DEADLINE.as_secs() / 60,
-                    limit >> 20
-                ),
-            ))
-        })
+    // the request for ever without this bound on the whole body. Like a broken connection, it
+    // is retried (the registry may only be congested for a while).
+    match tokio::time::timeout(SMALL_BODY_DEADLINE, read).await {
+        Ok(Ok(())) => Ok(Bytes::from(body)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::Connection {
+            method: Method::GET.to_string(),
+            url: redact_url(url),
+            reason: format!(
+                "the body of at most {} KiB took more than {} minutes to arrive ({} bytes came): the registry is not serving this request",
+                limit >> 10,
+                SMALL_BODY_DEADLINE.as_secs() / 60,
+                body.len()
+            ),
+        }),
+    }
 }
 
-/// Longest a manifest, a listing page or a token answer may take to arrive whole (4 MiB at most:
-/// 7 kB/s, slower than any working link).
+/// Longest a manifest, a listing page, a token answer or an error envelope may take to arrive
+/// whole (4 MiB at most: 7 kB/s, slower than any working link).
 const SMALL_BODY_DEADLINE: Duration = Duration::from_secs(10 * 60);
+
+/// The most of an error envelope (or a proxy's page) that is read: enough for any message.
+const ERROR_BODY_BYTES: usize = 64 << 10;
 
 /// The content of a chunked upload, shared by the PATCH bodies that take their share of it in turn.
 struct Feed {
@@ -2766,14 +2806,9 @@ impl Source for Registry {
         }
         let mut out = Vec::new();
         let mut next = Some(self.url(&format!("/v2/{repository}/referrers/{digest}")));
-        let mut pages = 0;
         let mut listing = ListingPages::default();
         while let Some(url) = next.take() {
-            pages += 1;
-            if pages > MAX_LISTING_PAGES {
-                return Err(too_many_pages(&url));
-            }
-            listing.visit(&url)?;
+            let pages = listing.visit(&url)?;
             let response = self
                 .send(Scope::Pull(repository.to_string()), || {
                     self.http.get(&url).header(ACCEPT, OCI_INDEX)
@@ -3291,10 +3326,9 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(
-            e.contains("took more than 10 minutes to send a body"),
-            "{e}"
-        );
+        assert!(e.contains("took more than 10 minutes to arrive"), "{e}");
+        // A connection failure, retried as one.
+        assert!(e.starts_with(&format!("GET {url}: ")), "{e}");
     }
 
     #[test]
