@@ -131,6 +131,7 @@
 //! | `system-identity-recreated` | warning | a system-assigned identity on the registry or a task: the new principal has none of the source's role assignments (how to list and re-grant them) |
 //! | `task-recreated` | warning | a task is created anew: the old login server in its base64 content (rewritten), its identity, source-trigger tokens and custom registry credentials that are never exported |
 //! | `data-endpoint-kept` | warning (blocking in firewall and DNS resources) | a data endpoint `<old>.<region>.data.azurecr.io` of a region the new registry does not serve, kept: the new registry's data endpoints are named |
+//! | `data-endpoint-to-add` | info | the source's home region is kept as a replica (`--replication <old home>`): its data endpoint keeps its region, and the new home's endpoint, missing where the endpoints are listed, is named
 //! | `replication-home-in-loop` | blocking | a replication `copy` loop's region array (default or parameters file) holds the new home region: the element and where it is set are named |
 //! | `cmk-identity-set` | info | `--identity` wired in as the registry's user-assigned identity and the key's `keyVaultProperties.identity` (the template had no identity block) |
 
@@ -279,6 +280,9 @@ pub mod rules {
     pub const TASK_RECREATED: &str = "task-recreated";
     /// A data endpoint host of a region the new registry does not serve, kept.
     pub const DATA_ENDPOINT_KEPT: &str = "data-endpoint-kept";
+    /// The source's home region stays a replica: its data endpoint stays, and the new home's is
+    /// to be added beside it.
+    pub const DATA_ENDPOINT_TO_ADD: &str = "data-endpoint-to-add";
     /// A replication loop's region list holds the new home region.
     pub const REPLICATION_HOME_IN_LOOP: &str = "replication-home-in-loop";
     /// `--identity` wired in as the registry's user-assigned identity for CMK.
@@ -348,6 +352,7 @@ pub mod rules {
         SYSTEM_IDENTITY_RECREATED,
         TASK_RECREATED,
         DATA_ENDPOINT_KEPT,
+        DATA_ENDPOINT_TO_ADD,
         REPLICATION_HOME_IN_LOOP,
         CMK_IDENTITY_SET,
     ];
