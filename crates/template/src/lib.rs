@@ -144,6 +144,7 @@ pub mod model;
 mod regions;
 mod rename;
 mod rewrite;
+mod secure;
 pub mod zip;
 
 pub use error::TemplateError;
@@ -463,6 +464,10 @@ pub struct Rewritten {
     pub findings: Vec<Finding>,
     /// The old registry name, when the template states it (literal, default or given value).
     pub old_name: Option<String>,
+    /// Secure parameters (`secureString`, `secureObject`) that hold a value in the input: a
+    /// `defaultValue`, or a value in the parameters file. The outputs carry those secrets (write
+    /// them readable by their owner only); findings show `<redacted>` for their values.
+    pub secure_parameters: Vec<String>,
 }
 
 impl Rewritten {

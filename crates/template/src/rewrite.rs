@@ -522,6 +522,7 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         .as_ref()
         .map(|(doc, _)| doc.edits.apply(doc.text, 0));
     let mut findings = ctx.findings;
+    let secrets = crate::secure::find(&root, template, params_obj);
     findings.sort_by_key(|f| f.severity);
     for f in &mut findings {
         f.path = format!("{base_path}{}", f.path);
@@ -530,11 +531,13 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         findings.extend(export_errors(&root));
         findings.sort_by_key(|f| f.severity);
     }
+    secrets.mask(&mut findings);
     Ok(Rewritten {
         template: out,
         parameters,
         findings,
         old_name,
+        secure_parameters: secrets.names,
     })
 }
 
