@@ -699,7 +699,11 @@ fn data_endpoints_to_add(
         let missing: Vec<String> = regions
             .endpoints(&new)
             .into_iter()
-            .filter(|e| !list.iter().any(|r| *e == format!("{new}.{r}.data.azurecr.io")))
+            .filter(|e| {
+                !list
+                    .iter()
+                    .any(|r| *e == format!("{new}.{r}.data.azurecr.io"))
+            })
             .collect();
         let shown = if in_params_file {
             format!("(parameters file){path}")
@@ -2579,13 +2583,8 @@ fn task_recreated(ctx: &mut Ctx<'_>, c: &Resource<'_>, child: &str) {
             };
             // The registry's references as everywhere else: word-bounded (a registry
             // `prod<old>` is someone else's), data endpoints following the regions served.
-            let renamed = rename::rename_refs_counted(
-                &decoded,
-                old,
-                &new,
-                false,
-                ctx.data_regions.as_ref(),
-            );
+            let renamed =
+                rename::rename_refs_counted(&decoded, old, &new, false, ctx.data_regions.as_ref());
             if !renamed.kept_hosts.is_empty() {
                 notes.push(format!(
                     "its base64 {key} names {}, a data endpoint of the source in a region the new registry does not serve, kept",

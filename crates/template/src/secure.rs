@@ -46,7 +46,10 @@ pub(crate) fn find(root: &Node, template: &Node, params: Option<&Node>) -> Secre
                 .get("parameters")
                 .is_some_and(|p| p.span == m.value.span);
             if top {
-                if let Some(v) = params.and_then(|p| p.get(&d.key)).and_then(|p| p.get("value")) {
+                if let Some(v) = params
+                    .and_then(|p| p.get(&d.key))
+                    .and_then(|p| p.get("value"))
+                {
                     held.push(v);
                 }
             }

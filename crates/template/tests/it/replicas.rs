@@ -326,7 +326,9 @@ fn with_the_old_home_kept_as_a_replica_its_data_endpoint_stays_and_the_new_homes
         "{}",
         firewall.fix
     );
-    assert!(f.iter().any(|f| f.path == "/outputs/homeDataEndpoint/value"));
+    assert!(f
+        .iter()
+        .any(|f| f.path == "/outputs/homeDataEndpoint/value"));
     // Without --replication eastus, the home's endpoint moves to westeurope: nothing to add.
     assert!(with_rule(&data_endpoints(), rules::DATA_ENDPOINT_TO_ADD).is_empty());
 }

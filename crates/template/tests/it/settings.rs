@@ -46,7 +46,8 @@ fn a_system_assigned_identity_is_a_new_principal_without_the_sources_role_assign
 }
 
 #[test]
-fn a_task_is_recreated_with_its_encoded_content_pointing_at_the_new_login_server_and_no_other_registry() {
+fn a_task_is_recreated_with_its_encoded_content_pointing_at_the_new_login_server_and_no_other_registry(
+) {
     let out = settings();
     let f = with_rule(&out, rules::TASK_RECREATED);
     assert_eq!(f.len(), 1, "{:#?}", out.findings);
