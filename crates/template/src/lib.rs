@@ -71,7 +71,7 @@
 //! |---|---|---|
 //! | `premium-required` | blocking (warning if the SKU is an expression) | private endpoints, network rules, replications, CMK, dedicated data endpoint, zone redundancy, retention policy, content trust, disabled export policy, disabled public network access or connected registries on a non-Premium SKU (pointing at the parameter value or variable that sets the SKU, if one does) |
 //! | `cmk-creation-only` | warning | customer-managed key encryption: only at creation |
-//! | `cmk-key-from-source` | warning | a literal key URI or identity of the source kept as a parameter default (no `--key-uri` / `--identity`) |
+//! | `cmk-key-from-source` | warning (blocking in a plan's template step without `key_uri`, set by `apply`) | a literal key URI or identity of the source kept as a parameter default (no `--key-uri` / `--identity`) |
 //! | `private-endpoint-in-template` | blocking, warning | a `Microsoft.Network/privateEndpoints` resource of the template connects to the registry: it keeps its old-region subnet and name (warning when its region is an expression); inside a nested deployment, the warning names the subnet parameter, the value the deployment gives it and where |
 //! | `private-endpoint-recreate` | warning | private endpoint connections removed; endpoint and `privatelink.azurecr.io` DNS (data-endpoint records per region) to recreate |
 //! | `service-endpoint-required` | warning | per `--subnet`: the subnet needs the `Microsoft.ContainerRegistry` service endpoint first |
