@@ -71,7 +71,7 @@
 //! |---|---|---|
 //! | `premium-required` | blocking (warning if the SKU is an expression) | private endpoints, network rules, replications, CMK, dedicated data endpoint, zone redundancy, retention policy, content trust, disabled export policy, disabled public network access or connected registries on a non-Premium SKU (pointing at the parameter value or variable that sets the SKU, if one does) |
 //! | `cmk-creation-only` | warning | customer-managed key encryption: only at creation |
-//! | `cmk-key-from-source` | warning | a literal key URI or identity of the source kept as a parameter default (no `--key-uri` / `--identity`) |
+//! | `cmk-key-from-source` | warning (blocking in a plan's template step without `key_uri`, set by `apply`) | a literal key URI or identity of the source kept as a parameter default (no `--key-uri` / `--identity`) |
 //! | `private-endpoint-in-template` | blocking, warning | a `Microsoft.Network/privateEndpoints` resource of the template connects to the registry: it keeps its old-region subnet and name (warning when its region is an expression); inside a nested deployment, the warning names the subnet parameter, the value the deployment gives it and where |
 //! | `private-endpoint-recreate` | warning | private endpoint connections removed; endpoint and `privatelink.azurecr.io` DNS (data-endpoint records per region) to recreate |
 //! | `service-endpoint-required` | warning | per `--subnet`: the subnet needs the `Microsoft.ContainerRegistry` service endpoint first |
@@ -131,6 +131,7 @@
 //! | `system-identity-recreated` | warning | a system-assigned identity on the registry or a task: the new principal has none of the source's role assignments (how to list and re-grant them) |
 //! | `task-recreated` | warning | a task is created anew: the old login server in its base64 content (rewritten), its identity, source-trigger tokens and custom registry credentials that are never exported |
 //! | `data-endpoint-kept` | warning (blocking in firewall and DNS resources) | a data endpoint `<old>.<region>.data.azurecr.io` of a region the new registry does not serve, kept: the new registry's data endpoints are named |
+//! | `data-endpoint-to-add` | info | the source's home region is kept as a replica (`--replication <old home>`): its data endpoint keeps its region, and the new home's endpoint, missing where the endpoints are listed, is named
 //! | `replication-home-in-loop` | blocking | a replication `copy` loop's region array (default or parameters file) holds the new home region: the element and where it is set are named |
 //! | `cmk-identity-set` | info | `--identity` wired in as the registry's user-assigned identity and the key's `keyVaultProperties.identity` (the template had no identity block) |
 
@@ -143,6 +144,7 @@ pub mod model;
 mod regions;
 mod rename;
 mod rewrite;
+mod secure;
 pub mod zip;
 
 pub use error::TemplateError;
@@ -279,6 +281,9 @@ pub mod rules {
     pub const TASK_RECREATED: &str = "task-recreated";
     /// A data endpoint host of a region the new registry does not serve, kept.
     pub const DATA_ENDPOINT_KEPT: &str = "data-endpoint-kept";
+    /// The source's home region stays a replica: its data endpoint stays, and the new home's is
+    /// to be added beside it.
+    pub const DATA_ENDPOINT_TO_ADD: &str = "data-endpoint-to-add";
     /// A replication loop's region list holds the new home region.
     pub const REPLICATION_HOME_IN_LOOP: &str = "replication-home-in-loop";
     /// `--identity` wired in as the registry's user-assigned identity for CMK.
@@ -348,6 +353,7 @@ pub mod rules {
         SYSTEM_IDENTITY_RECREATED,
         TASK_RECREATED,
         DATA_ENDPOINT_KEPT,
+        DATA_ENDPOINT_TO_ADD,
         REPLICATION_HOME_IN_LOOP,
         CMK_IDENTITY_SET,
     ];
@@ -458,6 +464,10 @@ pub struct Rewritten {
     pub findings: Vec<Finding>,
     /// The old registry name, when the template states it (literal, default or given value).
     pub old_name: Option<String>,
+    /// Secure parameters (`secureString`, `secureObject`) that hold a value in the input: a
+    /// `defaultValue`, or a value in the parameters file. The outputs carry those secrets (write
+    /// them readable by their owner only); findings show `<redacted>` for their values.
+    pub secure_parameters: Vec<String>,
 }
 
 impl Rewritten {

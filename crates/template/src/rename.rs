@@ -95,12 +95,25 @@ pub struct DataRegions {
 
 impl DataRegions {
     /// The region of the new registry's data endpoint for the source's `region`, if it has one.
+    /// A region the new registry still serves (the target, a kept or added replica, the old
+    /// home kept with `--replication`) keeps its endpoint; only the old home that is not served
+    /// any more moves to the target.
     fn map(&self, region: &str) -> Option<String> {
-        if self.old_home.as_deref() == Some(region) || region == self.target {
+        if region == self.target || self.replicas.iter().any(|r| r == region) {
+            Some(region.to_string())
+        } else if self.old_home.as_deref() == Some(region) {
             Some(self.target.clone())
         } else {
-            self.replicas.iter().find(|r| *r == region).cloned()
+            None
         }
+    }
+
+    /// True when the source's home region stays a replica of the new registry: its data endpoint
+    /// keeps its region, and the new home's endpoint is one that lists of endpoints lack.
+    pub fn old_home_kept(&self) -> bool {
+        self.old_home
+            .as_deref()
+            .is_some_and(|h| h != self.target && self.replicas.iter().any(|r| r == h))
     }
 
     /// The new registry's data endpoints, for messages.
@@ -124,9 +137,36 @@ pub fn rename_refs_in(
     whole: bool,
     regions: Option<&DataRegions>,
 ) -> (Option<String>, Vec<String>) {
+    let r = rename_refs_counted(raw, old, new, whole, regions);
+    (r.text, r.kept_hosts)
+}
+
+/// What [`rename_refs_counted`] did to one string.
+#[derive(Debug, Default, PartialEq)]
+pub struct Renaming {
+    /// The string with the references renamed, None when nothing changed.
+    pub text: Option<String>,
+    /// How many references were renamed.
+    pub edits: usize,
+    /// Data endpoints of regions the new registry does not serve, kept (lower case).
+    pub kept_hosts: Vec<String>,
+    /// The regions of the new registry's data endpoints written (in order, as often as written).
+    pub data_regions: Vec<String>,
+}
+
+/// [`rename_refs_in`], also counting the references renamed and the data endpoints written.
+pub fn rename_refs_counted(
+    raw: &str,
+    old: &str,
+    new: &str,
+    whole: bool,
+    regions: Option<&DataRegions>,
+) -> Renaming {
     let mut kept_hosts = Vec::new();
+    let mut edits = 0;
+    let mut data_written = Vec::new();
     if old.is_empty() {
-        return (None, kept_hosts);
+        return Renaming::default();
     }
     let lower = raw.to_ascii_lowercase();
     let needle = old.to_ascii_lowercase();
@@ -160,9 +200,11 @@ pub fn rename_refs_in(
             .map(|r| &r[..r.bytes().take_while(|c| c.is_ascii_alphanumeric()).count()])
             .filter(|_| login_server);
         let mut region_edit = None;
+        let mut written_region = data_region.map(str::to_string);
         if let (Some(region), Some(map)) = (data_region, regions) {
             match map.map(region) {
                 Some(to) if to != region => {
+                    written_region = Some(to.clone());
                     region_edit = Some((end + 1..end + 1 + region.len(), to))
                 }
                 Some(_) => {}
@@ -199,13 +241,22 @@ pub fn rename_refs_in(
                 from = range.end;
             }
             hit = true;
+            edits += 1;
+            if let Some(region) = written_region {
+                data_written.push(region);
+            }
         }
     }
     let renamed = hit.then(|| {
         out.push_str(&raw[pos..]);
         out
     });
-    (renamed, kept_hosts)
+    Renaming {
+        text: renamed,
+        edits,
+        kept_hosts,
+        data_regions: data_written,
+    }
 }
 
 /// True when `rest` (lower case, right after the name) continues a login server or data endpoint:
@@ -335,6 +386,62 @@ mod tests {
                 "new02.northeurope.data.azurecr.io"
             ]
         );
+    }
+
+    #[test]
+    fn the_old_home_kept_as_a_replica_keeps_its_data_endpoint() {
+        // --replication eastus: eastus (the old home) stays served, by a replica.
+        let regions = DataRegions {
+            old_home: Some("eastus".into()),
+            target: "westeurope".into(),
+            replicas: vec!["eastus".into()],
+        };
+        assert!(regions.old_home_kept());
+        let r = rename_refs_counted(
+            "\"old01.eastus.data.azurecr.io, old01.azurecr.io\"",
+            "old01",
+            "new02",
+            false,
+            Some(&regions),
+        );
+        assert_eq!(
+            r.text.unwrap(),
+            "\"new02.eastus.data.azurecr.io, new02.azurecr.io\""
+        );
+        assert_eq!(r.edits, 2);
+        assert_eq!(r.data_regions, ["eastus"]);
+        assert!(r.kept_hosts.is_empty());
+        // Without it, the old home's endpoint becomes the new home's.
+        let moved = DataRegions {
+            replicas: vec![],
+            ..regions
+        };
+        assert!(!moved.old_home_kept());
+        let r = rename_refs_counted(
+            "\"old01.eastus.data.azurecr.io\"",
+            "old01",
+            "new02",
+            false,
+            Some(&moved),
+        );
+        assert_eq!(r.text.unwrap(), "\"new02.westeurope.data.azurecr.io\"");
+        assert_eq!(r.data_regions, ["westeurope"]);
+    }
+
+    #[test]
+    fn a_longer_registry_name_that_ends_with_the_old_one_is_not_renamed() {
+        let r = rename_refs_counted(
+            "- cmd: prodold01.azurecr.io/tool:2\n- push: [old01.azurecr.io/app]",
+            "old01",
+            "new02",
+            false,
+            None,
+        );
+        assert_eq!(
+            r.text.unwrap(),
+            "- cmd: prodold01.azurecr.io/tool:2\n- push: [new02.azurecr.io/app]"
+        );
+        assert_eq!(r.edits, 1);
     }
 
     #[test]

@@ -127,6 +127,9 @@ struct Ctx<'a> {
     old_name: Option<String>,
     /// The regions the relocated registry serves, for its data endpoints.
     data_regions: Option<rename::DataRegions>,
+    /// Tasks met in the children pass (path, name): their content is rewritten once the regions
+    /// the new registry serves are known ([`recreate_tasks`]).
+    tasks: Vec<(String, String)>,
     /// Replication locations written as expressions ([`compact`]), with the span start of the
     /// template they are read in: a child there whose location is one of them is in a replica
     /// region.
@@ -378,6 +381,7 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         old_name: None,
         replica_exprs: HashSet::new(),
         data_regions: None,
+        tasks: Vec::new(),
     };
     for (option, region) in std::iter::once(("--location", &opts.location))
         .chain(opts.add_replications.iter().map(|r| ("--replication", r)))
@@ -465,6 +469,7 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
                 regions.as_ref(),
             );
             data_endpoints_kept(&mut ctx, &resources, &renamed.data_hosts, false);
+            data_endpoints_to_add(&mut ctx, &resources, &renamed.data_written, false);
             let kept = renamed.kept;
             if let Some((doc, root)) = &mut ctx.params {
                 let in_file = rename_everywhere(
@@ -476,6 +481,7 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
                     regions.as_ref(),
                 );
                 data_endpoints_kept(&mut ctx, &resources, &in_file.data_hosts, true);
+                data_endpoints_to_add(&mut ctx, &resources, &in_file.data_written, true);
             }
             if !kept.is_empty() {
                 let shown: Vec<&str> = kept.iter().take(12).map(String::as_str).collect();
@@ -516,6 +522,7 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         .as_ref()
         .map(|(doc, _)| doc.edits.apply(doc.text, 0));
     let mut findings = ctx.findings;
+    let secrets = crate::secure::find(&root, template, params_obj);
     findings.sort_by_key(|f| f.severity);
     for f in &mut findings {
         f.path = format!("{base_path}{}", f.path);
@@ -524,11 +531,13 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         findings.extend(export_errors(&root));
         findings.sort_by_key(|f| f.severity);
     }
+    secrets.mask(&mut findings);
     Ok(Rewritten {
         template: out,
         parameters,
         findings,
         old_name,
+        secure_parameters: secrets.names,
     })
 }
 
@@ -604,13 +613,19 @@ fn rename_everywhere(
         if !rename::contains_word(raw, old) || doc.edits.overlaps(&span) {
             continue;
         }
-        let (renamed, hosts) = rename::rename_refs_in(
+        let r = rename::rename_refs_counted(
             raw,
             old,
             new,
             !is_key && whole.contains(&span.start),
             regions,
         );
+        let (renamed, hosts) = (r.text, r.kept_hosts);
+        if !r.data_regions.is_empty() {
+            result
+                .data_written
+                .push((path.clone(), span.start, r.data_regions));
+        }
         // Still there after the rename (or not renamed at all): someone else's value.
         let still = match renamed.as_deref() {
             Some(t) => rename::contains_word(t, old),
@@ -636,6 +651,78 @@ struct Renamed {
     /// Data endpoints of regions the new registry does not serve, kept: pointer, span start of
     /// the string, hosts.
     data_hosts: Vec<(String, usize, Vec<String>)>,
+    /// The regions of the new registry's data endpoints written: pointer, span start of the
+    /// string, regions.
+    data_written: Vec<(String, usize, Vec<String>)>,
+}
+
+/// The innermost resource of `res` that holds the text at `start`.
+fn owner_of<'r, 'a>(res: &'r [Resource<'a>], start: usize) -> Option<&'r Resource<'a>> {
+    res.iter()
+        .filter(|r| r.node.span.start <= start && start < r.node.span.end)
+        .min_by_key(|r| r.node.span.len())
+}
+
+/// The source's home region stays a replica (`--replication <old home>`), so its data endpoint
+/// keeps its region: a resource (or an output, a parameter) that listed it now lacks the new
+/// home's endpoint. An info finding per resource names the endpoints to add.
+fn data_endpoints_to_add(
+    ctx: &mut Ctx<'_>,
+    res: &[Resource<'_>],
+    written: &[(String, usize, Vec<String>)],
+    in_params_file: bool,
+) {
+    let Some(regions) = ctx.data_regions.clone().filter(|r| r.old_home_kept()) else {
+        return;
+    };
+    let old_home = regions.old_home.clone().unwrap_or_default();
+    // Grouped by the innermost resource holding the strings (else by the string itself).
+    let mut groups: Vec<(String, Option<usize>, Vec<String>)> = Vec::new();
+    for (path, start, list) in written {
+        let owner = (!in_params_file)
+            .then(|| owner_of(res, *start))
+            .flatten()
+            .map(|r| r.node.span.start);
+        match groups
+            .iter_mut()
+            .find(|(_, o, _)| owner.is_some() && *o == owner)
+        {
+            Some((_, _, all)) => all.extend(list.iter().cloned()),
+            None => groups.push((path.clone(), owner, list.clone())),
+        }
+    }
+    let new = ctx.opts.name.to_ascii_lowercase();
+    for (path, owner, list) in groups {
+        if !list.contains(&old_home) || list.contains(&regions.target) {
+            continue;
+        }
+        let missing: Vec<String> = regions
+            .endpoints(&new)
+            .into_iter()
+            .filter(|e| {
+                !list
+                    .iter()
+                    .any(|r| *e == format!("{new}.{r}.data.azurecr.io"))
+            })
+            .collect();
+        let shown = if in_params_file {
+            format!("(parameters file){path}")
+        } else {
+            owner
+                .and_then(|o| res.iter().find(|r| r.node.span.start == o))
+                .map(|r| r.path.clone())
+                .unwrap_or(path)
+        };
+        ctx.find(
+            Severity::Info,
+            rules::DATA_ENDPOINT_TO_ADD,
+            &shown,
+            format!(
+                "{new}.{old_home}.data.azurecr.io stays (the source's home region {old_home} is kept as a replica), but the new home's data endpoint is not listed here"
+            ),
+            format!("add {} where the data endpoints are listed (a firewall that lacks it refuses the layer downloads served from {})", missing.join(", "), regions.target),
+        );
+    }
 }
 
 /// A data endpoint of the source kept (a region the new registry does not serve): blocking in a
@@ -935,6 +1022,7 @@ fn relocate<'r>(
         target: target.clone(),
         replicas,
     });
+    recreate_tasks(ctx, res);
 
     // --- dependsOn entries that point at removed resources -------------------------------------
     let dependency = RegistryDependency {
@@ -2144,7 +2232,7 @@ fn what_an_export_cannot_carry(
             }
         }
         "tokens" => tokens.push((cpath.clone(), child)),
-        "tasks" => task_recreated(ctx, c, &child),
+        "tasks" => ctx.tasks.push((c.path.clone(), child)),
         "credentialsets" => {
             let mut strings = Vec::new();
             if let Some(p) = props {
@@ -2452,6 +2540,15 @@ fn system_identity(ctx: &mut Ctx<'_>, r: &Resource<'_>, what: &str, show: &str, 
     );
 }
 
+/// The tasks met in the children pass, now that the regions the new registry serves are known.
+fn recreate_tasks(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) {
+    for (path, child) in std::mem::take(&mut ctx.tasks) {
+        if let Some(c) = res.iter().find(|r| r.path == path) {
+            task_recreated(ctx, c, &child);
+        }
+    }
+}
+
 /// A task is created anew: its system-assigned identity, the old login server in its content
 /// (base64 `encodedTaskContent` / `encodedValuesContent` are decoded, and written back with the
 /// new login server), and the credentials an export never carries (source-trigger tokens,
@@ -2484,26 +2581,25 @@ fn task_recreated(ctx: &mut Ctx<'_>, c: &Resource<'_>, child: &str) {
             else {
                 continue;
             };
-            let lower = decoded.to_ascii_lowercase();
-            let count = lower.matches(&old_server).count();
-            if count == 0 {
+            // The registry's references as everywhere else: word-bounded (a registry
+            // `prod<old>` is someone else's), data endpoints following the regions served.
+            let renamed =
+                rename::rename_refs_counted(&decoded, old, &new, false, ctx.data_regions.as_ref());
+            if !renamed.kept_hosts.is_empty() {
+                notes.push(format!(
+                    "its base64 {key} names {}, a data endpoint of the source in a region the new registry does not serve, kept",
+                    renamed.kept_hosts.join(", ")
+                ));
+            }
+            let (Some(out), count) = (renamed.text, renamed.edits) else {
                 continue;
-            }
-            // Replace case-insensitively, keeping everything else byte for byte.
-            let mut out = String::new();
-            let mut pos = 0;
-            for (i, _) in lower.match_indices(&old_server) {
-                out.push_str(&decoded[pos..i]);
-                out.push_str(&new_server);
-                pos = i + old_server.len();
-            }
-            out.push_str(&decoded[pos..]);
+            };
             if ctx
                 .tpl
                 .set_string(node, &crate::base64::encode(out.as_bytes()))
             {
                 notes.push(format!(
-                    "its base64 {key} named {old_server} {count} time(s), now {new_server}"
+                    "its base64 {key} named {old_server} (or a data endpoint of it) {count} time(s), now {new_server}"
                 ));
             }
         }
@@ -2911,6 +3007,7 @@ fn relocate_children(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>]) -> Op
     });
     let mut removed = Vec::new();
     children_pass(ctx, res, &children, &mut removed, None);
+    recreate_tasks(ctx, res);
     drop_dangling_depends(ctx, res, &removed, None);
     removed_references(ctx, root, res, &removed);
     let parent_name = existing

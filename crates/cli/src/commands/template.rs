@@ -7,6 +7,11 @@
 //! remains; unusable input, an output that cannot be written or two outputs at one path is an
 //! `Err` (exit code 2) and no file is written. A stdout closed by its reader ends quietly with
 //! 141, as every command does (with `-o -`, no other output is committed then).
+//!
+//! An input that holds secrets (secure parameters with a value, as `azure export` writes webhook
+//! callbacks) or that only its owner may read makes the template and parameters outputs
+//! readable by their owner only (0600), said in one warning line. Findings printed for a person
+//! (the table, the report, stderr lines) show control characters as escapes; `--json` stays JSON.
 
 use std::fs;
 use std::io::Write;
@@ -96,6 +101,12 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
         anyhow::bail!("-o - and --json both write to stdout; write the template to a file or use --report for the findings");
     }
     let out = acr_template::rewrite_template(&input, &options)?;
+    // What the outputs carry from the input's secrets decides who may read them.
+    let owner_only_inputs: Vec<&Path> = std::iter::once(args.input.as_path())
+        .chain(args.parameters.as_deref())
+        .filter(|p| readable_by_owner_only(p))
+        .collect();
+    let private = !out.secure_parameters.is_empty() || !owner_only_inputs.is_empty();
 
     // Every output file is written to a temporary file beside it first, and renamed into place
     // only when all of them could be written: an unwritable one leaves none behind.
@@ -108,15 +119,20 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
         (Some(_), None) => Some(beside(&args.output, "parameters.json")),
         _ => None,
     };
-    let mut files: Vec<(&Path, Vec<u8>)> = Vec::new();
+    // (path, bytes, readable by the owner only)
+    let mut files: Vec<(&Path, Vec<u8>, bool)> = Vec::new();
     // The option that names each file, for errors.
     let mut named_by: Vec<&str> = Vec::new();
     if !to_stdout {
-        files.push((args.output.as_path(), out.template.clone().into_bytes()));
+        files.push((
+            args.output.as_path(),
+            out.template.clone().into_bytes(),
+            private,
+        ));
         named_by.push("-o");
     }
     if let (Some(text), Some(path)) = (&out.parameters, &params_path) {
-        files.push((path.as_path(), text.clone().into_bytes()));
+        files.push((path.as_path(), text.clone().into_bytes(), private));
         named_by.push(match args.parameters_output {
             Some(_) => "--parameters-output",
             None => "the parameters output beside -o,",
@@ -130,7 +146,8 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
         );
         files.push((
             report.as_path(),
-            acr_template::to_markdown(&title, &out.findings).into_bytes(),
+            acr_template::to_markdown(&printable(&title), &shown(&out.findings)).into_bytes(),
+            false,
         ));
     }
     // The export is the record of the source's settings: no output may replace an input.
@@ -142,7 +159,7 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
     for (input_path, what) in inputs {
         if let Some((output, option)) = files
             .iter()
-            .map(|(path, _)| *path)
+            .map(|(path, _, _)| *path)
             .zip(&named_by)
             .find(|(output, _)| super::plan::same_file(input_path, output))
         {
@@ -154,7 +171,7 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
         }
     }
     // Two outputs at one path would leave one file holding the other's content.
-    for (i, (path, _)) in files.iter().enumerate() {
+    for (i, (path, _, _)) in files.iter().enumerate() {
         if let Some(j) = (0..i).find(|&j| super::plan::same_file(files[j].0, path)) {
             anyhow::bail!(
                 "{} and {} name the same file {}: give each its own path; nothing was written",
@@ -181,7 +198,22 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
         }
     }
     commit_all(staged)?;
-    eprint!("{}", acr_template::to_table(&out.findings));
+    if private {
+        eprintln!(
+            "{}",
+            private_warning(
+                &out.secure_parameters,
+                &owner_only_inputs,
+                &files
+                    .iter()
+                    .filter(|(_, _, p)| *p)
+                    .map(|(path, _, _)| *path)
+                    .collect::<Vec<_>>(),
+                to_stdout,
+            )
+        );
+    }
+    eprint!("{}", acr_template::to_table(&shown(&out.findings)));
     if args.json {
         let doc = serde_json::json!({
             "input": label,
@@ -209,6 +241,88 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
     Ok(if out.has_blocking() { 1 } else { 0 })
 }
 
+/// A path or name as printed: control characters shown as escapes.
+fn printable(text: &str) -> String {
+    acr_relocate::log::printable(text).into_owned()
+}
+
+/// The findings as printed for a person: control characters of the template's names and values
+/// (in messages, fixes and paths) shown as escapes, so that a name cannot drive the terminal.
+fn shown(findings: &[acr_template::Finding]) -> Vec<acr_template::Finding> {
+    findings
+        .iter()
+        .map(|f| acr_template::Finding {
+            path: printable(&f.path),
+            message: printable(&f.message),
+            fix: printable(&f.fix),
+            ..f.clone()
+        })
+        .collect()
+}
+
+/// True when `path` is a file that neither its group nor others may read (always false where
+/// modes do not exist).
+fn readable_by_owner_only(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 == 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
+/// The one warning line for outputs written readable by their owner only: why (the secure
+/// parameters holding secrets, named, never their values; or the inputs only their owner reads)
+/// and which files.
+fn private_warning(
+    secure: &[String],
+    owner_only_inputs: &[&Path],
+    written: &[&Path],
+    to_stdout: bool,
+) -> String {
+    let list = |items: Vec<String>| items.join(", ");
+    let why = if secure.is_empty() {
+        format!(
+            "{} readable by its owner only",
+            list(
+                owner_only_inputs
+                    .iter()
+                    .map(|p| format!("{} is", printable(&p.display().to_string())))
+                    .collect()
+            )
+        )
+    } else {
+        format!(
+            "the input holds secrets in secure parameter{} {} (their values, never printed, are carried into the output)",
+            if secure.len() == 1 { "" } else { "s" },
+            list(secure.iter().map(|n| printable(n)).collect())
+        )
+    };
+    let files = list(
+        written
+            .iter()
+            .map(|p| printable(&p.display().to_string()))
+            .collect(),
+    );
+    let them = if written.len() == 1 { "it" } else { "them" };
+    let written = match written.len() {
+        0 => String::new(),
+        _ => format!(
+            ": {files} written readable by this user only (0600); keep {them} so, out of version control, and delete {them} once the new registry is deployed"
+        ),
+    };
+    let stdout = if to_stdout {
+        "; the template on stdout holds them too: keep where it goes private"
+    } else {
+        ""
+    };
+    format!("template: warning: {why}{written}{stdout}")
+}
+
 /// `dir/out.json` → `dir/out.<suffix>`.
 fn beside(output: &Path, suffix: &str) -> PathBuf {
     let stem = output
@@ -227,10 +341,10 @@ struct Staged {
 /// Writes each `(path, bytes)` to a new temporary file in the path's directory (an existing file,
 /// or a link planted under the temporary name, is not written through). When one cannot be
 /// written, the ones already written are removed and the error names that path.
-fn stage_all(files: &[(&Path, Vec<u8>)]) -> anyhow::Result<Vec<Staged>> {
+fn stage_all(files: &[(&Path, Vec<u8>, bool)]) -> anyhow::Result<Vec<Staged>> {
     let mut staged = Vec::new();
-    for (i, (path, bytes)) in files.iter().enumerate() {
-        match stage(path, bytes, i) {
+    for (i, (path, bytes, private)) in files.iter().enumerate() {
+        match stage(path, bytes, i, *private) {
             Ok(s) => staged.push(s),
             Err(e) => {
                 discard(&staged);
@@ -242,9 +356,11 @@ fn stage_all(files: &[(&Path, Vec<u8>)]) -> anyhow::Result<Vec<Staged>> {
 }
 
 /// Stages one output under a temporary name of its own (`index` tells this run's outputs apart).
-fn stage(path: &Path, bytes: &[u8], index: usize) -> anyhow::Result<Staged> {
-    // Not `plan::write_atomically`'s temporary file: that one is made 0600, and the rewritten
-    // template keeps the mode a plain write gives it.
+/// A `private` output is created readable by its owner only (0600, on Unix), and keeps that mode
+/// when renamed into place.
+fn stage(path: &Path, bytes: &[u8], index: usize, private: bool) -> anyhow::Result<Staged> {
+    // Not `plan::write_atomically`'s temporary file, which is always 0600: the rewritten
+    // template keeps the mode a plain write gives it unless it carries the input's secrets.
     let dir = super::plan::directory_of(path);
     let name = path
         .file_name()
@@ -254,10 +370,16 @@ fn stage(path: &Path, bytes: &[u8], index: usize) -> anyhow::Result<Staged> {
     let tmp = dir.join(format!(".{name}.tmp{}-{index}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let _ = fs::remove_file(&tmp);
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        let mut f = options.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()
     })();

@@ -346,3 +346,169 @@ fn template_into_a_closed_stdout_ends_quietly_with_141() {
         "p.json is not written without the template"
     );
 }
+
+/// An export as `azure export` writes it for a registry with a webhook: the callback URI and
+/// headers are secureString / secureObject parameter defaults. The webhook's name holds `name`;
+/// without `wired`, its properties do not read them (as an older export had no serviceUri).
+fn export_with_callbacks(name: &str, wired: bool) -> String {
+    let properties = if wired {
+        serde_json::json!({ "actions": ["push"],
+            "serviceUri": "[parameters('webhooks_hook_serviceUri')]",
+            "customHeaders": "[parameters('webhooks_hook_customHeaders')]" })
+    } else {
+        serde_json::json!({ "actions": ["push"] })
+    };
+    serde_json::json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {
+            "webhooks_hook_serviceUri": { "type": "secureString", "defaultValue": "https://hooks.example/hook?code=S3CRETVALUE" },
+            "webhooks_hook_customHeaders": { "type": "secureObject", "defaultValue": { "Authorization": "Bearer T0KENVALUE" } }
+        },
+        "resources": [
+            { "type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "contosowest01",
+              "location": "westeurope", "sku": { "name": "Standard" }, "properties": {} },
+            { "type": "Microsoft.ContainerRegistry/registries/webhooks", "apiVersion": "2023-07-01",
+              "name": format!("contosowest01/{name}"), "location": "westeurope",
+              "properties": properties,
+              "dependsOn": ["[resourceId('Microsoft.ContainerRegistry/registries', 'contosowest01')]"] }
+        ]
+    })
+    .to_string()
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn outputs_carrying_secure_parameter_defaults_are_readable_by_their_owner_only_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("export.json");
+    std::fs::write(&input, export_with_callbacks("hook", true)).unwrap();
+    // Readable by all, as a careless copy of the export would be: the secrets decide.
+    set_mode(&input, 0o644);
+    std::fs::write(dir.path().join("parameters.json"), PARAMETERS).unwrap();
+    let out = run_in(
+        dir.path(),
+        "export.json",
+        "out.json",
+        &[
+            "--parameters",
+            "parameters.json",
+            "--parameters-output",
+            "out.parameters.json",
+            "--report",
+            "report.md",
+        ],
+    );
+    assert_success(&out);
+    assert_eq!(mode(&dir.path().join("out.json")), 0o600);
+    assert_eq!(mode(&dir.path().join("out.parameters.json")), 0o600);
+    let template = std::fs::read_to_string(dir.path().join("out.json")).unwrap();
+    assert!(template.contains("S3CRETVALUE"), "the secrets are carried");
+    // One warning line names the parameters and the files, never the values.
+    let err = stderr(&out);
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("template: warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0]
+            .contains("secure parameters webhooks_hook_serviceUri, webhooks_hook_customHeaders")
+            && warnings[0].contains(
+                "out.json, out.parameters.json written readable by this user only (0600)"
+            ),
+        "{}",
+        warnings[0]
+    );
+    for secret in ["S3CRETVALUE", "T0KENVALUE"] {
+        assert!(!err.contains(secret), "{err}");
+        let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        assert!(!report.contains(secret), "{report}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn an_input_only_its_owner_may_read_gives_outputs_only_their_owner_may_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (template, _) = inputs(dir.path());
+    let output = dir.path().join("out.json");
+    // A plain template, readable by others: the outputs keep the mode a plain write gives them.
+    let plain = run_in(dir.path(), &template, "plain.json", &[]);
+    assert_success(&plain);
+    assert!(!stderr(&plain).contains("warning: "), "{}", stderr(&plain));
+    std::fs::write(dir.path().join("probe"), "").unwrap();
+    assert_eq!(
+        mode(&dir.path().join("plain.json")),
+        mode(&dir.path().join("probe"))
+    );
+    // The same template, 0600: so are the outputs.
+    set_mode(Path::new(&template), 0o600);
+    let out = run_in(dir.path(), &template, output.to_str().unwrap(), &[]);
+    assert_success(&out);
+    assert_eq!(mode(&output), 0o600);
+    let err = stderr(&out);
+    assert!(
+        err.lines().any(|l| l.starts_with("template: warning: ")
+            && l.contains("template.json is readable by its owner only")
+            && l.contains("out.json written readable by this user only (0600)")),
+        "{err}"
+    );
+}
+
+#[test]
+fn findings_show_control_characters_of_names_as_escapes_and_json_stays_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("export.json");
+    // A webhook name that would clear the screen and set the window title.
+    std::fs::write(
+        &input,
+        export_with_callbacks("h\u{1b}[2J\u{1b}]0;PWN\u{7}ook", false),
+    )
+    .unwrap();
+    let out = run_in(
+        dir.path(),
+        "export.json",
+        "out.json",
+        &["--report", "report.md"],
+    );
+    // The webhook has no serviceUri: blocking, and printed.
+    assert_exit_code(&out, 1);
+    let err = stderr(&out);
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    assert!(
+        err.contains(r"webhook h\u{1b}[2J\u{1b}]0;PWN\u{7}ook has no serviceUri"),
+        "{err}"
+    );
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(!report.contains('\u{1b}'), "{report:?}");
+    // --json: the name as it is, in JSON's own escapes.
+    let json = run_in(dir.path(), "export.json", "out2.json", &["--json"]);
+    assert_exit_code(&json, 1);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let messages: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["message"].as_str())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("webhook h\u{1b}[2J\u{1b}]0;PWN\u{7}ook has no serviceUri")),
+        "{messages:?}"
+    );
+    assert!(stdout(&json).contains(r"\u001b[2J"));
+}

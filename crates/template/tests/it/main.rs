@@ -10,5 +10,6 @@ mod replicas;
 mod roles;
 mod rules;
 mod scopes;
+mod secrets;
 mod settings;
 mod util;

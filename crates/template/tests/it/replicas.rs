@@ -279,3 +279,56 @@ fn a_data_endpoint_of_a_region_no_longer_served_is_kept_and_blocking_in_a_firewa
         .unwrap();
     assert_eq!(output.severity, Severity::Warning);
 }
+
+#[test]
+fn with_the_old_home_kept_as_a_replica_its_data_endpoint_stays_and_the_new_homes_is_named_to_add() {
+    // --replication eastus: eastus (the old home) is still served, by a replica.
+    let options = RewriteOptions {
+        name: "NewAcr01".into(),
+        location: "westeurope".into(),
+        add_replications: vec!["eastus".into()],
+        drop_replications: vec!["japaneast".into()],
+        ..Default::default()
+    };
+    let out = rewrite("data-endpoints.json", &options);
+    let v = json(&out.template);
+    let fqdns = &v["resources"][2]["properties"]["ruleCollections"][0]["rules"][0]["targetFqdns"];
+    // Clients in eastus reach the eastus replica: the firewall still lets its endpoint through.
+    assert_eq!(
+        fqdns,
+        &serde_json::json!([
+            "newacr01.azurecr.io",
+            "newacr01.eastus.data.azurecr.io",
+            "newacr01.northeurope.data.azurecr.io",
+            "contosoold01.japaneast.data.azurecr.io"
+        ])
+    );
+    assert_eq!(
+        v["outputs"]["homeDataEndpoint"]["value"],
+        "newacr01.eastus.data.azurecr.io"
+    );
+    // The new home's endpoint is in no list: one note per place, naming what to add.
+    let f = with_rule(&out, rules::DATA_ENDPOINT_TO_ADD);
+    assert_eq!(f.len(), 2, "{:#?}", out.findings);
+    let firewall = f.iter().find(|f| f.path == "/resources/3").unwrap();
+    assert_eq!(firewall.severity, Severity::Info);
+    assert!(
+        firewall
+            .message
+            .starts_with("newacr01.eastus.data.azurecr.io stays (the source's home region eastus is kept as a replica)"),
+        "{}",
+        firewall.message
+    );
+    assert!(
+        firewall
+            .fix
+            .starts_with("add newacr01.westeurope.data.azurecr.io where"),
+        "{}",
+        firewall.fix
+    );
+    assert!(f
+        .iter()
+        .any(|f| f.path == "/outputs/homeDataEndpoint/value"));
+    // Without --replication eastus, the home's endpoint moves to westeurope: nothing to add.
+    assert!(with_rule(&data_endpoints(), rules::DATA_ENDPOINT_TO_ADD).is_empty());
+}

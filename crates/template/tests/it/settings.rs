@@ -46,15 +46,20 @@ fn a_system_assigned_identity_is_a_new_principal_without_the_sources_role_assign
 }
 
 #[test]
-fn a_task_is_recreated_with_its_encoded_content_pointing_at_the_new_login_server() {
+fn a_task_is_recreated_with_its_encoded_content_pointing_at_the_new_login_server_and_no_other_registry(
+) {
     let out = settings();
     let f = with_rule(&out, rules::TASK_RECREATED);
     assert_eq!(f.len(), 1, "{:#?}", out.findings);
     assert_eq!(f[0].severity, Severity::Warning);
     assert_eq!(f[0].path, "/resources/1");
-    assert!(f[0]
-        .message
-        .contains("its base64 encodedTaskContent named contosoold01.azurecr.io 2 time(s), now newacr01.azurecr.io"));
+    // Two login servers and the home region's data endpoint (eastus becomes westeurope); the
+    // registry `prodcontosoold01` is someone else's and is not counted.
+    assert!(
+        f[0].message.contains("its base64 encodedTaskContent named contosoold01.azurecr.io (or a data endpoint of it) 3 time(s), now newacr01.azurecr.io"),
+        "{}",
+        f[0].message
+    );
     assert!(f[0]
         .message
         .contains("source triggers need a repository token"));
@@ -66,7 +71,7 @@ fn a_task_is_recreated_with_its_encoded_content_pointing_at_the_new_login_server
         .unwrap();
     assert_eq!(
         String::from_utf8(decode(encoded)).unwrap(),
-        "version: v1.1.0\nsteps:\n  - build: -t newacr01.azurecr.io/app:{{.Run.ID}} .\n  - push: [newacr01.azurecr.io/app:{{.Run.ID}}]\n"
+        "version: v1.1.0\nsteps:\n  - build: -t newacr01.azurecr.io/app:{{.Run.ID}} .\n  - cmd: prodcontosoold01.azurecr.io/tool:2 lint\n  - cmd: nslookup newacr01.westeurope.data.azurecr.io\n  - push: [newacr01.azurecr.io/app:{{.Run.ID}}]\n"
     );
 }
 
