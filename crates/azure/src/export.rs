@@ -45,6 +45,7 @@ pub async fn export(arm: &ArmClient, id: &ResourceId) -> Result<Export> {
         }
     }
     let mut callbacks = Vec::new();
+    let mut unread = Vec::new();
     for webhook in &webhooks {
         let name = webhook.rsplit('/').next().unwrap_or_default().to_string();
         let operation = format!("read the callback of webhook {name} of {}", id.name);
@@ -53,11 +54,19 @@ pub async fn export(arm: &ArmClient, id: &ResourceId) -> Result<Export> {
             api::CONTAINER_REGISTRY,
             &[],
         );
-        let config = arm
-            .call(Method::POST, url, None, &operation)
-            .await?
-            .json(&operation)?;
-        callbacks.push((name, config));
+        // A role that may export but not read callbacks (without
+        // `webhooks/getCallbackConfig/action`) still gets its export: that webhook is then as
+        // exportTemplate gives it, without its URI, and said.
+        let read = match arm.call(Method::POST, url, None, &operation).await {
+            Ok(answer) => answer.json(&operation),
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(config) => callbacks.push((name, config)),
+            Err(e) => unread.push(format!(
+                "export-incomplete: the callback of webhook {name} could not be read ({e}): the template has no serviceUri for it, so `template` finds it blocking; give the identity `Microsoft.ContainerRegistry/registries/webhooks/getCallbackConfig/action` and export again, or set the URI in the parameters"
+            )),
+        }
     }
     let not_exported = not_exported(arm, id).await;
     let operation = format!("export template of {}", id.name);
@@ -102,6 +111,7 @@ pub async fn export(arm: &ArmClient, id: &ResourceId) -> Result<Export> {
             if given == 1 { "" } else { "s" }
         ));
     }
+    warnings.extend(unread);
     warnings.extend(not_exported);
     Ok(Export {
         template,

@@ -1627,7 +1627,13 @@ fn template(
         .findings
         .iter()
         .filter(|f| f.severity == acr_template::Severity::Blocking)
-        .map(|f| format!("{}: {}", f.rule_id, f.message))
+        .map(|f| {
+            format!(
+                "{}: {}",
+                f.rule_id,
+                acr_relocate::log::printable(&f.message)
+            )
+        })
         .collect();
     if !blocking.is_empty() {
         return Ok(StepEnd::Failed(format!(

@@ -230,7 +230,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     // one line each, and in the exit code, so the plan is fixed before the apply starts.
     let blocked = template_blocking(&plan);
     for (step, f) in &blocked {
-        eprintln!(
+        let line = format!(
             "plan: blocking: step {step}: {}: {} ({}): {}",
             f.rule_id,
             f.message,
@@ -241,6 +241,8 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
                 &f.fix
             }
         );
+        // The template's names are quoted in the findings: shown, never obeyed by a terminal.
+        eprintln!("{}", acr_relocate::log::printable(&line));
     }
     if !blocked.is_empty() {
         eprintln!(

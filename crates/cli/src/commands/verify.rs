@@ -201,7 +201,7 @@ fn text_with_verdict(r: &Report, verdict: &str) -> String {
     ));
     if !r.unsupported.is_empty() {
         out.push_str(&format!(
-            "; {} unsupported (Docker schema 1: not copied)",
+            "; {} unsupported (Docker schema 1 or a digest other than sha256: not copied, each listed)",
             r.unsupported.len()
         ));
     }

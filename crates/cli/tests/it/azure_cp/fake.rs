@@ -93,6 +93,9 @@ pub struct Knobs {
     pub deployment_error: Option<(String, String)>,
     /// Writes under resource groups (PUT, POST, DELETE) get 403 `AuthorizationFailed`.
     pub forbidden: bool,
+    /// `getCallbackConfig` gets 403 `AuthorizationFailed` (a role that may export but not read
+    /// webhook callbacks).
+    pub callbacks_forbidden: bool,
     /// Role assignment listings come back empty (as right after a write elsewhere, before ARM's
     /// caches catch up): a PUT then meets 409 `RoleAssignmentExists`.
     pub stale_role_list: bool,
@@ -115,6 +118,7 @@ impl Default for Knobs {
             validate_error: None,
             deployment_error: None,
             forbidden: false,
+            callbacks_forbidden: false,
             stale_role_list: false,
             import_then_conflict: false,
             role_page_size: 0,
@@ -947,6 +951,13 @@ fn registries(
             Response::json(200, &json!({"value": items}))
         }
         ("POST", ["webhooks", name, "getcallbackconfig"]) => {
+            if state.knobs.callbacks_forbidden {
+                return arm_error(
+                    403,
+                    "AuthorizationFailed",
+                    "The client does not have authorization to perform action 'Microsoft.ContainerRegistry/registries/webhooks/getCallbackConfig/action'.",
+                );
+            }
             let webhook = format!("{id}/webhooks/{name}");
             let known = state
                 .children
