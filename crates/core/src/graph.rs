@@ -241,6 +241,9 @@ pub struct Walker {
     blobs: OnceMap<Key, ()>,
     /// The referrers of a manifest are done.
     referrer_walks: OnceMap<Key, ()>,
+    /// Manifests listed as a referrer of a subject they do not name, with the subject they name,
+    /// by (repository and manifest, listed subject): from the check to its warning.
+    misfiled: Mutex<HashMap<(Key, Digest), Option<Digest>>>,
 }
 
 impl Walker {
@@ -263,6 +266,7 @@ impl Walker {
             manifests: OnceMap::new(),
             blobs: OnceMap::new(),
             referrer_walks: OnceMap::new(),
+            misfiled: Mutex::new(HashMap::new()),
         }
     }
 
@@ -362,7 +366,17 @@ impl Walker {
     /// above it, the nearest last; as many as it is deep), once per repository and digest;
     /// `listed_by` says what listed it, if anything: one the source does not hold is then
     /// reported as [`Error::ChildMissing`] or [`Error::ReferrerMissing`] (the source is
-    /// incomplete), not as a plain 404. One of `trail` again is a loop (see [`loop_below`]).
+    /// incomplete), not as a plain 404.
+    ///
+    /// A manifest listed as a referrer of a subject is followed only if its own `subject` is that
+    /// subject (checked once fetched, before its graph or its referrers are walked): a listing
+    /// that names anything else (a fallback tag `sha256-<hex>` anyone with push rights can write)
+    /// is warned about and not followed. A real referrer's digest covers its subject's, so the
+    /// subject edges followed never lead back to a manifest below them, and two walks (two tags)
+    /// entering a listing from opposite ends do not wait on each other.
+    ///
+    /// One of `trail` again (valid content can do it: an index with subject S that also lists S
+    /// as a child) is already walked above: skipped with a note, and the walk goes on.
     fn child<'a>(
         &'a self,
         visitor: &'a dyn Visitor,
@@ -373,17 +387,30 @@ impl Walker {
     ) -> BoxFuture<'a, Result<Walked>> {
         async move {
             if trail.contains(&reference.digest) {
-                return Err(loop_below(pair, trail, &reference.digest));
+                crate::log::emit(1, || {
+                    format!(
+                        "{}: {} is reached again below itself ({}); already walked above, not followed again",
+                        pair.source,
+                        reference.digest,
+                        what_listed(listed_by),
+                    )
+                });
+                return Ok(None);
             }
             let key = (pair.source.clone(), reference.digest.clone());
-            self.manifests
+            let subject = match listed_by {
+                Some(ListedBy::Subject(s)) => Some(s),
+                _ => None,
+            };
+            let walked = self
+                .manifests
                 .run(&key, || async {
-                    if visitor.enter(pair, reference).await? == Step::Prune {
-                        let as_referrer = matches!(listed_by, Some(ListedBy::Subject(_)));
-                        if visitor.referrers_of_pruned()
-                            || (as_referrer && visitor.referrers_of_pruned_referrers())
-                        {
-                            self.referrers_at(visitor, pair, &reference.digest, trail)
+                    let step = visitor.enter(pair, reference).await?;
+                    let referrers_wanted = visitor.referrers_of_pruned()
+                        || (subject.is_some() && visitor.referrers_of_pruned_referrers());
+                    if step == Step::Prune {
+                        if referrers_wanted {
+                            self.referrers_of_pruned(visitor, pair, reference, subject, trail)
                                 .await?;
                         }
                         return Ok(None);
@@ -411,15 +438,90 @@ impl Walker {
                             }
                             _ => e,
                         })?;
+                    if let Some(s) = subject {
+                        self.check_subject(pair, &manifest, s)?;
+                    }
                     let walked = self.graph(visitor, pair, &manifest, trail).await?;
                     visitor.leave(pair, &manifest, None).await?;
                     self.referrers_at(visitor, pair, &manifest.digest, trail)
                         .await?;
                     Ok(walked)
                 })
-                .await
+                .await;
+            match (walked, subject) {
+                // Not memoised (an error never is): reached otherwise (an index's child, a
+                // root), the same manifest is walked.
+                (Err(e), Some(s)) => match self.misfiled.lock().expect("misfiled lock").remove(&(key, s.clone())) {
+                    Some(real) => {
+                        warn_misfiled(pair, &reference.digest, s, real.as_ref());
+                        Ok(None)
+                    }
+                    None => Err(e),
+                },
+                (walked, _) => walked,
+            }
         }
         .boxed()
+    }
+
+    /// The referrers of a manifest `enter` pruned. One listed as a referrer of `subject` is read
+    /// (its subject checked) only when it has referrers of its own: a re-run whose target holds
+    /// every referrer costs no more than the listing.
+    async fn referrers_of_pruned(
+        &self,
+        visitor: &dyn Visitor,
+        pair: &RepoPair,
+        reference: &Reference,
+        subject: Option<&Digest>,
+        trail: &[Digest],
+    ) -> Result<()> {
+        let Some(s) = subject else {
+            return self
+                .referrers_at(visitor, pair, &reference.digest, trail)
+                .await;
+        };
+        if !visitor.referrers() || trail.len() >= MAX_INDEX_DEPTH {
+            return Ok(());
+        }
+        let listed = self
+            .source
+            .referrers(&pair.source, &reference.digest)
+            .await?;
+        if listed.as_ref().is_some_and(|l| !l.is_empty()) {
+            let manifest = self
+                .source
+                .manifest(&pair.source, reference.digest.as_str())
+                .await?;
+            self.check_subject(pair, &manifest, s)?;
+        }
+        self.referrers_listed(visitor, pair, &reference.digest, trail, Some(listed))
+            .await
+    }
+
+    /// Fails when `manifest`, listed as a referrer of `subject`, names another subject (or none),
+    /// and records it for [`Self::child`] to warn about.
+    fn check_subject(&self, pair: &RepoPair, manifest: &RawManifest, subject: &Digest) -> Result<()> {
+        let real = manifest.view()?.subject().map(|r| r.digest.clone());
+        if real.as_ref() == Some(subject) {
+            return Ok(());
+        }
+        let key = (pair.source.clone(), manifest.digest.clone());
+        let error = Error::invalid(
+            format!("{}@{}", pair.source, manifest.digest),
+            format!("listed as a referrer of {subject}, but its subject is {}", subject_name(real.as_ref())),
+        );
+        self.misfiled
+            .lock()
+            .expect("misfiled lock")
+            .insert((key, subject.clone()), real);
+        Err(error)
+    }
+
+    /// The subject `digest` of the source names, if any (a manifest already walked above, read
+    /// again: only when a listing leads back to it).
+    async fn subject_of(&self, pair: &RepoPair, digest: &Digest) -> Result<Option<Digest>> {
+        let manifest = self.source.manifest(&pair.source, digest.as_str()).await?;
+        Ok(manifest.view()?.subject().map(|r| r.digest.clone()))
     }
 
     /// Everything below a manifest (below those of `trail`): its children and blobs,
@@ -512,16 +614,22 @@ impl Walker {
                     return Ok(());
                 };
                 for r in &list {
-                    // A referrer listed for a manifest it is above (itself, or one that leads to
-                    // it): a listing no valid content makes (a referrer's digest covers its
-                    // subject's), which would have the walk wait for itself. Not followed.
+                    // A referrer listed for a manifest it is above (one that leads to it): valid
+                    // when its subject is this manifest (an index with subject S that also lists
+                    // S as a child), and then already walked above; a wrong entry otherwise. Not
+                    // followed either way: the walk would wait for itself.
                     if here.contains(&r.digest) {
-                        crate::log::emit(0, || {
-                            format!(
-                                "warning: {}: {} is listed as a referrer of {digest}, which it is above: a loop in the source's referrers listing; not followed",
-                                pair.source, r.digest
-                            )
-                        });
+                        let real = self.subject_of(pair, &r.digest).await?;
+                        if real.as_ref() == Some(digest) {
+                            crate::log::emit(1, || {
+                                format!(
+                                    "{}: {} is a referrer of {digest} and already walked above it; not followed again",
+                                    pair.source, r.digest
+                                )
+                            });
+                        } else {
+                            warn_misfiled(pair, &r.digest, digest, real.as_ref());
+                        }
                         continue;
                     }
                     let subject = Some(ListedBy::Subject(digest));
@@ -581,15 +689,30 @@ enum ListedBy<'a> {
     Subject(&'a Digest),
 }
 
-/// The error of an index that lists, as its child, `digest`, a manifest above it in `trail`: a
-/// loop no registry content can make (an index's digest covers its children's), which the walk
-/// would otherwise wait on forever.
-fn loop_below(pair: &RepoPair, trail: &[Digest], digest: &Digest) -> Error {
-    let index = trail.last().map_or_else(String::new, |d| d.to_string());
-    Error::invalid(
-        format!("{}@{index}", pair.source),
-        format!("lists {digest}, a manifest above it, below itself: a loop no valid content makes (the source's listings of index children or referrers are broken); not followed"),
-    )
+/// Warns that `referrer`, listed as a referrer of `subject`, names `real` as its subject (or
+/// none): a wrong listing (a stale or forged fallback tag), not followed.
+fn warn_misfiled(pair: &RepoPair, referrer: &Digest, subject: &Digest, real: Option<&Digest>) {
+    crate::log::emit(0, || {
+        format!(
+            "warning: {}: {referrer} is listed as a referrer of {subject}, but its subject is {}: a wrong entry, or a loop in the source's referrers listing; not followed",
+            pair.source,
+            subject_name(real)
+        )
+    });
+}
+
+/// A subject digest as a message names it.
+fn subject_name(real: Option<&Digest>) -> String {
+    real.map_or_else(|| "none".to_string(), |d| d.to_string())
+}
+
+/// What listed a manifest, as a note says it.
+fn what_listed(listed_by: Option<ListedBy<'_>>) -> String {
+    match listed_by {
+        Some(ListedBy::Index(index)) => format!("a child of {index}"),
+        Some(ListedBy::Subject(subject)) => format!("a referrer of {subject}"),
+        None => "by digest".to_string(),
+    }
 }
 
 /// True when `e` says that `referrer`, listed for `subject`, is missing in the source.

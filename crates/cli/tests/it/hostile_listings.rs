@@ -273,3 +273,92 @@ fn names_and_messages_with_terminal_control_sequences_are_shown_escaped() {
     assert!(!shown.contains('\u{1b}'), "{shown:?}");
     assert!(shown.contains(r"x\u{1b}]0;TITLE\u{7}.yaml"), "{shown}");
 }
+
+#[test]
+fn a_listing_that_names_a_manifest_whose_subject_is_another_is_not_followed_so_two_tags_never_wait_on_each_other(
+) {
+    use acr_relocate::digest::Digest;
+    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    let (config, layer) = (
+        br#"{"architecture":"amd64","os":"linux"}"#.to_vec(),
+        b"layer".to_vec(),
+    );
+    let descriptor = |media: &str, bytes: &[u8]| serde_json::json!({"mediaType": media, "digest": Digest::of(bytes).to_string(), "size": bytes.len()});
+    let image = |n: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": MANIFEST,
+            "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
+            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer)],
+            "annotations": {"n": n},
+        }))
+        .unwrap()
+    };
+    // Two images with no subject, v1 → A and v2 → B; the registry lists B as a referrer of A and
+    // A as a referrer of B. Two tags walked at once enter that listing from opposite ends.
+    let (first, second) = (image("1"), image("2"));
+    let (a, b) = (Digest::of(&first), Digest::of(&second));
+    let (served_a, served_b) = (a.clone(), b.clone());
+    let source = serve(move |_, target| {
+        let (a, b) = (&served_a, &served_b);
+        let path = target.split('?').next().unwrap();
+        let manifest = |bytes: &[u8]| Answer {
+            status: 200,
+            headers: vec![format!("Docker-Content-Digest: {}", Digest::of(bytes))],
+            content_type: MANIFEST,
+            body: bytes.to_vec(),
+        };
+        let listing = |bytes: &[u8]| {
+            // Slow listings: both tags are inside their listing before either reads the other.
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            Answer {
+                content_type: "application/vnd.oci.image.index.v1+json",
+                ..json(
+                    &serde_json::json!({
+                        "schemaVersion": 2,
+                        "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": [descriptor(MANIFEST, bytes)],
+                    })
+                    .to_string(),
+                )
+            }
+        };
+        match path {
+            "/v2/" => json("{}"),
+            "/v2/_catalog" => json(r#"{"repositories":["app"]}"#),
+            "/v2/app/tags/list" => json(r#"{"name":"app","tags":["v1","v2"]}"#),
+            "/v2/app/manifests/v1" => manifest(&first),
+            "/v2/app/manifests/v2" => manifest(&second),
+            p if p == format!("/v2/app/manifests/{a}") => manifest(&first),
+            p if p == format!("/v2/app/manifests/{b}") => manifest(&second),
+            p if p == format!("/v2/app/referrers/{a}") => listing(&second),
+            p if p == format!("/v2/app/referrers/{b}") => listing(&first),
+            p if p == format!("/v2/app/blobs/{}", Digest::of(&config)) => Answer {
+                content_type: "application/octet-stream",
+                ..json(std::str::from_utf8(&config).unwrap())
+            },
+            p if p == format!("/v2/app/blobs/{}", Digest::of(&layer)) => Answer {
+                content_type: "application/octet-stream",
+                ..json("layer")
+            },
+            _ => not_found(),
+        }
+    });
+    for run in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let target = format!("oci:{}", dir.path().join("copy").display());
+        let out = run_at_most(30, &["copy", &source, &target]);
+        assert_success(&out);
+        let err = stderr(&out);
+        for (referrer, subject) in [(&b, &a), (&a, &b)] {
+            let warning = format!(
+                "{referrer} is listed as a referrer of {subject}, but its subject is none"
+            );
+            assert!(err.contains(&warning), "run {run}: {warning} in {err}");
+        }
+        assert!(
+            stdout(&out).contains("2 of 2 tags") || err.contains("2 of 2 tags"),
+            "run {run}: {}{err}",
+            stdout(&out)
+        );
+    }
+}
