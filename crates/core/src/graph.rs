@@ -500,7 +500,12 @@ impl Walker {
 
     /// Fails when `manifest`, listed as a referrer of `subject`, names another subject (or none),
     /// and records it for [`Self::child`] to warn about.
-    fn check_subject(&self, pair: &RepoPair, manifest: &RawManifest, subject: &Digest) -> Result<()> {
+    fn check_subject(
+        &self,
+        pair: &RepoPair,
+        manifest: &RawManifest,
+        subject: &Digest,
+    ) -> Result<()> {
         let real = manifest.view()?.subject().map(|r| r.digest.clone());
         if real.as_ref() == Some(subject) {
             return Ok(());
@@ -508,7 +513,10 @@ impl Walker {
         let key = (pair.source.clone(), manifest.digest.clone());
         let error = Error::invalid(
             format!("{}@{}", pair.source, manifest.digest),
-            format!("listed as a referrer of {subject}, but its subject is {}", subject_name(real.as_ref())),
+            format!(
+                "listed as a referrer of {subject}, but its subject is {}",
+                subject_name(real.as_ref())
+            ),
         );
         self.misfiled
             .lock()

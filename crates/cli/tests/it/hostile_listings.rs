@@ -350,9 +350,8 @@ fn a_listing_that_names_a_manifest_whose_subject_is_another_is_not_followed_so_t
         assert_success(&out);
         let err = stderr(&out);
         for (referrer, subject) in [(&b, &a), (&a, &b)] {
-            let warning = format!(
-                "{referrer} is listed as a referrer of {subject}, but its subject is none"
-            );
+            let warning =
+                format!("{referrer} is listed as a referrer of {subject}, but its subject is none");
             assert!(err.contains(&warning), "run {run}: {warning} in {err}");
         }
         assert!(
@@ -360,5 +359,57 @@ fn a_listing_that_names_a_manifest_whose_subject_is_another_is_not_followed_so_t
             "run {run}: {}{err}",
             stdout(&out)
         );
+    }
+}
+
+#[test]
+fn an_index_that_refers_to_a_manifest_it_also_lists_as_a_child_is_valid_and_copied_whole() {
+    // Valid by the spec, and a loop for a walk that follows both children and referrers: an
+    // index R whose subject is S and that lists S among its manifests. S's referrers lead to R,
+    // and R's children back to S, already walked above.
+    let (dir, expected) = sample_layout(1, 23);
+    let root = dir.path().join("sample");
+    let (repo, subject, _) = expected.referrers[0].clone();
+    let bytes = std::fs::read(layout_blob(&root, &subject)).unwrap();
+    let media_type = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["mediaType"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let descriptor = serde_json::json!({"mediaType": media_type, "digest": subject.as_str(), "size": bytes.len()});
+    let index_type = "application/vnd.oci.image.index.v1+json";
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": index_type,
+        "artifactType": "application/vnd.example.bundle",
+        "manifests": [descriptor],
+        "subject": descriptor,
+    }))
+    .unwrap();
+    let index = add_layout_manifest(&root, &repo, None, index_type, &index);
+
+    // Walked from S's tag (R is untagged): R is met as a referrer of S, and S again below R,
+    // where it is noted at -v as already walked above, and the walk goes on.
+    let source = oci(dir.path());
+    for run in 0..3 {
+        let target = tempfile::tempdir().unwrap();
+        let target = format!("oci:{}", target.path().join("copy").display());
+        let out = run_at_most(30, &["copy", "-v", "--tagged-only", &source, &target]);
+        assert_success(&out);
+        let err = stderr(&out);
+        assert!(!err.contains("warning"), "run {run}: {err}");
+        assert!(
+            err.contains(&format!(
+                "{subject} is reached again below itself (a child of {index}); already walked above"
+            )),
+            "run {run}: {err}"
+        );
+        let store = open(&target);
+        assert_eq!(
+            block_on(store.manifest_digest(&repo, index.as_str())).unwrap(),
+            Some(index.clone())
+        );
+        assert_success(&run_at_most(
+            30,
+            &["verify", "--deep", "--tagged-only", &source, &target],
+        ));
     }
 }
