@@ -313,3 +313,54 @@ fn a_tag_expression_brings_the_fallback_tags_of_referrers_of_referrers_byte_for_
     assert_success(&out);
     assert_eq!(json(&out)["tags_ok"], 3, "{}", stdout(&out));
 }
+
+#[test]
+fn on_a_target_that_lists_referrers_by_subject_a_fallback_tag_with_a_stale_entry_is_broken_in_the_source_not_missing(
+) {
+    // The source as above: app:v1, an SBOM and a deleted signature, both in the fallback tag.
+    let src = Registry::start();
+    let image = push_image(src.port);
+    let subject = digest_of(&image);
+    let sbom = push_referrer(src.port, &image, "application/vnd.example.sbom", b"sbom");
+    let signature = push_referrer(
+        src.port,
+        &image,
+        "application/vnd.cncf.notary.signature",
+        b"old signature",
+    );
+    push_fallback_index(src.port, &subject, &[&sbom, &signature]);
+    let gone = digest_of(&signature);
+    delete(src.port, &format!("/v2/{REPO}/manifests/{gone}"));
+    // An OCI layout lists referrers by their subject: the copy writes no fallback tag there, and
+    // the source's tag, which names a referrer no one holds, is never written.
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", dir.path().join("copy").display());
+    let out = run(&["copy", "--json", &src.url(), &target]);
+    assert_exit_code(&out, 1);
+    let summary = json(&out);
+    assert_eq!(summary["failed"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["referrers_copied"], 1, "{summary}");
+
+    // verify: the SBOM is held by the target, the signature by no one: the tag is broken in the
+    // source (the stale entry named), not missing in the target, at every depth.
+    let url = src.url();
+    for deep in [false, true] {
+        let mut args = vec!["verify", "--json", &url, &target];
+        if deep {
+            args.insert(1, "--deep");
+        }
+        let out = run(&args);
+        assert_exit_code(&out, 1);
+        let report = json(&out);
+        for clean in ["missing", "different", "broken", "errors"] {
+            assert_eq!(report[clean], serde_json::json!([]), "{args:?}: {report}");
+        }
+        let broken = report["broken_in_source"].as_array().unwrap();
+        assert_eq!(broken.len(), 1, "{args:?}: {report}");
+        let reason = broken[0]["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with(&format!("referrer {gone} of {subject}")),
+            "{args:?}: {reason}"
+        );
+    }
+}
