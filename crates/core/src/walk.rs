@@ -434,16 +434,28 @@ pub async fn select_tags(
             if left.is_empty() || round.is_empty() {
                 break;
             }
-            for (tag, _) in round
+            // A fallback tag that cannot be read (gone, too large, not JSON, a read that keeps
+            // failing) lists nothing here: said at -v, and the tag is copied or failed on its
+            // own later, not the selection of the whole repository.
+            let reads = round
                 .iter()
                 .filter(|(t, _)| crate::referrers::is_fallback_tag(t))
-            {
-                match source.manifest(&pair.source, tag).await {
+                .map(|(tag, _)| async move { (tag, source.manifest(&pair.source, tag).await) });
+            let indexes: Vec<_> = futures::stream::iter(reads)
+                .buffer_unordered(DESCRIBED_READS)
+                .collect()
+                .await;
+            for (tag, index) in indexes {
+                match index {
                     Ok(index) => {
                         brought.extend(crate::referrers::listed(&index).unwrap_or_default())
                     }
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e),
+                    Err(e) => crate::log::emit(1, || {
+                        format!(
+                            "{}:{tag}: not read while selecting tags ({e}); taken as listing nothing",
+                            pair.source
+                        )
+                    }),
                 }
             }
             let (next, rest): (Vec<_>, Vec<_>) = left

@@ -413,3 +413,76 @@ fn an_index_that_refers_to_a_manifest_it_also_lists_as_a_child_is_valid_and_copi
         ));
     }
 }
+
+#[test]
+fn a_fallback_tag_that_cannot_be_read_while_selecting_fails_alone_not_the_repository() {
+    use acr_relocate::digest::Digest;
+    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    let (config, layer) = (
+        br#"{"architecture":"amd64","os":"linux"}"#.to_vec(),
+        b"layer".to_vec(),
+    );
+    let descriptor = |media: &str, bytes: &[u8]| serde_json::json!({"mediaType": media, "digest": Digest::of(bytes).to_string(), "size": bytes.len()});
+    let image = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": MANIFEST,
+        "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
+        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer)],
+    }))
+    .unwrap();
+    let a = Digest::of(&image);
+    // v1's fallback tag is refused (403); another describing tag (of a
+    // manifest no tag names) is left unmatched, so the fallback tag taken is read to see what
+    // it brings.
+    let fallback = a.as_str().replacen(':', "-", 1);
+    let other = format!("sha256-{}", "0".repeat(64));
+    let tags = serde_json::json!({"name": "app", "tags": ["v1", fallback, other]}).to_string();
+    let served = (fallback.clone(), a.clone());
+    let source = serve(move |_, target| {
+        let path = target.split('?').next().unwrap();
+        let (fallback, a) = (&served.0, &served.1);
+        let manifest = |bytes: &[u8]| Answer {
+            status: 200,
+            headers: vec![format!("Docker-Content-Digest: {}", Digest::of(bytes))],
+            content_type: MANIFEST,
+            body: bytes.to_vec(),
+        };
+        match path {
+            "/v2/" => json("{}"),
+            "/v2/_catalog" => json(r#"{"repositories":["app"]}"#),
+            "/v2/app/tags/list" => json(&tags),
+            "/v2/app/manifests/v1" => manifest(&image),
+            p if p == format!("/v2/app/manifests/{a}") => manifest(&image),
+            p if p == format!("/v2/app/manifests/{fallback}") => Answer {
+                status: 403,
+                ..json(r#"{"errors":[{"code":"DENIED","message":"not for you"}]}"#)
+            },
+            p if p == format!("/v2/app/blobs/{}", Digest::of(&config)) => Answer {
+                content_type: "application/octet-stream",
+                ..json(std::str::from_utf8(&config).unwrap())
+            },
+            p if p == format!("/v2/app/blobs/{}", Digest::of(&layer)) => Answer {
+                content_type: "application/octet-stream",
+                ..json("layer")
+            },
+            _ => not_found(),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", dir.path().join("copy").display());
+    let out = run_at_most(
+        60,
+        &["copy", "-v", "--tag", "v1", "--json", &source, &target],
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("app:{fallback}: not read while selecting tags"))
+            && err.contains("taken as listing nothing"),
+        "{err}{}",
+        stdout(&out)
+    );
+    let summary = crate::util::json(&out);
+    assert_eq!(summary["tags_copied"], 1, "{summary}");
+    let failed = summary["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{summary}");
+    assert_eq!(failed[0]["item"], format!("app:{fallback}"), "{summary}");
+}
