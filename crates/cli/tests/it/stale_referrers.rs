@@ -364,3 +364,50 @@ fn on_a_target_that_lists_referrers_by_subject_a_fallback_tag_with_a_stale_entry
         );
     }
 }
+
+#[test]
+fn a_fallback_tag_that_the_copy_relists_is_reported_overwritten_not_merged_when_the_target_had_nothing_more(
+) {
+    // The source lists an SBOM and a signature; the target holds the image and the SBOM, its
+    // fallback tag listing the SBOM only. The copy writes the source's tag, and its own listing
+    // of the signature it pushes may rewrite it after: another digest, but no referrer of the
+    // target's own kept, so no union to report.
+    let src = Registry::start();
+    let image = push_image(src.port);
+    let subject = digest_of(&image);
+    let sbom = push_referrer(src.port, &image, "application/vnd.example.sbom", b"sbom");
+    let signature = push_referrer(
+        src.port,
+        &image,
+        "application/vnd.cncf.notary.signature",
+        b"signature",
+    );
+    push_fallback_index(src.port, &subject, &[&sbom, &signature]);
+    let dst = Registry::start();
+    assert_eq!(digest_of(&push_image(dst.port)), subject);
+    let held = push_referrer(dst.port, &image, "application/vnd.example.sbom", b"sbom");
+    assert_eq!(digest_of(&held), digest_of(&sbom));
+    push_fallback_index(dst.port, &subject, &[&held]);
+
+    let out = run(&["copy", "--json", &src.url(), &dst.url()]);
+    assert_success(&out);
+    let summary = json(&out);
+    let item = format!("{REPO}:{}", fallback_tag(&subject));
+    let overwrote = summary["overwritten"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["item"] == item.as_str())
+        .unwrap_or_else(|| panic!("{summary}"))
+        .clone();
+    assert_ne!(overwrote["merged"], true, "{summary}");
+    assert_eq!(
+        sorted(listed_by_fallback_tag(&dst, &subject)),
+        sorted(vec![digest_of(&sbom), digest_of(&signature)])
+    );
+}
+
+fn sorted(mut digests: Vec<Digest>) -> Vec<Digest> {
+    digests.sort();
+    digests
+}
