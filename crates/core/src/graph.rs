@@ -225,6 +225,24 @@ impl<K: Eq + Hash + Clone, V: Clone> OnceMap<K, V> {
 /// A repository of the source and a digest.
 type Key = (String, Digest);
 
+/// The manifests below one (at any depth) whose referrers a walk follows, once its graph is done.
+type Below = Arc<Vec<Digest>>;
+
+/// A manifest reached by digest, done.
+#[derive(Clone)]
+enum Entered {
+    /// The visitor pruned it: not fetched.
+    Pruned,
+    /// Walked and left.
+    Walked {
+        walked: Walked,
+        /// The subject it names, if any.
+        subject: Option<Digest>,
+        /// The manifests below it whose referrers are followed.
+        below: Below,
+    },
+}
+
 /// What a walk gives back: the graph, or `None` when the visitor pruned it or the walker keeps no
 /// graphs ([`Walker::without_graphs`]).
 pub type Walked = Option<Arc<Node>>;
@@ -233,10 +251,13 @@ pub type Walked = Option<Arc<Node>>;
 pub struct Walker {
     source: Arc<dyn Source>,
     keep_graphs: bool,
-    /// Everything below a manifest is done.
-    graphs: OnceMap<Key, Walked>,
-    /// A manifest reached by digest is entered, walked and left (or pruned).
-    manifests: OnceMap<Key, Walked>,
+    /// Everything below a manifest is done (not their referrers): its graph, and the manifests
+    /// below it whose referrers the walk follows.
+    graphs: OnceMap<Key, (Walked, Below)>,
+    /// A manifest reached by digest is entered, walked and left (or pruned); its referrers are
+    /// walked after, outside this cell, so that a walk waiting on it never waits on a referrers
+    /// walk (which may wait on the manifest's index: a loop across tags).
+    manifests: OnceMap<Key, Entered>,
     /// A blob was visited.
     blobs: OnceMap<Key, ()>,
     /// The referrers of a manifest are done.
@@ -318,7 +339,14 @@ impl Walker {
         tag: &str,
         manifest: &RawManifest,
     ) -> Result<Walked> {
-        let walked = self.graph(visitor, pair, manifest, &[]).await?;
+        let (walked, below) = self.graph(visitor, pair, manifest, &[]).await?;
+        self.referrers_below(
+            visitor,
+            pair,
+            &below,
+            std::slice::from_ref(&manifest.digest),
+        )
+        .await?;
         let referrers_first = visitor.referrers() && visitor.referrers_before_tag();
         if referrers_first {
             let listed = self
@@ -386,6 +414,48 @@ impl Walker {
         trail: &'a [Digest],
     ) -> BoxFuture<'a, Result<Walked>> {
         async move {
+            let subject = match listed_by {
+                Some(ListedBy::Subject(s)) => Some(s),
+                _ => None,
+            };
+            match self
+                .left(visitor, pair, reference, listed_by, trail)
+                .await?
+            {
+                None => Ok(None),
+                Some(Entered::Pruned) => {
+                    if visitor.referrers_of_pruned()
+                        || (subject.is_some() && visitor.referrers_of_pruned_referrers())
+                    {
+                        self.referrers_of_pruned(visitor, pair, reference, subject, trail)
+                            .await?;
+                    }
+                    Ok(None)
+                }
+                Some(Entered::Walked { walked, below, .. }) => {
+                    let here = [trail, std::slice::from_ref(&reference.digest)].concat();
+                    self.referrers_below(visitor, pair, &below, &here).await?;
+                    self.referrers_at(visitor, pair, &reference.digest, trail)
+                        .await?;
+                    Ok(walked)
+                }
+            }
+        }
+        .boxed()
+    }
+
+    /// [`Self::child`] up to its `leave` (or prune), its referrers and those below it left to the
+    /// caller; `None` when it is not followed (met again below itself, or listed as a referrer
+    /// of a subject it does not name).
+    fn left<'a>(
+        &'a self,
+        visitor: &'a dyn Visitor,
+        pair: &'a RepoPair,
+        reference: &'a Reference,
+        listed_by: Option<ListedBy<'a>>,
+        trail: &'a [Digest],
+    ) -> BoxFuture<'a, Result<Option<Entered>>> {
+        async move {
             if trail.contains(&reference.digest) {
                 crate::log::emit(1, || {
                     format!(
@@ -402,18 +472,11 @@ impl Walker {
                 Some(ListedBy::Subject(s)) => Some(s),
                 _ => None,
             };
-            let walked = self
+            let entered = self
                 .manifests
                 .run(&key, || async {
-                    let step = visitor.enter(pair, reference).await?;
-                    let referrers_wanted = visitor.referrers_of_pruned()
-                        || (subject.is_some() && visitor.referrers_of_pruned_referrers());
-                    if step == Step::Prune {
-                        if referrers_wanted {
-                            self.referrers_of_pruned(visitor, pair, reference, subject, trail)
-                                .await?;
-                        }
-                        return Ok(None);
+                    if visitor.enter(pair, reference).await? == Step::Prune {
+                        return Ok(Entered::Pruned);
                     }
                     let manifest = self
                         .source
@@ -438,30 +501,64 @@ impl Walker {
                             }
                             _ => e,
                         })?;
-                    if let Some(s) = subject {
-                        self.check_subject(pair, &manifest, s)?;
-                    }
-                    let walked = self.graph(visitor, pair, &manifest, trail).await?;
+                    let named = match subject {
+                        Some(s) => self.check_subject(pair, &manifest, s)?,
+                        None => manifest.view()?.subject().map(|r| r.digest.clone()),
+                    };
+                    let (walked, below) = self.graph(visitor, pair, &manifest, trail).await?;
                     visitor.leave(pair, &manifest, None).await?;
-                    self.referrers_at(visitor, pair, &manifest.digest, trail)
-                        .await?;
-                    Ok(walked)
+                    Ok(Entered::Walked {
+                        walked,
+                        subject: named,
+                        below,
+                    })
                 })
                 .await;
-            match (walked, subject) {
+            let misfiled = |key: Key, s: &Digest| {
+                self.misfiled
+                    .lock()
+                    .expect("misfiled lock")
+                    .remove(&(key, s.clone()))
+            };
+            match (entered, subject) {
                 // Not memoised (an error never is): reached otherwise (an index's child, a
                 // root), the same manifest is walked.
-                (Err(e), Some(s)) => match self.misfiled.lock().expect("misfiled lock").remove(&(key, s.clone())) {
+                (Err(e), Some(s)) => match misfiled(key, s) {
                     Some(real) => {
                         warn_misfiled(pair, &reference.digest, s, real.as_ref());
                         Ok(None)
                     }
                     None => Err(e),
                 },
-                (walked, _) => walked,
+                // Walked by another path first: checked here all the same.
+                (Ok(Entered::Walked { subject: named, .. }), Some(s))
+                    if named.as_ref() != Some(s) =>
+                {
+                    warn_misfiled(pair, &reference.digest, s, named.as_ref());
+                    Ok(None)
+                }
+                (entered, _) => entered.map(Some),
             }
         }
         .boxed()
+    }
+
+    /// The referrers of the manifests `below` one (its graph done), below those of `trail`, one
+    /// manifest after another.
+    async fn referrers_below(
+        &self,
+        visitor: &dyn Visitor,
+        pair: &RepoPair,
+        below: &[Digest],
+        trail: &[Digest],
+    ) -> Result<()> {
+        if !visitor.referrers() {
+            return Ok(());
+        }
+        for digest in below {
+            self.referrers_at(visitor, pair, digest, trail).await?;
+        }
+        Ok(())
     }
 
     /// The referrers of a manifest `enter` pruned. One listed as a referrer of `subject` is read
@@ -505,10 +602,10 @@ impl Walker {
         pair: &RepoPair,
         manifest: &RawManifest,
         subject: &Digest,
-    ) -> Result<()> {
+    ) -> Result<Option<Digest>> {
         let real = manifest.view()?.subject().map(|r| r.digest.clone());
         if real.as_ref() == Some(subject) {
-            return Ok(());
+            return Ok(real);
         }
         let key = (pair.source.clone(), manifest.digest.clone());
         let error = Error::invalid(
@@ -540,28 +637,34 @@ impl Walker {
         pair: &RepoPair,
         manifest: &RawManifest,
         trail: &[Digest],
-    ) -> Result<Walked> {
+    ) -> Result<(Walked, Below)> {
         let key = (pair.source.clone(), manifest.digest.clone());
         self.graphs
             .run(&key, || self.below(visitor, pair, manifest, trail))
             .await
     }
 
-    /// Walks the children and blobs of a manifest, then builds its node when graphs are kept.
+    /// Walks the children and blobs of a manifest, then builds its node when graphs are kept;
+    /// with the manifests below it whose referrers are followed (the children walked, those
+    /// pruned when [`Visitor::referrers_of_pruned`], and theirs).
     async fn below(
         &self,
         visitor: &dyn Visitor,
         pair: &RepoPair,
         manifest: &RawManifest,
         trail: &[Digest],
-    ) -> Result<Walked> {
+    ) -> Result<(Walked, Below)> {
         let view = manifest.view()?;
         check_depth(manifest, &view, trail.len())?;
         let here = [trail, std::slice::from_ref(&manifest.digest)].concat();
         let children = {
+            let here = &here;
             let children = view.children().iter().map(|c| {
                 let index = Some(ListedBy::Index(&manifest.digest));
-                self.child(visitor, pair, c, index, &here)
+                async move {
+                    let entered = self.left(visitor, pair, c, index, here).await?;
+                    Ok::<_, Error>((c, entered))
+                }
             });
             let blobs = view
                 .blobs()
@@ -571,13 +674,35 @@ impl Walker {
             let (children, _) = futures::try_join!(try_join_all(children), try_join_all(blobs))?;
             children
         };
-        Ok(self.keep_graphs.then(|| {
+        let mut nodes = Vec::new();
+        let mut below: Vec<Digest> = Vec::new();
+        for (child, entered) in children {
+            match entered {
+                Some(Entered::Walked {
+                    walked,
+                    below: theirs,
+                    ..
+                }) => {
+                    nodes.extend(walked);
+                    below.push(child.digest.clone());
+                    below.extend(theirs.iter().cloned());
+                }
+                Some(Entered::Pruned) if visitor.referrers_of_pruned() => {
+                    below.push(child.digest.clone())
+                }
+                _ => {}
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        below.retain(|d| seen.insert(d.clone()));
+        let walked = self.keep_graphs.then(|| {
             Arc::new(Node {
                 manifest: manifest.clone(),
                 view: Arc::new(view),
-                children: children.into_iter().flatten().collect(),
+                children: nodes,
             })
-        }))
+        });
+        Ok((walked, Arc::new(below)))
     }
 
     /// A blob, once per repository and digest.
@@ -608,6 +733,11 @@ impl Walker {
         listed: Option<Option<Vec<Reference>>>,
     ) -> Result<()> {
         if !visitor.referrers() || trail.len() >= MAX_INDEX_DEPTH {
+            return Ok(());
+        }
+        // A manifest below one of its own referrers (an index with subject S that lists S):
+        // its referrers are being walked above.
+        if trail.contains(digest) {
             return Ok(());
         }
         let here = [trail, std::slice::from_ref(digest)].concat();

@@ -411,3 +411,61 @@ fn sorted(mut digests: Vec<Digest>) -> Vec<Digest> {
     digests.sort();
     digests
 }
+
+/// Runs the binary with `args`, killed after `seconds` (a hang fails the test, not the run).
+fn run_at_most(seconds: u64, args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > until {
+            child.kill().unwrap();
+            panic!("{args:?} still running after {seconds} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn fallback_tags_that_list_each_others_subject_are_not_followed_and_no_copy_waits_forever() {
+    // Anyone who may push can write fallback tags: here sha256-A lists B and sha256-B lists A,
+    // two images with no subject, tagged v1 and v2. Neither is a referrer of the other.
+    let src = Registry::start();
+    let a = push_image(src.port);
+    let config =
+        br#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_digest = push_blob(src.port, config);
+    let layer_digest = push_blob(src.port, b"base layer");
+    let b = push_manifest(
+        src.port,
+        Some("v2"),
+        MANIFEST,
+        &serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.as_str(), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest.as_str(), "size": 10}],
+        }),
+    );
+    let (first, second) = (digest_of(&a), digest_of(&b));
+    push_fallback_index(src.port, &first, &[&b]);
+    push_fallback_index(src.port, &second, &[&a]);
+    for run in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let target = format!("oci:{}", dir.path().join("copy").display());
+        let out = run_at_most(60, &["copy", &src.url(), &target]);
+        let err = stderr(&out);
+        for (referrer, subject) in [(&second, &first), (&first, &second)] {
+            let warning =
+                format!("{referrer} is listed as a referrer of {subject}, but its subject is none");
+            assert!(err.contains(&warning), "run {run}: {warning} in {err}");
+        }
+        assert_success(&out);
+    }
+}
