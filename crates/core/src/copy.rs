@@ -1484,7 +1484,8 @@ impl Visitor for Engine {
     /// referrers are looked for too: a signature of that SBOM added since goes over on the next
     /// run, at any depth, as `verify --deep` checks them. The cost: one referrers listing of the
     /// source per referrer the target holds (none on a registry without the referrers API whose
-    /// tag listing has no fallback tag for it), once per run.
+    /// tag listing has no fallback tag for it), once per run; and, for one that has referrers of
+    /// its own, one read of it, whose subject is checked before they are followed.
     fn referrers_of_pruned_referrers(&self) -> bool {
         self.options.referrers
     }

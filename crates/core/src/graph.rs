@@ -5,7 +5,13 @@
 //! index depth limit ([`MAX_INDEX_DEPTH`]), memoisation (each manifest, each blob and each
 //! referrer listing is handled once per repository and digest, however many tags reach it;
 //! concurrent callers share one run and a failed run is tried again by the next caller), children
-//! and blobs walked concurrently, referrers one after another. A [`Visitor`] decides what happens:
+//! and blobs walked concurrently, referrers one after another. A referrer is followed only when
+//! its own `subject` is the manifest it is listed for, and the referrers of a manifest are walked
+//! once its graph is done, outside the memo cells of its graph: a walk that waits on a graph
+//! never waits on a referrers walk. Tags walked at once then do not wait on each other through a
+//! listing that leads back or an index that lists its own subject (one exotic shape remains: an
+//! index R with subject M1 listing M2, and an index R' with subject M2 listing M1, entered from
+//! both ends at once). A [`Visitor`] decides what happens:
 //!
 //! - [`Visitor::enter`], before a manifest reached by digest is fetched: descend or prune;
 //! - [`Visitor::blob`], once per distributable blob (config or layer);
@@ -585,11 +591,22 @@ impl Walker {
             .referrers(&pair.source, &reference.digest)
             .await?;
         if listed.as_ref().is_some_and(|l| !l.is_empty()) {
-            let manifest = self
-                .source
-                .manifest(&pair.source, reference.digest.as_str())
-                .await?;
-            self.check_subject(pair, &manifest, s)?;
+            let real = self
+                .subject_of(pair, &reference.digest)
+                .await
+                .map_err(|e| match e {
+                    e if e.is_not_found() => Error::ReferrerMissing {
+                        repository: pair.source.clone(),
+                        subject: s.clone(),
+                        referrer: reference.digest.clone(),
+                        cause: e.to_string(),
+                    },
+                    e => e,
+                })?;
+            if real.as_ref() != Some(s) {
+                warn_misfiled(pair, &reference.digest, s, real.as_ref());
+                return Ok(());
+            }
         }
         self.referrers_listed(visitor, pair, &reference.digest, trail, Some(listed))
             .await

@@ -343,9 +343,14 @@ fn a_listing_that_names_a_manifest_whose_subject_is_another_is_not_followed_so_t
             _ => not_found(),
         }
     });
+    let dir = tempfile::tempdir().unwrap();
     for run in 0..20 {
-        let dir = tempfile::tempdir().unwrap();
-        let target = format!("oci:{}", dir.path().join("copy").display());
+        // The last run copies again into a target that holds both images: the entries are
+        // then pruned, and still checked before their own listings are followed.
+        let target = format!(
+            "oci:{}",
+            dir.path().join(format!("copy{}", run.min(18))).display()
+        );
         let out = run_at_most(30, &["copy", &source, &target]);
         assert_success(&out);
         let err = stderr(&out);
@@ -354,8 +359,13 @@ fn a_listing_that_names_a_manifest_whose_subject_is_another_is_not_followed_so_t
                 format!("{referrer} is listed as a referrer of {subject}, but its subject is none");
             assert!(err.contains(&warning), "run {run}: {warning} in {err}");
         }
+        let done = if run < 19 {
+            "copied 2 of 2 tags"
+        } else {
+            "copied 0 of 2 tags in 1 repository (2 already up to date)"
+        };
         assert!(
-            stdout(&out).contains("2 of 2 tags") || err.contains("2 of 2 tags"),
+            stdout(&out).contains(done) || err.contains(done),
             "run {run}: {}{err}",
             stdout(&out)
         );
