@@ -597,7 +597,8 @@ impl FilterArgs {
     /// filter or prefix must not look like a success. `None` when something was selected, or when
     /// nothing narrowed the job (an empty registry is not an error). When something was
     /// selected, a `--repo` or `--tag` of several that matched nothing is warned about on its own
-    /// line (a misspelt one among others would otherwise go unnoticed).
+    /// line (a misspelt one among others would otherwise go unnoticed); under `--shard`, a
+    /// `--tag` is not (it may match in another shard's repositories, [`Matcher::unmatched`]).
     pub fn nothing_selected(
         &self,
         verb: &str,
@@ -623,7 +624,15 @@ impl FilterArgs {
         );
         narrowed.extend(self.tag.iter().map(|t| format!("--tag '{t}'")));
         if selected > 0 {
-            for pattern in matcher.unmatched() {
+            for unmatched in matcher.unmatched() {
+                let pattern = match unmatched.kind {
+                    acr_relocate::walk::PatternKind::Repo => {
+                        format!("--repo '{}'", unmatched.pattern)
+                    }
+                    acr_relocate::walk::PatternKind::Tag => {
+                        format!("--tag '{}'", unmatched.pattern)
+                    }
+                };
                 eprintln!(
                     "{verb}: warning: {pattern} matched nothing in SOURCE (the other filters selected what was done): check its spelling (`acr-relocate inventory SOURCE` lists what is there)"
                 );

@@ -890,10 +890,21 @@ impl Engine {
     /// digest, with its referrers; the walk is shared with the tag that points at it), so that
     /// the target never holds a fallback tag whose subject it lacks, as a manifest never
     /// arrives before its blobs. A subject the source does not hold (the tag outlived its image)
-    /// does not hold the tag back: it is copied as the source has it.
+    /// does not hold the tag back: it is copied as the source has it. Only the subject's own
+    /// absence is let through: a 404 below it (a blob, a push to the target) fails the tag as
+    /// anywhere else, which the source is asked to tell apart (one `HEAD`, on that path only).
     async fn subject_first(&self, pair: &RepoPair, subject: &Digest) -> Result<()> {
         match self.walker.digest(self, pair, subject).await {
-            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) if e.is_not_found() => {
+                match self
+                    .source
+                    .manifest_digest(&pair.source, subject.as_str())
+                    .await
+                {
+                    Ok(None) => Ok(()),
+                    _ => Err(e),
+                }
+            }
             other => other.map(drop),
         }
     }
@@ -916,7 +927,8 @@ impl Engine {
     /// For a referrers fallback tag overwritten with the union of the target's and the
     /// source's listings ([`Overwrite::merged`]): `Some`, with the digest the tag holds now in a
     /// real run (the target is asked: the copy's own listings of the referrers it pushed joined
-    /// the tag meanwhile). `None` when the tag holds the source's index.
+    /// the tag meanwhile), when the tag lists a referrer the source's index does not. `None`
+    /// when the tag holds the source's index or lists nothing beyond it.
     async fn merged(
         &self,
         pair: &RepoPair,
@@ -931,10 +943,24 @@ impl Engine {
                 _ => None,
             };
         }
-        match self.target.current_digest(&pair.target, tag).await {
-            Ok(Some(now)) if now != manifest.digest => Some(Some(now)),
-            _ => None,
-        }
+        // The tag's digest differs from the source's also when only the copy's own listing of
+        // the referrers it pushed joined it: merged only when it lists a referrer the source's
+        // index does not (the target's own, kept).
+        let now = match self.target.current_digest(&pair.target, tag).await {
+            Ok(Some(now)) if now != manifest.digest => now,
+            _ => return None,
+        };
+        let current =
+            crate::transport::Source::manifest(self.target.as_ref(), &pair.target, now.as_str())
+                .await
+                .ok()?;
+        let (now_lists, source_lists) =
+            (referrers::listed(&current)?, referrers::listed(manifest)?);
+        now_lists
+            .difference(&source_lists)
+            .next()
+            .is_some()
+            .then_some(Some(now))
     }
 
     /// Records that the target's `tag`, which pointed at `target_had`, was made the source's
@@ -1458,7 +1484,8 @@ impl Visitor for Engine {
     /// referrers are looked for too: a signature of that SBOM added since goes over on the next
     /// run, at any depth, as `verify --deep` checks them. The cost: one referrers listing of the
     /// source per referrer the target holds (none on a registry without the referrers API whose
-    /// tag listing has no fallback tag for it), once per run.
+    /// tag listing has no fallback tag for it), once per run; and, for one that has referrers of
+    /// its own, one read of it, whose subject is checked before they are followed.
     fn referrers_of_pruned_referrers(&self) -> bool {
         self.options.referrers
     }

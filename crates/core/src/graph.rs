@@ -5,7 +5,13 @@
 //! index depth limit ([`MAX_INDEX_DEPTH`]), memoisation (each manifest, each blob and each
 //! referrer listing is handled once per repository and digest, however many tags reach it;
 //! concurrent callers share one run and a failed run is tried again by the next caller), children
-//! and blobs walked concurrently, referrers one after another. A [`Visitor`] decides what happens:
+//! and blobs walked concurrently, referrers one after another. A referrer is followed only when
+//! its own `subject` is the manifest it is listed for, and the referrers of a manifest are walked
+//! once its graph is done, outside the memo cells of its graph: a walk that waits on a graph
+//! never waits on a referrers walk. Tags walked at once then do not wait on each other through a
+//! listing that leads back or an index that lists its own subject (one exotic shape remains: an
+//! index R with subject M1 listing M2, and an index R' with subject M2 listing M1, entered from
+//! both ends at once). A [`Visitor`] decides what happens:
 //!
 //! - [`Visitor::enter`], before a manifest reached by digest is fetched: descend or prune;
 //! - [`Visitor::blob`], once per distributable blob (config or layer);
@@ -225,6 +231,24 @@ impl<K: Eq + Hash + Clone, V: Clone> OnceMap<K, V> {
 /// A repository of the source and a digest.
 type Key = (String, Digest);
 
+/// The manifests below one (at any depth) whose referrers a walk follows, once its graph is done.
+type Below = Arc<Vec<Digest>>;
+
+/// A manifest reached by digest, done.
+#[derive(Clone)]
+enum Entered {
+    /// The visitor pruned it: not fetched.
+    Pruned,
+    /// Walked and left.
+    Walked {
+        walked: Walked,
+        /// The subject it names, if any.
+        subject: Option<Digest>,
+        /// The manifests below it whose referrers are followed.
+        below: Below,
+    },
+}
+
 /// What a walk gives back: the graph, or `None` when the visitor pruned it or the walker keeps no
 /// graphs ([`Walker::without_graphs`]).
 pub type Walked = Option<Arc<Node>>;
@@ -233,14 +257,20 @@ pub type Walked = Option<Arc<Node>>;
 pub struct Walker {
     source: Arc<dyn Source>,
     keep_graphs: bool,
-    /// Everything below a manifest is done.
-    graphs: OnceMap<Key, Walked>,
-    /// A manifest reached by digest is entered, walked and left (or pruned).
-    manifests: OnceMap<Key, Walked>,
+    /// Everything below a manifest is done (not their referrers): its graph, and the manifests
+    /// below it whose referrers the walk follows.
+    graphs: OnceMap<Key, (Walked, Below)>,
+    /// A manifest reached by digest is entered, walked and left (or pruned); its referrers are
+    /// walked after, outside this cell, so that a walk waiting on it never waits on a referrers
+    /// walk (which may wait on the manifest's index: a loop across tags).
+    manifests: OnceMap<Key, Entered>,
     /// A blob was visited.
     blobs: OnceMap<Key, ()>,
     /// The referrers of a manifest are done.
     referrer_walks: OnceMap<Key, ()>,
+    /// Manifests listed as a referrer of a subject they do not name, with the subject they name,
+    /// by (repository and manifest, listed subject): from the check to its warning.
+    misfiled: Mutex<HashMap<(Key, Digest), Option<Digest>>>,
 }
 
 impl Walker {
@@ -263,6 +293,7 @@ impl Walker {
             manifests: OnceMap::new(),
             blobs: OnceMap::new(),
             referrer_walks: OnceMap::new(),
+            misfiled: Mutex::new(HashMap::new()),
         }
     }
 
@@ -314,7 +345,14 @@ impl Walker {
         tag: &str,
         manifest: &RawManifest,
     ) -> Result<Walked> {
-        let walked = self.graph(visitor, pair, manifest, &[]).await?;
+        let (walked, below) = self.graph(visitor, pair, manifest, &[]).await?;
+        self.referrers_below(
+            visitor,
+            pair,
+            &below,
+            std::slice::from_ref(&manifest.digest),
+        )
+        .await?;
         let referrers_first = visitor.referrers() && visitor.referrers_before_tag();
         if referrers_first {
             let listed = self
@@ -362,7 +400,17 @@ impl Walker {
     /// above it, the nearest last; as many as it is deep), once per repository and digest;
     /// `listed_by` says what listed it, if anything: one the source does not hold is then
     /// reported as [`Error::ChildMissing`] or [`Error::ReferrerMissing`] (the source is
-    /// incomplete), not as a plain 404. One of `trail` again is a loop (see [`loop_below`]).
+    /// incomplete), not as a plain 404.
+    ///
+    /// A manifest listed as a referrer of a subject is followed only if its own `subject` is that
+    /// subject (checked once fetched, before its graph or its referrers are walked): a listing
+    /// that names anything else (a fallback tag `sha256-<hex>` anyone with push rights can write)
+    /// is warned about and not followed. A real referrer's digest covers its subject's, so the
+    /// subject edges followed never lead back to a manifest below them, and two walks (two tags)
+    /// entering a listing from opposite ends do not wait on each other.
+    ///
+    /// One of `trail` again (valid content can do it: an index with subject S that also lists S
+    /// as a child) is already walked above: skipped with a note, and the walk goes on.
     fn child<'a>(
         &'a self,
         visitor: &'a dyn Visitor,
@@ -372,21 +420,69 @@ impl Walker {
         trail: &'a [Digest],
     ) -> BoxFuture<'a, Result<Walked>> {
         async move {
+            let subject = match listed_by {
+                Some(ListedBy::Subject(s)) => Some(s),
+                _ => None,
+            };
+            match self
+                .left(visitor, pair, reference, listed_by, trail)
+                .await?
+            {
+                None => Ok(None),
+                Some(Entered::Pruned) => {
+                    if visitor.referrers_of_pruned()
+                        || (subject.is_some() && visitor.referrers_of_pruned_referrers())
+                    {
+                        self.referrers_of_pruned(visitor, pair, reference, subject, trail)
+                            .await?;
+                    }
+                    Ok(None)
+                }
+                Some(Entered::Walked { walked, below, .. }) => {
+                    let here = [trail, std::slice::from_ref(&reference.digest)].concat();
+                    self.referrers_below(visitor, pair, &below, &here).await?;
+                    self.referrers_at(visitor, pair, &reference.digest, trail)
+                        .await?;
+                    Ok(walked)
+                }
+            }
+        }
+        .boxed()
+    }
+
+    /// [`Self::child`] up to its `leave` (or prune), its referrers and those below it left to the
+    /// caller; `None` when it is not followed (met again below itself, or listed as a referrer
+    /// of a subject it does not name).
+    fn left<'a>(
+        &'a self,
+        visitor: &'a dyn Visitor,
+        pair: &'a RepoPair,
+        reference: &'a Reference,
+        listed_by: Option<ListedBy<'a>>,
+        trail: &'a [Digest],
+    ) -> BoxFuture<'a, Result<Option<Entered>>> {
+        async move {
             if trail.contains(&reference.digest) {
-                return Err(loop_below(pair, trail, &reference.digest));
+                crate::log::emit(1, || {
+                    format!(
+                        "{}: {} is reached again below itself ({}); already walked above, not followed again",
+                        pair.source,
+                        reference.digest,
+                        what_listed(listed_by),
+                    )
+                });
+                return Ok(None);
             }
             let key = (pair.source.clone(), reference.digest.clone());
-            self.manifests
+            let subject = match listed_by {
+                Some(ListedBy::Subject(s)) => Some(s),
+                _ => None,
+            };
+            let entered = self
+                .manifests
                 .run(&key, || async {
                     if visitor.enter(pair, reference).await? == Step::Prune {
-                        let as_referrer = matches!(listed_by, Some(ListedBy::Subject(_)));
-                        if visitor.referrers_of_pruned()
-                            || (as_referrer && visitor.referrers_of_pruned_referrers())
-                        {
-                            self.referrers_at(visitor, pair, &reference.digest, trail)
-                                .await?;
-                        }
-                        return Ok(None);
+                        return Ok(Entered::Pruned);
                     }
                     let manifest = self
                         .source
@@ -411,15 +507,143 @@ impl Walker {
                             }
                             _ => e,
                         })?;
-                    let walked = self.graph(visitor, pair, &manifest, trail).await?;
+                    let named = match subject {
+                        Some(s) => self.check_subject(pair, &manifest, s)?,
+                        None => manifest.view()?.subject().map(|r| r.digest.clone()),
+                    };
+                    let (walked, below) = self.graph(visitor, pair, &manifest, trail).await?;
                     visitor.leave(pair, &manifest, None).await?;
-                    self.referrers_at(visitor, pair, &manifest.digest, trail)
-                        .await?;
-                    Ok(walked)
+                    Ok(Entered::Walked {
+                        walked,
+                        subject: named,
+                        below,
+                    })
                 })
-                .await
+                .await;
+            let misfiled = |key: Key, s: &Digest| {
+                self.misfiled
+                    .lock()
+                    .expect("misfiled lock")
+                    .remove(&(key, s.clone()))
+            };
+            match (entered, subject) {
+                // Not memoised (an error never is): reached otherwise (an index's child, a
+                // root), the same manifest is walked.
+                (Err(e), Some(s)) => match misfiled(key, s) {
+                    Some(real) => {
+                        warn_misfiled(pair, &reference.digest, s, real.as_ref());
+                        Ok(None)
+                    }
+                    None => Err(e),
+                },
+                // Walked by another path first: checked here all the same.
+                (Ok(Entered::Walked { subject: named, .. }), Some(s))
+                    if named.as_ref() != Some(s) =>
+                {
+                    warn_misfiled(pair, &reference.digest, s, named.as_ref());
+                    Ok(None)
+                }
+                (entered, _) => entered.map(Some),
+            }
         }
         .boxed()
+    }
+
+    /// The referrers of the manifests `below` one (its graph done), below those of `trail`, one
+    /// manifest after another.
+    async fn referrers_below(
+        &self,
+        visitor: &dyn Visitor,
+        pair: &RepoPair,
+        below: &[Digest],
+        trail: &[Digest],
+    ) -> Result<()> {
+        if !visitor.referrers() {
+            return Ok(());
+        }
+        for digest in below {
+            self.referrers_at(visitor, pair, digest, trail).await?;
+        }
+        Ok(())
+    }
+
+    /// The referrers of a manifest `enter` pruned. One listed as a referrer of `subject` is read
+    /// (its subject checked) only when it has referrers of its own: a re-run whose target holds
+    /// every referrer costs no more than the listing.
+    async fn referrers_of_pruned(
+        &self,
+        visitor: &dyn Visitor,
+        pair: &RepoPair,
+        reference: &Reference,
+        subject: Option<&Digest>,
+        trail: &[Digest],
+    ) -> Result<()> {
+        let Some(s) = subject else {
+            return self
+                .referrers_at(visitor, pair, &reference.digest, trail)
+                .await;
+        };
+        if !visitor.referrers() || trail.len() >= MAX_INDEX_DEPTH {
+            return Ok(());
+        }
+        let listed = self
+            .source
+            .referrers(&pair.source, &reference.digest)
+            .await?;
+        if listed.as_ref().is_some_and(|l| !l.is_empty()) {
+            let real = self
+                .subject_of(pair, &reference.digest)
+                .await
+                .map_err(|e| match e {
+                    e if e.is_not_found() => Error::ReferrerMissing {
+                        repository: pair.source.clone(),
+                        subject: s.clone(),
+                        referrer: reference.digest.clone(),
+                        cause: e.to_string(),
+                    },
+                    e => e,
+                })?;
+            if real.as_ref() != Some(s) {
+                warn_misfiled(pair, &reference.digest, s, real.as_ref());
+                return Ok(());
+            }
+        }
+        self.referrers_listed(visitor, pair, &reference.digest, trail, Some(listed))
+            .await
+    }
+
+    /// Fails when `manifest`, listed as a referrer of `subject`, names another subject (or none),
+    /// and records it for [`Self::child`] to warn about.
+    fn check_subject(
+        &self,
+        pair: &RepoPair,
+        manifest: &RawManifest,
+        subject: &Digest,
+    ) -> Result<Option<Digest>> {
+        let real = manifest.view()?.subject().map(|r| r.digest.clone());
+        if real.as_ref() == Some(subject) {
+            return Ok(real);
+        }
+        let key = (pair.source.clone(), manifest.digest.clone());
+        let error = Error::invalid(
+            format!("{}@{}", pair.source, manifest.digest),
+            format!(
+                "listed as a referrer of {subject}, but its subject is {}",
+                subject_name(real.as_ref())
+            ),
+        );
+        self.misfiled
+            .lock()
+            .expect("misfiled lock")
+            .insert((key, subject.clone()), real);
+        Err(error)
+    }
+
+    /// The subject `digest` of the source names, if any (a manifest already walked above, read
+    /// again: only when a listing leads back to it).
+    async fn subject_of(&self, pair: &RepoPair, digest: &Digest) -> Result<Option<Digest>> {
+        let manifest = self.source.manifest(&pair.source, digest.as_str()).await?;
+        Ok(manifest.view()?.subject().map(|r| r.digest.clone()))
     }
 
     /// Everything below a manifest (below those of `trail`): its children and blobs,
@@ -430,28 +654,34 @@ impl Walker {
         pair: &RepoPair,
         manifest: &RawManifest,
         trail: &[Digest],
-    ) -> Result<Walked> {
+    ) -> Result<(Walked, Below)> {
         let key = (pair.source.clone(), manifest.digest.clone());
         self.graphs
             .run(&key, || self.below(visitor, pair, manifest, trail))
             .await
     }
 
-    /// Walks the children and blobs of a manifest, then builds its node when graphs are kept.
+    /// Walks the children and blobs of a manifest, then builds its node when graphs are kept;
+    /// with the manifests below it whose referrers are followed (the children walked, those
+    /// pruned when [`Visitor::referrers_of_pruned`], and theirs).
     async fn below(
         &self,
         visitor: &dyn Visitor,
         pair: &RepoPair,
         manifest: &RawManifest,
         trail: &[Digest],
-    ) -> Result<Walked> {
+    ) -> Result<(Walked, Below)> {
         let view = manifest.view()?;
         check_depth(manifest, &view, trail.len())?;
         let here = [trail, std::slice::from_ref(&manifest.digest)].concat();
         let children = {
+            let here = &here;
             let children = view.children().iter().map(|c| {
                 let index = Some(ListedBy::Index(&manifest.digest));
-                self.child(visitor, pair, c, index, &here)
+                async move {
+                    let entered = self.left(visitor, pair, c, index, here).await?;
+                    Ok::<_, Error>((c, entered))
+                }
             });
             let blobs = view
                 .blobs()
@@ -461,13 +691,35 @@ impl Walker {
             let (children, _) = futures::try_join!(try_join_all(children), try_join_all(blobs))?;
             children
         };
-        Ok(self.keep_graphs.then(|| {
+        let mut nodes = Vec::new();
+        let mut below: Vec<Digest> = Vec::new();
+        for (child, entered) in children {
+            match entered {
+                Some(Entered::Walked {
+                    walked,
+                    below: theirs,
+                    ..
+                }) => {
+                    nodes.extend(walked);
+                    below.push(child.digest.clone());
+                    below.extend(theirs.iter().cloned());
+                }
+                Some(Entered::Pruned) if visitor.referrers_of_pruned() => {
+                    below.push(child.digest.clone())
+                }
+                _ => {}
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        below.retain(|d| seen.insert(d.clone()));
+        let walked = self.keep_graphs.then(|| {
             Arc::new(Node {
                 manifest: manifest.clone(),
                 view: Arc::new(view),
-                children: children.into_iter().flatten().collect(),
+                children: nodes,
             })
-        }))
+        });
+        Ok((walked, Arc::new(below)))
     }
 
     /// A blob, once per repository and digest.
@@ -500,6 +752,11 @@ impl Walker {
         if !visitor.referrers() || trail.len() >= MAX_INDEX_DEPTH {
             return Ok(());
         }
+        // A manifest below one of its own referrers (an index with subject S that lists S):
+        // its referrers are being walked above.
+        if trail.contains(digest) {
+            return Ok(());
+        }
         let here = [trail, std::slice::from_ref(digest)].concat();
         let key = (pair.source.clone(), digest.clone());
         self.referrer_walks
@@ -512,16 +769,22 @@ impl Walker {
                     return Ok(());
                 };
                 for r in &list {
-                    // A referrer listed for a manifest it is above (itself, or one that leads to
-                    // it): a listing no valid content makes (a referrer's digest covers its
-                    // subject's), which would have the walk wait for itself. Not followed.
+                    // A referrer listed for a manifest it is above (one that leads to it): valid
+                    // when its subject is this manifest (an index with subject S that also lists
+                    // S as a child), and then already walked above; a wrong entry otherwise. Not
+                    // followed either way: the walk would wait for itself.
                     if here.contains(&r.digest) {
-                        crate::log::emit(0, || {
-                            format!(
-                                "warning: {}: {} is listed as a referrer of {digest}, which it is above: a loop in the source's referrers listing; not followed",
-                                pair.source, r.digest
-                            )
-                        });
+                        let real = self.subject_of(pair, &r.digest).await?;
+                        if real.as_ref() == Some(digest) {
+                            crate::log::emit(1, || {
+                                format!(
+                                    "{}: {} is a referrer of {digest} and already walked above it; not followed again",
+                                    pair.source, r.digest
+                                )
+                            });
+                        } else {
+                            warn_misfiled(pair, &r.digest, digest, real.as_ref());
+                        }
                         continue;
                     }
                     let subject = Some(ListedBy::Subject(digest));
@@ -581,15 +844,30 @@ enum ListedBy<'a> {
     Subject(&'a Digest),
 }
 
-/// The error of an index that lists, as its child, `digest`, a manifest above it in `trail`: a
-/// loop no registry content can make (an index's digest covers its children's), which the walk
-/// would otherwise wait on forever.
-fn loop_below(pair: &RepoPair, trail: &[Digest], digest: &Digest) -> Error {
-    let index = trail.last().map_or_else(String::new, |d| d.to_string());
-    Error::invalid(
-        format!("{}@{index}", pair.source),
-        format!("lists {digest}, a manifest above it, below itself: a loop no valid content makes (the source's listings of index children or referrers are broken); not followed"),
-    )
+/// Warns that `referrer`, listed as a referrer of `subject`, names `real` as its subject (or
+/// none): a wrong listing (a stale or forged fallback tag), not followed.
+fn warn_misfiled(pair: &RepoPair, referrer: &Digest, subject: &Digest, real: Option<&Digest>) {
+    crate::log::emit(0, || {
+        format!(
+            "warning: {}: {referrer} is listed as a referrer of {subject}, but its subject is {}: a wrong entry, or a loop in the source's referrers listing; not followed",
+            pair.source,
+            subject_name(real)
+        )
+    });
+}
+
+/// A subject digest as a message names it.
+fn subject_name(real: Option<&Digest>) -> String {
+    real.map_or_else(|| "none".to_string(), |d| d.to_string())
+}
+
+/// What listed a manifest, as a note says it.
+fn what_listed(listed_by: Option<ListedBy<'_>>) -> String {
+    match listed_by {
+        Some(ListedBy::Index(index)) => format!("a child of {index}"),
+        Some(ListedBy::Subject(subject)) => format!("a referrer of {subject}"),
+        None => "by digest".to_string(),
+    }
 }
 
 /// True when `e` says that `referrer`, listed for `subject`, is missing in the source.

@@ -444,8 +444,9 @@ fn tag_entry(
     referrers: Option<usize>,
 ) -> TagEntry {
     let mut platforms = Vec::new();
-    let mut attestations = 0;
-    collect_platforms(node, &mut platforms, &mut attestations, 0);
+    let mut attested = BTreeSet::new();
+    collect_platforms(node, &mut platforms, &mut attested, 0);
+    let attestations = attested.len() as u64;
     let nondistributable_size = node
         .blobs_with(true)
         .values()
@@ -485,12 +486,12 @@ fn tag_entry(
 
 /// The platforms of an index's entries into `platforms` (each once, in order), those of the
 /// indexes it lists too, at any depth the walk allows; buildx attestation manifests are counted
-/// in `attestations` instead. An entry that is itself an index gives the platforms it lists (its
-/// own only when it lists none).
-fn collect_platforms(
-    node: &Node,
+/// in `attestations` instead, by digest (each once, however many indexes list it). An entry
+/// that is itself an index gives the platforms it lists (its own only when it lists none).
+fn collect_platforms<'a>(
+    node: &'a Node,
     platforms: &mut Vec<String>,
-    attestations: &mut u64,
+    attestations: &mut BTreeSet<&'a Digest>,
     depth: usize,
 ) {
     let attestation: BTreeSet<&Digest> = node
@@ -501,7 +502,7 @@ fn collect_platforms(
         .collect();
     for entry in node.view.children() {
         if attestation.contains(&entry.digest) {
-            *attestations += 1;
+            attestations.insert(&entry.digest);
             continue;
         }
         let nested = node.children.iter().find(|c| {
@@ -663,5 +664,30 @@ mod tests {
         let plain = serde_json::to_value(row(&image("amd64", &app))).unwrap();
         assert!(plain.get("nondistributable_size").is_none(), "{plain}");
         assert!(plain.get("attestations").is_none(), "{plain}");
+    }
+
+    /// A nested index listed twice (or an attestation listed twice) counts its attestations
+    /// once: they are manifests, counted by digest.
+    #[test]
+    fn an_attestation_is_counted_once_however_many_times_it_is_listed() {
+        let (amd64, att) = (image("amd64", ""), image("att", ""));
+        let marked = format!(
+            r#","annotations":{{"vnd.docker.reference.digest":"{}","vnd.docker.reference.type":"attestation-manifest"}}"#,
+            amd64.manifest.digest
+        );
+        let inner = index(
+            &[
+                entry(&amd64, Some("linux/amd64"), ""),
+                entry(&att, Some("unknown/unknown"), &marked),
+            ],
+            vec![amd64.clone(), att.clone()],
+        );
+        let outer = index(
+            &[entry(&inner, None, ""), entry(&inner, None, "")],
+            vec![inner.clone()],
+        );
+        let r = row(&outer);
+        assert_eq!(r.platforms, ["linux/amd64"]);
+        assert_eq!(r.attestations, 1);
     }
 }

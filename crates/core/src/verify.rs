@@ -266,7 +266,7 @@ pub async fn verify(
                         TagVerdict::Error("listed by the source but not found when read".into())
                     }
                     (Ok(Some(a)), Ok(None)) => {
-                        why_missing(&source, &pair, &tag, &a, blobs_of_missing).await
+                        why_missing(&source, &target, &pair, &tag, &a, blobs_of_missing).await
                     }
                     (Ok(Some(a)), Ok(Some(b))) if a == b => TagVerdict::Ok(a),
                     (Ok(Some(a)), Ok(Some(b))) => {
@@ -357,8 +357,15 @@ pub async fn verify(
 /// that a tag no copy can bring says why: a Docker schema 1 manifest (unsupported), an index
 /// whose child, a referrer or (with `blobs`) a layer the source lacks (broken in the source);
 /// otherwise, or when the walk fails another way, missing.
+///
+/// A referrers fallback tag with a stale entry is never written to a target that lists referrers
+/// by subject (a registry with the referrers API, an OCI layout): the copy writes no fallback
+/// tags there. The tag is then stale in the source when every entry the target lacks (asked by
+/// digest) is missing in the source too, and missing in the target only when one of them is held
+/// by the source.
 async fn why_missing(
     source: &Arc<dyn Store>,
+    target: &Arc<dyn Store>,
     pair: &RepoPair,
     tag: &str,
     in_source: &Digest,
@@ -377,7 +384,8 @@ async fn why_missing(
         Err(Error::ChildMissing { index, .. })
             if &index == in_source && crate::referrers::is_fallback_tag(tag) =>
         {
-            match stale_entries(store, pair, tag, in_source, &BTreeSet::new()).await {
+            let held = held_by_target(store, target, pair, in_source).await;
+            match stale_entries(store, pair, tag, in_source, &held).await {
                 Some(problems) => TagVerdict::Stale(problems),
                 None => TagVerdict::Missing,
             }
@@ -389,6 +397,38 @@ async fn why_missing(
         _ => TagVerdict::Missing,
     }
 }
+
+/// The entries of the source's referrers fallback index `index` that the target holds by digest
+/// (one `HEAD` of the target per entry, a few at once); an entry that cannot be asked counts as
+/// not held.
+async fn held_by_target(
+    source: &Arc<dyn Store>,
+    target: &Arc<dyn Store>,
+    pair: &RepoPair,
+    index: &Digest,
+) -> BTreeSet<Digest> {
+    let Ok(index) = source.manifest(&pair.source, index.as_str()).await else {
+        return BTreeSet::new();
+    };
+    let entries = crate::referrers::listed(&index).unwrap_or_default();
+    futures::stream::iter(entries)
+        .map(|entry| async move {
+            let held = crate::transport::Source::manifest_digest(
+                target.as_ref(),
+                &pair.target,
+                entry.as_str(),
+            )
+            .await;
+            matches!(held, Ok(Some(d)) if d == entry).then_some(entry)
+        })
+        .buffer_unordered(ENTRIES_AT_ONCE)
+        .filter_map(|held| async move { held })
+        .collect()
+        .await
+}
+
+/// Entries of a fallback index asked of the target at once.
+const ENTRIES_AT_ONCE: usize = 8;
 
 /// A walk of the source's manifests and their referrers ([`why_missing`]); with `blobs_of`, each
 /// blob is asked of that source too ([`crate::transport::Source::holds_blob`]), one it lacks

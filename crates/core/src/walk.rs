@@ -209,26 +209,36 @@ impl Matcher {
         matched.matched_any()
     }
 
-    /// The `--repo` globs (as `--repo 'GLOB'`) and `--tag` expressions (as `--tag 'EXPR'`) that
-    /// have matched nothing so far: one a user misspelt among others that matched. A `--repo`
-    /// glob counts when it matched a listed repository, even one an `--exclude-repo` or a shard
-    /// then left out.
-    pub fn unmatched(&self) -> Vec<String> {
-        let unmatched = |patterns: &[String], flags: &[AtomicBool], flag: &str| {
+    /// The repository globs and tag expressions that have matched nothing so far: one a user
+    /// misspelt among others that matched. A repository glob counts when it matched a listed
+    /// repository, even one an exclusion or a shard then left out. Under a shard no tag
+    /// expression is named: a shard lists only its own repositories' tags, and a tag that
+    /// matches in another shard's repositories is no misspelling.
+    pub fn unmatched(&self) -> Vec<Unmatched> {
+        let unmatched = |patterns: &[String], flags: &[AtomicBool], kind: PatternKind| {
             patterns
                 .iter()
                 .zip(flags)
                 .filter(|(_, hit)| !hit.load(Ordering::Relaxed))
-                .map(|(p, _)| format!("{flag} '{p}'"))
+                .map(|(p, _)| Unmatched {
+                    kind,
+                    pattern: p.clone(),
+                })
                 .collect::<Vec<_>>()
         };
-        let mut names = unmatched(&self.selection.include, &self.hits.include, "--repo");
-        names.extend(unmatched(
-            &self.selection.tag_patterns,
-            &self.hits.tag,
-            "--tag",
-        ));
-        names
+        let mut out = unmatched(
+            &self.selection.include,
+            &self.hits.include,
+            PatternKind::Repo,
+        );
+        if self.selection.shard.is_none() {
+            out.extend(unmatched(
+                &self.selection.tag_patterns,
+                &self.hits.tag,
+                PatternKind::Tag,
+            ));
+        }
+        out
     }
 
     /// True when the selection takes manifests without a tag of their own (ACR untagged
@@ -237,6 +247,25 @@ impl Matcher {
     pub fn selects_untagged(&self) -> bool {
         self.tag.is_none()
     }
+}
+
+/// What a pattern of a [`Selection`] selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatternKind {
+    /// A repository glob ([`Selection::include`]).
+    Repo,
+    /// A tag expression ([`Selection::tag_patterns`]).
+    Tag,
+}
+
+/// A pattern of a [`Selection`] that matched nothing ([`Matcher::unmatched`]); each command
+/// names it in its own terms (a flag, a key of a file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unmatched {
+    /// What it selects.
+    pub kind: PatternKind,
+    /// The pattern as given.
+    pub pattern: String,
 }
 
 /// A tag expression that must match the whole tag.
@@ -434,16 +463,28 @@ pub async fn select_tags(
             if left.is_empty() || round.is_empty() {
                 break;
             }
-            for (tag, _) in round
+            // A fallback tag that cannot be read (gone, too large, not JSON, a read that keeps
+            // failing) lists nothing here: said at -v, and the tag is copied or failed on its
+            // own later, not the selection of the whole repository.
+            let reads = round
                 .iter()
                 .filter(|(t, _)| crate::referrers::is_fallback_tag(t))
-            {
-                match source.manifest(&pair.source, tag).await {
+                .map(|(tag, _)| async move { (tag, source.manifest(&pair.source, tag).await) });
+            let indexes: Vec<_> = futures::stream::iter(reads)
+                .buffer_unordered(DESCRIBED_READS)
+                .collect()
+                .await;
+            for (tag, index) in indexes {
+                match index {
                     Ok(index) => {
                         brought.extend(crate::referrers::listed(&index).unwrap_or_default())
                     }
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e),
+                    Err(e) => crate::log::emit(1, || {
+                        format!(
+                            "{}:{tag}: not read while selecting tags ({e}); taken as listing nothing",
+                            pair.source
+                        )
+                    }),
                 }
             }
             let (next, rest): (Vec<_>, Vec<_>) = left
@@ -602,9 +643,43 @@ mod tests {
         assert!(clone.repository("team/a").is_some());
         assert!(clone.tag("v1.2"));
         assert!(!clone.tag("latest"));
-        assert_eq!(m.unmatched(), ["--repo 'infar/*'", "--tag 'lastest'"]);
+        let (repo, tag) = (
+            Unmatched {
+                kind: PatternKind::Repo,
+                pattern: "infar/*".into(),
+            },
+            Unmatched {
+                kind: PatternKind::Tag,
+                pattern: "lastest".into(),
+            },
+        );
+        assert_eq!(m.unmatched(), [repo.clone(), tag]);
         assert!(m.tag("lastest"));
-        assert_eq!(m.unmatched(), ["--repo 'infar/*'"]);
+        assert_eq!(m.unmatched(), [repo]);
+    }
+
+    #[test]
+    fn under_a_shard_a_tag_that_matched_nothing_here_is_not_named_it_may_match_in_another_shard() {
+        let m = matcher(|s| {
+            s.include = vec!["team/*".into(), "infar/*".into()];
+            s.tag_patterns = vec!["v1".into(), "v2".into()];
+            s.shard = Some((0, 2));
+        });
+        assert!(m.tag("v1"));
+        let unmatched = m.unmatched();
+        assert_eq!(
+            unmatched,
+            [
+                Unmatched {
+                    kind: PatternKind::Repo,
+                    pattern: "team/*".into(),
+                },
+                Unmatched {
+                    kind: PatternKind::Repo,
+                    pattern: "infar/*".into(),
+                }
+            ]
+        );
     }
 
     #[test]

@@ -569,10 +569,15 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
     // One entry of several in [scope] that matched nothing is likely misspelt; when none
     // matched, the caller says so for the whole scope.
     if inv.totals.tags > 0 {
-        for pattern in matcher.unmatched() {
-            let key = pattern
-                .replacen("--repo ", "[scope] repos entry ", 1)
-                .replacen("--tag ", "[scope] tag ", 1);
+        for unmatched in matcher.unmatched() {
+            let key = match unmatched.kind {
+                acr_relocate::walk::PatternKind::Repo => {
+                    format!("[scope] repos entry '{}'", unmatched.pattern)
+                }
+                acr_relocate::walk::PatternKind::Tag => {
+                    format!("[scope] tag '{}'", unmatched.pattern)
+                }
+            };
             eprintln!(
                 "plan: warning: {key} matched nothing in the source (the rest of [scope] selected what the plan holds): check its spelling in --config {}",
                 args.config.display()

@@ -277,3 +277,229 @@ fn names_and_messages_with_terminal_control_sequences_are_shown_escaped() {
     assert!(!shown.contains('\u{1b}'), "{shown:?}");
     assert!(shown.contains(r"x\u{1b}]0;TITLE\u{7}.yaml"), "{shown}");
 }
+
+#[test]
+fn a_listing_that_names_a_manifest_whose_subject_is_another_is_not_followed_so_two_tags_never_wait_on_each_other(
+) {
+    use acr_relocate::digest::Digest;
+    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    let (config, layer) = (
+        br#"{"architecture":"amd64","os":"linux"}"#.to_vec(),
+        b"layer".to_vec(),
+    );
+    let descriptor = |media: &str, bytes: &[u8]| serde_json::json!({"mediaType": media, "digest": Digest::of(bytes).to_string(), "size": bytes.len()});
+    let image = |n: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": MANIFEST,
+            "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
+            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer)],
+            "annotations": {"n": n},
+        }))
+        .unwrap()
+    };
+    // Two images with no subject, v1 → A and v2 → B; the registry lists B as a referrer of A and
+    // A as a referrer of B. Two tags walked at once enter that listing from opposite ends.
+    let (first, second) = (image("1"), image("2"));
+    let (a, b) = (Digest::of(&first), Digest::of(&second));
+    let (served_a, served_b) = (a.clone(), b.clone());
+    let source = serve(move |_, target| {
+        let (a, b) = (&served_a, &served_b);
+        let path = target.split('?').next().unwrap();
+        let manifest = |bytes: &[u8]| Answer {
+            status: 200,
+            headers: vec![format!("Docker-Content-Digest: {}", Digest::of(bytes))],
+            content_type: MANIFEST,
+            body: bytes.to_vec(),
+        };
+        let listing = |bytes: &[u8]| {
+            // Slow listings: both tags are inside their listing before either reads the other.
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            Answer {
+                content_type: "application/vnd.oci.image.index.v1+json",
+                ..json(
+                    &serde_json::json!({
+                        "schemaVersion": 2,
+                        "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": [descriptor(MANIFEST, bytes)],
+                    })
+                    .to_string(),
+                )
+            }
+        };
+        match path {
+            "/v2/" => json("{}"),
+            "/v2/_catalog" => json(r#"{"repositories":["app"]}"#),
+            "/v2/app/tags/list" => json(r#"{"name":"app","tags":["v1","v2"]}"#),
+            "/v2/app/manifests/v1" => manifest(&first),
+            "/v2/app/manifests/v2" => manifest(&second),
+            p if p == format!("/v2/app/manifests/{a}") => manifest(&first),
+            p if p == format!("/v2/app/manifests/{b}") => manifest(&second),
+            p if p == format!("/v2/app/referrers/{a}") => listing(&second),
+            p if p == format!("/v2/app/referrers/{b}") => listing(&first),
+            p if p == format!("/v2/app/blobs/{}", Digest::of(&config)) => Answer {
+                content_type: "application/octet-stream",
+                ..json(std::str::from_utf8(&config).unwrap())
+            },
+            p if p == format!("/v2/app/blobs/{}", Digest::of(&layer)) => Answer {
+                content_type: "application/octet-stream",
+                ..json("layer")
+            },
+            _ => not_found(),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    for run in 0..20 {
+        // The last run copies again into a target that holds both images: the entries are
+        // then pruned, and still checked before their own listings are followed.
+        let target = format!(
+            "oci:{}",
+            dir.path().join(format!("copy{}", run.min(18))).display()
+        );
+        let out = run_at_most(30, &["copy", &source, &target]);
+        assert_success(&out);
+        let err = stderr(&out);
+        for (referrer, subject) in [(&b, &a), (&a, &b)] {
+            let warning =
+                format!("{referrer} is listed as a referrer of {subject}, but its subject is none");
+            assert!(err.contains(&warning), "run {run}: {warning} in {err}");
+        }
+        let done = if run < 19 {
+            "copied 2 of 2 tags"
+        } else {
+            "copied 0 of 2 tags in 1 repository (2 already up to date)"
+        };
+        assert!(
+            stdout(&out).contains(done) || err.contains(done),
+            "run {run}: {}{err}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn an_index_that_refers_to_a_manifest_it_also_lists_as_a_child_is_valid_and_copied_whole() {
+    // Valid by the spec, and a loop for a walk that follows both children and referrers: an
+    // index R whose subject is S and that lists S among its manifests. S's referrers lead to R,
+    // and R's children back to S, already walked above.
+    let (dir, expected) = sample_layout(1, 23);
+    let root = dir.path().join("sample");
+    let (repo, subject, _) = expected.referrers[0].clone();
+    let bytes = std::fs::read(layout_blob(&root, &subject)).unwrap();
+    let media_type = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["mediaType"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let descriptor = serde_json::json!({"mediaType": media_type, "digest": subject.as_str(), "size": bytes.len()});
+    let index_type = "application/vnd.oci.image.index.v1+json";
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": index_type,
+        "artifactType": "application/vnd.example.bundle",
+        "manifests": [descriptor],
+        "subject": descriptor,
+    }))
+    .unwrap();
+    let index = add_layout_manifest(&root, &repo, None, index_type, &index);
+
+    // Walked from S's tag only (R is untagged): R is met as a referrer of S, and S again below
+    // R, noted at -v as already walked above. Walked from both at once (R is a root of its own
+    // in a copy of everything): neither walk waits on the other.
+    let source = oci(dir.path());
+    for (run, only_tagged) in (0..8).map(|run| (run, run < 2)) {
+        let target = tempfile::tempdir().unwrap();
+        let target = format!("oci:{}", target.path().join("copy").display());
+        let mut args = vec!["copy", "-v", source.as_str(), target.as_str()];
+        if only_tagged {
+            args.insert(1, "--tagged-only");
+        }
+        let out = run_at_most(30, &args);
+        assert_success(&out);
+        let err = stderr(&out);
+        assert!(!err.contains("warning"), "run {run}: {err}");
+        assert!(
+            !only_tagged
+                || err.contains(&format!(
+                    "{subject} is reached again below itself (a child of {index}); already walked above"
+                )),
+            "run {run}: {err}"
+        );
+        let store = open(&target);
+        assert_eq!(
+            block_on(store.manifest_digest(&repo, index.as_str())).unwrap(),
+            Some(index.clone())
+        );
+        assert_success(&run_at_most(30, &["verify", "--deep", &source, &target]));
+    }
+}
+
+#[test]
+fn a_fallback_tag_that_cannot_be_read_while_selecting_fails_alone_not_the_repository() {
+    use acr_relocate::digest::Digest;
+    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    let (config, layer) = (
+        br#"{"architecture":"amd64","os":"linux"}"#.to_vec(),
+        b"layer".to_vec(),
+    );
+    let descriptor = |media: &str, bytes: &[u8]| serde_json::json!({"mediaType": media, "digest": Digest::of(bytes).to_string(), "size": bytes.len()});
+    let image = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": MANIFEST,
+        "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
+        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer)],
+    }))
+    .unwrap();
+    let a = Digest::of(&image);
+    // v1's fallback tag is refused (403); another describing tag (of a
+    // manifest no tag names) is left unmatched, so the fallback tag taken is read to see what
+    // it brings.
+    let fallback = a.as_str().replacen(':', "-", 1);
+    let other = format!("sha256-{}", "0".repeat(64));
+    let tags = serde_json::json!({"name": "app", "tags": ["v1", fallback, other]}).to_string();
+    let served = (fallback.clone(), a.clone());
+    let source = serve(move |_, target| {
+        let path = target.split('?').next().unwrap();
+        let (fallback, a) = (&served.0, &served.1);
+        let manifest = |bytes: &[u8]| Answer {
+            status: 200,
+            headers: vec![format!("Docker-Content-Digest: {}", Digest::of(bytes))],
+            content_type: MANIFEST,
+            body: bytes.to_vec(),
+        };
+        match path {
+            "/v2/" => json("{}"),
+            "/v2/_catalog" => json(r#"{"repositories":["app"]}"#),
+            "/v2/app/tags/list" => json(&tags),
+            "/v2/app/manifests/v1" => manifest(&image),
+            p if p == format!("/v2/app/manifests/{a}") => manifest(&image),
+            p if p == format!("/v2/app/manifests/{fallback}") => Answer {
+                status: 403,
+                ..json(r#"{"errors":[{"code":"DENIED","message":"not for you"}]}"#)
+            },
+            p if p == format!("/v2/app/blobs/{}", Digest::of(&config)) => Answer {
+                content_type: "application/octet-stream",
+                ..json(std::str::from_utf8(&config).unwrap())
+            },
+            p if p == format!("/v2/app/blobs/{}", Digest::of(&layer)) => Answer {
+                content_type: "application/octet-stream",
+                ..json("layer")
+            },
+            _ => not_found(),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", dir.path().join("copy").display());
+    let out = run_at_most(
+        60,
+        &["copy", "-v", "--tag", "v1", "--json", &source, &target],
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("app:{fallback}: not read while selecting tags"))
+            && err.contains("taken as listing nothing"),
+        "{err}{}",
+        stdout(&out)
+    );
+    let summary = crate::util::json(&out);
+    assert_eq!(summary["tags_copied"], 1, "{summary}");
+    let failed = summary["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{summary}");
+    assert_eq!(failed[0]["item"], format!("app:{fallback}"), "{summary}");
+}

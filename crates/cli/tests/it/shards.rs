@@ -227,3 +227,66 @@ fn the_kubernetes_job_is_an_indexed_job_of_sharded_workers_and_a_final_verify() 
         assert!(stdout(&out).contains(flag), "{flag}");
     }
 }
+
+#[test]
+fn a_tag_that_matches_in_another_shard_is_not_warned_about_as_matching_nothing() {
+    use acr_relocate::walk::shard_of;
+    // Two tags, each found in repositories of one shard only.
+    let (dir, expected) = sample_layout(6, 29);
+    let only_in = |shard: u32| {
+        expected
+            .tags
+            .iter()
+            .filter(|(repo, _)| shard_of(repo, 2) == shard)
+            .flat_map(|(_, tags)| tags.keys())
+            .find(|tag| {
+                expected
+                    .tags
+                    .iter()
+                    .all(|(repo, tags)| shard_of(repo, 2) == shard || !tags.contains_key(*tag))
+            })
+            .cloned()
+            .expect("a tag of one shard only")
+    };
+    let (first, second) = (only_in(0), only_in(1));
+    let source = oci(dir.path());
+    for k in 0..2 {
+        let target = tempfile::tempdir().unwrap();
+        let target = format!("oci:{}", target.path().join("copy").display());
+        let shard = format!("{k}/2");
+        let out = run(&[
+            "copy",
+            "--dry-run",
+            "--shard",
+            &shard,
+            "--tag",
+            &first,
+            "--tag",
+            &second,
+            &source,
+            &target,
+        ]);
+        assert_success(&out);
+        let err = stderr(&out);
+        assert!(!err.contains("matched nothing"), "shard {shard}: {err}");
+    }
+    // Without a shard, a misspelt one among them is still named.
+    let target = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", target.path().join("copy").display());
+    let out = run(&[
+        "copy",
+        "--dry-run",
+        "--tag",
+        &first,
+        "--tag",
+        "lastest",
+        &source,
+        &target,
+    ]);
+    assert_success(&out);
+    assert!(
+        stderr(&out).contains("--tag 'lastest' matched nothing in SOURCE"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -313,3 +313,159 @@ fn a_tag_expression_brings_the_fallback_tags_of_referrers_of_referrers_byte_for_
     assert_success(&out);
     assert_eq!(json(&out)["tags_ok"], 3, "{}", stdout(&out));
 }
+
+#[test]
+fn on_a_target_that_lists_referrers_by_subject_a_fallback_tag_with_a_stale_entry_is_broken_in_the_source_not_missing(
+) {
+    // The source as above: app:v1, an SBOM and a deleted signature, both in the fallback tag.
+    let src = Registry::start();
+    let image = push_image(src.port);
+    let subject = digest_of(&image);
+    let sbom = push_referrer(src.port, &image, "application/vnd.example.sbom", b"sbom");
+    let signature = push_referrer(
+        src.port,
+        &image,
+        "application/vnd.cncf.notary.signature",
+        b"old signature",
+    );
+    push_fallback_index(src.port, &subject, &[&sbom, &signature]);
+    let gone = digest_of(&signature);
+    delete(src.port, &format!("/v2/{REPO}/manifests/{gone}"));
+    // An OCI layout lists referrers by their subject: the copy writes no fallback tag there, and
+    // the source's tag, which names a referrer no one holds, is never written.
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("oci:{}", dir.path().join("copy").display());
+    let out = run(&["copy", "--json", &src.url(), &target]);
+    assert_exit_code(&out, 1);
+    let summary = json(&out);
+    assert_eq!(summary["failed"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["referrers_copied"], 1, "{summary}");
+
+    // verify: the SBOM is held by the target, the signature by no one: the tag is broken in the
+    // source (the stale entry named), not missing in the target, at every depth.
+    let url = src.url();
+    for deep in [false, true] {
+        let mut args = vec!["verify", "--json", &url, &target];
+        if deep {
+            args.insert(1, "--deep");
+        }
+        let out = run(&args);
+        assert_exit_code(&out, 1);
+        let report = json(&out);
+        for clean in ["missing", "different", "broken", "errors"] {
+            assert_eq!(report[clean], serde_json::json!([]), "{args:?}: {report}");
+        }
+        let broken = report["broken_in_source"].as_array().unwrap();
+        assert_eq!(broken.len(), 1, "{args:?}: {report}");
+        let reason = broken[0]["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with(&format!("referrer {gone} of {subject}")),
+            "{args:?}: {reason}"
+        );
+    }
+}
+
+#[test]
+fn a_fallback_tag_that_the_copy_relists_is_reported_overwritten_not_merged_when_the_target_had_nothing_more(
+) {
+    // The source lists an SBOM and a signature; the target holds the image and the SBOM, its
+    // fallback tag listing the SBOM only. The copy writes the source's tag, and its own listing
+    // of the signature it pushes may rewrite it after: another digest, but no referrer of the
+    // target's own kept, so no union to report.
+    let src = Registry::start();
+    let image = push_image(src.port);
+    let subject = digest_of(&image);
+    let sbom = push_referrer(src.port, &image, "application/vnd.example.sbom", b"sbom");
+    let signature = push_referrer(
+        src.port,
+        &image,
+        "application/vnd.cncf.notary.signature",
+        b"signature",
+    );
+    push_fallback_index(src.port, &subject, &[&sbom, &signature]);
+    let dst = Registry::start();
+    assert_eq!(digest_of(&push_image(dst.port)), subject);
+    let held = push_referrer(dst.port, &image, "application/vnd.example.sbom", b"sbom");
+    assert_eq!(digest_of(&held), digest_of(&sbom));
+    push_fallback_index(dst.port, &subject, &[&held]);
+
+    let out = run(&["copy", "--json", &src.url(), &dst.url()]);
+    assert_success(&out);
+    let summary = json(&out);
+    let item = format!("{REPO}:{}", fallback_tag(&subject));
+    let overwrote = summary["overwritten"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["item"] == item.as_str())
+        .unwrap_or_else(|| panic!("{summary}"))
+        .clone();
+    assert_ne!(overwrote["merged"], true, "{summary}");
+    assert_eq!(
+        sorted(listed_by_fallback_tag(&dst, &subject)),
+        sorted(vec![digest_of(&sbom), digest_of(&signature)])
+    );
+}
+
+fn sorted(mut digests: Vec<Digest>) -> Vec<Digest> {
+    digests.sort();
+    digests
+}
+
+/// Runs the binary with `args`, killed after `seconds` (a hang fails the test, not the run).
+fn run_at_most(seconds: u64, args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > until {
+            child.kill().unwrap();
+            panic!("{args:?} still running after {seconds} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn fallback_tags_that_list_each_others_subject_are_not_followed_and_no_copy_waits_forever() {
+    // Anyone who may push can write fallback tags: here sha256-A lists B and sha256-B lists A,
+    // two images with no subject, tagged v1 and v2. Neither is a referrer of the other.
+    let src = Registry::start();
+    let a = push_image(src.port);
+    let config =
+        br#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_digest = push_blob(src.port, config);
+    let layer_digest = push_blob(src.port, b"base layer");
+    let b = push_manifest(
+        src.port,
+        Some("v2"),
+        MANIFEST,
+        &serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.as_str(), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest.as_str(), "size": 10}],
+        }),
+    );
+    let (first, second) = (digest_of(&a), digest_of(&b));
+    push_fallback_index(src.port, &first, &[&b]);
+    push_fallback_index(src.port, &second, &[&a]);
+    for run in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let target = format!("oci:{}", dir.path().join("copy").display());
+        let out = run_at_most(60, &["copy", &src.url(), &target]);
+        let err = stderr(&out);
+        for (referrer, subject) in [(&second, &first), (&first, &second)] {
+            let warning =
+                format!("{referrer} is listed as a referrer of {subject}, but its subject is none");
+            assert!(err.contains(&warning), "run {run}: {warning} in {err}");
+        }
+        assert_success(&out);
+    }
+}
