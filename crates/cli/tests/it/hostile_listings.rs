@@ -6,6 +6,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use acr_relocate::digest::Digest;
+
 use crate::util::*;
 
 /// An answer: status, extra header lines (`Name: value`), content type and body.
@@ -119,55 +121,53 @@ fn a_listing_whose_link_leads_back_to_a_page_already_read_ends_at_once() {
     assert!(err.contains("leads back to a page already read"), "{err}");
 }
 
-/// Runs the binary with `args`, killed after `seconds` (a hang fails the test, not the run).
-fn run_at_most(seconds: u64, args: &[&str]) -> std::process::Output {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > until {
-            child.kill().unwrap();
-            panic!("{args:?} still running after {seconds} s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
-#[test]
-fn referrers_listings_that_loop_are_not_followed_and_the_walk_ends() {
-    use acr_relocate::digest::Digest;
-    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-    let (config, layer) = (
+/// The config and the layer every image of these tests is made of.
+fn config_and_layer() -> (Vec<u8>, Vec<u8>) {
+    (
         br#"{"architecture":"amd64","os":"linux"}"#.to_vec(),
         b"layer".to_vec(),
-    );
-    let descriptor = |media: &str, bytes: &[u8]| serde_json::json!({"mediaType": media, "digest": Digest::of(bytes).to_string(), "size": bytes.len()});
-    let image = serde_json::to_vec(&serde_json::json!({
+    )
+}
+
+/// A descriptor of `bytes` with `media` type.
+fn descriptor(media: &str, bytes: &[u8]) -> serde_json::Value {
+    serde_json::json!({"mediaType": media, "digest": Digest::of(bytes).to_string(), "size": bytes.len()})
+}
+
+/// An image manifest of [`config_and_layer`] with the `extra` fields (a subject, an
+/// artifactType, annotations).
+fn image_manifest(extra: serde_json::Value) -> Vec<u8> {
+    let (config, layer) = config_and_layer();
+    let mut manifest = serde_json::json!({
         "schemaVersion": 2, "mediaType": MANIFEST,
         "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
         "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer)],
-    }))
-    .unwrap();
-    let signature = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2, "mediaType": MANIFEST, "artifactType": "application/x-loop",
-        "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
-        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer)],
-        "subject": descriptor(MANIFEST, &image),
-    }))
-    .unwrap();
-    let (a, b) = (
-        Digest::of(&image).to_string(),
-        Digest::of(&signature).to_string(),
-    );
-    // The signature refers to the image, and the registry also lists the image as a referrer
-    // of the signature: each listing leads back to the other.
-    let source = serve(move |_, target| {
+    });
+    for (key, value) in extra.as_object().into_iter().flatten() {
+        manifest[key] = value.clone();
+    }
+    serde_json::to_vec(&manifest).unwrap()
+}
+
+/// A registry of one repository `app` whose `tags` point at image manifests, every manifest
+/// also served by digest, and `referrers` (subject → the manifests listed for it) answered by
+/// the referrers API, each listing after `listing_delay`.
+fn serve_app(
+    tags: Vec<(&'static str, Vec<u8>)>,
+    referrers: Vec<(Digest, Vec<u8>)>,
+    listing_delay: std::time::Duration,
+) -> String {
+    let (config, layer) = config_and_layer();
+    let tag_list = serde_json::json!({"name": "app", "tags": tags.iter().map(|(t, _)| *t).collect::<Vec<_>>()}).to_string();
+    let manifests: Vec<Vec<u8>> = tags
+        .iter()
+        .map(|(_, m)| m.clone())
+        .chain(referrers.iter().map(|(_, m)| m.clone()))
+        .collect();
+    serve(move |_, target| {
         let path = target.split('?').next().unwrap();
         let manifest = |bytes: &[u8]| Answer {
             status: 200,
@@ -175,37 +175,66 @@ fn referrers_listings_that_loop_are_not_followed_and_the_walk_ends() {
             content_type: MANIFEST,
             body: bytes.to_vec(),
         };
-        let listing = |bytes: &[u8]| Answer {
-            content_type: "application/vnd.oci.image.index.v1+json",
-            ..json(
-                &serde_json::json!({
-                    "schemaVersion": 2,
-                    "mediaType": "application/vnd.oci.image.index.v1+json",
-                    "manifests": [descriptor(MANIFEST, bytes)],
-                })
-                .to_string(),
-            )
+        let blob = |bytes: &[u8]| Answer {
+            status: 200,
+            headers: Vec::new(),
+            content_type: "application/octet-stream",
+            body: bytes.to_vec(),
         };
-        match path {
-            "/v2/" => json("{}"),
-            "/v2/_catalog" => json(r#"{"repositories":["app"]}"#),
-            "/v2/app/tags/list" => json(r#"{"name":"app","tags":["v1"]}"#),
-            "/v2/app/manifests/v1" => manifest(&image),
-            p if p == format!("/v2/app/manifests/{a}") => manifest(&image),
-            p if p == format!("/v2/app/manifests/{b}") => manifest(&signature),
-            p if p == format!("/v2/app/referrers/{a}") => listing(&signature),
-            p if p == format!("/v2/app/referrers/{b}") => listing(&image),
-            p if p == format!("/v2/app/blobs/{}", Digest::of(&config)) => Answer {
-                content_type: "application/octet-stream",
-                ..json(std::str::from_utf8(&config).unwrap())
-            },
-            p if p == format!("/v2/app/blobs/{}", Digest::of(&layer)) => Answer {
-                content_type: "application/octet-stream",
-                ..json("layer")
-            },
+        let Some(rest) = path.strip_prefix("/v2/app/") else {
+            return match path {
+                "/v2/" => json("{}"),
+                "/v2/_catalog" => json(r#"{"repositories":["app"]}"#),
+                _ => not_found(),
+            };
+        };
+        if rest == "tags/list" {
+            return json(&tag_list);
+        }
+        if let Some(reference) = rest.strip_prefix("manifests/") {
+            let by_tag = tags.iter().find(|(t, _)| *t == reference).map(|(_, m)| m);
+            let by_digest = manifests
+                .iter()
+                .find(|m| Digest::of(m).as_str() == reference);
+            return by_tag.or(by_digest).map_or_else(not_found, |m| manifest(m));
+        }
+        if let Some(subject) = rest.strip_prefix("referrers/") {
+            std::thread::sleep(listing_delay);
+            let listed: Vec<_> = referrers
+                .iter()
+                .filter(|(s, _)| s.as_str() == subject)
+                .map(|(_, m)| descriptor(MANIFEST, m))
+                .collect();
+            return Answer {
+                content_type: INDEX,
+                ..json(&serde_json::json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": listed}).to_string())
+            };
+        }
+        match rest.strip_prefix("blobs/") {
+            Some(d) if d == Digest::of(&config).as_str() => blob(&config),
+            Some(d) if d == Digest::of(&layer).as_str() => blob(&layer),
             _ => not_found(),
         }
-    });
+    })
+}
+
+#[test]
+fn referrers_listings_that_loop_are_not_followed_and_the_walk_ends() {
+    let image = image_manifest(serde_json::json!({}));
+    let signature = image_manifest(serde_json::json!({
+        "artifactType": "application/x-loop",
+        "subject": descriptor(MANIFEST, &image),
+    }));
+    // The signature refers to the image, and the registry also lists the image as a referrer
+    // of the signature: each listing leads back to the other.
+    let source = serve_app(
+        vec![("v1", image.clone())],
+        vec![
+            (Digest::of(&image), signature.clone()),
+            (Digest::of(&signature), image),
+        ],
+        std::time::Duration::ZERO,
+    );
     let dir = tempfile::tempdir().unwrap();
     let target = format!("oci:{}", dir.path().join("copy").display());
     let out = run_at_most(60, &["copy", &source, &target]);
@@ -281,72 +310,19 @@ fn names_and_messages_with_terminal_control_sequences_are_shown_escaped() {
 #[test]
 fn a_listing_that_names_a_manifest_whose_subject_is_another_is_not_followed_so_two_tags_never_wait_on_each_other(
 ) {
-    use acr_relocate::digest::Digest;
-    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-    let (config, layer) = (
-        br#"{"architecture":"amd64","os":"linux"}"#.to_vec(),
-        b"layer".to_vec(),
-    );
-    let descriptor = |media: &str, bytes: &[u8]| serde_json::json!({"mediaType": media, "digest": Digest::of(bytes).to_string(), "size": bytes.len()});
-    let image = |n: &str| {
-        serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2, "mediaType": MANIFEST,
-            "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
-            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer)],
-            "annotations": {"n": n},
-        }))
-        .unwrap()
-    };
     // Two images with no subject, v1 → A and v2 → B; the registry lists B as a referrer of A and
-    // A as a referrer of B. Two tags walked at once enter that listing from opposite ends.
-    let (first, second) = (image("1"), image("2"));
+    // A as a referrer of B. Two tags walked at once enter that listing from opposite ends (slow
+    // listings: both tags are inside their listing before either reads the other).
+    let (first, second) = (
+        image_manifest(serde_json::json!({"annotations": {"n": "1"}})),
+        image_manifest(serde_json::json!({"annotations": {"n": "2"}})),
+    );
     let (a, b) = (Digest::of(&first), Digest::of(&second));
-    let (served_a, served_b) = (a.clone(), b.clone());
-    let source = serve(move |_, target| {
-        let (a, b) = (&served_a, &served_b);
-        let path = target.split('?').next().unwrap();
-        let manifest = |bytes: &[u8]| Answer {
-            status: 200,
-            headers: vec![format!("Docker-Content-Digest: {}", Digest::of(bytes))],
-            content_type: MANIFEST,
-            body: bytes.to_vec(),
-        };
-        let listing = |bytes: &[u8]| {
-            // Slow listings: both tags are inside their listing before either reads the other.
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            Answer {
-                content_type: "application/vnd.oci.image.index.v1+json",
-                ..json(
-                    &serde_json::json!({
-                        "schemaVersion": 2,
-                        "mediaType": "application/vnd.oci.image.index.v1+json",
-                        "manifests": [descriptor(MANIFEST, bytes)],
-                    })
-                    .to_string(),
-                )
-            }
-        };
-        match path {
-            "/v2/" => json("{}"),
-            "/v2/_catalog" => json(r#"{"repositories":["app"]}"#),
-            "/v2/app/tags/list" => json(r#"{"name":"app","tags":["v1","v2"]}"#),
-            "/v2/app/manifests/v1" => manifest(&first),
-            "/v2/app/manifests/v2" => manifest(&second),
-            p if p == format!("/v2/app/manifests/{a}") => manifest(&first),
-            p if p == format!("/v2/app/manifests/{b}") => manifest(&second),
-            p if p == format!("/v2/app/referrers/{a}") => listing(&second),
-            p if p == format!("/v2/app/referrers/{b}") => listing(&first),
-            p if p == format!("/v2/app/blobs/{}", Digest::of(&config)) => Answer {
-                content_type: "application/octet-stream",
-                ..json(std::str::from_utf8(&config).unwrap())
-            },
-            p if p == format!("/v2/app/blobs/{}", Digest::of(&layer)) => Answer {
-                content_type: "application/octet-stream",
-                ..json("layer")
-            },
-            _ => not_found(),
-        }
-    });
+    let source = serve_app(
+        vec![("v1", first.clone()), ("v2", second.clone())],
+        vec![(a.clone(), second), (b.clone(), first)],
+        std::time::Duration::from_millis(100),
+    );
     let dir = tempfile::tempdir().unwrap();
     for run in 0..20 {
         // The last run copies again into a target that holds both images: the entries are
@@ -433,19 +409,8 @@ fn an_index_that_refers_to_a_manifest_it_also_lists_as_a_child_is_valid_and_copi
 
 #[test]
 fn a_fallback_tag_that_cannot_be_read_while_selecting_fails_alone_not_the_repository() {
-    use acr_relocate::digest::Digest;
-    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-    let (config, layer) = (
-        br#"{"architecture":"amd64","os":"linux"}"#.to_vec(),
-        b"layer".to_vec(),
-    );
-    let descriptor = |media: &str, bytes: &[u8]| serde_json::json!({"mediaType": media, "digest": Digest::of(bytes).to_string(), "size": bytes.len()});
-    let image = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2, "mediaType": MANIFEST,
-        "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
-        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer)],
-    }))
-    .unwrap();
+    let (config, layer) = config_and_layer();
+    let image = image_manifest(serde_json::json!({}));
     let a = Digest::of(&image);
     // v1's fallback tag is refused (403); another describing tag (of a
     // manifest no tag names) is left unmatched, so the fallback tag taken is read to see what

@@ -412,26 +412,6 @@ fn sorted(mut digests: Vec<Digest>) -> Vec<Digest> {
     digests
 }
 
-/// Runs the binary with `args`, killed after `seconds` (a hang fails the test, not the run).
-fn run_at_most(seconds: u64, args: &[&str]) -> std::process::Output {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > until {
-            child.kill().unwrap();
-            panic!("{args:?} still running after {seconds} s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn fallback_tags_that_list_each_others_subject_are_not_followed_and_no_copy_waits_forever() {
     // Anyone who may push can write fallback tags: here sha256-A lists B and sha256-B lists A,

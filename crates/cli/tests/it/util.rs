@@ -541,3 +541,23 @@ pub fn push_blob_as(port: u16, repository: &str, bytes: &[u8], digest: &str) {
     .unwrap();
     assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
 }
+
+/// Runs the binary with `args`, killed after `seconds` (a hang fails the test, not the run).
+pub fn run_at_most(seconds: u64, args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > until {
+            child.kill().unwrap();
+            panic!("{args:?} still running after {seconds} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
