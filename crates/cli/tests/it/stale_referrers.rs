@@ -116,21 +116,36 @@ fn holds(registry: &Registry, reference: &str) -> Option<Digest> {
     block_on(store.manifest_digest(REPO, reference)).unwrap()
 }
 
-#[test]
-fn a_stale_entry_of_a_fallback_tag_holds_back_neither_the_image_nor_its_other_referrers() {
-    // The source: app:v1 with an SBOM and a signature, both listed in its fallback tag; the
-    // signature was deleted since, and the tag left as it was.
+/// A source registry holding `REPO:v1` with an SBOM and a signature (of `signature` bytes),
+/// both listed in v1's fallback tag; returns it with the image's, SBOM's and signature's
+/// descriptors.
+fn image_with_sbom_and_signature(
+    signature: &[u8],
+) -> (
+    Registry,
+    serde_json::Value,
+    serde_json::Value,
+    serde_json::Value,
+) {
     let src = Registry::start();
     let image = push_image(src.port);
-    let subject = digest_of(&image);
     let sbom = push_referrer(src.port, &image, "application/vnd.example.sbom", b"sbom");
     let signature = push_referrer(
         src.port,
         &image,
         "application/vnd.cncf.notary.signature",
-        b"old signature",
+        signature,
     );
-    push_fallback_index(src.port, &subject, &[&sbom, &signature]);
+    push_fallback_index(src.port, &digest_of(&image), &[&sbom, &signature]);
+    (src, image, sbom, signature)
+}
+
+#[test]
+fn a_stale_entry_of_a_fallback_tag_holds_back_neither_the_image_nor_its_other_referrers() {
+    // The source: app:v1 with an SBOM and a signature, both listed in its fallback tag; the
+    // signature was deleted since, and the tag left as it was.
+    let (src, image, sbom, signature) = image_with_sbom_and_signature(b"old signature");
+    let subject = digest_of(&image);
     let (sbom_entry, sbom, gone) = (sbom.clone(), digest_of(&sbom), digest_of(&signature));
     delete(src.port, &format!("/v2/{REPO}/manifests/{gone}"));
     let dst = Registry::start();
@@ -318,17 +333,8 @@ fn a_tag_expression_brings_the_fallback_tags_of_referrers_of_referrers_byte_for_
 fn on_a_target_that_lists_referrers_by_subject_a_fallback_tag_with_a_stale_entry_is_broken_in_the_source_not_missing(
 ) {
     // The source as above: app:v1, an SBOM and a deleted signature, both in the fallback tag.
-    let src = Registry::start();
-    let image = push_image(src.port);
+    let (src, image, _sbom, signature) = image_with_sbom_and_signature(b"old signature");
     let subject = digest_of(&image);
-    let sbom = push_referrer(src.port, &image, "application/vnd.example.sbom", b"sbom");
-    let signature = push_referrer(
-        src.port,
-        &image,
-        "application/vnd.cncf.notary.signature",
-        b"old signature",
-    );
-    push_fallback_index(src.port, &subject, &[&sbom, &signature]);
     let gone = digest_of(&signature);
     delete(src.port, &format!("/v2/{REPO}/manifests/{gone}"));
     // An OCI layout lists referrers by their subject: the copy writes no fallback tag there, and
@@ -372,17 +378,8 @@ fn a_fallback_tag_that_the_copy_relists_is_reported_overwritten_not_merged_when_
     // fallback tag listing the SBOM only. The copy writes the source's tag, and its own listing
     // of the signature it pushes may rewrite it after: another digest, but no referrer of the
     // target's own kept, so no union to report.
-    let src = Registry::start();
-    let image = push_image(src.port);
+    let (src, image, sbom, signature) = image_with_sbom_and_signature(b"signature");
     let subject = digest_of(&image);
-    let sbom = push_referrer(src.port, &image, "application/vnd.example.sbom", b"sbom");
-    let signature = push_referrer(
-        src.port,
-        &image,
-        "application/vnd.cncf.notary.signature",
-        b"signature",
-    );
-    push_fallback_index(src.port, &subject, &[&sbom, &signature]);
     let dst = Registry::start();
     assert_eq!(digest_of(&push_image(dst.port)), subject);
     let held = push_referrer(dst.port, &image, "application/vnd.example.sbom", b"sbom");
