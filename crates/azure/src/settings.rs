@@ -1,9 +1,13 @@
 //! `azure settings`: the seed's "verify registry settings": two registries side by side, field by
-//! field, with the differences that matter for a relocation flagged.
+//! field, with the differences that matter for a relocation flagged. Besides the registry
+//! resource's own settings, the members a relocation must carry over (replications, webhooks,
+//! scope maps, tokens, cache rules, credential sets, diagnostic settings, private endpoint
+//! connections) are compared collection by collection.
 
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::api;
 use crate::arm::ArmClient;
 use crate::error::Result;
 use crate::registry;
@@ -18,8 +22,20 @@ pub struct Row {
     pub source: String,
     /// Its value in the target.
     pub target: String,
-    /// `same`, `expected` (differs by design or by `--expect`) or `differs`.
+    /// `same`, `expected` (differs by design or by `--expect`), `differs`, or `unread` (a
+    /// collection ARM did not list for one of the two: the values say why).
     pub verdict: &'static str,
+}
+
+/// What [`compare`] reads of one registry.
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    /// The registry resource (`GET registries/{name}`).
+    pub resource: Value,
+    /// Its replications.
+    pub replications: Vec<Value>,
+    /// Each collection of [`MEMBERS`], in that order: its members, or why it was not listed.
+    pub members: Vec<std::result::Result<Vec<Value>, String>>,
 }
 
 /// Settings expected to differ in any relocation.
@@ -96,56 +112,288 @@ const FIELDS: [(&str, &str); 22] = [
     ),
 ];
 
-/// Compares two registries (their resources and replications). `expected` names settings allowed
-/// to differ (as a plan expects: a new SKU, ...).
+/// A collection of a registry's members compared by [`rows`]: where ARM lists it, and what of each
+/// member must match (`None` leaves a member out, as the built-in scope maps every registry has).
+pub struct Members {
+    /// The row's name.
+    pub setting: &'static str,
+    /// The collection under the registry's ID.
+    pub path: &'static str,
+    /// The API version to list it with.
+    pub api_version: &'static str,
+    /// One member as compared: its name and the settings a relocation must keep.
+    pub describe: fn(&Value) -> Option<String>,
+}
+
+/// The collections compared, in the order of [`Registry::members`].
+pub const MEMBERS: [Members; 6] = [
+    Members {
+        setting: "webhooks",
+        path: "webhooks",
+        api_version: api::CONTAINER_REGISTRY,
+        describe: describe_webhook,
+    },
+    Members {
+        setting: "scopeMaps",
+        path: "scopeMaps",
+        api_version: api::CONTAINER_REGISTRY,
+        describe: describe_scope_map,
+    },
+    Members {
+        setting: "tokens",
+        path: "tokens",
+        api_version: api::CONTAINER_REGISTRY,
+        describe: describe_token,
+    },
+    Members {
+        setting: "cacheRules",
+        path: "cacheRules",
+        api_version: api::CONTAINER_REGISTRY,
+        describe: describe_cache_rule,
+    },
+    Members {
+        setting: "credentialSets",
+        path: "credentialSets",
+        api_version: api::CONTAINER_REGISTRY,
+        describe: describe_credential_set,
+    },
+    Members {
+        setting: "diagnosticSettings",
+        path: "providers/Microsoft.Insights/diagnosticSettings",
+        api_version: "2021-05-01-preview",
+        describe: describe_diagnostic_setting,
+    },
+];
+
+/// The last segment of a resource ID (`…/scopeMaps/pull-only` → `pull-only`).
+fn last_segment(id: &str) -> &str {
+    id.trim_end_matches('/').rsplit('/').next().unwrap_or(id)
+}
+
+/// The strings of a JSON array, sorted and joined with `,` (`-` for none).
+fn sorted_list(value: &Value) -> String {
+    let mut items: Vec<String> = value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    items.sort();
+    if items.is_empty() {
+        "-".into()
+    } else {
+        items.join(",")
+    }
+}
+
+/// The text of a JSON string field, or `-`.
+fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or("-")
+}
+
+/// A webhook: its actions, scope and status (its callback is a secret ARM does not show).
+fn describe_webhook(member: &Value) -> Option<String> {
+    let p = &member["properties"];
+    Some(format!(
+        "{}(actions={}; scope={}; {})",
+        text(&member["name"]),
+        sorted_list(&p["actions"]),
+        text(&p["scope"]),
+        text(&p["status"])
+    ))
+}
+
+/// A user-defined scope map and its actions; the built-in ones (`_repositories_pull`, …) are
+/// left out: every registry has them.
+fn describe_scope_map(member: &Value) -> Option<String> {
+    let p = &member["properties"];
+    if p["type"].as_str() == Some("SystemDefined") {
+        return None;
+    }
+    Some(format!(
+        "{}(actions={})",
+        text(&member["name"]),
+        sorted_list(&p["actions"])
+    ))
+}
+
+/// A token: its scope map and status (its passwords cannot be carried: new ones are made).
+fn describe_token(member: &Value) -> Option<String> {
+    let p = &member["properties"];
+    Some(format!(
+        "{}(scopeMap={}; {})",
+        text(&member["name"]),
+        p["scopeMapId"].as_str().map_or("-", last_segment),
+        text(&p["status"])
+    ))
+}
+
+/// A cache rule: what it caches where, and with which credential set.
+fn describe_cache_rule(member: &Value) -> Option<String> {
+    let p = &member["properties"];
+    Some(format!(
+        "{}({}->{}; credentialSet={})",
+        text(&member["name"]),
+        text(&p["sourceRepository"]),
+        text(&p["targetRepository"]),
+        p["credentialSetResourceId"]
+            .as_str()
+            .map_or("-", last_segment)
+    ))
+}
+
+/// A credential set: the registry it signs in to.
+fn describe_credential_set(member: &Value) -> Option<String> {
+    Some(format!(
+        "{}(loginServer={})",
+        text(&member["name"]),
+        text(&member["properties"]["loginServer"])
+    ))
+}
+
+/// A diagnostic setting: the log categories and metrics it sends, and where to.
+fn describe_diagnostic_setting(member: &Value) -> Option<String> {
+    let p = &member["properties"];
+    let enabled = |list: &Value| -> String {
+        let mut names: Vec<&str> = list
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|e| e["enabled"].as_bool().unwrap_or(false))
+                    .filter_map(|e| e["category"].as_str().or(e["categoryGroup"].as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort_unstable();
+        if names.is_empty() {
+            "-".into()
+        } else {
+            names.join(",")
+        }
+    };
+    let mut to: Vec<String> = [
+        ("workspace", "workspaceId"),
+        ("storage", "storageAccountId"),
+        ("eventHub", "eventHubAuthorizationRuleId"),
+        ("partner", "marketplacePartnerId"),
+    ]
+    .iter()
+    .filter_map(|(kind, key)| {
+        p[*key]
+            .as_str()
+            .map(|id| format!("{kind}:{}", last_segment(id)))
+    })
+    .collect();
+    to.sort();
+    Some(format!(
+        "{}(logs={}; metrics={}; to={})",
+        text(&member["name"]),
+        enabled(&p["logs"]),
+        enabled(&p["metrics"]),
+        if to.is_empty() {
+            "-".into()
+        } else {
+            to.join(",")
+        }
+    ))
+}
+
+/// The private endpoint connections a registry resource lists, counted by state
+/// (`1 approved,1 pending`; `-` for none).
+fn private_endpoints(resource: &Value) -> String {
+    let mut states = std::collections::BTreeMap::<String, usize>::new();
+    for connection in resource["properties"]["privateEndpointConnections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let state = connection["properties"]["privateLinkServiceConnectionState"]["status"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_ascii_lowercase();
+        *states.entry(state).or_default() += 1;
+    }
+    if states.is_empty() {
+        return "-".into();
+    }
+    let counted: Vec<String> = states.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    counted.join(",")
+}
+
+/// Reads what [`rows`] compares of one registry: the resource, its replications (an error ends
+/// the comparison) and each collection of [`MEMBERS`] (an error is shown in its row).
+pub async fn read(arm: &ArmClient, id: &ResourceId) -> Result<Registry> {
+    let (resource, replications) = futures::try_join!(
+        registry::get(arm, id),
+        registry::children(arm, id, "replications")
+    )?;
+    let members = futures::future::join_all(MEMBERS.iter().map(|m| async move {
+        let url = arm.url(&format!("{id}/{}", m.path), m.api_version, &[]);
+        arm.list(url, &format!("list {} of {}", m.setting, id.name))
+            .await
+            .map_err(|e| e.to_string())
+    }))
+    .await;
+    Ok(Registry {
+        resource,
+        replications,
+        members,
+    })
+}
+
+/// Compares two registries (their resources, replications and the members of [`MEMBERS`]).
+/// `expected` names settings allowed to differ (as a plan expects: a new SKU, ...).
 pub async fn compare(
     arm: &ArmClient,
     source: &ResourceId,
     target: &ResourceId,
     expected: &[String],
 ) -> Result<Vec<Row>> {
-    let (a, b) = futures::try_join!(registry::get(arm, source), registry::get(arm, target))?;
-    let (ra, rb) = futures::try_join!(
-        registry::children(arm, source, "replications"),
-        registry::children(arm, target, "replications")
-    )?;
-    Ok(rows(&a, &b, &ra, &rb, expected))
+    let (a, b) = futures::try_join!(read(arm, source), read(arm, target))?;
+    Ok(rows(&a, &b, expected))
 }
 
-/// The comparison of two registry resources and their replications.
-pub fn rows(
-    source: &Value,
-    target: &Value,
-    source_replications: &[Value],
-    target_replications: &[Value],
-    expected: &[String],
-) -> Vec<Row> {
+/// The comparison of two registries as [`read`] gives them.
+pub fn rows(source: &Registry, target: &Registry, expected: &[String]) -> Vec<Row> {
     let show = |v: Option<&Value>| match v {
         None | Some(Value::Null) => "-".to_string(),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     };
-    let is_expected = |name: &str| {
-        ALWAYS_EXPECTED.contains(&name) || expected.iter().any(|e| e.eq_ignore_ascii_case(name))
+    let row = |setting: &'static str, s: String, t: String, also_expected: bool| {
+        let verdict = if s == t {
+            "same"
+        } else if also_expected
+            || ALWAYS_EXPECTED.contains(&setting)
+            || expected.iter().any(|e| e.eq_ignore_ascii_case(setting))
+        {
+            "expected"
+        } else {
+            "differs"
+        };
+        Row {
+            setting,
+            source: s,
+            target: t,
+            verdict,
+        }
     };
     let mut out: Vec<Row> = FIELDS
         .iter()
         .map(|(name, pointer)| {
-            let (s, t) = (show(source.pointer(pointer)), show(target.pointer(pointer)));
+            let (s, t) = (
+                show(source.resource.pointer(pointer)),
+                show(target.resource.pointer(pointer)),
+            );
             let both_set = s != "-" && t != "-";
-            let verdict = if s == t {
-                "same"
-            } else if is_expected(name) || (both_set && EXPECTED_WHEN_BOTH_SET.contains(name)) {
-                "expected"
-            } else {
-                "differs"
-            };
-            Row {
-                setting: name,
-                source: s,
-                target: t,
-                verdict,
-            }
+            row(
+                name,
+                s,
+                t,
+                both_set && EXPECTED_WHEN_BOTH_SET.contains(name),
+            )
         })
         .collect();
     // Replications: the regions each registry serves besides the two home regions. In a
@@ -155,41 +403,61 @@ pub fn rows(
     // difference. Every other region must be served by both.
     let homes: Vec<String> = [source, target]
         .iter()
-        .filter_map(|r| r["location"].as_str())
+        .filter_map(|r| r.resource["location"].as_str())
         .map(str::to_ascii_lowercase)
         .collect();
-    let regions = |_: &Value, list: &[Value]| {
-        let mut r: Vec<String> = list
+    let regions = |r: &Registry| {
+        let mut regions: Vec<String> = r
+            .replications
             .iter()
             .filter_map(|v| v["location"].as_str())
             .map(str::to_ascii_lowercase)
             .filter(|l| !homes.contains(l))
             .collect();
-        r.sort();
-        r.dedup();
-        if r.is_empty() {
+        regions.sort();
+        regions.dedup();
+        if regions.is_empty() {
             "-".to_string()
         } else {
-            r.join(",")
+            regions.join(",")
         }
     };
-    let (s, t) = (
-        regions(source, source_replications),
-        regions(target, target_replications),
-    );
-    let verdict = if s == t {
-        "same"
-    } else if is_expected("replications") {
-        "expected"
-    } else {
-        "differs"
-    };
-    out.push(Row {
-        setting: "replications",
-        source: s,
-        target: t,
-        verdict,
-    });
+    out.push(row("replications", regions(source), regions(target), false));
+    // A private endpoint belongs to a virtual network of its region: the target needs its own,
+    // made after the registry (its connections are in no template).
+    out.push(row(
+        "privateEndpointConnections",
+        private_endpoints(&source.resource),
+        private_endpoints(&target.resource),
+        false,
+    ));
+    for (i, members) in MEMBERS.iter().enumerate() {
+        let listed = |r: &Registry| -> std::result::Result<String, String> {
+            match r.members.get(i) {
+                None => Ok("-".into()),
+                Some(Err(e)) => Err(format!("unread: {e}")),
+                Some(Ok(list)) => {
+                    let mut described: Vec<String> =
+                        list.iter().filter_map(members.describe).collect();
+                    described.sort();
+                    Ok(if described.is_empty() {
+                        "-".into()
+                    } else {
+                        described.join(", ")
+                    })
+                }
+            }
+        };
+        match (listed(source), listed(target)) {
+            (Ok(s), Ok(t)) => out.push(row(members.setting, s, t, false)),
+            (s, t) => out.push(Row {
+                setting: members.setting,
+                source: s.unwrap_or_else(|e| e),
+                target: t.unwrap_or_else(|e| e),
+                verdict: "unread",
+            }),
+        }
+    }
     out
 }
 
@@ -198,27 +466,31 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A registry resource with replications in `regions` and no members.
+    fn registry(resource: Value, regions: &[&str]) -> Registry {
+        Registry {
+            resource,
+            replications: regions.iter().map(|r| json!({"location": r})).collect(),
+            members: Vec::new(),
+        }
+    }
+
     #[test]
     fn location_is_expected_to_differ_and_sku_is_flagged() {
         let a = json!({"location":"westus","sku":{"name":"Premium"},"properties":{"publicNetworkAccess":"Disabled"}});
         let b = json!({"location":"eastus","sku":{"name":"Standard"},"properties":{"publicNetworkAccess":"Disabled"}});
-        let rows = rows(
-            &a,
-            &b,
-            &[
-                json!({"location":"westus"}),
-                json!({"location":"northeurope"}),
-            ],
-            &[json!({"location":"eastus"})],
-            &[],
+        let (a, b) = (
+            registry(a, &["westus", "northeurope"]),
+            registry(b, &["eastus"]),
         );
+        let rows = rows(&a, &b, &[]);
         let verdict = |n: &str| rows.iter().find(|r| r.setting == n).unwrap().verdict;
         assert_eq!(verdict("location"), "expected");
         assert_eq!(verdict("sku"), "differs");
         assert_eq!(verdict("publicNetworkAccess"), "same");
         // westus's northeurope replica is not in the target.
         assert_eq!(verdict("replications"), "differs");
-        let rows2 = super::rows(&a, &b, &[], &[], &["SKU".into()]);
+        let rows2 = super::rows(&a, &b, &["SKU".into()]);
         assert_eq!(
             rows2.iter().find(|r| r.setting == "sku").unwrap().verdict,
             "expected"
@@ -230,25 +502,23 @@ mod tests {
     /// home's replication; the target lists its home's: the same regions are served.
     #[test]
     fn replications_are_the_same_when_the_new_home_was_a_replica_of_the_source() {
-        let a = json!({"location":"eastus"});
-        let b = json!({"location":"westeurope"});
-        let source = [
+        let a = registry(
             json!({"location":"eastus"}),
+            &["eastus", "westeurope", "northeurope"],
+        );
+        let b = registry(
             json!({"location":"westeurope"}),
-            json!({"location":"northeurope"}),
-        ];
-        let target = [
-            json!({"location":"westeurope"}),
-            json!({"location":"northeurope"}),
-        ];
-        let r = rows(&a, &b, &source, &target, &[]);
+            &["westeurope", "northeurope"],
+        );
+        let r = rows(&a, &b, &[]);
         let row = r.iter().find(|r| r.setting == "replications").unwrap();
         assert_eq!(
             (row.verdict, row.source.as_str(), row.target.as_str()),
             ("same", "northeurope", "northeurope")
         );
         // A replica left out of the target differs.
-        let r = rows(&a, &b, &source, &target[..1], &[]);
+        let b = registry(json!({"location":"westeurope"}), &["westeurope"]);
+        let r = rows(&a, &b, &[]);
         let row = r.iter().find(|r| r.setting == "replications").unwrap();
         assert_eq!((row.verdict, row.target.as_str()), ("differs", "-"));
     }
@@ -258,7 +528,7 @@ mod tests {
     /// differs.
     #[test]
     fn identity_key_and_the_newer_policies_are_compared() {
-        let registry = |identity: &str, key: Option<&str>, soft_delete: &str| {
+        let resource = |identity: &str, key: Option<&str>, soft_delete: &str| {
             let mut r = json!({
                 "location": "eastus",
                 "identity": {"type": identity},
@@ -272,9 +542,15 @@ mod tests {
             }
             r
         };
-        let a = registry("UserAssigned", Some("https://kv-east/keys/k"), "enabled");
-        let b = registry("SystemAssigned", Some("https://kv-eu/keys/k"), "disabled");
-        let r = rows(&a, &b, &[], &[], &[]);
+        let a = registry(
+            resource("UserAssigned", Some("https://kv-east/keys/k"), "enabled"),
+            &[],
+        );
+        let b = registry(
+            resource("SystemAssigned", Some("https://kv-eu/keys/k"), "disabled"),
+            &[],
+        );
+        let r = rows(&a, &b, &[]);
         let verdict = |n: &str| r.iter().find(|r| r.setting == n).unwrap().verdict;
         assert_eq!(verdict("identity.type"), "differs");
         assert_eq!(verdict("encryption.keyIdentifier"), "expected");
@@ -282,9 +558,116 @@ mod tests {
         assert_eq!(verdict("policies.softDeletePolicy"), "differs");
         assert_eq!(verdict("policies.softDeletePolicy.retentionDays"), "same");
         assert_eq!(verdict("policies.azureADAuthenticationAsArmPolicy"), "same");
-        let c = registry("UserAssigned", None, "enabled");
-        let r = rows(&a, &c, &[], &[], &[]);
+        let c = registry(resource("UserAssigned", None, "enabled"), &[]);
+        let r = rows(&a, &c, &[]);
         let verdict = |n: &str| r.iter().find(|r| r.setting == n).unwrap().verdict;
         assert_eq!(verdict("encryption.keyIdentifier"), "differs");
+    }
+
+    /// The members a relocation must carry over are compared by what matters of each: a webhook
+    /// with other actions, a missing user-defined scope map or token differ; the built-in scope
+    /// maps and the order of the listing do not count.
+    #[test]
+    fn webhooks_scope_maps_tokens_and_diagnostic_settings_are_compared_member_by_member() {
+        let members = |hook_actions: Value, user_map: bool, diag_to: &str| -> Registry {
+            let mut maps = vec![
+                json!({"name": "_repositories_pull", "properties": {"type": "SystemDefined", "actions": ["repositories/*/content/read"]}}),
+            ];
+            if user_map {
+                maps.insert(0, json!({"name": "ci", "properties": {"type": "UserDefined", "actions": ["repositories/app/content/write", "repositories/app/content/read"]}}));
+            }
+            Registry {
+                resource: json!({"location": "eastus"}),
+                replications: Vec::new(),
+                members: vec![
+                    Ok(vec![
+                        json!({"name": "hook", "properties": {"actions": hook_actions, "scope": "app:*", "status": "enabled"}}),
+                    ]),
+                    Ok(maps),
+                    Ok(vec![
+                        json!({"name": "ci-token", "properties": {"scopeMapId": "/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerRegistry/registries/r/scopeMaps/ci", "status": "enabled"}}),
+                    ]),
+                    Ok(Vec::new()),
+                    Ok(Vec::new()),
+                    Ok(vec![json!({"name": "logs", "properties": {
+                        "workspaceId": format!("/subscriptions/s/resourceGroups/g/providers/Microsoft.OperationalInsights/workspaces/{diag_to}"),
+                        "logs": [{"category": "ContainerRegistryLoginEvents", "enabled": true}, {"category": "ContainerRegistryRepositoryEvents", "enabled": false}],
+                        "metrics": [{"category": "AllMetrics", "enabled": true}]
+                    }})]),
+                ],
+            }
+        };
+        let a = members(json!(["push", "delete"]), true, "ws");
+        let same = members(json!(["delete", "push"]), true, "ws");
+        let verdicts = |r: &[Row]| -> Vec<(&'static str, &'static str)> {
+            r.iter()
+                .filter(|r| MEMBERS.iter().any(|m| m.setting == r.setting))
+                .map(|r| (r.setting, r.verdict))
+                .collect()
+        };
+        let r = rows(&a, &same, &[]);
+        assert!(
+            verdicts(&r).iter().all(|(_, v)| *v == "same"),
+            "{:?}",
+            verdicts(&r)
+        );
+        let hook = r.iter().find(|r| r.setting == "webhooks").unwrap();
+        assert_eq!(
+            hook.source,
+            "hook(actions=delete,push; scope=app:*; enabled)"
+        );
+        let diag = r
+            .iter()
+            .find(|r| r.setting == "diagnosticSettings")
+            .unwrap();
+        assert_eq!(
+            diag.source,
+            "logs(logs=ContainerRegistryLoginEvents; metrics=AllMetrics; to=workspace:ws)"
+        );
+        let scope_maps = r.iter().find(|r| r.setting == "scopeMaps").unwrap();
+        assert_eq!(
+            scope_maps.source,
+            "ci(actions=repositories/app/content/read,repositories/app/content/write)"
+        );
+
+        let other = members(json!(["push"]), false, "ws-eu");
+        let r = rows(&a, &other, &["diagnosticSettings".into()]);
+        let verdict = |n: &str| r.iter().find(|r| r.setting == n).unwrap().verdict;
+        assert_eq!(verdict("webhooks"), "differs");
+        assert_eq!(verdict("scopeMaps"), "differs");
+        assert_eq!(verdict("tokens"), "same");
+        assert_eq!(verdict("diagnosticSettings"), "expected");
+    }
+
+    /// A collection ARM would not list for one side is `unread`, with the reason in its value;
+    /// private endpoint connections are counted by state from the registry resource.
+    #[test]
+    fn an_unlisted_collection_is_unread_and_private_endpoints_are_counted() {
+        let with_endpoints = |states: &[&str]| Registry {
+            resource: json!({"location": "eastus", "properties": {"privateEndpointConnections": states
+                .iter()
+                .map(|s| json!({"properties": {"privateLinkServiceConnectionState": {"status": s}}}))
+                .collect::<Vec<_>>()}}),
+            replications: Vec::new(),
+            members: vec![Ok(Vec::new()); MEMBERS.len()],
+        };
+        let a = with_endpoints(&["Approved", "Approved", "Pending"]);
+        let mut b = with_endpoints(&[]);
+        b.members[5] = Err("AuthorizationFailed: no read on Microsoft.Insights".into());
+        let r = rows(&a, &b, &[]);
+        let pe = r
+            .iter()
+            .find(|r| r.setting == "privateEndpointConnections")
+            .unwrap();
+        assert_eq!(
+            (pe.source.as_str(), pe.target.as_str(), pe.verdict),
+            ("2 approved,1 pending", "-", "differs")
+        );
+        let diag = r
+            .iter()
+            .find(|r| r.setting == "diagnosticSettings")
+            .unwrap();
+        assert_eq!(diag.verdict, "unread");
+        assert!(diag.target.contains("AuthorizationFailed"), "{diag:?}");
     }
 }

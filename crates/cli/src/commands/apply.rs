@@ -60,7 +60,8 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub shard: Option<(u32, u32)>,
     /// Run only the steps of this kind (repeatable): `inventory`, `template`, `deploy`, `copy`,
-    /// `rewrite`, `verify`, `delete_source`. The Kubernetes final Job runs `--step verify`.
+    /// `attach_aks`, `rewrite`, `verify`, `settings`, `delete_source`. The Kubernetes final Job
+    /// runs `--step verify`.
     #[arg(long = "step", value_name = "KIND")]
     pub steps: Vec<String>,
     #[command(flatten)]
@@ -132,15 +133,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         std::fs::read(&args.plan).with_context(|| format!("PLAN {}", args.plan.display()))?;
     let plan = Plan::parse(&bytes).with_context(|| format!("PLAN {}", args.plan.display()))?;
     let digest = plan_digest(&bytes);
-    const KINDS: [&str; 7] = [
-        "inventory",
-        "template",
-        "deploy",
-        "copy",
-        "rewrite",
-        "verify",
-        "delete_source",
-    ];
+    const KINDS: [&str; 9] = relocation_plan::STEP_ORDER;
     if let Some(k) = args.steps.iter().find(|k| !KINDS.contains(&k.as_str())) {
         anyhow::bail!("--step `{k}`: expected one of {}", KINDS.join(", "));
     }
@@ -883,8 +876,29 @@ impl Run<'_> {
                 self.after_verify(verified)
             }
             StepKind::DeleteSource {
+                skip_content_check,
+                registry_resource: Some(id),
+                ..
+            } => self.delete_registry(id, *skip_content_check).await,
+            StepKind::DeleteSource {
                 skip_content_check, ..
             } => self.delete_source(&step.id, *skip_content_check).await,
+            StepKind::AttachAks {
+                clusters,
+                registry_id,
+            } => {
+                let Some(registry_id) = registry_id else {
+                    return Ok(StepEnd::Failed(
+                        "[attach_aks] needs [target] azure_resource_id: plan again".into(),
+                    ));
+                };
+                self.attach_aks(clusters, registry_id).await
+            }
+            StepKind::Settings {
+                source_id,
+                target_id,
+                expect,
+            } => self.settings(source_id, target_id, expect).await,
             StepKind::Deploy {
                 resource_group,
                 subscription,
@@ -1446,6 +1460,101 @@ impl Run<'_> {
     /// The guarded deletion of `delete-source`, each manifest deleted recorded in the journal;
     /// Ctrl-C lets the deletion in flight finish and starts no other. Its own deep verify reads
     /// every blob's content unless the plan says `skip_content_check`.
+    async fn attach_aks(&self, clusters: &[String], registry_id: &str) -> anyhow::Result<StepEnd> {
+        let registry = acr_azure::ResourceId::registry(registry_id)?;
+        let clusters = clusters
+            .iter()
+            .map(|c| acr_azure::ResourceId::cluster(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let arm = self.args.arm.client(self.args.connect.azure_credential)?;
+        let mut created = 0;
+        for cluster in &clusters {
+            if self.interrupt.is_triggered() {
+                return Ok(StepEnd::Interrupted(format!(
+                    "{created} of {} clusters attached; run apply again for the rest",
+                    clusters.len()
+                )));
+            }
+            let attached = acr_azure::aks::attach(&arm, cluster, &registry).await?;
+            if matches!(attached, acr_azure::aks::Attached::Created(_)) {
+                created += 1;
+            }
+            if !self.args.quiet {
+                eprintln!(
+                    "attach_aks: {}",
+                    super::azure::describe_attached(cluster, &registry, &attached)
+                );
+            }
+        }
+        Ok(StepEnd::Done(format!(
+            "{} can pull from {} ({created} role assignments created, {} already there)",
+            crate::progress::counted(clusters.len(), "AKS cluster", "AKS clusters"),
+            registry.name,
+            clusters.len() - created
+        )))
+    }
+
+    async fn settings(
+        &self,
+        source_id: &str,
+        target_id: &str,
+        expect: &[String],
+    ) -> anyhow::Result<StepEnd> {
+        let source = acr_azure::ResourceId::registry(source_id)?;
+        let target = acr_azure::ResourceId::registry(target_id)?;
+        let arm = self.args.arm.client(self.args.connect.azure_credential)?;
+        let rows = acr_azure::settings::compare(&arm, &source, &target, expect).await?;
+        if !self.args.quiet {
+            // On stderr with the other steps' lines: stdout holds the summary (`--json`).
+            eprint!(
+                "{}",
+                super::azure::settings_table(&rows, &source.name, &target.name)
+            );
+        }
+        super::azure::warn_unread("settings", &rows);
+        Ok(match super::azure::settings_differences(&rows) {
+            None => StepEnd::Done(format!(
+                "{} settings compared: {} the same, {} expected to differ, {} not read",
+                rows.len(),
+                rows.iter().filter(|r| r.verdict == "same").count(),
+                rows.iter().filter(|r| r.verdict == "expected").count(),
+                rows.iter().filter(|r| r.verdict == "unread").count()
+            )),
+            Some(differences) => StepEnd::Failed(format!(
+                "{differences}: make the target match (then run apply again), or list the planned changes in [settings] expect and plan again with --replan"
+            )),
+        })
+    }
+
+    async fn delete_registry(
+        &self,
+        registry_id: &str,
+        skip_content_check: bool,
+    ) -> anyhow::Result<StepEnd> {
+        let id = acr_azure::ResourceId::registry(registry_id)?;
+        let arm = self.args.arm.client(self.args.connect.azure_credential)?;
+        let deletion = super::azure::RegistryDeletion {
+            id: &id,
+            source_endpoint: Some(&self.plan.source),
+            verified_against: &self.plan.target,
+            connect: &self.args.connect,
+            jobs: args::JobsArgs::default(),
+            content_check: !skip_content_check,
+            allow_empty: false,
+            who: "delete_source",
+            interrupt: Some(self.interrupt.clone()),
+        };
+        Ok(
+            match super::azure::delete_registry(&arm, &deletion).await? {
+                Ok(()) => StepEnd::Done(format!("registry resource {} deleted", id.name)),
+                Err(refusal) if self.interrupt.is_triggered() => {
+                    StepEnd::Interrupted(format!("{refusal}: the next run verifies again"))
+                }
+                Err(refusal) => StepEnd::Failed(refusal),
+            },
+        )
+    }
+
     async fn delete_source(
         &mut self,
         step: &str,

@@ -281,8 +281,8 @@ async fn run_settings(args: SettingsArgs) -> anyhow::Result<u8> {
     let target = ResourceId::registry(&args.target_id)?;
     let arm = args.arm.client(args.credential.azure_credential)?;
     let rows = settings::compare(&arm, &source, &target, &args.expect).await?;
-    let differs = rows.iter().filter(|r| r.verdict == "differs").count();
     if args.json {
+        let differs = rows.iter().filter(|r| r.verdict == "differs").count();
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
@@ -293,63 +293,113 @@ async fn run_settings(args: SettingsArgs) -> anyhow::Result<u8> {
             }))?
         );
     } else {
-        let width = rows
-            .iter()
-            .map(|r| r.setting.len())
-            .max()
-            .unwrap_or(7)
-            .max(7);
-        let sw = rows
-            .iter()
-            .map(|r| r.source.len())
-            .max()
-            .unwrap_or(6)
-            .clamp(6, 40);
-        println!(
-            "{:width$}  {:sw$}  {:40}  verdict",
-            "setting", source.name, target.name
-        );
-        for r in &rows {
-            println!(
-                "{:width$}  {:sw$}  {:40}  {}",
-                r.setting, r.source, r.target, r.verdict
-            );
-        }
+        print!("{}", settings_table(&rows, &source.name, &target.name));
     }
-    if differs > 0 {
-        let names: Vec<&str> = rows
-            .iter()
-            .filter(|r| r.verdict == "differs")
-            .map(|r| r.setting)
-            .collect();
-        eprintln!(
-            "settings: {differs} difference(s) not expected: {} (pass --expect SETTING for a planned change)",
-            names.join(", ")
-        );
+    warn_unread("settings", &rows);
+    if let Some(differences) = settings_differences(&rows) {
+        eprintln!("settings: {differences} (pass --expect SETTING for a planned change)");
         return Ok(exit::FAILURES);
     }
     Ok(exit::SUCCESS)
+}
+
+/// A settings comparison as a table, one line per setting.
+pub(crate) fn settings_table(rows: &[settings::Row], source: &str, target: &str) -> String {
+    let shown = |text: &str| acr_relocate::log::printable(text).into_owned();
+    let width = rows
+        .iter()
+        .map(|r| r.setting.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let sw = rows
+        .iter()
+        .map(|r| r.source.len())
+        .max()
+        .unwrap_or(6)
+        .clamp(6, 40);
+    let mut table = format!(
+        "{:width$}  {:sw$}  {:40}  verdict\n",
+        "setting",
+        shown(source),
+        shown(target)
+    );
+    for r in rows {
+        table += &format!(
+            "{:width$}  {:sw$}  {:40}  {}\n",
+            r.setting,
+            shown(&r.source),
+            shown(&r.target),
+            r.verdict
+        );
+    }
+    table
+}
+
+/// One warning per collection ARM did not list for one of the registries (the comparison
+/// goes on without it).
+pub(crate) fn warn_unread(who: &str, rows: &[settings::Row]) {
+    for r in rows.iter().filter(|r| r.verdict == "unread") {
+        let why = [&r.source, &r.target]
+            .into_iter()
+            .find(|v| v.starts_with("unread: "))
+            .map_or("", |v| &v["unread: ".len()..]);
+        eprintln!(
+            "{who}: warning: {} not compared: {}: check them by hand in both registries",
+            r.setting,
+            acr_relocate::log::printable(why)
+        );
+    }
+}
+
+/// The settings that differ without being expected, in one line; `None` when none does.
+pub(crate) fn settings_differences(rows: &[settings::Row]) -> Option<String> {
+    let names: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.verdict == "differs")
+        .map(|r| r.setting)
+        .collect();
+    (!names.is_empty()).then(|| {
+        format!(
+            "{} difference(s) not expected: {}",
+            names.len(),
+            names.join(", ")
+        )
+    })
 }
 
 async fn run_attach(args: AttachAksArgs) -> anyhow::Result<u8> {
     let cluster = ResourceId::cluster(&args.cluster_id)?;
     let registry = ResourceId::registry(&args.registry)?;
     let arm = args.arm.client(args.credential.azure_credential)?;
-    match aks::attach(&arm, &cluster, &registry).await? {
-        aks::Attached::Created(name) => println!(
-            "attach-aks: {} can now pull from {} (AcrPull role assignment {name} created)",
+    let attached = aks::attach(&arm, &cluster, &registry).await?;
+    println!(
+        "attach-aks: {}",
+        describe_attached(&cluster, &registry, &attached)
+    );
+    Ok(exit::SUCCESS)
+}
+
+/// What [`aks::attach`] did, in a sentence.
+pub(crate) fn describe_attached(
+    cluster: &ResourceId,
+    registry: &ResourceId,
+    attached: &aks::Attached,
+) -> String {
+    match attached {
+        aks::Attached::Created(name) => format!(
+            "{} can now pull from {} (AcrPull role assignment {name} created)",
             cluster.name, registry.name
         ),
-        aks::Attached::AlreadyAssigned(name) => println!(
-            "attach-aks: {} already had AcrPull on {} (role assignment {name}); nothing changed",
+        aks::Attached::AlreadyAssigned(name) => format!(
+            "{} already had AcrPull on {} (role assignment {name}); nothing changed",
             cluster.name, registry.name
         ),
-        aks::Attached::EquivalentExists => println!(
-            "attach-aks: {} already had AcrPull on {} (ARM reports an equivalent role assignment without naming it); nothing changed",
+        aks::Attached::EquivalentExists => format!(
+            "{} already had AcrPull on {} (ARM reports an equivalent role assignment without naming it); nothing changed",
             cluster.name, registry.name
         ),
     }
-    Ok(exit::SUCCESS)
 }
 
 async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
@@ -362,9 +412,61 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
         );
     }
     let arm = args.arm.client(args.connect.azure_credential)?;
-    let resource = registry::get(&arm, &id).await?;
-    let source_text = match &args.source_endpoint {
-        Some(e) => e.clone(),
+    let deletion = RegistryDeletion {
+        id: &id,
+        source_endpoint: args.source_endpoint.as_deref(),
+        verified_against: &args.verified_against,
+        connect: &args.connect,
+        jobs: args.jobs,
+        content_check: !args.skip_content_check,
+        allow_empty: args.allow_empty,
+        who: "delete",
+        interrupt: None,
+    };
+    match delete_registry(&arm, &deletion).await? {
+        Ok(()) => {
+            println!("delete: registry {} deleted", id.name);
+            Ok(exit::SUCCESS)
+        }
+        Err(refusal) => {
+            eprintln!("delete: {refusal}");
+            Ok(exit::FAILURES)
+        }
+    }
+}
+
+/// A registry resource to delete once its copy is verified.
+pub(crate) struct RegistryDeletion<'a> {
+    /// The registry.
+    pub id: &'a ResourceId,
+    /// Its data plane (default: its login server).
+    pub source_endpoint: Option<&'a str>,
+    /// The registry that must hold all of its content.
+    pub verified_against: &'a str,
+    /// How to reach both.
+    pub connect: &'a ConnectArgs,
+    /// Transfers at once for the deep verify.
+    pub jobs: args::JobsArgs,
+    /// Read every blob of the target and check it against its digest.
+    pub content_check: bool,
+    /// Delete a registry in which the verify finds no tag.
+    pub allow_empty: bool,
+    /// The prefix of the lines printed (`delete`, `apply`).
+    pub who: &'a str,
+    /// Ctrl-C: once triggered, the verify stops and nothing is deleted.
+    pub interrupt: Option<acr_relocate::copy::Interrupt>,
+}
+
+/// Deletes a registry resource after a deep verify of all of its content against its copy, as
+/// `azure delete` does. `Ok(Err(why))` is a refusal (nothing deleted), in a sentence.
+pub(crate) async fn delete_registry(
+    arm: &ArmClient,
+    deletion: &RegistryDeletion<'_>,
+) -> anyhow::Result<Result<(), String>> {
+    let (id, who) = (deletion.id, deletion.who);
+    let resource = registry::get(arm, id).await?;
+    let source_text = match deletion.source_endpoint {
+        Some(e) => e.to_string(),
         None => registry::login_server(&resource)
             .map(str::to_string)
             .with_context(|| {
@@ -375,7 +477,7 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
             })?,
     };
     let source_ep = args::endpoint(&source_text, "--source-endpoint")?;
-    let target_ep = args::endpoint(&args.verified_against, "--verified-against")?;
+    let target_ep = args::endpoint(deletion.verified_against, "--verified-against")?;
     // A registry verified against itself proves nothing, under any spelling and any prefix.
     if let Endpoint::Registry(target) = &target_ep {
         let login = registry::login_server(&resource).and_then(|l| l.parse::<Endpoint>().ok());
@@ -386,7 +488,7 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
             if let Some(why) = endpoint::same_registry(deleted, target).await {
                 bail!(
                     "--verified-against {} is the registry to delete ({why}): name its copy; nothing deleted",
-                    args.verified_against
+                    deletion.verified_against
                 );
             }
         }
@@ -395,23 +497,39 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
     let source = transport::open(
         &source_ep,
         Access::Read,
-        &args.connect.options(Side::Source)?,
+        &deletion.connect.options(Side::Source)?,
     )
     .await?;
-    let (_, report) = deep_verify_against(
+    let verified = deep_verify_against(
         source,
         &target_ep,
-        &args.connect,
+        deletion.connect,
         matcher,
-        args.jobs,
-        !args.skip_content_check,
-    )
-    .await?;
+        deletion.jobs,
+        deletion.content_check,
+    );
+    let interrupted = async {
+        match &deletion.interrupt {
+            Some(interrupt) => interrupt.clone().wait().await,
+            None => std::future::pending().await,
+        }
+    };
+    let report = tokio::select! {
+        verified = verified => verified?.1,
+        _ = interrupted => return Ok(Err("interrupted during the deep verify: nothing deleted".into())),
+    };
+    if deletion
+        .interrupt
+        .as_ref()
+        .is_some_and(|i| i.is_triggered())
+    {
+        return Ok(Err("interrupted: nothing deleted".into()));
+    }
     if !report.passed() {
-        eprintln!(
-            "delete: refused, nothing deleted: the deep verify of {} against {} found {} missing, {} different, {} unsupported, {} broken in the source, {} broken, {} errors (run `acr-relocate verify --deep{}` for the list)",
+        return Ok(Err(format!(
+            "refused, nothing deleted: the deep verify of {} against {} found {} missing, {} different, {} unsupported, {} broken in the source, {} broken, {} errors (run `acr-relocate verify --deep{}` for the list)",
             source_text,
-            args.verified_against,
+            deletion.verified_against,
             report.missing.len(),
             report.different.len(),
             report.unsupported.len(),
@@ -419,22 +537,19 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
             report.broken.len(),
             report.errors.len(),
             if report.content { " --content" } else { "" }
-        );
-        return Ok(exit::FAILURES);
+        )));
     }
-    if report.tags == 0 && !args.allow_empty {
-        eprintln!(
-            "delete: refused, nothing deleted: the deep verify found no tag in {source_text}; if the registry is really empty pass --allow-empty, otherwise check --source-endpoint"
-        );
-        return Ok(exit::FAILURES);
+    if report.tags == 0 && !deletion.allow_empty {
+        return Ok(Err(format!(
+            "refused, nothing deleted: the deep verify found no tag in {source_text}; if the registry is really empty pass --allow-empty, otherwise check --source-endpoint"
+        )));
     }
     eprintln!(
-        "delete: deep verify passed ({} tags, {} manifests, {} blobs); deleting {}",
+        "{who}: deep verify passed ({} tags, {} manifests, {} blobs); deleting {}",
         report.tags, report.manifests_checked, report.blobs_checked, id
     );
-    registry::delete(&arm, &id).await?;
-    println!("delete: registry {} deleted", id.name);
-    Ok(exit::SUCCESS)
+    registry::delete(arm, id).await?;
+    Ok(Ok(()))
 }
 
 /// `copy --mode import`: server-side import into the target registry.

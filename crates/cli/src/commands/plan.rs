@@ -765,6 +765,26 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
                 .into()
         },
     ));
+    if let Some(a) = &config.attach_aks {
+        let available = target_id.is_some() && !a.clusters.is_empty();
+        steps.push((
+            StepKind::AttachAks {
+                clusters: a.clusters.clone(),
+                registry_id: target_id.clone(),
+            },
+            available,
+            if target_id.is_none() {
+                "[attach_aks] needs [target] azure_resource_id (the registry the clusters pull from)".into()
+            } else if a.clusters.is_empty() {
+                "[attach_aks] clusters lists no cluster".into()
+            } else {
+                format!(
+                    "gives the kubelet identity of {} AcrPull on the target registry (an assignment already there is kept)",
+                    counted(a.clusters.len() as u64, "AKS cluster", "AKS clusters")
+                )
+            },
+        ));
+    }
     if let Some(r) = &config.rewrite {
         // The rewrite maps login servers: a copy that moves repositories under another prefix
         // would leave every reference naming a repository the copy did not write.
@@ -846,22 +866,78 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
         true,
         "nothing: reads both sides; every tag, manifest, blob and referrer of the plan's repositories must be in the target".into(),
     ));
-    if let Some(d) = &config.delete_source {
+    let source_id = config.source.azure_resource_id.clone();
+    let settings = config.settings.as_ref();
+    if let (Some(source_id), Some(target_id), true) =
+        (&source_id, &target_id, settings.is_none_or(|s| s.compare))
+    {
+        let expect = settings.map(|s| s.expect.clone()).unwrap_or_default();
         steps.push((
-            StepKind::DeleteSource {
-                confirm: d.confirm.clone(),
-                skip_content_check: d.skip_content_check,
+            StepKind::Settings {
+                source_id: source_id.clone(),
+                target_id: target_id.clone(),
+                expect: expect.clone(),
             },
             true,
             format!(
-                "deletes the selected manifests and tags of {source_text}, only after its own fresh deep verify passes ({}) and if `confirm` repeats the source exactly; blobs are left to the registry's garbage collection",
-                if d.skip_content_check {
-                    "blobs checked by existence and size only: `skip_content_check`"
+                "nothing: compares the two registries' Azure settings (SKU, network, policies, encryption, replications, webhooks, scope maps, tokens, cache rules, diagnostic settings, private endpoints); a difference not expected{} fails the step (`[settings] compare = false` leaves it out)",
+                if expect.is_empty() {
+                    String::new()
                 } else {
-                    "every blob read from the target and checked against its digest"
+                    format!(" (expected: {})", expect.join(", "))
                 }
             ),
         ));
+    }
+    if let Some(d) = &config.delete_source {
+        let content_check = if d.skip_content_check {
+            "blobs checked by existence and size only: `skip_content_check`"
+        } else {
+            "every blob read from the target and checked against its digest"
+        };
+        if d.registry_resource {
+            let Some(source_id) = &source_id else {
+                anyhow::bail!(
+                    "[delete_source] registry_resource = true deletes the source's Azure resource, and [source] has no azure_resource_id: add it, or take registry_resource out to delete the manifests only; nothing was written"
+                );
+            };
+            let part = match (&source_ep, describe_scope(&config.scope)) {
+                (Endpoint::Registry(r), _) if r.prefix.is_some() => Some(format!(
+                    "[source] names the prefix '{}'",
+                    r.prefix.as_deref().unwrap_or_default()
+                )),
+                (_, scope) if !scope.is_empty() => Some(format!("[scope] {scope}")),
+                _ => None,
+            };
+            if let Some(part) = part {
+                anyhow::bail!(
+                    "[delete_source] registry_resource = true deletes every repository of the source, and {part} selects a part of it: take that out, or take registry_resource out to delete the selected manifests only; nothing was written"
+                );
+            }
+            steps.push((
+                StepKind::DeleteSource {
+                    confirm: d.confirm.clone(),
+                    skip_content_check: d.skip_content_check,
+                    registry_resource: Some(source_id.clone()),
+                },
+                true,
+                format!(
+                    "deletes the Azure resource of {source_text} ({source_id}) with all its content, replications and settings, only after its own fresh deep verify of the whole registry passes ({content_check}) and if `confirm` repeats the source exactly"
+                ),
+            ));
+        } else {
+            steps.push((
+                StepKind::DeleteSource {
+                    confirm: d.confirm.clone(),
+                    skip_content_check: d.skip_content_check,
+                    registry_resource: None,
+                },
+                true,
+                format!(
+                    "deletes the selected manifests and tags of {source_text}, only after its own fresh deep verify passes ({content_check}) and if `confirm` repeats the source exactly; blobs are left to the registry's garbage collection"
+                ),
+            ));
+        }
     }
     Ok(Plan {
         schema_version: PLAN_SCHEMA_VERSION,

@@ -832,3 +832,85 @@ fn run_plan(config: &Path, output: &Path) -> std::process::Output {
         output.to_str().unwrap(),
     ])
 }
+
+/// `[delete_source] registry_resource = true` deletes the whole Azure resource: the plan refuses
+/// it without the source's resource ID, and when the source names a part of the registry (a
+/// `[scope]` filter); `[attach_aks]` without the target's resource ID is planned unavailable and
+/// apply refuses that plan before anything.
+#[test]
+fn a_registry_resource_deletion_needs_the_source_id_and_the_whole_registry() {
+    let (layout, _) = sample_layout(2, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let src = Registry::start();
+    assert_success(&run(&["copy", "-q", &oci(layout.path()), &src.url()]));
+    let target = oci(&dir.path().join("target"));
+    let id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/old";
+    let write = |source_id: bool, extra: &str| {
+        let path = dir.path().join("relocation.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[source]\nregistry = \"{}\"\n{}\n[target]\nregistry = \"{target}\"\n\n{extra}",
+                src.url(),
+                if source_id {
+                    format!("azure_resource_id = \"{id}\"\n")
+                } else {
+                    String::new()
+                }
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let delete = format!(
+        "[delete_source]\nconfirm = \"{}\"\nregistry_resource = true\n",
+        src.url()
+    );
+    let output = dir.path().join("plan.json");
+
+    let out = run_plan(&write(false, &delete), &output);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            "registry_resource = true",
+            "[source] has no azure_resource_id",
+            "nothing was written",
+        ],
+    );
+    assert!(!output.exists());
+
+    let scoped = format!("[scope]\nrepos = [\"repo-0\"]\n\n{delete}");
+    let out = run_plan(&write(true, &scoped), &output);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            "deletes every repository of the source",
+            "[scope] repos = [\"repo-0\"] selects a part of it",
+            "take registry_resource out",
+        ],
+    );
+    assert!(!output.exists());
+
+    // The whole registry: planned, with the resource named in what the step changes.
+    assert_success(&run_plan(&write(true, &delete), &output));
+    let planned: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
+    let last = planned["steps"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "delete_source", "{planned:#}");
+    assert_eq!(last["registry_resource"], id, "{planned:#}");
+    assert!(
+        last["changes"]
+            .as_str()
+            .unwrap()
+            .contains("deletes the Azure resource"),
+        "{last:#}"
+    );
+
+    let aks = "[attach_aks]\nclusters = [\"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks\"]\n";
+    std::fs::remove_file(&output).unwrap();
+    assert_success(&run_plan(&write(false, aks), &output));
+    let out = run(&["apply", output.to_str().unwrap()]);
+    assert_one_line(&out, 2, &["attach_aks", "[target] azure_resource_id"]);
+}

@@ -33,6 +33,11 @@ pub struct Config {
     pub deploy: Option<DeployConfig>,
     /// Point deployment files at the target (optional).
     pub rewrite: Option<RewriteConfig>,
+    /// Give AKS clusters pull access to the target (optional; needs Azure).
+    pub attach_aks: Option<AttachAksConfig>,
+    /// Compare the two registries' Azure settings after the verify (on by default when both
+    /// sides name an `azure_resource_id`).
+    pub settings: Option<SettingsConfig>,
     /// Delete the source's content after the final verify (optional; keeps its own guard).
     pub delete_source: Option<DeleteSourceConfig>,
 }
@@ -259,6 +264,27 @@ pub struct RewriteConfig {
     pub in_place_hard_links: bool,
 }
 
+/// `[attach_aks]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachAksConfig {
+    /// Resource IDs of the AKS clusters whose kubelet identity gets `AcrPull` on the target
+    /// (as `azure attach-aks`).
+    pub clusters: Vec<String>,
+}
+
+/// `[settings]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsConfig {
+    /// False leaves the comparison out of the plan.
+    #[serde(default = "yes")]
+    pub compare: bool,
+    /// Settings allowed to differ (as `azure settings --expect`): `sku`, `replications`, ….
+    #[serde(default)]
+    pub expect: Vec<String>,
+}
+
 /// `[delete_source]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -269,6 +295,10 @@ pub struct DeleteSourceConfig {
     /// only, without reading their content (as `delete-source --skip-content-check`).
     #[serde(default)]
     pub skip_content_check: bool,
+    /// Delete the source registry's Azure resource (as `azure delete`) instead of its manifests:
+    /// needs `[source] azure_resource_id` and a `[scope]` that selects the whole registry.
+    #[serde(default)]
+    pub registry_resource: bool,
 }
 
 /// `plan.json`.
@@ -461,6 +491,24 @@ pub enum StepKind {
         /// Always true in a plan.
         deep: bool,
     },
+    /// Give AKS clusters' kubelet identities `AcrPull` on the target registry.
+    AttachAks {
+        /// The clusters' resource IDs.
+        clusters: Vec<String>,
+        /// The target registry's resource ID (absent: the step is not available).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        registry_id: Option<String>,
+    },
+    /// Compare the two registries' Azure settings; a difference not expected fails the step.
+    Settings {
+        /// The source registry's resource ID.
+        source_id: String,
+        /// The target registry's resource ID.
+        target_id: String,
+        /// Settings allowed to differ.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        expect: Vec<String>,
+    },
     /// Delete the source's content (only when the config asks; keeps its own guard).
     DeleteSource {
         /// The confirmation, as `--confirm`.
@@ -470,8 +518,25 @@ pub enum StepKind {
         /// blob's content is read and checked).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         skip_content_check: bool,
+        /// The source registry's resource ID, when the step deletes the Azure resource (after a
+        /// deep verify of the whole registry) instead of the selected manifests.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        registry_resource: Option<String>,
     },
 }
+
+/// The steps' short names ([`StepKind::name`]) in the order a plan holds them.
+pub const STEP_ORDER: [&str; 9] = [
+    "inventory",
+    "template",
+    "deploy",
+    "copy",
+    "attach_aks",
+    "rewrite",
+    "verify",
+    "settings",
+    "delete_source",
+];
 
 impl StepKind {
     /// The short name (`copy`, `verify`, …).
@@ -483,6 +548,8 @@ impl StepKind {
             StepKind::Copy { .. } => "copy",
             StepKind::Rewrite { .. } => "rewrite",
             StepKind::Verify { .. } => "verify",
+            StepKind::AttachAks { .. } => "attach_aks",
+            StepKind::Settings { .. } => "settings",
             StepKind::DeleteSource { .. } => "delete_source",
         }
     }
@@ -662,6 +729,7 @@ mod tests {
             kind: StepKind::DeleteSource {
                 confirm: "a.io".into(),
                 skip_content_check: true,
+                registry_resource: None,
             },
             ..step
         };

@@ -95,7 +95,8 @@ fn apply_runs_the_deploy_and_import_steps_and_resumes_from_its_journal() {
             ("inventory", true),
             ("deploy", true),
             ("copy", true),
-            ("verify", true)
+            ("verify", true),
+            ("settings", true)
         ],
         "{written:#}"
     );
@@ -140,5 +141,138 @@ fn apply_runs_the_deploy_and_import_steps_and_resumes_from_its_journal() {
         count(after, "POST", "/importImage") + count(after, "PUT", "/deployments/acr-relocate"),
         0
     );
+    env.finish();
+}
+
+/// The checklist's last steps in a plan: `[attach_aks]` gives the cluster AcrPull on the target,
+/// the settings comparison runs after the verify (both sides name an Azure resource) and a
+/// difference stops the run before the deletion; once the target matches, `[delete_source]
+/// registry_resource = true` deletes the source's Azure resource after its own deep verify.
+#[test]
+#[ignore = "extra tier: needs Prism and ../shared/specs"]
+fn apply_attaches_aks_compares_settings_and_deletes_the_source_registry_resource_last() {
+    let (layout, _) = sample_layout(2, 7);
+    let (src, dst) = (Registry::start(), Registry::start());
+    assert_success(&run(&["copy", "-q", &oci(layout.path()), &src.url()]));
+
+    let env = AzureEnv::start();
+    let source_id = env
+        .fake
+        .add_registry("sourceGroup", "sourceRegistry", |_| {});
+    let target_id = env.fake.add_registry("targetGroup", "targetRegistry", |r| {
+        r["location"] = json!("eastus");
+        r["properties"]["publicNetworkAccess"] = json!("Disabled");
+    });
+    let cluster = env
+        .fake
+        .add_cluster("aksGroup", "aks", &super::aad::random_guid());
+    let config = env.path("relocation.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[source]\nregistry = \"{src}\"\nazure_resource_id = \"{source_id}\"\n\n\
+             [target]\nregistry = \"{dst}\"\nazure_resource_id = \"{target_id}\"\n\n\
+             [attach_aks]\nclusters = [\"{cluster}\"]\n\n\
+             [delete_source]\nconfirm = \"{src}\"\nregistry_resource = true\n",
+            src = src.url(),
+            dst = dst.url()
+        ),
+    )
+    .unwrap();
+    let plan = env.path("plan.json");
+    let out = env.run_with(
+        &[
+            "plan",
+            "-c",
+            config.to_str().unwrap(),
+            "-o",
+            plan.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    let kinds: Vec<&str> = written["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "inventory",
+            "copy",
+            "attach_aks",
+            "verify",
+            "settings",
+            "delete_source"
+        ],
+        "{written:#}"
+    );
+
+    // The target differs in publicNetworkAccess: the settings step fails, naming it, and the
+    // source registry is kept.
+    let out = env.run(&["apply", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let said = show(&out);
+    assert!(
+        said.contains("1 difference(s) not expected: publicNetworkAccess"),
+        "{said}"
+    );
+    assert!(said.contains("[settings] expect"), "{said}");
+    let assignments = format!("{target_id}/providers/Microsoft.Authorization/roleAssignments/");
+    let granted = |requests: &[Recorded]| {
+        requests
+            .iter()
+            .filter(|r| {
+                r.method == "PUT"
+                    && r.path
+                        .to_ascii_lowercase()
+                        .starts_with(&assignments.to_ascii_lowercase())
+            })
+            .count()
+    };
+    assert_eq!(granted(&env.fake.requests()), 1, "{said}");
+    assert_eq!(count(&env.fake.requests(), "DELETE", "/sourceRegistry"), 0);
+    assert_eq!(env.fake.with(|s| s.registries.len()), 2);
+
+    // The target is made to match: the next run goes on from the settings step and deletes the
+    // source resource after its own deep verify; the cluster is not asked again.
+    env.fake.with(|s| {
+        let source = s.registries[&source_id.to_ascii_lowercase()]["properties"]
+            ["publicNetworkAccess"]
+            .clone();
+        s.registries
+            .get_mut(&target_id.to_ascii_lowercase())
+            .unwrap()["properties"]["publicNetworkAccess"] = source;
+    });
+    let before = env.fake.requests().len();
+    let out = env.run(&["apply", plan.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses: Vec<(&str, &str)> = summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("1-inventory", "already done"),
+            ("2-copy", "already done"),
+            ("3-attach_aks", "already done"),
+            ("4-verify", "already done"),
+            ("5-settings", "done"),
+            ("6-delete_source", "done")
+        ],
+        "{summary:#}"
+    );
+    let after = &env.fake.requests()[before..];
+    assert_eq!(granted(after), 0);
+    assert_eq!(count(after, "DELETE", "/sourceRegistry"), 1, "{after:#?}");
+    assert_eq!(env.fake.with(|s| s.registries.len()), 1);
     env.finish();
 }
