@@ -54,6 +54,10 @@ pub struct Matcher {
 struct Hits {
     include: Vec<AtomicBool>,
     tag: Vec<AtomicBool>,
+    /// Source names taken from `--repo` because the source does not list its repositories: their
+    /// globs count as matched only once a listing shows tags (a misspelt name answers as an
+    /// empty repository).
+    unconfirmed: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Hits {
@@ -140,6 +144,7 @@ impl Matcher {
                 .iter()
                 .map(|_| AtomicBool::new(false))
                 .collect(),
+            unconfirmed: Default::default(),
         });
         Ok(Matcher {
             selection,
@@ -157,28 +162,49 @@ impl Matcher {
 
     /// Maps a source repository to its pair, or `None` when the selection leaves it out.
     pub fn repository(&self, source_name: &str) -> Option<RepoPair> {
-        let name = match &self.selection.source_prefix {
-            Some(prefix) => source_name
-                .strip_prefix(prefix.as_str())?
-                .strip_prefix('/')?,
-            None => source_name,
+        self.pair(source_name, true)
+    }
+
+    /// The name of `source_name` relative to the source's prefix.
+    fn relative<'n>(&self, source_name: &'n str) -> Option<&'n str> {
+        match &self.selection.source_prefix {
+            Some(prefix) => source_name.strip_prefix(prefix.as_str())?.strip_prefix('/'),
+            None => Some(source_name),
+        }
+    }
+
+    /// [`Matcher::repository`]; `record` false leaves the `--repo` globs it matches unmarked (a
+    /// name given, not listed: see [`Matcher::tags_listed`]).
+    fn pair(&self, source_name: &str, record: bool) -> Option<RepoPair> {
+        let name = self.relative(source_name)?;
+        let matched = match &self.include {
+            Some(inc) => {
+                let matched = inc.matches(name);
+                if matched.is_empty() {
+                    return None;
+                }
+                matched
+            }
+            None => Vec::new(),
         };
-        if let Some(inc) = &self.include {
-            let matched = inc.matches(name);
-            if matched.is_empty() {
-                return None;
-            }
+        let left_out = self.exclude.as_ref().is_some_and(|e| e.is_match(name))
+            || self
+                .selection
+                .shard
+                .is_some_and(|(k, n)| shard_of(name, n) != k);
+        // A name left out by an exclusion or a shard is not asked for its tags: its glob counts
+        // as matched, whether it was listed or given.
+        if record || left_out {
             Hits::record(&self.hits.include, matched);
+        } else if !matched.is_empty() {
+            self.hits
+                .unconfirmed
+                .lock()
+                .expect("hits lock")
+                .insert(source_name.to_string());
         }
-        if let Some(exc) = &self.exclude {
-            if exc.is_match(name) {
-                return None;
-            }
-        }
-        if let Some((k, n)) = self.selection.shard {
-            if shard_of(name, n) != k {
-                return None;
-            }
+        if left_out {
+            return None;
         }
         // A name with control characters is no repository name (its tags are never asked, see
         // `check_names`): the names shown for it have them escaped, never obeyed by a terminal.
@@ -188,6 +214,25 @@ impl Matcher {
             target: self.target_name(&name),
             name: name.into_owned(),
         })
+    }
+
+    /// Called with each repository's tag listing: a name taken from `--repo` unlisted (the
+    /// source does not list its repositories) counts as matched once it shows a tag.
+    pub fn tags_listed(&self, source_name: &str, tags: &[String]) {
+        if tags.is_empty() {
+            return;
+        }
+        let confirmed = self
+            .hits
+            .unconfirmed
+            .lock()
+            .expect("hits lock")
+            .remove(source_name);
+        if let (true, Some(inc), Some(name)) =
+            (confirmed, &self.include, self.relative(source_name))
+        {
+            Hits::record(&self.hits.include, inc.matches(name));
+        }
     }
 
     /// The target name of a repository name relative to the prefixes.
@@ -211,7 +256,8 @@ impl Matcher {
 
     /// The repository globs and tag expressions that have matched nothing so far: one a user
     /// misspelt among others that matched. A repository glob counts when it matched a listed
-    /// repository, even one an exclusion or a shard then left out. Under a shard no tag
+    /// repository, even one an exclusion or a shard then left out; a name given where the
+    /// source does not list its repositories counts once its tag listing shows a tag. Under a shard no tag
     /// expression is named: a shard lists only its own repositories' tags, and a tag that
     /// matches in another shard's repositories is no misspelling.
     pub fn unmatched(&self) -> Vec<Unmatched> {
@@ -299,20 +345,27 @@ pub fn is_catalog_unavailable(e: &Error) -> bool {
 /// repositories is read by the names `--repo` gives, when every one is a plain name (no
 /// wildcard); otherwise that is an error saying so.
 pub async fn repositories(source: &dyn Source, matcher: &Matcher) -> Result<Vec<RepoPair>> {
+    enum Listed {
+        Catalog(Vec<String>),
+        Named(Vec<String>),
+    }
     let listed = match source.repositories().await {
-        Ok(listed) => listed,
+        Ok(listed) => Listed::Catalog(listed),
         Err(e) if is_catalog_unavailable(&e) => {
-            named_repositories(matcher).ok_or_else(|| Error::Unsupported {
+            Listed::Named(named_repositories(matcher).ok_or_else(|| Error::Unsupported {
                 what: "listing repositories".into(),
                 reason: format!("the registry does not list its repositories ({e}): name each one with --repo NAME (repeatable, without wildcards)"),
-            })?
+            })?)
         }
         Err(e) => return Err(e),
     };
-    let mut pairs: Vec<RepoPair> = listed
-        .iter()
-        .filter_map(|r| matcher.repository(r))
-        .collect();
+    let mut pairs: Vec<RepoPair> = match &listed {
+        Listed::Catalog(names) => names.iter().filter_map(|r| matcher.repository(r)).collect(),
+        Listed::Named(names) => names
+            .iter()
+            .filter_map(|r| matcher.pair(r, false))
+            .collect(),
+    };
     pairs.sort();
     pairs.dedup();
     Ok(pairs)
@@ -393,6 +446,7 @@ pub async fn tags(
                 }
                 let result = async {
                     let listed = source.tags(&pair.source).await?;
+                    matcher.tags_listed(&pair.source, &listed);
                     let t = select_tags(source.as_ref(), matcher, &pair, listed).await?;
                     if let Some((bad, reason)) = t
                         .iter()
@@ -679,6 +733,31 @@ mod tests {
                     pattern: "infar/*".into(),
                 }
             ]
+        );
+    }
+
+    /// Where the source lists no repositories, a name given with `--repo` counts as matched once
+    /// its tag listing shows a tag (a misspelt one answers as an empty repository); one an
+    /// exclusion leaves out is never asked, and counts.
+    #[test]
+    fn a_given_name_counts_as_matched_once_its_tags_are_listed() {
+        let m = matcher(|s| {
+            s.include = vec!["app".into(), "ap".into(), "old".into()];
+            s.exclude = vec!["old".into()];
+        });
+        let pairs: Vec<RepoPair> = ["app", "ap", "old"]
+            .iter()
+            .filter_map(|r| m.pair(r, false))
+            .collect();
+        assert_eq!(pairs.len(), 2);
+        m.tags_listed("app", &["v1".into()]);
+        m.tags_listed("ap", &[]);
+        assert_eq!(
+            m.unmatched(),
+            [Unmatched {
+                kind: PatternKind::Repo,
+                pattern: "ap".into(),
+            }]
         );
     }
 

@@ -473,9 +473,21 @@ fn a_registry_that_lists_no_repositories_is_read_by_the_names_given() {
     for name in &names {
         args.extend(["--repo", name.as_str()]);
     }
+    // A misspelt name among them answers as an empty repository (the registry cannot say it
+    // does not exist): it is named in a warning, the others are copied.
+    args.extend(["--repo", "no-such-repo"]);
     let endpoint = registry.endpoint();
     args.extend([endpoint.as_str(), back_ep.as_str()]);
-    crate::util::assert_success(&run_in(home.path(), &args, &[], None));
+    let out = run_in(home.path(), &args, &[], None);
+    crate::util::assert_success(&out);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("--repo 'no-such-repo' matched nothing in SOURCE"),
+        "{said}"
+    );
+    for name in &names {
+        assert!(!said.contains(&format!("'{name}'")), "{said}");
+    }
     assert_layout_holds(&back, &expected);
 }
 

@@ -475,6 +475,12 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
                 });
                 continue;
             };
+            room_for(
+                archive,
+                root,
+                &name,
+                entry.header().size().map_err(truncated)?,
+            )?;
             let copied = place
                 .parent()
                 .map_or(Ok(()), std::fs::create_dir_all)
@@ -534,6 +540,7 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
                 None => unreachable!("a layout entry is oci-layout, index.json or a blob"),
             },
         };
+        room_for(archive, root, &name, announced)?;
         let tmp = target.with_extension("partial");
         let mut out = BufWriter::new(File::create(&tmp).map_err(|e| Error::io(&tmp, e))?);
         let mut hasher = Sha256::new();
@@ -599,6 +606,30 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
         }
     }
     Ok(kept)
+}
+
+/// Refuses an entry of `announced` bytes that the file system of the working copy `root` has no
+/// room for, before any of it is written: a small compressed archive can unpack to more than the
+/// temporary directory holds (a blob of zeros compresses a thousand times), and filling it would
+/// fail this run and others on the machine. Where the free space cannot be read, the write
+/// itself says so when it fails.
+fn room_for(archive: &Path, root: &Path, name: &str, announced: u64) -> Result<()> {
+    let Ok(available) = fs4::available_space(root) else {
+        return Ok(());
+    };
+    if announced <= available {
+        return Ok(());
+    }
+    // `root` is the layout inside this run's own directory under the temporary directory.
+    let temporary = root.parent().and_then(Path::parent).unwrap_or(root);
+    Err(archive_error(
+        archive,
+        format!(
+            "entry `{}` unpacks to {announced} bytes and the temporary directory {} has {available} bytes free: nothing was written; set TMPDIR to a directory with room for the archive's unpacked size, then run the same command again",
+            crate::digest::truncate(name),
+            temporary.display()
+        ),
+    ))
 }
 
 /// Files an archive holds beside its layout, written back as they were: their directory, and
@@ -769,6 +800,36 @@ mod tests {
             )) && said.contains("set TMPDIR"),
             "{said}"
         );
+    }
+
+    /// A tar entry announcing more bytes than the temporary directory's file system has free
+    /// (a petabyte here; a gzip bomb in life) is refused by its header, before a byte is written.
+    #[test]
+    fn an_entry_larger_than_the_temporary_directory_holds_is_refused_before_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.tar");
+        let hex = "0".repeat(64);
+        let mut header = tar::Header::new_gnu();
+        header.set_path(format!("blobs/sha256/{hex}")).unwrap();
+        header.set_size(1 << 50);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let mut bytes = header.as_bytes().to_vec();
+        bytes.extend_from_slice(&[0u8; 4096]);
+        std::fs::write(&path, bytes).unwrap();
+        let root = dir.path().join("work").join("layout");
+        let said = unpack(&path, &root).unwrap_err().to_string();
+        assert!(
+            said.contains("entry `blobs/sha256/")
+                && said.contains(&format!("unpacks to {} bytes", 1u64 << 50))
+                && said.contains("set TMPDIR")
+                && said.contains("nothing was written"),
+            "{said}"
+        );
+        let written: Vec<_> = std::fs::read_dir(root.join("blobs/sha256"))
+            .unwrap()
+            .collect();
+        assert!(written.is_empty(), "{written:?}");
     }
 
     #[test]
