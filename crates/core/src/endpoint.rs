@@ -411,6 +411,19 @@ fn bad(input: &str, reason: impl Into<String>) -> Error {
     }
 }
 
+/// `text` with what comes before its last `@` (after a `scheme://`) shown as `***`: a confirmation
+/// or a URL pasted with credentials, shown without them.
+pub fn hide_user_info(text: &str) -> String {
+    let (scheme, rest) = match text.find("://") {
+        Some(at) => text.split_at(at + 3),
+        None => ("", text),
+    };
+    match rest.rsplit_once('@') {
+        Some((_, after)) => format!("{scheme}***@{after}"),
+        None => text.to_string(),
+    }
+}
+
 /// The error of an endpoint with `USER[:PASSWORD]@` in it: named with the password hidden, never
 /// echoed as written.
 fn with_credentials(input: &str, user_info: &str) -> Error {
@@ -606,13 +619,9 @@ pub fn parse(input: &str) -> Result<Endpoint, Error> {
             return Err(bad(input, "`oci:` needs a directory, as in `oci:./export`"));
         }
         // `oci://…` written as a URL (perhaps with credentials): a path is meant, never a host.
-        if let Some(rest) = path.strip_prefix("//").filter(|r| !r.starts_with('/')) {
-            let shown = match rest.rsplit_once('@') {
-                Some((_, after)) => format!("oci://***@{after}"),
-                None => input.to_string(),
-            };
+        if path.strip_prefix("//").is_some_and(|r| !r.starts_with('/')) {
             return Err(bad(
-                &shown,
+                &hide_user_info(input),
                 "`oci:` takes a path, not a URL: write `oci:/absolute/dir` or `oci:relative/dir`",
             ));
         }

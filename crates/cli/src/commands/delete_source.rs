@@ -194,10 +194,7 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
         (Some(c), _) if c == &args.source => {}
         (Some(c), _) => {
             // A confirmation with credentials in it is shown without them.
-            let shown = match c.rsplit_once('@') {
-                Some((_, rest)) => format!("***@{rest}"),
-                None => c.clone(),
-            };
+            let shown = acr_relocate::endpoint::hide_user_info(c);
             eprintln!(
                 "error: --confirm `{shown}` does not repeat SOURCE `{}` exactly: nothing deleted",
                 args.source

@@ -15,45 +15,14 @@ use std::time::{Duration, Instant};
 
 use acr_relocate::digest::Digest;
 
-use crate::support::http::{self, Request, Response, Server};
+use crate::support::http::{Request, Response, Server};
 use crate::support::mount_proxy::forward;
+use crate::support::oci_push::*;
 use crate::util::*;
 
-const INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const REPO: &str = "app";
 /// The ordinary tag of the SBOM referrer.
 const SBOM_TAG: &str = "v1-sbom";
-
-/// Pushes a blob into `repository` of the registry on `port` (one monolithic upload).
-fn push_blob(port: u16, repository: &str, bytes: &[u8]) -> Digest {
-    let digest = Digest::of(bytes);
-    push_blob_as(port, repository, bytes, digest.as_str());
-    digest
-}
-
-/// Pushes a manifest under `reference` (a tag or its digest); returns its digest.
-fn push_manifest(port: u16, reference: &str, media_type: &str, bytes: &[u8]) -> Digest {
-    let put = http::send(
-        port,
-        "PUT",
-        &format!("/v2/{REPO}/manifests/{reference}"),
-        &[("Content-Type".into(), media_type.into())],
-        bytes,
-    )
-    .unwrap();
-    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
-    Digest::of(bytes)
-}
-
-fn descriptor(media_type: &str, digest: &Digest, size: usize) -> serde_json::Value {
-    serde_json::json!({"mediaType": media_type, "digest": digest.as_str(), "size": size})
-}
-
-/// `sha256-<hex>`: the referrers fallback tag of `subject`.
-fn fallback_tag(subject: &Digest) -> String {
-    subject.as_str().replacen(':', "-", 1)
-}
 
 /// A referrer of the image: its digest, and its descriptor as an oras fallback index lists it.
 struct Referrer {
@@ -84,32 +53,13 @@ fn push_referrer(
     }))
     .unwrap();
     let digest = Digest::of(&bytes);
-    push_manifest(port, tag.unwrap_or(digest.as_str()), MANIFEST, &bytes);
+    push_manifest(port, REPO, tag.unwrap_or(digest.as_str()), MANIFEST, &bytes);
     // oras writes a descriptor's fields in this order, `artifactType` last.
     let listed = format!(
         r#"{{"mediaType":"{MANIFEST}","digest":"{digest}","size":{},"annotations":{annotations},"artifactType":"{artifact_type}"}}"#,
         bytes.len()
     );
     Referrer { digest, listed }
-}
-
-/// Pushes the image `app:v1` (the same bytes every time); returns its descriptor.
-fn push_image(port: u16) -> (Digest, serde_json::Value) {
-    let config =
-        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let layer = b"the one layer of the image";
-    let config_digest = push_blob(port, REPO, config);
-    let layer_digest = push_blob(port, REPO, layer);
-    let bytes = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST,
-        "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, config.len()),
-        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer_digest, layer.len())],
-    }))
-    .unwrap();
-    let image = push_manifest(port, "v1", MANIFEST, &bytes);
-    let subject = descriptor(MANIFEST, &image, bytes.len());
-    (image, subject)
 }
 
 /// Pushes an oras-style fallback index of `subject` listing `referrers`; returns its digest.
@@ -119,7 +69,7 @@ fn push_fallback_index(port: u16, subject: &Digest, referrers: &[&Referrer]) -> 
         r#"{{"schemaVersion":2,"mediaType":"{INDEX}","manifests":[{}]}}"#,
         listed.join(",")
     );
-    push_manifest(port, &fallback_tag(subject), INDEX, index.as_bytes())
+    push_manifest(port, REPO, &fallback_tag(subject), INDEX, index.as_bytes())
 }
 
 /// The source: `app:v1`, an SBOM of it tagged `v1-sbom` too, a cosign-style signature of it, and
@@ -135,7 +85,7 @@ struct Source {
 fn source() -> Source {
     let registry = Registry::start();
     let port = registry.port;
-    let (image, subject) = push_image(port);
+    let (image, subject) = push_image(port, REPO);
     let sbom = push_referrer(
         port,
         &subject,
@@ -174,11 +124,6 @@ fn fallback_listing(endpoint: &str, subject: &Digest) -> (Digest, Vec<Digest>) {
         .collect();
     listed.sort();
     (index.digest, listed)
-}
-
-fn sorted(mut digests: Vec<Digest>) -> Vec<Digest> {
-    digests.sort();
-    digests
 }
 
 /// What a request to the target is, for the proxy.
@@ -461,7 +406,7 @@ fn referrers_the_target_listed_before_the_copy_stay_in_its_fallback_tag() {
     // ends up listing the union, verify accepts it, and a second run has nothing to do.
     let src = source();
     let dst = Registry::start();
-    let (image, subject) = push_image(dst.port);
+    let (image, subject) = push_image(dst.port, REPO);
     assert_eq!(image, src.image, "the same image on both sides");
     let notation = push_referrer(
         dst.port,
@@ -553,7 +498,7 @@ fn a_fallback_tag_that_lacks_a_referrer_of_the_source_is_still_different() {
     let src = source();
     let dst = Registry::start();
     assert_success(&run(&["copy", "-q", &src.registry.url(), &dst.url()]));
-    let (image, subject) = push_image(dst.port);
+    let (image, subject) = push_image(dst.port, REPO);
     let lone = push_referrer(
         dst.port,
         &subject,
@@ -643,7 +588,7 @@ fn a_platform_image_with_a_tag_of_its_own_is_never_pushed_while_its_index_goes_u
             "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer_digest, layer.len())],
         }))
         .unwrap();
-        let digest = push_manifest(port, &format!("v1-{arch}"), MANIFEST, &bytes);
+        let digest = push_manifest(port, REPO, &format!("v1-{arch}"), MANIFEST, &bytes);
         let mut entry = descriptor(MANIFEST, &digest, bytes.len());
         entry["platform"] = serde_json::json!({"architecture": arch, "os": "linux"});
         platforms.push((digest, entry));
@@ -653,7 +598,7 @@ fn a_platform_image_with_a_tag_of_its_own_is_never_pushed_while_its_index_goes_u
         &serde_json::json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": entries}),
     )
     .unwrap();
-    let index = push_manifest(port, "v1", INDEX, &index);
+    let index = push_manifest(port, REPO, "v1", INDEX, &index);
     let dst = Registry::start();
     let proxy = PairProxy::start(&dst, &platforms[0].0, "v1-amd64");
     let out = run(&["copy", "--json", &src.url(), &proxy.url()]);

@@ -10,24 +10,14 @@
 
 use acr_relocate::digest::Digest;
 
-use crate::support::http;
+use crate::support::oci_push::*;
 use crate::util::*;
 
-const INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const EMPTY: &str = "application/vnd.oci.empty.v1+json";
 const REPO: &str = "app";
 
-/// Pushes a blob into `REPO` of the registry on `port` (one monolithic upload).
-fn push_blob(port: u16, bytes: &[u8]) -> Digest {
-    let digest = Digest::of(bytes);
-    push_blob_as(port, REPO, bytes, digest.as_str());
-    digest
-}
-
-/// Pushes a manifest into `REPO` under `reference` (a tag, or its digest); returns its
-/// descriptor.
-fn push_manifest(
+/// Pushes a manifest into `REPO` under `reference` (a tag, or its digest when `None`); returns
+/// its descriptor.
+fn push_document(
     port: u16,
     reference: Option<&str>,
     media_type: &str,
@@ -36,41 +26,12 @@ fn push_manifest(
     let bytes = serde_json::to_vec(doc).unwrap();
     let digest = Digest::of(&bytes);
     let reference = reference.map_or_else(|| digest.to_string(), str::to_string);
-    let put = http::send(
-        port,
-        "PUT",
-        &format!("/v2/{REPO}/manifests/{reference}"),
-        &[("Content-Type".into(), media_type.into())],
-        &bytes,
-    )
-    .unwrap();
-    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
-    serde_json::json!({"mediaType": media_type, "digest": digest.as_str(), "size": bytes.len()})
+    push_manifest(port, REPO, &reference, media_type, &bytes);
+    descriptor(media_type, &digest, bytes.len())
 }
 
 fn digest_of(descriptor: &serde_json::Value) -> Digest {
     descriptor["digest"].as_str().unwrap().parse().unwrap()
-}
-
-/// `sha256-<hex>`: the referrers fallback tag of `subject`.
-fn fallback_tag(subject: &Digest) -> String {
-    subject.as_str().replacen(':', "-", 1)
-}
-
-/// Pushes `app:v1`, a one-layer image; returns its descriptor.
-fn push_image(port: u16) -> serde_json::Value {
-    let config =
-        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let config_digest = push_blob(port, config);
-    let layer = b"base layer";
-    let layer_digest = push_blob(port, layer);
-    let doc = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.as_str(), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest.as_str(), "size": layer.len()}],
-    });
-    push_manifest(port, Some("v1"), MANIFEST, &doc)
 }
 
 /// Pushes, untagged, an artifact of `artifact_type` holding `payload` whose subject is
@@ -81,8 +42,8 @@ fn push_referrer(
     artifact_type: &str,
     payload: &[u8],
 ) -> serde_json::Value {
-    let empty = push_blob(port, b"{}");
-    let blob = push_blob(port, payload);
+    let empty = push_blob(port, REPO, b"{}");
+    let blob = push_blob(port, REPO, payload);
     let doc = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST,
@@ -91,7 +52,7 @@ fn push_referrer(
         "layers": [{"mediaType": artifact_type, "digest": blob.as_str(), "size": payload.len()}],
         "subject": subject,
     });
-    let mut descriptor = push_manifest(port, None, MANIFEST, &doc);
+    let mut descriptor = push_document(port, None, MANIFEST, &doc);
     descriptor["artifactType"] = artifact_type.into();
     descriptor
 }
@@ -100,7 +61,7 @@ fn push_referrer(
 /// API does.
 fn push_fallback_index(port: u16, subject: &Digest, referrers: &[&serde_json::Value]) {
     let doc = serde_json::json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": referrers});
-    push_manifest(port, Some(&fallback_tag(subject)), INDEX, &doc);
+    push_document(port, Some(&fallback_tag(subject)), INDEX, &doc);
 }
 
 /// The digests the fallback tag of `subject` lists in the registry on `port`.
@@ -128,7 +89,7 @@ fn image_with_sbom_and_signature(
     serde_json::Value,
 ) {
     let src = Registry::start();
-    let image = push_image(src.port);
+    let image = push_image(src.port, REPO).1;
     let sbom = push_referrer(src.port, &image, "application/vnd.example.sbom", b"sbom");
     let signature = push_referrer(
         src.port,
@@ -285,7 +246,7 @@ fn a_tag_expression_brings_the_fallback_tags_of_referrers_of_referrers_byte_for_
     // app:v1 with an SBOM, the SBOM with a signature, each listed in its subject's fallback tag
     // as the source's client wrote it (with an annotation the copy's own listing would lack).
     let src = Registry::start();
-    let image = push_image(src.port);
+    let image = push_image(src.port, REPO).1;
     let sbom = push_referrer(src.port, &image, "application/vnd.example.sbom", b"sbom");
     let signature = push_referrer(
         src.port,
@@ -381,7 +342,7 @@ fn a_fallback_tag_that_the_copy_relists_is_reported_overwritten_not_merged_when_
     let (src, image, sbom, signature) = image_with_sbom_and_signature(b"signature");
     let subject = digest_of(&image);
     let dst = Registry::start();
-    assert_eq!(digest_of(&push_image(dst.port)), subject);
+    assert_eq!(digest_of(&push_image(dst.port, REPO).1), subject);
     let held = push_referrer(dst.port, &image, "application/vnd.example.sbom", b"sbom");
     assert_eq!(digest_of(&held), digest_of(&sbom));
     push_fallback_index(dst.port, &subject, &[&held]);
@@ -404,22 +365,17 @@ fn a_fallback_tag_that_the_copy_relists_is_reported_overwritten_not_merged_when_
     );
 }
 
-fn sorted(mut digests: Vec<Digest>) -> Vec<Digest> {
-    digests.sort();
-    digests
-}
-
 #[test]
 fn fallback_tags_that_list_each_others_subject_are_not_followed_and_no_copy_waits_forever() {
     // Anyone who may push can write fallback tags: here sha256-A lists B and sha256-B lists A,
     // two images with no subject, tagged v1 and v2. Neither is a referrer of the other.
     let src = Registry::start();
-    let a = push_image(src.port);
+    let a = push_image(src.port, REPO).1;
     let config =
         br#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let config_digest = push_blob(src.port, config);
-    let layer_digest = push_blob(src.port, b"base layer");
-    let b = push_manifest(
+    let config_digest = push_blob(src.port, REPO, config);
+    let layer_digest = push_blob(src.port, REPO, b"base layer");
+    let b = push_document(
         src.port,
         Some("v2"),
         MANIFEST,

@@ -312,10 +312,19 @@ impl Archive {
             true => unpack_keeping(&file, &root, Some(&workdir.path().join("extra")))?,
             false => Vec::new(),
         };
+        let mut layout = Layout::create(&root)?
+            .reading_unnamed_as(name_of(path))
+            .building(path);
+        if lock.is_none() {
+            // An existing archive where no lock file could be made: it is read, and a run with
+            // nothing to change succeeds, but the first change is refused before any copying.
+            layout = layout.refusing_changes(format!(
+                "cannot be updated: its directory {} is on a read-only file system or not writable by this user, so nothing was changed; give write access to it, or copy into an archive elsewhere",
+                parent.display()
+            ));
+        }
         Ok(Archive {
-            layout: Layout::create(&root)?
-                .reading_unnamed_as(name_of(path))
-                .building(path),
+            layout,
             path: path.to_path_buf(),
             file,
             existed,

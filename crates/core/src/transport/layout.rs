@@ -159,6 +159,10 @@ pub struct Layout {
     /// For the working copy of an archive (built in a temporary directory, packed at the end):
     /// the archive, which a write this file system refuses is said of.
     working_copy_of: Option<PathBuf>,
+    /// For the working copy of an archive that cannot be written back (its directory is
+    /// read-only): why, said by the first write that would change it, before any copying. A
+    /// run with nothing to change reads it and succeeds.
+    changes_refused: Option<String>,
 }
 
 fn layout_error(path: &Path, reason: impl Into<String>) -> Error {
@@ -279,6 +283,7 @@ impl Layout {
             _writer_lock: writer_lock,
             unnamed_read_as: None,
             working_copy_of: None,
+            changes_refused: None,
         })
     }
 
@@ -289,6 +294,46 @@ impl Layout {
     pub(super) fn building(mut self, archive: &Path) -> Self {
         self.working_copy_of = Some(archive.to_path_buf());
         self
+    }
+
+    /// The index entry `put_manifest` writes for `manifest` in `repository` (under `tag`).
+    fn entry_of(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        manifest: &RawManifest,
+    ) -> IndexDescriptor {
+        let artifact_type = manifest.view().ok().and_then(|v| match v {
+            crate::manifest::ManifestView::Image { artifact_type, .. }
+            | crate::manifest::ManifestView::Index { artifact_type, .. } => artifact_type,
+        });
+        let mut annotations = BTreeMap::new();
+        annotations.insert(REPOSITORY_ANNOTATION.to_string(), repository.to_string());
+        if let Some(tag) = tag {
+            annotations.insert(REF_NAME.to_string(), format!("{repository}:{tag}"));
+        }
+        IndexDescriptor {
+            media_type: manifest.media_type.clone(),
+            digest: manifest.digest.to_string(),
+            size: manifest.bytes.len() as u64,
+            artifact_type,
+            annotations,
+            rest: Default::default(),
+        }
+    }
+
+    /// Makes every write that would change this working copy fail with `why` (said of the
+    /// archive): the archive it is packed into cannot be written.
+    pub(super) fn refusing_changes(mut self, why: String) -> Self {
+        self.changes_refused = Some(why);
+        self
+    }
+
+    /// The error of a write [`Self::refusing_changes`] refuses; `None` when writes are allowed.
+    fn change_refused(&self) -> Option<Error> {
+        let why = self.changes_refused.as_ref()?;
+        let archive = self.working_copy_of.as_deref().unwrap_or(&self.root);
+        Some(layout_error(archive, why.clone()))
     }
 
     /// [`unwritable`], of the archive when this is its working copy.
@@ -1199,6 +1244,9 @@ impl Destination for Layout {
             if holds(&final_path, blob.size).await {
                 return Ok(());
             }
+            if let Some(refused) = self.change_refused() {
+                return Err(refused);
+            }
             let tmp = self.partial_file(&blob.digest)?;
             // Created here and now, not on a blocking thread the future may no longer wait for.
             let mut file = tmp.create()?;
@@ -1242,7 +1290,23 @@ impl Destination for Layout {
     ) -> Result<()> {
         let written: Result<()> = async {
             let final_path = self.blob_path(&manifest.digest);
-            if !holds(&final_path, manifest.bytes.len() as u64).await {
+            let file_held = holds(&final_path, manifest.bytes.len() as u64).await;
+            let descriptor = self.entry_of(repository, tag, manifest);
+            if let Some(refused) = self.change_refused() {
+                let entries = self.entries.lock().expect("layout lock");
+                let current = match tag {
+                    Some(tag) => entries
+                        .tagged
+                        .get(&(repository.to_string(), tag.to_string())),
+                    None => entries
+                        .untagged
+                        .get(&(repository.to_string(), manifest.digest.to_string())),
+                };
+                if !file_held || current != Some(&descriptor) {
+                    return Err(refused);
+                }
+            }
+            if !file_held {
                 let tmp = self.partial_file(&manifest.digest)?;
                 let mut file = tmp.create()?;
                 file.write_all(&manifest.bytes)
@@ -1250,23 +1314,6 @@ impl Destination for Layout {
                     .map_err(|e| Error::io(tmp.path(), e))?;
                 self.seal(file, tmp, &final_path).await?;
             }
-            let artifact_type = manifest.view().ok().and_then(|v| match v {
-                crate::manifest::ManifestView::Image { artifact_type, .. }
-                | crate::manifest::ManifestView::Index { artifact_type, .. } => artifact_type,
-            });
-            let mut annotations = BTreeMap::new();
-            annotations.insert(REPOSITORY_ANNOTATION.to_string(), repository.to_string());
-            if let Some(tag) = tag {
-                annotations.insert(REF_NAME.to_string(), format!("{repository}:{tag}"));
-            }
-            let descriptor = IndexDescriptor {
-                media_type: manifest.media_type.clone(),
-                digest: manifest.digest.to_string(),
-                size: manifest.bytes.len() as u64,
-                artifact_type,
-                annotations,
-                rest: Default::default(),
-            };
             {
                 let mut entries = self.entries.lock().expect("layout lock");
                 // The entry the index already has, the same, is no change to write.
@@ -1539,6 +1586,62 @@ mod tests {
         assert!(!layout.blob_path(&blob.digest).exists());
         layout.finish().await.unwrap();
         assert!(!root.join(PARTIAL_DIR).exists());
+    }
+
+    /// The working copy of an archive that cannot be written back: what it already holds is
+    /// put again as a no-op, the first change is refused, of the archive, before a byte of it
+    /// is written.
+    #[tokio::test]
+    async fn a_working_copy_refusing_changes_takes_what_it_holds_and_refuses_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        let held = small_manifest("held");
+        {
+            let layout = Layout::create(&root).unwrap();
+            layout.put_manifest("app", Some("v1"), &held).await.unwrap();
+            layout.finish().await.unwrap();
+        }
+        let archive = Path::new("/media/usb/export.tar");
+        let layout = Layout::create(&root)
+            .unwrap()
+            .building(archive)
+            .refusing_changes("cannot be updated: read-only".into());
+        layout.put_manifest("app", Some("v1"), &held).await.unwrap();
+        let refused = |e: Error| {
+            let said = e.to_string();
+            assert!(
+                said.starts_with("/media/usb/export.tar: cannot be updated: read-only"),
+                "{said}"
+            );
+            assert!(e.is_fatal(), "{said}");
+        };
+        refused(
+            layout
+                .put_manifest("app", Some("v2"), &held)
+                .await
+                .unwrap_err(),
+        );
+        let new = small_manifest("new");
+        refused(
+            layout
+                .put_manifest("app", Some("v3"), &new)
+                .await
+                .unwrap_err(),
+        );
+        assert!(!layout.blob_path(&new.digest).exists());
+        let bytes = vec![7u8; 10];
+        let blob = Reference {
+            digest: Digest::of(&bytes),
+            size: bytes.len() as u64,
+            media_type: String::new(),
+            foreign: false,
+            platform: None,
+            artifact_type: None,
+        };
+        let stream: ByteStream = Box::pin(futures::stream::iter([Ok(Bytes::from(bytes))]));
+        refused(layout.put_blob("app", &blob, stream).await.unwrap_err());
+        assert!(!layout.blob_path(&blob.digest).exists());
+        assert!(!layout.changed());
     }
 
     #[tokio::test]

@@ -2,11 +2,40 @@
 //! through ARM and `[copy] mode = "import"` has the target ACR import server-side; the final
 //! deep verify runs on the real data planes.
 
+use std::path::Path;
+
 use serde_json::json;
 
 use super::fake::Recorded;
 use super::harness::{show, AzureEnv};
 use crate::util::{assert_success, oci, run, sample_layout, Registry};
+
+/// Runs `plan` on `config` into `plan` and returns its steps' kinds, each with `available`.
+fn plan_steps(env: &AzureEnv, config: &Path, plan: &Path) -> Vec<(String, bool)> {
+    let out = env.run_with(
+        &[
+            "plan",
+            "-c",
+            config.to_str().unwrap(),
+            "-o",
+            plan.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let written: serde_json::Value = serde_json::from_slice(&std::fs::read(plan).unwrap()).unwrap();
+    written["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["kind"].as_str().unwrap().to_string(),
+                s["available"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
 
 fn count(requests: &[Recorded], method: &str, suffix: &str) -> usize {
     requests
@@ -65,40 +94,16 @@ fn apply_runs_the_deploy_and_import_steps_and_resumes_from_its_journal() {
     )
     .unwrap();
     let plan = env.path("plan.json");
-    let out = env.run_with(
-        &[
-            "plan",
-            "--config",
-            config.to_str().unwrap(),
-            "-o",
-            plan.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let written: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
-    let kinds: Vec<(&str, bool)> = written["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["kind"].as_str().unwrap(),
-                s["available"].as_bool().unwrap(),
-            )
-        })
-        .collect();
+    let kinds = plan_steps(&env, &config, &plan);
     assert_eq!(
         kinds,
         [
-            ("inventory", true),
-            ("deploy", true),
-            ("copy", true),
-            ("verify", true),
-            ("settings", true)
-        ],
-        "{written:#}"
+            ("inventory".to_string(), true),
+            ("deploy".to_string(), true),
+            ("copy".to_string(), true),
+            ("verify".to_string(), true),
+            ("settings".to_string(), true)
+        ]
     );
     // Nothing was asked of ARM while planning.
     assert!(env
@@ -180,24 +185,12 @@ fn apply_attaches_aks_compares_settings_and_deletes_the_source_registry_resource
     )
     .unwrap();
     let plan = env.path("plan.json");
-    let out = env.run_with(
-        &[
-            "plan",
-            "-c",
-            config.to_str().unwrap(),
-            "-o",
-            plan.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let written: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
-    let kinds: Vec<&str> = written["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["kind"].as_str().unwrap())
+    let kinds: Vec<String> = plan_steps(&env, &config, &plan)
+        .into_iter()
+        .map(|(kind, available)| {
+            assert!(available, "{kind} unavailable");
+            kind
+        })
         .collect();
     assert_eq!(
         kinds,
@@ -208,8 +201,7 @@ fn apply_attaches_aks_compares_settings_and_deletes_the_source_registry_resource
             "verify",
             "settings",
             "delete_source"
-        ],
-        "{written:#}"
+        ]
     );
 
     // The target differs in publicNetworkAccess: the settings step fails, naming it, and the

@@ -7,6 +7,7 @@ pub mod acr_front;
 pub mod http;
 pub mod issuer;
 pub mod mount_proxy;
+pub mod oci_push;
 pub mod pki;
 pub mod prism;
 pub mod redirect;

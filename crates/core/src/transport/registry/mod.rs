@@ -2565,6 +2565,43 @@ fn upload_location(current: &str, headers: &HeaderMap) -> Result<String> {
 /// How many times one blob download is resumed after its body broke off.
 const BODY_RESUMES: u32 = 5;
 
+/// The slowest a blob body may arrive: at least [`RateFloor::BYTES`] in every
+/// [`RateFloor::WINDOW`] (under 1 KiB/s). Each read already has the client's read timeout; this
+/// ends a body that trickles a byte now and then, never timing out, from a broken or hostile
+/// server: it is asked again from where it stopped, as a body that broke off is.
+#[derive(Clone, Copy, Debug)]
+struct RateFloor {
+    window_start: tokio::time::Instant,
+    bytes: u64,
+}
+
+impl RateFloor {
+    const WINDOW: Duration = Duration::from_secs(5 * 60);
+    const BYTES: u64 = 256 * 1024;
+
+    fn new(now: tokio::time::Instant) -> Self {
+        RateFloor {
+            window_start: now,
+            bytes: 0,
+        }
+    }
+
+    /// Counts `n` bytes arrived at `now`; `Err` with the bytes of the window when a whole
+    /// window passed with fewer than [`RateFloor::BYTES`].
+    fn arrived(&mut self, n: u64, now: tokio::time::Instant) -> std::result::Result<(), u64> {
+        self.bytes += n;
+        if now.duration_since(self.window_start) < Self::WINDOW {
+            return Ok(());
+        }
+        let bytes = std::mem::take(&mut self.bytes);
+        self.window_start = now;
+        if bytes < Self::BYTES {
+            return Err(bytes);
+        }
+        Ok(())
+    }
+}
+
 /// A blob body that, when the connection breaks off, asks again from the byte where it stopped
 /// (`Range: bytes=N-`); a server that ignores ranges answers the whole blob again and the bytes
 /// already passed on are skipped. The consumer sees one uninterrupted stream.
@@ -2587,6 +2624,7 @@ fn resuming_body(
         offset: u64,
         skip: u64,
         resumes: u32,
+        rate: RateFloor,
     }
     let state = State {
         registry,
@@ -2596,10 +2634,29 @@ fn resuming_body(
         offset: start,
         skip,
         resumes: 0,
+        rate: RateFloor::new(tokio::time::Instant::now()),
     };
     futures::stream::unfold(state, |mut st| async move {
         loop {
             let next = st.body.as_mut()?.next().await;
+            let slow = match &next {
+                Some(Ok(chunk)) => st
+                    .rate
+                    .arrived(chunk.len() as u64, tokio::time::Instant::now())
+                    .err()
+                    .map(|bytes| {
+                        format!(
+                            "{bytes} bytes in the last {} minutes, under the {} KiB this tool waits for",
+                            RateFloor::WINDOW.as_secs() / 60,
+                            RateFloor::BYTES / 1024
+                        )
+                    }),
+                _ => None,
+            };
+            let next = match slow {
+                Some(reason) => Some(Err(BodyBroke::Slow(reason))),
+                None => next.map(|r| r.map_err(BodyBroke::Failed)),
+            };
             match next {
                 None => return None,
                 Some(Ok(mut chunk)) => {
@@ -2613,11 +2670,14 @@ fn resuming_body(
                     return Some((Ok(chunk), st));
                 }
                 Some(Err(e)) => {
+                    // The chunk that showed the body too slow is dropped: the range asked
+                    // again starts at its first byte.
                     let interrupted = Error::Connection {
                         method: "GET".into(),
                         url: redact_url(&st.url),
                         reason: format!("body interrupted after {} bytes: {e}", st.offset),
                     };
+                    st.rate = RateFloor::new(tokio::time::Instant::now());
                     if st.resumes >= BODY_RESUMES {
                         st.body = None;
                         return Some((Err(interrupted), st));
@@ -2659,6 +2719,23 @@ fn resuming_body(
             }
         }
     })
+}
+
+/// Why a blob body stopped before its end.
+enum BodyBroke {
+    /// The connection failed.
+    Failed(reqwest::Error),
+    /// It arrived slower than [`RateFloor`] allows (said in words).
+    Slow(String),
+}
+
+impl std::fmt::Display for BodyBroke {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyBroke::Failed(e) => e.fmt(f),
+            BodyBroke::Slow(why) => write!(f, "too slow: {why}"),
+        }
+    }
 }
 
 /// True for a listing refused for the page size it asked (`400 PAGINATION_NUMBER_INVALID`).
@@ -3329,6 +3406,29 @@ mod tests {
         assert!(e.contains("took more than 10 minutes to arrive"), "{e}");
         // A connection failure, retried as one.
         assert!(e.starts_with(&format!("GET {url}: ")), "{e}");
+    }
+
+    /// A blob body must bring 256 KiB in every five minutes: one that trickles (a byte a second,
+    /// each read well within the read timeout) is cut at the end of its first window; a slow
+    /// but steady one (1 KiB/s) is not.
+    #[test]
+    fn a_blob_body_that_trickles_is_cut_after_a_window_and_a_slow_steady_one_is_not() {
+        let start = tokio::time::Instant::now();
+        let mut trickle = RateFloor::new(start);
+        let mut cut = None;
+        for second in 1..=600u64 {
+            if let Err(bytes) = trickle.arrived(1, start + Duration::from_secs(second)) {
+                cut = Some((second, bytes));
+                break;
+            }
+        }
+        assert_eq!(cut, Some((300, 300)));
+        let mut steady = RateFloor::new(start);
+        for second in 1..=3600u64 {
+            assert!(steady
+                .arrived(1024, start + Duration::from_secs(second))
+                .is_ok());
+        }
     }
 
     #[test]

@@ -1,0 +1,78 @@
+//! Content pushed by hand into a registry, as clients that write referrers fallback tags (oras,
+//! cosign, notation) leave it: blobs, manifests by tag or digest, the image they describe.
+
+use acr_relocate::digest::Digest;
+
+use super::http;
+use crate::util::push_blob_as;
+
+/// The OCI image index media type.
+pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// The OCI image manifest media type.
+pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The empty descriptor's media type (an artifact's config).
+pub const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+
+/// Pushes a blob into `repository` of the registry on `port` (one monolithic upload).
+pub fn push_blob(port: u16, repository: &str, bytes: &[u8]) -> Digest {
+    let digest = Digest::of(bytes);
+    push_blob_as(port, repository, bytes, digest.as_str());
+    digest
+}
+
+/// Pushes manifest `bytes` into `repository` under `reference` (a tag, or its digest); returns
+/// its digest.
+pub fn push_manifest(
+    port: u16,
+    repository: &str,
+    reference: &str,
+    media_type: &str,
+    bytes: &[u8],
+) -> Digest {
+    let put = http::send(
+        port,
+        "PUT",
+        &format!("/v2/{repository}/manifests/{reference}"),
+        &[("Content-Type".into(), media_type.into())],
+        bytes,
+    )
+    .unwrap();
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    Digest::of(bytes)
+}
+
+/// A descriptor of `size` bytes.
+pub fn descriptor(media_type: &str, digest: &Digest, size: usize) -> serde_json::Value {
+    serde_json::json!({"mediaType": media_type, "digest": digest.as_str(), "size": size})
+}
+
+/// `sha256-<hex>`: the referrers fallback tag of `subject`.
+pub fn fallback_tag(subject: &Digest) -> String {
+    subject.as_str().replacen(':', "-", 1)
+}
+
+/// Pushes `REPOSITORY:v1`, a one-layer image (the same bytes every time); returns its digest and
+/// descriptor.
+pub fn push_image(port: u16, repository: &str) -> (Digest, serde_json::Value) {
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let layer = b"the one layer of the image";
+    let config_digest = push_blob(port, repository, config);
+    let layer_digest = push_blob(port, repository, layer);
+    let bytes = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, config.len()),
+        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer_digest, layer.len())],
+    }))
+    .unwrap();
+    let image = push_manifest(port, repository, "v1", MANIFEST, &bytes);
+    let subject = descriptor(MANIFEST, &image, bytes.len());
+    (image, subject)
+}
+
+/// `digests`, sorted.
+pub fn sorted(mut digests: Vec<Digest>) -> Vec<Digest> {
+    digests.sort();
+    digests
+}
