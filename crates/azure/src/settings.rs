@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::api;
 use crate::arm::ArmClient;
-use crate::error::Result;
+use crate::error::{AzureError, Result};
 use crate::registry;
 use crate::resource_id::ResourceId;
 
@@ -273,17 +273,21 @@ fn describe_diagnostic_setting(member: &Value) -> Option<String> {
             names.join(",")
         }
     };
+    // A storage account or an event hub must be in the monitored resource's region, so a
+    // relocated registry sends to another one: its kind is compared, not its name. A Log
+    // Analytics workspace (any region) and a partner solution are compared by their full IDs.
     let mut to: Vec<String> = [
-        ("workspace", "workspaceId"),
-        ("storage", "storageAccountId"),
-        ("eventHub", "eventHubAuthorizationRuleId"),
-        ("partner", "marketplacePartnerId"),
+        ("workspace", "workspaceId", true),
+        ("storage", "storageAccountId", false),
+        ("eventHub", "eventHubAuthorizationRuleId", false),
+        ("partner", "marketplacePartnerId", true),
     ]
     .iter()
-    .filter_map(|(kind, key)| {
-        p[*key]
-            .as_str()
-            .map(|id| format!("{kind}:{}", last_segment(id)))
+    .filter_map(|(kind, key, by_id)| {
+        p[*key].as_str().map(|id| match by_id {
+            true => format!("{kind}:{}", id.to_ascii_lowercase()),
+            false => kind.to_string(),
+        })
     })
     .collect();
     to.sort();
@@ -300,26 +304,23 @@ fn describe_diagnostic_setting(member: &Value) -> Option<String> {
     ))
 }
 
-/// The private endpoint connections a registry resource lists, counted by state
-/// (`1 approved,1 pending`; `-` for none).
+/// The approved private endpoint connections a registry resource lists, counted (`2 approved`;
+/// `-` for none): pending, rejected or disconnected ones serve no client.
 fn private_endpoints(resource: &Value) -> String {
-    let mut states = std::collections::BTreeMap::<String, usize>::new();
-    for connection in resource["properties"]["privateEndpointConnections"]
+    let approved = resource["properties"]["privateEndpointConnections"]
         .as_array()
         .into_iter()
         .flatten()
-    {
-        let state = connection["properties"]["privateLinkServiceConnectionState"]["status"]
-            .as_str()
-            .unwrap_or("unknown")
-            .to_ascii_lowercase();
-        *states.entry(state).or_default() += 1;
+        .filter(|c| {
+            c["properties"]["privateLinkServiceConnectionState"]["status"]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case("Approved"))
+        })
+        .count();
+    match approved {
+        0 => "-".into(),
+        n => format!("{n} approved"),
     }
-    if states.is_empty() {
-        return "-".into();
-    }
-    let counted: Vec<String> = states.iter().map(|(s, n)| format!("{n} {s}")).collect();
-    counted.join(",")
 }
 
 /// Reads what [`rows`] compares of one registry: the resource, its replications (an error ends
@@ -329,13 +330,26 @@ pub async fn read(arm: &ArmClient, id: &ResourceId) -> Result<Registry> {
         registry::get(arm, id),
         registry::children(arm, id, "replications")
     )?;
-    let members = futures::future::join_all(MEMBERS.iter().map(|m| async move {
+    // A collection this sign-in may not read (403), or that ARM does not know here (404: a
+    // provider not registered in the subscription), is shown unread; any other failure (a 5xx
+    // after the retries, a throttled or broken connection) ends the comparison: a step that
+    // compares settings must not pass on what it could not read.
+    let members = futures::future::try_join_all(MEMBERS.iter().map(|m| async move {
         let url = arm.url(&format!("{id}/{}", m.path), m.api_version, &[]);
-        arm.list(url, &format!("list {} of {}", m.setting, id.name))
+        match arm
+            .list(url, &format!("list {} of {}", m.setting, id.name))
             .await
-            .map_err(|e| e.to_string())
+        {
+            Ok(list) => Ok(Ok(list)),
+            Err(
+                e @ AzureError::Arm {
+                    status: 403 | 404, ..
+                },
+            ) => Ok(Err(e.to_string())),
+            Err(e) => Err(e),
+        }
     }))
-    .await;
+    .await?;
     Ok(Registry {
         resource,
         replications,
@@ -622,7 +636,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             diag.source,
-            "logs(logs=ContainerRegistryLoginEvents; metrics=AllMetrics; to=workspace:ws)"
+            "logs(logs=ContainerRegistryLoginEvents; metrics=AllMetrics; to=workspace:/subscriptions/s/resourcegroups/g/providers/microsoft.operationalinsights/workspaces/ws)"
         );
         let scope_maps = r.iter().find(|r| r.setting == "scopeMaps").unwrap();
         assert_eq!(
@@ -661,7 +675,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             (pe.source.as_str(), pe.target.as_str(), pe.verdict),
-            ("2 approved,1 pending", "-", "differs")
+            ("2 approved", "-", "differs")
         );
         let diag = r
             .iter()
@@ -669,5 +683,28 @@ mod tests {
             .unwrap();
         assert_eq!(diag.verdict, "unread");
         assert!(diag.target.contains("AuthorizationFailed"), "{diag:?}");
+    }
+
+    /// A storage account or event hub of a diagnostic setting is in the registry's own region,
+    /// so each registry has its own: compared by kind. Two workspaces of one name in two
+    /// resource groups are two workspaces.
+    #[test]
+    fn diagnostic_destinations_in_the_registrys_region_compare_by_kind() {
+        let setting = |storage: &str, workspace_group: &str| {
+            json!({"name": "audit", "properties": {
+                "storageAccountId": format!("/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/{storage}"),
+                "workspaceId": format!("/subscriptions/s/resourceGroups/{workspace_group}/providers/Microsoft.OperationalInsights/workspaces/logs"),
+                "logs": [{"categoryGroup": "audit", "enabled": true}]
+            }})
+        };
+        let described = |v: &Value| describe_diagnostic_setting(v).unwrap();
+        assert_eq!(
+            described(&setting("acreastlogs", "g")),
+            described(&setting("acrwestlogs", "g"))
+        );
+        assert_ne!(
+            described(&setting("acreastlogs", "g")),
+            described(&setting("acreastlogs", "other"))
+        );
     }
 }

@@ -371,14 +371,12 @@ pub async fn copy_or_stop(
         })
         .collect();
     let target_source: Arc<dyn crate::transport::Source> = engine.target.clone();
+    // Listed with hits of its own: a target's names and tags do not make a misspelt --repo or
+    // --tag match.
+    let target_matcher = engine.options.matcher.detached();
     let (listed, target_listed) = futures::join!(
         walk::tags(source, &engine.options.matcher, pairs, jobs * 2),
-        walk::tags(
-            target_source,
-            &engine.options.matcher,
-            target_pairs,
-            jobs * 2
-        )
+        walk::tags(target_source, &target_matcher, target_pairs, jobs * 2)
     );
     let known: HashMap<String, std::collections::HashSet<String>> = target_listed
         .into_iter()

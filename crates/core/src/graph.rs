@@ -9,9 +9,11 @@
 //! its own `subject` is the manifest it is listed for, and the referrers of a manifest are walked
 //! once its graph is done, outside the memo cells of its graph: a walk that waits on a graph
 //! never waits on a referrers walk. Tags walked at once then do not wait on each other through a
-//! listing that leads back or an index that lists its own subject (one exotic shape remains: an
-//! index R with subject M1 listing M2, and an index R' with subject M2 listing M1, entered from
-//! both ends at once). A [`Visitor`] decides what happens:
+//! listing that leads back or an index that lists its own subject. Nor through referrers whose
+//! graphs lead to each other's subjects (an index R with subject M1 that lists M2, and an index
+//! R' with subject M2 that lists M1, entered from both ends at once): a walk inside a referrer
+//! does not wait for the referrers of a manifest another walk is walking, it leaves them to it.
+//! A [`Visitor`] decides what happens:
 //!
 //! - [`Visitor::enter`], before a manifest reached by digest is fetched: descend or prune;
 //! - [`Visitor::blob`], once per distributable blob (config or layer);
@@ -268,6 +270,8 @@ pub struct Walker {
     blobs: OnceMap<Key, ()>,
     /// The referrers of a manifest are done.
     referrer_walks: OnceMap<Key, ()>,
+    /// The referrer walks in progress (their cells of `referrer_walks` being filled).
+    referrers_running: Mutex<std::collections::HashSet<Key>>,
     /// Manifests listed as a referrer of a subject they do not name, with the subject they name,
     /// by (repository and manifest, listed subject): from the check to its warning.
     misfiled: Mutex<HashMap<(Key, Digest), Option<Digest>>>,
@@ -293,6 +297,7 @@ impl Walker {
             manifests: OnceMap::new(),
             blobs: OnceMap::new(),
             referrer_walks: OnceMap::new(),
+            referrers_running: Mutex::default(),
             misfiled: Mutex::new(HashMap::new()),
         }
     }
@@ -419,11 +424,11 @@ impl Walker {
         listed_by: Option<ListedBy<'a>>,
         trail: &'a [Digest],
     ) -> BoxFuture<'a, Result<Walked>> {
-        async move {
-            let subject = match listed_by {
-                Some(ListedBy::Subject(s)) => Some(s),
-                _ => None,
-            };
+        let subject = match listed_by {
+            Some(ListedBy::Subject(s)) => Some(s),
+            _ => None,
+        };
+        let walk = async move {
             match self
                 .left(visitor, pair, reference, listed_by, trail)
                 .await?
@@ -446,8 +451,13 @@ impl Walker {
                     Ok(walked)
                 }
             }
+        };
+        let entering_a_referrer = subject.is_some() && INSIDE_REFERRER.try_with(|_| ()).is_err();
+        if entering_a_referrer {
+            INSIDE_REFERRER.scope((), walk).boxed()
+        } else {
+            walk.boxed()
         }
-        .boxed()
     }
 
     /// [`Self::child`] up to its `leave` (or prune), its referrers and those below it left to the
@@ -759,8 +769,28 @@ impl Walker {
         }
         let here = [trail, std::slice::from_ref(digest)].concat();
         let key = (pair.source.clone(), digest.clone());
+        // Inside a referrer, a walk another walk is doing is left to it: waiting for it could
+        // wait for ourselves (two referrers whose graphs list each other's subjects, entered
+        // from both ends at once). The other walk finishes it and reports what it finds.
+        let inside_referrer = INSIDE_REFERRER.try_with(|_| ()).is_ok();
+        if inside_referrer
+            && self
+                .referrers_running
+                .lock()
+                .expect("running lock")
+                .contains(&key)
+        {
+            crate::log::emit(1, || {
+                format!(
+                    "{}: the referrers of {digest} are being walked by another tag's walk; left to it",
+                    pair.source
+                )
+            });
+            return Ok(());
+        }
         self.referrer_walks
             .run(&key, || async {
+                let _running = Running::start(&self.referrers_running, &key);
                 let listed = match listed {
                     Some(listed) => listed,
                     None => self.source.referrers(&pair.source, digest).await?,
@@ -803,6 +833,35 @@ impl Walker {
                 Ok(())
             })
             .await
+    }
+}
+
+tokio::task_local! {
+    /// Set while a walk is inside a referrer (a manifest reached as a referrer of a subject, and
+    /// everything below it): see [`Walker::referrers_listed`].
+    static INSIDE_REFERRER: ();
+}
+
+/// A referrer walk marked in progress while it runs; the mark goes when it ends, however it ends
+/// (done, failed or dropped).
+struct Running<'a> {
+    running: &'a Mutex<std::collections::HashSet<Key>>,
+    key: Key,
+}
+
+impl<'a> Running<'a> {
+    fn start(running: &'a Mutex<std::collections::HashSet<Key>>, key: &Key) -> Self {
+        running.lock().expect("running lock").insert(key.clone());
+        Running {
+            running,
+            key: key.clone(),
+        }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.running.lock().expect("running lock").remove(&self.key);
     }
 }
 

@@ -155,6 +155,29 @@ impl Matcher {
         })
     }
 
+    /// The same selection with hits of its own: for listing the *target* with it, whose names
+    /// and tags say nothing of what the user's patterns match in the source.
+    pub fn detached(&self) -> Matcher {
+        Matcher {
+            hits: Arc::new(Hits {
+                include: self
+                    .hits
+                    .include
+                    .iter()
+                    .map(|_| AtomicBool::new(false))
+                    .collect(),
+                tag: self
+                    .hits
+                    .tag
+                    .iter()
+                    .map(|_| AtomicBool::new(false))
+                    .collect(),
+                unconfirmed: Default::default(),
+            }),
+            ..self.clone()
+        }
+    }
+
     /// The selection this matcher was built from.
     pub fn selection(&self) -> &Selection {
         &self.selection

@@ -82,7 +82,8 @@ Exit codes: 0 every step done; 1 a step failed (copy failures, verify difference
 template finding, a refused rewrite, a deletion refused or failed); 2 unusable plan, journal or
 input, nothing done; 3 a registry stopped answering (run the same command again to resume); 4 the
 plan's [scope] selects nothing, nothing done; 5 the delete_source step was to run before the
-journal records every earlier step of the plan (template, deploy, copy, rewrite, verify) as done,
+journal records every earlier step of the plan (template, deploy, copy, attach_aks, rewrite, verify,
+settings) as done,
 nothing done; 130 interrupted (the journal is kept).";
 
 fn parse_shard(text: &str) -> Result<(u32, u32), String> {
@@ -178,7 +179,11 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         return Ok(exit::ERROR);
     }
     let delete_confirm = plan.steps.iter().find_map(|s| match &s.kind {
-        StepKind::DeleteSource { confirm, .. } => Some(confirm.as_str()),
+        StepKind::DeleteSource {
+            confirm,
+            registry_resource,
+            ..
+        } => Some((confirm.as_str(), registry_resource.as_deref())),
         _ => None,
     });
     if let Err(e) = relocation_plan::check_sides(&plan.source, &plan.target, delete_confirm) {
@@ -879,7 +884,10 @@ impl Run<'_> {
                 skip_content_check,
                 registry_resource: Some(id),
                 ..
-            } => self.delete_registry(id, *skip_content_check).await,
+            } => {
+                self.delete_registry(&step.id, id, *skip_content_check)
+                    .await
+            }
             StepKind::DeleteSource {
                 skip_content_check, ..
             } => self.delete_source(&step.id, *skip_content_check).await,
@@ -1527,27 +1535,58 @@ impl Run<'_> {
     }
 
     async fn delete_registry(
-        &self,
+        &mut self,
+        step: &str,
         registry_id: &str,
         skip_content_check: bool,
     ) -> anyhow::Result<StepEnd> {
         let id = acr_azure::ResourceId::registry(registry_id)?;
         let arm = self.args.arm.client(self.args.connect.azure_credential)?;
+        let asked_before = self
+            .journal
+            .state()
+            .registry_deletes
+            .get(step)
+            .is_some_and(|asked| asked.contains(&registry_id.to_ascii_lowercase()));
+        let (source, target, interrupt) = (
+            self.plan.source.clone(),
+            self.plan.target.clone(),
+            self.interrupt.clone(),
+        );
+        let journal = std::sync::Mutex::new(&mut self.journal);
+        let record = || -> anyhow::Result<()> {
+            journal
+                .lock()
+                .expect("journal lock")
+                .record(Record::RegistryDeleteRequested {
+                    step: step.to_string(),
+                    registry: registry_id.to_string(),
+                })?;
+            Ok(())
+        };
         let deletion = super::azure::RegistryDeletion {
             id: &id,
-            source_endpoint: Some(&self.plan.source),
-            verified_against: &self.plan.target,
+            source_endpoint: Some(&source),
+            verified_against: &target,
             connect: &self.args.connect,
             jobs: args::JobsArgs::default(),
             content_check: !skip_content_check,
             allow_empty: false,
             who: "delete_source",
-            interrupt: Some(self.interrupt.clone()),
+            interrupt: Some(interrupt.clone()),
+            asked_before,
+            before_delete: Some(&record),
         };
         Ok(
             match super::azure::delete_registry(&arm, &deletion).await? {
-                Ok(()) => StepEnd::Done(format!("registry resource {} deleted", id.name)),
-                Err(refusal) if self.interrupt.is_triggered() => {
+                Ok(super::azure::RegistryDeleted::Now) => {
+                    StepEnd::Done(format!("registry resource {} deleted", id.name))
+                }
+                Ok(super::azure::RegistryDeleted::Before) => StepEnd::Done(format!(
+                "registry resource {} deleted (asked by an earlier run; ARM no longer knows it)",
+                id.name
+            )),
+                Err(refusal) if interrupt.is_triggered() => {
                     StepEnd::Interrupted(format!("{refusal}: the next run verifies again"))
                 }
                 Err(refusal) => StepEnd::Failed(refusal),

@@ -422,9 +422,11 @@ async fn run_delete(args: DeleteArgs) -> anyhow::Result<u8> {
         allow_empty: args.allow_empty,
         who: "delete",
         interrupt: None,
+        asked_before: false,
+        before_delete: None,
     };
     match delete_registry(&arm, &deletion).await? {
-        Ok(()) => {
+        Ok(_) => {
             println!("delete: registry {} deleted", id.name);
             Ok(exit::SUCCESS)
         }
@@ -455,6 +457,19 @@ pub(crate) struct RegistryDeletion<'a> {
     pub who: &'a str,
     /// Ctrl-C: once triggered, the verify stops and nothing is deleted.
     pub interrupt: Option<acr_relocate::copy::Interrupt>,
+    /// An earlier run asked ARM to delete this registry (its journal says so): a registry ARM
+    /// no longer knows is then deleted, not a wrong ID.
+    pub asked_before: bool,
+    /// Called right before ARM is asked to delete it (a journal records the request).
+    pub before_delete: Option<&'a (dyn Fn() -> anyhow::Result<()> + Sync)>,
+}
+
+/// What [`delete_registry`] did.
+pub(crate) enum RegistryDeleted {
+    /// It deleted the registry.
+    Now,
+    /// The registry was already gone after an earlier run asked for its deletion.
+    Before,
 }
 
 /// Deletes a registry resource after a deep verify of all of its content against its copy, as
@@ -462,9 +477,14 @@ pub(crate) struct RegistryDeletion<'a> {
 pub(crate) async fn delete_registry(
     arm: &ArmClient,
     deletion: &RegistryDeletion<'_>,
-) -> anyhow::Result<Result<(), String>> {
+) -> anyhow::Result<Result<RegistryDeleted, String>> {
     let (id, who) = (deletion.id, deletion.who);
-    let resource = registry::get(arm, id).await?;
+    let resource = match registry::get(arm, id).await {
+        Err(acr_azure::AzureError::Arm { status: 404, .. }) if deletion.asked_before => {
+            return Ok(Ok(RegistryDeleted::Before));
+        }
+        read => read?,
+    };
     let source_text = match deletion.source_endpoint {
         Some(e) => e.to_string(),
         None => registry::login_server(&resource)
@@ -478,6 +498,23 @@ pub(crate) async fn delete_registry(
     };
     let source_ep = args::endpoint(&source_text, "--source-endpoint")?;
     let target_ep = args::endpoint(deletion.verified_against, "--verified-against")?;
+    // The registry verified must be the one deleted: an ACR host that is another registry's is
+    // refused; another host (a proxy, a private name) is named beside the registry deleted.
+    let login = registry::login_server(&resource).unwrap_or_default();
+    if let Endpoint::Registry(verified) = &source_ep {
+        if !verified.host.eq_ignore_ascii_case(login) {
+            if verified.host.to_ascii_lowercase().ends_with(".azurecr.io") {
+                return Ok(Err(format!(
+                    "refused, nothing deleted: {} is another registry than {} (login server {login}), the one to delete: verify against the registry deleted",
+                    source_text, id.name
+                )));
+            }
+            eprintln!(
+                "{who}: note: the deep verify reads {source_text}, which is not the login server ({login}) of the registry deleted, {}: it must reach that registry (a proxy or a private name of it)",
+                id.name
+            );
+        }
+    }
     // A registry verified against itself proves nothing, under any spelling and any prefix.
     if let Endpoint::Registry(target) = &target_ep {
         let login = registry::login_server(&resource).and_then(|l| l.parse::<Endpoint>().ok());
@@ -540,16 +577,24 @@ pub(crate) async fn delete_registry(
         )));
     }
     if report.tags == 0 && !deletion.allow_empty {
+        let remedy = match deletion.before_delete {
+            // From a plan: its [source] registry is what the verify read.
+            Some(_) => "check [source] registry in the plan's config; an empty registry is deleted with `acr-relocate azure delete --allow-empty`",
+            None => "if the registry is really empty pass --allow-empty, otherwise check --source-endpoint",
+        };
         return Ok(Err(format!(
-            "refused, nothing deleted: the deep verify found no tag in {source_text}; if the registry is really empty pass --allow-empty, otherwise check --source-endpoint"
+            "refused, nothing deleted: the deep verify found no tag in {source_text}; {remedy}"
         )));
     }
     eprintln!(
         "{who}: deep verify passed ({} tags, {} manifests, {} blobs); deleting {}",
         report.tags, report.manifests_checked, report.blobs_checked, id
     );
+    if let Some(before) = deletion.before_delete {
+        before()?;
+    }
     registry::delete(arm, id).await?;
-    Ok(Ok(()))
+    Ok(Ok(RegistryDeleted::Now))
 }
 
 /// `copy --mode import`: server-side import into the target registry.

@@ -81,10 +81,28 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     // Refused before anything is read: sides no run could use.
     let source_text = absolute_endpoint(&config.source.endpoint("source")?, &base);
     let target_text = absolute_endpoint(&config.target.endpoint("target")?, &base);
+    let deleted_resource = config
+        .delete_source
+        .as_ref()
+        .filter(|d| d.registry_resource)
+        .and(config.source.azure_resource_id.as_deref());
+    if config
+        .delete_source
+        .as_ref()
+        .is_some_and(|d| d.registry_resource)
+        && deleted_resource.is_none()
+    {
+        anyhow::bail!(
+            "[delete_source] registry_resource = true deletes the source's Azure resource, and [source] has no azure_resource_id: add it, or take registry_resource out to delete the manifests only; nothing was written"
+        );
+    }
     check_sides(
         &source_text,
         &target_text,
-        config.delete_source.as_ref().map(|d| d.confirm.as_str()),
+        config
+            .delete_source
+            .as_ref()
+            .map(|d| (d.confirm.as_str(), deleted_resource)),
     )
     .with_context(|| format!("--config {}", args.config.display()))?;
     let sides = Sides {
@@ -766,6 +784,14 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
         },
     ));
     if let Some(a) = &config.attach_aks {
+        for cluster in &a.clusters {
+            acr_azure::ResourceId::cluster(cluster).with_context(|| {
+                format!(
+                    "[attach_aks] clusters entry in --config {}; nothing was written",
+                    args.config.display()
+                )
+            })?;
+        }
         let available = target_id.is_some() && !a.clusters.is_empty();
         steps.push((
             StepKind::AttachAks {
@@ -897,9 +923,7 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
         };
         if d.registry_resource {
             let Some(source_id) = &source_id else {
-                anyhow::bail!(
-                    "[delete_source] registry_resource = true deletes the source's Azure resource, and [source] has no azure_resource_id: add it, or take registry_resource out to delete the manifests only; nothing was written"
-                );
+                unreachable!("refused before the plan was made: registry_resource without [source] azure_resource_id");
             };
             let part = match (&source_ep, describe_scope(&config.scope)) {
                 (Endpoint::Registry(r), _) if r.prefix.is_some() => Some(format!(
@@ -938,6 +962,26 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
                 ),
             ));
         }
+    }
+    let compared = steps
+        .iter()
+        .any(|(k, _, _)| matches!(k, StepKind::Settings { .. }));
+    if !compared && settings.is_some_and(|s| s.compare) {
+        eprintln!(
+            "plan: warning: [settings] compares the registries' Azure settings, and needs azure_resource_id in both [source] and [target]: the plan has no settings step; add them in --config {}",
+            args.config.display()
+        );
+    } else if !compared
+        && settings.is_none_or(|s| s.compare)
+        && config
+            .delete_source
+            .as_ref()
+            .is_some_and(|d| d.registry_resource)
+    {
+        eprintln!(
+            "plan: warning: the source registry resource is deleted without its settings compared to the target's: give [target] azure_resource_id in --config {} for a settings step before the deletion",
+            args.config.display()
+        );
     }
     Ok(Plan {
         schema_version: PLAN_SCHEMA_VERSION,

@@ -862,10 +862,10 @@ fn a_registry_resource_deletion_needs_the_source_id_and_the_whole_registry() {
         .unwrap();
         path
     };
-    let delete = format!(
-        "[delete_source]\nconfirm = \"{}\"\nregistry_resource = true\n",
-        src.url()
-    );
+    let delete_confirming = |confirm: &str| {
+        format!("[delete_source]\nconfirm = \"{confirm}\"\nregistry_resource = true\n")
+    };
+    let delete = delete_confirming("old");
     let output = dir.path().join("plan.json");
 
     let out = run_plan(&write(false, &delete), &output);
@@ -876,6 +876,18 @@ fn a_registry_resource_deletion_needs_the_source_id_and_the_whole_registry() {
             "registry_resource = true",
             "[source] has no azure_resource_id",
             "nothing was written",
+        ],
+    );
+    assert!(!output.exists());
+
+    // The resource deleted is confirmed by its name, not by the endpoint the verify reads.
+    let out = run_plan(&write(true, &delete_confirming(&src.url())), &output);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            "deletes the Azure registry `old`",
+            "write confirm = \"old\"",
         ],
     );
     assert!(!output.exists());

@@ -402,3 +402,61 @@ fn fallback_tags_that_list_each_others_subject_are_not_followed_and_no_copy_wait
         assert_success(&out);
     }
 }
+
+/// Valid but odd content: an index R whose subject is image A and which lists image B, and an
+/// index R' whose subject is B and which lists A, each in its subject's fallback tag. The walks
+/// of A's tag and of B's tag each reach the other's referrers through a referrer's graph; they
+/// run at once, and neither waits for the other: every run ends, and both indexes arrive.
+#[test]
+fn referrers_whose_graphs_list_each_others_subjects_are_copied_without_a_wait() {
+    let src = Registry::start();
+    let a = push_image(src.port, REPO).1;
+    let config =
+        br#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_digest = push_blob(src.port, REPO, config);
+    let layer_digest = push_blob(src.port, REPO, b"another layer");
+    let b = push_document(
+        src.port,
+        Some("v2"),
+        MANIFEST,
+        &serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, config.len()),
+            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer_digest, 13)],
+        }),
+    );
+    let index_of = |subject: &serde_json::Value, lists: &serde_json::Value| {
+        let mut listed = push_document(
+            src.port,
+            None,
+            INDEX,
+            &serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": INDEX,
+                "artifactType": "application/vnd.example.bundle",
+                "manifests": [lists],
+                "subject": subject,
+            }),
+        );
+        listed["artifactType"] = "application/vnd.example.bundle".into();
+        listed
+    };
+    let r = index_of(&a, &b);
+    let r2 = index_of(&b, &a);
+    push_fallback_index(src.port, &digest_of(&a), &[&r]);
+    push_fallback_index(src.port, &digest_of(&b), &[&r2]);
+    for attempt in 0..5 {
+        let dst = Registry::start();
+        let out = run_at_most(60, &["copy", "-q", &src.url(), &dst.url()]);
+        assert_success(&out);
+        for index in [&r, &r2] {
+            assert_eq!(
+                holds(&dst, digest_of(index).as_str()),
+                Some(digest_of(index)),
+                "run {attempt}: {index} missing"
+            );
+        }
+        assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
+    }
+}

@@ -168,6 +168,14 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         tags: Vec<String>,
     },
+    /// The deletion of an Azure registry resource was asked of ARM (written before the request:
+    /// a run stopped after it finds the registry gone and takes the step as done).
+    RegistryDeleteRequested {
+        /// Step id.
+        step: String,
+        /// The registry's resource ID.
+        registry: String,
+    },
     /// A whole step is done.
     StepDone {
         /// Step id.
@@ -194,6 +202,8 @@ pub struct State {
     /// Step → repositories reopened by a verify and not recorded done since: the copy walks
     /// them deep (below the tags the target already holds), where the gap may be.
     pub reopened: BTreeMap<String, BTreeSet<String>>,
+    /// Step → the registry resource IDs whose deletion was asked of ARM.
+    pub registry_deletes: BTreeMap<String, BTreeSet<String>>,
     /// Runs recorded.
     pub runs: usize,
 }
@@ -264,6 +274,12 @@ impl State {
                     .entry(step.clone())
                     .or_default()
                     .insert(format!("{repository}@{digest}"));
+            }
+            Record::RegistryDeleteRequested { step, registry } => {
+                self.registry_deletes
+                    .entry(step.clone())
+                    .or_default()
+                    .insert(registry.to_ascii_lowercase());
             }
             Record::StepDone { step } => {
                 self.steps_done.insert(step.clone());

@@ -612,9 +612,15 @@ fn normalize(path: &Path) -> PathBuf {
 
 /// Refuses the sides no run of a plan can use: a source and a target that are the same registry
 /// (repositories in common, as [`crate::endpoint::RegistryEndpoint::overlaps`] says) or the same
-/// layout; and a `[delete_source]` (its `confirm`, when given) that does not repeat the source
-/// exactly or whose source is not a registry. `source` and `target` as the plan stores them.
-pub fn check_sides(source: &str, target: &str, delete_confirm: Option<&str>) -> Result<()> {
+/// layout; and a `[delete_source]` (its `confirm` and, when it deletes the Azure resource, that
+/// resource's ID) whose source is not a registry, or whose `confirm` does not repeat the source
+/// exactly (the registry's name, as `azure delete --confirm`, when it deletes the resource).
+/// `source` and `target` as the plan stores them.
+pub fn check_sides(
+    source: &str,
+    target: &str,
+    delete_confirm: Option<(&str, Option<&str>)>,
+) -> Result<()> {
     let source_ep: Endpoint = source.parse()?;
     let target_ep: Endpoint = target.parse()?;
     let same = match (&source_ep, &target_ep) {
@@ -634,18 +640,32 @@ pub fn check_sides(source: &str, target: &str, delete_confirm: Option<&str>) -> 
             reason: "they name the same registry (repositories in common): give the target another registry, or a prefix that does not contain the source's".into(),
         });
     }
-    if let Some(confirm) = delete_confirm {
+    if let Some((confirm, registry_resource)) = delete_confirm {
         if !matches!(source_ep, Endpoint::Registry(_)) {
             return Err(Error::Invalid {
                 what: "[delete_source]".into(),
                 reason: format!("the source `{source}` is not a registry and only registries are deleted from: take [delete_source] out (remove the files yourself once the verify passes)"),
             });
         }
-        if confirm != source {
-            return Err(Error::Invalid {
-                what: format!("[delete_source] confirm `{confirm}`"),
-                reason: format!("does not repeat the source `{source}` exactly: write confirm = \"{source}\" if the source is to be deleted"),
-            });
+        match registry_resource {
+            // The resource deleted is named by its ID, which the verify's endpoint may not show
+            // (a proxy, a private name): the confirmation names the resource.
+            Some(id) => {
+                let name = id.trim_end_matches('/').rsplit('/').next().unwrap_or(id);
+                if !confirm.eq_ignore_ascii_case(name) {
+                    return Err(Error::Invalid {
+                        what: format!("[delete_source] confirm `{}`", crate::endpoint::hide_user_info(confirm)),
+                        reason: format!("registry_resource = true deletes the Azure registry `{name}` ([source] azure_resource_id): write confirm = \"{name}\" if that registry is to be deleted"),
+                    });
+                }
+            }
+            None if confirm != source => {
+                return Err(Error::Invalid {
+                    what: format!("[delete_source] confirm `{}`", crate::endpoint::hide_user_info(confirm)),
+                    reason: format!("does not repeat the source `{source}` exactly: write confirm = \"{source}\" if the source is to be deleted"),
+                });
+            }
+            None => {}
         }
     }
     Ok(())
@@ -758,7 +778,7 @@ mod tests {
         let ok = check_sides(
             "reg.example.com",
             "new.example.com",
-            Some("reg.example.com"),
+            Some(("reg.example.com", None)),
         );
         assert!(ok.is_ok(), "{ok:?}");
         assert!(check_sides("reg.example.com/a", "reg.example.com/b", None).is_ok());
@@ -773,7 +793,7 @@ mod tests {
         let e = check_sides(
             "reg.example.com",
             "new.example.com",
-            Some("other.example.com"),
+            Some(("other.example.com", None)),
         )
         .unwrap_err()
         .to_string();
@@ -781,9 +801,13 @@ mod tests {
             e.contains("[delete_source] confirm `other.example.com`: does not repeat the source `reg.example.com`"),
             "{e}"
         );
-        let e = check_sides("oci:/data/x", "new.example.com", Some("oci:/data/x"))
-            .unwrap_err()
-            .to_string();
+        let e = check_sides(
+            "oci:/data/x",
+            "new.example.com",
+            Some(("oci:/data/x", None)),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("not a registry"), "{e}");
         // Two loopback addresses on one port (tunnels to two registries) are two registries to
         // copy between; a plan that deletes the source takes them for one, as delete-source does.
@@ -792,10 +816,31 @@ mod tests {
         let e = check_sides(
             "http://127.0.0.1:5000",
             "http://127.0.0.2:5000",
-            Some("http://127.0.0.1:5000"),
+            Some(("http://127.0.0.1:5000", None)),
         )
         .unwrap_err()
         .to_string();
         assert!(e.contains("the same registry"), "{e}");
+        // Deleting the Azure resource: the confirmation is the registry's name, whatever
+        // endpoint the verify reads.
+        let id = "/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerRegistry/registries/Payments";
+        assert!(check_sides(
+            "proxy.example.com",
+            "new.example.com",
+            Some(("payments", Some(id)))
+        )
+        .is_ok());
+        let e = check_sides(
+            "proxy.example.com",
+            "new.example.com",
+            Some(("proxy.example.com", Some(id))),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("deletes the Azure registry `Payments`")
+                && e.contains("confirm = \"Payments\""),
+            "{e}"
+        );
     }
 }

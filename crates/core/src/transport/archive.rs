@@ -620,13 +620,15 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
 /// Refuses an entry of `announced` bytes that the file system of the working copy `root` has no
 /// room for, before any of it is written: a small compressed archive can unpack to more than the
 /// temporary directory holds (a blob of zeros compresses a thousand times), and filling it would
-/// fail this run and others on the machine. Where the free space cannot be read, the write
-/// itself says so when it fails.
+/// fail this run and others on the machine. Each entry must leave [`reserve`] free beside it;
+/// the entries written before it are already counted in what the file system has left. Where
+/// the free space cannot be read, the write itself says so when it fails.
 fn room_for(archive: &Path, root: &Path, name: &str, announced: u64) -> Result<()> {
-    let Ok(available) = fs4::available_space(root) else {
+    let Ok(stats) = fs4::statvfs(root) else {
         return Ok(());
     };
-    if announced <= available {
+    let (available, kept) = (stats.available_space(), reserve(stats.total_space()));
+    if announced.saturating_add(kept) <= available {
         return Ok(());
     }
     // `root` is the layout inside this run's own directory under the temporary directory.
@@ -634,11 +636,16 @@ fn room_for(archive: &Path, root: &Path, name: &str, announced: u64) -> Result<(
     Err(archive_error(
         archive,
         format!(
-            "entry `{}` unpacks to {announced} bytes and the temporary directory {} has {available} bytes free: nothing was written; set TMPDIR to a directory with room for the archive's unpacked size, then run the same command again",
+            "entry `{}` unpacks to {announced} bytes and the temporary directory {} has {available} bytes free, of which {kept} stay free: nothing was written; set TMPDIR to a directory with room for the archive's unpacked size, then run the same command again",
             crate::digest::truncate(name),
             temporary.display()
         ),
     ))
+}
+
+/// What unpacking leaves free in a file system of `total` bytes: a tenth of it, at most 256 MiB.
+fn reserve(total: u64) -> u64 {
+    (total / 10).min(256 << 20)
 }
 
 /// Files an archive holds beside its layout, written back as they were: their directory, and
@@ -839,6 +846,12 @@ mod tests {
             .unwrap()
             .collect();
         assert!(written.is_empty(), "{written:?}");
+    }
+
+    #[test]
+    fn unpacking_leaves_a_tenth_of_a_small_file_system_free_and_256_mib_of_a_large_one() {
+        assert_eq!(reserve(64 << 20), (64 << 20) / 10);
+        assert_eq!(reserve(250 << 30), 256 << 20);
     }
 
     #[test]

@@ -178,7 +178,7 @@ fn apply_attaches_aks_compares_settings_and_deletes_the_source_registry_resource
             "[source]\nregistry = \"{src}\"\nazure_resource_id = \"{source_id}\"\n\n\
              [target]\nregistry = \"{dst}\"\nazure_resource_id = \"{target_id}\"\n\n\
              [attach_aks]\nclusters = [\"{cluster}\"]\n\n\
-             [delete_source]\nconfirm = \"{src}\"\nregistry_resource = true\n",
+             [delete_source]\nconfirm = \"sourceRegistry\"\nregistry_resource = true\n",
             src = src.url(),
             dst = dst.url()
         ),
@@ -266,5 +266,35 @@ fn apply_attaches_aks_compares_settings_and_deletes_the_source_registry_resource
     assert_eq!(granted(after), 0);
     assert_eq!(count(after, "DELETE", "/sourceRegistry"), 1, "{after:#?}");
     assert_eq!(env.fake.with(|s| s.registries.len()), 1);
+    // The verify read a data plane that is not the registry's login server: said in a note.
+    assert!(
+        show(&out).contains("which is not the login server (sourceregistry.azurecr.io)"),
+        "{}",
+        show(&out)
+    );
+
+    // A run stopped after ARM was asked to delete it (its step not recorded done): the next
+    // run finds the registry gone, after the request its journal records, and is done.
+    let journal = env.path("plan.json.journal");
+    let lines: Vec<String> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .filter(|l| !(l.contains("step_done") && l.contains("6-delete_source")))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("registry_delete_requested")),
+        "{lines:#?}"
+    );
+    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+    let out = env.run(&["apply", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        show(&out).contains("asked by an earlier run; ARM no longer knows it"),
+        "{}",
+        show(&out)
+    );
     env.finish();
 }
