@@ -240,7 +240,8 @@ impl Matcher {
     }
 
     /// Called with each repository's tag listing: a name taken from `--repo` unlisted (the
-    /// source does not list its repositories) counts as matched once it shows a tag.
+    /// source does not list its repositories) counts as matched once it shows a tag (or its
+    /// listing fails: that failure is reported instead).
     pub fn tags_listed(&self, source_name: &str, tags: &[String]) {
         if tags.is_empty() {
             return;
@@ -468,7 +469,11 @@ pub async fn tags(
                     return (pair, Err(e));
                 }
                 let result = async {
-                    let listed = source.tags(&pair.source).await?;
+                    // A listing that fails is reported as such, never as a misspelling.
+                    let listed = source
+                        .tags(&pair.source)
+                        .await
+                        .inspect_err(|_| matcher.tags_listed(&pair.source, &[String::new()]))?;
                     matcher.tags_listed(&pair.source, &listed);
                     let t = select_tags(source.as_ref(), matcher, &pair, listed).await?;
                     if let Some((bad, reason)) = t

@@ -1520,6 +1520,29 @@ impl Run<'_> {
             );
         }
         super::azure::warn_unread("settings", &rows);
+        // Deleting the registry resource deletes what could not be read with it: not compared,
+        // not kept anywhere.
+        let deletes_registry = self.plan.steps.iter().any(|s| {
+            matches!(
+                s.kind,
+                StepKind::DeleteSource {
+                    registry_resource: Some(_),
+                    ..
+                }
+            )
+        });
+        let unread: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.verdict == "unread")
+            .filter(|r| !expect.iter().any(|e| e.eq_ignore_ascii_case(r.setting)))
+            .map(|r| r.setting)
+            .collect();
+        if deletes_registry && !unread.is_empty() {
+            return Ok(StepEnd::Failed(format!(
+                "{} could not be read (warned above), and the plan deletes the source registry resource with them: give this sign-in read on them, or list them in [settings] expect and plan again with --replan",
+                unread.join(", ")
+            )));
+        }
         Ok(match super::azure::settings_differences(&rows) {
             None => StepEnd::Done(format!(
                 "{} settings compared: {} the same, {} expected to differ, {} not read",

@@ -105,6 +105,9 @@ pub struct Knobs {
     /// Role assignment listings answer this many entries a page, with a `nextLink` (`$skipToken`)
     /// to the rest (0: one page).
     pub role_page_size: usize,
+    /// Listings of registries' diagnostic settings get 403 `AuthorizationFailed` (a role without
+    /// read on `Microsoft.Insights`).
+    pub diagnostics_forbidden: bool,
 }
 
 impl Default for Knobs {
@@ -122,6 +125,7 @@ impl Default for Knobs {
             stale_role_list: false,
             import_then_conflict: false,
             role_page_size: 0,
+            diagnostics_forbidden: false,
         }
     }
 }
@@ -941,6 +945,16 @@ fn registries(
         }
         // A child collection, or a setting of another provider on the registry
         // (`providers/Microsoft.Insights/diagnosticSettings`, `…/Microsoft.Authorization/locks`).
+        ("GET", ["providers", _, kind])
+            if state.knobs.diagnostics_forbidden
+                && kind.eq_ignore_ascii_case("diagnosticSettings") =>
+        {
+            arm_error(
+                403,
+                "AuthorizationFailed",
+                "The client does not have authorization to perform action 'Microsoft.Insights/diagnosticSettings/read'.",
+            )
+        }
         ("GET", [kind]) | ("GET", ["providers", _, kind]) => {
             let items = state
                 .children

@@ -230,6 +230,29 @@ fn apply_attaches_aks_compares_settings_and_deletes_the_source_registry_resource
     assert_eq!(count(&env.fake.requests(), "DELETE", "/sourceRegistry"), 0);
     assert_eq!(env.fake.with(|s| s.registries.len()), 2);
 
+    // The target matches, but this sign-in may not read diagnostic settings: the plan deletes
+    // the source registry resource, which would delete them unread, so the step fails.
+    env.fake.with(|s| {
+        let source = s.registries[&source_id.to_ascii_lowercase()]["properties"]
+            ["publicNetworkAccess"]
+            .clone();
+        s.registries
+            .get_mut(&target_id.to_ascii_lowercase())
+            .unwrap()["properties"]["publicNetworkAccess"] = source;
+    });
+    env.fake.knobs(|k| k.diagnostics_forbidden = true);
+    let out = env.run(&["apply", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let said = show(&out);
+    assert!(
+        said.contains("diagnosticSettings not compared")
+            && said.contains("diagnosticSettings could not be read")
+            && said.contains("deletes the source registry resource with them"),
+        "{said}"
+    );
+    assert_eq!(env.fake.with(|s| s.registries.len()), 2);
+    env.fake.knobs(|k| k.diagnostics_forbidden = false);
+
     // The target is made to match: the next run goes on from the settings step and deletes the
     // source resource after its own deep verify; the cluster is not asked again.
     env.fake.with(|s| {
