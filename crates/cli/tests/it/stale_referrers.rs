@@ -30,6 +30,26 @@ fn push_document(
     descriptor(media_type, &digest, bytes.len())
 }
 
+/// Pushes `app:v2`, an arm64 image unlike `push_image`'s; returns its descriptor.
+fn push_second_image(port: u16) -> serde_json::Value {
+    let config =
+        br#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let layer = b"another layer";
+    let config_digest = push_blob(port, REPO, config);
+    let layer_digest = push_blob(port, REPO, layer);
+    push_document(
+        port,
+        Some("v2"),
+        MANIFEST,
+        &serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, config.len()),
+            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer_digest, layer.len())],
+        }),
+    )
+}
+
 fn digest_of(descriptor: &serde_json::Value) -> Digest {
     descriptor["digest"].as_str().unwrap().parse().unwrap()
 }
@@ -371,21 +391,7 @@ fn fallback_tags_that_list_each_others_subject_are_not_followed_and_no_copy_wait
     // two images with no subject, tagged v1 and v2. Neither is a referrer of the other.
     let src = Registry::start();
     let a = push_image(src.port, REPO).1;
-    let config =
-        br#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let config_digest = push_blob(src.port, REPO, config);
-    let layer_digest = push_blob(src.port, REPO, b"base layer");
-    let b = push_document(
-        src.port,
-        Some("v2"),
-        MANIFEST,
-        &serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.as_str(), "size": config.len()},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest.as_str(), "size": 10}],
-        }),
-    );
+    let b = push_second_image(src.port);
     let (first, second) = (digest_of(&a), digest_of(&b));
     push_fallback_index(src.port, &first, &[&b]);
     push_fallback_index(src.port, &second, &[&a]);
@@ -411,21 +417,7 @@ fn fallback_tags_that_list_each_others_subject_are_not_followed_and_no_copy_wait
 fn referrers_whose_graphs_list_each_others_subjects_are_copied_without_a_wait() {
     let src = Registry::start();
     let a = push_image(src.port, REPO).1;
-    let config =
-        br#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let config_digest = push_blob(src.port, REPO, config);
-    let layer_digest = push_blob(src.port, REPO, b"another layer");
-    let b = push_document(
-        src.port,
-        Some("v2"),
-        MANIFEST,
-        &serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": MANIFEST,
-            "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, config.len()),
-            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer_digest, 13)],
-        }),
-    );
+    let b = push_second_image(src.port);
     let index_of = |subject: &serde_json::Value, lists: &serde_json::Value| {
         let mut listed = push_document(
             src.port,

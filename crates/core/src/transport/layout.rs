@@ -1503,6 +1503,18 @@ mod tests {
         assert!(matches!(unwritable(root, elsewhere), Error::Io { .. }));
     }
 
+    /// A plain blob's descriptor.
+    fn blob_of(bytes: &[u8]) -> Reference {
+        Reference {
+            digest: Digest::of(bytes),
+            size: bytes.len() as u64,
+            media_type: String::new(),
+            foreign: false,
+            platform: None,
+            artifact_type: None,
+        }
+    }
+
     fn small_manifest(text: &str) -> RawManifest {
         let bytes = serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2,
@@ -1567,14 +1579,7 @@ mod tests {
         let root = dir.path().join("l");
         let layout = Layout::create(&root).unwrap();
         let bytes = vec![7u8; 1000];
-        let blob = Reference {
-            digest: Digest::of(&bytes),
-            size: bytes.len() as u64,
-            media_type: String::new(),
-            foreign: false,
-            platform: None,
-            artifact_type: None,
-        };
+        let blob = blob_of(&bytes);
         // Half the bytes, then a source that never sends the rest (a cancelled transfer).
         let first_half = Ok(Bytes::from(bytes[..500].to_vec()));
         let stream: ByteStream =
@@ -1630,14 +1635,7 @@ mod tests {
         );
         assert!(!layout.blob_path(&new.digest).exists());
         let bytes = vec![7u8; 10];
-        let blob = Reference {
-            digest: Digest::of(&bytes),
-            size: bytes.len() as u64,
-            media_type: String::new(),
-            foreign: false,
-            platform: None,
-            artifact_type: None,
-        };
+        let blob = blob_of(&bytes);
         let stream: ByteStream = Box::pin(futures::stream::iter([Ok(Bytes::from(bytes))]));
         refused(layout.put_blob("app", &blob, stream).await.unwrap_err());
         assert!(!layout.blob_path(&blob.digest).exists());
