@@ -452,3 +452,31 @@ fn referrers_whose_graphs_list_each_others_subjects_are_copied_without_a_wait() 
         assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
     }
 }
+
+/// A fallback tag that outlived its image: the subject it names is gone from the source, and the
+/// signature it lists (whose subject is that digest) is still there. The tag is copied as the
+/// source has it, with the signature, byte for byte: a subject the source lacks does not hold
+/// the tag back.
+#[test]
+fn a_fallback_tag_whose_subject_is_gone_is_copied_as_the_source_has_it() {
+    let src = Registry::start();
+    let gone = Digest::of(b"an image deleted long ago");
+    let subject = descriptor(MANIFEST, &gone, 25);
+    let signature = push_referrer(
+        src.port,
+        &subject,
+        "application/vnd.dev.cosign.artifact.sig.v1+json",
+        b"sig",
+    );
+    push_fallback_index(src.port, &gone, &[&signature]);
+    let dst = Registry::start();
+    let out = run_at_most(60, &["copy", "-q", &src.url(), &dst.url()]);
+    assert_success(&out);
+    let tag = fallback_tag(&gone);
+    assert_eq!(holds(&dst, &tag), holds(&src, &tag));
+    assert_eq!(
+        listed_by_fallback_tag(&dst, &gone),
+        vec![digest_of(&signature)]
+    );
+    assert_eq!(holds(&dst, gone.as_str()), None);
+}
