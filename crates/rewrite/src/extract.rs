@@ -635,7 +635,8 @@ impl<'a> YamlScan<'a> {
 
     /// The `params:` of a Tekton resource (`- name: IMAGE` with `value:` or `default:`): a
     /// parameter named for an image (`IMAGE`, `builder-image`, ...) or a bundle (`bundle` of
-    /// the bundles resolver) whose value is an image at the old registry is a reference.
+    /// the bundles resolver) whose value is an image at the old registry is a reference; so is
+    /// each item of an array parameter named for images (`images`, `extra-images`).
     fn tekton_params(&mut self, params: &Node) {
         let Node::Sequence(items) = params else {
             return;
@@ -645,11 +646,19 @@ impl<'a> YamlScan<'a> {
             let get = |key: &str| item.get(key).and_then(|n| self.scalar(n));
             let Some(name) = get("name") else { continue };
             let name = squashed(&name.value);
-            if !(name.ends_with("image") || name == "bundle") {
+            if !(name.ends_with("image") || name.ends_with("images") || name == "bundle") {
                 continue;
             }
             let pushed = TEKTON_PUSHED_IMAGE_PARAMS.contains(&name.as_str());
-            for value in [get("value"), get("default")].into_iter().flatten() {
+            // A string parameter, or an array one (`type: array`: each item an image).
+            let values = ["value", "default"]
+                .into_iter()
+                .filter_map(|key| item.get(key))
+                .flat_map(|node| match node {
+                    Node::Sequence(list) => list.iter().filter_map(|n| self.scalar(n)).collect(),
+                    other => self.scalar(other).into_iter().collect::<Vec<_>>(),
+                });
+            for value in values {
                 let Some(mut reference) = self.string_ref(value, self.image_kind()) else {
                     continue;
                 };

@@ -474,6 +474,18 @@ fn tekton_image_parameters_and_bundles_are_rewritten() {
 }
 
 #[test]
+fn each_image_of_a_tekton_array_parameter_is_rewritten() {
+    let text = "apiVersion: tekton.dev/v1\nkind: Pipeline\nspec:\n  params:\n    - name: scan-images\n      type: array\n      default:\n        - myacr.azurecr.io/web:1\n        - myacr.azurecr.io/api:2\n        - docker.io/library/alpine:3\n---\napiVersion: tekton.dev/v1\nkind: PipelineRun\nspec:\n  params:\n    - name: images\n      value: [\"myacr.azurecr.io/web:1\", \"myacr.azurecr.io/worker:3\"]\n";
+    let file = plan_text("tekton/scan.yaml", FileKind::Yaml, text);
+    let lines: Vec<_> = file.references.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [8, 9, 17, 17]);
+    assert_eq!(
+        file.rewritten,
+        text.replace("myacr.azurecr.io/", "newacr.azurecr.io/")
+    );
+}
+
+#[test]
 fn terraform_naming_the_old_registry_by_its_short_name_is_listed_with_a_note() {
     let text = "resource \"azurerm_container_registry\" \"acr\" {\n  name                = \"myacr\"\n  resource_group_name = \"rg\"\n}\n\nresource \"azurerm_container_registry_webhook\" \"hook\" {\n  name          = \"deploy\"\n  registry_name = azurerm_container_registry.acr.name\n  service_uri   = \"https://myacr.azurecr.io/hook\"\n}\n";
     let file = plan_text("infra/main.tf", FileKind::Text, text);
