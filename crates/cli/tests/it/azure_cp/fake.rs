@@ -307,6 +307,25 @@ impl FakeArm {
         id
     }
 
+    /// Adds `sourceRegistry` (in `sourceGroup`, the example's region) and `targetRegistry` (in
+    /// `targetGroup`, in eastus, then `edit_target`), the two sides of a relocation, each served
+    /// by the data plane at its URL; returns their IDs.
+    pub fn add_relocation(
+        &self,
+        source_url: &str,
+        target_url: &str,
+        edit_target: impl FnOnce(&mut Value),
+    ) -> (String, String) {
+        let source = self.add_registry("sourceGroup", "sourceRegistry", |_| {});
+        let target = self.add_registry("targetGroup", "targetRegistry", |r| {
+            r["location"] = json!("eastus");
+            edit_target(r);
+        });
+        self.data_plane(&source, source_url);
+        self.data_plane(&target, target_url);
+        (source, target)
+    }
+
     /// Gives a registry the child resources of the list examples (`ReplicationList`,
     /// `WebhookList`, `ScopeMapList`, `TokenList`), moved under its ID. Returns their IDs.
     pub fn add_example_children(&self, registry: &str) -> Vec<String> {

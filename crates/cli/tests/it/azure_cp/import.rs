@@ -120,15 +120,8 @@ fn import_mode_imports_missing_tags_skips_equal_ones_and_stops_at_conflicts() {
     assert!(!missing.is_empty());
 
     let env = AzureEnv::start();
-    let source_id = env
-        .fake
-        .add_registry("sourceGroup", "sourceRegistry", |_| {});
-    let target_id = env.fake.add_registry("targetGroup", "targetRegistry", |r| {
-        r["location"] = json!("eastus");
-    });
+    let (source_id, target_id) = env.fake.add_relocation(&src.url(), &dst.url(), |_| {});
     assert_eq!(target_id, registry_id("targetGroup", "targetRegistry"));
-    env.fake.data_plane(&source_id, &src.url());
-    env.fake.data_plane(&target_id, &dst.url());
     env.fake.knobs(|k| k.running_polls = 1);
 
     // First run: the missing tags are imported (NoForce), v1.0.0 is skipped, latest is reported.

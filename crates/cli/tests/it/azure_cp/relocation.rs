@@ -53,14 +53,7 @@ fn apply_runs_the_deploy_and_import_steps_and_resumes_from_its_journal() {
 
     let env = AzureEnv::start();
     env.fake.knobs(|k| k.running_polls = 1);
-    let source_id = env
-        .fake
-        .add_registry("sourceGroup", "sourceRegistry", |_| {});
-    let target_id = env.fake.add_registry("targetGroup", "targetRegistry", |r| {
-        r["location"] = json!("eastus");
-    });
-    env.fake.data_plane(&source_id, &src.url());
-    env.fake.data_plane(&target_id, &dst.url());
+    let (source_id, target_id) = env.fake.add_relocation(&src.url(), &dst.url(), |_| {});
 
     let template = env.path("target.json");
     std::fs::write(
@@ -161,11 +154,7 @@ fn apply_attaches_aks_compares_settings_and_deletes_the_source_registry_resource
     assert_success(&run(&["copy", "-q", &oci(layout.path()), &src.url()]));
 
     let env = AzureEnv::start();
-    let source_id = env
-        .fake
-        .add_registry("sourceGroup", "sourceRegistry", |_| {});
-    let target_id = env.fake.add_registry("targetGroup", "targetRegistry", |r| {
-        r["location"] = json!("eastus");
+    let (source_id, target_id) = env.fake.add_relocation(&src.url(), &dst.url(), |r| {
         r["properties"]["publicNetworkAccess"] = json!("Disabled");
     });
     let cluster = env
