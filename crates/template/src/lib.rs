@@ -128,6 +128,7 @@
 //! | `trust-policy-enabled` | warning | content trust is enabled: Notary v1 signatures are not copied; re-sign, or turn content trust off for clients |
 //! | `export-policy-disabled` | warning | the source's export policy is disabled: `az acr import` out of it (`copy --mode import`) is refused; use client mode or enable exports until the copy is done |
 //! | `public-access-no-private-endpoint` | warning | public network access is disabled and the template creates no private endpoint for the registry: unreachable on the data plane until one and its DNS exist in the target network |
+//! | `old-private-dns-record` | warning | an A record of the old registry's private endpoint (`<old>`, `<old>.<region>.data` in `privatelink.azurecr.io`): it keeps the old endpoint's addresses; the new registry's endpoint writes its own records |
 //! | `system-identity-recreated` | warning | a system-assigned identity on the registry or a task: the new principal has none of the source's role assignments (how to list and re-grant them) |
 //! | `task-recreated` | warning | a task is created anew: the old login server in its base64 content (rewritten), its identity, source-trigger tokens and custom registry credentials that are never exported |
 //! | `data-endpoint-kept` | warning (blocking in firewall and DNS resources) | a data endpoint `<old>.<region>.data.azurecr.io` of a region the new registry does not serve, kept: the new registry's data endpoints are named |
@@ -275,6 +276,8 @@ pub mod rules {
     pub const EXPORT_POLICY_DISABLED: &str = "export-policy-disabled";
     /// Public network access disabled and no private endpoint in the output.
     pub const PUBLIC_ACCESS_NO_PRIVATE_ENDPOINT: &str = "public-access-no-private-endpoint";
+    /// An A record of the old registry's private endpoint in the `privatelink.azurecr.io` zone.
+    pub const OLD_PRIVATE_DNS_RECORD: &str = "old-private-dns-record";
     /// A system-assigned identity is created anew, without the source's role assignments.
     pub const SYSTEM_IDENTITY_RECREATED: &str = "system-identity-recreated";
     /// A task is created anew: credentials, identity and content to check.
@@ -350,6 +353,7 @@ pub mod rules {
         TRUST_POLICY_ENABLED,
         EXPORT_POLICY_DISABLED,
         PUBLIC_ACCESS_NO_PRIVATE_ENDPOINT,
+        OLD_PRIVATE_DNS_RECORD,
         SYSTEM_IDENTITY_RECREATED,
         TASK_RECREATED,
         DATA_ENDPOINT_KEPT,

@@ -424,6 +424,9 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         None => relocate_children(&mut ctx, template, &resources),
     };
     let endpoints = private_endpoints_of_the_registry(&mut ctx, &resources);
+    if let Some(old) = old_name.as_deref() {
+        old_private_dns_records(&mut ctx, &resources, old, &opts.name);
+    }
     if let (Some(path), 0) = (ctx.public_disabled.clone(), endpoints) {
         let name = opts.name.to_ascii_lowercase();
         ctx.find(
@@ -3074,6 +3077,45 @@ fn parent_reference(name: &str) -> Option<(&'static str, &str)> {
 /// than its virtual network. Blocking when its region is written out (it needs a subnet in the
 /// target region and a new name, which the rewriter cannot choose); a warning when the region is
 /// an expression whose value the deployment gives.
+/// The A records of the old registry's private endpoint in the `privatelink.azurecr.io` zone
+/// (`<old>` and `<old>.<region>.data`, top-level or nested in their zone): deployed again they
+/// hold the old endpoint's addresses, and the new registry's names get none. Said, not changed:
+/// the new addresses are known only once its private endpoint exists, whose DNS zone group
+/// writes its records.
+fn old_private_dns_records(ctx: &mut Ctx<'_>, res: &[Resource<'_>], old: &str, new: &str) {
+    let old = old.to_ascii_lowercase();
+    for r in res
+        .iter()
+        .filter(|r| r.full_type == "microsoft.network/privatednszones/a")
+    {
+        let Some(name) = r.node.get("name").and_then(Node::as_str) else {
+            continue;
+        };
+        let name = name.to_ascii_lowercase();
+        let (zone, record) = match name.rsplit_once('/') {
+            Some((zone, record)) => (Some(zone), record),
+            None => (None, name.as_str()),
+        };
+        if zone.is_some_and(|z| z != "privatelink.azurecr.io") {
+            continue;
+        }
+        let of_old = record == old
+            || record
+                .strip_prefix(&format!("{old}."))
+                .is_some_and(|rest| rest.ends_with(".data") && !rest.contains('/'));
+        if !of_old {
+            continue;
+        }
+        ctx.find(
+            Severity::Warning,
+            rules::OLD_PRIVATE_DNS_RECORD,
+            &format!("{}/name", r.path),
+            format!("`{record}` is an A record of the old registry's private endpoint in privatelink.azurecr.io: deployed with the new registry it keeps the old endpoint's addresses"),
+            format!("remove it from this template: the new registry's private endpoint writes {new} and {new}.<region>.data through its DNS zone group; keep the old records only while the old registry is in use"),
+        );
+    }
+}
+
 fn private_endpoints_of_the_registry(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) -> usize {
     let mut count = 0;
     let params_obj = ctx.params_obj;

@@ -125,3 +125,36 @@ fn decode(s: &str) -> Vec<u8> {
     }
     out
 }
+
+/// The A records of the old registry's private endpoint in its `privatelink.azurecr.io` zone
+/// (its login name and a regional data endpoint, one written as the zone's child): deployed
+/// again they would keep the old endpoint's addresses. Each is named with what to do; a record
+/// of another name, or in another zone, is not.
+#[test]
+fn the_old_registrys_private_dns_records_are_named_for_removal() {
+    let template = r#"{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[
+        {"type":"Microsoft.ContainerRegistry/registries","apiVersion":"2023-07-01","name":"contosoold01","location":"eastus","sku":{"name":"Premium"},"properties":{}},
+        {"type":"Microsoft.Network/privateDnsZones/A","apiVersion":"2020-06-01","name":"privatelink.azurecr.io/contosoold01","properties":{"ttl":10,"aRecords":[{"ipv4Address":"10.0.0.5"}]}},
+        {"type":"Microsoft.Network/privateDnsZones","apiVersion":"2020-06-01","name":"privatelink.azurecr.io","location":"global","resources":[
+            {"type":"A","apiVersion":"2020-06-01","name":"contosoold01.eastus.data","properties":{"ttl":10,"aRecords":[{"ipv4Address":"10.0.0.6"}]}}
+        ]},
+        {"type":"Microsoft.Network/privateDnsZones/A","apiVersion":"2020-06-01","name":"privatelink.azurecr.io/gateway","properties":{"ttl":10,"aRecords":[{"ipv4Address":"10.0.0.7"}]}},
+        {"type":"Microsoft.Network/privateDnsZones/A","apiVersion":"2020-06-01","name":"privatelink.vaultcore.azure.net/contosoold01","properties":{"ttl":10,"aRecords":[{"ipv4Address":"10.0.0.8"}]}}
+    ]}"#;
+    let out = acr_template::rewrite_template(
+        &acr_template::TemplateInput::new("dns.json", template),
+        &opts(),
+    )
+    .unwrap();
+    let f = with_rule(&out, rules::OLD_PRIVATE_DNS_RECORD);
+    let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/resources/1/name", "/resources/2/resources/0/name"],
+        "{:#?}",
+        out.findings
+    );
+    assert!(f.iter().all(|f| f.severity == Severity::Warning));
+    assert!(f[1].message.contains("`contosoold01.eastus.data`"));
+    assert!(f[0].fix.contains("newacr01 and newacr01.<region>.data"));
+}
