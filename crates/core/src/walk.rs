@@ -61,6 +61,17 @@ struct Hits {
 }
 
 impl Hits {
+    /// No pattern of `selection` matched yet.
+    fn none(selection: &Selection) -> Self {
+        let unmarked =
+            |patterns: &[String]| patterns.iter().map(|_| AtomicBool::new(false)).collect();
+        Hits {
+            include: unmarked(&selection.include),
+            tag: unmarked(&selection.tag_patterns),
+            unconfirmed: Default::default(),
+        }
+    }
+
     fn record(flags: &[AtomicBool], matched: impl IntoIterator<Item = usize>) {
         for i in matched {
             if let Some(flag) = flags.get(i) {
@@ -133,19 +144,7 @@ impl Matcher {
                 ));
             }
         }
-        let hits = Arc::new(Hits {
-            include: selection
-                .include
-                .iter()
-                .map(|_| AtomicBool::new(false))
-                .collect(),
-            tag: selection
-                .tag_patterns
-                .iter()
-                .map(|_| AtomicBool::new(false))
-                .collect(),
-            unconfirmed: Default::default(),
-        });
+        let hits = Arc::new(Hits::none(&selection));
         Ok(Matcher {
             selection,
             include,
@@ -159,21 +158,7 @@ impl Matcher {
     /// and tags say nothing of what the user's patterns match in the source.
     pub fn detached(&self) -> Matcher {
         Matcher {
-            hits: Arc::new(Hits {
-                include: self
-                    .hits
-                    .include
-                    .iter()
-                    .map(|_| AtomicBool::new(false))
-                    .collect(),
-                tag: self
-                    .hits
-                    .tag
-                    .iter()
-                    .map(|_| AtomicBool::new(false))
-                    .collect(),
-                unconfirmed: Default::default(),
-            }),
+            hits: Arc::new(Hits::none(&self.selection)),
             ..self.clone()
         }
     }
