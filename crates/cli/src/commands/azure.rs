@@ -500,15 +500,15 @@ pub(crate) async fn delete_registry(
     let target_ep = args::endpoint(deletion.verified_against, "--verified-against")?;
     // The registry verified must be the one deleted: an ACR host that is another registry's is
     // refused; another host (a proxy, a private name) is named beside the registry deleted.
+    if let Some(login) = other_acr_login(&resource, &source_ep) {
+        return Ok(Err(format!(
+            "refused, nothing deleted: {} is another registry than {} (login server {login}), the one to delete: verify against the registry deleted",
+            source_text, id.name
+        )));
+    }
     let login = registry::login_server(&resource).unwrap_or_default();
     if let Endpoint::Registry(verified) = &source_ep {
         if !verified.host.eq_ignore_ascii_case(login) {
-            if verified.host.to_ascii_lowercase().ends_with(".azurecr.io") {
-                return Ok(Err(format!(
-                    "refused, nothing deleted: {} is another registry than {} (login server {login}), the one to delete: verify against the registry deleted",
-                    source_text, id.name
-                )));
-            }
             eprintln!(
                 "{who}: note: the deep verify reads {source_text}, which is not the login server ({login}) of the registry deleted, {}: it must reach that registry (a proxy or a private name of it)",
                 id.name
@@ -714,21 +714,36 @@ pub(crate) async fn check_login_server(
     flag: &str,
     side: &str,
 ) -> anyhow::Result<()> {
-    let acr_relocate::endpoint::Endpoint::Registry(r) = endpoint else {
+    let Endpoint::Registry(r) = endpoint else {
         return Ok(());
     };
-    let host = r.host.to_ascii_lowercase();
-    if !host.ends_with(".azurecr.io") {
+    if !is_acr_host(&r.host) {
         return Ok(());
     }
     let resource = registry::get(arm, id).await?;
-    let login = registry::login_server(&resource)
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if login != host {
+    if let Some(login) = other_acr_login(&resource, endpoint) {
+        let host = r.host.to_ascii_lowercase();
         bail!("{flag} names registry {} (login server {login}), but {side} is {host}: give the resource ID of the registry at {host}", id.name);
     }
     Ok(())
+}
+
+/// True for an Azure Container Registry's own host name (`NAME.azurecr.io`).
+fn is_acr_host(host: &str) -> bool {
+    host.to_ascii_lowercase().ends_with(".azurecr.io")
+}
+
+/// The login server of `resource` (a registry as ARM returns it) when `endpoint` is an ACR host
+/// that is not it: the endpoint names another registry. Other hosts (a private DNS name, a proxy,
+/// a test registry) cannot be compared and give `None`.
+fn other_acr_login(resource: &serde_json::Value, endpoint: &Endpoint) -> Option<String> {
+    let Endpoint::Registry(r) = endpoint else {
+        return None;
+    };
+    let login = registry::login_server(resource)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    (is_acr_host(&r.host) && !r.host.eq_ignore_ascii_case(&login)).then_some(login)
 }
 
 /// The options of `copy --mode import`.

@@ -110,6 +110,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         base,
         source: source_text,
         target: target_text,
+        deleted_resource: deleted_resource.map(str::to_string),
     };
     check_writable(&args.output).with_context(|| format!("-o {}", args.output.display()))?;
     // The other endpoint and file the config names, refused before anything is read as the
@@ -563,6 +564,8 @@ struct Sides {
     source: String,
     /// The target endpoint, `oci:` paths absolute.
     target: String,
+    /// The source's Azure resource ID when `[delete_source] registry_resource` deletes it.
+    deleted_resource: Option<String>,
 }
 
 async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::Result<Plan> {
@@ -921,10 +924,7 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
         } else {
             "every blob read from the target and checked against its digest"
         };
-        if d.registry_resource {
-            let Some(source_id) = &source_id else {
-                unreachable!("refused before the plan was made: registry_resource without [source] azure_resource_id");
-            };
+        if let Some(source_id) = &sides.deleted_resource {
             let part = match (&source_ep, describe_scope(&config.scope)) {
                 (Endpoint::Registry(r), _) if r.prefix.is_some() => Some(format!(
                     "[source] names the prefix '{}'",

@@ -77,6 +77,15 @@ impl Side {
 
 /// The login server of an Azure Container Registry resource ID.
 pub fn login_server(resource_id: &str) -> Result<String> {
+    Ok(format!(
+        "{}.azurecr.io",
+        registry_name(resource_id)?.to_ascii_lowercase()
+    ))
+}
+
+/// The registry's name, as the resource ID spells it, once the ID is checked to be an Azure
+/// Container Registry's.
+pub fn registry_name(resource_id: &str) -> Result<&str> {
     let parts: Vec<&str> = resource_id.trim_matches('/').split('/').collect();
     let bad = || {
         Error::Invalid {
@@ -94,7 +103,7 @@ pub fn login_server(resource_id: &str) -> Result<String> {
                 && !name.is_empty()
                 && name.bytes().all(|b| b.is_ascii_alphanumeric()) =>
         {
-            Ok(format!("{}.azurecr.io", name.to_ascii_lowercase()))
+            Ok(name)
         }
         _ => Err(bad()),
     }
@@ -651,7 +660,7 @@ pub fn check_sides(
             // The resource deleted is named by its ID, which the verify's endpoint may not show
             // (a proxy, a private name): the confirmation names the resource.
             Some(id) => {
-                let name = id.trim_end_matches('/').rsplit('/').next().unwrap_or(id);
+                let name = registry_name(id)?;
                 if !confirm.eq_ignore_ascii_case(name) {
                     return Err(Error::Invalid {
                         what: format!("[delete_source] confirm `{}`", crate::endpoint::hide_user_info(confirm)),
