@@ -73,7 +73,9 @@
 //! | `cmk-creation-only` | warning | customer-managed key encryption: only at creation |
 //! | `cmk-key-from-source` | warning (blocking in a plan's template step without `key_uri`, set by `apply`) | a literal key URI or identity of the source kept as a parameter default (no `--key-uri` / `--identity`) |
 //! | `private-endpoint-in-template` | blocking, warning | a `Microsoft.Network/privateEndpoints` resource of the template connects to the registry: it keeps its old-region subnet and name (warning when its region is an expression); inside a nested deployment, the warning names the subnet parameter, the value the deployment gives it and where |
-//! | `private-endpoint-recreate` | warning | private endpoint connections removed; endpoint and `privatelink.azurecr.io` DNS (data-endpoint records per region) to recreate |
+//! | `private-endpoint-recreate` | warning (info with `--private-endpoint`) | private endpoint connections removed; endpoint and `privatelink.azurecr.io` DNS (data-endpoint records per region) to recreate |
+//! | `private-endpoint-added` | info | `--private-endpoint`: a private endpoint `<new>-pe` for the new registry (group `registry`) on that subnet in the target region, with a DNS zone group into `--private-dns-zone` when given, is added after the registry |
+//! | `private-endpoint-no-dns` | warning | `--private-endpoint` without `--private-dns-zone`: the endpoint's addresses reach no `privatelink.azurecr.io` zone, so clients resolve the public addresses |
 //! | `service-endpoint-required` | warning | per `--subnet`: the subnet needs the `Microsoft.ContainerRegistry` service endpoint first |
 //! | `vnet-rules-source-subnet` | blocking | virtual network rules point at source subnets and no `--subnet` was given |
 //! | `vnet-rules-unsupported` | blocking | `--subnet` given but the apiVersion has no `virtualNetworkRules` |
@@ -111,7 +113,7 @@
 //! | `role-assignment-principal-recreated` | warning | a role assignment on the registry gives a literal principalId that is (or may be) a managed identity this deployment creates anew (new object id) |
 //! | `role-definition-id-literal` | info | a role assignment on the registry named its role by the literal id in the source's subscription; it is now `subscriptionResourceId()` of the same GUID |
 //! | `export-incomplete` | warning | per `error.details[]` entry of an exportTemplate response: that resource is missing from the template |
-//! | `option-ignored` | warning (blocking for `--subnet`) | `--key-uri` with no key to put it in; `--identity` for a registry without customer-managed key; `--drop-replication` of a region the template has no replication in; `--subnet` when `networkRuleSet` is an expression (nothing to add the rules to) |
+//! | `option-ignored` | warning (blocking for `--subnet`) | `--key-uri` with no key to put it in; `--identity` for a registry without customer-managed key; `--drop-replication` of a region the template has no replication in; `--subnet` when `networkRuleSet` is an expression (nothing to add the rules to); `--private-endpoint` for a template without a registry (children only) |
 //! | `key-uri-set` | info | the key was a parameter or variable: `--key-uri` is now its value |
 //! | `location-unknown` | warning | `--location` or `--replication` is not a public Azure region name this version knows (closest one suggested) |
 //! | `old-region-not-served` | info | the source's home region keeps no replication (and had none in the template to remove): `--replication <old region>` keeps an endpoint there |
@@ -165,6 +167,10 @@ pub mod rules {
     pub const PRIVATE_ENDPOINT_RECREATE: &str = "private-endpoint-recreate";
     /// A private endpoint resource of the template that connects to the registry.
     pub const PRIVATE_ENDPOINT_IN_TEMPLATE: &str = "private-endpoint-in-template";
+    /// A private endpoint for the new registry added by `--private-endpoint`.
+    pub const PRIVATE_ENDPOINT_ADDED: &str = "private-endpoint-added";
+    /// The added private endpoint writes no DNS records (no `--private-dns-zone`).
+    pub const PRIVATE_ENDPOINT_NO_DNS: &str = "private-endpoint-no-dns";
     /// Target subnet needs the service endpoint.
     pub const SERVICE_ENDPOINT_REQUIRED: &str = "service-endpoint-required";
     /// Virtual network rules still point at source subnets.
@@ -299,6 +305,8 @@ pub mod rules {
         CMK_KEY_FROM_SOURCE,
         PRIVATE_ENDPOINT_RECREATE,
         PRIVATE_ENDPOINT_IN_TEMPLATE,
+        PRIVATE_ENDPOINT_ADDED,
+        PRIVATE_ENDPOINT_NO_DNS,
         SERVICE_ENDPOINT_REQUIRED,
         VNET_RULES_SOURCE_SUBNET,
         VNET_RULES_UNSUPPORTED,
@@ -455,6 +463,12 @@ pub struct RewriteOptions {
     pub identity: Option<String>,
     /// Which registry, when the template has several (name, or name parameter).
     pub only: Option<String>,
+    /// A subnet in the target region for a private endpoint of the new registry, added to the
+    /// template (`--private-endpoint`).
+    pub private_endpoint_subnet: Option<String>,
+    /// The `privatelink.azurecr.io` private DNS zone the added private endpoint writes its
+    /// records into, through a DNS zone group (`--private-dns-zone`).
+    pub private_dns_zone: Option<String>,
 }
 
 /// The result of a rewrite.

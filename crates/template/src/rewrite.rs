@@ -42,6 +42,9 @@ const VNET_ACTION_SUBNET_ID: &[&str] = &["2026-03-01-preview"];
 /// API versions of the Classic (storage-account backed) registry; Classic registries can no
 /// longer be created.
 const RETIRED: &[&str] = &["2016-06-27-preview", "2017-03-01"];
+/// The `Microsoft.Network` apiVersion of the private endpoint and DNS zone group
+/// `--private-endpoint` adds (generally available, with `privateDnsZoneGroups`).
+const NETWORK_API_VERSION: &str = "2023-09-01";
 
 /// Normalises a region name for comparison (`West Europe` = `westeurope`).
 pub fn norm_region(s: &str) -> String {
@@ -55,26 +58,41 @@ pub fn norm_region(s: &str) -> String {
 /// `/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>`
 /// (keywords in any case, no empty segment).
 fn is_subnet_id(id: &str) -> bool {
+    is_network_id(id, &[(6, "virtualNetworks"), (8, "subnets")], 10)
+}
+
+/// True for the resource id of a `privatelink.azurecr.io` private DNS zone (the zone ACR's
+/// private endpoints write their records into), keywords and zone name in any case.
+fn is_private_dns_zone_id(id: &str) -> bool {
+    is_network_id(
+        id,
+        &[(6, "privateDnsZones"), (7, "privatelink.azurecr.io")],
+        8,
+    )
+}
+
+/// True for a `Microsoft.Network` resource id of `len` segments with these keywords (in any case)
+/// after `/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network`, no segment empty.
+fn is_network_id(id: &str, keywords: &[(usize, &str)], len: usize) -> bool {
     let Some(segments) = id
         .strip_prefix('/')
         .map(|s| s.split('/').collect::<Vec<_>>())
     else {
         return false;
     };
-    let keywords = [
+    let common = [
         (0, "subscriptions"),
         (2, "resourceGroups"),
         (4, "providers"),
         (5, "Microsoft.Network"),
-        (6, "virtualNetworks"),
-        (8, "subnets"),
     ];
-    segments.len() == 10
+    segments.len() == len
         && segments
             .iter()
             .all(|s| !s.is_empty() && !s.contains(char::is_whitespace))
-        && keywords
+        && common
             .iter()
+            .chain(keywords)
             .all(|&(i, k)| segments[i].eq_ignore_ascii_case(k))
 }
 
@@ -134,6 +152,8 @@ struct Ctx<'a> {
     /// template they are read in: a child there whose location is one of them is in a replica
     /// region.
     replica_exprs: HashSet<(usize, String)>,
+    /// `--private-endpoint` added the new registry's private endpoint.
+    private_endpoint_added: bool,
 }
 
 impl Ctx<'_> {
@@ -242,6 +262,34 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
                 "{bad:?} is not a subnet resource id: give /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>"
             ),
         });
+    }
+    if let Some(bad) = opts
+        .private_endpoint_subnet
+        .as_deref()
+        .filter(|s| !is_subnet_id(s))
+    {
+        return Err(TemplateError::BadOption {
+            option: "--private-endpoint",
+            detail: format!(
+                "{bad:?} is not a subnet resource id: give /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet> (a subnet in the target region)"
+            ),
+        });
+    }
+    if let Some(zone) = &opts.private_dns_zone {
+        if opts.private_endpoint_subnet.is_none() {
+            return Err(TemplateError::BadOption {
+                option: "--private-dns-zone",
+                detail: "links the private endpoint that --private-endpoint adds: give --private-endpoint <subnet id> too".into(),
+            });
+        }
+        if !is_private_dns_zone_id(zone) {
+            return Err(TemplateError::BadOption {
+                option: "--private-dns-zone",
+                detail: format!(
+                    "{zone:?} is not the resource id of a privatelink.azurecr.io zone: give /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/privateDnsZones/privatelink.azurecr.io"
+                ),
+            });
+        }
     }
     let root = jsonc::parse(&input.template).map_err(|e| TemplateError::NotJson {
         source_name: input.name.clone(),
@@ -382,6 +430,7 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         replica_exprs: HashSet::new(),
         data_regions: None,
         tasks: Vec::new(),
+        private_endpoint_added: false,
     };
     for (option, region) in std::iter::once(("--location", &opts.location))
         .chain(opts.add_replications.iter().map(|r| ("--replication", r)))
@@ -421,9 +470,23 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
     }
     let old_name = match chosen {
         Some(i) => relocate(&mut ctx, template, &resources, i, registries.len()),
-        None => relocate_children(&mut ctx, template, &resources),
+        None => {
+            if let Some(subnet) = &opts.private_endpoint_subnet {
+                ctx.find(
+                    Severity::Warning,
+                    rules::OPTION_IGNORED,
+                    "",
+                    format!("--private-endpoint {subnet} was not applied: the template defines no registry to connect it to (only children of an existing one)"),
+                    "add the private endpoint with the template that creates the registry, or create it after that deployment".into(),
+                );
+            }
+            relocate_children(&mut ctx, template, &resources)
+        }
     };
-    let endpoints = private_endpoints_of_the_registry(&mut ctx, &resources);
+    let mut endpoints = private_endpoints_of_the_registry(&mut ctx, &resources);
+    if ctx.private_endpoint_added {
+        endpoints += 1;
+    }
     if let Some(old) = old_name.as_deref() {
         old_private_dns_records(&mut ctx, &resources, old, &opts.name);
     }
@@ -1012,6 +1075,8 @@ fn relocate<'r>(
         );
     }
 
+    let endpoint_added = add_private_endpoint(ctx, reg, &name_expr_for_children);
+
     // The regions the new registry serves: its data endpoints.
     let mut replicas = kept_replications.clone();
     for r in &opts.add_replications {
@@ -1092,6 +1157,9 @@ fn relocate<'r>(
     if replication_count > 0 {
         premium.push("geo-replication");
     }
+    if endpoint_added {
+        premium.push("private endpoints");
+    }
 
     // Private endpoint connections inline.
     if let (Some(p), Some(pec)) = (props, prop("privateEndpointConnections")) {
@@ -1105,7 +1173,7 @@ fn relocate<'r>(
         if has {
             premium.push("private endpoints");
             ctx.find(
-                Severity::Warning,
+                recreate_severity(opts),
                 rules::PRIVATE_ENDPOINT_RECREATE,
                 &format!("{rp}/properties/privateEndpointConnections"),
                 "private endpoint connections removed: they belong to the source registry's private endpoints".into(),
@@ -2093,7 +2161,7 @@ fn children_pass(
             "privateendpointconnections" => {
                 remove_resource(ctx, removed, c);
                 ctx.find(
-                    Severity::Warning,
+                    recreate_severity(opts),
                     rules::PRIVATE_ENDPOINT_RECREATE,
                     &cpath,
                     "private endpoint connection removed: it belongs to the source registry's private endpoint".into(),
@@ -3217,7 +3285,125 @@ fn private_endpoints_of_the_registry(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) ->
     count
 }
 
+/// The name of the private endpoint `--private-endpoint` adds for the new registry.
+fn added_endpoint_name(opts: &RewriteOptions) -> String {
+    format!("{}-pe", opts.name.to_ascii_lowercase())
+}
+
+/// `--private-endpoint`: adds a private endpoint for the new registry (group id `registry`) on
+/// the given subnet, in the target region (a private endpoint is always in its virtual network's
+/// region), after the registry; with `--private-dns-zone`, its DNS zone group, which writes the
+/// registry's records (`<new>` and `<new>.<region>.data`, home and each replica) into that
+/// `privatelink.azurecr.io` zone. True when added.
+fn add_private_endpoint(ctx: &mut Ctx<'_>, reg: &Resource<'_>, name_expr: &str) -> bool {
+    let opts = ctx.opts;
+    let Some(subnet) = opts.private_endpoint_subnet.as_deref() else {
+        return false;
+    };
+    let endpoint = added_endpoint_name(opts);
+    let registry_id =
+        format!("[resourceId('Microsoft.ContainerRegistry/registries', {name_expr})]");
+    let after_registry = reg.slot.symbol.clone().unwrap_or(registry_id.clone());
+    let resource = json!({
+        "type": "Microsoft.Network/privateEndpoints",
+        "apiVersion": NETWORK_API_VERSION,
+        "name": endpoint,
+        "location": opts.location,
+        "properties": {
+            "subnet": {"id": subnet},
+            "privateLinkServiceConnections": [{
+                "name": endpoint,
+                "properties": {
+                    "privateLinkServiceId": registry_id,
+                    "groupIds": ["registry"],
+                },
+            }],
+        },
+        "dependsOn": [after_registry],
+    });
+    let endpoint_symbol = format!("privateEndpoint_{}", opts.name.to_ascii_lowercase());
+    let mut added = vec![(endpoint_symbol.clone(), resource)];
+    if let Some(zone) = &opts.private_dns_zone {
+        added.push((
+            format!("{endpoint_symbol}_dnsZoneGroup"),
+            json!({
+                "type": "Microsoft.Network/privateEndpoints/privateDnsZoneGroups",
+                "apiVersion": NETWORK_API_VERSION,
+                "name": format!("{endpoint}/default"),
+                "properties": {
+                    "privateDnsZoneConfigs": [{
+                        "name": "privatelink-azurecr-io",
+                        "properties": {"privateDnsZoneId": zone},
+                    }],
+                },
+                "dependsOn": [match reg.slot.symbol {
+                    Some(_) => endpoint_symbol.clone(),
+                    None => format!("[resourceId('Microsoft.Network/privateEndpoints', '{endpoint}')]"),
+                }],
+            }),
+        ));
+    }
+    let layout = ctx.tpl.layout.clone();
+    for (symbol, resource) in &added {
+        match reg.slot.symbol {
+            Some(_) => edit::insert_member(
+                &mut ctx.tpl.edits,
+                ctx.tpl.text,
+                &layout,
+                reg.slot.container,
+                symbol,
+                resource,
+            ),
+            None => edit::append_item(
+                &mut ctx.tpl.edits,
+                ctx.tpl.text,
+                &layout,
+                reg.slot.container,
+                resource,
+            ),
+        }
+    }
+    let new = opts.name.to_ascii_lowercase();
+    let dns = match &opts.private_dns_zone {
+        Some(zone) => format!(", with a DNS zone group that writes {new} and {new}.<region>.data (home and each replica) into {zone}"),
+        None => String::new(),
+    };
+    ctx.find(
+        Severity::Info,
+        rules::PRIVATE_ENDPOINT_ADDED,
+        &reg.path,
+        format!("private endpoint {endpoint} added for the new registry (group registry) on {subnet} in {}{dns}", opts.location),
+        format!("the subnet must be in a virtual network in {}, with private endpoint network policies allowing it; the deployment fails otherwise", opts.location),
+    );
+    if opts.private_dns_zone.is_none() {
+        ctx.find(
+            Severity::Warning,
+            rules::PRIVATE_ENDPOINT_NO_DNS,
+            &reg.path,
+            format!("the private endpoint {endpoint} writes no DNS records: clients in the network resolve {new}.azurecr.io to its public addresses"),
+            format!("give --private-dns-zone <id of the privatelink.azurecr.io zone linked to the network>, or add A records for {new} and {new}.<region>.data (home and each replica) to that zone with the endpoint's addresses"),
+        );
+    }
+    ctx.private_endpoint_added = true;
+    true
+}
+
+/// A removed private endpoint connection is a warning (the new registry needs its own endpoint),
+/// information when `--private-endpoint` adds it.
+fn recreate_severity(opts: &RewriteOptions) -> Severity {
+    match opts.private_endpoint_subnet {
+        Some(_) => Severity::Info,
+        None => Severity::Warning,
+    }
+}
+
 fn private_endpoint_fix(opts: &RewriteOptions) -> String {
+    if opts.private_endpoint_subnet.is_some() {
+        return format!(
+            "nothing to do for the registry: --private-endpoint adds {}'s own (private-endpoint-added)",
+            opts.name.to_ascii_lowercase()
+        );
+    }
     format!(
         "create a private endpoint for the new registry in a {loc} subnet (group id 'registry'), link the privatelink.azurecr.io private DNS zone and add its records: {name}.azurecr.io and, per region (home and each replica), {name}.<region>.data.azurecr.io",
         loc = opts.location,

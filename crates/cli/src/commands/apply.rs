@@ -1728,6 +1728,8 @@ pub fn template_options(kind: &StepKind) -> Option<acr_template::RewriteOptions>
         key_uri,
         identity,
         only,
+        private_endpoint_subnet,
+        private_dns_zone,
         ..
     } = kind
     else {
@@ -1742,6 +1744,8 @@ pub fn template_options(kind: &StepKind) -> Option<acr_template::RewriteOptions>
         key_uri: key_uri.clone(),
         identity: identity.clone(),
         only: only.clone(),
+        private_endpoint_subnet: private_endpoint_subnet.clone(),
+        private_dns_zone: private_dns_zone.clone(),
     })
 }
 

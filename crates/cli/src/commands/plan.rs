@@ -661,6 +661,8 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
             key_uri: t.key_uri.clone(),
             identity: t.identity.clone(),
             only: t.only.clone(),
+            private_endpoint_subnet: t.private_endpoint_subnet.clone(),
+            private_dns_zone: t.private_dns_zone.clone(),
             findings: Vec::new(),
         };
         let options = super::apply::template_options(&kind).expect("a template step");

@@ -60,6 +60,14 @@ pub struct TemplateArgs {
     /// Which registry to relocate when the template defines several.
     #[arg(long, value_name = "NAME")]
     pub only: Option<String>,
+    /// Add a private endpoint for the new registry on this subnet (resource id of a subnet in the
+    /// target region).
+    #[arg(long, value_name = "SUBNET_ID")]
+    pub private_endpoint: Option<String>,
+    /// The privatelink.azurecr.io private DNS zone (resource id) the added private endpoint
+    /// writes the registry's records into (with --private-endpoint).
+    #[arg(long, value_name = "ZONE_ID", requires = "private_endpoint")]
+    pub private_dns_zone: Option<String>,
     /// Print the findings as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -86,6 +94,8 @@ pub fn run(args: TemplateArgs) -> anyhow::Result<u8> {
         key_uri: args.key_uri.clone(),
         identity: args.identity.clone(),
         only: args.only.clone(),
+        private_endpoint_subnet: args.private_endpoint.clone(),
+        private_dns_zone: args.private_dns_zone.clone(),
     };
     let to_stdout = args.output.as_os_str() == "-";
     // Only the template goes to stdout: a file named `-` would be made otherwise.
@@ -440,6 +450,8 @@ mod tests {
             key_uri: None,
             identity: None,
             only: None,
+            private_endpoint: None,
+            private_dns_zone: None,
             json,
             report: None,
         }

@@ -9,6 +9,8 @@ use crate::util::*;
 
 const OLD_SUBNET: &str = "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg-old/providers/Microsoft.Network/virtualNetworks/vnet-east/subnets/aks";
 const NEW_SUBNET: &str = "/subscriptions/22222222-2222-2222-2222-222222222222/resourceGroups/rg-eu/providers/Microsoft.Network/virtualNetworks/vnet-eu/subnets/acr";
+const PE_SUBNET: &str = "/subscriptions/22222222-2222-2222-2222-222222222222/resourceGroups/rg-eu/providers/Microsoft.Network/virtualNetworks/vnet-eu/subnets/endpoints";
+const ZONE: &str = "/subscriptions/22222222-2222-2222-2222-222222222222/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/privatelink.azurecr.io";
 const OLD_KEY: &str =
     "https://kv-east.vault.azure.net/keys/acrkey/00000000000000000000000000000001";
 const NEW_KEY: &str = "https://kv-eu.vault.azure.net/keys/acrkey/00000000000000000000000000000002";
@@ -102,7 +104,7 @@ fn the_template_keys_reach_the_rewrite_that_apply_runs() {
     let cfg = layout_plan_config(
         dir.path(),
         &format!(
-            "subnets = [\"{NEW_SUBNET}\"]\nkey_uri = \"{NEW_KEY}\"\nidentity = \"{NEW_IDENTITY}\"\nreplications = [\"northeurope\"]\ndrop_replications = [\"japaneast\"]\nonly = \"oldacr\"\n"
+            "subnets = [\"{NEW_SUBNET}\"]\nkey_uri = \"{NEW_KEY}\"\nidentity = \"{NEW_IDENTITY}\"\nreplications = [\"northeurope\"]\ndrop_replications = [\"japaneast\"]\nonly = \"oldacr\"\nprivate_endpoint_subnet = \"{PE_SUBNET}\"\nprivate_dns_zone = \"{ZONE}\"\n"
         ),
     );
     let out = plan_run(dir.path(), &cfg);
@@ -118,6 +120,8 @@ fn the_template_keys_reach_the_rewrite_that_apply_runs() {
     assert_eq!(step["replications"][0], "northeurope");
     assert_eq!(step["drop_replications"][0], "japaneast");
     assert_eq!(step["only"], "oldacr");
+    assert_eq!(step["private_endpoint_subnet"], PE_SUBNET);
+    assert_eq!(step["private_dns_zone"], ZONE);
 
     let out = run(&[
         "apply",
@@ -131,7 +135,15 @@ fn the_template_keys_reach_the_rewrite_that_apply_runs() {
     if let Ok(p) = std::fs::read_to_string(dir.path().join("template.out.parameters.json")) {
         written.push_str(&p);
     }
-    for present in [NEW_SUBNET, NEW_KEY, NEW_IDENTITY, "northeurope"] {
+    for present in [
+        NEW_SUBNET,
+        NEW_KEY,
+        NEW_IDENTITY,
+        "northeurope",
+        PE_SUBNET,
+        ZONE,
+        "newacr-pe",
+    ] {
         assert!(written.contains(present), "{present}: {written}");
     }
     for gone in [OLD_SUBNET, OLD_KEY, OLD_IDENTITY, "japaneast"] {
@@ -200,6 +212,8 @@ fn an_unknown_template_key_is_refused_with_the_known_ones() {
         "replications",
         "drop_replications",
         "only",
+        "private_endpoint_subnet",
+        "private_dns_zone",
     ] {
         assert!(err.contains(key), "{key}: {err}");
     }

@@ -232,6 +232,12 @@ pub struct TemplateConfig {
     pub identity: Option<String>,
     /// Which registry, when the template defines several (`--only`).
     pub only: Option<String>,
+    /// A subnet in the target region for the new registry's private endpoint, added to the
+    /// template (`--private-endpoint`).
+    pub private_endpoint_subnet: Option<String>,
+    /// The `privatelink.azurecr.io` zone that endpoint writes its records into
+    /// (`--private-dns-zone`).
+    pub private_dns_zone: Option<String>,
 }
 
 /// `[deploy]`.
@@ -433,6 +439,12 @@ pub enum StepKind {
         /// Which registry, when the template defines several.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         only: Option<String>,
+        /// The subnet of the private endpoint added for the new registry.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        private_endpoint_subnet: Option<String>,
+        /// The private DNS zone that endpoint writes its records into.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        private_dns_zone: Option<String>,
         /// Findings at planning time.
         findings: Vec<PlanFinding>,
     },

@@ -5,6 +5,7 @@ mod bad_input;
 mod corpus;
 mod identity_roles;
 mod names;
+mod private_endpoints;
 mod replica_loops;
 mod replicas;
 mod roles;
