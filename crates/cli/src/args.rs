@@ -309,6 +309,45 @@ pub enum Http {
     Http2,
 }
 
+impl SharedConnectArgs {
+    /// Warns about each `--insecure` host that names no HTTPS registry among `endpoints` (a
+    /// misspelt host leaves the certificate check on without a word); it may still name blob
+    /// storage their downloads redirect to, which the warning says.
+    pub fn warn_unmatched_insecure(&self, verb: &str, endpoints: &[&Endpoint]) {
+        for host in &self.insecure {
+            let named = |r: &acr_relocate::endpoint::RegistryEndpoint| {
+                host.eq_ignore_ascii_case(&r.host)
+                    || host.eq_ignore_ascii_case(r.hostname())
+                    || host.eq_ignore_ascii_case(&r.api_host())
+            };
+            let registries = endpoints.iter().filter_map(|e| match e {
+                Endpoint::Registry(r) => Some(r),
+                _ => None,
+            });
+            let matched: Vec<_> = registries.clone().filter(|r| named(r)).collect();
+            if matched.iter().any(|r| !r.plain_http) {
+                continue;
+            }
+            if let Some(r) = matched.first() {
+                eprintln!(
+                    "{verb}: warning: --insecure {host}: http://{} is plain HTTP, there is no certificate to skip",
+                    r.host
+                );
+                continue;
+            }
+            let hosts: Vec<String> = registries.map(|r| r.host.clone()).collect();
+            if hosts.is_empty() {
+                eprintln!("{verb}: warning: --insecure {host} has nothing to apply to: the endpoints are layouts, read without TLS");
+                continue;
+            }
+            eprintln!(
+                "{verb}: warning: --insecure {host} names no registry here ({}): it applies only if a download redirects to {host}; check the spelling (HOST or HOST:PORT as in the endpoint)",
+                hosts.join(", ")
+            );
+        }
+    }
+}
+
 impl Http {
     /// The library's setting.
     pub fn versions(self) -> acr_relocate::transport::HttpVersions {

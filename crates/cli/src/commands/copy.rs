@@ -103,6 +103,10 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         }
     }
     args.jobs.check()?;
+    if !args.quiet {
+        args.connect
+            .warn_unmatched_insecure("copy", &[&source_ep, &target_ep]);
+    }
     let source_options = args.connect.options(Side::Source)?;
     let target_options = args.connect.options(Side::Target)?;
     let source = transport::open(&source_ep, Access::Read, &source_options).await?;

@@ -214,6 +214,8 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
         refuse_same_registry(source_registry, t, &args.source, &args.verified_against).await?;
     }
     let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
+    args.connect
+        .warn_unmatched_insecure("delete-source", &[&source_ep, &target_ep]);
     {
         let registry = Arc::new(
             Registry::connect(source_registry, &args.connect.options(Side::Source)?).await?,

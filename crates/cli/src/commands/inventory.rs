@@ -33,6 +33,9 @@ pub fn run(args: InventoryArgs) -> anyhow::Result<u8> {
         args.jobs.check()?;
         let ep = args::endpoint(&args.source, "SOURCE")?;
         let matcher = args.filters.matcher(&ep, None)?;
+        args.connect
+            .shared
+            .warn_unmatched_insecure("inventory", &[&ep]);
         let store = transport::open(&ep, Access::Read, &args.connect.options()?).await?;
         let (jobs, max_jobs) = (args.jobs.jobs, args.jobs.max_jobs);
         let inv = inventory::inventory(store, &ep.to_string(), &matcher, jobs, max_jobs).await?;

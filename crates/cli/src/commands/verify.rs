@@ -59,6 +59,8 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
         let source = args::endpoint(&args.source, "SOURCE")?;
         let target = args::endpoint(&args.target, "TARGET")?;
         let matcher = args.filters.matcher(&source, Some(&target))?;
+        args.connect
+            .warn_unmatched_insecure("verify", &[&source, &target]);
         let report = run_verify(&args, &matcher).await?;
         // A narrowing that selected nothing proves nothing: warned (stderr), and not called OK.
         let nothing_selected = if report.passed() {

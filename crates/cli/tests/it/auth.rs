@@ -857,6 +857,32 @@ fn a_certificate_for_other_names_and_an_insecure_url_are_named() {
         None,
     );
     crate::util::assert_success(&out);
+    assert!(!crate::util::stderr(&out).contains("warning"));
+
+    // A host that names no registry of the command (a misspelling) is warned about, since the
+    // certificate check stays on for the registry meant.
+    let out = run_in(
+        home.path(),
+        &[
+            "inventory",
+            "--insecure",
+            "127.0.0.2",
+            "--src-creds",
+            &creds,
+            &registry.endpoint(),
+        ],
+        &[],
+        None,
+    );
+    let err = crate::util::stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "inventory: warning: --insecure 127.0.0.2 names no registry here ({}): it applies only if a download redirects to 127.0.0.2",
+            registry.host()
+        )),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{err}");
 }
 
 /// A docker config that is not valid JSON holds nothing this machine can read: as docker does, it
