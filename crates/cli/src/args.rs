@@ -341,7 +341,7 @@ impl SharedConnectArgs {
                 continue;
             }
             eprintln!(
-                "{verb}: warning: --insecure {host} names no registry here ({}): it applies only if a download redirects to {host}; check the spelling (HOST or HOST:PORT as in the endpoint)",
+                "{verb}: warning: --insecure {host} names no registry here ({}): it applies only to a host they send this run to (a token service, storage a download redirects to); check the spelling (HOST or HOST:PORT as in the endpoint)",
                 hosts.join(", ")
             );
         }

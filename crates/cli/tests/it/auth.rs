@@ -877,7 +877,7 @@ fn a_certificate_for_other_names_and_an_insecure_url_are_named() {
     let err = crate::util::stderr(&out);
     assert!(
         err.contains(&format!(
-            "inventory: warning: --insecure 127.0.0.2 names no registry here ({}): it applies only if a download redirects to 127.0.0.2",
+            "inventory: warning: --insecure 127.0.0.2 names no registry here ({}): it applies only to a host they send this run to",
             registry.host()
         )),
         "{err}"
