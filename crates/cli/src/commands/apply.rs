@@ -1315,7 +1315,10 @@ impl Run<'_> {
         }
         let reopened = self.reopen_gaps(&report)?;
         if reopened == 0 {
-            return Ok(StepEnd::Failed(verdict));
+            // Nothing this journal copied: running this verify again cannot pass.
+            return Ok(StepEnd::Failed(format!(
+                "{verdict}; this journal records no copy of the repositories with gaps: run the copy step (apply without --step, or the sharded workers with their own journals), then verify again"
+            )));
         }
         let copy_runs_again =
             self.args.steps.is_empty() || self.args.steps.iter().any(|k| k == "copy");
@@ -1652,20 +1655,39 @@ impl Run<'_> {
             })?;
             Ok(())
         };
+        let failed_verify = std::sync::Mutex::new(None);
+        // Written before each request: a run killed while it is in flight (the registry may have
+        // deleted the manifest) finds the manifest gone and counts it.
+        let requested = |d: &super::delete_source::Deletion| -> anyhow::Result<()> {
+            let mut journal = journal.lock().expect("journal lock");
+            journal.record(Record::ManifestDeleteRequested {
+                step: step.to_string(),
+                repository: d.repository.clone(),
+                digest: d.digest.clone(),
+            })?;
+            Ok(())
+        };
         let control = super::delete_source::Control {
             interrupt: self.interrupt.clone(),
             on_deleted: Some(&record),
+            before_delete: Some(&requested),
+            failed_verify: Some(&failed_verify),
             quiet: self.args.quiet,
+            report_on_stderr: true,
             repositories: Some(&plan_repositories),
         };
         let code = super::delete_source::run_controlled(args, &control).await?;
-        let deleted = journal
-            .into_inner()
-            .expect("journal lock")
-            .state()
+        // Recorded deleted, or asked to be by a run that stopped before the answer: the
+        // manifest is gone either way once the source no longer lists it.
+        let state = journal.into_inner().expect("journal lock").state();
+        let deleted = state
             .deleted
             .get(step)
-            .map_or(0, |d| d.len());
+            .into_iter()
+            .chain(state.delete_requested.get(step))
+            .flatten()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         Ok(match code {
             exit::SUCCESS => StepEnd::Done(format!(
                 "{deleted} source manifests deleted in all (recorded in the journal)"
@@ -1673,9 +1695,25 @@ impl Run<'_> {
             exit::INTERRUPTED => StepEnd::Interrupted(format!(
                 "no deletion started after Ctrl-C; {deleted} source manifests deleted so far (recorded in the journal): run the same command again to delete the rest"
             )),
-            exit::FAILURES => StepEnd::Failed(
-                "the source was not deleted in full: its fresh verify found gaps, or deletions failed (listed above); run the same command again once fixed".into(),
-            ),
+            exit::FAILURES => match failed_verify.into_inner().expect("report lock") {
+                // What the target lost since the verify step is copied again (deep) by the next
+                // run, whose own fresh verify then decides.
+                Some(report) => match self.reopen_gaps(&report)? {
+                    0 => StepEnd::Failed(
+                        "nothing was deleted: its fresh verify found gaps (listed above) in repositories this journal does not record as copied: run the copy step (apply without --step), then this step again".into(),
+                    ),
+                    reopened => StepEnd::Failed(format!(
+                        "nothing was deleted: its fresh verify found gaps (listed above); run the same command again: {} will be copied again first{}",
+                        counted(reopened, "repository", "repositories"),
+                        super::verify::damaged_blob_remedy(&report)
+                            .map(|r| format!("; {r}"))
+                            .unwrap_or_default()
+                    )),
+                },
+                None => StepEnd::Failed(
+                    "the source was not deleted in full: deletions failed (listed above); run the same command again once fixed".into(),
+                ),
+            },
             // Everything the scope selects is gone: deleted by an earlier run of this step that
             // stopped before recording its end.
             exit::NOTHING_SELECTED if deleted > 0 => StepEnd::Done(format!(

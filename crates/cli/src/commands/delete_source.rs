@@ -22,7 +22,7 @@
 //! (referrers only when the target holds them), before it. Index children and blobs are left to
 //! the registry's garbage collection.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use acr_relocate::copy::Interrupt;
@@ -150,8 +150,17 @@ pub struct Control<'a> {
     pub interrupt: Interrupt,
     /// Told of each manifest deleted, before the next deletion starts; an error stops the run.
     pub on_deleted: Option<OnDeleted<'a>>,
+    /// Told of each manifest about to be deleted, before its request is sent (a run killed
+    /// while the request is in flight leaves a record of it); an error stops the run.
+    pub before_delete: Option<OnDeleted<'a>>,
+    /// Given the fresh verify's report when it finds gaps (nothing is deleted then), for a
+    /// caller that can have them copied again.
+    pub failed_verify: Option<&'a std::sync::Mutex<Option<verify::Report>>>,
     /// Print nothing but errors.
     pub quiet: bool,
+    /// The verify's and the deletions' lines go to stderr: stdout is the caller's (`apply`
+    /// writes its summary there, JSON with `--json`).
+    pub report_on_stderr: bool,
     /// The only source repositories (full names) verified and deleted, whatever else the
     /// scope would select now: a plan's, when `apply` runs the step (a repository pushed to the
     /// source after the plan was reviewed is not the plan's to delete).
@@ -240,6 +249,9 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
         };
         let (target, report) = verified;
         if !report.passed() {
+            if let Some(keep) = control.failed_verify {
+                *keep.lock().expect("report lock") = Some(report.clone());
+            }
             let listed = if args.json {
                 "listed in the JSON output"
             } else if control.quiet {
@@ -247,7 +259,7 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
                 eprint!("{}", gap_lines(&report, GAPS_LISTED_QUIET));
                 "listed above"
             } else {
-                print!("{}", super::verify::text(&report));
+                say(control.report_on_stderr, &super::verify::text(&report));
                 "see the verify above"
             };
             if args.json {
@@ -283,7 +295,7 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
         if args.json {
             println!("{}", serde_json::to_string_pretty(&outcome)?);
         } else if !control.quiet {
-            print_outcome(&outcome);
+            print_outcome(&outcome, control.report_on_stderr);
         } else {
             // Failed deletions explain the failure: listed even under -q.
             for d in outcome.manifests.iter().filter(|d| d.outcome == "failed") {
@@ -420,9 +432,12 @@ async fn delete(
             outcome.interrupted = true;
             break;
         }
-        let decisions =
+        let (decisions, known) =
             match retain::survey(source.clone(), target.clone(), &pair, matcher, jobs).await {
-                Ok(repo) => retain::decide(&repo),
+                Ok(repo) => (
+                    retain::decide(&repo),
+                    repo.tags.keys().cloned().collect::<BTreeSet<String>>(),
+                ),
                 Err(e) => {
                     outcome.failed += 1;
                     outcome.manifests.push(Deletion {
@@ -440,6 +455,10 @@ async fn delete(
             };
         // A manifest whose referrer (or signature) could not be deleted stays with it.
         let mut blocked: BTreeMap<Digest, String> = BTreeMap::new();
+        // Tags pushed to the repository since it was surveyed: a DELETE by digest would take
+        // one pointing at a manifest still to delete, never verified, with it. Listed again
+        // before each deletion; once one shows, the rest of the repository stays.
+        let mut changed: Option<String> = None;
         for decision in decisions {
             if control.interrupted() {
                 outcome.interrupted = true;
@@ -453,17 +472,53 @@ async fn delete(
                 reason: decision.kept.clone(),
                 describes: decision.describes.as_ref().map(|d| d.to_string()),
             };
-            if let Some(why) = blocked.get(&decision.digest) {
+            if changed.is_none() && decision.kept.is_none() && !dry_run {
+                let deleted = read.last().map(|r| &r.deleted);
+                changed = match pushed_since_survey(source.as_ref(), &pair.source, &known, deleted)
+                    .await
+                {
+                    Ok(late) if late.is_empty() => None,
+                    Ok(late) => Some(format!(
+                        "not deleted: {} pushed to {} since it was read (not verified); run again to verify and delete it",
+                        late.join(", "),
+                        pair.source
+                    )),
+                    Err(e) => Some(format!(
+                        "not deleted: the tags of {} could not be listed again before deleting ({e}); run again",
+                        pair.source
+                    )),
+                };
+            }
+            let mut unsupported = false;
+            if let Some(why) = blocked.get(&decision.digest).or(changed.as_ref()) {
                 deletion.outcome = "kept".into();
                 deletion.reason = Some(why.clone());
             } else if decision.kept.is_some() {
                 deletion.outcome = "kept".into();
             } else if !dry_run {
+                if let Some(told) = control.before_delete {
+                    told(&deletion)?;
+                }
                 match registry
                     .delete_manifest(&pair.source, &decision.digest)
                     .await
                 {
                     Ok(()) => deletion.outcome = "deleted".into(),
+                    // Deletion turned off in the registry (Distribution answers 405
+                    // UNSUPPORTED): every other request would get the same answer. A 405 with
+                    // another code (ACR's lock on one image) is that manifest's alone.
+                    Err(acr_relocate::error::Error::Status {
+                        status: 405,
+                        code: Some(code),
+                        ..
+                    }) if code == "UNSUPPORTED" => {
+                        deletion.outcome = "failed".into();
+                        deletion.reason = Some(format!(
+                            "the source registry does not allow deleting manifests (HTTP 405 UNSUPPORTED for {}@{}): enable deletion in its configuration (Distribution: storage.delete.enabled: true), then run again; nothing else was tried",
+                            pair.source, decision.digest
+                        ));
+                        unsupported = true;
+                    }
                     Err(e) => {
                         deletion.outcome = "failed".into();
                         deletion.reason = Some(e.to_string());
@@ -494,12 +549,33 @@ async fn delete(
                 told(&deletion)?;
             }
             outcome.manifests.push(deletion);
+            if unsupported {
+                break 'repositories;
+            }
         }
     }
     if !dry_run {
         list_tags_pushed_meanwhile(source.as_ref(), matcher, &read, &mut outcome).await;
     }
     Ok(outcome)
+}
+
+/// The tags of `repository` now that its survey did not know (`known`), or that this run deleted
+/// (pushed again): sorted.
+async fn pushed_since_survey(
+    source: &dyn Source,
+    repository: &str,
+    known: &BTreeSet<String>,
+    deleted: Option<&BTreeSet<String>>,
+) -> acr_relocate::Result<Vec<String>> {
+    let mut late: Vec<String> = source
+        .tags(repository)
+        .await?
+        .into_iter()
+        .filter(|t| !known.contains(t) || deleted.is_some_and(|d| d.contains(t)))
+        .collect();
+    late.sort();
+    Ok(late)
 }
 
 /// What a repository's tags were when `delete-source` read it, and which it deleted.
@@ -593,19 +669,27 @@ fn print_verify_only(dry_run: bool, report: verify::Report) -> anyhow::Result<()
     Ok(())
 }
 
-fn print_outcome(o: &Outcome) {
+fn print_outcome(o: &Outcome, on_stderr: bool) {
     if let Some(r) = &o.verify {
-        print!("{}", super::verify::text(r));
+        say(on_stderr, &super::verify::text(r));
     }
     for d in &o.manifests {
-        println!("{}", describe(d));
+        say(on_stderr, &format!("{}\n", describe(d)));
     }
     let verb = if o.dry_run { "would delete" } else { "deleted" };
     if o.interrupted {
         eprintln!("delete-source: interrupted: no deletion started after Ctrl-C; what is listed above is all that was deleted: run the same command again to delete the rest");
     }
-    println!(
-        "delete-source: {verb} {} manifests, kept {}, {} failed; index children and blobs are left to the registry's garbage collection",
+    say(on_stderr, &format!(
+        "delete-source: {verb} {} manifests, kept {}, {} failed; index children and blobs are left to the registry's garbage collection\n",
         o.deleted, o.kept, o.failed
-    );
+    ));
+}
+
+/// Writes `text` on stdout, or on stderr when `on_stderr`.
+fn say(on_stderr: bool, text: &str) {
+    match on_stderr {
+        true => eprint!("{text}"),
+        false => print!("{text}"),
+    }
 }

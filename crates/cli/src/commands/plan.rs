@@ -79,8 +79,15 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         .map(Path::to_path_buf)
         .unwrap_or_default();
     // Refused before anything is read: sides no run could use.
-    let source_text = absolute_endpoint(&config.source.endpoint("source")?, &base);
-    let target_text = absolute_endpoint(&config.target.endpoint("target")?, &base);
+    let in_config = || format!("--config {}", args.config.display());
+    let source_text = absolute_endpoint(
+        &config.source.endpoint("source").with_context(in_config)?,
+        &base,
+    );
+    let target_text = absolute_endpoint(
+        &config.target.endpoint("target").with_context(in_config)?,
+        &base,
+    );
     let deleted_resource = config
         .delete_source
         .as_ref()

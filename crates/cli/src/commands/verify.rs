@@ -1,5 +1,7 @@
 //! `acr-relocate verify SOURCE TARGET`: the target holds what the source holds.
 
+use std::collections::BTreeSet;
+
 use acr_relocate::copy::Problem;
 use acr_relocate::endpoint::Endpoint;
 use acr_relocate::transport::registry::{acr, Registry};
@@ -169,6 +171,25 @@ fn verdict(r: &Report) -> &'static str {
     }
 }
 
+/// What repairs blobs whose stored content the target damaged (read with `--content`): a copy
+/// asks whether the target has a blob, not what it holds, so it never replaces one. `None`
+/// when no blob is damaged.
+pub fn damaged_blob_remedy(r: &Report) -> Option<String> {
+    let damaged: BTreeSet<&str> = r
+        .broken
+        .iter()
+        .filter(|p| p.reason.ends_with("its stored content is damaged"))
+        .filter_map(|p| p.reason.split_whitespace().nth(1))
+        .collect();
+    let first = damaged.first()?;
+    let hex = first.strip_prefix("sha256:").unwrap_or(first);
+    Some(format!(
+        "{} damaged in the target's storage ({first}{}): a copy finds a blob present and does not replace it; remove each from the target (a layout's blobs/sha256/{hex} file; in a registry, by its operator, from its storage), then copy again with --deep",
+        counted(damaged.len() as u64, "blob is", "blobs are"),
+        if damaged.len() > 1 { ", ..." } else { "" }
+    ))
+}
+
 /// The one-line verdict and every problem, for humans.
 pub fn text(r: &Report) -> String {
     text_with_verdict(r, verdict(r))
@@ -192,6 +213,9 @@ fn text_with_verdict(r: &Report, verdict: &str) -> String {
     }
     for p in &r.extra {
         out.push_str(&format!("extra {}: {}\n", p.item, p.reason));
+    }
+    if let Some(remedy) = damaged_blob_remedy(r) {
+        out.push_str(&format!("verify: {remedy}\n"));
     }
     out.push_str(&format!(
         "verify: {} ok, {} missing, {} different in {}; {} extra in the target",

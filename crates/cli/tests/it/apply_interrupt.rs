@@ -398,3 +398,62 @@ fn ctrl_c_during_plan_writes_no_plan() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// `apply` killed (SIGKILL: no chance to write anything) while its only deletion is in flight,
+/// the registry carrying it out after the client is gone: the journal recorded the request
+/// before it was sent, so the next run finds the manifest gone and the step done, instead of a
+/// scope that selects nothing for ever.
+#[test]
+fn a_run_killed_while_its_only_deletion_is_in_flight_is_finished_by_the_next() {
+    let (src, expected) = sample_registry(1);
+    let (repository, tags) = expected.tags.iter().next().unwrap();
+    let (tag, _) = tags.iter().next().unwrap();
+    // The first DELETE is held until the run is killed, then carried out.
+    let gate = Gate::start(src.port, |r| r.method == "DELETE", 0);
+    let dst = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let source = gate.url();
+    let cfg = config(
+        dir.path(),
+        &source,
+        &dst.url(),
+        &format!(
+            "[scope]\nrepos = [\"{repository}\"]\ntag = \"^{tag}$\"\n\n[delete_source]\nconfirm = \"{source}\"\nskip_content_check = true\n"
+        ),
+    );
+    let plan_path = plan(dir.path(), &cfg);
+    let journal = dir.path().join("plan.json.journal");
+    let (mut child, lines) = spawn_apply(&plan_path);
+    assert!(
+        gate.wait_for_a_held_request(),
+        "the delete step never sent its deletion"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(lines);
+    gate.open();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while gate.answered() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(gate.answered(), 1, "the held deletion was not carried out");
+    assert_eq!(records(&journal, "manifest_delete_requested").len(), 1);
+    assert!(records(&journal, "manifest_deleted").is_empty());
+    let store = open(&src.url());
+    assert!(block_on(store.manifest_digest(repository, tag))
+        .unwrap()
+        .is_none());
+
+    let out = run(&["apply", "-q", "--json", plan_path.to_str().unwrap()]);
+    assert_success(&out);
+    let summary = json(&out);
+    let last = summary["steps"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["status"], "done", "{summary}");
+    assert!(
+        last["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing left to delete: 1 source manifests deleted in all"),
+        "{summary}"
+    );
+}

@@ -786,3 +786,165 @@ fn a_tag_pushed_to_the_source_during_the_deletion_is_kept_and_listed() {
         "{report}"
     );
 }
+
+/// A tag pushed, while the repository is being deleted, onto a manifest still waiting for its
+/// DELETE: a DELETE by digest would take it along, never verified. The tags are listed again
+/// before each deletion, so that manifest, and the rest of the repository, stay, and say why.
+#[test]
+fn a_tag_pushed_onto_a_manifest_still_to_delete_keeps_it_and_the_rest_of_its_repository() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use crate::support::http::{send, Server};
+    use crate::support::mount_proxy::forward;
+
+    let (src, dst, expected) = source_and_full_copy(2);
+    // A repository whose tags name at least two manifests.
+    let (repository, tags) = expected
+        .tags
+        .iter()
+        .find(|(_, tags)| {
+            let digests: std::collections::BTreeSet<_> = tags.values().collect();
+            digests.len() > 1
+        })
+        .expect("a repository with two manifests");
+    let port = src.port;
+    let pushed = Arc::new(AtomicBool::new(false));
+    let late_digest: Arc<Mutex<Option<String>>> = Arc::default();
+    let (once, tags_seen, late) = (pushed.clone(), tags.clone(), late_digest.clone());
+    let proxy = Server::start_raw(move |request| {
+        if request.method == "DELETE" && !once.swap(true, Ordering::SeqCst) {
+            let (repository, deleting) = request
+                .path
+                .trim_start_matches("/v2/")
+                .split_once("/manifests/")
+                .unwrap();
+            // Another manifest of the repository, pushed again under a new tag (same bytes,
+            // same digest) before this first deletion goes through.
+            let (_, other) = tags_seen
+                .iter()
+                .find(|(_, d)| d.to_string() != deleting)
+                .unwrap();
+            let accept = (
+                "accept".to_string(),
+                "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json".to_string(),
+            );
+            let got = send(
+                port,
+                "GET",
+                &format!("/v2/{repository}/manifests/{other}"),
+                &[accept],
+                &[],
+            )
+            .unwrap();
+            let put = send(
+                port,
+                "PUT",
+                &format!("/v2/{repository}/manifests/late"),
+                &[(
+                    "content-type".to_string(),
+                    got.header("content-type").unwrap().to_string(),
+                )],
+                &got.body,
+            )
+            .unwrap();
+            assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+            *late.lock().unwrap() = Some(other.to_string());
+        }
+        let target = if request.query.is_empty() {
+            request.path.clone()
+        } else {
+            format!("{}?{}", request.path, request.query)
+        };
+        forward(port, request, &target)
+    });
+    let source = proxy.url();
+    let out = run(&[
+        "delete-source",
+        "--skip-content-check",
+        "--repo",
+        repository,
+        &source,
+        "--verified-against",
+        &dst.url(),
+        "--confirm",
+        &source,
+    ]);
+    assert_success(&out);
+    assert!(pushed.load(Ordering::SeqCst), "nothing was deleted");
+    let late = late_digest.lock().unwrap().clone().unwrap();
+    // The tag and its manifest are still in the source.
+    let now = block_on(open(&src.url()).manifest_digest(repository, "late")).unwrap();
+    assert_eq!(now.map(|d| d.to_string()), Some(late.clone()));
+    let report = stdout(&out);
+    assert!(
+        report.lines().any(|l| l.starts_with("kept ")
+            && l.contains(&late)
+            && l.contains("late pushed to")
+            && l.contains("since it was read")),
+        "{report}"
+    );
+    // Only the one DELETE sent before the tag appeared went through.
+    let deleted = report.lines().filter(|l| l.starts_with("deleted ")).count();
+    assert_eq!(deleted, 1, "{report}");
+}
+
+/// A source whose deletion is turned off (Distribution's default, a registry policy) answers
+/// 405 to every DELETE: the first one stops the run in one line saying what to enable, instead
+/// of one failure per manifest.
+#[test]
+fn a_source_that_refuses_deletion_stops_at_the_first_405_saying_what_to_enable() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use crate::support::http::{Response, Server};
+    use crate::support::mount_proxy::forward;
+
+    let (src, dst, expected) = source_and_full_copy(2);
+    let port = src.port;
+    let deletes = Arc::new(AtomicUsize::new(0));
+    let seen = deletes.clone();
+    let proxy = Server::start_raw(move |request| {
+        if request.method == "DELETE" {
+            seen.fetch_add(1, Ordering::SeqCst);
+            return Response::json(
+                405,
+                &serde_json::json!({"errors": [{"code": "UNSUPPORTED", "message": "The operation is unsupported."}]}),
+            );
+        }
+        let target = if request.query.is_empty() {
+            request.path.clone()
+        } else {
+            format!("{}?{}", request.path, request.query)
+        };
+        forward(port, request, &target)
+    });
+    let source = proxy.url();
+    let out = run(&[
+        "delete-source",
+        "--skip-content-check",
+        &source,
+        "--verified-against",
+        &dst.url(),
+        "--confirm",
+        &source,
+    ]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        deletes.load(Ordering::SeqCst),
+        1,
+        "DELETEs went on after a 405"
+    );
+    let report = stdout(&out);
+    let failed: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("failed "))
+        .collect();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert!(
+        failed[0].contains("does not allow deleting manifests")
+            && failed[0].contains("storage.delete.enabled: true"),
+        "{report}"
+    );
+    source_intact(&src, &expected);
+}

@@ -451,6 +451,57 @@ fn a_manifest_the_target_lost_after_the_copy_is_put_back_by_the_same_command() {
     );
 }
 
+/// The target loses a manifest after the verify step, before the deletion: the delete step's own
+/// fresh verify finds it and deletes nothing, and reopens the repository as the verify step
+/// does, so the same command copies it again and then deletes (it used to fail the same way for
+/// ever, `--replan` included).
+#[test]
+fn a_manifest_the_target_lost_before_the_deletion_is_copied_again_and_the_source_then_deleted() {
+    let (src, expected, dst, dir, cfg) = registries_and_config(4, "");
+    let source = src.url();
+    let cfg_text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("{cfg_text}\n[delete_source]\nconfirm = \"{source}\"\nskip_content_check = true\n"),
+    )
+    .unwrap();
+    let plan_path = plan(dir.path(), &cfg);
+    let plan_arg = plan_path.to_str().unwrap();
+    for step in ["inventory", "copy", "verify"] {
+        assert_success(&run(&["apply", "-q", "--step", step, plan_arg]));
+    }
+    let repo = "team/svc-1";
+    let index = block_on(open(&dst.url()).manifest(repo, "v1.0.0")).unwrap();
+    let platform = index.view().unwrap().children()[0].digest.clone();
+    delete(dst.port, &format!("/v2/{repo}/manifests/{platform}"));
+
+    let out = run(&["apply", "-q", plan_arg]);
+    assert_exit_code(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("nothing was deleted: its fresh verify found gaps (listed above); run the same command again: 1 repository will be copied again first"),
+        "{err}"
+    );
+    assert_holds(&open(&source), &expected.tags, None);
+
+    let out = run(&["apply", "--json", plan_arg]);
+    assert_success(&out);
+    let summary = json(&out);
+    assert_eq!(summary["copied"], serde_json::json!([repo]), "{summary}");
+    assert_eq!(
+        summary["steps"].as_array().unwrap().last().unwrap()["status"],
+        "done",
+        "{summary}"
+    );
+    for (repository, tags) in &expected.tags {
+        for tag in tags.keys() {
+            let left = block_on(open(&source).manifest_digest(repository, tag)).unwrap();
+            assert!(left.is_none(), "{repository}:{tag} still in the source");
+        }
+    }
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+}
+
 /// `oci:` endpoints are stored absolute, taken from the config file's directory as every other
 /// path of the config: the plan means the same from any working directory.
 #[test]

@@ -286,6 +286,12 @@ fn quiet_apply_lists_the_gaps_that_stop_the_deletion_of_the_source() {
     );
     assert!(!err.contains("see the verify above"), "{err}");
     assert!(err.contains("error: step 4-delete_source:"), "{err}");
+    // A copy cannot replace a damaged blob (it finds it present): the failure says what can.
+    assert!(
+        err.contains("1 blob is damaged in the target's storage")
+            && err.contains("then copy again with --deep"),
+        "{err}"
+    );
     assert!(
         stdout(&out).starts_with("apply: stopped"),
         "{}",
@@ -925,4 +931,63 @@ fn a_registry_resource_deletion_needs_the_source_id_and_the_whole_registry() {
     assert_success(&run_plan(&write(false, aks), &output));
     let out = run(&["apply", output.to_str().unwrap()]);
     assert_one_line(&out, 2, &["attach_aks", "[target] azure_resource_id"]);
+}
+
+/// skopeo's `docker://HOST/PATH` in a config is refused with the config's own words (`registry`
+/// and `[scope] repos`), not with a command-line flag a config does not have.
+#[test]
+fn a_skopeo_registry_in_a_config_is_refused_with_the_config_keys_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "docker://127.0.0.1:5000/team/app:v1",
+        &oci(&dir.path().join("target")),
+        "",
+    );
+    let out = run(&[
+        "plan",
+        "--config",
+        cfg.to_str().unwrap(),
+        "-o",
+        dir.path().join("plan.json").to_str().unwrap(),
+    ]);
+    assert_one_line(
+        &out,
+        2,
+        &[
+            "[source] registry `docker://127.0.0.1:5000/team/app:v1`",
+            "write registry = \"127.0.0.1:5000\"",
+            "[scope]: repos = [\"team/app\"]",
+        ],
+    );
+    assert!(!stderr(&out).contains("--repo"));
+    assert!(!dir.path().join("plan.json").exists());
+}
+
+/// A verify run with a journal that records no copy (the final verify Job of the Kubernetes
+/// flow, a fresh journal) cannot be passed by running it again: its failure says what can.
+#[test]
+fn a_failing_verify_with_a_journal_that_copied_nothing_says_to_run_the_copy() {
+    let (src, _) = sample_registry(1);
+    let dst = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &src.url(), &dst.url(), "");
+    let plan_path = plan(dir.path(), &cfg);
+    let out = run(&[
+        "apply",
+        "-q",
+        "--step",
+        "verify",
+        "--journal",
+        dir.path().join("final.journal").to_str().unwrap(),
+        plan_path.to_str().unwrap(),
+    ]);
+    assert_exit_code(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "this journal records no copy of the repositories with gaps: run the copy step"
+        ),
+        "{err}"
+    );
 }

@@ -168,6 +168,16 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         tags: Vec<String>,
     },
+    /// A manifest's deletion is about to be asked of the source (written before the request: a
+    /// run stopped while it is in flight finds the manifest gone and counts it deleted).
+    ManifestDeleteRequested {
+        /// Step id.
+        step: String,
+        /// Repository (full name in the source).
+        repository: String,
+        /// The manifest's digest.
+        digest: String,
+    },
     /// The deletion of an Azure registry resource was asked of ARM (written before the request:
     /// a run stopped after it finds the registry gone and takes the step as done).
     RegistryDeleteRequested {
@@ -199,6 +209,9 @@ pub struct State {
     pub in_flight: BTreeMap<String, BTreeSet<String>>,
     /// Step → `REPOSITORY@DIGEST` of the manifests deleted.
     pub deleted: BTreeMap<String, BTreeSet<String>>,
+    /// Step → `REPOSITORY@DIGEST` of the manifests whose deletion was asked (whether or not the
+    /// answer came).
+    pub delete_requested: BTreeMap<String, BTreeSet<String>>,
     /// Step → repositories reopened by a verify and not recorded done since: the copy walks
     /// them deep (below the tags the target already holds), where the gap may be.
     pub reopened: BTreeMap<String, BTreeSet<String>>,
@@ -271,6 +284,16 @@ impl State {
                 ..
             } => {
                 self.deleted
+                    .entry(step.clone())
+                    .or_default()
+                    .insert(format!("{repository}@{digest}"));
+            }
+            Record::ManifestDeleteRequested {
+                step,
+                repository,
+                digest,
+            } => {
+                self.delete_requested
                     .entry(step.clone())
                     .or_default()
                     .insert(format!("{repository}@{digest}"));

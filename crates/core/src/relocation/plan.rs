@@ -58,6 +58,9 @@ pub struct Side {
 impl Side {
     /// The endpoint text this side names.
     pub fn endpoint(&self, what: &str) -> Result<String> {
+        if let Some(r) = &self.registry {
+            refuse_skopeo_registry(what, r)?;
+        }
         match (&self.registry, &self.azure_resource_id) {
             (Some(r), None) => Ok(r.clone()),
             (None, Some(id)) => login_server(id),
@@ -73,6 +76,33 @@ impl Side {
             }),
         }
     }
+}
+
+/// Refuses skopeo's `docker://HOST/PATH` in a config with the config's own words: `HOST` as the
+/// registry and the repository in `[scope] repos` (a path after the host is a prefix here, and a
+/// config has no `--repo`).
+fn refuse_skopeo_registry(what: &str, registry: &str) -> Result<()> {
+    let Some(rest) = registry
+        .get(..9)
+        .filter(|s| s.eq_ignore_ascii_case("docker://"))
+        .map(|_| &registry[9..])
+    else {
+        return Ok(());
+    };
+    let rest = rest.split('@').next().unwrap_or(rest);
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let path = match path.rsplit_once('/') {
+        Some((before, last)) => format!("{before}/{}", last.split(':').next().unwrap_or(last)),
+        None => path.split(':').next().unwrap_or(path).to_string(),
+    };
+    let scope = match path.is_empty() {
+        true => String::new(),
+        false => format!(" and the repository under [scope]: repos = [\"{path}\"]"),
+    };
+    Err(Error::Invalid {
+        what: format!("[{what}] registry `{}`", crate::digest::truncate(registry)),
+        reason: format!("skopeo's `docker://` is a registry, written here without a scheme: write registry = \"{host}\" (\"http://{host}\" for plain HTTP){scope}; a path after the host would be a prefix of repositories"),
+    })
 }
 
 /// The login server of an Azure Container Registry resource ID.
