@@ -1322,3 +1322,70 @@ fn a_manifest_changed_on_disk_in_a_layout_source_is_reported_as_damaged_in_the_s
     assert!(items("broken_in_source").contains(&item), "{report}");
     assert!(!items("missing").contains(&item), "{report}");
 }
+
+/// A run killed outright while it reads or writes an archive leaves the directory it unpacked it
+/// into (as large as the archive unpacked) in `$TMPDIR`: the next run that opens an archive
+/// removes it, since no process holds its lock, and leaves alone one whose run is alive.
+#[test]
+fn the_unpacked_archive_of_a_killed_run_is_removed_by_the_next_and_a_live_ones_kept() {
+    let (layout, _) = sample_layout(1, 3);
+    let carry = tempfile::tempdir().unwrap();
+    let archive = format!(
+        "oci-archive:{}",
+        carry.path().join("registry.tar").display()
+    );
+    assert_success(&run(&["copy", "-q", &oci(layout.path()), &archive]));
+    let tmp = tempfile::tempdir().unwrap();
+    let dead = tmp.path().join("acr-relocate-archive-Kd9x2Q");
+    std::fs::create_dir_all(dead.join("layout/blobs")).unwrap();
+    std::fs::write(dead.join("owner.lock"), b"").unwrap();
+    std::fs::write(dead.join("layout/blobs/big"), vec![0u8; 4096]).unwrap();
+    let live = tmp.path().join("acr-relocate-archive-Lv3m8P");
+    std::fs::create_dir_all(&live).unwrap();
+    std::fs::write(live.join("owner.lock"), b"").unwrap();
+    // A live run's lock, held by another process for the length of the test (bounded).
+    // (The shell takes the lock on a descriptor, then becomes `sleep`, which keeps it: one
+    // process, killed at the end.)
+    let mut holder = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("exec 9>\"$1\" && flock -x 9 && exec sleep 60")
+        .arg("sh")
+        .arg(live.join("owner.lock"))
+        .spawn()
+        .expect("sh and flock (util-linux)");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let locked = || {
+        std::process::Command::new("flock")
+            .args(["-n", "-x"])
+            .arg(live.join("owner.lock"))
+            .arg("true")
+            .status()
+            .is_ok_and(|s| !s.success())
+    };
+    while !locked() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .args(["inventory", &archive])
+        .env("TMPDIR", tmp.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_success(&out);
+    assert!(!dead.exists(), "the killed run's directory is still there");
+    assert!(
+        live.join("owner.lock").exists(),
+        "a live run's directory was removed"
+    );
+    let left: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left,
+        ["acr-relocate-archive-Lv3m8P"],
+        "its own was not removed"
+    );
+}

@@ -49,7 +49,7 @@ pub struct Archive {
     /// their content under `extra` in the work directory: written back as they were.
     extras: Vec<String>,
     writable: bool,
-    _workdir: tempfile::TempDir,
+    _workdir: WorkDir,
     /// A writer's lock on the archive; `None` for a reader (and a writer on a read-only file
     /// system, where nothing can be written).
     _writer_lock: Option<WriterLock>,
@@ -214,6 +214,84 @@ pub fn follow_links(path: &Path) -> Result<PathBuf> {
     ))
 }
 
+/// The directory an archive is unpacked into, in `$TMPDIR` (`acr-relocate-archive-XXXXXX`),
+/// removed when dropped. It holds `owner.lock`, locked while its run lives: a run killed outright
+/// (SIGKILL, an OOM kill) leaves the directory, as large as the unpacked archive, and the next
+/// run that opens an archive removes every such directory whose lock it can take (its owner is
+/// gone; a lock holds across PID namespaces, where a process number would not).
+struct WorkDir {
+    dir: tempfile::TempDir,
+    _owner: File,
+}
+
+/// The name every work directory starts with.
+const WORKDIR_PREFIX: &str = "acr-relocate-archive-";
+/// The lock file in a work directory.
+const WORKDIR_LOCK: &str = "owner.lock";
+
+impl WorkDir {
+    fn new() -> std::io::Result<Self> {
+        let dir = tempfile::Builder::new().prefix(WORKDIR_PREFIX).tempdir()?;
+        let owner = File::create(dir.path().join(WORKDIR_LOCK))?;
+        super::layout::try_lock_exclusive(&owner)?;
+        let workdir = WorkDir { dir, _owner: owner };
+        workdir.remove_abandoned();
+        Ok(workdir)
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Removes the work directories of runs that ended without removing theirs: only real
+    /// directories (never through a link) of this user whose `owner.lock` this run can lock.
+    fn remove_abandoned(&self) {
+        let Some(parent) = self.path().parent() else {
+            return;
+        };
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            return;
+        };
+        let mine = std::fs::symlink_metadata(self.path()).ok();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path == self.path()
+                || !entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(WORKDIR_PREFIX))
+            {
+                continue;
+            }
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if !meta.is_dir() || !same_owner(&meta, mine.as_ref()) {
+                continue;
+            }
+            let Ok(lock) = File::open(path.join(WORKDIR_LOCK)) else {
+                continue;
+            };
+            if super::layout::try_lock_exclusive(&lock).unwrap_or(false) {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }
+    }
+}
+
+/// True when both entries belong to the same user (always on systems without owners).
+#[cfg(unix)]
+fn same_owner(a: &std::fs::Metadata, b: Option<&std::fs::Metadata>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    b.is_some_and(|b| a.uid() == b.uid())
+}
+
+/// True when both entries belong to the same user (always on systems without owners).
+#[cfg(not(unix))]
+fn same_owner(_: &std::fs::Metadata, _: Option<&std::fs::Metadata>) -> bool {
+    true
+}
+
 /// Removes what writers killed outright left beside `file` (`FILE.partial-PID`, as large as the
 /// archive): only a writer holding the archive's lock calls it, so no other run is writing them.
 fn remove_stale_partials(file: &Path) {
@@ -244,7 +322,7 @@ fn remove_stale_partials(file: &Path) {
 impl Archive {
     /// Opens an archive for reading: it must exist and hold a valid layout.
     pub fn open(path: &Path) -> Result<Self> {
-        let workdir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let workdir = WorkDir::new().map_err(|e| Error::io(std::env::temp_dir(), e))?;
         let root = workdir.path().join("layout");
         unpack(path, &root)?;
         let unnamed = super::layout::Unnamed::ReadAs {
@@ -298,7 +376,7 @@ impl Archive {
             }
             None => {}
         }
-        let workdir = tempfile::tempdir().map_err(|e| {
+        let workdir = WorkDir::new().map_err(|e| {
             archive_error(
                 path,
                 format!(
