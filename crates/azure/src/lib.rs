@@ -6,7 +6,7 @@
 //! | [`credential`] | Azure AD sign-in (service principal, workload identity, managed identity, Azure CLI) |
 //! | [`arm`] | the ARM client: api-version, retries, error envelopes, long-running operations |
 //! | [`resource_id`] | parsing and checking resource IDs |
-//! | [`export`], [`deploy`], [`import`], [`settings`], [`aks`], [`registry`] | the operations |
+//! | [`export`], [`deploy`], [`import`], [`settings`], [`aks`], [`roles`], [`registry`] | the operations |
 //!
 //! Every HTTP request, sign-in included, goes through one reqwest client of ours ([`http`]), so
 //! the binary has one TLS stack and `SSL_CERT_FILE` / system roots apply everywhere.
@@ -21,6 +21,7 @@ pub mod http;
 pub mod import;
 pub mod registry;
 pub mod resource_id;
+pub mod roles;
 pub mod settings;
 
 pub use arm::ArmClient;

@@ -60,7 +60,7 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub shard: Option<(u32, u32)>,
     /// Run only the steps of this kind (repeatable): `inventory`, `template`, `deploy`, `copy`,
-    /// `attach_aks`, `rewrite`, `verify`, `settings`, `delete_source`. The Kubernetes final Job
+    /// `attach_aks`, `roles`, `rewrite`, `verify`, `settings`, `delete_source`. The Kubernetes final Job
     /// runs `--step verify`.
     #[arg(long = "step", value_name = "KIND")]
     pub steps: Vec<String>,
@@ -82,8 +82,8 @@ Exit codes: 0 every step done; 1 a step failed (copy failures, verify difference
 template finding, a refused rewrite, a deletion refused or failed); 2 unusable plan, journal or
 input, nothing done; 3 a registry stopped answering (run the same command again to resume); 4 the
 plan's [scope] selects nothing, nothing done; 5 the delete_source step was to run before the
-journal records every earlier step of the plan (template, deploy, copy, attach_aks, rewrite, verify,
-settings) as done,
+journal records every earlier step of the plan (template, deploy, copy, attach_aks, roles, rewrite,
+verify, settings) as done,
 nothing done; 130 interrupted (the journal is kept).";
 
 fn parse_shard(text: &str) -> Result<(u32, u32), String> {
@@ -134,7 +134,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         std::fs::read(&args.plan).with_context(|| format!("PLAN {}", args.plan.display()))?;
     let plan = Plan::parse(&bytes).with_context(|| format!("PLAN {}", args.plan.display()))?;
     let digest = plan_digest(&bytes);
-    const KINDS: [&str; 9] = relocation_plan::STEP_ORDER;
+    const KINDS: &[&str] = &relocation_plan::STEP_ORDER;
     if let Some(k) = args.steps.iter().find(|k| !KINDS.contains(&k.as_str())) {
         anyhow::bail!("--step `{k}`: expected one of {}", KINDS.join(", "));
     }
@@ -907,6 +907,11 @@ impl Run<'_> {
                 target_id,
                 expect,
             } => self.settings(source_id, target_id, expect).await,
+            StepKind::Roles {
+                source_id,
+                target_id,
+                include_inherited,
+            } => self.roles(source_id, target_id, *include_inherited).await,
             StepKind::Deploy {
                 resource_group,
                 subscription,
@@ -1503,6 +1508,31 @@ impl Run<'_> {
             registry.name,
             clusters.len() - created
         )))
+    }
+
+    async fn roles(
+        &self,
+        source_id: &str,
+        target_id: &str,
+        include_inherited: bool,
+    ) -> anyhow::Result<StepEnd> {
+        let source = acr_azure::ResourceId::registry(source_id)?;
+        let target = acr_azure::ResourceId::registry(target_id)?;
+        let arm = self.args.arm.client(self.args.connect.azure_credential)?;
+        let carried =
+            super::azure::carry_roles(&arm, &source, &target, include_inherited, false).await?;
+        if !self.args.quiet {
+            for line in carried.lines() {
+                eprintln!("roles: {line}");
+            }
+        }
+        Ok(match carried.failed {
+            0 => StepEnd::Done(carried.summary()),
+            _ => StepEnd::Failed(format!(
+                "{} (each failure listed above with ARM's reason; give this sign-in the right to assign roles on the target, User Access Administrator or Owner, and run apply again)",
+                carried.summary()
+            )),
+        })
     }
 
     async fn settings(

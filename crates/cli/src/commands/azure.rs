@@ -9,7 +9,9 @@ use std::path::PathBuf;
 
 use acr_azure::arm::DEFAULT_ENDPOINT;
 use acr_azure::import::{self, ImportOptions, ImportSource};
-use acr_azure::{aks, deploy, export, registry, settings, ArmClient, AzureSignIn, ResourceId};
+use acr_azure::{
+    aks, deploy, export, registry, roles, settings, ArmClient, AzureSignIn, ResourceId,
+};
 use acr_relocate::endpoint::{self, Endpoint};
 use acr_relocate::secret::Secret;
 use acr_relocate::transport::{self, Access};
@@ -71,6 +73,9 @@ enum AzureCommand {
     Settings(SettingsArgs),
     /// Give an AKS cluster's kubelet identity AcrPull on a registry (idempotent).
     AttachAks(AttachAksArgs),
+    /// Give the target registry the source's role assignments: the same principals, roles and
+    /// conditions (idempotent; --dry-run lists them).
+    Roles(RolesArgs),
     /// Delete a registry resource, only after a deep verify against its copy passes in this run.
     Delete(Box<DeleteArgs>),
 }
@@ -149,6 +154,29 @@ struct AttachAksArgs {
     credential: CredentialArgs,
 }
 
+/// `azure roles`.
+#[derive(clap::Args, Debug)]
+struct RolesArgs {
+    /// The source registry's resource ID.
+    source_id: String,
+    /// The target registry's resource ID.
+    target_id: String,
+    /// Also give, on the target registry, the roles the source inherits from a resource group,
+    /// subscription or management group the target is not under.
+    #[arg(long)]
+    include_inherited: bool,
+    /// List what would be given; give nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The assignments and what was done as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    arm: ArmArgs,
+    #[command(flatten)]
+    credential: CredentialArgs,
+}
+
 /// `azure delete`.
 #[derive(clap::Args, Debug)]
 struct DeleteArgs {
@@ -187,6 +215,7 @@ pub fn run(args: AzureArgs) -> anyhow::Result<u8> {
             AzureCommand::Deploy(a) => run_deploy(a).await,
             AzureCommand::Settings(a) => run_settings(a).await,
             AzureCommand::AttachAks(a) => run_attach(a).await,
+            AzureCommand::Roles(a) => run_roles(a).await,
             AzureCommand::Delete(a) => run_delete(*a).await,
         }
     })
@@ -378,6 +407,153 @@ async fn run_attach(args: AttachAksArgs) -> anyhow::Result<u8> {
         describe_attached(&cluster, &registry, &attached)
     );
     Ok(exit::SUCCESS)
+}
+
+async fn run_roles(args: RolesArgs) -> anyhow::Result<u8> {
+    let source = ResourceId::registry(&args.source_id)?;
+    let target = ResourceId::registry(&args.target_id)?;
+    let arm = args.arm.client(args.credential.azure_credential)?;
+    let carried = carry_roles(&arm, &source, &target, args.include_inherited, args.dry_run).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&carried)?);
+    } else {
+        for line in carried.lines() {
+            println!("roles: {line}");
+        }
+        println!("roles: {}", carried.summary());
+    }
+    Ok(match carried.failed {
+        0 => exit::SUCCESS,
+        _ => exit::FAILURES,
+    })
+}
+
+/// The source registry's role assignments, and what [`carry_roles`] did with each.
+#[derive(serde::Serialize)]
+pub(crate) struct CarriedRoles {
+    /// One entry a source assignment.
+    pub assignments: Vec<CarriedRole>,
+    /// Assignments given on the target (or that would be, with a dry run).
+    pub given: usize,
+    /// Assignments that could not be given (each says why).
+    pub failed: usize,
+    /// True for a dry run.
+    pub dry_run: bool,
+}
+
+/// One source assignment, where it stands, and what was done.
+#[derive(serde::Serialize)]
+pub(crate) struct CarriedRole {
+    #[serde(flatten)]
+    row: roles::Row,
+    /// What was done on the target (`None`: nothing to do).
+    done: Option<String>,
+}
+
+impl CarriedRoles {
+    /// One line per source assignment.
+    pub fn lines(&self) -> Vec<String> {
+        self.assignments
+            .iter()
+            .map(|c| {
+                let a = &c.row.assignment;
+                let who = format!("{} for {} {}", a.role_name(), a.principal_type, a.principal_id);
+                let state = match c.row.standing {
+                    roles::Standing::Missing => "missing on the target".to_string(),
+                    roles::Standing::OnTarget => "already on the target".to_string(),
+                    roles::Standing::InheritedByBoth => {
+                        format!("inherited from {}, which holds the target too", a.scope)
+                    }
+                    roles::Standing::InheritedBySourceOnly => format!(
+                        "inherited from {}, which the target is not under",
+                        a.scope
+                    ),
+                    roles::Standing::SourceIdentity => {
+                        "the source registry's own identity, deleted with it: not carried".into()
+                    }
+                };
+                match (&c.done, &c.row.standing) {
+                    (Some(done), _) => format!("{who}: {state}: {done}"),
+                    (None, roles::Standing::InheritedBySourceOnly) => format!(
+                        "{who}: {state}: not given (--include-inherited, or [roles] include_inherited in a plan, gives it on the target registry)"
+                    ),
+                    (None, _) => format!("{who}: {state}"),
+                }
+            })
+            .collect()
+    }
+
+    /// The closing count.
+    pub fn summary(&self) -> String {
+        let count = |s: roles::Standing| {
+            self.assignments
+                .iter()
+                .filter(|c| c.row.standing == s)
+                .count()
+        };
+        format!(
+            "{} {} on the target, {} already there, {} inherited by both, {} inherited by the source only, {} failed",
+            self.given,
+            if self.dry_run { "would be given" } else { "given" },
+            count(roles::Standing::OnTarget),
+            count(roles::Standing::InheritedByBoth),
+            count(roles::Standing::InheritedBySourceOnly),
+            self.failed
+        )
+    }
+}
+
+/// Gives the target registry the role assignments made on the source registry (and, with
+/// `include_inherited`, those the source inherits from a scope the target is not under), each
+/// once: what the target already grants is left as it is. A failure to give one is counted and
+/// said, and the others are still given.
+pub(crate) async fn carry_roles(
+    arm: &ArmClient,
+    source: &ResourceId,
+    target: &ResourceId,
+    include_inherited: bool,
+    dry_run: bool,
+) -> anyhow::Result<CarriedRoles> {
+    let source_resource = registry::get(arm, source).await?;
+    registry::get(arm, target).await?;
+    let source_identity = source_resource["identity"]["principalId"].as_str();
+    let from = roles::at_registry(arm, source).await?;
+    let on = roles::at_registry(arm, target).await?;
+    let rows = roles::compare(&from, &on, source, target, source_identity);
+    let mut carried = CarriedRoles {
+        assignments: Vec::new(),
+        given: 0,
+        failed: 0,
+        dry_run,
+    };
+    for row in rows {
+        let wanted = match row.standing {
+            roles::Standing::Missing => true,
+            roles::Standing::InheritedBySourceOnly => include_inherited,
+            _ => false,
+        };
+        let done = match (wanted, dry_run) {
+            (false, _) => None,
+            (true, true) => {
+                carried.given += 1;
+                Some("would be given".to_string())
+            }
+            (true, false) => match roles::give(arm, target, &row.assignment).await {
+                Ok(given) => {
+                    if matches!(given, roles::Given::Created(_)) {
+                        carried.given += 1;
+                    }
+                    Some(given.to_string())
+                }
+                Err(e) => {
+                    carried.failed += 1;
+                    Some(format!("failed: {e}"))
+                }
+            },
+        };
+        carried.assignments.push(CarriedRole { row, done });
+    }
+    Ok(carried)
 }
 
 /// What [`aks::attach`] did, in a sentence.

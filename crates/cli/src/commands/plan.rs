@@ -823,6 +823,37 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
             },
         ));
     }
+    let roles = config.roles.as_ref();
+    match (
+        &config.source.azure_resource_id,
+        &target_id,
+        roles.is_none_or(|r| r.copy),
+    ) {
+        (Some(source_id), Some(target_id), true) => {
+            let include_inherited = roles.is_some_and(|r| r.include_inherited);
+            steps.push((
+                StepKind::Roles {
+                    source_id: source_id.clone(),
+                    target_id: target_id.clone(),
+                    include_inherited,
+                },
+                true,
+                format!(
+                    "gives the target registry the role assignments made on the source (the same principals, roles and conditions; one already there is kept){}; `[roles] copy = false` leaves it out",
+                    if include_inherited {
+                        ", and those the source inherits from a scope the target is not under"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        (_, _, true) if roles.is_some() => eprintln!(
+            "plan: warning: [roles] gives the target the source registry's role assignments, and needs azure_resource_id in both [source] and [target]: the plan has no roles step; add them in --config {}",
+            args.config.display()
+        ),
+        _ => {}
+    }
     if let Some(r) = &config.rewrite {
         // The rewrite maps login servers: a copy that moves repositories under another prefix
         // would leave every reference naming a repository the copy did not write.

@@ -991,3 +991,31 @@ fn a_failing_verify_with_a_journal_that_copied_nothing_says_to_run_the_copy() {
         "{err}"
     );
 }
+
+/// `[roles]` needs both registries' Azure resource IDs: without them the plan has no roles step,
+/// and says so instead of leaving it out without a word.
+#[test]
+fn roles_without_both_resource_ids_are_warned_about_and_left_out() {
+    let (_layout, dir, cfg) = layout_and_config("[roles]\ninclude_inherited = true\n");
+    let plan_path = dir.path().join("plan.json");
+    let out = run(&[
+        "plan",
+        "--config",
+        cfg.to_str().unwrap(),
+        "-o",
+        plan_path.to_str().unwrap(),
+    ]);
+    assert_success(&out);
+    assert!(
+        stderr(&out).contains("plan: warning: [roles] gives the target the source registry's role assignments, and needs azure_resource_id in both [source] and [target]"),
+        "{}",
+        stderr(&out)
+    );
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    assert!(plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["kind"] != "roles"));
+}

@@ -35,6 +35,9 @@ pub struct Config {
     pub rewrite: Option<RewriteConfig>,
     /// Give AKS clusters pull access to the target (optional; needs Azure).
     pub attach_aks: Option<AttachAksConfig>,
+    /// Give the target the source registry's role assignments (on by default when both sides
+    /// name an `azure_resource_id`).
+    pub roles: Option<RolesConfig>,
     /// Compare the two registries' Azure settings after the verify (on by default when both
     /// sides name an `azure_resource_id`).
     pub settings: Option<SettingsConfig>,
@@ -318,6 +321,19 @@ pub struct AttachAksConfig {
     pub clusters: Vec<String>,
 }
 
+/// `[roles]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolesConfig {
+    /// False leaves the step out of the plan.
+    #[serde(default = "yes")]
+    pub copy: bool,
+    /// Also give, on the target registry, the roles the source inherits from a scope the target
+    /// is not under (as `azure roles --include-inherited`).
+    #[serde(default)]
+    pub include_inherited: bool,
+}
+
 /// `[settings]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -550,6 +566,16 @@ pub enum StepKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         registry_id: Option<String>,
     },
+    /// Give the target registry the source registry's role assignments (as `azure roles`).
+    Roles {
+        /// The source registry's resource ID.
+        source_id: String,
+        /// The target registry's resource ID.
+        target_id: String,
+        /// Also the roles inherited from a scope the target is not under.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        include_inherited: bool,
+    },
     /// Compare the two registries' Azure settings; a difference not expected fails the step.
     Settings {
         /// The source registry's resource ID.
@@ -577,12 +603,13 @@ pub enum StepKind {
 }
 
 /// The steps' short names ([`StepKind::name`]) in the order a plan holds them.
-pub const STEP_ORDER: [&str; 9] = [
+pub const STEP_ORDER: [&str; 10] = [
     "inventory",
     "template",
     "deploy",
     "copy",
     "attach_aks",
+    "roles",
     "rewrite",
     "verify",
     "settings",
@@ -600,6 +627,7 @@ impl StepKind {
             StepKind::Rewrite { .. } => "rewrite",
             StepKind::Verify { .. } => "verify",
             StepKind::AttachAks { .. } => "attach_aks",
+            StepKind::Roles { .. } => "roles",
             StepKind::Settings { .. } => "settings",
             StepKind::DeleteSource { .. } => "delete_source",
         }

@@ -94,6 +94,7 @@ fn apply_runs_the_deploy_and_import_steps_and_resumes_from_its_journal() {
             ("inventory".to_string(), true),
             ("deploy".to_string(), true),
             ("copy".to_string(), true),
+            ("roles".to_string(), true),
             ("verify".to_string(), true),
             ("settings".to_string(), true)
         ]
@@ -187,6 +188,7 @@ fn apply_attaches_aks_compares_settings_and_deletes_the_source_registry_resource
             "inventory",
             "copy",
             "attach_aks",
+            "roles",
             "verify",
             "settings",
             "delete_source"
@@ -268,9 +270,10 @@ fn apply_attaches_aks_compares_settings_and_deletes_the_source_registry_resource
             ("1-inventory", "already done"),
             ("2-copy", "already done"),
             ("3-attach_aks", "already done"),
-            ("4-verify", "already done"),
-            ("5-settings", "done"),
-            ("6-delete_source", "done")
+            ("4-roles", "already done"),
+            ("5-verify", "already done"),
+            ("6-settings", "done"),
+            ("7-delete_source", "done")
         ],
         "{summary:#}"
     );
@@ -291,7 +294,7 @@ fn apply_attaches_aks_compares_settings_and_deletes_the_source_registry_resource
     let lines: Vec<String> = std::fs::read_to_string(&journal)
         .unwrap()
         .lines()
-        .filter(|l| !(l.contains("step_done") && l.contains("6-delete_source")))
+        .filter(|l| !(l.contains("step_done") && l.contains("7-delete_source")))
         .map(str::to_string)
         .collect();
     assert!(
