@@ -272,6 +272,9 @@ struct Engine {
     uploads: OnceMap<Digest, String>,
     /// digest → a target repository known to hold it (mount source).
     homes: Mutex<HashMap<Digest, String>>,
+    /// digest → why its transfer failed after every attempt, and whether that may pass: the
+    /// other tags that need it fail at once ([`Error::FailedEarlier`]).
+    failed_blobs: Mutex<HashMap<Digest, (String, bool)>>,
     /// Whether the target honours mounts, as far as the run has seen.
     mounts: MountSupport,
     /// Target repository → its tags when the run started (absent: unknown, ask per tag).
@@ -347,6 +350,7 @@ pub async fn copy_or_stop(
         counters: Counters::default(),
         uploads: OnceMap::new(),
         homes: Mutex::new(HashMap::new()),
+        failed_blobs: Mutex::new(HashMap::new()),
         mounts: MountSupport::default(),
         target_tags: std::sync::OnceLock::new(),
         every_manifest_listed: std::sync::OnceLock::new(),
@@ -1317,6 +1321,33 @@ impl Engine {
     /// on transient failures, each time from the start (an interrupted chunked upload first
     /// resumes where the target stands, reading the source again from there).
     async fn transfer(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+        let failed_before = self
+            .failed_blobs
+            .lock()
+            .expect("failed blobs lock")
+            .get(&blob.digest)
+            .cloned();
+        if let Some((cause, transient)) = failed_before {
+            return Err(Error::FailedEarlier {
+                blob: blob.digest.clone(),
+                cause,
+                transient,
+            });
+        }
+        let result = self.transfer_attempts(pair, blob).await;
+        if let Err(e) = &result {
+            if !e.is_fatal() && e.unreachable_copy().is_none() {
+                self.failed_blobs
+                    .lock()
+                    .expect("failed blobs lock")
+                    .insert(blob.digest.clone(), (e.to_string(), e.is_transient()));
+            }
+        }
+        result
+    }
+
+    /// [`Engine::transfer`]'s attempts.
+    async fn transfer_attempts(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
         if self.options.dry_run {
             bump(&self.counters.blobs_copied);
             self.counters
@@ -1341,19 +1372,26 @@ impl Engine {
         loop {
             attempt += 1;
             let what = format!("blob {} of {}", blob.digest, pair.source);
+            // A source that would not even start the blob's answer was asked again by the
+            // transport already (each request is retried): asking it all over again here would
+            // multiply those retries.
+            let mut source_refused = false;
             let result = async {
                 let progress = self.options.progress.clone();
                 let stream = self
                     .blob_permits
                     .timed(SOURCE_PATH, self.source.blob(&pair.source, blob))
                     .await
-                    .map_err(|e| match e {
-                        e if e.is_not_found() => Error::BlobMissing {
-                            repository: pair.source.clone(),
-                            blob: blob.digest.clone(),
-                            cause: e.to_string(),
-                        },
-                        e => e,
+                    .map_err(|e| {
+                        source_refused = true;
+                        match e {
+                            e if e.is_not_found() => Error::BlobMissing {
+                                repository: pair.source.clone(),
+                                blob: blob.digest.clone(),
+                                cause: e.to_string(),
+                            },
+                            e => e,
+                        }
                     })?;
                 // An interrupted chunked upload reopens the source where the target stands; the
                 // content's check goes on across the reopening (`BlobContent`).
@@ -1400,6 +1438,7 @@ impl Engine {
                 // source that really holds wrong bytes fails every attempt and is reported.
                 Err(e)
                     if (e.is_transient() || matches!(e, Error::DigestMismatch { .. }))
+                        && !source_refused
                         && attempt < BLOB_ATTEMPTS =>
                 {
                     crate::log::emit(1, || {

@@ -109,6 +109,17 @@ pub enum Error {
         /// Its media type (signed or not).
         media_type: String,
     },
+    /// A blob whose copy failed earlier in the run, after all its attempts: every other tag that
+    /// needs it fails with the same cause, instead of trying it all over again.
+    #[error("blob {blob}: its copy failed earlier in this run: {cause}")]
+    FailedEarlier {
+        /// The blob.
+        blob: crate::digest::Digest,
+        /// Why it failed.
+        cause: String,
+        /// Whether that failure may pass on a later run.
+        transient: bool,
+    },
     /// A manifest an index lists is absent from the store that holds the index (read by
     /// digest, answered "not found"): that store is incomplete, and reading it again will not
     /// help. The walk of a graph reports it in place of the plain 404.
@@ -223,6 +234,7 @@ impl Error {
             }
             // A corrupted transfer may come from a broken connection; the retry re-reads the source.
             Error::SizeMismatch { .. } => true,
+            Error::FailedEarlier { transient, .. } => *transient,
             _ => false,
         }
     }

@@ -643,3 +643,146 @@ fn a_registry_that_answers_its_first_requests_with_503_and_429_is_asked_again() 
     assert!(pings.load(Ordering::SeqCst) >= 3);
     assert_holds(&open(&dst.url()), &expected.tags, None);
 }
+
+/// A TCP relay to `upstream` that passes what the client sends at `per_tick` bytes every `tick`
+/// (a slow link, or a registry that reads slowly but steadily), and answers at full speed.
+fn slow_uploads_relay(upstream: u16, per_tick: usize, tick: Duration) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { break };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                break;
+            };
+            let (mut from_client, mut to_server) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut from_server, mut to_client) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; per_tick];
+                while let Ok(n) = from_client.read(&mut buf) {
+                    if n == 0 || to_server.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(tick);
+                }
+                let _ = to_server.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_server, &mut to_client);
+                let _ = to_client.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+/// An upload that takes longer than `--read-timeout` while the registry keeps reading it is not
+/// cut: the timeout is the registry's silence, not the length of the upload (a 1 GiB layer over a
+/// slow link used to fail every attempt at 120 s).
+#[test]
+fn an_upload_longer_than_the_read_timeout_goes_through_while_the_registry_reads() {
+    use crate::support::oci_push::{descriptor, push_blob, push_manifest, MANIFEST};
+    let src = Registry::start();
+    let dst = Registry::start();
+    let mut layer = Vec::with_capacity(32 << 20);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while layer.len() < (32 << 20) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        layer.extend_from_slice(&x.to_le_bytes());
+    }
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_digest = push_blob(src.port, "big/app", config);
+    let layer_digest = push_blob(src.port, "big/app", &layer);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, config.len()),
+        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer_digest, layer.len())],
+    }))
+    .unwrap();
+    let image = push_manifest(src.port, "big/app", "v1", MANIFEST, &manifest);
+    // 512 KiB every 100 ms: the 32 MiB layer takes about 6.5 s to go up, the timeout is 4 s
+    // (what the sockets' buffers hold when the body ends drains in well under that).
+    let relay = slow_uploads_relay(dst.port, 512 << 10, Duration::from_millis(100));
+    let out = run_at_most(
+        120,
+        &[
+            "copy",
+            "-v",
+            "--read-timeout",
+            "4",
+            &src.url(),
+            &format!("http://127.0.0.1:{relay}"),
+        ],
+    );
+    assert_success(&out);
+    assert!(!stderr(&out).contains("timed out"), "{}", stderr(&out));
+    let held = block_on(open(&dst.url()).manifest_digest("big/app", "v1")).unwrap();
+    assert_eq!(held, Some(image));
+}
+
+/// A blob the source always fails to serve (a damaged object in its storage, a proxy that keeps
+/// failing one path) costs the transport's own retries once in the run: the blob-level attempts
+/// do not ask again what the transport asked, and every other tag that needs the blob fails at
+/// once with the same cause (six tags sharing a layer used to take 36 requests and 80 s each).
+#[test]
+fn a_blob_the_source_always_fails_is_asked_for_once_per_run_not_once_per_tag() {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    use crate::support::http::{Response, Server};
+    use crate::support::mount_proxy::forward;
+    use crate::support::oci_push::push_image;
+
+    let src = Registry::start();
+    let dst = Registry::start();
+    let repositories: Vec<String> = (0..4).map(|i| format!("team/app{i}")).collect();
+    let mut images = Vec::new();
+    for repository in &repositories {
+        images.push(push_image(src.port, repository));
+    }
+    // The one layer every image shares.
+    let layer = last_layer(&open(&src.url()), &repositories[0], "v1");
+    let port = src.port;
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counted = asked.clone();
+    let needle = format!("/blobs/{layer}");
+    let proxy = Server::start_raw(move |request| {
+        if request.method == "GET" && request.path.ends_with(&needle) {
+            counted.fetch_add(1, Ordering::SeqCst);
+            return Response::json(
+                500,
+                &serde_json::json!({"errors": [{"code": "UNKNOWN", "message": "storage failure"}]}),
+            );
+        }
+        let target = if request.query.is_empty() {
+            request.path.clone()
+        } else {
+            format!("{}?{}", request.path, request.query)
+        };
+        forward(port, request, &target)
+    });
+    let out = run_at_most(300, &["copy", &proxy.url(), &dst.url()]);
+    assert_exit_code(&out, 1);
+    let report = stdout(&out);
+    let failed: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("FAILED "))
+        .collect();
+    assert_eq!(failed.len(), repositories.len(), "{report}");
+    let asked = asked.load(Ordering::SeqCst);
+    assert!(
+        (1..=8).contains(&asked),
+        "the failing blob was asked for {asked} times: {report}"
+    );
+    assert!(
+        report.contains("its copy failed earlier in this run"),
+        "{report}"
+    );
+}

@@ -107,6 +107,12 @@ pub struct Inner {
     /// 20 ms of round trip a Distribution registry then takes 1.5 GB in 33 s instead of 6.6 s
     /// over HTTP/1.1 (docs/performance.md, "HTTP/2").
     bulk: reqwest::Client,
+    /// [`Inner::bulk`] for upload bodies (PATCH, PUT), without a read timeout: its timer would
+    /// run while the body is still being sent and cut every upload longer than it. An
+    /// [`UploadWatch`] times the registry's silence instead.
+    upload: reqwest::Client,
+    /// How long the registry may read nothing of an upload body, or not answer once it is sent.
+    upload_silence: Duration,
     /// Client for redirect targets on other hosts: never carries credentials.
     foreign: reqwest::Client,
     /// The same for storage hosts `--insecure` named: certificates not verified.
@@ -738,12 +744,15 @@ impl Registry {
             Some(c) => Some(client_identity(c, options.side.as_deref())?),
             None => None,
         };
-        let client = |http1_only: bool, insecure: bool| {
+        let timed_client = |http1_only: bool, insecure: bool, timed: bool| {
             let mut builder = with_system_roots(reqwest::Client::builder())
                 .proxy(super::proxy::reqwest_proxy())
                 .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(connect_timeout)
-                .read_timeout(read_timeout)
+                .connect_timeout(connect_timeout);
+            if timed {
+                builder = builder.read_timeout(read_timeout);
+            }
+            builder = builder
                 .pool_idle_timeout(Duration::from_secs(60))
                 .pool_max_idle_per_host(256)
                 .tcp_nodelay(true)
@@ -776,6 +785,7 @@ impl Registry {
                 },
             })
         };
+        let client = |http1_only: bool, insecure: bool| timed_client(http1_only, insecure, true);
         let (http, bulk) = match options.http {
             super::HttpVersions::Auto => (client(false, insecure)?, client(true, insecure)?),
             super::HttpVersions::Http1 => {
@@ -787,6 +797,11 @@ impl Registry {
                 (one.clone(), one)
             }
         };
+        let upload = timed_client(
+            !matches!(options.http, super::HttpVersions::Http2),
+            insecure,
+            false,
+        )?;
         let verified = match insecure {
             true => Some(client(true, false)?),
             false => None,
@@ -864,6 +879,8 @@ impl Registry {
             base_url: endpoint.base_url(),
             http,
             bulk,
+            upload,
+            upload_silence: read_timeout,
             foreign,
             foreign_insecure,
             verified,
@@ -1916,6 +1933,37 @@ impl Inner {
         }
     }
 
+    /// [`Inner::send_once`] of an upload whose body `watch` wraps: the request fails as timed out
+    /// once the registry has read nothing of the body for [`Inner::upload_silence`] while the
+    /// body had bytes to give (time spent waiting for the source does not count), or has not
+    /// answered for as long once the body is sent.
+    async fn send_watched(
+        &self,
+        watch: &UploadWatch,
+        request: RequestBuilder,
+        scope: &Scope,
+        method: Method,
+        url: &str,
+    ) -> Result<Response> {
+        tokio::select! {
+            sent = self.send_once(request, scope, method.clone(), url) => sent,
+            () = watch.silence(self.upload_silence) => {
+                let reason = format!(
+                    "timed out (the registry took nothing of the body, or gave no answer after it, for {} s)",
+                    self.upload_silence.as_secs()
+                );
+                if let Some(gone) = self.health.failed(&reason) {
+                    return Err(gone);
+                }
+                Err(Error::Connection {
+                    method: method.to_string(),
+                    url: redact_url(url),
+                    reason,
+                })
+            }
+        }
+    }
+
     /// Signs and sends a request whose body is a one-shot stream. A stream error (wrong digest,
     /// short content) is reported as itself; a 401 forgets the token and fails as transient, so
     /// the copy engine sends the blob again with a new one.
@@ -2185,9 +2233,11 @@ impl Inner {
             let len = end - offset;
             let generation = feed.lock().await.generation;
             let part = take(feed.clone(), generation, len, blob);
+            let watch = UploadWatch::new();
             let outcome = self
-                .send_once(
-                    self.bulk
+                .send_watched(
+                    &watch,
+                    self.upload
                         .patch(&location)
                         .header(
                             CONTENT_TYPE,
@@ -2195,7 +2245,7 @@ impl Inner {
                         )
                         .header(CONTENT_LENGTH, len)
                         .header("content-range", format!("{offset}-{}", end - 1))
-                        .body(reqwest::Body::wrap_stream(part)),
+                        .body(reqwest::Body::wrap_stream(watch.wrap(part))),
                     scope,
                     Method::PATCH,
                     &location,
@@ -2473,6 +2523,81 @@ const SMALL_BODY_DEADLINE: Duration = Duration::from_secs(10 * 60);
 
 /// The most of an error envelope (or a proxy's page) that is read: enough for any message.
 const ERROR_BODY_BYTES: usize = 64 << 10;
+
+/// How an upload body moves, for [`Inner::send_watched`]: when the body last gave bytes to the
+/// registry's connection (or ended), and whether it is waiting for the source now. A registry
+/// that reads slowly but steadily is never cut; one that stops reading, or does not answer, is.
+#[derive(Clone)]
+struct UploadWatch(Arc<WatchState>);
+
+struct WatchState {
+    started: Instant,
+    /// Milliseconds after `started` of the last bytes given (or of the end of the body).
+    last: std::sync::atomic::AtomicU64,
+    /// True while the body waits for the source's next bytes.
+    on_source: AtomicBool,
+    /// True once the body was first asked for bytes: the request is on its way (signing it,
+    /// waiting out a `Retry-After` and connecting come before, and are timed elsewhere).
+    armed: AtomicBool,
+}
+
+impl UploadWatch {
+    fn new() -> Self {
+        UploadWatch(Arc::new(WatchState {
+            started: Instant::now(),
+            last: std::sync::atomic::AtomicU64::new(0),
+            on_source: AtomicBool::new(false),
+            armed: AtomicBool::new(false),
+        }))
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.0.started.elapsed().as_millis() as u64
+    }
+
+    fn touch(&self) {
+        self.0.last.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// The body, watched.
+    fn wrap<S, E>(&self, body: S) -> impl futures::Stream<Item = std::result::Result<Bytes, E>>
+    where
+        S: futures::Stream<Item = std::result::Result<Bytes, E>> + Send + 'static,
+    {
+        let watch = self.clone();
+        let mut body = Box::pin(body);
+        futures::stream::poll_fn(move |cx| {
+            watch.0.armed.store(true, Ordering::Relaxed);
+            watch.0.on_source.store(true, Ordering::Relaxed);
+            let polled = body.as_mut().poll_next(cx);
+            if polled.is_ready() {
+                watch.0.on_source.store(false, Ordering::Relaxed);
+                watch.touch();
+            }
+            polled
+        })
+    }
+
+    /// Resolves once the registry has been silent for `limit`: it took no bytes the body had
+    /// ready, or gave no answer after the body ended.
+    async fn silence(&self, limit: Duration) {
+        let tick = (limit / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
+        self.touch();
+        loop {
+            tokio::time::sleep(tick).await;
+            if !self.0.armed.load(Ordering::Relaxed) || self.0.on_source.load(Ordering::Relaxed) {
+                // Not sent yet, or the source's pace, which is the source's affair (its own
+                // floor): the registry's silence is timed from the bytes it is next given.
+                self.touch();
+                continue;
+            }
+            let last = self.0.last.load(Ordering::Relaxed);
+            if Duration::from_millis(self.now_ms().saturating_sub(last)) >= limit {
+                return;
+            }
+        }
+    }
+}
 
 /// The content of a chunked upload, shared by the PATCH bodies that take their share of it in turn.
 struct Feed {
@@ -3088,6 +3213,7 @@ impl Destination for Registry {
                 })?,
         };
         let (content, resumer) = content.into_parts();
+        let watch = UploadWatch::new();
         // Bodies are one-shot streams: each request is signed first and sent once. A chunked
         // upload that breaks off resumes where the registry stands (when the content can be read
         // again); anything else is retried by the copy engine from the start.
@@ -3097,13 +3223,18 @@ impl Destination for Registry {
                 .await?;
             (location, reqwest::Body::from(Vec::new()), 0)
         } else {
-            (location, reqwest::Body::wrap_stream(content), blob.size)
+            (
+                location,
+                reqwest::Body::wrap_stream(watch.wrap(content)),
+                blob.size,
+            )
         };
         let separator = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{separator}digest={}", blob.digest);
         let response = self
-            .send_once(
-                self.bulk
+            .send_watched(
+                &watch,
+                self.upload
                     .put(&url)
                     .header(
                         CONTENT_TYPE,
