@@ -291,7 +291,9 @@ pub struct SharedConnectArgs {
     /// a proxy that caps request bodies, answering 413, needs chunks below its cap).
     #[arg(long, value_name = "BYTES", default_value_t = acr_relocate::transport::registry::DEFAULT_CHUNK_SIZE)]
     pub chunk_size: u64,
-    /// Seconds a response may stay silent (headers or body) before the request is retried.
+    /// Seconds a response may stay silent (headers or body) before the request is retried; for an
+    /// upload, seconds the registry may take nothing of its body, or not answer once it is sent
+    /// (an upload that keeps flowing is never cut).
     #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
     pub read_timeout: u64,
 }

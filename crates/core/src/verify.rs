@@ -807,8 +807,15 @@ async fn content_check(
         .collect()
         .await;
     for (digest, size, needed_by, bytes, checked) in read {
-        report.blobs_read += 1;
         report.bytes_read += bytes;
+        // Read to its end (and hashed), whatever the verdict; a blob that could not be read
+        // is an error, not a blob read.
+        if matches!(
+            checked,
+            Ok(()) | Err(Error::DigestMismatch { .. } | Error::SizeMismatch { .. })
+        ) {
+            report.blobs_read += 1;
+        }
         let (list, reason) = match checked {
             Ok(()) => continue,
             Err(Error::DigestMismatch { actual, .. }) => (
@@ -845,7 +852,9 @@ async fn content_check(
 
 /// Reads `blob` from `repository` to its end, checking its digest and size as it streams (never
 /// held whole), and returns the bytes read with the verdict. A read that breaks off in a way
-/// that may pass is tried once more.
+/// that may pass, or whose bytes do not hash to the digest (they may have been damaged on the
+/// way, by a proxy or a connection), is tried once more: stored content is called damaged only
+/// when a second read from the first byte agrees.
 async fn read_checked(target: &dyn Store, repository: &str, blob: &Reference) -> (u64, Result<()>) {
     let mut total = 0;
     let mut attempts = 0;
@@ -854,7 +863,12 @@ async fn read_checked(target: &dyn Store, repository: &str, blob: &Reference) ->
         let (bytes, verdict) = read_once(target, repository, blob).await;
         total += bytes;
         match verdict {
-            Err(e) if attempts < 2 && e.is_transient() => continue,
+            Err(e)
+                if attempts < 2
+                    && (e.is_transient() || matches!(e, Error::DigestMismatch { .. })) =>
+            {
+                continue
+            }
             verdict => return (total, verdict),
         }
     }

@@ -633,6 +633,64 @@ fn redirected_blobs_never_carry_credentials_or_cookies() {
     assert_layout_holds(&back, &expected);
 }
 
+/// Blob storage refusing the signed URL it was sent to (its signature expired while the request
+/// waited for its turn, clocks apart): the registry is asked for a new redirect, once; storage
+/// that refuses that one too fails the blob, naming the storage host, not the registry.
+#[test]
+fn storage_refusing_a_signed_url_gets_a_new_redirect_once_and_is_named_after_that() {
+    let home = tempfile::tempdir().unwrap();
+    let (src, expected) = sample();
+    let fake = RedirectingRegistry::start(&src.path().join("sample"), USER, PASSWORD);
+    let creds = format!("{USER}:{PASSWORD}");
+    *fake.expire_next.lock().unwrap() = 1;
+    let (_, back) = copy_into_back(home.path(), &["--src-creds", &creds], &fake.endpoint());
+    assert_eq!(
+        *fake.expire_next.lock().unwrap(),
+        0,
+        "no storage refusal was met"
+    );
+    assert_layout_holds(&back, &expected);
+
+    // One blob at a time, so that both refusals meet the same blob.
+    *fake.expire_next.lock().unwrap() = 2;
+    let other = tempfile::tempdir().unwrap();
+    let back = other.path().join("back");
+    let out = run_in(
+        other.path(),
+        &[
+            "copy",
+            "-q",
+            "-j",
+            "1",
+            "--max-jobs",
+            "1",
+            "--src-creds",
+            &creds,
+            &fake.endpoint(),
+            &format!("oci:{}", back.display()),
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains(&fake.storage_host())
+            && said.contains("refused the signed URL it gave, twice"),
+        "{said}"
+    );
+    assert_no_secret(&out, &[PASSWORD.to_string(), redirect::SAS_SIG.to_string()]);
+}
+
 /// Blob storage on another host whose certificate nothing here trusts (on-premises storage behind
 /// a private CA): the copy stops at once with one line naming that host and what to pass.
 /// `--insecure` naming the storage host alone, or the CA that signed it, gets every blob, and

@@ -455,3 +455,36 @@ fn a_push_refused_with_403_names_the_right_that_may_be_missing() {
         "{report}"
     );
 }
+
+/// A token answer cut short (a reset, a body shorter than its length) is asked for again, as
+/// any small answer is: neither the run at its start nor a repository mid-run is lost to it.
+#[test]
+fn a_token_answer_cut_short_is_asked_for_again() {
+    let home = tempfile::tempdir().unwrap();
+    let (registry, issuer) = token_registry(
+        home.path(),
+        Policy {
+            users: users(),
+            lifetime: 60,
+            cut_first: 2,
+            ..Policy::default()
+        },
+    );
+    let (src, _) = sample_layout(2, 4);
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "-q",
+            "--dst-creds",
+            &format!("{USER}:{PASSWORD}"),
+            &oci(src.path()),
+            &registry.endpoint(),
+        ],
+        &[],
+        None,
+    );
+    assert_success(&out);
+    let log = issuer.log();
+    assert_eq!(log.iter().filter(|l| *l == "cut").count(), 2, "{log:?}");
+}

@@ -128,12 +128,51 @@ fn tls_errors_name_the_side_and_the_flag_that_fixes_them() {
     assert_usage_error(&["copy", &host, &layout], "pass --src-ca-cert FILE");
     assert_usage_error(&["copy", &layout, &host], "pass --dst-ca-cert FILE");
     assert_usage_error(&["copy", &layout, &host], &format!("TARGET {host}: "));
-    assert_usage_error(&["copy", &host, &layout], "or --insecure 127.0.0.1 ");
+    assert_usage_error(
+        &["copy", &host, &layout],
+        &format!("or --insecure {host} to skip the check for this registry alone"),
+    );
+    assert_usage_error(
+        &["copy", &host, &layout],
+        "(signed by an issuer this machine does not trust: UnknownIssuer)",
+    );
     // Plain HTTP to a TLS port.
     assert_usage_error(
         &["inventory", &format!("http://{host}")],
         &format!("SOURCE {host}: the registry answers HTTPS, not plain HTTP: write `{host}`"),
     );
+}
+
+/// The registry's own self-signed certificate marked CA:TRUE (`openssl req -x509`), given as
+/// its CA: refused by the TLS library as a CA used as the server's own, so the error says that,
+/// and what certificate would do, instead of asking for the file just given.
+#[test]
+fn a_self_signed_ca_certificate_as_the_registrys_own_is_named_with_what_to_make_instead() {
+    let work = tempfile::tempdir().unwrap();
+    let tls = Tls::self_signed_ca_as_server(work.path());
+    let registry =
+        AuthRegistry::start(&Auth::Htpasswd(htpasswd(work.path(), "u", "p")), Some(&tls));
+    let host = registry.host();
+    let ca = tls.ca.to_str().unwrap();
+    let out = run(&[
+        "inventory",
+        "--src-ca-cert",
+        ca,
+        "--src-creds",
+        "u:p",
+        &host,
+    ]);
+    assert_exit_code(&out, 2);
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    for needle in [
+        "is a CA certificate (basicConstraints CA:TRUE) used as the registry's own",
+        "basicConstraints=critical,CA:FALSE",
+        &format!("--insecure {host}"),
+    ] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    assert!(!err.contains("OtherError"), "{err}");
 }
 
 #[test]

@@ -786,3 +786,62 @@ fn a_blob_the_source_always_fails_is_asked_for_once_per_run_not_once_per_tag() {
         "{report}"
     );
 }
+
+/// A proxy to the registry on `port` that flips a byte of the first answer whose path ends with
+/// `suffix` (a manifest or blob damaged once on the way, by a proxy or a cache).
+fn damaging_once(port: u16, suffix: String) -> crate::support::http::Server {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use crate::support::mount_proxy::forward;
+    let done = Arc::new(AtomicBool::new(false));
+    crate::support::http::Server::start_raw(move |request| {
+        let target = if request.query.is_empty() {
+            request.path.clone()
+        } else {
+            format!("{}?{}", request.path, request.query)
+        };
+        let mut response = forward(port, request, &target);
+        if request.method == "GET"
+            && request.path.ends_with(&suffix)
+            && response.status == 200
+            && !response.body.is_empty()
+            && !done.swap(true, Ordering::SeqCst)
+        {
+            let last = response.body.len() - 1;
+            response.body[last] ^= 0x20;
+        }
+        response
+    })
+}
+
+/// Wrong bytes once, on the way: a manifest is read again (as a blob is) before the copy calls it
+/// a mismatch, and `verify --content` reads a blob again before calling its stored content
+/// damaged (which would send an operator to delete it from storage).
+#[test]
+fn a_manifest_or_blob_damaged_once_on_the_way_is_read_again() {
+    use crate::support::oci_push::push_image;
+    let src = Registry::start();
+    let dst = Registry::start();
+    let (image, _) = push_image(src.port, "team/app");
+    let proxy = damaging_once(src.port, "/manifests/v1".into());
+    let out = run(&["copy", "-v", &proxy.url(), &dst.url()]);
+    assert_success(&out);
+    assert!(
+        stderr(&out).contains("reading it again"),
+        "{}",
+        stderr(&out)
+    );
+    let held = block_on(open(&dst.url()).manifest_digest("team/app", "v1")).unwrap();
+    assert_eq!(held, Some(image));
+
+    let layer = last_layer(&open(&dst.url()), "team/app", "v1");
+    let proxy = damaging_once(dst.port, format!("/blobs/{layer}"));
+    let out = run(&["verify", "--deep", "--content", &src.url(), &proxy.url()]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("content: 2 blobs read"),
+        "{}",
+        stdout(&out)
+    );
+}

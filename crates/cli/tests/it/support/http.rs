@@ -308,16 +308,26 @@ fn read_body(
     Ok(body)
 }
 
+/// A response header that is not sent: its value is sent as the `Content-Length` instead of the
+/// body's own length, for a body cut short (the connection closes after the bytes there are).
+pub const DECLARED_LENGTH: &str = "x-test-declared-length";
+
 /// Writes a response with `Connection: close` and its `Content-Length` (no body for `HEAD`).
 pub fn write_response(out: &mut impl Write, response: &Response, head: bool) -> io::Result<()> {
+    let declared = response
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(DECLARED_LENGTH))
+        .map_or(response.body.len().to_string(), |(_, v)| v.clone());
     let mut text = format!(
-        "HTTP/1.1 {} {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "HTTP/1.1 {} {}\r\nConnection: close\r\nContent-Length: {declared}\r\n",
         response.status,
         reason(response.status),
-        response.body.len()
     );
     for (n, v) in &response.headers {
-        text.push_str(&format!("{n}: {v}\r\n"));
+        if !n.eq_ignore_ascii_case(DECLARED_LENGTH) {
+            text.push_str(&format!("{n}: {v}\r\n"));
+        }
     }
     text.push_str("\r\n");
     out.write_all(text.as_bytes())?;

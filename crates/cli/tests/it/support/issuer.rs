@@ -56,6 +56,9 @@ pub struct Policy {
     pub stale_first: bool,
     /// Answer this many token requests with 503 (then 429) before serving: clients must retry.
     pub unavailable_first: u32,
+    /// Cut this many token answers short (half the body of a `Content-Length` that promises all
+    /// of it, then the connection closes): clients must ask again.
+    pub cut_first: u32,
     /// (user, repository): the user's tokens grant nothing on that repository (a scope map that
     /// leaves it out); the registry answers 401 `insufficient_scope` for it.
     pub denied: HashSet<(String, String)>,
@@ -88,6 +91,8 @@ struct State {
     minted: HashSet<String>,
     /// Token requests refused as unavailable so far.
     refused: u32,
+    /// Token answers cut short so far.
+    cut: u32,
 }
 
 /// The issuer, serving on 127.0.0.1 until dropped.
@@ -372,7 +377,17 @@ fn handle(request: &Request, signer: &Signer, state: &Mutex<State>, policy: &Pol
             if request.method == "GET" {
                 body["token"] = json!(token);
             }
-            Response::json(200, &body)
+            let answer = Response::json(200, &body);
+            let mut s = state.lock().unwrap();
+            if s.cut < policy.cut_first {
+                s.cut += 1;
+                s.log.push("cut".into());
+                let whole = answer.body.len();
+                let mut cut = answer.header(super::http::DECLARED_LENGTH, &whole.to_string());
+                cut.body.truncate(whole / 2);
+                return cut;
+            }
+            answer
         }
         _ => Response::new(404, "not found"),
     }

@@ -98,6 +98,33 @@ impl Tls {
         std::fs::write(&tls.client_key, client_key.serialize_pem()).unwrap();
         tls
     }
+
+    /// Writes into `dir` one self-signed certificate for 127.0.0.1 and localhost marked CA:TRUE,
+    /// served as the registry's own and given as its CA (what `openssl req -x509` makes, as
+    /// Distribution's deployment guide has it); no client certificate (those paths are empty).
+    pub fn self_signed_ca_as_server(dir: &Path) -> Self {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        let tls = Tls {
+            ca: dir.join("server.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server-key.pem"),
+            client_cert: PathBuf::new(),
+            client_key: PathBuf::new(),
+        };
+        std::fs::write(&tls.cert, cert.pem()).unwrap();
+        std::fs::write(&tls.key, key.serialize_pem()).unwrap();
+        tls
+    }
 }
 
 /// The token signer: an ECDSA P-256 key and its self-signed certificate (the registry's

@@ -24,6 +24,8 @@ pub struct RedirectingRegistry {
     pub leaks: Arc<Mutex<Vec<String>>>,
     /// Blob requests the storage host served.
     pub served: Arc<Mutex<u32>>,
+    /// The storage host answers this many of the next blob requests 403 (an expired signature).
+    pub expire_next: Arc<Mutex<u32>>,
 }
 
 struct Content {
@@ -112,9 +114,15 @@ impl RedirectingRegistry {
     ) -> Self {
         let leaks = Arc::new(Mutex::new(Vec::new()));
         let served = Arc::new(Mutex::new(0));
+        let expire_next = Arc::new(Mutex::new(0));
         let content = Arc::new(load(root));
 
-        let (c, l, s) = (content.clone(), leaks.clone(), served.clone());
+        let (c, l, s, e) = (
+            content.clone(),
+            leaks.clone(),
+            served.clone(),
+            expire_next.clone(),
+        );
         let scheme = if storage_tls.is_some() {
             "https"
         } else {
@@ -138,6 +146,13 @@ impl RedirectingRegistry {
                 .map(|(_, v)| v);
             if sig.as_deref() != Some(SAS_SIG) {
                 return Response::new(403, "bad signature");
+            }
+            {
+                let mut expire = e.lock().unwrap();
+                if *expire > 0 {
+                    *expire -= 1;
+                    return Response::new(403, "Signature not valid in the specified time frame");
+                }
             }
             let digest = r.path.trim_start_matches("/sas/");
             match c.blob(digest) {
@@ -171,6 +186,7 @@ impl RedirectingRegistry {
             storage,
             leaks,
             served,
+            expire_next,
         }
     }
 

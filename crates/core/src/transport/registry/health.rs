@@ -225,8 +225,15 @@ impl Health {
                     "its TLS certificate is not made out to `{hostname}` ({detail}): reach the registry by a name its certificate lists, or pass --insecure {hostname} to skip the check"
                 )
             }
+            // A self-signed certificate marked CA:TRUE (what `openssl req -x509` makes) served as
+            // the registry's own: WebPKI refuses a CA as the end entity even when it is given as
+            // the CA, so passing it again cannot help.
+            ConnectFailure::Certificate(detail) if detail.contains("CaUsedAsEndEntity") => format!(
+                "its TLS certificate is a CA certificate (basicConstraints CA:TRUE) used as the registry's own, which is refused even when given with {ca_flag}: sign the registry's certificate with that CA, or make it with `-addext basicConstraints=critical,CA:FALSE`; or pass --insecure {host} to skip the check for this registry alone"
+            ),
             ConnectFailure::Certificate(detail) => format!(
-                "its TLS certificate is not trusted ({detail}): pass {ca_flag} FILE with the CA that signed it, or --insecure {hostname} to skip the check"
+                "its TLS certificate is not trusted ({}): pass {ca_flag} FILE with the CA that signed it, or --insecure {host} to skip the check for this registry alone",
+                readable_certificate_error(detail)
             ),
             ConnectFailure::TimedOut => format!(
                 "no answer in time: check the address, and any firewall or proxy between here and {host}"
@@ -563,4 +570,33 @@ mod tests {
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(86_400 * 3 + 3600 * 14 + 63);
         assert_eq!(utc_time_of_day(at), "14:01:03 UTC");
     }
+}
+
+/// A certificate error as WebPKI names it (`invalid peer certificate: UnknownIssuer`, or Rust's
+/// debug form of an error it has no variant for: `Other(OtherError(CaUsedAsEndEntity))`), in
+/// words.
+pub(crate) fn readable_certificate_error(detail: &str) -> String {
+    const WORDS: [(&str, &str); 6] = [
+        (
+            "UnknownIssuer",
+            "signed by an issuer this machine does not trust",
+        ),
+        (
+            "CaUsedAsEndEntity",
+            "a CA certificate used as the server's own",
+        ),
+        ("Expired", "expired"),
+        ("NotValidYet", "not valid yet"),
+        ("BadSignature", "its signature does not verify"),
+        (
+            "UnsupportedSignatureAlgorithm",
+            "signed with an algorithm that is not supported",
+        ),
+    ];
+    for (name, words) in WORDS {
+        if detail.contains(name) {
+            return format!("{words}: {name}");
+        }
+    }
+    detail.to_string()
 }

@@ -939,14 +939,21 @@ impl Inner {
     /// time it names (at most the retry policy's longest wait), said at `-v`.
     fn throttled(&self, method: &Method, url: &str, headers: &HeaderMap) {
         self.throttle.throttled();
-        if let Some(wait) = retry_after(headers) {
-            let wait = wait.min(self.retry.max_delay);
+        if let Some(asked) = retry_after(headers) {
+            let wait = asked.min(self.retry.max_delay);
             self.throttle.hold_off(wait);
             crate::log::emit(1, || {
+                let capped = match wait < asked {
+                    true => format!(
+                        "; waiting {:.1} s, this tool's longest wait",
+                        wait.as_secs_f64()
+                    ),
+                    false => String::new(),
+                };
                 format!(
-                    "{method} {}: HTTP 429, the registry asks for {:.1} s without requests (Retry-After)",
+                    "{method} {}: HTTP 429, the registry asks for {:.1} s without requests (Retry-After){capped}",
                     redact_url(url),
-                    wait.as_secs_f64()
+                    asked.as_secs_f64()
                 )
             });
         }
@@ -1435,7 +1442,25 @@ impl Inner {
                 .await?;
             let status = response.status();
             if status.is_success() {
-                let body = read_limited(response, MAX_MANIFEST_BYTES, realm).await?;
+                // An answer cut short (a reset, a body shorter than its length) is asked again,
+                // as any small answer is.
+                let body = match read_limited(response, MAX_MANIFEST_BYTES, realm).await {
+                    Ok(body) => body,
+                    Err(e) if attempt < self.retry.attempts => {
+                        let failure = format!("its answer was cut short ({e})");
+                        self.pause_before_retry(&method, realm, &failure, attempt, None)
+                            .await;
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(self.token_service_failed(
+                            &method,
+                            realm,
+                            "token service",
+                            &format!("its answer was cut short ({e})"),
+                        ))
+                    }
+                };
                 let body: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
                     self.auth_error(format!(
                         "token endpoint answered something that is not a token: {e}"
@@ -1480,6 +1505,16 @@ impl Inner {
                         self.store_note()
                     ),
                 },
+                // Still throttled after every try: the service's load, no fault of the
+                // credentials.
+                StatusCode::TOO_MANY_REQUESTS => {
+                    return Err(self.token_service_failed(
+                        &method,
+                        realm,
+                        "token service",
+                        "HTTP 429, too many requests",
+                    ))
+                }
                 s => format!("token endpoint answered HTTP {}", s.as_u16()),
             };
             return Err(self.auth_error(reason));
@@ -1680,6 +1715,7 @@ impl Inner {
     ) -> Result<Response> {
         let mut attempt = 0u32;
         let mut renewed = false;
+        let mut redirect_renewed = false;
         loop {
             attempt += 1;
             // A registry given up for this run is not asked again.
@@ -1791,9 +1827,42 @@ impl Inner {
                     .get(LOCATION)
                     .and_then(|l| l.to_str().ok())
                 {
-                    return self
+                    let followed = self
                         .follow_redirect(&scope, &method, &url, location, &carried, hops)
-                        .await;
+                        .await?;
+                    let elsewhere =
+                        url::Url::parse(&url).is_ok_and(|u| u.origin() != followed.url().origin());
+                    if !elsewhere
+                        || !matches!(
+                            followed.status(),
+                            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                        )
+                    {
+                        return Ok(followed);
+                    }
+                    // Storage refusing the signed URL it was sent to (expired while the request
+                    // waited for its turn, a clock apart): the registry signs a new one.
+                    let storage = redact_url(followed.url().as_str());
+                    if !redirect_renewed {
+                        redirect_renewed = true;
+                        crate::log::emit(1, || {
+                            format!(
+                                "{method} {storage}: HTTP {} from the blob storage the registry redirects to: asking the registry for a new redirect",
+                                followed.status().as_u16()
+                            )
+                        });
+                        attempt -= 1;
+                        continue;
+                    }
+                    return Err(Error::Status {
+                        method: method.to_string(),
+                        url: storage,
+                        status: followed.status().as_u16(),
+                        code: None,
+                        message: Some(
+                            "the blob storage the registry redirects to refused the signed URL it gave, twice (an expired signature, clocks apart, or storage access the registry lacks)".into(),
+                        ),
+                    });
                 }
             }
             if is_transient_status(status) && attempt < self.retry.attempts {
@@ -2147,7 +2216,31 @@ impl Inner {
         }
     }
 
+    /// A manifest, read again (up to [`MANIFEST_READS`] times in all) when its bytes do not hash
+    /// to the digest asked for or announced: wrong bytes may come from the way (a proxy, a
+    /// cache), as a blob's may. A registry that keeps answering them fails with the mismatch.
     async fn get_manifest(
+        &self,
+        scope: Scope,
+        repository: &str,
+        reference: &str,
+    ) -> Result<RawManifest> {
+        let mut read = 1;
+        loop {
+            match self
+                .get_manifest_once(scope.clone(), repository, reference)
+                .await
+            {
+                Err(e @ Error::DigestMismatch { .. }) if read < MANIFEST_READS => {
+                    crate::log::emit(1, || format!("{e}; reading it again"));
+                    read += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn get_manifest_once(
         &self,
         scope: Scope,
         repository: &str,
@@ -2523,6 +2616,9 @@ const SMALL_BODY_DEADLINE: Duration = Duration::from_secs(10 * 60);
 
 /// The most of an error envelope (or a proxy's page) that is read: enough for any message.
 const ERROR_BODY_BYTES: usize = 64 << 10;
+
+/// Reads of a manifest whose bytes do not match its digest before the mismatch is reported.
+const MANIFEST_READS: u32 = 3;
 
 /// How an upload body moves, for [`Inner::send_watched`]: when the body last gave bytes to the
 /// registry's connection (or ended), and whether it is waiting for the source now. A registry
