@@ -383,7 +383,7 @@ fn handle(request: &Request, signer: &Signer, state: &Mutex<State>, policy: &Pol
                 s.cut += 1;
                 s.log.push("cut".into());
                 let whole = answer.body.len();
-                let mut cut = answer.header(super::http::DECLARED_LENGTH, &whole.to_string());
+                let mut cut = answer.header(super::http::DECLARED_LENGTH, whole.to_string());
                 cut.body.truncate(whole / 2);
                 return cut;
             }

@@ -439,6 +439,35 @@ fn utc_time_of_day(at: SystemTime) -> String {
     )
 }
 
+/// A certificate error as WebPKI names it (`invalid peer certificate: UnknownIssuer`, or Rust's
+/// debug form of an error it has no variant for: `Other(OtherError(CaUsedAsEndEntity))`), in
+/// words.
+pub(crate) fn readable_certificate_error(detail: &str) -> String {
+    const WORDS: [(&str, &str); 6] = [
+        (
+            "UnknownIssuer",
+            "signed by an issuer this machine does not trust",
+        ),
+        (
+            "CaUsedAsEndEntity",
+            "a CA certificate used as the server's own",
+        ),
+        ("Expired", "expired"),
+        ("NotValidYet", "not valid yet"),
+        ("BadSignature", "its signature does not verify"),
+        (
+            "UnsupportedSignatureAlgorithm",
+            "signed with an algorithm that is not supported",
+        ),
+    ];
+    for (name, words) in WORDS {
+        if detail.contains(name) {
+            return format!("{words}: {name}");
+        }
+    }
+    detail.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -570,33 +599,4 @@ mod tests {
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(86_400 * 3 + 3600 * 14 + 63);
         assert_eq!(utc_time_of_day(at), "14:01:03 UTC");
     }
-}
-
-/// A certificate error as WebPKI names it (`invalid peer certificate: UnknownIssuer`, or Rust's
-/// debug form of an error it has no variant for: `Other(OtherError(CaUsedAsEndEntity))`), in
-/// words.
-pub(crate) fn readable_certificate_error(detail: &str) -> String {
-    const WORDS: [(&str, &str); 6] = [
-        (
-            "UnknownIssuer",
-            "signed by an issuer this machine does not trust",
-        ),
-        (
-            "CaUsedAsEndEntity",
-            "a CA certificate used as the server's own",
-        ),
-        ("Expired", "expired"),
-        ("NotValidYet", "not valid yet"),
-        ("BadSignature", "its signature does not verify"),
-        (
-            "UnsupportedSignatureAlgorithm",
-            "signed with an algorithm that is not supported",
-        ),
-    ];
-    for (name, words) in WORDS {
-        if detail.contains(name) {
-            return format!("{words}: {name}");
-        }
-    }
-    detail.to_string()
 }
