@@ -1047,24 +1047,7 @@ fn relocate<'r>(
                 None => format!("[resourceId('Microsoft.ContainerRegistry/registries', {name_expr_for_children})]"),
             }],
         });
-        let layout = ctx.tpl.layout.clone();
-        match reg.slot.symbol {
-            Some(_) => edit::insert_member(
-                &mut ctx.tpl.edits,
-                ctx.tpl.text,
-                &layout,
-                reg.slot.container,
-                &format!("replication_{n}"),
-                &new_res,
-            ),
-            None => edit::append_item(
-                &mut ctx.tpl.edits,
-                ctx.tpl.text,
-                &layout,
-                reg.slot.container,
-                &new_res,
-            ),
-        }
+        add_beside(ctx, reg, &format!("replication_{n}"), &new_res);
         replication_count += 1;
         ctx.find(
             Severity::Info,
@@ -3285,6 +3268,29 @@ fn private_endpoints_of_the_registry(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) ->
     count
 }
 
+/// Adds `resource` to the resources the registry is among: as member `symbol` of a
+/// languageVersion 2.0 template's object, else as the array's last item.
+fn add_beside(ctx: &mut Ctx<'_>, reg: &Resource<'_>, symbol: &str, resource: &serde_json::Value) {
+    let layout = ctx.tpl.layout.clone();
+    match reg.slot.symbol {
+        Some(_) => edit::insert_member(
+            &mut ctx.tpl.edits,
+            ctx.tpl.text,
+            &layout,
+            reg.slot.container,
+            symbol,
+            resource,
+        ),
+        None => edit::append_item(
+            &mut ctx.tpl.edits,
+            ctx.tpl.text,
+            &layout,
+            reg.slot.container,
+            resource,
+        ),
+    }
+}
+
 /// The name of the private endpoint `--private-endpoint` adds for the new registry.
 fn added_endpoint_name(opts: &RewriteOptions) -> String {
     format!("{}-pe", opts.name.to_ascii_lowercase())
@@ -3343,25 +3349,8 @@ fn add_private_endpoint(ctx: &mut Ctx<'_>, reg: &Resource<'_>, name_expr: &str) 
             }),
         ));
     }
-    let layout = ctx.tpl.layout.clone();
     for (symbol, resource) in &added {
-        match reg.slot.symbol {
-            Some(_) => edit::insert_member(
-                &mut ctx.tpl.edits,
-                ctx.tpl.text,
-                &layout,
-                reg.slot.container,
-                symbol,
-                resource,
-            ),
-            None => edit::append_item(
-                &mut ctx.tpl.edits,
-                ctx.tpl.text,
-                &layout,
-                reg.slot.container,
-                resource,
-            ),
-        }
+        add_beside(ctx, reg, symbol, resource);
     }
     let new = opts.name.to_ascii_lowercase();
     let dns = match &opts.private_dns_zone {

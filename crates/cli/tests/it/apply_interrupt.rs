@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::plan::{config, plan};
 use crate::support::http::{Request, Server};
-use crate::support::mount_proxy::forward;
+use crate::support::mount_proxy::forward_as_sent;
 use crate::util::*;
 
 /// Requests of one kind held at the gate, and those answered.
@@ -44,13 +44,8 @@ impl Gate {
         let let_through = Arc::new(AtomicUsize::new(let_through));
         let (shared, limit) = (state.clone(), let_through.clone());
         let server = Server::start_raw(move |request: &Request| {
-            let target = if request.query.is_empty() {
-                request.path.clone()
-            } else {
-                format!("{}?{}", request.path, request.query)
-            };
             if !matches(request) {
-                return forward(upstream, request, &target);
+                return forward_as_sent(upstream, request);
             }
             let (lock, changed) = &*shared;
             let mut s = lock.lock().unwrap();
@@ -68,7 +63,7 @@ impl Gate {
                 s.waiting -= 1;
             }
             drop(s);
-            let response = forward(upstream, request, &target);
+            let response = forward_as_sent(upstream, request);
             lock.lock().unwrap().answered += 1;
             changed.notify_all();
             response

@@ -715,7 +715,7 @@ fn a_tag_pushed_to_the_source_during_the_deletion_is_kept_and_listed() {
     use std::sync::Arc;
 
     use crate::support::http::{send, Server};
-    use crate::support::mount_proxy::forward;
+    use crate::support::mount_proxy::forward_as_sent;
 
     let (src, _) = sample_registry(2);
     let dst = Registry::start();
@@ -759,12 +759,7 @@ fn a_tag_pushed_to_the_source_during_the_deletion_is_kept_and_listed() {
             .unwrap();
             assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
         }
-        let target = if request.query.is_empty() {
-            request.path.clone()
-        } else {
-            format!("{}?{}", request.path, request.query)
-        };
-        forward(port, request, &target)
+        forward_as_sent(port, request)
     });
     let source = proxy.url();
     let out = run(&[
@@ -796,7 +791,7 @@ fn a_tag_pushed_onto_a_manifest_still_to_delete_keeps_it_and_the_rest_of_its_rep
     use std::sync::{Arc, Mutex};
 
     use crate::support::http::{send, Server};
-    use crate::support::mount_proxy::forward;
+    use crate::support::mount_proxy::forward_as_sent;
 
     let (src, dst, expected) = source_and_full_copy(2);
     // A repository whose tags name at least two manifests.
@@ -851,12 +846,7 @@ fn a_tag_pushed_onto_a_manifest_still_to_delete_keeps_it_and_the_rest_of_its_rep
             assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
             *late.lock().unwrap() = Some(other.to_string());
         }
-        let target = if request.query.is_empty() {
-            request.path.clone()
-        } else {
-            format!("{}?{}", request.path, request.query)
-        };
-        forward(port, request, &target)
+        forward_as_sent(port, request)
     });
     let source = proxy.url();
     let out = run(&[
@@ -898,7 +888,7 @@ fn a_source_that_refuses_deletion_stops_at_the_first_405_saying_what_to_enable()
     use std::sync::Arc;
 
     use crate::support::http::{Response, Server};
-    use crate::support::mount_proxy::forward;
+    use crate::support::mount_proxy::forward_as_sent;
 
     let (src, dst, expected) = source_and_full_copy(2);
     let port = src.port;
@@ -912,12 +902,7 @@ fn a_source_that_refuses_deletion_stops_at_the_first_405_saying_what_to_enable()
                 &serde_json::json!({"errors": [{"code": "UNSUPPORTED", "message": "The operation is unsupported."}]}),
             );
         }
-        let target = if request.query.is_empty() {
-            request.path.clone()
-        } else {
-            format!("{}?{}", request.path, request.query)
-        };
-        forward(port, request, &target)
+        forward_as_sent(port, request)
     });
     let source = proxy.url();
     let out = run(&[

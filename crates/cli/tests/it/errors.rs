@@ -524,7 +524,7 @@ fn delete_source_of_a_layout_or_an_archive_names_what_it_is_and_what_to_remove()
 #[test]
 fn failures_a_second_try_gets_again_are_not_offered_a_plain_rerun() {
     use crate::support::http::{Response, Server};
-    use crate::support::mount_proxy::forward;
+    use crate::support::mount_proxy::forward_as_sent;
 
     let (dir, _) = crate::util::sample_layout(1, 3);
     let dst = crate::util::Registry::start();
@@ -537,12 +537,7 @@ fn failures_a_second_try_gets_again_are_not_offered_a_plain_rerun() {
                 &serde_json::json!({"errors": [{"code": "DENIED", "message": "pushes are not allowed here"}]}),
             );
         }
-        let target = if request.query.is_empty() {
-            request.path.clone()
-        } else {
-            format!("{}?{}", request.path, request.query)
-        };
-        forward(port, request, &target)
+        forward_as_sent(port, request)
     });
     let out = run(&["copy", "-q", &crate::util::oci(dir.path()), &proxy.url()]);
     assert_exit_code(&out, 1);

@@ -501,7 +501,7 @@ fn a_source_that_dies_mid_verify_ends_it_with_exit_3_naming_the_source() {
 #[test]
 fn a_manifest_whose_bytes_contradict_the_registrys_digest_is_not_copied() {
     use crate::support::http::{Response, Server};
-    use crate::support::mount_proxy::forward;
+    use crate::support::mount_proxy::{forward, forward_as_sent};
 
     let (src, expected) = sample_registry(1);
     let (repo, tags) = expected
@@ -518,15 +518,10 @@ fn a_manifest_whose_bytes_contradict_the_registrys_digest_is_not_copied() {
     let (port, repo_path) = (src.port, format!("/v2/{repo}/manifests/"));
     let (swapped_tag, other_tag) = (swapped.clone(), other.clone());
     let proxy = Server::start_raw(move |request| {
-        let target = if request.query.is_empty() {
-            request.path.clone()
-        } else {
-            format!("{}?{}", request.path, request.query)
-        };
         if request.method != "GET" || request.path != format!("{repo_path}{swapped_tag}") {
-            return forward(port, request, &target);
+            return forward_as_sent(port, request);
         }
-        let announced = forward(port, request, &target);
+        let announced = forward_as_sent(port, request);
         let bytes = forward(port, request, &format!("{repo_path}{other_tag}"));
         let mut response = Response::new(200, bytes.body);
         for (name, value) in &announced.headers {
@@ -563,7 +558,7 @@ fn a_retry_after_on_an_upload_holds_the_next_requests_back() {
     use std::time::Instant;
 
     use crate::support::http::{Response, Server};
-    use crate::support::mount_proxy::forward;
+    use crate::support::mount_proxy::forward_as_sent;
 
     let (dir, expected) = sample_layout(1, 3);
     let dst = Registry::start();
@@ -572,11 +567,6 @@ fn a_retry_after_on_an_upload_holds_the_next_requests_back() {
     let seen: Arc<Mutex<(Option<Instant>, Vec<Instant>)>> = Arc::default();
     let log = seen.clone();
     let proxy = Server::start_raw(move |request| {
-        let target = if request.query.is_empty() {
-            request.path.clone()
-        } else {
-            format!("{}?{}", request.path, request.query)
-        };
         let mut seen = log.lock().unwrap();
         let closing_put = request.method == "PUT" && request.path.contains("/blobs/uploads/");
         if seen.0.is_none() && closing_put {
@@ -587,7 +577,7 @@ fn a_retry_after_on_an_upload_holds_the_next_requests_back() {
             seen.1.push(Instant::now());
         }
         drop(seen);
-        forward(port, request, &target)
+        forward_as_sent(port, request)
     });
     let out = run(&["copy", "-q", "-j", "1", &oci(dir.path()), &proxy.url()]);
     assert_success(&out);
@@ -615,7 +605,7 @@ fn a_registry_that_answers_its_first_requests_with_503_and_429_is_asked_again() 
     use std::sync::Arc;
 
     use crate::support::http::{Response, Server};
-    use crate::support::mount_proxy::forward;
+    use crate::support::mount_proxy::forward_as_sent;
 
     let (dir, expected) = sample_layout(1, 5);
     let dst = Registry::start();
@@ -631,12 +621,7 @@ fn a_registry_that_answers_its_first_requests_with_503_and_429_is_asked_again() 
                 _ => {}
             }
         }
-        let target = if request.query.is_empty() {
-            request.path.clone()
-        } else {
-            format!("{}?{}", request.path, request.query)
-        };
-        forward(port, request, &target)
+        forward_as_sent(port, request)
     });
     let out = run(&["copy", "-q", &oci(dir.path()), &proxy.url()]);
     assert_success(&out);
@@ -737,7 +722,7 @@ fn a_blob_the_source_always_fails_is_asked_for_once_per_run_not_once_per_tag() {
     use std::sync::Arc;
 
     use crate::support::http::{Response, Server};
-    use crate::support::mount_proxy::forward;
+    use crate::support::mount_proxy::forward_as_sent;
     use crate::support::oci_push::push_image;
 
     let src = Registry::start();
@@ -761,12 +746,7 @@ fn a_blob_the_source_always_fails_is_asked_for_once_per_run_not_once_per_tag() {
                 &serde_json::json!({"errors": [{"code": "UNKNOWN", "message": "storage failure"}]}),
             );
         }
-        let target = if request.query.is_empty() {
-            request.path.clone()
-        } else {
-            format!("{}?{}", request.path, request.query)
-        };
-        forward(port, request, &target)
+        forward_as_sent(port, request)
     });
     let out = run_at_most(300, &["copy", &proxy.url(), &dst.url()]);
     assert_exit_code(&out, 1);
@@ -793,15 +773,10 @@ fn damaging_once(port: u16, suffix: String) -> crate::support::http::Server {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
-    use crate::support::mount_proxy::forward;
+    use crate::support::mount_proxy::forward_as_sent;
     let done = Arc::new(AtomicBool::new(false));
     crate::support::http::Server::start_raw(move |request| {
-        let target = if request.query.is_empty() {
-            request.path.clone()
-        } else {
-            format!("{}?{}", request.path, request.query)
-        };
-        let mut response = forward(port, request, &target);
+        let mut response = forward_as_sent(port, request);
         if request.method == "GET"
             && request.path.ends_with(&suffix)
             && response.status == 200

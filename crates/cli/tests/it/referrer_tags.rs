@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use acr_relocate::digest::Digest;
 
 use crate::support::http::{Request, Response, Server};
-use crate::support::mount_proxy::forward;
+use crate::support::mount_proxy::forward_as_sent;
 use crate::support::oci_push::*;
 use crate::util::*;
 
@@ -187,17 +187,13 @@ impl PairProxy {
         let upstream = target.port;
         let link = revision_link(target, watched);
         let watched = watched.clone();
-        let server = Server::start_raw(move |request: &Request| {
-            let target = if request.query.is_empty() {
-                request.path.clone()
-            } else {
-                format!("{}?{}", request.path, request.query)
-            };
-            match classify(request, &watched, tag) {
-                Some(put) => paired(&shared, put, &link, || forward(upstream, request, &target)),
-                None => forward(upstream, request, &target),
-            }
-        });
+        let server =
+            Server::start_raw(
+                move |request: &Request| match classify(request, &watched, tag) {
+                    Some(put) => paired(&shared, put, &link, || forward_as_sent(upstream, request)),
+                    None => forward_as_sent(upstream, request),
+                },
+            );
         PairProxy { server, state }
     }
 
@@ -528,11 +524,6 @@ fn an_index_refused_while_another_client_rewrites_a_manifest_it_lists_is_tried_a
     let count = refused.clone();
     let (upstream, watched) = (dst.port, src.sbom.clone());
     let proxy = Server::start_raw(move |request: &Request| {
-        let target = if request.query.is_empty() {
-            request.path.clone()
-        } else {
-            format!("{}?{}", request.path, request.query)
-        };
         let index_put = request.method == "PUT" && lists(request, &watched);
         let first = index_put && {
             let mut n = count.lock().unwrap();
@@ -540,10 +531,10 @@ fn an_index_refused_while_another_client_rewrites_a_manifest_it_lists_is_tried_a
             *n == 1
         };
         if !first {
-            return forward(upstream, request, &target);
+            return forward_as_sent(upstream, request);
         }
         empty_link(&link);
-        let response = forward(upstream, request, &target);
+        let response = forward_as_sent(upstream, request);
         std::fs::write(&link, &content).unwrap();
         assert_eq!(
             response.status,

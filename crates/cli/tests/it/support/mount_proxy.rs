@@ -102,6 +102,15 @@ fn without_mount(query: &str) -> String {
         .join("&")
 }
 
+/// [`forward`]s `request` to the same path and query it was sent to.
+pub fn forward_as_sent(upstream: u16, request: &Request) -> Response {
+    let target = match request.query.is_empty() {
+        true => request.path.clone(),
+        false => format!("{}?{}", request.path, request.query),
+    };
+    forward(upstream, request, &target)
+}
+
 /// Sends `request` on to the registry as `target`, and turns its answer into the proxy's.
 pub fn forward(upstream: u16, request: &Request, target: &str) -> Response {
     let headers: Vec<(String, String)> = request
