@@ -141,7 +141,12 @@ pub fn compare(
                         true => Standing::OnTarget,
                         false => Standing::Missing,
                     }
-                } else if covers(&scope, &target_scope) {
+                } else if covers(&scope, &target_scope)
+                    // A management group holds subscriptions: one that holds the source's holds
+                    // the target's when it is the same one (other hierarchies are not read).
+                    || (scope.starts_with("/providers/microsoft.management/managementgroups/")
+                        && source_id.subscription.eq_ignore_ascii_case(&target_id.subscription))
+                {
                     Standing::InheritedByBoth
                 } else {
                     Standing::InheritedBySourceOnly
@@ -306,6 +311,11 @@ mod tests {
                 "/subscriptions/0000",
             ),
             assignment("old-identity", pull, &old.to_string()),
+            assignment(
+                "platform",
+                "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+                "/providers/Microsoft.Management/managementGroups/corp",
+            ),
         ];
         let target = [assignment("ci", push, &new.to_string())];
         let rows = compare(&source, &target, &old, &new, Some("OLD-IDENTITY"));
@@ -320,6 +330,11 @@ mod tests {
         assert_eq!(standing("team"), Standing::InheritedBySourceOnly);
         assert_eq!(standing("ops"), Standing::InheritedByBoth);
         assert_eq!(standing("old-identity"), Standing::SourceIdentity);
+        assert_eq!(
+            standing("platform"),
+            Standing::InheritedByBoth,
+            "one subscription"
+        );
         assert_eq!(rows[0].standing, Standing::Missing, "missing ones first");
         assert_eq!(rows[0].assignment.role_name(), "AcrPull");
     }

@@ -490,11 +490,15 @@ async fn delete(
                 };
             }
             let mut unsupported = false;
-            if let Some(why) = blocked.get(&decision.digest).or(changed.as_ref()) {
+            if let Some(why) = blocked.get(&decision.digest) {
                 deletion.outcome = "kept".into();
                 deletion.reason = Some(why.clone());
             } else if decision.kept.is_some() {
+                // Kept for its own reason, said as it is.
                 deletion.outcome = "kept".into();
+            } else if let Some(why) = &changed {
+                deletion.outcome = "kept".into();
+                deletion.reason = Some(why.clone());
             } else if !dry_run {
                 if let Some(told) = control.before_delete {
                     told(&deletion)?;
