@@ -129,10 +129,12 @@ impl Report {
 struct GivenUp(Mutex<Option<Error>>);
 
 impl GivenUp {
-    /// The text of `e` for a problem's reason, keeping `e` when it gives a registry up.
+    /// The text of `e` for a problem's reason, keeping `e` when it gives a registry up (it
+    /// stopped answering, or every read would fail the same way: blob storage whose certificate
+    /// is not trusted), so that the verify ends with it, in one line, as a copy does.
     fn text(&self, e: Error) -> String {
         let text = e.to_string();
-        if e.stopped_answering() {
+        if e.stopped_answering() || matches!(e, Error::Unreachable { .. }) {
             self.0.lock().expect("given-up lock").get_or_insert(e);
         }
         text

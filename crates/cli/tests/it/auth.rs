@@ -742,6 +742,30 @@ fn untrusted_blob_storage_is_named_and_insecure_for_that_host_alone_gets_the_blo
         &[PASSWORD.to_string(), redirect::SAS_SIG.to_string()],
     );
     assert_eq!(*fake.served.lock().unwrap(), 0);
+    // A verify reading the blobs' content there stops the same way, in one line (not an error
+    // per blob, counted as read).
+    let refused = run_in(
+        home.path(),
+        &[
+            "verify",
+            "--deep",
+            "--content",
+            "--dst-creds",
+            &creds,
+            &format!("oci:{}", src.path().join("sample").display()),
+            &fake.endpoint(),
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "{}",
+        crate::util::stderr(&refused)
+    );
+    assert_one_line_error(&refused, &[&storage, "not trusted", "--dst-ca-cert"]);
+    assert_eq!(*fake.served.lock().unwrap(), 0);
 
     let (_, back) = copy_into_back(
         home.path(),
