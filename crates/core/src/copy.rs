@@ -272,8 +272,8 @@ struct Engine {
     uploads: OnceMap<Digest, String>,
     /// digest → a target repository known to hold it (mount source).
     homes: Mutex<HashMap<Digest, String>>,
-    /// digest → why its transfer failed after every attempt, and whether that may pass: the
-    /// other tags that need it fail at once ([`Error::FailedEarlier`]).
+    /// digest → why the source failed to serve it after every attempt, and whether that may
+    /// pass: the other tags that need it fail at once ([`Error::FailedEarlier`]).
     failed_blobs: Mutex<HashMap<Digest, (String, bool)>>,
     /// Whether the target honours mounts, as far as the run has seen.
     mounts: MountSupport,
@@ -1334,16 +1334,7 @@ impl Engine {
                 transient,
             });
         }
-        let result = self.transfer_attempts(pair, blob).await;
-        if let Err(e) = &result {
-            if !e.is_fatal() && e.unreachable_copy().is_none() {
-                self.failed_blobs
-                    .lock()
-                    .expect("failed blobs lock")
-                    .insert(blob.digest.clone(), (e.to_string(), e.is_transient()));
-            }
-        }
-        result
+        self.transfer_attempts(pair, blob).await
     }
 
     /// [`Engine::transfer`]'s attempts.
@@ -1449,7 +1440,17 @@ impl Engine {
                     });
                     tokio::time::sleep(Duration::from_millis(100 * (1 << attempt.min(5)))).await;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // The source's refusal is the blob's, whichever repository needs it next (a
+                    // target's refusal may be one repository's: other repositories still try).
+                    if source_refused && !e.is_fatal() && e.unreachable_copy().is_none() {
+                        self.failed_blobs
+                            .lock()
+                            .expect("failed blobs lock")
+                            .insert(blob.digest.clone(), (e.to_string(), e.is_transient()));
+                    }
+                    return Err(e);
+                }
             }
         }
     }

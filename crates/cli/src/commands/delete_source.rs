@@ -572,9 +572,13 @@ async fn pushed_since_survey(
     known: &BTreeSet<String>,
     deleted: Option<&BTreeSet<String>>,
 ) -> acr_relocate::Result<Vec<String>> {
-    let mut late: Vec<String> = source
-        .tags(repository)
-        .await?
+    let tags = match source.tags(repository).await {
+        // Gone with the manifests deleted so far (a registry that drops an empty repository):
+        // no tag can have been pushed to it.
+        Err(e) if e.is_not_found() => Vec::new(),
+        listed => listed?,
+    };
+    let mut late: Vec<String> = tags
         .into_iter()
         .filter(|t| !known.contains(t) || deleted.is_some_and(|d| d.contains(t)))
         .collect();
