@@ -587,7 +587,7 @@ mod tests {
             .unreachable_at_start(&ConnectFailure::Certificate("UnknownIssuer".into()))
             .to_string();
         assert!(text.contains("--src-ca-cert FILE"), "{text}");
-        assert!(text.contains("--insecure 127.0.0.1 "), "{text}");
+        assert!(text.contains("--insecure 127.0.0.1:5000 "), "{text}");
         let text = source
             .unreachable_at_start(&ConnectFailure::Refused)
             .to_string();

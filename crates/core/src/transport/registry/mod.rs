@@ -2655,6 +2655,12 @@ impl UploadWatch {
         self.0.last.store(self.now_ms(), Ordering::Relaxed);
     }
 
+    /// Times the registry's silence from now, for a request without a body to watch.
+    fn arm(&self) {
+        self.0.armed.store(true, Ordering::Relaxed);
+        self.touch();
+    }
+
     /// The body, watched.
     fn wrap<S, E>(&self, body: S) -> impl futures::Stream<Item = std::result::Result<Bytes, E>>
     where
@@ -3317,6 +3323,8 @@ impl Destination for Registry {
             let location = self
                 .upload_chunks(location, &scope, blob, content, resumer)
                 .await?;
+            // No body to watch: the registry's answer is timed from the start.
+            watch.arm();
             (location, reqwest::Body::from(Vec::new()), 0)
         } else {
             (
