@@ -152,8 +152,6 @@ struct Ctx<'a> {
     /// template they are read in: a child there whose location is one of them is in a replica
     /// region.
     replica_exprs: HashSet<(usize, String)>,
-    /// `--private-endpoint` added the new registry's private endpoint.
-    private_endpoint_added: bool,
 }
 
 impl Ctx<'_> {
@@ -430,7 +428,6 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
         replica_exprs: HashSet::new(),
         data_regions: None,
         tasks: Vec::new(),
-        private_endpoint_added: false,
     };
     for (option, region) in std::iter::once(("--location", &opts.location))
         .chain(opts.add_replications.iter().map(|r| ("--replication", r)))
@@ -483,10 +480,9 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
             relocate_children(&mut ctx, template, &resources)
         }
     };
-    let mut endpoints = private_endpoints_of_the_registry(&mut ctx, &resources);
-    if ctx.private_endpoint_added {
-        endpoints += 1;
-    }
+    // With a registry relocated, `--private-endpoint` added its own endpoint.
+    let added = usize::from(chosen.is_some() && opts.private_endpoint_subnet.is_some());
+    let endpoints = private_endpoints_of_the_registry(&mut ctx, &resources) + added;
     if let Some(old) = old_name.as_deref() {
         old_private_dns_records(&mut ctx, &resources, old, &opts.name);
     }
@@ -3121,13 +3117,6 @@ fn parent_reference(name: &str) -> Option<(&'static str, &str)> {
     Some((func, &body[start..end]))
 }
 
-/// A `Microsoft.Network/privateEndpoints` resource of the template that connects to a registry
-/// stays where it is, on its subnet in the old region, while its connection now names the new
-/// registry: deployed under its old name into the source's resource group it would move the
-/// source's live endpoint to the new registry, and a private endpoint cannot be in another region
-/// than its virtual network. Blocking when its region is written out (it needs a subnet in the
-/// target region and a new name, which the rewriter cannot choose); a warning when the region is
-/// an expression whose value the deployment gives.
 /// The A records of the old registry's private endpoint in the `privatelink.azurecr.io` zone
 /// (`<old>` and `<old>.<region>.data`, top-level or nested in their zone): deployed again they
 /// hold the old endpoint's addresses, and the new registry's names get none. Said, not changed:
@@ -3167,6 +3156,13 @@ fn old_private_dns_records(ctx: &mut Ctx<'_>, res: &[Resource<'_>], old: &str, n
     }
 }
 
+/// A `Microsoft.Network/privateEndpoints` resource of the template that connects to a registry
+/// stays where it is, on its subnet in the old region, while its connection now names the new
+/// registry: deployed under its old name into the source's resource group it would move the
+/// source's live endpoint to the new registry, and a private endpoint cannot be in another region
+/// than its virtual network. Blocking when its region is written out (it needs a subnet in the
+/// target region and a new name, which the rewriter cannot choose); a warning when the region is
+/// an expression whose value the deployment gives. Returns how many connect to it.
 fn private_endpoints_of_the_registry(ctx: &mut Ctx<'_>, res: &[Resource<'_>]) -> usize {
     let mut count = 0;
     let params_obj = ctx.params_obj;
@@ -3373,7 +3369,6 @@ fn add_private_endpoint(ctx: &mut Ctx<'_>, reg: &Resource<'_>, name_expr: &str) 
             format!("give --private-dns-zone <id of the privatelink.azurecr.io zone linked to the network>, or add A records for {new} and {new}.<region>.data (home and each replica) to that zone with the endpoint's addresses"),
         );
     }
-    ctx.private_endpoint_added = true;
     true
 }
 

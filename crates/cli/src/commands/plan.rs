@@ -88,21 +88,13 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         &config.target.endpoint("target").with_context(in_config)?,
         &base,
     );
-    let deleted_resource = config
-        .delete_source
-        .as_ref()
-        .filter(|d| d.registry_resource)
-        .and(config.source.azure_resource_id.as_deref());
-    if config
-        .delete_source
-        .as_ref()
-        .is_some_and(|d| d.registry_resource)
-        && deleted_resource.is_none()
-    {
-        anyhow::bail!(
-            "[delete_source] registry_resource = true deletes the source's Azure resource, and [source] has no azure_resource_id: add it, or take registry_resource out to delete the manifests only; nothing was written"
-        );
-    }
+    // The source's Azure resource, when `[delete_source]` deletes it.
+    let deleted_resource = match config.delete_source.as_ref().filter(|d| d.registry_resource) {
+        Some(_) => Some(config.source.azure_resource_id.as_deref().context(
+            "[delete_source] registry_resource = true deletes the source's Azure resource, and [source] has no azure_resource_id: add it, or take registry_resource out to delete the manifests only; nothing was written",
+        )?),
+        None => None,
+    };
     check_sides(
         &source_text,
         &target_text,
@@ -111,7 +103,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             .as_ref()
             .map(|d| (d.confirm.as_str(), deleted_resource)),
     )
-    .with_context(|| format!("--config {}", args.config.display()))?;
+    .with_context(in_config)?;
     let sides = Sides {
         config: config_path,
         base,
