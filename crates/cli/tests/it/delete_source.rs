@@ -17,10 +17,15 @@ fn source_and_full_copy(
 
 /// Runs `delete-source` of `src`, verified against `dst` and confirmed, with `options` first.
 fn delete_confirmed(src: &Registry, dst: &Registry, options: &[&str]) -> std::process::Output {
-    let (src, dst) = (src.url(), dst.url());
+    delete_confirmed_at(&src.url(), dst, options)
+}
+
+/// [`delete_confirmed`] of the source at `source` (a proxy in front of it).
+fn delete_confirmed_at(source: &str, dst: &Registry, options: &[&str]) -> std::process::Output {
+    let dst = dst.url();
     let mut args = vec!["delete-source"];
     args.extend_from_slice(options);
-    args.extend([src.as_str(), "--verified-against", &dst, "--confirm", &src]);
+    args.extend([source, "--verified-against", &dst, "--confirm", source]);
     run(&args)
 }
 
@@ -714,8 +719,9 @@ fn a_tag_pushed_to_the_source_during_the_deletion_is_kept_and_listed() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
-    use crate::support::http::{send, Server};
+    use crate::support::http::Server;
     use crate::support::mount_proxy::forward_as_sent;
+    use crate::support::oci_push::push_manifest;
 
     let (src, _) = sample_registry(2);
     let dst = Registry::start();
@@ -732,45 +738,21 @@ fn a_tag_pushed_to_the_source_during_the_deletion_is_kept_and_listed() {
                 .trim_start_matches("/v2/")
                 .split_once("/manifests/")
                 .unwrap();
-            let accept = (
-                "accept".to_string(),
-                "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json".to_string(),
-            );
-            let got = send(
-                port,
-                "GET",
-                &format!("/v2/{repository}/manifests/{digest}"),
-                &[accept],
-                &[],
-            )
-            .unwrap();
-            let mut body: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+            let (media_type, bytes) = pull_manifest(port, repository, digest);
+            let mut body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
             body["annotations"] = serde_json::json!({"pushed": "during the deletion"});
-            let put = send(
+            push_manifest(
                 port,
-                "PUT",
-                &format!("/v2/{repository}/manifests/late"),
-                &[(
-                    "content-type".to_string(),
-                    got.header("content-type").unwrap().to_string(),
-                )],
+                repository,
+                "late",
+                &media_type,
                 &serde_json::to_vec(&body).unwrap(),
-            )
-            .unwrap();
-            assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+            );
         }
         forward_as_sent(port, request)
     });
     let source = proxy.url();
-    let out = run(&[
-        "delete-source",
-        "--skip-content-check",
-        &source,
-        "--verified-against",
-        &dst.url(),
-        "--confirm",
-        &source,
-    ]);
+    let out = delete_confirmed_at(&source, &dst, &["--skip-content-check"]);
     assert_success(&out);
     assert!(pushed.load(Ordering::SeqCst), "nothing was deleted");
     let report = stdout(&out);
@@ -790,7 +772,7 @@ fn a_tag_pushed_onto_a_manifest_still_to_delete_keeps_it_and_the_rest_of_its_rep
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
-    use crate::support::http::{send, Server};
+    use crate::support::http::Server;
     use crate::support::mount_proxy::forward_as_sent;
 
     let (src, dst, expected) = source_and_full_copy(2);
@@ -820,46 +802,17 @@ fn a_tag_pushed_onto_a_manifest_still_to_delete_keeps_it_and_the_rest_of_its_rep
                 .iter()
                 .find(|(_, d)| d.to_string() != deleting)
                 .unwrap();
-            let accept = (
-                "accept".to_string(),
-                "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json".to_string(),
-            );
-            let got = send(
-                port,
-                "GET",
-                &format!("/v2/{repository}/manifests/{other}"),
-                &[accept],
-                &[],
-            )
-            .unwrap();
-            let put = send(
-                port,
-                "PUT",
-                &format!("/v2/{repository}/manifests/late"),
-                &[(
-                    "content-type".to_string(),
-                    got.header("content-type").unwrap().to_string(),
-                )],
-                &got.body,
-            )
-            .unwrap();
-            assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+            retag(port, repository, other.as_str(), "late");
             *late.lock().unwrap() = Some(other.to_string());
         }
         forward_as_sent(port, request)
     });
     let source = proxy.url();
-    let out = run(&[
-        "delete-source",
-        "--skip-content-check",
-        "--repo",
-        repository,
+    let out = delete_confirmed_at(
         &source,
-        "--verified-against",
-        &dst.url(),
-        "--confirm",
-        &source,
-    ]);
+        &dst,
+        &["--skip-content-check", "--repo", repository],
+    );
     assert_success(&out);
     assert!(pushed.load(Ordering::SeqCst), "nothing was deleted");
     let late = late_digest.lock().unwrap().clone().unwrap();
@@ -905,15 +858,7 @@ fn a_source_that_refuses_deletion_stops_at_the_first_405_saying_what_to_enable()
         forward_as_sent(port, request)
     });
     let source = proxy.url();
-    let out = run(&[
-        "delete-source",
-        "--skip-content-check",
-        &source,
-        "--verified-against",
-        &dst.url(),
-        "--confirm",
-        &source,
-    ]);
+    let out = delete_confirmed_at(&source, &dst, &["--skip-content-check"]);
     assert_exit_code(&out, 1);
     assert_eq!(
         deletes.load(Ordering::SeqCst),

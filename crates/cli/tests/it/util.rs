@@ -443,6 +443,23 @@ pub fn layout_blob(root: &Path, digest: &Digest) -> PathBuf {
 /// as a push would do); returns that manifest's digest.
 pub fn retag(port: u16, repository: &str, from: &str, tag: &str) -> String {
     use crate::support::http::send;
+    let (media_type, bytes) = pull_manifest(port, repository, from);
+    let put = send(
+        port,
+        "PUT",
+        &format!("/v2/{repository}/manifests/{tag}"),
+        &[("content-type".to_string(), media_type)],
+        &bytes,
+    )
+    .unwrap();
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    put.header("docker-content-digest").unwrap().to_string()
+}
+
+/// The media type and bytes of `repository@reference` (a tag or digest) in the registry on
+/// `port`, read as a client that takes every image manifest type.
+pub fn pull_manifest(port: u16, repository: &str, reference: &str) -> (String, Vec<u8>) {
+    use crate::support::http::send;
     let accept = (
         "accept".to_string(),
         [
@@ -456,23 +473,13 @@ pub fn retag(port: u16, repository: &str, from: &str, tag: &str) -> String {
     let got = send(
         port,
         "GET",
-        &format!("/v2/{repository}/manifests/{from}"),
+        &format!("/v2/{repository}/manifests/{reference}"),
         &[accept],
         &[],
     )
     .unwrap();
     assert_eq!(got.status, 200);
-    let media_type = got.header("content-type").unwrap().to_string();
-    let put = send(
-        port,
-        "PUT",
-        &format!("/v2/{repository}/manifests/{tag}"),
-        &[("content-type".to_string(), media_type)],
-        &got.body,
-    )
-    .unwrap();
-    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
-    put.header("docker-content-digest").unwrap().to_string()
+    (got.header("content-type").unwrap().to_string(), got.body)
 }
 
 /// Sends `DELETE path` to the registry on `port` (a manifest or blob removed behind the tool's
