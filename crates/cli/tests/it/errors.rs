@@ -143,31 +143,37 @@ fn tls_errors_name_the_side_and_the_flag_that_fixes_them() {
     );
 }
 
-/// The registry's own self-signed certificate marked CA:TRUE (`openssl req -x509`), given as
-/// its CA: refused by the TLS library as a CA used as the server's own, so the error says that,
-/// and what certificate would do, instead of asking for the file just given.
+/// The registry's own self-signed certificate marked CA:TRUE (what `openssl req -x509` makes),
+/// given as its CA, is trusted as docker and skopeo trust it: the registry is read. Given another
+/// CA instead, the error says that the registry's certificate itself is what to give.
 #[test]
-fn a_self_signed_ca_certificate_as_the_registrys_own_is_named_with_what_to_make_instead() {
+fn a_self_signed_ca_certificate_as_the_registrys_own_is_trusted_when_given_itself() {
     let work = tempfile::tempdir().unwrap();
-    let tls = Tls::self_signed_ca_as_server(work.path());
+    let tls = Tls::self_signed_ca_as_server(&work.path().join("server"));
     let registry =
         AuthRegistry::start(&Auth::Htpasswd(htpasswd(work.path(), "u", "p")), Some(&tls));
     let host = registry.host();
-    let ca = tls.ca.to_str().unwrap();
-    let out = run(&[
-        "inventory",
-        "--src-ca-cert",
-        ca,
-        "--src-creds",
-        "u:p",
-        &host,
-    ]);
+    let inventory_trusting = |ca: &str| {
+        run(&[
+            "inventory",
+            "--src-ca-cert",
+            ca,
+            "--src-creds",
+            "u:p",
+            &host,
+        ])
+    };
+    let out = inventory_trusting(tls.ca.to_str().unwrap());
+    assert_success(&out);
+
+    let other = Tls::generate(&work.path().join("other"));
+    let out = inventory_trusting(other.ca.to_str().unwrap());
     assert_exit_code(&out, 2);
     let err = stderr(&out);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     for needle in [
-        "is a CA certificate (basicConstraints CA:TRUE) used as the registry's own",
-        "basicConstraints=critical,CA:FALSE",
+        "is a self-signed CA certificate (basicConstraints CA:TRUE) used as the registry's own",
+        "pass --src-ca-cert FILE with that very certificate",
         &format!("--insecure {host}"),
     ] {
         assert!(err.contains(needle), "{needle}: {err}");

@@ -225,11 +225,11 @@ impl Health {
                     "its TLS certificate is not made out to `{hostname}` ({detail}): reach the registry by a name its certificate lists, or pass --insecure {hostname} to skip the check"
                 )
             }
-            // A self-signed certificate marked CA:TRUE (what `openssl req -x509` makes) served as
-            // the registry's own: WebPKI refuses a CA as the end entity even when it is given as
-            // the CA, so passing it again cannot help.
+            // A certificate marked CA:TRUE served as the registry's own (what `openssl req -x509`
+            // makes) and not given with --ca-cert: that file itself is what to give (trusted then
+            // as the registry's own, see `tls`).
             ConnectFailure::Certificate(detail) if detail.contains("CaUsedAsEndEntity") => format!(
-                "its TLS certificate is a CA certificate (basicConstraints CA:TRUE) used as the registry's own, which is refused even when given with {ca_flag}: sign the registry's certificate with that CA, or make it with `-addext basicConstraints=critical,CA:FALSE`; or pass --insecure {host} to skip the check for this registry alone"
+                "its TLS certificate is a self-signed CA certificate (basicConstraints CA:TRUE) used as the registry's own: pass {ca_flag} FILE with that very certificate (the registry's server certificate file), or --insecure {host} to skip the check for this registry alone"
             ),
             ConnectFailure::Certificate(detail) => format!(
                 "its TLS certificate is not trusted ({}): pass {ca_flag} FILE with the CA that signed it, or --insecure {host} to skip the check for this registry alone",

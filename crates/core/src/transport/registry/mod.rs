@@ -15,6 +15,7 @@ pub mod auth;
 pub mod health;
 mod links;
 pub mod throttle;
+mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -586,24 +587,6 @@ pub fn parse_link_value(value: &str) -> Option<String> {
     None
 }
 
-/// The system's trusted root certificates (`SSL_CERT_FILE`, `SSL_CERT_DIR` or the platform's
-/// store), read once per process. Left to itself, reqwest reads and parses the whole store again
-/// for every client it builds, three per registry: about 6 ms each here, 35 ms of every command's
-/// start. Certificates the TLS library cannot use are left out, as reqwest leaves them out; when
-/// none is usable the clients keep reqwest's own loading (and its error).
-fn system_roots() -> &'static [reqwest::Certificate] {
-    static ROOTS: std::sync::OnceLock<Vec<reqwest::Certificate>> = std::sync::OnceLock::new();
-    ROOTS.get_or_init(|| {
-        let mut usable = rustls::RootCertStore::empty();
-        rustls_native_certs::load_native_certs()
-            .certs
-            .into_iter()
-            .filter(|der| usable.add(der.clone()).is_ok())
-            .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok())
-            .collect()
-    })
-}
-
 /// `host[:port]` of a URL, for messages (the URL itself when it does not parse).
 fn host_and_port(url: &str) -> String {
     match url::Url::parse(url) {
@@ -664,11 +647,11 @@ fn names_host(hosts: &[String], url: &url::Url) -> bool {
 fn client_identity(
     files: &super::ClientCertificate,
     side: Option<&str>,
-) -> Result<reqwest::Identity> {
+) -> Result<tls::ClientIdentity> {
     let side = side.unwrap_or("SOURCE");
     let (cert_flag, key_flag) = (side_flag(side, "cert"), side_flag(side, "key"));
     let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| Error::io(path, e));
-    let mut pem = read(&files.certificate)?;
+    let pem = read(&files.certificate)?;
     if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
         return Err(Error::Invalid {
             what: format!("{cert_flag} {}", files.certificate.display()),
@@ -688,22 +671,23 @@ fn client_identity(
             reason: "holds no PEM private key (`-----BEGIN PRIVATE KEY-----`): give the client certificate's key in PEM".into(),
         });
     }
-    pem.push(b'\n');
-    pem.extend_from_slice(&key);
-    reqwest::Identity::from_pem(&pem).map_err(|e| Error::Invalid {
-        what: format!("{cert_flag} {}", files.certificate.display()),
-        reason: format!("the client certificate and its key cannot be used together ({e}): give the key that belongs to the certificate"),
+    tls::ClientIdentity::from_pem(&pem, &key).map_err(|refusal| match refusal {
+        tls::IdentityRefusal::Certificate(e) => Error::Invalid {
+            what: format!("{cert_flag} {}", files.certificate.display()),
+            reason: format!("holds no usable PEM certificate ({e}): give the client certificate in PEM"),
+        },
+        tls::IdentityRefusal::Key(e) => Error::Invalid {
+            what: format!("{key_flag} {}", files.key.display()),
+            reason: format!("holds no usable PEM private key ({e}): give the client certificate's key in PEM"),
+        },
+        tls::IdentityRefusal::Mismatch(e) => Error::Invalid {
+            what: format!("{cert_flag} {}", files.certificate.display()),
+            reason: format!(
+                "the client certificate and the key {} cannot be used together ({e}): give the key that belongs to the certificate",
+                files.key.display()
+            ),
+        },
     })
-}
-
-/// `builder` trusting [`system_roots`] instead of loading the store itself (unchanged when none
-/// is usable).
-fn with_system_roots(mut builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
-    let roots = system_roots();
-    for cert in roots {
-        builder = builder.add_root_certificate(cert.clone());
-    }
-    builder.tls_built_in_root_certs(roots.is_empty())
 }
 
 impl Registry {
@@ -729,14 +713,7 @@ impl Registry {
                         "cannot be read ({e}): give the file of the CA certificate (PEM) that signed the registry's"
                     ))
                 })?;
-                let roots = reqwest::Certificate::from_pem_bundle(&pem)
-                    .map_err(|e| refused(format!("not a PEM certificate file: {e}")))?;
-                if roots.is_empty() {
-                    return Err(refused(
-                        "holds no PEM certificate (`-----BEGIN CERTIFICATE-----`): give the CA certificate in PEM (`openssl x509 -inform der -in FILE -out ca.pem` converts DER)".into(),
-                    ));
-                }
-                roots
+                tls::read_certificates(&pem).map_err(refused)?
             }
             None => Vec::new(),
         };
@@ -744,8 +721,18 @@ impl Registry {
             Some(c) => Some(client_identity(c, options.side.as_deref())?),
             None => None,
         };
+        let trust = tls::ClientTls::new(extra_roots, identity);
+        let tls_config = |verify: bool, http2: bool| {
+            trust
+                .config(verify, http2)
+                .map_err(|e| Error::InvalidEndpoint {
+                    input: endpoint.host.clone(),
+                    reason: format!("cannot set up TLS: {e}"),
+                })
+        };
         let timed_client = |http1_only: bool, insecure: bool, timed: bool| {
-            let mut builder = with_system_roots(reqwest::Client::builder())
+            let mut builder = reqwest::Client::builder()
+                .use_preconfigured_tls(tls_config(!insecure, !http1_only)?)
                 .proxy(super::proxy::reqwest_proxy())
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(connect_timeout);
@@ -757,32 +744,12 @@ impl Registry {
                 .pool_max_idle_per_host(256)
                 .tcp_nodelay(true)
                 .user_agent(concat!("acr-relocate/", env!("CARGO_PKG_VERSION")));
-            for cert in &extra_roots {
-                builder = builder.add_root_certificate(cert.clone());
-            }
-            if let Some(identity) = &identity {
-                builder = builder.identity(identity.clone());
-            }
-            if insecure {
-                builder = builder.danger_accept_invalid_certs(true);
-            }
             if http1_only {
                 builder = builder.http1_only();
             }
-            builder.build().map_err(|e| match &options.client_certificate {
-                // rustls takes the certificate and key together only here.
-                Some(c) => Error::Invalid {
-                    what: c.certificate.display().to_string(),
-                    reason: format!(
-                        "the client certificate and the key {} cannot be used together ({}): give the key that belongs to the certificate",
-                        c.key.display(),
-                        std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string())
-                    ),
-                },
-                None => Error::InvalidEndpoint {
-                    input: endpoint.host.clone(),
-                    reason: format!("cannot set up HTTP client: {e}"),
-                },
+            builder.build().map_err(|e| Error::InvalidEndpoint {
+                input: endpoint.host.clone(),
+                reason: format!("cannot set up HTTP client: {e}"),
             })
         };
         let client = |http1_only: bool, insecure: bool| timed_client(http1_only, insecure, true);
@@ -827,21 +794,19 @@ impl Registry {
                     }
                 }),
             };
-            let mut builder = with_system_roots(reqwest::Client::builder())
+            reqwest::Client::builder()
+                .use_preconfigured_tls(tls_config(!insecure, false)?)
                 .proxy(super::proxy::reqwest_proxy())
                 .redirect(policy)
                 .referer(false)
                 .http1_only()
                 .connect_timeout(connect_timeout)
                 .read_timeout(read_timeout)
-                .danger_accept_invalid_certs(insecure);
-            for cert in &extra_roots {
-                builder = builder.add_root_certificate(cert.clone());
-            }
-            builder.build().map_err(|e| Error::InvalidEndpoint {
-                input: endpoint.host.clone(),
-                reason: format!("cannot set up HTTP client: {e}"),
-            })
+                .build()
+                .map_err(|e| Error::InvalidEndpoint {
+                    input: endpoint.host.clone(),
+                    reason: format!("cannot set up HTTP client: {e}"),
+                })
         };
         let foreign = foreign_client(false)?;
         let foreign_insecure = match options.insecure_hosts.is_empty() {
