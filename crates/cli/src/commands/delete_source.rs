@@ -424,6 +424,7 @@ async fn delete(
             repository: pair.source.clone(),
             listed: tags.iter().cloned().collect(),
             deleted: Default::default(),
+            gone: Default::default(),
         });
         if tags.is_empty() {
             continue;
@@ -432,11 +433,14 @@ async fn delete(
             outcome.interrupted = true;
             break;
         }
-        let (decisions, known) =
+        let (decisions, surveyed) =
             match retain::survey(source.clone(), target.clone(), &pair, matcher, jobs).await {
                 Ok(repo) => (
                     retain::decide(&repo),
-                    repo.tags.keys().cloned().collect::<BTreeSet<String>>(),
+                    repo.tags
+                        .iter()
+                        .map(|(name, tag)| (name.clone(), tag.digest.clone()))
+                        .collect::<BTreeMap<String, Digest>>(),
                 ),
                 Err(e) => {
                     outcome.failed += 1;
@@ -455,9 +459,10 @@ async fn delete(
             };
         // A manifest whose referrer (or signature) could not be deleted stays with it.
         let mut blocked: BTreeMap<Digest, String> = BTreeMap::new();
-        // Tags pushed to the repository since it was surveyed: a DELETE by digest would take
-        // one pointing at a manifest still to delete, never verified, with it. Listed again
-        // before each deletion; once one shows, the rest of the repository stays.
+        // Tags pushed to (or moved in, or gone from) the repository since it was surveyed: a
+        // DELETE by digest would take one pointing at a manifest still to delete, never
+        // verified, with it. Listed again before each deletion; once one shows, the rest of the
+        // repository stays.
         let mut changed: Option<String> = None;
         for decision in decisions {
             if control.interrupted() {
@@ -473,16 +478,18 @@ async fn delete(
                 describes: decision.describes.as_ref().map(|d| d.to_string()),
             };
             if changed.is_none() && decision.kept.is_none() && !dry_run {
-                let deleted = read.last().map(|r| &r.deleted);
-                changed = match pushed_since_survey(source.as_ref(), &pair.source, &known, deleted)
+                let tags_read = read.last_mut().expect("pushed above");
+                changed = match changed_since_survey(source.as_ref(), &pair.source, &surveyed, &tags_read.deleted)
                     .await
                 {
-                    Ok(late) if late.is_empty() => None,
-                    Ok(late) => Some(format!(
-                        "not deleted: {} pushed to {} since it was read (not verified); run again to verify and delete it",
-                        late.join(", "),
-                        pair.source
-                    )),
+                    Ok(changes) => {
+                        if !changes.vanished.is_empty() {
+                            tags_read.gone.extend(changes.vanished.iter().cloned());
+                            outcome.failed += 1;
+                            outcome.manifests.push(vanished_tags(&pair.source, changes.vanished.clone()));
+                        }
+                        changes.refusal(&pair.source)
+                    }
                     Err(e) => Some(format!(
                         "not deleted: the tags of {} could not be listed again before deleting ({e}); run again",
                         pair.source
@@ -564,26 +571,99 @@ async fn delete(
     Ok(outcome)
 }
 
-/// The tags of `repository` now that its survey did not know (`known`), or that this run deleted
-/// (pushed again): sorted.
-async fn pushed_since_survey(
+/// How a repository's tags differ from its survey, listed again before a deletion.
+#[derive(Default)]
+struct Changes {
+    /// Tags the survey did not list, or that this run deleted (pushed again): sorted.
+    late: Vec<String>,
+    /// Tags the survey listed that now name another manifest (seen only where the registry
+    /// lists tags with their digests, as ACR does): sorted.
+    moved: Vec<String>,
+    /// Tags the survey listed that are gone though this run deleted none of their manifests:
+    /// moved onto a manifest it deleted (a DELETE by digest takes every tag of the manifest
+    /// along), or deleted by someone else. Sorted.
+    vanished: Vec<String>,
+}
+
+impl Changes {
+    /// Why the rest of `repository` must stay, if anything changed.
+    fn refusal(&self, repository: &str) -> Option<String> {
+        if !self.late.is_empty() {
+            return Some(format!(
+                "not deleted: {} pushed to {repository} since it was read (not verified); run again to verify and delete it",
+                self.late.join(", ")
+            ));
+        }
+        if !self.moved.is_empty() {
+            return Some(format!(
+                "not deleted: {} moved to another manifest of {repository} since it was read (not verified); run again to verify and delete it",
+                self.moved.join(", ")
+            ));
+        }
+        if !self.vanished.is_empty() {
+            return Some(format!(
+                "not deleted: tags of {repository} changed while this run deleted ({} gone); run again to verify and delete the rest",
+                self.vanished.join(", ")
+            ));
+        }
+        None
+    }
+}
+
+/// The tags of `repository` now, against its survey (`surveyed`: name and digest) and the tags
+/// this run deleted (`deleted`).
+async fn changed_since_survey(
     source: &dyn Source,
     repository: &str,
-    known: &BTreeSet<String>,
-    deleted: Option<&BTreeSet<String>>,
-) -> acr_relocate::Result<Vec<String>> {
-    let tags = match source.tags(repository).await {
-        // Gone with the manifests deleted so far (a registry that drops an empty repository):
-        // no tag can have been pushed to it.
-        Err(e) if e.is_not_found() => Vec::new(),
-        listed => listed?,
+    surveyed: &BTreeMap<String, Digest>,
+    deleted: &BTreeSet<String>,
+) -> acr_relocate::Result<Changes> {
+    let listed = match source.tag_digests(repository).await {
+        Ok(Some(with_digests)) => with_digests
+            .into_iter()
+            .map(|(name, digest)| (name, Some(digest)))
+            .collect(),
+        Ok(None) => match source.tags(repository).await {
+            Ok(names) => names.into_iter().map(|name| (name, None)).collect(),
+            // Gone with the manifests deleted so far (a registry that drops an empty
+            // repository): no tag can have been pushed to it.
+            Err(e) if e.is_not_found() => BTreeMap::new(),
+            Err(e) => return Err(e),
+        },
+        Err(e) if e.is_not_found() => BTreeMap::new(),
+        Err(e) => return Err(e),
     };
-    let mut late: Vec<String> = tags
-        .into_iter()
-        .filter(|t| !known.contains(t) || deleted.is_some_and(|d| d.contains(t)))
+    let mut changes = Changes::default();
+    for (name, digest) in &listed {
+        match surveyed.get(name) {
+            None => changes.late.push(name.clone()),
+            Some(_) if deleted.contains(name) => changes.late.push(name.clone()),
+            Some(before) if digest.as_ref().is_some_and(|now| now != before) => {
+                changes.moved.push(name.clone())
+            }
+            Some(_) => {}
+        }
+    }
+    changes.vanished = surveyed
+        .keys()
+        .filter(|name| !listed.contains_key(*name) && !deleted.contains(*name))
+        .cloned()
         .collect();
-    late.sort();
-    Ok(late)
+    Ok(changes)
+}
+
+/// The failed line of `tags` that left `repository` while the run deleted, though none of their
+/// manifests was deleted by it: each may have been moved onto one that was (and went with it),
+/// so the target may hold an older manifest under that name than the source last had.
+fn vanished_tags(repository: &str, tags: Vec<String>) -> Deletion {
+    Deletion {
+        repository: repository.to_string(),
+        digest: String::new(),
+        tags,
+        outcome: "failed".into(),
+        reason: Some("gone from the source during the run though their manifests were not deleted by it: moved onto a manifest this run deleted (which takes its tags along), or deleted by someone else; the target holds them as verified: if one was moved in the source, push that manifest to the target under it again".into()),
+        describes: None,
+    }
 }
 
 /// What a repository's tags were when `delete-source` read it, and which it deleted.
@@ -591,6 +671,8 @@ struct TagsRead {
     repository: String,
     listed: std::collections::BTreeSet<String>,
     deleted: std::collections::BTreeSet<String>,
+    /// Tags already reported gone ([`vanished_tags`]).
+    gone: std::collections::BTreeSet<String>,
 }
 
 /// Tags pushed to the source's repositories while the run read and deleted them (a new tag, or
@@ -604,45 +686,59 @@ async fn list_tags_pushed_meanwhile(
     outcome: &mut Outcome,
 ) {
     for tags_read in read {
-        let (tags, reason, failed) = match source.tags(&tags_read.repository).await {
-            Ok(now) => {
-                let late: Vec<String> = now
-                    .into_iter()
-                    .filter(|t| {
-                        matcher.tag(t)
-                            && (!tags_read.listed.contains(t) || tags_read.deleted.contains(t))
-                    })
-                    .collect();
-                if late.is_empty() {
-                    continue;
-                }
-                (
-                    late,
-                    "pushed to the source during the run: not verified, not deleted".to_string(),
-                    false,
-                )
+        let now: BTreeSet<String> = match source.tags(&tags_read.repository).await {
+            Ok(now) => now.into_iter().collect(),
+            Err(e) if e.is_not_found() => BTreeSet::new(),
+            Err(e) => {
+                outcome.failed += 1;
+                outcome.manifests.push(Deletion {
+                    repository: tags_read.repository.clone(),
+                    digest: String::new(),
+                    tags: Vec::new(),
+                    outcome: "failed".into(),
+                    reason: Some(format!("its tags could not be listed again after the deletion ({e}): list them, and run again for any pushed meanwhile")),
+                    describes: None,
+                });
+                continue;
             }
-            Err(e) if e.is_not_found() => continue,
-            Err(e) => (
-                Vec::new(),
-                format!("its tags could not be listed again after the deletion ({e}): list them, and run again for any pushed meanwhile"),
-                true,
-            ),
         };
-        let deletion = Deletion {
-            repository: tags_read.repository.clone(),
-            digest: String::new(),
-            tags,
-            outcome: if failed { "failed" } else { "kept" }.into(),
-            reason: Some(reason),
-            describes: None,
-        };
-        if failed {
-            outcome.failed += 1;
-        } else {
+        let late: Vec<String> = now
+            .iter()
+            .filter(|t| {
+                matcher.tag(t)
+                    && (!tags_read.listed.contains(*t)
+                        || tags_read.deleted.contains(*t)
+                        || tags_read.gone.contains(*t))
+            })
+            .cloned()
+            .collect();
+        if !late.is_empty() {
             outcome.kept += 1;
+            outcome.manifests.push(Deletion {
+                repository: tags_read.repository.clone(),
+                digest: String::new(),
+                tags: late,
+                outcome: "kept".into(),
+                reason: Some(
+                    "pushed to the source during the run: not verified, not deleted".to_string(),
+                ),
+                describes: None,
+            });
         }
-        outcome.manifests.push(deletion);
+        let vanished: Vec<String> = tags_read
+            .listed
+            .iter()
+            .filter(|t| {
+                !now.contains(*t) && !tags_read.deleted.contains(*t) && !tags_read.gone.contains(*t)
+            })
+            .cloned()
+            .collect();
+        if !vanished.is_empty() {
+            outcome.failed += 1;
+            outcome
+                .manifests
+                .push(vanished_tags(&tags_read.repository, vanished));
+        }
     }
 }
 

@@ -832,6 +832,78 @@ fn a_tag_pushed_onto_a_manifest_still_to_delete_keeps_it_and_the_rest_of_its_rep
     assert_eq!(deleted, 1, "{report}");
 }
 
+/// A tag moved, while the repository is being deleted, onto a manifest about to be deleted:
+/// the DELETE by digest takes it along (Distribution removes every tag of the manifest), so the
+/// source's last push of that name is gone, the target holding the older one. Listing names
+/// only, nothing could have seen it before; once gone, it is reported as failed (exit 1) with
+/// what to do, and the rest of the repository stays.
+#[test]
+fn a_tag_moved_onto_a_manifest_being_deleted_is_reported_and_the_rest_of_its_repository_stays() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use crate::support::http::Server;
+    use crate::support::mount_proxy::forward_as_sent;
+
+    let (src, dst, expected) = source_and_full_copy(2);
+    let (repository, tags) = expected
+        .tags
+        .iter()
+        .find(|(_, tags)| {
+            let digests: std::collections::BTreeSet<_> = tags.values().collect();
+            digests.len() > 1
+        })
+        .expect("a repository with two manifests");
+    let port = src.port;
+    let moved = Arc::new(AtomicBool::new(false));
+    let moved_tag: Arc<Mutex<Option<String>>> = Arc::default();
+    let (once, tags_seen, name) = (moved.clone(), tags.clone(), moved_tag.clone());
+    let proxy = Server::start_raw(move |request| {
+        if request.method == "DELETE" && !once.swap(true, Ordering::SeqCst) {
+            let (repository, deleting) = request
+                .path
+                .trim_start_matches("/v2/")
+                .split_once("/manifests/")
+                .unwrap();
+            // A tag of another manifest, moved onto the one being deleted.
+            let (tag, _) = tags_seen
+                .iter()
+                .find(|(_, d)| d.to_string() != deleting)
+                .unwrap();
+            retag(port, repository, deleting, tag);
+            *name.lock().unwrap() = Some(tag.clone());
+        }
+        forward_as_sent(port, request)
+    });
+    let out = delete_confirmed_at(
+        &proxy.url(),
+        &dst,
+        &["--skip-content-check", "--repo", repository],
+    );
+    assert!(moved.load(Ordering::SeqCst), "nothing was deleted");
+    assert_exit_code(&out, 1);
+    let tag = moved_tag.lock().unwrap().clone().unwrap();
+    let report = stdout(&out);
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with(&format!("failed {repository} ({tag})"))
+                && l.contains("gone from the source during the run")
+                && l.contains("push that manifest to the target under it again")),
+        "{report}"
+    );
+    // Only the DELETE that took the tag went through; the tag's earlier manifest stays.
+    let deleted = report.lines().filter(|l| l.starts_with("deleted ")).count();
+    assert_eq!(deleted, 1, "{report}");
+    let earlier = &tags[&tag];
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with(&format!("kept {repository}@{earlier}"))),
+        "{report}"
+    );
+}
+
 /// A source whose deletion is turned off (Distribution's default, a registry policy) answers
 /// 405 to every DELETE: the first one stops the run in one line saying what to enable, instead
 /// of one failure per manifest.
