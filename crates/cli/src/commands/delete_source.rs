@@ -797,3 +797,73 @@ fn say(on_stderr: bool, text: &str) {
         false => print!("{text}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use acr_relocate::transport::layout::Layout;
+    use acr_relocate::transport::Destination;
+
+    /// A source that lists tags with their digests (a layout, as ACR's listing does) and its tags.
+    async fn source_with_tags() -> (tempfile::TempDir, Layout, BTreeMap<String, Digest>) {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(&dir.path().join("layout")).unwrap();
+        acr_relocate::sample::write(&layout, 1, 7).await.unwrap();
+        layout.finish().await.unwrap();
+        let repository = "team/app/svc-0";
+        let tags = layout.tag_digests(repository).await.unwrap().unwrap();
+        assert!(tags.len() >= 2, "{tags:?}");
+        (dir, layout, tags.into_iter().collect())
+    }
+
+    #[tokio::test]
+    async fn a_repository_as_surveyed_has_no_changes() {
+        let (_dir, layout, surveyed) = source_with_tags().await;
+        let changes = changed_since_survey(&layout, "team/app/svc-0", &surveyed, &BTreeSet::new())
+            .await
+            .unwrap();
+        assert_eq!(changes.refusal("team/app/svc-0"), None);
+    }
+
+    #[tokio::test]
+    async fn a_tag_that_names_another_manifest_than_surveyed_is_moved() {
+        let (_dir, layout, mut surveyed) = source_with_tags().await;
+        let (name, _) = surveyed
+            .iter()
+            .next()
+            .map(|(n, d)| (n.clone(), d.clone()))
+            .unwrap();
+        let other = surveyed.values().find(|d| **d != surveyed[&name]).cloned();
+        let other = other.unwrap_or_else(|| Digest::of(b"another manifest"));
+        surveyed.insert(name.clone(), other);
+        let changes = changed_since_survey(&layout, "team/app/svc-0", &surveyed, &BTreeSet::new())
+            .await
+            .unwrap();
+        assert_eq!(changes.moved, vec![name.clone()]);
+        assert!(changes.late.is_empty() && changes.vanished.is_empty());
+        let refusal = changes.refusal("team/app/svc-0").unwrap();
+        assert!(
+            refusal.contains(&format!("{name} moved to another manifest")),
+            "{refusal}"
+        );
+    }
+
+    #[tokio::test]
+    async fn new_deleted_then_pushed_again_and_gone_tags_are_told_apart() {
+        let (_dir, layout, mut surveyed) = source_with_tags().await;
+        let mut names = surveyed.keys().cloned();
+        let (unknown, deleted_again) = (names.next().unwrap(), names.next().unwrap());
+        surveyed.remove(&unknown);
+        surveyed.insert("gone".into(), Digest::of(b"a manifest"));
+        surveyed.insert("deleted-by-this-run".into(), Digest::of(b"a manifest"));
+        let deleted = BTreeSet::from([deleted_again.clone(), "deleted-by-this-run".to_string()]);
+        let changes = changed_since_survey(&layout, "team/app/svc-0", &surveyed, &deleted)
+            .await
+            .unwrap();
+        let mut late = vec![unknown, deleted_again];
+        late.sort();
+        assert_eq!(changes.late, late);
+        assert_eq!(changes.vanished, vec!["gone".to_string()]);
+        assert!(changes.moved.is_empty());
+    }
+}
