@@ -2,7 +2,9 @@
 //! field, with the differences that matter for a relocation flagged. Besides the registry
 //! resource's own settings, the members a relocation must carry over (replications, webhooks,
 //! scope maps, tokens, cache rules, credential sets, diagnostic settings, private endpoint
-//! connections) are compared collection by collection.
+//! connections, tasks and their agent pools, connected registries, export and import pipelines)
+//! are compared collection by collection, and the target's tasks are searched for the source's
+//! login server (a task that still builds from or pushes to the registry being left).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -125,8 +127,13 @@ pub struct Members {
     pub describe: fn(&Value) -> Option<String>,
 }
 
+/// The API version of ACR Tasks and agent pools (not in the registry's stable versions).
+const TASKS_API: &str = "2019-06-01-preview";
+/// The API version of connected registries and transfer pipelines (preview only).
+const PREVIEW_API: &str = "2023-11-01-preview";
+
 /// The collections compared, in the order of [`Registry::members`].
-pub const MEMBERS: [Members; 6] = [
+pub const MEMBERS: [Members; 11] = [
     Members {
         setting: "webhooks",
         path: "webhooks",
@@ -163,7 +170,40 @@ pub const MEMBERS: [Members; 6] = [
         api_version: "2021-05-01-preview",
         describe: describe_diagnostic_setting,
     },
+    Members {
+        setting: "tasks",
+        path: "tasks",
+        api_version: TASKS_API,
+        describe: describe_task,
+    },
+    Members {
+        setting: "agentPools",
+        path: "agentPools",
+        api_version: TASKS_API,
+        describe: describe_agent_pool,
+    },
+    Members {
+        setting: "connectedRegistries",
+        path: "connectedRegistries",
+        api_version: PREVIEW_API,
+        describe: describe_connected_registry,
+    },
+    Members {
+        setting: "exportPipelines",
+        path: "exportPipelines",
+        api_version: PREVIEW_API,
+        describe: describe_pipeline,
+    },
+    Members {
+        setting: "importPipelines",
+        path: "importPipelines",
+        api_version: PREVIEW_API,
+        describe: describe_pipeline,
+    },
 ];
+
+/// Where [`MEMBERS`] holds the tasks.
+const TASKS: usize = 6;
 
 /// The last segment of a resource ID (`…/scopeMaps/pull-only` → `pull-only`).
 fn last_segment(id: &str) -> &str {
@@ -302,6 +342,172 @@ fn describe_diagnostic_setting(member: &Value) -> Option<String> {
             to.join(",")
         }
     ))
+}
+
+/// `list` as one sorted, comma-separated text (`-` when empty).
+fn joined(mut list: Vec<String>) -> String {
+    list.sort();
+    match list.is_empty() {
+        true => "-".into(),
+        false => list.join(","),
+    }
+}
+
+/// A task: its status, what kind of step it runs on which platform and agent pool, when it runs
+/// (timer schedules, base image updates, source triggers), and as which identity. System tasks
+/// (ACR's own) are left out.
+fn describe_task(member: &Value) -> Option<String> {
+    let p = &member["properties"];
+    if p["isSystemTask"].as_bool() == Some(true) {
+        return None;
+    }
+    let platform: Vec<&str> = ["os", "architecture", "variant"]
+        .iter()
+        .filter_map(|k| p["platform"][*k].as_str())
+        .collect();
+    let trigger = &p["trigger"];
+    let timers = trigger["timerTriggers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| format!("{} {}", text(&t["schedule"]), text(&t["status"])))
+        .collect();
+    let sources = trigger["sourceTriggers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            format!(
+                "{} {}",
+                text(&t["sourceRepository"]["repositoryUrl"]),
+                text(&t["status"])
+            )
+        })
+        .collect();
+    let base_image = match trigger["baseImageTrigger"].is_object() {
+        true => format!(
+            "{} {}",
+            text(&trigger["baseImageTrigger"]["baseImageTriggerType"]),
+            text(&trigger["baseImageTrigger"]["status"])
+        ),
+        false => "-".into(),
+    };
+    Some(format!(
+        "{}({}; step={}; platform={}; agentPool={}; timers={}; baseImage={}; sources={}; identity={})",
+        text(&member["name"]),
+        text(&p["status"]),
+        text(&p["step"]["type"]),
+        if platform.is_empty() { "-".into() } else { platform.join("/") },
+        text(&p["agentPoolName"]),
+        joined(timers),
+        base_image,
+        joined(sources),
+        text(&member["identity"]["type"]),
+    ))
+}
+
+/// An agent pool: its size, tier and OS, and whether it runs in a virtual network (whose
+/// subnet belongs to the region, so only its presence is compared).
+fn describe_agent_pool(member: &Value) -> Option<String> {
+    let p = &member["properties"];
+    Some(format!(
+        "{}(count={}; tier={}; os={}; subnet={})",
+        text(&member["name"]),
+        p["count"].as_u64().map_or("-".into(), |n| n.to_string()),
+        text(&p["tier"]),
+        text(&p["os"]),
+        if p["virtualNetworkSubnetResourceId"].is_string() {
+            "yes"
+        } else {
+            "-"
+        }
+    ))
+}
+
+/// A connected registry: its mode, its parent (another connected registry, or none for the
+/// cloud registry itself), how many client tokens it serves and which repositories it syncs
+/// (through its sync token's scope map).
+fn describe_connected_registry(member: &Value) -> Option<String> {
+    let p = &member["properties"];
+    Some(format!(
+        "{}(mode={}; parent={}; clientTokens={}; syncToken={})",
+        text(&member["name"]),
+        text(&p["mode"]),
+        p["parent"]["id"].as_str().map_or("-", last_segment),
+        p["clientTokenIds"].as_array().map_or(0, Vec::len),
+        p["parent"]["syncProperties"]["tokenId"]
+            .as_str()
+            .map_or("-", last_segment),
+    ))
+}
+
+/// An export or import pipeline: the kind of storage it moves through (the storage account is
+/// the relocation's choice), its options and, for an import, whether it triggers itself.
+fn describe_pipeline(member: &Value) -> Option<String> {
+    let p = &member["properties"];
+    let end = match p["target"].is_object() {
+        true => &p["target"],
+        false => &p["source"],
+    };
+    let options = p["options"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o.as_str().map(str::to_string))
+        .collect();
+    Some(format!(
+        "{}(storage={}; options={}; trigger={}; identity={})",
+        text(&member["name"]),
+        text(&end["type"]),
+        joined(options),
+        text(&p["trigger"]["sourceTrigger"]["status"]),
+        text(&member["identity"]["type"]),
+    ))
+}
+
+/// The names of `tasks` whose step names `login_server` (a Docker step's image names, context
+/// or arguments, or the base64 content and values of an encoded or file task): a relocated task
+/// that would still build from or push to the registry left behind. Sorted.
+fn tasks_naming(tasks: &[Value], login_server: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let server = login_server.to_ascii_lowercase();
+    let mut naming: Vec<String> = tasks
+        .iter()
+        .filter(|task| {
+            let step = &task["properties"]["step"];
+            let mut texts = vec![step.to_string()];
+            for key in ["encodedTaskContent", "encodedValuesContent"] {
+                if let Some(decoded) = step[key]
+                    .as_str()
+                    .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                {
+                    texts.push(String::from_utf8_lossy(&decoded).into_owned());
+                }
+            }
+            texts
+                .iter()
+                .any(|t| names_host(&t.to_ascii_lowercase(), &server))
+        })
+        .map(|task| text(&task["name"]).to_string())
+        .collect();
+    naming.sort();
+    naming
+}
+
+/// True when `text` holds `host` as a host of its own (not the end of a longer name:
+/// `prodoldreg.azurecr.io` does not name `oldreg.azurecr.io`).
+fn names_host(text: &str, host: &str) -> bool {
+    let name_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+    text.match_indices(host).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let mut after = text[at + host.len()..].chars();
+        let continues = match after.next() {
+            Some('.') => after.next().is_some_and(|c| c.is_ascii_alphanumeric()),
+            Some(c) => c.is_ascii_alphanumeric() || c == '-',
+            None => false,
+        };
+        !before.is_some_and(name_char) && !continues
+    })
 }
 
 /// The approved private endpoint connections a registry resource lists, counted (`2 approved`;
@@ -471,6 +677,19 @@ pub fn rows(source: &Registry, target: &Registry, expected: &[String]) -> Vec<Ro
                 verdict: "unread",
             }),
         }
+    }
+    // The target's tasks that still name the source's login server.
+    if let (Some(server), Some(Ok(tasks))) = (
+        source.resource["properties"]["loginServer"].as_str(),
+        target.members.get(TASKS),
+    ) {
+        let naming = tasks_naming(tasks, server);
+        out.push(Row {
+            setting: "tasksNamingTheSource",
+            source: server.to_string(),
+            target: joined(naming.clone()),
+            verdict: if naming.is_empty() { "same" } else { "differs" },
+        });
     }
     out
 }
@@ -651,6 +870,97 @@ mod tests {
         assert_eq!(verdict("scopeMaps"), "differs");
         assert_eq!(verdict("tokens"), "same");
         assert_eq!(verdict("diagnosticSettings"), "expected");
+    }
+
+    /// Tasks, agent pools, connected registries and pipelines are compared member by member,
+    /// and a target task whose step still names the source's login server (in plain text or in
+    /// its base64 content) is flagged: it would push to, or build from, the registry being left.
+    #[test]
+    fn tasks_and_their_pools_connected_registries_and_pipelines_are_compared() {
+        use base64::Engine as _;
+        let encoded = |yaml: &str| base64::engine::general_purpose::STANDARD.encode(yaml);
+        let side = |location: &str, login: &str, build_yaml: &str, timer: &str| -> Registry {
+            let mut members: Vec<std::result::Result<Vec<Value>, String>> =
+                vec![Ok(Vec::new()); MEMBERS.len()];
+            members[TASKS] = Ok(vec![
+                json!({"name": "build", "identity": {"type": "SystemAssigned"}, "properties": {
+                    "status": "Enabled", "platform": {"os": "Linux", "architecture": "amd64"},
+                    "agentPoolName": "pool",
+                    "step": {"type": "EncodedTask", "encodedTaskContent": encoded(build_yaml)},
+                    "trigger": {"baseImageTrigger": {"baseImageTriggerType": "Runtime", "status": "Enabled"}}}}),
+                json!({"name": "purge", "properties": {
+                    "status": "Enabled", "platform": {"os": "Linux"},
+                    "step": {"type": "EncodedTask", "encodedTaskContent": encoded("steps:\n  - cmd: acr purge --ago 30d\n")},
+                    "trigger": {"timerTriggers": [{"name": "t", "schedule": timer, "status": "Enabled"}]}}}),
+                json!({"name": "quarantine", "properties": {"isSystemTask": true, "status": "Enabled"}}),
+            ]);
+            members[TASKS + 1] = Ok(vec![json!({"name": "pool", "properties": {
+                "count": 2, "tier": "S2", "os": "Linux",
+                "virtualNetworkSubnetResourceId": format!("/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/{location}/subnets/acr")}})]);
+            members[TASKS + 2] = Ok(vec![json!({"name": "factory", "properties": {
+                "mode": "ReadOnly", "clientTokenIds": ["/x/tokens/a"],
+                "parent": {"syncProperties": {"tokenId": "/x/tokens/factory-sync"}}}})]);
+            members[TASKS + 3] = Ok(vec![
+                json!({"name": "out", "identity": {"type": "SystemAssigned"}, "properties": {
+                "target": {"type": "AzureStorageBlobContainer", "uri": format!("https://{location}.blob.core.windows.net/c")},
+                "options": ["OverwriteBlobs"]}}),
+            ]);
+            Registry {
+                resource: json!({"location": location, "properties": {"loginServer": login}}),
+                replications: Vec::new(),
+                members,
+            }
+        };
+        let build = "steps:\n  - build: -t {{.Run.Registry}}/app:{{.Run.ID}} .\n";
+        let source = side("eastus", "old.azurecr.io", build, "0 1 * * *");
+        let target = side("westeurope", "new.azurecr.io", build, "0 1 * * *");
+        let r = rows(&source, &target, &[]);
+        let verdict = |r: &[Row], n: &str| r.iter().find(|r| r.setting == n).unwrap().verdict;
+        for setting in [
+            "tasks",
+            "agentPools",
+            "connectedRegistries",
+            "exportPipelines",
+            "importPipelines",
+            "tasksNamingTheSource",
+        ] {
+            assert_eq!(verdict(&r, setting), "same", "{setting}: {r:?}");
+        }
+        let tasks = r.iter().find(|r| r.setting == "tasks").unwrap();
+        assert_eq!(
+            tasks.source,
+            "build(Enabled; step=EncodedTask; platform=Linux/amd64; agentPool=pool; timers=-; baseImage=Runtime Enabled; sources=-; identity=SystemAssigned), purge(Enabled; step=EncodedTask; platform=Linux; agentPool=-; timers=0 1 * * * Enabled; baseImage=-; sources=-; identity=-)"
+        );
+
+        // The relocated build task still pushes to the old registry, and the purge runs at
+        // another hour.
+        let pushing_back = "steps:\n  - push: [\"old.azurecr.io/app:{{.Run.ID}}\"]\n";
+        let target = side("westeurope", "new.azurecr.io", pushing_back, "0 3 * * *");
+        let r = rows(&source, &target, &[]);
+        assert_eq!(verdict(&r, "tasks"), "differs");
+        let naming = r
+            .iter()
+            .find(|r| r.setting == "tasksNamingTheSource")
+            .unwrap();
+        assert_eq!(
+            (naming.target.as_str(), naming.verdict),
+            ("build", "differs")
+        );
+    }
+
+    #[test]
+    fn a_host_is_named_only_as_a_name_of_its_own() {
+        for (text, named) in [
+            ("push old.azurecr.io/app", true),
+            ("\"old.azurecr.io\"", true),
+            ("old.azurecr.io.", true),
+            ("prodold.azurecr.io/app", false),
+            ("x.old.azurecr.io/app", false),
+            ("old.azurecr.io.evil.example", false),
+            ("old.azurecr.io-2", false),
+        ] {
+            assert_eq!(names_host(text, "old.azurecr.io"), named, "{text}");
+        }
     }
 
     /// A collection ARM would not list for one side is `unread`, with the reason in its value;
