@@ -683,6 +683,33 @@ impl FilterArgs {
         if narrowed.is_empty() {
             return None;
         }
+        // Every pattern matched: the filters are not misspelt. Repositories were selected and
+        // hold nothing (emptied by an earlier deletion: a rerun is no mistake), or the
+        // exclusions (or the shard) left out all that the rest selected.
+        let seen = matcher.repositories_seen();
+        if matcher.unmatched().is_empty() && seen.included {
+            if seen.selected {
+                eprintln!(
+                    "{verb}: the selected repositories of SOURCE hold no tags: nothing to do"
+                );
+                return None;
+            }
+            if self.exclude_repos.is_empty() {
+                eprintln!("{verb}: this shard holds none of the selected repositories of SOURCE: nothing to do");
+                return None;
+            }
+            let excluded: Vec<String> = self
+                .exclude_repos
+                .iter()
+                .map(|r| format!("--exclude-repo '{r}'"))
+                .collect();
+            eprintln!(
+                "{verb}: warning: {} left out every repository selected in SOURCE, so nothing was done: narrow the exclusion; exit code {}",
+                excluded.join(" with "),
+                crate::exit::NOTHING_SELECTED
+            );
+            return Some(crate::exit::NOTHING_SELECTED);
+        }
         // `REG/app`, as other tools name one repository, is a prefix here: say how to name it.
         let mut prefix_hint = match prefix(source) {
             Some(p) => format!(

@@ -58,6 +58,11 @@ struct Hits {
     /// globs count as matched only once a listing shows tags (a misspelt name answers as an
     /// empty repository).
     unconfirmed: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// A repository matched the source's prefix and the `--repo` globs (before exclusions and
+    /// shards).
+    included: AtomicBool,
+    /// A repository was selected (exclusions and shards applied).
+    selected: AtomicBool,
 }
 
 impl Hits {
@@ -69,6 +74,8 @@ impl Hits {
             include: unmarked(&selection.include),
             tag: unmarked(&selection.tag_patterns),
             unconfirmed: Default::default(),
+            included: AtomicBool::new(false),
+            selected: AtomicBool::new(false),
         }
     }
 
@@ -202,6 +209,12 @@ impl Matcher {
                 .is_some_and(|(k, n)| shard_of(name, n) != k);
         // A name left out by an exclusion or a shard is not asked for its tags: its glob counts
         // as matched, whether it was listed or given.
+        if record {
+            self.hits.included.store(true, Ordering::Relaxed);
+            if !left_out {
+                self.hits.selected.store(true, Ordering::Relaxed);
+            }
+        }
         if record || left_out {
             Hits::record(&self.hits.include, matched);
         } else if !matched.is_empty() {
@@ -241,6 +254,19 @@ impl Matcher {
             (confirmed, &self.include, self.relative(source_name))
         {
             Hits::record(&self.hits.include, inc.matches(name));
+        }
+        if confirmed {
+            self.hits.included.store(true, Ordering::Relaxed);
+            self.hits.selected.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether any repository of the source got past the prefix and the `--repo` globs
+    /// (`included`), and past the exclusions and the shard too (`selected`), so far.
+    pub fn repositories_seen(&self) -> RepositoriesSeen {
+        RepositoriesSeen {
+            included: self.hits.included.load(Ordering::Relaxed),
+            selected: self.hits.selected.load(Ordering::Relaxed),
         }
     }
 
@@ -311,6 +337,16 @@ pub enum PatternKind {
     Repo,
     /// A tag expression ([`Selection::tag_patterns`]).
     Tag,
+}
+
+/// What [`Matcher::repositories_seen`] tells: how far the source's repositories got through the
+/// selection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RepositoriesSeen {
+    /// One matched the prefix and the `--repo` globs.
+    pub included: bool,
+    /// One was selected: exclusions and the shard left it in.
+    pub selected: bool,
 }
 
 /// A pattern of a [`Selection`] that matched nothing ([`Matcher::unmatched`]); each command

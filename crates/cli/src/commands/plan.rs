@@ -473,11 +473,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 pub fn selected_nothing(plan: &Plan) -> Option<String> {
     let scope = &plan.scope;
     // As copy, verify and inventory count: tags, and without a tag filter the manifests without
-    // a tag too (which the plan counts in its bytes). Repositories that hold nothing (emptied
-    // by a deletion) select nothing.
+    // a tag too (which the plan counts in its bytes). Repositories selected that hold nothing
+    // (emptied by a deletion: a plan made again after it) are no misspelling; with a tag
+    // expression, one that matched no tag in them is.
     let holds_content =
         plan.totals.tags > 0 || (scope.tag.is_none() && plan.totals.unique_bytes > 0);
-    if holds_content && !plan.repositories.is_empty() {
+    if !plan.repositories.is_empty() && (holds_content || scope.tag.is_none()) {
         return None;
     }
     let prefix = match plan.source.parse::<Endpoint>() {

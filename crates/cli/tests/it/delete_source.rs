@@ -541,6 +541,38 @@ fn a_selection_that_matches_nothing_warns_in_one_line_exits_4_and_deletes_nothin
     source_intact(&src, &expected);
 }
 
+/// A rerun after everything selected was deleted, with the same (rightly spelt) filters, is a
+/// success with nothing to do, as it is without filters: scripts rerun whole relocations.
+#[test]
+fn a_rerun_with_filters_after_everything_selected_was_deleted_has_nothing_to_do() {
+    let (src, dst, _) = source_and_full_copy(2);
+    let filters = ["--exclude-repo", "nomatch/**", "--repo", "**"];
+    assert_success(&delete_confirmed(&src, &dst, &filters));
+    let (source, target) = (src.url(), dst.url());
+    for command in [&["inventory"][..], &["copy", "-q"][..]] {
+        let mut args = command.to_vec();
+        args.extend(filters);
+        args.push(&source);
+        if command[0] == "copy" {
+            args.push(&target);
+        }
+        let out = run(&args);
+        assert_success(&out);
+        assert!(
+            !stderr(&out).contains("check the spelling"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = delete_confirmed(&src, &dst, &filters);
+    assert_success(&out);
+    assert!(
+        stderr(&out).contains("the selected repositories of SOURCE hold no tags: nothing to do"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// The reviewer's case: a layer of the target damaged in its storage (same size, one byte
 /// flipped) passes an existence-and-size check, so the fresh verify reads every blob.
 #[test]

@@ -304,7 +304,9 @@ fn filters_that_select_nothing_warn_in_one_line_and_exit_4() {
     ]);
     assert_exit_code(&out, 4);
     assert!(
-        stderr(&out).contains("--repo '**' with --exclude-repo '**' selected nothing"),
+        stderr(&out).contains(
+            "--exclude-repo '**' left out every repository selected in SOURCE, so nothing was done"
+        ),
         "{}",
         stderr(&out)
     );
