@@ -26,6 +26,7 @@ pub mod credentials;
 pub mod digest;
 pub mod endpoint;
 pub mod error;
+mod go_json;
 pub mod graph;
 pub mod inventory;
 pub mod limit;

@@ -124,7 +124,7 @@ fn own_media_type(bytes: &[u8]) -> Option<String> {
         #[serde(rename = "mediaType")]
         media_type: Option<String>,
     }
-    serde_json::from_slice::<serde_json::Value>(bytes)
+    crate::go_json::document(bytes)
         .and_then(serde_json::from_value::<Own>)
         .ok()?
         .media_type
@@ -132,7 +132,7 @@ fn own_media_type(bytes: &[u8]) -> Option<String> {
 }
 
 fn sniff_media_type(bytes: &[u8]) -> Result<String, Error> {
-    let shape: Shape = serde_json::from_slice::<serde_json::Value>(bytes)
+    let shape: Shape = crate::go_json::document(bytes)
         .and_then(serde_json::from_value)
         .map_err(|e| Error::invalid("manifest", format!("not a JSON manifest: {e}")))?;
     if let Some(m) = shape.media_type.filter(|m| is_manifest_media_type(m)) {
@@ -253,15 +253,16 @@ fn ambiguous(what: &str, has: &str) -> Error {
     )
 }
 
-/// Reads a manifest document into `T` as Go's `encoding/json` would: through a JSON value, whose
-/// objects keep the last of duplicate keys, so `T`'s derived reader never sees a duplicate.
+/// Reads a manifest document into `T` as Go's `encoding/json` would: through a JSON value read by
+/// [`crate::go_json`], whose objects name their fields as Go matches them (case folded, the last
+/// key of a field winning), so `T`'s derived reader never sees a duplicate or misses a field.
 /// `what` names the document in errors, `noun` what it is not (`not a valid manifest: …`).
 fn lenient<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     what: &str,
     noun: &str,
 ) -> Result<T, Error> {
-    serde_json::from_slice::<serde_json::Value>(bytes)
+    crate::go_json::document(bytes)
         .and_then(serde_json::from_value)
         .map_err(|e| Error::invalid(what, format!("not a valid {noun}: {e}")))
 }

@@ -91,8 +91,7 @@ pub fn merge(tag: &str, arriving: &RawManifest, current: Option<&RawManifest>) -
     }
     let what = || format!("referrers fallback tag {tag}");
     let parse = |m: &RawManifest| {
-        serde_json::from_slice::<serde_json::Value>(&m.bytes)
-            .map_err(|e| Error::invalid(what(), e.to_string()))
+        crate::go_json::document(&m.bytes).map_err(|e| Error::invalid(what(), e.to_string()))
     };
     let mut union = parse(arriving)?;
     let extra: Vec<serde_json::Value> = parse(current)?["manifests"]

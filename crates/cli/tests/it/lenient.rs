@@ -230,3 +230,84 @@ fn a_sha512_layer_is_skipped_with_one_line_naming_the_algorithm() {
         "{report}"
     );
 }
+
+/// Keys in another case (`Layers`, `Manifests`, `Digest`, `layerſ`) are fields to Distribution,
+/// which reads JSON as Go does (case folded, the last key of a field winning): the layers and
+/// children they name are copied with the manifest, into a layout too (which no registry would
+/// check), and a verify finds them. Invalid UTF-8 and a lone surrogate escape in an annotation
+/// (read by Go as U+FFFD) do not stop a copy either.
+#[test]
+fn keys_in_another_case_and_odd_text_are_read_as_the_registry_reads_them() {
+    let src = Registry::start();
+    let (config, _) = config_and_layer(src.port, "case");
+    let hidden = push_blob(src.port, "case", b"a layer under Layers");
+    let hidden_digest = Digest::of(b"a layer under Layers");
+    let upper = push_manifest(
+        src.port,
+        "case",
+        Some("upper"),
+        OCI_MANIFEST,
+        &format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{config},"Layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip",{hidden}}}]}}"#
+        ),
+    );
+    let upper_size = manifest_bytes(src.port, "case", "upper").unwrap().len();
+    push_manifest(
+        src.port,
+        "case",
+        Some("index"),
+        OCI_INDEX,
+        &format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","Manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"sha256:{}","Digest":"{upper}","size":{upper_size}}}]}}"#,
+            "0".repeat(64)
+        ),
+    );
+    // Raw bytes: an annotation with invalid UTF-8, another with a lone surrogate escape.
+    for (tag, odd) in [("badutf8", &b"x\xff\xfey"[..]), ("surrogate", b"\\ud800x")] {
+        let mut body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{config},"layers":[],"annotations":{{"a":""#
+        )
+        .into_bytes();
+        body.extend_from_slice(odd);
+        body.extend_from_slice(br#""}}"#);
+        let put = send(
+            src.port,
+            "PUT",
+            &format!("/v2/case/manifests/{tag}"),
+            &[("content-type".to_string(), OCI_MANIFEST.to_string())],
+            &body,
+        )
+        .unwrap();
+        assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let layout = oci(dir.path());
+    let out = run(&["copy", "--json", &src.url(), &layout]);
+    assert_success(&out);
+    assert_eq!(json(&out)["tags_copied"], 4, "{}", json(&out));
+    let blob = dir.path().join("sample/blobs/sha256").join(hidden_digest.hex());
+    assert!(
+        blob.exists(),
+        "the layer named under `Layers` is in the layout"
+    );
+    assert_success(&run(&[
+        "verify",
+        "--deep",
+        "--content",
+        &src.url(),
+        &layout,
+    ]));
+
+    // And on to a registry, which checks every layer a manifest names.
+    let back = Registry::start();
+    assert_success(&run(&["copy", &layout, &back.url()]));
+    for tag in ["upper", "index", "badutf8", "surrogate"] {
+        assert_eq!(
+            manifest_bytes(back.port, "case", tag),
+            manifest_bytes(src.port, "case", tag),
+            "case:{tag} byte for byte"
+        );
+    }
+    assert_success(&run(&["verify", "--deep", &src.url(), &back.url()]));
+}

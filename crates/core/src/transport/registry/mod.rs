@@ -3523,7 +3523,7 @@ impl Inner {
             None => None,
         };
         let mut index: serde_json::Value = match &current {
-            Some(m) => serde_json::from_slice(&m.bytes)
+            Some(m) => crate::go_json::document(&m.bytes)
                 .map_err(|e| Error::invalid(what(), e.to_string()))?,
             None => {
                 serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []})
@@ -3543,7 +3543,8 @@ impl Inner {
             config: Option<serde_json::Value>,
             annotations: Option<serde_json::Value>,
         }
-        let described: Described = serde_json::from_slice(&referrer.bytes)
+        let described: Described = crate::go_json::document(&referrer.bytes)
+            .and_then(serde_json::from_value)
             .map_err(|e| Error::invalid(what(), e.to_string()))?;
         let mut entry = serde_json::json!({
             "mediaType": referrer.media_type,
