@@ -23,7 +23,9 @@
 //!   [`TargetResolver`] before anything is written; [`Plan::write`] writes atomically
 //!   (refusing, before writing anything, read-only files, files in read-only directories and
 //!   files with several hard links, which [`Plan::write_with`] can write in place; see
-//!   [`Plan::refusals`]), [`Plan::diff`] shows a unified diff.
+//!   [`Plan::refusals`]), [`Plan::diff`] shows a unified diff. [`Rewriter::nothing_matched`]
+//!   tells a plan that names neither registry (a misspelt old one) from a second run over files
+//!   already rewritten, and says which registries the files reference instead.
 //!
 //! ```
 //! use acr_rewrite::{FileKind, Options, Registry, Rewriter};
@@ -59,7 +61,7 @@ pub use error::Error;
 pub use fsio::{discover, hard_links, write_atomically, write_in_place};
 pub use model::{Findings, Mention, MentionPlace, Reference, ReferenceKind};
 pub use plan::{
-    FilePlan, Issue, NotParsed, Options, Plan, Problem, Rewriter, TargetResolver, WriteOptions,
-    WriteSummary,
+    FilePlan, Issue, NotParsed, NothingMatched, Options, Plan, Problem, Rewriter, TargetResolver,
+    WriteOptions, WriteSummary,
 };
 pub use registry::Registry;

@@ -325,6 +325,20 @@ impl Plan {
     }
 }
 
+/// What the files of a run hold when they name neither the old registry nor the new one (see
+/// [`Rewriter::nothing_matched`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NothingMatched {
+    /// How many files were read.
+    pub files: usize,
+    /// The registries the image references of those files name, each with how many references
+    /// name it, the most named first (then by name). Only registries named explicitly count
+    /// (`docker.io/library/nginx`, not the Docker Hub short name `nginx`), in the places a
+    /// reference is rewritten (image fields, `FROM`, registry settings, ...), not in comments
+    /// or other text. Lower case, without a `:443` suffix.
+    pub referenced: Vec<(String, usize)>,
+}
+
 type Cache = HashMap<(String, String, bool), Result<Option<String>, String>>;
 
 /// Plans rewrites from one registry to another, optionally checking against the target.
@@ -572,6 +586,70 @@ impl<'r> Rewriter<'r> {
             line: reference.line,
             target_reference: target,
             issue,
+        })
+    }
+
+    /// `Some` when `plan` (made by this rewriter) has nothing to do with either registry: its
+    /// files hold no reference or mention of the old registry (nothing to rewrite, nothing
+    /// listed) and none of the new one either (so it is not a run over files an earlier run
+    /// rewrote). The old registry is then likely misspelt, or the paths are not the ones meant:
+    /// the answer says which registries the files' image references name instead, so that the
+    /// typo shows. `None` otherwise: a run over files already rewritten, which name only the
+    /// new registry, has nothing to do and is not a mistake.
+    ///
+    /// The files are scanned again (from the texts kept in `plan`) only when the plan found
+    /// nothing, so a run with work to do pays nothing for it.
+    pub fn nothing_matched(&self, plan: &Plan) -> Option<NothingMatched> {
+        let found_old = plan.files.iter().any(|f| {
+            f.is_changed()
+                || !f.references.is_empty()
+                || !f.mentions.is_empty()
+                || !f.pinned_at_target.is_empty()
+                || !f.problems.is_empty()
+        });
+        if found_old {
+            return None;
+        }
+        let scanner = |registry: &Registry| {
+            Rewriter::new(Options {
+                from: registry.clone(),
+                to: self.options.from.clone(),
+                pin_digests: false,
+            })
+        };
+        let new = scanner(&self.options.to);
+        let names_new = plan.files.iter().any(|f| {
+            let findings = match &f.not_parsed {
+                Some(_) => extract::scan_text(&f.original, &self.options.to),
+                None => new
+                    .scan(f.kind, &f.original)
+                    .unwrap_or_else(|_| extract::scan_text(&f.original, &self.options.to)),
+            };
+            !findings.references().is_empty() || !findings.mentions().is_empty()
+        });
+        if names_new {
+            return None;
+        }
+        let any = scanner(&Registry::any());
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for file in plan.files.iter().filter(|f| f.not_parsed.is_none()) {
+            let Ok(findings) = any.scan(file.kind, &file.original) else {
+                continue;
+            };
+            for reference in findings.references() {
+                let Some(name) = file.original.get(reference.registry_span.clone()) else {
+                    continue;
+                };
+                let name = name.to_ascii_lowercase();
+                let name = name.strip_suffix(":443").unwrap_or(&name).to_owned();
+                *counts.entry(name).or_default() += 1;
+            }
+        }
+        let mut referenced: Vec<(String, usize)> = counts.into_iter().collect();
+        referenced.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Some(NothingMatched {
+            files: plan.files.len(),
+            referenced,
         })
     }
 

@@ -19,11 +19,13 @@ use crate::Error;
 #[derive(Debug, Clone)]
 pub struct Registry {
     host: String,
+    /// Set for [`Registry::any`] only: matches every registry named in a reference.
+    any: bool,
 }
 
 impl PartialEq for Registry {
     fn eq(&self, other: &Self) -> bool {
-        self.canonical() == other.canonical()
+        self.any == other.any && self.canonical() == other.canonical()
     }
 }
 
@@ -31,6 +33,7 @@ impl Eq for Registry {}
 
 impl std::hash::Hash for Registry {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.any.hash(state);
         self.canonical().hash(state);
     }
 }
@@ -96,7 +99,20 @@ impl Registry {
         }
         Ok(Registry {
             host: value.to_ascii_lowercase(),
+            any: false,
         })
+    }
+
+    /// A stand-in that [`Registry::matches`] every registry a reference names explicitly (a
+    /// component [`Registry::parse`] takes: `docker.io`, `localhost:5000`; never a Docker Hub
+    /// short name), and that has no mentions, regional endpoints nor short name. Scanning with
+    /// it finds the image references to any registry, which says what files reference when
+    /// they name neither `--from` nor `--to` (see `Rewriter::nothing_matched`). Shown as `*`.
+    pub(crate) fn any() -> Self {
+        Registry {
+            host: "*".to_owned(),
+            any: true,
+        }
     }
 
     /// The login server, lower case.
@@ -107,6 +123,9 @@ impl Registry {
     /// True when `component` (the registry part of a reference) names this registry;
     /// `host:443` and `host` name the same one.
     pub fn matches(&self, component: &str) -> bool {
+        if self.any {
+            return Registry::parse(component).is_ok();
+        }
         let component = strip_default_port(component);
         component.eq_ignore_ascii_case(self.canonical())
     }
@@ -151,7 +170,7 @@ impl Registry {
         let hay = text.as_bytes();
         let needle = self.hostname().as_bytes();
         let mut found = Vec::new();
-        if needle.len() > hay.len() {
+        if self.any || needle.len() > hay.len() {
             return found;
         }
         let host_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_';
@@ -387,6 +406,33 @@ mod tests {
 
     fn reg(s: &str) -> Registry {
         Registry::parse(s).unwrap()
+    }
+
+    #[test]
+    fn any_registry_matches_every_registry_a_reference_names_and_mentions_none() {
+        let any = Registry::any();
+        for named in [
+            "docker.io",
+            "LOCALHOST:5000",
+            "myreg.azurecr.io:443",
+            "127.0.0.1:47401",
+        ] {
+            assert!(any.matches(named), "{named}");
+        }
+        for not_a_registry in [
+            "library",
+            "nginx",
+            "{{ .Values.registry }}",
+            "$REGISTRY",
+            "",
+        ] {
+            assert!(!any.matches(not_a_registry), "{not_a_registry}");
+        }
+        assert!(any
+            .mentions("* docker.io/app:1 myreg.azurecr.io")
+            .is_empty());
+        assert_eq!(any.short_name(), None);
+        assert_ne!(any, reg("docker.io"));
     }
 
     #[test]

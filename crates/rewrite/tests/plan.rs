@@ -860,3 +860,61 @@ fn images_in_argo_cd_helm_values_are_checked_and_pinned_inside_the_block_scalar(
         vec!["app:1.0".to_string(), "web:2".to_string()]
     );
 }
+
+#[test]
+fn a_plan_naming_neither_registry_counts_the_registries_its_image_references_name() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "k8s/pod.yaml",
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - image: MyReg2.azurecr.io:443/app:1 # was mirror.example.com/app\n  - image: myreg2.azurecr.io/web:2\n  - image: nginx:1.25\n",
+    );
+    write(
+        dir.path(),
+        "chart/values.yaml",
+        "image:\n  registry: docker.io\n  repository: bitnami/redis\n  tag: \"7\"\n",
+    );
+    write(dir.path(), "Dockerfile", "FROM localhost:5000/base:1\n");
+    // Not read as YAML: nothing in it counts, as nothing in it would be rewritten.
+    write(
+        dir.path(),
+        "broken.yaml",
+        "image: unread.example.com/app:1\nports: [80\n",
+    );
+    write(
+        dir.path(),
+        "notes.md",
+        "pull ghcr.io/org/app:1 (text is not an image field)\n",
+    );
+    let rewriter = Rewriter::new(options("myreg.azurecr.io:5000", "newreg.azurecr.io"));
+    let plan = rewriter.plan(&[dir.path().to_path_buf()]).unwrap();
+    let nothing = rewriter
+        .nothing_matched(&plan)
+        .expect("neither registry is named");
+    assert_eq!(nothing.files, 5);
+    assert_eq!(
+        nothing.referenced,
+        vec![
+            ("myreg2.azurecr.io".to_owned(), 2),
+            ("docker.io".to_owned(), 1),
+            ("localhost:5000".to_owned(), 1),
+        ]
+    );
+}
+
+#[test]
+fn a_plan_with_something_of_either_registry_has_not_matched_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan_of = |text: &str| {
+        let path = write(dir.path(), "a.yaml", text);
+        let rewriter = Rewriter::new(options("myreg.azurecr.io", "newreg.azurecr.io"));
+        let plan = rewriter.plan(&[path]).unwrap();
+        rewriter.nothing_matched(&plan)
+    };
+    // A reference to rewrite, a mention of the old registry, a file an earlier run rewrote.
+    assert_eq!(plan_of("image: myreg.azurecr.io/app:1\n"), None);
+    assert_eq!(plan_of("# images come from myreg.azurecr.io\n"), None);
+    assert_eq!(plan_of("image: newreg.azurecr.io/app:1\n"), None);
+    assert_eq!(plan_of("# moved to newreg.azurecr.io\n"), None);
+    assert!(plan_of("image: other.azurecr.io/app:1\n").is_some());
+}

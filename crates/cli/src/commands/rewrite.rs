@@ -3,8 +3,9 @@
 //! The work is done by the `acr_rewrite` library; this module turns flags into a mode, prints
 //! what was found and chooses the exit code: 0 done, 1 `--check` found references to the old
 //! registry (or the target cannot serve some reference), 2 when any file failed or would be
-//! refused (read-only, in a read-only directory, hard-linked), in the previews too, 141 when
-//! the reader of stdout closed it.
+//! refused (read-only, in a read-only directory, hard-linked), in the previews too, 4 when the
+//! files name neither registry (a misspelt `--from`: nothing to rewrite, and not a run over
+//! files already rewritten), 141 when the reader of stdout closed it.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,7 +15,8 @@ use std::sync::Arc;
 use acr_relocate::endpoint::Endpoint;
 use acr_relocate::transport::{self, Access, Store};
 use acr_rewrite::{
-    FilePlan, Options, Plan, ReferenceKind, Registry, Rewriter, TargetResolver, WriteOptions,
+    FilePlan, NothingMatched, Options, Plan, ReferenceKind, Registry, Rewriter, TargetResolver,
+    WriteOptions,
 };
 use anyhow::Context;
 
@@ -25,7 +27,8 @@ const MODES: &str = "\
 Modes:
   (default)        rewrite the files in place and print a summary
   --check          change nothing; list every remaining reference to the old registry as
-                   FILE:LINE and exit 1 when there is any (for CI)
+                   FILE:LINE and exit 1 when there is any (for CI); exit 4 when the files
+                   name neither OLD nor NEW (a misspelt --from)
   --diff           print a unified diff and change nothing (a preview);
                    add --write to also write the files
   --dry-run        print the summary of what would change and change nothing
@@ -89,9 +92,12 @@ Kustomize images: entry's `newTag: TAG` by `digest: DIGEST` (else its tag would 
 digest pinned in the resources), also in an entry that already names NEW (listed after the
 counts, which are of references to OLD).
 
-Exit codes: 0 done; 1 --check found references, or the target lacks a reference (nothing
-written); 2 a file failed, a file would be refused (also in --check and --dry-run) or the
-invocation is unusable.";
+Exit codes: 0 done (also a run over files already rewritten, which name only NEW); 1 --check
+found references, or the target lacks a reference (nothing written); 2 a file failed, a file
+would be refused (also in --check and --dry-run) or the invocation is unusable; 4 the files
+name neither OLD nor NEW (a misspelt --from, or the wrong paths): nothing to rewrite, and a
+warning on stderr names the registries their image references name instead (every mode,
+--check included).";
 
 /// Arguments of `acr-relocate rewrite`.
 #[derive(clap::Args, Debug)]
@@ -109,7 +115,8 @@ pub struct RewriteArgs {
     #[arg(long, value_name = "NEW_LOGIN_SERVER")]
     pub to: String,
 
-    /// Change nothing; exit 1 when references to the old registry remain (for CI).
+    /// Change nothing; exit 1 when references to the old registry remain (for CI), 4 when the
+    /// files name neither --from nor --to (a misspelt --from).
     #[arg(long, conflicts_with_all = ["write", "dry_run"])]
     pub check: bool,
 
@@ -330,6 +337,9 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
         rewriter = rewriter.with_resolver(lookup);
     }
     let plan = rewriter.plan(&args.paths)?;
+    // Files that name neither registry: a misspelt --from (or the wrong paths) must not pass
+    // as a run with nothing left to do, which files already rewritten are.
+    let nothing_matched = rewriter.nothing_matched(&plan);
 
     let mut out = Report(std::io::stdout().lock());
     for failure in &plan.failures {
@@ -359,10 +369,13 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
         report_remaining(&mut out, &plan, &from)?;
         report_problems(&mut out, &plan, &from, &to, false)?;
         report_refusals(&mut out, &refused, false)?;
+        warn_nothing_matched(&mut out, nothing_matched.as_ref(), &from, &to)?;
         let code = if failed || !refused.is_empty() {
             2
         } else if plan.remaining() > 0 {
             1
+        } else if nothing_matched.is_some() {
+            exit::NOTHING_SELECTED
         } else {
             0
         };
@@ -471,6 +484,7 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
             eprintln!("error: {error}");
         }
     }
+    warn_nothing_matched(&mut out, nothing_matched.as_ref(), &from, &to)?;
     if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
         out.flush()?;
         eprintln!("rewrite: interrupted after the writing ended: every file above was written");
@@ -479,9 +493,74 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
     Ok(
         if failed || !write_errors.is_empty() || !refused.is_empty() {
             2
+        } else if nothing_matched.is_some() {
+            exit::NOTHING_SELECTED
         } else {
             0
         },
+    )
+}
+
+/// How many of the registries the files reference the warning of [`warn_nothing_matched`]
+/// names; the others are counted.
+const REGISTRIES_SHOWN: usize = 5;
+
+/// When the files name neither registry ([`Rewriter::nothing_matched`]), says so on one
+/// stderr line (after flushing `out`, so it follows the report): both registries, and the
+/// registries the files' image references name instead, the most named first, so that a
+/// misspelt `--from` shows. The caller exits with [`exit::NOTHING_SELECTED`].
+fn warn_nothing_matched(
+    out: &mut impl Write,
+    nothing_matched: Option<&NothingMatched>,
+    from: &Registry,
+    to: &Registry,
+) -> std::io::Result<()> {
+    let Some(nothing_matched) = nothing_matched else {
+        return Ok(());
+    };
+    out.flush()?;
+    eprintln!(
+        "rewrite: warning: {}",
+        nothing_matched_line(nothing_matched, from, to)
+    );
+    Ok(())
+}
+
+/// The text of the warning of [`warn_nothing_matched`], after `rewrite: warning: `.
+fn nothing_matched_line(
+    nothing_matched: &NothingMatched,
+    from: &Registry,
+    to: &Registry,
+) -> String {
+    let code = exit::NOTHING_SELECTED;
+    if nothing_matched.files == 0 {
+        return format!(
+            "no file was read from the paths given (binary files are skipped, and in a directory walk what .gitignore excludes), so nothing names --from {from} or --to {to} and there is nothing to rewrite: check the paths; exit code {code}"
+        );
+    }
+    let referenced = &nothing_matched.referenced;
+    let instead = if referenced.is_empty() {
+        "they hold no image reference that names a registry (a Docker Hub short name such as `nginx` names none)".to_owned()
+    } else {
+        let mut named: Vec<String> = referenced
+            .iter()
+            .take(REGISTRIES_SHOWN)
+            .map(|(registry, count)| format!("{registry} ({count})"))
+            .collect();
+        if referenced.len() > REGISTRIES_SHOWN {
+            let others = &referenced[REGISTRIES_SHOWN..];
+            let references: usize = others.iter().map(|(_, count)| count).sum();
+            named.push(format!(
+                "{} other registr{} ({references})",
+                others.len(),
+                if others.len() == 1 { "y" } else { "ies" }
+            ));
+        }
+        format!("their image references name {}", named.join(", "))
+    };
+    format!(
+        "the {} file(s) read name neither --from {from} nor --to {to}, so there is nothing to rewrite: check the spelling of --from (and the paths); {instead}; exit code {code}",
+        nothing_matched.files
     )
 }
 

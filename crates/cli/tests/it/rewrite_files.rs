@@ -4,7 +4,9 @@
 //! symbolic links (the file pointed to is rewritten, the link stays), pipeline registry
 //! settings (rewritten and listed in the summary, the registry's short name too), what `--check`
 //! says about them, comments naming the old registry, `az acr` commands naming it by its short
-//! name, and byte order marks.
+//! name, byte order marks, and runs over files that name neither registry (a misspelt
+//! `--from`: exit 4 naming the registries the files reference) told from a second run over
+//! files already rewritten (exit 0).
 
 use std::fs;
 use std::path::Path;
@@ -404,9 +406,12 @@ fn a_binary_file_is_skipped_in_a_walk_and_when_named_and_a_nul_byte_after_8_kib_
         stdout(&out),
         "late.dat:2: mention (not rewritten): old.example.com/app:1\n1 reference(s) to old.example.com remain\n"
     );
+    // Named alone, the binary file leaves nothing to read: said, as any run that reads nothing
+    // naming either registry (below).
     let out = rewrite_in(dir.path(), &["logo.png", "--check"]);
-    assert_success(&out);
+    assert_exit_code(&out, 4);
     assert_eq!(stdout(&out), "no references to old.example.com remain\n");
+    assert_eq!(stderr(&out), format!("{NOTHING_READ}\n"));
 }
 
 #[test]
@@ -713,4 +718,209 @@ fn ctrl_c_during_a_rewrite_leaves_every_file_or_none_rewritten() {
             break;
         }
     }
+}
+
+/// Runs `rewrite ARGS... --from FROM --to TO` in `dir`.
+fn rewrite_from_to(dir: &Path, args: &[&str], from: &str, to: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
+        .arg("rewrite")
+        .args(args)
+        .args(["--from", from, "--to", to])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Deployment files of a test registry at 127.0.0.1:47401: three references to it, one to
+/// Docker Hub by its name, one to GHCR, one Docker Hub short name (which names no registry),
+/// and a comment naming another registry (not an image reference).
+fn files_at_47401(dir: &Path) {
+    write(
+        dir,
+        "k8s/app.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: 127.0.0.1:47401/web:1.0   # pinned\n      - name: side\n        image: 127.0.0.1:47401/side:2\n      - name: proxy\n        image: docker.io/library/nginx:1.25\n      - name: cache\n        image: redis:7\n# once at mirror.example.com\n",
+    );
+    write(
+        dir,
+        "k8s/Dockerfile",
+        "FROM 127.0.0.1:47401/base:1\nFROM ghcr.io/org/tool:3 AS tool\n",
+    );
+}
+
+/// What `rewrite k8s --from 127.0.0.1:4740 --to 127.0.0.1:47402` says on stderr over
+/// [`files_at_47401`].
+const MISSPELT_FROM: &str = "rewrite: warning: the 2 file(s) read name neither --from 127.0.0.1:4740 nor --to 127.0.0.1:47402, so there is nothing to rewrite: check the spelling of --from (and the paths); their image references name 127.0.0.1:47401 (3), docker.io (1), ghcr.io (1); exit code 4";
+
+/// What a run that reads no file at all says on stderr (`--from old.example.com --to
+/// new.example.com`).
+const NOTHING_READ: &str = "rewrite: warning: no file was read from the paths given (binary files are skipped, and in a directory walk what .gitignore excludes), so nothing names --from old.example.com or --to new.example.com and there is nothing to rewrite: check the paths; exit code 4";
+
+#[test]
+fn a_misspelt_from_exits_4_in_every_mode_naming_the_registries_the_files_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    files_at_47401(dir.path());
+    let before = fs::read_to_string(dir.path().join("k8s/app.yaml")).unwrap();
+    let (from, to) = ("127.0.0.1:4740", "127.0.0.1:47402");
+    // Each mode prints what it printed before on stdout; the warning is one line on stderr.
+    let modes: [(&[&str], &str); 5] = [
+        (
+            &[],
+            "rewrote 0 reference(s) in 0 file(s): 127.0.0.1:4740 -> 127.0.0.1:47402\n",
+        ),
+        (
+            &["--dry-run"],
+            "would rewrite 0 reference(s) in 0 file(s): 127.0.0.1:4740 -> 127.0.0.1:47402 (nothing written)\n",
+        ),
+        (&["--diff"], ""),
+        (
+            &["--diff", "--write"],
+            "rewrote 0 reference(s) in 0 file(s): 127.0.0.1:4740 -> 127.0.0.1:47402\n",
+        ),
+        (&["--check"], "no references to 127.0.0.1:4740 remain\n"),
+    ];
+    for (mode, printed) in modes {
+        let out = rewrite_from_to(dir.path(), &[&["k8s"], mode].concat(), from, to);
+        assert_exit_code(&out, 4);
+        assert_eq!(stdout(&out), printed, "{mode:?}");
+        assert_eq!(stderr(&out), format!("{MISSPELT_FROM}\n"), "{mode:?}");
+    }
+    assert_eq!(
+        fs::read_to_string(dir.path().join("k8s/app.yaml")).unwrap(),
+        before,
+        "nothing is written"
+    );
+}
+
+#[test]
+fn a_from_naming_another_registry_than_the_files_exits_4_even_when_to_is_right() {
+    let dir = tempfile::tempdir().unwrap();
+    files_at_47401(dir.path());
+    let out = rewrite_from_to(dir.path(), &["k8s"], "oldreg.azurecr.io", "127.0.0.1:47402");
+    assert_exit_code(&out, 4);
+    assert_eq!(
+        stderr(&out),
+        "rewrite: warning: the 2 file(s) read name neither --from oldreg.azurecr.io nor --to 127.0.0.1:47402, so there is nothing to rewrite: check the spelling of --from (and the paths); their image references name 127.0.0.1:47401 (3), docker.io (1), ghcr.io (1); exit code 4\n"
+    );
+}
+
+#[test]
+fn the_warning_names_the_five_most_referenced_registries_and_counts_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let images: String = [
+        ("a.example.com", 1),
+        ("b.example.com", 4),
+        ("c.example.com", 2),
+        ("d.example.com", 2),
+        ("e.example.com", 3),
+        ("f.example.com", 1),
+        ("g.example.com", 5),
+    ]
+    .iter()
+    .flat_map(|(registry, count)| {
+        (0..*count).map(move |i| format!("- image: {registry}/app{i}:1\n"))
+    })
+    .collect();
+    write(dir.path(), "images.yaml", &images);
+    let out = rewrite_in(dir.path(), &["images.yaml"]);
+    assert_exit_code(&out, 4);
+    assert_eq!(
+        stderr(&out),
+        "rewrite: warning: the 1 file(s) read name neither --from old.example.com nor --to new.example.com, so there is nothing to rewrite: check the spelling of --from (and the paths); their image references name g.example.com (5), b.example.com (4), e.example.com (3), c.example.com (2), d.example.com (2), 2 other registries (2); exit code 4\n"
+    );
+}
+
+#[test]
+fn a_second_run_over_files_already_rewritten_finds_nothing_to_do_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    files_at_47401(dir.path());
+    let (from, to) = ("127.0.0.1:47401", "127.0.0.1:47402");
+    let out = rewrite_from_to(dir.path(), &["k8s"], from, to);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 3 reference(s) in 2 file(s): 127.0.0.1:47401 -> 127.0.0.1:47402\n  k8s/Dockerfile: 1\n  k8s/app.yaml: 2\n"
+    );
+    assert_eq!(stderr(&out), "");
+    // The files now name the new registry only: every mode of a second run is a success.
+    for (mode, printed) in [
+        (
+            &[][..],
+            "rewrote 0 reference(s) in 0 file(s): 127.0.0.1:47401 -> 127.0.0.1:47402\n",
+        ),
+        (
+            &["--dry-run"],
+            "would rewrite 0 reference(s) in 0 file(s): 127.0.0.1:47401 -> 127.0.0.1:47402 (nothing written)\n",
+        ),
+        (&["--diff"], ""),
+        (&["--check"], "no references to 127.0.0.1:47401 remain\n"),
+    ] {
+        let out = rewrite_from_to(dir.path(), &[&["k8s"], mode].concat(), from, to);
+        assert_exit_code(&out, 0);
+        assert_eq!(stdout(&out), printed, "{mode:?}");
+        assert_eq!(stderr(&out), "", "{mode:?}");
+    }
+}
+
+#[test]
+fn a_second_run_over_a_registry_setting_holding_the_new_short_name_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), ".env", "ACR_NAME=newreg\n");
+    let out = rewrite_from_to(
+        dir.path(),
+        &[".env", "--check"],
+        "oldreg.azurecr.io",
+        "newreg.azurecr.io",
+    );
+    assert_exit_code(&out, 0);
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn a_from_only_mentioned_outside_image_fields_is_not_a_misspelling() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "scripts/pull.sh",
+        "docker pull old.example.com/app:1\n",
+    );
+    let out = rewrite_in(dir.path(), &["scripts", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(stderr(&out), "");
+    let out = rewrite_in(dir.path(), &["scripts"]);
+    assert_success(&out);
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn files_without_any_image_reference_exit_4_saying_they_name_no_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "docs/README.md",
+        "# Deploying\n\nRun `make deploy`.\n",
+    );
+    write(dir.path(), "docs/pod.yaml", "image: nginx:1.25\n");
+    for mode in [&[][..], &["--check"], &["--dry-run"]] {
+        let out = rewrite_in(dir.path(), &[&["docs"], mode].concat());
+        assert_exit_code(&out, 4);
+        assert_eq!(
+            stderr(&out),
+            "rewrite: warning: the 2 file(s) read name neither --from old.example.com nor --to new.example.com, so there is nothing to rewrite: check the spelling of --from (and the paths); they hold no image reference that names a registry (a Docker Hub short name such as `nginx` names none); exit code 4\n",
+            "{mode:?}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_directory_exits_4_saying_no_file_was_read() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("empty")).unwrap();
+    let out = rewrite_in(dir.path(), &["empty"]);
+    assert_exit_code(&out, 4);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 0 reference(s) in 0 file(s): old.example.com -> new.example.com\n"
+    );
+    assert_eq!(stderr(&out), format!("{NOTHING_READ}\n"));
 }
