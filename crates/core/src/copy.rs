@@ -46,7 +46,7 @@ use crate::graph::{OnceMap, RepositoryCountdown, Step, Visitor, Walker};
 use crate::limit::LatencyLimit;
 use crate::manifest::{RawManifest, Reference, OCI_INDEX};
 use crate::referrers;
-use crate::transport::Store;
+use crate::transport::{Held, Store};
 use crate::walk::{self, Matcher, RepoPair};
 
 /// How a copy runs.
@@ -1196,11 +1196,16 @@ impl Engine {
                 self.target.blob_size(&pair.target, &blob.digest),
             )
             .await?;
-        if held.is_some() {
+        // One of another size (truncated in a layout) is not the blob: it is sent again.
+        let present = match held {
+            Held::Sized(size) => size == blob.size,
+            held => held.is_held(),
+        };
+        if present {
             bump(&self.counters.blobs_present);
             self.set_home(&blob.digest, &pair.target);
         }
-        Ok(held.is_some())
+        Ok(present)
     }
 
     /// A mount from `from`, which holds the blob, was answered with an upload session. Unless a
@@ -1301,7 +1306,7 @@ impl Engine {
         if self.options.dry_run {
             // Read-only: a HEAD tells whether the blob is there; a mount from elsewhere would work.
             return Ok(
-                from != repository || self.target.blob_size(repository, digest).await?.is_some()
+                from != repository || self.target.blob_size(repository, digest).await?.is_held()
             );
         }
         let mounted = self

@@ -24,7 +24,7 @@ use crate::digest::{Digest, VerifyingStream};
 use crate::error::{Error, Result};
 use crate::graph::{RepositoryCountdown, Step, Visitor, Walker};
 use crate::manifest::Reference;
-use crate::transport::{paced, Store};
+use crate::transport::{paced, Held, Store};
 use crate::walk::{self, Matcher, RepoPair, Selection};
 
 /// How a verify runs.
@@ -712,7 +712,9 @@ async fn deep_check(
             async move {
                 let found = target.blob_size(&repo, &digest).await;
                 let in_source = match &found {
-                    Ok(None) if blob.foreign => Some(source.holds_blob(&source_name, &blob).await),
+                    Ok(Held::Missing) if blob.foreign => {
+                        Some(source.holds_blob(&source_name, &blob).await)
+                    }
                     _ => None,
                 };
                 (repo, blob, root, found, in_source)
@@ -746,20 +748,22 @@ async fn deep_check(
             Some(Ok(true)) | None => {}
         }
         match found {
-            Ok(Some(s)) if s == size || s == 0 => {
+            // A blob of 0 bytes under a descriptor of more is a mismatch too.
+            Ok(Held::Sized(s)) if s != size => report.broken.push(Problem {
+                item,
+                reason: format!(
+                    "blob {digest} has {s} bytes in the target, its descriptor says {size}"
+                ),
+            }),
+            // A size not said (a registry's HEAD without Content-Length) is no mismatch.
+            Ok(Held::Sized(_) | Held::Unsized) => {
                 present
                     .entry(digest.clone())
                     .or_insert_with(|| (blob.clone(), Vec::new()))
                     .1
                     .push((repo, root));
             }
-            Ok(Some(s)) => report.broken.push(Problem {
-                item,
-                reason: format!(
-                    "blob {digest} has {s} bytes in the target, its descriptor says {size}"
-                ),
-            }),
-            Ok(None) => report.broken.push(Problem {
+            Ok(Held::Missing) => report.broken.push(Problem {
                 item,
                 reason: format!("blob {digest} ({size} bytes) missing in the target"),
             }),

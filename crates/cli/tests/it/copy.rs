@@ -22,9 +22,9 @@ fn corrupt_a_layer_of_svc2(src: &Registry, pick: impl FnOnce(&[u8]) -> usize) ->
 /// Asserts that `store` holds no blob `digest` in `svc2`.
 fn assert_no_svc2_blob(store: &Arc<dyn Store>, digest: &Digest) {
     assert!(
-        block_on(Destination::blob_size(store.as_ref(), "svc2", digest))
+        !block_on(Destination::blob_size(store.as_ref(), "svc2", digest))
             .unwrap()
-            .is_none()
+            .is_held()
     );
 }
 
@@ -348,8 +348,7 @@ fn a_deep_copy_puts_back_what_the_target_lost_below_tags_that_are_up_to_date() {
             "svc2",
             &layer,
         ));
-        let size = size.unwrap();
-        size.unwrap()
+        size.unwrap().size().unwrap()
     });
     let store = open(&dst.url());
     assert!(
@@ -360,7 +359,7 @@ fn a_deep_copy_puts_back_what_the_target_lost_below_tags_that_are_up_to_date() {
     assert!(
         block_on(Destination::blob_size(store.as_ref(), "svc2", &layer))
             .unwrap()
-            .is_some()
+            .is_held()
     );
     assert_success(&run(&["verify", "--deep", &src.url(), &dst.url()]));
 

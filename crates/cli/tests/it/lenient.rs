@@ -286,7 +286,10 @@ fn keys_in_another_case_and_odd_text_are_read_as_the_registry_reads_them() {
     let out = run(&["copy", "--json", &src.url(), &layout]);
     assert_success(&out);
     assert_eq!(json(&out)["tags_copied"], 4, "{}", json(&out));
-    let blob = dir.path().join("sample/blobs/sha256").join(hidden_digest.hex());
+    let blob = dir
+        .path()
+        .join("sample/blobs/sha256")
+        .join(hidden_digest.hex());
     assert!(
         blob.exists(),
         "the layer named under `Layers` is in the layout"

@@ -179,6 +179,30 @@ fn a_layer_damaged_in_a_layout_target_fails_content() {
     assert_success(&out);
 }
 
+/// A layer emptied in a layout target (0 bytes where its descriptor says more) fails a deep
+/// verify without `--content`: its size is checked, and 0 is a size like any other (only a
+/// registry that does not say a blob's size is taken at its word).
+#[test]
+fn a_layer_emptied_in_a_layout_target_fails_deep() {
+    let (src, expected) = sample_registry(3);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("target");
+    let target = format!("oci:{}", root.display());
+    assert_success(&run(&["copy", "-q", &src.url(), &target]));
+    let (repo, layer) = an_image_layer(&open(&target), &expected);
+    std::fs::write(layout_blob(&root, &layer), b"").unwrap();
+
+    let out = run(&["verify", "--deep", "--json", &src.url(), &target]);
+    assert_exit_code(&out, 1);
+    let report = json(&out);
+    let broken = report["broken"].to_string();
+    assert!(broken.contains(&format!("{repo}@")), "{report}");
+    assert!(
+        broken.contains(&format!("blob {layer} has 0 bytes in the target")),
+        "{report}"
+    );
+}
+
 /// A manifest is checked against its digest whenever it is read by digest, with or without
 /// `--content`: a damaged one is a broken graph.
 #[test]

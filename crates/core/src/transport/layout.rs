@@ -1221,10 +1221,10 @@ impl Destination for Layout {
         Ok(self.blob_path(&digest).exists().then_some(digest))
     }
 
-    async fn blob_size(&self, _repository: &str, digest: &Digest) -> Result<Option<u64>> {
+    async fn blob_size(&self, _repository: &str, digest: &Digest) -> Result<super::Held> {
         match tokio::fs::metadata(self.blob_path(digest)).await {
-            Ok(m) => Ok(Some(m.len())),
-            Err(_) => Ok(None),
+            Ok(m) => Ok(super::Held::Sized(m.len())),
+            Err(_) => Ok(super::Held::Missing),
         }
     }
 

@@ -73,9 +73,8 @@ pub trait Source: Send + Sync {
 pub trait Destination: Send + Sync {
     /// The digest a tag (or digest) resolves to in the destination, or `None`.
     async fn current_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>>;
-    /// Whether the repository already holds a blob (its size when it does; 0 when a registry
-    /// does not say).
-    async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<Option<u64>>;
+    /// Whether the repository already holds a blob, and its size when the destination says.
+    async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<Held>;
     /// Makes a blob that `from` holds available in `repository` without moving its bytes, and
     /// returns true; false when it could not (the caller then uploads with [`put_blob`]).
     /// `from == repository` asks whether the repository already holds the blob; a registry may
@@ -159,6 +158,33 @@ pub(crate) fn drop_front(chunk: bytes::Bytes, left: &mut u64) -> Option<bytes::B
     *left -= n;
     let rest = chunk.slice(n as usize..);
     (!rest.is_empty()).then_some(rest)
+}
+
+/// What a destination answers when asked whether a repository holds a blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// It does not.
+    Missing,
+    /// It does, with this many bytes.
+    Sized(u64),
+    /// It does; the destination does not say how large it is (a registry's `HEAD` without
+    /// `Content-Length`).
+    Unsized,
+}
+
+impl Held {
+    /// True when the blob is there.
+    pub fn is_held(self) -> bool {
+        self != Held::Missing
+    }
+
+    /// Its size, when there and said.
+    pub fn size(self) -> Option<u64> {
+        match self {
+            Held::Sized(size) => Some(size),
+            Held::Missing | Held::Unsized => None,
+        }
+    }
 }
 
 /// Connection settings that apply to registry endpoints.
@@ -303,7 +329,7 @@ impl<T: Forward> Destination for T {
         self.request(self.inner().current_digest(repository, reference))
             .await
     }
-    async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<Option<u64>> {
+    async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<Held> {
         self.request(self.inner().blob_size(repository, digest))
             .await
     }

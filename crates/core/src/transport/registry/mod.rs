@@ -3175,22 +3175,21 @@ impl Destination for Registry {
 
     /// A blob the repository holds needs no upload: an upload session a mount opened for it
     /// (a registry that ignores mounts answers 202 even for a blob it holds) is cancelled.
-    async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<Option<u64>> {
+    async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<super::Held> {
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
         let response = self
             .send(Scope::Push(repository.to_string()), || self.http.head(&url))
             .await?;
         match response.status() {
-            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::NOT_FOUND => Ok(super::Held::Missing),
             s if s.is_success() => {
                 // The header itself: for a HEAD, hyper reports the (empty) body's length as 0.
                 let size = response
                     .headers()
                     .get(CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok()?.trim().parse().ok())
-                    .unwrap_or(0);
+                    .and_then(|v| v.to_str().ok()?.trim().parse().ok());
                 self.drop_session(repository, digest).await;
-                Ok(Some(size))
+                Ok(size.map_or(super::Held::Unsized, super::Held::Sized))
             }
             _ => Err(self.status_error(&Method::HEAD, &url, response).await),
         }
