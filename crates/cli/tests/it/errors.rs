@@ -136,6 +136,13 @@ fn tls_errors_name_the_side_and_the_flag_that_fixes_them() {
         &["copy", &host, &layout],
         "(signed by an issuer this machine does not trust: UnknownIssuer)",
     );
+    // A CA given that did not sign it: named, instead of asking for a CA again.
+    let other = Tls::generate(&work.path().join("other"));
+    let other_ca = other.ca.to_str().unwrap();
+    assert_usage_error(
+        &["copy", "--src-ca-cert", other_ca, &host, &layout],
+        &format!("its TLS certificate is not signed by the CA given with --src-ca-cert ({other_ca}), nor by one this machine trusts"),
+    );
     // Plain HTTP to a TLS port.
     assert_usage_error(
         &["inventory", &format!("http://{host}")],
@@ -174,6 +181,7 @@ fn a_self_signed_ca_certificate_as_the_registrys_own_is_trusted_when_given_itsel
     for needle in [
         "is a self-signed CA certificate (basicConstraints CA:TRUE) used as the registry's own",
         "pass --src-ca-cert FILE with that very certificate",
+        "not the one given with --src-ca-cert (",
         &format!("--insecure {host}"),
     ] {
         assert!(err.contains(needle), "{needle}: {err}");

@@ -43,6 +43,8 @@ pub(crate) struct Health {
     client_certificate: bool,
     /// True when it is reached over TLS.
     tls: bool,
+    /// The file of CA certificates given for it (`--src-ca-cert`/`--dst-ca-cert`), for messages.
+    ca_given: Option<String>,
     /// Its base URL (`https://host:port`), for what the proxy decision says of it.
     base_url: String,
     window: Duration,
@@ -70,6 +72,7 @@ impl Health {
             proxy: None,
             client_certificate: false,
             tls: false,
+            ca_given: None,
             base_url: String::new(),
             window: window.unwrap_or(DEFAULT_WINDOW),
             failures: AtomicU32::new(0),
@@ -85,6 +88,13 @@ impl Health {
         self.tls = base_url.starts_with("https://");
         self.base_url = base_url.to_string();
         self.client_certificate = client_certificate;
+        self
+    }
+
+    /// This record, for a registry whose certificate is checked against the CA certificates of
+    /// `ca_file` too (`--src-ca-cert`/`--dst-ca-cert`).
+    pub(crate) fn trusting(mut self, ca_file: Option<&std::path::Path>) -> Self {
+        self.ca_given = ca_file.map(|f| f.display().to_string());
         self
     }
 
@@ -229,8 +239,23 @@ impl Health {
             // makes) and not given with --ca-cert: that file itself is what to give (trusted then
             // as the registry's own, see `tls`).
             ConnectFailure::Certificate(detail) if detail.contains("CaUsedAsEndEntity") => format!(
-                "its TLS certificate is a self-signed CA certificate (basicConstraints CA:TRUE) used as the registry's own: pass {ca_flag} FILE with that very certificate (the registry's server certificate file), or --insecure {host} to skip the check for this registry alone"
+                "its TLS certificate is a self-signed CA certificate (basicConstraints CA:TRUE) used as the registry's own{}: pass {ca_flag} FILE with that very certificate (the registry's server certificate file), or --insecure {host} to skip the check for this registry alone",
+                match &self.ca_given {
+                    Some(file) => format!(", not the one given with {ca_flag} ({file})"),
+                    None => String::new(),
+                }
             ),
+            // A CA was given, and did not sign it (another issuer, or one of the same name with
+            // another key): asking for one again would not help.
+            ConnectFailure::Certificate(detail)
+                if (detail.contains("UnknownIssuer") || detail.contains("BadSignature"))
+                    && self.ca_given.is_some() =>
+            {
+                format!(
+                    "its TLS certificate is not signed by the CA given with {ca_flag} ({}), nor by one this machine trusts: give the CA that signed the registry's certificate (or that certificate itself when it is self-signed), or --insecure {host} to skip the check for this registry alone",
+                    self.ca_given.as_deref().unwrap_or_default()
+                )
+            }
             ConnectFailure::Certificate(detail) => format!(
                 "its TLS certificate is not trusted ({}): pass {ca_flag} FILE with the CA that signed it, or --insecure {host} to skip the check for this registry alone",
                 readable_certificate_error(detail)

@@ -872,7 +872,8 @@ impl Registry {
                 &endpoint.host,
                 options.unreachable_after,
             )
-            .reached(&endpoint.base_url(), options.client_certificate.is_some()),
+            .reached(&endpoint.base_url(), options.client_certificate.is_some())
+            .trusting(options.ca_cert.as_deref()),
             signed_in: AtomicBool::new(false),
             sessions: Mutex::new(Default::default()),
             fallback_tags: Mutex::new(Default::default()),
