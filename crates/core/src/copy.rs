@@ -1365,6 +1365,9 @@ impl Engine {
         };
         let _permit = self.blob_permits.acquire().await;
         let mut attempt = 0;
+        // How the last read from the source was wrong (the hash or size it had): the same wrong
+        // read twice is the source's content, not the way's.
+        let mut read_wrong: Option<String> = None;
         loop {
             attempt += 1;
             let what = format!("blob {} of {}", blob.digest, pair.source);
@@ -1419,6 +1422,38 @@ impl Engine {
                     .await
             }
             .await;
+            let wrong = match &result {
+                Err(Error::DigestMismatch { actual, .. })
+                    if !source_refused && actual.starts_with("sha256:") =>
+                {
+                    Some(format!("its bytes hash to {actual}"))
+                }
+                Err(Error::SizeMismatch {
+                    expected, actual, ..
+                }) if !source_refused => Some(format!(
+                    "it has {actual} bytes where the manifest's descriptor says {expected}"
+                )),
+                _ => None,
+            };
+            if let Some(wrong) = wrong {
+                if read_wrong.as_deref() == Some(wrong.as_str()) {
+                    let damaged = Error::SourceBlobWrong {
+                        repository: pair.source.clone(),
+                        blob: blob.digest.clone(),
+                        reason: wrong,
+                    };
+                    // Wrong bytes are the blob's for every repository that needs it; a wrong
+                    // size is one descriptor's (another may give the right one).
+                    if matches!(result, Err(Error::DigestMismatch { .. })) {
+                        self.failed_blobs
+                            .lock()
+                            .expect("failed blobs lock")
+                            .insert(blob.digest.clone(), (damaged.to_string(), false));
+                    }
+                    return Err(damaged);
+                }
+                read_wrong = Some(wrong);
+            }
             match result {
                 Ok(()) => {
                     bump(&self.counters.blobs_copied);
@@ -1648,6 +1683,11 @@ pub fn source_gap(e: &Error, item: &str) -> String {
             referrer, subject, ..
         } => format!("referrer {referrer} of {subject} (below {item})"),
         Error::BlobMissing { blob, .. } => format!("blob {blob} of {item}"),
+        Error::SourceBlobWrong { blob, reason, .. } => {
+            return format!(
+                "blob {blob} of {item} is wrong in the SOURCE ({reason}, read twice the same): copying it again will not help; push the image to the source again, or leave it out with --tag/--exclude-repo"
+            )
+        }
         Error::Damaged { what, actual, .. } => {
             return format!(
                 "{what}, below {item}, is damaged in the SOURCE (its content hashes to {actual}): copying it again will not help; push it to the source again, or leave it out with --tag/--exclude-repo"

@@ -159,6 +159,19 @@ pub enum Error {
         /// The store's answer.
         cause: String,
     },
+    /// A blob the source serves wrong the same way on two reads: bytes that do not hash to its
+    /// digest (damaged in its storage), or not the size the manifest's descriptor gives (a wrong
+    /// descriptor). The source is at fault, and copying again will not help, as for
+    /// [`Error::ChildMissing`].
+    #[error("blob {blob} in {repository} is wrong in the source: {reason}")]
+    SourceBlobWrong {
+        /// The repository read.
+        repository: String,
+        /// The blob's digest.
+        blob: crate::digest::Digest,
+        /// How it is wrong.
+        reason: String,
+    },
     /// A manifest a store holds whose bytes do not hash to the digest it is stored under (a
     /// layout's file changed on disk): the store is damaged, and reading it again will not help,
     /// as for [`Error::ChildMissing`].
@@ -221,6 +234,7 @@ impl Error {
             Error::ChildMissing { .. }
                 | Error::ReferrerMissing { .. }
                 | Error::BlobMissing { .. }
+                | Error::SourceBlobWrong { .. }
                 | Error::Damaged { .. }
         )
     }

@@ -135,7 +135,9 @@ enum Fault {
     Status(u16),
     Reset,
     Stall,
-    Corrupt,
+    /// One byte of the body changed, at a position drawn from this number: the way (a flaky
+    /// link) changes other bytes each time, unlike a source whose stored bytes are wrong.
+    Corrupt(usize),
 }
 
 impl FaultProxy {
@@ -369,7 +371,7 @@ fn serve(
         } else if is_blob_get
             && roll < s.status_permille + s.reset_permille + s.stall_permille + s.corrupt_permille
         {
-            Fault::Corrupt
+            Fault::Corrupt(rng.gen())
         } else {
             Fault::None
         }
@@ -439,9 +441,9 @@ fn serve(
             client.flush()?;
             let _ = client.shutdown(Shutdown::Both);
         }
-        Fault::Corrupt if ok && !response_body.is_empty() => {
+        Fault::Corrupt(at) if ok && !response_body.is_empty() => {
             counts.corruptions.fetch_add(1, Ordering::Relaxed);
-            let i = response_body.len() / 2;
+            let i = at % response_body.len();
             response_body[i] ^= 0x55;
             client.write_all(head_out.as_bytes())?;
             client.write_all(&response_body)?;

@@ -283,7 +283,8 @@ fn interrupted_chunked_uploads_resume_where_the_registry_stands() {
 }
 
 /// A source that serves other bytes when read again from the resume point: the resumed upload
-/// ends in a digest error and the registry never holds anything under that digest.
+/// ends in a digest error, and the registry never holds anything under that digest; the same
+/// wrong bytes on the next read are the source's, named as such.
 #[test]
 fn a_resumed_upload_of_changed_source_bytes_is_never_completed() {
     let (src, _, layers) = big_blob_registry(1, 1, 32);
@@ -316,7 +317,7 @@ fn a_resumed_upload_of_changed_source_bytes_is_never_completed() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("does not match its digest"),
+        stdout(&out).contains("is wrong in the SOURCE (its bytes hash to sha256:"),
         "{}",
         stdout(&out)
     );

@@ -193,7 +193,12 @@ fn a_corrupted_layout_blob_fails_its_tag_and_nothing_is_half_written() {
         &format!("oci:{}", target.display()),
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(stdout(&out).contains("does not match its digest"));
+    // Read twice the same wrong way: the source's, and no copy again will mend it.
+    assert!(
+        stdout(&out).contains("is wrong in the SOURCE (its bytes hash to sha256:"),
+        "{}",
+        stdout(&out)
+    );
     assert!(
         !target.join("blobs/sha256").join(layer.hex()).exists(),
         "no blob under a wrong digest"

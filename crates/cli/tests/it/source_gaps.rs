@@ -368,3 +368,42 @@ fn a_referrer_the_source_lacks_is_named_as_the_source_s_gap() {
     );
     assert!(!text.contains("tag missing in the target"), "{text}");
 }
+
+/// A layer damaged in the source's storage (same size, other bytes) hashes the same wrong way on
+/// a second read: that is the source's content, not the way's. It is listed with the source's
+/// gaps (copying again will not help), read twice rather than over and over, and the rest of the
+/// source arrives.
+#[test]
+fn a_layer_damaged_in_the_source_is_read_twice_and_named_as_the_sources() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use crate::support::http::Server;
+    use crate::support::mount_proxy::forward_as_sent;
+
+    let (src, expected) = sample_registry(3);
+    let (repo, layer) = an_image_layer(&open(&src.url()), &expected);
+    flip_a_byte(&src.blob_data(&layer));
+    let reads = Arc::new(AtomicUsize::new(0));
+    let (counted, port, wanted) = (reads.clone(), src.port, format!("/blobs/{layer}"));
+    let proxy = Server::start_raw(move |request| {
+        if request.method == "GET" && request.path.ends_with(&wanted) {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+        forward_as_sent(port, request)
+    });
+    let dst = Registry::start();
+    let out = run(&["copy", "--json", &proxy.url(), &dst.url()]);
+    assert_exit_code(&out, 1);
+    let summary = json(&out);
+    let incomplete = summary["source_incomplete"].to_string();
+    assert!(
+        incomplete.contains(&format!("blob {layer} of {repo}"))
+            && incomplete.contains("is wrong in the SOURCE (its bytes hash to sha256:")
+            && incomplete.contains("copying it again will not help"),
+        "{summary}"
+    );
+    assert_eq!(summary["failed"], serde_json::json!([]), "{summary}");
+    assert_eq!(reads.load(Ordering::SeqCst), 2, "read twice: {summary}");
+    assert!(summary["tags_copied"].as_u64().unwrap() > 0, "{summary}");
+}
