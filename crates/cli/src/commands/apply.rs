@@ -80,8 +80,10 @@ pub struct ApplyArgs {
 const EXIT_CODES: &str = "\
 Exit codes: 0 every step done; 1 a step failed (copy failures, verify differences, a blocking
 template finding, a refused rewrite, a deletion refused or failed); 2 unusable plan, journal or
-input, nothing done; 3 a registry stopped answering (run the same command again to resume); 4 the
-plan's [scope] selects nothing, nothing done; 5 the delete_source step was to run before the
+input, nothing done, or a step could not open the plan's source or target (the closing line says
+what to change: the flags given to apply, or the config, then plan and apply --replan); 3 a
+registry stopped answering (run the same command again to resume); 4 the plan's [scope] selects
+nothing, nothing done; 5 the delete_source step was to run before the
 journal records every earlier step of the plan (template, deploy, copy, attach_aks, roles, rewrite,
 verify, settings) as done,
 nothing done; 130 interrupted (the journal is kept).";
@@ -649,6 +651,9 @@ async fn run_plan(
     let total = run.plan.steps.len();
     let mut outcomes = Vec::new();
     let mut code = exit::SUCCESS;
+    // The first step that failed on a side a rerun cannot reach: the closing line says what to
+    // change instead of "run the same command again".
+    let mut blocked: Option<SideBlocked> = None;
     for (i, step) in run.plan.steps.clone().into_iter().enumerate() {
         let started = Instant::now();
         let label = format!("[{}/{total}] {}", i + 1, step.kind.name());
@@ -707,6 +712,7 @@ async fn run_plan(
                 }
                 Err(e) => {
                     code = exit::code_of(&e);
+                    blocked = side_blocked(&e);
                     ("failed", exit::one_line(&e))
                 }
             }
@@ -746,15 +752,92 @@ async fn run_plan(
         }
         println!(
             "apply: {}; journal {}",
-            match code {
-                exit::SUCCESS => "done",
-                exit::INTERRUPTED => "interrupted: run the same command again to continue",
-                _ => "stopped: fix what is listed and run the same command again",
+            match (code, &blocked) {
+                (exit::SUCCESS, _) => "done".to_string(),
+                (exit::INTERRUPTED, _) =>
+                    "interrupted: run the same command again to continue".to_string(),
+                (_, Some(blocked)) => blocked.remedy(&run.plan.config, &args.plan),
+                _ => "stopped: fix what is listed and run the same command again".to_string(),
             },
             summary.journal.display()
         );
     }
     Ok(code)
+}
+
+/// A side of the plan that a step could not open for a reason running the same command again
+/// cannot change: what the plan names (its endpoint) or what this run was given (its flags).
+#[derive(Debug, PartialEq, Eq)]
+struct SideBlocked {
+    /// `[source]` or `[target]`, as the config names the side.
+    key: &'static str,
+    /// True when the endpoint the plan holds is what is wrong (plain HTTP named as HTTPS, an
+    /// endpoint that cannot be used): only a new plan changes it. False when the connection
+    /// settings are (a certificate not trusted, a client certificate, credentials refused):
+    /// they are given to each run, never kept in the plan.
+    endpoint: bool,
+}
+
+impl SideBlocked {
+    /// The closing line's verdict: what to change, then how to run again.
+    fn remedy(&self, config: &Path, plan: &Path) -> String {
+        let (key, config, plan) = (self.key, config.display(), plan.display());
+        let (side, flags) = match key {
+            "[source]" => ("source", "--src-*"),
+            _ => ("target", "--dst-*"),
+        };
+        let replan = format!(
+            "fix {key} in {config}, run `acr-relocate plan --config {config} -o {plan}` again, then `acr-relocate apply {plan} --replan`"
+        );
+        if self.endpoint {
+            format!(
+                "stopped: the plan's {side} endpoint is wrong (listed above), and running the same command again will not change it: {replan}"
+            )
+        } else {
+            format!(
+                "stopped: the plan's {side} cannot be used with the flags this run was given (listed above), and running the same command again will not change that: run apply again with the {flags} flags the error names (credentials and TLS options are never kept in the plan: give apply those given to plan); if {key} itself is wrong, {replan}"
+            )
+        }
+    }
+}
+
+/// When `error` is the plan's source or target refusing to be opened for a reason a rerun cannot
+/// change (classified as usage errors, exit 2, by [`exit::code_of`]): an endpoint with the wrong
+/// scheme or that cannot be used, a TLS certificate not trusted or not made out to its name, a
+/// client certificate missing or refused, credentials refused. `None` for anything else
+/// (nothing listens there yet, a registry that stopped answering, a failure of an item).
+fn side_blocked(error: &anyhow::Error) -> Option<SideBlocked> {
+    use acr_relocate::error::Error;
+    let key = error
+        .chain()
+        .find_map(|cause| match cause.to_string().as_str() {
+            "the plan's source" => Some("[source]"),
+            "the plan's target" => Some("[target]"),
+            _ => None,
+        })?;
+    let endpoint = error
+        .chain()
+        .find_map(|cause| match cause.downcast_ref::<Error>()? {
+            Error::InvalidEndpoint { .. } => Some(true),
+            Error::Auth { .. } => Some(false),
+            Error::Unreachable {
+                reason,
+                mid_run: false,
+                ..
+            } => {
+                if reason.contains("answers plain HTTP, not HTTPS") {
+                    Some(true)
+                } else if reason.contains("TLS certificate")
+                    || reason.contains("client certificate")
+                {
+                    Some(false)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        })?;
+    Some(SideBlocked { key, endpoint })
 }
 
 enum StepEnd {
@@ -1955,5 +2038,73 @@ impl Progress for StepProgress {
         if let Some(bar) = &self.bar {
             bar.set_message(human_bytes(total));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use acr_relocate::error::Error;
+
+    fn unreachable(reason: &str, mid_run: bool) -> Error {
+        Error::Unreachable {
+            side: "TARGET".into(),
+            host: "reg.io:5000".into(),
+            reason: reason.into(),
+            mid_run,
+        }
+    }
+
+    #[test]
+    fn what_a_rerun_cannot_change_is_told_apart_from_what_it_can() {
+        let target = |e: Error| side_blocked(&anyhow::Error::new(e).context("the plan's target"));
+        assert_eq!(
+            target(unreachable(
+                "the registry answers plain HTTP, not HTTPS: write `http://reg.io:5000`",
+                false
+            )),
+            Some(SideBlocked {
+                key: "[target]",
+                endpoint: true
+            })
+        );
+        assert_eq!(
+            target(unreachable(
+                "its TLS certificate is not trusted (UnknownIssuer): pass --dst-ca-cert FILE …",
+                false
+            )),
+            Some(SideBlocked {
+                key: "[target]",
+                endpoint: false
+            })
+        );
+        let refused = Error::Auth {
+            registry: "SOURCE reg.io".into(),
+            source_tried: "--src-creds".into(),
+            reason: "HTTP 401".into(),
+        };
+        assert_eq!(
+            side_blocked(&anyhow::Error::new(refused).context("the plan's source")),
+            Some(SideBlocked {
+                key: "[source]",
+                endpoint: false
+            })
+        );
+        // A registry not started yet, or one that stopped answering: the same command may pass.
+        assert_eq!(
+            target(unreachable(
+                "connection refused: nothing listens on reg.io:5000",
+                false
+            )),
+            None
+        );
+        assert_eq!(target(unreachable("unreachable since 10:00", true)), None);
+        // An error that is not about opening a side of the plan.
+        let elsewhere = anyhow::Error::new(unreachable(
+            "the registry answers plain HTTP, not HTTPS",
+            false,
+        ))
+        .context("[rewrite] check_against");
+        assert_eq!(side_blocked(&elsewhere), None);
     }
 }

@@ -1,6 +1,7 @@
 //! `acr-relocate plan --config relocation.toml -o plan.json`: turns a relocation config into a
-//! reviewed plan. Reads the source (inventory, a timed blob read for the rate), scans the template
-//! and the deployment files; writes nothing to either registry. `--markdown` prints the review
+//! reviewed plan. Reads the source (inventory, a timed blob read for the rate), opens the target
+//! as the copy will (unless the plan deploys it), scans the template and the deployment files;
+//! writes nothing to either registry. `--markdown` prints the review
 //! document. The config format is in `docs/relocate.md`.
 
 use std::path::{Path, PathBuf};
@@ -568,6 +569,24 @@ struct Sides {
     deleted_resource: Option<String>,
 }
 
+/// Opens the target registry once, as the copy step of `apply` opens it (for writing, with the
+/// `--dst-*` flags given to `plan`), and writes nothing to it: its `/v2/` is asked and the
+/// credentials signed in with, so an endpoint with the wrong scheme, a certificate this machine
+/// does not trust, or credentials the registry refuses stop `plan` (exit 2, no plan written)
+/// instead of the copy, whose plan would have to be made again to name another endpoint.
+///
+/// Not when the plan deploys the target (`[deploy]`): the registry may not exist before the
+/// deploy step creates it. Nor for a layout or an archive, which the copy creates when missing.
+async fn check_target(args: &PlanArgs, config: &Config, target: &Endpoint) -> anyhow::Result<()> {
+    if config.deploy.is_some() || !matches!(target, Endpoint::Registry(_)) {
+        return Ok(());
+    }
+    transport::open(target, Access::Write, &args.connect.options(Side::Target)?)
+        .await
+        .context("[target]")?;
+    Ok(())
+}
+
 async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::Result<Plan> {
     let base = sides.base.as_path();
     let source_text = sides.source.clone();
@@ -585,6 +604,7 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
     )
     .await
     .context("[source]")?;
+    check_target(args, config, &target_ep).await?;
     let (jobs, max_jobs) = (args.jobs.jobs, args.jobs.max_jobs);
     let inv = inventory::inventory(source.clone(), &source_text, &matcher, jobs, max_jobs).await?;
     // One entry of several in [scope] that matched nothing is likely misspelt; when none

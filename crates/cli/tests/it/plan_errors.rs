@@ -1020,3 +1020,290 @@ fn roles_without_both_resource_ids_are_warned_about_and_left_out() {
         .iter()
         .all(|s| s["kind"] != "roles"));
 }
+
+/// `plan` opens the target as the copy step will (unless the plan deploys it): a target named
+/// as HTTPS where the registry answers plain HTTP, or where nothing listens, is refused in the
+/// copy's one line (exit 2), and no plan is written, instead of a plan that `apply` could only
+/// stop on. Named as it answers, the same registry is planned, and nothing is written to it.
+#[test]
+fn plan_refuses_a_target_named_with_the_wrong_scheme_or_where_nothing_listens() {
+    let (layout, _) = sample_layout(2, 5);
+    let target = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let plan_path = dir.path().join("plan.json");
+    let host = format!("127.0.0.1:{}", target.port);
+    let cfg = config(dir.path(), &oci(layout.path()), &host, "");
+    let out = run_plan(&cfg, &plan_path);
+    assert_one_line(
+        &out,
+        2,
+        &[&format!(
+            "error: [target]: TARGET {host}: the registry answers plain HTTP, not HTTPS: write `http://{host}`"
+        )],
+    );
+    assert!(!plan_path.exists(), "no plan written");
+
+    let nowhere = format!("127.0.0.1:{}", free_port());
+    let cfg = config(
+        dir.path(),
+        &oci(layout.path()),
+        &format!("http://{nowhere}"),
+        "",
+    );
+    let out = run_plan(&cfg, &plan_path);
+    assert_one_line(
+        &out,
+        2,
+        &[&format!(
+            "[target]: TARGET {nowhere}: connection refused: nothing listens on {nowhere}"
+        )],
+    );
+    assert!(!plan_path.exists(), "no plan written");
+
+    let cfg = config(dir.path(), &oci(layout.path()), &target.url(), "");
+    assert_success(&run_plan(&cfg, &plan_path));
+    assert!(plan_path.exists(), "a plan written");
+    assert!(
+        repositories(&open(&target.url())).is_empty(),
+        "plan wrote nothing to the target"
+    );
+}
+
+/// The target's credentials and TLS options are checked by `plan` as the copy will use them: a
+/// password the registry refuses, or a private CA not given, is refused in one line (exit 2)
+/// naming the target and what to pass, no plan written and no password shown.
+#[test]
+fn plan_refuses_target_credentials_or_a_certificate_the_copy_could_not_use() {
+    use crate::support::pki::Tls;
+    use crate::support::registry::{htpasswd, Auth, AuthRegistry};
+    use crate::support::{assert_no_secret, assert_one_line_error, run_in};
+    let home = tempfile::tempdir().unwrap();
+    let tls = Tls::generate(&home.path().join("tls"));
+    let registry = AuthRegistry::start(
+        &Auth::Htpasswd(htpasswd(home.path(), "bob", "pw-Right7Kq2")),
+        Some(&tls),
+    );
+    let (layout, _) = sample_layout(2, 5);
+    let cfg = config(home.path(), &oci(layout.path()), &registry.endpoint(), "");
+    let plan_path = home.path().join("plan.json");
+    let ca = tls.ca.to_str().unwrap();
+    let plan = |flags: &[&str]| {
+        let mut args = vec![
+            "plan",
+            "--config",
+            cfg.to_str().unwrap(),
+            "-o",
+            plan_path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(flags);
+        run_in(home.path(), &args, &[], None)
+    };
+    let host = registry.host();
+
+    let out = plan(&["--dst-creds", "bob:pw-Wrong3Xz8", "--dst-ca-cert", ca]);
+    assert_one_line_error(
+        &out,
+        &[&format!("[target]: TARGET {host}"), "authentication failed"],
+    );
+    assert_no_secret(&out, &["pw-Wrong3Xz8".to_string()]);
+    assert!(!plan_path.exists(), "no plan written");
+
+    let out = plan(&["--dst-creds", "bob:pw-Right7Kq2"]);
+    assert_one_line_error(
+        &out,
+        &[
+            &format!("[target]: TARGET {host}: its TLS certificate is not trusted"),
+            "pass --dst-ca-cert FILE",
+        ],
+    );
+    assert!(!plan_path.exists(), "no plan written");
+
+    let out = plan(&["--dst-creds", "bob:pw-Right7Kq2", "--dst-ca-cert", ca]);
+    assert_success(&out);
+    assert!(plan_path.exists(), "a plan written");
+}
+
+/// A target that is not there yet is no mistake when the plan makes it: a `[deploy]` creates the
+/// registry (the plan does not open it), and a layout is created by the copy (the plan does not
+/// create it either).
+#[test]
+fn a_target_the_plan_deploys_or_a_layout_not_made_yet_is_planned() {
+    let (layout, _) = sample_layout(2, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let plan_path = dir.path().join("plan.json");
+    let cfg = config(
+        dir.path(),
+        &oci(layout.path()),
+        &format!("127.0.0.1:{}", free_port()),
+        DEPLOY,
+    );
+    assert_success(&run_plan(&cfg, &plan_path));
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    assert_eq!(written["steps"][1]["kind"], "deploy", "{written}");
+
+    std::fs::remove_file(&plan_path).unwrap();
+    let new_layout = dir.path().join("new");
+    let cfg = config(
+        dir.path(),
+        &oci(layout.path()),
+        &format!("oci:{}", new_layout.display()),
+        "",
+    );
+    assert_success(&run_plan(&cfg, &plan_path));
+    assert!(plan_path.exists(), "a plan written");
+    assert!(!new_layout.exists(), "plan created no layout");
+}
+
+/// A `[deploy]` section `apply` accepts (its step is skipped with `--step copy` here).
+const DEPLOY: &str = "[deploy]\nresource_group = \"rg-target\"\nsubscription = \"00000000-0000-0000-0000-000000000000\"\nlocation = \"westeurope\"\ntemplate = \"target.json\"\n";
+
+/// The closing line of `apply` (stdout).
+fn closing_line(out: &std::process::Output) -> String {
+    stdout(out)
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A copy stopped by a target endpoint the plan names wrongly (a plan with `[deploy]` does not
+/// open its target) cannot pass on a rerun: the endpoint is in the plan. The closing line says
+/// to fix the config, plan again and apply with `--replan`, and doing so relocates; `--json`
+/// stays one JSON document.
+#[test]
+fn apply_stopped_by_a_wrong_target_endpoint_says_to_plan_again_and_replan() {
+    let (layout, expected) = sample_layout(2, 5);
+    let target = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let host = format!("127.0.0.1:{}", target.port);
+    let cfg = config(dir.path(), &oci(layout.path()), &host, DEPLOY);
+    let plan_path = plan(dir.path(), &cfg);
+    let plan_arg = plan_path.to_str().unwrap();
+
+    let out = run(&["apply", plan_arg, "--step", "copy"]);
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains(&format!(
+            "the plan's target: TARGET {host}: the registry answers plain HTTP, not HTTPS"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let closing = closing_line(&out);
+    let config_path = cfg.canonicalize().unwrap();
+    for needle in [
+        "apply: stopped: the plan's target endpoint is wrong (listed above), and running the same command again will not change it".to_string(),
+        format!("fix [target] in {}", config_path.display()),
+        format!(
+            "run `acr-relocate plan --config {} -o {plan_arg}` again, then `acr-relocate apply {plan_arg} --replan`",
+            config_path.display()
+        ),
+    ] {
+        assert!(closing.contains(&needle), "{needle}: {closing}");
+    }
+    assert!(
+        !closing.contains("run the same command again;"),
+        "{closing}"
+    );
+
+    let out = run(&["apply", "-q", "--json", plan_arg, "--step", "copy"]);
+    assert_exit_code(&out, 2);
+    let summary = json(&out);
+    assert_eq!(summary["steps"][2]["status"], "failed", "{summary}");
+
+    // What the closing line says to do.
+    let cfg = config(dir.path(), &oci(layout.path()), &target.url(), DEPLOY);
+    plan(dir.path(), &cfg);
+    assert_success(&run(&[
+        "apply", "-q", plan_arg, "--replan", "--step", "copy",
+    ]));
+    assert_holds(&open(&target.url()), &expected.tags, None);
+}
+
+/// Credentials and TLS options are given to each run, never kept in the plan: an `apply` without
+/// the private CA given to `plan`, or with a password the target refuses, stops on the copy,
+/// and its closing line says to give apply those flags (not to run the same command again);
+/// with them, the same plan is applied (no new plan needed).
+#[test]
+fn apply_without_the_tls_options_or_credentials_given_to_plan_says_to_give_them() {
+    use crate::support::pki::Tls;
+    use crate::support::registry::{htpasswd, Auth, AuthRegistry};
+    use crate::support::run_in;
+    let home = tempfile::tempdir().unwrap();
+    let tls = Tls::generate(&home.path().join("tls"));
+    let registry = AuthRegistry::start(
+        &Auth::Htpasswd(htpasswd(home.path(), "bob", "pw-Right7Kq2")),
+        Some(&tls),
+    );
+    let (layout, _) = sample_layout(2, 5);
+    let cfg = config(home.path(), &oci(layout.path()), &registry.endpoint(), "");
+    let plan_path = home.path().join("plan.json");
+    let plan_arg = plan_path.to_str().unwrap();
+    let ca = tls.ca.to_str().unwrap();
+    let creds = ["--dst-creds", "bob:pw-Right7Kq2"];
+    let with = |verb: &[&str], flags: &[&str]| {
+        let mut args = verb.to_vec();
+        args.extend_from_slice(flags);
+        run_in(home.path(), &args, &[], None)
+    };
+    let planned = with(
+        &["plan", "--config", cfg.to_str().unwrap(), "-o", plan_arg],
+        &[creds[0], creds[1], "--dst-ca-cert", ca],
+    );
+    assert_success(&planned);
+    let host = registry.host();
+    let flags_remedy = "apply: stopped: the plan's target cannot be used with the flags this run was given (listed above), and running the same command again will not change that: run apply again with the --dst-* flags the error names (credentials and TLS options are never kept in the plan: give apply those given to plan)";
+
+    let out = with(&["apply", "-q", plan_arg], &creds);
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains(&format!(
+            "error: step 2-copy: the plan's target: TARGET {host}: its TLS certificate is not trusted"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let closing = closing_line(&out);
+    assert!(closing.contains(flags_remedy), "{closing}");
+    assert!(
+        closing.contains("; if [target] itself is wrong, fix [target] in"),
+        "{closing}"
+    );
+    assert!(
+        !closing.contains("run the same command again;"),
+        "{closing}"
+    );
+
+    let out = with(
+        &["apply", "-q", plan_arg],
+        &["--dst-creds", "bob:pw-Wrong3Xz8", "--dst-ca-cert", ca],
+    );
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains("authentication failed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        closing_line(&out).contains(flags_remedy),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = with(
+        &["apply", "-q", "--json", plan_arg],
+        &[creds[0], creds[1], "--dst-ca-cert", ca],
+    );
+    assert_success(&out);
+    let summary = json(&out);
+    let statuses: Vec<&str> = summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["status"].as_str().unwrap())
+        .collect();
+    // The inventory was done by the first run; the copy and the verify by this one.
+    assert_eq!(statuses, ["already done", "done", "done"], "{summary}");
+}
