@@ -665,8 +665,10 @@ async fn deep_check(
             }
         })
         .buffer_unordered(at_once);
-    // (repository, blob) → its descriptor, and the verified tag's manifest that needs it.
-    let mut blobs: BTreeMap<(String, Digest), (Reference, Digest)> = BTreeMap::new();
+    // (repository, blob) → a descriptor of it, and each size its descriptors give with a
+    // verified tag's manifest that needs it so (descriptors may disagree: each size is checked,
+    // each named by the least digest of the manifests giving it, whatever the walk's order).
+    let mut blobs: BTreeMap<(String, Digest), (Reference, BTreeMap<u64, Digest>)> = BTreeMap::new();
     let mut manifests: BTreeSet<(String, Digest)> = BTreeSet::new();
     while let Some((pair, digest, node)) = walked.next().await {
         match node {
@@ -675,9 +677,14 @@ async fn deep_check(
                     manifests.insert((pair.target.clone(), m));
                 }
                 for (d, b) in node.blobs_with(deep.nondistributable) {
-                    blobs
+                    let size = b.size;
+                    let (_, sizes) = blobs
                         .entry((pair.target.clone(), d))
-                        .or_insert_with(|| (b, digest.clone()));
+                        .or_insert_with(|| (b, BTreeMap::new()));
+                    let root = sizes.entry(size).or_insert_with(|| digest.clone());
+                    if digest < *root {
+                        *root = digest.clone();
+                    }
                 }
             }
             // A Docker schema 1 manifest held by both sides: nothing below it can be checked
@@ -706,7 +713,7 @@ async fn deep_check(
         .map(|(pair, _)| (pair.target.clone(), pair.source.clone()))
         .collect();
     let blob_results: Vec<_> = futures::stream::iter(blobs)
-        .map(|((repo, digest), (blob, root))| {
+        .map(|((repo, digest), (blob, sizes))| {
             let (source, target) = (source.clone(), target.clone());
             let source_name = source_names.get(&repo).cloned().unwrap_or_default();
             async move {
@@ -717,7 +724,7 @@ async fn deep_check(
                     }
                     _ => None,
                 };
-                (repo, blob, root, found, in_source)
+                (repo, blob, sizes, found, in_source)
             }
         })
         .buffer_unordered(at_once)
@@ -727,9 +734,12 @@ async fn deep_check(
     // needs it there, and the descriptor; for the content check.
     let mut present: BTreeMap<Digest, (Reference, Vec<(String, Digest)>)> = BTreeMap::new();
     // Named by the image that needs the blob; the reason names the blob.
-    for (repo, blob, root, found, in_source) in blob_results {
-        let (digest, size) = (&blob.digest, blob.size);
-        let item = format!("{repo}@{root}");
+    for (repo, blob, sizes, found, in_source) in blob_results {
+        let digest = &blob.digest;
+        let item = |root: &Digest| format!("{repo}@{root}");
+        let Some((_, first)) = sizes.iter().next() else {
+            continue;
+        };
         match in_source {
             Some(Ok(false)) => {
                 report.nondistributable_left_to_urls += 1;
@@ -737,7 +747,7 @@ async fn deep_check(
             }
             Some(Err(e)) => {
                 report.errors.push(Problem {
-                    item,
+                    item: item(first),
                     reason: format!(
                         "non-distributable layer {digest}: cannot ask the source for it: {}",
                         given_up.text(e)
@@ -747,30 +757,59 @@ async fn deep_check(
             }
             Some(Ok(true)) | None => {}
         }
-        match found {
-            // A blob of 0 bytes under a descriptor of more is a mismatch too.
-            Ok(Held::Sized(s)) if s != size => report.broken.push(Problem {
-                item,
-                reason: format!(
-                    "blob {digest} has {s} bytes in the target, its descriptor says {size}"
-                ),
-            }),
-            // A size not said (a registry's HEAD without Content-Length) is no mismatch.
-            Ok(Held::Sized(_) | Held::Unsized) => {
-                present
-                    .entry(digest.clone())
-                    .or_insert_with(|| (blob.clone(), Vec::new()))
-                    .1
-                    .push((repo, root));
+        // The size the target holds it with, when it says (a registry's HEAD without
+        // Content-Length does not: no mismatch then).
+        let held = match found {
+            Ok(Held::Sized(s)) => Some(s),
+            Ok(Held::Unsized) => None,
+            Ok(Held::Missing) => {
+                for (size, root) in &sizes {
+                    report.broken.push(Problem {
+                        item: item(root),
+                        reason: format!("blob {digest} ({size} bytes) missing in the target"),
+                    });
+                }
+                continue;
             }
-            Ok(Held::Missing) => report.broken.push(Problem {
-                item,
-                reason: format!("blob {digest} ({size} bytes) missing in the target"),
-            }),
-            Err(e) => report.errors.push(Problem {
-                item,
-                reason: format!("blob {digest}: {}", given_up.text(e)),
-            }),
+            Err(e) => {
+                report.errors.push(Problem {
+                    item: item(first),
+                    reason: format!("blob {digest}: {}", given_up.text(e)),
+                });
+                continue;
+            }
+        };
+        // Every size a descriptor gives is checked; a blob of 0 bytes under a descriptor of
+        // more is a mismatch too.
+        for (size, root) in &sizes {
+            if held.is_some_and(|s| s != *size) {
+                report.broken.push(Problem {
+                    item: item(root),
+                    reason: format!(
+                        "blob {digest} has {} bytes in the target, its descriptor says {size}",
+                        held.unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        let fitting = match held {
+            Some(s) => sizes.get_key_value(&s),
+            None => sizes.iter().next(),
+        };
+        if let Some((size, root)) = fitting {
+            present
+                .entry(digest.clone())
+                .or_insert_with(|| {
+                    (
+                        Reference {
+                            size: *size,
+                            ..blob.clone()
+                        },
+                        Vec::new(),
+                    )
+                })
+                .1
+                .push((repo.clone(), root.clone()));
         }
     }
     if let Some(reads) = deep.content_reads {

@@ -161,7 +161,11 @@ fn a_source_blob_with_wrong_bytes_is_refused_and_its_manifest_not_pushed() {
     let out = run(&["copy", "-q", &src.url(), &dst.url()]);
     assert_exit_code(&out, 1);
     let text = stdout(&out);
-    assert!(text.contains("does not match its digest"), "{text}");
+    // Read twice the same wrong way: the source's, and no copy again will mend it.
+    assert!(
+        text.contains("is wrong in the SOURCE (its bytes hash to sha256:"),
+        "{text}"
+    );
     let dst_store = open(&dst.url());
     assert_eq!(
         block_on(dst_store.manifest_digest("svc2", "v1.0.0")).unwrap(),
@@ -203,7 +207,7 @@ fn a_chunked_upload_of_wrong_bytes_is_never_completed() {
     let out = run(&["copy", "-q", "--chunk-size", "700", &src.url(), &dst.url()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).contains("does not match its digest"),
+        stdout(&out).contains("is wrong in the SOURCE (its bytes hash to sha256:"),
         "{}",
         stdout(&out)
     );

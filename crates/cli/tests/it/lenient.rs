@@ -314,3 +314,45 @@ fn keys_in_another_case_and_odd_text_are_read_as_the_registry_reads_them() {
     }
     assert_success(&run(&["verify", "--deep", &src.url(), &back.url()]));
 }
+
+/// Two manifests that give one layer different sizes (Distribution does not check a
+/// descriptor's size): a deep verify checks every size given, so the manifest whose descriptor
+/// is wrong is broken on every run, whichever manifest the walk reaches first.
+#[test]
+fn descriptors_that_disagree_on_a_size_are_each_checked_on_every_run() {
+    let (src, dst) = (Registry::start(), Registry::start());
+    let mut digests = Vec::new();
+    for registry in [&src, &dst] {
+        let (config, _) = config_and_layer(registry.port, "size");
+        let layer = push_blob(registry.port, "size", b"ten bytes!");
+        let wrong = layer.replace(r#""size":10"#, r#""size":11"#);
+        digests.clear();
+        for (tag, descriptor) in [("good", &layer), ("wrong", &wrong)] {
+            digests.push(push_manifest(
+                registry.port,
+                "size",
+                Some(tag),
+                OCI_MANIFEST,
+                &format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{config},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar",{descriptor}}}]}}"#
+                ),
+            ));
+        }
+    }
+    let wrong_root = &digests[1];
+    for _ in 0..3 {
+        let out = run(&["verify", "--deep", "--json", &src.url(), &dst.url()]);
+        assert_exit_code(&out, 1);
+        let report = json(&out);
+        let broken = report["broken"].as_array().unwrap();
+        assert_eq!(broken.len(), 1, "{report}");
+        assert_eq!(broken[0]["item"], format!("size@{wrong_root}"), "{report}");
+        assert!(
+            broken[0]["reason"]
+                .as_str()
+                .unwrap()
+                .ends_with("has 10 bytes in the target, its descriptor says 11"),
+            "{report}"
+        );
+    }
+}
