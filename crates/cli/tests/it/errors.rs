@@ -579,3 +579,24 @@ fn failures_a_second_try_gets_again_are_not_offered_a_plain_rerun() {
         Some(json["failed"].as_array().unwrap().len() as u64)
     );
 }
+
+/// A target in read-only maintenance mode answers every blob upload 405 without an error code
+/// (the method is not served): the copy stops at the first in one line saying the registry
+/// takes no pushes, exit 2, instead of one bare `HTTP 405` per tag.
+#[test]
+fn a_read_only_target_stops_the_copy_in_one_line() {
+    let (dir, _) = sample_layout(3, 1);
+    let target = Registry::start_read_only();
+    let out = run(&["copy", "-q", &oci(dir.path()), &target.url()]);
+    assert_exit_code(&out, 2);
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    for needle in [
+        &format!("TARGET 127.0.0.1:{}", target.port)[..],
+        "the registry does not take pushes (a blob upload was answered HTTP 405, Allow: GET",
+        "it is read-only (maintenance mode, or a pull-through cache or mirror)",
+    ] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    assert!(!stdout(&out).contains("FAILED"), "{}", stdout(&out));
+}

@@ -44,8 +44,18 @@ impl Registry {
     /// [`Registry::start`] with `extra` top-level keys added to its configuration (YAML, such
     /// as `catalog:\n  maxentries: 5\n`).
     pub fn start_configured(extra: &str) -> Self {
+        Self::start_with(extra, "")
+    }
+
+    /// A registry in read-only maintenance mode: it serves what it holds, and answers every
+    /// push `405` (no upload method is routed).
+    pub fn start_read_only() -> Self {
+        Self::start_with("", "    readonly:\n      enabled: true\n")
+    }
+
+    fn start_with(extra: &str, maintenance: &str) -> Self {
         for _ in 0..5 {
-            if let Some(r) = Self::try_start(extra) {
+            if let Some(r) = Self::try_start(extra, maintenance) {
                 return r;
             }
         }
@@ -55,11 +65,11 @@ impl Registry {
         );
     }
 
-    fn try_start(extra: &str) -> Option<Self> {
+    fn try_start(extra: &str, maintenance: &str) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n{extra}",
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n{maintenance}http:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n{extra}",
             dir.path().join("data").display()
         );
         let config_path = dir.path().join("config.yml");

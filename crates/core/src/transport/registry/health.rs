@@ -322,6 +322,22 @@ impl Health {
 }
 
 impl Health {
+    /// The error of a registry that does not take pushes at all: a blob upload answered `405`
+    /// without an error code of its own (Distribution in read-only maintenance mode, a pull-through
+    /// cache); `allow` is what its `Allow` header lists. Every upload would fail the same way, so
+    /// the run stops at the first, in one line.
+    pub(crate) fn refuses_pushes(&self, allow: Option<&str>) -> Error {
+        Error::Unreachable {
+            side: self.side.clone(),
+            host: self.host.clone(),
+            reason: format!(
+                "the registry does not take pushes (a blob upload was answered HTTP 405{}): it is read-only (maintenance mode, or a pull-through cache or mirror): make it writable, or name another registry",
+                allow.map(|a| format!(", Allow: {a}")).unwrap_or_default()
+            ),
+            mid_run: false,
+        }
+    }
+
     /// The error of the registry's token service (`service`: `host[:port]`) whose TLS
     /// certificate is not trusted (`detail` says why): no token, so nothing can be done; the run
     /// stops with what to pass. `--insecure` names that host alone.

@@ -2479,7 +2479,23 @@ impl Inner {
             .await?;
         let status = response.status();
         if status != StatusCode::ACCEPTED && status != StatusCode::CREATED {
-            return Err(self.status_error(&Method::POST, &url, response).await);
+            let allow = response
+                .headers()
+                .get(reqwest::header::ALLOW)
+                .and_then(|a| a.to_str().ok())
+                .map(str::to_string);
+            return Err(
+                match self.status_error(&Method::POST, &url, response).await {
+                    // No code of its own: the method itself is not served (read-only). ACR's lock of
+                    // one repository answers 405 with a code, and stays that repository's.
+                    Error::Status {
+                        status: 405,
+                        code: None,
+                        ..
+                    } => self.health.refuses_pushes(allow.as_deref()),
+                    other => other,
+                },
+            );
         }
         if let Some(min) = response
             .headers()
