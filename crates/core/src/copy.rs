@@ -222,6 +222,10 @@ pub struct Summary {
     /// that a second try gets again): a run of the same command copies those only once what
     /// their line names has changed.
     pub failed_refused: u64,
+    /// How many of `failed` ended on a server error (HTTP 5xx) of the target to a write (an
+    /// upload or a manifest push): when all did, the target's storage (full?) or its own state
+    /// is the likely cause, more than the way.
+    pub failed_target_writes: u64,
     /// Items that failed because the source lacks content they reference (an index's child
     /// manifest): the source is incomplete, and copying again will not help until it is repaired.
     pub source_incomplete: Vec<Problem>,
@@ -244,6 +248,7 @@ struct Counters {
     blobs_mounted: AtomicU64,
     blobs_copied_again: AtomicU64,
     failed_refused: AtomicU64,
+    failed_target_writes: AtomicU64,
     bytes_copied: AtomicU64,
     referrers_copied: AtomicU64,
     untagged_copied: AtomicU64,
@@ -635,6 +640,7 @@ impl Engine {
             interrupted,
             failed,
             failed_refused: get(&c.failed_refused),
+            failed_target_writes: get(&c.failed_target_writes),
             source_incomplete,
             skipped,
             stopped: None,
@@ -787,6 +793,11 @@ impl Engine {
     fn count_refused(&self, e: &Error) {
         if !e.is_transient() {
             bump(&self.counters.failed_refused);
+        }
+        if let Error::Status { method, status, .. } = e {
+            if *status >= 500 && matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+                bump(&self.counters.failed_target_writes);
+            }
         }
     }
 

@@ -394,6 +394,10 @@ fn print_summary(s: &Summary) {
     }
     match (s.failed.len() as u64, s.failed_refused) {
         (0, _) => {}
+        (n, _) if s.failed_target_writes == n => println!(
+            "{} failed, each on a server error (HTTP 5xx) of the target to a write, after retries: check the target registry's storage (full?) and its logs, then run the same command again",
+            counted(n, "item", "items")
+        ),
         (n, 0) => println!(
             "{} failed: run the same command again to retry them",
             counted(n, "item", "items")
@@ -409,7 +413,7 @@ fn print_summary(s: &Summary) {
     }
     if !s.source_incomplete.is_empty() {
         println!(
-            "{} cannot be copied: the source lacks content they reference; repair them at the source (copying again will not help)",
+            "{} cannot be copied: the source lacks content they reference, or holds it wrong; repair them at the source (copying again will not help)",
             counted(s.source_incomplete.len(), "item", "items")
         );
     }

@@ -501,3 +501,35 @@ fn a_name_made_too_long_by_the_target_prefix_blames_the_prefix() {
     // The other repositories arrive.
     assert!(repositories(&open(&dst.url())).contains(&format!("mirror/eu/{repo}")));
 }
+
+/// When every failure is a server error of the target to a write (its storage full, say: the
+/// registry answers 5xx to each upload), the closing line says to look at the target's storage
+/// and logs rather than only to run again. (501, which is not retried, keeps the test short; a
+/// full disk answers 500, retried first.)
+#[test]
+fn failures_that_are_all_server_errors_of_target_writes_point_at_its_storage() {
+    use crate::support::http::{Response, Server};
+    use crate::support::mount_proxy::forward_as_sent;
+
+    let (src, _) = sample_registry(2);
+    let dst = Registry::start();
+    let port = dst.port;
+    let proxy = Server::start_raw(move |request| {
+        if request.method == "POST" && request.path.contains("/blobs/uploads/") {
+            return Response::json(
+                501,
+                &serde_json::json!({"errors": [{"code": "UNKNOWN", "message": "unknown error"}]}),
+            );
+        }
+        forward_as_sent(port, request)
+    });
+    let out = run(&["copy", &src.url(), &proxy.url()]);
+    assert_exit_code(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.lines().any(|l| l.ends_with(
+            "failed, each on a server error (HTTP 5xx) of the target to a write, after retries: check the target registry's storage (full?) and its logs, then run the same command again"
+        )),
+        "{text}"
+    );
+}
