@@ -803,6 +803,14 @@ impl Engine {
 
     /// Copies a manifest the source holds without a tag (ACR untagged manifests, layout entries).
     async fn copy_untagged(&self, pair: &RepoPair, digest: &Digest) -> Result<()> {
+        // Without referrers, an untagged manifest that describes another (a signature, an
+        // SBOM) is a referrer too, and stays behind.
+        if !self.options.referrers {
+            let manifest = self.source.manifest(&pair.source, digest.as_str()).await?;
+            if manifest.view()?.subject().is_some() {
+                return Ok(());
+            }
+        }
         self.walker.digest(self, pair, digest).await?;
         bump(&self.counters.untagged_copied);
         Ok(())
@@ -1783,6 +1791,9 @@ fn counted(stream: ByteStream, progress: Arc<dyn Progress>) -> ByteStream {
     }))
 }
 
+/// How [`refused`] begins its reason: a manifest the target would not take.
+pub(crate) const TARGET_REFUSED_MANIFEST: &str = "the target refused the manifest";
+
 /// A manifest the target refuses (400, 415) fails its item, naming the target's reason: a tag
 /// that did not arrive is a gap however the target words it (`MANIFEST_BLOB_UNKNOWN`, a media
 /// type it does not take, foreign layer URLs it does not allow), never a skip that exits 0.
@@ -1804,7 +1815,7 @@ fn refused(e: Error, item: &str) -> Error {
             Error::invalid(
                 item,
                 format!(
-                    "the target refused the manifest ({}{}){hint}",
+                    "{TARGET_REFUSED_MANIFEST} ({}{}){hint}",
                     code.unwrap_or_else(|| format!("HTTP {status}")),
                     message.map(|m| format!(": {m}")).unwrap_or_default()
                 ),

@@ -367,7 +367,8 @@ impl Walker {
             if listed.as_ref().is_some_and(|l| !l.is_empty()) {
                 visitor.leave(pair, manifest, None).await?;
                 self.referrers_listed(visitor, pair, &manifest.digest, &[], Some(listed))
-                    .await?;
+                    .await
+                    .map_err(|e| referrer_refused(e, &manifest.digest))?;
             }
         }
         visitor.leave(pair, manifest, Some(tag)).await?;
@@ -954,6 +955,27 @@ fn bare_reference(digest: &Digest) -> Reference {
         foreign: false,
         platform: None,
         artifact_type: None,
+    }
+}
+
+/// A referrer of `subject` that the target refused as a manifest (400: invalid, as
+/// Distribution answers an OCI 1.1-rc artifact manifest; 415: a media type it does not take;
+/// said by the copy's [`crate::copy::TARGET_REFUSED_MANIFEST`]): the tag waits for its
+/// referrers, so the error says that the referrer is the cause and how to copy the image
+/// without it. Any other error is returned as it is.
+fn referrer_refused(e: Error, subject: &Digest) -> Error {
+    match e {
+        Error::Invalid { what, reason }
+            if reason.starts_with(crate::copy::TARGET_REFUSED_MANIFEST) =>
+        {
+            Error::Invalid {
+                what: format!("a referrer of {subject}, {what}"),
+                reason: format!(
+                    "{reason}: a tag is pushed after its referrers: copy without referrers (--no-referrers), or leave the referrer's repository out"
+                ),
+            }
+        }
+        other => other,
     }
 }
 

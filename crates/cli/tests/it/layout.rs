@@ -551,6 +551,33 @@ fn an_oci_artifact_manifest_referrer_is_copied_as_it_is() {
     );
 }
 
+/// A registry that refuses a referrer (Distribution 2.8 answers an OCI 1.1-rc artifact
+/// manifest 400 MANIFEST_INVALID) holds back the tags of its subject, pushed after their
+/// referrers: the failure names the referrer as the cause and `--no-referrers`, which then
+/// copies the images.
+#[test]
+fn a_referrer_the_target_refuses_is_named_with_how_to_copy_without_it() {
+    let (dir, expected) = sample_layout(2, 13);
+    let (repo, subject, _) = &expected.referrers[0];
+    add_signature(&dir.path().join("sample"), repo, subject, true);
+    let dst = Registry::start();
+    let out = run(&["copy", &oci(dir.path()), &dst.url()]);
+    assert_exit_code(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.lines().any(|l| l.starts_with("FAILED ")
+            && l.contains(&format!("a referrer of {subject}"))
+            && l.contains("copy without referrers (--no-referrers)")),
+        "{text}"
+    );
+    assert_success(&run(&[
+        "copy",
+        "--no-referrers",
+        &oci(dir.path()),
+        &dst.url(),
+    ]));
+}
+
 #[test]
 fn referrers_reach_a_registry_without_the_referrers_api_through_the_fallback_tag() {
     // Distribution 2.8 has no referrers API: clients (cosign, notation, oras, and we) find the
