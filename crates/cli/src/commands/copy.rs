@@ -35,8 +35,8 @@ pub struct CopyArgs {
     /// checks it; blobs the target holds are not read. Without it such a tag is trusted whole.
     #[arg(long)]
     pub deep: bool,
-    /// Do not copy OCI 1.1 referrers (signatures, SBOMs attached by `subject`), tagged by their
-    /// fallback tag or listed untagged.
+    /// Do not copy OCI 1.1 referrers (signatures, SBOMs attached by `subject`), those a layout
+    /// or an ACR lists untagged included.
     #[arg(long)]
     pub no_referrers: bool,
     /// Copy only what tags point at: leave out the untagged manifests that ACR registries and
