@@ -270,7 +270,8 @@ pub async fn inventory(
         entry.unique_size = ids
             .iter()
             .map(|&id| &usage.blobs[id as usize])
-            .filter(|b| !b.many_manifests)
+            // The same manifest in another repository is another manifest of the registry.
+            .filter(|b| !b.many_manifests && !b.many_repositories)
             .map(|b| b.size)
             .sum();
         repos.entry(repo).or_default().push(entry);
@@ -500,15 +501,20 @@ fn collect_platforms<'a>(
         .into_iter()
         .map(|r| &r.digest)
         .collect();
+    // The nested indexes by digest, looked up once per entry (an index may list thousands).
+    let indexes: std::collections::HashMap<&Digest, &Node> = node
+        .children
+        .iter()
+        .rev()
+        .filter(|c| matches!(c.view.as_ref(), crate::manifest::ManifestView::Index { .. }))
+        .map(|c| (&c.manifest.digest, c.as_ref()))
+        .collect();
     for entry in node.view.children() {
         if attestation.contains(&entry.digest) {
             attestations.insert(&entry.digest);
             continue;
         }
-        let nested = node.children.iter().find(|c| {
-            c.manifest.digest == entry.digest
-                && matches!(c.view.as_ref(), crate::manifest::ManifestView::Index { .. })
-        });
+        let nested = indexes.get(&entry.digest).copied();
         match nested {
             Some(child) if depth < crate::manifest::MAX_INDEX_DEPTH => {
                 let mut nested = Vec::new();

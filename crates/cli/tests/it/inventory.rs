@@ -331,3 +331,30 @@ fn digest_in(fields: &str) -> String {
     let after = fields.split(r#""digest":""#).nth(1).unwrap();
     after.split('"').next().unwrap().to_string()
 }
+
+/// The same manifest in two repositories (a mirror beside the original) shares all its blobs:
+/// no tag has bytes of its own, though each repository has one manifest using them.
+#[test]
+fn a_manifest_held_by_two_repositories_has_no_unique_bytes() {
+    let (src, _) = sample_registry(2);
+    let dst = Registry::start();
+    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        &src.url(),
+        &format!("{}/mirror", dst.url()),
+    ]));
+    let inv = json(&run(&["inventory", "--json", &dst.url()]));
+    let unique: Vec<u64> = inv["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["tags"].as_array().unwrap().iter())
+        .map(|t| t["unique_size"].as_u64().unwrap())
+        .collect();
+    assert!(
+        !unique.is_empty() && unique.iter().all(|&u| u == 0),
+        "{unique:?}"
+    );
+}
