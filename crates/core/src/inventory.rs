@@ -176,9 +176,19 @@ pub async fn inventory(
                 let node = match walker.graph_of_tag(&pair, &tag).await {
                     Ok(node) => TagRead::Graph(node),
                     // A schema 1 tag is listed with what its manifest says of itself.
+                    // Its digest is the one the registry announces (`Docker-Content-Digest`):
+                    // Distribution signs a schema 1 manifest anew on every read, so the bytes
+                    // served hash to a digest that changes each time and names nothing.
                     Err(e @ crate::error::Error::Schema1 { .. }) => {
                         match source.manifest(&pair.source, &tag).await {
-                            Ok(manifest) => TagRead::Schema1(manifest),
+                            Ok(mut manifest) => {
+                                if let Ok(Some(announced)) =
+                                    source.manifest_digest(&pair.source, &tag).await
+                                {
+                                    manifest.digest = announced;
+                                }
+                                TagRead::Schema1(manifest)
+                            }
                             Err(_) => TagRead::Failed(e),
                         }
                     }

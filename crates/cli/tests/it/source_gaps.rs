@@ -407,3 +407,49 @@ fn a_layer_damaged_in_the_source_is_read_twice_and_named_as_the_sources() {
     assert_eq!(reads.load(Ordering::SeqCst), 2, "read twice: {summary}");
     assert!(summary["tags_copied"].as_u64().unwrap() > 0, "{summary}");
 }
+
+/// Distribution signs a schema 1 manifest anew on every read, so the bytes it serves hash to a
+/// digest that changes each time and names nothing: inventory lists the digest the registry
+/// announces, the same on every run.
+#[test]
+fn a_schema1_tag_of_a_registry_is_listed_with_the_digest_the_registry_announces() {
+    let (dir, expected) = sample_layout(3, 5);
+    let repo = expected
+        .tags
+        .iter()
+        .find(|(r, tags)| r.starts_with("team/svc") && tags.contains_key("v1.0.0"))
+        .map(|(r, _)| r)
+        .unwrap();
+    let src = Registry::start_configured("compatibility:\n  schema1:\n    enabled: true\n");
+    let from = format!("oci:{}:{repo}:v1.0.0", dir.path().join("sample").display());
+    let to = format!("docker://127.0.0.1:{}/s1/base:old", src.port);
+    let out = std::process::Command::new("skopeo")
+        .args([
+            "copy",
+            "--dest-tls-verify=false",
+            "--format",
+            "v2s1",
+            &from,
+            &to,
+        ])
+        .output()
+        .expect("skopeo installed (apt-get install -y skopeo)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = || {
+        let inv = json(&run(&["inventory", "--json", &src.url()]));
+        inv["repositories"][0]["tags"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = listed();
+    assert_eq!(first, listed(), "the same digest on every run");
+    let announced = block_on(open(&src.url()).manifest_digest("s1/base", "old"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, announced.to_string());
+}
