@@ -1146,7 +1146,15 @@ impl Engine {
             && blob.size < UNASKED_UPLOAD_MAX
             && !self.options.dry_run
             && self.is_fresh(pair);
-        if !unasked {
+        // A deep copy puts back what the target lost or holds wrong: it asks the target for the
+        // blob's size (a layout's mount answers by the file's presence alone, and a truncated
+        // file would stay).
+        let by_size = self.options.deep && from == pair.target && !self.options.dry_run;
+        if by_size {
+            if self.found_present(pair, blob).await? {
+                return Ok(false);
+            }
+        } else if !unasked {
             if self.mount(&pair.target, &from, &blob.digest).await? {
                 if from == pair.target {
                     bump(&self.counters.blobs_present);

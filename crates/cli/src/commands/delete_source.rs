@@ -233,6 +233,12 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
             Some(names) => Scoped::store(registry.clone(), names.to_vec()),
             None => registry.clone(),
         };
+        if !args.dry_run {
+            if let Some(refusal) = deletion_refused(&registry, source.as_ref(), &matcher).await {
+                eprintln!("delete-source: {refusal}");
+                return Ok(exit::FAILURES);
+            }
+        }
         let verified = tokio::select! {
             verified = deep_verify_against(
                 source,
@@ -395,6 +401,43 @@ pub(crate) async fn deep_verify_against(
     Ok((target, report))
 }
 
+/// Why deleting from the source will not work, said for a DELETE of `what` answered 405
+/// UNSUPPORTED.
+fn deletion_disabled(what: &str) -> String {
+    format!(
+        "the source registry does not allow deleting manifests (HTTP 405 UNSUPPORTED for {what}): enable deletion in its configuration (Distribution: storage.delete.enabled: true), then run again"
+    )
+}
+
+/// Asks the source, before the long verify, whether it lets manifests be deleted at all: one
+/// DELETE of a manifest no registry holds (the sha256 of 64 zeros) in the first selected
+/// repository. Deletion turned off answers 405 UNSUPPORTED (Distribution checks that before
+/// looking for the manifest), a read-only registry 405 without a code: the reason, so that the
+/// run stops at once instead of after reading the whole target. Any other answer (404: deletion
+/// works; an error the deletions themselves will meet and report) lets the run go on.
+async fn deletion_refused(
+    registry: &Registry,
+    source: &dyn Source,
+    matcher: &Matcher,
+) -> Option<String> {
+    let pairs = walk::repositories(source, matcher).await.ok()?;
+    let first = pairs.first()?;
+    let nothing: Digest = format!("sha256:{}", "0".repeat(64)).parse().ok()?;
+    match registry.delete_manifest(&first.source, &nothing).await {
+        Err(acr_relocate::error::Error::Status {
+            status: 405, code, ..
+        }) => Some(match code.as_deref() {
+            Some("UNSUPPORTED") => format!(
+                "{}; nothing verified or deleted",
+                deletion_disabled(&format!("a probe of {}", first.source))
+            ),
+            Some(_) => return None,
+            None => "the source registry takes no DELETE (HTTP 405 without an error code: read-only, in maintenance mode?): make it writable, then run again; nothing verified or deleted".to_string(),
+        }),
+        _ => None,
+    }
+}
+
 /// Lists the selected repositories, works out per repository what may go and what must stay
 /// ([`retain`]), and deletes what may go, what describes a manifest before the manifest.
 async fn delete(
@@ -525,8 +568,8 @@ async fn delete(
                     }) if code == "UNSUPPORTED" => {
                         deletion.outcome = "failed".into();
                         deletion.reason = Some(format!(
-                            "the source registry does not allow deleting manifests (HTTP 405 UNSUPPORTED for {}@{}): enable deletion in its configuration (Distribution: storage.delete.enabled: true), then run again; nothing else was tried",
-                            pair.source, decision.digest
+                            "{}; nothing else was tried",
+                            deletion_disabled(&format!("{}@{}", pair.source, decision.digest))
                         ));
                         unsupported = true;
                     }

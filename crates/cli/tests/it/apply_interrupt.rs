@@ -197,7 +197,7 @@ fn ctrl_c_while_the_source_is_deleted_starts_no_further_deletion_and_the_same_co
 ) {
     let (src, expected) = sample_registry(4);
     // Two deletions pass; the third is held at the gate while Ctrl-C arrives.
-    let gate = Gate::start(src.port, |r| r.method == "DELETE", 2);
+    let gate = Gate::start(src.port, |r| r.deletes_a_manifest(), 2);
     let dst = Registry::start();
     let dir = tempfile::tempdir().unwrap();
     let source = gate.url();
@@ -404,7 +404,7 @@ fn a_run_killed_while_its_only_deletion_is_in_flight_is_finished_by_the_next() {
     let (repository, tags) = expected.tags.iter().next().unwrap();
     let (tag, _) = tags.iter().next().unwrap();
     // The first DELETE is held until the run is killed, then carried out.
-    let gate = Gate::start(src.port, |r| r.method == "DELETE", 0);
+    let gate = Gate::start(src.port, |r| r.deletes_a_manifest(), 0);
     let dst = Registry::start();
     let dir = tempfile::tempdir().unwrap();
     let source = gate.url();

@@ -764,7 +764,7 @@ fn a_tag_pushed_to_the_source_during_the_deletion_is_kept_and_listed() {
     // Before the first deletion goes through, another client pushes a new image (another
     // digest) under the tag `late` into the repository being deleted.
     let proxy = Server::start_raw(move |request| {
-        if request.method == "DELETE" && !once.swap(true, Ordering::SeqCst) {
+        if request.deletes_a_manifest() && !once.swap(true, Ordering::SeqCst) {
             let (repository, digest) = request
                 .path
                 .trim_start_matches("/v2/")
@@ -822,7 +822,7 @@ fn a_tag_pushed_onto_a_manifest_still_to_delete_keeps_it_and_the_rest_of_its_rep
     let late_digest: Arc<Mutex<Option<String>>> = Arc::default();
     let (once, tags_seen, late) = (pushed.clone(), tags.clone(), late_digest.clone());
     let proxy = Server::start_raw(move |request| {
-        if request.method == "DELETE" && !once.swap(true, Ordering::SeqCst) {
+        if request.deletes_a_manifest() && !once.swap(true, Ordering::SeqCst) {
             let (repository, deleting) = request
                 .path
                 .trim_start_matches("/v2/")
@@ -891,7 +891,7 @@ fn a_tag_moved_onto_a_manifest_being_deleted_is_reported_and_the_rest_of_its_rep
     let moved_tag: Arc<Mutex<Option<String>>> = Arc::default();
     let (once, tags_seen, name) = (moved.clone(), tags.clone(), moved_tag.clone());
     let proxy = Server::start_raw(move |request| {
-        if request.method == "DELETE" && !once.swap(true, Ordering::SeqCst) {
+        if request.deletes_a_manifest() && !once.swap(true, Ordering::SeqCst) {
             let (repository, deleting) = request
                 .path
                 .trim_start_matches("/v2/")
@@ -937,8 +937,9 @@ fn a_tag_moved_onto_a_manifest_being_deleted_is_reported_and_the_rest_of_its_rep
 }
 
 /// A source whose deletion is turned off (Distribution's default, a registry policy) answers
-/// 405 to every DELETE: the first one stops the run in one line saying what to enable, instead
-/// of one failure per manifest.
+/// 405 to every DELETE: a DELETE of a manifest no registry holds, sent before the verify, finds
+/// it out, and the run stops in one line saying what to enable, nothing verified; a source that
+/// refuses only real manifests stops at the first of them, instead of one failure per manifest.
 #[test]
 fn a_source_that_refuses_deletion_stops_at_the_first_405_saying_what_to_enable() {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -949,36 +950,53 @@ fn a_source_that_refuses_deletion_stops_at_the_first_405_saying_what_to_enable()
 
     let (src, dst, expected) = source_and_full_copy(2);
     let port = src.port;
-    let deletes = Arc::new(AtomicUsize::new(0));
-    let seen = deletes.clone();
-    let proxy = Server::start_raw(move |request| {
-        if request.method == "DELETE" {
-            seen.fetch_add(1, Ordering::SeqCst);
-            return Response::json(
-                405,
-                &serde_json::json!({"errors": [{"code": "UNSUPPORTED", "message": "The operation is unsupported."}]}),
+    let nothing = format!("sha256:{}", "0".repeat(64));
+    for probe_refused in [true, false] {
+        let deletes = Arc::new(AtomicUsize::new(0));
+        let (seen, nothing) = (deletes.clone(), nothing.clone());
+        let proxy = Server::start_raw(move |request| {
+            if request.method == "DELETE" {
+                seen.fetch_add(1, Ordering::SeqCst);
+                if probe_refused || !request.path.ends_with(&nothing) {
+                    return Response::json(
+                        405,
+                        &serde_json::json!({"errors": [{"code": "UNSUPPORTED", "message": "The operation is unsupported."}]}),
+                    );
+                }
+            }
+            forward_as_sent(port, request)
+        });
+        let source = proxy.url();
+        let out = delete_confirmed_at(&source, &dst, &["--skip-content-check"]);
+        assert_exit_code(&out, 1);
+        let (report, err) = (stdout(&out), stderr(&out));
+        if probe_refused {
+            assert_eq!(deletes.load(Ordering::SeqCst), 1, "only the probe");
+            assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+            assert!(
+                err.contains("does not allow deleting manifests")
+                    && err.contains("storage.delete.enabled: true")
+                    && err.contains("nothing verified or deleted"),
+                "{err}"
+            );
+            assert!(!report.contains("verify"), "no verify: {report}");
+        } else {
+            assert_eq!(
+                deletes.load(Ordering::SeqCst),
+                2,
+                "DELETEs went on after a 405"
+            );
+            let failed: Vec<&str> = report
+                .lines()
+                .filter(|l| l.starts_with("failed "))
+                .collect();
+            assert_eq!(failed.len(), 1, "{report}");
+            assert!(
+                failed[0].contains("does not allow deleting manifests")
+                    && failed[0].contains("storage.delete.enabled: true"),
+                "{report}"
             );
         }
-        forward_as_sent(port, request)
-    });
-    let source = proxy.url();
-    let out = delete_confirmed_at(&source, &dst, &["--skip-content-check"]);
-    assert_exit_code(&out, 1);
-    assert_eq!(
-        deletes.load(Ordering::SeqCst),
-        1,
-        "DELETEs went on after a 405"
-    );
-    let report = stdout(&out);
-    let failed: Vec<&str> = report
-        .lines()
-        .filter(|l| l.starts_with("failed "))
-        .collect();
-    assert_eq!(failed.len(), 1, "{report}");
-    assert!(
-        failed[0].contains("does not allow deleting manifests")
-            && failed[0].contains("storage.delete.enabled: true"),
-        "{report}"
-    );
+    }
     source_intact(&src, &expected);
 }

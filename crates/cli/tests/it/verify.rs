@@ -181,7 +181,7 @@ fn a_layer_damaged_in_a_layout_target_fails_content() {
 
 /// A layer emptied in a layout target (0 bytes where its descriptor says more) fails a deep
 /// verify without `--content`: its size is checked, and 0 is a size like any other (only a
-/// registry that does not say a blob's size is taken at its word).
+/// registry that does not say a blob's size is taken at its word). `copy --deep` puts it back.
 #[test]
 fn a_layer_emptied_in_a_layout_target_fails_deep() {
     let (src, expected) = sample_registry(3);
@@ -201,6 +201,9 @@ fn a_layer_emptied_in_a_layout_target_fails_deep() {
         broken.contains(&format!("blob {layer} has 0 bytes in the target")),
         "{report}"
     );
+    // A deep copy asks for the blob's size and writes it again.
+    assert_success(&run(&["copy", "-q", "--deep", &src.url(), &target]));
+    assert_success(&run(&["verify", "--deep", &src.url(), &target]));
 }
 
 /// A manifest is checked against its digest whenever it is read by digest, with or without

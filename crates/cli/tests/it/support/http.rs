@@ -30,6 +30,14 @@ pub struct Request {
 }
 
 impl Request {
+    /// A DELETE of a real manifest: not `delete-source`'s probe of whether the source deletes at
+    /// all (a DELETE of the sha256 of 64 zeros, which no registry holds).
+    pub fn deletes_a_manifest(&self) -> bool {
+        self.method == "DELETE" && !self.path.ends_with(&"0".repeat(64))
+    }
+}
+
+impl Request {
     /// A header by (lower-case) name.
     pub fn header(&self, name: &str) -> Option<&str> {
         header(&self.headers, name)
