@@ -207,6 +207,9 @@ struct LenientPlatform {
     os: Option<String>,
     architecture: Option<String>,
     variant: Option<String>,
+    /// Windows images of one architecture differ by it (`10.0.17763.5458`, `10.0.20348.2227`).
+    #[serde(rename = "os.version")]
+    os_version: Option<String>,
 }
 
 /// An image manifest (OCI or Docker schema 2).
@@ -278,6 +281,10 @@ impl LenientDescriptor {
             );
             if let Some(v) = p.variant.filter(|v| !v.is_empty()) {
                 s.push('/');
+                s.push_str(&v);
+            }
+            if let Some(v) = p.os_version.filter(|v| !v.is_empty()) {
+                s.push(' ');
                 s.push_str(&v);
             }
             s
@@ -712,6 +719,18 @@ mod tests {
             .unwrap();
         assert_eq!(v.children().len(), 1);
         assert_eq!(v.children()[0].platform.as_deref(), Some("linux/amd64"));
+        // Windows images of one architecture, told apart by their OS version.
+        let windows = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"digest":"{LAYER_DIGEST}","size":5,"platform":{{"os":"windows","architecture":"amd64","os.version":"10.0.17763.5458"}}}}]}}"#
+        );
+        let v = RawManifest::new(Bytes::from(windows), None)
+            .unwrap()
+            .view()
+            .unwrap();
+        assert_eq!(
+            v.children()[0].platform.as_deref(),
+            Some("windows/amd64 10.0.17763.5458")
+        );
         // An index without `manifests` lists no children.
         let empty = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}"}}"#);
         let v = ManifestView::parse(OCI_INDEX, empty.as_bytes()).unwrap();
