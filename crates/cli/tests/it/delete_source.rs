@@ -29,6 +29,62 @@ fn delete_confirmed_at(source: &str, dst: &Registry, options: &[&str]) -> std::p
     run(&args)
 }
 
+/// A repository of `expected` whose tags name at least two manifests, and its tags.
+fn a_repository_with_two_manifests(
+    expected: &acr_relocate::sample::Expected,
+) -> (
+    String,
+    std::collections::BTreeMap<String, acr_relocate::digest::Digest>,
+) {
+    let (repository, tags) = expected
+        .tags
+        .iter()
+        .find(|(_, tags)| {
+            let digests: std::collections::BTreeSet<_> = tags.values().collect();
+            digests.len() > 1
+        })
+        .expect("a repository with two manifests");
+    (repository.clone(), tags.clone())
+}
+
+/// `delete-source` of `repository` of `src` (existence and size checked only) through a proxy
+/// that, before the first DELETE of a manifest goes through, calls `meanwhile` with the source's
+/// port, the repository and the digest being deleted (another client pushing meanwhile); the
+/// output, and whether `meanwhile` was called.
+fn delete_with_a_push_before_the_first_delete(
+    src: &Registry,
+    dst: &Registry,
+    repository: &str,
+    meanwhile: impl Fn(u16, &str, &str) + Send + Sync + 'static,
+) -> (std::process::Output, bool) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use crate::support::http::Server;
+    use crate::support::mount_proxy::forward_as_sent;
+
+    let port = src.port;
+    let called = Arc::new(AtomicBool::new(false));
+    let once = called.clone();
+    let proxy = Server::start_raw(move |request| {
+        if request.deletes_a_manifest() && !once.swap(true, Ordering::SeqCst) {
+            let (repository, deleting) = request
+                .path
+                .trim_start_matches("/v2/")
+                .split_once("/manifests/")
+                .unwrap();
+            meanwhile(port, repository, deleting);
+        }
+        forward_as_sent(port, request)
+    });
+    let out = delete_confirmed_at(
+        &proxy.url(),
+        dst,
+        &["--skip-content-check", "--repo", repository],
+    );
+    (out, called.load(Ordering::SeqCst))
+}
+
 /// Every expected tag of the source still resolves (nothing was deleted).
 fn source_intact(src: &Registry, expected: &acr_relocate::sample::Expected) {
     assert_holds(&open(&src.url()), &expected.tags, None);
@@ -801,55 +857,33 @@ fn a_tag_pushed_to_the_source_during_the_deletion_is_kept_and_listed() {
 /// before each deletion, so that manifest, and the rest of the repository, stay, and say why.
 #[test]
 fn a_tag_pushed_onto_a_manifest_still_to_delete_keeps_it_and_the_rest_of_its_repository() {
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
-    use crate::support::http::Server;
-    use crate::support::mount_proxy::forward_as_sent;
-
     let (src, dst, expected) = source_and_full_copy(2);
-    // A repository whose tags name at least two manifests.
-    let (repository, tags) = expected
-        .tags
-        .iter()
-        .find(|(_, tags)| {
-            let digests: std::collections::BTreeSet<_> = tags.values().collect();
-            digests.len() > 1
-        })
-        .expect("a repository with two manifests");
-    let port = src.port;
-    let pushed = Arc::new(AtomicBool::new(false));
+    let (repository, tags) = a_repository_with_two_manifests(&expected);
     let late_digest: Arc<Mutex<Option<String>>> = Arc::default();
-    let (once, tags_seen, late) = (pushed.clone(), tags.clone(), late_digest.clone());
-    let proxy = Server::start_raw(move |request| {
-        if request.deletes_a_manifest() && !once.swap(true, Ordering::SeqCst) {
-            let (repository, deleting) = request
-                .path
-                .trim_start_matches("/v2/")
-                .split_once("/manifests/")
-                .unwrap();
-            // Another manifest of the repository, pushed again under a new tag (same bytes,
-            // same digest) before this first deletion goes through.
+    let late = late_digest.clone();
+    let tags_seen = tags.clone();
+    // Another manifest of the repository, pushed again under a new tag (same bytes, same
+    // digest) before the first deletion goes through.
+    let (out, called) = delete_with_a_push_before_the_first_delete(
+        &src,
+        &dst,
+        &repository,
+        move |port, repository, deleting| {
             let (_, other) = tags_seen
                 .iter()
                 .find(|(_, d)| d.to_string() != deleting)
                 .unwrap();
             retag(port, repository, other.as_str(), "late");
             *late.lock().unwrap() = Some(other.to_string());
-        }
-        forward_as_sent(port, request)
-    });
-    let source = proxy.url();
-    let out = delete_confirmed_at(
-        &source,
-        &dst,
-        &["--skip-content-check", "--repo", repository],
+        },
     );
     assert_success(&out);
-    assert!(pushed.load(Ordering::SeqCst), "nothing was deleted");
+    assert!(called, "nothing was deleted");
     let late = late_digest.lock().unwrap().clone().unwrap();
     // The tag and its manifest are still in the source.
-    let now = block_on(open(&src.url()).manifest_digest(repository, "late")).unwrap();
+    let now = block_on(open(&src.url()).manifest_digest(&repository, "late")).unwrap();
     assert_eq!(now.map(|d| d.to_string()), Some(late.clone()));
     let report = stdout(&out);
     assert!(
@@ -871,48 +905,28 @@ fn a_tag_pushed_onto_a_manifest_still_to_delete_keeps_it_and_the_rest_of_its_rep
 /// what to do, and the rest of the repository stays.
 #[test]
 fn a_tag_moved_onto_a_manifest_being_deleted_is_reported_and_the_rest_of_its_repository_stays() {
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
-    use crate::support::http::Server;
-    use crate::support::mount_proxy::forward_as_sent;
-
     let (src, dst, expected) = source_and_full_copy(2);
-    let (repository, tags) = expected
-        .tags
-        .iter()
-        .find(|(_, tags)| {
-            let digests: std::collections::BTreeSet<_> = tags.values().collect();
-            digests.len() > 1
-        })
-        .expect("a repository with two manifests");
-    let port = src.port;
-    let moved = Arc::new(AtomicBool::new(false));
+    let (repository, tags) = a_repository_with_two_manifests(&expected);
     let moved_tag: Arc<Mutex<Option<String>>> = Arc::default();
-    let (once, tags_seen, name) = (moved.clone(), tags.clone(), moved_tag.clone());
-    let proxy = Server::start_raw(move |request| {
-        if request.deletes_a_manifest() && !once.swap(true, Ordering::SeqCst) {
-            let (repository, deleting) = request
-                .path
-                .trim_start_matches("/v2/")
-                .split_once("/manifests/")
-                .unwrap();
-            // A tag of another manifest, moved onto the one being deleted.
+    let name = moved_tag.clone();
+    let tags_seen = tags.clone();
+    // A tag of another manifest, moved onto the one being deleted.
+    let (out, called) = delete_with_a_push_before_the_first_delete(
+        &src,
+        &dst,
+        &repository,
+        move |port, repository, deleting| {
             let (tag, _) = tags_seen
                 .iter()
                 .find(|(_, d)| d.to_string() != deleting)
                 .unwrap();
             retag(port, repository, deleting, tag);
             *name.lock().unwrap() = Some(tag.clone());
-        }
-        forward_as_sent(port, request)
-    });
-    let out = delete_confirmed_at(
-        &proxy.url(),
-        &dst,
-        &["--skip-content-check", "--repo", repository],
+        },
     );
-    assert!(moved.load(Ordering::SeqCst), "nothing was deleted");
+    assert!(called, "nothing was deleted");
     assert_exit_code(&out, 1);
     let tag = moved_tag.lock().unwrap().clone().unwrap();
     let report = stdout(&out);
