@@ -1069,22 +1069,37 @@ fn plan_refuses_a_target_named_with_the_wrong_scheme_or_where_nothing_listens() 
     );
 }
 
+/// A relocation config in `home` from a sample layout to a registry over TLS (its CA in
+/// `home/tls`) whose user `bob` has the password `pw-Right7Kq2`: the CA, the registry, the
+/// layout's directory and the config.
+fn layout_to_a_tls_target_with_a_password(
+    home: &std::path::Path,
+) -> (
+    crate::support::pki::Tls,
+    crate::support::registry::AuthRegistry,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
+    use crate::support::pki::Tls;
+    use crate::support::registry::{htpasswd, Auth, AuthRegistry};
+    let tls = Tls::generate(&home.join("tls"));
+    let registry = AuthRegistry::start(
+        &Auth::Htpasswd(htpasswd(home, "bob", "pw-Right7Kq2")),
+        Some(&tls),
+    );
+    let (layout, _) = sample_layout(2, 5);
+    let cfg = config(home, &oci(layout.path()), &registry.endpoint(), "");
+    (tls, registry, layout, cfg)
+}
+
 /// The target's credentials and TLS options are checked by `plan` as the copy will use them: a
 /// password the registry refuses, or a private CA not given, is refused in one line (exit 2)
 /// naming the target and what to pass, no plan written and no password shown.
 #[test]
 fn plan_refuses_target_credentials_or_a_certificate_the_copy_could_not_use() {
-    use crate::support::pki::Tls;
-    use crate::support::registry::{htpasswd, Auth, AuthRegistry};
     use crate::support::{assert_no_secret, assert_one_line_error, run_in};
     let home = tempfile::tempdir().unwrap();
-    let tls = Tls::generate(&home.path().join("tls"));
-    let registry = AuthRegistry::start(
-        &Auth::Htpasswd(htpasswd(home.path(), "bob", "pw-Right7Kq2")),
-        Some(&tls),
-    );
-    let (layout, _) = sample_layout(2, 5);
-    let cfg = config(home.path(), &oci(layout.path()), &registry.endpoint(), "");
+    let (tls, registry, _layout, cfg) = layout_to_a_tls_target_with_a_password(home.path());
     let plan_path = home.path().join("plan.json");
     let ca = tls.ca.to_str().unwrap();
     let plan = |flags: &[&str]| {
@@ -1228,17 +1243,9 @@ fn apply_stopped_by_a_wrong_target_endpoint_says_to_plan_again_and_replan() {
 /// with them, the same plan is applied (no new plan needed).
 #[test]
 fn apply_without_the_tls_options_or_credentials_given_to_plan_says_to_give_them() {
-    use crate::support::pki::Tls;
-    use crate::support::registry::{htpasswd, Auth, AuthRegistry};
     use crate::support::run_in;
     let home = tempfile::tempdir().unwrap();
-    let tls = Tls::generate(&home.path().join("tls"));
-    let registry = AuthRegistry::start(
-        &Auth::Htpasswd(htpasswd(home.path(), "bob", "pw-Right7Kq2")),
-        Some(&tls),
-    );
-    let (layout, _) = sample_layout(2, 5);
-    let cfg = config(home.path(), &oci(layout.path()), &registry.endpoint(), "");
+    let (tls, registry, _layout, cfg) = layout_to_a_tls_target_with_a_password(home.path());
     let plan_path = home.path().join("plan.json");
     let plan_arg = plan_path.to_str().unwrap();
     let ca = tls.ca.to_str().unwrap();
