@@ -155,14 +155,28 @@ fn content_without_deep_is_a_usage_error() {
     assert!(stderr(&out).contains("--deep"), "{}", stderr(&out));
 }
 
-#[test]
-fn a_layer_damaged_in_a_layout_target_fails_content() {
+/// A sample registry copied to a layout: the registry, the layout's temporary directory, its
+/// root and endpoint, and a repository with one of its image layers.
+fn copied_to_a_layout() -> (
+    Registry,
+    tempfile::TempDir,
+    std::path::PathBuf,
+    String,
+    String,
+    acr_relocate::digest::Digest,
+) {
     let (src, expected) = sample_registry(3);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("target");
     let target = format!("oci:{}", root.display());
     assert_success(&run(&["copy", "-q", &src.url(), &target]));
     let (repo, layer) = an_image_layer(&open(&target), &expected);
+    (src, dir, root, target, repo, layer)
+}
+
+#[test]
+fn a_layer_damaged_in_a_layout_target_fails_content() {
+    let (src, _dir, root, target, repo, layer) = copied_to_a_layout();
     flip_a_byte(&layout_blob(&root, &layer));
 
     let (code, report) = verify_content(&src.url(), &target);
@@ -184,12 +198,7 @@ fn a_layer_damaged_in_a_layout_target_fails_content() {
 /// registry that does not say a blob's size is taken at its word). `copy --deep` puts it back.
 #[test]
 fn a_layer_emptied_in_a_layout_target_fails_deep() {
-    let (src, expected) = sample_registry(3);
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("target");
-    let target = format!("oci:{}", root.display());
-    assert_success(&run(&["copy", "-q", &src.url(), &target]));
-    let (repo, layer) = an_image_layer(&open(&target), &expected);
+    let (src, _dir, root, target, repo, layer) = copied_to_a_layout();
     std::fs::write(layout_blob(&root, &layer), b"").unwrap();
 
     let out = run(&["verify", "--deep", "--json", &src.url(), &target]);
