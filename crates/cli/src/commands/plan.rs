@@ -912,6 +912,28 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
         }
         let changed: Vec<_> = scanned.files.iter().filter(|f| f.is_changed()).collect();
         let references: usize = changed.iter().map(|f| f.references.len()).sum();
+        // Files that name neither registry: a misspelt `from` (or the wrong paths) would make a
+        // step that changes nothing and is recorded done.
+        let named_neither = rewriter.nothing_matched(&scanned).map(|n| {
+            let named: Vec<String> = n
+                .referenced
+                .iter()
+                .take(5)
+                .map(|(registry, count)| format!("{registry} ({count})"))
+                .collect();
+            let instead = match named.is_empty() {
+                true => "no registry".to_string(),
+                false => named.join(", "),
+            };
+            format!(
+                "the {} files of [rewrite] paths name neither {from} nor {to} (their image references name {instead}): check [rewrite] from and paths in --config {}",
+                n.files,
+                args.config.display()
+            )
+        });
+        if let Some(warning) = &named_neither {
+            eprintln!("plan: warning: {warning}");
+        }
         let refused = super::apply::rewrite_refusal(
             &scanned,
             r.in_place_hard_links,
@@ -940,7 +962,7 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
                 if r.pin_digests { ", tags pinned to digests" } else { "" },
                 if r.in_place_hard_links { ", hard-linked files written in place" } else { "" },
                 refused.map(|r| format!(" (as the files are now, apply would refuse them: {r})")).unwrap_or_default()
-            ),
+            ) + &named_neither.map(|w| format!("; warning: {w}")).unwrap_or_default(),
         ));
     }
     steps.push((
