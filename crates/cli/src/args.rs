@@ -657,12 +657,13 @@ impl FilterArgs {
             .map(|p| format!("the prefix '{p}' of SOURCE"))
             .into_iter()
             .collect();
+        let excluded: Vec<String> = self
+            .exclude_repos
+            .iter()
+            .map(|r| format!("--exclude-repo '{r}'"))
+            .collect();
         narrowed.extend(self.repos.iter().map(|r| format!("--repo '{r}'")));
-        narrowed.extend(
-            self.exclude_repos
-                .iter()
-                .map(|r| format!("--exclude-repo '{r}'")),
-        );
+        narrowed.extend(excluded.iter().cloned());
         narrowed.extend(self.tag.iter().map(|t| format!("--tag '{t}'")));
         if selected > 0 {
             for unmatched in matcher.unmatched() {
@@ -694,15 +695,10 @@ impl FilterArgs {
                 );
                 return None;
             }
-            if self.exclude_repos.is_empty() {
+            if excluded.is_empty() {
                 eprintln!("{verb}: this shard holds none of the selected repositories of SOURCE: nothing to do");
                 return None;
             }
-            let excluded: Vec<String> = self
-                .exclude_repos
-                .iter()
-                .map(|r| format!("--exclude-repo '{r}'"))
-                .collect();
             eprintln!(
                 "{verb}: warning: {} left out every repository selected in SOURCE, so nothing was done: narrow the exclusion; exit code {}",
                 excluded.join(" with "),

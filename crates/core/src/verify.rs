@@ -757,11 +757,9 @@ async fn deep_check(
             }
             Some(Ok(true)) | None => {}
         }
-        // The size the target holds it with, when it says (a registry's HEAD without
-        // Content-Length does not: no mismatch then).
+        // Held with its size, or without one said (a registry's HEAD without Content-Length:
+        // no mismatch then).
         let held = match found {
-            Ok(Held::Sized(s)) => Some(s),
-            Ok(Held::Unsized) => None,
             Ok(Held::Missing) => {
                 for (size, root) in &sizes {
                     report.broken.push(Problem {
@@ -778,23 +776,23 @@ async fn deep_check(
                 });
                 continue;
             }
+            Ok(held) => held,
         };
         // Every size a descriptor gives is checked; a blob of 0 bytes under a descriptor of
         // more is a mismatch too.
-        for (size, root) in &sizes {
-            if held.is_some_and(|s| s != *size) {
+        if let Held::Sized(s) = held {
+            for (size, root) in sizes.iter().filter(|(size, _)| **size != s) {
                 report.broken.push(Problem {
                     item: item(root),
                     reason: format!(
-                        "blob {digest} has {} bytes in the target, its descriptor says {size}",
-                        held.unwrap_or_default()
+                        "blob {digest} has {s} bytes in the target, its descriptor says {size}"
                     ),
                 });
             }
         }
         let fitting = match held {
-            Some(s) => sizes.get_key_value(&s),
-            None => sizes.iter().next(),
+            Held::Sized(s) => sizes.get_key_value(&s),
+            Held::Unsized | Held::Missing => sizes.iter().next(),
         };
         if let Some((size, root)) = fitting {
             present
