@@ -603,6 +603,27 @@ fn peer_form(input: &str) -> Option<Error> {
     ))
 }
 
+/// The error of a file system path written without its scheme (`./export`, `/mnt/usb/registry`,
+/// `../registry.tar.gz`): no host name starts with `.`, `/` or `~`, nor ends with a tar file's
+/// suffix, so the path is named with the scheme that reads it instead of failing to resolve.
+fn path_form(input: &str) -> Option<Error> {
+    let lower = input.to_ascii_lowercase();
+    let archive = [".tar", ".tar.gz", ".tgz"]
+        .iter()
+        .any(|suffix| lower.ends_with(suffix));
+    let path_like = input.starts_with(['.', '/', '~']) || input.starts_with('\\');
+    if !path_like && !(archive && !input.contains("://")) {
+        return None;
+    }
+    let written = crate::digest::truncate(input);
+    let reason = if archive {
+        format!("a path needs its scheme: write `oci-archive:{written}` for an OCI image layout in a tar file")
+    } else {
+        format!("a path needs its scheme: write `oci:{written}` for an OCI image layout directory (or `oci-archive:{written}` for one in a tar file)")
+    };
+    Some(bad(input, reason))
+}
+
 /// Parses an endpoint as the CLI accepts it; schemes are read in any case (`HTTP://`, `OCI:`).
 pub fn parse(input: &str) -> Result<Endpoint, Error> {
     if let Some(path) = strip_scheme(input, "oci-archive:") {
@@ -628,6 +649,9 @@ pub fn parse(input: &str) -> Result<Endpoint, Error> {
         return Ok(Endpoint::Layout(PathBuf::from(path)));
     }
     if let Some(e) = peer_form(input) {
+        return Err(e);
+    }
+    if let Some(e) = path_form(input) {
         return Err(e);
     }
     let (plain_http, rest) = if let Some(r) = strip_scheme(input, "http://") {
@@ -699,6 +723,8 @@ fn validate_host(input: &str, host: &str) -> Result<(), Error> {
     }
     let ok = name.starts_with('[')
         || (!name.is_empty()
+            && !name.starts_with(['.', '-'])
+            && !name.contains("..")
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
@@ -1047,6 +1073,30 @@ mod tests {
             "{e}"
         );
         assert!(parse("oci:///data/x").is_ok());
+    }
+
+    #[test]
+    fn a_path_without_its_scheme_is_named_with_the_scheme_that_reads_it() {
+        for (given, written) in [
+            ("./export", "`oci:./export`"),
+            ("../export/", "`oci:../export/`"),
+            ("/mnt/usb/registry", "`oci:/mnt/usb/registry`"),
+            ("~/registry", "`oci:~/registry`"),
+            (".", "`oci:.`"),
+            ("export.tar.gz", "`oci-archive:export.tar.gz`"),
+            ("out/Export.TGZ", "`oci-archive:out/Export.TGZ`"),
+            ("./export.tar", "`oci-archive:./export.tar`"),
+        ] {
+            let e = parse(given).unwrap_err().to_string();
+            assert!(e.contains(written), "{given}: {e}");
+        }
+        // Hosts and prefixes stay registries.
+        assert!(parse("myregistry.azurecr.io/team").is_ok());
+        assert!(parse("localhost:5000").is_ok());
+        assert!(parse("a..b:5000")
+            .unwrap_err()
+            .to_string()
+            .contains("not a host name"));
     }
 
     fn checked(input: &str) -> Result<(), Error> {
