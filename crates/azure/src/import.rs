@@ -120,7 +120,14 @@ pub async fn plan(
     let mut work = Vec::new();
     for (pair, tags) in listed {
         match tags {
-            Ok(tags) => work.push((pair, tags)),
+            Ok(list) => {
+                errors.extend(
+                    list.invalid
+                        .iter()
+                        .map(|(tag, e)| format!("{}:{tag}: {e}", pair.name)),
+                );
+                work.push((pair, list.tags))
+            }
             Err(e) => errors.push(format!("{}: {e}", pair.name)),
         }
     }

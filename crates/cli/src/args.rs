@@ -585,6 +585,11 @@ pub struct FilterArgs {
     /// matching any of them is taken (`--tag v1.0.0 --tag latest`).
     #[arg(long, value_name = "REGEX")]
     pub tag: Vec<String>,
+    /// Leave out tags matching this regular expression (the whole tag must match); repeatable.
+    /// It wins over --tag, and over signatures and attestations that come with a tag by name
+    /// (`sha256-….sig`).
+    #[arg(long = "exclude-tag", value_name = "REGEX")]
+    pub exclude_tags: Vec<String>,
     /// Take only shard K of N of the repositories (K from 0 to N-1): N workers cover everything once.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub shard: Option<(u32, u32)>,
@@ -631,7 +636,7 @@ fn prefix(e: &Endpoint) -> Option<String> {
 }
 
 impl FilterArgs {
-    /// When the job was narrowed (`--repo`, `--exclude-repo`, `--tag`, or a prefix of SOURCE) and
+    /// When the job was narrowed (`--repo`, `--exclude-repo`, `--tag`, `--exclude-tag`, or a prefix of SOURCE) and
     /// selected nothing (`tags` the job covered, and `untagged` manifests, which a `--tag` does not
     /// select), warns on stderr with one line naming every narrowing and gives
     /// [`crate::exit::NOTHING_SELECTED`]: a relocation that moves nothing because of a misspelt
@@ -665,6 +670,12 @@ impl FilterArgs {
         narrowed.extend(self.repos.iter().map(|r| format!("--repo '{r}'")));
         narrowed.extend(excluded.iter().cloned());
         narrowed.extend(self.tag.iter().map(|t| format!("--tag '{t}'")));
+        let excluded_tags: Vec<String> = self
+            .exclude_tags
+            .iter()
+            .map(|t| format!("--exclude-tag '{t}'"))
+            .collect();
+        narrowed.extend(excluded_tags.iter().cloned());
         if selected > 0 {
             for unmatched in matcher.unmatched() {
                 let pattern = match unmatched.kind {
@@ -689,6 +700,14 @@ impl FilterArgs {
         // exclusions (or the shard) left out all that the rest selected.
         let seen = matcher.repositories_seen();
         if matcher.unmatched().is_empty() && seen.included {
+            if seen.selected && seen.tag_excluded {
+                eprintln!(
+                    "{verb}: warning: {} left out every tag selected in SOURCE, so nothing was done: narrow the exclusion; exit code {}",
+                    excluded_tags.join(" with "),
+                    crate::exit::NOTHING_SELECTED
+                );
+                return Some(crate::exit::NOTHING_SELECTED);
+            }
             if seen.selected {
                 eprintln!(
                     "{verb}: the selected repositories of SOURCE hold no tags: nothing to do"
@@ -732,6 +751,7 @@ impl FilterArgs {
             include: self.repos.clone(),
             exclude: self.exclude_repos.clone(),
             tag_patterns: self.tag.clone(),
+            exclude_tag_patterns: self.exclude_tags.clone(),
             shard: self.shard,
         })?)
     }

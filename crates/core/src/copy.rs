@@ -389,7 +389,7 @@ pub async fn copy_or_stop(
     );
     let known: HashMap<String, std::collections::HashSet<String>> = target_listed
         .into_iter()
-        .filter_map(|(p, tags)| tags.ok().map(|t| (p.target, t.into_iter().collect())))
+        .filter_map(|(p, tags)| tags.ok().map(|t| (p.target, t.tags.into_iter().collect())))
         .collect();
     let _ = engine.target_tags.set(known);
     let mut failed = Vec::new();
@@ -397,7 +397,16 @@ pub async fn copy_or_stop(
     let mut listed_ok = Vec::new();
     for (pair, tags) in listed {
         match tags {
-            Ok(tags) => listed_ok.push((pair, tags)),
+            Ok(list) => {
+                for (tag, e) in list.invalid {
+                    engine.count_refused(&e);
+                    failed.push(Problem {
+                        item: format!("{}:{tag}", pair.target),
+                        reason: e.to_string(),
+                    });
+                }
+                listed_ok.push((pair, list.tags))
+            }
             Err(e) if e.is_fatal() => return Err(stop_early(e)),
             Err(e) => {
                 engine.count_refused(&e);
@@ -1712,18 +1721,18 @@ pub fn source_gap(e: &Error, item: &str) -> String {
         Error::BlobMissing { blob, .. } => format!("blob {blob} of {item}"),
         Error::SourceBlobWrong { blob, reason, .. } => {
             return format!(
-                "blob {blob} of {item} is wrong in the SOURCE ({reason}, read twice the same): copying it again will not help; push the image to the source again, or leave it out with --tag/--exclude-repo"
+                "blob {blob} of {item} is wrong in the SOURCE ({reason}, read twice the same): copying it again will not help; push the image to the source again, or leave it out with --exclude-tag/--exclude-repo"
             )
         }
         Error::Damaged { what, actual, .. } => {
             return format!(
-                "{what}, below {item}, is damaged in the SOURCE (its content hashes to {actual}): copying it again will not help; push it to the source again, or leave it out with --tag/--exclude-repo"
+                "{what}, below {item}, is damaged in the SOURCE (its content hashes to {actual}): copying it again will not help; push it to the source again, or leave it out with --exclude-tag/--exclude-repo"
             )
         }
         other => format!("{item} ({other})"),
     };
     format!(
-        "{what} is missing in the SOURCE (the source is incomplete): copying it again will not help; push it to the source again, or leave it out with --tag/--exclude-repo"
+        "{what} is missing in the SOURCE (the source is incomplete): copying it again will not help; push it to the source again, or leave it out with --exclude-tag/--exclude-repo"
     )
 }
 
@@ -1895,7 +1904,7 @@ mod tests {
             media_type: crate::manifest::DOCKER_SCHEMA1_SIGNED.into(),
         };
         assert!(schema1.is_unsupported() && !schema1.is_incomplete_store());
-        assert!(schema1.to_string().contains("--tag/--exclude-repo"));
+        assert!(schema1.to_string().contains("--exclude-tag/--exclude-repo"));
     }
 
     #[test]

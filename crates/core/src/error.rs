@@ -104,7 +104,7 @@ pub enum Error {
     },
     /// A Docker schema 1 manifest: deprecated, refused by current registries, and impossible to
     /// convert without changing its digest, so never copied; reported, not failed.
-    #[error("Docker schema 1 manifest, which is not copied (it cannot be without changing its digest): push it again with a current client, or leave it out with --tag/--exclude-repo")]
+    #[error("Docker schema 1 manifest, which is not copied (it cannot be without changing its digest): push it again with a current client, or leave it out with --exclude-tag/--exclude-repo")]
     Schema1 {
         /// Its media type (signed or not).
         media_type: String,

@@ -149,7 +149,13 @@ pub async fn inventory(
     let mut work = Vec::new();
     for (pair, tags) in &listed {
         match tags {
-            Ok(tags) => work.extend(tags.iter().map(|t| (pair.clone(), t.clone()))),
+            Ok(list) => {
+                work.extend(list.tags.iter().map(|t| (pair.clone(), t.clone())));
+                failed.extend(list.invalid.iter().map(|(tag, e)| Problem {
+                    item: format!("{}:{tag}", pair.name),
+                    reason: e.to_string(),
+                }));
+            }
             Err(e) if e.stopped_answering() => {
                 return Err(e.unreachable_copy().expect("an unreachable error"))
             }

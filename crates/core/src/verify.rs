@@ -220,14 +220,20 @@ pub async fn verify(
     .await;
     let dst_tags: BTreeMap<String, BTreeSet<String>> = dst_listed
         .into_iter()
-        .map(|(p, t)| (p.name, t.unwrap_or_default().into_iter().collect()))
+        .map(|(p, t)| (p.name, t.unwrap_or_default().tags.into_iter().collect()))
         .collect();
 
     let given_up = Arc::new(GivenUp::default());
     let mut work = Vec::new();
     for (pair, tags) in src_listed {
         match tags {
-            Ok(tags) => {
+            Ok(walk::TagList { tags, invalid }) => {
+                for (tag, e) in invalid {
+                    report.errors.push(Problem {
+                        item: format!("{}:{tag}", pair.source),
+                        reason: format!("cannot be compared: {e}"),
+                    });
+                }
                 if let Some(in_target) = dst_tags.get(&pair.name) {
                     let src_set: BTreeSet<&String> = tags.iter().collect();
                     for extra in in_target.iter().filter(|t| !src_set.contains(t)) {

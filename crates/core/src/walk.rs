@@ -33,6 +33,10 @@ pub struct Selection {
     /// Tags to take: regular expressions, each matching whole tags; a tag any of them matches is
     /// taken (all tags when empty).
     pub tag_patterns: Vec<String>,
+    /// Tags to leave out: regular expressions, each matching whole tags. They win over
+    /// [`Selection::tag_patterns`] and over the tags that describe a taken tag by name; a tag
+    /// left out takes the tags that describe it (`sha256-<hex>.sig`) along.
+    pub exclude_tag_patterns: Vec<String>,
     /// `(k, n)`: take only the repositories of shard `k` of `n`.
     pub shard: Option<(u32, u32)>,
 }
@@ -44,6 +48,7 @@ pub struct Matcher {
     include: Option<GlobSet>,
     exclude: Option<GlobSet>,
     tag: Option<RegexSet>,
+    exclude_tag: Option<RegexSet>,
     /// Which `--repo` globs and tag expressions matched a name, by position: shared by the
     /// matcher's clones, read by [`Matcher::unmatched`].
     hits: Arc<Hits>,
@@ -63,6 +68,8 @@ struct Hits {
     included: AtomicBool,
     /// A repository was selected (exclusions and shards applied).
     selected: AtomicBool,
+    /// A listed tag the tag expressions took was left out by a tag exclusion.
+    tag_excluded: AtomicBool,
 }
 
 impl Hits {
@@ -76,6 +83,7 @@ impl Hits {
             unconfirmed: Default::default(),
             included: AtomicBool::new(false),
             selected: AtomicBool::new(false),
+            tag_excluded: AtomicBool::new(false),
         }
     }
 
@@ -97,6 +105,28 @@ pub struct RepoPair {
     pub target: String,
     /// Name relative to both prefixes (what the user sees and filters on).
     pub name: String,
+}
+
+/// The regular expressions of `flag`, each anchored to match whole tags; `None` when none was
+/// given, an error naming the flag and the expression for one that does not compile.
+fn regex_set(patterns: &[String], flag: &str) -> Result<Option<RegexSet>> {
+    for p in patterns {
+        Regex::new(&anchored(p)).map_err(|e| {
+            Error::invalid(
+                format!("{flag} `{p}`"),
+                format!(
+                    "not a valid regular expression: {}",
+                    e.to_string().lines().last().unwrap_or("")
+                ),
+            )
+        })?;
+    }
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    RegexSet::new(patterns.iter().map(|p| anchored(p)))
+        .map(Some)
+        .map_err(|e| Error::invalid(flag, e.to_string()))
 }
 
 fn globset(patterns: &[String], flag: &str) -> Result<Option<GlobSet>> {
@@ -125,24 +155,8 @@ impl Matcher {
     pub fn new(selection: Selection) -> Result<Self> {
         let include = globset(&selection.include, "--repo")?;
         let exclude = globset(&selection.exclude, "--exclude-repo")?;
-        for p in &selection.tag_patterns {
-            Regex::new(&anchored(p)).map_err(|e| {
-                Error::invalid(
-                    format!("--tag `{p}`"),
-                    format!(
-                        "not a valid regular expression: {}",
-                        e.to_string().lines().last().unwrap_or("")
-                    ),
-                )
-            })?;
-        }
-        let tag = match selection.tag_patterns.is_empty() {
-            true => None,
-            false => Some(
-                RegexSet::new(selection.tag_patterns.iter().map(|p| anchored(p)))
-                    .map_err(|e| Error::invalid("--tag", e.to_string()))?,
-            ),
-        };
+        let tag = regex_set(&selection.tag_patterns, "--tag")?;
+        let exclude_tag = regex_set(&selection.exclude_tag_patterns, "--exclude-tag")?;
         if let Some((k, n)) = selection.shard {
             if n == 0 || k >= n {
                 return Err(Error::invalid(
@@ -157,6 +171,7 @@ impl Matcher {
             include,
             exclude,
             tag,
+            exclude_tag,
             hits,
         })
     }
@@ -267,6 +282,7 @@ impl Matcher {
         RepositoriesSeen {
             included: self.hits.included.load(Ordering::Relaxed),
             selected: self.hits.selected.load(Ordering::Relaxed),
+            tag_excluded: self.hits.tag_excluded.load(Ordering::Relaxed),
         }
     }
 
@@ -280,13 +296,28 @@ impl Matcher {
 
     /// True when the tag expression matches the tag (or there is none). The tags a job takes
     /// also include those that describe a matched tag's manifest by name: see [`select_tags`].
+    /// A tag an exclusion names is never taken (its tag expression still counts as matched).
     pub fn tag(&self, tag: &str) -> bool {
-        let Some(set) = &self.tag else {
-            return true;
+        let taken = match &self.tag {
+            None => true,
+            Some(set) => {
+                let matched = set.matches(tag);
+                Hits::record(&self.hits.tag, matched.iter());
+                matched.matched_any()
+            }
         };
-        let matched = set.matches(tag);
-        Hits::record(&self.hits.tag, matched.iter());
-        matched.matched_any()
+        if taken && self.tag_excluded(tag) {
+            self.hits.tag_excluded.store(true, Ordering::Relaxed);
+            return false;
+        }
+        taken
+    }
+
+    /// True when a tag exclusion ([`Selection::exclude_tag_patterns`]) names the tag.
+    pub fn tag_excluded(&self, tag: &str) -> bool {
+        self.exclude_tag
+            .as_ref()
+            .is_some_and(|set| set.is_match(tag))
     }
 
     /// The repository globs and tag expressions that have matched nothing so far: one a user
@@ -347,6 +378,8 @@ pub struct RepositoriesSeen {
     pub included: bool,
     /// One was selected: exclusions and the shard left it in.
     pub selected: bool,
+    /// A tag the tag expressions took was left out by a tag exclusion.
+    pub tag_excluded: bool,
 }
 
 /// A pattern of a [`Selection`] that matched nothing ([`Matcher::unmatched`]); each command
@@ -435,13 +468,26 @@ fn named_repositories(matcher: &Matcher) -> Option<Vec<String>> {
     )
 }
 
-/// A repository with its selected tags.
-#[derive(Clone, Debug)]
-pub struct RepoTags {
-    /// The repository.
-    pub pair: RepoPair,
+/// The selected tags of one repository ([`tags`]), and the selected names it lists that are no
+/// valid tag: each of those is a failure of its own (a layout's ref name `v1+meta`), the
+/// repository's other tags still go.
+#[derive(Debug, Default)]
+pub struct TagList {
     /// Its selected tags, sorted.
     pub tags: Vec<String>,
+    /// Listed names the selection takes that no registry accepts as a tag, each with why.
+    pub invalid: Vec<(String, Error)>,
+}
+
+impl TagList {
+    /// The tags, or the first invalid name as the repository's error: for a job that must not
+    /// go on with part of a repository (a deletion).
+    pub fn strict(mut self) -> Result<Vec<String>> {
+        match self.invalid.is_empty() {
+            true => Ok(self.tags),
+            false => Err(self.invalid.swap_remove(0).1),
+        }
+    }
 }
 
 /// Checks the names a source listed before any of them goes into a request path: a catalog,
@@ -474,14 +520,15 @@ fn check_names(pair: &RepoPair) -> Result<()> {
 
 /// Lists the selected tags ([`select_tags`]) of every selected repository, `concurrency`
 /// repositories at a time.
-/// A repository whose tags cannot be listed, whose name is not a valid repository name, or that
-/// lists a selected tag that is not a valid tag is returned as an error in its place.
+/// A repository whose tags cannot be listed, or whose name is not a valid repository name, is
+/// returned as an error in its place; a selected tag that is not a valid tag goes to
+/// [`TagList::invalid`], never into a request.
 pub async fn tags(
     source: Arc<dyn Source>,
     matcher: &Matcher,
     pairs: Vec<RepoPair>,
     concurrency: usize,
-) -> Vec<(RepoPair, Result<Vec<String>>)> {
+) -> Vec<(RepoPair, Result<TagList>)> {
     futures::stream::iter(pairs)
         .map(|pair| {
             let source = source.clone();
@@ -496,21 +543,29 @@ pub async fn tags(
                         .await
                         .inspect_err(|_| matcher.tags_listed(&pair.source, &[String::new()]))?;
                     matcher.tags_listed(&pair.source, &listed);
-                    let t = select_tags(source.as_ref(), matcher, &pair, listed).await?;
-                    if let Some((bad, reason)) = t
-                        .iter()
-                        .find_map(|tag| crate::endpoint::validate_tag(tag).err().map(|r| (tag, r)))
-                    {
-                        return Err(Error::invalid(
-                            format!(
-                                "tag `{}` of `{}`",
-                                crate::digest::truncate(bad),
-                                pair.source
-                            ),
-                            format!("{reason}; rename it at the source or leave it out with --tag"),
-                        ));
-                    }
-                    Ok(t)
+                    let (listed, unusable): (Vec<String>, Vec<String>) = listed
+                        .into_iter()
+                        .partition(|tag| crate::endpoint::validate_tag(tag).is_ok());
+                    let invalid = unusable
+                        .into_iter()
+                        .filter(|tag| matcher.tag(tag))
+                        .map(|tag| {
+                            let reason = crate::endpoint::validate_tag(&tag).unwrap_err();
+                            let error = Error::invalid(
+                                format!(
+                                    "tag `{}` of `{}`",
+                                    crate::digest::truncate(&tag),
+                                    pair.source
+                                ),
+                                format!(
+                                    "{reason}; rename it at the source or leave it out with --exclude-tag"
+                                ),
+                            );
+                            (tag, error)
+                        })
+                        .collect();
+                    let tags = select_tags(source.as_ref(), matcher, &pair, listed).await?;
+                    Ok(TagList { tags, invalid })
                 }
                 .await;
                 (pair, result)
@@ -542,6 +597,17 @@ pub async fn select_tags(
 ) -> Result<Vec<String>> {
     let (mut selected, unmatched): (Vec<String>, Vec<String>) =
         listed.into_iter().partition(|t| matcher.tag(t));
+    let (excluded, mut unmatched): (Vec<String>, Vec<String>) =
+        unmatched.into_iter().partition(|t| matcher.tag_excluded(t));
+    if !excluded.is_empty() {
+        // A tag left out takes the tags describing it along (its signatures would arrive
+        // without it): describing tags go only with a tag taken, as unmatched ones do.
+        let (describing, rest): (Vec<String>, Vec<String>) = selected
+            .into_iter()
+            .partition(|t| crate::referrers::described_by_tag(t).is_some());
+        selected = rest;
+        unmatched.extend(describing);
+    }
     let describing: Vec<(String, Digest)> = unmatched
         .into_iter()
         .filter_map(|t| crate::referrers::described_by_tag(&t).map(|d| (t, d)))

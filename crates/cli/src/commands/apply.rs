@@ -1747,6 +1747,7 @@ impl Run<'_> {
                 repos: self.plan.scope.repos.clone(),
                 exclude_repos: self.plan.scope.exclude_repos.clone(),
                 tag: self.plan.scope.tag.clone().into_iter().collect(),
+                exclude_tags: self.plan.scope.exclude_tags.clone(),
                 shard: None,
             },
             connect: self.args.connect.clone(),

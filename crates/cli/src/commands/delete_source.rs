@@ -462,7 +462,8 @@ async fn delete(
     // afterwards that is neither kept nor known was pushed (or pushed again) meanwhile.
     let mut read: Vec<TagsRead> = Vec::new();
     'repositories: for (pair, tags) in listed {
-        let tags = tags?;
+        // A name that is no valid tag stops the deletion (only a copy goes on without it).
+        let tags = tags.and_then(walk::TagList::strict)?;
         read.push(TagsRead {
             repository: pair.source.clone(),
             listed: tags.iter().cloned().collect(),

@@ -479,7 +479,8 @@ pub fn selected_nothing(plan: &Plan) -> Option<String> {
     // expression, one that matched no tag in them is.
     let holds_content =
         plan.totals.tags > 0 || (scope.tag.is_none() && plan.totals.unique_bytes > 0);
-    if !plan.repositories.is_empty() && (holds_content || scope.tag.is_none()) {
+    let no_tag_filter = scope.tag.is_none() && scope.exclude_tags.is_empty();
+    if !plan.repositories.is_empty() && (holds_content || no_tag_filter) {
         return None;
     }
     let prefix = match plan.source.parse::<Endpoint>() {
@@ -509,6 +510,9 @@ pub fn describe_scope(scope: &Scope) -> String {
     if let Some(tag) = &scope.tag {
         keys.push(format!("tag = '{tag}'"));
     }
+    if !scope.exclude_tags.is_empty() {
+        keys.push(format!("exclude_tags = {:?}", scope.exclude_tags));
+    }
     keys.join(", ")
 }
 
@@ -529,6 +533,7 @@ pub fn matcher(
         include: scope.repos.clone(),
         exclude: scope.exclude_repos.clone(),
         tag_patterns: scope.tag.iter().cloned().collect(),
+        exclude_tag_patterns: scope.exclude_tags.clone(),
         shard,
     })
     .map_err(|e| match e {
@@ -537,6 +542,7 @@ pub fn matcher(
             let what = [
                 ("--exclude-repo", "[scope] exclude_repos"),
                 ("--repo", "[scope] repos"),
+                ("--exclude-tag", "[scope] exclude_tags"),
                 ("--tag", "[scope] tag"),
             ]
             .iter()
@@ -1176,7 +1182,15 @@ pub fn markdown(plan: &Plan) -> String {
         } else {
             plan.scope.exclude_repos.join(", ")
         },
-        plan.scope.tag.as_deref().unwrap_or("all")
+        match (&plan.scope.tag, plan.scope.exclude_tags.is_empty()) {
+            (None, true) => "all".to_string(),
+            (Some(tag), true) => tag.clone(),
+            (tag, false) => format!(
+                "{}, except {}",
+                tag.as_deref().unwrap_or("all"),
+                plan.scope.exclude_tags.join(", ")
+            ),
+        }
     ));
     out.push_str("## Inventory\n\n| repositories | tags | unique bytes | shared bytes | measured rate | estimated time |\n|---:|---:|---:|---:|---:|---:|\n");
     out.push_str(&format!(

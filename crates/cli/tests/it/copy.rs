@@ -442,6 +442,76 @@ fn a_selected_tag_brings_its_signature_tags_and_verify_checks_them() {
     );
 }
 
+/// `--exclude-tag` leaves a tag out with the tags that describe its manifest by name (its
+/// signature, attestation and referrers fallback tag), copies every other tag, and the same
+/// exclusion makes `verify` pass; an exclusion that leaves out every tag is no success.
+#[test]
+fn an_excluded_tag_stays_behind_with_its_signatures_and_the_rest_goes() {
+    let (src, expected) = sample_registry(1);
+    let repo = "team/app/svc-0";
+    let tags = &expected.tags[repo];
+    let excluded = tags["v1.1.0"].clone();
+    let signature = format!("sha256-{}.sig", excluded.hex());
+    assert!(tags.contains_key(&signature), "the sample signs v1.1.0");
+    let attestation = format!("sha256-{}.att", excluded.hex());
+    retag(src.port, repo, &signature, &attestation);
+    let other_signature = format!("sha256-{}.sig", tags["v1.0.0"].hex());
+    retag(src.port, repo, &signature, &other_signature);
+
+    let dst = Registry::start();
+    let out = run(&[
+        "copy",
+        "-q",
+        "--exclude-tag",
+        r"v1\.1\.0",
+        &src.url(),
+        &dst.url(),
+    ]);
+    assert_success(&out);
+    let dst_store = open(&dst.url());
+    let copied = block_on(dst_store.tags(repo)).unwrap();
+    // A tag that shares the excluded manifest keeps its descriptions.
+    let shared = tags
+        .iter()
+        .any(|(t, d)| *d == excluded && t != "v1.1.0" && !t.starts_with("sha256-"));
+    for tag in ["v1.0.0", &other_signature] {
+        assert!(copied.iter().any(|t| t == tag), "{tag} not in {copied:?}");
+    }
+    assert!(!copied.iter().any(|t| t == "v1.1.0"), "{copied:?}");
+    let describing = copied
+        .iter()
+        .filter(|t| t.starts_with(&format!("sha256-{}", excluded.hex())))
+        .count();
+    assert_eq!(describing > 0, shared, "{copied:?}");
+    for (other, its_tags) in expected.tags.iter().filter(|(r, _)| *r != repo) {
+        let held = block_on(dst_store.tags(other)).unwrap();
+        assert_eq!(held.len(), its_tags.len(), "{other}: {held:?}");
+    }
+    assert_success(&run(&[
+        "verify",
+        "--exclude-tag",
+        r"v1\.1\.0",
+        &src.url(),
+        &dst.url(),
+    ]));
+
+    // Every tag left out: nothing done, and said so (exit 4).
+    let out = run(&["copy", "--exclude-tag", ".*", &src.url(), &dst.url()]);
+    assert_exit_code(&out, 4);
+    assert!(
+        stderr(&out).contains("--exclude-tag '.*' left out every tag selected in SOURCE"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["copy", "--exclude-tag", "(", &src.url(), &dst.url()]);
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains("--exclude-tag `(`: not a valid regular expression"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn sample_into_a_prefix_writes_every_repository_under_it_and_nothing_at_the_root() {
     let dst = Registry::start();

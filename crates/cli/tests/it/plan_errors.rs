@@ -775,6 +775,57 @@ fn a_bad_scope_in_the_config_is_named_by_its_key_not_by_a_flag() {
         &["[scope] tag `([`: not a valid regular expression"],
     );
     assert!(!stderr(&out).contains("--tag"), "{}", stderr(&out));
+    let (_layout, dir, config) = layout_and_config("[scope]\nexclude_tags = [\"(\"]\n");
+    let out = run_plan(&config, &dir.path().join("plan.json"));
+    assert_one_line(
+        &out,
+        2,
+        &["[scope] exclude_tags `(`: not a valid regular expression"],
+    );
+}
+
+/// `[scope] exclude_tags` leaves tags out of the plan as `--exclude-tag` does, the review
+/// document names them, and an exclusion that leaves every tag out is no plan (exit 4).
+#[test]
+fn a_scope_excluding_tags_plans_without_them_and_one_excluding_all_is_refused() {
+    let planned_tags = |scope: &str| {
+        let (_layout, dir, config) = layout_and_config(scope);
+        let plan_path = dir.path().join("plan.json");
+        let out = run_plan(&config, &plan_path);
+        assert_success(&out);
+        let plan: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+        let review = run(&[
+            "plan",
+            "--markdown",
+            "-c",
+            config.to_str().unwrap(),
+            "-o",
+            plan_path.to_str().unwrap(),
+        ]);
+        (
+            plan["totals"]["tags"].as_u64().unwrap(),
+            plan,
+            stdout(&review),
+        )
+    };
+    let (all, _, _) = planned_tags("");
+    let (some, plan, review) = planned_tags("[scope]\nexclude_tags = ['v1\\.0\\..*']\n");
+    assert!(0 < some && some < all, "{some} of {all}");
+    assert_eq!(plan["scope"]["exclude_tags"][0], "v1\\.0\\..*");
+    assert!(
+        review.contains("- tags: all, except v1\\.0\\..*"),
+        "{review}"
+    );
+
+    let (_layout, dir, config) = layout_and_config("[scope]\nexclude_tags = ['.*']\n");
+    let out = run_plan(&config, &dir.path().join("plan.json"));
+    assert_exit_code(&out, 4);
+    assert!(
+        stderr(&out).contains("[scope] exclude_tags = [\".*\"]"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// `[copy] jobs` or `max_jobs` above what any registry serves is refused by `plan` (it passed

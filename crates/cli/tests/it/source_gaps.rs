@@ -35,7 +35,7 @@ fn a_schema1_tag_is_unsupported_alike_in_copy_verify_and_inventory() {
     assert!(
         text.contains("skipped s1/img:old: Docker schema 1 manifest, which is not copied")
             && text.contains(
-                "push it again with a current client, or leave it out with --tag/--exclude-repo"
+                "push it again with a current client, or leave it out with --exclude-tag/--exclude-repo"
             ),
         "{text}"
     );

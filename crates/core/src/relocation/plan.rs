@@ -142,7 +142,7 @@ pub fn registry_name(resource_id: &str) -> Result<&str> {
     }
 }
 
-/// Repository and tag filters, as `--repo`, `--exclude-repo` and `--tag`.
+/// Repository and tag filters, as `--repo`, `--exclude-repo`, `--tag` and `--exclude-tag`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
@@ -154,6 +154,9 @@ pub struct Scope {
     pub exclude_repos: Vec<String>,
     /// A regular expression every copied tag matches whole.
     pub tag: Option<String>,
+    /// Regular expressions of tags to leave out (each matching whole tags).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_tags: Vec<String>,
 }
 
 /// How content moves.
