@@ -271,6 +271,7 @@ mod tests {
             host: "reg.io".into(),
             reason: "unreachable since 10:00:00 UTC".into(),
             mid_run: true,
+            mend: acr_relocate::error::Mend::Elsewhere,
         };
         assert_eq!(code_of(&anyhow::Error::new(stopped)), UNREACHABLE);
         let at_start = acr_relocate::error::Error::Unreachable {
@@ -278,6 +279,7 @@ mod tests {
             host: "reg.io".into(),
             reason: "nothing listens on reg.io".into(),
             mid_run: false,
+            mend: acr_relocate::error::Mend::Elsewhere,
         };
         assert_eq!(code_of(&anyhow::Error::new(at_start)), ERROR);
     }

@@ -41,6 +41,8 @@ pub enum Error {
         /// True when the registry answered earlier in the run and then stopped: what was done is
         /// complete, and running the same command again resumes.
         mid_run: bool,
+        /// What the user changes to reach it.
+        mend: Mend,
     },
     /// The server answered with an unexpected HTTP status.
     #[error("{method} {url}: HTTP {status}{}", fmt_registry_error(code, message))]
@@ -212,6 +214,18 @@ fn fmt_registry_error(code: &Option<String>, message: &Option<String>) -> String
     }
 }
 
+/// What a user changes to reach a registry that could not be opened ([`Error::Unreachable`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mend {
+    /// The endpoint as written: its scheme (`http://` for a registry that answers plain HTTP,
+    /// none for one that answers HTTPS).
+    Endpoint,
+    /// The TLS options: a CA, a client certificate and key, or `--insecure` for a host.
+    TlsOptions,
+    /// Nothing in the command: the network, a proxy, the registry itself (or wait for it).
+    Elsewhere,
+}
+
 impl Error {
     /// True when the server said the thing does not exist (HTTP 404).
     pub fn is_not_found(&self) -> bool {
@@ -272,6 +286,15 @@ impl Error {
         matches!(self, Error::Unreachable { mid_run: true, .. })
     }
 
+    /// What to change to reach the registry of an [`Error::Unreachable`]; `None` for any other
+    /// error.
+    pub fn mend(&self) -> Option<Mend> {
+        match self {
+            Error::Unreachable { mend, .. } => Some(*mend),
+            _ => None,
+        }
+    }
+
     /// A copy of an [`Error::Unreachable`] (errors are not `Clone`, an io error is not), for a
     /// caller that only borrows it; `None` for any other error.
     pub fn unreachable_copy(&self) -> Option<Error> {
@@ -281,11 +304,13 @@ impl Error {
                 host,
                 reason,
                 mid_run,
+                mend,
             } => Some(Error::Unreachable {
                 side: side.clone(),
                 host: host.clone(),
                 reason: reason.clone(),
                 mid_run: *mid_run,
+                mend: *mend,
             }),
             _ => None,
         }

@@ -807,7 +807,7 @@ impl SideBlocked {
 /// client certificate missing or refused, credentials refused. `None` for anything else
 /// (nothing listens there yet, a registry that stopped answering, a failure of an item).
 fn side_blocked(error: &anyhow::Error) -> Option<SideBlocked> {
-    use acr_relocate::error::Error;
+    use acr_relocate::error::{Error, Mend};
     let key = error
         .chain()
         .find_map(|cause| match cause.to_string().as_str() {
@@ -821,20 +821,14 @@ fn side_blocked(error: &anyhow::Error) -> Option<SideBlocked> {
             Error::InvalidEndpoint { .. } => Some(true),
             Error::Auth { .. } => Some(false),
             Error::Unreachable {
-                reason,
                 mid_run: false,
+                mend,
                 ..
-            } => {
-                if reason.contains("answers plain HTTP, not HTTPS") {
-                    Some(true)
-                } else if reason.contains("TLS certificate")
-                    || reason.contains("client certificate")
-                {
-                    Some(false)
-                } else {
-                    None
-                }
-            }
+            } => match mend {
+                Mend::Endpoint => Some(true),
+                Mend::TlsOptions => Some(false),
+                Mend::Elsewhere => None,
+            },
             _ => None,
         })?;
     Some(SideBlocked { key, endpoint })
@@ -2045,14 +2039,15 @@ impl Progress for StepProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use acr_relocate::error::Error;
+    use acr_relocate::error::{Error, Mend};
 
-    fn unreachable(reason: &str, mid_run: bool) -> Error {
+    fn unreachable(reason: &str, mid_run: bool, mend: Mend) -> Error {
         Error::Unreachable {
             side: "TARGET".into(),
             host: "reg.io:5000".into(),
             reason: reason.into(),
             mid_run,
+            mend,
         }
     }
 
@@ -2062,7 +2057,8 @@ mod tests {
         assert_eq!(
             target(unreachable(
                 "the registry answers plain HTTP, not HTTPS: write `http://reg.io:5000`",
-                false
+                false,
+                Mend::Endpoint
             )),
             Some(SideBlocked {
                 key: "[target]",
@@ -2072,7 +2068,8 @@ mod tests {
         assert_eq!(
             target(unreachable(
                 "its TLS certificate is not trusted (UnknownIssuer): pass --dst-ca-cert FILE …",
-                false
+                false,
+                Mend::TlsOptions
             )),
             Some(SideBlocked {
                 key: "[target]",
@@ -2095,15 +2092,24 @@ mod tests {
         assert_eq!(
             target(unreachable(
                 "connection refused: nothing listens on reg.io:5000",
-                false
+                false,
+                Mend::Elsewhere
             )),
             None
         );
-        assert_eq!(target(unreachable("unreachable since 10:00", true)), None);
+        assert_eq!(
+            target(unreachable(
+                "unreachable since 10:00",
+                true,
+                Mend::Elsewhere
+            )),
+            None
+        );
         // An error that is not about opening a side of the plan.
         let elsewhere = anyhow::Error::new(unreachable(
             "the registry answers plain HTTP, not HTTPS",
             false,
+            Mend::Endpoint,
         ))
         .context("[rewrite] check_against");
         assert_eq!(side_blocked(&elsewhere), None);

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::error::Error;
+use crate::error::{Error, Mend};
 
 /// The give-up window when the caller sets none.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
@@ -168,6 +168,7 @@ impl Health {
                 streak.last
             ),
             mid_run: true,
+            mend: Mend::Elsewhere,
         }
     }
 
@@ -207,6 +208,7 @@ impl Health {
             host: host.clone(),
             reason,
             mid_run: false,
+            mend: failure.mend(),
         }
     }
 
@@ -317,6 +319,7 @@ impl Health {
                 self.ca_flag()
             ),
             mid_run: false,
+            mend: Mend::TlsOptions,
         }
     }
 }
@@ -335,6 +338,7 @@ impl Health {
                 allow.map(|a| format!(", Allow: {a}")).unwrap_or_default()
             ),
             mid_run: false,
+            mend: Mend::Elsewhere,
         }
     }
 
@@ -359,6 +363,7 @@ impl Health {
                 "its token service {service} has a TLS certificate that is not trusted ({detail}): {fix}"
             ),
             mid_run: false,
+            mend: Mend::TlsOptions,
         }
     }
 }
@@ -388,6 +393,18 @@ pub(crate) enum ConnectFailure {
 }
 
 impl ConnectFailure {
+    /// What the user changes against this failure: the scheme for a plain-HTTP answer, the TLS
+    /// options for a certificate, else nothing in the command.
+    pub(crate) fn mend(&self) -> Mend {
+        match self {
+            ConnectFailure::PlainHttp => Mend::Endpoint,
+            ConnectFailure::Certificate(_) | ConnectFailure::ClientCertificate(_) => {
+                Mend::TlsOptions
+            }
+            _ => Mend::Elsewhere,
+        }
+    }
+
     /// Classifies a request error by its causes (`chain`: their texts joined) and whether it
     /// timed out.
     pub(crate) fn of(chain: &str, timed_out: bool) -> Self {

@@ -34,7 +34,7 @@ use health::{side_flag, ConnectFailure, Health};
 use super::{ConnectOptions, Destination, Source};
 use crate::digest::{BlobContent, ByteStream, Digest, Resumer};
 use crate::endpoint::RegistryEndpoint;
-use crate::error::{Error, Result};
+use crate::error::{Error, Mend, Result};
 use crate::manifest::{
     RawManifest, Reference, ACCEPT as MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, OCI_INDEX,
 };
@@ -886,12 +886,17 @@ impl Registry {
             // Given up while it was being opened (its token service failing for the whole
             // window): nothing was done yet, so not a registry that stopped mid-run.
             Error::Unreachable {
-                side, host, reason, ..
+                side,
+                host,
+                reason,
+                mend,
+                ..
             } => Error::Unreachable {
                 side,
                 host,
                 reason,
                 mid_run: false,
+                mend,
             },
             e => e,
         })?;
@@ -1039,6 +1044,7 @@ impl Inner {
                 host: self.host.clone(),
                 reason: crate::transport::proxy::auth_wanted(&url),
                 mid_run: false,
+                mend: Mend::Elsewhere,
             }),
             s if s.is_redirection() => {
                 let location = response
@@ -1051,6 +1057,7 @@ impl Inner {
                     host: self.host.clone(),
                     reason: redirected_ping(&self.host, &url, location.as_ref(), s.as_u16()),
                     mid_run: false,
+                    mend: Mend::Endpoint,
                 })
             }
             StatusCode::BAD_REQUEST => {
@@ -1074,6 +1081,7 @@ impl Inner {
                             self.host
                         ),
                         mid_run: false,
+                        mend: Mend::Endpoint,
                     });
                 }
                 Err(Error::Status {
@@ -1112,6 +1120,7 @@ impl Inner {
                 "{state} ({answer}{tries}): try again later, or look at the registry's (or its proxy's) logs"
             ),
             mid_run: false,
+            mend: Mend::Elsewhere,
         }
     }
 
@@ -1655,6 +1664,7 @@ impl Inner {
                     "its {endpoint} {service} failed ({failure} on {tries} tries), which is no fault of the credentials: run the same command again once it answers"
                 ),
                 mid_run: false,
+                mend: Mend::Elsewhere,
             };
         }
         Error::Connection {
