@@ -14,7 +14,9 @@ enum Op {
 ///
 /// The label is a path written as `git diff` writes one: without its root and without `.`
 /// components (`/tmp/x.yaml` is headed `a/tmp/x.yaml`, `./k8s/x.yaml` `a/k8s/x.yaml`), so that
-/// `git apply` and `patch -p1` (from `/` for an absolute path) find the file.
+/// `git apply` and `patch -p1` (from `/` for an absolute path) find the file; a name with a
+/// space is followed by a tab, and a name with a control character, a `"`, a `\` or a byte
+/// outside ASCII is quoted C-style (`"a/x\ny.yaml"`), as Git heads them.
 pub fn unified_diff(label: &str, old: &str, new: &str) -> String {
     if old == new {
         return String::new();
@@ -23,7 +25,11 @@ pub fn unified_diff(label: &str, old: &str, new: &str) -> String {
     let b: Vec<&str> = new.split_inclusive('\n').collect();
     let ops = myers(&a, &b);
     let label = relative_label(label);
-    let mut out = format!("--- a/{label}\n+++ b/{label}\n");
+    let mut out = format!(
+        "--- {}\n+++ {}\n",
+        header_name("a/", &label),
+        header_name("b/", &label)
+    );
     const CONTEXT: usize = 3;
     let changed: Vec<usize> = ops
         .iter()
@@ -85,6 +91,43 @@ fn relative_label(label: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// `prefix` and `name` as Git writes a file name in a `---`/`+++` line: C-style quoted (`\n`,
+/// `\t`, `\"`, `\\`, other control characters and every byte outside ASCII as octal `\ooo`)
+/// when the name holds any of those, and followed by a tab when it holds a space (so that the
+/// name does not seem to end at the space).
+fn header_name(prefix: &str, name: &str) -> String {
+    let full = format!("{prefix}{name}");
+    let needs_quotes = full
+        .bytes()
+        .any(|b| b < 0x20 || b == 0x7f || b >= 0x80 || b == b'"' || b == b'\\');
+    let mut out = if needs_quotes {
+        let mut quoted = String::from("\"");
+        for b in full.bytes() {
+            match b {
+                0x07 => quoted.push_str("\\a"),
+                0x08 => quoted.push_str("\\b"),
+                b'\t' => quoted.push_str("\\t"),
+                b'\n' => quoted.push_str("\\n"),
+                0x0b => quoted.push_str("\\v"),
+                0x0c => quoted.push_str("\\f"),
+                b'\r' => quoted.push_str("\\r"),
+                b'"' => quoted.push_str("\\\""),
+                b'\\' => quoted.push_str("\\\\"),
+                b if !(0x20..0x7f).contains(&b) => quoted.push_str(&format!("\\{b:03o}")),
+                b => quoted.push(char::from(b)),
+            }
+        }
+        quoted.push('"');
+        quoted
+    } else {
+        full
+    };
+    if name.contains(' ') {
+        out.push('\t');
+    }
+    out
 }
 
 fn range(start: usize, len: usize) -> String {
@@ -230,6 +273,34 @@ mod tests {
                 "{label}"
             );
         }
+    }
+
+    #[test]
+    fn odd_file_names_are_headed_as_git_heads_them() {
+        let head = |label: &str| {
+            let diff = unified_diff(label, "a\n", "b\n");
+            diff.lines().take(2).collect::<Vec<_>>().join("\n")
+        };
+        assert_eq!(
+            head("my dir/x.yaml"),
+            "--- a/my dir/x.yaml\t\n+++ b/my dir/x.yaml\t"
+        );
+        assert_eq!(
+            head("x\ny.yaml"),
+            "--- \"a/x\\ny.yaml\"\n+++ \"b/x\\ny.yaml\""
+        );
+        assert_eq!(
+            head("q\"b\\s\tt.yaml"),
+            "--- \"a/q\\\"b\\\\s\\tt.yaml\"\n+++ \"b/q\\\"b\\\\s\\tt.yaml\""
+        );
+        assert_eq!(
+            head("é.yaml"),
+            "--- \"a/\\303\\251.yaml\"\n+++ \"b/\\303\\251.yaml\""
+        );
+        assert_eq!(
+            head("esc\u{1b}.yaml"),
+            "--- \"a/esc\\033.yaml\"\n+++ \"b/esc\\033.yaml\""
+        );
     }
 
     #[test]

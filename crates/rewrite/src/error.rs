@@ -32,6 +32,24 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A path named on the command line is neither a file nor a directory (a FIFO, a socket, a
+    /// device): it is not read.
+    #[error("{} is {what}, not a regular file: not read (name files and directories)", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is (`a FIFO (named pipe)`, `a socket`, `a device`).
+        what: &'static str,
+    },
+    /// Some paths or files could not be read ([`Plan::failures`]), so nothing was written: a
+    /// rewrite is never half done across the paths given.
+    ///
+    /// [`Plan::failures`]: crate::Plan::failures
+    #[error("nothing was written: {count} path(s) or file(s) could not be read")]
+    Unread {
+        /// How many failed.
+        count: usize,
+    },
     /// A file is not UTF-8 text.
     #[error("{} is not UTF-8 text", path.display())]
     NotText {

@@ -12,25 +12,53 @@ use crate::classify::classify;
 use crate::{Error, FileKind};
 
 /// The files below `paths` that the rewrite reads, sorted and without duplicates, plus the
-/// paths that could not be walked. Directories are walked honouring `.gitignore`,
-/// `.git/info/exclude` and Git's global excludes file (also outside a Git work tree), but not
-/// ripgrep's `.ignore` files; hidden directories such as
-/// `.github/workflows` are walked, `.git` is not. A file named explicitly is read even when
-/// ignored. A file whose kind is not understood is [`FileKind::Text`]: scanned for mentions
-/// only (binary files are left out when read). A file reached twice (`k8s` and `./k8s/a.yaml`,
-/// or through a symbolic link) is listed once, under the first name it was reached by, and a leading `./` is dropped from the names.
+/// paths that could not be walked: [`discover_paths`] without the symbolic links it skipped.
 pub fn discover(paths: &[PathBuf]) -> (Vec<(PathBuf, FileKind)>, Vec<Error>) {
+    let found = discover_paths(paths);
+    (found.files, found.errors)
+}
+
+/// What [`discover_paths`] found below the paths given.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// The files to read with their kinds, in path order, each file once.
+    pub files: Vec<(PathBuf, FileKind)>,
+    /// The paths that could not be looked at or walked (a missing path, a directory this user
+    /// may not read, a FIFO or device named on the command line), one error each.
+    pub errors: Vec<Error>,
+    /// The symbolic links met while walking a directory, not followed (as Git and ripgrep do
+    /// not): the files they point to are not read. A link named on the command line is
+    /// followed instead.
+    pub skipped_links: Vec<PathBuf>,
+}
+
+/// The files below `paths` that the rewrite reads. Directories are walked honouring
+/// `.gitignore`, `.git/info/exclude` and Git's global excludes file (also outside a Git work
+/// tree), but not ripgrep's `.ignore` files; hidden directories such as `.github/workflows` are
+/// walked, `.git` is not. A file named explicitly is read even when ignored. A file whose kind
+/// is not understood is [`FileKind::Text`]: scanned for mentions only (binary files are left
+/// out when read). A file is read once however many names reach it (`k8s` and
+/// `./k8s/a.yaml`, a symbolic link, another hard link: files are told apart by device and
+/// inode), under the first name it was reached by, and a leading `./` is dropped from the
+/// names. Symbolic links met in a walk are not followed but listed
+/// ([`Discovered::skipped_links`]); a path that is neither a file nor a directory (a FIFO, a
+/// socket, a device) is an error ([`Error::NotAFile`]), as is a directory that cannot be read.
+pub fn discover_paths(paths: &[PathBuf]) -> Discovered {
+    let mut found = Discovered::default();
     let mut files = Vec::new();
-    let mut errors = Vec::new();
     for path in paths {
         match fs::metadata(path) {
-            Err(source) => errors.push(Error::Read {
+            Err(source) => found.errors.push(Error::Read {
                 path: path.clone(),
                 source,
             }),
             Ok(meta) if meta.is_file() => {
                 files.push((clean(path), classify(path).unwrap_or(FileKind::Text)));
             }
+            Ok(meta) if !meta.is_dir() => found.errors.push(Error::NotAFile {
+                path: path.clone(),
+                what: file_type_name(&meta.file_type()),
+            }),
             Ok(_) => {
                 // `.gitignore` (and Git's exclude files) decide what is skipped, as for Git;
                 // ripgrep's own `.ignore` files do not: hiding a file from searches is no
@@ -41,29 +69,108 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<(PathBuf, FileKind)>, Vec<Error>) {
                     .require_git(false)
                     .filter_entry(|entry| entry.file_name() != ".git")
                     .build();
+                let mut walked = Vec::new();
                 for entry in walker {
                     match entry {
                         // What a killed run left behind is not the user's file: not scanned.
                         Ok(entry) if is_temporary(entry.path()) => {}
                         Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => {
                             let kind = classify(entry.path()).unwrap_or(FileKind::Text);
-                            files.push((clean(entry.path()), kind));
+                            walked.push((clean(entry.path()), kind));
+                        }
+                        Ok(entry) if entry.path_is_symlink() && entry.depth() > 0 => {
+                            found.skipped_links.push(clean(entry.path()));
                         }
                         Ok(_) => {}
-                        Err(e) => errors.push(Error::Walk {
-                            path: path.clone(),
-                            message: e.to_string(),
-                        }),
+                        Err(e) => found.errors.push(walk_error(path, e)),
                     }
                 }
+                // Of the names a walk reaches one file by (hard links), the first in path order.
+                walked.sort();
+                files.extend(walked);
             }
         }
     }
     // The first name given for a file wins; then path order.
     let mut seen = HashSet::new();
-    files.retain(|(path, _)| seen.insert(fs::canonicalize(path).unwrap_or_else(|_| path.clone())));
+    files.retain(|(path, _)| seen.insert(identity(path)));
     files.sort();
-    (files, errors)
+    found.skipped_links.sort();
+    found.skipped_links.dedup();
+    found.files = files;
+    found
+}
+
+/// What tells one file from another whatever name reaches it: its device and inode (symbolic
+/// links followed), or its name when it cannot be looked at now (reading it will say why).
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum Identity {
+    Inode(u64, u64),
+    Name(PathBuf),
+}
+
+fn identity(path: &Path) -> Identity {
+    match fs::metadata(path) {
+        Ok(meta) => Identity::Inode(meta.dev(), meta.ino()),
+        Err(_) => Identity::Name(path.to_path_buf()),
+    }
+}
+
+/// What a path that is neither a file nor a directory is, in words.
+fn file_type_name(file_type: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The error of a directory walk below `root`, said once: the path that failed and why
+/// ([`Error::Read`] for an I/O error such as a directory this user may not read), without the
+/// walker's own wrapping, which repeats the path.
+fn walk_error(root: &Path, error: ignore::Error) -> Error {
+    let mut error = error;
+    let mut path = None;
+    loop {
+        match error {
+            ignore::Error::WithPath { path: at, err } => {
+                path.get_or_insert(at);
+                error = *err;
+            }
+            ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+                error = *err;
+            }
+            ignore::Error::Loop { child, .. } => {
+                return Error::Walk {
+                    path: child,
+                    message: "a symbolic link loop".to_owned(),
+                }
+            }
+            ignore::Error::Io(io) => {
+                // The walker wraps the OS error in its own, whose message names the path again.
+                let source = std::error::Error::source(&io)
+                    .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+                    .and_then(std::io::Error::raw_os_error)
+                    .or_else(|| io.raw_os_error())
+                    .map_or(io, std::io::Error::from_raw_os_error);
+                return Error::Read {
+                    path: path.unwrap_or_else(|| root.to_path_buf()),
+                    source,
+                };
+            }
+            other => {
+                return Error::Walk {
+                    path: path.unwrap_or_else(|| root.to_path_buf()),
+                    message: other.to_string(),
+                }
+            }
+        }
+    }
 }
 
 /// True for a temporary file [`write_atomically`] makes (`.NAME.acr-relocate-PID-N.tmp`): one a
@@ -180,6 +287,7 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
     let result = file
         .write_all(contents)
         .and_then(|()| keep_owner(&file, &target))
+        .and_then(|()| keep_extended_attributes(&file, &target))
         .and_then(|()| file.sync_all())
         .and_then(|()| fs::set_permissions(&tmp, permissions))
         .and_then(|()| fs::rename(&tmp, &target));
@@ -208,6 +316,47 @@ fn keep_owner(file: &fs::File, target: &Path) -> std::io::Result<()> {
         }
         other => other,
     }
+}
+
+/// Gives `file` (the temporary file replacing `target`) the extended attributes of `target`
+/// (`user.*` attributes, ACLs as `system.posix_acl_access`, ...), which the rename would
+/// otherwise drop with the old inode. A `user.*` attribute that cannot be copied fails the
+/// write (the original stays as it was); the others are copied where this user may set them
+/// (`security.*` and `trusted.*` need privileges) and left out otherwise. A file system
+/// without extended attributes has none to copy.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn keep_extended_attributes(file: &fs::File, target: &Path) -> std::io::Result<()> {
+    use rustix::fs::{fsetxattr, getxattr, getxattr_query, listxattr, listxattr_query, XattrFlags};
+    use rustix::io::Errno;
+    let size = match listxattr_query(target) {
+        Ok(0) => return Ok(()),
+        Ok(size) => size,
+        Err(Errno::OPNOTSUPP) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut names = vec![0u8; size];
+    let size = listxattr(target, &mut names[..])?;
+    for name in names[..size]
+        .split(|&b| b == 0)
+        .filter(|name| !name.is_empty())
+    {
+        let copied = getxattr_query(target, name).and_then(|size| {
+            let mut value = vec![0u8; size];
+            let size = getxattr(target, name, &mut value[..])?;
+            fsetxattr(file, name, &value[..size], XattrFlags::empty())
+        });
+        match copied {
+            Err(e) if name.starts_with(b"user.") => return Err(e.into()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Extended attributes are not copied on this platform.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn keep_extended_attributes(_file: &fs::File, _target: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// The permissions of `target` (the file `path` names, links followed) when this user may write

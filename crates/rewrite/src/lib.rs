@@ -51,6 +51,7 @@ mod fsio;
 mod kustomize;
 mod model;
 mod plan;
+mod printed;
 mod registry;
 mod terraform;
 mod yaml;
@@ -58,10 +59,13 @@ mod yaml;
 pub use classify::{classify, FileKind};
 pub use diff::unified_diff;
 pub use error::Error;
-pub use fsio::{discover, hard_links, write_atomically, write_in_place};
+pub use fsio::{
+    discover, discover_paths, hard_links, write_atomically, write_in_place, Discovered,
+};
 pub use model::{Findings, Mention, MentionPlace, Reference, ReferenceKind};
 pub use plan::{
-    FilePlan, Issue, NotParsed, NothingMatched, Options, Plan, Problem, Rewriter, TargetResolver,
-    WriteOptions, WriteSummary,
+    Encoding, FilePlan, Issue, NotParsed, NothingMatched, Options, Plan, Problem, Rewriter,
+    TargetResolver, WriteOptions, WriteSummary,
 };
+pub use printed::{escape_controls, printable_line, redact_secrets, REDACTED};
 pub use registry::Registry;

@@ -242,7 +242,9 @@ pub struct Mention {
     pub line: usize,
     /// Where it sits.
     pub place: MentionPlace,
-    /// The line, trimmed.
+    /// The line, trimmed, as it may be printed: its secrets (passwords, tokens, the user
+    /// information of URLs) replaced by `***` and its control characters escaped
+    /// ([`crate::printable_line`]).
     pub text: String,
     /// Why this mention needs a closer look, when there is more to say than its place (a
     /// regional endpoint of the old registry, a Kustomize name that cannot match every
@@ -288,15 +290,13 @@ impl<'a> Lines<'a> {
         self.starts.partition_point(|&s| s <= offset)
     }
 
-    /// The trimmed text of the line holding `offset` (without a byte order mark).
+    /// The trimmed text of the line holding `offset` (without a byte order mark), as it may be
+    /// printed: secrets hidden and control characters escaped ([`crate::printable_line`]).
     pub fn text(&self, offset: usize) -> String {
         let line = self.line(offset);
         let start = self.starts[line - 1];
         let end = self.starts.get(line).map_or(self.text.len(), |&e| e);
-        self.text[start..end]
-            .trim_start_matches('\u{feff}')
-            .trim()
-            .to_owned()
+        crate::printable_line(self.text[start..end].trim_start_matches('\u{feff}').trim())
     }
 }
 

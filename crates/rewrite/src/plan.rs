@@ -103,6 +103,69 @@ pub struct FilePlan {
     /// was scanned as plain text instead (its mentions are listed) and nothing in it is
     /// rewritten.
     pub not_parsed: Option<NotParsed>,
+    /// How the file is encoded on disk: `original` and `rewritten` are its decoded text, and
+    /// [`FilePlan::contents`] encodes `rewritten` the same way again.
+    pub encoding: Encoding,
+}
+
+/// How a file's text is encoded on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// UTF-8 (with or without a byte order mark), or text read as 8-bit characters.
+    #[default]
+    Utf8,
+    /// UTF-16, little-endian, starting with its byte order mark (`FF FE`), as Windows tools
+    /// (PowerShell 5's `>`, Notepad's "Unicode") save text. The decoded text starts with
+    /// U+FEFF, as a UTF-8 file with a mark does, so the mark is written back.
+    Utf16Le,
+    /// UTF-16, big-endian, starting with its byte order mark (`FE FF`).
+    Utf16Be,
+}
+
+impl Encoding {
+    /// The encoding a byte order mark at the start of `bytes` announces, when it is UTF-16.
+    fn of_utf16(bytes: &[u8]) -> Option<Encoding> {
+        match bytes {
+            [0xFF, 0xFE, ..] => Some(Encoding::Utf16Le),
+            [0xFE, 0xFF, ..] => Some(Encoding::Utf16Be),
+            _ => None,
+        }
+    }
+
+    /// `bytes` (UTF-16 in this encoding, mark included) as text, or `Err` with the text read
+    /// leniently (each unpaired surrogate as U+FFFD) when they are not valid UTF-16.
+    fn decode(self, bytes: &[u8]) -> Result<String, String> {
+        let units = bytes.chunks(2).map(|pair| match (self, pair) {
+            (Encoding::Utf16Be, [high, low]) => u16::from_be_bytes([*high, *low]),
+            (_, [low, high]) => u16::from_le_bytes([*low, *high]),
+            // An odd byte at the end is no character.
+            (_, _) => 0xD800,
+        });
+        let mut valid = true;
+        let text: String = char::decode_utf16(units)
+            .map(|c| {
+                c.unwrap_or_else(|_| {
+                    valid = false;
+                    char::REPLACEMENT_CHARACTER
+                })
+            })
+            .collect();
+        if valid {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    }
+
+    /// `text` encoded this way.
+    fn encode(self, text: &str) -> Vec<u8> {
+        match self {
+            Encoding::Utf8 => text.as_bytes().to_vec(),
+            Encoding::Utf16Le => text.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+            Encoding::Utf16Be => text.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+        }
+    }
 }
 
 /// True for the kinds whose files are scanned as plain text when they cannot be parsed (or are
@@ -129,27 +192,39 @@ impl FilePlan {
 
     /// The one-line warning for a file that was not parsed ([`FilePlan::not_parsed`]), naming
     /// the file, the line and the parser's message: `FILE:LINE: not read as YAML (...)` (or
-    /// `as a Dockerfile`).
+    /// `as JSON`, `as a Dockerfile`). It may be printed as it is: the parser's message quotes
+    /// the file (`unknown instruction ...`), so its secrets are hidden and its control
+    /// characters, and those of the file name, escaped ([`crate::printable_line`]).
     pub fn not_parsed_warning(&self) -> Option<String> {
         let not_parsed = self.not_parsed.as_ref()?;
+        let path = crate::escape_controls(&self.path.display().to_string()).into_owned();
         let at = match not_parsed.line {
-            Some(line) => format!("{}:{line}", self.path.display()),
-            None => self.path.display().to_string(),
+            Some(line) => format!("{path}:{line}"),
+            None => path,
         };
         let read_as = match self.kind {
             FileKind::Dockerfile => "a Dockerfile",
+            FileKind::Json => "JSON",
             _ => "YAML",
         };
         Some(format!(
             "{at}: not read as {read_as} ({}): nothing in it is rewritten; its mentions of the old registry are listed as text (fix the file or edit it by hand)",
-            not_parsed.reason
+            crate::printable_line(&not_parsed.reason)
         ))
     }
 
-    /// The unified diff of the change, empty when none.
+    /// The bytes [`Plan::write`] writes: `rewritten` in the file's [`Encoding`].
+    pub fn contents(&self) -> Vec<u8> {
+        self.encoding.encode(&self.rewritten)
+    }
+
+    /// The unified diff of the change, empty when none. The files are headed as `git diff`
+    /// heads them (see [`crate::unified_diff`]); a path that leaves the current directory
+    /// (`../src/a.yaml`), which `patch` and `git apply` refuse, is headed by its absolute path
+    /// instead, as an absolute path is (`a/home/me/src/a.yaml`: apply with `patch -p1 -d /`).
     pub fn diff(&self) -> String {
         diff::unified_diff(
-            &self.path.to_string_lossy(),
+            &diff_label(&self.path).to_string_lossy(),
             &self.original,
             &self.rewritten,
         )
@@ -161,9 +236,13 @@ impl FilePlan {
 pub struct Plan {
     /// Files that were read and scanned, in path order (including those with nothing to change).
     pub files: Vec<FilePlan>,
-    /// Files and paths that failed (unreadable, not text); they are not touched. YAML and
-    /// Dockerfiles that cannot be parsed are planned instead ([`FilePlan::not_parsed`]).
+    /// Files and paths that failed (unreadable, not text, not a file); they are not touched, and
+    /// while any exists [`Plan::write`] writes nothing. YAML and Dockerfiles that cannot be
+    /// parsed are planned instead ([`FilePlan::not_parsed`]).
     pub failures: Vec<Error>,
+    /// Symbolic links met while walking a directory: not followed, so the files they point to
+    /// were not read ([`Discovered::skipped_links`](crate::Discovered::skipped_links)).
+    pub skipped_links: Vec<PathBuf>,
 }
 
 /// How [`Plan::write_with`] writes files.
@@ -267,13 +346,21 @@ impl Plan {
             .collect()
     }
 
-    /// Writes every changed file. Refuses to write anything when the plan is blocked
+    /// Writes every changed file. Refuses to write anything when some path or file could not be
+    /// read ([`Plan::failures`]; [`Error::Unread`]), when the plan is blocked
     /// ([`Error::Blocked`]) or when some file would be refused ([`Plan::refusals`]: read-only
     /// files and directories, hard-linked files; [`Error::Refused`]). Otherwise writes every
     /// file it can and lists those it could not (a file changed since the check, a full disk).
     /// Files are replaced atomically; a file with several hard links is written in place when
     /// `options` says so.
     pub fn write_with(&self, options: WriteOptions) -> Result<WriteSummary, Error> {
+        // A path that could not be read may hold references too: writing the others would
+        // leave the rewrite half done across the paths given.
+        if !self.failures.is_empty() {
+            return Err(Error::Unread {
+                count: self.failures.len(),
+            });
+        }
         let blocked = self.problems().count();
         if blocked > 0 {
             return Err(Error::Blocked { count: blocked });
@@ -291,7 +378,8 @@ impl Plan {
             .collect();
         summary.leftovers_removed = fsio::remove_stale_temporaries(directories);
         for file in self.files.iter().filter(|f| f.is_changed()) {
-            let contents = file.rewritten.as_bytes();
+            let contents = file.contents();
+            let contents = contents.as_slice();
             let linked = match fsio::hard_links(&file.path) {
                 Ok(links) if links > 1 => Some(links),
                 _ => None,
@@ -390,8 +478,12 @@ impl<'r> Rewriter<'r> {
             FileKind::HelmTemplate => Ok(extract::scan_template(text, from)),
             FileKind::Text => Ok(extract::scan_text(text, from)),
             FileKind::DotEnv => Ok(extract::scan_dotenv(text, from)),
-            FileKind::Json => Ok(extract::scan_yaml(text, kind, from, bases)
-                .unwrap_or_else(|_| extract::scan_text(text, from))),
+            // JSON that is not YAML too (comments, a cut file) is scanned as text quietly; one
+            // nested too deep to read safely is said to be, as YAML is.
+            FileKind::Json => match extract::scan_yaml(text, kind, from, bases) {
+                Err(e) if e.too_deep => Err((e.line, e.message)),
+                found => Ok(found.unwrap_or_else(|_| extract::scan_text(text, from))),
+            },
             _ => extract::scan_yaml(text, kind, from, bases).map_err(|e| (e.line, e.message)),
         }
     }
@@ -499,7 +591,35 @@ impl<'r> Rewriter<'r> {
             pinned_at_target,
             problems,
             not_parsed,
+            encoding: Encoding::Utf8,
         })
+    }
+
+    /// The plan of a YAML file or Dockerfile whose bytes are not text in its encoding (`text`
+    /// is what could be read of them): scanned for mentions only, never written.
+    fn not_parsed_text(
+        &self,
+        path: PathBuf,
+        kind: FileKind,
+        text: String,
+        reason: &str,
+    ) -> FilePlan {
+        let findings = extract::scan_text(&text, &self.options.from);
+        FilePlan {
+            path,
+            kind,
+            original: text.clone(),
+            rewritten: text,
+            references: Vec::new(),
+            mentions: findings.into_parts().1,
+            pinned_at_target: Vec::new(),
+            problems: Vec::new(),
+            not_parsed: Some(NotParsed {
+                line: None,
+                reason: reason.to_owned(),
+            }),
+            encoding: Encoding::Utf8,
+        }
     }
 
     /// Moves the registry settings that hold the old registry's short name to `mentions`, with
@@ -662,11 +782,41 @@ impl<'r> Rewriter<'r> {
         if self.options.pin_digests && self.resolver.is_none() {
             return Err(Error::PinWithoutResolver);
         }
-        let (files, mut failures) = fsio::discover(paths);
-        let mut plan = Plan::default();
+        let found = fsio::discover_paths(paths);
+        let (files, mut failures) = (found.files, found.errors);
+        let mut plan = Plan {
+            skipped_links: found.skipped_links,
+            ..Plan::default()
+        };
         let mut texts = Vec::new();
         for (path, mut kind) in files {
+            let mut encoding = Encoding::Utf8;
             let text = match std::fs::read(&path) {
+                // UTF-16 with its mark (a file a Windows tool saved): read as the text it
+                // encodes, and written back in the same encoding.
+                Ok(bytes) if Encoding::of_utf16(&bytes).is_some() => {
+                    let utf16 = Encoding::of_utf16(&bytes).unwrap_or_default();
+                    match utf16.decode(&bytes) {
+                        Ok(text) => {
+                            encoding = utf16;
+                            text
+                        }
+                        Err(text) if read_as_text_when_not_parsed(kind) => {
+                            plan.files.push(self.not_parsed_text(
+                                path,
+                                kind,
+                                text,
+                                "not valid UTF-16 text",
+                            ));
+                            continue;
+                        }
+                        Err(text) => {
+                            // Scanned for mentions only, never written.
+                            kind = FileKind::Text;
+                            text
+                        }
+                    }
+                }
                 Ok(bytes) if kind == FileKind::DotEnv && std::str::from_utf8(&bytes).is_err() => {
                     // Not UTF-8: scanned for mentions only, like any other text file.
                     kind = FileKind::Text;
@@ -682,23 +832,9 @@ impl<'r> Rewriter<'r> {
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(text) => text,
                     Err(e) if read_as_text_when_not_parsed(kind) => {
-                        // Scanned for mentions only, never written.
                         let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                        let findings = extract::scan_text(&text, &self.options.from);
-                        plan.files.push(FilePlan {
-                            path,
-                            kind,
-                            original: text.clone(),
-                            rewritten: text,
-                            references: Vec::new(),
-                            mentions: findings.into_parts().1,
-                            pinned_at_target: Vec::new(),
-                            problems: Vec::new(),
-                            not_parsed: Some(NotParsed {
-                                line: None,
-                                reason: "not UTF-8 text".to_owned(),
-                            }),
-                        });
+                        plan.files
+                            .push(self.not_parsed_text(path, kind, text, "not UTF-8 text"));
                         continue;
                     }
                     Err(_) => {
@@ -711,17 +847,17 @@ impl<'r> Rewriter<'r> {
                     continue;
                 }
             };
-            texts.push((path, kind, text));
+            texts.push((path, kind, text, encoding));
         }
         // Kustomize files last: whether an `images:` name keeps matching depends on what the
         // resources it includes name once this run has rewritten them.
         let (kustomizations, others): (Vec<_>, Vec<_>) = texts
             .into_iter()
-            .partition(|(_, kind, _)| *kind == FileKind::Kustomization);
+            .partition(|(_, kind, _, _)| *kind == FileKind::Kustomization);
         let first_rewritten = plan.files.len();
-        for (path, kind, text) in others {
+        for (path, kind, text, encoding) in others {
             match self.rewrite_text_with(&path, kind, &text, &KustomizeScope::unknown()) {
-                Ok(file) => plan.files.push(file),
+                Ok(file) => plan.files.push(FilePlan { encoding, ..file }),
                 Err(e) => failures.push(e),
             }
         }
@@ -734,10 +870,10 @@ impl<'r> Rewriter<'r> {
                 .collect();
             let in_run: HashSet<PathBuf> = kustomizations
                 .iter()
-                .filter_map(|(path, _, _)| std::fs::canonicalize(path).ok())
+                .filter_map(|(path, _, _, _)| std::fs::canonicalize(path).ok())
                 .collect();
             let mut rewritten = Vec::new();
-            for (path, kind, text) in kustomizations {
+            for (path, kind, text, encoding) in kustomizations {
                 let scope = kustomize::scope(
                     &path,
                     &text,
@@ -747,7 +883,7 @@ impl<'r> Rewriter<'r> {
                     &self.options.to,
                 );
                 match self.rewrite_text_with(&path, kind, &text, &scope) {
-                    Ok(file) => rewritten.push(file),
+                    Ok(file) => rewritten.push(FilePlan { encoding, ..file }),
                     Err(e) => failures.push(e),
                 }
             }
@@ -757,6 +893,19 @@ impl<'r> Rewriter<'r> {
         plan.failures = failures;
         Ok(plan)
     }
+}
+
+/// The name a diff heads `path` by: `path` itself, or, when it has a `..` component, the
+/// absolute path of its directory (symbolic links resolved) and its file name.
+fn diff_label(path: &Path) -> PathBuf {
+    use std::path::Component;
+    if !path.components().any(|c| c == Component::ParentDir) {
+        return path.to_path_buf();
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return path.to_path_buf();
+    };
+    std::fs::canonicalize(dir).map_or_else(|_| path.to_path_buf(), |dir| dir.join(name))
 }
 
 /// True for content that is not text: a NUL byte in the first 8 KiB, as Git decides.

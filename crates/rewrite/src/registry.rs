@@ -97,8 +97,10 @@ impl Registry {
                 "a name without `.` or `:` would be read as a Docker Hub namespace",
             ));
         }
+        // `host:443` is `host` (443 is the HTTPS default): kept without it, so that `--to
+        // host:443` writes `host`, as a reference spelled with it is rewritten.
         Ok(Registry {
-            host: value.to_ascii_lowercase(),
+            host: strip_default_port(&value.to_ascii_lowercase()).to_owned(),
             any: false,
         })
     }
@@ -127,12 +129,35 @@ impl Registry {
             return Registry::parse(component).is_ok();
         }
         let component = strip_default_port(component);
+        if self.is_docker_hub() {
+            return DOCKER_HUB
+                .iter()
+                .any(|alias| component.eq_ignore_ascii_case(alias));
+        }
         component.eq_ignore_ascii_case(self.canonical())
     }
 
-    /// The login server without a `:443` suffix.
+    /// The login server without a `:443` suffix; Docker Hub under any of its names is
+    /// `docker.io`.
     fn canonical(&self) -> &str {
+        if self.is_docker_hub() {
+            return DOCKER_HUB[0];
+        }
         strip_default_port(&self.host)
+    }
+
+    /// True for Docker Hub, under any of the names references give it ([`DOCKER_HUB`]).
+    fn is_docker_hub(&self) -> bool {
+        !self.any && DOCKER_HUB.contains(&strip_default_port(&self.host))
+    }
+
+    /// The host names this registry is mentioned by: its own, or every name of Docker Hub.
+    fn hostnames(&self) -> Vec<&str> {
+        if self.is_docker_hub() {
+            DOCKER_HUB.to_vec()
+        } else {
+            vec![self.hostname()]
+        }
     }
 
     /// The explicit port, unless it is the HTTPS default.
@@ -167,8 +192,19 @@ impl Registry {
     /// (`host:5000` still names the old machine), unless this registry has a port of its own:
     /// then that port must follow.
     pub fn mentions(&self, text: &str) -> Vec<usize> {
+        let mut found: Vec<usize> = self
+            .hostnames()
+            .into_iter()
+            .flat_map(|host| self.mentions_of(host, text))
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
+    /// [`Registry::mentions`] of one host name.
+    fn mentions_of(&self, host: &str, text: &str) -> Vec<usize> {
         let hay = text.as_bytes();
-        let needle = self.hostname().as_bytes();
+        let needle = host.as_bytes();
         let mut found = Vec::new();
         if self.any || needle.len() > hay.len() {
             return found;
@@ -295,6 +331,11 @@ impl RegionalEndpoint {
         }
     }
 }
+
+/// The names references give Docker Hub: `docker.io` (what Docker calls it), `index.docker.io`
+/// (its old index, still accepted by `docker pull`) and `registry-1.docker.io` (the host its
+/// registry API answers on). A `--from` naming one of them matches all three.
+const DOCKER_HUB: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
 
 /// `host:443` without its default port; anything else as it is.
 fn strip_default_port(login_server: &str) -> &str {
@@ -552,6 +593,37 @@ mod tests {
         assert_eq!(reg("myacr.azurecr.io:5000").short_name(), None);
         assert_eq!(reg("registry.example.com").short_name(), None);
         assert_eq!(reg("localhost:5000").short_name(), None);
+    }
+
+    #[test]
+    fn docker_hub_is_one_registry_under_each_of_its_names() {
+        let hub = reg("docker.io");
+        for alias in [
+            "docker.io",
+            "index.docker.io",
+            "registry-1.docker.io",
+            "INDEX.docker.io:443",
+        ] {
+            assert!(hub.matches(alias), "{alias}");
+            assert!(reg("index.docker.io").matches(alias), "{alias}");
+        }
+        assert!(!hub.matches("ghcr.io"));
+        assert!(!hub.matches("mydocker.io"));
+        assert_eq!(hub, reg("registry-1.docker.io"));
+        let text =
+            "index.docker.io/library/nginx:1 registry-1.docker.io/x docker.io/y mydocker.io/z";
+        assert_eq!(hub.mentions(text), vec![0, 32, 55]);
+        assert!(!reg("example.io").matches("docker.io"));
+    }
+
+    #[test]
+    fn a_login_server_given_with_the_https_default_port_is_kept_without_it() {
+        assert_eq!(reg("newreg.azurecr.io:443").as_str(), "newreg.azurecr.io");
+        assert_eq!(
+            reg("newreg.azurecr.io:443").to_string(),
+            "newreg.azurecr.io"
+        );
+        assert_eq!(reg("localhost:5000").as_str(), "localhost:5000");
     }
 
     #[test]

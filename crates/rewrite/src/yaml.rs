@@ -120,7 +120,17 @@ pub(crate) struct YamlError {
     pub line: usize,
     /// What is wrong.
     pub message: String,
+    /// True when the text nests collections deeper than [`MAX_DEPTH`]: it may be valid YAML
+    /// (or JSON), but no deployment file is like it, and reading it would exhaust the stack.
+    pub too_deep: bool,
 }
+
+/// How deeply collections may nest (block and flow alike, `- - x` counting twice). Kubernetes
+/// manifests and Helm values rarely go past 20 levels; the reader, and every walk over the tree
+/// it builds, recurses once per level, so a hostile file nested thousands deep (10 KB of `[`)
+/// would overflow the stack and end the whole run. Deeper text is refused with a
+/// [`YamlError`] whose `too_deep` is set, and the file is scanned as plain text instead.
+pub(crate) const MAX_DEPTH: usize = 128;
 
 /// Reads every document of a YAML stream.
 ///
@@ -136,6 +146,7 @@ pub(crate) fn parse(src: &str) -> std::result::Result<Vec<Document>, YamlError> 
         pos: 0,
         anchors: HashMap::new(),
         collections: HashMap::new(),
+        depth: 0,
     }
     .stream()?;
     if bom > 0 {
@@ -160,6 +171,8 @@ struct Parser<'a> {
     pos: usize,
     anchors: HashMap<String, Scalar>,
     collections: HashMap<String, Node>,
+    /// How many nodes are being read, one inside the other ([`MAX_DEPTH`] at most).
+    depth: usize,
 }
 
 fn is_blank(b: Option<u8>) -> bool {
@@ -202,7 +215,23 @@ impl<'a> Parser<'a> {
         Err(YamlError {
             line: self.line_of(pos),
             message: message.into(),
+            too_deep: false,
         })
+    }
+
+    /// Runs `read` one level deeper, refusing to go past [`MAX_DEPTH`].
+    fn nested(&mut self, read: impl FnOnce(&mut Self) -> Result<Node>) -> Result<Node> {
+        if self.depth >= MAX_DEPTH {
+            return Err(YamlError {
+                line: self.line_of(self.pos),
+                message: format!("collections nested more than {MAX_DEPTH} levels deep"),
+                too_deep: true,
+            });
+        }
+        self.depth += 1;
+        let node = read(self);
+        self.depth -= 1;
+        node
     }
 
     fn skip_spaces(&mut self) {
@@ -379,6 +408,10 @@ impl<'a> Parser<'a> {
     /// `compact` allows a collection to start on this line; `map_value` allows a sequence at the
     /// parent's own indentation (`key:` followed by `- item` lines at the same column).
     fn node(&mut self, parent: i32, compact: bool, map_value: bool) -> Result<Node> {
+        self.nested(|parser| parser.node_at_depth(parent, compact, map_value))
+    }
+
+    fn node_at_depth(&mut self, parent: i32, compact: bool, map_value: bool) -> Result<Node> {
         let anchor = self.properties()?;
         let node = if self.at_line_end() {
             let save = self.pos;
@@ -972,6 +1005,10 @@ impl<'a> Parser<'a> {
     }
 
     fn flow_item(&mut self) -> Result<Node> {
+        self.nested(Self::flow_item_at_depth)
+    }
+
+    fn flow_item_at_depth(&mut self) -> Result<Node> {
         let anchor = self.properties()?;
         self.skip_flow_space();
         let node = match self.peek() {

@@ -6,4 +6,5 @@ mod kustomize;
 mod plan;
 mod refusals;
 mod scanning;
+mod untrusted;
 mod util;

@@ -343,14 +343,24 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
 
     let mut out = Report(std::io::stdout().lock());
     for failure in &plan.failures {
-        eprintln!("error: {failure}");
+        eprintln!("error: {}", printable(&failure.to_string()));
     }
     for warning in plan.files.iter().filter_map(FilePlan::not_parsed_warning) {
         eprintln!("warning: {warning}");
     }
+    for link in &plan.skipped_links {
+        eprintln!(
+            "note: {}: a symbolic link met in the directory walk, not followed: the file it points to is not read (name the link on the command line to rewrite that file)",
+            shown(link)
+        );
+    }
     let failed = !plan.failures.is_empty();
-    if failed && plan.files.is_empty() {
-        // Nothing was read: a summary ("0 references") would only hide the errors.
+    let writing = !args.check && !args.dry_run && (!args.diff || args.write);
+    if failed && (writing || plan.files.is_empty()) {
+        // Every path given is read before anything is written: a path that could not be read
+        // may hold references too, so writing the others would leave the rewrite half done.
+        // When nothing was read, a summary ("0 references") would only hide the errors.
+        report_unread(&mut out, &plan, writing)?;
         return Ok(2);
     }
 
@@ -369,6 +379,7 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
         report_remaining(&mut out, &plan, &from)?;
         report_problems(&mut out, &plan, &from, &to, false)?;
         report_refusals(&mut out, &refused, false)?;
+        report_unread(&mut out, &plan, false)?;
         warn_nothing_matched(&mut out, nothing_matched.as_ref(), &from, &to)?;
         let code = if failed || !refused.is_empty() {
             2
@@ -387,7 +398,6 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
         return Ok(if failed { 2 } else { 1 });
     }
 
-    let writing = !args.dry_run && (!args.diff || args.write);
     if writing && !refused.is_empty() {
         report_refusals(&mut out, &refused, true)?;
         return Ok(2);
@@ -466,13 +476,14 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
                 "  {}:{}: {}{}",
                 shown(&file.path),
                 mention.line,
-                mention.text,
+                printable_line(&mention.text),
                 note_of(mention)
             )?;
         }
     }
     if !writing {
         report_refusals(&mut out, &refused, false)?;
+        report_unread(&mut out, &plan, false)?;
     }
     if !write_errors.is_empty() {
         out.flush()?;
@@ -481,7 +492,7 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
             write_errors.len()
         );
         for error in &write_errors {
-            eprintln!("error: {error}");
+            eprintln!("error: {}", printable(&error.to_string()));
         }
     }
     warn_nothing_matched(&mut out, nothing_matched.as_ref(), &from, &to)?;
@@ -589,7 +600,12 @@ fn report_problems(
     }
     out.flush()?;
     for (path, problem) in &problems {
-        eprintln!("error: {}:{}: {problem}", shown(path), problem.line);
+        eprintln!(
+            "error: {}:{}: {}",
+            shown(path),
+            problem.line,
+            printable_line(&problem.to_string())
+        );
     }
     let what = if written {
         "nothing was written"
@@ -627,6 +643,45 @@ fn report_problems(
     Ok(())
 }
 
+/// When some paths or files could not be read (each named on its own `error:` line already),
+/// says on one line (after flushing `out`) that nothing was written (`written` true: a real
+/// run) or that a real run would write nothing, and what to do.
+fn report_unread(out: &mut impl Write, plan: &Plan, written: bool) -> std::io::Result<()> {
+    if plan.failures.is_empty() {
+        return Ok(());
+    }
+    out.flush()?;
+    let what = if written {
+        "nothing was written"
+    } else {
+        "a real run would write nothing"
+    };
+    eprintln!(
+        "error: {what}: {} of the paths given could not be read in full (above), and they may hold references too; correct those paths (or make them readable), or leave them out, and run again",
+        plan.failures.len()
+    );
+    Ok(())
+}
+
+/// What the last line of `--check` adds when part of the paths given was not read: paths that
+/// failed, symbolic links a directory walk did not follow.
+fn unread_parts(plan: &Plan) -> String {
+    let mut parts = Vec::new();
+    if !plan.failures.is_empty() {
+        parts.push(format!(
+            "{} path(s) could not be read (above)",
+            plan.failures.len()
+        ));
+    }
+    if !plan.skipped_links.is_empty() {
+        parts.push(format!(
+            "{} symbolic link(s) met in the directory walk were not followed (see the notes above)",
+            plan.skipped_links.len()
+        ));
+    }
+    parts.join("; ")
+}
+
 /// Names each refused file on its own `error:` line (after flushing `out`, so the lines follow
 /// what was printed), then one line saying that nothing was written (`written` true) or that a
 /// real run would write nothing, and what to do.
@@ -640,7 +695,7 @@ fn report_refusals(
     }
     out.flush()?;
     for error in refused {
-        eprintln!("error: {error}");
+        eprintln!("error: {}", printable(&error.to_string()));
     }
     let what = if written {
         "nothing was written"
@@ -706,7 +761,7 @@ fn report_settings(
         settings.len()
     )?;
     for (file, reference) in settings {
-        let name = reference.setting.as_deref().unwrap_or("");
+        let name = printable_line(reference.setting.as_deref().unwrap_or(""));
         let note = if reference.kind == ReferenceKind::ServiceConnection {
             format!(" (a service connection named {to} must exist)")
         } else if reference.is_short_name() {
@@ -755,7 +810,7 @@ fn report_pinned_at_target(
             "  {}:{}: {to}/{}@{}",
             shown(&file.path),
             reference.line,
-            reference.repository,
+            printable_line(&reference.repository),
             reference.pinned.as_deref().unwrap_or_default()
         )?;
     }
@@ -770,15 +825,21 @@ fn report_remaining(out: &mut impl Write, plan: &Plan, from: &Registry) -> std::
             .iter()
             .map(|r| {
                 let what = match &r.setting {
-                    Some(setting) => format!("{} {setting}", r.kind.describe()),
+                    Some(setting) => {
+                        format!("{} {}", r.kind.describe(), printable_line(setting))
+                    }
                     None => r.kind.describe().to_owned(),
                 };
-                (r.line, format!("{what}: {}", r.original))
+                (r.line, format!("{what}: {}", printable_line(&r.original)))
             })
             .chain(file.mentions.iter().map(|m| {
                 (
                     m.line,
-                    format!("mention (not rewritten): {}{}", m.text, note_of(m)),
+                    format!(
+                        "mention (not rewritten): {}{}",
+                        printable_line(&m.text),
+                        note_of(m)
+                    ),
                 )
             }))
             .collect();
@@ -788,10 +849,18 @@ fn report_remaining(out: &mut impl Write, plan: &Plan, from: &Registry) -> std::
         }
     }
     let remaining = plan.remaining();
-    if remaining == 0 {
-        writeln!(out, "no references to {from} remain")?;
-    } else {
-        writeln!(out, "{remaining} reference(s) to {from} remain")?;
+    let unread = unread_parts(plan);
+    match (remaining, unread.is_empty()) {
+        (0, true) => writeln!(out, "no references to {from} remain")?,
+        (0, false) => writeln!(
+            out,
+            "no references to {from} remain in the files read, but not everything was read: {unread}"
+        )?,
+        (_, true) => writeln!(out, "{remaining} reference(s) to {from} remain")?,
+        (_, false) => writeln!(
+            out,
+            "{remaining} reference(s) to {from} remain in the files read, and not everything was read: {unread}"
+        )?,
     }
     Ok(())
 }
@@ -799,5 +868,16 @@ fn report_remaining(out: &mut impl Write, plan: &Plan, from: &Registry) -> std::
 /// A path of the user's tree as printed: its control characters (a file name may hold any)
 /// written as escapes, never obeyed by the terminal.
 fn shown(path: &std::path::Path) -> String {
-    acr_relocate::log::printable(&path.display().to_string()).into_owned()
+    printable(&path.display().to_string())
+}
+
+/// A message naming the user's files (an error, a path) as printed: control characters escaped.
+fn printable(text: &str) -> String {
+    acr_relocate::log::printable(text).into_owned()
+}
+
+/// Text taken from the user's files (a line, a reference, a key) as printed: secrets hidden
+/// (`***`) and control characters escaped (mentions come so from the library already).
+fn printable_line(text: &str) -> String {
+    acr_rewrite::printable_line(text)
 }

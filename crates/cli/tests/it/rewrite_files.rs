@@ -924,3 +924,300 @@ fn an_empty_directory_exits_4_saying_no_file_was_read() {
     );
     assert_eq!(stderr(&out), format!("{NOTHING_READ}\n"));
 }
+
+#[test]
+fn a_file_nested_thousands_deep_is_read_as_text_with_a_warning_and_the_other_files_are_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = 5000;
+    let nested = format!("{}{}", "[".repeat(deep), "]".repeat(deep));
+    write(
+        dir.path(),
+        "deep.yaml",
+        &format!("a: {nested}\nimage: old.example.com/x:1\n"),
+    );
+    write(
+        dir.path(),
+        "deep.json",
+        &format!("{{\"a\": {nested}, \"image\": \"old.example.com/x:1\"}}\n"),
+    );
+    write(dir.path(), "ok.yaml", OLD);
+    let out = rewrite_in(dir.path(), &["."]);
+    assert_success(&out);
+    assert_eq!(
+        stderr(&out),
+        "warning: deep.json:1: not read as JSON (collections nested more than 128 levels deep): nothing in it is rewritten; its mentions of the old registry are listed as text (fix the file or edit it by hand)\n\
+         warning: deep.yaml:1: not read as YAML (collections nested more than 128 levels deep): nothing in it is rewritten; its mentions of the old registry are listed as text (fix the file or edit it by hand)\n"
+    );
+    assert_eq!(fs::read_to_string(dir.path().join("ok.yaml")).unwrap(), NEW);
+    let check = rewrite_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&check, 1);
+    assert!(stdout(&check)
+        .contains("deep.yaml:2: mention (not rewritten): image: old.example.com/x:1\n"));
+}
+
+#[test]
+fn a_utf16_yaml_file_is_rewritten_in_its_own_encoding_and_check_lists_it_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let utf16 = |text: &str, big_endian: bool| -> Vec<u8> {
+        std::iter::once('\u{feff}')
+            .chain(text.chars())
+            .collect::<String>()
+            .encode_utf16()
+            .flat_map(|unit| {
+                if big_endian {
+                    unit.to_be_bytes()
+                } else {
+                    unit.to_le_bytes()
+                }
+            })
+            .collect()
+    };
+    fs::write(
+        dir.path().join("le.yaml"),
+        utf16("image: old.example.com/app:1\r\n", false),
+    )
+    .unwrap();
+    fs::write(dir.path().join("be.yaml"), utf16(OLD, true)).unwrap();
+    let check = rewrite_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&check, 1);
+    assert_eq!(
+        stdout(&check),
+        "be.yaml:1: YAML image: old.example.com/app:1\nle.yaml:1: YAML image: old.example.com/app:1\n2 reference(s) to old.example.com remain\n"
+    );
+    assert_success(&rewrite_in(dir.path(), &["."]));
+    assert_eq!(
+        fs::read(dir.path().join("le.yaml")).unwrap(),
+        utf16("image: new.example.com/app:1\r\n", false)
+    );
+    assert_eq!(
+        fs::read(dir.path().join("be.yaml")).unwrap(),
+        utf16(NEW, true)
+    );
+}
+
+#[test]
+fn secrets_on_listed_lines_are_hidden_and_control_characters_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "login.sh",
+        "docker login old.example.com -u admin -p S3cr3tP@ssw0rd!\ncurl https://admin:hunter2secret@old.example.com/v2/\necho \u{1b}[2J old.example.com \u{202e}txt.exe\n",
+    );
+    write(
+        dir.path(),
+        "pull/.dockerconfigjson",
+        r#"{"auths":{"old.example.com":{"username":"admin","password":"pw1","auth":"YWRtaW46cHcx"}}}"#,
+    );
+    write(
+        dir.path(),
+        ".env",
+        "DOCKER_AUTH=https://admin:pw@old.example.com\n",
+    );
+    write(
+        dir.path(),
+        "Dockerfile",
+        "FROM old.example.com/b:1\n\u{1b}[2J old.example.com\u{0}\n",
+    );
+    for mode in ["--check", "--dry-run"] {
+        let out = rewrite_in(dir.path(), &[".", mode]);
+        let printed = format!("{}{}", stdout(&out), stderr(&out));
+        for secret in [
+            "S3cr3t", "hunter2", "pw1", "YWRtaW46", "admin:pw", "\u{1b}", "\u{202e}", "\u{0}",
+        ] {
+            assert!(
+                !printed.contains(secret),
+                "{mode} prints {secret:?}:\n{printed}"
+            );
+        }
+        for shown in [
+            "login.sh:1: docker login old.example.com -u admin -p ***",
+            "login.sh:2: curl https://***@old.example.com/v2/",
+            "login.sh:3: echo \\u{1b}[2J old.example.com \\u{202e}txt.exe",
+            "Dockerfile:2: \\u{1b}[2J old.example.com\\0",
+            r#"pull/.dockerconfigjson:1: {"auths":{"old.example.com":{"username":"admin","password":"***","auth":"***"}}}"#,
+            ".env:1: DOCKER_AUTH=***",
+            "warning: Dockerfile:2: not read as a Dockerfile (unknown instruction `\\u{1b}[2J`)",
+        ] {
+            let (at, line) = shown.split_once(": ").unwrap();
+            let listed = [
+                format!("{at}: mention (not rewritten): {line}"),
+                format!("  {at}: {line}"),
+                format!("{at}: {line}"),
+            ];
+            assert!(
+                listed.iter().any(|l| printed.contains(l.as_str())),
+                "{mode} lacks {shown}:\n{printed}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_path_among_others_is_named_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Dockerfile", "FROM old.example.com/base:1\n");
+    let out = rewrite_in(dir.path(), &["Dockerfile", "dockerfile.typo"]);
+    assert_exit_code(&out, 2);
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stderr(&out),
+        "error: cannot read dockerfile.typo: No such file or directory (os error 2)\n\
+         error: nothing was written: 1 of the paths given could not be read in full (above), and they may hold references too; correct those paths (or make them readable), or leave them out, and run again\n"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("Dockerfile")).unwrap(),
+        "FROM old.example.com/base:1\n"
+    );
+}
+
+#[test]
+fn a_fifo_named_on_the_command_line_is_said_not_to_be_a_regular_file() {
+    let dir = tempfile::tempdir().unwrap();
+    rustix_free_mkfifo(&dir.path().join("pipe"));
+    let out = rewrite_in(dir.path(), &["pipe"]);
+    assert_exit_code(&out, 2);
+    assert_eq!(
+        stderr(&out),
+        "error: pipe is a FIFO (named pipe), not a regular file: not read (name files and directories)\n\
+         error: nothing was written: 1 of the paths given could not be read in full (above), and they may hold references too; correct those paths (or make them readable), or leave them out, and run again\n"
+    );
+}
+
+/// Makes a FIFO with the system's `mkfifo`.
+fn rustix_free_mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn symbolic_links_met_in_a_walk_are_noted_and_check_says_they_were_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), "values.yaml", OLD);
+    write(dir.path(), "k8s/a.yaml", "image: new.example.com/app:1\n");
+    std::os::unix::fs::symlink(
+        outside.path().join("values.yaml"),
+        dir.path().join("k8s/values.yaml"),
+    )
+    .unwrap();
+    let out = rewrite_in(dir.path(), &["k8s", "--check"]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "no references to old.example.com remain in the files read, but not everything was read: 1 symbolic link(s) met in the directory walk were not followed (see the notes above)\n"
+    );
+    assert_eq!(
+        stderr(&out),
+        "note: k8s/values.yaml: a symbolic link met in the directory walk, not followed: the file it points to is not read (name the link on the command line to rewrite that file)\n"
+    );
+}
+
+#[test]
+fn the_diff_of_files_outside_the_current_directory_and_with_spaces_applies_with_patch() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "src/two words.yaml", OLD);
+    write(dir.path(), "src/two.yaml", OLD);
+    fs::create_dir(dir.path().join("cwd")).unwrap();
+    let out = rewrite_in(&dir.path().join("cwd"), &["../src", "--diff"]);
+    assert_success(&out);
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let label = root.strip_prefix("/").unwrap().display().to_string();
+    assert!(
+        stdout(&out).starts_with(&format!(
+            "--- a/{label}/src/two words.yaml\t\n+++ b/{label}/src/two words.yaml\t\n"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    let patch = std::process::Command::new("patch")
+        .args(["-p1", "-d", "/"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn();
+    let Ok(mut patch) = patch else {
+        return; // No `patch` here: the headers above are what it reads.
+    };
+    use std::io::Write as _;
+    patch.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+    assert!(patch.wait().unwrap().success());
+    for name in ["src/two words.yaml", "src/two.yaml"] {
+        assert_eq!(
+            fs::read_to_string(dir.path().join(name)).unwrap(),
+            NEW,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_to_given_with_the_https_default_port_is_written_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", OLD);
+    let out = rewrite_from_to(dir.path(), &["."], "old.example.com", "new.example.com:443");
+    assert_success(&out);
+    assert_eq!(fs::read_to_string(dir.path().join("a.yaml")).unwrap(), NEW);
+}
+
+#[test]
+fn from_docker_io_takes_docker_hub_under_each_of_its_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = "FROM index.docker.io/library/nginx:1\nFROM registry-1.docker.io/library/redis:7\nFROM docker.io/library/x:1\nFROM mydocker.io/y:1\n";
+    write(dir.path(), "Dockerfile", dockerfile);
+    let out = rewrite_from_to(dir.path(), &["."], "docker.io", "new.example.com");
+    assert_success(&out);
+    assert_eq!(
+        fs::read_to_string(dir.path().join("Dockerfile")).unwrap(),
+        "FROM new.example.com/library/nginx:1\nFROM new.example.com/library/redis:7\nFROM new.example.com/library/x:1\nFROM mydocker.io/y:1\n"
+    );
+}
+
+#[test]
+fn a_file_reached_by_two_hard_links_is_read_once_under_its_first_name() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", OLD);
+    fs::hard_link(dir.path().join("a.yaml"), dir.path().join("b.yaml")).unwrap();
+    let check = rewrite_in(dir.path(), &[".", "--check", "--in-place-hard-links"]);
+    assert_exit_code(&check, 1);
+    assert_eq!(
+        stdout(&check),
+        "a.yaml:1: YAML image: old.example.com/app:1\n1 reference(s) to old.example.com remain\n"
+    );
+    let out = rewrite_in(dir.path(), &[".", "--in-place-hard-links"]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "rewrote 1 reference(s) in 1 file(s): old.example.com -> new.example.com\n  a.yaml: 1 (written in place: it has other hard links)\n"
+    );
+    assert_eq!(fs::read_to_string(dir.path().join("b.yaml")).unwrap(), NEW);
+}
+
+#[test]
+fn a_rewritten_file_keeps_its_user_extended_attributes() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", OLD);
+    let path = dir.path().join("a.yaml");
+    let set = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import os,sys; os.setxattr(sys.argv[1], 'user.origin', b'team-a')",
+        ])
+        .arg(&path)
+        .status();
+    if !set.is_ok_and(|s| s.success()) {
+        return; // No user attributes on this file system (or no python3 to set one).
+    }
+    assert_success(&rewrite_in(dir.path(), &["."]));
+    assert_eq!(fs::read_to_string(&path).unwrap(), NEW);
+    let get = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import os,sys; sys.stdout.write(os.getxattr(sys.argv[1], 'user.origin').decode())",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&get.stdout), "team-a");
+}
