@@ -1274,7 +1274,8 @@ impl Engine {
     /// counted present, the upload session the probe opened is cancelled, and, if not known yet,
     /// the target is known to ignore mounts.
     async fn held_despite_the_probe(&self, pair: &RepoPair, blob: &Reference) -> Result<bool> {
-        if self.options.dry_run || self.is_fresh(pair) {
+        // A layout's answer is its file's presence: exact, nothing to check.
+        if self.options.dry_run || self.is_fresh(pair) || self.target.existence_is_cheap() {
             return Ok(false);
         }
         if !self.mounts.ignored() && !self.mounts.take_check() {
@@ -1315,12 +1316,16 @@ impl Engine {
         Ok(true)
     }
 
-    /// True when the target repository had no tags when the run started (or did not exist).
+    /// True when the target repository had no tags when the run started (or did not exist), and
+    /// asking the target what it holds costs a request: a destination that answers for next to
+    /// nothing (a layout) is always asked, so a rerun reuses what a killed run wrote.
     fn is_fresh(&self, pair: &RepoPair) -> bool {
-        self.target_tags
-            .get()
-            .and_then(|m| m.get(&pair.target))
-            .is_some_and(|tags| tags.is_empty())
+        !self.target.existence_is_cheap()
+            && self
+                .target_tags
+                .get()
+                .and_then(|m| m.get(&pair.target))
+                .is_some_and(|tags| tags.is_empty())
     }
 
     /// True when the target holds a manifest by digest. A repository that had no tags when the

@@ -378,6 +378,30 @@ fn a_truncated_or_hostile_archive_is_refused() {
     );
 }
 
+/// A copy into a layout killed before its `index.json` listed anything (the index is written
+/// every few seconds): the rerun finds every blob the killed run wrote (a file's presence is
+/// asked even in a repository new to the layout) and reads none of them from the source again.
+#[test]
+fn a_layout_copy_killed_before_its_index_was_written_reuses_every_blob_on_the_rerun() {
+    let (src, expected) = sample_registry(4);
+    let dir = tempfile::tempdir().unwrap();
+    let target = oci(dir.path());
+    assert_success(&run(&["copy", "-q", &src.url(), &target]));
+    let index = dir.path().join("sample/index.json");
+    std::fs::write(
+        &index,
+        br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#,
+    )
+    .unwrap();
+    let out = run(&["copy", "--json", &src.url(), &target]);
+    assert_success(&out);
+    let summary = json(&out);
+    assert_eq!(summary["bytes_copied"], 0, "{summary}");
+    assert_eq!(summary["blobs_copied"], 0, "{summary}");
+    assert_eq!(summary["tags_copied"], expected.tag_count() as u64, "{summary}");
+    assert_success(&run(&["verify", "--deep", &src.url(), &target]));
+}
+
 #[test]
 fn names_a_layout_lists_are_checked_before_they_reach_a_request() {
     // An untrusted archive or layout could name a repository `x/../../escaped/app` or a tag `..`:

@@ -77,8 +77,11 @@ pub(super) fn read_bounded(path: &Path, most: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 const PARTIAL_DIR: &str = ".partial";
-/// `index.json` is rewritten after this many new entries, so an interrupted run loses little.
+/// `index.json` is rewritten after this many new entries, or when the oldest entry not yet in it
+/// is this old, so an interrupted (killed) run loses little: its blobs are found again by the
+/// next run, and its entries are in the index.
 const FLUSH_EVERY: usize = 256;
+const FLUSH_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 struct IndexDescriptor {
@@ -112,7 +115,19 @@ struct Entries {
     untagged: BTreeMap<(String, String), IndexDescriptor>,
     /// Entries that name no repository (written by other tools): kept as they were.
     other: Vec<IndexDescriptor>,
+    /// Entries changed since `index.json` was last written, and since when.
     unsaved: usize,
+    unsaved_since: Option<std::time::Instant>,
+}
+
+impl Entries {
+    /// Counts `changed` entries as not yet written.
+    fn changed(&mut self, changed: usize) {
+        if changed > 0 {
+            self.unsaved += changed;
+            self.unsaved_since.get_or_insert_with(std::time::Instant::now);
+        }
+    }
 }
 
 /// What opening a layout does with the entries of `index.json` that name no repository: a plain
@@ -393,7 +408,7 @@ impl Layout {
                 .map_err(|e| Error::io(root, e))?
                 .next()
                 .is_none();
-            if !empty {
+            if !empty && !only_creation_leftovers(root) {
                 if !root.join(LAYOUT_FILE).exists() {
                     return Err(layout_error(
                         root,
@@ -408,12 +423,15 @@ impl Layout {
         let made = (|| {
             let blobs = root.join("blobs").join("sha256");
             std::fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
-            write_atomic(&root.join(INDEX_FILE), br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)?;
+            write_atomic(&root.join(INDEX_FILE), EMPTY_INDEX)?;
             // `oci-layout` last: its presence marks a usable layout.
             publish_marker(root)
         })();
         let layout = match made {
-            Ok(Some(lock)) => Self::open_with(root, Some(lock), Unnamed::Keep)?,
+            Ok(Some(lock)) => {
+                remove_stale_temporaries(root);
+                Self::open_with(root, Some(lock), Unnamed::Keep)?
+            }
             // Another run created the layout at the same moment: it is that run's to write.
             Ok(None) => Self::continue_writing(root)?,
             Err(e) => {
@@ -442,6 +460,7 @@ impl Layout {
         }
         let layout = Self::open_with(root, Some(file), Unnamed::Keep)?;
         let _ = std::fs::remove_dir_all(root.join(PARTIAL_DIR));
+        remove_stale_temporaries(root);
         Ok(layout)
     }
 
@@ -537,7 +556,11 @@ impl Layout {
     /// [`Layout::save_index`] with the plain error of the write.
     pub(super) fn write_index(&self, force: bool) -> Result<()> {
         let mut entries = self.entries.lock().expect("layout lock");
-        if entries.unsaved == 0 || (!force && entries.unsaved < FLUSH_EVERY) {
+        let due = entries.unsaved >= FLUSH_EVERY
+            || entries
+                .unsaved_since
+                .is_some_and(|since| since.elapsed() >= FLUSH_AFTER);
+        if entries.unsaved == 0 || (!force && !due) {
             return Ok(());
         }
         let manifests: Vec<IndexDescriptor> = entries
@@ -555,6 +578,7 @@ impl Layout {
         let bytes = serde_json::to_vec_pretty(&index).expect("index serialises");
         write_atomic(&self.root.join(INDEX_FILE), &bytes)?;
         entries.unsaved = 0;
+        entries.unsaved_since = None;
         self.changed.store(true, Ordering::Relaxed);
         Ok(())
     }
@@ -908,6 +932,66 @@ pub(crate) fn try_lock_exclusive(file: &std::fs::File) -> std::io::Result<bool> 
 /// temporary name, then linked to its own name, which fails when another run published one
 /// first (`None`: that run's layout). A file system without hard links (FAT) gets it renamed
 /// into place when no marker is there yet.
+/// The `index.json` of a new layout.
+const EMPTY_INDEX: &[u8] =
+    br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+
+/// True when `root` holds only what a creation of a layout killed before its `oci-layout` was
+/// published leaves: an empty `blobs/sha256`, the new layout's empty `index.json`, temporary
+/// files of [`write_atomic`] and [`publish_marker`]. Creating the layout again over them is
+/// what that run was doing (each step of the creation may be done twice).
+fn only_creation_leftovers(root: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return false;
+    };
+    let empty_dir = |path: &Path| {
+        std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
+    };
+    entries.into_iter().all(|entry| {
+        let Ok(entry) = entry else {
+            return false;
+        };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        match name.as_str() {
+            "blobs" => std::fs::read_dir(&path).is_ok_and(|inside| {
+                inside.into_iter().all(|e| {
+                    e.is_ok_and(|e| e.file_name() == "sha256" && empty_dir(&e.path()))
+                })
+            }),
+            INDEX_FILE => std::fs::read(&path).is_ok_and(|bytes| bytes == EMPTY_INDEX),
+            _ => is_temporary(&name),
+        }
+    })
+}
+
+/// A temporary file of [`write_atomic`] (`index.tmp-PID`) or [`publish_marker`]
+/// (`oci-layout.tmp-PID`).
+fn is_temporary(name: &str) -> bool {
+    ["index.tmp-", "oci-layout.tmp-"].iter().any(|prefix| {
+        name.strip_prefix(prefix)
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Removes the temporary files a killed writer left in the layout's directory: called by the
+/// writer holding the layout's lock, so no other writer is using them.
+fn remove_stale_temporaries(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let own = [
+        format!("index.tmp-{}", std::process::id()),
+        format!("{LAYOUT_FILE}.tmp-{}", std::process::id()),
+    ];
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_temporary(&name) && !own.contains(&name) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 fn publish_marker(root: &Path) -> Result<Option<std::fs::File>> {
     let marker = root.join(LAYOUT_FILE);
     let tmp = root.join(format!("{LAYOUT_FILE}.tmp-{}", std::process::id()));
@@ -1195,6 +1279,11 @@ impl Source for Layout {
 
 #[async_trait]
 impl Destination for Layout {
+    /// A blob is a file's presence (placed whole by a rename), an entry a lookup in memory.
+    fn existence_is_cheap(&self) -> bool {
+        true
+    }
+
     /// The digest `reference` names among the repository's own entries of the index, when the
     /// layout also holds its bytes: an entry whose file was lost is content to put back, not
     /// content in place. A manifest file without an entry of this repository is not in place
@@ -1328,7 +1417,7 @@ impl Destination for Layout {
                     ),
                 };
                 if replaced.as_ref() != Some(&descriptor) {
-                    entries.unsaved += 1;
+                    entries.changed(1);
                 }
                 // A plain entry of the tag (skopeo's `oci:DIR:TAG`, read as this repository's)
                 // is replaced by the one written: left, tools that read plain names would still
@@ -1340,7 +1429,8 @@ impl Destination for Layout {
                             d.annotations.contains_key(REPOSITORY_ANNOTATION)
                                 || d.annotations.get(REF_NAME).map(String::as_str) != Some(tag)
                         });
-                        entries.unsaved += before - entries.other.len();
+                        let removed = before - entries.other.len();
+                        entries.changed(removed);
                     }
                 }
             }
@@ -1817,6 +1907,76 @@ mod tests {
     }
 
     #[cfg(unix)]
+    /// A creation killed before `oci-layout` was published leaves a directory of its own
+    /// leftovers: the next writer creates the layout over them (and removes the temporary
+    /// files), where a directory holding anything else is still refused.
+    #[tokio::test]
+    async fn a_creation_killed_half_way_is_taken_up_by_the_next_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+        std::fs::write(root.join(INDEX_FILE), EMPTY_INDEX).unwrap();
+        std::fs::write(root.join("index.tmp-4242"), b"{\"schemaVer").unwrap();
+        std::fs::write(root.join("oci-layout.tmp-4243"), b"").unwrap();
+        let layout = Layout::create(&root).unwrap();
+        layout
+            .put_manifest("app", Some("v1"), &small_manifest("after a kill"))
+            .await
+            .unwrap();
+        layout.finish().await.unwrap();
+        drop(layout);
+        let mut names: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["blobs", "index.json", "oci-layout"]);
+
+        // Anything else in the directory: refused as before.
+        let other = dir.path().join("other");
+        std::fs::create_dir_all(other.join("blobs/sha256")).unwrap();
+        std::fs::write(other.join("notes.txt"), b"mine").unwrap();
+        let refused = Layout::create(&other).err().expect("refused");
+        assert!(refused.to_string().contains("is not empty"), "{refused}");
+    }
+
+    /// The temporary index a killed writer left is removed by the next writer, which holds the
+    /// lock (no other writer can be using it).
+    #[tokio::test]
+    async fn a_temporary_index_a_killed_writer_left_is_removed_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        drop(Layout::create(&root).unwrap());
+        std::fs::write(root.join("index.tmp-99999"), b"half").unwrap();
+        drop(Layout::create(&root).unwrap());
+        assert!(!root.join("index.tmp-99999").exists());
+    }
+
+    /// Entries are written to `index.json` a few seconds after they were made, not only every
+    /// [`FLUSH_EVERY`] entries: a run killed after that keeps them.
+    #[tokio::test]
+    async fn entries_older_than_the_flush_interval_are_written_with_the_next_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        let layout = Layout::create(&root).unwrap();
+        layout
+            .put_manifest("app", Some("v1"), &small_manifest("first"))
+            .await
+            .unwrap();
+        assert!(Layout::open(&root).unwrap().tags("app").await.unwrap().is_empty());
+        layout.entries.lock().unwrap().unsaved_since =
+            std::time::Instant::now().checked_sub(FLUSH_AFTER);
+        layout
+            .put_manifest("app", Some("v2"), &small_manifest("second"))
+            .await
+            .unwrap();
+        // Not finished (as a killed run is not): both entries are in the index.
+        assert_eq!(
+            Layout::open(&root).unwrap().tags("app").await.unwrap(),
+            ["v1", "v2"]
+        );
+    }
+
     #[tokio::test]
     async fn an_index_written_again_keeps_the_mode_of_the_one_it_replaces() {
         use std::os::unix::fs::PermissionsExt;

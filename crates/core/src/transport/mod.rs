@@ -89,6 +89,13 @@ pub trait Destination: Send + Sync {
     fn mount_was_refused(&self, _repository: &str, _digest: &Digest) -> bool {
         false
     }
+    /// True when asking whether the destination holds a blob or manifest costs next to nothing
+    /// (a file's presence in a layout): the copy then always asks, even where a registry is
+    /// spared the request (a repository new to it), so that a rerun after a kill reuses every
+    /// blob the killed run wrote. False by default.
+    fn existence_is_cheap(&self) -> bool {
+        false
+    }
     /// Opens the upload of a blob the caller knows `repository` lacks, where the destination has
     /// such a step (a registry's upload session, used by the next [`put_blob`] of that digest);
     /// by default nothing.
@@ -339,6 +346,9 @@ impl<T: Forward> Destination for T {
     }
     fn mount_was_refused(&self, repository: &str, digest: &Digest) -> bool {
         self.inner().mount_was_refused(repository, digest)
+    }
+    fn existence_is_cheap(&self) -> bool {
+        self.inner().existence_is_cheap()
     }
     async fn open_upload(&self, repository: &str, digest: &Digest) -> Result<()> {
         self.request(self.inner().open_upload(repository, digest))
