@@ -280,6 +280,8 @@ struct Engine {
     /// digest → why the source failed to serve it after every attempt, and whether that may
     /// pass: the other tags that need it fail at once ([`Error::FailedEarlier`]).
     failed_blobs: Mutex<HashMap<Digest, (String, bool)>>,
+    /// Blobs in a row the target refused to store with a server error after every retry.
+    failing_writes: Mutex<FailingWrites>,
     /// Whether the target honours mounts, as far as the run has seen.
     mounts: MountSupport,
     /// Target repository → its tags when the run started (absent: unknown, ask per tag).
@@ -298,6 +300,39 @@ struct Engine {
     /// (source repository, referrer) of the referrers the source lists but lacks, each reported
     /// once in [`Summary::source_incomplete`] however many walks meet it.
     dangling: Mutex<std::collections::HashSet<(String, Digest)>>,
+}
+
+/// Blobs in a row that the target failed to store with a server error (HTTP 5xx to an upload's
+/// `POST`, `PATCH` or `PUT`) after every retry, none stored since: a target that fails every
+/// write (its storage full, say) stops the run at [`FAILING_WRITES_STOP`] of them instead of
+/// spending every other blob's retries on it.
+#[derive(Debug, Default)]
+struct FailingWrites {
+    /// Blobs failed in a row (each counted once, however many repositories wanted it).
+    blobs: std::collections::HashSet<Digest>,
+    /// When the first of them failed (UTC time of day).
+    since: Option<std::time::SystemTime>,
+}
+
+/// Blobs in a row the target fails to store before the run stops ([`FailingWrites`]).
+const FAILING_WRITES_STOP: usize = 3;
+
+/// The `host[:port]` of a write the target answered with a server error, for a
+/// [`FailingWrites`] count; `None` for any other error.
+fn failed_target_write(e: &Error) -> Option<String> {
+    match e {
+        Error::Status {
+            method,
+            status,
+            url,
+            ..
+        } if *status >= 500 && matches!(method.as_str(), "POST" | "PUT" | "PATCH") => {
+            let url = url::Url::parse(url).ok()?;
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            Some(format!("{}{port}", url.host_str()?))
+        }
+        _ => None,
+    }
 }
 
 /// A copy that stopped before its end ([`copy_or_stop`]): what it had done, and why it stopped.
@@ -356,6 +391,7 @@ pub async fn copy_or_stop(
         uploads: OnceMap::new(),
         homes: Mutex::new(HashMap::new()),
         failed_blobs: Mutex::new(HashMap::new()),
+        failing_writes: Mutex::new(FailingWrites::default()),
         mounts: MountSupport::default(),
         target_tags: std::sync::OnceLock::new(),
         every_manifest_listed: std::sync::OnceLock::new(),
@@ -1143,7 +1179,25 @@ impl Engine {
     /// to a repository that had no tags goes straight to a plain upload ([`UNASKED_UPLOAD_MAX`]).
     /// Once the target has shown that it ignores mounts, [`Self::put_blob_unmounted`] does the
     /// work. True when the repository lacked the blob (it was mounted or uploaded).
+    ///
+    /// A blob the target failed to store with a server error counts towards stopping a run
+    /// whose target fails every write ([`FailingWrites`]); one put in place ends such a streak.
     async fn put_blob(&self, pair: &RepoPair, blob: &Reference) -> Result<bool> {
+        match self.put_blob_asking(pair, blob).await {
+            Ok(lacked) => {
+                *self.failing_writes.lock().expect("failing writes lock") =
+                    FailingWrites::default();
+                Ok(lacked)
+            }
+            Err(e) => match failed_target_write(&e) {
+                Some(host) => Err(self.count_failing_write(host, &blob.digest, e)),
+                None => Err(e),
+            },
+        }
+    }
+
+    /// [`Engine::put_blob`]'s mount, probe and upload.
+    async fn put_blob_asking(&self, pair: &RepoPair, blob: &Reference) -> Result<bool> {
         if self.mounts.ignored() && !self.options.dry_run {
             return self.put_blob_unmounted(pair, blob).await;
         }
@@ -1381,6 +1435,29 @@ impl Engine {
             });
         }
         self.transfer_attempts(pair, blob).await
+    }
+
+    /// Counts a blob the target failed to store with a server error after every retry
+    /// ([`FailingWrites`]): `e` itself, or the error that stops the run once
+    /// [`FAILING_WRITES_STOP`] blobs in a row failed so.
+    fn count_failing_write(&self, host: String, blob: &Digest, e: Error) -> Error {
+        let mut failing = self.failing_writes.lock().expect("failing writes lock");
+        failing.blobs.insert(blob.clone());
+        let since = *failing.since.get_or_insert_with(std::time::SystemTime::now);
+        if failing.blobs.len() < FAILING_WRITES_STOP {
+            return e;
+        }
+        let since = crate::transport::registry::health::utc_time_of_day(since);
+        Error::Unreachable {
+            side: "TARGET".into(),
+            host,
+            reason: format!(
+                "fails every write: {} blobs in a row were refused after every retry since {since}, the last with {e}: check its storage (full?) and its logs; nothing half-written; run the same command again to resume",
+                failing.blobs.len()
+            ),
+            mid_run: true,
+            mend: crate::error::Mend::Elsewhere,
+        }
     }
 
     /// [`Engine::transfer`]'s attempts.

@@ -572,29 +572,40 @@ fn a_name_made_too_long_by_the_target_prefix_blames_the_prefix() {
     assert!(repositories(&open(&dst.url())).contains(&format!("mirror/eu/{repo}")));
 }
 
-/// When every failure is a server error of the target to a write (its storage full, say: the
-/// registry answers 5xx to each upload), the closing line says to look at the target's storage
-/// and logs rather than only to run again. (501, which is not retried, keeps the test short; a
-/// full disk answers 500, retried first.)
+/// A target that fails every write (its storage full, say: the registry answers 5xx to each
+/// upload) stops the run once 3 blobs in a row failed after every retry, in one line saying to
+/// look at its storage and logs (exit 3, as a registry that stopped answering: the same command
+/// resumes), and the summary's closing line says the same of the failures. (501, which is not
+/// retried, keeps the test short; a full disk answers 500, retried first.) Fewer writes that
+/// fail, the others stored, never stop the run.
 #[test]
-fn failures_that_are_all_server_errors_of_target_writes_point_at_its_storage() {
+fn a_target_failing_every_write_stops_the_run_pointing_at_its_storage() {
     use crate::support::http::{Response, Server};
     use crate::support::mount_proxy::forward_as_sent;
 
     let (src, _) = sample_registry(2);
-    let dst = Registry::start();
-    let port = dst.port;
-    let proxy = Server::start_raw(move |request| {
-        if request.method == "POST" && request.path.contains("/blobs/uploads/") {
-            return Response::json(
-                501,
-                &serde_json::json!({"errors": [{"code": "UNKNOWN", "message": "unknown error"}]}),
-            );
-        }
-        forward_as_sent(port, request)
-    });
+    // A proxy in front of a registry answering 501 to the first `refused` upload POSTs.
+    let failing = |refused: usize| {
+        let dst = Registry::start();
+        let port = dst.port;
+        let seen = std::sync::atomic::AtomicUsize::new(0);
+        let proxy = Server::start_raw(move |request| {
+            if request.method == "POST"
+                && request.path.contains("/blobs/uploads/")
+                && seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < refused
+            {
+                return Response::json(
+                    501,
+                    &serde_json::json!({"errors": [{"code": "UNKNOWN", "message": "unknown error"}]}),
+                );
+            }
+            forward_as_sent(port, request)
+        });
+        (dst, proxy)
+    };
+    let (_dst, proxy) = failing(usize::MAX);
     let out = run(&["copy", &src.url(), &proxy.url()]);
-    assert_exit_code(&out, 1);
+    assert_exit_code(&out, 3);
     let text = stdout(&out);
     assert!(
         text.lines().any(|l| l.ends_with(
@@ -602,4 +613,21 @@ fn failures_that_are_all_server_errors_of_target_writes_point_at_its_storage() {
         )),
         "{text}"
     );
+    let err = stderr(&out);
+    assert!(
+        err.contains("fails every write: 3 blobs in a row were refused after every retry since")
+            && err.contains("check its storage (full?) and its logs"),
+        "{err}"
+    );
+
+    // Two writes refused, the others stored: each failure its own, no stop.
+    let (_dst, proxy) = failing(2);
+    let out = run(&["copy", &src.url(), &proxy.url()]);
+    assert_exit_code(&out, 1);
+    assert!(
+        !stderr(&out).contains("fails every write"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("HTTP 501"), "{}", stdout(&out));
 }

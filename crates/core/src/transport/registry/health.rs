@@ -483,7 +483,7 @@ fn host_without_port(host: &str) -> &str {
 }
 
 /// `HH:MM:SS UTC` of a moment.
-fn utc_time_of_day(at: SystemTime) -> String {
+pub(crate) fn utc_time_of_day(at: SystemTime) -> String {
     let secs = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
