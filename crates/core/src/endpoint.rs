@@ -612,7 +612,8 @@ fn path_form(input: &str) -> Option<Error> {
         .iter()
         .any(|suffix| lower.ends_with(suffix));
     let path_like = input.starts_with(['.', '/', '~']) || input.starts_with('\\');
-    if !path_like && !(archive && !input.contains("://")) {
+    let archive_file = archive && !input.contains("://");
+    if !path_like && !archive_file {
         return None;
     }
     let written = crate::digest::truncate(input);

@@ -125,7 +125,8 @@ impl Entries {
     fn changed(&mut self, changed: usize) {
         if changed > 0 {
             self.unsaved += changed;
-            self.unsaved_since.get_or_insert_with(std::time::Instant::now);
+            self.unsaved_since
+                .get_or_insert_with(std::time::Instant::now);
         }
     }
 }
@@ -944,9 +945,8 @@ fn only_creation_leftovers(root: &Path) -> bool {
     let Ok(entries) = std::fs::read_dir(root) else {
         return false;
     };
-    let empty_dir = |path: &Path| {
-        std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
-    };
+    let empty_dir =
+        |path: &Path| std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none());
     entries.into_iter().all(|entry| {
         let Ok(entry) = entry else {
             return false;
@@ -955,9 +955,9 @@ fn only_creation_leftovers(root: &Path) -> bool {
         let path = entry.path();
         match name.as_str() {
             "blobs" => std::fs::read_dir(&path).is_ok_and(|inside| {
-                inside.into_iter().all(|e| {
-                    e.is_ok_and(|e| e.file_name() == "sha256" && empty_dir(&e.path()))
-                })
+                inside
+                    .into_iter()
+                    .all(|e| e.is_ok_and(|e| e.file_name() == "sha256" && empty_dir(&e.path())))
             }),
             INDEX_FILE => std::fs::read(&path).is_ok_and(|bytes| bytes == EMPTY_INDEX),
             _ => is_temporary(&name),
@@ -1605,6 +1605,19 @@ mod tests {
         }
     }
 
+    /// A new layout in a temporary directory (`l` in it) with the tag `app:v1` of a
+    /// [`small_manifest`] noting `note`, not finished.
+    async fn layout_with_v1(note: &str) -> (tempfile::TempDir, PathBuf, Layout) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        let layout = Layout::create(&root).unwrap();
+        layout
+            .put_manifest("app", Some("v1"), &small_manifest(note))
+            .await
+            .unwrap();
+        (dir, root, layout)
+    }
+
     fn small_manifest(text: &str) -> RawManifest {
         let bytes = serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2,
@@ -1956,14 +1969,13 @@ mod tests {
     /// [`FLUSH_EVERY`] entries: a run killed after that keeps them.
     #[tokio::test]
     async fn entries_older_than_the_flush_interval_are_written_with_the_next_entry() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("l");
-        let layout = Layout::create(&root).unwrap();
-        layout
-            .put_manifest("app", Some("v1"), &small_manifest("first"))
+        let (_dir, root, layout) = layout_with_v1("first").await;
+        assert!(Layout::open(&root)
+            .unwrap()
+            .tags("app")
             .await
-            .unwrap();
-        assert!(Layout::open(&root).unwrap().tags("app").await.unwrap().is_empty());
+            .unwrap()
+            .is_empty());
         layout.entries.lock().unwrap().unsaved_since =
             std::time::Instant::now().checked_sub(FLUSH_AFTER);
         layout
@@ -1997,13 +2009,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_index_that_cannot_be_written_says_so_and_leaves_no_temporary_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("l");
-        let layout = Layout::create(&root).unwrap();
-        layout
-            .put_manifest("app", Some("v1"), &small_manifest("cannot be listed"))
-            .await
-            .unwrap();
+        let (_dir, root, layout) = layout_with_v1("cannot be listed").await;
         // Its name taken by a directory that is not empty: the rename over it fails.
         std::fs::remove_file(root.join(INDEX_FILE)).unwrap();
         std::fs::create_dir_all(root.join(INDEX_FILE).join("inside")).unwrap();
