@@ -8,7 +8,8 @@
 //! | 3 | a registry stopped answering during the run: what was written is complete (a `copy` prints its summary of it); run the same command again to resume |
 //! | 4 | `--repo`/`--exclude-repo`/`--tag`, or a prefix of SOURCE, selected nothing: nothing was done (a misspelt filter is not a success); `rewrite`: the files name neither `--from` nor `--to` (a misspelt `--from`) |
 //! | 5 | `apply`: the source would be deleted before every earlier step of the plan is done: nothing was done |
-//! | 130 | interrupted (Ctrl-C); the summary says what was done |
+//! | 130 | interrupted by Ctrl-C (SIGINT); the summary says what was done, the same command resumes |
+//! | 143 | stopped by SIGTERM (`kill`, `timeout`, systemd, Kubernetes), handled as Ctrl-C is |
 //! | 141 | stdout was closed by its reader (`inventory … \| head`): stopped quietly, as other tools are |
 
 use std::process::ExitCode;
@@ -27,8 +28,10 @@ pub const UNREACHABLE: u8 = 3;
 pub const NOTHING_SELECTED: u8 = 4;
 /// `apply`: the delete_source step was asked for before the plan's earlier steps were done.
 pub const EARLIER_STEPS_NOT_DONE: u8 = 5;
-/// Interrupted by the user.
+/// Interrupted by the user: Ctrl-C, SIGINT (128 + 2).
 pub const INTERRUPTED: u8 = 130;
+/// Stopped by SIGTERM (128 + 15), handled as Ctrl-C is (see [`crate::interrupt`]).
+pub const TERMINATED: u8 = 143;
 
 /// Stdout was closed by the program reading it (128 + SIGPIPE, what a shell shows for a tool the
 /// signal stopped).

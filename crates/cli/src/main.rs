@@ -6,6 +6,7 @@
 mod args;
 mod commands;
 mod exit;
+mod interrupt;
 mod progress;
 
 use clap::{Parser, Subcommand};

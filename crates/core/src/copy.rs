@@ -304,12 +304,15 @@ struct Engine {
 
 /// Blobs in a row that the target failed to store with a server error (HTTP 5xx to an upload's
 /// `POST`, `PATCH` or `PUT`) after every retry, none stored since: a target that fails every
-/// write (its storage full, say) stops the run at [`FAILING_WRITES_STOP`] of them instead of
-/// spending every other blob's retries on it.
+/// write (its storage full, say) stops the run at [`FAILING_WRITES_STOP`] of them, in two
+/// repositories at least, instead of spending every other blob's retries on it (writes failing
+/// in one repository alone are that repository's failures).
 #[derive(Debug, Default)]
 struct FailingWrites {
     /// Blobs failed in a row (each counted once, however many repositories wanted it).
     blobs: std::collections::HashSet<Digest>,
+    /// The target repositories they were for.
+    repositories: std::collections::HashSet<String>,
     /// When the first of them failed (UTC time of day).
     since: Option<std::time::SystemTime>,
 }
@@ -1190,7 +1193,7 @@ impl Engine {
                 Ok(lacked)
             }
             Err(e) => match failed_target_write(&e) {
-                Some(host) => Err(self.count_failing_write(host, &blob.digest, e)),
+                Some(host) => Err(self.count_failing_write(host, pair, &blob.digest, e)),
                 None => Err(e),
             },
         }
@@ -1440,11 +1443,12 @@ impl Engine {
     /// Counts a blob the target failed to store with a server error after every retry
     /// ([`FailingWrites`]): `e` itself, or the error that stops the run once
     /// [`FAILING_WRITES_STOP`] blobs in a row failed so.
-    fn count_failing_write(&self, host: String, blob: &Digest, e: Error) -> Error {
+    fn count_failing_write(&self, host: String, pair: &RepoPair, blob: &Digest, e: Error) -> Error {
         let mut failing = self.failing_writes.lock().expect("failing writes lock");
         failing.blobs.insert(blob.clone());
+        failing.repositories.insert(pair.target.clone());
         let since = *failing.since.get_or_insert_with(std::time::SystemTime::now);
-        if failing.blobs.len() < FAILING_WRITES_STOP {
+        if failing.blobs.len() < FAILING_WRITES_STOP || failing.repositories.len() < 2 {
             return e;
         }
         let since = crate::transport::registry::health::utc_time_of_day(since);
@@ -1452,8 +1456,9 @@ impl Engine {
             side: "TARGET".into(),
             host,
             reason: format!(
-                "fails every write: {} blobs in a row were refused after every retry since {since}, the last with {e}: check its storage (full?) and its logs; nothing half-written; run the same command again to resume",
-                failing.blobs.len()
+                "fails every write: {} blobs in a row, in {} repositories, were refused after every retry since {since}, the last with {e}: check its storage (full?) and its logs; nothing half-written; run the same command again to resume",
+                failing.blobs.len(),
+                failing.repositories.len()
             ),
             mid_run: true,
             mend: crate::error::Mend::Elsewhere,

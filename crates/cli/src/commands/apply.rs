@@ -13,10 +13,10 @@
 //! A verify that finds gaps in repositories the journal has as copied (the source changed since)
 //! records them as no longer done, so the next run copies them again.
 //!
-//! Ctrl-C stops every step: the copy aborts its transfers (every tag in the target stays
+//! Ctrl-C (SIGINT) or SIGTERM (a pod stopped) stops every step: the copy aborts its transfers (every tag in the target stays
 //! complete), the read-only steps stop where they are, the deletion of the source starts no
 //! further deletion (the request in flight finishes, and each deletion is in the journal); no
-//! later step starts. Exit 130.
+//! later step starts. Exit 130 (143 for SIGTERM).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -86,7 +86,7 @@ registry stopped answering (run the same command again to resume); 4 the plan's 
 nothing, nothing done; 5 the delete_source step was to run before the
 journal records every earlier step of the plan (template, deploy, copy, attach_aks, roles, rewrite,
 verify, settings) as done,
-nothing done; 130 interrupted (the journal is kept).";
+nothing done; 130 interrupted by Ctrl-C, 143 by SIGTERM (the journal is kept).";
 
 fn parse_shard(text: &str) -> Result<(u32, u32), String> {
     let err = || format!("`{text}` is not K/N with K from 0 to N-1 (for example 0/3)");
@@ -625,18 +625,14 @@ async fn run_plan(
         }
     };
     let interrupt = Interrupt::default();
-    tokio::spawn({
-        let interrupt = interrupt.clone();
-        let quiet = args.quiet;
-        async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                interrupt.trigger();
-                if !quiet {
-                    eprintln!("apply: Ctrl-C: stopping; no further step, copy or deletion starts");
-                }
-            }
-        }
-    });
+    crate::interrupt::watch(
+        "apply",
+        "stopping; no further step, copy or deletion starts",
+        {
+            let interrupt = interrupt.clone();
+            move || interrupt.trigger()
+        },
+    );
     let mut run = Run {
         args,
         plan,
@@ -710,6 +706,12 @@ async fn run_plan(
                     code = exit::INTERRUPTED;
                     ("interrupted", detail)
                 }
+                // A step a signal stopped with an error (an archive's packing stopped by a
+                // second one) was interrupted: the same command resumes it.
+                Err(e) if run.interrupt.is_triggered() => {
+                    code = exit::INTERRUPTED;
+                    ("interrupted", exit::one_line(&e))
+                }
                 Err(e) => {
                     code = exit::code_of(&e);
                     blocked = side_blocked(&e);
@@ -762,7 +764,7 @@ async fn run_plan(
             summary.journal.display()
         );
     }
-    Ok(code)
+    Ok(crate::interrupt::exit_code(code))
 }
 
 /// A side of the plan that a step could not open for a reason running the same command again
@@ -1801,7 +1803,8 @@ impl Run<'_> {
                 "{deleted} source manifests deleted in all (recorded in the journal)"
             )),
             exit::INTERRUPTED => StepEnd::Interrupted(format!(
-                "no deletion started after Ctrl-C; {deleted} source manifests deleted so far (recorded in the journal): run the same command again to delete the rest"
+                "no deletion started after {}; {deleted} source manifests deleted so far (recorded in the journal): run the same command again to delete the rest",
+                crate::interrupt::first().map_or("Ctrl-C", |s| s.shown())
             )),
             exit::FAILURES => match failed_verify.into_inner().expect("report lock") {
                 // What the target lost since the verify step is copied again (deep) by the next

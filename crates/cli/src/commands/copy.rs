@@ -148,17 +148,22 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
             eprintln!("copy: {}", acr::RETENTION_WARNING);
         }
     }
-    // Ctrl-C is caught from here on, before any lock is removed: it stops the copy, and the
-    // locks are set again below.
+    // Ctrl-C and SIGTERM are caught from here on, before any lock is removed: they stop the
+    // copy, and the locks are set again below. The bar goes first: the line saying so is not
+    // drawn over.
+    let reporter = Reporter::new("copy", args.quiet || args.json);
     let interrupt = copy::Interrupt::default();
-    {
-        let interrupt = interrupt.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+    crate::interrupt::watch(
+        "copy",
+        "stopping: the transfers in flight are dropped, every tag already in the target points at complete content",
+        {
+            let (interrupt, reporter) = (interrupt.clone(), reporter.clone());
+            move || {
+                reporter.finish();
                 interrupt.trigger();
             }
-        });
-    }
+        },
+    );
     // Between two ACRs, lock attributes follow the content: unlocks first, locks after.
     let locks = match (acr_registry(&source_ep, &source_options), acr_target) {
         (Some(s), Some(t)) if !args.no_locks => {
@@ -180,7 +185,6 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         }
         _ => None,
     };
-    let reporter = Reporter::new("copy", args.quiet || args.json);
     let options = CopyOptions {
         jobs: args.jobs.jobs,
         max_jobs: args.jobs.max_jobs,
@@ -225,10 +229,16 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
             if let Some(report) = &lock_report {
                 print_locks(report, true);
             }
+            // Stopped by a second signal (an archive's packing): said, with the signal's code.
+            if crate::interrupt::first().is_some() {
+                eprintln!("copy: {}", exit::one_line(&stopped.error.into()));
+                return Ok(crate::interrupt::exit_code(exit::INTERRUPTED));
+            }
             return Err(stopped.error.into());
         }
     };
-    if summary.interrupted {
+    // A signal after the last transfer (while an archive was packed) ends the run as one before.
+    if summary.interrupted || crate::interrupt::first().is_some() {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&summary)?);
         } else {
@@ -238,7 +248,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
             print_locks(report, args.json);
         }
         eprintln!("copy: interrupted; every tag in the target points at complete content: run the same command again to finish");
-        return Ok(exit::INTERRUPTED);
+        return Ok(crate::interrupt::exit_code(exit::INTERRUPTED));
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -95,8 +95,8 @@ remove the directory once verified.
 
 Exit codes: 0 done; 1 the verify found gaps, or deletions failed (each listed); 2 usage, input or
 connection error, nothing deleted; 3 a registry stopped answering (run the same command again); 4
---repo/--tag selected nothing, nothing deleted; 130 interrupted (what was deleted is listed; the
-same command deletes the rest after a fresh verify).";
+--repo/--tag selected nothing, nothing deleted; 130 interrupted by Ctrl-C, 143 by SIGTERM (what
+was deleted is listed; the same command deletes the rest after a fresh verify).";
 
 /// One manifest to delete (or kept, with the reason).
 #[derive(Clone, Debug, Serialize)]
@@ -173,17 +173,19 @@ impl Control<'_> {
     }
 }
 
-/// Runs `acr-relocate delete-source`; Ctrl-C stops it before the next deletion (exit 130).
+/// Runs `acr-relocate delete-source`; Ctrl-C (SIGINT) or SIGTERM stops it before the next
+/// deletion (exit 130 or 143).
 pub fn run(args: DeleteSourceArgs) -> anyhow::Result<u8> {
     crate::runtime()?.block_on(async {
         let control = Control::default();
         let interrupt = control.interrupt.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                interrupt.trigger();
-            }
-        });
-        run_controlled(args, &control).await
+        crate::interrupt::watch(
+            "delete-source",
+            "stopping: no further deletion starts, the deletions done are listed",
+            move || interrupt.trigger(),
+        );
+        let code = run_controlled(args, &control).await?;
+        Ok(crate::interrupt::exit_code(code))
     })
 }
 
@@ -826,7 +828,10 @@ fn print_outcome(o: &Outcome, on_stderr: bool) {
     }
     let verb = if o.dry_run { "would delete" } else { "deleted" };
     if o.interrupted {
-        eprintln!("delete-source: interrupted: no deletion started after Ctrl-C; what is listed above is all that was deleted: run the same command again to delete the rest");
+        eprintln!(
+            "delete-source: interrupted: no deletion started after {}; what is listed above is all that was deleted: run the same command again to delete the rest",
+            crate::interrupt::first().map_or("Ctrl-C", |s| s.shown())
+        );
     }
     say(on_stderr, &format!(
         "delete-source: {verb} {} manifests, kept {}, {} failed; index children and blobs are left to the registry's garbage collection\n",

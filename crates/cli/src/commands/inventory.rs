@@ -27,33 +27,54 @@ pub struct InventoryArgs {
     pub markdown: bool,
 }
 
-/// Runs `acr-relocate inventory`.
+/// Runs `acr-relocate inventory`; Ctrl-C (SIGINT) or SIGTERM ends it at once, nothing printed
+/// (exit 130 or 143).
 pub fn run(args: InventoryArgs) -> anyhow::Result<u8> {
     crate::runtime()?.block_on(async {
-        args.jobs.check()?;
-        let ep = args::endpoint(&args.source, "SOURCE")?;
-        let matcher = args.filters.matcher(&ep, None)?;
-        args.connect
-            .shared
-            .warn_unmatched_insecure("inventory", &[&ep]);
-        let store = transport::open(&ep, Access::Read, &args.connect.options()?).await?;
-        let (jobs, max_jobs) = (args.jobs.jobs, args.jobs.max_jobs);
-        let inv = inventory::inventory(store, &ep.to_string(), &matcher, jobs, max_jobs).await?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&inv)?);
-        } else if args.markdown {
-            print!("{}", markdown(&inv));
-        } else {
-            print!("{}", table(&inv));
+        // The signals are listened to before the work starts.
+        tokio::select! {
+            biased;
+            signal = crate::interrupt::received() => {
+                eprintln!(
+                    "{}",
+                    crate::interrupt::line(
+                        "inventory",
+                        signal,
+                        "the inventory did not finish and nothing of it was printed (nothing is written anywhere): run it again"
+                    )
+                );
+                Ok(signal.exit_code())
+            }
+            code = inventory_and_print(&args) => code,
         }
-        let (tags, untagged) = (inv.totals.tags, inv.totals.untagged_manifests);
-        Ok(if inv.failed.is_empty() {
-            args.filters
-                .nothing_selected("inventory", &ep, &matcher, tags, untagged)
-                .unwrap_or(exit::SUCCESS)
-        } else {
-            exit::FAILURES
-        })
+    })
+}
+
+/// Takes the inventory, prints it and gives the exit code.
+async fn inventory_and_print(args: &InventoryArgs) -> anyhow::Result<u8> {
+    args.jobs.check()?;
+    let ep = args::endpoint(&args.source, "SOURCE")?;
+    let matcher = args.filters.matcher(&ep, None)?;
+    args.connect
+        .shared
+        .warn_unmatched_insecure("inventory", &[&ep]);
+    let store = transport::open(&ep, Access::Read, &args.connect.options()?).await?;
+    let (jobs, max_jobs) = (args.jobs.jobs, args.jobs.max_jobs);
+    let inv = inventory::inventory(store, &ep.to_string(), &matcher, jobs, max_jobs).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&inv)?);
+    } else if args.markdown {
+        print!("{}", markdown(&inv));
+    } else {
+        print!("{}", table(&inv));
+    }
+    let (tags, untagged) = (inv.totals.tags, inv.totals.untagged_manifests);
+    Ok(if inv.failed.is_empty() {
+        args.filters
+            .nothing_selected("inventory", &ep, &matcher, tags, untagged)
+            .unwrap_or(exit::SUCCESS)
+    } else {
+        exit::FAILURES
     })
 }
 

@@ -184,13 +184,18 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     // Nothing is written before the plan is whole: Ctrl-C drops the work and says so.
     let planned = crate::runtime()?.block_on(async {
         tokio::select! {
+            biased;
+            _ = crate::interrupt::received() => Ok(None),
             plan = make_plan(&args, &config, &sides) => plan.map(Some),
-            _ = tokio::signal::ctrl_c() => Ok(None),
         }
     })?;
     let Some(plan) = planned else {
-        eprintln!("plan: interrupted; no plan written");
-        return Ok(exit::INTERRUPTED);
+        let signal = crate::interrupt::first().unwrap_or(crate::interrupt::Signal::Interrupt);
+        eprintln!(
+            "{}",
+            crate::interrupt::line("plan", signal, "no plan written")
+        );
+        return Ok(signal.exit_code());
     };
     if let Some(narrowing) = selected_nothing(&plan) {
         eprintln!(

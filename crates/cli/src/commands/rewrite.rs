@@ -304,15 +304,23 @@ fn watch_interrupts() {
             return;
         };
         runtime.block_on(async {
-            while tokio::signal::ctrl_c().await.is_ok() {
+            loop {
+                let signal = crate::interrupt::received().await;
                 match WRITING.try_lock() {
                     Ok(_not_writing) => {
-                        eprintln!("rewrite: interrupted before any file was written: nothing was written");
-                        std::process::exit(i32::from(exit::INTERRUPTED));
+                        eprintln!(
+                            "{}",
+                            crate::interrupt::line(
+                                "rewrite",
+                                signal,
+                                "before any file was written: nothing was written"
+                            )
+                        );
+                        std::process::exit(i32::from(signal.exit_code()));
                     }
                     Err(_) => {
                         INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-                        eprintln!("rewrite: interrupted: the files are written first (a rewrite is never half done across files)");
+                        eprintln!("rewrite: interrupted by {}: the files are written first (a rewrite is never half done across files)", signal.shown());
                     }
                 }
             }
@@ -499,7 +507,7 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
     if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
         out.flush()?;
         eprintln!("rewrite: interrupted after the writing ended: every file above was written");
-        return Ok(exit::INTERRUPTED);
+        return Ok(crate::interrupt::exit_code(exit::INTERRUPTED));
     }
     Ok(
         if failed || !write_errors.is_empty() || !refused.is_empty() {

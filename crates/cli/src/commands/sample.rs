@@ -1,7 +1,8 @@
 //! `acr-relocate sample TARGET`: writes deterministic demo content (the committed sample layout
 //! is made with it; see `scripts/make-sample.sh`).
 
-use acr_relocate::transport::{self, Access, Destination};
+use acr_relocate::copy::Interrupt;
+use acr_relocate::transport::{self, archive, Access, Destination};
 
 use crate::args::{self, TargetConnectArgs};
 use crate::exit;
@@ -22,20 +23,56 @@ pub struct SampleArgs {
     pub connect: TargetConnectArgs,
 }
 
-/// Runs `acr-relocate sample`.
+/// What a signal that stops `sample` before its end means.
+const STOPPED: &str = "stopping: what was written stays consistent (a tag is written after everything it names; a layout or archive lists nothing new, an archive is left as it was): run the same command again to write it all";
+
+/// Runs `acr-relocate sample`. Ctrl-C (SIGINT) or SIGTERM stops the writing (exit 130 or 143);
+/// one that comes while an archive is packed lets the packing finish, and a second stops it.
 pub fn run(args: SampleArgs) -> anyhow::Result<u8> {
     crate::runtime()?.block_on(async {
+        let interrupt = Interrupt::default();
+        crate::interrupt::watch("sample", STOPPED, {
+            let interrupt = interrupt.clone();
+            move || interrupt.trigger()
+        });
         let ep = args::endpoint(&args.target, "TARGET")?;
-        let store = transport::open(&ep, Access::Write, &args.connect.options()?).await?;
+        let options = args.connect.options()?;
+        let opened = transport::open(&ep, Access::Write, &options);
+        let store = tokio::select! {
+            store = opened => store?,
+            _ = interrupt.clone().wait() => return Ok(crate::interrupt::exit_code(exit::INTERRUPTED)),
+        };
         let target: &dyn Destination = store.as_ref();
         // Under the registry endpoint's prefix, as a copy to it would write.
         let prefix = match &ep {
             acr_relocate::endpoint::Endpoint::Registry(r) => r.prefix.clone(),
             _ => None,
         };
-        let expected =
-            acr_relocate::sample::write_under(target, prefix.as_deref(), args.repos, args.seed)
-                .await?;
+        let written =
+            acr_relocate::sample::write_under(target, prefix.as_deref(), args.repos, args.seed);
+        tokio::pin!(written);
+        let expected = tokio::select! {
+            expected = &mut written => expected,
+            _ = interrupt.clone().wait() => match archive::packing() {
+                // The content is written but for the archive's packing: finished, unless a
+                // second signal stops it (said by the watch).
+                Some(_) => written.await,
+                None => {
+                    // A packing that was just starting stops, the archive left as it was.
+                    archive::stop_packing();
+                    return Ok(crate::interrupt::exit_code(exit::INTERRUPTED));
+                }
+            },
+        };
+        let expected = match expected {
+            Ok(expected) => expected,
+            // Stopped by a second signal while the archive was packed (the error says how).
+            Err(e) if interrupt.is_triggered() => {
+                eprintln!("sample: {}", exit::one_line(&e.into()));
+                return Ok(crate::interrupt::exit_code(exit::INTERRUPTED));
+            }
+            Err(e) => return Err(e.into()),
+        };
         // A registry without the referrers API lists them under their subject's fallback tag.
         let referrers = expected.referrers.len();
         println!(
@@ -45,6 +82,10 @@ pub fn run(args: SampleArgs) -> anyhow::Result<u8> {
             expected.blobs.len(),
             expected.unique_bytes()
         );
-        Ok(exit::SUCCESS)
+        // A signal while the archive was packed: the run is complete, and says it was stopped.
+        Ok(match interrupt.is_triggered() {
+            true => crate::interrupt::exit_code(exit::INTERRUPTED),
+            false => exit::SUCCESS,
+        })
     })
 }

@@ -55,48 +55,69 @@ pub struct VerifyArgs {
     pub markdown: bool,
 }
 
-/// Runs `acr-relocate verify`.
+/// Runs `acr-relocate verify`; Ctrl-C (SIGINT) or SIGTERM ends it at once, with no verdict
+/// (exit 130 or 143).
 pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
     crate::runtime()?.block_on(async {
-        let source = args::endpoint(&args.source, "SOURCE")?;
-        let target = args::endpoint(&args.target, "TARGET")?;
-        let matcher = args.filters.matcher(&source, Some(&target))?;
-        args.connect
-            .warn_unmatched_insecure("verify", &[&source, &target]);
-        let report = run_verify(&args, &matcher).await?;
-        // A narrowing that selected nothing proves nothing: warned (stderr), and not called OK.
-        let nothing_selected = if report.passed() {
-            args.filters.nothing_selected(
-                "verify",
-                &source,
-                &matcher,
-                report.tags,
-                report.untagged_checked,
-            )
-        } else {
-            None
-        };
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            let shown_verdict = match nothing_selected {
-                Some(_) => "NOTHING SELECTED",
-                None => verdict(&report),
-            };
-            if args.markdown {
-                print!(
+        // The signals are listened to before the work starts.
+        tokio::select! {
+            biased;
+            signal = crate::interrupt::received() => {
+                eprintln!(
                     "{}",
-                    markdown(&report, &args.source, &args.target, shown_verdict)
+                    crate::interrupt::line(
+                        "verify",
+                        signal,
+                        "no verdict (the check did not finish; nothing was written): run it again"
+                    )
                 );
-            } else {
-                print!("{}", text_with_verdict(&report, shown_verdict));
+                Ok(signal.exit_code())
             }
+            code = verify_and_report(&args) => code,
         }
-        Ok(if report.passed() {
-            nothing_selected.unwrap_or(exit::SUCCESS)
+    })
+}
+
+/// Verifies, prints the report and gives the exit code.
+async fn verify_and_report(args: &VerifyArgs) -> anyhow::Result<u8> {
+    let source = args::endpoint(&args.source, "SOURCE")?;
+    let target = args::endpoint(&args.target, "TARGET")?;
+    let matcher = args.filters.matcher(&source, Some(&target))?;
+    args.connect
+        .warn_unmatched_insecure("verify", &[&source, &target]);
+    let report = run_verify(args, &matcher).await?;
+    // A narrowing that selected nothing proves nothing: warned (stderr), and not called OK.
+    let nothing_selected = if report.passed() {
+        args.filters.nothing_selected(
+            "verify",
+            &source,
+            &matcher,
+            report.tags,
+            report.untagged_checked,
+        )
+    } else {
+        None
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let shown_verdict = match nothing_selected {
+            Some(_) => "NOTHING SELECTED",
+            None => verdict(&report),
+        };
+        if args.markdown {
+            print!(
+                "{}",
+                markdown(&report, &args.source, &args.target, shown_verdict)
+            );
         } else {
-            exit::FAILURES
-        })
+            print!("{}", text_with_verdict(&report, shown_verdict));
+        }
+    }
+    Ok(if report.passed() {
+        nothing_selected.unwrap_or(exit::SUCCESS)
+    } else {
+        exit::FAILURES
     })
 }
 

@@ -385,7 +385,7 @@ fn ctrl_c_during_plan_writes_no_plan() {
     assert_exit_code(&out, 130);
     assert_eq!(
         stderr(&out).trim_end(),
-        "plan: interrupted; no plan written"
+        "plan: interrupted by Ctrl-C (SIGINT): no plan written; exit code 130"
     );
     let left: Vec<String> = names_in(dir.path())
         .into_iter()

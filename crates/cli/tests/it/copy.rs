@@ -573,7 +573,8 @@ fn a_name_made_too_long_by_the_target_prefix_blames_the_prefix() {
 }
 
 /// A target that fails every write (its storage full, say: the registry answers 5xx to each
-/// upload) stops the run once 3 blobs in a row failed after every retry, in one line saying to
+/// upload) stops the run once 3 blobs in a row, in 2 repositories at least, failed after every
+/// retry, in one line saying to
 /// look at its storage and logs (exit 3, as a registry that stopped answering: the same command
 /// resumes), and the summary's closing line says the same of the failures. (501, which is not
 /// retried, keeps the test short; a full disk answers 500, retried first.) Fewer writes that
@@ -615,7 +616,8 @@ fn a_target_failing_every_write_stops_the_run_pointing_at_its_storage() {
     );
     let err = stderr(&out);
     assert!(
-        err.contains("fails every write: 3 blobs in a row were refused after every retry since")
+        err.contains("fails every write: ")
+            && err.contains(" repositories, were refused after every retry since")
             && err.contains("check its storage (full?) and its logs"),
         "{err}"
     );

@@ -398,7 +398,11 @@ fn a_layout_copy_killed_before_its_index_was_written_reuses_every_blob_on_the_re
     let summary = json(&out);
     assert_eq!(summary["bytes_copied"], 0, "{summary}");
     assert_eq!(summary["blobs_copied"], 0, "{summary}");
-    assert_eq!(summary["tags_copied"], expected.tag_count() as u64, "{summary}");
+    assert_eq!(
+        summary["tags_copied"],
+        expected.tag_count() as u64,
+        "{summary}"
+    );
     assert_success(&run(&["verify", "--deep", &src.url(), &target]));
 }
 

@@ -41,6 +41,7 @@ mod rewrite_files;
 mod rewrite_target;
 mod shards;
 mod shared_tier;
+mod signals;
 mod source_gaps;
 mod stale_referrers;
 mod support;

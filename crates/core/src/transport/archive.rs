@@ -18,6 +18,12 @@
 //! Only tar and gzip-compressed tar are read: a file compressed otherwise (xz, zstd, bzip2) or a
 //! zip is named as such, with the command that decompresses it.
 //!
+//! Packing can take a while for a large archive. The library watches no signal: a caller that
+//! does asks [`packing`] how far the packing in progress is (to say how long finishing takes) and
+//! calls [`stop_packing`] to stop it: the partial file is removed, the archive stays as it was,
+//! and the packing ends with an error that says so (one that starts later in the run does not
+//! start).
+//!
 //! One writer at a time: a writer rewrites the whole archive from its own copy, so two at once
 //! would drop each other's tags. A writer holds the exclusive advisory lock of `FILE.lock`, a file
 //! beside the archive that it removes when it is done (a run killed outright leaves it, empty and
@@ -27,6 +33,9 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sha2::{Digest as _, Sha256};
@@ -726,6 +735,119 @@ fn reserve(total: u64) -> u64 {
     (total / 10).min(256 << 20)
 }
 
+/// How far the packing of one archive is: bytes of the tar stream given to the writer, of about
+/// `total` (the files' sizes; headers and padding make the stream slightly longer).
+struct PackProgress {
+    archive: PathBuf,
+    total: u64,
+    written: AtomicU64,
+    started: Instant,
+}
+
+/// The packing in progress in this process, if any.
+static PACKING: Mutex<Option<Arc<PackProgress>>> = Mutex::new(None);
+/// Set by [`stop_packing`]: every packing in progress stops, and none starts after it.
+static STOP_PACKING: AtomicBool = AtomicBool::new(false);
+
+/// An archive being packed now, as [`packing`] gives it.
+#[derive(Clone, Debug)]
+pub struct Packing {
+    /// The file being written (the one a symbolic link the user named leads to).
+    pub archive: PathBuf,
+    /// About how long the rest takes, at the pace so far (`None` before the first bytes).
+    pub remaining: Option<Duration>,
+}
+
+/// The archive this process is packing now, with the time the rest should take; `None` when no
+/// packing is in progress.
+pub fn packing() -> Option<Packing> {
+    let progress = PACKING.lock().ok()?.clone()?;
+    let written = progress.written.load(Ordering::Relaxed);
+    let elapsed = progress.started.elapsed().as_secs_f64();
+    let remaining = (written > 0 && elapsed > 0.0).then(|| {
+        let pace = written as f64 / elapsed;
+        Duration::from_secs_f64(progress.total.saturating_sub(written) as f64 / pace)
+    });
+    Some(Packing {
+        archive: progress.archive.clone(),
+        remaining,
+    })
+}
+
+/// Stops the packing in progress (its partial file removed, the archive left as it was) and any
+/// that would start later in this process: for a caller that was asked twice to stop.
+pub fn stop_packing() {
+    STOP_PACKING.store(true, Ordering::SeqCst);
+}
+
+/// True once [`stop_packing`] was called.
+fn packing_stopped() -> bool {
+    STOP_PACKING.load(Ordering::SeqCst)
+}
+
+/// The packing in progress, registered for [`packing`] while it lives.
+struct Registered(Arc<PackProgress>);
+
+impl Registered {
+    fn new(archive: &Path, root: &Path, extras: &Extras<'_>) -> Self {
+        let size = |p: PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
+        let blobs: u64 = std::fs::read_dir(root.join("blobs/sha256"))
+            .map(|d| d.flatten().map(|e| size(e.path())).sum())
+            .unwrap_or(0);
+        let extra: u64 = extras.names.iter().map(|n| size(extras.dir.join(n))).sum();
+        let progress = Arc::new(PackProgress {
+            archive: archive.to_path_buf(),
+            total: blobs + extra + size(root.join("index.json")) + size(root.join("oci-layout")),
+            written: AtomicU64::new(0),
+            started: Instant::now(),
+        });
+        if let Ok(mut now) = PACKING.lock() {
+            *now = Some(progress.clone());
+        }
+        Registered(progress)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut now) = PACKING.lock() {
+            if now.as_ref().is_some_and(|p| Arc::ptr_eq(p, &self.0)) {
+                *now = None;
+            }
+        }
+    }
+}
+
+/// A writer that counts what passes for [`packing`] and fails once [`stop_packing`] is called.
+struct Counted<W> {
+    inner: W,
+    progress: Arc<PackProgress>,
+}
+
+impl<W> Counted<W> {
+    fn new(inner: W, packing: &Registered) -> Self {
+        Counted {
+            inner,
+            progress: packing.0.clone(),
+        }
+    }
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if packing_stopped() {
+            return Err(std::io::Error::other("packing stopped"));
+        }
+        let n = self.inner.write(buf)?;
+        self.progress.written.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Files an archive holds beside its layout, written back as they were: their directory, and
 /// their paths under it (and in the archive).
 pub struct Extras<'a> {
@@ -737,8 +859,13 @@ pub struct Extras<'a> {
 
 /// Streams a layout directory into an archive file, gzip-compressed when `gzip`, with `extras`
 /// after it, atomically: written beside it (a new file), finished (the gzip trailer too: its
-/// errors are not left to a drop), synced, then renamed.
+/// errors are not left to a drop), synced, then renamed. [`stop_packing`] stops it before the
+/// rename: the file beside it is removed, `archive` is as it was.
 pub fn pack(root: &Path, archive: &Path, gzip: bool, extras: &Extras<'_>) -> Result<()> {
+    if packing_stopped() {
+        return Err(archive_error(archive, PACKING_STOPPED));
+    }
+    let registered = Registered::new(archive, root, extras);
     let tmp = archive.with_file_name(format!(
         "{}.partial-{}",
         archive
@@ -754,20 +881,38 @@ pub fn pack(root: &Path, archive: &Path, gzip: bool, extras: &Extras<'_>) -> Res
         let buffered = if gzip {
             let gz =
                 flate2::write::GzEncoder::new(BufWriter::new(file), flate2::Compression::fast());
-            write_tar(root, extras, gz, &tmp)?.finish().map_err(io)?
+            write_tar(root, extras, Counted::new(gz, &registered), &tmp)?
+                .inner
+                .finish()
+                .map_err(io)?
         } else {
-            write_tar(root, extras, BufWriter::new(file), &tmp)?
+            write_tar(
+                root,
+                extras,
+                Counted::new(BufWriter::new(file), &registered),
+                &tmp,
+            )?
+            .inner
         };
         let file = buffered.into_inner().map_err(|e| io(e.into_error()))?;
         file.sync_all().map_err(io)?;
         drop(file);
+        if packing_stopped() {
+            return Err(archive_error(archive, PACKING_STOPPED));
+        }
         std::fs::rename(&tmp, archive).map_err(|e| Error::io(archive, e))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result
+    match result {
+        Err(_) if packing_stopped() => Err(archive_error(archive, PACKING_STOPPED)),
+        result => result,
+    }
 }
+
+/// The reason of the error a stopped packing ends with.
+const PACKING_STOPPED: &str = "packing stopped";
 
 /// The layout at `root`, then `extras`, as a tar stream into `writer` (errors named after `tmp`);
 /// returns the writer, for the caller to finish.
@@ -853,7 +998,19 @@ impl Forward for Archive {
         })
         .await
         .map_err(|e| archive_error(&self.path, format!("packing stopped: {e}")))?
-        .map_err(not_written)
+        .map_err(|e| {
+            if !packing_stopped() {
+                return not_written(e);
+            }
+            let before = match self.existed {
+                true => "the archive is as it was",
+                false => "no archive was made",
+            };
+            archive_error(
+                &self.path,
+                format!("packing stopped by a second interrupt: {before} (its partial file removed); what this run copied into it is not kept (its work directory is removed): run the same command again to copy and pack it"),
+            )
+        })
     }
 }
 

@@ -1,0 +1,209 @@
+//! The signals that stop a run: Ctrl-C (SIGINT) and SIGTERM (what `kill`, `timeout`, systemd
+//! and Kubernetes send), handled alike: the same graceful stop, the same summary and resume
+//! line, each with its own exit code ([`exit::INTERRUPTED`], [`exit::TERMINATED`]) and said in
+//! one line naming it.
+//!
+//! Every command awaits [`received`] (or has [`watch`] await it) instead of
+//! `tokio::signal::ctrl_c()`; the first signal of the run is kept, and [`exit_code`] turns the
+//! interrupted exit of a run into the code of that signal. An archive being packed when a
+//! signal comes is finished (a half-written one is never left), said at once with the time it
+//! takes; a second signal stops the packing, the archive left as it was.
+
+use std::sync::OnceLock;
+
+use acr_relocate::transport::archive;
+
+use crate::exit;
+
+/// A signal that stops a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT: Ctrl-C at a terminal.
+    Interrupt,
+    /// SIGTERM: `kill PID`, `timeout`, systemd, Kubernetes stopping a pod.
+    Terminate,
+}
+
+impl Signal {
+    /// How messages name it: `Ctrl-C (SIGINT)`, `SIGTERM`.
+    pub fn shown(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "Ctrl-C (SIGINT)",
+            Signal::Terminate => "SIGTERM",
+        }
+    }
+
+    /// The exit code of a run it stopped: 128 + the signal's number, as a shell shows it.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Signal::Interrupt => exit::INTERRUPTED,
+            Signal::Terminate => exit::TERMINATED,
+        }
+    }
+}
+
+/// The first signal of this run.
+static FIRST: OnceLock<Signal> = OnceLock::new();
+
+/// The first signal this run received, if any.
+pub fn first() -> Option<Signal> {
+    FIRST.get().copied()
+}
+
+/// The exit code of a run that ends with `code`: an interrupted run's ([`exit::INTERRUPTED`])
+/// becomes that of the signal that stopped it (143 for SIGTERM); any other code is kept.
+pub fn exit_code(code: u8) -> u8 {
+    match (code, first()) {
+        (exit::INTERRUPTED, Some(signal)) => signal.exit_code(),
+        _ => code,
+    }
+}
+
+/// Waits for the next SIGINT or SIGTERM and returns which came (the first of the run is kept for
+/// [`first`]). From its first poll on, neither signal ends the process by itself: the caller
+/// decides; in a `select!`, put it first (`biased;`), so that it is listening before the work
+/// starts. Where no handler can be installed, it never returns (the signals then act as before).
+pub async fn received() -> Signal {
+    match Listener::new() {
+        Ok(mut listener) => listener.next().await,
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// SIGINT and SIGTERM handlers, installed when it is made (on the current runtime) and kept while
+/// it lives, so no signal goes by between two waits.
+struct Listener {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Listener {
+    #[cfg(unix)]
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Listener {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn new() -> std::io::Result<Self> {
+        Ok(Listener {})
+    }
+
+    /// The next signal (the first of the run is kept for [`first`]).
+    async fn next(&mut self) -> Signal {
+        let signal = self.wait().await;
+        let _ = FIRST.set(signal);
+        signal
+    }
+
+    #[cfg(unix)]
+    async fn wait(&mut self) -> Signal {
+        tokio::select! {
+            Some(()) = self.interrupt.recv() => Signal::Interrupt,
+            Some(()) = self.terminate.recv() => Signal::Terminate,
+            else => std::future::pending().await,
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn wait(&mut self) -> Signal {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => Signal::Interrupt,
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+/// The one line a signal that stops `command` is said in:
+/// `COMMAND: interrupted by SIGTERM: MEANING; exit code 143`.
+pub fn line(command: &str, signal: Signal, meaning: &str) -> String {
+    format!(
+        "{command}: interrupted by {}: {meaning}; exit code {}",
+        signal.shown(),
+        signal.exit_code()
+    )
+}
+
+/// Watches the signals for the rest of the run (on the current runtime). The first calls `stop`
+/// and is said at once on stderr: [`line`] with `meaning`, or, when it comes while an archive is
+/// being packed, that the packing is finished first and how long that takes (the packing goes
+/// on: `stop` must not drop it). Any further signal stops the packing, or keeps one from
+/// starting, the archive left as it was.
+pub fn watch(command: &'static str, meaning: &'static str, stop: impl FnOnce() + Send + 'static) {
+    // Listening from here on, not from the task's first poll.
+    let Ok(mut listener) = Listener::new() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut stop = Some(stop);
+        let mut said = false;
+        loop {
+            let signal = listener.next().await;
+            let packing = archive::packing();
+            if !said {
+                said = true;
+                match packing {
+                    Some(p) => eprintln!(
+                        "{}",
+                        line(
+                            command,
+                            signal,
+                            &format!(
+                                "finishing the archive {} ({})…, as a half-written one is never left; a second signal stops the packing and leaves the archive as it was",
+                                p.archive.display(),
+                                match p.remaining {
+                                    Some(d) => format!("about {} s", d.as_secs().max(1)),
+                                    None => "time not known yet".to_string(),
+                                }
+                            )
+                        )
+                    ),
+                    None => eprintln!("{}", line(command, signal, meaning)),
+                }
+                if let Some(stop) = stop.take() {
+                    stop();
+                }
+                continue;
+            }
+            archive::stop_packing();
+            match packing {
+                Some(p) => eprintln!(
+                    "{command}: {} again: stopping the packing of {}: the archive stays as it was",
+                    signal.shown(),
+                    p.archive.display()
+                ),
+                None => eprintln!(
+                    "{command}: {} again: already stopping (an archive not yet packed is left as it was)",
+                    signal.shown()
+                ),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_signal_has_its_own_exit_code_and_name() {
+        assert_eq!(Signal::Interrupt.exit_code(), 130);
+        assert_eq!(Signal::Terminate.exit_code(), 143);
+        assert_eq!(
+            line("verify", Signal::Terminate, "no verdict, nothing written"),
+            "verify: interrupted by SIGTERM: no verdict, nothing written; exit code 143"
+        );
+    }
+
+    #[test]
+    fn codes_other_than_interrupted_are_kept() {
+        assert_eq!(exit_code(exit::SUCCESS), exit::SUCCESS);
+        assert_eq!(exit_code(exit::FAILURES), exit::FAILURES);
+        assert_eq!(exit_code(exit::UNREACHABLE), exit::UNREACHABLE);
+    }
+}
