@@ -4,6 +4,7 @@
 //! launcher (`prism`).
 
 pub mod acr_front;
+pub mod held_run;
 pub mod http;
 pub mod issuer;
 pub mod mount_proxy;
