@@ -207,3 +207,21 @@ mod tests {
         assert_eq!(exit_code(exit::UNREACHABLE), exit::UNREACHABLE);
     }
 }
+
+/// Runs `work`, or ends at the first signal with [`line`] (`command`, `meaning`) on stderr and
+/// the signal's exit code: for a command that writes nothing, so stopping it at once is safe.
+/// The signals are listened to before the work starts.
+pub async fn unless_stopped(
+    command: &str,
+    meaning: &str,
+    work: impl std::future::Future<Output = anyhow::Result<u8>>,
+) -> anyhow::Result<u8> {
+    tokio::select! {
+        biased;
+        signal = received() => {
+            eprintln!("{}", line(command, signal, meaning));
+            Ok(signal.exit_code())
+        }
+        code = work => code,
+    }
+}

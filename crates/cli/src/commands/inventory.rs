@@ -30,24 +30,11 @@ pub struct InventoryArgs {
 /// Runs `acr-relocate inventory`; Ctrl-C (SIGINT) or SIGTERM ends it at once, nothing printed
 /// (exit 130 or 143).
 pub fn run(args: InventoryArgs) -> anyhow::Result<u8> {
-    crate::runtime()?.block_on(async {
-        // The signals are listened to before the work starts.
-        tokio::select! {
-            biased;
-            signal = crate::interrupt::received() => {
-                eprintln!(
-                    "{}",
-                    crate::interrupt::line(
-                        "inventory",
-                        signal,
-                        "the inventory did not finish and nothing of it was printed (nothing is written anywhere): run it again"
-                    )
-                );
-                Ok(signal.exit_code())
-            }
-            code = inventory_and_print(&args) => code,
-        }
-    })
+    crate::runtime()?.block_on(crate::interrupt::unless_stopped(
+        "inventory",
+        "the inventory did not finish and nothing of it was printed (nothing is written anywhere): run it again",
+        inventory_and_print(&args),
+    ))
 }
 
 /// Takes the inventory, prints it and gives the exit code.

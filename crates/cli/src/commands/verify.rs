@@ -58,24 +58,11 @@ pub struct VerifyArgs {
 /// Runs `acr-relocate verify`; Ctrl-C (SIGINT) or SIGTERM ends it at once, with no verdict
 /// (exit 130 or 143).
 pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
-    crate::runtime()?.block_on(async {
-        // The signals are listened to before the work starts.
-        tokio::select! {
-            biased;
-            signal = crate::interrupt::received() => {
-                eprintln!(
-                    "{}",
-                    crate::interrupt::line(
-                        "verify",
-                        signal,
-                        "no verdict (the check did not finish; nothing was written): run it again"
-                    )
-                );
-                Ok(signal.exit_code())
-            }
-            code = verify_and_report(&args) => code,
-        }
-    })
+    crate::runtime()?.block_on(crate::interrupt::unless_stopped(
+        "verify",
+        "no verdict (the check did not finish; nothing was written): run it again",
+        verify_and_report(&args),
+    ))
 }
 
 /// Verifies, prints the report and gives the exit code.
