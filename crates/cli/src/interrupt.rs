@@ -186,6 +186,24 @@ pub fn watch(command: &'static str, meaning: &'static str, stop: impl FnOnce() +
     });
 }
 
+/// Runs `work`, or ends at the first signal with [`line`] (`command`, `meaning`) on stderr and
+/// the signal's exit code: for a command that writes nothing, so stopping it at once is safe.
+/// The signals are listened to before the work starts.
+pub async fn unless_stopped(
+    command: &str,
+    meaning: &str,
+    work: impl std::future::Future<Output = anyhow::Result<u8>>,
+) -> anyhow::Result<u8> {
+    tokio::select! {
+        biased;
+        signal = received() => {
+            eprintln!("{}", line(command, signal, meaning));
+            Ok(signal.exit_code())
+        }
+        code = work => code,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,23 +223,5 @@ mod tests {
         assert_eq!(exit_code(exit::SUCCESS), exit::SUCCESS);
         assert_eq!(exit_code(exit::FAILURES), exit::FAILURES);
         assert_eq!(exit_code(exit::UNREACHABLE), exit::UNREACHABLE);
-    }
-}
-
-/// Runs `work`, or ends at the first signal with [`line`] (`command`, `meaning`) on stderr and
-/// the signal's exit code: for a command that writes nothing, so stopping it at once is safe.
-/// The signals are listened to before the work starts.
-pub async fn unless_stopped(
-    command: &str,
-    meaning: &str,
-    work: impl std::future::Future<Output = anyhow::Result<u8>>,
-) -> anyhow::Result<u8> {
-    tokio::select! {
-        biased;
-        signal = received() => {
-            eprintln!("{}", line(command, signal, meaning));
-            Ok(signal.exit_code())
-        }
-        code = work => code,
     }
 }
