@@ -475,7 +475,8 @@ fn named_repositories(matcher: &Matcher) -> Option<Vec<String>> {
 pub struct TagList {
     /// Its selected tags, sorted.
     pub tags: Vec<String>,
-    /// Listed names the selection takes that no registry accepts as a tag, each with why.
+    /// Listed names the selection takes that no registry accepts as a tag, each as it may be
+    /// shown (control characters escaped, a long one cut) and with why.
     pub invalid: Vec<(String, Error)>,
 }
 
@@ -561,7 +562,7 @@ pub async fn tags(
                                     "{reason}; rename it at the source or leave it out with --exclude-tag"
                                 ),
                             );
-                            (tag, error)
+                            (crate::digest::truncate(&tag), error)
                         })
                         .collect();
                     let tags = select_tags(source.as_ref(), matcher, &pair, listed).await?;
@@ -599,14 +600,28 @@ pub async fn select_tags(
         listed.into_iter().partition(|t| matcher.tag(t));
     let (excluded, mut unmatched): (Vec<String>, Vec<String>) =
         unmatched.into_iter().partition(|t| matcher.tag_excluded(t));
-    if !excluded.is_empty() {
-        // A tag left out takes the tags describing it along (its signatures would arrive
-        // without it): describing tags go only with a tag taken, as unmatched ones do.
-        let (describing, rest): (Vec<String>, Vec<String>) = selected
+    if !excluded.is_empty()
+        && selected
+            .iter()
+            .any(|t| crate::referrers::described_by_tag(t).is_some())
+    {
+        // A tag left out takes the tags describing its manifest along (its signatures would
+        // arrive without it), unless a tag taken shares that manifest; tags describing anything
+        // else (an untagged manifest, another tag) stay selected.
+        let (describing, plain): (Vec<String>, Vec<String>) = selected
             .into_iter()
             .partition(|t| crate::referrers::described_by_tag(t).is_some());
-        selected = rest;
-        unmatched.extend(describing);
+        let left_out = digests_of(source, pair, &excluded).await?;
+        let kept = digests_of(source, pair, &plain).await?;
+        selected = plain;
+        for tag in describing {
+            let described = crate::referrers::described_by_tag(&tag).expect("a describing tag");
+            if left_out.contains(&described) && !kept.contains(&described) {
+                unmatched.push(tag);
+            } else {
+                selected.push(tag);
+            }
+        }
     }
     let describing: Vec<(String, Digest)> = unmatched
         .into_iter()

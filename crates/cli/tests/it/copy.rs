@@ -495,6 +495,25 @@ fn an_excluded_tag_stays_behind_with_its_signatures_and_the_rest_goes() {
         &dst.url(),
     ]));
 
+    // Signature tags selected alone: an exclusion takes only those of the manifest it leaves
+    // out (v1.0.0's), not the others (v1.1.0's).
+    let only_signatures = Registry::start();
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        "--tag",
+        "sha256-.*",
+        "--exclude-tag",
+        r"v1\.0\.0",
+        &src.url(),
+        &only_signatures.url(),
+    ]));
+    let copied = block_on(open(&only_signatures.url()).tags(repo)).unwrap();
+    for tag in [&signature, &attestation] {
+        assert!(copied.contains(tag), "{tag} not in {copied:?}");
+    }
+    assert!(!copied.contains(&other_signature), "{copied:?}");
+
     // Every tag left out: nothing done, and said so (exit 4).
     let out = run(&["copy", "--exclude-tag", ".*", &src.url(), &dst.url()]);
     assert_exit_code(&out, 4);
