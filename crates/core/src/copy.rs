@@ -320,9 +320,9 @@ struct FailingWrites {
 /// Blobs in a row the target fails to store before the run stops ([`FailingWrites`]).
 const FAILING_WRITES_STOP: usize = 3;
 
-/// The `host[:port]` of a write the target answered with a server error, for a
-/// [`FailingWrites`] count; `None` for any other error.
-fn failed_target_write(e: &Error) -> Option<String> {
+/// The status and URL of a write (`POST`, `PUT`, `PATCH`: the target's) answered with a server
+/// error (HTTP 5xx); `None` for any other error.
+fn target_write_5xx(e: &Error) -> Option<(u16, &str)> {
     match e {
         Error::Status {
             method,
@@ -330,12 +330,23 @@ fn failed_target_write(e: &Error) -> Option<String> {
             url,
             ..
         } if *status >= 500 && matches!(method.as_str(), "POST" | "PUT" | "PATCH") => {
-            let url = url::Url::parse(url).ok()?;
-            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-            Some(format!("{}{port}", url.host_str()?))
+            Some((*status, url.as_str()))
         }
         _ => None,
     }
+}
+
+/// The `host[:port]` of a write the target refused as a whole store would ([`FailingWrites`]):
+/// an internal error (500, what a full disk gives), an upload not implemented (501) or no space
+/// (507). Gateways' 502–504 (a proxy timing out on a large upload) are not counted.
+fn failed_target_write(e: &Error) -> Option<String> {
+    let (status, url) = target_write_5xx(e)?;
+    if !matches!(status, 500 | 501 | 507) {
+        return None;
+    }
+    let url = url::Url::parse(url).ok()?;
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    Some(format!("{}{port}", url.host_str()?))
 }
 
 /// A copy that stopped before its end ([`copy_or_stop`]): what it had done, and why it stopped.
@@ -842,10 +853,8 @@ impl Engine {
         if !e.is_transient() {
             bump(&self.counters.failed_refused);
         }
-        if let Error::Status { method, status, .. } = e {
-            if *status >= 500 && matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
-                bump(&self.counters.failed_target_writes);
-            }
+        if target_write_5xx(e).is_some() {
+            bump(&self.counters.failed_target_writes);
         }
     }
 
@@ -1184,12 +1193,16 @@ impl Engine {
     /// work. True when the repository lacked the blob (it was mounted or uploaded).
     ///
     /// A blob the target failed to store with a server error counts towards stopping a run
-    /// whose target fails every write ([`FailingWrites`]); one put in place ends such a streak.
+    /// whose target fails every write ([`FailingWrites`]); one stored ends such a streak.
     async fn put_blob(&self, pair: &RepoPair, blob: &Reference) -> Result<bool> {
         match self.put_blob_asking(pair, blob).await {
             Ok(lacked) => {
-                *self.failing_writes.lock().expect("failing writes lock") =
-                    FailingWrites::default();
+                // Stored (uploaded or mounted): the target takes writes. A blob it already held
+                // says nothing of that.
+                if lacked {
+                    *self.failing_writes.lock().expect("failing writes lock") =
+                        FailingWrites::default();
+                }
                 Ok(lacked)
             }
             Err(e) => match failed_target_write(&e) {

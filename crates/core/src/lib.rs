@@ -29,6 +29,7 @@ pub mod error;
 mod go_json;
 pub mod graph;
 pub mod inventory;
+pub mod leftovers;
 pub mod limit;
 pub mod log;
 pub mod manifest;

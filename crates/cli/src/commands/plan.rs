@@ -463,55 +463,26 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
 /// temporary file is removed on any failure; errors say what the file system said and what to
 /// do, never the temporary file's name (the caller names `path` as the user gave it).
 ///
-/// The temporary file is named after the file and this process (`.plan.json.tmp-PID`, private
-/// to this user), so that one a killed run left (SIGKILL, a power loss) is known for what it is:
-/// the next write of the same file removes those of processes no longer running.
+/// The temporary file is named after the file and this process (`.plan.json.tmp-PID-XXXXXX`,
+/// private to this user), so that one a killed run left (SIGKILL, a power loss) is known for
+/// what it is: the next write of the same file removes those of processes no longer running.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let fail = |e: std::io::Error| write_failure(path, &e);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    remove_stale_temporaries(directory_of(path), &name);
-    let tmp = directory_of(path).join(format!(".{name}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = (|| {
-        let mut file = options.open(&tmp)?;
-        std::io::Write::write_all(&mut file, bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail(e));
-    }
-    Ok(())
-}
-
-/// Removes the temporary files of `name` ([`write_atomically`]) in `dir` whose process is no
-/// longer running (where that can be told: Linux's `/proc`).
-fn remove_stale_temporaries(dir: &Path, name: &str) {
-    if !cfg!(target_os = "linux") || !Path::new("/proc/self").exists() {
-        return;
-    }
     let prefix = format!(".{name}.tmp-");
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = file_name.strip_prefix(&prefix) else {
-            continue;
-        };
-        let is_pid = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
-        if is_pid && !Path::new("/proc").join(pid).exists() {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
+    acr_relocate::leftovers::remove(directory_of(path), &[&prefix]);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!("{prefix}{}-", std::process::id()))
+        .tempfile_in(directory_of(path))
+        .map_err(fail)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    // On failure the temporary file comes back in the error and is removed as it drops.
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
 }
 
 /// When the plan's source prefix or `[scope]` narrowed the relocation and it selected nothing,
@@ -1350,8 +1321,10 @@ mod tests {
         let path = dir.path().join("plan.json");
         // PIDs above the kernel's limit (4194304) belong to no process.
         std::fs::write(dir.path().join(".plan.json.tmp-4999999"), b"{half").unwrap();
-        let running = format!(".plan.json.tmp-{}", std::process::id());
-        let parent = format!(".plan.json.tmp-{}", std::os::unix::process::parent_id());
+        let parent = format!(
+            ".plan.json.tmp-{}-Ab12Cd",
+            std::os::unix::process::parent_id()
+        );
         std::fs::write(dir.path().join(&parent), b"{writing").unwrap();
         std::fs::write(dir.path().join(".other.json.tmp-4999999"), b"x").unwrap();
         write_atomically(&path, b"new").unwrap();
@@ -1361,7 +1334,12 @@ mod tests {
             !names.contains(&".plan.json.tmp-4999999".to_string()),
             "{names:?}"
         );
-        assert!(!names.contains(&running), "{names:?}");
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.contains(&std::process::id().to_string())),
+            "{names:?}"
+        );
         assert!(names.contains(&parent), "{names:?}");
         assert!(
             names.contains(&".other.json.tmp-4999999".to_string()),
