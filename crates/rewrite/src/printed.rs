@@ -106,18 +106,28 @@ fn names_a_secret(name: &str) -> bool {
         || name == "pwd"
 }
 
-/// The byte spans of the whitespace-separated words of `text`.
+/// The byte spans of the words of `text` as a shell splits them: at whitespace outside quotes
+/// (`--password "correct horse battery"` is two words).
 fn words(text: &str) -> Vec<(usize, usize)> {
     let mut found = Vec::new();
     let mut start = None;
+    let mut quote: Option<char> = None;
     for (i, c) in text.char_indices() {
-        match (c.is_whitespace(), start) {
-            (true, Some(s)) => {
-                found.push((s, i));
-                start = None;
+        match (c, quote) {
+            (_, Some(q)) if c == q => quote = None,
+            (_, Some(_)) => {}
+            ('"' | '\'', None) => {
+                quote = Some(c);
+                start.get_or_insert(i);
             }
-            (false, None) => start = Some(i),
-            _ => {}
+            _ => match (c.is_whitespace(), start) {
+                (true, Some(s)) => {
+                    found.push((s, i));
+                    start = None;
+                }
+                (false, None) => start = Some(i),
+                _ => {}
+            },
         }
     }
     if let Some(s) = start {
@@ -127,14 +137,21 @@ fn words(text: &str) -> Vec<(usize, usize)> {
 }
 
 /// The spans of the values of secret command-line options: `-p VALUE`, `--password VALUE`,
-/// `--password=VALUE` (and the other names [`names_a_secret`] takes).
+/// `--password=VALUE` (and the other names [`names_a_secret`] takes), a quoted value whole; and
+/// on a `login` line, `-pVALUE` (the short option with its value attached).
 fn options(text: &str, spans: &mut Vec<(usize, usize)>) {
     let words = words(text);
+    let login = text.contains("login");
     for (i, &(start, end)) in words.iter().enumerate() {
         let word = text[start..end].trim_matches(|c| c == '"' || c == '\'');
         let Some(name) = word.strip_prefix('-') else {
             continue;
         };
+        if login && name.len() > 1 && name.starts_with('p') && !word.starts_with("--") {
+            let value = start + text[start..end].find('p').unwrap_or(0) + 1;
+            spans.push((value, end));
+            continue;
+        }
         let (name, inline) = match name.split_once('=') {
             Some((name, _)) => (name, true),
             None => (name, false),
@@ -257,6 +274,18 @@ mod tests {
             (
                 "az login --service-principal -u app --client-secret s3cret",
                 "az login --service-principal -u app --client-secret ***",
+            ),
+            (
+                "docker login --password \"correct horse battery\" old.azurecr.io",
+                "docker login --password *** old.azurecr.io",
+            ),
+            (
+                "docker login -u admin -pS3cret old.azurecr.io",
+                "docker login -u admin -p*** old.azurecr.io",
+            ),
+            (
+                "docker run -p 8080:80 old.azurecr.io/web:1",
+                "docker run -p *** old.azurecr.io/web:1",
             ),
         ] {
             assert_eq!(redact_secrets(line), shown, "{line}");
