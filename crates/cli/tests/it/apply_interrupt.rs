@@ -13,6 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::plan::{config, plan};
+use crate::support::held_run::finish;
 use crate::support::http::{Request, Server};
 use crate::support::mount_proxy::forward_as_sent;
 use crate::util::*;
@@ -150,21 +151,6 @@ fn wait_for_line(lines: &Receiver<String>, needle: &str) -> Vec<String> {
         }
     }
     panic!("no line with `{needle}` on stderr: {seen:#?}");
-}
-
-/// Waits (60 s at most) for the child to end; its stdout and the rest of its stderr.
-fn finish(mut child: Child, lines: Receiver<String>) -> (Output, String) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("apply did not stop within 60 s of Ctrl-C");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    let rest: Vec<String> = lines.try_iter().collect();
-    (out, rest.join("\n"))
 }
 
 /// The journal's records of one event.
@@ -380,7 +366,9 @@ fn ctrl_c_during_plan_writes_no_plan() {
         .unwrap();
     assert!(gate.wait_for_a_held_request(), "plan never read a manifest");
     ctrl_c(&child);
-    let (out, _) = finish(child, mpsc::channel().1);
+    // Its stderr is read whole with its output: no lines passed on (the sender gone at once).
+    let (_, no_lines) = mpsc::channel::<String>();
+    let (out, _) = finish(child, no_lines);
     gate.open();
     assert_exit_code(&out, 130);
     assert_eq!(

@@ -85,7 +85,8 @@ pub fn wait_for_line(lines: &Receiver<String>, needle: &str) -> String {
     panic!("no line with `{needle}` on stderr: {seen:#?}");
 }
 
-/// Waits (`BOUND` at most) for the child to end; its output, with the rest of its stderr.
+/// Waits (`BOUND` at most) for the child to end; its output, with the rest of its stderr (every
+/// line, read to the end of the stream).
 pub fn finish(mut child: Child, lines: Receiver<String>) -> (Output, String) {
     let deadline = Instant::now() + BOUND;
     while child.try_wait().unwrap().is_none() {
@@ -96,7 +97,13 @@ pub fn finish(mut child: Child, lines: Receiver<String>) -> (Output, String) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let out = child.wait_with_output().unwrap();
-    let err: Vec<String> = lines.try_iter().collect();
+    // Every line the reader thread has yet to pass on: it ends at the end of the stream, which
+    // the exit closed (its channel then disconnects).
+    let mut err = Vec::new();
+    let deadline = Instant::now() + BOUND;
+    while let Ok(line) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        err.push(line);
+    }
     (out, err.join("\n"))
 }
 
