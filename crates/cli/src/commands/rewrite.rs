@@ -81,7 +81,12 @@ names with the old content) are each named, and nothing is written (exit 2).
 --in-place-hard-links writes hard-linked files in place instead. --check, --dry-run and a --diff
 preview name the files a real run would refuse and exit 2 too (give them --in-place-hard-links
 to preview a run with it). A symbolic link named on the command line is followed: the file it
-points to is rewritten and the link stays; links met in a directory walk are not followed.
+points to is rewritten and the link stays; links met in a directory walk are not followed (each
+is noted on stderr, and --check's last line counts them). Nothing is written unless every path
+given was read (a missing or unreadable path, a FIFO: each named, exit 2). UTF-16 files (with
+their byte order mark) are read and written back in UTF-16. Listed lines hide secrets (`***`:
+URL user-info, -p/--password values, password/secret/token/auth keys) and escape control
+characters.
 
 Target check: --target-check (or --pin-digests, or --target ENDPOINT) looks every rewritten
 reference up in the target registry (`https://` + --to unless --target names it) before anything
@@ -97,7 +102,8 @@ found references, or the target lacks a reference (nothing written); 2 a file fa
 would be refused (also in --check and --dry-run) or the invocation is unusable; 4 the files
 name neither OLD nor NEW (a misspelt --from, or the wrong paths): nothing to rewrite, and a
 warning on stderr names the registries their image references name instead (every mode,
---check included).";
+--check included); 130 Ctrl-C (SIGINT), 143 SIGTERM: before the writing, nothing is written;
+during it, the files are written first.";
 
 /// Arguments of `acr-relocate rewrite`.
 #[derive(clap::Args, Debug)]
