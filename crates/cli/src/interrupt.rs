@@ -50,6 +50,12 @@ pub fn first() -> Option<Signal> {
     FIRST.get().copied()
 }
 
+/// How a message names what stopped the run: the first signal ([`Signal::shown`]), `Ctrl-C`
+/// when none was recorded.
+pub fn stopped_by() -> &'static str {
+    first().map_or("Ctrl-C", Signal::shown)
+}
+
 /// The exit code of a run that ends with `code`: an interrupted run's ([`exit::INTERRUPTED`])
 /// becomes that of the signal that stopped it (143 for SIGTERM); any other code is kept.
 pub fn exit_code(code: u8) -> u8 {

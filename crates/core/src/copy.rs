@@ -344,9 +344,7 @@ fn failed_target_write(e: &Error) -> Option<String> {
     if !matches!(status, 500 | 501 | 507) {
         return None;
     }
-    let url = url::Url::parse(url).ok()?;
-    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    Some(format!("{}{port}", url.host_str()?))
+    Some(crate::transport::registry::host_and_port(url))
 }
 
 /// A copy that stopped before its end ([`copy_or_stop`]): what it had done, and why it stopped.

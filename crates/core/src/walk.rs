@@ -544,27 +544,27 @@ pub async fn tags(
                         .await
                         .inspect_err(|_| matcher.tags_listed(&pair.source, &[String::new()]))?;
                     matcher.tags_listed(&pair.source, &listed);
-                    let (listed, unusable): (Vec<String>, Vec<String>) = listed
-                        .into_iter()
-                        .partition(|tag| crate::endpoint::validate_tag(tag).is_ok());
-                    let invalid = unusable
-                        .into_iter()
-                        .filter(|tag| matcher.tag(tag))
-                        .map(|tag| {
-                            let reason = crate::endpoint::validate_tag(&tag).unwrap_err();
-                            let error = Error::invalid(
-                                format!(
-                                    "tag `{}` of `{}`",
-                                    crate::digest::truncate(&tag),
-                                    pair.source
-                                ),
-                                format!(
-                                    "{reason}; rename it at the source or leave it out with --exclude-tag"
-                                ),
-                            );
-                            (crate::digest::truncate(&tag), error)
-                        })
-                        .collect();
+                    // Names no registry accepts never go into a request: each selected one is
+                    // a failure of its own.
+                    let mut valid = Vec::with_capacity(listed.len());
+                    let mut invalid = Vec::new();
+                    for tag in listed {
+                        match crate::endpoint::validate_tag(&tag) {
+                            Ok(()) => valid.push(tag),
+                            Err(reason) if matcher.tag(&tag) => {
+                                let shown = crate::digest::truncate(&tag);
+                                let error = Error::invalid(
+                                    format!("tag `{shown}` of `{}`", pair.source),
+                                    format!(
+                                        "{reason}; rename it at the source or leave it out with --exclude-tag"
+                                    ),
+                                );
+                                invalid.push((shown, error));
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                    let listed = valid;
                     let tags = select_tags(source.as_ref(), matcher, &pair, listed).await?;
                     Ok(TagList { tags, invalid })
                 }

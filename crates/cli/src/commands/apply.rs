@@ -1804,7 +1804,7 @@ impl Run<'_> {
             )),
             exit::INTERRUPTED => StepEnd::Interrupted(format!(
                 "no deletion started after {}; {deleted} source manifests deleted so far (recorded in the journal): run the same command again to delete the rest",
-                crate::interrupt::first().map_or("Ctrl-C", |s| s.shown())
+                crate::interrupt::stopped_by()
             )),
             exit::FAILURES => match failed_verify.into_inner().expect("report lock") {
                 // What the target lost since the verify step is copied again (deep) by the next

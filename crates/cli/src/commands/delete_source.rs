@@ -830,7 +830,7 @@ fn print_outcome(o: &Outcome, on_stderr: bool) {
     if o.interrupted {
         eprintln!(
             "delete-source: interrupted: no deletion started after {}; what is listed above is all that was deleted: run the same command again to delete the rest",
-            crate::interrupt::first().map_or("Ctrl-C", |s| s.shown())
+            crate::interrupt::stopped_by()
         );
     }
     say(on_stderr, &format!(

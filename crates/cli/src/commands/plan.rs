@@ -185,17 +185,19 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     let planned = crate::runtime()?.block_on(async {
         tokio::select! {
             biased;
-            _ = crate::interrupt::received() => Ok(None),
-            plan = make_plan(&args, &config, &sides) => plan.map(Some),
+            signal = crate::interrupt::received() => Ok(Err(signal)),
+            plan = make_plan(&args, &config, &sides) => plan.map(Ok),
         }
     })?;
-    let Some(plan) = planned else {
-        let signal = crate::interrupt::first().unwrap_or(crate::interrupt::Signal::Interrupt);
-        eprintln!(
-            "{}",
-            crate::interrupt::line("plan", signal, "no plan written")
-        );
-        return Ok(signal.exit_code());
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(signal) => {
+            eprintln!(
+                "{}",
+                crate::interrupt::line("plan", signal, "no plan written")
+            );
+            return Ok(signal.exit_code());
+        }
     };
     if let Some(narrowing) = selected_nothing(&plan) {
         eprintln!(

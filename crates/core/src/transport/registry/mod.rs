@@ -588,7 +588,7 @@ pub fn parse_link_value(value: &str) -> Option<String> {
 }
 
 /// `host[:port]` of a URL, for messages (the URL itself when it does not parse).
-fn host_and_port(url: &str) -> String {
+pub(crate) fn host_and_port(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(u) => match (u.host_str(), u.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
