@@ -9,15 +9,18 @@ use std::path::Path;
 /// no longer running. Only where that can be told (Linux's `/proc`); false elsewhere, and for a
 /// process this one cannot see.
 pub fn left_by_a_gone_process(name: &str, prefix: &str) -> bool {
-    let Some(rest) = name.strip_prefix(prefix) else {
+    let Some(pid) = writer_of(name, prefix) else {
         return false;
     };
-    let pid = rest.split('-').next().unwrap_or_default();
-    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
-    }
     let proc = Path::new("/proc");
     cfg!(target_os = "linux") && proc.join("self").exists() && !proc.join(pid).exists()
+}
+
+/// The process ID in `name` when it is `prefix`, then digits (then nothing, or `-` and more):
+/// a temporary file of that process, whether it still runs or not.
+pub fn writer_of<'n>(name: &'n str, prefix: &str) -> Option<&'n str> {
+    let pid = name.strip_prefix(prefix)?.split('-').next()?;
+    (!pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())).then_some(pid)
 }
 
 /// Removes the files of `dir` that [`left_by_a_gone_process`] names for any of `prefixes`.

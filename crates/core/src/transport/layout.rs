@@ -934,6 +934,10 @@ pub(crate) fn try_lock_exclusive(file: &std::fs::File) -> std::io::Result<bool> 
 /// temporary name, then linked to its own name, which fails when another run published one
 /// first (`None`: that run's layout). A file system without hard links (FAT) gets it renamed
 /// into place when no marker is there yet.
+/// The names of [`write_atomic`]'s and [`publish_marker`]'s temporary files, before the writer's
+/// process ID (`index.tmp-PID`, `oci-layout.tmp-PID`).
+const TEMPORARY_PREFIXES: [&str; 2] = ["index.tmp-", "oci-layout.tmp-"];
+
 /// The `index.json` of a new layout.
 const EMPTY_INDEX: &[u8] =
     br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
@@ -969,16 +973,16 @@ fn only_creation_leftovers(root: &Path) -> bool {
 /// A temporary file of [`write_atomic`] (`index.tmp-PID`) or [`publish_marker`]
 /// (`oci-layout.tmp-PID`).
 fn is_temporary(name: &str) -> bool {
-    ["index.tmp-", "oci-layout.tmp-"].iter().any(|prefix| {
-        name.strip_prefix(prefix)
-            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    TEMPORARY_PREFIXES.iter().any(|prefix| {
+        crate::leftovers::writer_of(name, prefix)
+            .is_some_and(|pid| name.len() == prefix.len() + pid.len())
     })
 }
 
 /// Removes the temporary files a killed writer left in the layout's directory (those of a
 /// process still running, another creator at the same moment, stay).
 fn remove_stale_temporaries(root: &Path) {
-    crate::leftovers::remove(root, &["index.tmp-", "oci-layout.tmp-"]);
+    crate::leftovers::remove(root, &TEMPORARY_PREFIXES);
 }
 
 fn publish_marker(root: &Path) -> Result<Option<std::fs::File>> {
@@ -1594,6 +1598,16 @@ mod tests {
         }
     }
 
+    /// The names in `root`, sorted.
+    fn names_in(root: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// A new layout in a temporary directory (`l` in it) with the tag `app:v1` of a
     /// [`small_manifest`] noting `note`, not finished.
     async fn layout_with_v1(note: &str) -> (tempfile::TempDir, PathBuf, Layout) {
@@ -1650,12 +1664,7 @@ mod tests {
         // The lock goes with its writer, and leaves nothing in the layout.
         let next = Layout::create(&root).unwrap();
         assert_eq!(next.tags("app").await.unwrap(), ["v1"]);
-        let mut names: Vec<String> = std::fs::read_dir(&root)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["blobs", "index.json", "oci-layout"]);
+        assert_eq!(names_in(&root), ["blobs", "index.json", "oci-layout"]);
     }
 
     fn partial_files(root: &Path) -> Vec<std::ffi::OsString> {
@@ -1926,12 +1935,7 @@ mod tests {
             .unwrap();
         layout.finish().await.unwrap();
         drop(layout);
-        let mut names: Vec<String> = std::fs::read_dir(&root)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["blobs", "index.json", "oci-layout"]);
+        assert_eq!(names_in(&root), ["blobs", "index.json", "oci-layout"]);
 
         // Anything else in the directory: refused as before.
         let other = dir.path().join("other");
@@ -2008,11 +2012,6 @@ mod tests {
                 && e.contains("run the same command again"),
             "{e}"
         );
-        let mut names: Vec<String> = std::fs::read_dir(&root)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["blobs", "index.json", "oci-layout"]);
+        assert_eq!(names_in(&root), ["blobs", "index.json", "oci-layout"]);
     }
 }
