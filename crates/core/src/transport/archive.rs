@@ -836,7 +836,7 @@ impl<W> Counted<W> {
 impl<W: Write> Write for Counted<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if packing_stopped() {
-            return Err(std::io::Error::other("packing stopped"));
+            return Err(std::io::Error::other(PACKING_STOPPED));
         }
         let n = self.inner.write(buf)?;
         self.progress.written.fetch_add(n as u64, Ordering::Relaxed);
