@@ -45,6 +45,16 @@ impl Signal {
 /// The first signal of this run.
 static FIRST: OnceLock<Signal> = OnceLock::new();
 
+/// Whether [`watch`] let an archive's packing go on at the first signal (one was in progress).
+static FINISHING_AN_ARCHIVE: OnceLock<bool> = OnceLock::new();
+
+/// True when the first signal came while an archive was being packed and [`watch`] said it is
+/// finished first: a command that decides on its own whether to wait for the packing follows
+/// this, the decision already said, instead of asking [`archive::packing`] again.
+pub fn finishing_an_archive() -> bool {
+    FINISHING_AN_ARCHIVE.get().copied().unwrap_or(false)
+}
+
 /// The first signal this run received, if any.
 pub fn first() -> Option<Signal> {
     FIRST.get().copied()
@@ -153,6 +163,7 @@ pub fn watch(command: &'static str, meaning: &'static str, stop: impl FnOnce() +
             let packing = archive::packing();
             if !said {
                 said = true;
+                let _ = FINISHING_AN_ARCHIVE.set(packing.is_some());
                 match packing {
                     Some(p) => eprintln!(
                         "{}",
@@ -176,14 +187,20 @@ pub fn watch(command: &'static str, meaning: &'static str, stop: impl FnOnce() +
                 }
                 continue;
             }
-            archive::stop_packing();
-            match packing {
-                Some(p) => eprintln!(
+            // Asked after the signal, so a packing that put its archive in place meanwhile is
+            // said as written, not as stopped.
+            match (archive::stop_packing(), packing) {
+                (Some(written), _) => eprintln!(
+                    "{command}: {} again: already stopping; the archive {} was complete and is written",
+                    signal.shown(),
+                    written.display()
+                ),
+                (None, Some(p)) => eprintln!(
                     "{command}: {} again: stopping the packing of {}: the archive stays as it was",
                     signal.shown(),
                     p.archive.display()
                 ),
-                None => eprintln!(
+                (None, None) => eprintln!(
                     "{command}: {} again: already stopping (an archive not yet packed is left as it was)",
                     signal.shown()
                 ),

@@ -53,13 +53,20 @@ pub fn run(args: SampleArgs) -> anyhow::Result<u8> {
         tokio::pin!(written);
         let expected = tokio::select! {
             expected = &mut written => expected,
-            _ = interrupt.clone().wait() => match archive::packing() {
+            // As the watch decided and said at the signal.
+            _ = interrupt.clone().wait() => match crate::interrupt::finishing_an_archive() {
                 // The content is written but for the archive's packing: finished, unless a
                 // second signal stops it (said by the watch).
-                Some(_) => written.await,
-                None => {
-                    // A packing that was just starting stops, the archive left as it was.
-                    archive::stop_packing();
+                true => written.await,
+                false => {
+                    // A packing that was just starting stops, the archive left as it was,
+                    // unless it was already in place.
+                    if let Some(archive) = archive::stop_packing() {
+                        eprintln!(
+                            "sample: the archive {} was complete and is written",
+                            archive.display()
+                        );
+                    }
                     return Ok(crate::interrupt::exit_code(exit::INTERRUPTED));
                 }
             },

@@ -22,7 +22,7 @@
 //! does asks [`packing`] how far the packing in progress is (to say how long finishing takes) and
 //! calls [`stop_packing`] to stop it: the partial file is removed, the archive stays as it was,
 //! and the packing ends with an error that says so (one that starts later in the run does not
-//! start).
+//! start); a stop that comes once the new archive is in place is told so.
 //!
 //! One writer at a time: a writer rewrites the whole archive from its own copy, so two at once
 //! would drop each other's tags. A writer holds the exclusive advisory lock of `FILE.lock`, a file
@@ -746,8 +746,51 @@ struct PackProgress {
 
 /// The packing in progress in this process, if any.
 static PACKING: Mutex<Option<Arc<PackProgress>>> = Mutex::new(None);
-/// Set by [`stop_packing`]: every packing in progress stops, and none starts after it.
-static STOP_PACKING: AtomicBool = AtomicBool::new(false);
+/// Whether packing may go on, for every packing of this process: see [`stop_packing`].
+static GATE: StopGate = StopGate::new();
+
+/// A stop that may come at any moment, and the one step it must not split: an archive's rename
+/// into place. A stop either comes before the rename, which then does not happen, or learns the
+/// archive that was put in place.
+struct StopGate {
+    /// Set by [`StopGate::stop`]: read on every write, so a packing in progress ends soon.
+    stopped: AtomicBool,
+    /// The last archive put in place; its lock is held across the last check of `stopped` and
+    /// the rename, and by [`StopGate::stop`] while it sets the flag.
+    written: Mutex<Option<PathBuf>>,
+}
+
+impl StopGate {
+    const fn new() -> Self {
+        StopGate {
+            stopped: AtomicBool::new(false),
+            written: Mutex::new(None),
+        }
+    }
+
+    /// Stops every packing from now on; returns the archive already put in place, if any.
+    fn stop(&self) -> Option<PathBuf> {
+        let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        self.stopped.store(true, Ordering::SeqCst);
+        written.clone()
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Renames the finished `tmp` to `archive`, unless stopped (then `tmp` is left for the
+    /// caller to remove, and the error says the packing stopped).
+    fn put_in_place(&self, tmp: &Path, archive: &Path) -> Result<()> {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if self.is_stopped() {
+            return Err(archive_error(archive, PACKING_STOPPED));
+        }
+        std::fs::rename(tmp, archive).map_err(|e| Error::io(archive, e))?;
+        *written = Some(archive.to_path_buf());
+        Ok(())
+    }
+}
 
 /// An archive being packed now, as [`packing`] gives it.
 #[derive(Clone, Debug)]
@@ -775,14 +818,16 @@ pub fn packing() -> Option<Packing> {
 }
 
 /// Stops the packing in progress (its partial file removed, the archive left as it was) and any
-/// that would start later in this process: for a caller that was asked twice to stop.
-pub fn stop_packing() {
-    STOP_PACKING.store(true, Ordering::SeqCst);
+/// that would start later in this process: for a caller that was asked twice to stop. Returns the
+/// archive a packing had already put in place before the stop, if any (too late to stop: that
+/// archive is the new one, complete), so that the caller says what really happened.
+pub fn stop_packing() -> Option<PathBuf> {
+    GATE.stop()
 }
 
 /// True once [`stop_packing`] was called.
 fn packing_stopped() -> bool {
-    STOP_PACKING.load(Ordering::SeqCst)
+    GATE.is_stopped()
 }
 
 /// The packing in progress, registered for [`packing`] while it lives.
@@ -897,10 +942,7 @@ pub fn pack(root: &Path, archive: &Path, gzip: bool, extras: &Extras<'_>) -> Res
         let file = buffered.into_inner().map_err(|e| io(e.into_error()))?;
         file.sync_all().map_err(io)?;
         drop(file);
-        if packing_stopped() {
-            return Err(archive_error(archive, PACKING_STOPPED));
-        }
-        std::fs::rename(&tmp, archive).map_err(|e| Error::io(archive, e))
+        GATE.put_in_place(&tmp, archive)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -1017,6 +1059,54 @@ impl Forward for Archive {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stop racing the rename of a finished archive: whichever comes first, what the stop
+    /// says is what happened. Either it came first (the rename refused, the old archive kept),
+    /// or it names the new archive, which is in place.
+    #[test]
+    fn a_stop_racing_the_rename_either_keeps_the_old_archive_or_says_the_new_one_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("x.tar");
+        // In turn: a rename, then a stop that names its archive.
+        let (tmp, gate) = (dir.path().join("x.tar.partial"), StopGate::new());
+        std::fs::write(&tmp, b"new").unwrap();
+        gate.put_in_place(&tmp, &archive).unwrap();
+        assert_eq!(gate.stop(), Some(archive.clone()));
+        let (mut kept, mut written) = (0, 0);
+        for round in 0..200 {
+            std::fs::write(&archive, b"old").unwrap();
+            let tmp = dir.path().join(format!("x.tar.partial-{round}"));
+            std::fs::write(&tmp, b"new").unwrap();
+            let gate = StopGate::new();
+            let (renamed, said) = std::thread::scope(|scope| {
+                let renaming = scope.spawn(|| gate.put_in_place(&tmp, &archive));
+                let said = gate.stop();
+                (renaming.join().unwrap(), said)
+            });
+            let now = std::fs::read(&archive).unwrap();
+            match said {
+                Some(path) => {
+                    assert_eq!(path, archive);
+                    assert!(renamed.is_ok() && now == b"new", "round {round}");
+                    written += 1;
+                }
+                None => {
+                    let refused = renamed.unwrap_err().to_string();
+                    assert!(
+                        refused.contains(PACKING_STOPPED),
+                        "round {round}: {refused}"
+                    );
+                    assert_eq!(now, b"old", "round {round}");
+                    assert!(tmp.exists(), "the caller removes the partial file");
+                    kept += 1;
+                }
+            }
+            // Stopped once, the gate refuses every later rename.
+            std::fs::write(&tmp, b"newer").unwrap();
+            assert!(gate.put_in_place(&tmp, &archive).is_err());
+        }
+        assert_eq!(kept + written, 200);
+    }
 
     #[cfg(target_os = "linux")]
     #[test]
