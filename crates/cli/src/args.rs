@@ -695,10 +695,19 @@ impl FilterArgs {
         if narrowed.is_empty() {
             return None;
         }
-        // Every pattern matched: the filters are not misspelt. Repositories were selected and
-        // hold nothing (emptied by an earlier deletion: a rerun is no mistake), or the
-        // exclusions (or the shard) left out all that the rest selected.
+        // Repositories were selected and listed no tag at all (emptied by an earlier deletion:
+        // a rerun is no mistake): a tag expression had nothing to match, it is not misspelt.
         let seen = matcher.repositories_seen();
+        let only_tags_unmatched = matcher
+            .unmatched()
+            .iter()
+            .all(|u| u.kind == acr_relocate::walk::PatternKind::Tag);
+        if seen.selected && !seen.tags_listed && only_tags_unmatched {
+            eprintln!("{verb}: the selected repositories of SOURCE hold no tags: nothing to do");
+            return None;
+        }
+        // Every pattern matched: the filters are not misspelt. Repositories were selected and
+        // hold nothing, or the exclusions (or the shard) left out all that the rest selected.
         if matcher.unmatched().is_empty() && seen.included {
             if seen.selected && seen.tag_excluded {
                 eprintln!(

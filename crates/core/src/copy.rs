@@ -1171,14 +1171,14 @@ impl Engine {
         self.homes.lock().expect("homes lock").get(digest).cloned()
     }
 
-    /// Records that `repository` holds a blob; true when another repository was known to hold it
-    /// already.
-    fn set_home(&self, digest: &Digest, repository: &str) -> bool {
-        let mut homes = self.homes.lock().expect("homes lock");
-        let home = homes
+    /// Records that `repository` holds a blob, unless another repository is known to hold it
+    /// already (the first stays its home, to mount from).
+    fn set_home(&self, digest: &Digest, repository: &str) {
+        self.homes
+            .lock()
+            .expect("homes lock")
             .entry(digest.clone())
             .or_insert_with(|| repository.to_string());
-        home != repository
     }
 
     /// Puts one blob in a target repository (the walker asks once per repository and digest).
@@ -1498,6 +1498,12 @@ impl Engine {
             None
         };
         let _permit = self.blob_permits.acquire().await;
+        // Held elsewhere in the target before this transfer started: sending it is a second
+        // upload. (A repository that finds it present while this one is being sent, a layout's
+        // shared file say, becomes its home first: that is no second upload.)
+        let held_elsewhere = self
+            .home(&blob.digest)
+            .is_some_and(|home| home != pair.target);
         let mut attempt = 0;
         // How the last read from the source was wrong (the hash or size it had): the same wrong
         // read twice is the source's content, not the way's.
@@ -1594,7 +1600,8 @@ impl Engine {
                     self.counters
                         .bytes_copied
                         .fetch_add(blob.size, Ordering::Relaxed);
-                    if self.set_home(&blob.digest, &pair.target) {
+                    self.set_home(&blob.digest, &pair.target);
+                    if held_elsewhere {
                         bump(&self.counters.blobs_copied_again);
                     }
                     return Ok(());

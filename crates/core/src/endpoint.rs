@@ -597,7 +597,7 @@ fn peer_form(input: &str) -> Option<Error> {
     Some(bad(
         input,
         format!(
-            "skopeo's `{transport}:` transport is not read: export the image to an OCI layout first (`skopeo copy {} oci:DIR/REPOSITORY:TAG`), then name `oci:DIR/REPOSITORY` (its image is read as the repository REPOSITORY)",
+            "skopeo's `{transport}:` transport is not read: export the image to an OCI layout first (`skopeo copy {} oci:DIR:REPOSITORY:TAG`), then name `oci:DIR` (its image is read as REPOSITORY:TAG)",
             crate::digest::truncate(input)
         ),
     ))
@@ -1223,8 +1223,8 @@ mod tests {
                 "{input}: {e}"
             );
             assert!(
-                e.contains(&format!("skopeo copy {input} oci:DIR/REPOSITORY:TAG"))
-                    && e.contains("then name `oci:DIR/REPOSITORY`"),
+                e.contains(&format!("skopeo copy {input} oci:DIR:REPOSITORY:TAG"))
+                    && e.contains("then name `oci:DIR`"),
                 "{input}: {e}"
             );
             assert!(!e.contains("port number"), "{input}: {e}");

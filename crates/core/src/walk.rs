@@ -70,6 +70,8 @@ struct Hits {
     selected: AtomicBool,
     /// A listed tag the tag expressions took was left out by a tag exclusion.
     tag_excluded: AtomicBool,
+    /// A selected repository listed a tag (the tag expressions were asked about it).
+    tags_listed: AtomicBool,
 }
 
 impl Hits {
@@ -84,6 +86,7 @@ impl Hits {
             included: AtomicBool::new(false),
             selected: AtomicBool::new(false),
             tag_excluded: AtomicBool::new(false),
+            tags_listed: AtomicBool::new(false),
         }
     }
 
@@ -283,6 +286,7 @@ impl Matcher {
             included: self.hits.included.load(Ordering::Relaxed),
             selected: self.hits.selected.load(Ordering::Relaxed),
             tag_excluded: self.hits.tag_excluded.load(Ordering::Relaxed),
+            tags_listed: self.hits.tags_listed.load(Ordering::Relaxed),
         }
     }
 
@@ -298,6 +302,7 @@ impl Matcher {
     /// also include those that describe a matched tag's manifest by name: see [`select_tags`].
     /// A tag an exclusion names is never taken (its tag expression still counts as matched).
     pub fn tag(&self, tag: &str) -> bool {
+        self.hits.tags_listed.store(true, Ordering::Relaxed);
         let taken = match &self.tag {
             None => true,
             Some(set) => {
@@ -380,6 +385,9 @@ pub struct RepositoriesSeen {
     pub selected: bool,
     /// A tag the tag expressions took was left out by a tag exclusion.
     pub tag_excluded: bool,
+    /// A selected repository listed a tag: a tag expression that matched nothing had tags to
+    /// match (with none listed, the repositories are empty, emptied by a deletion say).
+    pub tags_listed: bool,
 }
 
 /// A pattern of a [`Selection`] that matched nothing ([`Matcher::unmatched`]); each command

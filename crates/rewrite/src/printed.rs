@@ -50,7 +50,9 @@ fn obeyed(c: char) -> bool {
 /// - the user information of a URL (`https://admin:pw@host/` is `https://***@host/`);
 /// - the value of a command-line option for a password, secret or token (`-p VALUE`,
 ///   `--password VALUE`, `--password=VALUE`, `--client-secret VALUE`, `--token=VALUE`; not
-///   `--password-stdin`, which takes none);
+///   `--password-stdin`, which takes none), also inside quoted strings, as a `sh -c` string
+///   in a YAML or JSON sequence, a Dockerfile's exec form or a JSON string holds them
+///   (`["sh", "-c", "docker login OLD -p ***"]`);
 /// - the value of a key named for a password, secret, token or credentials, or ending in `auth`
 ///   (`"password": "…"`, `auth: …`, `DOCKER_AUTH=…`, `Authorization: Bearer …`), in JSON,
 ///   YAML, `.env` and shell syntax, compared without case.
@@ -71,7 +73,11 @@ pub fn redact_secrets(text: &str) -> Cow<'_, str> {
         if end <= at {
             continue;
         }
-        let start = start.max(at);
+        if start < at {
+            // Overlaps the span just hidden (found twice, as a word and inside a quote): widen it.
+            at = end;
+            continue;
+        }
         out.push_str(&text[at..start]);
         out.push_str(REDACTED);
         at = end;
@@ -106,50 +112,204 @@ fn names_a_secret(name: &str) -> bool {
         || name == "pwd"
 }
 
-/// The byte spans of the words of `text` as a shell splits them: at whitespace outside quotes
-/// (`--password "correct horse battery"` is two words).
-fn words(text: &str) -> Vec<(usize, usize)> {
-    let mut found = Vec::new();
-    let mut start = None;
-    let mut quote: Option<char> = None;
-    for (i, c) in text.char_indices() {
-        match (c, quote) {
-            (_, Some(q)) if c == q => quote = None,
-            (_, Some(_)) => {}
-            ('"' | '\'', None) => {
-                quote = Some(c);
-                start.get_or_insert(i);
-            }
-            _ => match (c.is_whitespace(), start) {
-                (true, Some(s)) => {
-                    found.push((s, i));
-                    start = None;
+/// How many quotes deep [`options`] looks for options: `sh -c "docker login … -p X"` is one
+/// deep, `sh -c "su -c 'docker login … -p X'"` two.
+const QUOTE_DEPTH: usize = 4;
+
+/// A text [`options`] reads: the line itself, or the inside of a quoted string in it with its
+/// escapes undone (`\"` read as `"`), each byte traced back to the line.
+struct Layer<'a> {
+    text: Cow<'a, str>,
+    /// For each byte of `text`, the offset in the line of the character it was read from, and
+    /// last the offset in the line where `text` ends; `None` for the line itself.
+    origin: Option<Vec<usize>>,
+}
+
+impl Layer<'_> {
+    /// The offset in the line of byte `at` of this layer's text (its end included).
+    fn in_line(&self, at: usize) -> usize {
+        self.origin.as_ref().map_or(at, |origin| origin[at])
+    }
+
+    /// The inside of the quoted string `start..end` of this layer (`quote` its quote), as the
+    /// next layer: in double quotes, `\"` and `\\` are read as `"` and `\`, as a shell and JSON
+    /// read them; single quotes keep every byte.
+    fn inside(&self, start: usize, end: usize, quote: char) -> Layer<'static> {
+        let inside = &self.text[start..end];
+        let mut text = String::with_capacity(inside.len());
+        let mut origin = Vec::with_capacity(inside.len() + 1);
+        let mut chars = inside.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            let from = self.in_line(start + i);
+            let c = match (quote, c, chars.peek()) {
+                ('"', '\\', Some(&(_, next @ ('"' | '\\')))) => {
+                    chars.next();
+                    next
                 }
-                (false, None) => start = Some(i),
-                _ => {}
-            },
+                _ => c,
+            };
+            for _ in 0..c.len_utf8() {
+                origin.push(from);
+            }
+            text.push(c);
+        }
+        origin.push(self.in_line(end));
+        Layer {
+            text: Cow::Owned(text),
+            origin: Some(origin),
         }
     }
-    if let Some(s) = start {
-        found.push((s, text.len()));
+}
+
+/// A text split as [`options`] reads it, each piece a byte span.
+struct Split {
+    /// The words, as a shell splits them: at whitespace outside quotes (`--password "correct
+    /// horse battery"` is two words); a backslash outside single quotes escapes the next
+    /// character (`\"` opens no quote).
+    words: Vec<(usize, usize)>,
+    /// The items, split as YAML and JSON flow collections are too: at whitespace and at `,`,
+    /// `[`, `]`, `{`, `}` outside quotes (`["-p","X"]` is `"-p"` and `"X"`).
+    items: Vec<(usize, usize)>,
+    /// The insides of the quoted strings, with their quote (an unterminated one runs to the end).
+    quoted: Vec<(usize, usize, char)>,
+}
+
+/// `text` split into [`Split`]'s words, items and quoted strings.
+fn split(text: &str) -> Split {
+    fn close(pieces: &mut Vec<(usize, usize)>, start: &mut Option<usize>, end: usize) {
+        if let Some(start) = start.take() {
+            pieces.push((start, end));
+        }
     }
-    found
+    let mut split = Split {
+        words: Vec::new(),
+        items: Vec::new(),
+        quoted: Vec::new(),
+    };
+    let (mut word, mut item) = (None, None);
+    let mut quote: Option<(char, usize)> = None;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        if let Some((q, inside)) = quote {
+            if c == q {
+                split.quoted.push((inside, i, q));
+                quote = None;
+            } else if c == '\\' && q == '"' {
+                escaped = true;
+            }
+            continue;
+        }
+        if c.is_whitespace() {
+            close(&mut split.words, &mut word, i);
+            close(&mut split.items, &mut item, i);
+            continue;
+        }
+        word.get_or_insert(i);
+        if matches!(c, ',' | '[' | ']' | '{' | '}') {
+            close(&mut split.items, &mut item, i);
+            continue;
+        }
+        item.get_or_insert(i);
+        match c {
+            '\\' => escaped = true,
+            '"' | '\'' => quote = Some((c, i + 1)),
+            _ => {}
+        }
+    }
+    if let Some((q, inside)) = quote {
+        split.quoted.push((inside, text.len(), q));
+    }
+    close(&mut split.words, &mut word, text.len());
+    close(&mut split.items, &mut item, text.len());
+    split
+}
+
+/// `span` of `text` without the YAML or JSON punctuation around a quoted string in it
+/// (`["-p",` is `"-p"`, `"X"]` is `"X"`); a span with no quote there is kept whole.
+fn without_punctuation(text: &str, (start, end): (usize, usize)) -> (usize, usize) {
+    let bytes = text.as_bytes();
+    let quote = |b: u8| matches!(b, b'"' | b'\'');
+    let mut from = start;
+    while from < end && matches!(bytes[from], b'[' | b'{' | b'(') {
+        from += 1;
+    }
+    let start = if from < end && quote(bytes[from]) {
+        from
+    } else {
+        start
+    };
+    let mut to = end;
+    while to > start && matches!(bytes[to - 1], b',' | b']' | b'}' | b')' | b':' | b';') {
+        to -= 1;
+    }
+    let end = if to > start && quote(bytes[to - 1]) {
+        to
+    } else {
+        end
+    };
+    (start, end)
 }
 
 /// The spans of the values of secret command-line options: `-p VALUE`, `--password VALUE`,
 /// `--password=VALUE` (and the other names [`names_a_secret`] takes), a quoted value whole; and
-/// on a `login` line, `-pVALUE` (the short option with its value attached).
+/// on a `login` line, `-pVALUE` (the short option with its value attached). Options are looked
+/// for in the line and inside its quoted strings, down to [`QUOTE_DEPTH`] quotes deep
+/// (`command: ["sh", "-c", "docker login R -p X"]`, `{"run":"docker login R --password \"X\""}`),
+/// among both its words and its YAML or JSON flow items (`["docker","login","R","-p","X"]`).
 fn options(text: &str, spans: &mut Vec<(usize, usize)>) {
-    let words = words(text);
-    let login = text.contains("login");
-    for (i, &(start, end)) in words.iter().enumerate() {
-        let word = text[start..end].trim_matches(|c| c == '"' || c == '\'');
+    let line = Layer {
+        text: Cow::Borrowed(text),
+        origin: None,
+    };
+    options_in(&line, false, 0, spans);
+}
+
+/// [`options`] in one layer of the line (`depth` quotes deep), and in the quoted strings inside
+/// it; `login` when an outer layer is a `login` command.
+fn options_in(layer: &Layer<'_>, login: bool, depth: usize, spans: &mut Vec<(usize, usize)>) {
+    let text: &str = &layer.text;
+    let login = login || text.contains("login");
+    let split = split(text);
+    for pieces in [&split.words, &split.items] {
+        for (start, end) in option_values(text, pieces, login) {
+            spans.push((layer.in_line(start), layer.in_line(end)));
+        }
+    }
+    if depth >= QUOTE_DEPTH {
+        return;
+    }
+    for &(start, end, quote) in &split.quoted {
+        // Every option starts with `-`: a string without one holds none.
+        if text[start..end].contains('-') {
+            options_in(&layer.inside(start, end, quote), login, depth + 1, spans);
+        }
+    }
+}
+
+/// The spans in `text` of the values of secret options among `pieces` (its words or its items).
+fn option_values(text: &str, pieces: &[(usize, usize)], login: bool) -> Vec<(usize, usize)> {
+    let mut values = Vec::new();
+    for (i, &piece) in pieces.iter().enumerate() {
+        let (start, end) = without_punctuation(text, piece);
+        let whole = &text[start..end];
+        let word = whole.trim_matches(|c| c == '"' || c == '\'');
         let Some(name) = word.strip_prefix('-') else {
             continue;
         };
+        // A quoted option keeps its closing quote (`"-p***"`, `"--password=***"`).
+        let quoted = whole.len() >= 2
+            && (whole.starts_with('"') && whole.ends_with('"')
+                || whole.starts_with('\'') && whole.ends_with('\''));
+        let value_end = if quoted { end - 1 } else { end };
         if login && name.len() > 1 && name.starts_with('p') && !word.starts_with("--") {
-            let value = start + text[start..end].find('p').unwrap_or(0) + 1;
-            spans.push((value, end));
+            let value = start + whole.find('p').unwrap_or(0) + 1;
+            if value < value_end {
+                values.push((value, value_end));
+            }
             continue;
         }
         let (name, inline) = match name.split_once('=') {
@@ -163,14 +323,15 @@ fn options(text: &str, spans: &mut Vec<(usize, usize)>) {
             continue;
         }
         if inline {
-            let eq = start + text[start..end].find('=').unwrap_or(0) + 1;
-            if eq < end {
-                spans.push((eq, end));
+            let eq = start + whole.find('=').unwrap_or(0) + 1;
+            if eq < value_end {
+                values.push((eq, value_end));
             }
-        } else if let Some(&(next_start, next_end)) = words.get(i + 1) {
-            spans.push((next_start, next_end));
+        } else if let Some(&next) = pieces.get(i + 1) {
+            values.push(without_punctuation(text, next));
         }
     }
+    values
 }
 
 /// The spans of the values of keys named for secrets: `"KEY": "VALUE"`, `KEY: VALUE`,
@@ -289,6 +450,140 @@ mod tests {
             ),
         ] {
             assert_eq!(redact_secrets(line), shown, "{line}");
+        }
+    }
+
+    /// `line` is printed as `shown`: without `secret`, with `***` in its place.
+    fn assert_hidden(line: &str, secret: &str, shown: &str) {
+        let printed = printable_line(line);
+        assert!(!printed.contains(secret), "{line} printed as {printed}");
+        assert!(printed.contains(REDACTED), "{line} printed as {printed}");
+        assert_eq!(printed, shown, "{line}");
+    }
+
+    #[test]
+    fn a_password_in_a_sh_c_string_of_a_yaml_flow_sequence_is_hidden() {
+        assert_hidden(
+            r#"command: ["sh", "-c", "docker login old.azurecr.io -p hunter7"]"#,
+            "hunter7",
+            r#"command: ["sh", "-c", "docker login old.azurecr.io -p ***"]"#,
+        );
+    }
+
+    #[test]
+    fn a_password_in_the_exec_form_of_a_dockerfile_run_is_hidden_and_the_user_kept() {
+        assert_hidden(
+            r#"RUN ["sh","-c","docker login old.azurecr.io -u admin -p S3cretPw"]"#,
+            "S3cretPw",
+            r#"RUN ["sh","-c","docker login old.azurecr.io -u admin -p ***"]"#,
+        );
+        assert_hidden(
+            r#"RUN ["docker", "login", "old.azurecr.io", "-u", "admin", "-p", "S3cretPw"]"#,
+            "S3cretPw",
+            r#"RUN ["docker", "login", "old.azurecr.io", "-u", "admin", "-p", ***]"#,
+        );
+        assert_hidden(
+            r#"RUN ["docker","login","old.azurecr.io","-u","admin","-p","S3cretPw"]"#,
+            "S3cretPw",
+            r#"RUN ["docker","login","old.azurecr.io","-u","admin","-p",***]"#,
+        );
+    }
+
+    #[test]
+    fn a_quoted_password_in_a_json_string_with_escaped_quotes_is_hidden_whole() {
+        assert_hidden(
+            r#"{"steps":[{"run":"docker login old.azurecr.io --password \"correct horse\""}]}"#,
+            "horse",
+            r#"{"steps":[{"run":"docker login old.azurecr.io --password ***"}]}"#,
+        );
+    }
+
+    #[test]
+    fn a_password_given_with_an_equals_sign_inside_a_quoted_string_is_hidden() {
+        assert_hidden(
+            r#"- "docker login old.azurecr.io --password=hunter10 -u admin""#,
+            "hunter10",
+            r#"- "docker login old.azurecr.io --password=*** -u admin""#,
+        );
+        assert_hidden(
+            r#"args: ["login", "old.azurecr.io", "--password=hunter10"]"#,
+            "hunter10",
+            r#"args: ["login", "old.azurecr.io", "--password=***"]"#,
+        );
+    }
+
+    #[test]
+    fn a_password_in_single_quotes_inside_double_quotes_is_hidden() {
+        assert_hidden(
+            r#"command: "sh -c 'docker login old.azurecr.io -p hunter11'""#,
+            "hunter11",
+            r#"command: "sh -c 'docker login old.azurecr.io -p ***'""#,
+        );
+        assert_hidden(
+            r#"args: ["sh -c 'docker login old.azurecr.io --password \"a b c\" -u admin'"]"#,
+            "a b c",
+            r#"args: ["sh -c 'docker login old.azurecr.io --password *** -u admin'"]"#,
+        );
+        assert_hidden(
+            r#"sh -c 'docker login old.azurecr.io --password "a b c" -u admin'"#,
+            "a b c",
+            r#"sh -c 'docker login old.azurecr.io --password *** -u admin'"#,
+        );
+    }
+
+    #[test]
+    fn quoted_login_commands_next_to_yaml_and_json_punctuation_have_their_passwords_hidden() {
+        for (line, secret, shown) in [
+            (
+                r#"- {name: X, value: "docker login old.azurecr.io --password hunter12"}"#,
+                "hunter12",
+                r#"- {name: X, value: "docker login old.azurecr.io --password ***"}"#,
+            ),
+            (
+                r#"{"steps":[{"run":"docker login old.azurecr.io -p JsonSecret1"}]}"#,
+                "JsonSecret1",
+                r#"{"steps":[{"run":"docker login old.azurecr.io -p ***"}]}"#,
+            ),
+            (
+                r#"args: ["docker login old.azurecr.io -pAttached1", "-u", "admin"]"#,
+                "Attached1",
+                r#"args: ["docker login old.azurecr.io -p***", "-u", "admin"]"#,
+            ),
+            (
+                r#"["docker", "login", "-u", "admin", "-pAttached2", "old.azurecr.io"]"#,
+                "Attached2",
+                r#"["docker", "login", "-u", "admin", "-p***", "old.azurecr.io"]"#,
+            ),
+            (
+                r#"- 'docker login old.azurecr.io --client-secret s3cret13'"#,
+                "s3cret13",
+                r#"- 'docker login old.azurecr.io --client-secret ***'"#,
+            ),
+            (
+                r#"{"a":"sh -c \"su -c \\\"docker login old.azurecr.io -p Deep14\\\"\""}"#,
+                "Deep14",
+                r#"{"a":"sh -c \"su -c \\\"docker login old.azurecr.io -p ***\\\"\""}"#,
+            ),
+            (
+                r#"- "docker login old.azurecr.io -p Unterminated15"#,
+                "Unterminated15",
+                r#"- "docker login old.azurecr.io -p ***"#,
+            ),
+        ] {
+            assert_hidden(line, secret, shown);
+        }
+    }
+
+    #[test]
+    fn quoted_strings_without_a_secret_option_are_printed_as_they_are() {
+        for line in [
+            r#"image: "old.azurecr.io/my-app:1""#,
+            r#"args: ["--port", "8080", "old.azurecr.io/a-b:1"]"#,
+            r#"command: ["sh", "-c", "docker pull old.azurecr.io/app:1 --platform linux/amd64"]"#,
+            r#"{"run":"echo \"docker push old.azurecr.io/app:1\" -u admin"}"#,
+            r#"- 'echo --password-stdin is read from old.azurecr.io'"#,
+        ] {
+            assert_eq!(redact_secrets(line), line);
         }
     }
 

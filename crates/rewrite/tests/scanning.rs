@@ -544,3 +544,37 @@ fn the_values_of_a_flux_helm_release_are_read_as_a_values_file() {
         "a registry named as an origin stays, as in a values file"
     );
 }
+
+#[test]
+fn login_commands_inside_quoted_strings_are_listed_with_their_passwords_hidden() {
+    for (name, kind, text, secrets) in [
+        (
+            "job.yaml",
+            FileKind::Yaml,
+            "command: [\"sh\", \"-c\", \"docker login myacr.azurecr.io -p hunter7\"]\nargs:\n  - \"docker login myacr.azurecr.io -p hunter9\"\n  - {name: X, value: \"docker login myacr.azurecr.io --password hunter10\"}\n",
+            &["hunter7", "hunter9", "hunter10"][..],
+        ),
+        (
+            "Dockerfile",
+            FileKind::Dockerfile,
+            "FROM alpine:3\nRUN [\"sh\", \"-c\", \"docker login myacr.azurecr.io -u admin -p S3cretPw\"]\n",
+            &["S3cretPw"][..],
+        ),
+        (
+            "steps.json",
+            FileKind::Json,
+            "{\"steps\":[{\"run\":\"docker login myacr.azurecr.io --password \\\"Json Secret\\\"\"}]}\n",
+            &["Json", "Secret"][..],
+        ),
+    ] {
+        let file = plan_text(name, kind, text);
+        assert_eq!(file.mentions.len(), text.lines().filter(|l| l.contains("myacr")).count(), "{name}: {:?}", file.mentions);
+        for mention in &file.mentions {
+            assert!(mention.text.contains("-p ***") || mention.text.contains("--password ***"), "{name}: {}", mention.text);
+            assert!(mention.text.contains("myacr.azurecr.io"), "{name}: the registry stays readable: {}", mention.text);
+            for secret in secrets {
+                assert!(!mention.text.contains(secret), "{name}: {}", mention.text);
+            }
+        }
+    }
+}

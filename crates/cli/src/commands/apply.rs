@@ -1766,6 +1766,7 @@ impl Run<'_> {
             Ok(())
         };
         let failed_verify = std::sync::Mutex::new(None);
+        let deletion_refused = std::sync::Mutex::new(None);
         // Written before each request: a run killed while it is in flight (the registry may have
         // deleted the manifest) finds the manifest gone and counts it.
         let requested = |d: &super::delete_source::Deletion| -> anyhow::Result<()> {
@@ -1782,6 +1783,7 @@ impl Run<'_> {
             on_deleted: Some(&record),
             before_delete: Some(&requested),
             failed_verify: Some(&failed_verify),
+            deletion_refused: Some(&deletion_refused),
             quiet: self.args.quiet,
             report_on_stderr: true,
             repositories: Some(&plan_repositories),
@@ -1821,6 +1823,11 @@ impl Run<'_> {
                             .unwrap_or_default()
                     )),
                 },
+                None if deletion_refused.into_inner().expect("refusal lock").is_some() => {
+                    StepEnd::Failed(
+                        "the source registry does not allow deletion (said above): nothing was verified or deleted; allow it, then run the same command again".into(),
+                    )
+                }
                 None => StepEnd::Failed(
                     "the source was not deleted in full: deletions failed (listed above); run the same command again once fixed".into(),
                 ),

@@ -156,6 +156,9 @@ pub struct Control<'a> {
     /// Given the fresh verify's report when it finds gaps (nothing is deleted then), for a
     /// caller that can have them copied again.
     pub failed_verify: Option<&'a std::sync::Mutex<Option<verify::Report>>>,
+    /// Given the reason when the source refuses deletions altogether (nothing is verified or
+    /// deleted then), for a caller that sums the run up in its own words.
+    pub deletion_refused: Option<&'a std::sync::Mutex<Option<String>>>,
     /// Print nothing but errors.
     pub quiet: bool,
     /// The verify's and the deletions' lines go to stderr: stdout is the caller's (`apply`
@@ -238,6 +241,9 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
         if !args.dry_run {
             if let Some(refusal) = deletion_refused(&registry, source.as_ref(), &matcher).await {
                 eprintln!("delete-source: {refusal}");
+                if let Some(slot) = control.deletion_refused {
+                    *slot.lock().expect("refusal lock") = Some(refusal);
+                }
                 return Ok(exit::FAILURES);
             }
         }

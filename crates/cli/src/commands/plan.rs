@@ -52,10 +52,10 @@ const JOBS_HELP: &str = "Requests at once to start with while taking the invento
 
 const EXIT_CODES: &str = "\
 Exit codes: 0 plan written; 1 plan written, but repositories the source could not list are left
-out of it, or the template step has blocking findings that would stop apply (each said on
-stderr); 2 config, input or connection error, nothing written; 3 the
-source stopped answering, nothing written; 4 [scope] selected nothing, nothing written; 130 interrupted,
-nothing written.";
+out of it, the template step has blocking findings that would stop apply, or a step cannot run
+(apply refuses the plan; each said on stderr); 2 config, input or connection error, nothing
+written; 3 the source stopped answering, nothing written; 4 [scope] selected nothing, nothing
+written; 130 interrupted (143 by SIGTERM), nothing written.";
 
 /// Runs `acr-relocate plan`.
 pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
@@ -278,11 +278,30 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             exit::FAILURES
         );
     }
+    // A step that cannot run makes apply refuse the whole plan: said, and in the exit code, so
+    // that a pipeline gating on `plan` does not go on to an apply that does nothing.
+    let unavailable: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| !s.available)
+        .map(|s| s.id.as_str())
+        .collect();
+    if !unavailable.is_empty() {
+        eprintln!(
+            "plan: {} cannot run (why is above and in the plan): apply refuses this plan; complete {} and plan again; exit code {}",
+            match unavailable.len() {
+                1 => format!("step {}", unavailable[0]),
+                _ => format!("steps {}", unavailable.join(", ")),
+            },
+            args.config.display(),
+            exit::FAILURES
+        );
+    }
     if let Some(unread) = unread {
         eprintln!("plan: {unread}");
         return Ok(exit::FAILURES);
     }
-    if !blocked.is_empty() {
+    if !blocked.is_empty() || !unavailable.is_empty() {
         return Ok(exit::FAILURES);
     }
     Ok(exit::SUCCESS)

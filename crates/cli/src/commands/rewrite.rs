@@ -391,7 +391,7 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
 
     if args.check {
         report_remaining(&mut out, &plan, &from)?;
-        report_problems(&mut out, &plan, &from, &to, false)?;
+        report_problems(&mut out, &plan, &from, &to, args.target.as_deref(), false)?;
         report_refusals(&mut out, &refused, false)?;
         report_unread(&mut out, &plan, false)?;
         warn_nothing_matched(&mut out, nothing_matched.as_ref(), &from, &to)?;
@@ -408,7 +408,7 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
     }
 
     if plan.is_blocked() {
-        report_problems(&mut out, &plan, &from, &to, true)?;
+        report_problems(&mut out, &plan, &from, &to, args.target.as_deref(), true)?;
         return Ok(if failed { 2 } else { 1 });
     }
 
@@ -600,12 +600,14 @@ fn note_of(mention: &acr_rewrite::Mention) -> String {
 
 /// Names each reference the target cannot serve on its own `error:` line (after flushing
 /// `out`), then one line saying that nothing was written (`written` true) or that a real run
-/// would write nothing, and what to do: copy the missing images to the target first.
+/// would write nothing, and what to do: copy the missing images to the target first (to
+/// `target`, the `--target` endpoint, when one names how to reach it).
 fn report_problems(
     out: &mut impl Write,
     plan: &Plan,
     from: &Registry,
     to: &Registry,
+    target: Option<&str>,
     written: bool,
 ) -> std::io::Result<()> {
     let problems: Vec<_> = plan.problems().collect();
@@ -646,6 +648,7 @@ fn report_problems(
             .iter()
             .map(|r| format!(" --repo {r}"))
             .collect();
+        let to = target.unwrap_or(to.as_str());
         format!(
             "copy the missing images to the target first (`acr-relocate copy {from} {to}{repos}`), then run again"
         )

@@ -156,3 +156,44 @@ fn the_source_is_deleted_once_the_journal_records_the_verify_or_the_same_run_mak
         );
     }
 }
+
+/// A source that does not allow deleting manifests (Distribution without
+/// `storage.delete.enabled`): the delete step fails saying so, not that deletions failed, and
+/// the source keeps everything.
+#[test]
+fn a_source_that_refuses_deletion_fails_the_step_saying_so_not_that_deletions_failed() {
+    use crate::support::http::{Response, Server};
+    use crate::support::mount_proxy::forward_as_sent;
+
+    let (src, expected) = sample_registry(1);
+    let dst = Registry::start();
+    let port = src.port;
+    let proxy = Server::start_raw(move |request| {
+        if request.method == "DELETE" {
+            return Response::json(
+                405,
+                &serde_json::json!({"errors": [{"code": "UNSUPPORTED", "message": "The operation is unsupported."}]}),
+            );
+        }
+        forward_as_sent(port, request)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let source = proxy.url();
+    let cfg = config(
+        dir.path(),
+        &source,
+        &dst.url(),
+        &format!("[delete_source]\nconfirm = \"{source}\"\nskip_content_check = true\n"),
+    );
+    let plan_path = plan(dir.path(), &cfg);
+    let out = apply(&plan_path, &[]);
+    assert_exit_code(&out, 1);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains("does not allow deleting manifests")
+            && said.contains("the source registry does not allow deletion (said above): nothing was verified or deleted")
+            && !said.contains("deletions failed"),
+        "{said}"
+    );
+    assert_holds(&open(&src.url()), &expected.tags, None);
+}

@@ -597,8 +597,9 @@ fn a_selection_that_matches_nothing_warns_in_one_line_exits_4_and_deletes_nothin
     source_intact(&src, &expected);
 }
 
-/// A rerun after everything selected was deleted, with the same (rightly spelt) filters, is a
-/// success with nothing to do, as it is without filters: scripts rerun whole relocations.
+/// A rerun after everything selected was deleted, with the same (rightly spelt) filters or a
+/// `--tag`, is a success with nothing to do, as it is without filters: scripts rerun whole
+/// relocations.
 #[test]
 fn a_rerun_with_filters_after_everything_selected_was_deleted_has_nothing_to_do() {
     let (src, dst, _) = source_and_full_copy(2);
@@ -620,13 +621,17 @@ fn a_rerun_with_filters_after_everything_selected_was_deleted_has_nothing_to_do(
             stderr(&out)
         );
     }
-    let out = delete_confirmed(&src, &dst, &filters);
-    assert_success(&out);
-    assert!(
-        stderr(&out).contains("the selected repositories of SOURCE hold no tags: nothing to do"),
-        "{}",
-        stderr(&out)
-    );
+    // A tag expression too: with no tag left to match, it is not misspelt.
+    for filters in [&filters[..], &["--tag", "v1.0.0"][..]] {
+        let out = delete_confirmed(&src, &dst, filters);
+        assert_success(&out);
+        let err = stderr(&out);
+        assert!(
+            err.contains("the selected repositories of SOURCE hold no tags: nothing to do")
+                && !err.contains("check the spelling"),
+            "{filters:?}: {err}"
+        );
+    }
 }
 
 /// The reviewer's case: a layer of the target damaged in its storage (same size, one byte

@@ -29,7 +29,7 @@ fn skopeo_forms_are_refused_with_what_to_write_instead() {
         let err = refused(endpoint);
         assert!(
             err.contains(&format!("skopeo's `{transport}:` transport is not read"))
-                && err.contains(&format!("skopeo copy {endpoint} oci:DIR/REPOSITORY:TAG")),
+                && err.contains(&format!("skopeo copy {endpoint} oci:DIR:REPOSITORY:TAG")),
             "{err}"
         );
     }

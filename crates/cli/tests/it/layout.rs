@@ -1452,3 +1452,23 @@ fn the_unpacked_archive_of_a_killed_run_is_removed_by_the_next_and_a_live_ones_k
         "its own was not removed"
     );
 }
+
+/// A layout's blobs are one file each, shared by its repositories: one repository may find a
+/// blob present while another is still finishing it. That is no second upload, and the copy
+/// must not say the target refused a mount (a layout has none). A race, so tried a few times.
+#[test]
+fn a_copy_into_a_layout_never_reports_blobs_uploaded_again() {
+    let (dir, _) = sample_layout(8, 4);
+    for round in 0..5 {
+        let target = tempfile::tempdir().unwrap();
+        let out = run(&["copy", "--json", &oci(dir.path()), &oci(target.path())]);
+        assert_success(&out);
+        let summary = json(&out);
+        assert_eq!(summary["blobs_copied_again"], 0, "round {round}: {summary}");
+        assert!(
+            !stderr(&out).contains("refused a mount"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

@@ -36,6 +36,30 @@ pub fn plan(dir: &Path, config: &Path) -> PathBuf {
     out_path
 }
 
+/// Runs `plan` on a config some of whose steps cannot run (their inputs missing): the plan is
+/// written for review, and `plan` names those steps and exits 1, as `apply` refuses the plan.
+pub fn plan_with_steps_that_cannot_run(dir: &Path, config: &Path, steps: &[&str]) -> PathBuf {
+    let out_path = dir.join("plan.json");
+    let out = run(&[
+        "plan",
+        "--config",
+        config.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_exit_code(&out, 1);
+    let err = stderr(&out);
+    let named = match steps {
+        [one] => format!("plan: step {one} cannot run"),
+        _ => format!("plan: steps {} cannot run", steps.join(", ")),
+    };
+    assert!(
+        err.contains(&named) && err.contains("apply refuses this plan") && out_path.exists(),
+        "{err}"
+    );
+    out_path
+}
+
 /// A sample registry of `repositories` repositories, an empty target registry, and a scratch
 /// directory holding `relocation.toml` from one to the other with `extra` appended.
 fn registries_and_config(
@@ -143,7 +167,7 @@ fn a_plan_whose_azure_steps_lack_their_inputs_is_refused_by_apply() {
         2,
         "[copy]\nmode = \"import\"\n\n[deploy]\nresource_group = \"rg-target\"\n",
     );
-    let plan_path = plan(dir.path(), &cfg);
+    let plan_path = plan_with_steps_that_cannot_run(dir.path(), &cfg, &["2-deploy", "3-copy"]);
     let v = read_plan(&plan_path);
     let unavailable: Vec<&str> = v["steps"]
         .as_array()

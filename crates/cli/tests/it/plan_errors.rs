@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::plan::{config, plan};
+use crate::plan::{config, plan, plan_with_steps_that_cannot_run};
 use crate::util::*;
 
 /// A small layout, a scratch directory and a config from the layout to a layout in it.
@@ -78,7 +78,7 @@ fn apply_refuses_a_plan_with_steps_that_cannot_run_in_one_line_naming_each() {
     let (_layout, dir, cfg) = layout_and_config(
         "[copy]\nmode = \"import\"\n\n[deploy]\nresource_group = \"rg-target\"\n",
     );
-    let plan_path = plan(dir.path(), &cfg);
+    let plan_path = plan_with_steps_that_cannot_run(dir.path(), &cfg, &["2-deploy", "3-copy"]);
     let out = run(&["apply", plan_path.to_str().unwrap()]);
     assert_one_line(
         &out,
@@ -980,7 +980,13 @@ fn a_registry_resource_deletion_needs_the_source_id_and_the_whole_registry() {
 
     let aks = "[attach_aks]\nclusters = [\"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks\"]\n";
     std::fs::remove_file(&output).unwrap();
-    assert_success(&run_plan(&write(false, aks), &output));
+    let out = run_plan(&write(false, aks), &output);
+    assert_exit_code(&out, 1);
+    assert!(
+        stderr(&out).contains("cannot run") && output.exists(),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["apply", output.to_str().unwrap()]);
     assert_one_line(&out, 2, &["attach_aks", "[target] azure_resource_id"]);
 }

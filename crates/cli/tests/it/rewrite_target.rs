@@ -45,6 +45,7 @@ fn rewrite_checked_against(
     run(&args)
 }
 
+/// The remedy's copy names the target as `--target` does (`http://…` here), so it runs as shown.
 #[test]
 fn a_tag_missing_in_the_target_blocks_the_rewrite_and_nothing_is_written() {
     let (dst, expected) = sample_registry(2);
@@ -61,8 +62,8 @@ fn a_tag_missing_in_the_target_blocks_the_rewrite_and_nothing_is_written() {
     );
     let remedy = |what: &str| {
         format!(
-            "error: {what}: 1 reference(s) are missing from the target or could not be checked; copy the missing images to the target first (`acr-relocate copy old.example.com {h} --repo {repo}`), then run again\n",
-            h = host(&dst)
+            "error: {what}: 1 reference(s) are missing from the target or could not be checked; copy the missing images to the target first (`acr-relocate copy old.example.com {t} --repo {repo}`), then run again\n",
+            t = dst.url()
         )
     };
     assert_eq!(

@@ -475,7 +475,7 @@ fn docker_save(archive: &Path) -> Error {
     let shown = archive.display();
     archive_error(
         archive,
-        format!("is a `docker save` archive in Docker's own format (manifest.json and <id>/layer.tar, no index.json), not an OCI archive: `docker load -i {shown}`, push the image to a registry and copy from there, or export it with `skopeo copy docker-archive:{shown} oci:DIR/REPOSITORY:TAG` and copy `oci:DIR/REPOSITORY`"),
+        format!("is a `docker save` archive in Docker's own format (manifest.json and <id>/layer.tar, no index.json), not an OCI archive: `docker load -i {shown}`, push the image to a registry and copy from there, or export it with `skopeo copy docker-archive:{shown} oci:DIR:REPOSITORY:TAG` and copy `oci:DIR`"),
     )
 }
 
@@ -519,8 +519,10 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
         }
         magic[..n].starts_with(&GZIP_MAGIC)
     };
+    // Every member of the file (gzip, tar and Go read them all: `cat a.gz b.gz`, bgzip and
+    // appending writers make several), not the first alone.
     let input: Box<dyn Read> = if gz {
-        Box::new(flate2::read::GzDecoder::new(reader))
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
     } else {
         Box::new(reader)
     };
@@ -528,7 +530,14 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
     std::fs::create_dir_all(&blobs).map_err(|e| Error::io(root, e))?;
     let truncated =
         |e: std::io::Error| archive_error(archive, format!("truncated or not a tar archive: {e}"));
-    let mut tar = tar::Archive::new(input);
+    let mut tar = tar::Archive::new(ReadCount {
+        inner: input,
+        count: 0,
+    });
+    // Where the header after the last entry starts: the end-of-archive marker, when the file is
+    // whole (see the check after the loop).
+    let mut next_header = 0u64;
+    let mut last_entry = None;
     let mut seen_layout = false;
     let mut seen_index = false;
     let mut seen_docker_manifest = false;
@@ -542,6 +551,9 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
             .to_string_lossy()
             .trim_start_matches("./")
             .to_string();
+        let stored = entry.header().entry_size().map_err(truncated)?;
+        next_header = entry.raw_file_position() + stored.div_ceil(512) * 512;
+        last_entry = Some(name.clone());
         if kind.is_dir() {
             continue;
         }
@@ -673,6 +685,22 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
         }
         std::fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
     }
+    // A tar ends with a zero block where the next header would be; a file that ends at a
+    // header instead was cut at an entry boundary (the tar reader takes that end for the
+    // archive's), and whatever came after is missing: refused, never read or rewritten short.
+    let read = tar.into_inner().count;
+    if read < next_header + 512 {
+        return Err(archive_error(
+            archive,
+            match last_entry {
+                Some(name) => format!(
+                    "truncated archive: it ends after the entry `{}` without the end-of-archive marker, so what came after is missing: copy or write the archive again",
+                    crate::digest::truncate(&name)
+                ),
+                None => "truncated or not a tar archive: no entry and no end-of-archive marker".to_string(),
+            },
+        ));
+    }
     if !seen_index && seen_docker_manifest {
         return Err(docker_save(archive));
     }
@@ -702,6 +730,21 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
         }
     }
     Ok(kept)
+}
+
+/// A reader that counts the bytes read through it: how far into the (decompressed) tar stream
+/// the tar reader went.
+struct ReadCount<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for ReadCount<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
 }
 
 /// Refuses an entry of `announced` bytes that the file system of the working copy `root` has no
@@ -1281,6 +1324,91 @@ mod tests {
                 (name, bytes)
             })
             .collect()
+    }
+
+    /// The tar stream of `entries`, with its end-of-archive marker (two zero blocks).
+    fn tar_bytes(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, bytes) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, &bytes[..]).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn gzipped(bytes: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    }
+
+    /// The files under `root`, by path relative to it, with their bytes.
+    fn files_under(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let mut files = std::collections::BTreeMap::new();
+        for dir in [root.to_path_buf(), root.join("blobs/sha256")] {
+            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                if e.file_type().unwrap().is_file() {
+                    let name = e.path().strip_prefix(root).unwrap().display().to_string();
+                    files.insert(name, std::fs::read(e.path()).unwrap());
+                }
+            }
+        }
+        files
+    }
+
+    /// A gzip file may hold several members one after another (`cat a.gz b.gz`, bgzip, an
+    /// appending writer): gzip and tar read them all, and so does the archive reader. Reading
+    /// only the first would lose the entries after it, and an update would write them away.
+    #[tokio::test]
+    async fn a_gzip_archive_of_several_members_is_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = layout_entries(3).await;
+        let whole = tar_bytes(&entries);
+        // Split after the third entry's data: two members, the second holding the rest.
+        let split = tar_bytes(&entries[..3]).len() - 1024;
+        let two_members = [gzipped(&whole[..split]), gzipped(&whole[split..])].concat();
+        let (one, two) = (dir.path().join("one.tar.gz"), dir.path().join("two.tar.gz"));
+        std::fs::write(&one, gzipped(&whole)).unwrap();
+        std::fs::write(&two, two_members).unwrap();
+        let (from_one, from_two) = (dir.path().join("a"), dir.path().join("b"));
+        unpack(&one, &from_one).unwrap();
+        unpack(&two, &from_two).unwrap();
+        let read = files_under(&from_two);
+        assert_eq!(read.len(), entries.len());
+        assert_eq!(read, files_under(&from_one));
+    }
+
+    /// A tar cut exactly between two entries reads, to a tar reader, as a shorter whole archive:
+    /// its missing end-of-archive marker gives it away, plain or compressed, and it is refused
+    /// instead of being read (or rewritten by an update) without what came after.
+    #[tokio::test]
+    async fn a_tar_cut_between_two_entries_is_refused_as_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = layout_entries(3).await;
+        let kept = tar_bytes(&entries[..entries.len() - 1]);
+        let cut = &kept[..kept.len() - 1024];
+        let last_kept = &entries[entries.len() - 2].0;
+        for (name, bytes) in [("cut.tar", cut.to_vec()), ("cut.tar.gz", gzipped(cut))] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let said = unpack(&path, &dir.path().join(name).with_extension("out"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                said.contains("truncated archive: it ends after the entry")
+                    && said.contains(&crate::digest::truncate(last_kept)),
+                "{name}: {said}"
+            );
+        }
+        // The same entries with their marker are read (a blob they lack is another matter).
+        let whole = dir.path().join("whole.tar");
+        std::fs::write(&whole, &kept).unwrap();
+        if let Err(e) = unpack(&whole, &dir.path().join("whole")) {
+            assert!(!e.to_string().contains("end-of-archive"), "{e}");
+        }
     }
 
     /// What Docker 25+ `docker save` writes beside the layout.

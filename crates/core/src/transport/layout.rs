@@ -760,9 +760,10 @@ fn read_unnamed_as(
 }
 
 /// Reads the entries among `unnamed` that carry an [`CONTAINERD_IMAGE_NAME`] as the image it
-/// names, as `docker load` does: the registry host is left out (`docker.io/library/nginx:latest`
-/// is `nginx:latest`, `ghcr.io/org/app:1` is `org/app:1`), a name with a digest and no tag is an
-/// untagged manifest of its repository. Returns the others. A tag two entries give goes to the
+/// names ([`containerd_image_name`]: Docker Hub's without their host and `library/`, as `docker
+/// load` shows them, `docker.io/library/nginx:latest` is `nginx:latest`; other registries' with
+/// their host, without its port, `ghcr.io/org/app:1` is `ghcr.io/org/app:1`), a name with a
+/// digest and no tag is an untagged manifest of its repository. Returns the others. A tag two entries give goes to the
 /// later, the earlier read as untagged (said on stderr); a tag the layout's own entries give
 /// stays theirs.
 fn read_containerd_names(
@@ -1020,10 +1021,19 @@ fn missing(digest: &Digest) -> Error {
     }
 }
 
+/// The repository and tag of a `REPOSITORY:TAG` ref name. A full reference whose registry host
+/// has a port (`registry.local:5000/team/app:v2`, as `skopeo copy … oci:DIR:REF` and crane
+/// write them), which no repository name can hold, is read as a containerd image name is: the
+/// host kept without its port (`registry.local/team/app`), Docker Hub's left out.
 fn split_ref_name(name: &str) -> Option<(String, String)> {
     let (repo, tag) = name.rsplit_once(':')?;
     if repo.is_empty() || tag.is_empty() || tag.contains('/') {
         return None;
+    }
+    if repo.contains(':') {
+        if let Some((repo, Some(tag))) = containerd_image_name(name) {
+            return Some((repo, tag));
+        }
     }
     Some((repo.to_string(), tag.to_string()))
 }
@@ -1443,6 +1453,33 @@ impl Destination for Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ref names as skopeo writes them for `oci:DIR:REF`: a tag, `REPOSITORY:TAG`, or a full
+    /// reference; one with a registry port (no repository name holds a `:`) is read as a
+    /// containerd image name is, instead of a repository no registry accepts.
+    #[test]
+    fn ref_names_with_a_registry_port_are_read_without_the_port() {
+        let read = |name: &str| split_ref_name(name).map(|(r, t)| format!("{r} {t}"));
+        assert_eq!(read("team/app:v1").as_deref(), Some("team/app v1"));
+        assert_eq!(
+            read("127.0.0.1:5000/svc8:latest").as_deref(),
+            Some("127.0.0.1/svc8 latest")
+        );
+        assert_eq!(
+            read("registry.local:5000/team/app:v2").as_deref(),
+            Some("registry.local/team/app v2")
+        );
+        assert_eq!(
+            read("localhost:5000/tool:3").as_deref(),
+            Some("localhost/tool 3")
+        );
+        // Without a port, a host is a valid first path component and stays as it is.
+        assert_eq!(
+            read("ghcr.io/org/app:1").as_deref(),
+            Some("ghcr.io/org/app 1")
+        );
+        assert_eq!(read("latest"), None);
+    }
 
     #[tokio::test]
     async fn containerd_image_names_name_the_repository_and_tag_as_docker_load_reads_them() {
