@@ -541,6 +541,7 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
     let mut seen_layout = false;
     let mut seen_index = false;
     let mut seen_docker_manifest = false;
+    let mut nested_layout: Option<String> = None;
     let mut kept = Vec::new();
     for entry in tar.entries().map_err(truncated)? {
         let mut entry = entry.map_err(truncated)?;
@@ -563,6 +564,10 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
                 .is_some_and(|hex| format!("sha256:{hex}").parse::<Digest>().is_ok());
         if !layout_entry {
             seen_docker_manifest |= name == "manifest.json";
+            // A layout packed from its parent directory (`tar -czf x.tgz lay1`): said below.
+            if nested_layout.is_none() {
+                nested_layout = name.strip_suffix("/oci-layout").map(str::to_string);
+            }
             // Docker's own format: a directory per layer, named by its id.
             let layer_dir = name
                 .strip_suffix("/layer.tar")
@@ -705,6 +710,15 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
         return Err(docker_save(archive));
     }
     if !seen_layout || !seen_index {
+        if let (Some(dir), false) = (&nested_layout, seen_layout) {
+            let dir = crate::log::printable(dir);
+            return Err(archive_error(
+                archive,
+                format!(
+                    "not an OCI archive: its layout is in the directory `{dir}/` inside it, not at its top (packed from the layout's parent directory): pack it from inside the layout, `tar -C {dir} -cf FILE.tar .` (`-czf FILE.tar.gz` compressed), and read that"
+                ),
+            ));
+        }
         return Err(archive_error(
             archive,
             "not an OCI archive: `oci-layout` or `index.json` is missing",
@@ -1409,6 +1423,28 @@ mod tests {
         if let Err(e) = unpack(&whole, &dir.path().join("whole")) {
             assert!(!e.to_string().contains("end-of-archive"), "{e}");
         }
+    }
+
+    /// A layout packed from its parent directory (`tar -czf x.tgz lay1`) has every entry under
+    /// `lay1/`: refused naming that directory and how to pack it from inside.
+    #[tokio::test]
+    async fn a_layout_packed_from_its_parent_directory_is_named_with_how_to_pack_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries: Vec<(String, Vec<u8>)> = layout_entries(2)
+            .await
+            .into_iter()
+            .map(|(name, bytes)| (format!("lay1/{name}"), bytes))
+            .collect();
+        let path = dir.path().join("x.tar");
+        write_tar_of(&path, &entries);
+        let said = unpack(&path, &dir.path().join("out"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            said.contains("its layout is in the directory `lay1/` inside it")
+                && said.contains("tar -C lay1 -cf FILE.tar ."),
+            "{said}"
+        );
     }
 
     /// What Docker 25+ `docker save` writes beside the layout.
