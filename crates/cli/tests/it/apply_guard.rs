@@ -40,6 +40,18 @@ fn apply(plan: &Path, steps: &[&str]) -> std::process::Output {
     run(&args)
 }
 
+/// A plan in `dir` from `source` to `dst` that deletes the source at its end (the content check
+/// skipped: these tests are about the guard).
+fn plan_deleting(dir: &Path, source: &str, dst: &Registry) -> std::path::PathBuf {
+    let cfg = config(
+        dir,
+        source,
+        &dst.url(),
+        &format!("[delete_source]\nconfirm = \"{source}\"\nskip_content_check = true\n"),
+    );
+    plan(dir, &cfg)
+}
+
 fn journal(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("plan.json.journal")).unwrap_or_default()
 }
@@ -126,15 +138,8 @@ fn a_failed_template_step_keeps_the_source_whatever_steps_are_asked_for() {
 fn the_source_is_deleted_once_the_journal_records_the_verify_or_the_same_run_makes_it() {
     let (src, expected) = sample_registry(2);
     let dst = Registry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let source = src.url();
-    let cfg = config(
-        dir.path(),
-        &source,
-        &dst.url(),
-        &format!("[delete_source]\nconfirm = \"{source}\"\nskip_content_check = true\n"),
-    );
-    let plan_path = plan(dir.path(), &cfg);
+    let (dir, source) = (tempfile::tempdir().unwrap(), src.url());
+    let plan_path = plan_deleting(dir.path(), &source, &dst);
     assert_success(&apply(&plan_path, &["copy"]));
     let out = apply(&plan_path, &["delete_source"]);
     assert_exit_code(&out, 5);
@@ -178,14 +183,7 @@ fn a_source_that_refuses_deletion_fails_the_step_saying_so_not_that_deletions_fa
         forward_as_sent(port, request)
     });
     let dir = tempfile::tempdir().unwrap();
-    let source = proxy.url();
-    let cfg = config(
-        dir.path(),
-        &source,
-        &dst.url(),
-        &format!("[delete_source]\nconfirm = \"{source}\"\nskip_content_check = true\n"),
-    );
-    let plan_path = plan(dir.path(), &cfg);
+    let plan_path = plan_deleting(dir.path(), &proxy.url(), &dst);
     let out = apply(&plan_path, &[]);
     assert_exit_code(&out, 1);
     let said = format!("{}{}", stdout(&out), stderr(&out));

@@ -24,6 +24,13 @@ pub fn config(dir: &Path, source: &str, target: &str, extra: &str) -> PathBuf {
 
 /// Runs `plan` and returns the plan file.
 pub fn plan(dir: &Path, config: &Path) -> PathBuf {
+    let (out, out_path) = plan_into(dir, config);
+    assert_success(&out);
+    out_path
+}
+
+/// Runs `plan --config CONFIG -o DIR/plan.json`: its output, and the plan's path.
+fn plan_into(dir: &Path, config: &Path) -> (std::process::Output, PathBuf) {
     let out_path = dir.join("plan.json");
     let out = run(&[
         "plan",
@@ -32,21 +39,13 @@ pub fn plan(dir: &Path, config: &Path) -> PathBuf {
         "-o",
         out_path.to_str().unwrap(),
     ]);
-    assert_success(&out);
-    out_path
+    (out, out_path)
 }
 
 /// Runs `plan` on a config some of whose steps cannot run (their inputs missing): the plan is
 /// written for review, and `plan` names those steps and exits 1, as `apply` refuses the plan.
 pub fn plan_with_steps_that_cannot_run(dir: &Path, config: &Path, steps: &[&str]) -> PathBuf {
-    let out_path = dir.join("plan.json");
-    let out = run(&[
-        "plan",
-        "--config",
-        config.to_str().unwrap(),
-        "-o",
-        out_path.to_str().unwrap(),
-    ]);
+    let (out, out_path) = plan_into(dir, config);
     assert_exit_code(&out, 1);
     let err = stderr(&out);
     let named = match steps {

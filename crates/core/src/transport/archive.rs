@@ -1315,15 +1315,7 @@ mod tests {
     }
 
     fn write_tar_of(path: &Path, entries: &[(String, Vec<u8>)]) {
-        let mut builder = tar::Builder::new(File::create(path).unwrap());
-        for (name, bytes) in entries {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(bytes.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            builder.append_data(&mut header, name, &bytes[..]).unwrap();
-        }
-        builder.finish().unwrap();
+        std::fs::write(path, tar_bytes(entries)).unwrap();
     }
 
     fn entries_of(path: &Path) -> Vec<(String, Vec<u8>)> {
