@@ -39,6 +39,19 @@ impl fmt::Display for Secret {
     }
 }
 
+/// `url` with the user information of its authority (`user:password@`), if any, replaced by
+/// `<redacted>@`; the rest as it is.
+fn without_user_info(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.into();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{REDACTED}{}", &rest[at..]).into(),
+        None => url.into(),
+    }
+}
+
 /// Query parameters whose values say what a request is about and hold no secret: page size and
 /// cursor of a listing (`n`, `last`), a mount's blob and repository (`mount`, `from`), an upload's
 /// digest (`digest`). [`redact_url`] shows them; every other parameter is hidden.
@@ -49,9 +62,12 @@ const SHOWN_QUERY_KEYS: [&str; 5] = ["n", "last", "mount", "from", "digest"];
 /// (their names too) become one `<redacted>` per run of them, so
 /// `…/uploads/?mount=sha256:…&from=a/b` shows whole and `…/uploads/u1?_state=…&digest=sha256:…`
 /// shows as `…/uploads/u1?<redacted>&digest=sha256:…`. A fragment is hidden with the query.
+/// User information in the authority (`https://user:password@host/`, as a redirect or a token
+/// realm a registry hands out may carry) is hidden too: `https://<redacted>@host/`.
 pub fn redact_url(url: &str) -> String {
+    let url = without_user_info(url);
     let Some(i) = url.find('?') else {
-        return url.to_string();
+        return url.into_owned();
     };
     let (base, rest) = (&url[..i], &url[i + 1..]);
     let (query, fragment) = match rest.split_once('#') {
@@ -185,6 +201,25 @@ mod tests {
             redact_url("http://h/x?last=a\"b&n=1#tok"),
             "http://h/x?<redacted>&n=1&<redacted>"
         );
+    }
+
+    /// A redirect or a token realm a registry hands out may carry credentials in its authority:
+    /// never shown, whatever else the URL holds (an `@` in the path is not user information).
+    #[test]
+    fn user_information_in_a_url_is_hidden() {
+        assert_eq!(
+            redact_url("http://storuser:St0rageSecretPw@127.0.0.1:47629/v2/a/blobs/x?sig=abc"),
+            "http://<redacted>@127.0.0.1:47629/v2/a/blobs/x?<redacted>"
+        );
+        assert_eq!(
+            redact_url("https://tu:Realm@S3cret@auth.example/token"),
+            "https://<redacted>@auth.example/token"
+        );
+        assert_eq!(
+            redact_url("https://h/v2/a@b/manifests/c"),
+            "https://h/v2/a@b/manifests/c"
+        );
+        assert_eq!(redact_url("no scheme@here"), "no scheme@here");
     }
 
     #[test]

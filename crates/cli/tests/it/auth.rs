@@ -901,7 +901,10 @@ fn a_certificate_for_other_names_and_an_insecure_url_are_named() {
     );
     assert_one_line_error(
         &out,
-        &["not made out to `127.0.0.1`", "--insecure 127.0.0.1"],
+        &[
+            "not made out to `127.0.0.1`",
+            &format!("--insecure {} ", registry.host()),
+        ],
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("--src-ca-cert FILE"), "{err}");

@@ -234,7 +234,7 @@ impl Health {
                 if detail.contains("NotValidForName") || detail.contains("not valid for name") =>
             {
                 format!(
-                    "its TLS certificate is not made out to `{hostname}` ({detail}): reach the registry by a name its certificate lists, or pass --insecure {hostname} to skip the check"
+                    "its TLS certificate is not made out to `{hostname}` ({detail}): reach the registry by a name its certificate lists, or pass --insecure {host} to skip the check for this registry alone"
                 )
             }
             // A certificate marked CA:TRUE served as the registry's own (what `openssl req -x509`
@@ -629,6 +629,11 @@ mod tests {
             .to_string();
         assert!(text.contains("not made out to `127.0.0.1`"), "{text}");
         assert!(!text.contains("--src-ca-cert"), "{text}");
+        // The opt-out named is this registry's, not every port of its host.
+        assert!(
+            text.contains("--insecure 127.0.0.1:5000 to skip the check for this registry alone"),
+            "{text}"
+        );
     }
 
     #[test]
