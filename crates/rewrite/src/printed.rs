@@ -53,9 +53,14 @@ fn obeyed(c: char) -> bool {
 ///   `--password-stdin`, which takes none), also inside quoted strings, as a `sh -c` string
 ///   in a YAML or JSON sequence, a Dockerfile's exec form or a JSON string holds them
 ///   (`["sh", "-c", "docker login OLD -p ***"]`);
-/// - the value of a key named for a password, secret, token or credentials, or ending in `auth`
-///   (`"password": "…"`, `auth: …`, `DOCKER_AUTH=…`, `Authorization: Bearer …`), in JSON,
-///   YAML, `.env` and shell syntax, compared without case.
+/// - what follows the user in the `USER:SECRET` value of `--creds`, `--src-creds`,
+///   `--dst-creds`, `-u` and `--user` (`--src-creds bob:***`, `curl -u "bob:***"`), in the same
+///   places; a value without a `:` (`docker login -u admin`) is only a user, and kept;
+/// - the value of a key named for a password, secret, token, API or access key or credentials,
+///   ending in `auth` or in the word `pass`, `cred` or `creds` ([`names_a_secret`]:
+///   `"password": "…"`, `auth: …`, `DOCKER_AUTH=…`, `DOCKER_PASS=…`, `apiKey: …`,
+///   `ACR_RELOCATE_SRC_CREDS=…`, `Authorization: Bearer …`), in JSON, YAML, `.env` and shell
+///   syntax, compared without case.
 ///
 /// It errs on the side of hiding: a value that only looks like a secret is hidden too.
 pub fn redact_secrets(text: &str) -> Cow<'_, str> {
@@ -101,15 +106,84 @@ fn user_info(text: &str, spans: &mut Vec<(usize, usize)>) {
     }
 }
 
-/// True for a key or option name that holds a secret.
+/// True for a key or option name that holds a secret: one containing `password`, `passwd`,
+/// `passphrase`, `secret`, `token` or `credential`, or `apikey` or `accesskey` with or without
+/// a `_`, `-` or `.` in them (`apiKey`, `ACCESS_KEY`); one ending in `auth` or
+/// `authorization`; `pwd`; and one whose last word is `pass` or `cred`, or ends in `creds`
+/// (`DOCKER_PASS`, `dbPass`, `pass`, `ACR_RELOCATE_SRC_CREDS`, `regcreds`), so that words that
+/// merely contain them (`passthrough`, `compass`, `bypass`, `passHostHeader`, `sacred`,
+/// `credsStore`) are not taken. Compared without case.
 fn names_a_secret(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    ["password", "passwd", "secret", "token", "credential"]
-        .iter()
-        .any(|word| name.contains(word))
-        || name.ends_with("auth")
-        || name.ends_with("authorization")
-        || name == "pwd"
+    let lower = name.to_ascii_lowercase();
+    let joined: String = lower
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | '.'))
+        .collect();
+    let last = last_word(name);
+    [
+        "password",
+        "passwd",
+        "passphrase",
+        "secret",
+        "token",
+        "credential",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
+        || ["apikey", "accesskey"]
+            .iter()
+            .any(|word| joined.contains(word))
+        || lower.ends_with("auth")
+        || lower.ends_with("authorization")
+        || lower == "pwd"
+        || last == "pass"
+        || last == "cred"
+        || last.ends_with("creds")
+}
+
+/// The last word of `name`, lowercased: what follows its last character other than an ASCII
+/// letter or digit (`DOCKER_PASS`, `src-creds`), or its last hump in camel case (`dbPass`).
+fn last_word(name: &str) -> String {
+    let mut start = 0;
+    let mut previous: Option<char> = None;
+    for (i, c) in name.char_indices() {
+        if !c.is_ascii_alphanumeric() {
+            start = i + c.len_utf8();
+        } else if c.is_ascii_uppercase()
+            && previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
+        {
+            start = i;
+        }
+        previous = Some(c);
+    }
+    name[start..].to_ascii_lowercase()
+}
+
+/// True for an option (`--src-creds`, `-u`, without its `=VALUE`) whose value is `USER:SECRET`
+/// (or a `USER` alone, whose secret is read elsewhere): skopeo's, podman's and acr-relocate's
+/// `--creds`, `--src-creds` and `--dst-creds`, curl's `-u` and `--user`. What follows the first
+/// `:` of its value is hidden ([`after_the_user`]), the user kept. The command is not looked
+/// at: `docker run -u 1000:1000` shows `-u 1000:***`, erring on the side of hiding.
+fn takes_user_and_secret(option: &str) -> bool {
+    matches!(
+        option,
+        "-u" | "--user" | "--creds" | "--src-creds" | "--dst-creds"
+    )
+}
+
+/// The span of what follows the user in the `USER:SECRET` value at `span` of `text` (its quotes
+/// kept: `"bob:***"`); `None` when there is no `:` or nothing after it.
+fn after_the_user(text: &str, (start, end): (usize, usize)) -> Option<(usize, usize)> {
+    let value = &text[start..end];
+    let (mut start, mut end) = (start, end);
+    if let Some(quote) = value.chars().next().filter(|&c| c == '"' || c == '\'') {
+        start += 1;
+        if value.len() >= 2 && value.ends_with(quote) {
+            end -= 1;
+        }
+    }
+    let colon = start + text[start..end].find(':')?;
+    (colon + 1 < end).then_some((colon + 1, end))
 }
 
 /// How many quotes deep [`options`] looks for options: `sh -c "docker login … -p X"` is one
@@ -256,7 +330,8 @@ fn without_punctuation(text: &str, (start, end): (usize, usize)) -> (usize, usiz
 
 /// The spans of the values of secret command-line options: `-p VALUE`, `--password VALUE`,
 /// `--password=VALUE` (and the other names [`names_a_secret`] takes), a quoted value whole; and
-/// on a `login` line, `-pVALUE` (the short option with its value attached). Options are looked
+/// on a `login` line, `-pVALUE` (the short option with its value attached); and what follows the
+/// user in the value of an option [`takes_user_and_secret`] (`--creds bob:***`). Options are looked
 /// for in the line and inside its quoted strings, down to [`QUOTE_DEPTH`] quotes deep
 /// (`command: ["sh", "-c", "docker login R -p X"]`, `{"run":"docker login R --password \"X\""}`),
 /// among both its words and its YAML or JSON flow items (`["docker","login","R","-p","X"]`).
@@ -305,6 +380,19 @@ fn option_values(text: &str, pieces: &[(usize, usize)], login: bool) -> Vec<(usi
             && (whole.starts_with('"') && whole.ends_with('"')
                 || whole.starts_with('\'') && whole.ends_with('\''));
         let value_end = if quoted { end - 1 } else { end };
+        let option = word.split_once('=').map_or(word, |(option, _)| option);
+        if takes_user_and_secret(option) {
+            let value = if option.len() < word.len() {
+                let eq = start + whole.find('=').unwrap_or(0) + 1;
+                Some((eq, value_end.max(eq)))
+            } else {
+                pieces
+                    .get(i + 1)
+                    .map(|&next| without_punctuation(text, next))
+            };
+            values.extend(value.and_then(|value| after_the_user(text, value)));
+            continue;
+        }
         if login && name.len() > 1 && name.starts_with('p') && !word.starts_with("--") {
             let value = start + whole.find('p').unwrap_or(0) + 1;
             if value < value_end {
@@ -366,7 +454,9 @@ fn keyed_values(text: &str, spans: &mut Vec<(usize, usize)>) {
             Some(b'=') => b'=',
             _ => continue,
         };
-        if !names_a_secret(key) {
+        // `--src-creds=USER:SECRET`: the user stays, as [`options`] shows it.
+        let user_first = key.starts_with('-') && takes_user_and_secret(key);
+        if !names_a_secret(key) && !user_first {
             continue;
         }
         j += 1;
@@ -402,8 +492,13 @@ fn keyed_values(text: &str, spans: &mut Vec<(usize, usize)>) {
                 (j, end)
             }
         };
-        if end > start {
-            spans.push((start, end));
+        let span = if user_first {
+            after_the_user(text, (start, end))
+        } else {
+            Some((start, end)).filter(|(start, end)| end > start)
+        };
+        if let Some(span) = span {
+            spans.push(span);
         }
         i = end.max(i);
     }
@@ -630,6 +725,200 @@ mod tests {
             ("auths:", "auths:"),
         ] {
             assert_eq!(redact_secrets(line), shown, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_password_in_the_user_and_password_of_creds_options_is_hidden_and_the_user_kept() {
+        for (line, secret, shown) in [
+            (
+                "acr-relocate copy --src-creds bob:PwG1-own old.example.io new.example.io",
+                "PwG1-own",
+                "acr-relocate copy --src-creds bob:*** old.example.io new.example.io",
+            ),
+            (
+                "acr-relocate copy --dst-creds=bob:PwG2-own2 old.example.io new.example.io",
+                "PwG2-own2",
+                "acr-relocate copy --dst-creds=bob:*** old.example.io new.example.io",
+            ),
+            (
+                r#"skopeo sync --src-creds "bob:PwG3-skopeo" --src docker old.example.io/team new.example.io"#,
+                "PwG3-skopeo",
+                r#"skopeo sync --src-creds "bob:***" --src docker old.example.io/team new.example.io"#,
+            ),
+            (
+                "skopeo copy --creds=bob:PW4 docker://old.example.io/a docker://new.example.io/a",
+                "PW4",
+                "skopeo copy --creds=bob:*** docker://old.example.io/a docker://new.example.io/a",
+            ),
+            (
+                "podman pull --creds bob:PW5 old.example.io/a",
+                "PW5",
+                "podman pull --creds bob:*** old.example.io/a",
+            ),
+            (
+                "skopeo copy --dst-creds='bob:PW6 with spaces' docker://old.example.io/a docker://new.example.io/a",
+                "PW6",
+                "skopeo copy --dst-creds='bob:***' docker://old.example.io/a docker://new.example.io/a",
+            ),
+            (
+                "acr-relocate copy --src-creds bob:Pw7:with:colons old.example.io new.example.io",
+                "Pw7",
+                "acr-relocate copy --src-creds bob:*** old.example.io new.example.io",
+            ),
+        ] {
+            assert_hidden(line, secret, shown);
+        }
+    }
+
+    #[test]
+    fn the_password_given_to_curl_with_the_user_is_hidden_and_the_user_kept() {
+        for (line, secret, shown) in [
+            (
+                "curl -u bob:PW8 https://old.example.io/v2/",
+                "PW8",
+                "curl -u bob:*** https://old.example.io/v2/",
+            ),
+            (
+                "curl --user bob:PW9 https://old.example.io/v2/_catalog",
+                "PW9",
+                "curl --user bob:*** https://old.example.io/v2/_catalog",
+            ),
+            (
+                "curl --user=bob:PW10 https://old.example.io/v2/",
+                "PW10",
+                "curl --user=bob:*** https://old.example.io/v2/",
+            ),
+            (
+                r#"RUN curl -fsSL -u "bob:PW11" https://old.example.io/v2/ > /dev/null"#,
+                "PW11",
+                r#"RUN curl -fsSL -u "bob:***" https://old.example.io/v2/ > /dev/null"#,
+            ),
+        ] {
+            assert_hidden(line, secret, shown);
+        }
+    }
+
+    #[test]
+    fn user_and_password_options_inside_quoted_commands_have_the_password_hidden() {
+        for (line, secret, shown) in [
+            (
+                r#"command: ["sh", "-c", "skopeo copy --src-creds bob:PW12 docker://old.example.io/a docker://new.example.io/a"]"#,
+                "PW12",
+                r#"command: ["sh", "-c", "skopeo copy --src-creds bob:*** docker://old.example.io/a docker://new.example.io/a"]"#,
+            ),
+            (
+                r#"RUN ["curl", "-u", "bob:PW13", "https://old.example.io/v2/"]"#,
+                "PW13",
+                r#"RUN ["curl", "-u", "bob:***", "https://old.example.io/v2/"]"#,
+            ),
+            (
+                r#"{"run":"skopeo copy --creds=\"bob:PW14\" docker://old.example.io/a docker://new.example.io/a"}"#,
+                "PW14",
+                r#"{"run":"skopeo copy --creds=\"bob:***\" docker://old.example.io/a docker://new.example.io/a"}"#,
+            ),
+            (
+                r#"- "sh -c 'podman pull --creds bob:PW15 old.example.io/a'""#,
+                "PW15",
+                r#"- "sh -c 'podman pull --creds bob:*** old.example.io/a'""#,
+            ),
+            (
+                "ARGS=--dst-creds=bob:PW16 REGISTRY=old.example.io",
+                "PW16",
+                "ARGS=--dst-creds=bob:*** REGISTRY=old.example.io",
+            ),
+        ] {
+            assert_hidden(line, secret, shown);
+        }
+    }
+
+    #[test]
+    fn a_user_without_a_password_and_options_that_only_start_alike_are_kept() {
+        for line in [
+            "docker login old.example.io -u admin --password-stdin",
+            "curl -u admin https://old.example.io/v2/",
+            "curl --user-agent foo https://old.example.io/v2/",
+            "curl --user-agent=foo:1 https://old.example.io/v2/",
+            "acr-relocate copy --src-creds bob old.example.io new.example.io",
+            "skopeo copy --creds=bob docker://old.example.io/a docker://new.example.io/a",
+            r#"RUN ["curl", "-u", "admin", "https://old.example.io/v2/"]"#,
+        ] {
+            assert_eq!(printable_line(line), line);
+        }
+    }
+
+    #[test]
+    fn values_of_keys_named_for_passes_creds_and_api_or_access_keys_are_hidden() {
+        for (line, secret, shown) in [
+            (
+                "ACR_RELOCATE_SRC_CREDS=bob:PW17 # old.example.io",
+                "PW17",
+                "ACR_RELOCATE_SRC_CREDS=*** # old.example.io",
+            ),
+            (
+                "export ACR_RELOCATE_DST_CREDS='bob:PW18' REGISTRY=new.example.io",
+                "PW18",
+                "export ACR_RELOCATE_DST_CREDS='***' REGISTRY=new.example.io",
+            ),
+            (
+                "DOCKER_PASS=PW19 DOCKER_REGISTRY=old.example.io",
+                "PW19",
+                "DOCKER_PASS=*** DOCKER_REGISTRY=old.example.io",
+            ),
+            (
+                "REG_PASS=PW20 REG=old.example.io",
+                "PW20",
+                "REG_PASS=*** REG=old.example.io",
+            ),
+            (
+                "  pass: PW21 # old.example.io",
+                "PW21",
+                "  pass: *** # old.example.io",
+            ),
+            (
+                "  dbPass: \"PW22\" # old.example.io",
+                "PW22",
+                "  dbPass: \"***\" # old.example.io",
+            ),
+            (
+                "  apiKey: PW23 # old.example.io",
+                "PW23",
+                "  apiKey: *** # old.example.io",
+            ),
+            (
+                r#"{"registry":"old.example.io","api_key":"PW24","ACCESS_KEY":"PW25","accessKey":"PW26"}"#,
+                "PW2",
+                r#"{"registry":"old.example.io","api_key":"***","ACCESS_KEY":"***","accessKey":"***"}"#,
+            ),
+            (
+                "curl -H \"X-Api-Key: PW27\" https://old.example.io/v2/",
+                "PW27",
+                "curl -H \"X-Api-Key: ***\" https://old.example.io/v2/",
+            ),
+            (
+                "REGISTRY_CRED=PW28 REGISTRY=old.example.io",
+                "PW28",
+                "REGISTRY_CRED=*** REGISTRY=old.example.io",
+            ),
+        ] {
+            assert_hidden(line, secret, shown);
+        }
+    }
+
+    #[test]
+    fn keys_that_merely_contain_pass_or_cred_are_kept() {
+        for line in [
+            "  passthrough: old.example.io",
+            "  compass: old.example.io",
+            "  bypass: old.example.io",
+            "BYPASS_PROXY=old.example.io",
+            "  passHostHeader: true # old.example.io",
+            "  ssl-passthrough: \"true\" # old.example.io",
+            r#"{"credsStore":"desktop","credHelpers":{"old.example.io":"acr-env"}}"#,
+            "  sacred: old.example.io",
+            "  keyPath: old.example.io/apis/key",
+        ] {
+            assert_eq!(printable_line(line), line);
         }
     }
 

@@ -578,3 +578,46 @@ fn login_commands_inside_quoted_strings_are_listed_with_their_passwords_hidden()
         }
     }
 }
+
+#[test]
+fn user_and_password_options_and_credential_variables_are_listed_with_the_password_hidden() {
+    for (name, kind, text, secrets) in [
+        (
+            "scripts/copy.sh",
+            FileKind::Text,
+            "acr-relocate copy --src-creds bob:PwG1-own myacr.azurecr.io new.example.io\nskopeo sync --src-creds \"bob:PwG3-skopeo\" --src docker myacr.azurecr.io/team new.example.io\ncurl -u bob:CurlPw https://myacr.azurecr.io/v2/\n",
+            &["PwG1-own", "PwG3-skopeo", "CurlPw"][..],
+        ),
+        (
+            "Dockerfile",
+            FileKind::Dockerfile,
+            "FROM alpine:3\nRUN curl --user bob:RunPw https://myacr.azurecr.io/v2/\n",
+            &["RunPw"][..],
+        ),
+        (
+            ".env",
+            FileKind::DotEnv,
+            "ACR_RELOCATE_SRC_CREDS=bob:EnvPw # for myacr.azurecr.io\nDOCKER_PASS=DockerPw # myacr.azurecr.io\n",
+            &["EnvPw", "DockerPw"][..],
+        ),
+    ] {
+        let file = plan_text(name, kind, text);
+        assert_eq!(file.mentions.len(), text.lines().filter(|l| l.contains("myacr")).count(), "{name}: {:?}", file.mentions);
+        for mention in &file.mentions {
+            assert!(mention.text.contains("***"), "{name}: {}", mention.text);
+            assert!(mention.text.contains("myacr.azurecr.io"), "{name}: the registry stays readable: {}", mention.text);
+            for secret in secrets {
+                assert!(!mention.text.contains(secret), "{name}: {}", mention.text);
+            }
+        }
+    }
+    let file = plan_text(
+        "scripts/copy.sh",
+        FileKind::Text,
+        "curl -u bob:CurlPw https://myacr.azurecr.io/v2/\n",
+    );
+    assert_eq!(
+        file.mentions[0].text, "curl -u bob:*** https://myacr.azurecr.io/v2/",
+        "the user stays readable"
+    );
+}
