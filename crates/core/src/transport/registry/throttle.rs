@@ -15,14 +15,24 @@ use crate::limit::{Bounds, Limit};
 /// Successes needed to grow the limit by one permit.
 const GROWTH_STREAK: usize = 16;
 
+/// How far apart requests held by a `Retry-After` go out once it ends: in turn, not all in the
+/// same instant (a throttling host would answer most of them 429 again, and each would spend a
+/// retry on it).
+const STAGGER: Duration = Duration::from_millis(20);
+
+/// Turns after which the stagger starts over: the last request held waits at most
+/// `STAGGER_TURNS × STAGGER` after the hold.
+const STAGGER_TURNS: u32 = 64;
+
 /// The concurrency limiter of one host.
 #[derive(Debug)]
 pub struct Throttle {
     limit: Limit,
     bounds: Bounds,
     streak: AtomicUsize,
-    /// No request goes out before this moment (a 429's `Retry-After`).
-    not_before: Mutex<Option<Instant>>,
+    /// No request goes out before this moment (a 429's `Retry-After`), and how many requests
+    /// were given a turn after it ([`Self::wait_turn`]).
+    not_before: Mutex<Option<(Instant, u32)>>,
 }
 
 impl Throttle {
@@ -41,16 +51,37 @@ impl Throttle {
     pub fn hold_off(&self, wait: Duration) {
         let until = Instant::now() + wait;
         let mut not_before = self.not_before.lock().expect("throttle lock");
-        if not_before.is_none_or(|t| t < until) {
-            *not_before = Some(until);
+        if not_before.is_none_or(|(t, _)| t < until) {
+            *not_before = Some((until, 0));
         }
     }
 
-    /// Waits until the host takes requests again (see [`Self::hold_off`]).
+    /// Waits until the host takes requests again (see [`Self::hold_off`]): the requests held go
+    /// out one [`STAGGER`] apart after the hold, and one whose turn comes after a new hold (the
+    /// first ones were answered 429 again) waits for that one too.
     pub async fn wait_turn(&self) {
-        let until = *self.not_before.lock().expect("throttle lock");
-        if let Some(until) = until.filter(|t| *t > Instant::now()) {
-            tokio::time::sleep_until(until.into()).await;
+        loop {
+            let turn = {
+                let mut not_before = self.not_before.lock().expect("throttle lock");
+                match not_before.as_mut() {
+                    Some((until, given)) if *until > Instant::now() => {
+                        let turn = *until + STAGGER * (*given % STAGGER_TURNS);
+                        *given += 1;
+                        turn
+                    }
+                    _ => return,
+                }
+            };
+            tokio::time::sleep_until(turn.into()).await;
+            // A hold set while this one slept (its end still ahead) is waited for as well.
+            let renewed = self
+                .not_before
+                .lock()
+                .expect("throttle lock")
+                .is_some_and(|(until, _)| until > Instant::now());
+            if !renewed {
+                return;
+            }
         }
     }
 
@@ -122,6 +153,46 @@ mod tests {
         assert!(
             started.elapsed() >= Duration::from_millis(200),
             "a shorter hold does not cut a longer one"
+        );
+    }
+
+    /// Requests held by a `Retry-After` go out in turn once it ends, not all in one instant; one
+    /// whose turn comes after a new hold waits for that one.
+    #[tokio::test]
+    async fn requests_held_go_out_in_turn_and_wait_for_a_new_hold() {
+        let t = std::sync::Arc::new(Throttle::new(1, 8));
+        let started = Instant::now();
+        t.hold_off(Duration::from_millis(100));
+        let waits: Vec<_> = (0..4)
+            .map(|_| {
+                let t = t.clone();
+                tokio::spawn(async move {
+                    t.wait_turn().await;
+                    started.elapsed()
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for w in waits {
+            out.push(w.await.unwrap());
+        }
+        out.sort();
+        assert!(out[0] >= Duration::from_millis(100), "{out:?}");
+        assert!(out[3] >= out[0] + STAGGER * 3, "staggered: {out:?}");
+
+        // A turn that comes after a renewed hold waits for its end.
+        t.hold_off(Duration::from_millis(50));
+        let renewing = t.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            renewing.hold_off(Duration::from_millis(150));
+        });
+        let again = Instant::now();
+        t.wait_turn().await;
+        assert!(
+            again.elapsed() >= Duration::from_millis(190),
+            "{:?}",
+            again.elapsed()
         );
     }
 
