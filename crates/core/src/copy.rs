@@ -194,6 +194,11 @@ pub struct Summary {
     /// digest, whether a referrer walk or an untagged listing brought them; referrers the target
     /// already held are not counted.
     pub referrers_copied: u64,
+    /// Referrers the target already held but did not list for their subject, listed in the
+    /// subject's referrers fallback tag (in a dry run: that would be): a target without the
+    /// referrers API finds referrers through that tag only, and a run that pushed a referrer
+    /// and then failed to write the tag leaves it unlisted.
+    pub referrers_listed: u64,
     /// True for a deep copy ([`CopyOptions::deep`]).
     pub deep: bool,
     /// Manifests (index children, referrers) put back below tags that were already up to date:
@@ -251,6 +256,7 @@ struct Counters {
     failed_target_writes: AtomicU64,
     bytes_copied: AtomicU64,
     referrers_copied: AtomicU64,
+    referrers_listed: AtomicU64,
     untagged_copied: AtomicU64,
     manifests_put_back: AtomicU64,
     blobs_put_back: AtomicU64,
@@ -300,7 +306,19 @@ struct Engine {
     /// (source repository, referrer) of the referrers the source lists but lacks, each reported
     /// once in [`Summary::source_incomplete`] however many walks meet it.
     dangling: Mutex<std::collections::HashSet<(String, Digest)>>,
+    /// (target repository, referrer) of the referrers this run pushed (in a dry run: would
+    /// push), which their push lists for their subject: taken by the `referrer` hook, which then
+    /// has nothing to list.
+    pushed_referrers: Mutex<std::collections::HashSet<(String, Digest)>>,
+    /// (target repository, subject) → what the target lists for the subject in its referrers
+    /// fallback tag, read once per subject (`None`: the target finds referrers by their subject
+    /// itself); forgotten with the repository's last tag.
+    listings: Mutex<ReferrerListings>,
 }
+
+/// What a target lists in its referrers fallback tags, by (target repository, subject)
+/// ([`crate::transport::Destination::fallback_listing`]).
+type ReferrerListings = HashMap<(String, Digest), Option<std::collections::HashSet<Digest>>>;
 
 /// Blobs in a row that the target failed to store with a server error (HTTP 5xx to an upload's
 /// `POST`, `PATCH` or `PUT`) after every retry, none stored since: a target that fails every
@@ -412,6 +430,8 @@ pub async fn copy_or_stop(
         source_incomplete: Mutex::new(Vec::new()),
         overwritten: Mutex::new(Vec::new()),
         dangling: Mutex::new(std::collections::HashSet::new()),
+        pushed_referrers: Mutex::new(std::collections::HashSet::new()),
+        listings: Mutex::new(HashMap::new()),
     });
     let pairs = walk::repositories(engine.source.as_ref(), &engine.options.matcher)
         .await
@@ -551,6 +571,12 @@ pub async fn copy_or_stop(
         .collect();
     work.sort_by_cached_key(|(p, w)| (window[&p.source], w.key(), p.clone()));
     let mut countdown = RepositoryCountdown::new(work.iter().map(|(p, _)| p.source.as_str()));
+    // Work left per target repository: after its last, what the run read of the repository's
+    // referrer listings is forgotten, as the walker forgets the source's graphs.
+    let mut left_in_target: HashMap<String, usize> = HashMap::new();
+    for (p, _) in &work {
+        *left_in_target.entry(p.target.clone()).or_default() += 1;
+    }
     // Each tag is its own task, `jobs * 4` at a time; an interruption aborts the tasks in flight
     // (their uploads are dropped unfinished, so nothing half-written is committed).
     let mut fatal = None;
@@ -603,6 +629,13 @@ pub async fn copy_or_stop(
                         engine.failure(&pair, &tag, e, &mut failed);
                     }
                     countdown.finished(&engine.walker, &pair.source);
+                    if let Some(left) = left_in_target.get_mut(&pair.target) {
+                        *left -= 1;
+                        if *left == 0 {
+                            left_in_target.remove(&pair.target);
+                            engine.forget_target(&pair.target);
+                        }
+                    }
                 }
                 Some(Err(e)) => failed.push(Problem {
                     item: "copy task".into(),
@@ -686,6 +719,7 @@ impl Engine {
             mounts_ignored: self.mounts.ignored(),
             bytes_copied: get(&c.bytes_copied),
             referrers_copied: get(&c.referrers_copied),
+            referrers_listed: get(&c.referrers_listed),
             deep: self.options.deep,
             manifests_put_back: get(&c.manifests_put_back),
             blobs_put_back: get(&c.blobs_put_back),
@@ -703,6 +737,17 @@ impl Engine {
             stopped: None,
         }
     }
+}
+
+/// What a `HEAD` of a blob in a target repository found ([`Engine::found`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Found {
+    /// The blob, with its size (or no size said).
+    Present,
+    /// Nothing.
+    Missing,
+    /// A copy of another size (truncated): not the blob.
+    WrongSize,
 }
 
 /// The latency paths of the transfer limit: requests to the source, and to the target.
@@ -897,6 +942,7 @@ impl Engine {
                             self.source.manifest(&pair.source, known.as_str()),
                         )
                         .await?;
+                    self.check_held_manifest(pair, known).await?;
                     return self.repair(pair, tag, &manifest).await;
                 }
                 return self.referrers_of_up_to_date(pair, known).await;
@@ -928,6 +974,11 @@ impl Engine {
         {
             bump(&self.counters.tags_up_to_date);
             if self.options.deep {
+                // The tag's own manifest, when the target holds the source's (a fallback tag
+                // may hold a merged index instead, read and checked above).
+                if dst.as_ref() == Some(&manifest.digest) {
+                    self.check_held_manifest(pair, &manifest.digest).await?;
+                }
                 return self.repair(pair, tag, &manifest).await;
             }
             return self.referrers_of_up_to_date(pair, &manifest.digest).await;
@@ -1125,12 +1176,21 @@ impl Engine {
     /// The referrers of a tag the target already holds: a signature or SBOM added to an unchanged
     /// image since the last run (or one whose copy failed then) still goes over. Skipped where the
     /// repository's untagged listing already brought every referrer.
+    ///
+    /// There, the referrers the untagged listing found in the target are not met as referrers
+    /// of their subject: where the target lists referrers in fallback tags, the subject's
+    /// referrers are walked all the same, so that one the target holds without listing it gets
+    /// listed ([`Engine::keep_listed`]; the target's listing of a subject whose tag its tag
+    /// listing did not have costs no request).
     async fn referrers_of_up_to_date(&self, pair: &RepoPair, digest: &Digest) -> Result<()> {
+        if !self.options.referrers {
+            return Ok(());
+        }
         let listed = self
             .every_manifest_listed
             .get()
             .is_some_and(|listed| listed.contains(&pair.source));
-        if !self.options.referrers || listed {
+        if listed && self.listing(pair, digest).await?.is_none() {
             return Ok(());
         }
         self.walker.referrers(self, pair, digest).await
@@ -1140,7 +1200,7 @@ impl Engine {
     async fn push(&self, pair: &RepoPair, tag: Option<&str>, manifest: &RawManifest) -> Result<()> {
         if self.options.dry_run {
             bump(&self.counters.manifests_would_push);
-            self.count_referrer(tag, manifest);
+            self.count_referrer(pair, tag, manifest);
             return Ok(());
         }
         self.target
@@ -1154,16 +1214,133 @@ impl Engine {
                 refused(e, &item)
             })?;
         bump(&self.counters.manifests_pushed);
-        self.count_referrer(tag, manifest);
+        self.count_referrer(pair, tag, manifest);
         Ok(())
     }
 
     /// Counts a manifest with a `subject` pushed by digest (in a dry run: that would be) as a
-    /// referrer copied ([`Summary::referrers_copied`]).
-    fn count_referrer(&self, tag: Option<&str>, manifest: &RawManifest) {
+    /// referrer copied ([`Summary::referrers_copied`]), and remembers it as listed by its push.
+    fn count_referrer(&self, pair: &RepoPair, tag: Option<&str>, manifest: &RawManifest) {
         let has_subject = || manifest.view().is_ok_and(|v| v.subject().is_some());
         if tag.is_none() && has_subject() {
             bump(&self.counters.referrers_copied);
+            self.pushed_referrers
+                .lock()
+                .expect("pushed referrers lock")
+                .insert((pair.target.clone(), manifest.digest.clone()));
+        }
+    }
+
+    /// Forgets what the run read of the referrer listings of a target repository whose work is
+    /// all done.
+    fn forget_target(&self, repository: &str) {
+        self.listings
+            .lock()
+            .expect("listings lock")
+            .retain(|(r, _), _| r != repository);
+        self.pushed_referrers
+            .lock()
+            .expect("pushed referrers lock")
+            .retain(|(r, _)| r != repository);
+    }
+
+    /// What the target lists for `subject` in its referrers fallback tag, read once per subject
+    /// ([`crate::transport::Destination::fallback_listing`]); `None` where the target finds
+    /// referrers by their subject itself.
+    async fn listing(
+        &self,
+        pair: &RepoPair,
+        subject: &Digest,
+    ) -> Result<Option<std::collections::HashSet<Digest>>> {
+        let key = (pair.target.clone(), subject.clone());
+        if let Some(known) = self.listings.lock().expect("listings lock").get(&key) {
+            return Ok(known.clone());
+        }
+        let read = self.target.fallback_listing(&pair.target, subject);
+        let listed: Option<std::collections::HashSet<Digest>> = self
+            .blob_permits
+            .timed(TARGET_PATH, read)
+            .await?
+            .map(|l| l.into_iter().collect());
+        self.listings
+            .lock()
+            .expect("listings lock")
+            .insert(key, listed.clone());
+        Ok(listed)
+    }
+
+    /// A referrer of `subject` is done (walked or pruned). One this run pushed was listed for its
+    /// subject by its push; one the target already held is listed now where the target keeps
+    /// its referrers in fallback tags (no referrers API) and the subject's tag lacks it: a run
+    /// that pushed it and then failed to write the tag left it there, unfound by the target's
+    /// clients. The target's listing is read once per subject (not at all for a subject whose
+    /// tag the target's tag listing did not have); only a referrer it lacks is read from the
+    /// source, and listed, as its push would have listed it.
+    async fn keep_listed(
+        &self,
+        pair: &RepoPair,
+        subject: &Digest,
+        referrer: &Reference,
+    ) -> Result<()> {
+        let pushed = self
+            .pushed_referrers
+            .lock()
+            .expect("pushed referrers lock")
+            .remove(&(pair.target.clone(), referrer.digest.clone()));
+        if pushed {
+            return Ok(());
+        }
+        let Some(listed) = self.listing(pair, subject).await? else {
+            return Ok(());
+        };
+        if listed.contains(&referrer.digest) {
+            return Ok(());
+        }
+        let tag = referrers::fallback_tag(subject);
+        if !self.options.dry_run {
+            let read = self.source.manifest(&pair.source, referrer.digest.as_str());
+            let manifest = self.blob_permits.timed(SOURCE_PATH, read).await?;
+            let write = self.target.list_referrer(&pair.target, subject, &manifest);
+            self.blob_permits
+                .timed(TARGET_PATH, write)
+                .await
+                .map_err(|e| refused(e, &format!("{}:{tag}", pair.target)))?;
+        }
+        if let Some(Some(listed)) = self
+            .listings
+            .lock()
+            .expect("listings lock")
+            .get_mut(&(pair.target.clone(), subject.clone()))
+        {
+            listed.insert(referrer.digest.clone());
+        }
+        bump(&self.counters.referrers_listed);
+        let verb = if self.options.dry_run {
+            "would list"
+        } else {
+            "listed"
+        };
+        crate::log::emit(1, || {
+            format!(
+                "{verb} {}@{} in the referrers fallback tag {}:{tag}: the target held this referrer of {subject} without listing it",
+                pair.target, referrer.digest, pair.target
+            )
+        });
+        Ok(())
+    }
+
+    /// A deep copy reads a manifest it finds in the target (manifests are small), checked
+    /// against its digest as every manifest read is: one damaged in the target's storage fails
+    /// its item with what repairs it, as a push would not replace what the target holds.
+    async fn check_held_manifest(&self, pair: &RepoPair, digest: &Digest) -> Result<()> {
+        let read =
+            crate::transport::Source::manifest(self.target.as_ref(), &pair.target, digest.as_str());
+        match self.blob_permits.timed(TARGET_PATH, read).await {
+            Ok(_) => Ok(()),
+            Err(Error::DigestMismatch { actual, .. } | Error::Damaged { actual, .. }) => {
+                Err(damaged_manifest(pair, digest, &actual))
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -1215,23 +1392,35 @@ impl Engine {
         if self.mounts.ignored() && !self.options.dry_run {
             return self.put_blob_unmounted(pair, blob).await;
         }
-        let from = self
+        let mut from = self
             .home(&blob.digest)
             .unwrap_or_else(|| pair.target.clone());
+        // A deep copy puts back what the target lost or holds wrong: it asks the target for the
+        // blob's size (a layout's mount answers by the file's presence alone, and a truncated
+        // file would stay).
+        let by_size = self.options.deep && from == pair.target && !self.options.dry_run;
+        // Whether the repository held a copy of another size: asked again once the blob is put
+        // back.
+        let mut wrong_size = false;
+        if by_size {
+            match self.found(pair, blob).await? {
+                Found::Present => return Ok(false),
+                Found::WrongSize => wrong_size = true,
+                // Another repository found holding it meanwhile (the walks of tags go on at
+                // once): mounted from there, as any copy mounts.
+                Found::Missing => {
+                    if let Some(home) = self.home(&blob.digest).filter(|h| *h != pair.target) {
+                        from = home;
+                    }
+                }
+            }
+        }
         // A small blob new to a repository that had no tags is uploaded without asking first.
         let unasked = from == pair.target
             && blob.size < UNASKED_UPLOAD_MAX
             && !self.options.dry_run
             && self.is_fresh(pair);
-        // A deep copy puts back what the target lost or holds wrong: it asks the target for the
-        // blob's size (a layout's mount answers by the file's presence alone, and a truncated
-        // file would stay).
-        let by_size = self.options.deep && from == pair.target && !self.options.dry_run;
-        if by_size {
-            if self.found_present(pair, blob).await? {
-                return Ok(false);
-            }
-        } else if !unasked {
+        if (!by_size || from != pair.target) && !unasked {
             if self.mount(&pair.target, &from, &blob.digest).await? {
                 if from == pair.target {
                     bump(&self.counters.blobs_present);
@@ -1245,13 +1434,15 @@ impl Engine {
                 // `from` holds the blob, yet the target opened an upload session: it goes up
                 // again, through that session.
                 self.mount_refused(pair, &from, &blob.digest);
-                return self.transfer(pair, blob).await.map(|()| true);
+                return self.transfer(pair, blob, true).await.map(|()| true);
             }
             if self.held_despite_the_probe(pair, blob).await? {
                 return Ok(false);
             }
         }
-        // One upload per digest; other repositories wait for it and mount.
+        // One upload per digest; other repositories wait for it and mount. A deep copy's upload
+        // of a blob no repository was known to hold when it looked is a plain upload, never one
+        // to count as a second, whatever another walk learns while it goes.
         let origin = self
             .uploads
             .run(&blob.digest, || async {
@@ -1260,20 +1451,23 @@ impl Engine {
                     let open = self.target.open_upload(&pair.target, &blob.digest);
                     self.blob_permits.timed(TARGET_PATH, open).await?;
                 }
-                self.transfer(pair, blob).await?;
+                self.transfer(pair, blob, !by_size).await?;
                 Ok(pair.target.clone())
             })
             .await?;
         if origin != pair.target {
             if self.mounts.ignored() {
                 // Learnt while this upload waited: no mount is asked any more.
-                self.transfer(pair, blob).await?;
+                self.transfer(pair, blob, true).await?;
             } else if self.mount(&pair.target, &origin, &blob.digest).await? {
                 bump(&self.counters.blobs_mounted);
             } else {
                 self.mount_refused(pair, &origin, &blob.digest);
-                self.transfer(pair, blob).await?;
+                self.transfer(pair, blob, true).await?;
             }
+        }
+        if wrong_size {
+            self.check_replaced(pair, blob).await?;
         }
         Ok(true)
     }
@@ -1284,32 +1478,58 @@ impl Engine {
     /// that another repository holds. True when the repository lacked it.
     async fn put_blob_unmounted(&self, pair: &RepoPair, blob: &Reference) -> Result<bool> {
         let unasked = blob.size < UNASKED_UPLOAD_MAX && self.is_fresh(pair);
-        if !unasked && self.found_present(pair, blob).await? {
+        let found = match unasked {
+            true => Found::Missing,
+            false => self.found(pair, blob).await?,
+        };
+        if found == Found::Present {
             return Ok(false);
         }
-        self.transfer(pair, blob).await.map(|()| true)
+        self.transfer(pair, blob, true).await?;
+        if found == Found::WrongSize {
+            self.check_replaced(pair, blob).await?;
+        }
+        Ok(true)
     }
 
     /// Asks the target repository with a `HEAD` whether it holds `blob`; one it holds is counted
     /// present and remembered as there.
     async fn found_present(&self, pair: &RepoPair, blob: &Reference) -> Result<bool> {
-        let held = self
-            .blob_permits
-            .timed(
-                TARGET_PATH,
-                self.target.blob_size(&pair.target, &blob.digest),
-            )
-            .await?;
+        Ok(self.found(pair, blob).await? == Found::Present)
+    }
+
+    /// [`Engine::found_present`], telling a blob the repository lacks from one it holds in
+    /// another size.
+    async fn found(&self, pair: &RepoPair, blob: &Reference) -> Result<Found> {
+        let held = self.held_in_target(pair, blob).await?;
         // One of another size (truncated in a layout) is not the blob: it is sent again.
-        let present = match held {
-            Held::Sized(size) => size == blob.size,
-            held => held.is_held(),
+        let found = match held {
+            Held::Sized(size) if size != blob.size => Found::WrongSize,
+            Held::Missing => Found::Missing,
+            Held::Sized(_) | Held::Unsized => Found::Present,
         };
-        if present {
+        if found == Found::Present {
             bump(&self.counters.blobs_present);
             self.set_home(&blob.digest, &pair.target);
         }
-        Ok(present)
+        Ok(found)
+    }
+
+    /// What a `HEAD` of `blob` in the target repository says.
+    async fn held_in_target(&self, pair: &RepoPair, blob: &Reference) -> Result<Held> {
+        let asked = self.target.blob_size(&pair.target, &blob.digest);
+        self.blob_permits.timed(TARGET_PATH, asked).await
+    }
+
+    /// After a blob the target repository held in another size was put again, asks once more
+    /// (one `HEAD`). A registry keeps the content it holds under a digest (the upload is
+    /// answered 201 and replaces nothing), so a copy damaged in its storage stays as it was:
+    /// the item fails with what repairs it, and the blob is not counted as put back.
+    async fn check_replaced(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+        match self.held_in_target(pair, blob).await? {
+            Held::Sized(size) if size != blob.size => Err(damaged_blob(pair, blob, size)),
+            _ => Ok(()),
+        }
     }
 
     /// A mount from `from`, which holds the blob, was answered with an upload session. Unless a
@@ -1433,8 +1653,10 @@ impl Engine {
 
     /// Streams a blob from the source into the target, verifying it on the way; retried a few times
     /// on transient failures, each time from the start (an interrupted chunked upload first
-    /// resumes where the target stands, reading the source again from there).
-    async fn transfer(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+    /// resumes where the target stands, reading the source again from there). With `second`, a
+    /// blob another target repository held before the transfer started counts as uploaded again
+    /// ([`Summary::blobs_copied_again`]); without it, the caller decided on a plain upload.
+    async fn transfer(&self, pair: &RepoPair, blob: &Reference, second: bool) -> Result<()> {
         let failed_before = self
             .failed_blobs
             .lock()
@@ -1448,7 +1670,7 @@ impl Engine {
                 transient,
             });
         }
-        self.transfer_attempts(pair, blob).await
+        self.transfer_attempts(pair, blob, second).await
     }
 
     /// Counts a blob the target failed to store with a server error after every retry
@@ -1477,7 +1699,12 @@ impl Engine {
     }
 
     /// [`Engine::transfer`]'s attempts.
-    async fn transfer_attempts(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
+    async fn transfer_attempts(
+        &self,
+        pair: &RepoPair,
+        blob: &Reference,
+        second: bool,
+    ) -> Result<()> {
         if self.options.dry_run {
             bump(&self.counters.blobs_copied);
             self.counters
@@ -1501,9 +1728,10 @@ impl Engine {
         // Held elsewhere in the target before this transfer started: sending it is a second
         // upload. (A repository that finds it present while this one is being sent, a layout's
         // shared file say, becomes its home first: that is no second upload.)
-        let held_elsewhere = self
-            .home(&blob.digest)
-            .is_some_and(|home| home != pair.target);
+        let held_elsewhere = second
+            && self
+                .home(&blob.digest)
+                .is_some_and(|home| home != pair.target);
         let mut attempt = 0;
         // How the last read from the source was wrong (the hash or size it had): the same wrong
         // read twice is the source's content, not the way's.
@@ -1649,6 +1877,7 @@ impl Visitor for Engine {
         if !self.options.deep {
             return Ok(Step::Prune);
         }
+        self.check_held_manifest(pair, &reference.digest).await?;
         self.held
             .lock()
             .expect("held lock")
@@ -1709,6 +1938,17 @@ impl Visitor for Engine {
         self.options.referrers
     }
 
+    /// A referrer the target already held is listed for its subject where the target lists
+    /// referrers in fallback tags and the tag lacks it ([`Engine::keep_listed`]).
+    async fn referrer(
+        &self,
+        pair: &RepoPair,
+        subject: &Digest,
+        referrer: &Reference,
+    ) -> Result<()> {
+        self.keep_listed(pair, subject, referrer).await
+    }
+
     fn nondistributable(&self) -> bool {
         self.options.nondistributable
     }
@@ -1744,7 +1984,8 @@ impl Visitor for Repair<'_> {
     }
 
     /// A blob another repository holds would be mounted whether this one has it or not: a `HEAD`
-    /// asks first, so that only what the repository lacked is counted as put back.
+    /// asks first, so that only what the repository lacked is counted as put back. One it held
+    /// in another size is asked again once put back: a registry keeps what it holds.
     async fn blob(&self, pair: &RepoPair, blob: &Reference) -> Result<()> {
         if self.engine.left_to_urls(pair, blob).await? {
             return Ok(());
@@ -1753,10 +1994,17 @@ impl Visitor for Repair<'_> {
             .engine
             .home(&blob.digest)
             .is_some_and(|home| home != pair.target);
-        if elsewhere && self.engine.found_present(pair, blob).await? {
+        let found = match elsewhere {
+            true => self.engine.found(pair, blob).await?,
+            false => Found::Missing,
+        };
+        if found == Found::Present {
             return Ok(());
         }
         if self.engine.put_blob(pair, blob).await? {
+            if found == Found::WrongSize {
+                self.engine.check_replaced(pair, blob).await?;
+            }
             bump(&self.engine.counters.blobs_put_back);
             crate::log::emit(1, || {
                 format!("put back blob {} in {}", blob.digest, pair.target)
@@ -1796,6 +2044,15 @@ impl Visitor for Repair<'_> {
 
     fn referrers_of_pruned_referrers(&self) -> bool {
         self.engine.referrers_of_pruned_referrers()
+    }
+
+    async fn referrer(
+        &self,
+        pair: &RepoPair,
+        subject: &Digest,
+        referrer: &Reference,
+    ) -> Result<()> {
+        self.engine.keep_listed(pair, subject, referrer).await
     }
 
     fn nondistributable(&self) -> bool {
@@ -1902,6 +2159,38 @@ fn in_the_target(e: Error) -> Error {
         },
         other => other,
     }
+}
+
+/// What repairs content damaged in the target's storage, as `verify` says it of damaged blobs: a
+/// copy finds it present and cannot replace it, so it goes first.
+fn remove_then_copy_again(digest: &Digest) -> String {
+    format!(
+        "remove it from the target (a layout's blobs/sha256/{} file; in a registry, by its operator, from its storage), then copy again with --deep",
+        digest.hex()
+    )
+}
+
+/// A manifest a deep copy found in the target whose stored bytes hash to `actual`.
+fn damaged_manifest(pair: &RepoPair, digest: &Digest, actual: &str) -> Error {
+    Error::invalid(
+        format!("manifest {}@{digest}", pair.target),
+        format!(
+            "damaged in the target's storage (its content hashes to {actual}): a copy finds it present and does not replace it; {}",
+            remove_then_copy_again(digest)
+        ),
+    )
+}
+
+/// A blob the target repository holds with `held` bytes, still after it was put back.
+fn damaged_blob(pair: &RepoPair, blob: &Reference, held: u64) -> Error {
+    Error::invalid(
+        format!("blob {} in {}", blob.digest, pair.target),
+        format!(
+            "damaged in the target's storage (it has {held} bytes there, its descriptor says {}, and an upload did not replace it: a registry keeps the content it holds under a digest); {}",
+            blob.size,
+            remove_then_copy_again(&blob.digest)
+        ),
+    )
 }
 
 /// `stream`, reporting the bytes that pass to `progress`.

@@ -1,15 +1,16 @@
 //! Proves that a target holds what a source holds: tag by tag, the same digest on both sides;
 //! with `deep`, every manifest, child manifest, config and layer reachable from the target's tags
 //! exists in the target with the right size and digest, and every referrer of a source manifest is
-//! in the target too; with `content` as well, every blob the deep check reaches is read from the
-//! target once per digest and hashed while it streams, so a stored copy damaged in place (same
-//! size, other bytes) is found. Manifests are always checked against their digest as they are
+//! in the target too, listed there for its subject; with `content` as well, every blob the deep
+//! check reaches is read from the target once per digest and hashed while it streams, so a stored
+//! copy damaged in place (same size, other bytes) is found. Manifests are always checked against their digest as they are
 //! read: the transports refuse a manifest read by digest whose bytes hash to another one.
 //!
 //! Repositories and tags are listed through [`crate::walk`]. The deep check walks graphs with the
 //! [`Walker`] of [`crate::graph`] that `copy` and `inventory` use: over the target, keeping the
 //! graphs, to check every manifest and blob; and over the source's referrers, with a visitor that
-//! prunes each referrer and looks it up in the target.
+//! prunes each referrer, looks it up in the target and in the target's listing of its subject's
+//! referrers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,7 +76,8 @@ pub struct Report {
     /// them too): the verify does not pass, and copying again will not help until the source
     /// is repaired.
     pub broken_in_source: Vec<Problem>,
-    /// Tags and repositories the target has in addition (not a failure).
+    /// Tags and repositories the target has in addition (not a failure); not the referrers
+    /// fallback tags a copy wrote for subjects the source lists referrers for.
     pub extra: Vec<Problem>,
     /// Deep check: manifests checked in the target.
     pub manifests_checked: u64,
@@ -91,7 +93,8 @@ pub struct Report {
     /// manifests, as `inventory` counts them), checked in the target (where the source lists
     /// them).
     pub untagged_checked: u64,
-    /// Deep check: broken content in the target (missing child, blob, wrong size, referrer).
+    /// Deep check: broken content in the target (missing child, blob, wrong size, damaged
+    /// manifest, a referrer missing or not listed for its subject).
     pub broken: Vec<Problem>,
     /// Deep check with [`VerifyOptions::nondistributable`]: non-distributable layers (with
     /// `urls`) that neither the target nor the source holds, left to their URLs as a copy
@@ -225,6 +228,8 @@ pub async fn verify(
 
     let given_up = Arc::new(GivenUp::default());
     let mut work = Vec::new();
+    // Referrers fallback tags only in the target, looked at below.
+    let mut fallback_only = Vec::new();
     for (pair, tags) in src_listed {
         match tags {
             Ok(walk::TagList { tags, invalid }) => {
@@ -237,6 +242,10 @@ pub async fn verify(
                 if let Some(in_target) = dst_tags.get(&pair.name) {
                     let src_set: BTreeSet<&String> = tags.iter().collect();
                     for extra in in_target.iter().filter(|t| !src_set.contains(t)) {
+                        if crate::referrers::is_fallback_tag(extra) {
+                            fallback_only.push((pair.clone(), extra.clone()));
+                            continue;
+                        }
                         report.extra.push(Problem {
                             item: format!("{}:{extra}", pair.target),
                             reason: "tag only in the target".into(),
@@ -252,6 +261,9 @@ pub async fn verify(
         }
     }
     given_up.check()?;
+    report
+        .extra
+        .extend(fallback_extras(&source, fallback_only, at_once).await);
     report.tags = work.len() as u64;
 
     // Under `deep`, a missing tag's walk of the source also asks for its blobs: a layer the
@@ -358,6 +370,35 @@ pub async fn verify(
     report.peak_requests = limit.peak();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The referrers fallback tags (`sha256-<hex>`) only in the target that are extra: those of a
+/// subject the source lists referrers for are left out, as the listing a copy writes into a
+/// target without the referrers API from a source with it (which has no such tags), not content
+/// to delete. One referrers listing of the source per tag; one that fails leaves the tag extra.
+async fn fallback_extras(
+    source: &Arc<dyn Store>,
+    tags: Vec<(RepoPair, String)>,
+    at_once: usize,
+) -> Vec<Problem> {
+    futures::stream::iter(tags)
+        .map(|(pair, tag)| async move {
+            let listed = match crate::referrers::described_by_tag(&tag) {
+                Some(subject) => source.referrers(&pair.source, &subject).await,
+                None => Ok(None),
+            };
+            match listed {
+                Ok(Some(referrers)) if !referrers.is_empty() => None,
+                _ => Some(Problem {
+                    item: format!("{}:{tag}", pair.target),
+                    reason: "tag only in the target".into(),
+                }),
+            }
+        })
+        .buffer_unordered(at_once.max(1))
+        .filter_map(|extra| async move { extra })
+        .collect()
+        .await
 }
 
 /// The verdict on a tag the source holds and the target lacks: the source's graph of the tag is
@@ -701,10 +742,12 @@ async fn deep_check(
             }),
             Err(e) => report.broken.push(Problem {
                 item: format!("{}@{digest}", pair.target),
-                reason: format!(
-                    "manifest graph incomplete in the target: {}",
-                    given_up.text(e)
-                ),
+                reason: damaged_manifest(&e).unwrap_or_else(|| {
+                    format!(
+                        "manifest graph incomplete in the target: {}",
+                        given_up.text(e)
+                    )
+                }),
             }),
         }
         countdown.finished(&walker, &pair.target);
@@ -787,11 +830,18 @@ async fn deep_check(
         // Every size a descriptor gives is checked; a blob of 0 bytes under a descriptor of
         // more is a mismatch too.
         if let Held::Sized(s) = held {
+            // A size no descriptor gives is the target's copy damaged (truncated), which a copy
+            // does not replace: said as damaged content is, with what repairs it. One that a
+            // descriptor gives makes the others wrong descriptors instead.
+            let damaged = match sizes.contains_key(&s) {
+                true => "",
+                false => ": its stored content is damaged",
+            };
             for (size, root) in sizes.iter().filter(|(size, _)| **size != s) {
                 report.broken.push(Problem {
                     item: item(root),
                     reason: format!(
-                        "blob {digest} has {s} bytes in the target, its descriptor says {size}"
+                        "blob {digest} has {s} bytes in the target, its descriptor says {size}{damaged}"
                     ),
                 });
             }
@@ -830,6 +880,24 @@ async fn deep_check(
         .filter_map(|(repo, digest)| Some((pairs.get(&repo)?.clone(), digest)))
         .collect();
     referrer_check(source, target, subjects, at_once, given_up, report).await;
+}
+
+/// The reason for a manifest of the target whose stored bytes hash to another digest (read again
+/// before it is said: not the way's doing), worded as damaged blobs are, for which `verify` says
+/// what repairs them; `None` for any other error.
+fn damaged_manifest(e: &Error) -> Option<String> {
+    let (digest, actual) = match e {
+        Error::DigestMismatch {
+            what,
+            expected,
+            actual,
+        } if what.starts_with("manifest ") => (expected.clone(), actual),
+        Error::Damaged { digest, actual, .. } => (digest.to_string(), actual),
+        _ => return None,
+    };
+    Some(format!(
+        "manifest {digest} read from the target does not match its digest (its content hashes to {actual}): its stored content is damaged"
+    ))
 }
 
 /// The content check (step 3 of the deep check): every blob found in the target read once per
@@ -973,6 +1041,8 @@ async fn referrer_check(
         checked: AtomicU64::new(0),
         broken: Mutex::new(Vec::new()),
         given_up: given_up.clone(),
+        listings: Mutex::new(BTreeMap::new()),
+        errors: Mutex::new(Vec::new()),
     };
     let listing_errors: Vec<Problem> = futures::stream::iter(roots)
         .map(|(pair, digest)| {
@@ -1003,12 +1073,16 @@ async fn referrer_check(
             .expect("referrer check lock"),
     );
     report.broken.extend(listing_errors);
+    report
+        .errors
+        .extend(check.errors.into_inner().expect("referrer check lock"));
 }
 
 /// The verify hooks in a walk of the source's referrers: each referrer is pruned (not fetched)
 /// and looked up in the target by digest; one the target lacks is asked of the source, and one
 /// the source lacks too (a stale entry of its fallback tag) is broken in the source, not in the
-/// target.
+/// target. One the target holds must also be listed by the target for its subject, as its
+/// clients look referrers up ([`ReferrerCheck::target_lists`]).
 struct ReferrerCheck {
     source: Arc<dyn Store>,
     target: Arc<dyn Store>,
@@ -1017,6 +1091,94 @@ struct ReferrerCheck {
     checked: AtomicU64,
     broken: Mutex<Vec<Problem>>,
     given_up: Arc<GivenUp>,
+    /// (target repository, subject) → what the target lists for the subject, read once.
+    listings: Mutex<BTreeMap<(String, Digest), Option<TargetListing>>>,
+    /// Listings of the target that could not be read, one per subject.
+    errors: Mutex<Vec<Problem>>,
+}
+
+/// The referrers a target lists for a subject, and where.
+#[derive(Clone)]
+struct TargetListing {
+    /// Their digests.
+    digests: BTreeSet<Digest>,
+    /// True when they come from the subject's referrers fallback tag (a registry without the
+    /// referrers API), false from the target's own listing (its referrers API, a layout).
+    by_fallback_tag: bool,
+}
+
+impl ReferrerCheck {
+    /// What the target lists for `subject`: the subject's referrers fallback tag where the
+    /// target keeps its referrers so (a registry without the referrers API), else the target's
+    /// listing by subject (its referrers API, a layout's entries); read once per subject.
+    /// `None` when the target cannot list referrers, or its listing could not be read (an
+    /// error, said once).
+    async fn target_lists(&self, pair: &RepoPair, subject: &Digest) -> Option<TargetListing> {
+        let key = (pair.target.clone(), subject.clone());
+        if let Some(known) = self.listings.lock().expect("referrer check lock").get(&key) {
+            return known.clone();
+        }
+        let listed = match self.target.fallback_listing(&pair.target, subject).await {
+            Ok(Some(digests)) => Ok(Some(TargetListing {
+                digests: digests.into_iter().collect(),
+                by_fallback_tag: true,
+            })),
+            Ok(None) => {
+                crate::transport::Source::referrers(self.target.as_ref(), &pair.target, subject)
+                    .await
+                    .map(|listed| {
+                        listed.map(|referrers| TargetListing {
+                            digests: referrers.into_iter().map(|r| r.digest).collect(),
+                            by_fallback_tag: false,
+                        })
+                    })
+            }
+            Err(e) => Err(e),
+        };
+        let listed = listed.unwrap_or_else(|e| {
+            self.errors
+                .lock()
+                .expect("referrer check lock")
+                .push(Problem {
+                    item: format!("{}@{subject}", pair.target),
+                    reason: format!(
+                        "cannot list referrers in the target: {}",
+                        self.given_up.text(e)
+                    ),
+                });
+            None
+        });
+        self.listings
+            .lock()
+            .expect("referrer check lock")
+            .insert(key, listed.clone());
+        listed
+    }
+
+    /// The reason for `referrer` of `subject`, held by the target, when the target does not
+    /// list it for its subject: its clients will not find it. `None` when it does, or cannot
+    /// say.
+    async fn unlisted(
+        &self,
+        pair: &RepoPair,
+        subject: &Digest,
+        referrer: &Digest,
+    ) -> Option<String> {
+        let listing = self.target_lists(pair, subject).await?;
+        if listing.digests.contains(referrer) {
+            return None;
+        }
+        Some(match listing.by_fallback_tag {
+            true => format!(
+                "referrer of {subject} held by the target but not listed for it: the target has no referrers API and its referrers fallback tag {}:{} lacks it, so its clients will not find it; run the copy again, which lists it",
+                pair.target,
+                crate::referrers::fallback_tag(subject)
+            ),
+            false => format!(
+                "referrer of {subject} held by the target but not listed for it: the target's listing of the referrers of {subject} lacks it, so its clients will not find it"
+            ),
+        })
+    }
 }
 
 #[async_trait]
@@ -1046,7 +1208,10 @@ impl Visitor for ReferrerCheck {
             .current_digest(&pair.target, referrer.digest.as_str())
             .await
         {
-            Ok(Some(_)) => return Ok(()),
+            Ok(Some(_)) => match self.unlisted(pair, subject, &referrer.digest).await {
+                Some(reason) => reason,
+                None => return Ok(()),
+            },
             Ok(None) => match self
                 .source
                 .manifest_digest(&pair.source, referrer.digest.as_str())

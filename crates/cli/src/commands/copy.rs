@@ -347,6 +347,13 @@ fn print_summary(s: &Summary) {
         s.seconds,
         s.peak_transfers
     );
+    if s.referrers_listed > 0 {
+        let verb = if s.dry_run { "would list" } else { "listed" };
+        println!(
+            "{verb} {} that the target held without a listing for its subject, in the subject's referrers fallback tag (-v names each)",
+            counted(s.referrers_listed, "referrer", "referrers")
+        );
+    }
     if s.deep {
         let verb = if s.dry_run {
             "would put back"

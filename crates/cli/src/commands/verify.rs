@@ -179,21 +179,39 @@ fn verdict(r: &Report) -> &'static str {
     }
 }
 
-/// What repairs blobs whose stored content the target damaged (read with `--content`): a copy
-/// asks whether the target has a blob, not what it holds, so it never replaces one. `None`
-/// when no blob is damaged.
+/// What repairs blobs (and manifests) whose stored content the target damaged (read with
+/// `--content`, a manifest read by digest, a blob of a size no descriptor gives): a copy asks
+/// whether the target has a blob, not what it holds, so it never replaces one. `None` when
+/// nothing is damaged.
 pub fn damaged_blob_remedy(r: &Report) -> Option<String> {
-    let damaged: BTreeSet<&str> = r
+    // (blob or manifest, digest), from reasons that begin "blob DIGEST" or "manifest DIGEST".
+    let damaged: BTreeSet<(&str, &str)> = r
         .broken
         .iter()
         .filter(|p| p.reason.ends_with("its stored content is damaged"))
-        .filter_map(|p| p.reason.split_whitespace().nth(1))
+        .filter_map(|p| {
+            let mut words = p.reason.split_whitespace();
+            Some((words.next()?, words.next()?))
+        })
         .collect();
-    let first = damaged.first()?;
+    let (_, first) = damaged.first()?;
     let hex = first.strip_prefix("sha256:").unwrap_or(first);
+    let manifests = damaged
+        .iter()
+        .filter(|(kind, _)| *kind == "manifest")
+        .count() as u64;
+    let blobs = damaged.len() as u64 - manifests;
+    let what = match (manifests, blobs) {
+        (0, blobs) => counted(blobs, "blob is", "blobs are"),
+        (manifests, 0) => counted(manifests, "manifest is", "manifests are"),
+        (manifests, blobs) => format!(
+            "{} and {} are",
+            counted(manifests, "manifest", "manifests"),
+            counted(blobs, "blob", "blobs")
+        ),
+    };
     Some(format!(
-        "{} damaged in the target's storage ({first}{}): a copy finds a blob present and does not replace it; remove each from the target (a layout's blobs/sha256/{hex} file; in a registry, by its operator, from its storage), then copy again with --deep",
-        counted(damaged.len() as u64, "blob is", "blobs are"),
+        "{what} damaged in the target's storage ({first}{}): a copy finds a blob present and does not replace it; remove each from the target (a layout's blobs/sha256/{hex} file; in a registry, by its operator, from its storage), then copy again with --deep",
         if damaged.len() > 1 { ", ..." } else { "" }
     ))
 }

@@ -37,6 +37,7 @@ mod plan_rewrite;
 mod plan_template;
 mod readme;
 mod referrer_tags;
+mod referrers_listed;
 mod rewrite_files;
 mod rewrite_target;
 mod shards;

@@ -129,6 +129,31 @@ pub trait Destination: Send + Sync {
         tag: Option<&str>,
         manifest: &RawManifest,
     ) -> Result<()>;
+    /// The referrers `repository` lists for `subject` where the destination keeps that list
+    /// itself, in the subject's referrers fallback tag (`sha256-<hex>`, a registry without the
+    /// referrers API): their digests, none when it has no such tag. `None` where referrers are
+    /// found by their `subject` alone (a registry with the referrers API, a layout): nothing there
+    /// needs listing. By default `None`.
+    async fn fallback_listing(
+        &self,
+        _repository: &str,
+        _subject: &Digest,
+    ) -> Result<Option<Vec<Digest>>> {
+        Ok(None)
+    }
+    /// Lists `referrer`, which `repository` holds, in the referrers fallback tag of `subject`,
+    /// where the destination keeps such tags ([`fallback_listing`] is `Some`); a referrer listed
+    /// already changes nothing. By default nothing.
+    ///
+    /// [`fallback_listing`]: Destination::fallback_listing
+    async fn list_referrer(
+        &self,
+        _repository: &str,
+        _subject: &Digest,
+        _referrer: &RawManifest,
+    ) -> Result<()> {
+        Ok(())
+    }
     /// Flushes what must be written at the end (a layout's `index.json`).
     async fn finish(&self) -> Result<()> {
         Ok(())
@@ -379,6 +404,24 @@ impl<T: Forward> Destination for T {
         manifest: &RawManifest,
     ) -> Result<()> {
         self.inner().put_manifest(repository, tag, manifest).await
+    }
+    async fn fallback_listing(
+        &self,
+        repository: &str,
+        subject: &Digest,
+    ) -> Result<Option<Vec<Digest>>> {
+        self.request(self.inner().fallback_listing(repository, subject))
+            .await
+    }
+    async fn list_referrer(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        referrer: &RawManifest,
+    ) -> Result<()> {
+        self.inner()
+            .list_referrer(repository, subject, referrer)
+            .await
     }
     async fn finish(&self) -> Result<()> {
         Forward::finish(self).await

@@ -138,6 +138,9 @@ pub struct Inner {
     tokens: TokenCache,
     retry: RetryPolicy,
     referrers_api: AtomicBool,
+    /// Set once the referrers API answered (an index, or "no such repository or subject"):
+    /// `referrers_api` is then known, not assumed.
+    referrers_api_seen: AtomicBool,
     page_size: usize,
     /// Blobs larger than this go up in chunks of this size (0: always in one request).
     chunk_size: u64,
@@ -859,6 +862,7 @@ impl Registry {
             tokens: TokenCache::default(),
             retry: RetryPolicy::default(),
             referrers_api: AtomicBool::new(true),
+            referrers_api_seen: AtomicBool::new(false),
             page_size: if options.page_size == 0 {
                 1000
             } else {
@@ -3094,74 +3098,12 @@ impl Source for Registry {
     }
 
     async fn referrers(&self, repository: &str, digest: &Digest) -> Result<Option<Vec<Reference>>> {
-        if !self.referrers_api.load(Ordering::Relaxed) {
-            return self.fallback_referrers(repository, digest).await;
-        }
-        let mut out = Vec::new();
-        let mut next = Some(self.url(&format!("/v2/{repository}/referrers/{digest}")));
-        let mut listing = ListingPages::default();
-        while let Some(url) = next.take() {
-            let pages = listing.visit(&url)?;
-            let response = self
-                .send(Scope::Pull(repository.to_string()), || {
-                    self.http.get(&url).header(ACCEPT, OCI_INDEX)
-                })
-                .await?;
-            let status = response.status();
-            let is_index = response
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|c| c.to_str().ok())
-                .is_some_and(|c| c.starts_with(OCI_INDEX));
-            if !status.is_success() || !is_index {
-                let error = self.status_error(&Method::GET, &url, response).await;
-                let answered = matches!(&error, Error::Status { code: Some(c), .. }
-                    if c == "NAME_UNKNOWN" || c == "MANIFEST_UNKNOWN");
-                if status == StatusCode::NOT_FOUND && answered {
-                    // The API answered for this repository or subject (NAME_UNKNOWN,
-                    // MANIFEST_UNKNOWN): nothing refers to it here.
-                    return Ok(Some(out));
-                }
-                if pages == 1
-                    && (status == StatusCode::NOT_FOUND
-                        || status.is_success()
-                        || status == StatusCode::METHOD_NOT_ALLOWED)
-                {
-                    // No referrers API (a bare 404 from an unknown route, or something that is
-                    // not an index): remember it and stop asking this registry.
-                    self.referrers_api.store(false, Ordering::Relaxed);
-                    crate::log::emit(1, || {
-                        format!("{}: no referrers API (HTTP {})", self.host, status.as_u16())
-                    });
-                    return self.fallback_referrers(repository, digest).await;
-                }
-                return Err(error);
-            }
-            let link = next_link(response.headers());
-            let body = read_limited(response, MAX_MANIFEST_BYTES, &url).await?;
-            let index: ReferrersIndex = serde_json::from_slice(&body)
-                .map_err(|e| Error::invalid(format!("referrers of {digest}"), e.to_string()))?;
-            let page = index.manifests.unwrap_or_default();
-            let empty = page.is_empty();
-            listing.add(&url, page.len())?;
-            for m in page {
-                let d: oci_spec::image::Descriptor = serde_json::from_value(m)
-                    .map_err(|e| Error::invalid(format!("referrers of {digest}"), e.to_string()))?;
-                let digest: Digest = d.digest().to_string().parse()?;
-                out.push(Reference {
-                    digest,
-                    size: d.size(),
-                    media_type: d.media_type().to_string(),
-                    foreign: false,
-                    platform: None,
-                    artifact_type: d.artifact_type().as_ref().map(|a| a.to_string()),
-                });
-            }
-            if let (Some(link), false) = (link, empty) {
-                next = Some(next_page_url(&url, &link)?);
+        if self.referrers_api.load(Ordering::Relaxed) {
+            if let Some(listed) = self.api_referrers(repository, digest).await? {
+                return Ok(Some(listed));
             }
         }
-        Ok(Some(out))
+        self.fallback_referrers(repository, digest).await
     }
 
     async fn tag_digests(&self, repository: &str) -> Result<Option<Vec<(String, Digest)>>> {
@@ -3387,6 +3329,147 @@ impl Destination for Registry {
         }
         Ok(())
     }
+
+    /// Where the registry has no referrers API (learnt from the first listing of referrers
+    /// asked of it, one request a run): what the fallback tag of `subject` lists, one read of
+    /// the tag with pull access. A repository whose tag listing of this run had no such tag (and
+    /// to which this run wrote none) lists nothing, without a request.
+    async fn fallback_listing(
+        &self,
+        repository: &str,
+        subject: &Digest,
+    ) -> Result<Option<Vec<Digest>>> {
+        if !self.keeps_fallback_tags(repository, subject).await? {
+            return Ok(None);
+        }
+        let tag = fallback_tag(subject);
+        let absent = self
+            .fallback_listed
+            .lock()
+            .expect("fallback lock")
+            .get(repository)
+            .is_some_and(|tags| !tags.contains(&tag));
+        if absent {
+            return Ok(Some(Vec::new()));
+        }
+        // Read with pull access: a verify may only read the target.
+        let read = self
+            .get_manifest(Scope::Pull(repository.to_string()), repository, &tag)
+            .await;
+        let listed = match read {
+            Ok(index) => crate::referrers::listed(&index).unwrap_or_default(),
+            Err(e) if e.is_not_found() => Default::default(),
+            Err(e) => return Err(e),
+        };
+        Ok(Some(listed.into_iter().collect()))
+    }
+
+    /// Lists `referrer` in the fallback tag of `subject` as a push of it does (read, extended and
+    /// written back one writer at a time), where the registry has no referrers API.
+    async fn list_referrer(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        referrer: &RawManifest,
+    ) -> Result<()> {
+        if self.keeps_fallback_tags(repository, subject).await? {
+            self.list_in_fallback_tag(repository, subject, referrer)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Registry {
+    /// True when the registry keeps referrers in fallback tags (it has no referrers API). Until
+    /// a listing of referrers has shown it, the referrers API is asked for those of `subject`
+    /// in `repository`, once ([`Registry::api_referrers`] learns the answer).
+    async fn keeps_fallback_tags(&self, repository: &str, subject: &Digest) -> Result<bool> {
+        if self.referrers_api.load(Ordering::Relaxed)
+            && !self.referrers_api_seen.load(Ordering::Relaxed)
+        {
+            self.api_referrers(repository, subject).await?;
+        }
+        Ok(!self.referrers_api.load(Ordering::Relaxed))
+    }
+
+    /// The referrers of `digest` listed by the registry's referrers API (every page); `None`
+    /// when the registry turns out to have no such API (a bare 404 from an unknown route, or an
+    /// answer that is not an index), which is then remembered: its referrers are read from
+    /// fallback tags from then on.
+    async fn api_referrers(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<Vec<Reference>>> {
+        let mut out = Vec::new();
+        let mut next = Some(self.url(&format!("/v2/{repository}/referrers/{digest}")));
+        let mut listing = ListingPages::default();
+        while let Some(url) = next.take() {
+            let pages = listing.visit(&url)?;
+            let response = self
+                .send(Scope::Pull(repository.to_string()), || {
+                    self.http.get(&url).header(ACCEPT, OCI_INDEX)
+                })
+                .await?;
+            let status = response.status();
+            let is_index = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|c| c.to_str().ok())
+                .is_some_and(|c| c.starts_with(OCI_INDEX));
+            if !status.is_success() || !is_index {
+                let error = self.status_error(&Method::GET, &url, response).await;
+                let answered = matches!(&error, Error::Status { code: Some(c), .. }
+                    if c == "NAME_UNKNOWN" || c == "MANIFEST_UNKNOWN");
+                if status == StatusCode::NOT_FOUND && answered {
+                    // The API answered for this repository or subject (NAME_UNKNOWN,
+                    // MANIFEST_UNKNOWN): nothing refers to it here.
+                    self.referrers_api_seen.store(true, Ordering::Relaxed);
+                    return Ok(Some(out));
+                }
+                if pages == 1
+                    && (status == StatusCode::NOT_FOUND
+                        || status.is_success()
+                        || status == StatusCode::METHOD_NOT_ALLOWED)
+                {
+                    // No referrers API (a bare 404 from an unknown route, or something that is
+                    // not an index): remember it and stop asking this registry.
+                    self.referrers_api.store(false, Ordering::Relaxed);
+                    crate::log::emit(1, || {
+                        format!("{}: no referrers API (HTTP {})", self.host, status.as_u16())
+                    });
+                    return Ok(None);
+                }
+                return Err(error);
+            }
+            self.referrers_api_seen.store(true, Ordering::Relaxed);
+            let link = next_link(response.headers());
+            let body = read_limited(response, MAX_MANIFEST_BYTES, &url).await?;
+            let index: ReferrersIndex = serde_json::from_slice(&body)
+                .map_err(|e| Error::invalid(format!("referrers of {digest}"), e.to_string()))?;
+            let page = index.manifests.unwrap_or_default();
+            let empty = page.is_empty();
+            listing.add(&url, page.len())?;
+            for m in page {
+                let d: oci_spec::image::Descriptor = serde_json::from_value(m)
+                    .map_err(|e| Error::invalid(format!("referrers of {digest}"), e.to_string()))?;
+                let digest: Digest = d.digest().to_string().parse()?;
+                out.push(Reference {
+                    digest,
+                    size: d.size(),
+                    media_type: d.media_type().to_string(),
+                    foreign: false,
+                    platform: None,
+                    artifact_type: d.artifact_type().as_ref().map(|a| a.to_string()),
+                });
+            }
+            if let (Some(link), false) = (link, empty) {
+                next = Some(next_page_url(&url, &link)?);
+            }
+        }
+        Ok(Some(out))
+    }
 }
 
 impl Inner {
@@ -3512,15 +3595,31 @@ impl Inner {
         let _one_writer = lock.lock().await;
         let current = self.fallback_index(repository, tag).await?;
         let what = format!("{repository}:{tag}");
-        match crate::referrers::merge(&what, index, current.as_ref())? {
-            Merged::Unchanged => Ok(HeaderMap::new()),
-            Merged::Arriving => self.push_manifest(repository, tag, index).await,
+        let headers = match crate::referrers::merge(&what, index, current.as_ref())? {
+            Merged::Unchanged => return Ok(HeaderMap::new()),
+            Merged::Arriving => self.push_manifest(repository, tag, index).await?,
             Merged::Union(union) => {
                 crate::log::emit(1, || {
                     format!("{what}: the target's fallback tag lists referrers the source's does not; both kept")
                 });
-                self.push_manifest(repository, tag, &union).await
+                self.push_manifest(repository, tag, &union).await?
             }
+        };
+        self.fallback_written(repository, tag);
+        Ok(headers)
+    }
+
+    /// Notes that this run wrote the fallback tag `tag` of `repository`, in the repository's
+    /// listed fallback tags when it was listed (a listing of its tags read before the write
+    /// does not have it).
+    fn fallback_written(&self, repository: &str, tag: &str) {
+        if let Some(tags) = self
+            .fallback_listed
+            .lock()
+            .expect("fallback lock")
+            .get_mut(repository)
+        {
+            tags.insert(tag.to_string());
         }
     }
 
@@ -3592,9 +3691,9 @@ impl Inner {
         let bytes =
             serde_json::to_vec(&index).map_err(|e| Error::invalid(what(), e.to_string()))?;
         let updated = RawManifest::new(Bytes::from(bytes), Some(OCI_INDEX))?;
-        self.push_manifest(repository, &tag, &updated)
-            .await
-            .map(drop)
+        self.push_manifest(repository, &tag, &updated).await?;
+        self.fallback_written(repository, &tag);
+        Ok(())
     }
 }
 
