@@ -740,15 +740,30 @@ async fn deep_check(
                 item: format!("{}@{digest}", pair.target),
                 reason: format!("the deep check cannot read below it: {e}"),
             }),
-            Err(e) => report.broken.push(Problem {
-                item: format!("{}@{digest}", pair.target),
-                reason: damaged_manifest(&e).unwrap_or_else(|| {
+            Err(e) => {
+                // A child the source lacks as well: copying again cannot bring it, said here
+                // rather than by the copy that would be tried next.
+                let in_source_too = match &e {
+                    Error::ChildMissing { child, .. } => matches!(
+                        source.current_digest(&pair.source, child.as_str()).await,
+                        Ok(None)
+                    ),
+                    _ => false,
+                };
+                let reason = damaged_manifest(&e).unwrap_or_else(|| {
                     format!(
                         "manifest graph incomplete in the target: {}",
                         given_up.text(e)
                     )
-                }),
-            }),
+                });
+                report.broken.push(Problem {
+                    item: format!("{}@{digest}", pair.target),
+                    reason: match in_source_too {
+                        true => format!("{reason}; the source lacks it too (the source is incomplete: a copy cannot bring it)"),
+                        false => reason,
+                    },
+                });
+            }
         }
         countdown.finished(&walker, &pair.target);
     }

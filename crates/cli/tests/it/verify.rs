@@ -250,6 +250,8 @@ fn a_manifest_damaged_in_target_storage_is_broken_without_content() {
     assert!(broken.contains("does not match its digest"), "{report}");
 }
 
+/// A child the target lost is broken; one the source lost as well is said to be, since copying
+/// again cannot bring it.
 #[test]
 fn a_missing_index_child_is_broken() {
     let (src, dst, _) = copied();
@@ -265,8 +267,26 @@ fn a_missing_index_child_is_broken() {
     std::fs::remove_dir_all(&link).unwrap();
     let (code, report) = verify(&src, &dst);
     assert_eq!(code, Some(1));
+    let broken = report["broken"].to_string();
+    assert!(broken.contains("team/svc-1"), "{report}");
+    assert!(!broken.contains("the source lacks it too"), "{report}");
+
+    // Lost in the source as well: said, as a copy could not bring it.
+    std::fs::remove_dir_all(
+        src.repository_dir("team/svc-1")
+            .join("_manifests/revisions/sha256")
+            .join(child.hex()),
+    )
+    .unwrap();
+    let (code, report) = verify(&src, &dst);
+    assert_eq!(code, Some(1));
     assert!(
-        report["broken"].to_string().contains("team/svc-1"),
+        report["broken"].to_string().contains(&format!(
+            "{child} of the index {} is missing in team/svc-1",
+            index.digest
+        )) && report["broken"]
+            .to_string()
+            .contains("the source lacks it too (the source is incomplete: a copy cannot bring it)"),
         "{report}"
     );
 }
