@@ -231,6 +231,10 @@ pub struct Summary {
     /// upload or a manifest push): when all did, the target's storage (full?) or its own state
     /// is the likely cause, more than the way.
     pub failed_target_writes: u64,
+    /// How many of `failed` were no longer in the source when the run read them (listed, then
+    /// answered "not found": deleted or moved during the run): neither refused nor worth
+    /// retrying as they were.
+    pub failed_vanished: u64,
     /// Items that failed because the source lacks content they reference (an index's child
     /// manifest): the source is incomplete, and copying again will not help until it is repaired.
     pub source_incomplete: Vec<Problem>,
@@ -254,6 +258,7 @@ struct Counters {
     blobs_copied_again: AtomicU64,
     failed_refused: AtomicU64,
     failed_target_writes: AtomicU64,
+    failed_vanished: AtomicU64,
     bytes_copied: AtomicU64,
     referrers_copied: AtomicU64,
     referrers_listed: AtomicU64,
@@ -314,6 +319,9 @@ struct Engine {
     /// fallback tag, read once per subject (`None`: the target finds referrers by their subject
     /// itself); forgotten with the repository's last tag.
     listings: Mutex<ReferrerListings>,
+    /// Items (`target-repository:tag`) whose own manifest the source answered "not found" after
+    /// listing them ([`Engine::vanished`]): taken by [`Engine::failure`], which words them so.
+    vanished: Mutex<std::collections::HashSet<String>>,
 }
 
 /// What a target lists in its referrers fallback tags, by (target repository, subject)
@@ -432,6 +440,7 @@ pub async fn copy_or_stop(
         dangling: Mutex::new(std::collections::HashSet::new()),
         pushed_referrers: Mutex::new(std::collections::HashSet::new()),
         listings: Mutex::new(HashMap::new()),
+        vanished: Mutex::new(std::collections::HashSet::new()),
     });
     let pairs = walk::repositories(engine.source.as_ref(), &engine.options.matcher)
         .await
@@ -732,6 +741,7 @@ impl Engine {
             failed,
             failed_refused: get(&c.failed_refused),
             failed_target_writes: get(&c.failed_target_writes),
+            failed_vanished: get(&c.failed_vanished),
             source_incomplete,
             skipped,
             stopped: None,
@@ -884,11 +894,29 @@ impl Engine {
                 .lock()
                 .expect("incomplete lock")
                 .push(Problem { item, reason });
+        } else if self.vanished.lock().expect("vanished lock").remove(&item) {
+            // Listed, then gone: the source changed under the run, nothing was refused.
+            bump(&self.counters.failed_vanished);
+            let reason = format!("no longer in the source (deleted or moved during the run?): {e}");
+            failed.push(Problem { item, reason });
         } else {
             self.count_refused(&e);
             let reason = e.to_string();
             failed.push(Problem { item, reason });
         }
+    }
+
+    /// `e`, the error of reading the manifest of `tag` (by the tag, or by the digest its listing
+    /// gave) from the source; a "not found" is noted as the tag gone from the source since it
+    /// was listed, for [`Engine::failure`].
+    fn vanished(&self, pair: &RepoPair, tag: &str, e: Error) -> Error {
+        if e.is_not_found() {
+            self.vanished
+                .lock()
+                .expect("vanished lock")
+                .insert(format!("{}:{tag}", pair.target));
+        }
+        e
     }
 
     /// Counts a failure that a second try would get again ([`Summary::failed_refused`]).
@@ -941,7 +969,8 @@ impl Engine {
                             SOURCE_PATH,
                             self.source.manifest(&pair.source, known.as_str()),
                         )
-                        .await?;
+                        .await
+                        .map_err(|e| self.vanished(pair, tag, e))?;
                     self.check_held_manifest(pair, known).await?;
                     return self.repair(pair, tag, &manifest).await;
                 }
@@ -961,7 +990,7 @@ impl Engine {
                 }
             }
         );
-        let manifest = manifest?;
+        let manifest = manifest.map_err(|e| self.vanished(pair, tag, e))?;
         let dst = dst?;
         let held = match dst.as_ref() == Some(&manifest.digest) {
             true => None,
@@ -1842,8 +1871,14 @@ impl Engine {
                         && attempt < BLOB_ATTEMPTS =>
                 {
                     crate::log::emit(1, || {
+                        // Most errors of a blob name it already (as `what` does): once is enough.
+                        let error = e.to_string();
+                        let said = match error.starts_with(&what) {
+                            true => error,
+                            false => format!("{what}: {error}"),
+                        };
                         format!(
-                            "{what}: {e}; copying it again (attempt {} of {BLOB_ATTEMPTS})",
+                            "{said}; copying it again (attempt {} of {BLOB_ATTEMPTS})",
                             attempt + 1
                         )
                     });

@@ -412,9 +412,18 @@ fn print_summary(s: &Summary) {
     }
     match (s.failed.len() as u64, s.failed_refused) {
         (0, _) => {}
+        (n, _) if s.failed_vanished == n => println!(
+            "{} failed, no longer in the source (deleted or moved during the run?): nothing to change; run the same command again to copy what the source holds now",
+            counted(n, "item", "items")
+        ),
         (n, _) if s.failed_target_writes == n => println!(
             "{} failed, each on a server error (HTTP 5xx) of the target to a write, after retries: check the target registry's storage (full?) and its logs, then run the same command again",
             counted(n, "item", "items")
+        ),
+        (n, 0) if s.failed_vanished > 0 => println!(
+            "{} failed: run the same command again to retry them ({} of them were no longer in the source)",
+            counted(n, "item", "items"),
+            s.failed_vanished
         ),
         (n, 0) => println!(
             "{} failed: run the same command again to retry them",

@@ -1,7 +1,9 @@
 //! A fault-injecting HTTP/1.1 proxy for tests: sits between the tool and a real registry and, on a
 //! seeded schedule, answers 500/502/503 or 429 (with `Retry-After`) instead of forwarding, resets
 //! the connection in the middle of a response body, stalls past the client's read timeout, or
-//! flips a byte of a blob. Every response closes its connection (the client reconnects).
+//! flips a byte of a blob. Every response closes its connection (the client reconnects). On
+//! request it also resets the connection of the first `GET /v2/` requests (a registry's first
+//! request cut on the way), and holds blob bodies back after their head (a silent body).
 //!
 //! Uploads: it can cut a PATCH in the middle of its body (the part read so far reaches the
 //! registry, then the connection is reset without an answer), and flip a byte of every ranged
@@ -47,6 +49,10 @@ pub struct Counts {
     pub resume_offsets: Mutex<Vec<u64>>,
     /// Every request line as the client sent it (`METHOD TARGET HTTP/1.1`).
     pub lines: Mutex<Vec<String>>,
+    /// `GET /v2/` requests answered by resetting the connection.
+    pub ping_resets: AtomicU64,
+    /// Blob bodies held back after their head until the client's read timeout.
+    pub body_stalls: AtomicU64,
 }
 
 impl Counts {
@@ -91,6 +97,12 @@ pub struct Schedule {
     pub corrupt_ranges: bool,
     /// Added to every request's round trip before it is forwarded: a distant registry.
     pub round_trip: Duration,
+    /// The first this many `GET /v2/` requests (the first request of a run to a registry) are
+    /// answered by resetting the connection (RST) before a byte of an answer (`u64::MAX`: all).
+    pub ping_resets: u64,
+    /// The first this many blob GETs answered 200 send their head, then nothing for `stall`,
+    /// then close: a body that stays silent past the client's read timeout.
+    pub stalled_blob_bodies: u64,
 }
 
 impl Schedule {
@@ -263,6 +275,31 @@ fn range_start(head: &[String]) -> Option<u64> {
         .ok()
 }
 
+/// True when the request waiting on `client` is a `GET /v2/`: its first bytes are looked at
+/// without being read (a connection closed with them unread is reset, not closed cleanly).
+fn peeks_ping(client: &TcpStream) -> bool {
+    const PING: &[u8] = b"GET /v2/ ";
+    let mut start = [0u8; PING.len()];
+    for _ in 0..500 {
+        match client.peek(&mut start) {
+            Ok(n) if n >= PING.len() => return start == PING,
+            Ok(0) | Err(_) => return false,
+            Ok(n) if start[..n] != PING[..n] => return false,
+            Ok(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    false
+}
+
+/// Takes one of `limit` faults counted in `count`: false once they are all taken.
+fn take_one(count: &AtomicU64, limit: u64) -> bool {
+    count
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+            (n < limit).then_some(n + 1)
+        })
+        .is_ok()
+}
+
 fn serve(
     client: TcpStream,
     upstream: u16,
@@ -271,6 +308,15 @@ fn serve(
     uploads: &Mutex<Uploads>,
     counts: &Counts,
 ) -> std::io::Result<()> {
+    if schedule.ping_resets > 0
+        && peeks_ping(&client)
+        && take_one(&counts.ping_resets, schedule.ping_resets)
+    {
+        // Closed with the request unread: the kernel answers with a reset.
+        counts.requests.fetch_add(1, Ordering::Relaxed);
+        drop(client);
+        return Ok(());
+    }
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
     let Some(mut head) = read_head(&mut reader)? else {
@@ -432,6 +478,17 @@ fn serve(
         counts.corruptions.fetch_add(1, Ordering::Relaxed);
         let i = response_body.len() / 2;
         response_body[i] ^= 0x55;
+    }
+    if is_blob_get
+        && ok
+        && schedule.stalled_blob_bodies > 0
+        && take_one(&counts.body_stalls, schedule.stalled_blob_bodies)
+    {
+        client.write_all(head_out.as_bytes())?;
+        client.flush()?;
+        std::thread::sleep(schedule.stall);
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
     }
     match fault {
         Fault::Reset if response_body.len() > 1 => {

@@ -821,3 +821,391 @@ fn a_manifest_or_blob_damaged_once_on_the_way_is_read_again() {
         stdout(&out)
     );
 }
+
+/// A connection reset on the very first request to a registry (`GET /v2/`) is a connection cut
+/// on the way, not a registry that is not there: the request is sent again, and the copy
+/// completes.
+#[test]
+fn a_connection_reset_on_the_first_request_to_a_registry_is_tried_again() {
+    let (dir, expected) = sample_layout(1, 3);
+    let dst = Registry::start();
+    let proxy = FaultProxy::start(
+        dst.port,
+        Schedule {
+            ping_resets: 1,
+            ..Default::default()
+        },
+    );
+    let out = run(&["copy", "-q", &oci(dir.path()), &proxy.url()]);
+    assert_success(&out);
+    assert_eq!(proxy.counts.ping_resets.load(Ordering::Relaxed), 1);
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+}
+
+/// A registry whose first request is reset every time it is sent stops the run (exit 2) after a
+/// few tries, with one line naming the side and what happened; written with `http://`, it is not
+/// told to try the other scheme.
+#[test]
+fn a_registry_whose_first_request_is_always_reset_stops_the_run_without_a_scheme_hint() {
+    let (dir, _) = sample_layout(1, 3);
+    let dst = Registry::start();
+    let proxy = FaultProxy::start(
+        dst.port,
+        Schedule {
+            ping_resets: u64::MAX,
+            ..Default::default()
+        },
+    );
+    let out = run(&["copy", "-q", &oci(dir.path()), &proxy.url()]);
+    assert_exit_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!(
+            "error: TARGET 127.0.0.1:{}: the connection was closed",
+            proxy.port
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("HTTPS") && !err.contains("`http://"),
+        "the endpoint was written with http://: {err}"
+    );
+    assert!(
+        proxy.counts.ping_resets.load(Ordering::Relaxed) > 1,
+        "the first request was tried again"
+    );
+}
+
+/// A registry that throttles every request for longer than one request's attempts last (429
+/// with `Retry-After: 1` for 10 s, so the same request is answered 429 more times than it has
+/// attempts): each retry waits as it was asked to and spends no attempt, so the copy completes
+/// once the throttle ends.
+#[test]
+fn a_throttle_that_outlasts_the_attempts_of_a_request_is_waited_out() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    use crate::support::http::{Response, Server};
+    use crate::support::mount_proxy::forward_as_sent;
+
+    /// How long the source throttles, from its first request after `/v2/`.
+    const THROTTLE: Duration = Duration::from_secs(10);
+    let (src, expected) = sample_registry(1);
+    let dst = Registry::start();
+    let port = src.port;
+    // When the throttle began, and the 429s answered to each request (method and path).
+    type Throttled = (Option<Instant>, HashMap<String, u32>);
+    let state: Arc<Mutex<Throttled>> = Arc::default();
+    let log = state.clone();
+    let proxy = Server::start_raw(move |request| {
+        if request.path != "/v2/" {
+            let mut state = log.lock().unwrap();
+            let began = *state.0.get_or_insert_with(Instant::now);
+            if began.elapsed() < THROTTLE {
+                let request_line = format!("{} {}", request.method, request.path);
+                *state.1.entry(request_line).or_default() += 1;
+                return Response::new(429, "slow down").header("retry-after", "1");
+            }
+        }
+        forward_as_sent(port, request)
+    });
+    let out = run_at_most(300, &["copy", "-q", &proxy.url(), &dst.url()]);
+    assert_success(&out);
+    let most = state.lock().unwrap().1.values().max().copied().unwrap_or(0);
+    assert!(
+        most > 6,
+        "the same request was answered 429 at most {most} times: no more than its 6 attempts"
+    );
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+}
+
+/// A proxy to the registry on `port` that answers every manifest PUT with the registry's answer
+/// (`forward`) or with `201 Created` without forwarding it, its `Docker-Content-Digest` replaced
+/// with the sha256 of 64 zeros.
+fn misnaming_manifest_pushes(port: u16, forward: bool) -> crate::support::http::Server {
+    use crate::support::http::{Response, Server};
+    use crate::support::mount_proxy::forward_as_sent;
+
+    let zeros = format!("sha256:{}", "0".repeat(64));
+    Server::start_raw(move |request| {
+        if request.method != "PUT" || !request.path.contains("/manifests/") {
+            return forward_as_sent(port, request);
+        }
+        let mut response = match forward {
+            true => forward_as_sent(port, request),
+            false => Response::new(201, ""),
+        };
+        response
+            .headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case("docker-content-digest"));
+        response.header("docker-content-digest", zeros.clone())
+    })
+}
+
+/// A target that answers a manifest push with a `Docker-Content-Digest` other than the digest
+/// pushed, though it stored the manifest as pushed: the registry is asked by digest, holds it,
+/// and the push counts as done (the disagreeing header said at `-v`).
+#[test]
+fn a_push_answered_with_another_digest_but_stored_as_pushed_is_done() {
+    let (dir, expected) = sample_layout(1, 3);
+    let dst = Registry::start();
+    let proxy = misnaming_manifest_pushes(dst.port, true);
+    let out = run(&["copy", "-v", &oci(dir.path()), &proxy.url()]);
+    assert_success(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "the registry answered the push with Docker-Content-Digest sha256:{}",
+            "0".repeat(64)
+        )),
+        "{err}"
+    );
+    assert!(err.contains("(HEAD by digest): the push is done"), "{err}");
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+}
+
+/// A target that answers a manifest push with another `Docker-Content-Digest` and holds nothing
+/// under the digest pushed: the push fails, naming the header and the check by digest.
+#[test]
+fn a_push_answered_with_another_digest_and_not_stored_fails_naming_the_header() {
+    let (dir, _) = sample_layout(1, 3);
+    let dst = Registry::start();
+    let proxy = misnaming_manifest_pushes(dst.port, false);
+    let out = run(&["copy", &oci(dir.path()), &proxy.url()]);
+    assert_exit_code(&out, 1);
+    let report = stdout(&out);
+    assert!(
+        report.lines().any(|l| l.starts_with("FAILED ")
+            && l.contains("(the registry's Docker-Content-Digest; a HEAD by the digest pushed finds no such manifest)")),
+        "{report}"
+    );
+}
+
+/// A tag deleted from the source after the run listed it (its manifest answered `404
+/// MANIFEST_UNKNOWN`): the tag fails as no longer in the source, not as a refusal to change
+/// something for; the other tags are copied.
+#[test]
+fn a_tag_deleted_from_the_source_during_the_run_is_said_to_be_gone_not_refused() {
+    use crate::support::http::{Response, Server};
+    use crate::support::mount_proxy::forward_as_sent;
+
+    let (src, expected) = sample_registry(1);
+    let (repo, tags) = expected.tags.iter().next().unwrap();
+    let gone = tags
+        .keys()
+        .find(|t| !t.starts_with("sha256-"))
+        .unwrap()
+        .clone();
+    let (port, path) = (src.port, format!("/v2/{repo}/manifests/{gone}"));
+    let tag = gone.clone();
+    let proxy = Server::start_raw(move |request| {
+        if request.path == path {
+            return Response::json(
+                404,
+                &serde_json::json!({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown", "detail": {"Tag": tag}}]}),
+            );
+        }
+        forward_as_sent(port, request)
+    });
+    let dst = Registry::start();
+    let out = run(&["copy", &proxy.url(), &dst.url()]);
+    assert_exit_code(&out, 1);
+    let report = stdout(&out);
+    let failed: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("FAILED "))
+        .collect();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert!(
+        failed[0].starts_with(&format!(
+            "FAILED {repo}:{gone}: no longer in the source (deleted or moved during the run?)"
+        )),
+        "{report}"
+    );
+    assert!(!report.contains("refused"), "{report}");
+    let others: BTreeMap<String, BTreeMap<String, Digest>> = BTreeMap::from([(
+        repo.clone(),
+        tags.iter()
+            .filter(|(t, _)| **t != gone)
+            .map(|(t, d)| (t.clone(), d.clone()))
+            .collect(),
+    )]);
+    assert_holds(&open(&dst.url()), &others, None);
+    let report = json(&run(&["copy", "--json", &proxy.url(), &dst.url()]));
+    assert_eq!(report["failed_refused"], 0, "{report}");
+    assert_eq!(report["failed_vanished"], 1, "{report}");
+}
+
+/// A manifest whose body is cut short (the connection closes before its announced length) is
+/// read again, and the retry is said at `-v` as every retry is.
+#[test]
+fn a_manifest_body_cut_short_is_read_again_and_the_retry_said() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use crate::support::http::{Server, DECLARED_LENGTH};
+    use crate::support::mount_proxy::forward_as_sent;
+    use crate::support::oci_push::push_image;
+
+    let src = Registry::start();
+    let dst = Registry::start();
+    let (image, _) = push_image(src.port, "team/app");
+    let port = src.port;
+    let done = Arc::new(AtomicBool::new(false));
+    let proxy = Server::start_raw(move |request| {
+        let mut response = forward_as_sent(port, request);
+        if request.method == "GET"
+            && request.path.ends_with("/manifests/v1")
+            && response.status == 200
+            && !done.swap(true, Ordering::SeqCst)
+        {
+            let whole = response.body.len();
+            response.body.truncate(whole / 2);
+            response = response.header(DECLARED_LENGTH, whole.to_string());
+        }
+        response
+    });
+    let out = run(&["copy", "-v", &proxy.url(), &dst.url()]);
+    assert_success(&out);
+    let err = stderr(&out);
+    assert!(
+        err.lines().any(
+            |l| l.contains("/manifests/v1: its body did not arrive whole")
+                && l.contains("retrying in")
+        ),
+        "{err}"
+    );
+    let held = block_on(open(&dst.url()).manifest_digest("team/app", "v1")).unwrap();
+    assert_eq!(held, Some(image));
+}
+
+/// A blob body that stays silent after its head until the read timeout: the download resumes,
+/// and its `-v` line says the read timeout fired.
+#[test]
+fn a_silent_blob_body_is_resumed_naming_the_read_timeout() {
+    let (src, expected) = sample_registry(1);
+    let dst = Registry::start();
+    let proxy = FaultProxy::start(
+        src.port,
+        Schedule {
+            stalled_blob_bodies: 1,
+            stall: Duration::from_secs(4),
+            ..Default::default()
+        },
+    );
+    let out = run(&[
+        "copy",
+        "-v",
+        "--read-timeout",
+        "2",
+        &proxy.url(),
+        &dst.url(),
+    ]);
+    assert_success(&out);
+    assert_eq!(proxy.counts.body_stalls.load(Ordering::Relaxed), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "body interrupted after 0 bytes: no byte for 2 s (read timeout): resuming from byte 0"
+        ),
+        "{err}"
+    );
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+}
+
+/// A blob damaged once on the way is copied again, and the `-v` line of that retry names the
+/// blob once.
+#[test]
+fn the_retry_line_of_a_blob_damaged_on_the_way_names_it_once() {
+    use crate::support::oci_push::push_image;
+    let src = Registry::start();
+    let dst = Registry::start();
+    push_image(src.port, "team/app");
+    let layer = last_layer(&open(&src.url()), "team/app", "v1");
+    let proxy = damaging_once(src.port, format!("/blobs/{layer}"));
+    let out = run(&["copy", "-v", &proxy.url(), &dst.url()]);
+    assert_success(&out);
+    let err = stderr(&out);
+    let line = err
+        .lines()
+        .find(|l| l.contains("copying it again"))
+        .unwrap_or_else(|| panic!("no retry line: {err}"));
+    assert_eq!(
+        line.matches(&format!("blob {layer} of team/app")).count(),
+        1,
+        "{line}"
+    );
+}
+
+/// An upload `Location` on another origin (here another name of the same host, `localhost` for
+/// `127.0.0.1`) is refused; in a run without credentials the refusal says so without speaking
+/// of credentials, and names both origins.
+#[test]
+fn an_upload_location_on_another_origin_is_refused_in_words_of_an_anonymous_run() {
+    use crate::support::http::Server;
+    use crate::support::mount_proxy::forward_as_sent;
+
+    let (dir, _) = sample_layout(1, 3);
+    let dst = Registry::start();
+    let port = dst.port;
+    let proxy = Server::start_raw(move |request| {
+        let mut response = forward_as_sent(port, request);
+        if request.method == "POST" && response.status == 202 {
+            for (name, value) in response.headers.iter_mut() {
+                if name.eq_ignore_ascii_case("location") {
+                    *value = format!("http://localhost:{port}{value}");
+                }
+            }
+        }
+        response
+    });
+    let out = run(&["copy", &oci(dir.path()), &proxy.url()]);
+    assert_exit_code(&out, 1);
+    let report = stdout(&out);
+    assert!(
+        report.contains(&format!(
+            "upload Location: points to another origin (http://localhost:{port}) than the registry's as given (http://127.0.0.1:{}): refused",
+            proxy.port
+        )),
+        "{report}"
+    );
+    assert!(!report.contains("credentials"), "{report}");
+}
+
+/// Blob downloads redirected to storage on another host whose URL carries user information: the
+/// storage is read, the user information is never shown, and at `-vv` no further hop is claimed
+/// where there was none (the client takes the user information out of the URL it sends).
+#[test]
+fn a_redirect_to_storage_with_user_information_claims_no_further_hop() {
+    use crate::support::http::{Response, Server};
+    use crate::support::mount_proxy::forward_as_sent;
+
+    let (src, expected) = sample_registry(1);
+    let dst = Registry::start();
+    let port = src.port;
+    let storage = Server::start_raw(move |request| forward_as_sent(port, request));
+    let storage_port = storage.port;
+    let proxy = Server::start_raw(move |request| {
+        if request.method == "GET" && request.path.contains("/blobs/sha256:") {
+            return Response::new(307, "").header(
+                "location",
+                format!(
+                    "http://reader:st0rageS3CRET@127.0.0.1:{storage_port}{}",
+                    request.path
+                ),
+            );
+        }
+        forward_as_sent(port, request)
+    });
+    let out = run(&["copy", "-vv", &proxy.url(), &dst.url()]);
+    assert_success(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("127.0.0.1:{storage_port}/v2/")),
+        "the storage was read: {err}"
+    );
+    assert!(!err.contains("st0rageS3CRET"), "{err}");
+    assert!(!err.contains("after its redirects"), "{err}");
+    assert_holds(&open(&dst.url()), &expected.tags, None);
+}

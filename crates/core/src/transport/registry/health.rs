@@ -274,6 +274,10 @@ impl Health {
                 "the connection was closed ({detail}): check that {host} is a registry, whether it answers HTTPS or plain HTTP (`http://{host}`), and whether it wants a client certificate ({})",
                 self.cert_flags()
             ),
+            // Written with `http://`: the scheme was chosen, and is no hint to give.
+            ConnectFailure::Reset(detail) if self.base_url.starts_with("http://") => format!(
+                "the connection was closed ({detail}): check that {host} is a registry that answers plain HTTP, and what lies between here and it (a proxy, a firewall)"
+            ),
             ConnectFailure::Reset(detail) => format!(
                 "the connection was closed ({detail}): check that {host} is a registry, and whether it answers HTTPS or plain HTTP (`http://{host}`)"
             ),
@@ -655,6 +659,29 @@ mod tests {
             .unreachable_at_start(&ConnectFailure::Refused)
             .to_string();
         assert!(text.contains("nothing listens on 127.0.0.1:5000"), "{text}");
+    }
+
+    #[test]
+    fn a_closed_connection_to_an_endpoint_written_with_http_gives_no_scheme_hint() {
+        let reset = ConnectFailure::Reset("Connection reset by peer".into());
+        let plain = Health::new(Some("TARGET"), "127.0.0.1:5000", None)
+            .reached("http://127.0.0.1:5000", false)
+            .unreachable_at_start(&reset)
+            .to_string();
+        assert!(
+            plain.starts_with(
+                "TARGET 127.0.0.1:5000: the connection was closed (Connection reset by peer): "
+            ),
+            "{plain}"
+        );
+        assert!(!plain.contains("HTTPS"), "{plain}");
+        assert!(!plain.contains("`http://"), "{plain}");
+        // Written without a scheme (HTTPS): plain HTTP may be what it answers.
+        let tls = Health::new(Some("TARGET"), "127.0.0.1:5000", None)
+            .reached("https://127.0.0.1:5000", false)
+            .unreachable_at_start(&reset)
+            .to_string();
+        assert!(tls.contains("(`http://127.0.0.1:5000`)"), "{tls}");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! One [`reqwest::Client`] per registry keeps connections alive; every request goes through
 //! [`Registry::send`], which signs it ([`auth`]), retries connection errors, 5xx and 429 with
-//! jittered exponential backoff (honouring `Retry-After`), and follows redirects by hand so that
-//! credentials are only ever sent to the registry's own origin.
+//! jittered exponential backoff (honouring `Retry-After`, whose waits spend no attempt within
+//! bounds), and follows redirects by hand so that credentials are only ever sent to the
+//! registry's own origin.
 //!
 //! Blob transfers survive interruptions by byte: a download that breaks off asks again with
 //! `Range`, and a chunked upload whose PATCH fails asks the registry where the upload stands and
@@ -48,7 +49,8 @@ pub const DEFAULT_CHUNK_SIZE: u64 = 512 * 1024 * 1024;
 /// How requests are retried.
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
-    /// Attempts in all, the first included.
+    /// Attempts in all, the first included (a 429 whose `Retry-After` was waited out does not
+    /// count, up to 30 of them and 10 minutes of their waits per request).
     pub attempts: u32,
     /// First backoff.
     pub base_delay: Duration,
@@ -79,6 +81,47 @@ impl RetryPolicy {
         capped.mul_f64(jitter)
     }
 }
+
+/// 429 answers with a `Retry-After` that one request may wait out without spending an attempt
+/// of its [`RetryPolicy`] on them: a throttle that outlasts the attempts does not fail requests
+/// that waited as they were asked to.
+const HONOURED_THROTTLES: u32 = 30;
+
+/// The longest one request waits in all on `Retry-After`s that spend no attempt: past it, its
+/// 429s count as attempts again, and a host that throttles for ever still ends the request.
+const HONOURED_THROTTLE_TIME: Duration = Duration::from_secs(10 * 60);
+
+/// The throttles (429 with a `Retry-After`) one request waited out without spending an attempt
+/// on them, within [`HONOURED_THROTTLES`] and [`HONOURED_THROTTLE_TIME`].
+#[derive(Debug, Default)]
+struct HonouredThrottles {
+    /// How many.
+    count: u32,
+    /// How long they made the request wait, in all.
+    waited: Duration,
+}
+
+impl HonouredThrottles {
+    /// True when a 429 whose `Retry-After` makes the retry wait `wait` spends no attempt (and
+    /// counts it as honoured): a wait it asked for, as long as the bounds allow. A 429 without
+    /// `Retry-After` (or with 0) spends one, as any failure does.
+    fn spare(&mut self, wait: Option<Duration>) -> bool {
+        let Some(wait) = wait.filter(|w| !w.is_zero()) else {
+            return false;
+        };
+        if self.count >= HONOURED_THROTTLES || self.waited + wait > HONOURED_THROTTLE_TIME {
+            return false;
+        }
+        self.count += 1;
+        self.waited += wait;
+        true
+    }
+}
+
+/// Tries of the first request to a registry (`GET /v2/`) that a reset connection ends (a
+/// timeout: two): a connection cut once on the way is not taken for a registry that is not
+/// there.
+const PING_TRANSPORT_ATTEMPTS: u32 = 3;
 
 /// A registry endpoint opened for use. Cheap to clone: clones share connections, tokens and
 /// state (a blob stream keeps one to resume itself).
@@ -114,6 +157,8 @@ pub struct Inner {
     upload: reqwest::Client,
     /// How long the registry may read nothing of an upload body, or not answer once it is sent.
     upload_silence: Duration,
+    /// How long a read may wait for the next byte of an answer (`--read-timeout`), for messages.
+    read_timeout: Duration,
     /// Client for redirect targets on other hosts: never carries credentials.
     foreign: reqwest::Client,
     /// The same for storage hosts `--insecure` named: certificates not verified.
@@ -201,6 +246,14 @@ fn causes(e: &reqwest::Error) -> String {
         source = s.source();
     }
     reason
+}
+
+/// `url` without its user information (`user:password@`).
+fn without_user_info(url: &url::Url) -> url::Url {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url
 }
 
 /// True for a gateway's answer that the registry behind it could not be reached (502, 504).
@@ -392,6 +445,18 @@ fn log_response(method: &Method, url: &str, response: &Response, started: Instan
     });
 }
 
+/// What a retried answer was, for the `-v` line of its retry: `HTTP 503`; a 429 whose
+/// `Retry-After` was waited out without spending an attempt (`spared`) says so.
+fn retried_status(status: StatusCode, spared: bool) -> String {
+    match spared {
+        true => format!(
+            "HTTP {}, waiting as its Retry-After asks (not counted as an attempt)",
+            status.as_u16()
+        ),
+        false => format!("HTTP {}", status.as_u16()),
+    }
+}
+
 /// True for the answers worth asking again: 429 (throttled) and 5xx.
 pub fn is_transient_status(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS
@@ -549,6 +614,12 @@ pub fn next_page_url(current: &str, link: &str) -> Result<String> {
 /// registry's own address seen through a TLS-terminating proxy that did not say it terminated
 /// TLS (Distribution without `relativeurls` or `X-Forwarded-Proto`), and is asked over HTTPS.
 fn same_origin_url(current: &str, target: &str, what: &str) -> Result<String> {
+    origin_checked(current, target, what, true)
+}
+
+/// [`same_origin_url`] for a run that sends the registry credentials (`credentials`) or not: the
+/// refusal names what it protects only when there is something to protect.
+fn origin_checked(current: &str, target: &str, what: &str, credentials: bool) -> Result<String> {
     let base = url::Url::parse(current).map_err(|e| Error::invalid(what, e.to_string()))?;
     let mut joined = base
         .join(target)
@@ -562,13 +633,19 @@ fn same_origin_url(current: &str, target: &str, what: &str) -> Result<String> {
         let _ = joined.set_port(base.port());
     }
     if joined.origin() != base.origin() {
-        return Err(Error::invalid(
-            what,
-            format!(
-                "points to another origin ({}); refusing to send the registry's credentials there: configure the registry (or its proxy) to answer with its own address",
-                redact_url(&joined[..url::Position::BeforePath])
+        let other = redact_url(&joined[..url::Position::BeforePath]);
+        let reason = match credentials {
+            true => format!(
+                "points to another origin ({other}); refusing to send the registry's credentials there: configure the registry (or its proxy) to answer with its own address"
             ),
-        ));
+            // Nothing secret would go there, but another origin may be another server (another
+            // name of this host is the usual case): requests stay where the run was pointed.
+            false => format!(
+                "points to another origin ({other}) than the registry's as given ({}): refused, as no request goes anywhere else: configure the registry (or its proxy) to answer with the address given",
+                redact_url(&base[..url::Position::BeforePath])
+            ),
+        };
+        return Err(Error::invalid(what, reason));
     }
     Ok(joined.to_string())
 }
@@ -849,6 +926,7 @@ impl Registry {
             bulk,
             upload,
             upload_silence: read_timeout,
+            read_timeout,
             foreign,
             foreign_insecure,
             verified,
@@ -972,6 +1050,12 @@ impl Inner {
         tokio::time::sleep(delay).await;
     }
 
+    /// True when requests to the registry may carry credentials of the run (given, found in a
+    /// docker config, or an Azure AD sign-in); false for an anonymous run.
+    fn sends_credentials(&self) -> bool {
+        self.credentials.is_some() || self.azure_ad.is_some()
+    }
+
     /// The registry host (`host[:port]`).
     pub fn host(&self) -> &str {
         &self.host
@@ -983,35 +1067,61 @@ impl Inner {
     }
 
     /// `GET /v2/`: learns the challenge, and checks the credentials once so a wrong password fails
-    /// the run at once with one clear line. A registry that does not answer at all fails at once
-    /// (a wrong host or port); one that answers 429 or a 5xx (throttled while many runs start, a
-    /// brief outage) is asked again like any request.
+    /// the run at once with one clear line. A registry that cannot be reached fails at once (a
+    /// connection refused, a name that does not resolve, a certificate: a wrong host, port or
+    /// scheme); a connection reset is tried [`PING_TRANSPORT_ATTEMPTS`] times (a connection cut
+    /// once on the way), a timeout twice; a 429 or a 5xx (throttled while many runs start, a brief
+    /// outage) is asked again like any request.
     async fn ping(&self) -> Result<()> {
         let url = format!("{}/v2/", self.base_url);
         let mut attempt = 0u32;
+        let mut cut = 0u32;
+        let mut honoured = HonouredThrottles::default();
         let response = loop {
             attempt += 1;
             let started = Instant::now();
-            let response = self
-                .http
-                .get(&url)
-                .send()
-                .await
-                .map_err(|e| self.health.unreachable_at_start(&failure_of(&e)))?;
+            let response = match self.http.get(&url).send().await {
+                Ok(response) => response,
+                Err(e) => {
+                    let failure = failure_of(&e);
+                    cut += 1;
+                    // A timeout is tried twice only: a registry that takes connections and never
+                    // answers is said within two timeouts, not three.
+                    let tries = match failure {
+                        ConnectFailure::Reset(_) => PING_TRANSPORT_ATTEMPTS,
+                        ConnectFailure::TimedOut => 2,
+                        _ => 1,
+                    };
+                    if cut >= tries {
+                        return Err(self.health.unreachable_at_start(&failure));
+                    }
+                    self.pause_before_retry(&Method::GET, &url, &failure.short(), attempt, None)
+                        .await;
+                    continue;
+                }
+            };
             log_response(&Method::GET, &url, &response, started);
             self.health.answered();
             let status = response.status();
-            if !is_transient_status(status) || attempt >= self.retry.attempts {
+            if !is_transient_status(status) {
+                break response;
+            }
+            let wait = retry_after(response.headers());
+            let spared = status == StatusCode::TOO_MANY_REQUESTS
+                && honoured.spare(wait.map(|w| w.min(self.retry.max_delay)));
+            if !spared && attempt >= self.retry.attempts {
                 break response;
             }
             if status == StatusCode::TOO_MANY_REQUESTS {
                 self.throttled(&Method::GET, &url, response.headers());
             }
-            let wait = retry_after(response.headers());
             drop(response);
-            let failure = format!("HTTP {}", status.as_u16());
+            let failure = retried_status(status, spared);
             self.pause_before_retry(&Method::GET, &url, &failure, attempt, wait)
                 .await;
+            if spared {
+                attempt -= 1;
+            }
         };
         match response.status() {
             s if s.is_success() => Ok(()),
@@ -1696,6 +1806,7 @@ impl Inner {
         let mut attempt = 0u32;
         let mut renewed = false;
         let mut redirect_renewed = false;
+        let mut honoured = HonouredThrottles::default();
         loop {
             attempt += 1;
             // A registry given up for this run is not asked again.
@@ -1845,13 +1956,22 @@ impl Inner {
                     });
                 }
             }
-            if is_transient_status(status) && attempt < self.retry.attempts {
+            if is_transient_status(status) {
                 let wait = retry_after(response.headers());
-                drop(response);
-                let failure = format!("HTTP {}", status.as_u16());
-                self.pause_before_retry(&method, &url, &failure, attempt, wait)
-                    .await;
-                continue;
+                // A wait the registry asked for and that was honoured spends no attempt (within
+                // bounds): a throttle longer than the attempts does not fail the request.
+                let spared = status == StatusCode::TOO_MANY_REQUESTS
+                    && honoured.spare(wait.map(|w| w.min(self.retry.max_delay)));
+                if spared || attempt < self.retry.attempts {
+                    drop(response);
+                    let failure = retried_status(status, spared);
+                    self.pause_before_retry(&method, &url, &failure, attempt, wait)
+                        .await;
+                    if spared {
+                        attempt -= 1;
+                    }
+                    continue;
+                }
             }
             return Ok(response);
         }
@@ -1910,7 +2030,9 @@ impl Inner {
                     .await;
                 if let Ok(r) = &sent {
                     log_response(method, &target_str, r, started);
-                    if r.url().as_str() != target_str {
+                    // reqwest takes the user information out of the URL it sends (into an
+                    // `Authorization` header): only another URL is another hop.
+                    if without_user_info(r.url()) != without_user_info(&target) {
                         // Hops the storage client followed itself: the one that answered.
                         crate::log::emit(2, || {
                             format!(
@@ -1975,7 +2097,13 @@ impl Inner {
             match read_limited(response, MAX_MANIFEST_BYTES, url).await {
                 Ok(body) => return Ok((status, headers, body)),
                 Err(e) if e.is_transient() && attempt < self.retry.attempts => {
-                    tokio::time::sleep(self.retry_delay(attempt, None)).await;
+                    let reason = match &e {
+                        Error::Connection { reason, .. } => reason.clone(),
+                        other => other.to_string(),
+                    };
+                    let failure = format!("its body did not arrive whole ({reason})");
+                    self.pause_before_retry(&Method::GET, url, &failure, attempt, None)
+                        .await;
                 }
                 Err(e) => return Err(e),
             }
@@ -2329,7 +2457,8 @@ impl Inner {
                     if response.status() == StatusCode::ACCEPTED
                         || response.status().is_success() =>
                 {
-                    location = upload_location(&location, response.headers())?;
+                    location =
+                        upload_location(&location, response.headers(), self.sends_credentials())?;
                     offset = end;
                     failures = 0;
                     if let Some(r) = &resumer {
@@ -2428,7 +2557,7 @@ impl Inner {
         };
         Ok(Some((
             stands,
-            upload_location(location, response.headers())?,
+            upload_location(location, response.headers(), self.sends_credentials())?,
         )))
     }
 
@@ -2523,7 +2652,12 @@ impl Inner {
             .get(LOCATION)
             .and_then(|l| l.to_str().ok())
         {
-            Some(l) => Some(same_origin_url(&url, l, "upload Location")?),
+            Some(l) => Some(origin_checked(
+                &url,
+                l,
+                "upload Location",
+                self.sends_credentials(),
+            )?),
             None => None,
         };
         Ok((status, location))
@@ -2777,10 +2911,12 @@ fn parse_upload_range(value: &str) -> Option<u64> {
     }
 }
 
-/// The upload location a response gives (relative to the current one), or the current one.
-fn upload_location(current: &str, headers: &HeaderMap) -> Result<String> {
+/// The upload location a response gives (relative to the current one), or the current one; one
+/// on another origin is refused, in words that name the credentials when the run sends some
+/// (`credentials`).
+fn upload_location(current: &str, headers: &HeaderMap, credentials: bool) -> Result<String> {
     match headers.get(LOCATION).and_then(|l| l.to_str().ok()) {
-        Some(l) => same_origin_url(current, l, "upload Location"),
+        Some(l) => origin_checked(current, l, "upload Location", credentials),
         None => Ok(current.to_string()),
     }
 }
@@ -2892,10 +3028,17 @@ fn resuming_body(
                 Some(Err(e)) => {
                     // The chunk that showed the body too slow is dropped: the range asked
                     // again starts at its first byte.
+                    let why = match &e {
+                        BodyBroke::Failed(e) if e.is_timeout() => format!(
+                            "no byte for {} s (read timeout)",
+                            st.registry.read_timeout.as_secs_f64()
+                        ),
+                        other => other.to_string(),
+                    };
                     let interrupted = Error::Connection {
                         method: "GET".into(),
                         url: redact_url(&st.url),
-                        reason: format!("body interrupted after {} bytes: {e}", st.offset),
+                        reason: format!("body interrupted after {} bytes: {why}", st.offset),
                     };
                     st.rate = RateFloor::default();
                     if st.resumes >= BODY_RESUMES {
@@ -3516,16 +3659,53 @@ impl Inner {
             });
             tokio::time::sleep(self.retry_delay(attempt, None)).await;
         };
-        if let Some(d) = content_digest(response.headers()) {
-            if d != manifest.digest {
-                return Err(Error::DigestMismatch {
-                    what: format!("manifest pushed to {repository}:{reference}"),
-                    expected: manifest.digest.to_string(),
-                    actual: d.to_string(),
-                });
+        if let Some(announced) = content_digest(response.headers()) {
+            if announced != manifest.digest {
+                self.confirm_manifest_push(repository, reference, manifest, &announced)
+                    .await?;
             }
         }
         Ok(response.headers().clone())
+    }
+
+    /// A manifest push answered with a `Docker-Content-Digest` (`announced`) other than the
+    /// digest pushed: the registry is asked by digest (`HEAD`) whether it holds what was pushed.
+    /// When it does, the push is done (a header that disagrees, said at `-v`); when it does
+    /// not, the push fails naming the header.
+    async fn confirm_manifest_push(
+        &self,
+        repository: &str,
+        reference: &str,
+        manifest: &RawManifest,
+        announced: &Digest,
+    ) -> Result<()> {
+        let held = self
+            .head_manifest(
+                Scope::Push(repository.to_string()),
+                repository,
+                manifest.digest.as_str(),
+            )
+            .await;
+        if matches!(&held, Ok(Some(d)) if *d == manifest.digest) {
+            crate::log::emit(1, || {
+                format!(
+                    "{repository}:{reference}: the registry answered the push with Docker-Content-Digest {announced}, not the digest pushed; it holds {} (HEAD by digest): the push is done",
+                    manifest.digest
+                )
+            });
+            return Ok(());
+        }
+        let checked = match held {
+            Err(e) => format!("a HEAD by the digest pushed failed: {e}"),
+            Ok(_) => "a HEAD by the digest pushed finds no such manifest".into(),
+        };
+        Err(Error::DigestMismatch {
+            what: format!(
+                "manifest pushed to {repository}:{reference} (the registry's Docker-Content-Digest; {checked})"
+            ),
+            expected: manifest.digest.to_string(),
+            actual: announced.to_string(),
+        })
     }
 
     /// The referrers of `digest` on a registry without the referrers API: the index under its
@@ -3844,6 +4024,46 @@ mod tests {
             .unwrap(),
             "https://reg.example/v2/_catalog?last=x"
         );
+    }
+
+    #[test]
+    fn another_origin_is_refused_in_words_that_fit_an_anonymous_run() {
+        let here = "http://127.0.0.1:5000/v2/a/blobs/uploads/";
+        let there = "http://localhost:5000/v2/a/blobs/uploads/1";
+        let signed_in = origin_checked(here, there, "upload Location", true)
+            .unwrap_err()
+            .to_string();
+        assert!(signed_in.contains("credentials"), "{signed_in}");
+        let anonymous = origin_checked(here, there, "upload Location", false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            anonymous,
+            "upload Location: points to another origin (http://localhost:5000) than the registry's as given (http://127.0.0.1:5000): refused, as no request goes anywhere else: configure the registry (or its proxy) to answer with the address given"
+        );
+    }
+
+    #[test]
+    fn a_throttle_waited_out_spends_no_attempt_within_its_bounds() {
+        let mut honoured = HonouredThrottles::default();
+        // No wait asked (or none at all): an attempt like any failure.
+        assert!(!honoured.spare(None));
+        assert!(!honoured.spare(Some(Duration::ZERO)));
+        for _ in 0..HONOURED_THROTTLES {
+            assert!(honoured.spare(Some(Duration::from_secs(1))));
+        }
+        assert!(
+            !honoured.spare(Some(Duration::from_secs(1))),
+            "at most {HONOURED_THROTTLES}"
+        );
+        // Long waits end sooner: their time in all is bounded too.
+        let mut honoured = HonouredThrottles::default();
+        let long = Duration::from_secs(25);
+        let spared = std::iter::repeat_with(|| honoured.spare(Some(long)))
+            .take_while(|spared| *spared)
+            .count() as u64;
+        assert_eq!(spared, HONOURED_THROTTLE_TIME.as_secs() / 25);
+        assert!(spared < u64::from(HONOURED_THROTTLES));
     }
 
     #[test]
