@@ -90,22 +90,7 @@ fn push_referrer(
     artifact_type: &str,
     payload: &[u8],
 ) -> serde_json::Value {
-    let empty = push_blob(port, REPO, b"{}");
-    let blob = push_blob(port, REPO, payload);
-    let bytes = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST,
-        "artifactType": artifact_type,
-        "config": descriptor(EMPTY, &empty, 2),
-        "layers": [descriptor(artifact_type, &blob, payload.len())],
-        "subject": subject,
-    }))
-    .unwrap();
-    let digest = Digest::of(&bytes);
-    push_manifest(port, REPO, digest.as_str(), MANIFEST, &bytes);
-    let mut listed = descriptor(MANIFEST, &digest, bytes.len());
-    listed["artifactType"] = artifact_type.into();
-    listed
+    push_referrer_to(port, REPO, subject, artifact_type, payload)
 }
 
 fn digest_of(descriptor: &serde_json::Value) -> Digest {

@@ -62,19 +62,7 @@ fn push_referrer(
     artifact_type: &str,
     payload: &[u8],
 ) -> serde_json::Value {
-    let empty = push_blob(port, REPO, b"{}");
-    let blob = push_blob(port, REPO, payload);
-    let doc = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST,
-        "artifactType": artifact_type,
-        "config": {"mediaType": EMPTY, "digest": empty.as_str(), "size": 2},
-        "layers": [{"mediaType": artifact_type, "digest": blob.as_str(), "size": payload.len()}],
-        "subject": subject,
-    });
-    let mut descriptor = push_document(port, None, MANIFEST, &doc);
-    descriptor["artifactType"] = artifact_type.into();
-    descriptor
+    push_referrer_to(port, REPO, subject, artifact_type, payload)
 }
 
 /// Writes the fallback tag of `subject` listing `referrers`, as a client without the referrers

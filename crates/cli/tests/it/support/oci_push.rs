@@ -71,6 +71,34 @@ pub fn push_image(port: u16, repository: &str) -> (Digest, serde_json::Value) {
     (image, subject)
 }
 
+/// Pushes to `repository`, untagged, an artifact of `artifact_type` holding `payload` whose
+/// subject is `subject`; returns its descriptor with the artifact type, as a referrers listing
+/// (or a fallback index) gives it.
+pub fn push_referrer_to(
+    port: u16,
+    repository: &str,
+    subject: &serde_json::Value,
+    artifact_type: &str,
+    payload: &[u8],
+) -> serde_json::Value {
+    let empty = push_blob(port, repository, b"{}");
+    let blob = push_blob(port, repository, payload);
+    let bytes = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "artifactType": artifact_type,
+        "config": descriptor(EMPTY, &empty, 2),
+        "layers": [descriptor(artifact_type, &blob, payload.len())],
+        "subject": subject,
+    }))
+    .unwrap();
+    let digest = Digest::of(&bytes);
+    push_manifest(port, repository, digest.as_str(), MANIFEST, &bytes);
+    let mut listed = descriptor(MANIFEST, &digest, bytes.len());
+    listed["artifactType"] = artifact_type.into();
+    listed
+}
+
 /// `digests`, sorted.
 pub fn sorted(mut digests: Vec<Digest>) -> Vec<Digest> {
     digests.sort();
