@@ -327,8 +327,9 @@ pub async fn verify(
     given_up.check()?;
 
     if options.untagged && matcher.selects_untagged() {
-        untagged_check(&source, &target, &pairs, at_once, &given_up, &mut report).await;
+        let held = untagged_check(&source, &target, &pairs, at_once, &given_up, &mut report).await;
         given_up.check()?;
+        deep_roots.extend(held);
     }
     if options.deep {
         deep_roots.sort();
@@ -337,8 +338,8 @@ pub async fn verify(
             source,
             target,
             deep_roots,
-            at_once,
             DeepOptions {
+                at_once,
                 nondistributable: options.nondistributable,
                 content_reads: options.content.then_some(options.jobs.max(1)),
             },
@@ -590,7 +591,8 @@ async fn stale_entries(
 }
 
 /// Every manifest the source lists beyond its tags (untagged ones, index children, referrers) must be
-/// in the target by digest.
+/// in the target by digest. Returns those the target holds, each with its pair, for the deep
+/// check to walk as it walks tags.
 async fn untagged_check(
     source: &Arc<dyn Store>,
     target: &Arc<dyn Store>,
@@ -598,7 +600,7 @@ async fn untagged_check(
     at_once: usize,
     given_up: &GivenUp,
     report: &mut Report,
-) {
+) -> Vec<(RepoPair, Digest)> {
     let results: Vec<UntaggedFindings> = futures::stream::iter(pairs.to_vec())
         .map(|pair| {
             let source = source.clone();
@@ -627,7 +629,7 @@ async fn untagged_check(
                     found.checked += 1;
                     let item = format!("{}@{digest}", pair.target);
                     match target.current_digest(&pair.target, digest.as_str()).await {
-                        Ok(Some(_)) => {}
+                        Ok(Some(_)) => found.held.push((pair.clone(), digest)),
                         // A manifest no copy brings (Docker schema 1) says so.
                         Ok(None) => match source
                             .manifest(&pair.source, digest.as_str())
@@ -655,12 +657,15 @@ async fn untagged_check(
         .buffer_unordered(at_once)
         .collect()
         .await;
+    let mut held = Vec::new();
     for found in results {
         report.untagged_checked += found.checked;
         report.missing.extend(found.missing);
         report.unsupported.extend(found.unsupported);
         report.errors.extend(found.errors);
+        held.extend(found.held);
     }
+    held
 }
 
 /// What the check of one repository's manifests without a tag found ([`untagged_check`]).
@@ -674,10 +679,14 @@ struct UntaggedFindings {
     unsupported: Vec<Problem>,
     /// Not checked: why.
     errors: Vec<Problem>,
+    /// Held by the target.
+    held: Vec<(RepoPair, Digest)>,
 }
 
 /// What the deep check requires beyond complete graphs and present blobs.
 struct DeepOptions {
+    /// Requests at once.
+    at_once: usize,
     /// Non-distributable layers too ([`VerifyOptions::nondistributable`]).
     nondistributable: bool,
     /// Read every blob found and check its content, this many at once
@@ -685,18 +694,89 @@ struct DeepOptions {
     content_reads: Option<usize>,
 }
 
-/// The deep check: every graph reachable from a verified tag complete in the target, every blob
-/// there with its size (and, with `content_reads`, the content of each), every referrer of the
-/// source there.
+/// The deep check: every graph reachable from a verified tag (or an untagged manifest the
+/// target holds) complete in the target, every blob there with its size (and, with
+/// `content_reads`, the content of each), every referrer of the source there, listed for its
+/// subject, and with a complete graph of its own (an SBOM whose layer the target lost is as
+/// broken as an image whose layer it lost).
 async fn deep_check(
     source: Arc<dyn Store>,
     target: Arc<dyn Store>,
     roots: Vec<(RepoPair, Digest)>,
-    at_once: usize,
     deep: DeepOptions,
     given_up: &Arc<GivenUp>,
     report: &mut Report,
 ) {
+    let mut checked = DeepChecked::default();
+    let reached = graph_check(
+        &source,
+        &target,
+        roots,
+        &deep,
+        given_up,
+        report,
+        &mut checked,
+    )
+    .await;
+    // Referrers of every manifest reached (tags, index children: per-platform signatures),
+    // and their own referrers, present in the target and listed for their subjects.
+    let held = referrer_check(
+        source.clone(),
+        target.clone(),
+        reached,
+        deep.at_once,
+        given_up,
+        report,
+    )
+    .await;
+    // Each referrer the target holds, its graph walked as a tag's is, unless a root's walk
+    // reached it already (a referrers fallback tag's index lists it).
+    let mut held: Vec<(RepoPair, Digest)> = held
+        .into_iter()
+        .filter(|(pair, digest)| {
+            !checked
+                .manifests
+                .contains(&(pair.target.clone(), digest.clone()))
+        })
+        .collect();
+    held.sort();
+    held.dedup();
+    graph_check(
+        &source,
+        &target,
+        held,
+        &deep,
+        given_up,
+        report,
+        &mut checked,
+    )
+    .await;
+    report.manifests_checked = checked.manifests.len() as u64;
+    report.blobs_checked = checked.blobs.len() as u64;
+}
+
+/// What the deep check's walks have checked, each (target repository, digest) once: a second
+/// walk (of the referrers) checks only what the first did not.
+#[derive(Default)]
+struct DeepChecked {
+    /// Manifests read and hashed.
+    manifests: BTreeSet<(String, Digest)>,
+    /// Blobs asked for.
+    blobs: BTreeSet<(String, Digest)>,
+}
+
+/// Walks the graphs of `roots` (sorted by repository) in the target: every manifest read and
+/// hashed, every blob asked for with its size (and read, with `content_reads`), each not in
+/// `checked` yet. Returns the manifests reached, each with its pair, for the referrer check.
+async fn graph_check(
+    source: &Arc<dyn Store>,
+    target: &Arc<dyn Store>,
+    roots: Vec<(RepoPair, Digest)>,
+    deep: &DeepOptions,
+    given_up: &Arc<GivenUp>,
+    report: &mut Report,
+    checked: &mut DeepChecked,
+) -> Vec<(RepoPair, Digest)> {
     let target_source: Arc<dyn crate::transport::Source> = target.clone();
     let walker = Arc::new(Walker::new(target_source));
     // 1. Every graph reachable from a verified tag, walked in the target (digests re-checked on read).
@@ -711,7 +791,7 @@ async fn deep_check(
                 (pair, digest, node)
             }
         })
-        .buffer_unordered(at_once);
+        .buffer_unordered(deep.at_once);
     // (repository, blob) → a descriptor of it, and each size its descriptors give with a
     // verified tag's manifest that needs it so (descriptors may disagree: each size is checked,
     // each named by the least digest of the manifests giving it, whatever the walk's order).
@@ -721,9 +801,17 @@ async fn deep_check(
         match node {
             Ok(node) => {
                 for m in node.manifests() {
-                    manifests.insert((pair.target.clone(), m));
+                    if !checked
+                        .manifests
+                        .contains(&(pair.target.clone(), m.clone()))
+                    {
+                        manifests.insert((pair.target.clone(), m));
+                    }
                 }
                 for (d, b) in node.blobs_with(deep.nondistributable) {
+                    if checked.blobs.contains(&(pair.target.clone(), d.clone())) {
+                        continue;
+                    }
                     let size = b.size;
                     let (_, sizes) = blobs
                         .entry((pair.target.clone(), d))
@@ -768,8 +856,8 @@ async fn deep_check(
         countdown.finished(&walker, &pair.target);
     }
     drop(walked);
-    report.manifests_checked = manifests.len() as u64;
-    report.blobs_checked = blobs.len() as u64;
+    checked.manifests.extend(manifests.iter().cloned());
+    checked.blobs.extend(blobs.keys().cloned());
     // 2. Every blob present with the size its descriptor gives; a non-distributable layer the
     // target lacks is asked of the source, and left to its URLs when the source lacks it too.
     let source_names: BTreeMap<String, String> = roots
@@ -791,7 +879,7 @@ async fn deep_check(
                 (repo, blob, sizes, found, in_source)
             }
         })
-        .buffer_unordered(at_once)
+        .buffer_unordered(deep.at_once)
         .collect()
         .await;
     // Blob → the repositories that hold it as their descriptors say, each with the image that
@@ -882,19 +970,16 @@ async fn deep_check(
         }
     }
     if let Some(reads) = deep.content_reads {
-        content_check(&target, present, reads, given_up, report).await;
+        content_check(target, present, reads, given_up, report).await;
     }
-    // 4. Referrers of every manifest reached (tags, index children: per-platform signatures),
-    // and their own referrers, present in the target.
     let pairs: BTreeMap<String, RepoPair> = roots
         .into_iter()
         .map(|(pair, _)| (pair.target.clone(), pair))
         .collect();
-    let subjects = manifests
+    manifests
         .into_iter()
         .filter_map(|(repo, digest)| Some((pairs.get(&repo)?.clone(), digest)))
-        .collect();
-    referrer_check(source, target, subjects, at_once, given_up, report).await;
+        .collect()
 }
 
 /// The reason for a manifest of the target whose stored bytes hash to another digest (read again
@@ -1037,7 +1122,8 @@ fn in_target(pair: &RepoPair) -> RepoPair {
     }
 }
 
-/// Every referrer the source lists for a root must be in the target by digest.
+/// Every referrer the source lists for a root must be in the target by digest, and listed
+/// there for its subject. Returns the referrers the target holds, each with its pair.
 async fn referrer_check(
     source: Arc<dyn Store>,
     target: Arc<dyn Store>,
@@ -1045,7 +1131,7 @@ async fn referrer_check(
     at_once: usize,
     given_up: &Arc<GivenUp>,
     report: &mut Report,
-) {
+) -> Vec<(RepoPair, Digest)> {
     let source_store = source.clone();
     let source: Arc<dyn crate::transport::Source> = source;
     let walker = Walker::without_graphs(source);
@@ -1058,6 +1144,7 @@ async fn referrer_check(
         given_up: given_up.clone(),
         listings: Mutex::new(BTreeMap::new()),
         errors: Mutex::new(Vec::new()),
+        held: Mutex::new(Vec::new()),
     };
     let listing_errors: Vec<Problem> = futures::stream::iter(roots)
         .map(|(pair, digest)| {
@@ -1091,6 +1178,7 @@ async fn referrer_check(
     report
         .errors
         .extend(check.errors.into_inner().expect("referrer check lock"));
+    check.held.into_inner().expect("referrer check lock")
 }
 
 /// The verify hooks in a walk of the source's referrers: each referrer is pruned (not fetched)
@@ -1110,6 +1198,8 @@ struct ReferrerCheck {
     listings: Mutex<BTreeMap<(String, Digest), Option<TargetListing>>>,
     /// Listings of the target that could not be read, one per subject.
     errors: Mutex<Vec<Problem>>,
+    /// The referrers the target holds, for the walk of their graphs.
+    held: Mutex<Vec<(RepoPair, Digest)>>,
 }
 
 /// The referrers a target lists for a subject, and where.
@@ -1223,10 +1313,16 @@ impl Visitor for ReferrerCheck {
             .current_digest(&pair.target, referrer.digest.as_str())
             .await
         {
-            Ok(Some(_)) => match self.unlisted(pair, subject, &referrer.digest).await {
-                Some(reason) => reason,
-                None => return Ok(()),
-            },
+            Ok(Some(_)) => {
+                self.held
+                    .lock()
+                    .expect("referrer check lock")
+                    .push((pair.clone(), referrer.digest.clone()));
+                match self.unlisted(pair, subject, &referrer.digest).await {
+                    Some(reason) => reason,
+                    None => return Ok(()),
+                }
+            }
             Ok(None) => match self
                 .source
                 .manifest_digest(&pair.source, referrer.digest.as_str())

@@ -337,3 +337,75 @@ fn over_a_slow_link_requests_at_once_grow_unless_max_jobs_pins_them() {
     };
     assert_grows_unless_pinned(4, 16, &["--max-jobs", "1"], verify_over_the_link);
 }
+
+/// A layout copied from a sample layout (whose referrers are untagged and listed by subject, no
+/// fallback tag): the temporary directories, the source and target endpoints, the target's root,
+/// and one referrer with its layer.
+fn referrers_copied_between_layouts() -> (
+    tempfile::TempDir,
+    tempfile::TempDir,
+    String,
+    String,
+    std::path::PathBuf,
+    acr_relocate::digest::Digest,
+    acr_relocate::digest::Digest,
+) {
+    let (source_dir, expected) = sample_layout(3, 7);
+    let src = oci(source_dir.path());
+    let target_dir = tempfile::tempdir().unwrap();
+    let root = target_dir.path().join("target");
+    let dst = format!("oci:{}", root.display());
+    assert_success(&run(&["copy", "-q", &src, &dst]));
+    let (_, _, referrer) = expected.referrers[0].clone();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout_blob(&root, &referrer)).unwrap()).unwrap();
+    let layer: acr_relocate::digest::Digest = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (source_dir, target_dir, src, dst, root, referrer, layer)
+}
+
+/// A referrer's own graph is checked as a tag's is: an SBOM whose layer the target lost is
+/// broken (a deep verify that passed would let delete-source remove the only copy), and a deep
+/// copy puts the layer back.
+#[test]
+fn a_referrer_whose_layer_the_target_lost_is_broken() {
+    let (_s, _t, src, dst, root, referrer, layer) = referrers_copied_between_layouts();
+    std::fs::remove_file(layout_blob(&root, &layer)).unwrap();
+
+    let out = run(&["verify", "--deep", &src, &dst]);
+    assert_exit_code(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("@{referrer}: blob {layer} ("))
+            && text.contains("missing in the target"),
+        "{text}"
+    );
+    assert_success(&run(&["copy", "-q", "--deep", &src, &dst]));
+    assert_success(&run(&["verify", "--deep", &src, &dst]));
+}
+
+/// A referrer's manifest is hashed when the deep check reads it: one damaged in the target's
+/// storage is broken.
+#[test]
+fn a_referrer_manifest_damaged_in_the_target_is_broken() {
+    let (_s, _t, src, dst, root, referrer, _) = referrers_copied_between_layouts();
+    let path = layout_blob(&root, &referrer);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen("\"schemaVersion\":2", "\"schemaVersion\": 2", 1),
+    )
+    .unwrap();
+
+    let out = run(&["verify", "--deep", "--json", &src, &dst]);
+    assert_exit_code(&out, 1);
+    let report = json(&out);
+    let broken = report["broken"].to_string();
+    assert!(
+        broken.contains(referrer.as_str()) && broken.contains("does not match its digest"),
+        "{report}"
+    );
+}
