@@ -940,6 +940,10 @@ impl Engine {
             }
         }
         self.walker.digest(self, pair, digest).await?;
+        // One the target held was pruned, its referrers unwalked: those the target holds but
+        // does not list for it get listed, as a tag's do (once walked, a manifest's referrers
+        // are not walked again).
+        self.referrers_of_up_to_date(pair, digest).await?;
         bump(&self.counters.untagged_copied);
         Ok(())
     }
@@ -1202,9 +1206,9 @@ impl Engine {
         Ok(Some(held))
     }
 
-    /// The referrers of a tag the target already holds: a signature or SBOM added to an unchanged
-    /// image since the last run (or one whose copy failed then) still goes over. Skipped where the
-    /// repository's untagged listing already brought every referrer.
+    /// The referrers of a tag (or an untagged manifest) the target already holds: a signature or
+    /// SBOM added to an unchanged image since the last run (or one whose copy failed then) still
+    /// goes over. Skipped where the repository's untagged listing already brought every referrer.
     ///
     /// There, the referrers the untagged listing found in the target are not met as referrers
     /// of their subject: where the target lists referrers in fallback tags, the subject's

@@ -260,7 +260,13 @@ pub fn append_item(
             let indent = indent_at(text, last.span.start);
             let rendered = render(value, &indent, layout);
             let at = last.span.end;
-            edits.replace(at..at, format!(",{}{indent}{rendered}", layout.newline));
+            // An array written on one line stays on one line.
+            let sep = if text[array.span.start..at].contains('\n') {
+                format!(",{}{indent}", layout.newline)
+            } else {
+                ", ".to_string()
+            };
+            edits.replace(at..at, format!("{sep}{rendered}"));
         }
         None => {
             let outer = indent_at(text, array.span.start);

@@ -136,7 +136,9 @@
 //! | `data-endpoint-kept` | warning (blocking in firewall and DNS resources) | a data endpoint `<old>.<region>.data.azurecr.io` of a region the new registry does not serve, kept: the new registry's data endpoints are named |
 //! | `data-endpoint-to-add` | info | the source's home region is kept as a replica (`--replication <old home>`): its data endpoint keeps its region, and the new home's endpoint, missing where the endpoints are listed, is named
 //! | `replication-home-in-loop` | blocking | a replication `copy` loop's region array (default or parameters file) holds the new home region: the element and where it is set are named |
-//! | `cmk-identity-set` | info | `--identity` wired in as the registry's user-assigned identity and the key's `keyVaultProperties.identity` (the template had no identity block) |
+//! | `cmk-identity-set` | info | `--identity` wired in as the registry's user-assigned identity and the key's `keyVaultProperties.identity` (the template had no identity block, or its one identity is a parameter, as exports write it: the parameter's value is set) |
+//! | `parameter-constraint` | info, blocking | a parameter that receives the new name or region (the registry's own, or one it is followed through) declares `allowedValues`, `minLength` or `maxLength` the new value breaks: a new region is added to `allowedValues` (info); a name outside `allowedValues` or of the wrong length is blocking (ARM refuses the deployment) |
+//! | `registry-copy-loop` | blocking | the registry is a `copy` loop (several registries): its name is left as it is; relocate the registries one at a time |
 
 mod base64;
 pub mod edit;
@@ -297,6 +299,10 @@ pub mod rules {
     pub const REPLICATION_HOME_IN_LOOP: &str = "replication-home-in-loop";
     /// `--identity` wired in as the registry's user-assigned identity for CMK.
     pub const CMK_IDENTITY_SET: &str = "cmk-identity-set";
+    /// The new name or region breaks a parameter's `allowedValues`, `minLength` or `maxLength`.
+    pub const PARAMETER_CONSTRAINT: &str = "parameter-constraint";
+    /// The registry is a `copy` loop: one name cannot be written for all its copies.
+    pub const REGISTRY_COPY_LOOP: &str = "registry-copy-loop";
 
     /// Every rule id.
     pub const ALL: &[&str] = &[
@@ -368,6 +374,8 @@ pub mod rules {
         DATA_ENDPOINT_TO_ADD,
         REPLICATION_HOME_IN_LOOP,
         CMK_IDENTITY_SET,
+        PARAMETER_CONSTRAINT,
+        REGISTRY_COPY_LOOP,
     ];
 }
 

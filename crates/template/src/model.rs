@@ -276,29 +276,161 @@ pub fn resolve<'a>(
     if !is_expression(s) {
         return Source::Literal(node);
     }
-    if let Some(p) = single_call(s, "parameters") {
-        let decl = template.get("parameters").and_then(|ps| ps.get(p));
-        let given = match deployment {
-            Some(d) => d.at(&["properties", "parameters", p, "value"]),
-            None => params_file.and_then(|f| f.at(&[p, "value"])),
-        };
-        return Source::Parameter {
-            name: p.to_string(),
-            decl,
-            value: given,
-        };
+    let env = Env {
+        template,
+        deployment,
+        params_file,
+    };
+    ["parameters", "variables"]
+        .iter()
+        .find_map(|f| single_call(s, f).and_then(|arg| env.lookup(f, arg)))
+        .unwrap_or(Source::Expression(node))
+}
+
+/// Where an expression is evaluated: the template whose `parameters()` and `variables()` it
+/// reads, the nested deployment (inner scope) that gives that template's parameters their values,
+/// and the parameters file's `parameters` object (the root template only).
+#[derive(Debug, Clone, Copy)]
+pub struct Env<'a> {
+    /// The template whose parameters and variables are read.
+    pub template: &'a Node,
+    /// The nested deployment of inner scope around `template`, if any.
+    pub deployment: Option<&'a Node>,
+    /// The parameters file's `parameters` object, when `template` is the root.
+    pub params_file: Option<&'a Node>,
+}
+
+impl<'a> Env<'a> {
+    /// Where the expressions of `r` are evaluated (`params_file` counts for the root only).
+    pub fn of(r: &Resource<'a>, params_file: Option<&'a Node>) -> Self {
+        Env {
+            template: r.template,
+            deployment: r.deployment,
+            params_file: params_file.filter(|_| r.deployment.is_none()),
+        }
     }
-    if let Some(v) = single_call(s, "variables") {
-        if let Some(vnode) = template.get("variables").and_then(|vs| vs.get(v)) {
-            if vnode.as_str().is_some() {
-                return Source::Variable {
-                    name: v.to_string(),
-                    node: vnode,
-                };
+
+    /// What `parameters('arg')` (`func` "parameters") or `variables('arg')` reads here: None for
+    /// an undeclared variable, or one that is not a string.
+    pub fn lookup(&self, func: &str, arg: &str) -> Option<Source<'a>> {
+        if func == "parameters" {
+            let decl = self.template.get("parameters").and_then(|ps| ps.get(arg));
+            let value = match self.deployment {
+                Some(d) => d.at(&["properties", "parameters", arg, "value"]),
+                None => self.params_file.and_then(|f| f.at(&[arg, "value"])),
+            };
+            return Some(Source::Parameter {
+                name: arg.to_string(),
+                decl,
+                value,
+            });
+        }
+        let node = self.template.get("variables").and_then(|vs| vs.get(arg))?;
+        node.as_str().is_some().then(|| Source::Variable {
+            name: arg.to_string(),
+            node,
+        })
+    }
+
+    /// Resolves `node`, read in this environment, one step (see [`resolve`]).
+    pub fn resolve(&self, node: &'a Node) -> Source<'a> {
+        resolve(node, self.template, self.deployment, self.params_file)
+    }
+}
+
+/// One step of a value followed through parameters and variables: how it is defined, and where
+/// that definition is read.
+#[derive(Debug, Clone)]
+pub struct Step<'a> {
+    /// How the value is defined at this step.
+    pub source: Source<'a>,
+    /// Where this step's expressions are evaluated.
+    pub env: Env<'a>,
+}
+
+/// How many parameters and variables [`Scopes::chain`] follows before it stops.
+pub const MAX_STEPS: usize = 8;
+
+/// The environment each nested deployment of inner scope is itself evaluated in: the values it
+/// gives its template's parameters are expressions of that outer environment.
+#[derive(Debug, Default)]
+pub struct Scopes<'a> {
+    outer: Vec<(&'a Node, Env<'a>)>,
+}
+
+impl<'a> Scopes<'a> {
+    /// Records the environment of every nested deployment among `res`.
+    pub fn new(res: &[Resource<'a>], params_file: Option<&'a Node>) -> Self {
+        let outer = res
+            .iter()
+            .filter(|r| r.full_type == "microsoft.resources/deployments")
+            .map(|r| (r.node, Env::of(r, params_file)))
+            .collect();
+        Scopes { outer }
+    }
+
+    /// Follows `node` (read in `env`) through parameters and variables to where its value is
+    /// defined; see [`Scopes::follow`].
+    pub fn chain(&self, node: &'a Node, env: Env<'a>) -> Vec<Step<'a>> {
+        self.follow(env.resolve(node), env)
+    }
+
+    /// Follows `source` (read in `env`) through parameters and variables, one [`Step`] per
+    /// definition met: a variable's value, a parameter's given value (a nested deployment's value
+    /// is read in the deployment's own environment) or default. Stops at a literal, at any other
+    /// expression (its own last step, [`Source::Expression`]), at a parameters-file value, at a
+    /// definition met before, or after [`MAX_STEPS`] steps.
+    pub fn follow(&self, source: Source<'a>, env: Env<'a>) -> Vec<Step<'a>> {
+        let (mut source, mut env) = (source, env);
+        let mut steps: Vec<Step<'a>> = Vec::new();
+        let mut seen: Vec<*const Node> = Vec::new();
+        loop {
+            let expr = |n: &'a Node| n.as_str().is_some_and(is_expression).then_some(n);
+            let next = match &source {
+                Source::Variable { node: v, .. } => expr(v).map(|v| (v, env)),
+                Source::Parameter { value: Some(v), .. } => expr(v).and_then(|v| {
+                    // A nested deployment's value is an expression of the deployment's scope.
+                    let d = env.deployment?;
+                    let outer = self.outer.iter().find(|(n, _)| std::ptr::eq(*n, d))?.1;
+                    Some((v, outer))
+                }),
+                Source::Parameter {
+                    value: None,
+                    decl: Some(d),
+                    ..
+                } => d.get("defaultValue").and_then(expr).map(|v| (v, env)),
+                _ => None,
+            };
+            steps.push(Step { source, env });
+            match next {
+                Some((n, e)) if steps.len() < MAX_STEPS && !seen.contains(&(n as *const Node)) => {
+                    seen.push(n);
+                    (source, env) = (e.resolve(n), e);
+                }
+                _ => return steps,
             }
         }
     }
-    Source::Expression(node)
+}
+
+/// The JSON Pointer of `node` (found by address) below `root`, if it is there.
+pub fn pointer_of(root: &Node, node: &Node) -> Option<String> {
+    if std::ptr::eq(root, node) {
+        return Some(String::new());
+    }
+    if !(root.span.start <= node.span.start && node.span.end <= root.span.end) {
+        return None;
+    }
+    if let Some(ms) = root.members() {
+        ms.iter().find_map(|m| {
+            pointer_of(&m.value, node).map(|p| format!("/{}{p}", pointer_key(&m.key)))
+        })
+    } else {
+        root.items()?
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| pointer_of(n, node).map(|p| format!("/{i}{p}")))
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ use crate::error::TemplateError;
 use crate::findings::{Finding, Severity};
 use crate::jsonc::{self, Node};
 use crate::model::{
-    self, expression_body, is_expression, pointer_key, resolve, single_call, Resource, Source,
+    self, expression_body, is_expression, pointer_key, resolve, single_call, Env, Resource,
+    Source, Step,
 };
 use crate::regions;
 use crate::rename;
@@ -128,6 +129,10 @@ fn json_str(s: &str) -> String {
 
 struct Ctx<'a> {
     opts: &'a RewriteOptions,
+    /// The template object being rewritten (finding paths are relative to it).
+    root: &'a Node,
+    /// Where each nested deployment is evaluated, to follow values through parameters.
+    scopes: model::Scopes<'a>,
     tpl: Doc<'a>,
     params: Option<(Doc<'a>, &'a Node)>,
     params_obj: Option<&'a Node>,
@@ -172,6 +177,19 @@ impl Ctx<'_> {
                 fix,
             });
         }
+    }
+
+    /// The JSON Pointer of `node`, in the template or (prefixed `(parameters file)`) in the
+    /// parameters file.
+    fn path_of(&self, node: &Node) -> String {
+        if let Some(p) = model::pointer_of(self.root, node) {
+            return p;
+        }
+        self.params
+            .as_ref()
+            .and_then(|(_, root)| model::pointer_of(root, node))
+            .map(|p| format!("(parameters file){p}"))
+            .unwrap_or_default()
     }
 
     /// Edits a value node that lives either in the template or in the parameters file.
@@ -400,6 +418,8 @@ pub fn run(input: &TemplateInput, opts: &RewriteOptions) -> Result<Rewritten, Te
 
     let mut ctx = Ctx {
         opts,
+        root: template,
+        scopes: model::Scopes::new(&resources, params_obj),
         tpl: Doc {
             text: &input.template,
             edits: Edits::default(),
@@ -927,10 +947,15 @@ fn relocate<'r>(
     let mut old_name = None;
     let mut name_expr_for_children = format!("'{}'", opts.name);
     let mut name_set = false;
-    if let Some(name_node) = name_node {
-        let source = resolve(name_node, reg.template, reg.deployment, pfile(reg));
-        let named = apply_name(ctx, source, reg.template, &reg.template_path, &rp);
+    let mut name_references = Vec::new();
+    let copy_loop = reg.node.get("copy");
+    if let Some(copy) = copy_loop {
+        registry_copy_loop(ctx, copy, &rp);
+    } else if let Some(name_node) = name_node {
+        let steps = ctx.scopes.chain(name_node, Env::of(reg, params_obj));
+        let named = apply_name(ctx, &steps, &rp);
         (old_name, name_expr_for_children, name_set) = (named.old, named.expr, named.set);
+        name_references = named.references;
     }
     ctx.old_name = old_name.clone();
 
@@ -943,7 +968,12 @@ fn relocate<'r>(
         let message = if name_set {
             format!("the registry is defined inside a nested deployment ({scope}); it was rewritten in place")
         } else {
-            format!("the registry is defined inside a nested deployment ({scope}); its name was not rewritten (see name-not-set)")
+            let rule = if copy_loop.is_some() {
+                rules::REGISTRY_COPY_LOOP
+            } else {
+                rules::NAME_NOT_SET
+            };
+            format!("the registry is defined inside a nested deployment ({scope}); its name was not rewritten (see {rule})")
         };
         ctx.find(
             Severity::Info,
@@ -999,11 +1029,16 @@ fn relocate<'r>(
     check_api_version(ctx, reg);
 
     // --- Location -----------------------------------------------------------------------------
-    let old_location = reg.node.get("location").and_then(|n| {
-        resolve(n, reg.template, reg.deployment, pfile(reg))
-            .literal()
-            .map(str::to_string)
-    });
+    let location_steps = reg
+        .node
+        .get("location")
+        .map(|n| ctx.scopes.chain(n, Env::of(reg, params_obj)))
+        .unwrap_or_default();
+    let old_location = location_steps
+        .last()
+        .map(|_| definition(&location_steps))
+        .and_then(|d| d.source.literal())
+        .map(str::to_string);
     set_location(ctx, reg, &rp);
 
     // --- Replications, private endpoint connections, system scope maps ----------------------
@@ -1411,18 +1446,15 @@ fn relocate<'r>(
         }
     }
     // Parameters and variables the rewrite changed that other resources read as well.
-    let location_ref = reg
-        .node
-        .get_str("location")
-        .and_then(name_reference)
-        .filter(|_| old_home.as_deref().is_some_and(|o| o != target));
-    let name_ref = name_node
-        .and_then(Node::as_str)
-        .and_then(name_reference)
-        .filter(|_| name_set && old_name.as_deref() != Some(opts.name.as_str()));
-    for (reference, what) in [(location_ref, "region"), (name_ref, "name")] {
-        if let Some(reference) = reference {
-            shared_setting(ctx, res, reg_i, &children, &reference, what);
+    let moved = old_home.as_deref().is_some_and(|o| o != target);
+    let renamed = name_set && old_name.as_deref() != Some(opts.name.as_str());
+    for (references, what) in [
+        (chain_references(&location_steps), "region"),
+        (name_references, "name"),
+    ] {
+        let changed = if what == "region" { moved } else { renamed };
+        for (reference, template) in references.iter().filter(|_| changed) {
+            shared_setting(ctx, res, reg_i, &children, reference, template, what);
         }
     }
     if let Some(old) = &old_name {
@@ -1441,9 +1473,28 @@ fn relocate<'r>(
     old_name
 }
 
+/// The registry is a `copy` loop: it defines several registries, and writing one new name would
+/// make every copy the same registry. Reported as blocking (rule `REGISTRY_COPY_LOOP`); the name
+/// is left as it is.
+fn registry_copy_loop(ctx: &mut Ctx<'_>, copy: &Node, rp: &str) {
+    let loop_name = copy.get_str("name").unwrap_or("?");
+    let count = match copy.get("count").map(|c| &c.value) {
+        Some(jsonc::Value::String(s) | jsonc::Value::Number(s)) => s.clone(),
+        _ => "?".into(),
+    };
+    ctx.find(
+        Severity::Blocking,
+        rules::REGISTRY_COPY_LOOP,
+        &format!("{rp}/copy"),
+        format!("the registry is the copy loop {loop_name} (count {count}): it defines several registries, and one new name cannot be written for all of them; the name was left as it is"),
+        "relocate one registry at a time: replace the loop by one registry resource per source registry (literal or parameter name, no copy) and run template on it with --only".into(),
+    );
+}
+
 /// Warns (rule `SHARED_SETTING_CHANGED`) when `reference` (`parameters('x')` or
-/// `variables('y')`, lower case), which sets the registry's `what` ("region", "name") and which
-/// the rewrite changed, is read by resources other than the registry's own: a storage account, a
+/// `variables('y')` of `template`, matched in any case), which sets the registry's `what`
+/// ("region", "name") and which the rewrite changed, is read by resources of that template other
+/// than the registry's own: a storage account, a
 /// cluster or a key vault that reads the registry's region moves with it, one whose name is made
 /// from the registry's name is renamed. The registry's children, role assignments, diagnostic
 /// settings, extension resources scoped to it (locks) and references to the registry
@@ -1455,16 +1506,18 @@ fn shared_setting(
     reg_i: usize,
     children: &[usize],
     reference: &str,
+    template: &Node,
     what: &str,
 ) {
     let reg = &res[reg_i];
+    let needle = reference.to_ascii_lowercase();
     let reads = |s: &str| {
         let compact: String = s
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect::<String>()
             .to_ascii_lowercase();
-        compact.contains(reference) && !compact.contains("microsoft.containerregistry/registries")
+        compact.contains(&needle) && !compact.contains("microsoft.containerregistry/registries")
     };
     let mut users = Vec::new();
     for (i, r) in res.iter().enumerate() {
@@ -1482,7 +1535,7 @@ fn shared_setting(
         // The deployment that holds the registry, and resources in another scope.
         let holds_registry =
             r.node.span.start <= reg.node.span.start && reg.node.span.end <= r.node.span.end;
-        if own || holds_registry || !std::ptr::eq(r.template, reg.template) {
+        if own || holds_registry || !std::ptr::eq(r.template, template) {
             continue;
         }
         let Some(members) = r.node.members() else {
@@ -1836,54 +1889,184 @@ fn report_name_expression_replaced(
     );
 }
 
-/// Writes the new registry name as a literal into `node` (a parameter's default or a variable, at
-/// `path`, named `what` in the finding), reporting when it replaces an expression.
-fn set_literal_name(ctx: &mut Ctx<'_>, node: &Node, path: &str, what: &str) {
+/// Writes the new registry name as a literal into `node` (a parameter's default or given value,
+/// or a variable, in the template or the parameters file; named `what` in the finding),
+/// reporting when it replaces an expression.
+fn set_literal_name(ctx: &mut Ctx<'_>, node: &Node, what: &str) {
     if let Some(expression) = node.as_str().filter(|s| is_expression(s)) {
+        let path = ctx.path_of(node);
         report_name_expression_replaced(
             ctx,
-            path,
+            &path,
             expression,
             what,
             "keep the literal name: the relocated registry must have a known name",
         );
     }
-    ctx.tpl.set_string(node, &ctx.opts.name);
+    ctx.set_value(node, &ctx.opts.name);
+}
+
+/// The setting a parameter receives, for the words of [`check_constraints`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Setting {
+    Name,
+    Location,
+}
+
+/// Checks the new `value` against the declaration of every parameter `steps` pass through (each
+/// one receives it at deployment); see [`check_constraints`].
+fn check_chain_constraints(ctx: &mut Ctx<'_>, steps: &[Step<'_>], value: &str, what: Setting) {
+    for step in steps {
+        if let Source::Parameter {
+            name,
+            decl: Some(d),
+            ..
+        } = &step.source
+        {
+            let path = format!(
+                "{}/parameters/{}",
+                ctx.path_of(step.env.template),
+                pointer_key(name)
+            );
+            check_constraints(ctx, d, &path, name, value, what);
+        }
+    }
+}
+
+/// The parameter `name` (declared by `decl`, at `path`) now receives `value`: a new region
+/// missing from its `allowedValues` is added there (info); a value outside its `allowedValues`,
+/// `minLength` or `maxLength` otherwise is blocking (rule `PARAMETER_CONSTRAINT`), since ARM
+/// refuses the whole deployment.
+fn check_constraints(
+    ctx: &mut Ctx<'_>,
+    decl: &Node,
+    path: &str,
+    name: &str,
+    value: &str,
+    what: Setting,
+) {
+    let label = match what {
+        Setting::Name => "name",
+        Setting::Location => "region",
+    };
+    if let Some(allowed) = decl.get("allowedValues").and_then(Node::items) {
+        let list: Vec<&str> = allowed.iter().filter_map(Node::as_str).collect();
+        if !list.contains(&value) {
+            let shown = list.join(", ");
+            let av_path = format!("{path}/allowedValues");
+            let node = decl.get("allowedValues").unwrap_or(decl);
+            if what == Setting::Location {
+                if !ctx.edited_locations.insert(node.span.start) {
+                    return;
+                }
+                let layout = ctx.tpl.layout.clone();
+                edit::append_item(&mut ctx.tpl.edits, ctx.tpl.text, &layout, node, &json!(value));
+                ctx.find(
+                    Severity::Info,
+                    rules::PARAMETER_CONSTRAINT,
+                    &av_path,
+                    format!("parameter {name} allowed only {shown}: the new {label} {value} was added to its allowedValues"),
+                    "nothing to do (remove the old regions from allowedValues if they must no longer be chosen)".into(),
+                );
+            } else {
+                ctx.find(
+                    Severity::Blocking,
+                    rules::PARAMETER_CONSTRAINT,
+                    &av_path,
+                    format!("parameter {name} allows only {shown}: ARM refuses the deployment with the new {label} {value}"),
+                    format!("add {value} to the allowedValues of parameter {name}"),
+                );
+            }
+        }
+    }
+    let len = value.chars().count();
+    let limit = |key: &str| {
+        decl.get(key).and_then(|n| match &n.value {
+            jsonc::Value::Number(s) => s.parse::<usize>().ok(),
+            _ => None,
+        })
+    };
+    if let Some(max) = limit("maxLength").filter(|&m| len > m) {
+        ctx.find(
+            Severity::Blocking,
+            rules::PARAMETER_CONSTRAINT,
+            &format!("{path}/maxLength"),
+            format!("the new {label} {value} has {len} characters, more than the maxLength {max} of parameter {name}: ARM refuses the deployment"),
+            format!("choose a {label} of at most {max} characters, or raise the maxLength of parameter {name} to {len}"),
+        );
+    }
+    if let Some(min) = limit("minLength").filter(|&m| len < m) {
+        ctx.find(
+            Severity::Blocking,
+            rules::PARAMETER_CONSTRAINT,
+            &format!("{path}/minLength"),
+            format!("the new {label} {value} has {len} characters, fewer than the minLength {min} of parameter {name}: ARM refuses the deployment"),
+            format!("choose a {label} of at least {min} characters, or lower the minLength of parameter {name} to {len}"),
+        );
+    }
 }
 
 /// What [`apply_name`] found and did.
-struct Named {
+struct Named<'a> {
     /// The old name, when the template states it.
     old: Option<String>,
     /// The new name as children and references write it (`'new'`, `parameters('p')`...).
     expr: String,
     /// The new name was written where the name is defined.
     set: bool,
+    /// The parameters and variables the name was followed through (`parameters('p')`, as written),
+    /// each with the template it belongs to: others that read them change with the name.
+    references: Vec<(String, &'a Node)>,
 }
 
-/// Sets the new registry name where `name_node` (the registry's `name`, or the parent name of
-/// child resources) is defined; `template` (at `template_path`) is the template whose parameters
-/// and variables the name reads, `rp` the resource's path.
-fn apply_name(
-    ctx: &mut Ctx<'_>,
-    source: Source<'_>,
-    template: &Node,
-    template_path: &str,
-    rp: &str,
-) -> Named {
+/// The step of `steps` (see [`model::Scopes::chain`]) where the value is defined: the last one,
+/// or the one before when the last is an expression that its value node holds.
+fn definition<'s, 'a>(steps: &'s [Step<'a>]) -> &'s Step<'a> {
+    match steps {
+        [.., def, last] if matches!(last.source, Source::Expression(_)) => def,
+        [.., last] => last,
+        [] => unreachable!("a chain has at least one step"),
+    }
+}
+
+/// The parameters and variables `steps` go through, as written (`parameters('p')`), each with the
+/// template it belongs to.
+fn chain_references<'a>(steps: &[Step<'a>]) -> Vec<(String, &'a Node)> {
+    steps
+        .iter()
+        .filter_map(|s| match &s.source {
+            Source::Parameter { name, .. } => Some((format!("parameters('{name}')"), s.env.template)),
+            Source::Variable { name, .. } => Some((format!("variables('{name}')"), s.env.template)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sets the new registry name where the name (the registry's `name`, or the parent name of child
+/// resources, followed through parameters and variables into `steps`) is defined: the outer
+/// default or given value the chain ends at, from which the old name is also read; `rp` is the
+/// resource's path.
+fn apply_name<'a>(ctx: &mut Ctx<'_>, steps: &[Step<'a>], rp: &str) -> Named<'a> {
     let opts = ctx.opts;
-    let mut name_expr_for_children = format!("'{}'", opts.name);
+    let def = definition(steps);
+    let template_path = ctx.path_of(def.env.template);
+    let mut name_expr_for_children = match &steps[0].source {
+        Source::Parameter { name, .. } => format!("parameters('{name}')"),
+        Source::Variable { name, .. } => format!("variables('{name}')"),
+        _ => format!("'{}'", opts.name),
+    };
     let mut set = true;
-    let mut old_name = source
+    let mut old_name = def
+        .source
         .literal()
         .filter(|s| !s.is_empty())
         .map(str::to_string);
-    if let (None, Source::Parameter { name, .. }) = (&old_name, &source) {
+    if let (None, Source::Parameter { name, .. }) = (&old_name, &def.source) {
         // The portal names the parameter `registries_<name>_name`: without a value, that is
         // where the old name is stated (and the parameter name must follow the new one).
         old_name = portal_parameter_name(name);
     }
-    match &source {
+    match &def.source {
         Source::Literal(n) => {
             ctx.tpl.set_string(n, &opts.name);
         }
@@ -1905,23 +2088,18 @@ fn apply_name(
                     format!("the name parameter {name} is now {renamed}, after the new name"),
                     format!("pipelines and scripts that pass {name} (--parameters {name}=..., parameters files) must pass {renamed} instead"),
                 );
+                if steps.len() == 1 {
+                    name_expr_for_children = format!("parameters('{renamed}')");
+                }
             }
-            name_expr_for_children = format!("parameters('{renamed}')");
             let mut done = false;
             if let Some(v) = value {
-                done |= ctx.set_value(v, &opts.name);
+                set_literal_name(ctx, v, "its value");
+                done = true;
             }
             if let Some(d) = decl {
                 match d.get("defaultValue") {
-                    Some(dv) => set_literal_name(
-                        ctx,
-                        dv,
-                        &format!(
-                            "{template_path}/parameters/{}/defaultValue",
-                            pointer_key(name)
-                        ),
-                        "its default",
-                    ),
+                    Some(dv) => set_literal_name(ctx, dv, "its default"),
                     None if !done => ctx.tpl.insert_member(d, "defaultValue", &json!(opts.name)),
                     None => {}
                 }
@@ -1938,15 +2116,7 @@ fn apply_name(
                 );
             }
         }
-        Source::Variable { name, node } => {
-            name_expr_for_children = format!("variables('{name}')");
-            set_literal_name(
-                ctx,
-                node,
-                &format!("{template_path}/variables/{}", pointer_key(name)),
-                "the variable",
-            );
-        }
+        Source::Variable { node, .. } => set_literal_name(ctx, node, "the variable"),
         Source::Expression(n) => {
             let expr = expression_body(n.as_str().unwrap_or("[]")).to_string();
             ctx.tpl.set_string(n, &opts.name);
@@ -1959,7 +2129,7 @@ fn apply_name(
             );
             // The same expression used elsewhere (child names, resourceId) becomes the literal.
             let mut strings = Vec::new();
-            template.walk_strings(&mut strings);
+            def.env.template.walk_strings(&mut strings);
             let lit = format!("'{}'", opts.name);
             for s in strings {
                 let raw = &ctx.tpl.text[s.span.clone()];
@@ -1971,10 +2141,14 @@ fn apply_name(
             }
         }
     }
+    if set {
+        check_chain_constraints(ctx, steps, &opts.name, Setting::Name);
+    }
     Named {
         old: old_name,
         expr: name_expr_for_children,
         set,
+        references: chain_references(steps),
     }
 }
 
@@ -2948,43 +3122,23 @@ fn relocate_children(ctx: &mut Ctx<'_>, root: &Node, res: &[Resource<'_>]) -> Op
         None => {
             let name = first.node.get_str("name").unwrap_or("");
             let source = if is_expression(name) {
-                parent_reference(name).and_then(|(func, arg)| {
-                    if func == "parameters" {
-                        let value = match first.deployment {
-                            Some(d) => d.at(&["properties", "parameters", arg, "value"]),
-                            None => pf(first).and_then(|f| f.at(&[arg, "value"])),
-                        };
-                        Some(Source::Parameter {
-                            name: arg.to_string(),
-                            decl: first.template.get("parameters").and_then(|ps| ps.get(arg)),
-                            value,
-                        })
-                    } else {
-                        first
-                            .template
-                            .get("variables")
-                            .and_then(|vs| vs.get(arg))
-                            .filter(|v| v.as_str().is_some())
-                            .map(|node| Source::Variable {
-                                name: arg.to_string(),
-                                node,
-                            })
-                    }
-                })
+                parent_reference(name)
+                    .and_then(|(func, arg)| Env::of(first, ctx.params_obj).lookup(func, arg))
             } else {
                 None
             };
             (source, first, first.path.clone())
         }
     };
-    let (template, template_path) = (owner.template, owner.template_path.as_str());
+    let template = owner.template;
     let mut old_name = None;
     let mut name_expr = format!("'{}'", opts.name);
     let found = source.is_some();
     let mut name_set = false;
     match source {
         Some(source) => {
-            let named = apply_name(ctx, source, template, template_path, &rp);
+            let steps = ctx.scopes.follow(source, Env::of(owner, ctx.params_obj));
+            let named = apply_name(ctx, &steps, &rp);
             (old_name, name_expr, name_set) = (named.old, named.expr, named.set);
         }
         None => {
@@ -3395,39 +3549,16 @@ fn private_endpoint_fix(opts: &RewriteOptions) -> String {
     )
 }
 
-/// Sets a resource's `location` to the target region when it is a literal (or a parameter or
-/// variable with a literal value); reports expressions, which are kept.
+/// Sets a resource's `location` to the target region where its value is defined: the literal, or
+/// the parameter default, given value or variable it is followed to ([`model::Scopes::chain`]);
+/// reports expressions, which are kept, at the place the expression is.
 fn set_location(ctx: &mut Ctx<'_>, r: &Resource<'_>, rpath: &str) {
     let Some(node) = r.node.get("location") else {
         return;
     };
-    let pfile = if r.deployment.is_none() {
-        ctx.params_obj
-    } else {
-        None
-    };
-    let source = resolve(node, r.template, r.deployment, pfile);
+    let steps = ctx.scopes.chain(node, Env::of(r, ctx.params_obj));
     let target = ctx.opts.location.clone();
     let lpath = format!("{rpath}/location");
-    // Where a parameter's or variable's value is: in the template whose parameters() and
-    // variables() the resource reads (a nested template of inner scope, or the root), in the
-    // nested deployment's `parameters`, or in the parameters file.
-    let tpath = r.template_path.as_str();
-    let deployment_path = r.deployment.and(tpath.strip_suffix("/properties/template"));
-    let given_path = |ctx: &Ctx<'_>, name: &str, value: &Node| {
-        let key = pointer_key(name);
-        match deployment_path {
-            Some(deployment) => format!("{deployment}/properties/parameters/{key}/value"),
-            None if ctx
-                .params
-                .as_ref()
-                .is_some_and(|(_, root)| in_doc(root, value)) =>
-            {
-                format!("(parameters file)/parameters/{key}/value")
-            }
-            None => lpath.clone(),
-        }
-    };
     let written = node.as_str().map(|w| (r.template.span.start, compact(w)));
     let expression_kept = |ctx: &mut Ctx<'_>, expr: &str, path: &str| {
         // The replications' own region expression: the resource follows a replica region.
@@ -3436,8 +3567,10 @@ fn set_location(ctx: &mut Ctx<'_>, r: &Resource<'_>, rpath: &str) {
             .is_some_and(|w| ctx.replica_exprs.contains(w));
         let fix = if replica {
             format!("nothing to do if {expr} gives the regions of kept replicas (a webhook there responds to that replica's events); it must never give {target}, the new home region, for the replications that use it")
-        } else {
+        } else if compact(expr).contains("resourcegroup().location") {
             format!("deploy into a resource group in {target}, or set the location to {target}")
+        } else {
+            format!("make it give {target}, or set the location to {target} (the region of the resource group deployed into does not change it)")
         };
         ctx.find(
             Severity::Warning,
@@ -3447,78 +3580,75 @@ fn set_location(ctx: &mut Ctx<'_>, r: &Resource<'_>, rpath: &str) {
             fix,
         );
     };
-    match &source {
-        Source::Literal(n) => {
-            if let Some(s) = n.as_str() {
-                if norm_region(s) != norm_region(&target)
-                    && ctx.edited_locations.insert(n.span.start)
-                {
-                    ctx.tpl.set_string(n, &target);
-                }
-            }
-        }
+    // Writes the target region into a literal value node, once.
+    let write = |ctx: &mut Ctx<'_>, n: &Node| {
+        let s = n.as_str().unwrap_or("");
+        norm_region(s) != norm_region(&target)
+            && ctx.edited_locations.insert(n.span.start)
+            && ctx.set_value(n, &target)
+    };
+    let def = definition(&steps);
+    let mut wrote = false;
+    match &def.source {
+        Source::Literal(n) => wrote = n.as_str().is_some() && write(ctx, n),
         Source::Expression(n) => expression_kept(ctx, n.as_str().unwrap_or(""), &lpath),
-        Source::Variable { name, node } => {
+        Source::Variable { node, .. } => {
             let s = node.as_str().unwrap_or("");
             if is_expression(s) {
-                expression_kept(ctx, s, &format!("{tpath}/variables/{}", pointer_key(name)));
-            } else if norm_region(s) != norm_region(&target)
-                && ctx.edited_locations.insert(node.span.start)
-            {
-                ctx.tpl.set_string(node, &target);
+                let path = ctx.path_of(node);
+                expression_kept(ctx, s, &path);
+            } else {
+                wrote = write(ctx, node);
             }
         }
         Source::Parameter { name, decl, value } => {
             let mut handled = false;
             // The nested deployment may give the whole parameter as one expression
             // (`"location": "[createObject('value', ...)]"`): that is where the value is.
-            let whole = r
+            let whole = def
+                .env
                 .deployment
                 .and_then(|d| d.at(&["properties", "parameters", name]))
-                .and_then(Node::as_str)
-                .filter(|s| is_expression(s));
-            if let (None, Some(expr), Some(dp)) = (value, whole, deployment_path) {
-                let path = format!("{dp}/properties/parameters/{}", pointer_key(name));
-                expression_kept(ctx, expr, &path);
+                .filter(|n| n.as_str().is_some_and(is_expression));
+            if let (None, Some(expr)) = (value, whole) {
+                let path = ctx.path_of(expr);
+                expression_kept(ctx, expr.as_str().unwrap_or(""), &path);
                 handled = true;
             }
             if let Some(v) = value {
                 let s = v.as_str().unwrap_or("");
                 if is_expression(s) {
-                    let path = given_path(ctx, name, v);
+                    let path = ctx.path_of(v);
                     expression_kept(ctx, s, &path);
-                } else if ctx.edited_locations.insert(v.span.start) {
-                    ctx.set_value(v, &target);
+                } else {
+                    wrote |= write(ctx, v);
                 }
                 handled = true;
             }
             match decl.and_then(|d| d.get("defaultValue")) {
                 Some(dv) => {
                     let s = dv.as_str().unwrap_or("");
-                    if is_expression(s) {
-                        if !handled {
-                            expression_kept(
-                                ctx,
-                                s,
-                                &format!("{tpath}/parameters/{}/defaultValue", pointer_key(name)),
-                            );
-                        }
-                    } else if norm_region(s) != norm_region(&target)
-                        && ctx.edited_locations.insert(dv.span.start)
-                    {
-                        ctx.tpl.set_string(dv, &target);
+                    if !is_expression(s) {
+                        wrote |= write(ctx, dv);
+                    } else if !handled {
+                        let path = ctx.path_of(dv);
+                        expression_kept(ctx, s, &path);
                     }
                 }
                 None if !handled => {
                     if let Some(d) = decl {
                         if ctx.edited_locations.insert(d.span.start) {
                             ctx.tpl.insert_member(d, "defaultValue", &json!(target));
+                            wrote = true;
                         }
                     }
                 }
                 None => {}
             }
         }
+    }
+    if wrote {
+        check_chain_constraints(ctx, &steps, &target, Setting::Location);
     }
 }
 

@@ -634,3 +634,65 @@ fn a_referrer_a_layout_lists_untagged_is_listed_again_in_a_target_that_lost_its_
     );
     assert_success(&run(&["verify", "--deep", &src, &dst]));
 }
+
+#[test]
+fn a_referrer_of_an_untagged_manifest_is_listed_again_in_a_target_that_lost_its_fallback_tag() {
+    // The subject of the layout's referrer loses its tags: an untagged entry, as a layout (or
+    // ACR) keeps an image whose tag moved on. Its referrer is walked from it all the same.
+    let (dir, expected) = sample_layout(2, 7);
+    let (repository, subject, referrer) = expected.referrers[0].clone();
+    let index_path = dir.path().join("sample/index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let entries = index["manifests"].as_array_mut().unwrap();
+    entries.retain(|e| {
+        e["digest"] != subject.as_str()
+            || e["annotations"]["org.opencontainers.image.ref.name"].is_null()
+    });
+    let mut untagged = entries
+        .iter()
+        .find(|e| e["digest"] == referrer.as_str())
+        .unwrap()
+        .clone();
+    untagged["digest"] = subject.as_str().into();
+    let bytes = std::fs::read(layout_blob(&dir.path().join("sample"), &subject)).unwrap();
+    untagged["size"] = bytes.len().into();
+    untagged["mediaType"] =
+        serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["mediaType"].clone();
+    untagged.as_object_mut().unwrap().remove("artifactType");
+    untagged["annotations"] =
+        serde_json::json!({ "io.github.acr-relocate.repository": repository });
+    entries.push(untagged);
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+
+    let src = oci(dir.path());
+    let target = Registry::start();
+    let dst = target.url();
+    assert_success(&run(&["copy", "-q", &src, &dst]));
+    assert_success(&run(&["verify", "--deep", &src, &dst]));
+    std::fs::remove_dir_all(
+        target
+            .repository_dir(&repository)
+            .join("_manifests/tags")
+            .join(fallback_tag(&subject)),
+    )
+    .unwrap();
+    let out = run(&["verify", "--deep", &src, &dst]);
+    assert_exit_code(&out, 1);
+    assert!(
+        stdout(&out).contains(&format!(
+            "broken {repository}@{referrer}: referrer of {subject} held by the target but not listed for it"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["copy", &src, &dst]);
+    assert_success(&out);
+    assert!(
+        stdout(&out)
+            .contains("listed 1 referrer that the target held without a listing for its subject"),
+        "{}",
+        stdout(&out)
+    );
+    assert_success(&run(&["verify", "--deep", &src, &dst]));
+}

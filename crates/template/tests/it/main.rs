@@ -14,3 +14,4 @@ mod scopes;
 mod secrets;
 mod settings;
 mod util;
+mod scratch_tmp;

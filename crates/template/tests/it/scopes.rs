@@ -118,12 +118,22 @@ fn a_location_kept_as_an_expression_in_a_nested_template_is_reported_where_its_v
             ),
             "/resources/0/properties/template/parameters/location/defaultValue",
         ),
-        // The value the deployment gives it, an expression of the outer template.
+        // The value the deployment gives it, the outer template's parameter: followed to that
+        // parameter's default, where the expression is.
         (
             inner_registry(
                 "[parameters('location')]",
                 r#""parameters": {"location": {"type": "string"}}"#,
                 r#""location": {"value": "[parameters('region')]"}"#,
+            ),
+            "/parameters/region/defaultValue",
+        ),
+        // The value the deployment gives it, an expression of the outer template.
+        (
+            inner_registry(
+                "[parameters('location')]",
+                r#""parameters": {"location": {"type": "string"}}"#,
+                r#""location": {"value": "[resourceGroup().location]"}"#,
             ),
             "/resources/0/properties/parameters/location/value",
         ),
