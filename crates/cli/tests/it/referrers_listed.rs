@@ -311,28 +311,19 @@ fn delete_source_refuses_while_the_target_does_not_list_a_referrer() {
 }
 
 /// Pushes `app:base`, an image without referrers unlike `push_image`'s.
-fn push_base_image(port: u16) {
-    let config =
-        br#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let layer = b"the base layer";
-    let config_digest = push_blob(port, REPO, config);
-    let layer_digest = push_blob(port, REPO, layer);
-    let bytes = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST,
-        "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, config.len()),
-        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer_digest, layer.len())],
-    }))
-    .unwrap();
-    push_manifest(port, REPO, "base", MANIFEST, &bytes);
-}
 
 #[test]
 fn a_referrer_pushed_by_a_run_that_then_failed_to_list_it_is_listed_by_the_next_run() {
     let source = api_source();
     // A tag without referrers, which the failing run brings: the repository has tags when the
     // next run starts, which then asks the target what it holds.
-    push_base_image(source.registry.port);
+    push_image_as(
+        source.registry.port,
+        REPO,
+        "base",
+        "arm64",
+        b"the base layer",
+    );
     let target = Registry::start();
     // In front of the target, a proxy that fails every write of a fallback tag (a server error,
     // retried at once) while `failing` is set.

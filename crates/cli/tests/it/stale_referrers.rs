@@ -32,22 +32,7 @@ fn push_document(
 
 /// Pushes `app:v2`, an arm64 image unlike `push_image`'s; returns its descriptor.
 fn push_second_image(port: u16) -> serde_json::Value {
-    let config =
-        br#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let layer = b"another layer";
-    let config_digest = push_blob(port, REPO, config);
-    let layer_digest = push_blob(port, REPO, layer);
-    push_document(
-        port,
-        Some("v2"),
-        MANIFEST,
-        &serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": MANIFEST,
-            "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, config.len()),
-            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer_digest, layer.len())],
-        }),
-    )
+    push_image_as(port, REPO, "v2", "arm64", b"another layer").1
 }
 
 fn digest_of(descriptor: &serde_json::Value) -> Digest {

@@ -54,9 +54,28 @@ pub fn fallback_tag(subject: &Digest) -> String {
 /// Pushes `REPOSITORY:v1`, a one-layer image (the same bytes every time); returns its digest and
 /// descriptor.
 pub fn push_image(port: u16, repository: &str) -> (Digest, serde_json::Value) {
-    let config =
-        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let layer = b"the one layer of the image";
+    push_image_as(
+        port,
+        repository,
+        "v1",
+        "amd64",
+        b"the one layer of the image",
+    )
+}
+
+/// Pushes `REPOSITORY:TAG`, a one-layer image for `architecture` whose layer is `layer`;
+/// returns its digest and descriptor.
+pub fn push_image_as(
+    port: u16,
+    repository: &str,
+    tag: &str,
+    architecture: &str,
+    layer: &[u8],
+) -> (Digest, serde_json::Value) {
+    let config = format!(
+        r#"{{"architecture":"{architecture}","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+    );
+    let config = config.as_bytes();
     let config_digest = push_blob(port, repository, config);
     let layer_digest = push_blob(port, repository, layer);
     let bytes = serde_json::to_vec(&serde_json::json!({
@@ -66,7 +85,7 @@ pub fn push_image(port: u16, repository: &str) -> (Digest, serde_json::Value) {
         "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer_digest, layer.len())],
     }))
     .unwrap();
-    let image = push_manifest(port, repository, "v1", MANIFEST, &bytes);
+    let image = push_manifest(port, repository, tag, MANIFEST, &bytes);
     let subject = descriptor(MANIFEST, &image, bytes.len());
     (image, subject)
 }
