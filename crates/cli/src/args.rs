@@ -695,34 +695,33 @@ impl FilterArgs {
         if narrowed.is_empty() {
             return None;
         }
-        // Repositories were selected and listed no tag at all (emptied by an earlier deletion:
-        // a rerun is no mistake): a tag expression had nothing to match, it is not misspelt.
         let seen = matcher.repositories_seen();
+        let all_matched = matcher.unmatched().is_empty();
+        // Every pattern matched, and the tag exclusions left out every tag the rest selected.
+        if all_matched && seen.included && seen.selected && seen.tag_excluded {
+            eprintln!(
+                "{verb}: warning: {} left out every tag selected in SOURCE, so nothing was done: narrow the exclusion; exit code {}",
+                excluded_tags.join(" with "),
+                crate::exit::NOTHING_SELECTED
+            );
+            return Some(crate::exit::NOTHING_SELECTED);
+        }
+        // Repositories were selected and hold nothing to do: every pattern matched, or they
+        // listed no tag at all (emptied by an earlier deletion: a rerun is no mistake) and only
+        // tag expressions, which had nothing to match, are unmatched: none is misspelt.
         let only_tags_unmatched = matcher
             .unmatched()
             .iter()
             .all(|u| u.kind == acr_relocate::walk::PatternKind::Tag);
-        if seen.selected && !seen.tags_listed && only_tags_unmatched {
+        if seen.selected
+            && ((all_matched && seen.included) || (!seen.tags_listed && only_tags_unmatched))
+        {
             eprintln!("{verb}: the selected repositories of SOURCE hold no tags: nothing to do");
             return None;
         }
-        // Every pattern matched: the filters are not misspelt. Repositories were selected and
-        // hold nothing, or the exclusions (or the shard) left out all that the rest selected.
-        if matcher.unmatched().is_empty() && seen.included {
-            if seen.selected && seen.tag_excluded {
-                eprintln!(
-                    "{verb}: warning: {} left out every tag selected in SOURCE, so nothing was done: narrow the exclusion; exit code {}",
-                    excluded_tags.join(" with "),
-                    crate::exit::NOTHING_SELECTED
-                );
-                return Some(crate::exit::NOTHING_SELECTED);
-            }
-            if seen.selected {
-                eprintln!(
-                    "{verb}: the selected repositories of SOURCE hold no tags: nothing to do"
-                );
-                return None;
-            }
+        // Every pattern matched: the exclusions (or the shard) left out every repository the
+        // rest selected.
+        if all_matched && seen.included {
             if excluded.is_empty() {
                 eprintln!("{verb}: this shard holds none of the selected repositories of SOURCE: nothing to do");
                 return None;
