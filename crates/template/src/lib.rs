@@ -18,16 +18,20 @@
 //!   parent's name is set where it is defined (the `existing` resource's name, else the parameter
 //!   or variable the first child's name starts with, else a literal `old/child`), the children
 //!   are treated as below, and `children-only` says to deploy the relocated registry first;
-//! - sets the new name where it is defined (literal, parameter `defaultValue` or value in the
-//!   parameters file, variable; a computed name becomes the literal) and replaces the old name
+//! - sets the new name where it is defined, followed through parameters and variables (a nested
+//!   deployment's values included, at most [`model::MAX_STEPS`] steps) to the literal, parameter
+//!   `defaultValue` or value in the parameters file, or variable that holds it (a computed name
+//!   becomes the literal; a registry `copy` loop is left as it is) and replaces the old name
 //!   where it names the registry or its children: `registries/<old>` segments of ids and
 //!   scopes, child names `<old>/child`, `'<old>'` arguments of `resourceId(...)`,
 //!   `reference(...)`, `concat(...)`, `format(...)`, `dependsOn` entries, the portal's
 //!   `registries_<old>_name` parameter and login servers `<old>.azurecr.io`. Other values that
 //!   contain the old name (Key Vault URIs, identities, workspaces, tags) and values from the
 //!   options are never renamed; the first are listed in one `old-name-kept` finding;
-//! - sets literal locations of the registry and its children (not replications) to the target
-//!   region; expressions such as `[resourceGroup().location]` are kept and reported; a webhook
+//! - sets locations of the registry and its children (not replications) to the target region
+//!   where they are set, followed like the name (a new region missing from a parameter's
+//!   `allowedValues` is added there); expressions such as `[resourceGroup().location]` are kept
+//!   and reported; a webhook
 //!   of a replica region that stays keeps its region (it responds to that replica's events);
 //! - removes the replication in the new home region, the one in the source's home region (an
 //!   export always lists it; `--replication <old region>` keeps it), replications given with
@@ -102,7 +106,7 @@
 //! | `expression-not-inspected` | warning | a whole block (properties, networkRuleSet, policies, encryption, identity, sku) is one expression |
 //! | `nested-deployment` | info | the registry sits in a nested deployment |
 //! | `nested-deployment-scope` | warning | a nested deployment holding the registry pins a literal `resourceGroup` or `subscriptionId`: the new registry would be created there (the source's) |
-//! | `diagnostic-settings-kept` | info | diagnostic settings of the registry kept with their destinations |
+//! | `diagnostic-settings-kept` | info, warning | diagnostic settings of the registry kept with their destinations (a warning with a storage account or Event Hubs destination, which Azure Monitor requires in the region of the registry) |
 //! | `zone-redundancy` | info, warning, blocking | zone redundancy enabled on the registry or a kept replication: info where the region has availability zones, blocking for a known region without (a table after Microsoft's list), warning for a region this version does not know |
 //! | `children-only` | warning | the template holds only children of an existing registry: pointed at the new one, to deploy after it |
 //! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |

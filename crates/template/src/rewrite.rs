@@ -13,8 +13,8 @@ use crate::error::TemplateError;
 use crate::findings::{Finding, Severity};
 use crate::jsonc::{self, Node};
 use crate::model::{
-    self, expression_body, is_expression, pointer_key, resolve, single_call, Env, Resource,
-    Source, Step,
+    self, expression_body, is_expression, pointer_key, resolve, single_call, Env, Resource, Source,
+    Step,
 };
 use crate::regions;
 use crate::rename;
@@ -1386,13 +1386,46 @@ fn relocate<'r>(
                 || r.node
                     .get_str("scope")
                     .is_some_and(|s| s.to_ascii_lowercase().contains("registries")));
-        if is_diag && (registry_count == 1 || belongs(i)) {
+        if !is_diag || !(registry_count == 1 || belongs(i)) {
+            continue;
+        }
+        // Azure Monitor needs a storage account or Event Hubs namespace destination in the
+        // region of the (regional) resource it monitors; a workspace may be anywhere. Counted
+        // when the id is known (a literal, or a parameter or variable holding one): an
+        // expression may well give none.
+        let env = Env::of(r, params_obj);
+        let regional: Vec<&str> = [
+            ("storageAccountId", "storage account"),
+            ("eventHubAuthorizationRuleId", "Event Hubs namespace"),
+        ]
+        .into_iter()
+        .filter(|(k, _)| {
+            r.node.at(&["properties", k]).is_some_and(|n| {
+                let steps = ctx.scopes.chain(n, env);
+                definition(&steps)
+                    .source
+                    .literal()
+                    .is_some_and(|s| !s.is_empty())
+            })
+        })
+        .map(|(_, what)| what)
+        .collect();
+        if regional.is_empty() {
             ctx.find(
                 Severity::Info,
                 rules::DIAGNOSTIC_SETTINGS_KEPT,
                 &r.path,
                 "diagnostic settings of the registry kept; their destinations (workspace, storage, event hub) are unchanged".into(),
                 format!("point them at destinations in {} if data must stay in the region", opts.location),
+            );
+        } else {
+            let list = regional.join(" and ");
+            ctx.find(
+                Severity::Warning,
+                rules::DIAGNOSTIC_SETTINGS_KEPT,
+                &r.path,
+                format!("diagnostic settings of the registry kept with their {list} destination: Azure Monitor requires it in the registry's region, so the setting fails unless it is in {}", opts.location),
+                format!("use a {list} in {} (or send the logs to a Log Analytics workspace, which may be in any region)", opts.location),
             );
         }
     }
@@ -1960,7 +1993,13 @@ fn check_constraints(
                     return;
                 }
                 let layout = ctx.tpl.layout.clone();
-                edit::append_item(&mut ctx.tpl.edits, ctx.tpl.text, &layout, node, &json!(value));
+                edit::append_item(
+                    &mut ctx.tpl.edits,
+                    ctx.tpl.text,
+                    &layout,
+                    node,
+                    &json!(value),
+                );
                 ctx.find(
                     Severity::Info,
                     rules::PARAMETER_CONSTRAINT,
@@ -2035,7 +2074,9 @@ fn chain_references<'a>(steps: &[Step<'a>]) -> Vec<(String, &'a Node)> {
     steps
         .iter()
         .filter_map(|s| match &s.source {
-            Source::Parameter { name, .. } => Some((format!("parameters('{name}')"), s.env.template)),
+            Source::Parameter { name, .. } => {
+                Some((format!("parameters('{name}')"), s.env.template))
+            }
             Source::Variable { name, .. } => Some((format!("variables('{name}')"), s.env.template)),
             _ => None,
         })
@@ -3699,6 +3740,17 @@ fn network_rules(
     let rp = &reg.path;
     let opts = ctx.opts;
     let nrs_obj = nrs.filter(|n| n.members().is_some());
+    let vnet_copy = nrs_obj.and_then(|n| property_copy(n, "virtualNetworkRules"));
+    if let Some((_, entry)) = nrs_obj.and_then(|n| property_copy(n, "ipRules")) {
+        premium.push("network rules");
+        ctx.find(
+            Severity::Warning,
+            rules::IP_RULES_CARRIED,
+            &format!("{rp}/properties/networkRuleSet/copy"),
+            format!("IP rules carried over as they were: {}", copy_source(ctx, reg, entry)),
+            "check that these addresses are still the clients of the new registry (new egress IPs in the target region?)".into(),
+        );
+    }
     if let Some(n) = nrs_obj {
         if let Some(ip) = n.get("ipRules").and_then(Node::items) {
             if !ip.is_empty() {
@@ -3728,6 +3780,19 @@ fn network_rules(
     } else {
         None
     };
+    if let (true, Some((_, entry))) = (opts.subnets.is_empty(), vnet_copy) {
+        premium.push("network rules");
+        ctx.find(
+            Severity::Blocking,
+            rules::VNET_RULES_SOURCE_SUBNET,
+            &format!("{rp}/properties/networkRuleSet/copy"),
+            format!(
+                "virtual network rules still point at the source subnets: {}",
+                copy_source(ctx, reg, entry)
+            ),
+            "give the target subnet(s) with --subnet ID (or set the array the loop reads to subnets in the target region)".into(),
+        );
+    }
     if opts.subnets.is_empty() {
         if old_nonempty {
             premium.push("network rules");
@@ -3736,11 +3801,23 @@ fn network_rules(
                 .unwrap_or(&[])
                 .iter()
                 .filter_map(|r| {
-                    r.get_str("id")
-                        .or_else(|| r.get_str("virtualNetworkSubnetResourceId"))
-                        .or_else(|| r.get_str("virtualNetworkResourceId"))
+                    [
+                        "id",
+                        "virtualNetworkSubnetResourceId",
+                        "virtualNetworkResourceId",
+                    ]
+                    .iter()
+                    .find_map(|k| r.get(k).filter(|n| n.as_str().is_some()))
                 })
-                .map(str::to_string)
+                .map(|n| {
+                    // A parameter or variable: the subnet it holds.
+                    let steps = ctx.scopes.chain(n, Env::of(reg, ctx.params_obj));
+                    let raw = n.as_str().unwrap_or_default();
+                    match definition(&steps).source.literal() {
+                        Some(id) if id != raw => format!("{id} ({raw})"),
+                        _ => raw.to_string(),
+                    }
+                })
                 .collect();
             ctx.find(
                 Severity::Blocking,
@@ -3778,6 +3855,27 @@ fn network_rules(
         .collect();
     let layout = ctx.tpl.layout.clone();
     let text = ctx.tpl.text;
+    if let (Some(n), Some((index, entry))) = (nrs_obj, vnet_copy) {
+        // The rules come from a property copy loop: replaced by the literal rules (a property
+        // cannot be both a copy entry and a member).
+        let was = copy_source(ctx, reg, entry);
+        let copy = n.get("copy").unwrap_or(n);
+        if copy.items().is_some_and(|i| i.len() == 1) {
+            let at = n
+                .members()
+                .and_then(|ms| ms.iter().position(|m| m.key.eq_ignore_ascii_case("copy")));
+            edit::remove_members(&mut ctx.tpl.edits, n, &at.into_iter().collect::<Vec<_>>());
+        } else {
+            edit::remove_items(&mut ctx.tpl.edits, copy, &[index]);
+        }
+        ctx.find(
+            Severity::Info,
+            rules::VNET_RULES_SET,
+            &format!("{rp}/properties/networkRuleSet/copy"),
+            format!("virtualNetworkRules was built by {was}; it is now the --subnet rules"),
+            "nothing to do (what the loop read is no longer used by the registry)".into(),
+        );
+    }
     match (nrs, old_rules) {
         (_, Some(old)) => {
             let indent = edit::indent_at(text, old.span.start);
@@ -3839,6 +3937,193 @@ fn network_rules(
             format!("subnet {s} must have the Microsoft.ContainerRegistry service endpoint; apiVersion {api} has no ignoreMissingVnetServiceEndpoint to make the deployment check it"),
             format!("az network vnet subnet update --ids {s} --service-endpoints Microsoft.ContainerRegistry (before deploying)"),
         );
+    }
+}
+
+/// The property `copy` entry of `object` (Bicep `for`) that builds the property `key`, with its
+/// index in the `copy` array.
+fn property_copy<'n>(object: &'n Node, key: &str) -> Option<(usize, &'n Node)> {
+    object
+        .get("copy")
+        .and_then(Node::items)?
+        .iter()
+        .enumerate()
+        .find(|(_, e)| str_ci_eq(e.get("name"), key))
+}
+
+/// What a property `copy` entry of `reg` iterates over, for a finding: the parameter or variable
+/// its `input` reads, with the items of its value when they are strings (the value followed
+/// through the deployment's parameters), else the loop's count.
+fn copy_source(ctx: &Ctx<'_>, reg: &Resource<'_>, entry: &Node) -> String {
+    let count = entry.get_str("count").unwrap_or("?");
+    let mut strings = Vec::new();
+    if let Some(input) = entry.get("input") {
+        input.walk_strings(&mut strings);
+    }
+    let env = Env::of(reg, ctx.params_obj);
+    let found = strings.iter().filter_map(|n| n.as_str()).find_map(|s| {
+        let body: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        let lower = body.to_ascii_lowercase();
+        ["parameters", "variables"].iter().find_map(|f| {
+            let start = lower.find(&format!("{f}('"))? + f.len() + 2;
+            let arg = &body[start..start + body[start..].find('\'')?];
+            let value = match env.lookup(f, arg) {
+                Some(src @ Source::Parameter { .. }) => {
+                    definition(&ctx.scopes.follow(src, env)).source.effective()
+                }
+                _ => env.template.get("variables").and_then(|vs| vs.get(arg)),
+            };
+            let what = if *f == "parameters" {
+                "parameter"
+            } else {
+                "variable"
+            };
+            Some((format!("{what} {arg}"), value))
+        })
+    });
+    match found {
+        Some((what, Some(value))) if value.items().is_some() => {
+            let items: Vec<&str> = value
+                .items()
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(Node::as_str)
+                .collect();
+            format!("a copy loop over {what}, which holds {}", items.join(", "))
+        }
+        Some((what, _)) => format!("a copy loop over {what} (count {count})"),
+        None => format!("a copy loop (count {count})"),
+    }
+}
+
+/// Where [`set_definition`] wrote a value.
+struct Defined {
+    /// Pointer of the parameter or variable.
+    path: String,
+    /// `parameter p` or `variable v`.
+    what: String,
+    /// The literal value it had.
+    old: Option<String>,
+}
+
+/// True when the value `steps` follow is defined by a parameter (declared or given a value) or a
+/// variable holding a literal, which [`set_definition`] can set.
+fn definable(steps: &[Step<'_>]) -> bool {
+    match &definition(steps).source {
+        Source::Parameter { decl, value, .. } => decl.is_some() || value.is_some(),
+        Source::Variable { node, .. } => !node.as_str().is_some_and(is_expression),
+        _ => false,
+    }
+}
+
+/// Writes `value` where the value `steps` follow is defined: a parameter's given value and its
+/// default (added when it has none), or a variable holding a literal. None when it is defined
+/// otherwise (see [`definable`]).
+fn set_definition(ctx: &mut Ctx<'_>, steps: &[Step<'_>], value: &str) -> Option<Defined> {
+    if !definable(steps) {
+        return None;
+    }
+    let def = definition(steps);
+    let template_path = ctx.path_of(def.env.template);
+    let old = def.source.literal().map(str::to_string);
+    match &def.source {
+        Source::Parameter {
+            name,
+            decl,
+            value: given,
+        } => {
+            if let Some(v) = given {
+                ctx.set_value(v, value);
+            }
+            if let Some(d) = decl {
+                match d.get("defaultValue") {
+                    Some(dv) => {
+                        ctx.tpl.set_string(dv, value);
+                    }
+                    None => ctx.tpl.insert_member(d, "defaultValue", &json!(value)),
+                }
+            }
+            Some(Defined {
+                path: format!("{template_path}/parameters/{}", pointer_key(name)),
+                what: format!("parameter {name}"),
+                old,
+            })
+        }
+        Source::Variable { name, node } => {
+            ctx.tpl.set_string(node, value);
+            Some(Defined {
+                path: format!("{template_path}/variables/{}", pointer_key(name)),
+                what: format!("variable {name}"),
+                old,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The registry's one user-assigned identity is the key `m`, a parameter or variable followed by
+/// `steps` (an export writes it `[parameters('userAssignedIdentities_<name>_externalid')]`, with
+/// the source's identity as default): `--identity` becomes its value, and the key's
+/// `keyVaultProperties.identity` reads that identity's client id instead of the source's. Without
+/// `--identity`, the source's identity is reported.
+fn identity_held(
+    ctx: &mut Ctx<'_>,
+    rp: &str,
+    m: &crate::jsonc::Member,
+    steps: &[Step<'_>],
+    kvp: Option<&Node>,
+) {
+    let client_id = format!(
+        "[reference({}, '2023-01-31').clientId]",
+        expression_body(&m.key)
+    );
+    let was = match kvp.filter(|k| k.members().is_some()) {
+        Some(kvp) => match kvp.member("identity") {
+            Some(c) if c.value.as_str().is_some_and(|s| !is_expression(s)) => {
+                ctx.tpl.set_string(&c.value, &client_id);
+                format!(" (it was {})", c.value.as_str().unwrap_or_default())
+            }
+            Some(_) => String::new(),
+            None => {
+                ctx.tpl.insert_member(kvp, "identity", &json!(client_id));
+                String::new()
+            }
+        },
+        None => String::new(),
+    };
+    let path = format!("{rp}/identity/userAssignedIdentities");
+    let def = definition(steps);
+    let what = match &def.source {
+        Source::Parameter { name, .. } => format!("parameter {name}"),
+        Source::Variable { name, .. } => format!("variable {name}"),
+        _ => m.key.clone(),
+    };
+    match ctx.opts.identity.clone() {
+        Some(id) => {
+            let Some(d) = set_definition(ctx, steps, &id) else {
+                return;
+            };
+            let source = d.old.map(|o| format!(" (it was {o})")).unwrap_or_default();
+            ctx.find(
+                Severity::Info,
+                rules::CMK_IDENTITY_SET,
+                &d.path,
+                format!("the registry's user-assigned identity is {what}: it is now --identity {id}{source}, and encryption.keyVaultProperties.identity reads its client id{was}"),
+                "nothing to do if that identity has get, wrapKey and unwrapKey on the key (Key Vault Crypto Service Encryption User) before the deployment (a value given at deployment still wins)".into(),
+            );
+        }
+        None => {
+            let Some(old) = def.source.literal() else {
+                return;
+            };
+            ctx.find(
+                Severity::Warning,
+                rules::CMK_KEY_FROM_SOURCE,
+                &path,
+                format!("the identity {old} ({what}) is the source registry's; encryption.keyVaultProperties.identity now reads its client id{was}"),
+                "give the user-assigned identity to use with --identity (resource id)".into(),
+            );
+        }
     }
 }
 
@@ -3921,41 +4206,8 @@ fn encryption(
             }
         } else if let Some(uri) = &opts.key_uri {
             // The key is a parameter or variable already: --key-uri becomes its value.
-            let pf = if reg.deployment.is_none() {
-                ctx.params_obj
-            } else {
-                None
-            };
-            let mut set_at = None;
-            match resolve(&k.value, reg.template, reg.deployment, pf) {
-                Source::Parameter { name, decl, value } => {
-                    if let Some(v) = value {
-                        ctx.set_value(v, uri);
-                    }
-                    if let Some(d) = decl {
-                        match d.get("defaultValue") {
-                            Some(dv) => {
-                                ctx.tpl.set_string(dv, uri);
-                            }
-                            None => ctx.tpl.insert_member(d, "defaultValue", &json!(uri)),
-                        }
-                    }
-                    if value.is_some() || decl.is_some() {
-                        set_at = Some((
-                            format!("{}/parameters/{}", reg.template_path, pointer_key(&name)),
-                            format!("parameter {name}"),
-                        ));
-                    }
-                }
-                Source::Variable { name, node } if !node.as_str().is_some_and(is_expression) => {
-                    ctx.tpl.set_string(node, uri);
-                    set_at = Some((
-                        format!("{}/variables/{}", reg.template_path, pointer_key(&name)),
-                        format!("variable {name}"),
-                    ));
-                }
-                _ => {}
-            }
+            let steps = ctx.scopes.chain(&k.value, Env::of(reg, ctx.params_obj));
+            let set_at = set_definition(ctx, &steps, uri).map(|d| (d.path, d.what));
             if let Some((path, what)) = set_at {
                 ctx.key_uri_used = true;
                 ctx.find(
@@ -3970,12 +4222,32 @@ fn encryption(
     }
     // User-assigned identity given as a literal resource id.
     let ua = reg.node.at(&["identity", "userAssignedIdentities"]);
-    let literal_ids: Vec<&crate::jsonc::Member> = ua
-        .and_then(Node::members)
-        .map(|ms| ms.iter().filter(|m| !is_expression(&m.key)).collect())
-        .unwrap_or_default();
-    if literal_ids.len() == 1 {
-        let m = literal_ids[0];
+    let ua_members = ua.and_then(Node::members).unwrap_or(&[]);
+    let literal_ids: Vec<&crate::jsonc::Member> = ua_members
+        .iter()
+        .filter(|m| !is_expression(&m.key))
+        .collect();
+    // The one identity written as a parameter or variable (an export's `<...>_externalid`),
+    // followed to where its value is set.
+    let env = Env::of(reg, ctx.params_obj);
+    let held = match ua_members {
+        [m] => ["parameters", "variables"]
+            .iter()
+            .find_map(|f| single_call(&m.key, f).and_then(|arg| env.lookup(f, arg)))
+            .map(|src| (m, ctx.scopes.follow(src, env)))
+            .filter(|(_, steps)| definable(steps)),
+        _ => None,
+    };
+    // The one identity written as another expression (`resourceId(...)`): replaced by --identity.
+    let computed = match ua_members {
+        [m] if is_expression(&m.key) && held.is_none() && opts.identity.is_some() => Some(m),
+        _ => None,
+    };
+    if let Some(m) = literal_ids
+        .first()
+        .filter(|_| literal_ids.len() == 1)
+        .or(computed.as_ref())
+    {
         let p = pname("encryptionIdentityId");
         ctx.tpl.edits.replace(
             m.key_span.clone(),
@@ -3990,15 +4262,25 @@ fn encryption(
             }
         }
         new_params.push((p.clone(), json!({"type": "string", "defaultValue": opts.identity.clone().unwrap_or_else(|| m.key.clone()), "metadata": {"description": "Resource id of the user-assigned identity that reads the customer-managed key"}})));
-        if opts.identity.is_none() {
-            ctx.find(
+        match &opts.identity {
+            None => ctx.find(
                 Severity::Warning,
                 rules::CMK_KEY_FROM_SOURCE,
                 &format!("{rp}/identity/userAssignedIdentities"),
                 format!("the identity {} is the source registry's; it is now parameter {p} with that default", m.key),
                 "give the user-assigned identity to use with --identity (resource id)".into(),
-            );
+            ),
+            Some(id) if is_expression(&m.key) => ctx.find(
+                Severity::Info,
+                rules::CMK_IDENTITY_SET,
+                &format!("{rp}/identity/userAssignedIdentities"),
+                format!("the registry's user-assigned identity {} is now parameter {p}, --identity {id}, and encryption.keyVaultProperties.identity reads its client id", m.key),
+                "nothing to do if that identity has get, wrapKey and unwrapKey on the key (Key Vault Crypto Service Encryption User) before the deployment".into(),
+            ),
+            Some(_) => {}
         }
+    } else if let Some((m, steps)) = held {
+        identity_held(ctx, &rp, m, &steps, kvp);
     } else if let (Some(id), None, Some(kvp)) = (
         opts.identity.as_ref(),
         reg.node.get("identity"),

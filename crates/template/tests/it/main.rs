@@ -2,6 +2,8 @@
 //! and the golden/schema tests on the shared corpus (extra tier, `--ignored`).
 
 mod bad_input;
+mod chains;
+mod copy_loops;
 mod corpus;
 mod identity_roles;
 mod names;
@@ -14,4 +16,3 @@ mod scopes;
 mod secrets;
 mod settings;
 mod util;
-mod scratch_tmp;

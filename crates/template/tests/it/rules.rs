@@ -909,3 +909,82 @@ fn identity_that_cannot_be_wired_in_is_reported_as_ignored() {
     assert!(f[0].fix.contains("keyVaultProperties.identity"));
     assert!(!out.template.contains("id-eu"));
 }
+
+const TARGET_IDENTITY: &str = "/subscriptions/22222222-2222-2222-2222-222222222222/resourceGroups/rg-weu/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-acr-weu";
+
+/// An export writes the registry's identity as `[parameters('userAssignedIdentities_<name>_externalid')]`.
+#[test]
+fn identity_sets_the_exports_identity_parameter_and_the_key_reads_its_client_id() {
+    let o = RewriteOptions {
+        key_uri: Some("https://kv-weu.vault.azure.net/keys/acr/1".into()),
+        identity: Some(TARGET_IDENTITY.into()),
+        ..opts()
+    };
+    let out = rewrite("cmk-identity-parameter.json", &o);
+    let v = json(&out.template);
+    let p = "userAssignedIdentities_id_acr_externalid";
+    assert_eq!(v["parameters"][p]["defaultValue"], TARGET_IDENTITY);
+    let reg = &v["resources"][0];
+    assert!(reg["identity"]["userAssignedIdentities"]
+        .get(format!("[parameters('{p}')]"))
+        .is_some());
+    assert_eq!(
+        reg["properties"]["encryption"]["keyVaultProperties"]["identity"],
+        format!("[reference(parameters('{p}'), '2023-01-31').clientId]")
+    );
+    // Neither the source's identity nor its client id is left beside the new key.
+    assert!(!out
+        .template
+        .contains("rg-neu/providers/Microsoft.ManagedIdentity"));
+    assert!(!out
+        .template
+        .contains("44444444-4444-4444-4444-444444444444"));
+    let set = with_rule(&out, rules::CMK_IDENTITY_SET);
+    assert_eq!(set.len(), 1, "{:?}", out.findings);
+    assert_eq!(set[0].path, format!("/parameters/{p}"));
+    assert!(
+        with_rule(&out, rules::OPTION_IGNORED).is_empty(),
+        "{:?}",
+        out.findings
+    );
+    assert!(
+        with_rule(&out, rules::CMK_KEY_FROM_SOURCE).is_empty(),
+        "{:?}",
+        out.findings
+    );
+}
+
+#[test]
+fn without_identity_the_exports_identity_parameter_is_reported_as_the_sources() {
+    let out = rewrite("cmk-identity-parameter.json", &opts());
+    let f = with_rule(&out, rules::CMK_KEY_FROM_SOURCE);
+    assert!(
+        f.iter()
+            .any(|f| f.path == "/resources/0/identity/userAssignedIdentities"
+                && f.message.contains("userAssignedIdentities/id-acr")),
+        "{f:?}"
+    );
+    // The key's client id follows the identity instead of naming the source's.
+    let v = json(&out.template);
+    assert_eq!(
+        v["resources"][0]["properties"]["encryption"]["keyVaultProperties"]["identity"],
+        "[reference(parameters('userAssignedIdentities_id_acr_externalid'), '2023-01-31').clientId]"
+    );
+}
+
+#[test]
+fn diagnostic_settings_with_a_known_storage_destination_warn_and_other_destinations_inform() {
+    let out = rewrite("diagnostics-storage.json", &opts());
+    let f = with_rule(&out, rules::DIAGNOSTIC_SETTINGS_KEPT);
+    assert_eq!(f.len(), 2, "{f:?}");
+    let storage = f.iter().find(|f| f.path == "/resources/1").unwrap();
+    assert_eq!(storage.severity, Severity::Warning);
+    assert!(
+        storage.fix.contains("storage account in westeurope"),
+        "{}",
+        storage.fix
+    );
+    // A workspace may be in any region (and this one may give none).
+    let workspace = f.iter().find(|f| f.path == "/resources/2").unwrap();
+    assert_eq!(workspace.severity, Severity::Info);
+}
