@@ -1,14 +1,40 @@
-//! Finds `az acr` commands that name the old registry by its short name (`az acr login -n
-//! myacr`, `az acr build -r myacr .`), in scripts, pipeline steps and other text.
+//! Finds Azure commands that name the old registry by its short name, in scripts, pipeline
+//! steps and other text: `az acr` commands (`az acr login -n myacr`, `az acr build -r myacr .`),
+//! the AKS attachment that grants a cluster pull rights (`az aks create|update --attach-acr
+//! myacr`, `--detach-acr`, `az aks check-acr --acr`, PowerShell's `Set-AzAksCluster` /
+//! `New-AzAksCluster -AcrNameToAttach myacr`) and PowerShell's registry cmdlets
+//! (`Connect-AzContainerRegistry -Name myacr`, `Get-AzContainerRegistry -Name`,
+//! `-RegistryName` of the others).
 //!
 //! The short name alone is an ordinary word, so it is never matched as free text: only as the
-//! value of the option that names the registry of an `az acr` command, which is unambiguous.
+//! value of the option that names the registry of such a command, which is unambiguous.
 //! Such a command is listed as a mention with a note, not rewritten.
 
 use crate::Registry;
 
 /// The options of `az acr` commands that take the registry's name.
 const NAME_OPTIONS: [&str; 4] = ["--name", "-n", "--registry", "-r"];
+
+/// The options of `az aks` commands that take a registry's name.
+const AKS_OPTIONS: [&str; 3] = ["--attach-acr", "--detach-acr", "--acr"];
+
+/// The parameters of PowerShell's `*-AzContainerRegistry*` cmdlets that take the registry's
+/// name (lower case: PowerShell compares them without case).
+const CMDLET_OPTIONS: [&str; 3] = ["-name", "-registryname", "-containerregistryname"];
+
+/// The parameters of `Set-AzAksCluster` and `New-AzAksCluster` that take a registry's name.
+const AKS_CMDLET_OPTIONS: [&str; 2] = ["-acrnametoattach", "-acrnametodetach"];
+
+/// What a command naming the registry by its short name does with it, which its note says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Use {
+    /// An `az acr` command.
+    Registry,
+    /// A PowerShell registry cmdlet (`Connect-AzContainerRegistry`, ...).
+    Cmdlet,
+    /// An AKS cluster attached to (or detached from) the registry: what gives it pull rights.
+    Attachment,
+}
 
 /// A word of a shell command line and where it starts in the text.
 struct Word<'a> {
@@ -17,49 +43,90 @@ struct Word<'a> {
 }
 
 /// Byte offsets in `text` of the short name of `registry` (see [`Registry::short_name`]) given
-/// as the value of `--name`/`-n` or `--registry`/`-r` of an `az acr` command, spelled
-/// `-n NAME`, `--name=NAME`, quoted or not. A command ends at a line end (unless the line ends
-/// with a `\` or a PowerShell backtick), `;`, `&`, `|`, `(` or `)`. Empty for a registry without
-/// a short name.
-pub(crate) fn short_names(text: &str, registry: &Registry) -> Vec<usize> {
+/// as the value of the option naming the registry of an `az acr` command (`--name`/`-n`,
+/// `--registry`/`-r`), an `az aks` command ([`AKS_OPTIONS`]) or a PowerShell cmdlet
+/// ([`CMDLET_OPTIONS`], [`AKS_CMDLET_OPTIONS`]), spelled `-n NAME`, `--name=NAME`,
+/// `-Name:NAME`, quoted or not (a registry's resource ID ending in `/registries/NAME` too),
+/// each with what the command does with it. A command ends at a line end (unless the line
+/// ends with a `\` or a PowerShell backtick), `;`, `&`, `|`, `(` or `)`. Empty for a registry
+/// without a short name.
+pub(crate) fn short_names(text: &str, registry: &Registry) -> Vec<(usize, Use)> {
     let Some(name) = registry.short_name() else {
         return Vec::new();
     };
     let mut found = Vec::new();
     for command in commands(text) {
-        let Some(at) = command
-            .windows(2)
-            .position(|w| is_az(unquoted(&w[0]).1) && unquoted(&w[1]).1 == "acr")
-        else {
-            continue;
-        };
-        let args = &command[at + 2..];
-        for (i, word) in args.iter().enumerate() {
-            let (word_start, word_text) = unquoted(word);
-            let value = NAME_OPTIONS.iter().find_map(|option| {
-                if word_text == *option {
-                    args.get(i + 1).map(|next| (next.start, next.text))
+        let word = |i: usize| command.get(i).map_or("", |w| unquoted(w).1);
+        for at in 0..command.len() {
+            let first = word(at);
+            let lower = first.to_ascii_lowercase();
+            let (args, options, separator, use_): (_, &[&str], char, Use) =
+                if is_az(first) && word(at + 1) == "acr" {
+                    (&command[at + 2..], &NAME_OPTIONS, '=', Use::Registry)
+                } else if is_az(first) && word(at + 1) == "aks" {
+                    (&command[at + 2..], &AKS_OPTIONS, '=', Use::Attachment)
+                } else if lower.contains("-azcontainerregistry") {
+                    (&command[at + 1..], &CMDLET_OPTIONS, ':', Use::Cmdlet)
+                } else if matches!(lower.as_str(), "set-azakscluster" | "new-azakscluster") {
+                    (
+                        &command[at + 1..],
+                        &AKS_CMDLET_OPTIONS,
+                        ':',
+                        Use::Attachment,
+                    )
                 } else {
-                    let rest = word_text.strip_prefix(option)?.strip_prefix('=')?;
-                    Some((word_start + option.len() + 1, rest))
+                    continue;
+                };
+            for (start, value) in option_values(args, options, separator) {
+                let (start, value) = unquote(start, value);
+                let (start, value) = match value.to_ascii_lowercase().rfind("/registries/") {
+                    Some(i) => (start + i + 12, &value[i + 12..]),
+                    None => (start, value),
+                };
+                if value.eq_ignore_ascii_case(name) {
+                    found.push((start, use_));
                 }
-            });
-            let Some((start, value)) = value else {
-                continue;
-            };
-            let (start, value) = unquote(start, value);
-            if value.eq_ignore_ascii_case(name) {
-                found.push(start);
             }
+            // The first command word of the command decides what its options mean.
+            break;
         }
     }
     found
 }
 
+/// The values of `options` among `args` (`-n NAME`, `--name=NAME` with `separator` `=`,
+/// `-Name:NAME` with `:`), compared without case, with where each starts.
+fn option_values<'t>(
+    args: &[Word<'t>],
+    options: &[&str],
+    separator: char,
+) -> Vec<(usize, &'t str)> {
+    let mut values = Vec::new();
+    for (i, word) in args.iter().enumerate() {
+        let (word_start, word_text) = unquoted(word);
+        for option in options {
+            if word_text.eq_ignore_ascii_case(option) {
+                values.extend(args.get(i + 1).map(|next| (next.start, next.text)));
+            } else if word_text.len() > option.len()
+                && word_text.is_char_boundary(option.len())
+                && word_text[..option.len()].eq_ignore_ascii_case(option)
+            {
+                if let Some(rest) = word_text[option.len()..].strip_prefix(separator) {
+                    values.push((word_start + option.len() + 1, rest));
+                }
+            }
+        }
+    }
+    values
+}
+
 /// [`short_names`] of a text given as its characters with the offset of each in the file
 /// (a Dockerfile instruction with its continuation lines joined, as the shell receives it):
 /// the offsets returned are the file's.
-pub(crate) fn short_names_in_joined(chars: &[(usize, char)], registry: &Registry) -> Vec<usize> {
+pub(crate) fn short_names_in_joined(
+    chars: &[(usize, char)],
+    registry: &Registry,
+) -> Vec<(usize, Use)> {
     let mut joined = String::with_capacity(chars.len());
     let mut starts = Vec::with_capacity(chars.len());
     for &(_, c) in chars {
@@ -68,19 +135,27 @@ pub(crate) fn short_names_in_joined(chars: &[(usize, char)], registry: &Registry
     }
     short_names(&joined, registry)
         .into_iter()
-        .filter_map(|at| {
+        .filter_map(|(at, use_)| {
             let index = starts.binary_search(&at).ok()?;
-            Some(chars[index].0)
+            Some((chars[index].0, use_))
         })
         .collect()
 }
 
-/// Why an `az acr` command naming `registry` by its short name is listed.
-pub(crate) fn note(registry: &Registry) -> String {
-    format!(
-        "an `az acr` command naming {registry} by its short name {}: not rewritten; give it the new registry's name by hand",
-        registry.short_name().unwrap_or_default()
-    )
+/// Why a command naming `registry` by its short name is listed.
+pub(crate) fn note(registry: &Registry, use_: Use) -> String {
+    let name = registry.short_name().unwrap_or_default();
+    match use_ {
+        Use::Registry => format!(
+            "an `az acr` command naming {registry} by its short name {name}: not rewritten; give it the new registry's name by hand"
+        ),
+        Use::Cmdlet => format!(
+            "a PowerShell registry cmdlet naming {registry} by its short name {name}: not rewritten; give it the new registry's name by hand"
+        ),
+        Use::Attachment => format!(
+            "an AKS cluster attached to {registry} by its short name {name}: not rewritten; attach the new registry by hand (it grants the cluster pull rights: without them, pods rewritten to it cannot pull)"
+        ),
+    }
 }
 
 /// True for the Azure CLI as a command word: `az`, `az.cmd`, or a path ending in one.
@@ -167,10 +242,14 @@ mod tests {
     use super::*;
 
     fn names(text: &str) -> Vec<&str> {
+        found(text).into_iter().map(|(name, _)| name).collect()
+    }
+
+    fn found(text: &str) -> Vec<(&str, Use)> {
         let registry = Registry::parse("myacr.azurecr.io").unwrap();
         short_names(text, &registry)
             .into_iter()
-            .map(|at| &text[at..at + 5])
+            .map(|(at, use_)| (&text[at..at + 5], use_))
             .collect()
     }
 
@@ -223,10 +302,43 @@ mod tests {
         assert_eq!(
             found
                 .iter()
-                .map(|&at| &file[at..at + 5])
+                .map(|&(at, _)| &file[at..at + 5])
                 .collect::<Vec<_>>(),
             ["myacr"]
         );
+    }
+
+    #[test]
+    fn aks_attachments_and_powershell_registry_cmdlets_naming_the_short_name_are_found() {
+        for (text, use_) in [
+            ("az aks update -g rg -n aks --attach-acr myacr", Use::Attachment),
+            ("az aks create -g rg -n aks --attach-acr=myacr --generate-ssh-keys", Use::Attachment),
+            ("az aks update -n aks --detach-acr myacr", Use::Attachment),
+            ("az aks check-acr -n aks --acr myacr", Use::Attachment),
+            (
+                "az aks update -n aks --attach-acr /subscriptions/x/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/myacr",
+                Use::Attachment,
+            ),
+            ("Set-AzAksCluster -ResourceGroupName rg -Name aks -AcrNameToAttach myacr", Use::Attachment),
+            ("New-AzAksCluster -Name aks -acrnametoattach:'myacr'", Use::Attachment),
+            ("Connect-AzContainerRegistry -Name myacr", Use::Cmdlet),
+            ("$acr = Get-AzContainerRegistry -ResourceGroupName rg -Name \"MyAcr\"", Use::Cmdlet),
+            ("New-AzContainerRegistryWebhook -RegistryName myacr -Name hook", Use::Cmdlet),
+        ] {
+            let found: Vec<_> = found(text)
+                .into_iter()
+                .map(|(name, use_)| (name.to_ascii_lowercase(), use_))
+                .collect();
+            assert_eq!(found, [("myacr".to_owned(), use_)], "{text:?}");
+        }
+        for text in [
+            "az aks update -n myacr --attach-acr other",
+            "Set-AzAksCluster -Name myacr",
+            "Get-AzContainerRegistry -ResourceGroupName myacr",
+            "Connect-AzAccount -Name myacr",
+        ] {
+            assert!(names(text).is_empty(), "{text:?}");
+        }
     }
 
     #[test]

@@ -100,7 +100,10 @@ pub fn classify(path: &Path) -> Option<FileKind> {
         || in_dir(".gitlab")
         || (in_dir("workflows") && in_dir(".github"))
         || in_dir(".azure-pipelines")
+        || in_dir("azure-pipelines")
         || in_dir(".pipelines")
+        || (in_dir("pipelines") && in_dir("eng"))
+        || (in_dir("actions") && in_dir(".github"))
     {
         FileKind::Pipeline
     } else if stem == "values"
@@ -113,6 +116,135 @@ pub fn classify(path: &Path) -> Option<FileKind> {
         FileKind::Yaml
     };
     Some(kind)
+}
+
+/// The kind of a file that [`classify`] took for plain [`FileKind::Yaml`], from its text: a
+/// [`FileKind::Pipeline`] when its text reads as a pipeline wherever it lies, or when its name
+/// says it (`*pipeline*.yml`) and it is not a Kubernetes manifest (a Tekton `Pipeline` is one).
+/// Other kinds are kept.
+///
+/// A text reads as a pipeline when it is an Azure Pipelines file or template (top-level
+/// `trigger:`, `pr:`, `stages:`, `jobs:`, `steps:`, `pool:` or `extends:` with `- task:`,
+/// `- script:`, `- bash:`, `- job:`, ... items, or `parameters:` as a `- name:` list), a GitHub
+/// workflow (`on:` and `jobs:`) or action (`runs:` with `using:`), or GitLab CI (a top-level
+/// job with `script:`, beside `stages:`, `include:`, `variables:`, ... or a hidden `.job`); never
+/// when it is a Kubernetes manifest (`apiVersion:` and `kind:` at the top).
+pub(crate) fn refine(path: &Path, kind: FileKind, text: &str) -> FileKind {
+    if kind != FileKind::Yaml {
+        return kind;
+    }
+    let top = TopLevel::of(text);
+    let named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.to_ascii_lowercase().contains("pipeline"));
+    if top.is_pipeline() || (named && !top.is_manifest()) {
+        FileKind::Pipeline
+    } else {
+        kind
+    }
+}
+
+/// What the top level of a YAML text shows, read line by line (no parsing).
+#[derive(Default)]
+struct TopLevel {
+    /// The keys at column 0.
+    keys: Vec<String>,
+    /// An Azure Pipelines step, job or stage item (`- task:`, `- script:`, `- job:`, ...).
+    azure_item: bool,
+    /// `parameters:` whose first item is `- name:` (an Azure Pipelines template).
+    parameter_list: bool,
+    /// `using:` right under a top-level `runs:` (a GitHub action).
+    action_runs: bool,
+    /// `script:` right under a top-level key (a GitLab job).
+    job_script: bool,
+}
+
+impl TopLevel {
+    fn of(text: &str) -> TopLevel {
+        const AZURE_ITEMS: [&str; 12] = [
+            "task",
+            "script",
+            "bash",
+            "pwsh",
+            "powershell",
+            "template",
+            "job",
+            "stage",
+            "deployment",
+            "checkout",
+            "download",
+            "publish",
+        ];
+        let mut top = TopLevel::default();
+        let mut current = String::new();
+        let mut child_indent: Option<usize> = None;
+        for line in text.trim_start_matches('\u{feff}').lines() {
+            let body = line.trim_end();
+            let trimmed = body.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            if body.starts_with("---") || body.starts_with("...") || body.starts_with('%') {
+                current.clear();
+                continue;
+            }
+            let indent = body.len() - trimmed.len();
+            let item = trimmed.strip_prefix("- ").map(str::trim_start);
+            if indent == 0 && item.is_none() {
+                current = key_of(trimmed).unwrap_or_default().to_owned();
+                top.keys.push(current.clone());
+                child_indent = None;
+                continue;
+            }
+            let first_child = child_indent.is_none();
+            let direct = *child_indent.get_or_insert(indent) == indent;
+            if let Some(item) = item {
+                let key = key_of(item).unwrap_or_default();
+                top.azure_item |= AZURE_ITEMS.contains(&key);
+                top.parameter_list |= first_child && current == "parameters" && key == "name";
+            } else if direct {
+                let key = key_of(trimmed).unwrap_or_default();
+                top.action_runs |= current == "runs" && key == "using";
+                top.job_script |= key == "script";
+            }
+        }
+        top
+    }
+
+    fn has(&self, keys: &[&str]) -> bool {
+        self.keys.iter().any(|k| keys.contains(&k.as_str()))
+    }
+
+    /// A Kubernetes manifest: `apiVersion:` and `kind:` at the top.
+    fn is_manifest(&self) -> bool {
+        self.has(&["apiVersion"]) && self.has(&["kind"])
+    }
+
+    fn is_pipeline(&self) -> bool {
+        if self.is_manifest() {
+            return false;
+        }
+        let azure = (self.azure_item
+            && self.has(&[
+                "trigger", "pr", "stages", "jobs", "steps", "pool", "extends",
+            ]))
+            || self.parameter_list;
+        let github = self.has(&["on"]) && self.has(&["jobs"]) || self.action_runs;
+        let gitlab = self.job_script
+            && (self.has(&["stages", "include", "variables", "default", "workflow"])
+                || self.keys.iter().any(|k| k.starts_with('.')));
+        azure || github || gitlab
+    }
+}
+
+/// The key of a `key:` line (`key: value`, `key:`, a quoted key), if it is one.
+fn key_of(line: &str) -> Option<&str> {
+    let line = line.trim_start_matches(['"', '\'']);
+    let end = line.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))?;
+    let rest = line[end..].trim_start_matches(['"', '\'']);
+    (end > 0 && (rest.starts_with(": ") || rest == ":" || rest.starts_with(":\t")))
+        .then(|| &line[..end])
 }
 
 /// True for a file below `templates/` of a directory holding a `Chart.yaml`.
@@ -148,6 +280,15 @@ mod tests {
         assert_eq!(k(".github/workflows/ci.yml"), Some(FileKind::Pipeline));
         assert_eq!(k(".gitlab-ci.yml"), Some(FileKind::Pipeline));
         assert_eq!(k(".gitlab/ci/build.yml"), Some(FileKind::Pipeline));
+        assert_eq!(
+            k("eng/pipelines/templates/build.yml"),
+            Some(FileKind::Pipeline)
+        );
+        assert_eq!(k("azure-pipelines/build.yml"), Some(FileKind::Pipeline));
+        assert_eq!(
+            k(".github/actions/acr-login/action.yml"),
+            Some(FileKind::Pipeline)
+        );
         assert_eq!(k("app/.env"), Some(FileKind::DotEnv));
         assert_eq!(k(".env.production"), Some(FileKind::DotEnv));
         assert_eq!(k("docker/registry.env"), Some(FileKind::DotEnv));

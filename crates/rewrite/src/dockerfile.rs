@@ -139,8 +139,9 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
         };
         // An `az acr` command whose registry option is on a continuation line is seen only in
         // the joined instruction (the lines are scanned one by one below).
-        for at in azcli::short_names_in_joined(&chars, registry) {
-            out.noted_mention(&lines, at, MentionPlace::Instruction, azcli::note(registry));
+        for (at, use_) in azcli::short_names_in_joined(&chars, registry) {
+            let note = azcli::note(registry, use_);
+            out.noted_mention(&lines, at, MentionPlace::Instruction, note);
         }
         let instruction = keyword.text.to_ascii_uppercase();
         if !INSTRUCTIONS.contains(&instruction.as_str()) {

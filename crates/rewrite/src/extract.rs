@@ -166,6 +166,29 @@ pub(crate) fn names_an_origin(key: &str) -> bool {
     ORIGINS.iter().any(|o| name.starts_with(o))
 }
 
+/// True for a key whose values name the origin of a copy or the credentials to reach a
+/// registry, whatever is below it: a section whose first word is `source`, `src`, `from`,
+/// `origin` or `upstream` (`source:`, `sourceImage:`, `src:` of a sync or import list), or one
+/// named `creds`, `credentials`, `auths` or `logins` (regsync's `creds:`, a Docker config's
+/// `auths`). Pointing what is below it at the new registry would turn a copy against itself.
+fn names_an_origin_section(key: &str) -> bool {
+    const ORIGINS: [&str; 5] = ["source", "src", "from", "origin", "upstream"];
+    const CREDENTIALS: [&str; 4] = ["creds", "credentials", "auths", "logins"];
+    let first = key
+        .char_indices()
+        .find(|&(i, c)| !c.is_ascii_alphanumeric() || (i > 0 && c.is_ascii_uppercase()))
+        .map_or(key, |(i, _)| &key[..i])
+        .to_ascii_lowercase();
+    ORIGINS.contains(&first.as_str()) || CREDENTIALS.contains(&squashed(key).as_str())
+}
+
+/// Why a value naming `registry` under (or as) the key `key` is listed and not rewritten.
+fn origin_note(key: &str, registry: &Registry) -> String {
+    format!(
+        "{registry} under `{key}`, the origin of a copy or its credentials: not rewritten (a copy from it still needs it); change it by hand if it should name the new registry"
+    )
+}
+
 /// A registry setting: the value `text[raw]` (decoded `value`) is the old registry alone,
 /// `OLD/` or (for [`ReferenceKind::RegistrySetting`]) `OLD/prefix`, a repository prefix the
 /// pipeline pushes below, or (also for a registry setting only) exactly the old registry's
@@ -323,6 +346,7 @@ pub(crate) fn scan_yaml(
         collections: &HashMap::new(),
         scope,
         keys: HashSet::new(),
+        origin: None,
         out: Findings::default(),
     };
     for doc in &docs {
@@ -362,9 +386,11 @@ pub(crate) fn kustomize_entries_at(text: &str, target: &Registry) -> Vec<Referen
     references
         .into_iter()
         .filter(|r| r.pin == Pin::KustomizeDigest && r.is_pinnable())
-        .map(|mut r| {
+        .filter_map(|mut r| {
+            // Named as the old registry names it: below `target`'s prefix, if any.
+            r.repository = target.below_prefix(&r.repository)?.to_owned();
             r.insertion = None;
-            r
+            Some(r)
         })
         .collect()
 }
@@ -388,13 +414,81 @@ struct YamlScan<'a> {
     /// Scalars that name the old registry as a match key only (Kustomize `name:` with a
     /// `newName:`): neither references nor mentions.
     keys: HashSet<Range<usize>>,
+    /// The key naming the origin of a copy or credentials ([`names_an_origin_section`], or a
+    /// `*Registry` key that [`names_an_origin`]) that the values being visited sit under:
+    /// what would be a reference there is listed with a note instead.
+    origin: Option<String>,
     out: Findings,
 }
 
 impl<'a> YamlScan<'a> {
-    /// Takes `reference` unless another rule of the scan took the same value already.
+    /// Takes `reference` unless another rule of the scan took the same value already; under a
+    /// key naming the origin of a copy ([`YamlScan::origin`]) lists it with a note instead.
     fn push(&mut self, reference: Reference) {
-        self.out.push_new_reference(reference);
+        match &self.origin {
+            Some(key) => {
+                let note = origin_note(key, self.registry);
+                let at = reference.registry_span.start;
+                self.out
+                    .mention_with_note(self.lines, at, MentionPlace::Value, note);
+            }
+            None => {
+                self.out.push_new_reference(reference);
+            }
+        }
+    }
+
+    /// The innermost key of `path` naming the origin of a copy or credentials
+    /// ([`names_an_origin_section`]); none in an Argo CD application, whose `source:` is where
+    /// its manifests come from.
+    fn origin_on(&self, path: &[String]) -> Option<String> {
+        if self.argo {
+            return None;
+        }
+        path.iter()
+            .rev()
+            .find(|key| names_an_origin_section(key))
+            .cloned()
+    }
+
+    /// An ARM template's registry resource (`"type": "Microsoft.ContainerRegistry/registries"`)
+    /// whose `name` is the old registry's short name, or a template parameter whose
+    /// `defaultValue` is: listed with a note, as Bicep and Terraform definitions are.
+    fn arm_registry(&mut self, node: &Node, path: &[String]) {
+        let Some(short_name) = self.registry.short_name() else {
+            return;
+        };
+        let get = |key: &str| node.get(key).and_then(|n| self.scalar(n));
+        let is_registry = get("type").is_some_and(|t| {
+            t.value
+                .trim()
+                .eq_ignore_ascii_case("Microsoft.ContainerRegistry/registries")
+        });
+        let value = if is_registry {
+            get("name")
+        } else if path.iter().rev().nth(1).is_some_and(|k| k == "parameters") {
+            get("defaultValue")
+        } else {
+            None
+        };
+        let Some(value) = value.filter(|v| v.value.trim().eq_ignore_ascii_case(short_name)) else {
+            return;
+        };
+        let note = crate::terraform::note(self.registry, "an ARM template definition");
+        let at = value.body.start;
+        self.out
+            .mention_with_note(self.lines, at, MentionPlace::Value, note);
+    }
+
+    /// A `*Registry:` value named `key`: rewritten, unless the name says it is the origin of a
+    /// copy (`sourceRegistry`), which is listed with a note.
+    fn named_registry_value(&mut self, key: &str, scalar: &Scalar) {
+        let outer = self.origin.clone();
+        if names_an_origin(key) && self.origin.is_none() {
+            self.origin = Some(key.to_owned());
+        }
+        self.registry_value(scalar, ReferenceKind::HelmRegistry, None);
+        self.origin = outer;
     }
 
     /// True when the mapping `node` (or the one an alias names) has `key`, itself or through a
@@ -464,11 +558,15 @@ impl<'a> YamlScan<'a> {
     fn visit(&mut self, node: &Node, path: &mut Vec<String>) {
         match node {
             Node::Mapping(entries) => {
+                let origin = self.origin_on(path);
+                self.origin.clone_from(&origin);
                 self.image_map(node, path);
+                self.arm_registry(node, path);
                 if self.argo && is_argo_source(path) {
                     self.argo_chart(node);
                 }
                 for (key, value) in entries {
+                    self.origin.clone_from(&origin);
                     let key = key.as_str().unwrap_or("").to_owned();
                     if self.argo && key == "helm" && is_argo_source(path) {
                         self.argo_helm(value);
@@ -575,10 +673,7 @@ impl<'a> YamlScan<'a> {
                 return;
             }
             k if self.reads_values() && k.to_ascii_lowercase().ends_with("registry") => {
-                if !names_an_origin(k) {
-                    self.registry_value(scalar, ReferenceKind::HelmRegistry, None);
-                }
-                return;
+                return self.named_registry_value(k, scalar);
             }
             _ => return,
         };
@@ -746,9 +841,7 @@ impl<'a> YamlScan<'a> {
                 .unwrap_or("")
                 .to_ascii_lowercase();
             if last.ends_with("registry") {
-                if !names_an_origin(&last) {
-                    self.registry_value(value, ReferenceKind::HelmRegistry, None);
-                }
+                self.named_registry_value(&last, value);
             } else if last == "repository" || last.ends_with("image") {
                 if let Some(mut reference) = self.string_ref(value, ReferenceKind::HelmImage) {
                     // The tag, if any, is another parameter: not checked as `latest`.
@@ -1416,6 +1509,26 @@ impl<'a> YamlScan<'a> {
         }
     }
 
+    /// Lists a double-quoted scalar that names the old registry only once its escapes are read
+    /// (`"\x6fldacr.azurecr.io/app:1"`, `"\u006fldacr…"` in JSON): its text does not spell the
+    /// host, so it is neither rewritten nor found by the mention scan, yet it is a reference.
+    fn escaped_mention(&mut self, scalar: &Scalar, place: MentionPlace) {
+        let raw = &self.text[scalar.body.clone()];
+        if scalar.style != Style::Double
+            || !raw.contains('\\')
+            || self.registry.mentions(&scalar.value).is_empty()
+            || !self.registry.mentions(raw).is_empty()
+        {
+            return;
+        }
+        let note = format!(
+            "names {} once its escapes are read: not rewritten; write it without escapes, or edit it by hand",
+            self.registry
+        );
+        self.out
+            .noted_mention(self.lines, scalar.body.start, place, note);
+    }
+
     /// Reports every scalar that mentions the old registry and was not taken as a reference.
     fn mentions(&mut self, node: &Node) {
         match node {
@@ -1428,6 +1541,7 @@ impl<'a> YamlScan<'a> {
                 };
                 self.out
                     .mention(self.text, self.lines, s.body.clone(), self.registry, place);
+                self.escaped_mention(s, place);
             }
             Node::Mapping(entries) => {
                 for (k, v) in entries {
@@ -1582,10 +1696,7 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
                     let end = inner.find(*q as char).unwrap_or(inner.len());
                     (value_start + 1, &inner[..end])
                 }
-                _ => {
-                    let end = value.find([' ', '\t', '\r', '\n']).unwrap_or(value.len());
-                    (value_start, &value[..end])
-                }
+                _ => (value_start, plain_template_value(value)),
             };
             let raw = value_start..value_start + value.len();
             if let Some(r) = string_reference(
@@ -1609,16 +1720,39 @@ pub(crate) fn scan_template(text: &str, registry: &Registry) -> Findings {
     }
     // An `az acr` command continued over lines (a script in a ConfigMap or a Job's `args`) is
     // seen only in the whole text.
-    for at in crate::azcli::short_names(text, registry) {
+    for (at, use_) in crate::azcli::short_names(text, registry) {
         let place = if comment_lines.contains(&lines.line(at)) {
             MentionPlace::Comment
         } else {
             MentionPlace::TemplateLine
         };
-        out.noted_mention(&lines, at, place, crate::azcli::note(registry));
+        out.noted_mention(&lines, at, place, crate::azcli::note(registry, use_));
     }
     out.sort();
     out
+}
+
+/// The plain (unquoted) value at the start of `rest` of a template line: up to the line end or
+/// a ` #` comment, the spaces inside `{{ ... }}` actions kept (`OLD/app:{{ .Chart.AppVersion
+/// }}` is one value).
+fn plain_template_value(rest: &str) -> &str {
+    let line = rest.split(['\r', '\n']).next().unwrap_or(rest);
+    let mut depth = 0usize;
+    let mut end = line.len();
+    for (i, c) in line.char_indices() {
+        if line[i..].starts_with("{{") {
+            depth += 1;
+        } else if line[i..].starts_with("}}") {
+            depth = depth.saturating_sub(1);
+        } else if depth == 0 && c.is_whitespace() {
+            let after = line[i..].trim_start();
+            if after.is_empty() || after.starts_with('#') {
+                end = i;
+                break;
+            }
+        }
+    }
+    &line[..end]
 }
 
 /// True for a Helm template line that is a comment (`# ...`, `{{/* ... */}}`).
@@ -1632,7 +1766,8 @@ pub(crate) fn without_bom(text: &str) -> &str {
 }
 
 /// Scans a file of no understood kind: every mention of the registry, line by line, and the
-/// Terraform attributes that name it by its short name (see [`crate::terraform`]).
+/// Terraform attributes and Bicep definitions that name it by its short name (see
+/// [`crate::terraform`], [`crate::bicep`]).
 pub(crate) fn scan_text(text: &str, registry: &Registry) -> Findings {
     let lines = Lines::new(text);
     let mut out = Findings::default();
@@ -1644,7 +1779,11 @@ pub(crate) fn scan_text(text: &str, registry: &Registry) -> Findings {
         MentionPlace::OtherFile,
     );
     for at in crate::terraform::short_names(text, registry) {
-        let note = crate::terraform::note(registry);
+        let note = crate::terraform::note(registry, "a Terraform attribute");
+        out.noted_mention(&lines, at, MentionPlace::OtherFile, note);
+    }
+    for at in crate::bicep::short_names(text, registry) {
+        let note = crate::terraform::note(registry, "a Bicep definition");
         out.noted_mention(&lines, at, MentionPlace::OtherFile, note);
     }
     out.sort();

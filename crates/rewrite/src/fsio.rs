@@ -28,8 +28,13 @@ pub struct Discovered {
     pub errors: Vec<Error>,
     /// The symbolic links met while walking a directory, not followed (as Git and ripgrep do
     /// not): the files they point to are not read. A link named on the command line is
-    /// followed instead.
+    /// followed instead. Links to a file the paths reach anyway are in
+    /// [`Discovered::links_to_files_read`] instead.
     pub skipped_links: Vec<PathBuf>,
+    /// The symbolic links met while walking a directory that point to a file read anyway
+    /// (one of [`Discovered::files`]), each with the name that file is read under: nothing is
+    /// missed by not following them.
+    pub links_to_files_read: Vec<(PathBuf, PathBuf)>,
 }
 
 /// The files below `paths` that the rewrite reads. Directories are walked honouring
@@ -97,6 +102,25 @@ pub fn discover_paths(paths: &[PathBuf]) -> Discovered {
     files.sort();
     found.skipped_links.sort();
     found.skipped_links.dedup();
+    let read: std::collections::HashMap<Identity, &PathBuf> = files
+        .iter()
+        .map(|(path, _)| (identity(path), path))
+        .collect();
+    let (to_files_read, skipped): (Vec<_>, Vec<_>) = std::mem::take(&mut found.skipped_links)
+        .into_iter()
+        .map(|link| {
+            let target = match identity(&link) {
+                id @ Identity::Inode(..) => read.get(&id).map(|path| (*path).clone()),
+                Identity::Name(_) => None,
+            };
+            (link, target)
+        })
+        .partition(|(_, target)| target.is_some());
+    found.skipped_links = skipped.into_iter().map(|(link, _)| link).collect();
+    found.links_to_files_read = to_files_read
+        .into_iter()
+        .filter_map(|(link, target)| Some((link, target?)))
+        .collect();
     found.files = files;
     found
 }

@@ -111,8 +111,13 @@ pub(crate) fn scope(
                         continue;
                     };
                     // This run rewrites every `newName` naming the old registry.
-                    if to.matches(registry) || (rewritten_by_run && from.matches(registry)) {
+                    if rewritten_by_run && from.matches(registry) {
                         scope.at_new.insert(parts.repository.to_owned());
+                    } else if to.matches(registry) {
+                        // Under `--to`'s prefix, named as the old registry names it.
+                        if let Some(repository) = to.below_prefix(parts.repository) {
+                            scope.at_new.insert(repository.to_owned());
+                        }
                     } else if from.matches(registry) {
                         scope.at_old.insert(parts.repository.to_owned());
                     }
@@ -152,9 +157,22 @@ pub(crate) fn scope(
                     continue;
                 };
                 let none = KustomizeScope::unknown();
-                for (registry, names) in [(to, &mut scope.at_new), (from, &mut scope.at_old)] {
-                    if let Ok(found) = extract::scan_yaml(&text, FileKind::Yaml, registry, &none) {
-                        names.extend(found.into_parts().0.into_iter().map(|r| r.repository));
+                for (registry, names, at_new) in [
+                    (to, &mut scope.at_new, true),
+                    (from, &mut scope.at_old, false),
+                ] {
+                    let Ok(found) = extract::scan_yaml(&text, FileKind::Yaml, registry, &none)
+                    else {
+                        continue;
+                    };
+                    let repositories = found.into_parts().0.into_iter().map(|r| r.repository);
+                    if at_new {
+                        // Under `--to`'s prefix, named as the old registry names it.
+                        names.extend(
+                            repositories.filter_map(|r| to.below_prefix(&r).map(str::to_owned)),
+                        );
+                    } else {
+                        names.extend(repositories);
                     }
                 }
             }

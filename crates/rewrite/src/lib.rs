@@ -8,7 +8,8 @@
 //! pipelines at the new registry, including the pipeline variables and `.env` entries that name
 //! the registry itself (by its login server or, for an Azure registry, its short name); every
 //! other text file, every value that is not a reference and every comment is scanned for
-//! mentions of the old one (and `az acr` commands and Terraform attributes naming it). Only the registry part of a
+//! mentions of the old one (and the Azure CLI and PowerShell commands, Terraform, Bicep and ARM
+//! definitions naming it by its short name). Only the registry part of a
 //! reference changes: the files are edited at the byte spans of the references, never
 //! re-serialised, so comments, quoting, key order and indentation stay as they were.
 //!
@@ -42,6 +43,7 @@
 //! ```
 
 mod azcli;
+mod bicep;
 mod classify;
 mod diff;
 mod dockerfile;

@@ -291,12 +291,16 @@ impl<'a> Lines<'a> {
     }
 
     /// The trimmed text of the line holding `offset` (without a byte order mark), as it may be
-    /// printed: secrets hidden and control characters escaped ([`crate::printable_line`]).
+    /// printed: secrets hidden and control characters escaped ([`crate::printable_line`]), and
+    /// a long line cut around `offset` ([`crate::printed::printable_excerpt`]).
     pub fn text(&self, offset: usize) -> String {
         let line = self.line(offset);
         let start = self.starts[line - 1];
         let end = self.starts.get(line).map_or(self.text.len(), |&e| e);
-        crate::printable_line(self.text[start..end].trim_start_matches('\u{feff}').trim())
+        let whole = &self.text[start..end];
+        let trimmed = whole.trim_start_matches('\u{feff}').trim();
+        let lead = whole.len() - whole.trim_start_matches('\u{feff}').trim_start().len();
+        crate::printed::printable_excerpt(trimmed, (offset - start).saturating_sub(lead))
     }
 }
 
@@ -403,7 +407,7 @@ impl Findings {
 
     /// Records the mentions of `registry` inside `range` of `text`, skipping bytes already
     /// covered by a reference, one per line: its login server, and with a note its regional
-    /// endpoints and `az acr` commands that name it by its short name.
+    /// endpoints and the Azure commands that name it by its short name ([`crate::azcli`]).
     pub(crate) fn mention(
         &mut self,
         text: &str,
@@ -435,7 +439,7 @@ impl Findings {
             .chain(
                 crate::azcli::short_names(&text[range.clone()], registry)
                     .into_iter()
-                    .map(|offset| (offset, crate::azcli::note(registry))),
+                    .map(|(offset, use_)| (offset, crate::azcli::note(registry, use_))),
             );
         for (offset, note) in noted {
             self.noted_mention(lines, range.start + offset, place, note);

@@ -31,7 +31,8 @@ pub trait TargetResolver {
 pub struct Options {
     /// The registry references point at now.
     pub from: Registry,
-    /// The registry they should point at.
+    /// The registry they should point at, possibly with a repository prefix the images were
+    /// copied under ([`Registry::parse_target`]).
     pub to: Registry,
     /// Replace `:tag` by `@digest` (read from the resolver) where the file shape allows.
     pub pin_digests: bool,
@@ -243,6 +244,10 @@ pub struct Plan {
     /// Symbolic links met while walking a directory: not followed, so the files they point to
     /// were not read ([`Discovered::skipped_links`](crate::Discovered::skipped_links)).
     pub skipped_links: Vec<PathBuf>,
+    /// Symbolic links met while walking a directory that point to a file read anyway, each with
+    /// the name it is read under ([`Discovered::links_to_files_read`](crate::Discovered::links_to_files_read)):
+    /// nothing was missed.
+    pub links_to_files_read: Vec<(PathBuf, PathBuf)>,
 }
 
 /// How [`Plan::write_with`] writes files.
@@ -529,16 +534,15 @@ impl<'r> Rewriter<'r> {
             }
         };
         let (mut references, mut mentions) = findings.into_parts();
-        if self.options.to.short_name().is_none() {
-            self.short_names_to_mentions(kind, text, &mut references, &mut mentions);
-        }
+        self.unwritable_to_mentions(kind, text, &mut references, &mut mentions);
+        let to = self.options.to.to_string();
         let mut problems = Vec::new();
         let mut edits: Vec<(Range<usize>, String)> = Vec::new();
         for reference in &mut references {
             let written_name = if reference.short_name {
                 self.options.to.short_name().unwrap_or_default()
             } else {
-                self.options.to.as_str()
+                to.as_str()
             };
             edits.push(match &reference.insertion {
                 Some(insertion) => (
@@ -622,17 +626,35 @@ impl<'r> Rewriter<'r> {
         }
     }
 
-    /// Moves the registry settings that hold the old registry's short name to `mentions`, with
-    /// a note, when the new registry has no short name (it is not an Azure registry): there is
-    /// nothing to write in their place.
-    fn short_names_to_mentions(
+    /// Why `reference` cannot be written for the new registry, when it cannot: a registry
+    /// setting holding the old registry's short name when the new registry has no short name
+    /// (it is not an Azure registry), or one holding the old registry alone (a login server, a
+    /// service connection's name) when `--to` has a repository prefix, which a login server
+    /// cannot take and an image name needs.
+    fn unwritable(&self, reference: &Reference) -> Option<String> {
+        let (from, to) = (&self.options.from, &self.options.to);
+        let setting = reference.setting.as_deref().unwrap_or("this setting");
+        if reference.short_name && to.short_name().is_none() {
+            return Some(format!(
+                "{setting} holds the short name of {from}, and {to} has none (it is not an Azure registry): not rewritten; set it by hand"
+            ));
+        }
+        let alone = reference.kind.is_setting() && reference.repository.is_empty();
+        (alone && !reference.short_name && to.prefix().is_some()).then(|| format!(
+            "{setting} holds {from} alone, and {to} adds a repository prefix, which a login server or a service connection's name cannot take and an image name needs: not rewritten; set it by hand"
+        ))
+    }
+
+    /// Moves the references that cannot be written for the new registry ([`Rewriter::unwritable`])
+    /// to `mentions`, with a note saying why.
+    fn unwritable_to_mentions(
         &self,
         kind: FileKind,
         text: &str,
         references: &mut Vec<Reference>,
         mentions: &mut Vec<Mention>,
     ) {
-        if !references.iter().any(|r| r.short_name) {
+        if !references.iter().any(|r| self.unwritable(r).is_some()) {
             return;
         }
         let lines = Lines::new(text);
@@ -641,18 +663,12 @@ impl<'r> Rewriter<'r> {
             _ => MentionPlace::Value,
         };
         let mut found = Findings::with_mentions(std::mem::take(mentions));
-        references.retain(|r| {
-            if !r.short_name {
-                return true;
+        references.retain(|r| match self.unwritable(r) {
+            Some(note) => {
+                found.mention_with_note(&lines, r.registry_span.start, place, note);
+                false
             }
-            let note = format!(
-                "{} holds the short name of {}, and {} has none (it is not an Azure registry): not rewritten; set it by hand",
-                r.setting.as_deref().unwrap_or("this setting"),
-                self.options.from,
-                self.options.to
-            );
-            found.mention_with_note(&lines, r.registry_span.start, place, note);
-            false
+            None => true,
         });
         found.sort();
         *mentions = found.into_parts().1;
@@ -664,8 +680,8 @@ impl<'r> Rewriter<'r> {
         if !reference.checkable {
             return None;
         }
-        let repository = reference.repository.clone();
-        let mut target = format!("{}/{}", self.options.to, repository);
+        let repository = self.options.to.in_target(&reference.repository);
+        let mut target = format!("{}/{}", self.options.to, reference.repository);
         let (key, by_digest) = match (&reference.digest, &reference.tag) {
             (Some(digest), _) => {
                 target = format!("{target}@{digest}");
@@ -786,6 +802,7 @@ impl<'r> Rewriter<'r> {
         let (files, mut failures) = (found.files, found.errors);
         let mut plan = Plan {
             skipped_links: found.skipped_links,
+            links_to_files_read: found.links_to_files_read,
             ..Plan::default()
         };
         let mut texts = Vec::new();
@@ -847,6 +864,7 @@ impl<'r> Rewriter<'r> {
                     continue;
                 }
             };
+            let kind = crate::classify::refine(&path, kind, &text);
             texts.push((path, kind, text, encoding));
         }
         // Kustomize files last: whether an `images:` name keeps matching depends on what the

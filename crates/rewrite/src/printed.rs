@@ -53,6 +53,9 @@ fn obeyed(c: char) -> bool {
 ///   `--password-stdin`, which takes none), also inside quoted strings, as a `sh -c` string
 ///   in a YAML or JSON sequence, a Dockerfile's exec form or a JSON string holds them
 ///   (`["sh", "-c", "docker login OLD -p ***"]`);
+/// - a password fed to `--password-stdin` on the same line: the word of a here-string
+///   (`<<< ***`) and the arguments of an `echo`, `printf` or `Write-Output` piped on
+///   (`echo *** | docker login OLD -u bot --password-stdin`), a variable (`$PW`) kept;
 /// - what follows the user in the `USER:SECRET` value of `--creds`, `--src-creds`,
 ///   `--dst-creds`, `-u` and `--user` (`--src-creds bob:***`, `curl -u "bob:***"`), in the same
 ///   places; a value without a `:` (`docker login -u admin`) is only a user, and kept;
@@ -64,17 +67,30 @@ fn obeyed(c: char) -> bool {
 ///
 /// It errs on the side of hiding: a value that only looks like a secret is hidden too.
 pub fn redact_secrets(text: &str) -> Cow<'_, str> {
+    let spans = secret_spans(text);
+    if spans.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(hidden(text, 0..text.len(), &spans))
+}
+
+/// The spans of `text` [`redact_secrets`] hides, by where they start.
+fn secret_spans(text: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     user_info(text, &mut spans);
     options(text, &mut spans);
     keyed_values(text, &mut spans);
-    if spans.is_empty() {
-        return Cow::Borrowed(text);
-    }
     spans.sort_by_key(|span: &(usize, usize)| span.0);
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    for (start, end) in spans {
+    spans
+}
+
+/// `text[window]` with the parts of `spans` (sorted by start) inside it replaced by
+/// [`REDACTED`]; a span cut by the window is hidden as far as it reaches into it.
+fn hidden(text: &str, window: std::ops::Range<usize>, spans: &[(usize, usize)]) -> String {
+    let mut out = String::with_capacity(window.len());
+    let mut at = window.start;
+    for &(start, end) in spans {
+        let (start, end) = (start.max(window.start), end.min(window.end));
         if end <= at {
             continue;
         }
@@ -87,8 +103,39 @@ pub fn redact_secrets(text: &str) -> Cow<'_, str> {
         out.push_str(REDACTED);
         at = end;
     }
-    out.push_str(&text[at..]);
-    Cow::Owned(out)
+    out.push_str(&text[at..window.end]);
+    out
+}
+
+/// The longest line [`printable_excerpt`] shows whole, in bytes.
+const LONGEST_SHOWN: usize = 240;
+
+/// How many bytes of a longer line [`printable_excerpt`] shows before the mention, and after.
+const CONTEXT: (usize, usize) = (60, 120);
+
+/// What marks where [`printable_excerpt`] cut a line.
+const CUT: &str = "…";
+
+/// `line` as [`printable_line`] prints it, or when it is longer than [`LONGEST_SHOWN`] bytes
+/// (a minified bundle, a lock file) only the part around byte `at` (the mention), each cut
+/// marked `…`. Secrets are found in the whole line, so a cut never shows one.
+pub(crate) fn printable_excerpt(line: &str, at: usize) -> String {
+    if line.len() <= LONGEST_SHOWN {
+        return printable_line(line);
+    }
+    let floor = |mut i: usize| {
+        while !line.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let at = floor(at.min(line.len()));
+    let start = floor(at.saturating_sub(CONTEXT.0));
+    let end = floor((at + CONTEXT.1).min(line.len()));
+    let shown = hidden(line, start..end, &secret_spans(line));
+    let before = if start > 0 { CUT } else { "" };
+    let after = if end < line.len() { CUT } else { "" };
+    format!("{before}{}{after}", escape_controls(&shown))
 }
 
 /// The spans of the user information of URLs (`SCHEME://USERINFO@HOST`).
@@ -354,6 +401,9 @@ fn options_in(layer: &Layer<'_>, login: bool, depth: usize, spans: &mut Vec<(usi
             spans.push((layer.in_line(start), layer.in_line(end)));
         }
     }
+    for (start, end) in stdin_values(text, &split.words) {
+        spans.push((layer.in_line(start), layer.in_line(end)));
+    }
     if depth >= QUOTE_DEPTH {
         return;
     }
@@ -417,6 +467,54 @@ fn option_values(text: &str, pieces: &[(usize, usize)], login: bool) -> Vec<(usi
             }
         } else if let Some(&next) = pieces.get(i + 1) {
             values.push(without_punctuation(text, next));
+        }
+    }
+    values
+}
+
+/// The spans in `text` of a secret fed to a `--password-stdin` option on the same line, among
+/// its `words`: the word of a here-string (`<<< WORD`, `<<<WORD`) and the arguments of an
+/// `echo`, `printf` or `Write-Output` piped on (`echo *** | docker login … --password-stdin`).
+/// A variable or command substitution (`$PW`, `"${PW}"`, `$(cat file)`) is no secret and is
+/// kept, as are `echo`'s options (`-n`).
+fn stdin_values(text: &str, words: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    if !text.contains("password-stdin") {
+        return Vec::new();
+    }
+    let kept = |(start, end): (usize, usize)| {
+        let word = text[start..end].trim_start_matches(['"', '\'']);
+        word.is_empty() || word.starts_with('$')
+    };
+    let mut values = Vec::new();
+    // The arguments of an `echo`-like command, hidden once a `|` shows they are piped on.
+    let mut fed: Option<Vec<(usize, usize)>> = None;
+    for (i, &(start, end)) in words.iter().enumerate() {
+        let word = &text[start..end];
+        if let Some(rest) = word.strip_prefix("<<<") {
+            let value = match rest {
+                "" => words.get(i + 1).copied(),
+                _ => Some((start + 3, end)),
+            };
+            values.extend(value.filter(|&value| !kept(value)));
+            continue;
+        }
+        if let Some(arguments) = fed.as_mut() {
+            let (end, piped) = match word.find('|') {
+                Some(bar) => (start + bar, true),
+                None => (end, false),
+            };
+            let option = word.starts_with('-') && arguments.is_empty();
+            if end > start && !option && !kept((start, end)) {
+                arguments.push((start, end));
+            }
+            if piped {
+                values.extend(fed.take().unwrap_or_default());
+            }
+            continue;
+        }
+        let command = word.to_ascii_lowercase();
+        if matches!(command.as_str(), "echo" | "printf" | "write-output") {
+            fed = Some(Vec::new());
         }
     }
     values
@@ -526,6 +624,30 @@ mod tests {
             (
                 "echo $PW | docker login --password-stdin old.azurecr.io",
                 "echo $PW | docker login --password-stdin old.azurecr.io",
+            ),
+            (
+                "docker login old.azurecr.io --username puller --password-stdin <<< \"Sup3rS3cret3\"",
+                "docker login old.azurecr.io --username puller --password-stdin <<< ***",
+            ),
+            (
+                "echo \"Sup3rS3cret4\" | docker login old.azurecr.io -u puller --password-stdin",
+                "echo *** | docker login old.azurecr.io -u puller --password-stdin",
+            ),
+            (
+                "echo -n 'S3cret'| helm registry login old.azurecr.io --password-stdin",
+                "echo -n ***| helm registry login old.azurecr.io --password-stdin",
+            ),
+            (
+                "oras login old.azurecr.io --password-stdin <<<S3cret",
+                "oras login old.azurecr.io --password-stdin <<<***",
+            ),
+            (
+                "printf '%s' \"$PW\" | crane auth login old.azurecr.io --password-stdin <<< \"$(cat f)\"",
+                "printf *** \"$PW\" | crane auth login old.azurecr.io --password-stdin <<< \"$(cat f)\"",
+            ),
+            (
+                "echo \"logging in\"; docker login old.azurecr.io",
+                "echo \"logging in\"; docker login old.azurecr.io",
             ),
             (
                 "az login --service-principal -u app --client-secret s3cret",
@@ -920,6 +1042,30 @@ mod tests {
         ] {
             assert_eq!(printable_line(line), line);
         }
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_mention_with_its_secrets_still_hidden() {
+        let line = format!(
+            "{}docker login old.azurecr.io -p S3cret{}",
+            "x".repeat(500),
+            "y".repeat(500)
+        );
+        let at = line.find("old.azurecr.io").unwrap();
+        let shown = printable_excerpt(&line, at);
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        assert!(
+            shown.contains("docker login old.azurecr.io -p ***"),
+            "{shown}"
+        );
+        assert!(shown.len() < 200, "{}", shown.len());
+        let cut_secret = format!("{}old.azurecr.io -p {}", "x".repeat(300), "s".repeat(400));
+        let shown = printable_excerpt(&cut_secret, 300);
+        assert!(shown.contains("-p ***") && !shown.contains('s'), "{shown}");
+        assert_eq!(
+            printable_excerpt("short old.azurecr.io", 6),
+            "short old.azurecr.io"
+        );
     }
 
     #[test]

@@ -15,17 +15,23 @@
 use crate::Error;
 
 /// A registry login server, `host` or `host:port`, stored in lower case. `host:443` and `host`
-/// are equal (443 is the HTTPS default port).
+/// are equal (443 is the HTTPS default port). The registry references are rewritten to may
+/// also have a repository prefix ([`Registry::parse_target`]).
 #[derive(Debug, Clone)]
 pub struct Registry {
     host: String,
     /// Set for [`Registry::any`] only: matches every registry named in a reference.
     any: bool,
+    /// The repository prefix the images are under (`team` of `host/team`), without slashes
+    /// at either end; only [`Registry::parse_target`] sets it.
+    prefix: Option<String>,
 }
 
 impl PartialEq for Registry {
     fn eq(&self, other: &Self) -> bool {
-        self.any == other.any && self.canonical() == other.canonical()
+        self.any == other.any
+            && self.canonical() == other.canonical()
+            && self.prefix == other.prefix
     }
 }
 
@@ -34,6 +40,7 @@ impl Eq for Registry {}
 impl std::hash::Hash for Registry {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.any.hash(state);
+        self.prefix.hash(state);
         self.canonical().hash(state);
     }
 }
@@ -102,7 +109,69 @@ impl Registry {
         Ok(Registry {
             host: strip_default_port(&value.to_ascii_lowercase()).to_owned(),
             any: false,
+            prefix: None,
         })
+    }
+
+    /// A registry references are rewritten to: a login server as [`Registry::parse`] takes it,
+    /// optionally followed by a repository prefix (`newreg.azurecr.io/legacy`), where `copy`
+    /// put the images when its target had one. A reference `OLD/app:1` then becomes
+    /// `newreg.azurecr.io/legacy/app:1`: the prefix goes in after the host
+    /// ([`fmt::Display`](std::fmt::Display) writes both), and the target is asked for
+    /// `legacy/app` ([`Registry::in_target`]). The prefix is lower case path segments of
+    /// letters, digits, `.`, `_` and `-`.
+    pub fn parse_target(value: &str) -> Result<Self, Error> {
+        let Some((host, prefix)) = value.split_once('/').filter(|_| !value.contains("://")) else {
+            return Registry::parse(value);
+        };
+        let mut registry = Registry::parse(host)?;
+        let prefix = prefix.trim_end_matches('/');
+        let segment_ok = |segment: &str| {
+            !segment.is_empty()
+                && segment.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+                })
+        };
+        if !prefix.split('/').all(segment_ok) {
+            return Err(Error::InvalidRegistry {
+                value: value.to_owned(),
+                reason: "a repository prefix is made of lower-case letters, digits, `.`, `_` and `-`, its segments separated by `/`",
+            });
+        }
+        registry.prefix = Some(prefix.to_owned());
+        Ok(registry)
+    }
+
+    /// The repository prefix ([`Registry::parse_target`]), if any.
+    pub fn prefix(&self) -> Option<&str> {
+        self.prefix.as_deref()
+    }
+
+    /// The same registry without a repository prefix.
+    pub fn without_prefix(&self) -> Registry {
+        Registry {
+            prefix: None,
+            ..self.clone()
+        }
+    }
+
+    /// The name in this registry of `repository` as references at the old registry name it:
+    /// `prefix/repository` under a prefix, `repository` itself without one.
+    pub fn in_target(&self, repository: &str) -> String {
+        match &self.prefix {
+            Some(prefix) if !repository.is_empty() => format!("{prefix}/{repository}"),
+            Some(prefix) => prefix.clone(),
+            None => repository.to_owned(),
+        }
+    }
+
+    /// The inverse of [`Registry::in_target`]: `repository` (named in this registry) without
+    /// the prefix, `None` when it is not under it.
+    pub(crate) fn below_prefix<'r>(&self, repository: &'r str) -> Option<&'r str> {
+        match &self.prefix {
+            Some(prefix) => repository.strip_prefix(prefix.as_str())?.strip_prefix('/'),
+            None => Some(repository),
+        }
     }
 
     /// A stand-in that [`Registry::matches`] every registry a reference names explicitly (a
@@ -114,6 +183,7 @@ impl Registry {
         Registry {
             host: "*".to_owned(),
             any: true,
+            prefix: None,
         }
     }
 
@@ -174,12 +244,16 @@ impl Registry {
 
     /// The short name of an Azure Container Registry `NAME.azurecr.io` (or a sovereign cloud's
     /// `NAME.azurecr.cn`, ...): `NAME`, by which `az acr` commands and Azure resources name it.
-    /// `None` for other registries, and for one spelled with a port other than 443.
+    /// A registry created with a domain name label scope has the login server
+    /// `NAME-HASH.azurecr.io`, and is still named `NAME`: registry names are letters and digits
+    /// only, so what follows a `-` is the hash. `None` for other registries, and for one spelled
+    /// with a port other than 443.
     pub fn short_name(&self) -> Option<&str> {
         if self.port().is_some() {
             return None;
         }
-        let (name, suffix) = self.hostname().split_once('.')?;
+        let (label, suffix) = self.hostname().split_once('.')?;
+        let name = label.split_once('-').map_or(label, |(name, _)| name);
         suffix.starts_with("azurecr.").then_some(name)
     }
 
@@ -343,8 +417,13 @@ fn strip_default_port(login_server: &str) -> &str {
 }
 
 impl std::fmt::Display for Registry {
+    /// The login server, then `/prefix` when there is one.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.host)
+        f.write_str(&self.host)?;
+        match &self.prefix {
+            Some(prefix) => write!(f, "/{prefix}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -593,6 +672,42 @@ mod tests {
         assert_eq!(reg("myacr.azurecr.io:5000").short_name(), None);
         assert_eq!(reg("registry.example.com").short_name(), None);
         assert_eq!(reg("localhost:5000").short_name(), None);
+    }
+
+    #[test]
+    fn the_short_name_of_a_login_server_with_a_domain_name_label_hash_stops_at_the_dash() {
+        assert_eq!(
+            reg("oldacr-b7d9hyf0.azurecr.io").short_name(),
+            Some("oldacr")
+        );
+    }
+
+    #[test]
+    fn a_target_registry_may_have_a_repository_prefix_which_goes_after_the_host() {
+        let to = Registry::parse_target("NewReg.azurecr.io:443/legacy/team/").unwrap();
+        assert_eq!(to.as_str(), "newreg.azurecr.io");
+        assert_eq!(to.prefix(), Some("legacy/team"));
+        assert_eq!(to.to_string(), "newreg.azurecr.io/legacy/team");
+        assert_eq!(to.in_target("web"), "legacy/team/web");
+        assert_eq!(to.below_prefix("legacy/team/web"), Some("web"));
+        assert_eq!(to.below_prefix("web"), None);
+        assert_eq!(to.short_name(), Some("newreg"));
+        assert!(to.matches("newreg.azurecr.io"));
+        assert_ne!(to, reg("newreg.azurecr.io"));
+        assert_eq!(to.without_prefix(), reg("newreg.azurecr.io"));
+        let plain = Registry::parse_target("newreg.azurecr.io").unwrap();
+        assert_eq!(
+            (plain.prefix(), plain.in_target("web")),
+            (None, "web".to_owned())
+        );
+        for bad in [
+            "newreg.azurecr.io/Legacy",
+            "newreg.azurecr.io//x",
+            "https://newreg.azurecr.io/x",
+            "myreg/x",
+        ] {
+            assert!(Registry::parse_target(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

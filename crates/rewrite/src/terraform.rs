@@ -58,10 +58,11 @@ pub(crate) fn short_names(text: &str, registry: &Registry) -> Vec<usize> {
     found
 }
 
-/// Why a Terraform attribute naming `registry` by its short name is listed.
-pub(crate) fn note(registry: &Registry) -> String {
+/// Why `what` (a Terraform attribute, a Bicep or ARM definition) naming `registry` by its short
+/// name is listed.
+pub(crate) fn note(registry: &Registry, what: &str) -> String {
     format!(
-        "a Terraform attribute naming {registry} by its short name {}: not rewritten; if it should name the new registry, change it by hand (renaming a managed registry replaces it)",
+        "{what} naming {registry} by its short name {}: not rewritten; if it should name the new registry, change it by hand (renaming a managed registry replaces it)",
         registry.short_name().unwrap_or_default()
     )
 }

@@ -3,6 +3,7 @@
 
 mod golden;
 mod kustomize;
+mod migration_shapes;
 mod plan;
 mod refusals;
 mod scanning;

@@ -50,6 +50,16 @@ and GitLab CI (`container:`, `image:`, GitLab `image: {name:}` and `services:`, 
 `with:` `tags:`/`images:`/`cache-from:`/`cache-to:` of Docker actions), Flux `ImageRepository`
 and `HelmRelease` values,
 Argo CD Image Updater `image-list` annotations and Tekton bundles and image `params`.
+Pipelines are recognised by place (azure-pipelines*.yml, .azure-pipelines/, azure-pipelines/,
+.pipelines/, eng/pipelines/, .github/workflows/, .github/actions/, .gitlab-ci.yml, .gitlab/) and
+elsewhere by content (Azure Pipelines `trigger:`/`stages:`/`jobs:`/`steps:` with `- task:`
+items or a `parameters:` list, GitHub `on:`+`jobs:` or `runs: using:`, GitLab jobs with
+`script:`). What sits below a key naming the origin of a copy (`source:`, `src:`, `from:`,
+`origin:`, `upstream:`) or credentials (`creds:`, `auths:`, ...) is listed with a note, not
+rewritten (sync and import configs keep copying from OLD).
+
+--to HOST/PREFIX follows a `copy` under a prefix: OLD/repo becomes HOST/PREFIX/repo and the
+target check looks up PREFIX/repo; a setting holding OLD alone is then listed with a note.
 
 Registry settings: in a pipeline, a variable or input whose name says it holds the registry
 (`REGISTRY`, `CONTAINER_REGISTRY`, `containerRegistry`, `ACR_LOGIN_SERVER`, `login-server`, ...,
@@ -70,7 +80,10 @@ of the old registry are listed and left alone, as are mentions in YAML that are 
 (block scalars, commands, environment values) and in comments of YAML files, Dockerfiles and
 chart templates; --check counts them all. An `az acr` command naming OLD by its short name
 (`az acr login -n myacr`, `-r`/`--registry` too, also continued over lines) is listed with a
-note, as is a Terraform `azurerm_container_registry` `name` (or `registry_name`) holding it. Docker Hub short names
+note, as are AKS attachments (`az aks ... --attach-acr myacr`, `-AcrNameToAttach`), PowerShell
+registry cmdlets (`Connect-AzContainerRegistry -Name myacr`), a Terraform
+`azurerm_container_registry` `name` (or `registry_name`), and Bicep/ARM registry resource names
+and parameters holding it. A value naming OLD only through escapes (`\\x6f...`) is listed. Docker Hub short names
 (`nginx`) never match. Regional endpoints of an Azure registry (NAME.REGION.geo.azurecr.io,
 NAME.REGION.data.azurecr.io) are listed with a note, not rewritten. A YAML file or a
 Dockerfile that cannot be parsed is scanned as text (its mentions listed, nothing rewritten)
@@ -83,10 +96,12 @@ preview name the files a real run would refuse and exit 2 too (give them --in-pl
 to preview a run with it). A symbolic link named on the command line is followed: the file it
 points to is rewritten and the link stays; links met in a directory walk are not followed (each
 is noted on stderr, and --check's last line counts them). Nothing is written unless every path
-given was read (a missing or unreadable path, a FIFO: each named, exit 2). UTF-16 files (with
+given was read (a missing or unreadable path, a FIFO: each named, exit 2). A link met in a walk
+that points to a file read anyway is noted as such and not counted. UTF-16 files (with
 their byte order mark) are read and written back in UTF-16. Listed lines hide secrets (`***`:
-URL user-info, -p/--password values, password/secret/token/auth keys) and escape control
-characters.
+URL user-info, -p/--password values, what is fed to --password-stdin by `<<<` or an echo pipe,
+password/secret/token/auth keys) and escape control characters; a line over 240 bytes is shown
+as the part around the mention, cuts marked `…`.
 
 Target check: --target-check (or --pin-digests, or --target ENDPOINT) looks every rewritten
 reference up in the target registry (`https://` + --to unless --target names it) before anything
@@ -178,17 +193,22 @@ pub struct TargetLookup {
 }
 
 impl TargetLookup {
-    fn connect(args: &RewriteArgs) -> anyhow::Result<Option<Self>> {
+    /// Opens the target of `args` (`--target`, else `https://` + `to`) when the run checks it.
+    /// The repositories are looked up with `to`'s prefix (see [`Registry::in_target`]), so a
+    /// `--target` naming a prefix must name that one, and the store opened is the registry's.
+    fn connect(args: &RewriteArgs, to: &Registry) -> anyhow::Result<Option<Self>> {
         if !(args.target_check || args.pin_digests || args.target.is_some()) {
             return Ok(None);
         }
         let text = args.target.clone().unwrap_or_else(|| args.to.clone());
-        let endpoint = crate::args::endpoint(&text, "--target")?;
-        match &endpoint {
-            Endpoint::Registry(r) if r.prefix.is_some() => anyhow::bail!(
-                "--target `{text}`: name the registry only (no repository prefix); references keep their repositories"
-            ),
-            Endpoint::Registry(_) => {}
+        let mut endpoint = crate::args::endpoint(&text, "--target")?;
+        match &mut endpoint {
+            Endpoint::Registry(r) if r.prefix.is_some() && r.prefix.as_deref() != to.prefix() => {
+                anyhow::bail!(
+                    "--target `{text}`: its repository prefix must be the one --to {to} names: give both the prefix the images were copied under (`--to HOST/PREFIX`)"
+                )
+            }
+            Endpoint::Registry(r) => r.prefix = None,
             Endpoint::Layout(_) | Endpoint::Archive(_) => anyhow::bail!(
                 "--target `{text}`: references are checked against a registry, not an OCI layout"
             ),
@@ -337,11 +357,16 @@ fn watch_interrupts() {
 fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
     watch_interrupts();
     let from = Registry::parse(&args.from).context("--from")?;
-    let to = Registry::parse(&args.to).context("--to")?;
+    let to = Registry::parse_target(&args.to).context("--to")?;
     if from == to {
         anyhow::bail!("--from and --to are the same registry ({from}); nothing to rewrite");
     }
-    let lookup = TargetLookup::connect(&args)?;
+    if from == to.without_prefix() {
+        anyhow::bail!(
+            "--to {to} is a prefix inside --from {from}: a second run would add the prefix again; rewrite moves references between registries only"
+        );
+    }
+    let lookup = TargetLookup::connect(&args, &to)?;
     let mut rewriter = Rewriter::new(Options {
         from: from.clone(),
         to: to.clone(),
@@ -361,6 +386,13 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
     }
     for warning in plan.files.iter().filter_map(FilePlan::not_parsed_warning) {
         eprintln!("warning: {warning}");
+    }
+    for (link, file) in &plan.links_to_files_read {
+        eprintln!(
+            "note: {}: a symbolic link met in the directory walk, not followed: it points to {}, which is read",
+            shown(link),
+            shown(file)
+        );
     }
     for link in &plan.skipped_links {
         eprintln!(
@@ -634,7 +666,7 @@ fn report_problems(
         .filter_map(|(_, p)| {
             let name = p
                 .target_reference
-                .strip_prefix(to.as_str())?
+                .strip_prefix(&to.to_string())?
                 .strip_prefix('/')?;
             Some(name.split(['@', ':']).next().unwrap_or(name))
         })
@@ -648,7 +680,7 @@ fn report_problems(
             .iter()
             .map(|r| format!(" --repo {r}"))
             .collect();
-        let to = target.unwrap_or(to.as_str());
+        let to = target.map_or_else(|| to.to_string(), str::to_owned);
         format!(
             "copy the missing images to the target first (`acr-relocate copy {from} {to}{repos}`), then run again"
         )

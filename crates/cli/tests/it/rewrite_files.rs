@@ -1116,6 +1116,44 @@ fn symbolic_links_met_in_a_walk_are_noted_and_check_says_they_were_not_followed(
 }
 
 #[test]
+fn a_symbolic_link_met_in_a_walk_to_a_file_the_walk_reads_is_noted_as_such_and_not_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "k8s/pod.yaml", OLD);
+    std::os::unix::fs::symlink("k8s/pod.yaml", dir.path().join("link.yaml")).unwrap();
+    let out = rewrite_in(dir.path(), &[".", "--check"]);
+    assert_exit_code(&out, 1);
+    assert_eq!(
+        stdout(&out),
+        "k8s/pod.yaml:1: YAML image: old.example.com/app:1\n1 reference(s) to old.example.com remain\n"
+    );
+    assert_eq!(
+        stderr(&out),
+        "note: link.yaml: a symbolic link met in the directory walk, not followed: it points to k8s/pod.yaml, which is read\n"
+    );
+}
+
+#[test]
+fn a_new_registry_that_is_a_prefix_inside_the_old_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", OLD);
+    let out = run(&[
+        "rewrite",
+        dir.path().join("a.yaml").to_str().unwrap(),
+        "--from",
+        "old.example.com",
+        "--to",
+        "old.example.com/legacy",
+    ]);
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains("--to old.example.com/legacy is a prefix inside --from old.example.com: a second run would add the prefix again"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fs::read_to_string(dir.path().join("a.yaml")).unwrap(), OLD);
+}
+
+#[test]
 fn the_diff_of_files_outside_the_current_directory_and_with_spaces_applies_with_patch() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "src/two words.yaml", OLD);

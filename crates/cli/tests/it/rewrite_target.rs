@@ -288,3 +288,63 @@ fn pin_digests_pins_a_kustomize_entry_already_at_the_new_registry_and_lists_it()
     );
     assert!(stdout(&out).contains(&listed), "{}", stdout(&out));
 }
+
+/// After `copy SOURCE TARGET/legacy`, `--to HOST/legacy` rewrites `OLD/repo` to
+/// `HOST/legacy/repo` and checks that image (the target has nothing at its root).
+#[test]
+fn a_target_with_a_repository_prefix_is_followed_and_checked_under_the_prefix() {
+    let (src, expected) = sample_registry(2);
+    let repo = image_repo(&expected);
+    let dst = Registry::start();
+    let legacy = format!("{}/legacy", dst.url());
+    assert_success(&run(&["copy", "-q", &src.url(), &legacy, "--repo", &repo]));
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("spec:\n  containers:\n    - image: old.example.com/{repo}:v1.0.0\n");
+    let path = manifests(dir.path(), &text);
+    let to = format!("{}/legacy", host(&dst));
+    let rewrite = |target: &str| {
+        let path = path.to_str().unwrap();
+        run(&[
+            "rewrite",
+            path,
+            "--from",
+            "old.example.com",
+            "--to",
+            &to,
+            "--target",
+            target,
+        ])
+    };
+    let out = rewrite(&legacy);
+    assert_success(&out);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        text.replace("old.example.com", &to)
+    );
+
+    std::fs::write(&path, format!("image: old.example.com/{repo}:not-there\n")).unwrap();
+    let out = rewrite(&legacy);
+    assert_exit_code(&out, 1);
+    assert!(
+        stderr(&out).contains(&format!(
+            "{to}/{repo}:not-there: the target has no such tag\n"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains(&format!(
+            "(`acr-relocate copy old.example.com {legacy} --repo {repo}`)"
+        )),
+        "the remedy copies under the prefix: {}",
+        stderr(&out)
+    );
+
+    let out = rewrite(&format!("{}/other", dst.url()));
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains("its repository prefix must be the one --to"),
+        "{}",
+        stderr(&out)
+    );
+}
