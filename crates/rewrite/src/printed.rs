@@ -210,7 +210,7 @@ fn last_word(name: &str) -> String {
 /// (or a `USER` alone, whose secret is read elsewhere): skopeo's, podman's and acr-relocate's
 /// `--creds`, `--src-creds` and `--dst-creds`, curl's `-u` and `--user`. What follows the first
 /// `:` of its value is hidden ([`after_the_user`]), the user kept. The command is not looked
-/// at: `docker run -u 1000:1000` shows `-u 1000:***`, erring on the side of hiding.
+/// at, but a value of two numbers is a user and group id (`docker run -u 1000:1000`), shown.
 fn takes_user_and_secret(option: &str) -> bool {
     matches!(
         option,
@@ -230,6 +230,10 @@ fn after_the_user(text: &str, (start, end): (usize, usize)) -> Option<(usize, us
         }
     }
     let colon = start + text[start..end].find(':')?;
+    let is_id = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if is_id(&text[start..colon]) && is_id(&text[colon + 1..end]) {
+        return None;
+    }
     (colon + 1 < end).then_some((colon + 1, end))
 }
 
@@ -955,7 +959,7 @@ mod tests {
     }
 
     #[test]
-    fn a_user_without_a_password_and_options_that_only_start_alike_are_kept() {
+    fn a_user_without_a_password_a_user_and_group_id_and_options_that_only_start_alike_are_kept() {
         for line in [
             "docker login old.example.io -u admin --password-stdin",
             "curl -u admin https://old.example.io/v2/",
@@ -964,6 +968,8 @@ mod tests {
             "acr-relocate copy --src-creds bob old.example.io new.example.io",
             "skopeo copy --creds=bob docker://old.example.io/a docker://new.example.io/a",
             r#"RUN ["curl", "-u", "admin", "https://old.example.io/v2/"]"#,
+            "docker run -u 1000:1000 old.example.io/a",
+            "docker run --user=0:0 old.example.io/a",
         ] {
             assert_eq!(printable_line(line), line);
         }
