@@ -75,6 +75,12 @@ pub struct CopyOptions {
     /// referrers it lacks; existence is checked as for any copy, and blobs the target holds are
     /// not read. Without it a tag with the same digest is trusted with everything below it.
     pub deep: bool,
+    /// Leave a target tag that holds another digest as it is, nothing of the source's image
+    /// copied for it, and report it as a conflict ([`Summary::conflicts`]), as `az acr import`
+    /// does without `--force`; by default it is overwritten and listed
+    /// ([`Summary::overwritten`]). A referrers fallback tag is merged either way (the union of
+    /// both listings loses nothing).
+    pub no_overwrite: bool,
     /// What is copied where.
     pub matcher: Matcher,
     /// Receives progress.
@@ -136,7 +142,8 @@ pub struct Problem {
 }
 
 /// A target tag that held another digest than the source's, overwritten by the copy (or that a
-/// dry run would overwrite), as `skopeo sync` and `crane copy` do.
+/// dry run would overwrite), as `skopeo sync` and `crane copy` do; or, with
+/// [`CopyOptions::no_overwrite`], left as it was ([`Summary::conflicts`]).
 #[derive(Clone, Debug, Serialize)]
 pub struct Overwrite {
     /// `REPOSITORY:TAG` (target names).
@@ -176,6 +183,9 @@ pub struct Summary {
     /// Tags of the target that pointed at another digest and were made the source's (in a dry
     /// run: would be), one entry each.
     pub overwritten: Vec<Overwrite>,
+    /// Tags of the target that pointed at another digest and were left so
+    /// ([`CopyOptions::no_overwrite`]), one entry each: the run fails on them.
+    pub conflicts: Vec<Overwrite>,
     /// Blobs uploaded.
     pub blobs_copied: u64,
     /// Blobs the target repository already had.
@@ -308,6 +318,8 @@ struct Engine {
     source_incomplete: Mutex<Vec<Problem>>,
     /// Target tags that pointed at another digest ([`Summary::overwritten`]).
     overwritten: Mutex<Vec<Overwrite>>,
+    /// Target tags that pointed at another digest, left so ([`Summary::conflicts`]).
+    conflicts: Mutex<Vec<Overwrite>>,
     /// (source repository, referrer) of the referrers the source lists but lacks, each reported
     /// once in [`Summary::source_incomplete`] however many walks meet it.
     dangling: Mutex<std::collections::HashSet<(String, Digest)>>,
@@ -437,6 +449,7 @@ pub async fn copy_or_stop(
         skipped: Mutex::new(Vec::new()),
         source_incomplete: Mutex::new(Vec::new()),
         overwritten: Mutex::new(Vec::new()),
+        conflicts: Mutex::new(Vec::new()),
         dangling: Mutex::new(std::collections::HashSet::new()),
         pushed_referrers: Mutex::new(std::collections::HashSet::new()),
         listings: Mutex::new(HashMap::new()),
@@ -711,6 +724,8 @@ impl Engine {
         let mut overwritten =
             std::mem::take(&mut *self.overwritten.lock().expect("overwritten lock"));
         overwritten.sort_by(|a, b| a.item.cmp(&b.item));
+        let mut conflicts = std::mem::take(&mut *self.conflicts.lock().expect("conflicts lock"));
+        conflicts.sort_by(|a, b| a.item.cmp(&b.item));
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Summary {
@@ -721,6 +736,7 @@ impl Engine {
             manifests_pushed: get(&c.manifests_pushed),
             manifests_would_push: get(&c.manifests_would_push),
             overwritten,
+            conflicts,
             blobs_copied: get(&c.blobs_copied),
             blobs_present: get(&c.blobs_present),
             blobs_mounted: get(&c.blobs_mounted),
@@ -1020,6 +1036,25 @@ impl Engine {
             true => referrers::described_by_tag(tag),
             false => None,
         };
+        if let (true, None, Some(target_had)) = (self.options.no_overwrite, &subject, &dst) {
+            crate::log::emit(1, || {
+                format!(
+                    "kept {}:{tag}: the target has {target_had}, the source {} (--no-overwrite)",
+                    pair.target, manifest.digest
+                )
+            });
+            self.conflicts
+                .lock()
+                .expect("conflicts lock")
+                .push(Overwrite {
+                    item: format!("{}:{tag}", pair.target),
+                    target_had: target_had.clone(),
+                    source: manifest.digest.clone(),
+                    merged: false,
+                    now: None,
+                });
+            return Ok(());
+        }
         if let Some(subject) = &subject {
             self.subject_first(pair, subject).await?;
         }

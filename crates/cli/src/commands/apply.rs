@@ -1256,6 +1256,7 @@ impl Run<'_> {
                 untagged: true,
                 nondistributable: false,
                 deep: walk_deep,
+                no_overwrite: false,
                 matcher: self.matcher.clone(),
                 progress: progress.clone(),
                 interrupt: self.interrupt.clone(),

@@ -35,6 +35,12 @@ pub struct CopyArgs {
     /// checks it; blobs the target holds are not read. Without it such a tag is trusted whole.
     #[arg(long)]
     pub deep: bool,
+    /// Leave a target tag that holds another digest as it is (nothing of the source's image is
+    /// copied for it) and fail on it, listed, as `--mode import` does without `--force`; by
+    /// default it is overwritten and listed. For copies into a registry that holds content of
+    /// its own.
+    #[arg(long)]
+    pub no_overwrite: bool,
     /// Do not copy OCI 1.1 referrers (signatures, SBOMs attached by `subject`), those a layout
     /// or an ACR lists untagged included.
     #[arg(long)]
@@ -84,6 +90,13 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         if args.deep {
             anyhow::bail!("--deep walks the content through this machine, --mode import does not: leave --deep out, or copy with the default --mode stream");
         }
+        if args.no_overwrite && args.import.force {
+            anyhow::bail!(
+                "--no-overwrite keeps the target's tags, --force overwrites them: give one of them"
+            );
+        }
+        // Without --force, an import keeps the target's tags already: --no-overwrite is its
+        // default.
         return crate::commands::azure::copy_by_import(&args).await;
     }
     args::refuse_import_options(&args.import)?;
@@ -193,6 +206,7 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         untagged: !args.tagged_only,
         nondistributable: args.include_nondistributable,
         deep: args.deep,
+        no_overwrite: args.no_overwrite,
         matcher: matcher.clone(),
         progress: reporter.clone(),
         interrupt,
@@ -259,7 +273,11 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         print_locks(report, args.json);
     }
     let locks_failed = lock_report.as_ref().is_some_and(|r| !r.failed.is_empty());
-    if !summary.failed.is_empty() || !summary.source_incomplete.is_empty() || locks_failed {
+    if !summary.failed.is_empty()
+        || !summary.source_incomplete.is_empty()
+        || !summary.conflicts.is_empty()
+        || locks_failed
+    {
         return Ok(exit::FAILURES);
     }
     let Some(code) =
@@ -403,6 +421,19 @@ fn print_summary(s: &Summary) {
                 o.item, o.target_had, o.source
             ),
         }
+    }
+    let kept = if s.dry_run { "would keep" } else { "kept" };
+    for o in &s.conflicts {
+        println!(
+            "{kept} {}: the target has {}, the source {} (--no-overwrite)",
+            o.item, o.target_had, o.source
+        );
+    }
+    if !s.conflicts.is_empty() {
+        println!(
+            "{kept} {} of the target holding another digest than the source's: nothing of the source's images is copied for them; rename them in the target, leave them out with --exclude-tag, or copy without --no-overwrite to overwrite them",
+            counted(s.conflicts.len() as u64, "tag", "tags")
+        );
     }
     for p in &s.skipped {
         println!("skipped {}: {}", p.item, p.reason);

@@ -652,3 +652,92 @@ fn a_target_failing_every_write_stops_the_run_pointing_at_its_storage() {
     );
     assert!(stdout(&out).contains("HTTP 501"), "{}", stdout(&out));
 }
+
+/// `--no-overwrite`: a target tag that holds another image is left as it is and the run fails
+/// on it, listed with both digests, as an import without `--force` does; the tags the target
+/// lacks are copied all the same. A dry run says what it would keep.
+#[test]
+fn no_overwrite_keeps_a_target_tag_holding_another_image_and_fails_on_it() {
+    use crate::support::oci_push::push_image_as;
+    let (src, dst) = (Registry::start(), Registry::start());
+    let (source_v1, _) = push_image_as(src.port, "app", "v1", "amd64", b"the source's v1");
+    push_image_as(src.port, "app", "v2", "amd64", b"the source's v2");
+    let (target_v1, _) = push_image_as(dst.port, "app", "v1", "arm64", b"the target's own v1");
+
+    let out = run(&[
+        "copy",
+        "--dry-run",
+        "--no-overwrite",
+        &src.url(),
+        &dst.url(),
+    ]);
+    assert_exit_code(&out, 1);
+    let kept =
+        format!("app:v1: the target has {target_v1}, the source {source_v1} (--no-overwrite)");
+    assert!(
+        stdout(&out).contains(&format!("would keep {kept}")),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = run(&["copy", "--no-overwrite", "--json", &src.url(), &dst.url()]);
+    assert_exit_code(&out, 1);
+    let summary = json(&out);
+    assert_eq!(summary["conflicts"][0]["item"], "app:v1", "{summary}");
+    assert_eq!(summary["conflicts"][0]["target_had"], target_v1.as_str());
+    assert_eq!(
+        summary["overwritten"].as_array().unwrap().len(),
+        0,
+        "{summary}"
+    );
+    assert_eq!(summary["tags_copied"], 1, "{summary}");
+    let store = open(&dst.url());
+    assert_eq!(
+        block_on(store.manifest_digest("app", "v1")).unwrap(),
+        Some(target_v1.clone())
+    );
+    assert!(block_on(store.manifest_digest("app", "v2"))
+        .unwrap()
+        .is_some());
+
+    let out = run(&["copy", "--no-overwrite", &src.url(), &dst.url()]);
+    assert_exit_code(&out, 1);
+    assert!(
+        stdout(&out).contains(&format!("kept {kept}")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("kept 1 tag of the target holding another digest"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Without the option the tag is overwritten and listed, as before.
+    let out = run(&["copy", &src.url(), &dst.url()]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains(&format!("overwrote app:v1: the target had {target_v1}")),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn no_overwrite_with_force_is_a_usage_error() {
+    let out = run(&[
+        "copy",
+        "--mode",
+        "import",
+        "--no-overwrite",
+        "--force",
+        "a.azurecr.io",
+        "b.azurecr.io",
+    ]);
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains("give one of them"),
+        "{}",
+        stderr(&out)
+    );
+}
