@@ -81,6 +81,11 @@ pub struct CopyOptions {
     /// ([`Summary::overwritten`]). A referrers fallback tag is merged either way (the union of
     /// both listings loses nothing).
     pub no_overwrite: bool,
+    /// Source and target are one registry (a copy from one of its prefixes to another): a blob
+    /// no target repository is known to hold is mounted from its source repository, so that no
+    /// byte crosses this machine, as skopeo and crane do; one the registry does not mount is
+    /// uploaded.
+    pub mount_from_source: bool,
     /// What is copied where.
     pub matcher: Matcher,
     /// Receives progress.
@@ -1483,10 +1488,12 @@ impl Engine {
                 }
             }
         }
-        // A small blob new to a repository that had no tags is uploaded without asking first.
+        // A small blob new to a repository that had no tags is uploaded without asking first
+        // (unless the registry can mount it from the source repository).
         let unasked = from == pair.target
             && blob.size < UNASKED_UPLOAD_MAX
             && !self.options.dry_run
+            && !self.options.mount_from_source
             && self.is_fresh(pair);
         if (!by_size || from != pair.target) && !unasked {
             if self.mount(&pair.target, &from, &blob.digest).await? {
@@ -1507,6 +1514,14 @@ impl Engine {
             if self.held_despite_the_probe(pair, blob).await? {
                 return Ok(false);
             }
+        }
+        if self.options.mount_from_source
+            && from == pair.target
+            && self.mount(&pair.target, &pair.source, &blob.digest).await?
+        {
+            bump(&self.counters.blobs_mounted);
+            self.set_home(&blob.digest, &pair.target);
+            return Ok(true);
         }
         // One upload per digest; other repositories wait for it and mount. A deep copy's upload
         // of a blob no repository was known to hold when it looked is a plain upload, never one

@@ -1257,6 +1257,7 @@ impl Run<'_> {
                 nondistributable: false,
                 deep: walk_deep,
                 no_overwrite: false,
+                mount_from_source: false,
                 matcher: self.matcher.clone(),
                 progress: progress.clone(),
                 interrupt: self.interrupt.clone(),

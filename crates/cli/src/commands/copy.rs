@@ -207,6 +207,11 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
         nondistributable: args.include_nondistributable,
         deep: args.deep,
         no_overwrite: args.no_overwrite,
+        // A copy between two prefixes of one registry mounts each blob from where it is.
+        mount_from_source: matches!(
+            (&source_ep, &target_ep),
+            (Endpoint::Registry(s), Endpoint::Registry(t)) if s.address_key() == t.address_key()
+        ),
         matcher: matcher.clone(),
         progress: reporter.clone(),
         interrupt,

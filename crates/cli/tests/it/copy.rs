@@ -741,3 +741,25 @@ fn no_overwrite_with_force_is_a_usage_error() {
         stderr(&out)
     );
 }
+
+/// A copy between two prefixes of one registry mounts every blob from its source repository:
+/// no byte crosses this machine, and the copy verifies.
+#[test]
+fn a_copy_within_one_registry_mounts_every_blob_from_the_source_repository() {
+    use crate::support::oci_push::push_image_as;
+    let registry = Registry::start();
+    push_image_as(registry.port, "team/api", "v1", "amd64", b"the api's layer");
+    push_image_as(registry.port, "team/web", "v1", "amd64", b"the web's layer");
+    let (src, dst) = (
+        format!("{}/team", registry.url()),
+        format!("{}/moved", registry.url()),
+    );
+    let out = run(&["copy", "--json", &src, &dst]);
+    assert_success(&out);
+    let summary = json(&out);
+    assert_eq!(summary["tags_copied"], 2, "{summary}");
+    assert_eq!(summary["blobs_copied"], 0, "{summary}");
+    assert_eq!(summary["bytes_copied"], 0, "{summary}");
+    assert_eq!(summary["blobs_mounted"], 4, "{summary}");
+    assert_success(&run(&["verify", "--deep", "--content", &src, &dst]));
+}
