@@ -1,9 +1,11 @@
 //! What a source holds: every repository and tag with its digest, kind, platforms and sizes, and
-//! totals over the whole registry (blobs shared across repositories counted once).
+//! totals over the selection (blobs shared across repositories counted once), the untagged
+//! manifests a copy moves included.
 //!
-//! Repositories and tags are listed through [`crate::walk`]; each tag's graph is walked by the
-//! [`Walker`] of [`crate::graph`] that `copy` and `verify` use too, keeping the graphs: a manifest
-//! reached from several tags of a repository is fetched once.
+//! Repositories and tags are listed through [`crate::walk`]; each tag's graph, and each untagged
+//! manifest's where the source lists them, is walked by the [`Walker`] of [`crate::graph`] that
+//! `copy` and `verify` use too, keeping the graphs: a manifest reached from several tags of a
+//! repository is fetched once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use crate::graph::{Node, RepositoryCountdown, Walker};
 use crate::manifest::ArtifactKind;
 use crate::manifest::Reference;
 use crate::transport::{paced, Source, Store};
-use crate::walk::{self, Matcher};
+use crate::walk::{self, Matcher, RepoPair};
 
 /// Version of the JSON schema of [`Inventory`]; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -57,7 +59,8 @@ pub struct TagEntry {
     /// source); omitted when none.
     #[serde(skip_serializing_if = "is_zero")]
     pub nondistributable_size: u64,
-    /// Bytes of the blobs that no other manifest of the registry uses.
+    /// Bytes of the blobs that no other manifest uses: of the registry, or of the selection when
+    /// a filter was given ([`Totals::shared_within`]).
     pub unique_size: u64,
     /// Number of referrers (where the source can list them).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,6 +85,18 @@ pub struct RepositoryEntry {
     pub untagged: Option<Vec<Digest>>,
 }
 
+/// What [`TagEntry::unique_size`] and [`Totals::shared_bytes`] compare against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Within {
+    /// Every repository and tag of the source (and its untagged manifests, where it lists them).
+    #[default]
+    Registry,
+    /// Only what a filter (prefix, `--repo`, `--tag`, exclusions, `--shard`) selected: a blob an
+    /// unselected tag uses too still counts as unique.
+    Selection,
+}
+
 /// Totals over the whole selection.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Totals {
@@ -91,12 +106,18 @@ pub struct Totals {
     pub tags: u64,
     /// Distinct manifests reached from the tags (children included), per repository.
     pub manifests: u64,
-    /// Distinct blobs (configs and layers) across the registry.
+    /// Distinct distributable blobs (configs and layers) of the selected tags and of the
+    /// untagged manifests listed (what a copy moves), across the selected repositories.
     pub unique_blobs: u64,
     /// Bytes of those blobs, each counted once.
     pub unique_bytes: u64,
-    /// Bytes of blobs used by more than one repository (counted once).
+    /// Bytes among `unique_bytes` of the blobs that only untagged manifests use.
+    pub untagged_bytes: u64,
+    /// Bytes of blobs used by more than one repository (counted once), within
+    /// [`Totals::shared_within`].
     pub shared_bytes: u64,
+    /// What `shared_bytes` and each tag's `unique_size` compare against.
+    pub shared_within: Within,
     /// Untagged manifests (no tag reaches them; referrers count), where the source lists them.
     pub untagged_manifests: u64,
     /// Tags among `tags` whose manifest is Docker schema 1 (kind `schema1`): listed, never
@@ -226,7 +247,7 @@ pub async fn inventory(
                 let blobs = node.blobs();
                 let ids = blobs
                     .iter()
-                    .map(|(d, b)| usage.used(d, b.size, &node.manifest.digest, &pair.name))
+                    .map(|(d, b)| usage.used(d, b.size, &node.manifest.digest, &pair.name, true))
                     .collect();
                 tagged
                     .entry(pair.name.clone())
@@ -278,10 +299,118 @@ pub async fn inventory(
         countdown.finished(&walker, &pair.source);
     }
     drop(walked);
-    let mut repos: BTreeMap<String, Vec<TagEntry>> = BTreeMap::new();
-    for (pair, _) in &listed {
-        repos.entry(pair.name.clone()).or_default();
+    // A name `--repo` gave, where the source does not list its repositories, that showed no tag
+    // may not exist: it is no repository of the inventory.
+    let pairs: BTreeMap<String, RepoPair> = listed
+        .iter()
+        .filter(|(pair, tags)| {
+            let empty = tags
+                .as_ref()
+                .is_ok_and(|l| l.tags.is_empty() && l.invalid.is_empty());
+            !(empty && matcher.unconfirmed(&pair.source))
+        })
+        .map(|(pair, _)| (pair.name.clone(), pair.clone()))
+        .collect();
+    let manifests = tagged.values().map(|m| m.len() as u64).sum();
+    // Untagged manifests, where the source can list every manifest.
+    // A tag expression selects tags: the manifests of the tags it leaves out are not
+    // "untagged", and untagged ones are not selected (`Matcher::selects_untagged`).
+    let selects_untagged = matcher.selects_untagged();
+    let tags_excluded = !matcher.selection().exclude_tag_patterns.is_empty();
+    let listed_untagged: Vec<(String, Option<Vec<Digest>>, u64)> =
+        futures::stream::iter(pairs.values().map(|pair| {
+            // Reachable from a tag (the tag's manifest, an index's children) is not "untagged".
+            (
+                pair.clone(),
+                tagged.remove(&pair.name).unwrap_or_default(),
+                roots.remove(&pair.name).unwrap_or_default(),
+            )
+        }))
+        .map(|(pair, tagged, roots)| {
+            let source = source.clone();
+            async move {
+                let all = source.all_manifests(&pair.source).await.ok().flatten();
+                // What a tag `--exclude-tag` left out points at is tagged all the same (a
+                // copy leaves it out too).
+                let excluded: BTreeSet<Digest> =
+                    match all.is_some() && selects_untagged && tags_excluded {
+                        true => source
+                            .tag_digests(&pair.source)
+                            .await
+                            .ok()
+                            .flatten()
+                            .into_iter()
+                            .flatten()
+                            .map(|(_, d)| d)
+                            .collect(),
+                        false => BTreeSet::new(),
+                    };
+                let children = all.as_ref().map_or(0, |all| {
+                    all.iter()
+                        .filter(|d| tagged.contains(d) && !roots.contains(d))
+                        .count() as u64
+                });
+                let mut seen = BTreeSet::new();
+                (
+                    pair.name,
+                    all.map(|all| {
+                        all.into_iter()
+                            .filter(|d| {
+                                selects_untagged
+                                    && !tagged.contains(d)
+                                    && !excluded.contains(d)
+                                    && seen.insert(d.clone())
+                            })
+                            .collect()
+                    }),
+                    children,
+                )
+            }
+        })
+        .buffered(at_once)
+        .collect()
+        .await;
+    // A copy moves the untagged manifests listed, and their blobs: walked as the tags were, their
+    // blobs count in the totals and make a tag's blob shared.
+    let work: Vec<(RepoPair, Digest)> = listed_untagged
+        .iter()
+        .flat_map(|(name, list, _)| {
+            let pair = &pairs[name];
+            list.iter().flatten().map(|d| (pair.clone(), d.clone()))
+        })
+        .collect();
+    let mut countdown = RepositoryCountdown::new(work.iter().map(|(p, _)| p.source.as_str()));
+    let mut walked = futures::stream::iter(work)
+        .map(|(pair, digest)| {
+            let walker = walker.clone();
+            async move {
+                let node = walker.graph_of_digest(&pair, &digest).await;
+                (pair, digest, node)
+            }
+        })
+        .buffer_unordered(at_once);
+    while let Some((pair, digest, node)) = walked.next().await {
+        match node {
+            Ok(node) => {
+                for (d, b) in node.blobs() {
+                    usage.used(&d, b.size, &digest, &pair.name, false);
+                }
+            }
+            // Listed, never copied (as a schema 1 tag is).
+            Err(crate::error::Error::Schema1 { .. }) => {}
+            Err(e) if e.stopped_answering() => return Err(e),
+            Err(e) => failed.push(Problem {
+                item: format!("{}@{digest}", pair.name),
+                reason: e.to_string(),
+            }),
+        }
+        countdown.finished(&walker, &pair.source);
     }
+    drop(walked);
+    let mut repos: BTreeMap<String, Vec<TagEntry>> = pairs
+        .keys()
+        .map(|name| (name.clone(), Vec::new()))
+        .collect();
     for (repo, mut entry, ids) in entries {
         entry.unique_size = ids
             .iter()
@@ -292,48 +421,6 @@ pub async fn inventory(
             .sum();
         repos.entry(repo).or_default().push(entry);
     }
-    let manifests = tagged.values().map(|m| m.len() as u64).sum();
-    // Untagged manifests, where the source can list every manifest.
-    let sources: BTreeMap<String, String> = listed
-        .iter()
-        .map(|(p, _)| (p.name.clone(), p.source.clone()))
-        .collect();
-    let listed_untagged: Vec<(String, Option<Vec<Digest>>, u64)> =
-        futures::stream::iter(repos.keys().map(|name| {
-            // Reachable from a tag (the tag's manifest, an index's children) is not "untagged".
-            (
-                name.clone(),
-                sources.get(name).cloned().unwrap_or_default(),
-                tagged.remove(name).unwrap_or_default(),
-                roots.remove(name).unwrap_or_default(),
-            )
-        }))
-        .map(|(name, source_name, tagged, roots)| {
-            let source = source.clone();
-            // A tag expression selects tags: the manifests of the tags it leaves out are not
-            // "untagged", and untagged ones are not selected (`Matcher::selects_untagged`).
-            let selects_untagged = matcher.selects_untagged();
-            async move {
-                let all = source.all_manifests(&source_name).await.ok().flatten();
-                let children = all.as_ref().map_or(0, |all| {
-                    all.iter()
-                        .filter(|d| tagged.contains(d) && !roots.contains(d))
-                        .count() as u64
-                });
-                (
-                    name,
-                    all.map(|all| {
-                        all.into_iter()
-                            .filter(|d| selects_untagged && !tagged.contains(d))
-                            .collect()
-                    }),
-                    children,
-                )
-            }
-        })
-        .buffered(at_once)
-        .collect()
-        .await;
     let index_children = listed_untagged.iter().map(|(_, _, c)| c).sum();
     let mut untagged: BTreeMap<String, Option<Vec<Digest>>> = listed_untagged
         .into_iter()
@@ -357,6 +444,16 @@ pub async fn inventory(
         manifests,
         unique_blobs: usage.blobs.len() as u64,
         unique_bytes: usage.blobs.iter().map(|b| b.size).sum(),
+        untagged_bytes: usage
+            .blobs
+            .iter()
+            .filter(|b| !b.tagged)
+            .map(|b| b.size)
+            .sum(),
+        shared_within: match matcher.narrows() {
+            true => Within::Selection,
+            false => Within::Registry,
+        },
         shared_bytes: usage
             .blobs
             .iter()
@@ -384,6 +481,35 @@ pub async fn inventory(
         peak_requests: limit.peak(),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// A registry that stopped answering during an inventory, said without the advice to resume
+/// that a copy's error gives: `acr-relocate inventory` writes nothing, and the same command
+/// starts over. Any other error is returned as it is.
+pub fn starts_over(e: crate::error::Error) -> crate::error::Error {
+    match e {
+        crate::error::Error::Unreachable {
+            side,
+            host,
+            reason,
+            mid_run: true,
+            mend,
+        } => {
+            let what = reason
+                .split_once("; nothing half-written")
+                .map_or(reason.as_str(), |(what, _)| what);
+            crate::error::Error::Unreachable {
+                side,
+                host,
+                reason: format!(
+                    "{what}; an inventory writes nothing: run it again once the registry answers"
+                ),
+                mid_run: true,
+                mend,
+            }
+        }
+        other => other,
+    }
 }
 
 /// What the walk of one tag gave.
@@ -416,12 +542,21 @@ struct BlobUse {
     repository: u32,
     /// Another repository uses it too.
     many_repositories: bool,
+    /// A tag's graph uses it (not only untagged manifests).
+    tagged: bool,
 }
 
 impl BlobUsage {
-    /// Records that the tag manifest `manifest` of `repository` uses blob `digest`; returns the
-    /// blob's index.
-    fn used(&mut self, digest: &Digest, size: u64, manifest: &Digest, repository: &str) -> u32 {
+    /// Records that the top-level manifest `manifest` of `repository` (a tag's when `tagged`, an
+    /// untagged one otherwise) uses blob `digest`; returns the blob's index.
+    fn used(
+        &mut self,
+        digest: &Digest,
+        size: u64,
+        manifest: &Digest,
+        repository: &str,
+        tagged: bool,
+    ) -> u32 {
         let next = self.repositories.len() as u32;
         let repository = match self.repositories.get(repository) {
             Some(&id) => id,
@@ -435,6 +570,7 @@ impl BlobUsage {
                 let blob = &mut self.blobs[id as usize];
                 blob.many_manifests |= blob.manifest != *manifest;
                 blob.many_repositories |= blob.repository != repository;
+                blob.tagged |= tagged;
                 id
             }
             None => {
@@ -446,6 +582,7 @@ impl BlobUsage {
                     many_manifests: false,
                     repository,
                     many_repositories: false,
+                    tagged,
                 });
                 id
             }

@@ -279,6 +279,29 @@ impl Matcher {
         }
     }
 
+    /// True for a name taken from `--repo` where the source does not list its repositories whose
+    /// tag listing ([`tags`]) showed no tag: it may not exist, as a registry answers a misspelt
+    /// name as an empty repository.
+    pub fn unconfirmed(&self, source_name: &str) -> bool {
+        self.hits
+            .unconfirmed
+            .lock()
+            .expect("hits lock")
+            .contains(source_name)
+    }
+
+    /// True when the selection may leave out part of the source: a prefix, `--repo` globs,
+    /// exclusions, tag expressions or a shard.
+    pub fn narrows(&self) -> bool {
+        let s = &self.selection;
+        s.source_prefix.is_some()
+            || !s.include.is_empty()
+            || !s.exclude.is_empty()
+            || !s.tag_patterns.is_empty()
+            || !s.exclude_tag_patterns.is_empty()
+            || s.shard.is_some()
+    }
+
     /// Whether any repository of the source got past the prefix and the `--repo` globs
     /// (`included`), and past the exclusions and the shard too (`selected`), so far.
     pub fn repositories_seen(&self) -> RepositoriesSeen {
@@ -897,6 +920,8 @@ mod tests {
                 pattern: "ap".into(),
             }]
         );
+        // The name that showed no tag may not exist; the one that showed a tag does.
+        assert!(m.unconfirmed("ap") && !m.unconfirmed("app") && !m.unconfirmed("old"));
     }
 
     #[test]

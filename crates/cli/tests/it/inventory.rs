@@ -319,6 +319,18 @@ fn inventory_platforms_recurse_attestations_are_apart_and_foreign_layers_are_siz
         markdown.contains("| linux/amd64 +1 attestation |"),
         "{markdown}"
     );
+    // The table and the Markdown show the foreign bytes beside the size, and say what they are.
+    let size = format!("{} B + 1.2 MB foreign", config_size + 17);
+    for args in [vec!["inventory"], vec!["inventory", "--markdown"]] {
+        let url = src.url();
+        let mut args = args;
+        args.extend(["--repo", "win", url.as_str()]);
+        let shown = stdout(&run(&args));
+        assert!(
+            shown.contains(&size) && shown.contains("foreign: non-distributable layers"),
+            "{shown}"
+        );
+    }
 }
 
 /// The `size` of a descriptor's `…,"digest":"…","size":N` fields.
@@ -356,5 +368,289 @@ fn a_manifest_held_by_two_repositories_has_no_unique_bytes() {
     assert!(
         !unique.is_empty() && unique.iter().all(|&u| u == 0),
         "{unique:?}"
+    );
+}
+
+/// The tags of an inventory's JSON, as (repository, tag entry).
+fn tag_rows(inv: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    inv["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            let name = r["name"].as_str().unwrap().to_string();
+            r["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |t| (name.clone(), t.clone()))
+        })
+        .collect()
+}
+
+/// An untagged manifest a layout lists (as ACR lists them) is moved by a copy: its blobs are in
+/// the totals as the copy counts them (those only it uses in `untagged_bytes`, said in the
+/// table), and a tag's blobs it uses too are no longer that tag's unique bytes.
+#[test]
+fn untagged_manifests_count_in_the_totals_as_a_copy_moves_them_and_share_the_tags_blobs() {
+    let (dir, _) = sample_layout(2, 3);
+    let root = dir.path().join("sample");
+    let src = oci(dir.path());
+    let before = json(&run(&["inventory", "--json", &src]));
+    let (repo, row) = tag_rows(&before)
+        .into_iter()
+        .find(|(_, t)| t["kind"] == "image" && t["unique_size"].as_u64() > Some(0))
+        .expect("an image with bytes of its own");
+    let digest: acr_relocate::digest::Digest = row["digest"].as_str().unwrap().parse().unwrap();
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout_blob(&root, &digest)).unwrap()).unwrap();
+    // The same image with one layer more, listed without a tag.
+    let extra = b"a layer only the untagged manifest has";
+    let layer = write_layout_blob(&root, extra);
+    doc["layers"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": layer.as_str(),
+            "size": extra.len(),
+        }));
+    let media_type = doc["mediaType"].as_str().unwrap().to_string();
+    add_layout_manifest(
+        &root,
+        &repo,
+        None,
+        &media_type,
+        &serde_json::to_vec(&doc).unwrap(),
+    );
+
+    let after = json(&run(&["inventory", "--json", &src]));
+    let totals = &after["totals"];
+    assert_eq!(
+        totals["untagged_bytes"].as_u64().unwrap(),
+        before["totals"]["untagged_bytes"].as_u64().unwrap() + extra.len() as u64,
+        "{totals}"
+    );
+    assert_eq!(
+        totals["unique_bytes"].as_u64().unwrap(),
+        before["totals"]["unique_bytes"].as_u64().unwrap() + extra.len() as u64,
+        "{totals}"
+    );
+    let (_, tag) = tag_rows(&after)
+        .into_iter()
+        .find(|(r, t)| *r == repo && t["tag"] == row["tag"])
+        .unwrap();
+    assert_eq!(tag["unique_size"], 0, "{tag}");
+    // What a copy moves is what the inventory counts.
+    let out_dir = tempfile::tempdir().unwrap();
+    let copy = json(&run(&["copy", "--json", &src, &oci(out_dir.path())]));
+    assert_eq!(copy["blobs_copied"], totals["unique_blobs"], "{copy}");
+    assert_eq!(copy["bytes_copied"], totals["unique_bytes"], "{copy}");
+    // A tag `--exclude-tag` leaves out still points at its manifest: not an untagged one.
+    let tag_name = row["tag"].as_str().unwrap();
+    let excluded = json(&run(&[
+        "inventory",
+        "--json",
+        "--exclude-tag",
+        tag_name,
+        &src,
+    ]));
+    assert_eq!(
+        excluded["totals"]["untagged_manifests"], totals["untagged_manifests"],
+        "{excluded}"
+    );
+    let text = stdout(&run(&["inventory", &src]));
+    let only_untagged = format!(
+        "bytes, {} B of them only in untagged manifests)",
+        totals["untagged_bytes"]
+    );
+    assert!(text.contains(&only_untagged), "{text}");
+}
+
+/// With a filter, unique and shared bytes compare only what it selected: the JSON says so
+/// (`shared_within: selection`), the table and the Markdown say so in words; without a filter
+/// they compare the whole registry.
+#[test]
+fn with_a_filter_unique_and_shared_bytes_are_said_to_be_within_the_selection() {
+    let (dir, expected) = sample_layout(3, 4);
+    let src = oci(dir.path());
+    let whole = json(&run(&["inventory", "--json", &src]));
+    assert_eq!(whole["totals"]["shared_within"], "registry");
+    let text = stdout(&run(&["inventory", &src]));
+    assert!(
+        text.contains("shared across repositories;") && !text.contains("selected"),
+        "{text}"
+    );
+    let repo = expected.tags.keys().next().unwrap();
+    let one = json(&run(&["inventory", "--json", "--repo", repo, &src]));
+    assert_eq!(one["totals"]["shared_within"], "selection");
+    let text = stdout(&run(&["inventory", "--repo", repo, &src]));
+    assert!(
+        text.contains("shared across the selected repositories;")
+            && text.contains(
+                "UNIQUE and shared bytes compare the selected repositories and tags only"
+            ),
+        "{text}"
+    );
+    let markdown = stdout(&run(&["inventory", "--markdown", "--repo", repo, &src]));
+    assert!(
+        markdown.contains("| shared bytes (within the selection) |")
+            && markdown.contains("- unique and shared bytes compare the selected"),
+        "{markdown}"
+    );
+}
+
+/// On a registry that lists no repositories (`_catalog` answers 404), a `--repo` naming no
+/// repository is not one of the inventory's: only the names that showed tags are listed and
+/// counted.
+#[test]
+fn a_repo_named_on_a_registry_without_a_catalog_that_does_not_exist_is_not_counted() {
+    use crate::support::http::{Response, Server};
+    use crate::support::mount_proxy::forward_as_sent;
+    let (src, expected) = sample_registry(2);
+    let port = src.port;
+    let proxy = Server::start_raw(move |request| {
+        if request.path.starts_with("/v2/_catalog") {
+            return Response::json(
+                404,
+                &serde_json::json!({"errors": [{"code": "UNSUPPORTED", "message": "no catalog"}]}),
+            );
+        }
+        forward_as_sent(port, request)
+    });
+    let repo = expected.tags.keys().next().unwrap();
+    let out = run(&[
+        "inventory",
+        "--json",
+        "--repo",
+        repo,
+        "--repo",
+        "no/such-repository",
+        &proxy.url(),
+    ]);
+    assert_success(&out);
+    let inv = json(&out);
+    let names: Vec<&str> = inv["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [repo.as_str()], "{inv}");
+    assert_eq!(inv["totals"]["repositories"], 1);
+    assert!(
+        stderr(&out).contains("--repo 'no/such-repository' matched nothing"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The summary's repository count says how many repositories show no row: with no selected
+/// tag (`--tag`), or, without a tag filter, with no tag at all.
+#[test]
+fn the_repository_count_says_how_many_repositories_show_no_tag() {
+    let (dir, _) = sample_layout(4, 5);
+    let src = oci(dir.path());
+    let inv = json(&run(&["inventory", "--json", "--tag", "latest", &src]));
+    let rowless = inv["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["tags"].as_array().unwrap().is_empty())
+        .count();
+    assert!(rowless > 0, "{inv}");
+    let text = stdout(&run(&["inventory", "--tag", "latest", &src]));
+    let said = format!(
+        "{} repositories ({rowless} with no selected tag), ",
+        inv["totals"]["repositories"]
+    );
+    assert!(text.contains(&said), "{said} in {text}");
+    let markdown = stdout(&run(&["inventory", "--markdown", "--tag", "latest", &src]));
+    assert!(
+        markdown.contains(&format!(
+            "| {} ({rowless} with no selected tag) |",
+            inv["totals"]["repositories"]
+        )),
+        "{markdown}"
+    );
+    // Every repository shows a tag without the filter: nothing said.
+    let text = stdout(&run(&["inventory", &src]));
+    assert!(!text.contains(" with no "), "{text}");
+}
+
+/// A Docker schema 1 tag in `--markdown`: its advice names the flag that leaves it out
+/// (`--exclude-tag`) and counts it in the singular.
+#[test]
+fn the_markdown_advice_on_a_schema1_tag_names_exclude_tag_in_the_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lay");
+    std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+    std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        root.join("index.json"),
+        r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#,
+    )
+    .unwrap();
+    let layer = write_layout_blob(&root, b"layerdata");
+    let manifest = format!(
+        r#"{{"schemaVersion":1,"name":"old/app","tag":"v0","architecture":"amd64","fsLayers":[{{"blobSum":"{layer}"}}],"history":[{{"v1Compatibility":"{{\"id\": \"{}\"}}"}}]}}"#,
+        "a".repeat(64)
+    );
+    add_layout_manifest(
+        &root,
+        "old/app",
+        Some("v0"),
+        "application/vnd.docker.distribution.manifest.v1+json",
+        manifest.as_bytes(),
+    );
+    let out = run(&[
+        "inventory",
+        "--markdown",
+        &format!("oci:{}", root.display()),
+    ]);
+    assert_success(&out);
+    let markdown = stdout(&out);
+    assert!(
+        markdown.contains("1 tag is Docker schema 1 (kind `schema1`): not copied; push it again with a current client, or leave it out with `--exclude-tag`/`--exclude-repo`."),
+        "{markdown}"
+    );
+}
+
+/// A layout path that does not exist is said not to exist (exit 2), not "not a directory".
+#[test]
+fn a_missing_layout_path_is_said_not_to_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere");
+    let out = run(&["inventory", &format!("oci:{}", missing.display())]);
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains("nowhere: does not exist: give the directory of an OCI image layout"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A registry that stops answering during an inventory ends it with exit 3 and a line that says
+/// to run it again, not to "resume": an inventory writes nothing.
+#[test]
+fn a_registry_that_stops_answering_mid_inventory_is_said_to_need_a_new_run_not_a_resume() {
+    use crate::support::http::{Response, Server};
+    use crate::support::mount_proxy::forward_as_sent;
+    let (src, _) = sample_registry(2);
+    let port = src.port;
+    // The registry answers its ping and catalog, then only a gateway's 502.
+    let proxy = Server::start_raw(move |request| {
+        if request.path == "/v2/" || request.path.starts_with("/v2/_catalog") {
+            return forward_as_sent(port, request);
+        }
+        Response::new(502, "bad gateway")
+    });
+    let out = run(&["inventory", "--unreachable-after", "1", &proxy.url()]);
+    assert_exit_code(&out, 3);
+    let err = stderr(&out);
+    assert!(
+        err.contains("an inventory writes nothing: run it again once the registry answers")
+            && !err.contains("resume"),
+        "{err}"
     );
 }

@@ -378,6 +378,36 @@ fn a_truncated_or_hostile_archive_is_refused() {
     );
 }
 
+/// An `oci-archive:` naming a file that is no tar (a Docker config file, by mistake) is refused
+/// in one line, exit 2, that shows none of its bytes (its credentials stay out of CI logs).
+#[test]
+fn an_archive_path_that_is_no_tar_is_refused_without_showing_the_files_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    let auth = "dXNlcjpTM2NyZXRQYXNzd29yZDEyMzQ1Njc4OTA=";
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"auths":{{"myreg.azurecr.io":{{"auth":"{auth}"}}}},"plugins":{{"x":{{"a":"{}"}}}}}}"#,
+            "b".repeat(400)
+        ),
+    )
+    .unwrap();
+    let archive = format!("oci-archive:{}", config.display());
+    let target = oci(&dir.path().join("copy"));
+    for args in [
+        vec!["inventory", &archive],
+        vec!["copy", "-q", &archive, &target],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let said = stderr(&out);
+        assert!(said.contains("config.json: not a tar archive"), "{said}");
+        assert!(!said.contains(auth) && !said.contains("auths"), "{said}");
+        assert_eq!(said.trim_end().lines().count(), 1, "{said}");
+    }
+}
+
 /// A copy into a layout killed before its `index.json` listed anything (the index is written
 /// every few seconds): the rerun finds every blob the killed run wrote (a file's presence is
 /// asked even in a repository new to the layout) and reads none of them from the source again.

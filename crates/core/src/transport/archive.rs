@@ -521,18 +521,37 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
     };
     // Every member of the file (gzip, tar and Go read them all: `cat a.gz b.gz`, bgzip and
     // appending writers make several), not the first alone.
-    let input: Box<dyn Read> = if gz {
+    let mut input: Box<dyn Read> = if gz {
         Box::new(flate2::read::MultiGzDecoder::new(reader))
     } else {
         Box::new(reader)
     };
+    // The first block must be a tar header before the tar reader sees it: its errors quote the
+    // header's bytes, and a file named by mistake (a credentials file) must never be shown.
+    let mut head = Vec::with_capacity(TAR_BLOCK);
+    (&mut input)
+        .take(TAR_BLOCK as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| unreadable(archive, e, 0, gz))?;
+    if let Some(why) = not_a_tar_header(&head) {
+        let what = if gz {
+            "a gzip-compressed tar archive"
+        } else {
+            "a tar archive"
+        };
+        return Err(archive_error(
+            archive,
+            format!("not {what}: {why}: give an OCI archive, as `acr-relocate copy SOURCE oci-archive:FILE.tar` or `skopeo copy IMAGE oci-archive:FILE.tar` make one (or `tar -C LAYOUT -cf FILE.tar .` of an OCI layout)"),
+        ));
+    }
+    let input = std::io::Cursor::new(head).chain(input);
     let blobs = root.join("blobs").join("sha256");
     std::fs::create_dir_all(&blobs).map_err(|e| Error::io(root, e))?;
-    let truncated =
-        |e: std::io::Error| archive_error(archive, format!("truncated or not a tar archive: {e}"));
+    let count = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let truncated = |e: std::io::Error| unreadable(archive, e, count.get(), gz);
     let mut tar = tar::Archive::new(ReadCount {
         inner: input,
-        count: 0,
+        count: count.clone(),
     });
     // Where the header after the last entry starts: the end-of-archive marker, when the file is
     // whole (see the check after the loop).
@@ -693,7 +712,8 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
     // A tar ends with a zero block where the next header would be; a file that ends at a
     // header instead was cut at an entry boundary (the tar reader takes that end for the
     // archive's), and whatever came after is missing: refused, never read or rewritten short.
-    let read = tar.into_inner().count;
+    drop(tar);
+    let read = count.get();
     if read < next_header + 512 {
         return Err(archive_error(
             archive,
@@ -750,15 +770,73 @@ fn unpack_keeping(archive: &Path, root: &Path, keep: Option<&Path>) -> Result<Ve
 /// the tar reader went.
 struct ReadCount<R> {
     inner: R,
-    count: u64,
+    count: std::rc::Rc<std::cell::Cell<u64>>,
 }
 
 impl<R: Read> Read for ReadCount<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count += n as u64;
+        self.count.set(self.count.get() + n as u64);
         Ok(n)
     }
+}
+
+/// The size of a tar header (and of every tar block).
+const TAR_BLOCK: usize = 512;
+
+/// Why `block`, the first block of a tar stream (up to [`TAR_BLOCK`] bytes), is no tar header;
+/// `None` for a header (the magic `ustar` at offset 257, or a checksum that holds) or the zero
+/// block an empty tar starts with. Says nothing of the bytes themselves.
+fn not_a_tar_header(block: &[u8]) -> Option<&'static str> {
+    if block.is_empty() {
+        return Some("it is empty");
+    }
+    if block.len() < TAR_BLOCK {
+        return Some("it is shorter than one tar header (512 bytes)");
+    }
+    let header =
+        block.iter().all(|&b| b == 0) || &block[257..262] == b"ustar" || tar_checksum_holds(block);
+    (!header).then_some("its first 512 bytes are no tar header")
+}
+
+/// True when the checksum field of a tar header block (octal, bytes 148-155) is the sum of its
+/// bytes with that field read as spaces, as unsigned bytes or (old writers) signed ones.
+fn tar_checksum_holds(block: &[u8]) -> bool {
+    const FIELD: std::ops::Range<usize> = 148..156;
+    let digits: Vec<u8> = block[FIELD]
+        .iter()
+        .skip_while(|&&b| b == b' ')
+        .take_while(|&&b| (b'0'..=b'7').contains(&b))
+        .copied()
+        .collect();
+    let recorded = std::str::from_utf8(&digits)
+        .ok()
+        .and_then(|d| i64::from_str_radix(d, 8).ok());
+    let (mut unsigned, mut signed) = (0i64, 0i64);
+    for (i, &b) in block[..TAR_BLOCK].iter().enumerate() {
+        let b = if FIELD.contains(&i) { b' ' } else { b };
+        unsigned += i64::from(b);
+        signed += i64::from(b as i8);
+    }
+    recorded.is_some_and(|r| r == unsigned || r == signed)
+}
+
+/// The error of a tar stream the reader could not go on with, about `at` bytes into it. The tar
+/// and gzip readers' own messages quote the bytes they choke on (a header's name and fields),
+/// so they are never shown; a system error's message (a disk failing) is.
+fn unreadable(archive: &Path, e: std::io::Error, at: u64, gz: bool) -> Error {
+    if e.raw_os_error().is_some() {
+        return Error::io(archive, e);
+    }
+    let stream = if gz {
+        "decompressed tar stream"
+    } else {
+        "tar stream"
+    };
+    archive_error(
+        archive,
+        format!("truncated or damaged archive: its {stream} cannot be read past byte {at}: copy or write the archive again"),
+    )
 }
 
 /// Refuses an entry of `announced` bytes that the file system of the working copy `root` has no
@@ -1385,6 +1463,68 @@ mod tests {
         let read = files_under(&from_two);
         assert_eq!(read.len(), entries.len());
         assert_eq!(read, files_under(&from_one));
+    }
+
+    /// A file that is no tar (a credentials file named by mistake) is refused from its first
+    /// block, plain or gzip-compressed, without a byte of it in the message; a damaged header
+    /// further in is named by its place, never by what it holds.
+    #[tokio::test]
+    async fn a_file_that_is_no_tar_is_refused_without_showing_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = "dXNlcjpTM2NyZXRQYXNzd29yZDEyMzQ1Njc4OTA=";
+        let config = format!(
+            r#"{{"auths":{{"myreg.azurecr.io":{{"auth":"{secret}"}}}},"plugins":{{"x":"{}"}}}}"#,
+            "b".repeat(600)
+        );
+        let plain = dir.path().join("config.json");
+        let gz = dir.path().join("config.json.gz");
+        std::fs::write(&plain, &config).unwrap();
+        std::fs::write(&gz, gzipped(config.as_bytes())).unwrap();
+        for (file, what) in [
+            (&plain, "not a tar archive"),
+            (&gz, "not a gzip-compressed tar"),
+        ] {
+            let said = unpack(file, &dir.path().join("out"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                said.contains(what) && said.contains("oci-archive:FILE"),
+                "{said}"
+            );
+            assert!(!said.contains("auth") && !said.contains("bbbb"), "{said}");
+            assert_eq!(said.lines().count(), 1, "{said}");
+        }
+        let short = dir.path().join("short.tar");
+        std::fs::write(&short, b"SECRET=1").unwrap();
+        let said = unpack(&short, &dir.path().join("out"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            said.contains("shorter than one tar header") && !said.contains("SECRET"),
+            "{said}"
+        );
+        // A valid first entry, then a header overwritten by the file's bytes.
+        let entries = layout_entries(3).await;
+        let mut bytes = tar_bytes(&entries);
+        let second = 512 + entries[0].1.len().div_ceil(512) * 512;
+        bytes[second..second + 512].copy_from_slice(&config.as_bytes()[..512]);
+        let damaged = dir.path().join("damaged.tar");
+        std::fs::write(&damaged, bytes).unwrap();
+        let said = unpack(&damaged, &dir.path().join("out2"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            said.contains("truncated or damaged archive")
+                && said.contains(&format!("byte {}", second + 512)),
+            "{said}"
+        );
+        assert!(!said.contains("auth") && !said.contains("bbbb"), "{said}");
+        // A tar written by a v7 writer (no magic) is read by its checksum.
+        let mut v7 = tar::Header::new_old();
+        v7.set_path("oci-layout").unwrap();
+        v7.set_size(1);
+        v7.set_cksum();
+        assert_eq!(not_a_tar_header(v7.as_bytes()), None);
     }
 
     /// A tar cut exactly between two entries reads, to a tar reader, as a shorter whole archive:
