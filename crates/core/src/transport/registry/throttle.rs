@@ -177,8 +177,12 @@ mod tests {
             out.push(w.await.unwrap());
         }
         out.sort();
-        assert!(out[0] >= Duration::from_millis(100), "{out:?}");
-        assert!(out[3] >= out[0] + STAGGER * 3, "staggered: {out:?}");
+        // The k-th goes out no sooner than k turns after the hold's end (a timer never fires
+        // early; how late each wakes is the machine's, so only lower bounds are asserted).
+        for (k, waited) in out.iter().enumerate() {
+            let turn = Duration::from_millis(100) + STAGGER * k as u32;
+            assert!(*waited >= turn, "staggered: {out:?}");
+        }
 
         // A turn that comes after a renewed hold waits for its end.
         t.hold_off(Duration::from_millis(50));
