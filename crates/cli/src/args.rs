@@ -17,9 +17,10 @@ use anyhow::{bail, Context};
 pub struct ConnectArgs {
     /// Source credentials: `USER:PASSWORD`, or `USER` with the password in $ACR_RELOCATE_SRC_PASSWORD
     /// or on stdin (--src-password-stdin). User `00000000-0000-0000-0000-000000000000` takes an ACR
-    /// refresh token. Without it: docker's config.json ($DOCKER_CONFIG or ~/.docker: credHelpers,
-    /// credsStore, auths), then the containers auth.json ($REGISTRY_AUTH_FILE,
-    /// $XDG_RUNTIME_DIR/containers, ~/.config/containers: podman login), then anonymous.
+    /// refresh token. Without it: the containers auth.json ($REGISTRY_AUTH_FILE, else
+    /// $XDG_RUNTIME_DIR/containers; then ~/.config/containers: podman login, HOST/NAMESPACE
+    /// entries included), then docker's config.json ($DOCKER_CONFIG or ~/.docker), each with
+    /// credHelpers, credsStore, auths; then anonymous.
     #[arg(
         long,
         value_name = "USER[:PASSWORD]",
@@ -89,9 +90,10 @@ impl std::ops::Deref for ConnectArgs {
 pub struct SourceConnectArgs {
     /// Credentials: `USER:PASSWORD`, or `USER` with the password in $ACR_RELOCATE_SRC_PASSWORD
     /// or on stdin (--src-password-stdin). User `00000000-0000-0000-0000-000000000000` takes an ACR
-    /// refresh token. Without it: docker's config.json ($DOCKER_CONFIG or ~/.docker: credHelpers,
-    /// credsStore, auths), then the containers auth.json ($REGISTRY_AUTH_FILE,
-    /// $XDG_RUNTIME_DIR/containers, ~/.config/containers: podman login), then anonymous.
+    /// refresh token. Without it: the containers auth.json ($REGISTRY_AUTH_FILE, else
+    /// $XDG_RUNTIME_DIR/containers; then ~/.config/containers: podman login, HOST/NAMESPACE
+    /// entries included), then docker's config.json ($DOCKER_CONFIG or ~/.docker), each with
+    /// credHelpers, credsStore, auths; then anonymous.
     #[arg(
         long,
         value_name = "USER[:PASSWORD]",
@@ -151,9 +153,9 @@ impl SourceConnectArgs {
 #[derive(clap::Args, Clone, Debug)]
 pub struct TargetConnectArgs {
     /// Credentials: `USER:PASSWORD`, or `USER` with the password in $ACR_RELOCATE_DST_PASSWORD
-    /// or on stdin (--dst-password-stdin). Without it: docker's config.json, then the containers
-    /// auth.json ($REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers, ~/.config/containers: podman
-    /// login), then anonymous.
+    /// or on stdin (--dst-password-stdin). Without it: the containers auth.json
+    /// ($REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers; then ~/.config/containers: podman
+    /// login), then docker's config.json, then anonymous.
     #[arg(
         long,
         value_name = "USER[:PASSWORD]",
@@ -500,9 +502,10 @@ impl ConnectArgs {
                 }
             }),
         };
-        // First match wins: the flag (above), docker's config.json (credHelpers, credsStore, auths),
-        // the containers auth.json files (podman's, skopeo's), then anonymous. Looked up by the
-        // endpoint's registry host when the registry is opened.
+        // First match wins: the flag (above), the containers auth.json files (podman's, skopeo's),
+        // docker's config.json (each with credHelpers, credsStore, auths), then anonymous. Looked
+        // up by the endpoint's registry host (and prefix, for namespaced entries) when the
+        // registry is opened.
         let credential_sources = CredentialSource::all_from_env();
         let (cert, key) = match side {
             Side::Source => (&self.src_cert, &self.src_key),
@@ -678,16 +681,17 @@ impl FilterArgs {
         narrowed.extend(excluded_tags.iter().cloned());
         if selected > 0 {
             for unmatched in matcher.unmatched() {
-                let pattern = match unmatched.kind {
-                    acr_relocate::walk::PatternKind::Repo => {
-                        format!("--repo '{}'", unmatched.pattern)
-                    }
-                    acr_relocate::walk::PatternKind::Tag => {
-                        format!("--tag '{}'", unmatched.pattern)
-                    }
-                };
                 eprintln!(
-                    "{verb}: warning: {pattern} matched nothing in SOURCE (the other filters selected what was done): check its spelling (`acr-relocate inventory SOURCE` lists what is there)"
+                    "{verb}: warning: {} matched nothing in SOURCE (the other filters selected what was done): check its spelling{} (`acr-relocate inventory SOURCE` lists what is there)",
+                    unmatched.as_flag(),
+                    unmatched.whole_tag_hint()
+                );
+            }
+            for unmatched in matcher.unmatched_exclusions() {
+                eprintln!(
+                    "{verb}: warning: {} left nothing out (it matched nothing the other filters selected in SOURCE): check its spelling{}",
+                    unmatched.as_flag(),
+                    unmatched.whole_tag_hint()
                 );
             }
             return None;

@@ -70,12 +70,149 @@ pub fn usage(error: clap::Error) -> ExitCode {
     ) {
         error.exit()
     }
-    eprintln!("{}", usage_line(&error.to_string()));
+    let args: Vec<String> = std::env::args().collect();
+    let hint = peer_hint(&error, &args);
+    eprintln!("{}", usage_line(&error.to_string(), hint.as_ref()));
     ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(ERROR))
 }
 
-/// clap's rendering of a usage error, on one line.
-fn usage_line(rendered: &str) -> String {
+/// What a user of skopeo, crane or regsync who typed their flag gets instead of clap's tip: the
+/// answer, and the verb's usage (clap's names the flag its tip suggested).
+#[derive(Debug)]
+struct PeerHint {
+    answer: String,
+    usage: String,
+}
+
+/// The [`PeerHint`] for `error`, raised by the command line `args`, when a verb that reaches
+/// registries was given a flag of skopeo, crane or regsync ([`peer_answer`]), or when
+/// `--insecure` took SOURCE as its HOST (crane's `--insecure` is a switch).
+fn peer_hint(error: &clap::Error, args: &[String]) -> Option<PeerHint> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    use clap::CommandFactory;
+    let verb = args.iter().skip(1).find(|a| !a.starts_with('-'))?;
+    let mut command = crate::Cli::command();
+    command.build();
+    let command = command.find_subcommand_mut(verb)?;
+    let has = |long: &str| {
+        command
+            .get_arguments()
+            .any(|a| a.get_long() == Some(long) && !a.is_hide_set())
+    };
+    if !has("insecure") {
+        return None;
+    }
+    let string = |kind| match error.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    let insecure_switch = || {
+        let endpoints: Vec<String> = command
+            .get_positionals()
+            .map(|a| a.get_id().as_str().to_ascii_uppercase())
+            .collect();
+        format!(
+            "--insecure takes a HOST[:PORT] (crane's --insecure is a switch): write --insecure HOST before {}",
+            endpoints.join(" ")
+        )
+    };
+    // `--insecure` written alone before an endpoint, as crane's switch is (not `--insecure=…`).
+    let switch_like = args.iter().skip(1).any(|a| a == "--insecure");
+    let answer = match error.kind() {
+        ErrorKind::UnknownArgument => {
+            let flag = string(ContextKind::InvalidArg)?;
+            let flag = flag.split_once('=').map_or(flag, |(name, _)| name);
+            format!("{flag}: {}", peer_answer(flag, has)?)
+        }
+        // `--insecure SOURCE TARGET`: SOURCE became the HOST and TARGET is missing.
+        ErrorKind::MissingRequiredArgument if switch_like => insecure_switch(),
+        // `--insecure https://SOURCE …`: an endpoint is no HOST.
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+            if switch_like
+                && string(ContextKind::InvalidArg).is_some_and(|a| a.starts_with("--insecure"))
+                && string(ContextKind::InvalidValue).is_some_and(|v| v.contains(['/', ':'])) =>
+        {
+            insecure_switch()
+        }
+        _ => return None,
+    };
+    let usage = command.render_usage().to_string();
+    let usage = usage.trim().trim_start_matches("Usage:").trim().to_string();
+    Some(PeerHint { answer, usage })
+}
+
+/// What to write instead of `flag`, a flag of skopeo, crane or regsync, to a verb that reaches
+/// registries and has the flags `has` says; `None` for a flag no peer has, or whose answer would
+/// name a flag the verb lacks.
+fn peer_answer(flag: &str, has: impl Fn(&str) -> bool) -> Option<String> {
+    let side = |src: &str, dst: &str| match flag.starts_with("--src") {
+        true => src.to_string(),
+        false => dst.to_string(),
+    };
+    let answer = match flag {
+        "--src-tls-verify" | "--dest-tls-verify" | "--tls-verify" => {
+            "write http://HOST:PORT for a plain-HTTP registry, or --insecure HOST[:PORT] for a certificate that is not trusted".into()
+        }
+        "--authfile" | "--src-authfile" | "--dest-authfile" => {
+            "set REGISTRY_AUTH_FILE=FILE instead (one file serves every registry, read before docker's config)".into()
+        }
+        "--all" | "--multi-arch" | "--preserve-digests" => {
+            "always on: every platform is copied and digests are kept".into()
+        }
+        "--all-tags" if has("tag") => {
+            "always on: every tag is copied unless --tag selects some".into()
+        }
+        "--platform" => {
+            "every platform is copied: a relocation keeps indexes whole (their digests unchanged)".into()
+        }
+        "--scoped" => {
+            "repository names are kept as in SOURCE: to put them under a prefix, give TARGET one (HOST/PREFIX)".into()
+        }
+        "--retry-times" => {
+            "retries are automatic (with backoff, Retry-After honoured); --unreachable-after SECS bounds them".into()
+        }
+        "--keep-going" => {
+            "the default: a failed item does not stop the others, and every failure is listed at the end (exit 1)".into()
+        }
+        "--format" if has("json") => {
+            "write --json for JSON output (manifests are never converted: digests are kept)".into()
+        }
+        "--parallel" if has("jobs") => "write --jobs N".into(),
+        "--rate-limit" if has("jobs") => {
+            "requests slow down by themselves when a registry answers 429 (Retry-After is honoured); --jobs N caps how many run at once".into()
+        }
+        "--dest-creds" if has("dst-creds") => "write --dst-creds USER[:PASSWORD]".into(),
+        "--src-username" | "--src-password" | "--dest-username" | "--dest-password"
+            if has(&side("src-creds", "dst-creds")) =>
+        {
+            side(
+                "write --src-creds USER, the password in $ACR_RELOCATE_SRC_PASSWORD or on stdin (--src-password-stdin)",
+                "write --dst-creds USER, the password in $ACR_RELOCATE_DST_PASSWORD or on stdin (--dst-password-stdin)",
+            )
+        }
+        "--src-registry-token" | "--dest-registry-token" if has(&side("src-creds", "dst-creds")) => {
+            side(
+                "an ACR refresh token goes in --src-creds 00000000-0000-0000-0000-000000000000 with the token in $ACR_RELOCATE_SRC_PASSWORD; other registries take USER:PASSWORD, and their tokens are fetched and renewed here",
+                "an ACR refresh token goes in --dst-creds 00000000-0000-0000-0000-000000000000 with the token in $ACR_RELOCATE_DST_PASSWORD; other registries take USER:PASSWORD, and their tokens are fetched and renewed here",
+            )
+        }
+        "--src-cert-dir" | "--dest-cert-dir" if has(&side("src-ca-cert", "dst-ca-cert")) => {
+            side(
+                "name the files: --src-ca-cert FILE for the CA (*.crt), --src-cert FILE --src-key FILE for a client certificate",
+                "name the files: --dst-ca-cert FILE for the CA (*.crt), --dst-cert FILE --dst-key FILE for a client certificate",
+            )
+        }
+        "--allow-nondistributable-artifacts" if has("include-nondistributable") => {
+            "write --include-nondistributable".into()
+        }
+        _ => return None,
+    };
+    Some(answer)
+}
+
+/// clap's rendering of a usage error, on one line; `hint` takes the place of clap's tips and
+/// usage.
+fn usage_line(rendered: &str, hint: Option<&PeerHint>) -> String {
     let mut what = String::new();
     let mut tips = Vec::new();
     let mut usage = None;
@@ -92,6 +229,10 @@ fn usage_line(rendered: &str) -> String {
             what.push(' ');
             what.push_str(line);
         }
+    }
+    if let Some(hint) = hint {
+        tips = vec![hint.answer.clone()];
+        usage = Some(hint.usage.clone());
     }
     let mut one = what;
     if !tips.is_empty() {
@@ -214,9 +355,85 @@ mod tests {
     fn a_usage_error_is_one_line_with_its_tip_and_usage() {
         let rendered = "error: unexpected argument '-q' found\n\n  tip: to pass '-q' as a value, use '-- -q'\n\nUsage: acr-relocate sample [OPTIONS] <TARGET>\n\nFor more information, try '--help'.\n";
         assert_eq!(
-            usage_line(rendered),
+            usage_line(rendered, None),
             "error: unexpected argument '-q' found (tip: to pass '-q' as a value, use '-- -q'); usage: acr-relocate sample [OPTIONS] <TARGET> (--help says more)"
         );
+    }
+
+    #[test]
+    fn a_peer_hint_takes_the_place_of_clap_tip_and_of_the_usage_it_suggested() {
+        let rendered = "error: unexpected argument '--scoped' found\n\n  tip: a similar argument exists: '--source-id'\n\nUsage: acr-relocate copy --source-id <REGISTRY_ID> <SOURCE> <TARGET>\n\nFor more information, try '--help'.\n";
+        let hint = PeerHint {
+            answer: "--scoped: give TARGET a prefix".into(),
+            usage: "acr-relocate copy [OPTIONS] <SOURCE> <TARGET>".into(),
+        };
+        assert_eq!(
+            usage_line(rendered, Some(&hint)),
+            "error: unexpected argument '--scoped' found (tip: --scoped: give TARGET a prefix); usage: acr-relocate copy [OPTIONS] <SOURCE> <TARGET> (--help says more)"
+        );
+    }
+
+    /// Each flag of skopeo, crane or regsync is answered on some verb, and an answer names only
+    /// flags of the verb it is given for.
+    #[test]
+    fn a_peer_flags_answer_names_only_flags_the_verb_has() {
+        use clap::CommandFactory;
+        let peers = [
+            "--src-tls-verify",
+            "--dest-tls-verify",
+            "--tls-verify",
+            "--authfile",
+            "--src-authfile",
+            "--dest-authfile",
+            "--all",
+            "--multi-arch",
+            "--preserve-digests",
+            "--all-tags",
+            "--platform",
+            "--scoped",
+            "--retry-times",
+            "--keep-going",
+            "--format",
+            "--parallel",
+            "--rate-limit",
+            "--dest-creds",
+            "--src-username",
+            "--dest-password",
+            "--src-registry-token",
+            "--dest-registry-token",
+            "--src-cert-dir",
+            "--dest-cert-dir",
+            "--allow-nondistributable-artifacts",
+        ];
+        let mut cli = crate::Cli::command();
+        cli.build();
+        let mut answered = std::collections::BTreeSet::new();
+        for verb in cli.get_subcommands() {
+            let longs: Vec<&str> = verb
+                .get_arguments()
+                .filter(|a| !a.is_hide_set())
+                .filter_map(|a| a.get_long())
+                .collect();
+            if !longs.contains(&"insecure") {
+                continue;
+            }
+            for flag in peers {
+                let Some(answer) = peer_answer(flag, |l| longs.contains(&l)) else {
+                    continue;
+                };
+                answered.insert(flag);
+                let words = answer.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'));
+                for named in words.filter_map(|w| w.strip_prefix("--")) {
+                    assert!(
+                        longs.contains(&named),
+                        "{} {flag}: {answer}",
+                        verb.get_name()
+                    );
+                }
+            }
+        }
+        assert_eq!(answered.len(), peers.len(), "{answered:?}");
+        assert!(peer_answer("--bogus", |_| true).is_none());
     }
 
     #[test]

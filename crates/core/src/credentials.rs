@@ -1,8 +1,11 @@
-//! Where registry credentials come from when none are given on the command line: docker's
-//! `config.json` (`auths`, `credHelpers`, `credsStore` through the `docker-credential-<name>`
-//! protocol) and the containers `auth.json`. The caller lists the sources in the order to try; the
-//! first one that knows the registry wins, and none means anonymous. Docker Hub, under any of its
-//! names, is looked up under docker's own key for it, [`DOCKER_HUB_KEY`], first.
+//! Where registry credentials come from when none are given on the command line: the containers
+//! `auth.json` files and docker's `config.json`, read alike (`credHelpers`, `credsStore` through
+//! the `docker-credential-<name>` protocol, then `auths`), as containers/image (skopeo, podman)
+//! reads them. The caller lists the sources in the order to try; the first one that knows the
+//! registry wins, and none means anonymous. Docker Hub, under any of its names, is looked up under
+//! docker's own key for it, [`DOCKER_HUB_KEY`], first. An `auths` key naming a namespace
+//! (`HOST/NAMESPACE`, what `podman login HOST/NAMESPACE` writes) serves an endpoint whose prefix is
+//! under that namespace: see [`resolve_under`].
 //!
 //! Nothing read here is ever shown: errors name the file or helper and the registry, and report
 //! JSON syntax errors by position only (serde's messages may quote values).
@@ -26,7 +29,7 @@ pub enum CredentialSource {
     /// skipped.
     DockerConfig(PathBuf),
     /// A containers `auth.json` (`$REGISTRY_AUTH_FILE`, the one `podman login` writes: see
-    /// [`Self::all_from_env`]): `auths` keyed by host. A missing file is skipped.
+    /// [`Self::all_from_env`]), read as a docker config is. A missing file is skipped.
     AuthFile(PathBuf),
 }
 
@@ -49,12 +52,12 @@ impl CredentialSource {
         }
     }
 
-    /// Every source of this environment, in the order they are tried: docker's config
-    /// ([`Self::docker_config_from_env`]), then the containers auth files as skopeo and podman
-    /// read them: `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json` (where
-    /// `podman login` and `skopeo login` write), `$XDG_CONFIG_HOME/containers/auth.json`
-    /// (`~/.config/containers/auth.json`). Unset or empty variables are left out, and a file
-    /// named twice is read once.
+    /// Every source of this environment, in the order containers/image (skopeo, podman) tries
+    /// them (containers-auth.json(5)): `$REGISTRY_AUTH_FILE` when set, else
+    /// `$XDG_RUNTIME_DIR/containers/auth.json` (where `podman login` and `skopeo login` write);
+    /// then `$XDG_CONFIG_HOME/containers/auth.json` (`~/.config/containers/auth.json`); then
+    /// docker's config ([`Self::docker_config_from_env`]). Unset or empty variables are left
+    /// out, and a file named twice is read once.
     pub fn all_from_env() -> Vec<Self> {
         Self::all_from(|name| std::env::var_os(name))
     }
@@ -65,21 +68,16 @@ impl CredentialSource {
         let home = var("HOME");
         let docker = var("DOCKER_CONFIG").or_else(|| home.as_ref().map(|h| h.join(".docker")));
         let config_home = var("XDG_CONFIG_HOME").or_else(|| home.map(|h| h.join(".config")));
-        let auth_files = [
-            var("REGISTRY_AUTH_FILE"),
-            var("XDG_RUNTIME_DIR").map(|d| d.join("containers/auth.json")),
-            config_home.map(|d| d.join("containers/auth.json")),
-        ];
+        // The explicit override takes the place of the primary (read/write) file.
+        let primary = var("REGISTRY_AUTH_FILE")
+            .or_else(|| var("XDG_RUNTIME_DIR").map(|d| d.join("containers/auth.json")));
+        let auth_files = [primary, config_home.map(|d| d.join("containers/auth.json"))];
         let mut sources = Vec::new();
-        let all = docker
-            .map(|d| CredentialSource::DockerConfig(d.join("config.json")))
+        let all = auth_files
             .into_iter()
-            .chain(
-                auth_files
-                    .into_iter()
-                    .flatten()
-                    .map(CredentialSource::AuthFile),
-            );
+            .flatten()
+            .map(CredentialSource::AuthFile)
+            .chain(docker.map(|d| CredentialSource::DockerConfig(d.join("config.json"))));
         for source in all {
             if !sources.contains(&source) {
                 sources.push(source);
@@ -90,26 +88,24 @@ impl CredentialSource {
 
     /// Credentials this source holds for `host` (`host[:port]`), `None` when it has none.
     pub fn lookup(&self, host: &str) -> Result<Option<Credentials>> {
-        self.lookup_noting(host, &mut None)
+        self.lookup_noting(host, None, &mut None)
     }
 
-    /// [`Self::lookup`], setting `skipped_source` when the config's `credsStore` helper is
-    /// not installed here, or the file is not valid JSON (skipped: see
-    /// [`Resolved::skipped_source`]).
+    /// [`Self::lookup`] for the repositories under `prefix` (see [`resolve_under`]), setting
+    /// `skipped_source` when the config's `credsStore` helper is not installed here, the file is
+    /// not valid JSON, or its only entries for the host are namespaces `prefix` is not under
+    /// (skipped: see [`Resolved::skipped_source`]).
     fn lookup_noting(
         &self,
         host: &str,
+        prefix: Option<&str>,
         skipped_source: &mut Option<String>,
     ) -> Result<Option<Credentials>> {
-        let (path, docker) = match self {
-            CredentialSource::DockerConfig(p) => (p, true),
-            CredentialSource::AuthFile(p) => (p, false),
+        let origin = match self {
+            CredentialSource::DockerConfig(p) => format!("docker config {}", p.display()),
+            CredentialSource::AuthFile(p) => format!("auth file {}", p.display()),
         };
-        let origin = if docker {
-            format!("docker config {}", path.display())
-        } else {
-            format!("auth file {}", path.display())
-        };
+        let (CredentialSource::DockerConfig(path) | CredentialSource::AuthFile(path)) = self;
         let fail = |reason: String| Error::Auth {
             registry: host.to_string(),
             source_tried: origin.clone(),
@@ -141,53 +137,69 @@ impl CredentialSource {
         let Value::Object(config) = config else {
             return Err(fail("not a JSON object".into()));
         };
-        if docker {
-            let helper = match config.get("credHelpers") {
-                None | Some(Value::Null) => None,
-                Some(Value::Object(helpers)) => match find(helpers, host) {
-                    Some(Value::String(name)) => Some((name.clone(), "credHelpers")),
-                    Some(_) => {
-                        return Err(fail(format!(
-                            "credHelpers entry for {host} is not a string"
-                        )))
-                    }
-                    None => None,
-                },
-                Some(_) => return Err(fail("credHelpers is not an object".into())),
-            };
-            let helper = helper.or_else(|| match config.get("credsStore") {
-                Some(Value::String(name)) if !name.is_empty() => Some((name.clone(), "credsStore")),
-                _ => None,
-            });
-            if let Some((name, key)) = helper {
-                let origin = format!("docker-credential-{name} ({key} in {})", path.display());
-                match run_helper(&name, host, &origin)? {
-                    Helper::Answered(Some(c)) => return Ok(Some(c)),
-                    Helper::Answered(None) => {}
-                    // The store for every registry, not installed here: it holds nothing this
-                    // machine can read, so `auths` and then anonymous access are tried (as
-                    // skopeo does); a registry that wants credentials then says so. A helper
-                    // named for this registry in credHelpers was meant for it: an error.
-                    Helper::NotInstalled(_) if key == "credsStore" => {
-                        let note = format!("{origin} is not installed");
-                        crate::log::emit(1, || {
-                            format!("{host}: {note}: its credentials are not used")
-                        });
-                        *skipped_source = Some(note);
-                    }
-                    Helper::NotInstalled(e) => return Err(e),
+        // containers/image honours `credHelpers` in every file it reads, as docker does in its own.
+        let helper = match config.get("credHelpers") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(helpers)) => match find(helpers, host) {
+                Some(Value::String(name)) => Some((name.clone(), "credHelpers")),
+                Some(_) => {
+                    return Err(fail(format!(
+                        "credHelpers entry for {host} is not a string"
+                    )))
                 }
+                None => None,
+            },
+            Some(_) => return Err(fail("credHelpers is not an object".into())),
+        };
+        let helper = helper.or_else(|| match config.get("credsStore") {
+            Some(Value::String(name)) if !name.is_empty() => Some((name.clone(), "credsStore")),
+            _ => None,
+        });
+        if let Some((name, key)) = helper {
+            let origin = format!("docker-credential-{name} ({key} in {})", path.display());
+            match run_helper(&name, host, &origin)? {
+                Helper::Answered(Some(c)) => return Ok(Some(c)),
+                Helper::Answered(None) => {}
+                // The store for every registry, not installed here: it holds nothing this
+                // machine can read, so `auths` and then anonymous access are tried (as
+                // skopeo does); a registry that wants credentials then says so. A helper
+                // named for this registry in credHelpers was meant for it: an error.
+                Helper::NotInstalled(_) if key == "credsStore" => {
+                    let note = format!("{origin} is not installed");
+                    crate::log::emit(1, || {
+                        format!("{host}: {note}: its credentials are not used")
+                    });
+                    *skipped_source = Some(note);
+                }
+                Helper::NotInstalled(e) => return Err(e),
             }
         }
-        match config.get("auths") {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(auths)) => match find(auths, host) {
-                None => Ok(None),
-                Some(Value::Object(entry)) => entry_credentials(entry, &origin)
-                    .map_err(|reason| fail(format!("auths entry for {host}: {reason}"))),
-                Some(_) => Err(fail(format!("auths entry for {host} is not an object"))),
+        let auths = match config.get("auths") {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::Object(auths)) => auths,
+            Some(_) => return Err(fail("auths is not an object".into())),
+        };
+        // The most specific namespace covering the prefix, named in the origin; else the host.
+        let (key, entry_origin, named) = match namespace_key(auths, host, prefix.unwrap_or("")) {
+            Some(key) => (key, format!("{origin}, entry {key}"), key.as_str()),
+            None => match find_key(auths, host) {
+                Some(key) => (key, origin.clone(), host),
+                None => {
+                    if let Some(other) = auths.keys().find(|k| key_namespace(k, host).is_some()) {
+                        let note = format!(
+                            "{origin} has credentials only for {other}, used for an endpoint with that prefix"
+                        );
+                        crate::log::emit(1, || format!("{host}: {note}"));
+                        skipped_source.get_or_insert(note);
+                    }
+                    return Ok(None);
+                }
             },
-            Some(_) => Err(fail("auths is not an object".into())),
+        };
+        match &auths[key] {
+            Value::Object(entry) => entry_credentials(entry, &entry_origin)
+                .map_err(|reason| fail(format!("auths entry for {named}: {reason}"))),
+            _ => Err(fail(format!("auths entry for {named} is not an object"))),
         }
     }
 }
@@ -198,17 +210,31 @@ pub struct Resolved {
     /// The credentials of the first source that knows the registry; `None`: anonymous.
     pub credentials: Option<Credentials>,
     /// A source skipped: a docker `credsStore` helper that is not installed here
-    /// (`docker-credential-NAME (credsStore in PATH) is not installed`, as skopeo does), or a
-    /// config file that is not valid JSON (as docker does); so that registries open to anonymous
-    /// reads still work. Said when a registry then asks for credentials.
+    /// (`docker-credential-NAME (credsStore in PATH) is not installed`, as skopeo does), a
+    /// config file that is not valid JSON (as docker does), or entries for namespaces the
+    /// endpoint is not under; so that registries open to anonymous reads still work. Said when a
+    /// registry then asks for credentials.
     pub skipped_source: Option<String>,
 }
 
 /// Tries each source in turn; the first that knows `host` wins.
 pub fn resolve(host: &str, sources: &[CredentialSource]) -> Result<Resolved> {
+    resolve_under(host, None, sources)
+}
+
+/// [`resolve`] for an endpoint `host/prefix`: in each file, an `auths` key `HOST/NAMESPACE`
+/// (what `podman login HOST/NAMESPACE` writes) whose NAMESPACE is `prefix` or a path-prefix of it
+/// serves, the most specific first, before the key of the whole host; the files are still tried
+/// in turn (the first that knows the endpoint wins), as containers/image does. Helpers are asked
+/// for the host, as containers/image asks them.
+pub fn resolve_under(
+    host: &str,
+    prefix: Option<&str>,
+    sources: &[CredentialSource],
+) -> Result<Resolved> {
     let mut resolved = Resolved::default();
     for source in sources {
-        if let Some(c) = source.lookup_noting(host, &mut resolved.skipped_source)? {
+        if let Some(c) = source.lookup_noting(host, prefix, &mut resolved.skipped_source)? {
             resolved.credentials = Some(c);
             break;
         }
@@ -267,16 +293,51 @@ fn canonical_host(host: &str) -> String {
 }
 
 fn find<'a>(map: &'a serde_json::Map<String, Value>, host: &str) -> Option<&'a Value> {
+    find_key(map, host).map(|k| &map[k])
+}
+
+/// The key of `map` that names `host`: docker's own key first (Hub's), then the host as written,
+/// then any key naming the same host.
+fn find_key<'a>(map: &'a serde_json::Map<String, Value>, host: &str) -> Option<&'a String> {
     let wanted = canonical_host(host);
-    // Docker's own key first (Hub's), then the host as written, then any key naming the same
-    // host.
-    map.get(&server_key(host))
-        .or_else(|| map.get(host))
+    let exact = |k: &str| map.get_key_value(k).map(|(k, _)| k);
+    exact(&server_key(host))
+        .or_else(|| exact(host))
         .or_else(|| {
-            map.iter()
-                .find(|(k, _)| key_host(k).as_deref() == Some(wanted.as_str()))
-                .map(|(_, v)| v)
+            map.keys()
+                .find(|k| key_host(k).as_deref() == Some(wanted.as_str()))
         })
+}
+
+/// The namespace a per-namespace key (`HOST/NAMESPACE`, no scheme) names on `host`, without
+/// slashes at its ends; `None` for a key of another host or of a whole registry.
+fn key_namespace<'k>(key: &'k str, host: &str) -> Option<&'k str> {
+    if key.contains("://") {
+        return None;
+    }
+    let (key_host, namespace) = key.split_once('/')?;
+    let namespace = namespace.trim_matches('/');
+    (!namespace.is_empty() && canonical_host(key_host) == canonical_host(host)).then_some(namespace)
+}
+
+/// The `auths` key of the most specific namespace on `host` that `prefix` is under (the
+/// namespace itself or below it, whole path segments only), if any.
+fn namespace_key<'a>(
+    auths: &'a serde_json::Map<String, Value>,
+    host: &str,
+    prefix: &str,
+) -> Option<&'a String> {
+    let prefix = prefix.trim_matches('/');
+    auths
+        .keys()
+        .filter_map(|k| Some((k, key_namespace(k, host)?)))
+        .filter(|(_, ns)| {
+            prefix
+                .strip_prefix(ns)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .max_by_key(|(_, ns)| ns.len())
+        .map(|(k, _)| k)
 }
 
 /// Credentials of an `auths` entry: `identitytoken`, else `auth` (base64 `user:password`), else
@@ -589,7 +650,7 @@ mod tests {
     }
 
     #[test]
-    fn the_environments_sources_are_dockers_config_then_the_containers_auth_files() {
+    fn the_environments_sources_are_the_containers_auth_files_then_dockers_config() {
         let env = |vars: &'static [(&'static str, &'static str)]| {
             move |name: &str| {
                 vars.iter()
@@ -599,6 +660,7 @@ mod tests {
         };
         let docker = |p: &str| CredentialSource::DockerConfig(PathBuf::from(p));
         let auth = |p: &str| CredentialSource::AuthFile(PathBuf::from(p));
+        // The explicit override takes the place of the runtime directory's file.
         assert_eq!(
             CredentialSource::all_from(env(&[
                 ("HOME", "/home/u"),
@@ -606,10 +668,20 @@ mod tests {
                 ("XDG_RUNTIME_DIR", "/run/user/1000"),
             ])),
             [
-                docker("/home/u/.docker/config.json"),
                 auth("/etc/auth.json"),
+                auth("/home/u/.config/containers/auth.json"),
+                docker("/home/u/.docker/config.json"),
+            ]
+        );
+        assert_eq!(
+            CredentialSource::all_from(env(&[
+                ("HOME", "/home/u"),
+                ("XDG_RUNTIME_DIR", "/run/user/1000"),
+            ])),
+            [
                 auth("/run/user/1000/containers/auth.json"),
                 auth("/home/u/.config/containers/auth.json"),
+                docker("/home/u/.docker/config.json"),
             ]
         );
         assert_eq!(
@@ -620,17 +692,89 @@ mod tests {
                 ("XDG_RUNTIME_DIR", ""),
                 ("XDG_CONFIG_HOME", "/cfg"),
             ])),
-            [docker("/dc/config.json"), auth("/cfg/containers/auth.json")]
+            [auth("/cfg/containers/auth.json"), docker("/dc/config.json")]
         );
         // One file named twice is read once.
         assert_eq!(
             CredentialSource::all_from(env(&[
-                ("REGISTRY_AUTH_FILE", "/run/user/1000/containers/auth.json"),
-                ("XDG_RUNTIME_DIR", "/run/user/1000"),
+                ("REGISTRY_AUTH_FILE", "/cfg/containers/auth.json"),
+                ("XDG_CONFIG_HOME", "/cfg"),
             ])),
-            [auth("/run/user/1000/containers/auth.json")]
+            [auth("/cfg/containers/auth.json")]
         );
         assert_eq!(CredentialSource::all_from(env(&[])), []);
+    }
+
+    #[test]
+    fn an_auth_files_credential_helpers_and_store_are_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let asked = recording_helper(dir.path(), "acr-relocate-test-authfile");
+        for config in [
+            r#"{"credHelpers":{"a.example:5000":"acr-relocate-test-authfile"}}"#,
+            r#"{"credsStore":"acr-relocate-test-authfile"}"#,
+        ] {
+            let source = CredentialSource::AuthFile(write(dir.path(), config));
+            assert!(source.lookup("a.example:5000").unwrap().is_none());
+        }
+        let lines = std::fs::read_to_string(&asked).unwrap();
+        assert_eq!(lines, "get a.example:5000\n".repeat(2));
+    }
+
+    /// The user of the entry `resolve_under` picks for `prefix` in `auths`, or the note it leaves.
+    fn user_under(auths: &str, prefix: Option<&str>) -> Result<String, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), &format!(r#"{{"auths":{auths}}}"#));
+        let resolved = resolve_under("reg.example", prefix, &[CredentialSource::AuthFile(p)]);
+        let resolved = resolved.unwrap();
+        match resolved.credentials {
+            Some(c) => {
+                assert!(c.origin.contains("auth file"), "{}", c.origin);
+                Ok(c.username)
+            }
+            None => Err(resolved.skipped_source.unwrap_or_default()),
+        }
+    }
+
+    #[test]
+    fn the_most_specific_namespace_entry_covering_the_prefix_wins_then_the_hosts() {
+        let auths = r#"{"reg.example":{"username":"host","password":"p"},
+            "reg.example/team":{"username":"team","password":"p"},
+            "reg.example/team/app/":{"username":"app","password":"p"},
+            "other.example/team/app/svc":{"username":"other","password":"p"}}"#;
+        assert_eq!(user_under(auths, Some("team")).unwrap(), "team");
+        assert_eq!(user_under(auths, Some("team/web")).unwrap(), "team");
+        assert_eq!(user_under(auths, Some("team/app")).unwrap(), "app");
+        assert_eq!(user_under(auths, Some("team/app/svc")).unwrap(), "app");
+        // Whole path segments only: `teams` is not under `team`.
+        assert_eq!(user_under(auths, Some("teams")).unwrap(), "host");
+        assert_eq!(user_under(auths, None).unwrap(), "host");
+    }
+
+    #[test]
+    fn a_namespace_entry_names_itself_as_the_origin_and_one_not_covering_the_prefix_is_noted() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            r#"{"auths":{"reg.example/team":{"username":"team","password":"s3cret-team"}}}"#,
+        );
+        let sources = [CredentialSource::AuthFile(p.clone())];
+        let found = resolve_under("reg.example", Some("team"), &sources).unwrap();
+        let origin = found.credentials.unwrap().origin;
+        assert_eq!(
+            origin,
+            format!("auth file {}, entry reg.example/team", p.display())
+        );
+        for prefix in [None, Some("other")] {
+            let note = user_under(
+                r#"{"reg.example/team":{"username":"team","password":"s3cret-team"}}"#,
+                prefix,
+            )
+            .unwrap_err();
+            assert!(
+                note.contains("credentials only for reg.example/team") && !note.contains("s3cret"),
+                "{note}"
+            );
+        }
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub struct Matcher {
     exclude: Option<GlobSet>,
     tag: Option<RegexSet>,
     exclude_tag: Option<RegexSet>,
+    /// The tag exclusions unanchored: which of them match a part of a tag, for one that
+    /// matches no whole tag ([`Unmatched::part_of`]).
+    exclude_tag_part: Option<RegexSet>,
     /// Which `--repo` globs and tag expressions matched a name, by position: shared by the
     /// matcher's clones, read by [`Matcher::unmatched`].
     hits: Arc<Hits>,
@@ -59,6 +62,12 @@ pub struct Matcher {
 struct Hits {
     include: Vec<AtomicBool>,
     tag: Vec<AtomicBool>,
+    /// `--exclude-repo` globs that matched a repository the rest of the selection took.
+    exclude: Vec<AtomicBool>,
+    /// `--exclude-tag` expressions that matched a tag of a selected repository.
+    exclude_tag: Vec<AtomicBool>,
+    /// For each `--exclude-tag` expression, a tag it matched a part of (the first met).
+    exclude_tag_part_of: std::sync::Mutex<Vec<Option<String>>>,
     /// Source names taken from `--repo` because the source does not list its repositories: their
     /// globs count as matched only once a listing shows tags (a misspelt name answers as an
     /// empty repository).
@@ -82,6 +91,12 @@ impl Hits {
         Hits {
             include: unmarked(&selection.include),
             tag: unmarked(&selection.tag_patterns),
+            exclude: unmarked(&selection.exclude),
+            exclude_tag: unmarked(&selection.exclude_tag_patterns),
+            exclude_tag_part_of: std::sync::Mutex::new(vec![
+                None;
+                selection.exclude_tag_patterns.len()
+            ]),
             unconfirmed: Default::default(),
             included: AtomicBool::new(false),
             selected: AtomicBool::new(false),
@@ -115,10 +130,17 @@ pub struct RepoPair {
 fn regex_set(patterns: &[String], flag: &str) -> Result<Option<RegexSet>> {
     for p in patterns {
         Regex::new(&anchored(p)).map_err(|e| {
+            // `*` where a regular expression wants something to repeat: a glob, as `--repo`
+            // takes.
+            let glob = p.starts_with('*') || p.contains("/*") || p.contains(",*");
+            let hint = match glob {
+                true => format!(": {flag} takes regular expressions matching whole tags, not globs as --repo does (`.*` for every tag, `v1.*` for those starting with v1)"),
+                false => String::new(),
+            };
             Error::invalid(
                 format!("{flag} `{p}`"),
                 format!(
-                    "not a valid regular expression: {}",
+                    "not a valid regular expression: {}{hint}",
                     e.to_string().lines().last().unwrap_or("")
                 ),
             )
@@ -160,6 +182,11 @@ impl Matcher {
         let exclude = globset(&selection.exclude, "--exclude-repo")?;
         let tag = regex_set(&selection.tag_patterns, "--tag")?;
         let exclude_tag = regex_set(&selection.exclude_tag_patterns, "--exclude-tag")?;
+        // Each compiled anchored above, so compiles unanchored too.
+        let exclude_tag_part = match selection.exclude_tag_patterns.is_empty() {
+            true => None,
+            false => RegexSet::new(&selection.exclude_tag_patterns).ok(),
+        };
         if let Some((k, n)) = selection.shard {
             if n == 0 || k >= n {
                 return Err(Error::invalid(
@@ -175,6 +202,7 @@ impl Matcher {
             exclude,
             tag,
             exclude_tag,
+            exclude_tag_part,
             hits,
         })
     }
@@ -220,7 +248,12 @@ impl Matcher {
             }
             None => Vec::new(),
         };
-        let left_out = self.exclude.as_ref().is_some_and(|e| e.is_match(name))
+        let excluded_by = self
+            .exclude
+            .as_ref()
+            .map(|e| e.matches(name))
+            .unwrap_or_default();
+        let left_out = !excluded_by.is_empty()
             || self
                 .selection
                 .shard
@@ -235,6 +268,7 @@ impl Matcher {
         }
         if record || left_out {
             Hits::record(&self.hits.include, matched);
+            Hits::record(&self.hits.exclude, excluded_by);
         } else if !matched.is_empty() {
             self.hits
                 .unconfirmed
@@ -334,7 +368,9 @@ impl Matcher {
                 matched.matched_any()
             }
         };
-        if taken && self.tag_excluded(tag) {
+        // Every listed tag is asked of the exclusions, to know which of them left anything out.
+        let excluded = self.tag_excluded(tag);
+        if taken && excluded {
             self.hits.tag_excluded.store(true, Ordering::Relaxed);
             return false;
         }
@@ -343,9 +379,54 @@ impl Matcher {
 
     /// True when a tag exclusion ([`Selection::exclude_tag_patterns`]) names the tag.
     pub fn tag_excluded(&self, tag: &str) -> bool {
-        self.exclude_tag
-            .as_ref()
-            .is_some_and(|set| set.is_match(tag))
+        let Some(set) = &self.exclude_tag else {
+            return false;
+        };
+        let matched = set.matches(tag);
+        Hits::record(&self.hits.exclude_tag, matched.iter());
+        if let Some(part) = &self.exclude_tag_part {
+            let mut part_of = self.hits.exclude_tag_part_of.lock().expect("hits lock");
+            for i in part.matches(tag).iter() {
+                if !matched.matched(i) && part_of[i].is_none() {
+                    part_of[i] = Some(tag.to_string());
+                }
+            }
+        }
+        matched.matched_any()
+    }
+
+    /// The exclusions (`--exclude-repo` globs, `--exclude-tag` expressions) that have left
+    /// nothing out so far: one a user misspelt (or wrote as a part of a tag: expressions match
+    /// whole tags) would let through what it was meant to keep out. None is named under a shard,
+    /// which lists only its own repositories.
+    pub fn unmatched_exclusions(&self) -> Vec<Unmatched> {
+        if self.selection.shard.is_some() {
+            return Vec::new();
+        }
+        let mut out = unmatched_of(
+            &self.selection.exclude,
+            &self.hits.exclude,
+            PatternKind::ExcludeRepo,
+        );
+        let part_of = self.hits.exclude_tag_part_of.lock().expect("hits lock");
+        out.extend(
+            unmatched_of(
+                &self.selection.exclude_tag_patterns,
+                &self.hits.exclude_tag,
+                PatternKind::ExcludeTag,
+            )
+            .into_iter()
+            .map(|mut u| {
+                let at = self
+                    .selection
+                    .exclude_tag_patterns
+                    .iter()
+                    .position(|p| *p == u.pattern);
+                u.part_of = at.and_then(|i| part_of[i].clone());
+                u
+            }),
+        );
+        out
     }
 
     /// The repository globs and tag expressions that have matched nothing so far: one a user
@@ -355,24 +436,13 @@ impl Matcher {
     /// expression is named: a shard lists only its own repositories' tags, and a tag that
     /// matches in another shard's repositories is no misspelling.
     pub fn unmatched(&self) -> Vec<Unmatched> {
-        let unmatched = |patterns: &[String], flags: &[AtomicBool], kind: PatternKind| {
-            patterns
-                .iter()
-                .zip(flags)
-                .filter(|(_, hit)| !hit.load(Ordering::Relaxed))
-                .map(|(p, _)| Unmatched {
-                    kind,
-                    pattern: p.clone(),
-                })
-                .collect::<Vec<_>>()
-        };
-        let mut out = unmatched(
+        let mut out = unmatched_of(
             &self.selection.include,
             &self.hits.include,
             PatternKind::Repo,
         );
         if self.selection.shard.is_none() {
-            out.extend(unmatched(
+            out.extend(unmatched_of(
                 &self.selection.tag_patterns,
                 &self.hits.tag,
                 PatternKind::Tag,
@@ -389,6 +459,20 @@ impl Matcher {
     }
 }
 
+/// The patterns of `patterns` whose flag in `flags` (by position) is not set, as `kind`.
+fn unmatched_of(patterns: &[String], flags: &[AtomicBool], kind: PatternKind) -> Vec<Unmatched> {
+    patterns
+        .iter()
+        .zip(flags)
+        .filter(|(_, hit)| !hit.load(Ordering::Relaxed))
+        .map(|(p, _)| Unmatched {
+            kind,
+            pattern: p.clone(),
+            part_of: None,
+        })
+        .collect()
+}
+
 /// What a pattern of a [`Selection`] selects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PatternKind {
@@ -396,6 +480,47 @@ pub enum PatternKind {
     Repo,
     /// A tag expression ([`Selection::tag_patterns`]).
     Tag,
+    /// A repository glob that leaves out ([`Selection::exclude`]).
+    ExcludeRepo,
+    /// A tag expression that leaves out ([`Selection::exclude_tag_patterns`]).
+    ExcludeTag,
+}
+
+impl Unmatched {
+    /// The pattern as the command line gives it (`--exclude-tag 'dev'`).
+    pub fn as_flag(&self) -> String {
+        let flag = match self.kind {
+            PatternKind::Repo => "--repo",
+            PatternKind::Tag => "--tag",
+            PatternKind::ExcludeRepo => "--exclude-repo",
+            PatternKind::ExcludeTag => "--exclude-tag",
+        };
+        format!("{flag} '{}'", self.pattern)
+    }
+
+    /// For a tag expression: how expressions match (whole tags), with the one that takes the
+    /// tags containing the pattern, when it has no wildcard of its own; empty otherwise.
+    pub fn whole_tag_hint(&self) -> String {
+        let plain = !self
+            .pattern
+            .contains(['.', '*', '^', '$', '[', '(', '|', '+', '?']);
+        if let Some(tag) = &self.part_of {
+            return format!(
+                " (it matches a part of the tag '{tag}', but an expression matches whole tags: write '.*{}.*')",
+                self.pattern
+            );
+        }
+        match self.kind {
+            PatternKind::Tag | PatternKind::ExcludeTag if plain => format!(
+                " (an expression matches whole tags: '.*{}.*' matches every tag that contains it)",
+                self.pattern
+            ),
+            PatternKind::Tag | PatternKind::ExcludeTag => {
+                " (an expression matches whole tags, as if written ^…$)".to_string()
+            }
+            _ => String::new(),
+        }
+    }
 }
 
 /// What [`Matcher::repositories_seen`] tells: how far the source's repositories got through the
@@ -421,6 +546,9 @@ pub struct Unmatched {
     pub kind: PatternKind,
     /// The pattern as given.
     pub pattern: String,
+    /// For a tag exclusion: a tag it matches a part of, though no whole tag (`dev` and the tag
+    /// `1.2-dev`): almost surely meant to leave that tag out.
+    pub part_of: Option<String>,
 }
 
 /// A tag expression that must match the whole tag.
@@ -862,10 +990,12 @@ mod tests {
             Unmatched {
                 kind: PatternKind::Repo,
                 pattern: "infar/*".into(),
+                part_of: None,
             },
             Unmatched {
                 kind: PatternKind::Tag,
                 pattern: "lastest".into(),
+                part_of: None,
             },
         );
         assert_eq!(m.unmatched(), [repo.clone(), tag]);
@@ -888,10 +1018,12 @@ mod tests {
                 Unmatched {
                     kind: PatternKind::Repo,
                     pattern: "team/*".into(),
+                    part_of: None,
                 },
                 Unmatched {
                     kind: PatternKind::Repo,
                     pattern: "infar/*".into(),
+                    part_of: None,
                 }
             ]
         );
@@ -918,6 +1050,7 @@ mod tests {
             [Unmatched {
                 kind: PatternKind::Repo,
                 pattern: "ap".into(),
+                part_of: None,
             }]
         );
         // The name that showed no tag may not exist; the one that showed a tag does.

@@ -284,6 +284,30 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
             );
             return Ok(exit::FAILURES);
         }
+        // A tag exclusion that matches a part of a tag and no whole tag was surely meant to
+        // leave that tag out: deleting it would delete what it was meant to keep (in the target
+        // all the same). Refused, whatever else was selected; other exclusions that left
+        // nothing out are warned about below.
+        let unmatched: Vec<_> = matcher
+            .unmatched_exclusions()
+            .into_iter()
+            .filter(|u| u.part_of.is_some())
+            .collect();
+        if !unmatched.is_empty() {
+            let named: Vec<String> = unmatched
+                .iter()
+                .map(|u| format!("{}{}", u.as_flag(), u.whole_tag_hint()))
+                .collect();
+            eprintln!(
+                "delete-source: {} left nothing out: what it was meant to keep would be deleted; check its spelling (or leave it out), then run again; nothing deleted; exit code {}",
+                named.join(" and "),
+                exit::NOTHING_SELECTED
+            );
+            if args.json {
+                print_verify_only(args.dry_run, report)?;
+            }
+            return Ok(exit::NOTHING_SELECTED);
+        }
         if let Some(code) = args.filters.nothing_selected(
             "delete-source",
             &source_ep,

@@ -516,9 +516,10 @@ pub fn selected_nothing(plan: &Plan) -> Option<String> {
     // a tag too (which the plan counts in its bytes). Repositories selected that hold nothing
     // (emptied by a deletion: a plan made again after it) are no misspelling; with a tag
     // expression, one that matched no tag in them is.
-    let holds_content =
-        plan.totals.tags > 0 || (scope.tag.is_none() && plan.totals.unique_bytes > 0);
+    // A scope whose tag filters (an expression or exclusions) left no tag moves nothing it
+    // named, whatever untagged manifests it would still carry.
     let no_tag_filter = scope.tag.is_none() && scope.exclude_tags.is_empty();
+    let holds_content = plan.totals.tags > 0 || (no_tag_filter && plan.totals.unique_bytes > 0);
     if !plan.repositories.is_empty() && (holds_content || no_tag_filter) {
         return None;
     }
@@ -655,13 +656,23 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
     // One entry of several in [scope] that matched nothing is likely misspelt; when none
     // matched, the caller says so for the whole scope.
     if inv.totals.tags > 0 {
-        for unmatched in matcher.unmatched() {
+        for unmatched in matcher
+            .unmatched()
+            .into_iter()
+            .chain(matcher.unmatched_exclusions())
+        {
             let key = match unmatched.kind {
                 acr_relocate::walk::PatternKind::Repo => {
                     format!("[scope] repos entry '{}'", unmatched.pattern)
                 }
                 acr_relocate::walk::PatternKind::Tag => {
                     format!("[scope] tag '{}'", unmatched.pattern)
+                }
+                acr_relocate::walk::PatternKind::ExcludeRepo => {
+                    format!("[scope] exclude_repos entry '{}'", unmatched.pattern)
+                }
+                acr_relocate::walk::PatternKind::ExcludeTag => {
+                    format!("[scope] exclude_tags entry '{}'", unmatched.pattern)
                 }
             };
             eprintln!(

@@ -1019,3 +1019,67 @@ fn a_source_that_refuses_deletion_stops_at_the_first_405_saying_what_to_enable()
     }
     source_intact(&src, &expected);
 }
+
+/// An exclusion that leaves nothing out (`dev` where the tag is `1.2-dev`: expressions match
+/// whole tags) would delete what it was meant to keep: refused, exit 4, nothing deleted, with
+/// the expression that matches; a copy with it is warned about.
+#[test]
+fn an_exclusion_that_left_nothing_out_is_refused_and_nothing_is_deleted() {
+    use crate::support::oci_push::push_image_as;
+    let (src, dst) = (Registry::start(), Registry::start());
+    push_image_as(src.port, "app", "v1", "amd64", b"v1");
+    push_image_as(src.port, "app", "1.2-dev", "amd64", b"dev");
+
+    let out = run(&["copy", "--exclude-tag", "dev", &src.url(), &dst.url()]);
+    assert_success(&out);
+    assert!(
+        stderr(&out).contains("copy: warning: --exclude-tag 'dev' left nothing out")
+            && stderr(&out).contains("matches a part of the tag '1.2-dev', but an expression matches whole tags: write '.*dev.*'"),
+        "{}",
+        stderr(&out)
+    );
+
+    for dry in [true, false] {
+        let mut options = vec!["--exclude-tag", "dev"];
+        if dry {
+            options.push("--dry-run");
+        }
+        let out = delete_confirmed(&src, &dst, &options);
+        assert_exit_code(&out, 4);
+        assert!(
+            stderr(&out).contains("--exclude-tag 'dev'")
+                && stderr(&out).contains("left nothing out")
+                && stderr(&out).contains("nothing deleted"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let store = open(&src.url());
+    assert!(block_on(store.manifest_digest("app", "1.2-dev"))
+        .unwrap()
+        .is_some());
+    assert!(block_on(store.manifest_digest("app", "v1"))
+        .unwrap()
+        .is_some());
+
+    // The whole-tag expression leaves the tag out and deletes the rest.
+    let out = delete_confirmed(&src, &dst, &["--exclude-tag", ".*dev.*"]);
+    assert_success(&out);
+    assert!(block_on(store.manifest_digest("app", "1.2-dev"))
+        .unwrap()
+        .is_some());
+    assert!(block_on(store.manifest_digest("app", "v1"))
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn a_glob_given_as_a_tag_expression_is_refused_saying_tags_take_regular_expressions() {
+    let out = run(&["inventory", "--tag", "*", "oci:examples/sample-layout"]);
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains("--tag takes regular expressions matching whole tags, not globs"),
+        "{}",
+        stderr(&out)
+    );
+}

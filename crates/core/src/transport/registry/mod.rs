@@ -901,14 +901,17 @@ impl Registry {
             None => {
                 // Config files and credential helpers: blocking reads and processes.
                 let host = endpoint.host.clone();
+                let prefix = endpoint.prefix.clone();
                 let sources = options.credential_sources.clone();
-                tokio::task::spawn_blocking(move || crate::credentials::resolve(&host, &sources))
-                    .await
-                    .map_err(|e| Error::Auth {
-                        registry: endpoint.host.clone(),
-                        source_tried: "credential lookup".into(),
-                        reason: e.to_string(),
-                    })??
+                tokio::task::spawn_blocking(move || {
+                    crate::credentials::resolve_under(&host, prefix.as_deref(), &sources)
+                })
+                .await
+                .map_err(|e| Error::Auth {
+                    registry: endpoint.host.clone(),
+                    source_tried: "credential lookup".into(),
+                    reason: e.to_string(),
+                })??
             }
         };
         let crate::credentials::Resolved {
