@@ -178,6 +178,8 @@ fn peer_answer(flag: &str, has: impl Fn(&str) -> bool) -> Option<String> {
             "write --json for JSON output (manifests are never converted: digests are kept)".into()
         }
         "--parallel" if has("jobs") => "write --jobs N".into(),
+        // crane's --no-clobber, regsync's refusal to replace a tag.
+        "--no-clobber" if has("no-overwrite") => "write --no-overwrite".into(),
         "--rate-limit" if has("jobs") => {
             "requests slow down by themselves when a registry answers 429 (Retry-After is honoured); --jobs N caps how many run at once".into()
         }
@@ -395,6 +397,7 @@ mod tests {
             "--keep-going",
             "--format",
             "--parallel",
+            "--no-clobber",
             "--rate-limit",
             "--dest-creds",
             "--src-username",

@@ -75,8 +75,8 @@ pub struct CopyOptions {
     /// referrers it lacks; existence is checked as for any copy, and blobs the target holds are
     /// not read. Without it a tag with the same digest is trusted with everything below it.
     pub deep: bool,
-    /// Leave a target tag that holds another digest as it is, nothing of the source's image
-    /// copied for it, and report it as a conflict ([`Summary::conflicts`]), as `az acr import`
+    /// Leave a target tag that holds another digest as it is, nothing written under it, and
+    /// report it as a conflict ([`Summary::conflicts`]), as `az acr import`
     /// does without `--force`; by default it is overwritten and listed
     /// ([`Summary::overwritten`]). A referrers fallback tag is merged either way (the union of
     /// both listings loses nothing).
@@ -169,6 +169,15 @@ pub struct Overwrite {
     pub now: Option<Digest>,
 }
 
+/// A tag a copy wrote into the target (or a dry run would write).
+#[derive(Clone, Debug, Serialize)]
+pub struct CopiedTag {
+    /// `REPOSITORY:TAG` (target names).
+    pub item: String,
+    /// The digest it points at.
+    pub digest: Digest,
+}
+
 /// What a copy did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
@@ -178,6 +187,9 @@ pub struct Summary {
     pub tags: u64,
     /// Tags written to the target.
     pub tags_copied: u64,
+    /// The tags written (in a dry run: that would be), each with the digest it points at, in
+    /// name order: `tags_copied` of them.
+    pub copied: Vec<CopiedTag>,
     /// Tags that already pointed at the same digest.
     pub tags_up_to_date: u64,
     /// Manifests pushed (tagged and by digest); 0 in a dry run, which pushes nothing.
@@ -325,6 +337,8 @@ struct Engine {
     overwritten: Mutex<Vec<Overwrite>>,
     /// Target tags that pointed at another digest, left so ([`Summary::conflicts`]).
     conflicts: Mutex<Vec<Overwrite>>,
+    /// Tags written ([`Summary::copied`]).
+    copied: Mutex<Vec<CopiedTag>>,
     /// (source repository, referrer) of the referrers the source lists but lacks, each reported
     /// once in [`Summary::source_incomplete`] however many walks meet it.
     dangling: Mutex<std::collections::HashSet<(String, Digest)>>,
@@ -455,6 +469,7 @@ pub async fn copy_or_stop(
         source_incomplete: Mutex::new(Vec::new()),
         overwritten: Mutex::new(Vec::new()),
         conflicts: Mutex::new(Vec::new()),
+        copied: Mutex::new(Vec::new()),
         dangling: Mutex::new(std::collections::HashSet::new()),
         pushed_referrers: Mutex::new(std::collections::HashSet::new()),
         listings: Mutex::new(HashMap::new()),
@@ -700,6 +715,7 @@ pub async fn copy_or_stop(
             // A layout's index (an archive) that could not be written lists none of the tags:
             // none of them arrived, whatever was written beside it.
             summary.tags_copied = 0;
+            summary.copied.clear();
             summary.overwritten.clear();
             return Err(Stopped {
                 summary: Box::new(summary),
@@ -731,12 +747,15 @@ impl Engine {
         overwritten.sort_by(|a, b| a.item.cmp(&b.item));
         let mut conflicts = std::mem::take(&mut *self.conflicts.lock().expect("conflicts lock"));
         conflicts.sort_by(|a, b| a.item.cmp(&b.item));
+        let mut copied = std::mem::take(&mut *self.copied.lock().expect("copied lock"));
+        copied.sort_by(|a, b| a.item.cmp(&b.item));
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Summary {
             repositories,
             tags,
             tags_copied: get(&c.tags_copied),
+            copied,
             tags_up_to_date: get(&c.tags_up_to_date),
             manifests_pushed: get(&c.manifests_pushed),
             manifests_would_push: get(&c.manifests_would_push),
@@ -1488,6 +1507,17 @@ impl Engine {
                 }
             }
         }
+        // Between two prefixes of one registry, a blob no target repository is known to hold is
+        // mounted from its source repository, the first request; one the registry does not
+        // mount goes up through the session it opened instead.
+        if self.options.mount_from_source && from == pair.target && !by_size {
+            if self.mount(&pair.target, &pair.source, &blob.digest).await? {
+                bump(&self.counters.blobs_mounted);
+                self.set_home(&blob.digest, &pair.target);
+                return Ok(true);
+            }
+            return self.transfer(pair, blob, false).await.map(|()| true);
+        }
         // A small blob new to a repository that had no tags is uploaded without asking first
         // (unless the registry can mount it from the source repository).
         let unasked = from == pair.target
@@ -1515,6 +1545,7 @@ impl Engine {
                 return Ok(false);
             }
         }
+        // A deep copy's blob the target repository lacks, between two prefixes of one registry.
         if self.options.mount_from_source
             && from == pair.target
             && self.mount(&pair.target, &pair.source, &blob.digest).await?
@@ -1995,6 +2026,10 @@ impl Visitor for Engine {
         self.push(pair, tag, manifest).await?;
         if let Some(tag) = tag {
             bump(&self.counters.tags_copied);
+            self.copied.lock().expect("copied lock").push(CopiedTag {
+                item: format!("{}:{tag}", pair.target),
+                digest: manifest.digest.clone(),
+            });
             let verb = if self.options.dry_run {
                 "would copy"
             } else {

@@ -387,7 +387,10 @@ impl Matcher {
         if let Some(part) = &self.exclude_tag_part {
             let mut part_of = self.hits.exclude_tag_part_of.lock().expect("hits lock");
             for i in part.matches(tag).iter() {
-                if !matched.matched(i) && part_of[i].is_none() {
+                // Only a plain word (`dev`) is taken for a part of a tag it was meant to name;
+                // an expression (`.*-dev`) says what it matches.
+                let plain = is_plain(&self.selection.exclude_tag_patterns[i]);
+                if plain && !matched.matched(i) && part_of[i].is_none() {
                     part_of[i] = Some(tag.to_string());
                 }
             }
@@ -473,6 +476,12 @@ fn unmatched_of(patterns: &[String], flags: &[AtomicBool], kind: PatternKind) ->
         .collect()
 }
 
+/// True for a tag expression without a character that makes it more than a word (`dev`, not
+/// `.*-dev`).
+fn is_plain(pattern: &str) -> bool {
+    !pattern.contains(['.', '*', '^', '$', '[', '(', '|', '+', '?', '{', '\\'])
+}
+
 /// What a pattern of a [`Selection`] selects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PatternKind {
@@ -501,9 +510,7 @@ impl Unmatched {
     /// For a tag expression: how expressions match (whole tags), with the one that takes the
     /// tags containing the pattern, when it has no wildcard of its own; empty otherwise.
     pub fn whole_tag_hint(&self) -> String {
-        let plain = !self
-            .pattern
-            .contains(['.', '*', '^', '$', '[', '(', '|', '+', '?']);
+        let plain = is_plain(&self.pattern);
         if let Some(tag) = &self.part_of {
             return format!(
                 " (it matches a part of the tag '{tag}', but an expression matches whole tags: write '.*{}.*')",

@@ -35,8 +35,9 @@ pub struct CopyArgs {
     /// checks it; blobs the target holds are not read. Without it such a tag is trusted whole.
     #[arg(long)]
     pub deep: bool,
-    /// Leave a target tag that holds another digest as it is (nothing of the source's image is
-    /// copied for it) and fail on it, listed, as `--mode import` does without `--force`; by
+    /// Leave a target tag that holds another digest as it is (nothing is written under it; the
+    /// source's image may still arrive by digest with the tags that describe it, such as its
+    /// signatures) and fail on it, listed, as `--mode import` does without `--force`; by
     /// default it is overwritten and listed. For copies into a registry that holds content of
     /// its own.
     #[arg(long)]
@@ -436,7 +437,7 @@ fn print_summary(s: &Summary) {
     }
     if !s.conflicts.is_empty() {
         println!(
-            "{kept} {} of the target holding another digest than the source's: nothing of the source's images is copied for them; rename them in the target, leave them out with --exclude-tag, or copy without --no-overwrite to overwrite them",
+            "{kept} {} of the target holding another digest than the source's: nothing is written under them (the source's images they name may still arrive by digest, with the tags that describe them: signatures, referrers); rename them in the target, leave them out with --exclude-tag, or copy without --no-overwrite to overwrite them",
             counted(s.conflicts.len() as u64, "tag", "tags")
         );
     }

@@ -1,6 +1,5 @@
 //! `acr-relocate inventory SOURCE`: what the source holds.
 
-use acr_relocate::endpoint::Endpoint;
 use acr_relocate::inventory::{self, Inventory, TagEntry, Within};
 use acr_relocate::transport::{self, Access};
 
@@ -46,16 +45,6 @@ async fn inventory_and_print(args: &InventoryArgs) -> anyhow::Result<u8> {
     args.connect
         .shared
         .warn_unmatched_insecure("inventory", &[&ep]);
-    if let Endpoint::Layout(dir) = &ep {
-        // Said before the layout reader, which calls a missing path "not a directory".
-        if dir.symlink_metadata().is_err() {
-            return Err(acr_relocate::error::Error::Layout {
-                path: dir.clone(),
-                reason: "does not exist: give the directory of an OCI image layout (`oci:DIR`, holding `oci-layout` and `index.json`)".into(),
-            }
-            .into());
-        }
-    }
     let store = transport::open(&ep, Access::Read, &args.connect.options()?).await?;
     let (jobs, max_jobs) = (args.jobs.jobs, args.jobs.max_jobs);
     let inv = inventory::inventory(store, &ep.to_string(), &matcher, jobs, max_jobs)

@@ -664,6 +664,16 @@ fn no_overwrite_keeps_a_target_tag_holding_another_image_and_fails_on_it() {
     push_image_as(src.port, "app", "v2", "amd64", b"the source's v2");
     let (target_v1, _) = push_image_as(dst.port, "app", "v1", "arm64", b"the target's own v1");
 
+    // A dry run's JSON lists the tags it would write.
+    let out = run(&["copy", "--dry-run", "--json", &src.url(), &dst.url()]);
+    let items: Vec<_> = json(&out)["copied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["item"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(items, ["app:v1", "app:v2"]);
+
     let out = run(&[
         "copy",
         "--dry-run",
@@ -691,6 +701,8 @@ fn no_overwrite_keeps_a_target_tag_holding_another_image_and_fails_on_it() {
         "{summary}"
     );
     assert_eq!(summary["tags_copied"], 1, "{summary}");
+    assert_eq!(summary["copied"][0]["item"], "app:v2", "{summary}");
+    assert_eq!(summary["copied"].as_array().unwrap().len(), 1, "{summary}");
     let store = open(&dst.url());
     assert_eq!(
         block_on(store.manifest_digest("app", "v1")).unwrap(),

@@ -1062,6 +1062,17 @@ fn an_exclusion_that_left_nothing_out_is_refused_and_nothing_is_deleted() {
         .unwrap()
         .is_some());
 
+    // An expression that matches no tag is taken as written (a standing exclusion whose tags
+    // are gone): warned about, not refused, and never rewritten into a wider one.
+    let out = delete_confirmed(&src, &dst, &["--dry-run", "--exclude-tag", ".*-de"]);
+    assert_success(&out);
+    assert!(
+        stderr(&out).contains("--exclude-tag '.*-de' left nothing out")
+            && !stderr(&out).contains("write '"),
+        "{}",
+        stderr(&out)
+    );
+
     // The whole-tag expression leaves the tag out and deletes the rest.
     let out = delete_confirmed(&src, &dst, &["--exclude-tag", ".*dev.*"]);
     assert_success(&out);

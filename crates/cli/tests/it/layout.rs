@@ -1502,3 +1502,18 @@ fn a_copy_into_a_layout_never_reports_blobs_uploaded_again() {
         );
     }
 }
+
+/// An empty file named as an archive TARGET (`mktemp --suffix .tar` makes one) is a new
+/// archive: written, then read back whole.
+#[test]
+fn an_empty_file_as_the_target_archive_is_written_as_a_new_one() {
+    let (dir, expected) = sample_layout(2, 7);
+    let archive = dir.path().join("made-by-mktemp.tar");
+    std::fs::write(&archive, b"").unwrap();
+    let target = format!("oci-archive:{}", archive.display());
+    assert_success(&run(&["copy", "-q", &oci(dir.path()), &target]));
+    assert!(std::fs::metadata(&archive).unwrap().len() > 0);
+    let out = run(&["inventory", "--json", &target]);
+    assert_success(&out);
+    assert_eq!(json(&out)["totals"]["tags"], expected.tag_count() as u64);
+}

@@ -68,6 +68,7 @@ fn flags_with_another_name_here_are_answered_with_that_name() {
     );
     assert_copy_answers(&["--format", "json"], &["write --json"]);
     assert_copy_answers(&["--parallel", "4"], &["write --jobs N"]);
+    assert_copy_answers(&["--no-clobber"], &["write --no-overwrite"]);
     assert_copy_answers(&["--dest-creds", "u:p"], &["write --dst-creds"]);
     assert_copy_answers(
         &["--src-registry-token", "tok"],

@@ -369,7 +369,8 @@ impl Archive {
             ));
         }
         let lock = WriterLock::acquire(&file)?;
-        let existed = file.exists();
+        // An empty file (made by `mktemp --suffix .tar`, say) is a new archive to write.
+        let existed = file.metadata().is_ok_and(|m| m.len() > 0);
         match lock {
             Some(_) => remove_stale_partials(&file),
             // No lock file could be made there, so no archive either: said before any copying

@@ -216,6 +216,9 @@ impl Layout {
         writer_lock: Option<std::fs::File>,
         unnamed_mode: Unnamed,
     ) -> Result<Self> {
+        if root.symlink_metadata().is_err() {
+            return Err(layout_error(root, "does not exist: give the directory of an OCI image layout (`oci:DIR`, holding `oci-layout` and `index.json`)"));
+        }
         if !root.is_dir() {
             return Err(layout_error(root, "not a directory: expected an OCI image layout (with `oci-layout` and `index.json`)"));
         }
