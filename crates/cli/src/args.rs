@@ -679,10 +679,16 @@ impl FilterArgs {
             .map(|t| format!("--exclude-tag '{t}'"))
             .collect();
         narrowed.extend(excluded_tags.iter().cloned());
+        // Where the user can see what the source holds: `inventory`, unless the source does not
+        // list its repositories (then `inventory` cannot either).
+        let where_listed = match matcher.read_by_name() {
+            true => "SOURCE does not list its repositories: its portal or owner knows their names",
+            false => "`acr-relocate inventory SOURCE` lists what is there",
+        };
         if selected > 0 {
             for unmatched in matcher.unmatched() {
                 eprintln!(
-                    "{verb}: warning: {} matched nothing in SOURCE (the other filters selected what was done): check its spelling{} (`acr-relocate inventory SOURCE` lists what is there)",
+                    "{verb}: warning: {} matched nothing in SOURCE (the other filters selected what was done): check its spelling{} ({where_listed})",
                     unmatched.as_flag(),
                     unmatched.whole_tag_hint()
                 );
@@ -748,7 +754,7 @@ impl FilterArgs {
             prefix_hint.push_str("--tag takes tags, not digests: select the tags that point at the manifest (without --tag, the untagged manifests of ACRs and layouts are copied too); otherwise ");
         }
         eprintln!(
-            "{verb}: warning: {} selected nothing in SOURCE, so nothing was done: {prefix_hint}check the spelling (`acr-relocate inventory SOURCE` lists what is there); exit code {}",
+            "{verb}: warning: {} selected nothing in SOURCE, so nothing was done: {prefix_hint}check the spelling ({where_listed}); exit code {}",
             narrowed.join(" with "),
             crate::exit::NOTHING_SELECTED
         );

@@ -79,6 +79,9 @@ struct Hits {
     selected: AtomicBool,
     /// A listed tag the tag expressions took was left out by a tag exclusion.
     tag_excluded: AtomicBool,
+    /// A repository was taken by the name `--repo` gave, the source not listing its
+    /// repositories ([`Matcher::read_by_name`]).
+    read_by_name: AtomicBool,
     /// A selected repository listed a tag (the tag expressions were asked about it).
     tags_listed: AtomicBool,
 }
@@ -101,6 +104,7 @@ impl Hits {
             included: AtomicBool::new(false),
             selected: AtomicBool::new(false),
             tag_excluded: AtomicBool::new(false),
+            read_by_name: AtomicBool::new(false),
             tags_listed: AtomicBool::new(false),
         }
     }
@@ -266,6 +270,9 @@ impl Matcher {
                 self.hits.selected.store(true, Ordering::Relaxed);
             }
         }
+        if !record {
+            self.hits.read_by_name.store(true, Ordering::Relaxed);
+        }
         if record || left_out {
             Hits::record(&self.hits.include, matched);
             Hits::record(&self.hits.exclude, excluded_by);
@@ -322,6 +329,12 @@ impl Matcher {
             .lock()
             .expect("hits lock")
             .contains(source_name)
+    }
+
+    /// True when a repository was taken by the name `--repo` gave because the source does not
+    /// list its repositories (`_catalog` refused): `inventory` cannot list what is there either.
+    pub fn read_by_name(&self) -> bool {
+        self.hits.read_by_name.load(Ordering::Relaxed)
     }
 
     /// True when the selection may leave out part of the source: a prefix, `--repo` globs,

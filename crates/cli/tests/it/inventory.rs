@@ -538,8 +538,11 @@ fn a_repo_named_on_a_registry_without_a_catalog_that_does_not_exist_is_not_count
         .collect();
     assert_eq!(names, [repo.as_str()], "{inv}");
     assert_eq!(inv["totals"]["repositories"], 1);
+    // The hint names no command that cannot list what is there.
     assert!(
-        stderr(&out).contains("--repo 'no/such-repository' matched nothing"),
+        stderr(&out).contains("--repo 'no/such-repository' matched nothing")
+            && stderr(&out).contains("SOURCE does not list its repositories")
+            && !stderr(&out).contains("`acr-relocate inventory SOURCE` lists what is there"),
         "{}",
         stderr(&out)
     );
