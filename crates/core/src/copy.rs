@@ -1508,9 +1508,11 @@ impl Engine {
             }
         }
         // Between two prefixes of one registry, a blob no target repository is known to hold is
-        // mounted from its source repository, the first request; one the registry does not
-        // mount goes up through the session it opened instead.
-        if self.options.mount_from_source && from == pair.target && !by_size {
+        // mounted from its source repository, the first request (a deep copy's, once the target
+        // repository is known to lack it); one the registry does not mount goes up through the
+        // session it opened instead. One held in another size is uploaded and checked below: a
+        // mount would leave the registry's copy as it is.
+        if self.options.mount_from_source && from == pair.target && !wrong_size {
             if self.mount(&pair.target, &pair.source, &blob.digest).await? {
                 bump(&self.counters.blobs_mounted);
                 self.set_home(&blob.digest, &pair.target);
@@ -1544,15 +1546,6 @@ impl Engine {
             if self.held_despite_the_probe(pair, blob).await? {
                 return Ok(false);
             }
-        }
-        // A deep copy's blob the target repository lacks, between two prefixes of one registry.
-        if self.options.mount_from_source
-            && from == pair.target
-            && self.mount(&pair.target, &pair.source, &blob.digest).await?
-        {
-            bump(&self.counters.blobs_mounted);
-            self.set_home(&blob.digest, &pair.target);
-            return Ok(true);
         }
         // One upload per digest; other repositories wait for it and mount. A deep copy's upload
         // of a blob no repository was known to hold when it looked is a plain upload, never one

@@ -423,25 +423,15 @@ impl Matcher {
             &self.selection.exclude,
             &self.hits.exclude,
             PatternKind::ExcludeRepo,
+            &[],
         );
         let part_of = self.hits.exclude_tag_part_of.lock().expect("hits lock");
-        out.extend(
-            unmatched_of(
-                &self.selection.exclude_tag_patterns,
-                &self.hits.exclude_tag,
-                PatternKind::ExcludeTag,
-            )
-            .into_iter()
-            .map(|mut u| {
-                let at = self
-                    .selection
-                    .exclude_tag_patterns
-                    .iter()
-                    .position(|p| *p == u.pattern);
-                u.part_of = at.and_then(|i| part_of[i].clone());
-                u
-            }),
-        );
+        out.extend(unmatched_of(
+            &self.selection.exclude_tag_patterns,
+            &self.hits.exclude_tag,
+            PatternKind::ExcludeTag,
+            &part_of,
+        ));
         out
     }
 
@@ -456,12 +446,14 @@ impl Matcher {
             &self.selection.include,
             &self.hits.include,
             PatternKind::Repo,
+            &[],
         );
         if self.selection.shard.is_none() {
             out.extend(unmatched_of(
                 &self.selection.tag_patterns,
                 &self.hits.tag,
                 PatternKind::Tag,
+                &[],
             ));
         }
         out
@@ -475,16 +467,23 @@ impl Matcher {
     }
 }
 
-/// The patterns of `patterns` whose flag in `flags` (by position) is not set, as `kind`.
-fn unmatched_of(patterns: &[String], flags: &[AtomicBool], kind: PatternKind) -> Vec<Unmatched> {
+/// The patterns of `patterns` whose flag in `flags` (by position) is not set, as `kind`, each
+/// with the tag it matched a part of in `part_of` (by position; empty: none).
+fn unmatched_of(
+    patterns: &[String],
+    flags: &[AtomicBool],
+    kind: PatternKind,
+    part_of: &[Option<String>],
+) -> Vec<Unmatched> {
     patterns
         .iter()
         .zip(flags)
-        .filter(|(_, hit)| !hit.load(Ordering::Relaxed))
-        .map(|(p, _)| Unmatched {
+        .enumerate()
+        .filter(|(_, (_, hit))| !hit.load(Ordering::Relaxed))
+        .map(|(i, (p, _))| Unmatched {
             kind,
             pattern: p.clone(),
-            part_of: None,
+            part_of: part_of.get(i).cloned().flatten(),
         })
         .collect()
 }
