@@ -77,7 +77,8 @@ pub struct CopyOptions {
     pub deep: bool,
     /// Leave a target tag that holds another digest as it is, nothing written under it, and
     /// report it as a conflict ([`Summary::conflicts`]), as `az acr import`
-    /// does without `--force`; by default it is overwritten and listed
+    /// does without `--force`; what comes with the source's image of the tag stays behind with
+    /// it ([`Summary::left_out`]); by default it is overwritten and listed
     /// ([`Summary::overwritten`]). A referrers fallback tag is merged either way (the union of
     /// both listings loses nothing).
     pub no_overwrite: bool,
@@ -203,6 +204,11 @@ pub struct Summary {
     /// Tags of the target that pointed at another digest and were left so
     /// ([`CopyOptions::no_overwrite`]), one entry each: the run fails on them.
     pub conflicts: Vec<Overwrite>,
+    /// With [`CopyOptions::no_overwrite`]: what belongs to the source image of a kept tag (a tag
+    /// that describes it by name, `sha256-<hex>.sig`; a referrer or index child the source lists
+    /// untagged) and that the target does not hold, left out as that image is, unless another
+    /// tag of the run brought the image.
+    pub left_out: Vec<Problem>,
     /// Blobs uploaded.
     pub blobs_copied: u64,
     /// Blobs the target repository already had.
@@ -337,6 +343,12 @@ struct Engine {
     overwritten: Mutex<Vec<Overwrite>>,
     /// Target tags that pointed at another digest, left so ([`Summary::conflicts`]).
     conflicts: Mutex<Vec<Overwrite>>,
+    /// (target repository, digest) → the kept tag (`repository:tag`) whose source image it is,
+    /// or whose index lists it: what describes or belongs to it is left out
+    /// ([`Summary::left_out`]).
+    kept_sources: Mutex<HashMap<(String, Digest), String>>,
+    /// Items left out with a kept tag's source image ([`Summary::left_out`]).
+    left_out: Mutex<Vec<Problem>>,
     /// Tags written ([`Summary::copied`]).
     copied: Mutex<Vec<CopiedTag>>,
     /// (source repository, referrer) of the referrers the source lists but lacks, each reported
@@ -469,6 +481,8 @@ pub async fn copy_or_stop(
         source_incomplete: Mutex::new(Vec::new()),
         overwritten: Mutex::new(Vec::new()),
         conflicts: Mutex::new(Vec::new()),
+        kept_sources: Mutex::new(HashMap::new()),
+        left_out: Mutex::new(Vec::new()),
         copied: Mutex::new(Vec::new()),
         dangling: Mutex::new(std::collections::HashSet::new()),
         pushed_referrers: Mutex::new(std::collections::HashSet::new()),
@@ -611,7 +625,10 @@ pub async fn copy_or_stop(
         .enumerate()
         .map(|(i, name)| (name.clone(), i / REPOSITORY_WINDOW))
         .collect();
-    work.sort_by_cached_key(|(p, w)| (window[&p.source], w.key(), p.clone()));
+    let no_overwrite = engine.options.no_overwrite;
+    work.sort_by_cached_key(|(p, w)| {
+        (window[&p.source], w.phase(no_overwrite), w.key(), p.clone())
+    });
     let mut countdown = RepositoryCountdown::new(work.iter().map(|(p, _)| p.source.as_str()));
     // Work left per target repository: after its last, what the run read of the repository's
     // referrer listings is forgotten, as the walker forgets the source's graphs.
@@ -622,15 +639,25 @@ pub async fn copy_or_stop(
     // Each tag is its own task, `jobs * 4` at a time; an interruption aborts the tasks in flight
     // (their uploads are dropped unfinished, so nothing half-written is committed).
     let mut fatal = None;
-    let mut pending = work.into_iter();
+    let mut pending = work.into_iter().peekable();
+    // Plain tags in flight: work of a later phase waits for them (`Work::phase`).
+    let mut running_first_phase = 0usize;
     let mut running = tokio::task::JoinSet::new();
     let mut interrupted = false;
     let mut stop = std::pin::pin!(engine.options.interrupt.clone().wait());
     loop {
         while running.len() < engine.blob_permits.size() * 4 {
+            let Some((_, next)) = pending.peek() else {
+                break;
+            };
+            let phase = next.phase(no_overwrite);
+            if phase > 0 && running_first_phase > 0 {
+                break;
+            }
             let Some((pair, work)) = pending.next() else {
                 break;
             };
+            running_first_phase += usize::from(phase == 0);
             let engine = engine.clone();
             running.spawn(async move {
                 let (label, result) = match work {
@@ -644,13 +671,14 @@ pub async fn copy_or_stop(
                     }
                 };
                 engine.options.progress.tag_done(&pair.target, &label);
-                (pair, label, result)
+                (pair, label, result, phase)
             });
         }
         tokio::select! {
             next = running.join_next() => match next {
                 None => break,
-                Some(Ok((pair, tag, result))) => {
+                Some(Ok((pair, tag, result, phase))) => {
+                    running_first_phase -= usize::from(phase == 0);
                     if let Err(e) = result {
                         if e.is_fatal() {
                             // The job cannot go on (a registry given up, credentials refused):
@@ -660,7 +688,7 @@ pub async fn copy_or_stop(
                             fatal = Some(e);
                             running.abort_all();
                             while let Some(done) = running.join_next().await {
-                                if let Ok((pair, tag, Err(e))) = done {
+                                if let Ok((pair, tag, Err(e), _)) = done {
                                     if !e.is_fatal() {
                                         engine.failure(&pair, &tag, e, &mut failed);
                                     }
@@ -679,10 +707,15 @@ pub async fn copy_or_stop(
                         }
                     }
                 }
-                Some(Err(e)) => failed.push(Problem {
-                    item: "copy task".into(),
-                    reason: format!("stopped unexpectedly: {e}"),
-                }),
+                Some(Err(e)) => {
+                    // Its phase is unknown: the count of plain tags in flight stays within the
+                    // tasks left, so later work is never held for good.
+                    running_first_phase = running_first_phase.min(running.len());
+                    failed.push(Problem {
+                        item: "copy task".into(),
+                        reason: format!("stopped unexpectedly: {e}"),
+                    })
+                }
             },
             _ = &mut stop => {
                 running.abort_all();
@@ -747,6 +780,8 @@ impl Engine {
         overwritten.sort_by(|a, b| a.item.cmp(&b.item));
         let mut conflicts = std::mem::take(&mut *self.conflicts.lock().expect("conflicts lock"));
         conflicts.sort_by(|a, b| a.item.cmp(&b.item));
+        let mut left_out = std::mem::take(&mut *self.left_out.lock().expect("left-out lock"));
+        left_out.sort_by(|a, b| a.item.cmp(&b.item));
         let mut copied = std::mem::take(&mut *self.copied.lock().expect("copied lock"));
         copied.sort_by(|a, b| a.item.cmp(&b.item));
         let c = &self.counters;
@@ -761,6 +796,7 @@ impl Engine {
             manifests_would_push: get(&c.manifests_would_push),
             overwritten,
             conflicts,
+            left_out,
             blobs_copied: get(&c.blobs_copied),
             blobs_present: get(&c.blobs_present),
             blobs_mounted: get(&c.blobs_mounted),
@@ -815,6 +851,17 @@ enum Work {
 }
 
 impl Work {
+    /// With `--no-overwrite`, the work that may go with a kept tag's source image (tags that
+    /// describe a manifest by name, untagged manifests) runs after the plain tags of its window
+    /// (1), once every kept tag is known; else everything is 0.
+    fn phase(&self, no_overwrite: bool) -> u8 {
+        let later = match self {
+            Work::Tag(tag, _) => referrers::described_by_tag(tag).is_some(),
+            Work::Untagged(_) => true,
+        };
+        u8::from(no_overwrite && later)
+    }
+
     fn key(&self) -> String {
         match self {
             Work::Tag(t, _) => t.clone(),
@@ -969,14 +1016,95 @@ impl Engine {
         }
     }
 
+    /// Notes the source image of a tag kept by `--no-overwrite`, and the manifests its index
+    /// lists, so that what describes or belongs to them is left out with it
+    /// ([`Engine::left_out_with_kept`]).
+    fn keep_source_image(&self, pair: &RepoPair, item: &str, manifest: &RawManifest) -> Result<()> {
+        let mut kept = self.kept_sources.lock().expect("kept lock");
+        let children = manifest.view()?;
+        let digests =
+            std::iter::once(&manifest.digest).chain(children.children().iter().map(|c| &c.digest));
+        for digest in digests {
+            kept.entry((pair.target.clone(), digest.clone()))
+                .or_insert_with(|| item.to_string());
+        }
+        Ok(())
+    }
+
+    /// True when a tag kept by `--no-overwrite` holds another image in this target repository.
+    fn keeps_in(&self, target_repository: &str) -> bool {
+        self.kept_sources
+            .lock()
+            .expect("kept lock")
+            .keys()
+            .any(|(repository, _)| repository == target_repository)
+    }
+
+    /// With `--no-overwrite`: true when `item` (a tag describing `digest` by name or a referrer
+    /// of it, `describes`; else `digest` itself, a manifest the image lists) goes with the source image of a kept tag that the target does
+    /// not hold (no other tag brought it): it is left out as that image is, and listed
+    /// ([`Summary::left_out`]). Plain tags run before these (see `copy_or_stop`), so every kept
+    /// tag is known by then.
+    async fn left_out_with_kept(
+        &self,
+        pair: &RepoPair,
+        item: &str,
+        digest: &Digest,
+        describes: bool,
+    ) -> Result<bool> {
+        if !self.options.no_overwrite {
+            return Ok(false);
+        }
+        let kept_tag = {
+            let kept = self.kept_sources.lock().expect("kept lock");
+            match kept.get(&(pair.target.clone(), digest.clone())) {
+                Some(tag) => tag.clone(),
+                None => return Ok(false),
+            }
+        };
+        let held = self
+            .blob_permits
+            .timed(
+                TARGET_PATH,
+                self.target.current_digest(&pair.target, digest.as_str()),
+            )
+            .await?;
+        if held.as_ref() == Some(digest) {
+            return Ok(false);
+        }
+        let what = match describes {
+            true => format!("describes {digest}, the source's image of"),
+            false => "is part of the source's image of".to_string(),
+        };
+        let reason = format!(
+            "{what} the kept tag {kept_tag}, which the target does not hold: left out with it (--no-overwrite)"
+        );
+        crate::log::emit(1, || format!("left out {item}: {reason}"));
+        self.left_out.lock().expect("left-out lock").push(Problem {
+            item: item.to_string(),
+            reason,
+        });
+        Ok(true)
+    }
+
     /// Copies a manifest the source holds without a tag (ACR untagged manifests, layout entries).
     async fn copy_untagged(&self, pair: &RepoPair, digest: &Digest) -> Result<()> {
+        let item = format!("{}@{digest}", pair.target);
+        if self.left_out_with_kept(pair, &item, digest, false).await? {
+            return Ok(());
+        }
+        let kept_here = self.options.no_overwrite && self.keeps_in(&pair.target);
         // Without referrers, an untagged manifest that describes another (a signature, an
         // SBOM) is a referrer too, and stays behind.
-        if !self.options.referrers {
+        if !self.options.referrers || kept_here {
             let manifest = self.source.manifest(&pair.source, digest.as_str()).await?;
-            if manifest.view()?.subject().is_some() {
-                return Ok(());
+            let subject = manifest.view()?.subject().map(|s| s.digest.clone());
+            if let Some(subject) = subject {
+                if !self.options.referrers
+                    || self.left_out_with_kept(pair, &item, &subject, true).await?
+                {
+                    return Ok(());
+                }
             }
         }
         self.walker.digest(self, pair, digest).await?;
@@ -990,6 +1118,15 @@ impl Engine {
 
     /// Copies one tag. `known` is the source digest when a listing already gave it.
     async fn copy_tag(&self, pair: &RepoPair, tag: &str, known: Option<Digest>) -> Result<()> {
+        if let Some(described) = referrers::described_by_tag(tag) {
+            let item = format!("{}:{tag}", pair.target);
+            if self
+                .left_out_with_kept(pair, &item, &described, true)
+                .await?
+            {
+                return Ok(());
+            }
+        }
         // One GET gives the source digest and bytes; the target is asked at the same time, unless
         // its listing already said it lacks the tag.
         let listed = self.target_tags.get().and_then(|m| m.get(&pair.target));
@@ -1067,11 +1204,13 @@ impl Engine {
                     pair.target, manifest.digest
                 )
             });
+            let item = format!("{}:{tag}", pair.target);
+            self.keep_source_image(pair, &item, &manifest)?;
             self.conflicts
                 .lock()
                 .expect("conflicts lock")
                 .push(Overwrite {
-                    item: format!("{}:{tag}", pair.target),
+                    item,
                     target_had: target_had.clone(),
                     source: manifest.digest.clone(),
                     merged: false,

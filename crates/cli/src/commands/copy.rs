@@ -35,9 +35,9 @@ pub struct CopyArgs {
     /// checks it; blobs the target holds are not read. Without it such a tag is trusted whole.
     #[arg(long)]
     pub deep: bool,
-    /// Leave a target tag that holds another digest as it is (nothing is written under it; the
-    /// source's image may still arrive by digest with the tags that describe it, such as its
-    /// signatures) and fail on it, listed, as `--mode import` does without `--force`; by
+    /// Leave a target tag that holds another digest as it is (nothing is written under it, nor
+    /// what comes with the source's image it names: signatures, referrers, platform manifests,
+    /// unless another tag brings that image) and fail on it, listed, as `--mode import` does without `--force`; by
     /// default it is overwritten and listed. For copies into a registry that holds content of
     /// its own.
     #[arg(long)]
@@ -435,9 +435,17 @@ fn print_summary(s: &Summary) {
             o.item, o.target_had, o.source
         );
     }
+    let left_out = if s.dry_run {
+        "would leave out"
+    } else {
+        "left out"
+    };
+    for p in &s.left_out {
+        println!("{left_out} {}: {}", p.item, p.reason);
+    }
     if !s.conflicts.is_empty() {
         println!(
-            "{kept} {} of the target holding another digest than the source's: nothing is written under them (the source's images they name may still arrive by digest, with the tags that describe them: signatures, referrers); rename them in the target, leave them out with --exclude-tag, or copy without --no-overwrite to overwrite them",
+            "{kept} {} of the target holding another digest than the source's: nothing is written under them, nor what comes with the source's images they name (signatures, referrers, index children) unless another tag brings those images; rename them in the target, leave them out with --exclude-tag, or copy without --no-overwrite to overwrite them",
             counted(s.conflicts.len() as u64, "tag", "tags")
         );
     }

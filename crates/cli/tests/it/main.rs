@@ -31,6 +31,7 @@ mod layout_writers;
 mod lenient;
 mod loopback;
 mod mount_ignored;
+mod no_overwrite;
 mod passwords;
 mod peer_flags;
 mod plan;
