@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use acr_relocate::credentials::CredentialSource;
 use acr_relocate::endpoint::Endpoint;
 use acr_relocate::limit::MOST_AT_ONCE;
+use acr_relocate::rename::Renames;
 use acr_relocate::secret::Secret;
 use acr_relocate::transport::registry::Credentials;
 use acr_relocate::transport::{ClientCertificate, ConnectOptions};
@@ -598,6 +599,24 @@ pub struct FilterArgs {
     pub shard: Option<(u32, u32)>,
 }
 
+/// Repository names changed on the way, for the jobs that have a target.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct MapArgs {
+    /// Give a repository another name in TARGET (repeatable): `--map web=frontend/web`; both
+    /// sides ending with / move a namespace (`--map team-a/=platform/team-a/`). Names are
+    /// relative to SOURCE's and TARGET's prefixes and filters match the source's; an exact name
+    /// wins over a namespace. Give verify, delete-source and rewrite the same --map as the copy.
+    #[arg(long = "map", value_name = "FROM=TO")]
+    pub map: Vec<String>,
+}
+
+impl MapArgs {
+    /// The renames, parsed; a malformed or conflicting one is an error naming it.
+    pub fn renames(&self) -> anyhow::Result<Renames> {
+        Ok(Renames::parse(&self.map, "--map")?)
+    }
+}
+
 fn parse_shard(text: &str) -> Result<(u32, u32), String> {
     let err = || format!("`{text}` is not K/N (for example 0/3)");
     let (k, n) = text.split_once('/').ok_or_else(err)?;
@@ -761,11 +780,18 @@ impl FilterArgs {
         Some(crate::exit::NOTHING_SELECTED)
     }
 
-    /// The matcher for a job from `source` to `target` (prefixes come from the endpoints).
-    pub fn matcher(&self, source: &Endpoint, target: Option<&Endpoint>) -> anyhow::Result<Matcher> {
+    /// The matcher for a job from `source` to `target` (prefixes come from the endpoints), with
+    /// `renames` ([`MapArgs`]; none for a job without a target).
+    pub fn matcher(
+        &self,
+        source: &Endpoint,
+        target: Option<&Endpoint>,
+        renames: Renames,
+    ) -> anyhow::Result<Matcher> {
         Ok(Matcher::new(Selection {
             source_prefix: prefix(source),
             target_prefix: target.and_then(prefix),
+            renames,
             include: self.repos.clone(),
             exclude: self.exclude_repos.clone(),
             tag_patterns: self.tag.clone(),

@@ -8,7 +8,8 @@
 //! - [`transport`]: where content lives, behind the [`transport::Source`] and
 //!   [`transport::Destination`] traits: an OCI Distribution registry over HTTP, or an OCI image layout
 //!   on disk.
-//! - [`walk`]: listing with filters and prefixes, shared by copy, inventory and verify.
+//! - [`walk`]: listing with filters and prefixes, shared by copy, inventory and verify;
+//!   [`rename`]: repository names changed on the way (`--map`).
 //! - [`graph`]: the one manifest-graph walker (visitor hooks) shared by copy, inventory and verify.
 //! - [`copy`], [`inventory`], [`verify`]: the jobs.
 //! - [`referrers`]: the referrers fallback tags (`sha256-<hex>`) of registries without the referrers
@@ -35,6 +36,7 @@ pub mod log;
 pub mod manifest;
 pub mod referrers;
 pub mod relocation;
+pub mod rename;
 pub mod retain;
 pub mod sample;
 pub mod secret;

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::graph::{RepositoryCountdown, Step, Visitor, Walker};
 use crate::manifest::Reference;
 use crate::transport::{paced, Held, Store};
-use crate::walk::{self, Matcher, RepoPair, Selection};
+use crate::walk::{self, Matcher, RepoPair};
 
 /// How a verify runs.
 #[derive(Clone)]
@@ -178,11 +178,7 @@ pub async fn verify(
     let matcher = &options.matcher;
     let pairs = walk::repositories(source.as_ref(), matcher).await?;
     // The target seen through the same filters, with its own prefix.
-    let reverse = Matcher::new(Selection {
-        source_prefix: matcher.selection().target_prefix.clone(),
-        target_prefix: None,
-        ..matcher.selection().clone()
-    })?;
+    let reverse = Matcher::new(matcher.selection().reversed())?;
     // A target that does not list its repositories (GHCR, Docker Hub) is asked about the
     // source's, tag by tag; only its extra repositories then go unreported.
     let target_pairs = match walk::repositories(target.as_ref(), &reverse).await {

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{is_index_media_type, MAX_INDEX_DEPTH};
+use crate::rename::Renames;
 use crate::transport::Source;
 
 /// Which repositories and tags a job covers, and where they go.
@@ -25,6 +26,10 @@ pub struct Selection {
     pub source_prefix: Option<String>,
     /// Names in the target are put under this prefix.
     pub target_prefix: Option<String>,
+    /// Repository names changed on the way (`--map`), relative to both prefixes; filters match
+    /// the source's names. Inverted ([`Selection::reversed`]), the target's names are taken
+    /// back to the source names that become them.
+    pub renames: Renames,
     /// Repository globs to include (all when empty). `*` stays within one path level, `**` crosses
     /// levels: `team/*` matches `team/a` but not `team/a/b`.
     pub include: Vec<String>,
@@ -39,6 +44,21 @@ pub struct Selection {
     pub exclude_tag_patterns: Vec<String>,
     /// `(k, n)`: take only the repositories of shard `k` of `n`.
     pub shard: Option<(u32, u32)>,
+}
+
+impl Selection {
+    /// The same selection seen from the target: its names, under the target's prefix, taken
+    /// back to the source names that become them (a name none becomes is left out), and
+    /// filtered as the source's are. Listing the target with it gives pairs whose
+    /// [`RepoPair::name`] is the source's name.
+    pub fn reversed(&self) -> Selection {
+        Selection {
+            source_prefix: self.target_prefix.clone(),
+            target_prefix: None,
+            renames: self.renames.inverted(),
+            ..self.clone()
+        }
+    }
 }
 
 /// A [`Selection`] compiled for matching.
@@ -230,18 +250,31 @@ impl Matcher {
         self.pair(source_name, true)
     }
 
-    /// The name of `source_name` relative to the source's prefix.
-    fn relative<'n>(&self, source_name: &'n str) -> Option<&'n str> {
-        match &self.selection.source_prefix {
-            Some(prefix) => source_name.strip_prefix(prefix.as_str())?.strip_prefix('/'),
-            None => Some(source_name),
+    /// The name of `source_name` relative to the source's prefix (for a reversed selection, the
+    /// source name that becomes it).
+    fn relative<'n>(&self, source_name: &'n str) -> Option<std::borrow::Cow<'n, str>> {
+        let relative = match &self.selection.source_prefix {
+            Some(prefix) => source_name
+                .strip_prefix(prefix.as_str())?
+                .strip_prefix('/')?,
+            None => source_name,
+        };
+        match self.reversed() {
+            true => self.selection.renames.apply(relative).map(Into::into),
+            false => Some(relative.into()),
         }
+    }
+
+    /// True for a reversed selection ([`Selection::reversed`]): names are the target's.
+    fn reversed(&self) -> bool {
+        self.selection.renames.is_inverted()
     }
 
     /// [`Matcher::repository`]; `record` false leaves the `--repo` globs it matches unmarked (a
     /// name given, not listed: see [`Matcher::tags_listed`]).
     fn pair(&self, source_name: &str, record: bool) -> Option<RepoPair> {
         let name = self.relative(source_name)?;
+        let name = name.as_ref();
         let matched = match &self.include {
             Some(inc) => {
                 let matched = inc.matches(name);
@@ -312,7 +345,7 @@ impl Matcher {
         if let (true, Some(inc), Some(name)) =
             (confirmed, &self.include, self.relative(source_name))
         {
-            Hits::record(&self.hits.include, inc.matches(name));
+            Hits::record(&self.hits.include, inc.matches(name.as_ref()));
         }
         if confirmed {
             self.hits.included.store(true, Ordering::Relaxed);
@@ -360,8 +393,14 @@ impl Matcher {
         }
     }
 
-    /// The target name of a repository name relative to the prefixes.
+    /// The target name of a repository name relative to the prefixes: renamed
+    /// ([`Selection::renames`]), under the target's prefix.
     pub fn target_name(&self, name: &str) -> String {
+        let renamed = match self.reversed() {
+            true => None,
+            false => self.selection.renames.apply(name),
+        };
+        let name = renamed.as_deref().unwrap_or(name);
         match &self.selection.target_prefix {
             Some(p) => format!("{p}/{name}"),
             None => name.to_string(),
@@ -624,7 +663,30 @@ pub async fn repositories(source: &dyn Source, matcher: &Matcher) -> Result<Vec<
     };
     pairs.sort();
     pairs.dedup();
+    check_renames(matcher, &pairs)?;
     Ok(pairs)
+}
+
+/// Refuses renames that would give two selected repositories one name in the target (`--map
+/// web=frontend/web` while the source has a `frontend/web` of its own).
+fn check_renames(matcher: &Matcher, pairs: &[RepoPair]) -> Result<()> {
+    let renames = &matcher.selection().renames;
+    if renames.is_empty() || renames.is_inverted() {
+        return Ok(());
+    }
+    let mut by_target: HashMap<&str, &RepoPair> = HashMap::new();
+    for pair in pairs {
+        if let Some(other) = by_target.insert(pair.target.as_str(), pair) {
+            return Err(Error::invalid(
+                format!("--map {}", renames.specs().join(" --map ")),
+                format!(
+                    "the source's `{}` and `{}` would both be `{}` in the target: rename the other one too, or leave one out with --exclude-repo",
+                    other.name, pair.name, pair.target
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The full source names of the repositories `--repo` names, when every pattern is a plain name.

@@ -327,6 +327,7 @@ pub(crate) fn scan(text: &str, registry: &Registry) -> Result<Findings, Dockerfi
             pinned: None,
             setting: None,
             registry_span: arg.span.clone(),
+            repository_span: None,
             tag_span: None,
             checkable: false,
             insertion: None,

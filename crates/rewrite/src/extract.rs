@@ -72,6 +72,16 @@ pub(crate) fn string_reference(
         }
         _ => None,
     };
+    let registry_end = start + component.len();
+    let repository_span = if parts.repository.is_empty() {
+        Some(registry_end..registry_end)
+    } else {
+        let written = text
+            .get(registry_end..)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|rest| rest.starts_with(parts.repository));
+        written.then(|| registry_end + 1..registry_end + 1 + parts.repository.len())
+    };
     Some(Reference {
         line: lines.line(start),
         kind,
@@ -81,7 +91,8 @@ pub(crate) fn string_reference(
         digest: parts.digest.map(str::to_owned),
         pinned: None,
         setting: None,
-        registry_span: start..start + component.len(),
+        registry_span: start..registry_end,
+        repository_span,
         tag_span,
         checkable: parts.is_literal(),
         insertion: None,
@@ -240,6 +251,7 @@ pub(crate) fn setting_reference(
         pinned: None,
         setting: Some(key.to_owned()),
         registry_span: start..start + host.len(),
+        repository_span: None,
         tag_span: None,
         checkable: false,
         insertion: None,
@@ -377,7 +389,14 @@ pub(crate) fn scan_yaml(
 /// Kustomize would set the tag again over the digest pinned in the resources. They are found
 /// by the scan of `images:` itself, looking for `target` instead of the old registry; nothing
 /// in them is renamed (a `newName` the scan would add is dropped).
-pub(crate) fn kustomize_entries_at(text: &str, target: &Registry) -> Vec<Reference> {
+///
+/// Their repository is named as the old registry names it (through `renamer`'s inverse), as
+/// every reference's is.
+pub(crate) fn kustomize_entries_at(
+    text: &str,
+    target: &Registry,
+    renamer: Option<&dyn crate::Renamer>,
+) -> Vec<Reference> {
     let scope = KustomizeScope::unknown();
     let Ok(found) = scan_yaml(text, FileKind::Kustomization, target, &scope) else {
         return Vec::new();
@@ -387,8 +406,10 @@ pub(crate) fn kustomize_entries_at(text: &str, target: &Registry) -> Vec<Referen
         .into_iter()
         .filter(|r| r.pin == Pin::KustomizeDigest && r.is_pinnable())
         .filter_map(|mut r| {
-            // Named as the old registry names it: below `target`'s prefix, if any.
-            r.repository = target.below_prefix(&r.repository)?.to_owned();
+            // Named as the old registry names it: below `target`'s prefix, if any, and by the
+            // name it had before the renames.
+            r.repository = crate::rename::source_name(target, renamer, &r.repository)?;
+            r.repository_span = None;
             r.insertion = None;
             Some(r)
         })
@@ -487,7 +508,7 @@ impl<'a> YamlScan<'a> {
         if names_an_origin(key) && self.origin.is_none() {
             self.origin = Some(key.to_owned());
         }
-        self.registry_value(scalar, ReferenceKind::HelmRegistry, None);
+        self.registry_value(scalar, ReferenceKind::HelmRegistry, None, None);
         self.origin = outer;
     }
 
@@ -868,7 +889,7 @@ impl<'a> YamlScan<'a> {
         let tag = version.filter(|_| exact).map(|v| v.replace('+', "_"));
         let Some(mut reference) = self.string_ref(url, ReferenceKind::ArgoChart) else {
             let rest = (chart, tag, None);
-            return self.registry_value(url, ReferenceKind::ArgoChart, Some(rest));
+            return self.registry_value(url, ReferenceKind::ArgoChart, Some(rest), None);
         };
         let path = reference.repository.trim_end_matches('/');
         reference.repository = if path.is_empty() {
@@ -916,6 +937,7 @@ impl<'a> YamlScan<'a> {
                 continue;
             }
             reference.registry_span = moved(&reference.registry_span);
+            reference.repository_span = reference.repository_span.as_ref().map(moved);
             reference.tag_span = reference.tag_span.as_ref().map(moved);
             reference.line = self.lines.line(reference.registry_span.start);
             self.push(reference);
@@ -1051,12 +1073,27 @@ impl<'a> YamlScan<'a> {
         found.into_iter().for_each(|r| self.push(r));
     }
 
+    /// The bytes of a one-line scalar's trimmed value when the file spells it literally (no
+    /// escapes), else `None`.
+    fn literal_value(&self, scalar: &Scalar) -> Option<Range<usize>> {
+        let value = scalar.value.trim();
+        if scalar.style.is_block() || value.is_empty() {
+            return None;
+        }
+        let raw = &self.text[scalar.body.clone()];
+        let off = raw.len() - raw.trim_start().len();
+        let start = scalar.body.start + off;
+        (self.text.get(start..start + value.len()) == Some(value))
+            .then(|| start..start + value.len())
+    }
+
     /// A value that holds only a registry (`registry: myreg.azurecr.io`).
     fn registry_value(
         &mut self,
         scalar: &Scalar,
         kind: ReferenceKind,
         rest: Option<(String, Option<String>, Option<String>)>,
+        repository_span: Option<Range<usize>>,
     ) {
         let value = scalar.value.trim().trim_end_matches('/');
         if !self.registry.matches(value) || scalar.style.is_block() {
@@ -1071,6 +1108,10 @@ impl<'a> YamlScan<'a> {
             return;
         }
         let start = scalar.body.start + off;
+        let end = start + value.len();
+        // An Argo CD chart's path goes right after the registry, when a rename gives it one.
+        let repository_span =
+            repository_span.or_else(|| (kind == ReferenceKind::ArgoChart).then_some(end..end));
         let (repository, tag, digest) = rest.clone().unwrap_or_default();
         let mut original = value.to_owned();
         if rest.is_some() {
@@ -1102,7 +1143,8 @@ impl<'a> YamlScan<'a> {
             digest,
             pinned: None,
             setting: None,
-            registry_span: start..start + value.len(),
+            registry_span: start..end,
+            repository_span,
             tag_span: None,
             checkable,
             insertion: None,
@@ -1139,7 +1181,13 @@ impl<'a> YamlScan<'a> {
         let digest = text_of(get("digest"));
         if let Some(registry) = get("registry") {
             let rest = (repository.value.trim().to_owned(), tag, digest);
-            self.registry_value(registry, ReferenceKind::HelmImageMap, Some(rest));
+            let repository_span = self.literal_value(repository);
+            self.registry_value(
+                registry,
+                ReferenceKind::HelmImageMap,
+                Some(rest),
+                repository_span,
+            );
         } else if let Some(mut reference) = self.string_ref(repository, ReferenceKind::HelmImageMap)
         {
             if reference.tag.is_none() && reference.digest.is_none() {
@@ -1223,8 +1271,9 @@ impl<'a> YamlScan<'a> {
                 redirect = self.redirect_before(item, name, &reference);
                 if redirect.is_none() {
                     let note = format!(
-                        "some resources of this kustomization name {repo} at the new registry and others (or remote ones) may name it at {old}: one name cannot match both, so the entry stops applying to some; split it by hand: add before it an entry with name {old}/{repo} and newName {new}/{repo}, and give this one the name {new}/{repo}",
+                        "some resources of this kustomization name {repo} at the new registry and others (or remote ones) may name it at {old}: one name cannot match both, so the entry stops applying to some; split it by hand: add before it an entry with name {old}/{repo} and newName {new}/{new_repo}, and give this one the name {new}/{new_repo}",
                         repo = reference.repository,
+                        new_repo = self.scope.new_name(&reference.repository),
                         old = self.registry,
                         new = self.scope.new_registry.as_ref().map_or("NEW".to_owned(), |r| r.to_string()),
                     );
@@ -1299,12 +1348,20 @@ impl<'a> YamlScan<'a> {
         let (Some(new_name), Some(to)) = (get("newName"), &self.scope.new_registry) else {
             return false;
         };
-        let path = reference.original.get(reference.registry_span.len()..);
+        // Both named as they are after the run: renamed ([`KustomizeScope::new_name`]).
+        let renamed = |r: &Reference| {
+            let rest = r.original.get(r.registry_span.len()..)?;
+            let tail = rest
+                .strip_prefix('/')
+                .and_then(|rest| rest.strip_prefix(r.repository.as_str()));
+            Some(match tail {
+                Some(tail) => format!("/{}{tail}", self.scope.new_name(&r.repository)),
+                None => rest.to_owned(),
+            })
+        };
+        let path = renamed(reference);
         let after_run = match self.string_ref(new_name, ReferenceKind::KustomizeNewName) {
-            Some(moved) => moved
-                .original
-                .get(moved.registry_span.len()..)
-                .map(|rest| format!("{to}{rest}")),
+            Some(moved) => renamed(&moved).map(|rest| format!("{to}{rest}")),
             None => Some(new_name.value.trim().to_owned()),
         };
         match (after_run, path) {

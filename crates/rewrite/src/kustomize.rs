@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::extract;
 use crate::registry::ImageRef;
+use crate::rename::{source_name, Renamer};
 use crate::yaml::{self, Node};
 use crate::{FileKind, Registry};
 
@@ -32,6 +33,9 @@ pub(crate) struct KustomizeScope {
     pub unknown: bool,
     /// The new registry, when the resources were looked at (what a split entry names).
     pub new_registry: Option<Registry>,
+    /// The new name of each repository of `at_new` that a rename ([`crate::Renamer`]) gives
+    /// another one.
+    pub renamed: HashMap<String, String>,
 }
 
 impl KustomizeScope {
@@ -56,6 +60,13 @@ impl KustomizeScope {
     pub fn is_mixed(&self, repository: &str) -> bool {
         self.at_new.contains(repository) && !self.follows_new(repository)
     }
+
+    /// The name of `repository` (as the old registry names it) at the new registry.
+    pub fn new_name<'s>(&'s self, repository: &'s str) -> &'s str {
+        self.renamed
+            .get(repository)
+            .map_or(repository, String::as_str)
+    }
 }
 
 /// File names Kustomize looks for in a directory.
@@ -75,6 +86,7 @@ pub(crate) fn scope(
     in_run: &HashSet<PathBuf>,
     from: &Registry,
     to: &Registry,
+    renamer: Option<&dyn Renamer>,
 ) -> KustomizeScope {
     let mut scope = KustomizeScope {
         new_registry: Some(to.clone()),
@@ -115,8 +127,8 @@ pub(crate) fn scope(
                         scope.at_new.insert(parts.repository.to_owned());
                     } else if to.matches(registry) {
                         // Under `--to`'s prefix, named as the old registry names it.
-                        if let Some(repository) = to.below_prefix(parts.repository) {
-                            scope.at_new.insert(repository.to_owned());
+                        if let Some(repository) = source_name(to, renamer, parts.repository) {
+                            scope.at_new.insert(repository);
                         }
                     } else if from.matches(registry) {
                         scope.at_old.insert(parts.repository.to_owned());
@@ -168,15 +180,21 @@ pub(crate) fn scope(
                     let repositories = found.into_parts().0.into_iter().map(|r| r.repository);
                     if at_new {
                         // Under `--to`'s prefix, named as the old registry names it.
-                        names.extend(
-                            repositories.filter_map(|r| to.below_prefix(&r).map(str::to_owned)),
-                        );
+                        names.extend(repositories.filter_map(|r| source_name(to, renamer, &r)));
                     } else {
                         names.extend(repositories);
                     }
                 }
             }
         }
+    }
+    if let Some(renamer) = renamer {
+        scope.renamed = scope
+            .at_new
+            .iter()
+            .map(|r| (r.clone(), renamer.renamed(r)))
+            .filter(|(r, new)| r != new)
+            .collect();
     }
     scope
 }

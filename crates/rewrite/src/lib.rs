@@ -55,6 +55,7 @@ mod model;
 mod plan;
 mod printed;
 mod registry;
+mod rename;
 mod terraform;
 mod yaml;
 
@@ -71,3 +72,4 @@ pub use plan::{
 };
 pub use printed::{escape_controls, printable_line, redact_secrets, REDACTED};
 pub use registry::Registry;
+pub use rename::Renamer;

@@ -137,6 +137,13 @@ pub struct Reference {
     /// Bytes holding the registry name, replaced by the new login server.
     #[serde(skip)]
     pub(crate) registry_span: Range<usize>,
+    /// Bytes holding the repository as the file writes it, which a rename ([`crate::Renamer`])
+    /// replaces: right after the registry and its `/` (`web` of `OLD/web:1`; empty for
+    /// `oci://OLD`), or a Helm image map's `repository:` value. Their text is `repository` or
+    /// its first segments, the others given elsewhere (a chart's `name:`). `None` when the
+    /// file does not spell it literally (escapes) or holds no repository there.
+    #[serde(skip)]
+    pub(crate) repository_span: Option<Range<usize>>,
     /// Bytes holding `:tag`, replaced by `@digest` when pinning (or a Kustomize entry's
     /// `newTag: TAG`, see [`Pin`]); `None` when the file shape does not allow it (maps, escaped
     /// strings).
@@ -512,6 +519,7 @@ mod tests {
             pinned: None,
             setting: None,
             registry_span: start..start + "myreg.azurecr.io".len(),
+            repository_span: None,
             tag_span: None,
             pin: Pin::Suffix,
             short_name: false,

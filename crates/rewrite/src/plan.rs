@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::kustomize::{self, KustomizeScope};
 use crate::model::{Findings, Lines, Mention, MentionPlace, Reference};
+use crate::rename::{self, Renamer, Renaming};
 use crate::{diff, dockerfile, extract, fsio, Error, FileKind, Registry};
 
 /// Looks references up in the target registry. The library calls it for every checkable
@@ -438,6 +439,7 @@ type Cache = HashMap<(String, String, bool), Result<Option<String>, String>>;
 pub struct Rewriter<'r> {
     options: Options,
     resolver: Option<&'r dyn TargetResolver>,
+    renamer: Option<&'r dyn Renamer>,
     cache: RefCell<Cache>,
 }
 
@@ -447,6 +449,7 @@ impl<'r> Rewriter<'r> {
         Rewriter {
             options,
             resolver: None,
+            renamer: None,
             cache: RefCell::new(HashMap::new()),
         }
     }
@@ -456,6 +459,28 @@ impl<'r> Rewriter<'r> {
     pub fn with_resolver(mut self, resolver: &'r dyn TargetResolver) -> Self {
         self.resolver = Some(resolver);
         self
+    }
+
+    /// Gives the repositories the new names `renamer` says they were copied under (`copy
+    /// --map`): `OLD/web:1` becomes `NEW/frontend/web:1` (`NEW/PREFIX/frontend/web:1` under a
+    /// prefix), the target is asked for the new name, and a reference already at the new
+    /// registry under its new name is one of the new registry's (done). Where a file names a
+    /// repository in a way the rewrite cannot rename safely (a value holding the registry
+    /// alone, a templated repository, an escaped string), the reference is listed as a
+    /// [`Mention`] with a note instead of being rewritten. Without a renamer every repository
+    /// keeps its name.
+    pub fn with_renamer(mut self, renamer: &'r dyn Renamer) -> Self {
+        self.renamer = Some(renamer);
+        self
+    }
+
+    /// The name at the new registry of `repository` (as the old registry names it), below the
+    /// prefix of `--to`: renamed by the [`Renamer`], if any, else the same.
+    pub fn renamed(&self, repository: &str) -> String {
+        match self.renamer {
+            Some(renamer) => renamer.renamed(repository),
+            None => repository.to_owned(),
+        }
     }
 
     /// The options.
@@ -544,13 +569,23 @@ impl<'r> Rewriter<'r> {
             } else {
                 to.as_str()
             };
-            edits.push(match &reference.insertion {
-                Some(insertion) => (
+            // Checked by `unwritable_to_mentions`: what is left can be renamed.
+            let renaming =
+                rename::renaming(text, reference, self.renamer).unwrap_or(Renaming::Unchanged);
+            edits.push(match (&reference.insertion, &renaming) {
+                (Some(insertion), Renaming::After(after)) => (
+                    insertion.at..insertion.at,
+                    format!("{}{written_name}{after}", insertion.before),
+                ),
+                (Some(insertion), _) => (
                     insertion.at..insertion.at,
                     format!("{}{written_name}{}", insertion.before, insertion.after),
                 ),
-                None => (reference.registry_span.clone(), written_name.to_owned()),
+                (None, _) => (reference.registry_span.clone(), written_name.to_owned()),
             });
+            if let Renaming::Span(span, renamed) = renaming {
+                edits.push((span, renamed));
+            }
             if let Some(problem) = self.resolve(reference) {
                 problems.push(problem);
             }
@@ -560,7 +595,7 @@ impl<'r> Rewriter<'r> {
         }
         let mut pinned_at_target = Vec::new();
         if self.options.pin_digests && kind == FileKind::Kustomization && not_parsed.is_none() {
-            for mut entry in extract::kustomize_entries_at(text, &self.options.to) {
+            for mut entry in extract::kustomize_entries_at(text, &self.options.to, self.renamer) {
                 if let Some(problem) = self.resolve(&mut entry) {
                     problems.push(problem);
                 }
@@ -631,8 +666,22 @@ impl<'r> Rewriter<'r> {
     /// (it is not an Azure registry), or one holding the old registry alone (a login server, a
     /// service connection's name) when `--to` has a repository prefix, which a login server
     /// cannot take and an image name needs.
-    fn unwritable(&self, reference: &Reference) -> Option<String> {
+    ///
+    /// With a [`Renamer`], also a reference whose repository cannot be renamed safely in
+    /// `text` ([`rename::renaming`]).
+    fn unwritable(&self, text: &str, reference: &Reference) -> Option<String> {
         let (from, to) = (&self.options.from, &self.options.to);
+        if let Err(why) = rename::renaming(text, reference, self.renamer) {
+            let what = match reference.kind.is_setting() {
+                true => reference
+                    .setting
+                    .as_deref()
+                    .unwrap_or("this setting")
+                    .to_owned(),
+                false => format!("this {}", reference.kind.describe()),
+            };
+            return Some(format!("{what} {why}"));
+        }
         let setting = reference.setting.as_deref().unwrap_or("this setting");
         if reference.short_name && to.short_name().is_none() {
             return Some(format!(
@@ -654,7 +703,10 @@ impl<'r> Rewriter<'r> {
         references: &mut Vec<Reference>,
         mentions: &mut Vec<Mention>,
     ) {
-        if !references.iter().any(|r| self.unwritable(r).is_some()) {
+        if !references
+            .iter()
+            .any(|r| self.unwritable(text, r).is_some())
+        {
             return;
         }
         let lines = Lines::new(text);
@@ -663,7 +715,7 @@ impl<'r> Rewriter<'r> {
             _ => MentionPlace::Value,
         };
         let mut found = Findings::with_mentions(std::mem::take(mentions));
-        references.retain(|r| match self.unwritable(r) {
+        references.retain(|r| match self.unwritable(text, r) {
             Some(note) => {
                 found.mention_with_note(&lines, r.registry_span.start, place, note);
                 false
@@ -680,8 +732,9 @@ impl<'r> Rewriter<'r> {
         if !reference.checkable {
             return None;
         }
-        let repository = self.options.to.in_target(&reference.repository);
-        let mut target = format!("{}/{}", self.options.to, reference.repository);
+        let renamed = self.renamed(&reference.repository);
+        let repository = self.options.to.in_target(&renamed);
+        let mut target = format!("{}/{renamed}", self.options.to);
         let (key, by_digest) = match (&reference.digest, &reference.tag) {
             (Some(digest), _) => {
                 target = format!("{target}@{digest}");
@@ -899,6 +952,7 @@ impl<'r> Rewriter<'r> {
                     &in_run,
                     &self.options.from,
                     &self.options.to,
+                    self.renamer,
                 );
                 match self.rewrite_text_with(&path, kind, &text, &scope) {
                     Ok(file) => rewritten.push(FilePlan { encoding, ..file }),

@@ -6,6 +6,7 @@ mod kustomize;
 mod migration_shapes;
 mod plan;
 mod refusals;
+mod renames;
 mod scanning;
 mod untrusted;
 mod util;

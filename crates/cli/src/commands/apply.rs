@@ -1492,14 +1492,18 @@ impl Run<'_> {
         let handle = tokio::runtime::Handle::current();
         let (paths, from, to) = (paths.to_vec(), from.to_string(), to.to_string());
         let config = self.plan.config.display().to_string();
+        let renamer = super::rewrite::MapRenamer::of_scope(&self.plan.scope)?;
         tokio::task::spawn_blocking(move || -> anyhow::Result<StepEnd> {
             let lookup = super::rewrite::TargetLookup::with_store(handle, store);
-            let rewriter = acr_rewrite::Rewriter::new(acr_rewrite::Options {
+            let mut rewriter = acr_rewrite::Rewriter::new(acr_rewrite::Options {
                 from: acr_rewrite::Registry::parse(&from)?,
                 to: acr_rewrite::Registry::parse(&to)?,
                 pin_digests,
             })
             .with_resolver(&lookup);
+            if let Some(renamer) = &renamer {
+                rewriter = rewriter.with_renamer(renamer);
+            }
             let plan = rewriter.plan(&paths)?;
             // YAML that cannot be parsed (templating, complex keys) is left as it is: said once
             // per file, as `rewrite` says it.
@@ -1747,6 +1751,9 @@ impl Run<'_> {
                 tag: self.plan.scope.tag.clone().into_iter().collect(),
                 exclude_tags: self.plan.scope.exclude_tags.clone(),
                 shard: None,
+            },
+            renames: args::MapArgs {
+                map: self.plan.scope.map.clone(),
             },
             connect: self.args.connect.clone(),
             jobs: args::JobsArgs::default(),

@@ -13,6 +13,7 @@ use acr_azure::{
     aks, deploy, export, registry, roles, settings, ArmClient, AzureSignIn, ResourceId,
 };
 use acr_relocate::endpoint::{self, Endpoint};
+use acr_relocate::rename::Renames;
 use acr_relocate::secret::Secret;
 use acr_relocate::transport::{self, Access};
 use anyhow::{bail, Context};
@@ -706,7 +707,8 @@ pub(crate) async fn delete_registry(
             }
         }
     }
-    let matcher = FilterArgs::default().matcher(&source_ep, Some(&target_ep))?;
+    let matcher =
+        FilterArgs::default().matcher(&source_ep, Some(&target_ep), Renames::default())?;
     let source = transport::open(
         &source_ep,
         Access::Read,
@@ -789,7 +791,7 @@ pub async fn copy_by_import(args: &crate::commands::copy::CopyArgs) -> anyhow::R
     let acr_relocate::endpoint::Endpoint::Registry(source_registry) = &source_ep else {
         bail!("--mode import reads from a registry, not a layout: use the default streaming copy");
     };
-    let matcher = filters.matcher(&source_ep, Some(&target_ep))?;
+    let matcher = filters.matcher(&source_ep, Some(&target_ep), args.renames.renames()?)?;
     let source_options = connect.options(Side::Source)?;
     let import_source = match &import_args.source_id {
         Some(text) => ImportSource::Registry(ResourceId::registry(text)?),

@@ -23,6 +23,8 @@ pub struct CopyArgs {
     #[command(flatten)]
     pub filters: FilterArgs,
     #[command(flatten)]
+    pub renames: crate::args::MapArgs,
+    #[command(flatten)]
     pub connect: ConnectArgs,
     #[command(flatten)]
     pub jobs: args::JobsArgs,
@@ -103,7 +105,9 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     args::refuse_import_options(&args.import)?;
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.target, "TARGET")?;
-    let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
+    let matcher = args
+        .filters
+        .matcher(&source_ep, Some(&target_ep), args.renames.renames()?)?;
     acr_relocate::endpoint::check_distinct(&source_ep, &target_ep)
         .await
         .context("TARGET")?;

@@ -57,6 +57,8 @@ pub struct DeleteSourceArgs {
     #[command(flatten)]
     pub filters: FilterArgs,
     #[command(flatten)]
+    pub renames: crate::args::MapArgs,
+    #[command(flatten)]
     pub connect: ConnectArgs,
     #[command(flatten)]
     pub jobs: args::JobsArgs,
@@ -227,7 +229,9 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
     if let Endpoint::Registry(t) = &target_ep {
         refuse_same_registry(source_registry, t, &args.source, &args.verified_against).await?;
     }
-    let matcher = args.filters.matcher(&source_ep, Some(&target_ep))?;
+    let matcher = args
+        .filters
+        .matcher(&source_ep, Some(&target_ep), args.renames.renames()?)?;
     args.connect
         .warn_unmatched_insecure("delete-source", &[&source_ep, &target_ep]);
     {

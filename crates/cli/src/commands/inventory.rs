@@ -1,6 +1,7 @@
 //! `acr-relocate inventory SOURCE`: what the source holds.
 
 use acr_relocate::inventory::{self, Inventory, TagEntry, Within};
+use acr_relocate::rename::Renames;
 use acr_relocate::transport::{self, Access};
 
 use crate::args::{self, FilterArgs, SourceConnectArgs};
@@ -41,7 +42,7 @@ pub fn run(args: InventoryArgs) -> anyhow::Result<u8> {
 async fn inventory_and_print(args: &InventoryArgs) -> anyhow::Result<u8> {
     args.jobs.check()?;
     let ep = args::endpoint(&args.source, "SOURCE")?;
-    let matcher = args.filters.matcher(&ep, None)?;
+    let matcher = args.filters.matcher(&ep, None, Renames::default())?;
     args.connect
         .shared
         .warn_unmatched_insecure("inventory", &[&ep]);

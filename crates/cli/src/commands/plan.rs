@@ -553,6 +553,9 @@ pub fn describe_scope(scope: &Scope) -> String {
     if !scope.exclude_tags.is_empty() {
         keys.push(format!("exclude_tags = {:?}", scope.exclude_tags));
     }
+    if !scope.map.is_empty() {
+        keys.push(format!("map = {:?}", scope.map));
+    }
     keys.join(", ")
 }
 
@@ -567,9 +570,11 @@ pub fn matcher(
         Endpoint::Registry(r) => r.prefix.clone(),
         Endpoint::Layout(_) | Endpoint::Archive(_) => None,
     };
+    let renames = acr_relocate::rename::Renames::parse(&scope.map, "[scope] map")?;
     Matcher::new(Selection {
         source_prefix: prefix(source),
         target_prefix: prefix(target),
+        renames,
         include: scope.repos.clone(),
         exclude: scope.exclude_repos.clone(),
         tag_patterns: scope.tag.iter().cloned().collect(),
@@ -952,11 +957,15 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
                 .or_else(|| host(&target_ep))
                 .context("[rewrite] needs `to` when the target is not a registry")?;
         let paths: Vec<PathBuf> = r.paths.iter().map(|p| abs(p)).collect();
-        let rewriter = acr_rewrite::Rewriter::new(acr_rewrite::Options {
+        let renamer = super::rewrite::MapRenamer::of_scope(&config.scope)?;
+        let mut rewriter = acr_rewrite::Rewriter::new(acr_rewrite::Options {
             from: acr_rewrite::Registry::parse(&from).context("[rewrite] from")?,
             to: acr_rewrite::Registry::parse(&to).context("[rewrite] to")?,
             pin_digests: false,
         });
+        if let Some(renamer) = &renamer {
+            rewriter = rewriter.with_renamer(renamer);
+        }
         let scanned = rewriter.plan(&paths)?;
         if !scanned.failures.is_empty() {
             let failures: Vec<String> = scanned.failures.iter().map(|f| f.to_string()).collect();

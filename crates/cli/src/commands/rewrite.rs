@@ -13,10 +13,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use acr_relocate::endpoint::Endpoint;
+use acr_relocate::rename::Renames;
 use acr_relocate::transport::{self, Access, Store};
 use acr_rewrite::{
-    FilePlan, NothingMatched, Options, Plan, ReferenceKind, Registry, Rewriter, TargetResolver,
-    WriteOptions,
+    FilePlan, NothingMatched, Options, Plan, ReferenceKind, Registry, Renamer, Rewriter,
+    TargetResolver, WriteOptions,
 };
 use anyhow::Context;
 
@@ -60,6 +61,18 @@ rewritten (sync and import configs keep copying from OLD).
 
 --to HOST/PREFIX follows a `copy` under a prefix: OLD/repo becomes HOST/PREFIX/repo and the
 target check looks up PREFIX/repo; a setting holding OLD alone is then listed with a note.
+
+--map FROM=TO follows a `copy` that renamed repositories (give the same --map): OLD/web:1
+becomes NEW/frontend/web:1 with --map web=frontend/web (NEW/PREFIX/frontend/web:1 under a
+prefix), team-a/x becomes platform/team-a/x with --map team-a/=platform/team-a/; the target
+check looks up the new name, and a reference already at NEW under its new name is done. The
+repository is renamed where the reference writes it (after the registry, a Helm map's
+`repository:`, a Kustomize newName, a chart dependency's path). A value holding OLD alone
+whose images are named elsewhere (a Helm `registry:` or `global.imageRegistry`, a Dockerfile
+`ARG REG=OLD` used as `FROM $REG/...`), a repository written through a template or a variable,
+and a chart whose own name would change are listed with a note and left alone: edit them by
+hand. Pipeline registry settings and service connections name where pipelines log in and are
+rewritten as without --map.
 
 Registry settings: in a pipeline, a variable or input whose name says it holds the registry
 (`REGISTRY`, `CONTAINER_REGISTRY`, `containerRegistry`, `ACR_LOGIN_SERVER`, `login-server`, ...,
@@ -171,6 +184,14 @@ pub struct RewriteArgs {
     #[arg(long)]
     pub in_place_hard_links: bool,
 
+    /// A repository renamed on the way, as `copy --map` renamed it (repeatable): give the same
+    /// --map the copy was given. Names are relative to --from and to --to's prefix:
+    /// `web=frontend/web` points OLD/web at NEW/frontend/web, and both sides ending with `/`
+    /// rename a namespace (`team-a/=platform/team-a/`). References that cannot be renamed
+    /// safely are listed with a note.
+    #[arg(long = "map", value_name = "FROM=TO")]
+    pub map: Vec<String>,
+
     /// The registry to check, when it is not `https://` + --to (e.g. `http://127.0.0.1:5000` for
     /// a test registry). Implies --target-check. Credentials: --dst-creds.
     #[arg(long, value_name = "ENDPOINT")]
@@ -250,6 +271,54 @@ impl TargetResolver for TargetLookup {
 
     fn has_digest(&self, repository: &str, digest: &str) -> Result<bool, String> {
         Ok(self.digest(repository, digest)?.is_some())
+    }
+}
+
+/// The renames of a `copy --map` ([`Renames`]) as the rewrite takes them ([`Renamer`]):
+/// `OLD/web:1` becomes `NEW/frontend/web:1` for `--map web=frontend/web`. Plug it into a
+/// rewriter with [`Rewriter::with_renamer`] (only when there are renames: without a renamer the
+/// rewrite is exactly as it always was):
+///
+/// ```ignore
+/// let renamer = MapRenamer::new(renames);
+/// let rewriter = Rewriter::new(options).with_renamer(&renamer);
+/// ```
+#[derive(Debug, Clone)]
+pub struct MapRenamer {
+    renames: Renames,
+    /// `renames` the other way, from a name in the target to the source name.
+    inverted: Renames,
+}
+
+impl MapRenamer {
+    /// The renamer of `renames` (forward: as `copy` applied them).
+    pub fn new(renames: Renames) -> Self {
+        let inverted = renames.inverted();
+        MapRenamer { renames, inverted }
+    }
+
+    /// The renamer of a plan's `[scope] map`, `None` when it renames nothing (a rewrite then
+    /// behaves as without renames).
+    pub fn of_scope(scope: &acr_relocate::relocation::plan::Scope) -> anyhow::Result<Option<Self>> {
+        let renames = Renames::parse(&scope.map, "[scope] map")?;
+        Ok((!renames.is_empty()).then(|| MapRenamer::new(renames)))
+    }
+
+    /// The renames, as given.
+    pub fn renames(&self) -> &Renames {
+        &self.renames
+    }
+}
+
+impl Renamer for MapRenamer {
+    fn renamed(&self, repository: &str) -> String {
+        self.renames
+            .apply(repository)
+            .unwrap_or_else(|| repository.to_string())
+    }
+
+    fn original(&self, renamed: &str) -> Option<String> {
+        self.inverted.apply(renamed)
     }
 }
 
@@ -366,6 +435,8 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
             "--to {to} is a prefix inside --from {from}: a second run would add the prefix again; rewrite moves references between registries only"
         );
     }
+    let renames = Renames::parse(&args.map, "--map")?;
+    let renamer = (!renames.is_empty()).then(|| MapRenamer::new(renames));
     let lookup = TargetLookup::connect(&args, &to)?;
     let mut rewriter = Rewriter::new(Options {
         from: from.clone(),
@@ -374,6 +445,9 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
     });
     if let Some(lookup) = &lookup {
         rewriter = rewriter.with_resolver(lookup);
+    }
+    if let Some(renamer) = &renamer {
+        rewriter = rewriter.with_renamer(renamer);
     }
     let plan = rewriter.plan(&args.paths)?;
     // Files that name neither registry: a misspelt --from (or the wrong paths) must not pass
@@ -423,7 +497,13 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
 
     if args.check {
         report_remaining(&mut out, &plan, &from)?;
-        report_problems(&mut out, &plan, &from, &to, args.target.as_deref(), false)?;
+        report_problems(
+            &mut out,
+            &plan,
+            (&from, &to, renamer.as_ref()),
+            args.target.as_deref(),
+            false,
+        )?;
         report_refusals(&mut out, &refused, false)?;
         report_unread(&mut out, &plan, false)?;
         warn_nothing_matched(&mut out, nothing_matched.as_ref(), &from, &to)?;
@@ -440,7 +520,13 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
     }
 
     if plan.is_blocked() {
-        report_problems(&mut out, &plan, &from, &to, args.target.as_deref(), true)?;
+        report_problems(
+            &mut out,
+            &plan,
+            (&from, &to, renamer.as_ref()),
+            args.target.as_deref(),
+            true,
+        )?;
         return Ok(if failed { 2 } else { 1 });
     }
 
@@ -484,7 +570,7 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
             .copied()
             .collect();
         report_settings(&mut out, &written, &to, true)?;
-        report_pinned_at_target(&mut out, &written, &to, true)?;
+        report_pinned_at_target(&mut out, &written, &rewriter, true)?;
         write_errors = summary.errors;
     } else if !args.diff || args.dry_run {
         writeln!(out, "would rewrite {references} reference(s) in {} file(s): {from} -> {to} (nothing written)", changed.len())?;
@@ -503,7 +589,7 @@ fn rewrite(args: RewriteArgs) -> anyhow::Result<u8> {
             )?;
         }
         report_settings(&mut out, &changed, &to, false)?;
-        report_pinned_at_target(&mut out, &changed, &to, false)?;
+        report_pinned_at_target(&mut out, &changed, &rewriter, false)?;
     }
     let mentions: Vec<_> = plan
         .files
@@ -633,15 +719,16 @@ fn note_of(mention: &acr_rewrite::Mention) -> String {
 /// Names each reference the target cannot serve on its own `error:` line (after flushing
 /// `out`), then one line saying that nothing was written (`written` true) or that a real run
 /// would write nothing, and what to do: copy the missing images to the target first (to
-/// `target`, the `--target` endpoint, when one names how to reach it).
+/// `target`, the `--target` endpoint, when one names how to reach it), by their source names
+/// and with the renames (`registries` holds `--from`, `--to` and the renames, if any).
 fn report_problems(
     out: &mut impl Write,
     plan: &Plan,
-    from: &Registry,
-    to: &Registry,
+    registries: (&Registry, &Registry, Option<&MapRenamer>),
     target: Option<&str>,
     written: bool,
 ) -> std::io::Result<()> {
+    let (from, to, renamer) = registries;
     let problems: Vec<_> = plan.problems().collect();
     if problems.is_empty() {
         return Ok(());
@@ -660,7 +747,7 @@ fn report_problems(
     } else {
         "a real run would write nothing"
     };
-    let mut repositories: Vec<&str> = problems
+    let mut repositories: Vec<String> = problems
         .iter()
         .filter(|(_, p)| !matches!(p.issue, acr_rewrite::Issue::Lookup(_)))
         .filter_map(|(_, p)| {
@@ -668,7 +755,12 @@ fn report_problems(
                 .target_reference
                 .strip_prefix(&to.to_string())?
                 .strip_prefix('/')?;
-            Some(name.split(['@', ':']).next().unwrap_or(name))
+            let name = name.split(['@', ':']).next().unwrap_or(name);
+            // The copy takes the source name, and renames it by --map.
+            Some(match renamer {
+                Some(renamer) => renamer.original(name).unwrap_or_else(|| name.to_owned()),
+                None => name.to_owned(),
+            })
         })
         .collect();
     repositories.sort_unstable();
@@ -676,10 +768,15 @@ fn report_problems(
     let remedy = if repositories.is_empty() {
         "check that the target answers and run again".to_owned()
     } else {
-        let repos: String = repositories
+        let mut repos: String = repositories
             .iter()
             .map(|r| format!(" --repo {r}"))
             .collect();
+        if let Some(renamer) = renamer {
+            for spec in renamer.renames().specs() {
+                repos.push_str(&format!(" --map {spec}"));
+            }
+        }
         let to = target.map_or_else(|| to.to_string(), str::to_owned);
         format!(
             "copy the missing images to the target first (`acr-relocate copy {from} {to}{repos}`), then run again"
@@ -837,9 +934,10 @@ fn report_settings(
 fn report_pinned_at_target(
     out: &mut impl Write,
     files: &[&FilePlan],
-    to: &Registry,
+    rewriter: &Rewriter,
     written: bool,
 ) -> std::io::Result<()> {
+    let to = &rewriter.options().to;
     let pinned: Vec<_> = files
         .iter()
         .flat_map(|f| f.pinned_at_target.iter().map(move |r| (f, r)))
@@ -859,7 +957,7 @@ fn report_pinned_at_target(
             "  {}:{}: {to}/{}@{}",
             shown(&file.path),
             reference.line,
-            printable_line(&reference.repository),
+            printable_line(&rewriter.renamed(&reference.repository)),
             reference.pinned.as_deref().unwrap_or_default()
         )?;
     }

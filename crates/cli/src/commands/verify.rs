@@ -23,6 +23,8 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub filters: FilterArgs,
     #[command(flatten)]
+    pub renames: crate::args::MapArgs,
+    #[command(flatten)]
     pub connect: ConnectArgs,
     /// Also check in the target every manifest of each tag's graph (read, and hashed against its
     /// digest), every config and layer (present, with the size its descriptor gives; not read)
@@ -69,7 +71,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
 async fn verify_and_report(args: &VerifyArgs) -> anyhow::Result<u8> {
     let source = args::endpoint(&args.source, "SOURCE")?;
     let target = args::endpoint(&args.target, "TARGET")?;
-    let matcher = args.filters.matcher(&source, Some(&target))?;
+    let matcher = args
+        .filters
+        .matcher(&source, Some(&target), args.renames.renames()?)?;
     args.connect
         .warn_unmatched_insecure("verify", &[&source, &target]);
     let report = run_verify(args, &matcher).await?;

@@ -157,6 +157,10 @@ pub struct Scope {
     /// Regular expressions of tags to leave out (each matching whole tags).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude_tags: Vec<String>,
+    /// Repository names changed on the way, `FROM=TO` as `--map` takes them
+    /// ([`crate::rename::Renames`]): the copy, verify, rewrite and delete steps all follow them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub map: Vec<String>,
 }
 
 /// How content moves.

@@ -1,0 +1,256 @@
+//! `--map FROM=TO`: repositories get other names in the target (one repository, or a namespace
+//! with a trailing `/`), as regsync's per-repository targets and `az acr import --image NEW:TAG`
+//! allow. `copy`, `verify` and `delete-source` follow the same renames; filters match the
+//! source's names.
+
+use acr_relocate::digest::Digest;
+
+use crate::support::oci_push::push_image_as;
+use crate::util::*;
+
+/// The digest `repository:tag` has in the registry `url`, if any.
+fn digest_at(url: &str, repository: &str, tag: &str) -> Option<Digest> {
+    block_on(open(url).manifest_digest(repository, tag)).unwrap()
+}
+
+/// A source holding `app:v1`, `team/a:v1`, `team/b:v2` and `other:v1`.
+fn source() -> (Registry, Vec<(&'static str, &'static str, Digest)>) {
+    let src = Registry::start();
+    let images = [
+        ("app", "v1"),
+        ("team/a", "v1"),
+        ("team/b", "v2"),
+        ("other", "v1"),
+    ];
+    let pushed = images
+        .iter()
+        .map(|(repository, tag)| {
+            let layer = format!("the layer of {repository}:{tag}");
+            let (digest, _) = push_image_as(src.port, repository, tag, "amd64", layer.as_bytes());
+            (*repository, *tag, digest)
+        })
+        .collect();
+    (src, pushed)
+}
+
+const MAP: [&str; 4] = ["--map", "app=apps/app", "--map", "team/=platform/team/"];
+
+/// Runs `command` (with its options), the renames of [`MAP`], then `operands`.
+fn run_mapped(command: &[&str], operands: &[&str]) -> std::process::Output {
+    let mut args = command.to_vec();
+    args.extend(MAP);
+    args.extend(operands);
+    run(&args)
+}
+
+#[test]
+fn a_renamed_repository_and_namespace_arrive_under_their_new_names_and_verify() {
+    let (src, pushed) = source();
+    let dst = Registry::start();
+    let out = run_mapped(&["copy", "--json"], &[&src.url(), &dst.url()]);
+    assert_success(&out);
+    let mut copied: Vec<String> = json(&out)["copied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["item"].as_str().unwrap().to_string())
+        .collect();
+    copied.sort();
+    assert_eq!(
+        copied,
+        [
+            "apps/app:v1",
+            "other:v1",
+            "platform/team/a:v1",
+            "platform/team/b:v2"
+        ]
+    );
+    for (repository, tag, digest) in &pushed {
+        let renamed = match *repository {
+            "app" => "apps/app".to_string(),
+            "other" => "other".to_string(),
+            team => format!("platform/{team}"),
+        };
+        assert_eq!(digest_at(&dst.url(), &renamed, tag).as_ref(), Some(digest));
+    }
+    assert_eq!(digest_at(&dst.url(), "app", "v1"), None);
+    assert_eq!(digest_at(&dst.url(), "team/a", "v1"), None);
+
+    let out = run_mapped(&["verify", "--deep"], &[&src.url(), &dst.url()]);
+    assert_success(&out);
+
+    // Without the renames, the target lacks the source's names.
+    let out = run(&["verify", &src.url(), &dst.url()]);
+    assert_exit_code(&out, 1);
+    assert!(stdout(&out).contains("app:v1"), "{}", stdout(&out));
+
+    // Filters match the source's names, on both sides.
+    let out = run(&[
+        "verify",
+        "--repo",
+        "team/*",
+        "--map",
+        "team/=platform/team/",
+        &src.url(),
+        &dst.url(),
+    ]);
+    assert_success(&out);
+}
+
+#[test]
+fn renames_go_under_the_targets_prefix() {
+    let (src, pushed) = source();
+    let dst = Registry::start();
+    let target = format!("{}/moved", dst.url());
+    let out = run(&[
+        "copy",
+        "-q",
+        "--repo",
+        "app",
+        "--map",
+        "app=apps/app",
+        &src.url(),
+        &target,
+    ]);
+    assert_success(&out);
+    assert_eq!(
+        digest_at(&dst.url(), "moved/apps/app", "v1").as_ref(),
+        Some(&pushed[0].2)
+    );
+    let out = run(&[
+        "verify",
+        "--repo",
+        "app",
+        "--map",
+        "app=apps/app",
+        &src.url(),
+        &target,
+    ]);
+    assert_success(&out);
+}
+
+#[test]
+fn a_repository_that_stayed_under_its_old_name_in_the_target_is_not_taken_for_the_renamed_one() {
+    let (src, _) = source();
+    let dst = Registry::start();
+    // An old copy under the source's name, with another image.
+    push_image_as(dst.port, "app", "v1", "arm64", b"an older app");
+    assert_success(&run_mapped(&["copy", "-q"], &[&src.url(), &dst.url()]));
+    let out = run_mapped(&["verify"], &[&src.url(), &dst.url()]);
+    assert_success(&out);
+}
+
+#[test]
+fn delete_source_follows_the_renames_and_refuses_without_them() {
+    let (src, pushed) = source();
+    let dst = Registry::start();
+    assert_success(&run_mapped(&["copy", "-q"], &[&src.url(), &dst.url()]));
+
+    let (source, target) = (src.url(), dst.url());
+    let out = run(&[
+        "delete-source",
+        &source,
+        "--verified-against",
+        &target,
+        "--confirm",
+        &source,
+    ]);
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(digest_at(&source, "app", "v1").as_ref(), Some(&pushed[0].2));
+
+    let out = run_mapped(
+        &[
+            "delete-source",
+            "--confirm",
+            &source,
+            "--verified-against",
+            &target,
+        ],
+        &[&source],
+    );
+    assert_success(&out);
+    for (repository, tag, _) in &pushed {
+        assert_eq!(digest_at(&source, repository, tag), None, "{repository}");
+    }
+}
+
+#[test]
+fn two_repositories_given_one_name_are_refused_before_anything_is_written() {
+    let (src, _) = source();
+    let dst = Registry::start();
+    let out = run(&["copy", "--map", "app=other", &src.url(), &dst.url()]);
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains(
+            "the source's `app` and `other` would both be `other` in the target: rename the other one too, or leave one out with --exclude-repo"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(digest_at(&dst.url(), "other", "v1"), None);
+}
+
+#[test]
+fn a_malformed_rename_is_a_usage_error_that_says_what_to_write() {
+    for (spec, says) in [
+        ("app", "expected FROM=TO"),
+        ("team/=platform", "end both sides with /"),
+        ("app=Apps", "TO:"),
+    ] {
+        let out = run(&[
+            "copy",
+            "--map",
+            spec,
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+        ]);
+        assert_exit_code(&out, 2);
+        assert!(stderr(&out).contains(says), "{spec}: {}", stderr(&out));
+        assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+    }
+}
+
+/// A relocation whose `[scope] map` renames a repository and a namespace: `apply` copies under
+/// the new names, verifies them, points the files at them, and deletes the source.
+#[test]
+fn a_planned_relocation_follows_the_scopes_renames_through_every_step() {
+    let (src, pushed) = source();
+    let dst = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("deploy")).unwrap();
+    let manifest = dir.path().join("deploy/app.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "image: 127.0.0.1:{0}/app:v1\n---\nimage: 127.0.0.1:{0}/team/a:v1\n",
+            src.port
+        ),
+    )
+    .unwrap();
+    let source = src.url();
+    let cfg = crate::plan::config(
+        dir.path(),
+        &source,
+        &dst.url(),
+        &format!(
+            "[scope]\nmap = [\"app=apps/app\", \"team/=platform/team/\"]\n\n[rewrite]\npaths = [\"deploy\"]\n\n[delete_source]\nconfirm = \"{source}\"\n"
+        ),
+    );
+    let plan_path = crate::plan::plan(dir.path(), &cfg);
+    let out = run(&["apply", "-q", plan_path.to_str().unwrap()]);
+    assert_success(&out);
+    assert_eq!(
+        std::fs::read_to_string(&manifest).unwrap(),
+        format!(
+            "image: 127.0.0.1:{0}/apps/app:v1\n---\nimage: 127.0.0.1:{0}/platform/team/a:v1\n",
+            dst.port
+        )
+    );
+    assert_eq!(
+        digest_at(&dst.url(), "platform/team/b", "v2").as_ref(),
+        Some(&pushed[2].2)
+    );
+    for (repository, tag, _) in &pushed {
+        assert_eq!(digest_at(&source, repository, tag), None, "{repository}");
+    }
+}
