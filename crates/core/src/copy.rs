@@ -343,10 +343,14 @@ struct Engine {
     overwritten: Mutex<Vec<Overwrite>>,
     /// Target tags that pointed at another digest, left so ([`Summary::conflicts`]).
     conflicts: Mutex<Vec<Overwrite>>,
-    /// (target repository, digest) → the kept tag (`repository:tag`) whose source image it is,
-    /// or whose index lists it: what describes or belongs to it is left out
-    /// ([`Summary::left_out`]).
-    kept_sources: Mutex<HashMap<(String, Digest), String>>,
+    /// (target repository, digest) → the kept tag whose source image it is, or goes with (its
+    /// platform manifests, its referrers and theirs): what describes or belongs to it is left
+    /// out ([`Summary::left_out`]) unless the image arrives by another tag.
+    kept_sources: Mutex<HashMap<(String, Digest), KeptWith>>,
+    /// (target repository, digest) of the manifests the run's plain tags wrote (in a dry run:
+    /// would write) or found up to date, with the platform manifests of indexes: an image one
+    /// of them brought is no longer left out with a kept tag.
+    brought: Mutex<std::collections::HashSet<(String, Digest)>>,
     /// Items left out with a kept tag's source image ([`Summary::left_out`]).
     left_out: Mutex<Vec<Problem>>,
     /// Tags written ([`Summary::copied`]).
@@ -366,6 +370,22 @@ struct Engine {
     /// listing them ([`Engine::vanished`]): taken by [`Engine::failure`], which words them so.
     vanished: Mutex<std::collections::HashSet<String>>,
 }
+
+/// What a manifest of the source goes with when `--no-overwrite` keeps a tag
+/// ([`Engine::keep_source_image`]).
+#[derive(Clone, Debug)]
+struct KeptWith {
+    /// The kept tag, `repository:tag` (the first in name order when several keep the image).
+    tag: String,
+    /// The source's image of that tag.
+    image: Digest,
+    /// True for a manifest the image lists (a platform manifest); false for the image itself
+    /// and what describes it (its referrers, theirs).
+    part: bool,
+}
+
+/// Manifests followed from a kept tag's source image ([`Engine::keep_source_image`]), at most.
+const KEPT_CLOSURE_MAX: usize = 4096;
 
 /// What a target lists in its referrers fallback tags, by (target repository, subject)
 /// ([`crate::transport::Destination::fallback_listing`]).
@@ -482,6 +502,7 @@ pub async fn copy_or_stop(
         overwritten: Mutex::new(Vec::new()),
         conflicts: Mutex::new(Vec::new()),
         kept_sources: Mutex::new(HashMap::new()),
+        brought: Mutex::new(std::collections::HashSet::new()),
         left_out: Mutex::new(Vec::new()),
         copied: Mutex::new(Vec::new()),
         dangling: Mutex::new(std::collections::HashSet::new()),
@@ -1016,19 +1037,80 @@ impl Engine {
         }
     }
 
-    /// Notes the source image of a tag kept by `--no-overwrite`, and the manifests its index
-    /// lists, so that what describes or belongs to them is left out with it
-    /// ([`Engine::left_out_with_kept`]).
-    fn keep_source_image(&self, pair: &RepoPair, item: &str, manifest: &RawManifest) -> Result<()> {
-        let mut kept = self.kept_sources.lock().expect("kept lock");
-        let children = manifest.view()?;
-        let digests =
-            std::iter::once(&manifest.digest).chain(children.children().iter().map(|c| &c.digest));
-        for digest in digests {
-            kept.entry((pair.target.clone(), digest.clone()))
-                .or_insert_with(|| item.to_string());
+    /// Notes the source image of a tag kept by `--no-overwrite` and what goes with it in the
+    /// source (the manifests its index lists, its referrers and theirs, followed as a copy
+    /// walks them, [`KEPT_CLOSURE_MAX`] at most), so that what describes or belongs to it is
+    /// left out with it ([`Engine::left_out_with_kept`]). What the source cannot say is said at
+    /// `-v` and left to the checks by subject.
+    async fn keep_source_image(&self, pair: &RepoPair, item: &str, manifest: &RawManifest) {
+        let image = manifest.digest.clone();
+        let mut seen: HashMap<Digest, bool> = HashMap::new();
+        let mut pending: Vec<(Digest, bool, usize, Option<RawManifest>)> =
+            vec![(image.clone(), false, 0, Some(manifest.clone()))];
+        while let Some((digest, part, depth, held)) = pending.pop() {
+            if seen.len() >= KEPT_CLOSURE_MAX || seen.contains_key(&digest) {
+                continue;
+            }
+            seen.insert(digest.clone(), part);
+            if depth >= crate::manifest::MAX_INDEX_DEPTH {
+                continue;
+            }
+            let read = match held {
+                Some(m) => Ok(m),
+                None => self.source.manifest(&pair.source, digest.as_str()).await,
+            };
+            match read.and_then(|m| m.view()) {
+                Ok(view) => pending.extend(
+                    view.children()
+                        .iter()
+                        .map(|c| (c.digest.clone(), true, depth + 1, None)),
+                ),
+                Err(e) => crate::log::emit(1, || {
+                    format!("kept {item}: what {digest} lists is not known ({e})")
+                }),
+            }
+            match self.source.referrers(&pair.source, &digest).await {
+                Ok(listed) => pending.extend(
+                    listed
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|r| (r.digest, false, depth + 1, None)),
+                ),
+                Err(e) => crate::log::emit(1, || {
+                    format!("kept {item}: the referrers of {digest} are not known ({e})")
+                }),
+            }
         }
-        Ok(())
+        let mut kept = self.kept_sources.lock().expect("kept lock");
+        for (digest, part) in seen {
+            let with = KeptWith {
+                tag: item.to_string(),
+                image: image.clone(),
+                part,
+            };
+            kept.entry((pair.target.clone(), digest))
+                .and_modify(|k| {
+                    if with.tag < k.tag {
+                        *k = with.clone();
+                    }
+                })
+                .or_insert(with);
+        }
+    }
+
+    /// Notes that the run's plain tags brought `manifest` (and the manifests it lists) to the
+    /// target repository, or found it there: see [`Engine::brought`].
+    fn bring(&self, pair: &RepoPair, digest: &Digest, manifest: Option<&RawManifest>) {
+        if !self.options.no_overwrite {
+            return;
+        }
+        let mut brought = self.brought.lock().expect("brought lock");
+        brought.insert((pair.target.clone(), digest.clone()));
+        if let Some(Ok(view)) = manifest.map(RawManifest::view) {
+            for child in view.children() {
+                brought.insert((pair.target.clone(), child.digest.clone()));
+            }
+        }
     }
 
     /// True when a tag kept by `--no-overwrite` holds another image in this target repository.
@@ -1055,29 +1137,42 @@ impl Engine {
         if !self.options.no_overwrite {
             return Ok(false);
         }
-        let kept_tag = {
+        let kept = {
             let kept = self.kept_sources.lock().expect("kept lock");
             match kept.get(&(pair.target.clone(), digest.clone())) {
-                Some(tag) => tag.clone(),
+                Some(with) => with.clone(),
                 None => return Ok(false),
             }
         };
+        let at = |d: &Digest| (pair.target.clone(), d.clone());
+        {
+            let brought = self.brought.lock().expect("brought lock");
+            if brought.contains(&at(&kept.image)) || brought.contains(&at(digest)) {
+                return Ok(false);
+            }
+        }
         let held = self
             .blob_permits
             .timed(
                 TARGET_PATH,
-                self.target.current_digest(&pair.target, digest.as_str()),
+                self.target
+                    .current_digest(&pair.target, kept.image.as_str()),
             )
             .await?;
-        if held.as_ref() == Some(digest) {
+        if held.as_ref() == Some(&kept.image) {
             return Ok(false);
         }
-        let what = match describes {
-            true => format!("describes {digest}, the source's image of"),
-            false => "is part of the source's image of".to_string(),
+        let what = match (describes, digest == &kept.image, kept.part) {
+            (true, true, _) => format!("describes {digest}, the source's image of"),
+            (true, false, _) => {
+                format!("describes {digest}, which goes with the source's image of")
+            }
+            (false, _, true) => "is part of the source's image of".to_string(),
+            (false, _, false) => "goes with the source's image of".to_string(),
         };
         let reason = format!(
-            "{what} the kept tag {kept_tag}, which the target does not hold: left out with it (--no-overwrite)"
+            "{what} the kept tag {}, which the target does not hold: left out with it (--no-overwrite)",
+            kept.tag
         );
         crate::log::emit(1, || format!("left out {item}: {reason}"));
         self.left_out.lock().expect("left-out lock").push(Problem {
@@ -1143,6 +1238,7 @@ impl Engine {
                     == Some(known)
             {
                 bump(&self.counters.tags_up_to_date);
+                self.bring(pair, known, None);
                 if self.options.deep {
                     let manifest = self
                         .blob_permits
@@ -1183,6 +1279,7 @@ impl Engine {
                 .is_some_and(|held| referrers::lists_all_of(held, &manifest))
         {
             bump(&self.counters.tags_up_to_date);
+            self.bring(pair, &manifest.digest, Some(&manifest));
             if self.options.deep {
                 // The tag's own manifest, when the target holds the source's (a fallback tag
                 // may hold a merged index instead, read and checked above).
@@ -1205,7 +1302,7 @@ impl Engine {
                 )
             });
             let item = format!("{}:{tag}", pair.target);
-            self.keep_source_image(pair, &item, &manifest)?;
+            self.keep_source_image(pair, &item, &manifest).await;
             self.conflicts
                 .lock()
                 .expect("conflicts lock")
@@ -1222,7 +1319,7 @@ impl Engine {
             self.subject_first(pair, subject).await?;
         }
         match self.walker.root(self, pair, tag, &manifest).await {
-            Ok(_) => {}
+            Ok(_) => self.bring(pair, &manifest.digest, Some(&manifest)),
             // A referrers fallback index that lists a referrer the source no longer holds: the
             // referrers it holds are copied (the walk of the subject lists each in the target),
             // the stale entry is the source's gap, reported once; the index itself cannot be

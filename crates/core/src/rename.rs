@@ -37,6 +37,12 @@ impl Rename {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Renames {
     rules: Vec<Rename>,
+    /// How the user gave them (`--map`, `[scope] map`), for messages.
+    given_as: String,
+    /// For the reverse: target names known to be the new names of listed source names
+    /// ([`Renames::inverted_knowing`]), asked before the rules (overlapping namespaces can
+    /// take two source names to one target name's form).
+    known: std::collections::BTreeMap<String, String>,
     /// True for the reverse (a target name to its source name): a name no rule covers keeps
     /// its own only when the forward renames would not take it elsewhere.
     inverted: bool,
@@ -99,6 +105,8 @@ impl Renames {
         }
         Ok(Renames {
             rules,
+            given_as: flag.to_string(),
+            known: Default::default(),
             inverted: false,
         })
     }
@@ -131,6 +139,9 @@ impl Renames {
     /// The new name of `name`; `None` only for the reverse ([`Renames::inverted`]) when no
     /// source name becomes `name`.
     pub fn apply(&self, name: &str) -> Option<String> {
+        if let Some(source) = self.known.get(name) {
+            return Some(source.clone());
+        }
         if let Some(rule) = self.rule_for(name) {
             let renamed = rule.apply(name)?;
             // A target name is the image of the source name only if the forward renames take
@@ -158,7 +169,37 @@ impl Renames {
                     to: r.from.clone(),
                 })
                 .collect(),
+            given_as: self.given_as.clone(),
+            known: Default::default(),
             inverted: !self.inverted,
+        }
+    }
+
+    /// The reverse ([`Renames::inverted`]) that takes the new names of `sources` (names of
+    /// the source, listed) back to them first: with namespaces that overlap in the target
+    /// (`team/=n/` beside `charts/=n/app/`), `n/app/x` is then `team/app/x` when the source
+    /// lists it.
+    pub fn inverted_knowing<'a>(&self, sources: impl IntoIterator<Item = &'a str>) -> Renames {
+        let mut reverse = self.inverted();
+        if !self.inverted {
+            reverse.known = sources
+                .into_iter()
+                .filter_map(|name| Some((self.apply(name)?, name.to_string())))
+                .collect();
+        }
+        reverse
+    }
+
+    /// The renames as the user gave them: `--map a=b --map c/=d/`, or `[scope] map ["a=b"]`.
+    pub fn described(&self) -> String {
+        let specs = self.specs();
+        match self.given_as.starts_with("--") {
+            true => specs
+                .iter()
+                .map(|s| format!("{} {s}", self.given_as))
+                .collect::<Vec<_>>()
+                .join(" "),
+            false => format!("{} {specs:?}", self.given_as),
         }
     }
 
@@ -232,6 +273,17 @@ mod tests {
         assert_eq!(r.apply("b").as_deref(), Some("a/x"));
         assert_eq!(r.apply("c/y").as_deref(), Some("a/y"));
         assert_eq!(r.apply("c/x"), None);
+    }
+
+    #[test]
+    fn the_reverse_prefers_the_listed_source_name_where_namespaces_overlap_in_the_target() {
+        let r = renames(&["team/=n/", "charts/=n/app/"]);
+        let blind = r.inverted();
+        assert_eq!(blind.apply("n/app/svc").as_deref(), Some("charts/svc"));
+        let knowing = r.inverted_knowing(["team/app/svc", "charts/db"]);
+        assert_eq!(knowing.apply("n/app/svc").as_deref(), Some("team/app/svc"));
+        assert_eq!(knowing.apply("n/app/db").as_deref(), Some("charts/db"));
+        assert_eq!(knowing.apply("n/other").as_deref(), Some("team/other"));
     }
 
     #[test]

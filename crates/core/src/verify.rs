@@ -178,7 +178,7 @@ pub async fn verify(
     let matcher = &options.matcher;
     let pairs = walk::repositories(source.as_ref(), matcher).await?;
     // The target seen through the same filters, with its own prefix.
-    let reverse = Matcher::new(matcher.selection().reversed())?;
+    let reverse = Matcher::new(matcher.selection().reversed(&pairs))?;
     // A target that does not list its repositories (GHCR, Docker Hub) is asked about the
     // source's, tag by tag; only its extra repositories then go unreported.
     let target_pairs = match walk::repositories(target.as_ref(), &reverse).await {

@@ -48,14 +48,17 @@ pub struct Selection {
 
 impl Selection {
     /// The same selection seen from the target: its names, under the target's prefix, taken
-    /// back to the source names that become them (a name none becomes is left out), and
-    /// filtered as the source's are. Listing the target with it gives pairs whose
-    /// [`RepoPair::name`] is the source's name.
-    pub fn reversed(&self) -> Selection {
+    /// back to the source names that become them (a name none becomes is left out; one the
+    /// source `listed` is known first, [`Renames::inverted_knowing`]), and filtered as the
+    /// source's are. Listing the target with it gives pairs whose [`RepoPair::name`] is the
+    /// source's name.
+    pub fn reversed(&self, listed: &[RepoPair]) -> Selection {
         Selection {
             source_prefix: self.target_prefix.clone(),
             target_prefix: None,
-            renames: self.renames.inverted(),
+            renames: self
+                .renames
+                .inverted_knowing(listed.iter().map(|p| p.name.as_str())),
             ..self.clone()
         }
     }
@@ -266,7 +269,7 @@ impl Matcher {
     }
 
     /// True for a reversed selection ([`Selection::reversed`]): names are the target's.
-    fn reversed(&self) -> bool {
+    pub(crate) fn reversed(&self) -> bool {
         self.selection.renames.is_inverted()
     }
 
@@ -663,7 +666,21 @@ pub async fn repositories(source: &dyn Source, matcher: &Matcher) -> Result<Vec<
     };
     pairs.sort();
     pairs.dedup();
-    check_renames(matcher, &pairs)?;
+    if !matcher.selection().renames.is_empty() && !matcher.reversed() {
+        // Every shard of the job, not this one's alone: two repositories renamed to one name in
+        // different shards would overwrite each other as surely as in one run.
+        let whole = Matcher::new(Selection {
+            shard: None,
+            ..matcher.selection().clone()
+        })?;
+        let names = match &listed {
+            Listed::Catalog(names) | Listed::Named(names) => names,
+        };
+        let mut every: Vec<RepoPair> = names.iter().filter_map(|r| whole.pair(r, true)).collect();
+        every.sort();
+        every.dedup();
+        check_renames(matcher, &every)?;
+    }
     Ok(pairs)
 }
 
@@ -671,14 +688,11 @@ pub async fn repositories(source: &dyn Source, matcher: &Matcher) -> Result<Vec<
 /// web=frontend/web` while the source has a `frontend/web` of its own).
 fn check_renames(matcher: &Matcher, pairs: &[RepoPair]) -> Result<()> {
     let renames = &matcher.selection().renames;
-    if renames.is_empty() || renames.is_inverted() {
-        return Ok(());
-    }
     let mut by_target: HashMap<&str, &RepoPair> = HashMap::new();
     for pair in pairs {
         if let Some(other) = by_target.insert(pair.target.as_str(), pair) {
             return Err(Error::invalid(
-                format!("--map {}", renames.specs().join(" --map ")),
+                renames.described(),
                 format!(
                     "the source's `{}` and `{}` would both be `{}` in the target: rename the other one too, or leave one out with --exclude-repo",
                     other.name, pair.name, pair.target
@@ -736,7 +750,7 @@ impl TagList {
 /// URLs outside the repository (and the target prefix) the job was given.
 /// A source name that is valid but too long once under the target's prefix is the prefix's
 /// fault, and said so.
-fn check_names(pair: &RepoPair) -> Result<()> {
+fn check_names(pair: &RepoPair, target_prefix: bool) -> Result<()> {
     let item = || format!("repository `{}`", crate::digest::truncate(&pair.source));
     crate::endpoint::validate_repository(&pair.source).map_err(|reason| {
         Error::invalid(
@@ -745,13 +759,19 @@ fn check_names(pair: &RepoPair) -> Result<()> {
         )
     })?;
     crate::endpoint::validate_repository(&pair.target).map_err(|reason| {
+        // A name renamed by --map no longer ends with its source name.
+        let (cause, remedy) = match (pair.target.ends_with(pair.name.as_str()), target_prefix) {
+            (true, _) => ("TARGET's prefix", "prefix"),
+            (false, true) => ("TARGET's prefix with --map", "prefix or new name (--map)"),
+            (false, false) => ("--map", "new name"),
+        };
         let reason = match pair.target.len() {
             n if n > 255 => format!(
-                "TARGET's prefix makes `{}` {n} characters, over 255: choose a shorter prefix",
+                "{cause} makes `{}` {n} characters, over 255: choose a shorter {remedy}",
                 crate::digest::truncate(&pair.target)
             ),
             _ => format!(
-                "{reason}; TARGET's prefix makes a name no registry accepts: choose another prefix"
+                "{reason}; {cause} makes a name no registry accepts: choose another {remedy}"
             ),
         };
         Error::invalid(item(), reason)
@@ -774,7 +794,8 @@ pub async fn tags(
         .map(|pair| {
             let source = source.clone();
             async move {
-                if let Err(e) = check_names(&pair) {
+                let target_prefix = matcher.selection().target_prefix.is_some();
+                if let Err(e) = check_names(&pair, target_prefix) {
                     return (pair, Err(e));
                 }
                 let result = async {

@@ -1251,6 +1251,24 @@ pub fn markdown(plan: &Plan) -> String {
             ),
         }
     ));
+    // Checked when the plan was made; a plan edited since shows its names unrenamed.
+    let renames =
+        acr_relocate::rename::Renames::parse(&plan.scope.map, "[scope] map").unwrap_or_default();
+    if !renames.is_empty() {
+        out.insert_str(
+            out.len() - 1,
+            &format!(
+                "- renamed in the target: {}
+",
+                renames
+                    .specs()
+                    .iter()
+                    .map(|s| format!("`{}`", s.replacen('=', "` → `", 1)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
     out.push_str("## Inventory\n\n| repositories | tags | unique bytes | shared bytes | measured rate | estimated time |\n|---:|---:|---:|---:|---:|---:|\n");
     out.push_str(&format!(
         "| {} | {} | {} | {} | {} | {} |\n\n",
@@ -1312,11 +1330,29 @@ pub fn markdown(plan: &Plan) -> String {
             out.push_str(&format!("- {w}\n"));
         }
     }
+    let (column, rule) = match renames.is_empty() {
+        true => ("", ""),
+        false => (" in the target |", "---|"),
+    };
     out.push_str(&format!(
-        "\n## Repositories\n\n| repository | tags | bytes |\n|---|---:|---:|\n{}",
+        "\n## Repositories\n\n| repository |{column} tags | bytes |\n|---|{rule}---:|---:|\n{}",
         plan.repositories
             .iter()
-            .map(|r| format!("| `{}` | {} | {} |\n", r.name, r.tags, human_bytes(r.bytes)))
+            .map(|r| {
+                let renamed = match renames.is_empty() {
+                    true => String::new(),
+                    false => format!(
+                        " `{}` |",
+                        renames.apply(&r.name).unwrap_or_else(|| r.name.clone())
+                    ),
+                };
+                format!(
+                    "| `{}` |{renamed} {} | {} |\n",
+                    r.name,
+                    r.tags,
+                    human_bytes(r.bytes)
+                )
+            })
             .collect::<String>()
     ));
     out

@@ -111,11 +111,70 @@ fn the_signatures_and_referrers_of_a_kept_tags_source_image_stay_behind_with_it(
 }
 
 #[test]
+fn the_signature_of_a_kept_images_sbom_stays_behind_too() {
+    let (src, dst) = (Registry::start(), Registry::start());
+    let (image, sbom) = signed_source_image(src.port);
+    // A signature of the SBOM, listed in the SBOM's own fallback tag.
+    let sbom_bytes = block_on(open(&src.url()).manifest(REPO, sbom.as_str())).unwrap();
+    let subject = descriptor(MANIFEST, &sbom, sbom_bytes.bytes.len());
+    let signature = push_referrer_to(
+        src.port,
+        REPO,
+        &subject,
+        "application/vnd.dev.cosign.artifact.sig.v1+json",
+        b"a signature of the SBOM",
+    );
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": INDEX,
+        "manifests": [signature],
+    }))
+    .unwrap();
+    push_manifest(src.port, REPO, &fallback_tag(&sbom), INDEX, &index);
+    let signature: Digest = signature["digest"].as_str().unwrap().parse().unwrap();
+    push_image_as(dst.port, REPO, "v1", "arm64", b"the target's own v1");
+
+    for dry_run in [true, false] {
+        let mut args = vec!["copy", "--no-overwrite", "--json"];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let (source, target) = (src.url(), dst.url());
+        args.extend([source.as_str(), target.as_str()]);
+        let out = run(&args);
+        assert_exit_code(&out, 1);
+        let summary = json(&out);
+        assert!(
+            items(&summary, "left_out").contains(&format!("{REPO}:{}", fallback_tag(&sbom))),
+            "{summary}"
+        );
+        assert!(items(&summary, "copied").is_empty(), "{summary}");
+    }
+    for digest in [&image, &sbom, &signature] {
+        assert!(!holds(dst.port, digest), "{digest} arrived");
+    }
+}
+
+#[test]
 fn a_kept_tags_source_image_that_another_tag_brings_comes_with_its_signatures() {
     let (src, dst) = (Registry::start(), Registry::start());
     let (image, referrer) = signed_source_image(src.port);
     push_image_as(src.port, REPO, "stable", "amd64", b"the source's v1");
     push_image_as(dst.port, REPO, "v1", "arm64", b"the target's own v1");
+
+    // A dry run says what the run does: the signature comes with the image `stable` brings.
+    let out = run(&[
+        "copy",
+        "--dry-run",
+        "--no-overwrite",
+        "--json",
+        &src.url(),
+        &dst.url(),
+    ]);
+    assert_exit_code(&out, 1);
+    let summary = json(&out);
+    assert!(items(&summary, "left_out").is_empty(), "{summary}");
+    assert!(items(&summary, "copied").contains(&format!("{REPO}:{}.sig", fallback_tag(&image))));
 
     let out = run(&["copy", "--no-overwrite", "--json", &src.url(), &dst.url()]);
     assert_exit_code(&out, 1);

@@ -254,3 +254,87 @@ fn a_planned_relocation_follows_the_scopes_renames_through_every_step() {
         assert_eq!(digest_at(&source, repository, tag), None, "{repository}");
     }
 }
+
+/// Two repositories renamed to one name are refused in every shard, though each shard takes
+/// only one of them: two workers would otherwise overwrite each other's tags.
+#[test]
+fn two_repositories_given_one_name_are_refused_in_every_shard() {
+    let (src, _) = source();
+    let dst = Registry::start();
+    for shard in ["0/2", "1/2", "0/3", "1/3", "2/3"] {
+        let out = run(&[
+            "copy",
+            "--map",
+            "app=other",
+            "--shard",
+            shard,
+            &src.url(),
+            &dst.url(),
+        ]);
+        assert_exit_code(&out, 2);
+        assert!(
+            stderr(&out).contains("the source's `app` and `other` would both be `other`"),
+            "{shard}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(digest_at(&dst.url(), "other", "v1"), None);
+}
+
+/// Namespaces that overlap in the target (`team/` and `charts/` both under `n/`): verify takes
+/// each target name back to the source name the source lists, not to the longest namespace.
+#[test]
+fn overlapping_namespaces_verify_without_false_extras() {
+    let (src, _) = source();
+    let dst = Registry::start();
+    let map = ["--map", "team/=n/", "--map", "charts/=n/b/"];
+    let mut copy = vec!["copy", "-q"];
+    copy.extend(map);
+    let (source, target) = (src.url(), dst.url());
+    copy.extend([source.as_str(), target.as_str()]);
+    assert_success(&run(&copy));
+    assert!(digest_at(&target, "n/b", "v2").is_some());
+    let mut verify = vec!["verify", "--json"];
+    verify.extend(map);
+    verify.extend([source.as_str(), target.as_str()]);
+    let out = run(&verify);
+    assert_success(&out);
+    let report = json(&out);
+    assert_eq!(report["extra"], serde_json::json!([]), "{report}");
+}
+
+/// The plan's review document shows where each repository goes.
+#[test]
+fn the_plan_shows_the_renames_and_each_repositorys_name_in_the_target() {
+    let (src, _) = source();
+    let dst = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = crate::plan::config(
+        dir.path(),
+        &src.url(),
+        &dst.url(),
+        "[scope]\nmap = [\"app=apps/app\", \"team/=platform/team/\"]\n",
+    );
+    let plan_path = dir.path().join("plan.json");
+    let out = run(&[
+        "plan",
+        "--config",
+        cfg.to_str().unwrap(),
+        "-o",
+        plan_path.to_str().unwrap(),
+        "--markdown",
+    ]);
+    assert_success(&out);
+    let review = stdout(&out);
+    assert!(
+        review
+            .contains("- renamed in the target: `app` → `apps/app`, `team/` → `platform/team/`\n"),
+        "{review}"
+    );
+    assert!(review.contains("| `app` | `apps/app` | 1 |"), "{review}");
+    assert!(
+        review.contains("| `team/a` | `platform/team/a` | 1 |"),
+        "{review}"
+    );
+    assert!(review.contains("| `other` | `other` | 1 |"), "{review}");
+}
