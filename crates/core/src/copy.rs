@@ -746,6 +746,10 @@ pub async fn copy_or_stop(
             }
         }
     }
+    if (fatal.is_some() || interrupted) && !engine.options.dry_run {
+        // The uploads the stop cut off, and the sessions opened for blobs not reached.
+        engine.target.abandon().await;
+    }
     if let Some(e) = fatal {
         if !engine.options.dry_run {
             // A layout target still lists every tag completed before the stop; its own error

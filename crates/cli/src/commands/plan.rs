@@ -487,8 +487,29 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
 /// The temporary file is named after the file and this process (`.plan.json.tmp-PID-XXXXXX`,
 /// private to this user), so that one a killed run left (SIGKILL, a power loss) is known for
 /// what it is: the next write of the same file removes those of processes no longer running.
+///
+/// A path that names no regular file (`/dev/null`, `/dev/stdout`, a named pipe) is written
+/// into as it is: a rename would put a file in the device's place (as root, `/dev/null`
+/// itself). A symbolic link is followed: the file it names is replaced, the link stays.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let fail = |e: std::io::Error| write_failure(path, &e);
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !meta.is_file() && !meta.is_dir() {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(fail)?;
+            return std::io::Write::write_all(&mut file, bytes).map_err(fail);
+        }
+    }
+    let linked;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            linked = std::fs::canonicalize(path).map_err(fail)?;
+            linked.as_path()
+        }
+        _ => path,
+    };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -1422,6 +1443,44 @@ mod tests {
             names.contains(&".other.json.tmp-4999999".to_string()),
             "{names:?}"
         );
+    }
+
+    /// `-o /dev/null` writes into the device: a rename would have put a regular file in its
+    /// place (checked through a link to it, so that a failure replaces the link, not the
+    /// device).
+    #[test]
+    fn a_device_is_written_into_and_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("null");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        write_atomically(&link, b"{}").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
+        assert_eq!(names_in(dir.path()), ["null"]);
+    }
+
+    /// A link to a file: the file it names is replaced whole, and the link stays a link.
+    #[test]
+    fn a_linked_file_is_replaced_and_the_link_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("plans")).unwrap();
+        let real = dir.path().join("plans/plan.json");
+        std::fs::write(&real, b"old").unwrap();
+        let link = dir.path().join("plan.json");
+        std::os::unix::fs::symlink("plans/plan.json", &link).unwrap();
+        write_atomically(&link, b"new").unwrap();
+        assert_eq!(std::fs::read(&real).unwrap(), b"new");
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 
     #[test]

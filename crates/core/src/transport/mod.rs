@@ -158,6 +158,10 @@ pub trait Destination: Send + Sync {
     async fn finish(&self) -> Result<()> {
         Ok(())
     }
+    /// A run stopped early (an interruption, an error that ends it): gives up what it left
+    /// open, best effort and bounded in time (a registry's upload sessions, which it would
+    /// otherwise keep for days). Nothing by default.
+    async fn abandon(&self) {}
 }
 
 /// `stream` without its first `n` bytes.
@@ -425,6 +429,9 @@ impl<T: Forward> Destination for T {
     }
     async fn finish(&self) -> Result<()> {
         Forward::finish(self).await
+    }
+    async fn abandon(&self) {
+        self.inner().abandon().await
     }
 }
 

@@ -204,6 +204,10 @@ pub struct Inner {
     acr: bool,
     /// Upload sessions opened by a mount that fell back to an upload, kept for `put_blob`.
     sessions: Mutex<std::collections::HashMap<(String, Digest), String>>,
+    /// (repository, location) of the upload sessions `put_blob` took that no upload has
+    /// completed yet (one in flight, or one that failed): cancelled by
+    /// [`Destination::abandon`] when the run stops early.
+    open_uploads: Mutex<std::collections::HashSet<(String, String)>>,
     /// (repository, digest) of mounts refused (401/403) and uploaded instead: refusals, not a
     /// registry that ignores mounts.
     refused_mounts: Mutex<std::collections::HashSet<(String, Digest)>>,
@@ -961,6 +965,7 @@ impl Registry {
             .trusting(options.ca_cert.as_deref()),
             signed_in: AtomicBool::new(false),
             sessions: Mutex::new(Default::default()),
+            open_uploads: Mutex::new(Default::default()),
             fallback_tags: Mutex::new(Default::default()),
             fallback_listed: Mutex::new(Default::default()),
             refused_mounts: Mutex::new(Default::default()),
@@ -2596,11 +2601,11 @@ impl Inner {
 
     /// Cancels an upload session (`DELETE` on its location), best effort: a registry that keeps
     /// it anyway purges it later, so a failure is only logged (`-vv`).
-    async fn cancel_upload(&self, repository: &str, location: &str) {
+    async fn cancel_upload(&self, repository: &str, location: &str) -> bool {
         let scope = Scope::Push(repository.to_string());
         let outcome = self.send(scope, || self.http.delete(location)).await;
         let status = match &outcome {
-            Ok(response) if response.status().is_success() => return,
+            Ok(response) if response.status().is_success() => return true,
             Ok(response) => format!("HTTP {}", response.status().as_u16()),
             Err(e) => e.to_string(),
         };
@@ -2610,6 +2615,7 @@ impl Inner {
                 redact_url(location)
             )
         });
+        false
     }
 
     /// Opens an upload session; returns its absolute URL.
@@ -3281,8 +3287,111 @@ impl Source for Registry {
     }
 }
 
+/// The longest a stopped run spends cancelling its upload sessions ([`Destination::abandon`]).
+const ABANDON_WITHIN: Duration = Duration::from_secs(10);
+
+impl Registry {
+    /// Sends `content` into the upload session at `location` and commits it under the blob's
+    /// digest (chunked above `--chunk-size`).
+    async fn complete_upload(
+        &self,
+        repository: &str,
+        blob: &Reference,
+        location: String,
+        content: BlobContent,
+        scope: Scope,
+    ) -> Result<()> {
+        let (content, resumer) = content.into_parts();
+        let watch = UploadWatch::new();
+        // Bodies are one-shot streams: each request is signed first and sent once. A chunked
+        // upload that breaks off resumes where the registry stands (when the content can be read
+        // again); anything else is retried by the copy engine from the start.
+        let (location, body, length) = if self.chunk_size > 0 && blob.size > self.chunk_size {
+            let location = self
+                .upload_chunks(location, &scope, blob, content, resumer)
+                .await?;
+            // No body to watch: the registry's answer is timed from the start.
+            watch.arm();
+            (location, reqwest::Body::from(Vec::new()), 0)
+        } else {
+            (
+                location,
+                reqwest::Body::wrap_stream(watch.wrap(content)),
+                blob.size,
+            )
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={}", blob.digest);
+        let response = self
+            .send_watched(
+                &watch,
+                self.upload
+                    .put(&url)
+                    .header(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("application/octet-stream"),
+                    )
+                    .header(CONTENT_LENGTH, length)
+                    .body(body),
+                &scope,
+                Method::PUT,
+                &url,
+            )
+            .await?;
+        if response.status() != StatusCode::CREATED && !response.status().is_success() {
+            let error = self.status_error(&Method::PUT, &url, response).await;
+            return Err(match error {
+                // The bytes the registry holds do not hash to the digest (a resumed upload whose
+                // re-read bytes differ from those sent first): the copy engine starts over.
+                Error::Status {
+                    code: Some(code), ..
+                } if code == "DIGEST_INVALID" => Error::DigestMismatch {
+                    what: format!("blob {} as uploaded to {repository}", blob.digest),
+                    expected: blob.digest.to_string(),
+                    actual: "other content (the registry answered DIGEST_INVALID)".into(),
+                },
+                other => other,
+            });
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Destination for Registry {
+    /// Cancels the upload sessions the run left open (kept for an upload that never came, or
+    /// taken by one that did not complete), a few at a time, for at most
+    /// [`ABANDON_WITHIN`]: a registry keeps them for days otherwise (Distribution: 7).
+    async fn abandon(&self) {
+        let mut open: Vec<(String, String)> = self
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .drain()
+            .map(|((repository, _), location)| (repository, location))
+            .collect();
+        open.extend(self.open_uploads.lock().expect("uploads lock").drain());
+        if open.is_empty() {
+            return;
+        }
+        // An upload the stop cut off may still be ending in the registry when its first
+        // cancellation comes (Distribution then keeps it): one more try after a pause.
+        let cancels = futures::stream::iter(open)
+            .map(|(repository, location)| async move {
+                if !self.cancel_upload(&repository, &location).await {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    self.cancel_upload(&repository, &location).await;
+                }
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<()>>();
+        if tokio::time::timeout(ABANDON_WITHIN, cancels).await.is_err() {
+            crate::log::emit(1, || {
+                "some upload sessions of the run were not cancelled in time; the registry purges them later".to_string()
+            });
+        }
+    }
+
     async fn current_digest(&self, repository: &str, reference: &str) -> Result<Option<Digest>> {
         self.head_manifest(Scope::Push(repository.to_string()), repository, reference)
             .await
@@ -3393,59 +3502,21 @@ impl Destination for Registry {
                     )
                 })?,
         };
-        let (content, resumer) = content.into_parts();
-        let watch = UploadWatch::new();
-        // Bodies are one-shot streams: each request is signed first and sent once. A chunked
-        // upload that breaks off resumes where the registry stands (when the content can be read
-        // again); anything else is retried by the copy engine from the start.
-        let (location, body, length) = if self.chunk_size > 0 && blob.size > self.chunk_size {
-            let location = self
-                .upload_chunks(location, &scope, blob, content, resumer)
-                .await?;
-            // No body to watch: the registry's answer is timed from the start.
-            watch.arm();
-            (location, reqwest::Body::from(Vec::new()), 0)
-        } else {
-            (
-                location,
-                reqwest::Body::wrap_stream(watch.wrap(content)),
-                blob.size,
-            )
-        };
-        let separator = if location.contains('?') { '&' } else { '?' };
-        let url = format!("{location}{separator}digest={}", blob.digest);
-        let response = self
-            .send_watched(
-                &watch,
-                self.upload
-                    .put(&url)
-                    .header(
-                        CONTENT_TYPE,
-                        HeaderValue::from_static("application/octet-stream"),
-                    )
-                    .header(CONTENT_LENGTH, length)
-                    .body(body),
-                &scope,
-                Method::PUT,
-                &url,
-            )
-            .await?;
-        if response.status() != StatusCode::CREATED && !response.status().is_success() {
-            let error = self.status_error(&Method::PUT, &url, response).await;
-            return Err(match error {
-                // The bytes the registry holds do not hash to the digest (a resumed upload whose
-                // re-read bytes differ from those sent first): the copy engine starts over.
-                Error::Status {
-                    code: Some(code), ..
-                } if code == "DIGEST_INVALID" => Error::DigestMismatch {
-                    what: format!("blob {} as uploaded to {repository}", blob.digest),
-                    expected: blob.digest.to_string(),
-                    actual: "other content (the registry answered DIGEST_INVALID)".into(),
-                },
-                other => other,
-            });
+        let open = (repository.to_string(), location.clone());
+        self.open_uploads
+            .lock()
+            .expect("uploads lock")
+            .insert(open.clone());
+        let completed = self
+            .complete_upload(repository, blob, location, content, scope)
+            .await;
+        if completed.is_ok() {
+            self.open_uploads
+                .lock()
+                .expect("uploads lock")
+                .remove(&open);
         }
-        Ok(())
+        completed
     }
 
     async fn put_manifest(
