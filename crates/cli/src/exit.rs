@@ -10,6 +10,7 @@
 //! | 5 | `apply`: the source would be deleted before every earlier step of the plan is done: nothing was done |
 //! | 130 | interrupted by Ctrl-C (SIGINT); the summary says what was done, the same command resumes |
 //! | 143 | stopped by SIGTERM (`kill`, `timeout`, systemd, Kubernetes), handled as Ctrl-C is |
+//! | 129 | stopped by SIGHUP (its terminal or SSH session closed), handled as Ctrl-C is |
 //! | 141 | stdout was closed by its reader (`inventory … \| head`): stopped quietly, as other tools are |
 
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ pub const EARLIER_STEPS_NOT_DONE: u8 = 5;
 pub const INTERRUPTED: u8 = 130;
 /// Stopped by SIGTERM (128 + 15), handled as Ctrl-C is (see [`crate::interrupt`]).
 pub const TERMINATED: u8 = 143;
+/// Stopped by SIGHUP (128 + 1: the terminal or SSH session closed), handled as Ctrl-C is.
+pub const HUNG_UP: u8 = 129;
 
 /// Stdout was closed by the program reading it (128 + SIGPIPE, what a shell shows for a tool the
 /// signal stopped).

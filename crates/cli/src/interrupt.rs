@@ -1,7 +1,8 @@
-//! The signals that stop a run: Ctrl-C (SIGINT) and SIGTERM (what `kill`, `timeout`, systemd
-//! and Kubernetes send), handled alike: the same graceful stop, the same summary and resume
-//! line, each with its own exit code ([`exit::INTERRUPTED`], [`exit::TERMINATED`]) and said in
-//! one line naming it.
+//! The signals that stop a run: Ctrl-C (SIGINT), SIGTERM (what `kill`, `timeout`, systemd and
+//! Kubernetes send) and SIGHUP (the terminal or SSH session closed), handled alike: the same
+//! graceful stop, the same summary and resume line, each with its own exit code
+//! ([`exit::INTERRUPTED`], [`exit::TERMINATED`], [`exit::HUNG_UP`]) and said in one line naming
+//! it. (After a hang-up, what is said goes where stdout and stderr lead, a log or nowhere.)
 //!
 //! Every command awaits [`received`] (or has [`watch`] await it) instead of
 //! `tokio::signal::ctrl_c()`; the first signal of the run is kept, and [`exit_code`] turns the
@@ -22,6 +23,8 @@ pub enum Signal {
     Interrupt,
     /// SIGTERM: `kill PID`, `timeout`, systemd, Kubernetes stopping a pod.
     Terminate,
+    /// SIGHUP: the terminal or SSH session the run was started from closed.
+    Hangup,
 }
 
 impl Signal {
@@ -30,6 +33,7 @@ impl Signal {
         match self {
             Signal::Interrupt => "Ctrl-C (SIGINT)",
             Signal::Terminate => "SIGTERM",
+            Signal::Hangup => "SIGHUP",
         }
     }
 
@@ -38,6 +42,7 @@ impl Signal {
         match self {
             Signal::Interrupt => exit::INTERRUPTED,
             Signal::Terminate => exit::TERMINATED,
+            Signal::Hangup => exit::HUNG_UP,
         }
     }
 }
@@ -67,7 +72,8 @@ pub fn stopped_by() -> &'static str {
 }
 
 /// The exit code of a run that ends with `code`: an interrupted run's ([`exit::INTERRUPTED`])
-/// becomes that of the signal that stopped it (143 for SIGTERM); any other code is kept.
+/// becomes that of the signal that stopped it (143 for SIGTERM, 129 for SIGHUP); any other code
+/// is kept.
 pub fn exit_code(code: u8) -> u8 {
     match (code, first()) {
         (exit::INTERRUPTED, Some(signal)) => signal.exit_code(),
@@ -75,8 +81,8 @@ pub fn exit_code(code: u8) -> u8 {
     }
 }
 
-/// Waits for the next SIGINT or SIGTERM and returns which came (the first of the run is kept for
-/// [`first`]). From its first poll on, neither signal ends the process by itself: the caller
+/// Waits for the next SIGINT, SIGTERM or SIGHUP and returns which came (the first of the run is
+/// kept for [`first`]). From its first poll on, no such signal ends the process by itself: the caller
 /// decides; in a `select!`, put it first (`biased;`), so that it is listening before the work
 /// starts. Where no handler can be installed, it never returns (the signals then act as before).
 pub async fn received() -> Signal {
@@ -86,13 +92,15 @@ pub async fn received() -> Signal {
     }
 }
 
-/// SIGINT and SIGTERM handlers, installed when it is made (on the current runtime) and kept while
-/// it lives, so no signal goes by between two waits.
+/// SIGINT, SIGTERM and SIGHUP handlers, installed when it is made (on the current runtime) and
+/// kept while it lives, so no signal goes by between two waits.
 struct Listener {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl Listener {
@@ -102,6 +110,7 @@ impl Listener {
         Ok(Listener {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
         })
     }
 
@@ -122,6 +131,7 @@ impl Listener {
         tokio::select! {
             Some(()) = self.interrupt.recv() => Signal::Interrupt,
             Some(()) = self.terminate.recv() => Signal::Terminate,
+            Some(()) = self.hangup.recv() => Signal::Hangup,
             else => std::future::pending().await,
         }
     }
@@ -133,6 +143,15 @@ impl Listener {
             Err(_) => std::future::pending().await,
         }
     }
+}
+
+/// Writes a line on stderr, ignoring a failure: after SIGHUP, stderr may be a terminal that is
+/// gone (every write fails), and the stop must go on all the same (`eprintln!` would panic).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
 }
 
 /// The one line a signal that stops `command` is said in:
@@ -165,7 +184,7 @@ pub fn watch(command: &'static str, meaning: &'static str, stop: impl FnOnce() +
                 said = true;
                 let _ = FINISHING_AN_ARCHIVE.set(packing.is_some());
                 match packing {
-                    Some(p) => eprintln!(
+                    Some(p) => say!(
                         "{}",
                         line(
                             command,
@@ -180,7 +199,7 @@ pub fn watch(command: &'static str, meaning: &'static str, stop: impl FnOnce() +
                             )
                         )
                     ),
-                    None => eprintln!("{}", line(command, signal, meaning)),
+                    None => say!("{}", line(command, signal, meaning)),
                 }
                 if let Some(stop) = stop.take() {
                     stop();
@@ -190,17 +209,17 @@ pub fn watch(command: &'static str, meaning: &'static str, stop: impl FnOnce() +
             // Asked after the signal, so a packing that put its archive in place meanwhile is
             // said as written, not as stopped.
             match (archive::stop_packing(), packing) {
-                (Some(written), _) => eprintln!(
+                (Some(written), _) => say!(
                     "{command}: {} again: already stopping; the archive {} was complete and is written",
                     signal.shown(),
                     written.display()
                 ),
-                (None, Some(p)) => eprintln!(
+                (None, Some(p)) => say!(
                     "{command}: {} again: stopping the packing of {}: the archive stays as it was",
                     signal.shown(),
                     p.archive.display()
                 ),
-                (None, None) => eprintln!(
+                (None, None) => say!(
                     "{command}: {} again: already stopping (an archive not yet packed is left as it was)",
                     signal.shown()
                 ),
@@ -220,7 +239,7 @@ pub async fn unless_stopped(
     tokio::select! {
         biased;
         signal = received() => {
-            eprintln!("{}", line(command, signal, meaning));
+            say!("{}", line(command, signal, meaning));
             Ok(signal.exit_code())
         }
         code = work => code,
@@ -235,6 +254,11 @@ mod tests {
     fn each_signal_has_its_own_exit_code_and_name() {
         assert_eq!(Signal::Interrupt.exit_code(), 130);
         assert_eq!(Signal::Terminate.exit_code(), 143);
+        assert_eq!(Signal::Hangup.exit_code(), 129);
+        assert_eq!(
+            line("copy", Signal::Hangup, "stopping"),
+            "copy: interrupted by SIGHUP: stopping; exit code 129"
+        );
         assert_eq!(
             line("verify", Signal::Terminate, "no verdict, nothing written"),
             "verify: interrupted by SIGTERM: no verdict, nothing written; exit code 143"

@@ -193,6 +193,10 @@ pub struct Summary {
     pub copied: Vec<CopiedTag>,
     /// Tags that already pointed at the same digest.
     pub tags_up_to_date: u64,
+    /// With renames (`--map`): each selected repository whose name changes, `(source name,
+    /// target name)` (full names), in name order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub renamed: Vec<(String, String)>,
     /// Manifests pushed (tagged and by digest); 0 in a dry run, which pushes nothing.
     pub manifests_pushed: u64,
     /// Dry run: the manifests the real run would push (child manifests, referrers, the tags'
@@ -513,6 +517,12 @@ pub async fn copy_or_stop(
     let pairs = walk::repositories(engine.source.as_ref(), &engine.options.matcher)
         .await
         .map_err(stop_early)?;
+    let renames = &engine.options.matcher.selection().renames;
+    let renamed: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|p| renames.apply(&p.name).is_some_and(|n| n != p.name))
+        .map(|p| (p.source.clone(), p.target.clone()))
+        .collect();
     let source: Arc<dyn crate::transport::Source> = engine.source.clone();
     // The target's tags, listed once per repository: a tag it lacks needs no request of its own,
     // and a repository that had no tags needs no existence check for index children.
@@ -758,7 +768,14 @@ pub async fn copy_or_stop(
                 crate::log::emit(0, || format!("after the stop: {finish}"));
             }
         }
-        let mut summary = engine.summary(repositories, tags, failed, interrupted, started);
+        let mut summary = engine.summary(
+            repositories,
+            tags,
+            failed,
+            interrupted,
+            started,
+            renamed.clone(),
+        );
         summary.stopped = Some(e.to_string());
         return Err(Stopped {
             summary: Box::new(summary),
@@ -768,7 +785,14 @@ pub async fn copy_or_stop(
     if !engine.options.dry_run {
         // Even after an interruption: a layout's index then lists every tag that was completed.
         if let Err(e) = engine.target.finish().await {
-            let mut summary = engine.summary(repositories, tags, failed, interrupted, started);
+            let mut summary = engine.summary(
+                repositories,
+                tags,
+                failed,
+                interrupted,
+                started,
+                renamed.clone(),
+            );
             summary.stopped = Some(e.to_string());
             // A layout's index (an archive) that could not be written lists none of the tags:
             // none of them arrived, whatever was written beside it.
@@ -781,7 +805,14 @@ pub async fn copy_or_stop(
             });
         }
     }
-    Ok(engine.summary(repositories, tags, failed, interrupted, started))
+    Ok(engine.summary(
+        repositories,
+        tags,
+        failed,
+        interrupted,
+        started,
+        renamed.clone(),
+    ))
 }
 
 impl Engine {
@@ -793,6 +824,7 @@ impl Engine {
         mut failed: Vec<Problem>,
         interrupted: bool,
         started: Instant,
+        renamed: Vec<(String, String)>,
     ) -> Summary {
         failed.sort_by(|a, b| a.item.cmp(&b.item));
         let mut skipped = std::mem::take(&mut *self.skipped.lock().expect("skipped lock"));
@@ -817,6 +849,7 @@ impl Engine {
             tags_copied: get(&c.tags_copied),
             copied,
             tags_up_to_date: get(&c.tags_up_to_date),
+            renamed,
             manifests_pushed: get(&c.manifests_pushed),
             manifests_would_push: get(&c.manifests_would_push),
             overwritten,

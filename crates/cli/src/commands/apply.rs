@@ -13,10 +13,11 @@
 //! A verify that finds gaps in repositories the journal has as copied (the source changed since)
 //! records them as no longer done, so the next run copies them again.
 //!
-//! Ctrl-C (SIGINT) or SIGTERM (a pod stopped) stops every step: the copy aborts its transfers (every tag in the target stays
+//! Ctrl-C (SIGINT), SIGTERM (a pod stopped) or SIGHUP (its terminal closed) stops every step: the copy aborts its transfers (every tag in the target stays
 //! complete), the read-only steps stop where they are, the deletion of the source starts no
 //! further deletion (the request in flight finishes, and each deletion is in the journal); no
-//! later step starts. Exit 130 (143 for SIGTERM).
+//! later step starts, and the summary says the later steps were not run because of the signal.
+//! Exit 130 (143 for SIGTERM, 129 for SIGHUP).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -86,7 +87,7 @@ registry stopped answering (run the same command again to resume); 4 the plan's 
 nothing, nothing done; 5 the delete_source step was to run before the
 journal records every earlier step of the plan (template, deploy, copy, attach_aks, roles, rewrite,
 verify, settings) as done,
-nothing done; 130 interrupted by Ctrl-C, 143 by SIGTERM (the journal is kept).";
+nothing done; 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (the journal is kept).";
 
 fn parse_shard(text: &str) -> Result<(u32, u32), String> {
     let err = || format!("`{text}` is not K/N with K from 0 to N-1 (for example 0/3)");
@@ -656,7 +657,12 @@ async fn run_plan(
         if code == exit::SUCCESS && run.interrupt.is_triggered() {
             code = exit::INTERRUPTED;
         }
-        let (status, detail) = if code != exit::SUCCESS {
+        let (status, detail) = if code == exit::INTERRUPTED {
+            (
+                "not run",
+                format!("interrupted by {}", crate::interrupt::stopped_by()),
+            )
+        } else if code != exit::SUCCESS {
             ("not run", "an earlier step did not finish".to_string())
         } else if run.journal.state().steps_done.contains(&step.id) {
             ("already done", "recorded in the journal".to_string())

@@ -346,6 +346,12 @@ fn print_locks(r: &acr::LockReport, json: bool) {
 
 fn print_summary(s: &Summary) {
     let verb = if s.dry_run { "would copy" } else { "copied" };
+    // Where the renames (--map) take each repository, before anything is written.
+    if s.dry_run {
+        for (source, target) in &s.renamed {
+            println!("would copy {source} as {target}");
+        }
+    }
     let (manifests, pushed) = if s.dry_run {
         (s.manifests_would_push, "would push")
     } else {

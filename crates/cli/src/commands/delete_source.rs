@@ -69,7 +69,8 @@ pub struct DeleteSourceArgs {
     /// Verify, then list what would be deleted and what kept; delete nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// The outcome as JSON on stdout.
+    /// The outcome as JSON on stdout, one document at the end (with -v, each manifest's line is
+    /// said on stderr as it is done).
     #[arg(long)]
     pub json: bool,
 }
@@ -97,8 +98,13 @@ remove the directory once verified.
 
 Exit codes: 0 done; 1 the verify found gaps, or deletions failed (each listed); 2 usage, input or
 connection error, nothing deleted; 3 a registry stopped answering (run the same command again); 4
---repo/--tag selected nothing, nothing deleted; 130 interrupted by Ctrl-C, 143 by SIGTERM (what
-was deleted is listed; the same command deletes the rest after a fresh verify).";
+--repo/--tag selected nothing, nothing deleted; 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by
+SIGHUP (what was deleted is listed; the same command deletes the rest after a fresh verify).
+
+Output: the verify's report as soon as it passes, then each manifest's line (deleted, kept,
+failed) as it is done, so that even a run killed outright leaves a record of what it deleted;
+with --json, stdout is one JSON document written at the end, and -v says each line on stderr as
+it is done.";
 
 /// One manifest to delete (or kept, with the reason).
 #[derive(Clone, Debug, Serialize)]
@@ -143,6 +149,17 @@ pub struct Outcome {
 /// Told of each manifest deleted; an error stops the deletion.
 pub type OnDeleted<'a> = &'a dyn Fn(&Deletion) -> anyhow::Result<()>;
 
+/// Told of each line of the outcome as it is added (to print it at once).
+type Tell<'a> = &'a dyn Fn(&Deletion);
+
+impl Outcome {
+    /// Adds `d` to the manifests, told to `tell` first.
+    fn listed(&mut self, tell: Tell<'_>, d: Deletion) {
+        tell(&d);
+        self.manifests.push(d);
+    }
+}
+
 /// How a caller drives the deletion: when to stop, what to hear of each manifest deleted, and
 /// whether to print.
 #[derive(Default)]
@@ -178,8 +195,8 @@ impl Control<'_> {
     }
 }
 
-/// Runs `acr-relocate delete-source`; Ctrl-C (SIGINT) or SIGTERM stops it before the next
-/// deletion (exit 130 or 143).
+/// Runs `acr-relocate delete-source`; Ctrl-C (SIGINT), SIGTERM or SIGHUP stops it before the
+/// next deletion (exit 130, 143 or 129).
 pub fn run(args: DeleteSourceArgs) -> anyhow::Result<u8> {
     crate::runtime()?.block_on(async {
         let control = Control::default();
@@ -229,9 +246,18 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
     if let Endpoint::Registry(t) = &target_ep {
         refuse_same_registry(source_registry, t, &args.source, &args.verified_against).await?;
     }
-    let matcher = args
-        .filters
-        .matcher(&source_ep, Some(&target_ep), args.renames.renames()?)?;
+    // A caller's own list of repositories (a plan's, from `apply`) already leaves out those
+    // the repository exclusions name: they are never listed, so they are not excluded again
+    // (the exclusion would be warned about as matching nothing). The tag exclusions still
+    // apply, and only the listed repositories are verified and deleted from.
+    let matcher = match control.repositories {
+        Some(_) => FilterArgs {
+            exclude_repos: Vec::new(),
+            ..args.filters.clone()
+        },
+        None => args.filters.clone(),
+    }
+    .matcher(&source_ep, Some(&target_ep), args.renames.renames()?)?;
     args.connect
         .warn_unmatched_insecure("delete-source", &[&source_ep, &target_ep]);
     {
@@ -324,6 +350,25 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
             }
             return Ok(code);
         }
+        // Said as soon as it is known, before anything is deleted: a run killed outright later
+        // has said what allowed the deletions, and (below) each one done.
+        if !args.json && !control.quiet {
+            say(control.report_on_stderr, &super::verify::text(&report));
+        }
+        let tell = |d: &Deletion| {
+            if args.json {
+                // Stdout is the one JSON document, written at the end; each line on stderr
+                // at -v.
+                if acr_relocate::log::enabled(1) {
+                    eprintln!("{}", describe(d));
+                }
+            } else if !control.quiet {
+                say(control.report_on_stderr, &format!("{}\n", describe(d)));
+            } else if d.outcome == "failed" {
+                // Failed deletions explain the failure: listed even under -q.
+                eprintln!("{}", describe(d));
+            }
+        };
         let mut outcome = delete(
             &registry,
             &target,
@@ -331,6 +376,7 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
             args.jobs.jobs,
             args.dry_run,
             control,
+            &tell,
         )
         .await?;
         outcome.verify = Some(report);
@@ -338,11 +384,6 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
             println!("{}", serde_json::to_string_pretty(&outcome)?);
         } else if !control.quiet {
             print_outcome(&outcome, control.report_on_stderr);
-        } else {
-            // Failed deletions explain the failure: listed even under -q.
-            for d in outcome.manifests.iter().filter(|d| d.outcome == "failed") {
-                eprintln!("{}", describe(d));
-            }
         }
         Ok(if outcome.interrupted {
             exit::INTERRUPTED
@@ -475,7 +516,9 @@ async fn deletion_refused(
 }
 
 /// Lists the selected repositories, works out per repository what may go and what must stay
-/// ([`retain`]), and deletes what may go, what describes a manifest before the manifest.
+/// ([`retain`]), and deletes what may go, what describes a manifest before the manifest. Each
+/// manifest's outcome is told to `tell` as it is known (a deletion once its request is
+/// answered), before the next request.
 async fn delete(
     registry: &Arc<Registry>,
     target: &Arc<dyn Store>,
@@ -483,6 +526,7 @@ async fn delete(
     jobs: usize,
     dry_run: bool,
     control: &Control<'_>,
+    tell: Tell<'_>,
 ) -> anyhow::Result<Outcome> {
     let source: Arc<dyn Source> = registry.clone();
     let mut pairs = walk::repositories(source.as_ref(), matcher).await?;
@@ -524,16 +568,19 @@ async fn delete(
                 ),
                 Err(e) => {
                     outcome.failed += 1;
-                    outcome.manifests.push(Deletion {
-                        repository: pair.source.clone(),
-                        digest: String::new(),
-                        tags,
-                        outcome: "failed".into(),
-                        reason: Some(format!(
+                    outcome.listed(
+                        tell,
+                        Deletion {
+                            repository: pair.source.clone(),
+                            digest: String::new(),
+                            tags,
+                            outcome: "failed".into(),
+                            reason: Some(format!(
                         "cannot tell what must stay in this repository ({e}): nothing deleted there"
                     )),
-                        describes: None,
-                    });
+                            describes: None,
+                        },
+                    );
                     continue;
                 }
             };
@@ -566,7 +613,7 @@ async fn delete(
                         if !changes.vanished.is_empty() {
                             tags_read.gone.extend(changes.vanished.iter().cloned());
                             outcome.failed += 1;
-                            outcome.manifests.push(vanished_tags(&pair.source, changes.vanished.clone()));
+                            outcome.listed(tell, vanished_tags(&pair.source, changes.vanished.clone()));
                         }
                         changes.refusal(&pair.source)
                     }
@@ -639,14 +686,14 @@ async fn delete(
             if let (Some(told), "deleted") = (control.on_deleted, deletion.outcome.as_str()) {
                 told(&deletion)?;
             }
-            outcome.manifests.push(deletion);
+            outcome.listed(tell, deletion);
             if unsupported {
                 break 'repositories;
             }
         }
     }
     if !dry_run {
-        list_tags_pushed_meanwhile(source.as_ref(), matcher, &read, &mut outcome).await;
+        list_tags_pushed_meanwhile(source.as_ref(), matcher, &read, &mut outcome, tell).await;
     }
     Ok(outcome)
 }
@@ -764,6 +811,7 @@ async fn list_tags_pushed_meanwhile(
     matcher: &Matcher,
     read: &[TagsRead],
     outcome: &mut Outcome,
+    tell: Tell<'_>,
 ) {
     for tags_read in read {
         let now: BTreeSet<String> = match source.tags(&tags_read.repository).await {
@@ -771,7 +819,7 @@ async fn list_tags_pushed_meanwhile(
             Err(e) if e.is_not_found() => BTreeSet::new(),
             Err(e) => {
                 outcome.failed += 1;
-                outcome.manifests.push(Deletion {
+                outcome.listed(tell, Deletion {
                     repository: tags_read.repository.clone(),
                     digest: String::new(),
                     tags: Vec::new(),
@@ -794,16 +842,20 @@ async fn list_tags_pushed_meanwhile(
             .collect();
         if !late.is_empty() {
             outcome.kept += 1;
-            outcome.manifests.push(Deletion {
-                repository: tags_read.repository.clone(),
-                digest: String::new(),
-                tags: late,
-                outcome: "kept".into(),
-                reason: Some(
-                    "pushed to the source during the run: not verified, not deleted".to_string(),
-                ),
-                describes: None,
-            });
+            outcome.listed(
+                tell,
+                Deletion {
+                    repository: tags_read.repository.clone(),
+                    digest: String::new(),
+                    tags: late,
+                    outcome: "kept".into(),
+                    reason: Some(
+                        "pushed to the source during the run: not verified, not deleted"
+                            .to_string(),
+                    ),
+                    describes: None,
+                },
+            );
         }
         let vanished: Vec<String> = tags_read
             .listed
@@ -815,9 +867,7 @@ async fn list_tags_pushed_meanwhile(
             .collect();
         if !vanished.is_empty() {
             outcome.failed += 1;
-            outcome
-                .manifests
-                .push(vanished_tags(&tags_read.repository, vanished));
+            outcome.listed(tell, vanished_tags(&tags_read.repository, vanished));
         }
     }
 }
@@ -853,13 +903,8 @@ fn print_verify_only(dry_run: bool, report: verify::Report) -> anyhow::Result<()
     Ok(())
 }
 
+/// The closing lines of a run (the verify and each manifest were said as they came).
 fn print_outcome(o: &Outcome, on_stderr: bool) {
-    if let Some(r) = &o.verify {
-        say(on_stderr, &super::verify::text(r));
-    }
-    for d in &o.manifests {
-        say(on_stderr, &format!("{}\n", describe(d)));
-    }
     let verb = if o.dry_run { "would delete" } else { "deleted" };
     if o.interrupted {
         eprintln!(

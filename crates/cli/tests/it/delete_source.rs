@@ -1094,3 +1094,53 @@ fn a_glob_given_as_a_tag_expression_is_refused_saying_tags_take_regular_expressi
         stderr(&out)
     );
 }
+
+/// `apply`'s `delete_source` step deletes from the plan's repositories, which the config's
+/// `exclude_repos` already left out: the exclusion is not warned about as matching nothing (it
+/// did its work: the excluded repository stays whole), and `exclude_tags` still keeps its tags.
+#[test]
+fn the_apply_step_does_not_warn_that_the_plans_repository_exclusion_left_nothing_out() {
+    use crate::plan::{config, plan};
+    let (src, expected) = sample_registry(2);
+    let dst = Registry::start();
+    let source = src.url();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &source,
+        &dst.url(),
+        &format!(
+            "[scope]\nexclude_repos = [\"team/svc-*\"]\nexclude_tags = ['latest']\n\n[delete_source]\nconfirm = \"{source}\"\nskip_content_check = true\n"
+        ),
+    );
+    let plan_path = plan(dir.path(), &cfg);
+    let out = run(&["apply", plan_path.to_str().unwrap()]);
+    assert_success(&out);
+    let err = stderr(&out);
+    assert!(!err.contains("left nothing out"), "{err}");
+    assert!(!err.contains("check its spelling"), "{err}");
+
+    let store = open(&source);
+    let still = |repo: &str, tag: &str| block_on(store.manifest_digest(repo, tag)).unwrap();
+    // The excluded repository stays whole.
+    for (tag, digest) in &expected.tags["team/svc-1"] {
+        assert_eq!(
+            still("team/svc-1", tag).as_ref(),
+            Some(digest),
+            "team/svc-1:{tag}"
+        );
+    }
+    // In the others, the excluded tag stays; what else was selected is gone.
+    let repo = "team/app/svc-0";
+    assert!(still(repo, "latest").is_some(), "{repo}:latest deleted");
+    let latest = &expected.tags[repo]["latest"];
+    let others: Vec<&String> = expected.tags[repo]
+        .iter()
+        .filter(|(tag, digest)| *digest != latest && !tag.starts_with("sha256-"))
+        .map(|(tag, _)| tag)
+        .collect();
+    assert!(!others.is_empty());
+    for tag in others {
+        assert_eq!(still(repo, tag), None, "{repo}:{tag} still in the source");
+    }
+}

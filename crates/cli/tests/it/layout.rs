@@ -1517,3 +1517,23 @@ fn an_empty_file_as_the_target_archive_is_written_as_a_new_one() {
     assert_success(&out);
     assert_eq!(json(&out)["totals"]["tags"], expected.tag_count() as u64);
 }
+
+/// A layout made by hand or by another tool, with `oci-layout` and `index.json` and no
+/// `blobs/sha256`, is copied into as any other: the directory is made, no tag fails.
+#[test]
+fn a_layout_without_its_blobs_directory_is_copied_into() {
+    let (src_dir, _) = sample_layout(2, 47);
+    let src = oci(src_dir.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let root = out_dir.path().join("handmade");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        root.join("index.json"),
+        r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#,
+    )
+    .unwrap();
+    let target = format!("oci:{}", root.display());
+    assert_success(&run(&["copy", "-q", &src, &target]));
+    assert_success(&run(&["verify", "--deep", &src, &target]));
+}

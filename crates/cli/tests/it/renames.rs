@@ -338,3 +338,22 @@ fn the_plan_shows_the_renames_and_each_repositorys_name_in_the_target() {
     );
     assert!(review.contains("| `other` | `other` | 1 |"), "{review}");
 }
+
+/// A dry run says where each renamed repository goes, and writes nothing.
+#[test]
+fn a_dry_run_names_each_renamed_repository_and_its_new_name() {
+    let (src, _) = source();
+    let dst = Registry::start();
+    let out = run_mapped(&["copy", "--dry-run"], &[&src.url(), &dst.url()]);
+    assert_success(&out);
+    let text = stdout(&out);
+    for line in [
+        "would copy app as apps/app\n",
+        "would copy team/a as platform/team/a\n",
+        "would copy team/b as platform/team/b\n",
+    ] {
+        assert!(text.contains(line), "{text}");
+    }
+    assert!(!text.contains("would copy other as"), "{text}");
+    assert_eq!(digest_at(&dst.url(), "apps/app", "v1"), None);
+}

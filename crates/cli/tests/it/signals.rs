@@ -23,8 +23,8 @@ use crate::support::http::{Request, Server};
 use crate::support::mount_proxy::forward_as_sent;
 use crate::util::*;
 
-/// Sends `signal` (`INT`, `TERM`) to the child.
-fn send(child: &Child, signal: &str) {
+/// Sends `signal` (`INT`, `TERM`, `HUP`, `KILL`) to the child.
+pub(crate) fn send(child: &Child, signal: &str) {
     let sent = Command::new("kill")
         .args(["-s", signal, &child.id().to_string()])
         .status()
@@ -44,6 +44,7 @@ fn stopped_while_held(held: &HeldBlob, args: &[&str], signal: &str) -> (Output, 
     send(&child, signal);
     let named = match signal {
         "TERM" => "interrupted by SIGTERM",
+        "HUP" => "interrupted by SIGHUP",
         _ => "interrupted by Ctrl-C (SIGINT)",
     };
     let said = wait_for_line(&lines, named);
@@ -75,6 +76,35 @@ fn sigterm_stops_a_copy_as_ctrl_c_does_with_exit_143_and_the_same_command_finish
     held.put_back();
     assert_success(&run(&["copy", "-q", &src, &dst.url()]));
     assert_success(&run(&["verify", "--deep", &src, &dst.url()]));
+}
+
+/// SIGHUP (the terminal or SSH session the run came from closed) stops a copy into an
+/// `oci-archive:` as SIGTERM does: what was copied is packed into the archive (no partial file
+/// is left), the line names SIGHUP, the closing line says how to finish, exit 129; the same
+/// command then finishes the copy.
+#[test]
+fn sighup_stops_a_copy_into_an_archive_as_sigterm_does_packing_what_was_copied() {
+    let (src_dir, root, layer) = source_with_a_layer();
+    let src = oci(src_dir.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let archive = out_dir.path().join("registry.tar");
+    let target = format!("oci-archive:{}", archive.display());
+    let held = HeldBlob::hold(&root, &layer);
+    let (out, said, err) = stopped_while_held(&held, &["copy", &src, &target], "HUP");
+    assert_exit_code(&out, 129);
+    assert!(said.starts_with("copy: interrupted by SIGHUP: "), "{said}");
+    assert!(said.ends_with("exit code 129"), "{said}");
+    assert!(
+        err.contains("run the same command again to finish"),
+        "{err}"
+    );
+    assert!(archive.is_file(), "nothing was packed: {err}");
+    assert_eq!(partial_files(&archive), Vec::<String>::new());
+    assert_success(&run(&["inventory", &target]));
+
+    held.put_back();
+    assert_success(&run(&["copy", "-q", &src, &target]));
+    assert_success(&run(&["verify", "--deep", &src, &target]));
 }
 
 /// Into an `oci:` layout, SIGTERM saves the index as Ctrl-C does: once every other tag is
@@ -345,13 +375,13 @@ struct Held {
 
 /// A proxy to a real registry that lets the first `let_through` requests matching a predicate
 /// pass and holds the next ones until [`Gate::open`] (or `BOUND`).
-struct Gate {
-    server: Server,
+pub(crate) struct Gate {
+    pub(crate) server: Server,
     state: Arc<(Mutex<Held>, Condvar)>,
 }
 
 impl Gate {
-    fn start(upstream: u16, matches: fn(&Request) -> bool, let_through: usize) -> Self {
+    pub(crate) fn start(upstream: u16, matches: fn(&Request) -> bool, let_through: usize) -> Self {
         let state: Arc<(Mutex<Held>, Condvar)> = Arc::default();
         let shared = state.clone();
         let server = Server::start_raw(move |request: &Request| {
@@ -378,7 +408,7 @@ impl Gate {
     }
 
     /// Waits (`BOUND` at most) until a request is held.
-    fn wait_for_a_held_request(&self, child: &mut Child) {
+    pub(crate) fn wait_for_a_held_request(&self, child: &mut Child) {
         let (lock, changed) = &*self.state;
         let deadline = Instant::now() + BOUND;
         let mut s = lock.lock().unwrap();
@@ -395,7 +425,7 @@ impl Gate {
     }
 
     /// Lets every request through, the held ones first.
-    fn open(&self) {
+    pub(crate) fn open(&self) {
         let (lock, changed) = &*self.state;
         lock.lock().unwrap().open = true;
         changed.notify_all();

@@ -118,6 +118,39 @@ impl Registry {
             .join("data")
     }
 
+    /// The upload sessions the registry holds open, one `repository/uuid` each (the
+    /// `_uploads` entries that hold a `startedat`).
+    pub fn upload_sessions(&self) -> Vec<String> {
+        let repositories = self.dir.path().join("data/docker/registry/v2/repositories");
+        let mut open = Vec::new();
+        let mut pending = vec![repositories.clone()];
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if entry.file_name() == "_uploads" {
+                    // A session holds its `startedat` (and `data`); what Distribution leaves of
+                    // a completed upload (a `hashstates` directory) is none.
+                    let sessions = std::fs::read_dir(&path).into_iter().flatten().flatten();
+                    for upload in sessions.filter(|u| u.path().join("startedat").exists()) {
+                        let repository = dir.strip_prefix(&repositories).unwrap();
+                        open.push(format!(
+                            "{}/{}",
+                            repository.display(),
+                            upload.file_name().to_string_lossy()
+                        ));
+                    }
+                } else if path.is_dir() && !entry.file_name().to_string_lossy().starts_with('_') {
+                    pending.push(path);
+                }
+            }
+        }
+        open.sort();
+        open
+    }
+
     /// Kills the registry process (as a crash would): its port refuses connections until
     /// [`Registry::restart`].
     pub fn kill(&mut self) {

@@ -1153,6 +1153,8 @@ impl Forward for Archive {
                 format!("could not be written ({e}): the archive is as it was; {remedy}, then run the same command again"),
             )
         };
+        // Nothing rewrites the working copy's index.json while it is packed.
+        self.layout.stop_flushing();
         self.layout.write_index(true).map_err(not_written)?;
         if self.existed && !self.layout.changed() {
             return Ok(());

@@ -13,7 +13,10 @@
 //! Writes are safe to interrupt: a blob is written to `.partial/`, checked against its digest, then
 //! renamed into place (a write that fails, or is cancelled with its future, removes its file);
 //! `index.json` is replaced atomically (written beside, then renamed, keeping the mode and group
-//! of the file it replaces; a write that fails removes its temporary file).
+//! of the file it replaces; a write that fails removes its temporary file). An entry is made once
+//! its manifest file is placed (a copy places a manifest after everything it names), and
+//! `index.json` is written again within seconds of it, even while one long blob transfer is all
+//! the run does (a timer flushes it): a run killed outright keeps the tags it finished before.
 //!
 //! One writer at a time: each writer rewrites the whole `index.json` from what it holds, so two at
 //! once would drop each other's entries. A writer ([`Layout::create`]) holds the exclusive advisory
@@ -25,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -77,11 +80,15 @@ pub(super) fn read_bounded(path: &Path, most: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 const PARTIAL_DIR: &str = ".partial";
-/// `index.json` is rewritten after this many new entries, or, once the oldest entry not yet in
-/// it is this old, with the next blob or manifest written, so an interrupted (killed) run loses
-/// little: its blobs are found again by the next run, and its entries are in the index.
+/// `index.json` is rewritten after this many new entries, or once the oldest entry not yet in
+/// it is [`FLUSH_AFTER`] old: with the next blob or manifest written, or by the timer that looks
+/// every [`FLUSH_TICK`] while entries wait (a single long transfer writes nothing else for
+/// minutes). So an interrupted (killed) run loses little: its blobs are found again by the next
+/// run, and the entries it made more than a few seconds before are in the index.
 const FLUSH_EVERY: usize = 256;
 const FLUSH_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often the flush timer of a writer looks for entries waiting longer than [`FLUSH_AFTER`].
+const FLUSH_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 struct IndexDescriptor {
@@ -161,11 +168,15 @@ struct ReferrerMap {
 /// An OCI image layout holding a whole registry.
 pub struct Layout {
     root: PathBuf,
-    entries: Mutex<Entries>,
+    /// Shared with the flush timer ([`Layout::keep_flushing`]), which holds it weakly.
+    entries: Arc<Mutex<Entries>>,
     counter: AtomicU64,
     referrers: tokio::sync::OnceCell<ReferrerMap>,
     /// True once this writer put a file in the layout or wrote its `index.json`.
-    changed: AtomicBool,
+    changed: Arc<AtomicBool>,
+    /// The flush timer of a writer, running while it has entries to write (stopped by
+    /// [`Destination::finish`], and when the layout is dropped).
+    flusher: Mutex<Option<Flusher>>,
     /// A writer's `oci-layout`, open and locked until the layout is dropped; `None` for a reader.
     _writer_lock: Option<std::fs::File>,
     /// For a writer, the repository readers read the entries that name no repository as (the
@@ -186,6 +197,52 @@ fn layout_error(path: &Path, reason: impl Into<String>) -> Error {
         path: path.to_path_buf(),
         reason: reason.into(),
     }
+}
+
+/// The flush timer of a writer ([`Layout::keep_flushing`]): stopped when dropped.
+struct Flusher(tokio::task::AbortHandle);
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Writes the `index.json` of the layout at `root` from `entries` when they changed since it was
+/// last written and the write is due (or `force`); marks the layout `changed` when it does.
+/// Under the entries' lock: one write at a time, and none of an entry half made.
+fn write_entries(
+    root: &Path,
+    entries: &Mutex<Entries>,
+    changed: &AtomicBool,
+    force: bool,
+) -> Result<()> {
+    let mut entries = entries.lock().expect("layout lock");
+    let due = entries.unsaved >= FLUSH_EVERY
+        || entries
+            .unsaved_since
+            .is_some_and(|since| since.elapsed() >= FLUSH_AFTER);
+    if entries.unsaved == 0 || (!force && !due) {
+        return Ok(());
+    }
+    let manifests: Vec<IndexDescriptor> = entries
+        .tagged
+        .values()
+        .chain(entries.untagged.values())
+        .chain(entries.other.iter())
+        .cloned()
+        .collect();
+    let index = IndexFile {
+        schema_version: 2,
+        media_type: Some(OCI_INDEX.to_string()),
+        manifests,
+    };
+    let bytes = serde_json::to_vec_pretty(&index).expect("index serialises");
+    write_atomic(&root.join(INDEX_FILE), &bytes)?;
+    entries.unsaved = 0;
+    entries.unsaved_since = None;
+    changed.store(true, Ordering::Relaxed);
+    Ok(())
 }
 
 impl Layout {
@@ -295,10 +352,11 @@ impl Layout {
         }
         Ok(Layout {
             root: root.to_path_buf(),
-            entries: Mutex::new(entries),
+            entries: Arc::new(Mutex::new(entries)),
             counter: AtomicU64::new(0),
             referrers: tokio::sync::OnceCell::new(),
-            changed: AtomicBool::new(false),
+            changed: Arc::new(AtomicBool::new(false)),
+            flusher: Mutex::new(None),
             _writer_lock: writer_lock,
             unnamed_read_as: None,
             working_copy_of: None,
@@ -465,6 +523,11 @@ impl Layout {
         let layout = Self::open_with(root, Some(file), Unnamed::Keep)?;
         let _ = std::fs::remove_dir_all(root.join(PARTIAL_DIR));
         remove_stale_temporaries(root);
+        // A layout another tool made (or by hand) may lack it: every blob placed would fail.
+        let blobs = root.join("blobs").join("sha256");
+        if !blobs.is_dir() {
+            std::fs::create_dir_all(&blobs).map_err(|e| unwritable(root, Error::io(&blobs, e)))?;
+        }
         Ok(layout)
     }
 
@@ -560,32 +623,50 @@ impl Layout {
 
     /// [`Layout::save_index`] with the plain error of the write.
     pub(super) fn write_index(&self, force: bool) -> Result<()> {
-        let mut entries = self.entries.lock().expect("layout lock");
-        let due = entries.unsaved >= FLUSH_EVERY
-            || entries
-                .unsaved_since
-                .is_some_and(|since| since.elapsed() >= FLUSH_AFTER);
-        if entries.unsaved == 0 || (!force && !due) {
-            return Ok(());
+        write_entries(&self.root, &self.entries, &self.changed, force)
+    }
+
+    /// Starts the flush timer of this writer, unless it runs (or no runtime is there to run it):
+    /// every [`FLUSH_TICK`], it writes `index.json` when an entry has waited [`FLUSH_AFTER`], so
+    /// that a long transfer, during which nothing else is written, does not keep the entries
+    /// made before it out of the index. It holds the entries weakly and ends with the layout.
+    /// A write that fails is said at `-v` and left to the next write, which says it.
+    fn keep_flushing(&self) {
+        let mut flusher = self.flusher.lock().expect("flusher lock");
+        if flusher.is_some() {
+            return;
         }
-        let manifests: Vec<IndexDescriptor> = entries
-            .tagged
-            .values()
-            .chain(entries.untagged.values())
-            .chain(entries.other.iter())
-            .cloned()
-            .collect();
-        let index = IndexFile {
-            schema_version: 2,
-            media_type: Some(OCI_INDEX.to_string()),
-            manifests,
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
         };
-        let bytes = serde_json::to_vec_pretty(&index).expect("index serialises");
-        write_atomic(&self.root.join(INDEX_FILE), &bytes)?;
-        entries.unsaved = 0;
-        entries.unsaved_since = None;
-        self.changed.store(true, Ordering::Relaxed);
-        Ok(())
+        let root = self.root.clone();
+        let (entries, changed): (Weak<Mutex<Entries>>, Weak<AtomicBool>) =
+            (Arc::downgrade(&self.entries), Arc::downgrade(&self.changed));
+        let task = runtime.spawn(async move {
+            let mut tick = tokio::time::interval(FLUSH_TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let (Some(entries), Some(changed)) = (entries.upgrade(), changed.upgrade()) else {
+                    return;
+                };
+                if let Err(e) = write_entries(&root, &entries, &changed, false) {
+                    crate::log::emit(1, || {
+                        format!(
+                            "{}: index.json not written yet ({e}); tried again later",
+                            root.display()
+                        )
+                    });
+                }
+            }
+        });
+        *flusher = Some(Flusher(task.abort_handle()));
+    }
+
+    /// Stops the flush timer (started again by the next entry made): nothing writes
+    /// `index.json` behind the caller's back, as while an archive is packed from the layout.
+    pub(super) fn stop_flushing(&self) {
+        self.flusher.lock().expect("flusher lock").take();
     }
 
     /// The referrers of every manifest the index lists, from their `subject`s. A manifest whose
@@ -1440,13 +1521,18 @@ impl Destination for Layout {
                     }
                 }
             }
-            self.save_index(false)
+            self.save_index(false)?;
+            if self.entries.lock().expect("layout lock").unsaved > 0 {
+                self.keep_flushing();
+            }
+            Ok(())
         }
         .await;
         written.map_err(|e| self.refused(e))
     }
 
     async fn finish(&self) -> Result<()> {
+        self.stop_flushing();
         let saved = self.save_index(true);
         let _ = std::fs::remove_dir(self.root.join(PARTIAL_DIR));
         saved
@@ -2018,6 +2104,91 @@ mod tests {
         // new one waits its turn).
         let listed = Layout::open(&root).unwrap().tags("app").await.unwrap();
         assert!(listed.contains(&"v1".to_string()), "{listed:?}");
+    }
+
+    /// While a single long blob transfer is all a run does (nothing else written for minutes),
+    /// the entries made before it are written to `index.json` all the same once they are
+    /// [`FLUSH_AFTER`] old: a run killed during the transfer keeps them.
+    #[tokio::test]
+    async fn entries_are_written_within_the_flush_interval_while_a_transfer_is_in_flight() {
+        let (_dir, root, layout) = layout_with_v1("finished before the long transfer").await;
+        layout.entries.lock().unwrap().unsaved_since =
+            std::time::Instant::now().checked_sub(FLUSH_AFTER);
+        let bytes = vec![3u8; 1 << 20];
+        let blob = blob_of(&bytes);
+        let first_half = Ok(Bytes::from(bytes[..bytes.len() / 2].to_vec()));
+        let stream: ByteStream =
+            Box::pin(futures::stream::iter([first_half]).chain(futures::stream::pending()));
+        let transfer = layout.put_blob("app", &blob, stream);
+        let listed = async {
+            loop {
+                let tags = Layout::open(&root).unwrap().tags("app").await.unwrap();
+                if tags.contains(&"v1".to_string()) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        tokio::select! {
+            _ = transfer => panic!("the transfer cannot have finished"),
+            written = tokio::time::timeout(FLUSH_TICK * 10, listed) => {
+                assert!(written.is_ok(), "index.json did not list v1 while the transfer ran");
+            }
+        }
+        // Entries not yet due wait: a new one is not written by the timer at once.
+        layout
+            .put_manifest("app", Some("v2"), &small_manifest("new"))
+            .await
+            .unwrap();
+        tokio::time::sleep(FLUSH_TICK * 2).await;
+        let tags = Layout::open(&root).unwrap().tags("app").await.unwrap();
+        assert_eq!(tags, ["v1"]);
+        layout.finish().await.unwrap();
+        assert!(
+            layout.flusher.lock().unwrap().is_none(),
+            "stopped by finish"
+        );
+        let tags = Layout::open(&root).unwrap().tags("app").await.unwrap();
+        assert_eq!(tags, ["v1", "v2"]);
+    }
+
+    /// A dropped writer leaves no flush timer running: it ends with the layout.
+    #[tokio::test]
+    async fn the_flush_timer_ends_with_the_layout() {
+        let (_dir, _root, layout) = layout_with_v1("dropped").await;
+        let entries = Arc::downgrade(&layout.entries);
+        assert!(layout.flusher.lock().unwrap().is_some(), "an entry waits");
+        drop(layout);
+        tokio::time::sleep(FLUSH_TICK * 2).await;
+        assert!(
+            entries.upgrade().is_none(),
+            "the timer still holds the entries"
+        );
+    }
+
+    /// A layout with `oci-layout` and `index.json` and no `blobs/sha256` (made by hand or by
+    /// another tool) is written into: the directory is made, not every blob refused.
+    #[tokio::test]
+    async fn a_layout_without_its_blobs_directory_is_written_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join(LAYOUT_FILE), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        std::fs::write(root.join(INDEX_FILE), EMPTY_INDEX).unwrap();
+        let layout = Layout::create(&root).unwrap();
+        assert!(root.join("blobs/sha256").is_dir());
+        let bytes = b"a layer".to_vec();
+        let blob = blob_of(&bytes);
+        let stream: ByteStream = Box::pin(futures::stream::iter([Ok(Bytes::from(bytes))]));
+        layout.put_blob("app", &blob, stream).await.unwrap();
+        layout
+            .put_manifest("app", Some("v1"), &small_manifest("first"))
+            .await
+            .unwrap();
+        layout.finish().await.unwrap();
+        let reader = Layout::open(&root).unwrap();
+        assert_eq!(reader.tags("app").await.unwrap(), ["v1"]);
+        assert!(reader.blob_path(&blob.digest).is_file());
     }
 
     #[cfg(unix)]
