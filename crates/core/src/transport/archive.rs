@@ -368,6 +368,14 @@ impl Archive {
                 "is a directory: an archive is a file (use oci:DIR for a directory)",
             ));
         }
+        // A device or a pipe (`/dev/null`, `/dev/stdout`) would be replaced by the rename that
+        // puts the archive in place (as root, the device itself): refused before any copying.
+        if file.exists() && !file.is_file() {
+            return Err(archive_error(
+                path,
+                "is not a regular file (a device or a pipe): an archive is written beside its path and renamed into place; give the path of a file",
+            ));
+        }
         let lock = WriterLock::acquire(&file)?;
         // An empty file (made by `mktemp --suffix .tar`, say) is a new archive to write.
         let existed = file.metadata().is_ok_and(|m| m.len() > 0);
@@ -1201,6 +1209,26 @@ mod tests {
     /// A stop racing the rename of a finished archive: whichever comes first, what the stop
     /// says is what happened. Either it came first (the rename refused, the old archive kept),
     /// or it names the new archive, which is in place.
+    /// `oci-archive:/dev/null` (here through a link to it, so that a failure replaces the link,
+    /// not the device) is refused: the rename that puts an archive in place would have put a
+    /// regular file where the device is.
+    #[test]
+    fn a_device_as_an_archive_target_is_refused_and_left_as_it_is() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("archive.tar");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        let error = Archive::create(&link).err().expect("refused").to_string();
+        assert!(
+            error.contains("is not a regular file (a device or a pipe)"),
+            "{error}"
+        );
+        assert!(std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
+    }
+
     #[test]
     fn a_stop_racing_the_rename_either_keeps_the_old_archive_or_says_the_new_one_is_written() {
         let dir = tempfile::tempdir().unwrap();
