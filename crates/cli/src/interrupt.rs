@@ -122,6 +122,9 @@ impl Listener {
     /// The next signal (the first of the run is kept for [`first`]).
     async fn next(&mut self) -> Signal {
         let signal = self.wait().await;
+        if signal == Signal::Hangup {
+            leave_the_terminal();
+        }
         let _ = FIRST.set(signal);
         signal
     }
@@ -144,6 +147,34 @@ impl Listener {
         }
     }
 }
+
+/// After SIGHUP the terminal the run writes to is most likely gone (its SSH session or window
+/// closed): every write to it fails, and the first `println!` would panic, ending the run in
+/// the middle of its stop with exit 101. Standard output and error that are character devices
+/// (a terminal, gone or not) are pointed at `/dev/null` instead; a file or a pipe they write to
+/// (`nohup`, a log) keeps what follows.
+#[cfg(unix)]
+fn leave_the_terminal() {
+    use std::os::fd::AsFd;
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return;
+    };
+    let is_device = |fd: std::os::fd::BorrowedFd<'_>| {
+        rustix::fs::fstat(fd).is_ok_and(|stat| {
+            rustix::fs::FileType::from_raw_mode(stat.st_mode)
+                == rustix::fs::FileType::CharacterDevice
+        })
+    };
+    if is_device(std::io::stdout().as_fd()) {
+        let _ = rustix::stdio::dup2_stdout(&null);
+    }
+    if is_device(std::io::stderr().as_fd()) {
+        let _ = rustix::stdio::dup2_stderr(&null);
+    }
+}
+
+#[cfg(not(unix))]
+fn leave_the_terminal() {}
 
 /// Writes a line on stderr, ignoring a failure: after SIGHUP, stderr may be a terminal that is
 /// gone (every write fails), and the stop must go on all the same (`eprintln!` would panic).

@@ -28,8 +28,8 @@ pub struct InventoryArgs {
     pub markdown: bool,
 }
 
-/// Runs `acr-relocate inventory`; Ctrl-C (SIGINT) or SIGTERM ends it at once, nothing printed
-/// (exit 130 or 143).
+/// Runs `acr-relocate inventory`; Ctrl-C (SIGINT), SIGTERM or SIGHUP ends it at once, nothing printed
+/// (exit 130, 143 or 129 for SIGHUP).
 pub fn run(args: InventoryArgs) -> anyhow::Result<u8> {
     crate::runtime()?.block_on(crate::interrupt::unless_stopped(
         "inventory",

@@ -55,7 +55,7 @@ Exit codes: 0 plan written; 1 plan written, but repositories the source could no
 out of it, the template step has blocking findings that would stop apply, or a step cannot run
 (apply refuses the plan; each said on stderr); 2 config, input or connection error, nothing
 written; 3 the source stopped answering, nothing written; 4 [scope] selected nothing, nothing
-written; 130 interrupted (143 by SIGTERM), nothing written.";
+written; 130 interrupted (143 by SIGTERM, 129 by SIGHUP), nothing written.";
 
 /// Runs `acr-relocate plan`.
 pub fn run(args: PlanArgs) -> anyhow::Result<u8> {

@@ -130,7 +130,7 @@ found references, or the target lacks a reference (nothing written); 2 a file fa
 would be refused (also in --check and --dry-run) or the invocation is unusable; 4 the files
 name neither OLD nor NEW (a misspelt --from, or the wrong paths): nothing to rewrite, and a
 warning on stderr names the registries their image references name instead (every mode,
---check included); 130 Ctrl-C (SIGINT), 143 SIGTERM: before the writing, nothing is written;
+--check included); 130 Ctrl-C (SIGINT), 143 SIGTERM, 129 SIGHUP: before the writing, nothing is written;
 during it, the files are written first.";
 
 /// Arguments of `acr-relocate rewrite`.

@@ -26,7 +26,7 @@ pub struct SampleArgs {
 /// What a signal that stops `sample` before its end means.
 const STOPPED: &str = "stopping: what was written stays consistent (a tag is written after everything it names; a layout lists only tags whose content is complete, an archive is left as it was): run the same command again to write it all";
 
-/// Runs `acr-relocate sample`. Ctrl-C (SIGINT) or SIGTERM stops the writing (exit 130 or 143);
+/// Runs `acr-relocate sample`. Ctrl-C (SIGINT), SIGTERM or SIGHUP stops the writing (exit 130, 143 or 129);
 /// one that comes while an archive is packed lets the packing finish, and a second stops it.
 pub fn run(args: SampleArgs) -> anyhow::Result<u8> {
     crate::runtime()?.block_on(async {

@@ -57,8 +57,8 @@ pub struct VerifyArgs {
     pub markdown: bool,
 }
 
-/// Runs `acr-relocate verify`; Ctrl-C (SIGINT) or SIGTERM ends it at once, with no verdict
-/// (exit 130 or 143).
+/// Runs `acr-relocate verify`; Ctrl-C (SIGINT), SIGTERM or SIGHUP ends it at once, with no verdict
+/// (exit 130, 143 or 129 for SIGHUP).
 pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
     crate::runtime()?.block_on(crate::interrupt::unless_stopped(
         "verify",

@@ -211,3 +211,70 @@ fn sighup_stops_apply_and_its_summary_names_it_for_the_steps_not_run() {
     assert_success(&run(&["apply", "-q", plan_arg]));
     assert_success(&run(&["verify", "--deep", &oci(src_dir.path()), &target]));
 }
+
+/// The terminal a copy runs in closes (an SSH session ends): the run gets SIGHUP, and every
+/// write to the terminal fails from then on. The stop goes on as on SIGTERM: what was copied is
+/// packed into the archive, and the run ends with exit 129, not a panic on its first line of
+/// output. The terminal is `script`'s (util-linux), closed by killing `script`; it exits 101
+/// (a panic writing to the gone terminal) without standard output and error taken off it.
+#[test]
+fn a_copy_whose_terminal_closes_packs_its_archive_and_exits_129() {
+    let (src_dir, root, layer) = source_with_a_layer();
+    let src = oci(src_dir.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let archive = out_dir.path().join("moved.tar");
+    let rc = out_dir.path().join("rc");
+    let held = HeldBlob::hold(&root, &layer);
+    // The session leader (the shell `script` starts) dies of the hangup, as a login shell does,
+    // and the kernel then sends SIGHUP to the terminal's foreground processes: the copy, and
+    // the shell beside it that ignores SIGHUP to write down the copy's exit code.
+    let copy = out_dir.path().join("copy.sh");
+    std::fs::write(
+        &copy,
+        format!(
+            "trap '' HUP\n'{}' copy '{src}' 'oci-archive:{}'\necho $? > '{}'\n",
+            env!("CARGO_BIN_EXE_acr-relocate"),
+            archive.display(),
+            rc.display()
+        ),
+    )
+    .unwrap();
+    let leader = format!("sh '{}' & wait", copy.display());
+    let mut script = Command::new("script")
+        .args(["-q", "-f", "-c", &leader, "/dev/null"])
+        .env("SHELL", "/bin/sh")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script (util-linux) installed");
+    let writer = held.wait_for_reader(&mut script);
+    // The terminal goes: its master side closes with `script`.
+    script.kill().unwrap();
+    script.wait().unwrap();
+    // The stop packs what was copied; the held read then ends (a read of a pipe outlives the
+    // task that asked for it, and the run waits for it before it exits).
+    let started = Instant::now();
+    while !archive.exists() && started.elapsed() < BOUND {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(writer);
+    while !rc.exists() && started.elapsed() < BOUND {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let code = std::fs::read_to_string(&rc).expect("the copy ended");
+    assert_eq!(code.trim(), "129");
+    let names: Vec<String> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&"moved.tar".to_string()), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("partial")), "{names:?}");
+    // What it packed is a whole archive, and the same command finishes the copy.
+    let archive = format!("oci-archive:{}", archive.display());
+    assert_success(&run(&["inventory", &archive]));
+    held.put_back();
+    assert_success(&run(&["copy", "-q", &src, &archive]));
+    assert_success(&run(&["verify", "--deep", &src, &archive]));
+}
