@@ -769,6 +769,15 @@ impl FilterArgs {
             ),
             None => String::new(),
         };
+        // `--repo web` beside `--map svc2=web`: filters take the source's names.
+        let reverse = matcher.selection().renames.inverted();
+        for repo in &self.repos {
+            if let Some(source_name) = reverse.apply(repo).filter(|n| n != repo) {
+                prefix_hint.push_str(&format!(
+                    "--repo takes the source's names: `{source_name}` is the repository --map names `{repo}` in TARGET; otherwise "
+                ));
+            }
+        }
         if self.tag.iter().any(|t| t.starts_with("sha256:")) {
             prefix_hint.push_str("--tag takes tags, not digests: select the tags that point at the manifest (without --tag, the untagged manifests of ACRs and layouts are copied too); otherwise ");
         }

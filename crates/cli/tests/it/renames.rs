@@ -357,3 +357,28 @@ fn a_dry_run_names_each_renamed_repository_and_its_new_name() {
     assert!(!text.contains("would copy other as"), "{text}");
     assert_eq!(digest_at(&dst.url(), "apps/app", "v1"), None);
 }
+
+/// `--repo` with a repository's new name selects nothing: the warning says filters take the
+/// source's names, and which one it is.
+#[test]
+fn a_repo_filter_given_the_new_name_is_answered_with_the_source_name() {
+    let (src, _) = source();
+    let dst = Registry::start();
+    let out = run(&[
+        "copy",
+        "--map",
+        "app=apps/app",
+        "--repo",
+        "apps/app",
+        &src.url(),
+        &dst.url(),
+    ]);
+    assert_exit_code(&out, 4);
+    assert!(
+        stderr(&out).contains(
+            "--repo takes the source's names: `app` is the repository --map names `apps/app` in TARGET"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
