@@ -359,6 +359,8 @@ struct Engine {
     left_out: Mutex<Vec<Problem>>,
     /// Tags written ([`Summary::copied`]).
     copied: Mutex<Vec<CopiedTag>>,
+    /// Repositories renamed by `--map` ([`Summary::renamed`]), set once listed.
+    renamed: std::sync::OnceLock<Vec<(String, String)>>,
     /// (source repository, referrer) of the referrers the source lists but lacks, each reported
     /// once in [`Summary::source_incomplete`] however many walks meet it.
     dangling: Mutex<std::collections::HashSet<(String, Digest)>>,
@@ -509,6 +511,7 @@ pub async fn copy_or_stop(
         brought: Mutex::new(std::collections::HashSet::new()),
         left_out: Mutex::new(Vec::new()),
         copied: Mutex::new(Vec::new()),
+        renamed: std::sync::OnceLock::new(),
         dangling: Mutex::new(std::collections::HashSet::new()),
         pushed_referrers: Mutex::new(std::collections::HashSet::new()),
         listings: Mutex::new(HashMap::new()),
@@ -523,6 +526,7 @@ pub async fn copy_or_stop(
         .filter(|p| renames.apply(&p.name).is_some_and(|n| n != p.name))
         .map(|p| (p.source.clone(), p.target.clone()))
         .collect();
+    let _ = engine.renamed.set(renamed);
     let source: Arc<dyn crate::transport::Source> = engine.source.clone();
     // The target's tags, listed once per repository: a tag it lacks needs no request of its own,
     // and a repository that had no tags needs no existence check for index children.
@@ -768,14 +772,7 @@ pub async fn copy_or_stop(
                 crate::log::emit(0, || format!("after the stop: {finish}"));
             }
         }
-        let mut summary = engine.summary(
-            repositories,
-            tags,
-            failed,
-            interrupted,
-            started,
-            renamed.clone(),
-        );
+        let mut summary = engine.summary(repositories, tags, failed, interrupted, started);
         summary.stopped = Some(e.to_string());
         return Err(Stopped {
             summary: Box::new(summary),
@@ -785,14 +782,7 @@ pub async fn copy_or_stop(
     if !engine.options.dry_run {
         // Even after an interruption: a layout's index then lists every tag that was completed.
         if let Err(e) = engine.target.finish().await {
-            let mut summary = engine.summary(
-                repositories,
-                tags,
-                failed,
-                interrupted,
-                started,
-                renamed.clone(),
-            );
+            let mut summary = engine.summary(repositories, tags, failed, interrupted, started);
             summary.stopped = Some(e.to_string());
             // A layout's index (an archive) that could not be written lists none of the tags:
             // none of them arrived, whatever was written beside it.
@@ -805,14 +795,7 @@ pub async fn copy_or_stop(
             });
         }
     }
-    Ok(engine.summary(
-        repositories,
-        tags,
-        failed,
-        interrupted,
-        started,
-        renamed.clone(),
-    ))
+    Ok(engine.summary(repositories, tags, failed, interrupted, started))
 }
 
 impl Engine {
@@ -824,7 +807,6 @@ impl Engine {
         mut failed: Vec<Problem>,
         interrupted: bool,
         started: Instant,
-        renamed: Vec<(String, String)>,
     ) -> Summary {
         failed.sort_by(|a, b| a.item.cmp(&b.item));
         let mut skipped = std::mem::take(&mut *self.skipped.lock().expect("skipped lock"));
@@ -849,7 +831,7 @@ impl Engine {
             tags_copied: get(&c.tags_copied),
             copied,
             tags_up_to_date: get(&c.tags_up_to_date),
-            renamed,
+            renamed: self.renamed.get().cloned().unwrap_or_default(),
             manifests_pushed: get(&c.manifests_pushed),
             manifests_would_push: get(&c.manifests_would_push),
             overwritten,
