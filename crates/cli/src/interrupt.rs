@@ -96,21 +96,47 @@ pub async fn received() -> Signal {
 /// kept while it lives, so no signal goes by between two waits.
 struct Listener {
     #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
+    interrupt: Option<tokio::signal::unix::Signal>,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
     #[cfg(unix)]
-    hangup: tokio::signal::unix::Signal,
+    hangup: Option<tokio::signal::unix::Signal>,
+}
+
+/// Whether SIGINT and SIGHUP were ignored when the run started: `nohup` ignores SIGHUP so that
+/// a run outlives its terminal, a shell starts a background job with SIGINT ignored. A signal
+/// ignored so stays ignored (no listener is installed for it, which would replace that), as
+/// the conventions of Unix programs want. Read once, before the first listener.
+#[cfg(unix)]
+fn ignored_at_start() -> (bool, bool) {
+    static IGNORED: std::sync::OnceLock<(bool, bool)> = std::sync::OnceLock::new();
+    *IGNORED.get_or_init(|| {
+        let ignored = |signal: libc::c_int| {
+            // SAFETY: sigaction with a null new action only reads the current disposition into
+            // `old`, a zeroed struct this function owns.
+            unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+                    && old.sa_sigaction == libc::SIG_IGN
+            }
+        };
+        (ignored(libc::SIGINT), ignored(libc::SIGHUP))
+    })
 }
 
 impl Listener {
     #[cfg(unix)]
     fn new() -> std::io::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
+        let (interrupt_ignored, hangup_ignored) = ignored_at_start();
+        let unless = |ignored: bool, kind: SignalKind| match ignored {
+            true => Ok(None),
+            false => signal(kind).map(Some),
+        };
         Ok(Listener {
-            interrupt: signal(SignalKind::interrupt())?,
+            interrupt: unless(interrupt_ignored, SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
-            hangup: signal(SignalKind::hangup())?,
+            hangup: unless(hangup_ignored, SignalKind::hangup())?,
         })
     }
 
@@ -131,10 +157,16 @@ impl Listener {
 
     #[cfg(unix)]
     async fn wait(&mut self) -> Signal {
+        async fn next_of(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+            match signal {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
+            }
+        }
         tokio::select! {
-            Some(()) = self.interrupt.recv() => Signal::Interrupt,
+            Some(()) = next_of(&mut self.interrupt) => Signal::Interrupt,
             Some(()) = self.terminate.recv() => Signal::Terminate,
-            Some(()) = self.hangup.recv() => Signal::Hangup,
+            Some(()) = next_of(&mut self.hangup) => Signal::Hangup,
             else => std::future::pending().await,
         }
     }

@@ -711,6 +711,8 @@ pub async fn copy_or_stop(
         }
         tokio::select! {
             next = running.join_next() => match next {
+                // Nothing runs: work held back by a count a panicked task left wrong goes now.
+                None if pending.peek().is_some() => running_first_phase = 0,
                 None => break,
                 Some(Ok((pair, tag, result, phase))) => {
                     running_first_phase -= usize::from(phase == 0);

@@ -190,6 +190,20 @@ impl Renames {
         reverse
     }
 
+    /// The renames (forward) that rename none of `names`, each as the user gave it (`--map
+    /// a=b`, `[scope] map "a=b"`): a misspelt one would leave its repository under its old name.
+    pub fn unused(&self, names: &[String]) -> Vec<String> {
+        self.forward()
+            .rules
+            .iter()
+            .filter(|rule| !names.iter().any(|n| rule.apply(n).is_some()))
+            .map(|rule| match self.given_as.starts_with("--") {
+                true => format!("{} {}={}", self.given_as, rule.from, rule.to),
+                false => format!("{} \"{}={}\"", self.given_as, rule.from, rule.to),
+            })
+            .collect()
+    }
+
     /// The renames as the user gave them: `--map a=b --map c/=d/`, or `[scope] map ["a=b"]`.
     pub fn described(&self) -> String {
         let specs = self.specs();

@@ -176,9 +176,9 @@ pub async fn verify(
     let (source, target, limit) = paced::pair(source, target, options.jobs, options.max_jobs);
     let at_once = limit.ceiling();
     let matcher = &options.matcher;
-    let pairs = walk::repositories(source.as_ref(), matcher).await?;
+    let (pairs, listed) = walk::repositories_and_names(source.as_ref(), matcher).await?;
     // The target seen through the same filters, with its own prefix.
-    let reverse = Matcher::new(matcher.selection().reversed(&pairs))?;
+    let reverse = Matcher::new(matcher.selection().reversed(&listed))?;
     // A target that does not list its repositories (GHCR, Docker Hub) is asked about the
     // source's, tag by tag; only its extra repositories then go unreported.
     let target_pairs = match walk::repositories(target.as_ref(), &reverse).await {

@@ -48,17 +48,18 @@ pub struct Selection {
 
 impl Selection {
     /// The same selection seen from the target: its names, under the target's prefix, taken
-    /// back to the source names that become them (a name none becomes is left out; one the
-    /// source `listed` is known first, [`Renames::inverted_knowing`]), and filtered as the
+    /// back to the source names that become them (a name none becomes is left out; the new
+    /// name of one the source `listed` under its prefix, filtered or not, is known first,
+    /// [`Renames::inverted_knowing`]), and filtered as the
     /// source's are. Listing the target with it gives pairs whose [`RepoPair::name`] is the
     /// source's name.
-    pub fn reversed(&self, listed: &[RepoPair]) -> Selection {
+    pub fn reversed(&self, listed: &[String]) -> Selection {
         Selection {
             source_prefix: self.target_prefix.clone(),
             target_prefix: None,
             renames: self
                 .renames
-                .inverted_knowing(listed.iter().map(|p| p.name.as_str())),
+                .inverted_knowing(listed.iter().map(String::as_str)),
             ..self.clone()
         }
     }
@@ -643,6 +644,16 @@ pub fn is_catalog_unavailable(e: &Error) -> bool {
 /// repositories is read by the names `--repo` gives, when every one is a plain name (no
 /// wildcard); otherwise that is an error saying so.
 pub async fn repositories(source: &dyn Source, matcher: &Matcher) -> Result<Vec<RepoPair>> {
+    Ok(repositories_and_names(source, matcher).await?.0)
+}
+
+/// [`repositories`], and the name (relative to the source's prefix) of every repository the
+/// source listed under its prefix, whatever the filters and the shard: what a target name is
+/// taken back to ([`Selection::reversed`]).
+pub async fn repositories_and_names(
+    source: &dyn Source,
+    matcher: &Matcher,
+) -> Result<(Vec<RepoPair>, Vec<String>)> {
     enum Listed {
         Catalog(Vec<String>),
         Named(Vec<String>),
@@ -666,22 +677,35 @@ pub async fn repositories(source: &dyn Source, matcher: &Matcher) -> Result<Vec<
     };
     pairs.sort();
     pairs.dedup();
-    if !matcher.selection().renames.is_empty() && !matcher.reversed() {
+    let names = match &listed {
+        Listed::Catalog(names) | Listed::Named(names) => names,
+    };
+    let under_prefix: Vec<String> = match matcher.reversed() {
+        true => Vec::new(),
+        false => names
+            .iter()
+            .filter_map(|r| matcher.relative(r).map(|n| n.into_owned()))
+            .collect(),
+    };
+    let renames = &matcher.selection().renames;
+    if !renames.is_empty() && !matcher.reversed() {
+        for unused in renames.unused(&under_prefix) {
+            crate::log::emit(0, || {
+                format!("warning: {unused} renamed nothing: SOURCE has no repository of that name (relative to its prefix); check its spelling")
+            });
+        }
         // Every shard of the job, not this one's alone: two repositories renamed to one name in
         // different shards would overwrite each other as surely as in one run.
         let whole = Matcher::new(Selection {
             shard: None,
             ..matcher.selection().clone()
         })?;
-        let names = match &listed {
-            Listed::Catalog(names) | Listed::Named(names) => names,
-        };
         let mut every: Vec<RepoPair> = names.iter().filter_map(|r| whole.pair(r, true)).collect();
         every.sort();
         every.dedup();
         check_renames(matcher, &every)?;
     }
-    Ok(pairs)
+    Ok((pairs, under_prefix))
 }
 
 /// Refuses renames that would give two selected repositories one name in the target (`--map

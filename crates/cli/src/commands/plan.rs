@@ -502,14 +502,16 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
             return std::io::Write::write_all(&mut file, bytes).map_err(fail);
         }
     }
-    let linked;
-    let path = match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            linked = std::fs::canonicalize(path).map_err(fail)?;
-            linked.as_path()
+    // The file a link names, which need not exist yet (a link made for the first plan): its
+    // path read from the link, relative to the link's directory, links followed a few deep.
+    let mut linked = path.to_path_buf();
+    for _ in 0..8 {
+        match std::fs::read_link(&linked) {
+            Ok(to) => linked = directory_of(&linked).join(to),
+            Err(_) => break,
         }
-        _ => path,
-    };
+    }
+    let path = linked.as_path();
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -1466,9 +1468,20 @@ mod tests {
         assert_eq!(names_in(dir.path()), ["null"]);
     }
 
-    /// A link to a file: the file it names is replaced whole, and the link stays a link.
+    /// A link to a file: the file it names is replaced whole (or made, the first time), and
+    /// the link stays a link.
     #[test]
     fn a_linked_file_is_replaced_and_the_link_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("plans")).unwrap();
+        let link = dir.path().join("first.json");
+        std::os::unix::fs::symlink("plans/first.json", &link).unwrap();
+        write_atomically(&link, b"first").unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("plans/first.json")).unwrap(),
+            b"first"
+        );
+
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("plans")).unwrap();
         let real = dir.path().join("plans/plan.json");

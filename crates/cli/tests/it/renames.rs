@@ -286,14 +286,17 @@ fn two_repositories_given_one_name_are_refused_in_every_shard() {
 #[test]
 fn overlapping_namespaces_verify_without_false_extras() {
     let (src, _) = source();
+    push_image_as(src.port, "team/b/deep", "v1", "amd64", b"a deeper repository");
     let dst = Registry::start();
+    // `team/b/deep` becomes `n/b/deep`, which the second namespace's form (`charts/deep`)
+    // also fits: the source lists no `charts/deep`.
     let map = ["--map", "team/=n/", "--map", "charts/=n/b/"];
     let mut copy = vec!["copy", "-q"];
     copy.extend(map);
     let (source, target) = (src.url(), dst.url());
     copy.extend([source.as_str(), target.as_str()]);
     assert_success(&run(&copy));
-    assert!(digest_at(&target, "n/b", "v2").is_some());
+    assert!(digest_at(&target, "n/b/deep", "v1").is_some());
     let mut verify = vec!["verify", "--json"];
     verify.extend(map);
     verify.extend([source.as_str(), target.as_str()]);
@@ -301,6 +304,27 @@ fn overlapping_namespaces_verify_without_false_extras() {
     assert_success(&out);
     let report = json(&out);
     assert_eq!(report["extra"], serde_json::json!([]), "{report}");
+
+    // Filtered or sharded alike: the target's `n/b/deep` is `team/b/deep`'s, which the source
+    // lists (with `--repo other` the target's `n/b/deep` was an extra `charts/deep`).
+    for narrowing in [
+        ["--repo", "other"],
+        ["--shard", "0/3"],
+        ["--exclude-repo", "team/**"],
+    ] {
+        let mut verify = vec!["verify", "--json"];
+        verify.extend(map);
+        verify.extend(narrowing);
+        verify.extend([source.as_str(), target.as_str()]);
+        let out = run(&verify);
+        assert_success(&out);
+        let report = json(&out);
+        assert_eq!(
+            report["extra"],
+            serde_json::json!([]),
+            "{narrowing:?}: {report}"
+        );
+    }
 }
 
 /// The plan's review document shows where each repository goes.
@@ -380,5 +404,33 @@ fn a_repo_filter_given_the_new_name_is_answered_with_the_source_name() {
         ),
         "{}",
         stderr(&out)
+    );
+}
+
+/// A `--map` that renames nothing (a misspelt name) is warned about: its repository would keep
+/// its old name in the target.
+#[test]
+fn a_rename_that_renames_nothing_is_warned_about() {
+    let (src, _) = source();
+    let dst = Registry::start();
+    let out = run(&[
+        "copy",
+        "--dry-run",
+        "--map",
+        "ap=apps/app",
+        "--map",
+        "team/=platform/team/",
+        &src.url(),
+        &dst.url(),
+    ]);
+    assert_success(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: --map ap=apps/app renamed nothing: SOURCE has no repository of that name (relative to its prefix); check its spelling"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("team/=platform/team/ renamed nothing"),
+        "{err}"
     );
 }

@@ -227,12 +227,13 @@ fn a_copy_whose_terminal_closes_packs_its_archive_and_exits_129() {
     let held = HeldBlob::hold(&root, &layer);
     // The session leader (the shell `script` starts) dies of the hangup, as a login shell does,
     // and the kernel then sends SIGHUP to the terminal's foreground processes: the copy, and
-    // the shell beside it that ignores SIGHUP to write down the copy's exit code.
+    // the shell beside it that catches SIGHUP (`trap :`, which the copy does not inherit as
+    // `trap ''` would be) to write down the copy's exit code.
     let copy = out_dir.path().join("copy.sh");
     std::fs::write(
         &copy,
         format!(
-            "trap '' HUP\n'{}' copy '{src}' 'oci-archive:{}'\necho $? > '{}'\n",
+            "trap : HUP\n'{}' copy '{src}' 'oci-archive:{}'\necho $? > '{}'\n",
             env!("CARGO_BIN_EXE_acr-relocate"),
             archive.display(),
             rc.display()
@@ -277,4 +278,44 @@ fn a_copy_whose_terminal_closes_packs_its_archive_and_exits_129() {
     held.put_back();
     assert_success(&run(&["copy", "-q", &src, &archive]));
     assert_success(&run(&["verify", "--deep", &src, &archive]));
+}
+
+/// `nohup acr-relocate copy …` (SIGHUP ignored when the run starts, so that it outlives the
+/// terminal): a SIGHUP does not stop it, and the copy finishes.
+#[test]
+fn a_copy_started_with_nohup_goes_on_after_sighup() {
+    use std::io::Write;
+    let (src_dir, root, layer) = source_with_a_layer();
+    let src = oci(src_dir.path());
+    let dst = Registry::start();
+    let held = HeldBlob::hold(&root, &layer);
+    let mut child = Command::new("nohup")
+        .args([
+            env!("CARGO_BIN_EXE_acr-relocate"),
+            "copy",
+            "-q",
+            &src,
+            &dst.url(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nohup (coreutils) installed");
+    let mut writer = held.wait_for_reader(&mut child);
+    writer
+        .write_all(&held.bytes[..held.bytes.len() / 2])
+        .unwrap();
+    writer.flush().unwrap();
+    send(&child, "HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    writer
+        .write_all(&held.bytes[held.bytes.len() / 2..])
+        .unwrap();
+    drop(writer);
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out);
+    assert!(!stderr(&out).contains("SIGHUP"), "{}", stderr(&out));
+    held.put_back();
+    assert_success(&run(&["verify", "--deep", &src, &dst.url()]));
 }
