@@ -2053,9 +2053,10 @@ impl Engine {
             side: "TARGET".into(),
             host,
             reason: format!(
-                "fails every write: {} blobs in a row, in {} repositories, were refused after every retry since {since}, the last with {e}: check its storage (full?) and its logs; nothing half-written; run the same command again to resume",
+                "fails every write: {} blobs in a row, in {} repositories, were refused after every retry since {since}, the last with {e}: check its storage (full?) and its logs{}",
                 failing.blobs.len(),
-                failing.repositories.len()
+                failing.repositories.len(),
+                crate::error::RESUME_ADVICE
             ),
             mid_run: true,
             mend: crate::error::Mend::Elsewhere,

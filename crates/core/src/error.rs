@@ -5,6 +5,11 @@ use std::path::PathBuf;
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What the reason of an [`Error::Unreachable`] that stopped a run (`mid_run`) ends with: the
+/// run's writes are whole and the same command resumes it. A caller for whom that is untrue (an
+/// inventory, which writes nothing) puts its own words in its place.
+pub const RESUME_ADVICE: &str = "; nothing half-written; run the same command again to resume";
+
 /// Everything that can go wrong talking to registries and layouts.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

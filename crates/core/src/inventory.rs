@@ -496,8 +496,8 @@ pub fn starts_over(e: crate::error::Error) -> crate::error::Error {
             mend,
         } => {
             let what = reason
-                .split_once("; nothing half-written")
-                .map_or(reason.as_str(), |(what, _)| what);
+                .strip_suffix(crate::error::RESUME_ADVICE)
+                .unwrap_or(reason.as_str());
             crate::error::Error::Unreachable {
                 side,
                 host,

@@ -164,8 +164,9 @@ impl Health {
             side: self.side.clone(),
             host: self.host.clone(),
             reason: format!(
-                "unreachable since {since} ({} on every request for {lasted} s); nothing half-written; run the same command again to resume",
-                streak.last
+                "unreachable since {since} ({} on every request for {lasted} s){}",
+                streak.last,
+                crate::error::RESUME_ADVICE
             ),
             mid_run: true,
             mend: Mend::Elsewhere,
