@@ -197,17 +197,23 @@ impl Renames {
             .rules
             .iter()
             .filter(|rule| !names.iter().any(|n| rule.apply(n).is_some()))
-            .map(|rule| match self.given_as.starts_with("--") {
+            .map(|rule| match self.from_flags() {
                 true => format!("{} {}={}", self.given_as, rule.from, rule.to),
                 false => format!("{} \"{}={}\"", self.given_as, rule.from, rule.to),
             })
             .collect()
     }
 
+    /// True when the renames came from command-line flags (`--map`), false from a config
+    /// (`[scope] map`): remedies name the same kind of setting.
+    pub fn from_flags(&self) -> bool {
+        self.given_as.starts_with("--")
+    }
+
     /// The renames as the user gave them: `--map a=b --map c/=d/`, or `[scope] map ["a=b"]`.
     pub fn described(&self) -> String {
         let specs = self.specs();
-        match self.given_as.starts_with("--") {
+        match self.from_flags() {
             true => specs
                 .iter()
                 .map(|s| format!("{} {s}", self.given_as))

@@ -718,8 +718,14 @@ fn check_renames(matcher: &Matcher, pairs: &[RepoPair]) -> Result<()> {
             return Err(Error::invalid(
                 renames.described(),
                 format!(
-                    "the source's `{}` and `{}` would both be `{}` in the target: rename the other one too, or leave one out with --exclude-repo",
-                    other.name, pair.name, pair.target
+                    "the source's `{}` and `{}` would both be `{}` in the target: rename the other one too, or leave one out with {}",
+                    other.name,
+                    pair.name,
+                    pair.target,
+                    match renames.from_flags() {
+                        true => "--exclude-repo",
+                        false => "[scope] exclude_repos",
+                    }
                 ),
             ));
         }
