@@ -61,7 +61,10 @@ fn flags_for_what_is_always_done_say_it_is_always_done() {
 
 #[test]
 fn flags_with_another_name_here_are_answered_with_that_name() {
-    assert_copy_answers(&["--scoped"], &["give TARGET one (HOST/PREFIX)"]);
+    assert_copy_answers(
+        &["--scoped"],
+        &["give TARGET one (HOST/PREFIX), or rename them with --map FROM=TO"],
+    );
     assert_copy_answers(
         &["--retry-times", "3"],
         &["retries are automatic", "--unreachable-after SECS"],
@@ -123,4 +126,14 @@ fn cranes_insecure_switch_before_the_endpoints_is_explained() {
     let out = run(&["copy", SOURCE]);
     assert_one_line_error(&out, &["<TARGET>"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("crane"));
+}
+
+/// `inventory --map`: renames belong to the jobs that write or compare a target.
+#[test]
+fn a_rename_given_to_inventory_says_which_commands_take_it() {
+    let out = run(&["inventory", "--map", "a=b", SOURCE]);
+    assert_one_line_error(
+        &out,
+        &["--map: it gives repositories other names in TARGET, and only copy, verify, delete-source and rewrite take it"],
+    );
 }
