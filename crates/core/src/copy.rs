@@ -660,9 +660,26 @@ pub async fn copy_or_stop(
         .enumerate()
         .map(|(i, name)| (name.clone(), i / REPOSITORY_WINDOW))
         .collect();
-    let no_overwrite = engine.options.no_overwrite;
+    // With --no-overwrite, a tag can be kept only in a repository whose target holds one of the
+    // plain tags the run takes (or whose tags are unknown): only there does later work wait.
+    let may_keep: std::collections::HashSet<String> = match engine.options.no_overwrite {
+        false => Default::default(),
+        true => work
+            .iter()
+            .filter_map(|(p, w)| match w {
+                Work::Tag(tag, _) if referrers::described_by_tag(tag).is_none() => {
+                    let listed = engine.target_tags.get().and_then(|m| m.get(&p.target));
+                    listed
+                        .is_none_or(|tags| tags.contains(tag))
+                        .then(|| p.target.clone())
+                }
+                _ => None,
+            })
+            .collect(),
+    };
+    let phase_of = |p: &RepoPair, w: &Work| w.phase(may_keep.contains(&p.target));
     work.sort_by_cached_key(|(p, w)| {
-        (window[&p.source], w.phase(no_overwrite), w.key(), p.clone())
+        (window[&p.source], phase_of(p, w), w.key(), p.clone())
     });
     let mut countdown = RepositoryCountdown::new(work.iter().map(|(p, _)| p.source.as_str()));
     // Work left per target repository: after its last, what the run read of the repository's
@@ -682,10 +699,10 @@ pub async fn copy_or_stop(
     let mut stop = std::pin::pin!(engine.options.interrupt.clone().wait());
     loop {
         while running.len() < engine.blob_permits.size() * 4 {
-            let Some((_, next)) = pending.peek() else {
+            let Some((next_pair, next)) = pending.peek() else {
                 break;
             };
-            let phase = next.phase(no_overwrite);
+            let phase = phase_of(next_pair, next);
             if phase > 0 && running_first_phase > 0 {
                 break;
             }
@@ -893,15 +910,16 @@ enum Work {
 }
 
 impl Work {
-    /// With `--no-overwrite`, the work that may go with a kept tag's source image (tags that
-    /// describe a manifest by name, untagged manifests) runs after the plain tags of its window
-    /// (1), once every kept tag is known; else everything is 0.
-    fn phase(&self, no_overwrite: bool) -> u8 {
+    /// Where a tag may be kept (`--no-overwrite`, a target repository holding one of the plain
+    /// tags taken), the work that may go with a kept tag's source image (tags that describe a
+    /// manifest by name, untagged manifests) runs after the plain tags of its window (1), once
+    /// every kept tag is known; else everything is 0.
+    fn phase(&self, may_keep: bool) -> u8 {
         let later = match self {
             Work::Tag(tag, _) => referrers::described_by_tag(tag).is_some(),
             Work::Untagged(_) => true,
         };
-        u8::from(no_overwrite && later)
+        u8::from(may_keep && later)
     }
 
     fn key(&self) -> String {
