@@ -678,9 +678,7 @@ pub async fn copy_or_stop(
             .collect(),
     };
     let phase_of = |p: &RepoPair, w: &Work| w.phase(may_keep.contains(&p.target));
-    work.sort_by_cached_key(|(p, w)| {
-        (window[&p.source], phase_of(p, w), w.key(), p.clone())
-    });
+    work.sort_by_cached_key(|(p, w)| (window[&p.source], phase_of(p, w), w.key(), p.clone()));
     let mut countdown = RepositoryCountdown::new(work.iter().map(|(p, _)| p.source.as_str()));
     // Work left per target repository: after its last, what the run read of the repository's
     // referrer listings is forgotten, as the walker forgets the source's graphs.

@@ -286,7 +286,13 @@ fn two_repositories_given_one_name_are_refused_in_every_shard() {
 #[test]
 fn overlapping_namespaces_verify_without_false_extras() {
     let (src, _) = source();
-    push_image_as(src.port, "team/b/deep", "v1", "amd64", b"a deeper repository");
+    push_image_as(
+        src.port,
+        "team/b/deep",
+        "v1",
+        "amd64",
+        b"a deeper repository",
+    );
     let dst = Registry::start();
     // `team/b/deep` becomes `n/b/deep`, which the second namespace's form (`charts/deep`)
     // also fits: the source lists no `charts/deep`.
