@@ -168,9 +168,13 @@ fn peer_answer(flag: &str, has: impl Fn(&str) -> bool) -> Option<String> {
         "--platform" => {
             "every platform is copied: a relocation keeps indexes whole (their digests unchanged)".into()
         }
-        "--scoped" => {
-            "repository names are kept as in SOURCE: to put them under a prefix, give TARGET one (HOST/PREFIX), or rename them with --map FROM=TO".into()
-        }
+        "--scoped" => format!(
+            "repository names are kept as in SOURCE: to put them under a prefix, give TARGET one (HOST/PREFIX){}",
+            match has("map") {
+                true => ", or rename them with --map FROM=TO",
+                false => "",
+            }
+        ),
         // `inventory --map`: only the jobs with a target rename.
         "--map" if !has("map") => {
             "it gives repositories other names in TARGET, and only copy, verify, delete-source and rewrite take it; this command reads SOURCE's names as they are".into()
