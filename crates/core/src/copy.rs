@@ -1239,7 +1239,17 @@ impl Engine {
                 }
             }
         }
-        self.walker.digest(self, pair, digest).await?;
+        // A deep copy walks below one the target holds as below a tag it holds: what the target
+        // lost is put back and counted so, the manifest itself is left as it is.
+        if self.options.deep && self.target_has(pair, digest).await? {
+            let repair = Repair {
+                engine: self,
+                root: digest,
+            };
+            self.walker.digest(&repair, pair, digest).await?;
+        } else {
+            self.walker.digest(self, pair, digest).await?;
+        }
         // One the target held was pruned, its referrers unwalked: those the target holds but
         // does not list for it get listed, as a tag's do (once walked, a manifest's referrers
         // are not walked again).

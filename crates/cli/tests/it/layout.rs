@@ -831,6 +831,36 @@ fn a_deep_copy_writes_back_a_blob_file_a_layout_target_lost() {
     assert_success(&run(&["verify", "--deep", &src, &target]));
 }
 
+/// A blob below a manifest the source lists without a tag (here a referrer, an SBOM), lost by a
+/// layout target that still lists the manifest, is put back by `copy --deep` and counted as put
+/// back, as one below a tag is.
+#[test]
+fn a_deep_copy_counts_a_blob_below_an_untagged_manifest_as_put_back() {
+    let (dir, expected) = sample_layout(4, 5);
+    let src = oci(dir.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let target_dir = out_dir.path().join("copy");
+    let target = format!("oci:{}", target_dir.display());
+    assert_success(&run(&["copy", "-q", &src, &target]));
+    let (repo, _, referrer) = expected
+        .referrers
+        .first()
+        .expect("the sample has referrers");
+    let sbom = block_on(open(&src).manifest(repo, referrer.as_str())).unwrap();
+    let layer = sbom.view().unwrap().blobs().last().unwrap().digest.clone();
+    let file = target_dir.join("blobs/sha256").join(layer.hex());
+    std::fs::remove_file(&file).unwrap();
+
+    let out = run(&["copy", "-q", "--deep", "--json", &src, &target]);
+    assert_success(&out);
+    let deep = json(&out);
+    assert_eq!(deep["blobs_put_back"], 1, "{deep}");
+    assert_eq!(deep["blobs_copied"], 1, "uploaded once: {deep}");
+    assert_eq!(deep["manifests_put_back"], 0, "{deep}");
+    assert!(file.exists());
+    assert_success(&run(&["verify", "--deep", &src, &target]));
+}
+
 /// Two repositories of a layout target share one blob store: a signature whose bytes one
 /// repository already holds must still be listed for the other. Here the same image, signed with
 /// the same bytes, is in `svc2` and `mirror/app`; the mirror's signature arrives in the source

@@ -14,6 +14,7 @@ mod azure_errors;
 mod azure_live;
 mod azure_signin;
 mod connections;
+mod consolidation;
 mod containers_auth;
 mod copy;
 mod cross_auth;
