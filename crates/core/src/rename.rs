@@ -197,11 +197,16 @@ impl Renames {
             .rules
             .iter()
             .filter(|rule| !names.iter().any(|n| rule.apply(n).is_some()))
-            .map(|rule| match self.from_flags() {
-                true => format!("{} {}={}", self.given_as, rule.from, rule.to),
-                false => format!("{} \"{}={}\"", self.given_as, rule.from, rule.to),
-            })
+            .map(|rule| self.one_as_given(&format!("{}={}", rule.from, rule.to)))
             .collect()
+    }
+
+    /// One rename `FROM=TO` as the user gave it: `--map a=b`, or `[scope] map "a=b"`.
+    fn one_as_given(&self, spec: &str) -> String {
+        match self.from_flags() {
+            true => format!("{} {spec}", self.given_as),
+            false => format!("{} {spec:?}", self.given_as),
+        }
     }
 
     /// True when the renames came from command-line flags (`--map`), false from a config
@@ -216,7 +221,7 @@ impl Renames {
         match self.from_flags() {
             true => specs
                 .iter()
-                .map(|s| format!("{} {s}", self.given_as))
+                .map(|s| self.one_as_given(s))
                 .collect::<Vec<_>>()
                 .join(" "),
             false => format!("{} {specs:?}", self.given_as),

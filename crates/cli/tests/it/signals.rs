@@ -73,9 +73,7 @@ fn sigterm_stops_a_copy_as_ctrl_c_does_with_exit_143_and_the_same_command_finish
         "{err}"
     );
 
-    held.put_back();
-    assert_success(&run(&["copy", "-q", &src, &dst.url()]));
-    assert_success(&run(&["verify", "--deep", &src, &dst.url()]));
+    held.put_back_and_finish(&src, &dst.url());
 }
 
 /// SIGHUP (the terminal or SSH session the run came from closed) stops a copy into an
@@ -102,9 +100,7 @@ fn sighup_stops_a_copy_into_an_archive_as_sigterm_does_packing_what_was_copied()
     assert_eq!(partial_files(&archive), Vec::<String>::new());
     assert_success(&run(&["inventory", &target]));
 
-    held.put_back();
-    assert_success(&run(&["copy", "-q", &src, &target]));
-    assert_success(&run(&["verify", "--deep", &src, &target]));
+    held.put_back_and_finish(&src, &target);
 }
 
 /// Into an `oci:` layout, SIGTERM saves the index as Ctrl-C does: once every other tag is
@@ -161,9 +157,7 @@ fn sigint_and_sigterm_into_a_layout_both_save_the_index_with_their_own_exit_code
             .count();
         assert_eq!(tags as u64, copied, "{signal}: {index}");
 
-        held.put_back();
-        assert_success(&run(&["copy", "-q", &src, &target]));
-        assert_success(&run(&["verify", "--deep", &src, &target]));
+        held.put_back_and_finish(&src, &target);
     }
 }
 

@@ -68,6 +68,14 @@ impl HeldBlob {
         std::fs::remove_file(&self.path).unwrap();
         std::fs::write(&self.path, &self.bytes).unwrap();
     }
+
+    /// Puts the blob back, then proves the stopped run lost nothing: a copy from `source` into
+    /// `target` finishes the job and `verify --deep` passes.
+    pub fn put_back_and_finish(&self, source: &str, target: &str) {
+        self.put_back();
+        assert_success(&run(&["copy", "-q", source, target]));
+        assert_success(&run(&["verify", "--deep", source, target]));
+    }
 }
 
 /// Waits (`BOUND` at most) for a stderr line containing `needle`; returns it.
