@@ -73,7 +73,7 @@
 //!
 //! | rule id | severity | when |
 //! |---|---|---|
-//! | `premium-required` | blocking (warning if the SKU is an expression) | private endpoints, network rules, replications, CMK, dedicated data endpoint, zone redundancy, retention policy, content trust, disabled export policy, disabled public network access or connected registries on a non-Premium SKU (pointing at the parameter value or variable that sets the SKU, if one does) |
+//! | `premium-required` | blocking (warning if the SKU is an expression) | private endpoints, network rules, replications, CMK, dedicated data endpoint, retention policy, disabled export policy, disabled public network access or connected registries on a non-Premium SKU (pointing at the parameter value or variable that sets the SKU, if one does) |
 //! | `cmk-creation-only` | warning | customer-managed key encryption: only at creation |
 //! | `cmk-key-from-source` | warning (blocking in a plan's template step without `key_uri`, set by `apply`) | a literal key URI or identity of the source kept as a parameter default (no `--key-uri` / `--identity`) |
 //! | `private-endpoint-in-template` | blocking, warning | a `Microsoft.Network/privateEndpoints` resource of the template connects to the registry: it keeps its old-region subnet and name (warning when its region is an expression); inside a nested deployment, the warning names the subnet parameter, the value the deployment gives it and where |
@@ -107,7 +107,7 @@
 //! | `nested-deployment` | info | the registry sits in a nested deployment |
 //! | `nested-deployment-scope` | warning | a nested deployment holding the registry pins a literal `resourceGroup` or `subscriptionId`: the new registry would be created there (the source's) |
 //! | `diagnostic-settings-kept` | info, warning | diagnostic settings of the registry kept with their destinations (a warning with a storage account or Event Hubs destination, which Azure Monitor requires in the region of the registry) |
-//! | `zone-redundancy` | info, warning, blocking | zone redundancy enabled on the registry or a kept replication: info where the region has availability zones, blocking for a known region without (a table after Microsoft's list), warning for a region this version does not know |
+//! | `zone-redundancy` | info, warning, blocking | zone redundancy enabled on the registry or a kept replication (no Premium feature: in a region with availability zones every registry of any SKU is zone redundant by default): info where the region has availability zones, blocking for a known region without (a table after Microsoft's list), warning for a region this version does not know |
 //! | `children-only` | warning | the template holds only children of an existing registry: pointed at the new one, to deploy after it |
 //! | `name-unchanged` | warning | the new name is the source's: names are global, the deployment fails while the source exists |
 //! | `resource-id-literal` | info (blocking if not converted) | a literal id `/subscriptions/../resourceGroups/../registries/<old>[/child]` became `resourceId(...)` (a symbolic name in a 2.0 `dependsOn`); extension ids and parameters file values are blocking |
@@ -131,7 +131,7 @@
 //! | `other-registries-kept` | warning | `--only` chose one of several registries; the others and their children are left as they were |
 //! | `old-name-kept` | info | the old name still occurs in values that do not name the registry (key vaults, identities, workspaces, tags): listed, kept |
 //! | `quarantine-policy-enabled` | warning | the quarantine policy is enabled: copied and imported images are held until approved (verify and clients fail); enable it after the copy |
-//! | `trust-policy-enabled` | warning | content trust is enabled: Notary v1 signatures are not copied; re-sign, or turn content trust off for clients |
+//! | `trust-policy-enabled` | warning | content trust (Docker Content Trust) is enabled: deprecated, and since 2026-05-31 it cannot be enabled on a new registry, so `trustPolicy.status` is written `disabled`; the fix points to Notation (Notary Project signatures are OCI artifacts, copied with the images; images signed with Docker Content Trust only must be signed again) |
 //! | `export-policy-disabled` | warning | the source's export policy is disabled: `az acr import` out of it (`copy --mode import`) is refused; use client mode or enable exports until the copy is done |
 //! | `public-access-no-private-endpoint` | warning | public network access is disabled and the template creates no private endpoint for the registry: unreachable on the data plane until one and its DNS exist in the target network |
 //! | `old-private-dns-record` | warning | an A record of the old registry's private endpoint (`<old>`, `<old>.<region>.data` in `privatelink.azurecr.io`): it keeps the old endpoint's addresses; the new registry's endpoint writes its own records |
@@ -282,7 +282,7 @@ pub mod rules {
     pub const OTHER_REGISTRIES_KEPT: &str = "other-registries-kept";
     /// Quarantine policy enabled: pushed and imported images are held until approved.
     pub const QUARANTINE_POLICY_ENABLED: &str = "quarantine-policy-enabled";
-    /// Content trust enabled: Notary v1 signatures are not copied.
+    /// Content trust enabled: it cannot be enabled on a new registry, so it is written disabled.
     pub const TRUST_POLICY_ENABLED: &str = "trust-policy-enabled";
     /// Export policy disabled: `az acr import` out of the source is refused.
     pub const EXPORT_POLICY_DISABLED: &str = "export-policy-disabled";

@@ -343,8 +343,9 @@ pub(super) fn relocate<'r>(
     if val(prop("dataEndpointEnabled")).and_then(Node::as_bool) == Some(true) {
         premium.push("dedicated data endpoint");
     }
+    // Zone redundancy is not a Premium feature (any SKU is zone redundant by default in a region
+    // with availability zones); what an explicit `Enabled` still needs is a region with zones.
     if str_ci_eq(val(prop("zoneRedundancy")), "Enabled") {
-        premium.push("zone redundancy");
         zone_redundancy(
             ctx,
             &format!("{rp}/properties/zoneRedundancy"),
@@ -367,18 +368,14 @@ pub(super) fn relocate<'r>(
             "set quarantinePolicy.status to disabled for the deployment and enable it after the copy is verified (az resource update --ids <registry id> --set properties.policies.quarantinePolicy.status=enabled)".into(),
         );
     }
-    if str_ci_eq(
-        val(pol("trustPolicy").and_then(|r| r.get("status"))),
-        "enabled",
-    ) {
-        premium.push("content trust");
-        ctx.find(
-            Severity::Warning,
-            rules::TRUST_POLICY_ENABLED,
-            &format!("{rp}/properties/policies/trustPolicy"),
-            "content trust is enabled: Docker Content Trust (Notary v1) signatures are not OCI artifacts and are not moved by az acr import or the copy, so clients with DOCKER_CONTENT_TRUST=1 refuse the copied images".into(),
-            "re-sign the images in the new registry (docker trust sign) after the copy, or turn off content trust for its clients (signing with Notation stores OCI signatures that are copied)".into(),
-        );
+    if let Some(status) = pol("trustPolicy").and_then(|r| r.get("status")) {
+        if str_ci_eq(val(Some(status)), "enabled") {
+            trust_policy_disabled(
+                ctx,
+                status,
+                &format!("{rp}/properties/policies/trustPolicy"),
+            );
+        }
     }
     if str_ci_eq(
         val(pol("exportPolicy").and_then(|r| r.get("status"))),
@@ -653,4 +650,35 @@ fn nested_deployment_scope(ctx: &mut Ctx<'_>, res: &[Resource<'_>], reg: &Resour
         }
         around = d.holder;
     }
+}
+
+/// Docker Content Trust (`policies.trustPolicy`) enabled: ACR deprecated it, and since 2026-05-31
+/// it cannot be enabled on a registry that never had it, so a new registry cannot get it. The
+/// status is written `disabled` (a literal, also where it read a parameter or variable), and the
+/// finding points to Notary Project signatures, which are OCI artifacts and are copied.
+fn trust_policy_disabled(ctx: &mut Ctx<'_>, status: &Node, path: &str) {
+    let read = status
+        .as_str()
+        .filter(|s| is_expression(s))
+        .map(|s| format!(" (its status read {s}, which is no longer read there)"))
+        .unwrap_or_default();
+    let set = ctx.tpl.set_string(status, "disabled");
+    let (severity, done) = if set {
+        (
+            Severity::Warning,
+            format!("trustPolicy.status is now disabled{read}"),
+        )
+    } else {
+        (
+            Severity::Blocking,
+            "trustPolicy.status could not be rewritten: set it to disabled".to_string(),
+        )
+    };
+    ctx.find(
+        severity,
+        rules::TRUST_POLICY_ENABLED,
+        path,
+        format!("content trust (Docker Content Trust) is enabled, which a new registry cannot have: Azure Container Registry deprecated it, and since 2026-05-31 it cannot be enabled on a registry that never had it (it is removed on 2028-03-31); {done}. Its Notary v1 signatures are not OCI artifacts and are not copied"),
+        "sign with Notation instead (Notary Project signatures are OCI artifacts stored beside the image, which acr-relocate copies with it): images signed only with Docker Content Trust must be signed again with Notation, and clients that set DOCKER_CONTENT_TRUST=1 must verify with Notation instead (https://aka.ms/acr/dctdeprecation)".into(),
+    );
 }

@@ -223,24 +223,26 @@ pub(super) fn replication_loop(
     kept
 }
 
-/// Zone redundancy of `what` (the registry, a replication) in `region`: set at creation, and only
-/// possible in a region with availability zones (blocking for a known region without, a warning
-/// for a region this version does not know, a note otherwise).
+/// Zone redundancy of `what` (the registry, a replication) in `region`, written `Enabled`. It is
+/// no Premium feature and no longer opt-in: in a region with availability zones every registry
+/// and replica is zone redundant by default, whatever its SKU (a note); a region without zones
+/// has none to offer (blocking for a known region without, a warning for a region this version
+/// does not know).
 pub(super) fn zone_redundancy(ctx: &mut Ctx<'_>, path: &str, what: &str, region: &str) {
     let (severity, message, fix) = match regions::has_zones(region) {
         Some(true) => (
             Severity::Info,
-            format!("zone redundancy of {what} is enabled; it is set at creation, and {region} has availability zones"),
+            format!("zone redundancy of {what} is enabled; {region} has availability zones, where every registry and replica of any SKU is zone redundant by default"),
             "nothing to do".to_string(),
         ),
         Some(false) => (
             Severity::Blocking,
-            format!("zone redundancy of {what} is enabled but {region} has no availability zones: the deployment fails"),
+            format!("zone redundancy of {what} is enabled but {region} has no availability zones: nothing there is zone redundant, and the deployment fails"),
             format!("set zoneRedundancy to Disabled for {region}, or choose a region with availability zones"),
         ),
         None => (
             Severity::Warning,
-            format!("zone redundancy of {what} is enabled and {region} is a region this version does not know: it needs availability zones"),
+            format!("zone redundancy of {what} is enabled and {region} is a region this version does not know: it needs availability zones, without which nothing there is zone redundant"),
             format!("check that {region} has availability zones (az account list-locations --query \"[?name=='{region}'].availabilityZoneMappings\"), or set zoneRedundancy to Disabled"),
         ),
     };

@@ -158,8 +158,8 @@ fn a_replication_in_the_new_home_by_a_parameter_default_is_removed_with_a_warnin
     assert!(f[0].fix.contains("--replication"), "{}", f[0].fix);
 }
 
-/// The zone-redundant registry (and its replications) moved: zone redundancy is set at creation
-/// and needs availability zones in the region.
+/// The zone-redundant registry (and its replications) moved: zone redundancy needs availability
+/// zones in the region, where every registry is zone redundant by default.
 fn zones_to(location: &str) -> Vec<(Severity, String, String)> {
     let options = RewriteOptions {
         name: "newacr01".into(),
@@ -208,6 +208,15 @@ fn zone_redundancy_into_a_region_with_zones_is_a_note_and_into_an_unknown_one_a_
         .unwrap();
     assert_eq!(registry.0, Severity::Info);
     assert!(registry.2.contains("swedencentral has availability zones"));
+    // Neither opt-in nor Premium's: every registry there is zone redundant by default.
+    assert!(
+        registry
+            .2
+            .contains("of any SKU is zone redundant by default"),
+        "{}",
+        registry.2
+    );
+    assert!(!registry.2.contains("set at creation"), "{}", registry.2);
     let f = zones_to("marsnorth");
     let registry = f
         .iter()

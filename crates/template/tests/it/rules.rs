@@ -143,7 +143,6 @@ fn premium_features_on_standard_block() {
         "private endpoints",
         "network rules",
         "dedicated data endpoint",
-        "zone redundancy",
         "customer-managed keys",
     ] {
         assert!(
@@ -152,7 +151,42 @@ fn premium_features_on_standard_block() {
             f[0].message
         );
     }
+    // Zone redundancy is on by default for every SKU in a region with zones: not Premium's.
+    assert!(!f[0].message.contains("zone"), "{}", f[0].message);
     assert!(out.has_blocking());
+}
+
+/// A Standard (or Basic) registry with `zoneRedundancy: Enabled` moved to a region with
+/// availability zones: no Premium needed, nothing blocking; a note that it is zone redundant
+/// there by default.
+#[test]
+fn zone_redundancy_on_standard_needs_no_premium() {
+    let template = r#"{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[
+        {"type":"Microsoft.ContainerRegistry/registries","apiVersion":"2023-07-01","name":"stdacr01","location":"westus","sku":{"name":"Standard"},
+         "properties":{"zoneRedundancy":"Enabled"}}]}"#;
+    for sku in ["Standard", "Basic"] {
+        let out = acr_template::rewrite_template(
+            &acr_template::TemplateInput::new("t.json", template.replace("Standard", sku)),
+            &opts(),
+        )
+        .unwrap();
+        assert!(
+            with_rule(&out, rules::PREMIUM_REQUIRED).is_empty(),
+            "{sku}: {:#?}",
+            out.findings
+        );
+        assert!(!out.has_blocking(), "{sku}: {:#?}", out.findings);
+        let z = with_rule(&out, rules::ZONE_REDUNDANCY);
+        assert_eq!(z.len(), 1);
+        assert_eq!(z[0].severity, Severity::Info);
+        assert!(
+            z[0].message.contains("zone redundant by default"),
+            "{}",
+            z[0].message
+        );
+        assert!(!z[0].message.contains("Premium"), "{}", z[0].message);
+        assert!(json(&out.template)["resources"][0]["properties"]["zoneRedundancy"] == "Enabled");
+    }
 }
 
 #[test]
@@ -602,7 +636,6 @@ fn premium_only_policies_and_connected_registries_on_standard_block() {
     assert_eq!(f[0].severity, Severity::Blocking);
     for feature in [
         "retention policy",
-        "content trust",
         "disabled export policy",
         "disabled public network access",
         "connected registries",
@@ -613,6 +646,8 @@ fn premium_only_policies_and_connected_registries_on_standard_block() {
             f[0].message
         );
     }
+    // Content trust is written disabled (trust-policy-enabled): it needs no Premium any more.
+    assert!(!f[0].message.contains("content trust"), "{}", f[0].message);
 }
 
 const CMK_BY_PARAMETER: &str = r#"{"$schema": "x", "parameters": {

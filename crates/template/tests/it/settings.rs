@@ -87,7 +87,7 @@ fn quarantine_content_trust_and_a_disabled_export_policy_each_say_what_they_brea
     assert!(q[0].message.contains("held in quarantine") && q[0].fix.contains("after the copy"));
     let t = with_rule(&out, rules::TRUST_POLICY_ENABLED);
     assert_eq!(t.len(), 1);
-    assert!(t[0].message.contains("Notary v1") && t[0].fix.contains("re-sign"));
+    assert!(t[0].message.contains("Notary v1") && t[0].fix.contains("Notation"));
     let e = with_rule(&out, rules::EXPORT_POLICY_DISABLED);
     assert_eq!(e.len(), 1);
     assert!(e[0].message.contains("copy --mode import fails"));
@@ -95,6 +95,78 @@ fn quarantine_content_trust_and_a_disabled_export_policy_each_say_what_they_brea
     for f in [q[0], t[0], e[0]] {
         assert_eq!(f.severity, Severity::Warning);
     }
+}
+
+/// Docker Content Trust cannot be enabled on a new registry since 2026-05-31: the output has it
+/// disabled, with the rest of the registry as it was, and the fix points to Notation, never to
+/// `docker trust sign`.
+#[test]
+fn content_trust_is_written_disabled_and_the_fix_is_notation() {
+    let out = settings();
+    let t = with_rule(&out, rules::TRUST_POLICY_ENABLED);
+    assert_eq!(t.len(), 1, "{:#?}", out.findings);
+    assert_eq!(t[0].severity, Severity::Warning);
+    assert_eq!(t[0].path, "/resources/0/properties/policies/trustPolicy");
+    for words in [
+        "deprecated",
+        "2026-05-31",
+        "cannot be enabled",
+        "now disabled",
+    ] {
+        assert!(t[0].message.contains(words), "{words}: {}", t[0].message);
+    }
+    for words in [
+        "Notation",
+        "OCI artifacts",
+        "signed again with Notation",
+        "aka.ms/acr/dctdeprecation",
+    ] {
+        assert!(t[0].fix.contains(words), "{words}: {}", t[0].fix);
+    }
+    assert!(!t[0].fix.contains("docker trust"), "{}", t[0].fix);
+    // Only the status changed: the policies are the source's otherwise.
+    let v = json(&out.template);
+    let src = json(&fixture("settings-export.json"));
+    let mut expected = src["resources"][0]["properties"].clone();
+    expected["policies"]["trustPolicy"]["status"] = "disabled".into();
+    assert_eq!(v["resources"][0]["properties"], expected);
+    assert!(out
+        .template
+        .contains(r#""trustPolicy": { "type": "Notary", "status": "disabled" },"#));
+    // A status given by a parameter (default enabled) is replaced by the literal, whatever the
+    // deployment would pass; the message names what it read.
+    let template = r#"{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0",
+        "parameters":{"trust":{"type":"string","defaultValue":"enabled"}},"resources":[
+        {"type":"Microsoft.ContainerRegistry/registries","apiVersion":"2023-07-01","name":"contosoold01","location":"eastus","sku":{"name":"Premium"},
+         "properties":{"policies":{"trustPolicy":{"type":"Notary","status":"[parameters('trust')]"}}}}]}"#;
+    let out = acr_template::rewrite_template(
+        &acr_template::TemplateInput::new("t.json", template),
+        &opts(),
+    )
+    .unwrap();
+    let t = with_rule(&out, rules::TRUST_POLICY_ENABLED);
+    assert_eq!(t.len(), 1, "{:#?}", out.findings);
+    assert!(
+        t[0].message.contains("[parameters('trust')]"),
+        "{}",
+        t[0].message
+    );
+    let v = json(&out.template);
+    assert_eq!(
+        v["resources"][0]["properties"]["policies"]["trustPolicy"],
+        serde_json::json!({"type": "Notary", "status": "disabled"})
+    );
+    // Disabled already: nothing said, nothing changed.
+    let disabled = template.replace("\"enabled\"", "\"disabled\"");
+    let out = acr_template::rewrite_template(
+        &acr_template::TemplateInput::new("t.json", disabled.as_str()),
+        &opts(),
+    )
+    .unwrap();
+    assert!(with_rule(&out, rules::TRUST_POLICY_ENABLED).is_empty());
+    assert!(out
+        .template
+        .contains("\"status\":\"[parameters('trust')]\""));
 }
 
 #[test]
