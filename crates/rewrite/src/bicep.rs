@@ -7,7 +7,7 @@
 //! Terraform one is (see [`crate::terraform`]). ARM templates are JSON and read as YAML: their
 //! registry resources are found there.
 
-use crate::Registry;
+use crate::{blocks, Registry};
 
 /// The resource type of a registry, in lower case, with the `@` that starts its API version.
 const REGISTRY_TYPE: &str = "'microsoft.containerregistry/registries@";
@@ -20,28 +20,17 @@ pub(crate) fn short_names(text: &str, registry: &Registry) -> Vec<usize> {
         return Vec::new();
     };
     let mut found = Vec::new();
-    // The depth of braces the registry resource being read opened at, if any.
-    let mut registry_block: Option<usize> = None;
-    let mut depth = 0usize;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let code = line.find("//").map_or(line, |i| &line[..i]);
-        let trimmed = code.trim_start();
-        let lead = start + code.len() - trimmed.len();
-        if registry_block.is_none()
-            && trimmed.starts_with("resource ")
-            && trimmed.to_ascii_lowercase().contains(REGISTRY_TYPE)
-        {
-            registry_block = Some(depth);
-        }
+    let opens_registry = |trimmed: &str| {
+        trimmed.starts_with("resource ") && trimmed.to_ascii_lowercase().contains(REGISTRY_TYPE)
+    };
+    for line in blocks::lines(text, without_comment, opens_registry) {
+        let trimmed = line.trimmed;
         let value_at = if let Some(rest) = trimmed
             .strip_prefix("param ")
             .or_else(|| trimmed.strip_prefix("var "))
         {
             rest.find('=').map(|eq| trimmed.len() - rest.len() + eq + 1)
-        } else if registry_block.is_some_and(|d| depth == d + 1) {
+        } else if line.at_top_of_block {
             trimmed.strip_prefix("name:").map(|_| "name:".len())
         } else {
             None
@@ -54,21 +43,16 @@ pub(crate) fn short_names(text: &str, registry: &Registry) -> Vec<usize> {
                 Some(&v[..end])
             });
             if quoted.is_some_and(|v| v.eq_ignore_ascii_case(short_name)) {
-                found.push(lead + at + skipped + 1);
-            }
-        }
-        for byte in code.bytes().filter(|b| matches!(b, b'{' | b'}')) {
-            if byte == b'{' {
-                depth += 1;
-            } else {
-                depth = depth.saturating_sub(1);
-                if registry_block == Some(depth) {
-                    registry_block = None;
-                }
+                found.push(line.offset_of(at + skipped + 1));
             }
         }
     }
     found
+}
+
+/// `line` without its `//` comment.
+fn without_comment(line: &str) -> &str {
+    line.find("//").map_or(line, |i| &line[..i])
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@
 
 mod azcli;
 mod bicep;
+mod blocks;
 mod classify;
 mod diff;
 mod dockerfile;

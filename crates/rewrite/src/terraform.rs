@@ -8,7 +8,7 @@
 //! Terraform configuration that manages the old registry should keep naming it (renaming a
 //! managed registry replaces it), one that uses it has to be changed by hand.
 
-use crate::Registry;
+use crate::{blocks, Registry};
 
 /// The block type of the registry itself (resource and data source alike).
 const REGISTRY_BLOCK: &str = "azurerm_container_registry";
@@ -24,34 +24,12 @@ pub(crate) fn short_names(text: &str, registry: &Registry) -> Vec<usize> {
         return Vec::new();
     };
     let mut found = Vec::new();
-    // The depth of braces inside the registry block being read, if any.
-    let mut registry_block: Option<usize> = None;
-    let mut depth = 0usize;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let code = without_comment(line);
-        let trimmed = code.trim_start();
-        if registry_block.is_none() && opens_registry_block(trimmed) {
-            registry_block = Some(depth);
-        }
-        if let Some((attribute, value_at, value)) = attribute(trimmed) {
-            let at_top_of_registry = registry_block.is_some_and(|d| depth == d + 1);
+    for line in blocks::lines(text, without_comment, opens_registry_block) {
+        if let Some((attribute, value_at, value)) = attribute(line.trimmed) {
             let names_registry = REGISTRY_NAME_ATTRIBUTES.contains(&attribute)
-                || (attribute == "name" && at_top_of_registry);
+                || (attribute == "name" && line.at_top_of_block);
             if names_registry && value.eq_ignore_ascii_case(short_name) {
-                found.push(start + (code.len() - trimmed.len()) + value_at);
-            }
-        }
-        for byte in code.bytes().filter(|b| matches!(b, b'{' | b'}')) {
-            if byte == b'{' {
-                depth += 1;
-            } else {
-                depth = depth.saturating_sub(1);
-                if registry_block == Some(depth) {
-                    registry_block = None;
-                }
+                found.push(line.offset_of(value_at));
             }
         }
     }
