@@ -26,7 +26,8 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{next_link, next_page_url, ListingPages, Registry, Scope};
+use super::listing::ListingPages;
+use super::{next_link, next_page_url, Registry, Scope};
 use crate::digest::Digest;
 use crate::endpoint::RegistryEndpoint;
 use crate::error::{Error, Result};
@@ -475,7 +476,7 @@ pub async fn patch(registry: &Registry, patch: &Patch) -> Result<Attributes> {
     let bytes = response
         .bytes()
         .await
-        .map_err(|e| super::connection_error(&Method::PATCH, &url, &e))?;
+        .map_err(|e| super::errors::connection_error(&Method::PATCH, &url, &e))?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     // Repository: `changeableAttributes` at the top; tag and manifest: under `tag` / `manifest`.
     let attrs = match &patch.item {
