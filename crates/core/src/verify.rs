@@ -323,7 +323,16 @@ pub async fn verify(
     given_up.check()?;
 
     if options.untagged && matcher.selects_untagged() {
-        let held = untagged_check(&source, &target, &pairs, at_once, &given_up, &mut report).await;
+        let referrers = matcher.takes_referrers();
+        let held = untagged_check(
+            &source,
+            &target,
+            &pairs,
+            (at_once, referrers),
+            &given_up,
+            &mut report,
+        )
+        .await;
         given_up.check()?;
         deep_roots.extend(held);
     }
@@ -338,6 +347,7 @@ pub async fn verify(
                 at_once,
                 nondistributable: options.nondistributable,
                 content_reads: options.content.then_some(options.jobs.max(1)),
+                referrers: matcher.takes_referrers(),
             },
             &given_up,
             &mut report,
@@ -587,13 +597,14 @@ async fn stale_entries(
 }
 
 /// Every manifest the source lists beyond its tags (untagged ones, index children, referrers) must be
-/// in the target by digest. Returns those the target holds, each with its pair, for the deep
-/// check to walk as it walks tags.
+/// in the target by digest; without `referrers` (`--no-referrers`), not a referrer (a manifest
+/// with a `subject`), which the copy left behind. Returns those the target holds, each with its
+/// pair, for the deep check to walk as it walks tags. `(at_once, referrers)`.
 async fn untagged_check(
     source: &Arc<dyn Store>,
     target: &Arc<dyn Store>,
     pairs: &[RepoPair],
-    at_once: usize,
+    (at_once, referrers): (usize, bool),
     given_up: &GivenUp,
     report: &mut Report,
 ) -> Vec<(RepoPair, Digest)> {
@@ -626,16 +637,18 @@ async fn untagged_check(
                     let item = format!("{}@{digest}", pair.target);
                     match target.current_digest(&pair.target, digest.as_str()).await {
                         Ok(Some(_)) => found.held.push((pair.clone(), digest)),
-                        // A manifest no copy brings (Docker schema 1) says so.
+                        // A manifest no copy brings (Docker schema 1) says so; a referrer
+                        // stays behind with --no-referrers.
                         Ok(None) => match source
                             .manifest(&pair.source, digest.as_str())
                             .await
-                            .map(|m| m.view())
+                            .map(|m| m.view().map(|v| v.subject().is_some()))
                         {
                             Ok(Err(e)) if e.is_unsupported() => found.unsupported.push(Problem {
                                 item,
                                 reason: e.to_string(),
                             }),
+                            Ok(Ok(true)) if !referrers => found.checked -= 1,
                             _ => found.missing.push(Problem {
                                 item,
                                 reason: "listed by the source without a tag of its own (an index child or an untagged manifest), missing in the target".into(),
@@ -688,6 +701,8 @@ struct DeepOptions {
     /// Read every blob found and check its content, this many at once
     /// ([`VerifyOptions::content`]); `None`: existence and size only.
     content_reads: Option<usize>,
+    /// Referrers checked too (false with `--no-referrers`: [`Matcher::without_referrers`]).
+    referrers: bool,
 }
 
 /// The deep check: every graph reachable from a verified tag (or an untagged manifest the
@@ -714,6 +729,11 @@ async fn deep_check(
         &mut checked,
     )
     .await;
+    if !deep.referrers {
+        report.manifests_checked = checked.manifests.len() as u64;
+        report.blobs_checked = checked.blobs.len() as u64;
+        return;
+    }
     // Referrers of every manifest reached (tags, index children: per-platform signatures),
     // and their own referrers, present in the target and listed for their subjects.
     let held = referrer_check(

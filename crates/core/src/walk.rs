@@ -79,6 +79,9 @@ pub struct Matcher {
     /// Which `--repo` globs and tag expressions matched a name, by position: shared by the
     /// matcher's clones, read by [`Matcher::unmatched`].
     hits: Arc<Hits>,
+    /// False with `--no-referrers`: the referrers fallback tags (`sha256-<hex>`) are left out
+    /// ([`Matcher::without_referrers`]).
+    referrers: bool,
 }
 
 /// Per pattern, whether it has matched anything yet.
@@ -232,7 +235,22 @@ impl Matcher {
             exclude_tag,
             exclude_tag_part,
             hits,
+            referrers: true,
         })
+    }
+
+    /// The same selection without referrers (`--no-referrers`): the referrers fallback tags
+    /// (`sha256-<hex>`, the listing of a subject's referrers on a registry without the
+    /// referrers API) are left out with the referrers they list. cosign's
+    /// `sha256-<hex>.sig`/`.att`/`.sbom` are ordinary tags, and stay.
+    pub fn without_referrers(mut self) -> Matcher {
+        self.referrers = false;
+        self
+    }
+
+    /// False for a selection [`Matcher::without_referrers`].
+    pub fn takes_referrers(&self) -> bool {
+        self.referrers
     }
 
     /// The same selection with hits of its own: for listing the *target* with it, whose names
@@ -887,8 +905,10 @@ pub async fn select_tags(
     pair: &RepoPair,
     listed: Vec<String>,
 ) -> Result<Vec<String>> {
-    let (mut selected, unmatched): (Vec<String>, Vec<String>) =
-        listed.into_iter().partition(|t| matcher.tag(t));
+    let (mut selected, unmatched): (Vec<String>, Vec<String>) = listed
+        .into_iter()
+        .filter(|t| matcher.takes_referrers() || !crate::referrers::is_fallback_tag(t))
+        .partition(|t| matcher.tag(t));
     let (excluded, mut unmatched): (Vec<String>, Vec<String>) =
         unmatched.into_iter().partition(|t| matcher.tag_excluded(t));
     if !excluded.is_empty()

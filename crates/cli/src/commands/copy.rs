@@ -44,8 +44,11 @@ pub struct CopyArgs {
     /// its own.
     #[arg(long)]
     pub no_overwrite: bool,
-    /// Do not copy OCI 1.1 referrers (signatures, SBOMs attached by `subject`), those a layout
-    /// or an ACR lists untagged included.
+    /// Do not copy OCI 1.1 referrers (signatures, SBOMs attached by `subject`): neither those
+    /// a layout or an ACR lists untagged, nor the referrers fallback tags (`sha256-<hex>`) that
+    /// list them on a registry without the referrers API. cosign's `sha256-<hex>.sig` tags are
+    /// ordinary tags: leave them out with `--exclude-tag`. `verify --no-referrers` checks such
+    /// a copy.
     #[arg(long)]
     pub no_referrers: bool,
     /// Copy only what tags point at: leave out the untagged manifests that ACR registries and
@@ -105,9 +108,12 @@ async fn run_async(args: CopyArgs) -> anyhow::Result<u8> {
     args::refuse_import_options(&args.import)?;
     let source_ep = args::endpoint(&args.source, "SOURCE")?;
     let target_ep = args::endpoint(&args.target, "TARGET")?;
-    let matcher = args
-        .filters
-        .matcher(&source_ep, Some(&target_ep), args.renames.renames()?)?;
+    let mut matcher =
+        args.filters
+            .matcher(&source_ep, Some(&target_ep), args.renames.renames()?)?;
+    if args.no_referrers {
+        matcher = matcher.without_referrers();
+    }
     acr_relocate::endpoint::check_distinct(&source_ep, &target_ep)
         .await
         .context("TARGET")?;

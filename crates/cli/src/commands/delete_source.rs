@@ -533,10 +533,18 @@ async fn delete(
     if let Some(names) = control.repositories {
         pairs.retain(|pair| names.contains(&pair.source));
     }
-    let listed = walk::tags(source.clone(), matcher, pairs, jobs).await;
     let mut outcome = Outcome {
         dry_run,
         ..Default::default()
+    };
+    // Listing and surveying read every tag of a repository, minutes for a large one: an
+    // interrupt stops them at once (nothing is deleted before both are done).
+    let listed = tokio::select! {
+        listed = walk::tags(source.clone(), matcher, pairs, jobs) => listed,
+        _ = control.interrupt.clone().wait() => {
+            outcome.interrupted = true;
+            return Ok(outcome);
+        }
     };
     // The tags each repository had when it was read, and those this run deleted: a tag listed
     // afterwards that is neither kept nor known was pushed (or pushed again) meanwhile.
@@ -557,33 +565,39 @@ async fn delete(
             outcome.interrupted = true;
             break;
         }
-        let (decisions, surveyed) =
-            match retain::survey(source.clone(), target.clone(), &pair, matcher, jobs).await {
-                Ok(repo) => (
-                    retain::decide(&repo),
-                    repo.tags
-                        .iter()
-                        .map(|(name, tag)| (name.clone(), tag.digest.clone()))
-                        .collect::<BTreeMap<String, Digest>>(),
-                ),
-                Err(e) => {
-                    outcome.failed += 1;
-                    outcome.listed(
-                        tell,
-                        Deletion {
-                            repository: pair.source.clone(),
-                            digest: String::new(),
-                            tags,
-                            outcome: "failed".into(),
-                            reason: Some(format!(
+        let survey = tokio::select! {
+            survey = retain::survey(source.clone(), target.clone(), &pair, matcher, jobs) => survey,
+            _ = control.interrupt.clone().wait() => {
+                outcome.interrupted = true;
+                break 'repositories;
+            }
+        };
+        let (decisions, surveyed) = match survey {
+            Ok(repo) => (
+                retain::decide(&repo),
+                repo.tags
+                    .iter()
+                    .map(|(name, tag)| (name.clone(), tag.digest.clone()))
+                    .collect::<BTreeMap<String, Digest>>(),
+            ),
+            Err(e) => {
+                outcome.failed += 1;
+                outcome.listed(
+                    tell,
+                    Deletion {
+                        repository: pair.source.clone(),
+                        digest: String::new(),
+                        tags,
+                        outcome: "failed".into(),
+                        reason: Some(format!(
                         "cannot tell what must stay in this repository ({e}): nothing deleted there"
                     )),
-                            describes: None,
-                        },
-                    );
-                    continue;
-                }
-            };
+                        describes: None,
+                    },
+                );
+                continue;
+            }
+        };
         // A manifest whose referrer (or signature) could not be deleted stays with it.
         let mut blocked: BTreeMap<Digest, String> = BTreeMap::new();
         // Tags pushed to (or moved in, or gone from) the repository since it was surveyed: a
@@ -814,6 +828,11 @@ async fn list_tags_pushed_meanwhile(
     tell: Tell<'_>,
 ) {
     for tags_read in read {
+        // After an interrupt, a repository this run deleted nothing in has nothing to report:
+        // the next run reads it afresh (and a slow source would keep the stop waiting).
+        if outcome.interrupted && tags_read.deleted.is_empty() {
+            continue;
+        }
         let now: BTreeSet<String> = match source.tags(&tags_read.repository).await {
             Ok(now) => now.into_iter().collect(),
             Err(e) if e.is_not_found() => BTreeSet::new(),

@@ -40,6 +40,12 @@ pub struct VerifyArgs {
     /// after a `copy --tagged-only`.
     #[arg(long)]
     pub tagged_only: bool,
+    /// Do not require the referrers (signatures, SBOMs attached by `subject`) in the target, as
+    /// after a `copy --no-referrers`: neither the source's referrers fallback tags
+    /// (`sha256-<hex>`) nor the referrers it lists untagged, nor (with --deep) the referrers of
+    /// each manifest.
+    #[arg(long)]
+    pub no_referrers: bool,
     /// With --deep, also require the non-distributable layers (layers with `urls`) in the
     /// target, as after a `copy --include-nondistributable`.
     #[arg(long)]
@@ -71,9 +77,12 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
 async fn verify_and_report(args: &VerifyArgs) -> anyhow::Result<u8> {
     let source = args::endpoint(&args.source, "SOURCE")?;
     let target = args::endpoint(&args.target, "TARGET")?;
-    let matcher = args
+    let mut matcher = args
         .filters
         .matcher(&source, Some(&target), args.renames.renames()?)?;
+    if args.no_referrers {
+        matcher = matcher.without_referrers();
+    }
     args.connect
         .warn_unmatched_insecure("verify", &[&source, &target]);
     let report = run_verify(args, &matcher).await?;
@@ -220,6 +229,24 @@ pub fn damaged_blob_remedy(r: &Report) -> Option<String> {
     ))
 }
 
+/// What repairs content the target lost below tags it holds with the source's digest (a blob,
+/// a child manifest or a referrer missing, a referrer not listed for its subject): a plain copy
+/// trusts such a tag whole, `copy --deep` walks below it and puts back what is missing. `None`
+/// when nothing is broken that way.
+pub fn lost_content_remedy(r: &Report) -> Option<String> {
+    let lost = r
+        .broken
+        .iter()
+        .filter(|p| !p.reason.ends_with("its stored content is damaged"))
+        .count() as u64;
+    (lost > 0).then(|| {
+        format!(
+            "{} in the target below tags it holds with the source's digest: a plain copy trusts such a tag whole; run `copy --deep` with the same SOURCE, TARGET and options to put back what it lost",
+            counted(lost, "thing is broken", "things are broken")
+        )
+    })
+}
+
 /// The one-line verdict and every problem, for humans.
 pub fn text(r: &Report) -> String {
     text_with_verdict(r, verdict(r))
@@ -244,7 +271,10 @@ fn text_with_verdict(r: &Report, verdict: &str) -> String {
     for p in &r.extra {
         out.push_str(&format!("extra {}: {}\n", p.item, p.reason));
     }
-    if let Some(remedy) = damaged_blob_remedy(r) {
+    for remedy in [lost_content_remedy(r), damaged_blob_remedy(r)]
+        .into_iter()
+        .flatten()
+    {
         out.push_str(&format!("verify: {remedy}\n"));
     }
     out.push_str(&format!(

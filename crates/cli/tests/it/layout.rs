@@ -261,6 +261,31 @@ fn untagged_manifests_of_a_layout_reach_a_registry() {
     }
 }
 
+/// `copy --no-referrers` from a layout leaves the referrers it lists untagged behind, and
+/// `verify --no-referrers` (plain and deep) does not ask for them; a plain `verify` does.
+#[test]
+fn a_copy_without_referrers_from_a_layout_verifies_without_them() {
+    let (dir, expected) = sample_layout(4, 4);
+    assert!(!expected.referrers.is_empty());
+    let src = oci(dir.path());
+    let dst = Registry::start();
+    assert_success(&run(&["copy", "-q", "--no-referrers", &src, &dst.url()]));
+    let store = open(&dst.url());
+    for (repo, _, referrer) in &expected.referrers {
+        let held = block_on(store.manifest_digest(repo, referrer.as_str())).unwrap();
+        assert!(held.is_none(), "{repo}@{referrer}");
+    }
+    assert_success(&run(&["verify", "--no-referrers", &src, &dst.url()]));
+    assert_success(&run(&[
+        "verify",
+        "--deep",
+        "--no-referrers",
+        &src,
+        &dst.url(),
+    ]));
+    assert_exit_code(&run(&["verify", &src, &dst.url()]), 1);
+}
+
 /// A tag expression selects tags: a manifest the source holds without a tag stays behind unless it
 /// describes a selected tag's manifest (a referrer); `verify` and `inventory` with the same
 /// selection agree, and a `--tag` that matches nothing moves nothing at all.

@@ -606,3 +606,49 @@ fn a_platform_image_with_a_tag_of_its_own_is_never_pushed_while_its_index_goes_u
         Some(index)
     );
 }
+
+/// `copy --no-referrers` into a registry without the referrers API leaves the referrers behind:
+/// the source's fallback tag, which lists them, is not copied as an ordinary tag, so neither
+/// its bytes nor the untagged signature it lists arrive, and none is counted. A referrer with
+/// an ordinary tag of its own (`v1-sbom`) is a tag like any other, listed for its subject. `verify --no-referrers` (plain
+/// and deep) passes on such a copy; `verify` without it names the fallback tag missing.
+#[test]
+fn no_referrers_leaves_the_fallback_tag_and_what_it_lists_behind() {
+    let src = source();
+    let dst = Registry::start();
+    let out = run(&[
+        "copy",
+        "--json",
+        "--no-referrers",
+        &src.registry.url(),
+        &dst.url(),
+    ]);
+    assert_success(&out);
+    let summary = json(&out);
+    assert_eq!(summary["referrers_copied"], 0, "{summary}");
+    let target = open(&dst.url());
+    let held = |reference: &str| block_on(target.manifest_digest(REPO, reference)).unwrap();
+    assert_eq!(held("v1"), Some(src.image.clone()));
+    assert_eq!(held(SBOM_TAG), Some(src.sbom.clone()));
+    assert_eq!(held(src.signature.as_str()), None);
+    // The SBOM arrived under its tag, and the copy listed it for its subject, as a client pushing
+    // a manifest with a `subject` does; the source's listing did not arrive.
+    let (in_target, listed) = fallback_listing(&dst.url(), &src.image);
+    assert_ne!(in_target, src.fallback);
+    assert_eq!(listed, [src.sbom.clone()]);
+
+    for deep in [None, Some("--deep")] {
+        let mut verify = vec!["verify", "--no-referrers"];
+        verify.extend(deep);
+        let (source, target) = (src.registry.url(), dst.url());
+        verify.extend([source.as_str(), target.as_str()]);
+        assert_success(&run(&verify));
+    }
+    let out = run(&["verify", &src.registry.url(), &dst.url()]);
+    assert_exit_code(&out, 1);
+    assert!(
+        stdout(&out).contains(&fallback_tag(&src.image)),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -21,6 +21,7 @@ use crate::plan::{config, plan};
 use crate::support::held_run::*;
 use crate::support::http::{Request, Server};
 use crate::support::mount_proxy::forward_as_sent;
+use crate::support::oci_push::push_image_as;
 use crate::util::*;
 
 /// Sends `signal` (`INT`, `TERM`, `HUP`, `KILL`) to the child.
@@ -495,4 +496,51 @@ fn sigterm_stops_delete_source_listing_the_deletions_done() {
 
     let rest = run(&args);
     assert_success(&rest);
+}
+
+/// Ctrl-C while `delete-source` reads the source after its verify (it lists each repository's
+/// tags again, then surveys the repository, reading every tag: minutes for one of many
+/// thousand tags) stops it at once: nothing deleted, exit 130. A gate holds the listing, then
+/// the survey's own listing, far longer than the run may take to stop.
+#[test]
+fn ctrl_c_while_delete_source_reads_the_source_stops_it_at_once() {
+    let src = Registry::start();
+    let (image, _) = push_image_as(src.port, "app", "v1", "amd64", b"the layer");
+    let dst = Registry::start();
+    assert_success(&run(&["copy", "-q", &src.url(), &dst.url()]));
+    // The verify lists the tags first: the first listing held is the deletion's, the second
+    // the survey's.
+    for let_through in [1, 2] {
+        let gate = Gate::start(
+            src.port,
+            |r| r.method == "GET" && r.path.ends_with("/tags/list"),
+            let_through,
+        );
+        let source = gate.server.url();
+        let (mut child, lines) = spawn_with_stderr_lines(&[
+            "delete-source",
+            &source,
+            "--verified-against",
+            &dst.url(),
+            "--confirm",
+            &source,
+        ]);
+        gate.wait_for_a_held_request(&mut child);
+        send(&child, "INT");
+        // A bound well under the gate's hold: a run that waited for the held answer fails here.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let stopped = child.try_wait().unwrap().is_some();
+        gate.open();
+        let (out, err) = finish(child, lines);
+        assert!(
+            stopped,
+            "listing {let_through} held: the run waited for it: {err}"
+        );
+        assert_exit_code(&out, 130);
+        let held = block_on(open(&src.url()).manifest_digest("app", "v1")).unwrap();
+        assert_eq!(held, Some(image.clone()), "{err}");
+    }
 }

@@ -383,6 +383,11 @@ fn a_referrer_whose_layer_the_target_lost_is_broken() {
             && text.contains("missing in the target"),
         "{text}"
     );
+    // What repairs it is said: a plain copy trusts the tag.
+    assert!(
+        text.contains("1 thing is broken in the target") && text.contains("run `copy --deep`"),
+        "{text}"
+    );
     assert_success(&run(&["copy", "-q", "--deep", &src, &dst]));
     assert_success(&run(&["verify", "--deep", &src, &dst]));
 }
