@@ -635,7 +635,7 @@ fn no_referrers_leaves_the_fallback_tag_and_what_it_lists_behind() {
     // a manifest with a `subject` does; the source's listing did not arrive.
     let (in_target, listed) = fallback_listing(&dst.url(), &src.image);
     assert_ne!(in_target, src.fallback);
-    assert_eq!(listed, [src.sbom.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&src.sbom));
 
     for deep in [None, Some("--deep")] {
         let mut verify = vec!["verify", "--no-referrers"];
