@@ -171,3 +171,82 @@ fn a_wrong_client_secret_is_one_line_naming_azure_ad_and_no_secret() {
     assert_one_line_error(&out, &["Azure AD", "Invalid client secret"]);
     assert_no_secret(&out, &[wrong.to_string(), aad.secret.clone()]);
 }
+
+/// Writes a docker config in `home` holding, for `host`, ACR's token user with `refresh_token`:
+/// what `az acr login` (through `docker login`) leaves.
+fn az_acr_login_config(home: &Path, host: &str, refresh_token: &str) {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!(
+        "00000000-0000-0000-0000-000000000000:{refresh_token}"
+    ));
+    let dir = home.join(".docker");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = json!({"auths": {host: {"auth": auth}}});
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+}
+
+/// `az acr login` leaves a refresh token in the docker config that lasts 3 hours: found first,
+/// it is used first; once the token endpoint refuses it (expired during a long copy), the Azure
+/// AD identity signs in instead, with a warning, and the run goes on. Without an identity, the
+/// error says how to go on.
+#[test]
+fn an_expired_az_acr_login_token_gives_way_to_the_azure_ad_identity() {
+    let home = tempfile::tempdir().unwrap();
+    let tls = Tls::generate(&home.path().join("tls"));
+    let aad = Directory::start(&tls);
+    let expired = format!("acr-refresh.{}", random_hex(20));
+    let (registry, issuer) = crate::support::issuer::token_registry(
+        home.path(),
+        Policy {
+            aad_tokens: HashSet::from([aad.token.clone()]),
+            expired_refresh_tokens: HashSet::from([expired.clone()]),
+            ..Policy::default()
+        },
+    );
+    az_acr_login_config(home.path(), &registry.host(), &expired);
+    let (src, _) = sample_layout(2, 5);
+    let source = format!("oci:{}", src.path().join("sample").display());
+    let env = aad.env(&tls, &aad.secret);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = run_in(
+        home.path(),
+        &[
+            "copy",
+            "-q",
+            "--azure",
+            "target",
+            "--azure-credential",
+            "environment",
+            &source,
+            &registry.endpoint(),
+        ],
+        &env,
+        None,
+    );
+    crate::util::assert_success(&out);
+    let err = crate::util::stderr(&out);
+    assert!(
+        err.contains("was refused (an `az acr login` token lasts 3 hours): signing in with"),
+        "{err}"
+    );
+    assert_eq!(err.matches("was refused").count(), 1, "said once: {err}");
+    assert!(issuer.log().iter().any(|l| l == "POST exchange"));
+    let mut secrets = vec![aad.secret.clone(), aad.token.clone(), expired.clone()];
+    secrets.extend(issuer.tokens());
+    assert_no_secret(&out, &secrets);
+
+    // No identity at hand: the error names what to do.
+    let out = run_in(
+        home.path(),
+        &["inventory", &registry.endpoint()],
+        &[("SSL_CERT_FILE", &tls.ca.display().to_string())],
+        None,
+    );
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    let err = crate::util::stderr(&out);
+    assert!(
+        err.contains("run `az acr login` again, or `docker logout"),
+        "{err}"
+    );
+    assert_no_secret(&out, &[expired]);
+}

@@ -197,7 +197,7 @@ impl Inner {
     /// [`Self::refusal_text`] with `may_not` for its verb: "may not" where the refusal is
     /// certain, "may lack the right to" beside a registry's own reason.
     fn refusal(&self, scope: &Scope, may_not_verb: &str) -> String {
-        let who = match (&self.credentials, &self.azure_ad) {
+        let who = match (self.credentials(), &self.azure_ad) {
             (Some(c), _) => format!("the credentials ({})", c.origin),
             (None, Some(a)) => format!("the identity ({})", a.describe()),
             (None, None) => "anonymous access".into(),
@@ -223,7 +223,7 @@ impl Inner {
                 "metadata_write",
             ),
         };
-        let what_to_do = match (&self.credentials, &self.azure_ad) {
+        let what_to_do = match (self.credentials(), &self.azure_ad) {
             (None, None) => format!(
                 "sign in with {} (or docker login, podman login){}",
                 self.creds_flag(),
@@ -308,7 +308,7 @@ impl Inner {
     pub(super) fn masked(&self, text: &str) -> String {
         use base64::Engine;
         let mut known: Vec<String> = Vec::new();
-        if let Some(c) = &self.credentials {
+        if let Some(c) = self.credentials() {
             let pair = format!("{}:{}", c.username, c.password.expose());
             let encoded = base64::engine::general_purpose::STANDARD.encode(&pair);
             known.push(encoded.trim_end_matches('=').to_string());
@@ -332,7 +332,7 @@ impl Inner {
         };
         Error::Auth {
             registry,
-            source_tried: match (&self.credentials, &self.azure_ad) {
+            source_tried: match (self.credentials(), &self.azure_ad) {
                 (Some(c), _) => c.origin.clone(),
                 (None, Some(a)) => a.describe(),
                 (None, None) => "anonymous".into(),

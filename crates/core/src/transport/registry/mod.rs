@@ -122,8 +122,13 @@ pub struct Inner {
     /// A docker `credsStore` helper skipped because it is not installed, said when the registry
     /// asks for credentials.
     skipped_source: Option<String>,
-    /// Azure AD sign-in, when no credentials were given or found and it applies to this host.
+    /// Azure AD sign-in, when it applies to this host and no credentials were given or found,
+    /// or those found in a store are a refresh token (`az acr login`'s, valid for 3 hours): the
+    /// identity then signs in once the token endpoint refuses it.
     azure_ad: Option<crate::azure_ad::SharedAzureAd>,
+    /// Set once the token endpoint refused the stored refresh token in `credentials` and the
+    /// Azure AD identity took over: [`Inner::credentials`] is `None` from then on.
+    stored_token_set_aside: AtomicBool,
     /// The ACR refresh token the last `/oauth2/exchange` gave.
     exchanged: tokio::sync::Mutex<Option<crate::azure_ad::Exchanged>>,
     challenge: Mutex<Challenge>,
@@ -374,8 +379,14 @@ impl Registry {
             skipped_source,
         } = resolved;
         let hostname = endpoint.host.split(':').next().unwrap_or("");
+        // A refresh token found in a store (not given with a flag) may have expired: an `az acr
+        // login` token lasts 3 hours, a copy may last longer.
+        let stored_refresh_token = credentials
+            .as_ref()
+            .is_some_and(|c| c.is_refresh_token() && !c.origin.starts_with("--"));
         let azure_ad = options.azure_ad.clone().filter(|a| {
-            credentials.is_none() && (a.for_every_registry() || acr::is_acr_host(hostname))
+            (credentials.is_none() || stored_refresh_token)
+                && (a.for_every_registry() || acr::is_acr_host(hostname))
         });
         let registry = Registry(Arc::new(Inner {
             host: endpoint.host.clone(),
@@ -393,6 +404,7 @@ impl Registry {
             credentials,
             skipped_source,
             azure_ad,
+            stored_token_set_aside: AtomicBool::new(false),
             exchanged: tokio::sync::Mutex::new(None),
             challenge: Mutex::new(Challenge::None),
             tokens: TokenCache::default(),
@@ -451,6 +463,14 @@ impl Inner {
     /// docker config, or an Azure AD sign-in); false for an anonymous run.
     fn sends_credentials(&self) -> bool {
         self.credentials.is_some() || self.azure_ad.is_some()
+    }
+
+    /// The credentials requests carry: those given or found, until the token endpoint refused
+    /// a stored refresh token and the Azure AD identity took over (then `None`).
+    fn credentials(&self) -> Option<&Credentials> {
+        self.credentials
+            .as_ref()
+            .filter(|_| !self.stored_token_set_aside.load(Ordering::Relaxed))
     }
 
     /// The registry host (`host[:port]`).

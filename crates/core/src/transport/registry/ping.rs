@@ -116,7 +116,7 @@ impl Inner {
             StatusCode::UNAUTHORIZED => {
                 self.learn_challenge(response.headers());
                 if self.acr
-                    && self.credentials.is_some()
+                    && self.credentials().is_some()
                     && *self.challenge.lock().expect("challenge lock") == Challenge::None
                 {
                     // An ACR-like server that asks for credentials without saying how (ACR's

@@ -164,7 +164,7 @@ impl Inner {
                     // for the catalog (Docker Hub, GHCR).
                     return Err(self.scope_refused(&method, &url, &scope, &response));
                 }
-                return Err(self.auth_error(match &self.credentials {
+                return Err(self.auth_error(match self.credentials() {
                     Some(_) => format!("{} {} was refused (HTTP 401): check the user name and password or token", method, redact_url(&url)),
                     None => format!("{} {} needs credentials (HTTP 401): pass {} or sign in with docker login (or podman login){}", method, redact_url(&url), self.creds_flag(), self.store_note()),
                 }));

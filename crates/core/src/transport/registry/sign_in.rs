@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
-use super::auth::{Challenge, Scope, Token};
+use super::auth::{Challenge, Scope, Token, ACR_TOKEN_USER};
 use super::body::read_limited;
 use super::errors::failure_of;
 use super::health::ConnectFailure;
@@ -22,6 +22,45 @@ use super::Inner;
 use crate::error::{Error, Mend, Result};
 use crate::manifest::MAX_MANIFEST_BYTES;
 use crate::secret::{redact_url, Secret};
+
+/// How long a token from a token endpoint is used: its `expires_in`; without one, the `exp` of a
+/// JWT token (ACR's `/oauth2/token` answers with no `expires_in`, and its tokens are JWTs valid
+/// for an hour or more: renewing them every minute per scope would ask ACR for thousands of
+/// tokens in a long copy); else 60 s, the Docker token spec's default. A day at most: a token
+/// endpoint's number is not trusted to fit an `Instant`. `now`: seconds since the Unix epoch.
+fn token_lifetime(expires_in: Option<u64>, token: &str, now: u64) -> Duration {
+    let seconds = expires_in
+        .or_else(|| jwt_expiry(token).map(|exp| exp.saturating_sub(now)))
+        .unwrap_or(60);
+    Duration::from_secs(seconds.clamp(1, 24 * 3600))
+}
+
+/// The `exp` claim (seconds since the Unix epoch) of a JWT (`header.payload.signature`, each
+/// part base64url), read without checking the signature: it only sets when the token is renewed,
+/// and the registry judges the token itself.
+fn jwt_expiry(token: &str) -> Option<u64> {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        exp: Option<u64>,
+    }
+    serde_json::from_slice::<Claims>(&decoded).ok()?.exp
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 #[derive(serde::Deserialize)]
 struct TokenResponse {
@@ -47,7 +86,7 @@ impl Inner {
         let challenge = self.challenge.lock().expect("challenge lock").clone();
         match challenge {
             Challenge::None => Ok(request),
-            Challenge::Basic => match &self.credentials {
+            Challenge::Basic => match self.credentials() {
                 Some(c) => Ok(request.basic_auth(&c.username, Some(c.password.expose()))),
                 None => Ok(request),
             },
@@ -93,7 +132,7 @@ impl Inner {
         service: Option<&str>,
         scope: &Scope,
     ) -> Result<Token> {
-        let signs_in = self.credentials.is_some() || self.azure_ad.is_some();
+        let signs_in = self.credentials().is_some() || self.azure_ad.is_some();
         if signs_in && self.base_url.starts_with("https://") && !realm.starts_with("https://") {
             return Err(self.auth_error(format!(
                 "the registry's token realm {} is not on https: the credentials are not sent unencrypted; fix the realm the registry (or its proxy) announces",
@@ -109,11 +148,16 @@ impl Inner {
             query.push(("scope", s));
         }
         let mut exchanged_anew = false;
-        let mut refresh: Option<Secret> = match (&self.credentials, &self.azure_ad) {
+        let mut refresh: Option<Secret> = match (self.credentials(), &self.azure_ad) {
             (Some(c), _) if c.is_refresh_token() => Some(c.password.clone()),
             (None, Some(aad)) => Some(self.azure_refresh_token(aad, realm, service).await?),
             _ => None,
         };
+        // The refresh token to blame when it is refused, when it came from a store (a docker or
+        // containers config, not a flag).
+        let mut stored_token = self
+            .credentials()
+            .filter(|c| refresh.is_some() && !c.origin.starts_with("--"));
         let mut attempt = 0;
         loop {
             let build = || match refresh.as_ref() {
@@ -135,7 +179,7 @@ impl Inner {
                 }
                 None => {
                     let r = http.get(realm).query(&query);
-                    match &self.credentials {
+                    match self.credentials() {
                         Some(c) => r.basic_auth(&c.username, Some(c.password.expose())),
                         None => r,
                     }
@@ -180,16 +224,30 @@ impl Inner {
                     .token
                     .or(body.access_token)
                     .ok_or_else(|| self.auth_error("token endpoint answered without a token"))?;
-                // A day at most: a token endpoint's number is not trusted to fit an Instant.
-                let lifetime =
-                    Duration::from_secs(body.expires_in.unwrap_or(60).clamp(1, 24 * 3600));
+                let lifetime = token_lifetime(body.expires_in, &value, unix_now());
                 return Ok(Token::new(Secret::new(value), lifetime));
             }
-            if let (true, None, Some(aad)) = (
-                matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN),
-                &self.credentials,
-                &self.azure_ad,
-            ) {
+            let refused = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
+            // A stored refresh token refused (an `az acr login` token lasts 3 hours), with an
+            // Azure AD identity at hand: the identity signs in instead, for the rest of the run.
+            if let (true, Some(stored), Some(aad)) = (refused, stored_token, &self.azure_ad) {
+                if !self.stored_token_set_aside.swap(true, Ordering::Relaxed) {
+                    crate::log::emit(0, || {
+                        format!(
+                            "warning: {}: the refresh token from {} was refused (an `az acr login` token lasts 3 hours): signing in with {} instead",
+                            self.host,
+                            stored.origin,
+                            aad.describe()
+                        )
+                    });
+                }
+                stored_token = None;
+                exchanged_anew = true;
+                refresh = Some(self.azure_refresh_token(aad, realm, service).await?);
+                attempt -= 1;
+                continue;
+            }
+            if let (true, None, Some(aad)) = (refused, self.credentials(), &self.azure_ad) {
                 // An exchanged refresh token that stopped working: exchange anew, once.
                 self.exchanged.lock().await.take();
                 if !exchanged_anew {
@@ -201,11 +259,16 @@ impl Inner {
             }
             let reason = match status {
                 StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => match refresh {
+                    Some(_) if stored_token.is_some_and(|c| c.username == ACR_TOKEN_USER) => format!(
+                        "the token endpoint refused the refresh token (HTTP {}): it may have expired (an `az acr login` token lasts 3 hours): run `az acr login` again, or `docker logout {}` and sign in with Azure AD (--azure-credential), which renews itself through a long copy",
+                        status.as_u16(),
+                        self.host
+                    ),
                     Some(_) => format!(
                         "the token endpoint refused the refresh token (HTTP {}): it may have expired",
                         status.as_u16()
                     ),
-                    None if self.credentials.is_some() => format!(
+                    None if self.credentials().is_some() => format!(
                         "the token endpoint refused the credentials (HTTP {}): check the user name and password",
                         status.as_u16()
                     ),
@@ -410,5 +473,47 @@ impl Inner {
                 "the registry's {endpoint} {service} failed ({failure} on {tries} tries), which is no fault of the credentials: run the same command again"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod lifetime_tests {
+    use super::*;
+    use base64::Engine;
+
+    fn jwt(claims: &str) -> String {
+        let part = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.c2ln", part(r#"{"alg":"RS256"}"#), part(claims))
+    }
+
+    #[test]
+    fn a_token_lives_as_long_as_its_expires_in_else_its_jwt_exp_else_a_minute() {
+        let now = 1_800_000_000;
+        let hour = jwt(&format!(r#"{{"exp":{},"iat":{now}}}"#, now + 3600));
+        assert_eq!(
+            token_lifetime(Some(300), &hour, now),
+            Duration::from_secs(300)
+        );
+        assert_eq!(token_lifetime(None, &hour, now), Duration::from_secs(3600));
+        assert_eq!(
+            token_lifetime(None, "opaque-token", now),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            token_lifetime(None, &jwt(r#"{"sub":"x"}"#), now),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            token_lifetime(None, "a.b.c.d", now),
+            Duration::from_secs(60)
+        );
+        // Expired already: used once, renewed at once; a year: a day at most.
+        let past = jwt(&format!(r#"{{"exp":{}}}"#, now - 10));
+        assert_eq!(token_lifetime(None, &past, now), Duration::from_secs(1));
+        let year = jwt(&format!(r#"{{"exp":{}}}"#, now + 365 * 24 * 3600));
+        assert_eq!(
+            token_lifetime(None, &year, now),
+            Duration::from_secs(24 * 3600)
+        );
     }
 }
