@@ -344,7 +344,7 @@ impl Inner {
             .await?;
         if !response.status().is_success() {
             return Err(self.auth_error(format!(
-                "the registry refused the Azure AD token at /oauth2/exchange (HTTP {}): the identity needs a role on the registry (AcrPull to read, AcrPush to write)",
+                "the registry refused the Azure AD token at /oauth2/exchange (HTTP {}): the identity needs a role on the registry (AcrPull to read, AcrPush to write; on a registry in ABAC mode, `Container Registry Repository Reader` or `Writer`)",
                 response.status().as_u16()
             )));
         }
