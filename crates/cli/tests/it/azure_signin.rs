@@ -80,6 +80,31 @@ impl Directory {
     }
 }
 
+/// `copy` (with `verbosity`, `-q` or `-vv`) from `source` into `target`, signed in to the target
+/// with the service principal of `aad`.
+fn copy_with_azure_ad(
+    home: &Path,
+    aad: &Directory,
+    tls: &Tls,
+    verbosity: &str,
+    source: &str,
+    target: &str,
+) -> std::process::Output {
+    let env = aad.env(tls, &aad.secret);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = [
+        "copy",
+        verbosity,
+        "--azure",
+        "target",
+        "--azure-credential",
+        "environment",
+        source,
+        target,
+    ];
+    run_in(home, &args, &env, None)
+}
+
 fn token_registry(dir: &Path, aad_token: &str) -> (AuthRegistry, Issuer) {
     crate::support::issuer::token_registry(
         dir,
@@ -102,23 +127,16 @@ fn a_copy_signs_in_with_azure_ad_through_the_acr_exchange_and_leaks_nothing() {
     let (src, expected) = sample_layout(3, 5);
     let tags: usize = expected.tags.values().map(|t| t.len()).sum();
     let source = format!("oci:{}", src.path().join("sample").display());
+    let out = copy_with_azure_ad(
+        home.path(),
+        &aad,
+        &tls,
+        "-vv",
+        &source,
+        &registry.endpoint(),
+    );
     let env = aad.env(&tls, &aad.secret);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let out = run_in(
-        home.path(),
-        &[
-            "copy",
-            "-vv",
-            "--azure",
-            "target",
-            "--azure-credential",
-            "environment",
-            &source,
-            &registry.endpoint(),
-        ],
-        &env,
-        None,
-    );
     crate::util::assert_success(&out);
     // Exchanged once (the refresh token is reused), access tokens bought with it.
     let log = issuer.log();
@@ -206,23 +224,7 @@ fn an_expired_az_acr_login_token_gives_way_to_the_azure_ad_identity() {
     az_acr_login_config(home.path(), &registry.host(), &expired);
     let (src, _) = sample_layout(2, 5);
     let source = format!("oci:{}", src.path().join("sample").display());
-    let env = aad.env(&tls, &aad.secret);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let out = run_in(
-        home.path(),
-        &[
-            "copy",
-            "-q",
-            "--azure",
-            "target",
-            "--azure-credential",
-            "environment",
-            &source,
-            &registry.endpoint(),
-        ],
-        &env,
-        None,
-    );
+    let out = copy_with_azure_ad(home.path(), &aad, &tls, "-q", &source, &registry.endpoint());
     crate::util::assert_success(&out);
     let err = crate::util::stderr(&out);
     assert!(
