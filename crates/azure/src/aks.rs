@@ -1,7 +1,13 @@
 //! `azure attach-aks`: what `az aks update --attach-acr` / `Set-AzAksCluster -AcrNameToAttach` do:
-//! give the cluster's kubelet identity the `AcrPull` role on the registry. Idempotent: an existing
-//! assignment is reported, not duplicated (found in the listing, or named by ARM's 409
-//! `RoleAssignmentExists` when the listing lags behind).
+//! give the cluster's kubelet identity a role that lets it pull from the registry. Which role
+//! depends on the registry's role assignment mode: `AcrPull` on a registry with legacy registry
+//! permissions; `Container Registry Repository Reader`, without a condition (every repository), on
+//! one with ABAC repository permissions, where AcrPull is not honoured (Microsoft: "The AKS-ACR
+//! integration through `az aks --attach-acr` isn't supported for ABAC-enabled ACR registries"; the
+//! kubelet identity needs the Container Registry Repository Reader role there,
+//! aks/cluster-container-registry-integration). Idempotent: an existing assignment of that role is
+//! reported, not duplicated (found in the listing, or named by ARM's 409 `RoleAssignmentExists`
+//! when the listing lags behind).
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -10,22 +16,71 @@ use sha2::{Digest as _, Sha256};
 use crate::api;
 use crate::arm::{error_of, ArmClient};
 use crate::error::{AzureError, Result};
+use crate::registry::{self, RoleMode};
 use crate::resource_id::ResourceId;
 
 /// The built-in `AcrPull` role definition's ID.
 pub const ACR_PULL_ROLE: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
 
+/// The built-in `Container Registry Repository Reader` role definition's ID (Microsoft's Azure
+/// built-in roles for Containers: read of repositories' content and metadata, catalog listing
+/// excluded; honoured on registries with ABAC repository permissions).
+pub const REPOSITORY_READER_ROLE: &str = "b93aa761-3e63-49ed-ac28-beffa264f7ac";
+
+/// The role that lets a kubelet identity pull from a registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PullRole {
+    /// `AcrPull`, on a registry with legacy registry permissions.
+    AcrPull,
+    /// `Container Registry Repository Reader`, on a registry with ABAC repository permissions.
+    RepositoryReader,
+}
+
+impl PullRole {
+    /// The role that gives pull in `mode`.
+    pub fn for_mode(mode: RoleMode) -> Self {
+        match mode {
+            RoleMode::Legacy => PullRole::AcrPull,
+            RoleMode::Abac => PullRole::RepositoryReader,
+        }
+    }
+
+    /// Its role definition GUID.
+    pub fn id(self) -> &'static str {
+        match self {
+            PullRole::AcrPull => ACR_PULL_ROLE,
+            PullRole::RepositoryReader => REPOSITORY_READER_ROLE,
+        }
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PullRole::AcrPull => "AcrPull",
+            PullRole::RepositoryReader => "Container Registry Repository Reader",
+        }
+    }
+}
+
+/// One role assignment that lets the kubelet identity pull.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// The assignment's name (a GUID).
+    pub assignment: String,
+    /// Its role.
+    pub role: PullRole,
+}
+
 /// What `attach` did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Attached {
-    /// A new role assignment (its name).
-    Created(String),
-    /// The kubelet identity already had `AcrPull` on the registry (the existing assignment's
-    /// name).
-    AlreadyAssigned(String),
+    /// A new role assignment.
+    Created(Grant),
+    /// The kubelet identity already had the pull role on the registry (the existing assignment).
+    AlreadyAssigned(Grant),
     /// ARM refused the new assignment because an equivalent one (same scope, principal and role)
     /// exists, without saying which.
-    EquivalentExists,
+    EquivalentExists(PullRole),
 }
 
 /// The kubelet identity's object ID from a managed cluster resource.
@@ -55,7 +110,8 @@ fn guid(hex: &str) -> String {
     )
 }
 
-/// Grants the cluster's kubelet identity `AcrPull` on the registry.
+/// Grants the cluster's kubelet identity the role that lets it pull from the registry
+/// ([`PullRole::for_mode`] of the registry's role assignment mode).
 pub async fn attach(
     arm: &ArmClient,
     cluster: &ResourceId,
@@ -64,15 +120,19 @@ pub async fn attach(
     let operation = format!("GET cluster {}", cluster.name);
     let url = arm.url(&cluster.to_string(), api::CONTAINER_SERVICE, &[]);
     let resource = arm.get(url, &operation).await?;
+    let role = PullRole::for_mode(registry::role_mode(arm, registry).await?);
     let principal = kubelet_object_id(&resource).ok_or_else(|| {
         AzureError::Invalid(format!(
-            "cluster {} has no kubelet identity (properties.identityProfile.kubeletidentity): it uses a service principal; grant AcrPull to that principal instead",
-            cluster.name
+            "cluster {} has no kubelet identity (properties.identityProfile.kubeletidentity): it uses a service principal; grant {} on {} to that principal instead",
+            cluster.name,
+            role.name(),
+            registry.name
         ))
     })?;
     let role_definition = format!(
-        "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{ACR_PULL_ROLE}",
-        registry.subscription
+        "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{}",
+        registry.subscription,
+        role.id()
     );
     let scope = registry.to_string();
     let filter = format!("principalId eq '{principal}'");
@@ -82,12 +142,13 @@ pub async fn attach(
         &[("$filter", &filter)],
     );
     let existing = arm.list(list_url, "list role assignments").await?;
-    if let Some(found) = acr_pull_at(&existing, &scope) {
-        return Ok(Attached::AlreadyAssigned(
-            found["name"].as_str().unwrap_or("").to_string(),
-        ));
+    if let Some(found) = role_at(&existing, &scope, role) {
+        return Ok(Attached::AlreadyAssigned(Grant {
+            assignment: found["name"].as_str().unwrap_or("").to_string(),
+            role,
+        }));
     }
-    let name = assignment_name(&scope, principal, ACR_PULL_ROLE);
+    let name = assignment_name(&scope, principal, role.id());
     let url = arm.url(
         &format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"),
         api::AUTHORIZATION,
@@ -100,36 +161,45 @@ pub async fn attach(
             "principalType": "ServicePrincipal",
         }
     });
-    let operation = "create AcrPull role assignment";
-    let answer = arm.send(Method::PUT, url, Some(&body), operation).await?;
+    let operation = format!("create {} role assignment", role.name());
+    let answer = arm.send(Method::PUT, url, Some(&body), &operation).await?;
     if answer.status.is_success() {
-        return Ok(Attached::Created(name));
+        return Ok(Attached::Created(Grant {
+            assignment: name,
+            role,
+        }));
     }
-    let error = error_of(&answer, operation);
+    let error = error_of(&answer, &operation);
     match &error {
         AzureError::Arm { code, message, .. }
             if answer.status == StatusCode::CONFLICT && code == "RoleAssignmentExists" =>
         {
             // The assignment ARM found is not necessarily the one named here: report its own.
             Ok(match existing_assignment_name(message) {
-                Some(existing) => Attached::AlreadyAssigned(existing),
-                None => Attached::EquivalentExists,
+                Some(existing) => Attached::AlreadyAssigned(Grant {
+                    assignment: existing,
+                    role,
+                }),
+                None => Attached::EquivalentExists(role),
             })
         }
         _ => Err(error),
     }
 }
 
-/// The `AcrPull` assignment among `assignments` (a listing filtered by principal) that applies
-/// at `scope` itself; one without a `scope` property counts as being there.
-fn acr_pull_at<'a>(assignments: &'a [Value], scope: &str) -> Option<&'a Value> {
+/// The assignment of `role` among `assignments` (a listing filtered by principal) that applies
+/// at `scope` itself, without a condition (a condition narrows it to some repositories); one
+/// without a `scope` property counts as being there.
+fn role_at<'a>(assignments: &'a [Value], scope: &str, role: PullRole) -> Option<&'a Value> {
     assignments.iter().find(|a| {
-        a["properties"]["roleDefinitionId"]
+        let p = &a["properties"];
+        p["roleDefinitionId"]
             .as_str()
-            .is_some_and(|r| r.to_ascii_lowercase().ends_with(ACR_PULL_ROLE))
-            && a["properties"]["scope"]
+            .is_some_and(|r| r.to_ascii_lowercase().ends_with(role.id()))
+            && p["scope"]
                 .as_str()
                 .is_none_or(|s| s.eq_ignore_ascii_case(scope))
+            && p["condition"].as_str().is_none_or(str::is_empty)
     })
 }
 
@@ -219,10 +289,32 @@ mod tests {
             assignment("inherited", ACR_PULL_ROLE, Some("/subscriptions/s")),
             assignment("here", ACR_PULL_ROLE, Some(&registry.to_ascii_uppercase())),
         ];
-        let found = acr_pull_at(&listed, registry).map(|a| a["name"].clone());
+        let found = role_at(&listed, registry, PullRole::AcrPull).map(|a| a["name"].clone());
         assert_eq!(found, Some("here".into()));
-        assert!(acr_pull_at(&listed[..2], registry).is_none());
+        assert!(role_at(&listed[..2], registry, PullRole::AcrPull).is_none());
         let unscoped = [assignment("unscoped", ACR_PULL_ROLE, None)];
-        assert!(acr_pull_at(&unscoped, registry).is_some());
+        assert!(role_at(&unscoped, registry, PullRole::AcrPull).is_some());
+        // On an ABAC registry AcrPull does not count; the Repository Reader does, unless a
+        // condition narrows it to some repositories.
+        assert!(role_at(&listed, registry, PullRole::RepositoryReader).is_none());
+        let mut narrowed = assignment("narrowed", REPOSITORY_READER_ROLE, Some(registry));
+        narrowed["properties"]["condition"] = "@Request[Microsoft.ContainerRegistry/registries/repositories:name] StringStartsWithIgnoreCase 'team/'".into();
+        let whole = assignment("whole", REPOSITORY_READER_ROLE, Some(registry));
+        let found = role_at(&[narrowed, whole], registry, PullRole::RepositoryReader)
+            .map(|a| a["name"].clone());
+        assert_eq!(found, Some("whole".into()));
+    }
+
+    #[test]
+    fn the_pull_role_follows_the_registrys_role_assignment_mode() {
+        assert_eq!(PullRole::for_mode(RoleMode::Legacy), PullRole::AcrPull);
+        assert_eq!(
+            PullRole::for_mode(RoleMode::Abac),
+            PullRole::RepositoryReader
+        );
+        assert_eq!(
+            PullRole::RepositoryReader.id(),
+            "b93aa761-3e63-49ed-ac28-beffa264f7ac"
+        );
     }
 }

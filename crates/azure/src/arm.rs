@@ -1,5 +1,6 @@
 //! The Azure Resource Manager client: every call carries `api-version` and a bearer token, is
-//! retried on 429 and 5xx (honouring `Retry-After`) like the registry client's requests, turns
+//! retried on 429 and 5xx (a 429's `Retry-After` waited out in full, without spending an attempt
+//! within bounds, as the registry client does for registries), turns
 //! ARM's error envelope into [`AzureError::Arm`], and follows long-running operations
 //! (`Azure-AsyncOperation` or `Location`, with `Retry-After`) to their end.
 //!
@@ -29,6 +30,56 @@ pub const DEFAULT_ENDPOINT: &str = "https://management.azure.com";
 /// never a silently partial list.
 pub const MAX_LIST_PAGES: usize = 1000;
 
+/// The longest one `Retry-After` of a 429 is waited (ARM asks for seconds to minutes while its
+/// write bucket refills; a longer ask is taken as this).
+pub const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(10 * 60);
+
+/// How many 429s with a `Retry-After` one call may wait out without spending an attempt.
+pub const HONOURED_THROTTLES: u32 = 30;
+
+/// How long one call may wait in all on 429s that spend no attempt: past it, each 429 spends one
+/// again, so a throttle that never lifts still ends the call.
+pub const HONOURED_THROTTLE_TIME: Duration = Duration::from_secs(30 * 60);
+
+/// The throttles (429 with a `Retry-After`) one call waited out without spending an attempt.
+#[derive(Debug, Default)]
+struct Throttles {
+    /// How many.
+    count: u32,
+    /// How long they made the call wait, in all.
+    waited: Duration,
+}
+
+impl Throttles {
+    /// True (and counted) when a throttle asking for `wait` may spend no attempt: within
+    /// [`HONOURED_THROTTLES`] and [`HONOURED_THROTTLE_TIME`].
+    fn spare(&mut self, wait: Duration) -> bool {
+        if self.count >= HONOURED_THROTTLES || self.waited + wait > HONOURED_THROTTLE_TIME {
+            return false;
+        }
+        self.count += 1;
+        self.waited += wait;
+        true
+    }
+}
+
+/// What [`ArmClient::next_try`] decided.
+#[derive(Debug, PartialEq, Eq)]
+enum NextTry {
+    /// ARM throttled the call and said how long to wait: wait that, then send again; `spared`
+    /// when the attempt is not counted.
+    Throttled {
+        /// The wait (its `Retry-After`, capped at [`MAX_THROTTLE_WAIT`]).
+        delay: Duration,
+        /// True when it spends no attempt.
+        spared: bool,
+    },
+    /// Back off this long, then send again.
+    Retry(Duration),
+    /// The attempts are spent: the last error stands.
+    GiveUp,
+}
+
 /// A response from ARM, whole (ARM bodies are small JSON documents).
 #[derive(Debug)]
 pub struct ArmResponse {
@@ -50,6 +101,14 @@ impl ArmResponse {
             operation: operation.into(),
             message: format!("the body is not JSON: {e}"),
         })
+    }
+
+    /// True for a `202 Accepted` with nothing to follow (neither `Azure-AsyncOperation` nor
+    /// `Location`): ARM took the request and will say no more about it.
+    pub fn nothing_to_poll(&self) -> bool {
+        self.status == StatusCode::ACCEPTED
+            && self.header("azure-asyncoperation").is_none()
+            && self.header("location").is_none()
     }
 
     fn header(&self, name: &str) -> Option<&str> {
@@ -139,7 +198,11 @@ impl ArmClient {
     }
 
     /// Sends one call (with retries on 429, 5xx and connection failures) and returns whatever ARM
-    /// finally answered, success or not.
+    /// finally answered, success or not. A 429's `Retry-After` is waited out in full (up to
+    /// [`MAX_THROTTLE_WAIT`] each) and, within [`HONOURED_THROTTLES`] and
+    /// [`HONOURED_THROTTLE_TIME`], spends none of the attempts: ARM's write throttling is a token
+    /// bucket that refills at its own pace, and a run of many `importImage` calls must wait for it
+    /// rather than fail.
     pub async fn send(
         &self,
         method: Method,
@@ -148,6 +211,7 @@ impl ArmClient {
         operation: &str,
     ) -> Result<ArmResponse> {
         let mut attempt = 0u32;
+        let mut throttles = Throttles::default();
         loop {
             attempt += 1;
             let mut request = self.http.request(method.clone(), url.clone());
@@ -159,7 +223,7 @@ impl ArmClient {
                 request = request.json(b);
             }
             let outcome = request.send().await;
-            let (retry, wait, error) = match outcome {
+            let (status, wait, error) = match outcome {
                 Ok(response) => {
                     let status = response.status();
                     let headers = response.headers().clone();
@@ -177,22 +241,63 @@ impl ArmClient {
                                 return Ok(answer);
                             }
                             let wait = retry_after(&answer.headers);
-                            (true, wait, error_of(&answer, operation))
+                            (Some(status), wait, error_of(&answer, operation))
                         }
-                        Err(e) => (true, None, connection(operation, &e)),
+                        Err(e) => (None, None, connection(operation, &e)),
                     }
                 }
-                Err(e) => (true, None, connection(operation, &e)),
+                Err(e) => (None, None, connection(operation, &e)),
             };
-            if !retry || attempt >= self.retry.attempts {
-                return Err(error);
+            match self.next_try(&mut throttles, attempt, status, wait) {
+                NextTry::GiveUp => return Err(error),
+                NextTry::Throttled { delay, spared } => {
+                    log::emit(1, || {
+                        format!(
+                            "ARM is throttling: waiting {}s (Retry-After) before sending {operation} again{}",
+                            delay.as_secs(),
+                            if spared { "" } else { " (counted as an attempt)" }
+                        )
+                    });
+                    if spared {
+                        attempt -= 1;
+                    }
+                    tokio::time::sleep(delay).await;
+                }
+                NextTry::Retry(delay) => {
+                    log::emit(1, || {
+                        format!("retrying ARM {operation} in {delay:?}: {error}")
+                    });
+                    tokio::time::sleep(delay).await;
+                }
             }
-            let delay = self.retry.delay(attempt, wait);
-            log::emit(1, || {
-                format!("retrying ARM {operation} in {delay:?}: {error}")
-            });
-            tokio::time::sleep(delay).await;
         }
+    }
+
+    /// What to do after attempt `attempt` failed with `status` (`None`: no answer) and
+    /// `retry_after`: wait out a 429's `Retry-After` in full (capped at [`MAX_THROTTLE_WAIT`]),
+    /// spending no attempt while `throttles` allows it; back off before any other retry; give up
+    /// once the attempts are spent.
+    fn next_try(
+        &self,
+        throttles: &mut Throttles,
+        attempt: u32,
+        status: Option<StatusCode>,
+        retry_after: Option<Duration>,
+    ) -> NextTry {
+        let asked = retry_after
+            .filter(|w| !w.is_zero())
+            .map(|w| w.min(MAX_THROTTLE_WAIT));
+        if let (Some(StatusCode::TOO_MANY_REQUESTS), Some(delay)) = (status, asked) {
+            let spared = throttles.spare(delay);
+            if spared || attempt < self.retry.attempts {
+                return NextTry::Throttled { delay, spared };
+            }
+            return NextTry::GiveUp;
+        }
+        if attempt >= self.retry.attempts {
+            return NextTry::GiveUp;
+        }
+        NextTry::Retry(self.retry.delay(attempt, retry_after))
     }
 
     /// GET a resource as JSON; `None` when ARM answers 404.
@@ -652,6 +757,93 @@ mod tests {
                 && error.contains("partial list"),
             "{error}"
         );
+    }
+
+    /// A 429's `Retry-After` is waited in full (60 s is not cut to 20 s), up to 10 minutes a
+    /// wait, and spends no attempt while the count and time bounds allow: seven throttles in a row
+    /// (more than the six attempts) are all waited out. Past the bounds a throttle spends an
+    /// attempt again; other failures back off and spend attempts as before.
+    #[test]
+    fn a_throttles_retry_after_is_waited_in_full_and_spends_no_attempt_within_bounds() {
+        let arm = client("https://management.azure.com");
+        let throttled = Some(StatusCode::TOO_MANY_REQUESTS);
+        let secs = Duration::from_secs;
+        let mut t = Throttles::default();
+        for _ in 0..7 {
+            assert_eq!(
+                arm.next_try(&mut t, 1, throttled, Some(secs(60))),
+                NextTry::Throttled {
+                    delay: secs(60),
+                    spared: true
+                }
+            );
+        }
+        assert_eq!(
+            arm.next_try(&mut Throttles::default(), 1, throttled, Some(secs(7200))),
+            NextTry::Throttled {
+                delay: MAX_THROTTLE_WAIT,
+                spared: true
+            }
+        );
+        // The time bound: three waits of 10 minutes fill the 30 minutes; the fourth counts.
+        let mut t = Throttles::default();
+        let long = Some(MAX_THROTTLE_WAIT);
+        for _ in 0..3 {
+            assert!(matches!(
+                arm.next_try(&mut t, 1, throttled, long),
+                NextTry::Throttled { spared: true, .. }
+            ));
+        }
+        assert_eq!(
+            arm.next_try(&mut t, 1, throttled, long),
+            NextTry::Throttled {
+                delay: MAX_THROTTLE_WAIT,
+                spared: false
+            }
+        );
+        assert_eq!(arm.next_try(&mut t, 6, throttled, long), NextTry::GiveUp);
+        // The count bound.
+        let mut t = Throttles::default();
+        let spared = (0..100)
+            .take_while(|_| {
+                matches!(
+                    arm.next_try(&mut t, 1, throttled, Some(secs(1))),
+                    NextTry::Throttled { spared: true, .. }
+                )
+            })
+            .count();
+        assert_eq!(spared as u32, HONOURED_THROTTLES);
+        // A 429 without Retry-After, a 503, a lost connection: backoff, counted.
+        let mut t = Throttles::default();
+        for status in [throttled, Some(StatusCode::SERVICE_UNAVAILABLE), None] {
+            assert!(matches!(
+                arm.next_try(&mut t, 1, status, None),
+                NextTry::Retry(_)
+            ));
+            assert_eq!(arm.next_try(&mut t, 6, status, None), NextTry::GiveUp);
+        }
+        assert_eq!(
+            arm.next_try(
+                &mut t,
+                1,
+                Some(StatusCode::SERVICE_UNAVAILABLE),
+                Some(secs(60))
+            ),
+            NextTry::Retry(secs(20)),
+            "a 5xx's Retry-After keeps the backoff's cap"
+        );
+    }
+
+    #[test]
+    fn an_accepted_answer_without_an_operation_to_follow_is_told_apart() {
+        let mut accepted = response(202, "");
+        assert!(accepted.nothing_to_poll());
+        accepted.headers.insert(
+            "location",
+            "https://management.azure.com/op/1".parse().unwrap(),
+        );
+        assert!(!accepted.nothing_to_poll());
+        assert!(!response(200, "").nothing_to_poll());
     }
 
     #[test]

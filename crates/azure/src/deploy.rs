@@ -1,6 +1,14 @@
 //! `azure deploy`: create the resource group when it is missing, validate the template (ARM's
 //! `validate` action), deploy it in Incremental mode and follow the deployment to its end. When it
 //! fails, the failing operation's own error is reported, not only "deployment failed".
+//!
+//! A `secureString`/`secureObject` parameter's `defaultValue` (the webhook callbacks `azure
+//! export` reads) never reaches ARM inside the template: ARM keeps a deployment's template, and
+//! Microsoft warns that a secure parameter's default "is discoverable by anyone who can access the
+//! template or the deployment history" (Bicep linter rule `secure-parameter-default`). Before
+//! validate and deploy, each such default is moved into the deployment's `properties.parameters`
+//! (a value the parameters file gives wins) and removed from the template sent, whose parameter
+//! values ARM does not return. The files on disk are not changed.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -83,6 +91,65 @@ pub fn parameters_from(document: &Value) -> Result<Value> {
     Ok(parameters.clone())
 }
 
+/// The template and parameter values to send for `template` and `parameters`: every
+/// `secureString`/`secureObject` parameter's literal `defaultValue` is taken out of the template
+/// and given as the parameter's value, unless `parameters` already gives one (a `value` or a Key
+/// Vault `reference`: it wins). A default that is an expression (`[...]`) is not a secret written
+/// out and stays, since a parameter value would not be evaluated. Returns the two, and the names
+/// of the parameters whose default was moved.
+pub fn secure_defaults_as_parameters(
+    template: &Value,
+    parameters: &Value,
+) -> (Value, Value, Vec<String>) {
+    let mut template = template.clone();
+    let mut parameters = match parameters {
+        Value::Object(_) => parameters.clone(),
+        _ => Value::Object(Default::default()),
+    };
+    let mut moved = Vec::new();
+    let Some(declared) = template
+        .get_mut("parameters")
+        .and_then(Value::as_object_mut)
+    else {
+        return (template, parameters, moved);
+    };
+    for (name, declaration) in declared.iter_mut() {
+        let secure = declaration["type"].as_str().is_some_and(|t| {
+            t.eq_ignore_ascii_case("securestring") || t.eq_ignore_ascii_case("secureobject")
+        });
+        let Some(fields) = declaration.as_object_mut().filter(|_| secure) else {
+            continue;
+        };
+        if fields
+            .get("defaultValue")
+            .and_then(Value::as_str)
+            .is_some_and(is_expression)
+        {
+            continue;
+        }
+        let Some(default) = fields.remove("defaultValue") else {
+            continue;
+        };
+        moved.push(name.clone());
+        // ARM matches parameter names without regard to case.
+        let given = parameters
+            .as_object()
+            .into_iter()
+            .flatten()
+            .any(|(k, v)| k.eq_ignore_ascii_case(name) && v.is_object());
+        if !given {
+            parameters[name.as_str()] = json!({ "value": default });
+        }
+    }
+    (template, parameters, moved)
+}
+
+/// True for an ARM template expression (`[concat(...)]`); `[[` starts a literal `[`.
+fn is_expression(text: &str) -> bool {
+    let text = text.trim();
+    text.starts_with('[') && !text.starts_with("[[") && text.ends_with(']')
+}
+
 /// Deploys and waits; `progress` hears each step.
 pub async fn deploy(
     arm: &ArmClient,
@@ -125,11 +192,22 @@ pub async fn deploy(
         "{group}/providers/Microsoft.Resources/deployments/{}",
         deployment.name
     );
+    let (template, parameters, moved) =
+        secure_defaults_as_parameters(&deployment.template, &deployment.parameters);
+    if !moved.is_empty() {
+        acr_relocate::log::emit(1, || {
+            format!(
+                "deploy: the defaults of secure parameter{} {} are sent as deployment parameters, not in the template (ARM keeps templates in the deployment history)",
+                if moved.len() == 1 { "" } else { "s" },
+                moved.join(", ")
+            )
+        });
+    }
     let body = json!({
         "properties": {
             "mode": "Incremental",
-            "template": deployment.template,
-            "parameters": deployment.parameters,
+            "template": template,
+            "parameters": parameters,
         }
     });
 
@@ -228,4 +306,71 @@ async fn failing_operation(
                 .into(),
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The webhook secrets `azure export` writes as secure parameter defaults leave the template
+    /// and travel as parameter values; a value of the parameters file wins, an expression default
+    /// and an ordinary parameter's default stay where they are.
+    #[test]
+    fn secure_defaults_move_from_the_template_to_the_parameters() {
+        let template = json!({
+            "parameters": {
+                "registries_old_name": {"type": "String", "defaultValue": "old"},
+                "webhooks_hook_serviceUri": {"type": "secureString", "defaultValue": "https://h.example/x?code=s3cret"},
+                "webhooks_hook_customHeaders": {"type": "SecureObject", "defaultValue": {"Authorization": "Bearer t0ken"}, "metadata": {"description": "d"}},
+                "webhooks_given_serviceUri": {"type": "securestring", "defaultValue": "https://g.example/?code=old"},
+                "derived": {"type": "secureString", "defaultValue": "[parameters('registries_old_name')]"},
+                "no_default": {"type": "secureString"}
+            },
+            "resources": []
+        });
+        let parameters =
+            json!({"WEBHOOKS_GIVEN_SERVICEURI": {"value": "https://g.example/?code=new"}});
+        let (sent, values, moved) = secure_defaults_as_parameters(&template, &parameters);
+        let p = &sent["parameters"];
+        for name in [
+            "webhooks_hook_serviceUri",
+            "webhooks_hook_customHeaders",
+            "webhooks_given_serviceUri",
+        ] {
+            assert!(p[name].get("defaultValue").is_none(), "{name}: {p}");
+            assert!(p[name]["type"].is_string());
+        }
+        assert_eq!(
+            p["webhooks_hook_customHeaders"]["metadata"]["description"],
+            "d"
+        );
+        assert_eq!(p["registries_old_name"]["defaultValue"], "old");
+        assert_eq!(
+            p["derived"]["defaultValue"],
+            "[parameters('registries_old_name')]"
+        );
+        let text = sent.to_string();
+        assert!(
+            !text.contains("s3cret") && !text.contains("t0ken"),
+            "{text}"
+        );
+        assert_eq!(
+            values,
+            json!({
+                "WEBHOOKS_GIVEN_SERVICEURI": {"value": "https://g.example/?code=new"},
+                "webhooks_hook_serviceUri": {"value": "https://h.example/x?code=s3cret"},
+                "webhooks_hook_customHeaders": {"value": {"Authorization": "Bearer t0ken"}}
+            })
+        );
+        assert_eq!(moved.len(), 3, "{moved:?}");
+        // The inputs are not changed.
+        assert_eq!(
+            template["parameters"]["webhooks_hook_serviceUri"]["defaultValue"],
+            "https://h.example/x?code=s3cret"
+        );
+        // A template without parameters goes as it is.
+        let bare = json!({"resources": []});
+        let (sent, values, moved) = secure_defaults_as_parameters(&bare, &json!({}));
+        assert_eq!((sent, values, moved.len()), (bare, json!({}), 0));
+    }
 }

@@ -79,7 +79,8 @@ pub struct ImportReport {
     pub present: u64,
     /// Different digest in the target, left alone (without `--force`).
     pub conflicts: Vec<(ImportItem, String)>,
-    /// Failed, with ARM's error.
+    /// Failed, with ARM's error (or `not confirmed: …` for an import ARM accepted with nothing
+    /// to follow and the target does not hold).
     pub failed: Vec<(ImportItem, String)>,
     /// Listing errors.
     pub errors: Vec<String>,
@@ -249,14 +250,25 @@ pub fn request_body(source: &ImportSource, item: &ImportItem, force: bool) -> Va
     body
 }
 
-/// Imports one item into `target` and waits for the operation to finish.
+/// How one `importImage` ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Imported {
+    /// ARM said it is done (200, or an operation followed to `Succeeded`).
+    Done,
+    /// ARM answered 202 Accepted with nothing to follow (no `Azure-AsyncOperation`, no
+    /// `Location`): whether the import happened is for the target's data plane to tell.
+    Accepted,
+}
+
+/// Imports one item into `target` and waits for the operation to finish, when ARM gives one to
+/// follow.
 pub async fn import_one(
     arm: &ArmClient,
     target: &ResourceId,
     source: &ImportSource,
     item: &ImportItem,
     force: bool,
-) -> Result<()> {
+) -> Result<Imported> {
     let operation = format!("importImage {}", item.describe());
     let url = arm.url(
         &format!("{target}/importImage"),
@@ -265,8 +277,52 @@ pub async fn import_one(
     );
     let body = request_body(source, item, force);
     let first = arm.call(Method::POST, url, Some(&body), &operation).await?;
+    if first.nothing_to_poll() {
+        return Ok(Imported::Accepted);
+    }
     arm.complete(first, None, &operation).await?;
-    Ok(())
+    Ok(Imported::Done)
+}
+
+/// How many times the target's data plane is asked for an item whose `importImage` was accepted
+/// with nothing to follow, [`ArmClient::poll_interval`] apart, before it is reported not confirmed.
+pub const ACCEPTED_CHECKS: u32 = 6;
+
+/// True when the target's data plane holds `item` (its tag at its digest, or its digest).
+async fn target_holds(store: &Arc<dyn Store>, item: &ImportItem) -> bool {
+    let reference = item.tag.clone().unwrap_or_else(|| item.digest.clone());
+    store
+        .current_digest(&item.repository.target, &reference)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|d| d.as_str() == item.digest)
+}
+
+/// The failure of an item whose `importImage` was accepted (202) with nothing to follow and that
+/// the target's data plane does not hold after [`ACCEPTED_CHECKS`] looks; `None` once it does.
+/// Without a data plane to ask, it stays unconfirmed.
+async fn confirm_accepted(
+    arm: &ArmClient,
+    data_plane: Option<&Arc<dyn Store>>,
+    item: &ImportItem,
+) -> Option<String> {
+    let started = std::time::Instant::now();
+    if let Some(store) = data_plane {
+        for check in 0..ACCEPTED_CHECKS {
+            if check > 0 {
+                tokio::time::sleep(arm.poll_interval).await;
+            }
+            if target_holds(store, item).await {
+                return None;
+            }
+        }
+    }
+    Some(format!(
+        "not confirmed: ARM accepted the importImage (202) with no operation to follow, and the target does not hold {} after {} s; it may still be running in Azure: run the same command again, which imports only what is still missing",
+        item.digest,
+        started.elapsed().as_secs()
+    ))
 }
 
 /// Plans and runs an import of everything `matcher` selects from `source` into `target` (the
@@ -343,6 +399,8 @@ pub async fn import_all(
 /// An `importImage` that ARM reports failed after a retry may have succeeded the first time (a
 /// connection lost after the request was sent, then "tag exists" for the re-sent NoForce import):
 /// when `data_plane` is given, a failed item whose digest the target now holds counts as imported.
+/// One that ARM accepted (202) with nothing to follow counts as imported only once the target's
+/// data plane holds it; otherwise it fails as `not confirmed` (see [`ACCEPTED_CHECKS`]).
 pub async fn run(
     arm: &ArmClient,
     target: &ResourceId,
@@ -370,17 +428,13 @@ pub async fn run(
     }
     let results = futures::stream::iter(todo)
         .map(|(item, force)| async move {
-            let outcome = import_one(arm, target, source, &item, force).await;
-            let mut error = outcome.err().map(|e| e.to_string());
+            let mut error = match import_one(arm, target, source, &item, force).await {
+                Ok(Imported::Done) => None,
+                Ok(Imported::Accepted) => confirm_accepted(arm, data_plane, &item).await,
+                Err(e) => Some(e.to_string()),
+            };
             if let (Some(_), Some(store)) = (&error, data_plane) {
-                let reference = item.tag.clone().unwrap_or_else(|| item.digest.clone());
-                let holds = store
-                    .current_digest(&item.repository.target, &reference)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|d| d.as_str() == item.digest);
-                if holds {
+                if target_holds(store, &item).await {
                     error = None;
                 }
             }

@@ -34,6 +34,14 @@ pub use resource_id::ResourceId;
 pub mod api {
     /// `Microsoft.ContainerRegistry` (registries, replications, importImage, ...).
     pub const CONTAINER_REGISTRY: &str = "2023-07-01";
+    /// `Microsoft.ContainerRegistry`, for the one read that needs a registry's
+    /// `properties.roleAssignmentMode` (ABAC repository permissions), which 2023-07-01 does not
+    /// return. Source: Microsoft's azure-rest-api-specs,
+    /// `specification/containerregistry/resource-manager/Microsoft.ContainerRegistry/Registry/stable/2025-11-01`
+    /// (`RegistryProperties.roleAssignmentMode`: `AbacRepositoryPermissions` or
+    /// `LegacyRegistryPermissions`, the default; its `RegistryGet.json` example answers it).
+    /// Every other call keeps [`CONTAINER_REGISTRY`].
+    pub const CONTAINER_REGISTRY_ROLE_MODE: &str = "2025-11-01";
     /// `Microsoft.Resources` (resource groups, deployments, exportTemplate).
     pub const RESOURCES: &str = "2024-03-01";
     /// `Microsoft.Authorization` role assignments.

@@ -1,6 +1,7 @@
 //! A container registry resource: read it, list its child resources, delete it.
 
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::api;
@@ -108,6 +109,92 @@ pub async fn get(arm: &ArmClient, id: &ResourceId) -> Result<Value> {
         })
 }
 
+/// A registry's role assignment permissions mode (`properties.roleAssignmentMode`), which decides
+/// which roles give access to its content. Microsoft: "the `AcrPull`, `AcrPush`, and `AcrDelete`
+/// roles aren't honored in an ABAC-enabled registry"; there the `Container Registry Repository
+/// Reader`, `Writer` and `Contributor` roles (optionally with ABAC conditions) give it
+/// (container-registry-rbac-abac-repository-permissions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum RoleMode {
+    /// `LegacyRegistryPermissions` ("RBAC Registry Permissions"): AcrPull, AcrPush, AcrDelete.
+    Legacy,
+    /// `AbacRepositoryPermissions` ("RBAC Registry + ABAC Repository Permissions"): the
+    /// Container Registry Repository roles.
+    Abac,
+}
+
+impl RoleMode {
+    /// The mode a `roleAssignmentMode` value names; none is the default, legacy.
+    pub fn from_property(value: Option<&str>) -> RoleMode {
+        match value {
+            Some(v) if v.eq_ignore_ascii_case("AbacRepositoryPermissions") => RoleMode::Abac,
+            _ => RoleMode::Legacy,
+        }
+    }
+
+    /// ARM's name of the mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleMode::Legacy => "LegacyRegistryPermissions",
+            RoleMode::Abac => "AbacRepositoryPermissions",
+        }
+    }
+
+    /// The mode in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RoleMode::Legacy => "legacy registry permissions (AcrPull, AcrPush, AcrDelete)",
+            RoleMode::Abac => "ABAC repository permissions (Container Registry Repository Reader, Writer, Contributor)",
+        }
+    }
+
+    /// The `az acr update` value that sets this mode.
+    pub fn az_value(self) -> &'static str {
+        match self {
+            RoleMode::Legacy => "rbac",
+            RoleMode::Abac => "rbac-abac",
+        }
+    }
+}
+
+/// The role assignment permissions mode of a registry, read with
+/// [`api::CONTAINER_REGISTRY_ROLE_MODE`] (a stable api-version that returns it). Where ARM does
+/// not serve that api-version (a cloud behind the public one) the mode cannot be read: it is
+/// taken as legacy, the default, and `-v` says so.
+pub async fn role_mode(arm: &ArmClient, id: &ResourceId) -> Result<RoleMode> {
+    let operation = format!("GET role assignment mode of registry {}", id.name);
+    let url = arm.url(&id.to_string(), api::CONTAINER_REGISTRY_ROLE_MODE, &[]);
+    let answer = arm.send(Method::GET, url, None, &operation).await?;
+    if answer.status.is_success() {
+        let body = answer.json(&operation)?;
+        return Ok(RoleMode::from_property(
+            body["properties"]["roleAssignmentMode"].as_str(),
+        ));
+    }
+    let error = crate::arm::error_of(&answer, &operation);
+    match &error {
+        AzureError::Arm { code, .. }
+            if answer.status == StatusCode::BAD_REQUEST
+                && matches!(
+                    code.as_str(),
+                    "InvalidApiVersionParameter" | "NoRegisteredProviderFound"
+                ) =>
+        {
+            acr_relocate::log::emit(1, || {
+                format!("{error}: the registry's role assignment mode is taken as legacy registry permissions (this ARM does not serve api-version {})", api::CONTAINER_REGISTRY_ROLE_MODE)
+            });
+            Ok(RoleMode::Legacy)
+        }
+        AzureError::Arm { status: 404, .. } => Err(AzureError::Arm {
+            operation,
+            status: 404,
+            code: "ResourceNotFound".into(),
+            message: format!("no registry {id}: check the subscription, resource group and name"),
+        }),
+        _ => Err(error),
+    }
+}
+
 /// The login server (`myregistry.azurecr.io`) of a registry read with [`get`].
 pub fn login_server(registry: &Value) -> Option<&str> {
     registry["properties"]["loginServer"].as_str()
@@ -128,4 +215,26 @@ pub async fn delete(arm: &ArmClient, id: &ResourceId) -> Result<()> {
     let first = arm.call(Method::DELETE, url, None, &operation).await?;
     arm.complete(first, None, &operation).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_role_assignment_mode_is_legacy_unless_arm_says_abac() {
+        assert_eq!(
+            RoleMode::from_property(Some("AbacRepositoryPermissions")),
+            RoleMode::Abac
+        );
+        assert_eq!(
+            RoleMode::from_property(Some("abacrepositorypermissions")),
+            RoleMode::Abac
+        );
+        assert_eq!(
+            RoleMode::from_property(Some("LegacyRegistryPermissions")),
+            RoleMode::Legacy
+        );
+        assert_eq!(RoleMode::from_property(None), RoleMode::Legacy);
+    }
 }

@@ -18,6 +18,7 @@ use crate::aks::{assignment_name, existing_assignment_name};
 use crate::api;
 use crate::arm::{error_of, ArmClient};
 use crate::error::{AzureError, Result};
+use crate::registry::RoleMode;
 use crate::resource_id::ResourceId;
 
 /// One role assignment, as ARM lists it.
@@ -76,6 +77,25 @@ impl Assignment {
     }
 }
 
+/// `Container Registry Repository Reader` (Microsoft's Azure built-in roles for Containers).
+const REPOSITORY_READER: &str = crate::aks::REPOSITORY_READER_ROLE;
+/// `Container Registry Repository Writer`.
+const REPOSITORY_WRITER: &str = "2a1e307c-b015-4ebd-883e-5b7698a07328";
+/// `Container Registry Repository Contributor`.
+const REPOSITORY_CONTRIBUTOR: &str = "2efddaa5-3f1f-4df3-97df-af3f13818f4c";
+
+/// The roles a registry with ABAC repository permissions does not honour (Microsoft: "the
+/// `AcrPull`, `AcrPush`, and `AcrDelete` roles aren't honored in an ABAC-enabled registry").
+const LEGACY_DATA_ROLES: [&str; 3] = [
+    crate::aks::ACR_PULL_ROLE,
+    "8311e382-0749-4cb8-b61a-304f252e45ec",
+    "c2f4ef07-c644-48eb-af81-4b1b4947fb11",
+];
+
+/// The ABAC-enabled repository roles, which give repository access on registries with ABAC
+/// repository permissions only.
+const ABAC_DATA_ROLES: [&str; 3] = [REPOSITORY_READER, REPOSITORY_WRITER, REPOSITORY_CONTRIBUTOR];
+
 /// The names of built-in roles by definition GUID (Azure's built-in roles for containers, and the
 /// general ones): shown instead of the GUID.
 pub fn built_in_role_name(role: &str) -> Option<&'static str> {
@@ -84,6 +104,10 @@ pub fn built_in_role_name(role: &str) -> Option<&'static str> {
         "8311e382-0749-4cb8-b61a-304f252e45ec" => "AcrPush",
         "c2f4ef07-c644-48eb-af81-4b1b4947fb11" => "AcrDelete",
         "6cef56e8-d556-48e5-a04f-b8e64114680f" => "AcrImageSigner",
+        REPOSITORY_READER => "Container Registry Repository Reader",
+        REPOSITORY_WRITER => "Container Registry Repository Writer",
+        REPOSITORY_CONTRIBUTOR => "Container Registry Repository Contributor",
+        "bfdb9389-c9a5-478a-bb2f-ba9ca092c3c7" => "Container Registry Repository Catalog Lister",
         "8e3af657-a8ff-443c-a75c-2fe8c4bcb635" => "Owner",
         "b24988ac-6180-42a0-ab88-20f7382dd24c" => "Contributor",
         "acdd72a7-3385-48ef-bd42-f606fba81ae7" => "Reader",
@@ -165,6 +189,66 @@ pub fn compare(
         Standing::SourceIdentity => 4,
     });
     rows
+}
+
+/// Warnings for carrying `rows` from a registry in role assignment mode `source` to one in mode
+/// `target` (named `target_name`): none when the modes are the same. When they differ, what the source grants does not
+/// give the same access on the target: AcrPull, AcrPush and AcrDelete are not honoured on a
+/// registry with ABAC repository permissions, and the Container Registry Repository roles (and
+/// ABAC conditions) give nothing on one with legacy registry permissions. The assignments so
+/// concerned are named.
+pub fn mode_warnings(
+    source: RoleMode,
+    target: RoleMode,
+    target_name: &str,
+    rows: &[Row],
+) -> Vec<String> {
+    if source == target {
+        return Vec::new();
+    }
+    let mut warnings = vec![format!(
+        "the source registry uses {} and the target {}: the same role assignments do not give the same access; set the target's mode to the source's (`az acr update --name {target_name} --role-assignment-mode {}`) before the switch, or give the target the roles of its own mode",
+        source.describe(),
+        target.describe(),
+        source.az_value()
+    )];
+    let (unhonoured, instead): (&[&str], &str) = match target {
+        RoleMode::Abac => (
+            &LEGACY_DATA_ROLES,
+            "Container Registry Repository Reader for AcrPull, Writer for AcrPush, Contributor for AcrDelete",
+        ),
+        RoleMode::Legacy => (
+            &ABAC_DATA_ROLES,
+            "AcrPull for Container Registry Repository Reader, AcrPush for Writer, AcrDelete for Contributor, without conditions",
+        ),
+    };
+    let mut concerned: Vec<String> = rows
+        .iter()
+        .filter(|r| r.standing != Standing::SourceIdentity)
+        .map(|r| &r.assignment)
+        .filter(|a| {
+            unhonoured.contains(&a.role.as_str())
+                || (target == RoleMode::Legacy && a.condition.is_some())
+        })
+        .map(|a| {
+            format!(
+                "{} for {} {}",
+                a.role_name(),
+                a.principal_type,
+                a.principal_id
+            )
+        })
+        .collect();
+    concerned.sort();
+    concerned.dedup();
+    if !concerned.is_empty() {
+        warnings.push(format!(
+            "not honoured on the target ({}): {}; give instead {instead}",
+            target.as_str(),
+            concerned.join(", ")
+        ));
+    }
+    warnings
 }
 
 /// True when an assignment at `scope` applies at `inner` (the same scope, or one below it).
@@ -355,6 +439,51 @@ mod tests {
         );
         let rows = compare(&[limited], &[plain], &old, &new, None);
         assert_eq!(rows[0].standing, Standing::Missing);
+    }
+
+    /// Source and target in different role assignment modes: a warning says so, and names the
+    /// assignments whose roles the target does not honour; the same modes give none.
+    #[test]
+    fn a_move_between_role_assignment_modes_is_warned_with_the_roles_concerned() {
+        let (old, new) = (registry("rg", "oldacr01"), registry("rg", "newacr01"));
+        let pull = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+        let mut narrowed = assignment("team", REPOSITORY_READER, &old.to_string());
+        narrowed.condition = Some("@Request[Microsoft.ContainerRegistry/registries/repositories:name] StringStartsWithIgnoreCase 'team/'".into());
+        let source = [
+            assignment("aks-kubelet", pull, &old.to_string()),
+            assignment("ci-pipeline", REPOSITORY_WRITER, &old.to_string()),
+            narrowed,
+        ];
+        let rows = compare(&source, &[], &old, &new, None);
+        assert!(mode_warnings(RoleMode::Abac, RoleMode::Abac, "newacr01", &rows).is_empty());
+        assert!(mode_warnings(RoleMode::Legacy, RoleMode::Legacy, "newacr01", &rows).is_empty());
+
+        let to_abac = mode_warnings(RoleMode::Legacy, RoleMode::Abac, "newacr01", &rows);
+        assert_eq!(to_abac.len(), 2, "{to_abac:?}");
+        assert!(
+            to_abac[0].contains("az acr update --name newacr01 --role-assignment-mode rbac`"),
+            "{to_abac:?}"
+        );
+        assert!(
+            to_abac[1].contains("AcrPull for ServicePrincipal aks-kubelet")
+                && !to_abac[1].contains("ci-pipeline")
+                && to_abac[1].contains("Container Registry Repository Reader for AcrPull"),
+            "{to_abac:?}"
+        );
+
+        let to_legacy = mode_warnings(RoleMode::Abac, RoleMode::Legacy, "newacr01", &rows);
+        assert!(
+            to_legacy[0].contains("--role-assignment-mode rbac-abac`"),
+            "{to_legacy:?}"
+        );
+        assert!(
+            to_legacy[1]
+                .contains("Container Registry Repository Writer for ServicePrincipal ci-pipeline")
+                && to_legacy[1]
+                    .contains("Container Registry Repository Reader for ServicePrincipal team")
+                && !to_legacy[1].contains("aks-kubelet"),
+            "{to_legacy:?}"
+        );
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct Row {
     /// `same`, `expected` (differs by design or by `--expect`), `differs`, or `unread` (a
     /// collection ARM did not list for one of the two: the values say why).
     pub verdict: &'static str,
+    /// Why a difference is expected or what it means, when there is more to say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What [`compare`] reads of one registry.
@@ -49,7 +52,7 @@ const ALWAYS_EXPECTED: [&str; 1] = ["location"];
 const EXPECTED_WHEN_BOTH_SET: [&str; 2] = ["encryption.keyIdentifier", "encryption.identity"];
 
 /// What is compared: name and a JSON pointer into the registry resource.
-const FIELDS: [(&str, &str); 22] = [
+const FIELDS: [(&str, &str); 23] = [
     ("location", "/location"),
     ("sku", "/sku/name"),
     ("identity.type", "/identity/type"),
@@ -112,7 +115,19 @@ const FIELDS: [(&str, &str); 22] = [
         "policies.azureADAuthenticationAsArmPolicy",
         "/properties/policies/azureADAuthenticationAsArmPolicy/status",
     ),
+    // Read with its own api-version by [`read`] (2023-07-01 does not return it).
+    ("roleAssignmentMode", "/properties/roleAssignmentMode"),
 ];
+
+/// The note of a `policies.trustPolicy` row whose source has Docker Content Trust enabled and
+/// whose target has it off: that difference is expected.
+const TRUST_POLICY_NOTE: &str = "Docker Content Trust cannot be enabled on new registries since 2026-05-31 (Microsoft's DCT deprecation; it is removed on 2028-03-31): the target keeps it off. Notation (Notary Project) signatures are OCI artifacts and are copied with the images; DCT signatures are not";
+
+/// The note of a `zoneRedundancy` row that differs: informational, not a failure.
+const ZONE_REDUNDANCY_NOTE: &str = "informational: zone redundancy is on by default for registries of every tier in regions with availability zones, and the zoneRedundancy property may not show it (Microsoft, container-registry zone-redundancy)";
+
+/// The note of a `roleAssignmentMode` row that differs.
+const ROLE_MODE_NOTE: &str = "the registries honour different roles: AcrPull, AcrPush and AcrDelete give nothing on a registry with ABAC repository permissions, and the Container Registry Repository roles give nothing on one with legacy registry permissions; make the modes match (`az acr update --role-assignment-mode`), and see the warnings of `azure roles`";
 
 /// A collection of a registry's members compared by [`rows`]: where ARM lists it, and what of each
 /// member must match (`None` leaves a member out, as the built-in scope maps every registry has).
@@ -532,10 +547,21 @@ fn private_endpoints(resource: &Value) -> String {
 /// Reads what [`rows`] compares of one registry: the resource, its replications (an error ends
 /// the comparison) and each collection of [`MEMBERS`] (an error is shown in its row).
 pub async fn read(arm: &ArmClient, id: &ResourceId) -> Result<Registry> {
-    let (resource, replications) = futures::try_join!(
+    let (mut resource, replications, mode) = futures::try_join!(
         registry::get(arm, id),
-        registry::children(arm, id, "replications")
+        registry::children(arm, id, "replications"),
+        registry::role_mode(arm, id)
     )?;
+    if let Some(properties) = resource
+        .as_object_mut()
+        .map(|r| {
+            r.entry("properties")
+                .or_insert_with(|| Value::Object(Default::default()))
+        })
+        .and_then(Value::as_object_mut)
+    {
+        properties.insert("roleAssignmentMode".into(), mode.as_str().into());
+    }
     // A collection this sign-in may not read (403), or that ARM does not know here (404: a
     // provider not registered in the subscription), is shown unread; any other failure (a 5xx
     // after the retries, a throttled or broken connection) ends the comparison: a step that
@@ -561,6 +587,27 @@ pub async fn read(arm: &ArmClient, id: &ResourceId) -> Result<Registry> {
         replications,
         members,
     })
+}
+
+/// For a field whose values differ (`source`, `target`): whether that difference is expected
+/// by what it is, and the note that says why or what it means.
+/// - `policies.trustPolicy` enabled in the source, off in the target: expected, since Docker
+///   Content Trust cannot be enabled on a new registry any more.
+/// - `zoneRedundancy`: informational (expected): zone redundancy is on by default where the
+///   region has zones, whatever the property says.
+/// - `roleAssignmentMode`: a difference that fails, with what it means.
+fn field_note(setting: &str, source: &str, target: &str) -> (bool, Option<&'static str>) {
+    match setting {
+        "policies.trustPolicy"
+            if source.eq_ignore_ascii_case("enabled")
+                && !target.eq_ignore_ascii_case("enabled") =>
+        {
+            (true, Some(TRUST_POLICY_NOTE))
+        }
+        "zoneRedundancy" => (true, Some(ZONE_REDUNDANCY_NOTE)),
+        "roleAssignmentMode" => (false, Some(ROLE_MODE_NOTE)),
+        _ => (false, None),
+    }
 }
 
 /// Compares two registries (their resources, replications and the members of [`MEMBERS`]).
@@ -598,6 +645,7 @@ pub fn rows(source: &Registry, target: &Registry, expected: &[String]) -> Vec<Ro
             source: s,
             target: t,
             verdict,
+            note: None,
         }
     };
     let mut out: Vec<Row> = FIELDS
@@ -608,12 +656,17 @@ pub fn rows(source: &Registry, target: &Registry, expected: &[String]) -> Vec<Ro
                 show(target.resource.pointer(pointer)),
             );
             let both_set = s != "-" && t != "-";
-            row(
+            let (also_expected, note) = field_note(name, &s, &t);
+            let mut r = row(
                 name,
                 s,
                 t,
-                both_set && EXPECTED_WHEN_BOTH_SET.contains(name),
-            )
+                also_expected || (both_set && EXPECTED_WHEN_BOTH_SET.contains(name)),
+            );
+            if r.verdict != "same" {
+                r.note = note.map(str::to_string);
+            }
+            r
         })
         .collect();
     // Replications: the regions each registry serves besides the two home regions. In a
@@ -675,6 +728,7 @@ pub fn rows(source: &Registry, target: &Registry, expected: &[String]) -> Vec<Ro
                 source: s.unwrap_or_else(|e| e),
                 target: t.unwrap_or_else(|e| e),
                 verdict: "unread",
+                note: None,
             }),
         }
     }
@@ -689,6 +743,7 @@ pub fn rows(source: &Registry, target: &Registry, expected: &[String]) -> Vec<Ro
             source: server.to_string(),
             target: joined(naming.clone()),
             verdict: if naming.is_empty() { "same" } else { "differs" },
+            note: None,
         });
     }
     out
@@ -946,6 +1001,60 @@ mod tests {
             (naming.target.as_str(), naming.verdict),
             ("build", "differs")
         );
+    }
+
+    /// Docker Content Trust on in the source and off in the target is expected (it cannot be
+    /// enabled on a new registry), with the reason; zone redundancy is informational; a
+    /// difference of role assignment mode fails, with what it means.
+    #[test]
+    fn trust_policy_zone_redundancy_and_role_assignment_mode_have_their_notes() {
+        let resource = |trust: &str, zones: &str, mode: &str| {
+            json!({"location": "eastus", "properties": {
+                "zoneRedundancy": zones,
+                "roleAssignmentMode": mode,
+                "policies": {"trustPolicy": {"type": "Notary", "status": trust}}
+            }})
+        };
+        let a = registry(
+            resource("enabled", "Enabled", "AbacRepositoryPermissions"),
+            &[],
+        );
+        let b = registry(
+            resource("disabled", "Disabled", "LegacyRegistryPermissions"),
+            &[],
+        );
+        let r = rows(&a, &b, &[]);
+        let find = |n: &str| r.iter().find(|r| r.setting == n).unwrap().clone();
+        let trust = find("policies.trustPolicy");
+        assert_eq!(trust.verdict, "expected");
+        let note = trust.note.unwrap();
+        assert!(
+            note.contains("2026-05-31") && note.contains("Notation"),
+            "{note}"
+        );
+        let zones = find("zoneRedundancy");
+        assert_eq!(zones.verdict, "expected");
+        assert!(zones.note.unwrap().starts_with("informational"));
+        let mode = find("roleAssignmentMode");
+        assert_eq!(
+            (mode.verdict, mode.source.as_str(), mode.target.as_str()),
+            (
+                "differs",
+                "AbacRepositoryPermissions",
+                "LegacyRegistryPermissions"
+            )
+        );
+        assert!(mode.note.unwrap().contains("AcrPull"));
+        // The other way round, DCT off in the source and on in the target, is a difference.
+        let r = rows(&b, &a, &[]);
+        let trust = r
+            .iter()
+            .find(|r| r.setting == "policies.trustPolicy")
+            .unwrap();
+        assert_eq!(trust.verdict, "differs");
+        // The same values carry no note.
+        let r = rows(&a, &a, &[]);
+        assert!(r.iter().all(|r| r.verdict == "same" && r.note.is_none()));
     }
 
     #[test]

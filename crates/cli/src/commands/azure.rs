@@ -363,6 +363,11 @@ pub(crate) fn settings_table(rows: &[settings::Row], source: &str, target: &str)
             r.verdict
         );
     }
+    for r in rows {
+        if let Some(note) = &r.note {
+            table += &format!("note: {} ({}): {note}\n", r.setting, r.verdict);
+        }
+    }
     table
 }
 
@@ -418,10 +423,13 @@ async fn run_roles(args: RolesArgs) -> anyhow::Result<u8> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&carried)?);
     } else {
-        for line in carried.lines() {
+        for line in carried.assignment_lines() {
             println!("roles: {line}");
         }
         println!("roles: {}", carried.summary());
+    }
+    for warning in &carried.warnings {
+        eprintln!("roles: warning: {warning}");
     }
     Ok(match carried.failed {
         0 => exit::SUCCESS,
@@ -440,6 +448,9 @@ pub(crate) struct CarriedRoles {
     pub failed: usize,
     /// True for a dry run.
     pub dry_run: bool,
+    /// What the registries' role assignment modes mean for these assignments, when they differ
+    /// ([`roles::mode_warnings`]).
+    pub warnings: Vec<String>,
 }
 
 /// One source assignment, where it stands, and what was done.
@@ -452,8 +463,17 @@ pub(crate) struct CarriedRole {
 }
 
 impl CarriedRoles {
-    /// One line per source assignment.
+    /// The warnings (`warning: …`), then one line per source assignment.
     pub fn lines(&self) -> Vec<String> {
+        self.warnings
+            .iter()
+            .map(|w| format!("warning: {w}"))
+            .chain(self.assignment_lines())
+            .collect()
+    }
+
+    /// One line per source assignment.
+    pub fn assignment_lines(&self) -> Vec<String> {
         self.assignments
             .iter()
             .map(|c| {
@@ -518,6 +538,10 @@ pub(crate) async fn carry_roles(
     let source_resource = registry::get(arm, source).await?;
     registry::get(arm, target).await?;
     let source_identity = source_resource["identity"]["principalId"].as_str();
+    let (source_mode, target_mode) = futures::try_join!(
+        registry::role_mode(arm, source),
+        registry::role_mode(arm, target)
+    )?;
     let from = roles::at_registry(arm, source).await?;
     let on = roles::at_registry(arm, target).await?;
     let rows = roles::compare(&from, &on, source, target, source_identity);
@@ -526,6 +550,7 @@ pub(crate) async fn carry_roles(
         given: 0,
         failed: 0,
         dry_run,
+        warnings: roles::mode_warnings(source_mode, target_mode, &target.name, &rows),
     };
     for row in rows {
         let wanted = match row.standing {
@@ -563,18 +588,36 @@ pub(crate) fn describe_attached(
     registry: &ResourceId,
     attached: &aks::Attached,
 ) -> String {
+    // On a registry with ABAC repository permissions, say why the role is not AcrPull.
+    let why = |role: aks::PullRole| match role {
+        aks::PullRole::AcrPull => "",
+        aks::PullRole::RepositoryReader => {
+            ": the registry uses ABAC repository permissions, which do not honour AcrPull"
+        }
+    };
     match attached {
-        aks::Attached::Created(name) => format!(
-            "{} can now pull from {} (AcrPull role assignment {name} created)",
-            cluster.name, registry.name
+        aks::Attached::Created(grant) => format!(
+            "{} can now pull from {} ({} role assignment {} created{})",
+            cluster.name,
+            registry.name,
+            grant.role.name(),
+            grant.assignment,
+            why(grant.role)
         ),
-        aks::Attached::AlreadyAssigned(name) => format!(
-            "{} already had AcrPull on {} (role assignment {name}); nothing changed",
-            cluster.name, registry.name
+        aks::Attached::AlreadyAssigned(grant) => format!(
+            "{} already had {} on {} (role assignment {}{}); nothing changed",
+            cluster.name,
+            grant.role.name(),
+            registry.name,
+            grant.assignment,
+            why(grant.role)
         ),
-        aks::Attached::EquivalentExists => format!(
-            "{} already had AcrPull on {} (ARM reports an equivalent role assignment without naming it); nothing changed",
-            cluster.name, registry.name
+        aks::Attached::EquivalentExists(role) => format!(
+            "{} already had {} on {} (ARM reports an equivalent role assignment without naming it{}); nothing changed",
+            cluster.name,
+            role.name(),
+            registry.name,
+            why(*role)
         ),
     }
 }
@@ -803,6 +846,19 @@ pub async fn copy_by_import(args: &crate::commands::copy::CopyArgs) -> anyhow::R
                 .map(|c| (c.username.clone(), Secret::new(c.password.expose()))),
         },
     };
+    // An ACR named by its host gets no credentials in importImage but the ones given here: ARM
+    // would pull anonymously and refuse every import, one after the other, after the planning.
+    if let ImportSource::Uri {
+        credentials: None, ..
+    } = &import_source
+    {
+        if is_acr_host(source_registry.hostname()) {
+            bail!(
+                "SOURCE {} is an Azure container registry and importImage would pull from it without credentials: give --source-id (the resource ID of an ACR the caller can read) or --src-creds; nothing imported",
+                source_registry.host.to_ascii_lowercase()
+            );
+        }
+    }
     let arm = import_args.arm.client(connect.azure_credential)?;
     check_login_server(&arm, &target_id, &target_ep, "--target-id", "TARGET").await?;
     if let ImportSource::Registry(source_id) = &import_source {
@@ -846,14 +902,23 @@ pub async fn copy_by_import(args: &crate::commands::copy::CopyArgs) -> anyhow::R
     for e in &report.errors {
         eprintln!("import: {e}");
     }
+    let unconfirmed = report
+        .failed
+        .iter()
+        .filter(|(_, e)| e.starts_with("not confirmed"))
+        .count();
     eprintln!(
-        "import: {} {} into {}, {} already there, {} conflicts, {} failed, in {:.1} s",
+        "import: {} {} into {}, {} already there, {} conflicts, {} failed{}, in {:.1} s",
         report.imported.len(),
         if dry_run { "to import" } else { "imported" },
         target_id.name,
         report.present,
         report.conflicts.len(),
         report.failed.len(),
+        match unconfirmed {
+            0 => String::new(),
+            n => format!(" ({n} not confirmed)"),
+        },
         started.elapsed().as_secs_f64()
     );
     if !report.passed() {
@@ -883,8 +948,9 @@ async fn refuse_disabled_exports(arm: &ArmClient, source: &ResourceId) -> anyhow
 }
 
 /// Refuses a resource ID whose registry is not the one an ACR endpoint names: the plan reads one
-/// registry's data plane and would import into (or from) another. Endpoints that are not
-/// `*.azurecr.io` (a private DNS name, a proxy, a test registry) cannot be compared and pass.
+/// registry's data plane and would import into (or from) another. Endpoints that are not ACR
+/// hosts (`*.azurecr.io`, `*.azurecr.cn`, `*.azurecr.us`: a private DNS name, a proxy, a test
+/// registry) cannot be compared and pass.
 pub(crate) async fn check_login_server(
     arm: &ArmClient,
     id: &ResourceId,
@@ -895,7 +961,7 @@ pub(crate) async fn check_login_server(
     let Endpoint::Registry(r) = endpoint else {
         return Ok(());
     };
-    if !is_acr_host(&r.host) {
+    if !is_acr_host(r.hostname()) {
         return Ok(());
     }
     let resource = registry::get(arm, id).await?;
@@ -906,9 +972,10 @@ pub(crate) async fn check_login_server(
     Ok(())
 }
 
-/// True for an Azure Container Registry's own host name (`NAME.azurecr.io`).
-fn is_acr_host(host: &str) -> bool {
-    host.to_ascii_lowercase().ends_with(".azurecr.io")
+/// True for an Azure Container Registry's own host name (port left out), in any cloud:
+/// `NAME.azurecr.io`, `NAME.azurecr.cn`, `NAME.azurecr.us` (the core's list).
+fn is_acr_host(hostname: &str) -> bool {
+    acr_relocate::transport::registry::acr::is_acr_host(hostname)
 }
 
 /// The login server of `resource` (a registry as ARM returns it) when `endpoint` is an ACR host
@@ -921,7 +988,7 @@ fn other_acr_login(resource: &serde_json::Value, endpoint: &Endpoint) -> Option<
     let login = registry::login_server(resource)
         .unwrap_or("")
         .to_ascii_lowercase();
-    (is_acr_host(&r.host) && !r.host.eq_ignore_ascii_case(&login)).then_some(login)
+    (is_acr_host(r.hostname()) && !r.hostname().eq_ignore_ascii_case(&login)).then_some(login)
 }
 
 /// The options of `copy --mode import`.
@@ -931,7 +998,8 @@ pub struct ImportArgs {
     #[arg(long, value_name = "REGISTRY_ID")]
     pub target_id: Option<String>,
     /// With `--mode import`: the source registry's resource ID (an ACR the caller can read; no
-    /// credentials are sent). Without it, the source is named by its host, with --src-creds.
+    /// credentials are sent). Without it, the source is named by its host, with --src-creds
+    /// (required when SOURCE is an ACR host).
     #[arg(long, value_name = "REGISTRY_ID")]
     pub source_id: Option<String>,
     /// With `--mode import`: overwrite target tags that point at another digest.
@@ -939,4 +1007,97 @@ pub struct ImportArgs {
     pub force: bool,
     #[command(flatten)]
     pub arm: ArmArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The resource-ID ↔ login-server check knows the ACR hosts of every cloud: a registry
+    /// resource whose login server is `a.azurecr.us` is another registry than `b.azurecr.us`, as
+    /// in the public cloud (and in China); the same host with a port or a prefix is itself; a host
+    /// that is no ACR's cannot be compared.
+    #[test]
+    fn sovereign_acr_hosts_are_compared_with_the_login_server() {
+        let resource = |login: &str| serde_json::json!({"properties": {"loginServer": login}});
+        for cloud in ["io", "us", "cn"] {
+            let a = format!("a.azurecr.{cloud}");
+            let other: Endpoint = format!("b.azurecr.{cloud}").parse().unwrap();
+            assert_eq!(
+                other_acr_login(&resource(&a), &other),
+                Some(a.clone()),
+                "{cloud}"
+            );
+            let itself: Endpoint = format!("A.azurecr.{cloud}:443/team").parse().unwrap();
+            assert_eq!(other_acr_login(&resource(&a), &itself), None, "{cloud}");
+        }
+        let proxy: Endpoint = "registry.example.com/acr".parse().unwrap();
+        assert_eq!(other_acr_login(&resource("a.azurecr.us"), &proxy), None);
+        assert!(is_acr_host("b.azurecr.us") && is_acr_host("B.AZURECR.CN"));
+        assert!(!is_acr_host("azurecr.us.example.com"));
+    }
+
+    /// On a registry with ABAC repository permissions the sentence names the role given and why
+    /// it is not AcrPull; on a legacy one it stays as it was.
+    #[test]
+    fn an_attachment_names_the_role_it_gave() {
+        let cluster = ResourceId::cluster(
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerService/managedClusters/aks1",
+        )
+        .unwrap();
+        let registry = ResourceId::registry(
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerRegistry/registries/contosoeast",
+        )
+        .unwrap();
+        let grant = |role| aks::Grant {
+            assignment: "g-1".into(),
+            role,
+        };
+        assert_eq!(
+            describe_attached(
+                &cluster,
+                &registry,
+                &aks::Attached::Created(grant(aks::PullRole::AcrPull))
+            ),
+            "aks1 can now pull from contosoeast (AcrPull role assignment g-1 created)"
+        );
+        assert_eq!(
+            describe_attached(
+                &cluster,
+                &registry,
+                &aks::Attached::Created(grant(aks::PullRole::RepositoryReader))
+            ),
+            "aks1 can now pull from contosoeast (Container Registry Repository Reader role assignment g-1 created: the registry uses ABAC repository permissions, which do not honour AcrPull)"
+        );
+    }
+
+    /// A note of the comparison follows the table, one line each.
+    #[test]
+    fn the_settings_table_ends_with_the_notes() {
+        let row = |setting, verdict, note: Option<&str>| settings::Row {
+            setting,
+            source: "a".into(),
+            target: "b".into(),
+            verdict,
+            note: note.map(str::to_string),
+        };
+        let table = settings_table(
+            &[
+                row("sku", "differs", None),
+                row(
+                    "zoneRedundancy",
+                    "expected",
+                    Some("informational: on by default"),
+                ),
+            ],
+            "old",
+            "new",
+        );
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        assert_eq!(
+            lines[3],
+            "note: zoneRedundancy (expected): informational: on by default"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! `azure export` against a small in-process ARM (plain HTTP on 127.0.0.1, signed in through a
 //! stand-in `az` that hands out a fixed access token): where its output goes, when `-o` is
-//! checked, and that an ARM error echoing the request's token shows none of it.
+//! checked, and that an ARM error echoing the request's token shows none of it. And `copy --mode
+//! import` from an ACR host without a way for importImage to read it, refused before ARM is asked.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -172,4 +173,57 @@ fn an_arm_error_that_echoes_the_token_shows_none_of_it_nor_do_the_retry_lines() 
     assert!(err.contains("retrying ARM GET registry oldreg"), "{err}");
     assert_no_secret(&out, &[TOKEN.to_string()]);
     assert!(!home.path().join("a.json").exists());
+}
+
+/// A SOURCE that is an ACR host (of any cloud), with neither `--source-id` nor `--src-creds`:
+/// importImage would pull from it without credentials and fail for every tag after the planning,
+/// so the copy is refused before ARM is asked anything (exit 2, one line). With `--src-creds` it
+/// is not refused for that (it goes on to ARM).
+#[test]
+fn import_from_an_acr_host_without_source_id_or_credentials_is_refused_before_any_call() {
+    let home = home_with_az();
+    let (server, seen) = arm(Answer::Ok);
+    let url = server.url();
+    let copy = |source: &str, extra: &[&str]| {
+        let mut args = vec![
+            "copy",
+            source,
+            "targetregistry.azurecr.io",
+            "--mode",
+            "import",
+            "--target-id",
+            RID,
+            "--arm-endpoint",
+            &url,
+            "--azure-credential",
+            "azure-cli",
+        ];
+        args.extend_from_slice(extra);
+        run_in(home.path(), &args, &[], None)
+    };
+    for source in [
+        "sourceregistry.azurecr.io",
+        "sourceregistry.azurecr.us/team",
+        "SourceRegistry.azurecr.cn:443",
+    ] {
+        let out = copy(source, &[]);
+        assert_one_line_error(
+            &out,
+            &[
+                "is an Azure container registry",
+                "give --source-id (the resource ID of an ACR the caller can read) or --src-creds",
+                "nothing imported",
+            ],
+        );
+    }
+    assert_eq!(seen.load(Ordering::SeqCst), 0, "ARM was called");
+
+    let out = copy(
+        "sourceregistry.azurecr.io",
+        &["--src-creds", "puller:pa55word-x"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("give --source-id"), "{err}");
+    assert!(seen.load(Ordering::SeqCst) > 0, "ARM was not asked: {err}");
+    assert_no_secret(&out, &["pa55word-x".to_string()]);
 }

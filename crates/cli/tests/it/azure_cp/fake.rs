@@ -108,6 +108,15 @@ pub struct Knobs {
     /// Listings of registries' diagnostic settings get 403 `AuthorizationFailed` (a role without
     /// read on `Microsoft.Insights`).
     pub diagnostics_forbidden: bool,
+    /// This many importImage requests (the first ones) get 429 `TooManyRequests` with
+    /// `Retry-After: throttle_seconds`, as ARM's write throttling answers.
+    pub import_throttles: u32,
+    /// The `Retry-After` of those 429s, in seconds.
+    pub throttle_seconds: u32,
+    /// importImage answers a bare 202 Accepted: no `Location`, no `Azure-AsyncOperation`.
+    pub import_bare_accepted: bool,
+    /// importImage does not copy anything (an import that never happens, or has not yet).
+    pub import_not_performed: bool,
 }
 
 impl Default for Knobs {
@@ -126,6 +135,10 @@ impl Default for Knobs {
             import_then_conflict: false,
             role_page_size: 0,
             diagnostics_forbidden: false,
+            import_throttles: 0,
+            throttle_seconds: 1,
+            import_bare_accepted: false,
+            import_not_performed: false,
         }
     }
 }
@@ -141,6 +154,8 @@ pub struct Recorded {
     pub query: String,
     /// The body as JSON (`null` when empty).
     pub body: Value,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Recorded {
@@ -398,6 +413,7 @@ fn handle(request: &Request, state: &Mutex<ArmState>, valid_token: &TokenCheck) 
         path: path.clone(),
         query: request.query.clone(),
         body: body.clone(),
+        at: std::time::Instant::now(),
     });
     let token = request
         .header("authorization")
@@ -761,7 +777,7 @@ fn route(state: &mut ArmState, method: &str, path: &str, query: &str, body: &Val
         }
         (_, ["providers", "microsoft.containerregistry", "registries", _, ..]) => {
             let id = registry_id(segments[3], segments[7]).to_ascii_lowercase();
-            registries(state, method, &id, &l[8..], body)
+            registries(state, method, &id, &l[8..], query, body)
         }
         ("GET", ["providers", "microsoft.containerservice", "managedclusters", _]) => {
             let id = cluster_id(segments[3], segments[7]).to_ascii_lowercase();
@@ -938,6 +954,7 @@ fn registries(
     method: &str,
     id: &str,
     rest: &[&str],
+    query: &str,
     body: &Value,
 ) -> Response {
     let Some(registry) = state.registries.get(id).cloned() else {
@@ -949,7 +966,23 @@ fn registries(
         );
     };
     match (method, rest) {
-        ("GET", []) => Response::json(200, &registry),
+        ("GET", []) => {
+            // `roleAssignmentMode` is in the registry resource from api-version 2025-11-01 on
+            // (azure-rest-api-specs, Microsoft.ContainerRegistry/Registry/stable/2025-11-01):
+            // an older api-version does not return it.
+            let version = crate::support::http::parse_form(query)
+                .into_iter()
+                .find(|(k, _)| k == "api-version")
+                .map(|(_, v)| v)
+                .unwrap_or_default();
+            let mut registry = registry;
+            if version.as_str() < "2025-11-01" {
+                if let Some(p) = registry["properties"].as_object_mut() {
+                    p.remove("roleAssignmentMode");
+                }
+            }
+            Response::json(200, &registry)
+        }
         ("DELETE", []) => {
             state.registries.remove(id);
             if state.knobs.delete_async {
@@ -1016,8 +1049,22 @@ fn registries(
             Response::json(200, &config)
         }
         ("POST", ["importimage"]) => {
-            if let Err(message) = import(state, id, body) {
-                return arm_error(400, "InvalidParameters", &message);
+            if state.knobs.import_throttles > 0 {
+                state.knobs.import_throttles -= 1;
+                return arm_error(
+                    429,
+                    "TooManyRequests",
+                    "The request is being throttled as the limit has been reached for operation type - Write_ObservationWindow_00:05:00.",
+                )
+                .header("Retry-After", state.knobs.throttle_seconds.to_string());
+            }
+            if !state.knobs.import_not_performed {
+                if let Err(message) = import(state, id, body) {
+                    return arm_error(400, "InvalidParameters", &message);
+                }
+            }
+            if state.knobs.import_bare_accepted {
+                return Response::new(202, Vec::new());
             }
             if state.knobs.import_then_conflict {
                 return arm_error(
@@ -1072,8 +1119,16 @@ fn import(state: &ArmState, target_id: &str, body: &Value) -> Result<(), String>
             ));
         }
         let pattern = format!("^{}$", tag.replace('.', "\\."));
+        // One tag, without the referrers of what it holds; but a referrers fallback tag
+        // (`sha256-<hex>`) is itself what `--no-referrers` leaves behind, so it is copied without.
+        let fallback = tag
+            .strip_prefix("sha256-")
+            .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        let referrers: &[&str] = if fallback { &[] } else { &["--no-referrers"] };
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_acr-relocate"))
-            .args(["copy", "-q", "--no-referrers", "--repo", repo, "--tag"])
+            .args(["copy", "-q"])
+            .args(referrers)
+            .args(["--repo", repo, "--tag"])
             .arg(&pattern)
             .arg(&source_url)
             .arg(&target)
