@@ -121,7 +121,9 @@ pub struct SourceConnectArgs {
     /// Sign in to the registry with Azure AD (a registry-audience token exchanged at the
     /// registry's /oauth2/exchange for an ACR refresh token) even when its host does not end with
     /// `.azurecr.io` (a private DNS name, a proxy). For `*.azurecr.io` this is the fallback
-    /// whenever no credentials are given or found and an Azure credential is configured.
+    /// whenever no credentials are given or found and an Azure credential is configured, and
+    /// when the token endpoint refuses (401) an ACR refresh token found in docker's or
+    /// containers' config (what `az acr login` leaves: it lasts 3 hours).
     #[arg(long, value_name = "SIDE", num_args = 0..=1, default_missing_value = "both", value_parser = source_side, hide_possible_values = true)]
     pub azure: Option<AcrSide>,
     #[command(flatten)]
@@ -183,7 +185,9 @@ pub struct TargetConnectArgs {
     /// Sign in to the registry with Azure AD (a registry-audience token exchanged at the
     /// registry's /oauth2/exchange for an ACR refresh token) even when its host does not end with
     /// `.azurecr.io` (a private DNS name, a proxy). For `*.azurecr.io` this is the fallback
-    /// whenever no credentials are given or found and an Azure credential is configured.
+    /// whenever no credentials are given or found and an Azure credential is configured, and
+    /// when the token endpoint refuses (401) an ACR refresh token found in docker's or
+    /// containers' config (what `az acr login` leaves: it lasts 3 hours).
     #[arg(long, value_name = "SIDE", num_args = 0..=1, default_missing_value = "both", value_parser = target_side, hide_possible_values = true)]
     pub azure: Option<AcrSide>,
     #[command(flatten)]

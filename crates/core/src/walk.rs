@@ -240,9 +240,9 @@ impl Matcher {
     }
 
     /// The same selection without referrers (`--no-referrers`): the referrers fallback tags
-    /// (`sha256-<hex>`, the listing of a subject's referrers on a registry without the
-    /// referrers API) are left out with the referrers they list. cosign's
-    /// `sha256-<hex>.sig`/`.att`/`.sbom` are ordinary tags, and stay.
+    /// (`sha256-<hex>` on an OCI index, the listing of a subject's referrers on a registry
+    /// without the referrers API) are left out with the referrers they list. A tag of that name
+    /// on an image, and cosign's `sha256-<hex>.sig`/`.att`/`.sbom`, are ordinary tags, and stay.
     pub fn without_referrers(mut self) -> Matcher {
         self.referrers = false;
         self
@@ -889,6 +889,41 @@ pub async fn tags(
 /// Manifests of the selected tags read at once per repository by [`select_tags`].
 const DESCRIBED_READS: usize = 8;
 
+/// `listed` without the referrers fallback tags (`--no-referrers`): a `sha256-<hex>` tag on an
+/// OCI index, as the referrers tag schema writes it, each said at `-v`. A tag of that name on
+/// anything else, or one that cannot be read, is an ordinary tag (a build tagged by a hash).
+async fn without_fallback_indexes(
+    source: &dyn Source,
+    pair: &RepoPair,
+    listed: Vec<String>,
+) -> Vec<String> {
+    let (named, mut kept): (Vec<String>, Vec<String>) = listed
+        .into_iter()
+        .partition(|t| crate::referrers::is_fallback_tag(t));
+    let reads = named.into_iter().map(|tag| async move {
+        let manifest = source.manifest(&pair.source, &tag).await;
+        (tag, manifest)
+    });
+    let read: Vec<_> = futures::stream::iter(reads)
+        .buffer_unordered(DESCRIBED_READS)
+        .collect()
+        .await;
+    for (tag, manifest) in read {
+        match manifest {
+            Ok(index) if index.media_type == crate::manifest::OCI_INDEX => {
+                crate::log::emit(1, || {
+                    format!(
+                        "{}:{tag}: a referrers fallback tag, left out (--no-referrers)",
+                        pair.source
+                    )
+                })
+            }
+            _ => kept.push(tag),
+        }
+    }
+    kept
+}
+
 /// The tags a job takes out of `listed`, every tag of `pair.source`, sorted: those the tag
 /// expression matches (all without one), and with them the tags that describe by name a manifest
 /// they bring, `sha256-<hex>` (a referrers fallback tag) and `sha256-<hex>.<suffix>` (cosign's
@@ -905,10 +940,12 @@ pub async fn select_tags(
     pair: &RepoPair,
     listed: Vec<String>,
 ) -> Result<Vec<String>> {
-    let (mut selected, unmatched): (Vec<String>, Vec<String>) = listed
-        .into_iter()
-        .filter(|t| matcher.takes_referrers() || !crate::referrers::is_fallback_tag(t))
-        .partition(|t| matcher.tag(t));
+    let listed = match matcher.takes_referrers() {
+        true => listed,
+        false => without_fallback_indexes(source, pair, listed).await,
+    };
+    let (mut selected, unmatched): (Vec<String>, Vec<String>) =
+        listed.into_iter().partition(|t| matcher.tag(t));
     let (excluded, mut unmatched): (Vec<String>, Vec<String>) =
         unmatched.into_iter().partition(|t| matcher.tag_excluded(t));
     if !excluded.is_empty()

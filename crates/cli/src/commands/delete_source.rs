@@ -303,7 +303,10 @@ pub async fn run_controlled(args: DeleteSourceArgs, control: &Control<'_>) -> an
                 eprint!("{}", gap_lines(&report, GAPS_LISTED_QUIET));
                 "listed above"
             } else {
-                say(control.report_on_stderr, &super::verify::text(&report));
+                say(
+                    control.report_on_stderr,
+                    &super::verify::text_advising_copy(&report),
+                );
                 "see the verify above"
             };
             if args.json {

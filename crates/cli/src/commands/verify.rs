@@ -111,7 +111,7 @@ async fn verify_and_report(args: &VerifyArgs) -> anyhow::Result<u8> {
                 markdown(&report, &args.source, &args.target, shown_verdict)
             );
         } else {
-            print!("{}", text_with_verdict(&report, shown_verdict));
+            print!("{}", text_with_verdict(&report, shown_verdict, true));
         }
     }
     Ok(if report.passed() {
@@ -231,30 +231,49 @@ pub fn damaged_blob_remedy(r: &Report) -> Option<String> {
 
 /// What repairs content the target lost below tags it holds with the source's digest (a blob,
 /// a child manifest or a referrer missing, a referrer not listed for its subject): a plain copy
-/// trusts such a tag whole, `copy --deep` walks below it and puts back what is missing. `None`
-/// when nothing is broken that way.
+/// trusts such a tag whole, `copy --deep` walks below it and puts back what is missing. Not
+/// what no copy brings (damaged content: [`damaged_blob_remedy`]; what the source lacks too; a
+/// listing of the source that failed). `None` when nothing is broken that way.
 pub fn lost_content_remedy(r: &Report) -> Option<String> {
-    let lost = r
+    let lost: Vec<&str> = r
         .broken
         .iter()
-        .filter(|p| !p.reason.ends_with("its stored content is damaged"))
-        .count() as u64;
-    (lost > 0).then(|| {
-        format!(
-            "{} in the target below tags it holds with the source's digest: a plain copy trusts such a tag whole; run `copy --deep` with the same SOURCE, TARGET and options to put back what it lost",
-            counted(lost, "thing is broken", "things are broken")
-        )
-    })
+        .map(|p| p.reason.as_str())
+        .filter(|reason| {
+            !reason.ends_with("its stored content is damaged")
+                && !reason.contains("the source lacks it too")
+                && !reason.starts_with("cannot list ")
+        })
+        .collect();
+    if lost.is_empty() {
+        return None;
+    }
+    let referrers = lost.iter().any(|reason| reason.contains("referrer"));
+    Some(format!(
+        "{} in the target below tags it holds with the source's digest: a plain copy trusts such a tag whole; run `copy --deep` with the same SOURCE, TARGET and filters{} to put back what it lacks",
+        counted(lost.len() as u64, "thing is broken", "things are broken"),
+        match referrers {
+            true => " (without --no-referrers: referrers are among them; or check a copy made without them with `verify --no-referrers`)",
+            false => "",
+        }
+    ))
 }
 
 /// The one-line verdict and every problem, for humans.
 pub fn text(r: &Report) -> String {
-    text_with_verdict(r, verdict(r))
+    text_with_verdict(r, verdict(r), false)
+}
+
+/// [`text`] with, before the verdict, the `copy --deep` that puts back what the target lost
+/// ([`lost_content_remedy`]): for `verify` and `delete-source`, not for `apply`, whose own
+/// closing line says how to go on.
+pub fn text_advising_copy(r: &Report) -> String {
+    text_with_verdict(r, verdict(r), true)
 }
 
 /// [`text`] ending with `verdict` (`OK`, `FAIL`, or `NOTHING SELECTED` for a narrowing that
 /// selected nothing).
-fn text_with_verdict(r: &Report, verdict: &str) -> String {
+fn text_with_verdict(r: &Report, verdict: &str, advise_copy: bool) -> String {
     let mut out = String::new();
     for (label, list) in [
         ("missing", &r.missing),
@@ -271,10 +290,8 @@ fn text_with_verdict(r: &Report, verdict: &str) -> String {
     for p in &r.extra {
         out.push_str(&format!("extra {}: {}\n", p.item, p.reason));
     }
-    for remedy in [lost_content_remedy(r), damaged_blob_remedy(r)]
-        .into_iter()
-        .flatten()
-    {
+    let lost = advise_copy.then(|| lost_content_remedy(r)).flatten();
+    for remedy in [lost, damaged_blob_remedy(r)].into_iter().flatten() {
         out.push_str(&format!("verify: {remedy}\n"));
     }
     out.push_str(&format!(
@@ -378,4 +395,43 @@ fn markdown(r: &Report, source: &str, target: &str, verdict: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broken(reasons: &[&str]) -> Report {
+        Report {
+            broken: reasons
+                .iter()
+                .map(|reason| Problem {
+                    item: "app@sha256:1".into(),
+                    reason: reason.to_string(),
+                })
+                .collect(),
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn copy_deep_is_advised_only_for_what_a_copy_can_put_back() {
+        let lost = broken(&["blob sha256:2 (3 bytes) missing in the target"]);
+        let advice = lost_content_remedy(&lost).unwrap();
+        assert!(advice.starts_with("1 thing is broken"), "{advice}");
+        assert!(!advice.contains("--no-referrers"), "{advice}");
+        let referrer = broken(&["referrer of sha256:2 missing in the target"]);
+        let advice = lost_content_remedy(&referrer).unwrap();
+        assert!(advice.contains("without --no-referrers"), "{advice}");
+        for not_lost in [
+            "manifest graph incomplete in the target: child sha256:3 missing; the source lacks it too (the source is incomplete: a copy cannot bring it)",
+            "cannot list referrers in the source: HTTP 500",
+            "blob sha256:4: its stored content is damaged",
+        ] {
+            assert_eq!(lost_content_remedy(&broken(&[not_lost])), None, "{not_lost}");
+        }
+        // apply's text leaves the advice to its own closing line.
+        assert!(!text(&lost).contains("copy --deep"));
+        assert!(text_advising_copy(&lost).contains("copy --deep"));
+    }
 }

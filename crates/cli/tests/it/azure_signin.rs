@@ -228,7 +228,7 @@ fn an_expired_az_acr_login_token_gives_way_to_the_azure_ad_identity() {
     crate::util::assert_success(&out);
     let err = crate::util::stderr(&out);
     assert!(
-        err.contains("was refused (an `az acr login` token lasts 3 hours): signing in with"),
+        err.contains("was refused (HTTP 401; an `az acr login` token lasts 3 hours): signing in with"),
         "{err}"
     );
     assert_eq!(err.matches("was refused").count(), 1, "said once: {err}");
@@ -236,6 +236,32 @@ fn an_expired_az_acr_login_token_gives_way_to_the_azure_ad_identity() {
     let mut secrets = vec![aad.secret.clone(), aad.token.clone(), expired.clone()];
     secrets.extend(issuer.tokens());
     assert_no_secret(&out, &secrets);
+
+    // A docker identity token (`<token>`), not ACR's: refused, it is the error; the Azure AD
+    // token never goes to that registry.
+    let other = format!("docker-identity.{}", random_hex(20));
+    let (registry, issuer) = crate::support::issuer::token_registry(
+        home.path(),
+        Policy {
+            aad_tokens: HashSet::from([aad.token.clone()]),
+            expired_refresh_tokens: HashSet::from([other.clone()]),
+            ..Policy::default()
+        },
+    );
+    let dir = home.path().join(".docker");
+    let config = json!({"auths": {registry.host(): {"identitytoken": other}}});
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let env = aad.env(&tls, &aad.secret);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = ["inventory", "--azure", "--azure-credential", "environment"];
+    let mut args = args.to_vec();
+    let endpoint = registry.endpoint();
+    args.push(&endpoint);
+    let out = run_in(home.path(), &args, &env, None);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    assert!(!issuer.log().iter().any(|l| l == "POST exchange"));
+    assert_no_secret(&out, &[other, aad.token.clone()]);
+    az_acr_login_config(home.path(), &registry.host(), &expired);
 
     // No identity at hand: the error names what to do.
     let out = run_in(

@@ -610,11 +610,15 @@ fn a_platform_image_with_a_tag_of_its_own_is_never_pushed_while_its_index_goes_u
 /// `copy --no-referrers` into a registry without the referrers API leaves the referrers behind:
 /// the source's fallback tag, which lists them, is not copied as an ordinary tag, so neither
 /// its bytes nor the untagged signature it lists arrive, and none is counted. A referrer with
-/// an ordinary tag of its own (`v1-sbom`) is a tag like any other, listed for its subject. `verify --no-referrers` (plain
+/// an ordinary tag of its own (`v1-sbom`) is a tag like any other, listed for its subject, and
+/// so is a tag of the fallback tag's form on an image. `verify --no-referrers` (plain
 /// and deep) passes on such a copy; `verify` without it names the fallback tag missing.
 #[test]
 fn no_referrers_leaves_the_fallback_tag_and_what_it_lists_behind() {
     let src = source();
+    // A build tagged by a hash, in the fallback tag's form: an image, not an index of referrers.
+    let hashed = format!("sha256-{}", "0123456789abcdef".repeat(4));
+    let (build, _) = push_image_as(src.registry.port, "ci/build", &hashed, "amd64", b"build");
     let dst = Registry::start();
     let out = run(&[
         "copy",
@@ -631,6 +635,12 @@ fn no_referrers_leaves_the_fallback_tag_and_what_it_lists_behind() {
     assert_eq!(held("v1"), Some(src.image.clone()));
     assert_eq!(held(SBOM_TAG), Some(src.sbom.clone()));
     assert_eq!(held(src.signature.as_str()), None);
+    let build_held = block_on(target.manifest_digest("ci/build", &hashed)).unwrap();
+    assert_eq!(
+        build_held,
+        Some(build),
+        "an image under a hash-like tag is an ordinary tag"
+    );
     // The SBOM arrived under its tag, and the copy listed it for its subject, as a client pushing
     // a manifest with a `subject` does; the source's listing did not arrive.
     let (in_target, listed) = fallback_listing(&dst.url(), &src.image);

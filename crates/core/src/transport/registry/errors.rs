@@ -308,7 +308,8 @@ impl Inner {
     pub(super) fn masked(&self, text: &str) -> String {
         use base64::Engine;
         let mut known: Vec<String> = Vec::new();
-        if let Some(c) = self.credentials() {
+        // The credentials found, even once set aside for the Azure AD identity.
+        if let Some(c) = &self.credentials {
             let pair = format!("{}:{}", c.username, c.password.expose());
             let encoded = base64::engine::general_purpose::STANDARD.encode(&pair);
             known.push(encoded.trim_end_matches('=').to_string());

@@ -379,11 +379,13 @@ impl Registry {
             skipped_source,
         } = resolved;
         let hostname = endpoint.host.split(':').next().unwrap_or("");
-        // A refresh token found in a store (not given with a flag) may have expired: an `az acr
-        // login` token lasts 3 hours, a copy may last longer.
+        // An ACR refresh token found in a store (not given with a flag: what `az acr login`
+        // leaves, for ACR's token user) may have expired: it lasts 3 hours, a copy may last
+        // longer. Only that one gives way to the identity: another registry's identity token
+        // never brings the Azure AD token to it.
         let stored_refresh_token = credentials
             .as_ref()
-            .is_some_and(|c| c.is_refresh_token() && !c.origin.starts_with("--"));
+            .is_some_and(|c| c.username == auth::ACR_TOKEN_USER && !c.origin.starts_with("--"));
         let azure_ad = options.azure_ad.clone().filter(|a| {
             (credentials.is_none() || stored_refresh_token)
                 && (a.for_every_registry() || acr::is_acr_host(hostname))

@@ -30,15 +30,30 @@ use crate::secret::{redact_url, Secret};
 /// endpoint's number is not trusted to fit an `Instant`. `now`: seconds since the Unix epoch.
 fn token_lifetime(expires_in: Option<u64>, token: &str, now: u64) -> Duration {
     let seconds = expires_in
-        .or_else(|| jwt_expiry(token).map(|exp| exp.saturating_sub(now)))
+        .or_else(|| {
+            // `exp - iat`, both the issuer's: this machine's clock, ahead or behind, does not
+            // shorten it; `exp - now` where the token has no `iat`.
+            let claims = jwt_claims(token)?;
+            let exp = claims.exp?;
+            Some(exp.saturating_sub(claims.iat.unwrap_or(now)))
+        })
         .unwrap_or(60);
     Duration::from_secs(seconds.clamp(1, 24 * 3600))
 }
 
-/// The `exp` claim (seconds since the Unix epoch) of a JWT (`header.payload.signature`, each
-/// part base64url), read without checking the signature: it only sets when the token is renewed,
-/// and the registry judges the token itself.
-fn jwt_expiry(token: &str) -> Option<u64> {
+/// The times a JWT carries, in seconds since the Unix epoch.
+#[derive(serde::Deserialize)]
+struct JwtTimes {
+    /// Expires at.
+    exp: Option<u64>,
+    /// Issued at.
+    iat: Option<u64>,
+}
+
+/// The `exp` and `iat` claims of a JWT (`header.payload.signature`, each part base64url), read
+/// without checking the signature: they only set when the token is renewed, and the registry
+/// judges the token itself.
+fn jwt_claims(token: &str) -> Option<JwtTimes> {
     use base64::Engine;
     let mut parts = token.split('.');
     let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
@@ -48,11 +63,7 @@ fn jwt_expiry(token: &str) -> Option<u64> {
     let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
-    #[derive(serde::Deserialize)]
-    struct Claims {
-        exp: Option<u64>,
-    }
-    serde_json::from_slice::<Claims>(&decoded).ok()?.exp
+    serde_json::from_slice(&decoded).ok()
 }
 
 /// Seconds since the Unix epoch.
@@ -153,11 +164,11 @@ impl Inner {
             (None, Some(aad)) => Some(self.azure_refresh_token(aad, realm, service).await?),
             _ => None,
         };
-        // The refresh token to blame when it is refused, when it came from a store (a docker or
-        // containers config, not a flag).
-        let mut stored_token = self
-            .credentials()
-            .filter(|c| refresh.is_some() && !c.origin.starts_with("--"));
+        // The ACR refresh token to blame when it is refused, when it came from a store (a docker
+        // or containers config, not a flag).
+        let mut stored_token = self.credentials().filter(|c| {
+            refresh.is_some() && c.username == ACR_TOKEN_USER && !c.origin.starts_with("--")
+        });
         let mut attempt = 0;
         loop {
             let build = || match refresh.as_ref() {
@@ -228,13 +239,15 @@ impl Inner {
                 return Ok(Token::new(Secret::new(value), lifetime));
             }
             let refused = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
-            // A stored refresh token refused (an `az acr login` token lasts 3 hours), with an
-            // Azure AD identity at hand: the identity signs in instead, for the rest of the run.
-            if let (true, Some(stored), Some(aad)) = (refused, stored_token, &self.azure_ad) {
+            // A stored ACR refresh token refused as unauthorized (an `az acr login` token lasts 3
+            // hours), with an Azure AD identity at hand: the identity signs in instead, for the
+            // rest of the run. A 403 (a network rule, a scope) says nothing of its age.
+            let expired = status == StatusCode::UNAUTHORIZED;
+            if let (true, Some(stored), Some(aad)) = (expired, stored_token, &self.azure_ad) {
                 if !self.stored_token_set_aside.swap(true, Ordering::Relaxed) {
                     crate::log::emit(0, || {
                         format!(
-                            "warning: {}: the refresh token from {} was refused (an `az acr login` token lasts 3 hours): signing in with {} instead",
+                            "warning: {}: the ACR refresh token from {} was refused (HTTP 401; an `az acr login` token lasts 3 hours): signing in with {} instead",
                             self.host,
                             stored.origin,
                             aad.describe()
@@ -507,7 +520,13 @@ mod lifetime_tests {
             token_lifetime(None, "a.b.c.d", now),
             Duration::from_secs(60)
         );
-        // Expired already: used once, renewed at once; a year: a day at most.
+        // Issued by a clock an hour behind this one: still an hour.
+        let behind = jwt(&format!(r#"{{"exp":{now},"iat":{}}}"#, now - 3600));
+        assert_eq!(
+            token_lifetime(None, &behind, now),
+            Duration::from_secs(3600)
+        );
+        // Expired already (no `iat`): used once, renewed at once; a year: a day at most.
         let past = jwt(&format!(r#"{{"exp":{}}}"#, now - 10));
         assert_eq!(token_lifetime(None, &past, now), Duration::from_secs(1));
         let year = jwt(&format!(r#"{{"exp":{}}}"#, now + 365 * 24 * 3600));
