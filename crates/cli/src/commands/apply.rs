@@ -79,8 +79,10 @@ pub struct ApplyArgs {
 }
 
 const EXIT_CODES: &str = "\
-Exit codes: 0 every step done; 1 a step failed (copy failures, verify differences, a blocking
-template finding, a refused rewrite, a deletion refused or failed); 2 unusable plan, journal or
+Exit codes: 0 every step done; 1 a step failed (copy failures, target tags [copy] no_overwrite
+kept, verify differences, a blocking template finding, a refused rewrite or one that leaves
+mentions of a source the plan deletes, a deletion refused or failed: the closing line says what
+to do); 2 unusable plan, journal or
 input, nothing done, or a step could not open the plan's source or target (the closing line says
 what to change: the flags given to apply, or the config, then plan and apply --replan); 3 a
 registry stopped answering (run the same command again to resume); 4 the plan's [scope] selects
@@ -651,6 +653,9 @@ async fn run_plan(
     // The first step that failed on a side a rerun cannot reach: the closing line says what to
     // change instead of "run the same command again".
     let mut blocked: Option<SideBlocked> = None;
+    // The first step that failed for a reason of the plan's inputs (the files, the scope, the
+    // target's own tags): what to do instead of "run the same command again".
+    let mut stuck: Option<String> = None;
     for (i, step) in run.plan.steps.clone().into_iter().enumerate() {
         let started = Instant::now();
         let label = format!("[{}/{total}] {}", i + 1, step.kind.name());
@@ -706,6 +711,11 @@ async fn run_plan(
                 }
                 Ok(StepEnd::Failed(detail)) => {
                     code = exit::FAILURES;
+                    ("failed", detail)
+                }
+                Ok(StepEnd::Stuck { detail, remedy }) => {
+                    code = exit::FAILURES;
+                    stuck.get_or_insert(remedy);
                     ("failed", detail)
                 }
                 Ok(StepEnd::Interrupted(detail)) => {
@@ -765,7 +775,11 @@ async fn run_plan(
                 (exit::INTERRUPTED, _) =>
                     "interrupted: run the same command again to continue".to_string(),
                 (_, Some(blocked)) => blocked.remedy(&run.plan.config, &args.plan),
-                _ => "stopped: fix what is listed and run the same command again".to_string(),
+                _ => match &stuck {
+                    Some(remedy) => format!("stopped: {remedy}"),
+                    None =>
+                        "stopped: fix what is listed and run the same command again".to_string(),
+                },
             },
             summary.journal.display()
         );
@@ -845,6 +859,12 @@ fn side_blocked(error: &anyhow::Error) -> Option<SideBlocked> {
 enum StepEnd {
     Done(String),
     Failed(String),
+    /// Failed for a reason running the same command again does not change by itself: the
+    /// detail, and what to do instead (the closing line's verdict, after `stopped: `).
+    Stuck {
+        detail: String,
+        remedy: String,
+    },
     Interrupted(String),
 }
 
@@ -853,6 +873,10 @@ const BATCH: usize = 16;
 
 /// Overwritten target tags named in the copy step's line (the rest are counted).
 const OVERWRITES_NAMED: usize = 5;
+
+/// Mentions of the old registry named in the rewrite step's line (the rest are counted; without
+/// `-q` all are listed on stderr before it).
+const MENTIONS_NAMED: usize = 20;
 
 impl Run<'_> {
     fn full_name(prefix: Option<&str>, name: &str) -> String {
@@ -938,8 +962,12 @@ impl Run<'_> {
                 jobs,
                 max_jobs,
                 referrers,
+                no_overwrite,
                 ..
-            } => self.copy(step, *jobs, *max_jobs, *referrers).await,
+            } => {
+                self.copy(step, *jobs, *max_jobs, *referrers, *no_overwrite)
+                    .await
+            }
             StepKind::Rewrite {
                 paths,
                 from,
@@ -947,13 +975,20 @@ impl Run<'_> {
                 check_against,
                 pin_digests,
                 in_place_hard_links,
+                accept_mentions,
                 ..
             } => {
                 let write = acr_rewrite::WriteOptions {
                     in_place_hard_links: *in_place_hard_links,
                 };
-                self.rewrite(paths, from, to, check_against, *pin_digests, write)
-                    .await
+                self.rewrite(
+                    paths,
+                    (from, to, check_against),
+                    *pin_digests,
+                    write,
+                    *accept_mentions,
+                )
+                .await
             }
             StepKind::Verify { .. } => {
                 let interrupt = self.interrupt.clone();
@@ -1198,6 +1233,7 @@ impl Run<'_> {
         jobs: usize,
         max_jobs: Option<usize>,
         referrers: bool,
+        no_overwrite: bool,
     ) -> anyhow::Result<StepEnd> {
         let (source, target) = self.open(true).await?;
         let state = self.journal.state().clone();
@@ -1236,6 +1272,8 @@ impl Run<'_> {
         let (mut manifests_put_back, mut blobs_put_back) = (0u64, 0u64);
         // Target tags that pointed at another digest, made the source's.
         let mut overwritten: Vec<String> = Vec::new();
+        // Target tags that point at another digest, kept (`no_overwrite`).
+        let mut kept = 0usize;
         let mut started = 0usize;
         for (walk_deep, batch) in batches {
             if self.interrupt.is_triggered() {
@@ -1262,7 +1300,7 @@ impl Run<'_> {
                 untagged: true,
                 nondistributable: false,
                 deep: walk_deep,
-                no_overwrite: false,
+                no_overwrite,
                 mount_from_source: false,
                 matcher: self.matcher.clone(),
                 progress: progress.clone(),
@@ -1284,6 +1322,25 @@ impl Run<'_> {
                 .zip(batch.iter())
                 .collect();
             let mut reasons: BTreeMap<&String, String> = BTreeMap::new();
+            // A tag `no_overwrite` kept fails its repository: it does not hold the source's
+            // image, and the verify would find it different.
+            for o in &summary.conflicts {
+                let line = format!(
+                    "kept {}: the target has {}, the source {} (no_overwrite)",
+                    o.item, o.target_had, o.source
+                );
+                let repo = o.item.rsplit_once(':').map_or(o.item.as_str(), |(r, _)| r);
+                if let Some(name) = targets.get(repo) {
+                    reasons
+                        .entry(name)
+                        .and_modify(|r| {
+                            r.push_str("; ");
+                            r.push_str(&line)
+                        })
+                        .or_insert(line);
+                }
+                kept += 1;
+            }
             // A repository whose source lacks content fails too: its tag did not arrive.
             for p in summary.failed.iter().chain(&summary.source_incomplete) {
                 let repo = p
@@ -1361,6 +1418,18 @@ impl Run<'_> {
         }
         Ok(if failed.is_empty() {
             StepEnd::Done(detail)
+        } else if kept > 0 {
+            // Kept again by every run until the target's tags or the plan change.
+            StepEnd::Stuck {
+                detail: format!("{detail}; failed: {}", failed.join("; ")),
+                remedy: format!(
+                    "[copy] no_overwrite kept target tags that hold other images (listed above), and running the same command again keeps them again: rename or remove them in the target, then run the same command again; or leave them out with [scope] exclude_tags (or set [copy] no_overwrite = false) in {}, run `acr-relocate plan --config {} -o {}` again, then `acr-relocate apply {} --replan`",
+                    self.plan.config.display(),
+                    self.plan.config.display(),
+                    self.args.plan.display(),
+                    self.args.plan.display()
+                ),
+            }
         } else {
             StepEnd::Failed(format!("{detail}; failed: {}", failed.join("; ")))
         })
@@ -1479,14 +1548,17 @@ impl Run<'_> {
         Ok(reopened.len())
     }
 
+    /// The `rewrite` step: every reference checked in `check_against` before anything is
+    /// written, then the files written. The mentions of the old registry it leaves alone are
+    /// listed; while any remains in a plan that deletes the source (and the plan does not
+    /// `accept_mentions`), the step is not done.
     async fn rewrite(
         &self,
         paths: &[PathBuf],
-        from: &str,
-        to: &str,
-        check_against: &str,
+        (from, to, check_against): (&str, &str, &str),
         pin_digests: bool,
         write: acr_rewrite::WriteOptions,
+        accept_mentions: bool,
     ) -> anyhow::Result<StepEnd> {
         let endpoint = args::endpoint(check_against, "[rewrite] check_against")?;
         let store = transport::open(
@@ -1498,12 +1570,27 @@ impl Run<'_> {
         let handle = tokio::runtime::Handle::current();
         let (paths, from, to) = (paths.to_vec(), from.to_string(), to.to_string());
         let config = self.plan.config.display().to_string();
+        let plan_path = self.args.plan.display().to_string();
         let renamer = super::rewrite::MapRenamer::of_scope(&self.plan.scope)?;
+        let quiet = self.args.quiet;
+        // Until the copy is done, a reference the target lacks may yet arrive with it.
+        let copied = self
+            .plan
+            .steps
+            .iter()
+            .filter(|s| matches!(s.kind, StepKind::Copy { .. }))
+            .all(|s| self.journal.state().steps_done.contains(&s.id));
+        // A source the plan deletes must not stay named in the files.
+        let deletes_source = self
+            .plan
+            .steps
+            .iter()
+            .any(|s| matches!(s.kind, StepKind::DeleteSource { .. }));
         tokio::task::spawn_blocking(move || -> anyhow::Result<StepEnd> {
             let lookup = super::rewrite::TargetLookup::with_store(handle, store);
             let mut rewriter = acr_rewrite::Rewriter::new(acr_rewrite::Options {
                 from: acr_rewrite::Registry::parse(&from)?,
-                to: acr_rewrite::Registry::parse(&to)?,
+                to: acr_rewrite::Registry::parse_target(&to)?,
                 pin_digests,
             })
             .with_resolver(&lookup);
@@ -1527,10 +1614,30 @@ impl Run<'_> {
                     .map(|(path, p)| format!("{}:{}: {p}", path.display(), p.line)),
             );
             if !problems.is_empty() {
-                return Ok(StepEnd::Failed(format!(
-                    "nothing written: {}",
-                    problems.join("; ")
-                )));
+                let detail = format!("nothing written: {}", problems.join("; "));
+                // A tag or digest the target lacks stays missing however often the step runs:
+                // the copy brings what the scope selects, which the plan checked then.
+                let missing = plan.failures.is_empty()
+                    && plan.problems().all(|(_, p)| {
+                        matches!(
+                            p.issue,
+                            acr_rewrite::Issue::MissingTag | acr_rewrite::Issue::MissingDigest
+                        )
+                    });
+                if !missing {
+                    return Ok(StepEnd::Failed(detail));
+                }
+                if !copied {
+                    return Ok(StepEnd::Failed(format!(
+                        "{detail}; the copy step is not done yet: run it first (apply without --step, or with --step copy)"
+                    )));
+                }
+                return Ok(StepEnd::Stuck {
+                    detail,
+                    remedy: format!(
+                        "the rewrite step's references name images the target does not hold (listed above), and running the same command again will not bring them: widen [scope] in {config} to take them, run `acr-relocate plan --config {config} -o {plan_path}` again, then `acr-relocate apply {plan_path} --replan`; or edit those files to name images the target holds (or copy them there: `acr-relocate copy`), then run the same command again"
+                    ),
+                });
             }
             // Every changed file is checked before any is written, as `rewrite` does.
             if let Some(refused) = rewrite_refusal(&plan, write.in_place_hard_links, &config) {
@@ -1556,10 +1663,77 @@ impl Run<'_> {
                 1 => "; 1 file that could not be parsed (YAML, a Dockerfile), left as it was (see the warning)".to_string(),
                 n => format!("; {n} files that could not be parsed (YAML, Dockerfiles), left as they were (see the warnings)"),
             };
-            Ok(StepEnd::Done(format!(
+            let rewrote = format!(
                 "rewrote {} references in {} files{in_place}{unread}",
                 written.references_rewritten, written.files_written
-            )))
+            );
+            // What the rewrite leaves alone, as `rewrite` lists it: `FILE:LINE: TEXT (NOTE)`.
+            let mentions: Vec<String> = plan
+                .files
+                .iter()
+                .flat_map(|f| {
+                    f.mentions.iter().map(move |m| {
+                        let path = f.path.display().to_string();
+                        let note = m.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                        format!(
+                            "{}:{}: {}{note}",
+                            acr_relocate::log::printable(&path),
+                            m.line,
+                            acr_rewrite::printable_line(&m.text)
+                        )
+                    })
+                })
+                .collect();
+            if mentions.is_empty() {
+                return Ok(StepEnd::Done(rewrote));
+            }
+            let stops = deletes_source && !accept_mentions;
+            if !quiet {
+                eprintln!(
+                    "apply: rewrite: left alone ({} of {from} that are not image fields; {}):",
+                    counted(mentions.len() as u64, "mention", "mentions"),
+                    match stops {
+                        true => "point them at the new registry by hand",
+                        false => "check them by hand",
+                    }
+                );
+                for mention in &mentions {
+                    eprintln!("  {mention}");
+                }
+            }
+            let named = {
+                let more = mentions.len().saturating_sub(MENTIONS_NAMED);
+                let mut named = mentions[..mentions.len().min(MENTIONS_NAMED)].join("; ");
+                if more > 0 {
+                    named.push_str(&format!(
+                        "; and {more} more ({})",
+                        match quiet {
+                            true => "run without -q to list them all",
+                            false => "listed above",
+                        }
+                    ));
+                }
+                named
+            };
+            if !stops {
+                return Ok(StepEnd::Done(format!(
+                    "{rewrote}; {} of {from} left alone{}: {named}",
+                    counted(mentions.len() as u64, "mention", "mentions"),
+                    match accept_mentions {
+                        true => " (accept_mentions): check them by hand",
+                        false => ", which it cannot rewrite safely: check them by hand",
+                    }
+                )));
+            }
+            Ok(StepEnd::Stuck {
+                detail: format!(
+                    "{rewrote}; but {} of the source {from} remain that the rewrite cannot change safely, and the plan deletes the source: {named}",
+                    counted(mentions.len() as u64, "mention", "mentions")
+                ),
+                remedy: format!(
+                    "the deployment files still mention the source {from} (listed above), which the plan deletes: point them at {to} by hand (or delete them), then run the same command again; or set `accept_mentions = true` under [rewrite] in {config}, run `acr-relocate plan --config {config} -o {plan_path}` again, then `acr-relocate apply {plan_path} --replan`"
+                ),
+            })
         })
         .await?
     }

@@ -12,8 +12,8 @@ use acr_relocate::endpoint::Endpoint;
 use acr_relocate::inventory;
 use acr_relocate::manifest::ManifestView;
 use acr_relocate::relocation::plan::{
-    absolute_endpoint, check_sides, Config, CopyMode, Plan, PlanFinding, PlanRepository, Scope,
-    Step, StepKind, Totals, PLAN_SCHEMA_VERSION,
+    absolute_endpoint, check_sides, Config, CopyMode, Plan, PlanFinding, PlanMention,
+    PlanOverwrite, PlanRepository, Scope, Step, StepKind, Totals, PLAN_SCHEMA_VERSION,
 };
 use acr_relocate::transport::{self, Access, Source};
 use acr_relocate::walk::{Matcher, Selection};
@@ -52,10 +52,13 @@ const JOBS_HELP: &str = "Requests at once to start with while taking the invento
 
 const EXIT_CODES: &str = "\
 Exit codes: 0 plan written; 1 plan written, but repositories the source could not list are left
-out of it, the template step has blocking findings that would stop apply, or a step cannot run
-(apply refuses the plan; each said on stderr); 2 config, input or connection error, nothing
-written; 3 the source stopped answering, nothing written; 4 [scope] selected nothing, nothing
-written; 130 interrupted (143 by SIGTERM, 129 by SIGHUP), nothing written.";
+out of it, the template step has blocking findings that would stop apply, a step would fail as
+things are now (the [rewrite] files still mention a source the plan deletes, target tags that
+[copy] no_overwrite keeps), or a step cannot run (apply refuses the plan; each said on stderr);
+2 config, input or connection error, or a [rewrite] reference to an image the target will not
+hold after the copy, nothing written; 3 the source stopped answering, nothing written; 4 [scope]
+selected nothing, or the [rewrite] files name neither registry, nothing written; 130
+interrupted (143 by SIGTERM, 129 by SIGHUP), nothing written.";
 
 /// Runs `acr-relocate plan`.
 pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
@@ -189,8 +192,8 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             plan = make_plan(&args, &config, &sides) => plan.map(Ok),
         }
     })?;
-    let plan = match planned {
-        Ok(plan) => plan,
+    let (plan, notes) = match planned {
+        Ok(planned) => planned,
         Err(signal) => {
             eprintln!(
                 "{}",
@@ -206,6 +209,11 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             exit::NOTHING_SELECTED
         );
         return Ok(exit::NOTHING_SELECTED);
+    }
+    if let Some((line, code)) = &notes.refusal {
+        // The files' names and lines are quoted: shown, never obeyed by a terminal.
+        eprintln!("{}", acr_relocate::log::printable(line));
+        return Ok(*code);
     }
     let json = serde_json::to_string_pretty(&plan)? + "\n";
     write_atomically(&args.output, json.as_bytes())
@@ -297,11 +305,33 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             exit::FAILURES
         );
     }
+    // A step that would fail as things are now (the files still name a source the plan
+    // deletes, tags `no_overwrite` keeps): said, and in the exit code, as a blocking finding is.
+    for (kind, why) in &notes.would_fail {
+        let id = plan
+            .steps
+            .iter()
+            .find(|s| s.kind.name() == *kind)
+            .map_or(*kind, |s| s.id.as_str());
+        let line = format!(
+            "plan: step {id} would fail as things are now: {why}; apply would stop at it{}; exit code {}",
+            match plan
+                .steps
+                .iter()
+                .any(|s| matches!(s.kind, StepKind::DeleteSource { .. }))
+            {
+                true => " and never delete the source",
+                false => "",
+            },
+            exit::FAILURES
+        );
+        eprintln!("{}", acr_relocate::log::printable(&line));
+    }
     if let Some(unread) = unread {
         eprintln!("plan: {unread}");
         return Ok(exit::FAILURES);
     }
-    if !blocked.is_empty() || !unavailable.is_empty() {
+    if !blocked.is_empty() || !unavailable.is_empty() || !notes.would_fail.is_empty() {
         return Ok(exit::FAILURES);
     }
     Ok(exit::SUCCESS)
@@ -629,6 +659,514 @@ fn host(endpoint: &Endpoint) -> Option<String> {
     }
 }
 
+/// The registries of a `[rewrite]`: `from` and `to` as the plan records them (as the config
+/// gives them, by default the source's and the target's hosts), and as the rewrite takes them.
+struct Rewriting {
+    from_text: String,
+    to_text: String,
+    from: acr_rewrite::Registry,
+    to: acr_rewrite::Registry,
+}
+
+/// The registries a `[rewrite]` maps between, refused (naming what to write instead) when the
+/// rewritten references would not name what the copy writes. The rewrite keeps the path after
+/// the login server: `FROM/PATH` becomes `TO/PATH`, with the prefix `to` may carry
+/// (`HOST/PREFIX`, as `rewrite --to` takes it). The copy takes `S/NAME` to `T/NAME` (`S`, `T`
+/// the prefixes of [source] and [target]), so the prefix of `to` followed by `S` must be `T`:
+/// `to` has no prefix when both sides have the same, and the target's when the source has none.
+fn rewrite_registries(
+    r: &acr_relocate::relocation::plan::RewriteConfig,
+    source: &Endpoint,
+    target: &Endpoint,
+) -> anyhow::Result<Rewriting> {
+    let from_text = r
+        .from
+        .clone()
+        .or_else(|| host(source))
+        .context("[rewrite] needs `from` when the source is not a registry")?;
+    let to_text =
+        r.to.clone()
+            .or_else(|| host(target))
+            .context("[rewrite] needs `to` when the target is not a registry")?;
+    let from = acr_rewrite::Registry::parse(&from_text).context("[rewrite] from")?;
+    let to = acr_rewrite::Registry::parse_target(&to_text).context("[rewrite] to")?;
+    if from == to.without_prefix() {
+        anyhow::bail!(
+            "[rewrite] from {from} and to {to} are one registry: a rewrite moves references between registries (and a second run would add a prefix again); take [rewrite] out and rewrite by hand; nothing was written"
+        );
+    }
+    let prefix_of = |e: &Endpoint| match e {
+        Endpoint::Registry(r) => r.prefix.clone(),
+        Endpoint::Layout(_) | Endpoint::Archive(_) => None,
+    };
+    let (s, t) = (prefix_of(source), prefix_of(target));
+    let followed = match (to.prefix(), s.as_deref()) {
+        (None, s) => s.map(str::to_string),
+        (Some(p), None) => Some(p.to_string()),
+        (Some(p), Some(s)) => Some(format!("{p}/{s}")),
+    };
+    if followed == t {
+        return Ok(Rewriting {
+            from_text,
+            to_text,
+            from,
+            to,
+        });
+    }
+    // The prefix `to` would need: `Some(None)` none, `None` when no prefix will do.
+    let needed: Option<Option<String>> = match (s.as_deref(), t.as_deref()) {
+        (None, t) => Some(t.map(str::to_string)),
+        (Some(s), Some(t)) if s == t => Some(None),
+        (Some(s), Some(t)) => t
+            .strip_suffix(s)
+            .and_then(|p| p.strip_suffix('/'))
+            .filter(|p| !p.is_empty())
+            .map(|p| Some(p.to_string())),
+        (Some(_), None) => None,
+    };
+    let shown =
+        |p: Option<&str>| p.map_or("no prefix".to_string(), |p| format!("the prefix `{p}`"));
+    let login = to.without_prefix();
+    let given = match &r.to {
+        Some(text) => format!(
+            "[rewrite] to = \"{text}\" points references at {} of {login}",
+            shown(to.prefix())
+        ),
+        None => format!(
+            "[rewrite] points references at {login} (no `to` given: the target's host, without a prefix)"
+        ),
+    };
+    let remedy = match needed {
+        Some(Some(p)) => format!(
+            "write to = \"{login}/{p}\" under [rewrite] ({from}/NAME then becomes {login}/{p}/NAME, where the copy writes it), give both sides the same prefix, or take [rewrite] out and rewrite by hand"
+        ),
+        Some(None) => format!(
+            "write to = \"{login}\" under [rewrite] (or leave `to` out), or take [rewrite] out and rewrite by hand"
+        ),
+        None => "no [rewrite] to follows this copy, as the rewrite keeps the repository path after the login server: give both sides the same prefix, or take [rewrite] out and rewrite by hand".to_string(),
+    };
+    anyhow::bail!(
+        "{given}, and the copy moves repositories from {} of [source] to {} of [target]: the rewritten references would name repositories the copy does not write; {remedy}; nothing was written",
+        shown(s.as_deref()),
+        shown(t.as_deref())
+    )
+}
+
+/// How many of the registries the files name the refusal of [`named_neither`] names; the others
+/// are counted.
+const REGISTRIES_SHOWN: usize = 5;
+
+/// Why a plan whose `[rewrite]` files name neither registry is refused (exit 4, as `rewrite`
+/// exits when its files name neither `--from` nor `--to`), in its words: a misspelt `from` (or
+/// the wrong paths) would make a step that changes nothing and is recorded done, before a
+/// deletion of the source.
+fn named_neither(
+    n: &acr_rewrite::NothingMatched,
+    from: &acr_rewrite::Registry,
+    to: &acr_rewrite::Registry,
+    config: &Path,
+) -> String {
+    let (code, config) = (exit::NOTHING_SELECTED, config.display());
+    if n.files == 0 {
+        return format!(
+            "no file was read from [rewrite] paths (binary files are skipped, and in a directory walk what .gitignore excludes), so nothing names {from} ([rewrite] from) or {to} ([rewrite] to) and there is nothing to rewrite: check [rewrite] paths in --config {config}; no plan was written; exit code {code}"
+        );
+    }
+    let instead = if n.referenced.is_empty() {
+        "they hold no image reference that names a registry (a Docker Hub short name such as `nginx` names none)".to_string()
+    } else {
+        let mut named: Vec<String> = n
+            .referenced
+            .iter()
+            .take(REGISTRIES_SHOWN)
+            .map(|(registry, count)| format!("{registry} ({count})"))
+            .collect();
+        if n.referenced.len() > REGISTRIES_SHOWN {
+            let others = &n.referenced[REGISTRIES_SHOWN..];
+            let references: usize = others.iter().map(|(_, count)| count).sum();
+            named.push(format!(
+                "{} other registr{} ({references})",
+                others.len(),
+                if others.len() == 1 { "y" } else { "ies" }
+            ));
+        }
+        format!("their image references name {}", named.join(", "))
+    };
+    format!(
+        "the {} file(s) of [rewrite] paths name neither {from} ([rewrite] from) nor {to} ([rewrite] to), so there is nothing to rewrite: check the spelling of [rewrite] from (and paths) in --config {config}; {instead}; no plan was written; exit code {code}",
+        n.files
+    )
+}
+
+/// How many items a step's `changes` names; the plan's JSON holds them all, and so does the
+/// Markdown review.
+const NAMED_IN_CHANGES: usize = 20;
+
+/// `items` joined for a step's `changes`, the first [`NAMED_IN_CHANGES`] of them, then how many
+/// more the step's `key` holds.
+fn listed(items: Vec<String>, key: &str) -> String {
+    let more = items.len().saturating_sub(NAMED_IN_CHANGES);
+    let mut text = items
+        .into_iter()
+        .take(NAMED_IN_CHANGES)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if more > 0 {
+        text.push_str(&format!("; and {more} more (all in the step's `{key}`)"));
+    }
+    text
+}
+
+/// `would overwrite REPOSITORY:TAG: the target has DIGEST, the source DIGEST`, as `copy
+/// --dry-run` says it (`verb` is `would keep` with `no_overwrite`).
+fn overwrite_line(o: &PlanOverwrite, verb: &str) -> String {
+    format!(
+        "{verb} {}: the target has {}, the source {}",
+        o.item, o.target_has, o.source
+    )
+}
+
+/// The tags the copy would overwrite: of the repositories the target already has (its catalog,
+/// else each repository's tag listing), the tags both hold, with another digest in the target
+/// (from the listing where it gives digests, else one `HEAD` per tag in both, `at_once` at a
+/// time). Referrers fallback tags (`sha256-<hex>`) are left out: the copy merges them. What
+/// cannot be read is not named (the copy finds it).
+async fn find_overwrites(
+    target: &Arc<dyn transport::Store>,
+    inv: &inventory::Inventory,
+    matcher: &Matcher,
+    at_once: usize,
+) -> Vec<PlanOverwrite> {
+    let catalog: Option<std::collections::HashSet<String>> = target
+        .repositories()
+        .await
+        .ok()
+        .map(|names| names.into_iter().collect());
+    let repositories: Vec<(String, &inventory::RepositoryEntry)> = inv
+        .repositories
+        .iter()
+        .map(|r| (matcher.target_name(&r.name), r))
+        .filter(|(name, _)| catalog.as_ref().is_none_or(|c| c.contains(name)))
+        .collect();
+    // Each repository's tags in the target, with their digests where the listing gives them.
+    let listed: Vec<(String, &inventory::RepositoryEntry, TargetTags)> =
+        futures::stream::iter(repositories)
+            .map(|(name, repo)| async move {
+                let tags = match target.tag_digests(&name).await {
+                    Ok(Some(tags)) => TargetTags::Digests(
+                        tags.into_iter()
+                            .map(|(tag, digest)| (tag, digest.to_string()))
+                            .collect(),
+                    ),
+                    _ => match target.tags(&name).await {
+                        Ok(tags) => TargetTags::Names(tags.into_iter().collect()),
+                        Err(_) => TargetTags::Names(Default::default()),
+                    },
+                };
+                (name, repo, tags)
+            })
+            .buffer_unordered(at_once)
+            .collect()
+            .await;
+    let mut found = Vec::new();
+    let mut to_ask = Vec::new();
+    for (name, repo, tags) in &listed {
+        for tag in repo
+            .tags
+            .iter()
+            .filter(|t| !acr_relocate::referrers::is_fallback_tag(&t.tag))
+        {
+            match tags {
+                TargetTags::Digests(digests) => {
+                    if let Some(had) = digests.get(&tag.tag) {
+                        if had.as_str() != tag.digest.as_str() {
+                            found.push(PlanOverwrite {
+                                item: format!("{name}:{}", tag.tag),
+                                target_has: had.clone(),
+                                source: tag.digest.to_string(),
+                            });
+                        }
+                    }
+                }
+                TargetTags::Names(names) if names.contains(&tag.tag) => {
+                    to_ask.push((name.as_str(), tag));
+                }
+                TargetTags::Names(_) => {}
+            }
+        }
+    }
+    let asked: Vec<Option<PlanOverwrite>> = futures::stream::iter(to_ask)
+        .map(|(name, tag)| async move {
+            let had = target.manifest_digest(name, &tag.tag).await.ok()??;
+            (had != tag.digest).then(|| PlanOverwrite {
+                item: format!("{name}:{}", tag.tag),
+                target_has: had.to_string(),
+                source: tag.digest.to_string(),
+            })
+        })
+        .buffer_unordered(at_once)
+        .collect()
+        .await;
+    found.extend(asked.into_iter().flatten());
+    found.sort_by(|a, b| a.item.cmp(&b.item));
+    found
+}
+
+/// A repository's tags in the target: with their digests (an ACR's listing), or names alone.
+enum TargetTags {
+    Digests(std::collections::HashMap<String, String>),
+    Names(std::collections::HashSet<String>),
+}
+
+/// A repository the copy writes, by its name in the target ([`ExpectedTarget`]).
+struct PlannedRepository {
+    /// Its name in the source, prefix included.
+    source: String,
+    /// The selected tags and their digests.
+    tags: std::collections::HashMap<String, String>,
+    /// The digests of the selected tags.
+    digests: std::collections::HashSet<String>,
+    /// The digests of the selected tags that are indexes (their children are copied too).
+    indexes: Vec<String>,
+    /// Manifests no tag reaches, where the source lists them (copied when the scope has no tag
+    /// filter).
+    untagged: std::collections::HashSet<String>,
+}
+
+/// What the target will hold once the copy has run, as the rewrite step's check will find it:
+/// the tags the plan's inventory selects under their names in the target (renamed by `[scope]
+/// map`, under the target's prefix) with the manifests below them, else what the registry the
+/// references are checked in holds now. The rewriter asks it synchronously, from a blocking
+/// thread; the lookups run on `handle`.
+///
+/// A reference the target will not hold is answered with an error that says why (the scope
+/// leaves it out, the source lacks it), which the rewriter keeps as the problem's message
+/// ([`acr_rewrite::Issue::Lookup`]).
+struct ExpectedTarget {
+    handle: tokio::runtime::Handle,
+    planned: std::collections::HashMap<String, PlannedRepository>,
+    /// Source names whose tags could not be read (left out of the plan, warned about).
+    unread: std::collections::HashSet<String>,
+    source: Arc<dyn Source>,
+    /// The registry the references are checked in, as it is now (`None`: it holds nothing
+    /// `plan` can read).
+    now: Option<Arc<dyn transport::Store>>,
+    /// The prefix `[rewrite] to` adds before the names of the references.
+    to_prefix: Option<String>,
+    renamer: Option<super::rewrite::MapRenamer>,
+    /// The scope's tag filters, in the config's words.
+    tag_filters: String,
+    /// Whether the copy takes manifests no tag reaches.
+    takes_untagged: bool,
+    /// The index children below the selected tags, read when first needed, by target name.
+    children:
+        std::cell::RefCell<std::collections::HashMap<String, std::collections::HashSet<String>>>,
+}
+
+impl ExpectedTarget {
+    fn new(
+        inv: &inventory::Inventory,
+        matcher: &Matcher,
+        source: Arc<dyn Source>,
+        now: Option<Arc<dyn transport::Store>>,
+        to: &acr_rewrite::Registry,
+        renamer: Option<super::rewrite::MapRenamer>,
+        scope: &Scope,
+    ) -> Self {
+        let source_prefix = matcher.selection().source_prefix.clone();
+        let full = |name: &str| match &source_prefix {
+            Some(p) => format!("{p}/{name}"),
+            None => name.to_string(),
+        };
+        let is_index = |media_type: &str| {
+            media_type.contains("image.index") || media_type.contains("manifest.list")
+        };
+        let planned = inv
+            .repositories
+            .iter()
+            .map(|r| {
+                let repository = PlannedRepository {
+                    source: full(&r.name),
+                    tags: r
+                        .tags
+                        .iter()
+                        .map(|t| (t.tag.clone(), t.digest.to_string()))
+                        .collect(),
+                    digests: r.tags.iter().map(|t| t.digest.to_string()).collect(),
+                    indexes: r
+                        .tags
+                        .iter()
+                        .filter(|t| is_index(&t.media_type))
+                        .map(|t| t.digest.to_string())
+                        .collect(),
+                    untagged: r.untagged.iter().flatten().map(|d| d.to_string()).collect(),
+                };
+                (matcher.target_name(&r.name), repository)
+            })
+            .collect();
+        let unread = inv
+            .failed
+            .iter()
+            .map(|p| full(p.item.split(':').next().unwrap_or(&p.item)))
+            .collect();
+        let mut filters = Vec::new();
+        if let Some(tag) = &scope.tag {
+            filters.push(format!("tag = '{tag}'"));
+        }
+        if !scope.exclude_tags.is_empty() {
+            filters.push(format!("exclude_tags = {:?}", scope.exclude_tags));
+        }
+        ExpectedTarget {
+            handle: tokio::runtime::Handle::current(),
+            planned,
+            unread,
+            source,
+            now,
+            to_prefix: to.prefix().map(str::to_string),
+            renamer,
+            tag_filters: filters.join(", "),
+            takes_untagged: matcher.selects_untagged(),
+            children: Default::default(),
+        }
+    }
+
+    /// What the registry the references are checked in holds now under `reference` (a tag or a
+    /// digest) of `repository`.
+    fn held_now(&self, repository: &str, reference: &str) -> Result<Option<String>, String> {
+        let Some(now) = &self.now else {
+            return Ok(None);
+        };
+        self.handle
+            .block_on(now.manifest_digest(repository, reference))
+            .map(|d| d.map(|d| d.to_string()))
+            .map_err(|e| format!("cannot check the target: {e}"))
+    }
+
+    /// The manifests below the selected indexes of `repository` (`planned`), nested indexes
+    /// followed, read from the source the first time they are asked for.
+    fn children_of(
+        &self,
+        repository: &str,
+        planned: &PlannedRepository,
+    ) -> std::collections::HashSet<String> {
+        if let Some(known) = self.children.borrow().get(repository) {
+            return known.clone();
+        }
+        let is_index = |media_type: &str| {
+            media_type.contains("image.index") || media_type.contains("manifest.list")
+        };
+        let mut found = std::collections::HashSet::new();
+        let mut pending = planned.indexes.clone();
+        while let Some(digest) = pending.pop() {
+            let read = self
+                .handle
+                .block_on(self.source.manifest(&planned.source, &digest));
+            let Ok(ManifestView::Index { manifests, .. }) = read.and_then(|m| m.view()) else {
+                continue;
+            };
+            for child in manifests {
+                let child_digest = child.digest.to_string();
+                if found.insert(child_digest.clone()) && is_index(&child.media_type) {
+                    pending.push(child_digest);
+                }
+            }
+        }
+        self.children
+            .borrow_mut()
+            .insert(repository.to_string(), found.clone());
+        found
+    }
+
+    /// The name in the source of `repository`, a name in the target as the rewrite asks for it:
+    /// without the prefix of `to`, renamed back.
+    fn source_name(&self, repository: &str) -> Option<String> {
+        let renamed = match &self.to_prefix {
+            Some(p) => repository.strip_prefix(p.as_str())?.strip_prefix('/')?,
+            None => repository,
+        };
+        Some(
+            self.renamer
+                .as_ref()
+                .and_then(|r| acr_rewrite::Renamer::original(r, renamed))
+                .unwrap_or_else(|| renamed.to_string()),
+        )
+    }
+
+    /// Why the target will not hold `reference` (a tag, or a digest when `by_digest`) of
+    /// `repository`, asked of the source.
+    fn why_missing(&self, repository: &str, reference: &str, by_digest: bool) -> String {
+        let planned = self.planned.get(repository);
+        let Some(source) = planned
+            .map(|p| p.source.clone())
+            .or_else(|| self.source_name(repository))
+        else {
+            return format!(
+                "the copy writes no repository of that name (it is not under the prefix `{}` of [rewrite] to), and the target does not hold it",
+                self.to_prefix.as_deref().unwrap_or_default()
+            );
+        };
+        if self.unread.contains(&source) {
+            return format!(
+                "the source's tags of `{source}` could not be read (see the warning), so the plan does not copy it, and the target does not hold it"
+            );
+        }
+        let held = self
+            .handle
+            .block_on(self.source.manifest_digest(&source, reference));
+        match (held, planned.is_some(), by_digest) {
+            (Err(e), ..) => format!(
+                "the target does not hold it, and the source could not be asked about it: {e}"
+            ),
+            (Ok(Some(_)), true, false) => format!(
+                "[scope] {} leaves this tag of `{source}` out of the copy, and the target does not hold it",
+                self.tag_filters
+            ),
+            (Ok(Some(_)), true, true) => format!(
+                "no tag [scope] selects in `{source}` is or holds this manifest, so the copy does not bring it, and the target does not hold it"
+            ),
+            (Ok(Some(_)), false, _) => format!(
+                "[scope] leaves the repository `{source}` out of the copy, and the target does not hold it"
+            ),
+            (Ok(None), _, false) => format!(
+                "the source has no tag `{reference}` in `{source}`, and the target does not hold it"
+            ),
+            (Ok(None), _, true) => format!(
+                "the source's `{source}` has no such manifest, and the target does not hold it"
+            ),
+        }
+    }
+}
+
+impl acr_rewrite::TargetResolver for ExpectedTarget {
+    fn resolve(&self, repository: &str, tag: &str) -> Result<Option<String>, String> {
+        if let Some(digest) = self.planned.get(repository).and_then(|p| p.tags.get(tag)) {
+            return Ok(Some(digest.clone()));
+        }
+        if let Some(digest) = self.held_now(repository, tag)? {
+            return Ok(Some(digest));
+        }
+        Err(self.why_missing(repository, tag, false))
+    }
+
+    fn has_digest(&self, repository: &str, digest: &str) -> Result<bool, String> {
+        let planned = self.planned.get(repository);
+        if let Some(p) = planned {
+            if p.digests.contains(digest) || (self.takes_untagged && p.untagged.contains(digest)) {
+                return Ok(true);
+            }
+        }
+        if self.held_now(repository, digest)?.is_some() {
+            return Ok(true);
+        }
+        if let Some(p) = planned {
+            if self.children_of(repository, p).contains(digest) {
+                return Ok(true);
+            }
+        }
+        Err(self.why_missing(repository, digest, true))
+    }
+}
+
 /// What `plan` resolved from the config before reading anything.
 struct Sides {
     /// The config file, absolute.
@@ -651,17 +1189,73 @@ struct Sides {
 ///
 /// Not when the plan deploys the target (`[deploy]`): the registry may not exist before the
 /// deploy step creates it. Nor for a layout or an archive, which the copy creates when missing.
-async fn check_target(args: &PlanArgs, config: &Config, target: &Endpoint) -> anyhow::Result<()> {
-    if config.deploy.is_some() || !matches!(target, Endpoint::Registry(_)) {
-        return Ok(());
+///
+/// Returns the target as it is now, to read what it already holds (the tags the copy would
+/// overwrite, the images the rewrite's references name): the registry opened, or a layout that
+/// exists ([`as_it_is`]); `None` when it holds nothing `plan` can read.
+async fn check_target(
+    args: &PlanArgs,
+    config: &Config,
+    target: &Endpoint,
+) -> anyhow::Result<Option<Arc<dyn transport::Store>>> {
+    if config.deploy.is_some() {
+        return Ok(None);
     }
-    transport::open(target, Access::Write, &args.connect.options(Side::Target)?)
+    if !matches!(target, Endpoint::Registry(_)) {
+        return as_it_is(args, config, target, "[target]").await;
+    }
+    let store = transport::open(target, Access::Write, &args.connect.options(Side::Target)?)
         .await
         .context("[target]")?;
-    Ok(())
+    Ok(Some(store))
 }
 
-async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::Result<Plan> {
+/// A registry or layout as it is now, read only, to look up what it holds: a registry opened
+/// with the `--dst-*` flags (refused, naming `key`, when it cannot be), a layout only when it
+/// exists. `None` when the plan deploys the registry (it may not exist yet), for a layout not
+/// there, and for an archive (written whole by the copy, not read while planning).
+async fn as_it_is(
+    args: &PlanArgs,
+    config: &Config,
+    endpoint: &Endpoint,
+    key: &str,
+) -> anyhow::Result<Option<Arc<dyn transport::Store>>> {
+    match endpoint {
+        _ if config.deploy.is_some() => Ok(None),
+        Endpoint::Registry(_) => Ok(Some(
+            transport::open(endpoint, Access::Read, &args.connect.options(Side::Target)?)
+                .await
+                .with_context(|| key.to_string())?,
+        )),
+        Endpoint::Layout(path) if path.join("index.json").is_file() => {
+            Ok(
+                transport::open(endpoint, Access::Read, &args.connect.options(Side::Target)?)
+                    .await
+                    .ok(),
+            )
+        }
+        Endpoint::Layout(_) | Endpoint::Archive(_) => Ok(None),
+    }
+}
+
+/// What `plan` says besides the plan itself, found while making it.
+#[derive(Default)]
+struct Notes {
+    /// A reason to write no plan, found once the plan was made: the line to print and the exit
+    /// code (the files of `[rewrite]` naming neither registry, references to images the target
+    /// will not hold). Said after a `[scope]` that selected nothing, which explains both.
+    refusal: Option<(String, u8)>,
+    /// Steps that would fail as things are now, by kind, with why and what to do: the plan is
+    /// written for review, and `plan` exits 1.
+    would_fail: Vec<(&'static str, String)>,
+}
+
+async fn make_plan(
+    args: &PlanArgs,
+    config: &Config,
+    sides: &Sides,
+) -> anyhow::Result<(Plan, Notes)> {
+    let mut notes = Notes::default();
     let base = sides.base.as_path();
     let source_text = sides.source.clone();
     let target_text = sides.target.clone();
@@ -678,7 +1272,7 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
     )
     .await
     .context("[source]")?;
-    check_target(args, config, &target_ep).await?;
+    let target_now = check_target(args, config, &target_ep).await?;
     let (jobs, max_jobs) = (args.jobs.jobs, args.jobs.max_jobs);
     let inv = inventory::inventory(source.clone(), &source_text, &matcher, jobs, max_jobs).await?;
     // One entry of several in [scope] that matched nothing is likely misspelt; when none
@@ -859,6 +1453,48 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
         ));
     }
     let copy_available = config.copy.mode == CopyMode::Client || target_id.is_some();
+    // The target's tags the copy would overwrite (or keep, with `no_overwrite`): named in the
+    // plan, as `copy --dry-run` names them. An import never overwrites (NoForce).
+    let overwrites = match (&target_now, config.copy.mode) {
+        (Some(target), CopyMode::Client) => {
+            find_overwrites(target, &inv, &matcher, (jobs * 4).clamp(4, 64)).await
+        }
+        _ => Vec::new(),
+    };
+    let no_overwrite = config.copy.no_overwrite;
+    if no_overwrite && !overwrites.is_empty() && config.copy.mode == CopyMode::Client {
+        notes.would_fail.push((
+            "copy",
+            format!(
+                "no_overwrite keeps {} of the target that hold another digest than the source's (listed in the step), and the step fails on them: rename or remove them in the target, leave them out with [scope] exclude_tags, or set [copy] no_overwrite = false, in --config {} and plan again",
+                counted(overwrites.len() as u64, "tag", "tags"),
+                args.config.display()
+            ),
+        ));
+    }
+    let (same, other) = match no_overwrite {
+        false => (
+            "tags already there with the same digest are left alone, tags with another digest are overwritten",
+            "would overwrite",
+        ),
+        true => (
+            "tags already there with the same digest are left alone, tags with another digest are kept and fail the step (no_overwrite)",
+            "would keep",
+        ),
+    };
+    let overwrites_named = match overwrites.is_empty() {
+        true => String::new(),
+        false => format!(
+            "; {}",
+            listed(
+                overwrites
+                    .iter()
+                    .map(|o| overwrite_line(o, other))
+                    .collect(),
+                "overwrites"
+            )
+        ),
+    };
     steps.push((
         StepKind::Copy {
             mode: config.copy.mode,
@@ -871,6 +1507,8 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
             jobs: config.copy.jobs,
             max_jobs: config.copy.max_jobs,
             referrers: config.copy.referrers,
+            no_overwrite,
+            overwrites,
         },
         copy_available,
         if config.copy.mode == CopyMode::Import && copy_available {
@@ -882,7 +1520,7 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
             )
         } else if copy_available {
             format!(
-                "writes {} of {} ({} unique) into {target_text}; tags already there with the same digest are left alone, tags with another digest are overwritten",
+                "writes {} of {} ({} unique) into {target_text}; {same}{overwrites_named}",
                 counted(inv.totals.tags, "tag", "tags"),
                 counted(inv.totals.repositories, "repository", "repositories"),
                 human_bytes(inv.totals.unique_bytes)
@@ -952,44 +1590,60 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
         _ => {}
     }
     if let Some(r) = &config.rewrite {
-        // The rewrite maps login servers: a copy that moves repositories under another prefix
-        // would leave every reference naming a repository the copy did not write.
-        let prefix_of = |e: &Endpoint| match e {
-            Endpoint::Registry(r) => r.prefix.clone(),
-            Endpoint::Layout(_) | Endpoint::Archive(_) => None,
-        };
-        let (source_prefix, target_prefix) = (prefix_of(&source_ep), prefix_of(&target_ep));
-        if source_prefix != target_prefix {
-            let shown = |p: &Option<String>| {
-                p.as_deref()
-                    .map_or("no prefix".to_string(), |p| format!("the prefix `{p}`"))
-            };
-            anyhow::bail!(
-                "[rewrite] points references at another login server, and the copy moves repositories from {} of [source] to {} of [target]: the rewritten references would name repositories the copy does not write; give both sides the same prefix, or take [rewrite] out and rewrite by hand; nothing was written",
-                shown(&source_prefix),
-                shown(&target_prefix)
-            );
-        }
-        let from = r
-            .from
-            .clone()
-            .or_else(|| host(&source_ep))
-            .context("[rewrite] needs `from` when the source is not a registry")?;
-        let to =
-            r.to.clone()
-                .or_else(|| host(&target_ep))
-                .context("[rewrite] needs `to` when the target is not a registry")?;
+        let Rewriting {
+            from_text: from,
+            to_text: to,
+            from: from_registry,
+            to: to_registry,
+        } = rewrite_registries(r, &source_ep, &target_ep)?;
         let paths: Vec<PathBuf> = r.paths.iter().map(|p| abs(p)).collect();
         let renamer = super::rewrite::MapRenamer::of_scope(&config.scope)?;
-        let mut rewriter = acr_rewrite::Rewriter::new(acr_rewrite::Options {
-            from: acr_rewrite::Registry::parse(&from).context("[rewrite] from")?,
-            to: acr_rewrite::Registry::parse(&to).context("[rewrite] to")?,
-            pin_digests: false,
-        });
-        if let Some(renamer) = &renamer {
-            rewriter = rewriter.with_renamer(renamer);
-        }
-        let scanned = rewriter.plan(&paths)?;
+        let check_against = r
+            .check_against
+            .as_deref()
+            .map(|e| absolute_endpoint(e, base))
+            .unwrap_or_else(|| target_text.clone());
+        // Every reference the rewrite points at the target is checked against what the target
+        // will hold once the copy has run, as the step checks it then.
+        let held_now = match check_against == target_text {
+            true => target_now.clone(),
+            false => {
+                let endpoint = args::endpoint(&check_against, "[rewrite] check_against")?;
+                as_it_is(args, config, &endpoint, "[rewrite] check_against").await?
+            }
+        };
+        let expected = ExpectedTarget::new(
+            &inv,
+            &matcher,
+            source.clone(),
+            held_now,
+            &to_registry,
+            renamer.clone(),
+            &config.scope,
+        );
+        let (scanned, nothing_matched) = {
+            let (from, to, paths, renamer) = (
+                from_registry.clone(),
+                to_registry.clone(),
+                paths.clone(),
+                renamer.clone(),
+            );
+            tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let mut rewriter = acr_rewrite::Rewriter::new(acr_rewrite::Options {
+                    from,
+                    to,
+                    pin_digests: false,
+                })
+                .with_resolver(&expected);
+                if let Some(renamer) = &renamer {
+                    rewriter = rewriter.with_renamer(renamer);
+                }
+                let scanned = rewriter.plan(&paths)?;
+                let nothing_matched = rewriter.nothing_matched(&scanned);
+                Ok((scanned, nothing_matched))
+            })
+            .await??
+        };
         if !scanned.failures.is_empty() {
             let failures: Vec<String> = scanned.failures.iter().map(|f| f.to_string()).collect();
             anyhow::bail!(
@@ -998,40 +1652,90 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
                 args.config.display()
             );
         }
+        // Files that name neither registry: a misspelt `from` (or the wrong paths) would make a
+        // step that changes nothing and is recorded done. Refused, as `rewrite` refuses it.
+        if let Some(n) = &nothing_matched {
+            notes.refusal.get_or_insert((
+                format!(
+                    "plan: warning: {}",
+                    named_neither(n, &from_registry, &to_registry, &args.config)
+                ),
+                exit::NOTHING_SELECTED,
+            ));
+        }
+        // References to images the target will not hold: the step would fail after the copy,
+        // and fail again on every run.
+        let missing: Vec<String> = scanned
+            .problems()
+            .map(|(path, p)| {
+                let why = match &p.issue {
+                    acr_rewrite::Issue::Lookup(why) => format!("{}: {why}", p.target_reference),
+                    _ => p.to_string(),
+                };
+                format!("{}:{}: {why}", path.display(), p.line)
+            })
+            .collect();
+        if !missing.is_empty() {
+            notes.refusal.get_or_insert((
+                format!(
+                    "error: [rewrite] would point {} at images the target will not hold after the copy: {}: widen [scope] in --config {} to take them (then plan again), or edit those files to name images the copy brings; nothing was written",
+                    counted(missing.len() as u64, "reference", "references"),
+                    missing.join("; "),
+                    args.config.display()
+                ),
+                exit::ERROR,
+            ));
+        }
         let changed: Vec<_> = scanned.files.iter().filter(|f| f.is_changed()).collect();
         let references: usize = changed.iter().map(|f| f.references.len()).sum();
-        // Files that name neither registry: a misspelt `from` (or the wrong paths) would make a
-        // step that changes nothing and is recorded done.
-        let named_neither = rewriter.nothing_matched(&scanned).map(|n| {
-            let named: Vec<String> = n
-                .referenced
-                .iter()
-                .take(5)
-                .map(|(registry, count)| format!("{registry} ({count})"))
-                .collect();
-            let instead = match named.is_empty() {
-                true => "no registry".to_string(),
-                false => named.join(", "),
-            };
-            format!(
-                "the {} files of [rewrite] paths name neither {from} nor {to} (their image references name {instead}): check [rewrite] from and paths in --config {}",
-                n.files,
-                args.config.display()
-            )
-        });
-        if let Some(warning) = &named_neither {
-            eprintln!("plan: warning: {warning}");
+        // What the rewrite leaves alone (scripts, a value naming the registry alone, comments),
+        // as `rewrite` lists it: named in the plan for review.
+        let mentions: Vec<PlanMention> = scanned
+            .files
+            .iter()
+            .flat_map(|f| {
+                f.mentions.iter().map(move |m| PlanMention {
+                    path: f.path.clone(),
+                    line: m.line,
+                    text: acr_rewrite::printable_line(&m.text),
+                    note: m.note.clone(),
+                })
+            })
+            .collect();
+        // A source the plan deletes must not stay named in the files: the step fails on them.
+        let stops = config.delete_source.is_some() && !r.accept_mentions && !mentions.is_empty();
+        if stops {
+            notes.would_fail.push((
+                "rewrite",
+                format!(
+                    "the files still mention the source {from} in {} the rewrite leaves alone (listed in the step), and the plan deletes the source: point them at {to} by hand (or delete them) before apply, or set `accept_mentions = true` under [rewrite] in --config {} and plan again",
+                    counted(mentions.len() as u64, "place", "places"),
+                    args.config.display()
+                ),
+            ));
         }
         let refused = super::apply::rewrite_refusal(
             &scanned,
             r.in_place_hard_links,
             &args.config.display().to_string(),
         );
-        let check_against = r
-            .check_against
-            .as_deref()
-            .map(|e| absolute_endpoint(e, base))
-            .unwrap_or_else(|| target_text.clone());
+        let left_alone = match (mentions.is_empty(), stops, r.accept_mentions) {
+            (true, ..) => String::new(),
+            (false, true, _) => format!(
+                "; leaves {} of {from} alone, which it cannot rewrite safely, and fails while they remain, as the plan deletes the source (point them at {to} by hand, or set `accept_mentions = true`): {}",
+                counted(mentions.len() as u64, "mention", "mentions"),
+                listed(mentions.iter().map(ToString::to_string).collect(), "mentions")
+            ),
+            (false, false, accepted) => format!(
+                "; leaves {} of {from} alone, which it cannot rewrite safely{}: {}",
+                counted(mentions.len() as u64, "mention", "mentions"),
+                match accepted {
+                    true => " (accept_mentions: check them by hand)",
+                    false => " (check them by hand)",
+                },
+                listed(mentions.iter().map(ToString::to_string).collect(), "mentions")
+            ),
+        };
         steps.push((
             StepKind::Rewrite {
                 paths,
@@ -1042,15 +1746,17 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
                 in_place_hard_links: r.in_place_hard_links,
                 files: changed.len(),
                 references,
+                mentions,
+                accept_mentions: r.accept_mentions,
             },
             true,
             format!(
-                "rewrites {references} image references in {} files from {from} to {to}{}{}; every reference is checked in {check_against} first and nothing is written if one is missing{}",
+                "rewrites {references} image references in {} files from {from} to {to}{}{}; every reference is checked in {check_against} first and nothing is written if one is missing{}{left_alone}",
                 changed.len(),
                 if r.pin_digests { ", tags pinned to digests" } else { "" },
                 if r.in_place_hard_links { ", hard-linked files written in place" } else { "" },
                 refused.map(|r| format!(" (as the files are now, apply would refuse them: {r})")).unwrap_or_default()
-            ) + &named_neither.map(|w| format!("; warning: {w}")).unwrap_or_default(),
+            ),
         ));
     }
     steps.push((
@@ -1146,7 +1852,7 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
             args.config.display()
         );
     }
-    Ok(Plan {
+    let plan = Plan {
         schema_version: PLAN_SCHEMA_VERSION,
         created_by: concat!("acr-relocate ", env!("CARGO_PKG_VERSION")).into(),
         config: sides.config.clone(),
@@ -1170,7 +1876,8 @@ async fn make_plan(args: &PlanArgs, config: &Config, sides: &Sides) -> anyhow::R
             .iter()
             .map(|p| format!("{}: {}", p.item, p.reason))
             .collect(),
-    })
+    };
+    Ok((plan, notes))
 }
 
 /// Reads blobs of the first images of the selection for up to about three seconds (64 MB at
@@ -1342,6 +2049,55 @@ pub fn markdown(plan: &Plan) -> String {
                 }
                 out.push('\n');
             }
+        }
+    }
+    for step in &plan.steps {
+        match &step.kind {
+            StepKind::Copy {
+                overwrites,
+                no_overwrite,
+                ..
+            } if !overwrites.is_empty() => {
+                let (title, verb, then) = match no_overwrite {
+                    false => (
+                        "Target tags the copy overwrites",
+                        "would overwrite",
+                        "The target holds these tags with another digest than the source's: the copy points them at the source's image.",
+                    ),
+                    true => (
+                        "Target tags the copy keeps (no_overwrite)",
+                        "would keep",
+                        "The target holds these tags with another digest than the source's: the copy keeps them and the step fails on them.",
+                    ),
+                };
+                out.push_str(&format!("\n## {title}\n\n{then}\n\n"));
+                for o in overwrites {
+                    out.push_str(&format!("- {}\n", overwrite_line(o, verb)));
+                }
+            }
+            StepKind::Rewrite {
+                mentions,
+                accept_mentions,
+                from,
+                ..
+            } if !mentions.is_empty() => {
+                let deletes = plan
+                    .steps
+                    .iter()
+                    .any(|s| matches!(s.kind, StepKind::DeleteSource { .. }));
+                out.push_str(&format!(
+                    "\n## Mentions of `{from}` the rewrite leaves alone\n\n{}\n\n",
+                    match (deletes, accept_mentions) {
+                        (true, false) => "The rewrite cannot change these safely, and the plan deletes the source: the rewrite step fails while they remain. Point them at the new registry by hand (or delete them), or set `accept_mentions = true` under `[rewrite]` and plan again.",
+                        (true, true) => "The rewrite cannot change these safely; `accept_mentions = true` lets the plan delete the source while they remain: check them by hand.",
+                        (false, _) => "The rewrite cannot change these safely: check them by hand.",
+                    }
+                ));
+                for m in mentions {
+                    out.push_str(&format!("- {m}\n"));
+                }
+            }
+            _ => {}
         }
     }
     if plan.steps.iter().any(|s| !s.available) {

@@ -36,6 +36,7 @@ mod no_overwrite;
 mod passwords;
 mod peer_flags;
 mod plan;
+mod plan_checks;
 mod plan_errors;
 mod plan_rewrite;
 mod plan_template;

@@ -708,8 +708,14 @@ fn a_rewrite_path_that_does_not_exist_is_refused_by_plan_and_by_apply_before_the
     // Gone between plan and apply: refused before the copy, with exit 2 (unusable input).
     let (_layout, dir, cfg) = layout_and_config("[rewrite]\npaths = [\"deploy\"]\nfrom = \"myreg.azurecr.io\"\nto = \"newreg.azurecr.io\"\n");
     std::fs::create_dir(dir.path().join("deploy")).unwrap();
+    // Files already pointed at the new registry: nothing to rewrite, and no misspelt `from`.
+    std::fs::write(
+        dir.path().join("deploy/app.yaml"),
+        "image: newreg.azurecr.io/app:v1\n",
+    )
+    .unwrap();
     let plan_path = plan(dir.path(), &cfg);
-    std::fs::remove_dir(dir.path().join("deploy")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("deploy")).unwrap();
     let out = run(&["apply", "-q", plan_path.to_str().unwrap()]);
     assert_one_line(
         &out,

@@ -191,6 +191,10 @@ pub struct CopyConfig {
     /// Copy OCI 1.1 referrers.
     #[serde(default = "yes")]
     pub referrers: bool,
+    /// Keep a target tag that holds another digest than the source's, as `copy
+    /// --no-overwrite`: the copy step fails on it instead of overwriting it.
+    #[serde(default)]
+    pub no_overwrite: bool,
 }
 
 impl Default for CopyConfig {
@@ -200,6 +204,7 @@ impl Default for CopyConfig {
             jobs: default_jobs(),
             max_jobs: None,
             referrers: true,
+            no_overwrite: false,
         }
     }
 }
@@ -317,6 +322,11 @@ pub struct RewriteConfig {
     /// refusing them, as `rewrite --in-place-hard-links` does.
     #[serde(default)]
     pub in_place_hard_links: bool,
+    /// Let the rewrite step be done while the files still mention the old registry where it
+    /// cannot rewrite them safely (listed in the plan), in a plan that deletes the source:
+    /// without it the step fails until they are pointed at the new registry by hand.
+    #[serde(default)]
+    pub accept_mentions: bool,
 }
 
 /// `[attach_aks]`.
@@ -456,6 +466,53 @@ pub struct PlanFinding {
     pub fix: String,
 }
 
+/// A tag of the target that holds another digest than the source's tag of that name: the copy
+/// overwrites it (or, with `no_overwrite`, keeps it and fails on it). Found while planning, in the
+/// repositories the target already has.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanOverwrite {
+    /// `REPOSITORY:TAG`, named as in the target.
+    pub item: String,
+    /// The digest the target's tag holds.
+    pub target_has: String,
+    /// The digest of the source's tag.
+    pub source: String,
+}
+
+/// A mention of the old registry in a deployment file that the rewrite leaves alone (it cannot
+/// rewrite it safely: a script, a value naming the registry alone, a comment), as planned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanMention {
+    /// The file (absolute).
+    pub path: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// The line, trimmed, its secrets hidden (`***`) and its control characters escaped.
+    pub text: String,
+    /// Why it is left alone, when there is more to say than its place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `FILE:LINE: TEXT (NOTE)`, the file name's control characters escaped (the text and note come
+/// escaped from the scan).
+impl std::fmt::Display for PlanMention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = self.path.display().to_string();
+        write!(
+            f,
+            "{}:{}: {}",
+            crate::log::printable(&path),
+            self.line,
+            self.text
+        )?;
+        if let Some(note) = &self.note {
+            write!(f, " ({note})")?;
+        }
+        Ok(())
+    }
+}
+
 /// The kinds of steps.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -538,6 +595,14 @@ pub enum StepKind {
         max_jobs: Option<usize>,
         /// Copy referrers.
         referrers: bool,
+        /// Keep target tags that hold another digest and fail on them (absent in plans written
+        /// before the key existed: they are overwritten).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        no_overwrite: bool,
+        /// The target's tags that hold another digest than the source's, as found while
+        /// planning.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        overwrites: Vec<PlanOverwrite>,
     },
     /// Rewrite image references in deployment files.
     Rewrite {
@@ -559,6 +624,13 @@ pub enum StepKind {
         files: usize,
         /// References that will change.
         references: usize,
+        /// Mentions of the old registry the rewrite leaves alone (as scanned while planning).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<PlanMention>,
+        /// The step is done while mentions of the source remain, in a plan that deletes it
+        /// (absent in plans written before the key existed: it fails on them).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        accept_mentions: bool,
     },
     /// Deep verify of the target against the source.
     Verify {
@@ -816,6 +888,42 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn steps_planned_before_no_overwrite_and_mentions_existed_read_and_write_back_unchanged() {
+        let copy = r#"{"id":"2-copy","kind":"copy","mode":"client","jobs":8,"referrers":true,"available":true,"changes":"x"}"#;
+        let step: Step = serde_json::from_str(copy).unwrap();
+        assert!(matches!(
+            &step.kind,
+            StepKind::Copy {
+                no_overwrite: false,
+                overwrites,
+                ..
+            } if overwrites.is_empty()
+        ));
+        assert_eq!(serde_json::to_string(&step).unwrap(), copy);
+        let rewrite = r#"{"id":"3-rewrite","kind":"rewrite","paths":["/d"],"from":"a.io","to":"b.io","check_against":"b.io","pin_digests":false,"in_place_hard_links":false,"files":1,"references":1,"available":true,"changes":"x"}"#;
+        let step: Step = serde_json::from_str(rewrite).unwrap();
+        assert!(matches!(
+            &step.kind,
+            StepKind::Rewrite {
+                accept_mentions: false,
+                mentions,
+                ..
+            } if mentions.is_empty()
+        ));
+        assert_eq!(serde_json::to_string(&step).unwrap(), rewrite);
+        let mention = PlanMention {
+            path: "/d/run\u{1b}.sh".into(),
+            line: 2,
+            text: "docker pull a.io/x:1".into(),
+            note: Some("a script".into()),
+        };
+        assert_eq!(
+            mention.to_string(),
+            "/d/run\\u{1b}.sh:2: docker pull a.io/x:1 (a script)"
+        );
     }
 
     #[test]
