@@ -6,7 +6,7 @@
 //! | 1 | the job ran but some items failed, differ or are blocked (each one is listed) |
 //! | 2 | usage, input or connection error: nothing useful could be done |
 //! | 3 | a registry stopped answering during the run: what was written is complete (a `copy` prints its summary of it); run the same command again to resume |
-//! | 4 | `--repo`/`--exclude-repo`/`--tag`, or a prefix of SOURCE, selected nothing: nothing was done (a misspelt filter is not a success); `rewrite`: the files name neither `--from` nor `--to` (a misspelt `--from`) |
+//! | 4 | `--repo`/`--exclude-repo`/`--tag`, or a prefix of SOURCE, selected nothing: nothing was done (a misspelt filter is not a success); `rewrite` (and `plan`'s `[rewrite] paths`): the files name neither `--from` nor `--to` (a misspelt `--from`) |
 //! | 5 | `apply`: the source would be deleted before every earlier step of the plan is done: nothing was done |
 //! | 130 | interrupted by Ctrl-C (SIGINT); the summary says what was done, the same command resumes |
 //! | 143 | stopped by SIGTERM (`kill`, `timeout`, systemd, Kubernetes), handled as Ctrl-C is |

@@ -212,7 +212,16 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     // leaves out means one of them was edited by hand.
     let source_ep = args::endpoint(&plan.source, "the plan's source")?;
     let target_ep = args::endpoint(&plan.target, "the plan's target")?;
-    let matcher = super::plan::matcher(&plan.scope, &source_ep, &target_ep, None)?;
+    let mut matcher = super::plan::matcher(&plan.scope, &source_ep, &target_ep, None)?;
+    // `[copy] referrers = false`: the copy leaves the referrers behind (the referrers fallback
+    // tags too), and the verify steps do not ask for them, as `verify --no-referrers`.
+    let referrers = plan.steps.iter().all(|s| match s.kind {
+        StepKind::Copy { referrers, .. } => referrers,
+        _ => true,
+    });
+    if !referrers {
+        matcher = matcher.without_referrers();
+    }
     let outside: Vec<&str> = plan
         .repositories
         .iter()

@@ -1264,7 +1264,16 @@ async fn make_plan(
     acr_relocate::endpoint::check_distinct(&source_ep, &target_ep)
         .await
         .context("[target]")?;
-    let matcher = matcher(&config.scope, &source_ep, &target_ep, None)?;
+    if config.delete_source.is_some() && !config.copy.referrers {
+        anyhow::bail!(
+            "[copy] referrers = false leaves the source's referrers (signatures, SBOMs) behind, and [delete_source] would delete them with the source (its verify requires them in the target, so it could never pass): take one of them out; nothing was written"
+        );
+    }
+    let mut matcher = matcher(&config.scope, &source_ep, &target_ep, None)?;
+    if !config.copy.referrers {
+        // The copy leaves the referrers fallback tags out: so do the counts and the verify.
+        matcher = matcher.without_referrers();
+    }
     let source = transport::open(
         &source_ep,
         Access::Read,

@@ -228,7 +228,9 @@ fn an_expired_az_acr_login_token_gives_way_to_the_azure_ad_identity() {
     crate::util::assert_success(&out);
     let err = crate::util::stderr(&out);
     assert!(
-        err.contains("was refused (HTTP 401; an `az acr login` token lasts 3 hours): signing in with"),
+        err.contains(
+            "was refused (HTTP 401; an `az acr login` token lasts 3 hours): signing in with"
+        ),
         "{err}"
     );
     assert_eq!(err.matches("was refused").count(), 1, "said once: {err}");

@@ -754,3 +754,53 @@ fn the_copy_step_names_the_target_tags_it_overwrote() {
         "{summary}"
     );
 }
+
+/// `[copy] referrers = false` is `copy --no-referrers` for the whole plan: the copy leaves the
+/// referrers behind (listed untagged by a layout, or in `sha256-<hex>` fallback tags by a
+/// registry without the referrers API), the verify steps do not ask for them, so the first
+/// `apply` finishes and a second has nothing to do. With `[delete_source]` it is refused: the
+/// source's deletion would lose them.
+#[test]
+fn a_plan_without_referrers_finishes_and_cannot_delete_the_source() {
+    let (layout, expected) = sample_layout(3, 6);
+    let (fallback_tags, _) = sample_registry(3);
+    for source in [oci(layout.path()), fallback_tags.url()] {
+        let dst = Registry::start();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(
+            dir.path(),
+            &source,
+            &dst.url(),
+            "[copy]\nreferrers = false\n",
+        );
+        let plan_path = plan(dir.path(), &cfg);
+        let plan_arg = plan_path.to_str().unwrap();
+        assert_success(&run(&["apply", "-q", plan_arg]));
+        assert_success(&run(&["apply", "-q", plan_arg]));
+        let target = open(&dst.url());
+        for (repo, subject, referrer) in &expected.referrers {
+            let held = block_on(target.manifest_digest(repo, referrer.as_str())).unwrap();
+            assert_eq!(held, None, "{source}: {repo}@{referrer}");
+            let tag = subject.as_str().replacen(':', "-", 1);
+            let held = block_on(target.manifest_digest(repo, &tag)).unwrap();
+            assert_eq!(held, None, "{source}: {repo}:{tag}");
+        }
+        assert_success(&run(&["verify", "--no-referrers", &source, &dst.url()]));
+        if source.starts_with("oci:") {
+            continue; // only a registry is deleted from
+        }
+
+        let deleting =
+            format!("[copy]\nreferrers = false\n\n[delete_source]\nconfirm = \"{source}\"\n");
+        let cfg = config(dir.path(), &source, &dst.url(), &deleting);
+        std::fs::remove_file(&plan_path).unwrap();
+        let out = run(&["plan", "--config", cfg.to_str().unwrap(), "-o", plan_arg]);
+        assert_exit_code(&out, 2);
+        assert!(
+            stderr(&out).contains("[copy] referrers = false leaves the source's referrers"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!plan_path.exists());
+    }
+}
