@@ -1432,7 +1432,7 @@ impl Run<'_> {
             StepEnd::Stuck {
                 detail: format!("{detail}; failed: {}", failed.join("; ")),
                 remedy: format!(
-                    "[copy] no_overwrite kept target tags that hold other images (listed above), and running the same command again keeps them again: rename or remove them in the target, then run the same command again; or leave them out with [scope] exclude_tags (or set [copy] no_overwrite = false) in {}, run `acr-relocate plan --config {} -o {}` again, then `acr-relocate apply {} --replan`",
+                    "[copy] no_overwrite kept target tags that hold other images (listed above), and running the same command again keeps them again: rename or remove them in the target, then run the same command again; or leave their repositories out with [scope] exclude_repos (exclude_tags would leave the tag out of every repository) (or set [copy] no_overwrite = false) in {}, run `acr-relocate plan --config {} -o {}` again, then `acr-relocate apply {} --replan`",
                     self.plan.config.display(),
                     self.plan.config.display(),
                     self.args.plan.display(),
@@ -1580,7 +1580,10 @@ impl Run<'_> {
         let (paths, from, to) = (paths.to_vec(), from.to_string(), to.to_string());
         let config = self.plan.config.display().to_string();
         let plan_path = self.args.plan.display().to_string();
-        let renamer = super::rewrite::MapRenamer::of_scope(&self.plan.scope)?;
+        let renamer = super::rewrite::MapRenamer::of_scope(
+            &self.plan.scope,
+            self.matcher.selection().source_prefix.as_deref(),
+        )?;
         let quiet = self.args.quiet;
         // Until the copy is done, a reference the target lacks may yet arrive with it.
         let copied = self

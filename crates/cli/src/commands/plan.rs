@@ -668,6 +668,14 @@ struct Rewriting {
     to: acr_rewrite::Registry,
 }
 
+/// The prefix of a registry endpoint (`HOST/team`: `team`); none for a layout or an archive.
+pub fn source_prefix(endpoint: &Endpoint) -> Option<&str> {
+    match endpoint {
+        Endpoint::Registry(r) => r.prefix.as_deref(),
+        Endpoint::Layout(_) | Endpoint::Archive(_) => None,
+    }
+}
+
 /// The registries a `[rewrite]` maps between, refused (naming what to write instead) when the
 /// rewritten references would not name what the copy writes. The rewrite keeps the path after
 /// the login server: `FROM/PATH` becomes `TO/PATH`, with the prefix `to` may carry
@@ -1475,7 +1483,7 @@ async fn make_plan(
         notes.would_fail.push((
             "copy",
             format!(
-                "no_overwrite keeps {} of the target that hold another digest than the source's (listed in the step), and the step fails on them: rename or remove them in the target, leave them out with [scope] exclude_tags, or set [copy] no_overwrite = false, in --config {} and plan again",
+                "no_overwrite keeps {} of the target that hold another digest than the source's (listed in the step), and the step fails on them: rename or remove them in the target, leave their repositories out with [scope] exclude_repos (exclude_tags would leave the tag out of every repository), or set [copy] no_overwrite = false, in --config {} and plan again",
                 counted(overwrites.len() as u64, "tag", "tags"),
                 args.config.display()
             ),
@@ -1605,8 +1613,20 @@ async fn make_plan(
             from: from_registry,
             to: to_registry,
         } = rewrite_registries(r, &source_ep, &target_ep)?;
+        // The files are searched for `from` only: a source the plan deletes, named otherwise
+        // in them, would stay named there unseen.
+        if let (Some(_), Some(given), Some(own)) =
+            (&config.delete_source, &r.from, host(&source_ep))
+        {
+            if acr_rewrite::Registry::parse(&own).ok().as_ref() != Some(&from_registry) {
+                anyhow::bail!(
+                    "[rewrite] from = \"{given}\" is not the source's own name {own}, and the plan deletes the source: files that name it {own} would be neither rewritten nor checked, and would point at a deleted registry; take `from` out (it defaults to the source's host), or take [delete_source] out and delete later with `acr-relocate delete-source` once `acr-relocate rewrite PATHS --from {own} --to {to} --check` passes; nothing was written"
+                );
+            }
+        }
         let paths: Vec<PathBuf> = r.paths.iter().map(|p| abs(p)).collect();
-        let renamer = super::rewrite::MapRenamer::of_scope(&config.scope)?;
+        let renamer =
+            super::rewrite::MapRenamer::of_scope(&config.scope, source_prefix(&source_ep))?;
         let check_against = r
             .check_against
             .as_deref()

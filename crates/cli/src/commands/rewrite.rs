@@ -288,20 +288,47 @@ pub struct MapRenamer {
     renames: Renames,
     /// `renames` the other way, from a name in the target to the source name.
     inverted: Renames,
+    /// The source's prefix (`[source] registry = "HOST/team"`): a plan's renames are relative
+    /// to it, and a path outside it is renamed by none of them.
+    prefix: Option<String>,
 }
 
 impl MapRenamer {
     /// The renamer of `renames` (forward: as `copy` applied them).
     pub fn new(renames: Renames) -> Self {
         let inverted = renames.inverted();
-        MapRenamer { renames, inverted }
+        MapRenamer {
+            renames,
+            inverted,
+            prefix: None,
+        }
     }
 
-    /// The renamer of a plan's `[scope] map`, `None` when it renames nothing (a rewrite then
+    /// The renamer of a plan's `[scope] map`, relative to the source's `prefix` as the copy
+    /// applies them (`team/web` is `web` to `map = ["web=frontend/web"]` under the prefix
+    /// `team`, and becomes `team/frontend/web`), `None` when it renames nothing (a rewrite then
     /// behaves as without renames).
-    pub fn of_scope(scope: &acr_relocate::relocation::plan::Scope) -> anyhow::Result<Option<Self>> {
+    pub fn of_scope(
+        scope: &acr_relocate::relocation::plan::Scope,
+        prefix: Option<&str>,
+    ) -> anyhow::Result<Option<Self>> {
         let renames = Renames::parse(&scope.map, "[scope] map")?;
-        Ok((!renames.is_empty()).then(|| MapRenamer::new(renames)))
+        Ok((!renames.is_empty()).then(|| MapRenamer {
+            prefix: prefix.map(str::to_string),
+            ..MapRenamer::new(renames)
+        }))
+    }
+
+    /// `path` with `rename` applied to its part under the prefix; `None` outside the prefix or
+    /// when `rename` renames nothing.
+    fn under_prefix(&self, path: &str, rename: &Renames) -> Option<String> {
+        match &self.prefix {
+            None => rename.apply(path),
+            Some(prefix) => {
+                let name = path.strip_prefix(prefix.as_str())?.strip_prefix('/')?;
+                Some(format!("{prefix}/{}", rename.apply(name)?))
+            }
+        }
     }
 
     /// The renames, as given.
@@ -312,13 +339,12 @@ impl MapRenamer {
 
 impl Renamer for MapRenamer {
     fn renamed(&self, repository: &str) -> String {
-        self.renames
-            .apply(repository)
+        self.under_prefix(repository, &self.renames)
             .unwrap_or_else(|| repository.to_string())
     }
 
     fn original(&self, renamed: &str) -> Option<String> {
-        self.inverted.apply(renamed)
+        self.under_prefix(renamed, &self.inverted)
     }
 }
 

@@ -565,3 +565,70 @@ fn a_rewrite_to_with_the_prefix_of_the_copy_follows_it() {
     );
     assert!(digest_at(&dst.url(), "moved/team/web", "1.0").is_some());
 }
+
+/// With a `[source]` prefix, `[scope] map` is relative to it, in the rewrite as in the copy:
+/// `SOURCE/team/web:1.0` becomes `TARGET/team/frontend/web:1.0` (w2rev finding 2: the plan
+/// was refused, blaming `[scope]`).
+#[test]
+fn a_rename_under_a_source_prefix_is_followed_by_the_rewrite() {
+    let (src, dst) = registries();
+    let (old, new) = (host(&src), host(&dst));
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("deploy/web.yaml");
+    write_files(
+        dir.path(),
+        &[("deploy/web.yaml", format!("image: {old}/team/web:1.0\n"))],
+    );
+    let cfg = config(
+        dir.path(),
+        &format!("{}/team", src.url()),
+        &format!("{}/team", dst.url()),
+        "[scope]\nmap = [\"web=frontend/web\"]\n\n[rewrite]\npaths = [\"deploy\"]\n",
+    );
+    let (out, plan_path) = run_plan(dir.path(), &cfg, &[]);
+    assert_success(&out);
+    let (out, _) = apply(&plan_path, &[]);
+    assert_exit_code(&out, 0);
+    assert_eq!(
+        fs::read_to_string(&manifest).unwrap(),
+        format!("image: {new}/team/frontend/web:1.0\n")
+    );
+    assert!(digest_at(&dst.url(), "team/frontend/web", "1.0").is_some());
+}
+
+/// A plan that deletes the source checks the files for the source's own name: a `[rewrite]
+/// from` naming it otherwise (an alias, a misspelling) would leave the files that use its own
+/// name pointing at a deleted registry, unchecked; refused, nothing written (w2rev finding 1).
+#[test]
+fn a_plan_that_deletes_the_source_refuses_a_rewrite_from_another_name_of_it() {
+    let (src, dst) = registries();
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[(
+            "deploy/web.yaml",
+            format!("image: localhost:{}/team/web:1.0\n", src.port),
+        )],
+    );
+    let cfg = config(
+        dir.path(),
+        &src.url(),
+        &dst.url(),
+        &format!(
+            "[rewrite]\npaths = [\"deploy\"]\nfrom = \"localhost:{}\"\n\n[delete_source]\nconfirm = \"{}\"\n",
+            src.port,
+            src.url()
+        ),
+    );
+    let (out, plan_path) = run_plan(dir.path(), &cfg, &[]);
+    assert_exit_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "[rewrite] from = \"localhost:{}\" is not the source's own name",
+            src.port
+        )) && err.contains("take `from` out"),
+        "{err}"
+    );
+    assert!(!plan_path.exists());
+}
