@@ -844,7 +844,7 @@ async fn find_overwrites(
     inv: &inventory::Inventory,
     matcher: &Matcher,
     at_once: usize,
-) -> Vec<PlanOverwrite> {
+) -> (Vec<PlanOverwrite>, Vec<String>) {
     let catalog: Option<std::collections::HashSet<String>> = target
         .repositories()
         .await
@@ -868,7 +868,8 @@ async fn find_overwrites(
                     ),
                     _ => match target.tags(&name).await {
                         Ok(tags) => TargetTags::Names(tags.into_iter().collect()),
-                        Err(_) => TargetTags::Names(Default::default()),
+                        Err(e) if e.is_not_found() => TargetTags::Names(Default::default()),
+                        Err(e) => TargetTags::Unread(e.to_string()),
                     },
                 };
                 (name, repo, tags)
@@ -878,7 +879,12 @@ async fn find_overwrites(
             .await;
     let mut found = Vec::new();
     let mut to_ask = Vec::new();
+    let mut unchecked = Vec::new();
     for (name, repo, tags) in &listed {
+        if let TargetTags::Unread(reason) = tags {
+            unchecked.push(format!("{name} ({reason})"));
+            continue;
+        }
         for tag in repo
             .tags
             .iter()
@@ -899,31 +905,44 @@ async fn find_overwrites(
                 TargetTags::Names(names) if names.contains(&tag.tag) => {
                     to_ask.push((name.as_str(), tag));
                 }
-                TargetTags::Names(_) => {}
+                TargetTags::Names(_) | TargetTags::Unread(_) => {}
             }
         }
     }
-    let asked: Vec<Option<PlanOverwrite>> = futures::stream::iter(to_ask)
+    let asked: Vec<Result<Option<PlanOverwrite>, String>> = futures::stream::iter(to_ask)
         .map(|(name, tag)| async move {
-            let had = target.manifest_digest(name, &tag.tag).await.ok()??;
-            (had != tag.digest).then(|| PlanOverwrite {
+            let had = match target.manifest_digest(name, &tag.tag).await {
+                Ok(Some(had)) => had,
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(format!("{name}:{} ({e})", tag.tag)),
+            };
+            Ok((had != tag.digest).then(|| PlanOverwrite {
                 item: format!("{name}:{}", tag.tag),
                 target_has: had.to_string(),
                 source: tag.digest.to_string(),
-            })
+            }))
         })
         .buffer_unordered(at_once)
         .collect()
         .await;
-    found.extend(asked.into_iter().flatten());
+    for answer in asked {
+        match answer {
+            Ok(overwrite) => found.extend(overwrite),
+            Err(item) => unchecked.push(item),
+        }
+    }
     found.sort_by(|a, b| a.item.cmp(&b.item));
-    found
+    unchecked.sort();
+    (found, unchecked)
 }
 
-/// A repository's tags in the target: with their digests (an ACR's listing), or names alone.
+/// A repository's tags in the target: with their digests (an ACR's listing), names alone, or
+/// why they could not be read.
 enum TargetTags {
     Digests(std::collections::HashMap<String, String>),
     Names(std::collections::HashSet<String>),
+    /// Its tags could not be listed: why.
+    Unread(String),
 }
 
 /// A repository the copy writes, by its name in the target ([`ExpectedTarget`]).
@@ -1474,7 +1493,16 @@ async fn make_plan(
     // plan, as `copy --dry-run` names them. An import never overwrites (NoForce).
     let overwrites = match (&target_now, config.copy.mode) {
         (Some(target), CopyMode::Client) => {
-            find_overwrites(target, &inv, &matcher, (jobs * 4).clamp(4, 64)).await
+            let (found, unchecked) =
+                find_overwrites(target, &inv, &matcher, (jobs * 4).clamp(4, 64)).await;
+            if !unchecked.is_empty() {
+                eprintln!(
+                    "plan: warning: the target could not be read for the tags the copy would overwrite in {}: {}; the copy overwrites any that hold another image (`acr-relocate copy --dry-run` lists them)",
+                    counted(unchecked.len() as u64, "place", "places"),
+                    acr_relocate::log::printable(&unchecked.join(", "))
+                );
+            }
+            found
         }
         _ => Vec::new(),
     };

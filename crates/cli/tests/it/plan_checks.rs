@@ -632,3 +632,36 @@ fn a_plan_that_deletes_the_source_refuses_a_rewrite_from_another_name_of_it() {
     );
     assert!(!plan_path.exists());
 }
+
+/// A target whose tags of a repository cannot be read leaves the overwrites there unchecked:
+/// said on stderr, not taken for "nothing overwritten" (w2rev finding 5).
+#[test]
+fn overwrites_the_plan_could_not_check_are_warned_about() {
+    use crate::support::http::{Request, Response, Server};
+    let (src, dst) = registries();
+    assert_success(&run(&[
+        "copy",
+        "-q",
+        "--repo",
+        "team/web",
+        &src.url(),
+        &dst.url(),
+    ]));
+    let upstream = dst.port;
+    let proxy = Server::start_raw(move |r: &Request| {
+        if r.method == "GET" && r.path.starts_with("/v2/team/web/tags/list") {
+            let denied =
+                serde_json::json!({"errors": [{"code": "DENIED", "message": "no listing here"}]});
+            return Response::json(403, &denied);
+        }
+        crate::support::mount_proxy::forward_as_sent(upstream, r)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &src.url(), &proxy.url(), "");
+    let (out, _) = run_plan(dir.path(), &cfg, &[]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("plan: warning: the target could not be read for the tags the copy would overwrite in 1 place: team/web"),
+        "{err}"
+    );
+}
