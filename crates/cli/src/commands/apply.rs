@@ -1206,6 +1206,24 @@ impl Run<'_> {
         );
         Ok(if report.passed() {
             StepEnd::Done(detail)
+        } else if report.failed.is_empty() && report.errors.is_empty() {
+            // Only tags the target holds with other images: an import never overwrites them
+            // (NoForce), so every run would stop on them again.
+            let conflicts: Vec<String> = report
+                .conflicts
+                .iter()
+                .map(|(item, reason)| format!("{}: {reason}", item.describe()))
+                .collect();
+            StepEnd::Stuck {
+                detail: format!("{detail}; conflicts: {}", conflicts.join("; ")),
+                remedy: format!(
+                    "the target holds these tags with other images, and an import never overwrites them: rename or remove them in the target, then run the same command again; or leave their repositories out with [scope] exclude_repos in {}, run `acr-relocate plan --config {} -o {}` again, then `acr-relocate apply {} --replan`",
+                    self.plan.config.display(),
+                    self.plan.config.display(),
+                    self.args.plan.display(),
+                    self.args.plan.display()
+                ),
+            }
         } else {
             StepEnd::Failed(detail)
         })

@@ -313,3 +313,47 @@ fn apply_attaches_aks_compares_settings_and_deletes_the_source_registry_resource
     );
     env.finish();
 }
+
+/// An import never overwrites (NoForce): a target tag holding another image stops the import
+/// step on every run, so the step names the tag and says what to do instead of "run the same
+/// command again" (w2rev finding 3).
+#[test]
+#[ignore = "extra tier: needs Prism and ../shared/specs"]
+fn an_import_step_that_meets_a_target_tag_of_another_image_names_it_and_what_to_do() {
+    let (layout, expected) = sample_layout(2, 23);
+    let (src, dst) = (Registry::start(), Registry::start());
+    assert_success(&run(&["copy", "-q", &oci(layout.path()), &src.url()]));
+    // The target holds one of the source's tags with an image of its own.
+    let (repo, tags) = expected.tags.iter().next().unwrap();
+    let tag = tags.keys().next().unwrap();
+    crate::support::oci_push::push_image_as(dst.port, repo, tag, "amd64", b"the target's own");
+
+    let env = AzureEnv::start();
+    let (source_id, target_id) = env.fake.add_relocation(&src.url(), &dst.url(), |_| {});
+    let config = env.path("relocation.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[source]\nregistry = \"{}\"\nazure_resource_id = \"{source_id}\"\n\n\
+             [target]\nregistry = \"{}\"\nazure_resource_id = \"{target_id}\"\n\n\
+             [copy]\nmode = \"import\"\n",
+            src.url(),
+            dst.url()
+        ),
+    )
+    .unwrap();
+    let plan = env.path("plan.json");
+    plan_steps(&env, &config, &plan);
+    for _ in 0..2 {
+        let out = env.run(&["apply", plan.to_str().unwrap()]);
+        assert_ne!(out.status.code(), Some(0), "{}", show(&out));
+        let text = show(&out);
+        assert!(
+            text.contains(&format!("{repo}:{tag}"))
+                && text.contains("an import never overwrites them")
+                && text.contains("[scope] exclude_repos"),
+            "{text}"
+        );
+    }
+    env.finish();
+}
