@@ -985,6 +985,10 @@ struct ExpectedTarget {
     tag_filters: String,
     /// Whether the copy takes manifests no tag reaches.
     takes_untagged: bool,
+    /// The prefix of `[source]`: a repository outside it is not the copy's.
+    source_prefix: Option<String>,
+    /// False with `[copy] referrers = false`: the referrers fallback tags stay behind.
+    referrers: bool,
     /// The index children below the selected tags, read when first needed, by target name.
     children:
         std::cell::RefCell<std::collections::HashMap<String, std::collections::HashSet<String>>>,
@@ -1047,6 +1051,8 @@ impl ExpectedTarget {
             handle: tokio::runtime::Handle::current(),
             planned,
             unread,
+            source_prefix,
+            referrers: matcher.takes_referrers(),
             source,
             now,
             to_prefix: to.prefix().map(str::to_string),
@@ -1144,13 +1150,33 @@ impl ExpectedTarget {
             (Err(e), ..) => format!(
                 "the target does not hold it, and the source could not be asked about it: {e}"
             ),
+            (Ok(Some(_)), true, false)
+                if !self.referrers && acr_relocate::referrers::is_fallback_tag(reference) =>
+            {
+                format!(
+                    "[copy] referrers = false leaves this referrers fallback tag of `{source}` out of the copy, and the target does not hold it"
+                )
+            }
+            (Ok(Some(_)), true, false) if self.tag_filters.is_empty() => format!(
+                "the copy leaves this tag of `{source}` out (it describes an image the copy leaves out), and the target does not hold it"
+            ),
             (Ok(Some(_)), true, false) => format!(
                 "[scope] {} leaves this tag of `{source}` out of the copy, and the target does not hold it",
                 self.tag_filters
             ),
             (Ok(Some(_)), true, true) => format!(
-                "no tag [scope] selects in `{source}` is or holds this manifest, so the copy does not bring it, and the target does not hold it"
+                "no tag the copy takes in `{source}` is or holds this manifest, so the copy does not bring it (a manifest without a tag goes only from a source that lists such manifests, an ACR or a layout: tag it in the source, or point the file at a tag the copy takes), and the target does not hold it"
             ),
+            (Ok(Some(_)), false, _)
+                if self.source_prefix.as_ref().is_some_and(|p| {
+                    !source.starts_with(&format!("{p}/"))
+                }) =>
+            {
+                format!(
+                    "`{source}` is outside the prefix `{}` of [source], so the copy does not take it (the rewrite maps the whole registry), and the target does not hold it",
+                    self.source_prefix.as_deref().unwrap_or_default()
+                )
+            }
             (Ok(Some(_)), false, _) => format!(
                 "[scope] leaves the repository `{source}` out of the copy, and the target does not hold it"
             ),

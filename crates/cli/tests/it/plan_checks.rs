@@ -665,3 +665,34 @@ fn overwrites_the_plan_could_not_check_are_warned_about() {
         "{err}"
     );
 }
+
+/// A reference the plan refuses says what really leaves it out: a repository outside the
+/// `[source]` prefix, a referrers fallback tag under `[copy] referrers = false`, not "[scope]"
+/// (w2rev finding 4).
+#[test]
+fn a_refused_reference_names_what_leaves_it_out() {
+    let (src, dst) = registries();
+    push_image_as(src.port, "other/x", "1", "amd64", b"outside the prefix");
+    let (old, new) = (host(&src), host(&dst));
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[("deploy/x.yaml", format!("image: {old}/other/x:1\n"))],
+    );
+    let cfg = config(
+        dir.path(),
+        &format!("{}/team", src.url()),
+        &format!("{}/team", dst.url()),
+        "[rewrite]\npaths = [\"deploy\"]\n",
+    );
+    let (out, plan_path) = run_plan(dir.path(), &cfg, &[]);
+    assert_exit_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{new}/other/x:1: `other/x` is outside the prefix `team` of [source]"
+        )),
+        "{err}"
+    );
+    assert!(!plan_path.exists());
+}
