@@ -760,10 +760,6 @@ fn rewrite_registries(
     )
 }
 
-/// How many of the registries the files name the refusal of [`named_neither`] names; the others
-/// are counted.
-const REGISTRIES_SHOWN: usize = 5;
-
 /// Why a plan whose `[rewrite]` files name neither registry is refused (exit 4, as `rewrite`
 /// exits when its files name neither `--from` nor `--to`), in its words: a misspelt `from` (or
 /// the wrong paths) would make a step that changes nothing and is recorded done, before a
@@ -780,26 +776,7 @@ fn named_neither(
             "no file was read from [rewrite] paths (binary files are skipped, and in a directory walk what .gitignore excludes), so nothing names {from} ([rewrite] from) or {to} ([rewrite] to) and there is nothing to rewrite: check [rewrite] paths in --config {config}; no plan was written; exit code {code}"
         );
     }
-    let instead = if n.referenced.is_empty() {
-        "they hold no image reference that names a registry (a Docker Hub short name such as `nginx` names none)".to_string()
-    } else {
-        let mut named: Vec<String> = n
-            .referenced
-            .iter()
-            .take(REGISTRIES_SHOWN)
-            .map(|(registry, count)| format!("{registry} ({count})"))
-            .collect();
-        if n.referenced.len() > REGISTRIES_SHOWN {
-            let others = &n.referenced[REGISTRIES_SHOWN..];
-            let references: usize = others.iter().map(|(_, count)| count).sum();
-            named.push(format!(
-                "{} other registr{} ({references})",
-                others.len(),
-                if others.len() == 1 { "y" } else { "ies" }
-            ));
-        }
-        format!("their image references name {}", named.join(", "))
-    };
+    let instead = super::rewrite::what_they_name(n);
     format!(
         "the {} file(s) of [rewrite] paths name neither {from} ([rewrite] from) nor {to} ([rewrite] to), so there is nothing to rewrite: check the spelling of [rewrite] from (and paths) in --config {config}; {instead}; no plan was written; exit code {code}",
         n.files

@@ -695,6 +695,31 @@ fn warn_nothing_matched(
     Ok(())
 }
 
+/// What files that name neither registry reference instead, for the "names neither" refusals
+/// of `rewrite` and `plan`: the registries most named, with their counts, or that they name
+/// none.
+pub fn what_they_name(nothing_matched: &NothingMatched) -> String {
+    let referenced = &nothing_matched.referenced;
+    if referenced.is_empty() {
+        return "they hold no image reference that names a registry (a Docker Hub short name such as `nginx` names none)".to_owned();
+    }
+    let mut named: Vec<String> = referenced
+        .iter()
+        .take(REGISTRIES_SHOWN)
+        .map(|(registry, count)| format!("{registry} ({count})"))
+        .collect();
+    if referenced.len() > REGISTRIES_SHOWN {
+        let others = &referenced[REGISTRIES_SHOWN..];
+        let references: usize = others.iter().map(|(_, count)| count).sum();
+        named.push(format!(
+            "{} other registr{} ({references})",
+            others.len(),
+            if others.len() == 1 { "y" } else { "ies" }
+        ));
+    }
+    format!("their image references name {}", named.join(", "))
+}
+
 /// The text of the warning of [`warn_nothing_matched`], after `rewrite: warning: `.
 fn nothing_matched_line(
     nothing_matched: &NothingMatched,
@@ -707,26 +732,7 @@ fn nothing_matched_line(
             "no file was read from the paths given (binary files are skipped, and in a directory walk what .gitignore excludes), so nothing names --from {from} or --to {to} and there is nothing to rewrite: check the paths; exit code {code}"
         );
     }
-    let referenced = &nothing_matched.referenced;
-    let instead = if referenced.is_empty() {
-        "they hold no image reference that names a registry (a Docker Hub short name such as `nginx` names none)".to_owned()
-    } else {
-        let mut named: Vec<String> = referenced
-            .iter()
-            .take(REGISTRIES_SHOWN)
-            .map(|(registry, count)| format!("{registry} ({count})"))
-            .collect();
-        if referenced.len() > REGISTRIES_SHOWN {
-            let others = &referenced[REGISTRIES_SHOWN..];
-            let references: usize = others.iter().map(|(_, count)| count).sum();
-            named.push(format!(
-                "{} other registr{} ({references})",
-                others.len(),
-                if others.len() == 1 { "y" } else { "ies" }
-            ));
-        }
-        format!("their image references name {}", named.join(", "))
-    };
+    let instead = what_they_name(nothing_matched);
     format!(
         "the {} file(s) read name neither --from {from} nor --to {to}, so there is nothing to rewrite: check the spelling of --from (and the paths); {instead}; exit code {code}",
         nothing_matched.files
