@@ -1145,6 +1145,27 @@ impl Run<'_> {
                 ))
             }
         };
+        if let (
+            ImportSource::Uri {
+                credentials: None, ..
+            },
+            Endpoint::Registry(r),
+        ) = (&import_source, &self.source_ep)
+        {
+            if acr_relocate::transport::registry::acr::is_acr_host(r.hostname()) {
+                // ARM would pull anonymously and refuse every import, run after run.
+                return Ok(StepEnd::Stuck {
+                    detail: format!(
+                        "[source] {} is an Azure container registry and importImage would pull from it without credentials: nothing imported",
+                        r.host.to_ascii_lowercase()
+                    ),
+                    remedy: format!(
+                        "set [source] azure_resource_id (the resource ID of an ACR the caller can read) in {}, plan again and apply with --replan, or give apply --src-creds",
+                        self.plan.config.display()
+                    ),
+                });
+            }
+        }
         let arm = self.args.arm.client(self.args.connect.azure_credential)?;
         super::azure::check_login_server(
             &arm,

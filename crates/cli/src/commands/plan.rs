@@ -1291,6 +1291,21 @@ async fn make_plan(
     let target_text = sides.target.clone();
     let source_ep = args::endpoint(&source_text, "[source]")?;
     let target_ep = args::endpoint(&target_text, "[target]")?;
+    // An ACR named by its host gets no credentials in importImage but those given to the run:
+    // ARM would pull anonymously and refuse every import, one after the other.
+    if let Endpoint::Registry(r) = &source_ep {
+        let anonymous = config.source.azure_resource_id.is_none()
+            && args.connect.options(Side::Source)?.credentials.is_none();
+        if config.copy.mode == CopyMode::Import
+            && anonymous
+            && acr_relocate::transport::registry::acr::is_acr_host(r.hostname())
+        {
+            anyhow::bail!(
+                "[source] {} is an Azure container registry and importImage would pull from it without credentials: set [source] azure_resource_id (the resource ID of an ACR the caller can read), or give --src-creds to plan and apply; nothing was written",
+                r.host.to_ascii_lowercase()
+            );
+        }
+    }
     acr_relocate::endpoint::check_distinct(&source_ep, &target_ep)
         .await
         .context("[target]")?;

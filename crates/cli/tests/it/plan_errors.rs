@@ -1377,3 +1377,39 @@ fn apply_without_the_tls_options_or_credentials_given_to_plan_says_to_give_them(
     // The inventory was done by the first run; the copy and the verify by this one.
     assert_eq!(statuses, ["already done", "done", "done"], "{summary}");
 }
+
+/// An import-mode plan from an ACR named by its host, with no `[source] azure_resource_id` and
+/// no source credentials: importImage would pull anonymously and every import would fail after
+/// the planning, so `plan` refuses before it reads anything (no request leaves this machine).
+#[test]
+fn an_import_plan_from_an_acr_host_without_a_resource_id_or_credentials_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let target_id = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/newreg";
+    let cfg = crate::plan::config(
+        dir.path(),
+        "oldreg.azurecr.io",
+        "newreg.azurecr.io",
+        "[copy]\nmode = \"import\"\n",
+    );
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "registry = \"newreg.azurecr.io\"",
+        &format!("registry = \"newreg.azurecr.io\"\nazure_resource_id = \"{target_id}\""),
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let plan = dir.path().join("plan.json");
+    let out = run(&[
+        "plan",
+        "--config",
+        cfg.to_str().unwrap(),
+        "-o",
+        plan.to_str().unwrap(),
+    ]);
+    assert_exit_code(&out, 2);
+    assert!(
+        stderr(&out).contains("[source] oldreg.azurecr.io is an Azure container registry and importImage would pull from it without credentials: set [source] azure_resource_id"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!plan.exists());
+}
