@@ -254,10 +254,14 @@ impl Matcher {
     }
 
     /// The same selection with hits of its own: for listing the *target* with it, whose names
-    /// and tags say nothing of what the user's patterns match in the source.
+    /// and tags say nothing of what the user's patterns match in the source. Its referrers
+    /// fallback tags are listed whatever [`Matcher::without_referrers`] says: the listing tells
+    /// what the target holds (a repository holding only those is not empty), and leaving them
+    /// out would read each of them to tell an index from an image.
     pub fn detached(&self) -> Matcher {
         Matcher {
             hits: Arc::new(Hits::none(&self.selection)),
+            referrers: true,
             ..self.clone()
         }
     }
