@@ -11,7 +11,9 @@
 use std::time::{Duration, Instant};
 
 use acr_relocate::log;
-use acr_relocate::transport::registry::{is_transient_status, retry_after, RetryPolicy};
+use acr_relocate::transport::registry::{
+    is_transient_status, retry_after, HonouredThrottles, RetryPolicy,
+};
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -41,26 +43,10 @@ pub const HONOURED_THROTTLES: u32 = 30;
 /// again, so a throttle that never lifts still ends the call.
 pub const HONOURED_THROTTLE_TIME: Duration = Duration::from_secs(30 * 60);
 
-/// The throttles (429 with a `Retry-After`) one call waited out without spending an attempt.
-#[derive(Debug, Default)]
-struct Throttles {
-    /// How many.
-    count: u32,
-    /// How long they made the call wait, in all.
-    waited: Duration,
-}
-
-impl Throttles {
-    /// True (and counted) when a throttle asking for `wait` may spend no attempt: within
-    /// [`HONOURED_THROTTLES`] and [`HONOURED_THROTTLE_TIME`].
-    fn spare(&mut self, wait: Duration) -> bool {
-        if self.count >= HONOURED_THROTTLES || self.waited + wait > HONOURED_THROTTLE_TIME {
-            return false;
-        }
-        self.count += 1;
-        self.waited += wait;
-        true
-    }
+/// The throttles one call may wait out without spending an attempt: [`HONOURED_THROTTLES`]
+/// within [`HONOURED_THROTTLE_TIME`] (the registry client's bookkeeping, with ARM's bounds).
+fn honoured() -> HonouredThrottles {
+    HonouredThrottles::within(HONOURED_THROTTLES, HONOURED_THROTTLE_TIME)
 }
 
 /// What [`ArmClient::next_try`] decided.
@@ -211,7 +197,7 @@ impl ArmClient {
         operation: &str,
     ) -> Result<ArmResponse> {
         let mut attempt = 0u32;
-        let mut throttles = Throttles::default();
+        let mut throttles = honoured();
         loop {
             attempt += 1;
             let mut request = self.http.request(method.clone(), url.clone());
@@ -279,7 +265,7 @@ impl ArmClient {
     /// once the attempts are spent.
     fn next_try(
         &self,
-        throttles: &mut Throttles,
+        throttles: &mut HonouredThrottles,
         attempt: u32,
         status: Option<StatusCode>,
         retry_after: Option<Duration>,
@@ -288,7 +274,7 @@ impl ArmClient {
             .filter(|w| !w.is_zero())
             .map(|w| w.min(MAX_THROTTLE_WAIT));
         if let (Some(StatusCode::TOO_MANY_REQUESTS), Some(delay)) = (status, asked) {
-            let spared = throttles.spare(delay);
+            let spared = throttles.spare(Some(delay));
             if spared || attempt < self.retry.attempts {
                 return NextTry::Throttled { delay, spared };
             }
@@ -768,7 +754,7 @@ mod tests {
         let arm = client("https://management.azure.com");
         let throttled = Some(StatusCode::TOO_MANY_REQUESTS);
         let secs = Duration::from_secs;
-        let mut t = Throttles::default();
+        let mut t = honoured();
         for _ in 0..7 {
             assert_eq!(
                 arm.next_try(&mut t, 1, throttled, Some(secs(60))),
@@ -779,14 +765,14 @@ mod tests {
             );
         }
         assert_eq!(
-            arm.next_try(&mut Throttles::default(), 1, throttled, Some(secs(7200))),
+            arm.next_try(&mut honoured(), 1, throttled, Some(secs(7200))),
             NextTry::Throttled {
                 delay: MAX_THROTTLE_WAIT,
                 spared: true
             }
         );
         // The time bound: three waits of 10 minutes fill the 30 minutes; the fourth counts.
-        let mut t = Throttles::default();
+        let mut t = honoured();
         let long = Some(MAX_THROTTLE_WAIT);
         for _ in 0..3 {
             assert!(matches!(
@@ -803,7 +789,7 @@ mod tests {
         );
         assert_eq!(arm.next_try(&mut t, 6, throttled, long), NextTry::GiveUp);
         // The count bound.
-        let mut t = Throttles::default();
+        let mut t = honoured();
         let spared = (0..100)
             .take_while(|_| {
                 matches!(
@@ -814,7 +800,7 @@ mod tests {
             .count();
         assert_eq!(spared as u32, HONOURED_THROTTLES);
         // A 429 without Retry-After, a 503, a lost connection: backoff, counted.
-        let mut t = Throttles::default();
+        let mut t = honoured();
         for status in [throttled, Some(StatusCode::SERVICE_UNAVAILABLE), None] {
             assert!(matches!(
                 arm.next_try(&mut t, 1, status, None),

@@ -59,7 +59,7 @@ use health::{side_flag, Health};
 pub use listing::{next_link, next_page_url, parse_link_value};
 pub(crate) use origin::host_and_port;
 use origin::names_host;
-pub use retry::{is_transient_status, retry_after, RetryPolicy};
+pub use retry::{is_transient_status, retry_after, HonouredThrottles, RetryPolicy};
 
 use super::ConnectOptions;
 use crate::digest::Digest;

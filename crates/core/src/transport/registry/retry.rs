@@ -57,24 +57,45 @@ const HONOURED_THROTTLES: u32 = 30;
 const HONOURED_THROTTLE_TIME: Duration = Duration::from_secs(10 * 60);
 
 /// The throttles (429 with a `Retry-After`) one request waited out without spending an attempt
-/// on them, within [`HONOURED_THROTTLES`] and [`HONOURED_THROTTLE_TIME`].
-#[derive(Debug, Default)]
-pub(super) struct HonouredThrottles {
+/// on them, within a number and a time in all: for a registry request (the default), 30 of
+/// them and 10 minutes; ARM's calls take bounds of their own ([`HonouredThrottles::within`]).
+#[derive(Debug)]
+pub struct HonouredThrottles {
     /// How many.
     count: u32,
     /// How long they made the request wait, in all.
     waited: Duration,
+    /// The most that spend no attempt.
+    most: u32,
+    /// The longest they may make the request wait in all.
+    most_time: Duration,
+}
+
+impl Default for HonouredThrottles {
+    fn default() -> Self {
+        HonouredThrottles::within(HONOURED_THROTTLES, HONOURED_THROTTLE_TIME)
+    }
 }
 
 impl HonouredThrottles {
+    /// None waited out yet, of at most `most` throttles and `most_time` of waiting in all.
+    pub fn within(most: u32, most_time: Duration) -> Self {
+        HonouredThrottles {
+            count: 0,
+            waited: Duration::ZERO,
+            most,
+            most_time,
+        }
+    }
+
     /// True when a 429 whose `Retry-After` makes the retry wait `wait` spends no attempt (and
     /// counts it as honoured): a wait it asked for, as long as the bounds allow. A 429 without
     /// `Retry-After` (or with 0) spends one, as any failure does.
-    pub(super) fn spare(&mut self, wait: Option<Duration>) -> bool {
+    pub fn spare(&mut self, wait: Option<Duration>) -> bool {
         let Some(wait) = wait.filter(|w| !w.is_zero()) else {
             return false;
         };
-        if self.count >= HONOURED_THROTTLES || self.waited + wait > HONOURED_THROTTLE_TIME {
+        if self.count >= self.most || self.waited + wait > self.most_time {
             return false;
         }
         self.count += 1;
